@@ -1,0 +1,24 @@
+/** `hide check-config`: validate every setting and print the effective config, secrets masked. */
+import { loadConfig, maskedConfig } from '../config/load.ts';
+import { parseFlags } from './common.ts';
+
+export const CHECK_USAGE = `Usage: hide check-config [--config FILE]
+
+Validates all settings (flags, environment, .env, config file) and prints the
+effective configuration as JSON with secrets masked, and where each value came
+from. Exit 0 when valid; 2 with one line per bad setting otherwise.`;
+
+export async function runCheckConfig(argv: string[]): Promise<number> {
+  const flags = parseFlags(argv, { config: { type: 'string' }, workspace: { type: 'string' } }, CHECK_USAGE);
+  if (flags.help) {
+    process.stdout.write(`${CHECK_USAGE}\n`);
+    return 0;
+  }
+  const { config, sources } = loadConfig({
+    configFile: flags.config as string | undefined,
+    flags: { workspace: flags.workspace as string | undefined },
+    isTTY: Boolean(process.stderr.isTTY),
+  });
+  process.stdout.write(`${JSON.stringify({ config: maskedConfig(config), sources }, null, 2)}\n`);
+  return 0;
+}

@@ -1,0 +1,48 @@
+/**
+ * What every command shares: flag parsing with --help, loading the config with
+ * exit code 2 on a bad setting, and configuring the logger from it.
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError, type LoadedConfig, loadConfig } from '../config/load.ts';
+import { configureLogger } from '../log.ts';
+import { StartupError } from '../runtime.ts';
+
+export const EXIT_USAGE = 2;
+
+export class UsageError extends Error {}
+
+type Options = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
+
+export function parseFlags<T extends Options>(argv: string[], options: T, usage: string) {
+  try {
+    const parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: false, strict: true });
+    return parsed.values as Record<string, string | boolean | undefined>;
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\n\n${usage}`);
+  }
+}
+
+/** Loads config for a command; flags map onto setting paths. */
+export function loadForCommand(flags: Record<string, string | boolean | undefined>): LoadedConfig {
+  const str = (k: string) => (typeof flags[k] === 'string' ? (flags[k] as string) : undefined);
+  const loaded = loadConfig({
+    flags: { host: str('host'), port: str('port'), workspace: str('workspace') },
+    configFile: str('config'),
+    isTTY: Boolean(process.stderr.isTTY),
+  });
+  configureLogger({ level: loaded.config.log.level, format: loaded.config.log.format });
+  return loaded;
+}
+
+/** Runs a command body, turning known failures into messages and exit codes. */
+export async function runCommand(body: () => Promise<number>): Promise<number> {
+  try {
+    return await body();
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof ConfigError || err instanceof StartupError) {
+      process.stderr.write(`hide: ${err.message}\n`);
+      return EXIT_USAGE;
+    }
+    throw err;
+  }
+}

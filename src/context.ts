@@ -1,0 +1,20 @@
+/**
+ * Who is calling and how: built by the HTTP pipeline (from the request) or the
+ * stdio loop (fixed "stdio" identity) and handed to the MCP core and tools.
+ */
+export interface CallContext {
+  /** Authenticated client id; the client IP when auth is off; "stdio" on stdio. */
+  clientId: string;
+  clientIp: string;
+  /** Hex SHA-256 of the presented key, or null when unauthenticated. */
+  apiKeyHash: string | null;
+  /** From X-Correlation-ID or generated; a tool's correlationId argument wins. */
+  correlationId: string;
+  transport: 'http' | 'stdio';
+  /** Aborted when the HTTP client disconnects or the server shuts down. */
+  signal: AbortSignal;
+  /** Tools this client may call: null means all. */
+  allowedTools: ReadonlySet<string> | null;
+  /** Client restricted to read-only tools (keys-file `readOnly: true`). */
+  readOnly: boolean;
+}

@@ -1,0 +1,87 @@
+/**
+ * Exec policy: which executable a command name means (PATH resolution), whether
+ * it may run (allow/deny lists on base names), and the environment a child
+ * gets. Plain functions, shared by every transport.
+ */
+import { realpathSync } from 'node:fs';
+import { basename, isAbsolute, resolve } from 'node:path';
+
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export class CommandRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CommandRefusedError';
+  }
+}
+
+/**
+ * Finds the executable for `command`: a path (contains "/") is taken relative
+ * to `cwd`; a bare name is looked up on `path`. Returns null when not found or
+ * not executable.
+ */
+export function resolveExecutable(command: string, path: string, cwd: string): string | null {
+  if (command.includes('/')) {
+    const abs = isAbsolute(command) ? command : resolve(cwd, command);
+    return Bun.which(abs) ?? null;
+  }
+  return Bun.which(command, { PATH: path, cwd }) ?? null;
+}
+
+/** Rejects command names that can never be valid. */
+export function validateCommandName(command: string): void {
+  if (command.trim() === '') throw new CommandRefusedError('command is empty');
+  if (command.includes('\0')) throw new CommandRefusedError('command contains a NUL byte');
+  if (command.length > 4096) throw new CommandRefusedError('command is longer than 4096 characters');
+}
+
+export interface CommandLists {
+  allowed: readonly string[];
+  denied: readonly string[];
+}
+
+/**
+ * Checks the resolved executable against the lists by base name — both the
+ * name it was found under and the file a symlink points to, so neither
+ * `/bin/rm` nor a symlink `./x -> /bin/rm` gets past a denied `rm`.
+ * Deny wins; an empty allow list allows everything not denied.
+ */
+export function checkCommandAllowed(executable: string, lists: CommandLists): void {
+  const names = new Set([basename(executable)]);
+  try {
+    names.add(basename(realpathSync(executable)));
+  } catch {
+    /* the resolved name is enough */
+  }
+  for (const name of names) {
+    if (lists.denied.includes(name)) throw new CommandRefusedError(`command '${name}' is denied by the server's policy`);
+  }
+  if (lists.allowed.length > 0 && ![...names].some((n) => lists.allowed.includes(n))) {
+    throw new CommandRefusedError(
+      `command '${basename(executable)}' is not in the server's allowed commands (${lists.allowed.join(', ')})`,
+    );
+  }
+}
+
+/**
+ * The child's whole environment: never the server's own, which holds API keys
+ * and other secrets. HOME points at the workspace so tools that write
+ * dotfiles stay inside it.
+ */
+export function buildChildEnv(
+  serverEnv: Record<string, string | undefined>,
+  passthrough: readonly string[],
+  home: string,
+): Record<string, string> {
+  const env: Record<string, string> = {
+    PATH: serverEnv.PATH || DEFAULT_PATH,
+    HOME: home,
+    LANG: serverEnv.LANG || 'C.UTF-8',
+    TERM: 'dumb',
+  };
+  for (const name of passthrough) {
+    const value = serverEnv[name];
+    if (value !== undefined) env[name] = value;
+  }
+  return env;
+}

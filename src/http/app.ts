@@ -1,0 +1,62 @@
+/**
+ * Composes the HTTP server: the security pipeline as named Elysia plugins in
+ * request order, then the routes, then one error mapping.
+ *
+ *   onRequest     request state · IP filter · body limit · Origin
+ *   resolve       API key → identity
+ *   beforeHandle  read + classify the JSON-RPC message · limits (tools/call)
+ *   handler       MCP dispatch
+ *   afterResponse release the concurrency slot (safety net)
+ */
+import { Elysia } from 'elysia';
+import type { CallContext } from '../context.ts';
+import type { Runtime } from '../runtime.ts';
+import { errorResponse, jsonResponse } from './error-response.ts';
+import { auth } from './plugins/auth.ts';
+import { bodyLimit } from './plugins/body-limit.ts';
+import { ipFilter } from './plugins/ip-filter.ts';
+import { limits } from './plugins/limits.ts';
+import { mcpMessage } from './plugins/mcp-message.ts';
+import { originCheck } from './plugins/origin.ts';
+import { requestState } from './plugins/request-state.ts';
+import { stateOf } from './request-state.ts';
+import { healthRoutes } from './routes/health.ts';
+import { mcpRoutes } from './routes/mcp.ts';
+
+export function createHttpApp(rt: Runtime) {
+  const contextOf = (request: Request): CallContext => {
+    const state = stateOf(request)!;
+    const id = state.identity;
+    return {
+      clientId: id?.clientId ?? state.clientIp,
+      clientIp: state.clientIp,
+      apiKeyHash: id?.apiKeyHash ?? null,
+      correlationId: state.correlationId,
+      transport: 'http',
+      signal: request.signal,
+      allowedTools: id?.allowedTools ?? null,
+      readOnly: id?.readOnly ?? false,
+    };
+  };
+
+  return new Elysia({ name: 'hide' })
+    .use(requestState(rt.security.opts.ipFilter))
+    .use(ipFilter(rt.security))
+    .use(bodyLimit(rt.config.maxBodyBytes))
+    .use(originCheck(rt.security))
+    .use(healthRoutes(() => rt.healthExtra()))
+    .use(auth(rt.security, rt.config.auth.header))
+    .use(mcpMessage(rt.config.maxBodyBytes))
+    .use(limits(rt.security, rt.dispatcher, contextOf))
+    .use(mcpRoutes(rt.dispatcher, contextOf))
+    .onError({ as: 'global' }, ({ code, error, request }) => {
+      const state = stateOf(request);
+      const correlationId = state?.correlationId ?? crypto.randomUUID();
+      if (code === 'NOT_FOUND') {
+        return jsonResponse(404, JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32601, message: 'Not found: MCP is served at POST /mcp and POST /' } }), {
+          'x-correlation-id': correlationId,
+        });
+      }
+      return errorResponse(error, state?.rpcId ?? null, correlationId);
+    });
+}

@@ -1,0 +1,40 @@
+/**
+ * API-key authentication as a resolve hook. Keys are read from the configured
+ * header, X-MCP-API-Key and `Authorization: Bearer` (through @elysiajs/bearer,
+ * which only extracts). A token from the query string never counts: bearer
+ * falls back to `?access_token=`, so we take its value only when the
+ * Authorization header itself carries it.
+ */
+import { bearer } from '@elysiajs/bearer';
+import { Elysia } from 'elysia';
+import type { PresentedCredentials, SecurityPipeline } from '../../security/pipeline.ts';
+import { stateOf } from '../request-state.ts';
+
+const BEARER = /^Bearer (\S+)$/;
+
+export function credentialsFrom(headers: Headers, bearerToken: string | undefined, configuredHeader: string): PresentedCredentials {
+  const found: PresentedCredentials['found'] = [];
+  const names = [...new Set([configuredHeader.toLowerCase(), 'x-api-key', 'x-mcp-api-key'])];
+  for (const name of names) {
+    const value = headers.get(name);
+    if (value !== null) found.push({ header: name, value });
+  }
+  const authorization = headers.get('authorization');
+  if (authorization !== null) {
+    const m = BEARER.exec(authorization);
+    // A malformed Authorization header is presented as-is so it fails as an invalid key.
+    found.push({ header: 'authorization', value: m && bearerToken === m[1] ? m[1]! : authorization });
+  }
+  return { found, preferredHeader: configuredHeader };
+}
+
+export function auth(security: SecurityPipeline, configuredHeader: string) {
+  return new Elysia({ name: 'hide/auth', seed: configuredHeader })
+    .use(bearer())
+    .resolve({ as: 'global' }, ({ request, bearer: token }) => {
+      const state = stateOf(request);
+      if (!state?.protectedPath) return {};
+      state.identity = security.authenticate(credentialsFrom(request.headers, token, configuredHeader), state);
+      return {};
+    });
+}

@@ -1,0 +1,28 @@
+/**
+ * Body-size limit before any parsing: a declared Content-Length over the limit
+ * is refused at once; a chunked body is counted as it is read (readBody).
+ */
+import { Elysia } from 'elysia';
+import { PayloadTooLargeError } from '../../errors.ts';
+import { stateOf } from '../request-state.ts';
+
+export function bodyLimit(maxBytes: number) {
+  return new Elysia({ name: 'hide/body-limit', seed: maxBytes }).onRequest(({ request }) => {
+    if (!stateOf(request)?.protectedPath) return;
+    const declared = request.headers.get('content-length');
+    if (declared !== null && Number(declared) > maxBytes) throw new PayloadTooLargeError(maxBytes);
+  });
+}
+
+/** Reads the body as text, refusing it once it passes `maxBytes`. */
+export async function readBody(request: Request, maxBytes: number): Promise<string> {
+  if (!request.body) return '';
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of request.body as unknown as AsyncIterable<Uint8Array>) {
+    total += chunk.byteLength;
+    if (total > maxBytes) throw new PayloadTooLargeError(maxBytes);
+    chunks.push(chunk);
+  }
+  return new TextDecoder().decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+}

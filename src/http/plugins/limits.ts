@@ -1,0 +1,29 @@
+/**
+ * Per-client limits as an onBeforeHandle hook: a tools/call takes its RPM
+ * count and concurrency slot here (refusal: 429 with Retry-After), and the
+ * slot is released when the call ends — by the dispatcher in its finally, and
+ * again (idempotently) after the response as a safety net.
+ */
+import { Elysia } from 'elysia';
+import type { CallContext } from '../../context.ts';
+import type { McpDispatcher } from '../../mcp/dispatcher.ts';
+import type { SecurityPipeline } from '../../security/pipeline.ts';
+import { stateOf } from '../request-state.ts';
+
+export function limits(security: SecurityPipeline, dispatcher: McpDispatcher, contextOf: (request: Request) => CallContext) {
+  return new Elysia({ name: 'hide/limits' })
+    .onBeforeHandle({ as: 'global' }, async ({ request }) => {
+      const state = stateOf(request);
+      const msg = state?.message;
+      if (!state || msg?.kind !== 'request' || msg.method !== 'tools/call') return;
+      const tool = dispatcher.toolFor(msg.params);
+      if (!tool) return; // the dispatcher answers "unknown tool"
+      const args = msg.params.arguments as Record<string, unknown> | undefined;
+      const correlationId = typeof args?.correlationId === 'string' && args.correlationId.length <= 200 ? args.correlationId : state.correlationId;
+      const user = typeof args?.user === 'string' && args.user.length <= 200 ? args.user : null;
+      state.admission = await security.admit(contextOf(request), tool, correlationId, user);
+    })
+    .onAfterResponse({ as: 'global' }, ({ request }) => {
+      stateOf(request)?.admission?.release();
+    });
+}

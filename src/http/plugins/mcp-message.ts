@@ -1,0 +1,40 @@
+/**
+ * Reads and classifies the MCP request body once authentication has passed:
+ * Content-Type and Accept rules, protocol-version header, size-capped read,
+ * JSON parse, JSON-RPC shape. Errors map to the table in DESIGN.md.
+ */
+import { Elysia } from 'elysia';
+import { HideError, InvalidRequestError, ParseError, RpcCode } from '../../errors.ts';
+import { readId, SUPPORTED_PROTOCOL_VERSIONS, toMessage } from '../../mcp/protocol.ts';
+import { stateOf } from '../request-state.ts';
+import { readBody } from './body-limit.ts';
+
+export function mcpMessage(maxBytes: number) {
+  return new Elysia({ name: 'hide/mcp-message', seed: maxBytes }).onBeforeHandle({ as: 'global' }, async ({ request }) => {
+    const state = stateOf(request);
+    if (!state?.protectedPath || request.method !== 'POST') return;
+    const type = request.headers.get('content-type');
+    if (type !== null && !/^application\/(?:[\w.+-]*\+)?json\b/i.test(type.trim())) {
+      throw new HideError('Unsupported Media Type: send Content-Type: application/json', {
+        status: 415,
+        rpcCode: RpcCode.invalidRequest,
+      });
+    }
+    const version = request.headers.get('mcp-protocol-version');
+    if (version !== null && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
+      throw new InvalidRequestError(
+        `Unsupported MCP-Protocol-Version '${version.slice(0, 40)}'; supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')}`,
+      );
+    }
+    const text = await readBody(request, maxBytes);
+    if (text.trim() === '') throw new InvalidRequestError('Invalid Request: empty body; send one JSON-RPC message');
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      throw new ParseError();
+    }
+    state.rpcId = readId(value);
+    state.message = toMessage(value);
+  });
+}

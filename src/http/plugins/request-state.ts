@@ -1,0 +1,26 @@
+/**
+ * First hook of every request: works out the client IP (X-Forwarded-For only
+ * from trusted proxies), the correlation id, and whether the path is an MCP
+ * endpoint that the rest of the pipeline guards.
+ */
+import { Elysia } from 'elysia';
+import type { IpFilter } from '../../security/ip.ts';
+import { correlationIdFrom, pathOf, setState } from '../request-state.ts';
+
+export const MCP_PATHS = new Set(['/', '/mcp']);
+
+export function requestState(ipFilter: IpFilter) {
+  return new Elysia({ name: 'hide/request-state' }).onRequest(({ request, server, set }) => {
+    const path = pathOf(request.url);
+    const peer = server?.requestIP(request)?.address ?? 'unknown';
+    const state = {
+      path,
+      protectedPath: path !== '/health' && path !== '/ready',
+      clientIp: ipFilter.clientIp(peer, request.headers.get('x-forwarded-for')),
+      correlationId: correlationIdFrom(request.headers.get('x-correlation-id')),
+      rpcId: null,
+    };
+    setState(request, state);
+    set.headers['x-correlation-id'] = state.correlationId;
+  });
+}

@@ -1,0 +1,73 @@
+/**
+ * The one root logger (consola). Everything goes to stderr so that stdout can
+ * carry MCP messages in stdio mode and nothing else. Two formats: consola's
+ * readable one for terminals, and one JSON object per line for collectors.
+ * Every line passes the redactor, so configured keys never reach a log.
+ */
+import { type ConsolaInstance, type ConsolaReporter, createConsola, LogLevels } from 'consola';
+
+export type LogFormat = 'pretty' | 'json';
+export type LogLevelName = 'silent' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+
+let redactText: (s: string) => string = (s) => s;
+
+/** Installs the redactor once the server's secrets are known. */
+export function setLogRedactor(fn: (s: string) => string): void {
+  redactText = fn;
+}
+
+function formatArg(arg: unknown): string {
+  if (typeof arg === 'string') return arg;
+  if (arg instanceof Error) return arg.message;
+  try {
+    return JSON.stringify(arg);
+  } catch {
+    return String(arg);
+  }
+}
+
+const jsonReporter: ConsolaReporter = {
+  log(entry) {
+    const line = {
+      time: entry.date.toISOString(),
+      level: entry.type,
+      ...(entry.tag ? { tag: entry.tag } : {}),
+      msg: redactText(entry.args.map(formatArg).join(' ')),
+    };
+    process.stderr.write(`${JSON.stringify(line)}\n`);
+  },
+};
+
+const prettyReporter: ConsolaReporter = {
+  log(entry) {
+    const tag = entry.tag ? ` [${entry.tag}]` : '';
+    const time = entry.date.toISOString().slice(11, 23);
+    const type = entry.type.toUpperCase().padEnd(5);
+    process.stderr.write(`${time} ${type}${tag} ${redactText(entry.args.map(formatArg).join(' '))}\n`);
+  },
+};
+
+const LEVELS: Record<LogLevelName, number> = {
+  silent: LogLevels.silent,
+  error: LogLevels.error,
+  warn: LogLevels.warn,
+  info: LogLevels.info,
+  debug: LogLevels.debug,
+  trace: LogLevels.trace,
+};
+
+export let logger: ConsolaInstance = createConsola({
+  level: LEVELS.info,
+  reporters: [jsonReporter],
+  throttle: 0,
+});
+
+export function configureLogger(opts: { level: LogLevelName; format: LogFormat }): ConsolaInstance {
+  logger = createConsola({
+    level: LEVELS[opts.level],
+    reporters: [opts.format === 'json' ? jsonReporter : prettyReporter],
+    // consola folds identical lines by default; security warnings must each appear.
+    throttle: 0,
+  });
+  return logger;
+}

@@ -1,0 +1,96 @@
+/**
+ * MCP over stdin/stdout: newline-delimited JSON-RPC. stdout carries only MCP
+ * messages (logs go to stderr). Requests are answered concurrently, so a long
+ * command does not hold up the next call; `notifications/cancelled` aborts the
+ * named request's command. The client is the fixed identity "stdio", and the
+ * same limiter and audit as HTTP apply through the dispatcher's gate.
+ */
+import type { CallContext } from '../context.ts';
+import { HideError, RpcCode } from '../errors.ts';
+import { logger } from '../log.ts';
+import type { McpDispatcher } from './dispatcher.ts';
+import { errorJson, type JsonRpcId, readId, toMessage } from './protocol.ts';
+
+export interface StdioOptions {
+  input: ReadableStream<Uint8Array>;
+  write: (line: string) => void;
+  maxMessageBytes: number;
+}
+
+export async function serveStdio(dispatcher: McpDispatcher, opts: StdioOptions): Promise<void> {
+  const inflight = new Map<JsonRpcId, AbortController>();
+  const pending = new Set<Promise<void>>();
+  const log = logger.withTag('stdio');
+
+  const handleLine = async (line: string): Promise<void> => {
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      opts.write(errorJson(null, RpcCode.parseError, 'Parse error: line is not valid JSON'));
+      return;
+    }
+    const id = readId(value);
+    let controller: AbortController | undefined;
+    try {
+      const msg = toMessage(value);
+      if (msg.kind === 'notification' && msg.method === 'notifications/cancelled') {
+        const target = msg.params.requestId;
+        if (typeof target === 'string' || typeof target === 'number') inflight.get(target)?.abort();
+        return;
+      }
+      controller = new AbortController();
+      if (msg.kind === 'request') inflight.set(msg.id, controller);
+      const ctx: CallContext = {
+        clientId: 'stdio',
+        clientIp: 'stdio',
+        apiKeyHash: null,
+        correlationId: crypto.randomUUID(),
+        transport: 'stdio',
+        signal: controller.signal,
+        allowedTools: null,
+        readOnly: false,
+      };
+      const out = await dispatcher.dispatch(msg, ctx);
+      if (out.body !== null) opts.write(out.body);
+    } catch (err) {
+      if (err instanceof HideError) opts.write(errorJson(id, err.rpcCode, err.message, err.data));
+      else {
+        log.error('unexpected error handling a message:', err instanceof Error ? (err.stack ?? err.message) : err);
+        opts.write(errorJson(id, RpcCode.internalError, 'Internal error'));
+      }
+    } finally {
+      if (id !== null && inflight.get(id) === controller) inflight.delete(id);
+    }
+  };
+
+  const decoder = new TextDecoder();
+  let buffered = '';
+  let oversized = false;
+  const dispatchLine = (line: string) => {
+    if (line.trim() === '') return;
+    const p = handleLine(line).finally(() => pending.delete(p));
+    pending.add(p);
+  };
+  for await (const chunk of opts.input as unknown as AsyncIterable<Uint8Array>) {
+    buffered += decoder.decode(chunk, { stream: true });
+    let nl = buffered.indexOf('\n');
+    while (nl >= 0) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      if (oversized) oversized = false;
+      else dispatchLine(line);
+      nl = buffered.indexOf('\n');
+    }
+    if (buffered.length > opts.maxMessageBytes) {
+      // Drop the rest of this line; answer once.
+      opts.write(errorJson(null, RpcCode.invalidRequest, `Message exceeds the limit of ${opts.maxMessageBytes} bytes`));
+      buffered = '';
+      oversized = true;
+    }
+  }
+  if (!oversized) dispatchLine(buffered);
+  // stdin closed: answer what is in flight (`echo '{…}' | hide stdio` must
+  // work), bounded by each command's own timeout.
+  await Promise.allSettled([...pending]);
+}

@@ -1,0 +1,30 @@
+/** The audit log's line shape (DESIGN.md "Audit log"). */
+export type AuditEventType =
+  | 'tool_call'
+  | 'auth_failure'
+  | 'rate_limit_exceeded'
+  | 'ip_denied'
+  | 'origin_denied'
+  | 'keys_reloaded'
+  | 'permission_denied';
+
+export interface AuditEvent {
+  event_type: AuditEventType;
+  correlation_id: string | null;
+  client_id: string | null;
+  client_ip: string | null;
+  api_key_hash: string | null;
+  user: string | null;
+  tool_name: string | null;
+  arguments: unknown;
+  result: unknown;
+  error: string | null;
+}
+
+/** Anything that records audit events (the JSON Lines writer, or a no-op when disabled). */
+export interface AuditSink {
+  write(event: AuditEvent): void;
+  /** Flushes buffered lines to disk. */
+  flush(): Promise<void> | void;
+  close(): Promise<void> | void;
+}

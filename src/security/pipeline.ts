@@ -1,0 +1,155 @@
+/**
+ * The security policy in request order — IP allowlist, Origin, API key,
+ * per-tool permission, limits, audit — as plain methods shared by the HTTP
+ * plugins and the stdio loop. It decides and records; it never builds an HTTP
+ * response (refusals are thrown as HideError subclasses).
+ */
+import type { CallContext } from '../context.ts';
+import { ForbiddenError, RateLimitError, UnauthorizedError, UnavailableError } from '../errors.ts';
+import { logger } from '../log.ts';
+import type { Admission, ToolCallGate, ToolCallRecord } from '../mcp/dispatcher.ts';
+import type { ToolDefinition } from '../tools/types.ts';
+import type { AuditEvent, AuditEventType, AuditSink } from './audit-event.ts';
+import type { IpFilter } from './ip.ts';
+import type { KeyStore } from './keys.ts';
+import type { Limiter } from './limiter.ts';
+import type { OriginPolicy } from './origin.ts';
+
+export interface Identity {
+  clientId: string;
+  apiKeyHash: string | null;
+  allowedTools: ReadonlySet<string> | null;
+  readOnly: boolean;
+}
+
+/** The credentials a request presented, already pulled out of its headers. */
+export interface PresentedCredentials {
+  /** Header names paired with the values found, in the order checked. */
+  found: Array<{ header: string; value: string }>;
+  /** The header we ask for in WWW-Authenticate and error data. */
+  preferredHeader: string;
+}
+
+export interface RequestFacts {
+  clientIp: string;
+  correlationId: string;
+}
+
+function event(type: AuditEventType, facts: RequestFacts, extra: Partial<AuditEvent>): AuditEvent {
+  return {
+    event_type: type,
+    correlation_id: facts.correlationId,
+    client_id: null,
+    client_ip: facts.clientIp,
+    api_key_hash: null,
+    user: null,
+    tool_name: null,
+    arguments: null,
+    result: null,
+    error: null,
+    ...extra,
+  };
+}
+
+export class SecurityPipeline implements ToolCallGate {
+  private readonly log = logger.withTag('security');
+
+  constructor(
+    readonly opts: {
+      authEnabled: boolean;
+      keyStore: KeyStore | null;
+      ipFilter: IpFilter;
+      origins: OriginPolicy;
+      limiter: Limiter;
+      audit: AuditSink;
+    },
+  ) {}
+
+  /** Throws ForbiddenError (and audits) when the address is not allowed. */
+  checkIp(facts: RequestFacts): void {
+    if (this.opts.ipFilter.isAllowed(facts.clientIp)) return;
+    this.opts.audit.write(event('ip_denied', facts, { error: 'client IP not in allowlist' }));
+    this.log.warn(`request refused: client IP ${facts.clientIp} is not in the allowlist`);
+    throw new ForbiddenError('Forbidden: client IP is not allowed', { reason: 'ip' });
+  }
+
+  /** Throws ForbiddenError (and audits) for a browser Origin that is not allowed (DNS rebinding). */
+  checkOrigin(origin: string | null, facts: RequestFacts): void {
+    if (origin === null || this.opts.origins.allows(origin)) return;
+    this.opts.audit.write(event('origin_denied', facts, { error: `origin not allowed: ${origin.slice(0, 200)}` }));
+    this.log.warn(`request refused: Origin ${origin.slice(0, 200)} is not allowed. Client IP: ${facts.clientIp}`);
+    throw new ForbiddenError('Forbidden: Origin is not allowed', { reason: 'origin' });
+  }
+
+  /** Resolves who is calling, or throws UnauthorizedError (and audits, and logs a warning with the IP). */
+  authenticate(creds: PresentedCredentials, facts: RequestFacts): Identity {
+    if (!this.opts.authEnabled || !this.opts.keyStore) {
+      return { clientId: facts.clientIp, apiKeyHash: null, allowedTools: null, readOnly: false };
+    }
+    const fail = (reason: string, keyHash: string | null): never => {
+      this.opts.audit.write(event('auth_failure', facts, { api_key_hash: keyHash, error: reason }));
+      this.log.warn(`API key authentication failed: ${reason}. Client IP: ${facts.clientIp}`);
+      throw new UnauthorizedError(`Unauthorized: ${reason}`, creds.preferredHeader);
+    };
+    if (creds.found.length === 0) return fail('missing API key', null);
+    const distinct = new Set(creds.found.map((c) => c.value));
+    if (distinct.size > 1) return fail('conflicting credentials in more than one header', null);
+    const result = this.opts.keyStore.authenticate(creds.found[0]!.value);
+    if (!result.ok) {
+      const why = result.reason === 'disabled' ? 'API key is disabled' : result.reason === 'missing' ? 'missing API key' : 'invalid API key';
+      return fail(why, result.keyHash);
+    }
+    return {
+      clientId: result.client.clientId,
+      apiKeyHash: result.keyHash,
+      allowedTools: result.client.tools,
+      readOnly: result.client.readOnly,
+    };
+  }
+
+  private facts(ctx: CallContext, correlationId: string): RequestFacts {
+    return { clientIp: ctx.clientIp, correlationId };
+  }
+
+  /** Permission, then RPM window and concurrency slot (ToolCallGate). */
+  async admit(ctx: CallContext, tool: ToolDefinition, correlationId: string, user: string | null): Promise<Admission> {
+    const base = { client_id: ctx.clientId, api_key_hash: ctx.apiKeyHash, user, tool_name: tool.name };
+    if ((ctx.readOnly && !tool.readOnly) || (ctx.allowedTools && !ctx.allowedTools.has('*') && !ctx.allowedTools.has(tool.name))) {
+      this.opts.audit.write(event('permission_denied', this.facts(ctx, correlationId), { ...base, error: 'tool not permitted for this client' }));
+      throw new ForbiddenError(`Forbidden: client '${ctx.clientId}' may not call tool '${tool.name}'`, { reason: 'tool', tool: tool.name });
+    }
+    const got = await this.opts.limiter.acquire(ctx.clientId);
+    if (got.ok) {
+      let released = false;
+      return {
+        release: () => {
+          if (released) return;
+          released = true;
+          void got.release();
+        },
+      };
+    }
+    const what =
+      got.reason === 'rpm' ? 'requests-per-minute limit reached' : got.reason === 'concurrency' ? 'concurrent call limit reached' : 'rate-limit store unavailable';
+    this.opts.audit.write(
+      event('rate_limit_exceeded', this.facts(ctx, correlationId), { ...base, error: what, result: { reason: got.reason, retryAfterSeconds: got.retryAfterSeconds } }),
+    );
+    if (got.reason === 'store_unavailable') throw new UnavailableError(`Service unavailable: ${what}`, got.retryAfterSeconds);
+    throw new RateLimitError(`Too many requests: ${what}`, got.retryAfterSeconds, { reason: got.reason });
+  }
+
+  record(ctx: CallContext, r: ToolCallRecord): void {
+    this.opts.audit.write({
+      event_type: 'tool_call',
+      correlation_id: r.correlationId,
+      client_id: ctx.clientId,
+      client_ip: ctx.clientIp,
+      api_key_hash: ctx.apiKeyHash,
+      user: r.user,
+      tool_name: r.toolName,
+      arguments: r.arguments,
+      result: r.result === null ? null : { ...r.result, durationMs: Math.round(r.durationMs) },
+      error: r.error,
+    });
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * shell_get_available_tools: which common developer CLIs this server can run,
+ * with their versions. Probing spawns each tool, so the answer is cached for a
+ * minute: it is asked often and changes rarely.
+ */
+import * as v from 'valibot';
+import type { CommandRunner } from '../exec/runner.ts';
+import { defineTool, type ToolDefinition } from './types.ts';
+
+const CANDIDATES: ReadonlyArray<{ name: string; description: string; versionArgs: string[] }> = [
+  { name: 'git', description: 'Version control', versionArgs: ['--version'] },
+  { name: 'rg', description: 'ripgrep: fast recursive search', versionArgs: ['--version'] },
+  { name: 'grep', description: 'Pattern search', versionArgs: ['--version'] },
+  { name: 'jq', description: 'JSON processor', versionArgs: ['--version'] },
+  { name: 'sh', description: 'POSIX shell', versionArgs: ['-c', 'echo available'] },
+  { name: 'bash', description: 'Bash shell', versionArgs: ['--version'] },
+  { name: 'node', description: 'Node.js runtime', versionArgs: ['--version'] },
+  { name: 'npm', description: 'Node.js package manager', versionArgs: ['--version'] },
+  { name: 'bun', description: 'Bun runtime and package manager', versionArgs: ['--version'] },
+  { name: 'python3', description: 'Python 3', versionArgs: ['--version'] },
+  { name: 'dotnet', description: '.NET SDK', versionArgs: ['--version'] },
+  { name: 'go', description: 'Go toolchain', versionArgs: ['version'] },
+  { name: 'cargo', description: 'Rust package manager', versionArgs: ['--version'] },
+  { name: 'make', description: 'Build tool', versionArgs: ['--version'] },
+  { name: 'gcc', description: 'C compiler', versionArgs: ['--version'] },
+  { name: 'curl', description: 'HTTP client', versionArgs: ['--version'] },
+  { name: 'tree', description: 'Directory tree listing', versionArgs: ['--version'] },
+];
+
+const CACHE_MS = 60_000;
+
+export function availableToolsTool(runner: CommandRunner, workspacePath: string): ToolDefinition {
+  let cached: { at: number; value: Promise<unknown[]> } | undefined;
+
+  async function probe(): Promise<unknown[]> {
+    return Promise.all(
+      CANDIDATES.map(async (c) => {
+        const found = Bun.which(c.name, { PATH: runner.searchPath });
+        if (!found) return { name: c.name, description: c.description, available: false, version: null };
+        const r = await runner.run({ command: c.name, arguments: c.versionArgs, timeoutSeconds: 5 });
+        const firstLine = (r.stdout || r.stderr).split('\n').find((l) => l.trim() !== '')?.trim() ?? null;
+        // A denied tool exists but cannot be used through this server.
+        return { name: c.name, description: c.description, available: r.spawnError === null, version: firstLine };
+      }),
+    );
+  }
+
+  return defineTool({
+    name: 'shell_get_available_tools',
+    description:
+      'List common developer command-line tools (git, rg, jq, node, python3, dotnet, ...) with whether each can be run ' +
+      'here and its version, plus the workspace path. Call this first to learn what shell_execute can use.',
+    inputSchema: v.object({}),
+    annotations: { title: 'List available CLI tools', readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+    readOnly: true,
+    async handler() {
+      if (!cached || performance.now() - cached.at > CACHE_MS) cached = { at: performance.now(), value: probe() };
+      const tools = await cached.value;
+      return { structured: { tools, workspacePath }, isError: false, auditResult: { count: tools.length } };
+    },
+  });
+}

@@ -1,0 +1,38 @@
+/**
+ * check_file_exists: whether a path exists inside the workspace, and what it
+ * is. Confined like every file tool: a path outside is refused, not probed.
+ */
+import { lstat } from 'node:fs/promises';
+import { relative } from 'node:path';
+import * as v from 'valibot';
+import { type Confiner, PathRefusedError } from '../workspace/confine.ts';
+import { defineTool, type ToolDefinition } from './types.ts';
+
+export function checkFileExistsTool(confiner: Confiner): ToolDefinition {
+  return defineTool({
+    name: 'check_file_exists',
+    description:
+      'Check whether a file or directory exists in the workspace. `fileName` is relative to the workspace root ' +
+      '(or absolute inside it). Returns exists, the resolved path relative to the workspace, and its type.',
+    inputSchema: v.object({
+      fileName: v.pipe(v.string(), v.minLength(1), v.maxLength(4096), v.description('Path relative to the workspace root, e.g. "src/main.ts".')),
+    }),
+    annotations: { title: 'Check a path exists', readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+    readOnly: true,
+    async handler({ args }) {
+      try {
+        const real = await confiner.resolveExisting(args.fileName);
+        const st = await lstat(real);
+        const type = st.isFile() ? 'file' : st.isDirectory() ? 'directory' : 'other';
+        const path = relative(confiner.workspace, real) || '.';
+        return { structured: { exists: true, path, type, error: null }, isError: false };
+      } catch (err) {
+        if (!(err instanceof PathRefusedError)) throw err;
+        if (err.message.endsWith('does not exist')) {
+          return { structured: { exists: false, path: args.fileName, type: null, error: null }, isError: false };
+        }
+        return { structured: { exists: false, path: args.fileName, type: null, error: err.message }, isError: true };
+      }
+    },
+  });
+}

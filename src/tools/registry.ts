@@ -1,0 +1,73 @@
+/**
+ * The set of tools a server offers, their published JSON Schemas, and the
+ * per-client view of it. tools/list answers are serialised once per distinct
+ * view and reused: listing is the hottest path and never changes at runtime.
+ */
+import { toJsonSchema } from '@valibot/to-json-schema';
+import type { CallContext } from '../context.ts';
+import type { ToolDefinition } from './types.ts';
+
+interface ListedTool {
+  name: string;
+  description: string;
+  inputSchema: Record<string, unknown>;
+  annotations: Record<string, unknown>;
+}
+
+export class ToolRegistry {
+  private readonly tools = new Map<string, ToolDefinition>();
+  private readonly listed = new Map<string, ListedTool>();
+  private readonly listCache = new Map<string, string>();
+
+  constructor(
+    defs: readonly ToolDefinition[],
+    /** Server-wide read-only mode: only read-only tools exist. */
+    private readonly serverReadOnly = false,
+  ) {
+    for (const def of defs) {
+      if (serverReadOnly && !def.readOnly) continue;
+      this.tools.set(def.name, def);
+      const { $schema: _drop, ...schema } = toJsonSchema(def.inputSchema, { errorMode: 'ignore' }) as Record<
+        string,
+        unknown
+      >;
+      this.listed.set(def.name, {
+        name: def.name,
+        description: def.description,
+        inputSchema: schema,
+        annotations: { ...def.annotations },
+      });
+    }
+  }
+
+  get(name: string): ToolDefinition | undefined {
+    return this.tools.get(name);
+  }
+
+  /** Whether `name` exists on this server at all (read-only mode hides write tools). */
+  has(name: string): boolean {
+    return this.tools.has(name);
+  }
+
+  /** Whether this caller may call the tool. */
+  permits(def: ToolDefinition, ctx: Pick<CallContext, 'allowedTools' | 'readOnly'>): boolean {
+    if (ctx.readOnly && !def.readOnly) return false;
+    return ctx.allowedTools === null || ctx.allowedTools.has(def.name) || ctx.allowedTools.has('*');
+  }
+
+  /** The serialised `result` of tools/list for this caller, cached per view. */
+  listJson(ctx: Pick<CallContext, 'allowedTools' | 'readOnly'>): string {
+    const key = `${ctx.readOnly ? 'ro' : 'rw'}|${ctx.allowedTools ? [...ctx.allowedTools].sort().join(',') : '*'}`;
+    let json = this.listCache.get(key);
+    if (json === undefined) {
+      const tools = [...this.tools.values()].filter((d) => this.permits(d, ctx)).map((d) => this.listed.get(d.name));
+      json = JSON.stringify({ tools });
+      if (this.listCache.size < 1000) this.listCache.set(key, json);
+    }
+    return json;
+  }
+
+  names(): string[] {
+    return [...this.tools.keys()];
+  }
+}

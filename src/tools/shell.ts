@@ -1,0 +1,146 @@
+/**
+ * shell_execute and shell_execute_json: the seed's command tools. argv only —
+ * no shell parses the arguments, so `$(id)` or `;` reach the program as
+ * literal text.
+ */
+import * as v from 'valibot';
+import type { CommandRunner, RunResult } from '../exec/runner.ts';
+import { defineTool, type ToolDefinition, type ToolOutcome } from './types.ts';
+
+export function shellInputSchema(maxTimeoutSeconds: number) {
+  return v.object({
+    command: v.pipe(
+      v.string(),
+      v.minLength(1),
+      v.maxLength(4096),
+      v.description('Program to run: a name looked up on PATH (e.g. "git") or a path. No shell: pipes, globs and $() are not interpreted.'),
+    ),
+    arguments: v.optional(
+      v.pipe(
+        v.array(v.string()),
+        v.maxLength(4096),
+        v.description('Arguments, one per element, passed verbatim (e.g. ["status", "--short"]).'),
+      ),
+    ),
+    workingDirectory: v.optional(
+      v.pipe(
+        v.string(),
+        v.maxLength(4096),
+        v.description('Directory to run in, relative to the workspace or absolute inside it. Defaults to the workspace root.'),
+      ),
+    ),
+    timeoutSeconds: v.optional(
+      v.pipe(
+        v.number(),
+        v.integer(),
+        v.minValue(1),
+        v.maxValue(maxTimeoutSeconds),
+        v.description(`Seconds before the command and all its child processes are killed (1-${maxTimeoutSeconds}).`),
+      ),
+    ),
+    correlationId: v.optional(
+      v.pipe(v.string(), v.maxLength(200), v.description('Id to tie related calls together in the audit log.')),
+    ),
+    user: v.optional(v.pipe(v.string(), v.maxLength(200), v.description('End user on whose behalf the call is made (recorded in the audit log).'))),
+  });
+}
+
+type ShellArgs = v.InferOutput<ReturnType<typeof shellInputSchema>>;
+
+function auditResult(r: RunResult): Record<string, unknown> {
+  return {
+    exitCode: r.exitCode,
+    timedOut: r.timedOut,
+    cancelled: r.cancelled,
+    truncated: r.truncated,
+    executionTimeMs: Math.round(r.durationMs),
+    stdoutLength: r.stdout.length,
+    stderrLength: r.stderr.length,
+  };
+}
+
+async function run(runner: CommandRunner, args: ShellArgs, signal: AbortSignal): Promise<RunResult> {
+  return runner.run({
+    command: args.command,
+    arguments: args.arguments,
+    workingDirectory: args.workingDirectory,
+    timeoutSeconds: args.timeoutSeconds,
+    signal,
+  });
+}
+
+export function shellTools(runner: CommandRunner, maxTimeoutSeconds: number): ToolDefinition[] {
+  const input = shellInputSchema(maxTimeoutSeconds);
+
+  const shellExecute = defineTool({
+    name: 'shell_execute',
+    description:
+      'Run a program in the workspace and return its stdout, stderr and exit code. The command is executed directly ' +
+      '(argv, no shell): pass each argument as a separate array element. For pipes or redirection run a shell ' +
+      'explicitly, e.g. command "sh" with arguments ["-c", "..."], if one is installed. Output beyond the server cap ' +
+      'is dropped and `truncated` is set. A non-zero exit, timeout or refusal returns isError with a message in `error`.',
+    inputSchema: input,
+    annotations: { title: 'Run a command', readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
+    readOnly: false,
+    async handler({ args, ctx, correlationId }): Promise<ToolOutcome> {
+      const r = await run(runner, args, ctx.signal);
+      return {
+        structured: {
+          stdout: r.stdout,
+          stderr: r.stderr,
+          exitCode: r.exitCode,
+          timedOut: r.timedOut,
+          truncated: r.truncated,
+          executionTimeMs: Math.round(r.durationMs),
+          correlationId,
+          error: r.error,
+        },
+        isError: r.error !== null,
+        auditResult: auditResult(r),
+      };
+    },
+  });
+
+  const shellExecuteJson = defineTool({
+    name: 'shell_execute_json',
+    description:
+      'Run a program that prints JSON (e.g. "jq", "gh ... --json", "npm ls --json") and return the parsed value in ' +
+      '`json`. Same input and rules as shell_execute. If stdout is not valid JSON, `json` is null and `parseError` says why.',
+    inputSchema: input,
+    annotations: { title: 'Run a command that prints JSON', readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
+    readOnly: false,
+    async handler({ args, ctx, correlationId }): Promise<ToolOutcome> {
+      const r = await run(runner, args, ctx.signal);
+      let json: unknown = null;
+      let parseError: string | null = null;
+      if (r.spawnError === null && !r.timedOut && !r.cancelled) {
+        if (r.truncated) parseError = 'output was truncated at the server cap; not parsed';
+        else {
+          try {
+            json = JSON.parse(r.stdout);
+          } catch (err) {
+            parseError = `stdout is not valid JSON: ${(err as Error).message}`;
+          }
+        }
+      }
+      const error = r.error ?? (parseError ? parseError : null);
+      return {
+        structured: {
+          json,
+          parseError,
+          stderr: r.stderr,
+          exitCode: r.exitCode,
+          timedOut: r.timedOut,
+          truncated: r.truncated,
+          executionTimeMs: Math.round(r.durationMs),
+          correlationId,
+          error,
+        },
+        isError: error !== null,
+        auditResult: { ...auditResult(r), parseError },
+      };
+    },
+  });
+
+  return [shellExecute, shellExecuteJson];
+}

@@ -1,0 +1,48 @@
+/**
+ * What a tool is: a name, a description an agent can act on, a valibot input
+ * schema (published as JSON Schema in tools/list), MCP annotations, and a
+ * handler that returns one structured object. Failures are results with
+ * `isError: true`, never protocol errors.
+ */
+import type * as v from 'valibot';
+import type { CallContext } from '../context.ts';
+
+export interface ToolAnnotations {
+  title?: string;
+  readOnlyHint?: boolean;
+  destructiveHint?: boolean;
+  idempotentHint?: boolean;
+  openWorldHint?: boolean;
+}
+
+export interface ToolOutcome {
+  /** The result object: becomes structuredContent and the JSON text content. */
+  structured: Record<string, unknown>;
+  isError: boolean;
+  /** What the audit line records as `result` (no full output). */
+  auditResult?: Record<string, unknown>;
+  /** What the audit line records as `arguments`, when the raw ones must not be kept (file contents). */
+  auditArguments?: Record<string, unknown>;
+}
+
+export interface ToolCall<TArgs> {
+  args: TArgs;
+  ctx: CallContext;
+  /** The effective correlation id (argument, else header, else generated). */
+  correlationId: string;
+}
+
+export interface ToolDefinition<TSchema extends v.GenericSchema = v.GenericSchema> {
+  name: string;
+  description: string;
+  inputSchema: TSchema;
+  annotations: ToolAnnotations;
+  /** Listed and callable in read-only mode and by read-only clients. */
+  readOnly: boolean;
+  handler(call: ToolCall<v.InferOutput<TSchema>>): Promise<ToolOutcome>;
+}
+
+/** Helper that keeps the handler's argument type tied to the schema. */
+export function defineTool<TSchema extends v.GenericSchema>(def: ToolDefinition<TSchema>): ToolDefinition {
+  return def as unknown as ToolDefinition;
+}
