@@ -72,6 +72,10 @@ export async function createRuntime(config: Config, opts: { transport: 'http' | 
     log.warn(`listening on ${config.host} WITHOUT authentication (HIDE_ALLOW_UNAUTHENTICATED=true): anyone who can reach this port can run commands`);
   }
 
+  if (opts.transport === 'stdio' && config.audit.enabled && config.audit.file === '-') {
+    throw new StartupError('HIDE_AUDIT_LOG_FILE=- (stdout) cannot be used with `hide stdio`: stdout carries MCP messages; give a file path');
+  }
+
   let confiner: Confiner;
   try {
     confiner = new Confiner(config.workspace, config.allowedPaths);
@@ -87,6 +91,8 @@ export async function createRuntime(config: Config, opts: { transport: 'http' | 
         file: config.auth.keysFile ?? null,
         onReload: (r) => {
           if (r.ok) {
+            // A plaintext key added by the reload must be masked by value too.
+            redactor.setSecrets(secretsOf(keyStore));
             logger.withTag('keys').info(`keys file reloaded: ${r.clients} keys`);
             audit.write({ event_type: 'keys_reloaded', correlation_id: null, client_id: null, client_ip: null, api_key_hash: null, user: null, tool_name: null, arguments: null, result: { keys: r.clients }, error: null });
           } else logger.withTag('keys').error(`keys file reload failed, keeping the last good keys: ${r.error}`);
@@ -103,8 +109,8 @@ export async function createRuntime(config: Config, opts: { transport: 'http' | 
     }
   }
 
-  const secrets = [...(keyStore?.knownSecrets() ?? []), ...(config.auth.apiKey ? [config.auth.apiKey] : [])];
-  const redactor = new Redactor(secrets);
+  const secretsOf = (store: KeyStore | null) => [...(store?.knownSecrets() ?? []), ...(config.auth.apiKey ? [config.auth.apiKey] : [])];
+  const redactor = new Redactor(secretsOf(keyStore));
   setLogRedactor((s) => redactor.redactText(s));
 
   let audit: AuditSink;

@@ -1,0 +1,138 @@
+/**
+ * `hide keys generate|list`: manage the keys file. A generated key is shown
+ * once and only its SHA-256 is written, so the file never holds a usable key.
+ * Writes go through a temp file and rename, so the server's watcher never
+ * reads a half-written file.
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { generateApiKey, KeyStore, parseKeysFile, sha256Hex } from '../security/keys.ts';
+
+export interface CliIo {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+const stdio: CliIo = {
+  out: (s) => process.stdout.write(s),
+  err: (s) => process.stderr.write(s),
+};
+
+const USAGE = `Usage:
+  hide keys generate --client-id ID [--description TEXT] [--file FILE]
+      Create a 256-bit key for a new client, print it once, and add the
+      client to the keys file with only the key's SHA-256 stored.
+  hide keys list [--file FILE]
+      Show client ids, enabled flags and key fingerprints (never keys).
+
+The keys file defaults to $HIDE_API_KEYS_FILE, then $SECURITY_API_KEYS_FILE,
+then .mcp_keys.json in the current directory.
+`;
+
+class UsageError extends Error {}
+
+function defaultFile(): string {
+  return process.env.HIDE_API_KEYS_FILE || process.env.SECURITY_API_KEYS_FILE || '.mcp_keys.json';
+}
+
+/** Writes text to path atomically, keeping the old file's mode or 0600 for a new file. */
+function writeAtomic(path: string, text: string): void {
+  const mode = existsSync(path) ? statSync(path).mode & 0o777 : 0o600;
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  const fd = openSync(tmp, 'wx', mode);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    unlinkSync(tmp);
+    throw err;
+  }
+  closeSync(fd);
+  renameSync(tmp, path);
+}
+
+function generate(values: { 'client-id'?: string; description?: string }, file: string, io: CliIo): number {
+  const clientId = values['client-id'];
+  if (!clientId) throw new UsageError('--client-id is required');
+  if (!/^[A-Za-z0-9._@:-]{1,128}$/.test(clientId)) {
+    throw new UsageError('--client-id must be 1-128 characters of letters, digits and . _ @ : -');
+  }
+  let doc: { clients: unknown[] } & Record<string, unknown> = { clients: [] };
+  if (existsSync(file)) {
+    const text = readFileSync(file, 'utf8');
+    const entries = parseKeysFile(text);
+    if (entries.some((e) => e.client_id === clientId)) {
+      throw new UsageError(`client id "${clientId}" already exists in ${file}`);
+    }
+    // Keep the file as the user wrote it (extra fields, plaintext entries) and only append.
+    doc = JSON.parse(text) as typeof doc;
+  }
+  const key = generateApiKey();
+  doc.clients.push({
+    client_id: clientId,
+    description: values.description ?? '',
+    enabled: true,
+    api_key_sha256: sha256Hex(key),
+  });
+  writeAtomic(file, `${JSON.stringify(doc, null, 2)}\n`);
+  io.err(`Added client "${clientId}" to ${file}. The key is shown once; store it now.\n`);
+  io.out(`${key}\n`);
+  return 0;
+}
+
+function list(file: string, io: CliIo): number {
+  if (!existsSync(file)) throw new UsageError(`no keys file at ${file}`);
+  const store = new KeyStore({ file });
+  const rows = store.listClients().map((c) => [c.clientId, c.enabled ? 'yes' : 'no', c.fingerprint, c.description]);
+  const header = ['CLIENT ID', 'ENABLED', 'FINGERPRINT', 'DESCRIPTION'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) =>
+    r
+      .map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  io.out(`${[header, ...rows].map(line).join('\n')}\n`);
+  return 0;
+}
+
+export async function runKeys(argv: string[], io: CliIo = stdio): Promise<number> {
+  try {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        'client-id': { type: 'string' },
+        description: { type: 'string' },
+        file: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    if (values.help) {
+      io.out(USAGE);
+      return 0;
+    }
+    const [command, ...rest] = positionals;
+    if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
+    const file = resolve(values.file ?? defaultFile());
+    if (command === 'generate') return generate(values, file, io);
+    if (command === 'list') {
+      if (values['client-id'] !== undefined || values.description !== undefined) {
+        throw new UsageError('list takes only --file');
+      }
+      return list(file, io);
+    }
+    throw new UsageError(command === undefined ? 'missing command' : `unknown command "${command}"`);
+  } catch (err) {
+    // parseArgs, the keys file and the filesystem all report through here: every
+    // problem is the user's input or environment, shown as one line, exit 2.
+    io.err(`hide keys: ${(err as Error).message}\n`);
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      io.err(`Run "hide keys --help" for usage.\n`);
+    }
+    return 2;
+  }
+}

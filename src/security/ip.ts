@@ -1,0 +1,120 @@
+/**
+ * Client address policy: which peer addresses are allowed, and which proxies
+ * may speak for a client through X-Forwarded-For. Rules are parsed once with
+ * ipaddr.js at start-up; a bad rule stops the start with its text in the
+ * error. IPv4-mapped IPv6 addresses are treated as the IPv4 address they
+ * carry, on the rule side and the request side, so `::ffff:10.0.0.1` matches
+ * `10.0.0.0/8` (dual-stack sockets report IPv4 peers that way).
+ */
+import ipaddr from 'ipaddr.js';
+
+type Addr = ipaddr.IPv4 | ipaddr.IPv6;
+type Range = [Addr, number];
+
+/**
+ * Parses one address strictly: IPv4 only in four-part decimal (ipaddr.js
+ * alone would also accept `0x7f.1` or `127.1`), mapped IPv6 unwrapped to IPv4.
+ */
+export function parseIp(text: string): Addr | null {
+  const s = text.trim();
+  if (ipaddr.IPv4.isValidFourPartDecimal(s)) return ipaddr.IPv4.parse(s);
+  if (!s.includes(':') || !ipaddr.IPv6.isValid(s)) return null;
+  const a = ipaddr.IPv6.parse(s);
+  return a.isIPv4MappedAddress() ? a.toIPv4Address() : a;
+}
+
+function parseRule(rule: string, what: string): Range {
+  const s = rule.trim();
+  const slash = s.indexOf('/');
+  const addrText = slash === -1 ? s : s.slice(0, slash);
+  const bitsText = slash === -1 ? null : s.slice(slash + 1);
+  const addr = parseIp(addrText);
+  // Zone ids name a local interface; they make no sense in a shared rule.
+  if (addr === null || addrText.includes('%') || (bitsText !== null && !/^\d{1,3}$/.test(bitsText))) {
+    throw new Error(`${what}: "${rule}" is not an IP address or CIDR range`);
+  }
+  const max = addr.kind() === 'ipv4' ? 32 : 128;
+  if (bitsText === null) return [addr, max];
+  // A mapped prefix such as ::ffff:10.0.0.0/104 is the IPv4 range 10.0.0.0/8.
+  const offset = addr.kind() === 'ipv4' && addrText.includes(':') ? 96 : 0;
+  const bits = Number(bitsText) - offset;
+  if (bits < 0 || bits > max) {
+    throw new Error(`${what}: "${rule}" has a prefix length outside ${offset}-${max + offset}`);
+  }
+  return [addr, bits];
+}
+
+function matchesAny(addr: Addr, ranges: Range[]): boolean {
+  for (const [net, bits] of ranges) {
+    // ipaddr.js throws when the families differ; skip instead.
+    if (net.kind() === addr.kind() && addr.match(net, bits)) return true;
+  }
+  return false;
+}
+
+/** True for 127.0.0.0/8, ::1 and their mapped forms. */
+export function isLoopback(ip: string): boolean {
+  const addr = parseIp(ip);
+  return addr !== null && addr.range() === 'loopback';
+}
+
+/** The canonical text of an address (mapped IPv4 unwrapped, IPv6 compressed); the input if unparseable. */
+export function normalizeIp(ip: string): string {
+  const addr = parseIp(ip);
+  return addr === null ? ip : addr.toString();
+}
+
+export interface IpFilterOptions {
+  /** Single addresses or CIDR ranges; empty allows every address. */
+  allow?: readonly string[];
+  /** Proxies whose X-Forwarded-For is believed; empty ignores the header. */
+  trustedProxies?: readonly string[];
+}
+
+export class IpFilter {
+  private readonly allow: Range[];
+  private readonly proxies: Range[];
+
+  /** Throws an Error naming the first bad rule. */
+  constructor(opts: IpFilterOptions = {}) {
+    this.allow = (opts.allow ?? []).map((r) => parseRule(r, 'allowed client IPs'));
+    this.proxies = (opts.trustedProxies ?? []).map((r) => parseRule(r, 'trusted proxies'));
+  }
+
+  isTrustedProxy(ip: string): boolean {
+    const addr = parseIp(ip);
+    return addr !== null && matchesAny(addr, this.proxies);
+  }
+
+  /**
+   * The address the request is on behalf of. X-Forwarded-For counts only when
+   * the direct peer is a trusted proxy; it is read right to left, skipping
+   * trusted proxies, and the first untrusted address wins, because every entry
+   * left of that one was written by a party we do not trust. A malformed entry
+   * met on the way means the header cannot be relied on: the peer is used.
+   */
+  clientIp(peerIp: string, xForwardedFor: string | null): string {
+    const peer = parseIp(peerIp);
+    if (peer === null) return peerIp;
+    const peerText = peer.toString();
+    if (xForwardedFor === null || this.proxies.length === 0 || !matchesAny(peer, this.proxies)) return peerText;
+    const hops = xForwardedFor.split(',');
+    if (hops.length > 64) return peerText;
+    let last: Addr | null = null;
+    for (let i = hops.length - 1; i >= 0; i--) {
+      const addr = parseIp(hops[i]!);
+      if (addr === null) return peerText;
+      if (!matchesAny(addr, this.proxies)) return addr.toString();
+      last = addr;
+    }
+    // Every hop is a trusted proxy: the left-most is the origin as far as we can tell.
+    return last === null ? peerText : last.toString();
+  }
+
+  /** Whether an address may use the server; an unparseable address is refused unless the allowlist is empty. */
+  isAllowed(ip: string): boolean {
+    if (this.allow.length === 0) return true;
+    const addr = parseIp(ip);
+    return addr !== null && matchesAny(addr, this.allow);
+  }
+}

@@ -1,0 +1,253 @@
+/**
+ * API keys: the keys file format, the in-memory key store and its reloading.
+ * Only SHA-256 digests are kept for matching; every presented key is compared
+ * against every digest so timing reveals neither whether nor which key matched.
+ * Shared by the HTTP auth hook and the CLI (`hide keys`); no HTTP in here.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import * as v from 'valibot';
+import { KeysFileWatcher } from './keys-watch.ts';
+
+/** Longest key we are willing to hash; longer input is refused as invalid. */
+export const MAX_KEY_LENGTH = 1024;
+/** The client id given to the single configured key (`HIDE_API_KEY`). */
+export const DEFAULT_CLIENT_ID = 'default';
+
+// Whitespace, C0/C1 controls and DEL: a key carrying these was pasted badly or
+// is an injection attempt; either way it must not reach the hash.
+const BAD_KEY_CHARS = /[\s\u0000-\u001f\u007f-\u009f]/;
+
+/** True when the string has a shape a key can have (before any hashing). */
+export function isWellFormedKey(key: string): boolean {
+  return key.length > 0 && key.length <= MAX_KEY_LENGTH && !BAD_KEY_CHARS.test(key);
+}
+
+export function sha256Hex(s: string): string {
+  return createHash('sha256').update(s, 'utf8').digest('hex');
+}
+
+/** A new 256-bit key, base64url without padding (43 characters). */
+export function generateApiKey(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+const ClientEntrySchema = v.pipe(
+  v.object({
+    client_id: v.pipe(
+      v.string('client_id must be a string'),
+      v.nonEmpty('client_id must not be empty'),
+      v.maxLength(128, 'client_id must be at most 128 characters'),
+      v.check((s) => !BAD_KEY_CHARS.test(s), 'client_id must not contain whitespace or control characters'),
+    ),
+    description: v.optional(v.string('description must be a string'), ''),
+    enabled: v.optional(v.boolean('enabled must be true or false'), true),
+    api_key: v.optional(
+      v.pipe(
+        v.string('api_key must be a string'),
+        v.check(isWellFormedKey, `api_key must be 1-${MAX_KEY_LENGTH} characters without whitespace`),
+      ),
+    ),
+    api_key_sha256: v.optional(
+      v.pipe(v.string(), v.regex(/^[0-9a-fA-F]{64}$/, 'api_key_sha256 must be 64 hex digits')),
+    ),
+    tools: v.optional(v.array(v.pipe(v.string(), v.nonEmpty()), 'tools must be a list of tool names or "*"')),
+    readOnly: v.optional(v.boolean('readOnly must be true or false'), false),
+  }),
+  v.check(
+    (e) => (e.api_key === undefined) !== (e.api_key_sha256 === undefined),
+    'each client needs exactly one of api_key or api_key_sha256',
+  ),
+);
+
+export const KeysFileSchema = v.object({
+  clients: v.array(ClientEntrySchema, 'clients must be a list'),
+});
+
+export type KeysFileEntry = v.InferOutput<typeof ClientEntrySchema>;
+
+export interface AuthClient {
+  clientId: string;
+  description: string;
+  /** Tool names this client may call; null means every tool. */
+  tools: Set<string> | null;
+  readOnly: boolean;
+}
+
+export type AuthResult =
+  | { ok: true; client: AuthClient; keyHash: string }
+  | { ok: false; reason: 'missing' | 'invalid' | 'disabled'; keyHash: string | null };
+
+export interface ClientListing {
+  clientId: string;
+  description: string;
+  enabled: boolean;
+  /** First 12 hex digits of the key's SHA-256: enough to tell keys apart, useless to an attacker. */
+  fingerprint: string;
+}
+
+export interface ReloadResult {
+  ok: boolean;
+  clients: number;
+  error?: string;
+}
+
+interface StoredKey {
+  digest: Buffer;
+  hex: string;
+  enabled: boolean;
+  client: AuthClient;
+  /** Present only for keys given in plaintext, so the redactor can mask them. */
+  plaintext: string | null;
+}
+
+/** Parses and checks a keys file's text; throws an Error naming each problem. */
+export function parseKeysFile(text: string): KeysFileEntry[] {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`keys file is not valid JSON: ${(err as Error).message}`);
+  }
+  const parsed = v.safeParse(KeysFileSchema, raw);
+  if (!parsed.success) {
+    const problems = parsed.issues.map((i) => {
+      const path = v.getDotPath(i);
+      return path ? `${path}: ${i.message}` : i.message;
+    });
+    throw new Error(`keys file is invalid: ${problems.join('; ')}`);
+  }
+  return parsed.output.clients;
+}
+
+function buildKeys(apiKey: string | null, entries: KeysFileEntry[]): StoredKey[] {
+  const keys: StoredKey[] = [];
+  const ids = new Set<string>();
+  const digests = new Set<string>();
+  const add = (id: string, description: string, enabled: boolean, hex: string, plaintext: string | null, e?: KeysFileEntry) => {
+    if (ids.has(id)) throw new Error(`duplicate client id "${id}"`);
+    if (digests.has(hex)) throw new Error(`client "${id}" uses a key that another client already uses`);
+    ids.add(id);
+    digests.add(hex);
+    const tools = e?.tools === undefined || e.tools.includes('*') ? null : new Set(e.tools);
+    keys.push({
+      digest: Buffer.from(hex, 'hex'),
+      hex,
+      enabled,
+      plaintext,
+      client: { clientId: id, description, tools, readOnly: e?.readOnly ?? false },
+    });
+  };
+  if (apiKey !== null) {
+    if (!isWellFormedKey(apiKey)) throw new Error(`the single API key must be 1-${MAX_KEY_LENGTH} characters without whitespace`);
+    add(DEFAULT_CLIENT_ID, 'single configured key', true, sha256Hex(apiKey), apiKey);
+  }
+  for (const e of entries) {
+    const hex = e.api_key !== undefined ? sha256Hex(e.api_key) : e.api_key_sha256!.toLowerCase();
+    add(e.client_id, e.description, e.enabled, hex, e.api_key ?? null, e);
+  }
+  return keys;
+}
+
+export interface KeyStoreOptions {
+  /** The single configured key; its client id is "default". */
+  apiKey?: string | null;
+  /** Path of a keys file (seed-001 format). */
+  file?: string | null;
+  /** Told about every reload after the first load; must not throw. */
+  onReload?: (result: ReloadResult) => void;
+}
+
+export class KeyStore {
+  readonly file: string | null;
+  private readonly apiKey: string | null;
+  private readonly onReload: (result: ReloadResult) => void;
+  private keys: StoredKey[];
+  private watcher: KeysFileWatcher | null = null;
+
+  /** Loads the keys; throws when the single key or the file is unusable, so start-up can refuse. */
+  constructor(opts: KeyStoreOptions = {}) {
+    this.apiKey = opts.apiKey ?? null;
+    this.file = opts.file ?? null;
+    this.onReload = opts.onReload ?? (() => {});
+    this.keys = buildKeys(this.apiKey, this.readFile());
+  }
+
+  private readFile(): KeysFileEntry[] {
+    if (this.file === null) return [];
+    let text: string;
+    try {
+      text = readFileSync(this.file, 'utf8');
+    } catch (err) {
+      throw new Error(`cannot read keys file ${this.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    return parseKeysFile(text);
+  }
+
+  /**
+   * Re-reads the keys file. On any problem the last good keys stay in force and
+   * the result carries the error; it never throws.
+   */
+  reload(): ReloadResult {
+    let result: ReloadResult;
+    try {
+      this.keys = buildKeys(this.apiKey, this.readFile());
+      result = { ok: true, clients: this.keys.length };
+    } catch (err) {
+      result = { ok: false, clients: this.keys.length, error: (err as Error).message };
+    }
+    try {
+      this.onReload(result);
+    } catch {
+      // A faulty listener must not break reloading.
+    }
+    return result;
+  }
+
+  /** Starts watching the keys file (fs.watch on its directory plus a 1 s stat poll). */
+  watch(): void {
+    if (this.file === null || this.watcher !== null) return;
+    this.watcher = new KeysFileWatcher(this.file, () => this.reload());
+  }
+
+  close(): void {
+    this.watcher?.close();
+    this.watcher = null;
+  }
+
+  authenticate(presentedKey: string): AuthResult {
+    if (presentedKey.length === 0) return { ok: false, reason: 'missing', keyHash: null };
+    if (!isWellFormedKey(presentedKey)) return { ok: false, reason: 'invalid', keyHash: null };
+    const digest = createHash('sha256').update(presentedKey, 'utf8').digest();
+    const keys = this.keys;
+    let match: StoredKey | null = null;
+    // No early exit: every digest is compared whatever happens.
+    for (const k of keys) {
+      const equal = timingSafeEqual(digest, k.digest);
+      match = equal ? k : match;
+    }
+    const keyHash = digest.toString('hex');
+    if (match === null) return { ok: false, reason: 'invalid', keyHash };
+    if (!match.enabled) return { ok: false, reason: 'disabled', keyHash };
+    return { ok: true, client: match.client, keyHash };
+  }
+
+  /** True when at least one enabled key exists (auth can admit someone). */
+  hasAnyKey(): boolean {
+    return this.keys.some((k) => k.enabled);
+  }
+
+  listClients(): ClientListing[] {
+    return this.keys.map((k) => ({
+      clientId: k.client.clientId,
+      description: k.client.description,
+      enabled: k.enabled,
+      fingerprint: k.hex.slice(0, 12),
+    }));
+  }
+
+  /** Plaintext keys this server knows, so logs and audit lines can mask them by value. */
+  knownSecrets(): string[] {
+    return this.keys.flatMap((k) => (k.plaintext === null ? [] : [k.plaintext]));
+  }
+}

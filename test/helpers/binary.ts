@@ -1,0 +1,59 @@
+/**
+ * The compiled binary for end-to-end tests: built once with `bun run build`
+ * when dist/hide is missing, so `bun test` works on a fresh clone.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const ROOT = join(import.meta.dir, '..', '..');
+export const BINARY = join(ROOT, 'dist', 'hide');
+
+let building: Promise<string> | undefined;
+
+export function ensureBinary(): Promise<string> {
+  building ??= (async () => {
+    if (!existsSync(BINARY) || process.env.HIDE_TEST_REBUILD === '1') {
+      const proc = Bun.spawn(['bun', 'run', 'build'], { cwd: ROOT, stdout: 'pipe', stderr: 'pipe' });
+      const [out, err, code] = await Promise.all([proc.stdout.text(), proc.stderr.text(), proc.exited]);
+      if (code !== 0) throw new Error(`bun run build failed (${code}):\n${out}\n${err}`);
+    }
+    return BINARY;
+  })();
+  return building;
+}
+
+/** Starts `hide serve` from the binary on a free port; resolves once /health answers. */
+export async function startBinary(opts: { cwd: string; env?: Record<string, string>; args?: string[] }) {
+  const bin = await ensureBinary();
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const proc = Bun.spawn([bin, 'serve', '--port', String(port), ...(opts.args ?? [])], {
+    cwd: opts.cwd,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HIDE_LOG_FORMAT: 'json', ...opts.env },
+    stdout: 'pipe',
+    stderr: 'pipe',
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`hide serve exited early (${proc.exitCode}): ${await proc.stderr.text()}`);
+    try {
+      const r = await fetch(`${url}/health`);
+      if (r.ok) break;
+    } catch {
+      /* not up yet */
+    }
+    if (Date.now() > deadline) {
+      proc.kill();
+      throw new Error('hide serve did not answer /health within 10 s');
+    }
+    await Bun.sleep(20);
+  }
+  return {
+    proc,
+    url,
+    async stop() {
+      proc.kill('SIGTERM');
+      await proc.exited;
+    },
+  };
+}

@@ -1,0 +1,305 @@
+import { describe, expect, test } from 'bun:test';
+import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runKeys } from '../../src/cli/keys.ts';
+import { generateApiKey, KeyStore, type ReloadResult, sha256Hex } from '../../src/security/keys.ts';
+import { KeysFileWatcher } from '../../src/security/keys-watch.ts';
+import { tempDir, waitFor } from './helpers.ts';
+
+const KEY_A = 'A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8S9t0Uv';
+const KEY_B = 'zyxwvutsrqponmlkjihgfedcba-ZYXWVUTSRQPONMLK';
+const KEY_OFF = 'disabled-client-key-0123456789abcdefghijklm';
+
+function writeKeys(file: string, clients: unknown[]): void {
+  writeFileSync(file, JSON.stringify({ clients }));
+}
+
+function standardFile(dir: string): string {
+  const file = join(dir, 'keys.json');
+  writeKeys(file, [
+    { client_id: 'plain', description: 'plaintext entry', enabled: true, api_key: KEY_A },
+    { client_id: 'hashed', description: 'hash entry', enabled: true, api_key_sha256: sha256Hex(KEY_B).toUpperCase(), tools: ['check_file_exists'], readOnly: true },
+    { client_id: 'off', description: 'disabled', enabled: false, api_key: KEY_OFF },
+  ]);
+  return file;
+}
+
+describe('KeyStore.authenticate', () => {
+  test('single key is client "default"', () => {
+    const store = new KeyStore({ apiKey: KEY_A });
+    const r = store.authenticate(KEY_A);
+    expect(r).toEqual({
+      ok: true,
+      client: { clientId: 'default', description: 'single configured key', tools: null, readOnly: false },
+      keyHash: sha256Hex(KEY_A),
+    });
+  });
+
+  test('plaintext and sha256 entries, tools and readOnly', () => {
+    using dir = tempDir();
+    const store = new KeyStore({ file: standardFile(dir.path) });
+    const a = store.authenticate(KEY_A);
+    expect(a.ok && a.client.clientId).toBe('plain');
+    const b = store.authenticate(KEY_B);
+    expect(b).toEqual({
+      ok: true,
+      client: { clientId: 'hashed', description: 'hash entry', tools: new Set(['check_file_exists']), readOnly: true },
+      keyHash: sha256Hex(KEY_B),
+    });
+  });
+
+  test('disabled client is refused as disabled, with the key hash', () => {
+    using dir = tempDir();
+    const store = new KeyStore({ file: standardFile(dir.path) });
+    expect(store.authenticate(KEY_OFF)).toEqual({ ok: false, reason: 'disabled', keyHash: sha256Hex(KEY_OFF) });
+  });
+
+  test('missing, malformed and near-miss keys', () => {
+    const store = new KeyStore({ apiKey: KEY_A });
+    expect(store.authenticate('')).toEqual({ ok: false, reason: 'missing', keyHash: null });
+    const malformed = [` ${KEY_A}`, `${KEY_A} `, `${KEY_A}\n`, `${KEY_A}\t`, `${KEY_A}\u0000`, `Bearer ${KEY_A}`, 'x'.repeat(1025), `${KEY_A}\u00a0`, `${KEY_A}\u2028`];
+    for (const k of malformed) expect(store.authenticate(k)).toEqual({ ok: false, reason: 'invalid', keyHash: null });
+    const nearMiss = [KEY_A.slice(0, -1), `${KEY_A}x`, KEY_A.toLowerCase(), KEY_A.toUpperCase(), `x${KEY_A}`, 'a'.repeat(1024)];
+    for (const k of nearMiss) expect(store.authenticate(k)).toEqual({ ok: false, reason: 'invalid', keyHash: sha256Hex(k) });
+  });
+
+  test('single key and file together', () => {
+    using dir = tempDir();
+    const store = new KeyStore({ apiKey: 'the-single-key-value', file: standardFile(dir.path) });
+    expect(store.authenticate('the-single-key-value').ok).toBe(true);
+    expect(store.authenticate(KEY_A).ok).toBe(true);
+    expect(store.knownSecrets().sort()).toEqual(['the-single-key-value', KEY_A, KEY_OFF].sort());
+  });
+});
+
+describe('KeyStore file validation', () => {
+  const bad: [string, unknown][] = [
+    ['duplicate client id', [{ client_id: 'x', api_key: KEY_A }, { client_id: 'x', api_key: KEY_B }]],
+    ['duplicate key (plaintext vs hash)', [{ client_id: 'x', api_key: KEY_A }, { client_id: 'y', api_key_sha256: sha256Hex(KEY_A) }]],
+    ['both key fields', [{ client_id: 'x', api_key: KEY_A, api_key_sha256: sha256Hex(KEY_B) }]],
+    ['no key field', [{ client_id: 'x' }]],
+    ['short hex', [{ client_id: 'x', api_key_sha256: 'abc' }]],
+    ['key with whitespace', [{ client_id: 'x', api_key: 'has space' }]],
+    ['empty client id', [{ client_id: '', api_key: KEY_A }]],
+    ['enabled not a boolean', [{ client_id: 'x', api_key: KEY_A, enabled: 'yes' }]],
+  ];
+  for (const [name, clients] of bad) {
+    test(`rejects ${name}`, () => {
+      using dir = tempDir();
+      const file = join(dir.path, 'keys.json');
+      writeKeys(file, clients as unknown[]);
+      expect(() => new KeyStore({ file })).toThrow(/keys file is invalid|duplicate|already uses/);
+    });
+  }
+
+  test('rejects non-JSON, wrong top level and a missing file', () => {
+    using dir = tempDir();
+    const file = join(dir.path, 'keys.json');
+    writeFileSync(file, '{"clients": [');
+    expect(() => new KeyStore({ file })).toThrow(/not valid JSON/);
+    writeFileSync(file, '[]');
+    expect(() => new KeyStore({ file })).toThrow(/keys file is invalid/);
+    expect(() => new KeyStore({ file: join(dir.path, 'nope.json') })).toThrow(/ENOENT/);
+  });
+
+  test('single key clashing with a file client', () => {
+    using dir = tempDir();
+    expect(() => new KeyStore({ apiKey: KEY_A, file: standardFile(dir.path) })).toThrow(/already uses/);
+    expect(() => new KeyStore({ apiKey: 'bad key' })).toThrow(/single API key/);
+  });
+
+  test('listClients shows fingerprints, never keys; hasAnyKey', () => {
+    using dir = tempDir();
+    const store = new KeyStore({ file: standardFile(dir.path) });
+    const list = store.listClients();
+    expect(list).toEqual([
+      { clientId: 'plain', description: 'plaintext entry', enabled: true, fingerprint: sha256Hex(KEY_A).slice(0, 12) },
+      { clientId: 'hashed', description: 'hash entry', enabled: true, fingerprint: sha256Hex(KEY_B).slice(0, 12) },
+      { clientId: 'off', description: 'disabled', enabled: false, fingerprint: sha256Hex(KEY_OFF).slice(0, 12) },
+    ]);
+    expect(JSON.stringify(list)).not.toContain(KEY_A);
+    expect(store.hasAnyKey()).toBe(true);
+    expect(new KeyStore().hasAnyKey()).toBe(false);
+    using dir2 = tempDir();
+    const onlyOff = join(dir2.path, 'k.json');
+    writeKeys(onlyOff, [{ client_id: 'off', enabled: false, api_key: KEY_OFF }]);
+    expect(new KeyStore({ file: onlyOff }).hasAnyKey()).toBe(false);
+  });
+});
+
+describe('KeyStore reload', () => {
+  test('a broken file keeps the last good keys and reports the error', () => {
+    using dir = tempDir();
+    const file = standardFile(dir.path);
+    const results: ReloadResult[] = [];
+    const store = new KeyStore({ file, onReload: (r) => results.push(r) });
+    writeFileSync(file, '{ not json');
+    expect(store.reload()).toMatchObject({ ok: false, clients: 3 });
+    expect(store.authenticate(KEY_A).ok).toBe(true);
+    writeKeys(file, [{ client_id: 'dup', api_key: KEY_A }, { client_id: 'dup', api_key: KEY_B }]);
+    expect(store.reload().ok).toBe(false);
+    renameSync(file, join(dir.path, 'gone.json'));
+    expect(store.reload().error).toContain('ENOENT');
+    expect(store.authenticate(KEY_B).ok).toBe(true);
+    writeKeys(file, [{ client_id: 'only-b', api_key: KEY_B }]);
+    expect(store.reload()).toEqual({ ok: true, clients: 1 });
+    expect(store.authenticate(KEY_A)).toMatchObject({ ok: false, reason: 'invalid' });
+    expect(results.map((r) => r.ok)).toEqual([false, false, false, true]);
+  });
+
+  test('a listener that throws does not break reload', () => {
+    using dir = tempDir();
+    const store = new KeyStore({ file: standardFile(dir.path), onReload: () => { throw new Error('boom'); } });
+    expect(store.reload().ok).toBe(true);
+  });
+
+  test('watch picks up a client added by `keys generate` and an in-place edit within 2 s', async () => {
+    using dir = tempDir();
+    const file = standardFile(dir.path);
+    const results: ReloadResult[] = [];
+    const store = new KeyStore({ file, onReload: (r) => results.push(r) });
+    store.watch();
+    try {
+      let out = '';
+      const code = await runKeys(['generate', '--client-id', 'newbie', '--file', file], { out: (s) => (out += s), err: () => {} });
+      expect(code).toBe(0);
+      const key = out.trim();
+      await waitFor(() => store.authenticate(key).ok, 2000, 'the generated key to authenticate');
+
+      // In-place rewrite (same inode), then a broken write that must be ignored.
+      const doc = JSON.parse(readFileSync(file, 'utf8'));
+      doc.clients.push({ client_id: 'inplace', api_key: 'in-place-added-key-000000000000' });
+      writeFileSync(file, JSON.stringify(doc));
+      await waitFor(() => store.authenticate('in-place-added-key-000000000000').ok, 2000, 'the in-place edit');
+      writeFileSync(file, '{"clients": [ broken');
+      await waitFor(() => results.some((r) => !r.ok), 2000, 'the broken file to be reported');
+      expect(store.authenticate(key).ok).toBe(true);
+    } finally {
+      store.close();
+    }
+  });
+});
+
+describe('helpers', () => {
+  test('generateApiKey: 43 base64url chars, 256 bits, distinct', () => {
+    const keys = new Set(Array.from({ length: 100 }, generateApiKey));
+    expect(keys.size).toBe(100);
+    for (const k of keys) {
+      expect(k).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(Buffer.from(k, 'base64url').length).toBe(32);
+    }
+  });
+
+  test('sha256Hex', () => {
+    expect(sha256Hex('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+  });
+});
+
+describe('hide keys', () => {
+  function capture() {
+    const io = { outText: '', errText: '', out: (s: string) => void (io.outText += s), err: (s: string) => void (io.errText += s) };
+    return io;
+  }
+
+  test('generate creates a 0600 file with only the hash; list shows it; the key works', async () => {
+    using dir = tempDir();
+    const file = join(dir.path, 'sub.json');
+    const io = capture();
+    expect(await runKeys(['generate', '--client-id', 'ci-bot', '--description', 'CI robot', '--file', file], io)).toBe(0);
+    const key = io.outText.trim();
+    expect(key).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const text = readFileSync(file, 'utf8');
+    expect(text).not.toContain(key);
+    expect(JSON.parse(text)).toEqual({
+      clients: [{ client_id: 'ci-bot', description: 'CI robot', enabled: true, api_key_sha256: sha256Hex(key) }],
+    });
+    expect(new KeyStore({ file }).authenticate(key)).toMatchObject({ ok: true, client: { clientId: 'ci-bot' } });
+
+    const io2 = capture();
+    expect(await runKeys(['generate', '--client-id', 'second', '--file', file], io2)).toBe(0);
+    const listIo = capture();
+    expect(await runKeys(['list', '--file', file], listIo)).toBe(0);
+    const lines = listIo.outText.trim().split('\n');
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatch(/^CLIENT ID\s+ENABLED\s+FINGERPRINT\s+DESCRIPTION$/);
+    expect(lines[1]).toMatch(new RegExp(`^ci-bot\\s+yes\\s+${sha256Hex(key).slice(0, 12)}\\s+CI robot$`));
+    expect(listIo.outText).not.toContain(key);
+  });
+
+  test('generate keeps existing entries and fields, refuses a duplicate id', async () => {
+    using dir = tempDir();
+    const file = standardFile(dir.path);
+    const io = capture();
+    expect(await runKeys(['generate', '--client-id', 'plain', '--file', file], io)).toBe(2);
+    expect(io.errText).toContain('already exists');
+    expect(io.outText).toBe('');
+    expect(await runKeys(['generate', '--client-id', 'fresh', '--file', file], capture())).toBe(0);
+    const store = new KeyStore({ file });
+    expect(store.listClients().map((c) => c.clientId)).toEqual(['plain', 'hashed', 'off', 'fresh']);
+    expect(store.authenticate(KEY_A).ok).toBe(true);
+  });
+
+  test('usage errors exit 2; --help exits 0', async () => {
+    using dir = tempDir();
+    const file = join(dir.path, 'k.json');
+    const cases: string[][] = [
+      [],
+      ['frobnicate'],
+      ['generate', '--file', file],
+      ['generate', '--client-id', 'has space', '--file', file],
+      ['generate', '--client-id', 'x', '--bogus', '--file', file],
+      ['list', '--file', join(dir.path, 'missing.json')],
+      ['list', 'extra', '--file', file],
+    ];
+    for (const argv of cases) {
+      const io = capture();
+      expect({ argv, code: await runKeys(argv, io) }).toEqual({ argv, code: 2 });
+      expect(io.errText).toStartWith('hide keys: ');
+    }
+    const io = capture();
+    expect(await runKeys(['--help'], io)).toBe(0);
+    expect(io.outText).toContain('hide keys generate --client-id ID');
+  });
+
+  test('generate into a broken file refuses and leaves it untouched', async () => {
+    using dir = tempDir();
+    const file = join(dir.path, 'k.json');
+    writeFileSync(file, '{"clients": 5}');
+    const io = capture();
+    expect(await runKeys(['generate', '--client-id', 'x', '--file', file], io)).toBe(2);
+    expect(readFileSync(file, 'utf8')).toBe('{"clients": 5}');
+  });
+
+  test('default file comes from HIDE_API_KEYS_FILE', async () => {
+    using dir = tempDir();
+    const file = join(dir.path, 'env.json');
+    const saved = process.env.HIDE_API_KEYS_FILE;
+    process.env.HIDE_API_KEYS_FILE = file;
+    try {
+      expect(await runKeys(['generate', '--client-id', 'from-env'], capture())).toBe(0);
+      expect(new KeyStore({ file }).listClients()[0]?.clientId).toBe('from-env');
+    } finally {
+      if (saved === undefined) delete process.env.HIDE_API_KEYS_FILE;
+      else process.env.HIDE_API_KEYS_FILE = saved;
+    }
+  });
+});
+
+describe('KeysFileWatcher', () => {
+  test('the stat poll alone notices a same-size rewrite within 2 s', async () => {
+    using dir = tempDir();
+    const file = join(dir.path, 'k.json');
+    writeFileSync(file, '{"v":1}');
+    let changes = 0;
+    const w = new KeysFileWatcher(file, () => changes++, { fsWatch: false });
+    try {
+      // A replacement by rename gives a new inode even when size and mtime look alike.
+      writeFileSync(join(dir.path, 'tmp'), '{"v":2}');
+      renameSync(join(dir.path, 'tmp'), file);
+      await waitFor(() => changes === 1, 2000, 'the poll to notice the change');
+    } finally {
+      w.close();
+    }
+  });
+});

@@ -1,0 +1,147 @@
+import { describe, expect, test } from 'bun:test';
+import { MAX_STRING, REDACTED, Redactor } from '../../src/security/redact.ts';
+
+const SERVER_KEY = 'Zq9-srv_KEY.with+regex*chars(1)';
+const r = new Redactor([SERVER_KEY, 'second-server-key-xyz', 'ab']);
+
+const GHP = `ghp_${'a1B2'.repeat(9)}`;
+const PAT = `github_pat_11ABCDEFG0123456789_${'x'.repeat(40)}`;
+const AKIA = 'AKIAIOSFODNN7EXAMPLE';
+const JWT = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk';
+const PEM = `-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA7x\nabc+/=\n-----END RSA PRIVATE KEY-----`;
+
+describe('Redactor.redactText', () => {
+  const cases: [string, string, string][] = [
+    ['server key alone', SERVER_KEY, REDACTED],
+    ['server key embedded', `x${SERVER_KEY}y and second-server-key-xyz`, `x${REDACTED}y and ${REDACTED}`],
+    ['short secrets are not matched by value', 'about tabs', 'about tabs'],
+    ['bearer', 'curl -H "Authorization: Bearer abc.def-ghi"', `curl -H "Authorization: Bearer ${REDACTED}"`],
+    ['bare bearer', 'sent bearer tok3n/x== ok', `sent bearer ${REDACTED} ok`],
+    ['github tokens', `a ${GHP} b ${PAT}`, `a ${REDACTED} b ${REDACTED}`],
+    ['other github prefixes', `gho_${'z'.repeat(36)} ghs_${'z'.repeat(36)} ghu_${'z'.repeat(36)} ghr_${'z'.repeat(36)}`, Array(4).fill(REDACTED).join(' ')],
+    ['aws key id', `id=${AKIA}`, `id=${REDACTED}`],
+    ['aws session key id', 'ASIAY34FZKBOKMUTVV7A', REDACTED],
+    ['slack', 'xoxb-1234-5678-abcdefgh', REDACTED],
+    ['jwt', `tok ${JWT} end`, `tok ${REDACTED} end`],
+    ['pem block', `before\n${PEM}\nafter`, 'before\n[REDACTED PRIVATE KEY]\nafter'],
+    ['unterminated pem', '-----BEGIN PRIVATE KEY-----\nMIIabc', '[REDACTED PRIVATE KEY]'],
+    ['url credentials', 'git clone https://alice:s3cr3t@example.com/r.git', `git clone https://alice:${REDACTED}@example.com/r.git`],
+    ['url without password untouched', 'https://example.com:8080/a@b', 'https://example.com:8080/a@b'],
+    ['password=', 'password=hunter2', `password=${REDACTED}`],
+    ['--password=', 'mysql --password=hunter2 -u root', `mysql --password=${REDACTED} -u root`],
+    ['--password value', 'mysql --password hunter2 -u root', `mysql --password ${REDACTED} -u root`],
+    ['token= in query', 'GET /x?token=abc123&page=2', `GET /x?token=${REDACTED}&page=2`],
+    ['env style', 'AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG', `AWS_SECRET_ACCESS_KEY=${REDACTED}`],
+    ['quoted value', 'secret="hunter 2" next', `secret="${REDACTED}" next`],
+    ['json in text', '{"db_password":"p@ss w","user":"bob"}', `{"db_password":"${REDACTED}","user":"bob"}`],
+    ['header style', 'X-API-Key: abc123', `X-API-Key: ${REDACTED}`],
+    ['case insensitive', 'PASSWORD=Hunter2', `PASSWORD=${REDACTED}`],
+    ['innocent text', 'exit code 0 after 12ms; keyboard ok', 'exit code 0 after 12ms; keyboard ok'],
+  ];
+  for (const [name, input, want] of cases) {
+    test(name, () => expect(r.redactText(input)).toBe(want));
+  }
+
+  test('no server secrets configured still works', () => {
+    expect(new Redactor().redactText(`x ${GHP}`)).toBe(`x ${REDACTED}`);
+    expect(new Redactor([]).redactText('plain')).toBe('plain');
+  });
+
+  test('repeated use of the global regex gives the same answer', () => {
+    for (let i = 0; i < 3; i++) expect(r.redactText(`${SERVER_KEY} ${SERVER_KEY}`)).toBe(`${REDACTED} ${REDACTED}`);
+  });
+});
+
+describe('Redactor.redact', () => {
+  test('sensitive key names, nested, in arrays; other values kept', () => {
+    const input = {
+      command: 'git',
+      arguments: ['push', `https://bob:pw123@host/x`, '--token', 'ghs_notlongenough', '--api-key=abc'],
+      env: { API_KEY: 'k', apiKey: 'k', apikey: 'k', key: 'k', private_key: 'k', Authorization: 'Basic Zm9v', passwd: 'p', Cookie: 'c', sessionId: 's', client_secret: 's', myCredentials: 'c', none: null },
+      nested: [{ deeper: { password: 12345, ok: true } }],
+      timeoutSeconds: 30,
+    };
+    expect(r.redact(input)).toEqual({
+      command: 'git',
+      arguments: ['push', `https://bob:${REDACTED}@host/x`, '--token', REDACTED, `--api-key=${REDACTED}`],
+      env: { API_KEY: REDACTED, apiKey: REDACTED, apikey: REDACTED, key: REDACTED, private_key: REDACTED, Authorization: REDACTED, passwd: REDACTED, Cookie: REDACTED, sessionId: REDACTED, client_secret: REDACTED, myCredentials: REDACTED, none: null },
+      nested: [{ deeper: { password: REDACTED, ok: true } }],
+      timeoutSeconds: 30,
+    });
+  });
+
+  test('planted secrets anywhere in values are masked', () => {
+    const out = JSON.stringify(
+      r.redact({ a: [[[{ b: `${SERVER_KEY}` }]]], c: `${AKIA} ${PEM} ${JWT}`, d: { e: `curl -u x -H 'Authorization: Bearer ${GHP}'` } }),
+    );
+    for (const secret of [SERVER_KEY, AKIA, 'MIIEpAIBAAKCAQEA7x', JWT, GHP]) expect(out).not.toContain(secret);
+  });
+
+  test('does not mutate the input; object keys carrying secrets are masked', () => {
+    const input = { [SERVER_KEY]: 1, list: [SERVER_KEY] };
+    const out = r.redact(input) as Record<string, unknown>;
+    expect(input.list[0]).toBe(SERVER_KEY);
+    expect(Object.keys(out)).toEqual([REDACTED, 'list']);
+  });
+
+  test('deep nesting and cycles are bounded', () => {
+    let deep: unknown = 'bottom';
+    for (let i = 0; i < 100; i++) deep = { n: deep };
+    const out = JSON.stringify(r.redact(deep));
+    expect(out).toContain('[MAX DEPTH]');
+    expect(out).not.toContain('bottom');
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic.self = cyclic;
+    expect(() => JSON.stringify(r.redact(cyclic))).not.toThrow();
+  });
+
+  test('huge strings are cut with a marker and stay redacted', () => {
+    const huge = `${'x'.repeat(100)} password=hunter2 ${'y '.repeat(200_000)}`;
+    const out = r.redact(huge) as string;
+    expect(out.length).toBeLessThan(MAX_STRING + 100);
+    expect(out).toMatch(/…\[truncated \d+ chars\]$/);
+    expect(out).not.toContain('hunter2');
+  });
+
+  test('a secret straddling the cut is not left half visible', () => {
+    const s = `${' '.repeat(MAX_STRING - 10)}${SERVER_KEY}${' '.repeat(100)}`;
+    const out = r.redact(s) as string;
+    expect(out).not.toContain(SERVER_KEY.slice(0, 10));
+  });
+
+  test('big arrays and objects are capped', () => {
+    const out = r.redact(Array.from({ length: 5000 }, (_, i) => i)) as unknown[];
+    expect(out).toHaveLength(1001);
+    expect(out[1000]).toBe('[4000 more items]');
+  });
+
+  test('non-JSON values', () => {
+    const when = new Date('2024-01-02T03:04:05.678Z');
+    expect(r.redact({ when, big: 10n, fn: () => 1, err: new Error(`failed with ${SERVER_KEY}`) })).toEqual({
+      when: '2024-01-02T03:04:05.678Z',
+      big: '10',
+      fn: undefined,
+      err: { name: 'Error', message: `failed with ${REDACTED}` },
+    });
+  });
+
+  test('__proto__ keys are copied as data, not prototypes', () => {
+    const input = JSON.parse('{"__proto__": {"polluted": true}}');
+    const out = r.redact(input) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  test('fast enough for every audit line', () => {
+    // A work-count check, not a timing assertion: a pathological input must finish.
+    const nasty = 'a'.repeat(MAX_STRING - 1);
+    const out = r.redact({ s: nasty, t: `${'password'.repeat(400)}` });
+    expect(out).toBeDefined();
+  });
+});
+
+test('setSecrets swaps the masked server secrets', () => {
+  const red = new Redactor(['old-secret-value']);
+  red.setSecrets(['new-secret-value']);
+  expect(red.redactText('old-secret-value new-secret-value')).toBe(`old-secret-value ${REDACTED}`);
+});
