@@ -39,16 +39,8 @@ export function createHttpApp(rt: Runtime) {
     };
   };
 
+  // onError first: Elysia applies a hook only to routes registered after it.
   return new Elysia({ name: 'hide' })
-    .use(requestState(rt.security.opts.ipFilter))
-    .use(ipFilter(rt.security))
-    .use(bodyLimit(rt.config.maxBodyBytes))
-    .use(originCheck(rt.security))
-    .use(healthRoutes(() => rt.healthExtra()))
-    .use(auth(rt.security, rt.config.auth.header))
-    .use(mcpMessage(rt.config.maxBodyBytes))
-    .use(limits(rt.security, rt.dispatcher, contextOf))
-    .use(mcpRoutes(rt.dispatcher, contextOf))
     .onError({ as: 'global' }, ({ code, error, request }) => {
       const state = stateOf(request);
       const correlationId = state?.correlationId ?? crypto.randomUUID();
@@ -58,5 +50,14 @@ export function createHttpApp(rt: Runtime) {
         });
       }
       return errorResponse(error, state?.rpcId ?? null, correlationId);
-    });
+    })
+    .use(requestState(rt.security.opts.ipFilter))
+    .use(ipFilter(rt.security))
+    .use(bodyLimit(rt.config.maxBodyBytes))
+    .use(originCheck(rt.security))
+    .use(healthRoutes(() => rt.healthExtra()))
+    .use(auth(rt.security, rt.config.auth.header))
+    .use(mcpMessage(rt.config.maxBodyBytes))
+    .use(limits(rt.security, rt.dispatcher, contextOf))
+    .use(mcpRoutes(rt.dispatcher, contextOf));
 }

@@ -11,7 +11,7 @@ import { logger } from '../log.ts';
 import type { ToolRegistry } from '../tools/registry.ts';
 import type { ToolDefinition, ToolOutcome } from '../tools/types.ts';
 import { VERSION } from '../version.ts';
-import { errorJson, type JsonRpcMessage, LATEST_PROTOCOL_VERSION, resultJson, SUPPORTED_PROTOCOL_VERSIONS } from './protocol.ts';
+import { errorJson, type JsonRpcMessage, PlainObject, LATEST_PROTOCOL_VERSION, resultJson, SUPPORTED_PROTOCOL_VERSIONS } from './protocol.ts';
 
 /** What the audit log records of a finished tool call. */
 export interface ToolCallRecord {
@@ -53,7 +53,7 @@ export interface DispatchOutput {
 
 const CallParams = v.object({
   name: v.pipe(v.string(), v.maxLength(256)),
-  arguments: v.optional(v.record(v.string(), v.unknown())),
+  arguments: v.optional(PlainObject),
   _meta: v.optional(v.unknown()),
 });
 

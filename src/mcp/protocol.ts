@@ -14,13 +14,19 @@ export const SUPPORTED_PROTOCOL_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03
 
 export type JsonRpcId = string | number;
 
+/** A JSON object (valibot's record would quietly accept an array and copy it into `{}`). */
+export const PlainObject = v.custom<Record<string, unknown>>(
+  (x) => x !== null && typeof x === 'object' && !Array.isArray(x),
+  'expected an object',
+);
+
 const Id = v.union([v.string(), v.pipe(v.number(), v.integer())]);
 
 const MessageSchema = v.object({
   jsonrpc: v.literal('2.0'),
   id: v.optional(Id),
   method: v.optional(v.pipe(v.string(), v.maxLength(256))),
-  params: v.optional(v.record(v.string(), v.unknown())),
+  params: v.optional(PlainObject),
   result: v.optional(v.unknown()),
   error: v.optional(v.unknown()),
 });

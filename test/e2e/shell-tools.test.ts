@@ -1,0 +1,186 @@
+/**
+ * The shell tools through the real HTTP server: argv passed literally, policy
+ * refusals as clear tool errors, confinement of workingDirectory, timeouts and
+ * client disconnects that kill the whole process group, parallel calls.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { mkdirSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { callTool, rpc, startServer, type TestServer, waitFor } from '../helpers/server.ts';
+
+let s: TestServer;
+
+beforeAll(async () => {
+  s = await startServer({ HIDE_EXEC_DENIED_COMMANDS: 'rm,dd' });
+  mkdirSync(join(s.workspace, 'sub'));
+  mkdirSync(`${s.workspace}-evil`, { recursive: true });
+  symlinkSync('/etc', join(s.workspace, 'etc-link'));
+});
+afterAll(() => s.stop());
+
+function pgrepCount(pattern: string): number {
+  const r = Bun.spawnSync(['pgrep', '-f', pattern]);
+  return r.stdout.toString().split('\n').filter((l) => l.trim() !== '').length;
+}
+
+describe('shell_execute', () => {
+  test('passes shell metacharacters literally (no shell)', async () => {
+    const r = await callTool(s.mcpUrl, 'shell_execute', { command: 'echo', arguments: ['$(id)', ';', '|', '*'] });
+    expect(r).toMatchObject({ stdout: '$(id) ; | *\n', exitCode: 0, isError: false, timedOut: false, truncated: false });
+  });
+
+  test('runs in a confined subdirectory', async () => {
+    const r = await callTool(s.mcpUrl, 'shell_execute', { command: 'pwd', workingDirectory: 'sub' });
+    expect(r.stdout.trim()).toBe(join(s.workspace, 'sub'));
+  });
+
+  test('a missing command is a clear tool error', async () => {
+    const r = await callTool(s.mcpUrl, 'shell_execute', { command: 'no-such-command-xyz' });
+    expect(r.isError).toBe(true);
+    expect(r.exitCode).toBe(-1);
+    expect(r.error).toContain("command 'no-such-command-xyz' was not found on PATH");
+  });
+
+  test.each(['rm', '/bin/rm', '/usr/bin/rm'])('a denied command (%s) is refused by base name', async (command) => {
+    await Bun.write(join(s.workspace, 'victim.txt'), 'x');
+    const r = await callTool(s.mcpUrl, 'shell_execute', { command, arguments: ['victim.txt'] });
+    expect(r.isError).toBe(true);
+    expect(r.error).toContain("command 'rm' is denied");
+    expect(await Bun.file(join(s.workspace, 'victim.txt')).exists()).toBe(true);
+  });
+
+  test('a symlink to a denied command is refused too', async () => {
+    symlinkSync('/bin/rm', join(s.workspace, 'innocent'));
+    const r = await callTool(s.mcpUrl, 'shell_execute', { command: './innocent', arguments: ['victim.txt'] });
+    expect(r.isError).toBe(true);
+    expect(r.error).toContain('denied');
+  });
+
+  test.each([
+    ['..', 'outside the workspace'],
+    ['/etc', 'outside the workspace'],
+    ['etc-link', 'outside the workspace'],
+    ['../ws-evil', 'outside the workspace'],
+    ['sub/../../', 'outside the workspace'],
+    ['does-not-exist', 'does not exist'],
+    ['.keep', 'not a directory'],
+    ['sub\u0000', 'NUL byte'],
+  ])('workingDirectory %p is refused', async (dir, message) => {
+    const r = await callTool(s.mcpUrl, 'shell_execute', { command: 'pwd', workingDirectory: dir });
+    expect(r.isError).toBe(true);
+    expect(r.error).toContain('workingDirectory refused');
+    expect(r.error).toContain(message);
+  });
+
+  test('the sibling "-evil" directory by absolute path is refused (segment comparison)', async () => {
+    const r = await callTool(s.mcpUrl, 'shell_execute', { command: 'pwd', workingDirectory: `${s.workspace}-evil` });
+    expect(r.isError).toBe(true);
+    expect(r.error).toContain('outside the workspace');
+  });
+
+  test('timeout kills the whole process group, keeps partial output', async () => {
+    const marker = `sleep 100.${process.pid}1`;
+    const r = await callTool(s.mcpUrl, 'shell_execute', {
+      command: 'sh',
+      arguments: ['-c', `echo started; ${marker.replace('sleep', 'sleep')} & ${marker}`],
+      timeoutSeconds: 1,
+    });
+    expect(r).toMatchObject({ timedOut: true, exitCode: -1, isError: true, stdout: 'started\n' });
+    expect(r.error).toContain('timed out after 1 s');
+    await waitFor(() => pgrepCount(marker) === 0, 5000, 'no leftover sleep');
+  });
+
+  test('a client that disconnects mid-call gets its process group killed', async () => {
+    const marker = `sleep 100.${process.pid}2`;
+    const controller = new AbortController();
+    const pending = fetch(s.mcpUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: { name: 'shell_execute', arguments: { command: 'sh', arguments: ['-c', `${marker} & ${marker}`], timeoutSeconds: 60 } },
+      }),
+      signal: controller.signal,
+    }).catch(() => null);
+    await waitFor(() => pgrepCount(marker) >= 2, 5000, 'sleeps started');
+    controller.abort();
+    await pending;
+    await waitFor(() => pgrepCount(marker) === 0, 5000, 'sleeps killed after disconnect');
+  });
+
+  test('background children do not outlive a call that exits normally', async () => {
+    const marker = `sleep 100.${process.pid}3`;
+    const r = await callTool(s.mcpUrl, 'shell_execute', { command: 'sh', arguments: ['-c', `${marker} & echo done`] });
+    expect(r.stdout).toBe('done\n');
+    await waitFor(() => pgrepCount(marker) === 0, 5000, 'background sleep gone');
+  });
+
+  test('stdin is closed: a command reading stdin sees EOF at once', async () => {
+    const r = await callTool(s.mcpUrl, 'shell_execute', { command: 'cat', timeoutSeconds: 5 });
+    expect(r).toMatchObject({ exitCode: 0, stdout: '', timedOut: false });
+  });
+
+  test('output over the cap is truncated', async () => {
+    const r = await callTool(s.mcpUrl, 'shell_execute', { command: 'head', arguments: ['-c', '3000000', '/dev/zero'] });
+    expect(r.truncated).toBe(true);
+    expect(r.stdout.length).toBe(1024 * 1024);
+  });
+
+  test('16 concurrent sleep 1 calls run in parallel, each with its own correlation id', async () => {
+    // Each call prints its start and end instants; all starts precede all ends
+    // only if the calls overlapped — no wall-clock threshold involved.
+    const calls = await Promise.all(
+      Array.from({ length: 16 }, () =>
+        callTool(s.mcpUrl, 'shell_execute', { command: 'sh', arguments: ['-c', 'date +%s%N; sleep 1; date +%s%N'] }),
+      ),
+    );
+    const spans = calls.map((c) => c.stdout.trim().split('\n').map(BigInt) as [bigint, bigint]);
+    const lastStart = spans.reduce((m, [a]) => (a > m ? a : m), 0n);
+    const firstEnd = spans.reduce((m, [, b]) => (b < m ? b : m), spans[0]![1]);
+    expect(lastStart < firstEnd).toBe(true);
+    expect(new Set(calls.map((c) => c.correlationId)).size).toBe(16);
+  });
+
+  test('the correlationId argument is echoed in the result and the response header', async () => {
+    const r = await rpc(s.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: { command: 'true', correlationId: 'wf-42' } });
+    expect(r.body.result.structuredContent.correlationId).toBe('wf-42');
+    expect(r.headers.get('x-correlation-id')).toBe('wf-42');
+  });
+
+  test('X-Correlation-ID header is used when the argument is absent', async () => {
+    const r = await rpc(s.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: { command: 'true' } }, { 'x-correlation-id': 'hdr-7' });
+    expect(r.body.result.structuredContent.correlationId).toBe('hdr-7');
+    expect(r.headers.get('x-correlation-id')).toBe('hdr-7');
+  });
+});
+
+describe('shell_execute_json', () => {
+  test('parses JSON output', async () => {
+    const r = await callTool(s.mcpUrl, 'shell_execute_json', { command: 'echo', arguments: ['{"a":[1,2]}'] });
+    expect(r).toMatchObject({ json: { a: [1, 2] }, parseError: null, exitCode: 0, isError: false });
+  });
+  test('reports a parse error for non-JSON output', async () => {
+    const r = await callTool(s.mcpUrl, 'shell_execute_json', { command: 'echo', arguments: ['not json'] });
+    expect(r.isError).toBe(true);
+    expect(r.json).toBeNull();
+    expect(r.parseError).toContain('not valid JSON');
+  });
+});
+
+describe('other tools', () => {
+  test('shell_get_available_tools reports tools and the workspace', async () => {
+    const r = await callTool(s.mcpUrl, 'shell_get_available_tools', {});
+    expect(r.workspacePath).toBe(s.workspace);
+    const git = r.tools.find((t: { name: string }) => t.name === 'sh');
+    expect(git.available).toBe(true);
+  });
+  test('check_file_exists inside, missing, and outside', async () => {
+    expect(await callTool(s.mcpUrl, 'check_file_exists', { fileName: '.keep' })).toMatchObject({ exists: true, type: 'file', isError: false });
+    expect(await callTool(s.mcpUrl, 'check_file_exists', { fileName: 'nope' })).toMatchObject({ exists: false, isError: false });
+    const out = await callTool(s.mcpUrl, 'check_file_exists', { fileName: '/etc/passwd' });
+    expect(out.isError).toBe(true);
+    expect(out.error).toContain('outside the workspace');
+  });
+});
