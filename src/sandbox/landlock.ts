@@ -1,0 +1,186 @@
+/**
+ * Landlock for the calling thread: ABI detection and a one-shot restriction of
+ * filesystem paths, TCP ports and (ABI 6+) signal / abstract-socket scope.
+ *
+ * Landlock is unprivileged and inherited by every process forked afterwards,
+ * which is why the launcher calls `restrictSelf` once and then only spawns.
+ * The restriction applies to the calling thread (ABI < 8 has no thread sync):
+ * call it from the JS thread, which is the one Bun.spawn forks from.
+ */
+import { statSync } from 'node:fs';
+import { ptr } from 'bun:ffi';
+import { check, cString, libc, SyscallError } from './libc.ts';
+
+// Same numbers on x86_64 and aarch64 (new syscalls share one table since 5.x).
+const SYS_landlock_create_ruleset = 444;
+const SYS_landlock_add_rule = 445;
+const SYS_landlock_restrict_self = 446;
+const LANDLOCK_CREATE_RULESET_VERSION = 1 << 0;
+const LANDLOCK_RULE_PATH_BENEATH = 1;
+const LANDLOCK_RULE_NET_PORT = 2;
+const PR_SET_NO_NEW_PRIVS = 38;
+const O_PATH = 0o10000000;
+const O_CLOEXEC = 0o2000000;
+
+/** Filesystem access rights (uapi/linux/landlock.h). */
+export const Fs = {
+  EXECUTE: 1n << 0n,
+  WRITE_FILE: 1n << 1n,
+  READ_FILE: 1n << 2n,
+  READ_DIR: 1n << 3n,
+  REMOVE_DIR: 1n << 4n,
+  REMOVE_FILE: 1n << 5n,
+  MAKE_CHAR: 1n << 6n,
+  MAKE_DIR: 1n << 7n,
+  MAKE_REG: 1n << 8n,
+  MAKE_SOCK: 1n << 9n,
+  MAKE_FIFO: 1n << 10n,
+  MAKE_BLOCK: 1n << 11n,
+  MAKE_SYM: 1n << 12n,
+  REFER: 1n << 13n, // ABI 2
+  TRUNCATE: 1n << 14n, // ABI 3
+  IOCTL_DEV: 1n << 15n, // ABI 5
+} as const;
+
+const NET_BIND_TCP = 1n << 0n; // ABI 4
+const NET_CONNECT_TCP = 1n << 1n; // ABI 4
+const SCOPE_ABSTRACT_UNIX_SOCKET = 1n << 0n; // ABI 6
+const SCOPE_SIGNAL = 1n << 1n; // ABI 6
+
+/** Rights that make sense on a non-directory; the kernel rejects the others there. */
+const FILE_RIGHTS = Fs.EXECUTE | Fs.WRITE_FILE | Fs.READ_FILE | Fs.TRUNCATE | Fs.IOCTL_DEV;
+const READ_ONLY = Fs.EXECUTE | Fs.READ_FILE | Fs.READ_DIR;
+
+/** Every filesystem right the given ABI can handle. */
+export function fsRightsForAbi(abi: number): bigint {
+  let rights = (1n << 13n) - 1n;
+  if (abi >= 2) rights |= Fs.REFER;
+  if (abi >= 3) rights |= Fs.TRUNCATE;
+  if (abi >= 5) rights |= Fs.IOCTL_DEV;
+  return rights;
+}
+
+/**
+ * Read-write grant: everything except creating device nodes. A root caller
+ * could otherwise mknod a block device inside the workspace and read the raw
+ * disk, since Landlock checks only the path of the node it opens.
+ */
+function readWriteRights(handled: bigint): bigint {
+  return handled & ~(Fs.MAKE_CHAR | Fs.MAKE_BLOCK);
+}
+
+let abiCache: number | null = null;
+
+/** Landlock ABI version of the running kernel; 0 when unsupported or disabled. */
+export function landlockAbi(): number {
+  if (abiCache !== null) return abiCache;
+  try {
+    const v = Number(libc().syscall(SYS_landlock_create_ruleset, 0, 0, LANDLOCK_CREATE_RULESET_VERSION, 0, 0));
+    abiCache = v > 0 ? v : 0;
+  } catch {
+    abiCache = 0;
+  }
+  return abiCache;
+}
+
+export interface NetworkRules {
+  allowConnectPorts?: number[];
+  allowBindPorts?: number[];
+}
+
+export interface LandlockRules {
+  /** Directories or files granted every right (minus device creation). */
+  readWrite: string[];
+  /** Granted execute, read file, read dir. */
+  readOnly: string[];
+  /** 'all' leaves TCP unrestricted; otherwise only the listed ports. */
+  network: NetworkRules | 'all';
+}
+
+export interface RestrictReport {
+  abi: number;
+  /** TCP bind/connect restricted as asked (false: ABI < 4 cannot). */
+  networkEnforced: boolean;
+  /** Signals and abstract unix sockets scoped to the sandbox (ABI 6+). */
+  scoped: boolean;
+  /** Paths skipped because they do not exist. */
+  skipped: string[];
+}
+
+/**
+ * Restricts the calling thread and every process it starts afterwards to the
+ * given rules, and sets no_new_privs. Irreversible. Throws when the kernel has
+ * no Landlock or any step fails, naming the step and errno.
+ *
+ * @example
+ * restrictSelf({ readWrite: ['/srv/ws'], readOnly: ['/usr', '/etc'], network: {} });
+ */
+export function restrictSelf(rules: LandlockRules): RestrictReport {
+  const abi = landlockAbi();
+  if (abi < 1) throw new Error('Landlock is not available on this kernel');
+  const c = libc();
+
+  const handledFs = fsRightsForAbi(abi);
+  const restrictNet = rules.network !== 'all' && abi >= 4;
+  const handledNet = restrictNet ? NET_BIND_TCP | NET_CONNECT_TCP : 0n;
+  const scoped = abi >= 6 ? SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL : 0n;
+
+  // struct landlock_ruleset_attr grew per ABI; pass only the size it knows so
+  // older kernels do not reject unknown trailing fields.
+  const attr = new BigUint64Array([handledFs, handledNet, scoped]);
+  const attrSize = abi >= 6 ? 24 : abi >= 4 ? 16 : 8;
+  const rulesetFd = check(c.syscall(SYS_landlock_create_ruleset, ptr(attr), attrSize, 0, 0, 0), 'landlock_create_ruleset');
+
+  const skipped: string[] = [];
+  try {
+    for (const path of rules.readOnly) {
+      if (!addPathRule(rulesetFd, path, READ_ONLY & handledFs)) skipped.push(path);
+    }
+    for (const path of rules.readWrite) {
+      if (!addPathRule(rulesetFd, path, readWriteRights(handledFs))) skipped.push(path);
+    }
+    if (restrictNet && rules.network !== 'all') {
+      for (const port of rules.network.allowConnectPorts ?? []) addPortRule(rulesetFd, port, NET_CONNECT_TCP);
+      for (const port of rules.network.allowBindPorts ?? []) addPortRule(rulesetFd, port, NET_BIND_TCP);
+    }
+    check(c.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 'prctl(PR_SET_NO_NEW_PRIVS)');
+    check(c.syscall(SYS_landlock_restrict_self, rulesetFd, 0, 0, 0, 0), 'landlock_restrict_self');
+  } finally {
+    c.close(rulesetFd);
+  }
+  return { abi, networkEnforced: rules.network === 'all' || restrictNet, scoped: scoped !== 0n, skipped };
+}
+
+/** Adds a path-beneath rule; false when the path does not exist. */
+function addPathRule(rulesetFd: number, path: string, rights: bigint): boolean {
+  let isDir: boolean;
+  try {
+    isDir = statSync(path).isDirectory();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return false;
+    throw err;
+  }
+  const c = libc();
+  const fd = check(c.open(cString(path), O_PATH | O_CLOEXEC), `open(${path})`);
+  try {
+    // struct landlock_path_beneath_attr is packed: u64 allowed_access, s32 parent_fd.
+    const buf = new ArrayBuffer(12);
+    const view = new DataView(buf);
+    view.setBigUint64(0, isDir ? rights : rights & FILE_RIGHTS, true);
+    view.setInt32(8, fd, true);
+    check(c.syscall(SYS_landlock_add_rule, rulesetFd, LANDLOCK_RULE_PATH_BENEATH, ptr(buf), 0, 0), `landlock_add_rule(${path})`);
+  } finally {
+    c.close(fd);
+  }
+  return true;
+}
+
+function addPortRule(rulesetFd: number, port: number, right: bigint): void {
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid TCP port ${port}`);
+  // struct landlock_net_port_attr: u64 allowed_access, u64 port.
+  const attr = new BigUint64Array([right, BigInt(port)]);
+  check(libc().syscall(SYS_landlock_add_rule, rulesetFd, LANDLOCK_RULE_NET_PORT, ptr(attr), 0, 0), `landlock_add_rule(port ${port})`);
+}
+
+export { SyscallError };

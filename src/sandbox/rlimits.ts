@@ -1,0 +1,65 @@
+/**
+ * Resource limits (setrlimit/prlimit64 through libc) for the current process
+ * or a given pid. Limits are inherited across fork and exec, so applying them
+ * to a command's leader right after spawn covers what it starts later.
+ */
+import { ptr } from 'bun:ffi';
+import { check, libc } from './libc.ts';
+
+// RLIMIT_* numbers shared by x86_64 and aarch64 (asm-generic/resource.h).
+const RLIMIT_CPU = 0;
+const RLIMIT_FSIZE = 1;
+const RLIMIT_DATA = 2;
+const RLIMIT_NPROC = 6;
+const RLIMIT_NOFILE = 7;
+
+export interface ResourceLimits {
+  /** CPU time; SIGXCPU at the limit, SIGKILL one second later. */
+  cpuSeconds?: number;
+  /**
+   * Writable private memory (RLIMIT_DATA: heap and anonymous mappings). Chosen
+   * over RLIMIT_AS because runtimes such as the JVM, Go and Bun reserve large
+   * PROT_NONE address ranges and refuse to start under a small RLIMIT_AS.
+   */
+  memoryBytes?: number;
+  openFiles?: number;
+  /** Largest file a process may write. */
+  fileSizeBytes?: number;
+  /** RLIMIT_NPROC: counts all processes of the user; root ignores it. */
+  processes?: number;
+}
+
+const RESOURCES: ReadonlyArray<[keyof ResourceLimits, number]> = [
+  ['cpuSeconds', RLIMIT_CPU],
+  ['memoryBytes', RLIMIT_DATA],
+  ['openFiles', RLIMIT_NOFILE],
+  ['fileSizeBytes', RLIMIT_FSIZE],
+  ['processes', RLIMIT_NPROC],
+];
+
+/** True when at least one limit is set. */
+export function hasLimits(limits: ResourceLimits | undefined): limits is ResourceLimits {
+  return limits !== undefined && RESOURCES.some(([key]) => limits[key] !== undefined);
+}
+
+/**
+ * Sets soft and hard limits (so the process cannot raise them back without
+ * CAP_SYS_RESOURCE) on `pid`, default the current process. Throws naming the
+ * limit and errno.
+ *
+ * @example
+ * setResourceLimits({ memoryBytes: 512 * 2 ** 20, cpuSeconds: 60 }, child.pid);
+ */
+export function setResourceLimits(limits: ResourceLimits, pid = 0): void {
+  const c = libc();
+  for (const [key, resource] of RESOURCES) {
+    const value = limits[key];
+    if (value === undefined) continue;
+    if (!Number.isSafeInteger(value) || value < 0) throw new Error(`resource limit ${key} must be a non-negative integer, got ${value}`);
+    const soft = BigInt(value);
+    // A hard CPU limit equal to the soft one would kill without the SIGXCPU warning.
+    const hard = key === 'cpuSeconds' ? soft + 1n : soft;
+    const rlimit = new BigUint64Array([soft, hard]);
+    check(c.prlimit(pid, resource, ptr(rlimit), null), `prlimit(${key}=${value}${pid ? `, pid ${pid}` : ''})`);
+  }
+}
