@@ -1,9 +1,9 @@
 /**
  * Drops every Linux capability from the calling thread and its future
- * children. Landlock confines paths and ports, but a root process keeps
- * powers Landlock does not see (raw sockets, loading kernel modules, reading
- * any file through DAC override of an allowed path's owner checks…); the
- * launcher sheds them before spawning anything.
+ * children. Landlock confines paths and TCP ports, but a root process keeps
+ * powers Landlock does not see (raw sockets, loading kernel modules, ignoring
+ * file ownership inside the allowed paths); the launcher sheds them before
+ * spawning anything.
  */
 import { ptr } from 'bun:ffi';
 import { readFileSync } from 'node:fs';

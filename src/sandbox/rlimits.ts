@@ -2,6 +2,12 @@
  * Resource limits (setrlimit/prlimit64 through libc) for the current process
  * or a given pid. Limits are inherited across fork and exec, so applying them
  * to a command's leader right after spawn covers what it starts later.
+ *
+ * Known gap of the after-spawn approach (Bun.spawn has no pre-exec hook): a
+ * leader that forks within microseconds of its exec, before the launcher's
+ * prlimit lands, gives those early children unlimited values. Such children
+ * are still in the call's process group and die with the call; the timeout
+ * bounds them. A tiny exec trampoline would close the gap at ~0.7 ms a call.
  */
 import { ptr } from 'bun:ffi';
 import { check, libc } from './libc.ts';

@@ -1,0 +1,97 @@
+/**
+ * The audit log under load: 2 000 calls from 32 concurrent clients, with
+ * refusals mixed in, leave exactly one whole, valid JSON line per event, every
+ * line with every field — and none of the planted secrets reaches the audit
+ * file or the server's logs.
+ */
+import { afterAll, beforeAll, expect, test } from 'bun:test';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServerProcess } from '../helpers/process.ts';
+import { tempDir, waitFor } from '../helpers/server.ts';
+
+const FIELDS = ['timestamp', 'event_type', 'correlation_id', 'client_id', 'client_ip', 'api_key_hash', 'user', 'tool_name', 'arguments', 'result', 'error'];
+const keys = Array.from({ length: 32 }, (_, i) => `audit-key-${i}-${crypto.randomUUID()}`);
+const PEM = '-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEAx4Ue1fakefakefake\n-----END RSA PRIVATE KEY-----';
+const GHP = `ghp_${'A1b2C3d4E5'.repeat(3)}abcdef`;
+const AKIA = 'AKIAIOSFODNN7EXAMPLE';
+const PASSWORD = 'hunter2-very-secret';
+
+let dir: string;
+let server: Awaited<ReturnType<typeof startServerProcess>>;
+beforeAll(async () => {
+  dir = tempDir();
+  writeFileSync(join(dir, 'keys.json'), JSON.stringify({ clients: keys.map((k, i) => ({ client_id: `c${i}`, api_key: k, enabled: true })) }));
+  server = await startServerProcess({
+    cwd: dir,
+    env: {
+      HIDE_AUTH_ENABLED: 'true',
+      HIDE_API_KEYS_FILE: join(dir, 'keys.json'),
+      HIDE_AUDIT_LOG_FILE: join(dir, 'audit.jsonl'),
+      HIDE_RATE_LIMIT_RPM: '45',
+      HIDE_RATE_LIMIT_CONCURRENT: '3',
+      HIDE_LOG_LEVEL: 'debug',
+    },
+  });
+});
+afterAll(() => server.stop());
+
+test('2 000 calls from 32 clients: one whole line per event, no secret in audit or logs', async () => {
+  const statuses: number[] = [];
+  const perClient = 2000 / 32;
+  let n = 0;
+  await Promise.all(
+    keys.map(async (key, c) => {
+      for (let i = 0; i < Math.ceil(perClient) && n < 2000; i++) {
+        n++;
+        const wrongKey = i % 10 === 9;
+        const res = await fetch(`${server.url}/mcp`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-api-key': wrongKey ? `${key}-wrong` : key },
+          body: JSON.stringify({
+            jsonrpc: '2.0',
+            id: i,
+            method: 'tools/call',
+            params: {
+              name: 'shell_execute',
+              arguments: {
+                command: 'echo',
+                arguments: [`password=${PASSWORD}`, GHP, AKIA, PEM, keys[(c + 1) % 32]!, `https://bob:${PASSWORD}@example.com/x`],
+                user: `dev-${c}`,
+                correlationId: `c${c}-${i}`,
+              },
+            },
+          }),
+        });
+        await res.arrayBuffer();
+        statuses.push(res.status);
+      }
+    }),
+  );
+  expect(statuses).toHaveLength(2000);
+  // The writer flushes once per event-loop turn; wait for the lines, not for time.
+  await waitFor(() => readFileSync(join(dir, "audit.jsonl"), "utf8").split("\n").filter((l) => l !== "").length >= 2000, 5000, "audit lines");
+  const lines = readFileSync(join(dir, 'audit.jsonl'), 'utf8').split('\n').filter((l) => l !== '');
+  const events = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  expect(events).toHaveLength(2000);
+  for (const e of events) {
+    for (const f of FIELDS) expect(e).toHaveProperty(f);
+    expect(e.timestamp as string).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  }
+  const count = (type: string) => events.filter((e) => e.event_type === type).length;
+  expect(count('tool_call')).toBe(statuses.filter((s) => s === 200).length);
+  expect(count('auth_failure')).toBe(statuses.filter((s) => s === 401).length);
+  expect(count('rate_limit_exceeded')).toBe(statuses.filter((s) => s === 429).length);
+  expect(count('auth_failure')).toBeGreaterThan(0);
+  expect(count('rate_limit_exceeded')).toBeGreaterThan(0);
+
+  const audit = lines.join('\n');
+  const logs = server.logs();
+  for (const secret of [...keys, PASSWORD, GHP, AKIA, 'MIIEpAIBAAKCAQEAx4Ue1fakefakefake']) {
+    expect(audit.includes(secret)).toBe(false);
+    expect(logs.includes(secret)).toBe(false);
+  }
+  const call = events.find((e) => e.event_type === 'tool_call')!;
+  expect(call.api_key_hash as string).toMatch(/^[0-9a-f]{64}$/);
+  expect(call.user as string).toMatch(/^dev-\d+$/);
+}, 120_000);

@@ -1,0 +1,49 @@
+/**
+ * Runs `hide serve` from source as a child process on port 0 and keeps its
+ * log output, for tests that must read what the server logs.
+ */
+import { join } from 'node:path';
+
+const MAIN = join(import.meta.dir, '..', '..', 'src', 'main.ts');
+
+export interface ServerProcess {
+  url: string;
+  proc: ReturnType<typeof Bun.spawn>;
+  /** Everything the server has written to stderr so far. */
+  logs(): string;
+  stop(): Promise<void>;
+}
+
+export async function startServerProcess(opts: { cwd: string; env: Record<string, string>; args?: string[] }): Promise<ServerProcess> {
+  const proc = Bun.spawn(['bun', MAIN, 'serve', '--port', '0', ...(opts.args ?? [])], {
+    cwd: opts.cwd,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HIDE_LOG_FORMAT: 'json', ...opts.env },
+    stdout: 'pipe',
+    stderr: 'pipe',
+  });
+  let text = '';
+  let url: string | null = null;
+  const reader = (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of proc.stderr as ReadableStream<Uint8Array>) {
+      text += decoder.decode(chunk, { stream: true });
+      url ??= /listening on (http:\/\/[^\s]+) /.exec(text)?.[1] ?? null;
+    }
+  })();
+  const deadline = Date.now() + 15_000;
+  while (url === null) {
+    if (proc.exitCode !== null) throw new Error(`server exited (${proc.exitCode}): ${text}`);
+    if (Date.now() > deadline) throw new Error(`server did not start: ${text}`);
+    await Bun.sleep(20);
+  }
+  return {
+    url,
+    proc,
+    logs: () => text,
+    async stop() {
+      proc.kill('SIGTERM');
+      await proc.exited;
+      await reader;
+    },
+  };
+}

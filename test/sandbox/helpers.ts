@@ -1,0 +1,102 @@
+/**
+ * Shared fixtures for the sandbox tests: a temp workspace with a sibling
+ * "outside" directory holding a secret, a launcher started from source, and
+ * condition waits for processes that must disappear.
+ */
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SandboxLauncher, type SandboxLauncherOptions } from '../../src/sandbox/launcher-client.ts';
+import type { SandboxRunRequest, SandboxRunResult } from '../../src/sandbox/protocol.ts';
+import { type SandboxRuleOptions, sandboxRules } from '../../src/sandbox/rules.ts';
+
+export const LAUNCHER_FROM_SOURCE = [process.execPath, join(import.meta.dir, '../../src/sandbox/launcher.ts')];
+
+export interface Fixture {
+  root: string;
+  workspace: string;
+  outside: string;
+  secret: string;
+  [Symbol.dispose](): void;
+}
+
+/** root/ws is the workspace; root/outside/secret.txt must stay out of reach. */
+export function makeFixture(): Fixture {
+  const root = realpathSync(mkdtempSync(join(tmpdir(), 'hide-sbx-test-')));
+  const workspace = join(root, 'ws');
+  const outside = join(root, 'outside');
+  mkdirSync(workspace);
+  mkdirSync(outside);
+  const secret = join(outside, 'secret.txt');
+  writeFileSync(secret, 'TOP-SECRET\n');
+  return { root, workspace, outside, secret, [Symbol.dispose]: () => rmSync(root, { recursive: true, force: true }) };
+}
+
+export function makeLauncher(
+  workspace: string,
+  network: SandboxRuleOptions['network'] = 'off',
+  extra: Partial<SandboxLauncherOptions> = {},
+): SandboxLauncher {
+  return new SandboxLauncher({
+    rules: sandboxRules({ workspace, network }),
+    command: LAUNCHER_FROM_SOURCE,
+    log: (m) => console.error(m),
+    ...extra,
+  });
+}
+
+export const ENV = { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8', HOME: '/nonexistent' };
+
+export function request(argv: string[], cwd: string, more: Partial<SandboxRunRequest> = {}): SandboxRunRequest {
+  return { argv, cwd, env: ENV, timeoutMs: 10_000, maxOutputBytes: 1 << 20, ...more };
+}
+
+/** `sh -c script` in the sandbox. */
+export function sh(launcher: SandboxLauncher, cwd: string, script: string, more: Partial<SandboxRunRequest> = {}): Promise<SandboxRunResult> {
+  return launcher.run(request(['/bin/sh', '-c', script], cwd, more));
+}
+
+/** Live (non-zombie) processes whose command line contains `marker`. */
+export function liveProcesses(marker: string): number[] {
+  const found = Bun.spawnSync(['pgrep', '-f', marker]).stdout.toString().trim();
+  if (found === '') return [];
+  return found
+    .split('\n')
+    .map(Number)
+    .filter((pid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+      } catch {
+        return false;
+      }
+    });
+}
+
+/** Polls until `check` holds or `limitMs` passes; returns the last value of check. */
+export async function waitFor(check: () => boolean, limitMs = 10_000): Promise<boolean> {
+  const deadline = Date.now() + limitMs;
+  while (!check()) {
+    if (Date.now() > deadline) return false;
+    await Bun.sleep(20);
+  }
+  return true;
+}
+
+/** A marker unlikely to appear in any other command line: a fractional sleep length. */
+export function uniqueSleep(): string {
+  return `30.${process.pid}${Math.floor(Math.random() * 1e9)}`;
+}
+
+/** Direct children (zombies included) of a process, over all its threads. */
+export function childrenOf(pid: number): number[] {
+  const pids: number[] = [];
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      pids.push(...readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
+    } catch {
+      // Thread gone.
+    }
+  }
+  return pids;
+}

@@ -1,0 +1,152 @@
+/** Process lifetime under the launcher: caps, timeouts, storms, limits, cancel, restarts. */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { SandboxLauncher } from '../../src/sandbox/launcher-client.ts';
+import { childrenOf, type Fixture, liveProcesses, makeFixture, makeLauncher, request, sh, uniqueSleep, waitFor } from './helpers.ts';
+
+let fx: Fixture;
+let sandbox: SandboxLauncher;
+
+beforeAll(async () => {
+  fx = makeFixture();
+  sandbox = makeLauncher(fx.workspace);
+  await sandbox.start();
+});
+
+afterAll(async () => {
+  await sandbox.close();
+  fx[Symbol.dispose]();
+});
+
+describe('output', () => {
+  test('is capped per stream and the rest is drained', async () => {
+    const res = await sh(sandbox, fx.workspace, 'head -c 200000000 /dev/zero | tr "\\0" y; echo done >&2', { maxOutputBytes: 1000 });
+    expect({ out: res.stdout.length, err: res.stderr, truncated: res.truncated, exitCode: res.exitCode }).toEqual({
+      out: 1000,
+      err: 'done\n',
+      truncated: true,
+      exitCode: 0,
+    });
+  });
+});
+
+describe('process lifetime', () => {
+  test('background children die when the leader exits', async () => {
+    const marker = uniqueSleep();
+    const res = await sh(sandbox, fx.workspace, `sleep ${marker} & echo started`);
+    expect(res).toMatchObject({ stdout: 'started\n', exitCode: 0 });
+    expect(await waitFor(() => liveProcesses(marker).length === 0)).toBe(true);
+  });
+
+  test('a process that leaves the group with setsid dies with its call', async () => {
+    const marker = uniqueSleep();
+    const res = await sh(sandbox, fx.workspace, `setsid sleep ${marker} & sleep 0.2; echo started`);
+    expect(res).toMatchObject({ stdout: 'started\n', exitCode: 0 });
+    expect(await waitFor(() => liveProcesses(marker).length === 0)).toBe(true);
+  });
+
+  test('timeout sends TERM, then KILL to a group that ignores TERM', async () => {
+    const marker = uniqueSleep();
+    const res = await sh(sandbox, fx.workspace, `trap "" TERM; sleep ${marker} & while :; do :; done`, { timeoutMs: 300 });
+    expect(res).toMatchObject({ timedOut: true, exitCode: -1, signal: 'SIGKILL', spawnError: null });
+    expect(await waitFor(() => liveProcesses(marker).length === 0)).toBe(true);
+  });
+
+  test('a bounded storm of 2000 processes ends with its call while others keep answering', async () => {
+    const marker = uniqueSleep();
+    const storm = sh(sandbox, fx.workspace, `for i in $(seq 2000); do sleep ${marker} & done; wait`, { timeoutMs: 3000 });
+    // Another call during the storm.
+    expect(await waitFor(() => liveProcesses(marker).length > 100)).toBe(true);
+    const other = await sh(sandbox, fx.workspace, 'echo alive');
+    expect(other).toMatchObject({ stdout: 'alive\n', exitCode: 0 });
+    const res = await storm;
+    expect(res.timedOut).toBe(true);
+    expect(await waitFor(() => liveProcesses(marker).length === 0)).toBe(true);
+    // Killed orphans were re-parented to the launcher: it reaps them all.
+    expect(await waitFor(() => childrenOf(sandbox.pid!).length === 0)).toBe(true);
+  }, 60_000);
+
+  test('cancel kills the call', async () => {
+    const marker = uniqueSleep();
+    const flag = join(fx.workspace, `started-${marker}`);
+    const abort = new AbortController();
+    const pending = sandbox.run(request(['/bin/sh', '-c', `sleep ${marker} & touch ${flag}; wait`], fx.workspace), abort.signal);
+    expect(await waitFor(() => existsSync(flag))).toBe(true);
+    abort.abort();
+    expect(await pending).toMatchObject({ cancelled: true, timedOut: false, exitCode: -1 });
+    expect(await waitFor(() => liveProcesses(marker).length === 0)).toBe(true);
+  });
+});
+
+describe('resource limits', () => {
+  // Limits land on the leader right after spawn (see rlimits.ts on the race):
+  // these commands first wait until they see their own limit, so the tests
+  // check what the limits do, not who wins that race.
+  test('a memory hog is stopped by the memory limit', async () => {
+    const hog = [
+      'import resource',
+      'while resource.getrlimit(resource.RLIMIT_DATA)[0] == resource.RLIM_INFINITY: pass',
+      'b = bytearray(2 * 1024**3)',
+      'print("allocated")',
+    ].join('\n');
+    const res = await sandbox.run(request(['/usr/bin/python3', '-c', hog], fx.workspace, { limits: { memoryBytes: 256 * 2 ** 20 } }));
+    expect(res.stdout).toBe('');
+    expect(res.stderr).toContain('MemoryError');
+    expect(res.exitCode).not.toBe(0);
+  });
+
+  test('limits reach the command and its children', async () => {
+    const waitOwn = 'until grep -q "^Max open files *64 " /proc/self/limits; do :; done';
+    const res = await sh(sandbox, fx.workspace, `${waitOwn}; cat /proc/self/limits`, {
+      limits: { cpuSeconds: 7, memoryBytes: 2 ** 30, openFiles: 64, fileSizeBytes: 2 ** 20, processes: 500 },
+    });
+    const row = (name: string) => res.stdout.split('\n').find((l) => l.startsWith(name))?.slice(26).trim().split(/\s+/).slice(0, 2);
+    expect([row('Max cpu time'), row('Max data size'), row('Max open files'), row('Max file size'), row('Max processes')]).toEqual([
+      ['7', '8'],
+      [String(2 ** 30), String(2 ** 30)],
+      ['64', '64'],
+      [String(2 ** 20), String(2 ** 20)],
+      ['500', '500'],
+    ]);
+  });
+
+  test('a file beyond the size limit is cut off', async () => {
+    const waitOwn = 'until grep -q "^Max file size *1048576 " /proc/self/limits; do :; done';
+    const res = await sh(sandbox, fx.workspace, `${waitOwn}; head -c 5000000 /dev/zero > big`, { limits: { fileSizeBytes: 2 ** 20 } });
+    expect(res.exitCode).not.toBe(0);
+    expect(statSync(join(fx.workspace, 'big')).size).toBe(2 ** 20);
+  });
+
+  test('CPU time beyond the limit ends the call', async () => {
+    const res = await sandbox.run(request(['/bin/sh', '-c', 'while :; do :; done'], fx.workspace, { limits: { cpuSeconds: 1 } }));
+    expect(res).toMatchObject({ timedOut: false, signal: 'SIGXCPU', exitCode: 128 + 24 });
+  });
+});
+
+describe('launcher restarts', () => {
+  test('after being killed, with in-flight calls ended and their processes gone', async () => {
+    const marker = uniqueSleep();
+    const flag = join(fx.workspace, `inflight-${marker}`);
+    const inflight = sh(sandbox, fx.workspace, `sleep ${marker} & touch ${flag}; wait`);
+    expect(await waitFor(() => existsSync(flag))).toBe(true);
+    const oldPid = sandbox.pid!;
+    const restartsBefore = sandbox.restarts;
+    process.kill(oldPid, 'SIGKILL');
+
+    const lost = await inflight;
+    expect(lost.spawnError).toContain('launcher exited');
+    expect(await waitFor(() => liveProcesses(marker).length === 0)).toBe(true);
+
+    const res = await sh(sandbox, fx.workspace, 'echo back');
+    expect(res).toMatchObject({ stdout: 'back\n', exitCode: 0 });
+    expect(sandbox.restarts).toBe(restartsBefore + 1);
+    expect(sandbox.pid).not.toBe(oldPid);
+  });
+
+  test('a call sent while the launcher dies is retried on the new one', async () => {
+    process.kill(sandbox.pid!, 'SIGKILL');
+    const res = await sh(sandbox, fx.workspace, 'echo retried');
+    expect(res).toMatchObject({ stdout: 'retried\n', exitCode: 0 });
+  });
+});

@@ -1,0 +1,43 @@
+import { expect, test } from 'bun:test';
+import { readFileSync } from 'node:fs';
+import { hasLimits, setResourceLimits } from '../../src/sandbox/rlimits.ts';
+
+function limitLine(pid: number, name: string): string[] {
+  const line = readFileSync(`/proc/${pid}/limits`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(name));
+  return (line ?? '').slice(26).trim().split(/\s+/).slice(0, 2);
+}
+
+test('sets soft and hard limits on another process', async () => {
+  await using proc = Bun.spawn(['sleep', '30']);
+  setResourceLimits(
+    { cpuSeconds: 5, memoryBytes: 64 * 2 ** 20, openFiles: 32, fileSizeBytes: 4096, processes: 100 },
+    proc.pid,
+  );
+  expect({
+    cpu: limitLine(proc.pid, 'Max cpu time'),
+    data: limitLine(proc.pid, 'Max data size'),
+    files: limitLine(proc.pid, 'Max open files'),
+    fsize: limitLine(proc.pid, 'Max file size'),
+    nproc: limitLine(proc.pid, 'Max processes'),
+  }).toEqual({
+    cpu: ['5', '6'],
+    data: [String(64 * 2 ** 20), String(64 * 2 ** 20)],
+    files: ['32', '32'],
+    fsize: ['4096', '4096'],
+    nproc: ['100', '100'],
+  });
+  proc.kill('SIGKILL');
+});
+
+test('rejects invalid values and reports errno for a missing pid', () => {
+  expect(() => setResourceLimits({ openFiles: -1 }, 1)).toThrow('non-negative integer');
+  expect(() => setResourceLimits({ openFiles: 10 }, 2 ** 30)).toThrow('ESRCH');
+});
+
+test('hasLimits', () => {
+  expect(hasLimits(undefined)).toBe(false);
+  expect(hasLimits({})).toBe(false);
+  expect(hasLimits({ cpuSeconds: 1 })).toBe(true);
+});
