@@ -5,13 +5,13 @@
  * reaches a command; a command printing gigabytes leaves memory bounded.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { copyFileSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ensureBinary, startBinary } from '../helpers/binary.ts';
-import { tempDir } from '../helpers/server.ts';
+import { tempDir, waitFor } from '../helpers/server.ts';
 
 const TOOLS = ['check_file_exists', 'shell_execute', 'shell_execute_json', 'shell_get_available_tools'];
 let dir: string;
@@ -117,7 +117,9 @@ describe('SDK clients', () => {
     const r = await client.callTool({ name: 'shell_execute', arguments: { command: 'echo', arguments: ['over stdio'] } });
     expect(r.structuredContent).toMatchObject({ stdout: 'over stdio\n', exitCode: 0 });
     await client.close();
-    const audit = readFileSync(join(dir, 'stdio-audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const read = () => (existsSync(join(dir, 'stdio-audit.jsonl')) ? readFileSync(join(dir, 'stdio-audit.jsonl'), 'utf8') : '');
+    await waitFor(() => read().includes('"tool_call"'), 5000, 'stdio audit line');
+    const audit = read().trim().split('\n').map((l) => JSON.parse(l));
     expect(audit.at(-1)).toMatchObject({ event_type: 'tool_call', client_id: 'stdio', tool_name: 'shell_execute' });
   });
 

@@ -37,7 +37,7 @@ describe('seed 000: single key from Authentication__ApiKey__*', () => {
   });
 
   test('missing or wrong key → 401 with WWW-Authenticate and a JSON-RPC body; the log names 127.0.0.1', async () => {
-    for (const headers of [{}, { 'X-API-Key': 'wrong' }]) {
+    for (const headers of [{}, { 'X-API-Key': 'wrong' }] as Array<Record<string, string>>) {
       const res = await seedCurl(`${server.url}/`, headers);
       expect(res.status).toBe(401);
       expect(res.headers.get('www-authenticate')).toContain('Bearer');
@@ -177,8 +177,9 @@ describe('IP allowlist and trusted proxies', () => {
     const r = await rpc(s.mcpUrl, 'tools/list', undefined, { 'X-Forwarded-For': '10.1.2.3' });
     expect(r.status).toBe(403);
     expect(r.body.error.code).toBe(-32003);
-    const audit = readFileSync(s.auditFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    expect(audit.at(-1)).toMatchObject({ event_type: 'ip_denied', client_ip: '127.0.0.1' });
+    // Audit lines are flushed once per event-loop turn: wait for the line.
+    const line = await waitFor(() => readFileSync(s.auditFile, 'utf8').split('\n').find((l) => l.includes('"ip_denied"')), 3000, 'ip_denied line');
+    expect(JSON.parse(line!)).toMatchObject({ event_type: 'ip_denied', client_ip: '127.0.0.1' });
     expect((await fetch(`${s.url}/health`)).status).toBe(200);
   });
 
@@ -240,8 +241,7 @@ describe('Origin (DNS rebinding)', () => {
     expect((await rpc(s.mcpUrl, 'tools/list', undefined, { Origin: 'http://evil.example' })).status).toBe(403);
     expect((await rpc(s.mcpUrl, 'tools/list', undefined, { Origin: 'http://localhost:3000' })).status).toBe(200);
     expect((await rpc(s.mcpUrl, 'tools/list')).status).toBe(200);
-    const audit = readFileSync(s.auditFile, 'utf8');
-    expect(audit).toContain('"event_type":"origin_denied"');
+    await waitFor(() => readFileSync(s.auditFile, 'utf8').includes('"event_type":"origin_denied"'), 3000, 'origin_denied line');
   });
   test('configured origins replace the loopback default', async () => {
     await using s = await startServer({ HIDE_ALLOWED_ORIGINS: 'https://ide.example.com' });
