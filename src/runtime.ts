@@ -6,9 +6,12 @@
 import { isIP } from 'node:net';
 import type { Config } from './config/schema.ts';
 import { CommandRunner } from './exec/runner.ts';
-import { killAllGroups } from './exec/spawn.ts';
+import { killAllGroups, liveGroups } from './exec/spawn.ts';
 import { logger, setLogRedactor } from './log.ts';
 import { McpDispatcher } from './mcp/dispatcher.ts';
+import { Lifecycle } from './ops/lifecycle.ts';
+import { MeteredAudit, MeteredLimiter } from './ops/metered.ts';
+import { Metrics } from './ops/metrics.ts';
 import { AuditWriter, NullAudit } from './security/audit.ts';
 import type { AuditSink } from './security/audit-event.ts';
 import { IpFilter, isLoopback } from './security/ip.ts';
@@ -16,10 +19,13 @@ import { KeyStore } from './security/keys.ts';
 import type { Limiter } from './security/limiter.ts';
 import { MemoryLimiter } from './security/memory-limiter.ts';
 import { OriginPolicy } from './security/origin.ts';
+import { type SandboxStatus, SandboxUnavailableError, setupSandbox } from './sandbox/setup.ts';
 import { SecurityPipeline } from './security/pipeline.ts';
+import { RedisLimiter } from './security/redis-limiter.ts';
 import { Redactor } from './security/redact.ts';
 import { availableToolsTool } from './tools/available-tools.ts';
 import { checkFileExistsTool } from './tools/check-file.ts';
+import { fileTools } from './tools/files/index.ts';
 import { ToolRegistry } from './tools/registry.ts';
 import { shellTools } from './tools/shell.ts';
 import type { ToolDefinition } from './tools/types.ts';
@@ -42,6 +48,15 @@ export interface Runtime {
   keyStore: KeyStore | null;
   audit: AuditSink;
   limiter: Limiter;
+  /** Operations: phase and readiness, metrics, audit reopen (SIGHUP). */
+  ops: {
+    lifecycle: Lifecycle;
+    metrics: Metrics;
+    reopenAudit(): void;
+    /** Kills every running command — plain process groups and the sandbox launcher's (shutdown). */
+    killChildren(): void;
+  };
+  sandbox: SandboxStatus;
   healthExtra(): Record<string, unknown>;
   close(): Promise<void>;
 }
@@ -56,6 +71,8 @@ export function buildTools(config: Config, confiner: Confiner, runner: CommandRu
     ...shellTools(runner, config.exec.maxTimeoutSeconds),
     availableToolsTool(runner, confiner.workspace),
     checkFileExistsTool(confiner),
+    // ripgrep is looked up on the PATH commands get, once: the server's PATH decides which search engine runs.
+    ...fileTools(confiner, { rgPath: Bun.which('rg', { PATH: runner.searchPath }) ?? null }),
   ];
 }
 
@@ -113,18 +130,25 @@ export async function createRuntime(config: Config, opts: { transport: 'http' | 
   const redactor = new Redactor(secretsOf(keyStore));
   setLogRedactor((s) => redactor.redactText(s));
 
-  let audit: AuditSink;
+  const metrics = new Metrics();
+  const lifecycle = new Lifecycle();
+  let writer: AuditWriter | NullAudit;
   try {
-    audit = config.audit.enabled
+    writer = config.audit.enabled
       ? new AuditWriter({
           file: config.audit.file,
           redactor,
           onError: (err) => logger.withTag('audit').error(`audit log write failed: ${err.message}`),
+          chain: true,
+          maxBytes: config.audit.maxBytes,
+          keep: config.audit.keep,
         })
       : new NullAudit();
   } catch (err) {
     throw new StartupError(`audit log ${config.audit.file} cannot be opened: ${(err as Error).message}`);
   }
+  // Every tool call, denial and refusal is audited, so metrics count them on the way through.
+  const audit: AuditSink = new MeteredAudit(writer, metrics);
 
   let ipFilter: IpFilter;
   try {
@@ -132,7 +156,31 @@ export async function createRuntime(config: Config, opts: { transport: 'http' | 
   } catch (err) {
     throw new StartupError((err as Error).message);
   }
-  const limiter = new MemoryLimiter(config.rateLimit);
+  let store: RedisLimiter | null = null;
+  if (config.rateLimit.store === 'redis' && config.rateLimit.enabled) {
+    if (!config.rateLimit.redisUrl) throw new StartupError('HIDE_RATE_LIMIT_STORE=redis needs HIDE_REDIS_URL (e.g. redis://redis:6379)');
+    store = new RedisLimiter({ ...config.rateLimit, url: config.rateLimit.redisUrl }, logger.withTag('limits'));
+    // Not fatal when down: /ready says so (deny) and the limiter keeps reconnecting.
+    await store.ready();
+    if (config.rateLimit.onStoreError === 'deny') {
+      const s = store;
+      lifecycle.addCheck(() => (s.available ? null : 'rate-limit store unavailable'));
+    }
+  }
+  const limiter = new MeteredLimiter(store ?? new MemoryLimiter(config.rateLimit), metrics);
+  metrics.collect({ name: 'hide_child_processes', type: 'gauge', help: 'Command process groups alive.', value: () => liveGroups.size });
+  metrics.collect({ name: 'hide_audit_lines_written_total', type: 'counter', help: 'Audit lines handed to the OS.', value: () => writer.linesWritten });
+  metrics.collect({
+    name: 'hide_audit_lines_dropped_total',
+    type: 'counter',
+    help: 'Audit lines lost to write errors.',
+    value: () => (writer instanceof AuditWriter ? writer.linesDropped : 0),
+  });
+  metrics.collect({ name: 'hide_ready', type: 'gauge', help: '1 when /ready answers 200.', value: () => (lifecycle.readiness().ready ? 1 : 0) });
+  if (store) {
+    const s = store;
+    metrics.collect({ name: 'hide_rate_limit_store_up', type: 'gauge', help: '1 when the Redis limit store answers.', value: () => (s.available ? 1 : 0) });
+  }
   const security = new SecurityPipeline({
     authEnabled: keyStore !== null,
     keyStore,
@@ -153,6 +201,13 @@ export async function createRuntime(config: Config, opts: { transport: 'http' | 
     },
     confiner,
   );
+  let sandbox: Awaited<ReturnType<typeof setupSandbox>>;
+  try {
+    sandbox = await setupSandbox(config, confiner.roots, runner);
+  } catch (err) {
+    if (err instanceof SandboxUnavailableError) throw new StartupError(err.message);
+    throw err;
+  }
   const registry = new ToolRegistry(buildTools(config, confiner, runner), config.readOnly);
   const dispatcher = new McpDispatcher(registry, security);
   keyStore?.watch();
@@ -167,9 +222,23 @@ export async function createRuntime(config: Config, opts: { transport: 'http' | 
     keyStore,
     audit,
     limiter,
-    healthExtra: () => ({ sandbox: 'off' }),
+    ops: {
+      lifecycle,
+      metrics,
+      reopenAudit: () => {
+        if (writer instanceof AuditWriter) writer.reopen();
+      },
+      killChildren: () => {
+        killAllGroups();
+        // The launcher kills the commands it runs when it closes; new calls are refused by then.
+        void sandbox.launcher?.close();
+      },
+    },
+    sandbox: sandbox.status,
+    healthExtra: () => ({ sandbox: sandbox.status.active ? 'on' : 'off', landlockAbi: sandbox.status.abi }),
     async close() {
       killAllGroups();
+      await sandbox.launcher?.close();
       keyStore?.close();
       await limiter.close();
       await audit.flush();

@@ -1,14 +1,23 @@
-/** `hide serve`: the HTTP server. */
+/**
+ * `hide serve`: the HTTP server, its optional metrics listener, and the
+ * signals — SIGTERM/SIGINT drain and stop (src/ops/shutdown.ts), SIGHUP
+ * reloads the keys file and reopens the audit log (external logrotate).
+ */
 import { createHttpApp } from '../http/app.ts';
+import { metricsHandler } from '../http/routes/metrics.ts';
 import { logger } from '../log.ts';
+import { Shutdown } from '../ops/shutdown.ts';
 import { createRuntime } from '../runtime.ts';
 import { VERSION } from '../version.ts';
 import { loadForCommand, parseFlags } from './common.ts';
 
 export const SERVE_USAGE = `Usage: hide serve [--host H] [--port P] [--config FILE] [--workspace DIR]
 
-Serves MCP over Streamable HTTP at POST / and POST /mcp, and GET /health.
-Default 127.0.0.1:5000. Settings: flags > environment (HIDE_*) > .env > --config file > defaults.`;
+Serves MCP over Streamable HTTP at POST / and POST /mcp, GET /health, GET /ready
+and GET /metrics (on HIDE_METRICS_PORT when set).
+Default 127.0.0.1:5000. Settings: flags > environment (HIDE_*) > .env > --config file > defaults.
+SIGTERM/SIGINT: drain for HIDE_SHUTDOWN_GRACE_SECONDS, then stop; a second signal stops at once.
+SIGHUP: reload the keys file and reopen the audit log.`;
 
 export async function runServe(argv: string[]): Promise<number> {
   const flags = parseFlags(argv, { host: { type: 'string' }, port: { type: 'string' }, config: { type: 'string' }, workspace: { type: 'string' } }, SERVE_USAGE);
@@ -20,37 +29,51 @@ export async function runServe(argv: string[]): Promise<number> {
   const rt = await createRuntime(config, { transport: 'http' });
   const app = createHttpApp(rt);
   const log = logger.withTag('serve');
+  const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host;
   let server: ReturnType<typeof Bun.serve>;
+  let metricsServer: ReturnType<typeof Bun.serve> | null = null;
   try {
     app.listen({ hostname: config.host, port: config.port, maxRequestBodySize: config.maxBodyBytes + 1024 });
     server = app.server!;
+    if (config.metrics.port !== undefined) {
+      const handle = metricsHandler(rt.ops.metrics, config.metrics.token);
+      metricsServer = Bun.serve({ hostname: config.host, port: config.metrics.port, fetch: handle });
+    }
   } catch (err) {
+    await app.server?.stop(true);
     await rt.close();
     process.stderr.write(`hide: cannot listen on ${config.host}:${config.port}: ${(err as Error).message}\n`);
     return 1;
   }
+  rt.ops.lifecycle.markReady();
   log.info(
-    `hide ${VERSION} listening on http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${server.port} ` +
-      `(workspace ${rt.confiner.workspace}, auth ${rt.keyStore ? 'on' : 'off'}, audit ${config.audit.enabled ? config.audit.file : 'off'})`,
+    `hide ${VERSION} listening on http://${hostForUrl}:${server.port} ` +
+      `(workspace ${rt.confiner.workspace}, auth ${rt.keyStore ? 'on' : 'off'}, audit ${config.audit.enabled ? config.audit.file : 'off'}, ` +
+      `limits ${config.rateLimit.enabled ? config.rateLimit.store : 'off'})`,
   );
+  if (metricsServer) log.info(`metrics on http://${hostForUrl}:${metricsServer.port}/metrics`);
   if (!rt.keyStore) log.warn('API key authentication is off: any local process that can reach this port can run commands');
 
+  const shutdown = new Shutdown({
+    lifecycle: rt.ops.lifecycle,
+    graceMs: config.shutdownGraceSeconds * 1000,
+    pending: () => server.pendingRequests,
+    killChildren: () => rt.ops.killChildren(),
+    stopServers: async (force) => {
+      await Promise.all([server.stop(force), metricsServer?.stop(force)]);
+    },
+    close: () => rt.close(),
+    flushAudit: () => void rt.audit.flush(),
+    log,
+    exit: (code) => process.exit(code),
+  });
+
   await new Promise<void>((resolve) => {
-    let stopping = false;
-    const stop = async (signal: string) => {
-      if (stopping) {
-        await rt.close();
-        process.exit(130);
-      }
-      stopping = true;
-      log.info(`${signal} received, shutting down`);
-      await server.stop(true);
-      await rt.close();
-      resolve();
-    };
-    process.on('SIGTERM', () => void stop('SIGTERM'));
-    process.on('SIGINT', () => void stop('SIGINT'));
+    const onSignal = (signal: NodeJS.Signals) => void shutdown.signal(signal).then(resolve);
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
     process.on('SIGHUP', () => {
+      rt.ops.reopenAudit();
       if (rt.keyStore) {
         const r = rt.keyStore.reload();
         if (!r.ok) log.error(`SIGHUP: keys file reload failed, keeping the last good keys: ${r.error}`);
@@ -58,5 +81,7 @@ export async function runServe(argv: string[]): Promise<number> {
       }
     });
   });
+  // Something left holding the event loop (a socket, a timer) must not keep a stopped server alive.
+  setTimeout(() => process.exit(0), 2000).unref();
   return 0;
 }

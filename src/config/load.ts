@@ -51,14 +51,29 @@ function defaults(cwd: string, isTTY: boolean): Record<string, unknown> {
     'rateLimit.enabled': true,
     'rateLimit.rpm': 60,
     'rateLimit.concurrent': 3,
+    'rateLimit.store': 'memory',
+    'rateLimit.redisUrl': undefined,
+    'rateLimit.onStoreError': 'deny',
+    'rateLimit.leaseSeconds': 30,
     'audit.enabled': true,
     'audit.file': 'hide-audit.jsonl',
+    'audit.maxBytes': 0,
+    'audit.keep': 5,
+    'metrics.port': undefined,
+    'metrics.token': undefined,
+    shutdownGraceSeconds: 10,
     allowedOrigins: null,
     maxBodyBytes: 4 * 1024 * 1024,
     allowUnauthenticated: false,
     readOnly: false,
     'sandbox.mode': 'auto',
     'sandbox.network': 'off',
+    'sandbox.readOnlyPaths': [],
+    'sandbox.cpuSeconds': 0,
+    'sandbox.memoryBytes': 0,
+    'sandbox.openFiles': 4096,
+    'sandbox.fileSizeBytes': 0,
+    'sandbox.processes': 4096,
     'log.level': 'info',
     'log.format': isTTY ? 'pretty' : 'json',
     'exec.defaultTimeoutSeconds': 30,
@@ -206,5 +221,8 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
 export function maskedConfig(config: Config): Config {
   const copy = structuredClone(config);
   if (copy.auth.apiKey) copy.auth.apiKey = '********';
+  if (copy.metrics.token) copy.metrics.token = '********';
+  // A Redis URL may carry a password (redis://:pass@host): mask only that part.
+  if (copy.rateLimit.redisUrl) copy.rateLimit.redisUrl = copy.rateLimit.redisUrl.replace(/\/\/([^@/]*)@/, '//********@');
   return copy;
 }

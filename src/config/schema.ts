@@ -78,6 +78,18 @@ const OptionalString = v.optional(
   ),
 );
 
+/** A port that may be left unset (empty string from the environment = unset). */
+const OptionalPort = v.optional(
+  v.pipe(
+    v.union([v.number(), v.string()], 'expected a port number'),
+    v.transform((x) => (typeof x === 'string' ? (x.trim() === '' ? undefined : Number(x.trim())) : x)),
+    v.union(
+      [v.undefined(), v.pipe(v.number(), v.integer('expected a port number'), v.minValue(1, 'expected a port from 1 to 65535'), v.maxValue(65535, 'expected a port from 1 to 65535'))],
+      'expected a port from 1 to 65535',
+    ),
+  ),
+);
+
 const HeaderName = v.pipe(NonEmpty, v.regex(/^[A-Za-z0-9-]+$/, 'expected an HTTP header name'));
 
 export const ConfigSchema = v.object({
@@ -97,11 +109,25 @@ export const ConfigSchema = v.object({
     enabled: Bool,
     rpm: int(1, 1_000_000_000),
     concurrent: int(1, 100_000),
+    store: v.picklist(['memory', 'redis'], 'expected memory or redis'),
+    redisUrl: OptionalString,
+    onStoreError: v.picklist(['deny', 'allow'], 'expected deny or allow'),
+    /** How long a concurrency slot outlives an instance that stopped renewing it. */
+    leaseSeconds: int(1, 3600),
   }),
   audit: v.object({
     enabled: Bool,
     file: NonEmpty,
+    /** Rotate before a write would pass this size; 0 = never (external logrotate). */
+    maxBytes: int(0, Number.MAX_SAFE_INTEGER),
+    keep: int(1, 1000),
   }),
+  metrics: v.object({
+    /** A separate listener for /metrics; unset = served on the main port. */
+    port: OptionalPort,
+    token: OptionalString,
+  }),
+  shutdownGraceSeconds: int(0, 3600),
   /** null: the default rule (loopback origins when bound to loopback). */
   allowedOrigins: v.nullable(List),
   maxBodyBytes: int(1024, 1024 * 1024 * 1024),
@@ -110,6 +136,14 @@ export const ConfigSchema = v.object({
   sandbox: v.object({
     mode: v.picklist(['auto', 'required', 'off'], 'expected auto, required or off'),
     network: v.picklist(['off', 'on'], 'expected off or on'),
+    /** Read-only system paths for sandboxed commands; empty = the built-in list. */
+    readOnlyPaths: List,
+    /** Per-call resource limits; 0 = no limit. */
+    cpuSeconds: int(0, 1_000_000),
+    memoryBytes: int(0, Number.MAX_SAFE_INTEGER),
+    openFiles: int(0, 1_048_576),
+    fileSizeBytes: int(0, Number.MAX_SAFE_INTEGER),
+    processes: int(0, 4_194_304),
   }),
   log: v.object({
     level: v.picklist(['silent', 'error', 'warn', 'info', 'debug', 'trace'], 'expected silent, error, warn, info, debug or trace'),

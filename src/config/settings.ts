@@ -101,6 +101,12 @@ export const SETTINGS: readonly SettingSpec[] = [
   { path: 'readOnly', env: 'HIDE_READ_ONLY', kind: 'bool' },
   { path: 'sandbox.mode', env: 'HIDE_SANDBOX', kind: 'string' },
   { path: 'sandbox.network', env: 'HIDE_SANDBOX_NETWORK', kind: 'string' },
+  { path: 'sandbox.readOnlyPaths', env: 'HIDE_SANDBOX_READ_ONLY_PATHS', kind: 'list' },
+  { path: 'sandbox.cpuSeconds', env: 'HIDE_SANDBOX_CPU_SECONDS', kind: 'int' },
+  { path: 'sandbox.memoryBytes', env: 'HIDE_SANDBOX_MEMORY_BYTES', kind: 'int' },
+  { path: 'sandbox.openFiles', env: 'HIDE_SANDBOX_OPEN_FILES', kind: 'int' },
+  { path: 'sandbox.fileSizeBytes', env: 'HIDE_SANDBOX_FILE_SIZE_BYTES', kind: 'int' },
+  { path: 'sandbox.processes', env: 'HIDE_SANDBOX_PROCESSES', kind: 'int' },
   { path: 'log.level', env: 'HIDE_LOG_LEVEL', kind: 'string' },
   { path: 'log.format', env: 'HIDE_LOG_FORMAT', kind: 'string' },
   {
@@ -139,6 +145,16 @@ export const SETTINGS: readonly SettingSpec[] = [
     jsonAliases: ['CommandExecution.DeniedCommands'],
   },
   { path: 'exec.envPassthrough', env: 'HIDE_EXEC_ENV_PASSTHROUGH', kind: 'list' },
+  // Operations (issue 7): shared limits, readiness/metrics, shutdown, audit rotation.
+  { path: 'rateLimit.store', env: 'HIDE_RATE_LIMIT_STORE', kind: 'string' },
+  { path: 'rateLimit.redisUrl', env: 'HIDE_REDIS_URL', kind: 'optional-string', secret: true },
+  { path: 'rateLimit.onStoreError', env: 'HIDE_RATE_LIMIT_ON_STORE_ERROR', kind: 'string' },
+  { path: 'rateLimit.leaseSeconds', env: 'HIDE_RATE_LIMIT_LEASE_SECONDS', kind: 'int' },
+  { path: 'audit.maxBytes', env: 'HIDE_AUDIT_LOG_MAX_BYTES', kind: 'int' },
+  { path: 'audit.keep', env: 'HIDE_AUDIT_LOG_KEEP', kind: 'int' },
+  { path: 'metrics.port', env: 'HIDE_METRICS_PORT', kind: 'optional-string' },
+  { path: 'metrics.token', env: 'HIDE_METRICS_TOKEN', kind: 'optional-string', secret: true },
+  { path: 'shutdownGraceSeconds', env: 'HIDE_SHUTDOWN_GRACE_SECONDS', kind: 'int' },
 ];
 
 /** The seed's default deny list (its appsettings.json `CommandExecution.DeniedCommands`). */

@@ -2,14 +2,17 @@
  * Composes the HTTP server: the security pipeline as named Elysia plugins in
  * request order, then the routes, then one error mapping.
  *
- *   onRequest     request state · IP filter · body limit · Origin
+ *   onRequest     request state · drain gate (503 while shutting down) · IP filter · body limit · Origin
  *   resolve       API key → identity
  *   beforeHandle  read + classify the JSON-RPC message · limits (tools/call)
  *   handler       MCP dispatch
- *   afterResponse release the concurrency slot (safety net)
+ *   afterResponse release the concurrency slot (safety net) · count for /metrics
+ *
+ * /health, /ready and /metrics (when not on its own port) sit before auth.
  */
 import { Elysia } from 'elysia';
 import type { CallContext } from '../context.ts';
+import { drainGate, noteErrorStatus, requestMetrics } from '../ops/http-hooks.ts';
 import type { Runtime } from '../runtime.ts';
 import { errorResponse, jsonResponse } from './error-response.ts';
 import { auth } from './plugins/auth.ts';
@@ -22,6 +25,8 @@ import { requestState } from './plugins/request-state.ts';
 import { stateOf } from './request-state.ts';
 import { healthRoutes } from './routes/health.ts';
 import { mcpRoutes } from './routes/mcp.ts';
+import { metricsRoutes } from './routes/metrics.ts';
+import { readyRoutes } from './routes/ready.ts';
 
 export function createHttpApp(rt: Runtime) {
   const contextOf = (request: Request): CallContext => {
@@ -44,18 +49,25 @@ export function createHttpApp(rt: Runtime) {
     .onError({ as: 'global' }, ({ code, error, request }) => {
       const state = stateOf(request);
       const correlationId = state?.correlationId ?? crypto.randomUUID();
-      if (code === 'NOT_FOUND') {
-        return jsonResponse(404, JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32601, message: 'Not found: MCP is served at POST /mcp and POST /' } }), {
-          'x-correlation-id': correlationId,
-        });
-      }
-      return errorResponse(error, state?.rpcId ?? null, correlationId);
+      const res =
+        code === 'NOT_FOUND'
+          ? jsonResponse(404, JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32601, message: 'Not found: MCP is served at POST /mcp and POST /' } }), {
+              'x-correlation-id': correlationId,
+            })
+          : errorResponse(error, state?.rpcId ?? null, correlationId);
+      // Request metrics read the status after the response; Elysia does not hand them error responses.
+      noteErrorStatus(request, res.status);
+      return res;
     })
     .use(requestState(rt.security.opts.ipFilter))
+    .use(drainGate(rt.ops.lifecycle))
+    .use(requestMetrics(rt.ops.metrics))
     .use(ipFilter(rt.security))
     .use(bodyLimit(rt.config.maxBodyBytes))
     .use(originCheck(rt.security))
     .use(healthRoutes(() => rt.healthExtra()))
+    .use(readyRoutes(() => rt.ops.lifecycle.readiness()))
+    .use(rt.config.metrics.port === undefined ? metricsRoutes(rt.ops.metrics, rt.config.metrics.token) : new Elysia({ name: 'hide/metrics-elsewhere' }))
     .use(auth(rt.security, rt.config.auth.header))
     .use(mcpMessage(rt.config.maxBodyBytes))
     .use(limits(rt.security, rt.dispatcher, contextOf))

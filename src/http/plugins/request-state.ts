@@ -15,7 +15,7 @@ export function requestState(ipFilter: IpFilter) {
     const peer = server?.requestIP(request)?.address ?? 'unknown';
     const state = {
       path,
-      protectedPath: path !== '/health' && path !== '/ready',
+      protectedPath: path !== '/health' && path !== '/ready' && path !== '/metrics',
       clientIp: ipFilter.clientIp(peer, request.headers.get('x-forwarded-for')),
       correlationId: correlationIdFrom(request.headers.get('x-correlation-id')),
       rpcId: null,

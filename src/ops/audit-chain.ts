@@ -1,0 +1,98 @@
+/**
+ * The audit log's hash chain. Each line carries `prev_hash` (the previous
+ * line's `hash`) and `hash` = sha256(prev_hash + canonical JSON of the line
+ * without `hash`). Canonical JSON is JSON with object keys sorted, so a
+ * verifier in any language can recompute it from the parsed line. Editing,
+ * removing or inserting a line breaks the chain at that point; the chain
+ * runs on across rotated files and restarts (the writer reads the last hash
+ * back from the file on start).
+ */
+import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
+
+/** prev_hash of the very first line ever written. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** JSON with sorted object keys, following JSON.stringify's rules for everything else. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') {
+    return typeof value === 'number' && !Number.isFinite(value) ? 'null' : (JSON.stringify(value) ?? 'null');
+  }
+  const v = value as { toJSON?: () => unknown };
+  if (typeof v.toJSON === 'function') return canonicalJson(v.toJSON());
+  if (Array.isArray(value)) {
+    return `[${value.map((x) => (x === undefined || typeof x === 'function' || typeof x === 'symbol' ? 'null' : canonicalJson(x))).join(',')}]`;
+  }
+  const parts: string[] = [];
+  for (const key of Object.keys(value).sort()) {
+    const x = (value as Record<string, unknown>)[key];
+    if (x === undefined || typeof x === 'function' || typeof x === 'symbol') continue;
+    parts.push(`${JSON.stringify(key)}:${canonicalJson(x)}`);
+  }
+  return `{${parts.join(',')}}`;
+}
+
+/** The hash of a record that already holds its prev_hash (and no hash). */
+export function chainHash(prevHash: string, record: Record<string, unknown>): string {
+  return new Bun.CryptoHasher('sha256').update(prevHash).update(canonicalJson(record)).digest('hex');
+}
+
+/** Adds prev_hash and hash to a record; returns the line (no newline) and its hash. */
+export function sealRecord(fields: Record<string, unknown>, prevHash: string): { line: string; hash: string } {
+  const record = { ...fields, prev_hash: prevHash };
+  const hash = chainHash(prevHash, record);
+  return { line: JSON.stringify({ ...record, hash }), hash };
+}
+
+/**
+ * The last complete line of a file, read backwards in chunks so a large log
+ * is not loaded whole; null when the file is missing or holds no whole line.
+ * `endsWithNewline` says whether a partial line (a torn write) follows it.
+ */
+export function lastLine(file: string): { line: string | null; endsWithNewline: boolean; size: number } {
+  if (!existsSync(file)) return { line: null, endsWithNewline: true, size: 0 };
+  const fd = openSync(file, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    if (size === 0) return { line: null, endsWithNewline: true, size };
+    const CHUNK = 64 * 1024;
+    let end = size;
+    let tail = Buffer.alloc(0);
+    let endsWithNewline = true;
+    let first = true;
+    while (end > 0) {
+      const start = Math.max(0, end - CHUNK);
+      const buf = Buffer.alloc(end - start);
+      readSync(fd, buf, 0, buf.length, start);
+      tail = Buffer.concat([buf, tail]);
+      end = start;
+      if (first) {
+        endsWithNewline = tail[tail.length - 1] === 0x0a;
+        first = false;
+      }
+      // The last complete line ends at the last newline; it starts after the newline before that.
+      const lastNl = tail.lastIndexOf(0x0a);
+      if (lastNl < 0) continue;
+      const prevNl = tail.lastIndexOf(0x0a, lastNl - 1);
+      if (prevNl >= 0 || end === 0) return { line: tail.subarray(prevNl + 1, lastNl).toString('utf8'), endsWithNewline, size };
+    }
+    return { line: null, endsWithNewline, size };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The hash a new line must chain to: the last line's hash in the first file that has one. */
+export function resumeHash(files: readonly string[]): string {
+  for (const f of files) {
+    const { line } = lastLine(f);
+    if (line === null) continue;
+    try {
+      const rec = JSON.parse(line) as { hash?: unknown };
+      if (typeof rec.hash === 'string') return rec.hash;
+    } catch {
+      /* a damaged last line: start a new chain; verify will show the break */
+    }
+    return GENESIS_HASH;
+  }
+  return GENESIS_HASH;
+}

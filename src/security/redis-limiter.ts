@@ -1,0 +1,284 @@
+/**
+ * Per-client limits shared by every replica through one Redis, with Bun's
+ * built-in client and server-side Lua so each decision is atomic:
+ *
+ * - RPM: a sliding 60 s window, a sorted set of admission times (Redis's own
+ *   clock, so replicas with skewed clocks agree) with unique members.
+ * - Concurrency: slots as leases, a sorted set of lease id → expiry. Expired
+ *   leases are dropped on every acquire, so a crashed replica's slots come
+ *   back after at most one lease period; a running call renews its lease
+ *   every third of the period.
+ *
+ * One script checks both and changes both, so a refused call consumes
+ * neither. When Redis cannot be reached the limiter answers by policy —
+ * `deny` (store_unavailable → 503) or `allow` (fail open) — logs once per
+ * outage, and keeps trying to reconnect in the background.
+ */
+import { RedisClient } from 'bun';
+import type { AcquireResult, LimitSettings, Limiter } from './limiter.ts';
+
+export interface RedisLimiterSettings extends LimitSettings {
+  url: string;
+  /** Lease length: how long a slot outlives a replica that stopped renewing it. */
+  leaseSeconds: number;
+  onStoreError: 'deny' | 'allow';
+  /** Key prefix, so several deployments can share a Redis. */
+  prefix?: string;
+}
+
+export interface StoreLog {
+  error(msg: string): void;
+  info(msg: string): void;
+}
+
+const WINDOW_MS = 60_000;
+/** A command slower than this counts as the store being down (a hung Redis must not hang calls). */
+const OP_TIMEOUT_MS = 1000;
+const CONNECT_TIMEOUT_MS = 1000;
+/** Minimum gap between reconnect attempts while down; also the health-probe period. */
+const RETRY_MS = 500;
+const RETRY_AFTER_SECONDS = 2;
+
+// KEYS: rpm window, slot leases. ARGV: window ms, rpm, concurrent, lease ms, id.
+// Returns {0,0} admitted, {1,ms} RPM full (ms until the oldest leaves), {2,ms} no slot.
+const ACQUIRE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[1])
+local lease = tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {1, tonumber(oldest[2]) + window - now}
+end
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then
+  local soonest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  return {2, tonumber(soonest[2]) - now}
+end
+redis.call('ZADD', KEYS[1], now, ARGV[5])
+redis.call('ZADD', KEYS[2], now + lease, ARGV[5])
+redis.call('PEXPIRE', KEYS[1], window)
+redis.call('PEXPIRE', KEYS[2], lease)
+return {0, 0}
+`;
+
+// KEYS: slot leases. ARGV: lease ms, id. Extends a lease that still exists.
+const RENEW = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if redis.call('ZSCORE', KEYS[1], ARGV[2]) then
+  redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]))
+  return 1
+end
+return 0
+`;
+
+const sha1 = (s: string) => new Bun.CryptoHasher('sha1').update(s).digest('hex');
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** The URL with any password hidden, for logs. */
+export function maskRedisUrl(url: string): string {
+  return url.replace(/\/\/([^@/]*)@/, '//***@');
+}
+
+export class RedisLimiter implements Limiter {
+  private client: RedisClient | null = null;
+  private connecting: Promise<RedisClient> | null = null;
+  private state: 'unknown' | 'up' | 'down' = 'unknown';
+  private lastAttempt = -Infinity;
+  private closed = false;
+  private readonly leaseMs: number;
+  private readonly prefix: string;
+  private readonly renewals = new Set<ReturnType<typeof setInterval>>();
+  private readonly probe: ReturnType<typeof setInterval>;
+
+  constructor(
+    private readonly settings: RedisLimiterSettings,
+    private readonly log: StoreLog,
+  ) {
+    if (settings.enabled) {
+      for (const [name, value] of [['rpm', settings.rpm], ['concurrent', settings.concurrent], ['leaseSeconds', settings.leaseSeconds]] as const) {
+        if (!Number.isInteger(value) || value < 1) throw new Error(`rate limit ${name} must be a positive integer, got ${value}`);
+      }
+    }
+    this.leaseMs = settings.leaseSeconds * 1000;
+    this.prefix = settings.prefix ?? 'hide:rl:';
+    // The probe keeps `available` true to the facts (for /ready) and reconnects without traffic.
+    this.probe = setInterval(() => void this.ping(), RETRY_MS);
+    this.probe.unref();
+    void this.ping();
+  }
+
+  /** Whether the store answered last time we asked. */
+  get available(): boolean {
+    return this.state === 'up';
+  }
+
+  /** Connects now; resolves whether Redis answered (start-up waits on it once). */
+  async ready(): Promise<boolean> {
+    await this.ping();
+    return this.available;
+  }
+
+  private async ping(): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.run('PING', []);
+    } catch {
+      /* state and log already updated */
+    }
+  }
+
+  private markDown(err: unknown): void {
+    if (this.state !== 'down') {
+      const policy = this.settings.onStoreError === 'deny' ? 'tool calls get 503 until it is back' : 'tool calls are allowed WITHOUT limits until it is back';
+      this.log.error(`rate-limit store ${maskRedisUrl(this.settings.url)} unreachable (${(err as Error).message}): ${policy}`);
+    }
+    this.state = 'down';
+    const c = this.client;
+    this.client = null;
+    try {
+      c?.close();
+    } catch {
+      /* already closed */
+    }
+  }
+
+  private markUp(): void {
+    if (this.state === 'down') this.log.info(`rate-limit store ${maskRedisUrl(this.settings.url)} reachable again`);
+    this.state = 'up';
+  }
+
+  private connection(): Promise<RedisClient> {
+    if (this.client?.connected) return Promise.resolve(this.client);
+    if (this.connecting) return this.connecting;
+    const now = performance.now();
+    // While down, fail fast between attempts rather than make every call wait for a connect timeout.
+    if (this.state === 'down' && now - this.lastAttempt < RETRY_MS) return Promise.reject(new Error('store down'));
+    this.lastAttempt = now;
+    this.connecting = (async () => {
+      const c = new RedisClient(this.settings.url, {
+        autoReconnect: false,
+        enableOfflineQueue: false,
+        connectionTimeout: CONNECT_TIMEOUT_MS,
+      });
+      c.onclose = (err) => {
+        if (this.client === c && !this.closed) this.markDown(err ?? new Error('connection closed'));
+      };
+      try {
+        await withTimeout(c.connect(), CONNECT_TIMEOUT_MS + 200, 'connect');
+      } catch (err) {
+        c.close();
+        throw err;
+      }
+      this.client = c;
+      return c;
+    })().finally(() => {
+      this.connecting = null;
+    });
+    return this.connecting;
+  }
+
+  /** Sends one command; any failure marks the store down. */
+  private async run(command: string, args: string[]): Promise<unknown> {
+    try {
+      const c = await this.connection();
+      const out = await withTimeout(c.send(command, args), OP_TIMEOUT_MS, command);
+      this.markUp();
+      return out;
+    } catch (err) {
+      if (!this.closed) this.markDown(err);
+      throw err;
+    }
+  }
+
+  /** EVALSHA, loading the script with EVAL when Redis does not have it (first use, restart). */
+  private async script(source: string, keys: string[], args: string[]): Promise<unknown> {
+    const c = await this.connection().catch((err) => {
+      this.markDown(err);
+      throw err;
+    });
+    try {
+      const out = await withTimeout(c.send('EVALSHA', [sha1(source), String(keys.length), ...keys, ...args]), OP_TIMEOUT_MS, 'EVALSHA');
+      this.markUp();
+      return out;
+    } catch (err) {
+      if (!String((err as Error).message).includes('NOSCRIPT')) {
+        this.markDown(err);
+        throw err;
+      }
+    }
+    return this.run('EVAL', [source, String(keys.length), ...keys, ...args]);
+  }
+
+  private keys(clientKey: string): [string, string] {
+    // The hash tag keeps both keys of a client in one Redis Cluster slot.
+    return [`${this.prefix}{${clientKey}}:rpm`, `${this.prefix}{${clientKey}}:slots`];
+  }
+
+  private unavailable(): AcquireResult {
+    return this.settings.onStoreError === 'allow'
+      ? { ok: true, release: () => {} }
+      : { ok: false, reason: 'store_unavailable', retryAfterSeconds: RETRY_AFTER_SECONDS };
+  }
+
+  async acquire(clientKey: string): Promise<AcquireResult> {
+    if (!this.settings.enabled) return { ok: true, release: () => {} };
+    const [rpmKey, slotKey] = this.keys(clientKey);
+    const id = crypto.randomUUID();
+    let reply: unknown;
+    try {
+      reply = await this.script(ACQUIRE, [rpmKey, slotKey], [String(WINDOW_MS), String(this.settings.rpm), String(this.settings.concurrent), String(this.leaseMs), id]);
+    } catch {
+      return this.unavailable();
+    }
+    const [code, ms] = (reply as [number, number]).map(Number) as [number, number];
+    if (code === 1) return { ok: false, reason: 'rpm', retryAfterSeconds: Math.max(1, Math.ceil(ms / 1000)) };
+    if (code === 2) return { ok: false, reason: 'concurrency', retryAfterSeconds: 1 };
+
+    const renew = setInterval(() => {
+      this.script(RENEW, [slotKey], [String(this.leaseMs), id]).catch(() => {
+        /* the lease expires on its own; markDown has logged the outage */
+      });
+    }, Math.max(100, Math.floor(this.leaseMs / 3)));
+    renew.unref();
+    this.renewals.add(renew);
+    let released = false;
+    return {
+      ok: true,
+      release: async () => {
+        if (released) return;
+        released = true;
+        clearInterval(renew);
+        this.renewals.delete(renew);
+        try {
+          await this.run('ZREM', [slotKey, id]);
+        } catch {
+          /* unreachable: the lease expires on its own */
+        }
+      },
+    };
+  }
+
+  close(): void {
+    this.closed = true;
+    clearInterval(this.probe);
+    for (const t of this.renewals) clearInterval(t);
+    this.renewals.clear();
+    try {
+      this.client?.close();
+    } catch {
+      /* already closed */
+    }
+    this.client = null;
+  }
+}

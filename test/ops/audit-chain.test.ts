@@ -1,0 +1,198 @@
+/**
+ * The audit hash chain and rotation: an untouched log verifies across a
+ * size rotation and a restart; each kind of tampering is named with
+ * file:line; the CLI exits 1 on a broken chain; SIGHUP reopens the file
+ * after an external move and the chain carries on; `audit query` filters.
+ */
+import { describe, expect, test } from 'bun:test';
+import { copyFileSync, existsSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { canonicalJson, GENESIS_HASH, sealRecord } from '../../src/ops/audit-chain.ts';
+import { verifyFiles } from '../../src/ops/audit-verify.ts';
+import { AuditWriter, rotatedNames } from '../../src/security/audit.ts';
+import type { AuditEvent } from '../../src/security/audit-event.ts';
+import { Redactor } from '../../src/security/redact.ts';
+import { auditLines, exec, MAIN, spawnServer, tempDir, waitFor } from './helpers.ts';
+
+function event(i: number): AuditEvent {
+  return {
+    event_type: 'tool_call',
+    correlation_id: `corr-${i}`,
+    client_id: i % 2 ? 'alice' : 'bob',
+    client_ip: '127.0.0.1',
+    api_key_hash: null,
+    user: null,
+    tool_name: 'shell_execute',
+    arguments: { command: 'echo', arguments: [String(i)] },
+    result: { exitCode: 0, durationMs: i },
+    error: null,
+  };
+}
+
+/** 30 lines through a writer that rotates every ~3 KB, then 10 more after a "restart". */
+function writeLog(dir: string): string[] {
+  const file = join(dir, 'audit.jsonl');
+  const opts = { file, redactor: new Redactor(), chain: true, maxBytes: 3000, keep: 20 };
+  const w1 = new AuditWriter(opts);
+  for (let i = 0; i < 30; i++) w1.write(event(i));
+  w1.close();
+  expect(w1.rotations).toBeGreaterThan(0);
+  const w2 = new AuditWriter(opts);
+  for (let i = 30; i < 40; i++) w2.write(event(i));
+  w2.close();
+  return [...rotatedNames(file, 20).reverse().filter((f) => existsSync(f)), file];
+}
+
+function lineCount(f: string): number {
+  return readFileSync(f, 'utf8').split('\n').length - 1;
+}
+
+function editLine(f: string, n: number, edit: (line: string) => string | null): void {
+  const rows = readFileSync(f, 'utf8').split('\n');
+  const out = edit(rows[n - 1]!);
+  if (out === null) rows.splice(n - 1, 1);
+  else rows[n - 1] = out;
+  writeFileSync(f, rows.join('\n'));
+}
+
+describe('audit hash chain', () => {
+  test('canonical JSON sorts keys and drops what JSON.stringify drops', () => {
+    expect(canonicalJson({ b: 1, a: [undefined, { d: 'x', c: null }], u: undefined })).toBe('{"a":[null,{"c":null,"d":"x"}],"b":1}');
+  });
+
+  test('an untouched log verifies across a rotation and a restart; lines stay within the size', () => {
+    const dir = tempDir();
+    try {
+      const files = writeLog(dir);
+      expect(files.length).toBeGreaterThan(2);
+      expect(verifyFiles(files)).toEqual({ ok: true, lines: 40, files: files.length });
+      for (const f of files.slice(0, -1)) expect(Bun.file(f).size).toBeLessThanOrEqual(3000);
+      const first = JSON.parse(readFileSync(files[0]!, 'utf8').split('\n')[0]!);
+      expect(first.prev_hash).toBe(GENESIS_HASH);
+      // Every line ends with the two chain fields, after the documented ones.
+      expect(Object.keys(first).slice(-2)).toEqual(['prev_hash', 'hash']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  const cases: Array<[string, (files: string[]) => { file: string; line: number }, string]> = [
+    [
+      'an edited field',
+      (files) => {
+        editLine(files[1]!, 2, (l) => l.replace('"exitCode":0', '"exitCode":1'));
+        return { file: files[1]!, line: 2 };
+      },
+      'modified',
+    ],
+    [
+      'a deleted line',
+      (files) => {
+        editLine(files[1]!, 2, () => null);
+        return { file: files[1]!, line: 2 };
+      },
+      'removed',
+    ],
+    [
+      'an inserted line with a valid hash chained to its predecessor',
+      (files) => {
+        const f = files[1]!;
+        const prev = JSON.parse(readFileSync(f, 'utf8').split('\n')[0]!);
+        const { hash: _h, prev_hash: _p, ...fields } = prev;
+        const forged = sealRecord({ ...fields, correlation_id: 'forged' }, prev.hash).line;
+        editLine(f, 2, (l) => `${forged}\n${l}`);
+        return { file: f, line: 2 };
+      },
+      'inserted',
+    ],
+    [
+      'an inserted copy of another line',
+      (files) => {
+        const f = files[1]!;
+        const copy = readFileSync(files[0]!, 'utf8').split('\n')[1]!;
+        editLine(f, 2, (l) => `${copy}\n${l}`);
+        return { file: f, line: 2 };
+      },
+      'inserted',
+    ],
+    [
+      'a truncated tail',
+      (files) => {
+        const f = files.at(-1)!;
+        truncateSync(f, Bun.file(f).size - 15);
+        return { file: f, line: lineCount(f) + 1 };
+      },
+      'truncated',
+    ],
+  ];
+
+  for (const [name, tamper, kind] of cases) {
+    test(`names the line for ${name}`, async () => {
+      const dir = tempDir();
+      try {
+        const files = writeLog(dir);
+        const where = tamper(files);
+        expect(verifyFiles(files)).toEqual({ ok: false, problem: { kind, file: where.file, line: where.line, message: expect.any(String) } } as never);
+        // The CLI says the same and exits 1.
+        const p = Bun.spawnSync(['bun', 'run', MAIN, 'audit', 'verify', ...files], { cwd: dir });
+        expect(p.exitCode).toBe(1);
+        expect(p.stdout.toString()).toStartWith(`${where.file}:${where.line}: ${kind}:`);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+
+  test('CLI: verify exits 0 on an intact log; query filters by correlation id, client id and time', () => {
+    const dir = tempDir();
+    try {
+      const files = writeLog(dir);
+      const ok = Bun.spawnSync(['bun', 'run', MAIN, 'audit', 'verify', ...files], { cwd: dir });
+      expect([ok.exitCode, ok.stdout.toString()]).toEqual([0, `ok: 40 lines in ${files.length} file(s), hash chain intact\n`]);
+
+      // Without --file, query reads the configured log and its rotated files, oldest first.
+      const env = { PATH: process.env.PATH!, HIDE_AUDIT_LOG_FILE: join(dir, 'audit.jsonl'), HIDE_AUDIT_LOG_KEEP: '20', HIDE_LOG_LEVEL: 'silent' };
+      const one = Bun.spawnSync(['bun', 'run', MAIN, 'audit', 'query', '--correlation-id', 'corr-7'], { cwd: dir, env });
+      expect(one.stdout.toString().trim().split('\n').map((l) => JSON.parse(l).correlation_id)).toEqual(['corr-7']);
+      const alice = Bun.spawnSync(['bun', 'run', MAIN, 'audit', 'query', '--client-id', 'alice', '--since', '1h'], { cwd: dir, env });
+      const got = alice.stdout.toString().trim().split('\n').map((l) => JSON.parse(l).correlation_id);
+      expect(got).toEqual(Array.from({ length: 20 }, (_, i) => `corr-${2 * i + 1}`));
+      const future = Bun.spawnSync(['bun', 'run', MAIN, 'audit', 'query', '--since', '2999-01-01T00:00:00Z', '--file', files.at(-1)!], { cwd: dir, env });
+      expect([future.exitCode, future.stdout.toString()]).toEqual([0, '']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('server: SIGHUP reopens a moved log and the chain continues; a restart continues it too', async () => {
+    const dir = tempDir();
+    try {
+      const audit = join(dir, 'audit.jsonl');
+      {
+        await using s = await spawnServer({}, { dir });
+        expect((await exec(s.url, 'echo', ['one'])).status).toBe(200);
+        await waitFor(() => existsSync(audit) && auditLines(audit).length === 1, 3000, 'first line');
+        renameSync(audit, `${audit}.moved`); // what logrotate does
+        s.kill('SIGHUP');
+        await waitFor(() => existsSync(audit), 3000, 'reopened file');
+        expect((await exec(s.url, 'echo', ['two'])).status).toBe(200);
+        s.kill('SIGTERM');
+        expect(await s.exited).toBe(0);
+      }
+      {
+        await using s = await spawnServer({}, { dir });
+        expect((await exec(s.url, 'echo', ['three'])).status).toBe(200);
+        s.kill('SIGTERM');
+        expect(await s.exited).toBe(0);
+      }
+      expect(auditLines(`${audit}.moved`).map((l) => l.arguments.arguments[0])).toEqual(['one']);
+      expect(auditLines(audit).map((l) => l.arguments.arguments[0])).toEqual(['two', 'three']);
+      expect(verifyFiles([`${audit}.moved`, audit])).toEqual({ ok: true, lines: 3, files: 2 });
+      // Dropping the middle file breaks the chain at the first line after the gap.
+      copyFileSync(audit, `${audit}.copy`);
+      expect(verifyFiles([`${audit}.copy`])).toEqual({ ok: true, lines: 2, files: 1 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 20_000);
+});

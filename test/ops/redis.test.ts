@@ -1,0 +1,128 @@
+/**
+ * Shared limits on a real redis-server (loopback, random port): two
+ * instances enforce one RPM window; a killed instance's slots come back
+ * within the lease; Redis going away gives 503 and /ready 503 with `deny`,
+ * open calls with `allow`, and recovery without restarting hide. Skipped
+ * when redis-server is not installed.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
+import { RedisClient } from 'bun';
+import { auditLines, exec, freePort, killMatching, pidsMatching, spawnServer, waitFor } from './helpers.ts';
+
+const hasRedis = Bun.which('redis-server') !== null;
+
+let port = 0;
+let redis: ReturnType<typeof Bun.spawn> | null = null;
+
+async function startRedis(): Promise<void> {
+  redis = Bun.spawn(['redis-server', '--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], {
+    stdout: 'ignore',
+    stderr: 'ignore',
+  });
+  await waitFor(
+    async () => {
+      const c = new RedisClient(`redis://127.0.0.1:${port}`, { autoReconnect: false, connectionTimeout: 200 });
+      try {
+        await c.connect();
+        return (await c.send('PING', [])) === 'PONG';
+      } catch {
+        return false;
+      } finally {
+        c.close();
+      }
+    },
+    5000,
+    'redis-server up',
+  );
+}
+
+async function stopRedis(): Promise<void> {
+  if (!redis) return;
+  redis.kill('SIGKILL');
+  await redis.exited;
+  redis = null;
+}
+
+describe.skipIf(!hasRedis)('Redis limit store', () => {
+  beforeAll(async () => {
+    port = freePort();
+    await startRedis();
+  });
+  afterAll(stopRedis);
+  beforeEach(async () => {
+    if (!redis) await startRedis();
+    const c = new RedisClient(`redis://127.0.0.1:${port}`);
+    await c.send('FLUSHALL', []);
+    c.close();
+  });
+
+  const env = (extra: Record<string, string> = {}) => ({
+    HIDE_RATE_LIMIT_ENABLED: 'true',
+    HIDE_RATE_LIMIT_STORE: 'redis',
+    HIDE_REDIS_URL: `redis://127.0.0.1:${port}`,
+    HIDE_RATE_LIMIT_RPM: '1000',
+    HIDE_RATE_LIMIT_CONCURRENT: '100',
+    ...extra,
+  });
+
+  test('two instances sharing Redis with RPM 10: of 30 calls spread over both, exactly 10 succeed', async () => {
+    await using a = await spawnServer(env({ HIDE_RATE_LIMIT_RPM: '10' }));
+    await using b = await spawnServer(env({ HIDE_RATE_LIMIT_RPM: '10' }));
+    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => exec(i % 2 ? a.url : b.url, 'echo', [String(i)])));
+    const statuses = results.map((r) => r.status);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(10);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(20);
+    for (const r of results.filter((x) => x.status === 429)) expect(r.body.error.data.reason).toBe('rpm');
+  }, 20_000);
+
+  test("a killed instance's slots free within the lease time", async () => {
+    const marker = '100.789';
+    try {
+      await using a = await spawnServer(env({ HIDE_RATE_LIMIT_CONCURRENT: '2', HIDE_RATE_LIMIT_LEASE_SECONDS: '2' }));
+      await using b = await spawnServer(env({ HIDE_RATE_LIMIT_CONCURRENT: '2', HIDE_RATE_LIMIT_LEASE_SECONDS: '2' }));
+      // These die with instance A: settle them now so the reset is not an unhandled rejection.
+      const held = [exec(a.url, 'sleep', [marker]), exec(a.url, 'sleep', [marker])].map((p) => p.catch(() => null));
+      await waitFor(() => pidsMatching(marker).length === 2, 5000, 'two calls holding slots');
+      const refused = await exec(b.url, 'echo', ['x']);
+      expect([refused.status, refused.body.error.data.reason]).toEqual([429, 'concurrency']);
+      // Across several lease periods the running calls keep their slots (renewal).
+      await Bun.sleep(2500);
+      expect((await exec(b.url, 'echo', ['x'])).status).toBe(429);
+
+      a.kill('SIGKILL'); // no release, no renewals: only the lease expiry can free the slots
+      await a.exited;
+      killMatching(marker); // the orphaned sleeps of the dead instance
+      await Promise.allSettled(held);
+      await waitFor(async () => (await exec(b.url, 'echo', ['x'])).status === 200, 2000 + 3000, 'a slot freed by lease expiry');
+    } finally {
+      killMatching(marker);
+    }
+  }, 30_000);
+
+  test('Redis down: deny → 503 + /ready 503, allow → calls pass; recovery without restarting hide', async () => {
+    await using deny = await spawnServer(env());
+    await using allow = await spawnServer(env({ HIDE_RATE_LIMIT_ON_STORE_ERROR: 'allow' }));
+    expect((await fetch(`${deny.url}/ready`)).status).toBe(200);
+    expect((await exec(deny.url, 'echo', ['up'])).status).toBe(200);
+
+    await stopRedis();
+    await waitFor(async () => (await fetch(`${deny.url}/ready`)).status === 503, 5000, 'deny instance not ready');
+    const ready = await (await fetch(`${deny.url}/ready`)).json();
+    expect(ready).toEqual({ status: 'not_ready', phase: 'ready', reasons: ['rate-limit store unavailable'] });
+    for (let i = 0; i < 5; i++) {
+      const r = await exec(deny.url, 'echo', ['down']);
+      expect([r.status, r.body.error.code, Number(r.headers.get('retry-after')) >= 1]).toEqual([503, -32050, true]);
+    }
+    expect((await fetch(`${allow.url}/ready`)).status).toBe(200);
+    const open = await exec(allow.url, 'echo', ['open']);
+    expect([open.status, open.body.result.structuredContent.stdout]).toEqual([200, 'open\n']);
+    // One log line per outage, however many calls were refused.
+    expect(deny.log().match(/rate-limit store .* unreachable/g)).toHaveLength(1);
+
+    await startRedis();
+    await waitFor(async () => (await fetch(`${deny.url}/ready`)).status === 200, 5000, 'deny instance ready again');
+    expect((await exec(deny.url, 'echo', ['back'])).status).toBe(200);
+    expect(deny.log()).toContain('reachable again');
+    await waitFor(() => auditLines(deny.auditFile).some((l) => l.result?.reason === 'store_unavailable'), 3000, 'refusals audited');
+  }, 30_000);
+});

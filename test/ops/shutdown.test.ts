@@ -1,0 +1,81 @@
+/**
+ * Graceful shutdown of the real server process: in-flight calls finish
+ * within the grace period; past it their process groups are killed, every
+ * call is still audited, and the process exits 0; a second signal exits at
+ * once. Markers in the sleep durations (2.00417, 100.123…) let pgrep find
+ * exactly this test's processes.
+ */
+import { describe, expect, test } from 'bun:test';
+import { auditLines, exec, killMatching, pidsMatching, rpc, spawnServer, waitFor } from './helpers.ts';
+
+describe('graceful shutdown', () => {
+  test('SIGTERM during 10 in-flight `sleep 2` calls: all complete, then exit 0', async () => {
+    const marker = '2.00417';
+    await using s = await spawnServer({ HIDE_SHUTDOWN_GRACE_SECONDS: '10' });
+    try {
+      const calls = Array.from({ length: 10 }, () => exec(s.url, 'sleep', [marker]));
+      await waitFor(() => pidsMatching(marker).length === 10, 5000, '10 sleeps running');
+      s.kill('SIGTERM');
+      // Draining: /ready turns 503 and new MCP requests are refused with 503.
+      await waitFor(async () => (await fetch(`${s.url}/ready`)).status === 503, 3000, '/ready 503');
+      const refused = await rpc(s.url, 'tools/list');
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('retry-after')).toBe('1');
+      expect(refused.body.error.code).toBe(-32050);
+
+      const results = await Promise.all(calls);
+      expect(results.map((r) => [r.status, r.body.result?.structuredContent?.exitCode])).toEqual(Array.from({ length: 10 }, () => [200, 0]));
+      expect(await s.exited).toBe(0);
+      expect(auditLines(s.auditFile).filter((l) => l.event_type === 'tool_call')).toHaveLength(10);
+    } finally {
+      killMatching(marker);
+    }
+  }, 20_000);
+
+  test('grace 1 s with `sleep 100` calls: groups killed (grandchildren too), exit 0, one audit line per call', async () => {
+    const marker = '100.123';
+    await using s = await spawnServer({ HIDE_SHUTDOWN_GRACE_SECONDS: '1' });
+    try {
+      const calls = [
+        ...Array.from({ length: 4 }, () => exec(s.url, 'sleep', [marker])),
+        // A shell whose background child is a grandchild of the server.
+        exec(s.url, 'sh', ['-c', `sleep ${marker} & sleep ${marker}; wait`]),
+      ];
+      // 4 sleeps + the shell + its 2 sleeps.
+      await waitFor(() => pidsMatching(marker).length >= 7, 5000, 'sleeps running');
+      const started = performance.now();
+      s.kill('SIGTERM');
+      const code = await s.exited;
+      const seconds = (performance.now() - started) / 1000;
+      expect(code).toBe(0);
+      // Grace plus about a second, with room for a slow CI machine.
+      expect(seconds).toBeLessThan(1 + 2.5);
+      await waitFor(() => pidsMatching(marker).length === 0, 1000, 'no sleep left');
+      const results = await Promise.all(calls);
+      // The killed calls still got their answers: a tool error, not a dropped connection.
+      for (const r of results) expect([r.status, r.body.result?.isError]).toEqual([200, true]);
+      const audited = auditLines(s.auditFile).filter((l) => l.event_type === 'tool_call');
+      expect(audited).toHaveLength(5);
+    } finally {
+      killMatching(marker);
+    }
+  }, 20_000);
+
+  test('a second signal exits at once and still kills the children', async () => {
+    const marker = '100.456';
+    await using s = await spawnServer({ HIDE_SHUTDOWN_GRACE_SECONDS: '60' });
+    try {
+      // The connections die with the process: settle the calls now so that is not an unhandled rejection.
+      const calls = [exec(s.url, 'sleep', [marker]), exec(s.url, 'sleep', [marker])].map((p) => p.catch(() => null));
+      await waitFor(() => pidsMatching(marker).length === 2, 5000, 'sleeps running');
+      s.kill('SIGTERM');
+      await waitFor(async () => (await fetch(`${s.url}/ready`)).status === 503, 3000, '/ready 503');
+      s.kill('SIGTERM');
+      expect(await s.exited).toBe(128 + 15);
+      await waitFor(() => pidsMatching(marker).length === 0, 1000, 'no sleep left');
+      await Promise.allSettled(calls);
+    } finally {
+      killMatching(marker);
+    }
+  }, 20_000);
+});
