@@ -1,5 +1,6 @@
 /** `hide check-config`: validate every setting and print the effective config, secrets masked. */
 import { loadConfig, maskedConfig } from '../config/load.ts';
+import { landlockAbi } from '../sandbox/landlock.ts';
 import { parseFlags } from './common.ts';
 
 export const CHECK_USAGE = `Usage: hide check-config [--config FILE]
@@ -19,6 +20,13 @@ export async function runCheckConfig(argv: string[]): Promise<number> {
     flags: { workspace: flags.workspace as string | undefined },
     isTTY: Boolean(process.stderr.isTTY),
   });
-  process.stdout.write(`${JSON.stringify({ config: maskedConfig(config), sources }, null, 2)}\n`);
+  const abi = process.platform === 'linux' ? landlockAbi() : 0;
+  const sandbox = {
+    mode: config.sandbox.mode,
+    landlockAbi: abi,
+    // What `serve` would do with this mode on this kernel.
+    effective: config.sandbox.mode === 'off' ? 'off' : abi > 0 ? 'on' : config.sandbox.mode === 'required' ? 'refuses to start' : 'off (kernel has no Landlock)',
+  };
+  process.stdout.write(`${JSON.stringify({ config: maskedConfig(config), sandbox, sources }, null, 2)}\n`);
   return 0;
 }

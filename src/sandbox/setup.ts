@@ -7,6 +7,7 @@
 import type { Config } from '../config/schema.ts';
 import type { CommandRunner } from '../exec/runner.ts';
 import { logger } from '../log.ts';
+import { isWithin } from '../workspace/confine.ts';
 import { landlockAbi } from './landlock.ts';
 import { SandboxLauncher } from './launcher-client.ts';
 import type { ResourceLimits } from './rlimits.ts';
@@ -72,6 +73,14 @@ export async function setupSandbox(
   } catch (err) {
     await launcher.close();
     return off(`the sandbox launcher could not start: ${(err as Error).message}`);
+  }
+  // Landlock cannot carve a hole inside a granted tree: say so if the server's
+  // own files sit where commands may write.
+  const own = [config.auth.keysFile, config.audit.file === '-' ? undefined : config.audit.file].filter((p): p is string => !!p);
+  for (const file of own) {
+    if (roots.some((root) => isWithin(root, file))) {
+      log.warn(`${file} lies inside the workspace or an allowed path: sandboxed commands can read and change it; move it outside`);
+    }
   }
   const limits = limitsFrom(config.sandbox);
   runner.setBackend((req) => launcher.run({ ...req, limits }));
