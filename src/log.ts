@@ -4,7 +4,7 @@
  * readable one for terminals, and one JSON object per line for collectors.
  * Every line passes the redactor, so configured keys never reach a log.
  */
-import { type ConsolaInstance, type ConsolaReporter, createConsola, LogLevels } from 'consola';
+import { type ConsolaInstance, type ConsolaReporter, createConsola, LogLevels } from 'consola/core';
 
 export type LogFormat = 'pretty' | 'json';
 export type LogLevelName = 'silent' | 'error' | 'warn' | 'info' | 'debug' | 'trace';

@@ -1,14 +1,10 @@
 #!/usr/bin/env bun
 /** Entry point: `hide <command> [flags]`, one command per file in src/cli/. */
-import { runAudit } from './cli/audit.ts';
-import { runCheckConfig } from './cli/check-config.ts';
-import { runCommand } from './cli/common.ts';
-import { runHealth } from './cli/health.ts';
-import { runKeys } from './cli/keys.ts';
-import { runServe } from './cli/serve.ts';
-import { runStdio } from './cli/stdio.ts';
-import { LAUNCHER_COMMAND, runLauncher } from './sandbox/launcher.ts';
 import { VERSION } from './version.ts';
+
+// Commands load on demand: start-up time is measured, and `hide health` or
+// the sandbox launcher should not pay for Elysia.
+const LAUNCHER_COMMAND = '__launcher';
 
 const USAGE = `hide ${VERSION} — Headless IDE MCP: run commands and edit files in a workspace for AI agents, over MCP.
 
@@ -26,12 +22,12 @@ Commands:
 Run 'hide <command> --help' for a command's options.`;
 
 const commands: Record<string, (argv: string[]) => Promise<number>> = {
-  serve: runServe,
-  stdio: runStdio,
-  keys: runKeys,
-  audit: runAudit,
-  'check-config': runCheckConfig,
-  health: runHealth,
+  serve: async (argv) => (await import('./cli/serve.ts')).runServe(argv),
+  stdio: async (argv) => (await import('./cli/stdio.ts')).runStdio(argv),
+  keys: async (argv) => (await import('./cli/keys.ts')).runKeys(argv),
+  audit: async (argv) => (await import('./cli/audit.ts')).runAudit(argv),
+  'check-config': async (argv) => (await import('./cli/check-config.ts')).runCheckConfig(argv),
+  health: async (argv) => (await import('./cli/health.ts')).runHealth(argv),
   version: async () => {
     process.stdout.write(`${VERSION}\n`);
     return 0;
@@ -47,7 +43,7 @@ async function main(argv: string[]): Promise<number> {
   if (name === '--version' || name === '-v') return commands.version!(rest);
   if (name === LAUNCHER_COMMAND) {
     // Internal: the sandbox launcher the server starts (src/sandbox/launcher.ts).
-    await runLauncher();
+    await (await import('./sandbox/launcher.ts')).runLauncher();
     return 0;
   }
   const command = commands[name];
@@ -55,7 +51,15 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`hide: unknown command '${name}'\n\n${USAGE}\n`);
     return 2;
   }
+  const { runCommand } = await import('./cli/common.ts');
   return runCommand(() => command(rest));
 }
 
-process.exitCode = await main(process.argv.slice(2));
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (err) {
+  // Never let the runtime print its own crash report (it quotes bundled source).
+  process.stderr.write(`hide: ${err instanceof Error ? err.message : String(err)}\n`);
+  if (process.env.HIDE_LOG_LEVEL === 'debug' && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+  process.exitCode = 1;
+}

@@ -66,6 +66,16 @@ function stringArg(args: Record<string, unknown> | undefined, key: string): stri
   return typeof value === 'string' && value.length > 0 && value.length <= 200 ? value : null;
 }
 
+/** The arguments as the audit log may keep them: sensitive values become their size. */
+function auditable(tool: ToolDefinition, args: Record<string, unknown>): Record<string, unknown> {
+  if (!tool.sensitiveArguments?.length) return args;
+  const copy = { ...args };
+  for (const key of tool.sensitiveArguments) {
+    if (key in copy) copy[key] = { omitted: true, jsonBytes: JSON.stringify(copy[key] ?? null).length };
+  }
+  return copy;
+}
+
 function toolResultJson(outcome: ToolOutcome): string {
   const text = JSON.stringify(outcome.structured);
   return `{"content":[{"type":"text","text":${JSON.stringify(text)}}],"structuredContent":${text},"isError":${outcome.isError}}`;
@@ -144,7 +154,7 @@ export class McpDispatcher {
       const args = v.safeParse(tool.inputSchema, rawArgs ?? {});
       if (!args.success) {
         const message = `Invalid arguments for tool ${name}: ${v.summarize(args.issues)}`;
-        this.gate.record(ctx, { toolName: name, arguments: rawArgs ?? {}, user, correlationId, result: null, error: message, durationMs: 0 });
+        this.gate.record(ctx, { toolName: name, arguments: auditable(tool, rawArgs ?? {}), user, correlationId, result: null, error: message, durationMs: 0 });
         return { body: errorJson(id, RpcCode.invalidParams, message), correlationId };
       }
       let outcome: ToolOutcome;
@@ -158,7 +168,7 @@ export class McpDispatcher {
       const error = outcome.isError ? String((outcome.structured as { error?: unknown }).error ?? 'tool reported an error') : null;
       this.gate.record(ctx, {
         toolName: name,
-        arguments: outcome.auditArguments ?? rawArgs ?? {},
+        arguments: outcome.auditArguments ?? auditable(tool, rawArgs ?? {}),
         user,
         correlationId,
         result: outcome.auditResult ?? null,

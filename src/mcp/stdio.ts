@@ -9,6 +9,7 @@ import type { CallContext } from '../context.ts';
 import { HideError, RpcCode } from '../errors.ts';
 import { logger } from '../log.ts';
 import type { McpDispatcher } from './dispatcher.ts';
+import { LineSplitter, type SplitLine } from '../util/line-splitter.ts';
 import { errorJson, type JsonRpcId, readId, toMessage } from './protocol.ts';
 
 export interface StdioOptions {
@@ -65,31 +66,22 @@ export async function serveStdio(dispatcher: McpDispatcher, opts: StdioOptions):
   };
 
   const decoder = new TextDecoder();
-  let buffered = '';
-  let oversized = false;
-  const dispatchLine = (line: string) => {
-    if (line.trim() === '') return;
-    const p = handleLine(line).finally(() => pending.delete(p));
+  const splitter = new LineSplitter(opts.maxMessageBytes);
+  const dispatchLine = (line: SplitLine) => {
+    if (line.oversized) {
+      opts.write(errorJson(null, RpcCode.invalidRequest, `Message exceeds the limit of ${opts.maxMessageBytes} bytes`));
+      return;
+    }
+    const text = decoder.decode(line.bytes);
+    if (text.trim() === '') return;
+    const p = handleLine(text).finally(() => pending.delete(p));
     pending.add(p);
   };
   for await (const chunk of opts.input as unknown as AsyncIterable<Uint8Array>) {
-    buffered += decoder.decode(chunk, { stream: true });
-    let nl = buffered.indexOf('\n');
-    while (nl >= 0) {
-      const line = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      if (oversized) oversized = false;
-      else dispatchLine(line);
-      nl = buffered.indexOf('\n');
-    }
-    if (buffered.length > opts.maxMessageBytes) {
-      // Drop the rest of this line; answer once.
-      opts.write(errorJson(null, RpcCode.invalidRequest, `Message exceeds the limit of ${opts.maxMessageBytes} bytes`));
-      buffered = '';
-      oversized = true;
-    }
+    for (const line of splitter.push(chunk)) dispatchLine(line);
   }
-  if (!oversized) dispatchLine(buffered);
+  const last = splitter.end();
+  if (last) dispatchLine(last);
   // stdin closed: answer what is in flight (`echo '{…}' | hide stdio` must
   // work), bounded by each command's own timeout.
   await Promise.allSettled([...pending]);

@@ -5,6 +5,7 @@
  * backend, and the newline-delimited JSON messages that carry them.
  */
 import type { LandlockRules, RestrictReport } from './landlock.ts';
+import { LineSplitter } from '../util/line-splitter.ts';
 import type { ResourceLimits } from './rlimits.ts';
 
 export interface SandboxRunRequest {
@@ -59,15 +60,13 @@ export type LauncherMessage =
 /** Splits a byte stream into parsed JSON lines. */
 export async function* jsonLines<T>(stream: ReadableStream<Uint8Array>): AsyncGenerator<T> {
   const decoder = new TextDecoder();
-  let pending = '';
-  for await (const chunk of stream) {
-    pending += decoder.decode(chunk, { stream: true });
-    let nl = pending.indexOf('\n');
-    while (nl !== -1) {
-      const line = pending.slice(0, nl);
-      pending = pending.slice(nl + 1);
+  const splitter = new LineSplitter();
+  for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
+    for (const { bytes } of splitter.push(chunk)) {
+      const line = decoder.decode(bytes);
       if (line.trim() !== '') yield JSON.parse(line) as T;
-      nl = pending.indexOf('\n');
     }
   }
+  const last = splitter.end();
+  if (last && last.bytes.byteLength > 0) yield JSON.parse(decoder.decode(last.bytes)) as T;
 }

@@ -4,8 +4,11 @@
  * installs it as the command runner's spawn backend. The result is what
  * /health and check-config report.
  */
+import { accessSync, constants } from 'node:fs';
+import { tmpdir } from 'node:os';
 import type { Config } from '../config/schema.ts';
 import type { CommandRunner } from '../exec/runner.ts';
+import { spawnCommand } from '../exec/spawn.ts';
 import { logger } from '../log.ts';
 import { isWithin } from '../workspace/confine.ts';
 import { landlockAbi } from './landlock.ts';
@@ -26,6 +29,15 @@ export interface SandboxStatus {
 }
 
 export class SandboxUnavailableError extends Error {}
+
+function tmpWritable(): boolean {
+  try {
+    accessSync(tmpdir(), constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function limitsFrom(c: Config['sandbox']): ResourceLimits | undefined {
   const limits: ResourceLimits = {};
@@ -67,13 +79,10 @@ export async function setupSandbox(
       network: config.sandbox.network,
     }),
     log: (m) => log.warn(m),
+    // A private TMPDIR needs a writable temp directory; a read-only root
+    // without a tmpfs has none, and commands then get no TMPDIR at all.
+    privateTmp: tmpWritable(),
   });
-  try {
-    await launcher.start();
-  } catch (err) {
-    await launcher.close();
-    return off(`the sandbox launcher could not start: ${(err as Error).message}`);
-  }
   // Landlock cannot carve a hole inside a granted tree: say so if the server's
   // own files sit where commands may write.
   const own = [config.auth.keysFile, config.audit.file === '-' ? undefined : config.audit.file].filter((p): p is string => !!p);
@@ -82,8 +91,37 @@ export async function setupSandbox(
       log.warn(`${file} lies inside the workspace or an allowed path: sandboxed commands can read and change it; move it outside`);
     }
   }
+
+  const status: SandboxStatus = { ...base, active: true, abi, reason: null };
   const limits = limitsFrom(config.sandbox);
-  runner.setBackend((req) => launcher.run({ ...req, limits }));
-  log.debug(`commands run sandboxed (Landlock ABI ${abi}, network ${config.sandbox.network})`);
-  return { status: { ...base, active: true, abi, reason: null }, launcher };
+  const started = Promise.resolve().then(() => launcher.start()).then(
+    () => {
+      log.debug(`commands run sandboxed (Landlock ABI ${abi}, network ${config.sandbox.network})`);
+      return true;
+    },
+    async (err: Error) => {
+      await launcher.close();
+      if (mode === 'required') throw new SandboxUnavailableError(`HIDE_SANDBOX=required but the sandbox launcher could not start: ${err.message}`);
+      Object.assign(status, off(`the sandbox launcher could not start: ${err.message}`).status);
+      return false;
+    },
+  );
+  if (mode === 'required') {
+    // Refuse to start rather than run one command unconfined.
+    await started;
+    runner.setBackend((req) => launcher.run({ ...req, limits }));
+  } else {
+    // auto: the launcher (a second process) starts while the server begins to
+    // listen; a command that arrives first waits for it, never runs unconfined
+    // unless the launcher turned out not to work.
+    let sandboxed: boolean | null = null;
+    void started.then((ok) => {
+      sandboxed = ok;
+    });
+    runner.setBackend(async (req) => {
+      if (sandboxed === null) sandboxed = await started;
+      return sandboxed ? launcher.run({ ...req, limits }) : spawnCommand(req);
+    });
+  }
+  return { status, launcher };
 }

@@ -1,9 +1,9 @@
 /**
  * check_file_exists: whether a path exists inside the workspace, and what it
- * is. Confined like every file tool: a path outside is refused, not probed.
+ * is. Confined like every file tool (workspace/confine.ts): a path outside is
+ * refused, not probed, and a missing path says "outside" before "missing".
  */
 import { lstat } from 'node:fs/promises';
-import { relative } from 'node:path';
 import * as v from 'valibot';
 import { type Confiner, PathRefusedError } from '../workspace/confine.ts';
 import { defineTool, type ToolDefinition } from './types.ts';
@@ -24,11 +24,11 @@ export function checkFileExistsTool(confiner: Confiner): ToolDefinition {
         const real = await confiner.resolveExisting(args.fileName);
         const st = await lstat(real);
         const type = st.isFile() ? 'file' : st.isDirectory() ? 'directory' : 'other';
-        const path = relative(confiner.workspace, real) || '.';
+        const path = confiner.display(real);
         return { structured: { exists: true, path, type, error: null }, isError: false };
       } catch (err) {
         if (!(err instanceof PathRefusedError)) throw err;
-        if (err.message.endsWith('does not exist')) {
+        if (err.kind === 'missing') {
           return { structured: { exists: false, path: args.fileName, type: null, error: null }, isError: false };
         }
         return { structured: { exists: false, path: args.fileName, type: null, error: err.message }, isError: true };

@@ -39,6 +39,11 @@ export interface ToolDefinition<TSchema extends v.GenericSchema = v.GenericSchem
   annotations: ToolAnnotations;
   /** Listed and callable in read-only mode and by read-only clients. */
   readOnly: boolean;
+  /**
+   * Argument names whose values never reach the audit log, even when the
+   * call is refused as invalid (file contents): they are recorded as a size.
+   */
+  sensitiveArguments?: readonly string[];
   handler(call: ToolCall<v.InferOutput<TSchema>>): Promise<ToolOutcome>;
 }
 

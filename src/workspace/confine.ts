@@ -2,16 +2,22 @@
  * Path confinement shared by the exec module (workingDirectory) and the file
  * tools. A path is accepted only if, after `realpath` resolves every symlink,
  * it lies inside the workspace or an allowed path, compared by whole path
- * segments — so `/workspace-evil` is not inside `/workspace`.
+ * segments — so `/workspace-evil` is not inside `/workspace`. This module
+ * decides on paths; `open.ts` and `atomic-write.ts` re-check what was really
+ * opened, because a path can change between this check and its use.
  */
 import { realpathSync, statSync } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
-import { dirname, isAbsolute, resolve, sep } from 'node:path';
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
+
+/** Why a path was refused; lets callers tell "missing" from "not allowed" without parsing messages. */
+export type RefusalKind = 'invalid' | 'outside' | 'missing' | 'type' | 'symlink' | 'hardlink' | 'exists' | 'changed' | 'too-large' | 'binary';
 
 export class PathRefusedError extends Error {
   constructor(
     message: string,
     readonly requested: string,
+    readonly kind: RefusalKind = 'invalid',
   ) {
     super(message);
     this.name = 'PathRefusedError';
@@ -25,6 +31,16 @@ export function isWithin(root: string, child: string): boolean {
   return child.startsWith(prefix);
 }
 
+/**
+ * /proc holds magic links (`/proc/self/root`, `/proc/self/cwd`, `/proc/<pid>/fd/N`)
+ * whose targets realpath reports as ordinary paths — `/proc/self/root/ws/x`
+ * resolves to `/ws/x` — so a path through it is refused on its spelling,
+ * before anything resolves it.
+ */
+function throughProc(abs: string): boolean {
+  return isWithin('/proc', abs);
+}
+
 export class Confiner {
   /** Real (symlink-free) roots; the first is the workspace. */
   readonly roots: readonly string[];
@@ -35,7 +51,9 @@ export class Confiner {
     const extra: string[] = [];
     for (const p of allowedPaths) {
       try {
-        extra.push(realpathSync(p));
+        const real = realpathSync(p);
+        // An allowed path inside /proc would re-open every magic-link escape.
+        if (!throughProc(real)) extra.push(real);
       } catch {
         // A missing allowed path grants nothing; it is not an error at start-up.
       }
@@ -47,44 +65,56 @@ export class Confiner {
     return this.roots[0]!;
   }
 
-  /** Rejects input that must never reach the filesystem. */
-  private check(input: string): void {
+  /** Rejects input that must never reach the filesystem; returns its absolute form. */
+  checkInput(input: string): string {
     if (input.includes('\0')) throw new PathRefusedError('path contains a NUL byte', input);
     if (input.length > 4096) throw new PathRefusedError('path is longer than 4096 characters', input);
+    const abs = isAbsolute(input) ? resolve(input) : resolve(this.workspace, input);
+    if (throughProc(abs)) throw new PathRefusedError(`path '${input}' is inside /proc, which is never served`, input, 'outside');
+    return abs;
   }
 
-  private absolute(input: string): string {
-    return isAbsolute(input) ? resolve(input) : resolve(this.workspace, input);
+  /** True when a real (symlink-free) path lies inside a root. */
+  contains(real: string): boolean {
+    return !throughProc(real) && this.roots.some((root) => isWithin(root, real));
   }
 
-  private within(real: string): boolean {
-    return this.roots.some((root) => isWithin(root, real));
+  /** How a confined real path is shown to clients: relative to the workspace, else absolute. */
+  display(real: string): string {
+    return isWithin(this.workspace, real) ? relative(this.workspace, real) || '.' : real;
   }
 
-  private outside(input: string): PathRefusedError {
+  /** The root a confined real path lies in. */
+  rootOf(real: string): string {
+    return this.roots.find((root) => isWithin(root, real)) ?? this.workspace;
+  }
+
+  outside(input: string): PathRefusedError {
     return new PathRefusedError(
       `path '${input}' is outside the workspace (${this.workspace})${this.roots.length > 1 ? ' and the allowed paths' : ''}`,
       input,
+      'outside',
     );
   }
 
   /** Resolves an existing path (symlinks followed) and confines it. */
   async resolveExisting(input: string): Promise<string> {
-    this.check(input);
+    const abs = this.checkInput(input);
     let real: string;
     try {
-      real = await realpath(this.absolute(input));
+      real = await realpath(abs);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') {
         // Say "outside" before "missing" so a probe learns nothing about paths outside.
-        const nearest = await this.resolveNearestParent(this.absolute(input));
-        if (!this.within(nearest)) throw this.outside(input);
-        throw new PathRefusedError(`path '${input}' does not exist`, input);
+        const nearest = await this.resolveNearestParent(abs);
+        if (!this.contains(nearest)) throw this.outside(input);
+        throw new PathRefusedError(`path '${input}' does not exist`, input, 'missing');
       }
+      if (code === 'ELOOP') throw new PathRefusedError(`path '${input}' has a symlink loop`, input);
       throw new PathRefusedError(`path '${input}' cannot be resolved (${code ?? 'error'})`, input);
     }
-    if (!this.within(real)) throw this.outside(input);
+    if (!this.contains(real)) throw this.outside(input);
     return real;
   }
 
@@ -93,7 +123,7 @@ export class Confiner {
     if (input === undefined || input === '') return this.workspace;
     const real = await this.resolveExisting(input);
     const st = await stat(real);
-    if (!st.isDirectory()) throw new PathRefusedError(`path '${input}' is not a directory`, input);
+    if (!st.isDirectory()) throw new PathRefusedError(`path '${input}' is not a directory`, input, 'type');
     return real;
   }
 
@@ -120,10 +150,9 @@ export class Confiner {
 
   /** Confines a path that may not exist yet (for creation). */
   async resolveForCreate(input: string): Promise<string> {
-    this.check(input);
-    const abs = this.absolute(input);
+    const abs = this.checkInput(input);
     const real = await this.resolveNearestParent(abs);
-    if (!this.within(real)) throw this.outside(input);
+    if (!this.contains(real)) throw this.outside(input);
     return real;
   }
 }

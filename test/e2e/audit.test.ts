@@ -95,3 +95,18 @@ test('2 000 calls from 32 clients: one whole line per event, no secret in audit 
   expect(call.api_key_hash as string).toMatch(/^[0-9a-f]{64}$/);
   expect(call.user as string).toMatch(/^dev-\d+$/);
 }, 120_000);
+
+test('file contents never reach the audit log, even when the call is refused as invalid', async () => {
+  const { startServer, rpc } = await import('../helpers/server.ts');
+  await using s = await startServer();
+  const content = `secret file body ${crypto.randomUUID()}`;
+  await rpc(s.mcpUrl, 'tools/call', { name: 'write_file', arguments: { path: 'a.txt', content, createOnly: 'not-a-boolean' } });
+  await rpc(s.mcpUrl, 'tools/call', { name: 'write_file', arguments: { path: 'b.txt', content } });
+  await rpc(s.mcpUrl, 'tools/call', { name: 'edit_file', arguments: { path: 'b.txt', edits: [{ oldText: 'secret', newText: content }] } });
+  const lines = await waitFor(() => {
+    const text = readFileSync(s.auditFile, 'utf8');
+    return text.split('\n').filter((l) => l.includes('"tool_call"')).length >= 3 ? text : null;
+  }, 3000, 'three audit lines');
+  expect(lines).not.toContain(content);
+  expect(lines).toContain('"write_file"');
+});

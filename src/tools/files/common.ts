@@ -1,0 +1,101 @@
+/**
+ * What the file tools share: size limits, the binary test, text decoding,
+ * annotations, and turning a refusal into a tool result. A refused path is
+ * a result with `isError: true` and the refusal's own message, never a
+ * protocol error and never a generic text.
+ */
+import { createHash } from 'node:crypto';
+import { logger } from '../../log.ts';
+import { PathRefusedError } from '../../workspace/confine.ts';
+import type { ToolAnnotations, ToolOutcome } from '../types.ts';
+
+export interface FileLimits {
+  /** Largest file read_file, edit_file and search read (bytes). */
+  maxFileBytes: number;
+  /** Largest content write_file or edit_file writes (bytes). */
+  maxWriteBytes: number;
+}
+
+export const DEFAULT_FILE_LIMITS: FileLimits = {
+  maxFileBytes: 10 * 1024 * 1024,
+  maxWriteBytes: 10 * 1024 * 1024,
+};
+
+/** How much of a file's start is checked for a NUL byte, like git and ripgrep do. */
+export const BINARY_SNIFF_BYTES = 8192;
+
+export function looksBinary(bytes: Uint8Array, limit = BINARY_SNIFF_BYTES): boolean {
+  return bytes.subarray(0, limit).includes(0);
+}
+
+/** Lossy UTF-8 (invalid bytes become U+FFFD) that keeps a BOM, so text round-trips into edit_file. */
+export const lossyUtf8 = new TextDecoder('utf-8', { ignoreBOM: true });
+/** Strict UTF-8 for files about to be rewritten: a lossy decode would corrupt them. */
+export const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+export function sha256Hex(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export function mib(bytes: number): string {
+  return `${(bytes / (1024 * 1024)).toFixed(bytes % (1024 * 1024) === 0 ? 0 : 1)} MiB`;
+}
+
+export const READ_ANNOTATIONS: Omit<ToolAnnotations, 'title'> = {
+  readOnlyHint: true,
+  destructiveHint: false,
+  idempotentHint: true,
+  openWorldHint: false,
+};
+
+/**
+ * A failed call: `base` carries the tool's result fields with empty values, so
+ * the shape is the same whether the call worked or not.
+ */
+export function failure(base: Record<string, unknown>, error: string, auditArguments?: Record<string, unknown>): ToolOutcome {
+  return { structured: { ...base, error }, isError: true, ...(auditArguments ? { auditArguments } : {}) };
+}
+
+/**
+ * Runs `body`; refusals and OS errors become failed results. Other errors
+ * propagate as internal errors — except for tools given `auditArguments`:
+ * the dispatcher would audit a thrown call with its raw arguments, which for
+ * writes include the content, so those are answered here instead.
+ */
+export async function refusalsAsResults(
+  base: Record<string, unknown>,
+  body: () => Promise<ToolOutcome>,
+  auditArguments?: Record<string, unknown>,
+): Promise<ToolOutcome> {
+  try {
+    return await body();
+  } catch (err) {
+    if (err instanceof PathRefusedError) return failure(base, err.message, auditArguments);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) {
+      // An OS error on a confined path (EACCES, ENOSPC, EROFS…) is the caller's to know about.
+      return failure(base, `file system error ${code}: ${describeErrno(code)}`, auditArguments);
+    }
+    if (!auditArguments) throw err;
+    logger.withTag('files').error('file tool failed unexpectedly:', err);
+    return failure(base, 'internal error while changing the file; see the server log', auditArguments);
+  }
+}
+
+function describeErrno(code: string): string {
+  const known: Record<string, string> = {
+    EACCES: 'permission denied',
+    EPERM: 'operation not permitted',
+    ENOSPC: 'no space left on the device',
+    EROFS: 'the file system is read-only',
+    EISDIR: 'is a directory',
+    ENOTDIR: 'a path component is not a directory',
+    ENAMETOOLONG: 'a name is too long',
+    EDQUOT: 'disk quota exceeded',
+  };
+  return known[code] ?? 'the operation failed';
+}
+
+export function pathSchemaDescription(what: string): string {
+  return `${what}: relative to the workspace root (e.g. "src/main.ts") or absolute inside it.`;
+}

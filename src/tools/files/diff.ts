@@ -1,0 +1,131 @@
+/**
+ * A small unified diff (line based, Myers' O(ND) shortest edit script) so
+ * edit_file can show what it changed without a dependency. Very different
+ * inputs (more than MAX_EDIT_DISTANCE changed lines) are shown as one
+ * replaced block instead of searching for the shortest script.
+ */
+
+const MAX_EDIT_DISTANCE = 4000;
+const CONTEXT = 3;
+/** Marks a last line with no newline, so "x" and "x\n" differ as lines do in diff(1). */
+const NO_EOL = '\u0000no-eol';
+
+type Op = { kind: ' ' | '-' | '+'; line: string };
+
+function splitLines(text: string): string[] {
+  if (text === '') return [];
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  else lines[lines.length - 1] += NO_EOL;
+  return lines;
+}
+
+/** Myers' greedy forward search, keeping each round's frontier to walk the path back. */
+function myers(a: string[], b: string[]): Op[] | null {
+  const n = a.length;
+  const m = b.length;
+  const max = Math.min(n + m, MAX_EDIT_DISTANCE);
+  const offset = max + 1;
+  let v = new Int32Array(2 * max + 3);
+  const trace: Int32Array[] = [];
+  for (let d = 0; d <= max; d++) {
+    trace.push(v.slice());
+    const next = v.slice();
+    for (let k = -d; k <= d; k += 2) {
+      let x = k === -d || (k !== d && v[offset + k - 1]! < v[offset + k + 1]!) ? v[offset + k + 1]! : v[offset + k - 1]! + 1;
+      let y = x - k;
+      while (x < n && y < m && a[x] === b[y]) {
+        x++;
+        y++;
+      }
+      next[offset + k] = x;
+      if (x >= n && y >= m) {
+        return backtrack(a, b, trace, offset);
+      }
+    }
+    v = next;
+  }
+  return null;
+}
+
+function backtrack(a: string[], b: string[], trace: Int32Array[], offset: number): Op[] {
+  const ops: Op[] = [];
+  let x = a.length;
+  let y = b.length;
+  for (let d = trace.length - 1; d >= 0; d--) {
+    const v = trace[d]!;
+    const k = x - y;
+    const prevK = k === -d || (k !== d && v[offset + k - 1]! < v[offset + k + 1]!) ? k + 1 : k - 1;
+    const prevX = d === 0 ? 0 : v[offset + prevK]!;
+    const prevY = prevX - prevK;
+    while (x > prevX && y > prevY) {
+      x--;
+      y--;
+      ops.push({ kind: ' ', line: a[x]! });
+    }
+    if (d === 0) break;
+    if (x === prevX) ops.push({ kind: '+', line: b[--y]! });
+    else ops.push({ kind: '-', line: a[--x]! });
+  }
+  return ops.reverse();
+}
+
+function script(a: string[], b: string[]): Op[] {
+  let pre = 0;
+  while (pre < a.length && pre < b.length && a[pre] === b[pre]) pre++;
+  let post = 0;
+  while (post < a.length - pre && post < b.length - pre && a[a.length - 1 - post] === b[b.length - 1 - post]) post++;
+  const midA = a.slice(pre, a.length - post);
+  const midB = b.slice(pre, b.length - post);
+  const mid = myers(midA, midB) ?? [...midA.map((line) => ({ kind: '-' as const, line })), ...midB.map((line) => ({ kind: '+' as const, line }))];
+  return [
+    ...a.slice(0, pre).map((line) => ({ kind: ' ' as const, line })),
+    ...mid,
+    ...a.slice(a.length - post).map((line) => ({ kind: ' ' as const, line })),
+  ];
+}
+
+function render(op: Op): string {
+  return op.line.endsWith(NO_EOL) ? `${op.kind}${op.line.slice(0, -NO_EOL.length)}\n\\ No newline at end of file\n` : `${op.kind}${op.line}\n`;
+}
+
+/**
+ * Unified diff of two texts; '' when they are equal.
+ * @example unifiedDiff('src/a.ts', 'a\nb\n', 'a\nc\n') // "--- a/src/a.ts\n+++ b/src/a.ts\n@@ -1,2 +1,2 @@\n a\n-b\n+c\n"
+ */
+export function unifiedDiff(path: string, before: string, after: string): string {
+  if (before === after) return '';
+  const ops = script(splitLines(before), splitLines(after));
+  let out = `--- a/${path}\n+++ b/${path}\n`;
+  let i = 0;
+  while (i < ops.length) {
+    while (i < ops.length && ops[i]!.kind === ' ') i++;
+    if (i >= ops.length) break;
+    // A hunk: changes plus CONTEXT lines around them, merged while gaps are short.
+    const start = Math.max(0, i - CONTEXT);
+    let end = i;
+    for (;;) {
+      while (end < ops.length && ops[end]!.kind !== ' ') end++;
+      let gap = end;
+      while (gap < ops.length && ops[gap]!.kind === ' ') gap++;
+      if (gap < ops.length && gap - end <= 2 * CONTEXT) end = gap;
+      else {
+        end = Math.min(ops.length, end + CONTEXT);
+        break;
+      }
+    }
+    let oldLine = 1;
+    let newLine = 1;
+    for (let j = 0; j < start; j++) {
+      if (ops[j]!.kind !== '+') oldLine++;
+      if (ops[j]!.kind !== '-') newLine++;
+    }
+    const hunk = ops.slice(start, end);
+    const oldCount = hunk.filter((o) => o.kind !== '+').length;
+    const newCount = hunk.filter((o) => o.kind !== '-').length;
+    out += `@@ -${oldCount === 0 ? oldLine - 1 : oldLine},${oldCount} +${newCount === 0 ? newLine - 1 : newLine},${newCount} @@\n`;
+    out += hunk.map(render).join('');
+    i = end;
+  }
+  return out;
+}

@@ -1,0 +1,145 @@
+/**
+ * edit_file: exact-text replacements, all or none. Every `oldText` must occur
+ * exactly once in the file as it was read (not as earlier edits left it), so
+ * an edit can never land somewhere the agent did not look; the edits must not
+ * overlap. The result is written with the same atomic writer as write_file,
+ * and only if the file has not changed since it was read.
+ */
+import * as v from 'valibot';
+import { writeAtomic } from '../../workspace/atomic-write.ts';
+import type { Confiner } from '../../workspace/confine.ts';
+import { openFileForRead } from '../../workspace/open.ts';
+import { defineTool, type ToolDefinition } from '../types.ts';
+import { type FileLimits, failure, looksBinary, mib, pathSchemaDescription, refusalsAsResults, sha256Hex, strictUtf8 } from './common.ts';
+import { unifiedDiff } from './diff.ts';
+
+const MAX_EDITS = 100;
+
+interface Placed {
+  index: number;
+  at: number;
+  oldText: string;
+  newText: string;
+}
+
+/** Occurrences of `needle` in `hay`, overlapping ones included, counting no further than 2. */
+function occurrences(hay: string, needle: string): number[] {
+  const found: number[] = [];
+  for (let i = hay.indexOf(needle); i !== -1 && found.length < 2; i = hay.indexOf(needle, i + 1)) found.push(i);
+  return found;
+}
+
+/** Places every edit in the original text, or says which ones cannot be placed and why. */
+export function placeEdits(original: string, edits: ReadonlyArray<{ oldText: string; newText: string }>): { placed: Placed[] } | { problems: string[]; failed: Array<{ index: number; matches: number }> } {
+  const placed: Placed[] = [];
+  const problems: string[] = [];
+  const failed: Array<{ index: number; matches: number }> = [];
+  edits.forEach((edit, index) => {
+    const at = occurrences(original, edit.oldText);
+    if (at.length === 1) placed.push({ index, at: at[0]!, ...edit });
+    else {
+      failed.push({ index, matches: at.length });
+      problems.push(
+        at.length === 0
+          ? `edit ${index}: oldText matched 0 times (it must match the file's current text exactly, whitespace and line endings included)`
+          : `edit ${index}: oldText matched more than once; add surrounding lines to make it unique`,
+      );
+    }
+  });
+  placed.sort((a, b) => a.at - b.at);
+  for (let i = 1; i < placed.length; i++) {
+    const prev = placed[i - 1]!;
+    const cur = placed[i]!;
+    if (cur.at < prev.at + prev.oldText.length) {
+      failed.push({ index: cur.index, matches: 1 });
+      problems.push(`edit ${cur.index}: oldText overlaps edit ${prev.index}; combine them into one edit`);
+    }
+  }
+  return problems.length > 0 ? { problems, failed } : { placed };
+}
+
+function apply(original: string, placed: Placed[]): string {
+  let out = '';
+  let pos = 0;
+  for (const p of placed) {
+    out += original.slice(pos, p.at) + p.newText;
+    pos = p.at + p.oldText.length;
+  }
+  return out + original.slice(pos);
+}
+
+export function editFileTool(confiner: Confiner, limits: FileLimits): ToolDefinition {
+  return defineTool({
+    name: 'edit_file',
+    description:
+      'Replace exact text in a file. Each edit\'s `oldText` must occur exactly once in the file as it is now (copy it from ' +
+      'read_file, whitespace included; add neighbouring lines to make it unique). All edits apply together or none do; ' +
+      'a failure names each failing edit by index and says whether it matched 0 times or more than once. Returns a ' +
+      'unified diff. `dryRun: true` returns the diff without writing. The write is atomic and fails if the file changed ' +
+      'since it was read.',
+    inputSchema: v.object({
+      path: v.pipe(v.string(), v.minLength(1), v.maxLength(4096), v.description(pathSchemaDescription('File to edit'))),
+      edits: v.pipe(
+        v.array(
+          v.object({
+            oldText: v.pipe(v.string(), v.minLength(1), v.description('Exact text to replace; must occur exactly once in the file.')),
+            newText: v.pipe(v.string(), v.description('Replacement text (may be empty to delete).')),
+          }),
+        ),
+        v.minLength(1),
+        v.maxLength(MAX_EDITS),
+        v.description(`Replacements to make, 1-${MAX_EDITS}, each located in the original file.`),
+      ),
+      dryRun: v.optional(v.pipe(v.boolean(), v.description('Only show the diff; do not write. Default false.'))),
+    }),
+    annotations: { title: 'Edit a file', readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
+    readOnly: false,
+    sensitiveArguments: ['edits'],
+    async handler({ args }) {
+      const dryRun = args.dryRun ?? false;
+      const base = { path: args.path, diff: '', applied: 0, dryRun, failedEdits: [] as Array<{ index: number; matches: number }> };
+      const audit: Record<string, unknown> = { path: args.path, edits: args.edits.length, sha256: null, dryRun };
+      return refusalsAsResults(
+        base,
+        async () => {
+          const opened = await openFileForRead(confiner, args.path);
+          let bytes: Uint8Array;
+          try {
+            if (opened.stat.size > limits.maxFileBytes) return failure(base, `file '${args.path}' is ${mib(opened.stat.size)}, over the ${mib(limits.maxFileBytes)} limit`, audit);
+            bytes = await opened.handle.readFile();
+          } finally {
+            await opened.handle.close();
+          }
+          const path = confiner.display(opened.real);
+          if (looksBinary(bytes)) return failure({ ...base, path }, `file '${args.path}' looks binary; edit_file changes text files only`, audit);
+          let original: string;
+          try {
+            original = strictUtf8.decode(bytes);
+          } catch {
+            return failure({ ...base, path }, `file '${args.path}' is not valid UTF-8; editing it as text would corrupt it`, audit);
+          }
+          const placement = placeEdits(original, args.edits);
+          if ('problems' in placement) {
+            return failure({ ...base, path, failedEdits: placement.failed }, `no edits applied: ${placement.problems.join('; ')}`, audit);
+          }
+          const updated = apply(original, placement.placed);
+          const data = new TextEncoder().encode(updated);
+          audit.sha256 = sha256Hex(data);
+          if (data.length > limits.maxWriteBytes) return failure({ ...base, path }, `the edited file would be ${mib(data.length)}, over the ${mib(limits.maxWriteBytes)} write limit`, audit);
+          const diff = unifiedDiff(path, original, updated);
+          if (!dryRun && updated !== original) {
+            const { ino, size, mtimeMs } = opened.stat;
+            await writeAtomic(confiner, opened.real, data, { expect: { ino, size, mtimeMs } });
+          }
+          return {
+            structured: { path, diff, applied: args.edits.length, dryRun, failedEdits: [], error: null },
+            isError: false,
+            auditArguments: audit,
+            auditResult: { applied: args.edits.length, bytes: data.length, sha256: audit.sha256, dryRun },
+          };
+        },
+        audit,
+      );
+    },
+  });
+}

@@ -1,0 +1,66 @@
+/**
+ * list_directory: what is in a workspace directory, a bounded number of
+ * entries, breadth first so a cap drops the deepest levels. Symlinks are
+ * listed as symlinks and never followed, so a link to a directory outside
+ * shows up as one entry and nothing behind it.
+ */
+import * as v from 'valibot';
+import type { Confiner } from '../../workspace/confine.ts';
+import { openDirectory } from '../../workspace/open.ts';
+import { compareNames, walk } from '../../workspace/walk.ts';
+import { defineTool, type ToolDefinition } from '../types.ts';
+import { READ_ANNOTATIONS, refusalsAsResults } from './common.ts';
+
+export const MAX_LIST_ENTRIES = 1000;
+const MAX_DEPTH = 10;
+
+export function listDirectoryTool(confiner: Confiner): ToolDefinition {
+  return defineTool({
+    name: 'list_directory',
+    description:
+      'List a workspace directory: `entries` with a path relative to the workspace, `type` (file, directory, symlink, other) ' +
+      `and \`size\` in bytes (files only, else null), sorted by path. \`depth\` 1 (default) lists direct children, up to ${MAX_DEPTH}. ` +
+      `At most ${MAX_LIST_ENTRIES} entries; \`truncated\` says more exist (list a subdirectory or lower depth). Hidden entries ` +
+      '(names starting with ".") are skipped unless `includeHidden`; `respectGitignore` skips what .gitignore files ignore. ' +
+      'Symlinks are listed, never followed.',
+    inputSchema: v.object({
+      path: v.optional(v.pipe(v.string(), v.maxLength(4096), v.description('Directory to list, relative to the workspace root. Default: the root.'))),
+      depth: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_DEPTH), v.description(`Levels to descend, 1-${MAX_DEPTH}. Default 1.`))),
+      includeHidden: v.optional(v.pipe(v.boolean(), v.description('Include names starting with ".". Default false; .git is listed but never descended.'))),
+      respectGitignore: v.optional(v.pipe(v.boolean(), v.description('Skip entries that .gitignore files ignore. Default false.'))),
+    }),
+    annotations: { title: 'List a directory', ...READ_ANNOTATIONS },
+    readOnly: true,
+    async handler({ args }) {
+      const input = args.path === undefined || args.path === '' ? '.' : args.path;
+      const base = { path: input, entries: [] as unknown[], truncated: false };
+      return refusalsAsResults(base, async () => {
+        const dir = await openDirectory(confiner, input);
+        await dir.handle.close();
+        const entries: Array<{ path: string; type: string; size: number | null }> = [];
+        let truncated = false;
+        const walker = walk(confiner, dir.real, {
+          order: 'breadth-first',
+          maxDepth: args.depth ?? 1,
+          gitignore: args.respectGitignore ?? false,
+          accept: (e) => (args.includeHidden || !e.name.startsWith('.')) && e.ignore !== 'ignore',
+          // A repository's internals are thousands of entries of no use to an agent.
+          descend: (e) => e.name !== '.git',
+        });
+        for await (const e of walker) {
+          if (entries.length === MAX_LIST_ENTRIES) {
+            truncated = true;
+            break;
+          }
+          entries.push({ path: confiner.display(e.real), type: e.type, size: e.type === 'file' ? e.size : null });
+        }
+        entries.sort((a, b) => compareNames(a.path, b.path));
+        return {
+          structured: { path: confiner.display(dir.real), entries, truncated, error: null },
+          isError: false,
+          auditResult: { entries: entries.length, truncated },
+        };
+      });
+    },
+  });
+}

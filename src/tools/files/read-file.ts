@@ -1,0 +1,85 @@
+/**
+ * read_file: a file's text by line range, with the total line count, so an
+ * agent can page through a large file and quote exact text to edit_file.
+ * Binaries and files over the size limit are refused with a message saying so.
+ */
+import * as v from 'valibot';
+import type { Confiner } from '../../workspace/confine.ts';
+import { openFileForRead } from '../../workspace/open.ts';
+import { defineTool, type ToolDefinition } from '../types.ts';
+import { type FileLimits, failure, looksBinary, lossyUtf8, mib, pathSchemaDescription, READ_ANNOTATIONS, refusalsAsResults } from './common.ts';
+
+export const DEFAULT_READ_LINES = 2000;
+const MAX_READ_LINES = 100_000;
+/** Most text one call returns; larger ranges come back truncated at a line boundary. */
+export const MAX_READ_CHARS = 512 * 1024;
+
+/** Start offset of each line (a line ends after its '\n'); the last line may lack one. */
+function lineStarts(text: string): number[] {
+  const starts = text.length === 0 ? [] : [0];
+  for (let i = text.indexOf('\n'); i !== -1 && i + 1 < text.length; i = text.indexOf('\n', i + 1)) starts.push(i + 1);
+  return starts;
+}
+
+export function readFileTool(confiner: Confiner, limits: FileLimits): ToolDefinition {
+  return defineTool({
+    name: 'read_file',
+    description:
+      'Read a text file from the workspace, by line range. Returns `content` (the exact text of lines startLine..endLine, ' +
+      `line endings included), \`totalLines\`, and \`truncated\` when more lines follow. Reads ${DEFAULT_READ_LINES} lines from ` +
+      '`offset` (1-based, default 1) unless `limit` says otherwise; continue with offset = endLine + 1. ' +
+      `Binary files (a NUL byte in the first 8 KiB) and files over ${mib(limits.maxFileBytes)} are refused.`,
+    inputSchema: v.object({
+      path: v.pipe(v.string(), v.minLength(1), v.maxLength(4096), v.description(pathSchemaDescription('File to read'))),
+      offset: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.description('First line to return, 1-based. Default 1.'))),
+      limit: v.optional(
+        v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_READ_LINES), v.description(`Number of lines to return. Default ${DEFAULT_READ_LINES}.`)),
+      ),
+    }),
+    annotations: { title: 'Read a file', ...READ_ANNOTATIONS },
+    readOnly: true,
+    async handler({ args }) {
+      const base = { path: args.path, content: '', startLine: 0, endLine: 0, totalLines: 0, truncated: false };
+      return refusalsAsResults(base, async () => {
+        const opened = await openFileForRead(confiner, args.path);
+        let bytes: Uint8Array;
+        try {
+          if (opened.stat.size > limits.maxFileBytes) {
+            return failure(base, `file '${args.path}' is ${mib(opened.stat.size)}, over the ${mib(limits.maxFileBytes)} read limit; search it with search_files instead`);
+          }
+          bytes = await opened.handle.readFile();
+        } finally {
+          await opened.handle.close();
+        }
+        if (looksBinary(bytes)) return failure(base, `file '${args.path}' looks binary (it has a NUL byte in its first 8 KiB); read_file returns text only`);
+        const text = lossyUtf8.decode(bytes);
+        const starts = lineStarts(text);
+        const totalLines = starts.length;
+        const path = confiner.display(opened.real);
+        const startLine = args.offset ?? 1;
+        if (startLine > Math.max(totalLines, 1)) {
+          return failure({ ...base, path, totalLines }, `offset ${startLine} is past the end of '${args.path}', which has ${totalLines} lines`);
+        }
+        const wanted = Math.min(totalLines, startLine + (args.limit ?? DEFAULT_READ_LINES) - 1);
+        const from = starts[startLine - 1] ?? 0;
+        /** Offset just past line `line` (1-based). */
+        const endOf = (line: number) => starts[line] ?? text.length;
+        // Whole lines within the output cap; a first line longer than the cap is cut rather than skipped.
+        let endLine = startLine - 1;
+        while (endLine < wanted && endOf(endLine + 1) - from <= MAX_READ_CHARS) endLine++;
+        let cut = false;
+        if (endLine < startLine && totalLines > 0) {
+          endLine = startLine;
+          cut = true;
+        }
+        const content = totalLines === 0 ? '' : text.slice(from, endOf(endLine)).slice(0, MAX_READ_CHARS);
+        const truncated = cut || endLine < totalLines;
+        return {
+          structured: { path, content, startLine: totalLines === 0 ? 0 : startLine, endLine, totalLines, truncated, error: null },
+          isError: false,
+          auditResult: { bytes: bytes.length, startLine, endLine, totalLines, truncated },
+        };
+      });
+    },
+  });
+}

@@ -1,0 +1,90 @@
+/**
+ * search_files: regular-expression search over workspace files. Uses ripgrep
+ * when the server found `rg` on its PATH at start-up and the built-in engine
+ * otherwise; both return the same shape and, for the same tree, the same
+ * matches (see search-shared.ts). `engine` says which one ran.
+ */
+import { lstat } from 'node:fs/promises';
+import * as v from 'valibot';
+import type { Confiner } from '../../workspace/confine.ts';
+import { GlobFilter } from '../../workspace/gitignore.ts';
+import { hardLinkRefusal } from '../../workspace/open.ts';
+import { defineTool, type ToolDefinition } from '../types.ts';
+import { type FileLimits, failure, mib, READ_ANNOTATIONS, refusalsAsResults } from './common.ts';
+import { builtinSearch } from './search-builtin.ts';
+import { ripgrepSearch } from './search-rg.ts';
+import { compilePattern, type SearchEngine } from './search-shared.ts';
+
+const DEFAULT_MAX_RESULTS = 100;
+const MAX_RESULTS = 1000;
+
+export interface SearchToolOptions {
+  /** Absolute path of the `rg` binary, or null to always use the built-in engine. */
+  rgPath: string | null;
+}
+
+export function searchFilesTool(confiner: Confiner, limits: FileLimits, opts: SearchToolOptions): ToolDefinition {
+  const engineName = opts.rgPath ? 'ripgrep' : 'builtin';
+  const engine: SearchEngine = opts.rgPath ? ripgrepSearch(opts.rgPath) : builtinSearch;
+  return defineTool({
+    name: 'search_files',
+    description:
+      'Search file contents in the workspace with a regular expression, line by line. Returns `matches` ({path, line, ' +
+      'column, text}; line and column 1-based) in path order, at most `maxResults`, with `truncated` when there were more. ' +
+      'Skips hidden files and directories (names starting with "."), what .gitignore files ignore, binary files, symlinks ' +
+      `and files over ${mib(limits.maxFileBytes)}. \`glob\` filters by path relative to the workspace, gitignore-style ` +
+      '("*.ts", "src/**/*.test.ts"; a leading "!" excludes). Syntax is the common subset of ripgrep and JavaScript ' +
+      'regular expressions: no lookaround, no backreferences.',
+    inputSchema: v.object({
+      pattern: v.pipe(v.string(), v.minLength(1), v.maxLength(1000), v.description('Regular expression, e.g. "function\\\\s+main" or "TODO".')),
+      path: v.optional(v.pipe(v.string(), v.maxLength(4096), v.description('Directory or file to search, relative to the workspace root. Default: the root.'))),
+      glob: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(1000), v.description('Only files whose workspace-relative path matches, e.g. "*.ts"; "!dist/**" excludes.'))),
+      maxResults: v.optional(
+        v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_RESULTS), v.description(`Most matches to return, 1-${MAX_RESULTS}. Default ${DEFAULT_MAX_RESULTS}.`)),
+      ),
+      caseSensitive: v.optional(v.pipe(v.boolean(), v.description('Match case exactly. Default true.'))),
+    }),
+    annotations: { title: 'Search files', ...READ_ANNOTATIONS },
+    readOnly: true,
+    async handler({ args, ctx }) {
+      const input = args.path === undefined || args.path === '' ? '.' : args.path;
+      const caseSensitive = args.caseSensitive ?? true;
+      const base = { matches: [] as unknown[], truncated: false, engine: engineName };
+      const regex = compilePattern(args.pattern, caseSensitive);
+      if (typeof regex === 'string') return failure(base, regex);
+      let glob: { text: string; filter: GlobFilter } | null = null;
+      if (args.glob !== undefined) {
+        try {
+          glob = { text: args.glob, filter: new GlobFilter(args.glob) };
+        } catch (err) {
+          return failure(base, (err as Error).message);
+        }
+      }
+      return refusalsAsResults(base, async () => {
+        const start = await confiner.resolveExisting(input);
+        const st = await lstat(start);
+        if (st.isFile()) {
+          if (st.nlink > 1) throw hardLinkRefusal(input);
+          if (st.size > limits.maxFileBytes) return failure(base, `file '${input}' is ${mib(st.size)}, over the ${mib(limits.maxFileBytes)} search limit`);
+        } else if (!st.isDirectory()) return failure(base, `path '${input}' is neither a file nor a directory`);
+        const out = await engine(confiner, {
+          pattern: args.pattern,
+          regex,
+          caseSensitive,
+          root: confiner.rootOf(start),
+          start,
+          startIsFile: st.isFile(),
+          glob,
+          maxResults: args.maxResults ?? DEFAULT_MAX_RESULTS,
+          maxFileBytes: limits.maxFileBytes,
+          signal: ctx.signal,
+        });
+        return {
+          structured: { matches: out.matches, truncated: out.truncated, engine: engineName, error: out.error },
+          isError: out.error !== null,
+          auditResult: { matches: out.matches.length, truncated: out.truncated, engine: engineName },
+        };
+      });
+    },
+  });
+}

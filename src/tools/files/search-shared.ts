@@ -1,0 +1,187 @@
+/**
+ * What both search engines (ripgrep and the built-in one) share, so they give
+ * the same answer: the request and result types, which regular expressions
+ * are accepted, how a matching line is shown, which walked entries are
+ * searched (ripgrep's precedence: --glob, then .gitignore, then hidden), and
+ * the checks every reported file passes.
+ */
+import { lstat, realpath } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
+import type { Confiner } from '../../workspace/confine.ts';
+import type { GlobFilter } from '../../workspace/gitignore.ts';
+import { openFileForRead } from '../../workspace/open.ts';
+import { IgnoreStackCache, type WalkEntry } from '../../workspace/walk.ts';
+import { lossyUtf8 } from './common.ts';
+
+export interface SearchRequest {
+  pattern: string;
+  regex: RegExp;
+  caseSensitive: boolean;
+  /** Real path of the root the search is in; reported paths and globs are relative to it. */
+  root: string;
+  /** Real path of the directory or file to search. */
+  start: string;
+  startIsFile: boolean;
+  glob: { text: string; filter: GlobFilter } | null;
+  maxResults: number;
+  maxFileBytes: number;
+  signal: AbortSignal;
+}
+
+export interface SearchMatch {
+  path: string;
+  /** 1-based line number. */
+  line: number;
+  /** 1-based column of the first match on the line, in Unicode code points. */
+  column: number;
+  text: string;
+}
+
+export interface SearchOutcome {
+  matches: SearchMatch[];
+  truncated: boolean;
+  error: string | null;
+}
+
+export type SearchEngine = (confiner: Confiner, req: SearchRequest) => Promise<SearchOutcome>;
+
+/** Longest line text returned per match. */
+export const MAX_TEXT_CHARS = 500;
+
+/**
+ * The pattern as a JavaScript RegExp, refusing what ripgrep's engine cannot
+ * do (lookaround, backreferences) and what no line can contain (a newline):
+ * an accepted pattern means the same to both engines.
+ */
+export function compilePattern(pattern: string, caseSensitive: boolean): RegExp | string {
+  if (/\(\?<?[=!]/.test(pattern) || /\\[1-9]|\\k</.test(pattern)) {
+    return 'lookaround and backreferences are not supported; use a plain regular expression';
+  }
+  if (pattern.includes('\n') || /(^|[^\\])(\\\\)*\\n/.test(pattern)) return 'the search is line by line: a pattern cannot match a newline';
+  try {
+    return new RegExp(pattern, caseSensitive ? 'u' : 'iu');
+  } catch (err) {
+    return `invalid regular expression: ${(err as Error).message}`;
+  }
+}
+
+/** A matching line as shown: without its line ending, cut to MAX_TEXT_CHARS. */
+export function displayText(line: string): string {
+  let text = line.endsWith('\n') ? line.slice(0, -1) : line;
+  if (text.endsWith('\r')) text = text.slice(0, -1);
+  if (text.length <= MAX_TEXT_CHARS) return text;
+  text = text.slice(0, MAX_TEXT_CHARS);
+  const last = text.charCodeAt(text.length - 1);
+  return last >= 0xd800 && last <= 0xdbff ? text.slice(0, -1) : text;
+}
+
+export function codePoints(s: string): number {
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
+}
+
+/**
+ * A file's text for searching, read through a confined, verified open (see
+ * open.ts); null for what is not searched: unreadable, over the size limit,
+ * or binary (a NUL byte anywhere — ripgrep gives up on a file at its first).
+ */
+export async function readSearchable(confiner: Confiner, real: string, maxBytes: number): Promise<string | null> {
+  try {
+    const opened = await openFileForRead(confiner, real);
+    try {
+      if (opened.stat.size > maxBytes) return null;
+      const bytes = await opened.handle.readFile();
+      return bytes.includes(0) ? null : lossyUtf8.decode(bytes);
+    } finally {
+      await opened.handle.close();
+    }
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The matches in one file's text, at most `limit`. `only` restricts to line
+ * numbers another engine found: every reported line, whichever engine found
+ * it, is text this process read through a verified open and matched itself.
+ */
+export function matchText(path: string, text: string, regex: RegExp, limit: number, only: ReadonlySet<number> | null = null): SearchMatch[] {
+  const found: SearchMatch[] = [];
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  for (let i = 0; i < lines.length && found.length < limit; i++) {
+    if (only !== null && !only.has(i + 1)) continue;
+    const line = lines[i]!;
+    const m = regex.exec(line);
+    if (m !== null) found.push({ path, line: i + 1, column: codePoints(line.slice(0, m.index)) + 1, text: displayText(line) });
+  }
+  return found;
+}
+
+/**
+ * Whether a walked entry is searched (files) or walked into (directories),
+ * in ripgrep's order of precedence: a --glob verdict wins, then .gitignore,
+ * then hidden names are skipped unless a .gitignore rule whitelisted them.
+ * Symlinks and special files are never searched.
+ */
+export function selectEntry(entry: WalkEntry, glob: GlobFilter | null): boolean {
+  if (entry.type !== 'file' && entry.type !== 'directory') return false;
+  const isDir = entry.type === 'directory';
+  const g = glob?.match(entry.rel, isDir) ?? null;
+  if (g !== null) return g === 'whitelist';
+  if (entry.ignore === 'ignore') return false;
+  return entry.ignore === 'whitelist' || !entry.name.startsWith('.');
+}
+
+/**
+ * The checks every file a search reports must pass, whichever engine found
+ * it: a single-link regular file, reached without a symlink, and not ignored
+ * by a .gitignore between the search start and the file (ripgrep is run with
+ * --no-ignore-parent, so the rules above the start are applied here).
+ */
+export class ReportedFileCheck {
+  private readonly stacks: IgnoreStackCache;
+  private readonly realDirs = new Map<string, Promise<boolean>>();
+
+  constructor(
+    private readonly confiner: Confiner,
+    private readonly req: SearchRequest,
+  ) {
+    this.stacks = new IgnoreStackCache(confiner);
+  }
+
+  async passes(rel: string): Promise<boolean> {
+    const real = join(this.req.root, rel);
+    if (!this.confiner.contains(real)) return false;
+    const st = await lstat(real).catch(() => null);
+    if (!st?.isFile() || st.nlink > 1) return false;
+    if (!(await this.dirIsReal(dirname(real)))) return false;
+    if (this.req.startIsFile) return true;
+    // Each directory below the start, then the file, against the .gitignore files in force above it.
+    const below = relative(this.req.start, real).split('/');
+    let dir = this.req.start;
+    for (let i = 0; i < below.length; i++) {
+      const path = join(dir, below[i]!);
+      const isDir = i < below.length - 1;
+      const entryRel = relative(this.req.root, path);
+      const g = this.req.glob?.filter.match(entryRel, isDir) ?? null;
+      if (g === null && (await this.stacks.get(dir)).match(entryRel, isDir) === 'ignore') return false;
+      dir = path;
+    }
+    return true;
+  }
+
+  /** A directory whose path holds no symlink: its realpath is itself (and it is confined). */
+  private dirIsReal(dir: string): Promise<boolean> {
+    let ok = this.realDirs.get(dir);
+    if (ok === undefined) {
+      ok = realpath(dir).then(
+        (r) => r === dir && this.confiner.contains(r),
+        () => false,
+      );
+      this.realDirs.set(dir, ok);
+    }
+    return ok;
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * write_file: create or replace a whole file, atomically (see
+ * workspace/atomic-write.ts). The audit line records the path, size and
+ * SHA-256 of what was written — never the content, which may hold secrets.
+ */
+import * as v from 'valibot';
+import type { Confiner } from '../../workspace/confine.ts';
+import { writeAtomic } from '../../workspace/atomic-write.ts';
+import { defineTool, type ToolDefinition } from '../types.ts';
+import { type FileLimits, failure, mib, pathSchemaDescription, refusalsAsResults, sha256Hex } from './common.ts';
+
+export function writeFileTool(confiner: Confiner, limits: FileLimits): ToolDefinition {
+  return defineTool({
+    name: 'write_file',
+    description:
+      'Create a file or replace its whole content in the workspace. The write is atomic: readers see the old or the new ' +
+      'content, never a mix. Missing parent directories are created. With `createOnly: true` the call fails if the file ' +
+      `already exists. Content is UTF-8 text up to ${mib(limits.maxWriteBytes)}. To change part of a file use edit_file. ` +
+      'Refused: paths outside the workspace, a symlink as the last component, hard-linked files, directories and devices.',
+    inputSchema: v.object({
+      path: v.pipe(v.string(), v.minLength(1), v.maxLength(4096), v.description(pathSchemaDescription('File to write'))),
+      content: v.pipe(v.string(), v.description('The complete new content of the file.')),
+      createOnly: v.optional(v.pipe(v.boolean(), v.description('Fail instead of replacing an existing file. Default false.'))),
+    }),
+    annotations: { title: 'Write a file', readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+    readOnly: false,
+    sensitiveArguments: ['content'],
+    async handler({ args }) {
+      const data = new TextEncoder().encode(args.content);
+      const sha256 = sha256Hex(data);
+      const createOnly = args.createOnly ?? false;
+      const auditArguments = { path: args.path, bytes: data.length, sha256, createOnly };
+      const base = { path: args.path, bytes: 0, sha256: null, created: false };
+      if (data.length > limits.maxWriteBytes) {
+        return failure(base, `content is ${mib(data.length)}, over the ${mib(limits.maxWriteBytes)} write limit`, auditArguments);
+      }
+      return refusalsAsResults(
+        base,
+        async () => {
+          const written = await writeAtomic(confiner, args.path, data, { createOnly });
+          return {
+            structured: { path: confiner.display(written.real), bytes: data.length, sha256, created: written.created, error: null },
+            isError: false,
+            auditArguments,
+            auditResult: { bytes: data.length, sha256, created: written.created },
+          };
+        },
+        auditArguments,
+      );
+    },
+  });
+}

@@ -1,0 +1,171 @@
+/**
+ * The one way file tools change a file: write a temporary file next to the
+ * target, fsync it, then rename it over the target (or link it, for
+ * create-only). A reader — or a crash — sees the old file or the new one,
+ * never a mix. Every step goes through an open descriptor of the parent
+ * directory (`/proc/self/fd/N/name`, Linux's openat by another name), and
+ * that directory is confined again right before the rename, so a parent
+ * swapped for a symlink or moved out after the checks cannot redirect the
+ * write outside the workspace.
+ */
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { link, lstat, mkdir, open, realpath, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { type Confiner, PathRefusedError } from './confine.ts';
+import { describeType, hardLinkRefusal, type OpenedDir, openDirectory, stillInside } from './open.ts';
+
+const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
+
+/** Identity of a file as it was read, to detect a change before replacing it. */
+export interface FileVersion {
+  ino: number;
+  size: number;
+  mtimeMs: number;
+}
+
+export interface WriteOptions {
+  /** Fail if the target exists (exclusive create). */
+  createOnly?: boolean;
+  /** Fail unless the target is still this version (read-modify-write callers). */
+  expect?: FileVersion;
+  /** Runs after all checks, right before the commit; tests use it to change paths in that window. */
+  beforeCommit?: () => Promise<void> | void;
+}
+
+export interface WriteResult {
+  /** Real path of the written file. */
+  real: string;
+  /** Whether the file did not exist before. */
+  created: boolean;
+}
+
+/** Temp names start with a dot so listings and searches skip them; a crash can leave one behind. */
+export const TEMP_PREFIX = '.hide-write-';
+
+function tempName(): string {
+  return `${TEMP_PREFIX}${randomBytes(8).toString('hex')}.tmp`;
+}
+
+/** The target's current state, refusing anything a write must not replace. */
+async function inspectTarget(path: string, input: string, createOnly: boolean) {
+  const st = await lstat(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return null;
+    throw err;
+  });
+  if (st === null) return null;
+  if (st.isSymbolicLink()) {
+    throw new PathRefusedError(`path '${input}' is a symlink; writes never follow a symlink at the last component`, input, 'symlink');
+  }
+  if (!st.isFile()) throw new PathRefusedError(`path '${input}' is ${describeType(st)}; only regular files can be written`, input, 'type');
+  // Before the link count: a create-only writer's commit briefly gives the file two links.
+  if (createOnly) throw new PathRefusedError(`path '${input}' already exists (createOnly)`, input, 'exists');
+  if (st.nlink > 1) throw hardLinkRefusal(input);
+  return st;
+}
+
+/**
+ * Opens the parent directory, creating missing ones one level at a time, each
+ * through the open descriptor of the level above: a directory swapped for a
+ * symlink mid-way is refused by the no-follow open instead of being followed
+ * to create directories outside.
+ */
+async function openParent(confiner: Confiner, input: string, abs: string): Promise<OpenedDir> {
+  const missing: string[] = [];
+  let cur = dirname(abs);
+  let real: string;
+  for (;;) {
+    try {
+      real = await realpath(cur);
+      break;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const up = dirname(cur);
+      if ((code !== 'ENOENT' && code !== 'ENOTDIR') || up === cur) throw new PathRefusedError(`path '${input}' cannot be resolved (${code ?? 'error'})`, input);
+      missing.unshift(basename(cur));
+      cur = up;
+    }
+  }
+  if (!confiner.contains(real)) throw confiner.outside(input);
+  let dir = await openDirectory(confiner, input, real);
+  for (const segment of missing) {
+    const next = join(dir.path, segment);
+    try {
+      // EEXIST: another writer created it first; the no-follow open below checks what is there.
+      await mkdir(next).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EEXIST') throw err;
+      });
+      const child = await openDirectory(confiner, input, next);
+      await dir.handle.close();
+      dir = child;
+    } catch (err) {
+      await dir.handle.close();
+      if (err instanceof PathRefusedError) throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new PathRefusedError(`cannot create the parent directories of '${input}' (${code ?? 'error'})`, input, code === 'ENOTDIR' ? 'type' : 'invalid');
+    }
+  }
+  return dir;
+}
+
+/**
+ * Writes `data` to the confined path `input` atomically.
+ * @example await writeAtomic(confiner, 'src/a.ts', new TextEncoder().encode('x'), { createOnly: true })
+ */
+export async function writeAtomic(confiner: Confiner, input: string, data: Uint8Array, opts: WriteOptions = {}): Promise<WriteResult> {
+  const abs = confiner.checkInput(input);
+  const name = basename(abs);
+  if (abs === confiner.workspace || name === '' || input.endsWith('/')) {
+    throw new PathRefusedError(`path '${input}' does not name a file`, input, 'type');
+  }
+  const dir = await openParent(confiner, input, abs);
+  let temp: string | null = null;
+  try {
+    const target = join(dir.path, name);
+    const before = await inspectTarget(target, input, opts.createOnly ?? false);
+    checkVersion(before, opts.expect, input);
+
+    temp = join(dir.path, tempName());
+    const mode = before ? before.mode & 0o7777 : 0o644;
+    const fh = await open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+    try {
+      // open() applies the umask; an existing file keeps its exact mode.
+      if (before) await fh.chmod(mode);
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+
+    await opts.beforeCommit?.();
+    // Last look before the commit: the directory may have moved, the target may have changed.
+    const where = await stillInside(confiner, dir, input);
+    const now = await inspectTarget(target, input, opts.createOnly ?? false);
+    if (opts.expect) checkVersion(now, opts.expect, input);
+    if (opts.createOnly) {
+      try {
+        await link(temp, target);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new PathRefusedError(`path '${input}' already exists (createOnly)`, input, 'exists');
+        throw err;
+      }
+      await unlink(temp);
+    } else {
+      await rename(temp, target);
+    }
+    temp = null;
+    // The rename is durable only once the directory entry is on disk.
+    await dir.handle.sync().catch(() => {});
+    return { real: join(where, name), created: before === null };
+  } finally {
+    if (temp !== null) await unlink(temp).catch(() => {});
+    await dir.handle.close();
+  }
+}
+
+function checkVersion(st: { ino: number; size: number; mtimeMs: number } | null, expect: FileVersion | undefined, input: string): void {
+  if (!expect) return;
+  if (!st || st.ino !== expect.ino || st.size !== expect.size || st.mtimeMs !== expect.mtimeMs) {
+    throw new PathRefusedError(`path '${input}' changed while it was being edited; read it again and retry`, input, 'changed');
+  }
+}

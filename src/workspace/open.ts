@@ -1,0 +1,144 @@
+/**
+ * Opening confined files and directories so that what is used is what was
+ * checked. A path is checked (confine.ts), then opened without following a
+ * symlink at its last component, then the open descriptor itself is asked
+ * where it lives (`/proc/self/fd/N`) and confined again. A component swapped
+ * for a symlink between the check and the open is caught by the second check,
+ * because the kernel reports the file that was actually opened.
+ */
+import { constants, readlinkSync, type Stats, statSync } from 'node:fs';
+import { type FileHandle, lstat, open, realpath } from 'node:fs/promises';
+import { type Confiner, PathRefusedError } from './confine.ts';
+
+const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = constants;
+
+let procFd: boolean | null = null;
+/** Whether `/proc/self/fd` can name open descriptors (Linux with /proc mounted). */
+export function hasProcFd(): boolean {
+  if (procFd === null) {
+    try {
+      procFd = statSync('/proc/self/fd').isDirectory();
+    } catch {
+      procFd = false;
+    }
+  }
+  return procFd;
+}
+
+/**
+ * Where an open descriptor's file lives now. With /proc this is the kernel's
+ * answer for the open inode; without it, the realpath of the path it was
+ * opened by (weaker: a swap after the open goes unseen).
+ */
+export async function descriptorPath(fh: FileHandle, openedAs: string): Promise<string> {
+  if (hasProcFd()) return readlinkSync(`/proc/self/fd/${fh.fd}`);
+  return realpath(openedAs);
+}
+
+/** A path that names the open directory itself, immune to later renames of its path (openat by another name). */
+export function descriptorDir(fh: FileHandle, fallback: string): string {
+  return hasProcFd() ? `/proc/self/fd/${fh.fd}` : fallback;
+}
+
+export function describeType(st: Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isSymbolicLink()) return 'a symlink';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device file';
+  return 'not a regular file';
+}
+
+/**
+ * Hard links: a second name for an inode may sit outside the workspace, and
+ * nothing on the inode says which name is "the" file. Reads and writes of a
+ * regular file with more than one link are refused outright, so a link made
+ * to a file outside can neither leak it nor be used to change it.
+ */
+export function hardLinkRefusal(input: string): PathRefusedError {
+  return new PathRefusedError(
+    `path '${input}' is a file with more than one hard link; hard-linked files are refused because another link may lie outside the workspace`,
+    input,
+    'hardlink',
+  );
+}
+
+async function confirmOpened(confiner: Confiner, fh: FileHandle, openedAs: string, input: string): Promise<string> {
+  const where = await descriptorPath(fh, openedAs);
+  if (where.endsWith(' (deleted)') || !confiner.contains(where)) throw confiner.outside(input);
+  return where;
+}
+
+async function openChecked(path: string, flags: number, input: string, want: 'file' | 'directory'): Promise<FileHandle> {
+  // Look before opening: opening a device or FIFO can itself have effects (a tape rewinds, a FIFO's writer wakes).
+  const pre = await lstat(path).catch(() => null);
+  if (pre && !pre.isSymbolicLink() && !(want === 'file' ? pre.isFile() : pre.isDirectory())) {
+    throw new PathRefusedError(`path '${input}' is ${describeType(pre)}; only ${want === 'file' ? 'regular files' : 'directories'} are allowed here`, input, 'type');
+  }
+  try {
+    return await open(path, flags | O_NOFOLLOW | O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // ELOOP (or ENOTDIR with O_DIRECTORY): the last component became a symlink after the check.
+    const now = await lstat(path).catch(() => null);
+    if (code === 'ELOOP' || now?.isSymbolicLink()) throw new PathRefusedError(`path '${input}' changed into a symlink while being opened`, input, 'symlink');
+    if (code === 'ENOENT') throw new PathRefusedError(`path '${input}' does not exist`, input, 'missing');
+    if (code === 'ENOTDIR') throw new PathRefusedError(`path '${input}' is not a directory`, input, 'type');
+    throw new PathRefusedError(`path '${input}' cannot be opened (${code ?? 'error'})`, input);
+  }
+}
+
+export interface OpenedFile {
+  handle: FileHandle;
+  /** Where the opened file really is. */
+  real: string;
+  stat: Stats;
+}
+
+export interface OpenHooks {
+  /** Runs between the path check and the open; tests use it to swap paths in that window. */
+  beforeOpen?: () => Promise<void> | void;
+}
+
+/** Opens a confined, existing regular file for reading; refuses anything else. */
+export async function openFileForRead(confiner: Confiner, input: string, hooks: OpenHooks = {}): Promise<OpenedFile> {
+  const real = await confiner.resolveExisting(input);
+  await hooks.beforeOpen?.();
+  const handle = await openChecked(real, O_RDONLY, input, 'file');
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) throw new PathRefusedError(`path '${input}' is ${describeType(st)}; only regular files can be read`, input, 'type');
+    if (st.nlink > 1) throw hardLinkRefusal(input);
+    const where = await confirmOpened(confiner, handle, real, input);
+    return { handle, real: where, stat: st };
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
+}
+
+export interface OpenedDir {
+  handle: FileHandle;
+  real: string;
+  /** Path that names this very directory for readdir/rename/link while it stays open. */
+  path: string;
+}
+
+/** Opens a confined directory (already resolved to `real`, or resolved from `input`). */
+export async function openDirectory(confiner: Confiner, input: string, real?: string, hooks: OpenHooks = {}): Promise<OpenedDir> {
+  const resolved = real ?? (await confiner.resolveExisting(input));
+  await hooks.beforeOpen?.();
+  const handle = await openChecked(resolved, O_RDONLY | O_DIRECTORY, input, 'directory');
+  try {
+    const where = await confirmOpened(confiner, handle, resolved, input);
+    return { handle, real: where, path: descriptorDir(handle, where) };
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
+}
+
+/** Re-asks an open directory where it is now: it may have been moved since it was opened. */
+export async function stillInside(confiner: Confiner, dir: OpenedDir, input: string): Promise<string> {
+  return confirmOpened(confiner, dir.handle, dir.real, input);
+}

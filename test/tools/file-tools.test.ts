@@ -1,0 +1,208 @@
+/**
+ * The file tools' behaviour through the real server: result shapes, paging,
+ * refusals with a clear message, edit_file's all-or-none rule, annotations,
+ * and audit lines that hold a content hash instead of the content.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { auditLines, type Server, startServer, type Tree, tree } from './helpers.ts';
+
+let t: Tree;
+let s: Server;
+beforeAll(async () => {
+  t = tree();
+  // The body limit (default 4 MiB) is raised so the tool's own 10 MiB content limit is what refuses.
+  s = await startServer(t, { HIDE_MAX_BODY_BYTES: String(32 * 1024 * 1024) });
+});
+afterAll(async () => {
+  await s.stop();
+  t[Symbol.dispose]();
+});
+
+const sha = (text: string) => createHash('sha256').update(text).digest('hex');
+
+describe('tools/list', () => {
+  test('each file tool is listed with its annotations and a described schema', async () => {
+    const r = await s.rpc('tools/list');
+    const tools = Object.fromEntries((r.body.result.tools as any[]).map((x) => [x.name, x]));
+    expect(tools.read_file.annotations).toEqual({ title: 'Read a file', readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false });
+    expect(tools.write_file.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false });
+    expect(tools.edit_file.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false });
+    expect(tools.list_directory.annotations).toMatchObject({ readOnlyHint: true, openWorldHint: false });
+    expect(tools.search_files.annotations).toMatchObject({ readOnlyHint: true, openWorldHint: false });
+    expect(tools.read_file.inputSchema.properties.offset.description).toContain('1-based');
+    expect(tools.write_file.inputSchema.required).toEqual(['path', 'content']);
+  });
+});
+
+describe('read_file', () => {
+  test('pages by line with exact text, totals and truncation', async () => {
+    writeFileSync(join(t.ws, 'lines.txt'), 'one\r\ntwo\nthree\nfour');
+    expect(await s.call('read_file', { path: 'lines.txt' })).toEqual({
+      path: 'lines.txt',
+      content: 'one\r\ntwo\nthree\nfour',
+      startLine: 1,
+      endLine: 4,
+      totalLines: 4,
+      truncated: false,
+      error: null,
+      isError: false,
+    });
+    expect(await s.call('read_file', { path: 'lines.txt', offset: 2, limit: 2 })).toMatchObject({ content: 'two\nthree\n', startLine: 2, endLine: 3, totalLines: 4, truncated: true });
+    expect((await s.call('read_file', { path: 'lines.txt', offset: 9 })).error).toBe("offset 9 is past the end of 'lines.txt', which has 4 lines");
+  });
+
+  test('an empty file reads as no lines', async () => {
+    writeFileSync(join(t.ws, 'empty'), '');
+    expect(await s.call('read_file', { path: 'empty' })).toMatchObject({ content: '', totalLines: 0, truncated: false, isError: false });
+  });
+
+  test('refuses binaries, oversized files and directories with a message that says so', async () => {
+    writeFileSync(join(t.ws, 'bin'), Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0, 1, 2]));
+    writeFileSync(join(t.ws, 'big'), Buffer.alloc(10 * 1024 * 1024 + 1, 0x61));
+    mkdirSync(join(t.ws, 'adir'));
+    expect((await s.call('read_file', { path: 'bin' })).error).toContain('looks binary');
+    expect((await s.call('read_file', { path: 'big' })).error).toContain('over the 10 MiB read limit');
+    expect((await s.call('read_file', { path: 'adir' })).error).toContain('is a directory');
+    expect((await s.call('read_file', { path: 'missing.txt' })).error).toBe("path 'missing.txt' does not exist");
+  });
+});
+
+describe('write_file', () => {
+  test('creates with parents, replaces, and createOnly refuses to replace', async () => {
+    expect(await s.call('write_file', { path: 'w/deep/er/a.txt', content: 'héllo\n' })).toEqual({
+      path: 'w/deep/er/a.txt',
+      bytes: 7,
+      sha256: sha('héllo\n'),
+      created: true,
+      error: null,
+      isError: false,
+    });
+    expect((await s.call('write_file', { path: 'w/deep/er/a.txt', content: 'v2' })).created).toBe(false);
+    const again = await s.call('write_file', { path: 'w/deep/er/a.txt', content: 'v3', createOnly: true });
+    expect(again).toMatchObject({ isError: true, error: "path 'w/deep/er/a.txt' already exists (createOnly)" });
+    expect(readFileSync(join(t.ws, 'w/deep/er/a.txt'), 'utf8')).toBe('v2');
+    expect(readdirSync(join(t.ws, 'w/deep/er'))).toEqual(['a.txt']);
+  });
+
+  test('refuses a symlink at the last component even when it points inside', async () => {
+    writeFileSync(join(t.ws, 'target.txt'), 'keep');
+    symlinkSync(join(t.ws, 'target.txt'), join(t.ws, 'alias.txt'));
+    expect((await s.call('write_file', { path: 'alias.txt', content: 'x' })).error).toContain('is a symlink');
+    expect(readFileSync(join(t.ws, 'target.txt'), 'utf8')).toBe('keep');
+  });
+
+  test('refuses content over the write limit', async () => {
+    const r = await s.call('write_file', { path: 'huge.txt', content: 'a'.repeat(10 * 1024 * 1024 + 1) });
+    expect(r.error).toContain('over the 10 MiB write limit');
+    expect(readdirSync(t.ws)).not.toContain('huge.txt');
+  });
+
+  test('the audit line has path, bytes, sha256 and createOnly — never the content', async () => {
+    const content = 'audit-me-not: the content itself\n';
+    await s.call('write_file', { path: 'audited.txt', content, createOnly: true });
+    await s.rt.audit.flush();
+    const line = (await auditLines(t.audit)).findLast((l) => l.tool_name === 'write_file');
+    expect(line.arguments).toEqual({ path: 'audited.txt', bytes: content.length, sha256: sha(content), createOnly: true });
+    expect(readFileSync(t.audit, 'utf8')).not.toContain('audit-me-not');
+  });
+});
+
+describe('edit_file', () => {
+  const original = 'alpha\nbeta\ngamma\nbeta\ndelta\n';
+
+  test('applies several edits located in the original and returns a unified diff', async () => {
+    writeFileSync(join(t.ws, 'e1.txt'), original);
+    const r = await s.call('edit_file', {
+      path: 'e1.txt',
+      edits: [
+        { oldText: 'alpha', newText: 'ALPHA' },
+        { oldText: 'gamma\nbeta', newText: 'GAMMA\nBETA' },
+      ],
+    });
+    expect(r).toMatchObject({ path: 'e1.txt', applied: 2, dryRun: false, failedEdits: [], error: null, isError: false });
+    expect(r.diff).toBe('--- a/e1.txt\n+++ b/e1.txt\n@@ -1,5 +1,5 @@\n-alpha\n+ALPHA\n beta\n-gamma\n-beta\n+GAMMA\n+BETA\n delta\n');
+    expect(readFileSync(join(t.ws, 'e1.txt'), 'utf8')).toBe('ALPHA\nbeta\nGAMMA\nBETA\ndelta\n');
+  });
+
+  test('a non-unique or missing oldText changes nothing and names each failing edit', async () => {
+    writeFileSync(join(t.ws, 'e2.txt'), original);
+    const r = await s.call('edit_file', {
+      path: 'e2.txt',
+      edits: [
+        { oldText: 'alpha', newText: 'ok' },
+        { oldText: 'beta', newText: 'x' },
+        { oldText: 'epsilon', newText: 'y' },
+      ],
+    });
+    expect(r.isError).toBe(true);
+    expect(r.failedEdits).toEqual([
+      { index: 1, matches: 2 },
+      { index: 2, matches: 0 },
+    ]);
+    expect(r.error).toContain('edit 1: oldText matched more than once');
+    expect(r.error).toContain('edit 2: oldText matched 0 times');
+    expect(readFileSync(join(t.ws, 'e2.txt'), 'utf8')).toBe(original);
+  });
+
+  test('overlapping edits are refused; dryRun shows the diff and writes nothing', async () => {
+    writeFileSync(join(t.ws, 'e3.txt'), original);
+    const overlap = await s.call('edit_file', { path: 'e3.txt', edits: [{ oldText: 'alpha\nbeta\ng', newText: '' }, { oldText: 'gamma', newText: '' }] });
+    expect(overlap.error).toContain('overlaps edit 0');
+    const dry = await s.call('edit_file', { path: 'e3.txt', edits: [{ oldText: 'delta', newText: 'DELTA' }], dryRun: true });
+    expect(dry).toMatchObject({ dryRun: true, isError: false });
+    expect(dry.diff).toContain('-delta\n+DELTA');
+    expect(readFileSync(join(t.ws, 'e3.txt'), 'utf8')).toBe(original);
+  });
+
+  test('audited with the edit count and the result hash', async () => {
+    writeFileSync(join(t.ws, 'e4.txt'), 'secret-ish text\n');
+    await s.call('edit_file', { path: 'e4.txt', edits: [{ oldText: 'secret-ish', newText: 'plain' }] });
+    await s.rt.audit.flush();
+    const line = (await auditLines(t.audit)).findLast((l) => l.tool_name === 'edit_file');
+    expect(line.arguments).toEqual({ path: 'e4.txt', edits: 1, sha256: sha('plain text\n'), dryRun: false });
+    expect(readFileSync(t.audit, 'utf8')).not.toContain('secret-ish');
+  });
+});
+
+describe('list_directory', () => {
+  test('entries with type and size, hidden and gitignored ones on request, .git not descended, symlinks not followed', async () => {
+    using u = tree();
+    await using srv = await startServer(u);
+    mkdirSync(join(u.ws, 'src/inner'), { recursive: true });
+    writeFileSync(join(u.ws, 'src/a.ts'), 'abc');
+    writeFileSync(join(u.ws, 'src/inner/b.ts'), 'b');
+    writeFileSync(join(u.ws, '.env'), 'X=1');
+    writeFileSync(join(u.ws, '.gitignore'), 'dist/\n');
+    mkdirSync(join(u.ws, 'dist'));
+    writeFileSync(join(u.ws, 'dist/out.js'), '');
+    mkdirSync(join(u.ws, '.git'));
+    writeFileSync(join(u.ws, '.git/HEAD'), 'ref');
+    symlinkSync(u.outside, join(u.ws, 'out-link'));
+    writeFileSync(join(u.outside, 'secret'), 's');
+    expect(await srv.call('list_directory', {})).toEqual({
+      path: '.',
+      entries: [
+        { path: 'dist', type: 'directory', size: null },
+        { path: 'out-link', type: 'symlink', size: null },
+        { path: 'src', type: 'directory', size: null },
+      ],
+      truncated: false,
+      error: null,
+      isError: false,
+    });
+    const deep = await srv.call('list_directory', { depth: 10, includeHidden: true, respectGitignore: true });
+    expect(deep.entries.map((e: any) => e.path)).toEqual(['.env', '.git', '.gitignore', 'out-link', 'src', 'src/a.ts', 'src/inner', 'src/inner/b.ts']);
+    expect(deep.entries.find((e: any) => e.path === 'src/a.ts').size).toBe(3);
+  });
+
+  test('at most 1000 entries, with truncated set', async () => {
+    using u = tree();
+    await using srv = await startServer(u);
+    for (let i = 0; i < 1005; i++) writeFileSync(join(u.ws, `f${i}`), '');
+    const r = await srv.call('list_directory', { path: '.' });
+    expect([r.entries.length, r.truncated]).toEqual([1000, true]);
+  });
+});

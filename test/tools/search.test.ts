@@ -1,0 +1,193 @@
+/**
+ * search_files gives the same results with and without ripgrep: the two
+ * engines side by side over one fixture tree that has every case they could
+ * disagree on (nested and negated .gitignore rules, hidden files, binaries,
+ * symlinks, hard links, size limit, sort order, CRLF, BOM, multibyte text),
+ * then two real servers whose only difference is whether `rg` is on PATH.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { linkSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { CallContext } from '../../src/context.ts';
+import { searchFilesTool } from '../../src/tools/files/search-files.ts';
+import type { ToolDefinition } from '../../src/tools/types.ts';
+import { Confiner } from '../../src/workspace/confine.ts';
+import { callAt, startServerProcess, type Tree, tree } from './helpers.ts';
+
+const RG = Bun.which('rg');
+const LIMITS = { maxFileBytes: 64 * 1024, maxWriteBytes: 64 * 1024 };
+
+function fixture(ws: string, outside: string): void {
+  const put = (rel: string, content: string | Buffer) => {
+    mkdirSync(dirname(join(ws, rel)), { recursive: true });
+    writeFileSync(join(ws, rel), content);
+  };
+  put('.gitignore', 'dist/\n*.log\n/build\n!important.log\n');
+  put('a.ts', 'export const needle = 1; // TODO first\n');
+  put('a-b.ts', 'needle in a-b\n');
+  put('a/b.ts', 'needle in a/b\nanother needle\n');
+  put('a/ü.ts', 'naïve needle — ünïcode ✓ needle\n');
+  put('B.md', '# Needle upper\nneedle lower\n');
+  put('src/main.ts', 'function main() {\n  return needle; // TODO second\n}\n');
+  put('src/.gitignore', 'generated/\n*.gen.ts\n!keep.gen.ts\n');
+  put('src/generated/g.ts', 'needle generated\n');
+  put('src/x.gen.ts', 'needle gen\n');
+  put('src/keep.gen.ts', 'needle keep gen\n');
+  put('src/nested/deep/c.ts', 'const x = 123; needle 456\n');
+  put('dist/out.js', 'needle in dist\n');
+  put('build/b.txt', 'needle in root build\n');
+  put('sub/build/b.txt', 'needle in sub build\n');
+  put('logs/app.log', 'needle log\n');
+  put('logs/important.log', 'needle important\n');
+  put('.hidden/h.ts', 'needle hidden\n');
+  put('.env', 'NEEDLE=1 needle\n');
+  put('.git/config', 'needle git\n');
+  put('crlf.txt', 'needle one\r\nneedle two\r\n');
+  put('bom.txt', '\ufeffneedle after bom\n');
+  put('noeol.txt', 'last needle');
+  put('long.txt', `${'x'.repeat(900)}needle${'y'.repeat(900)}\n`);
+  put('spaces in name.txt', 'needle spaced\n');
+  put('bin-early.dat', Buffer.concat([Buffer.from('needle\n'), Buffer.from([0, 1, 2])]));
+  put('bin-late.dat', Buffer.concat([Buffer.from('needle\n'.repeat(3000)), Buffer.from([0])]));
+  put('too-big.txt', `needle\n${'z'.repeat(70 * 1024)}\n`);
+  put('many.txt', Array.from({ length: 50 }, (_, i) => `needle ${i}`).join('\n'));
+  put('CASE.txt', 'NEEDLE shouting\nNeedle title\n');
+  writeFileSync(join(outside, 'secret.txt'), 'needle outside\n');
+  symlinkSync(join(outside, 'secret.txt'), join(ws, 'link-out.txt'));
+  symlinkSync(join(ws, 'a.ts'), join(ws, 'link-in.ts'));
+  symlinkSync(outside, join(ws, 'link-dir'));
+  linkSync(join(outside, 'secret.txt'), join(ws, 'hard.txt'));
+  Bun.spawnSync(['mkfifo', join(ws, 'fifo')]);
+}
+
+const QUERIES: Array<Record<string, unknown>> = [
+  { pattern: 'needle' },
+  { pattern: 'needle', maxResults: 3 },
+  { pattern: 'needle', maxResults: 40 },
+  { pattern: 'needle', caseSensitive: false },
+  { pattern: 'TODO\\s+\\w+' },
+  { pattern: '^\\s*return' },
+  { pattern: '[0-9]{3}' },
+  { pattern: 'ünïcode|✓' },
+  { pattern: 'needle$' },
+  { pattern: 'y$' },
+  { pattern: 'needle', path: 'src' },
+  { pattern: 'needle', path: 'src/nested' },
+  { pattern: 'needle', path: 'logs' },
+  { pattern: 'needle', path: 'a/b.ts' },
+  { pattern: 'needle', path: '.hidden' },
+  { pattern: 'needle', path: 'dist' },
+  { pattern: 'needle', glob: '*.ts' },
+  { pattern: 'needle', glob: '!*.ts' },
+  { pattern: 'needle', glob: 'src/**' },
+  { pattern: 'needle', glob: '*.log' },
+  { pattern: 'needle', glob: '.env' },
+  { pattern: 'needle', glob: '*.ts', path: 'src' },
+  { pattern: 'nothing-matches-this' },
+  { pattern: '(' },
+  { pattern: '(?=x)needle' },
+];
+
+const ctx: CallContext = {
+  clientId: 'test',
+  clientIp: '127.0.0.1',
+  apiKeyHash: null,
+  correlationId: 'c',
+  transport: 'http',
+  signal: new AbortController().signal,
+  allowedTools: null,
+  readOnly: false,
+};
+
+async function run(tool: ToolDefinition, args: Record<string, unknown>): Promise<Record<string, any>> {
+  const out = await tool.handler({ args, ctx, correlationId: 'c' });
+  const { engine: _engine, ...rest } = out.structured;
+  return { ...rest, isError: out.isError };
+}
+
+describe.skipIf(RG === null)('the two engines over one fixture tree', () => {
+  let t: Tree;
+  let withRg: ToolDefinition;
+  let builtin: ToolDefinition;
+  beforeAll(() => {
+    t = tree();
+    fixture(t.ws, t.outside);
+    const confiner = new Confiner(t.ws);
+    withRg = searchFilesTool(confiner, LIMITS, { rgPath: RG });
+    builtin = searchFilesTool(confiner, LIMITS, { rgPath: null });
+  });
+  afterAll(() => t[Symbol.dispose]());
+
+  test.each(QUERIES.map((q) => [JSON.stringify(q), q] as const))('%s', async (_, q) => {
+    const [a, b] = await Promise.all([run(withRg, q), run(builtin, q)]);
+    expect(b).toEqual(a);
+  });
+
+  test('each tool reports its engine', async () => {
+    const engineOf = async (tool: ToolDefinition) => (await tool.handler({ args: { pattern: 'x' }, ctx, correlationId: 'c' })).structured.engine;
+    expect([await engineOf(withRg), await engineOf(builtin)]).toEqual(['ripgrep', 'builtin']);
+  });
+
+  test('what both engines find for the whole tree, spelled out', async () => {
+    const r = await run(builtin, { pattern: 'needle', maxResults: 1000 });
+    const files = [...new Set((r.matches as Array<{ path: string }>).map((m) => m.path))];
+    // Path order as `rg --sort path` walks: names in byte order, depth first ("a" before "a-b.ts" before "a.ts").
+    expect(files).toEqual([
+      'B.md',
+      'a/b.ts',
+      'a/ü.ts',
+      'a-b.ts',
+      'a.ts',
+      'bom.txt',
+      'crlf.txt',
+      'logs/important.log',
+      'long.txt',
+      'many.txt',
+      'noeol.txt',
+      'spaces in name.txt',
+      'src/keep.gen.ts',
+      'src/main.ts',
+      'src/nested/deep/c.ts',
+      'sub/build/b.txt',
+    ]);
+    const find = (path: string) => (r.matches as any[]).filter((m) => m.path === path);
+    expect(find('a/ü.ts')).toEqual([{ path: 'a/ü.ts', line: 1, column: 7, text: 'naïve needle — ünïcode ✓ needle' }]);
+    expect(find('crlf.txt')[1]).toEqual({ path: 'crlf.txt', line: 2, column: 1, text: 'needle two' });
+    expect(find('long.txt')[0].text).toHaveLength(500);
+    expect(find('long.txt')[0].column).toBe(901);
+  });
+
+  test('a refused start path is refused the same way by both', async () => {
+    for (const path of ['hard.txt', 'link-dir', '../outside', 'too-big.txt', 'missing']) {
+      const [a, b] = await Promise.all([run(withRg, { pattern: 'needle', path }), run(builtin, { pattern: 'needle', path })]);
+      expect(a.isError).toBe(true);
+      expect(b).toEqual(a);
+    }
+  });
+});
+
+describe('two real servers, the same tree, rg on PATH or not', () => {
+  test('the same matches, and each reports its engine', async () => {
+    using t = tree();
+    fixture(t.ws, t.outside);
+    await using plain = await startServerProcess(t, { PATH: '/nonexistent' });
+    const servers = RG === null ? [plain] : [plain, await startServerProcess(t, { PATH: dirname(RG) })];
+    try {
+      const engines: string[] = [];
+      const answers: unknown[][] = [];
+      for (const s of servers) {
+        const rows: unknown[] = [];
+        for (const q of QUERIES) {
+          const { engine, ...rest } = await callAt(s.url, 'search_files', q);
+          if (!engines.includes(engine)) engines.push(engine);
+          rows.push(rest);
+        }
+        answers.push(rows);
+      }
+      expect(engines).toEqual(RG === null ? ['builtin'] : ['builtin', 'ripgrep']);
+      if (answers.length === 2) expect(answers[1]).toEqual(answers[0]!);
+    } finally {
+      if (servers[1]) await servers[1][Symbol.asyncDispose]();
+    }
+  }, 60_000);
+});

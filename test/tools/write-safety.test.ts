@@ -1,0 +1,67 @@
+/**
+ * write_file under contention and under a crash: 50 concurrent writers to
+ * one path leave exactly one writer's complete content; a server killed with
+ * SIGKILL in the middle of a large write leaves the old file intact.
+ */
+import { describe, expect, test } from 'bun:test';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { rpcAt, startServer, startServerProcess, tree } from './helpers.ts';
+
+describe('write_file atomicity', () => {
+  test('50 concurrent writes to one path leave exactly one complete content from one caller', async () => {
+    using t = tree();
+    await using s = await startServer(t, { HIDE_MAX_BODY_BYTES: String(16 * 1024 * 1024) });
+    // Large, distinct contents: a mix or a partial write would show in the bytes.
+    const contents = Array.from({ length: 50 }, (_, i) => `writer ${i}\n`.repeat(20_000 + i));
+    const results = await Promise.all(contents.map((content) => s.call('write_file', { path: 'shared/target.txt', content })));
+    expect(results.filter((r) => r.isError)).toEqual([]);
+    const final = readFileSync(join(t.ws, 'shared/target.txt'), 'utf8');
+    expect(contents.filter((c) => c === final)).toHaveLength(1);
+    expect(readdirSync(join(t.ws, 'shared'))).toEqual(['target.txt']);
+  });
+
+  test('50 concurrent createOnly writes: exactly one wins, the others are told the file exists', async () => {
+    using t = tree();
+    await using s = await startServer(t);
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => s.call('write_file', { path: 'once.txt', content: `caller ${i}`, createOnly: true })));
+    const winners = results.filter((r) => !r.isError);
+    expect(winners).toHaveLength(1);
+    expect(results.filter((r) => r.isError).every((r) => r.error.includes('already exists'))).toBe(true);
+    expect(readFileSync(join(t.ws, 'once.txt'), 'utf8')).toBe(`caller ${results.indexOf(winners[0]!)}`);
+    expect(readdirSync(t.ws)).toEqual(['once.txt']);
+  });
+
+  test('a server killed (SIGKILL) in the middle of a large write leaves the old file intact', async () => {
+    using t = tree();
+    const old = 'the old content\n'.repeat(1000);
+    const big = 'N'.repeat(9 * 1024 * 1024);
+    let interrupted = false;
+    // The kill must land after the temp file exists and before the rename. Each attempt waits for the
+    // temp file to appear (a condition, not a delay); if the write finished first, try again.
+    for (let attempt = 0; attempt < 10 && !interrupted; attempt++) {
+      writeFileSync(join(t.ws, 'f.txt'), old);
+      const server = await startServerProcess(t, { PATH: process.env.PATH ?? '/usr/bin:/bin', HIDE_MAX_BODY_BYTES: String(32 * 1024 * 1024) });
+      let done = false;
+      const call = rpcAt(server.url, 'tools/call', { name: 'write_file', arguments: { path: 'f.txt', content: big } })
+        .catch(() => null)
+        .finally(() => {
+          done = true;
+        });
+      const temp = () => readdirSync(t.ws).find((n) => n.startsWith('.hide-write-'));
+      while (!done && temp() === undefined) await new Promise((r) => setImmediate(r));
+      if (temp() !== undefined) server.proc.kill('SIGKILL');
+      await server.proc.exited;
+      await call;
+      await server[Symbol.asyncDispose]();
+      const content = readFileSync(join(t.ws, 'f.txt'), 'utf8');
+      // Either whole version is acceptable; a temp file still present means the rename never ran.
+      expect(content === old || content === big).toBe(true);
+      if (temp() !== undefined) {
+        interrupted = true;
+        expect(content).toBe(old);
+      }
+    }
+    expect(interrupted).toBe(true);
+  }, 120_000);
+});

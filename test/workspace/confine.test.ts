@@ -1,0 +1,208 @@
+/**
+ * The confinement module on its own: path checks (confine.ts), opening what
+ * was checked (open.ts) and the atomic writer (atomic-write.ts), including a
+ * parent directory swapped or moved between the checks and the use.
+ */
+import { describe, expect, test } from 'bun:test';
+import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeAtomic } from '../../src/workspace/atomic-write.ts';
+import { Confiner, isWithin, PathRefusedError } from '../../src/workspace/confine.ts';
+import { openDirectory, openFileForRead } from '../../src/workspace/open.ts';
+import { tree } from '../tools/helpers.ts';
+
+async function refusal(p: Promise<unknown>): Promise<PathRefusedError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof PathRefusedError) return err;
+    throw err;
+  }
+  throw new Error('expected a refusal');
+}
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+
+describe('Confiner', () => {
+  test('segments, not prefixes: /ws-evil is not inside /ws', () => {
+    expect(isWithin('/a/ws', '/a/ws')).toBe(true);
+    expect(isWithin('/a/ws', '/a/ws/x')).toBe(true);
+    expect(isWithin('/a/ws', '/a/ws-evil/x')).toBe(false);
+    expect(isWithin('/', '/etc')).toBe(true);
+  });
+
+  test('relative and absolute-inside paths resolve; escapes, /proc and NUL are refused with their kind', async () => {
+    using t = tree();
+    writeFileSync(join(t.ws, 'a.txt'), 'a');
+    mkdirSync(join(t.dir, 'ws-evil'));
+    writeFileSync(join(t.dir, 'ws-evil', 'x'), 'x');
+    symlinkSync(t.outside, join(t.ws, 'out'));
+    const c = new Confiner(t.ws);
+    expect(await c.resolveExisting('a.txt')).toBe(join(t.ws, 'a.txt'));
+    expect(await c.resolveExisting(join(t.ws, 'a.txt'))).toBe(join(t.ws, 'a.txt'));
+    expect((await refusal(c.resolveExisting('../outside'))).kind).toBe('outside');
+    expect((await refusal(c.resolveExisting(join(t.dir, 'ws-evil', 'x')))).kind).toBe('outside');
+    expect((await refusal(c.resolveExisting('out'))).kind).toBe('outside');
+    // Missing below a symlink out: "outside", so probing learns nothing about what exists there.
+    expect((await refusal(c.resolveExisting('out/nope'))).kind).toBe('outside');
+    expect((await refusal(c.resolveExisting('nope'))).kind).toBe('missing');
+    expect((await refusal(c.resolveExisting(`/proc/self/root${t.ws}/a.txt`))).message).toContain('/proc');
+    expect((await refusal(c.resolveExisting('/proc/self/cwd'))).kind).toBe('outside');
+    expect((await refusal(c.resolveExisting('a.txt\0/../../etc/passwd'))).message).toContain('NUL');
+    expect((await refusal(c.resolveForCreate('out/new.txt'))).kind).toBe('outside');
+    expect(await c.resolveForCreate('new/deeper/x.txt')).toBe(join(t.ws, 'new/deeper/x.txt'));
+  });
+
+  test('display paths are workspace-relative', () => {
+    using t = tree();
+    const c = new Confiner(t.ws);
+    expect(c.display(join(t.ws, 'src/a.ts'))).toBe('src/a.ts');
+    expect(c.display(t.ws)).toBe('.');
+  });
+
+  test('an allowed path inside /proc grants nothing', () => {
+    using t = tree();
+    const c = new Confiner(t.ws, ['/proc/self', t.outside]);
+    expect(c.roots).toEqual([t.ws, t.outside]);
+  });
+});
+
+describe('openFileForRead / openDirectory', () => {
+  test('opens regular files; refuses directories, FIFOs, hard links and symlinks swapped in after the check', async () => {
+    using t = tree();
+    writeFileSync(join(t.ws, 'a.txt'), 'inside');
+    writeFileSync(join(t.outside, 'secret'), 'TOPSECRET');
+    linkSync(join(t.outside, 'secret'), join(t.ws, 'hard'));
+    Bun.spawnSync(['mkfifo', join(t.ws, 'fifo')]);
+    const c = new Confiner(t.ws);
+    const ok = await openFileForRead(c, 'a.txt');
+    expect(await ok.handle.readFile('utf8')).toBe('inside');
+    await ok.handle.close();
+    expect((await refusal(openFileForRead(c, '.'))).kind).toBe('type');
+    expect((await refusal(openFileForRead(c, 'fifo'))).message).toContain('FIFO');
+    expect((await refusal(openFileForRead(c, 'hard'))).kind).toBe('hardlink');
+    // Checked while a.txt was a file; swapped for a symlink to a file outside before the open.
+    const swapped = openFileForRead(c, 'a.txt', {
+      beforeOpen: () => {
+        renameSync(join(t.ws, 'a.txt'), join(t.ws, 'a.old'));
+        symlinkSync(join(t.outside, 'secret'), join(t.ws, 'a.txt'));
+      },
+    });
+    expect((await refusal(swapped)).kind).toBe('symlink');
+  });
+
+  test('a parent directory swapped for a symlink between check and open is caught by asking the descriptor', async () => {
+    using t = tree();
+    mkdirSync(join(t.ws, 'd'));
+    writeFileSync(join(t.ws, 'd', 'f'), 'inside');
+    mkdirSync(join(t.outside, 'd'));
+    writeFileSync(join(t.outside, 'd', 'f'), 'TOPSECRET');
+    const c = new Confiner(t.ws);
+    const swap = () => {
+      renameSync(join(t.ws, 'd'), join(t.ws, 'd.old'));
+      symlinkSync(join(t.outside, 'd'), join(t.ws, 'd'));
+    };
+    // The checked real path is ws/d/f; after the swap its parent component is a link out.
+    const err = await refusal(openFileForRead(c, 'd/f', { beforeOpen: swap }));
+    expect(err.kind).toBe('outside');
+    renameSync(join(t.ws, 'd'), join(t.ws, 'd.link'));
+    renameSync(join(t.ws, 'd.old'), join(t.ws, 'd'));
+    const dirErr = await refusal(openDirectory(c, 'd', undefined, { beforeOpen: swap }));
+    expect(['outside', 'symlink']).toContain(dirErr.kind);
+  });
+});
+
+describe('writeAtomic', () => {
+  test('creates parents, replaces atomically, keeps the mode, and leaves no temp file', async () => {
+    using t = tree();
+    const c = new Confiner(t.ws);
+    const r = await writeAtomic(c, 'a/b/c.txt', bytes('one'));
+    expect(r).toEqual({ real: join(t.ws, 'a/b/c.txt'), created: true });
+    Bun.spawnSync(['chmod', '0750', join(t.ws, 'a/b/c.txt')]);
+    const r2 = await writeAtomic(c, 'a/b/c.txt', bytes('two'));
+    expect(r2.created).toBe(false);
+    expect(readFileSync(join(t.ws, 'a/b/c.txt'), 'utf8')).toBe('two');
+    expect(statSync(join(t.ws, 'a/b/c.txt')).mode & 0o777).toBe(0o750);
+    expect(readdirSync(join(t.ws, 'a/b'))).toEqual(['c.txt']);
+  });
+
+  test('createOnly refuses an existing file and keeps it', async () => {
+    using t = tree();
+    writeFileSync(join(t.ws, 'x'), 'old');
+    const c = new Confiner(t.ws);
+    expect((await refusal(writeAtomic(c, 'x', bytes('new'), { createOnly: true }))).kind).toBe('exists');
+    expect(readFileSync(join(t.ws, 'x'), 'utf8')).toBe('old');
+    // The file appears between the checks and the commit: link() refuses, nothing is replaced.
+    const racing = writeAtomic(c, 'y', bytes('mine'), { createOnly: true, beforeCommit: () => writeFileSync(join(t.ws, 'y'), 'theirs') });
+    expect((await refusal(racing)).kind).toBe('exists');
+    expect(readFileSync(join(t.ws, 'y'), 'utf8')).toBe('theirs');
+    expect(readdirSync(t.ws).sort()).toEqual(['x', 'y']);
+  });
+
+  test('refuses a symlink (even dangling) at the last component, hard links, directories', async () => {
+    using t = tree();
+    writeFileSync(join(t.outside, 'secret'), 'TOPSECRET');
+    symlinkSync(join(t.outside, 'secret'), join(t.ws, 'link'));
+    symlinkSync(join(t.outside, 'new'), join(t.ws, 'dangling'));
+    linkSync(join(t.outside, 'secret'), join(t.ws, 'hard'));
+    mkdirSync(join(t.ws, 'dir'));
+    const c = new Confiner(t.ws);
+    expect((await refusal(writeAtomic(c, 'link', bytes('x')))).kind).toBe('symlink');
+    expect((await refusal(writeAtomic(c, 'dangling', bytes('x')))).kind).toBe('symlink');
+    expect((await refusal(writeAtomic(c, 'hard', bytes('x')))).kind).toBe('hardlink');
+    expect((await refusal(writeAtomic(c, 'dir', bytes('x')))).kind).toBe('type');
+    expect((await refusal(writeAtomic(c, '.', bytes('x')))).kind).toBe('type');
+    expect(readdirSync(t.outside)).toEqual(['secret']);
+    expect(readFileSync(join(t.outside, 'secret'), 'utf8')).toBe('TOPSECRET');
+  });
+
+  test('a parent swapped for a symlink out after the checks: the write lands in the directory that was checked', async () => {
+    using t = tree();
+    mkdirSync(join(t.ws, 'p'));
+    const c = new Confiner(t.ws);
+    const r = await writeAtomic(c, 'p/f.txt', bytes('data'), {
+      beforeCommit: () => {
+        renameSync(join(t.ws, 'p'), join(t.ws, 'p.moved'));
+        symlinkSync(t.outside, join(t.ws, 'p'));
+      },
+    });
+    expect(r.real).toBe(join(t.ws, 'p.moved', 'f.txt'));
+    expect(readFileSync(join(t.ws, 'p.moved', 'f.txt'), 'utf8')).toBe('data');
+    expect(readdirSync(t.outside)).toEqual([]);
+  });
+
+  test('a parent moved out of the workspace after the checks: refused, nothing written there', async () => {
+    using t = tree();
+    mkdirSync(join(t.ws, 'p'));
+    const c = new Confiner(t.ws);
+    const err = await refusal(writeAtomic(c, 'p/f.txt', bytes('data'), { beforeCommit: () => renameSync(join(t.ws, 'p'), join(t.outside, 'p')) }));
+    expect(err.kind).toBe('outside');
+    expect(readdirSync(join(t.outside, 'p'))).toEqual([]);
+  });
+
+  test('missing parents are created level by level: a level swapped for a link out is refused, nothing created outside', async () => {
+    using t = tree();
+    const c = new Confiner(t.ws);
+    symlinkSync(t.outside, join(t.ws, 'l'));
+    expect((await refusal(writeAtomic(c, 'l/new/f.txt', bytes('x')))).kind).toBe('outside');
+    expect(readdirSync(t.outside)).toEqual([]);
+  });
+
+  test('expect: a file changed since it was read is not replaced', async () => {
+    using t = tree();
+    writeFileSync(join(t.ws, 'f'), 'v1');
+    const c = new Confiner(t.ws);
+    const st = statSync(join(t.ws, 'f'));
+    const err = await refusal(
+      writeAtomic(c, 'f', bytes('mine'), {
+        expect: { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs },
+        beforeCommit: () => {
+          renameSync(join(t.ws, 'f'), join(t.ws, 'f.tmp'));
+          writeFileSync(join(t.ws, 'f'), 'v2 by someone else');
+        },
+      }),
+    );
+    expect(err.kind).toBe('changed');
+    expect(readFileSync(join(t.ws, 'f'), 'utf8')).toBe('v2 by someone else');
+  });
+});

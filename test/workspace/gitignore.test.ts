@@ -1,0 +1,73 @@
+/** The .gitignore matcher against the rules of gitignore(5). */
+import { describe, expect, test } from 'bun:test';
+import { GlobFilter, IgnoreFile, IgnoreStack } from '../../src/workspace/gitignore.ts';
+
+function verdicts(text: string, paths: Array<[string, boolean]>, base = ''): Array<string | null> {
+  const f = new IgnoreFile(base, text);
+  return paths.map(([p, dir]) => f.match(p, dir));
+}
+
+describe('IgnoreFile', () => {
+  test('a name without a slash matches at any depth; comments and blanks are skipped', () => {
+    expect(verdicts('# comment\n\n*.log\n', [['a.log', false], ['x/y/b.log', false], ['a.txt', false]])).toEqual(['ignore', 'ignore', null]);
+  });
+
+  test('a leading or middle slash anchors to the file\'s directory', () => {
+    expect(verdicts('/build\ndoc/gen\n', [['build', true], ['sub/build', true], ['doc/gen', true], ['x/doc/gen', true]])).toEqual(['ignore', null, 'ignore', null]);
+  });
+
+  test('a trailing slash matches directories only', () => {
+    expect(verdicts('out/\n', [['out', true], ['out', false], ['a/out', true]])).toEqual(['ignore', null, 'ignore']);
+  });
+
+  test('negation: the last matching line wins', () => {
+    expect(verdicts('*.log\n!keep.log\n', [['a.log', false], ['keep.log', false]])).toEqual(['ignore', 'whitelist']);
+    expect(verdicts('!keep.log\n*.log\n', [['keep.log', false]])).toEqual(['ignore']);
+  });
+
+  test('** forms, ?, classes, escapes and trailing spaces', () => {
+    expect(
+      verdicts('**/tmp\na/**/z\nlogs/**\nf?.txt\n[ab]x\n[!c]y\n\\#hash\n\\!bang\nsp\\ \ntrail   \n', [
+        ['tmp', true],
+        ['q/r/tmp', true],
+        ['a/z', false],
+        ['a/b/c/z', false],
+        ['logs', true],
+        ['logs/x/y', false],
+        ['f1.txt', false],
+        ['f12.txt', false],
+        ['bx', false],
+        ['cx', false],
+        ['cy', false],
+        ['dy', false],
+        ['#hash', false],
+        ['!bang', false],
+        ['sp ', false],
+        ['trail', false],
+      ]),
+    ).toEqual(['ignore', 'ignore', 'ignore', 'ignore', null, 'ignore', 'ignore', null, 'ignore', null, null, 'ignore', 'ignore', 'ignore', 'ignore', 'ignore']);
+  });
+
+  test('* and ? never cross a slash; a nested file only sees paths below it', () => {
+    expect(verdicts('src/*.ts\n', [['src/a.ts', false], ['src/x/a.ts', false]])).toEqual(['ignore', null]);
+    expect(verdicts('/gen\n', [['pkg/gen', true], ['gen', true], ['other/pkg/gen', true]], 'pkg')).toEqual(['ignore', null, null]);
+  });
+});
+
+describe('IgnoreStack', () => {
+  test('a deeper .gitignore beats a shallower one', () => {
+    const stack = IgnoreStack.EMPTY.push(new IgnoreFile('', '*.log\n')).push(new IgnoreFile('logs', '!keep.log\n'));
+    expect(stack.match('logs/keep.log', false)).toBe('whitelist');
+    expect(stack.match('logs/other.log', false)).toBe('ignore');
+    expect(stack.match('x.txt', false)).toBeNull();
+  });
+});
+
+describe('GlobFilter (ripgrep --glob semantics)', () => {
+  test('a plain glob selects files and leaves directories alone; ! excludes', () => {
+    const only = new GlobFilter('*.ts');
+    expect([only.match('a.ts', false), only.match('a.js', false), only.match('src', true)]).toEqual(['whitelist', 'ignore', null]);
+    const not = new GlobFilter('!dist/**');
+    expect([not.match('dist/a.js', false), not.match('src/a.js', false), not.match('src', true)]).toEqual(['ignore', null, null]);
+  });
+});
