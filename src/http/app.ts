@@ -38,7 +38,11 @@ export function createHttpApp(rt: Runtime) {
       apiKeyHash: id?.apiKeyHash ?? null,
       correlationId: state.correlationId,
       transport: 'http',
-      signal: request.signal,
+      // Lazy: Bun arms disconnect tracking when the signal is first read, and
+      // only commands need it (tools/list stays on the fast path).
+      get signal() {
+        return request.signal;
+      },
       allowedTools: id?.allowedTools ?? null,
       readOnly: id?.readOnly ?? false,
     };

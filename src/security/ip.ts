@@ -71,9 +71,19 @@ export interface IpFilterOptions {
   trustedProxies?: readonly string[];
 }
 
+/** Bounded memo: cleared whole when full, so a scan of many addresses cannot grow it. */
+const CACHE_LIMIT = 4096;
+function remember<V>(cache: Map<string, V>, key: string, value: V): void {
+  if (key.length > 512) return;
+  if (cache.size >= CACHE_LIMIT) cache.clear();
+  cache.set(key, value);
+}
+
 export class IpFilter {
   private readonly allow: Range[];
   private readonly proxies: Range[];
+  private readonly clientIpCache = new Map<string, string>();
+  private readonly allowedCache = new Map<string, boolean>();
 
   /** Throws an Error naming the first bad rule. */
   constructor(opts: IpFilterOptions = {}) {
@@ -94,6 +104,17 @@ export class IpFilter {
    * met on the way means the header cannot be relied on: the peer is used.
    */
   clientIp(peerIp: string, xForwardedFor: string | null): string {
+    // Most requests come from a handful of peers (or one proxy): remember
+    // recent answers instead of parsing addresses on every request.
+    const key = xForwardedFor === null ? peerIp : `${peerIp}|${xForwardedFor}`;
+    const cached = this.clientIpCache.get(key);
+    if (cached !== undefined) return cached;
+    const found = this.resolveClientIp(peerIp, xForwardedFor);
+    remember(this.clientIpCache, key, found);
+    return found;
+  }
+
+  private resolveClientIp(peerIp: string, xForwardedFor: string | null): string {
     const peer = parseIp(peerIp);
     if (peer === null) return peerIp;
     const peerText = peer.toString();
@@ -114,7 +135,11 @@ export class IpFilter {
   /** Whether an address may use the server; an unparseable address is refused unless the allowlist is empty. */
   isAllowed(ip: string): boolean {
     if (this.allow.length === 0) return true;
+    const cached = this.allowedCache.get(ip);
+    if (cached !== undefined) return cached;
     const addr = parseIp(ip);
-    return addr !== null && matchesAny(addr, this.allow);
+    const allowed = addr !== null && matchesAny(addr, this.allow);
+    remember(this.allowedCache, ip, allowed);
+    return allowed;
   }
 }
