@@ -1,0 +1,42 @@
+/**
+ * Starting and reading the baselines in bench/baselines/, each in its own
+ * process so it competes for the CPU the way `dist/hide` does.
+ */
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { run, spawnLogged, type Started } from './proc.ts';
+
+const DIR = resolve(import.meta.dir, '../baselines');
+const BUN = process.execPath;
+
+/** The bare Elysia app answering `body` on POST /mcp; resolves once it prints its port. */
+export async function startElysia(work: string, bodyFile: string, contentType: string): Promise<Started & { port: number }> {
+  const logBase = join(work, 'elysia');
+  const started = spawnLogged([BUN, join(DIR, 'elysia.ts'), bodyFile, contentType], { logBase, cwd: resolve(import.meta.dir, '../..') });
+  const deadline = performance.now() + 15_000;
+  for (let i = 0; i < 10_000 && performance.now() < deadline; i++) {
+    if (started.proc.exitCode !== null) break;
+    const m = /\{"port":(\d+)\}/.exec(existsSync(`${logBase}.out`) ? readFileSync(`${logBase}.out`, 'utf8') : '');
+    if (m) return { ...started, port: Number(m[1]) };
+    await Bun.sleep(10);
+  }
+  await started.stop();
+  throw new Error(`bare Elysia server did not start:\n${started.logTail()}`);
+}
+
+/** Runs the raw spawn loop in a separate bun process. */
+export async function spawnLoop(concurrency: number, seconds: number): Promise<{ callsPerSec: number; p50Ms: number; calls: number; cpuMsPerCall: number }> {
+  const out = await run([BUN, join(DIR, 'spawn-loop.ts'), String(concurrency), String(seconds)], { timeoutMs: (seconds + 30) * 1000 });
+  return JSON.parse(out.trim().split('\n').pop() as string);
+}
+
+/** Compiles the hello-world server into `work` (once; rebuilt when its source changes). */
+export async function buildHello(work: string): Promise<string> {
+  mkdirSync(work, { recursive: true });
+  const src = join(DIR, 'hello.ts');
+  const out = join(work, 'hello');
+  if (!existsSync(out) || statSync(out).mtimeMs < statSync(src).mtimeMs) {
+    await run([BUN, 'build', src, '--compile', '--outfile', out], { timeoutMs: 120_000 });
+  }
+  return out;
+}

@@ -1,0 +1,147 @@
+/**
+ * `dist/hide` under the bench: a temporary config directory (keys file,
+ * config file, workspace, audit log), the environment that turns the whole
+ * security pipeline on, start-up on loopback, and JSON-RPC helpers.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { freePort, spawnLogged, waitFor200, type Started } from './proc.ts';
+
+/** The binary under test; `HIDE_BENCH_BIN` points the bench at another build. */
+export const HIDE_BIN = process.env.HIDE_BENCH_BIN ? resolve(process.env.HIDE_BENCH_BIN) : resolve(import.meta.dir, '../../dist/hide');
+
+export const MCP_HEADERS = { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' } as const;
+
+export interface HideSetup {
+  dir: string;
+  workspace: string;
+  configFile: string;
+  keysFile: string;
+  auditFile: string;
+  /** The key of client `bench`. */
+  apiKey: string;
+  /** Extra clients' keys (client ids `c0`, `c1`, …), when asked for. */
+  extraKeys: string[];
+  env: Record<string, string>;
+}
+
+const dirs: string[] = [];
+
+/** Deletes every config directory `setupHide` made (audit logs can be tens of MB). */
+export function removeSetups(): void {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
+const newKey = (): string => randomBytes(32).toString('base64url');
+
+/**
+ * Writes a fresh config directory. `clients` adds that many extra clients,
+ * stored as `api_key_sha256` as `hide keys generate` would.
+ */
+export function setupHide(opts: { audit?: boolean; clients?: number; name?: string } = {}): HideSetup {
+  const dir = mkdtempSync(join(tmpdir(), `hide-bench-${opts.name ?? 'x'}-`));
+  dirs.push(dir);
+  const workspace = join(dir, 'ws');
+  mkdirSync(workspace);
+  writeFileSync(join(workspace, 'README.md'), 'bench workspace\n');
+  const apiKey = newKey();
+  const extraKeys = Array.from({ length: opts.clients ?? 0 }, newKey);
+  const clients = [
+    { client_id: 'bench', description: 'bench', enabled: true, api_key: apiKey },
+    ...extraKeys.map((k, i) => ({
+      client_id: `c${i}`,
+      enabled: true,
+      api_key_sha256: createHash('sha256').update(k).digest('hex'),
+    })),
+  ];
+  const keysFile = join(dir, 'keys.json');
+  writeFileSync(keysFile, JSON.stringify({ clients }));
+  const configFile = join(dir, 'config.json');
+  writeFileSync(configFile, JSON.stringify({ log: { level: 'info', format: 'json' } }));
+  const auditFile = join(dir, 'audit.jsonl');
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k, val]) => !k.startsWith('HIDE_') && val !== undefined)) as Record<string, string>;
+  const env: Record<string, string> = {
+    ...inherited,
+    HIDE_AUTH_ENABLED: 'true',
+    HIDE_API_KEYS_FILE: keysFile,
+    HIDE_ALLOWED_CLIENT_IPS: '127.0.0.1/32,::1',
+    HIDE_RATE_LIMIT_RPM: '100000000',
+    HIDE_RATE_LIMIT_CONCURRENT: '1000',
+    HIDE_AUDIT_LOG_FILE: auditFile,
+    HIDE_WORKSPACE: workspace,
+  };
+  if (opts.audit === false) env.HIDE_AUDIT_LOG_ENABLED = 'false';
+  return { dir, workspace, configFile, keysFile, auditFile, apiKey, extraKeys, env };
+}
+
+export interface RunningHide extends Started {
+  port: number;
+  base: string;
+  mcpUrl: string;
+  pid: number;
+  /** performance.now() at spawn and at the first /health 200. */
+  spawnedAt: number;
+  readyAt: number;
+}
+
+/** Starts `dist/hide serve` on a free loopback port and waits for /health. */
+export async function startHide(setup: HideSetup, timeoutMs = 15_000): Promise<RunningHide> {
+  const port = freePort();
+  const spawnedAt = performance.now();
+  const started = spawnLogged([HIDE_BIN, 'serve', '--host', '127.0.0.1', '--port', String(port), '--config', setup.configFile], {
+    cwd: setup.dir,
+    env: setup.env,
+    logBase: join(setup.dir, `serve-${port}`),
+  });
+  const base = `http://127.0.0.1:${port}`;
+  let readyAt: number;
+  try {
+    readyAt = await waitFor200(`${base}/health`, started.proc, timeoutMs);
+  } catch (e) {
+    await started.stop();
+    throw new Error(`dist/hide serve did not become healthy: ${(e as Error).message}\n${started.logTail()}`);
+  }
+  return { ...started, port, base, mcpUrl: `${base}/mcp`, pid: started.proc.pid, spawnedAt, readyAt };
+}
+
+let rpcId = 0;
+/** A JSON-RPC request body. */
+export const rpcBody = (method: string, params?: unknown, id: number = ++rpcId): string =>
+  JSON.stringify({ jsonrpc: '2.0', id, method, ...(params === undefined ? {} : { params }) });
+
+export const callBody = (name: string, args: unknown, id?: number): string => rpcBody('tools/call', { name, arguments: args }, id);
+
+/**
+ * Parses an MCP HTTP answer that may be JSON or a one-event SSE stream.
+ */
+export function parseMcpAnswer(text: string): { result?: any; error?: any } {
+  const trimmed = text.trim();
+  if (trimmed.startsWith('{')) return JSON.parse(trimmed);
+  const data = trimmed
+    .split('\n')
+    .filter((l) => l.startsWith('data:'))
+    .map((l) => l.slice(5).trim())
+    .join('');
+  return JSON.parse(data);
+}
+
+/** One POST to /mcp; throws unless HTTP 200 with a JSON-RPC result. */
+export async function post(url: string, key: string, body: string, timeoutMs = 30_000): Promise<{ raw: Uint8Array; contentType: string; result: any }> {
+  const res = await fetch(url, { method: 'POST', headers: { ...MCP_HEADERS, 'X-API-Key': key }, body, signal: AbortSignal.timeout(timeoutMs) });
+  const raw = new Uint8Array(await res.arrayBuffer());
+  const text = new TextDecoder().decode(raw);
+  if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${text.slice(0, 300)}`);
+  const msg = parseMcpAnswer(text);
+  if (msg.error) throw new Error(`JSON-RPC error: ${JSON.stringify(msg.error).slice(0, 300)}`);
+  return { raw, contentType: res.headers.get('content-type') ?? 'application/json', result: msg.result };
+}
+
+/** Checks that a tools/call result is a success with exit code 0. */
+export function assertOkCall(result: any, what: string): void {
+  const sc = result?.structuredContent;
+  if (result?.isError || (sc && typeof sc.exitCode === 'number' && sc.exitCode !== 0)) {
+    throw new Error(`${what} failed: ${JSON.stringify(result).slice(0, 300)}`);
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * HTTP throughput and latency through the whole pipeline, against the bare
+ * Elysia route and the raw spawn loop: tools/list, tools/call at 16 and at 1,
+ * and audit on versus off.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnLoop, startElysia } from '../lib/baselines.ts';
+import { judge, type Ctx, type Scenario } from '../lib/context.ts';
+import { assertOkCall, callBody, MCP_HEADERS, post, rpcBody, setupHide, startHide } from '../lib/hide.ts';
+import { cpuSeconds } from '../lib/proc.ts';
+import { fmt } from '../lib/stats.ts';
+import { wrk, writePostScript, type WrkResult } from '../lib/wrk.ts';
+
+const TRUE_CALL = callBody('shell_execute', { command: 'true' }, 1);
+const TOOLS_LIST = rpcBody('tools/list', undefined, 1);
+
+/** Best of `rounds` runs of each measurement, alternating so drift hits both sides. */
+async function alternate<A, B>(rounds: number, a: () => Promise<A>, b: () => Promise<B>): Promise<[A[], B[]]> {
+  const as: A[] = [];
+  const bs: B[] = [];
+  for (let i = 0; i < rounds; i++) {
+    as.push(await a());
+    bs.push(await b());
+  }
+  return [as, bs];
+}
+
+const maxRps = (rs: WrkResult[]) => Math.max(...rs.map((r) => r.requestsPerSec));
+
+async function callScript(ctx: Ctx, name: string, key: string, body = TRUE_CALL): Promise<string> {
+  return writePostScript(ctx.work, name, body, { ...MCP_HEADERS, 'X-API-Key': key });
+}
+
+export const toolsList: Scenario = {
+  name: 'tools-list',
+  title: 'tools/list req/s (wrk c=32) vs bare Elysia',
+  target: '≥ 0.50',
+  async run(ctx, row) {
+    // The baseline answers with hide's exact bytes, so hide must answer first.
+    const { setup, server } = await ctx.hide();
+    const first = await post(server.mcpUrl, setup.apiKey, TOOLS_LIST);
+    const again = await post(server.mcpUrl, setup.apiKey, TOOLS_LIST);
+    if (Buffer.compare(first.raw, again.raw) !== 0) row.notes.push('tools/list bytes differ between two calls; the baseline serves the first');
+    const bodyFile = join(ctx.work, 'tools-list.json');
+    writeFileSync(bodyFile, first.raw);
+    const elysia = await startElysia(ctx.work, bodyFile, first.contentType);
+    ctx.defer(() => elysia.stop());
+    const script = await callScript(ctx, 'tools-list', setup.apiKey, TOOLS_LIST);
+    const shoot = (url: string) => () => wrk({ url, script, connections: 32, seconds: ctx.secs(3) });
+    const base = `http://127.0.0.1:${elysia.port}/mcp`;
+    await wrk({ url: base, script, connections: 32, seconds: 1 });
+    await wrk({ url: server.mcpUrl, script, connections: 32, seconds: 1 });
+    const cpu0 = cpuSeconds(server.pid);
+    const [b, o] = await alternate(ctx.smoke ? 1 : 2, shoot(base), shoot(server.mcpUrl));
+    const cpuUs = ((cpuSeconds(server.pid) - cpu0) * 1e6) / o.reduce((a, r) => a + r.requests, 0);
+    const [br, or] = [maxRps(b), maxRps(o)];
+    Object.assign(row, { baseline: fmt(br, 'req/s'), ours: fmt(or, 'req/s'), ratio: fmt(or / br), status: judge(or / br >= 0.5) });
+    row.notes.push(`response ${first.raw.length} bytes, ${first.contentType}; hide used ${fmt(cpuUs, 'µs')} CPU per request; best of ${o.length} alternating wrk runs each`);
+    await elysia.stop();
+  },
+};
+
+export const callC16: Scenario = {
+  name: 'call-c16',
+  title: 'tools/call shell_execute true, c=16, calls/s vs raw Bun.spawn',
+  target: '≥ 0.85',
+  async run(ctx, row) {
+    const { setup, server } = await ctx.hide();
+    assertOkCall((await post(server.mcpUrl, setup.apiKey, TRUE_CALL)).result, 'shell_execute true');
+    const script = await callScript(ctx, 'call-true', setup.apiKey);
+    await wrk({ url: server.mcpUrl, script, connections: 16, seconds: 1 });
+    let cpu = 0;
+    const ourRun = async () => {
+      const cpu0 = cpuSeconds(server.pid);
+      const r = await wrk({ url: server.mcpUrl, script, connections: 16, seconds: ctx.secs(3) });
+      cpu += cpuSeconds(server.pid) - cpu0;
+      return r;
+    };
+    const [bases, ours] = await alternate(ctx.smoke ? 1 : 2, () => spawnLoop(16, ctx.secs(3)), ourRun);
+    const base = bases.reduce((a, b) => (b.callsPerSec > a.callsPerSec ? b : a));
+    const best = ours.reduce((a, b) => (b.requestsPerSec > a.requestsPerSec ? b : a));
+    const cpuMsPerCall = (cpu * 1000) / ours.reduce((a, r) => a + r.requests, 0);
+    const ratio = best.requestsPerSec / base.callsPerSec;
+    Object.assign(row, { baseline: fmt(base.callsPerSec, 'calls/s'), ours: fmt(best.requestsPerSec, 'calls/s'), ratio: fmt(ratio), status: judge(ratio >= 0.85) });
+    row.notes.push(
+      `best of ${ours.length} alternating runs each; p50 at c=16: raw ${fmt(base.p50Ms, 'ms')}, ours ${fmt(best.p50Ms, 'ms')}; ` +
+        `CPU per call in the spawning process (children excluded): raw ${fmt(base.cpuMsPerCall, 'ms')}, hide ${fmt(cpuMsPerCall, 'ms')}; ` +
+        `wrk shares the ${navigator.hardwareConcurrency} cores with the server, the raw loop has no client`,
+    );
+  },
+};
+
+export const callC1: Scenario = {
+  name: 'call-c1',
+  title: 'tools/call shell_execute true, one client: p50 minus raw spawn p50',
+  target: '≤ +0.5 ms',
+  async run(ctx, row) {
+    const { setup, server } = await ctx.hide();
+    const script = await callScript(ctx, 'call-true', setup.apiKey);
+    await wrk({ url: server.mcpUrl, script, connections: 1, threads: 1, seconds: 1 });
+    const [bases, ours] = await alternate(
+      ctx.smoke ? 1 : 2,
+      () => spawnLoop(1, ctx.secs(3)),
+      () => wrk({ url: server.mcpUrl, script, connections: 1, threads: 1, seconds: ctx.secs(3) }),
+    );
+    const base = bases.reduce((a, b) => (b.p50Ms < a.p50Ms ? b : a));
+    const best = ours.reduce((a, b) => (b.p50Ms < a.p50Ms ? b : a));
+    const delta = best.p50Ms - base.p50Ms;
+    Object.assign(row, {
+      baseline: `${fmt(base.p50Ms, 'ms')} p50`,
+      ours: `${fmt(best.p50Ms, 'ms')} p50`,
+      ratio: `${delta >= 0 ? '+' : ''}${fmt(delta, 'ms')}`,
+      status: judge(delta <= 0.5),
+    });
+    row.notes.push(`lowest p50 of ${ours.length} alternating runs each (wrk -c1 for ours); one client: raw ${fmt(base.callsPerSec, 'calls/s')}, ours ${fmt(best.requestsPerSec, 'calls/s')}`);
+  },
+};
+
+export const audit: Scenario = {
+  name: 'audit',
+  title: 'tools/call c=16 calls/s, audit on vs audit off',
+  target: '≥ 0.95',
+  async run(ctx, row) {
+    const { setup, server: on } = await ctx.hide();
+    const offSetup = setupHide({ audit: false, name: 'audit-off' });
+    const off = await startHide(offSetup);
+    ctx.defer(() => off.stop());
+    const onScript = await callScript(ctx, 'call-true', setup.apiKey);
+    const offScript = await callScript(ctx, 'call-true-audit-off', offSetup.apiKey);
+    assertOkCall((await post(off.mcpUrl, offSetup.apiKey, TRUE_CALL)).result, 'shell_execute true (audit off)');
+    const auditBefore = await Bun.file(setup.auditFile).size;
+    await wrk({ url: off.mcpUrl, script: offScript, connections: 16, seconds: 1 });
+    const shoot = (url: string, script: string) => () => wrk({ url, script, connections: 16, seconds: ctx.secs(3) });
+    const [offRuns, onRuns] = await alternate(ctx.smoke ? 1 : 3, shoot(off.mcpUrl, offScript), shoot(on.mcpUrl, onScript));
+    const [offR, onR] = [maxRps(offRuns), maxRps(onRuns)];
+    const ratio = onR / offR;
+    Object.assign(row, { baseline: `${fmt(offR, 'calls/s')} (off)`, ours: `${fmt(onR, 'calls/s')} (on)`, ratio: fmt(ratio), status: judge(ratio >= 0.95) });
+    const grew = (await Bun.file(setup.auditFile).size) - auditBefore;
+    const calls = onRuns.reduce((a, r) => a + r.requests, 0);
+    row.notes.push(`audit file grew ${fmt(grew / 1e6, 'MB')} over ${calls} audited calls (${fmt(grew / Math.max(1, calls), 'B')}/call); best of ${onRuns.length} alternating runs each`);
+    if (grew <= 0) row.notes.push('audit file did not grow: audit may not be on');
+    await off.stop();
+  },
+};
