@@ -40,7 +40,12 @@ const newKey = (): string => randomBytes(32).toString('base64url');
  * Writes a fresh config directory. `clients` adds that many extra clients,
  * stored as `api_key_sha256` as `hide keys generate` would.
  */
-export function setupHide(opts: { audit?: boolean; clients?: number; name?: string } = {}): HideSetup {
+/**
+ * A config dir for one hide instance. Issue-5 rows compare against baselines
+ * that run commands unconfined, so they run hide with the sandbox off; the
+ * sandbox rows (scenarios/sandbox.ts) measure its cost against that.
+ */
+export function setupHide(opts: { audit?: boolean; clients?: number; name?: string; sandbox?: 'off' | 'required' } = {}): HideSetup {
   const dir = mkdtempSync(join(tmpdir(), `hide-bench-${opts.name ?? 'x'}-`));
   dirs.push(dir);
   const workspace = join(dir, 'ws');
@@ -71,6 +76,7 @@ export function setupHide(opts: { audit?: boolean; clients?: number; name?: stri
     HIDE_RATE_LIMIT_CONCURRENT: '1000',
     HIDE_AUDIT_LOG_FILE: auditFile,
     HIDE_WORKSPACE: workspace,
+    HIDE_SANDBOX: opts.sandbox ?? 'off',
   };
   if (opts.audit === false) env.HIDE_AUDIT_LOG_ENABLED = 'false';
   return { dir, workspace, configFile, keysFile, auditFile, apiKey, extraKeys, env };

@@ -12,11 +12,11 @@ import { cpuSeconds } from '../lib/proc.ts';
 import { fmt } from '../lib/stats.ts';
 import { wrk, writePostScript, type WrkResult } from '../lib/wrk.ts';
 
-const TRUE_CALL = callBody('shell_execute', { command: 'true' }, 1);
+export const TRUE_CALL = callBody('shell_execute', { command: 'true' }, 1);
 const TOOLS_LIST = rpcBody('tools/list', undefined, 1);
 
 /** Best of `rounds` runs of each measurement, alternating so drift hits both sides. */
-async function alternate<A, B>(rounds: number, a: () => Promise<A>, b: () => Promise<B>): Promise<[A[], B[]]> {
+export async function alternate<A, B>(rounds: number, a: () => Promise<A>, b: () => Promise<B>): Promise<[A[], B[]]> {
   const as: A[] = [];
   const bs: B[] = [];
   for (let i = 0; i < rounds; i++) {
@@ -28,7 +28,7 @@ async function alternate<A, B>(rounds: number, a: () => Promise<A>, b: () => Pro
 
 const maxRps = (rs: WrkResult[]) => Math.max(...rs.map((r) => r.requestsPerSec));
 
-async function callScript(ctx: Ctx, name: string, key: string, body = TRUE_CALL): Promise<string> {
+export async function callScript(ctx: Ctx, name: string, key: string, body = TRUE_CALL): Promise<string> {
   return writePostScript(ctx.work, name, body, { ...MCP_HEADERS, 'X-API-Key': key });
 }
 

@@ -53,8 +53,23 @@ function refused(message: string): RunResult {
   };
 }
 
+/**
+ * How long a PATH lookup and policy verdict are reused. Short enough that a
+ * newly installed tool or a changed symlink is seen within a second, long
+ * enough that a burst of calls does not stat every PATH entry each time.
+ */
+const RESOLVE_TTL_MS = 1000;
+
+interface Resolved {
+  at: number;
+  /** The executable, or the refusal message. */
+  executable: string | null;
+  refusal: string | null;
+}
+
 export class CommandRunner {
   private readonly childEnv: Record<string, string>;
+  private readonly resolved = new Map<string, Resolved>();
 
   constructor(
     private readonly settings: RunnerSettings,
@@ -74,6 +89,38 @@ export class CommandRunner {
     return this.childEnv.PATH!;
   }
 
+  /** PATH lookup plus allow/deny verdict, memoised briefly per (bare command name, cwd). */
+  private resolve(command: string, cwd: string): string {
+    const key = `${command}\0${cwd}`;
+    const now = performance.now();
+    let hit = this.resolved.get(key);
+    if (!hit || now - hit.at > RESOLVE_TTL_MS) {
+      hit = { at: now, executable: null, refusal: null };
+      const found = resolveExecutable(command, this.childEnv.PATH!, cwd);
+      if (!found) {
+        hit.refusal = command.includes('/')
+          ? `command '${command}' was not found or is not executable`
+          : `command '${command}' was not found on PATH (${this.childEnv.PATH})`;
+      } else {
+        try {
+          checkCommandAllowed(found, this.settings);
+          hit.executable = found;
+        } catch (err) {
+          if (!(err instanceof CommandRefusedError)) throw err;
+          hit.refusal = err.message;
+        }
+      }
+      // Paths (./x, /abs/x) are never memoised: they may point into the
+      // workspace, which a command can change between two calls.
+      if (!command.includes('/')) {
+        if (this.resolved.size >= 1024) this.resolved.clear();
+        this.resolved.set(key, hit);
+      }
+    }
+    if (hit.refusal !== null) throw new CommandRefusedError(hit.refusal);
+    return hit.executable!;
+  }
+
   async run(req: RunRequest): Promise<RunResult> {
     const timeoutSeconds = req.timeoutSeconds ?? this.settings.defaultTimeoutSeconds;
     if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1 || timeoutSeconds > this.settings.maxTimeoutSeconds) {
@@ -87,16 +134,7 @@ export class CommandRunner {
         if (arg.includes('\0')) throw new CommandRefusedError('an argument contains a NUL byte');
       }
       cwd = await this.confiner.resolveDirectory(req.workingDirectory);
-      const found = resolveExecutable(req.command, this.childEnv.PATH!, cwd);
-      if (!found) {
-        throw new CommandRefusedError(
-          req.command.includes('/')
-            ? `command '${req.command}' was not found or is not executable`
-            : `command '${req.command}' was not found on PATH (${this.childEnv.PATH})`,
-        );
-      }
-      checkCommandAllowed(found, this.settings);
-      executable = found;
+      executable = this.resolve(req.command, cwd);
     } catch (err) {
       if (err instanceof CommandRefusedError || err instanceof PathRefusedError) {
         const prefix = err instanceof PathRefusedError ? 'workingDirectory refused: ' : '';

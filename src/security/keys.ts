@@ -120,6 +120,13 @@ export function parseKeysFile(text: string): KeysFileEntry[] {
   return parsed.output.clients;
 }
 
+/** Compared against when no stored digest matched, so both paths do the same work. */
+const NO_MATCH = Buffer.alloc(32);
+
+function indexKeys(keys: StoredKey[]): Map<string, StoredKey> {
+  return new Map(keys.map((k) => [k.hex, k]));
+}
+
 function buildKeys(apiKey: string | null, entries: KeysFileEntry[]): StoredKey[] {
   const keys: StoredKey[] = [];
   const ids = new Set<string>();
@@ -163,6 +170,8 @@ export class KeyStore {
   private readonly apiKey: string | null;
   private readonly onReload: (result: ReloadResult) => void;
   private keys: StoredKey[];
+  /** Digest (hex) → key, rebuilt with `keys`. */
+  private byDigest = new Map<string, StoredKey>();
   private watcher: KeysFileWatcher | null = null;
 
   /** Loads the keys; throws when the single key or the file is unusable, so start-up can refuse. */
@@ -171,6 +180,7 @@ export class KeyStore {
     this.file = opts.file ?? null;
     this.onReload = opts.onReload ?? (() => {});
     this.keys = buildKeys(this.apiKey, this.readFile());
+    this.byDigest = indexKeys(this.keys);
   }
 
   private readFile(): KeysFileEntry[] {
@@ -191,7 +201,10 @@ export class KeyStore {
   reload(): ReloadResult {
     let result: ReloadResult;
     try {
-      this.keys = buildKeys(this.apiKey, this.readFile());
+      const keys = buildKeys(this.apiKey, this.readFile());
+      // Swap both at once: a request in flight sees the old set or the new one.
+      this.byDigest = indexKeys(keys);
+      this.keys = keys;
       result = { ok: true, clients: this.keys.length };
     } catch (err) {
       result = { ok: false, clients: this.keys.length, error: (err as Error).message };
@@ -218,15 +231,14 @@ export class KeyStore {
   authenticate(presentedKey: string): AuthResult {
     if (presentedKey.length === 0) return { ok: false, reason: 'missing', keyHash: null };
     if (!isWellFormedKey(presentedKey)) return { ok: false, reason: 'invalid', keyHash: null };
-    const digest = createHash('sha256').update(presentedKey, 'utf8').digest();
-    const keys = this.keys;
-    let match: StoredKey | null = null;
-    // No early exit: every digest is compared whatever happens.
-    for (const k of keys) {
-      const equal = timingSafeEqual(digest, k.digest);
-      match = equal ? k : match;
-    }
+    const digest = Buffer.from(Bun.SHA256.hash(presentedKey) as Uint8Array);
     const keyHash = digest.toString('hex');
+    // Look the digest up, then confirm in constant time. The lookup's timing
+    // depends only on the SHA-256 of what was sent, which tells an attacker
+    // nothing about any key; scanning every key instead would make each
+    // request cost O(clients).
+    const candidate = this.byDigest.get(keyHash);
+    const match = timingSafeEqual(digest, candidate?.digest ?? NO_MATCH) && candidate ? candidate : null;
     if (match === null) return { ok: false, reason: 'invalid', keyHash };
     if (!match.enabled) return { ok: false, reason: 'disabled', keyHash };
     return { ok: true, client: match.client, keyHash };

@@ -27,17 +27,18 @@ export class ToolRegistry {
     for (const def of defs) {
       if (serverReadOnly && !def.readOnly) continue;
       this.tools.set(def.name, def);
-      const { $schema: _drop, ...schema } = toJsonSchema(def.inputSchema, { errorMode: 'ignore' }) as Record<
-        string,
-        unknown
-      >;
-      this.listed.set(def.name, {
-        name: def.name,
-        description: def.description,
-        inputSchema: schema,
-        annotations: { ...def.annotations },
-      });
     }
+  }
+
+  /** The published form of a tool; its JSON Schema is converted on first use, not at start-up. */
+  private listedTool(def: ToolDefinition): ListedTool {
+    let listed = this.listed.get(def.name);
+    if (!listed) {
+      const { $schema: _drop, ...schema } = toJsonSchema(def.inputSchema, { errorMode: 'ignore' }) as Record<string, unknown>;
+      listed = { name: def.name, description: def.description, inputSchema: schema, annotations: { ...def.annotations } };
+      this.listed.set(def.name, listed);
+    }
+    return listed;
   }
 
   get(name: string): ToolDefinition | undefined {
@@ -60,7 +61,7 @@ export class ToolRegistry {
     const key = `${ctx.readOnly ? 'ro' : 'rw'}|${ctx.allowedTools ? [...ctx.allowedTools].sort().join(',') : '*'}`;
     let json = this.listCache.get(key);
     if (json === undefined) {
-      const tools = [...this.tools.values()].filter((d) => this.permits(d, ctx)).map((d) => this.listed.get(d.name));
+      const tools = [...this.tools.values()].filter((d) => this.permits(d, ctx)).map((d) => this.listedTool(d));
       json = JSON.stringify({ tools });
       if (this.listCache.size < 1000) this.listCache.set(key, json);
     }

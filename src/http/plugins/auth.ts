@@ -12,10 +12,19 @@ import { stateOf } from '../request-state.ts';
 
 const BEARER = /^Bearer (\S+)$/;
 
+const namesCache = new Map<string, string[]>();
+function headerNames(configured: string): string[] {
+  let names = namesCache.get(configured);
+  if (!names) {
+    names = [...new Set([configured.toLowerCase(), 'x-api-key', 'x-mcp-api-key'])];
+    namesCache.set(configured, names);
+  }
+  return names;
+}
+
 export function credentialsFrom(headers: Headers, bearerToken: string | undefined, configuredHeader: string): PresentedCredentials {
   const found: PresentedCredentials['found'] = [];
-  const names = [...new Set([configuredHeader.toLowerCase(), 'x-api-key', 'x-mcp-api-key'])];
-  for (const name of names) {
+  for (const name of headerNames(configuredHeader)) {
     const value = headers.get(name);
     if (value !== null) found.push({ header: name, value });
   }

@@ -8,22 +8,29 @@ import { Elysia } from 'elysia';
 import type { CallContext } from '../../context.ts';
 import type { McpDispatcher } from '../../mcp/dispatcher.ts';
 import type { SecurityPipeline } from '../../security/pipeline.ts';
-import { stateOf } from '../request-state.ts';
+import { type RequestState, stateOf } from '../request-state.ts';
 
 export function limits(security: SecurityPipeline, dispatcher: McpDispatcher, contextOf: (request: Request) => CallContext) {
-  return new Elysia({ name: 'hide/limits' })
-    .onBeforeHandle({ as: 'global' }, async ({ request }) => {
-      const state = stateOf(request);
-      const msg = state?.message;
-      if (!state || msg?.kind !== 'request' || msg.method !== 'tools/call') return;
-      const tool = dispatcher.toolFor(msg.params);
-      if (!tool) return; // the dispatcher answers "unknown tool"
-      const args = msg.params.arguments as Record<string, unknown> | undefined;
-      const correlationId = typeof args?.correlationId === 'string' && args.correlationId.length <= 200 ? args.correlationId : state.correlationId;
-      const user = typeof args?.user === 'string' && args.user.length <= 200 ? args.user : null;
-      state.admission = await security.admit(contextOf(request), tool, correlationId, user);
-    })
-    .onAfterResponse({ as: 'global' }, ({ request }) => {
-      stateOf(request)?.admission?.release();
-    });
+  async function admit(request: Request, state: RequestState, params: Record<string, unknown>): Promise<void> {
+    const tool = dispatcher.toolFor(params);
+    if (!tool) return; // the dispatcher answers "unknown tool"
+    const args = params.arguments as Record<string, unknown> | undefined;
+    const correlationId = typeof args?.correlationId === 'string' && args.correlationId.length <= 200 ? args.correlationId : state.correlationId;
+    const user = typeof args?.user === 'string' && args.user.length <= 200 ? args.user : null;
+    state.admission = await security.admit(contextOf(request), tool, correlationId, user);
+  }
+
+  return (
+    new Elysia({ name: 'hide/limits' })
+      // Not async: only a tools/call pays for a promise.
+      .onBeforeHandle({ as: 'global' }, ({ request }) => {
+        const state = stateOf(request);
+        const msg = state?.message;
+        if (!state || msg?.kind !== 'request' || msg.method !== 'tools/call') return;
+        return admit(request, state, msg.params);
+      })
+      .onAfterResponse({ as: 'global' }, ({ request }) => {
+        stateOf(request)?.admission?.release();
+      })
+  );
 }

@@ -6,13 +6,17 @@
 import { Elysia } from 'elysia';
 import { HideError, InvalidRequestError, ParseError, RpcCode } from '../../errors.ts';
 import { readId, SUPPORTED_PROTOCOL_VERSIONS, toMessage } from '../../mcp/protocol.ts';
-import { stateOf } from '../request-state.ts';
+import { type RequestState, stateOf } from '../request-state.ts';
 import { readBody } from './body-limit.ts';
 
 export function mcpMessage(maxBytes: number) {
-  return new Elysia({ name: 'hide/mcp-message', seed: maxBytes }).onBeforeHandle({ as: 'global' }, async ({ request }) => {
+  return new Elysia({ name: 'hide/mcp-message', seed: maxBytes }).onBeforeHandle({ as: 'global' }, ({ request }) => {
     const state = stateOf(request);
     if (!state?.protectedPath || request.method !== 'POST') return;
+    return read(request, state);
+  });
+
+  async function read(request: Request, state: RequestState): Promise<void> {
     const type = request.headers.get('content-type');
     if (type !== null && !/^application\/(?:[\w.+-]*\+)?json\b/i.test(type.trim())) {
       throw new HideError('Unsupported Media Type: send Content-Type: application/json', {
@@ -36,5 +40,5 @@ export function mcpMessage(maxBytes: number) {
     }
     state.rpcId = readId(value);
     state.message = toMessage(value);
-  });
+  }
 }

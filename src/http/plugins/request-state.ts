@@ -21,6 +21,9 @@ export function requestState(ipFilter: IpFilter) {
       rpcId: null,
     };
     setState(request, state);
-    set.headers['x-correlation-id'] = state.correlationId;
+    // MCP responses carry the header themselves (the effective id may come
+    // from the tool's arguments); merging set.headers into every response
+    // costs measurable time on the hot path.
+    if (!MCP_PATHS.has(path)) set.headers['x-correlation-id'] = state.correlationId;
   });
 }
