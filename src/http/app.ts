@@ -10,6 +10,7 @@
  *
  * /health, /ready and /metrics (when not on its own port) sit before auth.
  */
+import type { Server } from 'bun';
 import { Elysia } from 'elysia';
 import type { CallContext } from '../context.ts';
 import { drainGate, noteErrorStatus, requestMetrics } from '../ops/http-hooks.ts';
@@ -48,8 +49,9 @@ export function createHttpApp(rt: Runtime) {
     };
   };
 
+  let self: { server: Server<unknown> | null } | null = null;
   // onError first: Elysia applies a hook only to routes registered after it.
-  return new Elysia({ name: 'hide' })
+  const app = new Elysia({ name: 'hide' })
     .onError({ as: 'global' }, ({ code, error, request }) => {
       const state = stateOf(request);
       const correlationId = state?.correlationId ?? crypto.randomUUID();
@@ -63,7 +65,7 @@ export function createHttpApp(rt: Runtime) {
       noteErrorStatus(request, res.status);
       return res;
     })
-    .use(requestState(rt.security.opts.ipFilter))
+    .use(requestState(rt.security.opts.ipFilter, () => self?.server))
     .use(drainGate(rt.ops.lifecycle))
     .use(requestMetrics(rt.ops.metrics))
     .use(ipFilter(rt.security))
@@ -76,4 +78,6 @@ export function createHttpApp(rt: Runtime) {
     .use(mcpMessage(rt.config.maxBodyBytes))
     .use(limits(rt.security, rt.dispatcher, contextOf))
     .use(mcpRoutes(rt.dispatcher, contextOf));
+  self = app;
+  return app;
 }

@@ -92,7 +92,9 @@ export class McpDispatcher {
    * thrown as HideError so HTTP can set its status; everything else is a
    * JSON-RPC response.
    */
-  async dispatch(msg: JsonRpcMessage, ctx: CallContext, admission?: Admission): Promise<DispatchOutput> {
+  dispatch(msg: JsonRpcMessage, ctx: CallContext, admission?: Admission): DispatchOutput | Promise<DispatchOutput> {
+    // Only tools/call is asynchronous; everything else answers synchronously
+    // so the hot listing path never waits on a promise.
     if (msg.kind !== 'request') return { body: null, correlationId: ctx.correlationId };
     const { id, method, params } = msg;
     switch (method) {

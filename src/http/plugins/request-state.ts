@@ -9,10 +9,14 @@ import { correlationIdFrom, pathOf, setState } from '../request-state.ts';
 
 export const MCP_PATHS = new Set(['/', '/mcp']);
 
-export function requestState(ipFilter: IpFilter) {
-  return new Elysia({ name: 'hide/request-state' }).onRequest(({ request, server, set }) => {
+/**
+ * @param serverOf the listening server, read through a closure: naming
+ * `server` in the hook's context makes Elysia define a getter on every request.
+ */
+export function requestState(ipFilter: IpFilter, serverOf: () => { requestIP(r: Request): { address: string } | null } | null | undefined) {
+  return new Elysia({ name: 'hide/request-state' }).onRequest(({ request, set }) => {
     const path = pathOf(request.url);
-    const peer = server?.requestIP(request)?.address ?? 'unknown';
+    const peer = serverOf()?.requestIP(request)?.address ?? 'unknown';
     const state = {
       path,
       protectedPath: path !== '/health' && path !== '/ready' && path !== '/metrics',

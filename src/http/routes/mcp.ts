@@ -6,7 +6,7 @@
 import { Elysia } from 'elysia';
 import type { CallContext } from '../../context.ts';
 import { HideError, MethodNotAllowedError, RpcCode } from '../../errors.ts';
-import type { McpDispatcher } from '../../mcp/dispatcher.ts';
+import type { DispatchOutput, McpDispatcher } from '../../mcp/dispatcher.ts';
 import { jsonResponse } from '../error-response.ts';
 import { stateOf } from '../request-state.ts';
 
@@ -22,10 +22,7 @@ export function replyFormat(accept: string | null): Reply {
 }
 
 export function mcpRoutes(dispatcher: McpDispatcher, contextOf: (request: Request) => CallContext) {
-  const handle = async ({ request }: { request: Request }) => {
-    const state = stateOf(request)!;
-    const format = replyFormat(request.headers.get('accept'));
-    const out = await dispatcher.dispatch(state.message!, contextOf(request), state.admission);
+  const respond = (format: Reply, out: DispatchOutput): Response => {
     const headers: Record<string, string> = { 'x-correlation-id': out.correlationId };
     if (out.body === null) return new Response(null, { status: 202, headers });
     if (format === 'sse') {
@@ -34,6 +31,13 @@ export function mcpRoutes(dispatcher: McpDispatcher, contextOf: (request: Reques
       });
     }
     return jsonResponse(200, out.body, headers);
+  };
+  // Not async: a tools/list is answered without a promise in between.
+  const handle = ({ request }: { request: Request }) => {
+    const state = stateOf(request)!;
+    const format = replyFormat(request.headers.get('accept'));
+    const out = dispatcher.dispatch(state.message!, contextOf(request), state.admission);
+    return out instanceof Promise ? out.then((o) => respond(format, o)) : respond(format, out);
   };
   const notAllowed = () => {
     throw new MethodNotAllowedError('POST');
