@@ -14,7 +14,7 @@ import {
   resolveExecutable,
   validateCommandName,
 } from './policy.ts';
-import { type SpawnRequest, type SpawnResult, spawnCommand } from './spawn.ts';
+import { notStarted, type SpawnRequest, type SpawnResult, spawnCommand } from './spawn.ts';
 
 export interface RunnerSettings extends CommandLists {
   defaultTimeoutSeconds: number;
@@ -39,18 +39,7 @@ export interface RunResult extends SpawnResult {
 export type SpawnBackend = (req: SpawnRequest) => Promise<SpawnResult>;
 
 function refused(message: string): RunResult {
-  return {
-    stdout: '',
-    stderr: '',
-    exitCode: -1,
-    signal: null,
-    timedOut: false,
-    cancelled: false,
-    truncated: false,
-    durationMs: 0,
-    spawnError: message,
-    error: message,
-  };
+  return { ...notStarted(message, performance.now()), durationMs: 0, error: message };
 }
 
 /**

@@ -2,7 +2,9 @@
  * Runs one argv in its own process group with Bun.spawn: no shell, stdin
  * closed, output capped per stream (the excess is read and dropped so memory
  * stays bounded and the child never blocks on a full pipe), and a timeout or
- * cancellation that kills the whole group — grandchildren included.
+ * cancellation that kills the whole group — grandchildren included. The
+ * server uses it directly; the sandbox launcher uses the same code inside its
+ * confinement (src/sandbox/run-command.ts).
  */
 import { constants } from 'node:os';
 
@@ -20,7 +22,7 @@ export interface SpawnRequest {
 export interface SpawnResult {
   stdout: string;
   stderr: string;
-  /** -1 when the process could not start, timed out or was cancelled. */
+  /** Exit status; 128 + n for death by signal n; -1 when not started, timed out or cancelled. */
   exitCode: number;
   signal: string | null;
   timedOut: boolean;
@@ -30,128 +32,160 @@ export interface SpawnResult {
   spawnError: string | null;
 }
 
+/** A started command: its pid (null when it could not start), a cancel handle, and its result. */
+export interface RunningCommand {
+  pid: number | null;
+  cancel(): void;
+  result: Promise<SpawnResult>;
+}
+
+export interface StartOptions {
+  /** Added to the request's environment. */
+  extraEnv?: Record<string, string>;
+  /** Runs right after spawn; a returned message kills the group and becomes the spawn error. */
+  afterSpawn?: (pid: number) => string | null;
+  /** Runs once the leader has exited and its group was killed. */
+  onLeaderExit?: () => void;
+}
+
 /** Delay between SIGTERM and SIGKILL for a group that ignores TERM. */
-const KILL_GRACE_MS = 1000;
+export const KILL_GRACE_MS = 1000;
 
-interface Captured {
-  text: string;
-  truncated: boolean;
-}
-
-async function capture(stream: ReadableStream<Uint8Array>, cap: number): Promise<Captured> {
-  const chunks: Uint8Array[] = [];
-  let kept = 0;
-  let truncated = false;
-  const reader = stream.getReader();
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      if (kept >= cap) {
-        truncated = true;
-        continue;
-      }
-      if (kept + value.byteLength > cap) {
-        chunks.push(value.subarray(0, cap - kept));
-        kept = cap;
-        truncated = true;
-      } else {
-        chunks.push(value);
-        kept += value.byteLength;
-      }
-    }
-  } catch {
-    /* the pipe closed under us (group killed); keep what we have */
-  }
-  const text = chunks.length === 1 ? new TextDecoder().decode(chunks[0]) : new TextDecoder().decode(Buffer.concat(chunks));
-  return { text, truncated };
-}
-
-function killGroup(pid: number, sig: NodeJS.Signals): void {
+export function killGroup(pid: number, sig: NodeJS.Signals): void {
   try {
     process.kill(-pid, sig);
   } catch {
-    /* group already gone */
+    // ESRCH: the group is already gone.
   }
 }
 
-/** Live process groups, so a shutdown can kill every one of them. */
-export const liveGroups = new Set<number>();
-
-export async function spawnCommand(req: SpawnRequest): Promise<SpawnResult> {
-  const started = performance.now();
-  let proc: ReturnType<typeof Bun.spawn<'ignore', 'pipe', 'pipe'>>;
-  try {
-    proc = Bun.spawn(req.argv, {
-      cwd: req.cwd,
-      env: req.env,
-      stdin: 'ignore',
-      stdout: 'pipe',
-      stderr: 'pipe',
-      // Own session and process group: one kill reaches every descendant.
-      detached: true,
-    });
-  } catch (err) {
-    return {
-      stdout: '',
-      stderr: '',
-      exitCode: -1,
-      signal: null,
-      timedOut: false,
-      cancelled: false,
-      truncated: false,
-      durationMs: performance.now() - started,
-      spawnError: `could not start '${req.argv[0]}': ${(err as Error).message}`,
-    };
-  }
-  const pid = proc.pid;
-  liveGroups.add(pid);
-
-  let reason: 'timeout' | 'cancel' | null = null;
-  let escalation: ReturnType<typeof setTimeout> | undefined;
-  const terminate = (why: 'timeout' | 'cancel') => {
-    if (reason) return;
-    reason = why;
-    killGroup(pid, 'SIGTERM');
-    escalation = setTimeout(() => killGroup(pid, 'SIGKILL'), KILL_GRACE_MS);
-  };
-  const timer = setTimeout(() => terminate('timeout'), req.timeoutMs);
-  const onAbort = () => terminate('cancel');
-  if (req.signal?.aborted) onAbort();
-  else req.signal?.addEventListener('abort', onAbort, { once: true });
-
-  const out = capture(proc.stdout, req.maxOutputBytes);
-  const err = capture(proc.stderr, req.maxOutputBytes);
-  await proc.exited;
-  clearTimeout(timer);
-  req.signal?.removeEventListener('abort', onAbort);
-  // The leader is gone; background children it left must not outlive the call
-  // (they would also hold our pipes open).
-  killGroup(pid, 'SIGKILL');
-  const [o, e] = await Promise.all([out, err]);
-  if (escalation) clearTimeout(escalation);
-  liveGroups.delete(pid);
-
-  const stopped = reason !== null;
+/** The result of a command that never ran. */
+export function notStarted(message: string, started = performance.now()): SpawnResult {
   return {
-    stdout: o.text,
-    stderr: e.text,
-    exitCode: stopped ? -1 : exitCodeOf(proc.exitCode, proc.signalCode),
-    signal: proc.signalCode == null ? null : String(proc.signalCode),
-    timedOut: reason === 'timeout',
-    cancelled: reason === 'cancel',
-    truncated: o.truncated || e.truncated,
+    stdout: '',
+    stderr: '',
+    exitCode: -1,
+    signal: null,
+    timedOut: false,
+    cancelled: false,
+    truncated: false,
     durationMs: performance.now() - started,
-    spawnError: null,
+    spawnError: message,
   };
 }
 
-/** A signal death reports the shell convention 128 + signal number. */
+const decoder = new TextDecoder();
+
+async function capture(stream: ReadableStream<Uint8Array>, cap: number): Promise<{ text: string; truncated: boolean }> {
+  const kept: Uint8Array[] = [];
+  let size = 0;
+  let truncated = false;
+  try {
+    for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
+      if (size >= cap) {
+        if (chunk.byteLength > 0) truncated = true;
+        continue;
+      }
+      const take = Math.min(chunk.byteLength, cap - size);
+      // Copy only a partial chunk, so a large buffer is not retained whole.
+      kept.push(take === chunk.byteLength ? chunk : chunk.slice(0, take));
+      size += take;
+      if (take < chunk.byteLength) truncated = true;
+    }
+  } catch {
+    // The pipe broke as the group was killed; keep what arrived.
+  }
+  return { text: decoder.decode(kept.length === 1 ? kept[0] : Buffer.concat(kept)), truncated };
+}
+
+/** Death by signal n reports the shell convention 128 + n. */
 function exitCodeOf(code: number | null, signal: string | number | null): number {
   if (code !== null) return code;
   if (typeof signal === 'number') return 128 + signal;
   const n = signal ? constants.signals[signal as NodeJS.Signals] : undefined;
   return n ? 128 + n : -1;
+}
+
+/** Starts one command; the result settles when the leader has exited and both pipes are drained. */
+export function startCommand(req: Omit<SpawnRequest, 'signal'>, opts: StartOptions = {}): RunningCommand {
+  const started = performance.now();
+  let proc: ReturnType<typeof Bun.spawn<'ignore', 'pipe', 'pipe'>>;
+  try {
+    proc = Bun.spawn(req.argv, {
+      cwd: req.cwd,
+      env: opts.extraEnv ? { ...req.env, ...opts.extraEnv } : req.env,
+      stdin: 'ignore',
+      stdout: 'pipe',
+      stderr: 'pipe',
+      // Own session and process group: one kill(-pid) reaches every descendant.
+      detached: true,
+    });
+  } catch (err) {
+    return { pid: null, cancel() {}, result: Promise.resolve(notStarted(`could not start '${req.argv[0]}': ${(err as Error).message}`, started)) };
+  }
+  const pid = proc.pid;
+  const refusal = opts.afterSpawn?.(pid) ?? null;
+  if (refusal !== null) {
+    killGroup(pid, 'SIGKILL');
+    return { pid, cancel() {}, result: proc.exited.then(() => notStarted(refusal, started)) };
+  }
+
+  let reason: 'timeout' | 'cancel' | null = null;
+  let escalation: ReturnType<typeof setTimeout> | undefined;
+  const terminate = (why: 'timeout' | 'cancel') => {
+    if (reason !== null) return;
+    // Record why before signalling: Bun reports no kill reason of its own.
+    reason = why;
+    killGroup(pid, 'SIGTERM');
+    escalation = setTimeout(() => killGroup(pid, 'SIGKILL'), KILL_GRACE_MS);
+  };
+  const timer = setTimeout(() => terminate('timeout'), req.timeoutMs);
+
+  const result = (async (): Promise<SpawnResult> => {
+    const out = capture(proc.stdout, req.maxOutputBytes);
+    const err = capture(proc.stderr, req.maxOutputBytes);
+    await proc.exited;
+    clearTimeout(timer);
+    // The leader is gone; background children it left must not outlive the
+    // call (they would also hold our pipes open).
+    killGroup(pid, 'SIGKILL');
+    opts.onLeaderExit?.();
+    const [o, e] = await Promise.all([out, err]);
+    clearTimeout(escalation);
+    return {
+      stdout: o.text,
+      stderr: e.text,
+      exitCode: reason !== null ? -1 : exitCodeOf(proc.exitCode, proc.signalCode),
+      signal: proc.signalCode == null ? null : String(proc.signalCode),
+      timedOut: reason === 'timeout',
+      cancelled: reason === 'cancel',
+      truncated: o.truncated || e.truncated,
+      durationMs: performance.now() - started,
+      spawnError: null,
+    };
+  })();
+
+  return { pid, cancel: () => terminate('cancel'), result };
+}
+
+/** Live process groups, so a shutdown can kill every one of them. */
+export const liveGroups = new Set<number>();
+
+/** Runs one command to its end; `req.signal` cancels it (the HTTP client went away). */
+export async function spawnCommand(req: SpawnRequest): Promise<SpawnResult> {
+  const running = startCommand(req);
+  if (running.pid === null) return running.result;
+  const pid = running.pid;
+  liveGroups.add(pid);
+  const onAbort = () => running.cancel();
+  if (req.signal?.aborted) onAbort();
+  else req.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await running.result;
+  } finally {
+    req.signal?.removeEventListener('abort', onAbort);
+    liveGroups.delete(pid);
+  }
 }
 
 /** Kills every live process group (shutdown). */

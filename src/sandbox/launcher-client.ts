@@ -19,7 +19,7 @@ import {
   type SandboxRunRequest,
   type SandboxRunResult,
 } from './protocol.ts';
-import { killGroup } from './run-command.ts';
+import { killGroup, notStarted } from '../exec/spawn.ts';
 
 export interface SandboxLauncherOptions {
   rules: LandlockRules;
@@ -46,19 +46,7 @@ interface Pending {
   retry: (() => void) | null;
 }
 
-function failed(message: string, started: number): SandboxRunResult {
-  return {
-    stdout: '',
-    stderr: '',
-    exitCode: -1,
-    signal: null,
-    timedOut: false,
-    cancelled: false,
-    truncated: false,
-    durationMs: performance.now() - started,
-    spawnError: message,
-  };
-}
+const failed = (message: string, started: number): SandboxRunResult => notStarted(message, started);
 
 /**
  * @example

@@ -1,38 +1,21 @@
 /**
  * The contract between the server (launcher-client.ts) and the sandboxed
- * launcher process (launcher.ts): request/result shapes, shaped like the exec
- * module's SpawnRequest/SpawnResult so the launcher can stand in as its spawn
- * backend, and the newline-delimited JSON messages that carry them.
+ * launcher process (launcher.ts): the exec module's SpawnRequest/SpawnResult
+ * (so the launcher stands in as its spawn backend) and the newline-delimited
+ * JSON messages that carry them.
  */
-import type { LandlockRules, RestrictReport } from './landlock.ts';
+import type { SpawnRequest, SpawnResult } from '../exec/spawn.ts';
 import { LineSplitter } from '../util/line-splitter.ts';
+import type { LandlockRules, RestrictReport } from './landlock.ts';
 import type { ResourceLimits } from './rlimits.ts';
 
-export interface SandboxRunRequest {
-  /** argv[0] already resolved to an absolute path. */
-  argv: string[];
-  cwd: string;
-  env: Record<string, string>;
-  timeoutMs: number;
-  /** Cap per stream, in bytes; the rest is read and dropped. */
-  maxOutputBytes: number;
+/** A spawn request plus the per-call resource limits the launcher applies. */
+export interface SandboxRunRequest extends SpawnRequest {
   limits?: ResourceLimits;
-  /** Cancels the call: its process group is killed (TERM, then KILL). */
-  signal?: AbortSignal;
 }
 
-export interface SandboxRunResult {
-  stdout: string;
-  stderr: string;
-  /** Exit status; 128 + n for death by signal n; -1 when not started, timed out or cancelled. */
-  exitCode: number;
-  signal: string | null;
-  timedOut: boolean;
-  cancelled: boolean;
-  truncated: boolean;
-  durationMs: number;
-  spawnError: string | null;
-}
+/** The launcher answers with exactly the exec module's result. */
+export type SandboxRunResult = SpawnResult;
 
 /** What the launcher needs at start, passed in HIDE_LAUNCHER_CONFIG as JSON. */
 export interface LauncherConfig {

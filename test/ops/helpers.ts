@@ -7,6 +7,7 @@
 import { mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { rpc as rpcTo } from '../helpers/server.ts';
 
 export const ROOT = join(import.meta.dir, '..', '..');
 export const MAIN = join(ROOT, 'src', 'main.ts');
@@ -88,22 +89,9 @@ export async function spawnServer(env: Record<string, string> = {}, opts: { dir?
   };
 }
 
-let nextId = 1;
-
-export async function rpc(url: string, method: string, params?: unknown, headers: Record<string, string> = {}) {
-  const res = await fetch(`${url}/mcp`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json', ...headers },
-    body: JSON.stringify({ jsonrpc: '2.0', id: nextId++, method, ...(params === undefined ? {} : { params }) }),
-  });
-  const text = await res.text();
-  let body: any = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    /* keep the text */
-  }
-  return { status: res.status, headers: res.headers, body };
+/** One JSON-RPC POST to `${url}/mcp` (the shared helper takes the full endpoint). */
+export function rpc(url: string, method: string, params?: unknown, headers: Record<string, string> = {}) {
+  return rpcTo(`${url}/mcp`, method, params, headers);
 }
 
 export function exec(url: string, command: string, args: string[] = [], headers: Record<string, string> = {}, extra: Record<string, unknown> = {}) {

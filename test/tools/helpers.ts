@@ -11,6 +11,7 @@ import { loadConfig } from '../../src/config/load.ts';
 import { createHttpApp } from '../../src/http/app.ts';
 import { configureLogger } from '../../src/log.ts';
 import { createRuntime, type Runtime } from '../../src/runtime.ts';
+import { rpc as rpcTo } from '../helpers/server.ts';
 
 export interface Tree {
   dir: string;
@@ -41,22 +42,9 @@ export interface Server {
 
 export type ToolResult = Record<string, any> & { isError: boolean };
 
-let nextId = 1;
-
-export async function rpcAt(url: string, method: string, params?: unknown, headers: Record<string, string> = {}) {
-  const res = await fetch(`${url}/mcp`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
-    body: JSON.stringify({ jsonrpc: '2.0', id: nextId++, method, ...(params === undefined ? {} : { params }) }),
-  });
-  const text = await res.text();
-  let body: any = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    /* keep the text */
-  }
-  return { status: res.status, body };
+/** One JSON-RPC POST to `${url}/mcp` (the shared helper takes the full endpoint). */
+export function rpcAt(url: string, method: string, params?: unknown, headers: Record<string, string> = {}) {
+  return rpcTo(`${url}/mcp`, method, params, headers);
 }
 
 export async function callAt(url: string, name: string, args: Record<string, unknown>, headers: Record<string, string> = {}): Promise<ToolResult> {
