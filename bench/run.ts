@@ -100,6 +100,11 @@ async function main(): Promise<number> {
   const rows: Row[] = [];
   const started = performance.now();
   const loadBefore = load();
+  if (!existsSync(HIDE_BIN) && !process.env.HIDE_BENCH_BIN) {
+    // A fresh clone has no binary yet: build the one being measured.
+    console.error('building dist/hide (bun run build) …');
+    await run(['bun', 'run', 'build'], { cwd: ROOT, timeoutMs: 180_000 }).catch((e: Error) => console.error(`build failed: ${e.message}`));
+  }
   if (!existsSync(HIDE_BIN)) console.error(`note: ${HIDE_BIN} is missing (bun run build); our side will show as error`);
   await ensureWrk();
   try {
