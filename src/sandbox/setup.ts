@@ -94,7 +94,9 @@ export async function setupSandbox(
 
   const status: SandboxStatus = { ...base, active: true, abi, reason: null };
   const limits = limitsFrom(config.sandbox);
-  const started = Promise.resolve().then(() => launcher.start()).then(
+  // A timer, not a microtask: in `auto` mode the server gets to listen before
+  // the launcher (a second process) boots and competes for the CPU.
+  const started = new Promise((resolve) => setTimeout(resolve, 0)).then(() => launcher.start()).then(
     () => {
       log.debug(`commands run sandboxed (Landlock ABI ${abi}, network ${config.sandbox.network})`);
       return true;
