@@ -168,7 +168,9 @@ export async function createRuntime(config: Config, opts: { transport: 'http' | 
     }
   }
   const limiter = new MeteredLimiter(store ?? new MemoryLimiter(config.rateLimit), metrics);
-  metrics.collect({ name: 'hide_child_processes', type: 'gauge', help: 'Command process groups alive.', value: () => liveGroups.size });
+  // Commands run in-process or through the sandbox launcher; the gauge counts both.
+  let sandboxRunning = () => 0;
+  metrics.collect({ name: 'hide_child_processes', type: 'gauge', help: 'Command process groups alive.', value: () => liveGroups.size + sandboxRunning() });
   metrics.collect({ name: 'hide_audit_lines_written_total', type: 'counter', help: 'Audit lines handed to the OS.', value: () => writer.linesWritten });
   metrics.collect({
     name: 'hide_audit_lines_dropped_total',
@@ -208,6 +210,8 @@ export async function createRuntime(config: Config, opts: { transport: 'http' | 
     if (err instanceof SandboxUnavailableError) throw new StartupError(err.message);
     throw err;
   }
+  const launcher = sandbox.launcher;
+  if (launcher) sandboxRunning = () => launcher.running;
   const registry = new ToolRegistry(buildTools(config, confiner, runner), config.readOnly);
   const dispatcher = new McpDispatcher(registry, security);
   keyStore?.watch();

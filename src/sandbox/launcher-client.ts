@@ -59,6 +59,11 @@ export class SandboxLauncher {
   private proc: LauncherProcess | null = null;
   private ready: Promise<RestrictReport> | null = null;
   private readonly pending = new Map<number, Pending>();
+
+  /** Commands the launcher is running for us now (for the child-process gauge). */
+  get running(): number {
+    return this.pending.size;
+  }
   private nextId = 1;
   private closed = false;
   private tmpDir: string | null = null;

@@ -78,6 +78,17 @@ describe.skipIf(!supported)('sandbox on (HIDE_SANDBOX=required)', () => {
     await waitFor(async () => (await rpc(s.mcpUrl, 'tools/list', undefined, { 'X-API-Key': KEY2 })).status === 200, 3000, 'reloaded key');
   });
 
+  test('/metrics counts commands running inside the launcher', async () => {
+    const gauge = async () => {
+      const text = await (await fetch(`${s.url}/metrics`)).text();
+      return Number(/^hide_child_processes (\d+)/m.exec(text)?.[1] ?? -1);
+    };
+    const call = run('sleep', ['2']);
+    await waitFor(async () => (await gauge()) >= 1, 3000, 'gauge counts the sandboxed sleep');
+    await call;
+    expect(await gauge()).toBe(0);
+  });
+
   test('network off: a TCP connect to a listening loopback port fails', async () => {
     const listener = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } });
     try {
