@@ -66,6 +66,16 @@ function stringArg(args: Record<string, unknown> | undefined, key: string): stri
   return typeof value === 'string' && value.length > 0 && value.length <= 200 ? value : null;
 }
 
+/**
+ * The correlation id and asserted user a tools/call carries in its arguments
+ * (the HTTP limits hook reads them before dispatch, for its audit lines).
+ */
+export function callLabels(params: Record<string, unknown>, fallbackCorrelationId: string): { correlationId: string; user: string | null } {
+  const args = params.arguments;
+  const rec = args !== null && typeof args === 'object' && !Array.isArray(args) ? (args as Record<string, unknown>) : undefined;
+  return { correlationId: stringArg(rec, 'correlationId') ?? fallbackCorrelationId, user: stringArg(rec, 'user') };
+}
+
 /** The arguments as the audit log may keep them: sensitive values become their size. */
 function auditable(tool: ToolDefinition, args: Record<string, unknown>): Record<string, unknown> {
   if (!tool.sensitiveArguments?.length) return args;
@@ -142,8 +152,7 @@ export class McpDispatcher {
       return { body: errorJson(id, RpcCode.invalidParams, `Invalid params: ${v.summarize(p.issues)}`), correlationId: ctx.correlationId };
     }
     const { name, arguments: rawArgs } = p.output;
-    const correlationId = stringArg(rawArgs, 'correlationId') ?? ctx.correlationId;
-    const user = stringArg(rawArgs, 'user');
+    const { correlationId, user } = callLabels(params, ctx.correlationId);
     const tool = this.registry.get(name);
     if (!tool) {
       admission?.release();

@@ -21,7 +21,8 @@ export const PlainObject = v.custom<Record<string, unknown>>(
 );
 
 // One check instead of a union: a union records an issue for every branch it tries.
-const Id = v.custom<string | number>((x) => typeof x === 'string' || Number.isInteger(x), 'expected a string or an integer id');
+const isJsonRpcId = (x: unknown): x is JsonRpcId => typeof x === 'string' || Number.isInteger(x);
+const Id = v.custom<JsonRpcId>(isJsonRpcId, 'expected a string or an integer id');
 
 const MessageSchema = v.object({
   jsonrpc: v.literal('2.0'),
@@ -41,7 +42,7 @@ export type JsonRpcMessage =
 export function readId(value: unknown): JsonRpcId | null {
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
     const id = (value as { id?: unknown }).id;
-    if (typeof id === 'string' || (typeof id === 'number' && Number.isInteger(id))) return id;
+    if (isJsonRpcId(id)) return id;
   }
   return null;
 }

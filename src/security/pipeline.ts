@@ -8,7 +8,7 @@ import type { CallContext } from '../context.ts';
 import { ForbiddenError, RateLimitError, UnauthorizedError, UnavailableError } from '../errors.ts';
 import { logger } from '../log.ts';
 import type { Admission, ToolCallGate, ToolCallRecord } from '../mcp/dispatcher.ts';
-import type { ToolDefinition } from '../tools/types.ts';
+import { type ToolDefinition, toolPermitted } from '../tools/types.ts';
 import type { AuditEvent, AuditEventType, AuditSink } from './audit-event.ts';
 import type { IpFilter } from './ip.ts';
 import type { KeyStore } from './keys.ts';
@@ -114,7 +114,7 @@ export class SecurityPipeline implements ToolCallGate {
   /** Permission, then RPM window and concurrency slot (ToolCallGate). */
   async admit(ctx: CallContext, tool: ToolDefinition, correlationId: string, user: string | null): Promise<Admission> {
     const base = { client_id: ctx.clientId, api_key_hash: ctx.apiKeyHash, user, tool_name: tool.name };
-    if ((ctx.readOnly && !tool.readOnly) || (ctx.allowedTools && !ctx.allowedTools.has('*') && !ctx.allowedTools.has(tool.name))) {
+    if (!toolPermitted(tool, ctx)) {
       this.opts.audit.write(event('permission_denied', this.facts(ctx, correlationId), { ...base, error: 'tool not permitted for this client' }));
       throw new ForbiddenError(`Forbidden: client '${ctx.clientId}' may not call tool '${tool.name}'`, { reason: 'tool', tool: tool.name });
     }

@@ -5,7 +5,7 @@
  */
 import { toJsonSchema } from '@valibot/to-json-schema';
 import type { CallContext } from '../context.ts';
-import type { ToolDefinition } from './types.ts';
+import { type ToolDefinition, toolPermitted } from './types.ts';
 
 interface ListedTool {
   name: string;
@@ -50,18 +50,13 @@ export class ToolRegistry {
     return this.tools.has(name);
   }
 
-  /** Whether this caller may call the tool. */
-  permits(def: ToolDefinition, ctx: Pick<CallContext, 'allowedTools' | 'readOnly'>): boolean {
-    if (ctx.readOnly && !def.readOnly) return false;
-    return ctx.allowedTools === null || ctx.allowedTools.has(def.name) || ctx.allowedTools.has('*');
-  }
 
   /** The serialised `result` of tools/list for this caller, cached per view. */
   listJson(ctx: Pick<CallContext, 'allowedTools' | 'readOnly'>): string {
     const key = `${ctx.readOnly ? 'ro' : 'rw'}|${ctx.allowedTools ? [...ctx.allowedTools].sort().join(',') : '*'}`;
     let json = this.listCache.get(key);
     if (json === undefined) {
-      const tools = [...this.tools.values()].filter((d) => this.permits(d, ctx)).map((d) => this.listedTool(d));
+      const tools = [...this.tools.values()].filter((d) => toolPermitted(d, ctx)).map((d) => this.listedTool(d));
       json = JSON.stringify({ tools });
       if (this.listCache.size < 1000) this.listCache.set(key, json);
     }

@@ -51,3 +51,12 @@ export interface ToolDefinition<TSchema extends v.GenericSchema = v.GenericSchem
 export function defineTool<TSchema extends v.GenericSchema>(def: ToolDefinition<TSchema>): ToolDefinition {
   return def as unknown as ToolDefinition;
 }
+
+/**
+ * Whether a caller may call a tool: one rule for what tools/list shows and
+ * what the security pipeline admits.
+ */
+export function toolPermitted(def: Pick<ToolDefinition, 'name' | 'readOnly'>, ctx: Pick<CallContext, 'allowedTools' | 'readOnly'>): boolean {
+  if (ctx.readOnly && !def.readOnly) return false;
+  return ctx.allowedTools === null || ctx.allowedTools.has(def.name) || ctx.allowedTools.has('*');
+}

@@ -3,12 +3,12 @@
  * "outside" directory holding a secret, a launcher started from source, and
  * condition waits for processes that must disappear.
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SandboxLauncher, type SandboxLauncherOptions } from '../../src/sandbox/launcher-client.ts';
 import type { SandboxRunRequest, SandboxRunResult } from '../../src/sandbox/protocol.ts';
 import { type SandboxRuleOptions, sandboxRules } from '../../src/sandbox/rules.ts';
+import { tempDir } from '../helpers/server.ts';
 
 export const LAUNCHER_FROM_SOURCE = [process.execPath, join(import.meta.dir, '../../src/sandbox/launcher.ts')];
 
@@ -22,7 +22,7 @@ export interface Fixture {
 
 /** root/ws is the workspace; root/outside/secret.txt must stay out of reach. */
 export function makeFixture(): Fixture {
-  const root = realpathSync(mkdtempSync(join(tmpdir(), 'hide-sbx-test-')));
+  const root = tempDir('hide-sbx-test-');
   const workspace = join(root, 'ws');
   const outside = join(root, 'outside');
   mkdirSync(workspace);

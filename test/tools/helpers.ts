@@ -4,14 +4,13 @@
  * `hide serve` builds it (config → runtime → Elysia app on port 0), the
  * server as a child process, and JSON-RPC calls.
  */
-import { mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load.ts';
 import { createHttpApp } from '../../src/http/app.ts';
 import { configureLogger } from '../../src/log.ts';
 import { createRuntime, type Runtime } from '../../src/runtime.ts';
-import { rpc as rpcTo } from '../helpers/server.ts';
+import { rpc as rpcTo, tempDir } from '../helpers/server.ts';
 
 export interface Tree {
   dir: string;
@@ -23,7 +22,7 @@ export interface Tree {
 
 /** A fresh temp directory holding `ws/` (the workspace), `outside/` and the audit file path. */
 export function tree(): Tree {
-  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'hide-files-')));
+  const dir = tempDir('hide-files-');
   const ws = join(dir, 'ws');
   const outside = join(dir, 'outside');
   mkdirSync(ws);

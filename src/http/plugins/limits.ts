@@ -6,7 +6,7 @@
  */
 import { Elysia } from 'elysia';
 import type { CallContext } from '../../context.ts';
-import type { McpDispatcher } from '../../mcp/dispatcher.ts';
+import { callLabels, type McpDispatcher } from '../../mcp/dispatcher.ts';
 import type { SecurityPipeline } from '../../security/pipeline.ts';
 import { type RequestState, stateOf } from '../request-state.ts';
 
@@ -14,9 +14,7 @@ export function limits(security: SecurityPipeline, dispatcher: McpDispatcher, co
   async function admit(request: Request, state: RequestState, params: Record<string, unknown>): Promise<void> {
     const tool = dispatcher.toolFor(params);
     if (!tool) return; // the dispatcher answers "unknown tool"
-    const args = params.arguments as Record<string, unknown> | undefined;
-    const correlationId = typeof args?.correlationId === 'string' && args.correlationId.length <= 200 ? args.correlationId : state.correlationId;
-    const user = typeof args?.user === 'string' && args.user.length <= 200 ? args.user : null;
+    const { correlationId, user } = callLabels(params, state.correlationId);
     state.admission = await security.admit(contextOf(request), tool, correlationId, user);
   }
 
