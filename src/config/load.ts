@@ -78,7 +78,9 @@ function defaults(cwd: string, isTTY: boolean): Record<string, unknown> {
     'log.format': isTTY ? 'pretty' : 'json',
     'exec.defaultTimeoutSeconds': 30,
     'exec.maxTimeoutSeconds': 300,
-    'exec.maxOutputBytes': 1024 * 1024,
+    // An agent reads the output in its context window: 256 KiB is already ~64k
+    // tokens. Larger caps are a setting away; see the README.
+    'exec.maxOutputBytes': 256 * 1024,
     'exec.allowedCommands': [],
     'exec.deniedCommands': SEED_DENIED_COMMANDS,
     'exec.envPassthrough': [],

@@ -7,6 +7,7 @@
  * confinement (src/sandbox/run-command.ts).
  */
 import { constants } from 'node:os';
+import { noteTransientBytes } from '../util/gc-pressure.ts';
 
 export interface SpawnRequest {
   /** argv[0] already resolved to an executable path. */
@@ -76,24 +77,43 @@ export function notStarted(message: string, started = performance.now()): SpawnR
 
 const decoder = new TextDecoder();
 
+/** Bun's reader (its readMany is missing from the stream types that win the merge here). */
+interface ChunkReader {
+  readMany(): Promise<{ done: boolean; value: Uint8Array[] }> | { done: boolean; value: Uint8Array[] };
+  releaseLock(): void;
+}
+
 async function capture(stream: ReadableStream<Uint8Array>, cap: number): Promise<{ text: string; truncated: boolean }> {
   const kept: Uint8Array[] = [];
   let size = 0;
   let truncated = false;
+  const reader = stream.getReader() as unknown as ChunkReader;
   try {
-    for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
-      if (size >= cap) {
-        if (chunk.byteLength > 0) truncated = true;
-        continue;
+    // readMany hands over every chunk already buffered in one step: far fewer
+    // promise turns than iterating chunk by chunk when a command floods us.
+    for (;;) {
+      const { done, value } = await reader.readMany();
+      for (const chunk of value) {
+        if (size >= cap) {
+          if (chunk.byteLength > 0) truncated = true;
+          noteTransientBytes(chunk.byteLength);
+          continue;
+        }
+        const take = Math.min(chunk.byteLength, cap - size);
+        // Copy only a partial chunk, so a large buffer is not retained whole.
+        kept.push(take === chunk.byteLength ? chunk : chunk.slice(0, take));
+        size += take;
+        if (take < chunk.byteLength) {
+          truncated = true;
+          noteTransientBytes(chunk.byteLength);
+        }
       }
-      const take = Math.min(chunk.byteLength, cap - size);
-      // Copy only a partial chunk, so a large buffer is not retained whole.
-      kept.push(take === chunk.byteLength ? chunk : chunk.slice(0, take));
-      size += take;
-      if (take < chunk.byteLength) truncated = true;
+      if (done) break;
     }
   } catch {
     // The pipe broke as the group was killed; keep what arrived.
+  } finally {
+    reader.releaseLock();
   }
   return { text: decoder.decode(kept.length === 1 ? kept[0] : Buffer.concat(kept)), truncated };
 }

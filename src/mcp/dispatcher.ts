@@ -10,6 +10,7 @@ import { HideError, RpcCode } from '../errors.ts';
 import { logger } from '../log.ts';
 import type { ToolRegistry } from '../tools/registry.ts';
 import type { ToolDefinition, ToolOutcome } from '../tools/types.ts';
+import { noteTransientBytes } from '../util/gc-pressure.ts';
 import { VERSION } from '../version.ts';
 import { errorJson, type JsonRpcMessage, PlainObject, LATEST_PROTOCOL_VERSION, resultJson, SUPPORTED_PROTOCOL_VERSIONS } from './protocol.ts';
 
@@ -85,6 +86,9 @@ function auditable(tool: ToolDefinition, args: Record<string, unknown>): Record<
   }
   return copy;
 }
+
+/** Answers above this size count towards the collector nudge (util/gc-pressure.ts). */
+const LARGE_ANSWER_CHARS = 1024 * 1024;
 
 function toolResultJson(outcome: ToolOutcome): string {
   const text = JSON.stringify(outcome.structured);
@@ -186,7 +190,10 @@ export class McpDispatcher {
         error,
         durationMs: performance.now() - started,
       });
-      return { body: resultJson(id, toolResultJson(outcome)), correlationId };
+      const body = resultJson(id, toolResultJson(outcome));
+      // A large answer and its intermediate strings are garbage once sent.
+      if (body.length > LARGE_ANSWER_CHARS) noteTransientBytes(body.length * 2);
+      return { body, correlationId };
     } finally {
       ticket.release();
     }

@@ -83,9 +83,9 @@ describe('dist/hide alone in an empty directory', () => {
     expect(body.result.structuredContent.truncated).toBe(true);
     expect(body.result.structuredContent.timedOut).toBe(false);
     const peak = rssKb(server.proc.pid, 'VmHWM');
-    // The cap is 1 MiB per stream, so what grows is transient: Bun's own pipe
-    // reads (a bare Bun script draining 2 GB peaks ~48 MB over its start) and
-    // the ~20 MB JSON answer (1 MiB of NULs escaped twice). Unbounded
+    // The cap is 256 KiB per stream, so what grows is transient: Bun's own pipe
+    // reads (garbage collected every 32 MiB dropped, util/gc-pressure.ts) and
+    // the ~3.4 MB JSON answer (256 KiB of NULs escaped twice). Unbounded
     // buffering would be 2 GB.
     console.log(`peak RSS growth ${((peak - before) / 1024).toFixed(1)} MB`);
     expect((peak - before) / 1024).toBeLessThan(100);
