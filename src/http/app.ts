@@ -5,15 +5,16 @@
  *   onRequest     request state · drain gate (503 while shutting down) · IP filter · body limit · Origin
  *   resolve       API key → identity
  *   beforeHandle  read + classify the JSON-RPC message · limits (tools/call)
- *   handler       MCP dispatch
- *   afterResponse release the concurrency slot (safety net) · count for /metrics
+ *   handler       MCP dispatch (releases the concurrency slot when the call ends)
+ *   afterHandle   count for /metrics
+ *   error         one error mapping · count for /metrics · release a slot an error left taken
  *
  * /health, /ready and /metrics (when not on its own port) sit before auth.
  */
 import type { Server } from 'bun';
 import { Elysia } from 'elysia';
 import type { CallContext } from '../context.ts';
-import { drainGate, noteErrorStatus, requestMetrics } from '../ops/http-hooks.ts';
+import { countResponse, drainGate, requestMetrics } from '../ops/http-hooks.ts';
 import type { Runtime } from '../runtime.ts';
 import { errorResponse, jsonResponse } from './error-response.ts';
 import { auth } from './plugins/auth.ts';
@@ -61,8 +62,10 @@ export function createHttpApp(rt: Runtime) {
               'x-correlation-id': correlationId,
             })
           : errorResponse(error, state?.rpcId ?? null, correlationId);
-      // Request metrics read the status after the response; Elysia does not hand them error responses.
-      noteErrorStatus(request, res.status);
+      // Elysia runs no afterHandle for an error: count it here. An error after
+      // admission (e.g. 406 from the route) must not keep the slot; release is idempotent.
+      countResponse(rt.ops.metrics, request, res.status);
+      state?.admission?.release();
       return res;
     })
     .use(requestState(rt.security.opts.ipFilter, () => self?.server))

@@ -233,6 +233,15 @@ describe('limits', () => {
     // Slots are released: the next call runs.
     expect((await call(s.mcpUrl)).status).toBe(200);
   });
+
+  test('a call refused after admission (406 Accept) does not keep its slot', async () => {
+    await using s = await startServer({ HIDE_RATE_LIMIT_ENABLED: 'true', HIDE_RATE_LIMIT_RPM: '1000', HIDE_RATE_LIMIT_CONCURRENT: '1' });
+    for (let i = 0; i < 3; i++) {
+      const r = await rpc(s.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: { command: 'true' } }, { accept: 'text/html' });
+      expect(r.status).toBe(406);
+    }
+    expect((await call(s.mcpUrl)).status).toBe(200);
+  });
 });
 
 describe('Origin (DNS rebinding)', () => {

@@ -1,8 +1,8 @@
 /**
  * Per-client limits as an onBeforeHandle hook: a tools/call takes its RPM
  * count and concurrency slot here (refusal: 429 with Retry-After), and the
- * slot is released when the call ends — by the dispatcher in its finally, and
- * again (idempotently) after the response as a safety net.
+ * slot is released when the call ends — by the dispatcher in its finally, or
+ * by the app's error mapping when an error ends the request first.
  */
 import { Elysia } from 'elysia';
 import type { CallContext } from '../../context.ts';
@@ -18,17 +18,11 @@ export function limits(security: SecurityPipeline, dispatcher: McpDispatcher, co
     state.admission = await security.admit(contextOf(request), tool, correlationId, user);
   }
 
-  return (
-    new Elysia({ name: 'hide/limits' })
-      // Not async: only a tools/call pays for a promise.
-      .onBeforeHandle({ as: 'global' }, ({ request }) => {
-        const state = stateOf(request);
-        const msg = state?.message;
-        if (!state || msg?.kind !== 'request' || msg.method !== 'tools/call') return;
-        return admit(request, state, msg.params);
-      })
-      .onAfterResponse({ as: 'global' }, ({ request }) => {
-        stateOf(request)?.admission?.release();
-      })
-  );
+  // Not async: only a tools/call pays for a promise.
+  return new Elysia({ name: 'hide/limits' }).onBeforeHandle({ as: 'global' }, ({ request }) => {
+    const state = stateOf(request);
+    const msg = state?.message;
+    if (!state || msg?.kind !== 'request' || msg.method !== 'tools/call') return;
+    return admit(request, state, msg.params);
+  });
 }
