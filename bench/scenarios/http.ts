@@ -15,13 +15,22 @@ import { wrk, writePostScript, type WrkResult } from '../lib/wrk.ts';
 export const TRUE_CALL = callBody('shell_execute', { command: 'true' }, 1);
 const TOOLS_LIST = rpcBody('tools/list', undefined, 1);
 
-/** Best of `rounds` runs of each measurement, alternating so drift hits both sides. */
+/**
+ * Runs of each measurement, alternating so drift hits both sides, in A B B A
+ * order so neither side always runs second (an A/A check of the audit row
+ * with a fixed order showed the second side ~5% slower).
+ */
 export async function alternate<A, B>(rounds: number, a: () => Promise<A>, b: () => Promise<B>): Promise<[A[], B[]]> {
   const as: A[] = [];
   const bs: B[] = [];
   for (let i = 0; i < rounds; i++) {
-    as.push(await a());
-    bs.push(await b());
+    if (i % 2 === 0) {
+      as.push(await a());
+      bs.push(await b());
+    } else {
+      bs.push(await b());
+      as.push(await a());
+    }
   }
   return [as, bs];
 }
@@ -130,15 +139,28 @@ export const audit: Scenario = {
     const offScript = await callScript(ctx, 'call-true-audit-off', offSetup.apiKey);
     assertOkCall((await post(off.mcpUrl, offSetup.apiKey, TRUE_CALL)).result, 'shell_execute true (audit off)');
     const auditBefore = await Bun.file(setup.auditFile).size;
+    // Both servers warmed alike: the same 1 s of load each.
     await wrk({ url: off.mcpUrl, script: offScript, connections: 16, seconds: 1 });
-    const shoot = (url: string, script: string) => () => wrk({ url, script, connections: 16, seconds: ctx.secs(3) });
-    const [offRuns, onRuns] = await alternate(ctx.smoke ? 1 : 3, shoot(off.mcpUrl, offScript), shoot(on.mcpUrl, onScript));
+    await wrk({ url: on.mcpUrl, script: onScript, connections: 16, seconds: 1 });
+    // Server CPU per call beside the throughput: steadier than calls/s on a
+    // shared machine, and it shows what the audit line itself costs.
+    const cpu = new Map<number, number>();
+    const shoot = (server: typeof on, script: string) => async () => {
+      const c0 = cpuSeconds(server.pid);
+      const r = await wrk({ url: server.mcpUrl, script, connections: 16, seconds: ctx.secs(2) });
+      cpu.set(server.pid, (cpu.get(server.pid) ?? 0) + cpuSeconds(server.pid) - c0);
+      return r;
+    };
+    const [offRuns, onRuns] = await alternate(ctx.smoke ? 1 : 6, shoot(off, offScript), shoot(on, onScript));
     const [offR, onR] = [maxRps(offRuns), maxRps(onRuns)];
     const ratio = onR / offR;
     Object.assign(row, { baseline: `${fmt(offR, 'calls/s')} (off)`, ours: `${fmt(onR, 'calls/s')} (on)`, ratio: fmt(ratio), status: judge(ratio >= 0.95) });
     const grew = (await Bun.file(setup.auditFile).size) - auditBefore;
     const calls = onRuns.reduce((a, r) => a + r.requests, 0);
+    const offCalls = offRuns.reduce((a, r) => a + r.requests, 0);
+    const cpuUs = (pid: number, n: number) => fmt(((cpu.get(pid) ?? 0) * 1e6) / Math.max(1, n), 'µs');
     row.notes.push(`audit file grew ${fmt(grew / 1e6, 'MB')} over ${calls} audited calls (${fmt(grew / Math.max(1, calls), 'B')}/call); best of ${onRuns.length} alternating runs each`);
+    row.notes.push(`server CPU per call (children excluded): audit off ${cpuUs(off.pid, offCalls)}, on ${cpuUs(on.pid, calls)}`);
     if (grew <= 0) row.notes.push('audit file did not grow: audit may not be on');
     await off.stop();
   },

@@ -60,6 +60,33 @@ describe('audit hash chain', () => {
     expect(canonicalJson({ b: 1, a: [undefined, { d: 'x', c: null }], u: undefined })).toBe('{"a":[null,{"c":null,"d":"x"}],"b":1}');
   });
 
+  test('the stringify fast paths give the same text as sorting by hand', () => {
+    // The reference: the plain recursive definition.
+    const reference = (v: unknown): string => {
+      if (v === null || typeof v !== 'object') return typeof v === 'number' && !Number.isFinite(v) ? 'null' : (JSON.stringify(v) ?? 'null');
+      const j = (v as { toJSON?: () => unknown }).toJSON;
+      if (typeof j === 'function') return reference(j.call(v));
+      if (Array.isArray(v)) return `[${v.map((x) => (x === undefined || typeof x === 'function' ? 'null' : reference(x))).join(',')}]`;
+      const keys = Object.keys(v).sort().filter((k) => (v as Record<string, unknown>)[k] !== undefined && typeof (v as Record<string, unknown>)[k] !== 'function');
+      return `{${keys.map((k) => `${JSON.stringify(k)}:${reference((v as Record<string, unknown>)[k])}`).join(',')}}`;
+    };
+    const proto = JSON.parse('{"__proto__":{"x":1},"a":2}');
+    const cases: unknown[] = [
+      { z: 1, a: { y: [1, 2, { q: 'r', b: null }], c: 'd' }, m: true },
+      { 10: 'ten', 9: 'nine', a: 1, b: { 2: 'x', 1: 'y' } },
+      proto,
+      { b: proto, a: 1 },
+      { b: Number.NaN, a: Number.POSITIVE_INFINITY, c: [Number.NEGATIVE_INFINITY] },
+      { t: new Date(0), a: { toJSON: () => ({ z: 1, y: 2 }) } },
+      { b: undefined, a: () => 1, c: [undefined] },
+      { timestamp: 't', event_type: 'tool_call', arguments: { command: 'true', arguments: ['a'] }, result: { exitCode: 0, b: 1 }, prev_hash: '0' },
+      Object.assign(Object.create(null), { b: 1, a: 2 }),
+      [{ b: 1, a: 2 }, 'x', 3],
+      'plain',
+    ];
+    for (const c of cases) expect(canonicalJson(c)).toBe(reference(c));
+  });
+
   test('an untouched log verifies across a rotation and a restart; lines stay within the size', () => {
     const dir = tempDir();
     try {
