@@ -12,34 +12,48 @@ import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 /** prev_hash of the very first line ever written. */
 export const GENESIS_HASH = '0'.repeat(64);
 
+const NOT_PLAIN = Symbol('not plain');
+
+// JS objects enumerate integer-like keys first, whatever the insertion order.
+const INDEX_KEY = /^(?:0|[1-9]\d*)$/;
+
 /**
- * Whether JSON.stringify(value) is already canonical: only JSON-safe values
- * and plain objects whose keys are enumerated in sorted order. The audit
- * writer's redacted copies usually are, and stringify is many times faster
- * than building the text piece by piece.
+ * A copy of a plain JSON-like value with every object's keys inserted in
+ * sorted order, so JSON.stringify of it is the canonical text; NOT_PLAIN when
+ * something needs the careful path (toJSON, class instances, integer-like or
+ * "__proto__" keys). One native stringify of such a copy is many times faster
+ * than assembling the text piece by piece, and the audit writer's lines are
+ * always plain.
  */
-function alreadyCanonical(value: unknown, depth: number): boolean {
-  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true;
-  if (typeof value === 'number') return Number.isFinite(value);
-  if (typeof value !== 'object' || depth > 32) return false;
+function sortedCopy(value: unknown, depth: number): unknown {
+  if (value === null || typeof value !== 'object') return value; // stringify treats these as canonical does
+  if (depth > 64) return NOT_PLAIN;
   if (Array.isArray(value)) {
-    for (const x of value) if (!alreadyCanonical(x, depth + 1)) return false;
-    return true;
+    const out: unknown[] = new Array(value.length);
+    for (let i = 0; i < value.length; i++) {
+      const x = sortedCopy(value[i], depth + 1);
+      if (x === NOT_PLAIN) return NOT_PLAIN;
+      out[i] = x;
+    }
+    return out;
   }
   const proto = Object.getPrototypeOf(value);
-  if ((proto !== Object.prototype && proto !== null) || typeof (value as { toJSON?: unknown }).toJSON === 'function') return false;
-  let prev: string | null = null;
-  for (const key in value) {
-    if (prev !== null && !(prev < key)) return false;
-    if (!alreadyCanonical((value as Record<string, unknown>)[key], depth + 1)) return false;
-    prev = key;
+  if ((proto !== Object.prototype && proto !== null) || typeof (value as { toJSON?: unknown }).toJSON === 'function') return NOT_PLAIN;
+  const keys = Object.keys(value).sort();
+  const out: Record<string, unknown> = {};
+  for (const key of keys) {
+    if (key === '__proto__' || INDEX_KEY.test(key)) return NOT_PLAIN;
+    const x = sortedCopy((value as Record<string, unknown>)[key], depth + 1);
+    if (x === NOT_PLAIN) return NOT_PLAIN;
+    out[key] = x;
   }
-  return true;
+  return out;
 }
 
 /** JSON with sorted object keys, following JSON.stringify's rules for everything else. */
 export function canonicalJson(value: unknown): string {
-  if (alreadyCanonical(value, 0)) return JSON.stringify(value);
+  const copy = sortedCopy(value, 0);
+  if (copy !== NOT_PLAIN) return JSON.stringify(copy) ?? 'null';
   if (value === null || typeof value !== 'object') {
     return typeof value === 'number' && !Number.isFinite(value) ? 'null' : (JSON.stringify(value) ?? 'null');
   }
@@ -49,18 +63,6 @@ export function canonicalJson(value: unknown): string {
     return `[${value.map((x) => (x === undefined || typeof x === 'function' || typeof x === 'symbol' ? 'null' : canonicalJson(x))).join(',')}]`;
   }
   const keys = Object.keys(value).sort();
-  // Common case (an audit record): unsorted on top, canonical below. Re-insert
-  // the members in sorted order and let JSON.stringify do the rest.
-  let sorted: Record<string, unknown> | null = {};
-  for (const key of keys) {
-    const x = (value as Record<string, unknown>)[key];
-    if (!alreadyCanonical(x, 1)) {
-      sorted = null;
-      break;
-    }
-    sorted[key] = x;
-  }
-  if (sorted !== null && !keys.some((k) => k === '__proto__' || /^(?:0|[1-9]\d*)$/.test(k))) return JSON.stringify(sorted);
   const parts: string[] = [];
   for (const key of keys) {
     const x = (value as Record<string, unknown>)[key];
