@@ -9,7 +9,7 @@
  *   bun run bench --strict        exit 1 when a target is missed
  *   bun run bench --keep          keep the temporary config dirs and server logs
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Ctx, Row, Scenario } from './lib/context.ts';
@@ -130,6 +130,7 @@ async function main(): Promise<number> {
   const header = await machine(loadBefore);
   console.log(`\n${textTable(rows)}\n\n${opts.smoke ? 'smoke run' : 'full run'} in ${seconds.toFixed(0)} s on ${navigator.hardwareConcurrency} cores`);
   const full = !opts.smoke && opts.only.length === 0;
+  const KEPT_MARK = '<!-- Everything below this line is written by hand; bun run bench keeps it. -->';
   const out = full ? join(import.meta.dir, 'results.md') : join(WORK, opts.smoke ? 'results-smoke.md' : 'results-partial.md');
   const doc = [
     '# Benchmark results',
@@ -141,7 +142,10 @@ async function main(): Promise<number> {
     markdownTable(rows),
     '',
   ].join('\n');
-  writeFileSync(out, doc);
+  // A hand-written analysis below the marker survives re-runs.
+  const previous = existsSync(out) ? readFileSync(out, 'utf8') : '';
+  const kept = previous.includes(KEPT_MARK) ? previous.slice(previous.indexOf(KEPT_MARK)) : '';
+  writeFileSync(out, kept ? `${doc}\n${kept}` : doc);
   console.log(`written to ${out.replace(`${ROOT}/`, '')}`);
   const broken = rows.some((r) => r.status === 'error');
   const missed = rows.some((r) => r.status === 'fail');
