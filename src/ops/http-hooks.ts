@@ -4,8 +4,8 @@
  * /metrics. A handled request is counted in onAfterHandle; an error response
  * is counted by the app's one error mapping (countResponse), because Elysia
  * does not run afterHandle for errors. No onAfterResponse hook: Elysia
- * schedules one setImmediate closure per request for those, which cost ~5 µs
- * of a ~20 µs tools/list.
+ * schedules a setImmediate closure per request for those; dropping the two we
+ * had took an in-process tools/list from 17–22 µs to ~10 µs.
  */
 import { Elysia } from 'elysia';
 import { UnavailableError } from '../errors.ts';

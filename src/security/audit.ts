@@ -125,7 +125,16 @@ export class AuditWriter implements AuditSink {
     if (this.pending.length === 0) return;
     const queued = this.pending;
     this.pending = [];
-    const lines = queued.map((q) => this.lineFor(q.at, q.event));
+    const lines: string[] = [];
+    for (const q of queued) {
+      try {
+        lines.push(this.lineFor(q.at, q.event));
+      } catch (err) {
+        // One event that cannot be serialised must not take the batch (or, from a timer, the server) with it.
+        this.linesDropped++;
+        this.report(err as Error);
+      }
+    }
     if (this.maxBytes === 0) {
       this.writeLines(lines);
       return;

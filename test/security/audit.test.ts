@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test';
 import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { verifyFiles } from '../../src/ops/audit-verify.ts';
 import { AuditWriter, NullAudit } from '../../src/security/audit.ts';
 import type { AuditEvent } from '../../src/security/audit-event.ts';
 import { Redactor } from '../../src/security/redact.ts';
@@ -122,6 +123,28 @@ describe('AuditWriter', () => {
     w.flush();
     expect(Object.keys(lines(file)[0]!)).toEqual(FIELDS);
     w.close();
+  });
+
+  test('an event that cannot be serialised is dropped and reported; the rest of its turn is written', async () => {
+    using dir = tempDir();
+    const file = join(dir.path, 'audit.jsonl');
+    const errors: Error[] = [];
+    const w = new AuditWriter({ file, redactor: new Redactor(), chain: true, onError: (e) => errors.push(e) });
+    const hostile = {
+      get boom(): string {
+        throw new Error('getter failed');
+      },
+    };
+    w.write(event(1));
+    w.write(event(2, { arguments: hostile }));
+    w.write(event(3));
+    await tick();
+    expect(lines(file).map((l) => l.correlation_id)).toEqual(['corr-1', 'corr-3']);
+    expect(w.linesDropped).toBe(1);
+    expect(errors.map((e) => e.message)).toEqual(['getter failed']);
+    w.close();
+    // The chain skips the dropped event: what is on disk still verifies.
+    expect(verifyFiles([file])).toMatchObject({ ok: true, lines: 2 });
   });
 
   test('a line with newlines in values is still one line', () => {
