@@ -38,7 +38,7 @@ export const rssOutput: Scenario = {
         await Bun.sleep(5);
       }
     })();
-    const body = callBody('shell_execute', process.env.RSS_YES ? { command: 'sh', arguments: ['-c', `yes | head -c ${bytes}`], timeoutSeconds: 120 } : { command: 'head', arguments: ['-c', String(bytes), '/dev/zero'], timeoutSeconds: 120 });
+    const body = callBody('shell_execute', { command: 'head', arguments: ['-c', String(bytes), '/dev/zero'], timeoutSeconds: 120 });
     const t0 = performance.now();
     const results = await Promise.allSettled(Array.from({ length: calls }, () => post(server.mcpUrl, setup.apiKey, body, 150_000)));
     const elapsed = performance.now() - t0;
