@@ -35,6 +35,25 @@ export async function alternate<A, B>(rounds: number, a: () => Promise<A>, b: ()
   return [as, bs];
 }
 
+/**
+ * A wrk run against one server that also adds up the server's CPU time while
+ * it ran (children excluded), for a "CPU per request" note beside the rate.
+ */
+function metered(pid: number, shoot: () => Promise<WrkResult>) {
+  let cpuSecs = 0;
+  let requests = 0;
+  return {
+    run: async () => {
+      const c0 = cpuSeconds(pid);
+      const r = await shoot();
+      cpuSecs += cpuSeconds(pid) - c0;
+      requests += r.requests;
+      return r;
+    },
+    usPerRequest: () => (cpuSecs * 1e6) / Math.max(1, requests),
+  };
+}
+
 const maxRps = (rs: WrkResult[]) => Math.max(...rs.map((r) => r.requestsPerSec));
 
 export async function callScript(ctx: Ctx, name: string, key: string, body = TRUE_CALL): Promise<string> {
@@ -60,9 +79,9 @@ export const toolsList: Scenario = {
     const base = `http://127.0.0.1:${elysia.port}/mcp`;
     await wrk({ url: base, script, connections: 32, seconds: 1 });
     await wrk({ url: server.mcpUrl, script, connections: 32, seconds: 1 });
-    const cpu0 = cpuSeconds(server.pid);
-    const [b, o] = await alternate(ctx.smoke ? 1 : 2, shoot(base), shoot(server.mcpUrl));
-    const cpuUs = ((cpuSeconds(server.pid) - cpu0) * 1e6) / o.reduce((a, r) => a + r.requests, 0);
+    const ours = metered(server.pid, shoot(server.mcpUrl));
+    const [b, o] = await alternate(ctx.smoke ? 1 : 2, shoot(base), ours.run);
+    const cpuUs = ours.usPerRequest();
     const [br, or] = [maxRps(b), maxRps(o)];
     Object.assign(row, { baseline: fmt(br, 'req/s'), ours: fmt(or, 'req/s'), ratio: fmt(or / br), status: judge(or / br >= 0.5) });
     row.notes.push(`response ${first.raw.length} bytes, ${first.contentType}; hide used ${fmt(cpuUs, 'µs')} CPU per request; best of ${o.length} alternating wrk runs each`);
@@ -79,17 +98,11 @@ export const callC16: Scenario = {
     assertOkCall((await post(server.mcpUrl, setup.apiKey, TRUE_CALL)).result, 'shell_execute true');
     const script = await callScript(ctx, 'call-true', setup.apiKey);
     await wrk({ url: server.mcpUrl, script, connections: 16, seconds: 1 });
-    let cpu = 0;
-    const ourRun = async () => {
-      const cpu0 = cpuSeconds(server.pid);
-      const r = await wrk({ url: server.mcpUrl, script, connections: 16, seconds: ctx.secs(3) });
-      cpu += cpuSeconds(server.pid) - cpu0;
-      return r;
-    };
-    const [bases, ours] = await alternate(ctx.smoke ? 1 : 2, () => spawnLoop(16, ctx.secs(3)), ourRun);
+    const hide = metered(server.pid, () => wrk({ url: server.mcpUrl, script, connections: 16, seconds: ctx.secs(3) }));
+    const [bases, ours] = await alternate(ctx.smoke ? 1 : 2, () => spawnLoop(16, ctx.secs(3)), hide.run);
     const base = bases.reduce((a, b) => (b.callsPerSec > a.callsPerSec ? b : a));
     const best = ours.reduce((a, b) => (b.requestsPerSec > a.requestsPerSec ? b : a));
-    const cpuMsPerCall = (cpu * 1000) / ours.reduce((a, r) => a + r.requests, 0);
+    const cpuMsPerCall = hide.usPerRequest() / 1000;
     const ratio = best.requestsPerSec / base.callsPerSec;
     Object.assign(row, { baseline: fmt(base.callsPerSec, 'calls/s'), ours: fmt(best.requestsPerSec, 'calls/s'), ratio: fmt(ratio), status: judge(ratio >= 0.85) });
     row.notes.push(
@@ -144,23 +157,16 @@ export const audit: Scenario = {
     await wrk({ url: on.mcpUrl, script: onScript, connections: 16, seconds: 1 });
     // Server CPU per call beside the throughput: steadier than calls/s on a
     // shared machine, and it shows what the audit line itself costs.
-    const cpu = new Map<number, number>();
-    const shoot = (server: typeof on, script: string) => async () => {
-      const c0 = cpuSeconds(server.pid);
-      const r = await wrk({ url: server.mcpUrl, script, connections: 16, seconds: ctx.secs(2) });
-      cpu.set(server.pid, (cpu.get(server.pid) ?? 0) + cpuSeconds(server.pid) - c0);
-      return r;
-    };
-    const [offRuns, onRuns] = await alternate(ctx.smoke ? 1 : 6, shoot(off, offScript), shoot(on, onScript));
+    const shoot = (server: typeof on, script: string) => metered(server.pid, () => wrk({ url: server.mcpUrl, script, connections: 16, seconds: ctx.secs(2) }));
+    const [offShots, onShots] = [shoot(off, offScript), shoot(on, onScript)];
+    const [offRuns, onRuns] = await alternate(ctx.smoke ? 1 : 6, offShots.run, onShots.run);
     const [offR, onR] = [maxRps(offRuns), maxRps(onRuns)];
     const ratio = onR / offR;
     Object.assign(row, { baseline: `${fmt(offR, 'calls/s')} (off)`, ours: `${fmt(onR, 'calls/s')} (on)`, ratio: fmt(ratio), status: judge(ratio >= 0.95) });
     const grew = (await Bun.file(setup.auditFile).size) - auditBefore;
     const calls = onRuns.reduce((a, r) => a + r.requests, 0);
-    const offCalls = offRuns.reduce((a, r) => a + r.requests, 0);
-    const cpuUs = (pid: number, n: number) => fmt(((cpu.get(pid) ?? 0) * 1e6) / Math.max(1, n), 'µs');
     row.notes.push(`audit file grew ${fmt(grew / 1e6, 'MB')} over ${calls} audited calls (${fmt(grew / Math.max(1, calls), 'B')}/call); best of ${onRuns.length} alternating runs each`);
-    row.notes.push(`server CPU per call (children excluded): audit off ${cpuUs(off.pid, offCalls)}, on ${cpuUs(on.pid, calls)}`);
+    row.notes.push(`server CPU per call (children excluded): audit off ${fmt(offShots.usPerRequest(), 'µs')}, on ${fmt(onShots.usPerRequest(), 'µs')}`);
     if (grew <= 0) row.notes.push('audit file did not grow: audit may not be on');
     await off.stop();
   },
