@@ -25,18 +25,42 @@ export async function startElysia(work: string, bodyFile: string, contentType: s
 }
 
 /** Runs the raw spawn loop in a separate bun process. */
-export async function spawnLoop(concurrency: number, seconds: number): Promise<{ callsPerSec: number; p50Ms: number; calls: number; cpuMsPerCall: number }> {
+export async function spawnLoop(concurrency: number, seconds: number): Promise<{ callsPerSec: number; p50Ms: number; calls: number; cpuMsPerCall: number; childCpuMsPerCall: number }> {
   const out = await run([BUN, join(DIR, 'spawn-loop.ts'), String(concurrency), String(seconds)], { timeoutMs: (seconds + 30) * 1000 });
   return JSON.parse(out.trim().split('\n').pop() as string);
 }
 
 /** Compiles the hello-world server into `work` (once; rebuilt when its source changes). */
 export async function buildHello(work: string): Promise<string> {
+  return buildBaseline(work, 'hello', []);
+}
+
+/**
+ * Compiles the one-route Elysia server with the flags of hide's own `build`
+ * script (package.json), so the two binaries differ only in what they bundle.
+ */
+export async function buildElysiaHello(work: string): Promise<string> {
+  return buildBaseline(work, 'elysia-hello', hideBuildFlags());
+}
+
+/** The flags of `bun run build`, minus its entry point and --outfile. */
+export function hideBuildFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(resolve(import.meta.dir, '../../package.json'), 'utf8')) as { scripts: { build: string } };
+  const words = pkg.scripts.build.split(/\s+/);
+  const flags: string[] = [];
+  for (let i = 0; i < words.length; i++) {
+    if (words[i] === '--outfile') i++;
+    else if (words[i]!.startsWith('--') && words[i] !== '--compile') flags.push(words[i]!);
+  }
+  return flags;
+}
+
+async function buildBaseline(work: string, name: string, flags: string[]): Promise<string> {
   mkdirSync(work, { recursive: true });
-  const src = join(DIR, 'hello.ts');
-  const out = join(work, 'hello');
+  const src = join(DIR, `${name}.ts`);
+  const out = join(work, name);
   if (!existsSync(out) || statSync(out).mtimeMs < statSync(src).mtimeMs) {
-    await run([BUN, 'build', src, '--compile', '--outfile', out], { timeoutMs: 120_000 });
+    await run([BUN, 'build', src, '--compile', ...flags, '--outfile', out], { cwd: resolve(import.meta.dir, '../..'), timeoutMs: 120_000 });
   }
   return out;
 }

@@ -120,7 +120,18 @@ export async function run(cmd: string[], opts: { cwd?: string; env?: Record<stri
  * /proc/PID/stat. USER_HZ is 100 on every mainstream Linux architecture.
  */
 export function cpuSeconds(pid: number): number {
+  const f = statFields(pid);
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+/** CPU seconds used by the children `pid` has waited for (cutime + cstime). */
+export function childCpuSeconds(pid: number): number {
+  const f = statFields(pid);
+  return (Number(f[13]) + Number(f[14])) / 100;
+}
+
+/** /proc/PID/stat after the command name, so fields[0] is the state (field 3). */
+function statFields(pid: number): string[] {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }

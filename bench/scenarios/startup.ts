@@ -3,18 +3,18 @@
  * bare compiled hello-world Bun.serve server, median of N starts each.
  */
 import { join } from 'node:path';
-import { buildHello } from '../lib/baselines.ts';
+import { buildElysiaHello, buildHello } from '../lib/baselines.ts';
 import { judge, type Scenario } from '../lib/context.ts';
 import { HIDE_BIN, setupHide, startHide } from '../lib/hide.ts';
 import { freePort, run, spawnLogged, waitFor200 } from '../lib/proc.ts';
 import { fmt, median } from '../lib/stats.ts';
 
-async function helloStart(bin: string, work: string): Promise<number> {
+async function helloStart(bin: string, work: string, path = '/'): Promise<number> {
   const port = freePort();
   const t0 = performance.now();
   const s = spawnLogged([bin, '--port', String(port)], { logBase: join(work, 'hello'), cwd: work });
   try {
-    return (await waitFor200(`http://127.0.0.1:${port}/`, s.proc, 10_000)) - t0;
+    return (await waitFor200(`http://127.0.0.1:${port}${path}`, s.proc, 10_000)) - t0;
   } finally {
     await s.stop();
   }
@@ -51,6 +51,14 @@ export const startup: Scenario = {
       version.push(performance.now() - t0);
     }
     row.notes.push(`\`hide --version\` alone takes ${fmt(median(version), 'ms')} (median of ${version.length})`);
+    // The stack's own floor: the smallest Elysia server, built like hide.
+    const elysia = await ctx.once('elysia-hello', () => buildElysiaHello(ctx.work));
+    await helloStart(elysia, ctx.work, '/health');
+    const floor: number[] = [];
+    for (let i = 0; i < n; i++) floor.push(await helloStart(elysia, ctx.work, '/health'));
+    row.notes.push(
+      `a one-route Elysia server built with hide's flags starts in ${fmt(median(floor), 'ms')} (${fmt(median(floor) / median(base))}× the hello server, median of ${floor.length}): the floor of the fixed stack`,
+    );
     row.notes.push(`median of ${base.length} / ${ours.length} starts, /health polled every 2 ms`);
   },
 };
