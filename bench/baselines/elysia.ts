@@ -3,15 +3,62 @@
  * bytes (the exact `tools/list` response `dist/hide` gave). Prints
  * `{"port":N}` on stdout once listening.
  *
- * Usage: bun bench/baselines/elysia.ts BODY_FILE CONTENT_TYPE
+ * With SHAPE `hooks` it is a reference rather than the baseline: the same
+ * answer behind hide's lifecycle shape with no policy in it — five onRequest
+ * hooks sharing per-request state, @elysiajs/bearer, a resolve, a beforeHandle
+ * that reads and parses the body, a second beforeHandle, an afterHandle and an
+ * error mapping. The gap between the two is what the stack charges for a
+ * pipeline built as hooks, before any check runs.
+ *
+ * Usage: bun bench/baselines/elysia.ts BODY_FILE CONTENT_TYPE [bare|hooks]
  */
+import { bearer } from '@elysiajs/bearer';
 import { Elysia } from 'elysia';
 
-const [bodyFile, contentType] = process.argv.slice(2);
-if (!bodyFile || !contentType) throw new Error('usage: elysia.ts BODY_FILE CONTENT_TYPE');
+const [bodyFile, contentType, shape = 'bare'] = process.argv.slice(2);
+if (!bodyFile || !contentType) throw new Error('usage: elysia.ts BODY_FILE CONTENT_TYPE [bare|hooks]');
 const body = new Uint8Array(await Bun.file(bodyFile).arrayBuffer());
 
 const answer = () => new Response(body, { headers: { 'content-type': contentType } });
-const app = new Elysia().post('/mcp', answer).post('/', answer).listen({ hostname: '127.0.0.1', port: 0 });
 
+function bare() {
+  return new Elysia().post('/mcp', answer).post('/', answer);
+}
+
+function hooks() {
+  const states = new WeakMap<Request, { path: string; message?: unknown }>();
+  let app = new Elysia()
+    .onError({ as: 'global' }, () => new Response('{"error":"bad request"}', { status: 400, headers: { 'content-type': 'application/json' } }))
+    .onRequest(({ request }) => {
+      states.set(request, { path: new URL(request.url).pathname });
+    });
+  for (const header of ['x-forwarded-for', 'content-length', 'origin', 'x-correlation-id']) {
+    app = app.onRequest(({ request }) => {
+      if (states.get(request)) request.headers.get(header);
+    });
+  }
+  return app
+    .use(bearer())
+    .resolve({ as: 'global' }, ({ request }) => {
+      request.headers.get('x-api-key');
+      return {};
+    })
+    .onBeforeHandle({ as: 'global' }, ({ request }) => {
+      const state = states.get(request);
+      if (!state) return;
+      return request.text().then((text) => {
+        state.message = JSON.parse(text);
+      });
+    })
+    .onBeforeHandle({ as: 'global' }, ({ request }) => {
+      states.get(request);
+    })
+    .onAfterHandle({ as: 'global' }, ({ request }) => {
+      states.get(request);
+    })
+    .post('/mcp', answer, { parse: 'none' })
+    .post('/', answer, { parse: 'none' });
+}
+
+const app = (shape === 'hooks' ? hooks() : bare()).listen({ hostname: '127.0.0.1', port: 0 });
 console.log(JSON.stringify({ port: app.server?.port }));

@@ -9,10 +9,13 @@ import { run, spawnLogged, type Started } from './proc.ts';
 const DIR = resolve(import.meta.dir, '../baselines');
 const BUN = process.execPath;
 
-/** The bare Elysia app answering `body` on POST /mcp; resolves once it prints its port. */
-export async function startElysia(work: string, bodyFile: string, contentType: string): Promise<Started & { port: number }> {
-  const logBase = join(work, 'elysia');
-  const started = spawnLogged([BUN, join(DIR, 'elysia.ts'), bodyFile, contentType], { logBase, cwd: resolve(import.meta.dir, '../..') });
+/**
+ * The bare Elysia app answering `body` on POST /mcp (or, with shape `hooks`,
+ * the same answer behind hide's hook shape); resolves once it prints its port.
+ */
+export async function startElysia(work: string, bodyFile: string, contentType: string, shape: 'bare' | 'hooks' = 'bare'): Promise<Started & { port: number }> {
+  const logBase = join(work, `elysia-${shape}`);
+  const started = spawnLogged([BUN, join(DIR, 'elysia.ts'), bodyFile, contentType, shape], { logBase, cwd: resolve(import.meta.dir, '../..') });
   const deadline = performance.now() + 15_000;
   for (let i = 0; i < 10_000 && performance.now() < deadline; i++) {
     if (started.proc.exitCode !== null) break;
