@@ -30,7 +30,9 @@ function hooks() {
   let app = new Elysia()
     .onError({ as: 'global' }, () => new Response('{"error":"bad request"}', { status: 400, headers: { 'content-type': 'application/json' } }))
     .onRequest(({ request }) => {
-      states.set(request, { path: new URL(request.url).pathname });
+      // The path as hide takes it: a slice of the URL, not a parsed URL.
+      const url = request.url;
+      states.set(request, { path: url.slice(url.indexOf('/', url.indexOf('//') + 2)) });
     });
   for (const header of ['x-forwarded-for', 'content-length', 'origin', 'x-correlation-id']) {
     app = app.onRequest(({ request }) => {

@@ -62,7 +62,9 @@ async function buildBaseline(work: string, name: string, flags: string[]): Promi
   mkdirSync(work, { recursive: true });
   const src = join(DIR, `${name}.ts`);
   const out = join(work, name);
-  if (!existsSync(out) || statSync(out).mtimeMs < statSync(src).mtimeMs) {
+  // Stale when its source changed, or (for a build with hide's flags) when package.json did.
+  const inputs = flags.length > 0 ? [src, resolve(import.meta.dir, '../../package.json')] : [src];
+  if (!existsSync(out) || inputs.some((f) => statSync(out).mtimeMs < statSync(f).mtimeMs)) {
     await run([BUN, 'build', src, '--compile', ...flags, '--outfile', out], { cwd: resolve(import.meta.dir, '../..'), timeoutMs: 120_000 });
   }
   return out;
