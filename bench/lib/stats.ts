@@ -22,5 +22,10 @@ export function fmt(n: number, unit = ''): string {
   return unit ? `${text} ${unit}` : text;
 }
 
+/** A difference with its sign always shown ("+0.25 ms", "-3 MB"), for the ratio column of delta rows. */
+export function signed(n: number, unit = ''): string {
+  return `${n >= 0 ? '+' : ''}${fmt(n, unit)}`;
+}
+
 /** Bytes as MB (10^6), the unit the targets are written in. */
 export const mb = (bytes: number): number => bytes / 1e6;

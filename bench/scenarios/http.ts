@@ -9,7 +9,7 @@ import { spawnLoop, startElysia } from '../lib/baselines.ts';
 import { judge, type Ctx, type Scenario } from '../lib/context.ts';
 import { assertOkCall, callBody, MCP_HEADERS, post, rpcBody, setupHide, startHide } from '../lib/hide.ts';
 import { childCpuSeconds, cpuSeconds } from '../lib/proc.ts';
-import { fmt } from '../lib/stats.ts';
+import { fmt, signed } from '../lib/stats.ts';
 import { wrk, writePostScript, type WrkResult } from '../lib/wrk.ts';
 
 export const TRUE_CALL = callBody('shell_execute', { command: 'true' }, 1);
@@ -163,7 +163,7 @@ export const callC1: Scenario = {
     Object.assign(row, {
       baseline: `${fmt(base.p50Ms, 'ms')} p50`,
       ours: `${fmt(best.p50Ms, 'ms')} p50`,
-      ratio: `${delta >= 0 ? '+' : ''}${fmt(delta, 'ms')}`,
+      ratio: signed(delta, 'ms'),
       status: judge(delta <= 0.5),
     });
     row.notes.push(`lowest p50 of ${ours.length} alternating runs each (wrk -c1 for ours); one client: raw ${fmt(base.callsPerSec, 'calls/s')}, ours ${fmt(best.requestsPerSec, 'calls/s')}`);

@@ -5,7 +5,7 @@
 import { judge, type Scenario } from '../lib/context.ts';
 import { callBody, post, setupHide, startHide, type RunningHide } from '../lib/hide.ts';
 import { rss } from '../lib/proc.ts';
-import { fmt, mb } from '../lib/stats.ts';
+import { fmt, mb, signed } from '../lib/stats.ts';
 
 /** RSS after the server has been quiet for `ms`. */
 async function settledRss(pid: number, ms = 1000): Promise<number> {
@@ -45,7 +45,7 @@ export const rssOutput: Scenario = {
     done = true;
     await sampler;
     const delta = peak - idle;
-    Object.assign(row, { ours: `${fmt(mb(peak), 'MB')} peak`, ratio: `+${fmt(mb(delta), 'MB')}`, status: judge(mb(delta) <= 100) });
+    Object.assign(row, { ours: `${fmt(mb(peak), 'MB')} peak`, ratio: signed(mb(delta), 'MB'), status: judge(mb(delta) <= 100) });
     const failed = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
     const ok = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value.result?.structuredContent] : []));
     const summary = new Map<string, number>();
@@ -127,7 +127,7 @@ export const rssClients: Scenario = {
     const elapsed = (performance.now() - t0) / 1000;
     const afterAll = await settledRss(server.pid);
     const delta = afterAll - after1k;
-    Object.assign(row, { ours: `${fmt(mb(afterAll), 'MB')} after ${reached}`, ratio: `${delta >= 0 ? '+' : ''}${fmt(mb(delta), 'MB')}`, status: judge(mb(delta) <= 20) });
+    Object.assign(row, { ours: `${fmt(mb(afterAll), 'MB')} after ${reached}`, ratio: signed(mb(delta), 'MB'), status: judge(mb(delta) <= 20) });
     row.notes.push(`${reached} check_file_exists calls from ${clients} keyed clients (api_key_sha256) in ${fmt(elapsed, 's')} (${fmt(reached / elapsed, 'calls/s')}, fetch c=32)`);
     row.notes.push(`unsettled RSS on the way: ${checkpoints.join(', ')} calls`);
     if (resets) row.notes.push(`${resets} connection resets (ECONNRESET) from the server, each retried`);

@@ -5,7 +5,7 @@
  */
 import { judge, type Scenario } from '../lib/context.ts';
 import { assertOkCall, post, setupHide, startHide } from '../lib/hide.ts';
-import { fmt } from '../lib/stats.ts';
+import { fmt, signed } from '../lib/stats.ts';
 import { wrk } from '../lib/wrk.ts';
 import { alternate, callScript, TRUE_CALL } from './http.ts';
 
@@ -37,7 +37,7 @@ export const sandboxC1: Scenario = {
     Object.assign(row, {
       baseline: `${fmt(base, 'ms')} p50 (off)`,
       ours: `${fmt(ours, 'ms')} p50 (on)`,
-      ratio: `${delta >= 0 ? '+' : ''}${fmt(delta, 'ms')}`,
+      ratio: signed(delta, 'ms'),
       status: judge(delta <= 1),
     });
   },
