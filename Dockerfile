@@ -29,7 +29,9 @@ ENV HIDE_HOST=0.0.0.0 \
     HIDE_AUDIT_LOG_FILE=- \
     HIDE_LOG_FORMAT=json \
     PATH=/usr/local/bin:/usr/bin:/bin
-WORKDIR /workspace
+# Not /workspace: the server reads .env and .mcp_keys.json from its working
+# directory at start-up, and sandboxed commands can write the workspace.
+WORKDIR /
 USER 65532:65532
 EXPOSE 5000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=5s CMD ["/hide", "health"]

@@ -6,7 +6,7 @@
 import { isIP } from 'node:net';
 import type { Config } from './config/schema.ts';
 import { CommandRunner } from './exec/runner.ts';
-import { killAllGroups, liveGroups } from './exec/spawn.ts';
+import type { Spawner } from './exec/spawner.ts';
 import { logger, setLogRedactor } from './log.ts';
 import { McpDispatcher } from './mcp/dispatcher.ts';
 import { Lifecycle } from './ops/lifecycle.ts';
@@ -53,7 +53,7 @@ export interface Runtime {
     lifecycle: Lifecycle;
     metrics: Metrics;
     reopenAudit(): void;
-    /** Kills every running command — plain process groups and the sandbox launcher's (shutdown). */
+    /** Kills every running command (shutdown). */
     killChildren(): void;
   };
   sandbox: SandboxStatus;
@@ -66,17 +66,38 @@ export function isLoopbackHost(host: string): boolean {
   return isIP(host.replace(/^\[|\]$/g, '')) !== 0 && isLoopback(host.replace(/^\[|\]$/g, ''));
 }
 
-export function buildTools(config: Config, confiner: Confiner, runner: CommandRunner): ToolDefinition[] {
+/** The sandbox layers in force, named as the README's threat model names them. */
+function sandboxLayers(status: SandboxStatus): string[] {
+  const l = status.layers;
+  if (!status.active || !l) return [];
+  return [
+    'landlock-fs',
+    ...(l.networkEnforced ? ['landlock-net'] : []),
+    ...(l.scoped ? ['landlock-scope'] : []),
+    ...(l.seccomp ? ['seccomp'] : []),
+    ...(l.pidNamespace ? ['pid-namespace'] : []),
+    ...(l.nonDumpable ? ['non-dumpable'] : []),
+    'launcher-per-client',
+  ];
+}
+
+export function buildTools(config: Config, confiner: Confiner, runner: CommandRunner, spawner: Spawner): ToolDefinition[] {
   return [
     ...shellTools(runner, config.exec.maxTimeoutSeconds),
     availableToolsTool(runner, confiner.workspace),
     checkFileExistsTool(confiner),
     // ripgrep is looked up on the PATH commands get, once: the server's PATH decides which search engine runs.
-    ...fileTools(confiner, { rgPath: Bun.which('rg', { PATH: runner.searchPath }) ?? null }),
+    ...fileTools(confiner, { rgPath: Bun.which('rg', { PATH: runner.searchPath }) ?? null, spawner }),
   ];
 }
 
-export async function createRuntime(config: Config, opts: { transport: 'http' | 'stdio' }): Promise<Runtime> {
+export interface RuntimeOptions {
+  transport: 'http' | 'stdio';
+  /** Files the configuration was read from (.env, config file): commands must not be able to read them. */
+  secretFiles?: readonly string[];
+}
+
+export async function createRuntime(config: Config, opts: RuntimeOptions): Promise<Runtime> {
   const log = logger.withTag('start');
   if (opts.transport === 'http' && !isLoopbackHost(config.host) && !config.auth.enabled) {
     if (!config.allowUnauthenticated) {
@@ -168,9 +189,8 @@ export async function createRuntime(config: Config, opts: { transport: 'http' | 
     }
   }
   const limiter = new MeteredLimiter(store ?? new MemoryLimiter(config.rateLimit), metrics);
-  // Commands run in-process or through the sandbox launcher; the gauge counts both.
-  let sandboxRunning = () => 0;
-  metrics.collect({ name: 'hide_child_processes', type: 'gauge', help: 'Command process groups alive.', value: () => liveGroups.size + sandboxRunning() });
+  let spawner: Spawner | null = null;
+  metrics.collect({ name: 'hide_child_processes', type: 'gauge', help: 'Command process groups alive.', value: () => spawner?.running ?? 0 });
   metrics.collect({ name: 'hide_audit_lines_written_total', type: 'counter', help: 'Audit lines handed to the OS.', value: () => writer.linesWritten });
   metrics.collect({
     name: 'hide_audit_lines_dropped_total',
@@ -192,6 +212,14 @@ export async function createRuntime(config: Config, opts: { transport: 'http' | 
     audit,
   });
 
+  let sandbox: Awaited<ReturnType<typeof setupSandbox>>;
+  try {
+    sandbox = await setupSandbox(config, confiner.roots, opts.secretFiles ?? []);
+  } catch (err) {
+    if (err instanceof SandboxUnavailableError) throw new StartupError(err.message);
+    throw err;
+  }
+  spawner = sandbox.spawner;
   const runner = new CommandRunner(
     {
       defaultTimeoutSeconds: config.exec.defaultTimeoutSeconds,
@@ -202,17 +230,9 @@ export async function createRuntime(config: Config, opts: { transport: 'http' | 
       envPassthrough: config.exec.envPassthrough,
     },
     confiner,
+    sandbox.spawner,
   );
-  let sandbox: Awaited<ReturnType<typeof setupSandbox>>;
-  try {
-    sandbox = await setupSandbox(config, confiner.roots, runner);
-  } catch (err) {
-    if (err instanceof SandboxUnavailableError) throw new StartupError(err.message);
-    throw err;
-  }
-  const launcher = sandbox.launcher;
-  if (launcher) sandboxRunning = () => launcher.running;
-  const registry = new ToolRegistry(buildTools(config, confiner, runner), config.readOnly);
+  const registry = new ToolRegistry(buildTools(config, confiner, runner, sandbox.spawner), config.readOnly);
   const dispatcher = new McpDispatcher(registry, security);
   keyStore?.watch();
 
@@ -232,17 +252,12 @@ export async function createRuntime(config: Config, opts: { transport: 'http' | 
       reopenAudit: () => {
         if (writer instanceof AuditWriter) writer.reopen();
       },
-      killChildren: () => {
-        killAllGroups();
-        // The launcher kills the commands it runs when it closes; new calls are refused by then.
-        void sandbox.launcher?.close();
-      },
+      killChildren: () => sandbox.spawner.killAll(),
     },
     sandbox: sandbox.status,
-    healthExtra: () => ({ sandbox: sandbox.status.active ? 'on' : 'off', landlockAbi: sandbox.status.abi }),
+    healthExtra: () => ({ sandbox: sandbox.status.active ? 'on' : 'off', landlockAbi: sandbox.status.abi, sandboxLayers: sandboxLayers(sandbox.status) }),
     async close() {
-      killAllGroups();
-      await sandbox.launcher?.close();
+      await sandbox.spawner.close();
       keyStore?.close();
       await limiter.close();
       await audit.flush();

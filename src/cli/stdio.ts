@@ -15,8 +15,8 @@ export async function runStdio(argv: string[]): Promise<number> {
     process.stdout.write(`${STDIO_USAGE}\n`);
     return 0;
   }
-  const { config } = loadForCommand(flags);
-  const rt = await createRuntime(config, { transport: 'stdio' });
+  const { config, files } = loadForCommand(flags);
+  const rt = await createRuntime(config, { transport: 'stdio', secretFiles: files });
   logger.withTag('stdio').debug(`serving MCP on stdio (workspace ${rt.confiner.workspace})`);
   const out = Bun.stdout.writer();
   const onSignal = async () => {

@@ -6,7 +6,7 @@
  * can say which name to fix.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import * as v from 'valibot';
 import { type Config, ConfigSchema } from './schema.ts';
 import { SEED_DENIED_COMMANDS, SETTINGS, type SettingSpec } from './settings.ts';
@@ -24,6 +24,8 @@ export interface LoadOptions {
 
 export interface LoadedConfig {
   config: Config;
+  /** The .env and config file read, absolute: the sandbox checks that commands cannot read them. */
+  files: string[];
   /** Where each setting's value came from: "flag --port", "env HIDE_PORT", "file x.json", "default". */
   sources: Record<string, string>;
 }
@@ -35,7 +37,17 @@ export class ConfigError extends Error {
   }
 }
 
-function defaults(cwd: string, isTTY: boolean): Record<string, unknown> {
+/**
+ * The default audit log: the user's state directory, never the workspace —
+ * a first run must not write into the user's project, and commands must not
+ * be able to read or change the log.
+ */
+export function defaultAuditFile(env: Record<string, string | undefined>, cwd: string): string {
+  const state = env.XDG_STATE_HOME || (env.HOME ? join(env.HOME, '.local', 'state') : null);
+  return state ? join(state, 'hide', 'audit.jsonl') : resolve(cwd, 'hide-audit.jsonl');
+}
+
+function defaults(cwd: string, isTTY: boolean, env: Record<string, string | undefined>): Record<string, unknown> {
   const keysFile = resolve(cwd, '.mcp_keys.json');
   return {
     host: '127.0.0.1',
@@ -56,7 +68,7 @@ function defaults(cwd: string, isTTY: boolean): Record<string, unknown> {
     'rateLimit.onStoreError': 'deny',
     'rateLimit.leaseSeconds': 30,
     'audit.enabled': true,
-    'audit.file': 'hide-audit.jsonl',
+    'audit.file': defaultAuditFile(env, cwd),
     'audit.maxBytes': 0,
     'audit.keep': 5,
     'metrics.port': undefined,
@@ -164,7 +176,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     }
   }
 
-  const defs = defaults(cwd, opts.isTTY ?? false);
+  const defs = defaults(cwd, opts.isTTY ?? false, env);
   const raw: Record<string, unknown> = {};
   const sources: Record<string, string> = {};
   for (const spec of SETTINGS) {
@@ -216,7 +228,8 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   config.allowedPaths = config.allowedPaths.map((p) => resolve(cwd, p));
   if (config.auth.keysFile) config.auth.keysFile = resolve(cwd, config.auth.keysFile);
   if (config.audit.file !== '-' && !isAbsolute(config.audit.file)) config.audit.file = resolve(cwd, config.audit.file);
-  return { config, sources };
+  const files = [...(existsSync(dotenvPath) ? [dotenvPath] : []), ...(configPath ? [resolve(cwd, configPath)] : [])];
+  return { config, sources, files };
 }
 
 /** A copy of the config fit for printing: secrets masked. */

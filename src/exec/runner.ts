@@ -1,8 +1,8 @@
 /**
  * The command runner behind the shell tools: applies the exec policy (name
  * checks, PATH resolution, allow/deny lists), confines the working directory,
- * builds the child's environment and hands the argv to a spawn backend — the
- * plain one (spawn.ts) or the sandbox launcher.
+ * builds the child's environment and hands the argv to the spawner — local
+ * process groups or the sandbox's per-client launchers.
  */
 import type { Confiner } from '../workspace/confine.ts';
 import { PathRefusedError } from '../workspace/confine.ts';
@@ -14,7 +14,8 @@ import {
   resolveExecutable,
   validateCommandName,
 } from './policy.ts';
-import { notStarted, type SpawnRequest, type SpawnResult, spawnCommand } from './spawn.ts';
+import { notStarted, type SpawnResult } from './spawn.ts';
+import type { Spawner } from './spawner.ts';
 
 export interface RunnerSettings extends CommandLists {
   defaultTimeoutSeconds: number;
@@ -29,14 +30,14 @@ export interface RunRequest {
   workingDirectory?: string;
   timeoutSeconds?: number;
   signal?: AbortSignal;
+  /** The client the command runs for; the sandbox never lets two clients' commands meet. */
+  owner: string;
 }
 
 export interface RunResult extends SpawnResult {
   /** Why the command did not run or did not finish, in words an agent can act on; null on a normal exit. */
   error: string | null;
 }
-
-export type SpawnBackend = (req: SpawnRequest) => Promise<SpawnResult>;
 
 function refused(message: string): RunResult {
   return { ...notStarted(message, performance.now()), durationMs: 0, error: message };
@@ -63,15 +64,10 @@ export class CommandRunner {
   constructor(
     private readonly settings: RunnerSettings,
     private readonly confiner: Confiner,
-    private backend: SpawnBackend = spawnCommand,
+    private spawner: Spawner,
     serverEnv: Record<string, string | undefined> = process.env,
   ) {
     this.childEnv = buildChildEnv(serverEnv, settings.envPassthrough, confiner.workspace);
-  }
-
-  /** Swaps the spawn backend (the sandbox launcher installs itself here). */
-  setBackend(backend: SpawnBackend): void {
-    this.backend = backend;
   }
 
   get searchPath(): string {
@@ -132,7 +128,8 @@ export class CommandRunner {
       throw err;
     }
 
-    const result = await this.backend({
+    const result = await this.spawner.run({
+      owner: req.owner,
       argv: [executable, ...(req.arguments ?? [])],
       cwd,
       env: this.childEnv,

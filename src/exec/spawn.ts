@@ -3,8 +3,8 @@
  * closed, output capped per stream (the excess is read and dropped so memory
  * stays bounded and the child never blocks on a full pipe), and a timeout or
  * cancellation that kills the whole group — grandchildren included. The
- * server uses it directly; the sandbox launcher uses the same code inside its
- * confinement (src/sandbox/run-command.ts).
+ * local spawner (local-spawner.ts) uses it directly; the sandbox launcher uses
+ * the same code inside its confinement (src/sandbox/run-command.ts).
  */
 import { constants } from 'node:os';
 import { noteTransientBytes } from '../util/gc-pressure.ts';
@@ -43,6 +43,12 @@ export interface RunningCommand {
 export interface StartOptions {
   /** Added to the request's environment. */
   extraEnv?: Record<string, string>;
+  /**
+   * Wraps the synchronous Bun.spawn call: the launcher makes the child the
+   * init of a fresh PID namespace here, and restores its thread right after
+   * (a thread with a pending PID namespace cannot create threads).
+   */
+  forkIn?: <T>(fork: () => T) => T;
   /** Runs right after spawn; a returned message kills the group and becomes the spawn error. */
   afterSpawn?: (pid: number) => string | null;
   /** Runs once the leader has exited and its group was killed. */
@@ -131,7 +137,7 @@ export function startCommand(req: Omit<SpawnRequest, 'signal'>, opts: StartOptio
   const started = performance.now();
   let proc: ReturnType<typeof Bun.spawn<'ignore', 'pipe', 'pipe'>>;
   try {
-    proc = Bun.spawn(req.argv, {
+    const fork = () => Bun.spawn(req.argv, {
       cwd: req.cwd,
       env: opts.extraEnv ? { ...req.env, ...opts.extraEnv } : req.env,
       stdin: 'ignore',
@@ -140,6 +146,7 @@ export function startCommand(req: Omit<SpawnRequest, 'signal'>, opts: StartOptio
       // Own session and process group: one kill(-pid) reaches every descendant.
       detached: true,
     });
+    proc = opts.forkIn ? opts.forkIn(fork) : fork();
   } catch (err) {
     return { pid: null, cancel() {}, result: Promise.resolve(notStarted(`could not start '${req.argv[0]}': ${(err as Error).message}`, started)) };
   }
@@ -186,29 +193,4 @@ export function startCommand(req: Omit<SpawnRequest, 'signal'>, opts: StartOptio
   })();
 
   return { pid, cancel: () => terminate('cancel'), result };
-}
-
-/** Live process groups, so a shutdown can kill every one of them. */
-export const liveGroups = new Set<number>();
-
-/** Runs one command to its end; `req.signal` cancels it (the HTTP client went away). */
-export async function spawnCommand(req: SpawnRequest): Promise<SpawnResult> {
-  const running = startCommand(req);
-  if (running.pid === null) return running.result;
-  const pid = running.pid;
-  liveGroups.add(pid);
-  const onAbort = () => running.cancel();
-  if (req.signal?.aborted) onAbort();
-  else req.signal?.addEventListener('abort', onAbort, { once: true });
-  try {
-    return await running.result;
-  } finally {
-    req.signal?.removeEventListener('abort', onAbort);
-    liveGroups.delete(pid);
-  }
-}
-
-/** Kills every live process group (shutdown). */
-export function killAllGroups(): void {
-  for (const pid of liveGroups) killGroup(pid, 'SIGKILL');
 }

@@ -20,12 +20,17 @@ export function hasCapabilities(): boolean {
   return line !== null && BigInt(`0x${line[1]}`) !== 0n;
 }
 
+/** CAP_SYS_ADMIN: what the launcher keeps, as root, to give each command a PID namespace. */
+export const CAP_SYS_ADMIN = 21;
+
 /**
  * Clears the bounding set (so exec of anything, even as uid 0, grants no
- * capability), the ambient set, then the thread's own sets. No-op when the
- * thread has none.
+ * capability), the ambient and inheritable sets, then the thread's own sets
+ * but for `keep`, which stays permitted and effective for this thread only:
+ * with an empty bounding and inheritable set no program it executes gets it
+ * back. No-op when the thread has none.
  */
-export function dropCapabilities(): void {
+export function dropCapabilities(keep: readonly number[] = []): void {
   if (!hasCapabilities()) return;
   const c = libc();
   const last = Number.parseInt(readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8'), 10);
@@ -35,5 +40,11 @@ export function dropCapabilities(): void {
   // __user_cap_data_struct {u32 effective, permitted, inheritable}.
   const header = new Uint32Array([LINUX_CAPABILITY_VERSION_3, 0]);
   const data = new Uint32Array(6);
+  for (const cap of keep) {
+    const word = cap >> 5;
+    const bit = 1 << (cap & 31);
+    data[word * 3] = (data[word * 3] ?? 0) | bit; // effective
+    data[word * 3 + 1] = (data[word * 3 + 1] ?? 0) | bit; // permitted
+  }
   check(c.capset(ptr(header), ptr(data)), 'capset');
 }

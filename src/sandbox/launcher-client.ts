@@ -1,25 +1,36 @@
 /**
- * Server side of the sandbox: starts the launcher (launcher.ts) as a child,
- * sends it commands and matches results to calls, cancels calls on abort,
- * restarts the launcher when it dies (killing the groups of the calls it had
- * in flight, which would otherwise survive it), and owns the private TMPDIR
- * shared by the launcher's commands.
+ * Server side of one launcher (launcher.ts): starts it, sends it commands,
+ * matches results to calls, cancels calls on abort, and restarts it when it
+ * dies. The server acts only on what it holds: the launcher's Subprocess. It
+ * never signals a pid a launcher reports; what a dead launcher leaves behind
+ * dies with the launcher's PID namespace (root) or is swept by the server as
+ * its own orphans (sandbox-spawner.ts). Every call has a deadline of its own —
+ * its timeout plus a grace — after which it fails and the launcher, stopped
+ * or stuck, is killed and replaced.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { LandlockRules, RestrictReport } from './landlock.ts';
-import { launcherArgv } from './launcher.ts';
+import * as v from 'valibot';
+import { KILL_GRACE_MS, notStarted } from '../exec/spawn.ts';
+import type { LandlockRules } from './landlock.ts';
+import { launcherArgv } from './launcher-argv.ts';
+import type { PidNamespaces } from './pidns.ts';
 import {
   type ClientMessage,
   jsonLines,
   LAUNCHER_CONFIG_ENV,
   type LauncherConfig,
-  type LauncherMessage,
+  type LayerReport,
+  LauncherMessageSchema,
   type SandboxRunRequest,
   type SandboxRunResult,
 } from './protocol.ts';
-import { killGroup, notStarted } from '../exec/spawn.ts';
+
+/** Time a launcher gets beyond a call's own timeout and kill grace to report its end. */
+export const LAUNCHER_GRACE_MS = 3000;
+/** Longest diagnostic line kept from a launcher's stderr. */
+const MAX_LOG_LINE = 500;
 
 export interface SandboxLauncherOptions {
   rules: LandlockRules;
@@ -27,60 +38,68 @@ export interface SandboxLauncherOptions {
   command?: string[];
   /**
    * Create a private 0700 scratch directory under the server's tmpdir, grant
-   * it read-write and export it as TMPDIR to every command. Default true.
+   * it read-write and export it as TMPDIR to this launcher's commands. Default true.
    */
   privateTmp?: boolean;
   /** Drop all capabilities in the launcher (root servers). Default true. */
   dropCapabilities?: boolean;
-  /** Receives warnings: unexpected exits, restart failures. */
+  /** Start each launcher as the init of a new PID namespace (root servers). */
+  pidNamespaces?: PidNamespaces | null;
+  /** Receives warnings: unexpected exits, restart failures, launcher diagnostics. */
   log?: (message: string) => void;
+  /** Called after a launcher process has exited (the server sweeps what it left). */
+  onExit?: () => void;
 }
 
-type LauncherProcess = ReturnType<typeof Bun.spawn<'pipe', 'pipe', 'inherit'>>;
+type LauncherProcess = ReturnType<typeof Bun.spawn<'pipe', 'pipe', 'pipe'>>;
 
 interface Pending {
   proc: LauncherProcess;
-  pid: number | null;
-  started: number;
+  started: boolean;
+  begun: number;
+  deadline: ReturnType<typeof setTimeout>;
   settle(result: SandboxRunResult): void;
   retry: (() => void) | null;
 }
 
-const failed = (message: string, started: number): SandboxRunResult => notStarted(message, started);
+/** Launcher processes alive in this process, of every spawner: the server's orphan sweep spares them. */
+export const liveLauncherPids = new Set<number>();
+
+const failed = (message: string, begun: number): SandboxRunResult => notStarted(message, begun);
 
 /**
  * @example
  * const sandbox = new SandboxLauncher({ rules: sandboxRules({ workspace, network: 'off' }) });
- * await sandbox.start();              // throws when Landlock cannot be applied
+ * await sandbox.start();              // throws when the launcher cannot confine itself
  * const res = await sandbox.run({ argv: ['/usr/bin/ls'], cwd: workspace, env, timeoutMs: 30_000, maxOutputBytes: 1 << 20 });
  * await sandbox.close();
  */
 export class SandboxLauncher {
   private proc: LauncherProcess | null = null;
-  private ready: Promise<RestrictReport> | null = null;
+  private ready: Promise<LayerReport> | null = null;
   private readonly pending = new Map<number, Pending>();
-
-  /** Commands the launcher is running for us now (for the child-process gauge). */
-  get running(): number {
-    return this.pending.size;
-  }
   private nextId = 1;
   private closed = false;
   private tmpDir: string | null = null;
   /** What the running launcher enforced, once ready. */
-  report: RestrictReport | null = null;
+  report: LayerReport | null = null;
   /** Times the launcher was restarted after dying. */
   restarts = 0;
 
   constructor(private readonly options: SandboxLauncherOptions) {}
 
-  /** pid of the running launcher, or null. */
+  /** Commands the launcher is running for us now. */
+  get running(): number {
+    return this.pending.size;
+  }
+
+  /** pid of the running launcher process, or null. */
   get pid(): number | null {
     return this.proc?.pid ?? null;
   }
 
   /** Starts the launcher if it is not running; resolves once it has confined itself. */
-  start(): Promise<RestrictReport> {
+  start(): Promise<LayerReport> {
     if (this.closed) return Promise.reject(new Error('sandbox launcher is closed'));
     this.ready ??= this.launch();
     return this.ready;
@@ -91,44 +110,50 @@ export class SandboxLauncher {
     return this.submit(req, signal, performance.now(), true);
   }
 
-  private async submit(
-    req: SandboxRunRequest,
-    signal: AbortSignal | undefined,
-    started: number,
-    mayRetry: boolean,
-  ): Promise<SandboxRunResult> {
+  private async submit(req: SandboxRunRequest, signal: AbortSignal | undefined, begun: number, mayRetry: boolean): Promise<SandboxRunResult> {
     try {
       await this.start();
     } catch (err) {
-      return failed(`sandbox unavailable: ${(err as Error).message}`, started);
+      return failed(`sandbox unavailable: ${(err as Error).message}`, begun);
     }
-    if (signal?.aborted) return { ...failed('cancelled before start', started), cancelled: true };
+    if (signal?.aborted) return { ...failed('cancelled before start', begun), cancelled: true };
     const proc = this.proc;
-    if (proc === null) return failed('sandbox unavailable: launcher exited', started);
+    if (proc === null) return failed('sandbox unavailable: launcher exited', begun);
     const id = this.nextId++;
     const { signal: _omit, ...wire } = req;
     return new Promise<SandboxRunResult>((resolve) => {
       const onAbort = () => this.send(proc, { t: 'cancel', id });
       const settle = (result: SandboxRunResult) => {
+        clearTimeout(entry.deadline);
         signal?.removeEventListener('abort', onAbort);
         resolve(result);
       };
-      this.pending.set(id, {
+      const entry: Pending = {
         proc,
-        pid: null,
-        started,
+        started: false,
+        begun,
         settle,
+        // The call fails at its own deadline whatever the launcher does; a
+        // launcher that missed it is stopped or stuck, and is replaced.
+        deadline: setTimeout(() => {
+          if (this.pending.get(id) !== entry) return;
+          this.pending.delete(id);
+          settle(failed(`the sandbox launcher did not finish the command within its timeout plus ${(KILL_GRACE_MS + LAUNCHER_GRACE_MS) / 1000} s; the launcher was restarted`, begun));
+          this.options.log?.(`sandbox launcher (pid ${proc.pid}) missed a call's deadline; killing it`);
+          proc.kill('SIGKILL');
+        }, req.timeoutMs + KILL_GRACE_MS + LAUNCHER_GRACE_MS),
         // A launcher that died before reporting the spawn never ran the
         // command (it reports right after spawning): resend it, once, to its
         // replacement, so a crash does not fail calls that were only queued.
-        retry: mayRetry ? () => void this.submit(req, signal, started, false).then(settle) : null,
-      });
+        retry: mayRetry ? () => void this.submit(req, signal, begun, false).then(settle) : null,
+      };
+      this.pending.set(id, entry);
       signal?.addEventListener('abort', onAbort, { once: true });
       this.send(proc, { t: 'run', id, req: wire });
     });
   }
 
-  /** Stops the launcher (it kills every running command) and removes the private TMPDIR. */
+  /** Stops the launcher (its commands die with it) and removes the private TMPDIR. */
   async close(): Promise<void> {
     this.closed = true;
     const proc = this.proc;
@@ -138,7 +163,7 @@ export class SandboxLauncher {
       } catch {
         // Already closed.
       }
-      // A launcher stuck in a write cannot see EOF; bound the wait.
+      // A launcher stopped or stuck in a write cannot see EOF; bound the wait.
       const force = setTimeout(() => proc.kill('SIGKILL'), 2000);
       await proc.exited;
       clearTimeout(force);
@@ -148,7 +173,28 @@ export class SandboxLauncher {
     this.tmpDir = null;
   }
 
-  private launch(): Promise<RestrictReport> {
+  /** Kills the launcher process now (shutdown); it is restarted on the next call unless closed. */
+  kill(): void {
+    this.proc?.kill('SIGKILL');
+  }
+
+  private spawnProcess(config: LauncherConfig): LauncherProcess {
+    const spawn = () =>
+      Bun.spawn(this.options.command ?? launcherArgv(), {
+        stdin: 'pipe',
+        stdout: 'pipe',
+        stderr: 'pipe',
+        // Only what the launcher needs: never the server's secrets.
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', [LAUNCHER_CONFIG_ENV]: JSON.stringify(config) },
+        cwd: '/',
+        // Its own session: a terminal's Ctrl-C goes to the server, which drains, not to the launcher.
+        detached: true,
+      });
+    const ns = this.options.pidNamespaces;
+    return ns ? ns.spawnInNew(spawn) : spawn();
+  }
+
+  private launch(): Promise<LayerReport> {
     const { rules } = this.options;
     if (this.options.privateTmp !== false && this.tmpDir === null) {
       this.tmpDir = mkdtempSync(join(tmpdir(), 'hide-sandbox-'));
@@ -158,22 +204,25 @@ export class SandboxLauncher {
       tmpDir: this.tmpDir,
       dropCapabilities: this.options.dropCapabilities !== false,
     };
-    const proc = Bun.spawn(this.options.command ?? launcherArgv(), {
-      stdin: 'pipe',
-      stdout: 'pipe',
-      stderr: 'inherit',
-      // Only what the launcher needs: never the server's secrets, which the
-      // launcher's commands could read back from its environment.
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', [LAUNCHER_CONFIG_ENV]: JSON.stringify(config) },
-      cwd: '/',
-    });
+    let proc: LauncherProcess;
+    try {
+      proc = this.spawnProcess(config);
+    } catch (err) {
+      this.ready = null;
+      return Promise.reject(new Error(`could not start the sandbox launcher: ${(err as Error).message}`));
+    }
     this.proc = proc;
+    liveLauncherPids.add(proc.pid);
+    void this.logStderr(proc);
 
-    return new Promise<RestrictReport>((resolve, reject) => {
+    return new Promise<LayerReport>((resolve, reject) => {
       let wasReady = false;
       void (async () => {
         try {
-          for await (const message of jsonLines<LauncherMessage>(proc.stdout)) {
+          for await (const raw of jsonLines<unknown>(proc.stdout)) {
+            const parsed = v.safeParse(LauncherMessageSchema, raw);
+            if (!parsed.success) throw new Error('malformed message');
+            const message = parsed.output;
             if (message.t === 'ready') {
               wasReady = true;
               this.report = message.report;
@@ -182,15 +231,17 @@ export class SandboxLauncher {
               reject(new Error(`sandbox launcher could not confine itself: ${message.error}`));
             } else if (message.t === 'started') {
               const entry = this.pending.get(message.id);
-              if (entry) entry.pid = message.pid;
+              if (entry && entry.proc === proc) entry.started = true;
             } else if (message.t === 'result') {
               const entry = this.pending.get(message.id);
-              this.pending.delete(message.id);
-              entry?.settle(message.res);
+              if (entry && entry.proc === proc) {
+                this.pending.delete(message.id);
+                entry.settle(message.res);
+              }
             }
           }
         } catch (err) {
-          this.options.log?.(`sandbox launcher protocol error: ${(err as Error).message}`);
+          this.options.log?.(`sandbox launcher (pid ${proc.pid}) protocol error: ${(err as Error).message}; killing it`);
           proc.kill('SIGKILL');
         }
       })();
@@ -201,7 +252,24 @@ export class SandboxLauncher {
     });
   }
 
+  private async logStderr(proc: LauncherProcess): Promise<void> {
+    const decoder = new TextDecoder();
+    let pending = '';
+    try {
+      for await (const chunk of proc.stderr as unknown as AsyncIterable<Uint8Array>) {
+        pending += decoder.decode(chunk, { stream: true });
+        const lines = pending.split('\n');
+        pending = lines.pop() ?? '';
+        if (pending.length > MAX_LOG_LINE) pending = pending.slice(0, MAX_LOG_LINE);
+        for (const line of lines) if (line.trim() !== '') this.options.log?.(`sandbox launcher: ${line.slice(0, MAX_LOG_LINE)}`);
+      }
+    } catch {
+      // Pipe closed as the launcher died.
+    }
+  }
+
   private onExit(proc: LauncherProcess, wasReady: boolean): void {
+    liveLauncherPids.delete(proc.pid);
     if (this.proc === proc) {
       this.proc = null;
       this.ready = null;
@@ -211,18 +279,20 @@ export class SandboxLauncher {
         this.start().catch((err: Error) => this.options.log?.(`sandbox launcher restart failed: ${err.message}`));
       }
     }
+    this.options.onExit?.();
     // After the replacement is under way, so retried calls go to it.
     this.failPending(proc, 'sandbox launcher exited while the command ran');
   }
 
-  /** Settles calls of `proc` (all when null), killing groups a dead launcher left behind. */
+  /** Settles calls of `proc` (all when null); calls it never started are retried once. */
   private failPending(proc: LauncherProcess | null, message: string): void {
     for (const [id, entry] of this.pending) {
       if (proc !== null && entry.proc !== proc) continue;
       this.pending.delete(id);
-      if (entry.pid !== null) killGroup(entry.pid, 'SIGKILL');
-      if (entry.pid === null && entry.retry && !this.closed) entry.retry();
-      else entry.settle(failed(message, entry.started));
+      if (!entry.started && entry.retry && !this.closed) {
+        clearTimeout(entry.deadline);
+        entry.retry();
+      } else entry.settle(failed(message, entry.begun));
     }
   }
 

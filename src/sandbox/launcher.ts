@@ -1,98 +1,117 @@
 /**
- * The launcher: `hide __launcher`, a long-lived child of the server that
- * confines itself once (capabilities dropped, no_new_privs, Landlock) and then
- * runs commands on the server's behalf, so every command inherits the
- * restriction while the server stays free to read its keys and write its
- * audit log. Protocol: newline-delimited JSON on stdin/stdout (protocol.ts);
- * diagnostics go to stderr.
+ * The launcher: `hide __launcher`, a long-lived child of the server, one per
+ * client. It confines itself once and then runs that client's commands, so
+ * every command inherits the confinement while the server stays free to read
+ * its keys and write its audit log. Protocol: newline-delimited JSON on
+ * stdin/stdout (protocol.ts); diagnostics go to stderr, a pipe the server
+ * logs from.
+ *
+ * Order of the layers, each before anything it protects:
+ *  1. not dumpable — a command (same uid, no capabilities) can then neither
+ *     ptrace us, nor read /proc/<us>/{fd,environ,mem}, nor copy our
+ *     descriptors with pidfd_getfd (our pipes to the server);
+ *  2. child subreaper — orphans come to us, not to init;
+ *  3. capabilities dropped (root) — all but CAP_SYS_ADMIN for this thread
+ *     when a PID namespace per command is possible; nothing for what we exec;
+ *  4. Landlock (and no_new_privs) — paths, TCP ports, signal and abstract
+ *     socket scope;
+ *  5. seccomp last — socket families, ptrace and descriptor theft, set-id
+ *     modes, namespaces, signals aimed at us.
  */
-import { fileURLToPath } from 'node:url';
-import { dropCapabilities } from './capabilities.ts';
+import { CAP_SYS_ADMIN, dropCapabilities, hasCapabilities } from './capabilities.ts';
 import { restrictSelf } from './landlock.ts';
-import { becomeSubreaper, CALL_ID_ENV, sweepOrphans } from './orphans.ts';
-import {
-  type ClientMessage,
-  jsonLines,
-  LAUNCHER_CONFIG_ENV,
-  type LauncherConfig,
-  type LauncherMessage,
-} from './protocol.ts';
+import { check, libc } from './libc.ts';
+import { becomeSubreaper, procMatchesOwnPids, sweepOrphans } from './orphans.ts';
+import { PidNamespaces } from './pidns.ts';
+import { type ClientMessage, jsonLines, LAUNCHER_CONFIG_ENV, type LauncherConfig, type LayerReport } from './protocol.ts';
 import { killGroup, type RunningCommand, runCommand } from './run-command.ts';
+import { installSeccomp } from './seccomp.ts';
 
-/** argv word that selects launcher mode in src/main.ts. */
-export const LAUNCHER_COMMAND = '__launcher';
+const PR_SET_DUMPABLE = 4;
 
-/** True inside a `bun build --compile` executable, whose modules live in /$bunfs. */
-function isCompiled(): boolean {
-  return Bun.main.startsWith('/$bunfs/') || Bun.main.startsWith('B:\\~BUN\\');
+function send(message: unknown): void {
+  process.stdout.write(`${JSON.stringify(message)}\n`);
 }
 
 /**
- * The command that starts a launcher from this same program: the executable
- * itself when compiled, else Bun running src/main.ts.
+ * With the network off no socket of any family is created: Landlock covers
+ * only TCP, and MPTCP, SCTP, netlink or a pathname Unix socket would pass it.
+ * With ports allowed, sockets are needed and Landlock limits TCP.
  */
-export function launcherArgv(): string[] {
-  if (isCompiled()) return [process.execPath, LAUNCHER_COMMAND];
-  return [process.execPath, fileURLToPath(new URL('../main.ts', import.meta.url)), LAUNCHER_COMMAND];
+function socketsAllowed(rules: LauncherConfig['rules']): boolean {
+  if (rules.network === 'all') return true;
+  return (rules.network.allowConnectPorts?.length ?? 0) + (rules.network.allowBindPorts?.length ?? 0) > 0;
 }
 
-function send(message: LauncherMessage): void {
-  process.stdout.write(`${JSON.stringify(message)}\n`);
+function confine(config: LauncherConfig): { report: LayerReport; pidns: PidNamespaces | null } {
+  check(libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), 'prctl(PR_SET_DUMPABLE, 0)');
+  becomeSubreaper();
+  const pidns = hasCapabilities() ? PidNamespaces.open() : null;
+  if (config.dropCapabilities) dropCapabilities(pidns ? [CAP_SYS_ADMIN] : []);
+  const landlock = restrictSelf(config.rules);
+  // No pids are protected: the filter binds this process too, and the
+  // runtime signals its own threads (the collector suspends them that way).
+  // Commands can signal this launcher only from the client it serves, and
+  // with a PID namespace per command they cannot name it at all.
+  installSeccomp({ network: socketsAllowed(config.rules) ? 'on' : 'off', protectedPids: [], allowPidNamespace: pidns !== null });
+  return { report: { ...landlock, pidNamespace: pidns !== null, seccomp: true, nonDumpable: true }, pidns };
 }
 
 /** Launcher main loop; resolves when the server closes stdin. */
 export async function runLauncher(): Promise<void> {
   let config: LauncherConfig;
+  let pidns: PidNamespaces | null;
   try {
     const raw = process.env[LAUNCHER_CONFIG_ENV];
     if (!raw) throw new Error(`${LAUNCHER_CONFIG_ENV} is not set`);
     config = JSON.parse(raw) as LauncherConfig;
     delete process.env[LAUNCHER_CONFIG_ENV];
-    // Capabilities first: reading /proc for them is not allowed afterwards.
-    if (config.dropCapabilities) dropCapabilities();
-    becomeSubreaper();
-    const report = restrictSelf(config.rules);
-    send({ t: 'ready', report, pid: process.pid });
+    const confined = confine(config);
+    pidns = confined.pidns;
+    send({ t: 'ready', report: confined.report });
   } catch (err) {
     send({ t: 'fatal', error: (err as Error).message });
     process.exitCode = 1;
     return;
   }
 
-  const tmpEnv: Record<string, string> = config.tmpDir ? { TMPDIR: config.tmpDir } : {};
+  const env: Record<string, string> = config.tmpDir ? { TMPDIR: config.tmpDir } : {};
   const running = new Map<number, RunningCommand>();
+  const leaders = new Set<number>();
 
-  // Calls whose leader is still running, by id, with the leader's pid: their
-  // orphans are spared; everything else re-parented to us is killed. Sweeps run
-  // when a leader exits (escaped processes may hold its pipes open), then every
-  // 50 ms while killed ones remain to be reaped, and every second while calls
-  // run so zombies never pile up during a long call.
-  const liveLeaders = new Map<string, number>();
+  // Without a PID namespace per command, a process that left its group
+  // (setsid, double fork) is re-parented to us, and nothing says which call
+  // it came from: every such orphan is killed when any call ends, and swept
+  // every second while calls run. With namespaces orphans never reach us.
+  const sweeps = pidns === null && procMatchesOwnPids();
   let sweepTimer: ReturnType<typeof setTimeout> | undefined;
   const sweep = () => {
     clearTimeout(sweepTimer);
-    const killed = sweepOrphans(new Set(liveLeaders.values()), new Set(liveLeaders.keys()));
-    sweepTimer = killed > 0 ? setTimeout(sweep, 50) : running.size > 0 ? setTimeout(sweep, 1000) : undefined;
+    sweepTimer = undefined;
+    if (!sweeps) return;
+    const killed = sweepOrphans(leaders);
+    if (killed > 0) sweepTimer = setTimeout(sweep, 50);
+    else if (running.size > 0) sweepTimer = setTimeout(sweep, 1000);
   };
 
   try {
     for await (const message of jsonLines<ClientMessage>(Bun.stdin.stream())) {
       if (message.t === 'run') {
         const { id } = message;
-        const callId = String(id);
-        const command = runCommand(message.req, { ...tmpEnv, [CALL_ID_ENV]: callId }, () => {
-          liveLeaders.delete(callId);
+        let leader: number | null = null;
+        const command = runCommand(message.req, env, pidns, () => {
+          if (leader !== null) leaders.delete(leader);
           sweep();
         });
+        leader = command.pid;
         running.set(id, command);
-        if (command.pid !== null) {
-          liveLeaders.set(callId, command.pid);
-          send({ t: 'started', id, pid: command.pid });
+        if (leader !== null) {
+          leaders.add(leader);
+          send({ t: 'started', id });
         }
-        sweepTimer ??= setTimeout(sweep, 1000);
+        if (sweeps) sweepTimer ??= setTimeout(sweep, 1000);
         void command.result.then((res) => {
           running.delete(id);
-          liveLeaders.delete(callId);
           send({ t: 'result', id, res });
         });
       } else if (message.t === 'cancel') {
@@ -103,9 +122,8 @@ export async function runLauncher(): Promise<void> {
     console.error(`hide launcher: ${(err as Error).message}`);
   } finally {
     // The server is gone or closed us: nothing we started may outlive it.
-    for (const command of running.values()) if (command.pid !== null) killGroup(command.pid, 'SIGKILL');
+    for (const pid of leaders) killGroup(pid, 'SIGKILL');
+    if (sweeps) sweepOrphans(new Set());
   }
   process.exit(0);
 }
-
-if (import.meta.main) await runLauncher();

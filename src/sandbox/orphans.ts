@@ -1,82 +1,116 @@
 /**
- * Catches processes that leave their call's process group (setsid, daemons):
- * the launcher becomes a child subreaper, so such orphans are re-parented to
- * it instead of init, and `sweep` kills those whose call has ended and reaps
- * the zombies, which Bun does not collect for children it did not spawn.
+ * Orphans: processes whose parent died. A child subreaper gets them instead
+ * of init, and can then kill them, because the kernel — not the orphan —
+ * says they descend from us: nothing a command reports, writes into its
+ * environment or names itself is trusted. Bun does not wait for children it
+ * did not spawn, so the sweep reaps their zombies too.
+ *
+ * Used by the launcher when commands cannot have a PID namespace of their own
+ * (an unprivileged server), and by the server for what a dead launcher leaves.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { check, libc } from './libc.ts';
 
 const PR_SET_CHILD_SUBREAPER = 36;
 const WNOHANG = 1;
-/** Environment variable that tags every process of a call with the call's id. */
-export const CALL_ID_ENV = 'HIDE_CALL_ID';
 
 export function becomeSubreaper(): void {
   check(libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 'prctl(PR_SET_CHILD_SUBREAPER)');
 }
 
 /**
- * Children of the main thread. Bun spawns from it, and the kernel re-parents
- * orphans to a subreaper's thread-group leader while it lives, so one file
- * covers every pid we care about.
+ * True when /proc names processes as this process does. Inside a PID
+ * namespace of its own with the host's /proc it does not, and pids read there
+ * must never be signalled.
  */
-function childPids(): number[] {
+export function procMatchesOwnPids(): boolean {
   try {
-    const list = readFileSync(`/proc/self/task/${process.pid}/children`, 'utf8').trim();
-    return list === '' ? [] : list.split(' ').map(Number);
+    return readlinkSync('/proc/self') === String(process.pid);
   } catch {
-    return [];
+    return false;
   }
 }
 
-/** State letter and process group of a pid, or null when it is gone. */
-function statOf(pid: number): { state: string; pgrp: number } | null {
+/** Children of this process, over all its threads (an orphan goes to any live thread). */
+export function childPids(): number[] {
+  const pids: number[] = [];
+  let tasks: string[];
+  try {
+    tasks = readdirSync('/proc/self/task');
+  } catch {
+    return pids;
+  }
+  for (const tid of tasks) {
+    try {
+      const list = readFileSync(`/proc/self/task/${tid}/children`, 'utf8').trim();
+      if (list !== '') pids.push(...list.split(' ').map(Number));
+    } catch {
+      // Thread gone.
+    }
+  }
+  return pids;
+}
+
+function isZombie(pid: number): boolean | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the parenthesised command name: state ppid pgrp ...
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { state: rest[0] ?? '?', pgrp: Number(rest[2]) };
-  } catch {
-    return null;
-  }
-}
-
-function callIdOf(pid: number): string | null {
-  try {
-    const prefix = `${CALL_ID_ENV}=`;
-    const entry = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').find((e) => e.startsWith(prefix));
-    return entry ? entry.slice(prefix.length) : null;
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z';
   } catch {
     return null;
   }
 }
 
 /**
- * Kills orphans whose call is over (or that dropped their call tag) and reaps
- * zombies. `leaders` are the pids Bun spawned and still waits for: never
- * touched. Returns how many orphans it killed (zombies to reap on a later sweep).
+ * True when the process runs under a seccomp filter: everything a launcher
+ * started does, and nothing else the server's process starts (a test runner
+ * hosting the server spawns other programs; those are never touched).
  */
-export function sweepOrphans(leaders: ReadonlySet<number>, liveCalls: ReadonlySet<string>): number {
+export function isSandboxed(pid: number): boolean {
+  try {
+    return /^Seccomp:\s*2$/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Kills every child of ours that is not in `keep` (the processes we spawned
+ * and still wait for) and reaps zombies. A child's pid cannot be reused
+ * before we reap it, so the kill cannot reach a stranger. Returns how many
+ * were killed: their zombies, and any children they orphan in turn, are for
+ * the next sweep.
+ */
+export function sweepOrphans(keep: ReadonlySet<number>, candidate: (pid: number) => boolean = () => true): number {
   const c = libc();
-  let remaining = 0;
+  let killed = 0;
   for (const pid of childPids()) {
-    if (leaders.has(pid)) continue;
-    const stat = statOf(pid);
-    if (stat === null) continue;
-    if (stat.state === 'Z') {
+    if (keep.has(pid)) continue;
+    const zombie = isZombie(pid);
+    if (zombie === null) continue;
+    if (zombie) {
+      // A zombie's status no longer shows its filter; reap only our own kind.
+      if (!candidate(pid) && !reapable.has(pid)) continue;
+      reapable.delete(pid);
       c.waitpid(pid, null, WNOHANG);
       continue;
     }
-    const callId = callIdOf(pid);
-    if (callId !== null && liveCalls.has(callId)) continue;
-    remaining++;
+    if (!candidate(pid)) continue;
+    killed++;
+    reapable.add(pid);
     try {
       process.kill(pid, 'SIGKILL');
-      if (stat.pgrp === pid) process.kill(-pid, 'SIGKILL');
     } catch {
-      // Exited meanwhile.
+      // Exited meanwhile; reaped on the next sweep.
     }
   }
-  return remaining;
+  return killed;
+}
+
+/** Children we killed, whose zombies are ours to reap. */
+const reapable = new Set<number>();
+
+/** Sweeps now and again every 50 ms until nothing is left to kill or reap. */
+export function sweepUntilQuiet(keep: () => ReadonlySet<number>, candidate: (pid: number) => boolean, rounds = 100): void {
+  const killed = sweepOrphans(keep(), candidate);
+  if ((killed > 0 || reapable.size > 0) && rounds > 0) setTimeout(() => sweepUntilQuiet(keep, candidate, rounds - 1), 50);
 }

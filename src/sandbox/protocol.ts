@@ -1,9 +1,11 @@
 /**
- * The contract between the server (launcher-client.ts) and the sandboxed
+ * The contract between the server (launcher-client.ts) and a sandboxed
  * launcher process (launcher.ts): the exec module's SpawnRequest/SpawnResult
- * (so the launcher stands in as its spawn backend) and the newline-delimited
- * JSON messages that carry them.
+ * and the newline-delimited JSON messages that carry them. Messages from a
+ * launcher are checked before use: a malformed one fails at most the call it
+ * names, and a launcher that sends garbage is stopped.
  */
+import * as v from 'valibot';
 import type { SpawnRequest, SpawnResult } from '../exec/spawn.ts';
 import { LineSplitter } from '../util/line-splitter.ts';
 import type { LandlockRules, RestrictReport } from './landlock.ts';
@@ -28,19 +30,56 @@ export interface LauncherConfig {
 
 export const LAUNCHER_CONFIG_ENV = 'HIDE_LAUNCHER_CONFIG';
 
+/** Which protections a launcher put in place, as it reports them. */
+export interface LayerReport extends RestrictReport {
+  /** Each command is the init of its own PID namespace. */
+  pidNamespace: boolean;
+  /** The seccomp filter is installed. */
+  seccomp: boolean;
+  /** The launcher is not dumpable: no ptrace, /proc/PID/{fd,environ,mem} or pidfd_getfd on it. */
+  nonDumpable: boolean;
+}
+
 /** Server → launcher. */
 export type ClientMessage =
   | { t: 'run'; id: number; req: Omit<SandboxRunRequest, 'signal'> }
   | { t: 'cancel'; id: number };
 
-/** Launcher → server. */
-export type LauncherMessage =
-  | { t: 'ready'; report: RestrictReport; pid: number }
-  | { t: 'fatal'; error: string }
-  | { t: 'started'; id: number; pid: number }
-  | { t: 'result'; id: number; res: SandboxRunResult };
+const Id = v.pipe(v.number(), v.safeInteger(), v.minValue(1));
 
-/** Splits a byte stream into parsed JSON lines. */
+const ResultSchema = v.object({
+  stdout: v.string(),
+  stderr: v.string(),
+  exitCode: v.pipe(v.number(), v.integer()),
+  signal: v.nullable(v.string()),
+  timedOut: v.boolean(),
+  cancelled: v.boolean(),
+  truncated: v.boolean(),
+  durationMs: v.number(),
+  spawnError: v.nullable(v.string()),
+});
+
+const ReportSchema = v.object({
+  abi: v.number(),
+  networkEnforced: v.boolean(),
+  scoped: v.boolean(),
+  skipped: v.array(v.string()),
+  pidNamespace: v.boolean(),
+  seccomp: v.boolean(),
+  nonDumpable: v.boolean(),
+});
+
+/** Launcher → server. */
+export const LauncherMessageSchema = v.variant('t', [
+  v.object({ t: v.literal('ready'), report: ReportSchema }),
+  v.object({ t: v.literal('fatal'), error: v.string() }),
+  v.object({ t: v.literal('started'), id: Id }),
+  v.object({ t: v.literal('result'), id: Id, res: ResultSchema }),
+]);
+
+export type LauncherMessage = v.InferOutput<typeof LauncherMessageSchema>;
+
+/** Splits a byte stream into lines, each parsed as JSON (a line that is not JSON throws). */
 export async function* jsonLines<T>(stream: ReadableStream<Uint8Array>): AsyncGenerator<T> {
   const decoder = new TextDecoder();
   const splitter = new LineSplitter();

@@ -1,19 +1,25 @@
 /**
- * Decides, at start-up, whether commands run in the Landlock sandbox
- * (HIDE_SANDBOX=auto|required|off), starts the launcher when they do, and
- * installs it as the command runner's spawn backend. The result is what
- * /health and check-config report.
+ * Decides, at start-up, whether commands run in the kernel sandbox
+ * (HIDE_SANDBOX=auto|required|off) and returns the spawner every command goes
+ * through: the sandboxed one (a confined launcher per client) or local
+ * process groups. Checks that none of the server's own secrets — keys file,
+ * audit log, config file, .env — is readable under the sandbox's rules. The
+ * status is what /health and check-config report.
  */
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import type { Config } from '../config/schema.ts';
-import type { CommandRunner } from '../exec/runner.ts';
-import { spawnCommand } from '../exec/spawn.ts';
+import { LocalSpawner } from '../exec/local-spawner.ts';
+import type { SpawnResult } from '../exec/spawn.ts';
+import type { OwnedSpawnRequest, Spawner } from '../exec/spawner.ts';
 import { logger } from '../log.ts';
-import { isWithin } from '../workspace/confine.ts';
 import { landlockAbi } from './landlock.ts';
-import { SandboxLauncher } from './launcher-client.ts';
+import { check, libc } from './libc.ts';
+import { PidNamespaces } from './pidns.ts';
+import type { LayerReport } from './protocol.ts';
 import type { ResourceLimits } from './rlimits.ts';
+import { SandboxSpawner } from './sandbox-spawner.ts';
+import { secretExposures } from './secret-paths.ts';
 import { sandboxRules } from './rules.ts';
 
 export interface SandboxStatus {
@@ -26,9 +32,13 @@ export interface SandboxStatus {
   network: 'off' | 'on';
   /** Why it is off, when it is. */
   reason: string | null;
+  /** The layers in force, once a launcher has reported them. */
+  layers: LayerReport | null;
 }
 
 export class SandboxUnavailableError extends Error {}
+
+const PR_SET_DUMPABLE = 4;
 
 function tmpWritable(): boolean {
   try {
@@ -49,81 +59,122 @@ function limitsFrom(c: Config['sandbox']): ResourceLimits | undefined {
   return Object.keys(limits).length > 0 ? limits : undefined;
 }
 
+/** The server's own secret files: what a command must never read. */
+export function serverSecretFiles(config: Config, extra: readonly string[]): string[] {
+  const files = [...extra];
+  if (config.auth.keysFile) files.push(config.auth.keysFile);
+  if (config.audit.enabled && config.audit.file !== '-') {
+    files.push(config.audit.file);
+    // Rotated files that exist; the live file stands for the ones to come.
+    for (let i = 1; i <= config.audit.keep; i++) if (existsSync(`${config.audit.file}.${i}`)) files.push(`${config.audit.file}.${i}`);
+  }
+  return files;
+}
+
+/** Sandboxed when the launcher turned out to work; local process groups otherwise (auto only). */
+class FallbackSpawner implements Spawner {
+  private sandboxed: boolean | null = null;
+  constructor(
+    private readonly sandbox: SandboxSpawner,
+    private readonly local: LocalSpawner,
+    private readonly decided: Promise<boolean>,
+  ) {
+    void decided.then((ok) => {
+      this.sandboxed = ok;
+    });
+  }
+  async run(req: OwnedSpawnRequest): Promise<SpawnResult> {
+    // A command that arrives while the first launcher boots waits for it; it
+    // never runs unconfined unless the sandbox turned out not to work.
+    if (this.sandboxed === null) this.sandboxed = await this.decided;
+    return this.sandboxed ? this.sandbox.run(req) : this.local.run(req);
+  }
+  get running(): number {
+    return this.sandbox.running + this.local.running;
+  }
+  killAll(): void {
+    this.sandbox.killAll();
+    this.local.killAll();
+  }
+  async close(): Promise<void> {
+    await Promise.all([this.sandbox.close(), this.local.close()]);
+  }
+}
+
 /**
- * Starts the sandbox when the mode and kernel allow it. Throws
- * SandboxUnavailableError when `required` cannot be met.
+ * Returns the spawner for this configuration. Throws SandboxUnavailableError
+ * when `required` cannot be met.
  */
 export async function setupSandbox(
   config: Config,
   roots: readonly string[],
-  runner: CommandRunner,
-): Promise<{ status: SandboxStatus; launcher: SandboxLauncher | null }> {
+  secretFiles: readonly string[] = [],
+): Promise<{ status: SandboxStatus; spawner: Spawner }> {
   const log = logger.withTag('sandbox');
   const mode = config.sandbox.mode;
-  const base = { mode, network: config.sandbox.network } as const;
-  if (mode === 'off') return { status: { ...base, active: false, abi: 0, reason: 'HIDE_SANDBOX=off' }, launcher: null };
+  const base = { mode, network: config.sandbox.network, layers: null } as const;
+  if (mode === 'off') return { status: { ...base, active: false, abi: 0, reason: 'HIDE_SANDBOX=off' }, spawner: new LocalSpawner() };
 
   const abi = process.platform === 'linux' ? landlockAbi() : 0;
-  const off = (reason: string) => {
+  const off = (reason: string): SandboxStatus => {
     if (mode === 'required') throw new SandboxUnavailableError(`HIDE_SANDBOX=required but ${reason}`);
     log.warn(`commands run WITHOUT the sandbox: ${reason} (HIDE_SANDBOX=auto)`);
-    return { status: { ...base, active: false, abi, reason }, launcher: null };
+    return { ...base, active: false, abi, reason };
   };
-  if (abi === 0) return off('this kernel does not support Landlock');
+  if (abi === 0) return { status: off('this kernel does not support Landlock'), spawner: new LocalSpawner() };
 
-  const launcher = new SandboxLauncher({
-    rules: sandboxRules({
-      workspace: roots[0]!,
-      allowedPaths: roots.slice(1),
-      readOnly: config.sandbox.readOnlyPaths.length > 0 ? config.sandbox.readOnlyPaths : undefined,
-      network: config.sandbox.network,
-    }),
+  const rules = sandboxRules({
+    workspace: roots[0]!,
+    allowedPaths: roots.slice(1),
+    readOnly: config.sandbox.readOnlyPaths.length > 0 ? config.sandbox.readOnlyPaths : undefined,
+    network: config.sandbox.network,
+  });
+  // Landlock cannot carve a hole inside a granted tree: a secret under a
+  // granted path is readable by every command.
+  const exposed = secretExposures(serverSecretFiles(config, secretFiles), rules);
+  if (exposed.length > 0) {
+    const lines = exposed.map((e) => `${e.file} is readable by sandboxed commands (granted ${e.access} by ${e.rule})`);
+    if (mode === 'required') throw new SandboxUnavailableError(`HIDE_SANDBOX=required but ${lines.join('; ')}: move it outside the workspace, allowed paths and read-only paths`);
+    for (const line of lines) log.warn(`${line}: move it outside the workspace, allowed paths and read-only paths`);
+  }
+  if (abi < 6) log.warn(`Landlock ABI ${abi} cannot scope signals (needs 6, Linux 6.12): without a PID namespace per command, commands of different clients can signal each other`);
+
+  // Commands are grandchildren behind a launcher in another Landlock domain;
+  // not being dumpable as well costs nothing and keeps a same-uid process
+  // from reading the server's memory, environment or descriptors.
+  check(libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), 'prctl(PR_SET_DUMPABLE, 0)');
+  const pidNamespaces = PidNamespaces.open();
+  const sandbox = new SandboxSpawner({
+    rules,
+    pidNamespaces,
+    limits: limitsFrom(config.sandbox),
     log: (m) => log.warn(m),
     // A private TMPDIR needs a writable temp directory; a read-only root
     // without a tmpfs has none, and commands then get no TMPDIR at all.
     privateTmp: tmpWritable(),
   });
-  // Landlock cannot carve a hole inside a granted tree: say so if the server's
-  // own files sit where commands may write.
-  const own = [config.auth.keysFile, config.audit.file === '-' ? undefined : config.audit.file].filter((p): p is string => !!p);
-  for (const file of own) {
-    if (roots.some((root) => isWithin(root, file))) {
-      log.warn(`${file} lies inside the workspace or an allowed path: sandboxed commands can read and change it; move it outside`);
-    }
-  }
 
   const status: SandboxStatus = { ...base, active: true, abi, reason: null };
-  const limits = limitsFrom(config.sandbox);
   // A timer, not a microtask: in `auto` mode the server gets to listen before
-  // the launcher (a second process) boots and competes for the CPU.
-  const started = new Promise((resolve) => setTimeout(resolve, 0)).then(() => launcher.start()).then(
-    () => {
-      log.debug(`commands run sandboxed (Landlock ABI ${abi}, network ${config.sandbox.network})`);
+  // the first launcher (a second process) boots and competes for the CPU.
+  const started = new Promise((resolve) => setTimeout(resolve, 0)).then(() => sandbox.start()).then(
+    (report) => {
+      status.layers = report;
+      if (!report.pidNamespace) log.warn('commands get no PID namespace of their own (needs root): a process that leaves its process group lives until its client\'s next call ends');
+      log.debug(`commands run sandboxed (Landlock ABI ${abi}, network ${config.sandbox.network}, PID namespace ${report.pidNamespace ? 'per command' : 'none'})`);
       return true;
     },
     async (err: Error) => {
-      await launcher.close();
+      await sandbox.close();
       if (mode === 'required') throw new SandboxUnavailableError(`HIDE_SANDBOX=required but the sandbox launcher could not start: ${err.message}`);
-      Object.assign(status, off(`the sandbox launcher could not start: ${err.message}`).status);
+      Object.assign(status, off(`the sandbox launcher could not start: ${err.message}`));
       return false;
     },
   );
   if (mode === 'required') {
     // Refuse to start rather than run one command unconfined.
     await started;
-    runner.setBackend((req) => launcher.run({ ...req, limits }));
-  } else {
-    // auto: the launcher (a second process) starts while the server begins to
-    // listen; a command that arrives first waits for it, never runs unconfined
-    // unless the launcher turned out not to work.
-    let sandboxed: boolean | null = null;
-    void started.then((ok) => {
-      sandboxed = ok;
-    });
-    runner.setBackend(async (req) => {
-      if (sandboxed === null) sandboxed = await started;
-      return sandboxed ? launcher.run({ ...req, limits }) : spawnCommand(req);
-    });
+    return { status, spawner: sandbox };
   }
-  return { status, launcher };
+  return { status, spawner: new FallbackSpawner(sandbox, new LocalSpawner(), started) };
 }

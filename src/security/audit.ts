@@ -10,7 +10,8 @@
  * (name → name.1 → … → name.<keep>) and be reopened after an external
  * logrotate moved it (SIGHUP).
  */
-import { closeSync, existsSync, fstatSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { resumeHash, sealRecord, lastLine } from '../ops/audit-chain.ts';
 import type { AuditEvent, AuditSink } from './audit-event.ts';
 import type { Redactor } from './redact.ts';
@@ -71,6 +72,7 @@ export class AuditWriter implements AuditSink {
   }
 
   private open(): number {
+    mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 });
     const fd = openSync(this.file, 'a', 0o600);
     this.size = fstatSync(fd).size;
     this.needsNewline = this.size > 0 && !lastLine(this.file).endsWithNewline;

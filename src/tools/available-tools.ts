@@ -28,6 +28,11 @@ const CANDIDATES: ReadonlyArray<{ name: string; description: string; versionArgs
 ];
 
 const CACHE_MS = 60_000;
+/**
+ * Probes run for no client (their answer is cached for all): an owner no
+ * client id can equal, so no client's commands share their sandbox.
+ */
+const PROBE_OWNER = '\u0000version-probe';
 
 export function availableToolsTool(runner: CommandRunner, workspacePath: string): ToolDefinition {
   let cached: { at: number; value: Promise<unknown[]> } | undefined;
@@ -37,7 +42,7 @@ export function availableToolsTool(runner: CommandRunner, workspacePath: string)
       CANDIDATES.map(async (c) => {
         const found = Bun.which(c.name, { PATH: runner.searchPath });
         if (!found) return { name: c.name, description: c.description, available: false, version: null };
-        const r = await runner.run({ command: c.name, arguments: c.versionArgs, timeoutSeconds: 5 });
+        const r = await runner.run({ owner: PROBE_OWNER, command: c.name, arguments: c.versionArgs, timeoutSeconds: 5 });
         const firstLine = (r.stdout || r.stderr).split('\n').find((l) => l.trim() !== '')?.trim() ?? null;
         // A denied tool exists but cannot be used through this server.
         return { name: c.name, description: c.description, available: r.spawnError === null, version: firstLine };

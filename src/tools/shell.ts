@@ -4,6 +4,7 @@
  * literal text.
  */
 import * as v from 'valibot';
+import type { CallContext } from '../context.ts';
 import type { CommandRunner, RunResult } from '../exec/runner.ts';
 import { defineTool, type ToolDefinition, type ToolOutcome } from './types.ts';
 
@@ -59,13 +60,14 @@ function auditResult(r: RunResult): Record<string, unknown> {
   };
 }
 
-async function run(runner: CommandRunner, args: ShellArgs, signal: AbortSignal): Promise<RunResult> {
+async function run(runner: CommandRunner, args: ShellArgs, ctx: CallContext): Promise<RunResult> {
   return runner.run({
+    owner: ctx.clientId,
     command: args.command,
     arguments: args.arguments,
     workingDirectory: args.workingDirectory,
     timeoutSeconds: args.timeoutSeconds,
-    signal,
+    signal: ctx.signal,
   });
 }
 
@@ -83,7 +85,7 @@ export function shellTools(runner: CommandRunner, maxTimeoutSeconds: number): To
     annotations: { title: 'Run a command', readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
     readOnly: false,
     async handler({ args, ctx, correlationId }): Promise<ToolOutcome> {
-      const r = await run(runner, args, ctx.signal);
+      const r = await run(runner, args, ctx);
       return {
         structured: {
           stdout: r.stdout,
@@ -110,7 +112,7 @@ export function shellTools(runner: CommandRunner, maxTimeoutSeconds: number): To
     annotations: { title: 'Run a command that prints JSON', readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
     readOnly: false,
     async handler({ args, ctx, correlationId }): Promise<ToolOutcome> {
-      const r = await run(runner, args, ctx.signal);
+      const r = await run(runner, args, ctx);
       let json: unknown = null;
       let parseError: string | null = null;
       if (r.spawnError === null && !r.timedOut && !r.cancelled) {

@@ -126,10 +126,14 @@ export async function writeAtomic(confiner: Confiner, input: string, data: Uint8
     checkVersion(before, opts.expect, input);
 
     temp = join(dir.path, tempName());
-    const mode = before ? before.mode & 0o7777 : 0o644;
+    // Permission bits only: never set-uid, set-gid or sticky. A command running
+    // as root can leave a set-uid-root file in the workspace; if write_file or
+    // edit_file kept the bit, whatever they wrote next would run as root for
+    // any local user who can reach the file.
+    const mode = before ? before.mode & 0o0777 : 0o644;
     const fh = await open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
     try {
-      // open() applies the umask; an existing file keeps its exact mode.
+      // open() applies the umask; an existing file keeps its exact permissions.
       if (before) await fh.chmod(mode);
       await fh.writeFile(data);
       await fh.sync();

@@ -14,8 +14,17 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-export async function startServerProcess(opts: { cwd: string; env: Record<string, string>; args?: string[] }): Promise<ServerProcess> {
-  const proc = Bun.spawn(['bun', MAIN, 'serve', '--port', '0', ...(opts.args ?? [])], {
+export interface ServerProcessOptions {
+  cwd: string;
+  env: Record<string, string>;
+  args?: string[];
+  /** Run the server as this uid and gid (through setpriv), as the container's unprivileged user does. */
+  uid?: number;
+}
+
+export async function startServerProcess(opts: ServerProcessOptions): Promise<ServerProcess> {
+  const asUser = opts.uid === undefined ? [] : ['setpriv', `--reuid=${opts.uid}`, `--regid=${opts.uid}`, '--clear-groups', '--'];
+  const proc = Bun.spawn([...asUser, process.execPath, MAIN, 'serve', '--port', '0', ...(opts.args ?? [])], {
     cwd: opts.cwd,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HIDE_LOG_FORMAT: 'json', ...opts.env },
     stdout: 'pipe',

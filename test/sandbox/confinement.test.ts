@@ -79,13 +79,20 @@ describe('the server stays out of reach', () => {
   test('it cannot be signalled', async () => {
     const res = await sh(sandbox, fx.workspace, `kill -0 ${process.pid}`);
     expect(res.exitCode).not.toBe(0);
-    expect(res.stderr).toContain('Operation not permitted');
+    // Landlock's signal scope refuses it, or (root) the command's own PID namespace has no such pid.
+    expect(res.stderr).toMatch(/Operation not permitted|No such process/);
   });
 
-  test('the launcher environment holds no server secrets', async () => {
-    // Readable (same sandbox domain), so it must carry only PATH and the rules.
-    const res = await sh(sandbox, fx.workspace, `cat /proc/${sandbox.pid}/environ | tr '\\0' '\\n' | cut -d= -f1`);
-    expect(res.stdout.trim().split('\n').sort()).toEqual(['HIDE_LAUNCHER_CONFIG', 'PATH']);
+  test("the launcher's environment, descriptors and memory are out of reach", async () => {
+    // Same Landlock domain and uid, but the launcher is not dumpable: its fd
+    // numbers may be listed (root owns the directory), never opened or resolved.
+    const pid = sandbox.pid;
+    const res = await sh(
+      sandbox,
+      fx.workspace,
+      `for f in environ mem fd/0 fd/1 fd/2; do cat /proc/${pid}/$f >/dev/null 2>&1 && echo "read $f"; readlink /proc/${pid}/$f >/dev/null 2>&1 && echo "resolved $f"; done; true`,
+    );
+    expect(res.stdout).toBe('');
   });
 
   test('commands hold no capabilities even when the server runs as root', async () => {
@@ -126,7 +133,7 @@ describe('inside the workspace work is unchanged', () => {
   });
 
   test('system directories are read-only', async () => {
-    const res = await sh(sandbox, fx.workspace, 'cat /etc/hostname >/dev/null && ls /usr/bin >/dev/null && echo read; touch /etc/x; touch /usr/x');
+    const res = await sh(sandbox, fx.workspace, 'cat /etc/passwd >/dev/null && ls /usr/bin >/dev/null && echo read; touch /etc/x; touch /usr/x');
     expect(res.stdout).toBe('read\n');
     expect(res.stderr.match(/Permission denied/g)?.length).toBe(2);
   });

@@ -7,10 +7,11 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { SandboxLauncher, type SandboxLauncherOptions } from '../../src/sandbox/launcher-client.ts';
 import type { SandboxRunRequest, SandboxRunResult } from '../../src/sandbox/protocol.ts';
+import { PidNamespaces } from '../../src/sandbox/pidns.ts';
 import { type SandboxRuleOptions, sandboxRules } from '../../src/sandbox/rules.ts';
 import { tempDir } from '../helpers/server.ts';
 
-export const LAUNCHER_FROM_SOURCE = [process.execPath, join(import.meta.dir, '../../src/sandbox/launcher.ts')];
+/** From source the launcher is bun running src/main.ts in launcher mode (launcherArgv's default). */
 
 export interface Fixture {
   root: string;
@@ -39,7 +40,9 @@ export function makeLauncher(
 ): SandboxLauncher {
   return new SandboxLauncher({
     rules: sandboxRules({ workspace, network }),
-    command: LAUNCHER_FROM_SOURCE,
+    // As the server does: the launcher is the init of its own PID namespace (root), so nothing outlives it.
+    pidNamespaces: PidNamespaces.open(),
+
     log: (m) => console.error(m),
     ...extra,
   });

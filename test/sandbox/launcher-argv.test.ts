@@ -1,7 +1,7 @@
 import { expect, test } from 'bun:test';
 import { join } from 'node:path';
-import { LAUNCHER_COMMAND, launcherArgv } from '../../src/sandbox/launcher.ts';
-import { sandboxRules } from '../../src/sandbox/rules.ts';
+import { LAUNCHER_COMMAND, launcherArgv } from '../../src/sandbox/launcher-argv.ts';
+import { DEFAULT_PROC, DEFAULT_READ_ONLY, sandboxRules } from '../../src/sandbox/rules.ts';
 
 test('from source the launcher is bun running src/main.ts in launcher mode', () => {
   expect(launcherArgv()).toEqual([process.execPath, join(import.meta.dir, '../../src/main.ts'), LAUNCHER_COMMAND]);
@@ -10,7 +10,7 @@ test('from source the launcher is bun running src/main.ts in launcher mode', () 
 test('default rules: workspace and allowed paths read-write, system read-only, network off', () => {
   expect(sandboxRules({ workspace: '/w', allowedPaths: ['/data'], network: 'off' })).toEqual({
     readWrite: ['/w', '/data', '/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom', '/dev/tty'],
-    readOnly: ['/usr', '/bin', '/sbin', '/lib', '/lib64', '/lib32', '/etc', '/opt', '/proc'],
+    readOnly: [...DEFAULT_READ_ONLY, ...DEFAULT_PROC],
     network: {},
   });
   expect(sandboxRules({ workspace: '/w', network: 'on' }).network).toBe('all');

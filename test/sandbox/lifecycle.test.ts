@@ -120,7 +120,9 @@ describe('resource limits', () => {
 
   test('CPU time beyond the limit ends the call', async () => {
     const res = await sandbox.run(request(['/bin/sh', '-c', 'while :; do :; done'], fx.workspace, { limits: { cpuSeconds: 1 } }));
-    expect(res).toMatchObject({ timedOut: false, signal: 'SIGXCPU', exitCode: 128 + 24 });
+    // A leader that is its PID namespace's init ignores SIGXCPU (no handler), and dies at the hard limit a second later.
+    expect(res.timedOut).toBe(false);
+    expect(['SIGXCPU', 'SIGKILL']).toContain(res.signal);
   });
 });
 

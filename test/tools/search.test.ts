@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { linkSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { CallContext } from '../../src/context.ts';
+import { LocalSpawner } from '../../src/exec/local-spawner.ts';
 import { searchFilesTool } from '../../src/tools/files/search-files.ts';
 import type { ToolDefinition } from '../../src/tools/types.ts';
 import { Confiner } from '../../src/workspace/confine.ts';
@@ -113,8 +114,8 @@ describe.skipIf(RG === null)('the two engines over one fixture tree', () => {
     t = tree();
     fixture(t.ws, t.outside);
     const confiner = new Confiner(t.ws);
-    withRg = searchFilesTool(confiner, LIMITS, { rgPath: RG });
-    builtin = searchFilesTool(confiner, LIMITS, { rgPath: null });
+    withRg = searchFilesTool(confiner, LIMITS, { rgPath: RG, spawner: new LocalSpawner() });
+    builtin = searchFilesTool(confiner, LIMITS, { rgPath: null, spawner: new LocalSpawner() });
   });
   afterAll(() => t[Symbol.dispose]());
 

@@ -1,4 +1,5 @@
 /** The file tools as one list, built over one Confiner; runtime.ts registers them. */
+import type { Spawner } from '../../exec/spawner.ts';
 import type { Confiner } from '../../workspace/confine.ts';
 import type { ToolDefinition } from '../types.ts';
 import { DEFAULT_FILE_LIMITS, type FileLimits } from './common.ts';
@@ -11,6 +12,8 @@ import { writeFileTool } from './write-file.ts';
 export interface FileToolOptions {
   /** Absolute path of ripgrep, or null for the built-in search engine. */
   rgPath: string | null;
+  /** Starts ripgrep. */
+  spawner: Spawner;
   limits?: FileLimits;
 }
 
@@ -21,6 +24,6 @@ export function fileTools(confiner: Confiner, opts: FileToolOptions): ToolDefini
     writeFileTool(confiner, limits),
     editFileTool(confiner, limits),
     listDirectoryTool(confiner),
-    searchFilesTool(confiner, limits, { rgPath: opts.rgPath }),
+    searchFilesTool(confiner, limits, { rgPath: opts.rgPath, spawner: opts.spawner }),
   ];
 }

@@ -12,6 +12,7 @@ import { hardLinkRefusal } from '../../workspace/open.ts';
 import { defineTool, type ToolDefinition } from '../types.ts';
 import { type FileLimits, failure, mib, READ_ANNOTATIONS, refusalsAsResults } from './common.ts';
 import { builtinSearch } from './search-builtin.ts';
+import type { Spawner } from '../../exec/spawner.ts';
 import { ripgrepSearch } from './search-rg.ts';
 import { compilePattern, type SearchEngine } from './search-shared.ts';
 
@@ -21,11 +22,13 @@ const MAX_RESULTS = 1000;
 export interface SearchToolOptions {
   /** Absolute path of the `rg` binary, or null to always use the built-in engine. */
   rgPath: string | null;
+  /** Starts ripgrep, as every process is started. */
+  spawner: Spawner;
 }
 
 export function searchFilesTool(confiner: Confiner, limits: FileLimits, opts: SearchToolOptions): ToolDefinition {
   const engineName = opts.rgPath ? 'ripgrep' : 'builtin';
-  const engine: SearchEngine = opts.rgPath ? ripgrepSearch(opts.rgPath) : builtinSearch;
+  const engine: SearchEngine = opts.rgPath ? ripgrepSearch(opts.rgPath, opts.spawner) : builtinSearch;
   return defineTool({
     name: 'search_files',
     description:
@@ -78,6 +81,7 @@ export function searchFilesTool(confiner: Confiner, limits: FileLimits, opts: Se
           maxResults: args.maxResults ?? DEFAULT_MAX_RESULTS,
           maxFileBytes: limits.maxFileBytes,
           signal: ctx.signal,
+          owner: ctx.clientId,
         });
         return {
           structured: { matches: out.matches, truncated: out.truncated, engine: engineName, error: out.error },

@@ -14,6 +14,8 @@ import { IgnoreStackCache, type WalkEntry } from '../../workspace/walk.ts';
 import { lossyUtf8 } from './common.ts';
 
 export interface SearchRequest {
+  /** The client searching: ripgrep runs in that client's sandbox. */
+  owner: string;
   pattern: string;
   regex: RegExp;
   caseSensitive: boolean;

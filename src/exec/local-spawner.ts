@@ -1,0 +1,45 @@
+/**
+ * Spawner for commands that run without the kernel sandbox: each command in
+ * its own process group (spawn.ts), tracked by this instance only, so closing
+ * one runtime never touches another's commands.
+ */
+import { killGroup, notStarted, type SpawnResult, startCommand } from './spawn.ts';
+import type { OwnedSpawnRequest, Spawner } from './spawner.ts';
+
+export class LocalSpawner implements Spawner {
+  /** Leaders of the process groups this spawner started and still waits for. */
+  private readonly groups = new Set<number>();
+  private closed = false;
+
+  get running(): number {
+    return this.groups.size;
+  }
+
+  async run(req: OwnedSpawnRequest): Promise<SpawnResult> {
+    if (this.closed) return notStarted('the server is shutting down');
+    const { owner: _owner, signal, ...spawn } = req;
+    const running = startCommand(spawn);
+    if (running.pid === null) return running.result;
+    const pid = running.pid;
+    this.groups.add(pid);
+    const onAbort = () => running.cancel();
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await running.result;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      this.groups.delete(pid);
+    }
+  }
+
+  killAll(): void {
+    // Our own Bun.spawn children: the group ids are the pids we were handed.
+    for (const pid of this.groups) killGroup(pid, 'SIGKILL');
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.killAll();
+  }
+}

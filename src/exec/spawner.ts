@@ -1,0 +1,26 @@
+/**
+ * The one way hide starts a process. Every command — `shell_execute`,
+ * `get_available_tools` probes, ripgrep — goes through a Spawner, which owns
+ * the processes it started: it kills them, counts them and closes them, and
+ * no other part of the server keeps a registry of its own. Two kinds exist:
+ * LocalSpawner (plain process groups, the sandbox off) and the sandbox's
+ * SandboxSpawner (one confined launcher per client).
+ */
+import type { SpawnRequest, SpawnResult } from './spawn.ts';
+
+/** A spawn request plus who it runs for: the sandbox keeps clients apart by this id. */
+export interface OwnedSpawnRequest extends SpawnRequest {
+  /** The client the command runs for (its authenticated id, "stdio", …). */
+  owner: string;
+}
+
+export interface Spawner {
+  /** Runs one command to its end. Never throws: failures come back as `spawnError`. */
+  run(req: OwnedSpawnRequest): Promise<SpawnResult>;
+  /** Commands running now. */
+  readonly running: number;
+  /** Kills every running command (shutdown); new calls still work afterwards. */
+  killAll(): void;
+  /** Kills everything and releases what the spawner holds; later runs fail. */
+  close(): Promise<void>;
+}

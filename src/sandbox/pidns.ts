@@ -1,0 +1,70 @@
+/**
+ * A fresh PID namespace for the next process the calling thread forks.
+ *
+ * The first process of a PID namespace is its init: when it exits, the
+ * kernel kills every other process in the namespace, however it detached
+ * (setsid, double fork, a forged environment). The server starts each
+ * launcher this way, so nothing outlives a launcher that dies; the launcher
+ * starts each command this way, so nothing outlives its call. A command in
+ * its own namespace cannot name any process outside it either: kill, pidfd
+ * and ptrace take pids of the caller's namespace.
+ *
+ * `unshare(CLONE_NEWPID)` is per thread and affects only children forked
+ * afterwards; once the thread has a pending namespace a second unshare fails,
+ * so each use first returns to the thread's own namespace with setns. Both
+ * need CAP_SYS_ADMIN: a root server has it, an unprivileged one does not (a
+ * user namespace would give it, but creating one needs a single-threaded
+ * process, which a Bun process never is).
+ */
+import { check, cString, libc } from './libc.ts';
+
+const CLONE_NEWPID = 0x20000000;
+const O_RDONLY_CLOEXEC = 0o2000000;
+// x86_64 / aarch64
+const SYS_setns = process.arch === 'arm64' ? 268 : 308;
+const SYS_unshare = process.arch === 'arm64' ? 97 : 272;
+
+export class PidNamespaces {
+  private constructor(private readonly ownFd: number) {}
+
+  /** Opens the calling thread's own PID namespace and checks that a new one can be made; null when it cannot. */
+  static open(): PidNamespaces | null {
+    if (process.platform !== 'linux') return null;
+    try {
+      const fd = check(libc().open(cString('/proc/thread-self/ns/pid'), O_RDONLY_CLOEXEC), 'open(/proc/thread-self/ns/pid)');
+      const ns = new PidNamespaces(fd);
+      try {
+        ns.prepare();
+        ns.restore();
+        return ns;
+      } catch {
+        libc().close(fd);
+        return null;
+      }
+    } catch {
+      return null;
+    }
+  }
+
+  /** The next process this thread forks starts a new PID namespace. Throws SyscallError. */
+  prepare(): void {
+    const c = libc();
+    check(c.syscall(SYS_setns, this.ownFd, CLONE_NEWPID, 0, 0, 0), 'setns(own PID namespace)');
+    check(c.syscall(SYS_unshare, CLONE_NEWPID, 0, 0, 0, 0), 'unshare(CLONE_NEWPID)');
+  }
+
+  /** Children forked from here on share this thread's namespace again. */
+  restore(): void {
+    check(libc().syscall(SYS_setns, this.ownFd, CLONE_NEWPID, 0, 0, 0), 'setns(own PID namespace)');
+  }
+
+  /** Runs `fork` (a synchronous Bun.spawn) so that its child is the init of a new namespace. */
+  spawnInNew<T>(fork: () => T): T {
+    this.prepare();
+    try {
+      return fork();
+    } finally {
+      this.restore();
+    }
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * The sandboxed Spawner: one launcher process per client, each confining
+ * itself on its own, so two clients' commands live in sibling Landlock
+ * domains and cannot signal, ptrace or read each other through /proc. A
+ * launcher is started on a client's first call (a spare, booted ahead, is
+ * handed to the next new client so that call does not wait for a boot) and
+ * closed after a minute without calls.
+ *
+ * The server is a child subreaper: whatever a launcher that died leaves
+ * behind is re-parented to it, and it kills every child it did not spawn
+ * itself — the kernel, not the orphan, says where the orphan came from.
+ */
+import { notStarted, type SpawnResult } from '../exec/spawn.ts';
+import type { OwnedSpawnRequest, Spawner } from '../exec/spawner.ts';
+import { liveLauncherPids, SandboxLauncher, type SandboxLauncherOptions } from './launcher-client.ts';
+import { becomeSubreaper, isSandboxed, procMatchesOwnPids, sweepUntilQuiet } from './orphans.ts';
+import type { LayerReport } from './protocol.ts';
+import type { ResourceLimits } from './rlimits.ts';
+
+/** A launcher with no call for this long is closed. */
+export const IDLE_CLOSE_MS = 60_000;
+
+interface Entry {
+  launcher: SandboxLauncher;
+  idle: ReturnType<typeof setTimeout> | undefined;
+}
+
+export interface SandboxSpawnerOptions extends Omit<SandboxLauncherOptions, 'onExit'> {
+  /** Per-call resource limits applied to every command. */
+  limits?: ResourceLimits;
+  /** Idle time before a client's launcher is closed; default IDLE_CLOSE_MS. */
+  idleCloseMs?: number;
+}
+
+export class SandboxSpawner implements Spawner {
+  private readonly byOwner = new Map<string, Entry>();
+  private spare: SandboxLauncher | null = null;
+  private closed = false;
+  private readonly sweepsOrphans: boolean;
+
+  constructor(private readonly options: SandboxSpawnerOptions) {
+    this.sweepsOrphans = procMatchesOwnPids();
+    if (this.sweepsOrphans) becomeSubreaper();
+  }
+
+  /**
+   * Boots the spare launcher and resolves with what it enforces; rejects when
+   * a launcher cannot confine itself (the caller decides: refuse or run unsandboxed).
+   */
+  async start(): Promise<LayerReport> {
+    this.spare ??= this.newLauncher();
+    return this.spare.start();
+  }
+
+  get running(): number {
+    let n = 0;
+    for (const { launcher } of this.byOwner.values()) n += launcher.running;
+    return n;
+  }
+
+  /** Launcher processes alive now (one per active client, plus the spare). */
+  get launchers(): number {
+    return this.byOwner.size + (this.spare ? 1 : 0);
+  }
+
+  /** The launcher that runs `owner`'s commands, if one is up (tests). */
+  launcherOf(owner: string): SandboxLauncher | null {
+    return this.byOwner.get(owner)?.launcher ?? null;
+  }
+
+  async run(req: OwnedSpawnRequest): Promise<SpawnResult> {
+    if (this.closed) return notStarted('the server is shutting down');
+    const { owner, ...spawn } = req;
+    const entry = this.entryFor(owner);
+    clearTimeout(entry.idle);
+    entry.idle = undefined;
+    try {
+      return await entry.launcher.run({ ...spawn, limits: this.options.limits });
+    } finally {
+      if (entry.launcher.running === 0 && this.byOwner.get(owner) === entry) {
+        entry.idle = setTimeout(() => this.retire(owner, entry), this.options.idleCloseMs ?? IDLE_CLOSE_MS);
+        entry.idle.unref?.();
+      }
+    }
+  }
+
+  killAll(): void {
+    for (const { launcher } of this.byOwner.values()) launcher.kill();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const all = [...this.byOwner.values()].map((e) => {
+      clearTimeout(e.idle);
+      return e.launcher.close();
+    });
+    if (this.spare) all.push(this.spare.close());
+    this.byOwner.clear();
+    this.spare = null;
+    await Promise.all(all);
+    this.sweep();
+  }
+
+  private entryFor(owner: string): Entry {
+    let entry = this.byOwner.get(owner);
+    if (!entry) {
+      const launcher = this.spare ?? this.newLauncher();
+      this.spare = null;
+      entry = { launcher, idle: undefined };
+      this.byOwner.set(owner, entry);
+      // The next new client gets a launcher that has already booted.
+      this.spare = this.newLauncher();
+      this.spare.start().catch(() => {});
+    }
+    return entry;
+  }
+
+  private retire(owner: string, entry: Entry): void {
+    if (this.byOwner.get(owner) !== entry || entry.launcher.running > 0) return;
+    this.byOwner.delete(owner);
+    void entry.launcher.close();
+  }
+
+  private newLauncher(): SandboxLauncher {
+    const { limits: _l, idleCloseMs: _i, ...launcherOptions } = this.options;
+    return new SandboxLauncher({ ...launcherOptions, onExit: () => this.sweep() });
+  }
+
+  /**
+   * Kills what dead launchers left re-parented to us: sandboxed children
+   * that are not a live launcher (of any spawner in this process).
+   */
+  private sweep(): void {
+    if (!this.sweepsOrphans) return;
+    sweepUntilQuiet(() => liveLauncherPids, isSandboxed);
+  }
+}

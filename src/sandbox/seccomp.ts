@@ -1,0 +1,451 @@
+/**
+ * seccomp-BPF for the launcher: a small classic-BPF program that refuses the
+ * syscalls Landlock cannot see (sockets, ptrace and descriptor theft, set-id
+ * modes, namespaces and mounts, kernel attack surface, signals aimed at
+ * protected processes), installed on the calling thread and inherited by
+ * every process forked from it afterwards.
+ *
+ * The launcher keeps running under the same filter, so it refuses only what
+ * neither Bun nor an ordinary command needs: Bun.spawn (clone/vfork without
+ * namespace flags, pipes, socketpair, epoll, pidfd_open, waitid, kill of its
+ * own process groups, prlimit64) and file access pass untouched.
+ *
+ * Refusals return EPERM (clone3 and openat2: ENOSYS, so libc and callers fall
+ * back to clone / openat, whose arguments the filter can read); tools then
+ * fail the way they would without the permission instead of being killed.
+ * Only a syscall of a foreign ABI (i386 via int 0x80, arm32) kills the
+ * process: its numbers mean other calls, so nothing below would apply.
+ *
+ * A policy is built once and read like a table: RULES lists each group of
+ * syscalls with what it refuses and the argument test it needs; the program
+ * is a linear chain of "is it this syscall? then decide" blocks, one per
+ * syscall, each ending in its own return, so no jump ever leaves its block.
+ */
+import { ptr } from 'bun:ffi';
+import { check, libc } from './libc.ts';
+
+export interface SeccompPolicy {
+  /** 'off': socket() of every family refused (socketpair stays allowed so pipes between a command's own processes work). 'on': socket() allowed. */
+  network: 'off' | 'on';
+  /** pids/tids no process under the filter may signal or open a pidfd for (kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo, pidfd_open on arg0; tgkill/rt_tgsigqueueinfo also on arg1 (tid)). Negative-pid group kills of these values too (kill(-p)). */
+  protectedPids: readonly number[];
+  /** Allow unshare(flags == CLONE_NEWPID exactly) and setns(fd, nstype == CLONE_NEWPID exactly): the launcher needs them for a PID namespace per command (it holds CAP_SYS_ADMIN as root; commands have no capabilities, so the kernel refuses them anyway). Otherwise unshare and setns are refused. */
+  allowPidNamespace: boolean;
+}
+
+// ---------------------------------------------------------------------------
+// Syscall numbers: [x86_64, aarch64]. aarch64 uses the asm-generic table,
+// which has only the *at forms of the path calls (null: no such syscall).
+// Numbers from 424 up are shared by every architecture.
+
+const NR = {
+  // processes
+  ptrace: [101, 117],
+  process_vm_readv: [310, 270],
+  process_vm_writev: [311, 271],
+  pidfd_getfd: [438, 438],
+  pidfd_open: [434, 434],
+  kill: [62, 129],
+  tkill: [200, 130],
+  tgkill: [234, 131],
+  rt_sigqueueinfo: [129, 138],
+  rt_tgsigqueueinfo: [297, 240],
+  personality: [135, 92],
+  // namespaces
+  clone: [56, 220],
+  clone3: [435, 435],
+  unshare: [272, 97],
+  setns: [308, 268],
+  // mounts and roots
+  mount: [165, 40],
+  umount2: [166, 39],
+  pivot_root: [155, 41],
+  chroot: [161, 51],
+  open_tree: [428, 428],
+  move_mount: [429, 429],
+  fsopen: [430, 430],
+  fsmount: [432, 432],
+  fspick: [433, 433],
+  mount_setattr: [442, 442],
+  // file handles
+  name_to_handle_at: [303, 264],
+  open_by_handle_at: [304, 265],
+  // kernel attack surface
+  io_uring_setup: [425, 425],
+  io_uring_enter: [426, 426],
+  io_uring_register: [427, 427],
+  bpf: [321, 280],
+  perf_event_open: [298, 241],
+  userfaultfd: [323, 282],
+  add_key: [248, 217],
+  request_key: [249, 218],
+  keyctl: [250, 219],
+  // system administration
+  kexec_load: [246, 104],
+  kexec_file_load: [320, 294],
+  init_module: [175, 105],
+  finit_module: [313, 273],
+  delete_module: [176, 106],
+  swapon: [167, 224],
+  swapoff: [168, 225],
+  reboot: [169, 142],
+  acct: [163, 89],
+  quotactl: [179, 60],
+  // modes and file creation
+  chmod: [90, null],
+  fchmod: [91, 52],
+  fchmodat: [268, 53],
+  fchmodat2: [452, 452],
+  open: [2, null],
+  openat: [257, 56],
+  openat2: [437, 437],
+  creat: [85, null],
+  mknod: [133, null],
+  mknodat: [259, 33],
+  // network
+  socket: [41, 198],
+} as const satisfies Record<string, readonly [number, number | null]>;
+
+type Syscall = keyof typeof NR;
+
+interface Arch {
+  /** AUDIT_ARCH_* value the kernel puts in seccomp_data.arch. */
+  audit: number;
+  /** Column of NR. */
+  column: 0 | 1;
+  /** x86_64 only: x32 syscalls arrive with this bit set and the x86_64 audit arch. */
+  x32Bit: number | null;
+}
+
+const ARCHES: Partial<Record<NodeJS.Architecture, Arch>> = {
+  x64: { audit: 0xc000003e, column: 0, x32Bit: 0x40000000 },
+  arm64: { audit: 0xc00000b7, column: 1, x32Bit: null },
+};
+
+// ---------------------------------------------------------------------------
+// Constants (uapi headers).
+
+const EPERM = 1;
+const ENOSYS = 38;
+
+const SECCOMP_RET_KILL_PROCESS = 0x80000000;
+const SECCOMP_RET_ERRNO = 0x00050000;
+const SECCOMP_RET_ALLOW = 0x7fff0000;
+
+const PR_SET_SECCOMP = 22;
+const PR_GET_NO_NEW_PRIVS = 39;
+const SECCOMP_MODE_FILTER = 2;
+/** BPF_MAXINSNS: the kernel refuses longer programs. */
+const MAX_INSNS = 4096;
+
+// Every namespace flag clone() accepts. CLONE_NEWTIME (0x80) is missing on
+// purpose: in clone()'s flags that bit belongs to the exit signal (CSIGNAL).
+const CLONE_NEWNS = 0x00020000;
+const CLONE_NEWCGROUP = 0x02000000;
+const CLONE_NEWUTS = 0x04000000;
+const CLONE_NEWIPC = 0x08000000;
+const CLONE_NEWUSER = 0x10000000;
+const CLONE_NEWPID = 0x20000000;
+const CLONE_NEWNET = 0x40000000;
+const CLONE_NAMESPACES = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET;
+
+/** S_ISUID | S_ISGID. */
+const SET_ID_BITS = 0o6000;
+// Same values on x86_64 and aarch64. The kernel reads open's mode only when
+// one of these is set (O_TMPFILE always carries __O_TMPFILE); without them
+// the mode slot may hold anything, so it is not looked at.
+const O_CREAT = 0o100;
+const __O_TMPFILE = 0o20000000;
+
+// personality(): PER_LINUX, PER_LINUX32, UNAME26 and their union, and the
+// 0xffffffff query, as Docker's default profile allows. Refused: flags such
+// as ADDR_NO_RANDOMIZE or READ_IMPLIES_EXEC that weaken what the child execs.
+const PERSONALITIES = [0x0, 0x8, 0x20000, 0x20008, 0xffffffff];
+
+// ---------------------------------------------------------------------------
+// The policy table.
+
+/** What a block does once the syscall number matched; every test reads low argument words only (see argLow). */
+type Test =
+  /** Refuse outright with this errno. */
+  | { kind: 'refuse'; errno: number }
+  /** EPERM when args[arg] & mask; with `gate`, only when args[gate.arg] & gate.mask as well. */
+  | { kind: 'bits'; arg: number; mask: number; gate?: { arg: number; mask: number } }
+  /** EPERM unless args[arg] is one of the values. */
+  | { kind: 'only'; arg: number; values: readonly number[] }
+  /** EPERM when any of the args is one of the values. */
+  | { kind: 'match'; args: readonly number[]; values: readonly number[] };
+
+interface Rule {
+  calls: readonly Syscall[];
+  /** What the row refuses, in words (SECCOMP_DENIED). */
+  refuses: string;
+  /** The test for a policy; null when that policy lets the calls through. */
+  test: (policy: Normalized) => Test | null;
+}
+
+interface Normalized {
+  network: 'off' | 'on';
+  /** protectedPids as the kernel compares them: 32-bit pid_t values. */
+  pids: readonly number[];
+  allowPidNamespace: boolean;
+}
+
+const refuse = (errno = EPERM): (() => Test) => () => ({ kind: 'refuse', errno });
+const setIdMode =
+  (arg: number, gate?: { arg: number; mask: number }): (() => Test) =>
+  () => ({ kind: 'bits', arg, mask: SET_ID_BITS, gate });
+/** Signals and pidfds aimed at a protected pid (args are the pid/tid slots). */
+const protect =
+  (...args: number[]) =>
+  (p: Normalized): Test | null =>
+    p.pids.length === 0 ? null : { kind: 'match', args, values: p.pids };
+
+const RULES: readonly Rule[] = [
+  {
+    calls: ['ptrace', 'process_vm_readv', 'process_vm_writev', 'pidfd_getfd'],
+    refuses: 'reading, writing or driving another process, or copying its descriptors',
+    test: refuse(),
+  },
+  {
+    calls: ['io_uring_setup', 'io_uring_enter', 'io_uring_register'],
+    refuses: 'io_uring (it performs socket, open and other operations this filter never sees)',
+    test: refuse(),
+  },
+  {
+    calls: ['bpf', 'perf_event_open', 'userfaultfd', 'add_key', 'request_key', 'keyctl'],
+    refuses: 'kernel attack surface: eBPF, perf events, userfaultfd, kernel keyrings (not namespaced)',
+    test: refuse(),
+  },
+  {
+    calls: ['kexec_load', 'kexec_file_load', 'init_module', 'finit_module', 'delete_module', 'swapon', 'swapoff', 'reboot', 'acct', 'quotactl'],
+    refuses: 'system administration: kexec, kernel modules, swap, reboot, process accounting, quotas',
+    test: refuse(),
+  },
+  {
+    calls: ['mount', 'umount2', 'pivot_root', 'chroot', 'open_tree', 'move_mount', 'fsopen', 'fsmount', 'fspick', 'mount_setattr'],
+    refuses: 'mounts and changes of root',
+    test: refuse(),
+  },
+  {
+    calls: ['name_to_handle_at', 'open_by_handle_at'],
+    refuses: 'file handles (open_by_handle_at opens by inode, past any path rule)',
+    test: refuse(),
+  },
+  {
+    // Flags are arg0 on both arches; the kernel reads only their low 32 bits.
+    calls: ['clone'],
+    refuses: 'clone with any namespace flag (CLONE_NEWNS/CGROUP/UTS/IPC/USER/PID/NET)',
+    test: () => ({ kind: 'bits', arg: 0, mask: CLONE_NAMESPACES }),
+  },
+  {
+    // clone3 passes its flags in a struct the filter cannot read.
+    calls: ['clone3'],
+    refuses: 'clone3, with ENOSYS: libc then falls back to clone, whose flags are checked',
+    test: refuse(ENOSYS),
+  },
+  {
+    calls: ['unshare'],
+    refuses: 'unshare, except unshare(CLONE_NEWPID) alone when the PID namespace is allowed (commands lack the capability even for that)',
+    test: (p) => (p.allowPidNamespace ? { kind: 'only', arg: 0, values: [CLONE_NEWPID] } : { kind: 'refuse', errno: EPERM }),
+  },
+  {
+    calls: ['setns'],
+    refuses: 'setns, except setns(fd, CLONE_NEWPID) when the PID namespace is allowed (commands lack the capability even for that)',
+    test: (p) => (p.allowPidNamespace ? { kind: 'only', arg: 1, values: [CLONE_NEWPID] } : { kind: 'refuse', errno: EPERM }),
+  },
+  {
+    calls: ['personality'],
+    refuses: 'personality flags such as ADDR_NO_RANDOMIZE or READ_IMPLIES_EXEC (the query and PER_LINUX/PER_LINUX32/UNAME26 pass)',
+    test: () => ({ kind: 'only', arg: 0, values: PERSONALITIES }),
+  },
+  // Set-uid / set-gid modes: a file made set-uid root here runs as root with
+  // every capability for whoever executes it outside the sandbox.
+  { calls: ['chmod', 'fchmod', 'creat', 'mknod'], refuses: 'set-uid/set-gid modes (S_ISUID|S_ISGID) in chmod, fchmod, creat, mknod', test: setIdMode(1) },
+  { calls: ['fchmodat', 'fchmodat2', 'mknodat'], refuses: 'set-uid/set-gid modes in fchmodat, fchmodat2, mknodat', test: setIdMode(2) },
+  { calls: ['open'], refuses: 'open(O_CREAT or O_TMPFILE) with a set-uid/set-gid mode', test: setIdMode(2, { arg: 1, mask: O_CREAT | __O_TMPFILE }) },
+  { calls: ['openat'], refuses: 'openat(O_CREAT or O_TMPFILE) with a set-uid/set-gid mode', test: setIdMode(3, { arg: 2, mask: O_CREAT | __O_TMPFILE }) },
+  {
+    // Its mode sits in a struct the filter cannot read; callers fall back to openat.
+    calls: ['openat2'],
+    refuses: 'openat2, with ENOSYS: callers fall back to openat, whose mode is checked',
+    test: refuse(ENOSYS),
+  },
+  {
+    calls: ['socket'],
+    refuses: 'socket() of every family when network is off (socketpair stays allowed)',
+    test: (p) => (p.network === 'off' ? { kind: 'refuse', errno: EPERM } : null),
+  },
+  // Signals by number. Values are pids of the caller's PID namespace, so they
+  // matter only to commands that share the launcher's; threads started after
+  // the filter are not listed. pidfd_send_signal takes a descriptor and
+  // cannot be filtered: pidfd_open is, a /proc/<pid> directory fd is not.
+  {
+    // kill() also reaches a protected pid as a process group (-p) and through
+    // the -1 broadcast (every process the caller may signal).
+    calls: ['kill'],
+    refuses: 'kill of a protected pid, its process group (-pid) or everything (-1)',
+    test: (p) => (p.pids.length === 0 ? null : { kind: 'match', args: [0], values: killTargets(p.pids) }),
+  },
+  { calls: ['tkill', 'rt_sigqueueinfo', 'pidfd_open'], refuses: 'tkill, rt_sigqueueinfo, pidfd_open aimed at a protected pid/tid', test: protect(0) },
+  { calls: ['tgkill', 'rt_tgsigqueueinfo'], refuses: 'tgkill, rt_tgsigqueueinfo aimed at a protected pid or tid', test: protect(0, 1) },
+];
+
+/** What the filter refuses, one line per row of the table (policy-dependent rows say when they apply). */
+export const SECCOMP_DENIED: readonly string[] = Object.freeze([
+  'any syscall of a foreign ABI (i386 int 0x80 on x86_64, arm32 on aarch64): the process is killed',
+  'x32 syscalls on x86_64 (EPERM)',
+  ...RULES.map((r) => `${r.calls.join(', ')}: ${r.refuses}`),
+]);
+
+function killTargets(pids: readonly number[]): number[] {
+  const values = new Set<number>([0xffffffff]); // kill(-1)
+  for (const p of pids) {
+    values.add(p);
+    values.add(-p >>> 0);
+  }
+  return [...values];
+}
+
+function normalize(policy: SeccompPolicy): Normalized {
+  if (policy.network !== 'off' && policy.network !== 'on') throw new TypeError(`seccomp: network must be 'off' or 'on', got ${String(policy.network)}`);
+  const pids = new Set<number>();
+  for (const p of policy.protectedPids) {
+    // pid_t is 32-bit; 0 and negatives mean groups or broadcasts, not a process.
+    if (!Number.isInteger(p) || p < 1 || p > 0x7fffffff) throw new TypeError(`seccomp: invalid protected pid ${p}`);
+    pids.add(p);
+  }
+  return { network: policy.network, pids: [...pids], allowPidNamespace: policy.allowPidNamespace === true };
+}
+
+// ---------------------------------------------------------------------------
+// Classic BPF.
+
+type Insn = readonly [code: number, jt: number, jf: number, k: number];
+
+const LD_W_ABS = 0x20; // BPF_LD | BPF_W | BPF_ABS
+const JA = 0x05; // BPF_JMP | BPF_JA
+const JEQ = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+const JGE = 0x35; // BPF_JMP | BPF_JGE | BPF_K
+const JSET = 0x45; // BPF_JMP | BPF_JSET | BPF_K
+const RET = 0x06; // BPF_RET | BPF_K
+
+// struct seccomp_data { int nr; __u32 arch; __u64 instruction_pointer; __u64 args[6]; }
+const OFF_NR = 0;
+const OFF_ARCH = 4;
+/**
+ * Low 32 bits of args[i]; both supported arches are little-endian. Only low
+ * words are compared: every argument tested is an int, pid_t, mode or flag
+ * word the kernel truncates to 32 bits (clone() takes lower_32_bits of its
+ * flags; unshare rejects high bits), so testing the high word as well would
+ * let kill(p | 1 << 32) slip past while the kernel still signals p.
+ */
+const argLow = (i: number): number => 16 + 8 * i;
+
+const ld = (offset: number): Insn => [LD_W_ABS, 0, 0, offset];
+const jeq = (k: number, jt: number, jf: number): Insn => [JEQ, jt, jf, k];
+const jset = (k: number, jt: number, jf: number): Insn => [JSET, jt, jf, k];
+const ret = (k: number): Insn => [RET, 0, 0, k];
+const RET_EPERM = ret(SECCOMP_RET_ERRNO | EPERM);
+const RET_ALLOW = ret(SECCOMP_RET_ALLOW);
+
+/** Instructions run once the syscall number matched; every path ends in a return. */
+function body(test: Test): Insn[] {
+  switch (test.kind) {
+    case 'refuse':
+      return [ret(SECCOMP_RET_ERRNO | test.errno)];
+    case 'bits': {
+      const tail = [ld(argLow(test.arg)), jset(test.mask, 0, 1), RET_EPERM, RET_ALLOW];
+      // Gate not set: jump over the mode test to the final ALLOW.
+      return test.gate ? [ld(argLow(test.gate.arg)), jset(test.gate.mask, 0, tail.length - 1), ...tail] : tail;
+    }
+    case 'only': {
+      const n = test.values.length;
+      // Value i sits at index 1 + i; ALLOW at 2 + n.
+      return [ld(argLow(test.arg)), ...test.values.map((v, i) => jeq(v, n - i, 0)), RET_EPERM, RET_ALLOW];
+    }
+    case 'match': {
+      const out: Insn[] = [];
+      for (const arg of test.args) {
+        out.push(ld(argLow(arg)));
+        for (const v of test.values) out.push(jeq(v, 0, 1), RET_EPERM);
+      }
+      out.push(RET_ALLOW);
+      return out;
+    }
+  }
+}
+
+/** "If nr matches, run the body", skipping it otherwise; a long jump when the body outgrows an 8-bit offset. */
+function block(nr: number, insns: Insn[]): Insn[] {
+  if (insns.length <= 255) return [jeq(nr, 0, insns.length), ...insns];
+  return [jeq(nr, 1, 0), [JA, 0, 0, insns.length], ...insns];
+}
+
+function archOf(): Arch {
+  const arch = ARCHES[process.arch];
+  if (!arch) throw new Error(`seccomp: unsupported architecture ${process.arch} (x64 and arm64 only)`);
+  return arch;
+}
+
+/** Builds the BPF program (array of 8-byte sock_filter structs) for the running architecture. Throws on an unsupported arch. Exported for tests. */
+export function buildSeccompFilter(policy: SeccompPolicy): Uint8Array {
+  const arch = archOf();
+  const p = normalize(policy);
+
+  const insns: Insn[] = [
+    // A foreign ABI numbers its syscalls differently: kill rather than guess.
+    ld(OFF_ARCH),
+    jeq(arch.audit, 1, 0),
+    ret(SECCOMP_RET_KILL_PROCESS),
+    ld(OFF_NR),
+  ];
+  if (arch.x32Bit !== null) insns.push([JGE, 0, 1, arch.x32Bit], RET_EPERM);
+
+  const seen = new Set<number>();
+  for (const rule of RULES) {
+    const test = rule.test(p);
+    if (test === null) continue;
+    const code = body(test);
+    for (const call of rule.calls) {
+      const nr = NR[call][arch.column];
+      if (nr === null) continue;
+      // One block per number: a block returns, so a second one would never run.
+      if (seen.has(nr)) throw new Error(`seccomp: syscall ${call} (${nr}) listed twice`);
+      seen.add(nr);
+      insns.push(...block(nr, code));
+    }
+  }
+  insns.push(RET_ALLOW);
+
+  if (insns.length > MAX_INSNS) throw new Error(`seccomp: filter of ${insns.length} instructions exceeds ${MAX_INSNS} (too many protected pids)`);
+  const out = new Uint8Array(insns.length * 8);
+  const view = new DataView(out.buffer);
+  insns.forEach(([code, jt, jf, k], i) => {
+    if (jt > 255 || jf > 255) throw new Error(`seccomp: jump out of range at instruction ${i}`);
+    view.setUint16(i * 8, code, true);
+    view.setUint8(i * 8 + 2, jt);
+    view.setUint8(i * 8 + 3, jf);
+    view.setUint32(i * 8 + 4, k >>> 0, true);
+  });
+  return out;
+}
+
+/** Installs it on the calling thread with prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &sock_fprog). Needs no_new_privs already set. Throws SyscallError naming the step. */
+export function installSeccomp(policy: SeccompPolicy): void {
+  const program = buildSeccompFilter(policy);
+  const c = libc();
+  // Without no_new_privs the kernel accepts a filter only from CAP_SYS_ADMIN;
+  // the contract is that Landlock set it first, so say so rather than rely on
+  // a capability the launcher may hold.
+  if (check(c.prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0), 'prctl(PR_GET_NO_NEW_PRIVS)') !== 1) {
+    throw new Error('seccomp: no_new_privs is not set (restrict with Landlock or set PR_SET_NO_NEW_PRIVS first)');
+  }
+  // struct sock_fprog { unsigned short len; struct sock_filter *filter; }:
+  // len at 0, the pointer at 8 after padding. The kernel copies the program.
+  const fprog = new Uint8Array(16);
+  const view = new DataView(fprog.buffer);
+  view.setUint16(0, program.length / 8, true);
+  view.setBigUint64(8, BigInt(ptr(program)), true);
+  check(c.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ptr(fprog), 0, 0), 'prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER)');
+}

@@ -1,0 +1,100 @@
+/**
+ * Which of the server's own files (keys file, audit log and its rotations,
+ * config file, `.env`) a sandboxed command could reach under given Landlock
+ * rules. Landlock cannot carve a hole out of a granted tree, so the only
+ * defence is to keep these files outside every granted path; this module
+ * answers "is it outside?" so start-up can say so loudly when it is not.
+ *
+ * Pure apart from reading the filesystem (realpath, lstat): no logging, no
+ * policy. Callers decide whether an exposure is a warning or a refusal.
+ */
+import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { isWithin } from '../workspace/confine.ts';
+import type { LandlockRules } from './landlock.ts';
+
+export type GrantAccess = 'read-only' | 'read-write';
+
+export interface SandboxGrant {
+  /** The rule as written in the rules (not resolved). */
+  rule: string;
+  access: GrantAccess;
+}
+
+export interface SecretExposure extends SandboxGrant {
+  /** The file as the caller named it. */
+  file: string;
+}
+
+/** Bound on symlink hops, as the kernel's own (40, MAXSYMLINKS). */
+const MAX_HOPS = 40;
+
+/**
+ * Where `path` really is, or would be once created: realpath when it exists;
+ * otherwise the target of a dangling symlink (the server would create the
+ * file there), else the real location of its parent with the name appended.
+ */
+function located(path: string, hops = 0): string {
+  const abs = resolve(path);
+  try {
+    return realpathSync(abs);
+  } catch {
+    /* missing, a loop, or unreadable: work it out below */
+  }
+  try {
+    if (hops < MAX_HOPS && lstatSync(abs).isSymbolicLink()) return located(resolve(dirname(abs), readlinkSync(abs)), hops + 1);
+  } catch {
+    /* not there at all */
+  }
+  const up = dirname(abs);
+  return up === abs ? abs : join(located(up, hops), basename(abs));
+}
+
+/**
+ * The rule under which a command could reach `path`, read-write before
+ * read-only (Landlock adds up the rights of every rule that covers a file),
+ * or null. A rule covers a path equal to it or beneath it by whole segments
+ * (`/etc/ssl` does not cover `/etc/sslx`); `/` covers everything.
+ *
+ * Rules are resolved as the kernel does when they are applied (the rule path
+ * is opened following symlinks). The path is compared twice:
+ * - resolved, against every rule, because Landlock checks the real location
+ *   of the file a command opens — a symlink inside a granted tree pointing
+ *   at a file outside does not grant that file;
+ * - as written, against read-write rules only, because the server opens that
+ *   name: a command that can write a directory along it can swap in a
+ *   symlink or a file of its own. Read access to the name gains nothing.
+ *
+ * @example
+ * sandboxGrantFor('/etc/hide/keys.json', sandboxRules({ workspace: '/srv/ws', network: 'off' })) // null
+ */
+export function sandboxGrantFor(path: string, rules: LandlockRules): SandboxGrant | null {
+  const real = located(path);
+  const written = resolve(path);
+  const grants = (access: GrantAccess, list: readonly string[], candidates: string[]): SandboxGrant | null => {
+    for (const rule of list) {
+      const root = located(rule);
+      if (candidates.some((p) => isWithin(root, p))) return { rule, access };
+    }
+    return null;
+  };
+  return grants('read-write', rules.readWrite, [real, written]) ?? grants('read-only', rules.readOnly, [real]);
+}
+
+/**
+ * The files of `files` that a command could reach, one entry per file. A
+ * file that does not exist yet (an audit log not written, a rotation not
+ * made) is checked where it would be created, through its parent directory:
+ * the server will write it there and commands could read it afterwards.
+ *
+ * @example
+ * secretExposures([keysFile, auditFile, `${auditFile}.1`, configFile], rules)
+ */
+export function secretExposures(files: readonly string[], rules: LandlockRules): SecretExposure[] {
+  const out: SecretExposure[] = [];
+  for (const file of new Set(files)) {
+    const grant = sandboxGrantFor(file, rules);
+    if (grant) out.push({ file, ...grant });
+  }
+  return out;
+}

@@ -1,0 +1,273 @@
+/**
+ * Isolation of commands from the launcher, the server and each other, tried
+ * as an attacker would with nothing but `shell_execute` and a Python script
+ * in the workspace. The server runs from source as a separate process with
+ * HIDE_SANDBOX=required — once as root, once as the container's unprivileged
+ * uid (through setpriv) — with two clients, alice (the attacker) and bob.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { landlockAbi } from '../../src/sandbox/landlock.ts';
+import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
+import { callTool, tempDir, waitFor } from '../helpers/server.ts';
+
+const isRoot = process.getuid?.() === 0;
+const supported = process.platform === 'linux' && landlockAbi() >= 6 && isRoot && Bun.which('setpriv') !== null && Bun.which('python3', { PATH: '/usr/bin:/bin' }) !== null;
+const UNPRIVILEGED = 65532;
+const ALICE = 'alice-key-0123456789abcdefghijklmnopqrstu';
+const BOB = 'bob-key-0123456789abcdefghijklmnopqrstuvw';
+
+/** Pids of live processes whose command line (arguments joined by NUL) contains `marker`. */
+function pidsOf(marker: string): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z') continue;
+      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').includes(marker)) pids.push(Number(name));
+    } catch {
+      // Gone.
+    }
+  }
+  return pids;
+}
+
+/** Pids of `sleep <m>` processes, or null while there are none (for waitFor). */
+function sleepers(m: string): number[] | null {
+  const pids = pidsOf(`sleep\0${m}`);
+  return pids.length > 0 ? pids : null;
+}
+
+function parentOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+const marker = () => `4${Math.floor(Math.random() * 1e6)}.${Math.floor(Math.random() * 1e6)}`;
+
+describe.skipIf(!supported).each([
+  ['as root', undefined],
+  [`as uid ${UNPRIVILEGED}`, UNPRIVILEGED],
+] as const)('isolation %s', (_name, uid) => {
+  let server: ServerProcess;
+  let dir: string;
+  let ws: string;
+  let outsideSecret: string;
+  let outsideSocket: ReturnType<typeof Bun.listen> | null = null;
+  const call = (key: string, command: string, args: string[] = [], extra: Record<string, unknown> = {}) =>
+    callTool(`${server.url}/mcp`, 'shell_execute', { command, arguments: args, ...extra }, { 'X-API-Key': key });
+  const attack = async (key: string, ...args: string[]) => {
+    const r = await call(key, 'python3', ['attack.py', ...args]);
+    if (!r.stdout) throw new Error(`attack ${args[0]} printed nothing: ${JSON.stringify(r)}`);
+    return { raw: r, out: JSON.parse(r.stdout) };
+  };
+  /**
+   * Alice's forging attack. As root her command is in a PID namespace and
+   * cannot name any launcher; unprivileged it can stop or kill her own
+   * launcher (same client, same Landlock domain), which ends this very call —
+   * what it managed to write is saved in forge.json first.
+   */
+  const forge = async (...args: string[]) => {
+    const r = await call(ALICE, 'python3', ['attack.py', 'forge', ...args]);
+    if (uid === undefined) expect(r.exitCode).toBe(0);
+    else expect([0, -1]).toContain(r.exitCode);
+    return r;
+  };
+  /** The server's launcher processes (one per client that called, plus a spare). */
+  const launchers = () =>
+    readdirSync(`/proc/${server.proc.pid}/task`).flatMap((tid) =>
+      readFileSync(`/proc/${server.proc.pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
+    ).filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('__launcher');
+      } catch {
+        return false;
+      }
+    });
+
+  /** The launcher a command runs under: its nearest ancestor that is one. */
+  const launcherOf = (pid: number): number => {
+    const all = launchers();
+    for (let p = pid; p > 1; p = parentOf(p)) if (all.includes(p)) return p;
+    throw new Error(`no launcher above ${pid}`);
+  };
+
+  beforeAll(async () => {
+    dir = tempDir('hide-isolation-');
+    chmodSync(dir, 0o755);
+    ws = join(dir, 'ws');
+    const secrets = join(dir, 'secrets');
+    mkdirSync(ws);
+    mkdirSync(secrets, { mode: 0o700 });
+    mkdirSync(join(ws, '.bin'));
+    outsideSecret = join(dir, 'outside-secret.txt');
+    writeFileSync(outsideSecret, 'TOP-SECRET outside\n');
+    symlinkSync(outsideSecret, join(ws, 'leak.txt'));
+    copyFileSync(join(import.meta.dir, 'fixtures', 'attack.py'), join(ws, 'attack.py'));
+    // A ripgrep that reports what it could read and follows symlinks (-L), to
+    // see from the inside whether ripgrep runs sandboxed; SLOWSEARCH makes it hang.
+    writeFileSync(
+      join(ws, '.bin', 'rg'),
+      `#!/bin/sh\ncase "$*" in *SLOWSEARCH*) exec sleep 31.4159;; esac\ncat ${outsideSecret} > "$PWD/.rg-probe" 2>&1\nexec /usr/bin/rg -L "$@"\n`,
+      { mode: 0o755 },
+    );
+    const keysFile = join(secrets, 'keys.json');
+    writeFileSync(
+      keysFile,
+      JSON.stringify({ clients: [{ client_id: 'alice', api_key: ALICE, enabled: true }, { client_id: 'bob', api_key: BOB, enabled: true }] }),
+    );
+    if (uid !== undefined) {
+      for (const p of [ws, secrets, keysFile, join(ws, 'attack.py'), join(ws, '.bin'), join(ws, '.bin', 'rg')]) chownSync(p, uid, uid);
+    }
+    outsideSocket = Bun.listen({ unix: join(dir, 'outside.sock'), socket: { data() {} } });
+    chmodSync(join(dir, 'outside.sock'), 0o777);
+    server = await startServerProcess({
+      cwd: dir,
+      uid,
+      env: {
+        PATH: `${join(ws, '.bin')}:/usr/bin:/bin`,
+        HOME: secrets,
+        BUN_RUNTIME_TRANSPILER_CACHE_PATH: '0',
+        HIDE_SANDBOX: 'required',
+        HIDE_AUTH_ENABLED: 'true',
+        HIDE_API_KEYS_FILE: keysFile,
+        HIDE_AUDIT_LOG_FILE: join(secrets, 'audit.jsonl'),
+        HIDE_WORKSPACE: ws,
+        HIDE_RATE_LIMIT_RPM: '100000',
+        HIDE_RATE_LIMIT_CONCURRENT: '2',
+        HIDE_SHUTDOWN_GRACE_SECONDS: '1',
+        HIDE_LOG_LEVEL: 'info',
+      },
+    });
+    // Both clients have a launcher before the attacks start.
+    expect((await call(ALICE, 'true')).exitCode).toBe(0);
+    expect((await call(BOB, 'true')).exitCode).toBe(0);
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    outsideSocket?.stop(true);
+  });
+
+  test('/health reports every layer in force', async () => {
+    const body = (await (await fetch(`${server.url}/health`)).json()) as { sandboxLayers: string[] };
+    const expected = ['landlock-fs', 'landlock-net', 'landlock-scope', 'seccomp', ...(uid === undefined ? ['pid-namespace'] : []), 'non-dumpable', 'launcher-per-client'];
+    expect(body.sandboxLayers).toEqual(expected);
+  });
+
+  test("copying the server's and the launchers' descriptors with pidfd_getfd gets nothing", async () => {
+    const targets = [server.proc.pid, ...launchers()];
+    const { out } = await attack(ALICE, 'steal', ...targets.map(String));
+    const copied = Object.values(out as Record<string, { copied: number[] }>).flatMap((t) => t.copied);
+    expect(copied).toEqual([]);
+  });
+
+  test('forged launcher messages naming an outside process group leave it alive and the server serving', async () => {
+    await using victim = Bun.spawn(['setsid', 'sleep', '1000'], { stdout: 'ignore', stderr: 'ignore' });
+    await waitFor(() => alive(victim.pid) && parentOf(victim.pid) === process.pid);
+    const targets = [server.proc.pid, ...launchers()];
+    const raw = await forge(String(victim.pid), ...targets.map(String));
+    expect(JSON.parse(readFileSync(join(ws, 'forge.json'), 'utf8'))).toEqual({ wrote: [] });
+    expect(raw.stdout).not.toContain('FORGED');
+    await Bun.sleep(300);
+    expect(alive(victim.pid)).toBe(true);
+    expect((await fetch(`${server.url}/health`)).status).toBe(200);
+    expect((await call(BOB, 'echo', ['bob-ok'])).stdout).toBe('bob-ok\n');
+    expect((await call(ALICE, 'echo', ['alice-ok'])).stdout).toBe('alice-ok\n');
+    victim.kill('SIGKILL');
+  });
+
+  test("a forged result for another client's running call leaves its real output intact", async () => {
+    const m = marker();
+    const bob = call(BOB, 'sh', ['-c', `sleep ${m} & wait; echo REAL-BOB`], { timeoutSeconds: 20 });
+    await waitFor(() => pidsOf(`sleep\0${m}`).length > 0, 5000, "bob's command");
+    await forge('1', String(server.proc.pid), ...launchers().map(String));
+    expect(JSON.parse(readFileSync(join(ws, 'forge.json'), 'utf8'))).toEqual({ wrote: [] });
+    for (const pid of pidsOf(`sleep\0${m}`)) process.kill(pid, 'SIGKILL');
+    const result = await bob;
+    expect({ stdout: result.stdout, exitCode: result.exitCode }).toEqual({ stdout: 'REAL-BOB\n', exitCode: 0 });
+  });
+
+  test("/proc of the server, the launchers and another client's command reveals nothing", async () => {
+    const m = marker();
+    const bob = call(BOB, 'sleep', [m], { timeoutSeconds: 20 });
+    const [bobPid] = await waitFor(() => sleepers(m), 5000, "bob's command");
+    const { out } = await attack(ALICE, 'snoop', String(server.proc.pid), String(bobPid), ...launchers().map(String));
+    expect(out.read).toEqual([]);
+    process.kill(bobPid!, 'SIGKILL');
+    await bob;
+  });
+
+  test('with the network off no socket of any family is created; socketpair works; an outside Unix socket is unreachable', async () => {
+    const { out } = await attack(ALICE, 'net', join(dir, 'outside.sock'));
+    const denied = 'Operation not permitted';
+    expect(out).toEqual({ tcp: denied, mptcp: denied, sctp: denied, udp: denied, netlink: denied, packet: denied, unix: denied, inet6: denied, socketpair: 'works' });
+  });
+
+  test('setsid, a forged environment and a double fork: nothing of the call survives it', async () => {
+    const m = marker();
+    const { out } = await attack(ALICE, 'escape', m);
+    expect(out).toEqual({ started: true });
+    await waitFor(() => pidsOf(`sleep\0${m}`).length === 0, 5000, 'the escaped sleep to die');
+  });
+
+  test('a stopped launcher fails the pending call at its deadline and frees its slot', async () => {
+    const m = marker();
+    const pending = call(ALICE, 'sleep', [m], { timeoutSeconds: 1 });
+    const [sleeper] = await waitFor(() => sleepers(m), 5000, 'the command');
+    const launcher = launcherOf(sleeper!);
+    process.kill(launcher, 'SIGSTOP');
+    const result = await pending;
+    expect(result.isError).toBe(true);
+    expect(result.error).toContain('sandbox launcher did not finish the command');
+    await waitFor(() => pidsOf(`sleep\0${m}`).length === 0, 5000, 'the command to die with its launcher');
+    // Concurrency 2 per client: both slots must be free again.
+    const [a, b] = await Promise.all([call(ALICE, 'echo', ['one']), call(ALICE, 'echo', ['two'])]);
+    expect([a.stdout, b.stdout]).toEqual(['one\n', 'two\n']);
+  });
+
+  test('a killed launcher fails its call at once, takes its commands along, and the next call works', async () => {
+    const m = marker();
+    const pending = call(ALICE, 'sh', ['-c', `setsid sleep ${m} & sleep ${m}`], { timeoutSeconds: 20 });
+    await waitFor(() => pidsOf(`sleep\0${m}`).length === 2, 5000, 'the commands');
+    const launcher = launcherOf(pidsOf(`sleep\0${m}`)[0]!);
+    process.kill(launcher, 'SIGKILL');
+    const result = await pending;
+    expect(result.isError).toBe(true);
+    expect(result.error).toContain('launcher exited');
+    await waitFor(() => pidsOf(`sleep\0${m}`).length === 0, 5000, 'the commands to die');
+    expect((await call(ALICE, 'echo', ['back'])).stdout).toBe('back\n');
+  });
+
+  test('set-id bits cannot be set; secrets of the system stay unreadable', async () => {
+    const r = await call(ALICE, 'sh', ['-c', 'cp /bin/true suid && chmod 4755 suid; chmod 2755 suid; cat /etc/shadow']);
+    expect(r.exitCode).not.toBe(0);
+    expect(statSync(join(ws, 'suid')).mode & 0o6000).toBe(0);
+    expect(r.stderr).toContain('/etc/shadow: Permission denied');
+  });
+
+  test('ripgrep runs sandboxed: a symlink it follows cannot reach outside the workspace', async () => {
+    const r = await callTool(`${server.url}/mcp`, 'search_files', { pattern: 'TOP-SECRET' }, { 'X-API-Key': ALICE });
+    expect({ matches: r.matches, engine: r.engine }).toEqual({ matches: [], engine: 'ripgrep' });
+    expect(readFileSync(join(ws, '.rg-probe'), 'utf8')).toContain('Permission denied');
+  });
+
+  test('shutdown kills a long search', async () => {
+    const search = callTool(`${server.url}/mcp`, 'search_files', { pattern: 'SLOWSEARCH' }, { 'X-API-Key': ALICE }).catch(() => null);
+    await waitFor(() => pidsOf('sleep\x0031.4159').length > 0, 5000, 'the search');
+    await server.stop();
+    await search;
+    await waitFor(() => pidsOf('sleep\x0031.4159').length === 0, 5000, 'the search to die');
+  });
+});
