@@ -202,7 +202,7 @@ describe.skipIf(!supported).each([
   test("/proc of the server, the launchers and another client's command reveals nothing", async () => {
     const m = marker();
     const bob = call(BOB, 'sleep', [m], { timeoutSeconds: 20 });
-    const [bobPid] = await waitFor(() => sleepers(m), 5000, "bob's command");
+    const [bobPid] = (await waitFor(() => sleepers(m), 5000, "bob's command")) as number[];
     const { out } = await attack(ALICE, 'snoop', String(server.proc.pid), String(bobPid), ...launchers().map(String));
     expect(out.read).toEqual([]);
     process.kill(bobPid!, 'SIGKILL');
@@ -225,7 +225,7 @@ describe.skipIf(!supported).each([
   test('a stopped launcher fails the pending call at its deadline and frees its slot', async () => {
     const m = marker();
     const pending = call(ALICE, 'sleep', [m], { timeoutSeconds: 1 });
-    const [sleeper] = await waitFor(() => sleepers(m), 5000, 'the command');
+    const [sleeper] = (await waitFor(() => sleepers(m), 5000, 'the command')) as number[];
     const launcher = launcherOf(sleeper!);
     process.kill(launcher, 'SIGSTOP');
     const result = await pending;

@@ -122,7 +122,7 @@ describe('resource limits', () => {
     const res = await sandbox.run(request(['/bin/sh', '-c', 'while :; do :; done'], fx.workspace, { limits: { cpuSeconds: 1 } }));
     // A leader that is its PID namespace's init ignores SIGXCPU (no handler), and dies at the hard limit a second later.
     expect(res.timedOut).toBe(false);
-    expect(['SIGXCPU', 'SIGKILL']).toContain(res.signal);
+    expect(['SIGXCPU', 'SIGKILL']).toContain(res.signal ?? '');
   });
 });
 
