@@ -19,6 +19,7 @@ import { KeyStore } from './security/keys.ts';
 import type { Limiter } from './security/limiter.ts';
 import { MemoryLimiter } from './security/memory-limiter.ts';
 import { OriginPolicy } from './security/origin.ts';
+import { layerNames } from './sandbox/layers.ts';
 import { type SandboxStatus, SandboxUnavailableError, setupSandbox } from './sandbox/setup.ts';
 import { SecurityPipeline } from './security/pipeline.ts';
 import { RedisLimiter } from './security/redis-limiter.ts';
@@ -64,21 +65,6 @@ export interface Runtime {
 export function isLoopbackHost(host: string): boolean {
   if (host === 'localhost') return true;
   return isIP(host.replace(/^\[|\]$/g, '')) !== 0 && isLoopback(host.replace(/^\[|\]$/g, ''));
-}
-
-/** The sandbox layers in force, named as the README's threat model names them. */
-function sandboxLayers(status: SandboxStatus): string[] {
-  const l = status.layers;
-  if (!status.active || !l) return [];
-  return [
-    'landlock-fs',
-    ...(l.networkEnforced ? ['landlock-net'] : []),
-    ...(l.scoped ? ['landlock-scope'] : []),
-    ...(l.seccomp ? ['seccomp'] : []),
-    ...(l.pidNamespace ? ['pid-namespace'] : []),
-    ...(l.nonDumpable ? ['non-dumpable'] : []),
-    'launcher-per-client',
-  ];
 }
 
 export function buildTools(config: Config, confiner: Confiner, runner: CommandRunner, spawner: Spawner): ToolDefinition[] {
@@ -255,7 +241,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
       killChildren: () => sandbox.spawner.killAll(),
     },
     sandbox: sandbox.status,
-    healthExtra: () => ({ sandbox: sandbox.status.active ? 'on' : 'off', landlockAbi: sandbox.status.abi, sandboxLayers: sandboxLayers(sandbox.status) }),
+    healthExtra: () => ({ sandbox: sandbox.status.active ? 'on' : 'off', landlockAbi: sandbox.status.abi, sandboxLayers: sandbox.status.active && sandbox.status.layers ? layerNames(sandbox.status.layers) : [] }),
     async close() {
       await sandbox.spawner.close();
       keyStore?.close();

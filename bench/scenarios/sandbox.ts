@@ -56,6 +56,6 @@ export const sandboxC16: Scenario = {
     const ours = Math.max(...ons.map((r) => r.requestsPerSec));
     const ratio = ours / base;
     Object.assign(row, { baseline: `${fmt(base, 'calls/s')} (off)`, ours: `${fmt(ours, 'calls/s')} (on)`, ratio: fmt(ratio), status: judge(ratio >= 0.8) });
-    row.notes.push('the sandbox runs each command through a long-lived launcher process confined once with Landlock');
+    row.notes.push('each client\'s commands run through its own long-lived launcher process, confined once (Landlock, seccomp); as root each command is the init of its own PID namespace');
   },
 };

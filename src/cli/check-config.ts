@@ -1,6 +1,7 @@
 /** `hide check-config`: validate every setting and print the effective config, secrets masked. */
 import { loadConfig, maskedConfig } from '../config/load.ts';
 import { landlockAbi } from '../sandbox/landlock.ts';
+import { predictedLayers } from '../sandbox/layers.ts';
 import { parseFlags } from './common.ts';
 
 export const CHECK_USAGE = `Usage: hide check-config [--config FILE]
@@ -26,6 +27,7 @@ export async function runCheckConfig(argv: string[]): Promise<number> {
     landlockAbi: abi,
     // What `serve` would do with this mode on this kernel.
     effective: config.sandbox.mode === 'off' ? 'off' : abi > 0 ? 'on' : config.sandbox.mode === 'required' ? 'refuses to start' : 'off (kernel has no Landlock)',
+    layers: config.sandbox.mode === 'off' ? [] : predictedLayers(config.sandbox.network),
   };
   process.stdout.write(`${JSON.stringify({ config: maskedConfig(config), sandbox, sources }, null, 2)}\n`);
   return 0;

@@ -1,0 +1,34 @@
+/**
+ * The sandbox's layers by name, as /health, check-config and the README's
+ * threat model name them: from what a launcher reported, or predicted from
+ * the kernel and privileges for check-config, which starts no launcher.
+ */
+import { landlockAbi } from './landlock.ts';
+import type { LayerReport } from './protocol.ts';
+
+export function layerNames(l: LayerReport): string[] {
+  return [
+    'landlock-fs',
+    ...(l.networkEnforced ? ['landlock-net'] : []),
+    ...(l.scoped ? ['landlock-scope'] : []),
+    ...(l.seccomp ? ['seccomp'] : []),
+    ...(l.pidNamespace ? ['pid-namespace'] : []),
+    ...(l.nonDumpable ? ['non-dumpable'] : []),
+    'launcher-per-client',
+  ];
+}
+
+/** What a launcher started now would report (PID namespaces need CAP_SYS_ADMIN, which root has). */
+export function predictedLayers(network: 'off' | 'on'): string[] {
+  const abi = process.platform === 'linux' ? landlockAbi() : 0;
+  if (abi === 0) return [];
+  return layerNames({
+    abi,
+    networkEnforced: network === 'on' || abi >= 4,
+    scoped: abi >= 6,
+    skipped: [],
+    seccomp: process.arch === 'x64' || process.arch === 'arm64',
+    pidNamespace: process.getuid?.() === 0,
+    nonDumpable: true,
+  });
+}
