@@ -235,7 +235,7 @@ describe.skipIf(!supported).each([
     // Concurrency 2 per client: both slots must be free again.
     const [a, b] = await Promise.all([call(ALICE, 'echo', ['one']), call(ALICE, 'echo', ['two'])]);
     expect([a.stdout, b.stdout]).toEqual(['one\n', 'two\n']);
-  });
+  }, 20_000);
 
   test('a killed launcher fails its call at once, takes its commands along, and the next call works', async () => {
     const m = marker();
@@ -269,5 +269,5 @@ describe.skipIf(!supported).each([
     await server.stop();
     await search;
     await waitFor(() => pidsOf('sleep\x0031.4159').length === 0, 5000, 'the search to die');
-  });
+  }, 20_000);
 });
