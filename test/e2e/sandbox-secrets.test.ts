@@ -56,9 +56,9 @@ describe.skipIf(!supported)('a keys file under a read-only path', () => {
 });
 
 describe.skipIf(!supported)('network switch through the server', () => {
-  let listener: ReturnType<typeof Bun.listen>;
+  let listener: Bun.TCPSocketListener<undefined>;
   beforeAll(() => {
-    listener = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { open: (s) => void s.end('hello from outside\n'), data() {} } });
+    listener = Bun.listen<undefined>({ hostname: '127.0.0.1', port: 0, socket: { open: (s) => void s.end('hello from outside\n'), data() {} } });
   });
   afterAll(() => listener.stop(true));
 
