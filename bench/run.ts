@@ -1,8 +1,11 @@
 /**
  * `bun run bench`: runs the scenarios against same-run baselines, prints one
- * table and writes it to bench/results.md (full runs) with the machine it ran on.
+ * table and writes it with the machine it ran on to the git-ignored
+ * bench/.work/, so a run leaves the tree clean. `--save` makes a full run the
+ * committed bench/results.md, keeping the hand-written part below the marker.
  *
- *   bun run bench                 full run (a few minutes)
+ *   bun run bench                 full run (a few minutes) → bench/.work/results.md
+ *   bun run bench --save          full run → bench/results.md (commit it)
  *   bun run bench --smoke         about a second per scenario, for CI
  *   bun run bench --only a,b      selected scenarios (repeatable)
  *   bun run bench --list          scenario names
@@ -29,10 +32,11 @@ const ROOT = resolve(import.meta.dir, '..');
 const WORK = join(import.meta.dir, '.work');
 
 function parseArgs(argv: string[]) {
-  const opts = { smoke: false, strict: false, list: false, keep: false, only: [] as string[] };
+  const opts = { smoke: false, strict: false, list: false, keep: false, save: false, only: [] as string[] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
     if (a === '--smoke') opts.smoke = true;
+    else if (a === '--save') opts.save = true;
     else if (a === '--strict') opts.strict = true;
     else if (a === '--list') opts.list = true;
     else if (a === '--keep') opts.keep = true;
@@ -43,6 +47,8 @@ function parseArgs(argv: string[]) {
   opts.only = opts.only.filter(Boolean);
   const unknown = opts.only.filter((n) => !SCENARIOS.some((s) => s.name === n));
   if (unknown.length) throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
+  // The committed results compare every scenario from one run; refuse before minutes of measuring.
+  if (opts.save && (opts.smoke || opts.only.length > 0)) throw new Error('--save keeps a full run only: drop --smoke and --only');
   return opts;
 }
 
@@ -131,7 +137,7 @@ async function main(): Promise<number> {
   console.log(`\n${textTable(rows)}\n\n${opts.smoke ? 'smoke run' : 'full run'} in ${seconds.toFixed(0)} s on ${navigator.hardwareConcurrency} cores`);
   const full = !opts.smoke && opts.only.length === 0;
   const KEPT_MARK = '<!-- Everything below this line is written by hand; bun run bench keeps it. -->';
-  const out = full ? join(import.meta.dir, 'results.md') : join(WORK, opts.smoke ? 'results-smoke.md' : 'results-partial.md');
+  const out = opts.save ? join(import.meta.dir, 'results.md') : join(WORK, full ? 'results.md' : opts.smoke ? 'results-smoke.md' : 'results-partial.md');
   const doc = [
     '# Benchmark results',
     '',
@@ -142,11 +148,12 @@ async function main(): Promise<number> {
     markdownTable(rows),
     '',
   ].join('\n');
-  // A hand-written analysis below the marker survives re-runs.
-  const previous = existsSync(out) ? readFileSync(out, 'utf8') : '';
+  // A hand-written analysis below the marker survives a saved run.
+  const previous = opts.save && existsSync(out) ? readFileSync(out, 'utf8') : '';
   const kept = previous.includes(KEPT_MARK) ? previous.slice(previous.indexOf(KEPT_MARK)) : '';
   writeFileSync(out, kept ? `${doc}\n${kept}` : doc);
   console.log(`written to ${out.replace(`${ROOT}/`, '')}`);
+  if (full && !opts.save) console.log('bench/results.md is unchanged; `bun run bench --save` makes a full run the committed result');
   const broken = rows.some((r) => r.status === 'error');
   const missed = rows.some((r) => r.status === 'fail');
   return broken || (opts.strict && missed) ? 1 : 0;

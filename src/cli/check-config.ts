@@ -4,11 +4,12 @@ import { landlockAbi } from '../sandbox/landlock.ts';
 import { predictedLayers } from '../sandbox/layers.ts';
 import { parseFlags } from './common.ts';
 
-export const CHECK_USAGE = `Usage: hide check-config [--config FILE]
+export const CHECK_USAGE = `Usage: hide check-config [--config FILE] [--workspace DIR]
 
 Validates all settings (flags, environment, .env, config file) and prints the
 effective configuration as JSON with secrets masked, and where each value came
-from. Exit 0 when valid; 2 with one line per bad setting otherwise.`;
+from. The config file is --config FILE, else HIDE_CONFIG from the environment
+or .env. Exit 0 when valid; 2 with one line per bad setting otherwise.`;
 
 export async function runCheckConfig(argv: string[]): Promise<number> {
   const flags = parseFlags(argv, { config: { type: 'string' }, workspace: { type: 'string' } }, CHECK_USAGE);

@@ -1,11 +1,11 @@
 /**
  * What every command shares: flag parsing with --help, loading the config with
- * exit code 2 on a bad setting, and configuring the logger from it.
+ * exit code 2 on a bad setting, and configuring the logger from it. Every
+ * command imports this module, so it must stay light: no runtime, no server.
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, type LoadedConfig, loadConfig } from '../config/load.ts';
 import { configureLogger } from '../log.ts';
-import { StartupError } from '../runtime.ts';
 
 export const EXIT_USAGE = 2;
 
@@ -39,7 +39,8 @@ export async function runCommand(body: () => Promise<number>): Promise<number> {
   try {
     return await body();
   } catch (err) {
-    if (err instanceof UsageError || err instanceof ConfigError || err instanceof StartupError) {
+    // StartupError is known by name: importing runtime.ts for the class would load the whole server into `hide health`.
+    if (err instanceof UsageError || err instanceof ConfigError || (err instanceof Error && err.name === 'StartupError')) {
       process.stderr.write(`hide: ${err.message}\n`);
       return EXIT_USAGE;
     }

@@ -1,20 +1,30 @@
 /**
  * `hide health`: probes /health and exits 0 when healthy — the container
- * HEALTHCHECK, since a distroless image has no shell or curl.
+ * HEALTHCHECK, since a distroless image has no shell or curl. The port comes
+ * from the same settings `serve` reads (flags aside), so a port set in `.env`,
+ * a config file or under an alias is the one probed. It loads only the
+ * settings loader: a probe runs every few seconds.
  */
+import { loadSettings } from '../config/load.ts';
 import { parseFlags } from './common.ts';
 
-export const HEALTH_USAGE = `Usage: hide health [--url URL]
+export const HEALTH_USAGE = `Usage: hide health [--url URL] [--config FILE]
 
-Probes GET /health (default http://127.0.0.1:\${HIDE_PORT:-5000}/health); exit 0 when healthy, 1 otherwise.`;
+Probes GET /health; exit 0 when healthy, 1 otherwise. The default URL is
+http://127.0.0.1:PORT/health with the port serve would use (HIDE_PORT from the
+environment, .env or the config file given by --config or HIDE_CONFIG; else 5000).`;
 
 export async function runHealth(argv: string[]): Promise<number> {
-  const flags = parseFlags(argv, { url: { type: 'string' } }, HEALTH_USAGE);
+  const flags = parseFlags(argv, { url: { type: 'string' }, config: { type: 'string' } }, HEALTH_USAGE);
   if (flags.help) {
     process.stdout.write(`${HEALTH_USAGE}\n`);
     return 0;
   }
-  const url = (flags.url as string | undefined) ?? `http://127.0.0.1:${process.env.HIDE_PORT ?? '5000'}/health`;
+  let url = flags.url as string | undefined;
+  if (url === undefined) {
+    const { values } = loadSettings(['port'], { configFile: flags.config as string | undefined });
+    url = `http://127.0.0.1:${values.port}/health`;
+  }
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(3000) });
     const body = (await res.json().catch(() => null)) as { status?: string } | null;

@@ -2,12 +2,14 @@
  * `hide keys generate|list`: manage the keys file. A generated key is shown
  * once and only its SHA-256 is written, so the file never holds a usable key.
  * Writes go through a temp file and rename, so the server's watcher never
- * reads a half-written file.
+ * reads a half-written file. Without --file, the keys file is the one the
+ * server would use, resolved through the same settings loader.
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { loadSettings } from '../config/load.ts';
 import { generateApiKey, KeyStore, parseKeysFile, sha256Hex } from '../security/keys.ts';
 
 export interface CliIo {
@@ -21,20 +23,23 @@ const stdio: CliIo = {
 };
 
 const USAGE = `Usage:
-  hide keys generate --client-id ID [--description TEXT] [--file FILE]
+  hide keys generate --client-id ID [--description TEXT] [--file FILE] [--config FILE]
       Create a 256-bit key for a new client, print it once, and add the
       client to the keys file with only the key's SHA-256 stored.
-  hide keys list [--file FILE]
+  hide keys list [--file FILE] [--config FILE]
       Show client ids, enabled flags and key fingerprints (never keys).
 
-The keys file defaults to $HIDE_API_KEYS_FILE, then $SECURITY_API_KEYS_FILE,
-then .mcp_keys.json in the current directory.
+Without --file, the keys file is the server's: HIDE_API_KEYS_FILE (or
+SECURITY_API_KEYS_FILE) from the environment, .env or the config file given by
+--config or HIDE_CONFIG; else .mcp_keys.json in the current directory.
 `;
 
 class UsageError extends Error {}
 
-function defaultFile(): string {
-  return process.env.HIDE_API_KEYS_FILE || process.env.SECURITY_API_KEYS_FILE || '.mcp_keys.json';
+/** The keys file the server would use (absolute), or .mcp_keys.json here when none is set. */
+function defaultFile(configFile: string | undefined): string {
+  const { values } = loadSettings(['auth.keysFile'], { configFile });
+  return values['auth.keysFile'] ?? resolve('.mcp_keys.json');
 }
 
 /** Writes text to path atomically, keeping the old file's mode or 0600 for a new file. */
@@ -108,6 +113,7 @@ export async function runKeys(argv: string[], io: CliIo = stdio): Promise<number
         'client-id': { type: 'string' },
         description: { type: 'string' },
         file: { type: 'string' },
+        config: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -117,18 +123,17 @@ export async function runKeys(argv: string[], io: CliIo = stdio): Promise<number
     }
     const [command, ...rest] = positionals;
     if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
-    const file = resolve(values.file ?? defaultFile());
-    if (command === 'generate') return generate(values, file, io);
-    if (command === 'list') {
-      if (values['client-id'] !== undefined || values.description !== undefined) {
-        throw new UsageError('list takes only --file');
-      }
-      return list(file, io);
+    if (command !== 'generate' && command !== 'list') {
+      throw new UsageError(command === undefined ? 'missing command' : `unknown command "${command}"`);
     }
-    throw new UsageError(command === undefined ? 'missing command' : `unknown command "${command}"`);
+    if (command === 'list' && (values['client-id'] !== undefined || values.description !== undefined)) {
+      throw new UsageError('list takes only --file and --config');
+    }
+    const file = values.file !== undefined ? resolve(values.file) : defaultFile(values.config);
+    return command === 'generate' ? generate(values, file, io) : list(file, io);
   } catch (err) {
-    // parseArgs, the keys file and the filesystem all report through here: every
-    // problem is the user's input or environment, shown as one line, exit 2.
+    // parseArgs, the settings, the keys file and the filesystem all report through
+    // here: every problem is the user's input or environment, shown as is, exit 2.
     io.err(`hide keys: ${(err as Error).message}\n`);
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       io.err(`Run "hide keys --help" for usage.\n`);

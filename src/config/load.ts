@@ -1,22 +1,26 @@
 /**
  * Builds the effective Config from, in order of precedence: command-line
  * flags, the environment, `.env` in the working directory, a JSON config file,
- * and defaults. Every source is keyed through the SETTINGS table so the seeds'
+ * and defaults. Every source is keyed through the SETTINGS rows so the seeds'
  * names keep working, and each value remembers where it came from so an error
- * can say which name to fix.
+ * can say which name to fix. Commands that need a setting or two (`keys`,
+ * `health`) resolve just those through the same precedence.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import * as v from 'valibot';
-import { type Config, ConfigSchema } from './schema.ts';
-import { SEED_DENIED_COMMANDS, SETTINGS, type SettingSpec } from './settings.ts';
+import { type Config, ConfigSchema, type SettingPath, type SettingValue } from './schema.ts';
+import { CONFIG_FILE_ENV, defaultOf, type LoadContext, type SettingSpec } from './setting.ts';
+import { SETTINGS } from './settings.ts';
+
+export { defaultAuditFile } from './settings.ts';
 
 export interface LoadOptions {
   /** Values from command-line flags, keyed by setting path (e.g. "port"). */
   flags?: Record<string, string | undefined>;
   env?: Record<string, string | undefined>;
   cwd?: string;
-  /** JSON config file; falls back to HIDE_CONFIG. */
+  /** JSON config file; falls back to HIDE_CONFIG (environment, then .env). */
   configFile?: string;
   /** Whether stderr is a terminal (decides the default log format). */
   isTTY?: boolean;
@@ -37,67 +41,8 @@ export class ConfigError extends Error {
   }
 }
 
-/**
- * The default audit log: the user's state directory, never the workspace —
- * a first run must not write into the user's project, and commands must not
- * be able to read or change the log.
- */
-export function defaultAuditFile(env: Record<string, string | undefined>, cwd: string): string {
-  const state = env.XDG_STATE_HOME || (env.HOME ? join(env.HOME, '.local', 'state') : null);
-  return state ? join(state, 'hide', 'audit.jsonl') : resolve(cwd, 'hide-audit.jsonl');
-}
-
-function defaults(cwd: string, isTTY: boolean, env: Record<string, string | undefined>): Record<string, unknown> {
-  const keysFile = resolve(cwd, '.mcp_keys.json');
-  return {
-    host: '127.0.0.1',
-    port: 5000,
-    workspace: cwd,
-    allowedPaths: [],
-    'auth.enabled': false,
-    'auth.apiKey': undefined,
-    'auth.keysFile': existsSync(keysFile) ? keysFile : undefined,
-    'auth.header': 'X-API-Key',
-    allowedClientIps: [],
-    trustedProxies: [],
-    'rateLimit.enabled': true,
-    'rateLimit.rpm': 60,
-    'rateLimit.concurrent': 3,
-    'rateLimit.store': 'memory',
-    'rateLimit.redisUrl': undefined,
-    'rateLimit.onStoreError': 'deny',
-    'rateLimit.leaseSeconds': 30,
-    'audit.enabled': true,
-    'audit.file': defaultAuditFile(env, cwd),
-    'audit.maxBytes': 0,
-    'audit.keep': 5,
-    'metrics.port': undefined,
-    'metrics.token': undefined,
-    shutdownGraceSeconds: 10,
-    allowedOrigins: null,
-    maxBodyBytes: 4 * 1024 * 1024,
-    allowUnauthenticated: false,
-    readOnly: false,
-    'sandbox.mode': 'auto',
-    'sandbox.network': 'off',
-    'sandbox.readOnlyPaths': [],
-    'sandbox.cpuSeconds': 0,
-    'sandbox.memoryBytes': 0,
-    'sandbox.openFiles': 4096,
-    'sandbox.fileSizeBytes': 0,
-    'sandbox.processes': 4096,
-    'log.level': 'info',
-    'log.format': isTTY ? 'pretty' : 'json',
-    'exec.defaultTimeoutSeconds': 30,
-    'exec.maxTimeoutSeconds': 300,
-    // An agent reads the output in its context window: 256 KiB is already ~64k
-    // tokens. Larger caps are a setting away; see the README.
-    'exec.maxOutputBytes': 256 * 1024,
-    'exec.allowedCommands': [],
-    'exec.deniedCommands': SEED_DENIED_COMMANDS,
-    'exec.envPassthrough': [],
-  };
-}
+const ROWS: readonly SettingSpec[] = SETTINGS;
+const MASK = '********';
 
 /** Minimal .env reader: KEY=VALUE lines, `#` comments, optional quotes, `export ` prefix. */
 export function parseDotenv(text: string): Record<string, string> {
@@ -138,6 +83,18 @@ function setPath(obj: Record<string, unknown>, dotted: string, value: unknown): 
   cur[parts.at(-1)!] = value;
 }
 
+/** What one load reads from: the context, flags, both env sources and the config file. */
+interface Sources {
+  ctx: LoadContext;
+  flags: Record<string, string | undefined>;
+  dotenv: Record<string, string>;
+  configPath: string | undefined;
+  fileData: unknown;
+  /** The .env and config file, absolute. */
+  files: string[];
+  problems: string[];
+}
+
 function readConfigFile(file: string): { data: unknown; problem?: string } {
   try {
     return { data: JSON.parse(readFileSync(file, 'utf8')) };
@@ -145,6 +102,28 @@ function readConfigFile(file: string): { data: unknown; problem?: string } {
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message;
     return { data: {}, problem: `config file ${file}: ${reason}` };
   }
+}
+
+function openSources(opts: LoadOptions): Sources {
+  const ctx: LoadContext = { cwd: opts.cwd ?? process.cwd(), env: opts.env ?? process.env, isTTY: opts.isTTY ?? false };
+  const problems: string[] = [];
+  const dotenvPath = resolve(ctx.cwd, '.env');
+  const hasDotenv = existsSync(dotenvPath);
+  const dotenv = hasDotenv ? parseDotenv(readFileSync(dotenvPath, 'utf8')) : {};
+
+  const configPath = opts.configFile ?? ctx.env[CONFIG_FILE_ENV] ?? dotenv[CONFIG_FILE_ENV];
+  let fileData: unknown = {};
+  if (configPath) {
+    const read = readConfigFile(resolve(ctx.cwd, configPath));
+    fileData = read.data;
+    if (read.problem) problems.push(read.problem);
+    else if (fileData === null || typeof fileData !== 'object' || Array.isArray(fileData)) {
+      problems.push(`config file ${configPath}: expected a JSON object`);
+      fileData = {};
+    }
+  }
+  const files = [...(hasDotenv ? [dotenvPath] : []), ...(configPath ? [resolve(ctx.cwd, configPath)] : [])];
+  return { ctx, flags: opts.flags ?? {}, dotenv, configPath, fileData, files, problems };
 }
 
 function firstEnv(spec: SettingSpec, env: Record<string, string | undefined>): [string, string] | undefined {
@@ -155,56 +134,39 @@ function firstEnv(spec: SettingSpec, env: Record<string, string | undefined>): [
   return undefined;
 }
 
-export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
-  const cwd = opts.cwd ?? process.cwd();
-  const env = opts.env ?? process.env;
-  const flags = opts.flags ?? {};
-  const problems: string[] = [];
-
-  const dotenvPath = resolve(cwd, '.env');
-  const dotenv = existsSync(dotenvPath) ? parseDotenv(readFileSync(dotenvPath, 'utf8')) : {};
-
-  const configPath = opts.configFile ?? env.HIDE_CONFIG ?? dotenv.HIDE_CONFIG;
-  let fileData: unknown = {};
-  if (configPath) {
-    const read = readConfigFile(resolve(cwd, configPath));
-    fileData = read.data;
-    if (read.problem) problems.push(read.problem);
-    else if (fileData === null || typeof fileData !== 'object' || Array.isArray(fileData)) {
-      problems.push(`config file ${configPath}: expected a JSON object`);
-      fileData = {};
-    }
+/** One setting's raw value and where it came from, by precedence. */
+function pick(spec: SettingSpec, src: Sources): { value: unknown; source: string } {
+  const flag = src.flags[spec.path];
+  if (flag !== undefined) return { value: flag, source: `flag --${spec.path}` };
+  const fromEnv = firstEnv(spec, src.ctx.env);
+  if (fromEnv) return { value: fromEnv[1], source: `env ${fromEnv[0]}` };
+  const fromDotenv = firstEnv(spec, src.dotenv);
+  if (fromDotenv) return { value: fromDotenv[1], source: `.env ${fromDotenv[0]}` };
+  for (const p of [spec.path, ...(spec.jsonAliases ?? [])]) {
+    const found = getPath(src.fileData, p);
+    if (found !== undefined) return { value: found, source: `file ${src.configPath} (${p})` };
   }
+  return { value: defaultOf(spec, src.ctx), source: 'default' };
+}
 
-  const defs = defaults(cwd, opts.isTTY ?? false, env);
+/** One line per problem, naming the variable to fix and where its value came from; a secret's value is never shown. */
+function problem(spec: SettingSpec, source: string, given: unknown, message: string): string {
+  const from = source !== 'default' ? ` (from ${source})` : '';
+  const got = spec.secret ? '' : `; got ${JSON.stringify(given)}`;
+  return `${spec.env}${from}: ${message}${got}`;
+}
+
+/** The row an issue belongs to: its path, or the path of the value that holds it (a list item). */
+function rowOf(dotPath: string): SettingSpec | undefined {
+  return ROWS.find((s) => dotPath === s.path || dotPath.startsWith(`${s.path}.`));
+}
+
+export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
+  const src = openSources(opts);
   const raw: Record<string, unknown> = {};
   const sources: Record<string, string> = {};
-  for (const spec of SETTINGS) {
-    let value: unknown;
-    let source: string | undefined;
-    const flag = flags[spec.path];
-    const fromEnv = firstEnv(spec, env);
-    const fromDotenv = firstEnv(spec, dotenv);
-    if (flag !== undefined) {
-      value = flag;
-      source = `flag --${spec.path}`;
-    } else if (fromEnv) {
-      [source, value] = [`env ${fromEnv[0]}`, fromEnv[1]];
-    } else if (fromDotenv) {
-      [source, value] = [`.env ${fromDotenv[0]}`, fromDotenv[1]];
-    } else {
-      for (const p of [spec.path, ...(spec.jsonAliases ?? [])]) {
-        const found = getPath(fileData, p);
-        if (found !== undefined) {
-          [source, value] = [`file ${configPath} (${p})`, found];
-          break;
-        }
-      }
-    }
-    if (source === undefined) {
-      value = defs[spec.path];
-      source = 'default';
-    }
+  for (const spec of ROWS) {
+    const { value, source } = pick(spec, src);
     setPath(raw, spec.path, value);
     sources[spec.path] = source;
   }
@@ -213,31 +175,59 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   if (!parsed.success) {
     for (const issue of parsed.issues) {
       const path = v.getDotPath(issue) ?? '(config)';
-      const spec = SETTINGS.find((s) => s.path === path);
-      const from = sources[path] && sources[path] !== 'default' ? ` (from ${sources[path]})` : '';
-      const given = spec?.secret ? '' : `; got ${JSON.stringify(issue.input)}`;
-      const name = spec ? `${spec.env}${from}` : path;
-      problems.push(`${name}: ${issue.message}${given}`);
+      const spec = rowOf(path);
+      src.problems.push(spec ? problem(spec, sources[spec.path]!, getPath(raw, spec.path), issue.message) : `${path}: ${issue.message}`);
     }
   }
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (src.problems.length > 0 || !parsed.success) throw new ConfigError(src.problems);
 
-  const config = (parsed as v.SafeParseResult<typeof ConfigSchema> & { success: true }).output;
-  // Paths are fixed at load time so later chdir or a different cwd cannot move them.
-  config.workspace = resolve(cwd, config.workspace);
-  config.allowedPaths = config.allowedPaths.map((p) => resolve(cwd, p));
-  if (config.auth.keysFile) config.auth.keysFile = resolve(cwd, config.auth.keysFile);
-  if (config.audit.file !== '-' && !isAbsolute(config.audit.file)) config.audit.file = resolve(cwd, config.audit.file);
-  const files = [...(existsSync(dotenvPath) ? [dotenvPath] : []), ...(configPath ? [resolve(cwd, configPath)] : [])];
-  return { config, sources, files };
+  const config = parsed.output;
+  for (const spec of ROWS) {
+    if (spec.finish) setPath(config as Record<string, unknown>, spec.path, spec.finish(getPath(config, spec.path), src.ctx));
+  }
+  return { config, sources, files: src.files };
 }
 
-/** A copy of the config fit for printing: secrets masked. */
+export interface LoadedSettings<P extends SettingPath> {
+  values: { [K in P]: SettingValue<K> };
+  sources: Record<string, string>;
+  files: string[];
+}
+
+/**
+ * Resolves only the named settings, with the same sources and precedence as
+ * loadConfig, and validates only them: a command that needs the keys file
+ * does not fail over an unrelated bad setting.
+ *
+ * @example
+ * const { values } = loadSettings(['port'], { configFile: flags.config });
+ * values.port; // number
+ */
+export function loadSettings<const P extends SettingPath>(paths: readonly P[], opts: LoadOptions = {}): LoadedSettings<P> {
+  const src = openSources(opts);
+  const values: Record<string, unknown> = {};
+  const sources: Record<string, string> = {};
+  for (const path of paths) {
+    const spec = ROWS.find((s) => s.path === path)!;
+    const { value, source } = pick(spec, src);
+    sources[path] = source;
+    const parsed = v.safeParse(spec.schema, value);
+    if (parsed.success) values[path] = spec.finish ? spec.finish(parsed.output, src.ctx) : parsed.output;
+    else for (const issue of parsed.issues) src.problems.push(problem(spec, source, value, issue.message));
+  }
+  if (src.problems.length > 0) throw new ConfigError(src.problems);
+  return { values: values as LoadedSettings<P>['values'], sources, files: src.files };
+}
+
+/** A copy of the config fit for printing: every secret row masked. */
 export function maskedConfig(config: Config): Config {
   const copy = structuredClone(config);
-  if (copy.auth.apiKey) copy.auth.apiKey = '********';
-  if (copy.metrics.token) copy.metrics.token = '********';
-  // A Redis URL may carry a password (redis://:pass@host): mask only that part.
-  if (copy.rateLimit.redisUrl) copy.rateLimit.redisUrl = copy.rateLimit.redisUrl.replace(/\/\/([^@/]*)@/, '//********@');
+  for (const spec of ROWS) {
+    const value = getPath(copy, spec.path);
+    if (!spec.secret || typeof value !== 'string' || value === '') continue;
+    // A Redis URL may carry a password (redis://:pass@host): mask only that part.
+    const masked = spec.secret === 'url-password' ? value.replace(/\/\/([^@/]*)@/, `//${MASK}@`) : MASK;
+    setPath(copy as Record<string, unknown>, spec.path, masked);
+  }
   return copy;
 }

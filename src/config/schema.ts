@@ -1,168 +1,63 @@
 /**
- * The one valibot schema for every setting. Values arrive as strings (flags,
- * environment, .env) or JSON values (config file); each field coerces and
- * checks its own form so the error can name the setting and what it expects.
+ * The one valibot schema for the whole config and its type, both built from
+ * the rows of settings.ts: a dotted path becomes a nested object, each leaf
+ * the row's own schema. Only checks across settings are written here.
  */
 import * as v from 'valibot';
+import type { SettingSpec } from './setting.ts';
+import { SETTINGS } from './settings.ts';
 
-const TRUE = new Set(['true', '1', 'yes', 'on']);
-const FALSE = new Set(['false', '0', 'no', 'off']);
+type Row = (typeof SETTINGS)[number];
 
-const Bool = v.union(
-  [
-    v.boolean(),
-    v.pipe(
-      v.string(),
-      v.transform((s) => s.trim().toLowerCase()),
-      v.check((s) => TRUE.has(s) || FALSE.has(s), 'expected true or false'),
-      v.transform((s) => TRUE.has(s)),
-    ),
-  ],
-  'expected true or false',
-);
+/** Every setting's dotted path. */
+export type SettingPath = Row['path'];
 
-function int(min: number, max: number) {
-  return v.pipe(
-    v.union(
-      [
-        v.number(),
-        v.pipe(
-          v.string(),
-          v.trim(),
-          v.regex(/^-?\d+$/, 'expected an integer'),
-          v.transform((s) => Number(s)),
-        ),
-      ],
-      'expected an integer',
-    ),
-    v.integer('expected an integer'),
-    v.minValue(min, `expected an integer >= ${min}`),
-    v.maxValue(max, `expected an integer <= ${max}`),
-  );
+/** The parsed value of one setting. */
+export type SettingValue<P extends SettingPath> = v.InferOutput<Extract<Row, { path: P }>['schema']>;
+
+// The Config type, from the paths: "a.b" under key "a", recursively; a
+// setting that may be unset becomes an optional key, as v.object would make it.
+type Head<P extends string> = P extends `${infer H}.${string}` ? H : P;
+type Under<R, K extends string> = R extends { path: `${K}.${infer T}`; schema: infer S } ? { path: T; schema: S } : never;
+type Node<R extends { path: string; schema: v.GenericSchema }, K extends string> = [Extract<R, { path: K }>] extends [never]
+  ? Tree<Under<R, K>>
+  : v.InferOutput<Extract<R, { path: K }>['schema']>;
+type Tree<R extends { path: string; schema: v.GenericSchema }> = {
+  [K in Head<R['path']> as undefined extends Node<R, K> ? never : K]: Node<R, K>;
+} & {
+  [K in Head<R['path']> as undefined extends Node<R, K> ? K : never]?: Node<R, K>;
+} extends infer T
+  ? { [K in keyof T]: T[K] }
+  : never;
+
+export type Config = Tree<Row>;
+
+/** Nests the rows' schemas by path, keeping the rows' order. */
+function objectOf(rows: readonly SettingSpec[], prefix = ''): v.GenericSchema {
+  const entries = new Map<string, v.GenericSchema | SettingSpec[]>();
+  for (const row of rows) {
+    const [head, ...rest] = row.path.slice(prefix.length).split('.') as [string, ...string[]];
+    if (rest.length === 0) entries.set(head, row.schema);
+    else {
+      const group = entries.get(head) ?? [];
+      if (!Array.isArray(group)) throw new Error(`setting ${row.path} is under another setting`);
+      entries.set(head, [...group, row]);
+    }
+  }
+  const shape: Record<string, v.GenericSchema> = {};
+  for (const [key, entry] of entries) shape[key] = Array.isArray(entry) ? objectOf(entry, `${prefix}${key}.`) : entry;
+  return v.object(shape);
 }
 
-/** A list: a JSON array, a JSON array written as a string, or comma-separated. */
-const List = v.pipe(
-  v.union(
-    [
-      v.array(v.string('expected a list of strings')),
-      v.pipe(
-        v.string(),
-        v.rawTransform(({ dataset, addIssue, NEVER }) => {
-          const text = dataset.value.trim();
-          if (text === '') return [] as string[];
-          if (text.startsWith('[')) {
-            try {
-              const parsed: unknown = JSON.parse(text);
-              if (Array.isArray(parsed) && parsed.every((x) => typeof x === 'string')) return parsed as string[];
-            } catch {
-              /* reported below */
-            }
-            addIssue({ message: 'expected a JSON array of strings or a comma-separated list' });
-            return NEVER;
-          }
-          return text.split(',');
-        }),
-      ),
-    ],
-    'expected a list (JSON array or comma-separated)',
-  ),
-  v.transform((items) => items.map((s) => s.trim()).filter((s) => s !== '')),
-);
-
-const NonEmpty = v.pipe(v.string('expected a string'), v.trim(), v.minLength(1, 'must not be empty'));
-const OptionalString = v.optional(
-  v.pipe(
-    v.string('expected a string'),
-    v.transform((s) => (s.trim() === '' ? undefined : s)),
-  ),
-);
-
-/** A port that may be left unset (empty string from the environment = unset). */
-const OptionalPort = v.optional(
-  v.pipe(
-    v.union([v.number(), v.string()], 'expected a port number'),
-    v.transform((x) => (typeof x === 'string' ? (x.trim() === '' ? undefined : Number(x.trim())) : x)),
-    v.union(
-      [v.undefined(), v.pipe(v.number(), v.integer('expected a port number'), v.minValue(1, 'expected a port from 1 to 65535'), v.maxValue(65535, 'expected a port from 1 to 65535'))],
-      'expected a port from 1 to 65535',
+// A partial check runs even while other settings are bad, so one start reports every problem.
+export const ConfigSchema = v.pipe(
+  objectOf(SETTINGS) as v.GenericSchema<unknown, Config>,
+  v.forward(
+    v.partialCheck(
+      [['exec', 'defaultTimeoutSeconds'], ['exec', 'maxTimeoutSeconds']],
+      (c) => c.exec.defaultTimeoutSeconds <= c.exec.maxTimeoutSeconds,
+      (issue) => `must not exceed HIDE_EXEC_MAX_TIMEOUT_SECONDS (${(issue.input as Config).exec.maxTimeoutSeconds})`,
     ),
+    ['exec', 'defaultTimeoutSeconds'],
   ),
 );
-
-const HeaderName = v.pipe(NonEmpty, v.regex(/^[A-Za-z0-9-]+$/, 'expected an HTTP header name'));
-
-export const ConfigSchema = v.object({
-  host: NonEmpty,
-  port: int(0, 65535),
-  workspace: NonEmpty,
-  allowedPaths: List,
-  auth: v.object({
-    enabled: Bool,
-    apiKey: OptionalString,
-    keysFile: OptionalString,
-    header: HeaderName,
-  }),
-  allowedClientIps: List,
-  trustedProxies: List,
-  rateLimit: v.object({
-    enabled: Bool,
-    rpm: int(1, 1_000_000_000),
-    concurrent: int(1, 100_000),
-    store: v.picklist(['memory', 'redis'], 'expected memory or redis'),
-    redisUrl: OptionalString,
-    onStoreError: v.picklist(['deny', 'allow'], 'expected deny or allow'),
-    /** How long a concurrency slot outlives an instance that stopped renewing it. */
-    leaseSeconds: int(1, 3600),
-  }),
-  audit: v.object({
-    enabled: Bool,
-    file: NonEmpty,
-    /** Rotate before a write would pass this size; 0 = never (external logrotate). */
-    maxBytes: int(0, Number.MAX_SAFE_INTEGER),
-    keep: int(1, 1000),
-  }),
-  metrics: v.object({
-    /** A separate listener for /metrics; unset = served on the main port. */
-    port: OptionalPort,
-    token: OptionalString,
-  }),
-  shutdownGraceSeconds: int(0, 3600),
-  /** null: the default rule (loopback origins when bound to loopback). */
-  allowedOrigins: v.nullable(List),
-  maxBodyBytes: int(1024, 1024 * 1024 * 1024),
-  allowUnauthenticated: Bool,
-  readOnly: Bool,
-  sandbox: v.object({
-    mode: v.picklist(['auto', 'required', 'off'], 'expected auto, required or off'),
-    network: v.picklist(['off', 'on'], 'expected off or on'),
-    /** Read-only system paths for sandboxed commands; empty = the built-in list. */
-    readOnlyPaths: List,
-    /** Per-call resource limits; 0 = no limit. */
-    cpuSeconds: int(0, 1_000_000),
-    memoryBytes: int(0, Number.MAX_SAFE_INTEGER),
-    openFiles: int(0, 1_048_576),
-    fileSizeBytes: int(0, Number.MAX_SAFE_INTEGER),
-    processes: int(0, 4_194_304),
-  }),
-  log: v.object({
-    level: v.picklist(['silent', 'error', 'warn', 'info', 'debug', 'trace'], 'expected silent, error, warn, info, debug or trace'),
-    format: v.picklist(['pretty', 'json'], 'expected pretty or json'),
-  }),
-  exec: v.pipe(
-    v.object({
-      defaultTimeoutSeconds: int(1, 86_400),
-      maxTimeoutSeconds: int(1, 86_400),
-      maxOutputBytes: int(1024, 1024 * 1024 * 1024),
-      allowedCommands: List,
-      deniedCommands: List,
-      envPassthrough: List,
-    }),
-    v.check(
-      (e) => e.defaultTimeoutSeconds <= e.maxTimeoutSeconds,
-      'exec.defaultTimeoutSeconds must not exceed exec.maxTimeoutSeconds',
-    ),
-  ),
-});
-
-export type Config = v.InferOutput<typeof ConfigSchema>;

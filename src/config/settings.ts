@@ -1,161 +1,329 @@
 /**
- * The table of every setting: its path in the config object, its canonical
- * environment name, the seeds' alias names (env and JSON-file paths) and its
- * kind. Loading (load.ts) and validation (schema.ts) are both driven by it, so
- * a new setting is one row here plus one field in the schema.
+ * The table of every setting, one row each: its path in the config object,
+ * its environment name, the seeds' aliases (env and JSON-file paths), its
+ * schema, default, secret flag and a one-line description. Everything else
+ * about settings is derived from these rows; adding a setting is adding a
+ * row, then `bun run settings:write` for `.env.example` and the docs.
  */
-
-export type SettingKind = 'string' | 'int' | 'bool' | 'list' | 'optional-string';
-
-export interface SettingSpec {
-  /** Dotted path in the Config object and in the canonical JSON config file. */
-  path: string;
-  env: string;
-  envAliases?: readonly string[];
-  /** Extra dotted JSON-file paths accepted (the seed's appsettings sections). */
-  jsonAliases?: readonly string[];
-  kind: SettingKind;
-  /** Masked by check-config. */
-  secret?: boolean;
-}
-
-export const SETTINGS: readonly SettingSpec[] = [
-  { path: 'host', env: 'HIDE_HOST', kind: 'string', jsonAliases: ['server.host'] },
-  { path: 'port', env: 'HIDE_PORT', kind: 'int', jsonAliases: ['server.port'] },
-  {
-    path: 'workspace',
-    env: 'HIDE_WORKSPACE',
-    envAliases: ['CODE_BASE_PATH'],
-    kind: 'string',
-    jsonAliases: ['CodeBasePath'],
-  },
-  {
-    path: 'allowedPaths',
-    env: 'HIDE_ALLOWED_PATHS',
-    kind: 'list',
-    jsonAliases: ['CommandExecution.AllowedPaths'],
-  },
-  {
-    path: 'auth.enabled',
-    env: 'HIDE_AUTH_ENABLED',
-    envAliases: ['Authentication__ApiKey__Enabled', 'SECURITY_AUTH_ENABLED'],
-    kind: 'bool',
-    jsonAliases: ['Authentication.ApiKey.Enabled'],
-  },
-  {
-    path: 'auth.apiKey',
-    env: 'HIDE_API_KEY',
-    envAliases: ['Authentication__ApiKey__Key'],
-    kind: 'optional-string',
-    jsonAliases: ['Authentication.ApiKey.Key'],
-    secret: true,
-  },
-  {
-    path: 'auth.keysFile',
-    env: 'HIDE_API_KEYS_FILE',
-    envAliases: ['SECURITY_API_KEYS_FILE'],
-    kind: 'optional-string',
-  },
-  {
-    path: 'auth.header',
-    env: 'HIDE_API_KEY_HEADER',
-    envAliases: ['SECURITY_API_KEY_HEADER'],
-    kind: 'string',
-  },
-  {
-    path: 'allowedClientIps',
-    env: 'HIDE_ALLOWED_CLIENT_IPS',
-    envAliases: ['SECURITY_ALLOWED_CLIENT_IPS'],
-    kind: 'list',
-  },
-  { path: 'trustedProxies', env: 'HIDE_TRUSTED_PROXIES', kind: 'list' },
-  {
-    path: 'rateLimit.enabled',
-    env: 'HIDE_RATE_LIMIT_ENABLED',
-    envAliases: ['SECURITY_RATE_LIMIT_ENABLED'],
-    kind: 'bool',
-  },
-  { path: 'rateLimit.rpm', env: 'HIDE_RATE_LIMIT_RPM', envAliases: ['SECURITY_RATE_LIMIT_RPM'], kind: 'int' },
-  {
-    path: 'rateLimit.concurrent',
-    env: 'HIDE_RATE_LIMIT_CONCURRENT',
-    envAliases: ['SECURITY_RATE_LIMIT_CONCURRENT'],
-    kind: 'int',
-  },
-  {
-    path: 'audit.enabled',
-    env: 'HIDE_AUDIT_LOG_ENABLED',
-    envAliases: ['SECURITY_AUDIT_LOG_ENABLED'],
-    kind: 'bool',
-    jsonAliases: ['CommandExecution.EnableAuditLogging'],
-  },
-  {
-    path: 'audit.file',
-    env: 'HIDE_AUDIT_LOG_FILE',
-    envAliases: ['SECURITY_AUDIT_LOG_FILE'],
-    kind: 'string',
-  },
-  { path: 'allowedOrigins', env: 'HIDE_ALLOWED_ORIGINS', kind: 'list' },
-  { path: 'maxBodyBytes', env: 'HIDE_MAX_BODY_BYTES', kind: 'int' },
-  { path: 'allowUnauthenticated', env: 'HIDE_ALLOW_UNAUTHENTICATED', kind: 'bool' },
-  { path: 'readOnly', env: 'HIDE_READ_ONLY', kind: 'bool' },
-  { path: 'sandbox.mode', env: 'HIDE_SANDBOX', kind: 'string' },
-  { path: 'sandbox.network', env: 'HIDE_SANDBOX_NETWORK', kind: 'string' },
-  { path: 'sandbox.readOnlyPaths', env: 'HIDE_SANDBOX_READ_ONLY_PATHS', kind: 'list' },
-  { path: 'sandbox.cpuSeconds', env: 'HIDE_SANDBOX_CPU_SECONDS', kind: 'int' },
-  { path: 'sandbox.memoryBytes', env: 'HIDE_SANDBOX_MEMORY_BYTES', kind: 'int' },
-  { path: 'sandbox.openFiles', env: 'HIDE_SANDBOX_OPEN_FILES', kind: 'int' },
-  { path: 'sandbox.fileSizeBytes', env: 'HIDE_SANDBOX_FILE_SIZE_BYTES', kind: 'int' },
-  { path: 'sandbox.processes', env: 'HIDE_SANDBOX_PROCESSES', kind: 'int' },
-  { path: 'log.level', env: 'HIDE_LOG_LEVEL', kind: 'string' },
-  { path: 'log.format', env: 'HIDE_LOG_FORMAT', kind: 'string' },
-  {
-    path: 'exec.defaultTimeoutSeconds',
-    env: 'HIDE_EXEC_DEFAULT_TIMEOUT_SECONDS',
-    envAliases: ['CommandExecution__DefaultTimeoutSeconds'],
-    kind: 'int',
-    jsonAliases: ['CommandExecution.DefaultTimeoutSeconds'],
-  },
-  {
-    path: 'exec.maxTimeoutSeconds',
-    env: 'HIDE_EXEC_MAX_TIMEOUT_SECONDS',
-    envAliases: ['CommandExecution__MaxTimeoutSeconds'],
-    kind: 'int',
-    jsonAliases: ['CommandExecution.MaxTimeoutSeconds'],
-  },
-  {
-    path: 'exec.maxOutputBytes',
-    env: 'HIDE_EXEC_MAX_OUTPUT_BYTES',
-    envAliases: ['CommandExecution__MaxOutputBytes'],
-    kind: 'int',
-    jsonAliases: ['CommandExecution.MaxOutputBytes'],
-  },
-  {
-    path: 'exec.allowedCommands',
-    env: 'HIDE_EXEC_ALLOWED_COMMANDS',
-    envAliases: ['CommandExecution__AllowedCommands'],
-    kind: 'list',
-    jsonAliases: ['CommandExecution.AllowedCommands'],
-  },
-  {
-    path: 'exec.deniedCommands',
-    env: 'HIDE_EXEC_DENIED_COMMANDS',
-    envAliases: ['CommandExecution__DeniedCommands'],
-    kind: 'list',
-    jsonAliases: ['CommandExecution.DeniedCommands'],
-  },
-  { path: 'exec.envPassthrough', env: 'HIDE_EXEC_ENV_PASSTHROUGH', kind: 'list' },
-  // Operations (issue 7): shared limits, readiness/metrics, shutdown, audit rotation.
-  { path: 'rateLimit.store', env: 'HIDE_RATE_LIMIT_STORE', kind: 'string' },
-  { path: 'rateLimit.redisUrl', env: 'HIDE_REDIS_URL', kind: 'optional-string', secret: true },
-  { path: 'rateLimit.onStoreError', env: 'HIDE_RATE_LIMIT_ON_STORE_ERROR', kind: 'string' },
-  { path: 'rateLimit.leaseSeconds', env: 'HIDE_RATE_LIMIT_LEASE_SECONDS', kind: 'int' },
-  { path: 'audit.maxBytes', env: 'HIDE_AUDIT_LOG_MAX_BYTES', kind: 'int' },
-  { path: 'audit.keep', env: 'HIDE_AUDIT_LOG_KEEP', kind: 'int' },
-  { path: 'metrics.port', env: 'HIDE_METRICS_PORT', kind: 'optional-string' },
-  { path: 'metrics.token', env: 'HIDE_METRICS_TOKEN', kind: 'optional-string', secret: true },
-  { path: 'shutdownGraceSeconds', env: 'HIDE_SHUTDOWN_GRACE_SECONDS', kind: 'int' },
-];
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import * as v from 'valibot';
+import { Bool, HeaderName, int, List, NonEmpty, OptionalPort, OptionalString, oneOf } from './fields.ts';
+import { type LoadContext, setting } from './setting.ts';
 
 /** The seed's default deny list (its appsettings.json `CommandExecution.DeniedCommands`). */
 export const SEED_DENIED_COMMANDS = ['rm', 'dd', 'mkfs', 'fdisk', 'format', 'shutdown', 'reboot', 'init'];
+
+/**
+ * The default audit log: the user's state directory, never the workspace —
+ * a first run must not write into the user's project, and commands must not
+ * be able to read or change the log.
+ */
+export function defaultAuditFile(env: Record<string, string | undefined>, cwd: string): string {
+  const state = env.XDG_STATE_HOME || (env.HOME ? join(env.HOME, '.local', 'state') : null);
+  return state ? join(state, 'hide', 'audit.jsonl') : resolve(cwd, 'hide-audit.jsonl');
+}
+
+// Paths are fixed at load time so a later chdir or another cwd cannot move them.
+const inCwd = (path: string, { cwd }: LoadContext) => resolve(cwd, path);
+const allInCwd = (paths: string[], { cwd }: LoadContext) => paths.map((p) => resolve(cwd, p));
+
+export const SETTINGS = [
+  // Listening
+  setting({
+    path: 'host',
+    env: 'HIDE_HOST',
+    jsonAliases: ['server.host'],
+    schema: NonEmpty,
+    default: '127.0.0.1',
+    doc: 'Address to listen on; a non-loopback one needs auth on (or HIDE_ALLOW_UNAUTHENTICATED=true).',
+  }),
+  setting({ path: 'port', env: 'HIDE_PORT', jsonAliases: ['server.port'], schema: int(0, 65535), default: 5000, doc: 'TCP port to listen on; 0 picks a free one.' }),
+  setting({
+    path: 'allowUnauthenticated',
+    env: 'HIDE_ALLOW_UNAUTHENTICATED',
+    schema: Bool,
+    default: false,
+    doc: 'Start on a non-loopback address with auth off (a warning on every start); otherwise such a start is refused.',
+  }),
+  setting({ path: 'maxBodyBytes', env: 'HIDE_MAX_BODY_BYTES', schema: int(1024, 1024 * 1024 * 1024), default: 4 * 1024 * 1024, doc: 'Largest request body (and stdio message) accepted, in bytes.' }),
+  setting({
+    path: 'allowedOrigins',
+    env: 'HIDE_ALLOWED_ORIGINS',
+    schema: v.nullable(List),
+    default: null,
+    defaultDoc: 'loopback origins when bound to loopback, else none',
+    example: '["https://ide.example.com"]',
+    doc: 'Browser origins (`Origin` header) allowed to call.',
+  }),
+  // Workspace
+  setting({
+    path: 'workspace',
+    env: 'HIDE_WORKSPACE',
+    envAliases: ['CODE_BASE_PATH'],
+    jsonAliases: ['CodeBasePath'],
+    schema: NonEmpty,
+    default: ({ cwd }) => cwd,
+    defaultDoc: 'the working directory',
+    example: '/path/to/project',
+    finish: inCwd,
+    doc: 'The directory commands and file tools are confined to.',
+  }),
+  setting({
+    path: 'allowedPaths',
+    env: 'HIDE_ALLOWED_PATHS',
+    jsonAliases: ['CommandExecution.AllowedPaths'],
+    schema: List,
+    default: [],
+    example: '["/tmp"]',
+    finish: allInCwd,
+    doc: 'More directories the tools may use besides the workspace.',
+  }),
+  setting({ path: 'readOnly', env: 'HIDE_READ_ONLY', schema: Bool, default: false, doc: 'Offer only the tools that change nothing (no commands, no writes).' }),
+  // Authentication and network filters
+  setting({
+    path: 'auth.enabled',
+    env: 'HIDE_AUTH_ENABLED',
+    envAliases: ['Authentication__ApiKey__Enabled', 'SECURITY_AUTH_ENABLED'],
+    jsonAliases: ['Authentication.ApiKey.Enabled'],
+    schema: Bool,
+    default: false,
+    doc: 'Require an API key on every MCP request (HTTP only).',
+  }),
+  setting({
+    path: 'auth.apiKey',
+    env: 'HIDE_API_KEY',
+    envAliases: ['Authentication__ApiKey__Key'],
+    jsonAliases: ['Authentication.ApiKey.Key'],
+    schema: OptionalString,
+    default: undefined,
+    example: 'replace-with-output-of-openssl-rand-base64-32',
+    secret: true,
+    doc: 'A single API key; a keys file gives each client its own.',
+  }),
+  setting({
+    path: 'auth.keysFile',
+    env: 'HIDE_API_KEYS_FILE',
+    envAliases: ['SECURITY_API_KEYS_FILE'],
+    schema: OptionalString,
+    default: ({ cwd }) => (existsSync(resolve(cwd, '.mcp_keys.json')) ? resolve(cwd, '.mcp_keys.json') : undefined),
+    defaultDoc: '`.mcp_keys.json` in the working directory if present',
+    example: '.mcp_keys.json',
+    finish: (path, ctx) => (path === undefined ? path : inCwd(path, ctx)),
+    doc: 'Keys file with per-client keys (`hide keys generate`); re-read when it changes and on SIGHUP.',
+  }),
+  setting({
+    path: 'auth.header',
+    env: 'HIDE_API_KEY_HEADER',
+    envAliases: ['SECURITY_API_KEY_HEADER'],
+    schema: HeaderName,
+    default: 'X-API-Key',
+    doc: 'Header that carries the key; `X-MCP-API-Key` and `Authorization: Bearer` are always read too.',
+  }),
+  setting({
+    path: 'allowedClientIps',
+    env: 'HIDE_ALLOWED_CLIENT_IPS',
+    envAliases: ['SECURITY_ALLOWED_CLIENT_IPS'],
+    schema: List,
+    default: [],
+    example: '["127.0.0.1","10.0.0.0/8"]',
+    doc: 'Client IPs and CIDRs (v4 and v6) allowed to call; empty allows all.',
+  }),
+  setting({ path: 'trustedProxies', env: 'HIDE_TRUSTED_PROXIES', schema: List, default: [], doc: 'Proxies whose `X-Forwarded-For` is believed; empty ignores the header.' }),
+  // Limits
+  setting({
+    path: 'rateLimit.enabled',
+    env: 'HIDE_RATE_LIMIT_ENABLED',
+    envAliases: ['SECURITY_RATE_LIMIT_ENABLED'],
+    schema: Bool,
+    default: true,
+    doc: 'Per-client limits on `tools/call` (`initialize`, `tools/list` and `ping` are never limited).',
+  }),
+  setting({ path: 'rateLimit.rpm', env: 'HIDE_RATE_LIMIT_RPM', envAliases: ['SECURITY_RATE_LIMIT_RPM'], schema: int(1, 1_000_000_000), default: 60, doc: 'Tool calls per minute per client.' }),
+  setting({
+    path: 'rateLimit.concurrent',
+    env: 'HIDE_RATE_LIMIT_CONCURRENT',
+    envAliases: ['SECURITY_RATE_LIMIT_CONCURRENT'],
+    schema: int(1, 100_000),
+    default: 3,
+    doc: 'Tool calls running at once per client.',
+  }),
+  setting({
+    path: 'rateLimit.store',
+    env: 'HIDE_RATE_LIMIT_STORE',
+    schema: oneOf(['memory', 'redis']),
+    default: 'memory',
+    doc: 'Where limits are counted: in this process, or in Redis shared by every instance.',
+  }),
+  setting({
+    path: 'rateLimit.redisUrl',
+    env: 'HIDE_REDIS_URL',
+    schema: OptionalString,
+    default: undefined,
+    example: 'redis://:password@127.0.0.1:6379',
+    secret: 'url-password',
+    doc: 'Redis URL, required for the `redis` store.',
+  }),
+  setting({
+    path: 'rateLimit.onStoreError',
+    env: 'HIDE_RATE_LIMIT_ON_STORE_ERROR',
+    schema: oneOf(['deny', 'allow']),
+    default: 'deny',
+    doc: 'When the store is unreachable: `deny` answers 503 with `Retry-After` (and `/ready` 503), `allow` lets calls through.',
+  }),
+  setting({
+    path: 'rateLimit.leaseSeconds',
+    env: 'HIDE_RATE_LIMIT_LEASE_SECONDS',
+    schema: int(1, 3600),
+    default: 30,
+    doc: 'How long a concurrency slot outlives an instance that stopped renewing it (renewed every third of it).',
+  }),
+  // Audit log
+  setting({
+    path: 'audit.enabled',
+    env: 'HIDE_AUDIT_LOG_ENABLED',
+    envAliases: ['SECURITY_AUDIT_LOG_ENABLED'],
+    jsonAliases: ['CommandExecution.EnableAuditLogging'],
+    schema: Bool,
+    default: true,
+    doc: 'Write the hash-chained JSON Lines audit log (`hide audit verify`, `hide audit query`).',
+  }),
+  setting({
+    path: 'audit.file',
+    env: 'HIDE_AUDIT_LOG_FILE',
+    envAliases: ['SECURITY_AUDIT_LOG_FILE'],
+    schema: NonEmpty,
+    default: ({ env, cwd }) => defaultAuditFile(env, cwd),
+    defaultDoc: '`$XDG_STATE_HOME/hide/audit.jsonl`, else `~/.local/state/hide/audit.jsonl`, else `hide-audit.jsonl` in the working directory',
+    example: '/var/log/hide/audit.jsonl',
+    finish: (file, ctx) => (file === '-' ? file : inCwd(file, ctx)),
+    doc: 'Audit log file; `-` writes to stdout (not with `hide stdio`).',
+  }),
+  setting({
+    path: 'audit.maxBytes',
+    env: 'HIDE_AUDIT_LOG_MAX_BYTES',
+    schema: int(0, Number.MAX_SAFE_INTEGER),
+    default: 0,
+    doc: 'Rotate before a write would pass this size, in bytes; 0 never rotates (external logrotate; SIGHUP reopens).',
+  }),
+  setting({ path: 'audit.keep', env: 'HIDE_AUDIT_LOG_KEEP', schema: int(1, 1000), default: 5, doc: 'Rotated audit files kept.' }),
+  // Operations
+  setting({
+    path: 'metrics.port',
+    env: 'HIDE_METRICS_PORT',
+    schema: OptionalPort,
+    default: undefined,
+    defaultDoc: 'unset: `/metrics` on the main port',
+    example: '9090',
+    doc: 'A separate listener for `/metrics`, on the same host.',
+  }),
+  setting({
+    path: 'metrics.token',
+    env: 'HIDE_METRICS_TOKEN',
+    schema: OptionalString,
+    default: undefined,
+    example: 'replace-with-output-of-openssl-rand-base64-32',
+    secret: true,
+    doc: 'Bearer token `/metrics` requires; unset requires none.',
+  }),
+  setting({
+    path: 'shutdownGraceSeconds',
+    env: 'HIDE_SHUTDOWN_GRACE_SECONDS',
+    schema: int(0, 3600),
+    default: 10,
+    doc: 'On SIGTERM or SIGINT, how long running calls may finish before they are stopped.',
+  }),
+  setting({
+    path: 'log.level',
+    env: 'HIDE_LOG_LEVEL',
+    schema: oneOf(['silent', 'error', 'warn', 'info', 'debug', 'trace']),
+    default: 'info',
+    doc: 'Log level on stderr: silent, error, warn, info, debug or trace.',
+  }),
+  setting({
+    path: 'log.format',
+    env: 'HIDE_LOG_FORMAT',
+    schema: oneOf(['pretty', 'json']),
+    default: ({ isTTY }) => (isTTY ? 'pretty' : 'json'),
+    defaultDoc: '`pretty` on a terminal, else `json`',
+    example: 'json',
+    doc: 'Log format on stderr: pretty or json (one object per line).',
+  }),
+  // Commands
+  setting({
+    path: 'exec.defaultTimeoutSeconds',
+    env: 'HIDE_EXEC_DEFAULT_TIMEOUT_SECONDS',
+    envAliases: ['CommandExecution__DefaultTimeoutSeconds'],
+    jsonAliases: ['CommandExecution.DefaultTimeoutSeconds'],
+    schema: int(1, 86_400),
+    default: 30,
+    doc: 'Timeout of a command call that names none; at most HIDE_EXEC_MAX_TIMEOUT_SECONDS.',
+  }),
+  setting({
+    path: 'exec.maxTimeoutSeconds',
+    env: 'HIDE_EXEC_MAX_TIMEOUT_SECONDS',
+    envAliases: ['CommandExecution__MaxTimeoutSeconds'],
+    jsonAliases: ['CommandExecution.MaxTimeoutSeconds'],
+    schema: int(1, 86_400),
+    default: 300,
+    doc: 'Longest timeout a command call may ask for.',
+  }),
+  setting({
+    path: 'exec.maxOutputBytes',
+    env: 'HIDE_EXEC_MAX_OUTPUT_BYTES',
+    envAliases: ['CommandExecution__MaxOutputBytes'],
+    jsonAliases: ['CommandExecution.MaxOutputBytes'],
+    schema: int(1024, 1024 * 1024 * 1024),
+    // An agent reads the output in its context window: 256 KiB is already ~64k tokens.
+    default: 256 * 1024,
+    doc: 'Output kept per stream of a command, in bytes; an agent reads it in its context window.',
+  }),
+  setting({
+    path: 'exec.allowedCommands',
+    env: 'HIDE_EXEC_ALLOWED_COMMANDS',
+    envAliases: ['CommandExecution__AllowedCommands'],
+    jsonAliases: ['CommandExecution.AllowedCommands'],
+    schema: List,
+    default: [],
+    doc: 'When not empty, the only commands allowed, by base name.',
+  }),
+  setting({
+    path: 'exec.deniedCommands',
+    env: 'HIDE_EXEC_DENIED_COMMANDS',
+    envAliases: ['CommandExecution__DeniedCommands'],
+    jsonAliases: ['CommandExecution.DeniedCommands'],
+    schema: List,
+    default: SEED_DENIED_COMMANDS,
+    doc: "Commands refused, by base name (also a symlink's target's); a denial wins over the allow list.",
+  }),
+  setting({
+    path: 'exec.envPassthrough',
+    env: 'HIDE_EXEC_ENV_PASSTHROUGH',
+    schema: List,
+    default: [],
+    example: '["GOPATH"]',
+    doc: 'Server environment variables commands also get (they get only PATH, HOME, LANG and TERM otherwise).',
+  }),
+  // Command sandbox
+  setting({
+    path: 'sandbox.mode',
+    env: 'HIDE_SANDBOX',
+    schema: oneOf(['auto', 'required', 'off']),
+    default: 'auto',
+    doc: 'Command sandbox (Landlock, seccomp, PID namespace): `auto` when the kernel has it, `required` refuses to start without it, or `off`.',
+  }),
+  setting({ path: 'sandbox.network', env: 'HIDE_SANDBOX_NETWORK', schema: oneOf(['off', 'on']), default: 'off', doc: 'Whether sandboxed commands may open network sockets.' }),
+  setting({
+    path: 'sandbox.readOnlyPaths',
+    env: 'HIDE_SANDBOX_READ_ONLY_PATHS',
+    schema: List,
+    default: [],
+    defaultDoc: '`[]`: the built-in list (`/usr`, `/bin`, `/sbin`, `/lib*`, `/opt`, `/proc`, named parts of `/etc`, never `/etc` itself)',
+    doc: 'System paths sandboxed commands may read.',
+  }),
+  setting({ path: 'sandbox.cpuSeconds', env: 'HIDE_SANDBOX_CPU_SECONDS', schema: int(0, 1_000_000), default: 0, doc: 'CPU seconds per command (RLIMIT_CPU); 0 = no limit.' }),
+  setting({ path: 'sandbox.memoryBytes', env: 'HIDE_SANDBOX_MEMORY_BYTES', schema: int(0, Number.MAX_SAFE_INTEGER), default: 0, doc: 'Data memory per command process, in bytes (RLIMIT_DATA); 0 = no limit.' }),
+  setting({ path: 'sandbox.openFiles', env: 'HIDE_SANDBOX_OPEN_FILES', schema: int(0, 1_048_576), default: 4096, doc: 'Open files per command process (RLIMIT_NOFILE); 0 = no limit.' }),
+  setting({ path: 'sandbox.fileSizeBytes', env: 'HIDE_SANDBOX_FILE_SIZE_BYTES', schema: int(0, Number.MAX_SAFE_INTEGER), default: 0, doc: 'Largest file a command may write, in bytes (RLIMIT_FSIZE); 0 = no limit.' }),
+  setting({ path: 'sandbox.processes', env: 'HIDE_SANDBOX_PROCESSES', schema: int(0, 4_194_304), default: 4096, doc: "Processes of the server's user a command may reach (RLIMIT_NPROC; root ignores it); 0 = no limit." }),
+] as const;

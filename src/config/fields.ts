@@ -1,0 +1,110 @@
+/**
+ * The value forms settings take, as valibot schemas. Values arrive as strings
+ * (flags, environment, .env) or JSON values (config file), so each form
+ * coerces and checks its own input; the message says what it expects, and the
+ * loader prefixes the setting's name.
+ */
+import * as v from 'valibot';
+
+const TRUE = new Set(['true', '1', 'yes', 'on']);
+const FALSE = new Set(['false', '0', 'no', 'off']);
+
+export const Bool = v.union(
+  [
+    v.boolean(),
+    v.pipe(
+      v.string(),
+      v.transform((s) => s.trim().toLowerCase()),
+      v.check((s) => TRUE.has(s) || FALSE.has(s), 'expected true or false'),
+      v.transform((s) => TRUE.has(s)),
+    ),
+  ],
+  'expected true or false',
+);
+
+export function int(min: number, max: number) {
+  return v.pipe(
+    v.union(
+      [
+        v.number(),
+        v.pipe(
+          v.string(),
+          v.trim(),
+          v.regex(/^-?\d+$/, 'expected an integer'),
+          v.transform((s) => Number(s)),
+        ),
+      ],
+      'expected an integer',
+    ),
+    v.integer('expected an integer'),
+    v.minValue(min, `expected an integer >= ${min}`),
+    v.maxValue(max, `expected an integer <= ${max}`),
+  );
+}
+
+/** One of a few words; the message lists them ("expected a, b or c"). */
+export function oneOf<const T extends readonly [string, ...string[]]>(words: T) {
+  const list = words.length === 1 ? words[0] : `${words.slice(0, -1).join(', ')} or ${words.at(-1)}`;
+  return v.picklist(words, `expected ${list}`);
+}
+
+/** A list: a JSON array, a JSON array written as a string, or comma-separated. */
+export const List = v.pipe(
+  v.union(
+    [
+      v.array(v.string('expected a list of strings')),
+      v.pipe(
+        v.string(),
+        v.rawTransform(({ dataset, addIssue, NEVER }) => {
+          const text = dataset.value.trim();
+          if (text === '') return [] as string[];
+          if (text.startsWith('[')) {
+            try {
+              const parsed: unknown = JSON.parse(text);
+              if (Array.isArray(parsed) && parsed.every((x) => typeof x === 'string')) return parsed as string[];
+            } catch {
+              /* reported below */
+            }
+            addIssue({ message: 'expected a JSON array of strings or a comma-separated list' });
+            return NEVER;
+          }
+          return text.split(',');
+        }),
+      ),
+    ],
+    'expected a list (JSON array or comma-separated)',
+  ),
+  v.transform((items) => items.map((s) => s.trim()).filter((s) => s !== '')),
+);
+
+export const NonEmpty = v.pipe(v.string('expected a string'), v.trim(), v.minLength(1, 'must not be empty'));
+
+/** A string that may be left unset (an empty string from the environment = unset). */
+export const OptionalString = v.optional(
+  v.pipe(
+    v.string('expected a string'),
+    v.transform((s) => (s.trim() === '' ? undefined : s)),
+  ),
+);
+
+/** A port that may be left unset (empty string from the environment = unset). */
+export const OptionalPort = v.optional(
+  v.pipe(
+    v.union([v.number(), v.string()], 'expected a port number'),
+    v.transform((x) => (typeof x === 'string' ? (x.trim() === '' ? undefined : Number(x.trim())) : x)),
+    v.union(
+      [
+        v.undefined(),
+        v.pipe(
+          v.number(),
+          v.integer('expected a port number'),
+          v.minValue(1, 'expected a port from 1 to 65535'),
+          v.maxValue(65535, 'expected a port from 1 to 65535'),
+        ),
+      ],
+      'expected a port from 1 to 65535',
+    ),
+  ),
+);
+
+export const HeaderName = v.pipe(NonEmpty, v.regex(/^[A-Za-z0-9-]+$/, 'expected an HTTP header name'));

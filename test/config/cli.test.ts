@@ -1,0 +1,100 @@
+/**
+ * `hide keys` and `hide health` find their settings as `serve` does: from the
+ * environment, `.env`, --config or HIDE_CONFIG, under the seeds' names too.
+ * Each runs the real program in a directory of its own with a clean
+ * environment.
+ */
+import { describe, expect, test } from 'bun:test';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { configDir } from './helpers.ts';
+
+const MAIN = join(import.meta.dir, '..', '..', 'src', 'main.ts');
+
+async function hide(args: string[], cwd: string, env: Record<string, string> = {}) {
+  await using proc = Bun.spawn([process.execPath, MAIN, ...args], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: cwd, ...env },
+    stdout: 'pipe',
+    stderr: 'pipe',
+  });
+  const [stdout, stderr, code] = await Promise.all([proc.stdout.text(), proc.stderr.text(), proc.exited]);
+  return { code, stdout, stderr };
+}
+
+const clientsIn = (file: string) => (JSON.parse(readFileSync(file, 'utf8')) as { clients: { client_id: string }[] }).clients.map((c) => c.client_id);
+
+describe('hide keys', () => {
+  test.concurrent('the keys file from .env, under the seed name', async () => {
+    using dir = configDir({ '.env': 'SECURITY_API_KEYS_FILE=secrets/keys.json\n' });
+    dir.write('secrets/.keep', '');
+    const r = await hide(['keys', 'generate', '--client-id', 'from-dotenv'], dir.path);
+    expect({ code: r.code, clients: clientsIn(join(dir.path, 'secrets/keys.json')) }).toEqual({ code: 0, clients: ['from-dotenv'] });
+  });
+
+  test.concurrent('the keys file from --config, and from HIDE_CONFIG', async () => {
+    using dir = configDir({ 'hide.json': { auth: { keysFile: 'k1.json' } }, 'other.json': { auth: { keysFile: 'k2.json' } } });
+    const a = await hide(['keys', 'generate', '--client-id', 'by-flag', '--config', 'hide.json'], dir.path, { HIDE_CONFIG: 'other.json' });
+    const b = await hide(['keys', 'generate', '--client-id', 'by-env'], dir.path, { HIDE_CONFIG: 'other.json' });
+    const list = await hide(['keys', 'list', '--config', 'hide.json'], dir.path);
+    expect({
+      codes: [a.code, b.code, list.code],
+      k1: clientsIn(join(dir.path, 'k1.json')),
+      k2: clientsIn(join(dir.path, 'k2.json')),
+      listed: list.stdout.split('\n')[1]?.split(/\s+/)[0],
+    }).toEqual({ codes: [0, 0, 0], k1: ['by-flag'], k2: ['by-env'], listed: 'by-flag' });
+  });
+
+  test.concurrent('--file wins; with nothing set, .mcp_keys.json here', async () => {
+    using dir = configDir({ '.env': 'HIDE_API_KEYS_FILE=ignored.json\n' });
+    const a = await hide(['keys', 'generate', '--client-id', 'explicit', '--file', 'mine.json'], dir.path);
+    using bare = configDir();
+    const b = await hide(['keys', 'generate', '--client-id', 'plain'], bare.path);
+    expect({
+      codes: [a.code, b.code],
+      mine: clientsIn(join(dir.path, 'mine.json')),
+      ignored: existsSync(join(dir.path, 'ignored.json')),
+      plain: clientsIn(join(bare.path, '.mcp_keys.json')),
+    }).toEqual({ codes: [0, 0], mine: ['explicit'], ignored: false, plain: ['plain'] });
+  });
+
+  test.concurrent('a broken config file is reported, exit 2', async () => {
+    using dir = configDir();
+    const r = await hide(['keys', 'list'], dir.path, { HIDE_CONFIG: 'missing.json' });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({
+      code: 2,
+      stderr: `hide keys: Invalid configuration:\n  - config file ${join(dir.path, 'missing.json')}: file not found\n`,
+    });
+  });
+});
+
+describe('hide health', () => {
+  // Stands in for a server: /health answers as hide's does.
+  function fakeServer() {
+    return Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => Response.json({ status: 'healthy' }) });
+  }
+
+  test.concurrent('probes the port from .env, from --config (seed section) and from HIDE_CONFIG', async () => {
+    await using server = fakeServer();
+    using dir = configDir({ 'seed.json': { server: { port: server.port } }, 'conf/hide.json': { port: server.port } });
+    using dotenvDir = configDir({ '.env': `HIDE_PORT=${server.port}\n` });
+    const results = await Promise.all([
+      hide(['health'], dotenvDir.path),
+      hide(['health', '--config', 'seed.json'], dir.path),
+      hide(['health'], dir.path, { HIDE_CONFIG: 'conf/hide.json' }),
+    ]);
+    const healthy = { code: 0, stdout: 'healthy\n', stderr: '' };
+    expect(results).toEqual([healthy, healthy, healthy]);
+  });
+
+  test.concurrent('a bad port setting is named, exit 2; an unrelated bad setting does not matter', async () => {
+    await using server = fakeServer();
+    using dir = configDir({ '.env': `HIDE_PORT=${server.port}\nHIDE_RATE_LIMIT_RPM=lots\n` });
+    const ok = await hide(['health'], dir.path);
+    const bad = await hide(['health'], dir.path, { HIDE_PORT: 'http' });
+    expect([ok, bad]).toEqual([
+      { code: 0, stdout: 'healthy\n', stderr: '' },
+      { code: 2, stdout: '', stderr: 'hide: Invalid configuration:\n  - HIDE_PORT (from env HIDE_PORT): expected an integer; got "http"\n' },
+    ]);
+  });
+});

@@ -1,0 +1,179 @@
+/**
+ * Where a setting's value comes from: flag > environment > .env > config file
+ * > default, the seeds' names at each level, and the config file named by
+ * --config or HIDE_CONFIG (environment or .env).
+ */
+import { describe, expect, test } from 'bun:test';
+import { join } from 'node:path';
+import { ConfigError, type LoadOptions, loadConfig, loadSettings } from '../../src/config/load.ts';
+import { configDir } from './helpers.ts';
+
+/** One setting's value and source after a load. */
+function resolved(path: string, opts: LoadOptions): { value: unknown; source: string | undefined } {
+  const { config, sources } = loadConfig(opts);
+  const value = path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], config);
+  return { value, source: sources[path] };
+}
+
+describe('precedence', () => {
+  // Every level sets rateLimit.rpm to a different value; each case removes the levels above one.
+  const levels = { flag: '40', env: '30', dotenv: '20', file: 10 };
+  const cases = [
+    { name: 'flag beats everything', use: ['flag', 'env', 'dotenv', 'file'], want: { value: 40, source: 'flag --rateLimit.rpm' } },
+    { name: 'environment beats .env and file', use: ['env', 'dotenv', 'file'], want: { value: 30, source: 'env HIDE_RATE_LIMIT_RPM' } },
+    { name: '.env beats the config file', use: ['dotenv', 'file'], want: { value: 20, source: '.env HIDE_RATE_LIMIT_RPM' } },
+    { name: 'the config file beats the default', use: ['file'], want: { value: 10, source: 'file cfg.json (rateLimit.rpm)' } },
+    { name: 'the default when nothing is set', use: [], want: { value: 60, source: 'default' } },
+  ];
+  for (const c of cases) {
+    test(c.name, () => {
+      using dir = configDir({ 'cfg.json': c.use.includes('file') ? { rateLimit: { rpm: levels.file } } : {} });
+      if (c.use.includes('dotenv')) dir.write('.env', `HIDE_RATE_LIMIT_RPM=${levels.dotenv}\n`);
+      const opts: LoadOptions = {
+        cwd: dir.path,
+        env: c.use.includes('env') ? { HIDE_RATE_LIMIT_RPM: levels.env } : {},
+        flags: c.use.includes('flag') ? { 'rateLimit.rpm': levels.flag } : {},
+        configFile: 'cfg.json',
+      };
+      expect(resolved('rateLimit.rpm', opts)).toEqual(c.want);
+    });
+  }
+
+  test('the level decides before the name: an alias in the environment beats the canonical name in .env', () => {
+    using dir = configDir({ '.env': 'HIDE_AUTH_ENABLED=false\n' });
+    expect(resolved('auth.enabled', { cwd: dir.path, env: { SECURITY_AUTH_ENABLED: 'true' } })).toEqual({ value: true, source: 'env SECURITY_AUTH_ENABLED' });
+  });
+
+  test('within one level the canonical name beats an alias, and aliases go in their listed order', () => {
+    using dir = configDir();
+    const env = { HIDE_AUTH_ENABLED: 'false', Authentication__ApiKey__Enabled: 'true', SECURITY_AUTH_ENABLED: 'true' };
+    expect(resolved('auth.enabled', { cwd: dir.path, env })).toEqual({ value: false, source: 'env HIDE_AUTH_ENABLED' });
+    const aliasesOnly = { SECURITY_AUTH_ENABLED: 'false', Authentication__ApiKey__Enabled: 'true' };
+    expect(resolved('auth.enabled', { cwd: dir.path, env: aliasesOnly })).toEqual({ value: true, source: 'env Authentication__ApiKey__Enabled' });
+  });
+});
+
+describe("the seeds' names", () => {
+  test('environment aliases, in the environment and in .env', () => {
+    using dir = configDir({ '.env': 'SECURITY_RATE_LIMIT_CONCURRENT=7\nCommandExecution__MaxOutputBytes=4096\n' });
+    dir.write('ws/.keep', '');
+    const env = { CODE_BASE_PATH: 'ws', Authentication__ApiKey__Key: 'k-1', SECURITY_API_KEY_HEADER: 'X-Seed-Key', CommandExecution__DeniedCommands: 'rm,dd' };
+    const { config, sources } = loadConfig({ cwd: dir.path, env });
+    expect({
+      workspace: config.workspace,
+      apiKey: config.auth.apiKey,
+      header: config.auth.header,
+      denied: config.exec.deniedCommands,
+      concurrent: config.rateLimit.concurrent,
+      maxOutput: config.exec.maxOutputBytes,
+      sources: [sources.workspace, sources['auth.apiKey'], sources['rateLimit.concurrent'], sources['exec.maxOutputBytes']],
+    }).toEqual({
+      workspace: join(dir.path, 'ws'),
+      apiKey: 'k-1',
+      header: 'X-Seed-Key',
+      denied: ['rm', 'dd'],
+      concurrent: 7,
+      maxOutput: 4096,
+      sources: ['env CODE_BASE_PATH', 'env Authentication__ApiKey__Key', '.env SECURITY_RATE_LIMIT_CONCURRENT', '.env CommandExecution__MaxOutputBytes'],
+    });
+  });
+
+  test("the seed's appsettings sections in the config file, in any case; the canonical path wins", () => {
+    using dir = configDir({
+      'appsettings.json': {
+        authentication: { apikey: { enabled: true, key: 'seed-key' } },
+        CommandExecution: { MaxTimeoutSeconds: 900, DefaultTimeoutSeconds: 45, AllowedPaths: ['/tmp'], EnableAuditLogging: false },
+        exec: { defaultTimeoutSeconds: 50 },
+        server: { port: 7001 },
+      },
+    });
+    const { config, sources } = loadConfig({ cwd: dir.path, env: {}, configFile: 'appsettings.json' });
+    expect({
+      auth: [config.auth.enabled, config.auth.apiKey],
+      exec: [config.exec.maxTimeoutSeconds, config.exec.defaultTimeoutSeconds],
+      allowedPaths: config.allowedPaths,
+      audit: config.audit.enabled,
+      port: config.port,
+      sources: [sources['auth.apiKey'], sources['exec.defaultTimeoutSeconds'], sources.port],
+    }).toEqual({
+      auth: [true, 'seed-key'],
+      exec: [900, 50],
+      allowedPaths: ['/tmp'],
+      audit: false,
+      port: 7001,
+      sources: ['file appsettings.json (Authentication.ApiKey.Key)', 'file appsettings.json (exec.defaultTimeoutSeconds)', 'file appsettings.json (server.port)'],
+    });
+  });
+});
+
+describe('HIDE_CONFIG', () => {
+  test('names the config file from the environment or from .env; --config wins over both', () => {
+    using dir = configDir({ 'a.json': { port: 7101 }, 'b.json': { port: 7102 }, 'c.json': { port: 7103 } });
+    const port = (opts: LoadOptions) => resolved('port', { cwd: dir.path, env: {}, ...opts });
+    expect(port({ env: { HIDE_CONFIG: 'a.json' } })).toEqual({ value: 7101, source: 'file a.json (port)' });
+    dir.write('.env', 'HIDE_CONFIG=b.json\n');
+    expect(port({})).toEqual({ value: 7102, source: 'file b.json (port)' });
+    expect(port({ env: { HIDE_CONFIG: 'a.json' } })).toEqual({ value: 7101, source: 'file a.json (port)' });
+    expect(port({ env: { HIDE_CONFIG: 'a.json' }, configFile: 'c.json' })).toEqual({ value: 7103, source: 'file c.json (port)' });
+  });
+
+  test('the files read are reported, absolute, for the sandbox to hide', () => {
+    using dir = configDir({ '.env': 'HIDE_CONFIG=conf/hide.json\n', 'conf/hide.json': {} });
+    expect(loadConfig({ cwd: dir.path, env: {} }).files).toEqual([join(dir.path, '.env'), join(dir.path, 'conf/hide.json')]);
+  });
+
+  test('a missing or non-object file is an error naming it', () => {
+    using dir = configDir({ 'list.json': [1, 2] });
+    const problems = (opts: LoadOptions) => {
+      try {
+        loadConfig({ cwd: dir.path, ...opts });
+        return [];
+      } catch (err) {
+        return (err as ConfigError).problems;
+      }
+    };
+    expect(problems({ env: { HIDE_CONFIG: 'nope.json' } })).toEqual([`config file ${join(dir.path, 'nope.json')}: file not found`]);
+    expect(problems({ env: {}, configFile: 'list.json' })).toEqual(['config file list.json: expected a JSON object']);
+  });
+});
+
+describe('errors', () => {
+  test('every bad setting is named with its source; a secret value is never echoed', () => {
+    using dir = configDir({ '.env': 'HIDE_PORT=eighty\n', 'cfg.json': { rateLimit: { store: 'disk' }, metrics: { token: 123456 } } });
+    const env = { SECURITY_RATE_LIMIT_RPM: '0', HIDE_EXEC_DEFAULT_TIMEOUT_SECONDS: '600', HIDE_API_KEY_HEADER: 'bad header', HIDE_METRICS_PORT: '70000' };
+    let problems: string[] = [];
+    try {
+      loadConfig({ cwd: dir.path, env, configFile: 'cfg.json' });
+    } catch (err) {
+      problems = (err as ConfigError).problems;
+    }
+    expect(problems).toEqual([
+      'HIDE_PORT (from .env HIDE_PORT): expected an integer; got "eighty"',
+      'HIDE_API_KEY_HEADER (from env HIDE_API_KEY_HEADER): expected an HTTP header name; got "bad header"',
+      'HIDE_RATE_LIMIT_RPM (from env SECURITY_RATE_LIMIT_RPM): expected an integer >= 1; got "0"',
+      'HIDE_RATE_LIMIT_STORE (from file cfg.json (rateLimit.store)): expected memory or redis; got "disk"',
+      'HIDE_METRICS_PORT (from env HIDE_METRICS_PORT): expected a port from 1 to 65535; got "70000"',
+      'HIDE_METRICS_TOKEN (from file cfg.json (metrics.token)): expected a string',
+      'HIDE_EXEC_DEFAULT_TIMEOUT_SECONDS (from env HIDE_EXEC_DEFAULT_TIMEOUT_SECONDS): must not exceed HIDE_EXEC_MAX_TIMEOUT_SECONDS (300); got "600"',
+    ]);
+  });
+});
+
+describe('loadSettings', () => {
+  test('resolves the named settings through every source and alias, and checks only those', () => {
+    using dir = configDir({ '.env': 'SECURITY_API_KEYS_FILE=keys/k.json\nHIDE_RATE_LIMIT_RPM=not-a-number\n', 'cfg.json': { server: { port: 7201 } } });
+    const loaded = loadSettings(['port', 'auth.keysFile'], { cwd: dir.path, env: { HIDE_CONFIG: 'cfg.json' } });
+    expect(loaded).toEqual({
+      values: { port: 7201, 'auth.keysFile': join(dir.path, 'keys/k.json') },
+      sources: { port: 'file cfg.json (server.port)', 'auth.keysFile': '.env SECURITY_API_KEYS_FILE' },
+      files: [join(dir.path, '.env'), join(dir.path, 'cfg.json')],
+    });
+  });
+
+  test('a bad named setting is a ConfigError like loadConfig gives', () => {
+    using dir = configDir();
+    expect(() => loadSettings(['port'], { cwd: dir.path, env: { HIDE_PORT: '-1' } })).toThrow(
+      new ConfigError(['HIDE_PORT (from env HIDE_PORT): expected an integer >= 0; got "-1"']),
+    );
+  });
+});

@@ -1,0 +1,148 @@
+/**
+ * The settings table itself: names are unique, every default passes its own
+ * schema, the seeds' names stay, the derived schema and defaults are what the
+ * rows say, and masking follows the secret flag.
+ */
+import { describe, expect, test } from 'bun:test';
+import { join } from 'node:path';
+import * as v from 'valibot';
+import { loadConfig, maskedConfig } from '../../src/config/load.ts';
+import { ConfigSchema } from '../../src/config/schema.ts';
+import { CONFIG_FILE_ENV, defaultOf, type SettingSpec } from '../../src/config/setting.ts';
+import { SEED_DENIED_COMMANDS, SETTINGS } from '../../src/config/settings.ts';
+import { configDir } from './helpers.ts';
+
+const ROWS: readonly SettingSpec[] = SETTINGS;
+
+describe('the rows', () => {
+  test('paths, environment names and aliases are unique, and no name is HIDE_CONFIG', () => {
+    const names = [CONFIG_FILE_ENV, ...ROWS.flatMap((s) => [s.env, ...(s.envAliases ?? [])])];
+    const jsonKeys = ROWS.flatMap((s) => [s.path, ...(s.jsonAliases ?? [])].map((p) => p.toLowerCase()));
+    const dupes = (xs: string[]) => xs.filter((x, i) => xs.indexOf(x) !== i);
+    expect({ names: dupes(names), jsonKeys: dupes(jsonKeys) }).toEqual({ names: [], jsonKeys: [] });
+  });
+
+  test('every default passes its own schema, and each row has a one-line description', () => {
+    const ctx = { cwd: '/srv/project', env: { HOME: '/home/u' }, isTTY: false };
+    const bad = ROWS.filter((s) => !v.safeParse(s.schema, defaultOf(s, ctx)).success || s.doc.trim() === '' || s.doc.includes('\n')).map((s) => s.path);
+    expect(bad).toEqual([]);
+  });
+
+  test("the seeds' names are all still there, on the same settings", () => {
+    const aliased = Object.fromEntries(ROWS.filter((s) => s.envAliases || s.jsonAliases).map((s) => [s.path, { env: s.envAliases ?? [], json: s.jsonAliases ?? [] }]));
+    expect(aliased).toEqual({
+      host: { env: [], json: ['server.host'] },
+      port: { env: [], json: ['server.port'] },
+      workspace: { env: ['CODE_BASE_PATH'], json: ['CodeBasePath'] },
+      allowedPaths: { env: [], json: ['CommandExecution.AllowedPaths'] },
+      'auth.enabled': { env: ['Authentication__ApiKey__Enabled', 'SECURITY_AUTH_ENABLED'], json: ['Authentication.ApiKey.Enabled'] },
+      'auth.apiKey': { env: ['Authentication__ApiKey__Key'], json: ['Authentication.ApiKey.Key'] },
+      'auth.keysFile': { env: ['SECURITY_API_KEYS_FILE'], json: [] },
+      'auth.header': { env: ['SECURITY_API_KEY_HEADER'], json: [] },
+      allowedClientIps: { env: ['SECURITY_ALLOWED_CLIENT_IPS'], json: [] },
+      'rateLimit.enabled': { env: ['SECURITY_RATE_LIMIT_ENABLED'], json: [] },
+      'rateLimit.rpm': { env: ['SECURITY_RATE_LIMIT_RPM'], json: [] },
+      'rateLimit.concurrent': { env: ['SECURITY_RATE_LIMIT_CONCURRENT'], json: [] },
+      'audit.enabled': { env: ['SECURITY_AUDIT_LOG_ENABLED'], json: ['CommandExecution.EnableAuditLogging'] },
+      'audit.file': { env: ['SECURITY_AUDIT_LOG_FILE'], json: [] },
+      'exec.defaultTimeoutSeconds': { env: ['CommandExecution__DefaultTimeoutSeconds'], json: ['CommandExecution.DefaultTimeoutSeconds'] },
+      'exec.maxTimeoutSeconds': { env: ['CommandExecution__MaxTimeoutSeconds'], json: ['CommandExecution.MaxTimeoutSeconds'] },
+      'exec.maxOutputBytes': { env: ['CommandExecution__MaxOutputBytes'], json: ['CommandExecution.MaxOutputBytes'] },
+      'exec.allowedCommands': { env: ['CommandExecution__AllowedCommands'], json: ['CommandExecution.AllowedCommands'] },
+      'exec.deniedCommands': { env: ['CommandExecution__DeniedCommands'], json: ['CommandExecution.DeniedCommands'] },
+    });
+  });
+});
+
+describe('the derived schema', () => {
+  test('defaults in an empty environment', () => {
+    using dir = configDir();
+    const { config, sources } = loadConfig({ cwd: dir.path, env: {}, isTTY: true });
+    expect(config).toEqual({
+      host: '127.0.0.1',
+      port: 5000,
+      allowUnauthenticated: false,
+      maxBodyBytes: 4194304,
+      allowedOrigins: null,
+      workspace: dir.path,
+      allowedPaths: [],
+      readOnly: false,
+      auth: { enabled: false, apiKey: undefined, keysFile: undefined, header: 'X-API-Key' },
+      allowedClientIps: [],
+      trustedProxies: [],
+      rateLimit: { enabled: true, rpm: 60, concurrent: 3, store: 'memory', redisUrl: undefined, onStoreError: 'deny', leaseSeconds: 30 },
+      // The rotation size is a tuning default of its own; its row is the source.
+      audit: { enabled: true, file: join(dir.path, 'hide-audit.jsonl'), maxBytes: expect.any(Number), keep: 5 },
+      metrics: { port: undefined, token: undefined },
+      shutdownGraceSeconds: 10,
+      log: { level: 'info', format: 'pretty' },
+      exec: {
+        defaultTimeoutSeconds: 30,
+        maxTimeoutSeconds: 300,
+        maxOutputBytes: 262144,
+        allowedCommands: [],
+        deniedCommands: SEED_DENIED_COMMANDS,
+        envPassthrough: [],
+      },
+      sandbox: { mode: 'auto', network: 'off', readOnlyPaths: [], cpuSeconds: 0, memoryBytes: 0, openFiles: 4096, fileSizeBytes: 0, processes: 4096 },
+    });
+    expect(sources).toEqual(Object.fromEntries(ROWS.map((s) => [s.path, 'default'])));
+  });
+
+  test('computed defaults follow the context: state directory, keys file present, terminal', () => {
+    using dir = configDir({ '.mcp_keys.json': { clients: [] } });
+    const { config } = loadConfig({ cwd: dir.path, env: { XDG_STATE_HOME: '/state', HOME: '/home/u' }, isTTY: false });
+    expect({ audit: config.audit.file, keys: config.auth.keysFile, format: config.log.format }).toEqual({
+      audit: '/state/hide/audit.jsonl',
+      keys: join(dir.path, '.mcp_keys.json'),
+      format: 'json',
+    });
+  });
+
+  test('relative paths are fixed against the working directory; "-" stays stdout', () => {
+    using dir = configDir();
+    dir.write('ws/.keep', '');
+    const env = { HIDE_WORKSPACE: 'ws', HIDE_ALLOWED_PATHS: 'a,/b', HIDE_API_KEYS_FILE: 'k.json', HIDE_AUDIT_LOG_FILE: 'log/a.jsonl' };
+    const { config } = loadConfig({ cwd: dir.path, env });
+    expect([config.workspace, config.allowedPaths, config.auth.keysFile, config.audit.file]).toEqual([
+      join(dir.path, 'ws'),
+      [join(dir.path, 'a'), '/b'],
+      join(dir.path, 'k.json'),
+      join(dir.path, 'log/a.jsonl'),
+    ]);
+    expect(loadConfig({ cwd: dir.path, env: { HIDE_AUDIT_LOG_FILE: '-' } }).config.audit.file).toBe('-');
+  });
+
+  test("ConfigSchema nests one field per row, in the rows' order", () => {
+    // A piped object schema keeps its `entries`; a nested object is a group of rows.
+    type Node = { type: string; entries?: Record<string, Node> };
+    const keys = (node: Node, prefix = ''): string[] =>
+      Object.entries(node.entries ?? {}).flatMap(([k, s]) => (s.type === 'object' ? keys(s, `${prefix}${k}.`) : [`${prefix}${k}`]));
+    expect(keys(ConfigSchema as unknown as Node)).toEqual(ROWS.map((s) => s.path));
+  });
+});
+
+describe('maskedConfig', () => {
+  test('masks every secret row and only the password of a Redis URL', () => {
+    using dir = configDir();
+    const env = { HIDE_API_KEY: 'key-1', HIDE_METRICS_TOKEN: 'tok-1', HIDE_REDIS_URL: 'redis://user:pw@redis:6379/0', HIDE_HOST: '127.0.0.2' };
+    const { config } = loadConfig({ cwd: dir.path, env });
+    const masked = maskedConfig(config);
+    expect({ apiKey: masked.auth.apiKey, token: masked.metrics.token, redis: masked.rateLimit.redisUrl, host: masked.host }).toEqual({
+      apiKey: '********',
+      token: '********',
+      redis: 'redis://********@redis:6379/0',
+      host: '127.0.0.2',
+    });
+    // The secret rows are the ones masked, and the original is untouched.
+    expect(ROWS.filter((s) => s.secret).map((s) => s.path)).toEqual(['auth.apiKey', 'rateLimit.redisUrl', 'metrics.token']);
+    expect(config.auth.apiKey).toBe('key-1');
+  });
+
+  test('unset secrets stay unset; a Redis URL without credentials is shown whole', () => {
+    using dir = configDir();
+    const { config } = loadConfig({ cwd: dir.path, env: { HIDE_REDIS_URL: 'redis://redis:6379' } });
+    const masked = maskedConfig(config);
+    expect([masked.auth.apiKey, masked.metrics.token, masked.rateLimit.redisUrl]).toEqual([undefined, undefined, 'redis://redis:6379']);
+  });
+});
