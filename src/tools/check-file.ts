@@ -1,7 +1,8 @@
 /**
  * check_file_exists: whether a path exists inside the workspace, and what it
  * is. Confined like every file tool (workspace/confine.ts): a path outside is
- * refused, not probed, and a missing path says "outside" before "missing".
+ * refused, not probed, and a missing path says "outside" before "missing" —
+ * a symlink out says "outside" whether or not its target exists.
  */
 import { lstat } from 'node:fs/promises';
 import * as v from 'valibot';

@@ -6,8 +6,8 @@
  * decides on paths; `open.ts` and `atomic-write.ts` re-check what was really
  * opened, because a path can change between this check and its use.
  */
-import { realpathSync, statSync } from 'node:fs';
-import { realpath, stat } from 'node:fs/promises';
+import { realpathSync, type Stats, statSync } from 'node:fs';
+import { lstat, readlink, realpath, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 
 /** Why a path was refused; lets callers tell "missing" from "not allowed" without parsing messages. */
@@ -29,6 +29,14 @@ export function isWithin(root: string, child: string): boolean {
   if (child === root) return true;
   const prefix = root.endsWith(sep) ? root : root + sep;
   return child.startsWith(prefix);
+}
+
+/** Bound on symlink hops, as the kernel's own (MAXSYMLINKS). */
+const MAX_HOPS = 40;
+
+/** A path's components, without empty and "." ones. */
+function parts(path: string): string[] {
+  return path.split('/').filter((p) => p !== '' && p !== '.');
 }
 
 /**
@@ -106,9 +114,10 @@ export class Confiner {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') {
-        // Say "outside" before "missing" so a probe learns nothing about paths outside.
-        const nearest = await this.resolveNearestParent(abs);
-        if (!this.contains(nearest)) throw this.outside(input);
+        // Say "outside" before "missing", judged by where the path leads, so a
+        // probe learns nothing about paths outside — not even through a dangling
+        // symlink, whose target's existence would otherwise decide the answer.
+        if (!this.contains(await this.locate(abs, input))) throw this.outside(input);
         throw new PathRefusedError(`path '${input}' does not exist`, input, 'missing');
       }
       if (code === 'ELOOP') throw new PathRefusedError(`path '${input}' has a symlink loop`, input);
@@ -116,6 +125,40 @@ export class Confiner {
     }
     if (!this.contains(real)) throw this.outside(input);
     return real;
+  }
+
+  /**
+   * Where an absolute path leads although some of it does not exist: each
+   * existing component resolved as the kernel would, symlinks followed —
+   * a dangling one too, to its target — and the missing rest appended as
+   * spelled. So a symlink pointing outside is outside whether or not its
+   * target exists.
+   */
+  async locate(abs: string, input: string): Promise<string> {
+    const todo = parts(abs);
+    // Symlink-free so far, so a ".." from a target can be taken lexically.
+    let at = '/';
+    let exists = true;
+    let hops = 0;
+    while (todo.length > 0) {
+      const part = todo.shift()!;
+      if (part === '..') {
+        at = dirname(at);
+        continue;
+      }
+      const next = at === '/' ? `/${part}` : `${at}/${part}`;
+      const st: Stats | null = exists ? await lstat(next).catch(() => null) : null;
+      const target: string | null = st?.isSymbolicLink() ? await readlink(next).catch(() => null) : null;
+      if (target === null) {
+        exists &&= st !== null;
+        at = next;
+        continue;
+      }
+      if (++hops > MAX_HOPS) throw new PathRefusedError(`path '${input}' has a symlink loop`, input);
+      todo.unshift(...parts(target));
+      if (target.startsWith('/')) at = '/';
+    }
+    return at;
   }
 
   /** Resolves a directory for a command's working directory; defaults to the workspace. */

@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import type { CallContext } from '../../src/context.ts';
 import { LocalSpawner } from '../../src/exec/local-spawner.ts';
 import { searchFilesTool } from '../../src/tools/files/search-files.ts';
+import { confirmLines } from '../../src/tools/files/search-rg.ts';
 import type { ToolDefinition } from '../../src/tools/types.ts';
 import { Confiner } from '../../src/workspace/confine.ts';
 import { callAt, startServerProcess, type Tree, tree } from './helpers.ts';
@@ -45,6 +46,7 @@ function fixture(ws: string, outside: string): void {
   put('.git/config', 'needle git\n');
   put('crlf.txt', 'needle one\r\nneedle two\r\n');
   put('bom.txt', '\ufeffneedle after bom\n');
+  put('latin1.txt', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('abc needle\n')]));
   put('noeol.txt', 'last needle');
   put('long.txt', `${'x'.repeat(900)}needle${'y'.repeat(900)}\n`);
   put('spaces in name.txt', 'needle spaced\n');
@@ -141,6 +143,7 @@ describe.skipIf(RG === null)('the two engines over one fixture tree', () => {
       'a.ts',
       'bom.txt',
       'crlf.txt',
+      'latin1.txt',
       'logs/important.log',
       'long.txt',
       'many.txt',
@@ -156,6 +159,9 @@ describe.skipIf(RG === null)('the two engines over one fixture tree', () => {
     expect(find('crlf.txt')[1]).toEqual({ path: 'crlf.txt', line: 2, column: 1, text: 'needle two' });
     expect(find('long.txt')[0].text).toHaveLength(500);
     expect(find('long.txt')[0].column).toBe(901);
+    // Invalid UTF-8 counts as one U+FFFD per bad byte, whether the column comes from ripgrep's byte offset or from JavaScript.
+    expect(find('latin1.txt')).toEqual([{ path: 'latin1.txt', line: 1, column: 7, text: '\ufffd\ufffdabc needle' }]);
+    expect(find('bom.txt')).toEqual([{ path: 'bom.txt', line: 1, column: 2, text: '\ufeffneedle after bom' }]);
   });
 
   test('a refused start path is refused the same way by both', async () => {
@@ -164,6 +170,24 @@ describe.skipIf(RG === null)('the two engines over one fixture tree', () => {
       expect(a.isError).toBe(true);
       expect(b).toEqual(a);
     }
+  });
+});
+
+describe('ripgrep nominates; the file as read through the verified open decides', () => {
+  test('a line is reported only when its bytes are the bytes ripgrep matched; the column is ripgrep\'s offset on them', () => {
+    const file = Buffer.from('one needle\nchanged since\nthree ✓ needle\r\n');
+    const nominated = [
+      { line: 1, bytes: Buffer.from('one needle'), start: 4 },
+      // The file changed after ripgrep read it: not reported.
+      { line: 2, bytes: Buffer.from('two needle'), start: 4 },
+      { line: 3, bytes: Buffer.from('three ✓ needle\r'), start: 10 },
+      // Past the end of the file as read here.
+      { line: 4, bytes: Buffer.from(''), start: 0 },
+    ];
+    expect(confirmLines('f.txt', file, nominated, 10)).toEqual([
+      { path: 'f.txt', line: 1, column: 5, text: 'one needle' },
+      { path: 'f.txt', line: 3, column: 9, text: 'three ✓ needle' },
+    ]);
   });
 });
 

@@ -53,6 +53,30 @@ describe('Confiner', () => {
     expect(await c.resolveForCreate('new/deeper/x.txt')).toBe(join(t.ws, 'new/deeper/x.txt'));
   });
 
+  test('a dangling symlink is judged by where its target is, never by whether the target exists', async () => {
+    using t = tree();
+    writeFileSync(join(t.outside, 'there'), 'x');
+    symlinkSync(join(t.outside, 'there'), join(t.ws, 'to-there'));
+    symlinkSync(join(t.outside, 'gone'), join(t.ws, 'to-gone'));
+    symlinkSync('../outside/gone/deeper', join(t.ws, 'rel-gone'));
+    symlinkSync('nowhere', join(t.ws, 'inside-gone'));
+    symlinkSync('loop-b', join(t.ws, 'loop-a'));
+    symlinkSync('loop-a', join(t.ws, 'loop-b'));
+    const c = new Confiner(t.ws);
+    const kinds = [];
+    for (const p of ['to-there', 'to-gone', 'rel-gone', 'to-gone/x', 'inside-gone', 'inside-gone/x', 'loop-a']) kinds.push([p, (await refusal(c.resolveExisting(p))).kind]);
+    expect(kinds).toEqual([
+      ['to-there', 'outside'],
+      ['to-gone', 'outside'],
+      ['rel-gone', 'outside'],
+      ['to-gone/x', 'outside'],
+      ['inside-gone', 'missing'],
+      ['inside-gone/x', 'missing'],
+      ['loop-a', 'invalid'],
+    ]);
+    expect(await c.locate(join(t.ws, 'rel-gone'), 'rel-gone')).toBe(join(t.outside, 'gone', 'deeper'));
+  });
+
   test('display paths are workspace-relative', () => {
     using t = tree();
     const c = new Confiner(t.ws);

@@ -3,15 +3,22 @@
  * image has none): walks the tree depth-first in name order like `rg --sort
  * path`, selects files by the same rules, skips binaries (any NUL byte, as
  * ripgrep gives up on a file at its first NUL) and files over the size limit,
- * and matches line by line.
+ * and matches line by line. The walk and the reads stay on the event loop
+ * (they are asynchronous); the regular expression runs in a worker thread
+ * with a time budget (search-regex-workers.ts), and a search that runs out
+ * of it, or where JavaScript's engine gave up on a line, says so.
  */
 import { relative } from 'node:path';
 import type { Confiner } from '../../workspace/confine.ts';
 import { walk } from '../../workspace/walk.ts';
-import { matchText, ReportedFileCheck, readSearchable, type SearchEngine, type SearchMatch, type SearchRequest, selectEntry } from './search-shared.ts';
+import { RegexSession } from './search-regex-workers.ts';
+import { ReportedFileCheck, readSearchable, type SearchEngine, type SearchMatch, type SearchOutcome, type SearchRequest, selectEntry } from './search-shared.ts';
 
 /** Deep enough for any real tree; bounds the open directories of one walk. */
 const MAX_WALK_DEPTH = 128;
+
+/** Time one search may spend running its regular expression. */
+export const REGEX_BUDGET_MS = 10_000;
 
 async function* candidates(confiner: Confiner, req: SearchRequest): AsyncGenerator<{ real: string; size: number }> {
   if (req.startIsFile) {
@@ -29,18 +36,44 @@ async function* candidates(confiner: Confiner, req: SearchRequest): AsyncGenerat
   }
 }
 
+function gaveUpError(lines: number, first: string): string {
+  return (
+    `the regular expression backtracked too much on ${lines} line${lines === 1 ? '' : 's'} (first: ${first}); ` +
+    "JavaScript's regex engine gives up on such a line without a match, so matches there may be missing. " +
+    'Nested quantifiers such as (a+)+ cause this; ripgrep, when installed, has no such limit'
+  );
+}
+
 export const builtinSearch: SearchEngine = async (confiner, req) => {
   const matches: SearchMatch[] = [];
   const check = new ReportedFileCheck(confiner, req);
-  for await (const file of candidates(confiner, req)) {
-    if (req.signal.aborted) return { matches, truncated: true, error: 'search cancelled' };
-    const text = await readSearchable(confiner, file.real, req.maxFileBytes);
-    if (text === null) continue;
-    const rel = relative(req.root, file.real);
-    const found = matchText(confiner.display(file.real), text, req.regex, req.maxResults + 1 - matches.length);
-    if (found.length === 0 || !(await check.passes(rel))) continue;
-    matches.push(...found);
-    if (matches.length > req.maxResults) return { matches: matches.slice(0, req.maxResults), truncated: true, error: null };
+  const session = new RegexSession(req.regex, REGEX_BUDGET_MS, req.signal);
+  const gaveUp: string[] = [];
+  const ended = (truncated: boolean, error: string | null): SearchOutcome => {
+    if (gaveUp.length > 0) return { matches: matches.slice(0, req.maxResults), truncated: true, error: error ?? gaveUpError(gaveUp.length, gaveUp[0]!) };
+    return { matches: matches.slice(0, req.maxResults), truncated, error };
+  };
+  try {
+    for await (const file of candidates(confiner, req)) {
+      if (req.signal.aborted) return ended(true, 'search cancelled');
+      const text = await readSearchable(confiner, file.real, req.maxFileBytes);
+      if (text === null) continue;
+      const answer = await session.match(text, req.maxResults + 1 - matches.length);
+      if (answer.kind === 'cancelled') return ended(true, 'search cancelled');
+      if (answer.kind === 'deadline') {
+        return ended(true, `the regular expression ran for ${REGEX_BUDGET_MS / 1000} s without finishing the search (nested quantifiers such as (a+)+ backtrack exponentially); it was stopped and later matches are missing`);
+      }
+      if (answer.kind === 'failed') return ended(true, `search failed: ${answer.message}`);
+      if (answer.found.length === 0 && answer.gaveUp.length === 0) continue;
+      const rel = relative(req.root, file.real);
+      if (!(await check.passes(rel))) continue;
+      const path = confiner.display(file.real);
+      for (const line of answer.gaveUp) gaveUp.push(`${path}:${line}`);
+      for (const m of answer.found) matches.push({ path, ...m });
+      if (matches.length > req.maxResults) return ended(true, null);
+    }
+    return ended(false, null);
+  } finally {
+    session.close();
   }
-  return { matches, truncated: false, error: null };
 };

@@ -2,7 +2,10 @@
  * search_files: regular-expression search over workspace files. Uses ripgrep
  * when the server found `rg` on its PATH at start-up and the built-in engine
  * otherwise; both return the same shape and, for the same tree, the same
- * matches (see search-shared.ts). `engine` says which one ran.
+ * matches (see search-shared.ts). `engine` says which one ran. Neither runs
+ * the client's pattern on the event loop: ripgrep is a process, the built-in
+ * engine uses a worker thread with a time budget; a search cut short by any
+ * limit says so in `error` and `truncated`.
  */
 import { lstat } from 'node:fs/promises';
 import * as v from 'valibot';
@@ -33,11 +36,14 @@ export function searchFilesTool(confiner: Confiner, limits: FileLimits, opts: Se
     name: 'search_files',
     description:
       'Search file contents in the workspace with a regular expression, line by line. Returns `matches` ({path, line, ' +
-      'column, text}; line and column 1-based) in path order, at most `maxResults`, with `truncated` when there were more. ' +
+      'column, text}; line and column 1-based, column in characters) in path order, at most `maxResults`, with `truncated` when ' +
+      'there were more. A search cut short by a limit (time, output size, a pattern that backtracks too much) returns what it ' +
+      'found with `truncated` and the reason in `error`. ' +
       'Skips hidden files and directories (names starting with "."), what .gitignore files ignore, binary files, symlinks ' +
       `and files over ${mib(limits.maxFileBytes)}. \`glob\` filters by path relative to the workspace, gitignore-style ` +
       '("*.ts", "src/**/*.test.ts"; a leading "!" excludes). Syntax is the common subset of ripgrep and JavaScript ' +
-      'regular expressions: no lookaround, no backreferences.',
+      'regular expressions: no lookaround, no backreferences; `\\w`, `\\d` and `\\b` are Unicode-aware with ripgrep and ' +
+      'ASCII-only in the built-in engine.',
     inputSchema: v.object({
       pattern: v.pipe(v.string(), v.minLength(1), v.maxLength(1000), v.description('Regular expression, e.g. "function\\\\s+main" or "TODO".')),
       path: v.optional(v.pipe(v.string(), v.maxLength(4096), v.description('Directory or file to search, relative to the workspace root. Default: the root.'))),

@@ -5,24 +5,44 @@
  * present, none above the start (ReportedFileCheck applies those), sorted
  * walk, no memory maps (so a NUL anywhere marks a binary), no BOM sniffing.
  * A file ripgrep flags as binary is dropped whole, as the built-in engine
- * skips it. ripgrep only nominates files and line numbers: ripgrep opens
+ * skips it. Matches and their positions are ripgrep's: its engine runs in
+ * linear time, and no pattern a client sent is run by JavaScript here, so no
+ * pattern can stall the event loop. ripgrep only nominates, though: it opens
  * files by path, so a directory swapped for a symlink mid-search could make
  * it read outside; each nominated file is therefore read again through a
- * verified open and its lines matched here, which also makes columns and
- * text identical to the built-in engine's. ripgrep gets an empty environment
- * (no RIPGREP_CONFIG_PATH) and runs through the spawner, sandboxed like any
- * command of the same client.
+ * verified open, and a line is reported only when its bytes there are the
+ * bytes ripgrep matched — its text and column then come from what this
+ * process read. ripgrep gets an empty environment (no RIPGREP_CONFIG_PATH)
+ * and runs through the spawner, sandboxed like any command of the same client.
  */
 import { join, relative } from 'node:path';
 import type { Spawner } from '../../exec/spawner.ts';
-import { matchText, ReportedFileCheck, readSearchable, type SearchEngine, type SearchMatch } from './search-shared.ts';
+import { lossyUtf8, mib } from './common.ts';
+import { columnAtByte, displayText } from './search-lines.ts';
+import { ReportedFileCheck, readSearchableBytes, type SearchEngine, type SearchMatch } from './search-shared.ts';
 
 /** A search that runs longer is stopped; its partial result says so. */
 const RG_TIMEOUT_MS = 60_000;
 const MAX_STDERR_CHARS = 2000;
+/** Most ripgrep output read per search; past it the search reports itself truncated. */
+const RG_MAX_OUTPUT_BYTES = 32 * 1024 * 1024;
 
+/** ripgrep's JSON for a path or a line: `text` when it is valid UTF-8, else base64 `bytes`. */
 type RgText = { text?: string; bytes?: string };
 
+interface RgMatch {
+  lines: RgText;
+  line_number: number;
+  /** Byte offsets on the line, in order; can be empty when ripgrep found the line but no span on it. */
+  submatches: Array<{ start: number; end: number }>;
+}
+
+/** A line ripgrep matched: its number, its bytes without the "\n", and the byte offset of its first match. */
+export interface Nominated {
+  line: number;
+  bytes: Buffer;
+  start: number | null;
+}
 
 function bytesOf(t: RgText | undefined): Buffer {
   if (t?.text !== undefined) return Buffer.from(t.text, 'utf8');
@@ -31,6 +51,43 @@ function bytesOf(t: RgText | undefined): Buffer {
 
 function stripDot(path: string): string {
   return path.startsWith('./') ? path.slice(2) : path;
+}
+
+function nominate(m: RgMatch): Nominated {
+  const bytes = bytesOf(m.lines);
+  return {
+    line: m.line_number,
+    bytes: bytes.at(-1) === 0x0a ? bytes.subarray(0, -1) : bytes,
+    start: m.submatches[0]?.start ?? null,
+  };
+}
+
+/**
+ * The nominated lines (in ascending order) that `file`, as read here, still
+ * holds byte for byte, as matches: at most `limit`. A line that differs (the
+ * file changed after ripgrep read it) is not reported.
+ */
+export function confirmLines(path: string, file: Uint8Array, nominated: readonly Nominated[], limit: number): SearchMatch[] {
+  const out: SearchMatch[] = [];
+  let lineNo = 1;
+  let pos = 0;
+  for (const n of nominated) {
+    if (out.length >= limit) break;
+    while (lineNo < n.line && pos < file.length) {
+      const nl = file.indexOf(0x0a, pos);
+      pos = nl === -1 ? file.length : nl + 1;
+      lineNo++;
+    }
+    // A line exists only where a byte is left to start it.
+    if (lineNo !== n.line || pos >= file.length) continue;
+    const nl = file.indexOf(0x0a, pos);
+    const line = file.subarray(pos, nl === -1 ? file.length : nl);
+    if (Buffer.compare(line, n.bytes) !== 0) continue;
+    // No span reported: the line matched, so its start is the one column known to be on it.
+    const column = n.start === null ? 1 : columnAtByte(line, n.start);
+    out.push({ path, line: n.line, column, text: displayText(lossyUtf8.decode(line)) });
+  }
+  return out;
 }
 
 export function ripgrepArgs(req: Parameters<SearchEngine>[1]): string[] {
@@ -56,9 +113,6 @@ export function ripgrepArgs(req: Parameters<SearchEngine>[1]): string[] {
   ];
 }
 
-/** Most ripgrep output read per search; past it the search reports itself truncated. */
-const RG_MAX_OUTPUT_BYTES = 32 * 1024 * 1024;
-
 export function ripgrepSearch(rgPath: string, spawner: Spawner): SearchEngine {
   return async (confiner, req) => {
     // Through the spawner like every command: sandboxed with the client's
@@ -76,38 +130,39 @@ export function ripgrepSearch(rgPath: string, spawner: Spawner): SearchEngine {
 
     const matches: SearchMatch[] = [];
     const check = new ReportedFileCheck(confiner, req);
-    let truncated = run.truncated;
-    let lines = new Set<number>();
+    let nominated: Nominated[] = [];
     const output = run.stdout.split('\n');
     // A capped output ends mid-line: that last piece is not a message.
     if (run.truncated) output.pop();
     for (const line of output) {
       if (line === '') continue;
       const msg = JSON.parse(line) as { type: string; data: Record<string, unknown> };
-      if (msg.type === 'begin') lines = new Set();
-      else if (msg.type === 'match') lines.add((msg.data as { line_number: number }).line_number);
+      if (msg.type === 'begin') nominated = [];
+      else if (msg.type === 'match') nominated.push(nominate(msg.data as unknown as RgMatch));
       else if (msg.type === 'end') {
         const d = msg.data as { path: RgText; binary_offset: number | null };
-        if (d.binary_offset !== null || lines.size === 0) continue;
+        if (d.binary_offset !== null || nominated.length === 0) continue;
         const rel = stripDot(bytesOf(d.path).toString('utf8'));
         const real = join(req.root, rel);
         // ripgrep says where to look; what is reported is read again here through a verified open.
-        const text = await readSearchable(confiner, real, req.maxFileBytes);
-        if (text === null || !(await check.passes(rel))) continue;
-        matches.push(...matchText(confiner.display(real), text, req.regex, req.maxResults + 1 - matches.length, lines));
-        if (matches.length > req.maxResults) {
-          truncated = true;
-          break;
-        }
+        const bytes = await readSearchableBytes(confiner, real, req.maxFileBytes);
+        if (bytes === null || !(await check.passes(rel))) continue;
+        matches.push(...confirmLines(confiner.display(real), bytes, nominated, req.maxResults + 1 - matches.length));
+        if (matches.length > req.maxResults) break;
       }
     }
-    if (run.timedOut) return { matches: matches.slice(0, req.maxResults), truncated: true, error: `search stopped after ${RG_TIMEOUT_MS / 1000} s` };
-    if (run.cancelled) return { matches: matches.slice(0, req.maxResults), truncated: true, error: 'search cancelled' };
+    const found = matches.slice(0, req.maxResults);
+    const more = matches.length > req.maxResults;
+    if (run.timedOut) return { matches: found, truncated: true, error: `search stopped after ${RG_TIMEOUT_MS / 1000} s` };
+    if (run.cancelled) return { matches: found, truncated: true, error: 'search cancelled' };
+    if (run.truncated && !more) {
+      return { matches: found, truncated: true, error: `ripgrep's output passed the ${mib(RG_MAX_OUTPUT_BYTES)} cap (long matching lines?); the search stopped there and later matches are missing` };
+    }
     // 0: matches, 1: none; 2 with results means some files could not be read, which the built-in engine skips too.
     if (run.exitCode === 2 && matches.length === 0) {
       const why = run.stderr.trim().slice(0, MAX_STDERR_CHARS);
       if (/regex|parse error/i.test(why)) return { matches: [], truncated: false, error: `ripgrep rejected the pattern: ${why}` };
     }
-    return { matches: matches.slice(0, req.maxResults), truncated, error: null };
+    return { matches: found, truncated: more, error: null };
   };
 }

@@ -1,9 +1,10 @@
 /**
  * What both search engines (ripgrep and the built-in one) share, so they give
  * the same answer: the request and result types, which regular expressions
- * are accepted, how a matching line is shown, which walked entries are
+ * are accepted, how files are read for searching, which walked entries are
  * searched (ripgrep's precedence: --glob, then .gitignore, then hidden), and
- * the checks every reported file passes.
+ * the checks every reported file passes. How a matching line is shown is in
+ * search-lines.ts.
  */
 import { lstat, realpath } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
@@ -12,11 +13,14 @@ import type { GlobFilter } from '../../workspace/gitignore.ts';
 import { openFileForRead } from '../../workspace/open.ts';
 import { IgnoreStackCache, type WalkEntry } from '../../workspace/walk.ts';
 import { lossyUtf8 } from './common.ts';
+import type { LineMatch } from './search-lines.ts';
 
 export interface SearchRequest {
   /** The client searching: ripgrep runs in that client's sandbox. */
   owner: string;
+  /** The pattern as given: what ripgrep runs. */
   pattern: string;
+  /** The same pattern for JavaScript: what the built-in engine runs, in a worker thread. */
   regex: RegExp;
   caseSensitive: boolean;
   /** Real path of the root the search is in; reported paths and globs are relative to it. */
@@ -30,13 +34,8 @@ export interface SearchRequest {
   signal: AbortSignal;
 }
 
-export interface SearchMatch {
+export interface SearchMatch extends LineMatch {
   path: string;
-  /** 1-based line number. */
-  line: number;
-  /** 1-based column of the first match on the line, in Unicode code points. */
-  column: number;
-  text: string;
 }
 
 export interface SearchOutcome {
@@ -47,13 +46,13 @@ export interface SearchOutcome {
 
 export type SearchEngine = (confiner: Confiner, req: SearchRequest) => Promise<SearchOutcome>;
 
-/** Longest line text returned per match. */
-export const MAX_TEXT_CHARS = 500;
-
 /**
  * The pattern as a JavaScript RegExp, refusing what ripgrep's engine cannot
  * do (lookaround, backreferences) and what no line can contain (a newline):
- * an accepted pattern means the same to both engines.
+ * an accepted pattern means the same to both engines, except that ripgrep's
+ * \w, \d and \b are Unicode-aware and JavaScript's are ASCII-only. Only
+ * compiled here, which is linear in the pattern's length; the built-in
+ * engine runs it in its worker thread.
  */
 export function compilePattern(pattern: string, caseSensitive: boolean): RegExp | string {
   if (/\(\?<?[=!]/.test(pattern) || /\\[1-9]|\\k</.test(pattern)) {
@@ -67,34 +66,18 @@ export function compilePattern(pattern: string, caseSensitive: boolean): RegExp 
   }
 }
 
-/** A matching line as shown: without its line ending, cut to MAX_TEXT_CHARS. */
-export function displayText(line: string): string {
-  let text = line.endsWith('\n') ? line.slice(0, -1) : line;
-  if (text.endsWith('\r')) text = text.slice(0, -1);
-  if (text.length <= MAX_TEXT_CHARS) return text;
-  text = text.slice(0, MAX_TEXT_CHARS);
-  const last = text.charCodeAt(text.length - 1);
-  return last >= 0xd800 && last <= 0xdbff ? text.slice(0, -1) : text;
-}
-
-export function codePoints(s: string): number {
-  let n = 0;
-  for (const _ of s) n++;
-  return n;
-}
-
 /**
- * A file's text for searching, read through a confined, verified open (see
+ * A file's bytes for searching, read through a confined, verified open (see
  * open.ts); null for what is not searched: unreadable, over the size limit,
  * or binary (a NUL byte anywhere — ripgrep gives up on a file at its first).
  */
-export async function readSearchable(confiner: Confiner, real: string, maxBytes: number): Promise<string | null> {
+export async function readSearchableBytes(confiner: Confiner, real: string, maxBytes: number): Promise<Uint8Array | null> {
   try {
     const opened = await openFileForRead(confiner, real);
     try {
       if (opened.stat.size > maxBytes) return null;
       const bytes = await opened.handle.readFile();
-      return bytes.includes(0) ? null : lossyUtf8.decode(bytes);
+      return bytes.includes(0) ? null : bytes;
     } finally {
       await opened.handle.close();
     }
@@ -103,22 +86,10 @@ export async function readSearchable(confiner: Confiner, real: string, maxBytes:
   }
 }
 
-/**
- * The matches in one file's text, at most `limit`. `only` restricts to line
- * numbers another engine found: every reported line, whichever engine found
- * it, is text this process read through a verified open and matched itself.
- */
-export function matchText(path: string, text: string, regex: RegExp, limit: number, only: ReadonlySet<number> | null = null): SearchMatch[] {
-  const found: SearchMatch[] = [];
-  const lines = text.split('\n');
-  if (lines.at(-1) === '') lines.pop();
-  for (let i = 0; i < lines.length && found.length < limit; i++) {
-    if (only !== null && !only.has(i + 1)) continue;
-    const line = lines[i]!;
-    const m = regex.exec(line);
-    if (m !== null) found.push({ path, line: i + 1, column: codePoints(line.slice(0, m.index)) + 1, text: displayText(line) });
-  }
-  return found;
+/** The same file as text (lossy UTF-8, BOM kept), as the built-in engine matches it. */
+export async function readSearchable(confiner: Confiner, real: string, maxBytes: number): Promise<string | null> {
+  const bytes = await readSearchableBytes(confiner, real, maxBytes);
+  return bytes === null ? null : lossyUtf8.decode(bytes);
 }
 
 /**
