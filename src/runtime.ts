@@ -134,7 +134,8 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
   }
 
   const secretsOf = (store: KeyStore | null) => [...(store?.knownSecrets() ?? []), ...(config.auth.apiKey ? [config.auth.apiKey] : [])];
-  const redactor = new Redactor(secretsOf(keyStore));
+  // The store also lets the redactor mask keys the keys file holds only as digests.
+  const redactor = new Redactor(secretsOf(keyStore), { keyStore });
   setLogRedactor((s) => redactor.redactText(s));
 
   const metrics = new Metrics();

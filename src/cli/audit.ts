@@ -1,8 +1,9 @@
 /**
- * `hide audit verify FILE…` checks the hash chain across files given oldest
- * first and names the first broken line; `hide audit query` prints the events
- * matching a correlation id, client id, event type and/or start time, from
- * the files given or the configured log with its rotated files.
+ * `hide audit verify FILE…` checks the hash chain, file starts and
+ * checkpoints across files given oldest first and names the first problem;
+ * `hide audit query` prints the events matching a correlation id, client id,
+ * event type and/or start time, from the files given or the configured log
+ * with its rotated files.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -12,8 +13,10 @@ import { loadForCommand, UsageError } from './common.ts';
 
 export const AUDIT_USAGE = `Usage:
   hide audit verify FILE...
-      Checks the hash chain; give rotated files oldest first (e.g. audit.jsonl.2 audit.jsonl.1 audit.jsonl).
-      Exit 0 when intact; 1 naming the first modified, removed or inserted line or a truncated tail.
+      Checks the hash chain, each file's first line and its checkpoint (FILE.head); give rotated files
+      oldest first (e.g. audit.jsonl.2 audit.jsonl.1 audit.jsonl). Exit 0 when intact, with a line per file;
+      1 naming the first problem as FILE:LINE: KIND: head-cut, tail-cut, emptied, edited, inserted,
+      deleted, rotation-gap, replaced or malformed.
   hide audit query [--correlation-id X] [--client-id Y] [--event-type T] [--since TIME] [--file F]... [--config FILE]
       Prints matching events as JSON lines, oldest first. TIME is ISO 8601 or a duration ago (30m, 2h, 7d).
       Without --file: the configured HIDE_AUDIT_LOG_FILE and its rotated files.`;
@@ -35,7 +38,7 @@ function verify(files: string[]): number {
   for (const f of files) if (!existsSync(f)) throw new UsageError(`audit verify: no such file: ${f}`);
   const r = verifyFiles(files);
   if (r.ok) {
-    process.stdout.write(`ok: ${r.lines} lines in ${r.files} file(s), hash chain intact\n`);
+    process.stdout.write(`${r.notes.join('\n')}\nok: ${r.lines} lines in ${r.files} file(s), hash chain intact\n`);
     return 0;
   }
   const p = r.problem;

@@ -203,7 +203,7 @@ export const SETTINGS = [
     path: 'audit.maxBytes',
     env: 'HIDE_AUDIT_LOG_MAX_BYTES',
     schema: int(0, Number.MAX_SAFE_INTEGER),
-    default: 0,
+    default: 64 * 1024 * 1024,
     doc: 'Rotate before a write would pass this size, in bytes; 0 never rotates (external logrotate; SIGHUP reopens).',
   }),
   setting({ path: 'audit.keep', env: 'HIDE_AUDIT_LOG_KEEP', schema: int(1, 1000), default: 5, doc: 'Rotated audit files kept.' }),

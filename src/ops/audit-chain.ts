@@ -6,8 +6,17 @@
  * removing or inserting a line breaks the chain at that point; the chain
  * runs on across rotated files and restarts (the writer reads the last hash
  * back from the file on start).
+ *
+ * Both ends are anchored too, because a chain alone cannot tell a file whose
+ * first or last lines were cut from one that was always shorter. The first
+ * line of every file says it starts the file (`file_start`: `genesis` for a
+ * new chain, `continues` after a rotation), inside the hashed content; and a
+ * checkpoint beside the log (`<file>.head`: line count, first and last hash),
+ * replaced atomically after every batch the writer appends, says how far the
+ * file reached.
  */
-import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, renameSync, writeFileSync } from 'node:fs';
+import * as v from 'valibot';
 
 /** prev_hash of the very first line ever written. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -85,9 +94,17 @@ export function chainHash(prevHash: string, record: Record<string, unknown>): st
   return sha256Hex(prevHash, canonicalJson(record));
 }
 
-/** Adds prev_hash and hash to a record; returns the line (no newline) and its hash. */
-export function sealRecord(fields: Record<string, unknown>, prevHash: string): { line: string; hash: string } {
-  const record = { ...fields, prev_hash: prevHash };
+/** How the first line of a file starts it: a new chain, or the chain of the file before it. */
+export type FileStart = 'genesis' | 'continues';
+
+/**
+ * Adds prev_hash and hash to a record (and `file_start` when it is the first
+ * line of a file); returns the line (no newline) and its hash.
+ */
+export function sealRecord(fields: Record<string, unknown>, prevHash: string, startsFile = false): { line: string; hash: string } {
+  const record = startsFile
+    ? { ...fields, file_start: (prevHash === GENESIS_HASH ? 'genesis' : 'continues') satisfies FileStart, prev_hash: prevHash }
+    : { ...fields, prev_hash: prevHash };
   const hash = chainHash(prevHash, record);
   // The record's JSON with "hash" appended as its last member.
   return { line: `${JSON.stringify(record).slice(0, -1)},"hash":"${hash}"}`, hash };
@@ -145,4 +162,85 @@ export function resumeHash(files: readonly string[]): string {
     return GENESIS_HASH;
   }
   return GENESIS_HASH;
+}
+
+/** Reads forward from the start in chunks: the first complete line (null if none) and the number of newlines. */
+export function scanFile(file: string, countLines: boolean): { first: string | null; lines: number } {
+  if (!existsSync(file)) return { first: null, lines: 0 };
+  const fd = openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(1024 * 1024);
+    let head = Buffer.alloc(0);
+    let first: string | null = null;
+    let lines = 0;
+    let pos = 0;
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, pos);
+      if (n === 0) break;
+      const chunk = buf.subarray(0, n);
+      pos += n;
+      if (first === null) {
+        head = Buffer.concat([head, chunk]);
+        const nl = head.indexOf(0x0a);
+        if (nl >= 0) first = head.subarray(0, nl).toString('utf8');
+      }
+      if (!countLines) {
+        if (first !== null) break;
+        continue;
+      }
+      for (let i = chunk.indexOf(0x0a); i >= 0; i = chunk.indexOf(0x0a, i + 1)) lines++;
+    }
+    return { first, lines };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The `hash` member of a line, or null when it is not a chained record. */
+export function hashOf(line: string | null): string | null {
+  if (line === null) return null;
+  try {
+    const rec = JSON.parse(line) as { hash?: unknown };
+    return typeof rec.hash === 'string' ? rec.hash : null;
+  } catch {
+    return null;
+  }
+}
+
+const HASH = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/));
+const CheckpointSchema = v.object({
+  /** Whole lines (newlines) in the file when the checkpoint was taken. */
+  lines: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  /** Hash of the file's first line: which file (which stretch of the chain) this is. */
+  first_hash: v.nullable(HASH),
+  /** Hash of the file's last line. */
+  last_hash: v.nullable(HASH),
+  /** File size: lets the writer trust the count on start without reading the file. */
+  bytes: v.pipe(v.number(), v.integer(), v.minValue(0)),
+});
+export type Checkpoint = v.InferOutput<typeof CheckpointSchema>;
+
+/** Where a log file's checkpoint lives. */
+export function checkpointPath(file: string): string {
+  return `${file}.head`;
+}
+
+/** The checkpoint beside `file`: null when there is none; 'unreadable' when it is not one. */
+export function readCheckpoint(file: string): Checkpoint | null | 'unreadable' {
+  const path = checkpointPath(file);
+  if (!existsSync(path)) return null;
+  try {
+    const parsed = v.safeParse(CheckpointSchema, JSON.parse(readFileSync(path, 'utf8')));
+    return parsed.success ? parsed.output : 'unreadable';
+  } catch {
+    return 'unreadable';
+  }
+}
+
+/** Replaces the checkpoint atomically: a reader sees the old one or the new one, never half of either. */
+export function writeCheckpoint(file: string, cp: Checkpoint): void {
+  const path = checkpointPath(file);
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(cp)}\n`, { mode: 0o600 });
+  renameSync(tmp, path);
 }

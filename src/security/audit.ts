@@ -6,15 +6,32 @@
  * A failing disk is reported once and never takes the server down.
  *
  * For forensics (src/ops/audit-chain.ts) lines can carry a hash chain that
- * continues across restarts and rotations; the file can rotate by size
- * (name → name.1 → … → name.<keep>) and be reopened after an external
- * logrotate moved it (SIGHUP).
+ * continues across restarts and rotations, with the first line of each file
+ * marked and a checkpoint (`<file>.head`) rewritten after every batch; the
+ * file can rotate by size (name → name.1 → … → name.<keep>, checkpoints
+ * alongside) and be reopened after an external logrotate moved it (SIGHUP).
+ *
+ * Every value is redacted and bounded: no string over 4 KiB, no line over
+ * 64 KiB, whatever a client sends.
  */
 import { dirname } from 'node:path';
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { resumeHash, sealRecord, lastLine } from '../ops/audit-chain.ts';
+import { type Checkpoint, checkpointPath, hashOf, lastLine, readCheckpoint, resumeHash, scanFile, sealRecord, writeCheckpoint } from '../ops/audit-chain.ts';
 import type { AuditEvent, AuditSink } from './audit-event.ts';
-import type { Redactor } from './redact.ts';
+import type { Budget, Redactor } from './redact.ts';
+
+/** No audit line is longer than this (bytes, newline included). */
+export const MAX_LINE_BYTES = 64 * 1024;
+// Characters the values of one line may hold at first; the rest of the room
+// is for names, quotes, escaping and the chain fields. A line that still
+// comes out too long (escapes, multi-byte text) is rebuilt with less.
+const LINE_BUDGET = 48 * 1024;
+
+interface Line {
+  text: string;
+  bytes: number;
+  hash: string | null;
+}
 
 export interface AuditWriterOptions {
   /** Path of the JSON Lines file, or "-" for stdout. */
@@ -22,7 +39,7 @@ export interface AuditWriterOptions {
   redactor: Redactor;
   /** Called once, on the first failed write; later failures are only counted. */
   onError?: (err: Error) => void;
-  /** Add prev_hash and hash to every line (tamper evidence). Default false. */
+  /** Add prev_hash and hash to every line, mark file starts and keep `<file>.head` (tamper evidence). Default false. */
   chain?: boolean;
   /** Rotate before a write would take the file past this size; 0 or unset = never. */
   maxBytes?: number;
@@ -54,6 +71,10 @@ export class AuditWriter implements AuditSink {
   private size = 0;
   /** The file ends in a torn line (crash mid-write): start on a fresh line. */
   private needsNewline = false;
+  /** The next line written is the file's first (it gets `file_start`). */
+  private startsFile = false;
+  /** What the checkpoint says about the file on disk; null when the chain is off or the log is stdout. */
+  private checkpoint: Checkpoint | null = null;
   private pending: { at: number; event: AuditEvent }[] = [];
   private scheduled = false;
   private failed = false;
@@ -66,17 +87,59 @@ export class AuditWriter implements AuditSink {
     this.onError = opts.onError ?? (() => {});
     this.maxBytes = opts.file === '-' ? 0 : (opts.maxBytes ?? 0);
     this.keep = Math.max(1, opts.keep ?? 5);
-    this.fd = opts.file === '-' ? null : this.open();
     // The chain continues from the last line on disk: the current file, or the newest rotated one.
     this.lastHash = opts.chain ? (opts.file === '-' ? resumeHash([]) : resumeHash([opts.file, `${opts.file}.1`])) : null;
+    this.startsFile = opts.file === '-';
+    this.fd = opts.file === '-' ? null : this.open(true);
   }
 
-  private open(): number {
+  /** @param starting the server is starting: check the file against the checkpoint the last run left. */
+  private open(starting = false): number {
     mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 });
     const fd = openSync(this.file, 'a', 0o600);
     this.size = fstatSync(fd).size;
-    this.needsNewline = this.size > 0 && !lastLine(this.file).endsWithNewline;
+    const last = this.size > 0 ? lastLine(this.file) : null;
+    this.needsNewline = last !== null && !last.endsWithNewline;
+    this.startsFile = this.size === 0;
+    if (this.lastHash !== null) this.takeCheckpoint(last?.line ?? null, starting);
     return fd;
+  }
+
+  /**
+   * Learns the file's line count and end hashes (from the old checkpoint when
+   * it still describes the file, else by reading the file) and writes the
+   * checkpoint. On start, a file that lost lines the old checkpoint recorded
+   * (cut while the server was down) is reported before the evidence is replaced.
+   */
+  private takeCheckpoint(lastText: string | null, starting: boolean): void {
+    const old = readCheckpoint(this.file);
+    const lastHash = hashOf(lastText);
+    let cp: Checkpoint;
+    if (this.size === 0) cp = { lines: 0, first_hash: null, last_hash: null, bytes: 0 };
+    else if (old !== null && old !== 'unreadable' && old.bytes === this.size && old.last_hash === lastHash) cp = { ...old };
+    else {
+      const scan = scanFile(this.file, true);
+      cp = { lines: scan.lines, first_hash: hashOf(scan.first), last_hash: lastHash, bytes: this.size };
+    }
+    if (starting && old !== null && old !== 'unreadable' && (this.size < old.bytes || (this.size === old.bytes && old.last_hash !== lastHash))) {
+      this.warn(
+        new Error(
+          `${this.file} no longer matches its checkpoint (${old.lines} lines, ${old.bytes} bytes, last hash ${old.last_hash?.slice(0, 12) ?? 'none'}; ` +
+            `now ${cp.lines} lines, ${this.size} bytes): lines were cut while the server was down`,
+        ),
+      );
+    }
+    this.checkpoint = cp;
+    this.saveCheckpoint();
+  }
+
+  private saveCheckpoint(): void {
+    if (this.checkpoint === null) return;
+    try {
+      writeCheckpoint(this.file, this.checkpoint);
+    } catch (err) {
+      this.report(err as Error);
+    }
   }
 
   /**
@@ -97,28 +160,43 @@ export class AuditWriter implements AuditSink {
     }
   }
 
-  /** The line for one event: redacted, fields in a fixed order, sealed when the chain is on. */
-  private lineFor(at: number, event: AuditEvent): string {
+  /** The event's fields, redacted and bounded by a budget shared by all of them; fixed order. */
+  private fieldsFor(at: number, event: AuditEvent, budget: number): Record<string, unknown> {
     const r = this.redactor;
-    // Built field by field so the order on disk is fixed and nothing unknown slips in.
-    const line = {
-      timestamp: new Date(at).toISOString(),
-      event_type: event.event_type,
-      correlation_id: event.correlation_id,
-      client_id: event.client_id,
-      client_ip: event.client_ip,
-      api_key_hash: event.api_key_hash,
-      user: event.user === null ? null : r.redactText(event.user),
-      tool_name: event.tool_name,
-      arguments: r.redact(event.arguments) ?? null,
-      result: r.redact(event.result) ?? null,
-      error: event.error === null ? null : r.redactText(event.error),
+    const b: Budget = { left: budget };
+    const text = (s: string | null) => (s === null ? null : (r.redact(s, b) as string));
+    // Small fields first, so a huge argument list cannot crowd out who, what and the outcome.
+    const envelope = {
+      correlation_id: text(event.correlation_id),
+      client_id: text(event.client_id),
+      client_ip: text(event.client_ip),
+      api_key_hash: text(event.api_key_hash),
+      user: text(event.user),
+      tool_name: text(event.tool_name),
     };
-    if (this.lastHash === null) return `${JSON.stringify(line)}\n`;
-    // Sealed in queue order, so the chain order is the order on disk.
-    const sealed = sealRecord(line, this.lastHash);
-    this.lastHash = sealed.hash;
-    return `${sealed.line}\n`;
+    const error = text(event.error);
+    const result = r.redact(event.result, b) ?? null;
+    const args = r.redact(event.arguments, b) ?? null;
+    // Built field by field so the order on disk is fixed and nothing unknown slips in.
+    return { timestamp: new Date(at).toISOString(), event_type: event.event_type, ...envelope, arguments: args, result, error };
+  }
+
+  /**
+   * The line for one event, sealed when the chain is on (not yet committed:
+   * lastHash moves when the line is queued). Over MAX_LINE_BYTES, the values
+   * are cut further until it fits.
+   */
+  private lineFor(at: number, event: AuditEvent, startsFile: boolean): Line {
+    let budget = LINE_BUDGET;
+    for (let attempt = 0; ; attempt++) {
+      let fields = this.fieldsFor(at, event, budget);
+      if (attempt === 4) fields = { ...fields, arguments: '[dropped: too large]', result: '[dropped: too large]' };
+      const sealed = this.lastHash === null ? { line: JSON.stringify(fields), hash: null } : sealRecord(fields, this.lastHash, startsFile);
+      const text = `${sealed.line}\n`;
+      const bytes = Buffer.byteLength(text);
+      if (bytes <= MAX_LINE_BYTES || attempt === 4) return { text, bytes, hash: sealed.hash };
+      budget = Math.floor((budget * MAX_LINE_BYTES * 0.8) / bytes);
+    }
   }
 
   /** Writes everything queued, synchronously; safe to call from exit handlers. */
@@ -127,41 +205,42 @@ export class AuditWriter implements AuditSink {
     if (this.pending.length === 0) return;
     const queued = this.pending;
     this.pending = [];
-    const lines: string[] = [];
+    let batch: Line[] = [];
+    let batchBytes = 0;
+    let startsFile = this.startsFile;
     for (const q of queued) {
+      let line: Line;
       try {
-        lines.push(this.lineFor(q.at, q.event));
+        line = this.lineFor(q.at, q.event, startsFile);
+        // Rotate on a line boundary, before the line that would take the file past the limit.
+        if (this.maxBytes > 0 && this.size + batchBytes + line.bytes > this.maxBytes && this.size + batchBytes > 0) {
+          this.writeLines(batch);
+          batch = [];
+          batchBytes = 0;
+          this.rotate();
+          startsFile = this.startsFile;
+          if (startsFile) line = this.lineFor(q.at, q.event, true);
+        }
       } catch (err) {
         // One event that cannot be serialised must not take the batch (or, from a timer, the server) with it.
         this.linesDropped++;
         this.report(err as Error);
-      }
-    }
-    if (this.maxBytes === 0) {
-      this.writeLines(lines);
-      return;
-    }
-    // Cut the batch where the file would pass the limit, so rotation happens on a line boundary.
-    let batch: string[] = [];
-    let batchBytes = 0;
-    for (const line of lines) {
-      const n = Buffer.byteLength(line);
-      if (this.size + batchBytes + n > this.maxBytes && this.size + batchBytes > 0) {
-        this.writeLines(batch);
-        batch = [];
-        batchBytes = 0;
-        this.rotate();
+        continue;
       }
       batch.push(line);
-      batchBytes += n;
+      batchBytes += line.bytes;
+      // Sealed in queue order, so the chain order is the order on disk.
+      if (line.hash !== null) this.lastHash = line.hash;
+      startsFile = false;
     }
     this.writeLines(batch);
   }
 
-  private writeLines(lines: string[]): void {
+  private writeLines(lines: Line[]): void {
     if (lines.length === 0) return;
-    const text = this.needsNewline ? `\n${lines.join('')}` : lines.join('');
-    const data = Buffer.from(text, 'utf8');
+    const torn = this.needsNewline;
+    const text = lines.map((l) => l.text).join('');
+    const data = Buffer.from(torn ? `\n${text}` : text, 'utf8');
     try {
       if (this.file === '-') {
         process.stdout.write(data);
@@ -171,17 +250,32 @@ export class AuditWriter implements AuditSink {
         while (off < data.length) off += writeSync(this.fd, data, off, data.length - off);
       }
       this.needsNewline = false;
+      this.startsFile = false;
       this.size += data.length;
       this.linesWritten += lines.length;
     } catch (err) {
       this.linesDropped += lines.length;
       this.report(err as Error);
+      return;
     }
+    const cp = this.checkpoint;
+    if (cp === null) return;
+    // The torn line the newline completed counts as a line of the file too.
+    cp.lines += lines.length + (torn ? 1 : 0);
+    cp.first_hash ??= lines[0]!.hash;
+    cp.last_hash = lines.at(-1)!.hash;
+    cp.bytes = this.size;
+    this.saveCheckpoint();
   }
 
   private report(err: Error): void {
     if (this.failed) return;
     this.failed = true;
+    this.warn(err);
+  }
+
+  /** Tells the owner without counting as a write failure (which is reported only once). */
+  private warn(err: Error): void {
     try {
       this.onError(err);
     } catch {
@@ -196,14 +290,25 @@ export class AuditWriter implements AuditSink {
       // Someone else (copytruncate) may have emptied the file: then there is nothing to rotate.
       if (fstatSync(this.fd).size === 0) {
         this.size = 0;
+        this.startsFile = true;
+        if (this.checkpoint !== null) {
+          this.checkpoint = { lines: 0, first_hash: null, last_hash: null, bytes: 0 };
+          this.saveCheckpoint();
+        }
         return;
       }
       closeSync(this.fd);
       this.fd = null;
+      // Each file moves with its checkpoint, so a rotated file can still be checked for a cut tail.
       const names = rotatedNames(this.file, this.keep);
       rmSync(names.at(-1)!, { force: true });
-      for (let i = names.length - 2; i >= 0; i--) if (existsSync(names[i]!)) renameSync(names[i]!, names[i + 1]!);
+      rmSync(checkpointPath(names.at(-1)!), { force: true });
+      for (let i = names.length - 2; i >= 0; i--) {
+        if (existsSync(names[i]!)) renameSync(names[i]!, names[i + 1]!);
+        if (existsSync(checkpointPath(names[i]!))) renameSync(checkpointPath(names[i]!), checkpointPath(names[i + 1]!));
+      }
       renameSync(this.file, names[0]!);
+      if (existsSync(checkpointPath(this.file))) renameSync(checkpointPath(this.file), checkpointPath(names[0]!));
       this.rotations++;
     } catch (err) {
       this.report(err as Error);
@@ -219,7 +324,8 @@ export class AuditWriter implements AuditSink {
   /**
    * Closes and reopens the file by name (after an external logrotate moved
    * it; wired to SIGHUP). Buffered lines go to the old file first. The hash
-   * chain carries on in memory.
+   * chain carries on in memory; the checkpoint now describes the new file
+   * (the moved one keeps none).
    */
   reopen(): void {
     if (this.closed || this.file === '-') return;

@@ -1,44 +1,135 @@
 /**
  * Masks secrets before anything is written to the audit log or a log line.
- * Two nets: values under sensitive key names, and secrets recognised inside
- * strings (the server's own keys, bearer tokens, well-known token formats,
- * private-key blocks, URL passwords, `password=…` pairs). All string patterns
- * live in one precompiled regex, because this runs on every audit line.
- * Copies are bounded in depth, breadth and string length.
+ * Four nets: values under sensitive key names; the server's own API keys,
+ * matched literally or, for keys the keys file keeps only as SHA-256 digests,
+ * by hashing every run of token characters long enough to be a key; secrets
+ * recognised by shape inside strings (bearer tokens, well-known token formats,
+ * private-key blocks, URL passwords, `password=…` pairs, auth headers); and
+ * argv arrays, where a flag (`--password`, mysql's `-p`) says that the next
+ * element, or the rest of this one, is a secret. The string patterns live in
+ * one precompiled regex because this runs on every audit line.
+ * Copies are bounded in depth, breadth, string length and, given a budget,
+ * in total size, so one audit line stays small whatever a client sends.
  */
 
 export const REDACTED = '[REDACTED]';
 const MAX_DEPTH = 20;
-const MAX_ENTRIES = 1000;
+/** Arrays and objects keep their first this many items, then a count of the rest. */
+export const MAX_ENTRIES = 1000;
 /** Strings longer than this (in UTF-16 units) are cut, with a marker saying how much went. */
 export const MAX_STRING = 4096;
 /** Shorter configured secrets are not matched by value: they would mask ordinary words. */
 const MIN_SECRET_LENGTH = 4;
+/** Runs of token characters at least this long are hashed and checked against the key digests. */
+export const MIN_KEY_RUN = 16;
 
 // Key names whose values are masked whatever they hold ("api_key", "apiKey",
 // "private_key", "Authorization", "sessionId"…). Over-masking beats leaking.
-const SENSITIVE_KEY = /passw(?:or)?d|passphrase|token|secret|key|authori[sz]ation|credential|cookie|session/i;
+const SENSITIVE_KEY = /passw(?:or)?d|passphrase|token|secret|key|authori[sz]ation|credential|cookie|session|^auth$|^pass$/i;
+// …except for numbers under a name that counts or measures: `{ keys: 3 }` in
+// keys_reloaded, `max_tokens`, `sessionTimeoutMs` say nothing secret.
+const COUNT_NAME = /(?:[^s]s|count|total|num|number|len|length|size|limit|max|min|ms|seconds|bytes)$/i;
 
 // Names that, inside free text, introduce a secret value (`password=…`, `--api-key x`).
-const NAMES = 'passw(?:or)?d|passphrase|token|secret|api[_-]?key|access[_-]?key|private[_-]?key|credentials?|authorization|cookie|session[_-]?id';
+const NAMES =
+  'passw(?:or)?d|passphrase|token|secret|api[_-]?key|access[_-]?key|private[_-]?key|account[_-]?key|signing[_-]?key|encryption[_-]?key|master[_-]?key|credentials?|authorization|cookie|session[_-]?id';
 const NAME_CHARS = '[A-Za-z0-9_.-]';
 /** An argv element that names a secret and expects it as the next element. */
-const SECRET_FLAG = new RegExp(`^--?${NAME_CHARS}*(?:${NAMES})${NAME_CHARS}*$`, 'i');
+const SECRET_FLAG = new RegExp(`^--?(?:${NAME_CHARS}*(?:${NAMES})${NAME_CHARS}*|pass|pw|auth)$`, 'i');
+/** A bare setting name followed by its value: `aws configure set aws_secret_access_key X`, `git config github.token X`. */
+const SECRET_SETTING = new RegExp(`^[A-Za-z0-9_.:/]*[.:/][A-Za-z0-9_.:/-]*(?:${NAMES})$|^aws_(?:secret_access_key|session_token)$`, 'i');
+/** Flags whose value is `user:password` (curl and alike); the user stays readable. */
+const USER_FLAG = /^(?:-u|-U|--user|--proxy-user)$/;
+
+/**
+ * Programs whose short flags take a password. `attached`: `-pSECRET`;
+ * `next`: `-p SECRET`; `ports`: the flag also takes port mappings (docker
+ * run -p 8080:80), which stay readable. A program name anywhere in argv
+ * switches these rules on (`sudo mysql …`, `docker exec db mysql …`).
+ */
+const PROGRAMS: [names: string, attached: string, next: string, ports?: boolean][] = [
+  ['mysql mysqldump mysqladmin mysqlimport mysqlshow mysqlcheck mysqlslap mariadb mariadb-dump mariadb-admin', '-p', '-p'],
+  ['7z 7za 7zz 7zr rar unrar', '-p', ''],
+  ['curl', '-u', ''],
+  ['sshpass', '-p', '-p'],
+  ['redis-cli valkey-cli keydb-cli', '', '-a'],
+  ['zip unzip zipcloak sqlcmd bcp', '', '-P'],
+  ['mongo mongosh mongodump mongorestore mongoexport mongoimport', '', '-p'],
+  ['docker podman nerdctl buildah skopeo helm oras crane', '', '-p', true],
+];
+interface ProgramFlags {
+  attached: string | null;
+  next: string | null;
+  ports: boolean;
+}
+const PROGRAM_FLAGS = new Map<string, ProgramFlags>(
+  PROGRAMS.flatMap(([names, attached, next, ports]) =>
+    names.split(' ').map((n) => [n, { attached: attached || null, next: next || null, ports: ports ?? false }] as const),
+  ),
+);
+const PORT_MAPPING = /^[\d.:[\]]+(?:\/(?:tcp|udp|sctp))?$/;
+
+/**
+ * The same program rules for command lines held in one string (`sh -c
+ * "mysql -psecret"`): matched at the flag, then looked back for the program
+ * in the same command (no `;`, `&` or `|` between). Only lower-case flags:
+ * the regex ignores case, and the replacement checks the case itself.
+ */
+function programFlagPattern(ports: boolean): string {
+  const byFlag = new Map<string, string[]>();
+  const add = (flag: string, name: string) => byFlag.set(flag, [...(byFlag.get(flag) ?? []), name]);
+  for (const [name, f] of PROGRAM_FLAGS) {
+    if (f.ports !== ports) continue;
+    if (f.attached && f.attached === f.attached.toLowerCase()) add(f.attached, name);
+    if (f.next && f.next === f.next.toLowerCase()) add(`${f.next}\\s+`, name);
+  }
+  const alts = [...byFlag].map(([flag, names]) => {
+    const progs = names.map((n) => n.replace(/[.+-]/g, '\\$&')).join('|');
+    return `${flag}(?<=(?<![\\w.-])(?:${progs})(?![\\w.-])[^\\n;&|]{0,256}${flag})`;
+  });
+  const [f, v] = ports ? ['portFlag', 'portVal'] : ['progFlag', 'progVal'];
+  return `(?<${f}>(?<![^\\s"'])(?:${alts.join('|')}))(?<${v}>[^\\s"'-][^\\s"']*)`;
+}
+/** The flag as written is lower case (the regex matched it ignoring case). */
+const LOWER_FLAG = /-[a-z]\s*$/;
 
 const PATTERNS = [
-  // Private-key blocks; an unterminated block (cut output) is masked to the end.
-  String.raw`(?<pem>-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY-----[\s\S]*?(?:-----END[A-Z0-9 ]{0,40}PRIVATE KEY-----|$))`,
-  // scheme://user:password@ — the user stays readable.
-  String.raw`(?<urlUser>\b[a-z][a-z0-9+.-]{0,31}://[^\s:/@]*):(?<urlPass>[^\s@/?#]+)@`,
+  // Private-key blocks (PEM, OpenSSH, PGP); an unterminated block (cut output) is masked to the end.
+  String.raw`(?<pem>-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|$))`,
+  // scheme://user:password@ — the user stays readable; the password runs to the last @ of the authority.
+  String.raw`(?<urlUser>\b[a-z][a-z0-9+.-]{0,31}://[^\s:/@]*):(?<urlPass>[^\s/?#]+)@`,
+  // Authorization / Cookie headers: the whole value (every cookie, any scheme's credentials).
+  String.raw`(?<hdrName>(?<![A-Za-z0-9_.-])[A-Za-z0-9-]{0,64}?(?:authorization|cookie)\s*:\s*)(?<hdrScheme>(?:Bearer|Basic|Token|Digest|Bot|Negotiate)\s+)?[^"'\r\n]+`,
+  // An AWS access key id with its secret key beside it, in either order.
+  String.raw`(?<akid>\b(?:AKIA|ASIA)[A-Z0-9]{16}\b)(?<awsSep>[^A-Za-z0-9/+\n]{1,8})(?<awsSecret>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])`,
+  String.raw`(?<awsBefore>(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=]))(?=[^A-Za-z0-9/+\n]{1,8}(?:AKIA|ASIA)[A-Z0-9]{16}\b)`,
   // name=value, name: value, "name":"value", --name=value. Only at the start of a
   // word, and with bounded name parts so a long word cannot make matching quadratic.
-  String.raw`(?<kvName>(?<![A-Za-z0-9_.-])-{0,2}${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64})(?<kvSep>["']?\s*[=:]\s*)(?<kvVal>"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|(?<kvScheme>(?:Bearer|Basic)\s+)?[^\s"'&,;]+)`,
-  // --password hunter2 (value as the next word).
-  String.raw`(?<flag>(?<![A-Za-z0-9_.-])--?${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}\s+)(?<flagVal>[^\s"'-][^\s"']*)`,
+  // JSON inside a string (\"password\":\"…\") counts too.
+  String.raw`(?<kvName>(?<![A-Za-z0-9_.-])-{0,2}${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64})(?<kvSep>\\?["']?\s*[=:]\s*)(?<kvVal>\\"(?:[^\\\n]|\\[^"])*\\"|"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|(?<kvScheme>(?:Bearer|Basic)\s+)?[^\s"'&,;]+)`,
+  // Environment-style DB_PASS=…, MYSQL_PWD=…, SSH_KEY=…, GITHUB_PAT=…, REDISCLI_AUTH=…, and pass=….
+  String.raw`(?<envName>(?<![A-Za-z0-9_.-])-{0,2}(?:[A-Za-z][A-Za-z0-9_]{0,63}_(?:KEY|PAT|PASS|PWD|AUTH)|PASS)=)[^\s"'&,;]+`,
+  // --password hunter2, aws_secret_access_key X (value as the next word).
+  String.raw`(?<flag>(?<![A-Za-z0-9_.-])(?:--?${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}|--?(?:pass|pw|auth)|aws_secret_access_key)\s+)(?<flagVal>[^\s"'-][^\s"']*)`,
+  // curl -u user:password; a numeric uid:gid (docker -u 1000:1000) is not a password.
+  String.raw`(?<userFlag>(?<![^\s"'])(?:-u|-U|--user|--proxy-user)\s*[^\s:"'-][^\s:"']*:)(?!\d+(?![^\s"']))(?<userPass>[^\s"']+)`,
+  programFlagPattern(false),
+  programFlagPattern(true),
+  // openssl -passin pass:SECRET
+  String.raw`(?<osPass>(?<![A-Za-z0-9_])pass:)[^\s"']+`,
   String.raw`(?<bearer>\bBearer\s+)[A-Za-z0-9._~+/-]+=*`,
+  // Well-known token formats: GitHub, GitLab, OpenAI/Anthropic (sk-, sk-proj-, sk-ant-),
+  // Stripe, Google, Slack, npm, PyPI, Hugging Face, SendGrid, DigitalOcean, Shopify, Vault.
   String.raw`\b(?:gh[pousr]_[A-Za-z0-9]{20,255}|github_pat_[A-Za-z0-9_]{20,255})`,
+  String.raw`\bgl(?:pat|ptt|dt|rt|cbt|soat|ffct|agent|oas)-[A-Za-z0-9_-]{20,}`,
+  String.raw`\bsk-(?=[A-Za-z0-9_-]{0,200}\d)[A-Za-z0-9_-]{20,}`,
+  String.raw`\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}`,
+  String.raw`\bAIza[0-9A-Za-z_-]{35}`,
+  String.raw`\bxox[abposre]-[A-Za-z0-9-]{8,}|\bxapp-\d-[A-Za-z0-9-]{8,}|hooks\.slack\.com/services/[A-Za-z0-9/_-]+`,
+  String.raw`\bnpm_[A-Za-z0-9]{36}\b|\bpypi-[A-Za-z0-9_-]{50,}|\bhf_[A-Za-z0-9]{30,}`,
+  String.raw`\bSG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}|\bdop_v1_[a-f0-9]{64}|\bshp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}|\bhv[sbr]\.[A-Za-z0-9_-]{20,}`,
   String.raw`\b(?:AKIA|ASIA)[A-Z0-9]{16}\b`,
-  String.raw`\bxox[abposr]-[A-Za-z0-9-]{8,}`,
+  // JWTs: three base64url parts, the header always starting {" (eyJ).
   String.raw`\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`,
 ];
 
@@ -46,18 +137,30 @@ function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
 }
 
+// The regex is case-insensitive for names; a 40-character AWS secret is told
+// from a git commit id (40 lowercase hex digits) here, case-sensitively.
+const LOWER_HEX = /^[0-9a-f]+$/;
+
 type Groups = Record<string, string | undefined>;
 
 function replacement(match: string, ...rest: unknown[]): string {
   const g = rest[rest.length - 1] as Groups;
   if (g.pem !== undefined) return '[REDACTED PRIVATE KEY]';
   if (g.urlUser !== undefined) return `${g.urlUser}:${REDACTED}@`;
+  if (g.hdrName !== undefined) return `${g.hdrName}${g.hdrScheme ?? ''}${REDACTED}`;
+  if (g.akid !== undefined) return `${REDACTED}${g.awsSep}${LOWER_HEX.test(g.awsSecret!) ? g.awsSecret : REDACTED}`;
+  if (g.awsBefore !== undefined) return LOWER_HEX.test(g.awsBefore) ? match : REDACTED;
   if (g.kvName !== undefined) {
     const val = g.kvVal ?? '';
-    const quote = val.startsWith('"') ? '"' : val.startsWith("'") ? "'" : '';
+    const quote = val.startsWith('\\"') ? '\\"' : val.startsWith('"') ? '"' : val.startsWith("'") ? "'" : '';
     return `${g.kvName}${g.kvSep}${quote}${g.kvScheme ?? ''}${REDACTED}${quote}`;
   }
+  if (g.envName !== undefined) return `${g.envName}${REDACTED}`;
   if (g.flag !== undefined) return `${g.flag}${REDACTED}`;
+  if (g.userFlag !== undefined) return `${g.userFlag}${REDACTED}`;
+  if (g.progFlag !== undefined) return LOWER_FLAG.test(g.progFlag) ? `${g.progFlag}${REDACTED}` : match;
+  if (g.portFlag !== undefined) return LOWER_FLAG.test(g.portFlag) && !PORT_MAPPING.test(g.portVal!) ? `${g.portFlag}${REDACTED}` : match;
+  if (g.osPass !== undefined) return `${g.osPass}${REDACTED}`;
   if (g.bearer !== undefined) return `${g.bearer}${REDACTED}`;
   return match.length > 0 ? REDACTED : match;
 }
@@ -72,12 +175,96 @@ function cutPoint(s: string, limit: number): number {
   return i;
 }
 
+/** Runs of characters a key can be made of; each run, and its pieces between `=` and `/`, is a candidate. */
+const KEY_RUN = new RegExp(`[A-Za-z0-9_\\-.~+/=]{${MIN_KEY_RUN},}`, 'g');
+const KEY_RUN_TEST = new RegExp(`[A-Za-z0-9_\\-.~+/=]{${MIN_KEY_RUN}}`);
+/** Separator positions considered per run; past them a run is still tested whole and up to its end. */
+const MAX_CUTS = 12;
+
+/**
+ * The span of `run` that is a key, or null. Candidates: the run itself and
+ * each piece of MIN_KEY_RUN or more characters between two of its `=`/`/`
+ * separators or its ends (so `--api-key=KEY`, `https://host/KEY/x` and
+ * `KEY.` are found). Only the first MAX_CUTS separators count, which bounds
+ * the hashing per run.
+ */
+function keySpan(run: string, isKey: (s: string) => boolean): [number, number] | null {
+  const starts = [0];
+  const ends = [run.length];
+  for (let i = 0; i < run.length && starts.length <= MAX_CUTS; i++) {
+    const c = run[i];
+    if (c === '=' || c === '/') {
+      starts.push(i + 1);
+      ends.push(i);
+    }
+  }
+  // A sentence's full stop after a key.
+  let trimmed = run.length;
+  while (trimmed > 0 && run[trimmed - 1] === '.') trimmed--;
+  if (trimmed < run.length) ends.push(trimmed);
+  for (const a of starts) {
+    for (const b of ends) {
+      if (b - a >= MIN_KEY_RUN && isKey(run.slice(a, b))) return [a, b];
+    }
+  }
+  return null;
+}
+
+/**
+ * A key test over a set of SHA-256 digests (hex), for callers holding the
+ * digests themselves.
+ * @example new Redactor([], { isKey: digestMatcher(['9f86d0…']) })
+ */
+export function digestMatcher(digests: Iterable<string>): (candidate: string) => boolean {
+  const set = new Set([...digests].map((d) => d.toLowerCase()));
+  const hasher = new Bun.CryptoHasher('sha256');
+  return (candidate) => set.size > 0 && set.has(hasher.update(candidate).digest('hex'));
+}
+
+/** What the redactor needs of the key store (src/security/keys.ts). */
+export interface KeyLookup {
+  authenticate(key: string): { ok: boolean; reason?: string };
+}
+
+/**
+ * The key test for a key store: a candidate that authenticates, or would if
+ * its client were enabled, is a key. The store does the hashing and looks up
+ * its current digests, so the test follows every reload of the keys file.
+ */
+function storeMatcher(store: KeyLookup): (candidate: string) => boolean {
+  return (candidate) => {
+    const r = store.authenticate(candidate);
+    return r.ok || r.reason === 'disabled';
+  };
+}
+
+export interface RedactorOptions {
+  /**
+   * True when a string is one of the server's API keys; lets keys known only
+   * by digest be masked by value. Asked for every run of MIN_KEY_RUN or more
+   * token characters, so it must be cheap (a hash and a lookup).
+   */
+  isKey?: (candidate: string) => boolean;
+  /** The server's key store: keys it knows (by digest or in plaintext) are masked by value, across reloads. */
+  keyStore?: KeyLookup | null;
+}
+
+/** What a copy may still spend, in characters; `redact` decrements it. */
+export interface Budget {
+  left: number;
+}
+
 export class Redactor {
   private re: RegExp;
+  private readonly isKey: ((candidate: string) => boolean) | null;
 
-  /** @param secrets the server's own secrets (API keys…), masked wherever they appear. */
-  constructor(secrets: readonly string[] = []) {
+  /**
+   * @param secrets the server's own secrets (API keys…), masked wherever they appear.
+   * @param opts.isKey or opts.keyStore recognises keys the server holds only as digests.
+   */
+  constructor(secrets: readonly string[] = [], opts: RedactorOptions = {}) {
     this.re = Redactor.compile(secrets);
+    this.isKey = opts.isKey ?? (opts.keyStore ? storeMatcher(opts.keyStore) : null);
   }
 
   /** Replaces the server secrets (after a keys-file reload added plaintext keys). */
@@ -96,61 +283,136 @@ export class Redactor {
 
   /** Masks secrets inside one string (a log line, an error message); no length limit. */
   redactText(s: string): string {
+    const unkeyed = this.isKey === null || !KEY_RUN_TEST.test(s) ? s : s.replace(KEY_RUN, (run) => this.maskKeys(run));
     this.re.lastIndex = 0;
-    return s.replace(this.re, replacement);
+    return unkeyed.replace(this.re, replacement);
   }
 
-  private redactString(s: string): string {
-    if (s.length <= MAX_STRING) return this.redactText(s);
-    const cut = cutPoint(s, MAX_STRING);
-    return `${this.redactText(s.slice(0, cut))}…[truncated ${s.length - cut} chars]`;
+  private maskKeys(run: string): string {
+    const span = keySpan(run, this.isKey!);
+    if (span === null) return run;
+    const rest = run.slice(span[1]);
+    return `${run.slice(0, span[0])}${REDACTED}${rest.length >= MIN_KEY_RUN ? this.maskKeys(rest) : rest}`;
+  }
+
+  private redactString(s: string, budget: Budget): string {
+    const limit = Math.min(MAX_STRING, Math.max(0, budget.left));
+    let out: string;
+    if (s.length <= limit) out = this.redactText(s);
+    else {
+      const cut = limit === 0 ? 0 : cutPoint(s, limit);
+      out = `${this.redactText(s.slice(0, cut))}…[truncated ${s.length - cut} chars]`;
+    }
+    budget.left -= out.length + 3;
+    return out;
   }
 
   /**
    * A redacted deep copy of a JSON-like value: safe to serialise, bounded in
-   * size, with cycles and excessive nesting replaced by markers.
+   * size, with cycles and excessive nesting replaced by markers. With a budget
+   * (characters, shared across calls) strings are cut and lists end early once
+   * it is spent, each with a marker saying how much went.
    * @example redactor.redact({ api_key: 'k', cmd: 'curl -H "Authorization: Bearer abc"' })
    */
-  redact(value: unknown): unknown {
-    return this.copy(value, 0);
+  redact(value: unknown, budget: Budget = { left: Number.POSITIVE_INFINITY }): unknown {
+    return this.copy(value, 0, budget, null);
   }
 
-  private copy(value: unknown, depth: number): unknown {
+  private copy(value: unknown, depth: number, budget: Budget, program: string | null): unknown {
+    if (typeof value === 'string') return this.redactString(value, budget);
+    // Everything costs something, so even a list of empty lists is bounded by the budget.
+    budget.left -= typeof value === 'number' ? 8 : 5;
     if (value === null || value === undefined || typeof value === 'boolean' || typeof value === 'number') return value;
-    if (typeof value === 'string') return this.redactString(value);
-    if (typeof value === 'bigint') return value.toString();
+    if (typeof value === 'bigint') return this.redactString(value.toString(), budget);
     if (typeof value !== 'object') return undefined; // functions, symbols: not JSON
     if (depth >= MAX_DEPTH) return '[MAX DEPTH]';
+    if (ArrayBuffer.isView(value)) return `[binary, ${value.byteLength} bytes]`;
     const json = (value as { toJSON?: unknown }).toJSON;
-    if (typeof json === 'function') return this.copy(json.call(value), depth + 1);
-    if (value instanceof Error) return { name: value.name, message: this.redactString(value.message) };
-    if (Array.isArray(value)) return this.copyArray(value, depth);
+    if (typeof json === 'function') return this.copy(json.call(value), depth + 1, budget, program);
+    if (value instanceof Error) return { name: value.name, message: this.redactString(value.message, budget) };
+    if (Array.isArray(value)) return this.copyArray(value, depth, budget, program);
+    const obj = value as Record<string, unknown>;
+    // The tool's { command, arguments }: the program decides what its short flags mean.
+    const cmd = typeof obj.command === 'string' ? obj.command : null;
     const out: Record<string, unknown> = {};
-    let n = 0;
-    for (const key of Object.keys(value)) {
-      if (n++ >= MAX_ENTRIES) {
-        define(out, '…', `[${Object.keys(value).length - MAX_ENTRIES} more keys]`);
+    const keys = Object.keys(obj);
+    for (let n = 0; n < keys.length; n++) {
+      if (n >= MAX_ENTRIES || budget.left <= 0) {
+        define(out, '…', `[${keys.length - n} more keys]`);
         break;
       }
-      const v = (value as Record<string, unknown>)[key];
-      const masked = SENSITIVE_KEY.test(key) && v !== null && v !== undefined;
-      define(out, this.redactString(key), masked ? REDACTED : this.copy(v, depth + 1));
+      const key = keys[n]!;
+      const v = obj[key];
+      const masked = SENSITIVE_KEY.test(key) && v !== null && v !== undefined && typeof v !== 'boolean' && !(typeof v === 'number' && COUNT_NAME.test(key));
+      define(out, this.redactString(key, budget), masked ? REDACTED : this.copy(v, depth + 1, budget, cmd));
     }
     return out;
   }
 
-  private copyArray(value: unknown[], depth: number): unknown[] {
-    const n = Math.min(value.length, MAX_ENTRIES);
-    const out: unknown[] = new Array(n);
-    for (let i = 0; i < n; i++) {
-      const prev = i > 0 ? value[i - 1] : undefined;
-      // argv style: ["--password", "hunter2"] carries the secret in the next element.
-      const afterFlag = typeof prev === 'string' && prev.length <= 128 && SECRET_FLAG.test(prev);
-      out[i] = afterFlag && typeof value[i] === 'string' ? REDACTED : this.copy(value[i], depth + 1);
+  private copyArray(value: unknown[], depth: number, budget: Budget, command: string | null): unknown[] {
+    const out: unknown[] = [];
+    let program = command === null ? null : (PROGRAM_FLAGS.get(baseName(command)) ?? null);
+    const awsId = value.slice(0, MAX_ENTRIES).some((x) => typeof x === 'string' && AWS_KEY_ID.test(x));
+    let mask: Mask | null = null;
+    for (let i = 0; i < value.length; i++) {
+      if (i >= MAX_ENTRIES || budget.left <= 0) {
+        out.push(`[${value.length - i} more items]`);
+        break;
+      }
+      const x = value[i];
+      if (typeof x !== 'string') {
+        out.push(this.copy(x, depth + 1, budget, null));
+        mask = null;
+        continue;
+      }
+      program = PROGRAM_FLAGS.get(baseName(x)) ?? program;
+      const masked: string | null = mask !== null ? applyMask(mask, x) : maskAttached(x, program, awsId);
+      out.push(masked ?? this.redactString(x, budget));
+      if (masked !== null) budget.left -= masked.length + 3;
+      mask = masked === null ? flagMask(x, program) : null;
     }
-    if (value.length > n) out.push(`[${value.length - n} more items]`);
     return out;
   }
+}
+
+/** How the element after a flag is masked. */
+type Mask = 'all' | 'afterColon' | 'unlessPort';
+
+const AWS_KEY_ID = /^(?:AKIA|ASIA)[A-Z0-9]{16}$/;
+const AWS_SECRET = /^[A-Za-z0-9/+]{40}$/;
+
+function baseName(s: string): string {
+  return s.length > 128 ? '' : s.slice(s.lastIndexOf('/') + 1);
+}
+
+/** What an argv element announces about the next one. */
+function flagMask(x: string, program: ProgramFlags | null): Mask | null {
+  if (x.length > 128) return null;
+  if (USER_FLAG.test(x)) return 'afterColon';
+  if (program?.next === x) return program.ports ? 'unlessPort' : 'all';
+  if (SECRET_FLAG.test(x) || SECRET_SETTING.test(x)) return 'all';
+  return null;
+}
+
+function applyMask(mask: Mask, x: string): string | null {
+  if (mask === 'all') return REDACTED;
+  if (mask === 'unlessPort') return PORT_MAPPING.test(x) ? null : REDACTED;
+  const colon = x.indexOf(':');
+  if (colon < 0 || /^\d+$/.test(x.slice(colon + 1))) return null;
+  return `${x.slice(0, colon + 1)}${REDACTED}`;
+}
+
+/** An element that carries its own secret: mysql's -pSECRET, curl's -uuser:pass, an AWS secret beside its key id. */
+function maskAttached(x: string, program: ProgramFlags | null, awsId: boolean): string | null {
+  const f = program?.attached;
+  if (f && x.length > f.length && x.startsWith(f) && !x.startsWith('--')) {
+    const v = x.slice(f.length);
+    if (f !== '-u') return `${f}${REDACTED}`;
+    const colon = v.indexOf(':');
+    if (colon >= 0) return `${f}${v.slice(0, colon + 1)}${REDACTED}`;
+  }
+  if (awsId && AWS_SECRET.test(x) && !LOWER_HEX.test(x)) return REDACTED;
+  return null;
 }
 
 // Plain assignment of "__proto__" would change the copy's prototype instead of

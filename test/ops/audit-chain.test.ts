@@ -1,14 +1,17 @@
 /**
- * The audit hash chain and rotation: an untouched log verifies across a
- * size rotation and a restart; each kind of tampering is named with
- * file:line; the CLI exits 1 on a broken chain; SIGHUP reopens the file
- * after an external move and the chain carries on; `audit query` filters.
+ * The audit hash chain, its anchors and rotation: an untouched log verifies
+ * across a size rotation and a restart, every file marked at its start and
+ * checkpointed; each kind of tampering (head cut, tail cut, emptied, edited,
+ * inserted, deleted, a gap across a rotation, a replaced file) is named with
+ * file:line, by the CLI too (exit 1); a restart reports lines cut while the
+ * server was down; SIGHUP reopens the file after an external move and the
+ * chain carries on; `audit query` filters.
  */
 import { describe, expect, test } from 'bun:test';
-import { copyFileSync, existsSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canonicalJson, GENESIS_HASH, sealRecord } from '../../src/ops/audit-chain.ts';
-import { verifyFiles } from '../../src/ops/audit-verify.ts';
+import { type ProblemKind, verifyFiles } from '../../src/ops/audit-verify.ts';
 import { AuditWriter, rotatedNames } from '../../src/security/audit.ts';
 import type { AuditEvent } from '../../src/security/audit-event.ts';
 import { Redactor } from '../../src/security/redact.ts';
@@ -45,6 +48,21 @@ function writeLog(dir: string): string[] {
 
 function lineCount(f: string): number {
   return readFileSync(f, 'utf8').split('\n').length - 1;
+}
+
+/** Removes `count` whole lines starting at 0-based row `from`. */
+function cutLines(f: string, from: number, count: number): void {
+  const rows = readFileSync(f, 'utf8').split('\n');
+  rows.splice(from, count);
+  writeFileSync(f, rows.join('\n'));
+}
+
+/** What `verify` says about each file of an untouched log written by writeLog. */
+function intactNotes(files: string[]): string[] {
+  return files.map((f, i) => {
+    const start = i === 0 ? 'starts the chain (genesis)' : `continues ${files[i - 1]} across a rotation`;
+    return `${f}: ${lineCount(f)} line(s), ${start}; checkpoint matches`;
+  });
 }
 
 function editLine(f: string, n: number, edit: (line: string) => string | null): void {
@@ -87,45 +105,96 @@ describe('audit hash chain', () => {
     for (const c of cases) expect(canonicalJson(c)).toBe(reference(c));
   });
 
-  test('an untouched log verifies across a rotation and a restart; lines stay within the size', () => {
+  test('an untouched log verifies across a rotation and a restart, each file marked at its start and checkpointed', () => {
     const dir = tempDir();
     try {
       const files = writeLog(dir);
       expect(files.length).toBeGreaterThan(2);
-      expect(verifyFiles(files)).toEqual({ ok: true, lines: 40, files: files.length });
+      expect(verifyFiles(files)).toEqual({ ok: true, lines: 40, files: files.length, notes: intactNotes(files) });
       for (const f of files.slice(0, -1)) expect(Bun.file(f).size).toBeLessThanOrEqual(3000);
       const first = JSON.parse(readFileSync(files[0]!, 'utf8').split('\n')[0]!);
       expect(first.prev_hash).toBe(GENESIS_HASH);
-      // Every line ends with the two chain fields, after the documented ones.
-      expect(Object.keys(first).slice(-2)).toEqual(['prev_hash', 'hash']);
+      // Every line ends with the chain fields, after the documented ones; a file's first line says how it starts.
+      expect(Object.keys(first).slice(-3)).toEqual(['file_start', 'prev_hash', 'hash']);
+      // Each file, rotated or live, has its checkpoint beside it, describing it exactly.
+      const described = files.map((f) => JSON.parse(readFileSync(`${f}.head`, 'utf8')));
+      const actual = files.map((f) => {
+        const rows = readFileSync(f, 'utf8').split('\n').slice(0, -1).map((l) => JSON.parse(l));
+        return { lines: rows.length, first_hash: rows[0].hash, last_hash: rows.at(-1).hash, bytes: Bun.file(f).size };
+      });
+      expect(described).toEqual(actual);
+      expect(files.map((f) => JSON.parse(readFileSync(f, 'utf8').split('\n')[0]!).file_start)).toEqual(['genesis', ...files.slice(1).map(() => 'continues')]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
-  const cases: Array<[string, (files: string[]) => { file: string; line: number }, string]> = [
+  // Each tampering, named as `hide audit verify` names it.
+  const cases: Array<[string, (files: string[]) => { files?: string[]; file: string; line: number }, ProblemKind]> = [
     [
-      'an edited field',
+      'head cut: the first lines of the oldest file removed',
+      (files) => {
+        cutLines(files[0]!, 0, 2);
+        return { file: files[0]!, line: 1 };
+      },
+      'head-cut',
+    ],
+    [
+      'head cut: the first line of a later file removed',
+      (files) => {
+        cutLines(files[2]!, 0, 1);
+        return { file: files[2]!, line: 1 };
+      },
+      'head-cut',
+    ],
+    [
+      'tail cut: the last lines of the live file removed',
+      (files) => {
+        const f = files.at(-1)!;
+        cutLines(f, lineCount(f) - 2, 2);
+        return { file: f, line: lineCount(f) + 1 };
+      },
+      'tail-cut',
+    ],
+    [
+      'tail cut: the last line of a rotated file removed',
+      (files) => {
+        cutLines(files[1]!, lineCount(files[1]!) - 1, 1);
+        return { file: files[1]!, line: lineCount(files[1]!) + 1 };
+      },
+      'tail-cut',
+    ],
+    [
+      'tail cut: the live file cut mid-line',
+      (files) => {
+        const f = files.at(-1)!;
+        truncateSync(f, Bun.file(f).size - 15);
+        return { file: f, line: lineCount(f) + 1 };
+      },
+      'tail-cut',
+    ],
+    [
+      'empty: the live file emptied',
+      (files) => {
+        truncateSync(files.at(-1)!, 0);
+        return { file: files.at(-1)!, line: 1 };
+      },
+      'emptied',
+    ],
+    [
+      'edited: a field changed',
       (files) => {
         editLine(files[1]!, 2, (l) => l.replace('"exitCode":0', '"exitCode":1'));
         return { file: files[1]!, line: 2 };
       },
-      'modified',
+      'edited',
     ],
     [
-      'a deleted line',
-      (files) => {
-        editLine(files[1]!, 2, () => null);
-        return { file: files[1]!, line: 2 };
-      },
-      'removed',
-    ],
-    [
-      'an inserted line with a valid hash chained to its predecessor',
+      'inserted: a line with a valid hash chained to its predecessor',
       (files) => {
         const f = files[1]!;
         const prev = JSON.parse(readFileSync(f, 'utf8').split('\n')[0]!);
-        const { hash: _h, prev_hash: _p, ...fields } = prev;
+        const { hash: _h, prev_hash: _p, file_start: _s, ...fields } = prev;
         const forged = sealRecord({ ...fields, correlation_id: 'forged' }, prev.hash).line;
         editLine(f, 2, (l) => `${forged}\n${l}`);
         return { file: f, line: 2 };
@@ -133,7 +202,7 @@ describe('audit hash chain', () => {
       'inserted',
     ],
     [
-      'an inserted copy of another line',
+      'inserted: a copy of another line',
       (files) => {
         const f = files[1]!;
         const copy = readFileSync(files[0]!, 'utf8').split('\n')[1]!;
@@ -143,39 +212,94 @@ describe('audit hash chain', () => {
       'inserted',
     ],
     [
-      'a truncated tail',
+      'deleted: a line in the middle removed',
+      (files) => {
+        editLine(files[1]!, 2, () => null);
+        return { file: files[1]!, line: 2 };
+      },
+      'deleted',
+    ],
+    [
+      'across a rotation: a rotated file missing',
+      (files) => {
+        rmSync(files[2]!);
+        return { files: files.filter((_, i) => i !== 2), file: files[3]!, line: 1 };
+      },
+      'rotation-gap',
+    ],
+    [
+      'across a rotation: a rotated file cut at its end, its checkpoint removed',
+      (files) => {
+        cutLines(files[1]!, lineCount(files[1]!) - 1, 1);
+        rmSync(`${files[1]!}.head`);
+        return { file: files[2]!, line: 1 };
+      },
+      'rotation-gap',
+    ],
+    [
+      'replaced: the live file rewritten as a new chain, its checkpoint left',
       (files) => {
         const f = files.at(-1)!;
-        truncateSync(f, Bun.file(f).size - 15);
-        return { file: f, line: lineCount(f) + 1 };
+        const rows = readFileSync(f, 'utf8').split('\n').slice(0, -1);
+        let prev = GENESIS_HASH;
+        const forged = rows.map((l, i) => {
+          const { hash: _h, prev_hash: _p, file_start: _s, ...fields } = JSON.parse(l);
+          const sealed = sealRecord(fields, prev, i === 0);
+          prev = sealed.hash;
+          return sealed.line;
+        });
+        writeFileSync(f, `${forged.join('\n')}\n`);
+        return { files: [f], file: f, line: 1 };
       },
-      'truncated',
+      'replaced',
     ],
   ];
 
   for (const [name, tamper, kind] of cases) {
-    test(`names the line for ${name}`, async () => {
+    test(`verify names ${name}`, () => {
       const dir = tempDir();
       try {
-        const files = writeLog(dir);
-        const where = tamper(files);
+        const all = writeLog(dir);
+        const where = tamper(all);
+        const files = where.files ?? all;
         expect(verifyFiles(files)).toEqual({ ok: false, problem: { kind, file: where.file, line: where.line, message: expect.any(String) } } as never);
         // The CLI says the same and exits 1.
         const p = Bun.spawnSync(['bun', 'run', MAIN, 'audit', 'verify', ...files], { cwd: dir });
-        expect(p.exitCode).toBe(1);
-        expect(p.stdout.toString()).toStartWith(`${where.file}:${where.line}: ${kind}:`);
+        expect([p.exitCode, p.stdout.toString().split(': ').slice(0, 2)]).toEqual([1, [`${where.file}:${where.line}`, kind]]);
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
     });
   }
 
+  test('a restart notices lines cut while the server was down, before the checkpoint moves on', () => {
+    const dir = tempDir();
+    try {
+      const file = join(dir, 'audit.jsonl');
+      const w1 = new AuditWriter({ file, redactor: new Redactor(), chain: true });
+      for (let i = 0; i < 5; i++) w1.write(event(i));
+      w1.close();
+      const before = JSON.parse(readFileSync(`${file}.head`, 'utf8'));
+      cutLines(file, 3, 2);
+      const errors: string[] = [];
+      const w2 = new AuditWriter({ file, redactor: new Redactor(), chain: true, onError: (e) => errors.push(e.message) });
+      w2.close();
+      expect(errors).toEqual([
+        `${file} no longer matches its checkpoint (5 lines, ${before.bytes} bytes, last hash ${before.last_hash.slice(0, 12)}; ` +
+          `now 3 lines, ${Bun.file(file).size} bytes): lines were cut while the server was down`,
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('CLI: verify exits 0 on an intact log; query filters by correlation id, client id and time', () => {
     const dir = tempDir();
     try {
       const files = writeLog(dir);
       const ok = Bun.spawnSync(['bun', 'run', MAIN, 'audit', 'verify', ...files], { cwd: dir });
-      expect([ok.exitCode, ok.stdout.toString()]).toEqual([0, `ok: 40 lines in ${files.length} file(s), hash chain intact\n`]);
+      const report = `${intactNotes(files).join('\n')}\nok: 40 lines in ${files.length} file(s), hash chain intact\n`;
+      expect([ok.exitCode, ok.stdout.toString()]).toEqual([0, report]);
 
       // Without --file, query reads the configured log and its rotated files, oldest first.
       const env = { PATH: process.env.PATH!, HIDE_AUDIT_LOG_FILE: join(dir, 'audit.jsonl'), HIDE_AUDIT_LOG_KEEP: '20', HIDE_LOG_LEVEL: 'silent' };
@@ -214,10 +338,23 @@ describe('audit hash chain', () => {
       }
       expect(auditLines(`${audit}.moved`).map((l) => l.arguments.arguments[0])).toEqual(['one']);
       expect(auditLines(audit).map((l) => l.arguments.arguments[0])).toEqual(['two', 'three']);
-      expect(verifyFiles([`${audit}.moved`, audit])).toEqual({ ok: true, lines: 3, files: 2 });
-      // Dropping the middle file breaks the chain at the first line after the gap.
-      copyFileSync(audit, `${audit}.copy`);
-      expect(verifyFiles([`${audit}.copy`])).toEqual({ ok: true, lines: 2, files: 1 });
+      // The moved file keeps no checkpoint; the new one starts by continuing it.
+      expect(verifyFiles([`${audit}.moved`, audit])).toEqual({
+        ok: true,
+        lines: 3,
+        files: 2,
+        notes: [
+          `${audit}.moved: 1 line(s), starts the chain (genesis); no checkpoint: a cut tail would not show`,
+          `${audit}: 2 line(s), continues ${audit}.moved across a rotation; checkpoint matches`,
+        ],
+      });
+      // Alone, the live file still shows that it starts by continuing an earlier file.
+      expect(verifyFiles([audit])).toEqual({
+        ok: true,
+        lines: 2,
+        files: 1,
+        notes: [`${audit}: 2 line(s), continues a chain from an earlier file not given (rotated away or not listed); checkpoint matches`],
+      });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

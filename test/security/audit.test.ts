@@ -1,10 +1,11 @@
 import { describe, expect, test } from 'bun:test';
-import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { verifyFiles } from '../../src/ops/audit-verify.ts';
-import { AuditWriter, NullAudit } from '../../src/security/audit.ts';
+import { AuditWriter, MAX_LINE_BYTES, NullAudit } from '../../src/security/audit.ts';
 import type { AuditEvent } from '../../src/security/audit-event.ts';
-import { Redactor } from '../../src/security/redact.ts';
+import { generateApiKey, KeyStore, sha256Hex } from '../../src/security/keys.ts';
+import { MAX_ENTRIES, MAX_STRING, Redactor } from '../../src/security/redact.ts';
 import { tempDir } from './helpers.ts';
 
 const SERVER_KEY = 'server-key-1234567890-abcdefghijk';
@@ -84,14 +85,17 @@ describe('AuditWriter', () => {
     w.close();
   });
 
-  test('redaction applies to arguments, result, error and user; envelope fields are kept', () => {
+  test('every audited field is redacted: a token as correlation id, user, tool name, error, arguments, result', () => {
     using dir = tempDir();
     const file = join(dir.path, 'audit.jsonl');
     const w = new AuditWriter({ file, redactor: new Redactor([SERVER_KEY]) });
+    const GHS = 'ghs_0123456789abcdefghij0123456789abcdef';
     w.write(
       event(1, {
+        correlation_id: GHS,
         user: `dev ${SERVER_KEY}`,
-        arguments: { command: 'mysql', arguments: ['--password=hunter2', '-h', 'db'], env: { API_TOKEN: 'tok' }, note: `key ${SERVER_KEY}` },
+        tool_name: `xoxb-1234567890-${'a'.repeat(24)}`,
+        arguments: { command: 'mysql', arguments: ['--password=hunter2', '-h', 'db', `-p${SERVER_KEY}`], env: { API_TOKEN: 'tok' }, note: `key ${SERVER_KEY}` },
         result: { exitCode: 1, detail: 'ghp_0123456789abcdefghij0123456789abcdef' },
         error: `auth failed for Bearer ${SERVER_KEY}`,
       }),
@@ -101,18 +105,91 @@ describe('AuditWriter', () => {
     expect(l).toEqual({
       timestamp: expect.any(String),
       event_type: 'tool_call',
-      correlation_id: 'corr-1',
+      correlation_id: '[REDACTED]',
       client_id: 'ci',
       client_ip: '127.0.0.1',
       api_key_hash: 'ab'.repeat(32),
       user: 'dev [REDACTED]',
-      tool_name: 'shell_execute',
-      arguments: { command: 'mysql', arguments: ['--password=[REDACTED]', '-h', 'db'], env: { API_TOKEN: '[REDACTED]' }, note: 'key [REDACTED]' },
+      tool_name: '[REDACTED]',
+      arguments: { command: 'mysql', arguments: ['--password=[REDACTED]', '-h', 'db', '-p[REDACTED]'], env: { API_TOKEN: '[REDACTED]' }, note: 'key [REDACTED]' },
       result: { exitCode: 1, detail: '[REDACTED]' },
       error: 'auth failed for Bearer [REDACTED]',
     });
     expect(readFileSync(file, 'utf8')).not.toContain(SERVER_KEY);
     w.close();
+  });
+
+  test('a key the keys file holds only as its digest is masked wherever it appears, after a reload too', () => {
+    using dir = tempDir();
+    const keysFile = join(dir.path, 'keys.json');
+    const first = generateApiKey();
+    const later = generateApiKey();
+    const digests = (keys: string[]) => JSON.stringify({ clients: keys.map((k, i) => ({ client_id: `c${i}`, api_key_sha256: sha256Hex(k) })) });
+    writeFileSync(keysFile, digests([first]));
+    const keyStore = new KeyStore({ file: keysFile });
+    const file = join(dir.path, 'audit.jsonl');
+    const w = new AuditWriter({ file, redactor: new Redactor(keyStore.knownSecrets(), { keyStore }) });
+    w.write(event(1, { correlation_id: first, arguments: { command: 'curl', arguments: [`https://x.example/?key=${first}`, first, later] } }));
+    w.flush();
+    writeFileSync(keysFile, digests([first, later]));
+    expect(keyStore.reload()).toEqual({ ok: true, clients: 2 });
+    w.write(event(2, { arguments: { command: 'echo', arguments: [`${later}.`] } }));
+    w.close();
+    expect(lines(file).map((l) => [l.correlation_id, l.arguments])).toEqual([
+      ['[REDACTED]', { command: 'curl', arguments: ['https://x.example/?key=[REDACTED]', '[REDACTED]', later] }],
+      ['corr-2', { command: 'echo', arguments: ['[REDACTED].'] }],
+    ]);
+  });
+
+  test("keys_reloaded keeps its key count: a count is not a secret", () => {
+    using dir = tempDir();
+    const file = join(dir.path, 'audit.jsonl');
+    const w = new AuditWriter({ file, redactor: new Redactor() });
+    w.write(event(1, { event_type: 'keys_reloaded', correlation_id: null, tool_name: null, arguments: null, result: { keys: 3 } }));
+    w.close();
+    expect(lines(file)[0]!.result).toEqual({ keys: 3 });
+  });
+
+  test('2 million integers as arguments make a line under 64 KiB: the first items and a count', () => {
+    using dir = tempDir();
+    const file = join(dir.path, 'audit.jsonl');
+    const w = new AuditWriter({ file, redactor: new Redactor(), chain: true });
+    w.write(event(1, { arguments: { command: 'echo', arguments: Array.from({ length: 2_000_000 }, (_, i) => i) } }));
+    w.close();
+    const text = readFileSync(file, 'utf8');
+    expect([Buffer.byteLength(text) < MAX_LINE_BYTES, lines(file)[0]!.arguments]).toEqual([
+      true,
+      { command: 'echo', arguments: [...Array.from({ length: MAX_ENTRIES }, (_, i) => i), `[${2_000_000 - MAX_ENTRIES} more items]`] },
+    ]);
+  });
+
+  test('no value over 4 KiB and no line over 64 KiB, whatever the fields hold', () => {
+    using dir = tempDir();
+    const file = join(dir.path, 'audit.jsonl');
+    const w = new AuditWriter({ file, redactor: new Redactor(), chain: true });
+    const big = 'x '.repeat(500_000);
+    // Control characters cost six bytes each in JSON: the line is rebuilt smaller until it fits.
+    const escaped = '\u0001'.repeat(MAX_STRING);
+    w.write(event(1, { correlation_id: big, user: big, tool_name: big, error: big, arguments: { command: big, arguments: Array(500).fill(big), [big]: 1 }, result: { out: big } }));
+    w.write(event(2, { arguments: { command: 'printf', arguments: Array(100).fill(escaped) } }));
+    w.close();
+    const rows = readFileSync(file, 'utf8').split('\n').slice(0, -1);
+    const strings = (v: unknown): string[] => (typeof v === 'string' ? [v] : v !== null && typeof v === 'object' ? Object.entries(v).flatMap(([k, x]) => [k, ...strings(x)]) : []);
+    const longest = rows.map((r) => Math.max(...strings(JSON.parse(r)).map((x) => x.length)));
+    const cut = `…[truncated ${1_000_000 - MAX_STRING} chars]`;
+    expect({
+      within: rows.map((r) => Buffer.byteLength(r) + 1 <= MAX_LINE_BYTES),
+      longest: longest.map((n) => n <= MAX_STRING + cut.length),
+      correlationId: JSON.parse(rows[0]!).correlation_id,
+      lastArgument: JSON.parse(rows[0]!).arguments.arguments.at(-1),
+      verified: verifyFiles([file]).ok,
+    }).toEqual({
+      within: [true, true],
+      longest: [true, true],
+      correlationId: `${'x '.repeat(MAX_STRING / 2)}${cut}`,
+      lastArgument: expect.stringMatching(/^…\[truncated \d+ chars\]$|^\[\d+ more items\]$/),
+      verified: true,
+    });
   });
 
   test('undefined arguments/result serialise as null so every field is present', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { MAX_STRING, REDACTED, Redactor } from '../../src/security/redact.ts';
+import { digestMatcher, MAX_STRING, REDACTED, Redactor } from '../../src/security/redact.ts';
 
 const SERVER_KEY = 'Zq9-srv_KEY.with+regex*chars(1)';
 const r = new Redactor([SERVER_KEY, 'second-server-key-xyz', 'ab']);
@@ -37,6 +37,20 @@ describe('Redactor.redactText', () => {
     ['header style', 'X-API-Key: abc123', `X-API-Key: ${REDACTED}`],
     ['case insensitive', 'PASSWORD=Hunter2', `PASSWORD=${REDACTED}`],
     ['innocent text', 'exit code 0 after 12ms; keyboard ok', 'exit code 0 after 12ms; keyboard ok'],
+    ['authorization header, any scheme', 'Authorization: Token abc def', `Authorization: Token ${REDACTED}`],
+    ['cookie header, every cookie', 'curl -H "Cookie: a=1; sid=xyz" u', `curl -H "Cookie: ${REDACTED}" u`],
+    ['escaped JSON in a string', String.raw`{\"token\":\"abc\"}`, String.raw`{\"token\":\"${REDACTED}\"}`],
+    ['url password holding an @', 'https://bob:p@ss@host/x', `https://bob:${REDACTED}@host/x`],
+    ['aws key id with its secret', `${AKIA} wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY`, `${REDACTED} ${REDACTED}`],
+    ['a commit id beside an aws key id stays', `${AKIA} 3f786850e387550fdab836ed7e6dc881de23001b`, `${REDACTED} 3f786850e387550fdab836ed7e6dc881de23001b`],
+    ['mysql -p in a command string', 'sh -c "mysql -u root -phunter2 db"', `sh -c "mysql -u root -p${REDACTED} db"`],
+    ['mysql -P port stays', 'mysql -u root -P 3306 -h db', 'mysql -u root -P 3306 -h db'],
+    ['-p of another program stays', 'mysql db; mkdir -p build', 'mysql db; mkdir -p build'],
+    ['docker port mapping stays, docker login password does not', 'docker run -p 8080:80 x && docker login -p hunter2', `docker run -p 8080:80 x && docker login -p ${REDACTED}`],
+    ['curl -u user:pass, not uid:gid', 'curl -u bob:pw1 u; docker run -u 1000:1000 i', `curl -u bob:${REDACTED} u; docker run -u 1000:1000 i`],
+    ['openssl pass:', 'openssl rsa -passin pass:hunter2', `openssl rsa -passin pass:${REDACTED}`],
+    ['sk- key', `key sk-${'a1'.repeat(24)}`, `key ${REDACTED}`],
+    ['sk- package name stays', 'pip install sk-learn-and-other-words', 'pip install sk-learn-and-other-words'],
   ];
   for (const [name, input, want] of cases) {
     test(name, () => expect(r.redactText(input)).toBe(want));
@@ -138,6 +152,61 @@ describe('Redactor.redact', () => {
     const out = r.redact({ s: nasty, t: `${'password'.repeat(400)}` });
     expect(out).toBeDefined();
   });
+});
+
+describe('argv arrays', () => {
+  test('flags announce the secret in the next element or carry it attached; the program decides what short flags mean', () => {
+    const argv = (command: string, args: string[]) => r.redact({ command, arguments: args });
+    expect([
+      argv('mysql', ['-u', 'root', '-phunter2', '-p', 'hunter3', '-P', '3306']),
+      argv('sudo', ['mysql', '-phunter2']),
+      argv('mkdir', ['-p', 'build/x']),
+      argv('docker', ['run', '-p', '8080:80', '-u', '1000:1000', 'img']),
+      argv('docker', ['login', '-p', 'hunter2']),
+      argv('curl', ['-u', 'bob:pw', '-ualice:pw2', '-H', 'Authorization: Basic Zm9v']),
+      argv('aws', ['configure', 'set', 'aws_secret_access_key', 'abc']),
+      argv('echo', [AKIA, 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', '3f786850e387550fdab836ed7e6dc881de23001b']),
+      argv('psql', ['--password', 'hunter2', '--pass', 'x', '--auth', 'tok']),
+    ]).toEqual([
+      { command: 'mysql', arguments: ['-u', 'root', `-p${REDACTED}`, '-p', REDACTED, '-P', '3306'] },
+      { command: 'sudo', arguments: ['mysql', `-p${REDACTED}`] },
+      { command: 'mkdir', arguments: ['-p', 'build/x'] },
+      { command: 'docker', arguments: ['run', '-p', '8080:80', '-u', '1000:1000', 'img'] },
+      { command: 'docker', arguments: ['login', '-p', REDACTED] },
+      { command: 'curl', arguments: ['-u', `bob:${REDACTED}`, `-ualice:${REDACTED}`, '-H', `Authorization: Basic ${REDACTED}`] },
+      { command: 'aws', arguments: ['configure', 'set', 'aws_secret_access_key', REDACTED] },
+      { command: 'echo', arguments: [REDACTED, REDACTED, '3f786850e387550fdab836ed7e6dc881de23001b'] },
+      { command: 'psql', arguments: ['--password', REDACTED, '--pass', REDACTED, '--auth', REDACTED] },
+    ]);
+  });
+});
+
+test('numbers under counting names are kept; under secret names they are masked', () => {
+  expect(r.redact({ keys: 3, max_tokens: 1000, tokenCount: 7, sessionTimeoutMs: 30, password: 1234, pass: 99, token: true })).toEqual({
+    keys: 3,
+    max_tokens: 1000,
+    tokenCount: 7,
+    sessionTimeoutMs: 30,
+    password: REDACTED,
+    pass: REDACTED,
+    token: true,
+  });
+});
+
+test('a budget cuts strings and ends lists once spent, saying how much went', () => {
+  const budget = { left: 80 };
+  expect([r.redact({ a: 'x'.repeat(30), b: [1, 2, 3, 4, 5, 6], c: 'late' }, budget), budget.left <= 0]).toEqual([
+    { a: 'x'.repeat(30), b: [1, 2, 3, 4, '[2 more items]'], '…': '[1 more keys]' },
+    true,
+  ]);
+});
+
+test('keys known only by digest are masked by value, inside longer text too', () => {
+  const key = 'Zk3v9QmP2xR7tL1wB8nY4cH6jD0sF5gA-_eKuTqWoIz';
+  const red = new Redactor([], { isKey: digestMatcher([new Bun.CryptoHasher('sha256').update(key).digest('hex')]) });
+  expect(red.redactText(`a ${key} b?key=${key}&x /v1/${key}/s "${key}". ${key}x`)).toBe(
+    `a ${REDACTED} b?key=${REDACTED}&x /v1/${REDACTED}/s "${REDACTED}". ${key}x`,
+  );
 });
 
 test('setSecrets swaps the masked server secrets', () => {

@@ -1,0 +1,203 @@
+/**
+ * The redaction corpus: secret forms a client can put in an audited call, and
+ * plain values that must come through untouched. Shared by the test and by a
+ * measurement of any checkout of the code, e.g. the original:
+ *
+ *   mkdir -p /tmp/hide-orig && git archive HEAD src | tar -x -C /tmp/hide-orig
+ *   bun test/security/redact-corpus.ts /tmp/hide-orig   # prints "<redacted>/<total> …"
+ *   bun test/security/redact-corpus.ts                  # this checkout
+ *
+ * Each form goes through the audit writer of that checkout into a real file,
+ * with a key store whose keys file holds one key only as its SHA-256.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KeyStore, sha256Hex } from '../../src/security/keys.ts';
+import type { AuditEvent } from '../../src/security/audit-event.ts';
+
+/** Deterministic fake secrets: `n` characters of `alphabet`, different per seed (SHA-256 in counter mode). */
+function fake(seed: number, n: number, alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'): string {
+  let out = '';
+  for (let block = 0; out.length < n; block++) {
+    for (const byte of new Bun.CryptoHasher('sha256').update(`${seed}:${block}`).digest()) out += alphabet[byte % alphabet.length];
+  }
+  return out.slice(0, n);
+}
+const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/** The client key the keys file stores only as `api_key_sha256`. */
+export const DIGEST_KEY = fake(1, 43, B64URL);
+const AKIA = `AKIA${fake(2, 16, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567')}`;
+const AWS_SECRET = fake(3, 40, B64);
+const GHP = `ghp_${fake(4, 36)}`;
+const JWT = `eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ${fake(5, 30, B64URL)}.${fake(6, 43, B64URL)}`;
+const PW = `Pw-${fake(7, 12)}`;
+
+export interface SecretForm {
+  name: string;
+  /** A command line, audited as the shell tool's { command, arguments }. */
+  argv?: string[];
+  /** A value, audited in `field` (default: as `echo`'s argument). */
+  value?: string;
+  field?: 'correlation_id' | 'user' | 'error' | 'tool_name';
+  /** What must not appear anywhere in the audit line. */
+  secret: string | string[];
+}
+
+const v = (name: string, value: string, secret = value): SecretForm => ({ name, value, secret });
+const a = (name: string, argv: string[], secret: string | string[]): SecretForm => ({ name, argv, secret });
+const f = (name: string, field: SecretForm['field'], value: string, secret: string): SecretForm => ({ name, field, value, secret });
+
+export const CORPUS: SecretForm[] = [
+  // The server's own key, known only by digest.
+  a('digest-only key as a plain argument', ['echo', DIGEST_KEY], DIGEST_KEY),
+  a('digest-only key in a query string', ['curl', `https://api.example.com/v1?key=${DIGEST_KEY}`], DIGEST_KEY),
+  a('digest-only key in a URL path', ['curl', `https://api.example.com/v1/${DIGEST_KEY}/status`], DIGEST_KEY),
+  f('digest-only key as correlationId', 'correlation_id', DIGEST_KEY, DIGEST_KEY),
+  f('digest-only key at the end of an error sentence', 'error', `upstream refused ${DIGEST_KEY}.`, DIGEST_KEY),
+  // Every audited field.
+  f('GitHub token as correlationId', 'correlation_id', GHP, GHP),
+  f('OpenAI key as user', 'user', `sk-${fake(8, 48)}`, `sk-${fake(8, 48)}`),
+  f('JWT in an error', 'error', `token rejected: ${JWT}`, JWT),
+  f('Slack token as a tool name', 'tool_name', `xoxb-${fake(9, 12, '0123456789')}-${fake(10, 24)}`, `xoxb-${fake(9, 12, '0123456789')}-${fake(10, 24)}`),
+  // Token shapes.
+  v('OpenAI sk-', `sk-${fake(11, 48)}`),
+  v('OpenAI sk-proj-', `sk-proj-${fake(12, 64, B64URL)}`),
+  v('Anthropic sk-ant-', `sk-ant-api03-${fake(13, 93, B64URL)}AA`),
+  v('GitLab glpat-', `glpat-${fake(14, 20, B64URL)}`),
+  v('GitHub fine-grained github_pat_', `github_pat_11${fake(15, 20)}_${fake(16, 59)}`),
+  v('GitHub ghp_', GHP),
+  v('GitHub gho_', `gho_${fake(17, 36)}`),
+  v('GitHub ghs_', `ghs_${fake(18, 36)}`),
+  v('GitHub ghu_', `ghu_${fake(19, 36)}`),
+  v('GitHub ghr_', `ghr_${fake(20, 36)}`),
+  v('Google AIza', `AIza${fake(21, 35, B64URL)}`),
+  v('Slack xoxp-', `xoxp-${fake(22, 11, '0123456789')}-${fake(23, 11, '0123456789')}-${fake(24, 32, '0123456789abcdef')}`),
+  v('Slack webhook', `https://hooks.slack.com/services/T${fake(25, 8)}/B${fake(26, 8)}/${fake(27, 24)}`, fake(27, 24)),
+  v('AWS access key id', AKIA),
+  a('AWS secret beside its key id', ['echo', AKIA, AWS_SECRET], [AKIA, AWS_SECRET]),
+  v('AWS key pair in one string', `${AKIA}:${AWS_SECRET}`, AWS_SECRET),
+  a('aws configure set aws_secret_access_key', ['aws', 'configure', 'set', 'aws_secret_access_key', AWS_SECRET], AWS_SECRET),
+  v('aws_secret_access_key = in a credentials file', `[default]\naws_secret_access_key = ${AWS_SECRET}`, AWS_SECRET),
+  v('JWT', JWT),
+  v('npm token', `npm_${fake(28, 36)}`),
+  v('Stripe secret key', `sk_live_${fake(29, 24)}`),
+  v('Hugging Face token', `hf_${fake(30, 34)}`),
+  v('Vault token', `hvs.${fake(31, 24)}`),
+  v('RSA private key block', `-----BEGIN RSA PRIVATE KEY-----\nMIIE${fake(32, 60, B64)}\n-----END RSA PRIVATE KEY-----`, fake(32, 60, B64)),
+  v('OpenSSH private key block', `-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl${fake(33, 60, B64)}\n-----END OPENSSH PRIVATE KEY-----`, fake(33, 60, B64)),
+  v('password in an https URL', `https://alice:${PW}@git.example.com/r.git`, PW),
+  v('password in a postgres URL', `postgres://app:${PW}1@db.internal:5432/prod`, `${PW}1`),
+  a('git clone with a GitLab token as password', ['git', 'clone', `https://oauth2:glpat-${fake(34, 20, B64URL)}@gitlab.com/g/r.git`], `glpat-${fake(34, 20, B64URL)}`),
+  // Flags in argv.
+  a('mysql -pSECRET', ['mysql', '-u', 'root', `-p${PW}2`, 'prod'], `${PW}2`),
+  a('mysql -p SECRET', ['mysql', '-u', 'root', '-p', `${PW}3`, 'prod'], `${PW}3`),
+  a('sudo mysql -pSECRET', ['sudo', '-u', 'dba', 'mysql', `-p${PW}4`], `${PW}4`),
+  a('sh -c "mysql -pSECRET"', ['sh', '-c', `mysql -h db -u root -p${PW}5 prod < dump.sql`], `${PW}5`),
+  a('--password VALUE as two arguments', ['psql', '--password', `${PW}6`], `${PW}6`),
+  a('--password=VALUE', ['wget', `--password=${PW}7`, 'https://example.com/f'], `${PW}7`),
+  a('--token VALUE', ['kubectl', '--token', `${PW}8`, 'get', 'pods'], `${PW}8`),
+  a('--client-secret VALUE', ['az', 'login', '--service-principal', '--client-secret', `${PW}9`], `${PW}9`),
+  a('curl -u user:pass', ['curl', '-u', `bob:${PW}10`, 'https://example.com'], `${PW}10`),
+  a('curl -uuser:pass', ['curl', `-ubob:${PW}11`, 'https://example.com'], `${PW}11`),
+  a('curl -H "Authorization: Bearer …"', ['curl', '-H', `Authorization: Bearer ${PW}12`, 'https://example.com'], `${PW}12`),
+  a('curl -H "Authorization: Token …"', ['curl', '-H', `Authorization: Token ${PW}13`], `${PW}13`),
+  a('curl -H "Authorization: Basic …"', ['curl', '-H', `Authorization: Basic ${btoa(`bob:${PW}`)}`], btoa(`bob:${PW}`)),
+  a('curl --header "Cookie: …" with two cookies', ['curl', '--header', `Cookie: theme=dark; session=${PW}14`], `${PW}14`),
+  a('curl -H "X-API-Key: …"', ['curl', '-H', `X-API-Key: ${PW}15`], `${PW}15`),
+  a('PASSWORD= env assignment', ['env', `PASSWORD=${PW}16`, 'app'], `${PW}16`),
+  a('DB_PASS= env assignment', ['env', `DB_PASS=${PW}17`, 'app'], `${PW}17`),
+  a('MYSQL_PWD= env assignment', ['env', `MYSQL_PWD=${PW}18`, 'mysql'], `${PW}18`),
+  a('sshpass -p SECRET', ['sshpass', '-p', `${PW}19`, 'ssh', 'host'], `${PW}19`),
+  a('redis-cli -a SECRET', ['redis-cli', '-h', 'cache', '-a', `${PW}20`, 'ping'], `${PW}20`),
+  a('docker login -p SECRET', ['docker', 'login', '-u', 'bob', '-p', `${PW}21`, 'registry.example.com'], `${PW}21`),
+  a('openssl -passin pass:SECRET', ['openssl', 'rsa', '-in', 'k.pem', '-passin', `pass:${PW}22`], `${PW}22`),
+  a('git config github.token VALUE', ['git', 'config', '--global', 'github.token', `${PW}23`], `${PW}23`),
+  a('npm config set :_authToken VALUE', ['npm', 'config', 'set', '//registry.npmjs.org/:_authToken', `${PW}24`], `${PW}24`),
+  v('JSON body with a password', `{"user":"bob","password":"${PW}25"}`, `${PW}25`),
+];
+
+/** Plain values: commands, paths, ids, words, numbers — audited exactly as sent. */
+export const PLAIN: { name: string; argv: string[] }[] = [
+  { name: 'paths', argv: ['cat', '/home/dev/project/src/index.ts', './build/out.js', '../README.md'] },
+  { name: 'a git commit id (40 hex)', argv: ['git', 'show', '3f786850e387550fdab836ed7e6dc881de23001b'] },
+  { name: 'git log format', argv: ['git', 'log', '--format=%H %s', '-n', '20'] },
+  { name: 'UUIDs', argv: ['echo', '123e4567-e89b-12d3-a456-426614174000', 'f47ac10b-58cc-4372-a567-0e02b2c3d479'] },
+  { name: 'ordinary words', argv: ['echo', 'hello', 'world', 'keyboard', 'monkey', 'tokenizer', 'passage'] },
+  { name: 'numbers as strings', argv: ['seq', '1', '8080', '65536'] },
+  { name: 'an ISO timestamp', argv: ['date', '-d', '2026-11-23T10:30:45.123Z'] },
+  { name: 'an email address', argv: ['git', 'config', 'user.email', 'dev@example.com'] },
+  { name: 'a URL without credentials', argv: ['curl', 'https://example.com:8443/api/v1/items?page=2&sort=name'] },
+  { name: 'mkdir -p', argv: ['mkdir', '-p', 'src/features/login'] },
+  { name: 'ssh -p port', argv: ['ssh', '-p', '2222', 'dev@host'] },
+  { name: 'find -path -prune -print', argv: ['find', '.', '-path', './node_modules', '-prune', '-o', '-print'] },
+  { name: 'docker run -p port mapping', argv: ['docker', 'run', '-p', '8080:80', '-u', '1000:1000', 'nginx'] },
+  { name: 'mysql -P port and -u user', argv: ['mysql', '-u', 'root', '-P', '3306', '-h', 'db'] },
+  { name: 'long hyphenated names', argv: ['npm', 'install', '--save-dev', 'this-is-a-long-hyphenated-package-name', 'sk-learn'] },
+  { name: 'a base64-looking file name', argv: ['ls', 'dist/assets/index-BwQmR4k9.js'] },
+  { name: 'tar flags', argv: ['tar', '-czf', 'out.tar.gz', 'dist'] },
+  { name: 'git -c setting', argv: ['git', '-c', 'core.editor=vim', 'commit'] },
+];
+
+/** The audit event for one form. */
+export function eventFor(form: { argv?: string[]; value?: string; field?: SecretForm['field'] }): AuditEvent {
+  const e: AuditEvent = {
+    event_type: 'tool_call',
+    correlation_id: 'corpus',
+    client_id: 'alice',
+    client_ip: '10.1.2.3',
+    api_key_hash: 'ab'.repeat(32),
+    user: 'developer-1',
+    tool_name: 'shell_execute',
+    arguments: form.argv ? { command: form.argv[0], arguments: form.argv.slice(1) } : { command: 'echo', arguments: [form.value] },
+    result: { exitCode: 0, durationMs: 5 },
+    error: null,
+  };
+  if (form.field !== undefined) {
+    e[form.field] = form.value!;
+    e.arguments = { command: 'true', arguments: [] };
+  }
+  return e;
+}
+
+interface AuditModules {
+  AuditWriter: new (opts: { file: string; redactor: unknown; chain?: boolean }) => { write(e: AuditEvent): void; close(): void };
+  Redactor: new (secrets?: readonly string[], opts?: { keyStore?: KeyStore }) => unknown;
+}
+
+/**
+ * Writes `events` through the audit writer of the checkout at `root` (with a
+ * key store holding DIGEST_KEY by digest only) and returns the lines written.
+ */
+export async function auditThrough(root: string, events: AuditEvent[]): Promise<string[]> {
+  const audit = (await import(join(root, 'src/security/audit.ts'))) as Pick<AuditModules, 'AuditWriter'>;
+  const redact = (await import(join(root, 'src/security/redact.ts'))) as Pick<AuditModules, 'Redactor'>;
+  const dir = mkdtempSync(join(tmpdir(), 'hide-corpus-'));
+  try {
+    const keysFile = join(dir, 'keys.json');
+    writeFileSync(keysFile, JSON.stringify({ clients: [{ client_id: 'alice', api_key_sha256: sha256Hex(DIGEST_KEY) }] }));
+    const keyStore = new KeyStore({ file: keysFile });
+    const file = join(dir, 'audit.jsonl');
+    const w = new audit.AuditWriter({ file, redactor: new redact.Redactor(keyStore.knownSecrets(), { keyStore }), chain: true });
+    for (const e of events) w.write(e);
+    w.close();
+    return readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Names of the corpus forms whose secret survives into the audit line. */
+export async function survivors(root: string): Promise<string[]> {
+  const lines = await auditThrough(root, CORPUS.map(eventFor));
+  return CORPUS.filter((form, i) => [form.secret].flat().some((s) => lines[i]!.includes(s))).map((form) => form.name);
+}
+
+if (import.meta.main) {
+  const root = process.argv[2] ?? join(import.meta.dir, '..', '..');
+  const left = await survivors(root);
+  process.stdout.write(`${CORPUS.length - left.length}/${CORPUS.length} secret forms redacted (${root})\n`);
+  for (const name of left) process.stdout.write(`  survives: ${name}\n`);
+}
