@@ -86,14 +86,39 @@ const decoder = new TextDecoder();
 /** Bun's reader (its readMany is missing from the stream types that win the merge here). */
 interface ChunkReader {
   readMany(): Promise<{ done: boolean; value: Uint8Array[] }> | { done: boolean; value: Uint8Array[] };
+  cancel(): Promise<void>;
   releaseLock(): void;
 }
 
-async function capture(stream: ReadableStream<Uint8Array>, cap: number): Promise<{ text: string; truncated: boolean }> {
+/**
+ * How long the pipes may stay open once the leader has exited and its group
+ * was killed. Only a process that left the group (and escaped every sweep)
+ * can still hold them; the call must not wait for it.
+ */
+export const DRAIN_GRACE_MS = 2000;
+
+interface Capture {
+  done: Promise<{ text: string; truncated: boolean }>;
+  /** Stops reading: what arrived is kept, and the result says it was cut. */
+  stop(): void;
+}
+
+function capture(stream: ReadableStream<Uint8Array>, cap: number): Capture {
+  const reader = stream.getReader() as unknown as ChunkReader;
+  let stopped = false;
+  return {
+    done: drain(reader, cap, () => stopped),
+    stop() {
+      stopped = true;
+      void reader.cancel().catch(() => {});
+    },
+  };
+}
+
+async function drain(reader: ChunkReader, cap: number, stopped: () => boolean): Promise<{ text: string; truncated: boolean }> {
   const kept: Uint8Array[] = [];
   let size = 0;
   let truncated = false;
-  const reader = stream.getReader() as unknown as ChunkReader;
   try {
     // readMany hands over every chunk already buffered in one step: far fewer
     // promise turns than iterating chunk by chunk when a command floods us.
@@ -121,7 +146,7 @@ async function capture(stream: ReadableStream<Uint8Array>, cap: number): Promise
   } finally {
     reader.releaseLock();
   }
-  return { text: decoder.decode(kept.length === 1 ? kept[0] : Buffer.concat(kept)), truncated };
+  return { text: decoder.decode(kept.length === 1 ? kept[0] : Buffer.concat(kept)), truncated: truncated || stopped() };
 }
 
 /** Death by signal n reports the shell convention 128 + n. */
@@ -177,7 +202,17 @@ export function startCommand(req: Omit<SpawnRequest, 'signal'>, opts: StartOptio
     // call (they would also hold our pipes open).
     killGroup(pid, 'SIGKILL');
     opts.onLeaderExit?.();
-    const [o, e] = await Promise.all([out, err]);
+    const drained = Promise.all([out.done, err.done]);
+    let grace: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<void>((resolve) => {
+      grace = setTimeout(resolve, DRAIN_GRACE_MS);
+    });
+    if ((await Promise.race([drained.then(() => true), late.then(() => false)])) === false) {
+      out.stop();
+      err.stop();
+    }
+    clearTimeout(grace);
+    const [o, e] = await drained;
     clearTimeout(escalation);
     return {
       stdout: o.text,

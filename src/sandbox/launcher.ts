@@ -25,6 +25,7 @@ import { becomeSubreaper, procMatchesOwnPids, sweepOrphans } from './orphans.ts'
 import { PidNamespaces } from './pidns.ts';
 import { type ClientMessage, jsonLines, LAUNCHER_CONFIG_ENV, type LauncherConfig, type LayerReport } from './protocol.ts';
 import { killGroup, type RunningCommand, runCommand } from './run-command.ts';
+import { LimitsThread } from './limits-thread.ts';
 import { installSeccomp } from './seccomp.ts';
 
 const PR_SET_DUMPABLE = 4;
@@ -43,31 +44,36 @@ function socketsAllowed(rules: LauncherConfig['rules']): boolean {
   return (rules.network.allowConnectPorts?.length ?? 0) + (rules.network.allowBindPorts?.length ?? 0) > 0;
 }
 
-function confine(config: LauncherConfig): { report: LayerReport; pidns: PidNamespaces | null } {
+async function confine(config: LauncherConfig): Promise<{ report: LayerReport; pidns: PidNamespaces | null; limitsThread: LimitsThread }> {
   check(libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), 'prctl(PR_SET_DUMPABLE, 0)');
   becomeSubreaper();
-  const pidns = hasCapabilities() ? PidNamespaces.open() : null;
+  // Each command in a PID and an IPC namespace of its own (root only).
+  const pidns = hasCapabilities() ? PidNamespaces.open({ ipc: true }) : null;
   if (config.dropCapabilities) dropCapabilities(pidns ? [CAP_SYS_ADMIN] : []);
   const landlock = restrictSelf(config.rules);
+  // Before the filter: the one thread that may still set another process's limits.
+  const limitsThread = await LimitsThread.start();
   // No pids are protected: the filter binds this process too, and the
   // runtime signals its own threads (the collector suspends them that way).
   // Commands can signal this launcher only from the client it serves, and
   // with a PID namespace per command they cannot name it at all.
-  installSeccomp({ network: socketsAllowed(config.rules) ? 'on' : 'off', protectedPids: [], allowPidNamespace: pidns !== null });
-  return { report: { ...landlock, pidNamespace: pidns !== null, seccomp: true, nonDumpable: true }, pidns };
+  installSeccomp({ network: socketsAllowed(config.rules) ? 'on' : 'off', protectedPids: [], allowPidNamespace: pidns !== null, sysvIpc: pidns !== null });
+  return { report: { ...landlock, pidNamespace: pidns !== null, seccomp: true, nonDumpable: true }, pidns, limitsThread };
 }
 
 /** Launcher main loop; resolves when the server closes stdin. */
 export async function runLauncher(): Promise<void> {
   let config: LauncherConfig;
   let pidns: PidNamespaces | null;
+  let limitsThread: LimitsThread;
   try {
     const raw = process.env[LAUNCHER_CONFIG_ENV];
     if (!raw) throw new Error(`${LAUNCHER_CONFIG_ENV} is not set`);
     config = JSON.parse(raw) as LauncherConfig;
     delete process.env[LAUNCHER_CONFIG_ENV];
-    const confined = confine(config);
+    const confined = await confine(config);
     pidns = confined.pidns;
+    limitsThread = confined.limitsThread;
     send({ t: 'ready', report: confined.report });
   } catch (err) {
     send({ t: 'fatal', error: (err as Error).message });
@@ -99,7 +105,7 @@ export async function runLauncher(): Promise<void> {
       if (message.t === 'run') {
         const { id } = message;
         let leader: number | null = null;
-        const command = runCommand(message.req, env, pidns, () => {
+        const command = runCommand(message.req, env, pidns, limitsThread, () => {
           if (leader !== null) leaders.delete(leader);
           sweep();
         });

@@ -31,18 +31,18 @@ export function procMatchesOwnPids(): boolean {
   }
 }
 
-/** Children of this process, over all its threads (an orphan goes to any live thread). */
-export function childPids(): number[] {
+/** Children of a process (default: this one), over all its threads (an orphan goes to any live thread). */
+export function childPids(pid: number | 'self' = 'self'): number[] {
   const pids: number[] = [];
   let tasks: string[];
   try {
-    tasks = readdirSync('/proc/self/task');
+    tasks = readdirSync(`/proc/${pid}/task`);
   } catch {
     return pids;
   }
   for (const tid of tasks) {
     try {
-      const list = readFileSync(`/proc/self/task/${tid}/children`, 'utf8').trim();
+      const list = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
       if (list !== '') pids.push(...list.split(' ').map(Number));
     } catch {
       // Thread gone.
@@ -51,13 +51,61 @@ export function childPids(): number[] {
   return pids;
 }
 
-function isZombie(pid: number): boolean | null {
+/** State letter of a pid (R, S, T, Z, …), or null when it is gone. */
+function stateOf(pid: number): string | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z';
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] ?? null;
   } catch {
     return null;
   }
+}
+
+function isZombie(pid: number): boolean | null {
+  const state = stateOf(pid);
+  return state === null ? null : state === 'Z';
+}
+
+/** Most processes one orphan's tree may hold before the sweep stops walking it (the rest go in the next round). */
+const MAX_TREE = 4096;
+
+/**
+ * Stops `root` and every descendant, then kills them all. Killing only the
+ * orphan would let a child of it (re-parented to us in turn) fork a
+ * successor before the next sweep, and so on for ever; a stopped process
+ * cannot fork, so the tree is frozen from the top before anything dies.
+ * SIGSTOP is asynchronous: each process is listed only once it shows as
+ * stopped, so a fork that raced the signal is still seen.
+ */
+function killTree(root: number): number {
+  const frozen: number[] = [];
+  const seen = new Set<number>();
+  const queue = [root];
+  while (queue.length > 0 && frozen.length < MAX_TREE) {
+    const pid = queue.pop()!;
+    if (seen.has(pid)) continue;
+    seen.add(pid);
+    try {
+      process.kill(pid, 'SIGSTOP');
+    } catch {
+      continue;
+    }
+    frozen.push(pid);
+    for (let spin = 0; spin < 1000; spin++) {
+      const state = stateOf(pid);
+      if (state === null || state === 'T' || state === 't' || state === 'Z') break;
+    }
+    queue.push(...childPids(pid));
+  }
+  for (const pid of frozen) {
+    reapable.add(pid);
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Gone already.
+    }
+  }
+  return frozen.length;
 }
 
 /**
@@ -95,22 +143,21 @@ export function sweepOrphans(keep: ReadonlySet<number>, candidate: (pid: number)
       continue;
     }
     if (!candidate(pid)) continue;
-    killed++;
-    reapable.add(pid);
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // Exited meanwhile; reaped on the next sweep.
-    }
+    killed += killTree(pid);
   }
+  // Descendants reaped by their own parents, or already reaped by us.
+  for (const pid of reapable) if (stateOf(pid) === null) reapable.delete(pid);
   return killed;
 }
 
 /** Children we killed, whose zombies are ours to reap. */
 const reapable = new Set<number>();
 
-/** Sweeps now and again every 50 ms until nothing is left to kill or reap. */
-export function sweepUntilQuiet(keep: () => ReadonlySet<number>, candidate: (pid: number) => boolean, rounds = 100): void {
+/**
+ * Sweeps now and again every 50 ms until nothing is left to kill or reap —
+ * however long that takes: a tree that keeps growing keeps being swept.
+ */
+export function sweepUntilQuiet(keep: () => ReadonlySet<number>, candidate: (pid: number) => boolean): void {
   const killed = sweepOrphans(keep(), candidate);
-  if ((killed > 0 || reapable.size > 0) && rounds > 0) setTimeout(() => sweepUntilQuiet(keep, candidate, rounds - 1), 50);
+  if (killed > 0 || reapable.size > 0) setTimeout(() => sweepUntilQuiet(keep, candidate), 50);
 }

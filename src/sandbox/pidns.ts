@@ -19,20 +19,34 @@
 import { check, cString, libc } from './libc.ts';
 
 const CLONE_NEWPID = 0x20000000;
+const CLONE_NEWIPC = 0x08000000;
 const O_RDONLY_CLOEXEC = 0o2000000;
 // x86_64 / aarch64
 const SYS_setns = process.arch === 'arm64' ? 268 : 308;
 const SYS_unshare = process.arch === 'arm64' ? 97 : 272;
 
+export interface PidNamespaceOptions {
+  /**
+   * Also move the calling thread into a fresh IPC namespace each time, which
+   * the next child inherits: its System V shared memory, semaphores and
+   * message queues are its own and vanish with it. For the launcher, which
+   * uses none itself.
+   */
+  ipc?: boolean;
+}
+
 export class PidNamespaces {
-  private constructor(private readonly ownFd: number) {}
+  private constructor(
+    private readonly ownFd: number,
+    private readonly flags: number,
+  ) {}
 
   /** Opens the calling thread's own PID namespace and checks that a new one can be made; null when it cannot. */
-  static open(): PidNamespaces | null {
+  static open(opts: PidNamespaceOptions = {}): PidNamespaces | null {
     if (process.platform !== 'linux') return null;
     try {
       const fd = check(libc().open(cString('/proc/thread-self/ns/pid'), O_RDONLY_CLOEXEC), 'open(/proc/thread-self/ns/pid)');
-      const ns = new PidNamespaces(fd);
+      const ns = new PidNamespaces(fd, opts.ipc ? CLONE_NEWPID | CLONE_NEWIPC : CLONE_NEWPID);
       try {
         ns.prepare();
         ns.restore();
@@ -50,7 +64,7 @@ export class PidNamespaces {
   prepare(): void {
     const c = libc();
     check(c.syscall(SYS_setns, this.ownFd, CLONE_NEWPID, 0, 0, 0), 'setns(own PID namespace)');
-    check(c.syscall(SYS_unshare, CLONE_NEWPID, 0, 0, 0, 0), 'unshare(CLONE_NEWPID)');
+    check(c.syscall(SYS_unshare, this.flags, 0, 0, 0, 0), 'unshare(CLONE_NEWPID)');
   }
 
   /** Children forked from here on share this thread's namespace again. */

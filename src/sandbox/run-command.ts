@@ -2,13 +2,19 @@
  * One command inside the launcher: the exec module's process-group runner
  * (src/exec/spawn.ts), started in a PID namespace of its own when the
  * launcher can make one, with per-call resource limits applied to the leader
- * right after it starts, and the caller's hook for sweeping processes that
- * left the group once the leader has exited.
+ * right after it starts (by the limits thread), and the caller's hook for
+ * sweeping processes that left the group once the leader has exited.
+ *
+ * Known gap of the after-spawn approach (Bun.spawn has no pre-exec hook): a
+ * leader that forks within microseconds of its exec, before the limits land,
+ * gives those early children the launcher's limits. They are still in the
+ * call's process group (and, as root, its PID namespace) and die with it.
  */
-import { type RunningCommand, startCommand } from '../exec/spawn.ts';
+import { notStarted, type RunningCommand, startCommand } from '../exec/spawn.ts';
+import type { LimitsThread } from './limits-thread.ts';
 import type { PidNamespaces } from './pidns.ts';
 import type { SandboxRunRequest } from './protocol.ts';
-import { hasLimits, setResourceLimits } from './rlimits.ts';
+import { hasLimits } from './rlimits.ts';
 
 export { killGroup, type RunningCommand } from '../exec/spawn.ts';
 
@@ -16,23 +22,28 @@ export function runCommand(
   req: Omit<SandboxRunRequest, 'signal'>,
   env: Record<string, string>,
   pidns: PidNamespaces | null,
+  limitsThread: LimitsThread | null,
   onLeaderExit: () => void = () => {},
 ): RunningCommand {
   const limits = req.limits;
-  return startCommand(req, {
+  const command = startCommand(req, {
     extraEnv: env,
     onLeaderExit,
     forkIn: pidns ? (fork) => pidns.spawnInNew(fork) : undefined,
-    // Applied right after spawn: the leader has just exec'd, and anything it
-    // forks from here on inherits the limits.
-    afterSpawn: (pid) => {
-      if (!hasLimits(limits)) return null;
-      try {
-        setResourceLimits(limits, pid);
-        return null;
-      } catch (err) {
-        return `could not apply resource limits: ${(err as Error).message}`;
-      }
-    },
   });
+  if (command.pid === null || !hasLimits(limits)) return command;
+  if (limitsThread === null) {
+    command.cancel();
+    return { ...command, result: command.result.then((r) => ({ ...notStarted('resource limits are configured but cannot be applied'), durationMs: r.durationMs })) };
+  }
+  const applied = limitsThread.apply(command.pid, limits);
+  return {
+    ...command,
+    result: applied.then(async (error) => {
+      if (error === null) return command.result;
+      command.cancel();
+      const r = await command.result;
+      return { ...notStarted(`could not apply resource limits: ${error}`), durationMs: r.durationMs };
+    }),
+  };
 }

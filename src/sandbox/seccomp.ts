@@ -29,8 +29,14 @@ export interface SeccompPolicy {
   network: 'off' | 'on';
   /** pids/tids no process under the filter may signal or open a pidfd for (kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo, pidfd_open on arg0; tgkill/rt_tgsigqueueinfo also on arg1 (tid)). Negative-pid group kills of these values too (kill(-p)). */
   protectedPids: readonly number[];
-  /** Allow unshare(flags == CLONE_NEWPID exactly) and setns(fd, nstype == CLONE_NEWPID exactly): the launcher needs them for a PID namespace per command (it holds CAP_SYS_ADMIN as root; commands have no capabilities, so the kernel refuses them anyway). Otherwise unshare and setns are refused. */
+  /** Allow unshare(flags == CLONE_NEWPID or CLONE_NEWPID|CLONE_NEWIPC exactly) and setns(fd, nstype == CLONE_NEWPID exactly): the launcher needs them for a PID and IPC namespace per command (it holds CAP_SYS_ADMIN as root; commands have no capabilities, so the kernel refuses them anyway). Otherwise unshare and setns are refused. */
   allowPidNamespace: boolean;
+  /**
+   * Allow System V IPC (shared memory, semaphores, message queues). Only
+   * safe when every command has an IPC namespace of its own: otherwise a
+   * segment is shared between clients and outlives the call.
+   */
+  sysvIpc?: boolean;
 }
 
 // ---------------------------------------------------------------------------
@@ -104,6 +110,30 @@ const NR = {
   mknodat: [259, 33],
   // network
   socket: [41, 198],
+  socketpair: [53, 199],
+  // other processes' limits and scheduling
+  prlimit64: [302, 261],
+  setpriority: [141, 140],
+  sched_setaffinity: [203, 122],
+  sched_setscheduler: [144, 119],
+  sched_setparam: [142, 118],
+  sched_setattr: [314, 274],
+  ioprio_set: [251, 30],
+  migrate_pages: [256, 238],
+  move_pages: [279, 239],
+  // System V IPC
+  shmget: [29, 194],
+  shmat: [30, 196],
+  shmctl: [31, 195],
+  shmdt: [67, 197],
+  semget: [64, 190],
+  semop: [65, 193],
+  semctl: [66, 191],
+  semtimedop: [220, 192],
+  msgget: [68, 186],
+  msgsnd: [69, 189],
+  msgrcv: [70, 188],
+  msgctl: [71, 187],
 } as const satisfies Record<string, readonly [number, number | null]>;
 
 type Syscall = keyof typeof NR;
@@ -149,6 +179,12 @@ const CLONE_NEWPID = 0x20000000;
 const CLONE_NEWNET = 0x40000000;
 const CLONE_NAMESPACES = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET;
 
+const SOCK_TYPE_MASK = 0xf;
+const SOCK_STREAM = 1;
+const SOCK_SEQPACKET = 5;
+const PRIO_PROCESS = 0;
+const IOPRIO_WHO_PROCESS = 1;
+
 /** S_ISUID | S_ISGID. */
 const SET_ID_BITS = 0o6000;
 // Same values on x86_64 and aarch64. The kernel reads open's mode only when
@@ -174,7 +210,11 @@ type Test =
   /** EPERM unless args[arg] is one of the values. */
   | { kind: 'only'; arg: number; values: readonly number[] }
   /** EPERM when any of the args is one of the values. */
-  | { kind: 'match'; args: readonly number[]; values: readonly number[] };
+  | { kind: 'match'; args: readonly number[]; values: readonly number[] }
+  /** EPERM unless args[arg] & mask is one of the values. */
+  | { kind: 'onlyMasked'; arg: number; mask: number; values: readonly number[] }
+  /** EPERM unless every args[arg] equals its value. */
+  | { kind: 'require'; pairs: ReadonlyArray<readonly [arg: number, value: number]> };
 
 interface Rule {
   calls: readonly Syscall[];
@@ -189,6 +229,7 @@ interface Normalized {
   /** protectedPids as the kernel compares them: 32-bit pid_t values. */
   pids: readonly number[];
   allowPidNamespace: boolean;
+  sysvIpc: boolean;
 }
 
 const refuse = (errno = EPERM): (() => Test) => () => ({ kind: 'refuse', errno });
@@ -246,8 +287,8 @@ const RULES: readonly Rule[] = [
   },
   {
     calls: ['unshare'],
-    refuses: 'unshare, except unshare(CLONE_NEWPID) alone when the PID namespace is allowed (commands lack the capability even for that)',
-    test: (p) => (p.allowPidNamespace ? { kind: 'only', arg: 0, values: [CLONE_NEWPID] } : { kind: 'refuse', errno: EPERM }),
+    refuses: 'unshare, except unshare(CLONE_NEWPID), alone or with CLONE_NEWIPC, when the PID namespace is allowed (commands lack the capability even for that)',
+    test: (p) => (p.allowPidNamespace ? { kind: 'only', arg: 0, values: [CLONE_NEWPID, CLONE_NEWPID | CLONE_NEWIPC] } : { kind: 'refuse', errno: EPERM }),
   },
   {
     calls: ['setns'],
@@ -275,6 +316,31 @@ const RULES: readonly Rule[] = [
     calls: ['socket'],
     refuses: 'socket() of every family when network is off (socketpair stays allowed)',
     test: (p) => (p.network === 'off' ? { kind: 'refuse', errno: EPERM } : null),
+  },
+  {
+    // A datagram socketpair can still sendto() or connect() a pathname Unix
+    // socket anywhere (/dev/log, a daemon's socket): Landlock does not cover
+    // those before ABI 9. Stream and seqpacket pairs are connected already.
+    calls: ['socketpair'],
+    refuses: 'socketpair of a type other than SOCK_STREAM or SOCK_SEQPACKET when network is off',
+    test: (p) => (p.network === 'off' ? { kind: 'onlyMasked', arg: 1, mask: SOCK_TYPE_MASK, values: [SOCK_STREAM, SOCK_SEQPACKET] } : null),
+  },
+  // Other processes' resource limits, scheduling and memory placement: the
+  // kernel allows them between processes of one uid, and Landlock does not
+  // see them, so a command could lower the server's CPU limit or starve
+  // another client. A command may still change its own (pid 0).
+  { calls: ['prlimit64'], refuses: 'prlimit64 on any process but the caller (pid 0)', test: () => ({ kind: 'require', pairs: [[0, 0]] }) },
+  { calls: ['setpriority'], refuses: 'setpriority but for the caller itself (PRIO_PROCESS, 0)', test: () => ({ kind: 'require', pairs: [[0, PRIO_PROCESS], [1, 0]] }) },
+  {
+    calls: ['sched_setaffinity', 'sched_setscheduler', 'sched_setparam', 'sched_setattr', 'migrate_pages', 'move_pages'],
+    refuses: 'scheduling and memory placement of any process but the caller (pid 0)',
+    test: () => ({ kind: 'require', pairs: [[0, 0]] }),
+  },
+  { calls: ['ioprio_set'], refuses: 'ioprio_set but for the caller itself (IOPRIO_WHO_PROCESS, 0)', test: () => ({ kind: 'require', pairs: [[0, IOPRIO_WHO_PROCESS], [1, 0]] }) },
+  {
+    calls: ['shmget', 'shmat', 'shmctl', 'shmdt', 'semget', 'semop', 'semctl', 'semtimedop', 'msgget', 'msgsnd', 'msgrcv', 'msgctl'],
+    refuses: 'System V IPC unless each command has an IPC namespace of its own (a segment would be shared between clients and outlive the call)',
+    test: (p) => (p.sysvIpc ? null : { kind: 'refuse', errno: EPERM }),
   },
   // Signals by number. Values are pids of the caller's PID namespace, so they
   // matter only to commands that share the launcher's; threads started after
@@ -315,7 +381,7 @@ function normalize(policy: SeccompPolicy): Normalized {
     if (!Number.isInteger(p) || p < 1 || p > 0x7fffffff) throw new TypeError(`seccomp: invalid protected pid ${p}`);
     pids.add(p);
   }
-  return { network: policy.network, pids: [...pids], allowPidNamespace: policy.allowPidNamespace === true };
+  return { network: policy.network, pids: [...pids], allowPidNamespace: policy.allowPidNamespace === true, sysvIpc: policy.sysvIpc === true };
 }
 
 // ---------------------------------------------------------------------------
@@ -329,6 +395,7 @@ const JEQ = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
 const JGE = 0x35; // BPF_JMP | BPF_JGE | BPF_K
 const JSET = 0x45; // BPF_JMP | BPF_JSET | BPF_K
 const RET = 0x06; // BPF_RET | BPF_K
+const ALU_AND = 0x54; // BPF_ALU | BPF_AND | BPF_K
 
 // struct seccomp_data { int nr; __u32 arch; __u64 instruction_pointer; __u64 args[6]; }
 const OFF_NR = 0;
@@ -363,6 +430,20 @@ function body(test: Test): Insn[] {
       const n = test.values.length;
       // Value i sits at index 1 + i; ALLOW at 2 + n.
       return [ld(argLow(test.arg)), ...test.values.map((v, i) => jeq(v, n - i, 0)), RET_EPERM, RET_ALLOW];
+    }
+    case 'onlyMasked': {
+      const n = test.values.length;
+      return [ld(argLow(test.arg)), [ALU_AND, 0, 0, test.mask], ...test.values.map((v, i) => jeq(v, n - i, 0)), RET_EPERM, RET_ALLOW];
+    }
+    case 'require': {
+      // Pair i: load, then equal → go on, else to the EPERM before ALLOW.
+      const out: Insn[] = [];
+      test.pairs.forEach(([arg, value], i) => {
+        const left = (test.pairs.length - 1 - i) * 2;
+        out.push(ld(argLow(arg)), jeq(value, 0, left + 1));
+      });
+      out.push(RET_ALLOW, RET_EPERM);
+      return out;
     }
     case 'match': {
       const out: Insn[] = [];

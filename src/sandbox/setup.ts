@@ -64,7 +64,7 @@ export function serverSecretFiles(config: Config, extra: readonly string[]): str
   const files = [...extra];
   if (config.auth.keysFile) files.push(config.auth.keysFile);
   if (config.audit.enabled && config.audit.file !== '-') {
-    files.push(config.audit.file);
+    files.push(config.audit.file, `${config.audit.file}.head`);
     // Rotated files that exist; the live file stands for the ones to come.
     for (let i = 1; i <= config.audit.keep; i++) if (existsSync(`${config.audit.file}.${i}`)) files.push(`${config.audit.file}.${i}`);
   }

@@ -212,7 +212,18 @@ describe.skipIf(!supported).each([
   test('with the network off no socket of any family is created; socketpair works; an outside Unix socket is unreachable', async () => {
     const { out } = await attack(ALICE, 'net', join(dir, 'outside.sock'));
     const denied = 'Operation not permitted';
-    expect(out).toEqual({ tcp: denied, mptcp: denied, sctp: denied, udp: denied, netlink: denied, packet: denied, unix: denied, inet6: denied, socketpair: 'works' });
+    expect(out).toEqual({
+      tcp: denied,
+      mptcp: denied,
+      sctp: denied,
+      udp: denied,
+      netlink: denied,
+      packet: denied,
+      unix: denied,
+      inet6: denied,
+      socketpair: 'works',
+      dgram: denied,
+    });
   });
 
   test('setsid, a forged environment and a double fork: nothing of the call survives it', async () => {
@@ -220,6 +231,33 @@ describe.skipIf(!supported).each([
     const { out } = await attack(ALICE, 'escape', m);
     expect(out).toEqual({ started: true });
     await waitFor(() => pidsOf(`sleep\0${m}`).length === 0, 5000, 'the escaped sleep to die');
+  });
+
+  test('two processes that replace each other when killed do not outlive the call, nor hold it open', async () => {
+    const m = marker();
+    const { out } = await attack(ALICE, 'pair', m);
+    expect(out).toEqual({ started: true });
+    await waitFor(() => pidsOf(`pair\0${m}`).length === 0, 10_000, 'the pair to die');
+  }, 20_000);
+
+  test("the limits, priority and CPU placement of the server, the launchers and another client's command stay untouched", async () => {
+    const m = marker();
+    const bob = call(BOB, 'sleep', [m], { timeoutSeconds: 20 });
+    const [bobPid] = (await waitFor(() => sleepers(m), 5000, "bob's command")) as number[];
+    const { out } = await attack(ALICE, 'limits', String(server.proc.pid), String(bobPid), ...launchers().map(String));
+    expect(out).toEqual({ done: [], own: ['ok'] });
+    expect(readFileSync(`/proc/${server.proc.pid}/limits`, 'utf8')).not.toMatch(/^Max open files\s+3\s/m);
+    process.kill(bobPid!, 'SIGKILL');
+    await bob;
+  });
+
+  test("System V shared memory is not shared with another client's commands", async () => {
+    const key = String(4000 + Math.floor(Math.random() * 100000));
+    const created = JSON.parse((await call(BOB, 'python3', ['attack.py', 'ipc', 'create', key])).stdout);
+    const read = JSON.parse((await call(ALICE, 'python3', ['attack.py', 'ipc', 'read', key])).stdout);
+    // As root each command has an IPC namespace of its own; unprivileged, System V IPC is refused.
+    if (uid === undefined) expect({ created, read }).toEqual({ created: { create: 'ok' }, read: { read: 'No such file or directory' } });
+    else expect({ created, read }).toEqual({ created: { create: 'Operation not permitted' }, read: { read: 'Operation not permitted' } });
   });
 
   test('a stopped launcher fails the pending call at its deadline and frees its slot', async () => {
@@ -247,7 +285,8 @@ describe.skipIf(!supported).each([
     expect(result.isError).toBe(true);
     expect(result.error).toContain('launcher exited');
     await waitFor(() => pidsOf(`sleep\0${m}`).length === 0, 5000, 'the commands to die');
-    expect((await call(ALICE, 'echo', ['back'])).stdout).toBe('back\n');
+    const back = await call(ALICE, 'echo', ['back']);
+    expect(back.stdout, JSON.stringify(back)).toBe('back\n');
   });
 
   test('set-id bits cannot be set; secrets of the system stay unreadable', async () => {
