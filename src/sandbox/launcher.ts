@@ -11,6 +11,7 @@
  *     ptrace us, nor read /proc/<us>/{fd,environ,mem}, nor copy our
  *     descriptors with pidfd_getfd (our pipes to the server);
  *  2. child subreaper — orphans come to us, not to init;
+ *  2b. as root, a /proc of its own PID namespace (private-proc.ts);
  *  3. capabilities dropped (root) — all but CAP_SYS_ADMIN for this thread
  *     when a PID namespace per command is possible; nothing for what we exec;
  *  4. Landlock (and no_new_privs) — paths, TCP ports, signal and abstract
@@ -23,6 +24,7 @@ import { restrictSelf } from './landlock.ts';
 import { check, libc } from './libc.ts';
 import { becomeSubreaper, procMatchesOwnPids, sweepOrphans } from './orphans.ts';
 import { PidNamespaces } from './pidns.ts';
+import { mountPrivateProc } from './private-proc.ts';
 import { type ClientMessage, jsonLines, LAUNCHER_CONFIG_ENV, type LauncherConfig, type LayerReport } from './protocol.ts';
 import { killGroup, type RunningCommand, runCommand } from './run-command.ts';
 import { LimitsThread } from './limits-thread.ts';
@@ -49,6 +51,12 @@ async function confine(config: LauncherConfig): Promise<{ report: LayerReport; p
   becomeSubreaper();
   // Each command in a PID and an IPC namespace of its own (root only).
   const pidns = hasCapabilities() ? PidNamespaces.open({ ipc: true }) : null;
+  // Only inside a PID namespace of our own does a fresh /proc hide the rest.
+  let privateProc = false;
+  if (pidns !== null && process.pid === 1) {
+    mountPrivateProc();
+    privateProc = true;
+  }
   if (config.dropCapabilities) dropCapabilities(pidns ? [CAP_SYS_ADMIN] : []);
   const landlock = restrictSelf(config.rules);
   // Before the filter: the one thread that may still set another process's limits.
@@ -58,7 +66,7 @@ async function confine(config: LauncherConfig): Promise<{ report: LayerReport; p
   // Commands can signal this launcher only from the client it serves, and
   // with a PID namespace per command they cannot name it at all.
   installSeccomp({ network: socketsAllowed(config.rules) ? 'on' : 'off', protectedPids: [], allowPidNamespace: pidns !== null, sysvIpc: pidns !== null });
-  return { report: { ...landlock, pidNamespace: pidns !== null, seccomp: true, nonDumpable: true }, pidns, limitsThread };
+  return { report: { ...landlock, pidNamespace: pidns !== null, privateProc, seccomp: true, nonDumpable: true }, pidns, limitsThread };
 }
 
 /** Launcher main loop; resolves when the server closes stdin. */

@@ -13,6 +13,7 @@ export function layerNames(l: LayerReport): string[] {
     ...(l.scoped ? ['landlock-scope'] : []),
     ...(l.seccomp ? ['seccomp'] : []),
     ...(l.pidNamespace ? ['pid-namespace'] : []),
+    ...(l.privateProc ? ['private-proc'] : []),
     ...(l.nonDumpable ? ['non-dumpable'] : []),
     'launcher-per-client',
   ];
@@ -29,6 +30,7 @@ export function predictedLayers(network: 'off' | 'on'): string[] {
     skipped: [],
     seccomp: process.arch === 'x64' || process.arch === 'arm64',
     pidNamespace: process.getuid?.() === 0,
+    privateProc: process.getuid?.() === 0,
     nonDumpable: true,
   });
 }

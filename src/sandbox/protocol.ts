@@ -34,6 +34,8 @@ export const LAUNCHER_CONFIG_ENV = 'HIDE_LAUNCHER_CONFIG';
 export interface LayerReport extends RestrictReport {
   /** Each command is the init of its own PID namespace. */
   pidNamespace: boolean;
+  /** Commands see a /proc of their client's PID namespace only. */
+  privateProc: boolean;
   /** The seccomp filter is installed. */
   seccomp: boolean;
   /** The launcher is not dumpable: no ptrace, /proc/PID/{fd,environ,mem} or pidfd_getfd on it. */
@@ -65,6 +67,7 @@ const ReportSchema = v.object({
   scoped: v.boolean(),
   skipped: v.array(v.string()),
   pidNamespace: v.boolean(),
+  privateProc: v.boolean(),
   seccomp: v.boolean(),
   nonDumpable: v.boolean(),
 });

@@ -162,7 +162,7 @@ describe.skipIf(!supported).each([
 
   test('/health reports every layer in force', async () => {
     const body = (await (await fetch(`${server.url}/health`)).json()) as { sandboxLayers: string[] };
-    const expected = ['landlock-fs', 'landlock-net', 'landlock-scope', 'seccomp', ...(uid === undefined ? ['pid-namespace'] : []), 'non-dumpable', 'launcher-per-client'];
+    const expected = ['landlock-fs', 'landlock-net', 'landlock-scope', 'seccomp', ...(uid === undefined ? ['pid-namespace', 'private-proc'] : []), 'non-dumpable', 'launcher-per-client'];
     expect(body.sandboxLayers).toEqual(expected);
   });
 
@@ -205,6 +205,18 @@ describe.skipIf(!supported).each([
     const [bobPid] = (await waitFor(() => sleepers(m), 5000, "bob's command")) as number[];
     const { out } = await attack(ALICE, 'snoop', String(server.proc.pid), String(bobPid), ...launchers().map(String));
     expect(out.read).toEqual([]);
+    process.kill(bobPid!, 'SIGKILL');
+    await bob;
+  });
+
+  test.if(uid === undefined)("as root, another client's command lines are not even listed in /proc", async () => {
+    const m = marker();
+    const bob = call(BOB, 'sleep', [m], { timeoutSeconds: 20 });
+    const [bobPid] = (await waitFor(() => sleepers(m), 5000, "bob's command")) as number[];
+    const r = await call(ALICE, 'sh', ['-c', `cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '; echo; ls /proc | grep -c '^[0-9]'`]);
+    expect(r.stdout).not.toContain(m);
+    // Her own launcher (the namespace's init) is all she sees of hide.
+    expect(r.stdout.split('__launcher').length - 1).toBe(1);
     process.kill(bobPid!, 'SIGKILL');
     await bob;
   });

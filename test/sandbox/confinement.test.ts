@@ -73,7 +73,8 @@ describe('the server stays out of reach', () => {
   test('its environment cannot be read through /proc', async () => {
     const res = await sh(sandbox, fx.workspace, `cat /proc/${process.pid}/environ`);
     expect(res.exitCode).not.toBe(0);
-    expect(res.stderr).toContain('Permission denied');
+    // Denied, or (root) not even listed in the launcher's own /proc.
+    expect(res.stderr).toMatch(/Permission denied|No such file or directory/);
   });
 
   test('it cannot be signalled', async () => {

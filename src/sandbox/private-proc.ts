@@ -1,0 +1,33 @@
+/**
+ * A /proc of the launcher's own: as root, the launcher is the init of a PID
+ * namespace of its own, so a procfs mounted from it shows only that
+ * namespace — the launcher and its client's commands — and not the server,
+ * other clients' launchers or their commands' command lines. The mount
+ * lives in a mount namespace of the launcher's thread (unshare(CLONE_NEWNS)
+ * is per thread), made private first so nothing propagates to the host. It
+ * must happen before Landlock, which forbids mounting.
+ */
+import { ptr } from 'bun:ffi';
+import { check, cString, libc } from './libc.ts';
+
+const CLONE_NEWNS = 0x00020000;
+const MS_NOSUID = 2;
+const MS_NODEV = 4;
+const MS_NOEXEC = 8;
+const MS_REC = 0x4000;
+const MS_PRIVATE = 1 << 18;
+const SYS_unshare = process.arch === 'arm64' ? 97 : 272;
+const SYS_mount = process.arch === 'arm64' ? 40 : 165;
+
+const addr = (b: Buffer): number => Number(ptr(b));
+
+/** Mounts a fresh procfs over /proc in a private mount namespace of the calling thread. Throws SyscallError. */
+export function mountPrivateProc(): void {
+  const c = libc();
+  check(c.syscall(SYS_unshare, CLONE_NEWNS, 0, 0, 0, 0), 'unshare(CLONE_NEWNS)');
+  const root = cString('/');
+  check(c.syscall(SYS_mount, 0, addr(root), 0, MS_REC | MS_PRIVATE, 0), 'mount(/, MS_REC|MS_PRIVATE)');
+  const proc = cString('proc');
+  const target = cString('/proc');
+  check(c.syscall(SYS_mount, addr(proc), addr(target), addr(proc), MS_NOSUID | MS_NODEV | MS_NOEXEC, 0), 'mount(proc, /proc)');
+}
