@@ -12,6 +12,18 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { startServerProcess } from '../helpers/process.ts';
 import { rpc, startServer, tempDir, waitFor } from '../helpers/server.ts';
 
+const ALL_TOOLS = [
+  'check_file_exists',
+  'edit_file',
+  'list_directory',
+  'read_file',
+  'search_files',
+  'shell_execute',
+  'shell_execute_json',
+  'shell_get_available_tools',
+  'write_file',
+];
+
 const SEED_CURL_BODY = '{"jsonrpc":"2.0","id":1,"method":"tools/list"}';
 
 function seedCurl(url: string, headers: Record<string, string>) {
@@ -33,7 +45,7 @@ describe('seed 000: single key from Authentication__ApiKey__*', () => {
   test('the curl example with X-API-Key works', async () => {
     const res = await seedCurl(`${server.url}/`, { 'X-API-Key': K });
     expect(res.status).toBe(200);
-    expect(((await res.json()) as any).result.tools.length).toBeGreaterThanOrEqual(4);
+    expect(((await res.json()) as any).result.tools.map((t: { name: string }) => t.name).sort()).toEqual(ALL_TOOLS);
   });
 
   test('missing or wrong key → 401 with WWW-Authenticate and a JSON-RPC body; the log names 127.0.0.1', async () => {
@@ -84,7 +96,7 @@ describe('seed 001: keys file with per-client keys, hot reload', () => {
     await client.connect(
       new StreamableHTTPClientTransport(new URL(s.mcpUrl), { requestInit: { headers: { Authorization: `Bearer ${enabledKey}` } } }),
     );
-    expect((await client.listTools()).tools.length).toBeGreaterThanOrEqual(4);
+    expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual(ALL_TOOLS);
     await client.close();
   });
 
@@ -102,10 +114,21 @@ describe('seed 001: keys file with per-client keys, hot reload', () => {
   });
 
   test('a broken file keeps the last good keys', async () => {
-    writeFileSync(keysFile, '{"clients": [ broken');
-    await Bun.sleep(1500); // give the watcher and the 1 s poll their chance to (wrongly) drop keys
-    expect((await rpc(s.mcpUrl, 'tools/list', undefined, { 'X-API-Key': enabledKey })).status).toBe(200);
-    writeFileSync(keysFile, JSON.stringify({ clients }));
+    const dir = tempDir();
+    const file = join(dir, 'keys.json');
+    writeFileSync(file, JSON.stringify({ clients }));
+    const server = await startServerProcess({
+      cwd: dir,
+      env: { HIDE_AUTH_ENABLED: 'true', HIDE_API_KEYS_FILE: file, HIDE_AUDIT_LOG_FILE: join(dir, 'audit.jsonl'), HIDE_LOG_LEVEL: 'info' },
+    });
+    try {
+      writeFileSync(file, '{"clients": [ broken');
+      // The reload was tried and refused: only then does the old key prove anything.
+      await waitFor(() => server.logs().includes('keys file reload failed, keeping the last good keys'), 5000, 'the failed reload');
+      expect((await rpc(`${server.url}/mcp`, 'tools/list', undefined, { 'X-API-Key': enabledKey })).status).toBe(200);
+    } finally {
+      await server.stop();
+    }
   });
 });
 
@@ -152,6 +175,29 @@ describe('auth-bypass suite', () => {
     ['NUL after the key', () => ({ headers: { 'X-API-Key': `${KEY}%00` } })],
   ];
 
+  const UNAUTHORIZED = (reason: string) => ({ reason });
+  const MISSING = UNAUTHORIZED('missing API key');
+  /** What each attempt must get: 401 with the reason (default: invalid key), or a 404 / 431 before authentication. */
+  const OUTCOME: Record<string, { reason: string } | 404 | 431> = {
+    'no key': MISSING,
+    'empty key': MISSING,
+    'good key + wrong key in another header': UNAUTHORIZED('conflicting credentials in more than one header'),
+    'key in the query string (access_token)': MISSING,
+    'key in the query string (api_key)': MISSING,
+    '/MCP': 404,
+    '/mcp/': MISSING,
+    '//mcp': MISSING,
+    '/%6dcp': 404,
+    '/mcp%2f': 404,
+    '/%2fmcp': 404,
+    '/mcp/..': MISSING,
+    'HEAD /mcp': MISSING,
+    'OPTIONS /mcp': MISSING,
+    'GET /mcp': MISSING,
+    'overlong key': 431,
+    'key in the JSON body': MISSING,
+  };
+
   test.each(attempts)('%s gets nothing', async (_name, make) => {
     const a = make();
     const res = await fetch(`${s.url}${a.path ?? '/mcp'}`, {
@@ -160,14 +206,27 @@ describe('auth-bypass suite', () => {
       body: a.body === null ? undefined : (a.body ?? listBody),
     });
     const text = await res.text();
-    expect(res.status).not.toBe(200);
-    expect(res.status).toBeLessThan(500);
-    expect(text).not.toContain('shell_execute');
+    const want = OUTCOME[_name] ?? UNAUTHORIZED('invalid API key');
+    const got = { status: res.status, challenge: res.headers.get('www-authenticate'), body: text === '' ? null : JSON.parse(text) };
+    if (want === 404) {
+      expect(got).toEqual({ status: 404, challenge: null, body: { jsonrpc: '2.0', id: null, error: { code: -32601, message: 'Not found: MCP is served at POST /mcp and POST /' } } });
+    } else if (want === 431) {
+      // Bun refuses the request line and headers before hide sees them.
+      expect(got).toEqual({ status: 431, challenge: null, body: null });
+    } else {
+      // HEAD carries no body.
+      const body = a.method === 'HEAD' ? null : { jsonrpc: '2.0', id: null, error: { code: -32001, message: `Unauthorized: ${want.reason}`, data: { header: 'X-API-Key' } } };
+      expect(got).toEqual({ status: 401, challenge: 'Bearer realm="hide", error="invalid_token"', body });
+    }
   });
 
-  test(`the suite has ${attempts.length} (>= 20) attempts and the real key still works`, async () => {
+  test(`the suite has ${attempts.length} (>= 20) attempts, each 401 left one auth_failure audit line, and the real key still works`, async () => {
     expect(attempts.length).toBeGreaterThanOrEqual(20);
+    const refused = attempts.filter(([name]) => typeof (OUTCOME[name] ?? UNAUTHORIZED('')) === 'object').length;
+    const failures = () => readFileSync(s.auditFile, 'utf8').split('\n').filter((l) => l.includes('"event_type":"auth_failure"')).length;
+    await waitFor(() => failures() === refused, 3000, `${refused} auth_failure lines`);
     expect((await rpc(s.mcpUrl, 'tools/list', undefined, { 'X-API-Key': KEY })).status).toBe(200);
+    expect(failures()).toBe(refused);
   });
 });
 
