@@ -3,13 +3,16 @@
  * own temporary workspace and audit file, built exactly as `hide serve` builds
  * it (config loading → runtime → Elysia app).
  */
-import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load.ts';
 import { createHttpApp } from '../../src/http/app.ts';
 import { configureLogger } from '../../src/log.ts';
 import { createRuntime, type Runtime } from '../../src/runtime.ts';
+import { tempDir } from './temp.ts';
+
+export { tempDir } from './temp.ts';
+export { waitFor } from './wait.ts';
 
 export interface TestServer {
   url: string;
@@ -22,9 +25,6 @@ export interface TestServer {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-export function tempDir(prefix = 'hide-test-'): string {
-  return realpathSync(mkdtempSync(join(tmpdir(), prefix)));
-}
 
 export async function startServer(env: Record<string, string> = {}, opts: { cwd?: string } = {}): Promise<TestServer> {
   const dir = tempDir();
@@ -78,13 +78,3 @@ export async function callTool(url: string, name: string, args: Record<string, u
   return { ...(r.body.result.structuredContent as Record<string, any>), isError: r.body.result.isError as boolean } as Record<string, any>;
 }
 
-/** Polls `check` until it returns truthy or the deadline passes. */
-export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 5000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(25);
-  }
-}

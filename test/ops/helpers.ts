@@ -4,16 +4,18 @@
  * JSON-RPC calls, process counting by a unique command-line marker, and a
  * small Prometheus text-format parser.
  */
-import { mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { rpc as rpcTo } from '../helpers/server.ts';
+import { tempDir as makeTempDir } from '../helpers/temp.ts';
 
 export const ROOT = join(import.meta.dir, '..', '..');
 export const MAIN = join(ROOT, 'src', 'main.ts');
 
+export { waitFor } from '../helpers/wait.ts';
+
 export function tempDir(prefix = 'hide-ops-'): string {
-  return realpathSync(mkdtempSync(join(tmpdir(), prefix)));
+  return makeTempDir(prefix);
 }
 
 export interface ServerProc {
@@ -119,15 +121,6 @@ export function killMatching(marker: string): void {
   }
 }
 
-export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(25);
-  }
-}
 
 export function auditLines(file: string): Record<string, any>[] {
   const text = readFileSync(file, 'utf8');

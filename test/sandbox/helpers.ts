@@ -9,7 +9,8 @@ import { SandboxLauncher, type SandboxLauncherOptions } from '../../src/sandbox/
 import type { SandboxRunRequest, SandboxRunResult } from '../../src/sandbox/protocol.ts';
 import { PidNamespaces } from '../../src/sandbox/pidns.ts';
 import { type SandboxRuleOptions, sandboxRules } from '../../src/sandbox/rules.ts';
-import { tempDir } from '../helpers/server.ts';
+import { tempDir } from '../helpers/temp.ts';
+import { waitFor as waitUntil } from '../helpers/wait.ts';
 
 /** From source the launcher is bun running src/main.ts in launcher mode (launcherArgv's default). */
 
@@ -76,15 +77,8 @@ export function liveProcesses(marker: string): number[] {
     });
 }
 
-/** Polls until `check` holds or `limitMs` passes; returns the last value of check. */
-export async function waitFor(check: () => boolean, limitMs = 10_000): Promise<boolean> {
-  const deadline = Date.now() + limitMs;
-  while (!check()) {
-    if (Date.now() > deadline) return false;
-    await Bun.sleep(20);
-  }
-  return true;
-}
+/** Polls until `check` holds (10 s by default: process storms take a while to end). */
+export const waitFor = (check: () => boolean, limitMs = 10_000): Promise<boolean> => waitUntil(check, limitMs, 'condition');
 
 /** A marker unlikely to appear in any other command line: a fractional sleep length. */
 export function uniqueSleep(): string {

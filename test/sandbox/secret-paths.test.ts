@@ -11,11 +11,8 @@ import type { LandlockRules } from '../../src/sandbox/landlock.ts';
 import { landlockAbi } from '../../src/sandbox/landlock.ts';
 import { DEFAULT_READ_ONLY, sandboxRules } from '../../src/sandbox/rules.ts';
 import { sandboxGrantFor, secretExposures } from '../../src/sandbox/secret-paths.ts';
+import { tempDir } from '../helpers/temp.ts';
 
-/** Real path: tmpdir may itself be a symlink, and results name rules as given. */
-function tempDir(prefix: string): string {
-  return realpathSync(mkdtempSync(join(tmpdir(), prefix)));
-}
 
 /** root/ws (read-write), root/ro (read-only), root/outside (not granted), each with files. */
 function layout() {

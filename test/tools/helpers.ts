@@ -138,14 +138,9 @@ export async function startServerProcess(t: Tree, env: Record<string, string>): 
   };
 }
 
-/** Polls until `cond` holds; the deadline only turns a hang into a failure, nothing asserts on time. */
-export async function waitFor(cond: () => boolean | Promise<boolean>, deadlineMs: number, what: string): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(10);
-  }
-}
+import { waitFor } from '../helpers/wait.ts';
+
+export { waitFor };
 
 /** Audit lines as objects. */
 export async function auditLines(file: string): Promise<any[]> {

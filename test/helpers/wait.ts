@@ -1,0 +1,12 @@
+/** Waiting for a condition, never for time: the deadline only turns a hang into a failure. */
+
+/** Polls `check` until it returns something truthy, and returns it; throws naming `what` once the deadline passes. */
+export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 5000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await Bun.sleep(20);
+  }
+}
