@@ -8,7 +8,7 @@ export interface CallContext {
   clientIp: string;
   /** Hex SHA-256 of the presented key, or null when unauthenticated. */
   apiKeyHash: string | null;
-  /** From X-Correlation-ID or generated; a tool's correlationId argument wins. */
+  /** From X-Correlation-ID when it follows the rule (mcp/correlation.ts), else generated; a tool's valid correlationId argument wins. */
   correlationId: string;
   transport: 'http' | 'stdio';
   /** Aborted when the HTTP client disconnects or the server shuts down. */

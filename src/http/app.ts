@@ -14,6 +14,7 @@
 import type { Server } from 'bun';
 import { Elysia } from 'elysia';
 import type { CallContext } from '../context.ts';
+import { newCorrelationId } from '../mcp/correlation.ts';
 import { countResponse, drainGate, requestMetrics } from '../ops/http-hooks.ts';
 import type { Runtime } from '../runtime.ts';
 import { errorResponse, jsonResponse } from './error-response.ts';
@@ -55,7 +56,7 @@ export function createHttpApp(rt: Runtime) {
   const app = new Elysia({ name: 'hide' })
     .onError({ as: 'global' }, ({ code, error, request }) => {
       const state = stateOf(request);
-      const correlationId = state?.correlationId ?? crypto.randomUUID();
+      const correlationId = state?.correlationId ?? newCorrelationId();
       const res =
         code === 'NOT_FOUND'
           ? jsonResponse(404, JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32601, message: 'Not found: MCP is served at POST /mcp and POST /' } }), {

@@ -37,10 +37,3 @@ export function pathOf(url: string): string {
   const q = url.indexOf('?', start);
   return q < 0 ? url.slice(start) : url.slice(start, q);
 }
-
-const CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
-/** The client's X-Correlation-ID when it is a sane token, else a new UUID. */
-export function correlationIdFrom(header: string | null): string {
-  return header !== null && CORRELATION_ID.test(header) ? header : crypto.randomUUID();
-}

@@ -2,7 +2,10 @@
  * The long-lived MCP core: answers one JSON-RPC message for a caller. Both
  * transports (HTTP and stdio) feed it parsed messages; it never sees a socket.
  * It handles the methods a tools-only server needs directly, so no per-request
- * server or transport object is built.
+ * server or transport object is built. Every message it builds from input is
+ * bounded (bounded-validation.ts), a tool call's correlationId is checked
+ * before anything runs (it ends up in a response header), and every call it
+ * takes is timed.
  */
 import * as v from 'valibot';
 import type { CallContext } from '../context.ts';
@@ -12,7 +15,17 @@ import type { ToolRegistry } from '../tools/registry.ts';
 import type { ToolDefinition, ToolOutcome } from '../tools/types.ts';
 import { noteTransientBytes } from '../util/gc-pressure.ts';
 import { VERSION } from '../version.ts';
-import { errorJson, type JsonRpcMessage, PlainObject, LATEST_PROTOCOL_VERSION, resultJson, SUPPORTED_PROTOCOL_VERSIONS } from './protocol.ts';
+import { checkBounded } from './bounded-validation.ts';
+import { correlationIdProblem, isCorrelationId } from './correlation.ts';
+import {
+  errorJson,
+  type JsonRpcId,
+  type JsonRpcMessage,
+  LATEST_PROTOCOL_VERSION,
+  PlainObject,
+  resultJson,
+  SUPPORTED_PROTOCOL_VERSIONS,
+} from './protocol.ts';
 
 /** What the audit log records of a finished tool call. */
 export interface ToolCallRecord {
@@ -20,8 +33,14 @@ export interface ToolCallRecord {
   arguments: unknown;
   user: string | null;
   correlationId: string;
+  /**
+   * The dispatcher always passes an object, even for a refused or erroring
+   * call: the gate adds the call's duration to it, and /metrics reads every
+   * tool's duration from there.
+   */
   result: Record<string, unknown> | null;
   error: string | null;
+  /** Measured by the dispatcher for every call it takes (after admission), up to its answer. */
   durationMs: number;
 }
 
@@ -67,14 +86,20 @@ function stringArg(args: Record<string, unknown> | undefined, key: string): stri
   return typeof value === 'string' && value.length > 0 && value.length <= 200 ? value : null;
 }
 
+function argumentsOf(params: Record<string, unknown>): Record<string, unknown> | undefined {
+  const args = params.arguments;
+  return args !== null && typeof args === 'object' && !Array.isArray(args) ? (args as Record<string, unknown>) : undefined;
+}
+
 /**
  * The correlation id and asserted user a tools/call carries in its arguments
- * (the HTTP limits hook reads them before dispatch, for its audit lines).
+ * (the HTTP limits hook reads them before dispatch, for its audit lines). A
+ * correlationId that breaks the rule is not used (the call is refused later).
  */
 export function callLabels(params: Record<string, unknown>, fallbackCorrelationId: string): { correlationId: string; user: string | null } {
-  const args = params.arguments;
-  const rec = args !== null && typeof args === 'object' && !Array.isArray(args) ? (args as Record<string, unknown>) : undefined;
-  return { correlationId: stringArg(rec, 'correlationId') ?? fallbackCorrelationId, user: stringArg(rec, 'user') };
+  const args = argumentsOf(params);
+  const asked = args?.correlationId;
+  return { correlationId: isCorrelationId(asked) ? asked : fallbackCorrelationId, user: stringArg(args, 'user') };
 }
 
 /** The arguments as the audit log may keep them: sensitive values become their size. */
@@ -145,15 +170,15 @@ export class McpDispatcher {
   }
 
   private async callTool(
-    id: string | number,
+    id: JsonRpcId,
     params: Record<string, unknown>,
     ctx: CallContext,
     admission: Admission | undefined,
   ): Promise<DispatchOutput> {
-    const p = v.safeParse(CallParams, params);
+    const p = checkBounded(CallParams, params);
     if (!p.success) {
       admission?.release();
-      return { body: errorJson(id, RpcCode.invalidParams, `Invalid params: ${v.summarize(p.issues)}`), correlationId: ctx.correlationId };
+      return { body: errorJson(id, RpcCode.invalidParams, `Invalid params: ${p.message}`), correlationId: ctx.correlationId };
     }
     const { name, arguments: rawArgs } = p.output;
     const { correlationId, user } = callLabels(params, ctx.correlationId);
@@ -166,10 +191,20 @@ export class McpDispatcher {
     const ticket = admission ?? (await this.gate.admit(ctx, tool, correlationId, user));
     const started = performance.now();
     try {
-      const args = v.safeParse(tool.inputSchema, rawArgs ?? {});
+      // The correlation id ends up in a response header: refuse a bad one before anything runs.
+      const problem = correlationIdProblem(rawArgs?.correlationId);
+      const args = problem === null ? checkBounded(tool.inputSchema, rawArgs ?? {}) : { success: false as const, message: problem };
       if (!args.success) {
-        const message = `Invalid arguments for tool ${name}: ${v.summarize(args.issues)}`;
-        this.gate.record(ctx, { toolName: name, arguments: auditable(tool, rawArgs ?? {}), user, correlationId, result: null, error: message, durationMs: 0 });
+        const message = `Invalid arguments for tool ${name}: ${args.message}`;
+        this.gate.record(ctx, {
+          toolName: name,
+          arguments: auditable(tool, rawArgs ?? {}),
+          user,
+          correlationId,
+          result: {},
+          error: message,
+          durationMs: performance.now() - started,
+        });
         return { body: errorJson(id, RpcCode.invalidParams, message), correlationId };
       }
       let outcome: ToolOutcome;
@@ -186,7 +221,7 @@ export class McpDispatcher {
         arguments: outcome.auditArguments ?? auditable(tool, rawArgs ?? {}),
         user,
         correlationId,
-        result: outcome.auditResult ?? null,
+        result: outcome.auditResult ?? {},
         error,
         durationMs: performance.now() - started,
       });

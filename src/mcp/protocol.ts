@@ -3,26 +3,81 @@
  * we speak, and response builders that produce serialised JSON directly (the
  * hot path never builds then re-walks an object tree it does not need).
  *
- * The versions mirror the SDK's SUPPORTED_PROTOCOL_VERSIONS (a unit test keeps
- * them equal) without importing the SDK's zod types at start-up.
+ * The versions mirror the SDK's SUPPORTED_PROTOCOL_VERSIONS and
+ * LATEST_PROTOCOL_VERSION (test/mcp/protocol.test.ts keeps them equal) without
+ * importing the SDK's zod types at start-up.
+ *
+ * Ids are echoed exactly: an integer id beyond ±(2^53−1) would come back
+ * rounded from JSON.parse, so such an id (and a cancellation's `requestId`)
+ * is kept as its original text, a JSON.rawJSON value that serialises verbatim.
  */
 import * as v from 'valibot';
 import { InvalidRequestError, RpcCode } from '../errors.ts';
+import { checkBounded } from './bounded-validation.ts';
 
 export const LATEST_PROTOCOL_VERSION = '2025-11-25';
 export const SUPPORTED_PROTOCOL_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05', '2024-10-07'];
 
-export type JsonRpcId = string | number;
+/** A numeric id kept as its source text (made by JSON.rawJSON; JSON.stringify writes it verbatim). */
+export interface RawNumberId {
+  readonly rawJSON: string;
+}
+export type JsonRpcId = string | number | RawNumberId;
+
+// JSON.rawJSON / isRawJSON and the reviver's source text (TC39 "JSON.parse source text access") are in Bun, not yet in TypeScript's lib.
+const RawJson = JSON as unknown as {
+  rawJSON(text: string): RawNumberId;
+  isRawJSON(value: unknown): value is RawNumberId;
+  parse(text: string, reviver: (this: unknown, key: string, value: unknown, context?: { source?: string }) => unknown): unknown;
+};
+
+const isObject = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === 'object' && !Array.isArray(x);
 
 /** A JSON object (valibot's record would quietly accept an array and copy it into `{}`). */
-export const PlainObject = v.custom<Record<string, unknown>>(
-  (x) => x !== null && typeof x === 'object' && !Array.isArray(x),
-  'expected an object',
-);
+export const PlainObject = v.custom<Record<string, unknown>>(isObject, 'expected an object');
 
 // One check instead of a union: a union records an issue for every branch it tries.
-const isJsonRpcId = (x: unknown): x is JsonRpcId => typeof x === 'string' || Number.isInteger(x);
+// An unsafe integer that is still a number here could not be kept exactly: refuse it rather than echo a different id.
+const isJsonRpcId = (x: unknown): x is JsonRpcId => typeof x === 'string' || Number.isSafeInteger(x) || RawJson.isRawJSON(x);
 const Id = v.custom<JsonRpcId>(isJsonRpcId, 'expected a string or an integer id');
+
+/** An integer JSON.parse cannot hold exactly. */
+const isLossy = (x: unknown): boolean => typeof x === 'number' && Number.isInteger(x) && !Number.isSafeInteger(x);
+
+/**
+ * JSON.parse for one JSON-RPC message, keeping a top-level `id` or a
+ * `params.requestId` beyond ±(2^53−1) as its original text. Throws
+ * SyntaxError like JSON.parse. Only such a message is parsed twice.
+ */
+export function parseMessageText(text: string): unknown {
+  const value: unknown = JSON.parse(text);
+  if (!isObject(value) || !(isLossy(value.id) || (isObject(value.params) && isLossy(value.params.requestId)))) return value;
+  const sources = new Map<unknown, Map<string, string>>();
+  const exact = RawJson.parse(text, function (key, val, context) {
+    if ((key === 'id' || key === 'requestId') && isLossy(val) && context?.source !== undefined) {
+      const found = sources.get(this) ?? new Map<string, string>();
+      found.set(key, context.source);
+      sources.set(this, found);
+    }
+    return val;
+  }) as Record<string, unknown>;
+  const id = sources.get(exact)?.get('id');
+  if (id !== undefined) exact.id = RawJson.rawJSON(id);
+  const params = exact.params;
+  const requestId = isObject(params) ? sources.get(params)?.get('requestId') : undefined;
+  if (requestId !== undefined) (params as Record<string, unknown>).requestId = RawJson.rawJSON(requestId);
+  return exact;
+}
+
+/** A Map key for an id: 1, "1" and a raw 9007199254740993 stay distinct. */
+export function idKey(id: JsonRpcId): string {
+  return JSON.stringify(id);
+}
+
+/** `id` when it is a valid JSON-RPC id (a cancellation's `requestId`), else null. */
+export function asJsonRpcId(value: unknown): JsonRpcId | null {
+  return isJsonRpcId(value) ? value : null;
+}
 
 const MessageSchema = v.object({
   jsonrpc: v.literal('2.0'),
@@ -40,11 +95,7 @@ export type JsonRpcMessage =
 
 /** Best-effort id of a message that failed validation, so the error can echo it. */
 export function readId(value: unknown): JsonRpcId | null {
-  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-    const id = (value as { id?: unknown }).id;
-    if (isJsonRpcId(id)) return id;
-  }
-  return null;
+  return isObject(value) ? asJsonRpcId(value.id) : null;
 }
 
 /** Classifies one parsed JSON value as a JSON-RPC message, or throws InvalidRequestError. */
@@ -53,12 +104,8 @@ export function toMessage(value: unknown): JsonRpcMessage {
     throw new InvalidRequestError('Batch requests are not supported (MCP 2025-06-18 and later); send one message per request');
   }
   if (value === null || typeof value !== 'object') throw new InvalidRequestError('Invalid Request: expected a JSON-RPC object');
-  const parsed = v.safeParse(MessageSchema, value);
-  if (!parsed.success) {
-    const issue = parsed.issues[0];
-    const where = issue ? v.getDotPath(issue) : null;
-    throw new InvalidRequestError(`Invalid Request: ${where ? `'${where}' ` : ''}${issue?.message ?? 'malformed message'}`);
-  }
+  const parsed = checkBounded(MessageSchema, value);
+  if (!parsed.success) throw new InvalidRequestError(`Invalid Request: ${parsed.message}`);
   const m = parsed.output;
   if (m.method !== undefined) {
     const params = m.params ?? {};

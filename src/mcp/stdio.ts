@@ -2,15 +2,19 @@
  * MCP over stdin/stdout: newline-delimited JSON-RPC. stdout carries only MCP
  * messages (logs go to stderr). Requests are answered concurrently, so a long
  * command does not hold up the next call; `notifications/cancelled` aborts the
- * named request's command. The client is the fixed identity "stdio", and the
- * same limiter and audit as HTTP apply through the dispatcher's gate.
+ * named request's command. An id names one request while it is in flight: a
+ * second request with the same id is refused (-32600) and the first runs on,
+ * so a cancellation can only ever reach the call it names. The client is the
+ * fixed identity "stdio", and the same limiter and audit as HTTP apply through
+ * the dispatcher's gate.
  */
 import type { CallContext } from '../context.ts';
 import { HideError, RpcCode } from '../errors.ts';
 import { logger } from '../log.ts';
 import type { McpDispatcher } from './dispatcher.ts';
 import { LineSplitter, type SplitLine } from '../util/line-splitter.ts';
-import { errorJson, type JsonRpcId, readId, toMessage } from './protocol.ts';
+import { newCorrelationId } from './correlation.ts';
+import { asJsonRpcId, errorJson, idKey, parseMessageText, readId, toMessage } from './protocol.ts';
 
 export interface StdioOptions {
   input: ReadableStream<Uint8Array>;
@@ -19,34 +23,44 @@ export interface StdioOptions {
 }
 
 export async function serveStdio(dispatcher: McpDispatcher, opts: StdioOptions): Promise<void> {
-  const inflight = new Map<JsonRpcId, AbortController>();
+  /** Requests being answered, by idKey of their id. */
+  const inflight = new Map<string, AbortController>();
   const pending = new Set<Promise<void>>();
   const log = logger.withTag('stdio');
 
   const handleLine = async (line: string): Promise<void> => {
     let value: unknown;
     try {
-      value = JSON.parse(line);
+      value = parseMessageText(line);
     } catch {
       opts.write(errorJson(null, RpcCode.parseError, 'Parse error: line is not valid JSON'));
       return;
     }
     const id = readId(value);
-    let controller: AbortController | undefined;
+    let key: string | null = null;
     try {
       const msg = toMessage(value);
       if (msg.kind === 'notification' && msg.method === 'notifications/cancelled') {
-        const target = msg.params.requestId;
-        if (typeof target === 'string' || typeof target === 'number') inflight.get(target)?.abort();
+        const target = asJsonRpcId(msg.params.requestId);
+        if (target !== null) inflight.get(idKey(target))?.abort();
         return;
       }
-      controller = new AbortController();
-      if (msg.kind === 'request') inflight.set(msg.id, controller);
+      const controller = new AbortController();
+      if (msg.kind === 'request') {
+        const k = idKey(msg.id);
+        if (inflight.has(k)) {
+          const shown = k.length > 80 ? `${k.slice(0, 80)}…` : k;
+          opts.write(errorJson(msg.id, RpcCode.invalidRequest, `Invalid Request: id ${shown} belongs to a request still in flight; use a new id for each request`));
+          return;
+        }
+        inflight.set(k, controller);
+        key = k;
+      }
       const ctx: CallContext = {
         clientId: 'stdio',
         clientIp: 'stdio',
         apiKeyHash: null,
-        correlationId: crypto.randomUUID(),
+        correlationId: newCorrelationId(),
         transport: 'stdio',
         signal: controller.signal,
         allowedTools: null,
@@ -61,7 +75,7 @@ export async function serveStdio(dispatcher: McpDispatcher, opts: StdioOptions):
         opts.write(errorJson(id, RpcCode.internalError, 'Internal error'));
       }
     } finally {
-      if (id !== null && inflight.get(id) === controller) inflight.delete(id);
+      if (key !== null) inflight.delete(key);
     }
   };
 

@@ -79,6 +79,7 @@ export class Metrics {
   observe(e: AuditEvent): void {
     switch (e.event_type) {
       case 'tool_call': {
+        // The dispatcher times every call it takes, and the gate writes that time into `result`.
         const ms = (e.result as { durationMs?: unknown } | null)?.durationMs;
         this.countToolCall(e.tool_name ?? 'unknown', e.error === null ? 'ok' : 'error', typeof ms === 'number' ? ms / 1000 : null);
         return;

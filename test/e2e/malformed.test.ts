@@ -1,9 +1,16 @@
 /**
  * Malformed input never crashes the server or yields a 5xx: each case gets the
- * status and JSON-RPC code of DESIGN.md's error table.
+ * status and JSON-RPC code of DESIGN.md's error table. Correlation ids: a bad
+ * argument is refused before its command runs, a bad header is replaced, and
+ * every answer carries a valid X-Correlation-ID.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { rpc, startServer, type TestServer } from '../helpers/server.ts';
+
+const CORRELATION_ID = /^[A-Za-z0-9._:/@+=-]{1,128}$/;
+const RULE = 'correlationId must be 1-128 characters from A-Z a-z 0-9 . _ : / @ + = -';
 
 let s: TestServer;
 beforeAll(async () => {
@@ -165,4 +172,64 @@ describe('malformed requests', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('x-correlation-id')).toBeTruthy();
   });
+});
+
+describe('correlation ids', () => {
+  let n = 0;
+  test.each([
+    ['CR LF', 'a\r\nX-Injected: 1', 'a string of 16 characters with characters outside that set'],
+    ['NUL', 'a\u0000b', 'a string of 3 characters with characters outside that set'],
+    ['above U+00FF', 'id-\u0100', 'a string of 4 characters with characters outside that set'],
+    ['a lone surrogate', 'id-\ud800', 'a string of 4 characters with characters outside that set'],
+    ['ESC', '\u001b[2Jx', 'a string of 5 characters with characters outside that set'],
+    ['Latin-1', 'caf\u00e9', 'a string of 4 characters with characters outside that set'],
+    ['empty', '', 'a string of 0 characters'],
+    ['129 characters', 'x'.repeat(129), 'a string of 129 characters'],
+    ['a number', 42, 'a number'],
+    ['null', null, 'null'],
+  ])('argument with %s → -32602 before the command runs, as JSON and as SSE', async (_name, correlationId, got) => {
+    for (const accept of ['application/json', 'text/event-stream']) {
+      const marker = join(s.workspace, `cid-marker-${n++}`);
+      const res = await fetch(s.mcpUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'shell_execute', arguments: { command: 'touch', arguments: [marker], correlationId } } }),
+      });
+      const text = await res.text();
+      const data = accept === 'text/event-stream' ? text.replace(/^event: message\ndata: /, '').replace(/\n\n$/, '') : text;
+      expect({ status: res.status, header: CORRELATION_ID.test(res.headers.get('x-correlation-id') ?? ''), body: JSON.parse(data), ran: existsSync(marker) }).toEqual({
+        status: 200,
+        header: true,
+        body: { jsonrpc: '2.0', id: 5, error: { code: -32602, message: `Invalid arguments for tool shell_execute: ${RULE}; got ${got}` } },
+        ran: false,
+      });
+    }
+  });
+
+  test('a valid argument is used for the response header and wins over the header', async () => {
+    const id = 'wf-42/step.1:a@b+c=d_e';
+    const r = await rpc(s.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: { command: 'true', correlationId: id } }, { 'x-correlation-id': 'from-header' });
+    expect([r.status, r.headers.get('x-correlation-id'), r.body.result.structuredContent.correlationId]).toEqual([200, id, id]);
+  });
+
+  test('a valid header is echoed on answers and errors alike', async () => {
+    const ok = await rpc(s.mcpUrl, 'ping', undefined, { 'x-correlation-id': 'hdr-1' });
+    const bad = await rpc(s.mcpUrl, 'tools/call', { name: 'nope' }, { 'x-correlation-id': 'hdr-2' });
+    const refused = await fetch(s.mcpUrl, { method: 'POST', headers: { 'content-type': 'text/plain', 'x-correlation-id': 'hdr-3' }, body: '{}' });
+    expect([ok.headers.get('x-correlation-id'), bad.headers.get('x-correlation-id'), refused.status, refused.headers.get('x-correlation-id')]).toEqual([
+      'hdr-1',
+      'hdr-2',
+      415,
+      'hdr-3',
+    ]);
+  });
+
+  test.each([['caf\u00e9'], ['a;b'], ['x'.repeat(129)], ['with space'], ['\u007f'], ['Root=1-5759e988;Sampled=1']])(
+    'a header %j is replaced by a new id, and the call goes on',
+    async (value) => {
+      const r = await rpc(s.mcpUrl, 'ping', undefined, { 'x-correlation-id': value });
+      const header = r.headers.get('x-correlation-id') ?? '';
+      expect([r.status, r.body.result, CORRELATION_ID.test(header), header === value]).toEqual([200, {}, true, false]);
+    },
+  );
 });

@@ -2,8 +2,9 @@
  * /metrics on the real server: the exposition parses as Prometheus text
  * format and its counters equal the calls this test made — requests by route
  * and status, tool calls by outcome, the duration histogram, auth failures,
- * IP denials, rate-limit refusals, audit lines. Also: the metrics token, and
- * the separate metrics port.
+ * IP denials, rate-limit refusals, audit lines. Every tool gets a duration
+ * series, whatever its result carries. Also: the metrics token, and the
+ * separate metrics port.
  */
 import { describe, expect, test } from 'bun:test';
 import { exec, freePort, parseProm, rpc, sampleValue, spawnServer } from './helpers.ts';
@@ -86,6 +87,42 @@ describe('/metrics', () => {
     // Buckets are cumulative and end at the count.
     const buckets = samples.filter((x) => x.name === 'hide_tool_call_duration_seconds_bucket').map((x) => x.value);
     expect(buckets).toEqual([...buckets].sort((a, b) => a - b));
+  }, 20_000);
+
+  test('every tool has a duration series after one call each, refused calls included', async () => {
+    await using s = await spawnServer();
+    // Known tools get a call that succeeds; a tool added later is still called (with {}, refused as invalid).
+    const calls: [string, Record<string, unknown>][] = [
+      ['write_file', { path: 'm.txt', content: 'hello' }],
+      ['edit_file', { path: 'm.txt', edits: [{ oldText: 'hello', newText: 'bye' }] }],
+      ['read_file', { path: 'm.txt' }],
+      ['check_file_exists', { fileName: 'm.txt' }],
+      ['list_directory', {}],
+      ['search_files', { pattern: 'bye' }],
+      ['shell_execute', { command: 'true' }],
+      ['shell_execute_json', { command: 'echo', arguments: ['{}'] }],
+      ['shell_get_available_tools', {}],
+    ];
+    const listed = (await rpc(s.url, 'tools/list')).body.result.tools.map((t: { name: string }) => t.name) as string[];
+    for (const name of listed) {
+      const r = await rpc(s.url, 'tools/call', { name, arguments: calls.find(([n]) => n === name)?.[1] ?? {} });
+      expect(r.status).toBe(200);
+    }
+    // One call refused for its arguments is timed too.
+    expect((await rpc(s.url, 'tools/call', { name: 'check_file_exists', arguments: { fileName: 7 } })).body.error.code).toBe(-32602);
+
+    const { samples } = parseProm(await (await fetch(`${s.url}/metrics`)).text());
+    const seen = (name: string) => ({
+      calls: sampleValue(samples, 'hide_tool_calls_total', { tool: name }),
+      durations: sampleValue(samples, 'hide_tool_call_duration_seconds_count', { tool: name }),
+      infBucket: sampleValue(samples, 'hide_tool_call_duration_seconds_bucket', { tool: name, le: '+Inf' }),
+    });
+    const expected = (name: string) => {
+      const n = name === 'check_file_exists' ? 2 : 1;
+      return { calls: n, durations: n, infBucket: n };
+    };
+    expect(listed).toEqual(expect.arrayContaining(calls.map(([n]) => n)));
+    expect(Object.fromEntries(listed.map((n) => [n, seen(n)]))).toEqual(Object.fromEntries(listed.map((n) => [n, expected(n)])));
   }, 20_000);
 
   test('HIDE_METRICS_PORT serves /metrics on its own listener only', async () => {

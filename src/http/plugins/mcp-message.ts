@@ -1,11 +1,12 @@
 /**
  * Reads and classifies the MCP request body once authentication has passed:
  * Content-Type and Accept rules, protocol-version header, size-capped read,
- * JSON parse, JSON-RPC shape. Errors map to the table in DESIGN.md.
+ * JSON parse (ids kept exactly), JSON-RPC shape. Errors map to the table in
+ * DESIGN.md.
  */
 import { Elysia } from 'elysia';
 import { HideError, InvalidRequestError, ParseError, RpcCode } from '../../errors.ts';
-import { readId, SUPPORTED_PROTOCOL_VERSIONS, toMessage } from '../../mcp/protocol.ts';
+import { parseMessageText, readId, SUPPORTED_PROTOCOL_VERSIONS, toMessage } from '../../mcp/protocol.ts';
 import { type RequestState, stateOf } from '../request-state.ts';
 import { readBody } from './body-limit.ts';
 
@@ -34,7 +35,7 @@ export function mcpMessage(maxBytes: number) {
     if (text.trim() === '') throw new InvalidRequestError('Invalid Request: empty body; send one JSON-RPC message');
     let value: unknown;
     try {
-      value = JSON.parse(text);
+      value = parseMessageText(text);
     } catch {
       throw new ParseError();
     }

@@ -1,11 +1,13 @@
 /**
  * First hook of every request: works out the client IP (X-Forwarded-For only
  * from trusted proxies), the correlation id, and whether the path is an MCP
- * endpoint that the rest of the pipeline guards.
+ * endpoint that the rest of the pipeline guards. A correlation id header that
+ * breaks the shared rule (mcp/correlation.ts) is replaced, never refused.
  */
 import { Elysia } from 'elysia';
 import type { IpFilter } from '../../security/ip.ts';
-import { correlationIdFrom, pathOf, setState } from '../request-state.ts';
+import { correlationIdFromHeader } from '../../mcp/correlation.ts';
+import { pathOf, setState } from '../request-state.ts';
 
 export const MCP_PATHS = new Set(['/', '/mcp']);
 
@@ -21,7 +23,7 @@ export function requestState(ipFilter: IpFilter, serverOf: () => { requestIP(r: 
       path,
       protectedPath: path !== '/health' && path !== '/ready' && path !== '/metrics',
       clientIp: ipFilter.clientIp(peer, request.headers.get('x-forwarded-for')),
-      correlationId: correlationIdFrom(request.headers.get('x-correlation-id')),
+      correlationId: correlationIdFromHeader(request.headers.get('x-correlation-id')),
       rpcId: null,
     };
     setState(request, state);

@@ -1,0 +1,86 @@
+/**
+ * Validation whose cost and message stay bounded whatever the input. valibot
+ * records one issue object per problem, and `summarize` joins them all: an
+ * `arguments` array of 2 million integers (a 4 MB body) made 2 million issues
+ * and a 160 MB message, and took the server from 49 MB to 3.3 GB. Here a
+ * failed input is described by its first few issues and a count of the rest,
+ * each issue's text cut short; an input too large to describe in full stops at
+ * its first problem, so its issues are never all built.
+ */
+import * as v from 'valibot';
+
+/** Issues listed in a message; the rest are counted. */
+export const LISTED_ISSUES = 5;
+/** Characters kept of one issue's text, and of its path. */
+const ISSUE_CHARS = 200;
+const PATH_CHARS = 100;
+/**
+ * Inputs with more values than this are validated only up to their first
+ * problem. Far above any real tool call (an argv is at most 4096 strings), and
+ * low enough that a full pass over a failing input builds a few MB of issues.
+ */
+export const FULL_PASS_VALUES = 10_000;
+
+const FIRST_PROBLEM = { abortEarly: true } as const;
+
+export type Checked<T> = { success: true; output: T } | { success: false; message: string };
+
+/** At most `limit + 1`: counts values in `input` without recursion (nesting can be 10 000 deep). */
+export function countValues(input: unknown, limit: number): number {
+  let count = 0;
+  const stack: unknown[] = [input];
+  while (stack.length > 0 && count <= limit) {
+    const value = stack.pop();
+    count++;
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length && stack.length <= limit; i++) stack.push(value[i]);
+    } else if (value !== null && typeof value === 'object') {
+      for (const key in value) {
+        if (stack.length > limit) break;
+        stack.push((value as Record<string, unknown>)[key]);
+      }
+    }
+  }
+  return Math.min(count + stack.length, limit + 1);
+}
+
+/** Cuts `text` to `max` characters without splitting a surrogate pair, and shows control characters as escapes. */
+function bounded(text: string, max: number): string {
+  let cut = text.length > max ? text.slice(0, max) : text;
+  if (cut.length < text.length) {
+    const last = cut.charCodeAt(cut.length - 1);
+    if (last >= 0xd800 && last <= 0xdbff) cut = cut.slice(0, -1);
+    cut += '…';
+  }
+  return cut.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** One issue as `× message → at path`, bounded. */
+export function describeIssue(issue: v.BaseIssue<unknown>): string {
+  const path = v.getDotPath(issue);
+  return `× ${bounded(issue.message, ISSUE_CHARS)}${path ? ` → at ${bounded(path, PATH_CHARS)}` : ''}`;
+}
+
+/** The first LISTED_ISSUES issues and a count of the rest. */
+export function describeIssues(issues: readonly v.BaseIssue<unknown>[]): string {
+  const listed = issues.slice(0, LISTED_ISSUES).map(describeIssue).join('; ');
+  const rest = issues.length - LISTED_ISSUES;
+  return rest > 0 ? `${listed}; and ${rest} more issue${rest === 1 ? '' : 's'}` : listed;
+}
+
+/**
+ * Validates `input`; on failure returns a message of bounded size. The first
+ * pass stops at the first problem, so a valid input costs one ordinary pass.
+ */
+export function checkBounded<TSchema extends v.GenericSchema>(schema: TSchema, input: unknown): Checked<v.InferOutput<TSchema>> {
+  const quick = v.safeParse(schema, input, FIRST_PROBLEM);
+  if (quick.success) return { success: true, output: quick.output };
+  if (countValues(input, FULL_PASS_VALUES) > FULL_PASS_VALUES) {
+    return {
+      success: false,
+      message: `${describeIssues(quick.issues)} (validation stopped at the first problem: the input holds more than ${FULL_PASS_VALUES} values)`,
+    };
+  }
+  const full = v.safeParse(schema, input);
+  return { success: false, message: describeIssues(full.issues ?? quick.issues) };
+}

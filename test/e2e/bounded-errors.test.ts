@@ -1,0 +1,136 @@
+/**
+ * A malformed call costs what its body costs, not what its problems cost:
+ * every message built from input lists a few issues and counts the rest, each
+ * cut short, and a 4 MB body of 2 million invalid arguments leaves the server
+ * process's memory (VmRSS from /proc) within 50 MB of where it was, its peak
+ * within 100 MB.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServerProcess } from '../helpers/process.ts';
+import { startServer, tempDir, type TestServer, waitFor } from '../helpers/server.ts';
+
+function kb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no ${field} in /proc/${pid}/status`);
+  return Number(m[1]);
+}
+
+async function post(url: string, body: string) {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  return { status: res.status, text: await res.text() };
+}
+
+/** A tools/call whose `arguments` array holds `n` integers where strings belong. */
+const integers = (n: number, id = 1) =>
+  `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"shell_execute","arguments":{"command":"echo","arguments":[${'1,'.repeat(n - 1)}1]}}}`;
+
+describe('messages built from input are bounded', () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startServer();
+  });
+  afterAll(() => s.stop());
+
+  test('12 bad array elements: five listed, the rest counted', async () => {
+    const r = await post(s.mcpUrl, integers(12));
+    const issue = (i: number) => `× Invalid type: Expected string but received 1 → at arguments.${i}`;
+    expect({ status: r.status, body: JSON.parse(r.text) }).toEqual({
+      status: 200,
+      body: {
+        jsonrpc: '2.0',
+        id: 1,
+        error: { code: -32602, message: `Invalid arguments for tool shell_execute: ${[0, 1, 2, 3, 4].map(issue).join('; ')}; and 7 more issues` },
+      },
+    });
+  });
+
+  test('several bad fields are listed together', async () => {
+    const body = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 2,
+      method: 'tools/call',
+      params: { name: 'shell_execute', arguments: { command: 7, timeoutSeconds: 'soon', user: ['x'] } },
+    });
+    expect(JSON.parse((await post(s.mcpUrl, body)).text)).toEqual({
+      jsonrpc: '2.0',
+      id: 2,
+      error: {
+        code: -32602,
+        message:
+          'Invalid arguments for tool shell_execute: × Invalid type: Expected string but received 7 → at command; ' +
+          '× Invalid type: Expected number but received "soon" → at timeoutSeconds; × Invalid type: Expected string but received Array → at user',
+      },
+    });
+  });
+
+  test.each([
+    ['a 3 MB string where a number belongs', { name: 'shell_execute', arguments: { command: 'echo', timeoutSeconds: 'x'.repeat(3_000_000) } }],
+    ['a 3 MB jsonrpc version', null],
+    ['200 000 integers', { name: 'shell_execute', arguments: { command: 'echo', arguments: Array(200_000).fill(1) } }],
+    ['control characters in a bad value', { name: 'shell_execute', arguments: { command: 'echo', timeoutSeconds: '\u001b[31m\u0000\r\n' } }],
+  ])('%s: a short answer, no control characters', async (_name, params) => {
+    const body =
+      params === null
+        ? JSON.stringify({ jsonrpc: 'x'.repeat(3_000_000), id: 3, method: 'tools/list' })
+        : JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call', params });
+    const r = await post(s.mcpUrl, body);
+    expect(r.status).toBeLessThan(500);
+    expect(r.text.length).toBeLessThan(2000);
+    const error = JSON.parse(r.text).error as { code: number; message: string };
+    expect([error.code, /[\u0000-\u001f]/.test(error.message)]).toEqual([params === null ? -32600 : -32602, false]);
+  });
+});
+
+describe('server memory', () => {
+  let dir: string;
+  let server: Awaited<ReturnType<typeof startServerProcess>>;
+  beforeAll(async () => {
+    dir = tempDir('hide-rss-');
+    server = await startServerProcess({
+      cwd: dir,
+      env: { HIDE_WORKSPACE: dir, HIDE_AUDIT_LOG_FILE: join(dir, 'audit.jsonl'), HIDE_RATE_LIMIT_ENABLED: 'false' },
+    });
+  });
+  afterAll(async () => {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a 4 MB body of 2 million invalid arguments adds under 50 MB to RSS and gets a short answer', async () => {
+    const body = integers(2_000_000, 7);
+    expect(body.length).toBeGreaterThan(4_000_000);
+    // Warm the same path with small calls first, so the measurement is of the big one.
+    for (let i = 0; i < 20; i++) expect((await post(`${server.url}/mcp`, integers(20_000, i))).status).toBe(200);
+    const pid = server.proc.pid;
+    const before = kb(pid, 'VmRSS');
+    const r = await post(`${server.url}/mcp`, body);
+    const answered = kb(pid, 'VmRSS');
+    const peak = kb(pid, 'VmHWM');
+    expect({ status: r.status, body: JSON.parse(r.text) }).toEqual({
+      status: 200,
+      body: {
+        jsonrpc: '2.0',
+        id: 7,
+        error: {
+          code: -32602,
+          message:
+            'Invalid arguments for tool shell_execute: × Invalid type: Expected string but received 1 → at arguments.0 ' +
+            '(validation stopped at the first problem: the input holds more than 10000 values)',
+        },
+      },
+    });
+    // What remains at the answer is JSON.parse's own work (a 2-million-element
+    // array is ~50 MB in a bare `bun -e`), garbage as soon as the answer is
+    // out: wait for the collector to take it back. Building every issue took
+    // the same server to 3.3 GB.
+    const settled = await waitFor(() => {
+      const now = kb(pid, 'VmRSS');
+      return now - before < 50 * 1024 ? now : 0;
+    }, 10_000, 'server RSS to settle within 50 MB of where it was');
+    const mb = (k: number) => `${(k / 1024).toFixed(1)} MB`;
+    console.log(`server RSS before ${mb(before)}, at the answer ${mb(answered)}, settled ${mb(settled)}; peak ${mb(peak)}`);
+    expect((peak - before) / 1024).toBeLessThan(100);
+  }, 60_000);
+});

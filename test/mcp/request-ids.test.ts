@@ -1,0 +1,151 @@
+/**
+ * Request ids on both transports: echoed exactly, including integers beyond
+ * 2^53 that JSON.parse would round; and over stdio, where ids name the calls a
+ * cancellation reaches, an id in flight cannot be taken by a second request.
+ * The stdio server is `hide stdio` from source as a child process.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServer, tempDir, type TestServer, waitFor } from '../helpers/server.ts';
+
+const MAIN = join(import.meta.dir, '..', '..', 'src', 'main.ts');
+
+/** `hide stdio` with a line reader on its stdout. */
+async function startStdio(workspace: string) {
+  const proc = Bun.spawn([process.execPath, MAIN, 'stdio', '--workspace', workspace], {
+    cwd: workspace,
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HIDE_AUDIT_LOG_FILE: join(workspace, '..', 'audit.jsonl'),
+      HIDE_RATE_LIMIT_ENABLED: 'false',
+      HIDE_LOG_LEVEL: 'warn',
+    },
+    stdin: 'pipe',
+    stdout: 'pipe',
+    stderr: 'pipe',
+  });
+  const lines: string[] = [];
+  void (async () => {
+    let rest = '';
+    const decoder = new TextDecoder();
+    for await (const chunk of proc.stdout as ReadableStream<Uint8Array>) {
+      rest += decoder.decode(chunk, { stream: true });
+      const parts = rest.split('\n');
+      rest = parts.pop()!;
+      lines.push(...parts);
+    }
+  })();
+  return {
+    proc,
+    lines,
+    send(line: string) {
+      proc.stdin.write(`${line}\n`);
+      proc.stdin.flush();
+    },
+    /** The first line (from `from` on) that starts with `prefix`. */
+    async line(prefix: string, from = 0, what = prefix): Promise<string> {
+      // waitFor returns only a truthy value.
+      return (await waitFor(() => lines.slice(from).find((l) => l.startsWith(prefix)), 10_000, `a stdout line ${what}`)) as string;
+    },
+    async stop() {
+      proc.stdin.end();
+      proc.kill('SIGTERM');
+      await proc.exited;
+    },
+  };
+}
+
+/** A shell_execute that runs until `file` exists in the workspace, then prints `word`. */
+const waitingCall = (id: string, file: string, word: string) =>
+  `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"shell_execute","arguments":{"command":"sh","arguments":["-c","while [ ! -e ${file} ]; do sleep 0.01; done; echo ${word}"]}}}`;
+
+/** Raw id text → the exact response line to a ping with that id. */
+const ECHOED: [string, string][] = [
+  ['9007199254740993', '{"jsonrpc":"2.0","id":9007199254740993,"result":{}}'],
+  ['-9007199254740993', '{"jsonrpc":"2.0","id":-9007199254740993,"result":{}}'],
+  ['18446744073709551617', '{"jsonrpc":"2.0","id":18446744073709551617,"result":{}}'],
+  ['9007199254740991', '{"jsonrpc":"2.0","id":9007199254740991,"result":{}}'],
+  ['"9007199254740993"', '{"jsonrpc":"2.0","id":"9007199254740993","result":{}}'],
+  ['1.5', '{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Invalid Request: × expected a string or an integer id → at id"}}'],
+  ['1e400', '{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Invalid Request: × expected a string or an integer id → at id"}}'],
+];
+
+describe('ids over HTTP', () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startServer();
+  });
+  afterAll(() => s.stop());
+
+  test.each(ECHOED)('id %s', async (raw, expected) => {
+    const res = await fetch(s.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"jsonrpc":"2.0","id":${raw},"method":"ping"}` });
+    expect(await res.text()).toBe(expected);
+  });
+
+  test('an error answer echoes a large id exactly too', async () => {
+    const res = await fetch(s.mcpUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"jsonrpc":"2.0","id":12345678901234567891,"method":"tools/call","params":{"name":"nope"}}',
+    });
+    expect(await res.text()).toBe('{"jsonrpc":"2.0","id":12345678901234567891,"error":{"code":-32602,"message":"Unknown tool: nope"}}');
+  });
+});
+
+describe('ids over stdio', () => {
+  let dir: string;
+  let ws: string;
+  let peer: Awaited<ReturnType<typeof startStdio>>;
+  beforeAll(async () => {
+    dir = tempDir('hide-ids-');
+    ws = join(dir, 'ws');
+    await Bun.write(join(ws, '.keep'), '');
+    peer = await startStdio(ws);
+  });
+  afterAll(async () => {
+    await peer.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test.each(ECHOED)('id %s', async (raw, expected) => {
+    const from = peer.lines.length;
+    peer.send(`{"jsonrpc":"2.0","id":${raw},"method":"ping"}`);
+    expect(await peer.line('{', from)).toBe(expected);
+  });
+
+  test('a second request with an id in flight is refused; the first runs on and the id is free again after it', async () => {
+    const from = peer.lines.length;
+    peer.send(waitingCall('1', 'release-1', 'first'));
+    peer.send('{"jsonrpc":"2.0","id":1,"method":"ping"}');
+    // A string "1" is another id.
+    peer.send('{"jsonrpc":"2.0","id":"1","method":"ping"}');
+    expect(await peer.line('{"jsonrpc":"2.0","id":1,"error"', from)).toBe(
+      '{"jsonrpc":"2.0","id":1,"error":{"code":-32600,"message":"Invalid Request: id 1 belongs to a request still in flight; use a new id for each request"}}',
+    );
+    expect(await peer.line('{"jsonrpc":"2.0","id":"1"', from)).toBe('{"jsonrpc":"2.0","id":"1","result":{}}');
+
+    writeFileSync(join(ws, 'release-1'), '');
+    const first = JSON.parse(await peer.line('{"jsonrpc":"2.0","id":1,"result"', from));
+    expect(first.result.structuredContent).toMatchObject({ stdout: 'first\n', exitCode: 0, error: null });
+
+    const again = peer.lines.length;
+    peer.send('{"jsonrpc":"2.0","id":1,"method":"ping"}');
+    expect(await peer.line('{"jsonrpc":"2.0","id":1,', again)).toBe('{"jsonrpc":"2.0","id":1,"result":{}}');
+  });
+
+  test('a cancellation reaches only the call it names, with ids that differ beyond 2^53', async () => {
+    const from = peer.lines.length;
+    peer.send(waitingCall('9007199254740993', 'release-a', 'a'));
+    peer.send(waitingCall('9007199254740992', 'release-b', 'b'));
+    peer.send('{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":9007199254740993,"reason":"test"}}');
+    const cancelled = await peer.line('{"jsonrpc":"2.0","id":9007199254740993,', from);
+    expect(JSON.parse(cancelled).result.structuredContent).toMatchObject({ exitCode: -1, error: expect.stringContaining('cancelled') });
+
+    writeFileSync(join(ws, 'release-b'), '');
+    const other = await peer.line('{"jsonrpc":"2.0","id":9007199254740992,', from);
+    expect(JSON.parse(other).result.structuredContent).toMatchObject({ stdout: 'b\n', exitCode: 0 });
+    // Neither call was refused as a duplicate.
+    expect(peer.lines.slice(from).filter((l) => l.includes('-32600'))).toEqual([]);
+  });
+});
