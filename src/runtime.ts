@@ -1,7 +1,9 @@
 /**
- * Builds the long-lived services from a validated Config — confinement, exec,
- * tools, keys, IP filter, limiter, audit — once, for whichever transport runs.
- * Start-up refusals (DESIGN.md) are raised here as StartupError (exit 2).
+ * Builds the long-lived services from a validated Config, once, for whichever
+ * transport runs: a short list of named steps (policy checks, auth, audit,
+ * limiter, exec and tools), each registering the cleanup of what it opened,
+ * so a start that fails half-way closes everything it had opened. Start-up
+ * refusals (DESIGN.md) are raised as StartupError (exit 2).
  */
 import { isIP } from 'node:net';
 import type { Config } from './config/schema.ts';
@@ -20,7 +22,7 @@ import type { Limiter } from './security/limiter.ts';
 import { MemoryLimiter } from './security/memory-limiter.ts';
 import { OriginPolicy } from './security/origin.ts';
 import { layerNames } from './sandbox/layers.ts';
-import { type SandboxStatus, SandboxUnavailableError, setupSandbox } from './sandbox/setup.ts';
+import { SandboxUnavailableError, setupSandbox } from './sandbox/setup.ts';
 import { SecurityPipeline } from './security/pipeline.ts';
 import { RedisLimiter } from './security/redis-limiter.ts';
 import { Redactor } from './security/redact.ts';
@@ -30,25 +32,18 @@ import { fileTools } from './tools/files/index.ts';
 import { ToolRegistry } from './tools/registry.ts';
 import { shellTools } from './tools/shell.ts';
 import type { ToolDefinition } from './tools/types.ts';
+import { StartupError } from './startup-error.ts';
 import { Confiner } from './workspace/confine.ts';
 
-export class StartupError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'StartupError';
-  }
-}
+export { StartupError } from './startup-error.ts';
 
 export interface Runtime {
   config: Config;
   confiner: Confiner;
-  runner: CommandRunner;
-  registry: ToolRegistry;
   dispatcher: McpDispatcher;
   security: SecurityPipeline;
   keyStore: KeyStore | null;
   audit: AuditSink;
-  limiter: Limiter;
   /** Operations: phase and readiness, metrics, audit reopen (SIGHUP). */
   ops: {
     lifecycle: Lifecycle;
@@ -57,7 +52,6 @@ export interface Runtime {
     /** Kills every running command (shutdown). */
     killChildren(): void;
   };
-  sandbox: SandboxStatus;
   healthExtra(): Record<string, unknown>;
   close(): Promise<void>;
 }
@@ -83,8 +77,25 @@ export interface RuntimeOptions {
   secretFiles?: readonly string[];
 }
 
-export async function createRuntime(config: Config, opts: RuntimeOptions): Promise<Runtime> {
-  const log = logger.withTag('start');
+/** What a failed start must close, in reverse order of opening. */
+class Cleanups {
+  private readonly steps: Array<() => unknown> = [];
+  add(step: () => unknown): void {
+    this.steps.push(step);
+  }
+  async run(): Promise<void> {
+    for (const step of this.steps.reverse()) {
+      try {
+        await step();
+      } catch {
+        // Closing what a failed start opened: the start's own error is the one to report.
+      }
+    }
+  }
+}
+
+/** Refusals that need nothing opened: unauthenticated non-loopback binds, stdout audit on stdio, an unusable workspace. */
+function checkPolicy(config: Config, opts: RuntimeOptions): Confiner {
   if (opts.transport === 'http' && !isLoopbackHost(config.host) && !config.auth.enabled) {
     if (!config.allowUnauthenticated) {
       throw new StartupError(
@@ -93,21 +104,30 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
           'or set HIDE_ALLOW_UNAUTHENTICATED=true to accept the risk.',
       );
     }
-    log.warn(`listening on ${config.host} WITHOUT authentication (HIDE_ALLOW_UNAUTHENTICATED=true): anyone who can reach this port can run commands`);
+    logger.withTag('start').warn(`listening on ${config.host} WITHOUT authentication (HIDE_ALLOW_UNAUTHENTICATED=true): anyone who can reach this port can run commands`);
   }
-
   if (opts.transport === 'stdio' && config.audit.enabled && config.audit.file === '-') {
     throw new StartupError('HIDE_AUDIT_LOG_FILE=- (stdout) cannot be used with `hide stdio`: stdout carries MCP messages; give a file path');
   }
-
-  let confiner: Confiner;
   try {
-    confiner = new Confiner(config.workspace, config.allowedPaths);
+    return new Confiner(config.workspace, config.allowedPaths);
   } catch (err) {
     throw new StartupError(`workspace ${config.workspace} is not usable: ${(err as Error).message}`);
   }
+}
 
+interface Auth {
+  keyStore: KeyStore | null;
+  redactor: Redactor;
+  /** Set once the audit sink exists: reloads are audited. */
+  onReloadAudited(write: (keys: number) => void): void;
+}
+
+/** Keys (HTTP with auth on) and the redactor that masks them everywhere. */
+function openAuth(config: Config, opts: RuntimeOptions, cleanups: Cleanups): Auth {
+  let auditReload: (keys: number) => void = () => {};
   let keyStore: KeyStore | null = null;
+  const secretsOf = () => [...(keyStore?.knownSecrets() ?? []), ...(config.auth.apiKey ? [config.auth.apiKey] : [])];
   if (config.auth.enabled && opts.transport === 'http') {
     try {
       keyStore = new KeyStore({
@@ -116,15 +136,17 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
         onReload: (r) => {
           if (r.ok) {
             // A plaintext key added by the reload must be masked by value too.
-            redactor.setSecrets(secretsOf(keyStore));
+            redactor.setSecrets(secretsOf());
             logger.withTag('keys').info(`keys file reloaded: ${r.clients} keys`);
-            audit.write({ event_type: 'keys_reloaded', correlation_id: null, client_id: null, client_ip: null, api_key_hash: null, user: null, tool_name: null, arguments: null, result: { keys: r.clients }, error: null });
+            auditReload(r.clients);
           } else logger.withTag('keys').error(`keys file reload failed, keeping the last good keys: ${r.error}`);
         },
       });
     } catch (err) {
       throw new StartupError(`authentication is enabled but the keys cannot be loaded: ${(err as Error).message}`);
     }
+    const store = keyStore;
+    cleanups.add(() => store.close());
     if (!keyStore.hasAnyKey()) {
       throw new StartupError(
         'authentication is enabled but no usable key is configured: set HIDE_API_KEY (or Authentication__ApiKey__Key) ' +
@@ -132,21 +154,27 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
       );
     }
   }
-
-  const secretsOf = (store: KeyStore | null) => [...(store?.knownSecrets() ?? []), ...(config.auth.apiKey ? [config.auth.apiKey] : [])];
   // The store also lets the redactor mask keys the keys file holds only as digests.
-  const redactor = new Redactor(secretsOf(keyStore), { keyStore });
+  const redactor = new Redactor(secretsOf(), { keyStore });
   setLogRedactor((s) => redactor.redactText(s));
+  return {
+    keyStore,
+    redactor,
+    onReloadAudited: (write) => {
+      auditReload = write;
+    },
+  };
+}
 
-  const metrics = new Metrics();
-  const lifecycle = new Lifecycle();
+/** The audit writer (or none), metered so metrics count every event. */
+function openAudit(config: Config, redactor: Redactor, metrics: Metrics, cleanups: Cleanups): { writer: AuditWriter | NullAudit; audit: AuditSink } {
   let writer: AuditWriter | NullAudit;
   try {
     writer = config.audit.enabled
       ? new AuditWriter({
           file: config.audit.file,
           redactor,
-          onError: (err) => logger.withTag('audit').error(`audit log write failed: ${err.message}`),
+          onError: (err) => logger.withTag('audit').error(`audit log: ${err.message}`),
           chain: true,
           maxBytes: config.audit.maxBytes,
           keep: config.audit.keep,
@@ -155,29 +183,11 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
   } catch (err) {
     throw new StartupError(`audit log ${config.audit.file} cannot be opened: ${(err as Error).message}`);
   }
-  // Every tool call, denial and refusal is audited, so metrics count them on the way through.
   const audit: AuditSink = new MeteredAudit(writer, metrics);
-
-  let ipFilter: IpFilter;
-  try {
-    ipFilter = new IpFilter({ allow: config.allowedClientIps, trustedProxies: config.trustedProxies });
-  } catch (err) {
-    throw new StartupError((err as Error).message);
-  }
-  let store: RedisLimiter | null = null;
-  if (config.rateLimit.store === 'redis' && config.rateLimit.enabled) {
-    if (!config.rateLimit.redisUrl) throw new StartupError('HIDE_RATE_LIMIT_STORE=redis needs HIDE_REDIS_URL (e.g. redis://redis:6379)');
-    store = new RedisLimiter({ ...config.rateLimit, url: config.rateLimit.redisUrl }, logger.withTag('limits'));
-    // Not fatal when down: /ready says so (deny) and the limiter keeps reconnecting.
-    await store.ready();
-    if (config.rateLimit.onStoreError === 'deny') {
-      const s = store;
-      lifecycle.addCheck(() => (s.available ? null : 'rate-limit store unavailable'));
-    }
-  }
-  const limiter = new MeteredLimiter(store ?? new MemoryLimiter(config.rateLimit), metrics);
-  let spawner: Spawner | null = null;
-  metrics.collect({ name: 'hide_child_processes', type: 'gauge', help: 'Command process groups alive.', value: () => spawner?.running ?? 0 });
+  cleanups.add(async () => {
+    await audit.flush();
+    await audit.close();
+  });
   metrics.collect({ name: 'hide_audit_lines_written_total', type: 'counter', help: 'Audit lines handed to the OS.', value: () => writer.linesWritten });
   metrics.collect({
     name: 'hide_audit_lines_dropped_total',
@@ -185,20 +195,29 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
     help: 'Audit lines lost to write errors.',
     value: () => (writer instanceof AuditWriter ? writer.linesDropped : 0),
   });
-  metrics.collect({ name: 'hide_ready', type: 'gauge', help: '1 when /ready answers 200.', value: () => (lifecycle.readiness().ready ? 1 : 0) });
-  if (store) {
-    const s = store;
-    metrics.collect({ name: 'hide_rate_limit_store_up', type: 'gauge', help: '1 when the Redis limit store answers.', value: () => (s.available ? 1 : 0) });
-  }
-  const security = new SecurityPipeline({
-    authEnabled: keyStore !== null,
-    keyStore,
-    ipFilter,
-    origins: new OriginPolicy(config.allowedOrigins, isLoopbackHost(config.host)),
-    limiter,
-    audit,
-  });
+  return { writer, audit };
+}
 
+/** The rate and concurrency limiter: in memory, or Redis (whose health /ready reports). */
+async function openLimiter(config: Config, metrics: Metrics, lifecycle: Lifecycle, cleanups: Cleanups): Promise<Limiter> {
+  let store: RedisLimiter | null = null;
+  if (config.rateLimit.store === 'redis' && config.rateLimit.enabled) {
+    if (!config.rateLimit.redisUrl) throw new StartupError('HIDE_RATE_LIMIT_STORE=redis needs HIDE_REDIS_URL (e.g. redis://redis:6379)');
+    const redis = new RedisLimiter({ ...config.rateLimit, url: config.rateLimit.redisUrl }, logger.withTag('limits'));
+    store = redis;
+    cleanups.add(() => redis.close());
+    // Not fatal when down: /ready says so (deny) and the limiter keeps reconnecting.
+    await redis.ready();
+    if (config.rateLimit.onStoreError === 'deny') lifecycle.addCheck(() => (redis.available ? null : 'rate-limit store unavailable'));
+    metrics.collect({ name: 'hide_rate_limit_store_up', type: 'gauge', help: '1 when the Redis limit store answers.', value: () => (redis.available ? 1 : 0) });
+  }
+  const limiter = new MeteredLimiter(store ?? new MemoryLimiter(config.rateLimit), metrics);
+  if (!store) cleanups.add(() => limiter.close());
+  return limiter;
+}
+
+/** The spawner (sandboxed or not), the command runner and the tools over them. */
+async function openExec(config: Config, confiner: Confiner, opts: RuntimeOptions, metrics: Metrics, cleanups: Cleanups) {
   let sandbox: Awaited<ReturnType<typeof setupSandbox>>;
   try {
     sandbox = await setupSandbox(config, confiner.roots, opts.secretFiles ?? []);
@@ -206,7 +225,9 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
     if (err instanceof SandboxUnavailableError) throw new StartupError(err.message);
     throw err;
   }
-  spawner = sandbox.spawner;
+  const { spawner, status } = sandbox;
+  cleanups.add(() => spawner.close());
+  metrics.collect({ name: 'hide_child_processes', type: 'gauge', help: 'Command process groups alive.', value: () => spawner.running });
   const runner = new CommandRunner(
     {
       defaultTimeoutSeconds: config.exec.defaultTimeoutSeconds,
@@ -217,38 +238,67 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
       envPassthrough: config.exec.envPassthrough,
     },
     confiner,
-    sandbox.spawner,
+    spawner,
   );
-  const registry = new ToolRegistry(buildTools(config, confiner, runner, sandbox.spawner), config.readOnly);
-  const dispatcher = new McpDispatcher(registry, security);
-  keyStore?.watch();
+  const registry = new ToolRegistry(buildTools(config, confiner, runner, spawner), config.readOnly);
+  return { spawner, status, registry };
+}
 
-  return {
-    config,
-    confiner,
-    runner,
-    registry,
-    dispatcher,
-    security,
-    keyStore,
-    audit,
-    limiter,
-    ops: {
-      lifecycle,
-      metrics,
-      reopenAudit: () => {
-        if (writer instanceof AuditWriter) writer.reopen();
+export async function createRuntime(config: Config, opts: RuntimeOptions): Promise<Runtime> {
+  const cleanups = new Cleanups();
+  try {
+    const confiner = checkPolicy(config, opts);
+    const metrics = new Metrics();
+    const lifecycle = new Lifecycle();
+    metrics.collect({ name: 'hide_ready', type: 'gauge', help: '1 when /ready answers 200.', value: () => (lifecycle.readiness().ready ? 1 : 0) });
+    const auth = openAuth(config, opts, cleanups);
+    const { writer, audit } = openAudit(config, auth.redactor, metrics, cleanups);
+    auth.onReloadAudited((keys) =>
+      audit.write({ event_type: 'keys_reloaded', correlation_id: null, client_id: null, client_ip: null, api_key_hash: null, user: null, tool_name: null, arguments: null, result: { keys }, error: null }),
+    );
+    let ipFilter: IpFilter;
+    try {
+      ipFilter = new IpFilter({ allow: config.allowedClientIps, trustedProxies: config.trustedProxies });
+    } catch (err) {
+      throw new StartupError((err as Error).message);
+    }
+    const limiter = await openLimiter(config, metrics, lifecycle, cleanups);
+    const security = new SecurityPipeline({
+      authEnabled: auth.keyStore !== null,
+      keyStore: auth.keyStore,
+      ipFilter,
+      origins: new OriginPolicy(config.allowedOrigins, isLoopbackHost(config.host)),
+      limiter,
+      audit,
+    });
+    const exec = await openExec(config, confiner, opts, metrics, cleanups);
+    const dispatcher = new McpDispatcher(exec.registry, security);
+    auth.keyStore?.watch();
+
+    return {
+      config,
+      confiner,
+      dispatcher,
+      security,
+      keyStore: auth.keyStore,
+      audit,
+      ops: {
+        lifecycle,
+        metrics,
+        reopenAudit: () => {
+          if (writer instanceof AuditWriter) writer.reopen();
+        },
+        killChildren: () => exec.spawner.killAll(),
       },
-      killChildren: () => sandbox.spawner.killAll(),
-    },
-    sandbox: sandbox.status,
-    healthExtra: () => ({ sandbox: sandbox.status.active ? 'on' : 'off', landlockAbi: sandbox.status.abi, sandboxLayers: sandbox.status.active && sandbox.status.layers ? layerNames(sandbox.status.layers) : [] }),
-    async close() {
-      await sandbox.spawner.close();
-      keyStore?.close();
-      await limiter.close();
-      await audit.flush();
-      await audit.close();
-    },
-  };
+      healthExtra: () => ({
+        sandbox: exec.status.active ? 'on' : 'off',
+        landlockAbi: exec.status.abi,
+        sandboxLayers: exec.status.active && exec.status.layers ? layerNames(exec.status.layers) : [],
+      }),
+      close: () => cleanups.run(),
+    };
+  } catch (err) {
+    await cleanups.run();
+    throw err;
+  }
 }

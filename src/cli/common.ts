@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, type LoadedConfig, loadConfig } from '../config/load.ts';
 import { configureLogger } from '../log.ts';
+import { StartupError } from '../startup-error.ts';
 
 export const EXIT_USAGE = 2;
 
@@ -39,8 +40,7 @@ export async function runCommand(body: () => Promise<number>): Promise<number> {
   try {
     return await body();
   } catch (err) {
-    // StartupError is known by name: importing runtime.ts for the class would load the whole server into `hide health`.
-    if (err instanceof UsageError || err instanceof ConfigError || (err instanceof Error && err.name === 'StartupError')) {
+    if (err instanceof UsageError || err instanceof ConfigError || err instanceof StartupError) {
       process.stderr.write(`hide: ${err.message}\n`);
       return EXIT_USAGE;
     }
