@@ -38,6 +38,11 @@ export class SandboxSpawner implements Spawner {
   private closed = false;
   private readonly sweepsOrphans: boolean;
 
+  /** True once close() was called. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   constructor(private readonly options: SandboxSpawnerOptions) {
     this.sweepsOrphans = procMatchesOwnPids();
     if (this.sweepsOrphans) becomeSubreaper();
@@ -48,6 +53,7 @@ export class SandboxSpawner implements Spawner {
    * a launcher cannot confine itself (the caller decides: refuse or run unsandboxed).
    */
   async start(): Promise<LayerReport> {
+    if (this.closed) throw new Error('the sandbox is closed');
     this.spare ??= this.newLauncher();
     return this.spare.start();
   }
@@ -109,8 +115,10 @@ export class SandboxSpawner implements Spawner {
       entry = { launcher, idle: undefined };
       this.byOwner.set(owner, entry);
       // The next new client gets a launcher that has already booted.
-      this.spare = this.newLauncher();
-      this.spare.start().catch(() => {});
+      if (!this.closed) {
+        this.spare = this.newLauncher();
+        this.spare.start().catch(() => {});
+      }
     }
     return entry;
   }

@@ -165,6 +165,8 @@ export async function setupSandbox(
       return true;
     },
     async (err: Error) => {
+      // Closed before the first launcher booted (a short stdio session): nothing to report.
+      if (sandbox.isClosed) return false;
       await sandbox.close();
       if (mode === 'required') throw new SandboxUnavailableError(`HIDE_SANDBOX=required but the sandbox launcher could not start: ${err.message}`);
       Object.assign(status, off(`the sandbox launcher could not start: ${err.message}`));
