@@ -1,6 +1,6 @@
 #!/usr/bin/env bun
 /** Entry point: `hide <command> [flags]`, one command per file in src/cli/. */
-import { VERSION } from './version.ts';
+import { VERSION } from './core/version.ts';
 
 // Commands load on demand: start-up time is measured, and `hide health` or
 // the sandbox launcher should not pay for Elysia.

@@ -6,7 +6,7 @@ import { expect, test } from 'bun:test';
 import { closeSync, openSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config/load.ts';
-import { createRuntime, StartupError } from '../src/runtime.ts';
+import { createRuntime, StartupError } from '../src/runtime/runtime.ts';
 import { tempDir } from './helpers/temp.ts';
 
 /** Files this process holds open under `dir`. */

@@ -7,8 +7,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { verifyFiles } from '../ops/audit-verify.ts';
-import { rotatedNames } from '../security/audit.ts';
+import { verifyFiles } from '../audit/verify.ts';
+import { rotatedNames } from '../audit/writer.ts';
 import { loadForCommand, UsageError } from './common.ts';
 
 export const AUDIT_USAGE = `Usage:

@@ -5,8 +5,8 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, type LoadedConfig, loadConfig } from '../config/load.ts';
-import { configureLogger } from '../log.ts';
-import { StartupError } from '../startup-error.ts';
+import { configureLogger } from '../core/log.ts';
+import { StartupError } from '../core/startup-error.ts';
 
 export const EXIT_USAGE = 2;
 

@@ -5,10 +5,10 @@
  */
 import { createHttpApp } from '../http/app.ts';
 import { metricsHandler } from '../http/routes/metrics.ts';
-import { logger } from '../log.ts';
+import { logger } from '../core/log.ts';
 import { Shutdown } from '../ops/shutdown.ts';
-import { createRuntime } from '../runtime.ts';
-import { VERSION } from '../version.ts';
+import { createRuntime } from '../runtime/runtime.ts';
+import { VERSION } from '../core/version.ts';
 import { loadForCommand, parseFlags } from './common.ts';
 
 export const SERVE_USAGE = `Usage: hide serve [--host H] [--port P] [--config FILE] [--workspace DIR]

@@ -1,7 +1,7 @@
 /** `hide stdio`: MCP over stdin/stdout; logs on stderr only. */
-import { logger } from '../log.ts';
+import { logger } from '../core/log.ts';
 import { serveStdio } from '../mcp/stdio.ts';
-import { createRuntime } from '../runtime.ts';
+import { createRuntime } from '../runtime/runtime.ts';
 import { loadForCommand, parseFlags } from './common.ts';
 
 export const STDIO_USAGE = `Usage: hide stdio [--config FILE] [--workspace DIR]

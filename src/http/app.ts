@@ -13,10 +13,10 @@
  */
 import type { Server } from 'bun';
 import { Elysia } from 'elysia';
-import type { CallContext } from '../context.ts';
+import type { CallContext } from '../core/context.ts';
 import { newCorrelationId } from '../mcp/correlation.ts';
-import { countResponse, drainGate, requestMetrics } from '../ops/http-hooks.ts';
-import type { Runtime } from '../runtime.ts';
+import { countResponse, drainGate, requestMetrics } from './plugins/ops-hooks.ts';
+import type { Runtime } from '../runtime/runtime.ts';
 import { errorResponse, jsonResponse } from './error-response.ts';
 import { auth } from './plugins/auth.ts';
 import { bodyLimit } from './plugins/body-limit.ts';

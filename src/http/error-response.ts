@@ -3,8 +3,8 @@
  * the id echoed when it was read, the status and headers the error class
  * carries, and never a stack trace or internal path.
  */
-import { HideError, RpcCode } from '../errors.ts';
-import { logger } from '../log.ts';
+import { HideError, RpcCode } from '../core/errors.ts';
+import { logger } from '../core/log.ts';
 import { errorJson, type JsonRpcId } from '../mcp/protocol.ts';
 
 export function jsonResponse(status: number, body: string, headers: Record<string, string> = {}): Response {

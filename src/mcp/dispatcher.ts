@@ -8,13 +8,13 @@
  * takes is timed.
  */
 import * as v from 'valibot';
-import type { CallContext } from '../context.ts';
-import { HideError, RpcCode } from '../errors.ts';
-import { logger } from '../log.ts';
+import type { CallContext } from '../core/context.ts';
+import { HideError, RpcCode } from '../core/errors.ts';
+import { logger } from '../core/log.ts';
 import type { ToolRegistry } from '../tools/registry.ts';
 import type { ToolDefinition, ToolOutcome } from '../tools/types.ts';
 import { noteTransientBytes } from '../util/gc-pressure.ts';
-import { VERSION } from '../version.ts';
+import { VERSION } from '../core/version.ts';
 import { checkBounded } from './bounded-validation.ts';
 import { correlationIdProblem, isCorrelationId } from './correlation.ts';
 import {

@@ -12,7 +12,7 @@
  * is kept as its original text, a JSON.rawJSON value that serialises verbatim.
  */
 import * as v from 'valibot';
-import { InvalidRequestError, RpcCode } from '../errors.ts';
+import { InvalidRequestError, RpcCode } from '../core/errors.ts';
 import { checkBounded } from './bounded-validation.ts';
 
 export const LATEST_PROTOCOL_VERSION = '2025-11-25';

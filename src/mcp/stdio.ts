@@ -8,9 +8,9 @@
  * fixed identity "stdio", and the same limiter and audit as HTTP apply through
  * the dispatcher's gate.
  */
-import type { CallContext } from '../context.ts';
-import { HideError, RpcCode } from '../errors.ts';
-import { logger } from '../log.ts';
+import type { CallContext } from '../core/context.ts';
+import { HideError, RpcCode } from '../core/errors.ts';
+import { logger } from '../core/log.ts';
 import type { McpDispatcher } from './dispatcher.ts';
 import { LineSplitter, type SplitLine } from '../util/line-splitter.ts';
 import { newCorrelationId } from './correlation.ts';

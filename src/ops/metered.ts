@@ -4,7 +4,7 @@
  * (calls in flight) — so neither the pipeline nor the dispatcher needs a
  * metrics hook of its own, and stdio calls are counted the same way.
  */
-import type { AuditEvent, AuditSink } from '../security/audit-event.ts';
+import type { AuditEvent, AuditSink } from '../audit/event.ts';
 import type { AcquireResult, Limiter } from '../security/limiter.ts';
 import type { Metrics } from './metrics.ts';
 

@@ -6,8 +6,8 @@
  * for no gain here. Label values come from bounded sets (known routes, tool
  * names from the registry, fixed reasons), so cardinality stays small.
  */
-import type { AuditEvent } from '../security/audit-event.ts';
-import { VERSION } from '../version.ts';
+import type { AuditEvent } from '../audit/event.ts';
+import { VERSION } from '../core/version.ts';
 
 /** Upper bounds (seconds) of the tool-call duration buckets. */
 export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];

@@ -12,7 +12,7 @@ import type { Config } from '../config/schema.ts';
 import { LocalSpawner } from '../exec/local-spawner.ts';
 import type { SpawnResult } from '../exec/spawn.ts';
 import type { OwnedSpawnRequest, Spawner } from '../exec/spawner.ts';
-import { logger } from '../log.ts';
+import { logger } from '../core/log.ts';
 import { landlockAbi } from './landlock.ts';
 import { check, libc } from './libc.ts';
 import { PidNamespaces } from './pidns.ts';

@@ -4,12 +4,12 @@
  * plugins and the stdio loop. It decides and records; it never builds an HTTP
  * response (refusals are thrown as HideError subclasses).
  */
-import type { CallContext } from '../context.ts';
-import { ForbiddenError, RateLimitError, UnauthorizedError, UnavailableError } from '../errors.ts';
-import { logger } from '../log.ts';
+import type { CallContext } from '../core/context.ts';
+import { ForbiddenError, RateLimitError, UnauthorizedError, UnavailableError } from '../core/errors.ts';
+import { logger } from '../core/log.ts';
 import type { Admission, ToolCallGate, ToolCallRecord } from '../mcp/dispatcher.ts';
 import { type ToolDefinition, toolPermitted } from '../tools/types.ts';
-import type { AuditEvent, AuditEventType, AuditSink } from './audit-event.ts';
+import type { AuditEvent, AuditEventType, AuditSink } from '../audit/event.ts';
 import type { IpFilter } from './ip.ts';
 import type { KeyStore } from './keys.ts';
 import type { Limiter } from './limiter.ts';

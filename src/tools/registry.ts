@@ -4,7 +4,7 @@
  * view and reused: listing is the hottest path and never changes at runtime.
  */
 import { toJsonSchema } from '@valibot/to-json-schema';
-import type { CallContext } from '../context.ts';
+import type { CallContext } from '../core/context.ts';
 import { type ToolDefinition, toolPermitted } from './types.ts';
 
 interface ListedTool {

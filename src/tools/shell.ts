@@ -4,7 +4,7 @@
  * literal text.
  */
 import * as v from 'valibot';
-import type { CallContext } from '../context.ts';
+import type { CallContext } from '../core/context.ts';
 import type { CommandRunner, RunResult } from '../exec/runner.ts';
 import { defineTool, type ToolDefinition, type ToolOutcome } from './types.ts';
 

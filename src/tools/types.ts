@@ -5,7 +5,7 @@
  * `isError: true`, never protocol errors.
  */
 import type * as v from 'valibot';
-import type { CallContext } from '../context.ts';
+import type { CallContext } from '../core/context.ts';
 
 export interface ToolAnnotations {
   title?: string;

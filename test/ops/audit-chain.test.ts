@@ -10,11 +10,11 @@
 import { describe, expect, test } from 'bun:test';
 import { existsSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { canonicalJson, GENESIS_HASH, sealRecord } from '../../src/ops/audit-chain.ts';
-import { type ProblemKind, verifyFiles } from '../../src/ops/audit-verify.ts';
-import { AuditWriter, rotatedNames } from '../../src/security/audit.ts';
-import type { AuditEvent } from '../../src/security/audit-event.ts';
-import { Redactor } from '../../src/security/redact.ts';
+import { canonicalJson, GENESIS_HASH, sealRecord } from '../../src/audit/chain.ts';
+import { type ProblemKind, verifyFiles } from '../../src/audit/verify.ts';
+import { AuditWriter, rotatedNames } from '../../src/audit/writer.ts';
+import type { AuditEvent } from '../../src/audit/event.ts';
+import { Redactor } from '../../src/audit/redact.ts';
 import { auditLines, exec, MAIN, spawnServer, tempDir, waitFor } from './helpers.ts';
 
 function event(i: number): AuditEvent {

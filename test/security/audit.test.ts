@@ -1,11 +1,11 @@
 import { describe, expect, test } from 'bun:test';
 import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { verifyFiles } from '../../src/ops/audit-verify.ts';
-import { AuditWriter, MAX_LINE_BYTES, NullAudit } from '../../src/security/audit.ts';
-import type { AuditEvent } from '../../src/security/audit-event.ts';
+import { verifyFiles } from '../../src/audit/verify.ts';
+import { AuditWriter, MAX_LINE_BYTES, NullAudit } from '../../src/audit/writer.ts';
+import type { AuditEvent } from '../../src/audit/event.ts';
 import { generateApiKey, KeyStore, sha256Hex } from '../../src/security/keys.ts';
-import { MAX_ENTRIES, MAX_STRING, Redactor } from '../../src/security/redact.ts';
+import { MAX_ENTRIES, MAX_STRING, Redactor } from '../../src/audit/redact.ts';
 import { tempDir } from './helpers.ts';
 
 const SERVER_KEY = 'server-key-1234567890-abcdefghijk';

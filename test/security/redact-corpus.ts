@@ -10,11 +10,11 @@
  * Each form goes through the audit writer of that checkout into a real file,
  * with a key store whose keys file holds one key only as its SHA-256.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KeyStore, sha256Hex } from '../../src/security/keys.ts';
-import type { AuditEvent } from '../../src/security/audit-event.ts';
+import type { AuditEvent } from '../../src/audit/event.ts';
 
 /** Deterministic fake secrets: `n` characters of `alphabet`, different per seed (SHA-256 in counter mode). */
 function fake(seed: number, n: number, alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'): string {
@@ -172,8 +172,10 @@ interface AuditModules {
  * key store holding DIGEST_KEY by digest only) and returns the lines written.
  */
 export async function auditThrough(root: string, events: AuditEvent[]): Promise<string[]> {
-  const audit = (await import(join(root, 'src/security/audit.ts'))) as Pick<AuditModules, 'AuditWriter'>;
-  const redact = (await import(join(root, 'src/security/redact.ts'))) as Pick<AuditModules, 'Redactor'>;
+  // The audit modules moved to src/audit/; an older checkout has them under src/security/.
+  const moved = existsSync(join(root, 'src/audit/writer.ts'));
+  const audit = (await import(join(root, moved ? 'src/audit/writer.ts' : 'src/security/audit.ts'))) as Pick<AuditModules, 'AuditWriter'>;
+  const redact = (await import(join(root, moved ? 'src/audit/redact.ts' : 'src/security/redact.ts'))) as Pick<AuditModules, 'Redactor'>;
   const dir = mkdtempSync(join(tmpdir(), 'hide-corpus-'));
   try {
     const keysFile = join(dir, 'keys.json');

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { digestMatcher, MAX_STRING, REDACTED, Redactor } from '../../src/security/redact.ts';
+import { digestMatcher, MAX_STRING, REDACTED, Redactor } from '../../src/audit/redact.ts';
 
 const SERVER_KEY = 'Zq9-srv_KEY.with+regex*chars(1)';
 const r = new Redactor([SERVER_KEY, 'second-server-key-xyz', 'ab']);

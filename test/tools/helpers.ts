@@ -8,8 +8,8 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load.ts';
 import { createHttpApp } from '../../src/http/app.ts';
-import { configureLogger } from '../../src/log.ts';
-import { createRuntime, type Runtime } from '../../src/runtime.ts';
+import { configureLogger } from '../../src/core/log.ts';
+import { createRuntime, type Runtime } from '../../src/runtime/runtime.ts';
 import { rpc as rpcTo, tempDir } from '../helpers/server.ts';
 
 export interface Tree {

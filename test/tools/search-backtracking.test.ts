@@ -11,7 +11,7 @@
 import { describe, expect, test } from 'bun:test';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CallContext } from '../../src/context.ts';
+import type { CallContext } from '../../src/core/context.ts';
 import { LocalSpawner } from '../../src/exec/local-spawner.ts';
 import { searchFilesTool } from '../../src/tools/files/search-files.ts';
 import { Confiner } from '../../src/workspace/confine.ts';

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { linkSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { CallContext } from '../../src/context.ts';
+import type { CallContext } from '../../src/core/context.ts';
 import { LocalSpawner } from '../../src/exec/local-spawner.ts';
 import { searchFilesTool } from '../../src/tools/files/search-files.ts';
 import { confirmLines } from '../../src/tools/files/search-rg.ts';

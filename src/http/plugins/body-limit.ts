@@ -3,7 +3,7 @@
  * is refused at once; a chunked body is counted as it is read (readBody).
  */
 import { Elysia } from 'elysia';
-import { PayloadTooLargeError } from '../../errors.ts';
+import { PayloadTooLargeError } from '../../core/errors.ts';
 import { stateOf } from '../request-state.ts';
 
 export function bodyLimit(maxBytes: number) {

@@ -5,7 +5,7 @@
  * by the app's error mapping when an error ends the request first.
  */
 import { Elysia } from 'elysia';
-import type { CallContext } from '../../context.ts';
+import type { CallContext } from '../../core/context.ts';
 import { callLabels, type McpDispatcher } from '../../mcp/dispatcher.ts';
 import type { SecurityPipeline } from '../../security/pipeline.ts';
 import { type RequestState, stateOf } from '../request-state.ts';

@@ -5,7 +5,7 @@
  * DESIGN.md.
  */
 import { Elysia } from 'elysia';
-import { HideError, InvalidRequestError, ParseError, RpcCode } from '../../errors.ts';
+import { HideError, InvalidRequestError, ParseError, RpcCode } from '../../core/errors.ts';
 import { parseMessageText, readId, SUPPORTED_PROTOCOL_VERSIONS, toMessage } from '../../mcp/protocol.ts';
 import { type RequestState, stateOf } from '../request-state.ts';
 import { readBody } from './body-limit.ts';

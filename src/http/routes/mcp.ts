@@ -4,8 +4,8 @@
  * event when the client accepts only text/event-stream. Other methods: 405.
  */
 import { Elysia } from 'elysia';
-import type { CallContext } from '../../context.ts';
-import { HideError, MethodNotAllowedError, RpcCode } from '../../errors.ts';
+import type { CallContext } from '../../core/context.ts';
+import { HideError, MethodNotAllowedError, RpcCode } from '../../core/errors.ts';
 import type { DispatchOutput, McpDispatcher } from '../../mcp/dispatcher.ts';
 import { jsonResponse } from '../error-response.ts';
 import { stateOf } from '../request-state.ts';

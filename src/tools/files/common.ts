@@ -5,7 +5,7 @@
  * protocol error and never a generic text.
  */
 import { createHash } from 'node:crypto';
-import { logger } from '../../log.ts';
+import { logger } from '../../core/log.ts';
 import { PathRefusedError } from '../../workspace/confine.ts';
 import type { ToolAnnotations, ToolOutcome } from '../types.ts';
 

@@ -16,8 +16,8 @@
  */
 import { dirname } from 'node:path';
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { type Checkpoint, checkpointPath, hashOf, lastLine, readCheckpoint, resumeHash, scanFile, sealRecord, writeCheckpoint } from '../ops/audit-chain.ts';
-import type { AuditEvent, AuditSink } from './audit-event.ts';
+import { type Checkpoint, checkpointPath, hashOf, lastLine, readCheckpoint, resumeHash, scanFile, sealRecord, writeCheckpoint } from './chain.ts';
+import type { AuditEvent, AuditSink } from './event.ts';
 import type { Budget, Redactor } from './redact.ts';
 
 /** No audit line is longer than this (bytes, newline included). */

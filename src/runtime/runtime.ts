@@ -6,36 +6,36 @@
  * refusals (DESIGN.md) are raised as StartupError (exit 2).
  */
 import { isIP } from 'node:net';
-import type { Config } from './config/schema.ts';
-import { CommandRunner } from './exec/runner.ts';
-import type { Spawner } from './exec/spawner.ts';
-import { logger, setLogRedactor } from './log.ts';
-import { McpDispatcher } from './mcp/dispatcher.ts';
-import { Lifecycle } from './ops/lifecycle.ts';
-import { MeteredAudit, MeteredLimiter } from './ops/metered.ts';
-import { Metrics } from './ops/metrics.ts';
-import { AuditWriter, NullAudit } from './security/audit.ts';
-import type { AuditSink } from './security/audit-event.ts';
-import { IpFilter, isLoopback } from './security/ip.ts';
-import { KeyStore } from './security/keys.ts';
-import type { Limiter } from './security/limiter.ts';
-import { MemoryLimiter } from './security/memory-limiter.ts';
-import { OriginPolicy } from './security/origin.ts';
-import { layerNames } from './sandbox/layers.ts';
-import { SandboxUnavailableError, setupSandbox } from './sandbox/setup.ts';
-import { SecurityPipeline } from './security/pipeline.ts';
-import { RedisLimiter } from './security/redis-limiter.ts';
-import { Redactor } from './security/redact.ts';
-import { availableToolsTool } from './tools/available-tools.ts';
-import { checkFileExistsTool } from './tools/check-file.ts';
-import { fileTools } from './tools/files/index.ts';
-import { ToolRegistry } from './tools/registry.ts';
-import { shellTools } from './tools/shell.ts';
-import type { ToolDefinition } from './tools/types.ts';
-import { StartupError } from './startup-error.ts';
-import { Confiner } from './workspace/confine.ts';
+import type { Config } from '../config/schema.ts';
+import { CommandRunner } from '../exec/runner.ts';
+import type { Spawner } from '../exec/spawner.ts';
+import { logger, setLogRedactor } from '../core/log.ts';
+import { McpDispatcher } from '../mcp/dispatcher.ts';
+import { Lifecycle } from '../ops/lifecycle.ts';
+import { MeteredAudit, MeteredLimiter } from '../ops/metered.ts';
+import { Metrics } from '../ops/metrics.ts';
+import { AuditWriter, NullAudit } from '../audit/writer.ts';
+import type { AuditSink } from '../audit/event.ts';
+import { IpFilter, isLoopback } from '../security/ip.ts';
+import { KeyStore } from '../security/keys.ts';
+import type { Limiter } from '../security/limiter.ts';
+import { MemoryLimiter } from '../security/memory-limiter.ts';
+import { OriginPolicy } from '../security/origin.ts';
+import { layerNames } from '../sandbox/layers.ts';
+import { SandboxUnavailableError, setupSandbox } from '../sandbox/setup.ts';
+import { SecurityPipeline } from '../security/pipeline.ts';
+import { RedisLimiter } from '../security/redis-limiter.ts';
+import { Redactor } from '../audit/redact.ts';
+import { availableToolsTool } from '../tools/available-tools.ts';
+import { checkFileExistsTool } from '../tools/check-file.ts';
+import { fileTools } from '../tools/files/index.ts';
+import { ToolRegistry } from '../tools/registry.ts';
+import { shellTools } from '../tools/shell.ts';
+import type { ToolDefinition } from '../tools/types.ts';
+import { StartupError } from '../core/startup-error.ts';
+import { Confiner } from '../workspace/confine.ts';
 
-export { StartupError } from './startup-error.ts';
+export { StartupError } from '../core/startup-error.ts';
 
 export interface Runtime {
   config: Config;

@@ -8,10 +8,10 @@
  * had took an in-process tools/list from 17–22 µs to ~10 µs.
  */
 import { Elysia } from 'elysia';
-import { UnavailableError } from '../errors.ts';
-import { pathOf, stateOf } from '../http/request-state.ts';
-import type { Lifecycle } from './lifecycle.ts';
-import type { Metrics } from './metrics.ts';
+import { UnavailableError } from '../../core/errors.ts';
+import { pathOf, stateOf } from '../request-state.ts';
+import type { Lifecycle } from '../../ops/lifecycle.ts';
+import type { Metrics } from '../../ops/metrics.ts';
 
 /** Routes counted under their own label; anything else is "other" (bounded cardinality). */
 const ROUTES = new Set(['/', '/mcp', '/health', '/ready', '/metrics']);

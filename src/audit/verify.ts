@@ -8,7 +8,7 @@
  * away: its first line says so, and that is accepted.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { type Checkpoint, chainHash, GENESIS_HASH, hashOf, lastLine, readCheckpoint } from './audit-chain.ts';
+import { type Checkpoint, chainHash, GENESIS_HASH, hashOf, lastLine, readCheckpoint } from './chain.ts';
 
 export type ProblemKind = 'head-cut' | 'tail-cut' | 'emptied' | 'edited' | 'inserted' | 'deleted' | 'rotation-gap' | 'replaced' | 'malformed';
 
