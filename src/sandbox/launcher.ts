@@ -24,6 +24,7 @@ import { restrictSelf } from './landlock.ts';
 import { check, libc } from './libc.ts';
 import { becomeSubreaper, procMatchesOwnPids, sweepOrphans } from './orphans.ts';
 import { PidNamespaces } from './pidns.ts';
+import { isolateNetwork } from './netns.ts';
 import { mountPrivateProc } from './private-proc.ts';
 import { type ClientMessage, jsonLines, LAUNCHER_CONFIG_ENV, type LauncherConfig, type LayerReport } from './protocol.ts';
 import { killGroup, type RunningCommand, runCommand } from './run-command.ts';
@@ -57,6 +58,8 @@ async function confine(config: LauncherConfig): Promise<{ report: LayerReport; p
     mountPrivateProc();
     privateProc = true;
   }
+  const privateNetwork = pidns !== null && !socketsAllowed(config.rules);
+  if (privateNetwork) isolateNetwork();
   if (config.dropCapabilities) dropCapabilities(pidns ? [CAP_SYS_ADMIN] : []);
   const landlock = restrictSelf(config.rules);
   // Before the filter: the one thread that may still set another process's limits.
@@ -66,7 +69,7 @@ async function confine(config: LauncherConfig): Promise<{ report: LayerReport; p
   // Commands can signal this launcher only from the client it serves, and
   // with a PID namespace per command they cannot name it at all.
   installSeccomp({ network: socketsAllowed(config.rules) ? 'on' : 'off', protectedPids: [], allowPidNamespace: pidns !== null, sysvIpc: pidns !== null });
-  return { report: { ...landlock, pidNamespace: pidns !== null, privateProc, seccomp: true, nonDumpable: true }, pidns, limitsThread };
+  return { report: { ...landlock, pidNamespace: pidns !== null, privateProc, privateNetwork, seccomp: true, nonDumpable: true }, pidns, limitsThread };
 }
 
 /** Launcher main loop; resolves when the server closes stdin. */

@@ -14,6 +14,7 @@ export function layerNames(l: LayerReport): string[] {
     ...(l.seccomp ? ['seccomp'] : []),
     ...(l.pidNamespace ? ['pid-namespace'] : []),
     ...(l.privateProc ? ['private-proc'] : []),
+    ...(l.privateNetwork ? ['private-network'] : []),
     ...(l.nonDumpable ? ['non-dumpable'] : []),
     'launcher-per-client',
   ];
@@ -31,6 +32,7 @@ export function predictedLayers(network: 'off' | 'on'): string[] {
     seccomp: process.arch === 'x64' || process.arch === 'arm64',
     pidNamespace: process.getuid?.() === 0,
     privateProc: process.getuid?.() === 0,
+    privateNetwork: process.getuid?.() === 0 && network === 'off',
     nonDumpable: true,
   });
 }

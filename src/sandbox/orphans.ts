@@ -61,9 +61,22 @@ function stateOf(pid: number): string | null {
   }
 }
 
-function isZombie(pid: number): boolean | null {
-  const state = stateOf(pid);
-  return state === null ? null : state === 'Z';
+/**
+ * True for a process that is really dead. A process whose main thread has
+ * exited shows "Z" on its stat line while its other threads run on: it is
+ * dead only when every thread is.
+ */
+function isDead(pid: number): boolean {
+  if (stateOf(pid) !== 'Z') return false;
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z') return false;
+    }
+  } catch {
+    // Gone while we looked: as dead as it gets.
+  }
+  return true;
 }
 
 /** Most processes one orphan's tree may hold before the sweep stops walking it (the rest go in the next round). */
@@ -98,7 +111,6 @@ function killTree(root: number): number {
     queue.push(...childPids(pid));
   }
   for (const pid of frozen) {
-    reapable.add(pid);
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
@@ -121,43 +133,37 @@ export function isSandboxed(pid: number): boolean {
   }
 }
 
+/** Rounds of one sweep: each lists our children again, since killing a tree hands us its orphans. */
+const ROUNDS = 50;
+
 /**
  * Kills every child of ours that is not in `keep` (the processes we spawned
- * and still wait for) and reaps zombies. A child's pid cannot be reused
- * before we reap it, so the kill cannot reach a stranger. Returns how many
- * were killed: their zombies, and any children they orphan in turn, are for
- * the next sweep.
+ * and still wait for) and that `candidate` accepts, with its whole tree, and
+ * reaps the dead. A child's pid cannot be reused before we reap it, so the
+ * kill cannot reach a stranger. Lists our children again until none is left
+ * or the rounds run out; returns how many were still there (0: quiet).
  */
 export function sweepOrphans(keep: ReadonlySet<number>, candidate: (pid: number) => boolean = () => true): number {
   const c = libc();
-  let killed = 0;
-  for (const pid of childPids()) {
-    if (keep.has(pid)) continue;
-    const zombie = isZombie(pid);
-    if (zombie === null) continue;
-    if (zombie) {
-      // A zombie's status no longer shows its filter; reap only our own kind.
-      if (!candidate(pid) && !reapable.has(pid)) continue;
-      reapable.delete(pid);
-      c.waitpid(pid, null, WNOHANG);
-      continue;
+  let left = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    left = 0;
+    for (const pid of childPids()) {
+      if (keep.has(pid) || !candidate(pid)) continue;
+      left++;
+      if (isDead(pid)) c.waitpid(pid, null, WNOHANG);
+      // SIGKILL reaches every thread, the main one gone or not.
+      else killTree(pid);
     }
-    if (!candidate(pid)) continue;
-    killed += killTree(pid);
+    if (left === 0) return 0;
   }
-  // Descendants reaped by their own parents, or already reaped by us.
-  for (const pid of reapable) if (stateOf(pid) === null) reapable.delete(pid);
-  return killed;
+  return left;
 }
 
-/** Children we killed, whose zombies are ours to reap. */
-const reapable = new Set<number>();
-
 /**
- * Sweeps now and again every 50 ms until nothing is left to kill or reap —
- * however long that takes: a tree that keeps growing keeps being swept.
+ * Sweeps now and again every 50 ms for as long as anything is left — a tree
+ * that keeps growing keeps being swept.
  */
 export function sweepUntilQuiet(keep: () => ReadonlySet<number>, candidate: (pid: number) => boolean): void {
-  const killed = sweepOrphans(keep(), candidate);
-  if (killed > 0 || reapable.size > 0) setTimeout(() => sweepUntilQuiet(keep, candidate), 50);
+  if (sweepOrphans(keep(), candidate) > 0) setTimeout(() => sweepUntilQuiet(keep, candidate), 50);
 }

@@ -36,6 +36,8 @@ export interface LayerReport extends RestrictReport {
   pidNamespace: boolean;
   /** Commands see a /proc of their client's PID namespace only. */
   privateProc: boolean;
+  /** Commands live in an empty network namespace (network off, root). */
+  privateNetwork: boolean;
   /** The seccomp filter is installed. */
   seccomp: boolean;
   /** The launcher is not dumpable: no ptrace, /proc/PID/{fd,environ,mem} or pidfd_getfd on it. */
@@ -68,6 +70,7 @@ const ReportSchema = v.object({
   skipped: v.array(v.string()),
   pidNamespace: v.boolean(),
   privateProc: v.boolean(),
+  privateNetwork: v.boolean(),
   seccomp: v.boolean(),
   nonDumpable: v.boolean(),
 });

@@ -170,6 +170,7 @@ const MAX_INSNS = 4096;
 
 // Every namespace flag clone() accepts. CLONE_NEWTIME (0x80) is missing on
 // purpose: in clone()'s flags that bit belongs to the exit signal (CSIGNAL).
+const CLONE_PARENT = 0x00008000;
 const CLONE_NEWNS = 0x00020000;
 const CLONE_NEWCGROUP = 0x02000000;
 const CLONE_NEWUTS = 0x04000000;
@@ -276,8 +277,11 @@ const RULES: readonly Rule[] = [
   {
     // Flags are arg0 on both arches; the kernel reads only their low 32 bits.
     calls: ['clone'],
-    refuses: 'clone with any namespace flag (CLONE_NEWNS/CGROUP/UTS/IPC/USER/PID/NET)',
-    test: () => ({ kind: 'bits', arg: 0, mask: CLONE_NAMESPACES }),
+    // CLONE_PARENT makes the new process a sibling — a child of whoever
+    // started the caller (a launcher, the server): a chain of such hops could
+    // outrun any sweep of orphans and fill the process table with zombies.
+    refuses: 'clone with any namespace flag (CLONE_NEWNS/CGROUP/UTS/IPC/USER/PID/NET) or CLONE_PARENT',
+    test: () => ({ kind: 'bits', arg: 0, mask: CLONE_NAMESPACES | CLONE_PARENT }),
   },
   {
     // clone3 passes its flags in a struct the filter cannot read.

@@ -6,7 +6,7 @@
  * uid (through setpriv) — with two clients, alice (the attacker) and bob.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { chmodSync, chownSync, copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { landlockAbi } from '../../src/sandbox/landlock.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
@@ -32,6 +32,23 @@ function pidsOf(marker: string): number[] {
     }
   }
   return pids;
+}
+
+/** True while any live thread of any process has `marker` in its command line. */
+function ghostAlive(marker: string): boolean {
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      for (const tid of readdirSync(`/proc/${name}/task`)) {
+        const stat = readFileSync(`/proc/${name}/task/${tid}/stat`, 'utf8');
+        if (stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z') continue;
+        if (readFileSync(`/proc/${name}/task/${tid}/cmdline`, 'utf8').includes(marker)) return true;
+      }
+    } catch {
+      // Gone.
+    }
+  }
+  return false;
 }
 
 /** Pids of `sleep <m>` processes, or null while there are none (for waitFor). */
@@ -162,7 +179,15 @@ describe.skipIf(!supported).each([
 
   test('/health reports every layer in force', async () => {
     const body = (await (await fetch(`${server.url}/health`)).json()) as { sandboxLayers: string[] };
-    const expected = ['landlock-fs', 'landlock-net', 'landlock-scope', 'seccomp', ...(uid === undefined ? ['pid-namespace', 'private-proc'] : []), 'non-dumpable', 'launcher-per-client'];
+    const expected = [
+      'landlock-fs',
+      'landlock-net',
+      'landlock-scope',
+      'seccomp',
+      ...(uid === undefined ? ['pid-namespace', 'private-proc', 'private-network'] : []),
+      'non-dumpable',
+      'launcher-per-client',
+    ];
     expect(body.sandboxLayers).toEqual(expected);
   });
 
@@ -251,6 +276,27 @@ describe.skipIf(!supported).each([
     expect(out).toEqual({ started: true });
     await waitFor(() => pidsOf(`pair\0${m}`).length === 0, 10_000, 'the pair to die');
   }, 20_000);
+
+  test('a process whose main thread exited (it looks like a zombie) does not outlive the call', async () => {
+    const m = marker();
+    const { raw, out } = await attack(ALICE, 'ghost', m);
+    expect(out, JSON.stringify(raw)).toEqual({ started: true });
+    await waitFor(() => existsSync(join(ws, `ghost-${m}.pid`)), 5000, 'the ghost to start');
+    // Found by a live thread's own command line: the main thread, gone, shows none.
+    await waitFor(() => !ghostAlive(`ghost\0${m}`), 5000, 'the ghost to die');
+  }, 20_000);
+
+  test('clone(CLONE_PARENT) is refused: a command cannot make siblings of itself under its launcher', async () => {
+    const { out } = await attack(ALICE, 'clone_parent');
+    expect(out).toEqual({ clone_parent: 'Operation not permitted' });
+  });
+
+  test.if(uid === undefined)('as root with the network off, /proc/net shows no socket of the host (nor the server port)', async () => {
+    // Inet sockets, named Unix sockets (the call's own pipes are unnamed socketpairs), interfaces.
+    const script = "for f in tcp tcp6 udp udp6; do tail -n +2 /proc/net/$f; done | grep -c . ; tail -n +2 /proc/net/unix | awk 'NF > 7' | grep -c . ; tail -n +3 /proc/net/dev | cut -d: -f1";
+    const r = await call(ALICE, 'sh', ['-c', script]);
+    expect(r.stdout.trim().split(/\s+/)).toEqual(['0', '0', 'lo']);
+  });
 
   test("the limits, priority and CPU placement of the server, the launchers and another client's command stay untouched", async () => {
     const m = marker();
