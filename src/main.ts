@@ -2,9 +2,10 @@
 /** Entry point: `hide <command> [flags]`, one command per file in src/cli/. */
 import { VERSION } from './core/version.ts';
 
+import { LAUNCHER_COMMAND } from './sandbox/launcher-argv.ts';
+
 // Commands load on demand: start-up time is measured, and `hide health` or
 // the sandbox launcher should not pay for Elysia.
-const LAUNCHER_COMMAND = '__launcher';
 
 const USAGE = `hide ${VERSION} — Headless IDE MCP: run commands and edit files in a workspace for AI agents, over MCP.
 

@@ -15,8 +15,9 @@
  * replaced atomically after every batch the writer appends, says how far the
  * file reached.
  */
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import * as v from 'valibot';
+import { writeFileAtomicSync } from '../util/write-file-atomic.ts';
 
 /** prev_hash of the very first line ever written. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -239,8 +240,5 @@ export function readCheckpoint(file: string): Checkpoint | null | 'unreadable' {
 
 /** Replaces the checkpoint atomically: a reader sees the old one or the new one, never half of either. */
 export function writeCheckpoint(file: string, cp: Checkpoint): void {
-  const path = checkpointPath(file);
-  const tmp = `${path}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(cp)}\n`, { mode: 0o600 });
-  renameSync(tmp, path);
+  writeFileAtomicSync(checkpointPath(file), `${JSON.stringify(cp)}\n`, { fsync: false });
 }

@@ -5,11 +5,12 @@
  * reads a half-written file. Without --file, the keys file is the one the
  * server would use, resolved through the same settings loader.
  */
-import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadSettings } from '../config/load.ts';
+import { writeFileAtomicSync } from '../util/write-file-atomic.ts';
+import { UsageError } from './common.ts';
 import { generateApiKey, KeyStore, parseKeysFile, sha256Hex } from '../security/keys.ts';
 
 export interface CliIo {
@@ -34,7 +35,6 @@ SECURITY_API_KEYS_FILE) from the environment, .env or the config file given by
 --config or HIDE_CONFIG; else .mcp_keys.json in the current directory.
 `;
 
-class UsageError extends Error {}
 
 /** The keys file the server would use (absolute), or .mcp_keys.json here when none is set. */
 function defaultFile(configFile: string | undefined): string {
@@ -42,22 +42,6 @@ function defaultFile(configFile: string | undefined): string {
   return values['auth.keysFile'] ?? resolve('.mcp_keys.json');
 }
 
-/** Writes text to path atomically, keeping the old file's mode or 0600 for a new file. */
-function writeAtomic(path: string, text: string): void {
-  const mode = existsSync(path) ? statSync(path).mode & 0o777 : 0o600;
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  const fd = openSync(tmp, 'wx', mode);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } catch (err) {
-    closeSync(fd);
-    unlinkSync(tmp);
-    throw err;
-  }
-  closeSync(fd);
-  renameSync(tmp, path);
-}
 
 function generate(values: { 'client-id'?: string; description?: string }, file: string, io: CliIo): number {
   const clientId = values['client-id'];
@@ -82,7 +66,7 @@ function generate(values: { 'client-id'?: string; description?: string }, file: 
     enabled: true,
     api_key_sha256: sha256Hex(key),
   });
-  writeAtomic(file, `${JSON.stringify(doc, null, 2)}\n`);
+  writeFileAtomicSync(file, `${JSON.stringify(doc, null, 2)}\n`);
   io.err(`Added client "${clientId}" to ${file}. The key is shown once; store it now.\n`);
   io.out(`${key}\n`);
   return 0;

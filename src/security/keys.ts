@@ -4,10 +4,11 @@
  * against every digest so timing reveals neither whether nor which key matched.
  * Shared by the HTTP auth hook and the CLI (`hide keys`); no HTTP in here.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as v from 'valibot';
 import { KeysFileWatcher } from './keys-watch.ts';
+import { sha256Hex } from '../util/sha256.ts';
 
 /** Longest key we are willing to hash; longer input is refused as invalid. */
 export const MAX_KEY_LENGTH = 1024;
@@ -23,9 +24,7 @@ export function isWellFormedKey(key: string): boolean {
   return key.length > 0 && key.length <= MAX_KEY_LENGTH && !BAD_KEY_CHARS.test(key);
 }
 
-export function sha256Hex(s: string): string {
-  return createHash('sha256').update(s, 'utf8').digest('hex');
-}
+export { sha256Hex };
 
 /** A new 256-bit key, base64url without padding (43 characters). */
 export function generateApiKey(): string {

@@ -45,11 +45,6 @@ export class ToolRegistry {
     return this.tools.get(name);
   }
 
-  /** Whether `name` exists on this server at all (read-only mode hides write tools). */
-  has(name: string): boolean {
-    return this.tools.has(name);
-  }
-
 
   /** The serialised `result` of tools/list for this caller, cached per view. */
   listJson(ctx: Pick<CallContext, 'allowedTools' | 'readOnly'>): string {
@@ -61,9 +56,5 @@ export class ToolRegistry {
       if (this.listCache.size < 1000) this.listCache.set(key, json);
     }
     return json;
-  }
-
-  names(): string[] {
-    return [...this.tools.keys()];
   }
 }

@@ -4,7 +4,6 @@
  * a result with `isError: true` and the refusal's own message, never a
  * protocol error and never a generic text.
  */
-import { createHash } from 'node:crypto';
 import { logger } from '../../core/log.ts';
 import { PathRefusedError } from '../../workspace/confine.ts';
 import type { ToolAnnotations, ToolOutcome } from '../types.ts';
@@ -33,9 +32,7 @@ export const lossyUtf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 /** Strict UTF-8 for files about to be rewritten: a lossy decode would corrupt them. */
 export const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-export function sha256Hex(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
-}
+export { sha256Hex } from '../../util/sha256.ts';
 
 export function mib(bytes: number): string {
   return `${(bytes / (1024 * 1024)).toFixed(bytes % (1024 * 1024) === 0 ? 0 : 1)} MiB`;
