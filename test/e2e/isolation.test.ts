@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { landlockAbi } from '../../src/sandbox/landlock.ts';
+import { ensureBinary } from '../helpers/binary.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
 import { callTool, tempDir, waitFor } from '../helpers/server.ts';
 
@@ -147,11 +148,20 @@ describe.skipIf(!supported).each([
     if (uid !== undefined) {
       for (const p of [ws, secrets, keysFile, join(ws, 'attack.py'), join(ws, '.bin'), join(ws, '.bin', 'rg')]) chownSync(p, uid, uid);
     }
+    // The unprivileged server runs the compiled binary from a copy it can read:
+    // the checkout (a temp clone in CI) may not be readable by that uid.
+    let program: string[] | undefined;
+    if (uid !== undefined) {
+      program = [join(dir, 'hide')];
+      copyFileSync(await ensureBinary(), program[0]!);
+      chmodSync(program[0]!, 0o755);
+    }
     outsideSocket = Bun.listen({ unix: join(dir, 'outside.sock'), socket: { data() {} } });
     chmodSync(join(dir, 'outside.sock'), 0o777);
     server = await startServerProcess({
       cwd: dir,
       uid,
+      program,
       env: {
         PATH: `${join(ws, '.bin')}:/usr/bin:/bin`,
         HOME: secrets,

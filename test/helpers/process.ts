@@ -20,11 +20,13 @@ export interface ServerProcessOptions {
   args?: string[];
   /** Run the server as this uid and gid (through setpriv), as the container's unprivileged user does. */
   uid?: number;
+  /** The program to run instead of Bun on src/main.ts (the compiled binary, say). */
+  program?: string[];
 }
 
 export async function startServerProcess(opts: ServerProcessOptions): Promise<ServerProcess> {
   const asUser = opts.uid === undefined ? [] : ['setpriv', `--reuid=${opts.uid}`, `--regid=${opts.uid}`, '--clear-groups', '--'];
-  const proc = Bun.spawn([...asUser, process.execPath, MAIN, 'serve', '--port', '0', ...(opts.args ?? [])], {
+  const proc = Bun.spawn([...asUser, ...(opts.program ?? [process.execPath, MAIN]), 'serve', '--port', '0', ...(opts.args ?? [])], {
     cwd: opts.cwd,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HIDE_LOG_FORMAT: 'json', ...opts.env },
     stdout: 'pipe',
