@@ -6,7 +6,7 @@
  * within 100 MB.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServerProcess } from '../helpers/process.ts';
 import { startServer, tempDir, type TestServer, waitFor } from '../helpers/server.ts';
@@ -104,6 +104,8 @@ describe('server memory', () => {
     // Warm the same path with small calls first, so the measurement is of the big one.
     for (let i = 0; i < 20; i++) expect((await post(`${server.url}/mcp`, integers(20_000, i))).status).toBe(200);
     const pid = server.proc.pid;
+    const auditBytes = () => (existsSync(join(dir, 'audit.jsonl')) ? statSync(join(dir, 'audit.jsonl')).size : 0);
+    const auditBefore = await waitFor(() => auditBytes(), 5000, 'the warm-up audit lines');
     const before = kb(pid, 'VmRSS');
     const r = await post(`${server.url}/mcp`, body);
     const answered = kb(pid, 'VmRSS');
@@ -132,5 +134,8 @@ describe('server memory', () => {
     const mb = (k: number) => `${(k / 1024).toFixed(1)} MB`;
     console.log(`server RSS before ${mb(before)}, at the answer ${mb(answered)}, settled ${mb(settled)}; peak ${mb(peak)}`);
     expect((peak - before) / 1024).toBeLessThan(100);
+    // Its audit line is bounded too.
+    const auditAfter = await waitFor(() => (auditBytes() > auditBefore ? auditBytes() : 0), 5000, 'the audit line');
+    expect(auditAfter - auditBefore).toBeLessThan(64 * 1024);
   }, 60_000);
 });
