@@ -19,6 +19,12 @@ import type { ResourceLimits } from './rlimits.ts';
 
 /** A launcher with no call for this long is closed. */
 export const IDLE_CLOSE_MS = 60_000;
+/**
+ * Most launchers alive at once (each is a process of some 40 MB). Past it an
+ * idle client's launcher is closed to make room; when every one is busy, a
+ * new client's call is refused rather than share another client's sandbox.
+ */
+export const MAX_LAUNCHERS = 64;
 
 interface Entry {
   launcher: SandboxLauncher;
@@ -30,6 +36,8 @@ export interface SandboxSpawnerOptions extends Omit<SandboxLauncherOptions, 'onE
   limits?: ResourceLimits;
   /** Idle time before a client's launcher is closed; default IDLE_CLOSE_MS. */
   idleCloseMs?: number;
+  /** Most launchers at once; default MAX_LAUNCHERS. */
+  maxLaunchers?: number;
 }
 
 export class SandboxSpawner implements Spawner {
@@ -78,6 +86,7 @@ export class SandboxSpawner implements Spawner {
     if (this.closed) return notStarted('the server is shutting down');
     const { owner, ...spawn } = req;
     const entry = this.entryFor(owner);
+    if (entry === null) return notStarted(`the sandbox already runs commands for ${this.options.maxLaunchers ?? MAX_LAUNCHERS} other clients; retry when one of them is done`);
     clearTimeout(entry.idle);
     entry.idle = undefined;
     try {
@@ -107,9 +116,10 @@ export class SandboxSpawner implements Spawner {
     this.sweep();
   }
 
-  private entryFor(owner: string): Entry {
+  private entryFor(owner: string): Entry | null {
     let entry = this.byOwner.get(owner);
     if (!entry) {
+      if (this.byOwner.size >= (this.options.maxLaunchers ?? MAX_LAUNCHERS) && !this.retireOneIdle()) return null;
       const launcher = this.spare ?? this.newLauncher();
       this.spare = null;
       entry = { launcher, idle: undefined };
@@ -123,6 +133,19 @@ export class SandboxSpawner implements Spawner {
     return entry;
   }
 
+  /** Closes the launcher of one client with nothing running; false when every client is busy. */
+  private retireOneIdle(): boolean {
+    for (const [owner, entry] of this.byOwner) {
+      if (entry.launcher.running === 0) {
+        clearTimeout(entry.idle);
+        this.byOwner.delete(owner);
+        void entry.launcher.close();
+        return true;
+      }
+    }
+    return false;
+  }
+
   private retire(owner: string, entry: Entry): void {
     if (this.byOwner.get(owner) !== entry || entry.launcher.running > 0) return;
     this.byOwner.delete(owner);
@@ -130,7 +153,7 @@ export class SandboxSpawner implements Spawner {
   }
 
   private newLauncher(): SandboxLauncher {
-    const { limits: _l, idleCloseMs: _i, ...launcherOptions } = this.options;
+    const { limits: _l, idleCloseMs: _i, maxLaunchers: _m, ...launcherOptions } = this.options;
     return new SandboxLauncher({ ...launcherOptions, onExit: () => this.sweep() });
   }
 

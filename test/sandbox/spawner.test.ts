@@ -1,0 +1,50 @@
+/**
+ * The sandboxed spawner's bookkeeping: one launcher per client, a booted
+ * spare, idle launchers closed, and a bound on how many run at once — a new
+ * client is refused, never put in another client's sandbox.
+ */
+import { afterEach, expect, test } from 'bun:test';
+import { landlockAbi } from '../../src/sandbox/landlock.ts';
+import { PidNamespaces } from '../../src/sandbox/pidns.ts';
+import { sandboxRules } from '../../src/sandbox/rules.ts';
+import { SandboxSpawner } from '../../src/sandbox/sandbox-spawner.ts';
+import { ENV, makeFixture, waitFor } from './helpers.ts';
+
+const supported = process.platform === 'linux' && landlockAbi() > 0;
+const fx = makeFixture();
+let spawner: SandboxSpawner | null = null;
+afterEach(async () => {
+  await spawner?.close();
+  spawner = null;
+});
+
+function make(extra: { idleCloseMs?: number; maxLaunchers?: number } = {}): SandboxSpawner {
+  spawner = new SandboxSpawner({ rules: sandboxRules({ workspace: fx.workspace, network: 'off' }), pidNamespaces: PidNamespaces.open(), ...extra });
+  return spawner;
+}
+
+const run = (s: SandboxSpawner, owner: string, script: string) =>
+  s.run({ owner, argv: ['/bin/sh', '-c', script], cwd: fx.workspace, env: ENV, timeoutMs: 10_000, maxOutputBytes: 4096 });
+
+test.skipIf(!supported)('each client gets its own launcher; an idle one is closed', async () => {
+  const s = make({ idleCloseMs: 100 });
+  await s.start();
+  const [a, b] = await Promise.all([run(s, 'a', 'echo a'), run(s, 'b', 'echo b')]);
+  expect([a.stdout, b.stdout]).toEqual(['a\n', 'b\n']);
+  const [la, lb] = [s.launcherOf('a')?.pid, s.launcherOf('b')?.pid];
+  expect(la !== undefined && lb !== undefined && la !== lb).toBe(true);
+  // Only the spare is left once both clients went quiet.
+  expect(await waitFor(() => s.launcherOf('a') === null && s.launcherOf('b') === null)).toBe(true);
+});
+
+test.skipIf(!supported)('past the bound a new client is refused while every launcher is busy, and served once one is idle', async () => {
+  const s = make({ maxLaunchers: 2 });
+  await s.start();
+  const busyA = run(s, 'a', 'sleep 1; echo a');
+  const busyB = run(s, 'b', 'sleep 1; echo b');
+  await waitFor(() => s.running === 2);
+  const refused = await run(s, 'c', 'echo c');
+  expect(refused.spawnError).toBe('the sandbox already runs commands for 2 other clients; retry when one of them is done');
+  await Promise.all([busyA, busyB]);
+  expect((await run(s, 'c', 'echo c')).stdout).toBe('c\n');
+});
