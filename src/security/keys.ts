@@ -1,7 +1,9 @@
 /**
  * API keys: the keys file format, the in-memory key store and its reloading.
- * Only SHA-256 digests are kept for matching; every presented key is compared
- * against every digest so timing reveals neither whether nor which key matched.
+ * Only SHA-256 digests are kept for matching: a presented key is hashed,
+ * looked up by its digest and confirmed with a constant-time comparison, so
+ * timing depends on the digest of what was sent, never on how much of a real
+ * key it shares, and a thousand clients cost no more than one.
  * Shared by the HTTP auth hook and the CLI (`hide keys`); no HTTP in here.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
