@@ -4,6 +4,7 @@
  * gets. Plain functions, shared by every transport.
  */
 import { realpathSync } from 'node:fs';
+import { isWithin } from '../workspace/confine.ts';
 import { basename, isAbsolute, resolve } from 'node:path';
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -45,18 +46,32 @@ export interface CommandLists {
  * name it was found under and the file a symlink points to, so neither
  * `/bin/rm` nor a symlink `./x -> /bin/rm` gets past a denied `rm`.
  * Deny wins; an empty allow list allows everything not denied.
+ *
+ * With an allow list, a name the client controls proves nothing: a file or
+ * link in the workspace (or an allowed path) may be called `echo` and be
+ * anything. So an executable that is, or resolves to, a file under one of
+ * `writableRoots` is refused, and one found through a system link (`awk` ->
+ * `mawk`) passes under either name.
  */
-export function checkCommandAllowed(executable: string, lists: CommandLists): void {
+export function checkCommandAllowed(executable: string, lists: CommandLists, writableRoots: readonly string[] = []): void {
   const names = new Set([basename(executable)]);
+  let real = executable;
   try {
-    names.add(basename(realpathSync(executable)));
+    real = realpathSync(executable);
+    names.add(basename(real));
   } catch {
     /* the resolved name is enough */
   }
   for (const name of names) {
     if (lists.denied.includes(name)) throw new CommandRefusedError(`command '${name}' is denied by the server's policy`);
   }
-  if (lists.allowed.length > 0 && ![...names].some((n) => lists.allowed.includes(n))) {
+  if (lists.allowed.length === 0) return;
+  if (writableRoots.some((root) => isWithin(root, executable) || isWithin(root, real))) {
+    throw new CommandRefusedError(
+      `command '${executable}' lies in the workspace; with an allow list only the server's own programs run (${lists.allowed.join(', ')})`,
+    );
+  }
+  if (![...names].some((n) => lists.allowed.includes(n))) {
     throw new CommandRefusedError(
       `command '${basename(executable)}' is not in the server's allowed commands (${lists.allowed.join(', ')})`,
     );

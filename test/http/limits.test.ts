@@ -1,0 +1,235 @@
+/**
+ * The limits plugin (src/http/plugins/limits.ts): a tools/call takes its
+ * per-client RPM count and concurrency slot before the handler; a refusal is
+ * 429 with Retry-After (503 with Retry-After when the limit store is down) or
+ * 403 for a tool the client may not call, and the handler never runs; other
+ * methods and unknown tools are never limited. Smallest app: request state and
+ * mcp-message (the limits hook reads the message they leave), the app's error
+ * mapping, and a route that records each admission it got. Real
+ * MemoryLimiter (with a fixed clock, so Retry-After is exact) and
+ * SecurityPipeline; app.handle, no socket needed.
+ */
+import { describe, expect, test } from 'bun:test';
+import { Elysia } from 'elysia';
+import * as v from 'valibot';
+import { NullAudit } from '../../src/audit/writer.ts';
+import type { CallContext } from '../../src/core/context.ts';
+import { configureLogger, logger } from '../../src/core/log.ts';
+import { errorResponse } from '../../src/http/error-response.ts';
+import { limits } from '../../src/http/plugins/limits.ts';
+import { mcpMessage } from '../../src/http/plugins/mcp-message.ts';
+import { requestState } from '../../src/http/plugins/request-state.ts';
+import { stateOf } from '../../src/http/request-state.ts';
+import { type Admission, McpDispatcher } from '../../src/mcp/dispatcher.ts';
+import { IpFilter } from '../../src/security/ip.ts';
+import type { Limiter } from '../../src/security/limiter.ts';
+import { MemoryLimiter } from '../../src/security/memory-limiter.ts';
+import { OriginPolicy } from '../../src/security/origin.ts';
+import { SecurityPipeline } from '../../src/security/pipeline.ts';
+import { RedisLimiter } from '../../src/security/redis-limiter.ts';
+import { ToolRegistry } from '../../src/tools/registry.ts';
+import { defineTool } from '../../src/tools/types.ts';
+
+configureLogger({ level: 'silent', format: 'json' });
+
+const probe = defineTool({
+  name: 'probe',
+  description: 'test tool',
+  inputSchema: v.object({}),
+  annotations: {},
+  readOnly: true,
+  handler: async () => ({ structured: {}, isError: false }),
+});
+
+/**
+ * @param limiter the limit store
+ * @param allowedTools what the caller's identity may call (null: everything)
+ * The client is named by the `x-client` header (its identity, as auth would resolve it).
+ */
+function build(limiter: Limiter, opts: { allowedTools?: Set<string> | null; wrap?: boolean } = {}) {
+  const ipFilter = new IpFilter();
+  const security = new SecurityPipeline({
+    authEnabled: false,
+    keyStore: null,
+    ipFilter,
+    origins: new OriginPolicy(null, true),
+    limiter,
+    audit: new NullAudit(),
+  });
+  const dispatcher = new McpDispatcher(new ToolRegistry([probe]), security);
+  const contextOf = (request: Request): CallContext => {
+    const state = stateOf(request)!;
+    return {
+      clientId: request.headers.get('x-client') ?? 'c1',
+      clientIp: state.clientIp,
+      apiKeyHash: null,
+      correlationId: state.correlationId,
+      transport: 'http',
+      signal: request.signal,
+      allowedTools: opts.allowedTools ?? null,
+      readOnly: false,
+    };
+  };
+  /** Admissions the handler got and kept (x-hold: 1); the others it released at once. */
+  const held: Admission[] = [];
+  const ran: string[] = [];
+  const plugin = limits(security, dispatcher, contextOf);
+  const app = new Elysia()
+    .onError({ as: 'global' }, ({ error, request }) => errorResponse(error, stateOf(request)?.rpcId ?? null, stateOf(request)?.correlationId ?? 'none'))
+    .use(requestState(ipFilter, () => null))
+    .use(mcpMessage(4096))
+    // wrap: the plugin one level down, as inside another plugin; its `global` hook must still reach this app's routes.
+    .use(opts.wrap ? new Elysia({ name: 'wrapper' }).use(plugin) : plugin)
+    .post(
+      '/mcp',
+      ({ request }) => {
+        const state = stateOf(request)!;
+        const msg = state.message!;
+        ran.push(msg.kind === 'request' ? msg.method : msg.kind);
+        const admitted = state.admission !== undefined;
+        if (request.headers.get('x-hold') === '1') held.push(state.admission!);
+        else state.admission?.release();
+        return { admitted };
+      },
+      { parse: 'none' },
+    );
+  return { app, ran, held };
+}
+
+let nextId = 1;
+async function call(app: ReturnType<typeof build>['app'], method: string, params: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
+  const id = nextId++;
+  const res = await app.handle(
+    new Request('http://localhost/mcp', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify({ jsonrpc: '2.0', id, method, params }),
+    }),
+  );
+  return { status: res.status, retryAfter: res.headers.get('retry-after'), body: await res.json() };
+}
+
+const TOOL = { name: 'probe', arguments: {} };
+const admitted = { status: 200, retryAfter: null, body: { admitted: true } };
+const notAdmitted = { status: 200, retryAfter: null, body: { admitted: false } };
+
+/** A memory limiter on a clock that stands still: Retry-After is computed from a known "now". */
+function memoryLimiter(rpm: number, concurrent: number) {
+  return new MemoryLimiter({ enabled: true, rpm, concurrent }, () => 1_000_000);
+}
+
+describe('limits plugin', () => {
+  test('tools/call past the RPM limit: 429 with Retry-After, the handler does not run', async () => {
+    const { app, ran } = build(memoryLimiter(2, 10));
+    const results = [await call(app, 'tools/call', TOOL), await call(app, 'tools/call', TOOL), await call(app, 'tools/call', TOOL)];
+    const refusedId = nextId - 1;
+    expect({ results, ran }).toEqual({
+      results: [
+        admitted,
+        admitted,
+        {
+          status: 429,
+          retryAfter: '60',
+          body: {
+            jsonrpc: '2.0',
+            id: refusedId,
+            error: { code: -32029, message: 'Too many requests: requests-per-minute limit reached', data: { retryAfterSeconds: 60, reason: 'rpm' } },
+          },
+        },
+      ],
+      ran: ['tools/call', 'tools/call'],
+    });
+  });
+
+  test('past the concurrency limit: 429 with Retry-After 1; a released slot admits the next call', async () => {
+    const { app, ran, held } = build(memoryLimiter(100, 1));
+    const first = await call(app, 'tools/call', TOOL, { 'x-hold': '1' });
+    const second = await call(app, 'tools/call', TOOL);
+    const secondId = nextId - 1;
+    held.shift()!.release();
+    const third = await call(app, 'tools/call', TOOL);
+    expect({ results: [first, second, third], ran }).toEqual({
+      results: [
+        admitted,
+        {
+          status: 429,
+          retryAfter: '1',
+          body: {
+            jsonrpc: '2.0',
+            id: secondId,
+            error: { code: -32029, message: 'Too many requests: concurrent call limit reached', data: { retryAfterSeconds: 1, reason: 'concurrency' } },
+          },
+        },
+        admitted,
+      ],
+      ran: ['tools/call', 'tools/call'],
+    });
+  });
+
+  test('each client has its own window', async () => {
+    const { app, ran } = build(memoryLimiter(1, 10));
+    const results = [await call(app, 'tools/call', TOOL, { 'x-client': 'a' }), await call(app, 'tools/call', TOOL, { 'x-client': 'b' })];
+    expect({ results, ran }).toEqual({ results: [admitted, admitted], ran: ['tools/call', 'tools/call'] });
+  });
+
+  test('initialize, tools/list, ping and an unknown tool are never limited', async () => {
+    const { app, ran } = build(memoryLimiter(1, 1));
+    await call(app, 'tools/call', TOOL, { 'x-hold': '1' }); // uses up both the RPM window and the slot
+    const results = [
+      await call(app, 'initialize', { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } }),
+      await call(app, 'tools/list'),
+      await call(app, 'ping'),
+      await call(app, 'tools/call', { name: 'no-such-tool', arguments: {} }),
+    ];
+    expect({ results, ran }).toEqual({
+      results: [notAdmitted, notAdmitted, notAdmitted, notAdmitted],
+      ran: ['tools/call', 'initialize', 'tools/list', 'ping', 'tools/call'],
+    });
+  });
+
+  test('a tool the client may not call: 403, nothing counted, the handler does not run', async () => {
+    const limiter = memoryLimiter(1, 1);
+    const { app, ran } = build(limiter, { allowedTools: new Set(['other']) });
+    const res = await call(app, 'tools/call', TOOL);
+    expect({ res, ran, windowStillFree: limiter.acquire('c1').ok }).toEqual({
+      res: {
+        status: 403,
+        retryAfter: null,
+        body: { jsonrpc: '2.0', id: nextId - 1, error: { code: -32003, message: "Forbidden: client 'c1' may not call tool 'probe'", data: { reason: 'tool', tool: 'probe' } } },
+      },
+      ran: [],
+      windowStillFree: true,
+    });
+  });
+
+  test('the limit store is down (deny): 503 with Retry-After, the handler does not run', async () => {
+    // A real Redis limiter pointed at a loopback port nothing listens on: connections are refused at once.
+    const closed = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } });
+    const port = closed.port;
+    closed.stop(true);
+    const redis = new RedisLimiter(
+      { enabled: true, rpm: 10, concurrent: 1, leaseSeconds: 30, onStoreError: 'deny', url: `redis://127.0.0.1:${port}` },
+      logger.withTag('limits'),
+    );
+    try {
+      const { app, ran } = build(redis);
+      const res = await call(app, 'tools/call', TOOL);
+      expect({ res, ran }).toEqual({
+        res: {
+          status: 503,
+          retryAfter: '2',
+          body: { jsonrpc: '2.0', id: nextId - 1, error: { code: -32050, message: 'Service unavailable: rate-limit store unavailable' } },
+        },
+        ran: [],
+      });
+    } finally {
+      await redis.close();
+    }
+  });
+
+  test('hook scope: nested inside another plugin, the limits still apply to the outer app', async () => {
+    const { app, ran } = build(memoryLimiter(1, 10), { wrap: true });
+    const results = [await call(app, 'tools/call', TOOL), await call(app, 'tools/call', TOOL)];
+    expect({ statuses: results.map((r) => [r.status, r.retryAfter]), ran }).toEqual({ statuses: [[200, null], [429, '60']], ran: ['tools/call'] });
+  });
+});
