@@ -107,7 +107,7 @@ export async function runLauncher(): Promise<void> {
     sweepTimer = undefined;
     if (!sweeps) return;
     const killed = sweepOrphans(leaders);
-    if (killed > 0) sweepTimer = setTimeout(sweep, 50);
+    if (killed > 0) sweepTimer = setTimeout(sweep, 10);
     else if (running.size > 0) sweepTimer = setTimeout(sweep, 1000);
   };
 

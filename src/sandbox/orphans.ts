@@ -90,11 +90,11 @@ const MAX_TREE = 4096;
  * SIGSTOP is asynchronous: each process is listed only once it shows as
  * stopped, so a fork that raced the signal is still seen.
  */
-function killTree(root: number): number {
+function killTree(root: number, budget = MAX_TREE): number {
   const frozen: number[] = [];
   const seen = new Set<number>();
   const queue = [root];
-  while (queue.length > 0 && frozen.length < MAX_TREE) {
+  while (queue.length > 0 && frozen.length < budget) {
     const pid = queue.pop()!;
     if (seen.has(pid)) continue;
     seen.add(pid);
@@ -104,7 +104,7 @@ function killTree(root: number): number {
       continue;
     }
     frozen.push(pid);
-    for (let spin = 0; spin < 1000; spin++) {
+    for (let spin = 0; spin < 100; spin++) {
       const state = stateOf(pid);
       if (state === null || state === 'T' || state === 't' || state === 'Z') break;
     }
@@ -135,6 +135,12 @@ export function isSandboxed(pid: number): boolean {
 
 /** Rounds of one sweep: each lists our children again, since killing a tree hands us its orphans. */
 const ROUNDS = 50;
+/**
+ * Processes one sweep may stop, kill or reap before it yields: thousands of
+ * orphans must not hold the event loop (of the server, serving every
+ * client) for seconds. The rest is for the next sweep, a tick later.
+ */
+const SWEEP_BUDGET = 256;
 
 /**
  * Kills every child of ours that is not in `keep` (the processes we spawned
@@ -146,14 +152,20 @@ const ROUNDS = 50;
 export function sweepOrphans(keep: ReadonlySet<number>, candidate: (pid: number) => boolean = () => true): number {
   const c = libc();
   let left = 0;
-  for (let round = 0; round < ROUNDS; round++) {
+  let budget = SWEEP_BUDGET;
+  for (let round = 0; round < ROUNDS && budget > 0; round++) {
     left = 0;
     for (const pid of childPids()) {
       if (keep.has(pid) || !candidate(pid)) continue;
       left++;
-      if (isDead(pid)) c.waitpid(pid, null, WNOHANG);
-      // SIGKILL reaches every thread, the main one gone or not.
-      else killTree(pid);
+      if (budget <= 0) continue;
+      if (isDead(pid)) {
+        c.waitpid(pid, null, WNOHANG);
+        budget--;
+      } else {
+        // SIGKILL reaches every thread, the main one gone or not.
+        budget -= killTree(pid, budget);
+      }
     }
     if (left === 0) return 0;
   }
@@ -161,9 +173,9 @@ export function sweepOrphans(keep: ReadonlySet<number>, candidate: (pid: number)
 }
 
 /**
- * Sweeps now and again every 50 ms for as long as anything is left — a tree
- * that keeps growing keeps being swept.
+ * Sweeps now and again for as long as anything is left — a tree that keeps
+ * growing keeps being swept — yielding between sweeps so the server serves.
  */
 export function sweepUntilQuiet(keep: () => ReadonlySet<number>, candidate: (pid: number) => boolean): void {
-  if (sweepOrphans(keep(), candidate) > 0) setTimeout(() => sweepUntilQuiet(keep, candidate), 50);
+  if (sweepOrphans(keep(), candidate) > 0) setTimeout(() => sweepUntilQuiet(keep, candidate), 10);
 }

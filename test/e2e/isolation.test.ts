@@ -296,6 +296,16 @@ describe.skipIf(!supported).each([
     await waitFor(() => !ghostAlive(`ghost\0${m}`), 5000, 'the ghost to die');
   }, 20_000);
 
+  test.if(uid !== undefined)("unprivileged: a killed launcher's 200 escaped processes are swept by the server, which keeps serving", async () => {
+    const m = marker();
+    const r = await call(ALICE, 'sh', ['-c', `for i in $(seq 200); do setsid sleep ${m} & done; sleep 0.3; kill -9 $PPID`], { timeoutSeconds: 20 });
+    expect(r.error).toContain('launcher exited');
+    const health = await fetch(`${server.url}/health`);
+    expect(health.status).toBe(200);
+    await waitFor(() => pidsOf(`sleep\0${m}`).length === 0, 10_000, 'the escaped processes to die');
+    expect((await call(BOB, 'echo', ['bob-ok'])).stdout).toBe('bob-ok\n');
+  }, 30_000);
+
   test('clone(CLONE_PARENT) is refused: a command cannot make siblings of itself under its launcher', async () => {
     const { out } = await attack(ALICE, 'clone_parent');
     expect(out).toEqual({ clone_parent: 'Operation not permitted' });
