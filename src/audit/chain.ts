@@ -238,7 +238,17 @@ export function readCheckpoint(file: string): Checkpoint | null | 'unreadable' {
   }
 }
 
-/** Replaces the checkpoint atomically: a reader sees the old one or the new one, never half of either. */
+/** Size of a checkpoint record: rewritten in place, every record is padded to it so a shorter one leaves nothing behind. */
+export const CHECKPOINT_BYTES = 512;
+
+/** A checkpoint as the fixed-size record the writer puts at the start of `<file>.head` (JSON, space-padded, newline). */
+export function encodeCheckpoint(cp: Checkpoint): Buffer {
+  const json = JSON.stringify(cp);
+  if (json.length >= CHECKPOINT_BYTES) throw new Error(`audit checkpoint of ${json.length} bytes exceeds ${CHECKPOINT_BYTES}`);
+  return Buffer.from(`${json.padEnd(CHECKPOINT_BYTES - 1)}\n`);
+}
+
+/** Replaces the checkpoint atomically (tests and tools; the writer rewrites its own in place). */
 export function writeCheckpoint(file: string, cp: Checkpoint): void {
-  writeFileAtomicSync(checkpointPath(file), `${JSON.stringify(cp)}\n`, { fsync: false });
+  writeFileAtomicSync(checkpointPath(file), encodeCheckpoint(cp).toString(), { fsync: false });
 }

@@ -16,7 +16,7 @@
  */
 import { dirname } from 'node:path';
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { type Checkpoint, checkpointPath, hashOf, lastLine, readCheckpoint, resumeHash, scanFile, sealRecord, writeCheckpoint } from './chain.ts';
+import { type Checkpoint, checkpointPath, encodeCheckpoint, hashOf, lastLine, readCheckpoint, resumeHash, scanFile, sealRecord } from './chain.ts';
 import type { AuditEvent, AuditSink } from './event.ts';
 import type { Budget, Redactor } from './redact.ts';
 
@@ -133,13 +133,35 @@ export class AuditWriter implements AuditSink {
     this.saveCheckpoint();
   }
 
+  /** The open checkpoint file of the live log: rewritten in place after every batch. */
+  private checkpointFd: number | null = null;
+
+  /**
+   * Rewrites the checkpoint in place with one positioned write of a
+   * fixed-size record: a rename per batch cost ~80 µs on the event loop, a
+   * pwrite well under 1 µs. A write torn by a crash shows as an unreadable
+   * checkpoint, which verify reports.
+   */
   private saveCheckpoint(): void {
     if (this.checkpoint === null) return;
     try {
-      writeCheckpoint(this.file, this.checkpoint);
+      this.checkpointFd ??= openSync(checkpointPath(this.file), 'w', 0o600);
+      const record = encodeCheckpoint(this.checkpoint);
+      writeSync(this.checkpointFd, record, 0, record.length, 0);
     } catch (err) {
       this.report(err as Error);
     }
+  }
+
+  /** Before the checkpoint file is moved or the log reopened: the next save opens it by name again. */
+  private dropCheckpointFd(): void {
+    if (this.checkpointFd === null) return;
+    try {
+      closeSync(this.checkpointFd);
+    } catch {
+      /* already gone */
+    }
+    this.checkpointFd = null;
   }
 
   /**
@@ -299,6 +321,7 @@ export class AuditWriter implements AuditSink {
       }
       closeSync(this.fd);
       this.fd = null;
+      this.dropCheckpointFd();
       // Each file moves with its checkpoint, so a rotated file can still be checked for a cut tail.
       const names = rotatedNames(this.file, this.keep);
       rmSync(names.at(-1)!, { force: true });
@@ -330,6 +353,7 @@ export class AuditWriter implements AuditSink {
   reopen(): void {
     if (this.closed || this.file === '-') return;
     this.flush();
+    this.dropCheckpointFd();
     if (this.fd !== null) {
       try {
         closeSync(this.fd);
@@ -350,6 +374,7 @@ export class AuditWriter implements AuditSink {
     if (this.closed) return;
     this.flush();
     this.closed = true;
+    this.dropCheckpointFd();
     if (this.fd !== null) {
       try {
         closeSync(this.fd);
