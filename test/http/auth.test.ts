@@ -5,18 +5,11 @@
  * key; requests through app.handle (no socket needed: auth reads headers only).
  */
 import { describe, expect, test } from 'bun:test';
-import { Elysia } from 'elysia';
 import { configureLogger } from '../../src/core/log.ts';
-import { NullAudit } from '../../src/audit/writer.ts';
-import { errorResponse } from '../../src/http/error-response.ts';
 import { auth } from '../../src/http/plugins/auth.ts';
-import { requestState } from '../../src/http/plugins/request-state.ts';
 import { stateOf } from '../../src/http/request-state.ts';
-import { IpFilter } from '../../src/security/ip.ts';
 import { KeyStore } from '../../src/security/keys.ts';
-import { MemoryLimiter } from '../../src/security/memory-limiter.ts';
-import { OriginPolicy } from '../../src/security/origin.ts';
-import { SecurityPipeline } from '../../src/security/pipeline.ts';
+import { pluginApp, testPipeline } from './harness.ts';
 
 configureLogger({ level: 'silent', format: 'json' });
 
@@ -27,22 +20,10 @@ const HEADER = 'X-Custom-Key';
 const CHALLENGE = 'Bearer realm="hide", error="invalid_token"';
 
 function build(wrap = false) {
-  const ipFilter = new IpFilter();
-  const security = new SecurityPipeline({
-    authEnabled: true,
-    keyStore: new KeyStore({ apiKey: KEY }),
-    ipFilter,
-    origins: new OriginPolicy(null, true),
-    limiter: new MemoryLimiter({ enabled: false, rpm: 1, concurrent: 1 }),
-    audit: new NullAudit(),
-  });
+  const security = testPipeline({ authEnabled: true, keyStore: new KeyStore({ apiKey: KEY }) });
   const ran: string[] = [];
-  const plugin = auth(security, HEADER);
-  const app = new Elysia()
-    .onError({ as: 'global' }, ({ error, request }) => errorResponse(error, stateOf(request)?.rpcId ?? null, stateOf(request)?.correlationId ?? 'none'))
-    .use(requestState(ipFilter, () => null))
-    // wrap: the plugin sits one level down, as inside another plugin; its `global` resolve must still reach this app's routes.
-    .use(wrap ? new Elysia({ name: 'wrapper' }).use(plugin) : plugin)
+  // wrap: its `global` resolve must still reach this app's routes.
+  const app = pluginApp(auth(security, HEADER), { wrap })
     .post(
       '/mcp',
       ({ request }) => {

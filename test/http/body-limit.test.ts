@@ -7,23 +7,15 @@
  * app.handle: no socket is needed.
  */
 import { describe, expect, test } from 'bun:test';
-import { Elysia } from 'elysia';
-import { errorResponse } from '../../src/http/error-response.ts';
 import { bodyLimit, readBody } from '../../src/http/plugins/body-limit.ts';
-import { requestState } from '../../src/http/plugins/request-state.ts';
-import { stateOf } from '../../src/http/request-state.ts';
-import { IpFilter } from '../../src/security/ip.ts';
+import { pluginApp } from './harness.ts';
 
 const LIMIT = 1024;
 
 function build(wrap = false) {
   const handled: number[] = [];
-  const plugin = bodyLimit(LIMIT);
-  const app = new Elysia()
-    .onError({ as: 'global' }, ({ error, request }) => errorResponse(error, stateOf(request)?.rpcId ?? null, stateOf(request)?.correlationId ?? 'none'))
-    .use(requestState(new IpFilter(), () => null))
-    // wrap: the plugin one level down, as inside another plugin; its onRequest must still reach this app's routes.
-    .use(wrap ? new Elysia({ name: 'wrapper' }).use(plugin) : plugin)
+  // wrap: its onRequest must still reach this app's routes.
+  const app = pluginApp(bodyLimit(LIMIT), { wrap })
     .post(
       '/mcp',
       async ({ request }) => {

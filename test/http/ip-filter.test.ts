@@ -10,39 +10,22 @@
  * them: through X-Forwarded-For from 127.0.0.1 as a trusted proxy.
  */
 import { describe, expect, test } from 'bun:test';
-import { Elysia } from 'elysia';
-import { NullAudit } from '../../src/audit/writer.ts';
 import { configureLogger } from '../../src/core/log.ts';
-import { errorResponse } from '../../src/http/error-response.ts';
 import { ipFilter } from '../../src/http/plugins/ip-filter.ts';
-import { requestState } from '../../src/http/plugins/request-state.ts';
 import { stateOf } from '../../src/http/request-state.ts';
 import { IpFilter, type IpFilterOptions } from '../../src/security/ip.ts';
-import { MemoryLimiter } from '../../src/security/memory-limiter.ts';
-import { OriginPolicy } from '../../src/security/origin.ts';
-import { SecurityPipeline } from '../../src/security/pipeline.ts';
+import { pluginApp, testPipeline } from './harness.ts';
 
 configureLogger({ level: 'silent', format: 'json' });
 
 /** The smallest app using the plugin, listening on 127.0.0.1:0; disposed with `await using`. */
 function serve(rules: IpFilterOptions, wrap = false) {
   const filter = new IpFilter(rules);
-  const security = new SecurityPipeline({
-    authEnabled: false,
-    keyStore: null,
-    ipFilter: filter,
-    origins: new OriginPolicy(null, true),
-    limiter: new MemoryLimiter({ enabled: false, rpm: 1, concurrent: 1 }),
-    audit: new NullAudit(),
-  });
+  const security = testPipeline({ ipFilter: filter });
   const ran: string[] = [];
-  const plugin = ipFilter(security);
   let server: { requestIP(r: Request): { address: string } | null } | null = null;
-  const app = new Elysia()
-    .onError({ as: 'global' }, ({ error, request }) => errorResponse(error, stateOf(request)?.rpcId ?? null, stateOf(request)?.correlationId ?? 'none'))
-    .use(requestState(filter, () => server))
-    // wrap: the plugin one level down, as inside another plugin; its onRequest must still reach this app's routes.
-    .use(wrap ? new Elysia({ name: 'wrapper' }).use(plugin) : plugin)
+  // wrap: its onRequest must still reach this app's routes.
+  const app = pluginApp(ipFilter(security), { wrap, ipFilter: filter, serverOf: () => server })
     .post(
       '/mcp',
       ({ request }) => {

@@ -10,25 +10,19 @@
  * SecurityPipeline; app.handle, no socket needed.
  */
 import { describe, expect, test } from 'bun:test';
-import { Elysia } from 'elysia';
 import * as v from 'valibot';
-import { NullAudit } from '../../src/audit/writer.ts';
 import type { CallContext } from '../../src/core/context.ts';
 import { configureLogger, logger } from '../../src/core/log.ts';
-import { errorResponse } from '../../src/http/error-response.ts';
 import { limits } from '../../src/http/plugins/limits.ts';
 import { mcpMessage } from '../../src/http/plugins/mcp-message.ts';
-import { requestState } from '../../src/http/plugins/request-state.ts';
 import { stateOf } from '../../src/http/request-state.ts';
 import { type Admission, McpDispatcher } from '../../src/mcp/dispatcher.ts';
-import { IpFilter } from '../../src/security/ip.ts';
 import type { Limiter } from '../../src/security/limiter.ts';
 import { MemoryLimiter } from '../../src/security/memory-limiter.ts';
-import { OriginPolicy } from '../../src/security/origin.ts';
-import { SecurityPipeline } from '../../src/security/pipeline.ts';
 import { RedisLimiter } from '../../src/security/redis-limiter.ts';
 import { ToolRegistry } from '../../src/tools/registry.ts';
 import { defineTool } from '../../src/tools/types.ts';
+import { pluginApp, testPipeline } from './harness.ts';
 
 configureLogger({ level: 'silent', format: 'json' });
 
@@ -47,15 +41,7 @@ const probe = defineTool({
  * The client is named by the `x-client` header (its identity, as auth would resolve it).
  */
 function build(limiter: Limiter, opts: { allowedTools?: Set<string> | null; wrap?: boolean } = {}) {
-  const ipFilter = new IpFilter();
-  const security = new SecurityPipeline({
-    authEnabled: false,
-    keyStore: null,
-    ipFilter,
-    origins: new OriginPolicy(null, true),
-    limiter,
-    audit: new NullAudit(),
-  });
+  const security = testPipeline({ limiter });
   const dispatcher = new McpDispatcher(new ToolRegistry([probe]), security);
   const contextOf = (request: Request): CallContext => {
     const state = stateOf(request)!;
@@ -73,13 +59,8 @@ function build(limiter: Limiter, opts: { allowedTools?: Set<string> | null; wrap
   /** Admissions the handler got and kept (x-hold: 1); the others it released at once. */
   const held: Admission[] = [];
   const ran: string[] = [];
-  const plugin = limits(security, dispatcher, contextOf);
-  const app = new Elysia()
-    .onError({ as: 'global' }, ({ error, request }) => errorResponse(error, stateOf(request)?.rpcId ?? null, stateOf(request)?.correlationId ?? 'none'))
-    .use(requestState(ipFilter, () => null))
-    .use(mcpMessage(4096))
-    // wrap: the plugin one level down, as inside another plugin; its `global` hook must still reach this app's routes.
-    .use(opts.wrap ? new Elysia({ name: 'wrapper' }).use(plugin) : plugin)
+  // wrap: its `global` hook must still reach this app's routes.
+  const app = pluginApp(limits(security, dispatcher, contextOf), { wrap: opts.wrap, before: [mcpMessage(4096)] })
     .post(
       '/mcp',
       ({ request }) => {

@@ -8,29 +8,22 @@
  * no socket needed.
  */
 import { describe, expect, test } from 'bun:test';
-import { Elysia } from 'elysia';
-import { errorResponse } from '../../src/http/error-response.ts';
 import { mcpMessage } from '../../src/http/plugins/mcp-message.ts';
-import { requestState } from '../../src/http/plugins/request-state.ts';
 import { stateOf } from '../../src/http/request-state.ts';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '../../src/mcp/protocol.ts';
-import { IpFilter } from '../../src/security/ip.ts';
+import { pluginApp } from './harness.ts';
 
 const LIMIT = 1024;
 
 function build(wrap = false) {
   const ran: string[] = [];
-  const plugin = mcpMessage(LIMIT);
   const seen = ({ request }: { request: Request }) => {
     ran.push(request.method);
     const s = stateOf(request)!;
     return { message: s.message ?? null, rpcId: s.rpcId };
   };
-  const app = new Elysia()
-    .onError({ as: 'global' }, ({ error, request }) => errorResponse(error, stateOf(request)?.rpcId ?? null, stateOf(request)?.correlationId ?? 'none'))
-    .use(requestState(new IpFilter(), () => null))
-    // wrap: the plugin one level down, as inside another plugin; its `global` hook must still reach this app's routes.
-    .use(wrap ? new Elysia({ name: 'wrapper' }).use(plugin) : plugin)
+  // wrap: its `global` hook must still reach this app's routes.
+  const app = pluginApp(mcpMessage(LIMIT), { wrap })
     .post('/mcp', seen, { parse: 'none' })
     .get('/mcp', seen);
   return { app, ran };

@@ -6,38 +6,19 @@
  * reads a header only, so no socket is needed).
  */
 import { describe, expect, test } from 'bun:test';
-import { Elysia } from 'elysia';
-import { NullAudit } from '../../src/audit/writer.ts';
 import { configureLogger } from '../../src/core/log.ts';
-import { errorResponse } from '../../src/http/error-response.ts';
 import { originCheck } from '../../src/http/plugins/origin.ts';
-import { requestState } from '../../src/http/plugins/request-state.ts';
-import { stateOf } from '../../src/http/request-state.ts';
-import { IpFilter } from '../../src/security/ip.ts';
-import { MemoryLimiter } from '../../src/security/memory-limiter.ts';
 import { OriginPolicy } from '../../src/security/origin.ts';
-import { SecurityPipeline } from '../../src/security/pipeline.ts';
+import { pluginApp, testPipeline } from './harness.ts';
 
 configureLogger({ level: 'silent', format: 'json' });
 
 /** @param configured explicit allowed origins, or null for the loopback default of a loopback-bound server */
 function build(configured: string[] | null, wrap = false) {
-  const ipFilter = new IpFilter();
-  const security = new SecurityPipeline({
-    authEnabled: false,
-    keyStore: null,
-    ipFilter,
-    origins: new OriginPolicy(configured, true),
-    limiter: new MemoryLimiter({ enabled: false, rpm: 1, concurrent: 1 }),
-    audit: new NullAudit(),
-  });
+  const security = testPipeline({ origins: new OriginPolicy(configured, true) });
   const ran: string[] = [];
-  const plugin = originCheck(security);
-  const app = new Elysia()
-    .onError({ as: 'global' }, ({ error, request }) => errorResponse(error, stateOf(request)?.rpcId ?? null, stateOf(request)?.correlationId ?? 'none'))
-    .use(requestState(ipFilter, () => null))
-    // wrap: the plugin one level down, as inside another plugin; its onRequest must still reach this app's routes.
-    .use(wrap ? new Elysia({ name: 'wrapper' }).use(plugin) : plugin)
+  // wrap: its onRequest must still reach this app's routes.
+  const app = pluginApp(originCheck(security), { wrap })
     .post(
       '/mcp',
       () => {
