@@ -1,13 +1,9 @@
 /** How the server starts a launcher from this same program. */
 import { fileURLToPath } from 'node:url';
+import { isCompiled } from '../core/compiled.ts';
 
 /** argv word that selects launcher mode in src/main.ts. */
 export const LAUNCHER_COMMAND = '__launcher';
-
-/** True inside a `bun build --compile` executable, whose modules live in /$bunfs. */
-function isCompiled(): boolean {
-  return Bun.main.startsWith('/$bunfs/') || Bun.main.startsWith('B:\\~BUN\\');
-}
 
 /** The executable itself when compiled, else Bun running src/main.ts. */
 export function launcherArgv(): string[] {

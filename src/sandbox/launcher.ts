@@ -24,7 +24,7 @@ import { restrictSelf } from './landlock.ts';
 import { check, libc } from './libc.ts';
 import { becomeSubreaper, procMatchesOwnPids, sweepOrphans } from './orphans.ts';
 import { PidNamespaces } from './pidns.ts';
-import { isolateNetwork } from './netns.ts';
+import { isolateNetwork } from './namespaces.ts';
 import { mountPrivateProc } from './private-proc.ts';
 import { type ClientMessage, jsonLines, LAUNCHER_CONFIG_ENV, type LauncherConfig, type LayerReport } from './protocol.ts';
 import { killGroup, type RunningCommand, runCommand } from './run-command.ts';

@@ -51,10 +51,11 @@ export function childPids(pid: number | 'self' = 'self'): number[] {
   return pids;
 }
 
-/** State letter of a pid (R, S, T, Z, …), or null when it is gone. */
-function stateOf(pid: number): string | null {
+/** State letter (R, S, T, Z, …) of a process, or of one of its threads; null when it is gone. */
+function stateOf(pid: number, tid?: string): string | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
+    // The command name in parentheses may hold anything: the state follows the last ')'.
     return stat.slice(stat.lastIndexOf(')') + 2)[0] ?? null;
   } catch {
     return null;
@@ -69,14 +70,11 @@ function stateOf(pid: number): string | null {
 function isDead(pid: number): boolean {
   if (stateOf(pid) !== 'Z') return false;
   try {
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      if (stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z') return false;
-    }
+    // A thread gone while we looked (null) is as dead as it gets.
+    return readdirSync(`/proc/${pid}/task`).every((tid) => (stateOf(pid, tid) ?? 'Z') === 'Z');
   } catch {
-    // Gone while we looked: as dead as it gets.
+    return true;
   }
-  return true;
 }
 
 /** Most processes one orphan's tree may hold before the sweep stops walking it (the rest go in the next round). */

@@ -17,13 +17,9 @@
  * process, which a Bun process never is).
  */
 import { check, cString, libc } from './libc.ts';
+import { CLONE_NEWIPC, CLONE_NEWPID, setns, unshare } from './namespaces.ts';
 
-const CLONE_NEWPID = 0x20000000;
-const CLONE_NEWIPC = 0x08000000;
 const O_RDONLY_CLOEXEC = 0o2000000;
-// x86_64 / aarch64
-const SYS_setns = process.arch === 'arm64' ? 268 : 308;
-const SYS_unshare = process.arch === 'arm64' ? 97 : 272;
 
 export interface PidNamespaceOptions {
   /**
@@ -62,14 +58,13 @@ export class PidNamespaces {
 
   /** The next process this thread forks starts a new PID namespace. Throws SyscallError. */
   prepare(): void {
-    const c = libc();
-    check(c.syscall(SYS_setns, this.ownFd, CLONE_NEWPID, 0, 0, 0), 'setns(own PID namespace)');
-    check(c.syscall(SYS_unshare, this.flags, 0, 0, 0, 0), 'unshare(CLONE_NEWPID)');
+    setns(this.ownFd, CLONE_NEWPID, 'own PID namespace');
+    unshare(this.flags, 'CLONE_NEWPID');
   }
 
   /** Children forked from here on share this thread's namespace again. */
   restore(): void {
-    check(libc().syscall(SYS_setns, this.ownFd, CLONE_NEWPID, 0, 0, 0), 'setns(own PID namespace)');
+    setns(this.ownFd, CLONE_NEWPID, 'own PID namespace');
   }
 
   /** Runs `fork` (a synchronous Bun.spawn) so that its child is the init of a new namespace. */

@@ -9,14 +9,13 @@
  */
 import { ptr } from 'bun:ffi';
 import { check, cString, libc } from './libc.ts';
+import { CLONE_NEWNS, unshare } from './namespaces.ts';
 
-const CLONE_NEWNS = 0x00020000;
 const MS_NOSUID = 2;
 const MS_NODEV = 4;
 const MS_NOEXEC = 8;
 const MS_REC = 0x4000;
 const MS_PRIVATE = 1 << 18;
-const SYS_unshare = process.arch === 'arm64' ? 97 : 272;
 const SYS_mount = process.arch === 'arm64' ? 40 : 165;
 
 const addr = (b: Buffer): number => Number(ptr(b));
@@ -24,7 +23,7 @@ const addr = (b: Buffer): number => Number(ptr(b));
 /** Mounts a fresh procfs over /proc in a private mount namespace of the calling thread. Throws SyscallError. */
 export function mountPrivateProc(): void {
   const c = libc();
-  check(c.syscall(SYS_unshare, CLONE_NEWNS, 0, 0, 0, 0), 'unshare(CLONE_NEWNS)');
+  unshare(CLONE_NEWNS, 'CLONE_NEWNS');
   const root = cString('/');
   check(c.syscall(SYS_mount, 0, addr(root), 0, MS_REC | MS_PRIVATE, 0), 'mount(/, MS_REC|MS_PRIVATE)');
   const proc = cString('proc');

@@ -23,6 +23,7 @@
  */
 import { ptr } from 'bun:ffi';
 import { check, libc } from './libc.ts';
+import { CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER, CLONE_NEWUTS, CLONE_PARENT } from './namespaces.ts';
 
 export interface SeccompPolicy {
   /** 'off': socket() of every family refused (socketpair stays allowed so pipes between a command's own processes work). 'on': socket() allowed. */
@@ -170,14 +171,6 @@ const MAX_INSNS = 4096;
 
 // Every namespace flag clone() accepts. CLONE_NEWTIME (0x80) is missing on
 // purpose: in clone()'s flags that bit belongs to the exit signal (CSIGNAL).
-const CLONE_PARENT = 0x00008000;
-const CLONE_NEWNS = 0x00020000;
-const CLONE_NEWCGROUP = 0x02000000;
-const CLONE_NEWUTS = 0x04000000;
-const CLONE_NEWIPC = 0x08000000;
-const CLONE_NEWUSER = 0x10000000;
-const CLONE_NEWPID = 0x20000000;
-const CLONE_NEWNET = 0x40000000;
 const CLONE_NAMESPACES = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET;
 
 const SOCK_TYPE_MASK = 0xf;

@@ -10,6 +10,7 @@
 import { pathToFileURL } from 'node:url';
 import type { LinesResult } from './search-lines.ts';
 import type { MatchJob } from './search-worker.ts';
+import { isCompiled } from '../../core/compiled.ts';
 
 /** Idle workers kept for reuse; more concurrent searches start their own. */
 const MAX_IDLE = 2;
@@ -22,7 +23,7 @@ const idle: Worker[] = [];
  * entrypoint keeps its path relative to src/.
  */
 function workerUrl(): URL {
-  if (import.meta.url.includes('/$bunfs/')) return new URL('tools/files/search-worker.ts', pathToFileURL(Bun.main));
+  if (isCompiled()) return new URL('tools/files/search-worker.ts', pathToFileURL(Bun.main));
   return new URL('./search-worker.ts', import.meta.url);
 }
 
