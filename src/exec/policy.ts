@@ -48,12 +48,19 @@ export interface CommandLists {
  * Deny wins; an empty allow list allows everything not denied.
  *
  * With an allow list, a name the client controls proves nothing: a file or
- * link in the workspace (or an allowed path) may be called `echo` and be
- * anything. So an executable that is, or resolves to, a file under one of
- * `writableRoots` is refused, and one found through a system link (`awk` ->
- * `mawk`) passes under either name.
+ * link in the workspace (or an allowed path, or a scratch directory) may be
+ * called `echo` and be anything. So an executable that is, or resolves to, a
+ * file under one of `writableRoots` is refused; and a path runs only when it
+ * is the very program `onPath` (the PATH lookup) finds for its name, so
+ * `/usr/bin/echo` runs and `$TMPDIR/echo` does not. One found through a
+ * system link (`awk` -> `mawk`) passes under either name.
  */
-export function checkCommandAllowed(executable: string, lists: CommandLists, writableRoots: readonly string[] = []): void {
+export function checkCommandAllowed(
+  executable: string,
+  lists: CommandLists,
+  writableRoots: readonly string[],
+  onPath: (name: string) => string | null,
+): void {
   const names = new Set([basename(executable)]);
   let real = executable;
   try {
@@ -75,6 +82,20 @@ export function checkCommandAllowed(executable: string, lists: CommandLists, wri
     throw new CommandRefusedError(
       `command '${basename(executable)}' is not in the server's allowed commands (${lists.allowed.join(', ')})`,
     );
+  }
+  const listed = onPath(basename(executable));
+  if (listed === null || realOf(listed) !== real) {
+    throw new CommandRefusedError(
+      `command '${executable}' is not the '${basename(executable)}' found on PATH; with an allow list only the server's own programs run (${lists.allowed.join(', ')})`,
+    );
+  }
+}
+
+function realOf(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
   }
 }
 

@@ -88,7 +88,7 @@ export class CommandRunner {
           : `command '${command}' was not found on PATH (${this.childEnv.PATH})`;
       } else {
         try {
-          checkCommandAllowed(found, this.settings, this.confiner.roots);
+          checkCommandAllowed(found, this.settings, this.confiner.roots, (name) => resolveExecutable(name, this.childEnv.PATH!, cwd));
           hit.executable = found;
         } catch (err) {
           if (!(err instanceof CommandRefusedError)) throw err;

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { chmodSync, copyFileSync, existsSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { callTool, startServer, type TestServer } from '../helpers/server.ts';
+import { callTool, startServer, tempDir, type TestServer } from '../helpers/server.ts';
 
 let s: TestServer;
 
@@ -100,6 +100,22 @@ describe('a name in the workspace proves nothing', () => {
     symlinkSync(Bun.which('echo')!, join(s.workspace, 'say'));
     const r = await callTool(s.mcpUrl, 'shell_execute', { command: './say', arguments: ['via link'], correlationId: 'link-say' });
     expect(r).toEqual(refusal(inWorkspace('say'), 'link-say'));
+  });
+
+  test("outside the workspace too: a copy of touch named 'echo' in a scratch directory is refused; the echo on PATH, named by its path, runs", async () => {
+    const scratch = tempDir('hide-allowlist-scratch-');
+    copyFileSync(Bun.which('touch')!, join(scratch, 'echo'));
+    chmodSync(join(scratch, 'echo'), 0o755);
+    const r = await callTool(s.mcpUrl, 'shell_execute', { command: join(scratch, 'echo'), arguments: [join(scratch, 'marker')], correlationId: 'scratch-echo' });
+    expect({ result: r, markerExists: existsSync(join(scratch, 'marker')) }).toEqual({
+      result: refusal(
+        `command '${join(scratch, 'echo')}' is not the 'echo' found on PATH; with an allow list only the server's own programs run (echo, ls)`,
+        'scratch-echo',
+      ),
+      markerExists: false,
+    });
+    const real = await callTool(s.mcpUrl, 'shell_execute', { command: Bun.which('echo')!, arguments: ['by path'], correlationId: 'path-echo' });
+    expect({ stdout: real.stdout, isError: real.isError }).toEqual({ stdout: 'by path\n', isError: false });
   });
 
   test('a link to a denied program is refused as denied, by the target name', async () => {
