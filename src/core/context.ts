@@ -17,4 +17,17 @@ export interface CallContext {
   allowedTools: ReadonlySet<string> | null;
   /** Client restricted to read-only tools (keys-file `readOnly: true`). */
   readOnly: boolean;
+  /**
+   * Present when the request asked for progress (`_meta.progressToken`) and
+   * the transport can deliver it: the tool reports, the transport throttles
+   * nothing and sends `notifications/progress` in order.
+   */
+  progress?: (update: ProgressUpdate) => void;
+}
+
+export interface ProgressUpdate {
+  /** Increases with every update (e.g. output bytes so far). */
+  progress: number;
+  total?: number;
+  message?: string;
 }

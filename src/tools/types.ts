@@ -34,8 +34,12 @@ export interface ToolCall<TArgs> {
 
 export interface ToolDefinition<TSchema extends v.GenericSchema = v.GenericSchema> {
   name: string;
+  /** Human-readable name shown by clients (MCP `title`). */
+  title?: string;
   description: string;
   inputSchema: TSchema;
+  /** The shape of `structuredContent` on success, published as `outputSchema`. */
+  outputSchema?: v.GenericSchema;
   annotations: ToolAnnotations;
   /** Listed and callable in read-only mode and by read-only clients. */
   readOnly: boolean;
