@@ -25,7 +25,7 @@ export async function runStdio(argv: string[]): Promise<number> {
   };
   process.on('SIGTERM', () => void onSignal());
   process.on('SIGINT', () => void onSignal());
-  await serveStdio(rt.dispatcher, {
+  await serveStdio(rt.core, {
     input: Bun.stdin.stream(),
     write: (line) => {
       out.write(`${line}\n`);

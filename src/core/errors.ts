@@ -15,6 +15,10 @@ export const RpcCode = {
   forbidden: -32003,
   rateLimited: -32029,
   unavailable: -32050,
+  /** MCP 2026-07-28: an Mcp-* header is missing or does not match the body. */
+  headerMismatch: -32020,
+  /** MCP 2026-07-28: the requested protocol version is not one we speak. */
+  unsupportedProtocolVersion: -32022,
 } as const;
 
 export class HideError extends Error {
@@ -110,5 +114,30 @@ export class UnavailableError extends HideError {
       rpcCode: RpcCode.unavailable,
       headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) },
     });
+  }
+}
+
+/** MCP 2026-07-28: a required Mcp-* request header is missing, malformed, or differs from the body. */
+export class HeaderMismatchError extends HideError {
+  constructor(message: string) {
+    super(`Header mismatch: ${message}`, { status: 400, rpcCode: RpcCode.headerMismatch });
+  }
+}
+
+/** The protocol version a request names is not one this server speaks; `data.supported` lists those it does. */
+export class UnsupportedProtocolVersionError extends HideError {
+  constructor(requested: string, supported: readonly string[]) {
+    super(`Unsupported protocol version '${requested}'; supported: ${supported.join(', ')}`, {
+      status: 400,
+      rpcCode: RpcCode.unsupportedProtocolVersion,
+      data: { supported: [...supported], requested },
+    });
+  }
+}
+
+/** No such method. Under MCP 2026-07-28 on HTTP this is a 404; earlier revisions answer it with 200. */
+export class MethodNotFoundError extends HideError {
+  constructor(message: string, status: number) {
+    super(message, { status, rpcCode: RpcCode.methodNotFound });
   }
 }

@@ -79,9 +79,9 @@ export function createHttpApp(rt: Runtime) {
     .use(readyRoutes(() => rt.ops.lifecycle.readiness()))
     .use(rt.config.metrics.port === undefined ? metricsRoutes(rt.ops.metrics, rt.config.metrics.token) : new Elysia({ name: 'hide/metrics-elsewhere' }))
     .use(auth(rt.security, rt.config.auth.header))
-    .use(mcpMessage(rt.config.maxBodyBytes))
-    .use(limits(rt.security, rt.dispatcher, contextOf))
-    .use(mcpRoutes(rt.dispatcher, contextOf));
+    .use(mcpMessage(rt.core, rt.config.maxBodyBytes))
+    .use(limits(rt.security, rt.core.dispatcher, contextOf))
+    .use(mcpRoutes(rt.core, contextOf));
   self = app;
   return app;
 }

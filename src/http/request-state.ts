@@ -3,8 +3,9 @@
  * correlation id, identity, the parsed message, the admission to release),
  * keyed by the Request object so no hook depends on another's context shape.
  */
-import type { Admission } from '../mcp/dispatcher.ts';
-import type { JsonRpcId, JsonRpcMessage } from '../mcp/protocol.ts';
+import type { Incoming } from '../mcp/core.ts';
+import type { Admission } from '../mcp/gate.ts';
+import type { JsonRpcId } from '../mcp/protocol.ts';
 import type { Identity } from '../security/pipeline.ts';
 
 export interface RequestState {
@@ -14,7 +15,8 @@ export interface RequestState {
   clientIp: string;
   correlationId: string;
   identity?: Identity;
-  message?: JsonRpcMessage;
+  /** The MCP message, read and classified by the message core. */
+  incoming?: Incoming;
   /** The id of the message, once read, so an error response can echo it. */
   rpcId: JsonRpcId | null;
   admission?: Admission;

@@ -1,74 +1,55 @@
 /**
- * The long-lived MCP core: answers one JSON-RPC message for a caller. Both
- * transports (HTTP and stdio) feed it parsed messages; it never sees a socket.
- * It handles the methods a tools-only server needs directly, so no per-request
- * server or transport object is built. Every message it builds from input is
- * bounded (bounded-validation.ts), a tool call's correlationId is checked
- * before anything runs (it ends up in a response header), and every call it
- * takes is timed.
+ * Answers one JSON-RPC request in the era it speaks (era.ts). It handles the
+ * methods a tools-only server needs directly, so no per-request server or
+ * transport object is built: server/discover in both eras; initialize and
+ * ping in the handshake era only; tools/list and tools/call in both, shaped
+ * for the era (2026-07-28 adds `resultType`, caching hints and the server's
+ * identity in `_meta`). Every message it builds from input is bounded
+ * (bounded-validation.ts), a tool call's correlationId is checked before
+ * anything runs (it ends up in a response header), and every call it takes
+ * is timed.
  */
 import * as v from 'valibot';
 import type { CallContext } from '../core/context.ts';
-import { HideError, RpcCode } from '../core/errors.ts';
+import { HideError, MethodNotFoundError, RpcCode } from '../core/errors.ts';
 import { logger } from '../core/log.ts';
 import type { ToolRegistry } from '../tools/registry.ts';
 import type { ToolDefinition, ToolOutcome } from '../tools/types.ts';
 import { noteTransientBytes } from '../util/gc-pressure.ts';
 import { VERSION } from '../core/version.ts';
 import { checkBounded } from './bounded-validation.ts';
-import { correlationIdProblem, isCorrelationId } from './correlation.ts';
+import { correlationIdProblem } from './correlation.ts';
+import type { Era } from './era.ts';
+import { type Admission, callLabels, openGate, type ToolCallGate } from './gate.ts';
 import {
+  ALL_PROTOCOL_VERSIONS,
   errorJson,
   type JsonRpcId,
-  type JsonRpcMessage,
   LATEST_PROTOCOL_VERSION,
   PlainObject,
   resultJson,
   SUPPORTED_PROTOCOL_VERSIONS,
 } from './protocol.ts';
 
-/** What the audit log records of a finished tool call. */
-export interface ToolCallRecord {
-  toolName: string;
-  arguments: unknown;
-  user: string | null;
-  correlationId: string;
-  /**
-   * The dispatcher always passes an object, even for a refused or erroring
-   * call: the gate adds the call's duration to it, and /metrics reads every
-   * tool's duration from there.
-   */
-  result: Record<string, unknown> | null;
-  error: string | null;
-  /** Measured by the dispatcher for every call it takes (after admission), up to its answer. */
-  durationMs: number;
-}
-
-/** A permission to run one tool call; release exactly once when it ends. */
-export interface Admission {
-  release(): void;
-}
-
-/**
- * Admission and record-keeping around each tools/call: permissions, limits,
- * audit. The security pipeline implements it; `openGate` admits everything.
- */
-export interface ToolCallGate {
-  /** Throws a HideError (403, 429, 503) to refuse. */
-  admit(ctx: CallContext, tool: ToolDefinition, correlationId: string, user: string | null): Promise<Admission> | Admission;
-  record(ctx: CallContext, record: ToolCallRecord): void;
-}
-
-export const openGate: ToolCallGate = {
-  admit: () => ({ release() {} }),
-  record() {},
-};
-
-export interface DispatchOutput {
-  /** Serialised JSON-RPC response, or null for notifications and responses. */
+/** One answer: the serialised JSON-RPC response (null for a notification) and the HTTP status it goes with. */
+export interface Reply {
   body: string | null;
+  /** HTTP status; stdio ignores it. */
+  status: number;
+  /** Extra HTTP headers (Retry-After, WWW-Authenticate). */
+  headers?: Record<string, string>;
   /** The correlation id in force for this message (a tool's argument wins). */
   correlationId: string;
+}
+
+export interface DispatcherOptions {
+  /**
+   * `cacheScope` of tools/list under 2026-07-28: "private" when callers can
+   * see different lists (authentication on), so shared caches keep them apart.
+   */
+  listCacheScope: 'public' | 'private';
+  /** `ttlMs` of tools/list and server/discover under 2026-07-28. */
+  listTtlMs: number;
 }
 
 const CallParams = v.object({
@@ -81,26 +62,6 @@ const INSTRUCTIONS =
   'Headless IDE tools for one workspace. Use shell_get_available_tools to see which CLIs exist, shell_execute to run ' +
   'them (argv, no shell), and the file tools to read, search and edit files. Paths are relative to the workspace.';
 
-function stringArg(args: Record<string, unknown> | undefined, key: string): string | null {
-  const value = args?.[key];
-  return typeof value === 'string' && value.length > 0 && value.length <= 200 ? value : null;
-}
-
-function argumentsOf(params: Record<string, unknown>): Record<string, unknown> | undefined {
-  const args = params.arguments;
-  return args !== null && typeof args === 'object' && !Array.isArray(args) ? (args as Record<string, unknown>) : undefined;
-}
-
-/**
- * The correlation id and asserted user a tools/call carries in its arguments
- * (the HTTP limits hook reads them before dispatch, for its audit lines). A
- * correlationId that breaks the rule is not used (the call is refused later).
- */
-export function callLabels(params: Record<string, unknown>, fallbackCorrelationId: string): { correlationId: string; user: string | null } {
-  const args = argumentsOf(params);
-  const asked = args?.correlationId;
-  return { correlationId: isCorrelationId(asked) ? asked : fallbackCorrelationId, user: stringArg(args, 'user') };
-}
 
 /** The arguments as the audit log may keep them: sensitive values become their size. */
 function auditable(tool: ToolDefinition, args: Record<string, unknown>): Record<string, unknown> {
@@ -115,53 +76,92 @@ function auditable(tool: ToolDefinition, args: Record<string, unknown>): Record<
 /** Answers above this size count towards the collector nudge (util/gc-pressure.ts). */
 const LARGE_ANSWER_CHARS = 1024 * 1024;
 
+/** Methods 2026-07-28 removed: named as such in the 404, so a confused client learns why. */
+const REMOVED_IN_MODERN = new Set(['initialize', 'ping', 'logging/setLevel', 'resources/subscribe', 'resources/unsubscribe']);
+
+const SERVER_INFO = { name: 'hide', title: 'Headless IDE MCP', version: VERSION };
+const CAPABILITIES = { tools: { listChanged: false } };
+
+/** A request as the dispatcher takes it: already classified and its era decided. */
+export interface Request {
+  id: JsonRpcId;
+  method: string;
+  params: Record<string, unknown>;
+}
+
 function toolResultJson(outcome: ToolOutcome): string {
   const text = JSON.stringify(outcome.structured);
   return `{"content":[{"type":"text","text":${JSON.stringify(text)}}],"structuredContent":${text},"isError":${outcome.isError}}`;
 }
 
 export class McpDispatcher {
+  /** `"resultType":"complete","_meta":{serverInfo}` — the fields every 2026-07-28 result starts with. */
+  private readonly modernPrefix = `"resultType":"complete","_meta":${JSON.stringify({ 'io.modelcontextprotocol/serverInfo': SERVER_INFO })}`;
+  private readonly cacheHints: string;
+  private readonly discoverJson: string;
+  private readonly initializeResults = new Map<string, string>();
+
   constructor(
     private readonly registry: ToolRegistry,
     private readonly gate: ToolCallGate = openGate,
-  ) {}
+    opts: DispatcherOptions = { listCacheScope: 'public', listTtlMs: 300_000 },
+  ) {
+    this.cacheHints = `"ttlMs":${opts.listTtlMs},"cacheScope":"${opts.listCacheScope}"`;
+    this.discoverJson = this.modern(
+      JSON.stringify({ supportedVersions: ALL_PROTOCOL_VERSIONS, capabilities: CAPABILITIES, instructions: INSTRUCTIONS }),
+      `"ttlMs":${opts.listTtlMs},"cacheScope":"public"`,
+    );
+  }
+
+  /** A serialised result object with the 2026-07-28 fields added in front. */
+  private modern(resultJsonText: string, extra?: string): string {
+    const fields = extra === undefined ? this.modernPrefix : `${this.modernPrefix},${extra}`;
+    return resultJsonText === '{}' ? `{${fields}}` : `{${fields},${resultJsonText.slice(1)}`;
+  }
+
+  private ok(id: JsonRpcId, resultJsonText: string, ctx: CallContext): Reply {
+    return { body: resultJson(id, resultJsonText), status: 200, correlationId: ctx.correlationId };
+  }
 
   /**
-   * Answers one message. Refusals that belong to the transport (403, 429) are
-   * thrown as HideError so HTTP can set its status; everything else is a
+   * Answers one request. Refusals that belong to the transport (403, 429,
+   * 404 under 2026-07-28) are thrown as HideError; everything else is a
    * JSON-RPC response.
    */
-  dispatch(msg: JsonRpcMessage, ctx: CallContext, admission?: Admission): DispatchOutput | Promise<DispatchOutput> {
+  dispatch(req: Request, era: Era, ctx: CallContext, admission?: Admission): Reply | Promise<Reply> {
     // Only tools/call is asynchronous; everything else answers synchronously
     // so the hot listing path never waits on a promise.
-    if (msg.kind !== 'request') return { body: null, correlationId: ctx.correlationId };
-    const { id, method, params } = msg;
+    const { id, method, params } = req;
     switch (method) {
-      case 'initialize': {
-        const requested = params.protocolVersion;
-        const protocolVersion =
-          typeof requested === 'string' && SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : LATEST_PROTOCOL_VERSION;
-        const result = {
-          protocolVersion,
-          capabilities: { tools: { listChanged: false } },
-          serverInfo: { name: 'hide', title: 'Headless IDE MCP', version: VERSION },
-          instructions: INSTRUCTIONS,
-        };
-        return { body: resultJson(id, JSON.stringify(result)), correlationId: ctx.correlationId };
+      case 'tools/list': {
+        const list = this.registry.listJson(ctx);
+        return this.ok(id, era.modern ? this.modern(list, this.cacheHints) : list, ctx);
       }
-      case 'ping':
-        return { body: resultJson(id, '{}'), correlationId: ctx.correlationId };
-      case 'tools/list':
-        return { body: resultJson(id, this.registry.listJson(ctx)), correlationId: ctx.correlationId };
       case 'tools/call':
-        return this.callTool(id, params, ctx, admission);
-      default:
-        admission?.release();
-        return {
-          body: errorJson(id, RpcCode.methodNotFound, `Method not found: ${method}`),
-          correlationId: ctx.correlationId,
-        };
+        return this.callTool(id, params, era, ctx, admission);
+      case 'server/discover':
+        return this.ok(id, this.discoverJson, ctx);
     }
+    admission?.release();
+    if (era.modern) {
+      const why = REMOVED_IN_MODERN.has(method)
+        ? `${method} does not exist in MCP ${era.version}: send the protocol version in each request's _meta; server/discover lists what this server speaks`
+        : `Method not found: ${method}`;
+      throw new MethodNotFoundError(why, 404);
+    }
+    if (method === 'initialize') return this.ok(id, this.initializeResult(params.protocolVersion), ctx);
+    if (method === 'ping') return this.ok(id, '{}', ctx);
+    return { body: errorJson(id, RpcCode.methodNotFound, `Method not found: ${method}`), status: 200, correlationId: ctx.correlationId };
+  }
+
+  private initializeResult(requested: unknown): string {
+    const protocolVersion = typeof requested === 'string' && SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : LATEST_PROTOCOL_VERSION;
+    let json = this.initializeResults.get(protocolVersion);
+    if (json === undefined) {
+      json = JSON.stringify({ protocolVersion, capabilities: CAPABILITIES, serverInfo: SERVER_INFO, instructions: INSTRUCTIONS });
+      this.initializeResults.set(protocolVersion, json);
+    }
+    return json;
   }
 
   /** Finds the tool a tools/call names, or null (unknown tool, malformed params). */
@@ -172,20 +172,21 @@ export class McpDispatcher {
   private async callTool(
     id: JsonRpcId,
     params: Record<string, unknown>,
+    era: Era,
     ctx: CallContext,
     admission: Admission | undefined,
-  ): Promise<DispatchOutput> {
+  ): Promise<Reply> {
     const p = checkBounded(CallParams, params);
     if (!p.success) {
       admission?.release();
-      return { body: errorJson(id, RpcCode.invalidParams, `Invalid params: ${p.message}`), correlationId: ctx.correlationId };
+      return { body: errorJson(id, RpcCode.invalidParams, `Invalid params: ${p.message}`), status: 200, correlationId: ctx.correlationId };
     }
     const { name, arguments: rawArgs } = p.output;
     const { correlationId, user } = callLabels(params, ctx.correlationId);
     const tool = this.registry.get(name);
     if (!tool) {
       admission?.release();
-      return { body: errorJson(id, RpcCode.invalidParams, `Unknown tool: ${name}`), correlationId };
+      return { body: errorJson(id, RpcCode.invalidParams, `Unknown tool: ${name}`), status: 200, correlationId };
     }
     // Admission may throw (403 / 429): nothing to release then.
     const ticket = admission ?? (await this.gate.admit(ctx, tool, correlationId, user));
@@ -194,26 +195,18 @@ export class McpDispatcher {
       // The correlation id ends up in a response header: refuse a bad one before anything runs.
       const problem = correlationIdProblem(rawArgs?.correlationId);
       const args = problem === null ? checkBounded(tool.inputSchema, rawArgs ?? {}) : { success: false as const, message: problem };
-      if (!args.success) {
-        const message = `Invalid arguments for tool ${name}: ${args.message}`;
-        this.gate.record(ctx, {
-          toolName: name,
-          arguments: auditable(tool, rawArgs ?? {}),
-          user,
-          correlationId,
-          result: {},
-          error: message,
-          durationMs: performance.now() - started,
-        });
-        return { body: errorJson(id, RpcCode.invalidParams, message), correlationId };
-      }
       let outcome: ToolOutcome;
-      try {
-        outcome = await tool.handler({ args: args.output, ctx, correlationId });
-      } catch (err) {
-        if (err instanceof HideError) throw err;
-        logger.withTag('mcp').error(`tool ${name} failed unexpectedly (correlation ${correlationId}):`, err);
-        outcome = { structured: { error: `internal error while running ${name}; see server log, correlation id ${correlationId}` }, isError: true };
+      if (!args.success) {
+        // A tool result, not a protocol error: the model reads it and can fix its call.
+        outcome = { structured: { error: `Invalid arguments for tool ${name}: ${args.message}` }, isError: true, auditArguments: auditable(tool, rawArgs ?? {}) };
+      } else {
+        try {
+          outcome = await tool.handler({ args: args.output, ctx, correlationId });
+        } catch (err) {
+          if (err instanceof HideError) throw err;
+          logger.withTag('mcp').error(`tool ${name} failed unexpectedly (correlation ${correlationId}):`, err);
+          outcome = { structured: { error: `internal error while running ${name}; see server log, correlation id ${correlationId}` }, isError: true };
+        }
       }
       const error = outcome.isError ? String((outcome.structured as { error?: unknown }).error ?? 'tool reported an error') : null;
       this.gate.record(ctx, {
@@ -225,10 +218,11 @@ export class McpDispatcher {
         error,
         durationMs: performance.now() - started,
       });
-      const body = resultJson(id, toolResultJson(outcome));
+      const result = toolResultJson(outcome);
+      const body = resultJson(id, era.modern ? this.modern(result) : result);
       // A large answer and its intermediate strings are garbage once sent.
       if (body.length > LARGE_ANSWER_CHARS) noteTransientBytes(body.length * 2);
-      return { body, correlationId };
+      return { body, status: 200, correlationId };
     } finally {
       ticket.release();
     }

@@ -15,8 +15,14 @@ import * as v from 'valibot';
 import { InvalidRequestError, RpcCode } from '../core/errors.ts';
 import { checkBounded } from './bounded-validation.ts';
 
+/** The newest handshake-era revision, answered to an `initialize` that asks for none we know. */
 export const LATEST_PROTOCOL_VERSION = '2025-11-25';
+/** Revisions that open with an `initialize` handshake. */
 export const SUPPORTED_PROTOCOL_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05', '2024-10-07'];
+/** The stateless revision: version, capabilities and identity in every request's `_meta`. */
+export const MODERN_PROTOCOL_VERSION = '2026-07-28';
+/** Every revision we speak, newest first (`server/discover`, the unsupported-version error). */
+export const ALL_PROTOCOL_VERSIONS: readonly string[] = [MODERN_PROTOCOL_VERSION, ...SUPPORTED_PROTOCOL_VERSIONS];
 
 /** A numeric id kept as its source text (made by JSON.rawJSON; JSON.stringify writes it verbatim). */
 export interface RawNumberId {

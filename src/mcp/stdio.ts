@@ -1,20 +1,20 @@
 /**
- * MCP over stdin/stdout: newline-delimited JSON-RPC. stdout carries only MCP
- * messages (logs go to stderr). Requests are answered concurrently, so a long
- * command does not hold up the next call; `notifications/cancelled` aborts the
- * named request's command. An id names one request while it is in flight: a
+ * MCP over stdin/stdout: newline-delimited JSON-RPC, an adapter over the
+ * message core (core.ts). stdout carries only MCP messages (logs go to
+ * stderr). Requests are answered concurrently, so a long command does not hold
+ * up the next call; `notifications/cancelled` aborts the named request's
+ * command, and a request with a `progressToken` gets `notifications/progress`
+ * lines before its answer. An id names one request while it is in flight: a
  * second request with the same id is refused (-32600) and the first runs on,
  * so a cancellation can only ever reach the call it names. The client is the
  * fixed identity "stdio", and the same limiter and audit as HTTP apply through
  * the dispatcher's gate.
  */
 import type { CallContext } from '../core/context.ts';
-import { HideError, RpcCode } from '../core/errors.ts';
-import { logger } from '../core/log.ts';
-import type { McpDispatcher } from './dispatcher.ts';
+import { InvalidRequestError } from '../core/errors.ts';
 import { LineSplitter, type SplitLine } from '../util/line-splitter.ts';
+import type { McpCore } from './core.ts';
 import { newCorrelationId } from './correlation.ts';
-import { asJsonRpcId, errorJson, idKey, parseMessageText, readId, toMessage } from './protocol.ts';
 
 export interface StdioOptions {
   input: ReadableStream<Uint8Array>;
@@ -22,68 +22,37 @@ export interface StdioOptions {
   maxMessageBytes: number;
 }
 
-export async function serveStdio(dispatcher: McpDispatcher, opts: StdioOptions): Promise<void> {
-  /** Requests being answered, by idKey of their id. */
-  const inflight = new Map<string, AbortController>();
+/** Never aborted by the transport: stdin closing lets calls in flight finish. */
+const STDIO_SIGNAL = new AbortController().signal;
+
+export async function serveStdio(core: McpCore, opts: StdioOptions): Promise<void> {
   const pending = new Set<Promise<void>>();
-  const log = logger.withTag('stdio');
 
   const handleLine = async (line: string): Promise<void> => {
-    let value: unknown;
-    try {
-      value = parseMessageText(line);
-    } catch {
-      opts.write(errorJson(null, RpcCode.parseError, 'Parse error: line is not valid JSON'));
+    const ctx: CallContext = {
+      clientId: 'stdio',
+      clientIp: 'stdio',
+      apiKeyHash: null,
+      correlationId: newCorrelationId(),
+      transport: 'stdio',
+      signal: STDIO_SIGNAL,
+      allowedTools: null,
+      readOnly: false,
+    };
+    const incoming = core.read(line, null);
+    if (!incoming.ok) {
+      opts.write(core.refusal(incoming.id, ctx, incoming.error).body!);
       return;
     }
-    const id = readId(value);
-    let key: string | null = null;
-    try {
-      const msg = toMessage(value);
-      if (msg.kind === 'notification' && msg.method === 'notifications/cancelled') {
-        const target = asJsonRpcId(msg.params.requestId);
-        if (target !== null) inflight.get(idKey(target))?.abort();
-        return;
-      }
-      const controller = new AbortController();
-      if (msg.kind === 'request') {
-        const k = idKey(msg.id);
-        if (inflight.has(k)) {
-          const shown = k.length > 80 ? `${k.slice(0, 80)}…` : k;
-          opts.write(errorJson(msg.id, RpcCode.invalidRequest, `Invalid Request: id ${shown} belongs to a request still in flight; use a new id for each request`));
-          return;
-        }
-        inflight.set(k, controller);
-        key = k;
-      }
-      const ctx: CallContext = {
-        clientId: 'stdio',
-        clientIp: 'stdio',
-        apiKeyHash: null,
-        correlationId: newCorrelationId(),
-        transport: 'stdio',
-        signal: controller.signal,
-        allowedTools: null,
-        readOnly: false,
-      };
-      const out = await dispatcher.dispatch(msg, ctx);
-      if (out.body !== null) opts.write(out.body);
-    } catch (err) {
-      if (err instanceof HideError) opts.write(errorJson(id, err.rpcCode, err.message, err.data));
-      else {
-        log.error('unexpected error handling a message:', err instanceof Error ? (err.stack ?? err.message) : err);
-        opts.write(errorJson(id, RpcCode.internalError, 'Internal error'));
-      }
-    } finally {
-      if (key !== null) inflight.delete(key);
-    }
+    const out = await core.answer(incoming, ctx, { notify: opts.write, exclusiveIds: true });
+    if (out.body !== null) opts.write(out.body);
   };
 
   const decoder = new TextDecoder();
   const splitter = new LineSplitter(opts.maxMessageBytes);
   const dispatchLine = (line: SplitLine) => {
     if (line.oversized) {
-      opts.write(errorJson(null, RpcCode.invalidRequest, `Message exceeds the limit of ${opts.maxMessageBytes} bytes`));
+      opts.write(core.refusal(null, { correlationId: '' }, new InvalidRequestError(`Message exceeds the limit of ${opts.maxMessageBytes} bytes`)).body!);
       return;
     }
     const text = decoder.decode(line.bytes);

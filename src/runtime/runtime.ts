@@ -10,6 +10,7 @@ import type { Config } from '../config/schema.ts';
 import { CommandRunner } from '../exec/runner.ts';
 import type { Spawner } from '../exec/spawner.ts';
 import { logger, setLogRedactor } from '../core/log.ts';
+import { McpCore } from '../mcp/core.ts';
 import { McpDispatcher } from '../mcp/dispatcher.ts';
 import { Lifecycle } from '../ops/lifecycle.ts';
 import { MeteredAudit, MeteredLimiter } from '../ops/metered.ts';
@@ -40,7 +41,8 @@ export { StartupError } from '../core/startup-error.ts';
 export interface Runtime {
   config: Config;
   confiner: Confiner;
-  dispatcher: McpDispatcher;
+  /** The MCP message core both transports adapt (parsing, eras, dispatch, cancellation). */
+  core: McpCore;
   security: SecurityPipeline;
   keyStore: KeyStore | null;
   audit: AuditSink;
@@ -55,6 +57,9 @@ export interface Runtime {
   healthExtra(): Record<string, unknown>;
   close(): Promise<void>;
 }
+
+/** How long a client may cache tools/list (2026-07-28 `ttlMs`): the list only changes with a key file's reload. */
+const LIST_TTL_MS = 60_000;
 
 export function isLoopbackHost(host: string): boolean {
   if (host === 'localhost') return true;
@@ -272,13 +277,17 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
       audit,
     });
     const exec = await openExec(config, confiner, opts, metrics, cleanups);
-    const dispatcher = new McpDispatcher(exec.registry, security);
+    // With authentication on, callers may see different tool lists: shared caches must keep them apart.
+    const dispatcher = new McpDispatcher(exec.registry, security, {
+      listCacheScope: auth.keyStore !== null ? 'private' : 'public',
+      listTtlMs: LIST_TTL_MS,
+    });
     auth.keyStore?.watch();
 
     return {
       config,
       confiner,
-      dispatcher,
+      core: new McpCore(dispatcher),
       security,
       keyStore: auth.keyStore,
       audit,

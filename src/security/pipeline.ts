@@ -7,7 +7,7 @@
 import type { CallContext } from '../core/context.ts';
 import { ForbiddenError, RateLimitError, UnauthorizedError, UnavailableError } from '../core/errors.ts';
 import { logger } from '../core/log.ts';
-import type { Admission, ToolCallGate, ToolCallRecord } from '../mcp/dispatcher.ts';
+import type { Admission, ToolCallGate, ToolCallRecord } from '../mcp/gate.ts';
 import { type ToolDefinition, toolPermitted } from '../tools/types.ts';
 import type { AuditEvent, AuditEventType, AuditSink } from '../audit/event.ts';
 import type { IpFilter } from './ip.ts';

@@ -300,7 +300,8 @@ test(`${CASES} fuzzed requests (seed ${SEED}; replay with HIDE_FUZZ_SEED=${SEED}
     else tally.answered++;
 
     const badArgId = !c.mangled && c.argCorrelationId !== undefined && !(typeof c.argCorrelationId === 'string' && CORRELATION_ID.test(c.argCorrelationId));
-    if (result !== null && badArgId) problems.push(`${where}: correlationId ${JSON.stringify(c.argCorrelationId).slice(0, 80)} got a result`);
+    // A refused argument is a tool result with isError (the model can fix it), never a run.
+    if (result !== null && badArgId && result.isError !== true) problems.push(`${where}: correlationId ${JSON.stringify(c.argCorrelationId).slice(0, 80)} got a successful result`);
     if (result !== null && !c.mangled && typeof c.argCorrelationId === 'string' && !badArgId && header !== c.argCorrelationId) {
       problems.push(`${where}: result with correlationId ${c.argCorrelationId} came back with X-Correlation-ID ${header}`);
     }
@@ -310,6 +311,7 @@ test(`${CASES} fuzzed requests (seed ${SEED}; replay with HIDE_FUZZ_SEED=${SEED}
       const exists = existsSync(c.marker);
       if (exists) tally.ran++;
       if (result === null && exists) problems.push(`${where}: refused (${res.status} ${text.slice(0, 200)}) but the command ran`);
+      if (badArgId && exists) problems.push(`${where}: correlationId refused but the command ran`);
       if (c.plainTouch && result !== null && result.isError === false && !exists) problems.push(`${where}: touch succeeded but left no marker`);
     }
   }

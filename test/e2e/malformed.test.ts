@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { rpc, startServer, type TestServer } from '../helpers/server.ts';
+import { inputErrorOf, inputErrorResponse, rpc, startServer, type TestServer } from '../helpers/server.ts';
 
 const CORRELATION_ID = /^[A-Za-z0-9._:/@+=-]{1,128}$/;
 const RULE = 'correlationId must be 1-128 characters from A-Z a-z 0-9 . _ : / @ + = -';
@@ -133,11 +133,10 @@ describe('malformed requests', () => {
     ['timeoutSeconds fraction', { command: 'echo', timeoutSeconds: 1.5 }],
     ['correlationId', { command: 'echo', correlationId: 5 }],
     ['user', { command: 'echo', user: {} }],
-  ])('wrong type for shell_execute %s → -32602', async (_name, args) => {
+  ])('wrong type for shell_execute %s → a tool result with isError the model can act on', async (_name, args) => {
     const r = await rpc(s.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: args });
     expect(r.status).toBe(200);
-    expect(r.body.error.code).toBe(-32602);
-    expect(r.body.error.message).toContain('Invalid arguments for tool shell_execute');
+    expect(inputErrorOf(r.body)).toStartWith('Invalid arguments for tool shell_execute: ');
   });
 
   test.each([
@@ -150,9 +149,9 @@ describe('malformed requests', () => {
     expect(r.body.error.code).toBe(-32602);
   });
 
-  test('check_file_exists with a wrong type → -32602', async () => {
+  test('check_file_exists with a wrong type → a tool result with isError', async () => {
     const r = await rpc(s.mcpUrl, 'tools/call', { name: 'check_file_exists', arguments: { fileName: ['a'] } });
-    expect(r.body.error.code).toBe(-32602);
+    expect(inputErrorOf(r.body)).toStartWith('Invalid arguments for tool check_file_exists: ');
   });
 
   test.each(['GET', 'PUT', 'DELETE', 'PATCH'])('%s on /mcp → 405 with Allow', async (method) => {
@@ -187,7 +186,7 @@ describe('correlation ids', () => {
     ['129 characters', 'x'.repeat(129), 'a string of 129 characters'],
     ['a number', 42, 'a number'],
     ['null', null, 'null'],
-  ])('argument with %s → -32602 before the command runs, as JSON and as SSE', async (_name, correlationId, got) => {
+  ])('argument with %s → an input error before the command runs, as JSON and as SSE', async (_name, correlationId, got) => {
     for (const accept of ['application/json', 'text/event-stream']) {
       const marker = join(s.workspace, `cid-marker-${n++}`);
       const res = await fetch(s.mcpUrl, {
@@ -200,7 +199,7 @@ describe('correlation ids', () => {
       expect({ status: res.status, header: CORRELATION_ID.test(res.headers.get('x-correlation-id') ?? ''), body: JSON.parse(data), ran: existsSync(marker) }).toEqual({
         status: 200,
         header: true,
-        body: { jsonrpc: '2.0', id: 5, error: { code: -32602, message: `Invalid arguments for tool shell_execute: ${RULE}; got ${got}` } },
+        body: inputErrorResponse(5, `Invalid arguments for tool shell_execute: ${RULE}; got ${got}`),
         ran: false,
       });
     }

@@ -76,7 +76,7 @@ test('oversized and invalid lines get JSON-RPC errors and the session keeps serv
     messages: [
       { jsonrpc: '2.0', id: null, error: { code: -32600, message: `Message exceeds the limit of ${LIMIT} bytes` } },
       { jsonrpc: '2.0', id: 2, result: {} },
-      { jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error: line is not valid JSON' } },
+      { jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error: message is not valid JSON' } },
       { jsonrpc: '2.0', id: null, error: { code: -32600, message: `Message exceeds the limit of ${LIMIT} bytes` } },
       { jsonrpc: '2.0', id: 5, result: {} },
     ],

@@ -78,3 +78,21 @@ export async function callTool(url: string, name: string, args: Record<string, u
   return { ...(r.body.result.structuredContent as Record<string, any>), isError: r.body.result.isError as boolean } as Record<string, any>;
 }
 
+
+/**
+ * The JSON-RPC response to a tools/call whose arguments the tool's schema
+ * refused: a tool result with `isError: true`, so the model can fix its call.
+ */
+export function inputErrorResponse(id: unknown, message: string) {
+  return {
+    jsonrpc: '2.0',
+    id,
+    result: { content: [{ type: 'text', text: JSON.stringify({ error: message }) }], structuredContent: { error: message }, isError: true },
+  };
+}
+
+/** The message of a tools/call answer that is an input error (a tool result with isError), or null. */
+export function inputErrorOf(body: { result?: { isError?: boolean; structuredContent?: { error?: unknown } } }): string | null {
+  const error = body.result?.isError === true ? body.result.structuredContent?.error : undefined;
+  return typeof error === 'string' ? error : null;
+}

@@ -16,7 +16,9 @@ import { configureLogger, logger } from '../../src/core/log.ts';
 import { limits } from '../../src/http/plugins/limits.ts';
 import { mcpMessage } from '../../src/http/plugins/mcp-message.ts';
 import { stateOf } from '../../src/http/request-state.ts';
-import { type Admission, McpDispatcher } from '../../src/mcp/dispatcher.ts';
+import { McpCore } from '../../src/mcp/core.ts';
+import { McpDispatcher } from '../../src/mcp/dispatcher.ts';
+import type { Admission } from '../../src/mcp/gate.ts';
 import type { Limiter } from '../../src/security/limiter.ts';
 import { MemoryLimiter } from '../../src/security/memory-limiter.ts';
 import { RedisLimiter } from '../../src/security/redis-limiter.ts';
@@ -60,12 +62,12 @@ function build(limiter: Limiter, opts: { allowedTools?: Set<string> | null; wrap
   const held: Admission[] = [];
   const ran: string[] = [];
   // wrap: its `global` hook must still reach this app's routes.
-  const app = pluginApp(limits(security, dispatcher, contextOf), { wrap: opts.wrap, before: [mcpMessage(4096)] })
+  const app = pluginApp(limits(security, dispatcher, contextOf), { wrap: opts.wrap, before: [mcpMessage(new McpCore(dispatcher), 4096)] })
     .post(
       '/mcp',
       ({ request }) => {
         const state = stateOf(request)!;
-        const msg = state.message!;
+        const msg = state.incoming!.message;
         ran.push(msg.kind === 'request' ? msg.method : msg.kind);
         const admitted = state.admission !== undefined;
         if (request.headers.get('x-hold') === '1') held.push(state.admission!);

@@ -1,16 +1,19 @@
 /**
  * The mcp-message plugin (src/http/plugins/mcp-message.ts): reads and
  * classifies the POSTed JSON-RPC message before the handler, and refuses a
- * wrong Content-Type (415), an unsupported MCP-Protocol-Version, an empty
- * body, invalid JSON (-32700), a non-JSON-RPC shape (its id echoed) and a body
- * over the limit (413). Smallest app: request state, the app's error mapping,
+ * wrong Content-Type (415), an unsupported MCP-Protocol-Version (-32022), an
+ * empty body, invalid JSON (-32700), a non-JSON-RPC shape — each with its id
+ * echoed when it could be read — and a body over the limit (413). Smallest app: request state, the app's error mapping,
  * a route that shows what the plugin left in the request state; app.handle,
  * no socket needed.
  */
 import { describe, expect, test } from 'bun:test';
 import { mcpMessage } from '../../src/http/plugins/mcp-message.ts';
 import { stateOf } from '../../src/http/request-state.ts';
-import { SUPPORTED_PROTOCOL_VERSIONS } from '../../src/mcp/protocol.ts';
+import { McpCore } from '../../src/mcp/core.ts';
+import { McpDispatcher } from '../../src/mcp/dispatcher.ts';
+import { ALL_PROTOCOL_VERSIONS, SUPPORTED_PROTOCOL_VERSIONS } from '../../src/mcp/protocol.ts';
+import { ToolRegistry } from '../../src/tools/registry.ts';
 import { pluginApp } from './harness.ts';
 
 const LIMIT = 1024;
@@ -20,10 +23,10 @@ function build(wrap = false) {
   const seen = ({ request }: { request: Request }) => {
     ran.push(request.method);
     const s = stateOf(request)!;
-    return { message: s.message ?? null, rpcId: s.rpcId };
+    return { message: s.incoming?.message ?? null, rpcId: s.rpcId };
   };
   // wrap: its `global` hook must still reach this app's routes.
-  const app = pluginApp(mcpMessage(LIMIT), { wrap })
+  const app = pluginApp(mcpMessage(new McpCore(new McpDispatcher(new ToolRegistry([]))), LIMIT), { wrap })
     .post('/mcp', seen, { parse: 'none' })
     .get('/mcp', seen);
   return { app, ran };
@@ -67,16 +70,19 @@ describe('mcp-message plugin', () => {
       'a non-JSON Content-Type',
       '{"jsonrpc":"2.0","id":1,"method":"ping"}',
       { 'content-type': 'text/plain' },
-      rpcError(415, null, -32600, 'Unsupported Media Type: send Content-Type: application/json'),
+      rpcError(415, 1, -32600, 'Unsupported Media Type: send Content-Type: application/json'),
     ],
     [
       'an unsupported MCP-Protocol-Version',
       '{"jsonrpc":"2.0","id":1,"method":"ping"}',
       { 'content-type': 'application/json', 'mcp-protocol-version': '1999-01-01' },
-      rpcError(400, null, -32600, `Unsupported MCP-Protocol-Version '1999-01-01'; supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')}`),
+      rpcError(400, 1, -32022, `Unsupported protocol version '1999-01-01'; supported: ${ALL_PROTOCOL_VERSIONS.join(', ')}`, {
+        supported: ALL_PROTOCOL_VERSIONS,
+        requested: '1999-01-01',
+      }),
     ],
-    ['an empty body', '  \n', undefined, rpcError(400, null, -32600, 'Invalid Request: empty body; send one JSON-RPC message')],
-    ['invalid JSON', '{"jsonrpc":"2.0","id":1,', undefined, rpcError(400, null, -32700, 'Parse error: body is not valid JSON')],
+    ['an empty body', '  \n', undefined, rpcError(400, null, -32600, 'Invalid Request: empty message; send one JSON-RPC message')],
+    ['invalid JSON', '{"jsonrpc":"2.0","id":1,', undefined, rpcError(400, null, -32700, 'Parse error: message is not valid JSON')],
     [
       'a batch',
       '[{"jsonrpc":"2.0","id":1,"method":"ping"}]',
@@ -110,7 +116,7 @@ describe('mcp-message plugin', () => {
     const { app, ran } = build(true);
     const results = [await post(app, '{"jsonrpc":"2.0","id":"a","method":"ping"}'), await post(app, 'not json')];
     expect({ results, ran }).toEqual({
-      results: [{ status: 200, body: { message: { kind: 'request', id: 'a', method: 'ping', params: {} }, rpcId: 'a' } }, rpcError(400, null, -32700, 'Parse error: body is not valid JSON')],
+      results: [{ status: 200, body: { message: { kind: 'request', id: 'a', method: 'ping', params: {} }, rpcId: 'a' } }, rpcError(400, null, -32700, 'Parse error: message is not valid JSON')],
       ran: ['POST'],
     });
   });

@@ -6,7 +6,8 @@
  */
 import { Elysia } from 'elysia';
 import type { CallContext } from '../../core/context.ts';
-import { callLabels, type McpDispatcher } from '../../mcp/dispatcher.ts';
+import type { McpDispatcher } from '../../mcp/dispatcher.ts';
+import { callLabels } from '../../mcp/gate.ts';
 import type { SecurityPipeline } from '../../security/pipeline.ts';
 import { type RequestState, stateOf } from '../request-state.ts';
 
@@ -21,7 +22,7 @@ export function limits(security: SecurityPipeline, dispatcher: McpDispatcher, co
   // Not async: only a tools/call pays for a promise.
   return new Elysia({ name: 'hide/limits' }).onBeforeHandle({ as: 'global' }, ({ request }) => {
     const state = stateOf(request);
-    const msg = state?.message;
+    const msg = state?.incoming?.message;
     if (!state || msg?.kind !== 'request' || msg.method !== 'tools/call') return;
     return admit(request, state, msg.params);
   });

@@ -1,16 +1,24 @@
 /**
- * Reads and classifies the MCP request body once authentication has passed:
- * Content-Type and Accept rules, protocol-version header, size-capped read,
- * JSON parse (ids kept exactly), JSON-RPC shape. Errors map to the table in
- * DESIGN.md.
+ * Reads the MCP request body once authentication has passed and hands it to
+ * the message core (mcp/core.ts), with the MCP headers it must check against
+ * the body. The body is read before the Content-Type verdict so that every
+ * refusal after authentication can echo the request's id. Errors map to the
+ * table in DESIGN.md.
  */
 import { Elysia } from 'elysia';
-import { HideError, InvalidRequestError, ParseError, RpcCode } from '../../core/errors.ts';
-import { parseMessageText, readId, SUPPORTED_PROTOCOL_VERSIONS, toMessage } from '../../mcp/protocol.ts';
+import { HideError, RpcCode } from '../../core/errors.ts';
+import type { McpCore } from '../../mcp/core.ts';
+import type { McpHeaders } from '../../mcp/era.ts';
 import { type RequestState, stateOf } from '../request-state.ts';
 import { readBody } from './body-limit.ts';
 
-export function mcpMessage(maxBytes: number) {
+const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json\b/i;
+
+export function mcpHeaders(headers: Headers): McpHeaders {
+  return { protocolVersion: headers.get('mcp-protocol-version'), method: headers.get('mcp-method'), name: headers.get('mcp-name') };
+}
+
+export function mcpMessage(core: McpCore, maxBytes: number) {
   return new Elysia({ name: 'hide/mcp-message', seed: maxBytes }).onBeforeHandle({ as: 'global' }, ({ request }) => {
     const state = stateOf(request);
     if (!state?.protectedPath || request.method !== 'POST') return;
@@ -18,28 +26,14 @@ export function mcpMessage(maxBytes: number) {
   });
 
   async function read(request: Request, state: RequestState): Promise<void> {
-    const type = request.headers.get('content-type');
-    if (type !== null && !/^application\/(?:[\w.+-]*\+)?json\b/i.test(type.trim())) {
-      throw new HideError('Unsupported Media Type: send Content-Type: application/json', {
-        status: 415,
-        rpcCode: RpcCode.invalidRequest,
-      });
-    }
-    const version = request.headers.get('mcp-protocol-version');
-    if (version !== null && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
-      throw new InvalidRequestError(
-        `Unsupported MCP-Protocol-Version '${version.slice(0, 40)}'; supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')}`,
-      );
-    }
     const text = await readBody(request, maxBytes);
-    if (text.trim() === '') throw new InvalidRequestError('Invalid Request: empty body; send one JSON-RPC message');
-    let value: unknown;
-    try {
-      value = parseMessageText(text);
-    } catch {
-      throw new ParseError();
+    const incoming = core.read(text, mcpHeaders(request.headers));
+    state.rpcId = incoming.id;
+    const type = request.headers.get('content-type');
+    if (type !== null && !JSON_TYPE.test(type.trim())) {
+      throw new HideError('Unsupported Media Type: send Content-Type: application/json', { status: 415, rpcCode: RpcCode.invalidRequest });
     }
-    state.rpcId = readId(value);
-    state.message = toMessage(value);
+    if (!incoming.ok) throw incoming.error;
+    state.incoming = incoming;
   }
 }

@@ -1,19 +1,24 @@
 /**
  * The MCP Streamable HTTP endpoints (POST / and /mcp), stateless: each POST
- * carries one JSON-RPC message and gets its answer as JSON — or as one SSE
- * event when the client accepts only text/event-stream. Other methods: 405.
+ * carries one JSON-RPC message, already read by the message core, and gets its
+ * answer as JSON — or as SSE when the client accepts only text/event-stream,
+ * or when a request that asked for progress accepts SSE at all: then the
+ * progress notifications stream ahead of the result, each event flushed as it
+ * is written. Other methods: 405.
  */
 import { Elysia } from 'elysia';
 import type { CallContext } from '../../core/context.ts';
 import { HideError, MethodNotAllowedError, RpcCode } from '../../core/errors.ts';
-import type { DispatchOutput, McpDispatcher } from '../../mcp/dispatcher.ts';
+import type { Incoming, McpCore } from '../../mcp/core.ts';
+import type { Reply } from '../../mcp/dispatcher.ts';
+import { type Admission, callLabels } from '../../mcp/gate.ts';
 import { jsonResponse } from '../error-response.ts';
 import { stateOf } from '../request-state.ts';
 
-type Reply = 'json' | 'sse';
+type ReplyFormat = 'json' | 'sse';
 
 /** Missing or wildcard Accept gets JSON, so the seed's curl examples work as written. */
-export function replyFormat(accept: string | null): Reply {
+export function replyFormat(accept: string | null): ReplyFormat {
   if (accept === null) return 'json';
   const a = accept.toLowerCase();
   if (a.trim() === '' || a.includes('application/json') || a.includes('*/*') || a.includes('application/*')) return 'json';
@@ -21,22 +26,60 @@ export function replyFormat(accept: string | null): Reply {
   throw new HideError('Not Acceptable: accept application/json or text/event-stream', { status: 406, rpcCode: RpcCode.invalidRequest });
 }
 
-export function mcpRoutes(dispatcher: McpDispatcher, contextOf: (request: Request) => CallContext) {
-  const respond = (format: Reply, out: DispatchOutput): Response => {
-    const headers: Record<string, string> = { 'x-correlation-id': out.correlationId };
-    if (out.body === null) return new Response(null, { status: 202, headers });
-    if (format === 'sse') {
-      return new Response(`event: message\ndata: ${out.body}\n\n`, {
-        headers: { ...headers, 'content-type': 'text/event-stream', 'cache-control': 'no-cache' },
-      });
+const SSE_HEADERS = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' };
+
+const sseEvent = (json: string) => `event: message\ndata: ${json}\n\n`;
+
+function respond(format: ReplyFormat, out: Reply): Response {
+  const headers: Record<string, string> = { 'x-correlation-id': out.correlationId, ...out.headers };
+  if (out.body === null) return new Response(null, { status: out.status, headers });
+  if (format === 'sse' && out.status === 200) return new Response(sseEvent(out.body), { headers: { ...headers, ...SSE_HEADERS } });
+  return jsonResponse(out.status, out.body, headers);
+}
+
+/**
+ * A request that asked for progress, answered as an event stream: each
+ * notification is one event written as it comes, then the reply, then the end.
+ */
+function streamed(core: McpCore, incoming: Incoming, ctx: CallContext, admission: Admission | undefined): Response {
+  const encoder = new TextEncoder();
+  let sink: ReadableStreamDefaultController<Uint8Array> | null = null;
+  const send = (json: string) => {
+    try {
+      sink?.enqueue(encoder.encode(sseEvent(json)));
+    } catch {
+      // The client went away; its disconnect already cancelled the call.
     }
-    return jsonResponse(200, out.body, headers);
   };
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      sink = controller;
+      void Promise.resolve(core.answer(incoming, ctx, { admission, notify: send })).then((out) => {
+        if (out.body !== null) send(out.body);
+        try {
+          controller.close();
+        } catch {
+          // already closed by a disconnect
+        }
+      });
+    },
+  });
+  const params = incoming.message.kind === 'request' ? incoming.message.params : {};
+  const correlationId = callLabels(params, ctx.correlationId).correlationId;
+  return new Response(body, { headers: { 'x-correlation-id': correlationId, ...SSE_HEADERS } });
+}
+
+export function mcpRoutes(core: McpCore, contextOf: (request: Request) => CallContext) {
   // Not async: a tools/list is answered without a promise in between.
   const handle = ({ request }: { request: Request }) => {
     const state = stateOf(request)!;
-    const format = replyFormat(request.headers.get('accept'));
-    const out = dispatcher.dispatch(state.message!, contextOf(request), state.admission);
+    const accept = request.headers.get('accept');
+    const format = replyFormat(accept);
+    const incoming = state.incoming!;
+    if (incoming.progressToken !== undefined && (format === 'sse' || accept?.toLowerCase().includes('text/event-stream'))) {
+      return streamed(core, incoming, contextOf(request), state.admission);
+    }
+    const out = core.answer(incoming, contextOf(request), { admission: state.admission });
     return out instanceof Promise ? out.then((o) => respond(format, o)) : respond(format, out);
   };
   const notAllowed = () => {

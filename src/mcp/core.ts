@@ -1,0 +1,183 @@
+/**
+ * The one message core both transports share. A transport hands it the text
+ * of one message plus the facts only the transport knows (HTTP's MCP headers,
+ * the caller's identity, a disconnect signal, a way to send notifications);
+ * the core parses and classifies the message, decides its era, answers it
+ * through the dispatcher, tracks the requests in flight so a cancellation can
+ * reach them, wires progress reporting, and turns every refusal into a
+ * JSON-RPC error with the request's id echoed. HTTP and stdio are thin
+ * adapters over `read` and `answer`; nothing here knows about either.
+ */
+import type { CallContext, ProgressUpdate } from '../core/context.ts';
+import { HideError, InvalidRequestError, ParseError, RpcCode } from '../core/errors.ts';
+import { logger } from '../core/log.ts';
+import type { McpDispatcher, Reply } from './dispatcher.ts';
+import { type Era, eraOf, LEGACY_ERA, type McpHeaders } from './era.ts';
+import type { Admission } from './gate.ts';
+import { asJsonRpcId, errorJson, idKey, type JsonRpcId, type JsonRpcMessage, parseMessageText, readId, toMessage } from './protocol.ts';
+
+/** A message that parsed, classified and passed the era checks. */
+export interface Incoming {
+  message: JsonRpcMessage;
+  /** The request's id; null for a notification or response. */
+  id: JsonRpcId | null;
+  era: Era;
+  /** `params._meta.progressToken` of a request that asked for progress. */
+  progressToken?: string | number;
+}
+
+export type ReadResult = ({ ok: true } & Incoming) | { ok: false; id: JsonRpcId | null; error: HideError };
+
+export interface AnswerOptions {
+  /** Taken by the transport's own limits step (HTTP); without it the core asks the gate. */
+  admission?: Admission;
+  /** Sends one serialised notification ahead of the reply; present when the transport can stream. */
+  notify?: (json: string) => void;
+  /**
+   * An id names one request in flight: a second request with the same id is
+   * refused and the first runs on (stdio, where one peer owns every id).
+   */
+  exclusiveIds?: boolean;
+}
+
+const NO_CONTENT = (ctx: CallContext): Reply => ({ body: null, status: 202, correlationId: ctx.correlationId });
+
+const isProgressToken = (x: unknown): x is string | number => typeof x === 'string' || Number.isSafeInteger(x);
+
+/** Progress messages are the newest output; the cap keeps each notification small. */
+const PROGRESS_MESSAGE_CHARS = 1024;
+
+export class McpCore {
+  /** Requests being answered, by owner and id, so `notifications/cancelled` from the same owner reaches them. */
+  private readonly inflight = new Map<string, Set<AbortController>>();
+  private readonly log = logger.withTag('mcp');
+
+  constructor(readonly dispatcher: McpDispatcher) {}
+
+  /**
+   * Parses and classifies one message and decides its era. Never throws:
+   * a refusal comes back with the id as far as it could be read.
+   */
+  read(text: string, headers: McpHeaders | null): ReadResult {
+    if (text.trim() === '') return { ok: false, id: null, error: new InvalidRequestError('Invalid Request: empty message; send one JSON-RPC message') };
+    let value: unknown;
+    try {
+      value = parseMessageText(text);
+    } catch {
+      return { ok: false, id: null, error: new ParseError('Parse error: message is not valid JSON') };
+    }
+    const id = readId(value);
+    try {
+      const message = toMessage(value);
+      if (message.kind === 'response') return { ok: true, message, id, era: LEGACY_ERA };
+      const era = eraOf(message.method, message.params, headers);
+      const meta = message.params._meta;
+      const token = meta !== null && typeof meta === 'object' ? (meta as Record<string, unknown>).progressToken : undefined;
+      return isProgressToken(token) ? { ok: true, message, id, era, progressToken: token } : { ok: true, message, id, era };
+    } catch (err) {
+      if (err instanceof HideError) return { ok: false, id, error: err };
+      throw err;
+    }
+  }
+
+  /**
+   * Answers a message that `read` accepted. A notification gets a 202 with no
+   * body; a request gets its result, or an error reply whose status and
+   * headers come from the refusal. Never throws a HideError.
+   */
+  answer(incoming: Incoming, ctx: CallContext, opts: AnswerOptions = {}): Reply | Promise<Reply> {
+    const { message } = incoming;
+    if (message.kind !== 'request') {
+      opts.admission?.release();
+      if (message.kind === 'notification' && message.method === 'notifications/cancelled') this.cancel(ctx.clientId, message.params.requestId);
+      return NO_CONTENT(ctx);
+    }
+    const request = { id: message.id, method: message.method, params: message.params };
+    const tracked = opts.exclusiveIds === true || message.method === 'tools/call';
+    const key = tracked ? `${ctx.clientId}\u0000${idKey(message.id)}` : '';
+    const running = tracked ? this.inflight.get(key) : undefined;
+    if (running && opts.exclusiveIds) {
+      opts.admission?.release();
+      const shown = idKey(message.id);
+      return this.refusal(
+        message.id,
+        ctx,
+        new InvalidRequestError(
+          `Invalid Request: id ${shown.length > 80 ? `${shown.slice(0, 80)}…` : shown} belongs to a request still in flight; use a new id for each request`,
+        ),
+      );
+    }
+    // Only a tools/call runs long enough to be cancelled or to report progress;
+    // the listing path stays synchronous and allocation-light.
+    if (message.method !== 'tools/call') return this.guard(message.id, ctx, () => this.dispatcher.dispatch(request, incoming.era, ctx, opts.admission));
+    const controller = new AbortController();
+    const set = running ?? new Set<AbortController>();
+    set.add(controller);
+    this.inflight.set(key, set);
+    const progress = opts.notify && incoming.progressToken !== undefined ? progressReporter(incoming.progressToken, opts.notify) : undefined;
+    const callCtx: CallContext = {
+      ...ctx,
+      signal: AbortSignal.any([ctx.signal, controller.signal]),
+      ...(progress ? { progress: progress.report } : {}),
+    };
+    const done = () => {
+      progress?.close();
+      set.delete(controller);
+      if (set.size === 0 && this.inflight.get(key) === set) this.inflight.delete(key);
+    };
+    const out = this.guard(message.id, callCtx, () => this.dispatcher.dispatch(request, incoming.era, callCtx, opts.admission));
+    if (out instanceof Promise) return out.finally(done);
+    done();
+    return out;
+  }
+
+  /** Aborts the owner's requests with that id; an id the owner has not in flight is ignored. */
+  private cancel(owner: string, requestId: unknown): void {
+    const id = asJsonRpcId(requestId);
+    if (id === null) return;
+    for (const controller of this.inflight.get(`${owner}\u0000${idKey(id)}`) ?? []) controller.abort();
+  }
+
+  /** The error reply for a refusal: the HideError's status, code, data and headers, the id echoed. */
+  refusal(id: JsonRpcId | null, ctx: Pick<CallContext, 'correlationId'>, err: HideError): Reply {
+    return { body: errorJson(id, err.rpcCode, err.message, err.data), status: err.status, headers: err.headers, correlationId: ctx.correlationId };
+  }
+
+  private guard(id: JsonRpcId, ctx: CallContext, run: () => Reply | Promise<Reply>): Reply | Promise<Reply> {
+    const fail = (err: unknown): Reply => {
+      if (err instanceof HideError) return this.refusal(id, ctx, err);
+      this.log.error(`unexpected error (correlation ${ctx.correlationId}):`, err instanceof Error ? (err.stack ?? err.message) : err);
+      return { body: errorJson(id, RpcCode.internalError, `Internal error; correlation id ${ctx.correlationId}`), status: 500, correlationId: ctx.correlationId };
+    };
+    try {
+      const out = run();
+      return out instanceof Promise ? out.catch(fail) : out;
+    } catch (err) {
+      return fail(err);
+    }
+  }
+}
+
+/**
+ * Turns a tool's progress reports into `notifications/progress` messages:
+ * strictly increasing `progress` (a report that does not advance is dropped,
+ * as the protocol requires), a capped message, and nothing after the reply.
+ */
+function progressReporter(token: string | number, notify: (json: string) => void) {
+  let last = -Infinity;
+  let open = true;
+  const tokenJson = JSON.stringify(token);
+  return {
+    report(update: ProgressUpdate) {
+      if (!open || !(update.progress > last)) return;
+      last = update.progress;
+      const params: Record<string, unknown> = { progress: update.progress };
+      if (update.total !== undefined) params.total = update.total;
+      if (update.message !== undefined) params.message = update.message.length > PROGRESS_MESSAGE_CHARS ? update.message.slice(-PROGRESS_MESSAGE_CHARS) : update.message;
+      notify(`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":${tokenJson},${JSON.stringify(params).slice(1)}}`);
+    },
+    close() {
+      open = false;
+    },
+  };
+}

@@ -1,0 +1,100 @@
+/**
+ * Which revision of MCP a message speaks, decided per message. A request whose
+ * `_meta` (or, on HTTP, whose MCP-Protocol-Version header) names 2026-07-28 is
+ * modern: stateless, no handshake, `resultType` on every result. Anything else
+ * — an `initialize`, a handshake-era header, or nothing at all (the seeds'
+ * curl examples) — is served as the handshake era always was.
+ *
+ * On HTTP the revision also mirrors body fields into headers (MCP-Protocol-
+ * Version, Mcp-Method, Mcp-Name) so intermediaries can route without parsing
+ * the body; a header that differs from the body is refused in either era,
+ * because a proxy that routes or limits on the header would otherwise be
+ * judging a different request from the one we run.
+ */
+import { HeaderMismatchError, UnsupportedProtocolVersionError } from '../core/errors.ts';
+import { ALL_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSION } from './protocol.ts';
+
+/** The MCP request headers as HTTP received them; stdio has none. */
+export interface McpHeaders {
+  protocolVersion: string | null;
+  method: string | null;
+  name: string | null;
+}
+
+export interface Era {
+  /** 2026-07-28 semantics (stateless, `resultType`, removed methods are 404). */
+  modern: boolean;
+  /** The version the message named, or null when it named none. */
+  version: string | null;
+}
+
+export const LEGACY_ERA: Era = { modern: false, version: null };
+const MODERN_ERA: Era = { modern: true, version: MODERN_PROTOCOL_VERSION };
+
+export const META_PROTOCOL_VERSION = 'io.modelcontextprotocol/protocolVersion';
+
+/** Methods whose Mcp-Name header mirrors a body field, and which field. */
+const NAMED: Record<string, 'name' | 'uri'> = { 'tools/call': 'name', 'prompts/get': 'name', 'resources/read': 'uri' };
+
+const BASE64_SENTINEL = /^=\?base64\?([A-Za-z0-9+/]*={0,2})\?=$/;
+/** Visible ASCII, space and tab (RFC 9110 field values); Bun already refuses other control characters. */
+const PLAIN_HEADER_VALUE = /^[\x20-\x7e\t]*$/;
+
+/** A header value as the revision encodes it: plain ASCII, or `=?base64?…?=` for anything else. */
+export function decodeHeaderValue(raw: string, header: string): string {
+  const sentinel = BASE64_SENTINEL.exec(raw);
+  if (sentinel) return Buffer.from(sentinel[1]!, 'base64').toString('utf8');
+  if (raw.startsWith('=?base64?')) throw new HeaderMismatchError(`${header} has a malformed =?base64?…?= value`);
+  if (!PLAIN_HEADER_VALUE.test(raw)) throw new HeaderMismatchError(`${header} contains characters that need the =?base64?…?= encoding`);
+  return raw;
+}
+
+const shown = (value: string) => JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+
+function metaVersion(params: Record<string, unknown>): unknown {
+  const meta = params._meta;
+  return meta !== null && typeof meta === 'object' ? (meta as Record<string, unknown>)[META_PROTOCOL_VERSION] : undefined;
+}
+
+/**
+ * The era of one request or notification. Throws UnsupportedProtocolVersionError
+ * (-32022) for a version we do not speak and HeaderMismatchError (-32020) for
+ * headers that are missing under 2026-07-28 or disagree with the body.
+ */
+export function eraOf(method: string, params: Record<string, unknown>, headers: McpHeaders | null): Era {
+  const inBody = metaVersion(params);
+  const inHeader = headers?.protocolVersion ?? null;
+  if (inBody !== undefined && typeof inBody !== 'string') {
+    throw new UnsupportedProtocolVersionError(shown(JSON.stringify(inBody) ?? ''), ALL_PROTOCOL_VERSIONS);
+  }
+  if (inBody !== undefined && inHeader !== null && inBody !== inHeader) {
+    throw new HeaderMismatchError(`MCP-Protocol-Version header ${shown(inHeader)} does not match _meta["${META_PROTOCOL_VERSION}"] ${shown(inBody)}`);
+  }
+  const version = inBody ?? inHeader;
+  if (version !== null && !ALL_PROTOCOL_VERSIONS.includes(version)) throw new UnsupportedProtocolVersionError(version.slice(0, 80), ALL_PROTOCOL_VERSIONS);
+  const modern = version === MODERN_PROTOCOL_VERSION;
+  if (headers) checkMirroredHeaders(method, params, headers, modern, inBody !== undefined);
+  return modern ? MODERN_ERA : version === null ? LEGACY_ERA : { modern: false, version };
+}
+
+function checkMirroredHeaders(method: string, params: Record<string, unknown>, headers: McpHeaders, modern: boolean, versionInBody: boolean): void {
+  if (modern) {
+    if (headers.protocolVersion === null) throw new HeaderMismatchError('MCP-Protocol-Version header is required');
+    if (!versionInBody) throw new HeaderMismatchError(`_meta["${META_PROTOCOL_VERSION}"] is required and must match the MCP-Protocol-Version header`);
+    if (headers.method === null) throw new HeaderMismatchError('Mcp-Method header is required');
+  }
+  if (headers.method !== null && headers.method !== method) {
+    throw new HeaderMismatchError(`Mcp-Method header ${shown(headers.method)} does not match the body's method ${shown(method)}`);
+  }
+  const field = NAMED[method];
+  if (field === undefined) return;
+  if (headers.name === null) {
+    if (modern) throw new HeaderMismatchError(`Mcp-Name header is required for ${method}`);
+    return;
+  }
+  const name = decodeHeaderValue(headers.name, 'Mcp-Name');
+  const inBody = params[field];
+  if (name !== inBody) {
+    throw new HeaderMismatchError(`Mcp-Name header ${shown(name)} does not match the body's params.${field} ${typeof inBody === 'string' ? shown(inBody) : 'value'}`);
+  }
+}
