@@ -141,3 +141,10 @@ export class MethodNotFoundError extends HideError {
     super(message, { status, rpcCode: RpcCode.methodNotFound });
   }
 }
+
+/** Request params that break the protocol's rules (not a tool's arguments: those come back as tool results). */
+export class InvalidParamsError extends HideError {
+  constructor(message: string, status = 400) {
+    super(message, { status, rpcCode: RpcCode.invalidParams });
+  }
+}

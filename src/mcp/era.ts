@@ -11,7 +11,7 @@
  * because a proxy that routes or limits on the header would otherwise be
  * judging a different request from the one we run.
  */
-import { HeaderMismatchError, UnsupportedProtocolVersionError } from '../core/errors.ts';
+import { HeaderMismatchError, InvalidParamsError, UnsupportedProtocolVersionError } from '../core/errors.ts';
 import { ALL_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSION } from './protocol.ts';
 
 /** The MCP request headers as HTTP received them; stdio has none. */
@@ -32,6 +32,7 @@ export const LEGACY_ERA: Era = { modern: false, version: null };
 const MODERN_ERA: Era = { modern: true, version: MODERN_PROTOCOL_VERSION };
 
 export const META_PROTOCOL_VERSION = 'io.modelcontextprotocol/protocolVersion';
+export const META_CLIENT_CAPABILITIES = 'io.modelcontextprotocol/clientCapabilities';
 
 /** Methods whose Mcp-Name header mirrors a body field, and which field. */
 const NAMED: Record<string, 'name' | 'uri'> = { 'tools/call': 'name', 'prompts/get': 'name', 'resources/read': 'uri' };
@@ -51,18 +52,21 @@ export function decodeHeaderValue(raw: string, header: string): string {
 
 const shown = (value: string) => JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
 
-function metaVersion(params: Record<string, unknown>): unknown {
+function metaOf(params: Record<string, unknown>): Record<string, unknown> | undefined {
   const meta = params._meta;
-  return meta !== null && typeof meta === 'object' ? (meta as Record<string, unknown>)[META_PROTOCOL_VERSION] : undefined;
+  return meta !== null && typeof meta === 'object' && !Array.isArray(meta) ? (meta as Record<string, unknown>) : undefined;
 }
 
 /**
  * The era of one request or notification. Throws UnsupportedProtocolVersionError
- * (-32022) for a version we do not speak and HeaderMismatchError (-32020) for
- * headers that are missing under 2026-07-28 or disagree with the body.
+ * (-32022) for a version we do not speak, HeaderMismatchError (-32020) for
+ * headers that are missing under 2026-07-28 or disagree with the body, and
+ * InvalidParamsError (-32602, HTTP 400) for a 2026-07-28 request without the
+ * `_meta` it must carry.
  */
 export function eraOf(method: string, params: Record<string, unknown>, headers: McpHeaders | null): Era {
-  const inBody = metaVersion(params);
+  const meta = metaOf(params);
+  const inBody = meta?.[META_PROTOCOL_VERSION];
   const inHeader = headers?.protocolVersion ?? null;
   if (inBody !== undefined && typeof inBody !== 'string') {
     throw new UnsupportedProtocolVersionError(shown(JSON.stringify(inBody) ?? ''), ALL_PROTOCOL_VERSIONS);
@@ -73,14 +77,21 @@ export function eraOf(method: string, params: Record<string, unknown>, headers: 
   const version = inBody ?? inHeader;
   if (version !== null && !ALL_PROTOCOL_VERSIONS.includes(version)) throw new UnsupportedProtocolVersionError(version.slice(0, 80), ALL_PROTOCOL_VERSIONS);
   const modern = version === MODERN_PROTOCOL_VERSION;
-  if (headers) checkMirroredHeaders(method, params, headers, modern, inBody !== undefined);
+  if (modern) {
+    // The header alone does not make a modern request: the revision puts version and capabilities in every body.
+    if (inBody === undefined) throw new InvalidParamsError(`Invalid params: _meta["${META_PROTOCOL_VERSION}"] is required under ${version}`);
+    const caps = meta?.[META_CLIENT_CAPABILITIES];
+    if (caps === null || typeof caps !== 'object' || Array.isArray(caps)) {
+      throw new InvalidParamsError(`Invalid params: _meta["${META_CLIENT_CAPABILITIES}"] must be an object under ${version}`);
+    }
+  }
+  if (headers) checkMirroredHeaders(method, params, headers, modern);
   return modern ? MODERN_ERA : version === null ? LEGACY_ERA : { modern: false, version };
 }
 
-function checkMirroredHeaders(method: string, params: Record<string, unknown>, headers: McpHeaders, modern: boolean, versionInBody: boolean): void {
+function checkMirroredHeaders(method: string, params: Record<string, unknown>, headers: McpHeaders, modern: boolean): void {
   if (modern) {
     if (headers.protocolVersion === null) throw new HeaderMismatchError('MCP-Protocol-Version header is required');
-    if (!versionInBody) throw new HeaderMismatchError(`_meta["${META_PROTOCOL_VERSION}"] is required and must match the MCP-Protocol-Version header`);
     if (headers.method === null) throw new HeaderMismatchError('Mcp-Method header is required');
   }
   if (headers.method !== null && headers.method !== method) {

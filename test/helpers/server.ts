@@ -49,13 +49,37 @@ export async function startServer(env: Record<string, string> = {}, opts: { cwd?
 
 let nextId = 1;
 
-/** One JSON-RPC POST; returns status, headers and parsed body (or raw text). */
+/** How a request is framed: the handshake era (2025-11-25 and before) or 2026-07-28. */
+export type TestEra = 'legacy' | 'modern';
+export const ERAS: readonly TestEra[] = ['legacy', 'modern'];
+export const MODERN = '2026-07-28';
+
+/** The `_meta` a 2026-07-28 client puts in every request. */
+export const MODERN_META = {
+  'io.modelcontextprotocol/protocolVersion': MODERN,
+  'io.modelcontextprotocol/clientInfo': { name: 'hide-tests', version: '1' },
+  'io.modelcontextprotocol/clientCapabilities': {},
+};
+
+/** Params and headers of a request as a 2026-07-28 client sends it over HTTP. */
+export function asModern(method: string, params: unknown, headers: Record<string, string> = {}) {
+  const p = (params ?? {}) as Record<string, unknown>;
+  const name: Record<string, string> = typeof p.name === 'string' ? { 'mcp-name': p.name } : {};
+  return {
+    params: { ...p, _meta: { ...MODERN_META, ...(p._meta as object | undefined) } },
+    headers: { 'mcp-protocol-version': MODERN, 'mcp-method': method, ...name, ...headers },
+  };
+}
+
+/** One JSON-RPC POST; returns status, headers and parsed body (or raw text). `era: 'modern'` frames it as 2026-07-28. */
 export async function rpc(
   url: string,
   method: string,
   params?: unknown,
   headers: Record<string, string> = {},
+  era: TestEra = 'legacy',
 ): Promise<{ status: number; headers: Headers; body: any }> {
+  if (era === 'modern') ({ params, headers } = asModern(method, params, headers));
   const res = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
@@ -72,8 +96,8 @@ export async function rpc(
 }
 
 /** tools/call and return structuredContent plus isError. */
-export async function callTool(url: string, name: string, args: Record<string, unknown>, headers: Record<string, string> = {}) {
-  const r = await rpc(url, 'tools/call', { name, arguments: args }, headers);
+export async function callTool(url: string, name: string, args: Record<string, unknown>, headers: Record<string, string> = {}, era: TestEra = 'legacy') {
+  const r = await rpc(url, 'tools/call', { name, arguments: args }, headers, era);
   if (r.status !== 200 || !r.body?.result) throw new Error(`tools/call ${name} failed: ${r.status} ${JSON.stringify(r.body)}`);
   return { ...(r.body.result.structuredContent as Record<string, any>), isError: r.body.result.isError as boolean } as Record<string, any>;
 }

@@ -8,53 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, tempDir, type TestServer, waitFor } from '../helpers/server.ts';
-
-const MAIN = join(import.meta.dir, '..', '..', 'src', 'main.ts');
-
-/** `hide stdio` with a line reader on its stdout. */
-async function startStdio(workspace: string) {
-  const proc = Bun.spawn([process.execPath, MAIN, 'stdio', '--workspace', workspace], {
-    cwd: workspace,
-    env: {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      HIDE_AUDIT_LOG_FILE: join(workspace, '..', 'audit.jsonl'),
-      HIDE_RATE_LIMIT_ENABLED: 'false',
-      HIDE_LOG_LEVEL: 'warn',
-    },
-    stdin: 'pipe',
-    stdout: 'pipe',
-    stderr: 'pipe',
-  });
-  const lines: string[] = [];
-  void (async () => {
-    let rest = '';
-    const decoder = new TextDecoder();
-    for await (const chunk of proc.stdout as ReadableStream<Uint8Array>) {
-      rest += decoder.decode(chunk, { stream: true });
-      const parts = rest.split('\n');
-      rest = parts.pop()!;
-      lines.push(...parts);
-    }
-  })();
-  return {
-    proc,
-    lines,
-    send(line: string) {
-      proc.stdin.write(`${line}\n`);
-      proc.stdin.flush();
-    },
-    /** The first line (from `from` on) that starts with `prefix`. */
-    async line(prefix: string, from = 0, what = prefix): Promise<string> {
-      // waitFor returns only a truthy value.
-      return (await waitFor(() => lines.slice(from).find((l) => l.startsWith(prefix)), 10_000, `a stdout line ${what}`)) as string;
-    },
-    async stop() {
-      proc.stdin.end();
-      proc.kill('SIGTERM');
-      await proc.exited;
-    },
-  };
-}
+import { startStdio } from '../helpers/stdio.ts';
 
 /** A shell_execute that runs until `file` exists in the workspace, then prints `word`. */
 const waitingCall = (id: string, file: string, word: string) =>
