@@ -114,7 +114,7 @@ describe('limits plugin', () => {
           body: {
             jsonrpc: '2.0',
             id: refusedId,
-            error: { code: -32029, message: 'Too many requests: requests-per-minute limit reached', data: { retryAfterSeconds: 60, reason: 'rpm' } },
+            error: { code: -31429, message: 'Too many requests: requests-per-minute limit reached', data: { retryAfterSeconds: 60, reason: 'rpm' } },
           },
         },
       ],
@@ -138,7 +138,7 @@ describe('limits plugin', () => {
           body: {
             jsonrpc: '2.0',
             id: secondId,
-            error: { code: -32029, message: 'Too many requests: concurrent call limit reached', data: { retryAfterSeconds: 1, reason: 'concurrency' } },
+            error: { code: -31429, message: 'Too many requests: concurrent call limit reached', data: { retryAfterSeconds: 1, reason: 'concurrency' } },
           },
         },
         admitted,
@@ -199,7 +199,7 @@ describe('limits plugin', () => {
         res: {
           status: 503,
           retryAfter: '2',
-          body: { jsonrpc: '2.0', id: nextId - 1, error: { code: -32050, message: 'Service unavailable: rate-limit store unavailable' } },
+          body: { jsonrpc: '2.0', id: nextId - 1, error: { code: -31503, message: 'Service unavailable: rate-limit store unavailable' } },
         },
         ran: [],
       });
