@@ -21,18 +21,20 @@ import type { Limiter } from '../../src/security/limiter.ts';
 import { MemoryLimiter } from '../../src/security/memory-limiter.ts';
 import { RedisLimiter } from '../../src/security/redis-limiter.ts';
 import { ToolRegistry } from '../../src/tools/registry.ts';
-import { defineTool } from '../../src/tools/types.ts';
+import { defineTool, toolOutput } from '../../src/tools/types.ts';
 import { pluginApp, testPipeline } from './harness.ts';
 
 configureLogger({ level: 'silent', format: 'json' });
 
 const probe = defineTool({
   name: 'probe',
+  title: 'Probe',
   description: 'test tool',
   inputSchema: v.object({}),
-  annotations: {},
+  outputSchema: toolOutput({}),
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   readOnly: true,
-  handler: async () => ({ structured: {}, isError: false }),
+  handler: async () => ({ structured: { error: null }, isError: false }),
 });
 
 /**
