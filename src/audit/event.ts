@@ -5,6 +5,7 @@ export type AuditEventType =
   | 'rate_limit_exceeded'
   | 'ip_denied'
   | 'origin_denied'
+  | 'host_denied'
   | 'keys_reloaded'
   | 'permission_denied';
 

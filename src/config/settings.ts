@@ -56,6 +56,14 @@ export const SETTINGS = [
     example: '["https://ide.example.com"]',
     doc: 'Browser origins (`Origin` header) allowed to call.',
   }),
+  setting({
+    path: 'allowedHosts',
+    env: 'HIDE_ALLOWED_HOSTS',
+    schema: List,
+    default: [],
+    example: '["ide.example.com","box.lan:8080"]',
+    doc: 'Names (`Host` header) the server answers to besides localhost, 127.x.y.z and [::1]; a name:port entry allows that port only, `*` any name. Checked when bound to loopback or when set.',
+  }),
   // Workspace
   setting({
     path: 'workspace',

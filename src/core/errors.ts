@@ -4,7 +4,13 @@
  * stdio loop) turns them into responses, so policy code never builds HTTP.
  */
 
-/** JSON-RPC error codes used by hide (standard ones plus our server range). */
+/**
+ * JSON-RPC error codes used by hide. MCP 2026-07-28 splits JSON-RPC's server
+ * range: -32020…-32099 is the specification's alone, and -32000…-32019 is
+ * legacy, where codes already in use stay (our -32001 and -32003) but no new
+ * code may be allocated. Codes added since live outside JSON-RPC's reserved
+ * -32768…-32000, as the revision asks, and echo the HTTP status they go with.
+ */
 export const RpcCode = {
   parseError: -32700,
   invalidRequest: -32600,
@@ -13,8 +19,8 @@ export const RpcCode = {
   internalError: -32603,
   unauthorized: -32001,
   forbidden: -32003,
-  rateLimited: -32029,
-  unavailable: -32050,
+  rateLimited: -31429,
+  unavailable: -31503,
   /** MCP 2026-07-28: an Mcp-* header is missing or does not match the body. */
   headerMismatch: -32020,
   /** MCP 2026-07-28: the requested protocol version is not one we speak. */

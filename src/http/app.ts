@@ -23,6 +23,7 @@ import { bodyLimit } from './plugins/body-limit.ts';
 import { ipFilter } from './plugins/ip-filter.ts';
 import { limits } from './plugins/limits.ts';
 import { mcpMessage } from './plugins/mcp-message.ts';
+import { hostCheck } from './plugins/host.ts';
 import { originCheck } from './plugins/origin.ts';
 import { requestState } from './plugins/request-state.ts';
 import { stateOf } from './request-state.ts';
@@ -74,6 +75,7 @@ export function createHttpApp(rt: Runtime) {
     .use(requestMetrics(rt.ops.metrics))
     .use(ipFilter(rt.security))
     .use(bodyLimit(rt.config.maxBodyBytes))
+    .use(hostCheck(rt.security))
     .use(originCheck(rt.security))
     .use(healthRoutes(() => rt.healthExtra()))
     .use(readyRoutes(() => rt.ops.lifecycle.readiness()))

@@ -92,6 +92,7 @@ export class Metrics {
       case 'auth_failure':
       case 'ip_denied':
       case 'origin_denied':
+      case 'host_denied':
       case 'permission_denied':
         bump(this.denials, e.event_type);
         return;
@@ -141,6 +142,8 @@ export class Metrics {
     out.push(`hide_ip_denials_total ${this.denials.get('ip_denied') ?? 0}`);
     family('hide_origin_denials_total', 'counter', 'Requests refused for a disallowed Origin.');
     out.push(`hide_origin_denials_total ${this.denials.get('origin_denied') ?? 0}`);
+    family('hide_host_denials_total', 'counter', 'Requests refused for a Host the server does not answer to.');
+    out.push(`hide_host_denials_total ${this.denials.get('host_denied') ?? 0}`);
     family('hide_permission_denials_total', 'counter', 'Tool calls refused because the client may not call the tool.');
     out.push(`hide_permission_denials_total ${this.denials.get('permission_denied') ?? 0}`);
 

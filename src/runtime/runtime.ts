@@ -21,6 +21,7 @@ import { IpFilter, isLoopback } from '../security/ip.ts';
 import { KeyStore } from '../security/keys.ts';
 import type { Limiter } from '../security/limiter.ts';
 import { MemoryLimiter } from '../security/memory-limiter.ts';
+import { HostPolicy } from '../security/host.ts';
 import { OriginPolicy } from '../security/origin.ts';
 import { layerNames } from '../sandbox/layers.ts';
 import { SandboxUnavailableError, setupSandbox } from '../sandbox/setup.ts';
@@ -262,8 +263,10 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
       audit.write({ event_type: 'keys_reloaded', correlation_id: null, client_id: null, client_ip: null, api_key_hash: null, user: null, tool_name: null, arguments: null, result: { keys }, error: null }),
     );
     let ipFilter: IpFilter;
+    let hosts: HostPolicy;
     try {
       ipFilter = new IpFilter({ allow: config.allowedClientIps, trustedProxies: config.trustedProxies });
+      hosts = new HostPolicy(config.allowedHosts, isLoopbackHost(config.host));
     } catch (err) {
       throw new StartupError((err as Error).message);
     }
@@ -273,6 +276,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
       keyStore: auth.keyStore,
       ipFilter,
       origins: new OriginPolicy(config.allowedOrigins, isLoopbackHost(config.host)),
+      hosts,
       limiter,
       audit,
     });

@@ -13,6 +13,7 @@ import type { AuditEvent, AuditEventType, AuditSink } from '../audit/event.ts';
 import type { IpFilter } from './ip.ts';
 import type { KeyStore } from './keys.ts';
 import type { Limiter } from './limiter.ts';
+import type { HostPolicy } from './host.ts';
 import type { OriginPolicy } from './origin.ts';
 
 export interface Identity {
@@ -60,6 +61,7 @@ export class SecurityPipeline implements ToolCallGate {
       keyStore: KeyStore | null;
       ipFilter: IpFilter;
       origins: OriginPolicy;
+      hosts: HostPolicy;
       limiter: Limiter;
       audit: AuditSink;
     },
@@ -79,6 +81,15 @@ export class SecurityPipeline implements ToolCallGate {
     this.opts.audit.write(event('origin_denied', facts, { error: `origin not allowed: ${origin.slice(0, 200)}` }));
     this.log.warn(`request refused: Origin ${origin.slice(0, 200)} is not allowed. Client IP: ${facts.clientIp}`);
     throw new ForbiddenError('Forbidden: Origin is not allowed', { reason: 'origin' });
+  }
+
+  /** Throws ForbiddenError (and audits) for a `Host` the server does not answer to (DNS rebinding without an Origin). */
+  checkHost(host: string | null, facts: RequestFacts): void {
+    if (this.opts.hosts.allows(host)) return;
+    const shown = host === null ? 'none' : host.slice(0, 200);
+    this.opts.audit.write(event('host_denied', facts, { error: `host not allowed: ${shown}` }));
+    this.log.warn(`request refused: Host ${shown} is not allowed. Client IP: ${facts.clientIp}`);
+    throw new ForbiddenError('Forbidden: Host is not allowed', { reason: 'host' });
   }
 
   /** Resolves who is calling, or throws UnauthorizedError (and audits, and logs a warning with the IP). */

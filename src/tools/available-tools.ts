@@ -5,7 +5,7 @@
  */
 import * as v from 'valibot';
 import type { CommandRunner } from '../exec/runner.ts';
-import { defineTool, type ToolDefinition } from './types.ts';
+import { defineTool, type ToolDefinition, toolOutput } from './types.ts';
 
 const CANDIDATES: ReadonlyArray<{ name: string; description: string; versionArgs: string[] }> = [
   { name: 'git', description: 'Version control', versionArgs: ['--version'] },
@@ -27,6 +27,18 @@ const CANDIDATES: ReadonlyArray<{ name: string; description: string; versionArgs
   { name: 'tree', description: 'Directory tree listing', versionArgs: ['--version'] },
 ];
 
+const ProbedTool = v.object({
+  name: v.string(),
+  description: v.string(),
+  available: v.pipe(v.boolean(), v.description('Found on PATH and allowed to run here.')),
+  version: v.pipe(v.nullable(v.string()), v.description('First line of its version output; null when not found.')),
+});
+
+export const availableToolsOutput = toolOutput({
+  tools: v.array(ProbedTool),
+  workspacePath: v.pipe(v.string(), v.description('Absolute path of the workspace commands run in.')),
+});
+
 const CACHE_MS = 60_000;
 /**
  * Probes run for no client (their answer is cached for all): an owner no
@@ -35,9 +47,9 @@ const CACHE_MS = 60_000;
 const PROBE_OWNER = '\u0000version-probe';
 
 export function availableToolsTool(runner: CommandRunner, workspacePath: string): ToolDefinition {
-  let cached: { at: number; value: Promise<unknown[]> } | undefined;
+  let cached: { at: number; value: Promise<Array<v.InferOutput<typeof ProbedTool>>> } | undefined;
 
-  async function probe(): Promise<unknown[]> {
+  async function probe(): Promise<Array<v.InferOutput<typeof ProbedTool>>> {
     return Promise.all(
       CANDIDATES.map(async (c) => {
         const found = Bun.which(c.name, { PATH: runner.searchPath });
@@ -52,16 +64,18 @@ export function availableToolsTool(runner: CommandRunner, workspacePath: string)
 
   return defineTool({
     name: 'shell_get_available_tools',
+    title: 'List available CLI tools',
     description:
       'List common developer command-line tools (git, rg, jq, node, python3, dotnet, ...) with whether each can be run ' +
       'here and its version, plus the workspace path. Call this first to learn what shell_execute can use.',
     inputSchema: v.object({}),
-    annotations: { title: 'List available CLI tools', readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+    outputSchema: availableToolsOutput,
+    annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     readOnly: true,
     async handler() {
       if (!cached || performance.now() - cached.at > CACHE_MS) cached = { at: performance.now(), value: probe() };
       const tools = await cached.value;
-      return { structured: { tools, workspacePath }, isError: false, auditResult: { count: tools.length } };
+      return { structured: { tools, workspacePath, error: null }, isError: false, auditResult: { count: tools.length } };
     },
   });
 }

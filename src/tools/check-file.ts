@@ -7,24 +7,32 @@
 import { lstat } from 'node:fs/promises';
 import * as v from 'valibot';
 import { type Confiner, PathRefusedError } from '../workspace/confine.ts';
-import { defineTool, type ToolDefinition } from './types.ts';
+import { defineTool, type ToolDefinition, toolOutput } from './types.ts';
+
+export const checkFileExistsOutput = toolOutput({
+  exists: v.boolean(),
+  path: v.pipe(v.string(), v.description('The path relative to the workspace when it exists, else as given.')),
+  type: v.pipe(v.nullable(v.picklist(['file', 'directory', 'other'])), v.description('null when the path does not exist.')),
+});
 
 export function checkFileExistsTool(confiner: Confiner): ToolDefinition {
   return defineTool({
     name: 'check_file_exists',
+    title: 'Check a path exists',
     description:
       'Check whether a file or directory exists in the workspace. `fileName` is relative to the workspace root ' +
       '(or absolute inside it). Returns exists, the resolved path relative to the workspace, and its type.',
     inputSchema: v.object({
       fileName: v.pipe(v.string(), v.minLength(1), v.maxLength(4096), v.description('Path relative to the workspace root, e.g. "src/main.ts".')),
     }),
-    annotations: { title: 'Check a path exists', readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+    outputSchema: checkFileExistsOutput,
+    annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     readOnly: true,
     async handler({ args }) {
       try {
         const real = await confiner.resolveExisting(args.fileName);
         const st = await lstat(real);
-        const type = st.isFile() ? 'file' : st.isDirectory() ? 'directory' : 'other';
+        const type = st.isFile() ? ('file' as const) : st.isDirectory() ? ('directory' as const) : ('other' as const);
         const path = confiner.display(real);
         return { structured: { exists: true, path, type, error: null }, isError: false };
       } catch (err) {

@@ -4,14 +4,29 @@
  * view and reused: listing is the hottest path and never changes at runtime.
  */
 import { toJsonSchema } from '@valibot/to-json-schema';
+import type * as v from 'valibot';
 import type { CallContext } from '../core/context.ts';
 import { type ToolDefinition, toolPermitted } from './types.ts';
 
 interface ListedTool {
   name: string;
+  title: string;
   description: string;
   inputSchema: Record<string, unknown>;
+  outputSchema: Record<string, unknown>;
   annotations: Record<string, unknown>;
+}
+
+/**
+ * A valibot schema as published JSON Schema: no `$schema` (the converter
+ * writes draft-07, MCP reads a schema without one as 2020-12, and the
+ * keywords we use mean the same in both), and `type: "object"` at the root,
+ * which MCP 2025-11-25 requires of both schemas (an output union is published
+ * as an object whose `anyOf` lists the alternatives).
+ */
+export function publishedSchema(schema: v.GenericSchema): Record<string, unknown> {
+  const { $schema: _drop, ...json } = toJsonSchema(schema, { errorMode: 'ignore' }) as Record<string, unknown>;
+  return json.type === 'object' ? json : { type: 'object', ...json };
 }
 
 export class ToolRegistry {
@@ -30,12 +45,19 @@ export class ToolRegistry {
     }
   }
 
-  /** The published form of a tool; its JSON Schema is converted on first use, not at start-up. */
+  /** The published form of a tool; its JSON Schemas are converted on first use, not at start-up. */
   private listedTool(def: ToolDefinition): ListedTool {
     let listed = this.listed.get(def.name);
     if (!listed) {
-      const { $schema: _drop, ...schema } = toJsonSchema(def.inputSchema, { errorMode: 'ignore' }) as Record<string, unknown>;
-      listed = { name: def.name, description: def.description, inputSchema: schema, annotations: { ...def.annotations } };
+      listed = {
+        name: def.name,
+        title: def.title,
+        description: def.description,
+        inputSchema: publishedSchema(def.inputSchema),
+        outputSchema: publishedSchema(def.outputSchema),
+        // annotations.title is where 2025-03-26 clients look for it.
+        annotations: { title: def.title, ...def.annotations },
+      };
       this.listed.set(def.name, listed);
     }
     return listed;

@@ -6,7 +6,7 @@
 import * as v from 'valibot';
 import type { CallContext } from '../core/context.ts';
 import type { CommandRunner, RunResult } from '../exec/runner.ts';
-import { defineTool, type ToolDefinition, type ToolOutcome } from './types.ts';
+import { defineTool, type ToolDefinition, toolOutput } from './types.ts';
 
 export function shellInputSchema(maxTimeoutSeconds: number) {
   return v.object({
@@ -46,6 +46,27 @@ export function shellInputSchema(maxTimeoutSeconds: number) {
   });
 }
 
+/** Result fields shell_execute and shell_execute_json share. */
+const runFields = {
+  stderr: v.pipe(v.string(), v.description('Standard error, up to the server cap.')),
+  exitCode: v.pipe(v.number(), v.integer(), v.description('Exit status; 128 + n after signal n; -1 when the process did not start, timed out or was cancelled.')),
+  timedOut: v.boolean(),
+  truncated: v.pipe(v.boolean(), v.description('Output beyond the server cap was dropped.')),
+  executionTimeMs: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  correlationId: v.pipe(v.string(), v.description('The id the audit log files this call under.')),
+};
+
+export const shellExecuteOutput = toolOutput({
+  stdout: v.pipe(v.string(), v.description('Standard output, up to the server cap.')),
+  ...runFields,
+});
+
+export const shellExecuteJsonOutput = toolOutput({
+  json: v.pipe(v.unknown(), v.description('stdout parsed as JSON; null when it could not be parsed.')),
+  parseError: v.pipe(v.nullable(v.string()), v.description('Why stdout was not parsed, else null.')),
+  ...runFields,
+});
+
 type ShellArgs = v.InferOutput<ReturnType<typeof shellInputSchema>>;
 
 function auditResult(r: RunResult): Record<string, unknown> {
@@ -76,15 +97,17 @@ export function shellTools(runner: CommandRunner, maxTimeoutSeconds: number): To
 
   const shellExecute = defineTool({
     name: 'shell_execute',
+    title: 'Run a command',
     description:
       'Run a program in the workspace and return its stdout, stderr and exit code. The command is executed directly ' +
       '(argv, no shell): pass each argument as a separate array element. For pipes or redirection run a shell ' +
       'explicitly, e.g. command "sh" with arguments ["-c", "..."], if one is installed. Output beyond the server cap ' +
       'is dropped and `truncated` is set. A non-zero exit, timeout or refusal returns isError with a message in `error`.',
     inputSchema: input,
-    annotations: { title: 'Run a command', readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
+    outputSchema: shellExecuteOutput,
+    annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
     readOnly: false,
-    async handler({ args, ctx, correlationId }): Promise<ToolOutcome> {
+    async handler({ args, ctx, correlationId }) {
       const r = await run(runner, args, ctx);
       return {
         structured: {
@@ -105,13 +128,15 @@ export function shellTools(runner: CommandRunner, maxTimeoutSeconds: number): To
 
   const shellExecuteJson = defineTool({
     name: 'shell_execute_json',
+    title: 'Run a command that prints JSON',
     description:
       'Run a program that prints JSON (e.g. "jq", "gh ... --json", "npm ls --json") and return the parsed value in ' +
       '`json`. Same input and rules as shell_execute. If stdout is not valid JSON, `json` is null and `parseError` says why.',
     inputSchema: input,
-    annotations: { title: 'Run a command that prints JSON', readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
+    outputSchema: shellExecuteJsonOutput,
+    annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
     readOnly: false,
-    async handler({ args, ctx, correlationId }): Promise<ToolOutcome> {
+    async handler({ args, ctx, correlationId }) {
       const r = await run(runner, args, ctx);
       let json: unknown = null;
       let parseError: string | null = null;

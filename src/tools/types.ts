@@ -1,23 +1,23 @@
 /**
- * What a tool is: a name, a description an agent can act on, a valibot input
- * schema (published as JSON Schema in tools/list), MCP annotations, and a
- * handler that returns one structured object. Failures are results with
- * `isError: true`, never protocol errors.
+ * What a tool is: a name and title, a description an agent can act on, valibot
+ * schemas for its input and its result (both published as JSON Schema in
+ * tools/list), MCP annotations, and a handler that returns one structured
+ * object. Failures are results with `isError: true`, never protocol errors.
  */
-import type * as v from 'valibot';
+import * as v from 'valibot';
 import type { CallContext } from '../core/context.ts';
 
+/** MCP's behaviour hints; every tool states all four. */
 export interface ToolAnnotations {
-  title?: string;
-  readOnlyHint?: boolean;
-  destructiveHint?: boolean;
-  idempotentHint?: boolean;
-  openWorldHint?: boolean;
+  readOnlyHint: boolean;
+  destructiveHint: boolean;
+  idempotentHint: boolean;
+  openWorldHint: boolean;
 }
 
-export interface ToolOutcome {
+export interface ToolOutcome<TStructured = Record<string, unknown>> {
   /** The result object: becomes structuredContent and the JSON text content. */
-  structured: Record<string, unknown>;
+  structured: TStructured;
   isError: boolean;
   /** What the audit line records as `result` (no full output). */
   auditResult?: Record<string, unknown>;
@@ -32,14 +32,44 @@ export interface ToolCall<TArgs> {
   correlationId: string;
 }
 
-export interface ToolDefinition<TSchema extends v.GenericSchema = v.GenericSchema> {
+/** A tool's result schema: an object, as MCP 2025-11-25 requires of `outputSchema`. */
+export type ToolOutputSchema = v.GenericSchema<unknown, Record<string, unknown>>;
+
+/**
+ * A failed call that the tool could not shape itself — an internal error, or
+ * arguments refused before the tool ran: at least a message in `error`.
+ */
+export const ToolFailureSchema = v.looseObject({
+  error: v.pipe(v.string(), v.description('What went wrong.')),
+});
+
+/**
+ * A tool's `outputSchema` from its result fields. The fields plus `error`
+ * (null on success, the message on failure) are the tool's one result shape,
+ * which its own failures keep too, with empty values; the alternative is
+ * {@link ToolFailureSchema}. MCP requires structuredContent to conform to the
+ * published schema on every result, failed ones included.
+ *
+ * @example toolOutput({ exists: v.boolean() })
+ */
+export function toolOutput<const TEntries extends v.ObjectEntries>(entries: TEntries) {
+  return v.union([
+    v.object({
+      ...entries,
+      error: v.pipe(v.nullable(v.string()), v.description('null on success, else what went wrong.')),
+    }),
+    ToolFailureSchema,
+  ]);
+}
+
+export interface ToolDefinition<TInput extends v.GenericSchema = v.GenericSchema, TOutput extends ToolOutputSchema = ToolOutputSchema> {
   name: string;
-  /** Human-readable name shown by clients (MCP `title`). */
-  title?: string;
+  /** Human-readable name shown by clients (MCP `title`, also published as `annotations.title` for 2025-03-26 clients). */
+  title: string;
   description: string;
-  inputSchema: TSchema;
-  /** The shape of `structuredContent` on success, published as `outputSchema`. */
-  outputSchema?: v.GenericSchema;
+  inputSchema: TInput;
+  /** The shape of `structuredContent` on every result, published as `outputSchema` (see {@link toolOutput}). */
+  outputSchema: TOutput;
   annotations: ToolAnnotations;
   /** Listed and callable in read-only mode and by read-only clients. */
   readOnly: boolean;
@@ -48,11 +78,11 @@ export interface ToolDefinition<TSchema extends v.GenericSchema = v.GenericSchem
    * call is refused as invalid (file contents): they are recorded as a size.
    */
   sensitiveArguments?: readonly string[];
-  handler(call: ToolCall<v.InferOutput<TSchema>>): Promise<ToolOutcome>;
+  handler(call: ToolCall<v.InferOutput<TInput>>): Promise<ToolOutcome<v.InferOutput<TOutput>>>;
 }
 
-/** Helper that keeps the handler's argument type tied to the schema. */
-export function defineTool<TSchema extends v.GenericSchema>(def: ToolDefinition<TSchema>): ToolDefinition {
+/** Helper that keeps the handler's argument and result types tied to the schemas. */
+export function defineTool<TInput extends v.GenericSchema, TOutput extends ToolOutputSchema>(def: ToolDefinition<TInput, TOutput>): ToolDefinition {
   return def as unknown as ToolDefinition;
 }
 

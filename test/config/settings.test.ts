@@ -64,6 +64,7 @@ describe('the derived schema', () => {
       allowUnauthenticated: false,
       maxBodyBytes: 4194304,
       allowedOrigins: null,
+      allowedHosts: [],
       workspace: dir.path,
       allowedPaths: [],
       readOnly: false,

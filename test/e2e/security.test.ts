@@ -272,7 +272,7 @@ describe('limits', () => {
     const refused = results.filter((r) => r.status === 429);
     expect(refused).toHaveLength(15);
     for (const r of refused) {
-      expect(r.body.error.code).toBe(-32029);
+      expect(r.body.error.code).toBe(-31429);
       const retry = Number(r.headers.get('retry-after'));
       // The window frees when the oldest of the 5 admitted calls is 60 s old.
       expect(retry).toBeGreaterThanOrEqual(59 - Math.ceil((Date.now() - started) / 1000));

@@ -12,6 +12,7 @@ import { requestState } from '../../src/http/plugins/request-state.ts';
 import { stateOf } from '../../src/http/request-state.ts';
 import { IpFilter } from '../../src/security/ip.ts';
 import { MemoryLimiter } from '../../src/security/memory-limiter.ts';
+import { HostPolicy } from '../../src/security/host.ts';
 import { OriginPolicy } from '../../src/security/origin.ts';
 import { SecurityPipeline } from '../../src/security/pipeline.ts';
 
@@ -42,6 +43,7 @@ export function testPipeline(over: Partial<SecurityPipeline['opts']> = {}): Secu
     keyStore: null,
     ipFilter: new IpFilter(),
     origins: new OriginPolicy(null, true),
+    hosts: new HostPolicy([], true),
     limiter: new MemoryLimiter({ enabled: false, rpm: 1, concurrent: 1 }),
     audit: new NullAudit(),
     ...over,

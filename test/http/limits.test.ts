@@ -23,18 +23,20 @@ import type { Limiter } from '../../src/security/limiter.ts';
 import { MemoryLimiter } from '../../src/security/memory-limiter.ts';
 import { RedisLimiter } from '../../src/security/redis-limiter.ts';
 import { ToolRegistry } from '../../src/tools/registry.ts';
-import { defineTool } from '../../src/tools/types.ts';
+import { defineTool, toolOutput } from '../../src/tools/types.ts';
 import { pluginApp, testPipeline } from './harness.ts';
 
 configureLogger({ level: 'silent', format: 'json' });
 
 const probe = defineTool({
   name: 'probe',
+  title: 'Probe',
   description: 'test tool',
   inputSchema: v.object({}),
-  annotations: {},
+  outputSchema: toolOutput({}),
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   readOnly: true,
-  handler: async () => ({ structured: {}, isError: false }),
+  handler: async () => ({ structured: { error: null }, isError: false }),
 });
 
 /**
@@ -116,7 +118,7 @@ describe('limits plugin', () => {
           body: {
             jsonrpc: '2.0',
             id: refusedId,
-            error: { code: -32029, message: 'Too many requests: requests-per-minute limit reached', data: { retryAfterSeconds: 60, reason: 'rpm' } },
+            error: { code: -31429, message: 'Too many requests: requests-per-minute limit reached', data: { retryAfterSeconds: 60, reason: 'rpm' } },
           },
         },
       ],
@@ -140,7 +142,7 @@ describe('limits plugin', () => {
           body: {
             jsonrpc: '2.0',
             id: secondId,
-            error: { code: -32029, message: 'Too many requests: concurrent call limit reached', data: { retryAfterSeconds: 1, reason: 'concurrency' } },
+            error: { code: -31429, message: 'Too many requests: concurrent call limit reached', data: { retryAfterSeconds: 1, reason: 'concurrency' } },
           },
         },
         admitted,
@@ -201,7 +203,7 @@ describe('limits plugin', () => {
         res: {
           status: 503,
           retryAfter: '2',
-          body: { jsonrpc: '2.0', id: nextId - 1, error: { code: -32050, message: 'Service unavailable: rate-limit store unavailable' } },
+          body: { jsonrpc: '2.0', id: nextId - 1, error: { code: -31503, message: 'Service unavailable: rate-limit store unavailable' } },
         },
         ran: [],
       });

@@ -73,7 +73,7 @@ const ok = { status: 200, retryAfter: null, body: { ok: true } };
 const draining = {
   status: 503,
   retryAfter: '1',
-  body: { jsonrpc: '2.0', id: null, error: { code: -32050, message: 'Service unavailable: the server is shutting down; retry on another instance' } },
+  body: { jsonrpc: '2.0', id: null, error: { code: -31503, message: 'Service unavailable: the server is shutting down; retry on another instance' } },
 };
 
 describe('drain gate', () => {

@@ -111,7 +111,7 @@ describe.skipIf(!hasRedis)('Redis limit store', () => {
     expect(ready).toEqual({ status: 'not_ready', phase: 'ready', reasons: ['rate-limit store unavailable'] });
     for (let i = 0; i < 5; i++) {
       const r = await exec(deny.url, 'echo', ['down']);
-      expect([r.status, r.body.error.code, Number(r.headers.get('retry-after')) >= 1]).toEqual([503, -32050, true]);
+      expect([r.status, r.body.error.code, Number(r.headers.get('retry-after')) >= 1]).toEqual([503, -31503, true]);
     }
     expect((await fetch(`${allow.url}/ready`)).status).toBe(200);
     const open = await exec(allow.url, 'echo', ['open']);

@@ -21,7 +21,7 @@ describe('graceful shutdown', () => {
       const refused = await rpc(s.url, 'tools/list');
       expect(refused.status).toBe(503);
       expect(refused.headers.get('retry-after')).toBe('1');
-      expect(refused.body.error.code).toBe(-32050);
+      expect(refused.body.error.code).toBe(-31503);
 
       const results = await Promise.all(calls);
       expect(results.map((r) => [r.status, r.body.result?.structuredContent?.exitCode])).toEqual(Array.from({ length: 10 }, () => [200, 0]));

@@ -38,7 +38,7 @@ export function mib(bytes: number): string {
   return `${(bytes / (1024 * 1024)).toFixed(bytes % (1024 * 1024) === 0 ? 0 : 1)} MiB`;
 }
 
-export const READ_ANNOTATIONS: Omit<ToolAnnotations, 'title'> = {
+export const READ_ANNOTATIONS: ToolAnnotations = {
   readOnlyHint: true,
   destructiveHint: false,
   idempotentHint: true,
@@ -49,7 +49,7 @@ export const READ_ANNOTATIONS: Omit<ToolAnnotations, 'title'> = {
  * A failed call: `base` carries the tool's result fields with empty values, so
  * the shape is the same whether the call worked or not.
  */
-export function failure(base: Record<string, unknown>, error: string, auditArguments?: Record<string, unknown>): ToolOutcome {
+export function failure<TBase extends Record<string, unknown>>(base: TBase, error: string, auditArguments?: Record<string, unknown>): ToolOutcome<TBase & { error: string }> {
   return { structured: { ...base, error }, isError: true, ...(auditArguments ? { auditArguments } : {}) };
 }
 
@@ -59,11 +59,11 @@ export function failure(base: Record<string, unknown>, error: string, auditArgum
  * the dispatcher would audit a thrown call with its raw arguments, which for
  * writes include the content, so those are answered here instead.
  */
-export async function refusalsAsResults(
-  base: Record<string, unknown>,
-  body: () => Promise<ToolOutcome>,
+export async function refusalsAsResults<TBase extends Record<string, unknown>, TOutcome extends ToolOutcome<unknown>>(
+  base: TBase,
+  body: () => Promise<TOutcome>,
   auditArguments?: Record<string, unknown>,
-): Promise<ToolOutcome> {
+): Promise<TOutcome | ToolOutcome<TBase & { error: string }>> {
   try {
     return await body();
   } catch (err) {

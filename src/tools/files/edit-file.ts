@@ -9,7 +9,7 @@ import * as v from 'valibot';
 import { writeAtomic } from '../../workspace/atomic-write.ts';
 import type { Confiner } from '../../workspace/confine.ts';
 import { openFileForRead } from '../../workspace/open.ts';
-import { defineTool, type ToolDefinition } from '../types.ts';
+import { defineTool, type ToolDefinition, toolOutput } from '../types.ts';
 import { type FileLimits, failure, looksBinary, mib, pathSchemaDescription, refusalsAsResults, sha256Hex, strictUtf8 } from './common.ts';
 import { unifiedDiff } from './diff.ts';
 
@@ -68,9 +68,21 @@ function apply(original: string, placed: Placed[]): string {
   return out + original.slice(pos);
 }
 
+export const editFileOutput = toolOutput({
+  path: v.pipe(v.string(), v.description('The path relative to the workspace root (as given when it could not be resolved).')),
+  diff: v.pipe(v.string(), v.description('Unified diff of the change; empty when nothing was applied.')),
+  applied: v.pipe(v.number(), v.integer(), v.minValue(0), v.description('Edits applied: all of them or 0.')),
+  dryRun: v.boolean(),
+  failedEdits: v.pipe(
+    v.array(v.object({ index: v.pipe(v.number(), v.integer(), v.minValue(0)), matches: v.pipe(v.number(), v.integer(), v.minValue(0)) })),
+    v.description('Edits that could not be placed, by index, with how often their oldText matched.'),
+  ),
+});
+
 export function editFileTool(confiner: Confiner, limits: FileLimits): ToolDefinition {
   return defineTool({
     name: 'edit_file',
+    title: 'Edit a file',
     description:
       'Replace exact text in a file. Each edit\'s `oldText` must occur exactly once in the file as it is now (copy it from ' +
       'read_file, whitespace included; add neighbouring lines to make it unique). All edits apply together or none do; ' +
@@ -92,7 +104,8 @@ export function editFileTool(confiner: Confiner, limits: FileLimits): ToolDefini
       ),
       dryRun: v.optional(v.pipe(v.boolean(), v.description('Only show the diff; do not write. Default false.'))),
     }),
-    annotations: { title: 'Edit a file', readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
+    outputSchema: editFileOutput,
+    annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
     readOnly: false,
     sensitiveArguments: ['edits'],
     async handler({ args }) {

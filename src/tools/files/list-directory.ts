@@ -7,16 +7,29 @@
 import * as v from 'valibot';
 import type { Confiner } from '../../workspace/confine.ts';
 import { openDirectory } from '../../workspace/open.ts';
-import { compareNames, walk } from '../../workspace/walk.ts';
-import { defineTool, type ToolDefinition } from '../types.ts';
+import { compareNames, type EntryType, walk } from '../../workspace/walk.ts';
+import { defineTool, type ToolDefinition, toolOutput } from '../types.ts';
 import { READ_ANNOTATIONS, refusalsAsResults } from './common.ts';
 
 export const MAX_LIST_ENTRIES = 1000;
 const MAX_DEPTH = 10;
 
+export const listDirectoryOutput = toolOutput({
+  path: v.pipe(v.string(), v.description('The directory relative to the workspace root ("." for the root).')),
+  entries: v.array(
+    v.object({
+      path: v.pipe(v.string(), v.description('Relative to the workspace root.')),
+      type: v.picklist(['file', 'directory', 'symlink', 'other']),
+      size: v.pipe(v.nullable(v.pipe(v.number(), v.integer(), v.minValue(0))), v.description('Bytes, for files; else null.')),
+    }),
+  ),
+  truncated: v.pipe(v.boolean(), v.description(`More than ${MAX_LIST_ENTRIES} entries exist.`)),
+});
+
 export function listDirectoryTool(confiner: Confiner): ToolDefinition {
   return defineTool({
     name: 'list_directory',
+    title: 'List a directory',
     description:
       'List a workspace directory: `entries` with a path relative to the workspace, `type` (file, directory, symlink, other) ' +
       `and \`size\` in bytes (files only, else null), sorted by path. \`depth\` 1 (default) lists direct children, up to ${MAX_DEPTH}. ` +
@@ -29,7 +42,8 @@ export function listDirectoryTool(confiner: Confiner): ToolDefinition {
       includeHidden: v.optional(v.pipe(v.boolean(), v.description('Include names starting with ".". Default false; .git is listed but never descended.'))),
       respectGitignore: v.optional(v.pipe(v.boolean(), v.description('Skip entries that .gitignore files ignore. Default false.'))),
     }),
-    annotations: { title: 'List a directory', ...READ_ANNOTATIONS },
+    outputSchema: listDirectoryOutput,
+    annotations: READ_ANNOTATIONS,
     readOnly: true,
     async handler({ args }) {
       const input = args.path === undefined || args.path === '' ? '.' : args.path;
@@ -37,7 +51,7 @@ export function listDirectoryTool(confiner: Confiner): ToolDefinition {
       return refusalsAsResults(base, async () => {
         const dir = await openDirectory(confiner, input);
         await dir.handle.close();
-        const entries: Array<{ path: string; type: string; size: number | null }> = [];
+        const entries: Array<{ path: string; type: EntryType; size: number | null }> = [];
         let truncated = false;
         const walker = walk(confiner, dir.real, {
           order: 'breadth-first',

@@ -6,7 +6,7 @@
 import * as v from 'valibot';
 import type { Confiner } from '../../workspace/confine.ts';
 import { openFileForRead } from '../../workspace/open.ts';
-import { defineTool, type ToolDefinition } from '../types.ts';
+import { defineTool, type ToolDefinition, toolOutput } from '../types.ts';
 import { type FileLimits, failure, looksBinary, lossyUtf8, mib, pathSchemaDescription, READ_ANNOTATIONS, refusalsAsResults } from './common.ts';
 
 export const DEFAULT_READ_LINES = 2000;
@@ -21,9 +21,19 @@ function lineStarts(text: string): number[] {
   return starts;
 }
 
+export const readFileOutput = toolOutput({
+  path: v.pipe(v.string(), v.description('The path relative to the workspace root (as given when it could not be resolved).')),
+  content: v.pipe(v.string(), v.description('The exact text of lines startLine..endLine, line endings included.')),
+  startLine: v.pipe(v.number(), v.integer(), v.minValue(0), v.description('First line returned, 1-based; 0 for an empty file.')),
+  endLine: v.pipe(v.number(), v.integer(), v.minValue(0), v.description('Last line returned.')),
+  totalLines: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  truncated: v.pipe(v.boolean(), v.description('More lines follow: continue with offset = endLine + 1.')),
+});
+
 export function readFileTool(confiner: Confiner, limits: FileLimits): ToolDefinition {
   return defineTool({
     name: 'read_file',
+    title: 'Read a file',
     description:
       'Read a text file from the workspace, by line range. Returns `content` (the exact text of lines startLine..endLine, ' +
       `line endings included), \`totalLines\`, and \`truncated\` when more lines follow. Reads ${DEFAULT_READ_LINES} lines from ` +
@@ -36,7 +46,8 @@ export function readFileTool(confiner: Confiner, limits: FileLimits): ToolDefini
         v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_READ_LINES), v.description(`Number of lines to return. Default ${DEFAULT_READ_LINES}.`)),
       ),
     }),
-    annotations: { title: 'Read a file', ...READ_ANNOTATIONS },
+    outputSchema: readFileOutput,
+    annotations: READ_ANNOTATIONS,
     readOnly: true,
     async handler({ args }) {
       const base = { path: args.path, content: '', startLine: 0, endLine: 0, totalLines: 0, truncated: false };

@@ -12,7 +12,7 @@ import * as v from 'valibot';
 import type { Confiner } from '../../workspace/confine.ts';
 import { GlobFilter } from '../../workspace/gitignore.ts';
 import { hardLinkRefusal } from '../../workspace/open.ts';
-import { defineTool, type ToolDefinition } from '../types.ts';
+import { defineTool, type ToolDefinition, toolOutput } from '../types.ts';
 import { type FileLimits, failure, mib, READ_ANNOTATIONS, refusalsAsResults } from './common.ts';
 import { builtinSearch } from './search-builtin.ts';
 import type { Spawner } from '../../exec/spawner.ts';
@@ -22,6 +22,19 @@ import { compilePattern, type SearchEngine } from './search-shared.ts';
 const DEFAULT_MAX_RESULTS = 100;
 const MAX_RESULTS = 1000;
 
+export const searchFilesOutput = toolOutput({
+  matches: v.array(
+    v.object({
+      path: v.pipe(v.string(), v.description('Relative to the workspace root.')),
+      line: v.pipe(v.number(), v.integer(), v.minValue(1)),
+      column: v.pipe(v.number(), v.integer(), v.minValue(1), v.description('Of the first match on the line, in characters.')),
+      text: v.pipe(v.string(), v.description('The matching line.')),
+    }),
+  ),
+  truncated: v.pipe(v.boolean(), v.description('There were more matches, or a limit cut the search short (then `error` says which).')),
+  engine: v.picklist(['ripgrep', 'builtin']),
+});
+
 export interface SearchToolOptions {
   /** Absolute path of the `rg` binary, or null to always use the built-in engine. */
   rgPath: string | null;
@@ -30,10 +43,11 @@ export interface SearchToolOptions {
 }
 
 export function searchFilesTool(confiner: Confiner, limits: FileLimits, opts: SearchToolOptions): ToolDefinition {
-  const engineName = opts.rgPath ? 'ripgrep' : 'builtin';
+  const engineName = opts.rgPath ? ('ripgrep' as const) : ('builtin' as const);
   const engine: SearchEngine = opts.rgPath ? ripgrepSearch(opts.rgPath, opts.spawner) : builtinSearch;
   return defineTool({
     name: 'search_files',
+    title: 'Search files',
     description:
       'Search file contents in the workspace with a regular expression, line by line. Returns `matches` ({path, line, ' +
       'column, text}; line and column 1-based, column in characters) in path order, at most `maxResults`, with `truncated` when ' +
@@ -53,7 +67,8 @@ export function searchFilesTool(confiner: Confiner, limits: FileLimits, opts: Se
       ),
       caseSensitive: v.optional(v.pipe(v.boolean(), v.description('Match case exactly. Default true.'))),
     }),
-    annotations: { title: 'Search files', ...READ_ANNOTATIONS },
+    outputSchema: searchFilesOutput,
+    annotations: READ_ANNOTATIONS,
     readOnly: true,
     async handler({ args, ctx }) {
       const input = args.path === undefined || args.path === '' ? '.' : args.path;

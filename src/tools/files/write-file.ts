@@ -6,12 +6,20 @@
 import * as v from 'valibot';
 import type { Confiner } from '../../workspace/confine.ts';
 import { writeAtomic } from '../../workspace/atomic-write.ts';
-import { defineTool, type ToolDefinition } from '../types.ts';
+import { defineTool, type ToolDefinition, toolOutput } from '../types.ts';
 import { type FileLimits, failure, mib, pathSchemaDescription, refusalsAsResults, sha256Hex } from './common.ts';
+
+export const writeFileOutput = toolOutput({
+  path: v.pipe(v.string(), v.description('The path relative to the workspace root (as given when it could not be resolved).')),
+  bytes: v.pipe(v.number(), v.integer(), v.minValue(0), v.description('Bytes written; 0 when nothing was.')),
+  sha256: v.pipe(v.nullable(v.string()), v.description('Hex SHA-256 of what was written; null when nothing was.')),
+  created: v.pipe(v.boolean(), v.description('The file did not exist before.')),
+});
 
 export function writeFileTool(confiner: Confiner, limits: FileLimits): ToolDefinition {
   return defineTool({
     name: 'write_file',
+    title: 'Write a file',
     description:
       'Create a file or replace its whole content in the workspace. The write is atomic: readers see the old or the new ' +
       'content, never a mix. Missing parent directories are created. With `createOnly: true` the call fails if the file ' +
@@ -22,7 +30,8 @@ export function writeFileTool(confiner: Confiner, limits: FileLimits): ToolDefin
       content: v.pipe(v.string(), v.description('The complete new content of the file.')),
       createOnly: v.optional(v.pipe(v.boolean(), v.description('Fail instead of replacing an existing file. Default false.'))),
     }),
-    annotations: { title: 'Write a file', readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+    outputSchema: writeFileOutput,
+    annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
     readOnly: false,
     sensitiveArguments: ['content'],
     async handler({ args }) {
