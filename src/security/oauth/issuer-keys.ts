@@ -32,6 +32,8 @@ export class IssuerKeys {
   private lastError: string | null = null;
   /** Fetches made (discovery and key set together count once); for tests and metrics. */
   fetches = 0;
+  /** Bumped by every key set fetched: results checked against an older set are checked again. */
+  generation = 0;
 
   constructor(
     readonly issuer: string,
@@ -78,6 +80,7 @@ export class IssuerKeys {
         timeoutDuration: FETCH_TIMEOUT_MS,
       });
       await this.set.reload();
+      this.generation++;
       this.loadedAt = Date.now();
       this.lastError = null;
       return true;
@@ -87,13 +90,18 @@ export class IssuerKeys {
     }
   }
 
+  /** Starts a background fetch when the keys are older than their max age (within the cooldown). */
+  refreshIfStale(): void {
+    if (Date.now() - this.loadedAt > this.opts.maxAgeMs) void this.refresh();
+  }
+
   /** The key for a token's header, as jose's jwtVerify asks for it. */
   getKey = async (header: JWSHeaderParameters, token: FlattenedJWSInput) => {
     if (!this.hasKeys()) {
       await this.refresh();
       if (!this.hasKeys()) throw new NoSigningKeysError(this.problem ?? 'no signing keys');
     }
-    if (Date.now() - this.loadedAt > this.opts.maxAgeMs) void this.refresh();
+    this.refreshIfStale();
     const set = this.set!;
     try {
       return await set(header, token);

@@ -10,6 +10,7 @@ import { decodeJwt, decodeProtectedHeader, errors, jwtVerify } from 'jose';
 import type { Introspector } from './introspection.ts';
 import { type IssuerKeys, NoSigningKeysError } from './issuer-keys.ts';
 import { scopesOf } from './scopes.ts';
+import { sha256Hex } from '../../util/sha256.ts';
 
 export interface TokenGrant {
   /** `sub`: who the token speaks for; the client id for limits and audit. */
@@ -28,6 +29,17 @@ export interface VerifierOptions {
   algorithms: readonly string[];
   clockLeewaySeconds: number;
   introspector: Introspector | null;
+}
+
+/** A verified token's grant is reused this long at most, never past its `exp` nor across a key set change. */
+const VERIFIED_TTL_MS = 60_000;
+const VERIFIED_LIMIT = 10_000;
+
+interface Verified {
+  check: TokenCheck;
+  keys: IssuerKeys;
+  generation: number;
+  until: number;
 }
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
@@ -64,19 +76,46 @@ function reasonOf(err: unknown): string {
 }
 
 export class TokenVerifier {
+  /**
+   * Grants of tokens whose signature and claims passed, by the token's
+   * SHA-256 (the token itself is not kept): a client sends the same token on
+   * every call, and the signature check is most of what a call costs.
+   */
+  private readonly verified = new Map<string, Verified>();
+
   constructor(private readonly opts: VerifierOptions) {}
 
   async verify(token: string): Promise<TokenCheck> {
     if (!looksLikeJwt(token)) return this.introspect(token);
+    const digest = sha256Hex(token);
+    const hit = this.verified.get(digest);
+    if (hit && hit.until > Date.now() && hit.generation === hit.keys.generation) {
+      // A reused result must not keep stale keys alive: the age rule runs as if the signature were checked.
+      hit.keys.refreshIfStale();
+      return hit.check;
+    }
+    if (hit) this.verified.delete(digest);
+    const { check, accepted } = await this.verifyJwt(token);
+    if (check.ok && accepted) {
+      const { keys, generation, exp } = accepted;
+      if (this.verified.size >= VERIFIED_LIMIT) this.verified.delete(this.verified.keys().next().value!);
+      this.verified.set(digest, { check, keys, generation, until: Math.min(Date.now() + VERIFIED_TTL_MS, exp * 1000) });
+    }
+    return check;
+  }
+
+  /** The check, and for an accepted token the keys that verified it and its expiry. */
+  private async verifyJwt(token: string): Promise<{ check: TokenCheck; accepted?: { keys: IssuerKeys; generation: number; exp: number } }> {
     let issuer: unknown;
     try {
       decodeProtectedHeader(token);
       issuer = decodeJwt(token).iss;
     } catch {
-      return { ok: false, reason: 'token is not a well-formed JWT' };
+      return { check: { ok: false, reason: 'token is not a well-formed JWT' } };
     }
     const keys = typeof issuer === 'string' ? this.opts.issuers.get(issuer) : undefined;
-    if (!keys) return { ok: false, reason: 'token issuer is not trusted (iss)' };
+    if (!keys) return { check: { ok: false, reason: 'token issuer is not trusted (iss)' } };
+    const generation = keys.generation;
     try {
       const { payload } = await jwtVerify(token, keys.getKey, {
         issuer: keys.issuer,
@@ -85,9 +124,10 @@ export class TokenVerifier {
         clockTolerance: this.opts.clockLeewaySeconds,
         requiredClaims: ['exp'],
       });
-      return grantOf(payload, keys.issuer);
+      // The generation before the check: a key set fetched during it makes the result be checked again next time.
+      return { check: grantOf(payload, keys.issuer), accepted: { keys, generation, exp: payload.exp! } };
     } catch (err) {
-      return { ok: false, reason: reasonOf(err) };
+      return { check: { ok: false, reason: reasonOf(err) } };
     }
   }
 
