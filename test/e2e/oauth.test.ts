@@ -305,6 +305,43 @@ describe('signing keys', () => {
   });
 });
 
+describe('opaque tokens', () => {
+  test('checked by introspection with hide\'s client credentials: a good token runs, a made-up one is refused', async () => {
+    const hideClient = CLIENTS.find((c) => c.id === 'hide')!;
+    const { idp, server } = await startOAuthHide({}, (resource) => TestIdp.start(resource, { opaque: true }));
+    await server.stop();
+    const resource = `${server.url}/mcp`;
+    const port = Number(new URL(server.url).port);
+    const introspecting = await startServer(
+      {
+        HIDE_AUTH_MODE: 'oauth',
+        HIDE_OAUTH_RESOURCE: resource,
+        HIDE_OAUTH_ISSUERS: idp.issuer,
+        HIDE_SANDBOX: 'off',
+        HIDE_OAUTH_INTROSPECTION_URL: `${idp.issuer}/token/introspection`,
+        HIDE_OAUTH_INTROSPECTION_CLIENT_ID: hideClient.id,
+        HIDE_OAUTH_INTROSPECTION_CLIENT_SECRET: hideClient.secret,
+      },
+      { port },
+    );
+    try {
+      const token = await idp.token('exec-bot');
+      expect(token.split('.').length).toBe(1);
+      const ok = await echo(introspecting, token, 'opaque');
+      expect({ status: ok.status, stdout: ok.body.result?.structuredContent?.stdout }).toEqual({ status: 200, stdout: 'opaque\n' });
+      const before = await auditCount(introspecting);
+      const bad = await echo(introspecting, 'made-up-opaque-token-0123456789');
+      expect(bad.status).toBe(401);
+      const lines = await newAuditLines(introspecting, before, 1);
+      expect(lines.map((l) => [l.event_type, l.error])).toEqual([['auth_failure', 'token is not active']]);
+      expect(readFileSync(introspecting.auditFile, 'utf8')).not.toContain(token);
+    } finally {
+      await introspecting.stop();
+      await idp.stop();
+    }
+  });
+});
+
 describe('both mode', () => {
   const KEY = 'both-mode-api-key-0123456789abcdef';
   test('an API key and a token each work; presenting both is refused as ambiguous', async () => {

@@ -28,6 +28,8 @@ export const CLIENTS: TestClient[] = [
   { id: 'exec-bot', secret: 'exec-bot-secret-0123456789', scope: SCOPES },
   { id: 'reader', secret: 'reader-secret-0123456789', scope: 'hide:read' },
   { id: 'sdk-client', secret: 'sdk-client-secret-0123456789', scope: SCOPES },
+  // hide itself, when it introspects opaque tokens.
+  { id: 'hide', secret: 'hide-introspection-secret-0123456789', scope: '' },
 ];
 
 let kidCounter = 0;
@@ -56,8 +58,12 @@ export class TestIdp {
     this.handler!(req, res);
   });
 
-  static async start(resource: string): Promise<TestIdp> {
+  /** Issue opaque tokens (checked by introspection) instead of JWTs. */
+  opaque = false;
+
+  static async start(resource: string, opts: { opaque?: boolean } = {}): Promise<TestIdp> {
     const idp = new TestIdp();
+    idp.opaque = opts.opaque ?? false;
     await new Promise<void>((r) => idp.server.listen(0, '127.0.0.1', () => r()));
     idp.issuer = `http://127.0.0.1:${(idp.server.address() as AddressInfo).port}`;
     idp.resource = resource;
@@ -78,12 +84,13 @@ export class TestIdp {
         grant_types: ['client_credentials'],
         redirect_uris: [],
         response_types: [],
-        scope: c.scope,
+        ...(c.scope ? { scope: c.scope } : {}),
       })),
       scopes: SCOPES.split(' '),
       features: {
         devInteractions: { enabled: false },
         clientCredentials: { enabled: true },
+        introspection: { enabled: true, allowedPolicy: () => true },
         resourceIndicators: {
           enabled: true,
           defaultResource: () => this.resource,
@@ -91,7 +98,7 @@ export class TestIdp {
           getResourceServerInfo: (_ctx: unknown, indicator: string) => ({
             scope: SCOPES,
             audience: indicator,
-            accessTokenFormat: 'jwt',
+            accessTokenFormat: this.opaque ? 'opaque' : 'jwt',
             accessTokenTTL: 600,
             jwt: { sign: { alg: 'RS256' } },
           }),

@@ -50,8 +50,13 @@ export function looksLikeJwt(value: string): boolean {
   return value.length <= MAX_TOKEN_LENGTH && JWT_SHAPE.test(value);
 }
 
-function grantOf(claims: Record<string, unknown>, issuer: string): TokenCheck {
-  const sub = claims.sub;
+/**
+ * @param clientAsSubject an introspection answer may leave out `sub` (RFC 7662
+ * makes it optional; client-credentials tokens often have none): the client
+ * then acts for itself. A JWT access token must carry `sub` (RFC 9068).
+ */
+function grantOf(claims: Record<string, unknown>, issuer: string, clientAsSubject = false): TokenCheck {
+  const sub = claims.sub ?? (clientAsSubject ? claims.client_id : undefined);
   if (typeof sub !== 'string' || sub === '' || sub.length > 256) return { ok: false, reason: 'token has no usable sub claim' };
   const client = typeof claims.client_id === 'string' ? claims.client_id : typeof claims.azp === 'string' ? claims.azp : null;
   return { ok: true, grant: { subject: sub, clientId: client, issuer, scopes: scopesOf(claims) } };
@@ -145,6 +150,6 @@ export class TokenVerifier {
     const leeway = this.opts.clockLeewaySeconds;
     if (typeof c.exp === 'number' && c.exp + leeway <= now) return { ok: false, reason: 'token expired' };
     if (typeof c.nbf === 'number' && c.nbf - leeway > now) return { ok: false, reason: 'token not yet valid (nbf)' };
-    return grantOf(c, iss ?? [...this.opts.issuers.keys()][0]!);
+    return grantOf(c, iss ?? [...this.opts.issuers.keys()][0]!, true);
   }
 }
