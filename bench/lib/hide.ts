@@ -92,9 +92,8 @@ export interface RunningHide extends Started {
   readyAt: number;
 }
 
-/** Starts `dist/hide serve` on a free loopback port and waits for /health. */
-export async function startHide(setup: HideSetup, timeoutMs = 15_000): Promise<RunningHide> {
-  const port = freePort();
+/** Starts `dist/hide serve` on a free loopback port (or the one given) and waits for /health. */
+export async function startHide(setup: HideSetup, timeoutMs = 15_000, port = freePort()): Promise<RunningHide> {
   const spawnedAt = performance.now();
   const started = spawnLogged([HIDE_BIN, 'serve', '--host', '127.0.0.1', '--port', String(port), '--config', setup.configFile], {
     cwd: setup.dir,

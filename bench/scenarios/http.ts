@@ -40,7 +40,7 @@ export async function alternate<A, B>(rounds: number, a: () => Promise<A>, b: ()
  * "CPU per request" notes beside the rate: the server's own (children
  * excluded), the commands it ran and reaped, and wrk's (a child of the bench).
  */
-function metered(pid: number, shoot: () => Promise<WrkResult>) {
+export function metered(pid: number, shoot: () => Promise<WrkResult>) {
   let serverSecs = 0;
   let commandSecs = 0;
   let wrkSecs = 0;
@@ -62,7 +62,7 @@ function metered(pid: number, shoot: () => Promise<WrkResult>) {
   };
 }
 
-const maxRps = (rs: WrkResult[]) => Math.max(...rs.map((r) => r.requestsPerSec));
+export const maxRps = (rs: WrkResult[]) => Math.max(...rs.map((r) => r.requestsPerSec));
 
 export async function callScript(ctx: Ctx, name: string, key: string, body = TRUE_CALL): Promise<string> {
   return writePostScript(ctx.work, name, body, { ...MCP_HEADERS, 'X-API-Key': key });

@@ -20,6 +20,8 @@ export interface AuditEvent {
   arguments: unknown;
   result: unknown;
   error: string | null;
+  /** Only for a caller signed in with an OAuth token: its issuer, OAuth client (`client_id`/`azp`) and scopes. */
+  oauth?: { issuer: string; client_id: string | null; scopes: readonly string[] };
 }
 
 /** Anything that records audit events (the JSON Lines writer, or a no-op when disabled). */

@@ -200,7 +200,8 @@ export class AuditWriter implements AuditSink {
     const result = r.redact(event.result, b) ?? null;
     const args = r.redact(event.arguments, b) ?? null;
     // Built field by field so the order on disk is fixed and nothing unknown slips in.
-    return { timestamp: new Date(at).toISOString(), event_type: event.event_type, ...envelope, arguments: args, result, error };
+    const oauth = event.oauth ? { oauth: r.redact({ ...event.oauth, scopes: [...event.oauth.scopes] }, b) } : {};
+    return { timestamp: new Date(at).toISOString(), event_type: event.event_type, ...envelope, ...oauth, arguments: args, result, error };
   }
 
   /**

@@ -108,3 +108,58 @@ export const OptionalPort = v.optional(
 );
 
 export const HeaderName = v.pipe(NonEmpty, v.regex(/^[A-Za-z0-9-]+$/, 'expected an HTTP header name'));
+
+function isHttpUrl(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return (u.protocol === 'https:' || u.protocol === 'http:') && u.hash === '' && u.username === '' && u.password === '';
+  } catch {
+    return false;
+  }
+}
+
+/** An absolute http(s) URL without fragment or credentials, or unset. */
+export const OptionalUrl = v.optional(
+  v.pipe(
+    v.string('expected a URL'),
+    v.transform((s) => (s.trim() === '' ? undefined : s.trim())),
+    v.union([v.undefined(), v.pipe(v.string(), v.check(isHttpUrl, 'expected an absolute http(s) URL without #fragment or user:password@'))]),
+  ),
+);
+
+/** A list of absolute http(s) URLs, kept exactly as written (issuers compare as strings). */
+export const UrlList = v.pipe(
+  List,
+  v.check((items) => items.every(isHttpUrl), 'expected absolute http(s) URLs without #fragment or user:password@'),
+);
+
+/** A JSON object whose values are lists of strings: `{"name":["a","b"]}` (a JSON string from the environment). */
+export const ListMap = v.pipe(
+  v.union(
+    [
+      v.record(v.string(), v.array(v.string())),
+      v.pipe(
+        v.string(),
+        v.rawTransform(({ dataset, addIssue, NEVER }) => {
+          try {
+            const parsed: unknown = JSON.parse(dataset.value);
+            if (
+              parsed !== null &&
+              typeof parsed === 'object' &&
+              !Array.isArray(parsed) &&
+              Object.values(parsed).every((l) => Array.isArray(l) && l.every((x) => typeof x === 'string'))
+            ) {
+              return parsed as Record<string, string[]>;
+            }
+          } catch {
+            /* reported below */
+          }
+          addIssue({ message: 'expected a JSON object of lists of strings, e.g. {"name":["a","b"]}' });
+          return NEVER;
+        }),
+      ),
+    ],
+    'expected a JSON object of lists of strings, e.g. {"name":["a","b"]}',
+  ),
+  v.check((m) => Object.keys(m).length > 0 && Object.keys(m).every((k) => /^[\x21\x23-\x5b\x5d-\x7e]+$/.test(k)), 'expected at least one entry, each name a valid scope token'),
+);

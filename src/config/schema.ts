@@ -60,4 +60,28 @@ export const ConfigSchema = v.pipe(
     ),
     ['exec', 'defaultTimeoutSeconds'],
   ),
+  v.forward(
+    v.partialCheck(
+      [['auth', 'mode'], ['oauth', 'resource']],
+      (c) => c.auth.mode === 'apikey' || c.oauth.resource !== undefined,
+      'is required with HIDE_AUTH_MODE=oauth or both (this server\'s URL, e.g. https://hide.example.com/mcp)',
+    ),
+    ['oauth', 'resource'],
+  ),
+  v.forward(
+    v.partialCheck(
+      [['auth', 'mode'], ['oauth', 'issuers']],
+      (c) => c.auth.mode === 'apikey' || c.oauth.issuers.length > 0,
+      'needs at least one issuer with HIDE_AUTH_MODE=oauth or both',
+    ),
+    ['oauth', 'issuers'],
+  ),
+  v.forward(
+    v.partialCheck(
+      [['oauth', 'introspection', 'url'], ['oauth', 'introspection', 'clientId'], ['oauth', 'introspection', 'clientSecret']],
+      (c) => c.oauth.introspection?.url === undefined || (c.oauth.introspection.clientId !== undefined && c.oauth.introspection.clientSecret !== undefined),
+      'needs HIDE_OAUTH_INTROSPECTION_CLIENT_ID and HIDE_OAUTH_INTROSPECTION_CLIENT_SECRET',
+    ),
+    ['oauth', 'introspection'],
+  ),
 );

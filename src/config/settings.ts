@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as v from 'valibot';
-import { Bool, HeaderName, int, List, NonEmpty, OptionalPort, OptionalString, oneOf } from './fields.ts';
+import { Bool, HeaderName, int, List, ListMap, NonEmpty, OptionalPort, OptionalString, OptionalUrl, oneOf, UrlList } from './fields.ts';
 import { type LoadContext, setting } from './setting.ts';
 
 /** The seed's default deny list (its appsettings.json `CommandExecution.DeniedCommands`). */
@@ -23,6 +23,19 @@ export function defaultAuditFile(env: Record<string, string | undefined>, cwd: s
   const state = env.XDG_STATE_HOME || (env.HOME ? join(env.HOME, '.local', 'state') : null);
   return state ? join(state, 'hide', 'audit.jsonl') : resolve(cwd, 'hide-audit.jsonl');
 }
+
+/** JWS algorithms an access token may be signed with: asymmetric only, so a public key can never act as an HMAC secret. */
+export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
+
+/**
+ * OAuth scopes and the tools each grants: names, `prefix_*`, `@read` (every
+ * tool marked read-only) or `*`. A token may call the union of its scopes' tools.
+ */
+export const DEFAULT_OAUTH_SCOPES: Record<string, string[]> = {
+  'hide:read': ['@read'],
+  'hide:write': ['write_file', 'edit_file'],
+  'hide:exec': ['shell_*', 'process_*'],
+};
 
 // Paths are fixed at load time so a later chdir or another cwd cannot move them.
 const inCwd = (path: string, { cwd }: LoadContext) => resolve(cwd, path);
@@ -127,6 +140,90 @@ export const SETTINGS = [
     schema: HeaderName,
     default: 'X-API-Key',
     doc: 'Header that carries the key; `X-MCP-API-Key` and `Authorization: Bearer` are always read too.',
+  }),
+  setting({
+    path: 'auth.mode',
+    env: 'HIDE_AUTH_MODE',
+    schema: oneOf(['apikey', 'oauth', 'both']),
+    default: 'apikey',
+    doc: 'Credentials MCP requests need: API keys (when HIDE_AUTH_ENABLED), OAuth access tokens, or either; `oauth` and `both` turn auth on by themselves (HTTP only).',
+  }),
+  setting({
+    path: 'oauth.resource',
+    env: 'HIDE_OAUTH_RESOURCE',
+    schema: OptionalUrl,
+    default: undefined,
+    example: 'https://hide.example.com/mcp',
+    doc: "This server's canonical URL as its clients call it (the OAuth resource); required with HIDE_AUTH_MODE=oauth or both.",
+  }),
+  setting({
+    path: 'oauth.issuers',
+    env: 'HIDE_OAUTH_ISSUERS',
+    schema: UrlList,
+    default: [],
+    example: '["https://sso.example.com/realms/dev"]',
+    doc: 'Authorization servers whose tokens count, by exact issuer URL; their keys are found by RFC 8414 or OpenID discovery.',
+  }),
+  setting({
+    path: 'oauth.audience',
+    env: 'HIDE_OAUTH_AUDIENCE',
+    schema: OptionalString,
+    default: undefined,
+    defaultDoc: 'HIDE_OAUTH_RESOURCE',
+    example: 'https://hide.example.com/mcp',
+    doc: 'The audience (`aud`) a token must name.',
+  }),
+  setting({
+    path: 'oauth.scopes',
+    env: 'HIDE_OAUTH_SCOPES',
+    schema: ListMap,
+    default: DEFAULT_OAUTH_SCOPES,
+    defaultDoc: `\`${JSON.stringify(DEFAULT_OAUTH_SCOPES)}\``,
+    doc: 'Scopes and the tools each grants (names, `prefix_*`, `@read` for every read-only tool, `*`), as a JSON object.',
+  }),
+  setting({
+    path: 'oauth.algorithms',
+    env: 'HIDE_OAUTH_ALGORITHMS',
+    schema: v.pipe(
+      List,
+      v.minLength(1, 'expected at least one algorithm'),
+      v.check((l) => l.every((a) => (ASYMMETRIC_ALGORITHMS as readonly string[]).includes(a)), `expected algorithms from ${ASYMMETRIC_ALGORITHMS.join(', ')}`),
+    ),
+    default: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+    doc: 'Signature algorithms a token may use; asymmetric only (never `none` or HMAC).',
+  }),
+  setting({ path: 'oauth.clockLeewaySeconds', env: 'HIDE_OAUTH_CLOCK_LEEWAY_SECONDS', schema: int(0, 600), default: 30, doc: 'Clock skew allowed when checking `exp` and `nbf`.' }),
+  setting({
+    path: 'oauth.jwksCooldownSeconds',
+    env: 'HIDE_OAUTH_JWKS_COOLDOWN_SECONDS',
+    schema: int(0, 3600),
+    default: 30,
+    doc: "Least time between two fetches of an issuer's keys (an unknown `kid`, a retry after a failure).",
+  }),
+  setting({
+    path: 'oauth.jwksMaxAgeSeconds',
+    env: 'HIDE_OAUTH_JWKS_MAX_AGE_SECONDS',
+    schema: int(1, 86_400),
+    default: 600,
+    doc: 'Cached keys older than this are refreshed in the background; they stay in use while the endpoint is down.',
+  }),
+  setting({
+    path: 'oauth.introspection.url',
+    env: 'HIDE_OAUTH_INTROSPECTION_URL',
+    schema: OptionalUrl,
+    default: undefined,
+    example: 'https://sso.example.com/realms/dev/protocol/openid-connect/token/introspect',
+    doc: 'RFC 7662 introspection endpoint for opaque (non-JWT) tokens; unset refuses them.',
+  }),
+  setting({ path: 'oauth.introspection.clientId', env: 'HIDE_OAUTH_INTROSPECTION_CLIENT_ID', schema: OptionalString, default: undefined, example: 'hide', doc: 'Client id hide introspects with.' }),
+  setting({
+    path: 'oauth.introspection.clientSecret',
+    env: 'HIDE_OAUTH_INTROSPECTION_CLIENT_SECRET',
+    schema: OptionalString,
+    default: undefined,
+    example: 'replace-with-the-client-secret',
+    secret: true,
+    doc: 'Client secret hide introspects with.',
   }),
   setting({
     path: 'allowedClientIps',

@@ -17,6 +17,8 @@ export interface CallContext {
   allowedTools: ReadonlySet<string> | null;
   /** Client restricted to read-only tools (keys-file `readOnly: true`). */
   readOnly: boolean;
+  /** Present when the caller signed in with an OAuth access token. */
+  oauth?: OAuthGrant;
   /**
    * Present when the request asked for progress (`_meta.progressToken`) and
    * the transport can deliver it: the tool reports, the transport throttles
@@ -30,4 +32,12 @@ export interface ProgressUpdate {
   progress: number;
   total?: number;
   message?: string;
+}
+
+/** What an OAuth access token said about its caller, beside the client id (its `sub`). */
+export interface OAuthGrant {
+  issuer: string;
+  /** The OAuth client holding the token (`client_id`, else `azp`). */
+  clientId: string | null;
+  scopes: readonly string[];
 }

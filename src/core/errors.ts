@@ -73,19 +73,20 @@ export class PayloadTooLargeError extends HideError {
 }
 
 export class UnauthorizedError extends HideError {
-  constructor(message: string, header: string) {
+  /** @param challenge the WWW-Authenticate value; OAuth modes point it at the resource metadata. */
+  constructor(message: string, header: string, challenge = 'Bearer realm="hide", error="invalid_token"') {
     super(message, {
       status: 401,
       rpcCode: RpcCode.unauthorized,
       data: { header },
-      headers: { 'WWW-Authenticate': 'Bearer realm="hide", error="invalid_token"' },
+      headers: { 'WWW-Authenticate': challenge },
     });
   }
 }
 
 export class ForbiddenError extends HideError {
-  constructor(message: string, data?: Record<string, unknown>) {
-    super(message, { status: 403, rpcCode: RpcCode.forbidden, data });
+  constructor(message: string, data?: Record<string, unknown>, headers?: Record<string, string>) {
+    super(message, { status: 403, rpcCode: RpcCode.forbidden, data, headers });
   }
 }
 

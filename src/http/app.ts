@@ -9,7 +9,8 @@
  *   afterHandle   count for /metrics
  *   error         one error mapping · count for /metrics · release a slot an error left taken
  *
- * /health, /ready and /metrics (when not on its own port) sit before auth.
+ * /health, /ready, /metrics (when not on its own port) and the OAuth
+ * protected resource metadata sit before auth.
  */
 import type { Server } from 'bun';
 import { Elysia } from 'elysia';
@@ -29,6 +30,7 @@ import { requestState } from './plugins/request-state.ts';
 import { stateOf } from './request-state.ts';
 import { healthRoutes } from './routes/health.ts';
 import { mcpRoutes } from './routes/mcp.ts';
+import { oauthMetadataRoutes } from './routes/oauth-metadata.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { readyRoutes } from './routes/ready.ts';
 
@@ -49,6 +51,7 @@ export function createHttpApp(rt: Runtime) {
       },
       allowedTools: id?.allowedTools ?? null,
       readOnly: id?.readOnly ?? false,
+      oauth: id?.oauth,
     };
   };
 
@@ -79,6 +82,7 @@ export function createHttpApp(rt: Runtime) {
     .use(originCheck(rt.security))
     .use(healthRoutes(() => rt.healthExtra()))
     .use(readyRoutes(() => rt.ops.lifecycle.readiness()))
+    .use(oauthMetadataRoutes(rt.security.opts.oauth))
     .use(rt.config.metrics.port === undefined ? metricsRoutes(rt.ops.metrics, rt.config.metrics.token) : new Elysia({ name: 'hide/metrics-elsewhere' }))
     .use(auth(rt.security, rt.config.auth.header))
     .use(mcpMessage(rt.core, rt.config.maxBodyBytes))

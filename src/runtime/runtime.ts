@@ -19,6 +19,7 @@ import { AuditWriter, NullAudit } from '../audit/writer.ts';
 import type { AuditSink } from '../audit/event.ts';
 import { IpFilter, isLoopback } from '../security/ip.ts';
 import { KeyStore } from '../security/keys.ts';
+import { OAuthGuard } from '../security/oauth/guard.ts';
 import type { Limiter } from '../security/limiter.ts';
 import { MemoryLimiter } from '../security/memory-limiter.ts';
 import { HostPolicy } from '../security/host.ts';
@@ -102,7 +103,7 @@ class Cleanups {
 
 /** Refusals that need nothing opened: unauthenticated non-loopback binds, stdout audit on stdio, an unusable workspace. */
 function checkPolicy(config: Config, opts: RuntimeOptions): Confiner {
-  if (opts.transport === 'http' && !isLoopbackHost(config.host) && !config.auth.enabled) {
+  if (opts.transport === 'http' && !isLoopbackHost(config.host) && !config.auth.enabled && config.auth.mode === 'apikey') {
     if (!config.allowUnauthenticated) {
       throw new StartupError(
         `refusing to listen on non-loopback host ${config.host} with authentication off: anyone who can reach it could run commands. ` +
@@ -133,8 +134,15 @@ interface Auth {
 function openAuth(config: Config, opts: RuntimeOptions, cleanups: Cleanups): Auth {
   let auditReload: (keys: number) => void = () => {};
   let keyStore: KeyStore | null = null;
-  const secretsOf = () => [...(keyStore?.knownSecrets() ?? []), ...(config.auth.apiKey ? [config.auth.apiKey] : [])];
-  if (config.auth.enabled && opts.transport === 'http') {
+  const introspectionSecret = config.oauth.introspection?.clientSecret;
+  const secretsOf = () => [
+    ...(keyStore?.knownSecrets() ?? []),
+    ...(config.auth.apiKey ? [config.auth.apiKey] : []),
+    ...(introspectionSecret ? [introspectionSecret] : []),
+  ];
+  // `oauth` takes tokens only; `both` needs keys as much as `apikey` with auth on.
+  const keysNeeded = config.auth.mode === 'both' || (config.auth.mode === 'apikey' && config.auth.enabled);
+  if (keysNeeded && opts.transport === 'http') {
     try {
       keyStore = new KeyStore({
         apiKey: config.auth.apiKey ?? null,
@@ -204,6 +212,36 @@ function openAudit(config: Config, redactor: Redactor, metrics: Metrics, cleanup
   return { writer, audit };
 }
 
+/**
+ * The OAuth resource server (HTTP with HIDE_AUTH_MODE oauth or both): keys
+ * are fetched in the background, and /ready is 503 while no issuer has any.
+ */
+function openOAuth(config: Config, opts: RuntimeOptions, tools: ToolDefinition[], lifecycle: Lifecycle): OAuthGuard | null {
+  if (config.auth.mode === 'apikey' || opts.transport !== 'http') return null;
+  const o = config.oauth;
+  const i = o.introspection;
+  let guard: OAuthGuard;
+  try {
+    guard = new OAuthGuard({
+      resource: o.resource!,
+      audience: o.audience,
+      issuers: o.issuers,
+      scopes: o.scopes,
+      algorithms: o.algorithms,
+      clockLeewaySeconds: o.clockLeewaySeconds,
+      jwksCooldownSeconds: o.jwksCooldownSeconds,
+      jwksMaxAgeSeconds: o.jwksMaxAgeSeconds,
+      introspection: i?.url && i.clientId && i.clientSecret ? { url: i.url, clientId: i.clientId, clientSecret: i.clientSecret } : undefined,
+      tools,
+    });
+  } catch (err) {
+    throw new StartupError(`OAuth settings are not usable: ${(err as Error).message}`);
+  }
+  lifecycle.addCheck(() => guard.problem());
+  guard.start();
+  return guard;
+}
+
 /** The rate and concurrency limiter: in memory, or Redis (whose health /ready reports). */
 async function openLimiter(config: Config, metrics: Metrics, lifecycle: Lifecycle, cleanups: Cleanups): Promise<Limiter> {
   let store: RedisLimiter | null = null;
@@ -271,19 +309,21 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
       throw new StartupError((err as Error).message);
     }
     const limiter = await openLimiter(config, metrics, lifecycle, cleanups);
+    const exec = await openExec(config, confiner, opts, metrics, cleanups);
+    const oauth = openOAuth(config, opts, exec.registry.definitions(), lifecycle);
     const security = new SecurityPipeline({
-      authEnabled: auth.keyStore !== null,
+      authEnabled: auth.keyStore !== null || oauth !== null,
       keyStore: auth.keyStore,
       ipFilter,
       origins: new OriginPolicy(config.allowedOrigins, isLoopbackHost(config.host)),
       hosts,
       limiter,
       audit,
+      oauth,
     });
-    const exec = await openExec(config, confiner, opts, metrics, cleanups);
     // With authentication on, callers may see different tool lists: shared caches must keep them apart.
     const dispatcher = new McpDispatcher(exec.registry, security, {
-      listCacheScope: auth.keyStore !== null ? 'private' : 'public',
+      listCacheScope: auth.keyStore !== null || oauth !== null ? 'private' : 'public',
       listTtlMs: LIST_TTL_MS,
     });
     auth.keyStore?.watch();

@@ -4,7 +4,7 @@
  * plugins and the stdio loop. It decides and records; it never builds an HTTP
  * response (refusals are thrown as HideError subclasses).
  */
-import type { CallContext } from '../core/context.ts';
+import type { CallContext, OAuthGrant } from '../core/context.ts';
 import { ForbiddenError, RateLimitError, UnauthorizedError, UnavailableError } from '../core/errors.ts';
 import { logger } from '../core/log.ts';
 import type { Admission, ToolCallGate, ToolCallRecord } from '../mcp/gate.ts';
@@ -14,6 +14,9 @@ import type { IpFilter } from './ip.ts';
 import type { KeyStore } from './keys.ts';
 import type { Limiter } from './limiter.ts';
 import type { HostPolicy } from './host.ts';
+import type { OAuthGuard } from './oauth/guard.ts';
+import type { BearerError } from './oauth/metadata.ts';
+import { looksLikeJwt } from './oauth/verifier.ts';
 import type { OriginPolicy } from './origin.ts';
 
 export interface Identity {
@@ -21,6 +24,8 @@ export interface Identity {
   apiKeyHash: string | null;
   allowedTools: ReadonlySet<string> | null;
   readOnly: boolean;
+  /** Present only for a caller signed in with an OAuth access token. */
+  oauth?: OAuthGrant;
 }
 
 /** The credentials a request presented, already pulled out of its headers. */
@@ -34,6 +39,11 @@ export interface PresentedCredentials {
 export interface RequestFacts {
   clientIp: string;
   correlationId: string;
+}
+
+/** The audit line's `oauth` field for a caller signed in with a token. */
+function oauthFields(ctx: Pick<CallContext, 'oauth'>): Partial<AuditEvent> {
+  return ctx.oauth ? { oauth: { issuer: ctx.oauth.issuer, client_id: ctx.oauth.clientId, scopes: ctx.oauth.scopes } } : {};
 }
 
 function event(type: AuditEventType, facts: RequestFacts, extra: Partial<AuditEvent>): AuditEvent {
@@ -64,6 +74,8 @@ export class SecurityPipeline implements ToolCallGate {
       hosts: HostPolicy;
       limiter: Limiter;
       audit: AuditSink;
+      /** OAuth access tokens are accepted (HIDE_AUTH_MODE oauth, or both with keyStore). */
+      oauth?: OAuthGuard | null;
     },
   ) {}
 
@@ -92,20 +104,32 @@ export class SecurityPipeline implements ToolCallGate {
     throw new ForbiddenError('Forbidden: Host is not allowed', { reason: 'host' });
   }
 
-  /** Resolves who is calling, or throws UnauthorizedError (and audits, and logs a warning with the IP). */
-  authenticate(creds: PresentedCredentials, facts: RequestFacts): Identity {
+  /**
+   * Resolves who is calling, or throws UnauthorizedError (and audits, and logs
+   * a warning with the IP). Synchronous for API keys; a promise when an OAuth
+   * token has to be checked.
+   */
+  authenticate(creds: PresentedCredentials, facts: RequestFacts): Identity | Promise<Identity> {
+    const oauth = this.opts.oauth;
+    if (oauth) return this.authenticateWithOAuth(oauth, creds, facts);
     if (!this.opts.authEnabled || !this.opts.keyStore) {
       return { clientId: facts.clientIp, apiKeyHash: null, allowedTools: null, readOnly: false };
     }
-    const fail = (reason: string, keyHash: string | null): never => {
-      this.opts.audit.write(event('auth_failure', facts, { api_key_hash: keyHash, error: reason }));
-      this.log.warn(`API key authentication failed: ${reason}. Client IP: ${facts.clientIp}`);
-      throw new UnauthorizedError(`Unauthorized: ${reason}`, creds.preferredHeader);
-    };
+    return this.authenticateKey(creds, facts, (reason) => new UnauthorizedError(`Unauthorized: ${reason}`, creds.preferredHeader));
+  }
+
+  private refuse(facts: RequestFacts, reason: string, keyHash: string | null, error: UnauthorizedError, what: string): never {
+    this.opts.audit.write(event('auth_failure', facts, { api_key_hash: keyHash, error: reason }));
+    this.log.warn(`${what} authentication failed: ${reason}. Client IP: ${facts.clientIp}`);
+    throw error;
+  }
+
+  private authenticateKey(creds: PresentedCredentials, facts: RequestFacts, refusal: (reason: string) => UnauthorizedError): Identity {
+    const fail = (reason: string, keyHash: string | null): never => this.refuse(facts, reason, keyHash, refusal(reason), 'API key');
     if (creds.found.length === 0) return fail('missing API key', null);
     const distinct = new Set(creds.found.map((c) => c.value));
     if (distinct.size > 1) return fail('conflicting credentials in more than one header', null);
-    const result = this.opts.keyStore.authenticate(creds.found[0]!.value);
+    const result = this.opts.keyStore!.authenticate(creds.found[0]!.value);
     if (!result.ok) {
       const why = result.reason === 'disabled' ? 'API key is disabled' : result.reason === 'missing' ? 'missing API key' : 'invalid API key';
       return fail(why, result.keyHash);
@@ -118,14 +142,53 @@ export class SecurityPipeline implements ToolCallGate {
     };
   }
 
+  /**
+   * `oauth` mode: an access token in `Authorization: Bearer`. `both`: that or
+   * an API key; a request presenting a key and a token is ambiguous and
+   * refused. Every refusal points the client at the resource metadata.
+   */
+  private authenticateWithOAuth(oauth: OAuthGuard, creds: PresentedCredentials, facts: RequestFacts): Identity | Promise<Identity> {
+    // `error` null: nothing was presented, so the challenge names no error (RFC 6750 section 3.1).
+    const refusal = (reason: string, error: BearerError | null = 'invalid_token') =>
+      new UnauthorizedError(`Unauthorized: ${reason}`, 'Authorization', error ? oauth.challenge(error, reason) : oauth.challenge());
+    const fail = (reason: string, error?: BearerError | null): never => this.refuse(facts, reason, null, refusal(reason, error), 'OAuth');
+    const keys = this.opts.keyStore;
+    if (creds.found.length === 0) return fail(keys ? 'missing access token or API key' : 'missing access token', null);
+    if (new Set(creds.found.map((c) => c.value)).size > 1) {
+      return fail('ambiguous credentials: more than one presented (an API key and a token, or two different values)', 'invalid_request');
+    }
+    const value = creds.found[0]!.value;
+    const fromAuthorization = creds.found.some((c) => c.header === 'authorization');
+    if (!fromAuthorization) {
+      if (!keys) return fail(`API keys are not accepted here (${creds.found[0]!.header}); send an OAuth access token in Authorization: Bearer`);
+      return this.authenticateKey(creds, facts, (reason) => refusal(reason));
+    }
+    // An API key may also arrive as a bearer value; a JWT never is one.
+    if (keys && !looksLikeJwt(value) && (!oauth.introspects || keys.authenticate(value).ok)) return this.authenticateKey(creds, facts, (reason) => refusal(reason));
+    return oauth.check(value).then((r) => {
+      if (!r.ok) return fail(r.reason);
+      return { clientId: r.clientId, apiKeyHash: null, allowedTools: r.allowedTools, readOnly: false, oauth: r.grant };
+    });
+  }
+
   private facts(ctx: CallContext, correlationId: string): RequestFacts {
     return { clientIp: ctx.clientIp, correlationId };
   }
 
   /** Permission, then RPM window and concurrency slot (ToolCallGate). */
   async admit(ctx: CallContext, tool: ToolDefinition, correlationId: string, user: string | null): Promise<Admission> {
-    const base = { client_id: ctx.clientId, api_key_hash: ctx.apiKeyHash, user, tool_name: tool.name };
+    const base = { client_id: ctx.clientId, api_key_hash: ctx.apiKeyHash, user, tool_name: tool.name, ...oauthFields(ctx) };
     if (!toolPermitted(tool, ctx)) {
+      const oauth = ctx.oauth ? this.opts.oauth : null;
+      if (oauth) {
+        const { scope, challenge } = oauth.insufficientScope(tool.name);
+        this.opts.audit.write(event('permission_denied', this.facts(ctx, correlationId), { ...base, error: `token lacks scope ${scope ?? '(none grants this tool)'}` }));
+        throw new ForbiddenError(
+          `Forbidden: client '${ctx.clientId}' may not call tool '${tool.name}': insufficient scope`,
+          { reason: 'scope', tool: tool.name, scope },
+          { 'WWW-Authenticate': challenge },
+        );
+      }
       this.opts.audit.write(event('permission_denied', this.facts(ctx, correlationId), { ...base, error: 'tool not permitted for this client' }));
       throw new ForbiddenError(`Forbidden: client '${ctx.clientId}' may not call tool '${tool.name}'`, { reason: 'tool', tool: tool.name });
     }
@@ -161,6 +224,7 @@ export class SecurityPipeline implements ToolCallGate {
       arguments: r.arguments,
       result: r.result === null ? null : { ...r.result, durationMs: Math.round(r.durationMs) },
       error: r.error,
+      ...oauthFields(ctx),
     });
   }
 }

@@ -67,6 +67,11 @@ export class ToolRegistry {
     return this.tools.get(name);
   }
 
+  /** Every tool this server offers. */
+  definitions(): ToolDefinition[] {
+    return [...this.tools.values()];
+  }
+
 
   /** The serialised `result` of tools/list for this caller, cached per view. */
   listJson(ctx: Pick<CallContext, 'allowedTools' | 'readOnly'>): string {

@@ -9,7 +9,7 @@ import * as v from 'valibot';
 import { loadConfig, maskedConfig } from '../../src/config/load.ts';
 import { ConfigSchema } from '../../src/config/schema.ts';
 import { CONFIG_FILE_ENV, defaultOf, type SettingSpec } from '../../src/config/setting.ts';
-import { SEED_DENIED_COMMANDS, SETTINGS } from '../../src/config/settings.ts';
+import { DEFAULT_OAUTH_SCOPES, SEED_DENIED_COMMANDS, SETTINGS } from '../../src/config/settings.ts';
 import { configDir } from './helpers.ts';
 
 const ROWS: readonly SettingSpec[] = SETTINGS;
@@ -68,7 +68,18 @@ describe('the derived schema', () => {
       workspace: dir.path,
       allowedPaths: [],
       readOnly: false,
-      auth: { enabled: false, apiKey: undefined, keysFile: undefined, header: 'X-API-Key' },
+      auth: { enabled: false, apiKey: undefined, keysFile: undefined, header: 'X-API-Key', mode: 'apikey' },
+      oauth: {
+        resource: undefined,
+        issuers: [],
+        audience: undefined,
+        scopes: DEFAULT_OAUTH_SCOPES,
+        algorithms: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+        clockLeewaySeconds: 30,
+        jwksCooldownSeconds: 30,
+        jwksMaxAgeSeconds: 600,
+        introspection: { url: undefined, clientId: undefined, clientSecret: undefined },
+      },
       allowedClientIps: [],
       trustedProxies: [],
       rateLimit: { enabled: true, rpm: 60, concurrent: 3, store: 'memory', redisUrl: undefined, onStoreError: 'deny', leaseSeconds: 30 },
@@ -126,17 +137,32 @@ describe('the derived schema', () => {
 describe('maskedConfig', () => {
   test('masks every secret row and only the password of a Redis URL', () => {
     using dir = configDir();
-    const env = { HIDE_API_KEY: 'key-1', HIDE_METRICS_TOKEN: 'tok-1', HIDE_REDIS_URL: 'redis://user:pw@redis:6379/0', HIDE_HOST: '127.0.0.2' };
+    const env = {
+      HIDE_API_KEY: 'key-1',
+      HIDE_METRICS_TOKEN: 'tok-1',
+      HIDE_REDIS_URL: 'redis://user:pw@redis:6379/0',
+      HIDE_HOST: '127.0.0.2',
+      HIDE_OAUTH_INTROSPECTION_URL: 'https://sso.example.com/introspect',
+      HIDE_OAUTH_INTROSPECTION_CLIENT_ID: 'hide',
+      HIDE_OAUTH_INTROSPECTION_CLIENT_SECRET: 'introspection-secret',
+    };
     const { config } = loadConfig({ cwd: dir.path, env });
     const masked = maskedConfig(config);
-    expect({ apiKey: masked.auth.apiKey, token: masked.metrics.token, redis: masked.rateLimit.redisUrl, host: masked.host }).toEqual({
+    expect({
+      apiKey: masked.auth.apiKey,
+      token: masked.metrics.token,
+      redis: masked.rateLimit.redisUrl,
+      host: masked.host,
+      introspection: masked.oauth.introspection,
+    }).toEqual({
       apiKey: '********',
       token: '********',
       redis: 'redis://********@redis:6379/0',
       host: '127.0.0.2',
+      introspection: { url: 'https://sso.example.com/introspect', clientId: 'hide', clientSecret: '********' },
     });
     // The secret rows are the ones masked, and the original is untouched.
-    expect(ROWS.filter((s) => s.secret).map((s) => s.path)).toEqual(['auth.apiKey', 'rateLimit.redisUrl', 'metrics.token']);
+    expect(ROWS.filter((s) => s.secret).map((s) => s.path)).toEqual(['auth.apiKey', 'oauth.introspection.clientSecret', 'rateLimit.redisUrl', 'metrics.token']);
     expect(config.auth.apiKey).toBe('key-1');
   });
 

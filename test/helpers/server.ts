@@ -26,7 +26,7 @@ export interface TestServer {
 }
 
 
-export async function startServer(env: Record<string, string> = {}, opts: { cwd?: string } = {}): Promise<TestServer> {
+export async function startServer(env: Record<string, string> = {}, opts: { cwd?: string; port?: number } = {}): Promise<TestServer> {
   const dir = tempDir();
   const workspace = join(dir, 'ws');
   await Bun.write(join(workspace, '.keep'), '');
@@ -37,7 +37,7 @@ export async function startServer(env: Record<string, string> = {}, opts: { cwd?
   });
   configureLogger({ level: config.log.level, format: 'json' });
   const rt = await createRuntime(config, { transport: 'http' });
-  const app = createHttpApp(rt).listen({ hostname: '127.0.0.1', port: 0 });
+  const app = createHttpApp(rt).listen({ hostname: '127.0.0.1', port: opts.port ?? 0 });
   const url = `http://127.0.0.1:${app.server!.port}`;
   const stop = async () => {
     await app.server?.stop(true);

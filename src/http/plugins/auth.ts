@@ -1,5 +1,6 @@
 /**
- * API-key authentication as a resolve hook. Keys are read from the configured
+ * Authentication as a resolve hook: API keys, and OAuth access tokens when
+ * the pipeline has them on (the pipeline decides; this only extracts). Keys are read from the configured
  * header, X-MCP-API-Key and `Authorization: Bearer` (through @elysiajs/bearer,
  * which only extracts). A token from the query string never counts: bearer
  * falls back to `?access_token=`, so we take its value only when the
@@ -43,7 +44,15 @@ export function auth(security: SecurityPipeline, configuredHeader: string) {
     .resolve({ as: 'global' }, ({ request, bearer: token }) => {
       const state = stateOf(request);
       if (!state?.protectedPath) return {};
-      state.identity = security.authenticate(credentialsFrom(request.headers, token, configuredHeader), state);
-      return {};
+      const identity = security.authenticate(credentialsFrom(request.headers, token, configuredHeader), state);
+      // An API key resolves at once; only an OAuth token check costs a promise.
+      if (!(identity instanceof Promise)) {
+        state.identity = identity;
+        return {};
+      }
+      return identity.then((id) => {
+        state.identity = id;
+        return {};
+      });
     });
 }

@@ -21,7 +21,8 @@ export function requestState(ipFilter: IpFilter, serverOf: () => { requestIP(r: 
     const peer = serverOf()?.requestIP(request)?.address ?? 'unknown';
     const state = {
       path,
-      protectedPath: path !== '/health' && path !== '/ready' && path !== '/metrics',
+      // Discovery documents are read before a client has credentials.
+      protectedPath: path !== '/health' && path !== '/ready' && path !== '/metrics' && !path.startsWith('/.well-known/'),
       clientIp: ipFilter.clientIp(peer, request.headers.get('x-forwarded-for')),
       correlationId: correlationIdFromHeader(request.headers.get('x-correlation-id')),
       rpcId: null,

@@ -1,0 +1,18 @@
+/**
+ * GET /.well-known/oauth-protected-resource (and its path-suffixed forms):
+ * the RFC 9728 document MCP clients discover the authorization server from.
+ * Open like /health — a client reads it before it has any credential — and
+ * readable from browser-based clients (CORS `*`: it holds nothing private).
+ */
+import { Elysia } from 'elysia';
+import type { OAuthGuard } from '../../security/oauth/guard.ts';
+import { jsonResponse } from '../error-response.ts';
+
+export function oauthMetadataRoutes(guard: OAuthGuard | null | undefined) {
+  const app = new Elysia({ name: 'hide/oauth-metadata' });
+  if (!guard) return app;
+  const body = JSON.stringify(guard.metadata);
+  const headers = { 'cache-control': 'public, max-age=300', 'access-control-allow-origin': '*' };
+  for (const path of guard.metadataPaths) app.get(path, () => jsonResponse(200, body, headers));
+  return app;
+}

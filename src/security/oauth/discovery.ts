@@ -1,0 +1,54 @@
+/**
+ * Finds an authorization server's metadata from its issuer URL: RFC 8414
+ * (`/.well-known/oauth-authorization-server` inserted before the issuer's
+ * path), then OpenID Connect discovery (`/.well-known/openid-configuration`
+ * appended). A document counts only when its `issuer` is exactly the one
+ * configured (RFC 8414 section 3.3), so one server cannot speak for another.
+ */
+import * as v from 'valibot';
+
+const MetadataSchema = v.object({
+  issuer: v.string(),
+  jwks_uri: v.pipe(v.string(), v.url()),
+  introspection_endpoint: v.optional(v.pipe(v.string(), v.url())),
+});
+
+export interface ServerMetadata {
+  issuer: string;
+  jwksUri: string;
+  introspectionEndpoint?: string;
+}
+
+/** The URLs tried, in order. */
+export function discoveryUrls(issuer: string): string[] {
+  const u = new URL(issuer);
+  const path = u.pathname === '/' ? '' : u.pathname.replace(/\/$/, '');
+  return [`${u.origin}/.well-known/oauth-authorization-server${path}`, `${u.origin}${path}/.well-known/openid-configuration`];
+}
+
+/** Fetches the metadata; throws an Error saying what each URL answered. */
+export async function discover(issuer: string, timeoutMs: number): Promise<ServerMetadata> {
+  const problems: string[] = [];
+  for (const url of discoveryUrls(issuer)) {
+    try {
+      const res = await fetch(url, { redirect: 'manual', headers: { accept: 'application/json' }, signal: AbortSignal.timeout(timeoutMs) });
+      if (res.status !== 200) {
+        problems.push(`${url}: HTTP ${res.status}`);
+        continue;
+      }
+      const parsed = v.safeParse(MetadataSchema, await res.json());
+      if (!parsed.success) {
+        problems.push(`${url}: not authorization server metadata with a jwks_uri`);
+        continue;
+      }
+      if (parsed.output.issuer !== issuer) {
+        problems.push(`${url}: names issuer ${parsed.output.issuer.slice(0, 200)}, not ${issuer}`);
+        continue;
+      }
+      return { issuer, jwksUri: parsed.output.jwks_uri, introspectionEndpoint: parsed.output.introspection_endpoint };
+    } catch (err) {
+      problems.push(`${url}: ${(err as Error).name === 'TimeoutError' ? 'timed out' : (err as Error).message}`);
+    }
+  }
+  throw new Error(`discovery failed (${problems.join('; ')})`);
+}

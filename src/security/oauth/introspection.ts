@@ -1,0 +1,73 @@
+/**
+ * RFC 7662 token introspection for opaque (non-JWT) access tokens: the
+ * authorization server is asked, with this server's client credentials,
+ * whether the token is active and what it grants. Answers are cached by the
+ * token's SHA-256 — never the token itself — for at most a minute and never
+ * past the token's `exp`, so a revoked token stops working within a minute
+ * while a busy client does not ask the server on every call.
+ */
+import { sha256Hex } from '../../util/sha256.ts';
+
+const TIMEOUT_MS = 5000;
+/** Longest an active answer is reused. */
+const ACTIVE_TTL_MS = 60_000;
+/** Inactive answers are reused briefly so a flood of bad tokens costs the server one request each per this long. */
+const INACTIVE_TTL_MS = 10_000;
+const CACHE_LIMIT = 10_000;
+
+export interface IntrospectionOptions {
+  url: string;
+  clientId: string;
+  clientSecret: string;
+}
+
+/** The claims of an active token, or why it was refused. */
+export type IntrospectionResult = { active: true; claims: Record<string, unknown> } | { active: false; reason: string };
+
+export class Introspector {
+  private readonly cache = new Map<string, { until: number; result: IntrospectionResult }>();
+  private readonly authorization: string;
+
+  constructor(private readonly opts: IntrospectionOptions) {
+    // RFC 6749 section 2.3.1: form-encode id and secret before Basic.
+    const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
+    this.authorization = `Basic ${btoa(`${enc(opts.clientId)}:${enc(opts.clientSecret)}`)}`;
+  }
+
+  async introspect(token: string): Promise<IntrospectionResult> {
+    const key = sha256Hex(token);
+    const now = Date.now();
+    const hit = this.cache.get(key);
+    if (hit && hit.until > now) return hit.result;
+    const result = await this.ask(token);
+    let until = now + (result.active ? ACTIVE_TTL_MS : INACTIVE_TTL_MS);
+    if (result.active && typeof result.claims.exp === 'number') until = Math.min(until, result.claims.exp * 1000);
+    if (this.cache.size >= CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value!);
+    if (until > now) this.cache.set(key, { until, result });
+    return result;
+  }
+
+  private async ask(token: string): Promise<IntrospectionResult> {
+    let res: Response;
+    try {
+      res = await fetch(this.opts.url, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { authorization: this.authorization, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        body: new URLSearchParams({ token, token_type_hint: 'access_token' }),
+        signal: AbortSignal.timeout(TIMEOUT_MS),
+      });
+    } catch (err) {
+      return { active: false, reason: `introspection endpoint unreachable: ${(err as Error).message.slice(0, 200)}` };
+    }
+    if (res.status !== 200) return { active: false, reason: `introspection endpoint answered HTTP ${res.status}` };
+    let body: unknown;
+    try {
+      body = await res.json();
+    } catch {
+      return { active: false, reason: 'introspection endpoint answered something other than JSON' };
+    }
+    if (body === null || typeof body !== 'object' || (body as { active?: unknown }).active !== true) return { active: false, reason: 'token is not active' };
+    return { active: true, claims: body as Record<string, unknown> };
+  }
+}

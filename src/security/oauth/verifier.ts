@@ -1,0 +1,155 @@
+/**
+ * Checks an access token and says what it grants: a JWT by its signature
+ * (the issuer's keys, chosen by its exact `iss` among the configured ones),
+ * `aud` naming this resource, `exp`/`nbf` within the leeway, and only the
+ * configured asymmetric algorithms — with jose, never by hand. An opaque
+ * token goes to introspection when it is configured. The token itself is
+ * never kept, logged or returned; refusals carry a reason safe to record.
+ */
+import { decodeJwt, decodeProtectedHeader, errors, jwtVerify } from 'jose';
+import type { Introspector } from './introspection.ts';
+import { type IssuerKeys, NoSigningKeysError } from './issuer-keys.ts';
+import { scopesOf } from './scopes.ts';
+import { sha256Hex } from '../../util/sha256.ts';
+
+export interface TokenGrant {
+  /** `sub`: who the token speaks for; the client id for limits and audit. */
+  subject: string;
+  /** `client_id` (RFC 9068) or `azp` (OpenID): the OAuth client that holds the token. */
+  clientId: string | null;
+  issuer: string;
+  scopes: string[];
+}
+
+export type TokenCheck = { ok: true; grant: TokenGrant } | { ok: false; reason: string };
+
+export interface VerifierOptions {
+  issuers: ReadonlyMap<string, IssuerKeys>;
+  audience: string;
+  algorithms: readonly string[];
+  clockLeewaySeconds: number;
+  introspector: Introspector | null;
+}
+
+/** A verified token's grant is reused this long at most, never past its `exp` nor across a key set change. */
+const VERIFIED_TTL_MS = 60_000;
+const VERIFIED_LIMIT = 10_000;
+
+interface Verified {
+  check: TokenCheck;
+  keys: IssuerKeys;
+  generation: number;
+  until: number;
+}
+
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+const MAX_TOKEN_LENGTH = 16 * 1024;
+
+/** True when the value has the compact JWS form of a JWT (an API key never has two dots). */
+export function looksLikeJwt(value: string): boolean {
+  return value.length <= MAX_TOKEN_LENGTH && JWT_SHAPE.test(value);
+}
+
+/**
+ * @param clientAsSubject an introspection answer may leave out `sub` (RFC 7662
+ * makes it optional; client-credentials tokens often have none): the client
+ * then acts for itself. A JWT access token must carry `sub` (RFC 9068).
+ */
+function grantOf(claims: Record<string, unknown>, issuer: string, clientAsSubject = false): TokenCheck {
+  const sub = claims.sub ?? (clientAsSubject ? claims.client_id : undefined);
+  if (typeof sub !== 'string' || sub === '' || sub.length > 256) return { ok: false, reason: 'token has no usable sub claim' };
+  const client = typeof claims.client_id === 'string' ? claims.client_id : typeof claims.azp === 'string' ? claims.azp : null;
+  return { ok: true, grant: { subject: sub, clientId: client, issuer, scopes: scopesOf(claims) } };
+}
+
+/** A reason for the audit log, from a jose error; never the token. */
+function reasonOf(err: unknown): string {
+  if (err instanceof NoSigningKeysError) return `signing keys unavailable (${err.message})`;
+  if (err instanceof errors.JWTExpired) return 'token expired';
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    if (err.claim === 'nbf') return 'token not yet valid (nbf)';
+    if (err.claim === 'aud') return 'token is not for this resource (aud)';
+    if (err.claim === 'iss') return 'token issuer mismatch (iss)';
+    return `token claim ${err.claim} invalid`;
+  }
+  if (err instanceof errors.JOSEAlgNotAllowed) return 'token signed with an algorithm that is not allowed';
+  if (err instanceof errors.JWKSNoMatchingKey) return 'token signed with an unknown key (kid)';
+  if (err instanceof errors.JWKSMultipleMatchingKeys) return 'token key is ambiguous';
+  if (err instanceof errors.JWSSignatureVerificationFailed) return 'token signature invalid';
+  if (err instanceof errors.JOSEError) return `token invalid (${err.code})`;
+  return 'token invalid';
+}
+
+export class TokenVerifier {
+  /**
+   * Grants of tokens whose signature and claims passed, by the token's
+   * SHA-256 (the token itself is not kept): a client sends the same token on
+   * every call, and the signature check is most of what a call costs.
+   */
+  private readonly verified = new Map<string, Verified>();
+
+  constructor(private readonly opts: VerifierOptions) {}
+
+  async verify(token: string): Promise<TokenCheck> {
+    if (!looksLikeJwt(token)) return this.introspect(token);
+    const digest = sha256Hex(token);
+    const hit = this.verified.get(digest);
+    if (hit && hit.until > Date.now() && hit.generation === hit.keys.generation) {
+      // A reused result must not keep stale keys alive: the age rule runs as if the signature were checked.
+      hit.keys.refreshIfStale();
+      return hit.check;
+    }
+    if (hit) this.verified.delete(digest);
+    const { check, accepted } = await this.verifyJwt(token);
+    if (check.ok && accepted) {
+      const { keys, generation, exp } = accepted;
+      if (this.verified.size >= VERIFIED_LIMIT) this.verified.delete(this.verified.keys().next().value!);
+      this.verified.set(digest, { check, keys, generation, until: Math.min(Date.now() + VERIFIED_TTL_MS, exp * 1000) });
+    }
+    return check;
+  }
+
+  /** The check, and for an accepted token the keys that verified it and its expiry. */
+  private async verifyJwt(token: string): Promise<{ check: TokenCheck; accepted?: { keys: IssuerKeys; generation: number; exp: number } }> {
+    let issuer: unknown;
+    try {
+      decodeProtectedHeader(token);
+      issuer = decodeJwt(token).iss;
+    } catch {
+      return { check: { ok: false, reason: 'token is not a well-formed JWT' } };
+    }
+    const keys = typeof issuer === 'string' ? this.opts.issuers.get(issuer) : undefined;
+    if (!keys) return { check: { ok: false, reason: 'token issuer is not trusted (iss)' } };
+    const generation = keys.generation;
+    try {
+      const { payload } = await jwtVerify(token, keys.getKey, {
+        issuer: keys.issuer,
+        audience: this.opts.audience,
+        algorithms: [...this.opts.algorithms],
+        clockTolerance: this.opts.clockLeewaySeconds,
+        requiredClaims: ['exp'],
+      });
+      // The generation before the check: a key set fetched during it makes the result be checked again next time.
+      return { check: grantOf(payload, keys.issuer), accepted: { keys, generation, exp: payload.exp! } };
+    } catch (err) {
+      return { check: { ok: false, reason: reasonOf(err) } };
+    }
+  }
+
+  private async introspect(token: string): Promise<TokenCheck> {
+    const introspector = this.opts.introspector;
+    if (!introspector) return { ok: false, reason: 'token is not a JWT and introspection is not configured' };
+    const r = await introspector.introspect(token);
+    if (!r.active) return { ok: false, reason: r.reason };
+    const c = r.claims;
+    const iss = typeof c.iss === 'string' ? c.iss : null;
+    if (iss !== null && !this.opts.issuers.has(iss)) return { ok: false, reason: 'token issuer is not trusted (iss)' };
+    const aud = typeof c.aud === 'string' ? [c.aud] : Array.isArray(c.aud) ? c.aud : [];
+    if (!aud.includes(this.opts.audience)) return { ok: false, reason: 'token is not for this resource (aud)' };
+    const now = Date.now() / 1000;
+    const leeway = this.opts.clockLeewaySeconds;
+    if (typeof c.exp === 'number' && c.exp + leeway <= now) return { ok: false, reason: 'token expired' };
+    if (typeof c.nbf === 'number' && c.nbf - leeway > now) return { ok: false, reason: 'token not yet valid (nbf)' };
+    return grantOf(c, iss ?? [...this.opts.issuers.keys()][0]!, true);
+  }
+}

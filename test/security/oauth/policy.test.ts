@@ -1,0 +1,92 @@
+/**
+ * The OAuth policy modules on their own: the scope map resolved against
+ * tools, scopes read from claims, where the metadata lives, the challenges,
+ * and the settings that must come together.
+ */
+import { describe, expect, test } from 'bun:test';
+import { loadConfig, ConfigError } from '../../../src/config/load.ts';
+import { DEFAULT_OAUTH_SCOPES } from '../../../src/config/settings.ts';
+import { discoveryUrls } from '../../../src/security/oauth/discovery.ts';
+import { bearerChallenge, metadataPaths, metadataUrl } from '../../../src/security/oauth/metadata.ts';
+import { ScopePolicy, scopesOf } from '../../../src/security/oauth/scopes.ts';
+import { looksLikeJwt } from '../../../src/security/oauth/verifier.ts';
+
+const TOOLS = [
+  { name: 'shell_execute', readOnly: false },
+  { name: 'shell_execute_json', readOnly: false },
+  { name: 'shell_get_available_tools', readOnly: true },
+  { name: 'read_file', readOnly: true },
+  { name: 'write_file', readOnly: false },
+  { name: 'edit_file', readOnly: false },
+];
+
+describe('scope policy', () => {
+  const policy = new ScopePolicy(DEFAULT_OAUTH_SCOPES, TOOLS);
+  test('each scope grants its tools; a token gets the union; unknown scopes grant nothing', () => {
+    expect({
+      read: [...policy.allowedTools(['hide:read'])].sort(),
+      exec: [...policy.allowedTools(['hide:exec'])].sort(),
+      readWrite: [...policy.allowedTools(['hide:write', 'hide:read'])].sort(),
+      unknown: [...policy.allowedTools(['openid', 'admin'])],
+    }).toEqual({
+      read: ['read_file', 'shell_get_available_tools'],
+      exec: ['shell_execute', 'shell_execute_json', 'shell_get_available_tools'],
+      readWrite: ['edit_file', 'read_file', 'shell_get_available_tools', 'write_file'],
+      unknown: [],
+    });
+  });
+  test('the scope an insufficient_scope answer asks for; `*` grants all', () => {
+    expect([policy.scopeFor('shell_execute'), policy.scopeFor('write_file'), policy.scopeFor('read_file'), policy.scopeFor('nope')]).toEqual([
+      'hide:exec',
+      'hide:write',
+      'hide:read',
+      null,
+    ]);
+    expect(new ScopePolicy({ admin: ['*'] }, TOOLS).allowedTools(['admin']).size).toBe(TOOLS.length);
+  });
+  test('scopes from `scope` (space-separated) or `scp` (list or string)', () => {
+    expect([scopesOf({ scope: 'a  b' }), scopesOf({ scp: ['a', 7, 'b'] }), scopesOf({ scp: 'a' }), scopesOf({})]).toEqual([['a', 'b'], ['a', 'b'], ['a'], []]);
+  });
+});
+
+describe('metadata and challenges', () => {
+  test('RFC 9728 well-known URL and served paths', () => {
+    expect(metadataUrl('https://h.example/mcp')).toBe('https://h.example/.well-known/oauth-protected-resource/mcp');
+    expect(metadataUrl('https://h.example/')).toBe('https://h.example/.well-known/oauth-protected-resource');
+    expect(metadataPaths('https://h.example/team/mcp')).toEqual([
+      '/.well-known/oauth-protected-resource',
+      '/.well-known/oauth-protected-resource/mcp',
+      '/.well-known/oauth-protected-resource/team/mcp',
+    ]);
+  });
+  test('RFC 8414 discovery inserts the well-known path; OpenID appends it', () => {
+    expect(discoveryUrls('https://sso.example/realms/dev')).toEqual([
+      'https://sso.example/.well-known/oauth-authorization-server/realms/dev',
+      'https://sso.example/realms/dev/.well-known/openid-configuration',
+    ]);
+  });
+  test('challenges quote values and name an error only when asked', () => {
+    expect(bearerChallenge({ resourceMetadata: 'https://h/m', scope: 'a b' })).toBe('Bearer resource_metadata="https://h/m", scope="a b"');
+    expect(bearerChallenge({ resourceMetadata: 'https://h/m', error: 'invalid_token', description: 'say "no"\n' })).toBe(
+      String.raw`Bearer resource_metadata="https://h/m", error="invalid_token", error_description="say \"no\"?"`,
+    );
+  });
+  test('a JWT has the compact form; an API key does not', () => {
+    expect([looksLikeJwt('eyJa.eyJb.sig'), looksLikeJwt('eyJa.eyJb.'), looksLikeJwt('k3y-without-dots_0123456789'), looksLikeJwt('a.b.c.d')]).toEqual([true, true, false, false]);
+  });
+});
+
+describe('settings', () => {
+  test('oauth mode needs a resource and an issuer; algorithms are asymmetric only; scopes are a JSON object', () => {
+    let problems: string[] = [];
+    try {
+      loadConfig({ cwd: '/tmp', env: { HIDE_AUTH_MODE: 'oauth', HIDE_OAUTH_ALGORITHMS: 'RS256,HS256', HIDE_OAUTH_SCOPES: '["x"]' } });
+    } catch (err) {
+      problems = (err as ConfigError).problems;
+    }
+    expect(problems.map((p) => p.split(/[ :]/)[0])).toEqual(['HIDE_OAUTH_SCOPES', 'HIDE_OAUTH_ALGORITHMS', 'HIDE_OAUTH_RESOURCE', 'HIDE_OAUTH_ISSUERS']);
+    const { config } = loadConfig({ cwd: '/tmp', env: { HIDE_AUTH_MODE: 'both', HIDE_OAUTH_RESOURCE: 'https://h.example/mcp', HIDE_OAUTH_ISSUERS: 'https://sso.example' } });
+    expect(config.auth.mode).toBe('both');
+    expect(() => loadConfig({ cwd: '/tmp', env: { HIDE_AUTH_MODE: 'oauth', HIDE_OAUTH_ISSUERS: 'https://sso.example' } })).toThrow(/HIDE_OAUTH_RESOURCE/);
+  });
+});
