@@ -40,14 +40,36 @@ const NAMED: Record<string, 'name' | 'uri'> = { 'tools/call': 'name', 'prompts/g
 const BASE64_SENTINEL = /^=\?base64\?([A-Za-z0-9+/]*={0,2})\?=$/;
 /** Visible ASCII, space and tab (RFC 9110 field values); Bun already refuses other control characters. */
 const PLAIN_HEADER_VALUE = /^[\x20-\x7e\t]*$/;
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** A header value as the revision encodes it: plain ASCII, or `=?base64?…?=` for anything else. */
 export function decodeHeaderValue(raw: string, header: string): string {
   const sentinel = BASE64_SENTINEL.exec(raw);
-  if (sentinel) return Buffer.from(sentinel[1]!, 'base64').toString('utf8');
+  if (sentinel) {
+    const decoded = decodeBase64Utf8(sentinel[1]!);
+    if (decoded === null) throw new HeaderMismatchError(`${header} has a malformed =?base64?…?= value`);
+    return decoded;
+  }
   if (raw.startsWith('=?base64?')) throw new HeaderMismatchError(`${header} has a malformed =?base64?…?= value`);
   if (!PLAIN_HEADER_VALUE.test(raw)) throw new HeaderMismatchError(`${header} contains characters that need the =?base64?…?= encoding`);
   return raw;
+}
+
+/**
+ * Padded base64 (RFC 4648 §4) of UTF-8 text, or null. Buffer's decoder
+ * forgives missing or short padding and stray low bits, so several header
+ * values would name the same tool; an intermediary with a strict decoder would
+ * then judge a different request from the one we run. Only the one canonical
+ * spelling is taken: it must re-encode to itself.
+ */
+function decodeBase64Utf8(encoded: string): string | null {
+  const bytes = Buffer.from(encoded, 'base64');
+  if (bytes.toString('base64') !== encoded) return null;
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    return null;
+  }
 }
 
 const shown = (value: string) => JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);

@@ -2,13 +2,14 @@
  * The audit log under load: 2 000 calls from 32 concurrent clients, with
  * refusals mixed in, leave exactly one whole, valid JSON line per event, every
  * line with every field — and none of the planted secrets reaches the audit
- * file or the server's logs.
+ * file or the server's logs. Half the clients speak the handshake era, half
+ * 2026-07-28, against the same server: auditing runs the same for both.
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServerProcess } from '../helpers/process.ts';
-import { tempDir, waitFor } from '../helpers/server.ts';
+import { ERAS, frame, rpc, startServer, tempDir, waitFor } from '../helpers/server.ts';
 
 const FIELDS = ['timestamp', 'event_type', 'correlation_id', 'client_id', 'client_ip', 'api_key_hash', 'user', 'tool_name', 'arguments', 'result', 'error'];
 const keys = Array.from({ length: 32 }, (_, i) => `audit-key-${i}-${crypto.randomUUID()}`);
@@ -36,8 +37,9 @@ beforeAll(async () => {
 });
 afterAll(() => server.stop());
 
-test('2 000 calls from 32 clients: one whole line per event, no secret in audit or logs', async () => {
+test('2 000 calls from 32 clients in both eras: one whole line per event, no secret in audit or logs', async () => {
   const statuses: number[] = [];
+  const answers = ERAS.map(() => ({ ok: 0, framedOk: 0, unauthorized: 0, limited: 0 }));
   const perClient = 2000 / 32;
   let n = 0;
   await Promise.all(
@@ -45,10 +47,10 @@ test('2 000 calls from 32 clients: one whole line per event, no secret in audit 
       for (let i = 0; i < Math.ceil(perClient) && n < 2000; i++) {
         n++;
         const wrongKey = i % 10 === 9;
-        const res = await fetch(`${server.url}/mcp`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'x-api-key': wrongKey ? `${key}-wrong` : key },
-          body: JSON.stringify({
+        const era = ERAS[c % ERAS.length]!;
+        const request = frame(
+          era,
+          {
             jsonrpc: '2.0',
             id: i,
             method: 'tools/call',
@@ -61,10 +63,19 @@ test('2 000 calls from 32 clients: one whole line per event, no secret in audit 
                 correlationId: `c${c}-${i}`,
               },
             },
-          }),
-        });
-        await res.arrayBuffer();
+          },
+          { 'content-type': 'application/json', 'x-api-key': wrongKey ? `${key}-wrong` : key },
+        );
+        const res = await fetch(`${server.url}/mcp`, { method: 'POST', headers: request.headers, body: request.body });
+        const body = (await res.json()) as any;
         statuses.push(res.status);
+        const seen = answers[c % ERAS.length]!;
+        if (res.status === 200) {
+          seen.ok++;
+          if (body.result?.resultType === (era === 'modern' ? 'complete' : undefined)) seen.framedOk++;
+        }
+        if (res.status === 401) seen.unauthorized++;
+        if (res.status === 429) seen.limited++;
       }
     }),
   );
@@ -84,6 +95,11 @@ test('2 000 calls from 32 clients: one whole line per event, no secret in audit 
   expect(count('rate_limit_exceeded')).toBe(statuses.filter((s) => s === 429).length);
   expect(count('auth_failure')).toBeGreaterThan(0);
   expect(count('rate_limit_exceeded')).toBeGreaterThan(0);
+  // Each era was answered in its own framing, and met both refusals.
+  for (const seen of answers) {
+    expect(seen.framedOk).toBe(seen.ok);
+    expect([seen.ok, seen.unauthorized, seen.limited].every((n) => n > 0)).toBe(true);
+  }
 
   const audit = lines.join('\n');
   const logs = server.logs();
@@ -96,17 +112,19 @@ test('2 000 calls from 32 clients: one whole line per event, no secret in audit 
   expect(call.user as string).toMatch(/^dev-\d+$/);
 }, 120_000);
 
-test('file contents never reach the audit log, even when the call is refused as invalid', async () => {
-  const { startServer, rpc } = await import('../helpers/server.ts');
+test('file contents never reach the audit log, even when the call is refused as invalid, in either era', async () => {
   await using s = await startServer();
   const content = `secret file body ${crypto.randomUUID()}`;
-  await rpc(s.mcpUrl, 'tools/call', { name: 'write_file', arguments: { path: 'a.txt', content, createOnly: 'not-a-boolean' } });
-  await rpc(s.mcpUrl, 'tools/call', { name: 'write_file', arguments: { path: 'b.txt', content } });
-  await rpc(s.mcpUrl, 'tools/call', { name: 'edit_file', arguments: { path: 'b.txt', edits: [{ oldText: 'secret', newText: content }] } });
+  for (const era of ERAS) {
+    await rpc(s.mcpUrl, 'tools/call', { name: 'write_file', arguments: { path: `a-${era}.txt`, content, createOnly: 'not-a-boolean' } }, {}, era);
+    await rpc(s.mcpUrl, 'tools/call', { name: 'write_file', arguments: { path: `b-${era}.txt`, content } }, {}, era);
+    await rpc(s.mcpUrl, 'tools/call', { name: 'edit_file', arguments: { path: `b-${era}.txt`, edits: [{ oldText: 'secret', newText: content }] } }, {}, era);
+  }
+  const calls = 3 * ERAS.length;
   const lines = await waitFor(() => {
     const text = readFileSync(s.auditFile, 'utf8');
-    return text.split('\n').filter((l) => l.includes('"tool_call"')).length >= 3 ? text : null;
-  }, 3000, 'three audit lines');
+    return text.split('\n').filter((l) => l.includes('"tool_call"')).length >= calls ? text : null;
+  }, 3000, `${calls} audit lines`);
   expect(lines).not.toContain(content);
   expect(lines).toContain('"write_file"');
 });

@@ -1,16 +1,27 @@
 /**
  * Malformed input never crashes the server or yields a 5xx: each case gets the
- * status and JSON-RPC code of DESIGN.md's error table. Correlation ids: a bad
- * argument is refused before its command runs, a bad header is replaced, and
- * every answer carries a valid X-Correlation-ID.
+ * status and JSON-RPC code of DESIGN.md's error table, in both eras — each
+ * case is sent as a handshake-era client and as a 2026-07-28 client would
+ * frame it, to the same server. 2026-07-28's own framing (`_meta`, the
+ * protocol version, Mcp-Name) is attacked too: a 4xx that echoes the id, and
+ * nothing runs. Correlation ids: a bad argument is refused before its command
+ * runs, a bad header is replaced, and every answer carries a valid
+ * X-Correlation-ID.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { inputErrorOf, inputErrorResponse, rpc, startServer, type TestServer } from '../helpers/server.ts';
+import { ERAS, eraResult, frame, inputErrorOf, inputErrorResponse, MODERN, rpc, startServer, type TestEra, type TestServer } from '../helpers/server.ts';
 
 const CORRELATION_ID = /^[A-Za-z0-9._:/@+=-]{1,128}$/;
 const RULE = 'correlationId must be 1-128 characters from A-Z a-z 0-9 . _ : / @ + = -';
+const PROTOCOL_VERSION = 'io.modelcontextprotocol/protocolVersion';
+
+/**
+ * Each era's cheapest request that succeeds: 2026-07-28 removed `ping` (it is
+ * a 404 there), so that era's is `server/discover`.
+ */
+const NOOP: Record<TestEra, string> = { legacy: 'ping', modern: 'server/discover' };
 
 let s: TestServer;
 beforeAll(async () => {
@@ -18,8 +29,10 @@ beforeAll(async () => {
 });
 afterAll(() => s.stop());
 
-async function post(body: string | Uint8Array, headers: Record<string, string> = { 'content-type': 'application/json' }) {
-  const res = await fetch(s.mcpUrl, { method: 'POST', headers, body });
+/** POSTs `message` framed for `era` (see `frame`); `headers` win over the framing's. */
+async function post(era: TestEra, message: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }) {
+  const request = frame(era, message, headers);
+  const res = await fetch(s.mcpUrl, { method: 'POST', headers: request.headers, body: request.body });
   const text = await res.text();
   let json: any = null;
   try {
@@ -31,8 +44,11 @@ async function post(body: string | Uint8Array, headers: Record<string, string> =
 }
 
 const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
+const LIST = { jsonrpc: '2.0', id: 1, method: 'tools/list' };
 
-describe('malformed requests', () => {
+describe.each(ERAS)('malformed requests (%s)', (era) => {
+  // A message object is framed for the era (2026-07-28 adds its `_meta` and
+  // headers); text that is not a message gets only the MCP-Protocol-Version header.
   test.each([
     ['empty body', '', 400, -32600],
     ['whitespace body', '   \n', 400, -32600],
@@ -41,18 +57,18 @@ describe('malformed requests', () => {
     ['a number', '42', 400, -32600],
     ['a string', '"tools/list"', 400, -32600],
     ['[]', '[]', 400, -32600],
-    ['a batch', '[{"jsonrpc":"2.0","id":1,"method":"tools/list"},{"jsonrpc":"2.0","id":2,"method":"ping"}]', 400, -32600],
-    ['wrong jsonrpc', '{"jsonrpc":"1.0","id":1,"method":"tools/list"}', 400, -32600],
-    ['missing jsonrpc', '{"id":1,"method":"tools/list"}', 400, -32600],
-    ['method not a string', '{"jsonrpc":"2.0","id":1,"method":7}', 400, -32600],
-    ['id is an object', '{"jsonrpc":"2.0","id":{},"method":"tools/list"}', 400, -32600],
-    ['id is null', '{"jsonrpc":"2.0","id":null,"method":"tools/list"}', 400, -32600],
-    ['params is an array', '{"jsonrpc":"2.0","id":1,"method":"tools/list","params":[]}', 400, -32600],
+    ['a batch', [LIST, { jsonrpc: '2.0', id: 2, method: 'ping' }], 400, -32600],
+    ['wrong jsonrpc', { ...LIST, jsonrpc: '1.0' }, 400, -32600],
+    ['missing jsonrpc', { id: 1, method: 'tools/list' }, 400, -32600],
+    ['method not a string', { ...LIST, method: 7 }, 400, -32600],
+    ['id is an object', { ...LIST, id: {} }, 400, -32600],
+    ['id is null', { ...LIST, id: null }, 400, -32600],
+    ['params is an array', { ...LIST, params: [] }, 400, -32600],
     ['a null byte in JSON', '{"jsonrpc":"2.0","id":1,"method":"tools/list"}\u0000', 400, -32700],
-    ['10 000-deep nesting', `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"shell_execute","arguments":{"command":"true","x":${deep(10_000)}}}}`, 200, null],
+    ['10 000-deep nesting', { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'shell_execute', arguments: { command: 'true', x: JSON.parse(deep(10_000)) } } }, 200, null],
     ['100 000-deep nesting in an array', deep(100_000), 400, null],
-  ])('%s → %d', async (_name, body, status, code) => {
-    const r = await post(body);
+  ])('%s → %d', async (_name, message, status, code) => {
+    const r = await post(era, message);
     expect(r.status).toBe(status);
     expect(r.text).not.toContain('    at ');
     if (code !== null) expect(r.json.error.code).toBe(code);
@@ -60,10 +76,11 @@ describe('malformed requests', () => {
   });
 
   test('a body over the limit → 413 before parsing', async () => {
-    const big = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"shell_execute","arguments":{"command":"echo","arguments":["${'x'.repeat(10 * 1024 * 1024)}"]}}}`;
-    const r = await post(big);
+    const big = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'shell_execute', arguments: { command: 'echo', arguments: ['x'.repeat(10 * 1024 * 1024)] } } };
+    const r = await post(era, big);
     expect(r.status).toBe(413);
-    expect(r.json.error.code).toBe(-32600);
+    // Refused before the body is read: no id to echo, in either era.
+    expect([r.json.error.code, r.json.id]).toEqual([-32600, null]);
   });
 
   test('a chunked body over the limit → 413', async () => {
@@ -75,48 +92,54 @@ describe('malformed requests', () => {
         else c.enqueue(chunk);
       },
     });
-    const res = await fetch(s.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: stream });
+    const { headers } = frame(era, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'shell_execute' } }, { 'content-type': 'application/json' });
+    const res = await fetch(s.mcpUrl, { method: 'POST', headers, body: stream });
     expect(res.status).toBe(413);
   });
 
-  test('a non-JSON content type → 415', async () => {
-    const r = await post('{"jsonrpc":"2.0","id":1,"method":"tools/list"}', { 'content-type': 'text/plain' });
-    expect(r.status).toBe(415);
+  test('a non-JSON content type → 415, id echoed', async () => {
+    const r = await post(era, LIST, { 'content-type': 'text/plain' });
+    expect([r.status, r.json.id]).toEqual([415, 1]);
   });
 
-  test('an unsupported protocol version header → 400', async () => {
-    const r = await post('{"jsonrpc":"2.0","id":1,"method":"tools/list"}', { 'content-type': 'application/json', 'mcp-protocol-version': '1999-01-01' });
-    expect(r.status).toBe(400);
+  test('an unsupported protocol version → 400 -32022, id echoed', async () => {
+    // A handshake-era client names its version in the header only; a 2026-07-28 client in the header and in `_meta`.
+    const params = era === 'modern' ? { _meta: { [PROTOCOL_VERSION]: '1999-01-01' } } : undefined;
+    const r = await post(era, { ...LIST, params }, { 'content-type': 'application/json', 'mcp-protocol-version': '1999-01-01' });
+    expect([r.status, r.json.id, r.json.error.code, r.json.error.data.requested]).toEqual([400, 1, -32022, '1999-01-01']);
   });
 
-  test('Accept: text/html only → 406', async () => {
-    const r = await post('{"jsonrpc":"2.0","id":1,"method":"tools/list"}', { 'content-type': 'application/json', accept: 'text/html' });
-    expect(r.status).toBe(406);
+  test('Accept: text/html only → 406, id echoed', async () => {
+    const r = await post(era, LIST, { 'content-type': 'application/json', accept: 'text/html' });
+    expect([r.status, r.json.id]).toEqual([406, 1]);
   });
 
-  test('Accept: text/event-stream only → one SSE event', async () => {
-    const r = await post('{"jsonrpc":"2.0","id":9,"method":"ping"}', { 'content-type': 'application/json', accept: 'text/event-stream' });
+  test('Accept: text/event-stream only → one SSE event holding the JSON answer', async () => {
+    const message = { jsonrpc: '2.0', id: 9, method: NOOP[era] };
+    const json = await post(era, message, { 'content-type': 'application/json', accept: 'application/json' });
+    const r = await post(era, message, { 'content-type': 'application/json', accept: 'text/event-stream' });
     expect(r.status).toBe(200);
     expect(r.headers.get('content-type')).toBe('text/event-stream');
-    expect(r.text).toBe('event: message\ndata: {"jsonrpc":"2.0","id":9,"result":{}}\n\n');
+    expect(r.text).toBe(`event: message\ndata: ${json.text}\n\n`);
+    if (era === 'legacy') expect(r.text).toBe('event: message\ndata: {"jsonrpc":"2.0","id":9,"result":{}}\n\n');
   });
 
   test('a notification → 202 with no body', async () => {
-    const r = await post('{"jsonrpc":"2.0","method":"notifications/initialized"}');
+    // 2026-07-28 has no handshake, so no notifications/initialized: its client's notification is a cancellation.
+    const method = era === 'legacy' ? 'notifications/initialized' : 'notifications/cancelled';
+    const r = await post(era, { jsonrpc: '2.0', method, ...(era === 'modern' ? { params: { requestId: 'none' } } : {}) });
     expect(r.status).toBe(202);
     expect(r.text).toBe('');
   });
 
-  test('an unknown method → 200 with -32601, id echoed', async () => {
-    const r = await rpc(s.mcpUrl, 'resources/list');
-    expect(r.status).toBe(200);
-    expect(r.body.error.code).toBe(-32601);
-    expect(typeof r.body.id).toBe('number');
+  test('an unknown method → -32601, id echoed (200 in the handshake era, 404 under 2026-07-28)', async () => {
+    const r = await rpc(s.mcpUrl, 'resources/list', undefined, {}, era);
+    expect([r.status, r.body.error.code, r.body.id]).toEqual([era === 'legacy' ? 200 : 404, -32601, r.id]);
   });
 
   test('an unknown tool → -32602', async () => {
-    const r = await rpc(s.mcpUrl, 'tools/call', { name: 'rm_rf' });
-    expect(r.body.error).toMatchObject({ code: -32602, message: 'Unknown tool: rm_rf' });
+    const r = await rpc(s.mcpUrl, 'tools/call', { name: 'rm_rf' }, {}, era);
+    expect([r.status, r.body]).toEqual([200, { jsonrpc: '2.0', id: r.id, error: { code: -32602, message: 'Unknown tool: rm_rf' } }]);
   });
 
   test.each([
@@ -134,46 +157,101 @@ describe('malformed requests', () => {
     ['correlationId', { command: 'echo', correlationId: 5 }],
     ['user', { command: 'echo', user: {} }],
   ])('wrong type for shell_execute %s → a tool result with isError the model can act on', async (_name, args) => {
-    const r = await rpc(s.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: args });
+    const r = await rpc(s.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: args }, {}, era);
     expect(r.status).toBe(200);
     expect(inputErrorOf(r.body)).toStartWith('Invalid arguments for tool shell_execute: ');
+    expect(r.body.result.resultType).toBe(era === 'modern' ? 'complete' : undefined);
   });
 
+  // Under 2026-07-28 a tools/call needs an Mcp-Name header mirroring params.name;
+  // with no string name to mirror, the header check refuses it first (-32020).
   test.each([
-    ['name missing', {}],
-    ['name a number', { name: 5 }],
-    ['arguments an array', { name: 'shell_execute', arguments: [] }],
-    ['arguments a string', { name: 'shell_execute', arguments: 'echo' }],
-  ])('bad tools/call params (%s) → -32602', async (_n, params) => {
-    const r = await rpc(s.mcpUrl, 'tools/call', params);
-    expect(r.body.error.code).toBe(-32602);
+    ['name missing', {}, { legacy: [200, -32602], modern: [400, -32020] }],
+    ['name a number', { name: 5 }, { legacy: [200, -32602], modern: [400, -32020] }],
+    ['arguments an array', { name: 'shell_execute', arguments: [] }, { legacy: [200, -32602], modern: [200, -32602] }],
+    ['arguments a string', { name: 'shell_execute', arguments: 'echo' }, { legacy: [200, -32602], modern: [200, -32602] }],
+  ])('bad tools/call params (%s) → a JSON-RPC error, id echoed', async (_n, params, want) => {
+    const r = await rpc(s.mcpUrl, 'tools/call', params, {}, era);
+    expect([r.status, r.body.error.code, r.body.id]).toEqual([...want[era], r.id]);
   });
 
   test('check_file_exists with a wrong type → a tool result with isError', async () => {
-    const r = await rpc(s.mcpUrl, 'tools/call', { name: 'check_file_exists', arguments: { fileName: ['a'] } });
+    const r = await rpc(s.mcpUrl, 'tools/call', { name: 'check_file_exists', arguments: { fileName: ['a'] } }, {}, era);
     expect(inputErrorOf(r.body)).toStartWith('Invalid arguments for tool check_file_exists: ');
   });
 
   test.each(['GET', 'PUT', 'DELETE', 'PATCH'])('%s on /mcp → 405 with Allow', async (method) => {
-    const res = await fetch(s.mcpUrl, { method });
+    const res = await fetch(s.mcpUrl, { method, headers: frame(era, LIST).headers });
     expect(res.status).toBe(405);
     expect(res.headers.get('allow')).toBe('POST');
   });
 
   test('unknown path → 404 JSON', async () => {
-    const res = await fetch(`${s.url}/nope`, { method: 'POST', body: '{}' });
+    const request = frame(era, LIST);
+    const res = await fetch(`${s.url}/nope`, { method: 'POST', headers: request.headers, body: request.body });
     expect(res.status).toBe(404);
     expect(((await res.json()) as any).error.code).toBe(-32601);
   });
+});
 
-  test('the server is still healthy after all of that', async () => {
-    const res = await fetch(`${s.url}/health`);
-    expect(res.status).toBe(200);
-    expect(res.headers.get('x-correlation-id')).toBeTruthy();
+/** A `touch` of a fresh marker file, as 2026-07-28 frames it; the marker tells whether the command ran. */
+let markers = 0;
+function modernTouch(change: (framed: { params: Record<string, any>; headers: Record<string, string> }) => void) {
+  const marker = join(s.workspace, `framing-marker-${markers++}`);
+  const id = `framing-${markers}`;
+  const message = { jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'shell_execute', arguments: { command: 'touch', arguments: [marker] } } };
+  const request = frame('modern', message, { 'content-type': 'application/json' });
+  const framed = { params: JSON.parse(request.body).params, headers: request.headers };
+  change(framed);
+  return { id, marker, body: JSON.stringify({ ...message, params: framed.params }), headers: framed.headers };
+}
+
+const b64 = (text: string) => `=?base64?${Buffer.from(text).toString('base64')}?=`;
+const SHELL_EXECUTE_B64 = Buffer.from('shell_execute').toString('base64');
+
+describe('malformed 2026-07-28 framing: a 4xx with a JSON-RPC body, the id echoed, nothing runs', () => {
+  test.each([
+    ['_meta is an array', -32602, (f: any) => (f.params._meta = [])],
+    ['_meta is a string', -32602, (f: any) => (f.params._meta = MODERN)],
+    ['_meta is null', -32602, (f: any) => (f.params._meta = null)],
+    ['the _meta protocol version is a number', -32022, (f: any) => (f.params._meta[PROTOCOL_VERSION] = 20260728)],
+    ['the _meta protocol version is an object', -32022, (f: any) => (f.params._meta[PROTOCOL_VERSION] = { version: MODERN })],
+    ['Mcp-Name is Latin-1, not base64-encoded', -32020, (f: any) => (f.headers['mcp-name'] = 'sh\u00e9ll_execute')],
+    // fetch takes header values as bytes: these are the UTF-8 bytes of the name, sent raw.
+    ['Mcp-Name is raw UTF-8, not base64-encoded', -32020, (f: any) => (f.headers['mcp-name'] = Buffer.from('shell_éxecute_工具').toString('latin1'))],
+    ['Mcp-Name is 8 KB', -32020, (f: any) => (f.headers['mcp-name'] = 'x'.repeat(8192))],
+    ['Mcp-Name is an 8 KB base64 value', -32020, (f: any) => (f.headers['mcp-name'] = b64('x'.repeat(6000)))],
+    ['the base64 value lacks its padding', -32020, (f: any) => (f.headers['mcp-name'] = `=?base64?${SHELL_EXECUTE_B64.replace(/=+$/, '')}?=`)],
+    ['the base64 value has one = of two', -32020, (f: any) => (f.headers['mcp-name'] = `=?base64?${SHELL_EXECUTE_B64.replace(/==$/, '=')}?=`)],
+    ['the base64 value has three =', -32020, (f: any) => (f.headers['mcp-name'] = `=?base64?${SHELL_EXECUTE_B64}=?=`)],
+    ['the base64 value has = inside', -32020, (f: any) => (f.headers['mcp-name'] = `=?base64?${SHELL_EXECUTE_B64.slice(0, 4)}=${SHELL_EXECUTE_B64.slice(4)}?=`)],
+    ['the base64 value has stray low bits', -32020, (f: any) => (f.headers['mcp-name'] = `=?base64?${SHELL_EXECUTE_B64.replace('Q==', 'R==')}?=`)],
+    ['the base64 value is not UTF-8', -32020, (f: any) => (f.headers['mcp-name'] = `=?base64?${Buffer.from([0x73, 0xff]).toString('base64')}?=`)],
+  ])('%s → 400 %d', async (_name, code, change) => {
+    const { id, marker, body, headers } = modernTouch(change);
+    const res = await fetch(s.mcpUrl, { method: 'POST', headers, body });
+    const text = await res.text();
+    expect(text).not.toContain('    at ');
+    const json = JSON.parse(text);
+    expect({ status: res.status, jsonrpc: json.jsonrpc, id: json.id, code: json.error?.code, ran: existsSync(marker) }).toEqual({
+      status: 400,
+      jsonrpc: '2.0',
+      id,
+      code,
+      ran: false,
+    });
+  });
+
+  test('the same call, well framed (Mcp-Name plain or as padded base64), runs', async () => {
+    for (const name of ['shell_execute', b64('shell_execute')]) {
+      const { marker, body, headers } = modernTouch((f) => (f.headers['mcp-name'] = name));
+      const res = await fetch(s.mcpUrl, { method: 'POST', headers, body });
+      expect([res.status, ((await res.json()) as any).result?.isError, existsSync(marker)]).toEqual([200, false, true]);
+    }
   });
 });
 
-describe('correlation ids', () => {
+describe.each(ERAS)('correlation ids (%s)', (era) => {
   let n = 0;
   test.each([
     ['CR LF', 'a\r\nX-Injected: 1', 'a string of 16 characters with characters outside that set'],
@@ -188,18 +266,19 @@ describe('correlation ids', () => {
     ['null', null, 'null'],
   ])('argument with %s → an input error before the command runs, as JSON and as SSE', async (_name, correlationId, got) => {
     for (const accept of ['application/json', 'text/event-stream']) {
-      const marker = join(s.workspace, `cid-marker-${n++}`);
-      const res = await fetch(s.mcpUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', accept },
-        body: JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'shell_execute', arguments: { command: 'touch', arguments: [marker], correlationId } } }),
-      });
+      const marker = join(s.workspace, `cid-marker-${era}-${n++}`);
+      const request = frame(
+        era,
+        { jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'shell_execute', arguments: { command: 'touch', arguments: [marker], correlationId } } },
+        { 'content-type': 'application/json', accept },
+      );
+      const res = await fetch(s.mcpUrl, { method: 'POST', headers: request.headers, body: request.body });
       const text = await res.text();
       const data = accept === 'text/event-stream' ? text.replace(/^event: message\ndata: /, '').replace(/\n\n$/, '') : text;
       expect({ status: res.status, header: CORRELATION_ID.test(res.headers.get('x-correlation-id') ?? ''), body: JSON.parse(data), ran: existsSync(marker) }).toEqual({
         status: 200,
         header: true,
-        body: inputErrorResponse(5, `Invalid arguments for tool shell_execute: ${RULE}; got ${got}`),
+        body: inputErrorResponse(5, `Invalid arguments for tool shell_execute: ${RULE}; got ${got}`, era),
         ran: false,
       });
     }
@@ -207,15 +286,17 @@ describe('correlation ids', () => {
 
   test('a valid argument is used for the response header and wins over the header', async () => {
     const id = 'wf-42/step.1:a@b+c=d_e';
-    const r = await rpc(s.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: { command: 'true', correlationId: id } }, { 'x-correlation-id': 'from-header' });
+    const r = await rpc(s.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: { command: 'true', correlationId: id } }, { 'x-correlation-id': 'from-header' }, era);
     expect([r.status, r.headers.get('x-correlation-id'), r.body.result.structuredContent.correlationId]).toEqual([200, id, id]);
   });
 
   test('a valid header is echoed on answers and errors alike', async () => {
-    const ok = await rpc(s.mcpUrl, 'ping', undefined, { 'x-correlation-id': 'hdr-1' });
-    const bad = await rpc(s.mcpUrl, 'tools/call', { name: 'nope' }, { 'x-correlation-id': 'hdr-2' });
-    const refused = await fetch(s.mcpUrl, { method: 'POST', headers: { 'content-type': 'text/plain', 'x-correlation-id': 'hdr-3' }, body: '{}' });
-    expect([ok.headers.get('x-correlation-id'), bad.headers.get('x-correlation-id'), refused.status, refused.headers.get('x-correlation-id')]).toEqual([
+    const ok = await rpc(s.mcpUrl, NOOP[era], undefined, { 'x-correlation-id': 'hdr-1' }, era);
+    const bad = await rpc(s.mcpUrl, 'tools/call', { name: 'nope' }, { 'x-correlation-id': 'hdr-2' }, era);
+    const refused = frame(era, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { 'content-type': 'text/plain', 'x-correlation-id': 'hdr-3' });
+    const res = await fetch(s.mcpUrl, { method: 'POST', headers: refused.headers, body: refused.body });
+    expect([ok.status, ok.headers.get('x-correlation-id'), bad.headers.get('x-correlation-id'), res.status, res.headers.get('x-correlation-id')]).toEqual([
+      200,
       'hdr-1',
       'hdr-2',
       415,
@@ -226,9 +307,17 @@ describe('correlation ids', () => {
   test.each([['caf\u00e9'], ['a;b'], ['x'.repeat(129)], ['with space'], ['\u007f'], ['Root=1-5759e988;Sampled=1']])(
     'a header %j is replaced by a new id, and the call goes on',
     async (value) => {
-      const r = await rpc(s.mcpUrl, 'ping', undefined, { 'x-correlation-id': value });
+      const r = await rpc(s.mcpUrl, NOOP[era], undefined, { 'x-correlation-id': value }, era);
       const header = r.headers.get('x-correlation-id') ?? '';
-      expect([r.status, r.body.result, CORRELATION_ID.test(header), header === value]).toEqual([200, {}, true, false]);
+      // ping's result is empty; server/discover's is larger and carries resultType like every 2026-07-28 result.
+      const result = era === 'legacy' ? {} : expect.objectContaining(eraResult(era, {}));
+      expect([r.status, r.body.result, CORRELATION_ID.test(header), header === value]).toEqual([200, result, true, false]);
     },
   );
+});
+
+test('the server is still healthy after all of that', async () => {
+  const res = await fetch(`${s.url}/health`);
+  expect(res.status).toBe(200);
+  expect(res.headers.get('x-correlation-id')).toBeTruthy();
 });

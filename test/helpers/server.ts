@@ -6,6 +6,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load.ts';
+import { VERSION } from '../../src/core/version.ts';
 import { createHttpApp } from '../../src/http/app.ts';
 import { configureLogger } from '../../src/core/log.ts';
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.ts';
@@ -71,19 +72,61 @@ export function asModern(method: string, params: unknown, headers: Record<string
   };
 }
 
-/** One JSON-RPC POST; returns status, headers and parsed body (or raw text). `era: 'modern'` frames it as 2026-07-28. */
+const isPlainObject = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === 'object' && !Array.isArray(x);
+
+/**
+ * A raw request body and its headers as a client of `era` would send them, for
+ * tests that write their own bodies. A message object gains what 2026-07-28
+ * adds (the `_meta` in object-shaped params, MCP-Protocol-Version, and
+ * Mcp-Method / Mcp-Name mirrored from the body, as `asModern`); anything that
+ * is not a message (text that does not parse, an array, a scalar) is sent as
+ * it is, with the MCP-Protocol-Version header such a client always sends. The
+ * handshake era sends the message as it is. Headers given win over the framing's.
+ *
+ * @example
+ * const { body, headers } = frame(era, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { 'content-type': 'application/json' });
+ */
+export function frame(era: TestEra, message: unknown, headers: Record<string, string> = {}): { body: string; headers: Record<string, string> } {
+  const text = (m: unknown) => (typeof m === 'string' ? m : JSON.stringify(m));
+  if (era === 'legacy') return { body: text(message), headers: { ...headers } };
+  if (!isPlainObject(message)) {
+    const body = Array.isArray(message) ? JSON.stringify(message.map((m) => JSON.parse(frame(era, m).body))) : text(message);
+    return { body, headers: { 'mcp-protocol-version': MODERN, ...headers } };
+  }
+  const method = typeof message.method === 'string' ? message.method : null;
+  const framed = asModern(method ?? '', isPlainObject(message.params) ? message.params : {});
+  const { 'mcp-method': _method, ...routing } = framed.headers;
+  const params = message.params === undefined || isPlainObject(message.params) ? framed.params : message.params;
+  return {
+    body: JSON.stringify({ ...message, params }),
+    headers: { ...(method === null ? routing : framed.headers), ...headers },
+  };
+}
+
+const SERVER_INFO = { name: 'hide', title: 'Headless IDE MCP', version: VERSION };
+
+/** A result as `era` answers it: 2026-07-28 adds `resultType` and the server's identity in `_meta`. */
+export function eraResult(era: TestEra, result: Record<string, unknown>): Record<string, unknown> {
+  return era === 'legacy' ? result : { resultType: 'complete', _meta: { 'io.modelcontextprotocol/serverInfo': SERVER_INFO }, ...result };
+}
+
+/**
+ * One JSON-RPC POST; returns status, headers, parsed body (or raw text) and
+ * the id it sent. `era: 'modern'` frames it as 2026-07-28.
+ */
 export async function rpc(
   url: string,
   method: string,
   params?: unknown,
   headers: Record<string, string> = {},
   era: TestEra = 'legacy',
-): Promise<{ status: number; headers: Headers; body: any }> {
-  if (era === 'modern') ({ params, headers } = asModern(method, params, headers));
+): Promise<{ status: number; headers: Headers; body: any; id: number }> {
+  const id = nextId++;
+  const request = frame(era, { jsonrpc: '2.0', id, method, ...(params === undefined ? {} : { params }) }, headers);
   const res = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
-    body: JSON.stringify({ jsonrpc: '2.0', id: nextId++, method, ...(params === undefined ? {} : { params }) }),
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...request.headers },
+    body: request.body,
   });
   const text = await res.text();
   let body: unknown = text;
@@ -92,7 +135,7 @@ export async function rpc(
   } catch {
     /* keep text */
   }
-  return { status: res.status, headers: res.headers, body };
+  return { status: res.status, headers: res.headers, body, id };
 }
 
 /** tools/call and return structuredContent plus isError. */
@@ -107,11 +150,11 @@ export async function callTool(url: string, name: string, args: Record<string, u
  * The JSON-RPC response to a tools/call whose arguments the tool's schema
  * refused: a tool result with `isError: true`, so the model can fix its call.
  */
-export function inputErrorResponse(id: unknown, message: string) {
+export function inputErrorResponse(id: unknown, message: string, era: TestEra = 'legacy') {
   return {
     jsonrpc: '2.0',
     id,
-    result: { content: [{ type: 'text', text: JSON.stringify({ error: message }) }], structuredContent: { error: message }, isError: true },
+    result: eraResult(era, { content: [{ type: 'text', text: JSON.stringify({ error: message }) }], structuredContent: { error: message }, isError: true }),
   };
 }
 

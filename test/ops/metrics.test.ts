@@ -109,7 +109,7 @@ describe('/metrics', () => {
       expect(r.status).toBe(200);
     }
     // One call refused for its arguments is timed too.
-    expect((await rpc(s.url, 'tools/call', { name: 'check_file_exists', arguments: { fileName: 7 } })).body.error.code).toBe(-32602);
+    expect((await rpc(s.url, 'tools/call', { name: 'check_file_exists', arguments: { fileName: 7 } })).body.result.isError).toBe(true);
 
     const { samples } = parseProm(await (await fetch(`${s.url}/metrics`)).text());
     const seen = (name: string) => ({
