@@ -1,0 +1,337 @@
+/**
+ * Attacks on the OAuth resource server and the 2026-07-28 message handling,
+ * each made against the real server on loopback (a real oidc-provider signs
+ * the tokens; forgeries use its very keys or strangers' keys) and each
+ * asserting the safe outcome: forged or misdirected tokens refused, the key
+ * set fetched at a bounded rate, cached grants dropped on expiry and key
+ * rotation, scopes matched exactly, principals from different issuers (or a
+ * token and an API key) never sharing an identity, tokens kept out of the
+ * audit log and the server log, and body/header mismatches refused before
+ * anything runs.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { connect } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { base64url, exportJWK, SignJWT } from 'jose';
+import { freePort, newSigningKey, type SigningKey, TestIdp } from '../helpers/oidc.ts';
+import { asModern, MODERN_META, rpc, startServer, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
+
+const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
+const now = () => Math.floor(Date.now() / 1000);
+
+/** Everything the server process writes to stderr (its log), kept while this file runs. */
+const logged: string[] = [];
+const realWrite = process.stderr.write.bind(process.stderr);
+beforeAll(() => {
+  process.stderr.write = ((chunk: string | Uint8Array) => {
+    logged.push(typeof chunk === 'string' ? chunk : new TextDecoder().decode(chunk));
+    return true;
+  }) as typeof process.stderr.write;
+});
+afterAll(() => {
+  process.stderr.write = realWrite;
+});
+
+async function startOAuthHide(env: Record<string, string> = {}, idps?: TestIdp[]) {
+  const port = freePort();
+  const resource = `http://127.0.0.1:${port}/mcp`;
+  const list = idps ?? [await TestIdp.start(resource)];
+  for (const i of list) i.resource = resource;
+  const server = await startServer(
+    {
+      HIDE_AUTH_MODE: 'oauth',
+      HIDE_OAUTH_RESOURCE: resource,
+      HIDE_OAUTH_ISSUERS: JSON.stringify(list.map((i) => i.issuer)),
+      HIDE_SANDBOX: 'off',
+      HIDE_OAUTH_CLOCK_LEEWAY_SECONDS: '0',
+      HIDE_LOG_LEVEL: 'debug',
+      ...env,
+    },
+    { port },
+  );
+  server.rt.ops.lifecycle.markReady();
+  // Every issuer's keys are in before the attacks start, so fetch counts only count the attacks.
+  await waitFor(async () => (await fetch(`${server.url}/ready`)).status === 200, 10_000, 'signing keys');
+  return { idp: list[0]!, idps: list, server, resource };
+}
+
+function shell(s: TestServer, headers: Record<string, string>, command: string, args: string[], id?: number) {
+  return fetch(s.mcpUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ jsonrpc: '2.0', id: id ?? Math.floor(Math.random() * 1e9), method: 'tools/call', params: { name: 'shell_execute', arguments: { command, arguments: args, timeoutSeconds: 60 } } }),
+  });
+}
+
+async function echoStatus(s: TestServer, token: string): Promise<number> {
+  return (await rpc(s.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: { command: 'echo', arguments: ['x'] } }, bearer(token))).status;
+}
+
+function auditText(s: TestServer): string {
+  return existsSync(s.auditFile) ? readFileSync(s.auditFile, 'utf8') : '';
+}
+
+async function auditLines(s: TestServer): Promise<Array<Record<string, any>>> {
+  await s.rt.audit.flush();
+  return auditText(s)
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
+}
+
+const baseClaims = (idp: TestIdp, resource: string) => ({
+  sub: 'exec-bot',
+  client_id: 'exec-bot',
+  scope: 'hide:read hide:write hide:exec',
+  iss: idp.issuer,
+  aud: resource,
+  iat: now(),
+  exp: now() + 600,
+});
+
+function sign(claims: Record<string, unknown>, key: SigningKey, header: Record<string, unknown> = {}, crit?: Record<string, boolean>) {
+  return new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: key.kid, typ: 'at+jwt', ...header } as never).sign(key.privateKey, crit ? { crit } : undefined);
+}
+
+/** A compact JWS put together by hand: header and payload as given, any signature bytes. */
+function handmade(header: unknown, payload: unknown, signature = ''): string {
+  return `${base64url.encode(JSON.stringify(header))}.${base64url.encode(JSON.stringify(payload))}.${signature}`;
+}
+
+async function hmac(alg: 'SHA-256', secret: Uint8Array, data: string): Promise<string> {
+  const key = await crypto.subtle.importKey('raw', secret, { name: 'HMAC', hash: alg }, false, ['sign']);
+  return base64url.encode(new Uint8Array(await crypto.subtle.sign('HMAC', key, new TextEncoder().encode(data))));
+}
+
+describe('forged tokens against one issuer', () => {
+  let idp: TestIdp;
+  let server: TestServer;
+  let resource: string;
+  /** A loopback server an attacker would point `jku`/`x5u` at; it counts requests. */
+  let lure: Server;
+  let lureHits = 0;
+  let lureUrl = '';
+
+  beforeAll(async () => {
+    ({ idp, server, resource } = await startOAuthHide());
+    lure = createServer((_req, res) => {
+      lureHits++;
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"keys":[]}');
+    });
+    await new Promise<void>((r) => lure.listen(0, '127.0.0.1', () => r()));
+    lureUrl = `http://127.0.0.1:${(lure.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await server.stop();
+    await idp.stop();
+    lure.closeAllConnections();
+    await new Promise<void>((r) => lure.close(() => r()));
+  });
+
+  test('a genuine token works (the baseline the forgeries differ from)', async () => {
+    expect(await echoStatus(server, await idp.token('exec-bot'))).toBe(200);
+    expect(await echoStatus(server, await sign(baseClaims(idp, resource), idp.keys[0]!))).toBe(200);
+  });
+
+  const forgeries: Array<[string, () => Promise<string>]> = [
+    [
+      'HS256 keyed with the public JWK (JSON) as the secret',
+      async () => {
+        const jwk = JSON.stringify(await exportJWK(idp.keys[0]!.publicKey));
+        const h = { alg: 'HS256', kid: idp.keys[0]!.kid };
+        const input = `${base64url.encode(JSON.stringify(h))}.${base64url.encode(JSON.stringify(baseClaims(idp, resource)))}`;
+        return `${input}.${await hmac('SHA-256', new TextEncoder().encode(jwk), input)}`;
+      },
+    ],
+    ['alg none with an empty signature', async () => handmade({ alg: 'none', kid: idp.keys[0]!.kid }, baseClaims(idp, resource))],
+    ['alg "None"', async () => handmade({ alg: 'None' }, baseClaims(idp, resource))],
+    [
+      'alg "rs256" (case variant) over a real RS256 signature',
+      async () => {
+        const [, p, s] = (await sign(baseClaims(idp, resource), idp.keys[0]!)).split('.');
+        return `${base64url.encode(JSON.stringify({ alg: 'rs256', kid: idp.keys[0]!.kid }))}.${p}.${s}`;
+      },
+    ],
+    [
+      'ES256 header over the issuer RSA kid (algorithm swap)',
+      async () => {
+        const [, p, s] = (await sign(baseClaims(idp, resource), idp.keys[0]!)).split('.');
+        return `${base64url.encode(JSON.stringify({ alg: 'ES256', kid: idp.keys[0]!.kid }))}.${p}.${s}`;
+      },
+    ],
+    [
+      'embedded jwk header carrying the attacker key',
+      async () => {
+        const k = await newSigningKey();
+        return sign(baseClaims(idp, resource), k, { kid: undefined, jwk: await exportJWK(k.publicKey) });
+      },
+    ],
+    [
+      'jku header pointing at an attacker key set',
+      async () => {
+        const k = await newSigningKey();
+        return sign(baseClaims(idp, resource), k, { jku: `${lureUrl}/jwks` });
+      },
+    ],
+    [
+      'x5u header pointing at an attacker certificate',
+      async () => {
+        const k = await newSigningKey();
+        return sign(baseClaims(idp, resource), k, { x5u: `${lureUrl}/cert.pem` });
+      },
+    ],
+    ['crit naming an extension the server does not know', () => sign(baseClaims(idp, resource), idp.keys[0]!, { crit: ['urn:attack'], 'urn:attack': true }, { 'urn:attack': true })],
+    ['kid with a path (../../jwks)', async () => sign(baseClaims(idp, resource), await newSigningKey(), { kid: `../../jwks#${idp.keys[0]!.kid}` })],
+    ['kid not a string (object)', async () => handmade({ alg: 'RS256', kid: { $ne: null } }, baseClaims(idp, resource), 'AAAA')],
+    ['iss with a trailing slash', () => sign({ ...baseClaims(idp, resource), iss: `${idp.issuer}/` }, idp.keys[0]!)],
+    ['iss in upper case', () => sign({ ...baseClaims(idp, resource), iss: idp.issuer.toUpperCase() }, idp.keys[0]!)],
+    ['iss as an array naming the issuer', () => sign({ ...baseClaims(idp, resource), iss: [idp.issuer] }, idp.keys[0]!)],
+    ['aud an array without this resource', () => sign({ ...baseClaims(idp, resource), aud: ['https://elsewhere.example/mcp', `${resource}/`] }, idp.keys[0]!)],
+    ['aud with a trailing slash', () => sign({ ...baseClaims(idp, resource), aud: `${resource}/` }, idp.keys[0]!)],
+    ['no exp', () => sign({ ...baseClaims(idp, resource), exp: undefined }, idp.keys[0]!)],
+    ['exp as a string', () => sign({ ...baseClaims(idp, resource), exp: String(now() + 600) }, idp.keys[0]!)],
+    ['no sub', () => sign({ ...baseClaims(idp, resource), sub: undefined }, idp.keys[0]!)],
+    ['a payload that is not JSON', async () => `${base64url.encode(JSON.stringify({ alg: 'RS256', kid: idp.keys[0]!.kid }))}.${base64url.encode('not json')}.AAAA`],
+    [
+      'two signatures glued (JSON serialization smuggled in the payload)',
+      async () => {
+        const real = await sign(baseClaims(idp, resource), idp.keys[0]!);
+        return `${real}.${real.split('.')[2]}`;
+      },
+    ],
+  ];
+
+  test.each(forgeries)('%s: 401, one auth_failure line, nothing runs, nothing fetched from the lure', async (name, make) => {
+    const token = await make();
+    const marker = `ran-${name.replace(/\W+/g, '-').slice(0, 40)}`;
+    const before = (await auditLines(server)).length;
+    const res = await shell(server, bearer(token), 'touch', [marker]);
+    const body = (await res.json()) as any;
+    expect({ status: res.status, code: body.error?.code }).toEqual({ status: 401, code: -32001 });
+    expect(res.headers.get('www-authenticate')).toMatch(/error="invalid_(token|request)"/);
+    const lines = (await auditLines(server)).slice(before);
+    expect(lines.map((l) => l.event_type)).toEqual(['auth_failure']);
+    expect(existsSync(join(server.workspace, marker))).toBe(false);
+    expect(lureHits).toBe(0);
+    expect(auditText(server)).not.toContain(token);
+  });
+
+  test('aud as an array that includes this resource is accepted (RFC 7519), an exact string match per element', async () => {
+    expect(await echoStatus(server, await sign({ ...baseClaims(idp, resource), aud: ['https://elsewhere.example/mcp', resource] }, idp.keys[0]!))).toBe(200);
+  });
+
+  test('huge tokens, genuinely signed or not, are refused with a 4xx, never a 5xx', async () => {
+    for (const pad of [9_000, 12_500, 20_000]) {
+      const padded = await sign({ ...baseClaims(idp, resource), pad: 'x'.repeat(pad) }, idp.keys[0]!);
+      const r = await shell(server, bearer(padded), 'echo', ['x']);
+      // Under 16 KiB it is a valid token; past that the server's header limit (431) or the JWT size bound (401) stops it.
+      expect([padded.length <= 16 * 1024 ? 200 : 401, 431]).toContain(r.status);
+    }
+    const r2 = await fetch(server.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json', ...bearer('a'.repeat(200_000)) }, body: '{}' });
+    expect(r2.status).toBeGreaterThanOrEqual(400);
+    expect(r2.status).toBeLessThan(500);
+  });
+
+  test('a flood of tokens with unknown kids (sequential and concurrent) fetches the key set at most once per cooldown', async () => {
+    const hits = idp.jwksHits;
+    const strangers = await Promise.all(Array.from({ length: 5 }, () => newSigningKey()));
+    const tokens = await Promise.all(Array.from({ length: 40 }, (_, i) => sign(baseClaims(idp, resource), strangers[i % 5]!, { kid: `unknown-${i}` })));
+    for (const t of tokens.slice(0, 10)) expect(await echoStatus(server, t)).toBe(401);
+    const statuses = await Promise.all(tokens.slice(10).map((t) => echoStatus(server, t)));
+    expect(new Set(statuses)).toEqual(new Set([401]));
+    // The keys were loaded at start, within the default 30 s cooldown: no fetch at all.
+    expect(idp.jwksHits).toBe(hits);
+    expect(await echoStatus(server, await idp.token('exec-bot'))).toBe(200);
+  });
+
+  test('a cached grant ends at exp: an accepted token stops working once it expires (leeway 0)', async () => {
+    const token = await sign({ ...baseClaims(idp, resource), exp: now() + 2 }, idp.keys[0]!);
+    expect(await echoStatus(server, token)).toBe(200);
+    await waitFor(async () => (await echoStatus(server, token)) === 401, 10_000, 'the cached grant to end at exp');
+    const [last] = (await auditLines(server)).slice(-1);
+    expect(last).toMatchObject({ event_type: 'auth_failure', error: 'token expired' });
+  });
+
+  test('scope tricks: only exact, space-separated scope names grant tools', async () => {
+    const c = baseClaims(idp, resource);
+    const exec = async (claims: Record<string, unknown>) => echoStatus(server, await sign({ ...c, scope: undefined, ...claims }, idp.keys[0]!));
+    expect(await exec({ scope: 'hide:execute' })).toBe(403);
+    expect(await exec({ scope: 'HIDE:EXEC' })).toBe(403);
+    expect(await exec({ scope: 'hide:read\thide:exec' })).toBe(403);
+    expect(await exec({ scope: 'hide:read,hide:exec' })).toBe(403);
+    expect(await exec({ scope: ' hide:exec ' })).toBe(200);
+    expect(await exec({ scope: '', scp: 'hide:exec' })).toBe(403);
+    expect(await exec({ scope: { 0: 'hide:exec' } })).toBe(403);
+    expect(await exec({ scp: ['hide:exec'] })).toBe(200);
+  });
+
+  test('scope tricks: a list element holding a space does not reuse the grant of the two scopes it spells', async () => {
+    const c = baseClaims(idp, resource);
+    // A genuine hide:read + hide:exec grant is computed first, and remembered.
+    expect(await echoStatus(server, await idp.token('exec-bot', { scope: 'hide:read hide:exec' }))).toBe(200);
+    // One unknown scope named "hide:exec hide:read" must grant nothing.
+    const r = await rpc(server.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: { command: 'echo', arguments: ['x'] } }, bearer(await sign({ ...c, scope: undefined, scp: ['hide:exec hide:read'] }, idp.keys[0]!)));
+    expect({ status: r.status, reason: r.body.error?.data?.reason }).toEqual({ status: 403, reason: 'scope' });
+  });
+
+  test('the token appears neither in the audit log nor in the server log (debug level), whatever path it took', async () => {
+    const good = await idp.token('exec-bot');
+    const forged = await sign(baseClaims(idp, resource), await newSigningKey());
+    await echoStatus(server, good);
+    await echoStatus(server, forged);
+    await rpc(server.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: { command: 'echo', arguments: [good] } }, bearer(good));
+    await rpc(server.mcpUrl, 'tools/list', undefined, { authorization: `bearer ${good}` });
+    await rpc(server.mcpUrl, 'tools/list', undefined, { 'x-api-key': good });
+    await server.rt.audit.flush();
+    for (const t of [good, forged]) {
+      const signature = t.split('.')[2]!;
+      expect(auditText(server)).not.toContain(signature);
+      expect(logged.join('')).not.toContain(signature);
+    }
+  });
+
+  test('the metadata document and challenges never reflect an attacker Host or X-Forwarded-Host', async () => {
+    const evil = { 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https', forwarded: 'host=evil.example' };
+    const meta = await fetch(`${server.url}/.well-known/oauth-protected-resource/mcp`, { headers: evil });
+    expect(JSON.stringify(await meta.json())).not.toContain('evil.example');
+    const challenge = await rpc(server.mcpUrl, 'tools/list', undefined, evil);
+    expect(challenge.status).toBe(401);
+    expect(challenge.headers.get('www-authenticate')).toContain(`resource_metadata="${server.url}/.well-known/oauth-protected-resource/mcp"`);
+    // A foreign Host on a loopback bind is refused outright (DNS rebinding), the document included.
+    const raw = await rawHttp(server.url, `GET /.well-known/oauth-protected-resource HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n`);
+    expect(raw).not.toContain('"resource":"http://evil.example');
+  });
+});
+
+describe('signing keys and the verified-token cache', () => {
+  test('a token of a key the issuer dropped stops working as soon as the new key set is fetched, cached grant or not', async () => {
+    const { idp, server, resource } = await startOAuthHide({ HIDE_OAUTH_JWKS_COOLDOWN_SECONDS: '0' });
+    try {
+      const old = await sign(baseClaims(idp, resource), idp.keys[0]!);
+      expect(await echoStatus(server, old)).toBe(200); // now cached
+      await idp.rotate();
+      idp.dropOldKeys();
+      // The first token of the new key is an unknown kid: one fetch, a new key set.
+      expect(await echoStatus(server, await idp.token('exec-bot'))).toBe(200);
+      expect(await echoStatus(server, old)).toBe(401);
+    } finally {
+      await server.stop();
+      await idp.stop();
+    }
+  });
+});
+
+/** One raw HTTP/1.1 exchange over a socket, for what fetch will not send (duplicate headers, a foreign Host). */
+function rawHttp(base: string, request: string): Promise<string> {
+  const u = new URL(base);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const sock = connect(Number(u.port), u.hostname, () => sock.end(request));
+    sock.on('data', (c) => chunks.push(c));
+    sock.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    sock.on('error', reject);
+  });
+}
