@@ -335,3 +335,102 @@ function rawHttp(base: string, request: string): Promise<string> {
     sock.on('error', reject);
   });
 }
+
+function pgrepCount(pattern: string): number {
+  const r = Bun.spawnSync(['pgrep', '-f', pattern]);
+  return r.stdout.toString().split('\n').filter((l) => l.trim() !== '').length;
+}
+
+const cancelNote = (requestId: unknown) => JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId, reason: 'attack' } });
+
+/**
+ * The victim starts a call with `id` that waits for a release file; the
+ * attacker sends `notifications/cancelled` for that id; the call must run on
+ * to its normal end once released.
+ */
+async function cancellationDoesNotCross(s: TestServer, victim: Record<string, string>, attacker: Record<string, string>, id: number, tag: string, requestIds: unknown[] = [id]) {
+  const marker = `sleep 0.05${process.pid}${tag}`;
+  const release = join(s.workspace, `release-${tag}`);
+  const call = shell(s, victim, 'sh', ['-c', `while [ ! -e ${release} ]; do ${marker}; done; echo released`], id).then((r) => r.json() as Promise<any>);
+  await waitFor(() => pgrepCount(marker) >= 1 || null, 10_000, 'the victim call to start');
+  for (const rid of requestIds) {
+    const res = await fetch(s.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json', ...attacker }, body: cancelNote(rid) });
+    expect(res.status).toBe(202);
+  }
+  writeFileSync(release, '');
+  const done = await call;
+  expect(done.result?.structuredContent).toMatchObject({ stdout: 'released\n', exitCode: 0 });
+}
+
+describe('identities: a sub is unique only within its issuer', () => {
+  let idpA: TestIdp;
+  let idpB: TestIdp;
+  let server: TestServer;
+  let resource: string;
+
+  beforeAll(async () => {
+    idpA = await TestIdp.start('pending');
+    idpB = await TestIdp.start('pending');
+    ({ server, resource } = await startOAuthHide({}, [idpA, idpB]));
+  });
+  afterAll(async () => {
+    await server.stop();
+    await idpA.stop();
+    await idpB.stop();
+  });
+
+  test("a token naming issuer B but signed with issuer A's key is refused", async () => {
+    const token = await sign({ ...baseClaims(idpB, resource) }, idpA.keys[0]!);
+    expect(await echoStatus(server, token)).toBe(401);
+    expect(await echoStatus(server, await idpB.token('exec-bot'))).toBe(200);
+  });
+
+  test('the same sub from two issuers is two clients: distinct audit client ids, and B cannot cancel A\'s call', async () => {
+    const a = await idpA.token('exec-bot');
+    const b = await idpB.token('exec-bot');
+    const before = (await auditLines(server)).length;
+    expect(await echoStatus(server, a)).toBe(200);
+    expect(await echoStatus(server, b)).toBe(200);
+    const ids = (await auditLines(server)).slice(before).map((l) => l.client_id);
+    expect(ids).toEqual([`${idpA.issuer}#exec-bot`, `${idpB.issuer}#exec-bot`]);
+    await cancellationDoesNotCross(server, bearer(a), bearer(b), 41, 'iss');
+  });
+});
+
+describe('identities: both mode, an API key client and a token with the same name', () => {
+  let idp: TestIdp;
+  let server: TestServer;
+  const KEY = 'k'.repeat(43);
+
+  beforeAll(async () => {
+    const keys = join(tempDir('hide-attack-keys-'), 'keys.json');
+    writeFileSync(keys, JSON.stringify({ clients: [{ client_id: 'exec-bot', api_key: KEY, enabled: true }] }));
+    ({ idp, server } = await startOAuthHide({ HIDE_AUTH_MODE: 'both', HIDE_API_KEYS_FILE: keys }));
+  });
+  afterAll(async () => {
+    await server.stop();
+    await idp.stop();
+  });
+
+  test('the token cannot cancel the key client\'s call (nor the key the token\'s), and the audit tells them apart', async () => {
+    const token = await idp.token('exec-bot');
+    await cancellationDoesNotCross(server, { 'x-api-key': KEY }, bearer(token), 51, 'both1');
+    await cancellationDoesNotCross(server, bearer(token), { 'x-api-key': KEY }, 52, 'both2');
+    const calls = (await auditLines(server)).filter((l) => l.event_type === 'tool_call').map((l) => l.client_id);
+    expect(calls).toEqual(['exec-bot', `${idp.issuer}#exec-bot`]);
+  });
+
+  test('credential placement: token in X-API-Key refused, key in Bearer accepted, key and token together refused', async () => {
+    const token = await idp.token('exec-bot');
+    expect((await rpc(server.mcpUrl, 'tools/list', undefined, { 'x-api-key': token })).status).toBe(401);
+    expect((await rpc(server.mcpUrl, 'tools/list', undefined, { 'x-mcp-api-key': token })).status).toBe(401);
+    expect((await rpc(server.mcpUrl, 'tools/list', undefined, bearer(KEY))).status).toBe(200);
+    expect((await rpc(server.mcpUrl, 'tools/list', undefined, { 'x-api-key': KEY, ...bearer(token) })).status).toBe(401);
+    expect((await rpc(server.mcpUrl, 'tools/list', undefined, { 'x-api-key': KEY, ...bearer(KEY) })).status).toBe(200);
+    expect((await rpc(server.mcpUrl, 'tools/list', undefined, { authorization: `Basic ${btoa(`x:${KEY}`)}` })).status).toBe(401);
+  });
+
+  test('the key client cannot cancel its own call by the id as a string, or a different number', async () => {
+    await cancellationDoesNotCross(server, { 'x-api-key': KEY }, { 'x-api-key': KEY }, 53, 'both3', ['53', 53.0000001, 530, null, { id: 53 }]);
+  });
+});
