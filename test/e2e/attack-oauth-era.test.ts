@@ -101,7 +101,7 @@ function handmade(header: unknown, payload: unknown, signature = ''): string {
   return `${base64url.encode(JSON.stringify(header))}.${base64url.encode(JSON.stringify(payload))}.${signature}`;
 }
 
-async function hmac(alg: 'SHA-256', secret: Uint8Array, data: string): Promise<string> {
+async function hmac(alg: 'SHA-256', secret: Uint8Array<ArrayBuffer>, data: string): Promise<string> {
   const key = await crypto.subtle.importKey('raw', secret, { name: 'HMAC', hash: alg }, false, ['sign']);
   return base64url.encode(new Uint8Array(await crypto.subtle.sign('HMAC', key, new TextEncoder().encode(data))));
 }
@@ -330,7 +330,7 @@ function rawHttp(base: string, request: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     const sock = connect(Number(u.port), u.hostname, () => sock.end(request));
-    sock.on('data', (c) => chunks.push(c));
+    sock.on('data', (c: Buffer) => chunks.push(c));
     sock.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     sock.on('error', reject);
   });
@@ -432,5 +432,118 @@ describe('identities: both mode, an API key client and a token with the same nam
 
   test('the key client cannot cancel its own call by the id as a string, or a different number', async () => {
     await cancellationDoesNotCross(server, { 'x-api-key': KEY }, { 'x-api-key': KEY }, 53, 'both3', ['53', 53.0000001, 530, null, { id: 53 }]);
+  });
+});
+
+describe('2026-07-28 headers and bodies', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startServer({ HIDE_SANDBOX: 'off' });
+  });
+  afterAll(() => server.stop());
+
+  const b64 = (s: string) => `=?base64?${Buffer.from(s).toString('base64')}?=`;
+  const touch = (marker: string) => ({ name: 'shell_execute', arguments: { command: 'touch', arguments: [marker] } });
+
+  /** Sends a tools/call that would create `marker` and expects a -32020 refusal with nothing run. */
+  async function refusedMismatch(era: 'legacy' | 'modern', marker: string, headers: Record<string, string>) {
+    const r = await rpc(server.mcpUrl, 'tools/call', touch(marker), headers, era);
+    expect({ status: r.status, code: r.body.error?.code }).toEqual({ status: 400, code: -32020 });
+    expect(existsSync(join(server.workspace, marker))).toBe(false);
+  }
+
+  for (const era of ['legacy', 'modern'] as const) {
+    test(`${era}: Mcp-Name naming a read tool over a body that runs a command is refused before anything runs`, async () => {
+      await refusedMismatch(era, `m1-${era}`, { 'mcp-name': 'read_file' });
+      await refusedMismatch(era, `m2-${era}`, { 'mcp-name': b64('read_file') });
+      // The sentinel is case-sensitive: an upper-case one is a plain value, which differs from the body.
+      await refusedMismatch(era, `m3-${era}`, { 'mcp-name': `=?BASE64?${Buffer.from('shell_execute').toString('base64')}?=` });
+      await refusedMismatch(era, `m4-${era}`, { 'mcp-name': '=?base64?***?=' });
+      await refusedMismatch(era, `m5-${era}`, { 'mcp-name': 'shell_execute, read_file' });
+      await refusedMismatch(era, `m6-${era}`, { 'mcp-method': 'tools/list' });
+      await refusedMismatch(era, `m7-${era}`, { 'mcp-name': b64('shell_execute\u0000') });
+    });
+  }
+
+  test('the base64 form of the right name is accepted', async () => {
+    const r = await rpc(server.mcpUrl, 'tools/call', touch('ok-b64'), { 'mcp-name': b64('shell_execute') }, 'modern');
+    expect(r.status).toBe(200);
+  });
+
+  test('duplicate Mcp-Name / Mcp-Method lines on the wire (a proxy may read either) are refused', async () => {
+    for (const [i, dup] of [
+      'Mcp-Name: read_file\r\nMcp-Name: shell_execute',
+      'Mcp-Name: shell_execute\r\nMcp-Name: read_file',
+      'Mcp-Name: shell_execute\r\nMcp-Method: tools/list\r\nMcp-Method: tools/call',
+    ].entries()) {
+      const marker = `dup-${i}`;
+      const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { ...touch(marker), _meta: MODERN_META } });
+      const host = new URL(server.url).host;
+      const head = `POST /mcp HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nAccept: application/json\r\nMCP-Protocol-Version: 2026-07-28\r\n${dup.includes('Mcp-Method') ? '' : 'Mcp-Method: tools/call\r\n'}${dup}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`;
+      const raw = await rawHttp(server.url, head + body);
+      expect(raw.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
+      expect(raw).toContain('-32020');
+      expect(existsSync(join(server.workspace, marker))).toBe(false);
+    }
+  });
+
+  test('_meta with __proto__ and constructor keys: no pollution, no era switch, no 5xx', async () => {
+    const body = `{"jsonrpc":"2.0","id":7,"method":"tools/list","params":{"_meta":{"__proto__":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","polluted":true},"constructor":{"prototype":{"polluted":true}},"progressToken":{"__proto__":{"polluted":true}}}}}`;
+    const res = await fetch(server.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const out = (await res.json()) as any;
+    expect(res.status).toBe(200);
+    expect(out.result.resultType).toBeUndefined(); // still the handshake era
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    const again = await rpc(server.mcpUrl, 'tools/list', {}, {}, 'modern');
+    expect(again.body.result.tools.length).toBeGreaterThan(0);
+  });
+
+  test('methods named after Object.prototype members are unknown methods, not header mismatches', async () => {
+    for (const method of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+      const r = await rpc(server.mcpUrl, method, {}, {}, 'modern');
+      expect({ method, status: r.status, code: r.body.error?.code }).toEqual({ method, status: 404, code: -32601 });
+    }
+  });
+
+  test('a huge or deeply nested _meta is answered with a 4xx or a result, never a 5xx', async () => {
+    const wide = Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`k${i}`, i]));
+    const r1 = await rpc(server.mcpUrl, 'tools/list', { _meta: { ...MODERN_META, ...wide } }, {}, 'modern');
+    expect(r1.status).toBe(200);
+    const deep = `${'{"a":'.repeat(200_000)}1${'}'.repeat(200_000)}`;
+    const body = `{"jsonrpc":"2.0","id":8,"method":"tools/list","params":{"_meta":${deep}}}`;
+    const res = await fetch(server.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    expect(res.status).toBeLessThan(500);
+    const big = await fetch(server.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"jsonrpc":"2.0","id":9,"method":"tools/list","params":{"_meta":{"x":"${'y'.repeat(5 * 1024 * 1024)}"}}}` });
+    expect(big.status).toBe(413);
+  });
+
+  test('progressToken tricks: an object or float token asks for nothing; a 1 MiB token is never echoed back', async () => {
+    for (const progressToken of [{ a: 1 }, 1.5, [1], null, true]) {
+      const r = await rpc(server.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: { command: 'echo', arguments: ['p'] }, _meta: { progressToken } });
+      expect(r.status).toBe(200);
+      expect(r.headers.get('content-type')).toStartWith('application/json');
+    }
+    const token = 't'.repeat(1024 * 1024);
+    const res = await fetch(server.mcpUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 10, method: 'tools/call', params: { name: 'shell_execute', arguments: { command: 'echo', arguments: ['p'] }, _meta: { progressToken: token } } }),
+    });
+    const text = await res.text();
+    expect(res.status).toBe(200);
+    expect(text.length).toBeLessThan(64 * 1024);
+    expect(text.split('event: message').length - 1).toBe(1);
+  });
+
+  test('ids are echoed exactly, whatever their form; a non-integer number is refused', async () => {
+    for (const id of ['9007199254740993', '-9007199254740993', '0', '""', '"\\u0000\\u2028x"', `"${'i'.repeat(10_000)}"`, '123456789012345678901234567890']) {
+      const res = await fetch(server.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"jsonrpc":"2.0","id":${id},"method":"tools/list"}` });
+      const text = await res.text();
+      expect(res.status).toBe(200);
+      expect(text.startsWith(`{"jsonrpc":"2.0","id":${JSON.stringify(JSON.parse(id))},`) || text.startsWith(`{"jsonrpc":"2.0","id":${id},`)).toBe(true);
+    }
+    const bad = await fetch(server.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1.5,"method":"tools/list"}' });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as any).id).toBeNull();
   });
 });
