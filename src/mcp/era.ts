@@ -119,7 +119,8 @@ function checkMirroredHeaders(method: string, params: Record<string, unknown>, h
   if (headers.method !== null && headers.method !== method) {
     throw new HeaderMismatchError(`Mcp-Method header ${shown(headers.method)} does not match the body's method ${shown(method)}`);
   }
-  const field = NAMED[method];
+  // Own keys only: a method named `constructor` or `toString` must not find Object.prototype's.
+  const field = Object.hasOwn(NAMED, method) ? NAMED[method] : undefined;
   if (field === undefined) return;
   if (headers.name === null) {
     if (modern) throw new HeaderMismatchError(`Mcp-Name header is required for ${method}`);

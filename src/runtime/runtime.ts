@@ -233,6 +233,7 @@ function openOAuth(config: Config, opts: RuntimeOptions, tools: ToolDefinition[]
       jwksMaxAgeSeconds: o.jwksMaxAgeSeconds,
       introspection: i?.url && i.clientId && i.clientSecret ? { url: i.url, clientId: i.clientId, clientSecret: i.clientSecret } : undefined,
       tools,
+      alongsideApiKeys: config.auth.mode === 'both',
     });
   } catch (err) {
     throw new StartupError(`OAuth settings are not usable: ${(err as Error).message}`);

@@ -25,6 +25,8 @@ export interface OAuthGuardOptions {
   introspection?: IntrospectionOptions;
   /** The tools the server offers, for the scope map's patterns. */
   tools: readonly Pick<ToolDefinition, 'name' | 'readOnly'>[];
+  /** API keys are accepted too (`both`): their client ids share the namespace token identities live in. */
+  alongsideApiKeys?: boolean;
 }
 
 export type TokenAdmission =
@@ -41,8 +43,16 @@ export class OAuthGuard {
   private readonly scopes: ScopePolicy;
   private readonly verifier: TokenVerifier;
   private readonly challengeScope: string;
+  /**
+   * A `sub` is unique only within its issuer: with more than one issuer, or
+   * API-key clients beside tokens, the client id (the key for the sandbox
+   * launcher, limits, cancellation and audit) is `issuer#sub`, so two
+   * principals never share one.
+   */
+  private readonly qualifySubjects: boolean;
 
   constructor(opts: OAuthGuardOptions) {
+    this.qualifySubjects = opts.issuers.length > 1 || opts.alongsideApiKeys === true;
     this.scopes = new ScopePolicy(opts.scopes, opts.tools);
     this.issuerKeys = new Map(
       opts.issuers.map((i) => [i, new IssuerKeys(i, { cooldownMs: opts.jwksCooldownSeconds * 1000, maxAgeMs: opts.jwksMaxAgeSeconds * 1000 })]),
@@ -71,7 +81,7 @@ export class OAuthGuard {
     const r = await this.verifier.verify(token);
     if (!r.ok) return r;
     const { subject, clientId, issuer, scopes } = r.grant;
-    return { ok: true, clientId: subject, allowedTools: this.scopes.allowedTools(scopes), grant: { issuer, clientId, scopes } };
+    return { ok: true, clientId: this.qualifySubjects ? `${issuer}#${subject}` : subject, allowedTools: this.scopes.allowedTools(scopes), grant: { issuer, clientId, scopes } };
   }
 
   /** The `WWW-Authenticate` value of a 401: no `error` when nothing was presented. */

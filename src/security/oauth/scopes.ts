@@ -37,7 +37,8 @@ export class ScopePolicy {
 
   /** The tools a token with these scopes may call; scopes this server does not know grant nothing. */
   allowedTools(scopes: readonly string[]): ReadonlySet<string> {
-    const key = [...scopes].sort().join(' ');
+    // JSON, not a space join: a list element may itself hold a space (`scp: ["a b"]`), and must not share a key with ["a", "b"].
+    const key = JSON.stringify([...scopes].sort());
     const hit = this.memo.get(key);
     if (hit) return hit;
     const tools = new Set<string>();

@@ -1,0 +1,549 @@
+/**
+ * Attacks on the OAuth resource server and the 2026-07-28 message handling,
+ * each made against the real server on loopback (a real oidc-provider signs
+ * the tokens; forgeries use its very keys or strangers' keys) and each
+ * asserting the safe outcome: forged or misdirected tokens refused, the key
+ * set fetched at a bounded rate, cached grants dropped on expiry and key
+ * rotation, scopes matched exactly, principals from different issuers (or a
+ * token and an API key) never sharing an identity, tokens kept out of the
+ * audit log and the server log, and body/header mismatches refused before
+ * anything runs.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { connect } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { base64url, exportJWK, SignJWT } from 'jose';
+import { freePort, newSigningKey, type SigningKey, TestIdp } from '../helpers/oidc.ts';
+import { asModern, MODERN_META, rpc, startServer, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
+
+const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
+const now = () => Math.floor(Date.now() / 1000);
+
+/** Everything the server process writes to stderr (its log), kept while this file runs. */
+const logged: string[] = [];
+const realWrite = process.stderr.write.bind(process.stderr);
+beforeAll(() => {
+  process.stderr.write = ((chunk: string | Uint8Array) => {
+    logged.push(typeof chunk === 'string' ? chunk : new TextDecoder().decode(chunk));
+    return true;
+  }) as typeof process.stderr.write;
+});
+afterAll(() => {
+  process.stderr.write = realWrite;
+});
+
+async function startOAuthHide(env: Record<string, string> = {}, idps?: TestIdp[]) {
+  const port = freePort();
+  const resource = `http://127.0.0.1:${port}/mcp`;
+  const list = idps ?? [await TestIdp.start(resource)];
+  for (const i of list) i.resource = resource;
+  const server = await startServer(
+    {
+      HIDE_AUTH_MODE: 'oauth',
+      HIDE_OAUTH_RESOURCE: resource,
+      HIDE_OAUTH_ISSUERS: JSON.stringify(list.map((i) => i.issuer)),
+      HIDE_SANDBOX: 'off',
+      HIDE_OAUTH_CLOCK_LEEWAY_SECONDS: '0',
+      HIDE_LOG_LEVEL: 'debug',
+      ...env,
+    },
+    { port },
+  );
+  server.rt.ops.lifecycle.markReady();
+  // Every issuer's keys are in before the attacks start, so fetch counts only count the attacks.
+  await waitFor(async () => (await fetch(`${server.url}/ready`)).status === 200, 10_000, 'signing keys');
+  return { idp: list[0]!, idps: list, server, resource };
+}
+
+function shell(s: TestServer, headers: Record<string, string>, command: string, args: string[], id?: number) {
+  return fetch(s.mcpUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ jsonrpc: '2.0', id: id ?? Math.floor(Math.random() * 1e9), method: 'tools/call', params: { name: 'shell_execute', arguments: { command, arguments: args, timeoutSeconds: 60 } } }),
+  });
+}
+
+async function echoStatus(s: TestServer, token: string): Promise<number> {
+  return (await rpc(s.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: { command: 'echo', arguments: ['x'] } }, bearer(token))).status;
+}
+
+function auditText(s: TestServer): string {
+  return existsSync(s.auditFile) ? readFileSync(s.auditFile, 'utf8') : '';
+}
+
+async function auditLines(s: TestServer): Promise<Array<Record<string, any>>> {
+  await s.rt.audit.flush();
+  return auditText(s)
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
+}
+
+const baseClaims = (idp: TestIdp, resource: string) => ({
+  sub: 'exec-bot',
+  client_id: 'exec-bot',
+  scope: 'hide:read hide:write hide:exec',
+  iss: idp.issuer,
+  aud: resource,
+  iat: now(),
+  exp: now() + 600,
+});
+
+function sign(claims: Record<string, unknown>, key: SigningKey, header: Record<string, unknown> = {}, crit?: Record<string, boolean>) {
+  return new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: key.kid, typ: 'at+jwt', ...header } as never).sign(key.privateKey, crit ? { crit } : undefined);
+}
+
+/** A compact JWS put together by hand: header and payload as given, any signature bytes. */
+function handmade(header: unknown, payload: unknown, signature = ''): string {
+  return `${base64url.encode(JSON.stringify(header))}.${base64url.encode(JSON.stringify(payload))}.${signature}`;
+}
+
+async function hmac(alg: 'SHA-256', secret: Uint8Array<ArrayBuffer>, data: string): Promise<string> {
+  const key = await crypto.subtle.importKey('raw', secret, { name: 'HMAC', hash: alg }, false, ['sign']);
+  return base64url.encode(new Uint8Array(await crypto.subtle.sign('HMAC', key, new TextEncoder().encode(data))));
+}
+
+describe('forged tokens against one issuer', () => {
+  let idp: TestIdp;
+  let server: TestServer;
+  let resource: string;
+  /** A loopback server an attacker would point `jku`/`x5u` at; it counts requests. */
+  let lure: Server;
+  let lureHits = 0;
+  let lureUrl = '';
+
+  beforeAll(async () => {
+    ({ idp, server, resource } = await startOAuthHide());
+    lure = createServer((_req, res) => {
+      lureHits++;
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"keys":[]}');
+    });
+    await new Promise<void>((r) => lure.listen(0, '127.0.0.1', () => r()));
+    lureUrl = `http://127.0.0.1:${(lure.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await server.stop();
+    await idp.stop();
+    lure.closeAllConnections();
+    await new Promise<void>((r) => lure.close(() => r()));
+  });
+
+  test('a genuine token works (the baseline the forgeries differ from)', async () => {
+    expect(await echoStatus(server, await idp.token('exec-bot'))).toBe(200);
+    expect(await echoStatus(server, await sign(baseClaims(idp, resource), idp.keys[0]!))).toBe(200);
+  });
+
+  const forgeries: Array<[string, () => Promise<string>]> = [
+    [
+      'HS256 keyed with the public JWK (JSON) as the secret',
+      async () => {
+        const jwk = JSON.stringify(await exportJWK(idp.keys[0]!.publicKey));
+        const h = { alg: 'HS256', kid: idp.keys[0]!.kid };
+        const input = `${base64url.encode(JSON.stringify(h))}.${base64url.encode(JSON.stringify(baseClaims(idp, resource)))}`;
+        return `${input}.${await hmac('SHA-256', new TextEncoder().encode(jwk), input)}`;
+      },
+    ],
+    ['alg none with an empty signature', async () => handmade({ alg: 'none', kid: idp.keys[0]!.kid }, baseClaims(idp, resource))],
+    ['alg "None"', async () => handmade({ alg: 'None' }, baseClaims(idp, resource))],
+    [
+      'alg "rs256" (case variant) over a real RS256 signature',
+      async () => {
+        const [, p, s] = (await sign(baseClaims(idp, resource), idp.keys[0]!)).split('.');
+        return `${base64url.encode(JSON.stringify({ alg: 'rs256', kid: idp.keys[0]!.kid }))}.${p}.${s}`;
+      },
+    ],
+    [
+      'ES256 header over the issuer RSA kid (algorithm swap)',
+      async () => {
+        const [, p, s] = (await sign(baseClaims(idp, resource), idp.keys[0]!)).split('.');
+        return `${base64url.encode(JSON.stringify({ alg: 'ES256', kid: idp.keys[0]!.kid }))}.${p}.${s}`;
+      },
+    ],
+    [
+      'embedded jwk header carrying the attacker key',
+      async () => {
+        const k = await newSigningKey();
+        return sign(baseClaims(idp, resource), k, { kid: undefined, jwk: await exportJWK(k.publicKey) });
+      },
+    ],
+    [
+      'jku header pointing at an attacker key set',
+      async () => {
+        const k = await newSigningKey();
+        return sign(baseClaims(idp, resource), k, { jku: `${lureUrl}/jwks` });
+      },
+    ],
+    [
+      'x5u header pointing at an attacker certificate',
+      async () => {
+        const k = await newSigningKey();
+        return sign(baseClaims(idp, resource), k, { x5u: `${lureUrl}/cert.pem` });
+      },
+    ],
+    ['crit naming an extension the server does not know', () => sign(baseClaims(idp, resource), idp.keys[0]!, { crit: ['urn:attack'], 'urn:attack': true }, { 'urn:attack': true })],
+    ['kid with a path (../../jwks)', async () => sign(baseClaims(idp, resource), await newSigningKey(), { kid: `../../jwks#${idp.keys[0]!.kid}` })],
+    ['kid not a string (object)', async () => handmade({ alg: 'RS256', kid: { $ne: null } }, baseClaims(idp, resource), 'AAAA')],
+    ['iss with a trailing slash', () => sign({ ...baseClaims(idp, resource), iss: `${idp.issuer}/` }, idp.keys[0]!)],
+    ['iss in upper case', () => sign({ ...baseClaims(idp, resource), iss: idp.issuer.toUpperCase() }, idp.keys[0]!)],
+    ['iss as an array naming the issuer', () => sign({ ...baseClaims(idp, resource), iss: [idp.issuer] }, idp.keys[0]!)],
+    ['aud an array without this resource', () => sign({ ...baseClaims(idp, resource), aud: ['https://elsewhere.example/mcp', `${resource}/`] }, idp.keys[0]!)],
+    ['aud with a trailing slash', () => sign({ ...baseClaims(idp, resource), aud: `${resource}/` }, idp.keys[0]!)],
+    ['no exp', () => sign({ ...baseClaims(idp, resource), exp: undefined }, idp.keys[0]!)],
+    ['exp as a string', () => sign({ ...baseClaims(idp, resource), exp: String(now() + 600) }, idp.keys[0]!)],
+    ['no sub', () => sign({ ...baseClaims(idp, resource), sub: undefined }, idp.keys[0]!)],
+    ['a payload that is not JSON', async () => `${base64url.encode(JSON.stringify({ alg: 'RS256', kid: idp.keys[0]!.kid }))}.${base64url.encode('not json')}.AAAA`],
+    [
+      'two signatures glued (JSON serialization smuggled in the payload)',
+      async () => {
+        const real = await sign(baseClaims(idp, resource), idp.keys[0]!);
+        return `${real}.${real.split('.')[2]}`;
+      },
+    ],
+  ];
+
+  test.each(forgeries)('%s: 401, one auth_failure line, nothing runs, nothing fetched from the lure', async (name, make) => {
+    const token = await make();
+    const marker = `ran-${name.replace(/\W+/g, '-').slice(0, 40)}`;
+    const before = (await auditLines(server)).length;
+    const res = await shell(server, bearer(token), 'touch', [marker]);
+    const body = (await res.json()) as any;
+    expect({ status: res.status, code: body.error?.code }).toEqual({ status: 401, code: -32001 });
+    expect(res.headers.get('www-authenticate')).toMatch(/error="invalid_(token|request)"/);
+    const lines = (await auditLines(server)).slice(before);
+    expect(lines.map((l) => l.event_type)).toEqual(['auth_failure']);
+    expect(existsSync(join(server.workspace, marker))).toBe(false);
+    expect(lureHits).toBe(0);
+    expect(auditText(server)).not.toContain(token);
+  });
+
+  test('aud as an array that includes this resource is accepted (RFC 7519), an exact string match per element', async () => {
+    expect(await echoStatus(server, await sign({ ...baseClaims(idp, resource), aud: ['https://elsewhere.example/mcp', resource] }, idp.keys[0]!))).toBe(200);
+  });
+
+  test('huge tokens, genuinely signed or not, are refused with a 4xx, never a 5xx', async () => {
+    for (const pad of [9_000, 12_500, 20_000]) {
+      const padded = await sign({ ...baseClaims(idp, resource), pad: 'x'.repeat(pad) }, idp.keys[0]!);
+      const r = await shell(server, bearer(padded), 'echo', ['x']);
+      // Under 16 KiB it is a valid token; past that the server's header limit (431) or the JWT size bound (401) stops it.
+      expect([padded.length <= 16 * 1024 ? 200 : 401, 431]).toContain(r.status);
+    }
+    const r2 = await fetch(server.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json', ...bearer('a'.repeat(200_000)) }, body: '{}' });
+    expect(r2.status).toBeGreaterThanOrEqual(400);
+    expect(r2.status).toBeLessThan(500);
+  });
+
+  test('a flood of tokens with unknown kids (sequential and concurrent) fetches the key set at most once per cooldown', async () => {
+    const hits = idp.jwksHits;
+    const strangers = await Promise.all(Array.from({ length: 5 }, () => newSigningKey()));
+    const tokens = await Promise.all(Array.from({ length: 40 }, (_, i) => sign(baseClaims(idp, resource), strangers[i % 5]!, { kid: `unknown-${i}` })));
+    for (const t of tokens.slice(0, 10)) expect(await echoStatus(server, t)).toBe(401);
+    const statuses = await Promise.all(tokens.slice(10).map((t) => echoStatus(server, t)));
+    expect(new Set(statuses)).toEqual(new Set([401]));
+    // The keys were loaded at start, within the default 30 s cooldown: no fetch at all.
+    expect(idp.jwksHits).toBe(hits);
+    expect(await echoStatus(server, await idp.token('exec-bot'))).toBe(200);
+  });
+
+  test('a cached grant ends at exp: an accepted token stops working once it expires (leeway 0)', async () => {
+    const token = await sign({ ...baseClaims(idp, resource), exp: now() + 2 }, idp.keys[0]!);
+    expect(await echoStatus(server, token)).toBe(200);
+    await waitFor(async () => (await echoStatus(server, token)) === 401, 10_000, 'the cached grant to end at exp');
+    const [last] = (await auditLines(server)).slice(-1);
+    expect(last).toMatchObject({ event_type: 'auth_failure', error: 'token expired' });
+  });
+
+  test('scope tricks: only exact, space-separated scope names grant tools', async () => {
+    const c = baseClaims(idp, resource);
+    const exec = async (claims: Record<string, unknown>) => echoStatus(server, await sign({ ...c, scope: undefined, ...claims }, idp.keys[0]!));
+    expect(await exec({ scope: 'hide:execute' })).toBe(403);
+    expect(await exec({ scope: 'HIDE:EXEC' })).toBe(403);
+    expect(await exec({ scope: 'hide:read\thide:exec' })).toBe(403);
+    expect(await exec({ scope: 'hide:read,hide:exec' })).toBe(403);
+    expect(await exec({ scope: ' hide:exec ' })).toBe(200);
+    expect(await exec({ scope: '', scp: 'hide:exec' })).toBe(403);
+    expect(await exec({ scope: { 0: 'hide:exec' } })).toBe(403);
+    expect(await exec({ scp: ['hide:exec'] })).toBe(200);
+  });
+
+  test('scope tricks: a list element holding a space does not reuse the grant of the two scopes it spells', async () => {
+    const c = baseClaims(idp, resource);
+    // A genuine hide:read + hide:exec grant is computed first, and remembered.
+    expect(await echoStatus(server, await idp.token('exec-bot', { scope: 'hide:read hide:exec' }))).toBe(200);
+    // One unknown scope named "hide:exec hide:read" must grant nothing.
+    const r = await rpc(server.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: { command: 'echo', arguments: ['x'] } }, bearer(await sign({ ...c, scope: undefined, scp: ['hide:exec hide:read'] }, idp.keys[0]!)));
+    expect({ status: r.status, reason: r.body.error?.data?.reason }).toEqual({ status: 403, reason: 'scope' });
+  });
+
+  test('the token appears neither in the audit log nor in the server log (debug level), whatever path it took', async () => {
+    const good = await idp.token('exec-bot');
+    const forged = await sign(baseClaims(idp, resource), await newSigningKey());
+    await echoStatus(server, good);
+    await echoStatus(server, forged);
+    await rpc(server.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: { command: 'echo', arguments: [good] } }, bearer(good));
+    await rpc(server.mcpUrl, 'tools/list', undefined, { authorization: `bearer ${good}` });
+    await rpc(server.mcpUrl, 'tools/list', undefined, { 'x-api-key': good });
+    await server.rt.audit.flush();
+    for (const t of [good, forged]) {
+      const signature = t.split('.')[2]!;
+      expect(auditText(server)).not.toContain(signature);
+      expect(logged.join('')).not.toContain(signature);
+    }
+  });
+
+  test('the metadata document and challenges never reflect an attacker Host or X-Forwarded-Host', async () => {
+    const evil = { 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https', forwarded: 'host=evil.example' };
+    const meta = await fetch(`${server.url}/.well-known/oauth-protected-resource/mcp`, { headers: evil });
+    expect(JSON.stringify(await meta.json())).not.toContain('evil.example');
+    const challenge = await rpc(server.mcpUrl, 'tools/list', undefined, evil);
+    expect(challenge.status).toBe(401);
+    expect(challenge.headers.get('www-authenticate')).toContain(`resource_metadata="${server.url}/.well-known/oauth-protected-resource/mcp"`);
+    // A foreign Host on a loopback bind is refused outright (DNS rebinding), the document included.
+    const raw = await rawHttp(server.url, `GET /.well-known/oauth-protected-resource HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n`);
+    expect(raw).not.toContain('"resource":"http://evil.example');
+  });
+});
+
+describe('signing keys and the verified-token cache', () => {
+  test('a token of a key the issuer dropped stops working as soon as the new key set is fetched, cached grant or not', async () => {
+    const { idp, server, resource } = await startOAuthHide({ HIDE_OAUTH_JWKS_COOLDOWN_SECONDS: '0' });
+    try {
+      const old = await sign(baseClaims(idp, resource), idp.keys[0]!);
+      expect(await echoStatus(server, old)).toBe(200); // now cached
+      await idp.rotate();
+      idp.dropOldKeys();
+      // The first token of the new key is an unknown kid: one fetch, a new key set.
+      expect(await echoStatus(server, await idp.token('exec-bot'))).toBe(200);
+      expect(await echoStatus(server, old)).toBe(401);
+    } finally {
+      await server.stop();
+      await idp.stop();
+    }
+  });
+});
+
+/** One raw HTTP/1.1 exchange over a socket, for what fetch will not send (duplicate headers, a foreign Host). */
+function rawHttp(base: string, request: string): Promise<string> {
+  const u = new URL(base);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const sock = connect(Number(u.port), u.hostname, () => sock.end(request));
+    sock.on('data', (c: Buffer) => chunks.push(c));
+    sock.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    sock.on('error', reject);
+  });
+}
+
+function pgrepCount(pattern: string): number {
+  const r = Bun.spawnSync(['pgrep', '-f', pattern]);
+  return r.stdout.toString().split('\n').filter((l) => l.trim() !== '').length;
+}
+
+const cancelNote = (requestId: unknown) => JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId, reason: 'attack' } });
+
+/**
+ * The victim starts a call with `id` that waits for a release file; the
+ * attacker sends `notifications/cancelled` for that id; the call must run on
+ * to its normal end once released.
+ */
+async function cancellationDoesNotCross(s: TestServer, victim: Record<string, string>, attacker: Record<string, string>, id: number, tag: string, requestIds: unknown[] = [id]) {
+  const marker = `sleep 0.05${process.pid}${tag}`;
+  const release = join(s.workspace, `release-${tag}`);
+  const call = shell(s, victim, 'sh', ['-c', `while [ ! -e ${release} ]; do ${marker}; done; echo released`], id).then((r) => r.json() as Promise<any>);
+  await waitFor(() => pgrepCount(marker) >= 1 || null, 10_000, 'the victim call to start');
+  for (const rid of requestIds) {
+    const res = await fetch(s.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json', ...attacker }, body: cancelNote(rid) });
+    expect(res.status).toBe(202);
+  }
+  writeFileSync(release, '');
+  const done = await call;
+  expect(done.result?.structuredContent).toMatchObject({ stdout: 'released\n', exitCode: 0 });
+}
+
+describe('identities: a sub is unique only within its issuer', () => {
+  let idpA: TestIdp;
+  let idpB: TestIdp;
+  let server: TestServer;
+  let resource: string;
+
+  beforeAll(async () => {
+    idpA = await TestIdp.start('pending');
+    idpB = await TestIdp.start('pending');
+    ({ server, resource } = await startOAuthHide({}, [idpA, idpB]));
+  });
+  afterAll(async () => {
+    await server.stop();
+    await idpA.stop();
+    await idpB.stop();
+  });
+
+  test("a token naming issuer B but signed with issuer A's key is refused", async () => {
+    const token = await sign({ ...baseClaims(idpB, resource) }, idpA.keys[0]!);
+    expect(await echoStatus(server, token)).toBe(401);
+    expect(await echoStatus(server, await idpB.token('exec-bot'))).toBe(200);
+  });
+
+  test('the same sub from two issuers is two clients: distinct audit client ids, and B cannot cancel A\'s call', async () => {
+    const a = await idpA.token('exec-bot');
+    const b = await idpB.token('exec-bot');
+    const before = (await auditLines(server)).length;
+    expect(await echoStatus(server, a)).toBe(200);
+    expect(await echoStatus(server, b)).toBe(200);
+    const ids = (await auditLines(server)).slice(before).map((l) => l.client_id);
+    expect(ids).toEqual([`${idpA.issuer}#exec-bot`, `${idpB.issuer}#exec-bot`]);
+    await cancellationDoesNotCross(server, bearer(a), bearer(b), 41, 'iss');
+  });
+});
+
+describe('identities: both mode, an API key client and a token with the same name', () => {
+  let idp: TestIdp;
+  let server: TestServer;
+  const KEY = 'k'.repeat(43);
+
+  beforeAll(async () => {
+    const keys = join(tempDir('hide-attack-keys-'), 'keys.json');
+    writeFileSync(keys, JSON.stringify({ clients: [{ client_id: 'exec-bot', api_key: KEY, enabled: true }] }));
+    ({ idp, server } = await startOAuthHide({ HIDE_AUTH_MODE: 'both', HIDE_API_KEYS_FILE: keys }));
+  });
+  afterAll(async () => {
+    await server.stop();
+    await idp.stop();
+  });
+
+  test('the token cannot cancel the key client\'s call (nor the key the token\'s), and the audit tells them apart', async () => {
+    const token = await idp.token('exec-bot');
+    await cancellationDoesNotCross(server, { 'x-api-key': KEY }, bearer(token), 51, 'both1');
+    await cancellationDoesNotCross(server, bearer(token), { 'x-api-key': KEY }, 52, 'both2');
+    const calls = (await auditLines(server)).filter((l) => l.event_type === 'tool_call').map((l) => l.client_id);
+    expect(calls).toEqual(['exec-bot', `${idp.issuer}#exec-bot`]);
+  });
+
+  test('credential placement: token in X-API-Key refused, key in Bearer accepted, key and token together refused', async () => {
+    const token = await idp.token('exec-bot');
+    expect((await rpc(server.mcpUrl, 'tools/list', undefined, { 'x-api-key': token })).status).toBe(401);
+    expect((await rpc(server.mcpUrl, 'tools/list', undefined, { 'x-mcp-api-key': token })).status).toBe(401);
+    expect((await rpc(server.mcpUrl, 'tools/list', undefined, bearer(KEY))).status).toBe(200);
+    expect((await rpc(server.mcpUrl, 'tools/list', undefined, { 'x-api-key': KEY, ...bearer(token) })).status).toBe(401);
+    expect((await rpc(server.mcpUrl, 'tools/list', undefined, { 'x-api-key': KEY, ...bearer(KEY) })).status).toBe(200);
+    expect((await rpc(server.mcpUrl, 'tools/list', undefined, { authorization: `Basic ${btoa(`x:${KEY}`)}` })).status).toBe(401);
+  });
+
+  test('the key client cannot cancel its own call by the id as a string, or a different number', async () => {
+    await cancellationDoesNotCross(server, { 'x-api-key': KEY }, { 'x-api-key': KEY }, 53, 'both3', ['53', 53.0000001, 530, null, { id: 53 }]);
+  });
+});
+
+describe('2026-07-28 headers and bodies', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startServer({ HIDE_SANDBOX: 'off' });
+  });
+  afterAll(() => server.stop());
+
+  const b64 = (s: string) => `=?base64?${Buffer.from(s).toString('base64')}?=`;
+  const touch = (marker: string) => ({ name: 'shell_execute', arguments: { command: 'touch', arguments: [marker] } });
+
+  /** Sends a tools/call that would create `marker` and expects a -32020 refusal with nothing run. */
+  async function refusedMismatch(era: 'legacy' | 'modern', marker: string, headers: Record<string, string>) {
+    const r = await rpc(server.mcpUrl, 'tools/call', touch(marker), headers, era);
+    expect({ status: r.status, code: r.body.error?.code }).toEqual({ status: 400, code: -32020 });
+    expect(existsSync(join(server.workspace, marker))).toBe(false);
+  }
+
+  for (const era of ['legacy', 'modern'] as const) {
+    test(`${era}: Mcp-Name naming a read tool over a body that runs a command is refused before anything runs`, async () => {
+      await refusedMismatch(era, `m1-${era}`, { 'mcp-name': 'read_file' });
+      await refusedMismatch(era, `m2-${era}`, { 'mcp-name': b64('read_file') });
+      // The sentinel is case-sensitive: an upper-case one is a plain value, which differs from the body.
+      await refusedMismatch(era, `m3-${era}`, { 'mcp-name': `=?BASE64?${Buffer.from('shell_execute').toString('base64')}?=` });
+      await refusedMismatch(era, `m4-${era}`, { 'mcp-name': '=?base64?***?=' });
+      await refusedMismatch(era, `m5-${era}`, { 'mcp-name': 'shell_execute, read_file' });
+      await refusedMismatch(era, `m6-${era}`, { 'mcp-method': 'tools/list' });
+      await refusedMismatch(era, `m7-${era}`, { 'mcp-name': b64('shell_execute\u0000') });
+    });
+  }
+
+  test('the base64 form of the right name is accepted', async () => {
+    const r = await rpc(server.mcpUrl, 'tools/call', touch('ok-b64'), { 'mcp-name': b64('shell_execute') }, 'modern');
+    expect(r.status).toBe(200);
+  });
+
+  test('duplicate Mcp-Name / Mcp-Method lines on the wire (a proxy may read either) are refused', async () => {
+    for (const [i, dup] of [
+      'Mcp-Name: read_file\r\nMcp-Name: shell_execute',
+      'Mcp-Name: shell_execute\r\nMcp-Name: read_file',
+      'Mcp-Name: shell_execute\r\nMcp-Method: tools/list\r\nMcp-Method: tools/call',
+    ].entries()) {
+      const marker = `dup-${i}`;
+      const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { ...touch(marker), _meta: MODERN_META } });
+      const host = new URL(server.url).host;
+      const head = `POST /mcp HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nAccept: application/json\r\nMCP-Protocol-Version: 2026-07-28\r\n${dup.includes('Mcp-Method') ? '' : 'Mcp-Method: tools/call\r\n'}${dup}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`;
+      const raw = await rawHttp(server.url, head + body);
+      expect(raw.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
+      expect(raw).toContain('-32020');
+      expect(existsSync(join(server.workspace, marker))).toBe(false);
+    }
+  });
+
+  test('_meta with __proto__ and constructor keys: no pollution, no era switch, no 5xx', async () => {
+    const body = `{"jsonrpc":"2.0","id":7,"method":"tools/list","params":{"_meta":{"__proto__":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","polluted":true},"constructor":{"prototype":{"polluted":true}},"progressToken":{"__proto__":{"polluted":true}}}}}`;
+    const res = await fetch(server.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const out = (await res.json()) as any;
+    expect(res.status).toBe(200);
+    expect(out.result.resultType).toBeUndefined(); // still the handshake era
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    const again = await rpc(server.mcpUrl, 'tools/list', {}, {}, 'modern');
+    expect(again.body.result.tools.length).toBeGreaterThan(0);
+  });
+
+  test('methods named after Object.prototype members are unknown methods, not header mismatches', async () => {
+    for (const method of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+      const r = await rpc(server.mcpUrl, method, {}, {}, 'modern');
+      expect({ method, status: r.status, code: r.body.error?.code }).toEqual({ method, status: 404, code: -32601 });
+    }
+  });
+
+  test('a huge or deeply nested _meta is answered with a 4xx or a result, never a 5xx', async () => {
+    const wide = Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`k${i}`, i]));
+    const r1 = await rpc(server.mcpUrl, 'tools/list', { _meta: { ...MODERN_META, ...wide } }, {}, 'modern');
+    expect(r1.status).toBe(200);
+    const deep = `${'{"a":'.repeat(200_000)}1${'}'.repeat(200_000)}`;
+    const body = `{"jsonrpc":"2.0","id":8,"method":"tools/list","params":{"_meta":${deep}}}`;
+    const res = await fetch(server.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    expect(res.status).toBeLessThan(500);
+    const big = await fetch(server.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"jsonrpc":"2.0","id":9,"method":"tools/list","params":{"_meta":{"x":"${'y'.repeat(5 * 1024 * 1024)}"}}}` });
+    expect(big.status).toBe(413);
+  });
+
+  test('progressToken tricks: an object or float token asks for nothing; a 1 MiB token is never echoed back', async () => {
+    for (const progressToken of [{ a: 1 }, 1.5, [1], null, true]) {
+      const r = await rpc(server.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: { command: 'echo', arguments: ['p'] }, _meta: { progressToken } });
+      expect(r.status).toBe(200);
+      expect(r.headers.get('content-type')).toStartWith('application/json');
+    }
+    const token = 't'.repeat(1024 * 1024);
+    const res = await fetch(server.mcpUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 10, method: 'tools/call', params: { name: 'shell_execute', arguments: { command: 'echo', arguments: ['p'] }, _meta: { progressToken: token } } }),
+    });
+    const text = await res.text();
+    expect(res.status).toBe(200);
+    expect(text.length).toBeLessThan(64 * 1024);
+    expect(text.split('event: message').length - 1).toBe(1);
+  });
+
+  test('ids are echoed exactly, whatever their form; a non-integer number is refused', async () => {
+    for (const id of ['9007199254740993', '-9007199254740993', '0', '""', '"\\u0000\\u2028x"', `"${'i'.repeat(10_000)}"`, '123456789012345678901234567890']) {
+      const res = await fetch(server.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"jsonrpc":"2.0","id":${id},"method":"tools/list"}` });
+      const text = await res.text();
+      expect(res.status).toBe(200);
+      expect(text.startsWith(`{"jsonrpc":"2.0","id":${JSON.stringify(JSON.parse(id))},`) || text.startsWith(`{"jsonrpc":"2.0","id":${id},`)).toBe(true);
+    }
+    const bad = await fetch(server.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1.5,"method":"tools/list"}' });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as any).id).toBeNull();
+  });
+});
