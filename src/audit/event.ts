@@ -6,7 +6,9 @@ export type AuditEventType =
   | 'ip_denied'
   | 'origin_denied'
   | 'keys_reloaded'
-  | 'permission_denied';
+  | 'permission_denied'
+  /** A long-lived process ended (exited, killed, timed out, lost with its launcher). */
+  | 'process_exit';
 
 export interface AuditEvent {
   event_type: AuditEventType;
