@@ -23,7 +23,7 @@ async function readUntil(c: Connected, processId: string, done: (all: string, la
 
 function pgrep(pattern: string): number[] {
   // Anchored: the shell that started them carries the pattern in its own command line.
-  const r = Bun.spawnSync(['pgrep', '-f', `^${pattern}`]);
+  const r = Bun.spawnSync(['pgrep', '-f', `^[^ ]*${pattern}`]);
   return new TextDecoder().decode(r.stdout).split('\n').filter(Boolean).map(Number);
 }
 
