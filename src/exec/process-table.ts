@@ -13,6 +13,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { AuditSink } from '../audit/event.ts';
 import { RateLimitError } from '../core/errors.ts';
 import type { LiveHandle, ProcessSignal, TerminalSize } from './live.ts';
+import { noteTransientBytes } from '../util/gc-pressure.ts';
 import { OutputRing } from './output-ring.ts';
 import type { CommandRunner } from './runner.ts';
 import { KILL_GRACE_MS } from './spawn.ts';
@@ -230,6 +231,8 @@ export class ProcessTable {
     const sink = (chunk: Uint8Array, lostBefore: number) => {
       const before = ring.droppedTotal;
       ring.append(chunk, lostBefore);
+      // The chunk was copied into the ring: under a flood these are garbage the collector weighs lazily.
+      noteTransientBytes(chunk.byteLength);
       this.droppedTotal += ring.droppedTotal - before;
       if (entry) this.wake(entry);
     };

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import * as v from 'valibot';
 import type { LiveExit, LiveHandle, LiveStart, OutputSink } from '../exec/live.ts';
 import { KILL_GRACE_MS, notStarted } from '../exec/spawn.ts';
+import { noteTransientBytes } from '../util/gc-pressure.ts';
 import type { LandlockRules } from './landlock.ts';
 import { launcherArgv } from './launcher-argv.ts';
 import type { PidNamespaces } from './pidns.ts';
@@ -333,6 +334,8 @@ export class SandboxLauncher {
             } else if (message.t === 'output') {
               const live = this.live.get(message.id);
               if (live && live.proc === proc) live.sink(Buffer.from(message.data, 'base64'), message.lost);
+              // The line, its text and the decoded copy are garbage now; a flood must not pile them up.
+              noteTransientBytes(message.data.length * 4);
             } else if (message.t === 'exit') {
               const live = this.live.get(message.id);
               if (live && live.proc === proc) {

@@ -157,7 +157,9 @@ export async function setupSandbox(
     // A private TMPDIR needs a writable temp directory; a read-only root
     // without a tmpfs has none, and commands then get no TMPDIR at all.
     privateTmp: tmpWritable(),
-    livePendingBytes: config.process.bufferBytes,
+    // What a launcher holds while a write to the server is on its way: a flood beyond it is dropped there
+    // (and counted) rather than carried across the pipe only to be dropped from the ring.
+    livePendingBytes: Math.min(config.process.bufferBytes, 256 * 1024),
   });
 
   const status: SandboxStatus = { ...base, active: true, abi, reason: null };

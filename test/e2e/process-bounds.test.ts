@@ -24,7 +24,7 @@ function pgrep(pattern: string): number[] {
 async function clientFor(url: string, key: string) {
   const client = new Client({ name: 'test', version: '1' });
   await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { 'X-API-Key': key } } }));
-  const call = async (name: string, args: Record<string, unknown>) => {
+  const call = async (name: string, args: Record<string, unknown>): Promise<Record<string, any>> => {
     const r = await client.callTool({ name, arguments: args });
     return { ...(r.structuredContent as Record<string, any>), isError: r.isError === true };
   };
@@ -105,7 +105,7 @@ describe('two clients and the caps', () => {
     const out = await waitFor(async () => {
       const r = await a.call('process_read', { processId: ok.processId, waitMs: 1000 });
       return r.status === 'exited' ? r : null;
-    });
+    }) as Record<string, any>;
     expect(out.output).toContain('NODE_ENV=test');
   });
 
@@ -117,8 +117,8 @@ describe('two clients and the caps', () => {
     const r = await waitFor(async () => {
       const x = await a.call('process_read', { processId: s.processId, waitMs: 1000 });
       return x.status === 'exited' ? x : null;
-    });
-    const health = await (await fetch(`${server.url}/health`)).json();
+    }) as Record<string, any>;
+    const health = (await (await fetch(`${server.url}/health`)).json()) as { sandbox: string };
     if (health.sandbox === 'on') {
       expect(shell.stderr).toContain('Permission denied');
       expect(r.output).toContain('Permission denied');
