@@ -23,11 +23,12 @@ import { ensureWrk } from './lib/wrk.ts';
 import { audit, callC1, callC16, toolsList } from './scenarios/http.ts';
 import { rssClients, rssOutput } from './scenarios/memory.ts';
 import { npmStart } from './scenarios/npm.ts';
+import { processIdleRss, processWakeup } from './scenarios/process.ts';
 import { sandboxC1, sandboxC16 } from './scenarios/sandbox.ts';
 import { startup } from './scenarios/startup.ts';
 import { stdioCall, stdioStart } from './scenarios/stdio.ts';
 
-const SCENARIOS: Scenario[] = [toolsList, callC16, callC1, audit, startup, stdioCall, stdioStart, npmStart, rssOutput, rssClients, sandboxC1, sandboxC16];
+const SCENARIOS: Scenario[] = [toolsList, callC16, callC1, audit, startup, stdioCall, stdioStart, npmStart, rssOutput, rssClients, sandboxC1, sandboxC16, processWakeup, processIdleRss];
 
 const ROOT = resolve(import.meta.dir, '..');
 const WORK = join(import.meta.dir, '.work');
