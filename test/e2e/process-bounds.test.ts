@@ -109,6 +109,28 @@ describe('two clients and the caps', () => {
     expect(out.output).toContain('NODE_ENV=test');
   });
 
+  test('the lifetime and idle limits end a process as timed-out, recorded in the audit log; /metrics counts processes', async () => {
+    const life = await a.call('process_start', { command: 'sleep', arguments: ['1000.4646'], timeoutSeconds: 1 });
+    const idle = await a.call('process_start', { command: 'sleep', arguments: ['1000.4646'], idleTimeoutSeconds: 1 });
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(/^hide_processes_running [1-9]/m);
+    expect(metrics).toMatch(/^hide_process_buffer_bytes \d+/m);
+    const ended: any[] = await waitFor(
+      () => {
+        const lines = readFileSync(server.auditFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+        const ends = lines.filter((e) => e.event_type === 'process_exit' && [life.processId, idle.processId].includes(e.arguments.processId));
+        return ends.length === 2 ? ends : null;
+      },
+      10_000,
+      'two process_exit events',
+    ) as any[];
+    for (const e of ended) expect(e.result.status).toBe('timed-out');
+    expect(ended.find((e) => e.arguments.processId === idle.processId).result.reason).toContain('no call read or wrote it');
+    const r = await a.call('process_read', { processId: life.processId });
+    expect(r).toMatchObject({ status: 'timed-out', isError: false });
+    expect(r.reason).toContain('lifetime');
+  });
+
   test('the sandbox holds for a started process as for shell_execute: a file outside the workspace cannot be read', async () => {
     const outside = join(keysDir, 'outside.txt');
     writeFileSync(outside, 'not for commands');
