@@ -208,7 +208,8 @@ export class ProcessTable {
         user: caller.user,
         tool_name: 'process_start',
         arguments: null,
-        result: { limit, max },
+        // `reason` labels the refusal in /metrics, as the limiter's refusals are.
+        result: { reason: limit, limit, max },
         error: message,
       });
       throw new RateLimitError(message, 5, { limit, max });
