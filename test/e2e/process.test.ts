@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { rmSync } from 'node:fs';
 import { type Connected, connectHttp, connectStdio } from '../helpers/mcp-client.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /** Reads with waitMs until `done(all output, last read)` holds; returns everything read and the last answer. */
 async function readUntil(c: Connected, processId: string, done: (all: string, last: Record<string, any>) => boolean, cursor = 0) {
@@ -101,7 +102,8 @@ describe.each(transports)('process tools over %s', (name, connect) => {
     const marker = `1000.${process.pid}${transports.findIndex(([n]) => n === name)}`;
     const s = await c.call('process_start', { command: 'sh', arguments: ['-c', `sleep ${marker} & sleep ${marker} & echo up; wait`] });
     await readUntil(c, s.processId, (all) => all.includes('up'));
-    expect(pgrep(`sleep ${marker}`).length).toBe(2);
+    // The shell may print before both children have exec'd sleep.
+    await waitFor(() => pgrep(`sleep ${marker}`).length === 2, 5000, 'both sleeps');
     const k = await c.call('process_kill', { processId: s.processId });
     expect(k).toMatchObject({ isError: false, status: 'killed' });
     expect(pgrep(`sleep ${marker}`)).toEqual([]);
