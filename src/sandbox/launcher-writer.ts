@@ -8,6 +8,14 @@
  */
 /** Largest output message, in raw bytes (its base64 is a third larger). */
 export const MAX_OUTPUT_MESSAGE = 256 * 1024;
+/**
+ * A write that carried this much output means a process floods: the next one
+ * waits FLOOD_PAUSE_MS, so a flood costs the server a bounded share of a core
+ * (about 25 MB/s at most is carried; the rest is dropped here and counted)
+ * while ordinary output still leaves at once.
+ */
+export const FLOOD_BYTES = 64 * 1024;
+export const FLOOD_PAUSE_MS = 10;
 
 interface Held {
   chunks: Uint8Array[];
@@ -58,7 +66,9 @@ export class LauncherWriter {
   private flush(): void {
     if (this.writing || (this.held.size === 0 && this.control.length === 0)) return;
     let text = '';
+    let carried = 0;
     for (const [id, h] of this.held) {
+      carried += h.bytes;
       const all = h.chunks.length === 1 ? h.chunks[0]! : Buffer.concat(h.chunks);
       for (let at = 0; at < all.byteLength; at += MAX_OUTPUT_MESSAGE) {
         const part = all.subarray(at, at + MAX_OUTPUT_MESSAGE);
@@ -70,6 +80,13 @@ export class LauncherWriter {
     this.control = [];
     this.writing = true;
     this.write(text, () => {
+      if (carried >= FLOOD_BYTES) {
+        setTimeout(() => {
+          this.writing = false;
+          this.flush();
+        }, FLOOD_PAUSE_MS);
+        return;
+      }
       this.writing = false;
       this.flush();
     });
