@@ -72,7 +72,16 @@ describe('two clients and the caps', () => {
     // Still running, still A's.
     const mine = await a.call('process_list', {});
     expect(mine.processes).toEqual([expect.objectContaining({ processId: s.processId, status: 'running' })]);
+    // A's own write is audited as its size and digest, never its text.
+    expect((await a.call('process_write', { processId: s.processId, input: 'typed-password-42\n' })).bytes).toBe(18);
     expect((await a.call('process_kill', { processId: s.processId })).status).toBe('killed');
+    const write = (await waitFor(
+      () => readFileSync(server.auditFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).find((e) => e.tool_name === 'process_write' && e.client_id === 'alice'),
+      5000,
+      'the audit line of the write',
+    )) as Record<string, any>;
+    expect(readFileSync(server.auditFile, 'utf8')).not.toContain('typed-password-42');
+    expect(write.arguments).toEqual({ processId: s.processId, inputBytes: 18, inputSha256: new Bun.CryptoHasher('sha256').update('typed-password-42\n').digest('hex'), closeStdin: false });
   });
 
   test('a handle naming another instance says so', async () => {
