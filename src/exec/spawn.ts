@@ -165,8 +165,7 @@ export function exitCodeOf(code: number | null, signal: string | number | null):
 
 /** Starts one command; the result settles when the leader has exited and both pipes are drained. */
 export function startCommand(req: Omit<SpawnRequest, 'signal'>, opts: StartOptions = {}): RunningCommand {
-  const { onProgress, ...spawnReq } = req;
-  req = spawnReq;
+  const { onProgress } = req;
   const started = performance.now();
   let proc: ReturnType<typeof Bun.spawn<'ignore', 'pipe', 'pipe'>>;
   try {
