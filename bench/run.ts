@@ -24,11 +24,12 @@ import { audit, callC1, callC16, toolsList } from './scenarios/http.ts';
 import { rssClients, rssOutput } from './scenarios/memory.ts';
 import { npmStart } from './scenarios/npm.ts';
 import { oauthCheck } from './scenarios/oauth.ts';
+import { processIdleRss, processWakeup } from './scenarios/process.ts';
 import { sandboxC1, sandboxC16 } from './scenarios/sandbox.ts';
 import { startup } from './scenarios/startup.ts';
 import { stdioCall, stdioStart } from './scenarios/stdio.ts';
 
-const SCENARIOS: Scenario[] = [toolsList, callC16, callC1, audit, oauthCheck, startup, stdioCall, stdioStart, npmStart, rssOutput, rssClients, sandboxC1, sandboxC16];
+const SCENARIOS: Scenario[] = [toolsList, callC16, callC1, audit, oauthCheck, startup, stdioCall, stdioStart, npmStart, rssOutput, rssClients, sandboxC1, sandboxC16, processWakeup, processIdleRss];
 
 const ROOT = resolve(import.meta.dir, '..');
 const WORK = join(import.meta.dir, '.work');

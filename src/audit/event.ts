@@ -7,7 +7,9 @@ export type AuditEventType =
   | 'origin_denied'
   | 'host_denied'
   | 'keys_reloaded'
-  | 'permission_denied';
+  | 'permission_denied'
+  /** A long-lived process ended (exited, killed, timed out, lost with its launcher). */
+  | 'process_exit';
 
 export interface AuditEvent {
   event_type: AuditEventType;

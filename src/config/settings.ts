@@ -6,6 +6,7 @@
  * row, then `bun run settings:write` for `.env.example` and the docs.
  */
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as v from 'valibot';
 import { Bool, HeaderName, int, List, ListMap, NonEmpty, OptionalPort, OptionalString, OptionalUrl, oneOf, UrlList } from './fields.ts';
@@ -408,6 +409,59 @@ export const SETTINGS = [
     default: [],
     example: '["GOPATH"]',
     doc: 'Server environment variables commands also get (they get only PATH, HOME, LANG and TERM otherwise).',
+  }),
+  // Long-running processes (process_* tools)
+  setting({
+    path: 'process.maxPerClient',
+    env: 'HIDE_PROCESS_MAX_PER_CLIENT',
+    schema: int(1, 10_000),
+    default: 8,
+    doc: 'Long-running processes one client may have running at once; the next `process_start` is refused (429).',
+  }),
+  setting({ path: 'process.maxTotal', env: 'HIDE_PROCESS_MAX_TOTAL', schema: int(1, 100_000), default: 64, doc: 'Long-running processes running at once on this instance, all clients together.' }),
+  setting({
+    path: 'process.bufferBytes',
+    env: 'HIDE_PROCESS_BUFFER_BYTES',
+    schema: int(4096, 256 * 1024 * 1024),
+    default: 1024 * 1024,
+    doc: "Output kept per process (a ring: the oldest is dropped and counted in `process_read`'s `dropped`), in bytes.",
+  }),
+  setting({
+    path: 'process.defaultTimeoutSeconds',
+    env: 'HIDE_PROCESS_DEFAULT_TIMEOUT_SECONDS',
+    schema: int(1, 7 * 86_400),
+    default: 3600,
+    doc: 'Lifetime of a process whose start names none; then its group is killed (status `timed-out`). At most HIDE_PROCESS_MAX_TIMEOUT_SECONDS.',
+  }),
+  setting({ path: 'process.maxTimeoutSeconds', env: 'HIDE_PROCESS_MAX_TIMEOUT_SECONDS', schema: int(1, 7 * 86_400), default: 86_400, doc: 'Longest lifetime a `process_start` may ask for.' }),
+  setting({
+    path: 'process.idleTimeoutSeconds',
+    env: 'HIDE_PROCESS_IDLE_TIMEOUT_SECONDS',
+    schema: int(1, 7 * 86_400),
+    default: 1800,
+    doc: 'A process no call has read, written or listed for this long is killed (status `timed-out`); a start may ask for less.',
+  }),
+  setting({
+    path: 'process.keepExitedSeconds',
+    env: 'HIDE_PROCESS_KEEP_EXITED_SECONDS',
+    schema: int(0, 86_400),
+    default: 600,
+    doc: 'How long an ended process stays readable (its last output and status) before its handle is forgotten.',
+  }),
+  setting({
+    path: 'process.envAllowlist',
+    env: 'HIDE_PROCESS_ENV_ALLOWLIST',
+    schema: List,
+    default: ['NODE_ENV', 'PORT', 'HOST', 'DEBUG', 'CI', 'NO_COLOR', 'FORCE_COLOR', 'PYTHONUNBUFFERED', 'RUST_LOG', 'RUST_BACKTRACE', 'LOG_LEVEL'],
+    doc: '`env` names a `process_start` may set; `PATH`, `HOME`, `TMPDIR`, `LD_*` and `DYLD_*` are refused whatever this says.',
+  }),
+  setting({
+    path: 'process.instanceId',
+    env: 'HIDE_INSTANCE_ID',
+    schema: v.pipe(NonEmpty, v.maxLength(64), v.regex(/^[A-Za-z0-9.-]+$/, 'expected letters, digits, dots and dashes')),
+    default: () => hostname().replace(/[^A-Za-z0-9.-]/g, '-').slice(0, 64) || 'hide',
+    defaultDoc: 'the host name',
+    doc: 'Names this instance in process handles, so a handle sent to another replica gets a clear error (route by it: sticky routing).',
   }),
   // Command sandbox
   setting({

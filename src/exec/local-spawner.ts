@@ -3,8 +3,9 @@
  * its own process group (spawn.ts), tracked by this instance only, so closing
  * one runtime never touches another's commands.
  */
+import { type LiveStart, type OutputSink, startLive } from './live.ts';
 import { killGroup, notStarted, type SpawnResult, startCommand } from './spawn.ts';
-import type { OwnedSpawnRequest, Spawner } from './spawner.ts';
+import type { OwnedLiveRequest, OwnedSpawnRequest, Spawner } from './spawner.ts';
 
 export class LocalSpawner implements Spawner {
   /** Leaders of the process groups this spawner started and still waits for. */
@@ -31,6 +32,17 @@ export class LocalSpawner implements Spawner {
       signal?.removeEventListener('abort', onAbort);
       this.groups.delete(pid);
     }
+  }
+
+  async startLive(req: OwnedLiveRequest, sink: OutputSink): Promise<LiveStart> {
+    if (this.closed) return { ok: false, error: 'the server is shutting down' };
+    const { owner: _owner, ...live } = req;
+    const started = startLive(live, sink);
+    if (!started.ok) return started;
+    const pid = started.handle.pid!;
+    this.groups.add(pid);
+    void started.handle.exited.then(() => this.groups.delete(pid));
+    return started;
   }
 
   killAll(): void {

@@ -14,7 +14,8 @@ import {
   resolveExecutable,
   validateCommandName,
 } from './policy.ts';
-import { notStarted, type SpawnResult } from './spawn.ts';
+import type { LiveStart, OutputSink, TerminalSize } from './live.ts';
+import { notStarted, type OutputProgress, type SpawnResult } from './spawn.ts';
 import type { Spawner } from './spawner.ts';
 
 export interface RunnerSettings extends CommandLists {
@@ -31,6 +32,18 @@ export interface RunRequest {
   timeoutSeconds?: number;
   signal?: AbortSignal;
   /** The client the command runs for; the sandbox never lets two clients' commands meet. */
+  owner: string;
+  /** Receives the output's progress while the command runs (throttled). */
+  onProgress?: (progress: OutputProgress) => void;
+}
+
+export interface StartRequest {
+  command: string;
+  arguments?: readonly string[];
+  workingDirectory?: string;
+  /** Added to the child environment; checked against the allow list by the caller. */
+  env?: Record<string, string>;
+  terminal: TerminalSize | null;
   owner: string;
 }
 
@@ -106,36 +119,60 @@ export class CommandRunner {
     return hit.executable!;
   }
 
-  async run(req: RunRequest): Promise<RunResult> {
-    const timeoutSeconds = req.timeoutSeconds ?? this.settings.defaultTimeoutSeconds;
-    if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1 || timeoutSeconds > this.settings.maxTimeoutSeconds) {
-      return refused(`timeoutSeconds must be an integer from 1 to ${this.settings.maxTimeoutSeconds}`);
-    }
-    let cwd: string;
-    let executable: string;
+  /** The policy checks every start shares: command name, arguments, PATH lookup, allow/deny lists, working directory. */
+  private async prepare(req: Pick<RunRequest, 'command' | 'arguments' | 'workingDirectory'>): Promise<{ argv: string[]; cwd: string } | { refusal: string }> {
     try {
       validateCommandName(req.command);
       for (const arg of req.arguments ?? []) {
         if (arg.includes('\0')) throw new CommandRefusedError('an argument contains a NUL byte');
       }
-      cwd = await this.confiner.resolveDirectory(req.workingDirectory);
-      executable = this.resolve(req.command, cwd);
+      const cwd = await this.confiner.resolveDirectory(req.workingDirectory);
+      return { argv: [this.resolve(req.command, cwd), ...(req.arguments ?? [])], cwd };
     } catch (err) {
       if (err instanceof CommandRefusedError || err instanceof PathRefusedError) {
         const prefix = err instanceof PathRefusedError ? 'workingDirectory refused: ' : '';
-        return refused(prefix + err.message);
+        return { refusal: prefix + err.message };
       }
       throw err;
     }
+  }
+
+  /**
+   * Starts a long-lived process under the same rules as `run`: policy,
+   * confined working directory, the minimal child environment (plus `env`,
+   * which the caller has checked against its allow list) and the spawner's
+   * confinement.
+   */
+  async start(req: StartRequest, sink: OutputSink): Promise<LiveStart> {
+    const prepared = await this.prepare(req);
+    if ('refusal' in prepared) return { ok: false, error: prepared.refusal };
+    return this.spawner.startLive({
+      owner: req.owner,
+      argv: prepared.argv,
+      cwd: prepared.cwd,
+      env: req.env ? { ...this.childEnv, ...req.env } : this.childEnv,
+      terminal: req.terminal,
+    }, sink);
+  }
+
+  async run(req: RunRequest): Promise<RunResult> {
+    const timeoutSeconds = req.timeoutSeconds ?? this.settings.defaultTimeoutSeconds;
+    if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1 || timeoutSeconds > this.settings.maxTimeoutSeconds) {
+      return refused(`timeoutSeconds must be an integer from 1 to ${this.settings.maxTimeoutSeconds}`);
+    }
+    const prepared = await this.prepare(req);
+    if ('refusal' in prepared) return refused(prepared.refusal);
+    const { argv, cwd } = prepared;
 
     const result = await this.spawner.run({
       owner: req.owner,
-      argv: [executable, ...(req.arguments ?? [])],
+      argv,
       cwd,
       env: this.childEnv,
       timeoutMs: timeoutSeconds * 1000,
       maxOutputBytes: this.settings.maxOutputBytes,
       signal: req.signal,
+      onProgress: req.onProgress,
     });
     let error: string | null = result.spawnError;
     if (result.timedOut) error = `command timed out after ${timeoutSeconds} s; its process group was killed`;

@@ -8,6 +8,9 @@
  */
 import { constants } from 'node:os';
 import { noteTransientBytes } from '../util/gc-pressure.ts';
+import { type OutputProgress, ProgressMeter } from './progress.ts';
+
+export type { OutputProgress } from './progress.ts';
 
 export interface SpawnRequest {
   /** argv[0] already resolved to an executable path. */
@@ -18,6 +21,8 @@ export interface SpawnRequest {
   /** Cap per stream, in bytes. */
   maxOutputBytes: number;
   signal?: AbortSignal;
+  /** Receives the output's progress while the command runs (throttled by ProgressMeter). */
+  onProgress?: (progress: OutputProgress) => void;
 }
 
 export interface SpawnResult {
@@ -103,11 +108,11 @@ interface Capture {
   stop(): void;
 }
 
-function capture(stream: ReadableStream<Uint8Array>, cap: number): Capture {
+function capture(stream: ReadableStream<Uint8Array>, cap: number, meter: ProgressMeter | null): Capture {
   const reader = stream.getReader() as unknown as ChunkReader;
   let stopped = false;
   return {
-    done: drain(reader, cap, () => stopped),
+    done: drain(reader, cap, () => stopped, meter),
     stop() {
       stopped = true;
       void reader.cancel().catch(() => {});
@@ -115,7 +120,7 @@ function capture(stream: ReadableStream<Uint8Array>, cap: number): Capture {
   };
 }
 
-async function drain(reader: ChunkReader, cap: number, stopped: () => boolean): Promise<{ text: string; truncated: boolean }> {
+async function drain(reader: ChunkReader, cap: number, stopped: () => boolean, meter: ProgressMeter | null): Promise<{ text: string; truncated: boolean }> {
   const kept: Uint8Array[] = [];
   let size = 0;
   let truncated = false;
@@ -125,6 +130,7 @@ async function drain(reader: ChunkReader, cap: number, stopped: () => boolean): 
     for (;;) {
       const { done, value } = await reader.readMany();
       for (const chunk of value) {
+        meter?.observe(chunk);
         if (size >= cap) {
           if (chunk.byteLength > 0) truncated = true;
           noteTransientBytes(chunk.byteLength);
@@ -150,7 +156,7 @@ async function drain(reader: ChunkReader, cap: number, stopped: () => boolean): 
 }
 
 /** Death by signal n reports the shell convention 128 + n. */
-function exitCodeOf(code: number | null, signal: string | number | null): number {
+export function exitCodeOf(code: number | null, signal: string | number | null): number {
   if (code !== null) return code;
   if (typeof signal === 'number') return 128 + signal;
   const n = signal ? constants.signals[signal as NodeJS.Signals] : undefined;
@@ -159,6 +165,7 @@ function exitCodeOf(code: number | null, signal: string | number | null): number
 
 /** Starts one command; the result settles when the leader has exited and both pipes are drained. */
 export function startCommand(req: Omit<SpawnRequest, 'signal'>, opts: StartOptions = {}): RunningCommand {
+  const { onProgress } = req;
   const started = performance.now();
   let proc: ReturnType<typeof Bun.spawn<'ignore', 'pipe', 'pipe'>>;
   try {
@@ -194,8 +201,9 @@ export function startCommand(req: Omit<SpawnRequest, 'signal'>, opts: StartOptio
   const timer = setTimeout(() => terminate('timeout'), req.timeoutMs);
 
   const result = (async (): Promise<SpawnResult> => {
-    const out = capture(proc.stdout, req.maxOutputBytes);
-    const err = capture(proc.stderr, req.maxOutputBytes);
+    const meter = onProgress ? new ProgressMeter(onProgress) : null;
+    const out = capture(proc.stdout, req.maxOutputBytes, meter);
+    const err = capture(proc.stderr, req.maxOutputBytes, meter);
     await proc.exited;
     clearTimeout(timer);
     // The leader is gone; background children it left must not outlive the
@@ -213,6 +221,7 @@ export function startCommand(req: Omit<SpawnRequest, 'signal'>, opts: StartOptio
     }
     clearTimeout(grace);
     const [o, e] = await drained;
+    meter?.stop();
     clearTimeout(escalation);
     return {
       stdout: o.text,

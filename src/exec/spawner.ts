@@ -6,6 +6,7 @@
  * LocalSpawner (plain process groups, the sandbox off) and the sandbox's
  * SandboxSpawner (one confined launcher per client).
  */
+import type { LiveRequest, LiveStart, OutputSink } from './live.ts';
 import type { SpawnRequest, SpawnResult } from './spawn.ts';
 
 /** A spawn request plus who it runs for: the sandbox keeps clients apart by this id. */
@@ -14,12 +15,22 @@ export interface OwnedSpawnRequest extends SpawnRequest {
   owner: string;
 }
 
+/** A long-lived start plus who it runs for. */
+export interface OwnedLiveRequest extends LiveRequest {
+  owner: string;
+}
+
 export interface Spawner {
   /** Runs one command to its end. Never throws: failures come back as `spawnError`. */
   run(req: OwnedSpawnRequest): Promise<SpawnResult>;
-  /** Commands running now. */
+  /**
+   * Starts a long-lived process under exactly the confinement `run` gives a
+   * command; its output goes to `sink` as it arrives. Never throws.
+   */
+  startLive(req: OwnedLiveRequest, sink: OutputSink): Promise<LiveStart>;
+  /** Commands running now, long-lived ones included. */
   readonly running: number;
-  /** Kills every running command (shutdown); new calls still work afterwards. */
+  /** Kills every running command, long-lived ones included (shutdown); new calls still work afterwards. */
   killAll(): void;
   /** Kills everything and releases what the spawner holds; later runs fail. */
   close(): Promise<void>;

@@ -7,6 +7,7 @@
  */
 import { isIP } from 'node:net';
 import type { Config } from '../config/schema.ts';
+import { ProcessTable } from '../exec/process-table.ts';
 import { CommandRunner } from '../exec/runner.ts';
 import type { Spawner } from '../exec/spawner.ts';
 import { logger, setLogRedactor } from '../core/log.ts';
@@ -33,6 +34,7 @@ import { availableToolsTool } from '../tools/available-tools.ts';
 import { checkFileExistsTool } from '../tools/check-file.ts';
 import { fileTools } from '../tools/files/index.ts';
 import { ToolRegistry } from '../tools/registry.ts';
+import { processTools } from '../tools/process.ts';
 import { shellTools } from '../tools/shell.ts';
 import type { ToolDefinition } from '../tools/types.ts';
 import { StartupError } from '../core/startup-error.ts';
@@ -68,9 +70,10 @@ export function isLoopbackHost(host: string): boolean {
   return isIP(host.replace(/^\[|\]$/g, '')) !== 0 && isLoopback(host.replace(/^\[|\]$/g, ''));
 }
 
-export function buildTools(config: Config, confiner: Confiner, runner: CommandRunner, spawner: Spawner): ToolDefinition[] {
+export function buildTools(config: Config, confiner: Confiner, runner: CommandRunner, spawner: Spawner, processes: ProcessTable): ToolDefinition[] {
   return [
     ...shellTools(runner, config.exec.maxTimeoutSeconds),
+    ...processTools(processes, { maxTimeoutSeconds: config.process.maxTimeoutSeconds, idleTimeoutSeconds: config.process.idleTimeoutSeconds }),
     availableToolsTool(runner, confiner.workspace),
     checkFileExistsTool(confiner),
     // ripgrep is looked up on the PATH commands get, once: the server's PATH decides which search engine runs.
@@ -261,8 +264,8 @@ async function openLimiter(config: Config, metrics: Metrics, lifecycle: Lifecycl
   return limiter;
 }
 
-/** The spawner (sandboxed or not), the command runner and the tools over them. */
-async function openExec(config: Config, confiner: Confiner, opts: RuntimeOptions, metrics: Metrics, cleanups: Cleanups) {
+/** The spawner (sandboxed or not), the command runner, the long-lived process table and the tools over them. */
+async function openExec(config: Config, confiner: Confiner, opts: RuntimeOptions, metrics: Metrics, audit: AuditSink, cleanups: Cleanups) {
   let sandbox: Awaited<ReturnType<typeof setupSandbox>>;
   try {
     sandbox = await setupSandbox(config, confiner.roots, opts.secretFiles ?? []);
@@ -285,8 +288,14 @@ async function openExec(config: Config, confiner: Confiner, opts: RuntimeOptions
     confiner,
     spawner,
   );
-  const registry = new ToolRegistry(buildTools(config, confiner, runner, spawner), config.readOnly);
-  return { spawner, status, registry };
+  const processes = new ProcessTable(config.process, runner, audit);
+  // Runs before the spawner closes (cleanups run in reverse) and before the audit log is flushed: every end is recorded.
+  cleanups.add(() => processes.close());
+  metrics.collect({ name: 'hide_processes_running', type: 'gauge', help: 'Long-running processes (process_start) running now.', value: () => processes.running });
+  metrics.collect({ name: 'hide_process_buffer_bytes', type: 'gauge', help: 'Output bytes held in the rings of long-running processes.', value: () => processes.bufferBytes });
+  metrics.collect({ name: 'hide_process_output_dropped_bytes_total', type: 'counter', help: 'Output bytes of long-running processes dropped from full rings.', value: () => processes.droppedTotal });
+  const registry = new ToolRegistry(buildTools(config, confiner, runner, spawner, processes), config.readOnly);
+  return { spawner, status, registry, processes };
 }
 
 export async function createRuntime(config: Config, opts: RuntimeOptions): Promise<Runtime> {
@@ -310,7 +319,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
       throw new StartupError((err as Error).message);
     }
     const limiter = await openLimiter(config, metrics, lifecycle, cleanups);
-    const exec = await openExec(config, confiner, opts, metrics, cleanups);
+    const exec = await openExec(config, confiner, opts, metrics, audit, cleanups);
     const oauth = openOAuth(config, opts, exec.registry.definitions(), lifecycle);
     const security = new SecurityPipeline({
       authEnabled: auth.keyStore !== null || oauth !== null,
@@ -342,7 +351,10 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
         reopenAudit: () => {
           if (writer instanceof AuditWriter) writer.reopen();
         },
-        killChildren: () => exec.spawner.killAll(),
+        killChildren: () => {
+          exec.processes.killAll();
+          exec.spawner.killAll();
+        },
       },
       healthExtra: () => ({
         sandbox: exec.status.active ? 'on' : 'off',

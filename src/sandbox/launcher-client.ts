@@ -12,7 +12,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as v from 'valibot';
+import type { LiveExit, LiveHandle, LiveStart, OutputSink } from '../exec/live.ts';
 import { KILL_GRACE_MS, notStarted } from '../exec/spawn.ts';
+import { noteTransientBytes } from '../util/gc-pressure.ts';
 import type { LandlockRules } from './landlock.ts';
 import { launcherArgv } from './launcher-argv.ts';
 import type { PidNamespaces } from './pidns.ts';
@@ -25,6 +27,7 @@ import {
   LauncherMessageSchema,
   type SandboxRunRequest,
   type SandboxRunResult,
+  type SandboxStartRequest,
 } from './protocol.ts';
 
 /** Time a launcher gets beyond a call's own timeout and kill grace to report its end. */
@@ -60,7 +63,26 @@ interface Pending {
   deadline: ReturnType<typeof setTimeout>;
   settle(result: SandboxRunResult): void;
   retry: (() => void) | null;
+  progress: SandboxRunRequest['onProgress'];
 }
+
+/** A long-lived process this launcher runs for us. */
+interface Live {
+  proc: LauncherProcess;
+  /** What the launcher reported, shown to the client and never signalled. */
+  pid: number | null;
+  sink: OutputSink;
+  /** Settles the start: with the handle on `started`, with the error on an early `exit`. */
+  started: ((result: LiveStart) => void) | null;
+  /** Settles `exited`. */
+  ended(exit: LiveExit): void;
+  handle: LiveHandle;
+  /** Set once a terminate was asked for: the launcher must report the exit by then. */
+  deadline: ReturnType<typeof setTimeout> | undefined;
+}
+
+/** How long a launcher gets to report that a long-lived process started. */
+export const START_DEADLINE_MS = 10_000;
 
 /** Launcher processes alive in this process, of every spawner: the server's orphan sweep spares them. */
 export const liveLauncherPids = new Set<number>();
@@ -78,6 +100,7 @@ export class SandboxLauncher {
   private proc: LauncherProcess | null = null;
   private ready: Promise<LayerReport> | null = null;
   private readonly pending = new Map<number, Pending>();
+  private readonly live = new Map<number, Live>();
   private nextId = 1;
   private closed = false;
   private tmpDir: string | null = null;
@@ -88,9 +111,77 @@ export class SandboxLauncher {
 
   constructor(private readonly options: SandboxLauncherOptions) {}
 
-  /** Commands the launcher is running for us now. */
+  /** Commands the launcher is running for us now, long-lived ones included. */
   get running(): number {
-    return this.pending.size;
+    return this.pending.size + this.live.size;
+  }
+
+  /**
+   * Starts a long-lived process in the sandbox; its output goes to `sink`.
+   * The handle's every action is a message to the launcher: the server never
+   * signals a pid the launcher reported. A terminate the launcher does not
+   * carry out in time gets the launcher killed (everything it runs dies with it).
+   */
+  async startLive(req: SandboxStartRequest, sink: OutputSink): Promise<LiveStart> {
+    try {
+      await this.start();
+    } catch (err) {
+      return { ok: false, error: `sandbox unavailable: ${(err as Error).message}` };
+    }
+    const proc = this.proc;
+    if (proc === null) return { ok: false, error: 'sandbox unavailable: launcher exited' };
+    const id = this.nextId++;
+    let ended: (exit: LiveExit) => void = () => {};
+    const exited = new Promise<LiveExit>((resolve) => {
+      ended = resolve;
+    });
+    const send = (message: ClientMessage) => this.send(proc, message);
+    const entry: Live = {
+      proc,
+      pid: null,
+      sink,
+      started: null,
+      ended: (exit) => {
+        clearTimeout(entry.deadline);
+        ended(exit);
+      },
+      deadline: undefined,
+      handle: {
+        get pid() {
+          return entry.pid;
+        },
+        exited,
+        write: (data) => send({ t: 'write', id, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64') }),
+        closeInput: () => send({ t: 'close-input', id }),
+        signal: (signal) => send({ t: 'signal', id, signal }),
+        terminate: () => {
+          send({ t: 'terminate', id });
+          entry.deadline ??= setTimeout(() => {
+            if (this.live.get(id) !== entry) return;
+            this.options.log?.(`sandbox launcher (pid ${proc.pid}) did not end a process it was told to; killing it`);
+            proc.kill('SIGKILL');
+          }, KILL_GRACE_MS + LAUNCHER_GRACE_MS);
+        },
+      },
+    };
+    this.live.set(id, entry);
+    const result = new Promise<LiveStart>((resolve) => {
+      const late = setTimeout(() => {
+        if (entry.started === null) return;
+        entry.started = null;
+        this.live.delete(id);
+        resolve({ ok: false, error: `the sandbox launcher did not start the process within ${START_DEADLINE_MS / 1000} s; the launcher was restarted` });
+        proc.kill('SIGKILL');
+      }, START_DEADLINE_MS);
+      entry.started = (r) => {
+        clearTimeout(late);
+        entry.started = null;
+        resolve(r);
+      };
+    });
+    void exited.then(() => this.live.get(id) === entry && this.live.delete(id));
+    this.send(proc, { t: 'start', id, req });
+    return result;
   }
 
   /** pid of the running launcher process, or null. */
@@ -120,7 +211,8 @@ export class SandboxLauncher {
     const proc = this.proc;
     if (proc === null) return failed('sandbox unavailable: launcher exited', begun);
     const id = this.nextId++;
-    const { signal: _omit, ...wire } = req;
+    const { signal: _omit, onProgress, ...rest } = req;
+    const wire = onProgress ? { ...rest, progress: true } : rest;
     return new Promise<SandboxRunResult>((resolve) => {
       const onAbort = () => this.send(proc, { t: 'cancel', id });
       const settle = (result: SandboxRunResult) => {
@@ -146,6 +238,7 @@ export class SandboxLauncher {
         // command (it reports right after spawning): resend it, once, to its
         // replacement, so a crash does not fail calls that were only queued.
         retry: mayRetry ? () => void this.submit(req, signal, begun, false).then(settle) : null,
+        progress: onProgress,
       };
       this.pending.set(id, entry);
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -169,6 +262,7 @@ export class SandboxLauncher {
       clearTimeout(force);
     }
     this.failPending(null, 'sandbox launcher closed');
+    this.loseLive(null, 'the sandbox launcher was closed; the process died with it');
     if (this.tmpDir) rmSync(this.tmpDir, { recursive: true, force: true });
     this.tmpDir = null;
   }
@@ -232,6 +326,26 @@ export class SandboxLauncher {
             } else if (message.t === 'started') {
               const entry = this.pending.get(message.id);
               if (entry && entry.proc === proc) entry.started = true;
+              const live = this.live.get(message.id);
+              if (live && live.proc === proc && live.started) {
+                live.pid = message.pid ?? null;
+                live.started({ ok: true, handle: live.handle });
+              }
+            } else if (message.t === 'output') {
+              const live = this.live.get(message.id);
+              if (live && live.proc === proc) live.sink(Buffer.from(message.data, 'base64'), message.lost);
+              // The line, its text and the decoded copy are garbage now; a flood must not pile them up.
+              noteTransientBytes(message.data.length * 4);
+            } else if (message.t === 'exit') {
+              const live = this.live.get(message.id);
+              if (live && live.proc === proc) {
+                this.live.delete(message.id);
+                if (live.started) live.started({ ok: false, error: message.exit.spawnError ?? 'the process did not start' });
+                live.ended(message.exit);
+              }
+            } else if (message.t === 'progress') {
+              const entry = this.pending.get(message.id);
+              if (entry && entry.proc === proc) entry.progress?.({ bytes: message.bytes, tail: message.tail });
             } else if (message.t === 'result') {
               const entry = this.pending.get(message.id);
               if (entry && entry.proc === proc) {
@@ -282,6 +396,17 @@ export class SandboxLauncher {
     this.options.onExit?.();
     // After the replacement is under way, so retried calls go to it.
     this.failPending(proc, 'sandbox launcher exited while the command ran');
+    this.loseLive(proc, 'its sandbox launcher exited; the process died with it');
+  }
+
+  /** Ends the long-lived processes of `proc` (all when null): they died with their launcher. */
+  private loseLive(proc: LauncherProcess | null, message: string): void {
+    for (const [id, live] of this.live) {
+      if (proc !== null && live.proc !== proc) continue;
+      this.live.delete(id);
+      if (live.started) live.started({ ok: false, error: message });
+      live.ended({ exitCode: -1, signal: null, durationMs: 0, spawnError: null, lost: message });
+    }
   }
 
   /** Settles calls of `proc` (all when null); calls it never started are retried once. */

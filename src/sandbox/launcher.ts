@@ -25,16 +25,23 @@ import { check, libc } from './libc.ts';
 import { becomeSubreaper, procMatchesOwnPids, sweepOrphans } from './orphans.ts';
 import { PidNamespaces } from './pidns.ts';
 import { isolateNetwork } from './namespaces.ts';
-import { mountPrivateProc } from './private-proc.ts';
+import { mountPrivateProc, mountPrivatePts } from './private-proc.ts';
 import { type ClientMessage, jsonLines, LAUNCHER_CONFIG_ENV, type LauncherConfig, type LayerReport } from './protocol.ts';
-import { killGroup, type RunningCommand, runCommand } from './run-command.ts';
+import type { LiveHandle } from '../exec/live.ts';
+import { LauncherWriter } from './launcher-writer.ts';
+import { killGroup, type RunningCommand, runCommand, startLiveCommand } from './run-command.ts';
 import { LimitsThread } from './limits-thread.ts';
 import { installSeccomp } from './seccomp.ts';
 
 const PR_SET_DUMPABLE = 4;
 
+// Every message leaves through one writer, in order; long-lived output is held while a write is on its way.
+const writer = new LauncherWriter((text, done) => {
+  process.stdout.write(text, () => done());
+});
+
 function send(message: unknown): void {
-  process.stdout.write(`${JSON.stringify(message)}\n`);
+  writer.send(message);
 }
 
 /**
@@ -47,21 +54,26 @@ function socketsAllowed(rules: LauncherConfig['rules']): boolean {
   return (rules.network.allowConnectPorts?.length ?? 0) + (rules.network.allowBindPorts?.length ?? 0) > 0;
 }
 
-async function confine(config: LauncherConfig): Promise<{ report: LayerReport; pidns: PidNamespaces | null; limitsThread: LimitsThread }> {
+/** Terminal devices, granted only over a devpts instance of the launcher's own. */
+const PTY_DEVICES = ['/dev/ptmx', '/dev/pts'];
+
+async function confine(config: LauncherConfig): Promise<{ report: LayerReport; pidns: PidNamespaces | null; limitsThread: LimitsThread; terminals: boolean }> {
   check(libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), 'prctl(PR_SET_DUMPABLE, 0)');
   becomeSubreaper();
   // Each command in a PID and an IPC namespace of its own (root only).
   const pidns = hasCapabilities() ? PidNamespaces.open({ ipc: true }) : null;
   // Only inside a PID namespace of our own does a fresh /proc hide the rest.
   let privateProc = false;
+  let terminals = false;
   if (pidns !== null && process.pid === 1) {
     mountPrivateProc();
     privateProc = true;
+    terminals = mountPrivatePts();
   }
   const privateNetwork = pidns !== null && !socketsAllowed(config.rules);
   if (privateNetwork) isolateNetwork();
   if (config.dropCapabilities) dropCapabilities(pidns ? [CAP_SYS_ADMIN] : []);
-  const landlock = restrictSelf(config.rules);
+  const landlock = restrictSelf(terminals ? { ...config.rules, readWrite: [...config.rules.readWrite, ...PTY_DEVICES] } : config.rules);
   // Before the filter: the one thread that may still set another process's limits.
   const limitsThread = await LimitsThread.start();
   // No pids are protected: the filter binds this process too, and the
@@ -69,7 +81,7 @@ async function confine(config: LauncherConfig): Promise<{ report: LayerReport; p
   // Commands can signal this launcher only from the client it serves, and
   // with a PID namespace per command they cannot name it at all.
   installSeccomp({ network: socketsAllowed(config.rules) ? 'on' : 'off', protectedPids: [], allowPidNamespace: pidns !== null, sysvIpc: pidns !== null });
-  return { report: { ...landlock, pidNamespace: pidns !== null, privateProc, privateNetwork, seccomp: true, nonDumpable: true }, pidns, limitsThread };
+  return { report: { ...landlock, pidNamespace: pidns !== null, privateProc, privateNetwork, seccomp: true, nonDumpable: true }, pidns, limitsThread, terminals };
 }
 
 /** Launcher main loop; resolves when the server closes stdin. */
@@ -77,6 +89,7 @@ export async function runLauncher(): Promise<void> {
   let config: LauncherConfig;
   let pidns: PidNamespaces | null;
   let limitsThread: LimitsThread;
+  let terminals: boolean;
   try {
     const raw = process.env[LAUNCHER_CONFIG_ENV];
     if (!raw) throw new Error(`${LAUNCHER_CONFIG_ENV} is not set`);
@@ -85,6 +98,7 @@ export async function runLauncher(): Promise<void> {
     const confined = await confine(config);
     pidns = confined.pidns;
     limitsThread = confined.limitsThread;
+    terminals = confined.terminals;
     send({ t: 'ready', report: confined.report });
   } catch (err) {
     send({ t: 'fatal', error: (err as Error).message });
@@ -94,6 +108,7 @@ export async function runLauncher(): Promise<void> {
 
   const env: Record<string, string> = config.tmpDir ? { TMPDIR: config.tmpDir } : {};
   const running = new Map<number, RunningCommand>();
+  const live = new Map<number, LiveHandle>();
   const leaders = new Set<number>();
 
   // Without a PID namespace per command, a process that left its group
@@ -108,7 +123,7 @@ export async function runLauncher(): Promise<void> {
     if (!sweeps) return;
     const killed = sweepOrphans(leaders);
     if (killed > 0) sweepTimer = setTimeout(sweep, 10);
-    else if (running.size > 0) sweepTimer = setTimeout(sweep, 1000);
+    else if (running.size + live.size > 0) sweepTimer = setTimeout(sweep, 1000);
   };
 
   try {
@@ -116,7 +131,9 @@ export async function runLauncher(): Promise<void> {
       if (message.t === 'run') {
         const { id } = message;
         let leader: number | null = null;
-        const command = runCommand(message.req, env, pidns, limitsThread, () => {
+        const { progress, ...req } = message.req;
+        const onProgress = progress ? (p: { bytes: number; tail: string }) => send({ t: 'progress', id, bytes: p.bytes, tail: p.tail }) : undefined;
+        const command = runCommand({ ...req, onProgress }, env, pidns, limitsThread, () => {
           if (leader !== null) leaders.delete(leader);
           sweep();
         });
@@ -133,6 +150,42 @@ export async function runLauncher(): Promise<void> {
         });
       } else if (message.t === 'cancel') {
         running.get(message.id)?.cancel();
+      } else if (message.t === 'start') {
+        const { id, req } = message;
+        if (live.has(id) || running.has(id)) continue;
+        if (req.terminal && !terminals) {
+          const error = 'a terminal is not available in this sandbox: it needs a pseudo-terminal instance of its own, which only a server running as root can mount; start the process without `terminal`';
+          send({ t: 'exit', id, exit: { exitCode: -1, signal: null, durationMs: 0, spawnError: error } });
+          continue;
+        }
+        let limitsError: string | null = null;
+        const started = startLiveCommand(req, env, pidns, limitsThread, (chunk, lost) => writer.output(id, chunk, req.pendingBytes, lost), (reason) => {
+          limitsError = reason;
+        });
+        if (!started.ok) {
+          send({ t: 'exit', id, exit: { exitCode: -1, signal: null, durationMs: 0, spawnError: started.error } });
+          continue;
+        }
+        const { handle } = started;
+        const leader = handle.pid!;
+        live.set(id, handle);
+        leaders.add(leader);
+        send({ t: 'started', id, pid: leader });
+        if (sweeps) sweepTimer ??= setTimeout(sweep, 1000);
+        void handle.exited.then((exit) => {
+          live.delete(id);
+          leaders.delete(leader);
+          sweep();
+          send({ t: 'exit', id, exit: limitsError === null ? exit : { ...exit, spawnError: limitsError } });
+        });
+      } else if (message.t === 'write') {
+        live.get(message.id)?.write(Buffer.from(message.data, 'base64'));
+      } else if (message.t === 'close-input') {
+        live.get(message.id)?.closeInput();
+      } else if (message.t === 'signal') {
+        live.get(message.id)?.signal(message.signal);
+      } else if (message.t === 'terminate') {
+        live.get(message.id)?.terminate();
       }
     }
   } catch (err) {

@@ -30,3 +30,19 @@ export function mountPrivateProc(): void {
   const target = cString('/proc');
   check(c.syscall(SYS_mount, addr(proc), addr(target), addr(proc), MS_NOSUID | MS_NODEV | MS_NOEXEC, 0), 'mount(proc, /proc)');
 }
+
+/**
+ * A devpts instance of the launcher's own over /dev/pts, in the same private
+ * mount namespace: since Linux 4.7 /dev/ptmx opens the instance mounted at
+ * /dev/pts beside it, so the terminals the launcher's processes get are
+ * numbered in that instance and no other terminal on the host (an operator's
+ * shell) is reachable through /dev/pts. Only then may the sandbox grant
+ * /dev/ptmx and /dev/pts. Returns false when the mount fails.
+ */
+export function mountPrivatePts(): boolean {
+  const c = libc();
+  const devpts = cString('devpts');
+  const target = cString('/dev/pts');
+  const data = cString('newinstance,ptmxmode=0666,mode=0620');
+  return Number(c.syscall(SYS_mount, addr(devpts), addr(target), addr(devpts), MS_NOSUID | MS_NOEXEC, addr(data))) === 0;
+}

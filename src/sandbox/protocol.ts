@@ -6,6 +6,7 @@
  * names, and a launcher that sends garbage is stopped.
  */
 import * as v from 'valibot';
+import type { LiveRequest, ProcessSignal } from '../exec/live.ts';
 import type { SpawnRequest, SpawnResult } from '../exec/spawn.ts';
 import { LineSplitter } from '../util/line-splitter.ts';
 import type { LandlockRules, RestrictReport } from './landlock.ts';
@@ -15,6 +16,18 @@ import type { ResourceLimits } from './rlimits.ts';
 export interface SandboxRunRequest extends SpawnRequest {
   limits?: ResourceLimits;
 }
+
+/** A one-shot run as it crosses the pipe: `progress` asks for progress messages. */
+export type WireRunRequest = Omit<SandboxRunRequest, 'signal' | 'onProgress'> & { progress?: boolean };
+
+/** A long-lived start plus the limits and the output the launcher may hold back while the server reads slowly. */
+export interface SandboxStartRequest extends LiveRequest {
+  limits?: ResourceLimits;
+  /** Most output bytes the launcher holds for this process before it drops the oldest (and says how many). */
+  pendingBytes: number;
+}
+
+export type { ProcessSignal } from '../exec/live.ts';
 
 /** The launcher answers with exactly the exec module's result. */
 export type SandboxRunResult = SpawnResult;
@@ -46,8 +59,14 @@ export interface LayerReport extends RestrictReport {
 
 /** Server → launcher. */
 export type ClientMessage =
-  | { t: 'run'; id: number; req: Omit<SandboxRunRequest, 'signal'> }
-  | { t: 'cancel'; id: number };
+  | { t: 'run'; id: number; req: WireRunRequest }
+  | { t: 'cancel'; id: number }
+  | { t: 'start'; id: number; req: SandboxStartRequest }
+  /** Input for a long-lived process, base64. */
+  | { t: 'write'; id: number; data: string }
+  | { t: 'close-input'; id: number }
+  | { t: 'signal'; id: number; signal: ProcessSignal }
+  | { t: 'terminate'; id: number };
 
 const Id = v.pipe(v.number(), v.safeInteger(), v.minValue(1));
 
@@ -75,12 +94,26 @@ const ReportSchema = v.object({
   nonDumpable: v.boolean(),
 });
 
+const Count = v.pipe(v.number(), v.safeInteger(), v.minValue(0));
+
+const ExitSchema = v.object({
+  exitCode: v.pipe(v.number(), v.integer()),
+  signal: v.nullable(v.pipe(v.string(), v.maxLength(32))),
+  durationMs: v.number(),
+  spawnError: v.nullable(v.string()),
+});
+
 /** Launcher → server. */
 export const LauncherMessageSchema = v.variant('t', [
   v.object({ t: v.literal('ready'), report: ReportSchema }),
   v.object({ t: v.literal('fatal'), error: v.string() }),
-  v.object({ t: v.literal('started'), id: Id }),
+  // `pid` is informational only: the server never signals a pid a launcher reports.
+  v.object({ t: v.literal('started'), id: Id, pid: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(1))) }),
   v.object({ t: v.literal('result'), id: Id, res: ResultSchema }),
+  v.object({ t: v.literal('progress'), id: Id, bytes: Count, tail: v.pipe(v.string(), v.maxLength(4096)) }),
+  // Output of a long-lived process, base64; `lost` bytes before it were dropped in the launcher.
+  v.object({ t: v.literal('output'), id: Id, data: v.pipe(v.string(), v.maxLength(1024 * 1024), v.base64()), lost: Count }),
+  v.object({ t: v.literal('exit'), id: Id, exit: ExitSchema }),
 ]);
 
 export type LauncherMessage = v.InferOutput<typeof LauncherMessageSchema>;

@@ -10,10 +10,11 @@
  * gives those early children the launcher's limits. They are still in the
  * call's process group (and, as root, its PID namespace) and die with it.
  */
+import { type LiveStart, type OutputSink, startLive } from '../exec/live.ts';
 import { notStarted, type RunningCommand, startCommand } from '../exec/spawn.ts';
 import type { LimitsThread } from './limits-thread.ts';
 import type { PidNamespaces } from './pidns.ts';
-import type { SandboxRunRequest } from './protocol.ts';
+import type { SandboxRunRequest, SandboxStartRequest } from './protocol.ts';
 import { hasLimits } from './rlimits.ts';
 
 export { killGroup, type RunningCommand } from '../exec/spawn.ts';
@@ -46,4 +47,30 @@ export function runCommand(
       return { ...notStarted(`could not apply resource limits: ${error}`), durationMs: r.durationMs };
     }),
   };
+}
+
+/**
+ * A long-lived process inside the launcher: the exec module's live start, in
+ * a PID namespace of its own when the launcher can make one, with the same
+ * per-call limits as a command. `limitsFailed` receives the reason when the
+ * limits could not be applied (the group is killed then).
+ */
+export function startLiveCommand(
+  req: SandboxStartRequest,
+  env: Record<string, string>,
+  pidns: PidNamespaces | null,
+  limitsThread: LimitsThread | null,
+  sink: OutputSink,
+  limitsFailed: (reason: string) => void,
+): LiveStart {
+  const { limits, pendingBytes: _p, ...live } = req;
+  if (hasLimits(limits) && limitsThread === null) return { ok: false, error: 'resource limits are configured but cannot be applied' };
+  const started = startLive(live, sink, { extraEnv: env, forkIn: pidns ? (fork) => pidns.spawnInNew(fork) : undefined });
+  if (!started.ok || !hasLimits(limits)) return started;
+  void limitsThread!.apply(started.handle.pid!, limits).then((error) => {
+    if (error === null) return;
+    limitsFailed(`could not apply resource limits: ${error}`);
+    started.handle.signal('SIGKILL');
+  });
+  return started;
 }

@@ -10,8 +10,9 @@
  * behind is re-parented to it, and it kills every child it did not spawn
  * itself — the kernel, not the orphan, says where the orphan came from.
  */
+import type { LiveStart, OutputSink } from '../exec/live.ts';
 import { notStarted, type SpawnResult } from '../exec/spawn.ts';
-import type { OwnedSpawnRequest, Spawner } from '../exec/spawner.ts';
+import type { OwnedLiveRequest, OwnedSpawnRequest, Spawner } from '../exec/spawner.ts';
 import { liveLauncherPids, SandboxLauncher, type SandboxLauncherOptions } from './launcher-client.ts';
 import { becomeSubreaper, isSandboxed, procMatchesOwnPids, sweepUntilQuiet } from './orphans.ts';
 import type { LayerReport } from './protocol.ts';
@@ -34,6 +35,8 @@ interface Entry {
 export interface SandboxSpawnerOptions extends Omit<SandboxLauncherOptions, 'onExit'> {
   /** Per-call resource limits applied to every command. */
   limits?: ResourceLimits;
+  /** Output a launcher may hold per long-lived process while the server reads slowly; default 1 MiB. */
+  livePendingBytes?: number;
   /** Idle time before a client's launcher is closed; default IDLE_CLOSE_MS. */
   idleCloseMs?: number;
   /** Most launchers at once; default MAX_LAUNCHERS. */
@@ -92,10 +95,30 @@ export class SandboxSpawner implements Spawner {
     try {
       return await entry.launcher.run({ ...spawn, limits: this.options.limits });
     } finally {
-      if (entry.launcher.running === 0 && this.byOwner.get(owner) === entry) {
-        entry.idle = setTimeout(() => this.retire(owner, entry), this.options.idleCloseMs ?? IDLE_CLOSE_MS);
-        entry.idle.unref?.();
-      }
+      this.idleLater(owner, entry);
+    }
+  }
+
+  /** A long-lived process in the client's own launcher: the same confinement as its commands. */
+  async startLive(req: OwnedLiveRequest, sink: OutputSink): Promise<LiveStart> {
+    if (this.closed) return { ok: false, error: 'the server is shutting down' };
+    const { owner, ...live } = req;
+    const entry = this.entryFor(owner);
+    if (entry === null) return { ok: false, error: `the sandbox already runs commands for ${this.options.maxLaunchers ?? MAX_LAUNCHERS} other clients; retry when one of them is done` };
+    clearTimeout(entry.idle);
+    entry.idle = undefined;
+    const started = await entry.launcher.startLive({ ...live, limits: this.options.limits, pendingBytes: this.options.livePendingBytes ?? 1024 * 1024 }, sink);
+    if (started.ok) void started.handle.exited.then(() => this.idleLater(owner, entry));
+    else this.idleLater(owner, entry);
+    return started;
+  }
+
+  /** Starts the idle clock of a client's launcher once it runs nothing. */
+  private idleLater(owner: string, entry: Entry): void {
+    if (entry.launcher.running === 0 && this.byOwner.get(owner) === entry) {
+      clearTimeout(entry.idle);
+      entry.idle = setTimeout(() => this.retire(owner, entry), this.options.idleCloseMs ?? IDLE_CLOSE_MS);
+      entry.idle.unref?.();
     }
   }
 
@@ -153,7 +176,7 @@ export class SandboxSpawner implements Spawner {
   }
 
   private newLauncher(): SandboxLauncher {
-    const { limits: _l, idleCloseMs: _i, maxLaunchers: _m, ...launcherOptions } = this.options;
+    const { limits: _l, idleCloseMs: _i, maxLaunchers: _m, livePendingBytes: _p, ...launcherOptions } = this.options;
     return new SandboxLauncher({ ...launcherOptions, onExit: () => this.sweep() });
   }
 

@@ -10,8 +10,9 @@ import { accessSync, constants, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import type { Config } from '../config/schema.ts';
 import { LocalSpawner } from '../exec/local-spawner.ts';
+import type { LiveStart, OutputSink } from '../exec/live.ts';
 import type { SpawnResult } from '../exec/spawn.ts';
-import type { OwnedSpawnRequest, Spawner } from '../exec/spawner.ts';
+import type { OwnedLiveRequest, OwnedSpawnRequest, Spawner } from '../exec/spawner.ts';
 import { logger } from '../core/log.ts';
 import { landlockAbi } from './landlock.ts';
 import { check, libc } from './libc.ts';
@@ -89,6 +90,10 @@ class FallbackSpawner implements Spawner {
     if (this.sandboxed === null) this.sandboxed = await this.decided;
     return this.sandboxed ? this.sandbox.run(req) : this.local.run(req);
   }
+  async startLive(req: OwnedLiveRequest, sink: OutputSink): Promise<LiveStart> {
+    if (this.sandboxed === null) this.sandboxed = await this.decided;
+    return this.sandboxed ? this.sandbox.startLive(req, sink) : this.local.startLive(req, sink);
+  }
   get running(): number {
     return this.sandbox.running + this.local.running;
   }
@@ -152,6 +157,9 @@ export async function setupSandbox(
     // A private TMPDIR needs a writable temp directory; a read-only root
     // without a tmpfs has none, and commands then get no TMPDIR at all.
     privateTmp: tmpWritable(),
+    // What a launcher holds while a write to the server is on its way: a flood beyond it is dropped there
+    // (and counted) rather than carried across the pipe only to be dropped from the ring.
+    livePendingBytes: Math.min(config.process.bufferBytes, 256 * 1024),
   });
 
   const status: SandboxStatus = { ...base, active: true, abi, reason: null };

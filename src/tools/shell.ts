@@ -89,6 +89,8 @@ async function run(runner: CommandRunner, args: ShellArgs, ctx: CallContext): Pr
     workingDirectory: args.workingDirectory,
     timeoutSeconds: args.timeoutSeconds,
     signal: ctx.signal,
+    // Only when the caller asked for progress: bytes so far and the newest output.
+    onProgress: ctx.progress ? (p) => ctx.progress?.({ progress: p.bytes, message: p.tail }) : undefined,
   });
 }
 

@@ -96,6 +96,17 @@ describe('the derived schema', () => {
         deniedCommands: SEED_DENIED_COMMANDS,
         envPassthrough: [],
       },
+      process: {
+        maxPerClient: 8,
+        maxTotal: 64,
+        bufferBytes: 1048576,
+        defaultTimeoutSeconds: 3600,
+        maxTimeoutSeconds: 86400,
+        idleTimeoutSeconds: 1800,
+        keepExitedSeconds: 600,
+        envAllowlist: expect.any(Array),
+        instanceId: expect.any(String),
+      },
       sandbox: { mode: 'auto', network: 'off', readOnlyPaths: [], cpuSeconds: 0, memoryBytes: 0, openFiles: 4096, fileSizeBytes: 0, processes: 4096 },
     });
     expect(sources).toEqual(Object.fromEntries(ROWS.map((s) => [s.path, 'default'])));

@@ -104,7 +104,7 @@ describe('per-client permissions from the keys file', () => {
   test('a client with no restriction sees and may call the write tools', async () => {
     await using env = await server();
     const { s, t } = env;
-    expect(await listWithSdk(s.url, rwKey)).toEqual([...READ_TOOLS, 'edit_file', 'shell_execute', 'shell_execute_json', 'write_file'].sort());
+    expect(await listWithSdk(s.url, rwKey)).toEqual([...READ_TOOLS, 'edit_file', 'process_kill', 'process_list', 'process_read', 'process_start', 'process_write', 'shell_execute', 'shell_execute_json', 'write_file'].sort());
     expect((await s.call('write_file', { path: 'new.txt', content: 'x' }, { 'X-API-Key': rwKey })).isError).toBe(false);
     expect(existsSync(join(t.ws, 'new.txt'))).toBe(true);
   });

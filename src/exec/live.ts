@@ -1,0 +1,173 @@
+/**
+ * A long-lived process: one argv in its own session and process group, with
+ * its output handed over as it arrives (stdout and stderr merged in arrival
+ * order, or a pseudo-terminal through Bun's own PTY support), input written
+ * on request, signals sent to the whole group, and an exit status. Unlike a
+ * one-shot command (spawn.ts) it keeps nothing itself: the caller decides
+ * what to keep. The local spawner uses it directly, the sandbox launcher
+ * inside its confinement.
+ */
+import { DRAIN_GRACE_MS, exitCodeOf, KILL_GRACE_MS, killGroup, type StartOptions } from './spawn.ts';
+
+/** Signals a caller may send to a long-lived process's group. */
+export const PROCESS_SIGNALS = ['SIGTERM', 'SIGKILL', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
+export type ProcessSignal = (typeof PROCESS_SIGNALS)[number];
+
+export interface TerminalSize {
+  cols: number;
+  rows: number;
+}
+
+export interface LiveRequest {
+  /** argv[0] already resolved to an executable path. */
+  argv: string[];
+  cwd: string;
+  env: Record<string, string>;
+  /** A pseudo-terminal of this size, or pipes when null. */
+  terminal: TerminalSize | null;
+}
+
+export interface LiveExit {
+  /** Exit status; 128 + n for death by signal n; -1 when it never ran. */
+  exitCode: number;
+  signal: string | null;
+  durationMs: number;
+  /** Why it never ran, or null. */
+  spawnError: string | null;
+  /** Set when the process was lost rather than seen to exit (its sandbox launcher died): why. */
+  lost?: string;
+}
+
+/** A started process as its owner holds it. */
+export interface LiveHandle {
+  /** The pid as the starter sees it: informational, never a target for signals from elsewhere. */
+  readonly pid: number | null;
+  write(data: Uint8Array): void;
+  /** Ends the input: closes stdin (pipes) or sends end-of-file, Ctrl-D (terminal). */
+  closeInput(): void;
+  /** Sends a signal to the whole group. */
+  signal(sig: ProcessSignal): void;
+  /** SIGTERM to the group, SIGKILL after a grace if the leader is still alive. */
+  terminate(): void;
+  /** Settles once the leader has exited, its group was killed and its output drained. */
+  readonly exited: Promise<LiveExit>;
+}
+
+/** Receives output: `lostBefore` counts bytes produced before `chunk` that were dropped on the way. */
+export type OutputSink = (chunk: Uint8Array, lostBefore: number) => void;
+
+export type LiveStart = { ok: true; handle: LiveHandle } | { ok: false; error: string };
+
+/** Bun's reader (its readMany is missing from the stream types that win the merge here). */
+interface ChunkReader {
+  readMany(): Promise<{ done: boolean; value: Uint8Array[] }> | { done: boolean; value: Uint8Array[] };
+  cancel(): Promise<void>;
+}
+
+async function pump(stream: ReadableStream<Uint8Array>, sink: OutputSink): Promise<void> {
+  const reader = stream.getReader() as unknown as ChunkReader;
+  try {
+    for (;;) {
+      const { done, value } = await reader.readMany();
+      for (const chunk of value) if (chunk.byteLength > 0) sink(chunk, 0);
+      if (done) break;
+    }
+  } catch {
+    // The pipe broke as the group was killed.
+  }
+}
+
+/** Control characters that end input on a terminal in canonical mode. */
+const CTRL_D = new Uint8Array([4]);
+
+export function startLive(req: LiveRequest, sink: OutputSink, opts: Pick<StartOptions, 'extraEnv' | 'forkIn' | 'afterSpawn'> = {}): LiveStart {
+  const started = performance.now();
+  const env = opts.extraEnv ? { ...req.env, ...opts.extraEnv } : { ...req.env };
+  let terminalClosed: Promise<void> = Promise.resolve();
+  let proc: ReturnType<typeof Bun.spawn>;
+  try {
+    if (req.terminal) {
+      let closed: () => void = () => {};
+      terminalClosed = new Promise<void>((resolve) => {
+        closed = resolve;
+      });
+      env.TERM = 'xterm-256color';
+      const terminal = { cols: req.terminal.cols, rows: req.terminal.rows, data: (_t: unknown, data: Uint8Array) => sink(data, 0), exit: () => closed() };
+      const fork = () => Bun.spawn(req.argv, { cwd: req.cwd, env, terminal, detached: true });
+      proc = opts.forkIn ? opts.forkIn(fork) : fork();
+    } else {
+      const fork = () => Bun.spawn(req.argv, { cwd: req.cwd, env, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', detached: true });
+      proc = opts.forkIn ? opts.forkIn(fork) : fork();
+    }
+  } catch (err) {
+    return { ok: false, error: `could not start '${req.argv[0]}': ${(err as Error).message}` };
+  }
+  const pid = proc.pid;
+  const refusal = opts.afterSpawn?.(pid) ?? null;
+  if (refusal !== null) {
+    killGroup(pid, 'SIGKILL');
+    proc.terminal?.close();
+    return { ok: false, error: refusal };
+  }
+  const pipes = req.terminal ? [] : [pump(proc.stdout as ReadableStream<Uint8Array>, sink), pump(proc.stderr as ReadableStream<Uint8Array>, sink)];
+  let escalation: ReturnType<typeof setTimeout> | undefined;
+  let leaderGone = false;
+
+  const exited = (async (): Promise<LiveExit> => {
+    await proc.exited;
+    leaderGone = true;
+    // Background children the leader left must not outlive it.
+    killGroup(pid, 'SIGKILL');
+    clearTimeout(escalation);
+    let grace: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<void>((resolve) => {
+      grace = setTimeout(resolve, DRAIN_GRACE_MS);
+    });
+    await Promise.race([Promise.all([...pipes, terminalClosed]), late]);
+    clearTimeout(grace);
+    proc.terminal?.close();
+    return { exitCode: exitCodeOf(proc.exitCode, proc.signalCode), signal: proc.signalCode == null ? null : String(proc.signalCode), durationMs: performance.now() - started, spawnError: null };
+  })();
+
+  const stdin = req.terminal ? null : (proc.stdin as import('bun').FileSink);
+  let inputOpen = true;
+  const handle: LiveHandle = {
+    pid,
+    exited,
+    write(data) {
+      if (!inputOpen || leaderGone) return;
+      try {
+        if (proc.terminal) proc.terminal.write(data);
+        else {
+          stdin!.write(data);
+          void stdin!.flush();
+        }
+      } catch {
+        // The process closed its input or is gone.
+      }
+    },
+    closeInput() {
+      if (!inputOpen || leaderGone) return;
+      if (proc.terminal) {
+        proc.terminal.write(CTRL_D);
+        return;
+      }
+      inputOpen = false;
+      try {
+        void stdin!.end();
+      } catch {
+        // Already closed.
+      }
+    },
+    signal(sig) {
+      if (!leaderGone) killGroup(pid, sig);
+    },
+    terminate() {
+      if (leaderGone) return;
+      killGroup(pid, 'SIGTERM');
+      clearTimeout(escalation);
+      escalation = setTimeout(() => killGroup(pid, 'SIGKILL'), KILL_GRACE_MS);
+    },
+  };
+  return { ok: true, handle };
+}
