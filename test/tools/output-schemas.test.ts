@@ -60,6 +60,13 @@ const CASES: Record<string, { schema: v.GenericSchema; ok: Args[]; fail: Args[] 
   },
 };
 
+/**
+ * The process tools work on a handle that exists only at run time: they are
+ * walked below with a real process. Their failures ("no process …") are the
+ * server's plain `{error}`, which conforms through the schema's failure branch.
+ */
+const PROCESS_TOOLS = ['process_start', 'process_read', 'process_write', 'process_list', 'process_kill'];
+
 let t: Tree;
 let s: Server;
 let listed: Map<string, any>;
@@ -96,7 +103,7 @@ function jsonSchemaProblems(schema: Record<string, unknown>, value: unknown): st
 
 describe('tools/list', () => {
   test('every tool has a case here, a title, all four hints and an object outputSchema', () => {
-    expect([...listed.keys()].sort()).toEqual(Object.keys(CASES).sort());
+    expect([...listed.keys()].sort()).toEqual([...Object.keys(CASES), ...PROCESS_TOOLS].sort());
     for (const [name, tool] of listed) {
       expect({ name, title: typeof tool.title, nonEmpty: tool.title.length > 0, annotationsTitle: tool.annotations.title === tool.title }).toEqual({
         name,
@@ -152,6 +159,28 @@ describe('every result conforms to its published outputSchema', () => {
       });
     }
   }
+});
+
+describe('the process tools conform to their published outputSchema', () => {
+  test('start, read, write, list, kill on a real process, then each with a handle that does not exist', async () => {
+    const problems: Record<string, string | null> = {};
+    const check = async (name: string, args: Args, isError: boolean) => {
+      const result = await callRaw(name, args);
+      expect({ name, isError: result.isError }).toEqual({ name, isError });
+      problems[`${name}${isError ? ' (failure)' : ''}`] = jsonSchemaProblems(listed.get(name).outputSchema, result.structuredContent);
+      return result.structuredContent;
+    };
+    const started = await check('process_start', { command: 'cat' }, false);
+    const processId = started.processId as string;
+    await check('process_write', { processId, input: 'hello\n' }, false);
+    await check('process_read', { processId, waitMs: 1000 }, false);
+    await check('process_list', {}, false);
+    await check('process_kill', { processId }, false);
+    const missing = 'p-00000000000000000000000000000000@nowhere';
+    for (const name of ['process_read', 'process_write', 'process_kill']) await check(name, { processId: missing, ...(name === 'process_write' ? { input: 'x' } : {}) }, true);
+    await check('process_start', { command: 'no-such-program-here' }, true);
+    expect(problems).toEqual(Object.fromEntries(Object.keys(problems).map((k) => [k, null])));
+  });
 });
 
 test('the SDK client, which validates structuredContent against outputSchema, accepts success and failure results', async () => {
