@@ -3,7 +3,8 @@
  * the bytes so far and the newest output, reported at most every 250 ms or
  * every 8 KiB, whichever comes first — and once more for output that arrived
  * after the last report, so a command that goes quiet still shows its last
- * line. Bounded: it keeps only the tail it reports.
+ * line and the final report counts every byte. Bounded: it keeps only the
+ * tail it reports.
  */
 export interface OutputProgress {
   /** Output bytes so far (both streams); increases with every report. */
@@ -45,10 +46,11 @@ export class ProgressMeter {
     else this.timer ??= setTimeout(() => this.flush(), PROGRESS_INTERVAL_MS - (now - this.lastAt));
   }
 
-  /** No more reports (the command ended: its result follows). */
+  /** The command ended: one last report for output not yet reported (the total), then none — its result follows. */
   stop(): void {
+    if (this.done) return;
+    this.flush();
     this.done = true;
-    clearTimeout(this.timer);
   }
 
   private flush(): void {

@@ -42,7 +42,10 @@ export interface AnswerOptions {
 
 const NO_CONTENT = (ctx: CallContext): Reply => ({ body: null, status: 202, correlationId: ctx.correlationId });
 
-const isProgressToken = (x: unknown): x is string | number => typeof x === 'string' || Number.isSafeInteger(x);
+/** Tokens are echoed in every notification: a longer one asks for nothing rather than multiply its size. */
+const MAX_PROGRESS_TOKEN_CHARS = 256;
+const isProgressToken = (x: unknown): x is string | number =>
+  (typeof x === 'string' && x.length <= MAX_PROGRESS_TOKEN_CHARS) || Number.isSafeInteger(x);
 
 /** Progress messages are the newest output; the cap keeps each notification small. */
 const PROGRESS_MESSAGE_CHARS = 1024;

@@ -517,7 +517,7 @@ describe('2026-07-28 headers and bodies', () => {
     expect(big.status).toBe(413);
   });
 
-  test('progressToken tricks: an object or float token asks for nothing; a 1 MiB token is never echoed back', async () => {
+  test('progressToken tricks: an object or float token asks for nothing; a 1 MiB token asks for nothing and is never echoed back', async () => {
     for (const progressToken of [{ a: 1 }, 1.5, [1], null, true]) {
       const r = await rpc(server.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: { command: 'echo', arguments: ['p'] }, _meta: { progressToken } });
       expect(r.status).toBe(200);
