@@ -1,7 +1,10 @@
 /**
  * Per-request facts the pipeline's hooks hand to each other (client IP,
  * correlation id, identity, the parsed message, the admission to release),
- * keyed by the Request object so no hook depends on another's context shape.
+ * carried by the Request object itself so no hook depends on another's
+ * context shape. A symbol-keyed property rather than a WeakMap: every request
+ * would otherwise add a weak entry the collector has to sweep, and under load
+ * that cost more than the lookups.
  */
 import type { Incoming } from '../mcp/core.ts';
 import type { Admission } from '../mcp/gate.ts';
@@ -22,14 +25,16 @@ export interface RequestState {
   admission?: Admission;
 }
 
-const states = new WeakMap<Request, RequestState>();
+const STATE = Symbol('hide.requestState');
+
+type Carrier = Request & { [STATE]?: RequestState };
 
 export function stateOf(request: Request): RequestState | undefined {
-  return states.get(request);
+  return (request as Carrier)[STATE];
 }
 
 export function setState(request: Request, state: RequestState): void {
-  states.set(request, state);
+  (request as Carrier)[STATE] = state;
 }
 
 /** Path of a request URL without parsing the whole URL (hot path). */
