@@ -2,9 +2,8 @@
  * Per-request facts the pipeline's hooks hand to each other (client IP,
  * correlation id, identity, the parsed message, the admission to release),
  * carried by the Request object itself so no hook depends on another's
- * context shape. A symbol-keyed property rather than a WeakMap: every request
- * would otherwise add a weak entry the collector has to sweep, and under load
- * that cost more than the lookups.
+ * context shape. A symbol-keyed property rather than a WeakMap, so no request
+ * leaves a weak entry behind for the collector to sweep.
  */
 import type { Incoming } from '../mcp/core.ts';
 import type { Admission } from '../mcp/gate.ts';

@@ -27,18 +27,13 @@ import {
   type JsonRpcId,
   LATEST_PROTOCOL_VERSION,
   PlainObject,
-  resultBytes,
   resultJson,
   SUPPORTED_PROTOCOL_VERSIONS,
 } from './protocol.ts';
 
-/**
- * One answer: the serialised JSON-RPC response (null for a notification) and
- * the HTTP status it goes with. The body is text, or its UTF-8 bytes when it
- * was assembled from cached bytes (tools/list); `messageText` gives the text.
- */
+/** One answer: the serialised JSON-RPC response (null for a notification) and the HTTP status it goes with. */
 export interface Reply {
-  body: string | Uint8Array | null;
+  body: string | null;
   /** HTTP status; stdio ignores it. */
   status: number;
   /** Extra HTTP headers (Retry-After, WWW-Authenticate). */
@@ -105,8 +100,6 @@ export class McpDispatcher {
   private readonly cacheHints: string;
   private readonly discoverJson: string;
   private readonly initializeResults = new Map<string, string>();
-  /** tools/list results as UTF-8 per era, keyed by the registry's cached listing text (one per view). */
-  private readonly listResults = { legacy: new Map<string, Uint8Array>(), modern: new Map<string, Uint8Array>() };
 
   constructor(
     private readonly registry: ToolRegistry,
@@ -140,8 +133,10 @@ export class McpDispatcher {
     // so the hot listing path never waits on a promise.
     const { id, method, params } = req;
     switch (method) {
-      case 'tools/list':
-        return { body: resultBytes(id, this.listResult(this.registry.listJson(ctx), era.modern)), status: 200, correlationId: ctx.correlationId };
+      case 'tools/list': {
+        const list = this.registry.listJson(ctx);
+        return this.ok(id, era.modern ? this.modern(list, this.cacheHints) : list, ctx);
+      }
       case 'tools/call':
         return this.callTool(id, params, era, ctx, admission);
       case 'server/discover':
@@ -157,17 +152,6 @@ export class McpDispatcher {
     if (method === 'initialize') return this.ok(id, this.initializeResult(params.protocolVersion), ctx);
     if (method === 'ping') return this.ok(id, '{}', ctx);
     return { body: errorJson(id, RpcCode.methodNotFound, `Method not found: ${method}`), status: 200, correlationId: ctx.correlationId };
-  }
-
-  /** The encoded tools/list result for one listing in one era, cached as the registry caches its views. */
-  private listResult(list: string, modern: boolean): Uint8Array {
-    const cache = modern ? this.listResults.modern : this.listResults.legacy;
-    let bytes = cache.get(list);
-    if (bytes === undefined) {
-      bytes = Buffer.from(modern ? this.modern(list, this.cacheHints) : list, 'utf8');
-      if (cache.size < 1000) cache.set(list, bytes);
-    }
-    return bytes;
   }
 
   private initializeResult(requested: unknown): string {

@@ -128,31 +128,6 @@ export function resultJson(id: JsonRpcId, resultJsonText: string): string {
   return `{"jsonrpc":"2.0","id":${JSON.stringify(id)},"result":${resultJsonText}}`;
 }
 
-const utf8 = new TextEncoder();
-const CLOSE_BRACE = 0x7d;
-
-/**
- * resultJson as UTF-8 bytes, from a result already encoded: the listing path
- * copies its cached bytes once per request, where building the same answer as
- * a string makes the runtime flatten and re-encode ~10 kB each time.
- */
-export function resultBytes(id: JsonRpcId, result: Uint8Array): Uint8Array {
-  const head = `{"jsonrpc":"2.0","id":${JSON.stringify(id)},"result":`;
-  const headBytes = Buffer.byteLength(head, 'utf8');
-  // Every byte is written below, so no zeroing; and never a slice of the
-  // shared pool, which later allocations would overwrite under the response.
-  const out = Buffer.allocUnsafeSlow(headBytes + result.length + 1);
-  utf8.encodeInto(head, out);
-  out.set(result, headBytes);
-  out[out.length - 1] = CLOSE_BRACE;
-  return out;
-}
-
-/** A serialised message as text, whichever form it was built in. */
-export function messageText(message: string | Uint8Array): string {
-  return typeof message === 'string' ? message : Buffer.from(message.buffer, message.byteOffset, message.byteLength).toString('utf8');
-}
-
 export function errorJson(id: JsonRpcId | null, code: number, message: string, data?: unknown): string {
   return JSON.stringify({ jsonrpc: '2.0', id, error: data === undefined ? { code, message } : { code, message, data } });
 }

@@ -15,7 +15,6 @@ import { InvalidRequestError } from '../core/errors.ts';
 import { LineSplitter, type SplitLine } from '../util/line-splitter.ts';
 import type { McpCore } from './core.ts';
 import { newCorrelationId } from './correlation.ts';
-import { messageText } from './protocol.ts';
 
 export interface StdioOptions {
   input: ReadableStream<Uint8Array>;
@@ -42,18 +41,18 @@ export async function serveStdio(core: McpCore, opts: StdioOptions): Promise<voi
     };
     const incoming = core.read(line, null);
     if (!incoming.ok) {
-      opts.write(messageText(core.refusal(incoming.id, ctx, incoming.error).body!));
+      opts.write(core.refusal(incoming.id, ctx, incoming.error).body!);
       return;
     }
     const out = await core.answer(incoming, ctx, { notify: opts.write, exclusiveIds: true });
-    if (out.body !== null) opts.write(messageText(out.body));
+    if (out.body !== null) opts.write(out.body);
   };
 
   const decoder = new TextDecoder();
   const splitter = new LineSplitter(opts.maxMessageBytes);
   const dispatchLine = (line: SplitLine) => {
     if (line.oversized) {
-      opts.write(messageText(core.refusal(null, { correlationId: '' }, new InvalidRequestError(`Message exceeds the limit of ${opts.maxMessageBytes} bytes`)).body!));
+      opts.write(core.refusal(null, { correlationId: '' }, new InvalidRequestError(`Message exceeds the limit of ${opts.maxMessageBytes} bytes`)).body!);
       return;
     }
     const text = decoder.decode(line.bytes);

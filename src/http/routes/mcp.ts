@@ -11,7 +11,6 @@ import type { CallContext } from '../../core/context.ts';
 import { HideError, MethodNotAllowedError, RpcCode } from '../../core/errors.ts';
 import type { Incoming, McpCore } from '../../mcp/core.ts';
 import type { Reply } from '../../mcp/dispatcher.ts';
-import { messageText } from '../../mcp/protocol.ts';
 import { type Admission, callLabels } from '../../mcp/gate.ts';
 import { jsonResponse } from '../error-response.ts';
 import { stateOf } from '../request-state.ts';
@@ -32,9 +31,13 @@ const SSE_HEADERS = { 'content-type': 'text/event-stream', 'cache-control': 'no-
 const sseEvent = (json: string) => `event: message\ndata: ${json}\n\n`;
 
 function respond(format: ReplyFormat, out: Reply): Response {
+  // The common answer (JSON, no extra headers) builds its header object once.
+  if (format === 'json' && out.body !== null && out.headers === undefined) {
+    return new Response(out.body, { status: out.status, headers: { 'content-type': 'application/json', 'x-correlation-id': out.correlationId } });
+  }
   const headers: Record<string, string> = { 'x-correlation-id': out.correlationId, ...out.headers };
   if (out.body === null) return new Response(null, { status: out.status, headers });
-  if (format === 'sse' && out.status === 200) return new Response(sseEvent(messageText(out.body)), { headers: { ...headers, ...SSE_HEADERS } });
+  if (format === 'sse' && out.status === 200) return new Response(sseEvent(out.body), { headers: { ...headers, ...SSE_HEADERS } });
   return jsonResponse(out.status, out.body, headers);
 }
 
@@ -56,7 +59,7 @@ function streamed(core: McpCore, incoming: Incoming, ctx: CallContext, admission
     start(controller) {
       sink = controller;
       void Promise.resolve(core.answer(incoming, ctx, { admission, notify: send })).then((out) => {
-        if (out.body !== null) send(messageText(out.body));
+        if (out.body !== null) send(out.body);
         try {
           controller.close();
         } catch {
