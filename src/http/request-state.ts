@@ -10,6 +10,14 @@ import type { Admission } from '../mcp/gate.ts';
 import type { JsonRpcId } from '../mcp/protocol.ts';
 import type { Identity } from '../security/pipeline.ts';
 
+/**
+ * The request headers as Elysia hands them to hooks after routing: names in
+ * lower case, repeated headers joined as Headers.get joins them. Elysia builds
+ * this object once per request anyway (the bearer plugin asks for it), and a
+ * property read costs far less than another Headers.get (~35 ns each).
+ */
+export type HeaderRecord = Record<string, string | undefined>;
+
 export interface RequestState {
   path: string;
   /** An MCP endpoint (POST / or /mcp): the whole pipeline applies. */

@@ -13,7 +13,7 @@ import type { Incoming, McpCore } from '../../mcp/core.ts';
 import type { Reply } from '../../mcp/dispatcher.ts';
 import { type Admission, callLabels } from '../../mcp/gate.ts';
 import { jsonResponse } from '../error-response.ts';
-import { stateOf } from '../request-state.ts';
+import { type HeaderRecord, stateOf } from '../request-state.ts';
 
 type ReplyFormat = 'json' | 'sse';
 
@@ -75,9 +75,9 @@ function streamed(core: McpCore, incoming: Incoming, ctx: CallContext, admission
 
 export function mcpRoutes(core: McpCore, contextOf: (request: Request) => CallContext) {
   // Not async: a tools/list is answered without a promise in between.
-  const handle = ({ request }: { request: Request }) => {
+  const handle = ({ request, headers }: { request: Request; headers: HeaderRecord }) => {
     const state = stateOf(request)!;
-    const accept = request.headers.get('accept');
+    const accept = headers.accept ?? null;
     const format = replyFormat(accept);
     const incoming = state.incoming!;
     if (incoming.progressToken !== undefined && (format === 'sse' || accept?.toLowerCase().includes('text/event-stream'))) {
