@@ -20,6 +20,7 @@ import { HIDE_BIN, removeSetups, setupHide, startHide, type HideSetup, type Runn
 import { killAll, run } from './lib/proc.ts';
 import { markdownTable, textTable } from './lib/table.ts';
 import { ensureWrk } from './lib/wrk.ts';
+import { callC12026, stdioCall2026, toolsList2026 } from './scenarios/eras.ts';
 import { audit, callC1, callC16, toolsList } from './scenarios/http.ts';
 import { rssClients, rssOutput } from './scenarios/memory.ts';
 import { npmStart } from './scenarios/npm.ts';
@@ -29,7 +30,26 @@ import { sandboxC1, sandboxC16 } from './scenarios/sandbox.ts';
 import { startup } from './scenarios/startup.ts';
 import { stdioCall, stdioStart } from './scenarios/stdio.ts';
 
-const SCENARIOS: Scenario[] = [toolsList, callC16, callC1, audit, oauthCheck, startup, stdioCall, stdioStart, npmStart, rssOutput, rssClients, sandboxC1, sandboxC16, processWakeup, processIdleRss];
+const SCENARIOS: Scenario[] = [
+  toolsList,
+  toolsList2026,
+  callC16,
+  callC1,
+  callC12026,
+  audit,
+  oauthCheck,
+  startup,
+  stdioCall,
+  stdioCall2026,
+  stdioStart,
+  npmStart,
+  rssOutput,
+  rssClients,
+  sandboxC1,
+  sandboxC16,
+  processWakeup,
+  processIdleRss,
+];
 
 const ROOT = resolve(import.meta.dir, '..');
 const WORK = join(import.meta.dir, '.work');
@@ -100,7 +120,7 @@ async function machine(loadBefore: string): Promise<string[]> {
 async function main(): Promise<number> {
   const opts = parseArgs(process.argv.slice(2));
   if (opts.list) {
-    for (const s of SCENARIOS) console.log(`${s.name.padEnd(12)} ${s.title} (${s.target})`);
+    for (const s of SCENARIOS) console.log(`${s.name.padEnd(15)} ${s.title} (${s.target})`);
     return 0;
   }
   mkdirSync(WORK, { recursive: true });

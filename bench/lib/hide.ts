@@ -118,6 +118,39 @@ export const rpcBody = (method: string, params?: unknown, id: number = ++rpcId):
 
 export const callBody = (name: string, args: unknown, id?: number): string => rpcBody('tools/call', { name, arguments: args }, id);
 
+/** Which revision a request speaks: the handshake era (2025-11-25, no framing needed) or 2026-07-28. */
+export type Era = 'legacy' | 'modern';
+export const MODERN_VERSION = '2026-07-28';
+
+/** The `_meta` a 2026-07-28 client puts in every request. */
+export const MODERN_META = {
+  'io.modelcontextprotocol/protocolVersion': MODERN_VERSION,
+  'io.modelcontextprotocol/clientInfo': { name: 'hide-bench', version: '0.0.0' },
+  'io.modelcontextprotocol/clientCapabilities': {},
+};
+
+/**
+ * A request body and the extra HTTP headers for `era`: under 2026-07-28 the
+ * params carry `_meta`, and the headers mirror the version, the method and
+ * (for tools/call) the tool name.
+ */
+export function framed(era: Era, method: string, params: Record<string, unknown> | undefined, id: number): { body: string; headers: Record<string, string> } {
+  if (era === 'legacy') return { body: rpcBody(method, params, id), headers: {} };
+  const headers: Record<string, string> = { 'MCP-Protocol-Version': MODERN_VERSION, 'Mcp-Method': method };
+  if (typeof params?.name === 'string') headers['Mcp-Name'] = params.name;
+  return { body: rpcBody(method, { ...params, _meta: MODERN_META }, id), headers };
+}
+
+/**
+ * Throws unless `result` is shaped for `era`: a 2026-07-28 result carries
+ * `resultType`, a handshake-era one does not. Run before measuring, so a row
+ * never compares two answers of the same era.
+ */
+export function assertEra(result: any, era: Era, what: string): void {
+  const modern = typeof result?.resultType === 'string';
+  if (modern !== (era === 'modern')) throw new Error(`${what}: expected a ${era} answer, got ${JSON.stringify(result).slice(0, 200)}`);
+}
+
 /**
  * Parses an MCP HTTP answer that may be JSON or a one-event SSE stream.
  */
@@ -133,8 +166,14 @@ export function parseMcpAnswer(text: string): { result?: any; error?: any } {
 }
 
 /** One POST to /mcp; throws unless HTTP 200 with a JSON-RPC result. */
-export async function post(url: string, key: string, body: string, timeoutMs = 30_000): Promise<{ raw: Uint8Array; contentType: string; result: any }> {
-  const res = await fetch(url, { method: 'POST', headers: { ...MCP_HEADERS, 'X-API-Key': key }, body, signal: AbortSignal.timeout(timeoutMs) });
+export async function post(
+  url: string,
+  key: string,
+  body: string,
+  timeoutMs = 30_000,
+  headers: Record<string, string> = {},
+): Promise<{ raw: Uint8Array; contentType: string; result: any }> {
+  const res = await fetch(url, { method: 'POST', headers: { ...MCP_HEADERS, 'X-API-Key': key, ...headers }, body, signal: AbortSignal.timeout(timeoutMs) });
   const raw = new Uint8Array(await res.arrayBuffer());
   const text = new TextDecoder().decode(raw);
   if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${text.slice(0, 300)}`);

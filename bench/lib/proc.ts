@@ -20,6 +20,12 @@ export function killAll(): void {
   live.clear();
 }
 
+/** Registers a child the bench spawned itself, so killAll reaches it too. */
+export function track(proc: Subprocess): void {
+  live.add(proc);
+  void proc.exited.then(() => live.delete(proc));
+}
+
 export interface Started {
   proc: Subprocess;
   /** Ends the process: TERM, then KILL after a grace period. */

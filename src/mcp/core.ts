@@ -11,7 +11,7 @@
 import type { CallContext, ProgressUpdate } from '../core/context.ts';
 import { HideError, InvalidRequestError, ParseError, RpcCode } from '../core/errors.ts';
 import { logger } from '../core/log.ts';
-import type { McpDispatcher, Reply } from './dispatcher.ts';
+import type { Request as DispatchRequest, McpDispatcher, Reply } from './dispatcher.ts';
 import { type Era, eraOf, LEGACY_ERA, type McpHeaders } from './era.ts';
 import type { Admission } from './gate.ts';
 import { asJsonRpcId, errorJson, idKey, type JsonRpcId, type JsonRpcMessage, parseMessageText, readId, toMessage } from './protocol.ts';
@@ -95,7 +95,7 @@ export class McpCore {
       if (message.kind === 'notification' && message.method === 'notifications/cancelled') this.cancel(ctx.clientId, message.params.requestId);
       return NO_CONTENT(ctx);
     }
-    const request = { id: message.id, method: message.method, params: message.params };
+    const request: DispatchRequest = message;
     const tracked = opts.exclusiveIds === true || message.method === 'tools/call';
     const key = tracked ? `${ctx.clientId}\u0000${idKey(message.id)}` : '';
     const running = tracked ? this.inflight.get(key) : undefined;
@@ -112,7 +112,7 @@ export class McpCore {
     }
     // Only a tools/call runs long enough to be cancelled or to report progress;
     // the listing path stays synchronous and allocation-light.
-    if (message.method !== 'tools/call') return this.guard(message.id, ctx, () => this.dispatcher.dispatch(request, incoming.era, ctx, opts.admission));
+    if (message.method !== 'tools/call') return this.guarded(request, incoming.era, ctx, opts.admission);
     const controller = new AbortController();
     const set = running ?? new Set<AbortController>();
     set.add(controller);
@@ -128,7 +128,7 @@ export class McpCore {
       set.delete(controller);
       if (set.size === 0 && this.inflight.get(key) === set) this.inflight.delete(key);
     };
-    const out = this.guard(message.id, callCtx, () => this.dispatcher.dispatch(request, incoming.era, callCtx, opts.admission));
+    const out = this.guarded(request, incoming.era, callCtx, opts.admission);
     if (out instanceof Promise) return out.finally(done);
     done();
     return out;
@@ -146,18 +146,20 @@ export class McpCore {
     return { body: errorJson(id, err.rpcCode, err.message, err.data), status: err.status, headers: err.headers, correlationId: ctx.correlationId };
   }
 
-  private guard(id: JsonRpcId, ctx: CallContext, run: () => Reply | Promise<Reply>): Reply | Promise<Reply> {
-    const fail = (err: unknown): Reply => {
-      if (err instanceof HideError) return this.refusal(id, ctx, err);
-      this.log.error(`unexpected error (correlation ${ctx.correlationId}):`, err instanceof Error ? (err.stack ?? err.message) : err);
-      return { body: errorJson(id, RpcCode.internalError, `Internal error; correlation id ${ctx.correlationId}`), status: 500, correlationId: ctx.correlationId };
-    };
+  /** Dispatches with every failure turned into an error reply; a synchronous answer stays synchronous. */
+  private guarded(request: DispatchRequest, era: Era, ctx: CallContext, admission: Admission | undefined): Reply | Promise<Reply> {
     try {
-      const out = run();
-      return out instanceof Promise ? out.catch(fail) : out;
+      const out = this.dispatcher.dispatch(request, era, ctx, admission);
+      return out instanceof Promise ? out.catch((err: unknown) => this.failure(request.id, ctx, err)) : out;
     } catch (err) {
-      return fail(err);
+      return this.failure(request.id, ctx, err);
     }
+  }
+
+  private failure(id: JsonRpcId, ctx: CallContext, err: unknown): Reply {
+    if (err instanceof HideError) return this.refusal(id, ctx, err);
+    this.log.error(`unexpected error (correlation ${ctx.correlationId}):`, err instanceof Error ? (err.stack ?? err.message) : err);
+    return { body: errorJson(id, RpcCode.internalError, `Internal error; correlation id ${ctx.correlationId}`), status: 500, correlationId: ctx.correlationId };
   }
 }
 

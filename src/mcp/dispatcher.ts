@@ -100,6 +100,8 @@ export class McpDispatcher {
   private readonly cacheHints: string;
   private readonly discoverJson: string;
   private readonly initializeResults = new Map<string, string>();
+  /** tools/list results shaped for 2026-07-28, per listing text (the registry keeps one text per view). */
+  private readonly modernLists = new Map<string, string>();
 
   constructor(
     private readonly registry: ToolRegistry,
@@ -135,7 +137,7 @@ export class McpDispatcher {
     switch (method) {
       case 'tools/list': {
         const list = this.registry.listJson(ctx);
-        return this.ok(id, era.modern ? this.modern(list, this.cacheHints) : list, ctx);
+        return this.ok(id, era.modern ? this.modernList(list) : list, ctx);
       }
       case 'tools/call':
         return this.callTool(id, params, era, ctx, admission);
@@ -152,6 +154,16 @@ export class McpDispatcher {
     if (method === 'initialize') return this.ok(id, this.initializeResult(params.protocolVersion), ctx);
     if (method === 'ping') return this.ok(id, '{}', ctx);
     return { body: errorJson(id, RpcCode.methodNotFound, `Method not found: ${method}`), status: 200, correlationId: ctx.correlationId };
+  }
+
+  /** The 2026-07-28 form of a listing, built once per listing rather than on every request. */
+  private modernList(list: string): string {
+    let json = this.modernLists.get(list);
+    if (json === undefined) {
+      json = this.modern(list, this.cacheHints);
+      if (this.modernLists.size < 1000) this.modernLists.set(list, json);
+    }
+    return json;
   }
 
   private initializeResult(requested: unknown): string {

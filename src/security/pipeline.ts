@@ -127,9 +127,9 @@ export class SecurityPipeline implements ToolCallGate {
   private authenticateKey(creds: PresentedCredentials, facts: RequestFacts, refusal: (reason: string) => UnauthorizedError): Identity {
     const fail = (reason: string, keyHash: string | null): never => this.refuse(facts, reason, keyHash, refusal(reason), 'API key');
     if (creds.found.length === 0) return fail('missing API key', null);
-    const distinct = new Set(creds.found.map((c) => c.value));
-    if (distinct.size > 1) return fail('conflicting credentials in more than one header', null);
-    const result = this.opts.keyStore!.authenticate(creds.found[0]!.value);
+    const presented = creds.found[0]!.value;
+    if (creds.found.some((c) => c.value !== presented)) return fail('conflicting credentials in more than one header', null);
+    const result = this.opts.keyStore!.authenticate(presented);
     if (!result.ok) {
       const why = result.reason === 'disabled' ? 'API key is disabled' : result.reason === 'missing' ? 'missing API key' : 'invalid API key';
       return fail(why, result.keyHash);

@@ -75,7 +75,8 @@ export class ToolRegistry {
 
   /** The serialised `result` of tools/list for this caller, cached per view. */
   listJson(ctx: Pick<CallContext, 'allowedTools' | 'readOnly'>): string {
-    const key = `${ctx.readOnly ? 'ro' : 'rw'}|${ctx.allowedTools ? [...ctx.allowedTools].sort().join(',') : '*'}`;
+    // Most callers may see every tool: their keys are constants, not strings built per request.
+    const key = ctx.allowedTools === null ? (ctx.readOnly ? 'ro|*' : 'rw|*') : `${ctx.readOnly ? 'ro' : 'rw'}|${[...ctx.allowedTools].sort().join(',')}`;
     let json = this.listCache.get(key);
     if (json === undefined) {
       const tools = [...this.tools.values()].filter((d) => toolPermitted(d, ctx)).map((d) => this.listedTool(d));

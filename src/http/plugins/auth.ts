@@ -9,7 +9,7 @@
 import { bearer } from '@elysiajs/bearer';
 import { Elysia } from 'elysia';
 import type { PresentedCredentials, SecurityPipeline } from '../../security/pipeline.ts';
-import { stateOf } from '../request-state.ts';
+import { type HeaderRecord, stateOf } from '../request-state.ts';
 
 const BEARER = /^Bearer (\S+)$/;
 
@@ -23,14 +23,14 @@ function headerNames(configured: string): string[] {
   return names;
 }
 
-export function credentialsFrom(headers: Headers, bearerToken: string | undefined, configuredHeader: string): PresentedCredentials {
+export function credentialsFrom(headers: HeaderRecord, bearerToken: string | undefined, configuredHeader: string): PresentedCredentials {
   const found: PresentedCredentials['found'] = [];
   for (const name of headerNames(configuredHeader)) {
-    const value = headers.get(name);
-    if (value !== null) found.push({ header: name, value });
+    const value = headers[name];
+    if (value !== undefined) found.push({ header: name, value });
   }
-  const authorization = headers.get('authorization');
-  if (authorization !== null) {
+  const authorization = headers.authorization;
+  if (authorization !== undefined) {
     const m = BEARER.exec(authorization);
     // A malformed Authorization header is presented as-is so it fails as an invalid key.
     found.push({ header: 'authorization', value: m && bearerToken === m[1] ? m[1]! : authorization });
@@ -41,10 +41,10 @@ export function credentialsFrom(headers: Headers, bearerToken: string | undefine
 export function auth(security: SecurityPipeline, configuredHeader: string) {
   return new Elysia({ name: 'hide/auth', seed: configuredHeader })
     .use(bearer())
-    .resolve({ as: 'global' }, ({ request, bearer: token }) => {
+    .resolve({ as: 'global' }, ({ request, headers, bearer: token }) => {
       const state = stateOf(request);
       if (!state?.protectedPath) return {};
-      const identity = security.authenticate(credentialsFrom(request.headers, token, configuredHeader), state);
+      const identity = security.authenticate(credentialsFrom(headers, token, configuredHeader), state);
       // An API key resolves at once; only an OAuth token check costs a promise.
       if (!(identity instanceof Promise)) {
         state.identity = identity;

@@ -14,12 +14,21 @@ export function bodyLimit(maxBytes: number) {
   });
 }
 
-/** Reads the body as text, refusing it once it passes `maxBytes`. */
-export async function readBody(request: Request, maxBytes: number): Promise<string> {
-  if (!request.body) return '';
+/**
+ * Reads the body as text, refusing it once it passes `maxBytes`; the caller
+ * may pass the Content-Length it already read. Not async
+ * itself: returning request.text() from an async function would wrap the
+ * promise in another one and cost the hot path extra turns.
+ */
+export function readBody(request: Request, maxBytes: number, declaredLength: string | null = request.headers.get('content-length')): Promise<string> {
   // Fast path: a declared length was already checked against the limit in
   // onRequest, and Bun refuses bodies longer than they declare.
-  if (request.headers.get('content-length') !== null) return request.text();
+  if (declaredLength !== null) return request.text();
+  return readCounted(request, maxBytes);
+}
+
+async function readCounted(request: Request, maxBytes: number): Promise<string> {
+  if (!request.body) return '';
   const chunks: Uint8Array[] = [];
   let total = 0;
   for await (const chunk of request.body as unknown as AsyncIterable<Uint8Array>) {

@@ -9,28 +9,28 @@ import { Elysia } from 'elysia';
 import { HideError, RpcCode } from '../../core/errors.ts';
 import type { McpCore } from '../../mcp/core.ts';
 import type { McpHeaders } from '../../mcp/era.ts';
-import { type RequestState, stateOf } from '../request-state.ts';
+import { type HeaderRecord, type RequestState, stateOf } from '../request-state.ts';
 import { readBody } from './body-limit.ts';
 
 const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json\b/i;
 
-export function mcpHeaders(headers: Headers): McpHeaders {
-  return { protocolVersion: headers.get('mcp-protocol-version'), method: headers.get('mcp-method'), name: headers.get('mcp-name') };
+export function mcpHeaders(headers: HeaderRecord): McpHeaders {
+  return { protocolVersion: headers['mcp-protocol-version'] ?? null, method: headers['mcp-method'] ?? null, name: headers['mcp-name'] ?? null };
 }
 
 export function mcpMessage(core: McpCore, maxBytes: number) {
-  return new Elysia({ name: 'hide/mcp-message', seed: maxBytes }).onBeforeHandle({ as: 'global' }, ({ request }) => {
+  return new Elysia({ name: 'hide/mcp-message', seed: maxBytes }).onBeforeHandle({ as: 'global' }, ({ request, headers }) => {
     const state = stateOf(request);
     if (!state?.protectedPath || request.method !== 'POST') return;
-    return read(request, state);
+    return read(request, headers, state);
   });
 
-  async function read(request: Request, state: RequestState): Promise<void> {
-    const text = await readBody(request, maxBytes);
-    const incoming = core.read(text, mcpHeaders(request.headers));
+  async function read(request: Request, headers: HeaderRecord, state: RequestState): Promise<void> {
+    const text = await readBody(request, maxBytes, headers['content-length'] ?? null);
+    const incoming = core.read(text, mcpHeaders(headers));
     state.rpcId = incoming.id;
-    const type = request.headers.get('content-type');
-    if (type !== null && !JSON_TYPE.test(type.trim())) {
+    const type = headers['content-type'];
+    if (type !== undefined && !JSON_TYPE.test(type.trim())) {
       throw new HideError('Unsupported Media Type: send Content-Type: application/json', { status: 415, rpcCode: RpcCode.invalidRequest });
     }
     if (!incoming.ok) throw incoming.error;

@@ -12,19 +12,32 @@ import { pathOf, setState } from '../request-state.ts';
 export const MCP_PATHS = new Set(['/', '/mcp']);
 
 /**
+ * What this hook reads of Elysia's request context. `path` is there at run
+ * time (the compiled router cuts it out of the URL before the first hook) but
+ * not in the type of a hook that runs before routing; reading request.url
+ * again would build the string a second time, so it is only the fallback.
+ */
+interface RequestStart {
+  request: Request;
+  set: { headers: Record<string, unknown> };
+  path?: string;
+}
+
+/**
  * @param serverOf the listening server, read through a closure: naming
  * `server` in the hook's context makes Elysia define a getter on every request.
  */
 export function requestState(ipFilter: IpFilter, serverOf: () => { requestIP(r: Request): { address: string } | null } | null | undefined) {
-  return new Elysia({ name: 'hide/request-state' }).onRequest(({ request, set }) => {
-    const path = pathOf(request.url);
+  return new Elysia({ name: 'hide/request-state' }).onRequest(({ request, set, path: routedPath }: RequestStart) => {
+    const path = typeof routedPath === 'string' ? routedPath : pathOf(request.url);
+    const headers = request.headers;
     const peer = serverOf()?.requestIP(request)?.address ?? 'unknown';
     const state = {
       path,
       // Discovery documents are read before a client has credentials.
       protectedPath: path !== '/health' && path !== '/ready' && path !== '/metrics' && !path.startsWith('/.well-known/'),
-      clientIp: ipFilter.clientIp(peer, request.headers.get('x-forwarded-for')),
-      correlationId: correlationIdFromHeader(request.headers.get('x-correlation-id')),
+      clientIp: ipFilter.clientIp(peer, headers.get('x-forwarded-for')),
+      correlationId: correlationIdFromHeader(headers.get('x-correlation-id')),
       rpcId: null,
     };
     setState(request, state);

@@ -13,7 +13,7 @@ import type { Incoming, McpCore } from '../../mcp/core.ts';
 import type { Reply } from '../../mcp/dispatcher.ts';
 import { type Admission, callLabels } from '../../mcp/gate.ts';
 import { jsonResponse } from '../error-response.ts';
-import { stateOf } from '../request-state.ts';
+import { type HeaderRecord, stateOf } from '../request-state.ts';
 
 type ReplyFormat = 'json' | 'sse';
 
@@ -31,6 +31,10 @@ const SSE_HEADERS = { 'content-type': 'text/event-stream', 'cache-control': 'no-
 const sseEvent = (json: string) => `event: message\ndata: ${json}\n\n`;
 
 function respond(format: ReplyFormat, out: Reply): Response {
+  // The common answer (JSON, no extra headers) builds its header object once.
+  if (format === 'json' && out.body !== null && out.headers === undefined) {
+    return new Response(out.body, { status: out.status, headers: { 'content-type': 'application/json', 'x-correlation-id': out.correlationId } });
+  }
   const headers: Record<string, string> = { 'x-correlation-id': out.correlationId, ...out.headers };
   if (out.body === null) return new Response(null, { status: out.status, headers });
   if (format === 'sse' && out.status === 200) return new Response(sseEvent(out.body), { headers: { ...headers, ...SSE_HEADERS } });
@@ -71,9 +75,9 @@ function streamed(core: McpCore, incoming: Incoming, ctx: CallContext, admission
 
 export function mcpRoutes(core: McpCore, contextOf: (request: Request) => CallContext) {
   // Not async: a tools/list is answered without a promise in between.
-  const handle = ({ request }: { request: Request }) => {
+  const handle = ({ request, headers }: { request: Request; headers: HeaderRecord }) => {
     const state = stateOf(request)!;
-    const accept = request.headers.get('accept');
+    const accept = headers.accept ?? null;
     const format = replyFormat(accept);
     const incoming = state.incoming!;
     if (incoming.progressToken !== undefined && (format === 'sse' || accept?.toLowerCase().includes('text/event-stream'))) {
