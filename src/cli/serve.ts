@@ -46,13 +46,15 @@ export async function runServe(argv: string[]): Promise<number> {
     return 1;
   }
   rt.ops.lifecycle.markReady();
+  const authLabel = config.auth.mode === 'oauth' ? 'oauth' : config.auth.mode === 'both' ? 'api keys + oauth' : rt.keyStore ? 'api keys' : 'off';
   log.info(
     `hide ${VERSION} listening on http://${hostForUrl}:${server.port} ` +
-      `(workspace ${rt.confiner.workspace}, auth ${rt.keyStore ? 'on' : 'off'}, audit ${config.audit.enabled ? config.audit.file : 'off'}, ` +
+      `(workspace ${rt.confiner.workspace}, auth ${authLabel}, audit ${config.audit.enabled ? config.audit.file : 'off'}, ` +
       `limits ${config.rateLimit.enabled ? config.rateLimit.store : 'off'})`,
   );
   if (metricsServer) log.info(`metrics on http://${hostForUrl}:${metricsServer.port}/metrics`);
-  if (!rt.keyStore) log.warn('API key authentication is off: any local process that can reach this port can run commands');
+  // Off is the default on loopback, and the line above says so; a bind
+  // beyond loopback without auth is refused or warned about at start-up.
 
   const shutdown = new Shutdown({
     lifecycle: rt.ops.lifecycle,
