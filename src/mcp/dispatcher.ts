@@ -15,6 +15,8 @@ import { HideError, MethodNotFoundError, RpcCode } from '../core/errors.ts';
 import { logger } from '../core/log.ts';
 import type { ToolRegistry } from '../tools/registry.ts';
 import type { ToolDefinition, ToolOutcome } from '../tools/types.ts';
+import { asciiJson } from '../util/ascii-json.ts';
+import { CachedJson } from '../util/cached-json.ts';
 import { noteTransientBytes } from '../util/gc-pressure.ts';
 import { VERSION } from '../core/version.ts';
 import { checkBounded } from './bounded-validation.ts';
@@ -40,6 +42,11 @@ export interface Reply {
   headers?: Record<string, string>;
   /** The correlation id in force for this message (a tool's argument wins). */
   correlationId: string;
+  /**
+   * The same body as parts around a cached result's bytes, when it has one:
+   * HTTP sends these and never encodes the long string again.
+   */
+  parts?: readonly [string, Uint8Array, string];
 }
 
 export interface DispatcherOptions {
@@ -101,7 +108,7 @@ export class McpDispatcher {
   private readonly discoverJson: string;
   private readonly initializeResults = new Map<string, string>();
   /** tools/list results shaped for 2026-07-28, per listing text (the registry keeps one text per view). */
-  private readonly modernLists = new Map<string, string>();
+  private readonly modernLists = new Map<CachedJson, CachedJson>();
 
   constructor(
     private readonly registry: ToolRegistry,
@@ -110,7 +117,7 @@ export class McpDispatcher {
   ) {
     this.cacheHints = `"ttlMs":${opts.listTtlMs},"cacheScope":"${opts.listCacheScope}"`;
     this.discoverJson = this.modern(
-      JSON.stringify({ supportedVersions: ALL_PROTOCOL_VERSIONS, capabilities: CAPABILITIES, instructions: INSTRUCTIONS }),
+      asciiJson({ supportedVersions: ALL_PROTOCOL_VERSIONS, capabilities: CAPABILITIES, instructions: INSTRUCTIONS }),
       `"ttlMs":${opts.listTtlMs},"cacheScope":"public"`,
     );
   }
@@ -125,6 +132,12 @@ export class McpDispatcher {
     return { body: resultJson(id, resultJsonText), status: 200, correlationId: ctx.correlationId };
   }
 
+  /** A cached result: the string (concatenated, flattened only if a transport writes it) and its parts for HTTP. */
+  private cached(id: JsonRpcId, result: CachedJson, ctx: CallContext): Reply {
+    const head = `{"jsonrpc":"2.0","id":${JSON.stringify(id)},"result":`;
+    return { body: `${head}${result.text}}`, parts: [head, result.bytes, '}'], status: 200, correlationId: ctx.correlationId };
+  }
+
   /**
    * Answers one request. Refusals that belong to the transport (403, 429,
    * 404 under 2026-07-28) are thrown as HideError; everything else is a
@@ -137,7 +150,7 @@ export class McpDispatcher {
     switch (method) {
       case 'tools/list': {
         const list = this.registry.listJson(ctx);
-        return this.ok(id, era.modern ? this.modernList(list) : list, ctx);
+        return this.cached(id, era.modern ? this.modernList(list) : list, ctx);
       }
       case 'tools/call':
         return this.callTool(id, params, era, ctx, admission);
@@ -157,10 +170,10 @@ export class McpDispatcher {
   }
 
   /** The 2026-07-28 form of a listing, built once per listing rather than on every request. */
-  private modernList(list: string): string {
+  private modernList(list: CachedJson): CachedJson {
     let json = this.modernLists.get(list);
     if (json === undefined) {
-      json = this.modern(list, this.cacheHints);
+      json = new CachedJson(this.modern(list.text, this.cacheHints));
       if (this.modernLists.size < 1000) this.modernLists.set(list, json);
     }
     return json;
@@ -170,7 +183,7 @@ export class McpDispatcher {
     const protocolVersion = typeof requested === 'string' && SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : LATEST_PROTOCOL_VERSION;
     let json = this.initializeResults.get(protocolVersion);
     if (json === undefined) {
-      json = JSON.stringify({ protocolVersion, capabilities: CAPABILITIES, serverInfo: SERVER_INFO, instructions: INSTRUCTIONS });
+      json = asciiJson({ protocolVersion, capabilities: CAPABILITIES, serverInfo: SERVER_INFO, instructions: INSTRUCTIONS });
       this.initializeResults.set(protocolVersion, json);
     }
     return json;

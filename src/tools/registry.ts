@@ -3,6 +3,8 @@
  * per-client view of it. tools/list answers are serialised once per distinct
  * view and reused: listing is the hottest path and never changes at runtime.
  */
+import { asciiJson } from '../util/ascii-json.ts';
+import { CachedJson } from '../util/cached-json.ts';
 import { toJsonSchema } from '@valibot/to-json-schema';
 import type * as v from 'valibot';
 import type { CallContext } from '../core/context.ts';
@@ -32,7 +34,7 @@ export function publishedSchema(schema: v.GenericSchema): Record<string, unknown
 export class ToolRegistry {
   private readonly tools = new Map<string, ToolDefinition>();
   private readonly listed = new Map<string, ListedTool>();
-  private readonly listCache = new Map<string, string>();
+  private readonly listCache = new Map<string, CachedJson>();
 
   constructor(
     defs: readonly ToolDefinition[],
@@ -74,13 +76,14 @@ export class ToolRegistry {
 
 
   /** The serialised `result` of tools/list for this caller, cached per view. */
-  listJson(ctx: Pick<CallContext, 'allowedTools' | 'readOnly'>): string {
+  listJson(ctx: Pick<CallContext, 'allowedTools' | 'readOnly'>): CachedJson {
     // Most callers may see every tool: their keys are constants, not strings built per request.
     const key = ctx.allowedTools === null ? (ctx.readOnly ? 'ro|*' : 'rw|*') : `${ctx.readOnly ? 'ro' : 'rw'}|${[...ctx.allowedTools].sort().join(',')}`;
     let json = this.listCache.get(key);
     if (json === undefined) {
       const tools = [...this.tools.values()].filter((d) => toolPermitted(d, ctx)).map((d) => this.listedTool(d));
-      json = JSON.stringify({ tools });
+      // Cached and sent on every listing: kept one-byte (see asciiJson).
+      json = new CachedJson(asciiJson({ tools }));
       if (this.listCache.size < 1000) this.listCache.set(key, json);
     }
     return json;

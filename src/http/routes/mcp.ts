@@ -33,7 +33,9 @@ const sseEvent = (json: string) => `event: message\ndata: ${json}\n\n`;
 function respond(format: ReplyFormat, out: Reply): Response {
   // The common answer (JSON, no extra headers) builds its header object once.
   if (format === 'json' && out.body !== null && out.headers === undefined) {
-    return new Response(out.body, { status: out.status, headers: { 'content-type': 'application/json', 'x-correlation-id': out.correlationId } });
+    // A cached result goes out as its bytes: encoding a 30 kB string per request cost more than the whole pipeline.
+    const body = out.parts ? new Blob([...out.parts]) : out.body;
+    return new Response(body, { status: out.status, headers: { 'content-type': 'application/json', 'x-correlation-id': out.correlationId } });
   }
   const headers: Record<string, string> = { 'x-correlation-id': out.correlationId, ...out.headers };
   if (out.body === null) return new Response(null, { status: out.status, headers });
