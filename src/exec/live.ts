@@ -77,6 +77,13 @@ async function pump(stream: ReadableStream<Uint8Array>, sink: OutputSink): Promi
   }
 }
 
+/**
+ * Input a process has not taken from its pipe yet, held at most. Beyond it
+ * new input is discarded: a process that never reads its stdin must not make
+ * whoever holds its pipe (the server, or its sandbox launcher) grow without bound.
+ */
+export const MAX_PENDING_INPUT = 1024 * 1024;
+
 /** Control characters that end input on a terminal in canonical mode. */
 const CTRL_D = new Uint8Array([4]);
 
@@ -84,6 +91,8 @@ export function startLive(req: LiveRequest, sink: OutputSink, opts: Pick<StartOp
   const started = performance.now();
   const env = opts.extraEnv ? { ...req.env, ...opts.extraEnv } : { ...req.env };
   let terminalClosed: Promise<void> = Promise.resolve();
+  // Bytes written to the terminal since it last reported everything flushed (it buffers what the PTY does not take).
+  let terminalPending = 0;
   let proc: ReturnType<typeof Bun.spawn>;
   try {
     if (req.terminal) {
@@ -92,7 +101,15 @@ export function startLive(req: LiveRequest, sink: OutputSink, opts: Pick<StartOp
         closed = resolve;
       });
       env.TERM = 'xterm-256color';
-      const terminal = { cols: req.terminal.cols, rows: req.terminal.rows, data: (_t: unknown, data: Uint8Array) => sink(data, 0), exit: () => closed() };
+      const terminal = {
+        cols: req.terminal.cols,
+        rows: req.terminal.rows,
+        data: (_t: unknown, data: Uint8Array) => sink(data, 0),
+        exit: () => closed(),
+        drain: () => {
+          terminalPending = 0;
+        },
+      };
       const fork = () => Bun.spawn(req.argv, { cwd: req.cwd, env, terminal, detached: true });
       proc = opts.forkIn ? opts.forkIn(fork) : fork();
     } else {
@@ -131,20 +148,59 @@ export function startLive(req: LiveRequest, sink: OutputSink, opts: Pick<StartOp
 
   const stdin = req.terminal ? null : (proc.stdin as import('bun').FileSink);
   let inputOpen = true;
+  // Pipe input goes out one chunk at a time: the next is handed over only once the pipe took the last.
+  const queued: Uint8Array[] = [];
+  let queuedBytes = 0;
+  let pumping = false;
+  let endAfterQueue = false;
+  const endInput = () => {
+    inputOpen = false;
+    queued.length = 0;
+    queuedBytes = 0;
+    try {
+      void stdin!.end();
+    } catch {
+      // Already closed.
+    }
+  };
+  const pumpInput = async () => {
+    pumping = true;
+    try {
+      while (queued.length > 0 && inputOpen && !leaderGone) {
+        const chunk = queued[0]!;
+        const wrote = stdin!.write(chunk);
+        await (wrote instanceof Promise ? wrote : stdin!.flush());
+        queued.shift();
+        queuedBytes -= chunk.byteLength;
+      }
+    } catch {
+      // The process closed its input or is gone.
+      queued.length = 0;
+      queuedBytes = 0;
+    } finally {
+      pumping = false;
+    }
+    if (endAfterQueue && inputOpen) endInput();
+  };
   const handle: LiveHandle = {
     pid,
     exited,
     write(data) {
-      if (!inputOpen || leaderGone) return;
-      try {
-        if (proc.terminal) proc.terminal.write(data);
-        else {
-          stdin!.write(data);
-          void stdin!.flush();
+      if (!inputOpen || leaderGone || endAfterQueue) return;
+      if (proc.terminal) {
+        if (terminalPending + data.byteLength > MAX_PENDING_INPUT) return;
+        terminalPending += data.byteLength;
+        try {
+          proc.terminal.write(data);
+        } catch {
+          // The terminal is gone.
         }
-      } catch {
-        // The process closed its input or is gone.
+        return;
       }
+      if (queuedBytes + data.byteLength > MAX_PENDING_INPUT) return;
+      queued.push(data);
+      queuedBytes += data.byteLength;
+      if (!pumping) void pumpInput();
     },
     closeInput() {
       if (!inputOpen || leaderGone) return;
@@ -152,12 +208,8 @@ export function startLive(req: LiveRequest, sink: OutputSink, opts: Pick<StartOp
         proc.terminal.write(CTRL_D);
         return;
       }
-      inputOpen = false;
-      try {
-        void stdin!.end();
-      } catch {
-        // Already closed.
-      }
+      if (pumping) endAfterQueue = true;
+      else endInput();
     },
     signal(sig) {
       if (!leaderGone) killGroup(pid, sig);

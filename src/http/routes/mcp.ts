@@ -30,6 +30,14 @@ const SSE_HEADERS = { 'content-type': 'text/event-stream', 'cache-control': 'no-
 
 const sseEvent = (json: string) => `event: message\ndata: ${json}\n\n`;
 
+/**
+ * Events queued for a client that does not read its stream, at most. Beyond
+ * it progress notifications are dropped (a later one supersedes them); the
+ * reply never is. A flooding command reports every few KiB of output, and
+ * without this a client that stops reading would grow the server's memory.
+ */
+export const MAX_QUEUED_EVENT_BYTES = 256 * 1024;
+
 function respond(format: ReplyFormat, out: Reply): Response {
   // The common answer (JSON, no extra headers) builds its header object once.
   if (format === 'json' && out.body !== null && out.headers === undefined) {
@@ -50,7 +58,8 @@ function respond(format: ReplyFormat, out: Reply): Response {
 function streamed(core: McpCore, incoming: Incoming, ctx: CallContext, admission: Admission | undefined): Response {
   const encoder = new TextEncoder();
   let sink: ReadableStreamDefaultController<Uint8Array> | null = null;
-  const send = (json: string) => {
+  const send = (json: string, reply = false) => {
+    if (!reply && (sink?.desiredSize ?? 0) <= 0) return;
     try {
       sink?.enqueue(encoder.encode(sseEvent(json)));
     } catch {
@@ -61,7 +70,7 @@ function streamed(core: McpCore, incoming: Incoming, ctx: CallContext, admission
     start(controller) {
       sink = controller;
       void Promise.resolve(core.answer(incoming, ctx, { admission, notify: send })).then((out) => {
-        if (out.body !== null) send(out.body);
+        if (out.body !== null) send(out.body, true);
         try {
           controller.close();
         } catch {
@@ -69,7 +78,7 @@ function streamed(core: McpCore, incoming: Incoming, ctx: CallContext, admission
         }
       });
     },
-  });
+  }, { highWaterMark: MAX_QUEUED_EVENT_BYTES, size: (chunk) => chunk?.byteLength ?? 0 });
   const params = incoming.message.kind === 'request' ? incoming.message.params : {};
   const correlationId = callLabels(params, ctx.correlationId).correlationId;
   return new Response(body, { headers: { 'x-correlation-id': correlationId, ...SSE_HEADERS } });
