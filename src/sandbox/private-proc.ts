@@ -32,17 +32,26 @@ export function mountPrivateProc(): void {
 }
 
 /**
+ * Terminals one devpts instance (one client) may hold at once. Every
+ * instance but the host's draws on one kernel-wide pool (kernel.pty.max less
+ * kernel.pty.reserve): without a cap of its own, one client's process could
+ * open them all and no other client could get a terminal.
+ */
+export const PTYS_PER_INSTANCE = 256;
+
+/**
  * A devpts instance of the launcher's own over /dev/pts, in the same private
  * mount namespace: since Linux 4.7 /dev/ptmx opens the instance mounted at
  * /dev/pts beside it, so the terminals the launcher's processes get are
  * numbered in that instance and no other terminal on the host (an operator's
  * shell) is reachable through /dev/pts. Only then may the sandbox grant
- * /dev/ptmx and /dev/pts. Returns false when the mount fails.
+ * /dev/ptmx and /dev/pts. At most PTYS_PER_INSTANCE of them at once. Returns
+ * false when the mount fails.
  */
 export function mountPrivatePts(): boolean {
   const c = libc();
   const devpts = cString('devpts');
   const target = cString('/dev/pts');
-  const data = cString('newinstance,ptmxmode=0666,mode=0620');
+  const data = cString(`newinstance,ptmxmode=0666,mode=0620,max=${PTYS_PER_INSTANCE}`);
   return Number(c.syscall(SYS_mount, addr(devpts), addr(target), addr(devpts), MS_NOSUID | MS_NOEXEC, addr(data))) === 0;
 }

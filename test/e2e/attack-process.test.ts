@@ -11,6 +11,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MAX_PENDING_INPUT } from '../../src/exec/live.ts';
 import { MAX_QUEUED_EVENT_BYTES } from '../../src/http/routes/mcp.ts';
+import { PTYS_PER_INSTANCE } from '../../src/sandbox/private-proc.ts';
 import { rpc, startServer, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
 
 const KEY_A = 'a'.repeat(43);
@@ -325,6 +326,27 @@ import time; time.sleep(1000)`;
     expect([...output.matchAll(/inject (\S+) ok/g)].map((m) => m[1]).every((p) => p === '/dev/tty' || p === '/dev/pts/0')).toBe(true);
     const pipes = await bob('process_start', { command: PY, arguments: ['-c', "import os\ntry:\n    os.open('/dev/tty', os.O_RDWR)\n    print('tty opened')\nexcept OSError as e:\n    print('tty refused', e.errno)"] });
     expect((await readUntil(KEY_B, pipes.processId, (o) => o.includes('\n'))).output).toContain('tty refused');
+    await alice('process_kill', { processId: a.processId, signal: 'SIGKILL' });
+    await bob('process_kill', { processId: b.processId, signal: 'SIGKILL' });
+  });
+
+  test("a process that hoards terminals stops at its client's share, and another client still gets one", async () => {
+    const hoard = `import os
+fds = []
+try:
+    for i in range(${PTYS_PER_INSTANCE + 50}):
+        fds.append(os.open('/dev/ptmx', os.O_RDWR | os.O_NOCTTY))
+except OSError as e:
+    print('refused', e.errno)
+print('held', len(fds), flush=True)
+import time; time.sleep(1000)`;
+    const b = await bob('process_start', { command: PY, arguments: ['-c', hoard] });
+    const { output } = await readUntil(KEY_B, b.processId, (o) => o.includes('held'));
+    // 28 is ENOSPC: the client's devpts instance is full, the kernel-wide pool is not.
+    expect(output).toContain(`refused 28\nheld ${PTYS_PER_INSTANCE}`);
+    const a = await alice('process_start', { command: PY, arguments: ['-c', "print('tty ok', flush=True); import time; time.sleep(1000)"], terminal: { cols: 80, rows: 24 } });
+    expect(a.isError).toBe(false);
+    expect((await readUntil(KEY_A, a.processId, (o) => o.includes('tty ok'))).output).toContain('tty ok');
     await alice('process_kill', { processId: a.processId, signal: 'SIGKILL' });
     await bob('process_kill', { processId: b.processId, signal: 'SIGKILL' });
   });
