@@ -80,7 +80,8 @@ async function pump(stream: ReadableStream<Uint8Array>, sink: OutputSink): Promi
 /**
  * Input a process has not taken from its pipe yet, held at most. Beyond it
  * new input is discarded: a process that never reads its stdin must not make
- * whoever holds its pipe (the server, or its sandbox launcher) grow without bound.
+ * whoever holds its pipe (the server, or its sandbox launcher) grow without
+ * bound. Terminal input is not bounded this way (see `write`).
  */
 export const MAX_PENDING_INPUT = 1024 * 1024;
 
@@ -91,8 +92,6 @@ export function startLive(req: LiveRequest, sink: OutputSink, opts: Pick<StartOp
   const started = performance.now();
   const env = opts.extraEnv ? { ...req.env, ...opts.extraEnv } : { ...req.env };
   let terminalClosed: Promise<void> = Promise.resolve();
-  // Bytes written to the terminal since it last reported everything flushed (it buffers what the PTY does not take).
-  let terminalPending = 0;
   let proc: ReturnType<typeof Bun.spawn>;
   try {
     if (req.terminal) {
@@ -106,9 +105,6 @@ export function startLive(req: LiveRequest, sink: OutputSink, opts: Pick<StartOp
         rows: req.terminal.rows,
         data: (_t: unknown, data: Uint8Array) => sink(data, 0),
         exit: () => closed(),
-        drain: () => {
-          terminalPending = 0;
-        },
       };
       const fork = () => Bun.spawn(req.argv, { cwd: req.cwd, env, terminal, detached: true });
       proc = opts.forkIn ? opts.forkIn(fork) : fork();
@@ -188,8 +184,7 @@ export function startLive(req: LiveRequest, sink: OutputSink, opts: Pick<StartOp
     write(data) {
       if (!inputOpen || leaderGone || endAfterQueue) return;
       if (proc.terminal) {
-        if (terminalPending + data.byteLength > MAX_PENDING_INPUT) return;
-        terminalPending += data.byteLength;
+        // Unbounded: Bun's terminal buffers what the PTY does not take and tells neither how much nor, reliably, when it is gone.
         try {
           proc.terminal.write(data);
         } catch {

@@ -136,8 +136,8 @@ export function processTools(table: ProcessTable, limits: { maxTimeoutSeconds: n
     description:
       'Write text to a started process\'s input (its terminal when started with one). Include the newline: "1+41\\n". ' +
       'Control keys are characters: Ctrl-C is "\\u0003", Ctrl-D "\\u0004", Escape "\\u001b". `closeStdin` ends the input ' +
-      '(end of file) after writing. Then read the answer with process_read. Input the process has not read yet is held ' +
-      'up to 1 MiB; beyond that, new input is discarded.',
+      '(end of file) after writing. Then read the answer with process_read. Input the process has not read from its pipe ' +
+      'is held up to 1 MiB; beyond that, new input is discarded.',
     inputSchema: v.object({
       processId: ProcessId,
       input: v.pipe(v.string(), v.maxLength(MAX_WRITE_BYTES), v.description('Text to send, verbatim.')),

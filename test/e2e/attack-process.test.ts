@@ -163,6 +163,21 @@ describe('a hostile client', () => {
     expect(got).toBeLessThan(writes * chunk.length);
   });
 
+  test('a process that reads gets all its input past the bound, through a pipe and through a terminal', async () => {
+    const count = "import sys\nn = 0\nfor line in sys.stdin: n += len(line)\nprint('count', n, flush=True)";
+    const line = `${'y'.repeat(99)}\n`;
+    const chunk = line.repeat(640);
+    const writes = 24;
+    for (const terminal of [false, { cols: 200, rows: 50 }] as const) {
+      const s = await alice('process_start', { command: PY, arguments: ['-c', count], terminal });
+      // Each write waits for its answer, as an agent's would; the reader keeps up, so nothing is discarded.
+      for (let i = 0; i < writes; i++) expect((await alice('process_write', { processId: s.processId, input: chunk, closeStdin: i === writes - 1 })).isError).toBe(false);
+      const { output } = await readUntil(KEY_A, s.processId, (o) => /count \d+/.test(o));
+      expect([terminal, Number(/count (\d+)/.exec(output)![1])]).toEqual([terminal, writes * chunk.length]);
+      expect(writes * chunk.length).toBeGreaterThan(MAX_PENDING_INPUT);
+    }
+  });
+
   test('one write carries at most 64 KiB, counted in bytes; control and binary-looking text passes verbatim', async () => {
     const s = await alice('process_start', { command: PY, arguments: ['-c', 'import sys; d = sys.stdin.buffer.read(); print(d.hex()[:200], len(d), flush=True)'] });
     expect((await alice('process_write', { processId: s.processId, input: 'x'.repeat(64 * 1024 + 1) })).isError).toBe(true);
