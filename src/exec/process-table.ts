@@ -86,6 +86,14 @@ export const DEFAULT_READ_BYTES = 64 * 1024;
 export const MAX_READ_BYTES = 1024 * 1024;
 /** Largest input one write carries. */
 export const MAX_WRITE_BYTES = 64 * 1024;
+/**
+ * Input a terminal process may take over its whole life. A pipe's unread
+ * input is bounded where it waits (live.ts); a terminal's cannot be — Bun
+ * keeps what the PTY does not take and does not say how much — so a process
+ * that never reads its terminal would make its holder (the sandbox launcher,
+ * or the server) grow with every write. Interactive input stays far below this.
+ */
+export const MAX_TERMINAL_INPUT_BYTES = 16 * 1024 * 1024;
 /** How long a kill waits for the process to be gone before answering. */
 const KILL_WAIT_MS = KILL_GRACE_MS + 2000;
 /** How long closing the table waits for killed processes to report their end. */
@@ -101,6 +109,8 @@ interface Entry {
   command: string;
   arguments: string[];
   terminal: boolean;
+  /** Input bytes written so far (bounded for terminals). */
+  inputBytes: number;
   startedAt: Date;
   started: number;
   ended: number | null;
@@ -269,6 +279,7 @@ export class ProcessTable {
       command: args.command,
       arguments: [...(args.arguments ?? [])],
       terminal: Boolean(args.terminal),
+      inputBytes: 0,
       startedAt: new Date(),
       started: performance.now(),
       ended: null,
@@ -392,6 +403,12 @@ export class ProcessTable {
     this.touch(e);
     const bytes = new TextEncoder().encode(input);
     if (bytes.byteLength > MAX_WRITE_BYTES) throw new ProcessError(`input is ${bytes.byteLength} bytes; one write carries at most ${MAX_WRITE_BYTES}`);
+    if (e.terminal && e.inputBytes + bytes.byteLength > MAX_TERMINAL_INPUT_BYTES) {
+      throw new ProcessError(
+        `process ${processId} has taken ${e.inputBytes} bytes of terminal input; a terminal process takes at most ${MAX_TERMINAL_INPUT_BYTES} over its life — start it without a terminal to stream more`,
+      );
+    }
+    e.inputBytes += bytes.byteLength;
     if (bytes.byteLength > 0) e.handle.write(bytes);
     if (closeStdin) e.handle.closeInput();
     return { bytes: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex'), ...this.state(e) };

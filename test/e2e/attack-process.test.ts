@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MAX_PENDING_INPUT } from '../../src/exec/live.ts';
+import { MAX_TERMINAL_INPUT_BYTES } from '../../src/exec/process-table.ts';
 import { MAX_QUEUED_EVENT_BYTES } from '../../src/http/routes/mcp.ts';
 import { PTYS_PER_INSTANCE } from '../../src/sandbox/private-proc.ts';
 import { rpc, startServer, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
@@ -161,6 +162,19 @@ describe('a hostile client', () => {
     // What the pipe holds, one chunk on its way and the bounded queue: far less than the 2.5 MiB sent.
     expect(got).toBeLessThanOrEqual(MAX_PENDING_INPUT + 4 * 64 * 1024);
     expect(got).toBeLessThan(writes * chunk.length);
+  });
+
+  test('a terminal process that never reads takes at most its lifetime input, then writes are refused with the reason', async () => {
+    const s = await alice('process_start', { command: 'sleep', arguments: ['1000.5252'], terminal: { cols: 80, rows: 24 } });
+    const chunk = 'z'.repeat(64 * 1024);
+    const fits = MAX_TERMINAL_INPUT_BYTES / chunk.length;
+    for (let i = 0; i < fits; i++) expect((await alice('process_write', { processId: s.processId, input: chunk })).isError).toBe(false);
+    const refused = await alice('process_write', { processId: s.processId, input: 'one more' });
+    expect([refused.isError, refused.error]).toEqual([
+      true,
+      `process ${s.processId} has taken ${MAX_TERMINAL_INPUT_BYTES} bytes of terminal input; a terminal process takes at most ${MAX_TERMINAL_INPUT_BYTES} over its life — start it without a terminal to stream more`,
+    ]);
+    expect((await alice('process_kill', { processId: s.processId, signal: 'SIGKILL' })).isError).toBe(false);
   });
 
   test('a process that reads gets all its input past the bound, through a pipe and through a terminal', async () => {
