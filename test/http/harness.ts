@@ -37,6 +37,26 @@ export function pluginApp(plugin: AnyElysia, opts: HarnessOptions = {}): Elysia 
   return app.use(opts.wrap ? new Elysia({ name: 'wrapper' }).use(plugin) : plugin) as unknown as Elysia;
 }
 
+/**
+ * Adds the two routes the guard tests probe — POST /mcp (a guarded path) and
+ * GET /health (an open one) — each recording in `ran` that its handler ran.
+ */
+export function probeRoutes(app: Elysia, ran: string[]): Elysia {
+  return app
+    .post(
+      '/mcp',
+      () => {
+        ran.push('/mcp');
+        return { ok: true };
+      },
+      { parse: 'none' },
+    )
+    .get('/health', () => {
+      ran.push('/health');
+      return { ok: true };
+    }) as unknown as Elysia;
+}
+
 export function testPipeline(over: Partial<SecurityPipeline['opts']> = {}): SecurityPipeline {
   return new SecurityPipeline({
     authEnabled: false,

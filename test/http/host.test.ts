@@ -9,26 +9,14 @@ import { describe, expect, test } from 'bun:test';
 import { configureLogger } from '../../src/core/log.ts';
 import { hostCheck } from '../../src/http/plugins/host.ts';
 import { HostPolicy } from '../../src/security/host.ts';
-import { pluginApp, testPipeline } from './harness.ts';
+import { pluginApp, probeRoutes, testPipeline } from './harness.ts';
 
 configureLogger({ level: 'silent', format: 'json' });
 
 function build(policy: HostPolicy, wrap = false) {
   const security = testPipeline({ hosts: policy });
   const ran: string[] = [];
-  const app = pluginApp(hostCheck(security), { wrap })
-    .post(
-      '/mcp',
-      () => {
-        ran.push('/mcp');
-        return { ok: true };
-      },
-      { parse: 'none' },
-    )
-    .get('/health', () => {
-      ran.push('/health');
-      return { ok: true };
-    });
+  const app = probeRoutes(pluginApp(hostCheck(security), { wrap }), ran);
   return { app, ran };
 }
 

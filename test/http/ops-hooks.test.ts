@@ -14,6 +14,7 @@ import { stateOf } from '../../src/http/request-state.ts';
 import { Lifecycle } from '../../src/ops/lifecycle.ts';
 import { Metrics } from '../../src/ops/metrics.ts';
 import { IpFilter } from '../../src/security/ip.ts';
+import { probeRoutes } from './harness.ts';
 
 function build(wrap = false) {
   const lifecycle = new Lifecycle();
@@ -21,7 +22,7 @@ function build(wrap = false) {
   const metrics = new Metrics();
   const ran: string[] = [];
   const plugins = new Elysia({ name: 'ops' }).use(drainGate(lifecycle)).use(requestMetrics(metrics));
-  const app = new Elysia()
+  const base = new Elysia()
     // As the app's one error mapping does: an error response is counted there, since Elysia runs no afterHandle for it.
     .onError({ as: 'global' }, ({ error, request }) => {
       const res = errorResponse(error, stateOf(request)?.rpcId ?? null, stateOf(request)?.correlationId ?? 'none');
@@ -30,19 +31,8 @@ function build(wrap = false) {
     })
     .use(requestState(new IpFilter(), () => null))
     // wrap: the plugins one level further down; their hooks must still reach this app's routes.
-    .use(wrap ? new Elysia({ name: 'wrapper' }).use(plugins) : plugins)
-    .post(
-      '/mcp',
-      () => {
-        ran.push('/mcp');
-        return { ok: true };
-      },
-      { parse: 'none' },
-    )
-    .get('/health', () => {
-      ran.push('/health');
-      return { ok: true };
-    })
+    .use(wrap ? new Elysia({ name: 'wrapper' }).use(plugins) : plugins);
+  const app = probeRoutes(base as unknown as Elysia, ran)
     .get('/accepted', ({ set }) => {
       ran.push('/accepted');
       set.status = 202;

@@ -9,7 +9,7 @@ import { describe, expect, test } from 'bun:test';
 import { configureLogger } from '../../src/core/log.ts';
 import { originCheck } from '../../src/http/plugins/origin.ts';
 import { OriginPolicy } from '../../src/security/origin.ts';
-import { pluginApp, testPipeline } from './harness.ts';
+import { pluginApp, probeRoutes, testPipeline } from './harness.ts';
 
 configureLogger({ level: 'silent', format: 'json' });
 
@@ -18,19 +18,7 @@ function build(configured: string[] | null, wrap = false) {
   const security = testPipeline({ origins: new OriginPolicy(configured, true) });
   const ran: string[] = [];
   // wrap: its onRequest must still reach this app's routes.
-  const app = pluginApp(originCheck(security), { wrap })
-    .post(
-      '/mcp',
-      () => {
-        ran.push('/mcp');
-        return { ok: true };
-      },
-      { parse: 'none' },
-    )
-    .get('/health', () => {
-      ran.push('/health');
-      return { ok: true };
-    });
+  const app = probeRoutes(pluginApp(originCheck(security), { wrap }), ran);
   return { app, ran };
 }
 
