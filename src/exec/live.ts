@@ -7,7 +7,7 @@
  * what to keep. The local spawner uses it directly, the sandbox launcher
  * inside its confinement.
  */
-import { DRAIN_GRACE_MS, exitCodeOf, KILL_GRACE_MS, killGroup, type StartOptions } from './spawn.ts';
+import { DRAIN_GRACE_MS, exitCodeOf, KILL_GRACE_MS, killGroup, settledWithin, type StartOptions } from './spawn.ts';
 
 /** Signals a caller may send to a long-lived process's group. */
 export const PROCESS_SIGNALS = ['SIGTERM', 'SIGKILL', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
@@ -132,12 +132,7 @@ export function startLive(req: LiveRequest, sink: OutputSink, opts: Pick<StartOp
     // Background children the leader left must not outlive it.
     killGroup(pid, 'SIGKILL');
     clearTimeout(escalation);
-    let grace: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<void>((resolve) => {
-      grace = setTimeout(resolve, DRAIN_GRACE_MS);
-    });
-    await Promise.race([Promise.all([...pipes, terminalClosed]), late]);
-    clearTimeout(grace);
+    await settledWithin(Promise.all([...pipes, terminalClosed]), DRAIN_GRACE_MS);
     proc.terminal?.close();
     return { exitCode: exitCodeOf(proc.exitCode, proc.signalCode), signal: proc.signalCode == null ? null : String(proc.signalCode), durationMs: performance.now() - started, spawnError: null };
   })();

@@ -155,6 +155,19 @@ async function drain(reader: ChunkReader, cap: number, stopped: () => boolean, m
   return { text: decoder.decode(kept.length === 1 ? kept[0] : Buffer.concat(kept)), truncated: truncated || stopped() };
 }
 
+/** Whether `p` settles within `ms`; it is not cancelled either way. */
+export async function settledWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([p.then(() => true as const), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Death by signal n reports the shell convention 128 + n. */
 export function exitCodeOf(code: number | null, signal: string | number | null): number {
   if (code !== null) return code;
@@ -211,15 +224,10 @@ export function startCommand(req: Omit<SpawnRequest, 'signal'>, opts: StartOptio
     killGroup(pid, 'SIGKILL');
     opts.onLeaderExit?.();
     const drained = Promise.all([out.done, err.done]);
-    let grace: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<void>((resolve) => {
-      grace = setTimeout(resolve, DRAIN_GRACE_MS);
-    });
-    if ((await Promise.race([drained.then(() => true), late.then(() => false)])) === false) {
+    if (!(await settledWithin(drained, DRAIN_GRACE_MS))) {
       out.stop();
       err.stop();
     }
-    clearTimeout(grace);
     const [o, e] = await drained;
     meter?.stop();
     clearTimeout(escalation);
