@@ -51,7 +51,7 @@ export class HideError extends Error {
 }
 
 export class ParseError extends HideError {
-  constructor(message = 'Parse error: body is not valid JSON') {
+  constructor(message = 'Parse error: message is not valid JSON') {
     super(message, { status: 400, rpcCode: RpcCode.parseError });
   }
 }

@@ -67,7 +67,7 @@ export class McpCore {
     try {
       value = parseMessageText(text);
     } catch {
-      return { ok: false, id: null, error: new ParseError('Parse error: message is not valid JSON') };
+      return { ok: false, id: null, error: new ParseError() };
     }
     const id = readId(value);
     try {

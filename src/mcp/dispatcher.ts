@@ -15,7 +15,6 @@ import { HideError, MethodNotFoundError, RpcCode } from '../core/errors.ts';
 import { logger } from '../core/log.ts';
 import type { ToolRegistry } from '../tools/registry.ts';
 import type { ToolDefinition, ToolOutcome } from '../tools/types.ts';
-import { asciiJson } from '../util/ascii-json.ts';
 import { CachedJson } from '../util/cached-json.ts';
 import { noteTransientBytes } from '../util/gc-pressure.ts';
 import { VERSION } from '../core/version.ts';
@@ -117,7 +116,7 @@ export class McpDispatcher {
   ) {
     this.cacheHints = `"ttlMs":${opts.listTtlMs},"cacheScope":"${opts.listCacheScope}"`;
     this.discoverJson = this.modern(
-      asciiJson({ supportedVersions: ALL_PROTOCOL_VERSIONS, capabilities: CAPABILITIES, instructions: INSTRUCTIONS }),
+      JSON.stringify({ supportedVersions: ALL_PROTOCOL_VERSIONS, capabilities: CAPABILITIES, instructions: INSTRUCTIONS }),
       `"ttlMs":${opts.listTtlMs},"cacheScope":"public"`,
     );
   }
@@ -183,7 +182,7 @@ export class McpDispatcher {
     const protocolVersion = typeof requested === 'string' && SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : LATEST_PROTOCOL_VERSION;
     let json = this.initializeResults.get(protocolVersion);
     if (json === undefined) {
-      json = asciiJson({ protocolVersion, capabilities: CAPABILITIES, serverInfo: SERVER_INFO, instructions: INSTRUCTIONS });
+      json = JSON.stringify({ protocolVersion, capabilities: CAPABILITIES, serverInfo: SERVER_INFO, instructions: INSTRUCTIONS });
       this.initializeResults.set(protocolVersion, json);
     }
     return json;

@@ -3,7 +3,6 @@
  * per-client view of it. tools/list answers are serialised once per distinct
  * view and reused: listing is the hottest path and never changes at runtime.
  */
-import { asciiJson } from '../util/ascii-json.ts';
 import { CachedJson } from '../util/cached-json.ts';
 import { toJsonSchema } from '@valibot/to-json-schema';
 import type * as v from 'valibot';
@@ -82,8 +81,7 @@ export class ToolRegistry {
     let json = this.listCache.get(key);
     if (json === undefined) {
       const tools = [...this.tools.values()].filter((d) => toolPermitted(d, ctx)).map((d) => this.listedTool(d));
-      // Cached and sent on every listing: kept one-byte (see asciiJson).
-      json = new CachedJson(asciiJson({ tools }));
+      json = new CachedJson(JSON.stringify({ tools }));
       if (this.listCache.size < 1000) this.listCache.set(key, json);
     }
     return json;
