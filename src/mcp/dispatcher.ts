@@ -54,9 +54,10 @@ export interface DispatcherOptions {
    * see different lists (authentication on), so shared caches keep them apart.
    */
   listCacheScope: 'public' | 'private';
-  /** `ttlMs` of tools/list and server/discover under 2026-07-28. */
-  listTtlMs: number;
 }
+
+/** How long a client may cache tools/list and server/discover (2026-07-28 `ttlMs`): the list only changes with a keys file's reload. */
+const LIST_TTL_MS = 60_000;
 
 const CallParams = v.object({
   name: v.pipe(v.string(), v.maxLength(256)),
@@ -112,12 +113,12 @@ export class McpDispatcher {
   constructor(
     private readonly registry: ToolRegistry,
     private readonly gate: ToolCallGate = openGate,
-    opts: DispatcherOptions = { listCacheScope: 'public', listTtlMs: 300_000 },
+    opts: DispatcherOptions = { listCacheScope: 'public' },
   ) {
-    this.cacheHints = `"ttlMs":${opts.listTtlMs},"cacheScope":"${opts.listCacheScope}"`;
+    this.cacheHints = `"ttlMs":${LIST_TTL_MS},"cacheScope":"${opts.listCacheScope}"`;
     this.discoverJson = this.modern(
       JSON.stringify({ supportedVersions: ALL_PROTOCOL_VERSIONS, capabilities: CAPABILITIES, instructions: INSTRUCTIONS }),
-      `"ttlMs":${opts.listTtlMs},"cacheScope":"public"`,
+      `"ttlMs":${LIST_TTL_MS},"cacheScope":"public"`,
     );
   }
 

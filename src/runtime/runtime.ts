@@ -62,9 +62,6 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-/** How long a client may cache tools/list (2026-07-28 `ttlMs`): the list only changes with a key file's reload. */
-const LIST_TTL_MS = 60_000;
-
 export function isLoopbackHost(host: string): boolean {
   if (host === 'localhost') return true;
   return isIP(host.replace(/^\[|\]$/g, '')) !== 0 && isLoopback(host.replace(/^\[|\]$/g, ''));
@@ -334,7 +331,6 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
     // With authentication on, callers may see different tool lists: shared caches must keep them apart.
     const dispatcher = new McpDispatcher(exec.registry, security, {
       listCacheScope: auth.keyStore !== null || oauth !== null ? 'private' : 'public',
-      listTtlMs: LIST_TTL_MS,
     });
     auth.keyStore?.watch();
 
