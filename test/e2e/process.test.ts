@@ -95,7 +95,10 @@ describe.each(transports)('process tools over %s', (name, connect) => {
     }
     const woken = latencies.filter((l) => !Number.isNaN(l));
     expect(woken.length).toBeGreaterThanOrEqual(3);
-    for (const ms of woken) expect(ms).toBeLessThan(100);
+    // The median: one read delayed by a busy CI machine is the scheduler, not
+    // the wake-up; a read that polled instead of waking would miss on every line.
+    const median = [...woken].sort((a, b) => a - b)[woken.length >> 1]!;
+    expect(median).toBeLessThan(100);
   });
 
   test('process_kill leaves no process of its group', async () => {
