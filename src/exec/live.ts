@@ -42,7 +42,8 @@ export interface LiveExit {
 export interface LiveHandle {
   /** The pid as the starter sees it: informational, never a target for signals from elsewhere. */
   readonly pid: number | null;
-  write(data: Uint8Array): void;
+  /** Hands input to the process; settles once it is queued for the pipe (or the terminal took it), or refused. */
+  write(data: Uint8Array): Promise<InputOutcome>;
   /** Ends the input: closes stdin (pipes) or sends end-of-file, Ctrl-D (terminal). */
   closeInput(): void;
   /** Sends a signal to the whole group. */
@@ -52,6 +53,14 @@ export interface LiveHandle {
   /** Settles once the leader has exited, its group was killed and its output drained. */
   readonly exited: Promise<LiveExit>;
 }
+
+/**
+ * What became of one write: `taken` (queued for the process, in order),
+ * `full` (the process left MAX_PENDING_INPUT unread for INPUT_WAIT_MS; none of
+ * this write was queued) or `closed` (its input is closed or it is ending).
+ */
+export type InputOutcome = 'taken' | 'full' | 'closed';
+export const INPUT_OUTCOMES = ['taken', 'full', 'closed'] as const satisfies readonly InputOutcome[];
 
 /** Receives output: `lostBefore` counts bytes produced before `chunk` that were dropped on the way. */
 export type OutputSink = (chunk: Uint8Array, lostBefore: number) => void;
@@ -78,12 +87,19 @@ async function pump(stream: ReadableStream<Uint8Array>, sink: OutputSink): Promi
 }
 
 /**
- * Input a process has not taken from its pipe yet, held at most. Beyond it
- * new input is discarded: a process that never reads its stdin must not make
- * whoever holds its pipe (the server, or its sandbox launcher) grow without
- * bound. Terminal input is not bounded this way (see `write`).
+ * Input a process has not taken from its pipe yet, held at most. Beyond it a
+ * write waits (INPUT_WAIT_MS) and is then refused, never silently dropped: a
+ * process that never reads its stdin must not make whoever holds its pipe
+ * (the server, or its sandbox launcher) grow without bound. Terminal input is
+ * not bounded this way (see `write`).
  */
 export const MAX_PENDING_INPUT = 1024 * 1024;
+/**
+ * How long a write waits for room when the pending input is full, before it
+ * is refused. A process that reads slowly (or starts slowly) gets its input
+ * late rather than lost; one that never reads gets the writer a clear refusal.
+ */
+export const INPUT_WAIT_MS = 3000;
 
 /** Control characters that end input on a terminal in canonical mode. */
 const CTRL_D = new Uint8Array([4]);
@@ -144,10 +160,30 @@ export function startLive(req: LiveRequest, sink: OutputSink, opts: Pick<StartOp
   let queuedBytes = 0;
   let pumping = false;
   let endAfterQueue = false;
+  // Writes waiting for room, in order; each is queued whole or refused whole.
+  const waiting: { data: Uint8Array; settle: (outcome: InputOutcome) => void }[] = [];
+  let waitTimer: ReturnType<typeof setTimeout> | undefined;
+  const refuseWaiting = (outcome: InputOutcome) => {
+    clearTimeout(waitTimer);
+    waitTimer = undefined;
+    // Later writes must not overtake a refused one: they are refused with it.
+    for (const w of waiting.splice(0)) w.settle(outcome);
+  };
+  const admitWaiting = () => {
+    while (waiting.length > 0 && queuedBytes + waiting[0]!.data.byteLength <= MAX_PENDING_INPUT) {
+      const w = waiting.shift()!;
+      queued.push(w.data);
+      queuedBytes += w.data.byteLength;
+      w.settle('taken');
+    }
+    clearTimeout(waitTimer);
+    waitTimer = waiting.length > 0 ? setTimeout(() => refuseWaiting('full'), INPUT_WAIT_MS) : undefined;
+  };
   const endInput = () => {
     inputOpen = false;
     queued.length = 0;
     queuedBytes = 0;
+    refuseWaiting('closed');
     try {
       void stdin!.end();
     } catch {
@@ -163,34 +199,44 @@ export function startLive(req: LiveRequest, sink: OutputSink, opts: Pick<StartOp
         await (wrote instanceof Promise ? wrote : stdin!.flush());
         queued.shift();
         queuedBytes -= chunk.byteLength;
+        if (waiting.length > 0) admitWaiting();
       }
     } catch {
       // The process closed its input or is gone.
       queued.length = 0;
       queuedBytes = 0;
+      inputOpen = false;
     } finally {
       pumping = false;
     }
+    if (!inputOpen || leaderGone) refuseWaiting('closed');
     if (endAfterQueue && inputOpen) endInput();
   };
+  void exited.then(() => refuseWaiting('closed'));
   const handle: LiveHandle = {
     pid,
     exited,
     write(data) {
-      if (!inputOpen || leaderGone || endAfterQueue) return;
+      if (!inputOpen || leaderGone || endAfterQueue) return Promise.resolve('closed');
       if (proc.terminal) {
         // Unbounded: Bun's terminal buffers what the PTY does not take and tells neither how much nor, reliably, when it is gone.
         try {
           proc.terminal.write(data);
         } catch {
-          // The terminal is gone.
+          return Promise.resolve('closed');
         }
-        return;
+        return Promise.resolve('taken');
       }
-      if (queuedBytes + data.byteLength > MAX_PENDING_INPUT) return;
-      queued.push(data);
-      queuedBytes += data.byteLength;
-      if (!pumping) void pumpInput();
+      if (waiting.length === 0 && queuedBytes + data.byteLength <= MAX_PENDING_INPUT) {
+        queued.push(data);
+        queuedBytes += data.byteLength;
+        if (!pumping) void pumpInput();
+        return Promise.resolve('taken');
+      }
+      return new Promise<InputOutcome>((settle) => {
+        waiting.push({ data, settle });
+        waitTimer ??= setTimeout(() => refuseWaiting('full'), INPUT_WAIT_MS);
+      });
     },
     closeInput() {
       if (!inputOpen || leaderGone) return;

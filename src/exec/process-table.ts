@@ -12,7 +12,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { AuditSink } from '../audit/event.ts';
 import { RateLimitError } from '../core/errors.ts';
-import type { LiveHandle, ProcessSignal, TerminalSize } from './live.ts';
+import { INPUT_WAIT_MS, type LiveHandle, MAX_PENDING_INPUT, type ProcessSignal, type TerminalSize } from './live.ts';
 import { noteTransientBytes } from '../util/gc-pressure.ts';
 import { OutputRing } from './output-ring.ts';
 import type { CommandRunner } from './runner.ts';
@@ -397,7 +397,7 @@ export class ProcessTable {
   }
 
   /** Sends input; `closeStdin` ends the input afterwards. Returns the input's size and digest (for the audit line). */
-  write(owner: string, processId: string, input: string, closeStdin: boolean): { bytes: number; sha256: string } & ProcessState {
+  async write(owner: string, processId: string, input: string, closeStdin: boolean): Promise<{ bytes: number; sha256: string } & ProcessState> {
     const e = this.find(owner, processId);
     if (e.status !== 'running') throw new ProcessError(`process ${processId} has ended (${e.status}); it takes no input`);
     this.touch(e);
@@ -409,7 +409,17 @@ export class ProcessTable {
       );
     }
     e.inputBytes += bytes.byteLength;
-    if (bytes.byteLength > 0) e.handle.write(bytes);
+    const outcome = bytes.byteLength > 0 ? await e.handle.write(bytes) : 'taken';
+    if (outcome !== 'taken') {
+      e.inputBytes -= bytes.byteLength;
+      throw new ProcessError(
+        outcome === 'full'
+          ? `process ${processId} has left ${MAX_PENDING_INPUT} bytes of earlier input unread for ${INPUT_WAIT_MS / 1000} s; this input was not delivered — the process may be waiting for you to read its output (process_read); write it again once it reads`
+          : `process ${processId} no longer takes input (its input is closed or it is ending); this input was not delivered`,
+      );
+    }
+    this.touch(e);
+    // Only after this write was queued: the end of input must come after it.
     if (closeStdin) e.handle.closeInput();
     return { bytes: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex'), ...this.state(e) };
   }

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as v from 'valibot';
-import type { LiveExit, LiveHandle, LiveStart, OutputSink } from '../exec/live.ts';
+import type { InputOutcome, LiveExit, LiveHandle, LiveStart, OutputSink } from '../exec/live.ts';
 import { KILL_GRACE_MS, notStarted } from '../exec/spawn.ts';
 import { noteTransientBytes } from '../util/gc-pressure.ts';
 import type { LandlockRules } from './landlock.ts';
@@ -79,6 +79,8 @@ interface Live {
   handle: LiveHandle;
   /** Set once a terminate was asked for: the launcher must report the exit by then. */
   deadline: ReturnType<typeof setTimeout> | undefined;
+  /** Writes the launcher has not answered yet, by sequence number. */
+  writes: Map<number, (outcome: InputOutcome) => void>;
 }
 
 /** How long a launcher gets to report that a long-lived process started. */
@@ -136,6 +138,7 @@ export class SandboxLauncher {
       ended = resolve;
     });
     const send = (message: ClientMessage) => this.send(proc, message);
+    let nextWrite = 1;
     const entry: Live = {
       proc,
       pid: null,
@@ -143,15 +146,23 @@ export class SandboxLauncher {
       started: null,
       ended: (exit) => {
         clearTimeout(entry.deadline);
+        for (const settle of entry.writes.values()) settle('closed');
+        entry.writes.clear();
         ended(exit);
       },
       deadline: undefined,
+      writes: new Map(),
       handle: {
         get pid() {
           return entry.pid;
         },
         exited,
-        write: (data) => send({ t: 'write', id, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64') }),
+        write: (data) =>
+          new Promise<InputOutcome>((settle) => {
+            const seq = nextWrite++;
+            entry.writes.set(seq, settle);
+            send({ t: 'write', id, seq, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64') });
+          }),
         closeInput: () => send({ t: 'close-input', id }),
         signal: (signal) => send({ t: 'signal', id, signal }),
         terminate: () => {
@@ -342,6 +353,13 @@ export class SandboxLauncher {
                 this.live.delete(message.id);
                 if (live.started) live.started({ ok: false, error: message.exit.spawnError ?? 'the process did not start' });
                 live.ended(message.exit);
+              }
+            } else if (message.t === 'wrote') {
+              const live = this.live.get(message.id);
+              const settle = live && live.proc === proc ? live.writes.get(message.seq) : undefined;
+              if (settle) {
+                live!.writes.delete(message.seq);
+                settle(message.outcome);
               }
             } else if (message.t === 'progress') {
               const entry = this.pending.get(message.id);

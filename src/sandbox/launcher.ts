@@ -179,7 +179,9 @@ export async function runLauncher(): Promise<void> {
           send({ t: 'exit', id, exit: limitsError === null ? exit : { ...exit, spawnError: limitsError } });
         });
       } else if (message.t === 'write') {
-        live.get(message.id)?.write(Buffer.from(message.data, 'base64'));
+        const { id, seq } = message;
+        const outcome = live.get(id)?.write(Buffer.from(message.data, 'base64')) ?? Promise.resolve('closed' as const);
+        void outcome.then((o) => send({ t: 'wrote', id, seq, outcome: o }));
       } else if (message.t === 'close-input') {
         live.get(message.id)?.closeInput();
       } else if (message.t === 'signal') {

@@ -6,7 +6,7 @@
  * names, and a launcher that sends garbage is stopped.
  */
 import * as v from 'valibot';
-import type { LiveRequest, ProcessSignal } from '../exec/live.ts';
+import { INPUT_OUTCOMES, type LiveRequest, type ProcessSignal } from '../exec/live.ts';
 import type { SpawnRequest, SpawnResult } from '../exec/spawn.ts';
 import { LineSplitter } from '../util/line-splitter.ts';
 import type { LandlockRules, RestrictReport } from './landlock.ts';
@@ -62,8 +62,8 @@ export type ClientMessage =
   | { t: 'run'; id: number; req: WireRunRequest }
   | { t: 'cancel'; id: number }
   | { t: 'start'; id: number; req: SandboxStartRequest }
-  /** Input for a long-lived process, base64. */
-  | { t: 'write'; id: number; data: string }
+  /** Input for a long-lived process, base64; answered by a `wrote` with the same `seq`. */
+  | { t: 'write'; id: number; seq: number; data: string }
   | { t: 'close-input'; id: number }
   | { t: 'signal'; id: number; signal: ProcessSignal }
   | { t: 'terminate'; id: number };
@@ -114,6 +114,8 @@ export const LauncherMessageSchema = v.variant('t', [
   // Output of a long-lived process, base64; `lost` bytes before it were dropped in the launcher.
   v.object({ t: v.literal('output'), id: Id, data: v.pipe(v.string(), v.maxLength(1024 * 1024), v.base64()), lost: Count }),
   v.object({ t: v.literal('exit'), id: Id, exit: ExitSchema }),
+  // What became of the write `seq` to a long-lived process.
+  v.object({ t: v.literal('wrote'), id: Id, seq: Id, outcome: v.picklist(INPUT_OUTCOMES) }),
 ]);
 
 export type LauncherMessage = v.InferOutput<typeof LauncherMessageSchema>;

@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MAX_PENDING_INPUT } from '../../src/exec/live.ts';
+import { INPUT_WAIT_MS, MAX_PENDING_INPUT } from '../../src/exec/live.ts';
 import { MAX_TERMINAL_INPUT_BYTES } from '../../src/exec/process-table.ts';
 import { MAX_QUEUED_EVENT_BYTES } from '../../src/http/routes/mcp.ts';
 import { PTYS_PER_INSTANCE } from '../../src/sandbox/private-proc.ts';
@@ -144,24 +144,40 @@ describe('a hostile client', () => {
     expect((await call('process_kill', { processId: s.processId, signal: 'SIGKILL' })).body.result.structuredContent.status).toBe('killed');
   });
 
-  test('input a process does not read is held up to a bound, not without one', async () => {
+  test('input a process does not read is held up to a bound, then refused whole with the reason; what was accepted all arrives', async () => {
     const go = join(server.workspace, 'go-5353');
-    // Reads nothing until told to, then counts what its stdin still delivers.
+    // Reads nothing until told to, then counts what its stdin delivers.
     const script = `import os, sys, time\nwhile not os.path.exists(${JSON.stringify(go)}): time.sleep(0.02)\nprint(len(sys.stdin.buffer.read()), flush=True)`;
     const s = await alice('process_start', { command: PY, arguments: ['-c', script] });
     const chunk = 'x'.repeat(64 * 1024);
-    const writes = 40;
-    for (let i = 0; i < writes; i++) {
-      const w = await alice('process_write', { processId: s.processId, input: chunk, closeStdin: i === writes - 1 });
-      expect(w.isError).toBe(false);
+    let accepted = 0;
+    let refused: Record<string, any> | null = null;
+    for (let i = 0; i < 40 && refused === null; i++) {
+      const w = await alice('process_write', { processId: s.processId, input: chunk });
+      if (w.isError) refused = w;
+      else accepted += chunk.length;
     }
+    expect(refused?.error).toBe(
+      `process ${s.processId} has left ${MAX_PENDING_INPUT} bytes of earlier input unread for ${INPUT_WAIT_MS / 1000} s; this input was not delivered — the process may be waiting for you to read its output (process_read); write it again once it reads`,
+    );
+    // What the pipe holds and the bounded queue: far less than the 2.5 MiB an attacker would send.
+    expect(accepted).toBeGreaterThanOrEqual(MAX_PENDING_INPUT);
+    expect(accepted).toBeLessThanOrEqual(MAX_PENDING_INPUT + 4 * 64 * 1024);
     writeFileSync(go, '');
+    // Once it reads, the refused write's turn comes again: nothing was half delivered.
+    const again = await alice('process_write', { processId: s.processId, input: chunk, closeStdin: true });
+    expect(again.isError).toBe(false);
     const { output } = await readUntil(KEY_A, s.processId, (o) => o.includes('\n'));
-    const got = Number(output.trim());
-    expect(got).toBeGreaterThan(0);
-    // What the pipe holds, one chunk on its way and the bounded queue: far less than the 2.5 MiB sent.
-    expect(got).toBeLessThanOrEqual(MAX_PENDING_INPUT + 4 * 64 * 1024);
-    expect(got).toBeLessThan(writes * chunk.length);
+    expect(Number(output.trim())).toBe(accepted + chunk.length);
+  });
+
+  test('writes to a process whose input is closed are refused, not dropped', async () => {
+    const s = await alice('process_start', { command: PY, arguments: ['-c', 'import sys, time\nsys.stdin.close()\nimport os\nos.close(0)\ntime.sleep(30)'] });
+    const closed = await alice('process_write', { processId: s.processId, input: 'x', closeStdin: true });
+    expect(closed.isError).toBe(false);
+    const after = await alice('process_write', { processId: s.processId, input: 'late' });
+    expect([after.isError, after.error]).toEqual([true, `process ${s.processId} no longer takes input (its input is closed or it is ending); this input was not delivered`]);
+    expect((await alice('process_kill', { processId: s.processId, signal: 'SIGKILL' })).isError).toBe(false);
   });
 
   test('a terminal process that never reads takes at most its lifetime input, then writes are refused with the reason', async () => {
