@@ -192,6 +192,7 @@ export function startLive(req: LiveRequest, sink: OutputSink, opts: Pick<StartOp
   };
   const pumpInput = async () => {
     pumping = true;
+    let broken = false;
     try {
       while (queued.length > 0 && inputOpen && !leaderGone) {
         const chunk = queued[0]!;
@@ -202,15 +203,13 @@ export function startLive(req: LiveRequest, sink: OutputSink, opts: Pick<StartOp
         if (waiting.length > 0) admitWaiting();
       }
     } catch {
-      // The process closed its input or is gone.
-      queued.length = 0;
-      queuedBytes = 0;
-      inputOpen = false;
+      // The process closed its input or is gone: later writes are refused as closed.
+      broken = true;
     } finally {
       pumping = false;
     }
-    if (!inputOpen || leaderGone) refuseWaiting('closed');
-    if (endAfterQueue && inputOpen) endInput();
+    if (broken || (endAfterQueue && inputOpen)) endInput();
+    else if (leaderGone) refuseWaiting('closed');
   };
   void exited.then(() => refuseWaiting('closed'));
   const handle: LiveHandle = {
