@@ -56,8 +56,9 @@ export interface LiveHandle {
 
 /**
  * What became of one write: `taken` (queued for the process, in order),
- * `full` (the process left MAX_PENDING_INPUT unread for INPUT_WAIT_MS; none of
- * this write was queued) or `closed` (its input is closed or it is ending).
+ * `full` (no room within INPUT_WAIT_MS, the process leaving MAX_PENDING_INPUT
+ * unread; none of this write was queued) or `closed` (its input is closed or
+ * it is ending).
  */
 export type InputOutcome = 'taken' | 'full' | 'closed';
 export const INPUT_OUTCOMES = ['taken', 'full', 'closed'] as const satisfies readonly InputOutcome[];
@@ -95,9 +96,10 @@ async function pump(stream: ReadableStream<Uint8Array>, sink: OutputSink): Promi
  */
 export const MAX_PENDING_INPUT = 1024 * 1024;
 /**
- * How long a write waits for room when the pending input is full, before it
- * is refused. A process that reads slowly (or starts slowly) gets its input
- * late rather than lost; one that never reads gets the writer a clear refusal.
+ * How long a write waits, at most, for room when the pending input is full,
+ * before it is refused. A process that reads slowly (or starts slowly) gets its
+ * input late rather than lost; one that never reads gets the writer a clear
+ * refusal. Also bounds how long the sandbox launcher may take to answer a write.
  */
 export const INPUT_WAIT_MS = 3000;
 
@@ -160,8 +162,9 @@ export function startLive(req: LiveRequest, sink: OutputSink, opts: Pick<StartOp
   let queuedBytes = 0;
   let pumping = false;
   let endAfterQueue = false;
-  // Writes waiting for room, in order; each is queued whole or refused whole.
-  const waiting: { data: Uint8Array; settle: (outcome: InputOutcome) => void }[] = [];
+  // Writes waiting for room, in order; each is queued whole or refused whole,
+  // at most INPUT_WAIT_MS after it began to wait (the head's deadline rules).
+  const waiting: { data: Uint8Array; deadline: number; settle: (outcome: InputOutcome) => void }[] = [];
   let waitTimer: ReturnType<typeof setTimeout> | undefined;
   const refuseWaiting = (outcome: InputOutcome) => {
     clearTimeout(waitTimer);
@@ -177,7 +180,7 @@ export function startLive(req: LiveRequest, sink: OutputSink, opts: Pick<StartOp
       w.settle('taken');
     }
     clearTimeout(waitTimer);
-    waitTimer = waiting.length > 0 ? setTimeout(() => refuseWaiting('full'), INPUT_WAIT_MS) : undefined;
+    waitTimer = waiting.length > 0 ? setTimeout(() => refuseWaiting('full'), Math.max(0, waiting[0]!.deadline - performance.now())) : undefined;
   };
   const endInput = () => {
     inputOpen = false;
@@ -233,7 +236,7 @@ export function startLive(req: LiveRequest, sink: OutputSink, opts: Pick<StartOp
         return Promise.resolve('taken');
       }
       return new Promise<InputOutcome>((settle) => {
-        waiting.push({ data, settle });
+        waiting.push({ data, deadline: performance.now() + INPUT_WAIT_MS, settle });
         waitTimer ??= setTimeout(() => refuseWaiting('full'), INPUT_WAIT_MS);
       });
     },

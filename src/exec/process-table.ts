@@ -414,7 +414,7 @@ export class ProcessTable {
       e.inputBytes -= bytes.byteLength;
       throw new ProcessError(
         outcome === 'full'
-          ? `process ${processId} has left ${MAX_PENDING_INPUT} bytes of earlier input unread for ${INPUT_WAIT_MS / 1000} s; this input was not delivered — the process may be waiting for you to read its output (process_read); write it again once it reads`
+          ? `process ${processId} holds ${MAX_PENDING_INPUT} bytes of earlier input it has not read, and this input found no room within ${INPUT_WAIT_MS / 1000} s; it was not delivered — the process may be waiting for you to read its output (process_read); write it again once it reads`
           : `process ${processId} no longer takes input (its input is closed or it is ending); this input was not delivered`,
       );
     }

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as v from 'valibot';
-import type { InputOutcome, LiveExit, LiveHandle, LiveStart, OutputSink } from '../exec/live.ts';
+import { INPUT_WAIT_MS, type InputOutcome, type LiveExit, type LiveHandle, type LiveStart, type OutputSink } from '../exec/live.ts';
 import { KILL_GRACE_MS, notStarted } from '../exec/spawn.ts';
 import { noteTransientBytes } from '../util/gc-pressure.ts';
 import type { LandlockRules } from './landlock.ts';
@@ -160,7 +160,17 @@ export class SandboxLauncher {
         write: (data) =>
           new Promise<InputOutcome>((settle) => {
             const seq = nextWrite++;
-            entry.writes.set(seq, settle);
+            // A launcher that does not answer within the write's own wait plus a grace is not working: it is
+            // killed, which ends its processes and settles this write as closed.
+            const late = setTimeout(() => {
+              if (!entry.writes.has(seq)) return;
+              this.options.log?.(`sandbox launcher (pid ${proc.pid}) did not answer a write in time; killing it`);
+              proc.kill('SIGKILL');
+            }, INPUT_WAIT_MS + LAUNCHER_GRACE_MS);
+            entry.writes.set(seq, (outcome) => {
+              clearTimeout(late);
+              settle(outcome);
+            });
             send({ t: 'write', id, seq, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64') });
           }),
         closeInput: () => send({ t: 'close-input', id }),

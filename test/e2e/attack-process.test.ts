@@ -158,7 +158,7 @@ describe('a hostile client', () => {
       else accepted += chunk.length;
     }
     expect(refused?.error).toBe(
-      `process ${s.processId} has left ${MAX_PENDING_INPUT} bytes of earlier input unread for ${INPUT_WAIT_MS / 1000} s; this input was not delivered — the process may be waiting for you to read its output (process_read); write it again once it reads`,
+      `process ${s.processId} holds ${MAX_PENDING_INPUT} bytes of earlier input it has not read, and this input found no room within ${INPUT_WAIT_MS / 1000} s; it was not delivered — the process may be waiting for you to read its output (process_read); write it again once it reads`,
     );
     // What the pipe holds and the bounded queue: far less than the 2.5 MiB an attacker would send.
     expect(accepted).toBeGreaterThanOrEqual(MAX_PENDING_INPUT);
@@ -169,6 +169,24 @@ describe('a hostile client', () => {
     expect(again.isError).toBe(false);
     const { output } = await readUntil(KEY_A, s.processId, (o) => o.includes('\n'));
     expect(Number(output.trim())).toBe(accepted + chunk.length);
+  });
+
+  test('concurrent writes past the bound wait for room: each answered write arrives whole, none interleaved, none lost', async () => {
+    const go = join(server.workspace, 'go-6161');
+    // Waits for the go file, then reports each run of one letter as letter:length.
+    const script = `import os, sys, time, itertools\nwhile not os.path.exists(${JSON.stringify(go)}): time.sleep(0.02)\nd = sys.stdin.buffer.read().decode()\nprint(' '.join(f'{k}:{len(list(g))}' for k, g in itertools.groupby(d)), flush=True)`;
+    const s = await alice('process_start', { command: PY, arguments: ['-c', script] });
+    const letters = 'abcdefghijklmnopqrstuvwx';
+    const writes = [...letters].map((l) => alice('process_write', { processId: s.processId, input: l.repeat(64 * 1024) }));
+    await Bun.sleep(300);
+    writeFileSync(go, '');
+    const answers = await Promise.all(writes);
+    expect(answers.map((a) => a.isError)).toEqual([...letters].map(() => false));
+    expect((await alice('process_write', { processId: s.processId, input: '', closeStdin: true })).isError).toBe(false);
+    const { output } = await readUntil(KEY_A, s.processId, (o) => o.includes('\n'));
+    const runs = output.trim().split(' ');
+    expect(runs.map((r) => r.split(':')[1])).toEqual([...letters].map(() => String(64 * 1024)));
+    expect(runs.map((r) => r[0]).sort().join('')).toBe(letters);
   });
 
   test('writes to a process whose input is closed are refused, not dropped', async () => {
