@@ -42,8 +42,11 @@ export interface LiveExit {
 export interface LiveHandle {
   /** The pid as the starter sees it: informational, never a target for signals from elsewhere. */
   readonly pid: number | null;
-  /** Hands input to the process; settles once it is queued for the pipe (or the terminal took it), or refused. */
-  write(data: Uint8Array): Promise<InputOutcome>;
+  /**
+   * Hands input to the process; settles once it is queued for the pipe (or the
+   * terminal took it), or refused. `signal` withdraws it while it waits for room.
+   */
+  write(data: Uint8Array, signal?: AbortSignal): Promise<InputOutcome>;
   /** Ends the input: closes stdin (pipes) or sends end-of-file, Ctrl-D (terminal). */
   closeInput(): void;
   /** Sends a signal to the whole group. */
@@ -57,11 +60,11 @@ export interface LiveHandle {
 /**
  * What became of one write: `taken` (queued for the process, in order),
  * `full` (no room within INPUT_WAIT_MS, the process leaving MAX_PENDING_INPUT
- * unread; none of this write was queued) or `closed` (its input is closed or
- * it is ending).
+ * unread; none of this write was queued), `closed` (its input is closed or
+ * it is ending) or `cancelled` (its caller withdrew it before it was queued).
  */
-export type InputOutcome = 'taken' | 'full' | 'closed';
-export const INPUT_OUTCOMES = ['taken', 'full', 'closed'] as const satisfies readonly InputOutcome[];
+export type InputOutcome = 'taken' | 'full' | 'closed' | 'cancelled';
+export const INPUT_OUTCOMES = ['taken', 'full', 'closed', 'cancelled'] as const satisfies readonly InputOutcome[];
 
 /** Receives output: `lostBefore` counts bytes produced before `chunk` that were dropped on the way. */
 export type OutputSink = (chunk: Uint8Array, lostBefore: number) => void;
@@ -164,7 +167,12 @@ export function startLive(req: LiveRequest, sink: OutputSink, opts: Pick<StartOp
   let endAfterQueue = false;
   // Writes waiting for room, in order; each is queued whole or refused whole,
   // at most INPUT_WAIT_MS after it began to wait (the head's deadline rules).
-  const waiting: { data: Uint8Array; deadline: number; settle: (outcome: InputOutcome) => void }[] = [];
+  interface Waiting {
+    data: Uint8Array;
+    deadline: number;
+    settle: (outcome: InputOutcome) => void;
+  }
+  const waiting: Waiting[] = [];
   let waitTimer: ReturnType<typeof setTimeout> | undefined;
   const refuseWaiting = (outcome: InputOutcome) => {
     clearTimeout(waitTimer);
@@ -218,8 +226,9 @@ export function startLive(req: LiveRequest, sink: OutputSink, opts: Pick<StartOp
   const handle: LiveHandle = {
     pid,
     exited,
-    write(data) {
+    write(data, signal) {
       if (!inputOpen || leaderGone || endAfterQueue) return Promise.resolve('closed');
+      if (signal?.aborted) return Promise.resolve('cancelled');
       if (proc.terminal) {
         // Unbounded: Bun's terminal buffers what the PTY does not take and tells neither how much nor, reliably, when it is gone.
         try {
@@ -235,8 +244,26 @@ export function startLive(req: LiveRequest, sink: OutputSink, opts: Pick<StartOp
         if (!pumping) void pumpInput();
         return Promise.resolve('taken');
       }
-      return new Promise<InputOutcome>((settle) => {
-        waiting.push({ data, deadline: performance.now() + INPUT_WAIT_MS, settle });
+      return new Promise<InputOutcome>((resolve) => {
+        // A write its caller gave up on must not reach the process later: a retry would deliver it twice.
+        const cancel = () => {
+          const at = waiting.indexOf(w);
+          if (at < 0) return;
+          waiting.splice(at, 1);
+          resolve('cancelled');
+          // The writes behind it may fit now, and the next head's deadline rules.
+          admitWaiting();
+        };
+        const w: Waiting = {
+          data,
+          deadline: performance.now() + INPUT_WAIT_MS,
+          settle: (outcome) => {
+            signal?.removeEventListener('abort', cancel);
+            resolve(outcome);
+          },
+        };
+        waiting.push(w);
+        signal?.addEventListener('abort', cancel, { once: true });
         waitTimer ??= setTimeout(() => refuseWaiting('full'), INPUT_WAIT_MS);
       });
     },

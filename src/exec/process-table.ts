@@ -397,7 +397,7 @@ export class ProcessTable {
   }
 
   /** Sends input; `closeStdin` ends the input afterwards. Returns the input's size and digest (for the audit line). */
-  async write(owner: string, processId: string, input: string, closeStdin: boolean): Promise<{ bytes: number; sha256: string } & ProcessState> {
+  async write(owner: string, processId: string, input: string, closeStdin: boolean, signal?: AbortSignal): Promise<{ bytes: number; sha256: string } & ProcessState> {
     const e = this.find(owner, processId);
     if (e.status !== 'running') throw new ProcessError(`process ${processId} has ended (${e.status}); it takes no input`);
     this.touch(e);
@@ -409,13 +409,16 @@ export class ProcessTable {
       );
     }
     e.inputBytes += bytes.byteLength;
-    const outcome = bytes.byteLength > 0 ? await e.handle.write(bytes) : 'taken';
+    // A call its client cancels takes its input back while it still waits for room.
+    const outcome = bytes.byteLength > 0 ? await e.handle.write(bytes, signal) : 'taken';
     if (outcome !== 'taken') {
       e.inputBytes -= bytes.byteLength;
       throw new ProcessError(
         outcome === 'full'
           ? `process ${processId} holds ${MAX_PENDING_INPUT} bytes of earlier input it has not read, and this input found no room within ${INPUT_WAIT_MS / 1000} s; it was not delivered — the process may be waiting for you to read its output (process_read); write it again once it reads`
-          : `process ${processId} no longer takes input (its input is closed or it is ending); this input was not delivered`,
+          : outcome === 'cancelled'
+            ? `the write to process ${processId} was cancelled while it waited for room; this input was not delivered`
+            : `process ${processId} no longer takes input (its input is closed or it is ending); this input was not delivered`,
       );
     }
     this.touch(e);

@@ -157,8 +157,11 @@ export class SandboxLauncher {
           return entry.pid;
         },
         exited,
-        write: (data) =>
-          new Promise<InputOutcome>((settle) => {
+        write: (data, signal) => {
+          // Ended (its exit came, or its launcher died): no answer would ever come for this write, and the
+          // deadline below would kill a launcher that did nothing wrong.
+          if (this.live.get(id) !== entry) return Promise.resolve('closed');
+          return new Promise<InputOutcome>((settle) => {
             const seq = nextWrite++;
             // A launcher that does not answer within the write's own wait plus a grace is not working: it is
             // killed, which ends its processes and settles this write as closed.
@@ -167,12 +170,17 @@ export class SandboxLauncher {
               this.options.log?.(`sandbox launcher (pid ${proc.pid}) did not answer a write in time; killing it`);
               proc.kill('SIGKILL');
             }, INPUT_WAIT_MS + LAUNCHER_GRACE_MS);
+            const cancel = () => send({ t: 'cancel-write', id, seq });
             entry.writes.set(seq, (outcome) => {
               clearTimeout(late);
+              signal?.removeEventListener('abort', cancel);
               settle(outcome);
             });
             send({ t: 'write', id, seq, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64') });
-          }),
+            if (signal?.aborted) cancel();
+            else signal?.addEventListener('abort', cancel, { once: true });
+          });
+        },
         closeInput: () => send({ t: 'close-input', id }),
         signal: (signal) => send({ t: 'signal', id, signal }),
         terminate: () => {

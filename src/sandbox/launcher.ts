@@ -110,6 +110,8 @@ export async function runLauncher(): Promise<void> {
   const running = new Map<number, RunningCommand>();
   const live = new Map<number, LiveHandle>();
   const leaders = new Set<number>();
+  // Writes still waiting for their outcome, by process id and seq: a `cancel-write` withdraws one.
+  const writes = new Map<string, AbortController>();
 
   // Without a PID namespace per command, a process that left its group
   // (setsid, double fork) is re-parented to us, and nothing says which call
@@ -180,8 +182,15 @@ export async function runLauncher(): Promise<void> {
         });
       } else if (message.t === 'write') {
         const { id, seq } = message;
-        const outcome = live.get(id)?.write(Buffer.from(message.data, 'base64')) ?? Promise.resolve('closed' as const);
-        void outcome.then((o) => send({ t: 'wrote', id, seq, outcome: o }));
+        const withdraw = new AbortController();
+        writes.set(`${id}:${seq}`, withdraw);
+        const outcome = live.get(id)?.write(Buffer.from(message.data, 'base64'), withdraw.signal) ?? Promise.resolve('closed' as const);
+        void outcome.then((o) => {
+          writes.delete(`${id}:${seq}`);
+          send({ t: 'wrote', id, seq, outcome: o });
+        });
+      } else if (message.t === 'cancel-write') {
+        writes.get(`${message.id}:${message.seq}`)?.abort();
       } else if (message.t === 'close-input') {
         live.get(message.id)?.closeInput();
       } else if (message.t === 'signal') {

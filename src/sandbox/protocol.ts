@@ -64,6 +64,8 @@ export type ClientMessage =
   | { t: 'start'; id: number; req: SandboxStartRequest }
   /** Input for a long-lived process, base64; answered by a `wrote` with the same `seq`. */
   | { t: 'write'; id: number; seq: number; data: string }
+  /** Withdraws the write `seq` if it still waits for room (its answer is then `cancelled`). */
+  | { t: 'cancel-write'; id: number; seq: number }
   | { t: 'close-input'; id: number }
   | { t: 'signal'; id: number; signal: ProcessSignal }
   | { t: 'terminate'; id: number };

@@ -137,7 +137,8 @@ export function processTools(table: ProcessTable, limits: { maxTimeoutSeconds: n
       'Write text to a started process\'s input (its terminal when started with one). Include the newline: "1+41\\n". ' +
       'Control keys are characters: Ctrl-C is "\\u0003", Ctrl-D "\\u0004", Escape "\\u001b". `closeStdin` ends the input ' +
       '(end of file) after writing. Then read the answer with process_read. Input the process has not read from its pipe ' +
-      'is held up to 1 MiB; beyond that a write waits up to 3 s for the process to read, then fails and delivers nothing.',
+      'is held up to 1 MiB; beyond that a write waits up to 3 s for the process to read, then fails and delivers nothing ' +
+      '(as does a call cancelled while it waits).',
     inputSchema: v.object({
       processId: ProcessId,
       input: v.pipe(v.string(), v.maxLength(MAX_WRITE_BYTES), v.description('Text to send, verbatim.')),
@@ -150,7 +151,7 @@ export function processTools(table: ProcessTable, limits: { maxTimeoutSeconds: n
     sensitiveArguments: ['input'],
     handler: ({ args, ctx }) =>
       guarded(async () => {
-        const r = await table.write(ctx.clientId, args.processId, args.input, args.closeStdin ?? false);
+        const r = await table.write(ctx.clientId, args.processId, args.input, args.closeStdin ?? false, ctx.signal);
         const { sha256, ...shown } = r;
         return {
           structured: { processId: args.processId, ...shown, error: null },

@@ -189,6 +189,48 @@ describe('a hostile client', () => {
     expect(runs.map((r) => r[0]).sort().join('')).toBe(letters);
   });
 
+  test('a write the client cancels while it waits for room is never delivered, and its call slot comes back', async () => {
+    // A server of its own with one call at a time per client: a 429 shows the cancelled write is in its call.
+    await using limited = await startServer({ HIDE_RATE_LIMIT_ENABLED: 'true', HIDE_RATE_LIMIT_CONCURRENT: '1', HIDE_RATE_LIMIT_RPM: '100000' });
+    const call = async (name: string, args: Record<string, unknown>) => (await rpc(limited.mcpUrl, 'tools/call', { name, arguments: args })).body.result.structuredContent;
+    const go = join(limited.workspace, 'go-7171');
+    const script = `import os, sys, time\nwhile not os.path.exists(${JSON.stringify(go)}): time.sleep(0.02)\nd = sys.stdin.buffer.read()\nprint(len(d), d.count(b'C'), flush=True)`;
+    const s = await call('process_start', { command: PY, arguments: ['-c', script] });
+    const chunk = 'x'.repeat(64 * 1024);
+    let accepted = 0;
+    while ((await call('process_write', { processId: s.processId, input: chunk })).error === null) accepted += chunk.length;
+    const withdraw = new AbortController();
+    const cancelled = fetch(limited.mcpUrl, {
+      method: 'POST',
+      signal: withdraw.signal,
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 7171, method: 'tools/call', params: { name: 'process_write', arguments: { processId: s.processId, input: 'C'.repeat(1000) } } }),
+    }).catch(() => null);
+    await waitFor(async () => (await rpc(limited.mcpUrl, 'tools/call', { name: 'process_list', arguments: {} })).status === 429, 5000, 'the waiting write to hold the slot');
+    withdraw.abort();
+    await cancelled;
+    await waitFor(async () => (await rpc(limited.mcpUrl, 'tools/call', { name: 'process_list', arguments: {} })).status === 200, 5000, 'the cancelled write to give its slot back');
+    // It was withdrawn, not left waiting until refused for want of room.
+    const audited = readFileSync(limited.auditFile, 'utf8').trim().split('\n').map((x) => JSON.parse(x));
+    const withdrawn = audited.filter((l) => l.event_type === 'tool_call' && l.tool_name === 'process_write').at(-1);
+    expect(withdrawn?.error).toBe(`the write to process ${s.processId} was cancelled while it waited for room; this input was not delivered`);
+    // The process reads now: a write only abandoned by its caller would still be delivered here.
+    writeFileSync(go, '');
+    expect((await call('process_write', { processId: s.processId, input: 'tail', closeStdin: true })).error).toBe(null);
+    const { output } = await (async () => {
+      let out = '';
+      let cursor = 0;
+      while (!out.includes('\n')) {
+        const r = await call('process_read', { processId: s.processId, cursor, waitMs: 5000 });
+        out += r.output;
+        cursor = r.cursor;
+        if (r.status !== 'running') break;
+      }
+      return { output: out };
+    })();
+    expect(output.trim()).toBe(`${accepted + 'tail'.length} 0`);
+  });
+
   test('writes to a process whose input is closed are refused, not dropped', async () => {
     const s = await alice('process_start', { command: PY, arguments: ['-c', 'import sys, time\nsys.stdin.close()\nimport os\nos.close(0)\ntime.sleep(30)'] });
     const closed = await alice('process_write', { processId: s.processId, input: 'x', closeStdin: true });

@@ -67,6 +67,16 @@ describe('long-lived processes in the sandbox', () => {
     expect((await started.handle.exited).exitCode).toBe(0);
   });
 
+  test('a write after the end is refused as closed at once, and the launcher that reported the end is left alone', async () => {
+    const { started } = await startCollecting(['/bin/true']);
+    if (!started.ok) throw new Error(started.error);
+    await started.handle.exited;
+    const [pid, restarts] = [launcher.pid, launcher.restarts];
+    // No answer would come for it: waiting for one would hang the call, and its deadline would kill this launcher.
+    expect(await started.handle.write(new TextEncoder().encode('late\n'))).toBe('closed');
+    expect([launcher.pid, launcher.restarts]).toEqual([pid, restarts]);
+  });
+
   test('a launcher that dies takes its processes with it; they end as lost, and the restarted launcher starts new ones', async () => {
     const marker = uniqueSleep();
     const { started } = await startCollecting(['/bin/sleep', marker]);
@@ -78,6 +88,8 @@ describe('long-lived processes in the sandbox', () => {
     expect(exit.lost).toContain('launcher');
     expect(await waitFor(() => liveProcesses(marker).length === 0)).toBe(true);
     await waitFor(() => launcher.restarts === restarts + 1 && launcher.pid !== null);
+    // The process is gone with its launcher: input for it is refused, never left waiting for an answer.
+    expect(await started.handle.write(new TextEncoder().encode('late\n'))).toBe('closed');
     const again = await startCollecting(['/bin/echo', 'back']);
     if (!again.started.ok) throw new Error(again.started.error);
     await again.started.handle.exited;
