@@ -7,6 +7,7 @@
  * what to keep. The local spawner uses it directly, the sandbox launcher
  * inside its confinement.
  */
+import { type InputOutcome, PipeInput } from './pipe-input.ts';
 import { DRAIN_GRACE_MS, exitCodeOf, KILL_GRACE_MS, killGroup, settledWithin, type StartOptions } from './spawn.ts';
 
 /** Signals a caller may send to a long-lived process's group. */
@@ -57,15 +58,6 @@ export interface LiveHandle {
   readonly exited: Promise<LiveExit>;
 }
 
-/**
- * What became of one write: `taken` (queued for the process, in order),
- * `full` (no room within INPUT_WAIT_MS, the process leaving MAX_PENDING_INPUT
- * unread; none of this write was queued), `closed` (its input is closed or
- * it is ending) or `cancelled` (its caller withdrew it before it was queued).
- */
-export type InputOutcome = 'taken' | 'full' | 'closed' | 'cancelled';
-export const INPUT_OUTCOMES = ['taken', 'full', 'closed', 'cancelled'] as const satisfies readonly InputOutcome[];
-
 /** Receives output: `lostBefore` counts bytes produced before `chunk` that were dropped on the way. */
 export type OutputSink = (chunk: Uint8Array, lostBefore: number) => void;
 
@@ -89,22 +81,6 @@ async function pump(stream: ReadableStream<Uint8Array>, sink: OutputSink): Promi
     // The pipe broke as the group was killed.
   }
 }
-
-/**
- * Input a process has not taken from its pipe yet, held at most. Beyond it a
- * write waits (INPUT_WAIT_MS) and is then refused, never silently dropped: a
- * process that never reads its stdin must not make whoever holds its pipe
- * (the server, or its sandbox launcher) grow without bound. Terminal input is
- * not bounded this way (see `write`).
- */
-export const MAX_PENDING_INPUT = 1024 * 1024;
-/**
- * How long a write waits, at most, for room when the pending input is full,
- * before it is refused. A process that reads slowly (or starts slowly) gets its
- * input late rather than lost; one that never reads gets the writer a clear
- * refusal. Also bounds how long the sandbox launcher may take to answer a write.
- */
-export const INPUT_WAIT_MS = 3000;
 
 /** Control characters that end input on a terminal in canonical mode. */
 const CTRL_D = new Uint8Array([4]);
@@ -147,9 +123,11 @@ export function startLive(req: LiveRequest, sink: OutputSink, opts: Pick<StartOp
   let escalation: ReturnType<typeof setTimeout> | undefined;
   let leaderGone = false;
 
+  const input = req.terminal ? null : new PipeInput(proc.stdin as import('bun').FileSink);
   const exited = (async (): Promise<LiveExit> => {
     await proc.exited;
     leaderGone = true;
+    input?.stop();
     // Background children the leader left must not outlive it.
     killGroup(pid, 'SIGKILL');
     clearTimeout(escalation);
@@ -158,123 +136,25 @@ export function startLive(req: LiveRequest, sink: OutputSink, opts: Pick<StartOp
     return { exitCode: exitCodeOf(proc.exitCode, proc.signalCode), signal: proc.signalCode == null ? null : String(proc.signalCode), durationMs: performance.now() - started, spawnError: null };
   })();
 
-  const stdin = req.terminal ? null : (proc.stdin as import('bun').FileSink);
-  let inputOpen = true;
-  // Pipe input goes out one chunk at a time: the next is handed over only once the pipe took the last.
-  const queued: Uint8Array[] = [];
-  let queuedBytes = 0;
-  let pumping = false;
-  let endAfterQueue = false;
-  // Writes waiting for room, in order; each is queued whole or refused whole,
-  // at most INPUT_WAIT_MS after it began to wait (the head's deadline rules).
-  interface Waiting {
-    data: Uint8Array;
-    deadline: number;
-    settle: (outcome: InputOutcome) => void;
-  }
-  const waiting: Waiting[] = [];
-  let waitTimer: ReturnType<typeof setTimeout> | undefined;
-  const refuseWaiting = (outcome: InputOutcome) => {
-    clearTimeout(waitTimer);
-    waitTimer = undefined;
-    // Later writes must not overtake a refused one: they are refused with it.
-    for (const w of waiting.splice(0)) w.settle(outcome);
-  };
-  const admitWaiting = () => {
-    while (waiting.length > 0 && queuedBytes + waiting[0]!.data.byteLength <= MAX_PENDING_INPUT) {
-      const w = waiting.shift()!;
-      queued.push(w.data);
-      queuedBytes += w.data.byteLength;
-      w.settle('taken');
-    }
-    clearTimeout(waitTimer);
-    waitTimer = waiting.length > 0 ? setTimeout(() => refuseWaiting('full'), Math.max(0, waiting[0]!.deadline - performance.now())) : undefined;
-  };
-  const endInput = () => {
-    inputOpen = false;
-    queued.length = 0;
-    queuedBytes = 0;
-    refuseWaiting('closed');
-    try {
-      void stdin!.end();
-    } catch {
-      // Already closed.
-    }
-  };
-  const pumpInput = async () => {
-    pumping = true;
-    let broken = false;
-    try {
-      while (queued.length > 0 && inputOpen && !leaderGone) {
-        const chunk = queued[0]!;
-        const wrote = stdin!.write(chunk);
-        await (wrote instanceof Promise ? wrote : stdin!.flush());
-        queued.shift();
-        queuedBytes -= chunk.byteLength;
-        if (waiting.length > 0) admitWaiting();
-      }
-    } catch {
-      // The process closed its input or is gone: later writes are refused as closed.
-      broken = true;
-    } finally {
-      pumping = false;
-    }
-    if (broken || (endAfterQueue && inputOpen)) endInput();
-    else if (leaderGone) refuseWaiting('closed');
-  };
-  void exited.then(() => refuseWaiting('closed'));
   const handle: LiveHandle = {
     pid,
     exited,
     write(data, signal) {
-      if (!inputOpen || leaderGone || endAfterQueue) return Promise.resolve('closed');
+      if (leaderGone) return Promise.resolve('closed');
       if (signal?.aborted) return Promise.resolve('cancelled');
-      if (proc.terminal) {
-        // Unbounded: Bun's terminal buffers what the PTY does not take and tells neither how much nor, reliably, when it is gone.
-        try {
-          proc.terminal.write(data);
-        } catch {
-          return Promise.resolve('closed');
-        }
-        return Promise.resolve('taken');
+      if (!proc.terminal) return input!.write(data, signal);
+      // Unbounded: Bun's terminal buffers what the PTY does not take and tells neither how much nor, reliably, when it is gone.
+      try {
+        proc.terminal.write(data);
+      } catch {
+        return Promise.resolve('closed');
       }
-      if (waiting.length === 0 && queuedBytes + data.byteLength <= MAX_PENDING_INPUT) {
-        queued.push(data);
-        queuedBytes += data.byteLength;
-        if (!pumping) void pumpInput();
-        return Promise.resolve('taken');
-      }
-      return new Promise<InputOutcome>((resolve) => {
-        // A write its caller gave up on must not reach the process later: a retry would deliver it twice.
-        const cancel = () => {
-          const at = waiting.indexOf(w);
-          if (at < 0) return;
-          waiting.splice(at, 1);
-          resolve('cancelled');
-          // The writes behind it may fit now, and the next head's deadline rules.
-          admitWaiting();
-        };
-        const w: Waiting = {
-          data,
-          deadline: performance.now() + INPUT_WAIT_MS,
-          settle: (outcome) => {
-            signal?.removeEventListener('abort', cancel);
-            resolve(outcome);
-          },
-        };
-        waiting.push(w);
-        signal?.addEventListener('abort', cancel, { once: true });
-        waitTimer ??= setTimeout(() => refuseWaiting('full'), INPUT_WAIT_MS);
-      });
+      return Promise.resolve('taken');
     },
     closeInput() {
-      if (!inputOpen || leaderGone) return;
-      if (proc.terminal) {
-        proc.terminal.write(CTRL_D);
-        return;
-      }
-      if (pumping) endAfterQueue = true;
-      else endInput();
+      if (leaderGone) return;
+      if (proc.terminal) proc.terminal.write(CTRL_D);
+      else input!.close();
     },
     signal(sig) {
       if (!leaderGone) killGroup(pid, sig);

@@ -12,7 +12,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { AuditSink } from '../audit/event.ts';
 import { RateLimitError } from '../core/errors.ts';
-import { INPUT_WAIT_MS, type LiveHandle, MAX_PENDING_INPUT, type ProcessSignal, type TerminalSize } from './live.ts';
+import type { LiveHandle, ProcessSignal, TerminalSize } from './live.ts';
+import { INPUT_WAIT_MS, MAX_PENDING_INPUT } from './pipe-input.ts';
 import { noteTransientBytes } from '../util/gc-pressure.ts';
 import { OutputRing } from './output-ring.ts';
 import type { CommandRunner } from './runner.ts';

@@ -6,7 +6,8 @@
  * names, and a launcher that sends garbage is stopped.
  */
 import * as v from 'valibot';
-import { INPUT_OUTCOMES, type LiveRequest, type ProcessSignal } from '../exec/live.ts';
+import type { LiveRequest, ProcessSignal } from '../exec/live.ts';
+import { INPUT_OUTCOMES } from '../exec/pipe-input.ts';
 import type { SpawnRequest, SpawnResult } from '../exec/spawn.ts';
 import { LineSplitter } from '../util/line-splitter.ts';
 import type { LandlockRules, RestrictReport } from './landlock.ts';
