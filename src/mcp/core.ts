@@ -14,6 +14,7 @@ import { logger } from '../core/log.ts';
 import type { Request as DispatchRequest, McpDispatcher, Reply } from './dispatcher.ts';
 import { type Era, eraOf, LEGACY_ERA, type McpHeaders } from './era.ts';
 import type { Admission } from './gate.ts';
+import { InflightCalls } from './inflight.ts';
 import { asJsonRpcId, errorJson, idKey, type JsonRpcId, type JsonRpcMessage, parseMessageText, readId, toMessage } from './protocol.ts';
 
 /** A message that parsed, classified and passed the era checks. */
@@ -52,7 +53,7 @@ const PROGRESS_MESSAGE_CHARS = 1024;
 
 export class McpCore {
   /** Requests being answered, by owner and id, so `notifications/cancelled` from the same owner reaches them. */
-  private readonly inflight = new Map<string, Set<AbortController>>();
+  private readonly inflight = new InflightCalls();
   private readonly log = logger.withTag('mcp');
 
   constructor(readonly dispatcher: McpDispatcher) {}
@@ -96,10 +97,7 @@ export class McpCore {
       return NO_CONTENT(ctx);
     }
     const request: DispatchRequest = message;
-    const tracked = opts.exclusiveIds === true || message.method === 'tools/call';
-    const key = tracked ? `${ctx.clientId}\u0000${idKey(message.id)}` : '';
-    const running = tracked ? this.inflight.get(key) : undefined;
-    if (running && opts.exclusiveIds) {
+    if (opts.exclusiveIds && this.inflight.has(ctx.clientId, idKey(message.id))) {
       opts.admission?.release();
       const shown = idKey(message.id);
       return this.refusal(
@@ -114,9 +112,7 @@ export class McpCore {
     // the listing path stays synchronous and allocation-light.
     if (message.method !== 'tools/call') return this.guarded(request, incoming.era, ctx, opts.admission);
     const controller = new AbortController();
-    const set = running ?? new Set<AbortController>();
-    set.add(controller);
-    this.inflight.set(key, set);
+    const untrack = this.inflight.add(ctx.clientId, idKey(message.id), () => controller.abort());
     const progress = opts.notify && incoming.progressToken !== undefined ? progressReporter(incoming.progressToken, opts.notify) : undefined;
     const callCtx: CallContext = {
       ...ctx,
@@ -125,8 +121,7 @@ export class McpCore {
     };
     const done = () => {
       progress?.close();
-      set.delete(controller);
-      if (set.size === 0 && this.inflight.get(key) === set) this.inflight.delete(key);
+      untrack();
     };
     const out = this.guarded(request, incoming.era, callCtx, opts.admission);
     if (out instanceof Promise) return out.finally(done);
@@ -138,7 +133,7 @@ export class McpCore {
   private cancel(owner: string, requestId: unknown): void {
     const id = asJsonRpcId(requestId);
     if (id === null) return;
-    for (const controller of this.inflight.get(`${owner}\u0000${idKey(id)}`) ?? []) controller.abort();
+    this.inflight.abort(owner, idKey(id));
   }
 
   /** The error reply for a refusal: the HideError's status, code, data and headers, the id echoed. */
