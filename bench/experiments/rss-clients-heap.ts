@@ -21,9 +21,10 @@
  * (that client's 100 000 window stamps). RSS after GC still rose 11-21 MB,
  * with no JS object behind it: native memory. Knock-outs in the call path
  * found most of it in the message core's Map of calls in flight, through which
- * each call's key passed once (set, then deleted): ~220 bytes per call kept
- * after GC (30 000 calls: allocator current +15 MB against +9 MB without the
- * Map). The core now keeps its calls in a flat list (mcp/inflight.ts).
+ * each call's key passed once (set, then deleted): 30 000 calls left the
+ * allocator's current +15 MB after GC, against +9 MB without the Map (such
+ * churn levels off at a high-water mark in isolation). The core now keeps its
+ * calls in a flat list (mcp/inflight.ts).
  *
  * Usage: bun bench/experiments/rss-clients-heap.ts [TOTAL] [CLIENTS] [CALLERS]
  *   CALLERS: how many of the clients' keys the calls use (all by default);

@@ -2,9 +2,10 @@
  * The tools/calls in flight, by caller and request id, so that a
  * cancellation reaches exactly the calls it names. A flat list rather than a
  * Map: a Map that every call's key passes through once (set, then deleted)
- * kept ~220 bytes of native memory per call after GC under Bun, about 6.5 MB
- * over 30 000 calls (bench/experiments/rss-clients-heap.ts). The list holds
- * one entry per call still running, so a scan of it costs little.
+ * raised the server's memory under Bun by ~6.5 MB over 30 000 calls, still
+ * held after GC (bench/experiments/rss-clients-heap.ts; in isolation such
+ * churn levels off at a high-water mark of 10-20 MB). The list holds one entry
+ * per call still running, so a scan of it costs little.
  */
 interface Entry {
   owner: string;
