@@ -16,6 +16,7 @@ import type { LiveExit, LiveHandle, LiveStart, OutputSink } from '../exec/live.t
 import { INPUT_WAIT_MS, type InputOutcome } from '../exec/pipe-input.ts';
 import { KILL_GRACE_MS, notStarted } from '../exec/spawn.ts';
 import { noteTransientBytes } from '../util/gc-pressure.ts';
+import { InflightMap } from '../util/inflight-map.ts';
 import type { LandlockRules } from './landlock.ts';
 import { launcherArgv } from './launcher-argv.ts';
 import type { PidNamespaces } from './pidns.ts';
@@ -81,7 +82,7 @@ interface Live {
   /** Set once a terminate was asked for: the launcher must report the exit by then. */
   deadline: ReturnType<typeof setTimeout> | undefined;
   /** Writes the launcher has not answered yet, by sequence number. */
-  writes: Map<number, (outcome: InputOutcome) => void>;
+  writes: InflightMap<number, (outcome: InputOutcome) => void>;
 }
 
 /** How long a launcher gets to report that a long-lived process started. */
@@ -102,8 +103,8 @@ const failed = (message: string, begun: number): SandboxRunResult => notStarted(
 export class SandboxLauncher {
   private proc: LauncherProcess | null = null;
   private ready: Promise<LayerReport> | null = null;
-  private readonly pending = new Map<number, Pending>();
-  private readonly live = new Map<number, Live>();
+  private readonly pending = new InflightMap<number, Pending>();
+  private readonly live = new InflightMap<number, Live>();
   private nextId = 1;
   private closed = false;
   private tmpDir: string | null = null;
@@ -152,7 +153,7 @@ export class SandboxLauncher {
         ended(exit);
       },
       deadline: undefined,
-      writes: new Map(),
+      writes: new InflightMap(),
       handle: {
         get pid() {
           return entry.pid;

@@ -32,6 +32,7 @@ import { LauncherWriter } from './launcher-writer.ts';
 import { killGroup, type RunningCommand, runCommand, startLiveCommand } from './run-command.ts';
 import { LimitsThread } from './limits-thread.ts';
 import { installSeccomp } from './seccomp.ts';
+import { InflightMap } from '../util/inflight-map.ts';
 
 const PR_SET_DUMPABLE = 4;
 
@@ -107,11 +108,11 @@ export async function runLauncher(): Promise<void> {
   }
 
   const env: Record<string, string> = config.tmpDir ? { TMPDIR: config.tmpDir } : {};
-  const running = new Map<number, RunningCommand>();
-  const live = new Map<number, LiveHandle>();
+  const running = new InflightMap<number, RunningCommand>();
+  const live = new InflightMap<number, LiveHandle>();
   const leaders = new Set<number>();
   // Writes still waiting for their outcome, by process id and seq: a `cancel-write` withdraws one.
-  const writes = new Map<string, AbortController>();
+  const writes = new InflightMap<string, AbortController>();
 
   // Without a PID namespace per command, a process that left its group
   // (setsid, double fork) is re-parented to us, and nothing says which call
