@@ -141,8 +141,9 @@ export function startLive(req: LiveRequest, sink: OutputSink, opts: Pick<StartOp
     exited,
     write(data, signal) {
       if (leaderGone) return Promise.resolve('closed');
-      if (signal?.aborted) return Promise.resolve('cancelled');
+      // The pipe input answers a withdrawn write itself.
       if (!proc.terminal) return input!.write(data, signal);
+      if (signal?.aborted) return Promise.resolve('cancelled');
       // Unbounded: Bun's terminal buffers what the PTY does not take and tells neither how much nor, reliably, when it is gone.
       try {
         proc.terminal.write(data);
