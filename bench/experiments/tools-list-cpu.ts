@@ -7,8 +7,10 @@
  * Not part of `bun run bench`.
  *
  * Usage: bun bench/experiments/tools-list-cpu.ts BIN[:STYLE],... [ROUNDS]
- *   STYLE: legacy (2025-style, default), modern (2026-07-28), or headers
- *   (2025-style with MCP-Protocol-Version 2025-11-25 and Mcp-Method added)
+ *   STYLE: legacy (2025-style as the seeds' curl examples send it, default),
+ *   versioned (2025-style with MCP-Protocol-Version: 2025-11-25, as a
+ *   2025-11-25 client sends every request after its handshake), modern
+ *   (2026-07-28), or headers (versioned plus Mcp-Method)
  */
 import { join, resolve } from 'node:path';
 import { framed, MCP_HEADERS, removeSetups, setupHide } from '../lib/hide.ts';
@@ -24,7 +26,12 @@ process.on('exit', removeSetups);
 function script(style: string): string {
   const era = style === 'modern' ? 'modern' : 'legacy';
   const { body, headers } = framed(era, 'tools/list', undefined, 1);
-  const extra = style === 'headers' ? { 'MCP-Protocol-Version': '2025-11-25', 'Mcp-Method': 'tools/list' } : headers;
+  const extra =
+    style === 'headers'
+      ? { 'MCP-Protocol-Version': '2025-11-25', 'Mcp-Method': 'tools/list' }
+      : style === 'versioned'
+        ? { 'MCP-Protocol-Version': '2025-11-25' }
+        : headers;
   return writePostScript(setup.dir, `tools-list-${style}`, body, { ...MCP_HEADERS, ...extra, 'X-API-Key': setup.apiKey });
 }
 
