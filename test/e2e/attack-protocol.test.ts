@@ -1,0 +1,125 @@
+/**
+ * Attacks on the message core through the real server, in both eras and over
+ * stdio: values nested deeper than JSON.stringify's stack (it recursed in the
+ * era check and in the audit's size of a sensitive argument: a 500, ~3 s of a
+ * blocked event loop, no audit line for an admitted call, and over stdio no
+ * answer at all), ids that JSON.parse turns into integers but are not
+ * integers, and a message that is a request and a response at once.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { ERAS, frame, startServer, tempDir, type TestEra, type TestServer, waitFor } from '../helpers/server.ts';
+import { startStdio } from '../helpers/stdio.ts';
+
+/** Deeper than JSON.stringify can recurse; the body is still only 100 kB. */
+const DEPTH = 50_000;
+const deepArray = () => '['.repeat(DEPTH) + ']'.repeat(DEPTH);
+const PROTOCOL_VERSION = 'io.modelcontextprotocol/protocolVersion';
+
+let s: TestServer;
+beforeAll(async () => {
+  s = await startServer();
+});
+afterAll(() => s.stop());
+
+/** The value the tests put where a deep array goes once the message is framed (framing serialises it). */
+const DEEP = '@deep@';
+
+/** POSTs `message` framed for `era`, with the string DEEP replaced by the deep array. */
+async function post(era: TestEra, message: Record<string, unknown>) {
+  const request = frame(era, message, { 'content-type': 'application/json' });
+  const body = request.body.replace(`"${DEEP}"`, deepArray());
+  const res = await fetch(s.mcpUrl, { method: 'POST', headers: request.headers, body });
+  return { status: res.status, json: (await res.json()) as any };
+}
+
+const auditLines = () =>
+  readFileSync(s.auditFile, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l));
+
+describe.each(ERAS)('nesting deeper than a recursive serialiser (%s)', (era) => {
+  test.each([
+    ['write_file', 'content', { path: 'deep.txt' }],
+    ['edit_file', 'edits', { path: 'deep.txt' }],
+  ])('%s with a 50 000-deep %s: a tool result with isError, one audit line with the size, nothing written', async (tool, key, rest) => {
+    const correlationId = `deep-${era}-${tool}`;
+    const res = await post(era, { jsonrpc: '2.0', id: 11, method: 'tools/call', params: { name: tool, arguments: { ...rest, correlationId, [key]: DEEP } } });
+    expect(res.status).toBe(200);
+    expect(res.json.id).toBe(11);
+    expect(res.json.result.isError).toBe(true);
+    expect(res.json.result.structuredContent.error).toContain(`Invalid arguments for tool ${tool}`);
+    expect(existsSync(join(s.workspace, 'deep.txt'))).toBe(false);
+    const line = await waitFor(() => auditLines().find((l) => l.correlation_id === correlationId), 5000, 'the audit line');
+    expect(line.event_type).toBe('tool_call');
+    expect(line.arguments[key]).toEqual({ omitted: true, jsonBytes: 2 * DEPTH });
+  });
+});
+
+test('a 50 000-deep _meta protocol version: 400 -32022 naming its type, id echoed', async () => {
+  const body = `{"jsonrpc":"2.0","id":12,"method":"tools/list","params":{"_meta":{"${PROTOCOL_VERSION}":${deepArray()}}}}`;
+  const res = await fetch(s.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  expect(res.status).toBe(400);
+  const json = (await res.json()) as any;
+  expect(json.id).toBe(12);
+  expect(json.error.code).toBe(-32022);
+  expect(json.error.data.requested).toBe('(an array, not a string)');
+});
+
+describe.each(ERAS)('ids and message kinds (%s)', (era) => {
+  // JSON.parse reads each of these as an integer beyond 2^53, but none is written as one.
+  test.each(['9007199254740993.5', '9007199254740993.0', '1e20', '-1.8446744073709552e19'])('id %s is not an id: 400 -32600', async (raw) => {
+    const request = frame(era, { jsonrpc: '2.0', id: 0, method: era === 'legacy' ? 'ping' : 'server/discover' }, { 'content-type': 'application/json' });
+    const res = await fetch(s.mcpUrl, { method: 'POST', headers: request.headers, body: request.body.replace('"id":0', `"id":${raw}`) });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Invalid Request: × expected a string or an integer id → at id' } });
+  });
+
+  test.each(['result', 'error'])('a request that also carries "%s": 400 -32600, the command never runs', async (key) => {
+    const marker = `both-${era}-${key}`;
+    const message = {
+      jsonrpc: '2.0',
+      id: 13,
+      [key]: key === 'result' ? {} : { code: 1, message: 'x' },
+      method: 'tools/call',
+      params: { name: 'shell_execute', arguments: { command: 'touch', arguments: [marker] } },
+    };
+    const res = await post(era, message);
+    expect(res.status).toBe(400);
+    expect(res.json.id).toBe(13);
+    expect(res.json.error.code).toBe(-32600);
+    expect(existsSync(join(s.workspace, marker))).toBe(false);
+  });
+});
+
+describe('the same attacks over stdio', () => {
+  let dir: string;
+  let peer: Awaited<ReturnType<typeof startStdio>>;
+  beforeAll(async () => {
+    dir = tempDir('hide-attack-protocol-');
+    await Bun.write(join(dir, 'ws', '.keep'), '');
+    peer = await startStdio(join(dir, 'ws'));
+  });
+  afterAll(async () => {
+    await peer.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('every deep line gets its answer, and the session keeps serving', async () => {
+    const from = peer.lines.length;
+    peer.send(`{"jsonrpc":"2.0","id":21,"method":"tools/list","params":{"_meta":{"${PROTOCOL_VERSION}":${deepArray()}}}}`);
+    peer.send(`{"jsonrpc":"2.0","id":22,"method":"tools/call","params":{"name":"write_file","arguments":{"path":"deep.txt","content":${deepArray()}}}}`);
+    peer.send('{"jsonrpc":"2.0","id":23,"result":{},"method":"tools/call","params":{"name":"shell_execute","arguments":{"command":"touch","arguments":["both"]}}}');
+    peer.send('{"jsonrpc":"2.0","id":24,"method":"ping"}');
+    const version = JSON.parse(await peer.line('{"jsonrpc":"2.0","id":21', from));
+    expect(version.error.code).toBe(-32022);
+    const write = JSON.parse(await peer.line('{"jsonrpc":"2.0","id":22', from));
+    expect(write.result.isError).toBe(true);
+    const both = JSON.parse(await peer.line('{"jsonrpc":"2.0","id":23', from));
+    expect(both.error.code).toBe(-32600);
+    expect(await peer.line('{"jsonrpc":"2.0","id":24', from)).toBe('{"jsonrpc":"2.0","id":24,"result":{}}');
+    expect(existsSync(join(dir, 'ws', 'both'))).toBe(false);
+  });
+});
