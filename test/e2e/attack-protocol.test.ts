@@ -123,3 +123,23 @@ describe('the same attacks over stdio', () => {
     expect(existsSync(join(dir, 'ws', 'both'))).toBe(false);
   });
 });
+
+describe.each(ERAS)('a progressToken on what is not a tools/call keeps its own status (%s)', (era) => {
+  const token = { _meta: { progressToken: 'p' } };
+  const send = async (message: Record<string, unknown>) => {
+    const request = frame(era, message, { 'content-type': 'application/json', accept: 'text/event-stream' });
+    const res = await fetch(s.mcpUrl, { method: 'POST', headers: request.headers, body: request.body });
+    return { status: res.status, type: res.headers.get('content-type'), text: await res.text() };
+  };
+
+  test('a notification: 202, no body, no stream', async () => {
+    expect(await send({ jsonrpc: '2.0', method: 'notifications/initialized', params: token })).toEqual({ status: 202, type: null, text: '' });
+  });
+
+  test('an unknown method: -32601, and under 2026-07-28 its 404 rather than a 200 stream', async () => {
+    const res = await send({ jsonrpc: '2.0', id: 14, method: 'nope', params: token });
+    const error = '{"jsonrpc":"2.0","id":14,"error":{"code":-32601,"message":"Method not found: nope"}}';
+    // A 200 goes to an SSE-only client as one event; an error status as plain JSON.
+    expect(res).toEqual(era === 'modern' ? { status: 404, type: 'application/json', text: error } : { status: 200, type: 'text/event-stream', text: `event: message\ndata: ${error}\n\n` });
+  });
+});

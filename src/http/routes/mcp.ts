@@ -2,7 +2,7 @@
  * The MCP Streamable HTTP endpoints (POST / and /mcp), stateless: each POST
  * carries one JSON-RPC message, already read by the message core, and gets its
  * answer as JSON — or as SSE when the client accepts only text/event-stream,
- * or when a request that asked for progress accepts SSE at all: then the
+ * or when a tools/call that asked for progress accepts SSE at all: then the
  * progress notifications stream ahead of the result, each event flushed as it
  * is written. Other methods: 405.
  */
@@ -91,7 +91,9 @@ export function mcpRoutes(core: McpCore, contextOf: (request: Request) => CallCo
     const accept = headers.accept ?? null;
     const format = replyFormat(accept);
     const incoming = state.incoming!;
-    if (incoming.progressToken !== undefined && (format === 'sse' || accept?.toLowerCase().includes('text/event-stream'))) {
+    // Only a tools/call reports progress; anything else keeps its own status (202, a 2026-07-28 404) instead of a 200 stream.
+    const reportsProgress = incoming.progressToken !== undefined && incoming.message.kind === 'request' && incoming.message.method === 'tools/call';
+    if (reportsProgress && (format === 'sse' || accept?.toLowerCase().includes('text/event-stream'))) {
       return streamed(core, incoming, contextOf(request), state.admission);
     }
     const out = core.answer(incoming, contextOf(request), { admission: state.admission });
