@@ -143,3 +143,48 @@ describe.each(ERAS)('a progressToken on what is not a tools/call keeps its own s
     expect(res).toEqual(era === 'modern' ? { status: 404, type: 'application/json', text: error } : { status: 200, type: 'text/event-stream', text: `event: message\ndata: ${error}\n\n` });
   });
 });
+
+describe('a tools/call that asked for progress and is refused before any', () => {
+  let p: TestServer;
+  beforeAll(async () => {
+    p = await startServer({ HIDE_PROCESS_MAX_PER_CLIENT: '1' });
+  });
+  afterAll(() => p.stop());
+
+  const start = (id: number, accept: string, meta: Record<string, unknown> = {}, signal?: AbortSignal) =>
+    fetch(p.mcpUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept },
+      body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'process_start', arguments: { command: 'sleep', arguments: ['60'] }, _meta: meta } }),
+      signal,
+    });
+
+  test.each(['text/event-stream', 'application/json, text/event-stream'])('Accept %s: 429 with Retry-After, as without a progressToken', async (accept) => {
+    const first = await start(31, 'application/json');
+    expect(first.status).toBe(200);
+    const { processId } = ((await first.json()) as any).result.structuredContent;
+    const res = await start(32, accept, { progressToken: 'p' });
+    expect(res.status).toBe(429);
+    expect(res.headers.get('retry-after')).toBe('5');
+    expect(res.headers.get('content-type')).toBe('application/json');
+    expect(((await res.json()) as any).error.code).toBe(-31429);
+    const kill = await fetch(p.mcpUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 33, method: 'tools/call', params: { name: 'process_kill', arguments: { processId, signal: 'SIGKILL' } } }),
+    });
+    expect(((await kill.json()) as any).result.isError).toBe(false);
+  });
+
+  test('a client that goes away before the first progress event still cancels the call', async () => {
+    const marker = `sleep 100.${process.pid}9`;
+    const controller = new AbortController();
+    const body = { jsonrpc: '2.0', id: 34, method: 'tools/call', params: { name: 'shell_execute', arguments: { command: 'sh', arguments: ['-c', `${marker} & ${marker}`], timeoutSeconds: 60 }, _meta: { progressToken: 1 } } };
+    const pending = fetch(p.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'text/event-stream' }, body: JSON.stringify(body), signal: controller.signal }).catch(() => null);
+    const running = () => Bun.spawnSync(['pgrep', '-f', marker]).stdout.toString().split('\n').filter((l) => l.trim() !== '').length;
+    await waitFor(() => running() >= 2 || null, 5000, 'sleeps started');
+    controller.abort();
+    await pending;
+    await waitFor(() => running() === 0 || null, 5000, 'sleeps killed after the client went away');
+  });
+});

@@ -52,12 +52,19 @@ function respond(format: ReplyFormat, out: Reply): Response {
 }
 
 /**
- * A request that asked for progress, answered as an event stream: each
- * notification is one event written as it comes, then the reply, then the end.
+ * A tools/call that asked for progress, answered as an event stream: each
+ * notification is one event written as it comes, then the reply, then the
+ * end. The stream (and its 200) opens with the first notification; a reply
+ * that comes before any is answered as a client accepting SSE gets any other
+ * reply, so a refusal keeps its status and headers (429 and Retry-After).
  */
-function streamed(core: McpCore, incoming: Incoming, ctx: CallContext, admission: Admission | undefined): Response {
+function streamed(core: McpCore, incoming: Incoming, ctx: CallContext, admission: Admission | undefined): Promise<Response> {
   const encoder = new TextEncoder();
   let sink: ReadableStreamDefaultController<Uint8Array> | null = null;
+  let opened: (response: Response) => void = () => {};
+  const response = new Promise<Response>((resolve) => {
+    opened = resolve;
+  });
   const send = (json: string, reply = false) => {
     if (!reply && (sink?.desiredSize ?? 0) <= 0) return;
     try {
@@ -66,22 +73,33 @@ function streamed(core: McpCore, incoming: Incoming, ctx: CallContext, admission
       // The client went away; its disconnect already cancelled the call.
     }
   };
-  const body = new ReadableStream<Uint8Array>({
-    start(controller) {
-      sink = controller;
-      void Promise.resolve(core.answer(incoming, ctx, { admission, notify: send })).then((out) => {
-        if (out.body !== null) send(out.body, true);
-        try {
-          controller.close();
-        } catch {
-          // already closed by a disconnect
-        }
-      });
-    },
-  }, { highWaterMark: MAX_QUEUED_EVENT_BYTES, size: (chunk) => chunk?.byteLength ?? 0 });
-  const params = incoming.message.kind === 'request' ? incoming.message.params : {};
-  const correlationId = callLabels(params, ctx.correlationId).correlationId;
-  return new Response(body, { headers: { 'x-correlation-id': correlationId, ...SSE_HEADERS } });
+  const open = () => {
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        sink = controller;
+      },
+    }, { highWaterMark: MAX_QUEUED_EVENT_BYTES, size: (chunk) => chunk?.byteLength ?? 0 });
+    const params = incoming.message.kind === 'request' ? incoming.message.params : {};
+    const correlationId = callLabels(params, ctx.correlationId).correlationId;
+    opened(new Response(body, { headers: { 'x-correlation-id': correlationId, ...SSE_HEADERS } }));
+  };
+  const notify = (json: string) => {
+    if (sink === null) open();
+    send(json);
+  };
+  void Promise.resolve(core.answer(incoming, ctx, { admission, notify })).then((out) => {
+    if (sink === null) {
+      opened(respond('sse', out));
+      return;
+    }
+    if (out.body !== null) send(out.body, true);
+    try {
+      sink.close();
+    } catch {
+      // already closed by a disconnect
+    }
+  });
+  return response;
 }
 
 export function mcpRoutes(core: McpCore, contextOf: (request: Request) => CallContext) {
