@@ -17,7 +17,7 @@ import type { ToolRegistry } from '../tools/registry.ts';
 import type { ToolDefinition, ToolOutcome } from '../tools/types.ts';
 import { CachedJson } from '../util/cached-json.ts';
 import { noteTransientBytes } from '../util/gc-pressure.ts';
-import { jsonLength } from '../util/json-length.ts';
+import { jsonLength } from '../util/json-measure.ts';
 import { VERSION } from '../core/version.ts';
 import { checkBounded } from './bounded-validation.ts';
 import { correlationIdProblem } from './correlation.ts';

@@ -4,10 +4,11 @@
  * era check and in the audit's size of a sensitive argument: a 500, ~3 s of a
  * blocked event loop, no audit line for an admitted call, and over stdio no
  * answer at all), ids that JSON.parse turns into integers but are not
- * integers, and a message that is a request and a response at once.
+ * integers, a message that is a request and a response at once, and a
+ * command whose JSON output nests that deep.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ERAS, frame, startServer, tempDir, type TestEra, type TestServer, waitFor } from '../helpers/server.ts';
 import { startStdio } from '../helpers/stdio.ts';
@@ -56,6 +57,19 @@ describe.each(ERAS)('nesting deeper than a recursive serialiser (%s)', (era) => 
     expect(line.event_type).toBe('tool_call');
     expect(line.arguments[key]).toEqual({ omitted: true, jsonBytes: 2 * DEPTH });
   });
+});
+
+test.each(ERAS)('shell_execute_json over a command printing 50 000-deep JSON (%s): a tool result saying why it was not parsed', async (era) => {
+  writeFileSync(join(s.workspace, 'deep.json'), deepArray());
+  const res = await post(era, { jsonrpc: '2.0', id: 15, method: 'tools/call', params: { name: 'shell_execute_json', arguments: { command: 'cat', arguments: ['deep.json'] } } });
+  expect(res.status).toBe(200);
+  expect(res.json.result.structuredContent).toMatchObject({ json: null, exitCode: 0, parseError: 'stdout is JSON nested deeper than 1000 levels; not parsed' });
+  expect(res.json.result.isError).toBe(true);
+  // As deep as the limit still comes back parsed.
+  writeFileSync(join(s.workspace, 'deep.json'), `${'['.repeat(1000)}1${']'.repeat(1000)}`);
+  const ok = await post(era, { jsonrpc: '2.0', id: 16, method: 'tools/call', params: { name: 'shell_execute_json', arguments: { command: 'cat', arguments: ['deep.json'] } } });
+  expect(ok.json.result.structuredContent.parseError).toBeNull();
+  expect(JSON.stringify(ok.json.result.structuredContent.json)).toBe(`${'['.repeat(1000)}1${']'.repeat(1000)}`);
 });
 
 test('a 50 000-deep _meta protocol version: 400 -32022 naming its type, id echoed', async () => {
