@@ -202,3 +202,13 @@ describe('a tools/call that asked for progress and is refused before any', () =>
     await waitFor(() => running() === 0 || null, 5000, 'sleeps killed after the client went away');
   });
 });
+
+test.each(['PROPFIND', 'QUERY', 'MKCOL', 'LINK'])('%s, a method no route names, on /mcp and / → 405 with Allow: POST', async (method) => {
+  for (const path of ['/mcp', '/']) {
+    const res = await fetch(`${s.url}${path}`, { method, headers: { 'content-type': 'application/json' } });
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('POST');
+    expect(await res.json()).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Method not allowed; use POST' } });
+  }
+  expect((await fetch(`${s.url}/elsewhere`, { method })).status).toBe(404);
+});
