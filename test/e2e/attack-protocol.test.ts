@@ -212,3 +212,27 @@ test.each(['PROPFIND', 'QUERY', 'MKCOL', 'LINK'])('%s, a method no route names, 
   }
   expect((await fetch(`${s.url}/elsewhere`, { method })).status).toBe(404);
 });
+
+describe("the server's secret settings never reach the audit log", () => {
+  const METRICS_TOKEN = 'metrics-token-3f9a1c7e5b2d8046';
+  const REDIS_PASSWORD = 'redis-pass-7c1e9b3a+/';
+  let a: TestServer;
+  beforeAll(async () => {
+    // The Redis URL is a setting like any other even while limits are counted in memory.
+    a = await startServer({ HIDE_METRICS_TOKEN: METRICS_TOKEN, HIDE_REDIS_URL: `redis://:${encodeURIComponent(REDIS_PASSWORD)}@127.0.0.1:1/0` });
+  });
+  afterAll(() => a.stop());
+
+  test('a command naming the metrics token or the Redis password is audited with both masked', async () => {
+    const words = [METRICS_TOKEN, `pre${METRICS_TOKEN}post`, REDIS_PASSWORD, encodeURIComponent(REDIS_PASSWORD)];
+    const res = await fetch(a.mcpUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 41, method: 'tools/call', params: { name: 'shell_execute', arguments: { command: 'echo', arguments: words, correlationId: 'secret-settings' } } }),
+    });
+    expect(((await res.json()) as any).result.isError).toBe(false);
+    const line = await waitFor(() => readFileSync(a.auditFile, 'utf8').split('\n').find((l) => l.includes('secret-settings')), 5000, 'the audit line');
+    for (const secret of [METRICS_TOKEN, REDIS_PASSWORD, encodeURIComponent(REDIS_PASSWORD)]) expect(line.includes(secret)).toBe(false);
+    expect(JSON.parse(line).arguments.arguments).toEqual(['[REDACTED]', 'pre[REDACTED]post', '[REDACTED]', '[REDACTED]']);
+  });
+});
