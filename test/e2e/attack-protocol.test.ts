@@ -231,7 +231,7 @@ describe("the server's secret settings never reach the audit log", () => {
       body: JSON.stringify({ jsonrpc: '2.0', id: 41, method: 'tools/call', params: { name: 'shell_execute', arguments: { command: 'echo', arguments: words, correlationId: 'secret-settings' } } }),
     });
     expect(((await res.json()) as any).result.isError).toBe(false);
-    const line = await waitFor(() => readFileSync(a.auditFile, 'utf8').split('\n').find((l) => l.includes('secret-settings')), 5000, 'the audit line');
+    const line = (await waitFor(() => readFileSync(a.auditFile, 'utf8').split('\n').find((l) => l.includes('secret-settings')), 5000, 'the audit line')) as string;
     for (const secret of [METRICS_TOKEN, REDIS_PASSWORD, encodeURIComponent(REDIS_PASSWORD)]) expect(line.includes(secret)).toBe(false);
     expect(JSON.parse(line).arguments.arguments).toEqual(['[REDACTED]', 'pre[REDACTED]post', '[REDACTED]', '[REDACTED]']);
   });
