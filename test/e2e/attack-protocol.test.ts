@@ -236,3 +236,21 @@ describe("the server's secret settings never reach the audit log", () => {
     expect(JSON.parse(line).arguments.arguments).toEqual(['[REDACTED]', 'pre[REDACTED]post', '[REDACTED]', '[REDACTED]']);
   });
 });
+
+// Redaction masks by shape, and a client chooses the shape: `sh -c 'token=$(touch${IFS}pwned)'`
+// runs and is audited as `["-c","token=[REDACTED]"]`, so a caller can hide what it ran from the
+// log. Not a small fix: the line would need a digest of the arguments as sent (as process_write
+// keeps of its input), so a suspected command can still be matched — a new audit field, in the
+// hash chain, `audit verify` and `audit query`.
+test.todo('a command hidden behind a secret-shaped argument can still be matched from its audit line (arguments digest)', async () => {
+  const res = await fetch(s.mcpUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 51, method: 'tools/call', params: { name: 'shell_execute', arguments: { command: 'sh', arguments: ['-c', 'token=$(touch${IFS}hidden)'], correlationId: 'hidden-payload' } } }),
+  });
+  expect(res.status).toBe(200);
+  expect(existsSync(join(s.workspace, 'hidden'))).toBe(true);
+  const line = (await waitFor(() => auditLines().find((l) => l.correlation_id === 'hidden-payload'), 5000, 'the audit line')) as any;
+  const sent = JSON.stringify({ command: 'sh', arguments: ['-c', 'token=$(touch${IFS}hidden)'], correlationId: 'hidden-payload' });
+  expect(line.arguments_sha256).toBe(new Bun.CryptoHasher('sha256').update(sent).digest('hex'));
+});
