@@ -219,6 +219,37 @@ export function loadSettings<const P extends SettingPath>(paths: readonly P[], o
   return { values: values as LoadedSettings<P>['values'], sources, files: src.files };
 }
 
+/** The user-info of a URL (`redis://user:pass@host`): `//…@`. */
+const URL_USERINFO = /\/\/([^@/]*)@/;
+
+/**
+ * The values of every secret row, for the audit redactor to mask wherever
+ * they turn up (a command's arguments, a header): whole values, and of a URL
+ * the password alone, as written and decoded.
+ */
+export function secretValues(config: Config): string[] {
+  const out: string[] = [];
+  for (const spec of ROWS) {
+    const value = getPath(config, spec.path);
+    if (!spec.secret || typeof value !== 'string' || value === '') continue;
+    if (spec.secret === true) {
+      out.push(value);
+      continue;
+    }
+    const userinfo = URL_USERINFO.exec(value)?.[1] ?? '';
+    const password = userinfo.slice(userinfo.indexOf(':') + 1);
+    if (password === '') continue;
+    out.push(password);
+    try {
+      const decoded = decodeURIComponent(password);
+      if (decoded !== password) out.push(decoded);
+    } catch {
+      /* not percent-encoded */
+    }
+  }
+  return out;
+}
+
 /** A copy of the config fit for printing: every secret row masked. */
 export function maskedConfig(config: Config): Config {
   const copy = structuredClone(config);
@@ -226,7 +257,7 @@ export function maskedConfig(config: Config): Config {
     const value = getPath(copy, spec.path);
     if (!spec.secret || typeof value !== 'string' || value === '') continue;
     // A Redis URL may carry a password (redis://:pass@host): mask only that part.
-    const masked = spec.secret === 'url-password' ? value.replace(/\/\/([^@/]*)@/, `//${MASK}@`) : MASK;
+    const masked = spec.secret === 'url-password' ? value.replace(URL_USERINFO, `//${MASK}@`) : MASK;
     setPath(copy as Record<string, unknown>, spec.path, masked);
   }
   return copy;

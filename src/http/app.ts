@@ -15,6 +15,7 @@
 import type { Server } from 'bun';
 import { Elysia } from 'elysia';
 import type { CallContext } from '../core/context.ts';
+import { MethodNotAllowedError } from '../core/errors.ts';
 import { newCorrelationId } from '../mcp/correlation.ts';
 import { countResponse, drainGate, requestMetrics } from './plugins/ops-hooks.ts';
 import type { Runtime } from '../runtime/runtime.ts';
@@ -26,7 +27,7 @@ import { limits } from './plugins/limits.ts';
 import { mcpMessage } from './plugins/mcp-message.ts';
 import { hostCheck } from './plugins/host.ts';
 import { originCheck } from './plugins/origin.ts';
-import { requestState } from './plugins/request-state.ts';
+import { MCP_PATHS, requestState } from './plugins/request-state.ts';
 import { stateOf } from './request-state.ts';
 import { healthRoutes } from './routes/health.ts';
 import { mcpRoutes } from './routes/mcp.ts';
@@ -61,12 +62,14 @@ export function createHttpApp(rt: Runtime) {
     .onError({ as: 'global' }, ({ code, error, request }) => {
       const state = stateOf(request);
       const correlationId = state?.correlationId ?? newCorrelationId();
+      // A method no route names (TRACE, PROPFIND, QUERY…) on an MCP path is still a wrong method there.
+      const wrongMethod = code === 'NOT_FOUND' && MCP_PATHS.has(state?.path ?? '');
       const res =
-        code === 'NOT_FOUND'
+        code === 'NOT_FOUND' && !wrongMethod
           ? jsonResponse(404, JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32601, message: 'Not found: MCP is served at POST /mcp and POST /' } }), {
               'x-correlation-id': correlationId,
             })
-          : errorResponse(error, state?.rpcId ?? null, correlationId);
+          : errorResponse(wrongMethod ? new MethodNotAllowedError('POST') : error, state?.rpcId ?? null, correlationId);
       // Elysia runs no afterHandle for an error: count it here. An error after
       // admission (e.g. 406 from the route) must not keep the slot; release is idempotent.
       countResponse(rt.ops.metrics, request, res.status);

@@ -17,6 +17,7 @@ import type { ToolRegistry } from '../tools/registry.ts';
 import type { ToolDefinition, ToolOutcome } from '../tools/types.ts';
 import { CachedJson } from '../util/cached-json.ts';
 import { noteTransientBytes } from '../util/gc-pressure.ts';
+import { jsonLength } from '../util/json-measure.ts';
 import { VERSION } from '../core/version.ts';
 import { checkBounded } from './bounded-validation.ts';
 import { correlationIdProblem } from './correlation.ts';
@@ -70,12 +71,12 @@ const INSTRUCTIONS =
   'them (argv, no shell), and the file tools to read, search and edit files. Paths are relative to the workspace.';
 
 
-/** The arguments as the audit log may keep them: sensitive values become their size. */
+/** The arguments as the audit log may keep them: sensitive values become their size (measured without recursion: any depth). */
 function auditable(tool: ToolDefinition, args: Record<string, unknown>): Record<string, unknown> {
   if (!tool.sensitiveArguments?.length) return args;
   const copy = { ...args };
   for (const key of tool.sensitiveArguments) {
-    if (key in copy) copy[key] = { omitted: true, jsonBytes: JSON.stringify(copy[key] ?? null).length };
+    if (key in copy) copy[key] = { omitted: true, jsonBytes: jsonLength(copy[key]) };
   }
   return copy;
 }

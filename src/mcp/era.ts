@@ -91,7 +91,9 @@ export function eraOf(method: string, params: Record<string, unknown>, headers: 
   const inBody = meta?.[META_PROTOCOL_VERSION];
   const inHeader = headers?.protocolVersion ?? null;
   if (inBody !== undefined && typeof inBody !== 'string') {
-    throw new UnsupportedProtocolVersionError(shown(JSON.stringify(inBody) ?? ''), ALL_PROTOCOL_VERSIONS);
+    // Named by its type: serialising a client's value could recurse as deep as the client nested it.
+    const what = inBody === null ? 'null' : Array.isArray(inBody) ? 'an array' : typeof inBody === 'object' ? 'an object' : `a ${typeof inBody}`;
+    throw new UnsupportedProtocolVersionError(`(${what}, not a string)`, ALL_PROTOCOL_VERSIONS);
   }
   if (inBody !== undefined && inHeader !== null && inBody !== inHeader) {
     throw new HeaderMismatchError(`MCP-Protocol-Version header ${shown(inHeader)} does not match _meta["${META_PROTOCOL_VERSION}"] ${shown(inBody)}`);

@@ -47,6 +47,9 @@ export const PlainObject = v.custom<Record<string, unknown>>(isObject, 'expected
 const isJsonRpcId = (x: unknown): x is JsonRpcId => typeof x === 'string' || Number.isSafeInteger(x) || RawJson.isRawJSON(x);
 const Id = v.custom<JsonRpcId>(isJsonRpcId, 'expected a string or an integer id');
 
+/** An integer literal as JSON writes one: no fraction, no exponent. */
+const INTEGER_TEXT = /^-?(?:0|[1-9][0-9]*)$/;
+
 /** An integer JSON.parse cannot hold exactly. */
 const isLossy = (x: unknown): boolean => typeof x === 'number' && Number.isInteger(x) && !Number.isSafeInteger(x);
 
@@ -60,7 +63,8 @@ export function parseMessageText(text: string): unknown {
   if (!isObject(value) || !(isLossy(value.id) || (isObject(value.params) && isLossy(value.params.requestId)))) return value;
   const sources = new Map<unknown, Map<string, string>>();
   const exact = RawJson.parse(text, function (key, val, context) {
-    if ((key === 'id' || key === 'requestId') && isLossy(val) && context?.source !== undefined) {
+    // Kept only when written as digits: 9007199254740993.5 parses to an integer too, but is not one.
+    if ((key === 'id' || key === 'requestId') && isLossy(val) && context?.source !== undefined && INTEGER_TEXT.test(context.source)) {
       const found = sources.get(this) ?? new Map<string, string>();
       found.set(key, context.source);
       sources.set(this, found);
@@ -114,6 +118,8 @@ export function toMessage(value: unknown): JsonRpcMessage {
   if (!parsed.success) throw new InvalidRequestError(`Invalid Request: ${parsed.message}`);
   const m = parsed.output;
   if (m.method !== undefined) {
+    // Neither a request nor a response: whoever reads it as a response (a proxy, a log) would not see a call run.
+    if ('result' in m || 'error' in m) throw new InvalidRequestError('Invalid Request: a message with a "method" cannot carry "result" or "error"');
     const params = m.params ?? {};
     return m.id === undefined
       ? { kind: 'notification', method: m.method, params }

@@ -6,6 +6,7 @@
  * refusals (DESIGN.md) are raised as StartupError (exit 2).
  */
 import { isIP } from 'node:net';
+import { secretValues } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { ProcessTable } from '../exec/process-table.ts';
 import { CommandRunner } from '../exec/runner.ts';
@@ -134,12 +135,9 @@ interface Auth {
 function openAuth(config: Config, opts: RuntimeOptions, cleanups: Cleanups): Auth {
   let auditReload: (keys: number) => void = () => {};
   let keyStore: KeyStore | null = null;
-  const introspectionSecret = config.oauth.introspection?.clientSecret;
-  const secretsOf = () => [
-    ...(keyStore?.knownSecrets() ?? []),
-    ...(config.auth.apiKey ? [config.auth.apiKey] : []),
-    ...(introspectionSecret ? [introspectionSecret] : []),
-  ];
+  // Every secret setting (the API key, the metrics token, the introspection secret, the Redis password) and the keys file's plaintext keys.
+  const settingSecrets = secretValues(config);
+  const secretsOf = () => [...(keyStore?.knownSecrets() ?? []), ...settingSecrets];
   // `oauth` takes tokens only; `both` needs keys as much as `apikey` with auth on.
   const keysNeeded = config.auth.mode === 'both' || (config.auth.mode === 'apikey' && config.auth.enabled);
   if (keysNeeded && opts.transport === 'http') {

@@ -6,7 +6,11 @@
 import * as v from 'valibot';
 import type { CallContext } from '../core/context.ts';
 import type { CommandRunner, RunResult } from '../exec/runner.ts';
+import { nestingDepth } from '../util/json-measure.ts';
 import { defineTool, type ToolDefinition, toolOutput } from './types.ts';
+
+/** Deepest stdout JSON shell_execute_json hands back parsed; real tools' output nests a few dozen levels at most. */
+const MAX_JSON_DEPTH = 1000;
 
 export function shellInputSchema(maxTimeoutSeconds: number) {
   return v.object({
@@ -149,6 +153,11 @@ export function shellTools(runner: CommandRunner, maxTimeoutSeconds: number): To
             json = JSON.parse(r.stdout);
           } catch (err) {
             parseError = `stdout is not valid JSON: ${(err as Error).message}`;
+          }
+          // The result is serialised recursively on its way out: JSON nested past that stack would fail the call.
+          if (parseError === null && nestingDepth(json, MAX_JSON_DEPTH + 1) > MAX_JSON_DEPTH) {
+            json = null;
+            parseError = `stdout is JSON nested deeper than ${MAX_JSON_DEPTH} levels; not parsed`;
           }
         }
       }

@@ -2,7 +2,7 @@
  * The MCP Streamable HTTP endpoints (POST / and /mcp), stateless: each POST
  * carries one JSON-RPC message, already read by the message core, and gets its
  * answer as JSON — or as SSE when the client accepts only text/event-stream,
- * or when a request that asked for progress accepts SSE at all: then the
+ * or when a tools/call that asked for progress accepts SSE at all: then the
  * progress notifications stream ahead of the result, each event flushed as it
  * is written. Other methods: 405.
  */
@@ -52,12 +52,19 @@ function respond(format: ReplyFormat, out: Reply): Response {
 }
 
 /**
- * A request that asked for progress, answered as an event stream: each
- * notification is one event written as it comes, then the reply, then the end.
+ * A tools/call that asked for progress, answered as an event stream: each
+ * notification is one event written as it comes, then the reply, then the
+ * end. The stream (and its 200) opens with the first notification; a reply
+ * that comes before any is answered as a client accepting SSE gets any other
+ * reply, so a refusal keeps its status and headers (429 and Retry-After).
  */
-function streamed(core: McpCore, incoming: Incoming, ctx: CallContext, admission: Admission | undefined): Response {
+function streamed(core: McpCore, incoming: Incoming, ctx: CallContext, admission: Admission | undefined): Promise<Response> {
   const encoder = new TextEncoder();
   let sink: ReadableStreamDefaultController<Uint8Array> | null = null;
+  let opened: (response: Response) => void = () => {};
+  const response = new Promise<Response>((resolve) => {
+    opened = resolve;
+  });
   const send = (json: string, reply = false) => {
     if (!reply && (sink?.desiredSize ?? 0) <= 0) return;
     try {
@@ -66,22 +73,33 @@ function streamed(core: McpCore, incoming: Incoming, ctx: CallContext, admission
       // The client went away; its disconnect already cancelled the call.
     }
   };
-  const body = new ReadableStream<Uint8Array>({
-    start(controller) {
-      sink = controller;
-      void Promise.resolve(core.answer(incoming, ctx, { admission, notify: send })).then((out) => {
-        if (out.body !== null) send(out.body, true);
-        try {
-          controller.close();
-        } catch {
-          // already closed by a disconnect
-        }
-      });
-    },
-  }, { highWaterMark: MAX_QUEUED_EVENT_BYTES, size: (chunk) => chunk?.byteLength ?? 0 });
-  const params = incoming.message.kind === 'request' ? incoming.message.params : {};
-  const correlationId = callLabels(params, ctx.correlationId).correlationId;
-  return new Response(body, { headers: { 'x-correlation-id': correlationId, ...SSE_HEADERS } });
+  const open = () => {
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        sink = controller;
+      },
+    }, { highWaterMark: MAX_QUEUED_EVENT_BYTES, size: (chunk) => chunk?.byteLength ?? 0 });
+    const params = incoming.message.kind === 'request' ? incoming.message.params : {};
+    const correlationId = callLabels(params, ctx.correlationId).correlationId;
+    opened(new Response(body, { headers: { 'x-correlation-id': correlationId, ...SSE_HEADERS } }));
+  };
+  const notify = (json: string) => {
+    if (sink === null) open();
+    send(json);
+  };
+  void Promise.resolve(core.answer(incoming, ctx, { admission, notify })).then((out) => {
+    if (sink === null) {
+      opened(respond('sse', out));
+      return;
+    }
+    if (out.body !== null) send(out.body, true);
+    try {
+      sink.close();
+    } catch {
+      // already closed by a disconnect
+    }
+  });
+  return response;
 }
 
 export function mcpRoutes(core: McpCore, contextOf: (request: Request) => CallContext) {
@@ -91,7 +109,9 @@ export function mcpRoutes(core: McpCore, contextOf: (request: Request) => CallCo
     const accept = headers.accept ?? null;
     const format = replyFormat(accept);
     const incoming = state.incoming!;
-    if (incoming.progressToken !== undefined && (format === 'sse' || accept?.toLowerCase().includes('text/event-stream'))) {
+    // Only a tools/call reports progress; anything else keeps its own status (202, a 2026-07-28 404) instead of a 200 stream.
+    const reportsProgress = incoming.progressToken !== undefined && incoming.message.kind === 'request' && incoming.message.method === 'tools/call';
+    if (reportsProgress && (format === 'sse' || accept?.toLowerCase().includes('text/event-stream'))) {
       return streamed(core, incoming, contextOf(request), state.admission);
     }
     const out = core.answer(incoming, contextOf(request), { admission: state.admission });

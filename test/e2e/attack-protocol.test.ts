@@ -1,0 +1,256 @@
+/**
+ * Attacks on the message core through the real server, in both eras and over
+ * stdio: values nested deeper than JSON.stringify's stack (it recursed in the
+ * era check and in the audit's size of a sensitive argument: a 500, ~3 s of a
+ * blocked event loop, no audit line for an admitted call, and over stdio no
+ * answer at all), ids that JSON.parse turns into integers but are not
+ * integers, a message that is a request and a response at once, and a
+ * command whose JSON output nests that deep.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ERAS, frame, startServer, tempDir, type TestEra, type TestServer, waitFor } from '../helpers/server.ts';
+import { startStdio } from '../helpers/stdio.ts';
+
+/** Deeper than JSON.stringify can recurse; the body is still only 100 kB. */
+const DEPTH = 50_000;
+const deepArray = () => '['.repeat(DEPTH) + ']'.repeat(DEPTH);
+const PROTOCOL_VERSION = 'io.modelcontextprotocol/protocolVersion';
+
+let s: TestServer;
+beforeAll(async () => {
+  s = await startServer();
+});
+afterAll(() => s.stop());
+
+/** The value the tests put where a deep array goes once the message is framed (framing serialises it). */
+const DEEP = '@deep@';
+
+/** POSTs `message` framed for `era`, with the string DEEP replaced by the deep array. */
+async function post(era: TestEra, message: Record<string, unknown>) {
+  const request = frame(era, message, { 'content-type': 'application/json' });
+  const body = request.body.replace(`"${DEEP}"`, deepArray());
+  const res = await fetch(s.mcpUrl, { method: 'POST', headers: request.headers, body });
+  return { status: res.status, json: (await res.json()) as any };
+}
+
+const auditLines = () =>
+  readFileSync(s.auditFile, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l));
+
+describe.each(ERAS)('nesting deeper than a recursive serialiser (%s)', (era) => {
+  test.each([
+    ['write_file', 'content', { path: 'deep.txt' }],
+    ['edit_file', 'edits', { path: 'deep.txt' }],
+  ])('%s with a 50 000-deep %s: a tool result with isError, one audit line with the size, nothing written', async (tool, key, rest) => {
+    const correlationId = `deep-${era}-${tool}`;
+    const res = await post(era, { jsonrpc: '2.0', id: 11, method: 'tools/call', params: { name: tool, arguments: { ...rest, correlationId, [key]: DEEP } } });
+    expect(res.status).toBe(200);
+    expect(res.json.id).toBe(11);
+    expect(res.json.result.isError).toBe(true);
+    expect(res.json.result.structuredContent.error).toContain(`Invalid arguments for tool ${tool}`);
+    expect(existsSync(join(s.workspace, 'deep.txt'))).toBe(false);
+    const line = await waitFor(() => auditLines().find((l) => l.correlation_id === correlationId), 5000, 'the audit line');
+    expect(line.event_type).toBe('tool_call');
+    expect(line.arguments[key]).toEqual({ omitted: true, jsonBytes: 2 * DEPTH });
+  });
+});
+
+test.each(ERAS)('shell_execute_json over a command printing 50 000-deep JSON (%s): a tool result saying why it was not parsed', async (era) => {
+  writeFileSync(join(s.workspace, 'deep.json'), deepArray());
+  const res = await post(era, { jsonrpc: '2.0', id: 15, method: 'tools/call', params: { name: 'shell_execute_json', arguments: { command: 'cat', arguments: ['deep.json'] } } });
+  expect(res.status).toBe(200);
+  expect(res.json.result.structuredContent).toMatchObject({ json: null, exitCode: 0, parseError: 'stdout is JSON nested deeper than 1000 levels; not parsed' });
+  expect(res.json.result.isError).toBe(true);
+  // As deep as the limit still comes back parsed.
+  writeFileSync(join(s.workspace, 'deep.json'), `${'['.repeat(1000)}1${']'.repeat(1000)}`);
+  const ok = await post(era, { jsonrpc: '2.0', id: 16, method: 'tools/call', params: { name: 'shell_execute_json', arguments: { command: 'cat', arguments: ['deep.json'] } } });
+  expect(ok.json.result.structuredContent.parseError).toBeNull();
+  expect(JSON.stringify(ok.json.result.structuredContent.json)).toBe(`${'['.repeat(1000)}1${']'.repeat(1000)}`);
+});
+
+test('a 50 000-deep _meta protocol version: 400 -32022 naming its type, id echoed', async () => {
+  const body = `{"jsonrpc":"2.0","id":12,"method":"tools/list","params":{"_meta":{"${PROTOCOL_VERSION}":${deepArray()}}}}`;
+  const res = await fetch(s.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  expect(res.status).toBe(400);
+  const json = (await res.json()) as any;
+  expect(json.id).toBe(12);
+  expect(json.error.code).toBe(-32022);
+  expect(json.error.data.requested).toBe('(an array, not a string)');
+});
+
+describe.each(ERAS)('ids and message kinds (%s)', (era) => {
+  // JSON.parse reads each of these as an integer beyond 2^53, but none is written as one.
+  test.each(['9007199254740993.5', '9007199254740993.0', '1e20', '-1.8446744073709552e19'])('id %s is not an id: 400 -32600', async (raw) => {
+    const request = frame(era, { jsonrpc: '2.0', id: 0, method: era === 'legacy' ? 'ping' : 'server/discover' }, { 'content-type': 'application/json' });
+    const res = await fetch(s.mcpUrl, { method: 'POST', headers: request.headers, body: request.body.replace('"id":0', `"id":${raw}`) });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Invalid Request: × expected a string or an integer id → at id' } });
+  });
+
+  test.each(['result', 'error'])('a request that also carries "%s": 400 -32600, the command never runs', async (key) => {
+    const marker = `both-${era}-${key}`;
+    const message = {
+      jsonrpc: '2.0',
+      id: 13,
+      [key]: key === 'result' ? {} : { code: 1, message: 'x' },
+      method: 'tools/call',
+      params: { name: 'shell_execute', arguments: { command: 'touch', arguments: [marker] } },
+    };
+    const res = await post(era, message);
+    expect(res.status).toBe(400);
+    expect(res.json.id).toBe(13);
+    expect(res.json.error.code).toBe(-32600);
+    expect(existsSync(join(s.workspace, marker))).toBe(false);
+  });
+});
+
+describe('the same attacks over stdio', () => {
+  let dir: string;
+  let peer: Awaited<ReturnType<typeof startStdio>>;
+  beforeAll(async () => {
+    dir = tempDir('hide-attack-protocol-');
+    await Bun.write(join(dir, 'ws', '.keep'), '');
+    peer = await startStdio(join(dir, 'ws'));
+  });
+  afterAll(async () => {
+    await peer.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('every deep line gets its answer, and the session keeps serving', async () => {
+    const from = peer.lines.length;
+    peer.send(`{"jsonrpc":"2.0","id":21,"method":"tools/list","params":{"_meta":{"${PROTOCOL_VERSION}":${deepArray()}}}}`);
+    peer.send(`{"jsonrpc":"2.0","id":22,"method":"tools/call","params":{"name":"write_file","arguments":{"path":"deep.txt","content":${deepArray()}}}}`);
+    peer.send('{"jsonrpc":"2.0","id":23,"result":{},"method":"tools/call","params":{"name":"shell_execute","arguments":{"command":"touch","arguments":["both"]}}}');
+    peer.send('{"jsonrpc":"2.0","id":24,"method":"ping"}');
+    const version = JSON.parse(await peer.line('{"jsonrpc":"2.0","id":21', from));
+    expect(version.error.code).toBe(-32022);
+    const write = JSON.parse(await peer.line('{"jsonrpc":"2.0","id":22', from));
+    expect(write.result.isError).toBe(true);
+    const both = JSON.parse(await peer.line('{"jsonrpc":"2.0","id":23', from));
+    expect(both.error.code).toBe(-32600);
+    expect(await peer.line('{"jsonrpc":"2.0","id":24', from)).toBe('{"jsonrpc":"2.0","id":24,"result":{}}');
+    expect(existsSync(join(dir, 'ws', 'both'))).toBe(false);
+  });
+});
+
+describe.each(ERAS)('a progressToken on what is not a tools/call keeps its own status (%s)', (era) => {
+  const token = { _meta: { progressToken: 'p' } };
+  const send = async (message: Record<string, unknown>) => {
+    const request = frame(era, message, { 'content-type': 'application/json', accept: 'text/event-stream' });
+    const res = await fetch(s.mcpUrl, { method: 'POST', headers: request.headers, body: request.body });
+    return { status: res.status, type: res.headers.get('content-type'), text: await res.text() };
+  };
+
+  test('a notification: 202, no body, no stream', async () => {
+    expect(await send({ jsonrpc: '2.0', method: 'notifications/initialized', params: token })).toEqual({ status: 202, type: null, text: '' });
+  });
+
+  test('an unknown method: -32601, and under 2026-07-28 its 404 rather than a 200 stream', async () => {
+    const res = await send({ jsonrpc: '2.0', id: 14, method: 'nope', params: token });
+    const error = '{"jsonrpc":"2.0","id":14,"error":{"code":-32601,"message":"Method not found: nope"}}';
+    // A 200 goes to an SSE-only client as one event; an error status as plain JSON.
+    expect(res).toEqual(era === 'modern' ? { status: 404, type: 'application/json', text: error } : { status: 200, type: 'text/event-stream', text: `event: message\ndata: ${error}\n\n` });
+  });
+});
+
+describe('a tools/call that asked for progress and is refused before any', () => {
+  let p: TestServer;
+  beforeAll(async () => {
+    p = await startServer({ HIDE_PROCESS_MAX_PER_CLIENT: '1' });
+  });
+  afterAll(() => p.stop());
+
+  const start = (id: number, accept: string, meta: Record<string, unknown> = {}, signal?: AbortSignal) =>
+    fetch(p.mcpUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept },
+      body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'process_start', arguments: { command: 'sleep', arguments: ['60'] }, _meta: meta } }),
+      signal,
+    });
+
+  test.each(['text/event-stream', 'application/json, text/event-stream'])('Accept %s: 429 with Retry-After, as without a progressToken', async (accept) => {
+    const first = await start(31, 'application/json');
+    expect(first.status).toBe(200);
+    const { processId } = ((await first.json()) as any).result.structuredContent;
+    const res = await start(32, accept, { progressToken: 'p' });
+    expect(res.status).toBe(429);
+    expect(res.headers.get('retry-after')).toBe('5');
+    expect(res.headers.get('content-type')).toBe('application/json');
+    expect(((await res.json()) as any).error.code).toBe(-31429);
+    const kill = await fetch(p.mcpUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 33, method: 'tools/call', params: { name: 'process_kill', arguments: { processId, signal: 'SIGKILL' } } }),
+    });
+    expect(((await kill.json()) as any).result.isError).toBe(false);
+  });
+
+  test('a client that goes away before the first progress event still cancels the call', async () => {
+    const marker = `sleep 100.${process.pid}9`;
+    const controller = new AbortController();
+    const body = { jsonrpc: '2.0', id: 34, method: 'tools/call', params: { name: 'shell_execute', arguments: { command: 'sh', arguments: ['-c', `${marker} & ${marker}`], timeoutSeconds: 60 }, _meta: { progressToken: 1 } } };
+    const pending = fetch(p.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'text/event-stream' }, body: JSON.stringify(body), signal: controller.signal }).catch(() => null);
+    const running = () => Bun.spawnSync(['pgrep', '-f', marker]).stdout.toString().split('\n').filter((l) => l.trim() !== '').length;
+    await waitFor(() => running() >= 2 || null, 5000, 'sleeps started');
+    controller.abort();
+    await pending;
+    await waitFor(() => running() === 0 || null, 5000, 'sleeps killed after the client went away');
+  });
+});
+
+test.each(['PROPFIND', 'QUERY', 'MKCOL', 'LINK'])('%s, a method no route names, on /mcp and / → 405 with Allow: POST', async (method) => {
+  for (const path of ['/mcp', '/']) {
+    const res = await fetch(`${s.url}${path}`, { method, headers: { 'content-type': 'application/json' } });
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('POST');
+    expect(await res.json()).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Method not allowed; use POST' } });
+  }
+  expect((await fetch(`${s.url}/elsewhere`, { method })).status).toBe(404);
+});
+
+describe("the server's secret settings never reach the audit log", () => {
+  const METRICS_TOKEN = 'metrics-token-3f9a1c7e5b2d8046';
+  const REDIS_PASSWORD = 'redis-pass-7c1e9b3a+/';
+  let a: TestServer;
+  beforeAll(async () => {
+    // The Redis URL is a setting like any other even while limits are counted in memory.
+    a = await startServer({ HIDE_METRICS_TOKEN: METRICS_TOKEN, HIDE_REDIS_URL: `redis://:${encodeURIComponent(REDIS_PASSWORD)}@127.0.0.1:1/0` });
+  });
+  afterAll(() => a.stop());
+
+  test('a command naming the metrics token or the Redis password is audited with both masked', async () => {
+    const words = [METRICS_TOKEN, `pre${METRICS_TOKEN}post`, REDIS_PASSWORD, encodeURIComponent(REDIS_PASSWORD)];
+    const res = await fetch(a.mcpUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 41, method: 'tools/call', params: { name: 'shell_execute', arguments: { command: 'echo', arguments: words, correlationId: 'secret-settings' } } }),
+    });
+    expect(((await res.json()) as any).result.isError).toBe(false);
+    const line = (await waitFor(() => readFileSync(a.auditFile, 'utf8').split('\n').find((l) => l.includes('secret-settings')), 5000, 'the audit line')) as string;
+    for (const secret of [METRICS_TOKEN, REDIS_PASSWORD, encodeURIComponent(REDIS_PASSWORD)]) expect(line.includes(secret)).toBe(false);
+    expect(JSON.parse(line).arguments.arguments).toEqual(['[REDACTED]', 'pre[REDACTED]post', '[REDACTED]', '[REDACTED]']);
+  });
+});
+
+// Redaction masks by shape, and a client chooses the shape: `sh -c 'token=$(touch${IFS}pwned)'`
+// runs and is audited as `["-c","token=[REDACTED]"]`, so a caller can hide what it ran from the
+// log. Not a small fix: the line would need a digest of the arguments as sent (as process_write
+// keeps of its input), so a suspected command can still be matched — a new audit field, in the
+// hash chain, `audit verify` and `audit query`.
+test.todo('a command hidden behind a secret-shaped argument can still be matched from its audit line (arguments digest)', async () => {
+  const res = await fetch(s.mcpUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 51, method: 'tools/call', params: { name: 'shell_execute', arguments: { command: 'sh', arguments: ['-c', 'token=$(touch${IFS}hidden)'], correlationId: 'hidden-payload' } } }),
+  });
+  expect(res.status).toBe(200);
+  expect(existsSync(join(s.workspace, 'hidden'))).toBe(true);
+  const line = (await waitFor(() => auditLines().find((l) => l.correlation_id === 'hidden-payload'), 5000, 'the audit line')) as any;
+  const sent = JSON.stringify({ command: 'sh', arguments: ['-c', 'token=$(touch${IFS}hidden)'], correlationId: 'hidden-payload' });
+  expect(line.arguments_sha256).toBe(new Bun.CryptoHasher('sha256').update(sent).digest('hex'));
+});
