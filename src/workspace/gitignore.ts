@@ -11,65 +11,136 @@
 export type IgnoreMatch = 'ignore' | 'whitelist' | null;
 
 interface Rule {
-  re: RegExp;
+  glob: Glob;
   negate: boolean;
   dirOnly: boolean;
 }
 
-function escapeRe(c: string): string {
-  return /[.*+?^${}()|[\]\\/]/.test(c) ? `\\${c}` : c;
+/**
+ * One step of a compiled glob: a literal character, `?` (any character but
+ * the separator), a class, `*` (any run without a separator), a trailing
+ * `**` (any run at all), or a leading or middle `**` (nothing, or any run
+ * that ends with a separator).
+ */
+type Step =
+  | { kind: 'char'; char: string }
+  | { kind: 'one' }
+  | { kind: 'class'; test: RegExp }
+  | { kind: 'star' }
+  | { kind: 'all' }
+  | { kind: 'dirs' };
+
+/**
+ * A glob matched by stepping every reachable position at once (a Thompson
+ * simulation): time linear in the path's length times the glob's, whatever
+ * both are. A backtracking regex of the same glob is not: a .gitignore line
+ * such as `*a*a*a*a*a*a*a*a*b` against a name of 200 "a"s takes it longer
+ * than the age of the universe, and the matcher runs on the server's event
+ * loop, for patterns any client can write.
+ */
+class Glob {
+  constructor(private readonly steps: readonly Step[]) {}
+
+  test(path: string): boolean {
+    const steps = this.steps;
+    const end = steps.length;
+    let active = new Uint8Array(end + 1);
+    let next = new Uint8Array(end + 1);
+    const close = (set: Uint8Array) => {
+      // Steps that may match nothing let the position after them be reached too; in order, so one pass suffices.
+      for (let i = 0; i < end; i++) {
+        const k = steps[i]!.kind;
+        if (set[i] && (k === 'star' || k === 'all' || k === 'dirs')) set[i + 1] = 1;
+      }
+    };
+    active[0] = 1;
+    close(active);
+    for (const ch of path) {
+      next.fill(0);
+      let any = false;
+      for (let i = 0; i < end; i++) {
+        if (!active[i]) continue;
+        const step = steps[i]!;
+        const sep = ch === '/';
+        let stay = false;
+        let advance = false;
+        switch (step.kind) {
+          case 'char':
+            advance = ch === step.char;
+            break;
+          case 'one':
+            advance = !sep;
+            break;
+          case 'class':
+            advance = !sep && step.test.test(ch);
+            break;
+          case 'star':
+            stay = !sep;
+            break;
+          case 'all':
+            stay = true;
+            break;
+          case 'dirs':
+            stay = true;
+            advance = sep;
+            break;
+        }
+        if (stay) next[i] = 1;
+        if (advance) next[i + 1] = 1;
+        any ||= stay || advance;
+      }
+      if (!any) return false;
+      close(next);
+      [active, next] = [next, active];
+    }
+    return active[end] === 1;
+  }
 }
 
-/** One path segment of a glob (no `/` in it) as a regex source. */
-function segmentSource(seg: string): string {
-  let out = '';
+/** One path segment of a glob (no `/` in it) as steps. */
+function segmentSteps(seg: string, out: Step[]): void {
   for (let i = 0; i < seg.length; i++) {
     const c = seg[i]!;
-    if (c === '\\' && i + 1 < seg.length) out += escapeRe(seg[++i]!);
+    if (c === '\\' && i + 1 < seg.length) out.push({ kind: 'char', char: seg[++i]! });
     else if (c === '*') {
       while (seg[i + 1] === '*') i++;
-      out += '[^/]*';
-    } else if (c === '?') out += '[^/]';
+      out.push({ kind: 'star' });
+    } else if (c === '?') out.push({ kind: 'one' });
     else if (c === '[') {
       let j = i + 1;
       if (seg[j] === '!' || seg[j] === '^') j++;
       if (seg[j] === ']') j++;
       while (j < seg.length && seg[j] !== ']') j++;
       if (j >= seg.length) {
-        out += '\\[';
+        out.push({ kind: 'char', char: '[' });
         continue;
       }
       let body = seg.slice(i + 1, j);
       const negated = body.startsWith('!') || body.startsWith('^');
       if (negated) body = body.slice(1);
       body = body.replace(/\\/g, '\\\\').replace(/\[/g, '\\[').replace(/]/g, '\\]');
-      // A class never matches the separator, negated or not.
-      out += negated ? `[^/${body}]` : `[${body}]`;
+      // A one-character test: no backtracking is possible. The separator is refused by the matcher.
+      out.push({ kind: 'class', test: new RegExp(negated ? `^[^${body}]$` : `^[${body}]$`, 'u') });
       i = j;
-    } else out += escapeRe(c);
+    } else out.push({ kind: 'char', char: c });
   }
-  return out;
 }
 
-/** A glob of slash-separated segments as an anchored regex source; `**` spans directories. */
-function globSource(glob: string): string {
+/** A glob of slash-separated segments as steps; `**` spans directories. */
+function globSteps(glob: string, out: Step[]): void {
   const segments = glob.split('/');
-  let out = '';
   let needSlash = false;
   segments.forEach((seg, i) => {
     if (seg === '**') {
-      if (i === segments.length - 1) out += needSlash ? '/.*' : '.*';
-      else {
-        out += needSlash ? '/(?:.*/)?' : '(?:.*/)?';
-        needSlash = false;
-      }
+      if (needSlash) out.push({ kind: 'char', char: '/' });
+      out.push({ kind: i === segments.length - 1 ? 'all' : 'dirs' });
+      needSlash = false;
       return;
     }
-    if (needSlash) out += '/';
-    out += segmentSource(seg);
+    if (needSlash) out.push({ kind: 'char', char: '/' });
+    segmentSteps(seg, out);
     needSlash = true;
   });
-  return out;
 }
 
 /** Compiles one gitignore line; null for blanks and comments. */
@@ -92,8 +163,9 @@ export function compileRule(line: string): Rule | null {
   // A slash at the start or in the middle anchors the pattern to its file's directory.
   const anchored = text.includes('/');
   if (text.startsWith('/')) text = text.slice(1);
-  const source = (anchored ? '' : '(?:.*/)?') + globSource(text);
-  return { re: new RegExp(`^(?:${source})$`), negate, dirOnly };
+  const steps: Step[] = anchored ? [] : [{ kind: 'dirs' }];
+  globSteps(text, steps);
+  return { glob: new Glob(steps), negate, dirOnly };
 }
 
 /** The rules of one .gitignore file, which lives in directory `base` ('' for the root). */
@@ -121,7 +193,7 @@ export class IgnoreFile {
     for (let i = this.rules.length - 1; i >= 0; i--) {
       const rule = this.rules[i]!;
       if (rule.dirOnly && !isDir) continue;
-      if (rule.re.test(path)) return rule.negate ? 'whitelist' : 'ignore';
+      if (rule.glob.test(path)) return rule.negate ? 'whitelist' : 'ignore';
     }
     return null;
   }
@@ -169,7 +241,7 @@ export class GlobFilter {
 
   /** 'whitelist' (take it), 'ignore' (drop it), or null (no opinion). */
   match(rel: string, isDir: boolean): IgnoreMatch {
-    const hit = (!this.rule.dirOnly || isDir) && this.rule.re.test(rel);
+    const hit = (!this.rule.dirOnly || isDir) && this.rule.glob.test(rel);
     if (hit) return this.exclude ? 'ignore' : 'whitelist';
     return !this.exclude && !isDir ? 'ignore' : null;
   }

@@ -1,0 +1,98 @@
+/**
+ * The file tools attacked through the real server (a child process, sandbox
+ * on as the machine allows, API keys): what a hostile agent can put in the
+ * workspace — with write_file or with a command — and then have the server,
+ * which is not sandboxed, read, match or walk. Each test asserts the safe
+ * behaviour: the server keeps answering every client, and reads stay within
+ * their limits.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
+import { rpc, tempDir, waitFor } from '../helpers/server.ts';
+
+const KEY_A = 'a'.repeat(43);
+const KEY_B = 'b'.repeat(43);
+/** The one timing bound asserted here, as in the search tests: answers while a slow call runs. */
+const RESPONSIVE_MS = 100;
+
+let dir: string;
+let ws: string;
+let server: ServerProcess;
+
+beforeAll(async () => {
+  dir = tempDir();
+  ws = join(dir, 'ws');
+  mkdirSync(ws);
+  const keysFile = join(dir, 'keys.json');
+  writeFileSync(keysFile, JSON.stringify({ clients: [{ client_id: 'alice', api_key: KEY_A, enabled: true }, { client_id: 'bob', api_key: KEY_B, enabled: true }] }));
+  server = await startServerProcess({
+    cwd: dir,
+    env: {
+      HIDE_WORKSPACE: ws,
+      HIDE_AUDIT_LOG_FILE: join(dir, 'audit.jsonl'),
+      HIDE_AUTH_ENABLED: 'true',
+      HIDE_API_KEYS_FILE: keysFile,
+      HIDE_RATE_LIMIT_ENABLED: 'false',
+      HIDE_LOG_LEVEL: 'info',
+    },
+  });
+});
+afterAll(async () => {
+  // A server whose event loop is stuck never handles SIGTERM: a failing run must not hang the suite.
+  server?.proc.kill('SIGKILL');
+  await server?.proc.exited;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function as(key: string, name: string, args: Record<string, unknown>): Promise<Record<string, any>> {
+  const r = await rpc(`${server.url}/mcp`, 'tools/call', { name, arguments: args }, { 'X-API-Key': key });
+  if (r.status !== 200 || !r.body?.result) throw new Error(`${name}: ${r.status} ${JSON.stringify(r.body)}`);
+  return { ...r.body.result.structuredContent, isError: r.body.result.isError === true };
+}
+const alice = (name: string, args: Record<string, unknown>) => as(KEY_A, name, args);
+const bob = (name: string, args: Record<string, unknown>) => as(KEY_B, name, args);
+
+async function timed<T>(f: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const started = performance.now();
+  const value = await f();
+  return { ms: performance.now() - started, value };
+}
+
+/** Starts `call`, and while it runs times /health and another client's read: both must answer at once. */
+async function probeDuring(call: () => Promise<Record<string, any>>) {
+  let settled = false;
+  const running = call().finally(() => {
+    settled = true;
+  });
+  await waitFor(async () => settled || /^hide_tool_calls_in_flight [1-9]/m.test(await (await fetch(`${server.url}/metrics`)).text()), 20_000, 'the call to start');
+  const health = await timed(async () => (await fetch(`${server.url}/health`)).status);
+  const other = await timed(() => bob('check_file_exists', { fileName: '.' }));
+  return { health: health.value, healthFast: health.ms < RESPONSIVE_MS, other: other.value.exists, otherFast: other.ms < RESPONSIVE_MS, result: await running };
+}
+
+// A name of 200 "a"s against stars separated by "a"s and a final "b": a
+// backtracking matcher tries every split of the name among the stars
+// (200^8 ways) before it fails.
+const LONG_NAME = 'a'.repeat(200);
+const STARRY = `${'*a'.repeat(8)}*b`;
+
+describe('patterns the server matches itself', () => {
+  test('a .gitignore line that backtracks does not stall the server: list_directory answers and so does everyone else', async () => {
+    mkdirSync(join(ws, 'gi'));
+    expect((await alice('write_file', { path: 'gi/.gitignore', content: `${STARRY}\n` })).error).toBeNull();
+    expect((await alice('write_file', { path: `gi/${LONG_NAME}`, content: 'x\n' })).error).toBeNull();
+    const run = await probeDuring(() => alice('list_directory', { path: 'gi', respectGitignore: true }));
+    expect(run).toMatchObject({ health: 200, healthFast: true, other: true, otherFast: true });
+    expect(run.result.entries).toEqual([{ path: `gi/${LONG_NAME}`, type: 'file', size: 2 }]);
+  }, 60_000);
+
+  test('a search glob that backtracks does not stall the server', async () => {
+    mkdirSync(join(ws, 'gl'));
+    expect((await alice('write_file', { path: `gl/${LONG_NAME}`, content: 'needle\n' })).error).toBeNull();
+    const run = await probeDuring(() => alice('search_files', { pattern: 'needle', path: 'gl', glob: STARRY }));
+    expect(run).toMatchObject({ health: 200, healthFast: true, other: true, otherFast: true });
+    expect(run.result).toMatchObject({ matches: [], error: null });
+  }, 60_000);
+});
