@@ -138,6 +138,29 @@ export async function openDirectory(confiner: Confiner, input: string, real?: st
   }
 }
 
+/**
+ * An open file's bytes, or null when it holds more than `maxBytes`. The read
+ * itself is bounded: a file can grow between the stat a caller checked its
+ * size with and the read — a sparse one by gigabytes in one truncate — and a
+ * read to the end would take all of it into the server's memory.
+ */
+export async function readAtMost(handle: FileHandle, sizeHint: number, maxBytes: number): Promise<Uint8Array | null> {
+  let buf = Buffer.allocUnsafe(Math.min(Math.max(sizeHint, 64 * 1024), maxBytes) + 1);
+  let length = 0;
+  for (;;) {
+    if (length === buf.length) {
+      // One byte past the limit was read: the file is over it.
+      if (length > maxBytes) return null;
+      const bigger = Buffer.allocUnsafe(Math.min(buf.length * 2, maxBytes + 1));
+      buf.copy(bigger, 0, 0, length);
+      buf = bigger;
+    }
+    const { bytesRead } = await handle.read(buf, length, buf.length - length, length);
+    if (bytesRead === 0) return buf.subarray(0, length);
+    length += bytesRead;
+  }
+}
+
 /** Re-asks an open directory where it is now: it may have been moved since it was opened. */
 export async function stillInside(confiner: Confiner, dir: OpenedDir, input: string): Promise<string> {
   return confirmOpened(confiner, dir.handle, dir.real, input);

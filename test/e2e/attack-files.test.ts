@@ -7,7 +7,7 @@
  * their limits.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
 import { rpc, tempDir, waitFor } from '../helpers/server.ts';
@@ -95,4 +95,59 @@ describe('patterns the server matches itself', () => {
     expect(run).toMatchObject({ health: 200, healthFast: true, other: true, otherFast: true });
     expect(run.result).toMatchObject({ matches: [], error: null });
   }, 60_000);
+});
+
+/** Peak resident memory of a process (VmHWM), in bytes. */
+function peakRss(pid: number): number {
+  const kb = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return Number(kb) * 1024;
+}
+
+describe('files that change under the server', () => {
+  test('a file that grows (sparse, by 256 MiB at once) between its stat and its read is never read whole: reads stay within the limit', async () => {
+    mkdirSync(join(ws, 'grow'));
+    // A command flips two files between a few bytes and 256 MiB of holes, as fast as it can.
+    const flipper = await alice('process_start', {
+      command: '/usr/bin/python3',
+      arguments: [
+        '-c',
+        [
+          'import os',
+          "files = ['grow/a.txt', 'grow/.gitignore']",
+          "for f in files: open(f, 'w').write('hello\\n')",
+          "print('ready', flush=True)",
+          'while True:',
+          '    for f in files: os.truncate(f, 6)',
+          '    for f in files: os.truncate(f, 256 << 20)',
+        ].join('\n'),
+      ],
+    });
+    expect(flipper.error).toBeNull();
+    await waitFor(async () => (await alice('process_read', { processId: flipper.processId, waitMs: 1000 })).output.includes('ready'), 20_000, 'the flipper');
+    const before = peakRss(server.proc.pid);
+    const outcomes = new Set<string>();
+    try {
+      for (let i = 0; i < 40; i++) {
+        const [read, edit, search, list] = await Promise.all([
+          alice('read_file', { path: 'grow/a.txt' }),
+          alice('edit_file', { path: 'grow/a.txt', edits: [{ oldText: 'hello', newText: 'hello' }], dryRun: true }),
+          alice('search_files', { pattern: 'hello', path: 'grow' }),
+          alice('list_directory', { path: 'grow', respectGitignore: true }),
+        ]);
+        // A read that overlaps a shrink can see the holes: "binary" is a true answer about what it read.
+        outcomes.add(`read:${read.error === null ? 'ok' : /limit|binary/.test(read.error) ? 'refused' : read.error}`);
+        outcomes.add(`edit:${edit.error === null ? 'ok' : /limit|binary/.test(edit.error) ? 'refused' : edit.error}`);
+        outcomes.add(`search:${search.error ?? 'ok'}`);
+        outcomes.add(`list:${list.error ?? 'ok'}`);
+      }
+    } finally {
+      await alice('process_kill', { processId: flipper.processId, signal: 'SIGKILL' });
+    }
+    const grown = peakRss(server.proc.pid) - before;
+    // Whatever the reads saw, none of them took in more than a limit's worth; a raced read of the whole file costs 256 MiB.
+    expect({ grownUnder128MiB: grown < 128 * 1024 * 1024, outcomes: [...outcomes].filter((o) => !/^(read|edit):(ok|refused)$|^(search|list):ok$/.test(o)) }).toEqual({
+      grownUnder128MiB: true,
+      outcomes: [],
+    });
+  }, 120_000);
 });

@@ -5,7 +5,7 @@
  */
 import * as v from 'valibot';
 import type { Confiner } from '../../workspace/confine.ts';
-import { openFileForRead } from '../../workspace/open.ts';
+import { openFileForRead, readAtMost } from '../../workspace/open.ts';
 import { defineTool, type ToolDefinition, toolOutput } from '../types.ts';
 import { type FileLimits, failure, looksBinary, lossyUtf8, mib, pathSchemaDescription, READ_ANNOTATIONS, refusalsAsResults } from './common.ts';
 
@@ -58,7 +58,9 @@ export function readFileTool(confiner: Confiner, limits: FileLimits): ToolDefini
           if (opened.stat.size > limits.maxFileBytes) {
             return failure(base, `file '${args.path}' is ${mib(opened.stat.size)}, over the ${mib(limits.maxFileBytes)} read limit; search it with search_files instead`);
           }
-          bytes = await opened.handle.readFile();
+          const read = await readAtMost(opened.handle, opened.stat.size, limits.maxFileBytes);
+          if (read === null) return failure(base, `file '${args.path}' grew over the ${mib(limits.maxFileBytes)} read limit while it was read; search it with search_files instead`);
+          bytes = read;
         } finally {
           await opened.handle.close();
         }
