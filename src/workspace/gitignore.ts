@@ -25,75 +25,120 @@ interface Rule {
 type Step =
   | { kind: 'char'; char: string }
   | { kind: 'one' }
-  | { kind: 'class'; test: RegExp }
+  | { kind: 'class'; test: RegExp; source: string }
   | { kind: 'star' }
   | { kind: 'all' }
   | { kind: 'dirs' };
 
 /**
+ * Globs with at most this many runs (`*`, `**`, an unanchored pattern's
+ * leading directories) are matched by a regex: two nested runs backtrack at
+ * most quadratically, over a path of at most a few thousand characters.
+ */
+const MAX_REGEX_RUNS = 2;
+
+function escapeRe(c: string): string {
+  return /[.*+?^${}()|[\]\\/]/.test(c) ? `\\${c}` : c;
+}
+
+function stepSource(step: Step): string {
+  switch (step.kind) {
+    case 'char':
+      return escapeRe(step.char);
+    case 'one':
+      return '[^/]';
+    case 'class':
+      return step.source;
+    case 'star':
+      return '[^/]*';
+    case 'all':
+      return '[^]*';
+    case 'dirs':
+      return '(?:[^]*/)?';
+  }
+}
+
+/**
  * A glob matched by stepping every reachable position at once (a Thompson
- * simulation): time linear in the path's length times the glob's, whatever
- * both are. A backtracking regex of the same glob is not: a .gitignore line
- * such as `*a*a*a*a*a*a*a*a*b` against a name of 200 "a"s takes it longer
- * than the age of the universe, and the matcher runs on the server's event
- * loop, for patterns any client can write.
+ * simulation): each character of the path costs at most one visit per
+ * position still alive, whatever the glob and the path. A backtracking regex
+ * of the same glob does not: a .gitignore line such as `*a*a*a*a*a*a*a*a*b`
+ * against a name of 200 "a"s takes it longer than the age of the universe,
+ * and the matcher runs on the server's event loop, for patterns any client
+ * can write. Only the live positions are visited, so a long literal line
+ * costs no more than its first mismatch.
  */
 class Glob {
-  constructor(private readonly steps: readonly Step[]) {}
+  /** Generation at which each position was last reached: a set cleared by counting up. */
+  private readonly seen: Uint32Array;
+  private gen = 0;
+
+  /** The same glob as a regex, when it has too few runs to backtrack much: the engine's native matching is the faster. */
+  private readonly regex: RegExp | null;
+
+  constructor(private readonly steps: readonly Step[]) {
+    this.seen = new Uint32Array(steps.length + 1);
+    this.regex = steps.filter((s) => s.kind === 'star' || s.kind === 'all' || s.kind === 'dirs').length <= MAX_REGEX_RUNS ? new RegExp(`^${steps.map(stepSource).join('')}$`, 'u') : null;
+  }
+
+  /** Adds position `i` to `into`, with the positions after it that steps matching nothing lead to. */
+  private reach(into: number[], i: number): void {
+    for (;;) {
+      if (this.seen[i] === this.gen) return;
+      this.seen[i] = this.gen;
+      into.push(i);
+      const kind = this.steps[i]?.kind;
+      if (kind !== 'star' && kind !== 'all' && kind !== 'dirs') return;
+      i++;
+    }
+  }
+
+  private nextGeneration(): void {
+    if (++this.gen === 0xffffffff) {
+      this.seen.fill(0);
+      this.gen = 1;
+    }
+  }
 
   test(path: string): boolean {
+    if (this.regex !== null) return this.regex.test(path);
     const steps = this.steps;
-    const end = steps.length;
-    let active = new Uint8Array(end + 1);
-    let next = new Uint8Array(end + 1);
-    const close = (set: Uint8Array) => {
-      // Steps that may match nothing let the position after them be reached too; in order, so one pass suffices.
-      for (let i = 0; i < end; i++) {
-        const k = steps[i]!.kind;
-        if (set[i] && (k === 'star' || k === 'all' || k === 'dirs')) set[i + 1] = 1;
-      }
-    };
-    active[0] = 1;
-    close(active);
+    this.nextGeneration();
+    let live: number[] = [];
+    this.reach(live, 0);
     for (const ch of path) {
-      next.fill(0);
-      let any = false;
-      for (let i = 0; i < end; i++) {
-        if (!active[i]) continue;
-        const step = steps[i]!;
-        const sep = ch === '/';
-        let stay = false;
-        let advance = false;
+      this.nextGeneration();
+      const next: number[] = [];
+      const sep = ch === '/';
+      for (const i of live) {
+        const step = steps[i];
+        if (step === undefined) continue;
         switch (step.kind) {
           case 'char':
-            advance = ch === step.char;
+            if (ch === step.char) this.reach(next, i + 1);
             break;
           case 'one':
-            advance = !sep;
+            if (!sep) this.reach(next, i + 1);
             break;
           case 'class':
-            advance = !sep && step.test.test(ch);
+            if (!sep && step.test.test(ch)) this.reach(next, i + 1);
             break;
           case 'star':
-            stay = !sep;
+            if (!sep) this.reach(next, i);
             break;
           case 'all':
-            stay = true;
+            this.reach(next, i);
             break;
           case 'dirs':
-            stay = true;
-            advance = sep;
+            this.reach(next, i);
+            if (sep) this.reach(next, i + 1);
             break;
         }
-        if (stay) next[i] = 1;
-        if (advance) next[i + 1] = 1;
-        any ||= stay || advance;
       }
-      if (!any) return false;
-      close(next);
-      [active, next] = [next, active];
+      if (next.length === 0) return false;
+      live = next;
     }
-    return active[end] === 1;
+    return live.includes(steps.length);
   }
 }
 
@@ -120,7 +165,8 @@ function segmentSteps(seg: string, out: Step[]): void {
       if (negated) body = body.slice(1);
       body = body.replace(/\\/g, '\\\\').replace(/\[/g, '\\[').replace(/]/g, '\\]');
       // A one-character test: no backtracking is possible. The separator is refused by the matcher.
-      out.push({ kind: 'class', test: new RegExp(negated ? `^[^${body}]$` : `^[${body}]$`, 'u') });
+      const source = negated ? `[^/${body}]` : `[${body}]`;
+      out.push({ kind: 'class', test: new RegExp(`^${source}$`, 'u'), source });
       i = j;
     } else out.push({ kind: 'char', char: c });
   }

@@ -67,6 +67,9 @@ export function sortNames(names: string[]): string[] {
   return names.some((n) => /[\ud800-\uffff]/.test(n)) ? names.sort(compareNames) : names.sort();
 }
 
+/** Longest run of .gitignore matching before the walk lets the event loop serve others. */
+const MATCH_SLICE_MS = 10;
+
 const MAX_GITIGNORE_BYTES = 1024 * 1024;
 
 /** Reads `<dir>/.gitignore` when it is a confined regular file; anything else counts as none. */
@@ -146,7 +149,17 @@ async function readEntries(confiner: Confiner, dir: Frontier, gitignore: boolean
     await opened.handle.close();
   }
   const stack = gitignore && dir.depth > 0 ? dir.stack.push(await readIgnoreFile(confiner, opened.real, relative(root, opened.real))) : dir.stack;
-  if (gitignore) for (const e of entries) e.ignore = stack.match(e.rel, e.type === 'directory');
+  if (gitignore) {
+    let slice = performance.now();
+    for (const e of entries) {
+      e.ignore = stack.match(e.rel, e.type === 'directory');
+      // A .gitignore can hold a megabyte of rules, each tried on every entry: give other requests their turn.
+      if (performance.now() - slice > MATCH_SLICE_MS) {
+        await new Promise((resolve) => setImmediate(resolve));
+        slice = performance.now();
+      }
+    }
+  }
   return { entries, stack };
 }
 

@@ -88,6 +88,16 @@ describe('patterns the server matches itself', () => {
     expect(run.result.entries).toEqual([{ path: `gi/${LONG_NAME}`, type: 'file', size: 2 }]);
   }, 60_000);
 
+  test('a .gitignore of a megabyte of distinct rules does not stall the server while a directory is matched against it', async () => {
+    mkdirSync(join(ws, 'many'));
+    const rules = Array.from({ length: 100_000 }, (_, i) => `*.r${i}`).join('\n');
+    expect((await alice('write_file', { path: 'many/.gitignore', content: rules })).error).toBeNull();
+    for (let i = 0; i < 300; i++) writeFileSync(join(ws, 'many', `f${i}.txt`), '');
+    const run = await probeDuring(() => alice('list_directory', { path: 'many', respectGitignore: true }));
+    expect(run).toMatchObject({ health: 200, healthFast: true, other: true, otherFast: true });
+    expect(run.result.entries).toHaveLength(300);
+  }, 120_000);
+
   test('a search glob that backtracks does not stall the server', async () => {
     mkdirSync(join(ws, 'gl'));
     expect((await alice('write_file', { path: `gl/${LONG_NAME}`, content: 'needle\n' })).error).toBeNull();
