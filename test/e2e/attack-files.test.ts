@@ -114,6 +114,42 @@ function peakRss(pid: number): number {
 }
 
 describe('files that change under the server', () => {
+  test('check_file_exists through a directory flipping to a link out answers only about what is inside: never the outside type, never an internal error', async () => {
+    // Inside, flip/adir is a file; outside, adir is a directory and nodir does not exist.
+    const outside = join(dir, 'outside');
+    mkdirSync(join(outside, 'adir'), { recursive: true });
+    const flipper = await alice('process_start', {
+      command: '/usr/bin/python3',
+      arguments: [
+        '-c',
+        [
+          'import os',
+          "os.makedirs('flipreal')",
+          "open('flipreal/adir', 'w').close()",
+          "open('flipreal/nodir', 'w').close()",
+          `os.symlink(${JSON.stringify(outside)}, 'fliplink')`,
+          "print('ready', flush=True)",
+          'while True:',
+          "    os.rename('fliplink', 'flip'); os.rename('flip', 'fliplink')",
+          "    os.rename('flipreal', 'flip'); os.rename('flip', 'flipreal')",
+        ].join('\n'),
+      ],
+    });
+    expect(flipper.error).toBeNull();
+    await waitFor(async () => (await alice('process_read', { processId: flipper.processId, waitMs: 1000 })).output.includes('ready'), 20_000, 'the flipper');
+    const answers = new Set<string>();
+    try {
+      for (let i = 0; i < 300; i++) {
+        const [a, b] = await Promise.all([alice('check_file_exists', { fileName: 'flip/adir' }), alice('check_file_exists', { fileName: 'flip/nodir' })]);
+        for (const r of [a, b]) answers.add(r.exists ? `exists ${r.type}` : r.error === null ? 'missing' : /outside|symlink|does not exist|not a directory/.test(r.error) ? 'refused' : r.error);
+      }
+    } finally {
+      await alice('process_kill', { processId: flipper.processId, signal: 'SIGKILL' });
+    }
+    // "missing" and "refused" come from the flip itself (the path is absent, or leads out, at that instant); a directory is the outside's.
+    expect([...answers].filter((a) => !['exists file', 'missing', 'refused'].includes(a))).toEqual([]);
+  }, 120_000);
+
   test('a file that grows (sparse, by 256 MiB at once) between its stat and its read is never read whole: reads stay within the limit', async () => {
     mkdirSync(join(ws, 'grow'));
     // A command flips two files between a few bytes and 256 MiB of holes, as fast as it can.
