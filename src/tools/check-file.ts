@@ -4,11 +4,9 @@
  * refused, not probed, and a missing path says "outside" before "missing" —
  * a symlink out says "outside" whether or not its target exists.
  */
-import { lstat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
 import * as v from 'valibot';
 import { type Confiner, PathRefusedError } from '../workspace/confine.ts';
-import { openDirectory } from '../workspace/open.ts';
+import { lstatConfined } from '../workspace/open.ts';
 import { defineTool, type ToolDefinition, toolOutput } from './types.ts';
 
 export const checkFileExistsOutput = toolOutput({
@@ -33,7 +31,8 @@ export function checkFileExistsTool(confiner: Confiner): ToolDefinition {
     async handler({ args }) {
       try {
         const real = await confiner.resolveExisting(args.fileName);
-        const type = await typeOf(confiner, real, args.fileName);
+        const st = await lstatConfined(confiner, real, args.fileName);
+        const type = st.isFile() ? ('file' as const) : st.isDirectory() ? ('directory' as const) : ('other' as const);
         const path = confiner.display(real);
         return { structured: { exists: true, path, type, error: null }, isError: false };
       } catch (err) {
@@ -47,27 +46,3 @@ export function checkFileExistsTool(confiner: Confiner): ToolDefinition {
   });
 }
 
-/**
- * The type of a resolved path, looked up in its parent directory held open
- * and confined again: an lstat of the path itself would follow a component
- * swapped for a symlink since it was resolved, and answer (type, or an error)
- * about a path outside.
- */
-async function typeOf(confiner: Confiner, real: string, input: string): Promise<'file' | 'directory' | 'other'> {
-  if (confiner.roots.includes(real)) {
-    const root = await openDirectory(confiner, input, real);
-    await root.handle.close();
-    return 'directory';
-  }
-  const parent = await openDirectory(confiner, input, dirname(real));
-  try {
-    const st = await lstat(join(parent.path, basename(real)));
-    return st.isFile() ? 'file' : st.isDirectory() ? 'directory' : 'other';
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new PathRefusedError(`path '${input}' does not exist`, input, 'missing');
-    throw new PathRefusedError(`path '${input}' cannot be resolved (${code ?? 'error'})`, input);
-  } finally {
-    await parent.handle.close();
-  }
-}

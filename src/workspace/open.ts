@@ -8,6 +8,7 @@
  */
 import { constants, readlinkSync, type Stats, statSync } from 'node:fs';
 import { type FileHandle, lstat, open, realpath } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { type Confiner, PathRefusedError } from './confine.ts';
 
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = constants;
@@ -158,6 +159,34 @@ export async function readAtMost(handle: FileHandle, sizeHint: number, maxBytes:
     const { bytesRead } = await handle.read(buf, length, buf.length - length, length);
     if (bytesRead === 0) return buf.subarray(0, length);
     length += bytesRead;
+  }
+}
+
+/**
+ * lstat of a resolved path, looked up in its parent directory held open and
+ * confined again (a root is asked through its own open descriptor): an lstat
+ * of the path itself would follow a component swapped for a symlink since it
+ * was resolved, and answer — type, size, links, or an error — about a path
+ * outside.
+ */
+export async function lstatConfined(confiner: Confiner, real: string, input: string): Promise<Stats> {
+  if (confiner.roots.includes(real)) {
+    const root = await openDirectory(confiner, input, real);
+    try {
+      return await root.handle.stat();
+    } finally {
+      await root.handle.close();
+    }
+  }
+  const parent = await openDirectory(confiner, input, dirname(real));
+  try {
+    return await lstat(join(parent.path, basename(real)));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new PathRefusedError(`path '${input}' does not exist`, input, 'missing');
+    throw new PathRefusedError(`path '${input}' cannot be resolved (${code ?? 'error'})`, input);
+  } finally {
+    await parent.handle.close();
   }
 }
 

@@ -114,10 +114,11 @@ function peakRss(pid: number): number {
 }
 
 describe('files that change under the server', () => {
-  test('check_file_exists through a directory flipping to a link out answers only about what is inside: never the outside type, never an internal error', async () => {
-    // Inside, flip/adir is a file; outside, adir is a directory and nodir does not exist.
+  test('check_file_exists and search_files through a directory flipping to a link out answer only about what is inside: never the outside type or size, never an internal error', async () => {
+    // Inside, flip/adir and flip/big are small files; outside, adir is a directory, big is 11 MiB and nodir does not exist.
     const outside = join(dir, 'outside');
     mkdirSync(join(outside, 'adir'), { recursive: true });
+    writeFileSync(join(outside, 'big'), Buffer.alloc(11 * 1024 * 1024, 0x61));
     const flipper = await alice('process_start', {
       command: '/usr/bin/python3',
       arguments: [
@@ -127,6 +128,7 @@ describe('files that change under the server', () => {
           "os.makedirs('flipreal')",
           "open('flipreal/adir', 'w').close()",
           "open('flipreal/nodir', 'w').close()",
+          "open('flipreal/big', 'w').close()",
           `os.symlink(${JSON.stringify(outside)}, 'fliplink')`,
           "print('ready', flush=True)",
           'while True:',
@@ -140,14 +142,19 @@ describe('files that change under the server', () => {
     const answers = new Set<string>();
     try {
       for (let i = 0; i < 300; i++) {
-        const [a, b] = await Promise.all([alice('check_file_exists', { fileName: 'flip/adir' }), alice('check_file_exists', { fileName: 'flip/nodir' })]);
+        const [a, b, c] = await Promise.all([
+          alice('check_file_exists', { fileName: 'flip/adir' }),
+          alice('check_file_exists', { fileName: 'flip/nodir' }),
+          alice('search_files', { pattern: 'a', path: 'flip/big' }),
+        ]);
         for (const r of [a, b]) answers.add(r.exists ? `exists ${r.type}` : r.error === null ? 'missing' : /outside|symlink|does not exist|not a directory/.test(r.error) ? 'refused' : r.error);
+        answers.add(c.error === null ? 'searched' : /outside|symlink|does not exist|not a directory/.test(c.error) ? 'refused' : c.error);
       }
     } finally {
       await alice('process_kill', { processId: flipper.processId, signal: 'SIGKILL' });
     }
     // "missing" and "refused" come from the flip itself (the path is absent, or leads out, at that instant); a directory is the outside's.
-    expect([...answers].filter((a) => !['exists file', 'missing', 'refused'].includes(a))).toEqual([]);
+    expect([...answers].filter((a) => !['exists file', 'missing', 'refused', 'searched'].includes(a))).toEqual([]);
   }, 120_000);
 
   test('a file that grows (sparse, by 256 MiB at once) between its stat and its read is never read whole: reads stay within the limit', async () => {
