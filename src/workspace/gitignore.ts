@@ -214,6 +214,15 @@ export function compileRule(line: string): Rule | null {
   return { glob: new Glob(steps), negate, dirOnly };
 }
 
+/**
+ * Rules of one file that count; later lines are not read. Every rule is
+ * compiled and tried on every walked path on the server's event loop, and a
+ * client can write a .gitignore: 100 000 rules took 0.25 s to compile and
+ * ~27 ms per path, so a listing stalled every other client. Real files hold
+ * hundreds.
+ */
+export const MAX_RULES = 10_000;
+
 /** The rules of one .gitignore file, which lives in directory `base` ('' for the root). */
 export class IgnoreFile {
   private readonly rules: Rule[];
@@ -222,7 +231,13 @@ export class IgnoreFile {
     readonly base: string,
     text: string,
   ) {
-    this.rules = text.split('\n').flatMap((l) => compileRule(l) ?? []);
+    this.rules = [];
+    for (const line of text.split('\n')) {
+      const rule = compileRule(line);
+      if (rule === null) continue;
+      this.rules.push(rule);
+      if (this.rules.length === MAX_RULES) break;
+    }
   }
 
   get empty(): boolean {

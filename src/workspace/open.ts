@@ -140,26 +140,21 @@ export async function openDirectory(confiner: Confiner, input: string, real?: st
 }
 
 /**
- * An open file's bytes, or null when it holds more than `maxBytes`. The read
- * itself is bounded: a file can grow between the stat a caller checked its
- * size with and the read — a sparse one by gigabytes in one truncate — and a
- * read to the end would take all of it into the server's memory.
+ * An open file's first `size` bytes (its size when the caller checked it
+ * against a limit), or fewer if it has shrunk since. Never more: a file can
+ * grow between that check and the read — a sparse one by gigabytes in one
+ * truncate — and a read to the end would take all of it into the server's
+ * memory. One buffer of the checked size, so a flipping file makes no garbage.
  */
-export async function readAtMost(handle: FileHandle, sizeHint: number, maxBytes: number): Promise<Uint8Array | null> {
-  let buf = Buffer.allocUnsafe(Math.min(Math.max(sizeHint, 64 * 1024), maxBytes) + 1);
+export async function readChecked(handle: FileHandle, size: number): Promise<Uint8Array> {
+  const buf = Buffer.allocUnsafe(size);
   let length = 0;
-  for (;;) {
-    if (length === buf.length) {
-      // One byte past the limit was read: the file is over it.
-      if (length > maxBytes) return null;
-      const bigger = Buffer.allocUnsafe(Math.min(buf.length * 2, maxBytes + 1));
-      buf.copy(bigger, 0, 0, length);
-      buf = bigger;
-    }
-    const { bytesRead } = await handle.read(buf, length, buf.length - length, length);
-    if (bytesRead === 0) return buf.subarray(0, length);
+  while (length < size) {
+    const { bytesRead } = await handle.read(buf, length, size - length, length);
+    if (bytesRead === 0) break;
     length += bytesRead;
   }
+  return buf.subarray(0, length);
 }
 
 /**

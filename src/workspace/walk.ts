@@ -11,7 +11,7 @@ import { lstat, readdir } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import type { Confiner } from './confine.ts';
 import { IgnoreFile, type IgnoreMatch, IgnoreStack } from './gitignore.ts';
-import { openDirectory, openFileForRead, readAtMost } from './open.ts';
+import { openDirectory, openFileForRead, readChecked } from './open.ts';
 
 export type EntryType = 'file' | 'directory' | 'symlink' | 'other';
 
@@ -78,8 +78,7 @@ async function readIgnoreFile(confiner: Confiner, dirReal: string, base: string)
     const opened = await openFileForRead(confiner, join(dirReal, '.gitignore'));
     try {
       if (opened.stat.size > MAX_GITIGNORE_BYTES) return null;
-      const bytes = await readAtMost(opened.handle, opened.stat.size, MAX_GITIGNORE_BYTES);
-      return bytes === null ? null : new IgnoreFile(base, new TextDecoder().decode(bytes));
+      return new IgnoreFile(base, new TextDecoder().decode(await readChecked(opened.handle, opened.stat.size)));
     } finally {
       await opened.handle.close();
     }

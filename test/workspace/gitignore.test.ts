@@ -1,6 +1,6 @@
 /** The .gitignore matcher against the rules of gitignore(5). */
 import { describe, expect, test } from 'bun:test';
-import { GlobFilter, IgnoreFile, IgnoreStack } from '../../src/workspace/gitignore.ts';
+import { GlobFilter, IgnoreFile, IgnoreStack, MAX_RULES } from '../../src/workspace/gitignore.ts';
 
 function verdicts(text: string, paths: Array<[string, boolean]>, base = ''): Array<string | null> {
   const f = new IgnoreFile(base, text);
@@ -51,6 +51,21 @@ describe('IgnoreFile', () => {
   test('* and ? never cross a slash; a nested file only sees paths below it', () => {
     expect(verdicts('src/*.ts\n', [['src/a.ts', false], ['src/x/a.ts', false]])).toEqual(['ignore', null]);
     expect(verdicts('/gen\n', [['pkg/gen', true], ['gen', true], ['other/pkg/gen', true]], 'pkg')).toEqual(['ignore', null, null]);
+  });
+});
+
+describe('hostile .gitignore files', () => {
+  test('stars that a backtracking regex would try every split of match in linear time, with the same answers', () => {
+    const f = new IgnoreFile('', `${'*a'.repeat(12)}*b\n**/**/**/**/**/**/x/y\n`);
+    expect(f.match('a'.repeat(300), false)).toBeNull();
+    expect(f.match(`${'a'.repeat(300)}b`, false)).toBe('ignore');
+    expect(f.match(`${'a/'.repeat(500)}z`, false)).toBeNull();
+    expect(f.match(`${'a/'.repeat(500)}x/y`, false)).toBe('ignore');
+  });
+
+  test(`only the first ${MAX_RULES} rules of a file count`, () => {
+    const rules = Array.from({ length: MAX_RULES + 1 }, (_, i) => `f${i}`).join('\n');
+    expect(verdicts(rules, [['f0', false], [`f${MAX_RULES - 1}`, false], [`f${MAX_RULES}`, false]])).toEqual(['ignore', 'ignore', null]);
   });
 });
 

@@ -5,7 +5,7 @@
  */
 import * as v from 'valibot';
 import type { Confiner } from '../../workspace/confine.ts';
-import { openFileForRead, readAtMost } from '../../workspace/open.ts';
+import { openFileForRead, readChecked } from '../../workspace/open.ts';
 import { defineTool, type ToolDefinition, toolOutput } from '../types.ts';
 import { type FileLimits, failure, looksBinary, lossyUtf8, mib, pathSchemaDescription, READ_ANNOTATIONS, refusalsAsResults } from './common.ts';
 
@@ -58,9 +58,7 @@ export function readFileTool(confiner: Confiner, limits: FileLimits): ToolDefini
           if (opened.stat.size > limits.maxFileBytes) {
             return failure(base, `file '${args.path}' is ${mib(opened.stat.size)}, over the ${mib(limits.maxFileBytes)} read limit; search it with search_files instead`);
           }
-          const read = await readAtMost(opened.handle, opened.stat.size, limits.maxFileBytes);
-          if (read === null) return failure(base, `file '${args.path}' grew over the ${mib(limits.maxFileBytes)} read limit while it was read; search it with search_files instead`);
-          bytes = read;
+          bytes = await readChecked(opened.handle, opened.stat.size);
         } finally {
           await opened.handle.close();
         }

@@ -10,7 +10,7 @@ import { lstat, realpath } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import type { Confiner } from '../../workspace/confine.ts';
 import type { GlobFilter } from '../../workspace/gitignore.ts';
-import { openFileForRead, readAtMost } from '../../workspace/open.ts';
+import { openFileForRead, readChecked } from '../../workspace/open.ts';
 import { IgnoreStackCache, type WalkEntry } from '../../workspace/walk.ts';
 import { lossyUtf8 } from './common.ts';
 import type { LineMatch } from './search-lines.ts';
@@ -76,8 +76,8 @@ export async function readSearchableBytes(confiner: Confiner, real: string, maxB
     const opened = await openFileForRead(confiner, real);
     try {
       if (opened.stat.size > maxBytes) return null;
-      const bytes = await readAtMost(opened.handle, opened.stat.size, maxBytes);
-      return bytes === null || bytes.includes(0) ? null : bytes;
+      const bytes = await readChecked(opened.handle, opened.stat.size);
+      return bytes.includes(0) ? null : bytes;
     } finally {
       await opened.handle.close();
     }
