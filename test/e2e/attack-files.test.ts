@@ -204,3 +204,18 @@ describe('files that change under the server', () => {
     });
   }, 120_000);
 });
+
+describe('search output past its cap', () => {
+  test('a file whose lines carry thousands of matches each fills ripgrep\'s output cap inside it: the lines found so far are still reported', async () => {
+    mkdirSync(join(ws, 'dense'));
+    // 1000 lines of 1000 "x": about 45 KiB of ripgrep JSON per line, so the 32 MiB cap falls inside the file.
+    writeFileSync(join(ws, 'dense', 'x.txt'), `${'x'.repeat(1000)}\n`.repeat(1000));
+    const r = await alice('search_files', { pattern: 'x', path: 'dense', maxResults: 1000 });
+    expect({ truncated: r.truncated, someFound: r.matches.length > 0, firstLines: r.matches.slice(0, 3).map((m: { path: string; line: number }) => `${m.path}:${m.line}`) }).toEqual({
+      truncated: true,
+      someFound: true,
+      firstLines: ['dense/x.txt:1', 'dense/x.txt:2', 'dense/x.txt:3'],
+    });
+  }, 120_000);
+});
+
