@@ -2,18 +2,21 @@
  * The file tools attacked through the real server (a child process, sandbox
  * on as the machine allows, API keys): what a hostile agent can put in the
  * workspace — with write_file or with a command — and then have the server,
- * which is not sandboxed, read, match or walk. Each test asserts the safe
- * behaviour: the server keeps answering every client, and reads stay within
- * their limits.
+ * which is not sandboxed, read, match or walk; and short processes started
+ * one after another, each leaving its output behind. Each test asserts the
+ * safe behaviour: the server keeps answering every client, reads stay within
+ * their limits, and what a client leaves behind is bounded.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { KEPT_ENDED_PER_RUNNING } from '../../src/exec/process-table.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
 import { rpc, tempDir, waitFor } from '../helpers/server.ts';
 
 const KEY_A = 'a'.repeat(43);
 const KEY_B = 'b'.repeat(43);
+const MAX_PER_CLIENT = 4;
 /** The one timing bound asserted here, as in the search tests: answers while a slow call runs. */
 const RESPONSIVE_MS = 100;
 
@@ -35,6 +38,7 @@ beforeAll(async () => {
       HIDE_AUTH_ENABLED: 'true',
       HIDE_API_KEYS_FILE: keysFile,
       HIDE_RATE_LIMIT_ENABLED: 'false',
+      HIDE_PROCESS_MAX_PER_CLIENT: String(MAX_PER_CLIENT),
       HIDE_LOG_LEVEL: 'info',
     },
   });
@@ -215,6 +219,28 @@ describe('search output past its cap', () => {
       truncated: true,
       someFound: true,
       firstLines: ['dense/x.txt:1', 'dense/x.txt:2', 'dense/x.txt:3'],
+    });
+  }, 120_000);
+});
+
+describe('ended processes', () => {
+  test('a client starting short processes one after another keeps only its newest ended ones readable, each with its output ring', async () => {
+    const kept = KEPT_ENDED_PER_RUNNING * MAX_PER_CLIENT;
+    const ids: string[] = [];
+    for (let i = 0; i < kept + 8; i++) {
+      const started = await bob('process_start', { command: 'head', arguments: ['-c', '65536', '/dev/zero'] });
+      expect(started.error).toBeNull();
+      ids.push(started.processId);
+      await waitFor(async () => (await bob('process_read', { processId: started.processId, cursor: 2 ** 40, waitMs: 5000 })).status !== 'running', 20_000, 'the process to end');
+    }
+    const listed = (await bob('process_list', {})).processes as Array<{ processId: string; status: string }>;
+    const oldest = await bob('process_read', { processId: ids[0]! });
+    const newest = await bob('process_read', { processId: ids.at(-1)! });
+    expect({ listed: listed.length, allEnded: listed.every((p) => p.status === 'exited'), oldestGone: oldest.isError && /not found/.test(oldest.error), newest: newest.status }).toEqual({
+      listed: kept,
+      allEnded: true,
+      oldestGone: true,
+      newest: 'exited',
     });
   }, 120_000);
 });
