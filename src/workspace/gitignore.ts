@@ -14,6 +14,13 @@ interface Rule {
   glob: Glob;
   negate: boolean;
   dirOnly: boolean;
+  /** A pattern without a slash matches a name at any depth: it is tried on the path's last segment alone. */
+  basename: boolean;
+}
+
+/** What a rule is matched against: the whole path, or its last segment. */
+function subject(rule: Rule, path: string): string {
+  return rule.basename ? path.slice(path.lastIndexOf('/') + 1) : path;
 }
 
 /**
@@ -31,9 +38,9 @@ type Step =
   | { kind: 'dirs' };
 
 /**
- * Globs with at most this many runs (`*`, `**`, an unanchored pattern's
- * leading directories) are matched by a regex: two nested runs backtrack at
- * most quadratically, over a path of at most a few thousand characters.
+ * Globs with at most this many runs (`*`, `**`) are matched by a regex: two
+ * nested runs backtrack at most quadratically, over a path of at most a few
+ * thousand characters.
  */
 const MAX_REGEX_RUNS = 2;
 
@@ -209,9 +216,11 @@ export function compileRule(line: string): Rule | null {
   // A slash at the start or in the middle anchors the pattern to its file's directory.
   const anchored = text.includes('/');
   if (text.startsWith('/')) text = text.slice(1);
-  const steps: Step[] = anchored ? [] : [{ kind: 'dirs' }];
+  // Unanchored, the pattern holds no slash, so `(any directories/)pattern` can only match with the
+  // pattern on the last segment: matching that alone is the same answer with one run less, on a shorter subject.
+  const steps: Step[] = [];
   globSteps(text, steps);
-  return { glob: new Glob(steps), negate, dirOnly };
+  return { glob: new Glob(steps), negate, dirOnly, basename: !anchored };
 }
 
 /**
@@ -254,7 +263,7 @@ export class IgnoreFile {
     for (let i = this.rules.length - 1; i >= 0; i--) {
       const rule = this.rules[i]!;
       if (rule.dirOnly && !isDir) continue;
-      if (rule.glob.test(path)) return rule.negate ? 'whitelist' : 'ignore';
+      if (rule.glob.test(subject(rule, path))) return rule.negate ? 'whitelist' : 'ignore';
     }
     return null;
   }
@@ -302,7 +311,7 @@ export class GlobFilter {
 
   /** 'whitelist' (take it), 'ignore' (drop it), or null (no opinion). */
   match(rel: string, isDir: boolean): IgnoreMatch {
-    const hit = (!this.rule.dirOnly || isDir) && this.rule.glob.test(rel);
+    const hit = (!this.rule.dirOnly || isDir) && this.rule.glob.test(subject(this.rule, rel));
     if (hit) return this.exclude ? 'ignore' : 'whitelist';
     return !this.exclude && !isDir ? 'ignore' : null;
   }
