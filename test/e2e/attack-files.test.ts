@@ -209,6 +209,18 @@ describe('files that change under the server', () => {
   }, 120_000);
 });
 
+describe('diffs', () => {
+  test('edits that change thousands of lines cost the server a bounded diff: three at once grow its peak memory by less than 64 MiB', async () => {
+    const before = Array.from({ length: 5000 }, (_, i) => `line a ${i}`).join('\n');
+    const after = Array.from({ length: 5000 }, (_, i) => `line b ${i}`).join('\n');
+    expect((await alice('write_file', { path: 'wide.txt', content: `${before}\n` })).error).toBeNull();
+    const peak = peakRss(server.proc.pid);
+    const edits = await Promise.all([0, 1, 2].map(() => alice('edit_file', { path: 'wide.txt', edits: [{ oldText: before, newText: after }], dryRun: true })));
+    expect(edits.map((e) => [e.error, e.diff.split('\n').length > 10_000])).toEqual([0, 1, 2].map(() => [null, true]));
+    expect((peakRss(server.proc.pid) - peak) / 1024 / 1024).toBeLessThan(64);
+  }, 60_000);
+});
+
 describe('search output past its cap', () => {
   test('a file whose lines carry thousands of matches each fills ripgrep\'s output cap inside it: the lines found so far are still reported', async () => {
     mkdirSync(join(ws, 'dense'));
