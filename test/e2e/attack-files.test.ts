@@ -209,7 +209,20 @@ describe('files that change under the server', () => {
   }, 120_000);
 });
 
-describe('diffs', () => {
+describe('dense files', () => {
+  test('reading a 10 MiB file of empty lines, three at once, grows the server\'s peak memory by less than 128 MiB', async () => {
+    writeFileSync(join(ws, 'newlines.txt'), '\n'.repeat(10 * 1024 * 1024));
+    const peak = peakRss(server.proc.pid);
+    const reads = await Promise.all([1, 5_000_000, 10_485_760].map((offset) => alice('read_file', { path: 'newlines.txt', offset, limit: 3 })));
+    expect(reads.map((r) => [r.error, r.totalLines, r.startLine, r.content])).toEqual([
+      [null, 10_485_760, 1, '\n\n\n'],
+      [null, 10_485_760, 5_000_000, '\n\n\n'],
+      [null, 10_485_760, 10_485_760, '\n'],
+    ]);
+    // Storing every line's start took ~100 MB per read.
+    expect((peakRss(server.proc.pid) - peak) / 1024 / 1024).toBeLessThan(128);
+  }, 60_000);
+
   test('edits that change thousands of lines cost the server a bounded diff: three at once grow its peak memory by less than 64 MiB', async () => {
     const before = Array.from({ length: 5000 }, (_, i) => `line a ${i}`).join('\n');
     const after = Array.from({ length: 5000 }, (_, i) => `line b ${i}`).join('\n');
