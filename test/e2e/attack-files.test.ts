@@ -223,6 +223,18 @@ describe('dense files', () => {
     expect((peakRss(server.proc.pid) - peak) / 1024 / 1024).toBeLessThan(128);
   }, 60_000);
 
+  test('one-line edits in a 10 MiB file of 5 million short lines, three at once, grow the server\'s peak memory by less than 128 MiB', async () => {
+    const half = 'a\n'.repeat(2_500_000);
+    writeFileSync(join(ws, 'short-lines.txt'), `${half}UNIQUE\n${half}`);
+    const peak = peakRss(server.proc.pid);
+    const edits = await Promise.all(['ONE', 'TWO', 'THREE'].map((word) => alice('edit_file', { path: 'short-lines.txt', edits: [{ oldText: 'UNIQUE', newText: word }], dryRun: true })));
+    expect(edits.map((e) => e.diff)).toEqual(
+      ['ONE', 'TWO', 'THREE'].map((word) => `--- a/short-lines.txt\n+++ b/short-lines.txt\n@@ -2499998,7 +2499998,7 @@\n a\n a\n a\n-UNIQUE\n+${word}\n a\n a\n a\n`),
+    );
+    // Splitting both versions into lines and an operation each took ~500 MB per edit.
+    expect((peakRss(server.proc.pid) - peak) / 1024 / 1024).toBeLessThan(128);
+  }, 60_000);
+
   test('edits that change thousands of lines cost the server a bounded diff: three at once grow its peak memory by less than 64 MiB', async () => {
     const before = Array.from({ length: 5000 }, (_, i) => `line a ${i}`).join('\n');
     const after = Array.from({ length: 5000 }, (_, i) => `line b ${i}`).join('\n');

@@ -92,6 +92,41 @@ function script(a: string[], b: string[]): Op[] {
   ];
 }
 
+/**
+ * The two texts cut down to the lines that differ plus CONTEXT lines around
+ * them, and how many whole lines were cut from the start. Found on the
+ * strings, before any line is split: one edit in a 10 MiB file of short lines
+ * split both versions into 5 million lines and an operation each, +500 MB
+ * and 0.6 s of the event loop for a diff of a few lines.
+ */
+function trimCommon(before: string, after: string): { before: string; after: string; skippedLines: number } {
+  const n = Math.min(before.length, after.length);
+  let prefix = 0;
+  while (prefix < n && before.charCodeAt(prefix) === after.charCodeAt(prefix)) prefix++;
+  // Back to the start of the line the texts first differ on: common lines are whole lines.
+  prefix = prefix === 0 ? 0 : before.lastIndexOf('\n', prefix - 1) + 1;
+  let suffix = 0;
+  while (suffix < n - prefix && before.charCodeAt(before.length - 1 - suffix) === after.charCodeAt(after.length - 1 - suffix)) suffix++;
+  const lineStart = (text: string, at: number) => at === prefix || text.charCodeAt(at - 1) === 10;
+  if (suffix > 0 && !(lineStart(before, before.length - suffix) && lineStart(after, after.length - suffix))) {
+    // On to the next line start inside the common end (the '\n' there is common, so it is one in both texts).
+    const nl = before.indexOf('\n', before.length - suffix);
+    suffix = nl === -1 ? 0 : before.length - (nl + 1);
+  }
+  let from = prefix;
+  for (let i = 0; i < CONTEXT && from > 0; i++) from = from < 2 ? 0 : before.lastIndexOf('\n', from - 2) + 1;
+  let skippedLines = 0;
+  for (let i = 0; i < from; i++) if (before.charCodeAt(i) === 10) skippedLines++;
+  const tailStart = before.length - suffix;
+  let tailEnd = tailStart;
+  for (let i = 0; i < CONTEXT && tailEnd < before.length; i++) {
+    const nl = before.indexOf('\n', tailEnd);
+    tailEnd = nl === -1 ? before.length : nl + 1;
+  }
+  const tail = tailEnd - tailStart;
+  return { before: before.slice(from, tailStart + tail), after: after.slice(from, after.length - suffix + tail), skippedLines };
+}
+
 function render(op: Op): string {
   return op.line.endsWith(NO_EOL) ? `${op.kind}${op.line.slice(0, -NO_EOL.length)}\n\\ No newline at end of file\n` : `${op.kind}${op.line}\n`;
 }
@@ -102,7 +137,8 @@ function render(op: Op): string {
  */
 export function unifiedDiff(path: string, before: string, after: string): string {
   if (before === after) return '';
-  const ops = script(splitLines(before), splitLines(after));
+  const common = trimCommon(before, after);
+  const ops = script(splitLines(common.before), splitLines(common.after));
   let out = `--- a/${path}\n+++ b/${path}\n`;
   let i = 0;
   while (i < ops.length) {
@@ -121,8 +157,8 @@ export function unifiedDiff(path: string, before: string, after: string): string
         break;
       }
     }
-    let oldLine = 1;
-    let newLine = 1;
+    let oldLine = 1 + common.skippedLines;
+    let newLine = 1 + common.skippedLines;
     for (let j = 0; j < start; j++) {
       if (ops[j]!.kind !== '+') oldLine++;
       if (ops[j]!.kind !== '-') newLine++;
