@@ -150,7 +150,9 @@ class Glob {
 }
 
 /** One path segment of a glob (no `/` in it) as steps. */
-function segmentSteps(seg: string, out: Step[]): void {
+function segmentSteps(text: string, out: Step[]): void {
+  // By code points, as paths are matched: a character past U+FFFF is one step, not two halves.
+  const seg = Array.from(text);
   for (let i = 0; i < seg.length; i++) {
     const c = seg[i]!;
     if (c === '\\' && i + 1 < seg.length) out.push({ kind: 'char', char: seg[++i]! });
@@ -167,7 +169,7 @@ function segmentSteps(seg: string, out: Step[]): void {
         out.push({ kind: 'char', char: '[' });
         continue;
       }
-      let body = seg.slice(i + 1, j);
+      let body = seg.slice(i + 1, j).join('');
       const negated = body.startsWith('!') || body.startsWith('^');
       if (negated) body = body.slice(1);
       body = body.replace(/\\/g, '\\\\').replace(/\[/g, '\\[').replace(/]/g, '\\]');

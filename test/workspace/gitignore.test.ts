@@ -63,6 +63,11 @@ describe('hostile .gitignore files', () => {
     expect(f.match(`${'a/'.repeat(500)}x/y`, false)).toBe('ignore');
   });
 
+  test('a character past U+FFFF is one character, for the regex and the linear matcher alike', () => {
+    expect(verdicts('?.txt\n', [['\u{1F600}.txt', false]])).toEqual(['ignore']);
+    expect(verdicts('*\u{1F600}*x*\n', [['a\u{1F600}bxc', false], ['abxc', false]])).toEqual(['ignore', null]);
+  });
+
   test(`only the first ${MAX_RULES} rules of a file count`, () => {
     const rules = Array.from({ length: MAX_RULES + 1 }, (_, i) => `f${i}`).join('\n');
     expect(verdicts(rules, [['f0', false], [`f${MAX_RULES - 1}`, false], [`f${MAX_RULES}`, false]])).toEqual(['ignore', 'ignore', null]);
