@@ -8,7 +8,7 @@
  */
 import { constants, readlinkSync, type Stats, statSync } from 'node:fs';
 import { type FileHandle, lstat, open, realpath } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { type Confiner, PathRefusedError } from './confine.ts';
 
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = constants;
@@ -70,15 +70,49 @@ async function confirmOpened(confiner: Confiner, fh: FileHandle, openedAs: strin
   return where;
 }
 
-async function openChecked(path: string, flags: number, input: string, want: 'file' | 'directory'): Promise<FileHandle> {
+/**
+ * Opens a confined real path one component at a time from its root, each
+ * through the descriptor of the one above and with O_NOFOLLOW, the
+ * directories with O_DIRECTORY (refused before any driver is asked): no
+ * symlink is followed anywhere on the way. A plain open follows symlinks in
+ * every component but the last, so a directory swapped for a link out between
+ * the last look and the open made the server open what lies outside — a FIFO
+ * whose writer then woke, or a device, where the open alone acts (a watchdog
+ * arms, a tape rewinds) before the check of where it landed can refuse it.
+ */
+async function openBeneath(confiner: Confiner, path: string, flags: number, input: string): Promise<FileHandle> {
+  // A path that is not under a root already starts at a held descriptor (/proc/self/fd/N/name): only its last component is looked up.
+  if (!hasProcFd() || !confiner.contains(path)) return open(path, flags | O_NOFOLLOW | O_NONBLOCK);
+  const root = confiner.rootOf(path);
+  const parts = relative(root, path).split('/').filter((p) => p !== '');
+  if (parts.length === 0) return open(path, flags | O_NOFOLLOW | O_NONBLOCK);
+  let dir = await open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  try {
+    for (const part of parts.slice(0, -1)) {
+      const next = await open(`/proc/self/fd/${dir.fd}/${part}`, O_RDONLY | O_DIRECTORY | O_NOFOLLOW).catch((err: NodeJS.ErrnoException) => {
+        // A directory on the way is now a symlink (or no directory at all): it changed since the path was resolved.
+        if (err.code === 'ELOOP' || err.code === 'ENOTDIR') throw new PathRefusedError(`a directory on the path '${input}' changed into a symlink while it was being opened`, input, 'symlink');
+        throw err;
+      });
+      await dir.close();
+      dir = next;
+    }
+    return await open(`/proc/self/fd/${dir.fd}/${parts.at(-1)}`, flags | O_NOFOLLOW | O_NONBLOCK);
+  } finally {
+    await dir.close();
+  }
+}
+
+async function openChecked(confiner: Confiner, path: string, flags: number, input: string, want: 'file' | 'directory'): Promise<FileHandle> {
   // Look before opening: opening a device or FIFO can itself have effects (a tape rewinds, a FIFO's writer wakes).
   const pre = await lstat(path).catch(() => null);
   if (pre && !pre.isSymbolicLink() && !(want === 'file' ? pre.isFile() : pre.isDirectory())) {
     throw new PathRefusedError(`path '${input}' is ${describeType(pre)}; only ${want === 'file' ? 'regular files' : 'directories'} are allowed here`, input, 'type');
   }
   try {
-    return await open(path, flags | O_NOFOLLOW | O_NONBLOCK);
+    return await openBeneath(confiner, path, flags, input);
   } catch (err) {
+    if (err instanceof PathRefusedError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     // ELOOP (or ENOTDIR with O_DIRECTORY): the last component became a symlink after the check.
     const now = await lstat(path).catch(() => null);
@@ -105,7 +139,7 @@ export interface OpenHooks {
 export async function openFileForRead(confiner: Confiner, input: string, hooks: OpenHooks = {}): Promise<OpenedFile> {
   const real = await confiner.resolveExisting(input);
   await hooks.beforeOpen?.();
-  const handle = await openChecked(real, O_RDONLY, input, 'file');
+  const handle = await openChecked(confiner, real, O_RDONLY, input, 'file');
   try {
     const st = await handle.stat();
     if (!st.isFile()) throw new PathRefusedError(`path '${input}' is ${describeType(st)}; only regular files can be read`, input, 'type');
@@ -129,7 +163,7 @@ export interface OpenedDir {
 export async function openDirectory(confiner: Confiner, input: string, real?: string, hooks: OpenHooks = {}): Promise<OpenedDir> {
   const resolved = real ?? (await confiner.resolveExisting(input));
   await hooks.beforeOpen?.();
-  const handle = await openChecked(resolved, O_RDONLY | O_DIRECTORY, input, 'directory');
+  const handle = await openChecked(confiner, resolved, O_RDONLY | O_DIRECTORY, input, 'directory');
   try {
     const where = await confirmOpened(confiner, handle, resolved, input);
     return { handle, real: where, path: descriptorDir(handle, where) };

@@ -8,7 +8,7 @@
  * their limits, and what a client leaves behind is bounded.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KEPT_ENDED_PER_RUNNING } from '../../src/exec/process-table.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
@@ -118,6 +118,44 @@ function peakRss(pid: number): number {
 }
 
 describe('files that change under the server', () => {
+  test('a directory flipped to a link out between the last look and the open never makes the server open what lies outside (a FIFO whose writer waits)', async () => {
+    // Outside: a FIFO with a writer blocked until someone opens it for reading; a device such as a
+    // watchdog would act on the open alone. Inside, fifo-flip/pipe is a regular file.
+    const outside = join(dir, 'outside-fifo');
+    mkdirSync(outside, { recursive: true });
+    expect(Bun.spawnSync(['mkfifo', join(outside, 'pipe')]).exitCode).toBe(0);
+    const marker = join(dir, 'fifo-opened');
+    const writer = Bun.spawn(['/usr/bin/python3', '-c', `f = open(${JSON.stringify(join(outside, 'pipe'))}, 'w')\nopen(${JSON.stringify(marker)}, 'w').write('x')`]);
+    const flipper = await alice('process_start', {
+      command: '/usr/bin/python3',
+      arguments: [
+        '-c',
+        [
+          'import os',
+          "os.makedirs('fifo-real')",
+          "open('fifo-real/pipe', 'w').write('inside\\n')",
+          `os.symlink(${JSON.stringify(outside)}, 'fifo-link')`,
+          "print('ready', flush=True)",
+          'while True:',
+          "    os.rename('fifo-real', 'fifo-flip'); os.rename('fifo-flip', 'fifo-real')",
+          "    os.rename('fifo-link', 'fifo-flip'); os.rename('fifo-flip', 'fifo-link')",
+        ].join('\n'),
+      ],
+    });
+    expect(flipper.error).toBeNull();
+    await waitFor(async () => (await alice('process_read', { processId: flipper.processId, waitMs: 1000 })).output.includes('ready'), 20_000, 'the flipper');
+    try {
+      for (let i = 0; i < 300 && !existsSync(marker); i++) {
+        await Promise.all([alice('read_file', { path: 'fifo-flip/pipe' }), alice('edit_file', { path: 'fifo-flip/pipe', edits: [{ oldText: 'inside', newText: 'x' }], dryRun: true })]);
+      }
+    } finally {
+      await alice('process_kill', { processId: flipper.processId, signal: 'SIGKILL' });
+      writer.kill('SIGKILL');
+      await writer.exited;
+    }
+    expect(existsSync(marker)).toBe(false);
+  }, 120_000);
+
   test('check_file_exists and search_files through a directory flipping to a link out answer only about what is inside: never the outside type or size, never an internal error', async () => {
     // Inside, flip/adir and flip/big are small files; outside, adir is a directory, big is 11 MiB and nodir does not exist.
     const outside = join(dir, 'outside');
