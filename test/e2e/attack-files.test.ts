@@ -309,7 +309,7 @@ describe('huge directories', () => {
 describe('search output past its cap', () => {
   test('a file whose lines carry thousands of matches each fills ripgrep\'s output cap inside it: the lines found so far are still reported', async () => {
     mkdirSync(join(ws, 'dense'));
-    // 1000 lines of 1000 "x": about 45 KiB of ripgrep JSON per line, so the 32 MiB cap falls inside the file.
+    // 1000 lines of 1000 "x": about 45 KiB of ripgrep JSON per line, so the output cap falls inside the file.
     writeFileSync(join(ws, 'dense', 'x.txt'), `${'x'.repeat(1000)}\n`.repeat(1000));
     const r = await alice('search_files', { pattern: 'x', path: 'dense', maxResults: 1000 });
     expect({ truncated: r.truncated, someFound: r.matches.length > 0, firstLines: r.matches.slice(0, 3).map((m: { path: string; line: number }) => `${m.path}:${m.line}`) }).toEqual({
@@ -340,5 +340,14 @@ describe('ended processes', () => {
       newest: 'exited',
     });
   }, 120_000);
-});
 
+  test('three such searches at once grow the server\'s peak memory by less than 256 MiB', async () => {
+    mkdirSync(join(ws, 'dense3'));
+    for (let i = 0; i < 3; i++) writeFileSync(join(ws, 'dense3', `x${i}.txt`), `${'x'.repeat(1000)}\n`.repeat(1000));
+    const peak = peakRss(server.proc.pid);
+    const searches = await Promise.all([0, 1, 2].map(() => alice('search_files', { pattern: 'x', path: 'dense3', maxResults: 1000 })));
+    expect(searches.map((r) => [r.truncated, r.matches.length > 0])).toEqual([0, 1, 2].map(() => [true, true]));
+    // The output travels from the launcher as base64 in one message and is parsed here: ~5× the cap each (32 MiB: +522 MiB for three).
+    expect((peakRss(server.proc.pid) - peak) / 1024 / 1024).toBeLessThan(256);
+  }, 120_000);
+});

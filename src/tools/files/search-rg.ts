@@ -24,8 +24,13 @@ import { ReportedFileCheck, readSearchableBytes, type SearchEngine, type SearchM
 /** A search that runs longer is stopped; its partial result says so. */
 const RG_TIMEOUT_MS = 60_000;
 const MAX_STDERR_CHARS = 2000;
-/** Most ripgrep output read per search; past it the search reports itself truncated. */
-const RG_MAX_OUTPUT_BYTES = 32 * 1024 * 1024;
+/**
+ * Most ripgrep output read per search; past it the search reports itself
+ * truncated. It reaches the server as base64 in one launcher message and is
+ * parsed here, ~5× its size in memory at the peak: 32 MiB let three searches
+ * of one client take +522 MiB. 8 MiB still holds 1000 matches of 8 KiB lines.
+ */
+const RG_MAX_OUTPUT_BYTES = 8 * 1024 * 1024;
 
 /** ripgrep's JSON for a path or a line: `text` when it is valid UTF-8, else base64 `bytes`. */
 type RgText = { text?: string; bytes?: string };
