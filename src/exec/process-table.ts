@@ -134,6 +134,9 @@ interface Entry {
 
 const decoder = new TextDecoder();
 
+/** Ended processes kept readable per client, per running process it may have (HIDE_PROCESS_MAX_PER_CLIENT). */
+export const KEPT_ENDED_PER_RUNNING = 4;
+
 function unref(timer: ReturnType<typeof setTimeout>): ReturnType<typeof setTimeout> {
   timer.unref?.();
   return timer;
@@ -319,8 +322,33 @@ export class ProcessTable {
       this.wake(e);
       this.auditExit(e, Math.round(exit.durationMs || e.ended - e.started));
       e.forget = unref(setTimeout(() => this.entries.get(id) === e && this.entries.delete(id), this.settings.keepExitedSeconds * 1000));
+      this.forgetOldestEnded(e.owner);
     });
     return { processId: id, pid: handle.pid, startedAt: e.startedAt.toISOString() };
+  }
+
+  /** Most ended processes a client keeps readable: the caps count running ones only, and each ended one holds its output ring. */
+  private get keptEndedPerClient(): number {
+    return KEPT_ENDED_PER_RUNNING * this.settings.maxPerClient;
+  }
+
+  /**
+   * Forgets a client's oldest ended processes past its share. Without this a
+   * client starting short processes that print their ring full holds a ring
+   * per start for HIDE_PROCESS_KEEP_EXITED_SECONDS: 1000 such starts kept
+   * +330 MB in the server.
+   */
+  private forgetOldestEnded(owner: string): void {
+    let ended = 0;
+    for (const e of this.entries.values()) if (e.owner === owner && e.status !== 'running') ended++;
+    // Map order is start order: the oldest first.
+    for (const [id, e] of this.entries) {
+      if (ended <= this.keptEndedPerClient) break;
+      if (e.owner !== owner || e.status === 'running') continue;
+      clearTimeout(e.forget);
+      this.entries.delete(id);
+      ended--;
+    }
   }
 
   /**
@@ -338,7 +366,7 @@ export class ProcessTable {
           'calls for one process must reach the instance that started it (route by the processId, sticky routing)',
       );
     }
-    throw new ProcessError(`process ${processId.slice(0, 200)} not found: it never existed, belongs to another client, or ended more than ${this.settings.keepExitedSeconds} s ago`);
+    throw new ProcessError(`process ${processId.slice(0, 200)} not found: it never existed, belongs to another client, or ended more than ${this.settings.keepExitedSeconds} s ago or before its client's newest ${this.keptEndedPerClient} ended processes`);
   }
 
   private state(e: Entry): ProcessState {

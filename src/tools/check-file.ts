@@ -4,9 +4,9 @@
  * refused, not probed, and a missing path says "outside" before "missing" —
  * a symlink out says "outside" whether or not its target exists.
  */
-import { lstat } from 'node:fs/promises';
 import * as v from 'valibot';
 import { type Confiner, PathRefusedError } from '../workspace/confine.ts';
+import { lstatConfined } from '../workspace/open.ts';
 import { defineTool, type ToolDefinition, toolOutput } from './types.ts';
 
 export const checkFileExistsOutput = toolOutput({
@@ -31,7 +31,7 @@ export function checkFileExistsTool(confiner: Confiner): ToolDefinition {
     async handler({ args }) {
       try {
         const real = await confiner.resolveExisting(args.fileName);
-        const st = await lstat(real);
+        const st = await lstatConfined(confiner, real, args.fileName);
         const type = st.isFile() ? ('file' as const) : st.isDirectory() ? ('directory' as const) : ('other' as const);
         const path = confiner.display(real);
         return { structured: { exists: true, path, type, error: null }, isError: false };
@@ -45,3 +45,4 @@ export function checkFileExistsTool(confiner: Confiner): ToolDefinition {
     },
   });
 }
+

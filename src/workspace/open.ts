@@ -8,6 +8,7 @@
  */
 import { constants, readlinkSync, type Stats, statSync } from 'node:fs';
 import { type FileHandle, lstat, open, realpath } from 'node:fs/promises';
+import { basename, dirname, join, relative } from 'node:path';
 import { type Confiner, PathRefusedError } from './confine.ts';
 
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = constants;
@@ -69,15 +70,49 @@ async function confirmOpened(confiner: Confiner, fh: FileHandle, openedAs: strin
   return where;
 }
 
-async function openChecked(path: string, flags: number, input: string, want: 'file' | 'directory'): Promise<FileHandle> {
+/**
+ * Opens a confined real path one component at a time from its root, each
+ * through the descriptor of the one above and with O_NOFOLLOW, the
+ * directories with O_DIRECTORY (refused before any driver is asked): no
+ * symlink is followed anywhere on the way. A plain open follows symlinks in
+ * every component but the last, so a directory swapped for a link out between
+ * the last look and the open made the server open what lies outside — a FIFO
+ * whose writer then woke, or a device, where the open alone acts (a watchdog
+ * arms, a tape rewinds) before the check of where it landed can refuse it.
+ */
+async function openBeneath(confiner: Confiner, path: string, flags: number, input: string): Promise<FileHandle> {
+  // A path that is not under a root already starts at a held descriptor (/proc/self/fd/N/name): only its last component is looked up.
+  if (!hasProcFd() || !confiner.contains(path)) return open(path, flags | O_NOFOLLOW | O_NONBLOCK);
+  const root = confiner.rootOf(path);
+  const parts = relative(root, path).split('/').filter((p) => p !== '');
+  if (parts.length === 0) return open(path, flags | O_NOFOLLOW | O_NONBLOCK);
+  let dir = await open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  try {
+    for (const part of parts.slice(0, -1)) {
+      const next = await open(`/proc/self/fd/${dir.fd}/${part}`, O_RDONLY | O_DIRECTORY | O_NOFOLLOW).catch((err: NodeJS.ErrnoException) => {
+        // A directory on the way is now a symlink (or no directory at all): it changed since the path was resolved.
+        if (err.code === 'ELOOP' || err.code === 'ENOTDIR') throw new PathRefusedError(`a directory on the path '${input}' changed into a symlink while it was being opened`, input, 'symlink');
+        throw err;
+      });
+      await dir.close();
+      dir = next;
+    }
+    return await open(`/proc/self/fd/${dir.fd}/${parts.at(-1)}`, flags | O_NOFOLLOW | O_NONBLOCK);
+  } finally {
+    await dir.close();
+  }
+}
+
+async function openChecked(confiner: Confiner, path: string, flags: number, input: string, want: 'file' | 'directory'): Promise<FileHandle> {
   // Look before opening: opening a device or FIFO can itself have effects (a tape rewinds, a FIFO's writer wakes).
   const pre = await lstat(path).catch(() => null);
   if (pre && !pre.isSymbolicLink() && !(want === 'file' ? pre.isFile() : pre.isDirectory())) {
     throw new PathRefusedError(`path '${input}' is ${describeType(pre)}; only ${want === 'file' ? 'regular files' : 'directories'} are allowed here`, input, 'type');
   }
   try {
-    return await open(path, flags | O_NOFOLLOW | O_NONBLOCK);
+    return await openBeneath(confiner, path, flags, input);
   } catch (err) {
+    if (err instanceof PathRefusedError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     // ELOOP (or ENOTDIR with O_DIRECTORY): the last component became a symlink after the check.
     const now = await lstat(path).catch(() => null);
@@ -104,7 +139,7 @@ export interface OpenHooks {
 export async function openFileForRead(confiner: Confiner, input: string, hooks: OpenHooks = {}): Promise<OpenedFile> {
   const real = await confiner.resolveExisting(input);
   await hooks.beforeOpen?.();
-  const handle = await openChecked(real, O_RDONLY, input, 'file');
+  const handle = await openChecked(confiner, real, O_RDONLY, input, 'file');
   try {
     const st = await handle.stat();
     if (!st.isFile()) throw new PathRefusedError(`path '${input}' is ${describeType(st)}; only regular files can be read`, input, 'type');
@@ -128,13 +163,59 @@ export interface OpenedDir {
 export async function openDirectory(confiner: Confiner, input: string, real?: string, hooks: OpenHooks = {}): Promise<OpenedDir> {
   const resolved = real ?? (await confiner.resolveExisting(input));
   await hooks.beforeOpen?.();
-  const handle = await openChecked(resolved, O_RDONLY | O_DIRECTORY, input, 'directory');
+  const handle = await openChecked(confiner, resolved, O_RDONLY | O_DIRECTORY, input, 'directory');
   try {
     const where = await confirmOpened(confiner, handle, resolved, input);
     return { handle, real: where, path: descriptorDir(handle, where) };
   } catch (err) {
     await handle.close();
     throw err;
+  }
+}
+
+/**
+ * An open file's first `size` bytes (its size when the caller checked it
+ * against a limit), or fewer if it has shrunk since. Never more: a file can
+ * grow between that check and the read — a sparse one by gigabytes in one
+ * truncate — and a read to the end would take all of it into the server's
+ * memory. One buffer of the checked size, so a flipping file makes no garbage.
+ */
+export async function readChecked(handle: FileHandle, size: number): Promise<Uint8Array> {
+  const buf = Buffer.allocUnsafe(size);
+  let length = 0;
+  while (length < size) {
+    const { bytesRead } = await handle.read(buf, length, size - length, length);
+    if (bytesRead === 0) break;
+    length += bytesRead;
+  }
+  return buf.subarray(0, length);
+}
+
+/**
+ * lstat of a resolved path, looked up in its parent directory held open and
+ * confined again (a root is asked through its own open descriptor): an lstat
+ * of the path itself would follow a component swapped for a symlink since it
+ * was resolved, and answer — type, size, links, or an error — about a path
+ * outside.
+ */
+export async function lstatConfined(confiner: Confiner, real: string, input: string): Promise<Stats> {
+  if (confiner.roots.includes(real)) {
+    const root = await openDirectory(confiner, input, real);
+    try {
+      return await root.handle.stat();
+    } finally {
+      await root.handle.close();
+    }
+  }
+  const parent = await openDirectory(confiner, input, dirname(real));
+  try {
+    return await lstat(join(parent.path, basename(real)));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new PathRefusedError(`path '${input}' does not exist`, input, 'missing');
+    throw new PathRefusedError(`path '${input}' cannot be resolved (${code ?? 'error'})`, input);
+  } finally {
+    await parent.handle.close();
   }
 }
 

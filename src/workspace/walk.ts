@@ -11,7 +11,7 @@ import { lstat, readdir } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import type { Confiner } from './confine.ts';
 import { IgnoreFile, type IgnoreMatch, IgnoreStack } from './gitignore.ts';
-import { openDirectory, openFileForRead } from './open.ts';
+import { openDirectory, openFileForRead, readChecked } from './open.ts';
 
 export type EntryType = 'file' | 'directory' | 'symlink' | 'other';
 
@@ -40,10 +40,35 @@ export interface WalkOptions {
   descend?(entry: WalkEntry): boolean;
 }
 
-/** Byte order of UTF-8 names, as ripgrep sorts them. */
+/**
+ * Byte order of UTF-8 names, as ripgrep sorts them, without encoding them: a
+ * directory of 100 000 names sorted through Buffer.from took 0.8 s of the
+ * event loop. UTF-16 code units already sort as UTF-8 bytes do, except that
+ * surrogates (characters past U+FFFF) sort below U+E000–U+FFFF in UTF-16 and
+ * above them in UTF-8; moving the surrogates to the top of the range fixes that.
+ */
 export function compareNames(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x >= 0xd800 && y >= 0xd800) {
+      x = x < 0xe000 ? x + 0x2000 : x - 0x800;
+      y = y < 0xe000 ? y + 0x2000 : y - 0x800;
+    }
+    return x - y;
+  }
+  return a.length - b.length;
 }
+
+/** Names in byte order; the engine's own sort (UTF-16 order, the same unless a name has a character from U+D800 up) when it can. */
+export function sortNames(names: string[]): string[] {
+  return names.some((n) => /[\ud800-\uffff]/.test(n)) ? names.sort(compareNames) : names.sort();
+}
+
+/** Longest run of .gitignore matching before the walk lets the event loop serve others. */
+const MATCH_SLICE_MS = 10;
 
 const MAX_GITIGNORE_BYTES = 1024 * 1024;
 
@@ -53,7 +78,7 @@ async function readIgnoreFile(confiner: Confiner, dirReal: string, base: string)
     const opened = await openFileForRead(confiner, join(dirReal, '.gitignore'));
     try {
       if (opened.stat.size > MAX_GITIGNORE_BYTES) return null;
-      return new IgnoreFile(base, await opened.handle.readFile('utf8'));
+      return new IgnoreFile(base, new TextDecoder().decode(await readChecked(opened.handle, opened.stat.size)));
     } finally {
       await opened.handle.close();
     }
@@ -103,7 +128,7 @@ async function readEntries(confiner: Confiner, dir: Frontier, gitignore: boolean
   const root = confiner.rootOf(opened.real);
   const entries: WalkEntry[] = [];
   try {
-    const names = (await readdir(opened.path)).sort(compareNames);
+    const names = sortNames(await readdir(opened.path));
     for (const name of names) {
       const st = await lstat(join(opened.path, name)).catch(() => null);
       if (st === null) continue;
@@ -123,7 +148,17 @@ async function readEntries(confiner: Confiner, dir: Frontier, gitignore: boolean
     await opened.handle.close();
   }
   const stack = gitignore && dir.depth > 0 ? dir.stack.push(await readIgnoreFile(confiner, opened.real, relative(root, opened.real))) : dir.stack;
-  if (gitignore) for (const e of entries) e.ignore = stack.match(e.rel, e.type === 'directory');
+  if (gitignore) {
+    let slice = performance.now();
+    for (const e of entries) {
+      e.ignore = stack.match(e.rel, e.type === 'directory');
+      // A .gitignore can hold a megabyte of rules, each tried on every entry: give other requests their turn.
+      if (performance.now() - slice > MATCH_SLICE_MS) {
+        await new Promise((resolve) => setImmediate(resolve));
+        slice = performance.now();
+      }
+    }
+  }
   return { entries, stack };
 }
 

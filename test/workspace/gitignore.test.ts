@@ -1,6 +1,6 @@
 /** The .gitignore matcher against the rules of gitignore(5). */
 import { describe, expect, test } from 'bun:test';
-import { GlobFilter, IgnoreFile, IgnoreStack } from '../../src/workspace/gitignore.ts';
+import { GlobFilter, IgnoreFile, IgnoreStack, MAX_RULES, MAX_RUNS } from '../../src/workspace/gitignore.ts';
 
 function verdicts(text: string, paths: Array<[string, boolean]>, base = ''): Array<string | null> {
   const f = new IgnoreFile(base, text);
@@ -51,6 +51,34 @@ describe('IgnoreFile', () => {
   test('* and ? never cross a slash; a nested file only sees paths below it', () => {
     expect(verdicts('src/*.ts\n', [['src/a.ts', false], ['src/x/a.ts', false]])).toEqual(['ignore', null]);
     expect(verdicts('/gen\n', [['pkg/gen', true], ['gen', true], ['other/pkg/gen', true]], 'pkg')).toEqual(['ignore', null, null]);
+  });
+});
+
+describe('hostile .gitignore files', () => {
+  test('stars that a backtracking regex would try every split of match in linear time, with the same answers', () => {
+    const f = new IgnoreFile('', `${'*a'.repeat(12)}*b\n**/**/**/**/**/**/x/y\n`);
+    expect(f.match('a'.repeat(300), false)).toBeNull();
+    expect(f.match(`${'a'.repeat(300)}b`, false)).toBe('ignore');
+    expect(f.match(`${'a/'.repeat(500)}z`, false)).toBeNull();
+    expect(f.match(`${'a/'.repeat(500)}x/y`, false)).toBe('ignore');
+  });
+
+  test('a character past U+FFFF is one character, for the regex and the linear matcher alike', () => {
+    expect(verdicts('?.txt\n', [['\u{1F600}.txt', false]])).toEqual(['ignore']);
+    expect(verdicts('*\u{1F600}*x*\n', [['a\u{1F600}bxc', false], ['abxc', false]])).toEqual(['ignore', null]);
+  });
+
+  test(`a pattern with more than ${MAX_RUNS} wildcards is refused as a glob and skipped as a .gitignore line; repeated **/ count once`, () => {
+    const many = `${'*a'.repeat(MAX_RUNS + 1)}`;
+    expect(() => new GlobFilter(many)).toThrow(`has ${MAX_RUNS + 1} wildcards; at most ${MAX_RUNS} are accepted`);
+    expect(verdicts(`${many}\n*.log\n[z-a]\n`, [['x.log', false], ['aa', false]])).toEqual(['ignore', null]);
+    const repeated = new GlobFilter(`${'**/'.repeat(200)}x`);
+    expect([repeated.match('x', false), repeated.match('a/b/x', false), repeated.match('a/b/y', false)]).toEqual(['whitelist', 'whitelist', 'ignore']);
+  });
+
+  test(`only the first ${MAX_RULES} rules of a file count`, () => {
+    const rules = Array.from({ length: MAX_RULES + 1 }, (_, i) => `f${i}`).join('\n');
+    expect(verdicts(rules, [['f0', false], [`f${MAX_RULES - 1}`, false], [`f${MAX_RULES}`, false]])).toEqual(['ignore', 'ignore', null]);
   });
 });
 

@@ -8,7 +8,7 @@
 import * as v from 'valibot';
 import { writeAtomic } from '../../workspace/atomic-write.ts';
 import type { Confiner } from '../../workspace/confine.ts';
-import { openFileForRead } from '../../workspace/open.ts';
+import { openFileForRead, readChecked } from '../../workspace/open.ts';
 import { defineTool, type ToolDefinition, toolOutput } from '../types.ts';
 import { type FileLimits, failure, looksBinary, mib, pathSchemaDescription, refusalsAsResults, sha256Hex, strictUtf8 } from './common.ts';
 import { unifiedDiff } from './diff.ts';
@@ -119,7 +119,7 @@ export function editFileTool(confiner: Confiner, limits: FileLimits): ToolDefini
           let bytes: Uint8Array;
           try {
             if (opened.stat.size > limits.maxFileBytes) return failure(base, `file '${args.path}' is ${mib(opened.stat.size)}, over the ${mib(limits.maxFileBytes)} limit`, audit);
-            bytes = await opened.handle.readFile();
+            bytes = await readChecked(opened.handle, opened.stat.size);
           } finally {
             await opened.handle.close();
           }

@@ -7,11 +7,10 @@
  * engine uses a worker thread with a time budget; a search cut short by any
  * limit says so in `error` and `truncated`.
  */
-import { lstat } from 'node:fs/promises';
 import * as v from 'valibot';
 import type { Confiner } from '../../workspace/confine.ts';
 import { GlobFilter } from '../../workspace/gitignore.ts';
-import { hardLinkRefusal } from '../../workspace/open.ts';
+import { hardLinkRefusal, lstatConfined } from '../../workspace/open.ts';
 import { defineTool, type ToolDefinition, toolOutput } from '../types.ts';
 import { type FileLimits, failure, mib, READ_ANNOTATIONS, refusalsAsResults } from './common.ts';
 import { builtinSearch } from './search-builtin.ts';
@@ -86,7 +85,7 @@ export function searchFilesTool(confiner: Confiner, limits: FileLimits, opts: Se
       }
       return refusalsAsResults(base, async () => {
         const start = await confiner.resolveExisting(input);
-        const st = await lstat(start);
+        const st = await lstatConfined(confiner, start, input);
         if (st.isFile()) {
           if (st.nlink > 1) throw hardLinkRefusal(input);
           if (st.size > limits.maxFileBytes) return failure(base, `file '${input}' is ${mib(st.size)}, over the ${mib(limits.maxFileBytes)} search limit`);

@@ -24,8 +24,13 @@ import { ReportedFileCheck, readSearchableBytes, type SearchEngine, type SearchM
 /** A search that runs longer is stopped; its partial result says so. */
 const RG_TIMEOUT_MS = 60_000;
 const MAX_STDERR_CHARS = 2000;
-/** Most ripgrep output read per search; past it the search reports itself truncated. */
-const RG_MAX_OUTPUT_BYTES = 32 * 1024 * 1024;
+/**
+ * Most ripgrep output read per search; past it the search reports itself
+ * truncated. It reaches the server as base64 in one launcher message and is
+ * parsed here, ~5× its size in memory at the peak: 32 MiB let three searches
+ * of one client take +522 MiB. 8 MiB still holds 1000 matches of 8 KiB lines.
+ */
+const RG_MAX_OUTPUT_BYTES = 8 * 1024 * 1024;
 
 /** ripgrep's JSON for a path or a line: `text` when it is valid UTF-8, else base64 `bytes`. */
 type RgText = { text?: string; bytes?: string };
@@ -131,26 +136,36 @@ export function ripgrepSearch(rgPath: string, spawner: Spawner): SearchEngine {
     const matches: SearchMatch[] = [];
     const check = new ReportedFileCheck(confiner, req);
     let nominated: Nominated[] = [];
+    let current: RgText | null = null;
+    /** Confirms the lines nominated in the file ripgrep named `path`. */
+    const settle = async (path: RgText) => {
+      const rel = stripDot(bytesOf(path).toString('utf8'));
+      const real = join(req.root, rel);
+      // ripgrep says where to look; what is reported is read again here through a verified open.
+      const bytes = await readSearchableBytes(confiner, real, req.maxFileBytes);
+      if (bytes === null || !(await check.passes(rel))) return;
+      matches.push(...confirmLines(confiner.display(real), bytes, nominated, req.maxResults + 1 - matches.length));
+    };
     const output = run.stdout.split('\n');
     // A capped output ends mid-line: that last piece is not a message.
     if (run.truncated) output.pop();
     for (const line of output) {
       if (line === '') continue;
       const msg = JSON.parse(line) as { type: string; data: Record<string, unknown> };
-      if (msg.type === 'begin') nominated = [];
-      else if (msg.type === 'match') nominated.push(nominate(msg.data as unknown as RgMatch));
+      if (msg.type === 'begin') {
+        nominated = [];
+        current = (msg.data as { path: RgText }).path;
+      } else if (msg.type === 'match') nominated.push(nominate(msg.data as unknown as RgMatch));
       else if (msg.type === 'end') {
         const d = msg.data as { path: RgText; binary_offset: number | null };
+        current = null;
         if (d.binary_offset !== null || nominated.length === 0) continue;
-        const rel = stripDot(bytesOf(d.path).toString('utf8'));
-        const real = join(req.root, rel);
-        // ripgrep says where to look; what is reported is read again here through a verified open.
-        const bytes = await readSearchableBytes(confiner, real, req.maxFileBytes);
-        if (bytes === null || !(await check.passes(rel))) continue;
-        matches.push(...confirmLines(confiner.display(real), bytes, nominated, req.maxResults + 1 - matches.length));
+        await settle(d.path);
         if (matches.length > req.maxResults) break;
       }
     }
+    // The cap fell inside a file (lines with thousands of matches each make MiBs of JSON): its lines so far still count.
+    if (run.truncated && current !== null && nominated.length > 0 && matches.length <= req.maxResults) await settle(current);
     const found = matches.slice(0, req.maxResults);
     const more = matches.length > req.maxResults;
     if (run.timedOut) return { matches: found, truncated: true, error: `search stopped after ${RG_TIMEOUT_MS / 1000} s` };

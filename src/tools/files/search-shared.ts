@@ -10,7 +10,7 @@ import { lstat, realpath } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import type { Confiner } from '../../workspace/confine.ts';
 import type { GlobFilter } from '../../workspace/gitignore.ts';
-import { openFileForRead } from '../../workspace/open.ts';
+import { openFileForRead, readChecked } from '../../workspace/open.ts';
 import { IgnoreStackCache, type WalkEntry } from '../../workspace/walk.ts';
 import { lossyUtf8 } from './common.ts';
 import type { LineMatch } from './search-lines.ts';
@@ -76,7 +76,7 @@ export async function readSearchableBytes(confiner: Confiner, real: string, maxB
     const opened = await openFileForRead(confiner, real);
     try {
       if (opened.stat.size > maxBytes) return null;
-      const bytes = await opened.handle.readFile();
+      const bytes = await readChecked(opened.handle, opened.stat.size);
       return bytes.includes(0) ? null : bytes;
     } finally {
       await opened.handle.close();
@@ -134,7 +134,13 @@ export class ReportedFileCheck {
     // Each directory below the start, then the file, against the .gitignore files in force above it.
     const below = relative(this.req.start, real).split('/');
     let dir = this.req.start;
+    let slice = performance.now();
     for (let i = 0; i < below.length; i++) {
+      // A deep path is many matches: give other requests their turn between them.
+      if (performance.now() - slice > 10) {
+        await new Promise((resolve) => setImmediate(resolve));
+        slice = performance.now();
+      }
       const path = join(dir, below[i]!);
       const isDir = i < below.length - 1;
       const entryRel = relative(this.req.root, path);
