@@ -17,7 +17,7 @@ import { McpDispatcher } from '../mcp/dispatcher.ts';
 import { Lifecycle } from '../ops/lifecycle.ts';
 import { MeteredAudit, MeteredLimiter } from '../ops/metered.ts';
 import { Metrics } from '../ops/metrics.ts';
-import { AuditWriter, NullAudit } from '../audit/writer.ts';
+import { AuditWriter, NullAudit, rotatedNames } from '../audit/writer.ts';
 import type { AuditSink } from '../audit/event.ts';
 import { IpFilter, isLoopback } from '../security/ip.ts';
 import { KeyStore } from '../security/keys.ts';
@@ -27,7 +27,7 @@ import { MemoryLimiter } from '../security/memory-limiter.ts';
 import { HostPolicy } from '../security/host.ts';
 import { OriginPolicy } from '../security/origin.ts';
 import { layerNames } from '../sandbox/layers.ts';
-import { SandboxUnavailableError, setupSandbox } from '../sandbox/setup.ts';
+import { SandboxUnavailableError, serverSecretFiles, setupSandbox } from '../sandbox/setup.ts';
 import { SecurityPipeline } from '../security/pipeline.ts';
 import { RedisLimiter } from '../security/redis-limiter.ts';
 import { Redactor } from '../audit/redact.ts';
@@ -102,6 +102,15 @@ class Cleanups {
   }
 }
 
+/** The server's own files, rotations to come included: no file tool serves them. */
+function ownFiles(config: Config, secretFiles: readonly string[]): string[] {
+  const files = serverSecretFiles(config, secretFiles);
+  if (config.audit.enabled && config.audit.file !== '-') {
+    for (const name of rotatedNames(config.audit.file, config.audit.keep)) files.push(name, `${name}.head`);
+  }
+  return files;
+}
+
 /** Refusals that need nothing opened: unauthenticated non-loopback binds, stdout audit on stdio, an unusable workspace. */
 function checkPolicy(config: Config, opts: RuntimeOptions): Confiner {
   if (opts.transport === 'http' && !isLoopbackHost(config.host) && !config.auth.enabled && config.auth.mode === 'apikey') {
@@ -118,7 +127,7 @@ function checkPolicy(config: Config, opts: RuntimeOptions): Confiner {
     throw new StartupError('HIDE_AUDIT_LOG_FILE=- (stdout) cannot be used with `hide stdio`: stdout carries MCP messages; give a file path');
   }
   try {
-    return new Confiner(config.workspace, config.allowedPaths);
+    return new Confiner(config.workspace, config.allowedPaths, ownFiles(config, opts.secretFiles ?? []));
   } catch (err) {
     throw new StartupError(`workspace ${config.workspace} is not usable: ${(err as Error).message}`);
   }

@@ -118,6 +118,8 @@ export async function writeAtomic(confiner: Confiner, input: string, data: Uint8
   if (abs === confiner.workspace || name === '' || input.endsWith('/')) {
     throw new PathRefusedError(`path '${input}' does not name a file`, input, 'type');
   }
+  // The parent is confined; the name may still be one of the server's own files.
+  if (!confiner.contains(join(await confiner.resolveNearestParent(dirname(abs)), name))) throw confiner.outside(input);
   const dir = await openParent(confiner, input, abs);
   let temp: string | null = null;
   try {

@@ -5,10 +5,12 @@
  * segments — so `/workspace-evil` is not inside `/workspace`. This module
  * decides on paths; `open.ts` and `atomic-write.ts` re-check what was really
  * opened, because a path can change between this check and its use.
+ * The server's own files (keys file, config, audit log) are never inside,
+ * wherever they lie: the file tools run in the server, outside any sandbox.
  */
 import { realpathSync, type Stats, statSync } from 'node:fs';
 import { lstat, readlink, realpath, stat } from 'node:fs/promises';
-import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 
 /** Why a path was refused; lets callers tell "missing" from "not allowed" without parsing messages. */
 export type RefusalKind = 'invalid' | 'outside' | 'missing' | 'type' | 'symlink' | 'hardlink' | 'exists' | 'changed' | 'too-large' | 'binary';
@@ -49,11 +51,34 @@ function throughProc(abs: string): boolean {
   return isWithin('/proc', abs);
 }
 
+/** Where a file is or would be created: its realpath, else its parent's realpath joined with its name. */
+function realOrPlanned(path: string): string {
+  const abs = resolve(path);
+  try {
+    return realpathSync(abs);
+  } catch {
+    try {
+      return join(realpathSync(dirname(abs)), basename(abs));
+    } catch {
+      return abs;
+    }
+  }
+}
+
 export class Confiner {
   /** Real (symlink-free) roots; the first is the workspace. */
   readonly roots: readonly string[];
+  /**
+   * The server's own files, as written and as resolved. Kept out of every
+   * root: a client allowed only file tools could otherwise read other
+   * clients' keys, or write the keys file (re-read at once) and grant itself
+   * every tool, or change the settings the next start reads.
+   */
+  private readonly ownFiles: ReadonlySet<string>;
 
-  constructor(workspace: string, allowedPaths: readonly string[] = []) {
+  /** @param ownFiles the server's keys file, config files and audit log files: refused like a path outside. */
+  constructor(workspace: string, allowedPaths: readonly string[] = [], ownFiles: readonly string[] = []) {
+    this.ownFiles = new Set(ownFiles.flatMap((f) => [resolve(f), realOrPlanned(f)]));
     const ws = realpathSync(workspace);
     if (!statSync(ws).isDirectory()) throw new Error(`workspace ${workspace} is not a directory`);
     const extra: string[] = [];
@@ -84,7 +109,7 @@ export class Confiner {
 
   /** True when a real (symlink-free) path lies inside a root. */
   contains(real: string): boolean {
-    return !throughProc(real) && this.roots.some((root) => isWithin(root, real));
+    return !throughProc(real) && !this.ownFiles.has(real) && this.roots.some((root) => isWithin(root, real));
   }
 
   /** How a confined real path is shown to clients: relative to the workspace, else absolute. */

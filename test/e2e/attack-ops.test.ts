@@ -1,0 +1,65 @@
+/**
+ * Operations surfaces attacked through the real server: the keys file and its
+ * hot reload, limits, the audit log and its chain, /metrics and start-up
+ * settings. Each test asserts the safe behaviour.
+ */
+import { afterAll, describe, expect, test } from 'bun:test';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
+import { rpc, tempDir, waitFor } from '../helpers/server.ts';
+
+const started: ServerProcess[] = [];
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const s of started) {
+    s.proc.kill('SIGKILL');
+    await s.proc.exited;
+  }
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+async function serve(cwd: string, env: Record<string, string>): Promise<ServerProcess> {
+  const s = await startServerProcess({ cwd, env: { HIDE_RATE_LIMIT_ENABLED: 'false', HIDE_LOG_LEVEL: 'info', ...env } });
+  started.push(s);
+  return s;
+}
+
+async function call(s: ServerProcess, key: string, name: string, args: Record<string, unknown>) {
+  const r = await rpc(`${s.url}/mcp`, 'tools/call', { name, arguments: args }, { 'X-API-Key': key });
+  return { status: r.status, body: r.body as Record<string, any> };
+}
+
+describe('keys file inside the workspace', () => {
+  // The README's cluster profile: HIDE_API_KEYS_FILE=.mcp_keys.json, the workspace the working directory.
+  const KEY_WRITER = 'w'.repeat(43);
+  const KEY_READER = 'r'.repeat(43);
+  const KEY_ROGUE = 'x'.repeat(43);
+
+  test('a client allowed only file tools cannot rewrite the keys file to grant itself commands', async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const ws = join(dir, 'ws');
+    mkdirSync(ws);
+    const keysFile = join(ws, '.mcp_keys.json');
+    writeFileSync(
+      keysFile,
+      JSON.stringify({ clients: [{ client_id: 'writer', api_key: KEY_WRITER, tools: ['read_file', 'write_file', 'edit_file'] }, { client_id: 'reader', api_key: KEY_READER, readOnly: true }] }),
+    );
+    const s = await serve(ws, { HIDE_AUTH_ENABLED: 'true', HIDE_API_KEYS_FILE: '.mcp_keys.json', HIDE_AUDIT_LOG_FILE: join(dir, 'audit.jsonl') });
+    // Reading it hands over every plaintext key of the file.
+    const read = await call(s, KEY_READER, 'read_file', { path: '.mcp_keys.json' });
+    expect(read.body.result?.isError).toBe(true);
+    expect(JSON.stringify(read.body)).not.toContain(KEY_WRITER);
+    const found = await call(s, KEY_READER, 'search_files', { pattern: 'api_key' });
+    expect(found.body.result?.structuredContent?.matches).toEqual([]);
+    const edited = await call(s, KEY_WRITER, 'edit_file', { path: '.mcp_keys.json', edits: [{ oldText: '"read_file",', newText: '"shell_execute","read_file",' }] });
+    expect(edited.body.result?.isError).toBe(true);
+    const rogue = { clients: [{ client_id: 'writer', api_key: KEY_WRITER }, { client_id: 'rogue', api_key: KEY_ROGUE }] };
+    const wrote = await call(s, KEY_WRITER, 'write_file', { path: '.mcp_keys.json', content: JSON.stringify(rogue) });
+    expect(wrote.body.result?.isError).toBe(true);
+    expect(JSON.parse(readFileSync(keysFile, 'utf8')).clients.map((c: { client_id: string }) => c.client_id)).toEqual(['writer', 'reader']);
+    const shell = await call(s, KEY_ROGUE, 'shell_execute', { command: 'id' });
+    expect(shell.status).toBe(401);
+  }, 30_000);
+});
