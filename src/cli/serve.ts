@@ -65,7 +65,10 @@ export async function runServe(argv: string[]): Promise<number> {
       await Promise.all([server.stop(force), metricsServer?.stop(force)]);
     },
     close: () => rt.close(),
-    flushAudit: () => void rt.audit.flush(),
+    flushAudit: () => {
+      rt.ops.recordUnfinishedCalls();
+      rt.audit.flush();
+    },
     log,
     exit: (code) => process.exit(code),
   });

@@ -22,7 +22,7 @@ import { VERSION } from '../core/version.ts';
 import { checkBounded } from './bounded-validation.ts';
 import { correlationIdProblem } from './correlation.ts';
 import type { Era } from './era.ts';
-import { type Admission, callLabels, openGate, type ToolCallGate } from './gate.ts';
+import { type Admission, callLabels, openGate, type ToolCallGate, type ToolCallRecord } from './gate.ts';
 import {
   ALL_PROTOCOL_VERSIONS,
   errorJson,
@@ -110,6 +110,8 @@ export class McpDispatcher {
   private readonly initializeResults = new Map<string, string>();
   /** tools/list results shaped for 2026-07-28, per listing text (the registry keeps one text per view). */
   private readonly modernLists = new Map<CachedJson, CachedJson>();
+  /** Tool calls running now, each as the way to record it interrupted. */
+  private readonly unfinished = new Set<() => void>();
 
   constructor(
     private readonly registry: ToolRegistry,
@@ -217,6 +219,14 @@ export class McpDispatcher {
     // Admission may throw (403 / 429): nothing to release then.
     const ticket = admission ?? (await this.gate.admit(ctx, tool, correlationId, user));
     const started = performance.now();
+    let recorded = false;
+    const record = (r: Omit<ToolCallRecord, 'toolName' | 'user' | 'correlationId' | 'durationMs'>) => {
+      if (recorded) return;
+      recorded = true;
+      this.gate.record(ctx, { ...r, toolName: name, user, correlationId, durationMs: performance.now() - started });
+    };
+    const interrupted = () => record({ arguments: auditable(tool, rawArgs ?? {}), result: { interrupted: true }, error: 'the server exited before the call ended' });
+    this.unfinished.add(interrupted);
     try {
       // The correlation id ends up in a response header: refuse a bad one before anything runs.
       const problem = correlationIdProblem(rawArgs?.correlationId);
@@ -235,22 +245,27 @@ export class McpDispatcher {
         }
       }
       const error = outcome.isError ? String((outcome.structured as { error?: unknown }).error ?? 'tool reported an error') : null;
-      this.gate.record(ctx, {
-        toolName: name,
-        arguments: outcome.auditArguments ?? auditable(tool, rawArgs ?? {}),
-        user,
-        correlationId,
-        result: outcome.auditResult ?? {},
-        error,
-        durationMs: performance.now() - started,
-      });
+      record({ arguments: outcome.auditArguments ?? auditable(tool, rawArgs ?? {}), result: outcome.auditResult ?? {}, error });
       const result = toolResultJson(outcome);
       const body = resultJson(id, era.modern ? this.modern(result) : result);
       // A large answer and its intermediate strings are garbage once sent.
       if (body.length > LARGE_ANSWER_CHARS) noteTransientBytes(body.length * 2);
       return { body, status: 200, correlationId };
     } finally {
+      this.unfinished.delete(interrupted);
       ticket.release();
     }
+  }
+
+  /**
+   * Records every tool call still running as interrupted, once: the server is
+   * exiting and they will never reach their own line. Every admitted call
+   * leaves a line, even when a second signal skips the drain.
+   */
+  recordUnfinished(): number {
+    const pending = [...this.unfinished];
+    this.unfinished.clear();
+    for (const r of pending) r();
+    return pending.length;
   }
 }

@@ -58,6 +58,8 @@ export interface Runtime {
     reopenAudit(): void;
     /** Kills every running command (shutdown). */
     killChildren(): void;
+    /** Writes an `interrupted` audit line for every tool call still running (exit); returns how many. */
+    recordUnfinishedCalls(): number;
   };
   healthExtra(): Record<string, unknown>;
   close(): Promise<void>;
@@ -358,13 +360,18 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
           exec.processes.killAll();
           exec.spawner.killAll();
         },
+        recordUnfinishedCalls: () => dispatcher.recordUnfinished(),
       },
       healthExtra: () => ({
         sandbox: exec.status.active ? 'on' : 'off',
         landlockAbi: exec.status.abi,
         sandboxLayers: exec.status.active && exec.status.layers ? layerNames(exec.status.layers) : [],
       }),
-      close: () => cleanups.run(),
+      close: () => {
+        // Calls the drain could not wait for still get their line before the audit closes.
+        dispatcher.recordUnfinished();
+        return cleanups.run();
+      },
     };
   } catch (err) {
     await cleanups.run();

@@ -63,3 +63,29 @@ describe('keys file inside the workspace', () => {
     expect(shell.status).toBe(401);
   }, 30_000);
 });
+
+describe('audit evidence at shutdown', () => {
+  test('a second SIGTERM while calls run still leaves one line per admitted call, and the chain verifies', async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const ws = join(dir, 'ws');
+    mkdirSync(ws);
+    const audit = join(dir, 'audit.jsonl');
+    const s = await serve(dir, { HIDE_WORKSPACE: ws, HIDE_AUDIT_LOG_FILE: audit });
+    const ids = ['c-0', 'c-1', 'c-2'];
+    const calls = ids.map((correlationId) =>
+      rpc(`${s.url}/mcp`, 'tools/call', { name: 'shell_execute', arguments: { command: 'sleep', arguments: ['30'], correlationId } }).catch(() => null),
+    );
+    await waitFor(async () => /^hide_tool_calls_in_flight 3/m.test(await (await fetch(`${s.url}/metrics`)).text()), 10_000, 'three calls running');
+    s.proc.kill('SIGTERM');
+    await waitFor(() => s.logs().includes('draining'), 5_000, 'the drain to start');
+    s.proc.kill('SIGTERM');
+    await s.proc.exited;
+    await Promise.all(calls);
+    const lines = readFileSync(audit, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.filter((l) => l.event_type === 'tool_call').map((l) => l.correlation_id).sort()).toEqual(ids);
+    for (const l of lines) expect(l.error).toBe('the server exited before the call ended');
+    const verify = Bun.spawnSync([process.execPath, join(import.meta.dir, '..', '..', 'src', 'main.ts'), 'audit', 'verify', audit]);
+    expect(verify.exitCode).toBe(0);
+  }, 30_000);
+});
