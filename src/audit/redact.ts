@@ -176,14 +176,15 @@ function cutPoint(s: string, limit: number): number {
 }
 
 /** Runs of characters a key can be made of; each run, and its pieces between `=` and `/`, is a candidate. */
-const KEY_RUN = new RegExp(`[A-Za-z0-9_\\-.~+/=]{${MIN_KEY_RUN},}`, 'g');
-const KEY_RUN_TEST = new RegExp(`[A-Za-z0-9_\\-.~+/=]{${MIN_KEY_RUN}}`);
+const KEY_RUN = new RegExp(`[A-Za-z0-9_\\-.~+/=%]{${MIN_KEY_RUN},}`, 'g');
+const KEY_RUN_TEST = new RegExp(`[A-Za-z0-9_\\-.~+/=%]{${MIN_KEY_RUN}}`);
+const HEX_PAIR = /^[0-9A-Fa-f]{2}$/;
 /** Separator positions considered per run; past them a run is still tested whole and up to its end. */
 const MAX_CUTS = 12;
 
 /**
  * The span of `run` that is a key, or null. Candidates: the run itself and
- * each piece of MIN_KEY_RUN or more characters between two of its `=`/`/`
+ * each piece of MIN_KEY_RUN or more characters between two of its `=`/`/`/`+`/`~`/`%XX`
  * separators or its ends (so `--api-key=KEY`, `https://host/KEY/x` and
  * `KEY.` are found). Only the first MAX_CUTS separators count, which bounds
  * the hashing per run.
@@ -193,8 +194,12 @@ function keySpan(run: string, isKey: (s: string) => boolean): [number, number] |
   const ends = [run.length];
   for (let i = 0; i < run.length && starts.length <= MAX_CUTS; i++) {
     const c = run[i];
-    if (c === '=' || c === '/') {
+    if (c === '=' || c === '/' || c === '+' || c === '~') {
       starts.push(i + 1);
+      ends.push(i);
+    } else if (c === '%' && HEX_PAIR.test(run.slice(i + 1, i + 3))) {
+      // URL-encoded text: `a%20b%20KEY`.
+      starts.push(i + 3);
       ends.push(i);
     }
   }

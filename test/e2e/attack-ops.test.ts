@@ -89,3 +89,26 @@ describe('audit evidence at shutdown', () => {
     expect(verify.exitCode).toBe(0);
   }, 30_000);
 });
+
+describe('a key known only by its digest, in the audit log', () => {
+  // hide keys generate stores only the SHA-256: the redactor finds the key by hashing pieces of each run.
+  const KEY = 'Zk3_9aQ-pLm2Xv8rT0bWc5Yd1eF4gH6jK7nS2uV3wA1';
+
+  test('URL-encoded (%20, +) or after ~ it is still masked', async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const ws = join(dir, 'ws');
+    mkdirSync(ws);
+    const keysFile = join(dir, 'keys.json');
+    writeFileSync(keysFile, JSON.stringify({ clients: [{ client_id: 'alice', api_key_sha256: new Bun.CryptoHasher('sha256').update(KEY).digest('hex') }] }));
+    const audit = join(dir, 'audit.jsonl');
+    const s = await serve(dir, { HIDE_WORKSPACE: ws, HIDE_AUDIT_LOG_FILE: audit, HIDE_AUTH_ENABLED: 'true', HIDE_API_KEYS_FILE: keysFile });
+    const spellings = [`q=a%20b%20${KEY}`, `a+b+${KEY}`, `~${KEY}~`, `%2F${KEY}%2F`];
+    const r = await call(s, KEY, 'shell_execute', { command: 'echo', arguments: spellings });
+    expect(r.status).toBe(200);
+    await s.stop();
+    const text = readFileSync(audit, 'utf8');
+    expect(text).toContain('a%20b%20[REDACTED]');
+    expect(text).not.toContain(KEY);
+  }, 30_000);
+});
