@@ -112,3 +112,23 @@ describe('a key known only by its digest, in the audit log', () => {
     expect(text).not.toContain(KEY);
   }, 30_000);
 });
+
+describe('settings from the workspace', () => {
+  // Open: the server reads `.env` from its working directory, which is also the default workspace. A client that
+  // can write there (write_file on a .env that did not exist at start, or any command: the sandbox grants the
+  // workspace read-write) sets every setting the environment and flags leave unset for the next start —
+  // HIDE_SANDBOX=off, HIDE_ALLOWED_PATHS=/, HIDE_AUDIT_ENABLED=false. The fix is a contract change (do not read a
+  // `.env` that lies inside the workspace or an allowed path, and say so at start), left to the lead.
+  test.skip('a .env written by a client does not configure the next start', async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const audit = join(dir, 'audit.jsonl');
+    const first = await serve(dir, { HIDE_AUDIT_LOG_FILE: audit });
+    const wrote = await rpc(`${first.url}/mcp`, 'tools/call', { name: 'write_file', arguments: { path: '.env', content: 'HIDE_SANDBOX=off\nHIDE_ALLOWED_PATHS=/\n' } });
+    expect(wrote.status).toBe(200);
+    await first.stop();
+    const second = await serve(dir, { HIDE_AUDIT_LOG_FILE: audit });
+    const health = (await (await fetch(`${second.url}/health`)).json()) as { sandbox: string };
+    expect(health.sandbox).toBe('on');
+  }, 30_000);
+});
