@@ -6,6 +6,7 @@ import { expect, test } from 'bun:test';
 import { closeSync, openSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config/load.ts';
+import { logger } from '../src/core/log.ts';
 import { createRuntime, StartupError } from '../src/runtime/runtime.ts';
 import { tempDir } from './helpers/temp.ts';
 
@@ -47,4 +48,21 @@ test('a keys file without a usable key refuses the start and leaves no watcher o
   expect(openUnder(dir)).toEqual([]);
   // The directory can be reused at once: nothing holds it.
   closeSync(openSync(join(dir, 'probe'), 'w'));
+});
+
+test('an allowed path of / starts, with a warning that the whole host is reachable', async () => {
+  const dir = tempDir('hide-runtime-');
+  const warnings: string[] = [];
+  const reporter = { log: (entry: { type: string; args: unknown[] }) => void (entry.type === 'warn' && warnings.push(entry.args.join(' '))) };
+  logger.addReporter(reporter);
+  try {
+    const { config } = loadConfig({ cwd: dir, env: { HIDE_WORKSPACE: dir, HIDE_ALLOWED_PATHS: '/', HIDE_AUDIT_LOG_ENABLED: 'false', HIDE_SANDBOX: 'off' } });
+    const rt = await createRuntime(config, { transport: 'stdio' });
+    await rt.close();
+  } finally {
+    logger.removeReporter(reporter);
+  }
+  expect(warnings.filter((w) => w.includes('whole host'))).toEqual([
+    "the workspace or HIDE_ALLOWED_PATHS is / : the file tools and commands can read and write the whole host (only the server's own files stay out of reach)",
+  ]);
 });

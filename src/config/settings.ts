@@ -99,7 +99,7 @@ export const SETTINGS = [
     default: [],
     example: '["/tmp"]',
     finish: allInCwd,
-    doc: 'More directories the tools may use besides the workspace.',
+    doc: 'More directories the tools may use besides the workspace (`/` is taken, with a warning at start: the whole host).',
   }),
   setting({ path: 'readOnly', env: 'HIDE_READ_ONLY', schema: Bool, default: false, doc: 'Offer only the tools that change nothing (no commands, no writes).' }),
   // Authentication and network filters

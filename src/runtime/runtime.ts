@@ -128,11 +128,17 @@ function checkPolicy(config: Config, opts: RuntimeOptions): Confiner {
   if (opts.transport === 'stdio' && config.audit.enabled && config.audit.file === '-') {
     throw new StartupError('HIDE_AUDIT_LOG_FILE=- (stdout) cannot be used with `hide stdio`: stdout carries MCP messages; give a file path');
   }
+  let confiner: Confiner;
   try {
-    return new Confiner(config.workspace, config.allowedPaths, ownFiles(config, opts.secretFiles ?? []));
+    confiner = new Confiner(config.workspace, config.allowedPaths, ownFiles(config, opts.secretFiles ?? []));
   } catch (err) {
     throw new StartupError(`workspace ${config.workspace} is not usable: ${(err as Error).message}`);
   }
+  // Allowed, but the file tools run in the server itself: say what it hands over.
+  if (confiner.roots.includes('/')) {
+    logger.withTag('start').warn('the workspace or HIDE_ALLOWED_PATHS is / : the file tools and commands can read and write the whole host (only the server\'s own files stay out of reach)');
+  }
+  return confiner;
 }
 
 interface Auth {
