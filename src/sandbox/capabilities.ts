@@ -7,7 +7,7 @@
  */
 import { ptr } from 'bun:ffi';
 import { readFileSync } from 'node:fs';
-import { check, libc } from './libc.ts';
+import { check, libc } from '../util/libc.ts';
 
 const PR_CAPBSET_DROP = 24;
 const PR_CAP_AMBIENT = 47;

@@ -9,7 +9,7 @@
  */
 import { statSync } from 'node:fs';
 import { ptr } from 'bun:ffi';
-import { check, cString, libc, SyscallError } from './libc.ts';
+import { check, cString, libc, SyscallError } from '../util/libc.ts';
 
 // Same numbers on x86_64 and aarch64 (new syscalls share one table since 5.x).
 const SYS_landlock_create_ruleset = 444;

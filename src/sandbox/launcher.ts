@@ -21,7 +21,7 @@
  */
 import { CAP_SYS_ADMIN, dropCapabilities, hasCapabilities } from './capabilities.ts';
 import { restrictSelf } from './landlock.ts';
-import { check, libc } from './libc.ts';
+import { check, libc } from '../util/libc.ts';
 import { becomeSubreaper, procMatchesOwnPids, sweepOrphans } from './orphans.ts';
 import { PidNamespaces } from './pidns.ts';
 import { isolateNetwork } from './namespaces.ts';

@@ -4,7 +4,7 @@
  * launcher's network namespace and private /proc, and the seccomp filter,
  * which names the same flags. Numbers are the running architecture's.
  */
-import { check, libc } from './libc.ts';
+import { check, libc } from '../util/libc.ts';
 
 export const CLONE_PARENT = 0x00008000;
 export const CLONE_NEWNS = 0x00020000;

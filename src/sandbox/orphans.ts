@@ -9,7 +9,7 @@
  * (an unprivileged server), and by the server for what a dead launcher leaves.
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { check, libc } from './libc.ts';
+import { check, libc } from '../util/libc.ts';
 
 const PR_SET_CHILD_SUBREAPER = 36;
 const WNOHANG = 1;

@@ -16,7 +16,7 @@
  * user namespace would give it, but creating one needs a single-threaded
  * process, which a Bun process never is).
  */
-import { check, cString, libc } from './libc.ts';
+import { check, cString, libc } from '../util/libc.ts';
 import { CLONE_NEWIPC, CLONE_NEWPID, setns, unshare } from './namespaces.ts';
 
 const O_RDONLY_CLOEXEC = 0o2000000;

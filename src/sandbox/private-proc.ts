@@ -8,7 +8,7 @@
  * must happen before Landlock, which forbids mounting.
  */
 import { ptr } from 'bun:ffi';
-import { check, cString, libc } from './libc.ts';
+import { check, cString, libc } from '../util/libc.ts';
 import { CLONE_NEWNS, unshare } from './namespaces.ts';
 
 const MS_NOSUID = 2;

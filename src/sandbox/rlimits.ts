@@ -10,7 +10,7 @@
  * bounds them. A tiny exec trampoline would close the gap at ~0.7 ms a call.
  */
 import { ptr } from 'bun:ffi';
-import { check, libc } from './libc.ts';
+import { check, libc } from '../util/libc.ts';
 
 // RLIMIT_* numbers shared by x86_64 and aarch64 (asm-generic/resource.h).
 const RLIMIT_CPU = 0;

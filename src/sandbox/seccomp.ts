@@ -22,7 +22,7 @@
  * syscall, each ending in its own return, so no jump ever leaves its block.
  */
 import { ptr } from 'bun:ffi';
-import { check, libc } from './libc.ts';
+import { check, libc } from '../util/libc.ts';
 import { CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER, CLONE_NEWUTS, CLONE_PARENT } from './namespaces.ts';
 
 export interface SeccompPolicy {

@@ -15,7 +15,7 @@ import type { SpawnResult } from '../exec/spawn.ts';
 import type { OwnedLiveRequest, OwnedSpawnRequest, Spawner } from '../exec/spawner.ts';
 import { logger } from '../core/log.ts';
 import { landlockAbi } from './landlock.ts';
-import { check, libc } from './libc.ts';
+import { check, libc } from '../util/libc.ts';
 import { PidNamespaces } from './pidns.ts';
 import type { LayerReport } from './protocol.ts';
 import type { ResourceLimits } from './rlimits.ts';

@@ -5,13 +5,18 @@
  * mid-walk is skipped instead of leaving the workspace. Entries come in
  * byte order of their names — the order ripgrep's `--sort path` uses — either
  * depth-first (search) or breadth-first (listing, so a cap cuts the deepest
- * levels first).
+ * levels first). A walk whose caller takes a bounded number of entries reads
+ * each directory's names as a stream and keeps only as many of the smallest
+ * accepted ones as can still be taken: a directory of a million names costs
+ * time, not memory.
  */
+import type { Stats } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import type { Confiner } from './confine.ts';
+import { readDirents } from './dir-names.ts';
 import { IgnoreFile, type IgnoreMatch, IgnoreStack } from './gitignore.ts';
-import { openDirectory, openFileForRead, readChecked } from './open.ts';
+import { type OpenedDir, openDirectory, openFileForRead, readChecked } from './open.ts';
 
 export type EntryType = 'file' | 'directory' | 'symlink' | 'other';
 
@@ -29,13 +34,21 @@ export interface WalkEntry {
   ignore: IgnoreMatch;
 }
 
+/** What a directory's listing tells of an entry before it is lstat-ed: enough to accept or skip it. */
+export type EntryFacts = Pick<WalkEntry, 'name' | 'rel' | 'type' | 'depth' | 'ignore'>;
+
 export interface WalkOptions {
   order: 'depth-first' | 'breadth-first';
   maxDepth: number;
   /** Read .gitignore files (the start's ancestors up to the root, and every walked directory). */
   gitignore: boolean;
-  /** Whether to yield an entry and, for a directory, walk into it. */
-  accept(entry: WalkEntry): boolean;
+  /** Whether to yield an entry and, for a directory, walk into it; decided from the name-level facts alone. */
+  accept(entry: EntryFacts): boolean;
+  /**
+   * The most entries the caller takes: the walk ends after yielding this many,
+   * and reads no directory's entries past those it can still yield.
+   */
+  limit?: number;
   /** Whether to walk into an accepted directory (default: yes, within maxDepth). */
   descend?(entry: WalkEntry): boolean;
 }
@@ -117,49 +130,177 @@ interface Frontier {
   stack: IgnoreStack;
 }
 
-/** Reads one directory's entries, sorted, with metadata taken through its open descriptor. */
-async function readEntries(confiner: Confiner, dir: Frontier, gitignore: boolean): Promise<{ entries: WalkEntry[]; stack: IgnoreStack }> {
-  let opened: Awaited<ReturnType<typeof openDirectory>>;
+function typeOf(st: Stats): EntryType {
+  return st.isFile() ? 'file' : st.isDirectory() ? 'directory' : st.isSymbolicLink() ? 'symlink' : 'other';
+}
+
+/** Lets the event loop serve other requests when the current run has lasted a slice. */
+class Slicer {
+  private start = performance.now();
+  async maybeYield(): Promise<void> {
+    if (performance.now() - this.start > MATCH_SLICE_MS) {
+      await new Promise((resolve) => setImmediate(resolve));
+      this.start = performance.now();
+    }
+  }
+}
+
+/** Reads one directory's entries, sorted, at most `take` of the accepted ones, with metadata taken through its open descriptor. */
+async function readEntries(confiner: Confiner, dir: Frontier, opts: WalkOptions, take: number): Promise<{ entries: WalkEntry[]; stack: IgnoreStack }> {
+  let opened: OpenedDir;
   try {
     opened = await openDirectory(confiner, dir.real, dir.real);
   } catch {
     return { entries: [], stack: dir.stack };
   }
   const root = confiner.rootOf(opened.real);
-  const entries: WalkEntry[] = [];
+  let stack = dir.stack;
   try {
-    const names = sortNames(await readdir(opened.path));
-    for (const name of names) {
-      const st = await lstat(join(opened.path, name)).catch(() => null);
-      if (st === null) continue;
-      const real = join(opened.real, name);
-      entries.push({
-        name,
-        rel: relative(root, real),
-        real,
-        type: st.isFile() ? 'file' : st.isDirectory() ? 'directory' : st.isSymbolicLink() ? 'symlink' : 'other',
-        size: st.size,
-        nlink: st.nlink,
-        depth: dir.depth + 1,
-        ignore: null,
-      });
-    }
+    if (opts.gitignore && dir.depth > 0) stack = dir.stack.push(await readIgnoreFile(confiner, opened.real, relative(root, opened.real)));
+    const listed = { opened, root, depth: dir.depth + 1, stack };
+    const entries = take === Number.POSITIVE_INFINITY ? await readAllEntries(listed, opts.gitignore) : await readSmallestAccepted(listed, opts, take);
+    return { entries, stack };
   } finally {
     await opened.handle.close();
   }
-  const stack = gitignore && dir.depth > 0 ? dir.stack.push(await readIgnoreFile(confiner, opened.real, relative(root, opened.real))) : dir.stack;
+}
+
+interface ListedDir {
+  opened: OpenedDir;
+  root: string;
+  /** Depth of the directory's entries. */
+  depth: number;
+  stack: IgnoreStack;
+}
+
+/** Every entry, lstat-ed; the caller's accept runs afterwards. */
+async function readAllEntries({ opened, root, depth, stack }: ListedDir, gitignore: boolean): Promise<WalkEntry[]> {
+  const entries: WalkEntry[] = [];
+  const names = sortNames(await readdir(opened.path));
+  for (const name of names) {
+    const st = await lstat(join(opened.path, name)).catch(() => null);
+    if (st === null) continue;
+    const real = join(opened.real, name);
+    entries.push({ name, rel: relative(root, real), real, type: typeOf(st), size: st.size, nlink: st.nlink, depth, ignore: null });
+  }
   if (gitignore) {
-    let slice = performance.now();
+    const slicer = new Slicer();
     for (const e of entries) {
       e.ignore = stack.match(e.rel, e.type === 'directory');
       // A .gitignore can hold a megabyte of rules, each tried on every entry: give other requests their turn.
-      if (performance.now() - slice > MATCH_SLICE_MS) {
-        await new Promise((resolve) => setImmediate(resolve));
-        slice = performance.now();
-      }
+      await slicer.maybeYield();
     }
   }
-  return { entries, stack };
+  return entries;
+}
+
+/**
+ * The `take` smallest accepted entries, in byte order. The entries stream
+ * past (dir-names.ts); each is judged from what the directory says of it (its
+ * type, or lstat's when the filesystem gives none), only the smallest
+ * accepted are kept, in a heap, and only those are lstat-ed. A name past the
+ * kept ones is skipped by its bytes, undecoded, once one accepted name past
+ * them is known. An entry that vanished or changed type in between (and is no
+ * longer accepted) leaves a gap; the directory is then read again for the
+ * names after the last one kept.
+ */
+async function readSmallestAccepted({ opened, root, depth, stack }: ListedDir, opts: WalkOptions, take: number): Promise<WalkEntry[]> {
+  const dirRel = relative(root, opened.real);
+  const facts = (name: string, type: EntryType): EntryFacts => {
+    const rel = dirRel === '' ? name : `${dirRel}/${name}`;
+    return { name, rel, type, depth, ignore: opts.gitignore ? stack.match(rel, type === 'directory') : null };
+  };
+  const entries: WalkEntry[] = [];
+  let after: Buffer | null = null;
+  while (entries.length < take) {
+    const heap = new SmallestNames(take - entries.length);
+    let more = false;
+    const slicer = new Slicer();
+    for await (const batch of readDirents(opened.handle.fd, opened.path)) {
+      for (let i = 0; i < batch.length; i++) {
+        if (after !== null && batch.compare(i, after) <= 0) continue;
+        const beyond = heap.full && batch.compare(i, heap.top) >= 0;
+        // Past the kept ones only whether an accepted entry lies there matters, and once one does, nothing more.
+        if (beyond && more) continue;
+        const name = batch.name(i);
+        const listed = batch.type(i);
+        const type = listed === 'unknown' ? await lstatType(opened.path, name) : listed;
+        if (type !== null && opts.accept(facts(name, type))) {
+          if (beyond) more = true;
+          else if (heap.add(batch.bytes(i), name)) more = true;
+        }
+        await slicer.maybeYield();
+      }
+    }
+    const kept = heap.sorted();
+    for (const { name } of kept) {
+      const st = await lstat(join(opened.path, name)).catch(() => null);
+      if (st === null) continue;
+      // Its type may have changed since the directory was read (a directory swapped for a symlink): judged again.
+      const f = facts(name, typeOf(st));
+      if (!opts.accept(f)) continue;
+      entries.push({ ...f, real: join(opened.real, name), size: st.size, nlink: st.nlink });
+    }
+    if (!more) break;
+    after = kept.at(-1)!.bytes;
+  }
+  return entries;
+}
+
+async function lstatType(dirPath: string, name: string): Promise<EntryType | null> {
+  const st = await lstat(join(dirPath, name)).catch(() => null);
+  return st === null ? null : typeOf(st);
+}
+
+interface KeptName {
+  bytes: Buffer;
+  name: string;
+}
+
+/** At most `size` names, the smallest in byte order seen so far: a max-heap on their UTF-8 bytes. */
+class SmallestNames {
+  private readonly h: KeptName[] = [];
+
+  constructor(private readonly size: number) {}
+
+  get full(): boolean {
+    return this.h.length >= this.size;
+  }
+
+  /** The largest name kept (only when full). */
+  get top(): Buffer {
+    return this.h[0]!.bytes;
+  }
+
+  /** Keeps a name smaller than the top (or any while not full); true when that pushed a kept name out. */
+  add(bytes: Buffer, name: string): boolean {
+    const h = this.h;
+    if (!this.full) {
+      h.push({ bytes, name });
+      for (let i = h.length - 1; i > 0; ) {
+        const parent = (i - 1) >> 1;
+        if (Buffer.compare(h[parent]!.bytes, h[i]!.bytes) >= 0) break;
+        [h[parent], h[i]] = [h[i]!, h[parent]!];
+        i = parent;
+      }
+      return false;
+    }
+    h[0] = { bytes, name };
+    for (let i = 0; ; ) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let largest = i;
+      if (l < h.length && Buffer.compare(h[l]!.bytes, h[largest]!.bytes) > 0) largest = l;
+      if (r < h.length && Buffer.compare(h[r]!.bytes, h[largest]!.bytes) > 0) largest = r;
+      if (largest === i) return true;
+      [h[largest], h[i]] = [h[i]!, h[largest]!];
+      i = largest;
+    }
+  }
+
+  sorted(): KeptName[] {
+    return [...this.h].sort((a, b) => Buffer.compare(a.bytes, b.bytes));
+  }
 }
 
 /**
@@ -170,29 +311,39 @@ export async function* walk(confiner: Confiner, startReal: string, opts: WalkOpt
   // The start's own .gitignore is part of its ancestors' stack, read once here.
   const stack = opts.gitignore ? await ignoreStackFor(confiner, startReal) : IgnoreStack.EMPTY;
   const start: Frontier = { real: startReal, depth: 0, stack };
+  const count: Count = { yielded: 0, limit: opts.limit ?? Number.POSITIVE_INFINITY };
+  if (count.limit <= 0) return;
   if (opts.order === 'depth-first') {
-    yield* depthFirst(confiner, start, opts);
+    yield* depthFirst(confiner, start, opts, count);
     return;
   }
   const queue: Frontier[] = [start];
   while (queue.length > 0) {
     const dir = queue.shift()!;
-    const { entries, stack: here } = await readEntries(confiner, dir, opts.gitignore);
+    const { entries, stack: here } = await readEntries(confiner, dir, opts, count.limit - count.yielded);
     for (const entry of entries) {
       if (!opts.accept(entry)) continue;
       yield entry;
+      if (++count.yielded >= count.limit) return;
       if (entry.type === 'directory' && entry.depth < opts.maxDepth && (opts.descend?.(entry) ?? true)) queue.push({ real: entry.real, depth: entry.depth, stack: here });
     }
   }
 }
 
-async function* depthFirst(confiner: Confiner, dir: Frontier, opts: WalkOptions): AsyncGenerator<WalkEntry> {
-  const { entries, stack } = await readEntries(confiner, dir, opts.gitignore);
+interface Count {
+  yielded: number;
+  limit: number;
+}
+
+async function* depthFirst(confiner: Confiner, dir: Frontier, opts: WalkOptions, count: Count): AsyncGenerator<WalkEntry> {
+  const { entries, stack } = await readEntries(confiner, dir, opts, count.limit - count.yielded);
   for (const entry of entries) {
+    if (count.yielded >= count.limit) return;
     if (!opts.accept(entry)) continue;
     yield entry;
+    count.yielded++;
     if (entry.type === 'directory' && entry.depth < opts.maxDepth && (opts.descend?.(entry) ?? true)) {
-      yield* depthFirst(confiner, { real: entry.real, depth: entry.depth, stack }, opts);
+      yield* depthFirst(confiner, { real: entry.real, depth: entry.depth, stack }, opts, count);
     }
   }
 }

@@ -205,4 +205,18 @@ describe('list_directory', () => {
     const r = await srv.call('list_directory', { path: '.' });
     expect([r.entries.length, r.truncated]).toEqual([1000, true]);
   });
+
+  test('hidden and ignored names are skipped before the cap: exactly 1000 visible ones are all listed, not truncated; one more truncates', async () => {
+    using u = tree();
+    await using srv = await startServer(u);
+    writeFileSync(join(u.ws, '.gitignore'), '*.log\n');
+    for (let i = 0; i < 300; i++) writeFileSync(join(u.ws, `.h${i}`), '');
+    for (let i = 0; i < 300; i++) writeFileSync(join(u.ws, `${i}.log`), '');
+    for (let i = 0; i < 1000; i++) writeFileSync(join(u.ws, `f${String(i).padStart(4, '0')}`), '');
+    const all = await srv.call('list_directory', { respectGitignore: true });
+    expect([all.entries.length, all.truncated, all.entries[0].path, all.entries.at(-1).path]).toEqual([1000, false, 'f0000', 'f0999']);
+    writeFileSync(join(u.ws, 'a'), '');
+    const more = await srv.call('list_directory', { respectGitignore: true });
+    expect([more.entries.length, more.truncated, more.entries[0].path, more.entries.at(-1).path]).toEqual([1000, true, 'a', 'f0998']);
+  });
 });

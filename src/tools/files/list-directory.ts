@@ -60,6 +60,8 @@ export function listDirectoryTool(confiner: Confiner): ToolDefinition {
           accept: (e) => (args.includeHidden || !e.name.startsWith('.')) && e.ignore !== 'ignore',
           // A repository's internals are thousands of entries of no use to an agent.
           descend: (e) => e.name !== '.git',
+          // One past the cap tells whether more exist; a directory of a million names is then read, not kept.
+          limit: MAX_LIST_ENTRIES + 1,
         });
         for await (const e of walker) {
           if (entries.length === MAX_LIST_ENTRIES) {

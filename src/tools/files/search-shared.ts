@@ -11,7 +11,7 @@ import { dirname, join, relative } from 'node:path';
 import type { Confiner } from '../../workspace/confine.ts';
 import type { GlobFilter } from '../../workspace/gitignore.ts';
 import { openFileForRead, readChecked } from '../../workspace/open.ts';
-import { IgnoreStackCache, type WalkEntry } from '../../workspace/walk.ts';
+import { type EntryFacts, IgnoreStackCache, type WalkEntry } from '../../workspace/walk.ts';
 import { lossyUtf8 } from './common.ts';
 import type { LineMatch } from './search-lines.ts';
 
@@ -98,7 +98,7 @@ export async function readSearchable(confiner: Confiner, real: string, maxBytes:
  * then hidden names are skipped unless a .gitignore rule whitelisted them.
  * Symlinks and special files are never searched.
  */
-export function selectEntry(entry: WalkEntry, glob: GlobFilter | null): boolean {
+export function selectEntry(entry: EntryFacts, glob: GlobFilter | null): boolean {
   if (entry.type !== 'file' && entry.type !== 'directory') return false;
   const isDir = entry.type === 'directory';
   const g = glob?.match(entry.rel, isDir) ?? null;

@@ -1,7 +1,8 @@
 /**
- * The few libc entry points the sandbox needs, opened once through bun:ffi, and
- * errno reporting for them. Kept apart so landlock.ts and rlimits.ts share one
- * dlopen and one way of turning a failed call into an error that names errno.
+ * The few libc entry points hide calls through bun:ffi (the sandbox's kernel
+ * interfaces, and the directory reads of the workspace walk), opened once, and
+ * errno reporting for them: one dlopen and one way of turning a failed call
+ * into an error that names errno.
  */
 import { dlopen, FFIType, read } from 'bun:ffi';
 import { constants } from 'node:os';
@@ -35,7 +36,7 @@ let cached: Libc | null = null;
 /** libc symbols, loaded on first use; throws when no libc can be opened. */
 export function libc(): Libc {
   if (cached) return cached;
-  if (process.platform !== 'linux') throw new Error('the kernel sandbox needs Linux');
+  if (process.platform !== 'linux') throw new Error('libc through bun:ffi needs Linux');
   const failures: string[] = [];
   for (const name of LIBC_CANDIDATES) {
     try {
