@@ -106,9 +106,28 @@ if [ -z "$base_url" ]; then
   fi
 fi
 base_url=${base_url%/}
+# Plain HTTP to this machine (a local copy of dist/release): no user info, and
+# a host that is 127.x.y.z, localhost or [::1] itself, not a name that starts so.
+is_loopback_http() {
+  authority=${1#http://}
+  authority=${authority%%/*}
+  case $authority in
+    *@* | *'?'* | *'#'* | *\\*) return 1 ;;
+    '[::1]' | '[::1]:'*) return 0 ;;
+  esac
+  host=${authority%:*}
+  case $host in
+    localhost) return 0 ;;
+    127.*.*.*) case $host in *[!0-9.]* | *..* | *.) return 1 ;; *) return 0 ;; esac ;;
+  esac
+  return 1
+}
 case $base_url in
-  https://* | http://127.* | http://localhost[:/]* | http://\[::1\]*) ;;
-  http://*) echo "install.sh: warning: $base_url is plain HTTP, so SHA256SUMS comes over the same unauthenticated channel as the archive" >&2 ;;
+  https://*) ;;
+  http://*)
+    is_loopback_http "$base_url" ||
+      echo "install.sh: warning: $base_url is plain HTTP, so SHA256SUMS comes over the same unauthenticated channel as the archive" >&2
+    ;;
   *) die "--base-url must be an http(s) URL" ;;
 esac
 binary=hide-$target
@@ -176,8 +195,13 @@ verify "$tmp/x/hide" "$binary"
 # Beside its final name, so the trial run happens where it will live (a
 # noexec /tmp is common) and the rename is atomic.
 mkdir -p "$bindir" || die "cannot create $bindir"
-new=$bindir/.hide.new.$$
-trap 'rm -rf "$tmp"; rm -f "$new"' EXIT
+# mv onto a directory (or a link to one) would move the binary into it.
+[ ! -d "$bindir/hide" ] || die "$bindir/hide is a directory (or a link to one): remove it, or give another --prefix"
+# A fresh file of our own (mktemp creates it exclusively), so no link planted
+# at a guessable name is written through.
+new=
+trap 'rm -rf "$tmp"; [ -z "$new" ] || rm -f "$new"' EXIT
+new=$(mktemp "$bindir/.hide.new.XXXXXX") || die "cannot write to $bindir"
 cp "$tmp/x/hide" "$new" || die "cannot write to $bindir"
 chmod 755 "$new"
 installed_version=$("$new" version 2>&1) || die "the $target build does not run on this machine: $installed_version"

@@ -1,0 +1,180 @@
+/**
+ * How hide is installed and driven from the command line, attacked: install.sh
+ * against a small release of its own served on loopback (a stand-in `hide` that
+ * prints a version, so nothing here waits for `bun run release`), and the CLI
+ * commands on hostile input. Each test asserts the safe behaviour: install.sh
+ * writes only PREFIX/bin/hide and refuses anything else with a clear message;
+ * the CLI fails with a message naming the problem and loses nothing.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tarGz } from '../../scripts/release/tar.ts';
+import { tempDir } from '../helpers/temp.ts';
+import { ROOT, run, serveDirectory } from '../release/helpers.ts';
+
+const INSTALL_SH = join(ROOT, 'install.sh');
+const MAIN = join(ROOT, 'src', 'main.ts');
+const TARGET = 'linux-x64';
+const SHELL = Bun.which('dash') ?? '/bin/sh';
+
+let work: string;
+
+beforeAll(() => {
+  work = tempDir('hide-attack-dist-');
+});
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+const sha256 = (data: Uint8Array | string) => new Bun.CryptoHasher('sha256').update(data).digest('hex');
+
+/** A release directory's files for TARGET whose `hide` is `script`, with a matching SHA256SUMS. */
+function fakeRelease(script = '#!/bin/sh\necho 9.9.9-fake\n'): Record<string, Uint8Array | string> {
+  const binary = new TextEncoder().encode(script);
+  const archive = tarGz('hide', binary, { mtime: 0 });
+  const sums = `${sha256(archive)}  hide-${TARGET}.tar.gz\n${sha256(binary)}  hide-${TARGET}\n`;
+  return { [`hide-${TARGET}.tar.gz`]: archive, SHA256SUMS: sums };
+}
+
+/** A PATH of busybox applets only, as on Alpine (wget, busybox mktemp and mv). */
+function busyboxPath(): string {
+  const dir = join(work, 'busybox-bin');
+  if (existsSync(dir)) return dir;
+  mkdirSync(dir);
+  for (const applet of ['sh', 'wget', 'sha256sum', 'tar', 'gzip', 'mkdir', 'cp', 'mv', 'rm', 'chmod', 'mktemp', 'cut', 'sed', 'uname', 'cat']) {
+    symlinkSync(Bun.which('busybox')!, join(dir, applet));
+  }
+  return dir;
+}
+
+async function install(prefix: string, files = fakeRelease(), extra: { tmp?: string; args?: string[]; busybox?: boolean } = {}) {
+  const empty = join(work, 'empty');
+  mkdirSync(empty, { recursive: true });
+  const server = serveDirectory(empty, files);
+  const tmp = extra.tmp ?? join(work, `tmp-${Math.random().toString(36).slice(2)}`);
+  mkdirSync(tmp, { recursive: true });
+  try {
+    const shell = extra.busybox ? [Bun.which('busybox')!, 'sh'] : [SHELL];
+    const path = extra.busybox ? busyboxPath() : '/usr/local/bin:/usr/bin:/bin';
+    const r = await run([...shell, INSTALL_SH, '--base-url', server.url, '--target', TARGET, '--prefix', prefix, ...(extra.args ?? [])], {
+      env: { PATH: path, HOME: join(work, 'home'), TMPDIR: tmp },
+      timeoutMs: 60_000,
+    });
+    return { ...r, leftovers: readdirSync(tmp) };
+  } finally {
+    server.stop();
+  }
+}
+
+describe('install.sh', () => {
+  test('control: the stand-in release installs as PREFIX/bin/hide, nothing else left behind', async () => {
+    const prefix = join(work, 'control');
+    const r = await install(prefix);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`Installed hide 9.9.9-fake to ${prefix}/bin/hide`);
+    expect(readdirSync(join(prefix, 'bin'))).toEqual(['hide']);
+    expect(r.leftovers).toEqual([]);
+  });
+
+  test.skipIf(!Bun.which('busybox'))('control under busybox sh with busybox applets only: installs, and a directory at the target is refused', async () => {
+    const prefix = join(work, 'busybox');
+    const r = await install(prefix, fakeRelease(), { busybox: true });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(readdirSync(join(prefix, 'bin'))).toEqual(['hide']);
+    expect(r.leftovers).toEqual([]);
+    const blocked = join(work, 'busybox-dir');
+    mkdirSync(join(blocked, 'bin', 'hide'), { recursive: true });
+    const refused = await install(blocked, fakeRelease(), { busybox: true });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('is a directory');
+    expect(readdirSync(join(blocked, 'bin', 'hide'))).toEqual([]);
+  });
+
+  test('a TMPDIR with spaces and glob characters is used as given and left clean', async () => {
+    const tmp = join(work, 'a dir * [x]');
+    const prefix = join(work, 'odd tmp');
+    const r = await install(prefix, fakeRelease(), { tmp });
+    expect(r.code).toBe(0);
+    expect(r.leftovers).toEqual([]);
+    expect(readdirSync(join(prefix, 'bin'))).toEqual(['hide']);
+  });
+
+  test('a verified binary that does not run here (wrong architecture) is not installed, and its trial copy is removed', async () => {
+    const prefix = join(work, 'wrong-arch');
+    const r = await install(prefix, fakeRelease('#!/bin/sh\necho "cannot execute binary file: Exec format error" >&2\nexit 126\n'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`the ${TARGET} build does not run on this machine`);
+    expect(readdirSync(join(prefix, 'bin'))).toEqual([]);
+  });
+
+  test('PREFIX/bin/hide a symlink to a directory elsewhere: refused, nothing written into that directory', async () => {
+    const prefix = join(work, 'link-to-dir');
+    const elsewhere = join(work, 'elsewhere');
+    mkdirSync(join(prefix, 'bin'), { recursive: true });
+    mkdirSync(elsewhere);
+    symlinkSync(elsewhere, join(prefix, 'bin', 'hide'));
+    const r = await install(prefix);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${prefix}/bin/hide is a directory`);
+    expect(r.stdout).not.toContain('Installed');
+    expect(readdirSync(elsewhere)).toEqual([]);
+    expect(readdirSync(join(prefix, 'bin'))).toEqual(['hide']);
+    expect(lstatSync(join(prefix, 'bin', 'hide')).isSymbolicLink()).toBe(true);
+  });
+
+  test('PREFIX/bin/hide a directory: refused, not installed inside it', async () => {
+    const prefix = join(work, 'dir-at-target');
+    mkdirSync(join(prefix, 'bin', 'hide'), { recursive: true });
+    const r = await install(prefix);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${prefix}/bin/hide is a directory`);
+    expect(readdirSync(join(prefix, 'bin', 'hide'))).toEqual([]);
+    expect(readdirSync(join(prefix, 'bin'))).toEqual(['hide']);
+  });
+
+  test('PREFIX/bin/hide a symlink to a file: the link is replaced, its target left alone', async () => {
+    const prefix = join(work, 'link-to-file');
+    const target = join(work, 'precious');
+    writeFileSync(target, 'precious\n');
+    mkdirSync(join(prefix, 'bin'), { recursive: true });
+    symlinkSync(target, join(prefix, 'bin', 'hide'));
+    const r = await install(prefix);
+    expect(r.code).toBe(0);
+    expect(readFileSync(target, 'utf8')).toBe('precious\n');
+    expect(lstatSync(join(prefix, 'bin', 'hide')).isSymbolicLink()).toBe(false);
+  });
+
+  test('a SHA256SUMS line naming another file with the same suffix is not taken for the archive', async () => {
+    const files = fakeRelease();
+    const archive = files[`hide-${TARGET}.tar.gz`] as Uint8Array;
+    const evil = tarGz('hide', new TextEncoder().encode('#!/bin/sh\necho pwned\n'), { mtime: 0 });
+    files[`hide-${TARGET}.tar.gz`] = evil;
+    files.SHA256SUMS = `${sha256(evil)}  x/hide-${TARGET}.tar.gz\n${sha256(evil)}  hide-${TARGET}.tar.gz.sig\n${sha256(archive)}  hide-${TARGET}.tar.gz\n`;
+    const prefix = join(work, 'other-name');
+    const r = await install(prefix, files);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`checksum mismatch for hide-${TARGET}.tar.gz`);
+    expect(existsSync(prefix)).toBe(false);
+  });
+
+  // Plain HTTP to this machine is quiet; anything else that only looks like it must warn.
+  const dry = (url: string) =>
+    run([SHELL, INSTALL_SH, '--dry-run', '--target', TARGET, '--base-url', url, '--prefix', join(work, 'dry')], {
+      env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: work },
+    });
+  for (const url of ['http://127.0.0.1:8080/r', 'http://127.0.0.1', 'http://localhost:5000/', 'http://[::1]:9/x']) {
+    test(`plain HTTP to loopback (${url}): no warning`, async () => {
+      const r = await dry(url);
+      expect(r.code).toBe(0);
+      expect(r.stderr).toBe('');
+    });
+  }
+  for (const url of ['http://127.attacker.example/r', 'http://127.0.0.1@attacker.example/r', 'http://127.0.0.1:80@attacker.example/', 'http://localhost@attacker.example/', 'http://[::1]@attacker.example/', 'http://127.0.0.1.nip.example/', 'http://127.0.0.1\\@attacker.example/']) {
+    test(`plain HTTP to a host that only looks local (${url}): warned`, async () => {
+      const r = await dry(url);
+      expect(r.code).toBe(0);
+      expect(r.stderr).toContain('is plain HTTP');
+    });
+  }
+});
