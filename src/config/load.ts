@@ -219,8 +219,12 @@ export function loadSettings<const P extends SettingPath>(paths: readonly P[], o
   return { values: values as LoadedSettings<P>['values'], sources, files: src.files };
 }
 
-/** The user-info of a URL (`redis://user:pass@host`): `//…@`. */
-const URL_USERINFO = /\/\/([^@/]*)@/;
+/**
+ * The user-info of a URL (`redis://user:pass@host`): `//…@`, up to the last
+ * `@` before the host ends, as URL parsers read it — so a password holding a
+ * bare `@` (`redis://:p@ss@host`) is all of it, not only what precedes its `@`.
+ */
+const URL_USERINFO = /\/\/([^/?#]*)@/;
 
 /**
  * The values of every secret row, for the audit redactor to mask wherever

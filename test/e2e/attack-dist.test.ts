@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tarGz } from '../../scripts/release/tar.ts';
+import { loadConfig, secretValues } from '../../src/config/load.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { ROOT, run, serveDirectory } from '../release/helpers.ts';
 
@@ -177,4 +178,22 @@ describe('install.sh', () => {
       expect(r.stderr).toContain('is plain HTTP');
     });
   }
+});
+
+/** `hide …` from source, in `cwd`, with only the environment given. */
+const hide = (args: string[], cwd: string, env: Record<string, string> = {}) =>
+  run(['bun', MAIN, ...args], { cwd, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: cwd, ...env }, timeoutMs: 60_000 });
+
+describe('hide check-config', () => {
+  test('a Redis password holding a bare "@" is masked whole, and the audit redactor is given all of it', async () => {
+    const cwd = join(work, 'check-config');
+    mkdirSync(cwd, { recursive: true });
+    const url = 'redis://:p@ssWORD@redis.internal:6379/0';
+    const r = await hide(['check-config'], cwd, { HIDE_RATE_LIMIT_STORE: 'redis', HIDE_REDIS_URL: url });
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toContain('ssWORD');
+    expect(JSON.parse(r.stdout).config.rateLimit.redisUrl).toBe('redis://********@redis.internal:6379/0');
+    const { config } = loadConfig({ cwd, env: { HIDE_RATE_LIMIT_STORE: 'redis', HIDE_REDIS_URL: url } });
+    expect(secretValues(config)).toContain('p@ssWORD');
+  });
 });
