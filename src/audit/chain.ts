@@ -15,7 +15,7 @@
  * replaced atomically after every batch the writer appends, says how far the
  * file reached.
  */
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import * as v from 'valibot';
 import { writeFileAtomicSync } from '../util/write-file-atomic.ts';
 
@@ -231,6 +231,8 @@ export function readCheckpoint(file: string): Checkpoint | null | 'unreadable' {
   const path = checkpointPath(file);
   if (!existsSync(path)) return null;
   try {
+    // A FIFO or device in its place would block or never end: not a checkpoint.
+    if (!statSync(path).isFile()) return 'unreadable';
     const parsed = v.safeParse(CheckpointSchema, JSON.parse(readFileSync(path, 'utf8')));
     return parsed.success ? parsed.output : 'unreadable';
   } catch {

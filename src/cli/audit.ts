@@ -5,7 +5,7 @@
  * event type and/or start time, from the files given or the configured log
  * with its rotated files.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { verifyFiles } from '../audit/verify.ts';
 import { rotatedNames } from '../audit/writer.ts';
@@ -33,9 +33,15 @@ export function parseSince(text: string, now = Date.now()): number {
   return t;
 }
 
+/** A file given to read whole: it must be a regular file (a FIFO with no writer would block for ever, a device never end). */
+function checkReadable(command: string, file: string): void {
+  if (!existsSync(file)) throw new UsageError(`audit ${command}: no such file: ${file}`);
+  if (!statSync(file).isFile()) throw new UsageError(`audit ${command}: ${file} is not a regular file`);
+}
+
 function verify(files: string[]): number {
   if (files.length === 0) throw new UsageError(`audit verify needs at least one file\n\n${AUDIT_USAGE}`);
-  for (const f of files) if (!existsSync(f)) throw new UsageError(`audit verify: no such file: ${f}`);
+  for (const f of files) checkReadable('verify', f);
   const r = verifyFiles(files);
   if (r.ok) {
     process.stdout.write(`${r.notes.join('\n')}\nok: ${r.lines} lines in ${r.files} file(s), hash chain intact\n`);
@@ -74,8 +80,8 @@ function query(argv: string[]): number {
   const since = typeof values.since === 'string' ? parseSince(values.since) : null;
   const want = { correlation_id: values['correlation-id'], client_id: values['client-id'], event_type: values['event-type'] };
   let out = '';
+  for (const f of files) checkReadable('query', f);
   for (const f of files) {
-    if (!existsSync(f)) throw new UsageError(`audit query: no such file: ${f}`);
     for (const line of readFileSync(f, 'utf8').split('\n')) {
       if (line === '') continue;
       let e: Record<string, unknown>;

@@ -7,9 +7,10 @@
  * the CLI fails with a message naming the problem and loses nothing.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tarGz } from '../../scripts/release/tar.ts';
+import { chainHash } from '../../src/audit/chain.ts';
 import { loadConfig, secretValues } from '../../src/config/load.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { ROOT, run, serveDirectory } from '../release/helpers.ts';
@@ -182,7 +183,7 @@ describe('install.sh', () => {
 
 /** `hide …` from source, in `cwd`, with only the environment given. */
 const hide = (args: string[], cwd: string, env: Record<string, string> = {}) =>
-  run(['bun', MAIN, ...args], { cwd, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: cwd, ...env }, timeoutMs: 60_000 });
+  run(['bun', MAIN, ...args], { cwd, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: join(work, 'home'), ...env }, timeoutMs: 60_000 });
 
 describe('hide check-config', () => {
   test('a Redis password holding a bare "@" is masked whole, and the audit redactor is given all of it', async () => {
@@ -195,5 +196,103 @@ describe('hide check-config', () => {
     expect(JSON.parse(r.stdout).config.rateLimit.redisUrl).toBe('redis://********@redis.internal:6379/0');
     const { config } = loadConfig({ cwd, env: { HIDE_RATE_LIMIT_STORE: 'redis', HIDE_REDIS_URL: url } });
     expect(secretValues(config)).toContain('p@ssWORD');
+  });
+});
+
+describe('hide keys generate', () => {
+  test('a new keys file is readable by its owner only, whatever the umask', async () => {
+    const cwd = join(work, 'keys-mode');
+    mkdirSync(cwd, { recursive: true });
+    const r = await run(['sh', '-c', `umask 000 && exec bun ${MAIN} keys generate --client-id a --file keys.json`], { cwd, env: { PATH: process.env.PATH ?? '', HOME: join(work, 'home') } });
+    expect(r.code).toBe(0);
+    expect(statSync(join(cwd, 'keys.json')).mode & 0o777).toBe(0o600);
+    expect(readdirSync(cwd)).toEqual(['keys.json']);
+  });
+
+  test('a symlink at the keys path: the link is replaced by the new file, its target is not written', async () => {
+    const cwd = join(work, 'keys-link');
+    mkdirSync(cwd, { recursive: true });
+    const target = join(work, 'keys-link-target.json');
+    writeFileSync(target, '{"clients":[]}\n');
+    symlinkSync(target, join(cwd, 'keys.json'));
+    const r = await hide(['keys', 'generate', '--client-id', 'a', '--file', 'keys.json'], cwd);
+    expect(r.code).toBe(0);
+    expect(readFileSync(target, 'utf8')).toBe('{"clients":[]}\n');
+    expect(JSON.parse(readFileSync(join(cwd, 'keys.json'), 'utf8')).clients.map((c: { client_id: string }) => c.client_id)).toEqual(['a']);
+  });
+
+  // Each generate reads the file, appends and renames over it: two at once both
+  // read the same file and the later rename drops the other's client, whose key
+  // was printed as added but never works. Fix: serialise the read-append-rename
+  // (an exclusive lock file beside the keys file, created with O_EXCL, waited
+  // for with a bound and taken over when its holder is gone).
+  test.skip('concurrent generates keep every client (open: read-append-rename is not serialised)', async () => {
+    const cwd = join(work, 'keys-race');
+    mkdirSync(cwd, { recursive: true });
+    const ids = ['c0', 'c1', 'c2', 'c3', 'c4', 'c5'];
+    const results = await Promise.all(ids.map((id) => hide(['keys', 'generate', '--client-id', id, '--file', 'keys.json'], cwd)));
+    expect(results.map((r) => r.code)).toEqual(ids.map(() => 0));
+    const kept = JSON.parse(readFileSync(join(cwd, 'keys.json'), 'utf8')).clients.map((c: { client_id: string }) => c.client_id);
+    expect(kept.sort()).toEqual(ids);
+  });
+});
+
+describe('hide audit on hostile files', () => {
+  const chained = (n: number) => {
+    let prev = '0'.repeat(64);
+    let text = '';
+    for (let i = 0; i < n; i++) {
+      const rest = { timestamp: new Date(0).toISOString(), event_type: 'tool_call', correlation_id: `c${i}`, prev_hash: prev, ...(i === 0 ? { file_start: 'genesis' } : {}) };
+      const hash = chainHash(prev, rest);
+      text += `${JSON.stringify({ ...rest, hash })}\n`;
+      prev = hash;
+    }
+    return text;
+  };
+
+  test('control: a clean chain verifies', async () => {
+    const cwd = join(work, 'audit-ok');
+    mkdirSync(cwd, { recursive: true });
+    writeFileSync(join(cwd, 'a.jsonl'), chained(3));
+    const r = await hide(['audit', 'verify', 'a.jsonl'], cwd);
+    expect(r.stdout).toContain('ok: 3 lines');
+    expect(r.code).toBe(0);
+  });
+
+  test('a line nested 100000 deep is named as a bad line, not a stack overflow', async () => {
+    const cwd = join(work, 'audit-deep');
+    mkdirSync(cwd, { recursive: true });
+    const depth = 100_000;
+    const deep = `{"prev_hash":"${'0'.repeat(64)}","hash":"${'1'.repeat(64)}","a":${'['.repeat(depth)}${']'.repeat(depth)}}\n`;
+    writeFileSync(join(cwd, 'a.jsonl'), chained(2) + deep);
+    const r = await hide(['audit', 'verify', 'a.jsonl'], cwd);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^a\.jsonl:3: (edited|malformed|inserted):/);
+    expect(r.stderr).not.toContain('call stack');
+    const q = await hide(['audit', 'query', '--file', 'a.jsonl', '--correlation-id', 'c1'], cwd);
+    expect(q.code).toBe(0);
+    expect(q.stdout.split('\n').filter(Boolean)).toHaveLength(1);
+  });
+
+  test('a FIFO, a directory or a device is refused by name, not read (a FIFO with no writer would block for ever)', async () => {
+    const cwd = join(work, 'audit-fifo');
+    mkdirSync(cwd, { recursive: true });
+    const mk = await run(['mkfifo', join(cwd, 'fifo.jsonl')]);
+    expect(mk.code).toBe(0);
+    mkdirSync(join(cwd, 'dir.jsonl'));
+    for (const file of ['fifo.jsonl', 'dir.jsonl', '/dev/zero']) {
+      const v = await hide(['audit', 'verify', file], cwd);
+      expect(v.code).toBe(2);
+      expect(v.stderr).toContain(`${file} is not a regular file`);
+      const q = await hide(['audit', 'query', '--file', file], cwd);
+      expect(q.code).toBe(2);
+      expect(q.stderr).toContain(`${file} is not a regular file`);
+    }
+    // A FIFO where the checkpoint belongs is a broken checkpoint, not a wait.
+    writeFileSync(join(cwd, 'b.jsonl'), chained(2));
+    expect((await run(['mkfifo', join(cwd, 'b.jsonl.head')])).code).toBe(0);
+    const head = await hide(['audit', 'verify', 'b.jsonl'], cwd);
+    expect(head.code).toBe(1);
+    expect(head.stdout).toStartWith('b.jsonl.head:1: malformed:');
   });
 });
