@@ -5,7 +5,7 @@
  * reads a half-written file. Without --file, the keys file is the one the
  * server would use, resolved through the same settings loader.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadSettings } from '../config/load.ts';
@@ -43,12 +43,59 @@ function defaultFile(configFile: string | undefined): string {
 }
 
 
+/** A lock older than this was left by a generate that died; a live one holds it for milliseconds. */
+const STALE_LOCK_MS = 10_000;
+
+/**
+ * Runs `body` holding `<file>.lock` (created exclusively), so generates run
+ * one after another: each reads, appends and renames, and two at once would
+ * both read the same file and the later rename would drop the other's client.
+ */
+function withFileLock<T>(file: string, body: () => T): T {
+  const lock = `${file}.lock`;
+  const giveUpAt = Date.now() + 2 * STALE_LOCK_MS;
+  let fd: number | undefined;
+  while (fd === undefined) {
+    if (Date.now() > giveUpAt) throw new Error(`${lock} stays locked (kept fresh by something else): remove it if no "hide keys generate" runs`);
+    try {
+      fd = openSync(lock, 'wx', 0o600);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'EEXIST') throw err;
+      let age = 0;
+      try {
+        age = Date.now() - statSync(lock).mtimeMs;
+      } catch {
+        continue; // released meanwhile
+      }
+      if (age > STALE_LOCK_MS) {
+        try {
+          unlinkSync(lock);
+        } catch {
+          /* another waiter took it over first */
+        }
+        continue;
+      }
+      Bun.sleepSync(10);
+    }
+  }
+  try {
+    return body();
+  } finally {
+    closeSync(fd);
+    unlinkSync(lock);
+  }
+}
+
 function generate(values: { 'client-id'?: string; description?: string }, file: string, io: CliIo): number {
   const clientId = values['client-id'];
   if (!clientId) throw new UsageError('--client-id is required');
   if (!/^[A-Za-z0-9._@:-]{1,128}$/.test(clientId)) {
     throw new UsageError('--client-id must be 1-128 characters of letters, digits and . _ @ : -');
   }
+  return withFileLock(file, () => append(clientId, values.description, file, io));
+}
+
+function append(clientId: string, description: string | undefined, file: string, io: CliIo): number {
   let doc: { clients: unknown[] } & Record<string, unknown> = { clients: [] };
   if (existsSync(file)) {
     const text = readFileSync(file, 'utf8');
@@ -62,7 +109,7 @@ function generate(values: { 'client-id'?: string; description?: string }, file: 
   const key = generateApiKey();
   doc.clients.push({
     client_id: clientId,
-    description: values.description ?? '',
+    description: description ?? '',
     enabled: true,
     api_key_sha256: sha256Hex(key),
   });

@@ -7,7 +7,7 @@
  * the CLI fails with a message naming the problem and loses nothing.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tarGz } from '../../scripts/release/tar.ts';
 import { chainHash } from '../../src/audit/chain.ts';
@@ -221,12 +221,21 @@ describe('hide keys generate', () => {
     expect(JSON.parse(readFileSync(join(cwd, 'keys.json'), 'utf8')).clients.map((c: { client_id: string }) => c.client_id)).toEqual(['a']);
   });
 
-  // Each generate reads the file, appends and renames over it: two at once both
-  // read the same file and the later rename drops the other's client, whose key
-  // was printed as added but never works. Fix: serialise the read-append-rename
-  // (an exclusive lock file beside the keys file, created with O_EXCL, waited
-  // for with a bound and taken over when its holder is gone).
-  test.skip('concurrent generates keep every client (open: read-append-rename is not serialised)', async () => {
+  test('a lock left behind by a generate that died is taken over', async () => {
+    const cwd = join(work, 'keys-stale');
+    mkdirSync(cwd, { recursive: true });
+    writeFileSync(join(cwd, 'keys.json.lock'), '');
+    const past = new Date(Date.now() - 60_000);
+    utimesSync(join(cwd, 'keys.json.lock'), past, past);
+    const r = await hide(['keys', 'generate', '--client-id', 'a', '--file', 'keys.json'], cwd);
+    expect(r.code).toBe(0);
+    expect(readdirSync(cwd)).toEqual(['keys.json']);
+  });
+
+  // Each generate reads the file, appends and renames over it: two at once
+  // would both read the same file and the later rename drop the other's client,
+  // whose key was printed as added.
+  test('concurrent generates keep every client, and leave no lock behind', async () => {
     const cwd = join(work, 'keys-race');
     mkdirSync(cwd, { recursive: true });
     const ids = ['c0', 'c1', 'c2', 'c3', 'c4', 'c5'];
@@ -234,6 +243,7 @@ describe('hide keys generate', () => {
     expect(results.map((r) => r.code)).toEqual(ids.map(() => 0));
     const kept = JSON.parse(readFileSync(join(cwd, 'keys.json'), 'utf8')).clients.map((c: { client_id: string }) => c.client_id);
     expect(kept.sort()).toEqual(ids);
+    expect(readdirSync(cwd)).toEqual(['keys.json']);
   });
 });
 
