@@ -26,7 +26,9 @@ export async function runHealth(argv: string[]): Promise<number> {
     url = `http://127.0.0.1:${values.port}/health`;
   }
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(3000) });
+    // hide's /health never redirects: whatever answers with one is not the server
+    // probed, and following it could report another host's health as ours.
+    const res = await fetch(url, { signal: AbortSignal.timeout(3000), redirect: 'manual' });
     const body = (await res.json().catch(() => null)) as { status?: string } | null;
     if (res.ok && body?.status === 'healthy') {
       process.stdout.write('healthy\n');

@@ -306,3 +306,22 @@ describe('hide audit on hostile files', () => {
     expect(head.stdout).toStartWith('b.jsonl.head:1: malformed:');
   });
 });
+
+describe('hide health', () => {
+  test('a redirect is not followed: the server probed answered with something else, so unhealthy', async () => {
+    const healthy = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => Response.json({ status: 'healthy' }) });
+    const redirecting = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => Response.redirect(`http://127.0.0.1:${healthy.port}/health`, 302) });
+    try {
+      const cwd = join(work, 'health');
+      mkdirSync(cwd, { recursive: true });
+      const control = await hide(['health', '--url', `http://127.0.0.1:${healthy.port}/health`], cwd);
+      expect(control.code).toBe(0);
+      const r = await hide(['health', '--url', `http://127.0.0.1:${redirecting.port}/health`], cwd);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('unhealthy: HTTP 302');
+    } finally {
+      healthy.stop(true);
+      redirecting.stop(true);
+    }
+  });
+});
