@@ -143,8 +143,10 @@ if [ -n "$dry_run" ]; then
 fi
 
 # --- tools -------------------------------------------------------------------
+# From an https URL, https only, redirects included (curl would follow one to http).
+case $base_url in https://*) protocols='=https' ;; *) protocols='=https,http' ;; esac
 if command -v curl >/dev/null 2>&1; then
-  fetch() { curl -fsSL --proto '=https,http' --retry 2 -o "$2" "$1"; }
+  fetch() { curl -fsSL --proto "$protocols" --retry 2 -o "$2" "$1"; }
 elif command -v wget >/dev/null 2>&1; then
   fetch() { wget -q -O "$2" "$1"; }
 else

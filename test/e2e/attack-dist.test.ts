@@ -160,6 +160,20 @@ describe('install.sh', () => {
     expect(existsSync(prefix)).toBe(false);
   });
 
+  test('from an https URL, curl is limited to https for the redirects too (no downgrade to http)', async () => {
+    const bin = join(work, 'curl-shim');
+    mkdirSync(bin, { recursive: true });
+    const argsFile = join(work, 'curl-args');
+    writeFileSync(join(bin, 'curl'), `#!/bin/sh\nprintf '%s\\n' "$@" >>'${argsFile}'\nexit 22\n`, { mode: 0o755 });
+    const r = await run([SHELL, INSTALL_SH, '--target', TARGET, '--prefix', join(work, 'https-only')], {
+      env: { PATH: `${bin}:/usr/bin:/bin`, HOME: work, TMPDIR: work },
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('cannot download https://');
+    const args = readFileSync(argsFile, 'utf8').split('\n');
+    expect(args[args.indexOf('--proto') + 1]).toBe('=https');
+  });
+
   // Plain HTTP to this machine is quiet; anything else that only looks like it must warn.
   const dry = (url: string) =>
     run([SHELL, INSTALL_SH, '--dry-run', '--target', TARGET, '--base-url', url, '--prefix', join(work, 'dry')], {
