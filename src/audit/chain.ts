@@ -12,7 +12,7 @@
  * line of every file says it starts the file (`file_start`: `genesis` for a
  * new chain, `continues` after a rotation), inside the hashed content; and a
  * checkpoint beside the log (`<file>.head`: line count, first and last hash),
- * replaced atomically after every batch the writer appends, says how far the
+ * rewritten in place after every batch the writer appends, says how far the
  * file reached.
  */
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
