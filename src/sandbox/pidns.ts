@@ -47,7 +47,12 @@ export class PidNamespaces {
     let ipcFd = -1;
     try {
       fd = check(libc().open(cString('/proc/thread-self/ns/pid'), O_RDONLY_CLOEXEC), 'open(/proc/thread-self/ns/pid)');
-      if (opts.ipc) ipcFd = check(libc().open(cString('/proc/thread-self/ns/ipc'), O_RDONLY_CLOEXEC), 'open(/proc/thread-self/ns/ipc)');
+      if (opts.ipc) {
+        // A home of its own to return to, never the host's: anything this
+        // thread forks outside spawnInNew still shares no segment with the host.
+        unshare(CLONE_NEWIPC, 'CLONE_NEWIPC');
+        ipcFd = check(libc().open(cString('/proc/thread-self/ns/ipc'), O_RDONLY_CLOEXEC), 'open(/proc/thread-self/ns/ipc)');
+      }
       const ns = new PidNamespaces(fd, ipcFd, opts.ipc ? CLONE_NEWPID | CLONE_NEWIPC : CLONE_NEWPID);
       ns.prepare();
       ns.restore();
