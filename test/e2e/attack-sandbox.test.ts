@@ -3,7 +3,8 @@
  * attack-process) leave untried: System V memory that outlives its call,
  * signals asked of the kernel through F_SETOWN/F_SETSIG instead of kill(),
  * other processes' namespace files and /proc knobs, and memory past the
- * per-command limit. The server runs from source (root) and as the
+ * per-command limit, and what one client plants in the shared workspace for
+ * the other. The server runs from source (root) and as the
  * container's unprivileged uid (the compiled binary through setpriv) with
  * HIDE_SANDBOX=required and two clients: alice attacks, bob is the victim.
  */
@@ -179,6 +180,24 @@ describe.skipIf(!supported).each([
     const out = await attack(ALICE, 'procfs', ...targets.map(String));
     expect(out).toEqual({ opened: [] });
     await bob.done();
+  });
+
+  // OPEN: every client reads and writes the one workspace, so a file alice
+  // plants there runs as bob when his command uses it: here git's
+  // core.fsmonitor in the repository's config (hooks, a Makefile, package.json
+  // scripts or a program in a PATH directory inside the workspace do the
+  // same). It then runs in bob's launcher, with bob's private TMPDIR and
+  // beside his other commands (same Landlock domain: their environ and
+  // memory). Not a small fix: a workspace per client (a server per client
+  // today) is the boundary; the README's threat model says so.
+  test.skip("(open) what alice plants in the shared workspace does not run as bob with bob's TMPDIR", async () => {
+    const repo = `repo-${marker()}`;
+    await call(BOB, 'shell_execute', { command: 'sh', arguments: ['-c', `git init -q ${repo} && echo BOB-SECRET > "$TMPDIR/token"`] });
+    const hook = `sh -c 'cat "$TMPDIR/token" > ../leak.txt 2>&1'`;
+    expect((await call(ALICE, 'shell_execute', { command: 'git', arguments: ['config', 'core.fsmonitor', hook], workingDirectory: repo })).exitCode).toBe(0);
+    await call(BOB, 'shell_execute', { command: 'git', arguments: ['status', '--short'], workingDirectory: repo });
+    const leaked = await call(ALICE, 'shell_execute', { command: 'cat', arguments: ['leak.txt'] });
+    expect(leaked.stdout).not.toContain('BOB-SECRET');
   });
 
   // OPEN: HIDE_SANDBOX_MEMORY_BYTES is RLIMIT_DATA, which counts private
