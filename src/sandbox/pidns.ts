@@ -23,10 +23,11 @@ const O_RDONLY_CLOEXEC = 0o2000000;
 
 export interface PidNamespaceOptions {
   /**
-   * Also move the calling thread into a fresh IPC namespace each time, which
-   * the next child inherits: its System V shared memory, semaphores and
-   * message queues are its own and vanish with it. For the launcher, which
-   * uses none itself.
+   * Also give the next child a fresh IPC namespace each time: its System V
+   * shared memory, semaphores and message queues are its own and vanish with
+   * it. unshare moves the calling thread itself into the new IPC namespace,
+   * so restore() moves it back: a thread left there would keep the
+   * command's segments (and their memory) alive after the command is gone.
    */
   ipc?: boolean;
 }
@@ -34,24 +35,31 @@ export interface PidNamespaceOptions {
 export class PidNamespaces {
   private constructor(
     private readonly ownFd: number,
+    /** The thread's own IPC namespace, when each child gets a new one; -1 otherwise. */
+    private readonly ownIpcFd: number,
     private readonly flags: number,
   ) {}
 
   /** Opens the calling thread's own PID namespace and checks that a new one can be made; null when it cannot. */
   static open(opts: PidNamespaceOptions = {}): PidNamespaces | null {
     if (process.platform !== 'linux') return null;
+    let fd = -1;
+    let ipcFd = -1;
     try {
-      const fd = check(libc().open(cString('/proc/thread-self/ns/pid'), O_RDONLY_CLOEXEC), 'open(/proc/thread-self/ns/pid)');
-      const ns = new PidNamespaces(fd, opts.ipc ? CLONE_NEWPID | CLONE_NEWIPC : CLONE_NEWPID);
-      try {
-        ns.prepare();
-        ns.restore();
-        return ns;
-      } catch {
-        libc().close(fd);
-        return null;
+      fd = check(libc().open(cString('/proc/thread-self/ns/pid'), O_RDONLY_CLOEXEC), 'open(/proc/thread-self/ns/pid)');
+      if (opts.ipc) {
+        // A home of its own to return to, never the host's: anything this
+        // thread forks outside spawnInNew still shares no segment with the host.
+        unshare(CLONE_NEWIPC, 'CLONE_NEWIPC');
+        ipcFd = check(libc().open(cString('/proc/thread-self/ns/ipc'), O_RDONLY_CLOEXEC), 'open(/proc/thread-self/ns/ipc)');
       }
+      const ns = new PidNamespaces(fd, ipcFd, opts.ipc ? CLONE_NEWPID | CLONE_NEWIPC : CLONE_NEWPID);
+      ns.prepare();
+      ns.restore();
+      return ns;
     } catch {
+      if (fd >= 0) libc().close(fd);
+      if (ipcFd >= 0) libc().close(ipcFd);
       return null;
     }
   }
@@ -62,9 +70,10 @@ export class PidNamespaces {
     unshare(this.flags, 'CLONE_NEWPID');
   }
 
-  /** Children forked from here on share this thread's namespace again. */
+  /** Children forked from here on share this thread's namespaces again; the thread leaves the IPC namespace it made. */
   restore(): void {
     setns(this.ownFd, CLONE_NEWPID, 'own PID namespace');
+    if (this.ownIpcFd >= 0) setns(this.ownIpcFd, CLONE_NEWIPC, 'own IPC namespace');
   }
 
   /** Runs `fork` (a synchronous Bun.spawn) so that its child is the init of a new namespace. */

@@ -30,7 +30,7 @@ export interface SeccompPolicy {
   network: 'off' | 'on';
   /** pids/tids no process under the filter may signal or open a pidfd for (kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo, pidfd_open on arg0; tgkill/rt_tgsigqueueinfo also on arg1 (tid)). Negative-pid group kills of these values too (kill(-p)). */
   protectedPids: readonly number[];
-  /** Allow unshare(flags == CLONE_NEWPID or CLONE_NEWPID|CLONE_NEWIPC exactly) and setns(fd, nstype == CLONE_NEWPID exactly): the launcher needs them for a PID and IPC namespace per command (it holds CAP_SYS_ADMIN as root; commands have no capabilities, so the kernel refuses them anyway). Otherwise unshare and setns are refused. */
+  /** Allow unshare(flags == CLONE_NEWPID or CLONE_NEWPID|CLONE_NEWIPC exactly) and setns(fd, nstype == CLONE_NEWPID or CLONE_NEWIPC exactly): the launcher needs them for a PID and IPC namespace per command, and to return to its own afterwards (it holds CAP_SYS_ADMIN as root; commands have no capabilities, so the kernel refuses them anyway). Otherwise unshare and setns are refused. */
   allowPidNamespace: boolean;
   /**
    * Allow System V IPC (shared memory, semaphores, message queues). Only
@@ -289,8 +289,8 @@ const RULES: readonly Rule[] = [
   },
   {
     calls: ['setns'],
-    refuses: 'setns, except setns(fd, CLONE_NEWPID) when the PID namespace is allowed (commands lack the capability even for that)',
-    test: (p) => (p.allowPidNamespace ? { kind: 'only', arg: 1, values: [CLONE_NEWPID] } : { kind: 'refuse', errno: EPERM }),
+    refuses: 'setns, except setns(fd, CLONE_NEWPID) or setns(fd, CLONE_NEWIPC) when the PID namespace is allowed (the launcher returning to its own; commands lack the capability even for that)',
+    test: (p) => (p.allowPidNamespace ? { kind: 'only', arg: 1, values: [CLONE_NEWPID, CLONE_NEWIPC] } : { kind: 'refuse', errno: EPERM }),
   },
   {
     calls: ['personality'],

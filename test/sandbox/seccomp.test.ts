@@ -280,6 +280,8 @@ describe('the BPF program', () => {
       unsharePid: v(272, CLONE_NEWPID),
       unsharePidAndNet: v(272, CLONE_NEWPID | 0x40000000),
       setnsPid: v(308, 3, CLONE_NEWPID),
+      setnsIpc: v(308, 3, 0x08000000),
+      setnsPidAndIpc: v(308, 3, CLONE_NEWPID | 0x08000000),
       setnsNet: v(308, 3, 0x40000000),
       ptrace: v(101),
     }).toEqual({
@@ -289,6 +291,8 @@ describe('the BPF program', () => {
       unsharePid: 'allow',
       unsharePidAndNet: 'EPERM',
       setnsPid: 'allow',
+      setnsIpc: 'allow',
+      setnsPidAndIpc: 'EPERM',
       setnsNet: 'EPERM',
       ptrace: 'EPERM',
     });

@@ -1,0 +1,213 @@
+/**
+ * A sandboxed command attacks what the earlier passes (isolation, sandbox,
+ * attack-process) leave untried: System V memory that outlives its call,
+ * signals asked of the kernel through F_SETOWN/F_SETSIG instead of kill(),
+ * other processes' namespace files and /proc knobs, and memory past the
+ * per-command limit, and what one client plants in the shared workspace for
+ * the other. The server runs from source (root) and as the
+ * container's unprivileged uid (the compiled binary through setpriv) with
+ * HIDE_SANDBOX=required and two clients: alice attacks, bob is the victim.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { landlockAbi } from '../../src/sandbox/landlock.ts';
+import { ensureBinary } from '../helpers/binary.ts';
+import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
+import { callTool, tempDir, waitFor } from '../helpers/server.ts';
+
+const isRoot = process.getuid?.() === 0;
+const supported = process.platform === 'linux' && landlockAbi() >= 6 && isRoot && Bun.which('setpriv') !== null && Bun.which('python3', { PATH: '/usr/bin:/bin' }) !== null;
+const UNPRIVILEGED = 65532;
+const ALICE = 'alice-key-0123456789abcdefghijklmnopqrstu';
+const BOB = 'bob-key-0123456789abcdefghijklmnopqrstuvw';
+const MEMORY_LIMIT = 64 * 1024 * 1024;
+
+/** Host pids (and, with `threads`, thread ids) whose /proc entry satisfies `has`. */
+function hostEntries(has: (dir: string) => boolean, threads = false): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const dirs = threads ? readdirSync(`/proc/${pid}/task`).map((t) => `/proc/${pid}/task/${t}`) : [`/proc/${pid}`];
+      for (const dir of dirs) if (has(dir)) found.push(dir);
+    } catch {
+      // Gone.
+    }
+  }
+  return found;
+}
+
+const link = (path: string): string | null => {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return null;
+  }
+};
+
+/** Threads anywhere on the host that live in the namespace `ns` (as readlink shows it: `ipc:[N]`). */
+const threadsIn = (ns: string) => hostEntries((dir) => link(`${dir}/ns/ipc`) === ns, true);
+/** Processes anywhere on the host holding a descriptor of the namespace `ns`. */
+const holdersOf = (ns: string) => hostEntries((dir) => readdirSync(`${dir}/fd`).some((fd) => link(`${dir}/fd/${fd}`) === ns));
+
+function parentOf(dir: string): number {
+  const stat = readFileSync(`${dir}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
+function state(pid: number): string {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2)[0]!;
+}
+
+const marker = () => `4${Math.floor(Math.random() * 1e6)}.${Math.floor(Math.random() * 1e6)}`;
+
+describe.skipIf(!supported).each([
+  ['as root', undefined],
+  [`as uid ${UNPRIVILEGED}`, UNPRIVILEGED],
+] as const)('a hostile command %s', (_name, uid) => {
+  let server: ServerProcess;
+  let ws: string;
+  const call = (key: string, tool: string, args: Record<string, unknown>) => callTool(`${server.url}/mcp`, tool, args, { 'X-API-Key': key });
+  const attack = async (key: string, ...args: string[]) => {
+    const r = await call(key, 'shell_execute', { command: 'python3', arguments: ['attack-sandbox.py', ...args] });
+    if (!r.stdout) throw new Error(`attack ${args[0]} printed nothing: ${JSON.stringify(r)}`);
+    return JSON.parse(r.stdout);
+  };
+  /** Starts bob's `sleep <m>` and returns its host pid and the pending call. */
+  const bobSleeping = async () => {
+    const m = marker();
+    const pending = call(BOB, 'shell_execute', { command: 'sleep', arguments: [m], timeoutSeconds: 20 });
+    const dir = await waitFor(() => hostEntries((d) => readFileSync(`${d}/cmdline`, 'utf8').endsWith(`sleep\0${m}\0`))[0], 5000, "bob's command");
+    const pid = Number(dir!.split('/')[2]);
+    return {
+      pid,
+      // The server, bob's launcher and his command. Not alice's own launcher: she may signal it (it ends only her calls).
+      targets: [server.proc.pid, parentOf(`/proc/${pid}`), pid],
+      done: async () => {
+        process.kill(pid, 'SIGKILL');
+        await pending;
+      },
+    };
+  };
+
+  beforeAll(async () => {
+    const dir = tempDir('hide-attack-sandbox-');
+    chmodSync(dir, 0o755);
+    ws = join(dir, 'ws');
+    const secrets = join(dir, 'secrets');
+    mkdirSync(ws);
+    mkdirSync(secrets, { mode: 0o700 });
+    copyFileSync(join(import.meta.dir, 'fixtures', 'attack-sandbox.py'), join(ws, 'attack-sandbox.py'));
+    const keysFile = join(secrets, 'keys.json');
+    writeFileSync(keysFile, JSON.stringify({ clients: [{ client_id: 'alice', api_key: ALICE, enabled: true }, { client_id: 'bob', api_key: BOB, enabled: true }] }));
+    let program: string[] | undefined;
+    if (uid !== undefined) {
+      for (const p of [ws, secrets, keysFile, join(ws, 'attack-sandbox.py')]) chownSync(p, uid, uid);
+      program = [join(dir, 'hide')];
+      copyFileSync(await ensureBinary(), program[0]!);
+      chmodSync(program[0]!, 0o755);
+    }
+    server = await startServerProcess({
+      cwd: dir,
+      uid,
+      program,
+      env: {
+        PATH: '/usr/bin:/bin',
+        HOME: secrets,
+        BUN_RUNTIME_TRANSPILER_CACHE_PATH: '0',
+        HIDE_SANDBOX: 'required',
+        HIDE_SANDBOX_MEMORY_BYTES: String(MEMORY_LIMIT),
+        HIDE_AUTH_ENABLED: 'true',
+        HIDE_API_KEYS_FILE: keysFile,
+        HIDE_AUDIT_LOG_FILE: join(secrets, 'audit.jsonl'),
+        HIDE_WORKSPACE: ws,
+        HIDE_RATE_LIMIT_RPM: '100000',
+        HIDE_RATE_LIMIT_CONCURRENT: '4',
+        HIDE_SHUTDOWN_GRACE_SECONDS: '1',
+        HIDE_LOG_LEVEL: 'info',
+      },
+    });
+    expect((await call(ALICE, 'shell_execute', { command: 'true' })).exitCode).toBe(0);
+    expect((await call(BOB, 'shell_execute', { command: 'true' })).exitCode).toBe(0);
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  test.if(uid === undefined)('a System V segment left behind goes with its call: the launcher does not stay in the IPC namespace it made for the command', async () => {
+    const out = await attack(ALICE, 'shm', '32');
+    expect(out.shm).toBeNumber();
+    // Once the call has answered, nothing may be left in the command's IPC namespace: no thread of its launcher either.
+    await waitFor(() => threadsIn(out.ipc).length === 0 && holdersOf(out.ipc).length === 0, 5000, `the namespace ${out.ipc} to be empty: ${threadsIn(out.ipc)}`);
+  });
+
+  // OPEN: a command's IPC namespace can be pinned by a sibling of the same
+  // client that opens /proc/<pid>/ns/ipc (same uid, same Landlock domain,
+  // dumpable), so a segment left there outlives its call for as long as the
+  // client keeps one process alive (and a successor can reopen the pin via
+  // /proc/<pinner>/fd/N). Its memory belongs to no process: the OOM killer
+  // cannot reclaim it by killing the attacker, and no RLIMIT bounds it. Fixes
+  // beyond a small change: set kernel.shm_rmid_forced=1 in each command's IPC
+  // namespace (a segment then dies with its last attach), or put each command
+  // in a Landlock domain of its own so siblings cannot open each other's
+  // /proc entries, or a memory cgroup per launcher. Root only: unprivileged,
+  // System V IPC is refused. The README's threat model says so.
+  test.skip("(open) a sibling holding the command's IPC namespace does not keep its segment past the call", async () => {
+    const pinner = await call(ALICE, 'process_start', { command: 'python3', arguments: ['attack-sandbox.py', 'pin', '20'] });
+    await waitFor(async () => (await call(ALICE, 'process_read', { processId: pinner.processId })).output.includes('pinning'), 5000, 'the pinner');
+    const out = await attack(ALICE, 'shm', '32');
+    await waitFor(() => holdersOf(out.ipc).length === 0, 5000, `nothing to hold ${out.ipc}`);
+    await call(ALICE, 'process_kill', { processId: pinner.processId, signal: 'SIGKILL' });
+  });
+
+  test("SIGIO aimed by F_SETOWN/F_SETSIG at the server, bob's launcher and bob's command stops none of them", async () => {
+    const bob = await bobSleeping();
+    const { targets } = bob;
+    const out = await attack(ALICE, 'sigio', ...targets.map(String));
+    // Unprivileged the pids name them and the owner is set; Landlock's signal scope stops the delivery.
+    // As root the pids name nothing in the command's PID namespace.
+    expect(Object.keys(out).length).toBe(targets.length * 2);
+    expect(targets.map((p) => [p, state(p)]).filter(([, s]) => s === 'T')).toEqual([]);
+    await bob.done();
+  });
+
+  test("the server's, bob's launcher's and bob's command's namespaces, root, cwd and /proc knobs are out of reach", async () => {
+    const bob = await bobSleeping();
+    const { targets } = bob;
+    const out = await attack(ALICE, 'procfs', ...targets.map(String));
+    expect(out).toEqual({ opened: [] });
+    await bob.done();
+  });
+
+  // OPEN: every client reads and writes the one workspace, so a file alice
+  // plants there runs as bob when his command uses it: here git's
+  // core.fsmonitor in the repository's config (hooks, a Makefile, package.json
+  // scripts or a program in a PATH directory inside the workspace do the
+  // same). It then runs in bob's launcher, with bob's private TMPDIR and
+  // beside his other commands (same Landlock domain: their environ and
+  // memory). Not a small fix: a workspace per client (a server per client
+  // today) is the boundary; the README's threat model says so.
+  test.skip("(open) what alice plants in the shared workspace does not run as bob with bob's TMPDIR", async () => {
+    const repo = `repo-${marker()}`;
+    await call(BOB, 'shell_execute', { command: 'sh', arguments: ['-c', `git init -q ${repo} && echo BOB-SECRET > "$TMPDIR/token"`] });
+    const hook = `sh -c 'cat "$TMPDIR/token" > ../leak.txt 2>&1'`;
+    expect((await call(ALICE, 'shell_execute', { command: 'git', arguments: ['config', 'core.fsmonitor', hook], workingDirectory: repo })).exitCode).toBe(0);
+    await call(BOB, 'shell_execute', { command: 'git', arguments: ['status', '--short'], workingDirectory: repo });
+    const leaked = await call(ALICE, 'shell_execute', { command: 'cat', arguments: ['leak.txt'] });
+    expect(leaked.stdout).not.toContain('BOB-SECRET');
+  });
+
+  // OPEN: HIDE_SANDBOX_MEMORY_BYTES is RLIMIT_DATA, which counts private
+  // writable mappings only: shared ones (memfd, MAP_SHARED|MAP_ANONYMOUS,
+  // System V segments, files in a tmpfs TMPDIR) pass it. RLIMIT_AS would
+  // count them but breaks runtimes that reserve address space (Bun, Go,
+  // the JVM); the real bound is a memory cgroup per launcher (root) or the
+  // container's memory limit. The README's threat model says so.
+  test.skip('(open) shared mappings are held to the memory limit like private ones', async () => {
+    const out = await attack(ALICE, 'shared', String((MEMORY_LIMIT * 1.5) / (1 << 20)));
+    expect(out).toEqual({ limit: MEMORY_LIMIT, private: 'MemoryError', shared: 'MemoryError' });
+  });
+});
