@@ -17,6 +17,7 @@ import type { ToolRegistry } from '../tools/registry.ts';
 import type { ToolDefinition, ToolOutcome } from '../tools/types.ts';
 import { CachedJson } from '../util/cached-json.ts';
 import { noteTransientBytes } from '../util/gc-pressure.ts';
+import { InflightMap } from '../util/inflight-map.ts';
 import { jsonLength } from '../util/json-measure.ts';
 import { VERSION } from '../core/version.ts';
 import { checkBounded } from './bounded-validation.ts';
@@ -110,8 +111,8 @@ export class McpDispatcher {
   private readonly initializeResults = new Map<string, string>();
   /** tools/list results shaped for 2026-07-28, per listing text (the registry keeps one text per view). */
   private readonly modernLists = new Map<CachedJson, CachedJson>();
-  /** Tool calls running now, each as the way to record it interrupted. */
-  private readonly unfinished = new Set<() => void>();
+  /** Tool calls running now, each as the way to record it interrupted (a flat list: a Set every call passes through held native memory). */
+  private readonly unfinished = new InflightMap<() => void, true>();
 
   constructor(
     private readonly registry: ToolRegistry,
@@ -226,7 +227,7 @@ export class McpDispatcher {
       this.gate.record(ctx, { ...r, toolName: name, user, correlationId, durationMs: performance.now() - started });
     };
     const interrupted = () => record({ arguments: auditable(tool, rawArgs ?? {}), result: { interrupted: true }, error: 'the server exited before the call ended' });
-    this.unfinished.add(interrupted);
+    this.unfinished.set(interrupted, true);
     try {
       // The correlation id ends up in a response header: refuse a bad one before anything runs.
       const problem = correlationIdProblem(rawArgs?.correlationId);
@@ -263,7 +264,7 @@ export class McpDispatcher {
    * leaves a line, even when a second signal skips the drain.
    */
   recordUnfinished(): number {
-    const pending = [...this.unfinished];
+    const pending = [...this.unfinished].map(([record]) => record);
     this.unfinished.clear();
     for (const r of pending) r();
     return pending.length;
