@@ -111,6 +111,21 @@ describe('patterns the server matches itself', () => {
   }, 60_000);
 });
 
+/**
+ * Runs `body` while a Python program of `lines` (which prints "ready" once set
+ * up, then loops) runs as alice's process; the process is killed afterwards.
+ */
+async function whileFlipping<T>(lines: string[], body: () => Promise<T>): Promise<T> {
+  const flipper = await alice('process_start', { command: '/usr/bin/python3', arguments: ['-c', lines.join('\n')] });
+  expect(flipper.error).toBeNull();
+  try {
+    await waitFor(async () => (await alice('process_read', { processId: flipper.processId, waitMs: 1000 })).output.includes('ready'), 20_000, 'the flipper');
+    return await body();
+  } finally {
+    await alice('process_kill', { processId: flipper.processId, signal: 'SIGKILL' });
+  }
+}
+
 /** Peak resident memory of a process (VmHWM), in bytes. */
 function peakRss(pid: number): number {
   const kb = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
@@ -126,10 +141,8 @@ describe('files that change under the server', () => {
     expect(Bun.spawnSync(['mkfifo', join(outside, 'pipe')]).exitCode).toBe(0);
     const marker = join(dir, 'fifo-opened');
     const writer = Bun.spawn(['/usr/bin/python3', '-c', `f = open(${JSON.stringify(join(outside, 'pipe'))}, 'w')\nopen(${JSON.stringify(marker)}, 'w').write('x')`]);
-    const flipper = await alice('process_start', {
-      command: '/usr/bin/python3',
-      arguments: [
-        '-c',
+    try {
+      await whileFlipping(
         [
           'import os',
           "os.makedirs('fifo-real')",
@@ -139,17 +152,14 @@ describe('files that change under the server', () => {
           'while True:',
           "    os.rename('fifo-real', 'fifo-flip'); os.rename('fifo-flip', 'fifo-real')",
           "    os.rename('fifo-link', 'fifo-flip'); os.rename('fifo-flip', 'fifo-link')",
-        ].join('\n'),
-      ],
-    });
-    expect(flipper.error).toBeNull();
-    await waitFor(async () => (await alice('process_read', { processId: flipper.processId, waitMs: 1000 })).output.includes('ready'), 20_000, 'the flipper');
-    try {
-      for (let i = 0; i < 300 && !existsSync(marker); i++) {
-        await Promise.all([alice('read_file', { path: 'fifo-flip/pipe' }), alice('edit_file', { path: 'fifo-flip/pipe', edits: [{ oldText: 'inside', newText: 'x' }], dryRun: true })]);
-      }
+        ],
+        async () => {
+          for (let i = 0; i < 300 && !existsSync(marker); i++) {
+            await Promise.all([alice('read_file', { path: 'fifo-flip/pipe' }), alice('edit_file', { path: 'fifo-flip/pipe', edits: [{ oldText: 'inside', newText: 'x' }], dryRun: true })]);
+          }
+        },
+      );
     } finally {
-      await alice('process_kill', { processId: flipper.processId, signal: 'SIGKILL' });
       writer.kill('SIGKILL');
       await writer.exited;
     }
@@ -161,40 +171,33 @@ describe('files that change under the server', () => {
     const outside = join(dir, 'outside');
     mkdirSync(join(outside, 'adir'), { recursive: true });
     writeFileSync(join(outside, 'big'), Buffer.alloc(11 * 1024 * 1024, 0x61));
-    const flipper = await alice('process_start', {
-      command: '/usr/bin/python3',
-      arguments: [
-        '-c',
-        [
-          'import os',
-          "os.makedirs('flipreal')",
-          "open('flipreal/adir', 'w').close()",
-          "open('flipreal/nodir', 'w').close()",
-          "open('flipreal/big', 'w').close()",
-          `os.symlink(${JSON.stringify(outside)}, 'fliplink')`,
-          "print('ready', flush=True)",
-          'while True:',
-          "    os.rename('fliplink', 'flip'); os.rename('flip', 'fliplink')",
-          "    os.rename('flipreal', 'flip'); os.rename('flip', 'flipreal')",
-        ].join('\n'),
-      ],
-    });
-    expect(flipper.error).toBeNull();
-    await waitFor(async () => (await alice('process_read', { processId: flipper.processId, waitMs: 1000 })).output.includes('ready'), 20_000, 'the flipper');
     const answers = new Set<string>();
-    try {
-      for (let i = 0; i < 300; i++) {
-        const [a, b, c] = await Promise.all([
-          alice('check_file_exists', { fileName: 'flip/adir' }),
-          alice('check_file_exists', { fileName: 'flip/nodir' }),
-          alice('search_files', { pattern: 'a', path: 'flip/big' }),
-        ]);
-        for (const r of [a, b]) answers.add(r.exists ? `exists ${r.type}` : r.error === null ? 'missing' : /outside|symlink|does not exist|not a directory/.test(r.error) ? 'refused' : r.error);
-        answers.add(c.error === null ? 'searched' : /outside|symlink|does not exist|not a directory/.test(c.error) ? 'refused' : c.error);
-      }
-    } finally {
-      await alice('process_kill', { processId: flipper.processId, signal: 'SIGKILL' });
-    }
+    const outcome = (r: Record<string, any>, ok: string) => (r.error === null ? ok : /outside|symlink|does not exist|not a directory/.test(r.error) ? 'refused' : r.error);
+    await whileFlipping(
+      [
+        'import os',
+        "os.makedirs('flipreal')",
+        "open('flipreal/adir', 'w').close()",
+        "open('flipreal/nodir', 'w').close()",
+        "open('flipreal/big', 'w').close()",
+        `os.symlink(${JSON.stringify(outside)}, 'fliplink')`,
+        "print('ready', flush=True)",
+        'while True:',
+        "    os.rename('fliplink', 'flip'); os.rename('flip', 'fliplink')",
+        "    os.rename('flipreal', 'flip'); os.rename('flip', 'flipreal')",
+      ],
+      async () => {
+        for (let i = 0; i < 300; i++) {
+          const [a, b, c] = await Promise.all([
+            alice('check_file_exists', { fileName: 'flip/adir' }),
+            alice('check_file_exists', { fileName: 'flip/nodir' }),
+            alice('search_files', { pattern: 'a', path: 'flip/big' }),
+          ]);
+          for (const r of [a, b]) answers.add(r.exists ? `exists ${r.type}` : outcome(r, 'missing'));
+          answers.add(outcome(c, 'searched'));
+        }
+      },
+    );
     // "missing" and "refused" come from the flip itself (the path is absent, or leads out, at that instant); a directory is the outside's.
     expect([...answers].filter((a) => !['exists file', 'missing', 'refused', 'searched'].includes(a))).toEqual([]);
   }, 120_000);
@@ -202,42 +205,34 @@ describe('files that change under the server', () => {
   test('a file that grows (sparse, by 256 MiB at once) between its stat and its read is read only up to the size that was checked', async () => {
     mkdirSync(join(ws, 'grow'));
     // A command flips two files between a few bytes and 256 MiB of holes, as fast as it can.
-    const flipper = await alice('process_start', {
-      command: '/usr/bin/python3',
-      arguments: [
-        '-c',
-        [
-          'import os',
-          "files = ['grow/a.txt', 'grow/.gitignore']",
-          "for f in files: open(f, 'w').write('hello\\n')",
-          "print('ready', flush=True)",
-          'while True:',
-          '    for f in files: os.truncate(f, 6)',
-          '    for f in files: os.truncate(f, 256 << 20)',
-        ].join('\n'),
-      ],
-    });
-    expect(flipper.error).toBeNull();
-    await waitFor(async () => (await alice('process_read', { processId: flipper.processId, waitMs: 1000 })).output.includes('ready'), 20_000, 'the flipper');
     const before = peakRss(server.proc.pid);
     const outcomes = new Set<string>();
-    try {
-      for (let i = 0; i < 40; i++) {
-        const [read, edit, search, list] = await Promise.all([
-          alice('read_file', { path: 'grow/a.txt' }),
-          alice('edit_file', { path: 'grow/a.txt', edits: [{ oldText: 'hello', newText: 'hello' }], dryRun: true }),
-          alice('search_files', { pattern: 'hello', path: 'grow' }),
-          alice('list_directory', { path: 'grow', respectGitignore: true }),
-        ]);
-        // A read that overlaps a shrink can see the holes: "binary" is a true answer about what it read.
-        outcomes.add(`read:${read.error === null ? 'ok' : /limit|binary/.test(read.error) ? 'refused' : read.error}`);
-        outcomes.add(`edit:${edit.error === null ? 'ok' : /limit|binary/.test(edit.error) ? 'refused' : edit.error}`);
-        outcomes.add(`search:${search.error ?? 'ok'}`);
-        outcomes.add(`list:${list.error ?? 'ok'}`);
-      }
-    } finally {
-      await alice('process_kill', { processId: flipper.processId, signal: 'SIGKILL' });
-    }
+    await whileFlipping(
+      [
+        'import os',
+        "files = ['grow/a.txt', 'grow/.gitignore']",
+        "for f in files: open(f, 'w').write('hello\\n')",
+        "print('ready', flush=True)",
+        'while True:',
+        '    for f in files: os.truncate(f, 6)',
+        '    for f in files: os.truncate(f, 256 << 20)',
+      ],
+      async () => {
+        for (let i = 0; i < 40; i++) {
+          const [read, edit, search, list] = await Promise.all([
+            alice('read_file', { path: 'grow/a.txt' }),
+            alice('edit_file', { path: 'grow/a.txt', edits: [{ oldText: 'hello', newText: 'hello' }], dryRun: true }),
+            alice('search_files', { pattern: 'hello', path: 'grow' }),
+            alice('list_directory', { path: 'grow', respectGitignore: true }),
+          ]);
+          // A read that overlaps a shrink can see the holes: "binary" is a true answer about what it read.
+          outcomes.add(`read:${read.error === null ? 'ok' : /limit|binary/.test(read.error) ? 'refused' : read.error}`);
+          outcomes.add(`edit:${edit.error === null ? 'ok' : /limit|binary/.test(edit.error) ? 'refused' : edit.error}`);
+          outcomes.add(`search:${search.error ?? 'ok'}`);
+          outcomes.add(`list:${list.error ?? 'ok'}`);
+        }
+      },
+    );
     const grown = peakRss(server.proc.pid) - before;
     // Whatever the reads saw, none of them took in more than a limit's worth; a raced read of the whole file costs 256 MiB.
     expect({ grownUnder64MiB: grown < 64 * 1024 * 1024, outcomes: [...outcomes].filter((o) => !/^(read|edit):(ok|refused)$|^(search|list):ok$/.test(o)) }).toEqual({
