@@ -19,6 +19,15 @@ afterAll(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
+/** A directory removed after the file, with an empty workspace `ws` in it. */
+function testDir(): { dir: string; ws: string } {
+  const dir = tempDir();
+  dirs.push(dir);
+  const ws = join(dir, 'ws');
+  mkdirSync(ws);
+  return { dir, ws };
+}
+
 async function serve(cwd: string, env: Record<string, string>): Promise<ServerProcess> {
   const s = await startServerProcess({ cwd, env: { HIDE_RATE_LIMIT_ENABLED: 'false', HIDE_LOG_LEVEL: 'info', ...env } });
   started.push(s);
@@ -37,10 +46,7 @@ describe('keys file inside the workspace', () => {
   const KEY_ROGUE = 'x'.repeat(43);
 
   test('a client allowed only file tools cannot rewrite the keys file to grant itself commands', async () => {
-    const dir = tempDir();
-    dirs.push(dir);
-    const ws = join(dir, 'ws');
-    mkdirSync(ws);
+    const { dir, ws } = testDir();
     const keysFile = join(ws, '.mcp_keys.json');
     writeFileSync(
       keysFile,
@@ -66,10 +72,7 @@ describe('keys file inside the workspace', () => {
 
 describe('audit evidence at shutdown', () => {
   test('a second SIGTERM while calls run still leaves one line per admitted call, and the chain verifies', async () => {
-    const dir = tempDir();
-    dirs.push(dir);
-    const ws = join(dir, 'ws');
-    mkdirSync(ws);
+    const { dir, ws } = testDir();
     const audit = join(dir, 'audit.jsonl');
     const s = await serve(dir, { HIDE_WORKSPACE: ws, HIDE_AUDIT_LOG_FILE: audit });
     const ids = ['c-0', 'c-1', 'c-2'];
@@ -95,10 +98,7 @@ describe('a key known only by its digest, in the audit log', () => {
   const KEY = 'Zk3_9aQ-pLm2Xv8rT0bWc5Yd1eF4gH6jK7nS2uV3wA1';
 
   test('URL-encoded (%20, +) or after ~ it is still masked', async () => {
-    const dir = tempDir();
-    dirs.push(dir);
-    const ws = join(dir, 'ws');
-    mkdirSync(ws);
+    const { dir, ws } = testDir();
     const keysFile = join(dir, 'keys.json');
     writeFileSync(keysFile, JSON.stringify({ clients: [{ client_id: 'alice', api_key_sha256: new Bun.CryptoHasher('sha256').update(KEY).digest('hex') }] }));
     const audit = join(dir, 'audit.jsonl');
