@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { landlockAbi } from '../../src/sandbox/landlock.ts';
 import { ensureBinary } from '../helpers/binary.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
+import { hostEntries, procStat, newMarker } from '../helpers/procfs.ts';
 import { callTool, tempDir, waitFor } from '../helpers/server.ts';
 
 const isRoot = process.getuid?.() === 0;
@@ -22,21 +23,6 @@ const UNPRIVILEGED = 65532;
 const ALICE = 'alice-key-0123456789abcdefghijklmnopqrstu';
 const BOB = 'bob-key-0123456789abcdefghijklmnopqrstuvw';
 const MEMORY_LIMIT = 64 * 1024 * 1024;
-
-/** Host pids (and, with `threads`, thread ids) whose /proc entry satisfies `has`. */
-function hostEntries(has: (dir: string) => boolean, threads = false): string[] {
-  const found: string[] = [];
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    try {
-      const dirs = threads ? readdirSync(`/proc/${pid}/task`).map((t) => `/proc/${pid}/task/${t}`) : [`/proc/${pid}`];
-      for (const dir of dirs) if (has(dir)) found.push(dir);
-    } catch {
-      // Gone.
-    }
-  }
-  return found;
-}
 
 const link = (path: string): string | null => {
   try {
@@ -50,18 +36,6 @@ const link = (path: string): string | null => {
 const threadsIn = (ns: string) => hostEntries((dir) => link(`${dir}/ns/ipc`) === ns, true);
 /** Processes anywhere on the host holding a descriptor of the namespace `ns`. */
 const holdersOf = (ns: string) => hostEntries((dir) => readdirSync(`${dir}/fd`).some((fd) => link(`${dir}/fd/${fd}`) === ns));
-
-function parentOf(dir: string): number {
-  const stat = readFileSync(`${dir}/stat`, 'utf8');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-}
-
-function state(pid: number): string {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return stat.slice(stat.lastIndexOf(')') + 2)[0]!;
-}
-
-const marker = () => `4${Math.floor(Math.random() * 1e6)}.${Math.floor(Math.random() * 1e6)}`;
 
 describe.skipIf(!supported).each([
   ['as root', undefined],
@@ -77,14 +51,14 @@ describe.skipIf(!supported).each([
   };
   /** Starts bob's `sleep <m>` and returns its host pid and the pending call. */
   const bobSleeping = async () => {
-    const m = marker();
+    const m = newMarker();
     const pending = call(BOB, 'shell_execute', { command: 'sleep', arguments: [m], timeoutSeconds: 20 });
     const dir = await waitFor(() => hostEntries((d) => readFileSync(`${d}/cmdline`, 'utf8').endsWith(`sleep\0${m}\0`))[0], 5000, "bob's command");
     const pid = Number(dir!.split('/')[2]);
     return {
       pid,
       // The server, bob's launcher and his command. Not alice's own launcher: she may signal it (it ends only her calls).
-      targets: [server.proc.pid, parentOf(`/proc/${pid}`), pid],
+      targets: [server.proc.pid, procStat(`/proc/${pid}`).ppid, pid],
       done: async () => {
         process.kill(pid, 'SIGKILL');
         await pending;
@@ -170,7 +144,7 @@ describe.skipIf(!supported).each([
     // Unprivileged the pids name them and the owner is set; Landlock's signal scope stops the delivery.
     // As root the pids name nothing in the command's PID namespace.
     expect(Object.keys(out).length).toBe(targets.length * 2);
-    expect(targets.map((p) => [p, state(p)]).filter(([, s]) => s === 'T')).toEqual([]);
+    expect(targets.map((p) => [p, procStat(`/proc/${p}`).state]).filter(([, s]) => s === 'T')).toEqual([]);
     await bob.done();
   });
 
@@ -191,7 +165,7 @@ describe.skipIf(!supported).each([
   // memory). Not a small fix: a workspace per client (a server per client
   // today) is the boundary; the README's threat model says so.
   test.skip("(open) what alice plants in the shared workspace does not run as bob with bob's TMPDIR", async () => {
-    const repo = `repo-${marker()}`;
+    const repo = `repo-${newMarker()}`;
     await call(BOB, 'shell_execute', { command: 'sh', arguments: ['-c', `git init -q ${repo} && echo BOB-SECRET > "$TMPDIR/token"`] });
     const hook = `sh -c 'cat "$TMPDIR/token" > ../leak.txt 2>&1'`;
     expect((await call(ALICE, 'shell_execute', { command: 'git', arguments: ['config', 'core.fsmonitor', hook], workingDirectory: repo })).exitCode).toBe(0);

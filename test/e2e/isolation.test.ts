@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { landlockAbi } from '../../src/sandbox/landlock.ts';
 import { ensureBinary } from '../helpers/binary.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
+import { hostEntries, isLive, newMarker, procStat } from '../helpers/procfs.ts';
 import { callTool, tempDir, waitFor } from '../helpers/server.ts';
 
 const isRoot = process.getuid?.() === 0;
@@ -21,35 +22,12 @@ const BOB = 'bob-key-0123456789abcdefghijklmnopqrstuvw';
 
 /** Pids of live processes whose command line (arguments joined by NUL) contains `marker`. */
 function pidsOf(marker: string): number[] {
-  const pids: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      if (stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z') continue;
-      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').includes(marker)) pids.push(Number(name));
-    } catch {
-      // Gone.
-    }
-  }
-  return pids;
+  return hostEntries((dir) => isLive(dir) && readFileSync(`${dir}/cmdline`, 'utf8').includes(marker)).map((dir) => Number(dir.slice('/proc/'.length)));
 }
 
 /** True while any live thread of any process has `marker` in its command line. */
 function ghostAlive(marker: string): boolean {
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      for (const tid of readdirSync(`/proc/${name}/task`)) {
-        const stat = readFileSync(`/proc/${name}/task/${tid}/stat`, 'utf8');
-        if (stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z') continue;
-        if (readFileSync(`/proc/${name}/task/${tid}/cmdline`, 'utf8').includes(marker)) return true;
-      }
-    } catch {
-      // Gone.
-    }
-  }
-  return false;
+  return hostEntries((dir) => isLive(dir) && readFileSync(`${dir}/cmdline`, 'utf8').includes(marker), true).length > 0;
 }
 
 /** Pids of `sleep <m>` processes, or null while there are none (for waitFor). */
@@ -58,21 +36,8 @@ function sleepers(m: string): number[] | null {
   return pids.length > 0 ? pids : null;
 }
 
-function parentOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-}
-
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-const marker = () => `4${Math.floor(Math.random() * 1e6)}.${Math.floor(Math.random() * 1e6)}`;
+const parentOf = (pid: number) => procStat(`/proc/${pid}`).ppid;
+const alive = (pid: number) => isLive(`/proc/${pid}`);
 
 describe.skipIf(!supported).each([
   ['as root', undefined],
@@ -224,7 +189,7 @@ describe.skipIf(!supported).each([
   });
 
   test("a forged result for another client's running call leaves its real output intact", async () => {
-    const m = marker();
+    const m = newMarker();
     const bob = call(BOB, 'sh', ['-c', `sleep ${m} & wait; echo REAL-BOB`], { timeoutSeconds: 20 });
     await waitFor(() => pidsOf(`sleep\0${m}`).length > 0, 5000, "bob's command");
     await forge('1', String(server.proc.pid), ...launchers().map(String));
@@ -235,7 +200,7 @@ describe.skipIf(!supported).each([
   });
 
   test("/proc of the server, the launchers and another client's command reveals nothing", async () => {
-    const m = marker();
+    const m = newMarker();
     const bob = call(BOB, 'sleep', [m], { timeoutSeconds: 20 });
     const [bobPid] = (await waitFor(() => sleepers(m), 5000, "bob's command")) as number[];
     const { out } = await attack(ALICE, 'snoop', String(server.proc.pid), String(bobPid), ...launchers().map(String));
@@ -245,7 +210,7 @@ describe.skipIf(!supported).each([
   });
 
   test.if(uid === undefined)("as root, another client's command lines are not even listed in /proc", async () => {
-    const m = marker();
+    const m = newMarker();
     const bob = call(BOB, 'sleep', [m], { timeoutSeconds: 20 });
     const [bobPid] = (await waitFor(() => sleepers(m), 5000, "bob's command")) as number[];
     const r = await call(ALICE, 'sh', ['-c', `cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '; echo; ls /proc | grep -c '^[0-9]'`]);
@@ -274,21 +239,21 @@ describe.skipIf(!supported).each([
   });
 
   test('setsid, a forged environment and a double fork: nothing of the call survives it', async () => {
-    const m = marker();
+    const m = newMarker();
     const { out } = await attack(ALICE, 'escape', m);
     expect(out).toEqual({ started: true });
     await waitFor(() => pidsOf(`sleep\0${m}`).length === 0, 5000, 'the escaped sleep to die');
   });
 
   test('two processes that replace each other when killed do not outlive the call, nor hold it open', async () => {
-    const m = marker();
+    const m = newMarker();
     const { out } = await attack(ALICE, 'pair', m);
     expect(out).toEqual({ started: true });
     await waitFor(() => pidsOf(`pair\0${m}`).length === 0, 10_000, 'the pair to die');
   }, 20_000);
 
   test('a process whose main thread exited (it looks like a zombie) does not outlive the call', async () => {
-    const m = marker();
+    const m = newMarker();
     const { raw, out } = await attack(ALICE, 'ghost', m);
     expect(out, JSON.stringify(raw)).toEqual({ started: true });
     await waitFor(() => existsSync(join(ws, `ghost-${m}.pid`)), 5000, 'the ghost to start');
@@ -297,7 +262,7 @@ describe.skipIf(!supported).each([
   }, 20_000);
 
   test.if(uid !== undefined)("unprivileged: a killed launcher's 200 escaped processes are swept by the server, which keeps serving", async () => {
-    const m = marker();
+    const m = newMarker();
     const r = await call(ALICE, 'sh', ['-c', `for i in $(seq 200); do setsid sleep ${m} & done; sleep 0.3; kill -9 $PPID`], { timeoutSeconds: 20 });
     expect(r.error).toContain('launcher exited');
     const health = await fetch(`${server.url}/health`);
@@ -319,7 +284,7 @@ describe.skipIf(!supported).each([
   });
 
   test("the limits, priority and CPU placement of the server, the launchers and another client's command stay untouched", async () => {
-    const m = marker();
+    const m = newMarker();
     const bob = call(BOB, 'sleep', [m], { timeoutSeconds: 20 });
     const [bobPid] = (await waitFor(() => sleepers(m), 5000, "bob's command")) as number[];
     const { out } = await attack(ALICE, 'limits', String(server.proc.pid), String(bobPid), ...launchers().map(String));
@@ -339,7 +304,7 @@ describe.skipIf(!supported).each([
   });
 
   test('a stopped launcher fails the pending call at its deadline and frees its slot', async () => {
-    const m = marker();
+    const m = newMarker();
     const pending = call(ALICE, 'sleep', [m], { timeoutSeconds: 1 });
     const [sleeper] = (await waitFor(() => sleepers(m), 5000, 'the command')) as number[];
     const launcher = launcherOf(sleeper!);
@@ -354,7 +319,7 @@ describe.skipIf(!supported).each([
   }, 20_000);
 
   test('a killed launcher fails its call at once, takes its commands along, and the next call works', async () => {
-    const m = marker();
+    const m = newMarker();
     const pending = call(ALICE, 'sh', ['-c', `setsid sleep ${m} & sleep ${m}`], { timeoutSeconds: 20 });
     await waitFor(() => pidsOf(`sleep\0${m}`).length === 2, 5000, 'the commands');
     const launcher = launcherOf(pidsOf(`sleep\0${m}`)[0]!);

@@ -9,6 +9,7 @@ import { SandboxLauncher, type SandboxLauncherOptions } from '../../src/sandbox/
 import type { SandboxRunRequest, SandboxRunResult } from '../../src/sandbox/protocol.ts';
 import { PidNamespaces } from '../../src/sandbox/pidns.ts';
 import { type SandboxRuleOptions, sandboxRules } from '../../src/sandbox/rules.ts';
+import { isLive } from '../helpers/procfs.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { waitFor as waitUntil } from '../helpers/wait.ts';
 
@@ -67,14 +68,7 @@ export function liveProcesses(marker: string): number[] {
   return found
     .split('\n')
     .map(Number)
-    .filter((pid) => {
-      try {
-        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-        return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-      } catch {
-        return false;
-      }
-    });
+    .filter((pid) => isLive(`/proc/${pid}`));
 }
 
 /** Polls until `check` holds (10 s by default: process storms take a while to end). */

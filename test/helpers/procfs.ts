@@ -1,0 +1,40 @@
+/**
+ * Reading the host's /proc from tests that look for the processes a command
+ * left behind: entries by a predicate, and the state and parent of one.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+
+/** Host process dirs (`/proc/PID`, or with `threads` `/proc/PID/task/TID`) for which `has` holds; entries that vanish are skipped. */
+export function hostEntries(has: (dir: string) => boolean, threads = false): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const dirs = threads ? readdirSync(`/proc/${pid}/task`).map((t) => `/proc/${pid}/task/${t}`) : [`/proc/${pid}`];
+      for (const dir of dirs) if (has(dir)) found.push(dir);
+    } catch {
+      // Gone.
+    }
+  }
+  return found;
+}
+
+/** State letter (`R`, `S`, `Z`, …) and parent pid of the process or thread at `dir` (`/proc/PID`); throws once it is gone. */
+export function procStat(dir: string): { state: string; ppid: number } {
+  const stat = readFileSync(`${dir}/stat`, 'utf8');
+  // The command name in parentheses may hold spaces and parentheses: fields start after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { state: fields[0]!, ppid: Number(fields[1]) };
+}
+
+/** True while the process at `dir` exists and is not a zombie. */
+export function isLive(dir: string): boolean {
+  try {
+    return procStat(dir).state !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** A random number unlikely to appear in any other command line: finds one command's processes (or names one test's files). */
+export const newMarker = () => `4${Math.floor(Math.random() * 1e6)}.${Math.floor(Math.random() * 1e6)}`;
