@@ -8,6 +8,7 @@
  * its first problem, so its issues are never all built.
  */
 import * as v from 'valibot';
+import { countValues } from '../util/json-measure.ts';
 
 /** Issues listed in a message; the rest are counted. */
 export const LISTED_ISSUES = 5;
@@ -24,25 +25,6 @@ export const FULL_PASS_VALUES = 10_000;
 const FIRST_PROBLEM = { abortEarly: true } as const;
 
 export type Checked<T> = { success: true; output: T } | { success: false; message: string };
-
-/** At most `limit + 1`: counts values in `input` without recursion (nesting can be 10 000 deep). */
-export function countValues(input: unknown, limit: number): number {
-  let count = 0;
-  const stack: unknown[] = [input];
-  while (stack.length > 0 && count <= limit) {
-    const value = stack.pop();
-    count++;
-    if (Array.isArray(value)) {
-      for (let i = 0; i < value.length && stack.length <= limit; i++) stack.push(value[i]);
-    } else if (value !== null && typeof value === 'object') {
-      for (const key in value) {
-        if (stack.length > limit) break;
-        stack.push((value as Record<string, unknown>)[key]);
-      }
-    }
-  }
-  return Math.min(count + stack.length, limit + 1);
-}
 
 /** Cuts `text` to `max` characters without splitting a surrogate pair, and shows control characters as escapes. */
 function bounded(text: string, max: number): string {

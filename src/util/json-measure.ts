@@ -46,3 +46,22 @@ export function nestingDepth(value: unknown, stopAt: number): number {
   }
   return deepest;
 }
+
+/** At most `limit + 1`: counts values in `input` without recursion (nesting can be 10 000 deep). */
+export function countValues(input: unknown, limit: number): number {
+  let count = 0;
+  const stack: unknown[] = [input];
+  while (stack.length > 0 && count <= limit) {
+    const value = stack.pop();
+    count++;
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length && stack.length <= limit; i++) stack.push(value[i]);
+    } else if (value !== null && typeof value === 'object') {
+      for (const key in value) {
+        if (stack.length > limit) break;
+        stack.push((value as Record<string, unknown>)[key]);
+      }
+    }
+  }
+  return Math.min(count + stack.length, limit + 1);
+}
