@@ -119,7 +119,8 @@ describe('settings from the workspace', () => {
   // workspace read-write) sets every setting the environment and flags leave unset for the next start —
   // HIDE_SANDBOX=off, HIDE_ALLOWED_PATHS=/, HIDE_AUDIT_ENABLED=false. The fix is a contract change (do not read a
   // `.env` that lies inside the workspace or an allowed path, and say so at start), left to the lead.
-  test.skip('a .env written by a client does not configure the next start', async () => {
+  // Runs as a known failure: it turns red once the hole is closed, and its `.failing` goes then.
+  test.failing('a .env written by a client does not configure the next start', async () => {
     const dir = tempDir();
     dirs.push(dir);
     const audit = join(dir, 'audit.jsonl');

@@ -242,7 +242,8 @@ describe("the server's secret settings never reach the audit log", () => {
 // log. Not a small fix: the line would need a digest of the arguments as sent (as process_write
 // keeps of its input), so a suspected command can still be matched — a new audit field, in the
 // hash chain, `audit verify` and `audit query`.
-test.todo('a command hidden behind a secret-shaped argument can still be matched from its audit line (arguments digest)', async () => {
+// Runs as a known failure: it turns red once the digest exists, and its `.failing` goes then.
+test.failing('a command hidden behind a secret-shaped argument can still be matched from its audit line (arguments digest)', async () => {
   const res = await fetch(s.mcpUrl, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },

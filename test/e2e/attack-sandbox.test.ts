@@ -164,7 +164,8 @@ describe.skipIf(!supported).each([
   // beside his other commands (same Landlock domain: their environ and
   // memory). Not a small fix: a workspace per client (a server per client
   // today) is the boundary; the README's threat model says so.
-  test.skip("(open) what alice plants in the shared workspace does not run as bob with bob's TMPDIR", async () => {
+  // Runs as a known failure: it turns red once the hole is closed, and its `.failing` goes then.
+  test.failing("(open) what alice plants in the shared workspace does not run as bob with bob's TMPDIR", async () => {
     const repo = `repo-${newMarker()}`;
     await call(BOB, 'shell_execute', { command: 'sh', arguments: ['-c', `git init -q ${repo} && echo BOB-SECRET > "$TMPDIR/token"`] });
     const hook = `sh -c 'cat "$TMPDIR/token" > ../leak.txt 2>&1'`;
