@@ -7,8 +7,10 @@
  * The oldest file given may continue a chain whose earlier files were rotated
  * away: its first line says so, and that is accepted.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { type Checkpoint, chainHash, GENESIS_HASH, hashOf, lastLine, readCheckpoint } from './chain.ts';
+import { existsSync } from 'node:fs';
+import { type Checkpoint, chainHash, GENESIS_HASH, hashOf, lastLine, readCheckpoint, scanFile } from './chain.ts';
+import { HashPlaces } from './hash-places.ts';
+import { type FileLine, MAX_KEPT_LINE_BYTES, readLines } from './lines.ts';
 
 export type ProblemKind = 'head-cut' | 'tail-cut' | 'emptied' | 'edited' | 'inserted' | 'deleted' | 'rotation-gap' | 'replaced' | 'malformed';
 
@@ -25,10 +27,11 @@ export type VerifyResult =
   | { ok: false; problem: VerifyProblem };
 
 interface Entry {
-  file: string;
   line: number;
   /** Last line of a file that does not end with a newline. */
   torn: boolean;
+  /** Longer than the reader keeps: no record the writer makes. */
+  tooLong: boolean;
   prev: string | null;
   hash: string | null;
   /** hash recomputed from the content equals the stored hash. */
@@ -36,33 +39,54 @@ interface Entry {
   fileStart: string | null;
 }
 
-function readEntries(file: string): Entry[] {
-  const text = readFileSync(file, 'utf8');
-  if (text === '') return [];
-  const endsWithNewline = text.endsWith('\n');
-  const rows = (endsWithNewline ? text.slice(0, -1) : text).split('\n');
-  return rows.map((raw, i) => {
-    const entry: Entry = { file, line: i + 1, torn: !endsWithNewline && i === rows.length - 1, prev: null, hash: null, selfOk: false, fileStart: null };
-    let rec: unknown;
-    try {
-      rec = JSON.parse(raw);
-    } catch {
-      return entry;
-    }
-    if (rec === null || typeof rec !== 'object' || Array.isArray(rec)) return entry;
-    const { hash, ...rest } = rec as Record<string, unknown>;
-    if (typeof hash !== 'string' || typeof rest.prev_hash !== 'string') return entry;
-    entry.prev = rest.prev_hash;
-    entry.hash = hash;
-    try {
-      entry.selfOk = chainHash(rest.prev_hash, rest) === hash;
-    } catch {
-      // Nested too deep to hash (the writer never nests that far): not the line that was chained.
-      entry.selfOk = false;
-    }
-    entry.fileStart = typeof rest.file_start === 'string' ? rest.file_start : null;
+function toEntry({ text, line, torn }: FileLine): Entry {
+  const entry: Entry = { line, torn, tooLong: text === null, prev: null, hash: null, selfOk: false, fileStart: null };
+  if (text === null) return entry;
+  let rec: unknown;
+  try {
+    rec = JSON.parse(text);
+  } catch {
     return entry;
-  });
+  }
+  if (rec === null || typeof rec !== 'object' || Array.isArray(rec)) return entry;
+  const { hash, ...rest } = rec as Record<string, unknown>;
+  if (typeof hash !== 'string' || typeof rest.prev_hash !== 'string') return entry;
+  entry.prev = rest.prev_hash;
+  entry.hash = hash;
+  try {
+    entry.selfOk = chainHash(rest.prev_hash, rest) === hash;
+  } catch {
+    // Nested too deep to hash (the writer never nests that far): not the line that was chained.
+    entry.selfOk = false;
+  }
+  entry.fileStart = typeof rest.file_start === 'string' ? rest.file_start : null;
+  return entry;
+}
+
+/** A file's entries in order, each with the one after it (a damaged line is judged by whether the chain skips it). */
+function* withNext(file: string): Generator<[Entry, Entry | undefined]> {
+  const lines = readLines(file);
+  const next = (): Entry | undefined => {
+    const r = lines.next();
+    return r.done ? undefined : toEntry(r.value);
+  };
+  try {
+    for (let e = next(); e !== undefined; ) {
+      const after = next();
+      yield [e, after];
+      e = after;
+    }
+  } finally {
+    lines.return(undefined);
+  }
+}
+
+/** What the end-of-file check needs from a file that was read through: its line count and two hashes. */
+interface FileSummary {
+  lines: number;
+  firstHash: string | null;
+  /** Hash of the line its checkpoint names as the last (null when that line is missing or there is none). */
+  checkpointLineHash: string | null;
 }
 
 /** The rotated file that came before `file` (name → name.1, name.N → name.N+1). */
@@ -82,7 +106,7 @@ function fail(kind: ProblemKind, file: string, line: number, message: string): n
 }
 
 /** How the first line of the first file given may start: a new chain, or a continuation. */
-function checkHead(e: Entry): string {
+function checkHead(e: Entry & { file: string }): string {
   if (e.fileStart === 'genesis' || (e.fileStart === null && e.prev === GENESIS_HASH)) return 'starts the chain (genesis)';
   if (e.fileStart === 'continues') return 'continues a chain from an earlier file not given (rotated away or not listed)';
   // Older logs have no marker: a rotated predecessor on disk may still vouch for the first line.
@@ -92,54 +116,74 @@ function checkHead(e: Entry): string {
 }
 
 /** The end of a file against its checkpoint; returns the note for a file that passes. */
-function checkTail(file: string, fileEntries: Entry[], cp: Checkpoint | null | 'unreadable'): string {
+function checkTail(file: string, read: FileSummary, cp: Checkpoint | null | 'unreadable'): string {
   if (cp === 'unreadable') return fail('malformed', `${file}.head`, 1, 'the checkpoint is not one (not JSON, or fields missing)');
   if (cp === null) return 'no checkpoint: a cut tail would not show';
-  const n = fileEntries.length;
+  const n = read.lines;
   const recorded = `its checkpoint recorded ${cp.lines} line(s) ending in ${short(cp.last_hash)}`;
   if (n === 0) {
     if (cp.lines > 0) fail('emptied', file, 1, `the file is empty, but ${recorded}`);
     return 'checkpoint matches (empty)';
   }
-  if (cp.first_hash !== null && fileEntries[0]!.hash !== cp.first_hash) {
-    fail('replaced', file, 1, `not the file its checkpoint describes: the first line's hash is ${short(fileEntries[0]!.hash)}, the checkpoint's ${short(cp.first_hash)}`);
+  if (cp.first_hash !== null && read.firstHash !== cp.first_hash) {
+    fail('replaced', file, 1, `not the file its checkpoint describes: the first line's hash is ${short(read.firstHash)}, the checkpoint's ${short(cp.first_hash)}`);
   }
   if (n < cp.lines) fail('tail-cut', file, n + 1, `lines cut from the end: the file has ${n} line(s), ${recorded}`);
-  if (cp.lines > 0 && fileEntries[cp.lines - 1]!.hash !== cp.last_hash) {
+  if (cp.lines > 0 && read.checkpointLineHash !== cp.last_hash) {
     fail('tail-cut', file, cp.lines, `the end was cut and rewritten: line ${cp.lines} is not the one ${recorded}`);
   }
   return n > cp.lines ? `checkpoint matches; ${n - cp.lines} line(s) written after it` : 'checkpoint matches';
 }
 
+/** A line's place, packed into one number: file index × 2^32 + line. */
+const place = (fileIndex: number, line: number) => fileIndex * 2 ** 32 + line;
+
 function verifyAll(files: readonly string[]): VerifyResult {
-  const all: Entry[] = [];
-  /** hash → index in `all`. */
-  const seen = new Map<string, number>();
+  /** hash → place of every chained line read so far: a copy, or the chain jumping back, names the lines in between. */
+  // Sized once from a count of the newlines: growing by doubling would leave every smaller table behind in the process's memory.
+  const seen = new HashPlaces(files.reduce((n, f) => n + scanFile(f, true).lines + 1, 0));
+  /** Lines read so far in each file. */
+  const counts: number[] = [];
   const notes: string[] = [];
   let expected: string | null = null;
   let previous: string | null = null;
   let lines = 0;
-  for (const file of files) {
-    const entries = readEntries(file);
-    lines += entries.length;
+  /** The chained line that follows the one at `at`, in the order read (the current line when there is none yet). */
+  const after = (at: number, current: { file: string; line: number }) => {
+    let fileIndex = Math.floor(at / 2 ** 32);
+    let line = (at % 2 ** 32) + 1;
+    while (fileIndex < counts.length && line > (counts[fileIndex] ?? 0)) {
+      fileIndex++;
+      line = 1;
+    }
+    return fileIndex < counts.length ? { file: files[fileIndex]!, line } : current;
+  };
+  for (const [fileIndex, file] of files.entries()) {
+    // Read before the file: a server still writing only adds lines after the ones it describes.
+    const cp = readCheckpoint(file);
+    const wanted = cp !== null && cp !== 'unreadable' ? cp.lines : 0;
+    const read: FileSummary = { lines: 0, firstHash: null, checkpointLineHash: null };
+    counts[fileIndex] = 0;
     let start = 'empty';
-    for (let i = 0; i < entries.length; i++) {
-      const e = entries[i]!;
-      const next = entries[i + 1];
+    for (const [e, next] of withNext(file)) {
+      read.lines = e.line;
+      if (e.line === 1) read.firstHash = e.hash;
+      if (e.line === wanted) read.checkpointLineHash = e.hash;
       if (e.hash === null || !e.selfOk) {
         if (e.torn) fail('tail-cut', file, e.line, 'lines cut from the end: the last line is incomplete (cut off, or a torn write)');
         // Whether the chain skips this line (inserted) or expects its stored hash (edited in place).
         if (next?.prev != null && expected !== null && next.prev === expected) fail('inserted', file, e.line, 'inserted line: the chain skips it');
+        if (e.tooLong) fail('malformed', file, e.line, `a line of over ${MAX_KEPT_LINE_BYTES} bytes: no record the audit writer makes (edited or inserted)`);
         if (e.hash === null) fail('malformed', file, e.line, 'not a chained audit record (not JSON, or no prev_hash/hash): edited or inserted');
         fail('edited', file, e.line, 'edited line: its content does not match its hash');
       }
       if (seen.has(e.hash)) fail('inserted', file, e.line, 'inserted line: a copy of an earlier line');
-      if (e.line === 1 && expected === null) start = checkHead(e);
+      if (e.line === 1 && expected === null) start = checkHead({ ...e, file });
       else if (e.prev !== expected) {
         const j = seen.get(e.prev!);
         if (j !== undefined) {
-          const from = all[j]!;
-          const first = all[j + 1] ?? e;
+          const from = { file: files[Math.floor(j / 2 ** 32)]!, line: j % 2 ** 32 };
+          const first = after(j, { file, line: e.line });
           fail('inserted', first.file, first.line, `inserted line(s): the chain goes from ${from.file}:${from.line} straight to ${file}:${e.line}`);
         }
         if (e.line > 1) fail('deleted', file, e.line, 'line(s) deleted just before this line (or the previous line was rewritten with a new hash): prev_hash does not match');
@@ -148,12 +192,13 @@ function verifyAll(files: readonly string[]): VerifyResult {
         }
         fail('rotation-gap', file, 1, `does not continue ${previous} across the rotation: lines cut from the end of ${previous}, or a file missing between them`);
       } else if (e.line === 1) start = `continues ${previous} across a rotation`;
-      seen.set(e.hash, all.length);
-      all.push(e);
+      seen.set(e.hash, place(fileIndex, e.line));
+      counts[fileIndex] = e.line;
       expected = e.hash;
     }
-    notes.push(`${file}: ${entries.length} line(s), ${start}; ${checkTail(file, entries, readCheckpoint(file))}`);
-    if (entries.length > 0) previous = file;
+    lines += read.lines;
+    notes.push(`${file}: ${read.lines} line(s), ${start}; ${checkTail(file, read, cp)}`);
+    if (read.lines > 0) previous = file;
   }
   return { ok: true, lines, files: files.length, notes };
 }

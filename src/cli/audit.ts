@@ -5,8 +5,10 @@
  * event type and/or start time, from the files given or the configured log
  * with its rotated files.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { once } from 'node:events';
+import { existsSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { readLines } from '../audit/lines.ts';
 import { verifyFiles } from '../audit/verify.ts';
 import { rotatedNames } from '../audit/writer.ts';
 import { loadForCommand, UsageError } from './common.ts';
@@ -52,7 +54,7 @@ function verify(files: string[]): number {
   return 1;
 }
 
-function query(argv: string[]): number {
+async function query(argv: string[]): Promise<number> {
   let values: Record<string, string | string[] | boolean | undefined>;
   try {
     values = parseArgs({
@@ -79,14 +81,15 @@ function query(argv: string[]): number {
   }
   const since = typeof values.since === 'string' ? parseSince(values.since) : null;
   const want = { correlation_id: values['correlation-id'], client_id: values['client-id'], event_type: values['event-type'] };
-  let out = '';
   for (const f of files) checkReadable('query', f);
+  const out = new OutputBuffer();
   for (const f of files) {
-    for (const line of readFileSync(f, 'utf8').split('\n')) {
-      if (line === '') continue;
+    for (const { text } of readLines(f)) {
+      // An empty line, or one longer than any record the writer makes.
+      if (!text) continue;
       let e: Record<string, unknown>;
       try {
-        e = JSON.parse(line) as Record<string, unknown>;
+        e = JSON.parse(text) as Record<string, unknown>;
       } catch {
         continue; // a torn line; `audit verify` reports it
       }
@@ -94,11 +97,35 @@ function query(argv: string[]): number {
       if (want.client_id !== undefined && e.client_id !== want.client_id) continue;
       if (want.event_type !== undefined && e.event_type !== want.event_type) continue;
       if (since !== null && !(typeof e.timestamp === 'string' && Date.parse(e.timestamp) >= since)) continue;
-      out += `${line}\n`;
+      await out.write(`${text}\n`);
     }
   }
-  process.stdout.write(out);
+  await out.flush();
   return 0;
+}
+
+/**
+ * Matching lines go to stdout in blocks as they are found, so a query over a
+ * large log holds neither the log nor its answer; a reader slower than the
+ * search holds the search back (drain) instead of the output piling up.
+ */
+class OutputBuffer {
+  private parts: string[] = [];
+  private size = 0;
+
+  async write(text: string): Promise<void> {
+    this.parts.push(text);
+    this.size += text.length;
+    if (this.size >= 256 * 1024) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.parts.length === 0) return;
+    const block = this.parts.join('');
+    this.parts = [];
+    this.size = 0;
+    if (!process.stdout.write(block)) await once(process.stdout, 'drain');
+  }
 }
 
 export async function runAudit(argv: string[]): Promise<number> {

@@ -212,6 +212,19 @@ describe('audit hash chain', () => {
       'inserted',
     ],
     [
+      'inserted: forged lines at the start of a rotated file, chained to the end of the file before it',
+      (files) => {
+        const before = readFileSync(files[1]!, 'utf8').split('\n').at(-2)!;
+        const last = JSON.parse(before);
+        const { hash: _h, prev_hash: _p, file_start: _s, ...fields } = last;
+        const one = sealRecord({ ...fields, correlation_id: 'forged-1' }, last.hash);
+        const two = sealRecord({ ...fields, correlation_id: 'forged-2' }, one.hash);
+        editLine(files[2]!, 1, (l) => `${one.line}\n${two.line}\n${l}`);
+        return { file: files[2]!, line: 1 };
+      },
+      'inserted',
+    ],
+    [
       'deleted: a line in the middle removed',
       (files) => {
         editLine(files[1]!, 2, () => null);
