@@ -264,7 +264,7 @@ export class McpDispatcher {
    * leaves a line, even when a second signal skips the drain.
    */
   recordUnfinished(): number {
-    const pending = [...this.unfinished].map(([record]) => record);
+    const pending = this.unfinished.keys();
     this.unfinished.clear();
     for (const r of pending) r();
     return pending.length;

@@ -53,6 +53,11 @@ export class InflightMap<K, V> implements Iterable<[K, V]> {
     this.valueList.length = 0;
   }
 
+  /** A snapshot of the keys: entries may be deleted while it is walked. */
+  keys(): K[] {
+    return this.keyList.slice();
+  }
+
   /** A snapshot of the values: entries may be deleted while it is walked. */
   values(): V[] {
     return this.valueList.slice();

@@ -20,6 +20,7 @@ test('behaves as a Map for get, has, set, delete and size, whatever order entrie
   }
   expect(new Map(m)).toEqual(ref);
   expect(m.values().sort()).toEqual([...ref.values()].sort());
+  expect(m.keys().sort()).toEqual([...ref.keys()].sort());
   m.clear();
   expect(m.size).toBe(0);
 });
