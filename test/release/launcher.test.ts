@@ -3,7 +3,9 @@
  * makes — hoisted beside the wrapper, nested inside it, a global install's
  * symlink chain, a direct call — with stand-in platform binaries, under dash
  * and busybox sh: it execs the right one with the arguments untouched, names
- * the missing package when optional dependencies were omitted, honours
+ * the missing package when optional dependencies were omitted, prefers this
+ * version's package when two versions share a tree (nested first, as Node
+ * resolves) and names a lone one of another version instead of running it, honours
  * HIDE_BINARY_PATH, and on an x64 CPU without AVX2 asks for the baseline
  * package. The real packages through a real registry: npm.test.ts.
  */
@@ -31,14 +33,21 @@ function file(path: string, text: string, mode = 0o755): string {
   return path;
 }
 
-/** A stand-in platform binary that says which package it is and echoes its argv. */
-const fakeBinary = (dir: string, pkg: string) => file(join(dir, pkg, 'bin', 'hide'), `#!/bin/sh\necho "${pkg}:$#:$*"\n`);
+/**
+ * A stand-in platform binary that says which package it is (and its version,
+ * when it has a package.json as the release writes one) and echoes its argv.
+ */
+function fakeBinary(dir: string, pkg: string, version?: string): void {
+  const label = version === undefined ? pkg : `${pkg}@${version}`;
+  file(join(dir, pkg, 'bin', 'hide'), `#!/bin/sh\necho "${label}:$#:$*"\n`);
+  if (version !== undefined) file(join(dir, pkg, 'package.json'), `${JSON.stringify({ name: pkg, version, description: 'the hide binary' }, null, 2)}\n`, 0o644);
+}
 
 /** A node_modules tree with the wrapper and `.bin/hide` as npm links it; returns the path of the link. */
-function layout(name: string, packages: { pkg: string; nested?: boolean }[]): string {
+function layout(name: string, packages: { pkg: string; nested?: boolean; version?: string }[]): string {
   const nm = join(work, name, 'node_modules');
   file(join(nm, NPM_WRAPPER, 'bin', 'hide'), wrapperLauncher(VERSION));
-  for (const { pkg, nested } of packages) fakeBinary(nested ? join(nm, NPM_WRAPPER, 'node_modules') : nm, pkg);
+  for (const { pkg, nested, version } of packages) fakeBinary(nested ? join(nm, NPM_WRAPPER, 'node_modules') : nm, pkg, version);
   mkdirSync(join(nm, '.bin'), { recursive: true });
   symlinkSync(`../${NPM_WRAPPER}/bin/hide`, join(nm, '.bin', 'hide'));
   return join(nm, '.bin', 'hide');
@@ -89,6 +98,31 @@ describe.each(shells)('launcher under %s', (_, shell) => {
     expect(r.stderr).toContain(`the npm package ${platform}@${VERSION} (the hide binary for Linux ${cpu}, glibc) is not installed`);
     expect(r.stderr).toContain('--omit=optional');
     expect(r.stderr).toContain('HIDE_BINARY_PATH');
+  });
+
+  test('two versions in one tree: the nested package of this version wins over a hoisted one of another', async () => {
+    const bin = layout(`two-versions-${shell.length}`, [
+      { pkg: platform, version: '0.0.1-other' },
+      { pkg: platform, nested: true, version: VERSION },
+    ]);
+    expect((await launch(bin, ['version'])).stdout).toBe(`${platform}@${VERSION}:1:version\n`);
+  });
+
+  test('a hoisted package of this version is found past a nested one of another', async () => {
+    const bin = layout(`nested-other-${shell.length}`, [
+      { pkg: platform, nested: true, version: '0.0.1-other' },
+      { pkg: platform, version: VERSION },
+    ]);
+    expect((await launch(bin, ['version'])).stdout).toBe(`${platform}@${VERSION}:1:version\n`);
+  });
+
+  test('only another version installed: exit 127 naming what was found and what is needed, nothing run', async () => {
+    const bin = layout(`only-other-${shell.length}`, [{ pkg: platform, version: '0.0.1-other' }]);
+    const r = await launch(bin, ['version']);
+    expect(r.code).toBe(127);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(`found ${platform}@0.0.1-other in `);
+    expect(r.stderr).toContain(`but this is ${NPM_WRAPPER}@${VERSION}`);
   });
 
   test('only the other libc build installed: runs it (npm decided the libc)', async () => {
