@@ -209,6 +209,24 @@ test('keys known only by digest are masked by value, inside longer text too', ()
   );
 });
 
+test('a digest-only key after more than a dozen separators in one run is still masked', () => {
+  const key = 'Zk3v9QmP2xR7tL1wB8nY4cH6jD0sF5gA-_eKuTqWoIz';
+  const red = new Redactor([], { isKey: digestMatcher([new Bun.CryptoHasher('sha256').update(key).digest('hex')]) });
+  const deep = `//host/${'seg/'.repeat(20)}${key}/tail`;
+  const encoded = `q=${'word%20'.repeat(20)}${key}%20end`;
+  expect([red.redactText(deep), red.redactText(encoded)]).toEqual([`//host/${'seg/'.repeat(20)}${REDACTED}/tail`, `q=${'word%20'.repeat(20)}${REDACTED}%20end`]);
+});
+
+test('a digest-only key straddling the cut inside a run of token characters longer than the cut looks back is not left half visible', () => {
+  const key = 'Zk3v9QmP2xR7tL1wB8nY4cH6jD0sF5gA-_eKuTqWoIz';
+  const red = new Redactor([], { isKey: digestMatcher([new Bun.CryptoHasher('sha256').update(key).digest('hex')]) });
+  // The key starts 20 characters before the point 256 characters short of the limit, in a run of 4000+ token characters.
+  const before = 'a/'.repeat((MAX_STRING - 256 - 20) / 2);
+  const out = red.redact({ x: `${before}${key}/${'b/'.repeat(300)}` }) as { x: string };
+  expect(out.x).toContain('…[truncated');
+  expect(out.x).not.toContain(key.slice(0, 8));
+});
+
 test('setSecrets swaps the masked server secrets', () => {
   const red = new Redactor(['old-secret-value']);
   red.setSecrets(['new-secret-value']);
