@@ -224,7 +224,7 @@ async function readSmallestAccepted({ opened, root, depth, stack }: ListedDir, o
         if (beyond && more) continue;
         const name = batch.name(i);
         const listed = batch.type(i);
-        const type = listed === 'unknown' ? await lstatType(opened.path, name) : listed;
+        const type = listed === 'unknown' ? await lstatType(opened.path, batch.bytes(i)) : listed;
         if (type !== null && opts.accept(facts(name, type))) {
           if (beyond) more = true;
           else if (heap.add(batch.bytes(i), name)) more = true;
@@ -233,8 +233,8 @@ async function readSmallestAccepted({ opened, root, depth, stack }: ListedDir, o
       }
     }
     const kept = heap.sorted();
-    for (const { name } of kept) {
-      const st = await lstat(join(opened.path, name)).catch(() => null);
+    for (const { name, bytes } of kept) {
+      const st = await lstat(entryPath(opened.path, bytes)).catch(() => null);
       if (st === null) continue;
       // Its type may have changed since the directory was read (a directory swapped for a symlink): judged again.
       const f = facts(name, typeOf(st));
@@ -247,8 +247,17 @@ async function readSmallestAccepted({ opened, root, depth, stack }: ListedDir, o
   return entries;
 }
 
-async function lstatType(dirPath: string, name: string): Promise<EntryType | null> {
-  const st = await lstat(join(dirPath, name)).catch(() => null);
+/**
+ * An entry's path from its name's bytes: a name that is not valid UTF-8
+ * decodes with U+FFFD in it, and that spelling names no file (or another
+ * one, really named so).
+ */
+function entryPath(dirPath: string, name: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(`${dirPath}/`), name]);
+}
+
+async function lstatType(dirPath: string, name: Buffer): Promise<EntryType | null> {
+  const st = await lstat(entryPath(dirPath, name)).catch(() => null);
   return st === null ? null : typeOf(st);
 }
 

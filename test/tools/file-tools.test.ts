@@ -219,4 +219,22 @@ describe('list_directory', () => {
     const more = await srv.call('list_directory', { respectGitignore: true });
     expect([more.entries.length, more.truncated, more.entries[0].path, more.entries.at(-1).path]).toEqual([1000, true, 'a', 'f0998']);
   });
+
+  test('a name that is not valid UTF-8 is listed (lossily spelt) with its own type and size, also beside the name it decodes to', async () => {
+    using u = tree();
+    await using srv = await startServer(u);
+    writeFileSync(join(u.ws, 'a.txt'), 'a');
+    // "café" in Latin-1, and "x" + 0xff beside a file really named "x\uFFFD".
+    writeFileSync(Buffer.concat([Buffer.from(`${u.ws}/caf`), Buffer.from([0xe9]), Buffer.from('.txt')]), 'latin');
+    writeFileSync(Buffer.concat([Buffer.from(`${u.ws}/x`), Buffer.from([0xff])]), 'invalid');
+    writeFileSync(join(u.ws, 'x\uFFFD'), 'valid utf-8');
+    const r = await srv.call('list_directory', {});
+    expect(r.entries).toEqual([
+      { path: 'a.txt', type: 'file', size: 1 },
+      { path: 'caf\uFFFD.txt', type: 'file', size: 5 },
+      // Same spelling: in the order of their bytes (EF BF BD before FF).
+      { path: 'x\uFFFD', type: 'file', size: 11 },
+      { path: 'x\uFFFD', type: 'file', size: 7 },
+    ]);
+  });
 });
