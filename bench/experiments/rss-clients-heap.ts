@@ -74,7 +74,7 @@ for (const [k, v] of Object.entries(setup.env)) process.env[k] = v;
 const { config, files } = loadForCommand({ host: '127.0.0.1', port: '0', config: setup.configFile });
 const rt = await createRuntime(config, { transport: 'http', secretFiles: files });
 const app = createHttpApp(rt);
-app.listen({ hostname: '127.0.0.1', port: 0, maxRequestBodySize: config.maxBodyBytes + 1024 });
+app.listen({ hostname: '127.0.0.1', port: 0, maxRequestBodySize: Number.MAX_SAFE_INTEGER });
 rt.ops.lifecycle.markReady();
 const mcpUrl = `http://127.0.0.1:${app.server!.port}/mcp`;
 

@@ -12,10 +12,9 @@
  * formats of their own, and refusing those would refuse every call behind them.
  */
 
-const PATTERN = /^[A-Za-z0-9._:/@+=-]{1,128}$/;
+import { CORRELATION_ID_PATTERN as PATTERN, CORRELATION_ID_RULE } from '../core/correlation-id.ts';
 
-/** The rule in words, for error messages and documentation. */
-export const CORRELATION_ID_RULE = '1-128 characters from A-Z a-z 0-9 . _ : / @ + = -';
+export { CORRELATION_ID_RULE };
 
 export function isCorrelationId(value: unknown): value is string {
   return typeof value === 'string' && PATTERN.test(value);

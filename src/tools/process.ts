@@ -9,7 +9,7 @@ import * as v from 'valibot';
 import type { CallContext } from '../core/context.ts';
 import { MAX_READ_BYTES, MAX_WAIT_MS, MAX_WRITE_BYTES, ProcessError, type ProcessTable } from '../exec/process-table.ts';
 import { PROCESS_SIGNALS } from '../exec/live.ts';
-import { defineTool, type ToolDefinition, ToolFailureSchema, type ToolOutcome, toolOutput } from './types.ts';
+import { CorrelationIdArgument, defineTool, type ToolDefinition, ToolFailureSchema, type ToolOutcome, toolOutput } from './types.ts';
 
 const ProcessId = v.pipe(v.string(), v.minLength(1), v.maxLength(300), v.description('The processId process_start returned.'));
 const Status = v.picklist(['running', 'exited', 'killed', 'timed-out']);
@@ -78,7 +78,7 @@ export function processTools(table: ProcessTable, limits: { maxTimeoutSeconds: n
       idleTimeoutSeconds: v.optional(
         v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(limits.idleTimeoutSeconds), v.description(`Kill it after this long without a read, write or list (1-${limits.idleTimeoutSeconds}).`)),
       ),
-      correlationId: v.optional(v.pipe(v.string(), v.maxLength(200), v.description('Id to tie related calls together in the audit log.'))),
+      correlationId: CorrelationIdArgument,
       user: v.optional(v.pipe(v.string(), v.maxLength(200), v.description('End user on whose behalf the call is made (recorded in the audit log).'))),
     }),
     outputSchema: toolOutput({

@@ -7,7 +7,7 @@ import * as v from 'valibot';
 import type { CallContext } from '../core/context.ts';
 import type { CommandRunner, RunResult } from '../exec/runner.ts';
 import { nestingDepth } from '../util/json-measure.ts';
-import { defineTool, type ToolDefinition, toolOutput } from './types.ts';
+import { CorrelationIdArgument, defineTool, type ToolDefinition, toolOutput } from './types.ts';
 
 /** Deepest stdout JSON shell_execute_json hands back parsed; real tools' output nests a few dozen levels at most. */
 const MAX_JSON_DEPTH = 1000;
@@ -43,9 +43,7 @@ export function shellInputSchema(maxTimeoutSeconds: number) {
         v.description(`Seconds before the command and all its child processes are killed (1-${maxTimeoutSeconds}).`),
       ),
     ),
-    correlationId: v.optional(
-      v.pipe(v.string(), v.maxLength(200), v.description('Id to tie related calls together in the audit log.')),
-    ),
+    correlationId: CorrelationIdArgument,
     user: v.optional(v.pipe(v.string(), v.maxLength(200), v.description('End user on whose behalf the call is made (recorded in the audit log).'))),
   });
 }

@@ -6,6 +6,7 @@
  */
 import * as v from 'valibot';
 import type { CallContext } from '../core/context.ts';
+import { CORRELATION_ID_PATTERN, CORRELATION_ID_RULE } from '../core/correlation-id.ts';
 
 /** MCP's behaviour hints; every tool states all four. */
 export interface ToolAnnotations {
@@ -94,3 +95,8 @@ export function toolPermitted(def: Pick<ToolDefinition, 'name' | 'readOnly'>, ct
   if (ctx.readOnly && !def.readOnly) return false;
   return ctx.allowedTools === null || ctx.allowedTools.has(def.name) || ctx.allowedTools.has('*');
 }
+
+/** The `correlationId` argument of the tools that take one, advertising the rule the dispatcher applies before a call runs. */
+export const CorrelationIdArgument = v.optional(
+  v.pipe(v.string(), v.maxLength(128), v.regex(CORRELATION_ID_PATTERN), v.description(`Id to tie related calls together in the audit log: ${CORRELATION_ID_RULE}.`)),
+);

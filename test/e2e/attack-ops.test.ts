@@ -40,7 +40,7 @@ async function call(s: ServerProcess, key: string, name: string, args: Record<st
 }
 
 describe('keys file inside the workspace', () => {
-  // The README's cluster profile: HIDE_API_KEYS_FILE=.mcp_keys.json, the workspace the working directory.
+  // HIDE_API_KEYS_FILE=.mcp_keys.json started from the workspace itself, which the README's cluster profile warns against.
   const KEY_WRITER = 'w'.repeat(43);
   const KEY_READER = 'r'.repeat(43);
   const KEY_ROGUE = 'x'.repeat(43);

@@ -284,6 +284,14 @@ describe.each(ERAS)('correlation ids (%s)', (era) => {
     }
   });
 
+  test('every tool that takes a correlationId advertises the rule it is refused by', async () => {
+    const r = await rpc(s.mcpUrl, 'tools/list', undefined, {}, era);
+    const advertised = (r.body.result.tools as { name: string; inputSchema: { properties: Record<string, any> } }[])
+      .filter((t) => 'correlationId' in t.inputSchema.properties)
+      .map((t) => [t.name, t.inputSchema.properties.correlationId.maxLength, new RegExp(t.inputSchema.properties.correlationId.pattern).source]);
+    expect(advertised).toEqual(['shell_execute', 'shell_execute_json', 'process_start'].map((name) => [name, 128, CORRELATION_ID.source]));
+  });
+
   test('a valid argument is used for the response header and wins over the header', async () => {
     const id = 'wf-42/step.1:a@b+c=d_e';
     const r = await rpc(s.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: { command: 'true', correlationId: id } }, { 'x-correlation-id': 'from-header' }, era);
