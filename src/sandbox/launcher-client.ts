@@ -8,9 +8,6 @@
  * its timeout plus a grace — after which it fails and the launcher, stopped
  * or stuck, is killed and replaced.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as v from 'valibot';
 import type { LiveExit, LiveHandle, LiveStart, OutputSink } from '../exec/live.ts';
 import { INPUT_WAIT_MS, type InputOutcome } from '../exec/pipe-input.ts';
@@ -20,6 +17,7 @@ import { InflightMap } from '../util/inflight-map.ts';
 import type { LandlockRules } from './landlock.ts';
 import { launcherArgv } from './launcher-argv.ts';
 import type { PidNamespaces } from './pidns.ts';
+import { PrivateTmp } from './private-tmp.ts';
 import {
   type ClientMessage,
   jsonLines,
@@ -107,7 +105,7 @@ export class SandboxLauncher {
   private readonly live = new InflightMap<number, Live>();
   private nextId = 1;
   private closed = false;
-  private tmpDir: string | null = null;
+  private tmpDir: PrivateTmp | null = null;
   /** What the running launcher enforced, once ready. */
   report: LayerReport | null = null;
   /** Times the launcher was restarted after dying. */
@@ -294,7 +292,7 @@ export class SandboxLauncher {
     }
     this.failPending(null, 'sandbox launcher closed');
     this.loseLive(null, 'the sandbox launcher was closed; the process died with it');
-    if (this.tmpDir) rmSync(this.tmpDir, { recursive: true, force: true });
+    this.tmpDir?.remove();
     this.tmpDir = null;
   }
 
@@ -321,12 +319,11 @@ export class SandboxLauncher {
 
   private launch(): Promise<LayerReport> {
     const { rules } = this.options;
-    if (this.options.privateTmp !== false && this.tmpDir === null) {
-      this.tmpDir = mkdtempSync(join(tmpdir(), 'hide-sandbox-'));
-    }
+    if (this.options.privateTmp !== false && this.tmpDir === null) this.tmpDir = PrivateTmp.create();
+    const tmpDir = this.tmpDir?.path ?? null;
     const config: LauncherConfig = {
-      rules: this.tmpDir ? { ...rules, readWrite: [...rules.readWrite, this.tmpDir] } : rules,
-      tmpDir: this.tmpDir,
+      rules: tmpDir ? { ...rules, readWrite: [...rules.readWrite, tmpDir] } : rules,
+      tmpDir,
       dropCapabilities: this.options.dropCapabilities !== false,
     };
     let proc: LauncherProcess;

@@ -17,6 +17,7 @@ import { logger } from '../core/log.ts';
 import { landlockAbi } from './landlock.ts';
 import { check, libc } from '../util/libc.ts';
 import { PidNamespaces } from './pidns.ts';
+import { sweepStaleTmp } from './private-tmp.ts';
 import type { LayerReport } from './protocol.ts';
 import type { ResourceLimits } from './rlimits.ts';
 import { SandboxSpawner } from './sandbox-spawner.ts';
@@ -149,14 +150,15 @@ export async function setupSandbox(
   // from reading the server's memory, environment or descriptors.
   check(libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), 'prctl(PR_SET_DUMPABLE, 0)');
   const pidNamespaces = PidNamespaces.open();
+  // A private TMPDIR needs a writable temp directory; a read-only root
+  // without a tmpfs has none, and commands then get no TMPDIR at all.
+  const privateTmp = tmpWritable();
   const sandbox = new SandboxSpawner({
     rules,
     pidNamespaces,
     limits: limitsFrom(config.sandbox),
     log: (m) => log.warn(m),
-    // A private TMPDIR needs a writable temp directory; a read-only root
-    // without a tmpfs has none, and commands then get no TMPDIR at all.
-    privateTmp: tmpWritable(),
+    privateTmp,
     // What a launcher holds while a write to the server is on its way: a flood beyond it is dropped there
     // (and counted) rather than carried across the pipe only to be dropped from the ring.
     livePendingBytes: Math.min(config.process.bufferBytes, 256 * 1024),
@@ -165,7 +167,12 @@ export async function setupSandbox(
   const status: SandboxStatus = { ...base, active: true, abi, reason: null };
   // A timer, not a microtask: in `auto` mode the server gets to listen before
   // the first launcher (a second process) boots and competes for the CPU.
-  const started = new Promise((resolve) => setTimeout(resolve, 0)).then(() => sandbox.start()).then(
+  const boot = () => {
+    // What servers killed before they could clean up left in the temp directory (their locks are free).
+    if (privateTmp) for (const dir of sweepStaleTmp()) log.info(`removed ${dir}, the private TMPDIR of a server that ended without removing it`);
+    return sandbox.start();
+  };
+  const started = new Promise((resolve) => setTimeout(resolve, 0)).then(boot).then(
     (report) => {
       status.layers = report;
       if (!report.pidNamespace) log.warn('commands get no PID namespace of their own (needs root): a process that leaves its process group lives until its client\'s next call ends');

@@ -1,0 +1,160 @@
+/**
+ * The private TMPDIR each launcher's commands get, and the sweep of those a
+ * server left behind when it died without removing them (SIGKILL, OOM kill,
+ * a crash): whatever its commands wrote there would otherwise stay in the
+ * system temp directory for good.
+ *
+ * Whether a directory's server is gone is decided by a lock, not by a PID: a
+ * lock file beside it (`hide-sandbox-XXXXXX.lock`) that the server holds with
+ * flock for as long as it lives, which the kernel releases however the server
+ * ends, and which means the same thing to servers in other PID namespaces
+ * sharing the directory. The lock lives beside the directory, not in it,
+ * because commands may write there and could delete it. Only locks owned by
+ * the sweeping user count, and a directory without a lock (made by an older
+ * version) is never touched.
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { libc, lastErrno, SyscallError } from '../util/libc.ts';
+
+const PREFIX = 'hide-sandbox-';
+const LOCK_FILE = /^hide-sandbox-[A-Za-z0-9]{6}\.lock$/;
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+const EWOULDBLOCK = 11;
+
+export class PrivateTmp {
+  private constructor(
+    /** The directory commands get as TMPDIR. */
+    readonly path: string,
+    private lockFd: number | null,
+  ) {}
+
+  /**
+   * Makes a fresh directory under `parent`, locked for as long as this
+   * process lives or until remove(). The lock is taken before the directory
+   * exists, so no sweep can find the directory unlocked.
+   */
+  static create(parent = tmpdir()): PrivateTmp {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const path = join(parent, `${PREFIX}${suffix()}`);
+      const lockPath = `${path}.lock`;
+      let fd: number;
+      try {
+        fd = openSync(lockPath, 'wx', 0o600);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
+        return PrivateTmp.unlocked(parent);
+      }
+      let locked = false;
+      try {
+        // Still the file at that name: a sweep may have found it in the instant before the lock, and removed it.
+        locked = tryLock(fd) && sameFile(fd, lockPath);
+      } catch {
+        // A filesystem without flock.
+      }
+      if (!locked) {
+        closeSync(fd);
+        return PrivateTmp.unlocked(parent);
+      }
+      try {
+        mkdirSync(path, 0o700);
+        return new PrivateTmp(path, fd);
+      } catch (err) {
+        rmSync(lockPath, { force: true });
+        closeSync(fd);
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+    }
+    return PrivateTmp.unlocked(parent);
+  }
+
+  /** A directory with no lock: never swept, removed only by remove(). */
+  private static unlocked(parent: string): PrivateTmp {
+    return new PrivateTmp(mkdtempSync(join(parent, PREFIX)), null);
+  }
+
+  /** Removes the directory and its lock (the lock last, so no sweep sees the directory unlocked). */
+  remove(): void {
+    rmSync(this.path, { recursive: true, force: true });
+    if (this.lockFd === null) return;
+    rmSync(`${this.path}.lock`, { force: true });
+    closeSync(this.lockFd);
+    this.lockFd = null;
+  }
+}
+
+/**
+ * Removes, under `parent`, the private TMPDIRs whose lock no process holds,
+ * with their locks; returns the directories removed. A lock held by a live
+ * server, owned by another user, or not a plain file, is left alone, and so is
+ * its directory.
+ */
+export function sweepStaleTmp(parent = tmpdir()): string[] {
+  const uid = process.getuid?.();
+  if (uid === undefined) return [];
+  let names: string[];
+  try {
+    names = readdirSync(parent);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    if (!LOCK_FILE.test(name)) continue;
+    const lockPath = join(parent, name);
+    let fd: number;
+    try {
+      fd = openSync(lockPath, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    } catch {
+      continue; // gone already, or a link
+    }
+    try {
+      const st = fstatSync(fd);
+      if (!st.isFile() || st.uid !== uid || !tryLock(fd)) continue;
+      const dir = lockPath.slice(0, -'.lock'.length);
+      // The directory itself, never what a link in its place points to.
+      const dirStat = lstatOrNull(dir);
+      if (dirStat !== null && (!dirStat.isDirectory() || dirStat.uid !== uid)) continue;
+      if (dirStat !== null) rmSync(dir, { recursive: true, force: true });
+      unlinkSync(lockPath);
+      removed.push(dir);
+    } catch {
+      // Removed by another sweep at the same moment, or not ours to remove: left for the next.
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return removed;
+}
+
+const ALPHANUMERIC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/** Six random letters and digits, as mkdtemp makes them. */
+function suffix(): string {
+  return Array.from(randomBytes(6), (b) => ALPHANUMERIC[b % ALPHANUMERIC.length]).join('');
+}
+
+function sameFile(fd: number, path: string): boolean {
+  const open = fstatSync(fd);
+  const named = lstatOrNull(path);
+  return named !== null && named.ino === open.ino && named.dev === open.dev;
+}
+
+function lstatOrNull(path: string) {
+  try {
+    return lstatSync(path);
+  } catch {
+    return null;
+  }
+}
+
+/** flock(LOCK_EX | LOCK_NB): true when taken, false when another open file holds it; throws on any other failure. */
+function tryLock(fd: number): boolean {
+  if (libc().flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
+  const errno = lastErrno();
+  if (errno === EWOULDBLOCK) return false;
+  throw new SyscallError('flock', errno);
+}
