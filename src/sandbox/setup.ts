@@ -167,13 +167,18 @@ export async function setupSandbox(
   const status: SandboxStatus = { ...base, active: true, abi, reason: null };
   // A timer, not a microtask: in `auto` mode the server gets to listen before
   // the first launcher (a second process) boots and competes for the CPU.
-  const boot = () => {
-    // What servers killed before they could clean up left in the temp directory (their locks are free).
-    if (privateTmp) for (const dir of sweepStaleTmp()) log.info(`removed ${dir}, the private TMPDIR of a server that ended without removing it`);
-    return sandbox.start();
+  // What servers killed before they could clean up left in the temp directory (their locks are free);
+  // after the first launcher is up, so neither it nor the first command waits for a read of the temp directory.
+  const sweep = () => {
+    try {
+      for (const dir of sweepStaleTmp()) log.info(`removed ${dir}, the private TMPDIR of a server that ended without removing it`);
+    } catch (err) {
+      log.debug(`could not sweep the temp directory: ${(err as Error).message}`);
+    }
   };
-  const started = new Promise((resolve) => setTimeout(resolve, 0)).then(boot).then(
+  const started = new Promise((resolve) => setTimeout(resolve, 0)).then(() => sandbox.start()).then(
     (report) => {
+      if (privateTmp) setTimeout(sweep, 0);
       status.layers = report;
       if (!report.pidNamespace) log.warn('commands get no PID namespace of their own (needs root): a process that leaves its process group lives until its client\'s next call ends');
       log.debug(`commands run sandboxed (Landlock ABI ${abi}, network ${config.sandbox.network}, PID namespace ${report.pidNamespace ? 'per command' : 'none'})`);
