@@ -162,7 +162,8 @@ export async function writeAtomic(confiner: Confiner, input: string, data: Uint8
     temp = null;
     // The rename is durable only once the directory entry is on disk.
     await dir.handle.sync().catch(() => {});
-    return { real: join(where, name), created: before === null };
+    // The last look decides: another writer may have made or removed the file since the first.
+    return { real: join(where, name), created: now === null };
   } finally {
     if (temp !== null) await unlink(temp).catch(() => {});
     await dir.handle.close();

@@ -4,7 +4,7 @@
  * parent directory swapped or moved between the checks and the use.
  */
 import { describe, expect, test } from 'bun:test';
-import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeAtomic } from '../../src/workspace/atomic-write.ts';
 import { Confiner, isWithin, PathRefusedError } from '../../src/workspace/confine.ts';
@@ -162,6 +162,17 @@ describe('writeAtomic', () => {
     expect((await refusal(racing)).kind).toBe('exists');
     expect(readFileSync(join(t.ws, 'y'), 'utf8')).toBe('theirs');
     expect(readdirSync(t.ws).sort()).toEqual(['x', 'y']);
+  });
+
+  test('created says whether the file was there at the commit, not when the write began', async () => {
+    using t = tree();
+    const c = new Confiner(t.ws);
+    // Another writer creates the file while this one writes its copy: this one replaces it, it did not create it.
+    const replaced = await writeAtomic(c, 'z', bytes('mine'), { beforeCommit: () => writeFileSync(join(t.ws, 'z'), 'theirs') });
+    expect([replaced.created, readFileSync(join(t.ws, 'z'), 'utf8')]).toEqual([false, 'mine']);
+    // The file goes away meanwhile: this write creates it.
+    const made = await writeAtomic(c, 'z', bytes('again'), { beforeCommit: () => rmSync(join(t.ws, 'z')) });
+    expect([made.created, readFileSync(join(t.ws, 'z'), 'utf8')]).toEqual([true, 'again']);
   });
 
   test('refuses a symlink (even dangling) at the last component, hard links, directories', async () => {
