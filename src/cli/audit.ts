@@ -5,7 +5,6 @@
  * event type and/or start time, from the files given or the configured log
  * with its rotated files.
  */
-import { once } from 'node:events';
 import { existsSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { readLines } from '../audit/lines.ts';
@@ -98,6 +97,7 @@ async function query(argv: string[]): Promise<number> {
       if (want.event_type !== undefined && e.event_type !== want.event_type) continue;
       if (since !== null && !(typeof e.timestamp === 'string' && Date.parse(e.timestamp) >= since)) continue;
       await out.write(`${text}\n`);
+      if (out.closed) return 0;
     }
   }
   await out.flush();
@@ -112,6 +112,16 @@ async function query(argv: string[]): Promise<number> {
 class OutputBuffer {
   private parts: string[] = [];
   private size = 0;
+  /** The reader went away (`hide audit query | head`): the query stops there, which is no failure. */
+  closed = false;
+  private failure: Error | null = null;
+
+  constructor() {
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') this.closed = true;
+      else this.failure ??= err;
+    });
+  }
 
   async write(text: string): Promise<void> {
     this.parts.push(text);
@@ -120,11 +130,23 @@ class OutputBuffer {
   }
 
   async flush(): Promise<void> {
-    if (this.parts.length === 0) return;
+    if (this.failure) throw this.failure;
+    if (this.parts.length === 0 || this.closed) return;
     const block = this.parts.join('');
     this.parts = [];
     this.size = 0;
-    if (!process.stdout.write(block)) await once(process.stdout, 'drain');
+    if (process.stdout.write(block)) return;
+    // Drained, or the pipe closed (its error is recorded by the listener above).
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        process.stdout.off('drain', done);
+        process.stdout.off('error', done);
+        resolve();
+      };
+      process.stdout.on('drain', done);
+      process.stdout.on('error', done);
+    });
+    if (this.failure) throw this.failure;
   }
 }
 

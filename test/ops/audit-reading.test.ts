@@ -150,6 +150,23 @@ describe('audit CLI over lines it cannot hold', () => {
     });
   });
 
+  test('query stops quietly, exit 0, when its reader goes away (| head)', async () => {
+    const records = chained(20_000, (i) => ({ event_type: 'tool_call', correlation_id: `c-${i}`, note: 'n'.repeat(200) }));
+    const dir = tempDir('hide-audit-read-');
+    try {
+      const file = join(dir, 'audit.jsonl');
+      writeFileSync(file, `${records.join('\n')}\n`);
+      const q = Bun.spawn(['bun', 'run', MAIN, 'audit', 'query', '--file', file], { cwd: dir, env: { PATH: process.env.PATH!, HIDE_LOG_LEVEL: 'silent' }, stdout: 'pipe', stderr: 'pipe' });
+      const reader = (q.stdout as ReadableStream<Uint8Array>).getReader();
+      const first = await reader.read();
+      expect(new TextDecoder().decode(first.value).startsWith(records[0]!)).toBe(true);
+      await reader.cancel();
+      expect([await q.exited, await new Response(q.stderr as ReadableStream<Uint8Array>).text()]).toEqual([0, '']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('query prints a large answer whole, in order, through a pipe', () => {
     const records = chained(3000, (i) => ({ event_type: 'tool_call', correlation_id: `c-${i}`, note: 'n'.repeat(400) }));
     withFile(`${records.join('\n')}\n`, (file, dir) => {
