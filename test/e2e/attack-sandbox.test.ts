@@ -9,7 +9,7 @@
  * HIDE_SANDBOX=required and two clients: alice attacks, bob is the victim.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { chmodSync, chownSync, copyFileSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { landlockAbi } from '../../src/sandbox/landlock.ts';
 import { ensureBinary } from '../helpers/binary.ts';
@@ -66,8 +66,9 @@ describe.skipIf(!supported).each([
     };
   };
 
+  let dir: string;
   beforeAll(async () => {
-    const dir = tempDir('hide-attack-sandbox-');
+    dir = tempDir('hide-attack-sandbox-');
     chmodSync(dir, 0o755);
     ws = join(dir, 'ws');
     const secrets = join(dir, 'secrets');
@@ -109,6 +110,8 @@ describe.skipIf(!supported).each([
 
   afterAll(async () => {
     await server?.stop();
+    // A copy of the binary (~110 MB) when the server runs unprivileged.
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   test.if(uid === undefined)('a System V segment left behind goes with its call: the launcher does not stay in the IPC namespace it made for the command', async () => {

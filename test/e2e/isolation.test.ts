@@ -6,7 +6,7 @@
  * uid (through setpriv) — with two clients, alice (the attacker) and bob.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { landlockAbi } from '../../src/sandbox/landlock.ts';
 import { ensureBinary } from '../helpers/binary.ts';
@@ -150,6 +150,8 @@ describe.skipIf(!supported).each([
   afterAll(async () => {
     await server?.stop();
     outsideSocket?.stop(true);
+    // A copy of the binary (~110 MB) when the server runs unprivileged.
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   test('/health reports every layer in force', async () => {
