@@ -9,19 +9,13 @@
  * HIDE_SANDBOX=required and two clients: alice attacks, bob is the victim.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { chmodSync, chownSync, copyFileSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { landlockAbi } from '../../src/sandbox/landlock.ts';
-import { ensureBinary } from '../helpers/binary.ts';
-import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
+import type { ServerProcess } from '../helpers/process.ts';
 import { hostEntries, procStat, newMarker } from '../helpers/procfs.ts';
-import { callTool, tempDir, waitFor } from '../helpers/server.ts';
+import { callTool, waitFor } from '../helpers/server.ts';
+import { ALICE, BOB, startTwoClientServer, TWO_CLIENT_ATTACKS_SUPPORTED, type TwoClientServer, UNPRIVILEGED } from '../helpers/two-clients.ts';
 
-const isRoot = process.getuid?.() === 0;
-const supported = process.platform === 'linux' && landlockAbi() >= 6 && isRoot && Bun.which('setpriv') !== null && Bun.which('python3', { PATH: '/usr/bin:/bin' }) !== null;
-const UNPRIVILEGED = 65532;
-const ALICE = 'alice-key-0123456789abcdefghijklmnopqrstu';
-const BOB = 'bob-key-0123456789abcdefghijklmnopqrstuvw';
 const MEMORY_LIMIT = 64 * 1024 * 1024;
 
 const link = (path: string): string | null => {
@@ -37,7 +31,7 @@ const threadsIn = (ns: string) => hostEntries((dir) => link(`${dir}/ns/ipc`) ===
 /** Processes anywhere on the host holding a descriptor of the namespace `ns`. */
 const holdersOf = (ns: string) => hostEntries((dir) => readdirSync(`${dir}/fd`).some((fd) => link(`${dir}/fd/${fd}`) === ns));
 
-describe.skipIf(!supported).each([
+describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
   ['as root', undefined],
   [`as uid ${UNPRIVILEGED}`, UNPRIVILEGED],
 ] as const)('a hostile command %s', (_name, uid) => {
@@ -66,52 +60,24 @@ describe.skipIf(!supported).each([
     };
   };
 
-  let dir: string;
+  let running: TwoClientServer | null = null;
   beforeAll(async () => {
-    dir = tempDir('hide-attack-sandbox-');
-    chmodSync(dir, 0o755);
-    ws = join(dir, 'ws');
-    const secrets = join(dir, 'secrets');
-    mkdirSync(ws);
-    mkdirSync(secrets, { mode: 0o700 });
-    copyFileSync(join(import.meta.dir, 'fixtures', 'attack-sandbox.py'), join(ws, 'attack-sandbox.py'));
-    const keysFile = join(secrets, 'keys.json');
-    writeFileSync(keysFile, JSON.stringify({ clients: [{ client_id: 'alice', api_key: ALICE, enabled: true }, { client_id: 'bob', api_key: BOB, enabled: true }] }));
-    let program: string[] | undefined;
-    if (uid !== undefined) {
-      for (const p of [ws, secrets, keysFile, join(ws, 'attack-sandbox.py')]) chownSync(p, uid, uid);
-      program = [join(dir, 'hide')];
-      copyFileSync(await ensureBinary(), program[0]!);
-      chmodSync(program[0]!, 0o755);
-    }
-    server = await startServerProcess({
-      cwd: dir,
+    running = await startTwoClientServer({
+      prefix: 'hide-attack-sandbox-',
       uid,
-      program,
-      env: {
-        PATH: '/usr/bin:/bin',
-        HOME: secrets,
-        BUN_RUNTIME_TRANSPILER_CACHE_PATH: '0',
-        HIDE_SANDBOX: 'required',
-        HIDE_SANDBOX_MEMORY_BYTES: String(MEMORY_LIMIT),
-        HIDE_AUTH_ENABLED: 'true',
-        HIDE_API_KEYS_FILE: keysFile,
-        HIDE_AUDIT_LOG_FILE: join(secrets, 'audit.jsonl'),
-        HIDE_WORKSPACE: ws,
-        HIDE_RATE_LIMIT_RPM: '100000',
-        HIDE_RATE_LIMIT_CONCURRENT: '4',
-        HIDE_SHUTDOWN_GRACE_SECONDS: '1',
-        HIDE_LOG_LEVEL: 'info',
+      prepare: (_dir, workspace) => {
+        copyFileSync(join(import.meta.dir, 'fixtures', 'attack-sandbox.py'), join(workspace, 'attack-sandbox.py'));
+        return [join(workspace, 'attack-sandbox.py')];
       },
+      env: { HIDE_SANDBOX_MEMORY_BYTES: String(MEMORY_LIMIT), HIDE_RATE_LIMIT_CONCURRENT: '4' },
     });
+    ({ server, ws } = running);
     expect((await call(ALICE, 'shell_execute', { command: 'true' })).exitCode).toBe(0);
     expect((await call(BOB, 'shell_execute', { command: 'true' })).exitCode).toBe(0);
   });
 
   afterAll(async () => {
-    await server?.stop();
-    // A copy of the binary (~110 MB) when the server runs unprivileged.
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await running?.stop();
   });
 
   test.if(uid === undefined)('a System V segment left behind goes with its call: the launcher does not stay in the IPC namespace it made for the command', async () => {

@@ -6,19 +6,13 @@
  * uid (through setpriv) — with two clients, alice (the attacker) and bob.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { landlockAbi } from '../../src/sandbox/landlock.ts';
-import { ensureBinary } from '../helpers/binary.ts';
-import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
+import type { ServerProcess } from '../helpers/process.ts';
 import { hostEntries, isLive, newMarker, procStat } from '../helpers/procfs.ts';
-import { callTool, tempDir, waitFor } from '../helpers/server.ts';
+import { callTool, waitFor } from '../helpers/server.ts';
+import { ALICE, BOB, startTwoClientServer, TWO_CLIENT_ATTACKS_SUPPORTED, type TwoClientServer, UNPRIVILEGED } from '../helpers/two-clients.ts';
 
-const isRoot = process.getuid?.() === 0;
-const supported = process.platform === 'linux' && landlockAbi() >= 6 && isRoot && Bun.which('setpriv') !== null && Bun.which('python3', { PATH: '/usr/bin:/bin' }) !== null;
-const UNPRIVILEGED = 65532;
-const ALICE = 'alice-key-0123456789abcdefghijklmnopqrstu';
-const BOB = 'bob-key-0123456789abcdefghijklmnopqrstuvw';
 
 /** Pids of live processes whose command line (arguments joined by NUL) contains `marker`. */
 function pidsOf(marker: string): number[] {
@@ -39,7 +33,7 @@ function sleepers(m: string): number[] | null {
 const parentOf = (pid: number) => procStat(`/proc/${pid}`).ppid;
 const alive = (pid: number) => isLive(`/proc/${pid}`);
 
-describe.skipIf(!supported).each([
+describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
   ['as root', undefined],
   [`as uid ${UNPRIVILEGED}`, UNPRIVILEGED],
 ] as const)('isolation %s', (_name, uid) => {
@@ -86,72 +80,40 @@ describe.skipIf(!supported).each([
     throw new Error(`no launcher above ${pid}`);
   };
 
+  let running: TwoClientServer | null = null;
   beforeAll(async () => {
-    dir = tempDir('hide-isolation-');
-    chmodSync(dir, 0o755);
-    ws = join(dir, 'ws');
-    const secrets = join(dir, 'secrets');
-    mkdirSync(ws);
-    mkdirSync(secrets, { mode: 0o700 });
-    mkdirSync(join(ws, '.bin'));
-    outsideSecret = join(dir, 'outside-secret.txt');
-    writeFileSync(outsideSecret, 'TOP-SECRET outside\n');
-    symlinkSync(outsideSecret, join(ws, 'leak.txt'));
-    copyFileSync(join(import.meta.dir, 'fixtures', 'attack.py'), join(ws, 'attack.py'));
-    // A ripgrep that reports what it could read and follows symlinks (-L), to
-    // see from the inside whether ripgrep runs sandboxed; SLOWSEARCH makes it hang.
-    writeFileSync(
-      join(ws, '.bin', 'rg'),
-      `#!/bin/sh\ncase "$*" in *SLOWSEARCH*) exec sleep 31.4159;; esac\ncat ${outsideSecret} > "$PWD/.rg-probe" 2>&1\nexec /usr/bin/rg -L "$@"\n`,
-      { mode: 0o755 },
-    );
-    const keysFile = join(secrets, 'keys.json');
-    writeFileSync(
-      keysFile,
-      JSON.stringify({ clients: [{ client_id: 'alice', api_key: ALICE, enabled: true }, { client_id: 'bob', api_key: BOB, enabled: true }] }),
-    );
-    if (uid !== undefined) {
-      for (const p of [ws, secrets, keysFile, join(ws, 'attack.py'), join(ws, '.bin'), join(ws, '.bin', 'rg')]) chownSync(p, uid, uid);
-    }
-    // The unprivileged server runs the compiled binary from a copy it can read:
-    // the checkout (a temp clone in CI) may not be readable by that uid.
-    let program: string[] | undefined;
-    if (uid !== undefined) {
-      program = [join(dir, 'hide')];
-      copyFileSync(await ensureBinary(), program[0]!);
-      chmodSync(program[0]!, 0o755);
-    }
-    outsideSocket = Bun.listen({ unix: join(dir, 'outside.sock'), socket: { data() {} } });
-    chmodSync(join(dir, 'outside.sock'), 0o777);
-    server = await startServerProcess({
-      cwd: dir,
+    running = await startTwoClientServer({
+      prefix: 'hide-isolation-',
       uid,
-      program,
-      env: {
-        PATH: `${join(ws, '.bin')}:/usr/bin:/bin`,
-        HOME: secrets,
-        BUN_RUNTIME_TRANSPILER_CACHE_PATH: '0',
-        HIDE_SANDBOX: 'required',
-        HIDE_AUTH_ENABLED: 'true',
-        HIDE_API_KEYS_FILE: keysFile,
-        HIDE_AUDIT_LOG_FILE: join(secrets, 'audit.jsonl'),
-        HIDE_WORKSPACE: ws,
-        HIDE_RATE_LIMIT_RPM: '100000',
-        HIDE_RATE_LIMIT_CONCURRENT: '2',
-        HIDE_SHUTDOWN_GRACE_SECONDS: '1',
-        HIDE_LOG_LEVEL: 'info',
+      prepare: (top, workspace) => {
+        mkdirSync(join(workspace, '.bin'));
+        outsideSecret = join(top, 'outside-secret.txt');
+        writeFileSync(outsideSecret, 'TOP-SECRET outside\n');
+        symlinkSync(outsideSecret, join(workspace, 'leak.txt'));
+        copyFileSync(join(import.meta.dir, 'fixtures', 'attack.py'), join(workspace, 'attack.py'));
+        // A ripgrep that reports what it could read and follows symlinks (-L), to
+        // see from the inside whether ripgrep runs sandboxed; SLOWSEARCH makes it hang.
+        writeFileSync(
+          join(workspace, '.bin', 'rg'),
+          `#!/bin/sh\ncase "$*" in *SLOWSEARCH*) exec sleep 31.4159;; esac\ncat ${outsideSecret} > "$PWD/.rg-probe" 2>&1\nexec /usr/bin/rg -L "$@"\n`,
+          { mode: 0o755 },
+        );
+        outsideSocket = Bun.listen({ unix: join(top, 'outside.sock'), socket: { data() {} } });
+        chmodSync(join(top, 'outside.sock'), 0o777);
+        return [join(workspace, 'attack.py'), join(workspace, '.bin'), join(workspace, '.bin', 'rg')];
       },
+      path: (workspace) => `${join(workspace, '.bin')}:/usr/bin:/bin`,
+      env: { HIDE_RATE_LIMIT_CONCURRENT: '2' },
     });
+    ({ server, dir, ws } = running);
     // Both clients have a launcher before the attacks start.
     expect((await call(ALICE, 'true')).exitCode).toBe(0);
     expect((await call(BOB, 'true')).exitCode).toBe(0);
   });
 
   afterAll(async () => {
-    await server?.stop();
+    await running?.stop();
     outsideSocket?.stop(true);
-    // A copy of the binary (~110 MB) when the server runs unprivileged.
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   test('/health reports every layer in force', async () => {
