@@ -98,13 +98,19 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
   // in a Landlock domain of its own so siblings cannot open each other's
   // /proc entries, or a memory cgroup per launcher. Root only: unprivileged,
   // System V IPC is refused. The README's threat model says so.
-  test.skip("(open) a sibling holding the command's IPC namespace does not keep its segment past the call", async () => {
-    const pinner = await call(ALICE, 'process_start', { command: 'python3', arguments: ['attack-sandbox.py', 'pin', '20'] });
-    await waitFor(async () => (await call(ALICE, 'process_read', { processId: pinner.processId })).output.includes('pinning'), 5000, 'the pinner');
-    const out = await attack(ALICE, 'shm', '32');
-    await waitFor(() => holdersOf(out.ipc).length === 0, 5000, `nothing to hold ${out.ipc}`);
-    await call(ALICE, 'process_kill', { processId: pinner.processId, signal: 'SIGKILL' });
-  });
+  // Runs as a known failure (root only, where System V IPC exists); the pinner is killed either way, which frees the segment.
+  if (uid === undefined) {
+    test.failing("(open) a sibling holding the command's IPC namespace does not keep its segment past the call", async () => {
+      const pinner = await call(ALICE, 'process_start', { command: 'python3', arguments: ['attack-sandbox.py', 'pin', '20'] });
+      try {
+        await waitFor(async () => (await call(ALICE, 'process_read', { processId: pinner.processId })).output.includes('pinning'), 5000, 'the pinner');
+        const out = await attack(ALICE, 'shm', '32');
+        await waitFor(() => holdersOf(out.ipc).length === 0, 5000, `nothing to hold ${out.ipc}`);
+      } finally {
+        await call(ALICE, 'process_kill', { processId: pinner.processId, signal: 'SIGKILL' });
+      }
+    });
+  }
 
   test("SIGIO aimed by F_SETOWN/F_SETSIG at the server, bob's launcher and bob's command stops none of them", async () => {
     const bob = await bobSleeping();
@@ -150,7 +156,8 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
   // count them but breaks runtimes that reserve address space (Bun, Go,
   // the JVM); the real bound is a memory cgroup per launcher (root) or the
   // container's memory limit. The README's threat model says so.
-  test.skip('(open) shared mappings are held to the memory limit like private ones', async () => {
+  // Runs as a known failure: it maps 2 × 96 MiB of shared memory, freed when the command exits.
+  test.failing('(open) shared mappings are held to the memory limit like private ones', async () => {
     const out = await attack(ALICE, 'shared', String((MEMORY_LIMIT * 1.5) / (1 << 20)));
     expect(out).toEqual({ limit: MEMORY_LIMIT, private: 'MemoryError', shared: 'MemoryError' });
   });
