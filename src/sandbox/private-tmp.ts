@@ -15,7 +15,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { libc, lastErrno, SyscallError } from '../util/libc.ts';
 
@@ -23,7 +23,6 @@ const PREFIX = 'hide-sandbox-';
 const LOCK_FILE = /^hide-sandbox-[A-Za-z0-9]{6}\.lock$/;
 const LOCK_EX = 2;
 const LOCK_NB = 4;
-const EWOULDBLOCK = 11;
 
 export class PrivateTmp {
   private constructor(
@@ -155,6 +154,6 @@ function lstatOrNull(path: string) {
 function tryLock(fd: number): boolean {
   if (libc().flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
   const errno = lastErrno();
-  if (errno === EWOULDBLOCK) return false;
+  if (errno === osConstants.errno.EWOULDBLOCK) return false;
   throw new SyscallError('flock', errno);
 }
