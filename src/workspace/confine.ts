@@ -149,6 +149,10 @@ export class Confiner {
       throw new PathRefusedError(`path '${input}' cannot be resolved (${code ?? 'error'})`, input);
     }
     if (!this.contains(real)) throw this.outside(input);
+    // `resolve` drops a trailing slash, which the kernel reads as "a directory": `a.txt/` is not `a.txt`.
+    if (/\/\.?$/.test(input) && !(await stat(real)).isDirectory()) {
+      throw new PathRefusedError(`path '${input}' ends with '/' but is not a directory`, input, 'type');
+    }
     return real;
   }
 

@@ -46,6 +46,10 @@ describe('Confiner', () => {
     // Missing below a symlink out: "outside", so probing learns nothing about what exists there.
     expect((await refusal(c.resolveExisting('out/nope'))).kind).toBe('outside');
     expect((await refusal(c.resolveExisting('nope'))).kind).toBe('missing');
+    // A trailing slash names a directory, as the kernel reads it.
+    for (const spelled of ['a.txt/', 'a.txt/.', `${t.ws}/a.txt/`]) expect((await refusal(c.resolveExisting(spelled))).kind).toBe('type');
+    expect((await refusal(openFileForRead(c, 'a.txt/'))).kind).toBe('type');
+    expect(await c.resolveExisting('./')).toBe(t.ws);
     expect((await refusal(c.resolveExisting(`/proc/self/root${t.ws}/a.txt`))).message).toContain('/proc');
     expect((await refusal(c.resolveExisting('/proc/self/cwd'))).kind).toBe('outside');
     expect((await refusal(c.resolveExisting('a.txt\0/../../etc/passwd'))).message).toContain('NUL');
