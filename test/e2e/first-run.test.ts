@@ -6,7 +6,7 @@
  * a fault of the set-up. The compiled binary, as a user runs it.
  */
 import { afterAll, describe, expect, test } from 'bun:test';
-import { chmodSync, chownSync, copyFileSync, mkdirSync, readdirSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { landlockAbi } from '../../src/sandbox/landlock.ts';
 import { ensureBinary } from '../helpers/binary.ts';
@@ -67,7 +67,10 @@ async function firstRun(uid: number | undefined): Promise<{ lines: LogLine[]; pr
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as LogLine);
-  return { lines, project: readdirSync(project), stdout: await stdout };
+  const left = readdirSync(project);
+  // The binary's copy is ~110 MB: gone now, not at the end of the run.
+  rmSync(dir, { recursive: true, force: true });
+  return { lines, project: left, stdout: await stdout };
 }
 
 describe('first run in an empty project, no settings', () => {
