@@ -176,6 +176,24 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
     expect(outcomes.filter((o) => !o.endsWith(': S'))).toEqual([]);
   }, 60_000);
 
+  // OPEN: inotify instances are counted per user (fs.inotify.max_user_instances, 128 by default), and every
+  // client's commands run as the server's uid (root included: the limit binds it too, and so everything else
+  // of that uid on the host), so one client's process holding them all leaves the other's file watchers
+  // (`tail -f`, a test runner's or bundler's watch mode) with EMFILE for as long as it lives. Seccomp cannot
+  // count them and refusing inotify outright breaks those tools; the fix is a user namespace per client (each
+  // with its own count) or a uid per client. The README's threat model says so.
+  // Runs as a known failure; the hoarder is killed whatever the outcome.
+  test.failing("(open) one client holding every inotify instance leaves the other client's watchers working", async () => {
+    const hoarder = await call(ALICE, 'process_start', { command: 'python3', arguments: ['attack-sandbox.py', 'inotify', 'hold'] });
+    try {
+      await waitFor(async () => (await call(ALICE, 'process_read', { processId: hoarder.processId })).output.includes('instances'), 5000, 'the hoarder');
+      const bob = JSON.parse((await call(BOB, 'shell_execute', { command: 'python3', arguments: ['attack-sandbox.py', 'inotify', 'once'] })).stdout);
+      expect(bob.instances).toBeGreaterThan(0);
+    } finally {
+      await call(ALICE, 'process_kill', { processId: hoarder.processId, signal: 'SIGKILL' });
+    }
+  });
+
   // OPEN: every client reads and writes the one workspace, so a file alice
   // plants there runs as bob when his command uses it: here git's
   // core.fsmonitor in the repository's config (hooks, a Makefile, package.json
