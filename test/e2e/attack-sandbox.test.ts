@@ -176,6 +176,14 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
     expect(outcomes.filter((o) => !o.endsWith(': S'))).toEqual([]);
   }, 60_000);
 
+  // The seccomp filter does not list the mq_* calls: Landlock refuses them, as the queue is a file of the
+  // IPC namespace's mqueue mount, which no rule grants. Unprivileged, clients share that namespace.
+  test('POSIX message queues, which clients would share, cannot be created or opened', async () => {
+    const name = `/hide-${newMarker()}`;
+    expect(await attack(ALICE, 'mqueue', name)).toEqual({ mq_open: 'Permission denied' });
+    expect(await attack(BOB, 'mqueue', name)).toEqual({ mq_open: 'Permission denied' });
+  });
+
   // OPEN: inotify instances are counted per user (fs.inotify.max_user_instances, 128 by default), and every
   // client's commands run as the server's uid (root included: the limit binds it too, and so everything else
   // of that uid on the host), so one client's process holding them all leaves the other's file watchers
