@@ -80,40 +80,91 @@ function isDead(pid: number): boolean {
 /** Most processes one orphan's tree may hold before the sweep stops walking it (the rest go in the next round). */
 const MAX_TREE = 4096;
 
+// pidfd_open and pidfd_send_signal have one number on every architecture.
+const SYS_pidfd_open = 434;
+const SYS_pidfd_send_signal = 424;
+const SIGKILL = 9;
+const SIGSTOP = 19;
+
+/** A process held by a descriptor (pidfd): signals through it reach that process or nobody, never a successor to its pid. */
+interface Held {
+  pid: number;
+  fd: number;
+}
+
+function hold(pid: number): Held | null {
+  const fd = Number(libc().syscall(SYS_pidfd_open, pid, 0, 0, 0, 0));
+  return fd < 0 ? null : { pid, fd };
+}
+
+/** Sends `sig` (0: only asks whether it is still there); false once the process is gone. */
+function signalHeld(p: Held, sig: number): boolean {
+  return Number(libc().syscall(SYS_pidfd_send_signal, p.fd, sig, 0, 0, 0)) === 0;
+}
+
+function parentOf(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Holds `pid`, listed as a child of `parent`, if it still is one. A pid read
+ * from a list names a process only until that process is reaped, and a
+ * stopped parent that ignores SIGCHLD has its children reaped by the kernel
+ * the moment they exit: the pid may by now belong to anyone (another
+ * client's command, a launcher). Held first, then checked: the parent, still
+ * there, has kept its pid, so a process whose parent it is descends from the
+ * tree; had the pid changed hands before the hold, its new owner fails the
+ * check; after it, the descriptor names the dead child and reaches nobody.
+ */
+function holdChild(pid: number, parent: Held): Held | null {
+  const child = hold(pid);
+  if (child === null) return null;
+  if (parentOf(pid) === parent.pid && signalHeld(parent, 0)) return child;
+  libc().close(child.fd);
+  return null;
+}
+
 /**
  * Stops `root` and every descendant, then kills them all. Killing only the
  * orphan would let a child of it (re-parented to us in turn) fork a
  * successor before the next sweep, and so on for ever; a stopped process
  * cannot fork, so the tree is frozen from the top before anything dies.
  * SIGSTOP is asynchronous: each process is listed only once it shows as
- * stopped, so a fork that raced the signal is still seen.
+ * stopped, so a fork that raced the signal is still seen. Every process is
+ * signalled through a pidfd taken while it was known to be in the tree.
  */
 function killTree(root: number, budget = MAX_TREE): number {
-  const frozen: number[] = [];
+  // Our own child, not reaped yet: its pid names it alone.
+  const top = hold(root);
+  if (top === null) return 0;
+  const frozen: Held[] = [];
   const seen = new Set<number>();
-  const queue = [root];
-  while (queue.length > 0 && frozen.length < budget) {
-    const pid = queue.pop()!;
-    if (seen.has(pid)) continue;
-    seen.add(pid);
-    try {
-      process.kill(pid, 'SIGSTOP');
-    } catch {
-      continue;
+  const queue: { pid: number; parent: Held | null }[] = [{ pid: root, parent: null }];
+  const opened: Held[] = [top];
+  try {
+    while (queue.length > 0 && frozen.length < budget) {
+      const { pid, parent } = queue.pop()!;
+      if (seen.has(pid)) continue;
+      seen.add(pid);
+      const p: Held | null = parent === null ? top : holdChild(pid, parent);
+      if (p === null) continue;
+      if (p !== top) opened.push(p);
+      if (!signalHeld(p, SIGSTOP)) continue;
+      frozen.push(p);
+      for (let spin = 0; spin < 100; spin++) {
+        const state = stateOf(pid);
+        if (state === null || state === 'T' || state === 't' || state === 'Z') break;
+      }
+      for (const child of childPids(pid)) queue.push({ pid: child, parent: p });
     }
-    frozen.push(pid);
-    for (let spin = 0; spin < 100; spin++) {
-      const state = stateOf(pid);
-      if (state === null || state === 'T' || state === 't' || state === 'Z') break;
-    }
-    queue.push(...childPids(pid));
-  }
-  for (const pid of frozen) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // Gone already.
-    }
+    for (const p of frozen) signalHeld(p, SIGKILL);
+  } finally {
+    for (const p of opened) libc().close(p.fd);
   }
   return frozen.length;
 }
