@@ -9,13 +9,13 @@
  * adapters over `read` and `answer`; nothing here knows about either.
  */
 import type { CallContext, ProgressUpdate } from '../core/context.ts';
-import { HideError, InvalidRequestError, ParseError, RpcCode } from '../core/errors.ts';
+import { HideError, InvalidRequestError, ParseError, RpcCode, UnsupportedProtocolVersionError } from '../core/errors.ts';
 import { logger } from '../core/log.ts';
 import type { Request as DispatchRequest, McpDispatcher, Reply } from './dispatcher.ts';
 import { type Era, eraOf, LEGACY_ERA, type McpHeaders } from './era.ts';
 import type { Admission } from './gate.ts';
 import { InflightCalls } from './inflight.ts';
-import { asJsonRpcId, errorJson, idKey, type JsonRpcId, type JsonRpcMessage, parseMessageText, readId, toMessage } from './protocol.ts';
+import { ALL_PROTOCOL_VERSIONS, asJsonRpcId, errorJson, idKey, type JsonRpcId, type JsonRpcMessage, parseMessageText, readId, toMessage } from './protocol.ts';
 
 /** A message that parsed, classified and passed the era checks. */
 export interface Incoming {
@@ -39,6 +39,12 @@ export interface AnswerOptions {
    * refused and the first runs on (stdio, where one peer owns every id).
    */
   exclusiveIds?: boolean;
+  /**
+   * A call that `notifications/cancelled` reached gets no reply (the body is
+   * null), as the protocol asks: its client has stopped waiting for one
+   * (stdio). HTTP leaves this off: its response must still end.
+   */
+  silenceCancelled?: boolean;
 }
 
 const NO_CONTENT = (ctx: CallContext): Reply => ({ body: null, status: 202, correlationId: ctx.correlationId });
@@ -73,8 +79,16 @@ export class McpCore {
     const id = readId(value);
     try {
       const message = toMessage(value);
-      if (message.kind === 'response') return { ok: true, message, id, era: LEGACY_ERA };
-      const era = eraOf(message.method, message.params, headers);
+      if (message.kind === 'response') {
+        // Answered with a 202 and otherwise ignored, but not under a version no other message could name. Its id
+        // is one the client's peer chose, not one of the client's requests: an error must not echo it.
+        const version = headers?.protocolVersion ?? null;
+        if (version !== null && !ALL_PROTOCOL_VERSIONS.includes(version)) {
+          return { ok: false, id: null, error: new UnsupportedProtocolVersionError(version.slice(0, 80), ALL_PROTOCOL_VERSIONS) };
+        }
+        return { ok: true, message, id, era: LEGACY_ERA };
+      }
+      const era = eraOf(message.method, message.params, headers, message.kind === 'request');
       const meta = message.params._meta;
       const token = meta !== null && typeof meta === 'object' ? (meta as Record<string, unknown>).progressToken : undefined;
       return isProgressToken(token) ? { ok: true, message, id, era, progressToken: token } : { ok: true, message, id, era };
@@ -112,21 +126,24 @@ export class McpCore {
     // the listing path stays synchronous and allocation-light.
     if (message.method !== 'tools/call') return this.guarded(request, incoming.era, ctx, opts.admission);
     const controller = new AbortController();
-    const untrack = this.inflight.add(ctx.clientId, idKey(message.id), () => controller.abort());
     const progress = opts.notify && incoming.progressToken !== undefined ? progressReporter(incoming.progressToken, opts.notify) : undefined;
+    const untrack = this.inflight.add(ctx.clientId, idKey(message.id), () => {
+      // Nothing more about a request once it is cancelled: no progress while its process is being killed.
+      progress?.close();
+      controller.abort();
+    });
     const callCtx: CallContext = {
       ...ctx,
       signal: AbortSignal.any([ctx.signal, controller.signal]),
       ...(progress ? { progress: progress.report } : {}),
     };
-    const done = () => {
+    const done = (reply: Reply): Reply => {
       progress?.close();
       untrack();
+      return opts.silenceCancelled && controller.signal.aborted ? { ...reply, body: null } : reply;
     };
     const out = this.guarded(request, incoming.era, callCtx, opts.admission);
-    if (out instanceof Promise) return out.finally(done);
-    done();
-    return out;
+    return out instanceof Promise ? out.then(done) : done(out);
   }
 
   /** Aborts the owner's requests with that id; an id the owner has not in flight is ignored. */

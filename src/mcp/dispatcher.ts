@@ -193,9 +193,14 @@ export class McpDispatcher {
     return json;
   }
 
-  /** Finds the tool a tools/call names, or null (unknown tool, malformed params). */
+  /**
+   * Finds the tool a tools/call names, or null (unknown tool, malformed
+   * params). Null exactly when callTool refuses the params before admission
+   * (-32602): HTTP admits through this before the dispatcher runs, and such a
+   * call must not take an RPM count or a slot there when it takes none on stdio.
+   */
   toolFor(params: Record<string, unknown>): ToolDefinition | null {
-    return typeof params.name === 'string' ? (this.registry.get(params.name) ?? null) : null;
+    return v.is(CallParams, params) ? (this.registry.get(params.name) ?? null) : null;
   }
 
   private async callTool(

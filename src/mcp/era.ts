@@ -84,9 +84,11 @@ function metaOf(params: Record<string, unknown>): Record<string, unknown> | unde
  * (-32022) for a version we do not speak, HeaderMismatchError (-32020) for
  * headers that are missing under 2026-07-28 or disagree with the body, and
  * InvalidParamsError (-32602, HTTP 400) for a 2026-07-28 request without the
- * `_meta` it must carry.
+ * `_meta` it must carry. The revision requires those headers and `_meta`
+ * fields of requests only (it leaves a notification POST's headers undefined):
+ * a notification needs none of them, but what it does carry must agree.
  */
-export function eraOf(method: string, params: Record<string, unknown>, headers: McpHeaders | null): Era {
+export function eraOf(method: string, params: Record<string, unknown>, headers: McpHeaders | null, isRequest = true): Era {
   const meta = metaOf(params);
   const inBody = meta?.[META_PROTOCOL_VERSION];
   const inHeader = headers?.protocolVersion ?? null;
@@ -101,7 +103,7 @@ export function eraOf(method: string, params: Record<string, unknown>, headers: 
   const version = inBody ?? inHeader;
   if (version !== null && !ALL_PROTOCOL_VERSIONS.includes(version)) throw new UnsupportedProtocolVersionError(version.slice(0, 80), ALL_PROTOCOL_VERSIONS);
   const modern = version === MODERN_PROTOCOL_VERSION;
-  if (modern) {
+  if (modern && isRequest) {
     // The header alone does not make a modern request: the revision puts version and capabilities in every body.
     if (inBody === undefined) throw new InvalidParamsError(`Invalid params: _meta["${META_PROTOCOL_VERSION}"] is required under ${version}`);
     const caps = meta?.[META_CLIENT_CAPABILITIES];
@@ -109,12 +111,13 @@ export function eraOf(method: string, params: Record<string, unknown>, headers: 
       throw new InvalidParamsError(`Invalid params: _meta["${META_CLIENT_CAPABILITIES}"] must be an object under ${version}`);
     }
   }
-  if (headers) checkMirroredHeaders(method, params, headers, modern);
+  if (headers) checkMirroredHeaders(method, params, headers, modern && isRequest);
   return modern ? MODERN_ERA : version === null ? LEGACY_ERA : { modern: false, version };
 }
 
-function checkMirroredHeaders(method: string, params: Record<string, unknown>, headers: McpHeaders, modern: boolean): void {
-  if (modern) {
+/** `required`: the 2026-07-28 presence rules apply (a request of that revision); a present header must match either way. */
+function checkMirroredHeaders(method: string, params: Record<string, unknown>, headers: McpHeaders, required: boolean): void {
+  if (required) {
     if (headers.protocolVersion === null) throw new HeaderMismatchError('MCP-Protocol-Version header is required');
     if (headers.method === null) throw new HeaderMismatchError('Mcp-Method header is required');
   }
@@ -125,7 +128,7 @@ function checkMirroredHeaders(method: string, params: Record<string, unknown>, h
   const field = Object.hasOwn(NAMED, method) ? NAMED[method] : undefined;
   if (field === undefined) return;
   if (headers.name === null) {
-    if (modern) throw new HeaderMismatchError(`Mcp-Name header is required for ${method}`);
+    if (required) throw new HeaderMismatchError(`Mcp-Name header is required for ${method}`);
     return;
   }
   const name = decodeHeaderValue(headers.name, 'Mcp-Name');

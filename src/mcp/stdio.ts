@@ -4,7 +4,9 @@
  * stderr). Requests are answered concurrently, so a long command does not hold
  * up the next call; `notifications/cancelled` aborts the named request's
  * command, and a request with a `progressToken` gets `notifications/progress`
- * lines before its answer. An id names one request while it is in flight: a
+ * lines before its answer; a cancelled request gets no answer at all (the
+ * protocol asks so: its client has stopped waiting for one). An id names one
+ * request while it is in flight, a cancelled one until its process is gone: a
  * second request with the same id is refused (-32600) and the first runs on,
  * so a cancellation can only ever reach the call it names. The client is the
  * fixed identity "stdio", and the same limiter and audit as HTTP apply through
@@ -44,7 +46,7 @@ export async function serveStdio(core: McpCore, opts: StdioOptions): Promise<voi
       opts.write(core.refusal(incoming.id, ctx, incoming.error).body!);
       return;
     }
-    const out = await core.answer(incoming, ctx, { notify: opts.write, exclusiveIds: true });
+    const out = await core.answer(incoming, ctx, { notify: opts.write, exclusiveIds: true, silenceCancelled: true });
     if (out.body !== null) opts.write(out.body);
   };
 

@@ -3,12 +3,15 @@
  * API keys on. Under 2025-11-25 a `notifications/cancelled` POST from the same
  * client kills the named call's process group at once; the same notification
  * from another client reaches nothing (that call runs on to its normal end).
- * Under 2026-07-28 closing the response stream is the cancellation.
+ * Under 2026-07-28 closing the response stream is the cancellation. Over
+ * stdio a cancelled call gets no reply at all (a client may already have
+ * reused its id), in either era.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { asModern, startServer, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
+import { asModern, MODERN, MODERN_META, startServer, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
+import { startStdio } from '../helpers/stdio.ts';
 
 const KEY_A = 'a'.repeat(43);
 const KEY_B = 'b'.repeat(43);
@@ -83,5 +86,36 @@ describe('a closed response stream (2026-07-28)', () => {
     controller.abort();
     await pending;
     await waitFor(() => pgrepCount(marker) === 0 || null, 5000, 'sleeps killed after the stream closed');
+  });
+});
+
+describe('notifications/cancelled over stdio', () => {
+  test.each([
+    ['a handshake-era call', undefined, undefined],
+    ['a 2026-07-28 call, cancelled with the full _meta', MODERN_META, MODERN_META],
+    // A notification is not a request: the revision requires clientCapabilities of requests only.
+    ['a 2026-07-28 call, cancelled naming only the version', MODERN_META, { 'io.modelcontextprotocol/protocolVersion': MODERN }],
+  ])('%s: its process group is killed, it gets no reply, and the session serves on', async (_name, callMeta, cancelMeta) => {
+    const dir = tempDir('hide-cancel-stdio-');
+    const ws = join(dir, 'ws');
+    await Bun.write(join(ws, '.keep'), '');
+    const peer = await startStdio(ws);
+    try {
+      const marker = `sleep 0.05${process.pid}${callMeta ? 5 : 4}${cancelMeta === MODERN_META ? 1 : 0}`;
+      const call = waitingCall(8, marker, join(ws, 'never'));
+      peer.send(JSON.stringify({ ...call, params: { ...call.params, ...(callMeta ? { _meta: callMeta } : {}) } }));
+      await waitFor(() => pgrepCount(marker) >= 1 || null, 5000, 'the call started');
+      const note = cancel(8);
+      peer.send(JSON.stringify({ ...note, params: { ...note.params, ...(cancelMeta ? { _meta: cancelMeta } : {}) } }));
+      await waitFor(() => pgrepCount(marker) === 0 || null, 5000, 'the process group killed');
+      // The call's audit line is written just before its reply would be: once it is there, any reply is on its way out.
+      await waitFor(() => readFileSync(join(dir, 'audit.jsonl'), { encoding: 'utf8', flag: 'a+' }).includes(marker) || null, 5000, 'the audit line');
+      peer.send(JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/list', params: callMeta ? { _meta: callMeta } : {} }));
+      await peer.line('{"jsonrpc":"2.0","id":9,');
+      expect(peer.lines.filter((l) => !l.startsWith('{"jsonrpc":"2.0","id":9,'))).toEqual([]);
+    } finally {
+      await peer.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -156,6 +156,26 @@ describe('2026-07-28', () => {
   );
 });
 
+describe('2026-07-28 notifications: the required headers and _meta fields are those of requests', () => {
+  const note = (meta?: Record<string, unknown>) => ({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 'none', ...(meta ? { _meta: meta } : {}) } });
+  test.each([
+    ['with its _meta and no Mcp-Method', note(MODERN_META), { 'mcp-protocol-version': MODERN }, [202, '']],
+    ['with the MCP-Protocol-Version header and no _meta', note(), { 'mcp-protocol-version': MODERN, 'mcp-method': 'notifications/cancelled' }, [202, '']],
+    ['naming the version and no client capabilities', note({ 'io.modelcontextprotocol/protocolVersion': MODERN }), { 'mcp-protocol-version': MODERN }, [202, '']],
+    ['whose Mcp-Method differs from the body', note(MODERN_META), { 'mcp-protocol-version': MODERN, 'mcp-method': 'tools/call' }, [400, -32020]],
+    ['whose header and _meta name different versions', note(MODERN_META), { 'mcp-protocol-version': '2025-11-25' }, [400, -32020]],
+    ['naming a version we do not speak', note({ ...MODERN_META, 'io.modelcontextprotocol/protocolVersion': '1999-01-01' }), {}, [400, -32022]],
+  ])('a notification %s', async (_name, body, headers, expected) => {
+    const res = await fetch(s.mcpUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+      body: JSON.stringify(body),
+    });
+    const text = await res.text();
+    expect([res.status, text === '' ? '' : JSON.parse(text).error?.code]).toEqual(expected);
+  });
+});
+
 describe('the handshake era is unchanged', () => {
   test("the seeds' curl call: no handshake, no headers", async () => {
     const res = await fetch(`${s.url}/`, {
@@ -178,6 +198,15 @@ describe('the handshake era is unchanged', () => {
   test('an unsupported MCP-Protocol-Version header: 400 -32022 with the id', async () => {
     const r = await post('tools/list', {}, { 'mcp-protocol-version': '1999-01-01' }, 10);
     expect([r.status, r.body.id, r.body.error?.code, r.body.error?.data?.requested]).toEqual([400, 10, -32022, '1999-01-01']);
+  });
+
+  test('a posted response is refused under a version we do not speak, like any other message', async () => {
+    const send = (version: string) =>
+      fetch(s.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json', 'mcp-protocol-version': version }, body: '{"jsonrpc":"2.0","id":11,"result":{}}' });
+    const refused = await send('1999-01-01');
+    const body = (await refused.json()) as any;
+    // Its id is one the client's peer chose: echoing it could match one of the client's own requests.
+    expect([refused.status, body.error?.code, body.id, (await send('2025-11-25')).status]).toEqual([400, -32022, null, 202]);
   });
 
   test('a 415 echoes the id it could read', async () => {

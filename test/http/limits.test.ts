@@ -172,6 +172,17 @@ describe('limits plugin', () => {
     });
   });
 
+  test('a tools/call whose params the dispatcher refuses (-32602) takes no admission, as over stdio', async () => {
+    const { app, ran } = build(memoryLimiter(1, 1));
+    const results = [
+      await call(app, 'tools/call', { name: 'probe', arguments: [] }),
+      await call(app, 'tools/call', { name: 'probe', arguments: null }),
+      await call(app, 'tools/call', { name: 'probe', arguments: 'x' }),
+      await call(app, 'tools/call', TOOL),
+    ];
+    expect({ results, ran }).toEqual({ results: [notAdmitted, notAdmitted, notAdmitted, admitted], ran: ['tools/call', 'tools/call', 'tools/call', 'tools/call'] });
+  });
+
   test('a tool the client may not call: 403, nothing counted, the handler does not run', async () => {
     const limiter = memoryLimiter(1, 1);
     const { app, ran } = build(limiter, { allowedTools: new Set(['other']) });

@@ -1,11 +1,12 @@
 /**
  * Request ids on both transports: echoed exactly, including integers beyond
  * 2^53 that JSON.parse would round; and over stdio, where ids name the calls a
- * cancellation reaches, an id in flight cannot be taken by a second request.
+ * cancellation reaches, an id in flight cannot be taken by a second request
+ * (and a cancelled call is not answered).
  * The stdio server is `hide stdio` from source as a child process.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, tempDir, type TestServer, waitFor } from '../helpers/server.ts';
 import { startStdio } from '../helpers/stdio.ts';
@@ -93,13 +94,19 @@ describe('ids over stdio', () => {
     peer.send(waitingCall('9007199254740993', 'release-a', 'a'));
     peer.send(waitingCall('9007199254740992', 'release-b', 'b'));
     peer.send('{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":9007199254740993,"reason":"test"}}');
-    const cancelled = await peer.line('{"jsonrpc":"2.0","id":9007199254740993,', from);
-    expect(JSON.parse(cancelled).result.structuredContent).toMatchObject({ exitCode: -1, error: expect.stringContaining('cancelled') });
+    // A cancelled call gets no reply: its audit line shows it ended, cancelled.
+    const audited = () =>
+      readFileSync(join(dir, 'audit.jsonl'), { encoding: 'utf8', flag: 'a+' })
+        .split('\n')
+        .filter((l) => l.includes('release-a'))
+        .map((l) => JSON.parse(l) as { error: string | null });
+    const [cancelled] = (await waitFor(() => (audited().length > 0 ? audited() : null), 5000, 'the cancelled call ended')) as { error: string | null }[];
+    expect(cancelled!.error).toContain('cancelled');
 
     writeFileSync(join(ws, 'release-b'), '');
     const other = await peer.line('{"jsonrpc":"2.0","id":9007199254740992,', from);
     expect(JSON.parse(other).result.structuredContent).toMatchObject({ stdout: 'b\n', exitCode: 0 });
-    // Neither call was refused as a duplicate.
-    expect(peer.lines.slice(from).filter((l) => l.includes('-32600'))).toEqual([]);
+    // Neither call was refused as a duplicate, and the cancelled one was not answered.
+    expect(peer.lines.slice(from).filter((l) => l.includes('-32600') || l.startsWith('{"jsonrpc":"2.0","id":9007199254740993,'))).toEqual([]);
   });
 });
