@@ -5,6 +5,8 @@
  * loader prefixes the setting's name.
  */
 import * as v from 'valibot';
+import { parseHost } from '../util/host-header.ts';
+import { parseIpRule } from '../util/ip-rules.ts';
 
 const TRUE = new Set(['true', '1', 'yes', 'on']);
 const FALSE = new Set(['false', '0', 'no', 'off']);
@@ -162,4 +164,34 @@ export const ListMap = v.pipe(
     'expected a JSON object of lists of strings, e.g. {"name":["a","b"]}',
   ),
   v.check((m) => Object.keys(m).length > 0 && Object.keys(m).every((k) => /^[\x21\x23-\x5b\x5d-\x7e]+$/.test(k)), 'expected at least one entry, each name a valid scope token'),
+);
+
+/** Adds one issue per item `problem` finds fault with, so a start lists every bad entry at once. */
+function eachItem(problem: (item: string) => string | null) {
+  return v.rawCheck<string[]>(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    for (const item of dataset.value) {
+      const message = problem(item);
+      if (message !== null) addIssue({ message });
+    }
+  });
+}
+
+/** IP addresses and CIDR ranges, v4 and v6 (IPv4-mapped counts as IPv4), each checked here rather than at start-up. */
+export const IpRuleList = v.pipe(
+  List,
+  eachItem((item) => {
+    try {
+      parseIpRule(item);
+      return null;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  }),
+);
+
+/** Host names, addresses or name:port entries (IPv6 in brackets), or `*`. */
+export const HostList = v.pipe(
+  List,
+  eachItem((item) => (item === '*' || parseHost(item) !== null ? null : `"${item}" is not a host name, an address or name:port (IPv6 in brackets)`)),
 );

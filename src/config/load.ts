@@ -104,6 +104,44 @@ function readConfigFile(file: string): { data: unknown; problem?: string } {
   }
 }
 
+/** Every dotted path a config file may set, lower-cased (keys match in any case): the rows' paths and the seeds' aliases. */
+const FILE_PATHS = new Set(ROWS.flatMap((s) => [s.path, ...(s.jsonAliases ?? [])]).map((p) => p.toLowerCase()));
+/** The objects those paths run through (`ratelimit`, `authentication.apikey`). */
+const FILE_SECTIONS = new Set([...FILE_PATHS].flatMap((p) => p.split('.').slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join('.'))));
+/** Canonical paths, for "did you mean". */
+const CANONICAL_PATHS = ROWS.map((s) => s.path);
+
+/** Edits (insert, delete, replace) between two short strings. */
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
+}
+
+/**
+ * Keys of a config file that name no setting: a misspelt key would otherwise
+ * leave its setting at the default without a word. `$schema` (for editors) is
+ * allowed at the top.
+ */
+function unknownFileKeys(data: unknown, prefix = ''): string[] {
+  const out: string[] = [];
+  for (const [key, value] of Object.entries(data as Record<string, unknown>)) {
+    const path = `${prefix}${key}`;
+    const lower = path.toLowerCase();
+    if ((prefix === '' && key === '$schema') || FILE_PATHS.has(lower)) continue;
+    if (!FILE_SECTIONS.has(lower)) {
+      const near = CANONICAL_PATHS.map((p) => [p, distance(lower, p.toLowerCase())] as const).sort((a, b) => a[1] - b[1])[0];
+      out.push(`unknown setting "${path}"${near && near[1] <= 3 ? ` (did you mean "${near[0]}"?)` : ''}`);
+    } else if (value === null || typeof value !== 'object' || Array.isArray(value)) out.push(`"${path}" must be an object of settings`);
+    else out.push(...unknownFileKeys(value, `${path}.`));
+  }
+  return out;
+}
+
 function openSources(opts: LoadOptions): Sources {
   const ctx: LoadContext = { cwd: opts.cwd ?? process.cwd(), env: opts.env ?? process.env, isTTY: opts.isTTY ?? false };
   const problems: string[] = [];
@@ -120,32 +158,49 @@ function openSources(opts: LoadOptions): Sources {
     else if (fileData === null || typeof fileData !== 'object' || Array.isArray(fileData)) {
       problems.push(`config file ${configPath}: expected a JSON object`);
       fileData = {};
-    }
+    } else for (const unknown of unknownFileKeys(fileData)) problems.push(`config file ${configPath}: ${unknown}`);
   }
   const files = [...(hasDotenv ? [dotenvPath] : []), ...(configPath ? [resolve(ctx.cwd, configPath)] : [])];
   return { ctx, flags: opts.flags ?? {}, dotenv, configPath, fileData, files, problems };
 }
 
-function firstEnv(spec: SettingSpec, env: Record<string, string | undefined>): [string, string] | undefined {
-  for (const name of [spec.env, ...(spec.envAliases ?? [])]) {
-    const value = env[name];
-    if (value !== undefined) return [name, value];
+/**
+ * The value a setting has in one source, under its canonical name or a seed
+ * alias. Two names of one setting set to different values in the same source
+ * is a problem: whichever we took, the other was meant by someone.
+ */
+function fromNames(spec: SettingSpec, names: readonly string[], read: (name: string) => unknown, where: string, problems: string[]): [string, unknown] | undefined {
+  const found = names.flatMap((name) => {
+    const value = read(name);
+    return value === undefined ? [] : [[name, value] as [string, unknown]];
+  });
+  // Compared as parsed when they parse: `true` and `1` say the same.
+  const meaning = (value: unknown) => {
+    const parsed = v.safeParse(spec.schema, value);
+    return JSON.stringify(parsed.success ? parsed.output : value);
+  };
+  const differing = found.length > 1 ? found.filter(([, value]) => meaning(value) !== meaning(found[0]![1])) : [];
+  if (differing.length > 0) {
+    const named = found.map(([name]) => name).join(', ');
+    problems.push(`${spec.env}: ${named} (${where}) are names of one setting and are set to different values; keep one`);
   }
-  return undefined;
+  return found[0];
+}
+
+function firstEnv(spec: SettingSpec, env: Record<string, string | undefined>, where: string, problems: string[]): [string, string] | undefined {
+  return fromNames(spec, [spec.env, ...(spec.envAliases ?? [])], (name) => env[name], where, problems) as [string, string] | undefined;
 }
 
 /** One setting's raw value and where it came from, by precedence. */
 function pick(spec: SettingSpec, src: Sources): { value: unknown; source: string } {
   const flag = src.flags[spec.path];
   if (flag !== undefined) return { value: flag, source: `flag --${spec.path}` };
-  const fromEnv = firstEnv(spec, src.ctx.env);
+  const fromEnv = firstEnv(spec, src.ctx.env, 'environment', src.problems);
   if (fromEnv) return { value: fromEnv[1], source: `env ${fromEnv[0]}` };
-  const fromDotenv = firstEnv(spec, src.dotenv);
+  const fromDotenv = firstEnv(spec, src.dotenv, '.env', src.problems);
   if (fromDotenv) return { value: fromDotenv[1], source: `.env ${fromDotenv[0]}` };
-  for (const p of [spec.path, ...(spec.jsonAliases ?? [])]) {
-    const found = getPath(src.fileData, p);
-    if (found !== undefined) return { value: found, source: `file ${src.configPath} (${p})` };
-  }
+  const fromFile = fromNames(spec, [spec.path, ...(spec.jsonAliases ?? [])], (p) => getPath(src.fileData, p), `config file ${src.configPath}`, src.problems);
+  if (fromFile) return { value: fromFile[1], source: `file ${src.configPath} (${fromFile[0]})` };
   return { value: defaultOf(spec, src.ctx), source: 'default' };
 }
 

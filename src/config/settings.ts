@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as v from 'valibot';
-import { Bool, HeaderName, int, List, ListMap, NonEmpty, OptionalPort, OptionalString, OptionalUrl, oneOf, UrlList } from './fields.ts';
+import { Bool, HeaderName, HostList, int, IpRuleList, List, ListMap, NonEmpty, OptionalPort, OptionalString, OptionalUrl, oneOf, UrlList } from './fields.ts';
 import { type LoadContext, setting } from './setting.ts';
 
 /** The seed's default deny list (its appsettings.json `CommandExecution.DeniedCommands`). */
@@ -73,7 +73,7 @@ export const SETTINGS = [
   setting({
     path: 'allowedHosts',
     env: 'HIDE_ALLOWED_HOSTS',
-    schema: List,
+    schema: HostList,
     default: [],
     example: '["ide.example.com","box.lan:8080"]',
     doc: 'Names (`Host` header) the server answers to besides localhost, 127.x.y.z and [::1]; a name:port entry allows that port only, `*` any name. Checked when bound to loopback or when set.',
@@ -230,12 +230,12 @@ export const SETTINGS = [
     path: 'allowedClientIps',
     env: 'HIDE_ALLOWED_CLIENT_IPS',
     envAliases: ['SECURITY_ALLOWED_CLIENT_IPS'],
-    schema: List,
+    schema: IpRuleList,
     default: [],
     example: '["127.0.0.1","10.0.0.0/8"]',
     doc: 'Client IPs and CIDRs (v4 and v6) allowed to call; empty allows all.',
   }),
-  setting({ path: 'trustedProxies', env: 'HIDE_TRUSTED_PROXIES', schema: List, default: [], doc: 'Proxies whose `X-Forwarded-For` is believed; empty ignores the header.' }),
+  setting({ path: 'trustedProxies', env: 'HIDE_TRUSTED_PROXIES', schema: IpRuleList, default: [], doc: 'Proxies whose `X-Forwarded-For` is believed; empty ignores the header.' }),
   // Limits
   setting({
     path: 'rateLimit.enabled',

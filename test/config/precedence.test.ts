@@ -44,12 +44,30 @@ describe('precedence', () => {
     expect(resolved('auth.enabled', { cwd: dir.path, env: { SECURITY_AUTH_ENABLED: 'true' } })).toEqual({ value: true, source: 'env SECURITY_AUTH_ENABLED' });
   });
 
-  test('within one level the canonical name beats an alias, and aliases go in their listed order', () => {
+  test('within one level, two names of a setting that agree are fine (the canonical one is reported); that disagree, an error naming both', () => {
     using dir = configDir();
-    const env = { HIDE_AUTH_ENABLED: 'false', Authentication__ApiKey__Enabled: 'true', SECURITY_AUTH_ENABLED: 'true' };
-    expect(resolved('auth.enabled', { cwd: dir.path, env })).toEqual({ value: false, source: 'env HIDE_AUTH_ENABLED' });
-    const aliasesOnly = { SECURITY_AUTH_ENABLED: 'false', Authentication__ApiKey__Enabled: 'true' };
+    const agree = { HIDE_AUTH_ENABLED: 'true', Authentication__ApiKey__Enabled: '1', SECURITY_AUTH_ENABLED: 'yes' };
+    expect(resolved('auth.enabled', { cwd: dir.path, env: agree })).toEqual({ value: true, source: 'env HIDE_AUTH_ENABLED' });
+    const aliasesOnly = { SECURITY_AUTH_ENABLED: 'true', Authentication__ApiKey__Enabled: 'true' };
     expect(resolved('auth.enabled', { cwd: dir.path, env: aliasesOnly })).toEqual({ value: true, source: 'env Authentication__ApiKey__Enabled' });
+    const problems = (opts: LoadOptions) => {
+      try {
+        loadConfig(opts);
+        return [];
+      } catch (err) {
+        return (err as ConfigError).problems;
+      }
+    };
+    expect(problems({ cwd: dir.path, env: { HIDE_AUTH_ENABLED: 'false', SECURITY_AUTH_ENABLED: 'true' } })).toEqual([
+      'HIDE_AUTH_ENABLED: HIDE_AUTH_ENABLED, SECURITY_AUTH_ENABLED (environment) are names of one setting and are set to different values; keep one',
+    ]);
+    // A higher level decides alone: the disagreement below it is never read.
+    expect(problems({ cwd: dir.path, env: { HIDE_AUTH_ENABLED: 'false', SECURITY_AUTH_ENABLED: 'true' }, flags: {} }).length).toBe(1);
+    dir.write('.env', 'HIDE_API_KEY=one\nAuthentication__ApiKey__Key=two\n');
+    expect(problems({ cwd: dir.path, env: {} })).toEqual([
+      'HIDE_API_KEY: HIDE_API_KEY, Authentication__ApiKey__Key (.env) are names of one setting and are set to different values; keep one',
+    ]);
+    expect(problems({ cwd: dir.path, env: { HIDE_API_KEY: 'three' } })).toEqual([]);
   });
 });
 
@@ -78,12 +96,12 @@ describe("the seeds' names", () => {
     });
   });
 
-  test("the seed's appsettings sections in the config file, in any case; the canonical path wins", () => {
+  test("the seed's appsettings sections in the config file, in any case", () => {
     using dir = configDir({
       'appsettings.json': {
         authentication: { apikey: { enabled: true, key: 'seed-key' } },
         CommandExecution: { MaxTimeoutSeconds: 900, DefaultTimeoutSeconds: 45, AllowedPaths: ['/tmp'], EnableAuditLogging: false },
-        exec: { defaultTimeoutSeconds: 50 },
+        exec: { defaultTimeoutSeconds: 45 },
         server: { port: 7001 },
       },
     });
@@ -97,7 +115,7 @@ describe("the seeds' names", () => {
       sources: [sources['auth.apiKey'], sources['exec.defaultTimeoutSeconds'], sources.port],
     }).toEqual({
       auth: [true, 'seed-key'],
-      exec: [900, 50],
+      exec: [900, 45],
       allowedPaths: ['/tmp'],
       audit: false,
       port: 7001,
@@ -140,7 +158,15 @@ describe('HIDE_CONFIG', () => {
 describe('errors', () => {
   test('every bad setting is named with its source; a secret value is never echoed', () => {
     using dir = configDir({ '.env': 'HIDE_PORT=eighty\n', 'cfg.json': { rateLimit: { store: 'disk' }, metrics: { token: 123456 } } });
-    const env = { SECURITY_RATE_LIMIT_RPM: '0', HIDE_EXEC_DEFAULT_TIMEOUT_SECONDS: '600', HIDE_API_KEY_HEADER: 'bad header', HIDE_METRICS_PORT: '70000' };
+    const env = {
+      SECURITY_RATE_LIMIT_RPM: '0',
+      HIDE_EXEC_DEFAULT_TIMEOUT_SECONDS: '600',
+      HIDE_API_KEY_HEADER: 'bad header',
+      HIDE_METRICS_PORT: '70000',
+      HIDE_ALLOWED_HOSTS: 'ide.example.com,not a host',
+      HIDE_ALLOWED_CLIENT_IPS: '10.0.0.0/8,10.0.0.0/33,fe80::1%eth0,::ffff:10.0.0.0/104',
+      HIDE_TRUSTED_PROXIES: 'proxy.lan',
+    };
     let problems: string[] = [];
     try {
       loadConfig({ cwd: dir.path, env, configFile: 'cfg.json' });
@@ -149,13 +175,65 @@ describe('errors', () => {
     }
     expect(problems).toEqual([
       'HIDE_PORT (from .env HIDE_PORT): expected an integer; got "eighty"',
+      'HIDE_ALLOWED_HOSTS (from env HIDE_ALLOWED_HOSTS): "not a host" is not a host name, an address or name:port (IPv6 in brackets); got "ide.example.com,not a host"',
       'HIDE_API_KEY_HEADER (from env HIDE_API_KEY_HEADER): expected an HTTP header name; got "bad header"',
+      'HIDE_ALLOWED_CLIENT_IPS (from env HIDE_ALLOWED_CLIENT_IPS): "10.0.0.0/33" has a prefix length outside 0-32; got "10.0.0.0/8,10.0.0.0/33,fe80::1%eth0,::ffff:10.0.0.0/104"',
+      'HIDE_ALLOWED_CLIENT_IPS (from env HIDE_ALLOWED_CLIENT_IPS): "fe80::1%eth0" is not an IP address or CIDR range; got "10.0.0.0/8,10.0.0.0/33,fe80::1%eth0,::ffff:10.0.0.0/104"',
+      'HIDE_TRUSTED_PROXIES (from env HIDE_TRUSTED_PROXIES): "proxy.lan" is not an IP address or CIDR range; got "proxy.lan"',
       'HIDE_RATE_LIMIT_RPM (from env SECURITY_RATE_LIMIT_RPM): expected an integer >= 1; got "0"',
       'HIDE_RATE_LIMIT_STORE (from file cfg.json (rateLimit.store)): expected memory or redis; got "disk"',
       'HIDE_METRICS_PORT (from env HIDE_METRICS_PORT): expected a port from 1 to 65535; got "70000"',
       'HIDE_METRICS_TOKEN (from file cfg.json (metrics.token)): expected a string',
       'HIDE_EXEC_DEFAULT_TIMEOUT_SECONDS (from env HIDE_EXEC_DEFAULT_TIMEOUT_SECONDS): must not exceed HIDE_EXEC_MAX_TIMEOUT_SECONDS (300); got "600"',
     ]);
+  });
+});
+
+describe('listeners', () => {
+  test('HIDE_METRICS_PORT equal to HIDE_PORT is a bad setting, not a failed listen; with port 0 it is fine', () => {
+    using dir = configDir();
+    expect(() => loadConfig({ cwd: dir.path, env: { HIDE_PORT: '5000', HIDE_METRICS_PORT: '5000' } })).toThrow(
+      new ConfigError(['HIDE_METRICS_PORT (from env HIDE_METRICS_PORT): must differ from HIDE_PORT (5000): it is a second listener, for /metrics only; got "5000"']),
+    );
+    expect(loadConfig({ cwd: dir.path, env: { HIDE_PORT: '0', HIDE_METRICS_PORT: '5000' } }).config.metrics.port).toBe(5000);
+  });
+});
+
+describe('config file keys', () => {
+  const problemsOf = (data: object) => {
+    using dir = configDir({ 'cfg.json': data });
+    try {
+      loadConfig({ cwd: dir.path, env: {}, configFile: 'cfg.json' });
+      return [];
+    } catch (err) {
+      return (err as ConfigError).problems;
+    }
+  };
+
+  test('a key that names no setting is an error, with the nearest name when one is close; $schema is allowed', () => {
+    expect(
+      problemsOf({
+        $schema: './hide.schema.json',
+        ratelimit: { rpmm: 5 },
+        bogus: 1,
+        exec: 5,
+        Authentication: { ApiKey: { Enabled: true, Kee: 'x' } },
+        CommandExecution: { MaxTimeoutSeconds: 600, Foo: 1 },
+      }),
+    ).toEqual([
+      'config file cfg.json: unknown setting "ratelimit.rpmm" (did you mean "rateLimit.rpm"?)',
+      'config file cfg.json: unknown setting "bogus"',
+      'config file cfg.json: "exec" must be an object of settings',
+      'config file cfg.json: unknown setting "Authentication.ApiKey.Kee"',
+      'config file cfg.json: unknown setting "CommandExecution.Foo"',
+    ]);
+  });
+
+  test('a setting under its path and a seed path with different values is an error; the same value is fine', () => {
+    expect(problemsOf({ exec: { maxTimeoutSeconds: 600 }, CommandExecution: { MaxTimeoutSeconds: 900 } })).toEqual([
+      'HIDE_EXEC_MAX_TIMEOUT_SECONDS: exec.maxTimeoutSeconds, CommandExecution.MaxTimeoutSeconds (config file cfg.json) are names of one setting and are set to different values; keep one',
+    ]);
+    expect(problemsOf({ port: 7001, server: { port: 7001 } })).toEqual([]);
   });
 });
 
