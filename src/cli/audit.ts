@@ -6,11 +6,11 @@
  * with its rotated files.
  */
 import { existsSync, statSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { AUDIT_EVENT_TYPES } from '../audit/event.ts';
 import { readLines } from '../audit/lines.ts';
 import { verifyFiles } from '../audit/verify.ts';
 import { rotatedNames } from '../audit/writer.ts';
-import { loadForCommand, UsageError } from './common.ts';
+import { loadForCommand, parseArgsOnce, UsageError } from './common.ts';
 
 export const AUDIT_USAGE = `Usage:
   hide audit verify FILE...
@@ -56,7 +56,7 @@ function verify(files: string[]): number {
 async function query(argv: string[]): Promise<number> {
   let values: Record<string, string | string[] | boolean | undefined>;
   try {
-    values = parseArgs({
+    values = parseArgsOnce({
       args: argv,
       options: {
         'correlation-id': { type: 'string' },
@@ -80,6 +80,13 @@ async function query(argv: string[]): Promise<number> {
   }
   const since = typeof values.since === 'string' ? parseSince(values.since) : null;
   const want = { correlation_id: values['correlation-id'], client_id: values['client-id'], event_type: values['event-type'] };
+  // A filter no line can match would answer "nothing", which reads as "it did not happen".
+  for (const flag of ['correlation-id', 'client-id', 'event-type'] as const) {
+    if (values[flag] === '') throw new UsageError(`--${flag} must not be empty`);
+  }
+  if (want.event_type !== undefined && !(AUDIT_EVENT_TYPES as readonly unknown[]).includes(want.event_type)) {
+    throw new UsageError(`--event-type: expected one of ${AUDIT_EVENT_TYPES.join(', ')}; got '${want.event_type}'`);
+  }
   for (const f of files) checkReadable('query', f);
   const out = new OutputBuffer();
   for (const f of files) {

@@ -7,10 +7,9 @@
  */
 import { closeSync, existsSync, openSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { loadSettings } from '../config/load.ts';
 import { writeFileAtomicSync } from '../util/write-file-atomic.ts';
-import { UsageError } from './common.ts';
+import { parseArgsOnce, UsageError } from './common.ts';
 import { generateApiKey, KeyStore, parseKeysFile, sha256Hex } from '../security/keys.ts';
 
 export interface CliIo {
@@ -136,7 +135,7 @@ function list(file: string, io: CliIo): number {
 
 export async function runKeys(argv: string[], io: CliIo = stdio): Promise<number> {
   try {
-    const { values, positionals } = parseArgs({
+    const { values, positionals } = parseArgsOnce({
       args: argv,
       allowPositionals: true,
       strict: true,

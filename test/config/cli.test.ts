@@ -98,3 +98,40 @@ describe('hide health', () => {
     ]);
   });
 });
+
+describe('flags', () => {
+  test.concurrent('a one-value flag given twice is refused, exit 2, on every command; --file of audit query may repeat', async () => {
+    using dir = configDir({ 'a.jsonl': '', 'b.jsonl': '' });
+    const runs = await Promise.all([
+      hide(['check-config', '--workspace', '.', '--workspace=/'], dir.path),
+      hide(['serve', '--port', '0', '--port=0'], dir.path),
+      hide(['keys', 'generate', '--client-id', 'a', '--client-id', 'b'], dir.path),
+      hide(['audit', 'query', '--client-id', 'a', '--client-id', 'b', '--file', 'a.jsonl'], dir.path),
+      hide(['audit', 'query', '--file', 'a.jsonl', '--file', 'b.jsonl'], dir.path),
+    ]);
+    expect(runs.map((r) => [r.code, r.stderr.split('\n')[0]])).toEqual([
+      [2, 'hide: --workspace is given more than once'],
+      [2, 'hide: --port is given more than once'],
+      [2, 'hide keys: --client-id is given more than once'],
+      [2, 'hide: --client-id is given more than once'],
+      [0, ''],
+    ]);
+    expect(existsSync(join(dir.path, '.mcp_keys.json'))).toBe(false);
+  });
+});
+
+describe('hide audit query', () => {
+  test.concurrent('an event type no line can have, or an empty filter, is refused naming the flag, exit 2', async () => {
+    using dir = configDir({ 'a.jsonl': `${JSON.stringify({ event_type: 'tool_call', correlation_id: 'wf-1' })}\n` });
+    const runs = await Promise.all([
+      hide(['audit', 'query', '--file', 'a.jsonl', '--event-type', 'tool-call'], dir.path),
+      hide(['audit', 'query', '--file', 'a.jsonl', '--correlation-id='], dir.path),
+      hide(['audit', 'query', '--file', 'a.jsonl', '--event-type', 'tool_call'], dir.path),
+    ]);
+    expect(runs.map((r) => [r.code, r.stderr.split('\n')[0], r.stdout])).toEqual([
+      [2, "hide: --event-type: expected one of tool_call, auth_failure, rate_limit_exceeded, ip_denied, origin_denied, host_denied, keys_reloaded, permission_denied, process_exit; got 'tool-call'", ''],
+      [2, 'hide: --correlation-id must not be empty', ''],
+      [0, '', `${JSON.stringify({ event_type: 'tool_call', correlation_id: 'wf-1' })}\n`],
+    ]);
+  });
+});
