@@ -5,8 +5,10 @@
  * environment.
  */
 import { describe, expect, test } from 'bun:test';
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { libc } from '../../src/util/libc.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { configDir } from './helpers.ts';
 
 const MAIN = join(import.meta.dir, '..', '..', 'src', 'main.ts');
@@ -56,6 +58,40 @@ describe('hide keys', () => {
       ignored: existsSync(join(dir.path, 'ignored.json')),
       plain: clientsIn(join(bare.path, '.mcp_keys.json')),
     }).toEqual({ codes: [0, 0], mine: ['explicit'], ignored: false, plain: ['plain'] });
+  });
+
+  test('generate waits while another holds the keys directory, however long, then adds to what that one wrote', async () => {
+    using dir = configDir({ 'keys/.keep': '' });
+    const keysDir = join(dir.path, 'keys');
+    // This test plays a generate that is slow (or stopped) between reading the file and writing it back.
+    const fd = openSync(keysDir, constants.O_RDONLY | constants.O_DIRECTORY);
+    let proc: ReturnType<typeof Bun.spawn> | null = null;
+    try {
+      expect(libc().flock(fd, 2 | 4)).toBe(0); // LOCK_EX | LOCK_NB
+      proc = Bun.spawn([process.execPath, MAIN, 'keys', 'generate', '--client-id', 'second', '--file', 'keys/k.json'], {
+        cwd: dir.path,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir.path },
+        stdout: 'pipe',
+        stderr: 'pipe',
+      });
+      const pid = proc.pid;
+      // Waiting for the lock: it holds the directory open and has written nothing.
+      const holdsDir = () =>
+        readdirSync(`/proc/${pid}/fd`).some((n) => {
+          try {
+            return readlinkSync(`/proc/${pid}/fd/${n}`) === keysDir;
+          } catch {
+            return false; // closed meanwhile
+          }
+        });
+      await waitFor(holdsDir, 5000, 'generate waiting on the lock');
+      expect(existsSync(join(keysDir, 'k.json'))).toBe(false);
+      dir.write('keys/k.json', { clients: [{ client_id: 'first', api_key_sha256: '0'.repeat(64) }] });
+    } finally {
+      closeSync(fd);
+    }
+    expect(await proc.exited).toBe(0);
+    expect({ clients: clientsIn(join(keysDir, 'k.json')), left: readdirSync(keysDir).sort() }).toEqual({ clients: ['first', 'second'], left: ['.keep', 'k.json'] });
   });
 
   test.concurrent('a broken config file is reported, exit 2', async () => {
