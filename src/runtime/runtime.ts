@@ -210,7 +210,11 @@ function openAudit(config: Config, redactor: Redactor, metrics: Metrics, cleanup
         })
       : new NullAudit();
   } catch (err) {
-    throw new StartupError(`audit log ${config.audit.file} cannot be opened: ${(err as Error).message}`);
+    // The default sits under the user's home: a service user whose HOME is not its own (setpriv, sudo -u) meets this first.
+    throw new StartupError(
+      `audit log ${config.audit.file} cannot be opened: ${(err as Error).message}; ` +
+        'set HIDE_AUDIT_LOG_FILE to a file this user can write (or HIDE_AUDIT_LOG_ENABLED=false)',
+    );
   }
   const audit: AuditSink = new MeteredAudit(writer, metrics);
   cleanups.add(async () => {

@@ -171,3 +171,16 @@ describe('hide audit query', () => {
     ]);
   });
 });
+
+describe('first run', () => {
+  test.concurrent('an audit directory that cannot be made stops the start naming the setting to set, exit 2, and nothing is written here', async () => {
+    using dir = configDir({ 'not-a-dir': 'x' });
+    const home = join(dir.path, 'not-a-dir', 'home');
+    const r = await hide(['serve', '--port', '0'], dir.path, { HOME: home, HIDE_SANDBOX: 'off' });
+    expect({ code: r.code, stderr: r.stderr.replace(/: ENOTDIR.*?;/, ': ENOTDIR…;'), here: readdirSync(dir.path) }).toEqual({
+      code: 2,
+      stderr: `hide: audit log ${home}/.local/state/hide/audit.jsonl cannot be opened: ENOTDIR…; set HIDE_AUDIT_LOG_FILE to a file this user can write (or HIDE_AUDIT_LOG_ENABLED=false)\n`,
+      here: ['not-a-dir'],
+    });
+  });
+});
