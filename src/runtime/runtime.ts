@@ -20,7 +20,7 @@ import { Metrics } from '../ops/metrics.ts';
 import { AuditWriter, NullAudit, rotatedNames } from '../audit/writer.ts';
 import type { AuditSink } from '../audit/event.ts';
 import { IpFilter, isLoopback } from '../security/ip.ts';
-import { KeyStore } from '../security/keys.ts';
+import { KeyStore, plaintextKeysExposure } from '../security/keys.ts';
 import { OAuthGuard } from '../security/oauth/guard.ts';
 import type { Limiter } from '../security/limiter.ts';
 import { MemoryLimiter } from '../security/memory-limiter.ts';
@@ -176,6 +176,10 @@ function openAuth(config: Config, opts: RuntimeOptions, cleanups: Cleanups): Aut
     }
     const store = keyStore;
     cleanups.add(() => store.close());
+    if (store.file !== null) {
+      const exposure = plaintextKeysExposure(store.file, store.plaintextInFile());
+      if (exposure !== null) logger.withTag('keys').warn(exposure);
+    }
     if (!keyStore.hasAnyKey()) {
       throw new StartupError(
         'authentication is enabled but no usable key is configured: set HIDE_API_KEY (or Authentication__ApiKey__Key) ' +

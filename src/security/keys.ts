@@ -7,7 +7,7 @@
  * Shared by the HTTP auth hook and the CLI (`hide keys`); no HTTP in here.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import * as v from 'valibot';
 import { KeysFileWatcher } from './keys-watch.ts';
 import { sha256Hex } from '../util/sha256.ts';
@@ -259,8 +259,34 @@ export class KeyStore {
     }));
   }
 
+  /** How many keys the keys file holds in plaintext (`api_key`) rather than as digests. */
+  plaintextInFile(): number {
+    // The single configured key is the only one named "default" when it is set (a file client cannot take that id then).
+    return this.keys.filter((k) => k.plaintext !== null && !(this.apiKey !== null && k.client.clientId === DEFAULT_CLIENT_ID)).length;
+  }
+
   /** Plaintext keys this server knows, so logs and audit lines can mask them by value. */
   knownSecrets(): string[] {
     return this.keys.flatMap((k) => (k.plaintext === null ? [] : [k.plaintext]));
   }
+}
+
+/**
+ * A warning for a keys file that holds plaintext keys and that users other
+ * than its owner may read (group or other bits), else null. Digests alone are
+ * no use to a reader, so such a file is not worth a warning.
+ */
+export function plaintextKeysExposure(file: string, plaintext: number): string | null {
+  if (plaintext === 0) return null;
+  let mode: number;
+  try {
+    mode = statSync(file).mode & 0o777;
+  } catch {
+    return null;
+  }
+  if ((mode & 0o044) === 0) return null;
+  return (
+    `keys file ${file} holds ${plaintext} plaintext key(s) (api_key) and is readable by other users (mode 0${mode.toString(8)}): ` +
+    'chmod 600 it, or keep only digests (api_key_sha256, as `hide keys generate` writes)'
+  );
 }

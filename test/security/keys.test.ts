@@ -1,8 +1,9 @@
 import { describe, expect, test } from 'bun:test';
-import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runKeys } from '../../src/cli/keys.ts';
-import { generateApiKey, KeyStore, type ReloadResult, sha256Hex } from '../../src/security/keys.ts';
+import { generateApiKey, KeyStore, plaintextKeysExposure, type ReloadResult, sha256Hex } from '../../src/security/keys.ts';
+import { spawnServer } from '../ops/helpers.ts';
 import { KeysFileWatcher } from '../../src/security/keys-watch.ts';
 import { tempDir, waitFor } from './helpers.ts';
 
@@ -124,6 +125,39 @@ describe('KeyStore file validation', () => {
     const onlyOff = join(dir2.path, 'k.json');
     writeKeys(onlyOff, [{ client_id: 'off', enabled: false, api_key: KEY_OFF }]);
     expect(new KeyStore({ file: onlyOff }).hasAnyKey()).toBe(false);
+  });
+});
+
+describe('keys file permissions', () => {
+  test('plaintext keys other users can read are named with the mode; digests only, or mode 0600, are fine', () => {
+    using dir = tempDir();
+    const file = join(dir.path, 'keys.json');
+    writeKeys(file, [
+      { client_id: 'a', api_key: KEY_A },
+      { client_id: 'b', api_key_sha256: sha256Hex(KEY_B) },
+    ]);
+    const store = new KeyStore({ apiKey: generateApiKey(), file });
+    expect(store.plaintextInFile()).toBe(1);
+    chmodSync(file, 0o640);
+    expect(plaintextKeysExposure(file, store.plaintextInFile())).toBe(
+      `keys file ${file} holds 1 plaintext key(s) (api_key) and is readable by other users (mode 0640): chmod 600 it, or keep only digests (api_key_sha256, as \`hide keys generate\` writes)`,
+    );
+    chmodSync(file, 0o600);
+    expect(plaintextKeysExposure(file, 1)).toBeNull();
+    const digests = join(dir.path, 'digests.json');
+    writeKeys(digests, [{ client_id: 'b', api_key_sha256: sha256Hex(KEY_B) }]);
+    chmodSync(digests, 0o644);
+    // The single configured key is plaintext too, but not in the file.
+    expect(plaintextKeysExposure(digests, new KeyStore({ apiKey: KEY_A, file: digests }).plaintextInFile())).toBeNull();
+  });
+
+  test('serve warns at start about a world-readable keys file with plaintext keys', async () => {
+    using dir = tempDir();
+    const file = join(dir.path, 'keys.json');
+    writeKeys(file, [{ client_id: 'a', api_key: KEY_A }]);
+    chmodSync(file, 0o644);
+    await using s = await spawnServer({ HIDE_AUTH_ENABLED: 'true', HIDE_API_KEYS_FILE: file, HIDE_SANDBOX: 'off' });
+    expect(s.log()).toContain(`keys file ${file} holds 1 plaintext key(s) (api_key) and is readable by other users (mode 0644)`);
   });
 });
 
