@@ -25,7 +25,7 @@ export const Bool = v.union(
 );
 
 export function int(min: number, max: number) {
-  return v.pipe(
+  const checked = v.pipe(
     v.union(
       [
         v.number(),
@@ -42,6 +42,8 @@ export function int(min: number, max: number) {
     v.minValue(min, `expected an integer >= ${min}`),
     v.maxValue(max, `expected an integer <= ${max}`),
   );
+  // One message per bad value: Infinity (1e400 in a config file) is not also "out of range".
+  return v.config(checked, { abortPipeEarly: true });
 }
 
 /** One of a few words; the message lists them ("expected a, b or c"). */

@@ -207,7 +207,9 @@ function pick(spec: SettingSpec, src: Sources): { value: unknown; source: string
 /** One line per problem, naming the variable to fix and where its value came from; a secret's value is never shown. */
 function problem(spec: SettingSpec, source: string, given: unknown, message: string): string {
   const from = source !== 'default' ? ` (from ${source})` : '';
-  const got = spec.secret ? '' : `; got ${JSON.stringify(given)}`;
+  // JSON has no Infinity (1e400 in a config file parses to it) and would print it as null.
+  const shown = typeof given === 'number' && !Number.isFinite(given) ? String(given) : JSON.stringify(given);
+  const got = spec.secret ? '' : `; got ${shown}`;
   return `${spec.env}${from}: ${message}${got}`;
 }
 

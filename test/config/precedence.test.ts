@@ -157,7 +157,7 @@ describe('HIDE_CONFIG', () => {
 
 describe('errors', () => {
   test('every bad setting is named with its source; a secret value is never echoed', () => {
-    using dir = configDir({ '.env': 'HIDE_PORT=eighty\n', 'cfg.json': { rateLimit: { store: 'disk' }, metrics: { token: 123456 } } });
+    using dir = configDir({ '.env': 'HIDE_PORT=eighty\n', 'cfg.json': '{"rateLimit":{"store":"disk"},"metrics":{"token":123456},"audit":{"keep":1e400}}' });
     const env = {
       SECURITY_RATE_LIMIT_RPM: '0',
       HIDE_EXEC_DEFAULT_TIMEOUT_SECONDS: '600',
@@ -182,6 +182,7 @@ describe('errors', () => {
       'HIDE_TRUSTED_PROXIES (from env HIDE_TRUSTED_PROXIES): "proxy.lan" is not an IP address or CIDR range; got "proxy.lan"',
       'HIDE_RATE_LIMIT_RPM (from env SECURITY_RATE_LIMIT_RPM): expected an integer >= 1; got "0"',
       'HIDE_RATE_LIMIT_STORE (from file cfg.json (rateLimit.store)): expected memory or redis; got "disk"',
+      'HIDE_AUDIT_LOG_KEEP (from file cfg.json (audit.keep)): expected an integer; got Infinity',
       'HIDE_METRICS_PORT (from env HIDE_METRICS_PORT): expected a port from 1 to 65535; got "70000"',
       'HIDE_METRICS_TOKEN (from file cfg.json (metrics.token)): expected a string',
       'HIDE_EXEC_DEFAULT_TIMEOUT_SECONDS (from env HIDE_EXEC_DEFAULT_TIMEOUT_SECONDS): must not exceed HIDE_EXEC_MAX_TIMEOUT_SECONDS (300); got "600"',
