@@ -197,3 +197,44 @@ export const HostList = v.pipe(
   List,
   eachItem((item) => (item === '*' || parseHost(item) !== null ? null : `"${item}" is not a host name, an address or name:port (IPv6 in brackets)`)),
 );
+
+/** The schemes the runtime's Redis client takes. */
+const REDIS_PROTOCOLS = ['redis:', 'rediss:', 'valkey:', 'valkeys:', 'redis+tls:', 'redis+unix:', 'redis+tls+unix:'];
+
+function isRedisUrl(s: string): boolean {
+  try {
+    const u = new URL(s);
+    if (!REDIS_PROTOCOLS.includes(u.protocol)) return false;
+    return u.protocol.endsWith('unix:') ? u.pathname !== '' && u.pathname !== '/' : u.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A Redis URL, or unset. A malformed one is a bad setting: the limiter would
+ * otherwise retry it for ever and answer every tool call 503.
+ */
+export const OptionalRedisUrl = v.optional(
+  v.pipe(
+    v.string('expected a URL'),
+    v.transform((s) => (s.trim() === '' ? undefined : s.trim())),
+    v.union([
+      v.undefined(),
+      v.pipe(v.string(), v.check(isRedisUrl, 'expected redis://[user:password@]host[:port][/db], rediss://… for TLS, or redis+unix:///path/to/socket')),
+    ]),
+  ),
+);
+
+/**
+ * A bearer token, or unset. Whitespace inside or around it could never be
+ * sent back in an `Authorization: Bearer` header, so every request would be
+ * refused: a trailing newline (a token read from a file) is a bad setting.
+ */
+export const OptionalBearerToken = v.optional(
+  v.pipe(
+    v.string('expected a string'),
+    v.transform((s) => (s.trim() === '' ? undefined : s)),
+    v.union([v.undefined(), v.pipe(v.string(), v.regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces (a trailing newline from a file?)'))]),
+  ),
+);

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as v from 'valibot';
-import { Bool, HeaderName, HostList, int, IpRuleList, List, ListMap, NonEmpty, OptionalPort, OptionalString, OptionalUrl, oneOf, UrlList } from './fields.ts';
+import { Bool, HeaderName, HostList, int, IpRuleList, List, ListMap, NonEmpty, OptionalBearerToken, OptionalPort, OptionalRedisUrl, OptionalString, OptionalUrl, oneOf, UrlList } from './fields.ts';
 import { type LoadContext, setting } from './setting.ts';
 
 /** The seed's default deny list (its appsettings.json `CommandExecution.DeniedCommands`). */
@@ -264,7 +264,7 @@ export const SETTINGS = [
   setting({
     path: 'rateLimit.redisUrl',
     env: 'HIDE_REDIS_URL',
-    schema: OptionalString,
+    schema: OptionalRedisUrl,
     default: undefined,
     example: 'redis://:password@127.0.0.1:6379',
     secret: 'url-password',
@@ -326,7 +326,7 @@ export const SETTINGS = [
   setting({
     path: 'metrics.token',
     env: 'HIDE_METRICS_TOKEN',
-    schema: OptionalString,
+    schema: OptionalBearerToken,
     default: undefined,
     example: 'replace-with-output-of-openssl-rand-base64-32',
     secret: true,

@@ -200,6 +200,39 @@ describe('listeners', () => {
   });
 });
 
+describe('values the runtime could never use', () => {
+  const problemsOf = (env: Record<string, string>) => {
+    using dir = configDir();
+    try {
+      loadConfig({ cwd: dir.path, env });
+      return [];
+    } catch (err) {
+      return (err as ConfigError).problems;
+    }
+  };
+
+  test('a Redis URL the client cannot use, or none with the redis store, is a bad setting (its value never shown)', () => {
+    const expected = 'HIDE_REDIS_URL (from env HIDE_REDIS_URL): expected redis://[user:password@]host[:port][/db], rediss://… for TLS, or redis+unix:///path/to/socket';
+    expect([
+      problemsOf({ HIDE_REDIS_URL: 'http://:secret@redis:6379' }),
+      problemsOf({ HIDE_REDIS_URL: 'redis://:secret@redis:99999' }),
+      problemsOf({ HIDE_REDIS_URL: 'redis://' }),
+      problemsOf({ HIDE_RATE_LIMIT_STORE: 'redis' }),
+      problemsOf({ HIDE_RATE_LIMIT_STORE: 'redis', HIDE_RATE_LIMIT_ENABLED: 'false' }),
+      problemsOf({ HIDE_RATE_LIMIT_STORE: 'redis', HIDE_REDIS_URL: ' rediss://:secret@redis:6380/2 ' }),
+      problemsOf({ HIDE_RATE_LIMIT_STORE: 'redis', HIDE_REDIS_URL: 'redis+unix:///run/redis.sock' }),
+    ]).toEqual([[expected], [expected], [expected], ['HIDE_REDIS_URL: is required with HIDE_RATE_LIMIT_STORE=redis (e.g. redis://redis:6379)'], [], [], []]);
+  });
+
+  test('a metrics token with whitespace in it (a newline from a file) is a bad setting; blank is unset', () => {
+    expect([problemsOf({ HIDE_METRICS_TOKEN: 'abc123\n' }), problemsOf({ HIDE_METRICS_TOKEN: 'abc 123' }), problemsOf({ HIDE_METRICS_TOKEN: '  ' })]).toEqual([
+      ['HIDE_METRICS_TOKEN (from env HIDE_METRICS_TOKEN): must be printable ASCII without spaces (a trailing newline from a file?)'],
+      ['HIDE_METRICS_TOKEN (from env HIDE_METRICS_TOKEN): must be printable ASCII without spaces (a trailing newline from a file?)'],
+      [],
+    ]);
+  });
+});
+
 describe('config file keys', () => {
   const problemsOf = (data: object) => {
     using dir = configDir({ 'cfg.json': data });
