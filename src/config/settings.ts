@@ -337,7 +337,7 @@ export const SETTINGS = [
     env: 'HIDE_SHUTDOWN_GRACE_SECONDS',
     schema: int(0, 3600),
     default: 10,
-    doc: 'On SIGTERM or SIGINT, how long running calls may finish before they are stopped.',
+    doc: 'On SIGTERM or SIGINT, how long running calls of `hide serve` may finish before they are stopped (`hide stdio` stops them at once; each is still answered and audited).',
   }),
   setting({
     path: 'log.level',
