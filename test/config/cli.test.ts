@@ -123,6 +123,26 @@ describe('hide health', () => {
     expect(results).toEqual([healthy, healthy, healthy]);
   });
 
+  test.concurrent('probes the address serve binds: a named one itself, a wildcard on loopback; a bad --url or port 0 is a usage error, exit 2', async () => {
+    await using onV6 = Bun.serve({ hostname: '::1', port: 0, fetch: () => Response.json({ status: 'healthy' }) });
+    await using onV4 = fakeServer();
+    using dir = configDir();
+    const results = await Promise.all([
+      hide(['health'], dir.path, { HIDE_HOST: '::1', HIDE_PORT: String(onV6.port) }),
+      hide(['health'], dir.path, { HIDE_HOST: '0.0.0.0', HIDE_PORT: String(onV4.port) }),
+      hide(['health', '--url', 'notaurl'], dir.path),
+      hide(['health', '--url', 'ftp://127.0.0.1/health'], dir.path),
+      hide(['health'], dir.path, { HIDE_PORT: '0' }),
+    ]);
+    expect(results.map((r) => [r.code, r.stdout || r.stderr.split('\n')[0]])).toEqual([
+      [0, 'healthy\n'],
+      [0, 'healthy\n'],
+      [2, "hide: --url: expected an http(s) URL; got 'notaurl'"],
+      [2, "hide: --url: expected an http(s) URL; got 'ftp://127.0.0.1/health'"],
+      [2, 'hide: HIDE_PORT is 0 (the server picks a free port at start): give --url'],
+    ]);
+  });
+
   test.concurrent('a bad port setting is named, exit 2; an unrelated bad setting does not matter', async () => {
     await using server = fakeServer();
     using dir = configDir({ '.env': `HIDE_PORT=${server.port}\nHIDE_RATE_LIMIT_RPM=lots\n` });
