@@ -94,10 +94,15 @@ function append(clientId: string, description: string | undefined, file: string,
   return 0;
 }
 
+/** A cell as text that cannot break the table or drive the terminal: control characters shown as \uXXXX. */
+function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 function list(file: string, io: CliIo): number {
   if (!existsSync(file)) throw new UsageError(`no keys file at ${file}`);
   const store = new KeyStore({ file });
-  const rows = store.listClients().map((c) => [c.clientId, c.enabled ? 'yes' : 'no', c.fingerprint, c.description]);
+  const rows = store.listClients().map((c) => [c.clientId, c.enabled ? 'yes' : 'no', c.fingerprint, printable(c.description)]);
   const header = ['CLIENT ID', 'ENABLED', 'FINGERPRINT', 'DESCRIPTION'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) =>

@@ -274,6 +274,16 @@ describe('hide keys', () => {
     expect(store.authenticate(KEY_A).ok).toBe(true);
   });
 
+  test('list shows control characters of a description escaped, one line per client', async () => {
+    using dir = tempDir();
+    const file = join(dir.path, 'keys.json');
+    writeKeys(file, [{ client_id: 'a', api_key_sha256: sha256Hex(KEY_A), description: 'line1\nline2 \u001b[31mred' }]);
+    const io = capture();
+    expect(await runKeys(['list', '--file', file], io)).toBe(0);
+    expect(io.outText.split('\n')[1]).toBe(`a          yes      ${sha256Hex(KEY_A).slice(0, 12)}  line1\\u000aline2 \\u001b[31mred`);
+    expect(io.outText.split('\n')).toHaveLength(3);
+  });
+
   test('usage errors exit 2; --help exits 0', async () => {
     using dir = tempDir();
     const file = join(dir.path, 'k.json');
