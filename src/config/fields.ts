@@ -238,3 +238,24 @@ export const OptionalBearerToken = v.optional(
     v.union([v.undefined(), v.pipe(v.string(), v.regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces (a trailing newline from a file?)'))]),
   ),
 );
+
+/** Why an entry cannot equal a browser's `Origin` header, or null when it can. */
+function originProblem(item: string): string | null {
+  const entry = item.replace(/\/+$/, '');
+  let origin: string;
+  try {
+    origin = new URL(entry).origin;
+  } catch {
+    return `"${item}" is not an origin (scheme://host[:port])`;
+  }
+  if (origin === 'null' || !/^https?:/.test(origin)) return `"${item}" is not an http(s) origin`;
+  // A path, a query or a default port written out would never equal what a browser sends.
+  if (origin !== entry.toLowerCase()) return `"${item}" is not an origin as browsers send it: write ${origin}`;
+  return null;
+}
+
+/** Browser origins (`https://ide.example.com`, `http://localhost:3000`) or `*`, each as a browser writes it. */
+export const OriginList = v.pipe(
+  List,
+  eachItem((item) => (item === '*' ? null : originProblem(item))),
+);

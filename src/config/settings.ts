@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as v from 'valibot';
-import { Bool, HeaderName, HostList, int, IpRuleList, List, ListMap, NonEmpty, OptionalBearerToken, OptionalPort, OptionalRedisUrl, OptionalString, OptionalUrl, oneOf, UrlList } from './fields.ts';
+import { Bool, HeaderName, HostList, int, IpRuleList, List, ListMap, NonEmpty, OptionalBearerToken, OptionalPort, OptionalRedisUrl, OptionalString, OriginList, OptionalUrl, oneOf, UrlList } from './fields.ts';
 import { type LoadContext, setting } from './setting.ts';
 
 /** The seed's default deny list (its appsettings.json `CommandExecution.DeniedCommands`). */
@@ -64,7 +64,7 @@ export const SETTINGS = [
   setting({
     path: 'allowedOrigins',
     env: 'HIDE_ALLOWED_ORIGINS',
-    schema: v.nullable(List),
+    schema: v.nullable(OriginList),
     default: null,
     defaultDoc: 'loopback origins when bound to loopback, else none',
     example: '["https://ide.example.com"]',

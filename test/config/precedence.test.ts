@@ -224,6 +224,16 @@ describe('values the runtime could never use', () => {
     ]).toEqual([[expected], [expected], [expected], ['HIDE_REDIS_URL: is required with HIDE_RATE_LIMIT_STORE=redis (e.g. redis://redis:6379)'], [], [], []]);
   });
 
+  test('an allowed origin that no browser would send (a path, a default port, no scheme, "null") is a bad setting', () => {
+    const env = { HIDE_ALLOWED_ORIGINS: 'https://ide.example.com/,HTTP://Box.lan:8080,*,https://a.example:443,https://b.example/app,null,c.example' };
+    expect(problemsOf(env).map((p) => p.replace(/; got .*/, ''))).toEqual([
+      'HIDE_ALLOWED_ORIGINS (from env HIDE_ALLOWED_ORIGINS): "https://a.example:443" is not an origin as browsers send it: write https://a.example',
+      'HIDE_ALLOWED_ORIGINS (from env HIDE_ALLOWED_ORIGINS): "https://b.example/app" is not an origin as browsers send it: write https://b.example',
+      'HIDE_ALLOWED_ORIGINS (from env HIDE_ALLOWED_ORIGINS): "null" is not an origin (scheme://host[:port])',
+      'HIDE_ALLOWED_ORIGINS (from env HIDE_ALLOWED_ORIGINS): "c.example" is not an origin (scheme://host[:port])',
+    ]);
+  });
+
   test('a metrics token with whitespace in it (a newline from a file) is a bad setting; blank is unset', () => {
     expect([problemsOf({ HIDE_METRICS_TOKEN: 'abc123\n' }), problemsOf({ HIDE_METRICS_TOKEN: 'abc 123' }), problemsOf({ HIDE_METRICS_TOKEN: '  ' })]).toEqual([
       ['HIDE_METRICS_TOKEN (from env HIDE_METRICS_TOKEN): must be printable ASCII without spaces (a trailing newline from a file?)'],
