@@ -6,7 +6,7 @@
  */
 import * as v from 'valibot';
 import { parseHost } from '../util/host-header.ts';
-import { parseIpRule } from '../util/ip-rules.ts';
+import { parseIp, parseIpRule } from '../util/ip-rules.ts';
 
 const TRUE = new Set(['true', '1', 'yes', 'on']);
 const FALSE = new Set(['false', '0', 'no', 'off']);
@@ -258,4 +258,14 @@ function originProblem(item: string): string | null {
 export const OriginList = v.pipe(
   List,
   eachItem((item) => (item === '*' ? null : originProblem(item))),
+);
+
+const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+
+/** An address to listen on: an IP address (IPv6 with or without brackets, kept without) or a host name; no port. */
+export const ListenHost = v.pipe(
+  NonEmpty,
+  v.transform((s) => (/^\[.*\]$/.test(s) ? s.slice(1, -1) : s)),
+  // All digits and dots is an IPv4 address or nothing (999.1.1.1 is no host name).
+  v.check((s) => parseIp(s) !== null || (HOST_NAME.test(s) && !/^[\d.]+$/.test(s)), 'expected an IP address or a host name, without a port (the port is HIDE_PORT)'),
 );

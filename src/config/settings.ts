@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as v from 'valibot';
-import { Bool, HeaderName, HostList, int, IpRuleList, List, ListMap, NonEmpty, OptionalBearerToken, OptionalPort, OptionalRedisUrl, OptionalString, OriginList, OptionalUrl, oneOf, UrlList } from './fields.ts';
+import { Bool, HeaderName, HostList, int, IpRuleList, List, ListenHost, ListMap, NonEmpty, OptionalBearerToken, OptionalPort, OptionalRedisUrl, OptionalString, OriginList, OptionalUrl, oneOf, UrlList } from './fields.ts';
 import { type LoadContext, setting } from './setting.ts';
 
 /** The seed's default deny list (its appsettings.json `CommandExecution.DeniedCommands`). */
@@ -48,7 +48,7 @@ export const SETTINGS = [
     path: 'host',
     env: 'HIDE_HOST',
     jsonAliases: ['server.host'],
-    schema: NonEmpty,
+    schema: ListenHost,
     default: '127.0.0.1',
     doc: 'Address to listen on; a non-loopback one needs auth on (or HIDE_ALLOW_UNAUTHENTICATED=true).',
   }),

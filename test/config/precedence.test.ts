@@ -234,6 +234,15 @@ describe('values the runtime could never use', () => {
     ]);
   });
 
+  test('a listen address with a port, a scheme or spaces in it is a bad setting; [::1] is taken as ::1', () => {
+    const expected = (got: string) => [`HIDE_HOST (from env HIDE_HOST): expected an IP address or a host name, without a port (the port is HIDE_PORT); got "${got}"`];
+    expect(['127.0.0.1:5000', 'http://box.lan', 'not a host', '999.1.1.1'].map((h) => problemsOf({ HIDE_HOST: h }))).toEqual(
+      ['127.0.0.1:5000', 'http://box.lan', 'not a host', '999.1.1.1'].map(expected),
+    );
+    using dir = configDir();
+    expect(['[::1]', ' 0.0.0.0 ', 'box.lan', '::'].map((h) => loadConfig({ cwd: dir.path, env: { HIDE_HOST: h } }).config.host)).toEqual(['::1', '0.0.0.0', 'box.lan', '::']);
+  });
+
   test('a metrics token with whitespace in it (a newline from a file) is a bad setting; blank is unset', () => {
     expect([problemsOf({ HIDE_METRICS_TOKEN: 'abc123\n' }), problemsOf({ HIDE_METRICS_TOKEN: 'abc 123' }), problemsOf({ HIDE_METRICS_TOKEN: '  ' })]).toEqual([
       ['HIDE_METRICS_TOKEN (from env HIDE_METRICS_TOKEN): must be printable ASCII without spaces (a trailing newline from a file?)'],
