@@ -269,3 +269,13 @@ export const ListenHost = v.pipe(
   // All digits and dots is an IPv4 address or nothing (999.1.1.1 is no host name).
   v.check((s) => parseIp(s) !== null || (HOST_NAME.test(s) && !/^[\d.]+$/.test(s)), 'expected an IP address or a host name, without a port (the port is HIDE_PORT)'),
 );
+
+/**
+ * Program names as the allow and deny lists compare them: base names. A path
+ * (`/bin/rm`) would never equal one, so a denial written that way would
+ * silently deny nothing.
+ */
+export const CommandNameList = v.pipe(
+  List,
+  eachItem((item) => (item.includes('/') ? `"${item}" is a path; the list takes program names (${item.split('/').filter(Boolean).at(-1) ?? item})` : null)),
+);

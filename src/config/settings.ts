@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as v from 'valibot';
-import { Bool, HeaderName, HostList, int, IpRuleList, List, ListenHost, ListMap, NonEmpty, OptionalBearerToken, OptionalPort, OptionalRedisUrl, OptionalString, OriginList, OptionalUrl, oneOf, UrlList } from './fields.ts';
+import { Bool, CommandNameList, HeaderName, HostList, int, IpRuleList, List, ListenHost, ListMap, NonEmpty, OptionalBearerToken, OptionalPort, OptionalRedisUrl, OptionalString, OriginList, OptionalUrl, oneOf, UrlList } from './fields.ts';
 import { type LoadContext, setting } from './setting.ts';
 
 /** The seed's default deny list (its appsettings.json `CommandExecution.DeniedCommands`). */
@@ -389,7 +389,7 @@ export const SETTINGS = [
     env: 'HIDE_EXEC_ALLOWED_COMMANDS',
     envAliases: ['CommandExecution__AllowedCommands'],
     jsonAliases: ['CommandExecution.AllowedCommands'],
-    schema: List,
+    schema: CommandNameList,
     default: [],
     doc: 'When not empty, the only commands allowed, by base name.',
   }),
@@ -398,7 +398,7 @@ export const SETTINGS = [
     env: 'HIDE_EXEC_DENIED_COMMANDS',
     envAliases: ['CommandExecution__DeniedCommands'],
     jsonAliases: ['CommandExecution.DeniedCommands'],
-    schema: List,
+    schema: CommandNameList,
     default: SEED_DENIED_COMMANDS,
     doc: "Commands refused, by base name (also a symlink's target's); a denial wins over the allow list.",
   }),

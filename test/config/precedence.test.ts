@@ -243,6 +243,13 @@ describe('values the runtime could never use', () => {
     expect(['[::1]', ' 0.0.0.0 ', 'box.lan', '::'].map((h) => loadConfig({ cwd: dir.path, env: { HIDE_HOST: h } }).config.host)).toEqual(['::1', '0.0.0.0', 'box.lan', '::']);
   });
 
+  test('a path in the command allow or deny list, which no program name would ever equal, is a bad setting', () => {
+    expect([problemsOf({ HIDE_EXEC_DENIED_COMMANDS: 'rm,/usr/bin/curl' }), problemsOf({ CommandExecution__AllowedCommands: '["git","./make"]' })]).toEqual([
+      ['HIDE_EXEC_DENIED_COMMANDS (from env HIDE_EXEC_DENIED_COMMANDS): "/usr/bin/curl" is a path; the list takes program names (curl); got "rm,/usr/bin/curl"'],
+      ['HIDE_EXEC_ALLOWED_COMMANDS (from env CommandExecution__AllowedCommands): "./make" is a path; the list takes program names (make); got "[\\"git\\",\\"./make\\"]"'],
+    ]);
+  });
+
   test('a metrics token with whitespace in it (a newline from a file) is a bad setting; blank is unset', () => {
     expect([problemsOf({ HIDE_METRICS_TOKEN: 'abc123\n' }), problemsOf({ HIDE_METRICS_TOKEN: 'abc 123' }), problemsOf({ HIDE_METRICS_TOKEN: '  ' })]).toEqual([
       ['HIDE_METRICS_TOKEN (from env HIDE_METRICS_TOKEN): must be printable ASCII without spaces (a trailing newline from a file?)'],
