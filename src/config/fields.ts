@@ -279,3 +279,9 @@ export const CommandNameList = v.pipe(
   List,
   eachItem((item) => (item.includes('/') ? `"${item}" is a path; the list takes program names (${item.split('/').filter(Boolean).at(-1) ?? item})` : null)),
 );
+
+/** Environment variable names, as a list. */
+export const EnvNameList = v.pipe(
+  List,
+  eachItem((item) => (/^[A-Za-z_][A-Za-z0-9_]*$/.test(item) ? null : `"${item}" is not an environment variable name`)),
+);

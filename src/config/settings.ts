@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as v from 'valibot';
-import { Bool, CommandNameList, HeaderName, HostList, int, IpRuleList, List, ListenHost, ListMap, NonEmpty, OptionalBearerToken, OptionalPort, OptionalRedisUrl, OptionalString, OriginList, OptionalUrl, oneOf, UrlList } from './fields.ts';
+import { Bool, CommandNameList, EnvNameList, HeaderName, HostList, int, IpRuleList, List, ListenHost, ListMap, NonEmpty, OptionalBearerToken, OptionalPort, OptionalRedisUrl, OptionalString, OriginList, OptionalUrl, oneOf, UrlList } from './fields.ts';
 import { type LoadContext, setting } from './setting.ts';
 
 /** The seed's default deny list (its appsettings.json `CommandExecution.DeniedCommands`). */
@@ -41,6 +41,11 @@ export const DEFAULT_OAUTH_SCOPES: Record<string, string[]> = {
 // Paths are fixed at load time so a later chdir or another cwd cannot move them.
 const inCwd = (path: string, { cwd }: LoadContext) => resolve(cwd, path);
 const allInCwd = (paths: string[], { cwd }: LoadContext) => paths.map((p) => resolve(cwd, p));
+
+/** The environment names (canonical and seed) of the secret settings. */
+function secretEnvNames(): Set<string> {
+  return new Set(SETTINGS.filter((s) => 'secret' in s && s.secret).flatMap((s) => [s.env, ...(s.envAliases ?? [])]));
+}
 
 export const SETTINGS = [
   // Listening
@@ -405,10 +410,18 @@ export const SETTINGS = [
   setting({
     path: 'exec.envPassthrough',
     env: 'HIDE_EXEC_ENV_PASSTHROUGH',
-    schema: List,
+    schema: v.pipe(
+      EnvNameList,
+      // The server's own secrets are in its environment: handing them to commands would hand them to every client.
+      v.rawCheck<string[]>(({ dataset, addIssue }) => {
+        if (!dataset.typed) return;
+        const secrets = secretEnvNames();
+        for (const name of dataset.value) if (secrets.has(name)) addIssue({ message: `"${name}" is a secret of the server; commands must not get it` });
+      }),
+    ),
     default: [],
     example: '["GOPATH"]',
-    doc: 'Server environment variables commands also get (they get only PATH, HOME, LANG and TERM otherwise).',
+    doc: 'Server environment variables commands also get (they get only PATH, HOME, LANG and TERM otherwise); never a secret setting such as HIDE_API_KEY.',
   }),
   // Long-running processes (process_* tools)
   setting({
@@ -451,7 +464,7 @@ export const SETTINGS = [
   setting({
     path: 'process.envAllowlist',
     env: 'HIDE_PROCESS_ENV_ALLOWLIST',
-    schema: List,
+    schema: EnvNameList,
     default: ['NODE_ENV', 'PORT', 'HOST', 'DEBUG', 'CI', 'NO_COLOR', 'FORCE_COLOR', 'PYTHONUNBUFFERED', 'RUST_LOG', 'RUST_BACKTRACE', 'LOG_LEVEL'],
     doc: '`env` names a `process_start` may set; `PATH`, `HOME`, `TMPDIR`, `LD_*` and `DYLD_*` are refused whatever this says.',
   }),

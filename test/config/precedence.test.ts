@@ -250,6 +250,20 @@ describe('values the runtime could never use', () => {
     ]);
   });
 
+  test('an environment list entry that is no variable name, or a secret of the server passed through to commands, is a bad setting', () => {
+    expect([
+      problemsOf({ HIDE_EXEC_ENV_PASSTHROUGH: 'GOPATH,HIDE_API_KEY,Authentication__ApiKey__Key,FOO=bar' }).map((p) => p.replace(/; got .*/, '')),
+      problemsOf({ HIDE_PROCESS_ENV_ALLOWLIST: 'NODE_ENV,my var' }).map((p) => p.replace(/; got .*/, '')),
+    ]).toEqual([
+      [
+        'HIDE_EXEC_ENV_PASSTHROUGH (from env HIDE_EXEC_ENV_PASSTHROUGH): "FOO=bar" is not an environment variable name',
+        'HIDE_EXEC_ENV_PASSTHROUGH (from env HIDE_EXEC_ENV_PASSTHROUGH): "HIDE_API_KEY" is a secret of the server; commands must not get it',
+        'HIDE_EXEC_ENV_PASSTHROUGH (from env HIDE_EXEC_ENV_PASSTHROUGH): "Authentication__ApiKey__Key" is a secret of the server; commands must not get it',
+      ],
+      ['HIDE_PROCESS_ENV_ALLOWLIST (from env HIDE_PROCESS_ENV_ALLOWLIST): "my var" is not an environment variable name'],
+    ]);
+  });
+
   test('a metrics token with whitespace in it (a newline from a file) is a bad setting; blank is unset', () => {
     expect([problemsOf({ HIDE_METRICS_TOKEN: 'abc123\n' }), problemsOf({ HIDE_METRICS_TOKEN: 'abc 123' }), problemsOf({ HIDE_METRICS_TOKEN: '  ' })]).toEqual([
       ['HIDE_METRICS_TOKEN (from env HIDE_METRICS_TOKEN): must be printable ASCII without spaces (a trailing newline from a file?)'],
