@@ -285,3 +285,9 @@ export const EnvNameList = v.pipe(
   List,
   eachItem((item) => (/^[A-Za-z_][A-Za-z0-9_]*$/.test(item) ? null : `"${item}" is not an environment variable name`)),
 );
+
+/** Absolute paths (what a relative one would be relative to is nobody's guess). */
+export const AbsolutePathList = v.pipe(
+  List,
+  eachItem((item) => (item.startsWith('/') ? null : `"${item}" is not an absolute path`)),
+);

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as v from 'valibot';
-import { Bool, CommandNameList, EnvNameList, HeaderName, HostList, int, IpRuleList, List, ListenHost, ListMap, NonEmpty, OptionalBearerToken, OptionalPort, OptionalRedisUrl, OptionalString, OriginList, OptionalUrl, oneOf, UrlList } from './fields.ts';
+import { AbsolutePathList, Bool, CommandNameList, EnvNameList, HeaderName, HostList, int, IpRuleList, List, ListenHost, ListMap, NonEmpty, OptionalBearerToken, OptionalPort, OptionalRedisUrl, OptionalString, OriginList, OptionalUrl, oneOf, UrlList } from './fields.ts';
 import { type LoadContext, setting } from './setting.ts';
 
 /** The seed's default deny list (its appsettings.json `CommandExecution.DeniedCommands`). */
@@ -488,10 +488,10 @@ export const SETTINGS = [
   setting({
     path: 'sandbox.readOnlyPaths',
     env: 'HIDE_SANDBOX_READ_ONLY_PATHS',
-    schema: List,
+    schema: AbsolutePathList,
     default: [],
     defaultDoc: '`[]`: the built-in list (`/usr`, `/bin`, `/sbin`, `/lib*`, `/opt`, `/proc`, named parts of `/etc`, never `/etc` itself)',
-    doc: 'System paths sandboxed commands may read.',
+    doc: 'System paths sandboxed commands may read, absolute; a list replaces the built-in one, so name what commands still need (`/usr`, `/bin`, `/lib`…).',
   }),
   setting({ path: 'sandbox.cpuSeconds', env: 'HIDE_SANDBOX_CPU_SECONDS', schema: int(0, 1_000_000), default: 0, doc: 'CPU seconds per command (RLIMIT_CPU); 0 = no limit.' }),
   setting({ path: 'sandbox.memoryBytes', env: 'HIDE_SANDBOX_MEMORY_BYTES', schema: int(0, Number.MAX_SAFE_INTEGER), default: 0, doc: 'Data memory per command process, in bytes (RLIMIT_DATA); 0 = no limit.' }),

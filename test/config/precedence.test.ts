@@ -264,6 +264,12 @@ describe('values the runtime could never use', () => {
     ]);
   });
 
+  test('a relative sandbox read-only path is a bad setting', () => {
+    expect(problemsOf({ HIDE_SANDBOX_READ_ONLY_PATHS: '/usr,usr/lib' })).toEqual([
+      'HIDE_SANDBOX_READ_ONLY_PATHS (from env HIDE_SANDBOX_READ_ONLY_PATHS): "usr/lib" is not an absolute path; got "/usr,usr/lib"',
+    ]);
+  });
+
   test('a metrics token with whitespace in it (a newline from a file) is a bad setting; blank is unset', () => {
     expect([problemsOf({ HIDE_METRICS_TOKEN: 'abc123\n' }), problemsOf({ HIDE_METRICS_TOKEN: 'abc 123' }), problemsOf({ HIDE_METRICS_TOKEN: '  ' })]).toEqual([
       ['HIDE_METRICS_TOKEN (from env HIDE_METRICS_TOKEN): must be printable ASCII without spaces (a trailing newline from a file?)'],
