@@ -149,7 +149,9 @@ function openSources(opts: LoadOptions): Sources {
   const hasDotenv = existsSync(dotenvPath);
   const dotenv = hasDotenv ? parseDotenv(readFileSync(dotenvPath, 'utf8')) : {};
 
-  const configPath = opts.configFile ?? ctx.env[CONFIG_FILE_ENV] ?? dotenv[CONFIG_FILE_ENV];
+  // An empty --config= names no file: that is a mistake, not a request for none (an empty HIDE_CONFIG is unset, as every empty variable is).
+  if (opts.configFile?.trim() === '') problems.push('--config: expected a file name; got ""');
+  const configPath = opts.configFile?.trim() || ctx.env[CONFIG_FILE_ENV] || dotenv[CONFIG_FILE_ENV] || undefined;
   let fileData: unknown = {};
   if (configPath) {
     const read = readConfigFile(resolve(ctx.cwd, configPath));

@@ -152,6 +152,8 @@ describe('HIDE_CONFIG', () => {
     };
     expect(problems({ env: { HIDE_CONFIG: 'nope.json' } })).toEqual([`config file ${join(dir.path, 'nope.json')}: file not found`]);
     expect(problems({ env: {}, configFile: 'list.json' })).toEqual(['config file list.json: expected a JSON object']);
+    expect(problems({ env: {}, configFile: '' })).toEqual(['--config: expected a file name; got ""']);
+    expect(problems({ env: { HIDE_CONFIG: '' } })).toEqual([]);
   });
 });
 
