@@ -167,6 +167,8 @@ function openAuth(config: Config, opts: RuntimeOptions, cleanups: Cleanups): Aut
             // A plaintext key added by the reload must be masked by value too.
             redactor.setSecrets(secretsOf());
             logger.withTag('keys').info(`keys file reloaded: ${r.clients} keys`);
+            // A start with no enabled key is refused; a reload to none is taken (disabling everyone may be the point), but said.
+            if (keyStore?.hasAnyKey() === false) logger.withTag('keys').warn('the keys file now enables no key: every MCP request is refused until one is enabled');
             auditReload(r.clients);
           } else logger.withTag('keys').error(`keys file reload failed, keeping the last good keys: ${r.error}`);
         },

@@ -161,6 +161,17 @@ describe('keys file permissions', () => {
   });
 });
 
+describe('reload to no enabled key', () => {
+  test('is taken, and serve says that every request is now refused', async () => {
+    using dir = tempDir();
+    const file = join(dir.path, 'keys.json');
+    writeKeys(file, [{ client_id: 'a', api_key_sha256: sha256Hex(KEY_A) }]);
+    await using s = await spawnServer({ HIDE_AUTH_ENABLED: 'true', HIDE_API_KEYS_FILE: file, HIDE_SANDBOX: 'off' });
+    writeKeys(file, [{ client_id: 'a', api_key_sha256: sha256Hex(KEY_A), enabled: false }]);
+    await waitFor(() => s.log().includes('the keys file now enables no key: every MCP request is refused until one is enabled'), 5000, 'the warning');
+  });
+});
+
 describe('KeyStore reload', () => {
   test('a broken file keeps the last good keys and reports the error', () => {
     using dir = tempDir();
