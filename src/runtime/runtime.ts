@@ -209,7 +209,8 @@ function openAudit(config: Config, redactor: Redactor, metrics: Metrics, cleanup
       ? new AuditWriter({
           file: config.audit.file,
           redactor,
-          onError: (err) => logger.withTag('audit').error(`audit log: ${err.message}`),
+          onError: (err) => logger.withTag('audit').error(`audit log: ${err.message}; lines are dropped until it can be written again`),
+          onRecover: (dropped) => logger.withTag('audit').warn(`audit log writable again; ${dropped} line(s) were lost meanwhile (hide_audit_lines_dropped_total)`),
           chain: true,
           maxBytes: config.audit.maxBytes,
           keep: config.audit.keep,
