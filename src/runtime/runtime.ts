@@ -341,6 +341,11 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
     } catch (err) {
       throw new StartupError((err as Error).message);
     }
+    if (ipFilter.trustsEveryPeer) {
+      logger
+        .withTag('start')
+        .warn('HIDE_TRUSTED_PROXIES holds a /0 range: every client counts as a proxy and can name any address in X-Forwarded-For, so the IP allowlist, per-address limits and audited addresses stop meaning anything; list your proxies instead');
+    }
     const limiter = await openLimiter(config, metrics, lifecycle, cleanups);
     const exec = await openExec(config, confiner, opts, metrics, audit, cleanups);
     const oauth = openOAuth(config, opts, exec.registry.definitions(), lifecycle);

@@ -67,6 +67,11 @@ export class IpFilter {
     this.proxies = (opts.trustedProxies ?? []).map((r) => parseRule(r, 'trusted proxies'));
   }
 
+  /** A trusted-proxy range of prefix 0: every peer may then name its own address in X-Forwarded-For. */
+  get trustsEveryPeer(): boolean {
+    return this.proxies.some(([, bits]) => bits === 0);
+  }
+
   isTrustedProxy(ip: string): boolean {
     const addr = parseIp(ip);
     return addr !== null && matchesAny(addr, this.proxies);
