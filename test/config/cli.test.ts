@@ -204,3 +204,25 @@ describe('first run', () => {
     });
   });
 });
+
+describe('hide check-config', () => {
+  test.concurrent('refuses, exit 2, the keys serve would refuse: an unreadable or broken keys file, a malformed single key, auth on with no enabled key', async () => {
+    using dir = configDir({ 'broken.json': '{"clients": [', 'off.json': { clients: [{ client_id: 'a', api_key_sha256: '0'.repeat(64), enabled: false }] } });
+    const on = { HIDE_AUTH_ENABLED: 'true' };
+    const runs = await Promise.all([
+      hide(['check-config'], dir.path, { ...on, HIDE_API_KEYS_FILE: 'broken.json' }),
+      hide(['check-config'], dir.path, { ...on, HIDE_API_KEYS_FILE: 'missing.json' }),
+      hide(['check-config'], dir.path, { ...on, HIDE_API_KEY: 'two words' }),
+      hide(['check-config'], dir.path, { ...on, HIDE_API_KEYS_FILE: 'off.json' }),
+      hide(['check-config'], dir.path, { HIDE_API_KEYS_FILE: 'broken.json' }),
+    ]);
+    expect(runs.map((r) => [r.code, r.stderr.split('\n')[1] ?? ''])).toEqual([
+      [2, '  - HIDE_API_KEYS_FILE (from env HIDE_API_KEYS_FILE): keys file is not valid JSON: JSON Parse error: Unexpected EOF'],
+      [2, `  - HIDE_API_KEYS_FILE (from env HIDE_API_KEYS_FILE): cannot read keys file ${join(dir.path, 'missing.json')}: ENOENT`],
+      [2, '  - HIDE_API_KEY (from env HIDE_API_KEY): must be 1-1024 characters without whitespace'],
+      [2, '  - HIDE_AUTH_ENABLED: authentication is on but no enabled key is configured (HIDE_API_KEY, or HIDE_API_KEYS_FILE with an enabled client)'],
+      // Auth off: the keys are not used, so they are not judged.
+      [0, ''],
+    ]);
+  });
+});
