@@ -2,6 +2,7 @@
 import { ConfigError, loadConfig, maskedConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { isWellFormedKey, KeyStore, MAX_KEY_LENGTH } from '../security/keys.ts';
+import { Confiner } from '../workspace/confine.ts';
 import { landlockAbi } from '../sandbox/landlock.ts';
 import { predictedLayers } from '../sandbox/layers.ts';
 import { parseFlags } from './common.ts';
@@ -24,8 +25,8 @@ export async function runCheckConfig(argv: string[]): Promise<number> {
     flags: { workspace: flags.workspace as string | undefined },
     isTTY: Boolean(process.stderr.isTTY),
   });
-  const keyProblem = keysProblem(config, sources);
-  if (keyProblem !== null) throw new ConfigError([keyProblem]);
+  const problems = [workspaceProblem(config, sources), keysProblem(config, sources)].filter((p) => p !== null);
+  if (problems.length > 0) throw new ConfigError(problems);
   const abi = process.platform === 'linux' ? landlockAbi() : 0;
   const sandbox = {
     mode: config.sandbox.mode,
@@ -57,4 +58,15 @@ function keysProblem(config: Config, sources: Record<string, string>): string | 
   }
   if (store.hasAnyKey()) return null;
   return 'HIDE_AUTH_ENABLED: authentication is on but no enabled key is configured (HIDE_API_KEY, or HIDE_API_KEYS_FILE with an enabled client)';
+}
+
+/** What `serve` would refuse about the workspace: it must be an existing directory. */
+function workspaceProblem(config: Config, sources: Record<string, string>): string | null {
+  try {
+    new Confiner(config.workspace, config.allowedPaths);
+    return null;
+  } catch (err) {
+    const from = sources.workspace !== 'default' ? ` (from ${sources.workspace})` : '';
+    return `HIDE_WORKSPACE${from}: not usable: ${(err as Error).message}`;
+  }
 }

@@ -225,4 +225,13 @@ describe('hide check-config', () => {
       [0, ''],
     ]);
   });
+
+  test.concurrent('refuses, exit 2, a workspace serve could not use', async () => {
+    using dir = configDir({ 'file.txt': 'x' });
+    const runs = await Promise.all([hide(['check-config', '--workspace', 'nope'], dir.path), hide(['check-config'], dir.path, { HIDE_WORKSPACE: 'file.txt' })]);
+    expect(runs.map((r) => [r.code, r.stderr.split('\n')[1] ?? ''])).toEqual([
+      [2, `  - HIDE_WORKSPACE (from flag --workspace): not usable: ENOENT: no such file or directory, lstat '${join(dir.path, 'nope')}'`],
+      [2, `  - HIDE_WORKSPACE (from env HIDE_WORKSPACE): not usable: workspace ${join(dir.path, 'file.txt')} is not a directory`],
+    ]);
+  });
 });
