@@ -7,6 +7,8 @@
 import { describe, expect, test } from 'bun:test';
 import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { AuditWriter } from '../../src/audit/writer.ts';
+import { Redactor } from '../../src/audit/redact.ts';
 import { libc } from '../../src/util/libc.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { configDir } from './helpers.ts';
@@ -232,6 +234,29 @@ describe('hide check-config', () => {
     expect(runs.map((r) => [r.code, r.stderr.split('\n')[1] ?? ''])).toEqual([
       [2, `  - HIDE_WORKSPACE (from flag --workspace): not usable: ENOENT: no such file or directory, lstat '${join(dir.path, 'nope')}'`],
       [2, `  - HIDE_WORKSPACE (from env HIDE_WORKSPACE): not usable: workspace ${join(dir.path, 'file.txt')} is not a directory`],
+    ]);
+  });
+});
+
+describe('hide audit verify', () => {
+  test.concurrent('a file given twice, or rotated files newest first, is a usage error (exit 2), not reported as tampering', async () => {
+    using dir = configDir();
+    const w = new AuditWriter({ file: join(dir.path, 'a.jsonl'), redactor: new Redactor(), chain: true, maxBytes: 400, keep: 5 });
+    for (let i = 0; i < 6; i++) {
+      w.write({ event_type: 'keys_reloaded', correlation_id: null, client_id: null, client_ip: null, api_key_hash: null, user: null, tool_name: null, arguments: null, result: { keys: i }, error: null });
+      w.flush();
+    }
+    w.close();
+    expect(existsSync(join(dir.path, 'a.jsonl.2'))).toBe(true);
+    const runs = await Promise.all([
+      hide(['audit', 'verify', 'a.jsonl', './a.jsonl'], dir.path),
+      hide(['audit', 'verify', 'a.jsonl.1', 'a.jsonl.2', 'a.jsonl'], dir.path),
+      hide(['audit', 'verify', 'a.jsonl.2', 'a.jsonl.1', 'a.jsonl'], dir.path),
+    ]);
+    expect(runs.map((r) => [r.code, r.stderr.trim() || r.stdout.trim().split('\n').at(-1)])).toEqual([
+      [2, 'hide: audit verify: ./a.jsonl is given twice (as a.jsonl)'],
+      [2, 'hide: audit verify: give rotated files oldest first: a.jsonl.2 before a.jsonl.1'],
+      [0, expect.stringMatching(/^ok: \d+ lines in 3 file\(s\), hash chain intact$/)],
     ]);
   });
 });
