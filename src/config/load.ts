@@ -54,7 +54,10 @@ export function parseDotenv(text: string): Record<string, string> {
     if (!m) continue;
     let value = m[2] ?? '';
     const q = value[0];
-    if ((q === '"' || q === "'") && value.endsWith(q) && value.length >= 2) value = value.slice(1, -1);
+    // A quoted value, alone or followed by a comment (`HIDE_HOST="127.0.0.1"  # loopback`); else a bare one, comment cut.
+    const quoted = q === '"' || q === "'" ? (q === '"' ? /^"([^"]*)"\s*(?:#.*)?$/ : /^'([^']*)'\s*(?:#.*)?$/).exec(value) : null;
+    if (quoted) value = quoted[1]!;
+    else if ((q === '"' || q === "'") && value.endsWith(q) && value.length >= 2) value = value.slice(1, -1);
     else value = value.replace(/\s+#.*$/, '');
     out[m[1]!] = value;
   }

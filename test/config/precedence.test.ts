@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from 'bun:test';
 import { join } from 'node:path';
-import { ConfigError, type LoadOptions, loadConfig, loadSettings } from '../../src/config/load.ts';
+import { ConfigError, type LoadOptions, loadConfig, loadSettings, parseDotenv } from '../../src/config/load.ts';
 import { configDir } from './helpers.ts';
 
 /** One setting's value and source after a load. */
@@ -335,5 +335,26 @@ describe('loadSettings', () => {
     expect(() => loadSettings(['port'], { cwd: dir.path, env: { HIDE_PORT: '-1' } })).toThrow(
       new ConfigError(['HIDE_PORT (from env HIDE_PORT): expected an integer >= 0; got "-1"']),
     );
+  });
+});
+
+describe('.env lines', () => {
+  test('a quoted value followed by a comment loses its quotes and the comment; other forms as before', () => {
+    const text = [
+      'HIDE_HOST="127.0.0.1"  # loopback only',
+      "HIDE_API_KEY='a#b'   # the key holds a #",
+      'export HIDE_PORT=5001 # dev',
+      'HIDE_WORKSPACE="/srv/my project"',
+      'HIDE_LOG_LEVEL=debug#not-a-comment',
+      'HIDE_ALLOWED_HOSTS="a"b"',
+    ].join('\n');
+    expect(parseDotenv(text)).toEqual({
+      HIDE_HOST: '127.0.0.1',
+      HIDE_API_KEY: 'a#b',
+      HIDE_PORT: '5001',
+      HIDE_WORKSPACE: '/srv/my project',
+      HIDE_LOG_LEVEL: 'debug#not-a-comment',
+      HIDE_ALLOWED_HOSTS: 'a"b',
+    });
   });
 });
