@@ -1,7 +1,7 @@
 /** `hide check-config`: validate every setting and print the effective config, secrets masked. */
 import { ConfigError, loadConfig, maskedConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { isWellFormedKey, KeyStore, MAX_KEY_LENGTH } from '../security/keys.ts';
+import { isWellFormedKey, KEY_FORM, KeyStore } from '../security/keys.ts';
 import { Confiner } from '../workspace/confine.ts';
 import { landlockAbi } from '../sandbox/landlock.ts';
 import { predictedLayers } from '../sandbox/layers.ts';
@@ -48,7 +48,7 @@ function keysProblem(config: Config, sources: Record<string, string>): string | 
   if (!needed) return null;
   const from = (path: string) => (sources[path] !== 'default' ? ` (from ${sources[path]})` : '');
   if (config.auth.apiKey !== undefined && !isWellFormedKey(config.auth.apiKey)) {
-    return `HIDE_API_KEY${from('auth.apiKey')}: must be 1-${MAX_KEY_LENGTH} characters without whitespace`;
+    return `HIDE_API_KEY${from('auth.apiKey')}: must be ${KEY_FORM}`;
   }
   let store: KeyStore;
   try {

@@ -17,13 +17,21 @@ export const MAX_KEY_LENGTH = 1024;
 /** The client id given to the single configured key (`HIDE_API_KEY`). */
 export const DEFAULT_CLIENT_ID = 'default';
 
-// Whitespace, C0/C1 controls and DEL: a key carrying these was pasted badly or
-// is an injection attempt; either way it must not reach the hash.
+// Whitespace, C0/C1 controls and DEL: not in a client id, which is logged and audited.
 const BAD_KEY_CHARS = /[\s\u0000-\u001f\u007f-\u009f]/;
+/**
+ * A key travels in an HTTP header, which carries bytes that servers read as
+ * Latin-1: a key with other characters (`clé`) would never arrive as it was
+ * configured, so keys are printable ASCII.
+ */
+const KEY_CHARS = /^[\x21-\x7e]+$/;
+
+/** What a key may be, for messages. */
+export const KEY_FORM = `1-${MAX_KEY_LENGTH} printable ASCII characters, no spaces`;
 
 /** True when the string has a shape a key can have (before any hashing). */
 export function isWellFormedKey(key: string): boolean {
-  return key.length > 0 && key.length <= MAX_KEY_LENGTH && !BAD_KEY_CHARS.test(key);
+  return key.length > 0 && key.length <= MAX_KEY_LENGTH && KEY_CHARS.test(key);
 }
 
 export { sha256Hex };
@@ -46,7 +54,7 @@ const ClientEntrySchema = v.pipe(
     api_key: v.optional(
       v.pipe(
         v.string('api_key must be a string'),
-        v.check(isWellFormedKey, `api_key must be 1-${MAX_KEY_LENGTH} characters without whitespace`),
+        v.check(isWellFormedKey, `api_key must be ${KEY_FORM}`),
       ),
     ),
     api_key_sha256: v.optional(
@@ -147,7 +155,7 @@ function buildKeys(apiKey: string | null, entries: KeysFileEntry[]): StoredKey[]
     });
   };
   if (apiKey !== null) {
-    if (!isWellFormedKey(apiKey)) throw new Error(`the single API key must be 1-${MAX_KEY_LENGTH} characters without whitespace`);
+    if (!isWellFormedKey(apiKey)) throw new Error(`the single API key must be ${KEY_FORM}`);
     add(DEFAULT_CLIENT_ID, 'single configured key', true, sha256Hex(apiKey), apiKey);
   }
   for (const e of entries) {

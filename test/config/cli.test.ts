@@ -221,7 +221,7 @@ describe('hide check-config', () => {
     expect(runs.map((r) => [r.code, r.stderr.split('\n')[1] ?? ''])).toEqual([
       [2, '  - HIDE_API_KEYS_FILE (from env HIDE_API_KEYS_FILE): keys file is not valid JSON: JSON Parse error: Unexpected EOF'],
       [2, `  - HIDE_API_KEYS_FILE (from env HIDE_API_KEYS_FILE): cannot read keys file ${join(dir.path, 'missing.json')}: ENOENT`],
-      [2, '  - HIDE_API_KEY (from env HIDE_API_KEY): must be 1-1024 characters without whitespace'],
+      [2, '  - HIDE_API_KEY (from env HIDE_API_KEY): must be 1-1024 printable ASCII characters, no spaces'],
       [2, '  - HIDE_AUTH_ENABLED: authentication is on but no enabled key is configured (HIDE_API_KEY, or HIDE_API_KEYS_FILE with an enabled client)'],
       // Auth off: the keys are not used, so they are not judged.
       [0, ''],

@@ -83,6 +83,8 @@ describe('KeyStore file validation', () => {
     ['key with whitespace', [{ client_id: 'x', api_key: 'has space' }]],
     ['empty client id', [{ client_id: '', api_key: KEY_A }]],
     ['enabled not a boolean', [{ client_id: 'x', api_key: KEY_A, enabled: 'yes' }]],
+    // A header carries it as Latin-1 bytes: it could never arrive as written.
+    ['non-ASCII key', [{ client_id: 'x', api_key: 'clé-secrète-1234567' }]],
   ];
   for (const [name, clients] of bad) {
     test(`rejects ${name}`, () => {
@@ -107,6 +109,7 @@ describe('KeyStore file validation', () => {
     using dir = tempDir();
     expect(() => new KeyStore({ apiKey: KEY_A, file: standardFile(dir.path) })).toThrow(/already uses/);
     expect(() => new KeyStore({ apiKey: 'bad key' })).toThrow(/single API key/);
+    expect(() => new KeyStore({ apiKey: 'clé-secrète-1234567' })).toThrow('the single API key must be 1-1024 printable ASCII characters, no spaces');
   });
 
   test('listClients shows fingerprints, never keys; hasAnyKey', () => {
