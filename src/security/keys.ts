@@ -110,6 +110,37 @@ interface StoredKey {
   plaintext: string | null;
 }
 
+const ENTRY_FIELDS = ['client_id', 'description', 'enabled', 'api_key', 'api_key_sha256', 'tools', 'readOnly'] as const;
+
+/** Edits (insert, delete, replace) between two short strings. */
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
+}
+
+/**
+ * Fields of client entries that look like a misspelt known field: `readonly`
+ * or `enabeld` would be ignored, leaving the client with every tool or still
+ * enabled. Other extra fields (notes, owners) are the file owner's own.
+ */
+function misspeltFields(raw: unknown): string[] {
+  const clients = (raw as { clients?: unknown } | null)?.clients;
+  if (!Array.isArray(clients)) return [];
+  return clients.flatMap((entry, i) => {
+    if (entry === null || typeof entry !== 'object') return [];
+    return Object.keys(entry).flatMap((key) => {
+      if ((ENTRY_FIELDS as readonly string[]).includes(key)) return [];
+      const near = ENTRY_FIELDS.find((f) => f.toLowerCase() === key.toLowerCase() || distance(f.toLowerCase(), key.toLowerCase()) <= 2);
+      return near === undefined ? [] : [`clients.${i}.${key}: unknown field (did you mean "${near}"?)`];
+    });
+  });
+}
+
 /** Parses and checks a keys file's text; throws an Error naming each problem. */
 export function parseKeysFile(text: string): KeysFileEntry[] {
   let raw: unknown;
@@ -119,13 +150,14 @@ export function parseKeysFile(text: string): KeysFileEntry[] {
     throw new Error(`keys file is not valid JSON: ${(err as Error).message}`);
   }
   const parsed = v.safeParse(KeysFileSchema, raw);
-  if (!parsed.success) {
-    const problems = parsed.issues.map((i) => {
-      const path = v.getDotPath(i);
-      return path ? `${path}: ${i.message}` : i.message;
-    });
-    throw new Error(`keys file is invalid: ${problems.join('; ')}`);
-  }
+  const problems = parsed.success
+    ? []
+    : parsed.issues.map((i) => {
+        const path = v.getDotPath(i);
+        return path ? `${path}: ${i.message}` : i.message;
+      });
+  problems.push(...misspeltFields(raw));
+  if (!parsed.success || problems.length > 0) throw new Error(`keys file is invalid: ${problems.join('; ')}`);
   return parsed.output.clients;
 }
 

@@ -85,6 +85,9 @@ describe('KeyStore file validation', () => {
     ['enabled not a boolean', [{ client_id: 'x', api_key: KEY_A, enabled: 'yes' }]],
     // A header carries it as Latin-1 bytes: it could never arrive as written.
     ['non-ASCII key', [{ client_id: 'x', api_key: 'clé-secrète-1234567' }]],
+    // Ignored, these would leave the client with every tool, or enabled.
+    ['a misspelt readOnly', [{ client_id: 'x', api_key: KEY_A, readonly: true }]],
+    ['a misspelt enabled', [{ client_id: 'x', api_key: KEY_A, enabeld: false }]],
   ];
   for (const [name, clients] of bad) {
     test(`rejects ${name}`, () => {
@@ -94,6 +97,17 @@ describe('KeyStore file validation', () => {
       expect(() => new KeyStore({ file })).toThrow(/keys file is invalid|duplicate|already uses/);
     });
   }
+
+  test('a misspelt field is named with the field meant; other extra fields belong to the file owner', () => {
+    using dir = tempDir();
+    const file = join(dir.path, 'keys.json');
+    writeKeys(file, [{ client_id: 'x', api_key: KEY_A, readonly: true, Tool: ['read_file'], owner: 'ops', created: '2026-01-01' }]);
+    expect(() => new KeyStore({ file })).toThrow(
+      'keys file is invalid: clients.0.readonly: unknown field (did you mean "readOnly"?); clients.0.Tool: unknown field (did you mean "tools"?)',
+    );
+    writeKeys(file, [{ client_id: 'x', api_key: KEY_A, owner: 'ops', created: '2026-01-01' }]);
+    expect(new KeyStore({ file }).listClients().map((c) => c.clientId)).toEqual(['x']);
+  });
 
   test('rejects non-JSON, wrong top level and a missing file', () => {
     using dir = tempDir();
