@@ -11,6 +11,7 @@ import { resolve } from 'node:path';
 import * as v from 'valibot';
 import { type Config, ConfigSchema, type SettingPath, type SettingValue } from './schema.ts';
 import { CONFIG_FILE_ENV, defaultOf, type LoadContext, type SettingSpec } from './setting.ts';
+import { unknownFileKeys } from './file-keys.ts';
 import { SETTINGS } from './settings.ts';
 
 export { defaultAuditFile } from './settings.ts';
@@ -105,44 +106,6 @@ function readConfigFile(file: string): { data: unknown; problem?: string } {
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message;
     return { data: {}, problem: `config file ${file}: ${reason}` };
   }
-}
-
-/** Every dotted path a config file may set, lower-cased (keys match in any case): the rows' paths and the seeds' aliases. */
-const FILE_PATHS = new Set(ROWS.flatMap((s) => [s.path, ...(s.jsonAliases ?? [])]).map((p) => p.toLowerCase()));
-/** The objects those paths run through (`ratelimit`, `authentication.apikey`). */
-const FILE_SECTIONS = new Set([...FILE_PATHS].flatMap((p) => p.split('.').slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join('.'))));
-/** Canonical paths, for "did you mean". */
-const CANONICAL_PATHS = ROWS.map((s) => s.path);
-
-/** Edits (insert, delete, replace) between two short strings. */
-function distance(a: string, b: string): number {
-  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const next = [i];
-    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    row = next;
-  }
-  return row[b.length]!;
-}
-
-/**
- * Keys of a config file that name no setting: a misspelt key would otherwise
- * leave its setting at the default without a word. `$schema` (for editors) is
- * allowed at the top.
- */
-function unknownFileKeys(data: unknown, prefix = ''): string[] {
-  const out: string[] = [];
-  for (const [key, value] of Object.entries(data as Record<string, unknown>)) {
-    const path = `${prefix}${key}`;
-    const lower = path.toLowerCase();
-    if ((prefix === '' && key === '$schema') || FILE_PATHS.has(lower)) continue;
-    if (!FILE_SECTIONS.has(lower)) {
-      const near = CANONICAL_PATHS.map((p) => [p, distance(lower, p.toLowerCase())] as const).sort((a, b) => a[1] - b[1])[0];
-      out.push(`unknown setting "${path}"${near && near[1] <= 3 ? ` (did you mean "${near[0]}"?)` : ''}`);
-    } else if (value === null || typeof value !== 'object' || Array.isArray(value)) out.push(`"${path}" must be an object of settings`);
-    else out.push(...unknownFileKeys(value, `${path}.`));
-  }
-  return out;
 }
 
 function openSources(opts: LoadOptions): Sources {
