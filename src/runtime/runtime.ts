@@ -317,8 +317,9 @@ async function openExec(config: Config, confiner: Confiner, opts: RuntimeOptions
   metrics.collect({ name: 'hide_processes_running', type: 'gauge', help: 'Long-running processes (process_start) running now.', value: () => processes.running });
   metrics.collect({ name: 'hide_process_buffer_bytes', type: 'gauge', help: 'Output bytes held in the rings of long-running processes.', value: () => processes.bufferBytes });
   metrics.collect({ name: 'hide_process_output_dropped_bytes_total', type: 'counter', help: 'Output bytes of long-running processes dropped from full rings.', value: () => processes.droppedTotal });
-  const registry = new ToolRegistry(buildTools(config, confiner, runner, spawner, processes), config.readOnly);
-  return { spawner, status, registry, processes };
+  const tools = buildTools(config, confiner, runner, spawner, processes);
+  const registry = new ToolRegistry(tools, config.readOnly);
+  return { spawner, status, registry, processes, toolNames: new Set(tools.map((t) => t.name)) };
 }
 
 export async function createRuntime(config: Config, opts: RuntimeOptions): Promise<Runtime> {
@@ -330,9 +331,16 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
     metrics.collect({ name: 'hide_ready', type: 'gauge', help: '1 when /ready answers 200.', value: () => (lifecycle.readiness().ready ? 1 : 0) });
     const auth = openAuth(config, opts, cleanups);
     const { writer, audit } = openAudit(config, auth.redactor, metrics, cleanups);
-    auth.onReloadAudited((keys) =>
-      audit.write({ event_type: 'keys_reloaded', correlation_id: null, client_id: null, client_ip: null, api_key_hash: null, user: null, tool_name: null, arguments: null, result: { keys }, error: null }),
-    );
+    // Every tool this build has (read-only mode included), once exec is open: a client listing another name gets nothing by it.
+    let toolNames: ReadonlySet<string> | null = null;
+    const warnUnknownTools = () => {
+      if (toolNames === null) return;
+      for (const line of auth.keyStore?.unknownTools(toolNames) ?? []) logger.withTag('keys').warn(line);
+    };
+    auth.onReloadAudited((keys) => {
+      audit.write({ event_type: 'keys_reloaded', correlation_id: null, client_id: null, client_ip: null, api_key_hash: null, user: null, tool_name: null, arguments: null, result: { keys }, error: null });
+      warnUnknownTools();
+    });
     let ipFilter: IpFilter;
     let hosts: HostPolicy;
     try {
@@ -348,6 +356,8 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
     }
     const limiter = await openLimiter(config, metrics, lifecycle, cleanups);
     const exec = await openExec(config, confiner, opts, metrics, audit, cleanups);
+    toolNames = exec.toolNames;
+    warnUnknownTools();
     const oauth = openOAuth(config, opts, exec.registry.definitions(), lifecycle);
     const security = new SecurityPipeline({
       authEnabled: auth.keyStore !== null || oauth !== null,

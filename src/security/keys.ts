@@ -197,6 +197,17 @@ export class KeyStore {
     }));
   }
 
+  /**
+   * A line per tool name a client lists that is not among `known`: such a
+   * name grants nothing (a misspelling, a renamed tool, or a pattern such as
+   * `shell_*`, which keys-file lists do not take).
+   */
+  unknownTools(known: ReadonlySet<string>): string[] {
+    return this.keys.flatMap((k) =>
+      [...(k.client.tools ?? [])].filter((t) => !known.has(t)).map((t) => `keys file client "${k.client.clientId}" lists tool "${t}", which does not exist: it grants nothing`),
+    );
+  }
+
   /** How many keys the keys file holds in plaintext (`api_key`) rather than as digests. */
   plaintextInFile(): number {
     // The single configured key is the only one named "default" when it is set (a file client cannot take that id then).

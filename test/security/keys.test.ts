@@ -178,6 +178,31 @@ describe('keys file permissions', () => {
   });
 });
 
+describe('tool names a client lists', () => {
+  test('names that are no tool are reported per client; "*" and known names are not', () => {
+    using dir = tempDir();
+    const file = join(dir.path, 'keys.json');
+    writeKeys(file, [
+      { client_id: 'a', api_key_sha256: sha256Hex(KEY_A), tools: ['read_file', 'shell_*', 'readfile'] },
+      { client_id: 'b', api_key_sha256: sha256Hex(KEY_B), tools: ['*'] },
+    ]);
+    expect(new KeyStore({ file }).unknownTools(new Set(['read_file', 'shell_execute']))).toEqual([
+      'keys file client "a" lists tool "shell_*", which does not exist: it grants nothing',
+      'keys file client "a" lists tool "readfile", which does not exist: it grants nothing',
+    ]);
+  });
+
+  test('serve warns at start and after a reload', async () => {
+    using dir = tempDir();
+    const file = join(dir.path, 'keys.json');
+    writeKeys(file, [{ client_id: 'a', api_key_sha256: sha256Hex(KEY_A), tools: ['read_file', 'shell_*'] }]);
+    await using s = await spawnServer({ HIDE_AUTH_ENABLED: 'true', HIDE_API_KEYS_FILE: file, HIDE_SANDBOX: 'off' });
+    expect(s.log()).toContain('keys file client \\"a\\" lists tool \\"shell_*\\", which does not exist: it grants nothing');
+    writeKeys(file, [{ client_id: 'a', api_key_sha256: sha256Hex(KEY_A), tools: ['write_fil'] }]);
+    await waitFor(() => s.log().includes('lists tool \\"write_fil\\"'), 5000, 'the warning after the reload');
+  });
+});
+
 describe('reload to no enabled key', () => {
   test('is taken, and serve says that every request is now refused', async () => {
     using dir = tempDir();
