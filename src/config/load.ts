@@ -48,7 +48,8 @@ const MASK = '********';
 /** Minimal .env reader: KEY=VALUE lines, `#` comments, optional quotes, `export ` prefix. */
 export function parseDotenv(text: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const raw of text.split(/\r?\n/)) {
+  // A byte-order mark (some editors write one) would make the first line no KEY=VALUE line at all.
+  for (const raw of text.replace(/^\uFEFF/, '').split(/\r?\n/)) {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
     const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=\s*(.*)$/.exec(line);
@@ -101,7 +102,7 @@ interface Sources {
 
 function readConfigFile(file: string): { data: unknown; problem?: string } {
   try {
-    return { data: JSON.parse(readFileSync(file, 'utf8')) };
+    return { data: JSON.parse(readFileSync(file, 'utf8').replace(/^\uFEFF/, '')) };
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message;
     return { data: {}, problem: `config file ${file}: ${reason}` };

@@ -339,6 +339,12 @@ describe('loadSettings', () => {
 });
 
 describe('.env lines', () => {
+  test('a byte-order mark at the start of .env or the config file is no part of the first setting', () => {
+    using dir = configDir({ '.env': '\uFEFFHIDE_PORT=5005\nHIDE_RATE_LIMIT_RPM=7\n', 'cfg.json': '\uFEFF{"rateLimit":{"concurrent":2}}' });
+    const { config } = loadConfig({ cwd: dir.path, env: {}, configFile: 'cfg.json' });
+    expect([config.port, config.rateLimit.rpm, config.rateLimit.concurrent]).toEqual([5005, 7, 2]);
+  });
+
   test('a quoted value followed by a comment loses its quotes and the comment; other forms as before', () => {
     const text = [
       'HIDE_HOST="127.0.0.1"  # loopback only',
