@@ -1,15 +1,19 @@
 /** The audit log's line shape (DESIGN.md "Audit log"). */
-export type AuditEventType =
-  | 'tool_call'
-  | 'auth_failure'
-  | 'rate_limit_exceeded'
-  | 'ip_denied'
-  | 'origin_denied'
-  | 'host_denied'
-  | 'keys_reloaded'
-  | 'permission_denied'
-  /** A long-lived process ended (exited, killed, timed out, lost with its launcher). */
-  | 'process_exit';
+
+/** Every event type a line may carry (`process_exit`: a long-lived process ended — exited, killed, timed out, lost with its launcher). */
+export const AUDIT_EVENT_TYPES = [
+  'tool_call',
+  'auth_failure',
+  'rate_limit_exceeded',
+  'ip_denied',
+  'origin_denied',
+  'host_denied',
+  'keys_reloaded',
+  'permission_denied',
+  'process_exit',
+] as const;
+
+export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 
 export interface AuditEvent {
   event_type: AuditEventType;

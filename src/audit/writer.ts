@@ -3,7 +3,8 @@
  * order, timestamp first. Lines are collected in memory and written with one
  * append per tick, which keeps throughput high and keeps each line whole:
  * the file is opened O_APPEND and every write holds complete lines only.
- * A failing disk is reported once and never takes the server down.
+ * A failing disk is reported once per outage (and its end, with the lines
+ * lost), and never takes the server down.
  *
  * For forensics (src/ops/audit-chain.ts) lines can carry a hash chain that
  * continues across restarts and rotations, with the first line of each file
@@ -37,8 +38,10 @@ export interface AuditWriterOptions {
   /** Path of the JSON Lines file, or "-" for stdout. */
   file: string;
   redactor: Redactor;
-  /** Called once, on the first failed write; later failures are only counted. */
+  /** Called on the first failed write of an outage; later failures are only counted until a write succeeds again. */
   onError?: (err: Error) => void;
+  /** Called when a write succeeds after an outage, with the lines it lost. */
+  onRecover?: (dropped: number) => void;
   /** Add prev_hash and hash to every line, mark file starts and keep `<file>.head` (tamper evidence). Default false. */
   chain?: boolean;
   /** Rotate before a write would take the file past this size; 0 or unset = never. */
@@ -63,6 +66,7 @@ export class AuditWriter implements AuditSink {
   private readonly file: string;
   private readonly redactor: Redactor;
   private readonly onError: (err: Error) => void;
+  private readonly onRecover: (dropped: number) => void;
   private readonly maxBytes: number;
   private readonly keep: number;
   /** Hash of the last line handed out; null when the chain is off. */
@@ -78,6 +82,8 @@ export class AuditWriter implements AuditSink {
   private pending: { at: number; event: AuditEvent }[] = [];
   private scheduled = false;
   private failed = false;
+  /** linesDropped when the current outage began. */
+  private droppedBefore = 0;
   private closed = false;
 
   /** Opens (creating with mode 0600) the file; throws if it cannot, so start-up can refuse. */
@@ -85,6 +91,7 @@ export class AuditWriter implements AuditSink {
     this.file = opts.file;
     this.redactor = opts.redactor;
     this.onError = opts.onError ?? (() => {});
+    this.onRecover = opts.onRecover ?? (() => {});
     this.maxBytes = opts.file === '-' ? 0 : (opts.maxBytes ?? 0);
     this.keep = Math.max(1, opts.keep ?? 5);
     // The chain continues from the last line on disk: the current file, or the newest rotated one.
@@ -246,8 +253,8 @@ export class AuditWriter implements AuditSink {
         }
       } catch (err) {
         // One event that cannot be serialised must not take the batch (or, from a timer, the server) with it.
-        this.linesDropped++;
         this.report(err as Error);
+        this.linesDropped++;
         continue;
       }
       batch.push(line);
@@ -264,12 +271,12 @@ export class AuditWriter implements AuditSink {
     const torn = this.needsNewline;
     const text = lines.map((l) => l.text).join('');
     const data = Buffer.from(torn ? `\n${text}` : text, 'utf8');
+    let off = 0;
     try {
       if (this.file === '-') {
         process.stdout.write(data);
       } else {
         if (this.fd === null) throw new Error(`audit log ${this.file} is not open`);
-        let off = 0;
         while (off < data.length) off += writeSync(this.fd, data, off, data.length - off);
       }
       this.needsNewline = false;
@@ -277,9 +284,19 @@ export class AuditWriter implements AuditSink {
       this.size += data.length;
       this.linesWritten += lines.length;
     } catch (err) {
-      this.linesDropped += lines.length;
+      // A full disk takes what fits: the file now ends in a torn line, and the next write must start a fresh one.
+      if (off > 0) {
+        this.needsNewline = true;
+        this.startsFile = false;
+        this.size += off;
+      }
       this.report(err as Error);
+      this.linesDropped += lines.length;
       return;
+    }
+    if (this.failed) {
+      this.failed = false;
+      this.recovered();
     }
     const cp = this.checkpoint;
     if (cp === null) return;
@@ -291,10 +308,20 @@ export class AuditWriter implements AuditSink {
     this.saveCheckpoint();
   }
 
+  /** Starts an outage (before its first lost lines are counted). */
   private report(err: Error): void {
     if (this.failed) return;
     this.failed = true;
+    this.droppedBefore = this.linesDropped;
     this.warn(err);
+  }
+
+  private recovered(): void {
+    try {
+      this.onRecover(this.linesDropped - this.droppedBefore);
+    } catch {
+      // As for onError.
+    }
   }
 
   /** Tells the owner without counting as a write failure (which is reported only once). */
@@ -365,7 +392,6 @@ export class AuditWriter implements AuditSink {
     }
     try {
       this.fd = this.open();
-      this.failed = false;
     } catch (err) {
       this.report(err as Error);
     }

@@ -5,12 +5,12 @@
  * event type and/or start time, from the files given or the configured log
  * with its rotated files.
  */
-import { existsSync, statSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { existsSync, realpathSync, statSync } from 'node:fs';
+import { AUDIT_EVENT_TYPES } from '../audit/event.ts';
 import { readLines } from '../audit/lines.ts';
 import { verifyFiles } from '../audit/verify.ts';
 import { rotatedNames } from '../audit/writer.ts';
-import { loadForCommand, UsageError } from './common.ts';
+import { loadForCommand, parseArgsOnce, UsageError } from './common.ts';
 
 export const AUDIT_USAGE = `Usage:
   hide audit verify FILE...
@@ -40,9 +40,40 @@ function checkReadable(command: string, file: string): void {
   if (!statSync(file).isFile()) throw new UsageError(`audit ${command}: ${file} is not a regular file`);
 }
 
+/** `name` and its rotation number (`audit.jsonl.3` → 3; the live file → 0), when it has one. */
+function rotationOf(file: string): { base: string; n: number } {
+  // Up to 4 digits: what this writer makes (HIDE_AUDIT_LOG_KEEP <= 1000); a dated suffix (logrotate dateext) counts the other way.
+  const m = /^(.*)\.(\d{1,4})$/.exec(file);
+  return m ? { base: m[1]!, n: Number(m[2]) } : { base: file, n: 0 };
+}
+
+/**
+ * Files given twice, or rotated files of one log out of order, would be
+ * reported as tampering (an inserted copy, a gap): they are usage errors.
+ */
+function checkOrder(files: string[]): void {
+  const seen = new Map<string, string>();
+  for (const f of files) {
+    const real = realpathSync(f);
+    const earlier = seen.get(real);
+    if (earlier !== undefined) throw new UsageError(`audit verify: ${f} is given twice${earlier !== f ? ` (as ${earlier})` : ''}`);
+    seen.set(real, f);
+  }
+  for (let i = 0; i < files.length; i++) {
+    for (let j = i + 1; j < files.length; j++) {
+      const a = rotationOf(files[i]!);
+      const b = rotationOf(files[j]!);
+      if (a.base === b.base && a.n < b.n) {
+        throw new UsageError(`audit verify: give rotated files oldest first: ${files[j]} before ${files[i]}`);
+      }
+    }
+  }
+}
+
 function verify(files: string[]): number {
   if (files.length === 0) throw new UsageError(`audit verify needs at least one file\n\n${AUDIT_USAGE}`);
   for (const f of files) checkReadable('verify', f);
+  checkOrder(files);
   const r = verifyFiles(files);
   if (r.ok) {
     process.stdout.write(`${r.notes.join('\n')}\nok: ${r.lines} lines in ${r.files} file(s), hash chain intact\n`);
@@ -56,7 +87,7 @@ function verify(files: string[]): number {
 async function query(argv: string[]): Promise<number> {
   let values: Record<string, string | string[] | boolean | undefined>;
   try {
-    values = parseArgs({
+    values = parseArgsOnce({
       args: argv,
       options: {
         'correlation-id': { type: 'string' },
@@ -80,6 +111,13 @@ async function query(argv: string[]): Promise<number> {
   }
   const since = typeof values.since === 'string' ? parseSince(values.since) : null;
   const want = { correlation_id: values['correlation-id'], client_id: values['client-id'], event_type: values['event-type'] };
+  // A filter no line can match would answer "nothing", which reads as "it did not happen".
+  for (const flag of ['correlation-id', 'client-id', 'event-type'] as const) {
+    if (values[flag] === '') throw new UsageError(`--${flag} must not be empty`);
+  }
+  if (want.event_type !== undefined && !(AUDIT_EVENT_TYPES as readonly unknown[]).includes(want.event_type)) {
+    throw new UsageError(`--event-type: expected one of ${AUDIT_EVENT_TYPES.join(', ')}; got '${want.event_type}'`);
+  }
   for (const f of files) checkReadable('query', f);
   const out = new OutputBuffer();
   for (const f of files) {

@@ -1,14 +1,17 @@
 /** `hide check-config`: validate every setting and print the effective config, secrets masked. */
-import { loadConfig, maskedConfig } from '../config/load.ts';
+import { ConfigError, loadConfig, maskedConfig } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import { isWellFormedKey, KEY_FORM, KeyStore } from '../security/keys.ts';
+import { Confiner } from '../workspace/confine.ts';
 import { landlockAbi } from '../sandbox/landlock.ts';
 import { predictedLayers } from '../sandbox/layers.ts';
 import { parseFlags } from './common.ts';
 
 export const CHECK_USAGE = `Usage: hide check-config [--config FILE] [--workspace DIR]
 
-Validates all settings (flags, environment, .env, config file) and prints the
-effective configuration as JSON with secrets masked, and where each value came
-from. The config file is --config FILE, else HIDE_CONFIG from the environment
+Validates all settings (flags, environment, .env, config file), and with auth
+on the keys serve would load, and prints the effective configuration as JSON
+with secrets masked, and where each value came from. The config file is --config FILE, else HIDE_CONFIG from the environment
 or .env. Exit 0 when valid; 2 with one line per bad setting otherwise.`;
 
 export async function runCheckConfig(argv: string[]): Promise<number> {
@@ -22,6 +25,8 @@ export async function runCheckConfig(argv: string[]): Promise<number> {
     flags: { workspace: flags.workspace as string | undefined },
     isTTY: Boolean(process.stderr.isTTY),
   });
+  const problems = [workspaceProblem(config, sources), keysProblem(config, sources)].filter((p) => p !== null);
+  if (problems.length > 0) throw new ConfigError(problems);
   const abi = process.platform === 'linux' ? landlockAbi() : 0;
   const sandbox = {
     mode: config.sandbox.mode,
@@ -32,4 +37,36 @@ export async function runCheckConfig(argv: string[]): Promise<number> {
   };
   process.stdout.write(`${JSON.stringify({ config: maskedConfig(config), sandbox, sources }, null, 2)}\n`);
   return 0;
+}
+
+/**
+ * What `serve` would refuse about the keys, as a setting problem: a keys file
+ * that cannot be read or parsed, or auth on with no enabled key at all.
+ */
+function keysProblem(config: Config, sources: Record<string, string>): string | null {
+  const needed = config.auth.mode === 'both' || (config.auth.mode === 'apikey' && config.auth.enabled);
+  if (!needed) return null;
+  const from = (path: string) => (sources[path] !== 'default' ? ` (from ${sources[path]})` : '');
+  if (config.auth.apiKey !== undefined && !isWellFormedKey(config.auth.apiKey)) {
+    return `HIDE_API_KEY${from('auth.apiKey')}: must be ${KEY_FORM}`;
+  }
+  let store: KeyStore;
+  try {
+    store = new KeyStore({ apiKey: config.auth.apiKey ?? null, file: config.auth.keysFile ?? null });
+  } catch (err) {
+    return `HIDE_API_KEYS_FILE${from('auth.keysFile')}: ${(err as Error).message}`;
+  }
+  if (store.hasAnyKey()) return null;
+  return 'HIDE_AUTH_ENABLED: authentication is on but no enabled key is configured (HIDE_API_KEY, or HIDE_API_KEYS_FILE with an enabled client)';
+}
+
+/** What `serve` would refuse about the workspace: it must be an existing directory. */
+function workspaceProblem(config: Config, sources: Record<string, string>): string | null {
+  try {
+    new Confiner(config.workspace, config.allowedPaths);
+    return null;
+  } catch (err) {
+    const from = sources.workspace !== 'default' ? ` (from ${sources.workspace})` : '';
+    return `HIDE_WORKSPACE${from}: not usable: ${(err as Error).message}`;
+  }
 }

@@ -14,9 +14,25 @@ export class UsageError extends Error {}
 
 type Options = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
 
+/**
+ * A flag that takes one value given twice (`--port 1 --port 2`) is refused:
+ * parseArgs would keep the last without a word, and the first may be the one
+ * that was meant. Flags declared `multiple` may repeat.
+ */
+export function parseArgsOnce<T extends NonNullable<Parameters<typeof parseArgs>[0]>>(config: T) {
+  const parsed = parseArgs({ ...config, tokens: true });
+  const seen = new Set<string>();
+  for (const token of parsed.tokens ?? []) {
+    if (token.kind !== 'option' || config.options?.[token.name]?.multiple) continue;
+    if (seen.has(token.name)) throw new UsageError(`--${token.name} is given more than once`);
+    seen.add(token.name);
+  }
+  return parsed;
+}
+
 export function parseFlags<T extends Options>(argv: string[], options: T, usage: string) {
   try {
-    const parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: false, strict: true });
+    const parsed = parseArgsOnce({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: false, strict: true });
     return parsed.values as Record<string, string | boolean | undefined>;
   } catch (err) {
     throw new UsageError(`${(err as Error).message}\n\n${usage}`);

@@ -6,13 +6,21 @@
  * settings loader: a probe runs every few seconds.
  */
 import { loadSettings } from '../config/load.ts';
-import { parseFlags } from './common.ts';
+import { parseFlags, UsageError } from './common.ts';
 
 export const HEALTH_USAGE = `Usage: hide health [--url URL] [--config FILE]
 
-Probes GET /health; exit 0 when healthy, 1 otherwise. The default URL is
-http://127.0.0.1:PORT/health with the port serve would use (HIDE_PORT from the
-environment, .env or the config file given by --config or HIDE_CONFIG; else 5000).`;
+Probes GET /health; exit 0 when healthy, 1 otherwise (2: a bad --url or
+setting). The default URL is http://HOST:PORT/health with the address and port
+serve would use (HIDE_HOST and HIDE_PORT from the environment, .env or the
+config file given by --config or HIDE_CONFIG; a wildcard host is probed on
+127.0.0.1, and HIDE_PORT=0 needs --url).`;
+
+/** Where a server listening on `host` answers locally: a wildcard address on loopback, a named one on itself. */
+function probeHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::' || host === '[::]') return '127.0.0.1';
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}
 
 export async function runHealth(argv: string[]): Promise<number> {
   const flags = parseFlags(argv, { url: { type: 'string' }, config: { type: 'string' } }, HEALTH_USAGE);
@@ -22,8 +30,11 @@ export async function runHealth(argv: string[]): Promise<number> {
   }
   let url = flags.url as string | undefined;
   if (url === undefined) {
-    const { values } = loadSettings(['port'], { configFile: flags.config as string | undefined });
-    url = `http://127.0.0.1:${values.port}/health`;
+    const { values } = loadSettings(['host', 'port'], { configFile: flags.config as string | undefined });
+    if (values.port === 0) throw new UsageError('HIDE_PORT is 0 (the server picks a free port at start): give --url');
+    url = `http://${probeHost(values.host)}:${values.port}/health`;
+  } else if (!URL.canParse(url) || !['http:', 'https:'].includes(new URL(url).protocol)) {
+    throw new UsageError(`--url: expected an http(s) URL; got '${url}'`);
   }
   try {
     // hide's /health never redirects: whatever answers with one is not the server

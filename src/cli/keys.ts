@@ -5,12 +5,12 @@
  * reads a half-written file. Without --file, the keys file is the one the
  * server would use, resolved through the same settings loader.
  */
-import { closeSync, existsSync, openSync, readFileSync, statSync, unlinkSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { loadSettings } from '../config/load.ts';
+import { LockTimeoutError, withDirLockSync } from '../util/dir-lock.ts';
 import { writeFileAtomicSync } from '../util/write-file-atomic.ts';
-import { UsageError } from './common.ts';
+import { parseArgsOnce, UsageError } from './common.ts';
 import { generateApiKey, KeyStore, parseKeysFile, sha256Hex } from '../security/keys.ts';
 
 export interface CliIo {
@@ -43,46 +43,21 @@ function defaultFile(configFile: string | undefined): string {
 }
 
 
-/** A lock older than this was left by a generate that died; a live one holds it for milliseconds. */
-const STALE_LOCK_MS = 10_000;
+/** How long a generate waits for another to finish; one holds the lock for milliseconds. */
+const LOCK_WAIT_MS = 10_000;
 
 /**
- * Runs `body` holding `<file>.lock` (created exclusively), so generates run
+ * Runs `body` holding a lock on the keys file's directory, so generates run
  * one after another: each reads, appends and renames, and two at once would
  * both read the same file and the later rename would drop the other's client.
  */
-function withFileLock<T>(file: string, body: () => T): T {
-  const lock = `${file}.lock`;
-  const giveUpAt = Date.now() + 2 * STALE_LOCK_MS;
-  let fd: number | undefined;
-  while (fd === undefined) {
-    if (Date.now() > giveUpAt) throw new Error(`${lock} stays locked (kept fresh by something else): remove it if no "hide keys generate" runs`);
-    try {
-      fd = openSync(lock, 'wx', 0o600);
-    } catch (err) {
-      if ((err as { code?: string }).code !== 'EEXIST') throw err;
-      let age = 0;
-      try {
-        age = Date.now() - statSync(lock).mtimeMs;
-      } catch {
-        continue; // released meanwhile
-      }
-      if (age > STALE_LOCK_MS) {
-        try {
-          unlinkSync(lock);
-        } catch {
-          /* another waiter took it over first */
-        }
-        continue;
-      }
-      Bun.sleepSync(10);
-    }
-  }
+function withKeysLock<T>(file: string, body: () => T): T {
   try {
-    return body();
-  } finally {
-    closeSync(fd);
-    unlinkSync(lock);
+    return withDirLockSync(dirname(file), LOCK_WAIT_MS, body);
+  } catch (err) {
+    if (err instanceof LockTimeoutError) throw new Error(`another "hide keys generate" has held ${file} for over ${LOCK_WAIT_MS / 1000} s; try again`);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`no directory ${dirname(file)} for the keys file ${file}`);
+    throw err;
   }
 }
 
@@ -92,7 +67,7 @@ function generate(values: { 'client-id'?: string; description?: string }, file: 
   if (!/^[A-Za-z0-9._@:-]{1,128}$/.test(clientId)) {
     throw new UsageError('--client-id must be 1-128 characters of letters, digits and . _ @ : -');
   }
-  return withFileLock(file, () => append(clientId, values.description, file, io));
+  return withKeysLock(file, () => append(clientId, values.description, file, io));
 }
 
 function append(clientId: string, description: string | undefined, file: string, io: CliIo): number {
@@ -119,10 +94,15 @@ function append(clientId: string, description: string | undefined, file: string,
   return 0;
 }
 
+/** A cell as text that cannot break the table or drive the terminal: control characters shown as \uXXXX. */
+function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 function list(file: string, io: CliIo): number {
   if (!existsSync(file)) throw new UsageError(`no keys file at ${file}`);
   const store = new KeyStore({ file });
-  const rows = store.listClients().map((c) => [c.clientId, c.enabled ? 'yes' : 'no', c.fingerprint, c.description]);
+  const rows = store.listClients().map((c) => [c.clientId, c.enabled ? 'yes' : 'no', c.fingerprint, printable(c.description)]);
   const header = ['CLIENT ID', 'ENABLED', 'FINGERPRINT', 'DESCRIPTION'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) =>
@@ -136,7 +116,7 @@ function list(file: string, io: CliIo): number {
 
 export async function runKeys(argv: string[], io: CliIo = stdio): Promise<number> {
   try {
-    const { values, positionals } = parseArgs({
+    const { values, positionals } = parseArgsOnce({
       args: argv,
       allowPositionals: true,
       strict: true,

@@ -1,4 +1,5 @@
 /** `hide stdio`: MCP over stdin/stdout; logs on stderr only. */
+import { constants } from 'node:os';
 import { logger } from '../core/log.ts';
 import { serveStdio } from '../mcp/stdio.ts';
 import { createRuntime } from '../runtime/runtime.ts';
@@ -19,12 +20,21 @@ export async function runStdio(argv: string[]): Promise<number> {
   const rt = await createRuntime(config, { transport: 'stdio', secretFiles: files });
   logger.withTag('stdio').debug(`serving MCP on stdio (workspace ${rt.confiner.workspace})`);
   const out = Bun.stdout.writer();
-  const onSignal = async () => {
-    await rt.close();
-    process.exit(0);
+  // No drain on stdio: the one client sent the signal (or its host did) and wants the server gone. Running calls are
+  // stopped on purpose, then answered and audited like any that ends; a second signal exits at once, recording
+  // what still runs as interrupted.
+  const stop = new AbortController();
+  const onSignal = (name: NodeJS.Signals) => {
+    rt.ops.killChildren();
+    if (!stop.signal.aborted) {
+      stop.abort();
+      return;
+    }
+    rt.ops.recordUnfinishedCalls();
+    void Promise.resolve(rt.audit.flush()).finally(() => process.exit(128 + (constants.signals[name] ?? 15)));
   };
-  process.on('SIGTERM', () => void onSignal());
-  process.on('SIGINT', () => void onSignal());
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
   await serveStdio(rt.core, {
     input: Bun.stdin.stream(),
     write: (line) => {
@@ -32,6 +42,7 @@ export async function runStdio(argv: string[]): Promise<number> {
       out.flush();
     },
     maxMessageBytes: config.maxBodyBytes,
+    stop: stop.signal,
   });
   await out.flush();
   await rt.close();

@@ -5,6 +5,8 @@
  * loader prefixes the setting's name.
  */
 import * as v from 'valibot';
+import { parseHost } from '../util/host-header.ts';
+import { parseIp, parseIpRule } from '../util/ip-rules.ts';
 
 const TRUE = new Set(['true', '1', 'yes', 'on']);
 const FALSE = new Set(['false', '0', 'no', 'off']);
@@ -23,7 +25,7 @@ export const Bool = v.union(
 );
 
 export function int(min: number, max: number) {
-  return v.pipe(
+  const checked = v.pipe(
     v.union(
       [
         v.number(),
@@ -40,6 +42,8 @@ export function int(min: number, max: number) {
     v.minValue(min, `expected an integer >= ${min}`),
     v.maxValue(max, `expected an integer <= ${max}`),
   );
+  // One message per bad value: Infinity (1e400 in a config file) is not also "out of range".
+  return v.config(checked, { abortPipeEarly: true });
 }
 
 /** One of a few words; the message lists them ("expected a, b or c"). */
@@ -162,4 +166,128 @@ export const ListMap = v.pipe(
     'expected a JSON object of lists of strings, e.g. {"name":["a","b"]}',
   ),
   v.check((m) => Object.keys(m).length > 0 && Object.keys(m).every((k) => /^[\x21\x23-\x5b\x5d-\x7e]+$/.test(k)), 'expected at least one entry, each name a valid scope token'),
+);
+
+/** Adds one issue per item `problem` finds fault with, so a start lists every bad entry at once. */
+function eachItem(problem: (item: string) => string | null) {
+  return v.rawCheck<string[]>(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    for (const item of dataset.value) {
+      const message = problem(item);
+      if (message !== null) addIssue({ message });
+    }
+  });
+}
+
+/** IP addresses and CIDR ranges, v4 and v6 (IPv4-mapped counts as IPv4), each checked here rather than at start-up. */
+export const IpRuleList = v.pipe(
+  List,
+  eachItem((item) => {
+    try {
+      parseIpRule(item);
+      return null;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  }),
+);
+
+/** Host names, addresses or name:port entries (IPv6 in brackets), or `*`. */
+export const HostList = v.pipe(
+  List,
+  eachItem((item) => (item === '*' || parseHost(item) !== null ? null : `"${item}" is not a host name, an address or name:port (IPv6 in brackets)`)),
+);
+
+/** The schemes the runtime's Redis client takes. */
+const REDIS_PROTOCOLS = ['redis:', 'rediss:', 'valkey:', 'valkeys:', 'redis+tls:', 'redis+unix:', 'redis+tls+unix:'];
+
+function isRedisUrl(s: string): boolean {
+  try {
+    const u = new URL(s);
+    if (!REDIS_PROTOCOLS.includes(u.protocol)) return false;
+    return u.protocol.endsWith('unix:') ? u.pathname !== '' && u.pathname !== '/' : u.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A Redis URL, or unset. A malformed one is a bad setting: the limiter would
+ * otherwise retry it for ever and answer every tool call 503.
+ */
+export const OptionalRedisUrl = v.optional(
+  v.pipe(
+    v.string('expected a URL'),
+    v.transform((s) => (s.trim() === '' ? undefined : s.trim())),
+    v.union([
+      v.undefined(),
+      v.pipe(v.string(), v.check(isRedisUrl, 'expected redis://[user:password@]host[:port][/db], rediss://… for TLS, or redis+unix:///path/to/socket')),
+    ]),
+  ),
+);
+
+/**
+ * A bearer token, or unset. Whitespace inside or around it could never be
+ * sent back in an `Authorization: Bearer` header, so every request would be
+ * refused: a trailing newline (a token read from a file) is a bad setting.
+ */
+export const OptionalBearerToken = v.optional(
+  v.pipe(
+    v.string('expected a string'),
+    v.transform((s) => (s.trim() === '' ? undefined : s)),
+    v.union([v.undefined(), v.pipe(v.string(), v.regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces (a trailing newline from a file?)'))]),
+  ),
+);
+
+/** Why an entry cannot equal a browser's `Origin` header, or null when it can. */
+function originProblem(item: string): string | null {
+  const entry = item.replace(/\/+$/, '');
+  let origin: string;
+  try {
+    origin = new URL(entry).origin;
+  } catch {
+    return `"${item}" is not an origin (scheme://host[:port])`;
+  }
+  if (origin === 'null' || !/^https?:/.test(origin)) return `"${item}" is not an http(s) origin`;
+  // A path, a query or a default port written out would never equal what a browser sends.
+  if (origin !== entry.toLowerCase()) return `"${item}" is not an origin as browsers send it: write ${origin}`;
+  return null;
+}
+
+/** Browser origins (`https://ide.example.com`, `http://localhost:3000`) or `*`, each as a browser writes it. */
+export const OriginList = v.pipe(
+  List,
+  eachItem((item) => (item === '*' ? null : originProblem(item))),
+);
+
+const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+
+/** An address to listen on: an IP address (IPv6 with or without brackets, kept without) or a host name; no port. */
+export const ListenHost = v.pipe(
+  NonEmpty,
+  v.transform((s) => (/^\[.*\]$/.test(s) ? s.slice(1, -1) : s)),
+  // All digits and dots is an IPv4 address or nothing (999.1.1.1 is no host name).
+  v.check((s) => parseIp(s) !== null || (HOST_NAME.test(s) && !/^[\d.]+$/.test(s)), 'expected an IP address or a host name, without a port (the port is HIDE_PORT)'),
+);
+
+/**
+ * Program names as the allow and deny lists compare them: base names. A path
+ * (`/bin/rm`) would never equal one, so a denial written that way would
+ * silently deny nothing.
+ */
+export const CommandNameList = v.pipe(
+  List,
+  eachItem((item) => (item.includes('/') ? `"${item}" is a path; the list takes program names (${item.split('/').filter(Boolean).at(-1) ?? item})` : null)),
+);
+
+/** Environment variable names, as a list. */
+export const EnvNameList = v.pipe(
+  List,
+  eachItem((item) => (/^[A-Za-z_][A-Za-z0-9_]*$/.test(item) ? null : `"${item}" is not an environment variable name`)),
+);
+
+/** Absolute paths (what a relative one would be relative to is nobody's guess). */
+export const AbsolutePathList = v.pipe(
+  List,
+  eachItem((item) => (item.startsWith('/') ? null : `"${item}" is not an absolute path`)),
 );

@@ -11,6 +11,7 @@ import { resolve } from 'node:path';
 import * as v from 'valibot';
 import { type Config, ConfigSchema, type SettingPath, type SettingValue } from './schema.ts';
 import { CONFIG_FILE_ENV, defaultOf, type LoadContext, type SettingSpec } from './setting.ts';
+import { unknownFileKeys } from './file-keys.ts';
 import { SETTINGS } from './settings.ts';
 
 export { defaultAuditFile } from './settings.ts';
@@ -47,14 +48,18 @@ const MASK = '********';
 /** Minimal .env reader: KEY=VALUE lines, `#` comments, optional quotes, `export ` prefix. */
 export function parseDotenv(text: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const raw of text.split(/\r?\n/)) {
+  // A byte-order mark (some editors write one) would make the first line no KEY=VALUE line at all.
+  for (const raw of text.replace(/^\uFEFF/, '').split(/\r?\n/)) {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
     const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=\s*(.*)$/.exec(line);
     if (!m) continue;
     let value = m[2] ?? '';
     const q = value[0];
-    if ((q === '"' || q === "'") && value.endsWith(q) && value.length >= 2) value = value.slice(1, -1);
+    // A quoted value, alone or followed by a comment (`HIDE_HOST="127.0.0.1"  # loopback`); else a bare one, comment cut.
+    const quoted = q === '"' || q === "'" ? (q === '"' ? /^"([^"]*)"\s*(?:#.*)?$/ : /^'([^']*)'\s*(?:#.*)?$/).exec(value) : null;
+    if (quoted) value = quoted[1]!;
+    else if ((q === '"' || q === "'") && value.endsWith(q) && value.length >= 2) value = value.slice(1, -1);
     else value = value.replace(/\s+#.*$/, '');
     out[m[1]!] = value;
   }
@@ -97,7 +102,7 @@ interface Sources {
 
 function readConfigFile(file: string): { data: unknown; problem?: string } {
   try {
-    return { data: JSON.parse(readFileSync(file, 'utf8')) };
+    return { data: JSON.parse(readFileSync(file, 'utf8').replace(/^\uFEFF/, '')) };
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message;
     return { data: {}, problem: `config file ${file}: ${reason}` };
@@ -111,7 +116,9 @@ function openSources(opts: LoadOptions): Sources {
   const hasDotenv = existsSync(dotenvPath);
   const dotenv = hasDotenv ? parseDotenv(readFileSync(dotenvPath, 'utf8')) : {};
 
-  const configPath = opts.configFile ?? ctx.env[CONFIG_FILE_ENV] ?? dotenv[CONFIG_FILE_ENV];
+  // An empty --config= names no file: that is a mistake, not a request for none (an empty HIDE_CONFIG is unset, as every empty variable is).
+  if (opts.configFile?.trim() === '') problems.push('--config: expected a file name; got ""');
+  const configPath = opts.configFile?.trim() || ctx.env[CONFIG_FILE_ENV] || dotenv[CONFIG_FILE_ENV] || undefined;
   let fileData: unknown = {};
   if (configPath) {
     const read = readConfigFile(resolve(ctx.cwd, configPath));
@@ -120,39 +127,58 @@ function openSources(opts: LoadOptions): Sources {
     else if (fileData === null || typeof fileData !== 'object' || Array.isArray(fileData)) {
       problems.push(`config file ${configPath}: expected a JSON object`);
       fileData = {};
-    }
+    } else for (const unknown of unknownFileKeys(fileData)) problems.push(`config file ${configPath}: ${unknown}`);
   }
   const files = [...(hasDotenv ? [dotenvPath] : []), ...(configPath ? [resolve(ctx.cwd, configPath)] : [])];
   return { ctx, flags: opts.flags ?? {}, dotenv, configPath, fileData, files, problems };
 }
 
-function firstEnv(spec: SettingSpec, env: Record<string, string | undefined>): [string, string] | undefined {
-  for (const name of [spec.env, ...(spec.envAliases ?? [])]) {
-    const value = env[name];
-    if (value !== undefined) return [name, value];
+/**
+ * The value a setting has in one source, under its canonical name or a seed
+ * alias. Two names of one setting set to different values in the same source
+ * is a problem: whichever we took, the other was meant by someone.
+ */
+function fromNames(spec: SettingSpec, names: readonly string[], read: (name: string) => unknown, where: string, problems: string[]): [string, unknown] | undefined {
+  const found = names.flatMap((name) => {
+    const value = read(name);
+    return value === undefined ? [] : [[name, value] as [string, unknown]];
+  });
+  // Compared as parsed when they parse: `true` and `1` say the same.
+  const meaning = (value: unknown) => {
+    const parsed = v.safeParse(spec.schema, value);
+    return JSON.stringify(parsed.success ? parsed.output : value);
+  };
+  const differing = found.length > 1 ? found.filter(([, value]) => meaning(value) !== meaning(found[0]![1])) : [];
+  if (differing.length > 0) {
+    const named = found.map(([name]) => name).join(', ');
+    problems.push(`${spec.env}: ${named} (${where}) are names of one setting and are set to different values; keep one`);
   }
-  return undefined;
+  return found[0];
+}
+
+function firstEnv(spec: SettingSpec, env: Record<string, string | undefined>, where: string, problems: string[]): [string, string] | undefined {
+  return fromNames(spec, [spec.env, ...(spec.envAliases ?? [])], (name) => env[name], where, problems) as [string, string] | undefined;
 }
 
 /** One setting's raw value and where it came from, by precedence. */
 function pick(spec: SettingSpec, src: Sources): { value: unknown; source: string } {
   const flag = src.flags[spec.path];
   if (flag !== undefined) return { value: flag, source: `flag --${spec.path}` };
-  const fromEnv = firstEnv(spec, src.ctx.env);
+  const fromEnv = firstEnv(spec, src.ctx.env, 'environment', src.problems);
   if (fromEnv) return { value: fromEnv[1], source: `env ${fromEnv[0]}` };
-  const fromDotenv = firstEnv(spec, src.dotenv);
+  const fromDotenv = firstEnv(spec, src.dotenv, '.env', src.problems);
   if (fromDotenv) return { value: fromDotenv[1], source: `.env ${fromDotenv[0]}` };
-  for (const p of [spec.path, ...(spec.jsonAliases ?? [])]) {
-    const found = getPath(src.fileData, p);
-    if (found !== undefined) return { value: found, source: `file ${src.configPath} (${p})` };
-  }
+  const fromFile = fromNames(spec, [spec.path, ...(spec.jsonAliases ?? [])], (p) => getPath(src.fileData, p), `config file ${src.configPath}`, src.problems);
+  if (fromFile) return { value: fromFile[1], source: `file ${src.configPath} (${fromFile[0]})` };
   return { value: defaultOf(spec, src.ctx), source: 'default' };
 }
 
 /** One line per problem, naming the variable to fix and where its value came from; a secret's value is never shown. */
 function problem(spec: SettingSpec, source: string, given: unknown, message: string): string {
   const from = source !== 'default' ? ` (from ${source})` : '';
-  const got = spec.secret ? '' : `; got ${JSON.stringify(given)}`;
+  // JSON has no Infinity (1e400 in a config file parses to it) and would print it as null.
+  const shown = typeof given === 'number' && !Number.isFinite(given) ? String(given) : JSON.stringify(given);
+  const got = spec.secret ? '' : `; got ${shown}`;
   return `${spec.env}${from}: ${message}${got}`;
 }
 

@@ -62,6 +62,22 @@ export const ConfigSchema = v.pipe(
   ),
   v.forward(
     v.partialCheck(
+      [['port'], ['metrics', 'port']],
+      (c) => c.metrics.port === undefined || c.port === 0 || c.metrics.port !== c.port,
+      (issue) => `must differ from HIDE_PORT (${(issue.input as Config).port}): it is a second listener, for /metrics only`,
+    ),
+    ['metrics', 'port'],
+  ),
+  v.forward(
+    v.partialCheck(
+      [['rateLimit', 'store'], ['rateLimit', 'enabled'], ['rateLimit', 'redisUrl']],
+      (c) => c.rateLimit.store !== 'redis' || !c.rateLimit.enabled || c.rateLimit.redisUrl !== undefined,
+      'is required with HIDE_RATE_LIMIT_STORE=redis (e.g. redis://redis:6379)',
+    ),
+    ['rateLimit', 'redisUrl'],
+  ),
+  v.forward(
+    v.partialCheck(
       [['auth', 'mode'], ['oauth', 'resource']],
       (c) => c.auth.mode === 'apikey' || c.oauth.resource !== undefined,
       'is required with HIDE_AUTH_MODE=oauth or both (this server\'s URL, e.g. https://hide.example.com/mcp)',

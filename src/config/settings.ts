@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as v from 'valibot';
-import { Bool, HeaderName, int, List, ListMap, NonEmpty, OptionalPort, OptionalString, OptionalUrl, oneOf, UrlList } from './fields.ts';
+import { AbsolutePathList, Bool, CommandNameList, EnvNameList, HeaderName, HostList, int, IpRuleList, List, ListenHost, ListMap, NonEmpty, OptionalBearerToken, OptionalPort, OptionalRedisUrl, OptionalString, OriginList, OptionalUrl, oneOf, UrlList } from './fields.ts';
 import { type LoadContext, setting } from './setting.ts';
 
 /** The seed's default deny list (its appsettings.json `CommandExecution.DeniedCommands`). */
@@ -42,13 +42,18 @@ export const DEFAULT_OAUTH_SCOPES: Record<string, string[]> = {
 const inCwd = (path: string, { cwd }: LoadContext) => resolve(cwd, path);
 const allInCwd = (paths: string[], { cwd }: LoadContext) => paths.map((p) => resolve(cwd, p));
 
+/** The environment names (canonical and seed) of the secret settings. */
+function secretEnvNames(): Set<string> {
+  return new Set(SETTINGS.filter((s) => 'secret' in s && s.secret).flatMap((s) => [s.env, ...(s.envAliases ?? [])]));
+}
+
 export const SETTINGS = [
   // Listening
   setting({
     path: 'host',
     env: 'HIDE_HOST',
     jsonAliases: ['server.host'],
-    schema: NonEmpty,
+    schema: ListenHost,
     default: '127.0.0.1',
     doc: 'Address to listen on; a non-loopback one needs auth on (or HIDE_ALLOW_UNAUTHENTICATED=true).',
   }),
@@ -64,7 +69,7 @@ export const SETTINGS = [
   setting({
     path: 'allowedOrigins',
     env: 'HIDE_ALLOWED_ORIGINS',
-    schema: v.nullable(List),
+    schema: v.nullable(OriginList),
     default: null,
     defaultDoc: 'loopback origins when bound to loopback, else none',
     example: '["https://ide.example.com"]',
@@ -73,7 +78,7 @@ export const SETTINGS = [
   setting({
     path: 'allowedHosts',
     env: 'HIDE_ALLOWED_HOSTS',
-    schema: List,
+    schema: HostList,
     default: [],
     example: '["ide.example.com","box.lan:8080"]',
     doc: 'Names (`Host` header) the server answers to besides localhost, 127.x.y.z and [::1]; a name:port entry allows that port only, `*` any name. Checked when bound to loopback or when set.',
@@ -230,12 +235,12 @@ export const SETTINGS = [
     path: 'allowedClientIps',
     env: 'HIDE_ALLOWED_CLIENT_IPS',
     envAliases: ['SECURITY_ALLOWED_CLIENT_IPS'],
-    schema: List,
+    schema: IpRuleList,
     default: [],
     example: '["127.0.0.1","10.0.0.0/8"]',
     doc: 'Client IPs and CIDRs (v4 and v6) allowed to call; empty allows all.',
   }),
-  setting({ path: 'trustedProxies', env: 'HIDE_TRUSTED_PROXIES', schema: List, default: [], doc: 'Proxies whose `X-Forwarded-For` is believed; empty ignores the header.' }),
+  setting({ path: 'trustedProxies', env: 'HIDE_TRUSTED_PROXIES', schema: IpRuleList, default: [], doc: 'Proxies whose `X-Forwarded-For` is believed; empty ignores the header.' }),
   // Limits
   setting({
     path: 'rateLimit.enabled',
@@ -264,7 +269,7 @@ export const SETTINGS = [
   setting({
     path: 'rateLimit.redisUrl',
     env: 'HIDE_REDIS_URL',
-    schema: OptionalString,
+    schema: OptionalRedisUrl,
     default: undefined,
     example: 'redis://:password@127.0.0.1:6379',
     secret: 'url-password',
@@ -326,7 +331,7 @@ export const SETTINGS = [
   setting({
     path: 'metrics.token',
     env: 'HIDE_METRICS_TOKEN',
-    schema: OptionalString,
+    schema: OptionalBearerToken,
     default: undefined,
     example: 'replace-with-output-of-openssl-rand-base64-32',
     secret: true,
@@ -337,7 +342,7 @@ export const SETTINGS = [
     env: 'HIDE_SHUTDOWN_GRACE_SECONDS',
     schema: int(0, 3600),
     default: 10,
-    doc: 'On SIGTERM or SIGINT, how long running calls may finish before they are stopped.',
+    doc: 'On SIGTERM or SIGINT, how long running calls of `hide serve` may finish before they are stopped (`hide stdio` stops them at once; each is still answered and audited).',
   }),
   setting({
     path: 'log.level',
@@ -389,7 +394,7 @@ export const SETTINGS = [
     env: 'HIDE_EXEC_ALLOWED_COMMANDS',
     envAliases: ['CommandExecution__AllowedCommands'],
     jsonAliases: ['CommandExecution.AllowedCommands'],
-    schema: List,
+    schema: CommandNameList,
     default: [],
     doc: 'When not empty, the only commands allowed, by base name.',
   }),
@@ -398,17 +403,25 @@ export const SETTINGS = [
     env: 'HIDE_EXEC_DENIED_COMMANDS',
     envAliases: ['CommandExecution__DeniedCommands'],
     jsonAliases: ['CommandExecution.DeniedCommands'],
-    schema: List,
+    schema: CommandNameList,
     default: SEED_DENIED_COMMANDS,
     doc: "Commands refused, by base name (also a symlink's target's); a denial wins over the allow list.",
   }),
   setting({
     path: 'exec.envPassthrough',
     env: 'HIDE_EXEC_ENV_PASSTHROUGH',
-    schema: List,
+    schema: v.pipe(
+      EnvNameList,
+      // The server's own secrets are in its environment: handing them to commands would hand them to every client.
+      v.rawCheck<string[]>(({ dataset, addIssue }) => {
+        if (!dataset.typed) return;
+        const secrets = secretEnvNames();
+        for (const name of dataset.value) if (secrets.has(name)) addIssue({ message: `"${name}" is a secret of the server; commands must not get it` });
+      }),
+    ),
     default: [],
     example: '["GOPATH"]',
-    doc: 'Server environment variables commands also get (they get only PATH, HOME, LANG and TERM otherwise).',
+    doc: 'Server environment variables commands also get (they get only PATH, HOME, LANG and TERM otherwise); never a secret setting such as HIDE_API_KEY.',
   }),
   // Long-running processes (process_* tools)
   setting({
@@ -451,7 +464,7 @@ export const SETTINGS = [
   setting({
     path: 'process.envAllowlist',
     env: 'HIDE_PROCESS_ENV_ALLOWLIST',
-    schema: List,
+    schema: EnvNameList,
     default: ['NODE_ENV', 'PORT', 'HOST', 'DEBUG', 'CI', 'NO_COLOR', 'FORCE_COLOR', 'PYTHONUNBUFFERED', 'RUST_LOG', 'RUST_BACKTRACE', 'LOG_LEVEL'],
     doc: '`env` names a `process_start` may set; `PATH`, `HOME`, `TMPDIR`, `LD_*` and `DYLD_*` are refused whatever this says.',
   }),
@@ -475,10 +488,10 @@ export const SETTINGS = [
   setting({
     path: 'sandbox.readOnlyPaths',
     env: 'HIDE_SANDBOX_READ_ONLY_PATHS',
-    schema: List,
+    schema: AbsolutePathList,
     default: [],
     defaultDoc: '`[]`: the built-in list (`/usr`, `/bin`, `/sbin`, `/lib*`, `/opt`, `/proc`, named parts of `/etc`, never `/etc` itself)',
-    doc: 'System paths sandboxed commands may read.',
+    doc: 'System paths sandboxed commands may read, absolute; a list replaces the built-in one, so name what commands still need (`/usr`, `/bin`, `/lib`…).',
   }),
   setting({ path: 'sandbox.cpuSeconds', env: 'HIDE_SANDBOX_CPU_SECONDS', schema: int(0, 1_000_000), default: 0, doc: 'CPU seconds per command (RLIMIT_CPU); 0 = no limit.' }),
   setting({ path: 'sandbox.memoryBytes', env: 'HIDE_SANDBOX_MEMORY_BYTES', schema: int(0, Number.MAX_SAFE_INTEGER), default: 0, doc: 'Data memory per command process, in bytes (RLIMIT_DATA); 0 = no limit.' }),

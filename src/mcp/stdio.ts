@@ -22,6 +22,8 @@ export interface StdioOptions {
   input: ReadableStream<Uint8Array>;
   write: (line: string) => void;
   maxMessageBytes: number;
+  /** Stops reading input (the server was signalled): calls in flight are still answered, as when stdin closes. */
+  stop?: AbortSignal;
 }
 
 /** Never aborted by the transport: stdin closing lets calls in flight finish. */
@@ -62,11 +64,25 @@ export async function serveStdio(core: McpCore, opts: StdioOptions): Promise<voi
     const p = handleLine(text).finally(() => pending.delete(p));
     pending.add(p);
   };
-  for await (const chunk of opts.input as unknown as AsyncIterable<Uint8Array>) {
-    for (const line of splitter.push(chunk)) dispatchLine(line);
+  const reader = opts.input.getReader();
+  const stopped = new Promise<'stopped'>((resolve) => {
+    if (opts.stop?.aborted) resolve('stopped');
+    opts.stop?.addEventListener('abort', () => resolve('stopped'), { once: true });
+  });
+  for (;;) {
+    const next = await Promise.race([reader.read(), stopped]);
+    if (next === 'stopped') {
+      // A partial line is dropped: its sender is being shut down.
+      reader.cancel().catch(() => {});
+      break;
+    }
+    if (next.done) {
+      const last = splitter.end();
+      if (last) dispatchLine(last);
+      break;
+    }
+    for (const line of splitter.push(next.value)) dispatchLine(line);
   }
-  const last = splitter.end();
-  if (last) dispatchLine(last);
   // stdin closed: answer what is in flight (`echo '{…}' | hide stdio` must
   // work), bounded by each command's own timeout.
   await Promise.allSettled([...pending]);

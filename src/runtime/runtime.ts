@@ -20,7 +20,7 @@ import { Metrics } from '../ops/metrics.ts';
 import { AuditWriter, NullAudit, rotatedNames } from '../audit/writer.ts';
 import type { AuditSink } from '../audit/event.ts';
 import { IpFilter, isLoopback } from '../security/ip.ts';
-import { KeyStore } from '../security/keys.ts';
+import { KeyStore, plaintextKeysExposure } from '../security/keys.ts';
 import { OAuthGuard } from '../security/oauth/guard.ts';
 import type { Limiter } from '../security/limiter.ts';
 import { MemoryLimiter } from '../security/memory-limiter.ts';
@@ -167,6 +167,8 @@ function openAuth(config: Config, opts: RuntimeOptions, cleanups: Cleanups): Aut
             // A plaintext key added by the reload must be masked by value too.
             redactor.setSecrets(secretsOf());
             logger.withTag('keys').info(`keys file reloaded: ${r.clients} keys`);
+            // A start with no enabled key is refused; a reload to none is taken (disabling everyone may be the point), but said.
+            if (keyStore?.hasAnyKey() === false) logger.withTag('keys').warn('the keys file now enables no key: every MCP request is refused until one is enabled');
             auditReload(r.clients);
           } else logger.withTag('keys').error(`keys file reload failed, keeping the last good keys: ${r.error}`);
         },
@@ -176,6 +178,10 @@ function openAuth(config: Config, opts: RuntimeOptions, cleanups: Cleanups): Aut
     }
     const store = keyStore;
     cleanups.add(() => store.close());
+    if (store.file !== null) {
+      const exposure = plaintextKeysExposure(store.file, store.plaintextInFile());
+      if (exposure !== null) logger.withTag('keys').warn(exposure);
+    }
     if (!keyStore.hasAnyKey()) {
       throw new StartupError(
         'authentication is enabled but no usable key is configured: set HIDE_API_KEY (or Authentication__ApiKey__Key) ' +
@@ -203,14 +209,19 @@ function openAudit(config: Config, redactor: Redactor, metrics: Metrics, cleanup
       ? new AuditWriter({
           file: config.audit.file,
           redactor,
-          onError: (err) => logger.withTag('audit').error(`audit log: ${err.message}`),
+          onError: (err) => logger.withTag('audit').error(`audit log: ${err.message}; lines are dropped until it can be written again`),
+          onRecover: (dropped) => logger.withTag('audit').warn(`audit log writable again; ${dropped} line(s) were lost meanwhile (hide_audit_lines_dropped_total)`),
           chain: true,
           maxBytes: config.audit.maxBytes,
           keep: config.audit.keep,
         })
       : new NullAudit();
   } catch (err) {
-    throw new StartupError(`audit log ${config.audit.file} cannot be opened: ${(err as Error).message}`);
+    // The default sits under the user's home: a service user whose HOME is not its own (setpriv, sudo -u) meets this first.
+    throw new StartupError(
+      `audit log ${config.audit.file} cannot be opened: ${(err as Error).message}; ` +
+        'set HIDE_AUDIT_LOG_FILE to a file this user can write (or HIDE_AUDIT_LOG_ENABLED=false)',
+    );
   }
   const audit: AuditSink = new MeteredAudit(writer, metrics);
   cleanups.add(async () => {
@@ -306,8 +317,9 @@ async function openExec(config: Config, confiner: Confiner, opts: RuntimeOptions
   metrics.collect({ name: 'hide_processes_running', type: 'gauge', help: 'Long-running processes (process_start) running now.', value: () => processes.running });
   metrics.collect({ name: 'hide_process_buffer_bytes', type: 'gauge', help: 'Output bytes held in the rings of long-running processes.', value: () => processes.bufferBytes });
   metrics.collect({ name: 'hide_process_output_dropped_bytes_total', type: 'counter', help: 'Output bytes of long-running processes dropped from full rings.', value: () => processes.droppedTotal });
-  const registry = new ToolRegistry(buildTools(config, confiner, runner, spawner, processes), config.readOnly);
-  return { spawner, status, registry, processes };
+  const tools = buildTools(config, confiner, runner, spawner, processes);
+  const registry = new ToolRegistry(tools, config.readOnly);
+  return { spawner, status, registry, processes, toolNames: new Set(tools.map((t) => t.name)) };
 }
 
 export async function createRuntime(config: Config, opts: RuntimeOptions): Promise<Runtime> {
@@ -319,9 +331,16 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
     metrics.collect({ name: 'hide_ready', type: 'gauge', help: '1 when /ready answers 200.', value: () => (lifecycle.readiness().ready ? 1 : 0) });
     const auth = openAuth(config, opts, cleanups);
     const { writer, audit } = openAudit(config, auth.redactor, metrics, cleanups);
-    auth.onReloadAudited((keys) =>
-      audit.write({ event_type: 'keys_reloaded', correlation_id: null, client_id: null, client_ip: null, api_key_hash: null, user: null, tool_name: null, arguments: null, result: { keys }, error: null }),
-    );
+    // Every tool this build has (read-only mode included), once exec is open: a client listing another name gets nothing by it.
+    let toolNames: ReadonlySet<string> | null = null;
+    const warnUnknownTools = () => {
+      if (toolNames === null) return;
+      for (const line of auth.keyStore?.unknownTools(toolNames) ?? []) logger.withTag('keys').warn(line);
+    };
+    auth.onReloadAudited((keys) => {
+      audit.write({ event_type: 'keys_reloaded', correlation_id: null, client_id: null, client_ip: null, api_key_hash: null, user: null, tool_name: null, arguments: null, result: { keys }, error: null });
+      warnUnknownTools();
+    });
     let ipFilter: IpFilter;
     let hosts: HostPolicy;
     try {
@@ -330,8 +349,15 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
     } catch (err) {
       throw new StartupError((err as Error).message);
     }
+    if (ipFilter.trustsEveryPeer) {
+      logger
+        .withTag('start')
+        .warn('HIDE_TRUSTED_PROXIES holds a /0 range: every client counts as a proxy and can name any address in X-Forwarded-For, so the IP allowlist, per-address limits and audited addresses stop meaning anything; list your proxies instead');
+    }
     const limiter = await openLimiter(config, metrics, lifecycle, cleanups);
     const exec = await openExec(config, confiner, opts, metrics, audit, cleanups);
+    toolNames = exec.toolNames;
+    warnUnknownTools();
     const oauth = openOAuth(config, opts, exec.registry.definitions(), lifecycle);
     const security = new SecurityPipeline({
       authEnabled: auth.keyStore !== null || oauth !== null,

@@ -106,6 +106,8 @@ export class SandboxLauncher {
   private nextId = 1;
   private closed = false;
   private tmpDir: PrivateTmp | null = null;
+  /** The launcher process kill() ended: its exit is no crash, and what it ran was stopped on purpose. */
+  private killed: LauncherProcess | null = null;
   /** What the running launcher enforced, once ready. */
   report: LayerReport | null = null;
   /** Times the launcher was restarted after dying. */
@@ -296,9 +298,15 @@ export class SandboxLauncher {
     this.tmpDir = null;
   }
 
-  /** Kills the launcher process now (shutdown); it is restarted on the next call unless closed. */
+  /**
+   * Kills the launcher process now (shutdown), and with it everything it runs:
+   * its calls fail saying so, and no replacement is started until a call
+   * needs one (unless closed).
+   */
   kill(): void {
-    this.proc?.kill('SIGKILL');
+    if (this.proc === null) return;
+    this.killed = this.proc;
+    this.proc.kill('SIGKILL');
   }
 
   private spawnProcess(config: LauncherConfig): LauncherProcess {
@@ -419,16 +427,23 @@ export class SandboxLauncher {
 
   private onExit(proc: LauncherProcess, wasReady: boolean): void {
     liveLauncherPids.delete(proc.pid);
+    const onPurpose = this.killed === proc;
+    if (onPurpose) this.killed = null;
     if (this.proc === proc) {
       this.proc = null;
       this.ready = null;
-      if (!this.closed && wasReady) {
+      if (!this.closed && wasReady && !onPurpose) {
         this.restarts++;
         this.options.log?.(`sandbox launcher (pid ${proc.pid}) exited unexpectedly; restarting`);
         this.start().catch((err: Error) => this.options.log?.(`sandbox launcher restart failed: ${err.message}`));
       }
     }
     this.options.onExit?.();
+    if (onPurpose) {
+      this.failPending(proc, 'the command was killed: the server is shutting down', false);
+      this.loseLive(proc, 'killed: the server is shutting down');
+      return;
+    }
     // After the replacement is under way, so retried calls go to it.
     this.failPending(proc, 'sandbox launcher exited while the command ran');
     this.loseLive(proc, 'its sandbox launcher exited; the process died with it');
@@ -444,12 +459,12 @@ export class SandboxLauncher {
     }
   }
 
-  /** Settles calls of `proc` (all when null); calls it never started are retried once. */
-  private failPending(proc: LauncherProcess | null, message: string): void {
+  /** Settles calls of `proc` (all when null); calls it never started are retried once, unless it was killed on purpose. */
+  private failPending(proc: LauncherProcess | null, message: string, mayRetry = true): void {
     for (const [id, entry] of this.pending) {
       if (proc !== null && entry.proc !== proc) continue;
       this.pending.delete(id);
-      if (!entry.started && entry.retry && !this.closed) {
+      if (mayRetry && !entry.started && entry.retry && !this.closed) {
         clearTimeout(entry.deadline);
         entry.retry();
       } else entry.settle(failed(message, entry.begun));

@@ -9,25 +9,14 @@
  * is reached under names we cannot know, so it checks nothing unless names
  * are configured; then it too answers only to those and the loopback names.
  */
+import { parseHost, type ParsedHost } from '../util/host-header.ts';
 import { isLoopback } from './ip.ts';
 
 const DOTTED_QUAD = /^\d{1,3}(?:\.\d{1,3}){3}$/;
-/** `name`, `name:port`, `[v6]` or `[v6]:port`. */
-const HOST_HEADER = /^(\[[0-9a-f:.]+\]|[^\s:[\]/@]+)(?::(\d{1,5}))?$/;
 /** Distinct Host values remembered as allowed: a few names in practice, bounded against a flood of made-up ones. */
 const MAX_REMEMBERED = 64;
 
-export interface ParsedHost {
-  /** Lower-case name; IPv6 in brackets. */
-  name: string;
-  port: string | null;
-}
-
-/** A Host header value (or a configured entry) split into name and port, or null when it is not one. */
-export function parseHost(value: string): ParsedHost | null {
-  const m = HOST_HEADER.exec(value.trim().toLowerCase());
-  return m ? { name: m[1]!, port: m[2] ?? null } : null;
-}
+export { type ParsedHost, parseHost };
 
 /** A name that always means this machine: `localhost`, a 127.x.y.z address or `[::1]`. */
 export function isLoopbackName(name: string): boolean {

@@ -1,47 +1,23 @@
 /**
  * Client address policy: which peer addresses are allowed, and which proxies
- * may speak for a client through X-Forwarded-For. Rules are parsed once with
- * ipaddr.js at start-up; a bad rule stops the start with its text in the
- * error. IPv4-mapped IPv6 addresses are treated as the IPv4 address they
+ * may speak for a client through X-Forwarded-For. Rules are parsed once at
+ * start-up (util/ip-rules.ts; the settings schema has refused bad ones
+ * already). IPv4-mapped IPv6 addresses are treated as the IPv4 address they
  * carry, on the rule side and the request side, so `::ffff:10.0.0.1` matches
  * `10.0.0.0/8` (dual-stack sockets report IPv4 peers that way).
  */
-import ipaddr from 'ipaddr.js';
+import { type Addr, type IpRange, parseIp, parseIpRule } from '../util/ip-rules.ts';
 
-type Addr = ipaddr.IPv4 | ipaddr.IPv6;
-type Range = [Addr, number];
+export { parseIp };
 
-/**
- * Parses one address strictly: IPv4 only in four-part decimal (ipaddr.js
- * alone would also accept `0x7f.1` or `127.1`), mapped IPv6 unwrapped to IPv4.
- */
-export function parseIp(text: string): Addr | null {
-  const s = text.trim();
-  if (ipaddr.IPv4.isValidFourPartDecimal(s)) return ipaddr.IPv4.parse(s);
-  if (!s.includes(':') || !ipaddr.IPv6.isValid(s)) return null;
-  const a = ipaddr.IPv6.parse(s);
-  return a.isIPv4MappedAddress() ? a.toIPv4Address() : a;
-}
+type Range = IpRange;
 
 function parseRule(rule: string, what: string): Range {
-  const s = rule.trim();
-  const slash = s.indexOf('/');
-  const addrText = slash === -1 ? s : s.slice(0, slash);
-  const bitsText = slash === -1 ? null : s.slice(slash + 1);
-  const addr = parseIp(addrText);
-  // Zone ids name a local interface; they make no sense in a shared rule.
-  if (addr === null || addrText.includes('%') || (bitsText !== null && !/^\d{1,3}$/.test(bitsText))) {
-    throw new Error(`${what}: "${rule}" is not an IP address or CIDR range`);
+  try {
+    return parseIpRule(rule);
+  } catch (err) {
+    throw new Error(`${what}: ${(err as Error).message}`);
   }
-  const max = addr.kind() === 'ipv4' ? 32 : 128;
-  if (bitsText === null) return [addr, max];
-  // A mapped prefix such as ::ffff:10.0.0.0/104 is the IPv4 range 10.0.0.0/8.
-  const offset = addr.kind() === 'ipv4' && addrText.includes(':') ? 96 : 0;
-  const bits = Number(bitsText) - offset;
-  if (bits < 0 || bits > max) {
-    throw new Error(`${what}: "${rule}" has a prefix length outside ${offset}-${max + offset}`);
-  }
-  return [addr, bits];
 }
 
 function matchesAny(addr: Addr, ranges: Range[]): boolean {
@@ -89,6 +65,11 @@ export class IpFilter {
   constructor(opts: IpFilterOptions = {}) {
     this.allow = (opts.allow ?? []).map((r) => parseRule(r, 'allowed client IPs'));
     this.proxies = (opts.trustedProxies ?? []).map((r) => parseRule(r, 'trusted proxies'));
+  }
+
+  /** A trusted-proxy range of prefix 0: every peer may then name its own address in X-Forwarded-For. */
+  get trustsEveryPeer(): boolean {
+    return this.proxies.some(([, bits]) => bits === 0);
   }
 
   isTrustedProxy(ip: string): boolean {

@@ -1,5 +1,6 @@
 /**
- * API keys: the keys file format, the in-memory key store and its reloading.
+ * API keys: the in-memory key store and its reloading (the file format is
+ * keys-file.ts).
  * Only SHA-256 digests are kept for matching: a presented key is hashed,
  * looked up by its digest and confirmed with a constant-time comparison, so
  * timing depends on the digest of what was sent, never on how much of a real
@@ -8,64 +9,20 @@
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import * as v from 'valibot';
+import { isWellFormedKey, KEY_FORM, type KeysFileEntry, parseKeysFile } from './keys-file.ts';
 import { KeysFileWatcher } from './keys-watch.ts';
 import { sha256Hex } from '../util/sha256.ts';
 
-/** Longest key we are willing to hash; longer input is refused as invalid. */
-export const MAX_KEY_LENGTH = 1024;
 /** The client id given to the single configured key (`HIDE_API_KEY`). */
 export const DEFAULT_CLIENT_ID = 'default';
 
-// Whitespace, C0/C1 controls and DEL: a key carrying these was pasted badly or
-// is an injection attempt; either way it must not reach the hash.
-const BAD_KEY_CHARS = /[\s\u0000-\u001f\u007f-\u009f]/;
-
-/** True when the string has a shape a key can have (before any hashing). */
-export function isWellFormedKey(key: string): boolean {
-  return key.length > 0 && key.length <= MAX_KEY_LENGTH && !BAD_KEY_CHARS.test(key);
-}
-
 export { sha256Hex };
+export { isWellFormedKey, KEY_FORM, type KeysFileEntry, KeysFileSchema, MAX_KEY_LENGTH, parseKeysFile, plaintextKeysExposure } from './keys-file.ts';
 
 /** A new 256-bit key, base64url without padding (43 characters). */
 export function generateApiKey(): string {
   return randomBytes(32).toString('base64url');
 }
-
-const ClientEntrySchema = v.pipe(
-  v.object({
-    client_id: v.pipe(
-      v.string('client_id must be a string'),
-      v.nonEmpty('client_id must not be empty'),
-      v.maxLength(128, 'client_id must be at most 128 characters'),
-      v.check((s) => !BAD_KEY_CHARS.test(s), 'client_id must not contain whitespace or control characters'),
-    ),
-    description: v.optional(v.string('description must be a string'), ''),
-    enabled: v.optional(v.boolean('enabled must be true or false'), true),
-    api_key: v.optional(
-      v.pipe(
-        v.string('api_key must be a string'),
-        v.check(isWellFormedKey, `api_key must be 1-${MAX_KEY_LENGTH} characters without whitespace`),
-      ),
-    ),
-    api_key_sha256: v.optional(
-      v.pipe(v.string(), v.regex(/^[0-9a-fA-F]{64}$/, 'api_key_sha256 must be 64 hex digits')),
-    ),
-    tools: v.optional(v.array(v.pipe(v.string(), v.nonEmpty()), 'tools must be a list of tool names or "*"')),
-    readOnly: v.optional(v.boolean('readOnly must be true or false'), false),
-  }),
-  v.check(
-    (e) => (e.api_key === undefined) !== (e.api_key_sha256 === undefined),
-    'each client needs exactly one of api_key or api_key_sha256',
-  ),
-);
-
-export const KeysFileSchema = v.object({
-  clients: v.array(ClientEntrySchema, 'clients must be a list'),
-});
-
-export type KeysFileEntry = v.InferOutput<typeof ClientEntrySchema>;
 
 export interface AuthClient {
   clientId: string;
@@ -102,25 +59,6 @@ interface StoredKey {
   plaintext: string | null;
 }
 
-/** Parses and checks a keys file's text; throws an Error naming each problem. */
-export function parseKeysFile(text: string): KeysFileEntry[] {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new Error(`keys file is not valid JSON: ${(err as Error).message}`);
-  }
-  const parsed = v.safeParse(KeysFileSchema, raw);
-  if (!parsed.success) {
-    const problems = parsed.issues.map((i) => {
-      const path = v.getDotPath(i);
-      return path ? `${path}: ${i.message}` : i.message;
-    });
-    throw new Error(`keys file is invalid: ${problems.join('; ')}`);
-  }
-  return parsed.output.clients;
-}
-
 /** Compared against when no stored digest matched, so both paths do the same work. */
 const NO_MATCH = Buffer.alloc(32);
 
@@ -147,7 +85,7 @@ function buildKeys(apiKey: string | null, entries: KeysFileEntry[]): StoredKey[]
     });
   };
   if (apiKey !== null) {
-    if (!isWellFormedKey(apiKey)) throw new Error(`the single API key must be 1-${MAX_KEY_LENGTH} characters without whitespace`);
+    if (!isWellFormedKey(apiKey)) throw new Error(`the single API key must be ${KEY_FORM}`);
     add(DEFAULT_CLIENT_ID, 'single configured key', true, sha256Hex(apiKey), apiKey);
   }
   for (const e of entries) {
@@ -257,6 +195,23 @@ export class KeyStore {
       enabled: k.enabled,
       fingerprint: k.hex.slice(0, 12),
     }));
+  }
+
+  /**
+   * A line per tool name a client lists that is not among `known`: such a
+   * name grants nothing (a misspelling, a renamed tool, or a pattern such as
+   * `shell_*`, which keys-file lists do not take).
+   */
+  unknownTools(known: ReadonlySet<string>): string[] {
+    return this.keys.flatMap((k) =>
+      [...(k.client.tools ?? [])].filter((t) => !known.has(t)).map((t) => `keys file client "${k.client.clientId}" lists tool "${t}", which does not exist: it grants nothing`),
+    );
+  }
+
+  /** How many keys the keys file holds in plaintext (`api_key`) rather than as digests. */
+  plaintextInFile(): number {
+    // The single configured key is the only one named "default" when it is set (a file client cannot take that id then).
+    return this.keys.filter((k) => k.plaintext !== null && !(this.apiKey !== null && k.client.clientId === DEFAULT_CLIENT_ID)).length;
   }
 
   /** Plaintext keys this server knows, so logs and audit lines can mask them by value. */

@@ -38,6 +38,10 @@ const CONNECT_TIMEOUT_MS = 1000;
 /** Minimum gap between reconnect attempts while down; also the health-probe period. */
 const RETRY_MS = 500;
 const RETRY_AFTER_SECONDS = 2;
+/** Withdrawals of failed acquires: how many are kept, how often each is sent, how far apart. */
+const MAX_WITHDRAWALS = 10_000;
+const WITHDRAW_TRIES = 3;
+const WITHDRAW_GAP_MS = 1000;
 
 // KEYS: rpm window, slot leases. ARGV: window ms, rpm, concurrent, lease ms, id.
 // Returns {0,0} admitted, {1,ms} RPM full (ms until the oldest leaves), {2,ms} no slot.
@@ -100,6 +104,8 @@ export class RedisLimiter implements Limiter {
   private readonly prefix: string;
   private readonly renewals = new Set<ReturnType<typeof setInterval>>();
   private readonly probe: ReturnType<typeof setInterval>;
+  /** Acquires that failed, by id: their slot and window entries to remove once Redis answers (see flushWithdrawals). */
+  private readonly withdrawals = new Map<string, { keys: [string, string]; tries: number; next: number; until: number }>();
 
   constructor(
     private readonly settings: RedisLimiterSettings,
@@ -133,6 +139,7 @@ export class RedisLimiter implements Limiter {
     if (this.closed) return;
     try {
       await this.run('PING', []);
+      this.flushWithdrawals();
     } catch {
       /* state and log already updated */
     }
@@ -239,6 +246,9 @@ export class RedisLimiter implements Limiter {
     try {
       reply = await this.script(ACQUIRE, [rpmKey, slotKey], [String(WINDOW_MS), String(this.settings.rpm), String(this.settings.concurrent), String(this.leaseMs), id]);
     } catch {
+      // Bounded: an outage refuses calls by the thousand, and the oldest withdrawal matters least.
+      if (this.withdrawals.size >= MAX_WITHDRAWALS) this.withdrawals.delete(this.withdrawals.keys().next().value!);
+      this.withdrawals.set(id, { keys: [slotKey, rpmKey], tries: 0, next: 0, until: performance.now() + this.leaseMs });
       return this.unavailable();
     }
     const [code, ms] = (reply as [number, number]).map(Number) as [number, number];
@@ -267,6 +277,32 @@ export class RedisLimiter implements Limiter {
         }
       },
     };
+  }
+
+  /**
+   * Removes, once Redis answers again, what acquires that failed may still
+   * have taken: a timed-out EVALSHA stays in Redis's input and runs when a
+   * slow Redis gets to it (after a long script, a fork), even though the
+   * connection was closed — taking a slot no call will ever release, which
+   * would block the client until the lease ends. Sent a few times, apart, in
+   * case Redis reaches the late acquire only after the first removal.
+   */
+  private flushWithdrawals(): void {
+    const c = this.client;
+    if (this.withdrawals.size === 0 || this.state !== 'up' || c === null || !c.connected) return;
+    const now = performance.now();
+    const byKey = new Map<string, string[]>();
+    for (const [id, w] of this.withdrawals) {
+      if (w.tries >= WITHDRAW_TRIES || now > w.until) {
+        this.withdrawals.delete(id);
+        continue;
+      }
+      if (now < w.next) continue;
+      w.tries++;
+      w.next = now + WITHDRAW_GAP_MS;
+      for (const key of w.keys) byKey.set(key, [...(byKey.get(key) ?? []), id]);
+    }
+    for (const [key, ids] of byKey) c.send('ZREM', [key, ...ids]).catch(() => {});
   }
 
   close(): void {

@@ -5,8 +5,12 @@
  * environment.
  */
 import { describe, expect, test } from 'bun:test';
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { AuditWriter } from '../../src/audit/writer.ts';
+import { Redactor } from '../../src/audit/redact.ts';
+import { libc } from '../../src/util/libc.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { configDir } from './helpers.ts';
 
 const MAIN = join(import.meta.dir, '..', '..', 'src', 'main.ts');
@@ -58,6 +62,40 @@ describe('hide keys', () => {
     }).toEqual({ codes: [0, 0], mine: ['explicit'], ignored: false, plain: ['plain'] });
   });
 
+  test('generate waits while another holds the keys directory, however long, then adds to what that one wrote', async () => {
+    using dir = configDir({ 'keys/.keep': '' });
+    const keysDir = join(dir.path, 'keys');
+    // This test plays a generate that is slow (or stopped) between reading the file and writing it back.
+    const fd = openSync(keysDir, constants.O_RDONLY | constants.O_DIRECTORY);
+    let proc: ReturnType<typeof Bun.spawn> | null = null;
+    try {
+      expect(libc().flock(fd, 2 | 4)).toBe(0); // LOCK_EX | LOCK_NB
+      proc = Bun.spawn([process.execPath, MAIN, 'keys', 'generate', '--client-id', 'second', '--file', 'keys/k.json'], {
+        cwd: dir.path,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir.path },
+        stdout: 'pipe',
+        stderr: 'pipe',
+      });
+      const pid = proc.pid;
+      // Waiting for the lock: it holds the directory open and has written nothing.
+      const holdsDir = () =>
+        readdirSync(`/proc/${pid}/fd`).some((n) => {
+          try {
+            return readlinkSync(`/proc/${pid}/fd/${n}`) === keysDir;
+          } catch {
+            return false; // closed meanwhile
+          }
+        });
+      await waitFor(holdsDir, 5000, 'generate waiting on the lock');
+      expect(existsSync(join(keysDir, 'k.json'))).toBe(false);
+      dir.write('keys/k.json', { clients: [{ client_id: 'first', api_key_sha256: '0'.repeat(64) }] });
+    } finally {
+      closeSync(fd);
+    }
+    expect(await proc.exited).toBe(0);
+    expect({ clients: clientsIn(join(keysDir, 'k.json')), left: readdirSync(keysDir).sort() }).toEqual({ clients: ['first', 'second'], left: ['.keep', 'k.json'] });
+  });
+
   test.concurrent('a broken config file is reported, exit 2', async () => {
     using dir = configDir();
     const r = await hide(['keys', 'list'], dir.path, { HIDE_CONFIG: 'missing.json' });
@@ -87,6 +125,26 @@ describe('hide health', () => {
     expect(results).toEqual([healthy, healthy, healthy]);
   });
 
+  test.concurrent('probes the address serve binds: a named one itself, a wildcard on loopback; a bad --url or port 0 is a usage error, exit 2', async () => {
+    await using onV6 = Bun.serve({ hostname: '::1', port: 0, fetch: () => Response.json({ status: 'healthy' }) });
+    await using onV4 = fakeServer();
+    using dir = configDir();
+    const results = await Promise.all([
+      hide(['health'], dir.path, { HIDE_HOST: '::1', HIDE_PORT: String(onV6.port) }),
+      hide(['health'], dir.path, { HIDE_HOST: '0.0.0.0', HIDE_PORT: String(onV4.port) }),
+      hide(['health', '--url', 'notaurl'], dir.path),
+      hide(['health', '--url', 'ftp://127.0.0.1/health'], dir.path),
+      hide(['health'], dir.path, { HIDE_PORT: '0' }),
+    ]);
+    expect(results.map((r) => [r.code, r.stdout || r.stderr.split('\n')[0]])).toEqual([
+      [0, 'healthy\n'],
+      [0, 'healthy\n'],
+      [2, "hide: --url: expected an http(s) URL; got 'notaurl'"],
+      [2, "hide: --url: expected an http(s) URL; got 'ftp://127.0.0.1/health'"],
+      [2, 'hide: HIDE_PORT is 0 (the server picks a free port at start): give --url'],
+    ]);
+  });
+
   test.concurrent('a bad port setting is named, exit 2; an unrelated bad setting does not matter', async () => {
     await using server = fakeServer();
     using dir = configDir({ '.env': `HIDE_PORT=${server.port}\nHIDE_RATE_LIMIT_RPM=lots\n` });
@@ -95,6 +153,110 @@ describe('hide health', () => {
     expect([ok, bad]).toEqual([
       { code: 0, stdout: 'healthy\n', stderr: '' },
       { code: 2, stdout: '', stderr: 'hide: Invalid configuration:\n  - HIDE_PORT (from env HIDE_PORT): expected an integer; got "http"\n' },
+    ]);
+  });
+});
+
+describe('flags', () => {
+  test.concurrent('a one-value flag given twice is refused, exit 2, on every command; --file of audit query may repeat', async () => {
+    using dir = configDir({ 'a.jsonl': '', 'b.jsonl': '' });
+    const runs = await Promise.all([
+      hide(['check-config', '--workspace', '.', '--workspace=/'], dir.path),
+      hide(['serve', '--port', '0', '--port=0'], dir.path),
+      hide(['keys', 'generate', '--client-id', 'a', '--client-id', 'b'], dir.path),
+      hide(['audit', 'query', '--client-id', 'a', '--client-id', 'b', '--file', 'a.jsonl'], dir.path),
+      hide(['audit', 'query', '--file', 'a.jsonl', '--file', 'b.jsonl'], dir.path),
+    ]);
+    expect(runs.map((r) => [r.code, r.stderr.split('\n')[0]])).toEqual([
+      [2, 'hide: --workspace is given more than once'],
+      [2, 'hide: --port is given more than once'],
+      [2, 'hide keys: --client-id is given more than once'],
+      [2, 'hide: --client-id is given more than once'],
+      [0, ''],
+    ]);
+    expect(existsSync(join(dir.path, '.mcp_keys.json'))).toBe(false);
+  });
+});
+
+describe('hide audit query', () => {
+  test.concurrent('an event type no line can have, or an empty filter, is refused naming the flag, exit 2', async () => {
+    using dir = configDir({ 'a.jsonl': `${JSON.stringify({ event_type: 'tool_call', correlation_id: 'wf-1' })}\n` });
+    const runs = await Promise.all([
+      hide(['audit', 'query', '--file', 'a.jsonl', '--event-type', 'tool-call'], dir.path),
+      hide(['audit', 'query', '--file', 'a.jsonl', '--correlation-id='], dir.path),
+      hide(['audit', 'query', '--file', 'a.jsonl', '--event-type', 'tool_call'], dir.path),
+    ]);
+    expect(runs.map((r) => [r.code, r.stderr.split('\n')[0], r.stdout])).toEqual([
+      [2, "hide: --event-type: expected one of tool_call, auth_failure, rate_limit_exceeded, ip_denied, origin_denied, host_denied, keys_reloaded, permission_denied, process_exit; got 'tool-call'", ''],
+      [2, 'hide: --correlation-id must not be empty', ''],
+      [0, '', `${JSON.stringify({ event_type: 'tool_call', correlation_id: 'wf-1' })}\n`],
+    ]);
+  });
+});
+
+describe('first run', () => {
+  test.concurrent('an audit directory that cannot be made stops the start naming the setting to set, exit 2, and nothing is written here', async () => {
+    using dir = configDir({ 'not-a-dir': 'x' });
+    const home = join(dir.path, 'not-a-dir', 'home');
+    const r = await hide(['serve', '--port', '0'], dir.path, { HOME: home, HIDE_SANDBOX: 'off' });
+    expect({ code: r.code, stderr: r.stderr.replace(/: ENOTDIR.*?;/, ': ENOTDIR…;'), here: readdirSync(dir.path) }).toEqual({
+      code: 2,
+      stderr: `hide: audit log ${home}/.local/state/hide/audit.jsonl cannot be opened: ENOTDIR…; set HIDE_AUDIT_LOG_FILE to a file this user can write (or HIDE_AUDIT_LOG_ENABLED=false)\n`,
+      here: ['not-a-dir'],
+    });
+  });
+});
+
+describe('hide check-config', () => {
+  test.concurrent('refuses, exit 2, the keys serve would refuse: an unreadable or broken keys file, a malformed single key, auth on with no enabled key', async () => {
+    using dir = configDir({ 'broken.json': '{"clients": [', 'off.json': { clients: [{ client_id: 'a', api_key_sha256: '0'.repeat(64), enabled: false }] } });
+    const on = { HIDE_AUTH_ENABLED: 'true' };
+    const runs = await Promise.all([
+      hide(['check-config'], dir.path, { ...on, HIDE_API_KEYS_FILE: 'broken.json' }),
+      hide(['check-config'], dir.path, { ...on, HIDE_API_KEYS_FILE: 'missing.json' }),
+      hide(['check-config'], dir.path, { ...on, HIDE_API_KEY: 'two words' }),
+      hide(['check-config'], dir.path, { ...on, HIDE_API_KEYS_FILE: 'off.json' }),
+      hide(['check-config'], dir.path, { HIDE_API_KEYS_FILE: 'broken.json' }),
+    ]);
+    expect(runs.map((r) => [r.code, r.stderr.split('\n')[1] ?? ''])).toEqual([
+      [2, '  - HIDE_API_KEYS_FILE (from env HIDE_API_KEYS_FILE): keys file is not valid JSON: JSON Parse error: Unexpected EOF'],
+      [2, `  - HIDE_API_KEYS_FILE (from env HIDE_API_KEYS_FILE): cannot read keys file ${join(dir.path, 'missing.json')}: ENOENT`],
+      [2, '  - HIDE_API_KEY (from env HIDE_API_KEY): must be 1-1024 printable ASCII characters, no spaces'],
+      [2, '  - HIDE_AUTH_ENABLED: authentication is on but no enabled key is configured (HIDE_API_KEY, or HIDE_API_KEYS_FILE with an enabled client)'],
+      // Auth off: the keys are not used, so they are not judged.
+      [0, ''],
+    ]);
+  });
+
+  test.concurrent('refuses, exit 2, a workspace serve could not use', async () => {
+    using dir = configDir({ 'file.txt': 'x' });
+    const runs = await Promise.all([hide(['check-config', '--workspace', 'nope'], dir.path), hide(['check-config'], dir.path, { HIDE_WORKSPACE: 'file.txt' })]);
+    expect(runs.map((r) => [r.code, r.stderr.split('\n')[1] ?? ''])).toEqual([
+      [2, `  - HIDE_WORKSPACE (from flag --workspace): not usable: ENOENT: no such file or directory, lstat '${join(dir.path, 'nope')}'`],
+      [2, `  - HIDE_WORKSPACE (from env HIDE_WORKSPACE): not usable: workspace ${join(dir.path, 'file.txt')} is not a directory`],
+    ]);
+  });
+});
+
+describe('hide audit verify', () => {
+  test.concurrent('a file given twice, or rotated files newest first, is a usage error (exit 2), not reported as tampering', async () => {
+    using dir = configDir();
+    const w = new AuditWriter({ file: join(dir.path, 'a.jsonl'), redactor: new Redactor(), chain: true, maxBytes: 400, keep: 5 });
+    for (let i = 0; i < 6; i++) {
+      w.write({ event_type: 'keys_reloaded', correlation_id: null, client_id: null, client_ip: null, api_key_hash: null, user: null, tool_name: null, arguments: null, result: { keys: i }, error: null });
+      w.flush();
+    }
+    w.close();
+    expect(existsSync(join(dir.path, 'a.jsonl.2'))).toBe(true);
+    const runs = await Promise.all([
+      hide(['audit', 'verify', 'a.jsonl', './a.jsonl'], dir.path),
+      hide(['audit', 'verify', 'a.jsonl.1', 'a.jsonl.2', 'a.jsonl'], dir.path),
+      hide(['audit', 'verify', 'a.jsonl.2', 'a.jsonl.1', 'a.jsonl'], dir.path),
+    ]);
+    expect(runs.map((r) => [r.code, r.stderr.trim() || r.stdout.trim().split('\n').at(-1)])).toEqual([
+      [2, 'hide: audit verify: ./a.jsonl is given twice (as a.jsonl)'],
+      [2, 'hide: audit verify: give rotated files oldest first: a.jsonl.2 before a.jsonl.1'],
+      [0, expect.stringMatching(/^ok: \d+ lines in 3 file\(s\), hash chain intact$/)],
     ]);
   });
 });

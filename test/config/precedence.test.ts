@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from 'bun:test';
 import { join } from 'node:path';
-import { ConfigError, type LoadOptions, loadConfig, loadSettings } from '../../src/config/load.ts';
+import { ConfigError, type LoadOptions, loadConfig, loadSettings, parseDotenv } from '../../src/config/load.ts';
 import { configDir } from './helpers.ts';
 
 /** One setting's value and source after a load. */
@@ -44,12 +44,30 @@ describe('precedence', () => {
     expect(resolved('auth.enabled', { cwd: dir.path, env: { SECURITY_AUTH_ENABLED: 'true' } })).toEqual({ value: true, source: 'env SECURITY_AUTH_ENABLED' });
   });
 
-  test('within one level the canonical name beats an alias, and aliases go in their listed order', () => {
+  test('within one level, two names of a setting that agree are fine (the canonical one is reported); that disagree, an error naming both', () => {
     using dir = configDir();
-    const env = { HIDE_AUTH_ENABLED: 'false', Authentication__ApiKey__Enabled: 'true', SECURITY_AUTH_ENABLED: 'true' };
-    expect(resolved('auth.enabled', { cwd: dir.path, env })).toEqual({ value: false, source: 'env HIDE_AUTH_ENABLED' });
-    const aliasesOnly = { SECURITY_AUTH_ENABLED: 'false', Authentication__ApiKey__Enabled: 'true' };
+    const agree = { HIDE_AUTH_ENABLED: 'true', Authentication__ApiKey__Enabled: '1', SECURITY_AUTH_ENABLED: 'yes' };
+    expect(resolved('auth.enabled', { cwd: dir.path, env: agree })).toEqual({ value: true, source: 'env HIDE_AUTH_ENABLED' });
+    const aliasesOnly = { SECURITY_AUTH_ENABLED: 'true', Authentication__ApiKey__Enabled: 'true' };
     expect(resolved('auth.enabled', { cwd: dir.path, env: aliasesOnly })).toEqual({ value: true, source: 'env Authentication__ApiKey__Enabled' });
+    const problems = (opts: LoadOptions) => {
+      try {
+        loadConfig(opts);
+        return [];
+      } catch (err) {
+        return (err as ConfigError).problems;
+      }
+    };
+    expect(problems({ cwd: dir.path, env: { HIDE_AUTH_ENABLED: 'false', SECURITY_AUTH_ENABLED: 'true' } })).toEqual([
+      'HIDE_AUTH_ENABLED: HIDE_AUTH_ENABLED, SECURITY_AUTH_ENABLED (environment) are names of one setting and are set to different values; keep one',
+    ]);
+    // A higher level decides alone: the disagreement below it is never read.
+    expect(problems({ cwd: dir.path, env: { HIDE_AUTH_ENABLED: 'false', SECURITY_AUTH_ENABLED: 'true' }, flags: {} }).length).toBe(1);
+    dir.write('.env', 'HIDE_API_KEY=one\nAuthentication__ApiKey__Key=two\n');
+    expect(problems({ cwd: dir.path, env: {} })).toEqual([
+      'HIDE_API_KEY: HIDE_API_KEY, Authentication__ApiKey__Key (.env) are names of one setting and are set to different values; keep one',
+    ]);
+    expect(problems({ cwd: dir.path, env: { HIDE_API_KEY: 'three' } })).toEqual([]);
   });
 });
 
@@ -78,12 +96,12 @@ describe("the seeds' names", () => {
     });
   });
 
-  test("the seed's appsettings sections in the config file, in any case; the canonical path wins", () => {
+  test("the seed's appsettings sections in the config file, in any case", () => {
     using dir = configDir({
       'appsettings.json': {
         authentication: { apikey: { enabled: true, key: 'seed-key' } },
         CommandExecution: { MaxTimeoutSeconds: 900, DefaultTimeoutSeconds: 45, AllowedPaths: ['/tmp'], EnableAuditLogging: false },
-        exec: { defaultTimeoutSeconds: 50 },
+        exec: { defaultTimeoutSeconds: 45 },
         server: { port: 7001 },
       },
     });
@@ -97,7 +115,7 @@ describe("the seeds' names", () => {
       sources: [sources['auth.apiKey'], sources['exec.defaultTimeoutSeconds'], sources.port],
     }).toEqual({
       auth: [true, 'seed-key'],
-      exec: [900, 50],
+      exec: [900, 45],
       allowedPaths: ['/tmp'],
       audit: false,
       port: 7001,
@@ -134,13 +152,23 @@ describe('HIDE_CONFIG', () => {
     };
     expect(problems({ env: { HIDE_CONFIG: 'nope.json' } })).toEqual([`config file ${join(dir.path, 'nope.json')}: file not found`]);
     expect(problems({ env: {}, configFile: 'list.json' })).toEqual(['config file list.json: expected a JSON object']);
+    expect(problems({ env: {}, configFile: '' })).toEqual(['--config: expected a file name; got ""']);
+    expect(problems({ env: { HIDE_CONFIG: '' } })).toEqual([]);
   });
 });
 
 describe('errors', () => {
   test('every bad setting is named with its source; a secret value is never echoed', () => {
-    using dir = configDir({ '.env': 'HIDE_PORT=eighty\n', 'cfg.json': { rateLimit: { store: 'disk' }, metrics: { token: 123456 } } });
-    const env = { SECURITY_RATE_LIMIT_RPM: '0', HIDE_EXEC_DEFAULT_TIMEOUT_SECONDS: '600', HIDE_API_KEY_HEADER: 'bad header', HIDE_METRICS_PORT: '70000' };
+    using dir = configDir({ '.env': 'HIDE_PORT=eighty\n', 'cfg.json': '{"rateLimit":{"store":"disk"},"metrics":{"token":123456},"audit":{"keep":1e400}}' });
+    const env = {
+      SECURITY_RATE_LIMIT_RPM: '0',
+      HIDE_EXEC_DEFAULT_TIMEOUT_SECONDS: '600',
+      HIDE_API_KEY_HEADER: 'bad header',
+      HIDE_METRICS_PORT: '70000',
+      HIDE_ALLOWED_HOSTS: 'ide.example.com,not a host',
+      HIDE_ALLOWED_CLIENT_IPS: '10.0.0.0/8,10.0.0.0/33,fe80::1%eth0,::ffff:10.0.0.0/104',
+      HIDE_TRUSTED_PROXIES: 'proxy.lan',
+    };
     let problems: string[] = [];
     try {
       loadConfig({ cwd: dir.path, env, configFile: 'cfg.json' });
@@ -149,13 +177,145 @@ describe('errors', () => {
     }
     expect(problems).toEqual([
       'HIDE_PORT (from .env HIDE_PORT): expected an integer; got "eighty"',
+      'HIDE_ALLOWED_HOSTS (from env HIDE_ALLOWED_HOSTS): "not a host" is not a host name, an address or name:port (IPv6 in brackets); got "ide.example.com,not a host"',
       'HIDE_API_KEY_HEADER (from env HIDE_API_KEY_HEADER): expected an HTTP header name; got "bad header"',
+      'HIDE_ALLOWED_CLIENT_IPS (from env HIDE_ALLOWED_CLIENT_IPS): "10.0.0.0/33" has a prefix length outside 0-32; got "10.0.0.0/8,10.0.0.0/33,fe80::1%eth0,::ffff:10.0.0.0/104"',
+      'HIDE_ALLOWED_CLIENT_IPS (from env HIDE_ALLOWED_CLIENT_IPS): "fe80::1%eth0" is not an IP address or CIDR range; got "10.0.0.0/8,10.0.0.0/33,fe80::1%eth0,::ffff:10.0.0.0/104"',
+      'HIDE_TRUSTED_PROXIES (from env HIDE_TRUSTED_PROXIES): "proxy.lan" is not an IP address or CIDR range; got "proxy.lan"',
       'HIDE_RATE_LIMIT_RPM (from env SECURITY_RATE_LIMIT_RPM): expected an integer >= 1; got "0"',
       'HIDE_RATE_LIMIT_STORE (from file cfg.json (rateLimit.store)): expected memory or redis; got "disk"',
+      'HIDE_AUDIT_LOG_KEEP (from file cfg.json (audit.keep)): expected an integer; got Infinity',
       'HIDE_METRICS_PORT (from env HIDE_METRICS_PORT): expected a port from 1 to 65535; got "70000"',
       'HIDE_METRICS_TOKEN (from file cfg.json (metrics.token)): expected a string',
       'HIDE_EXEC_DEFAULT_TIMEOUT_SECONDS (from env HIDE_EXEC_DEFAULT_TIMEOUT_SECONDS): must not exceed HIDE_EXEC_MAX_TIMEOUT_SECONDS (300); got "600"',
     ]);
+  });
+});
+
+describe('listeners', () => {
+  test('HIDE_METRICS_PORT equal to HIDE_PORT is a bad setting, not a failed listen; with port 0 it is fine', () => {
+    using dir = configDir();
+    expect(() => loadConfig({ cwd: dir.path, env: { HIDE_PORT: '5000', HIDE_METRICS_PORT: '5000' } })).toThrow(
+      new ConfigError(['HIDE_METRICS_PORT (from env HIDE_METRICS_PORT): must differ from HIDE_PORT (5000): it is a second listener, for /metrics only; got "5000"']),
+    );
+    expect(loadConfig({ cwd: dir.path, env: { HIDE_PORT: '0', HIDE_METRICS_PORT: '5000' } }).config.metrics.port).toBe(5000);
+  });
+});
+
+describe('values the runtime could never use', () => {
+  const problemsOf = (env: Record<string, string>) => {
+    using dir = configDir();
+    try {
+      loadConfig({ cwd: dir.path, env });
+      return [];
+    } catch (err) {
+      return (err as ConfigError).problems;
+    }
+  };
+
+  test('a Redis URL the client cannot use, or none with the redis store, is a bad setting (its value never shown)', () => {
+    const expected = 'HIDE_REDIS_URL (from env HIDE_REDIS_URL): expected redis://[user:password@]host[:port][/db], rediss://… for TLS, or redis+unix:///path/to/socket';
+    expect([
+      problemsOf({ HIDE_REDIS_URL: 'http://:secret@redis:6379' }),
+      problemsOf({ HIDE_REDIS_URL: 'redis://:secret@redis:99999' }),
+      problemsOf({ HIDE_REDIS_URL: 'redis://' }),
+      problemsOf({ HIDE_RATE_LIMIT_STORE: 'redis' }),
+      problemsOf({ HIDE_RATE_LIMIT_STORE: 'redis', HIDE_RATE_LIMIT_ENABLED: 'false' }),
+      problemsOf({ HIDE_RATE_LIMIT_STORE: 'redis', HIDE_REDIS_URL: ' rediss://:secret@redis:6380/2 ' }),
+      problemsOf({ HIDE_RATE_LIMIT_STORE: 'redis', HIDE_REDIS_URL: 'redis+unix:///run/redis.sock' }),
+    ]).toEqual([[expected], [expected], [expected], ['HIDE_REDIS_URL: is required with HIDE_RATE_LIMIT_STORE=redis (e.g. redis://redis:6379)'], [], [], []]);
+  });
+
+  test('an allowed origin that no browser would send (a path, a default port, no scheme, "null") is a bad setting', () => {
+    const env = { HIDE_ALLOWED_ORIGINS: 'https://ide.example.com/,HTTP://Box.lan:8080,*,https://a.example:443,https://b.example/app,null,c.example' };
+    expect(problemsOf(env).map((p) => p.replace(/; got .*/, ''))).toEqual([
+      'HIDE_ALLOWED_ORIGINS (from env HIDE_ALLOWED_ORIGINS): "https://a.example:443" is not an origin as browsers send it: write https://a.example',
+      'HIDE_ALLOWED_ORIGINS (from env HIDE_ALLOWED_ORIGINS): "https://b.example/app" is not an origin as browsers send it: write https://b.example',
+      'HIDE_ALLOWED_ORIGINS (from env HIDE_ALLOWED_ORIGINS): "null" is not an origin (scheme://host[:port])',
+      'HIDE_ALLOWED_ORIGINS (from env HIDE_ALLOWED_ORIGINS): "c.example" is not an origin (scheme://host[:port])',
+    ]);
+  });
+
+  test('a listen address with a port, a scheme or spaces in it is a bad setting; [::1] is taken as ::1', () => {
+    const expected = (got: string) => [`HIDE_HOST (from env HIDE_HOST): expected an IP address or a host name, without a port (the port is HIDE_PORT); got "${got}"`];
+    expect(['127.0.0.1:5000', 'http://box.lan', 'not a host', '999.1.1.1'].map((h) => problemsOf({ HIDE_HOST: h }))).toEqual(
+      ['127.0.0.1:5000', 'http://box.lan', 'not a host', '999.1.1.1'].map(expected),
+    );
+    using dir = configDir();
+    expect(['[::1]', ' 0.0.0.0 ', 'box.lan', '::'].map((h) => loadConfig({ cwd: dir.path, env: { HIDE_HOST: h } }).config.host)).toEqual(['::1', '0.0.0.0', 'box.lan', '::']);
+  });
+
+  test('a path in the command allow or deny list, which no program name would ever equal, is a bad setting', () => {
+    expect([problemsOf({ HIDE_EXEC_DENIED_COMMANDS: 'rm,/usr/bin/curl' }), problemsOf({ CommandExecution__AllowedCommands: '["git","./make"]' })]).toEqual([
+      ['HIDE_EXEC_DENIED_COMMANDS (from env HIDE_EXEC_DENIED_COMMANDS): "/usr/bin/curl" is a path; the list takes program names (curl); got "rm,/usr/bin/curl"'],
+      ['HIDE_EXEC_ALLOWED_COMMANDS (from env CommandExecution__AllowedCommands): "./make" is a path; the list takes program names (make); got "[\\"git\\",\\"./make\\"]"'],
+    ]);
+  });
+
+  test('an environment list entry that is no variable name, or a secret of the server passed through to commands, is a bad setting', () => {
+    expect([
+      problemsOf({ HIDE_EXEC_ENV_PASSTHROUGH: 'GOPATH,HIDE_API_KEY,Authentication__ApiKey__Key,FOO=bar' }).map((p) => p.replace(/; got .*/, '')),
+      problemsOf({ HIDE_PROCESS_ENV_ALLOWLIST: 'NODE_ENV,my var' }).map((p) => p.replace(/; got .*/, '')),
+    ]).toEqual([
+      [
+        'HIDE_EXEC_ENV_PASSTHROUGH (from env HIDE_EXEC_ENV_PASSTHROUGH): "FOO=bar" is not an environment variable name',
+        'HIDE_EXEC_ENV_PASSTHROUGH (from env HIDE_EXEC_ENV_PASSTHROUGH): "HIDE_API_KEY" is a secret of the server; commands must not get it',
+        'HIDE_EXEC_ENV_PASSTHROUGH (from env HIDE_EXEC_ENV_PASSTHROUGH): "Authentication__ApiKey__Key" is a secret of the server; commands must not get it',
+      ],
+      ['HIDE_PROCESS_ENV_ALLOWLIST (from env HIDE_PROCESS_ENV_ALLOWLIST): "my var" is not an environment variable name'],
+    ]);
+  });
+
+  test('a relative sandbox read-only path is a bad setting', () => {
+    expect(problemsOf({ HIDE_SANDBOX_READ_ONLY_PATHS: '/usr,usr/lib' })).toEqual([
+      'HIDE_SANDBOX_READ_ONLY_PATHS (from env HIDE_SANDBOX_READ_ONLY_PATHS): "usr/lib" is not an absolute path; got "/usr,usr/lib"',
+    ]);
+  });
+
+  test('a metrics token with whitespace in it (a newline from a file) is a bad setting; blank is unset', () => {
+    expect([problemsOf({ HIDE_METRICS_TOKEN: 'abc123\n' }), problemsOf({ HIDE_METRICS_TOKEN: 'abc 123' }), problemsOf({ HIDE_METRICS_TOKEN: '  ' })]).toEqual([
+      ['HIDE_METRICS_TOKEN (from env HIDE_METRICS_TOKEN): must be printable ASCII without spaces (a trailing newline from a file?)'],
+      ['HIDE_METRICS_TOKEN (from env HIDE_METRICS_TOKEN): must be printable ASCII without spaces (a trailing newline from a file?)'],
+      [],
+    ]);
+  });
+});
+
+describe('config file keys', () => {
+  const problemsOf = (data: object) => {
+    using dir = configDir({ 'cfg.json': data });
+    try {
+      loadConfig({ cwd: dir.path, env: {}, configFile: 'cfg.json' });
+      return [];
+    } catch (err) {
+      return (err as ConfigError).problems;
+    }
+  };
+
+  test('a key that names no setting is an error, with the nearest name when one is close; $schema is allowed', () => {
+    expect(
+      problemsOf({
+        $schema: './hide.schema.json',
+        ratelimit: { rpmm: 5 },
+        bogus: 1,
+        exec: 5,
+        Authentication: { ApiKey: { Enabled: true, Kee: 'x' } },
+        CommandExecution: { MaxTimeoutSeconds: 600, Foo: 1 },
+      }),
+    ).toEqual([
+      'config file cfg.json: unknown setting "ratelimit.rpmm" (did you mean "rateLimit.rpm"?)',
+      'config file cfg.json: unknown setting "bogus"',
+      'config file cfg.json: "exec" must be an object of settings',
+      'config file cfg.json: unknown setting "Authentication.ApiKey.Kee"',
+      'config file cfg.json: unknown setting "CommandExecution.Foo"',
+    ]);
+  });
+
+  test('a setting under its path and a seed path with different values is an error; the same value is fine', () => {
+    expect(problemsOf({ exec: { maxTimeoutSeconds: 600 }, CommandExecution: { MaxTimeoutSeconds: 900 } })).toEqual([
+      'HIDE_EXEC_MAX_TIMEOUT_SECONDS: exec.maxTimeoutSeconds, CommandExecution.MaxTimeoutSeconds (config file cfg.json) are names of one setting and are set to different values; keep one',
+    ]);
+    expect(problemsOf({ port: 7001, server: { port: 7001 } })).toEqual([]);
   });
 });
 
@@ -175,5 +335,32 @@ describe('loadSettings', () => {
     expect(() => loadSettings(['port'], { cwd: dir.path, env: { HIDE_PORT: '-1' } })).toThrow(
       new ConfigError(['HIDE_PORT (from env HIDE_PORT): expected an integer >= 0; got "-1"']),
     );
+  });
+});
+
+describe('.env lines', () => {
+  test('a byte-order mark at the start of .env or the config file is no part of the first setting', () => {
+    using dir = configDir({ '.env': '\uFEFFHIDE_PORT=5005\nHIDE_RATE_LIMIT_RPM=7\n', 'cfg.json': '\uFEFF{"rateLimit":{"concurrent":2}}' });
+    const { config } = loadConfig({ cwd: dir.path, env: {}, configFile: 'cfg.json' });
+    expect([config.port, config.rateLimit.rpm, config.rateLimit.concurrent]).toEqual([5005, 7, 2]);
+  });
+
+  test('a quoted value followed by a comment loses its quotes and the comment; other forms as before', () => {
+    const text = [
+      'HIDE_HOST="127.0.0.1"  # loopback only',
+      "HIDE_API_KEY='a#b'   # the key holds a #",
+      'export HIDE_PORT=5001 # dev',
+      'HIDE_WORKSPACE="/srv/my project"',
+      'HIDE_LOG_LEVEL=debug#not-a-comment',
+      'HIDE_ALLOWED_HOSTS="a"b"',
+    ].join('\n');
+    expect(parseDotenv(text)).toEqual({
+      HIDE_HOST: '127.0.0.1',
+      HIDE_API_KEY: 'a#b',
+      HIDE_PORT: '5001',
+      HIDE_WORKSPACE: '/srv/my project',
+      HIDE_LOG_LEVEL: 'debug#not-a-comment',
+      HIDE_ALLOWED_HOSTS: 'a"b',
+    });
   });
 });

@@ -7,7 +7,7 @@
  * the CLI fails with a message naming the problem and loses nothing.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tarGz } from '../../scripts/release/tar.ts';
 import { chainHash } from '../../src/audit/chain.ts';
@@ -235,15 +235,25 @@ describe('hide keys generate', () => {
     expect(JSON.parse(readFileSync(join(cwd, 'keys.json'), 'utf8')).clients.map((c: { client_id: string }) => c.client_id)).toEqual(['a']);
   });
 
-  test('a lock left behind by a generate that died is taken over', async () => {
+  test('a generate killed while holding the lock blocks nobody (the kernel lets go of it)', async () => {
     const cwd = join(work, 'keys-stale');
     mkdirSync(cwd, { recursive: true });
-    writeFileSync(join(cwd, 'keys.json.lock'), '');
-    const past = new Date(Date.now() - 60_000);
-    utimesSync(join(cwd, 'keys.json.lock'), past, past);
-    const r = await hide(['keys', 'generate', '--client-id', 'a', '--file', 'keys.json'], cwd);
-    expect(r.code).toBe(0);
-    expect(readdirSync(cwd)).toEqual(['keys.json']);
+    // Stands in for a generate stopped dead in the middle: it takes the lock, says so, and waits to be killed.
+    const holder = Bun.spawn(
+      ['bun', '-e', `const { withDirLockSync } = await import(${JSON.stringify(join(ROOT, 'src', 'util', 'dir-lock.ts'))}); withDirLockSync(${JSON.stringify(cwd)}, 0, () => { console.log('held'); Bun.sleepSync(60_000); });`],
+      { stdout: 'pipe', stderr: 'ignore' },
+    );
+    try {
+      const reader = holder.stdout.getReader();
+      expect(new TextDecoder().decode((await reader.read()).value)).toBe('held\n');
+      holder.kill('SIGKILL');
+      await holder.exited;
+      const r = await hide(['keys', 'generate', '--client-id', 'a', '--file', 'keys.json'], cwd);
+      expect(r.code).toBe(0);
+      expect(readdirSync(cwd)).toEqual(['keys.json']);
+    } finally {
+      holder.kill('SIGKILL');
+    }
   });
 
   // Each generate reads the file, appends and renames over it: two at once

@@ -1,12 +1,15 @@
 /**
  * `echo '{…}' | hide stdio` answers and exits when its input closes, with the
  * sandbox on too (its launchers must not keep the process alive, nor start
- * after the session ended).
+ * after the session ended); SIGTERM stops a running call at once, which is
+ * answered saying why.
  */
 import { expect, test } from 'bun:test';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { waitFor } from '../helpers/wait.ts';
 import { landlockAbi } from '../../src/sandbox/landlock.ts';
-import { tempDir } from '../helpers/temp.ts';
+import { disposableTempDir, tempDir } from '../helpers/temp.ts';
 
 const MAIN = join(import.meta.dir, '..', '..', 'src', 'main.ts');
 const CALL = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"shell_execute","arguments":{"command":"echo","arguments":["hi"]}}}';
@@ -23,4 +26,34 @@ test.each(landlockAbi() > 0 ? ['auto', 'required', 'off'] : ['off'])('HIDE_SANDB
     const [out, err, code] = await Promise.all([proc.stdout.text(), proc.stderr.text(), proc.exited]);
     expect({ code, answered: out.includes('"id":1'), warnings: err }).toEqual({ code: 0, answered: true, warnings: '' });
   }
+});
+
+test.each(landlockAbi() > 0 ? ['auto', 'off'] : ['off'])('HIDE_SANDBOX=%s: SIGTERM stops a running call, which is answered and audited; exit 0', async (mode) => {
+  using wsDir = disposableTempDir('hide-stdio-term-');
+  const ws = wsDir.path;
+  // Outside the workspace, in a directory of its own: each run reads only its own lines.
+  using auditDir = disposableTempDir('hide-stdio-term-audit-');
+  const auditFile = join(auditDir.path, 'audit.jsonl');
+  const call = '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"shell_execute","arguments":{"command":"sleep","arguments":["60.0913"]}}}';
+  await using proc = Bun.spawn([process.execPath, MAIN, 'stdio', '--workspace', ws], {
+    env: { PATH: '/usr/bin:/bin', HIDE_SANDBOX: mode, HIDE_AUDIT_LOG_FILE: auditFile, HIDE_LOG_LEVEL: 'warn' },
+    stdin: 'pipe',
+    stdout: 'pipe',
+    stderr: 'pipe',
+  });
+  proc.stdin.write(`${call}\n`);
+  proc.stdin.flush();
+  await waitFor(() => Bun.spawnSync(['pgrep', '-f', 'sleep 60.0913']).exitCode === 0, 5000, 'the command running');
+  proc.kill('SIGTERM');
+  const [out, err, code] = await Promise.all([proc.stdout.text(), proc.stderr.text(), proc.exited]);
+  const answer = JSON.parse(out.trim()) as { id: number; result: { isError: boolean; structuredContent: { error: string } } };
+  const audited = readFileSync(auditFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { event_type: string; tool_name: string });
+  expect({ code, id: answer.id, isError: answer.result.isError, warnings: err, audited: audited.map((e) => [e.event_type, e.tool_name]) }).toEqual({
+    code: 0,
+    id: 7,
+    isError: true,
+    warnings: '',
+    audited: [['tool_call', 'shell_execute']],
+  });
+  if (mode === 'auto') expect(answer.result.structuredContent.error).toBe('the command was killed: the server is shutting down');
 });

@@ -43,6 +43,7 @@ describe('graceful shutdown', () => {
       ];
       // 4 sleeps + the shell + its 2 sleeps.
       await waitFor(() => pidsMatching(marker).length >= 7, 5000, 'sleeps running');
+      const sandboxed = ((await (await fetch(`${s.url}/health`)).json()) as { sandbox: string }).sandbox === 'on';
       const started = performance.now();
       s.kill('SIGTERM');
       const code = await s.exited;
@@ -54,6 +55,11 @@ describe('graceful shutdown', () => {
       const results = await Promise.all(calls);
       // The killed calls still got their answers: a tool error, not a dropped connection.
       for (const r of results) expect([r.status, r.body.result?.isError]).toEqual([200, true]);
+      // Sandboxed, the launcher is killed on purpose: the calls say why, and no replacement is started.
+      if (sandboxed) {
+        expect(results.map((r) => r.body.result.structuredContent.error)).toEqual(Array.from({ length: 5 }, () => 'the command was killed: the server is shutting down'));
+      }
+      expect(s.log()).not.toContain('exited unexpectedly');
       const audited = auditLines(s.auditFile).filter((l) => l.event_type === 'tool_call');
       expect(audited).toHaveLength(5);
     } finally {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { verifyFiles } from '../../src/audit/verify.ts';
 import { AuditWriter, MAX_LINE_BYTES, NullAudit } from '../../src/audit/writer.ts';
@@ -248,6 +248,56 @@ describe('AuditWriter', () => {
     expect(() => w.close()).not.toThrow();
     w.write(event(9));
     expect(w.linesDropped).toBe(6);
+  });
+
+  // A real full filesystem (a small tmpfs, so root) rather than /dev/full: space comes back, and a write can be cut short.
+  const canMount = process.getuid?.() === 0 && process.platform === 'linux';
+  test.skipIf(!canMount)('a disk that fills, frees and fills again: each outage reported once, its end with the lines lost, no line glued to a torn one', async () => {
+    using dir = tempDir();
+    const mnt = join(dir.path, 'mnt');
+    mkdirSync(mnt);
+    if (Bun.spawnSync(['mount', '-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mnt]).exitCode !== 0) return; // no mount here (a container without CAP_SYS_ADMIN)
+    try {
+      const filler = join(mnt, 'filler');
+      writeFileSync(filler, Buffer.alloc(48 * 1024));
+      const file = join(mnt, 'audit.jsonl');
+      const errors: string[] = [];
+      const recovered: number[] = [];
+      const w = new AuditWriter({ file, redactor: new Redactor(), chain: true, onError: (e) => errors.push((e as NodeJS.ErrnoException).code ?? e.message), onRecover: (n) => recovered.push(n) });
+      const big = (i: number) => event(i, { arguments: { command: 'echo', arguments: ['x'.repeat(700), String(i)] } });
+      for (let i = 0; i < 200 && w.linesDropped < 3; i++) {
+        w.write(big(i));
+        await tick();
+      }
+      expect([errors, recovered]).toEqual([['ENOSPC'], []]);
+      const droppedInFirst = w.linesDropped;
+      rmSync(filler);
+      w.write(event(1001));
+      await tick();
+      w.write(event(1002));
+      await tick();
+      expect([errors, recovered]).toEqual([['ENOSPC'], [droppedInFirst]]);
+      writeFileSync(filler, Buffer.alloc(40 * 1024));
+      for (let i = 0; i < 200 && w.linesDropped === droppedInFirst; i++) {
+        w.write(big(2000 + i));
+        await tick();
+      }
+      expect(errors).toEqual(['ENOSPC', 'ENOSPC']);
+      w.close();
+      // The lines written after the first outage are whole JSON lines of their own, whatever was cut before them.
+      const texts = readFileSync(file, 'utf8').split('\n');
+      const ids = texts.flatMap((t) => {
+        try {
+          return [(JSON.parse(t) as { correlation_id: string }).correlation_id];
+        } catch {
+          return [];
+        }
+      });
+      expect(ids).toContain('corr-1001');
+      expect(ids).toContain('corr-1002');
+    } finally {
+      Bun.spawnSync(['umount', mnt]);
+    }
   });
 
   test('an unwritable path fails at construction', () => {

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { IpFilter, isLoopback, normalizeIp } from '../../src/security/ip.ts';
+import { spawnServer } from '../ops/helpers.ts';
 
 describe('IpFilter.isAllowed', () => {
   test('empty allowlist allows everything, even garbage', () => {
@@ -124,5 +125,23 @@ describe('helpers', () => {
 
   test('normalizeIp', () => {
     expect([normalizeIp('::FFFF:10.0.0.1'), normalizeIp('2001:DB8:0:0:0:0:0:1'), normalizeIp('x')]).toEqual(['10.0.0.1', '2001:db8::1', 'x']);
+  });
+});
+
+describe('trusting every peer', () => {
+  test('a /0 proxy range (v4, v6 or mapped) is flagged; narrower ranges are not', () => {
+    const flagged = (trustedProxies: string[]) => new IpFilter({ trustedProxies }).trustsEveryPeer;
+    expect([flagged(['0.0.0.0/0']), flagged(['10.0.0.0/8', '::/0']), flagged(['::ffff:0.0.0.0/96']), flagged(['10.0.0.0/8', '127.0.0.1']), flagged([])]).toEqual([
+      true,
+      true,
+      true,
+      false,
+      false,
+    ]);
+  });
+
+  test('serve warns about it at start', async () => {
+    await using s = await spawnServer({ HIDE_TRUSTED_PROXIES: '10.0.0.0/8,0.0.0.0/0', HIDE_SANDBOX: 'off' });
+    expect(s.log()).toContain('HIDE_TRUSTED_PROXIES holds a /0 range: every client counts as a proxy');
   });
 });

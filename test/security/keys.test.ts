@@ -1,8 +1,9 @@
 import { describe, expect, test } from 'bun:test';
-import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runKeys } from '../../src/cli/keys.ts';
-import { generateApiKey, KeyStore, type ReloadResult, sha256Hex } from '../../src/security/keys.ts';
+import { generateApiKey, KeyStore, plaintextKeysExposure, type ReloadResult, sha256Hex } from '../../src/security/keys.ts';
+import { spawnServer } from '../ops/helpers.ts';
 import { KeysFileWatcher } from '../../src/security/keys-watch.ts';
 import { tempDir, waitFor } from './helpers.ts';
 
@@ -82,6 +83,11 @@ describe('KeyStore file validation', () => {
     ['key with whitespace', [{ client_id: 'x', api_key: 'has space' }]],
     ['empty client id', [{ client_id: '', api_key: KEY_A }]],
     ['enabled not a boolean', [{ client_id: 'x', api_key: KEY_A, enabled: 'yes' }]],
+    // A header carries it as Latin-1 bytes: it could never arrive as written.
+    ['non-ASCII key', [{ client_id: 'x', api_key: 'clé-secrète-1234567' }]],
+    // Ignored, these would leave the client with every tool, or enabled.
+    ['a misspelt readOnly', [{ client_id: 'x', api_key: KEY_A, readonly: true }]],
+    ['a misspelt enabled', [{ client_id: 'x', api_key: KEY_A, enabeld: false }]],
   ];
   for (const [name, clients] of bad) {
     test(`rejects ${name}`, () => {
@@ -91,6 +97,17 @@ describe('KeyStore file validation', () => {
       expect(() => new KeyStore({ file })).toThrow(/keys file is invalid|duplicate|already uses/);
     });
   }
+
+  test('a misspelt field is named with the field meant; other extra fields belong to the file owner', () => {
+    using dir = tempDir();
+    const file = join(dir.path, 'keys.json');
+    writeKeys(file, [{ client_id: 'x', api_key: KEY_A, readonly: true, Tool: ['read_file'], owner: 'ops', created: '2026-01-01' }]);
+    expect(() => new KeyStore({ file })).toThrow(
+      'keys file is invalid: clients.0.readonly: unknown field (did you mean "readOnly"?); clients.0.Tool: unknown field (did you mean "tools"?)',
+    );
+    writeKeys(file, [{ client_id: 'x', api_key: KEY_A, owner: 'ops', created: '2026-01-01' }]);
+    expect(new KeyStore({ file }).listClients().map((c) => c.clientId)).toEqual(['x']);
+  });
 
   test('rejects non-JSON, wrong top level and a missing file', () => {
     using dir = tempDir();
@@ -106,6 +123,7 @@ describe('KeyStore file validation', () => {
     using dir = tempDir();
     expect(() => new KeyStore({ apiKey: KEY_A, file: standardFile(dir.path) })).toThrow(/already uses/);
     expect(() => new KeyStore({ apiKey: 'bad key' })).toThrow(/single API key/);
+    expect(() => new KeyStore({ apiKey: 'clé-secrète-1234567' })).toThrow('the single API key must be 1-1024 printable ASCII characters, no spaces');
   });
 
   test('listClients shows fingerprints, never keys; hasAnyKey', () => {
@@ -124,6 +142,75 @@ describe('KeyStore file validation', () => {
     const onlyOff = join(dir2.path, 'k.json');
     writeKeys(onlyOff, [{ client_id: 'off', enabled: false, api_key: KEY_OFF }]);
     expect(new KeyStore({ file: onlyOff }).hasAnyKey()).toBe(false);
+  });
+});
+
+describe('keys file permissions', () => {
+  test('plaintext keys other users can read are named with the mode; digests only, or mode 0600, are fine', () => {
+    using dir = tempDir();
+    const file = join(dir.path, 'keys.json');
+    writeKeys(file, [
+      { client_id: 'a', api_key: KEY_A },
+      { client_id: 'b', api_key_sha256: sha256Hex(KEY_B) },
+    ]);
+    const store = new KeyStore({ apiKey: generateApiKey(), file });
+    expect(store.plaintextInFile()).toBe(1);
+    chmodSync(file, 0o640);
+    expect(plaintextKeysExposure(file, store.plaintextInFile())).toBe(
+      `keys file ${file} holds 1 plaintext key(s) (api_key) and is readable by other users (mode 0640): chmod 600 it, or keep only digests (api_key_sha256, as \`hide keys generate\` writes)`,
+    );
+    chmodSync(file, 0o600);
+    expect(plaintextKeysExposure(file, 1)).toBeNull();
+    const digests = join(dir.path, 'digests.json');
+    writeKeys(digests, [{ client_id: 'b', api_key_sha256: sha256Hex(KEY_B) }]);
+    chmodSync(digests, 0o644);
+    // The single configured key is plaintext too, but not in the file.
+    expect(plaintextKeysExposure(digests, new KeyStore({ apiKey: KEY_A, file: digests }).plaintextInFile())).toBeNull();
+  });
+
+  test('serve warns at start about a world-readable keys file with plaintext keys', async () => {
+    using dir = tempDir();
+    const file = join(dir.path, 'keys.json');
+    writeKeys(file, [{ client_id: 'a', api_key: KEY_A }]);
+    chmodSync(file, 0o644);
+    await using s = await spawnServer({ HIDE_AUTH_ENABLED: 'true', HIDE_API_KEYS_FILE: file, HIDE_SANDBOX: 'off' });
+    expect(s.log()).toContain(`keys file ${file} holds 1 plaintext key(s) (api_key) and is readable by other users (mode 0644)`);
+  });
+});
+
+describe('tool names a client lists', () => {
+  test('names that are no tool are reported per client; "*" and known names are not', () => {
+    using dir = tempDir();
+    const file = join(dir.path, 'keys.json');
+    writeKeys(file, [
+      { client_id: 'a', api_key_sha256: sha256Hex(KEY_A), tools: ['read_file', 'shell_*', 'readfile'] },
+      { client_id: 'b', api_key_sha256: sha256Hex(KEY_B), tools: ['*'] },
+    ]);
+    expect(new KeyStore({ file }).unknownTools(new Set(['read_file', 'shell_execute']))).toEqual([
+      'keys file client "a" lists tool "shell_*", which does not exist: it grants nothing',
+      'keys file client "a" lists tool "readfile", which does not exist: it grants nothing',
+    ]);
+  });
+
+  test('serve warns at start and after a reload', async () => {
+    using dir = tempDir();
+    const file = join(dir.path, 'keys.json');
+    writeKeys(file, [{ client_id: 'a', api_key_sha256: sha256Hex(KEY_A), tools: ['read_file', 'shell_*'] }]);
+    await using s = await spawnServer({ HIDE_AUTH_ENABLED: 'true', HIDE_API_KEYS_FILE: file, HIDE_SANDBOX: 'off' });
+    expect(s.log()).toContain('keys file client \\"a\\" lists tool \\"shell_*\\", which does not exist: it grants nothing');
+    writeKeys(file, [{ client_id: 'a', api_key_sha256: sha256Hex(KEY_A), tools: ['write_fil'] }]);
+    await waitFor(() => s.log().includes('lists tool \\"write_fil\\"'), 5000, 'the warning after the reload');
+  });
+});
+
+describe('reload to no enabled key', () => {
+  test('is taken, and serve says that every request is now refused', async () => {
+    using dir = tempDir();
+    const file = join(dir.path, 'keys.json');
+    writeKeys(file, [{ client_id: 'a', api_key_sha256: sha256Hex(KEY_A) }]);
+    await using s = await spawnServer({ HIDE_AUTH_ENABLED: 'true', HIDE_API_KEYS_FILE: file, HIDE_SANDBOX: 'off' });
+    writeKeys(file, [{ client_id: 'a', api_key_sha256: sha256Hex(KEY_A), enabled: false }]);
+    await waitFor(() => s.log().includes('the keys file now enables no key: every MCP request is refused until one is enabled'), 5000, 'the warning');
   });
 });
 
@@ -238,6 +325,16 @@ describe('hide keys', () => {
     const store = new KeyStore({ file });
     expect(store.listClients().map((c) => c.clientId)).toEqual(['plain', 'hashed', 'off', 'fresh']);
     expect(store.authenticate(KEY_A).ok).toBe(true);
+  });
+
+  test('list shows control characters of a description escaped, one line per client', async () => {
+    using dir = tempDir();
+    const file = join(dir.path, 'keys.json');
+    writeKeys(file, [{ client_id: 'a', api_key_sha256: sha256Hex(KEY_A), description: 'line1\nline2 \u001b[31mred' }]);
+    const io = capture();
+    expect(await runKeys(['list', '--file', file], io)).toBe(0);
+    expect(io.outText.split('\n')[1]).toBe(`a          yes      ${sha256Hex(KEY_A).slice(0, 12)}  line1\\u000aline2 \\u001b[31mred`);
+    expect(io.outText.split('\n')).toHaveLength(3);
   });
 
   test('usage errors exit 2; --help exits 0', async () => {

@@ -1,0 +1,121 @@
+/**
+ * The keys file (seed 001's format) and what a key may look like: the schema
+ * of a client entry, parsing with every problem named, misspelt fields, and
+ * the warning for plaintext keys other users can read. No state in here.
+ */
+import { statSync } from 'node:fs';
+import * as v from 'valibot';
+import { editDistance } from '../util/edit-distance.ts';
+
+/** Longest key we are willing to hash; longer input is refused as invalid. */
+export const MAX_KEY_LENGTH = 1024;
+// Whitespace, C0/C1 controls and DEL: not in a client id, which is logged and audited.
+const BAD_ID_CHARS = /[\s\u0000-\u001f\u007f-\u009f]/;
+/**
+ * A key travels in an HTTP header, which carries bytes that servers read as
+ * Latin-1: a key with other characters (`clé`) would never arrive as it was
+ * configured, so keys are printable ASCII.
+ */
+const KEY_CHARS = /^[\x21-\x7e]+$/;
+
+/** What a key may be, for messages. */
+export const KEY_FORM = `1-${MAX_KEY_LENGTH} printable ASCII characters, no spaces`;
+
+/** True when the string has a shape a key can have (before any hashing). */
+export function isWellFormedKey(key: string): boolean {
+  return key.length > 0 && key.length <= MAX_KEY_LENGTH && KEY_CHARS.test(key);
+}
+
+const ClientEntrySchema = v.pipe(
+  v.object({
+    client_id: v.pipe(
+      v.string('client_id must be a string'),
+      v.nonEmpty('client_id must not be empty'),
+      v.maxLength(128, 'client_id must be at most 128 characters'),
+      v.check((s) => !BAD_ID_CHARS.test(s), 'client_id must not contain whitespace or control characters'),
+    ),
+    description: v.optional(v.string('description must be a string'), ''),
+    enabled: v.optional(v.boolean('enabled must be true or false'), true),
+    api_key: v.optional(
+      v.pipe(
+        v.string('api_key must be a string'),
+        v.check(isWellFormedKey, `api_key must be ${KEY_FORM}`),
+      ),
+    ),
+    api_key_sha256: v.optional(
+      v.pipe(v.string(), v.regex(/^[0-9a-fA-F]{64}$/, 'api_key_sha256 must be 64 hex digits')),
+    ),
+    tools: v.optional(v.array(v.pipe(v.string(), v.nonEmpty()), 'tools must be a list of tool names or "*"')),
+    readOnly: v.optional(v.boolean('readOnly must be true or false'), false),
+  }),
+  v.check(
+    (e) => (e.api_key === undefined) !== (e.api_key_sha256 === undefined),
+    'each client needs exactly one of api_key or api_key_sha256',
+  ),
+);
+
+export const KeysFileSchema = v.object({
+  clients: v.array(ClientEntrySchema, 'clients must be a list'),
+});
+
+export type KeysFileEntry = v.InferOutput<typeof ClientEntrySchema>;
+
+const ENTRY_FIELDS = ['client_id', 'description', 'enabled', 'api_key', 'api_key_sha256', 'tools', 'readOnly'] as const;
+
+/**
+ * Fields of client entries that look like a misspelt known field: `readonly`
+ * or `enabeld` would be ignored, leaving the client with every tool or still
+ * enabled. Other extra fields (notes, owners) are the file owner's own.
+ */
+function misspeltFields(raw: unknown): string[] {
+  const clients = (raw as { clients?: unknown } | null)?.clients;
+  if (!Array.isArray(clients)) return [];
+  return clients.flatMap((entry, i) => {
+    if (entry === null || typeof entry !== 'object') return [];
+    return Object.keys(entry).flatMap((key) => {
+      if ((ENTRY_FIELDS as readonly string[]).includes(key)) return [];
+      const near = ENTRY_FIELDS.find((f) => f.toLowerCase() === key.toLowerCase() || editDistance(f.toLowerCase(), key.toLowerCase()) <= 2);
+      return near === undefined ? [] : [`clients.${i}.${key}: unknown field (did you mean "${near}"?)`];
+    });
+  });
+}
+
+/** Parses and checks a keys file's text; throws an Error naming each problem. */
+export function parseKeysFile(text: string): KeysFileEntry[] {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`keys file is not valid JSON: ${(err as Error).message}`);
+  }
+  const parsed = v.safeParse(KeysFileSchema, raw);
+  const problems = parsed.success
+    ? []
+    : parsed.issues.map((i) => {
+        const path = v.getDotPath(i);
+        return path ? `${path}: ${i.message}` : i.message;
+      });
+  problems.push(...misspeltFields(raw));
+  if (!parsed.success || problems.length > 0) throw new Error(`keys file is invalid: ${problems.join('; ')}`);
+  return parsed.output.clients;
+}
+
+/**
+ * A warning for a keys file that holds plaintext keys and that users other
+ * than its owner may read (group or other bits), else null. Digests alone are
+ * no use to a reader, so such a file is not worth a warning.
+ */
+export function plaintextKeysExposure(file: string, plaintext: number): string | null {
+  if (plaintext === 0) return null;
+  let mode: number;
+  try {
+    mode = statSync(file).mode & 0o777;
+  } catch {
+    return null;
+  }
+  if ((mode & 0o044) === 0) return null;
+  return (
+    `keys file ${file} holds ${plaintext} plaintext key(s) (api_key) and is readable by other users (mode 0${mode.toString(8)}): ` +
+    'chmod 600 it, or keep only digests (api_key_sha256, as `hide keys generate` writes)'
+  );
+}

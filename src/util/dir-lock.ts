@@ -1,0 +1,38 @@
+/**
+ * An exclusive lock on a directory, held with flock(2) for as long as a
+ * function runs. The kernel releases it however the holder ends (exit, crash,
+ * SIGKILL), so there is no stale lock to guess about, and a holder that is
+ * merely slow keeps it. The directory is locked rather than a file in it: a
+ * file replaced by rename is a new inode, and a lock file left behind would
+ * be clutter.
+ */
+import { closeSync, constants as fsConstants, openSync } from 'node:fs';
+import { constants } from 'node:os';
+import { lastErrno, libc, SyscallError } from './libc.ts';
+
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+const RETRY_MS = 10;
+
+export class LockTimeoutError extends Error {}
+
+/**
+ * Runs `body` holding the lock on `dir`, waiting up to `waitMs` for another
+ * holder to let go; throws LockTimeoutError when it does not.
+ */
+export function withDirLockSync<T>(dir: string, waitMs: number, body: () => T): T {
+  const fd = openSync(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+  try {
+    const giveUpAt = Date.now() + waitMs;
+    while (libc().flock(fd, LOCK_EX | LOCK_NB) !== 0) {
+      const errno = lastErrno();
+      if (errno !== constants.errno.EWOULDBLOCK) throw new SyscallError('flock', errno);
+      if (Date.now() > giveUpAt) throw new LockTimeoutError(`${dir} stayed locked for ${waitMs / 1000} s`);
+      Bun.sleepSync(RETRY_MS);
+    }
+    return body();
+  } finally {
+    // Closing the only descriptor of the open file releases the lock.
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * IP addresses and CIDR rules as people write them in settings, parsed
+ * strictly with ipaddr.js: IPv4 only in four-part decimal (ipaddr.js alone
+ * would also take `0x7f.1` or `127.1`), IPv4-mapped IPv6 unwrapped to the IPv4
+ * address it carries, no zone ids. Shared by the settings schema (a bad rule
+ * is a bad setting) and the IP filter that matches requests against the rules.
+ */
+import ipaddr from 'ipaddr.js';
+
+export type Addr = ipaddr.IPv4 | ipaddr.IPv6;
+/** An address and its prefix length. */
+export type IpRange = [Addr, number];
+
+/** Parses one address strictly; null when it is not one. */
+export function parseIp(text: string): Addr | null {
+  const s = text.trim();
+  if (ipaddr.IPv4.isValidFourPartDecimal(s)) return ipaddr.IPv4.parse(s);
+  if (!s.includes(':') || !ipaddr.IPv6.isValid(s)) return null;
+  const a = ipaddr.IPv6.parse(s);
+  return a.isIPv4MappedAddress() ? a.toIPv4Address() : a;
+}
+
+/**
+ * Parses an address or a CIDR range; throws an Error quoting the rule when it
+ * is neither. A mapped prefix such as `::ffff:10.0.0.0/104` is the IPv4 range
+ * `10.0.0.0/8`.
+ */
+export function parseIpRule(rule: string): IpRange {
+  const s = rule.trim();
+  const slash = s.indexOf('/');
+  const addrText = slash === -1 ? s : s.slice(0, slash);
+  const bitsText = slash === -1 ? null : s.slice(slash + 1);
+  const addr = parseIp(addrText);
+  // Zone ids name a local interface; they make no sense in a shared rule.
+  if (addr === null || addrText.includes('%') || (bitsText !== null && !/^\d{1,3}$/.test(bitsText))) {
+    throw new Error(`"${rule}" is not an IP address or CIDR range`);
+  }
+  const max = addr.kind() === 'ipv4' ? 32 : 128;
+  if (bitsText === null) return [addr, max];
+  const offset = addr.kind() === 'ipv4' && addrText.includes(':') ? 96 : 0;
+  const bits = Number(bitsText) - offset;
+  if (bits < 0 || bits > max) throw new Error(`"${rule}" has a prefix length outside ${offset}-${max + offset}`);
+  return [addr, bits];
+}
