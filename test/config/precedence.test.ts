@@ -103,6 +103,9 @@ describe("the seeds' names", () => {
         CommandExecution: { MaxTimeoutSeconds: 900, DefaultTimeoutSeconds: 45, AllowedPaths: ['/tmp'], EnableAuditLogging: false },
         exec: { defaultTimeoutSeconds: 45 },
         server: { port: 7001 },
+        // What the ASP.NET template writes beside them: the host's own sections load and configure nothing.
+        Logging: { LogLevel: { Default: 'Information', 'Microsoft.AspNetCore': 'Warning' } },
+        Kestrel: { Endpoints: {} },
       },
     });
     const { config, sources } = loadConfig({ cwd: dir.path, env: {}, configFile: 'appsettings.json' });
