@@ -146,7 +146,8 @@ describe('through the server', () => {
     try {
       await waitFor(() => !existsSync(killedTmp), 10_000, 'the killed server’s TMPDIR to go');
       expect(existsSync(`${killedTmp}.lock`)).toBe(false);
-      expect(second.logs()).toContain('the private TMPDIR of a server that ended without removing it');
+      // Logged once the sweep is done, and read from the server's stderr a moment later still.
+      await waitFor(() => second.logs().includes('the private TMPDIR of a server that ended without removing it'), 10_000, 'the sweep’s log line');
       // The new server's own directory works.
       expect((await call(second.url, 'sh', ['-c', 'echo ok > "$TMPDIR/x" && cat "$TMPDIR/x"'])).stdout).toBe('ok\n');
     } finally {
