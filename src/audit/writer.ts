@@ -16,7 +16,7 @@
  * 64 KiB, whatever a client sends.
  */
 import { dirname } from 'node:path';
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { type Checkpoint, checkpointPath, encodeCheckpoint, hashOf, lastLine, readCheckpoint, resumeHash, scanFile, sealRecord } from './chain.ts';
 import type { AuditEvent, AuditSink } from './event.ts';
 import type { Budget, Redactor } from './redact.ts';
@@ -284,8 +284,10 @@ export class AuditWriter implements AuditSink {
       this.size += data.length;
       this.linesWritten += lines.length;
     } catch (err) {
-      // A full disk takes what fits: the file now ends in a torn line, and the next write must start a fresh one.
-      if (off > 0) {
+      // A full disk takes what fits. Taken back, the file holds whole lines only, so its checkpoint stays true and
+      // verify names the lost lines as a gap; if it cannot be, the file ends in a torn line and the next write must
+      // start a fresh one.
+      if (off > 0 && !this.takeBack(off)) {
         this.needsNewline = true;
         this.startsFile = false;
         this.size += off;
@@ -306,6 +308,17 @@ export class AuditWriter implements AuditSink {
     cp.last_hash = lines.at(-1)!.hash;
     cp.bytes = this.size;
     this.saveCheckpoint();
+  }
+
+  /** Cuts the last `bytes` a failed write appended; false when that fails too. */
+  private takeBack(bytes: number): boolean {
+    if (this.fd === null) return false;
+    try {
+      ftruncateSync(this.fd, fstatSync(this.fd).size - bytes);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** Starts an outage (before its first lost lines are counted). */

@@ -242,15 +242,22 @@ export const OptionalBearerToken = v.optional(
 /** Why an entry cannot equal a browser's `Origin` header, or null when it can. */
 function originProblem(item: string): string | null {
   const entry = item.replace(/\/+$/, '');
-  let origin: string;
+  const notOrigin = `"${item}" is not an origin (scheme://host[:port])`;
+  let url: URL;
   try {
-    origin = new URL(entry).origin;
+    url = new URL(entry);
   } catch {
-    return `"${item}" is not an origin (scheme://host[:port])`;
+    return notOrigin;
   }
-  if (origin === 'null' || !/^https?:/.test(origin)) return `"${item}" is not an http(s) origin`;
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    // A browser extension (chrome-extension://<id>) or an editor webview (vscode-webview://<id>) sends scheme://host,
+    // which URL does not normalise ("null" origin); a file or sandboxed frame sends "null", never allowed.
+    const m = /^([a-z][a-z0-9+.-]*:\/\/[^/?#@\s]+)(.*)$/.exec(entry.toLowerCase());
+    if (m === null || url.protocol === 'file:') return notOrigin;
+    return m[2] === '' ? null : `"${item}" is not an origin as browsers send it: write ${m[1]}`;
+  }
   // A path, a query or a default port written out would never equal what a browser sends.
-  if (origin !== entry.toLowerCase()) return `"${item}" is not an origin as browsers send it: write ${origin}`;
+  if (url.origin !== entry.toLowerCase()) return `"${item}" is not an origin as browsers send it: write ${url.origin}`;
   return null;
 }
 

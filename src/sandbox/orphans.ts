@@ -9,7 +9,8 @@
  * (an unprivileged server), and by the server for what a dead launcher leaves.
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { check, libc } from '../util/libc.ts';
+import { constants } from 'node:os';
+import { check, lastErrno, libc } from '../util/libc.ts';
 
 const PR_SET_CHILD_SUBREAPER = 36;
 const WNOHANG = 1;
@@ -85,6 +86,7 @@ const SYS_pidfd_open = 434;
 const SYS_pidfd_send_signal = 424;
 const SIGKILL = 9;
 const SIGSTOP = 19;
+const ESRCH = constants.errno.ESRCH;
 
 /** A process held by a descriptor (pidfd): signals through it reach that process or nobody, never a successor to its pid. */
 interface Held {
@@ -141,7 +143,7 @@ function holdChild(pid: number, parent: Held): Held | null {
 function killTree(root: number, budget = MAX_TREE): number {
   // Our own child, not reaped yet: its pid names it alone.
   const top = hold(root);
-  if (top === null) return 0;
+  if (top === null) return lastErrno() === ESRCH ? 0 : killChildByPid(root);
   const frozen: Held[] = [];
   const seen = new Set<number>();
   const queue: { pid: number; parent: Held | null }[] = [{ pid: root, parent: null }];
@@ -167,6 +169,23 @@ function killTree(root: number, budget = MAX_TREE): number {
     for (const p of opened) libc().close(p.fd);
   }
   return frozen.length;
+}
+
+/**
+ * Without pidfds (a container's seccomp profile that predates pidfd_open
+ * refuses it; kernels before 5.3 lack it) only our own children can be
+ * signalled safely: one is killed by its pid, which nobody else can get
+ * before we reap it. Its children become ours in turn and go the same way in
+ * the sweep's next rounds, a level at a time and without the freeze, but
+ * never reaching a stranger.
+ */
+function killChildByPid(pid: number): number {
+  try {
+    process.kill(pid, 'SIGKILL');
+    return 1;
+  } catch {
+    return 0;
+  }
 }
 
 /**

@@ -239,6 +239,16 @@ describe('values the runtime could never use', () => {
     ]);
   });
 
+  test('the origin of a browser extension or an editor webview (no http(s) scheme) is an allowed origin, as it was before origins were checked', () => {
+    const origins = 'chrome-extension://abcdefghijklmnopabcdefghijklmnop,moz-extension://0b6a7f3c-1d2e-4f50-9a8b-7c6d5e4f3a2b,vscode-webview://1a2b3c,tauri://localhost';
+    expect(problemsOf({ HIDE_ALLOWED_ORIGINS: origins })).toEqual([]);
+    // Still no path after one, and still never a file's or a sandboxed frame's "null".
+    expect(problemsOf({ HIDE_ALLOWED_ORIGINS: 'chrome-extension://abc/popup.html,file:///tmp/x.html' }).map((p) => p.replace(/; got .*/, ''))).toEqual([
+      'HIDE_ALLOWED_ORIGINS (from env HIDE_ALLOWED_ORIGINS): "chrome-extension://abc/popup.html" is not an origin as browsers send it: write chrome-extension://abc',
+      'HIDE_ALLOWED_ORIGINS (from env HIDE_ALLOWED_ORIGINS): "file:///tmp/x.html" is not an origin (scheme://host[:port])',
+    ]);
+  });
+
   test('a listen address with a port, a scheme or spaces in it is a bad setting; [::1] is taken as ::1', () => {
     const expected = (got: string) => [`HIDE_HOST (from env HIDE_HOST): expected an IP address or a host name, without a port (the port is HIDE_PORT); got "${got}"`];
     expect(['127.0.0.1:5000', 'http://box.lan', 'not a host', '999.1.1.1'].map((h) => problemsOf({ HIDE_HOST: h }))).toEqual(

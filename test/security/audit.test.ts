@@ -295,6 +295,12 @@ describe('AuditWriter', () => {
       });
       expect(ids).toContain('corr-1001');
       expect(ids).toContain('corr-1002');
+      // What a cut write left is taken back: the file holds whole lines only, and verify names the lost lines (a gap in
+      // the chain), not a torn line it can only call edited or inserted.
+      expect(texts.at(-1)).toBe('');
+      expect(texts.slice(0, -1).length).toBe(ids.length);
+      const verdict = verifyFiles([file]);
+      expect(verdict.ok ? 'ok' : verdict.problem.kind).toBe('deleted');
     } finally {
       Bun.spawnSync(['umount', mnt]);
     }
