@@ -28,7 +28,8 @@ function secretNote(spec: SettingSpec): string {
 function envForm(spec: SettingSpec): string | undefined {
   const value: unknown = spec.default;
   if (value === undefined || value === null || typeof value === 'function') return undefined;
-  return Array.isArray(value) ? JSON.stringify(value) : String(value);
+  // Lists and maps are written as JSON, as the env reader takes them.
+  return typeof value === 'object' ? JSON.stringify(value) : String(value);
 }
 
 function defaultText(spec: SettingSpec): string {

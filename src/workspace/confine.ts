@@ -150,8 +150,11 @@ export class Confiner {
     }
     if (!this.contains(real)) throw this.outside(input);
     // `resolve` drops a trailing slash, which the kernel reads as "a directory": `a.txt/` is not `a.txt`.
-    if (/\/\.?$/.test(input) && !(await stat(real)).isDirectory()) {
-      throw new PathRefusedError(`path '${input}' ends with '/' but is not a directory`, input, 'type');
+    if (/\/\.?$/.test(input)) {
+      // Gone since realpath saw it: missing, as a path that never was.
+      const st = await stat(real).catch(() => null);
+      if (st === null) throw new PathRefusedError(`path '${input}' does not exist`, input, 'missing');
+      if (!st.isDirectory()) throw new PathRefusedError(`path '${input}' ends with '/' but is not a directory`, input, 'type');
     }
     return real;
   }

@@ -6,6 +6,7 @@
 import { describe, expect, test } from 'bun:test';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import * as v from 'valibot';
 import { generatedFiles, renderEnvExample, renderSettingsTable } from '../../src/config/docs.ts';
 import { parseDotenv } from '../../src/config/load.ts';
 import { CONFIG_FILE_ENV, type SettingSpec } from '../../src/config/setting.ts';
@@ -28,6 +29,17 @@ describe('what the generator writes', () => {
     const text = renderEnvExample();
     const named = [...text.matchAll(/^# ([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]);
     expect({ named, active: parseDotenv(text) }).toEqual({ named: [CONFIG_FILE_ENV, ...ROWS.map((s) => s.env)], active: {} });
+  });
+
+  test('a default written in .env.example, uncommented, reads back as that default', () => {
+    const lines = renderEnvExample().split('\n');
+    const shown = ROWS.filter((s) => s.example === undefined && s.default !== undefined && s.default !== null && typeof s.default !== 'function');
+    const read = shown.map((s) => {
+      const value = lines.find((l) => l.startsWith(`# ${s.env}=`))!.slice(`# ${s.env}=`.length);
+      const parsed = v.safeParse(s.schema, value);
+      return [s.env, parsed.success ? parsed.output : parsed.issues[0]!.message];
+    });
+    expect(read).toEqual(shown.map((s) => [s.env, s.default]));
   });
 
   test('the table has a row per setting plus HIDE_CONFIG, each with four cells', () => {
