@@ -547,3 +547,54 @@ describe('2026-07-28 headers and bodies', () => {
     expect(((await bad.json()) as any).id).toBeNull();
   });
 });
+
+describe('introspection answers from a misbehaving authorization server', () => {
+  /** Stands in for the authorization server's introspection endpoint, answering whatever the test sets. */
+  let answer: () => Response = () => Response.json({ active: false });
+  let introspection: ReturnType<typeof Bun.serve>;
+  let server: TestServer;
+  let idp: TestIdp;
+  let resource: string;
+  let n = 0;
+
+  beforeAll(async () => {
+    introspection = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => answer() });
+    ({ idp, server, resource } = await startOAuthHide({
+      HIDE_OAUTH_INTROSPECTION_URL: `http://127.0.0.1:${introspection.port}/introspect`,
+      HIDE_OAUTH_INTROSPECTION_CLIENT_ID: 'hide',
+      HIDE_OAUTH_INTROSPECTION_CLIENT_SECRET: 'hide-secret',
+    }));
+  });
+  afterAll(async () => {
+    await server.stop();
+    await idp.stop();
+    introspection.stop(true);
+  });
+
+  const active = () => ({ active: true, sub: 'opaque-user', scope: 'hide:exec', aud: resource, iss: idp.issuer, exp: now() + 600 });
+  // A fresh opaque token each time, so no cached answer decides.
+  const opaque = () => `opaque-token-${++n}-0123456789abcdef`;
+
+  test('a well-formed active answer is accepted (the baseline)', async () => {
+    answer = () => Response.json(active());
+    expect(await echoStatus(server, opaque())).toBe(200);
+  });
+
+  const refused: Array<[string, () => Response, string]> = [
+    ['exp as a string (in the past)', () => Response.json({ ...active(), exp: String(now() - 3600) }), 'token claim exp invalid'],
+    ['exp as an object', () => Response.json({ ...active(), exp: { valueOf: now() + 600 } }), 'token claim exp invalid'],
+    ['nbf as a string (in the future)', () => Response.json({ ...active(), nbf: String(now() + 3600) }), 'token claim nbf invalid'],
+    ['active without aud', () => Response.json({ ...active(), aud: undefined }), 'token is not for this resource (aud)'],
+    ['active as the string "true"', () => Response.json({ ...active(), active: 'true' }), 'token is not active'],
+    ['an untrusted iss', () => Response.json({ ...active(), iss: 'https://elsewhere.example' }), 'token issuer is not trusted (iss)'],
+    ['HTML with 200', () => new Response('<html>hi</html>', { headers: { 'content-type': 'text/html' } }), 'introspection endpoint answered something other than JSON'],
+  ];
+
+  test.each(refused)('%s: 401 with the reason audited', async (_name, make, reason) => {
+    answer = make;
+    const before = (await auditLines(server)).length;
+    const r = await rpc(server.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: { command: 'echo', arguments: ['x'] } }, bearer(opaque()));
+    expect({ status: r.status, message: r.body.error?.message }).toEqual({ status: 401, message: `Unauthorized: ${reason}` });
+    expect((await auditLines(server)).slice(before).map((l) => [l.event_type, l.error])).toEqual([['auth_failure', reason]]);
+  });
+});

@@ -340,6 +340,39 @@ describe('opaque tokens', () => {
       await idp.stop();
     }
   });
+  test('an introspection endpoint that fails is not remembered: the refused token works once the endpoint answers again', async () => {
+    const hideClient = CLIENTS.find((c) => c.id === 'hide')!;
+    const { idp, server } = await startOAuthHide({}, (resource) => TestIdp.start(resource, { opaque: true }));
+    await server.stop();
+    const introspecting = await startServer(
+      {
+        HIDE_AUTH_MODE: 'oauth',
+        HIDE_OAUTH_RESOURCE: `${server.url}/mcp`,
+        HIDE_OAUTH_ISSUERS: idp.issuer,
+        HIDE_SANDBOX: 'off',
+        HIDE_OAUTH_INTROSPECTION_URL: `${idp.issuer}/token/introspection`,
+        HIDE_OAUTH_INTROSPECTION_CLIENT_ID: hideClient.id,
+        HIDE_OAUTH_INTROSPECTION_CLIENT_SECRET: hideClient.secret,
+      },
+      { port: Number(new URL(server.url).port) },
+    );
+    try {
+      const token = await idp.token('exec-bot');
+      idp.introspectionDown = true;
+      const before = await auditCount(introspecting);
+      const down = await echo(introspecting, token);
+      // Fail closed while nobody can say whether the token is good...
+      expect({ status: down.status, message: down.body.error?.message }).toEqual({ status: 401, message: 'Unauthorized: introspection endpoint answered HTTP 503' });
+      expect((await newAuditLines(introspecting, before, 1)).map((l) => [l.event_type, l.error])).toEqual([['auth_failure', 'introspection endpoint answered HTTP 503']]);
+      idp.introspectionDown = false;
+      // ...but the failure is no answer about the token, so the very next call asks again.
+      const up = await echo(introspecting, token, 'back');
+      expect({ status: up.status, stdout: up.body.result?.structuredContent?.stdout }).toEqual({ status: 200, stdout: 'back\n' });
+    } finally {
+      await introspecting.stop();
+      await idp.stop();
+    }
+  });
 });
 
 describe('both mode', () => {

@@ -44,6 +44,8 @@ export class TestIdp {
   jwksHits = 0;
   /** When true the key set endpoint answers 503. */
   jwksDown = false;
+  /** When true the introspection endpoint answers 503. */
+  introspectionDown = false;
   issuer = '';
   keys: SigningKey[] = [];
   private handler: ((req: IncomingMessage, res: ServerResponse) => void) | null = null;
@@ -54,6 +56,10 @@ export class TestIdp {
         res.writeHead(503).end();
         return;
       }
+    }
+    if (req.url?.startsWith('/token/introspection') && this.introspectionDown) {
+      res.writeHead(503).end();
+      return;
     }
     this.handler!(req, res);
   });

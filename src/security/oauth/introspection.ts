@@ -21,8 +21,13 @@ export interface IntrospectionOptions {
   clientSecret: string;
 }
 
-/** The claims of an active token, or why it was refused. */
-export type IntrospectionResult = { active: true; claims: Record<string, unknown> } | { active: false; reason: string };
+/**
+ * The claims of an active token, or why it was refused. `unanswered`: the
+ * endpoint gave no answer about the token (unreachable, an error status, not
+ * JSON) — refused now, but not remembered, so the token works again as soon
+ * as the endpoint does.
+ */
+export type IntrospectionResult = { active: true; claims: Record<string, unknown> } | { active: false; reason: string; unanswered?: true };
 
 export class Introspector {
   private readonly cache = new Map<string, { until: number; result: IntrospectionResult }>();
@@ -42,6 +47,7 @@ export class Introspector {
     const result = await this.ask(token);
     let until = now + (result.active ? ACTIVE_TTL_MS : INACTIVE_TTL_MS);
     if (result.active && typeof result.claims.exp === 'number') until = Math.min(until, result.claims.exp * 1000);
+    if (!result.active && result.unanswered) return result;
     if (this.cache.size >= CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value!);
     if (until > now) this.cache.set(key, { until, result });
     return result;
@@ -58,14 +64,17 @@ export class Introspector {
         signal: AbortSignal.timeout(TIMEOUT_MS),
       });
     } catch (err) {
-      return { active: false, reason: `introspection endpoint unreachable: ${(err as Error).message.slice(0, 200)}` };
+      return { active: false, reason: `introspection endpoint unreachable: ${(err as Error).message.slice(0, 200)}`, unanswered: true };
     }
-    if (res.status !== 200) return { active: false, reason: `introspection endpoint answered HTTP ${res.status}` };
+    if (res.status !== 200) {
+      await res.body?.cancel();
+      return { active: false, reason: `introspection endpoint answered HTTP ${res.status}`, unanswered: true };
+    }
     let body: unknown;
     try {
       body = await res.json();
     } catch {
-      return { active: false, reason: 'introspection endpoint answered something other than JSON' };
+      return { active: false, reason: 'introspection endpoint answered something other than JSON', unanswered: true };
     }
     if (body === null || typeof body !== 'object' || (body as { active?: unknown }).active !== true) return { active: false, reason: 'token is not active' };
     return { active: true, claims: body as Record<string, unknown> };

@@ -148,6 +148,10 @@ export class TokenVerifier {
     if (!aud.includes(this.opts.audience)) return { ok: false, reason: 'token is not for this resource (aud)' };
     const now = Date.now() / 1000;
     const leeway = this.opts.clockLeewaySeconds;
+    // Optional in an answer (RFC 7662), but one that is there must be a NumericDate: an `exp` we cannot read is no `exp` to skip.
+    for (const claim of ['exp', 'nbf'] as const) {
+      if (c[claim] !== undefined && (typeof c[claim] !== 'number' || !Number.isFinite(c[claim]))) return { ok: false, reason: `token claim ${claim} invalid` };
+    }
     if (typeof c.exp === 'number' && c.exp + leeway <= now) return { ok: false, reason: 'token expired' };
     if (typeof c.nbf === 'number' && c.nbf - leeway > now) return { ok: false, reason: 'token not yet valid (nbf)' };
     return grantOf(c, iss ?? [...this.opts.issuers.keys()][0]!, true);
