@@ -163,8 +163,10 @@ export class SecurityPipeline implements ToolCallGate {
       if (!keys) return fail(`API keys are not accepted here (${creds.found[0]!.header}); send an OAuth access token in Authorization: Bearer`);
       return this.authenticateKey(creds, facts, (reason) => refusal(reason));
     }
-    // An API key may also arrive as a bearer value; a JWT never is one.
-    if (keys && !looksLikeJwt(value) && (!oauth.introspects || keys.authenticate(value).ok)) return this.authenticateKey(creds, facts, (reason) => refusal(reason));
+    // An API key may also arrive as a bearer value. One the key store knows (enabled or disabled) is a key whatever
+    // its shape — a keys-file key may have two dots — and is never sent to the introspection endpoint; any other
+    // value that is not a JWT is a key too unless introspection can judge it.
+    if (keys && (keys.knows(value) || (!looksLikeJwt(value) && !oauth.introspects))) return this.authenticateKey(creds, facts, (reason) => refusal(reason));
     return oauth.check(value).then((r) => {
       if (!r.ok) return fail(r.reason);
       return { clientId: r.clientId, apiKeyHash: null, allowedTools: r.allowedTools, readOnly: false, oauth: r.grant };

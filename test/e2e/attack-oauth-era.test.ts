@@ -598,3 +598,62 @@ describe('introspection answers from a misbehaving authorization server', () => 
     expect((await auditLines(server)).slice(before).map((l) => [l.event_type, l.error])).toEqual([['auth_failure', reason]]);
   });
 });
+
+describe('both mode with introspection: a bearer value the key store knows is a key, whatever its shape', () => {
+  const DOTTED = 'team.build-bot.0123456789abcdefghij';
+  const DISABLED = 'disabled-key-0123456789abcdefghijkl';
+  let asked = 0;
+  let introspection: ReturnType<typeof Bun.serve>;
+  let server: TestServer;
+  let idp: TestIdp;
+
+  beforeAll(async () => {
+    introspection = Bun.serve({
+      hostname: '127.0.0.1',
+      port: 0,
+      fetch: () => {
+        asked++;
+        return Response.json({ active: false });
+      },
+    });
+    const keys = join(tempDir('hide-attack-keys-'), 'keys.json');
+    writeFileSync(
+      keys,
+      JSON.stringify({
+        clients: [
+          { client_id: 'dotted', api_key: DOTTED, enabled: true },
+          { client_id: 'retired', api_key: DISABLED, enabled: false },
+        ],
+      }),
+    );
+    ({ idp, server } = await startOAuthHide({
+      HIDE_AUTH_MODE: 'both',
+      HIDE_API_KEYS_FILE: keys,
+      HIDE_OAUTH_INTROSPECTION_URL: `http://127.0.0.1:${introspection.port}/introspect`,
+      HIDE_OAUTH_INTROSPECTION_CLIENT_ID: 'hide',
+      HIDE_OAUTH_INTROSPECTION_CLIENT_SECRET: 'hide-secret',
+    }));
+  });
+  afterAll(async () => {
+    await server.stop();
+    await idp.stop();
+    introspection.stop(true);
+  });
+
+  test('a keys-file key with two dots (the compact JWT form) works in Authorization: Bearer as in X-API-Key', async () => {
+    expect((await rpc(server.mcpUrl, 'tools/list', undefined, { 'x-api-key': DOTTED })).status).toBe(200);
+    const r = await rpc(server.mcpUrl, 'tools/list', undefined, bearer(DOTTED));
+    expect({ status: r.status, error: r.body.error?.message }).toEqual({ status: 200, error: undefined });
+  });
+
+  test('a disabled key in Bearer is refused as a disabled key and never sent to the introspection endpoint', async () => {
+    const before = (await auditLines(server)).length;
+    const r = await rpc(server.mcpUrl, 'tools/list', undefined, bearer(DISABLED));
+    expect({ status: r.status, message: r.body.error?.message }).toEqual({ status: 401, message: 'Unauthorized: API key is disabled' });
+    expect(asked).toBe(0);
+    expect((await auditLines(server)).slice(before).map((l) => [l.event_type, l.error])).toEqual([['auth_failure', 'API key is disabled']]);
+    // A value nobody knows still goes to introspection: it may be an opaque token.
+    expect((await rpc(server.mcpUrl, 'tools/list', undefined, bearer('unknown-opaque-value-0123456789'))).status).toBe(401);
+    expect(asked).toBe(1);
+  });
+});
