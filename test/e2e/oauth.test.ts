@@ -90,6 +90,20 @@ describe('oauth mode against a real authorization server', () => {
     }
   });
 
+  test('a browser preflight for the metadata (a client sending MCP-Protocol-Version) is allowed, and the document then read', async () => {
+    const path = `${server.url}/.well-known/oauth-protected-resource/mcp`;
+    const origin = { origin: 'https://inspector.example' };
+    const pre = await fetch(path, { method: 'OPTIONS', headers: { ...origin, 'access-control-request-method': 'GET', 'access-control-request-headers': 'mcp-protocol-version' } });
+    expect({ status: pre.status, origin: pre.headers.get('access-control-allow-origin'), methods: pre.headers.get('access-control-allow-methods'), headers: pre.headers.get('access-control-allow-headers') }).toEqual({
+      status: 204,
+      origin: '*',
+      methods: 'GET',
+      headers: '*',
+    });
+    const res = await fetch(path, { headers: { ...origin, 'mcp-protocol-version': '2025-11-25' } });
+    expect({ status: res.status, origin: res.headers.get('access-control-allow-origin'), resource: ((await res.json()) as { resource: string }).resource }).toEqual({ status: 200, origin: '*', resource });
+  });
+
   test('401 without credentials: resource_metadata and scope, no error; with a bad token: invalid_token', async () => {
     const meta = `${server.url}/.well-known/oauth-protected-resource/mcp`;
     const none = await rpc(server.mcpUrl, 'tools/list');
