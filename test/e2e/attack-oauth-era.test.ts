@@ -657,3 +657,51 @@ describe('both mode with introspection: a bearer value the key store knows is a 
     expect(asked).toBe(1);
   });
 });
+
+describe('introspection with two issuers: an answer that names no issuer is not pinned on one', () => {
+  let idpA: TestIdp;
+  let idpB: TestIdp;
+  let server: TestServer;
+  let resource: string;
+  let iss: string | undefined;
+  let introspection: ReturnType<typeof Bun.serve>;
+
+  beforeAll(async () => {
+    // Stands in for an introspection endpoint that leaves out `iss` (RFC 7662 allows it) and is not in either issuer's metadata.
+    introspection = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => Response.json({ active: true, sub: 'exec-bot', scope: 'hide:exec', aud: resource, iss, exp: now() + 600 }) });
+    idpA = await TestIdp.start('pending');
+    idpB = await TestIdp.start('pending');
+    ({ server, resource } = await startOAuthHide(
+      {
+        HIDE_OAUTH_INTROSPECTION_URL: `http://127.0.0.1:${introspection.port}/introspect`,
+        HIDE_OAUTH_INTROSPECTION_CLIENT_ID: 'hide',
+        HIDE_OAUTH_INTROSPECTION_CLIENT_SECRET: 'hide-secret',
+      },
+      [idpA, idpB],
+    ));
+  });
+  afterAll(async () => {
+    await server.stop();
+    await idpA.stop();
+    await idpB.stop();
+    introspection.stop(true);
+  });
+
+  test("without iss the opaque token is refused, rather than made issuer A's exec-bot", async () => {
+    expect(await echoStatus(server, await idpA.token('exec-bot'))).toBe(200);
+    iss = undefined;
+    const before = (await auditLines(server)).length;
+    expect(await echoStatus(server, 'opaque-token-without-iss-0123456789')).toBe(401);
+    const lines = (await auditLines(server)).slice(before);
+    expect(lines.map((l) => [l.event_type, l.client_id, l.error])).toEqual([['auth_failure', null, 'introspection answer names no issuer (iss), and more than one is configured']]);
+  });
+
+  test('with iss naming issuer B it is B\'s exec-bot; an iss that is not a string is refused', async () => {
+    iss = idpB.issuer;
+    const before = (await auditLines(server)).length;
+    expect(await echoStatus(server, 'opaque-token-with-iss-0123456789')).toBe(200);
+    expect((await auditLines(server)).slice(before).map((l) => l.client_id)).toEqual([`${idpB.issuer}#exec-bot`]);
+    iss = [idpB.issuer] as never;
+    expect(await echoStatus(server, 'opaque-token-with-iss-list-0123456789')).toBe(401);
+  });
+});

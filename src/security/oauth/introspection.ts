@@ -33,6 +33,11 @@ export class Introspector {
   private readonly cache = new Map<string, { until: number; result: IntrospectionResult }>();
   private readonly authorization: string;
 
+  /** The endpoint asked. */
+  get url(): string {
+    return this.opts.url;
+  }
+
   constructor(private readonly opts: IntrospectionOptions) {
     // RFC 6749 section 2.3.1: form-encode id and secret before Basic.
     const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');

@@ -142,8 +142,10 @@ export class TokenVerifier {
     const r = await introspector.introspect(token);
     if (!r.active) return { ok: false, reason: r.reason };
     const c = r.claims;
-    const iss = typeof c.iss === 'string' ? c.iss : null;
-    if (iss !== null && !this.opts.issuers.has(iss)) return { ok: false, reason: 'token issuer is not trusted (iss)' };
+    if (c.iss !== undefined && (typeof c.iss !== 'string' || !this.opts.issuers.has(c.iss))) return { ok: false, reason: 'token issuer is not trusted (iss)' };
+    const iss = typeof c.iss === 'string' ? c.iss : this.introspectingIssuer(introspector.url);
+    // Guessing would make one issuer's `sub` another's: the same client id, limits and calls to cancel.
+    if (iss === null) return { ok: false, reason: 'introspection answer names no issuer (iss), and more than one is configured' };
     const aud = typeof c.aud === 'string' ? [c.aud] : Array.isArray(c.aud) ? c.aud : [];
     if (!aud.includes(this.opts.audience)) return { ok: false, reason: 'token is not for this resource (aud)' };
     const now = Date.now() / 1000;
@@ -154,6 +156,17 @@ export class TokenVerifier {
     }
     if (typeof c.exp === 'number' && c.exp + leeway <= now) return { ok: false, reason: 'token expired' };
     if (typeof c.nbf === 'number' && c.nbf - leeway > now) return { ok: false, reason: 'token not yet valid (nbf)' };
-    return grantOf(c, iss ?? [...this.opts.issuers.keys()][0]!, true);
+    return grantOf(c, iss, true);
+  }
+
+  /**
+   * The issuer an answer without `iss` speaks for (RFC 7662 makes it
+   * optional): the only one configured, or the one whose discovered metadata
+   * names this introspection endpoint; null when that is not known.
+   */
+  private introspectingIssuer(url: string): string | null {
+    if (this.opts.issuers.size === 1) return [...this.opts.issuers.keys()][0]!;
+    for (const keys of this.opts.issuers.values()) if (keys.serverMetadata?.introspectionEndpoint === url) return keys.issuer;
+    return null;
   }
 }
