@@ -6,7 +6,8 @@
  * the missing package when optional dependencies were omitted, prefers this
  * version's package when two versions share a tree (nested first, as Node
  * resolves) and names a lone one of another version instead of running it, honours
- * HIDE_BINARY_PATH, and on an x64 CPU without AVX2 asks for the baseline
+ * HIDE_BINARY_PATH (a bare name as the file in the working directory, never
+ * a PATH lookup that could land on the launcher itself), and on an x64 CPU without AVX2 asks for the baseline
  * package. The real packages through a real registry: npm.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
@@ -138,6 +139,18 @@ describe.each(shells)('launcher under %s', (_, shell) => {
     const r = await launch(bin, ['version'], { HIDE_BINARY_PATH: mine });
     expect(r.code).toBe(127);
     expect(r.stderr).toContain(`HIDE_BINARY_PATH=${mine} is not an executable file`);
+  });
+
+  test('HIDE_BINARY_PATH without a slash is that file in the working directory, not a name looked up on PATH', async () => {
+    const bin = layout(`env-bare-${shell.length}`, []);
+    const cwd = join(work, `env-bare-cwd-${shell.length}`);
+    file(join(cwd, 'hide'), '#!/bin/sh\necho "checked:$*"\n');
+    // On PATH, under the same name: the launcher itself, as after `npm install -g`.
+    const onPath = join(work, `env-bare-path-${shell.length}`);
+    mkdirSync(onPath, { recursive: true });
+    symlinkSync(bin, join(onPath, 'hide'));
+    const r = await run([...shell, bin, 'version'], { cwd, env: env({ HIDE_BINARY_PATH: 'hide', PATH: `${onPath}:${process.env.PATH ?? '/usr/bin:/bin'}` }), timeoutMs: 10_000 });
+    expect(r).toEqual({ code: 0, stdout: 'checked:version\n', stderr: '' });
   });
 
   describe.skipIf(cpu !== 'x64')('x64 CPU without AVX2', () => {
