@@ -152,12 +152,14 @@ elif command -v wget >/dev/null 2>&1; then
 else
   die "needs curl or wget to download"
 fi
+# From stdin: given a path with a backslash or a newline (TMPDIR), sha256sum
+# escapes the name and puts a backslash before the digest.
 if command -v sha256sum >/dev/null 2>&1; then
-  digest() { sha256sum "$1" | cut -d ' ' -f 1; }
+  digest() { sha256sum <"$1" | cut -d ' ' -f 1; }
 elif command -v shasum >/dev/null 2>&1; then
-  digest() { shasum -a 256 "$1" | cut -d ' ' -f 1; }
+  digest() { shasum -a 256 <"$1" | cut -d ' ' -f 1; }
 elif command -v openssl >/dev/null 2>&1; then
-  digest() { openssl dgst -sha256 "$1" | sed 's/^.*= *//'; }
+  digest() { openssl dgst -sha256 <"$1" | sed 's/^.*= *//'; }
 else
   die "needs sha256sum, shasum or openssl to verify the download"
 fi
@@ -172,18 +174,24 @@ say "Downloading $archive from $base_url"
 fetch "$base_url/SHA256SUMS" "$tmp/SHA256SUMS" || die "cannot download $base_url/SHA256SUMS"
 fetch "$base_url/$archive" "$tmp/$archive" || die "cannot download $base_url/$archive"
 
-# The expected digest of a file name, from SHA256SUMS ("<hex>  <name>").
+# The expected digest of a file name, from SHA256SUMS ("<hex>  <name>"): the
+# last line counts without its newline (as for sha256sum -c), and a name listed
+# twice with two digests is ambiguous.
 expected() {
-  while read -r sum name; do
+  want=
+  while read -r sum name || [ -n "$sum" ]; do
     if [ "${name#\*}" = "$1" ]; then
-      printf '%s\n' "$sum"
-      return 0
+      [ -z "$want" ] || [ "$want" = "$sum" ] || return 2
+      want=$sum
     fi
   done <"$tmp/SHA256SUMS"
-  return 1
+  [ -n "$want" ]
 }
 verify() { # file, name in SHA256SUMS
-  want=$(expected "$2") || die "SHA256SUMS has no entry for $2: refusing to install"
+  expected "$2" || {
+    [ $? = 2 ] && die "SHA256SUMS lists $2 twice with different checksums: refusing to install"
+    die "SHA256SUMS has no entry for $2: refusing to install"
+  }
   got=$(digest "$1")
   [ "$got" = "$want" ] || die "checksum mismatch for $2 (expected $want, got $got): refusing to install"
 }

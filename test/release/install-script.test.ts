@@ -4,7 +4,9 @@
  * on Alpine — wget instead of curl), it installs to --prefix, the installed
  * `hide version` runs, and it prints the next command. A tampered archive, a
  * tampered binary inside a well-formed archive and an archive missing from
- * SHA256SUMS are refused with nothing installed and no temporary files left.
+ * SHA256SUMS, and a SHA256SUMS naming the archive twice with two checksums,
+ * are refused with nothing installed and no temporary files left; a TMPDIR
+ * with a backslash and a SHA256SUMS without its last newline install.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -61,8 +63,8 @@ function shells(): Shell[] {
   return list;
 }
 
-async function install(shell: Shell, baseUrl: string, prefix: string) {
-  const tmp = join(work, `tmp-${Math.random().toString(36).slice(2)}`);
+async function install(shell: Shell, baseUrl: string, prefix: string, tmpName = 'tmp') {
+  const tmp = join(work, `${tmpName}-${Math.random().toString(36).slice(2)}`);
   mkdirSync(tmp);
   const path = shell.path || busyboxPath();
   const r = await run([...shell.argv, INSTALL_SH, '--base-url', baseUrl, '--prefix', prefix], {
@@ -90,6 +92,33 @@ describe('install.sh', () => {
     }, 60_000);
   }
 
+  test('a TMPDIR with a backslash in its name (sha256sum would escape the path and mark the digest)', async () => {
+    const shell = shells()[0] ?? { name: 'sh', argv: ['/bin/sh'], path: '/usr/bin:/bin' };
+    const prefix = join(work, 'prefix-backslash');
+    const r = await install(shell, server.url, prefix, 'tmp\\dir');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(readdirSync(join(prefix, 'bin'))).toEqual(['hide']);
+    expect(r.leftovers).toEqual([]);
+  }, 60_000);
+
+  test('a SHA256SUMS without its last newline, the needed lines last (sha256sum -c reads it so)', async () => {
+    const lines = readFileSync(join(RELEASE_DIR, 'SHA256SUMS'), 'utf8').trimEnd().split('\n');
+    const mine = (l: string) => l.endsWith(`  hide-${native}`) || l.endsWith(`  hide-${native}.tar.gz`);
+    const sums = [...lines.filter((l) => !mine(l)), ...lines.filter(mine)].join('\n');
+    const doctored = serveDirectory(RELEASE_DIR, { SHA256SUMS: sums });
+    try {
+      const shell = shells()[0] ?? { name: 'sh', argv: ['/bin/sh'], path: '/usr/bin:/bin' };
+      const prefix = join(work, 'prefix-no-newline');
+      const r = await install(shell, doctored.url, prefix);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(readdirSync(join(prefix, 'bin'))).toEqual(['hide']);
+    } finally {
+      doctored.stop();
+    }
+  }, 60_000);
+
   describe('refuses what does not match SHA256SUMS, installing nothing', () => {
     const archive = `hide-${native}.tar.gz`;
     const cases: [string, () => Record<string, Uint8Array | string>, string][] = [
@@ -116,6 +145,11 @@ describe('install.sh', () => {
         'an archive SHA256SUMS does not list',
         () => ({ SHA256SUMS: readFileSync(join(RELEASE_DIR, 'SHA256SUMS'), 'utf8').replace(new RegExp(`^.*  ${archive}\n`, 'm'), '') }),
         `SHA256SUMS has no entry for ${archive}`,
+      ],
+      [
+        'a SHA256SUMS that lists the archive twice, the right checksum first and another after it',
+        () => ({ SHA256SUMS: `${readFileSync(join(RELEASE_DIR, 'SHA256SUMS'), 'utf8')}${'0'.repeat(64)}  ${archive}\n` }),
+        `SHA256SUMS lists ${archive} twice with different checksums`,
       ],
     ];
     for (const [what, doctor, message] of cases) {
