@@ -48,6 +48,15 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -n "$prefix" ] || die "no HOME: give --prefix DIR"
+# Absolute, as the lines printed at the end (cd somewhere, add to PATH) need:
+# a --prefix=~/x the shell left alone is under HOME, a relative one under here.
+case $prefix in
+  \~ | \~/*) [ -n "${HOME:-}" ] || die "no HOME to expand $prefix"; prefix=$HOME${prefix#\~} ;;
+esac
+case $prefix in
+  /*) ;;
+  *) prefix=$(pwd)/$prefix ;;
+esac
 
 # --- which build -------------------------------------------------------------
 has_avx2() {

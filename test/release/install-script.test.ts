@@ -6,7 +6,8 @@
  * tampered binary inside a well-formed archive and an archive missing from
  * SHA256SUMS, and a SHA256SUMS naming the archive twice with two checksums,
  * are refused with nothing installed and no temporary files left; a TMPDIR
- * with a backslash and a SHA256SUMS without its last newline install.
+ * with a backslash and a SHA256SUMS without its last newline install; a
+ * relative or unexpanded ~ --prefix is made absolute.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -180,6 +181,13 @@ describe('install.sh', () => {
     // This machine is glibc (it may have Debian's musl package too).
     expect(r.stdout).toContain(`target:  linux-x64${readFileSync('/proc/cpuinfo', 'utf8').includes(' avx2') ? '\n' : '-baseline\n'}`);
     expect(r.stdout).toContain('archive: https://github.com/headless-ide/hide/releases/latest/download/hide-linux-x64');
+  });
+
+  test('a relative --prefix, and a --prefix=~/x the shell did not expand, become absolute paths', async () => {
+    const home = join(work, 'home');
+    const dry = (prefix: string) => run(['sh', INSTALL_SH, '--target', native, '--dry-run', prefix], { cwd: work, env: { PATH: process.env.PATH ?? '', HOME: home } });
+    expect((await dry('--prefix=rel dir')).stdout).toContain(`install: ${work}/rel dir/bin/hide\n`);
+    expect((await dry('--prefix=~/opt')).stdout).toContain(`install: ${home}/opt/bin/hide\n`);
   });
 
   test.skipIf(!available('shellcheck of install.sh', Bun.which('shellcheck') ? undefined : 'shellcheck is not installed (apt-get install shellcheck)'))(
