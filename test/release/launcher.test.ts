@@ -5,10 +5,11 @@
  * and busybox sh: it execs the right one with the arguments untouched, names
  * the missing package when optional dependencies were omitted, prefers this
  * version's package when two versions share a tree (nested first, as Node
- * resolves) and names a lone one of another version instead of running it, honours
- * HIDE_BINARY_PATH (a bare name as the file in the working directory, never
- * a PATH lookup that could land on the launcher itself), and on an x64 CPU without AVX2 asks for the baseline
- * package. The real packages through a real registry: npm.test.ts.
+ * resolves) and names a lone one of another version instead of running it,
+ * honours HIDE_BINARY_PATH (a bare name as the file in the working directory,
+ * never a PATH lookup that could land on the launcher itself), and on an x64
+ * CPU without AVX2 asks for the baseline package. The real packages through a
+ * real registry: npm.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { chmodSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
