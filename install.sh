@@ -18,6 +18,10 @@
 #   --dry-run        print what would be downloaded and installed, and stop
 set -eu
 
+# Everything runs from main, called on the last line: a download of this script
+# cut short (curl ... | sh) defines nothing it could run and does nothing.
+main() {
+
 REPOSITORY=headless-ide/hide
 prefix=${HOME:-}/.local
 version=
@@ -238,3 +242,6 @@ say ""
 say "Next: serve a project over HTTP on 127.0.0.1:5000"
 say "  cd /path/to/project && $run serve"
 say "or let an MCP client start it over stdio: $run stdio --workspace /path/to/project"
+}
+
+main "$@"

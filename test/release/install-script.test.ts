@@ -7,7 +7,8 @@
  * SHA256SUMS, and a SHA256SUMS naming the archive twice with two checksums,
  * are refused with nothing installed and no temporary files left; a TMPDIR
  * with a backslash and a SHA256SUMS without its last newline install; a
- * relative or unexpanded ~ --prefix is made absolute.
+ * relative or unexpanded ~ --prefix is made absolute; a copy cut off at any line
+ * (a broken `curl | sh`) runs nothing.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -189,6 +190,17 @@ describe('install.sh', () => {
     expect((await dry('--prefix=rel dir')).stdout).toContain(`install: ${work}/rel dir/bin/hide\n`);
     expect((await dry('--prefix=~/opt')).stdout).toContain(`install: ${home}/opt/bin/hide\n`);
   });
+
+  test('piped into sh and cut off at any line, it runs nothing; whole, it does', async () => {
+    const lines = readFileSync(INSTALL_SH, 'utf8').split('\n');
+    const dry = (text: string) => run(['sh', '-s', '--', '--target', native, '--dry-run'], { cwd: work, env: { PATH: process.env.PATH ?? '', HOME: work }, stdin: text });
+    expect((await dry(lines.join('\n'))).stdout).toContain(`target:  ${native}`);
+    const printed: number[] = [];
+    for (let cut = 1; cut < lines.length - 1; cut++) {
+      if ((await dry(`${lines.slice(0, cut).join('\n')}\n`)).stdout !== '') printed.push(cut);
+    }
+    expect(printed).toEqual([]);
+  }, 120_000);
 
   test.skipIf(!available('shellcheck of install.sh', Bun.which('shellcheck') ? undefined : 'shellcheck is not installed (apt-get install shellcheck)'))(
     'shellcheck -s sh finds nothing',
