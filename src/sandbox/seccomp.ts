@@ -135,6 +135,13 @@ const NR = {
   msgsnd: [69, 189],
   msgrcv: [70, 188],
   msgctl: [71, 187],
+  // POSIX message queues
+  mq_open: [240, 180],
+  mq_unlink: [241, 181],
+  mq_timedsend: [242, 182],
+  mq_timedreceive: [243, 183],
+  mq_notify: [244, 184],
+  mq_getsetattr: [245, 185],
 } as const satisfies Record<string, readonly [number, number | null]>;
 
 type Syscall = keyof typeof NR;
@@ -338,6 +345,14 @@ const RULES: readonly Rule[] = [
     calls: ['shmget', 'shmat', 'shmctl', 'shmdt', 'semget', 'semop', 'semctl', 'semtimedop', 'msgget', 'msgsnd', 'msgrcv', 'msgctl'],
     refuses: 'System V IPC unless each command has an IPC namespace of its own (a segment would be shared between clients and outlive the call)',
     test: (p) => (p.sysvIpc ? null : { kind: 'refuse', errno: EPERM }),
+  },
+  {
+    calls: ['mq_open', 'mq_unlink', 'mq_timedsend', 'mq_timedreceive', 'mq_notify', 'mq_getsetattr'],
+    // Landlock refuses opening a queue, but only once mq_open has created it: unprivileged, in the IPC namespace
+    // every client shares, where it outlives the call and counts against the uid's RLIMIT_MSGQUEUE (about ten
+    // queues), after which no process of that uid can make one.
+    refuses: 'POSIX message queues (mq_open would create a queue that outlives the call before Landlock refuses opening it)',
+    test: () => ({ kind: 'refuse', errno: EPERM }),
   },
   // Signals by number. Values are pids of the caller's PID namespace, so they
   // matter only to commands that share the launcher's; threads started after
