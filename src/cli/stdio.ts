@@ -8,7 +8,10 @@ import { loadForCommand, parseFlags } from './common.ts';
 export const STDIO_USAGE = `Usage: hide stdio [--config FILE] [--workspace DIR]
 
 Serves the same MCP tools over stdin/stdout (newline-delimited JSON-RPC), for
-clients that launch the server as a subprocess. stdout carries only MCP messages.`;
+clients that launch the server as a subprocess. stdout carries only MCP messages.
+
+SIGTERM/SIGINT: stop running calls, answer them, exit 0 (a second signal exits at once).
+SIGHUP: reload the keys file and reopen the audit log.`;
 
 export async function runStdio(argv: string[]): Promise<number> {
   const flags = parseFlags(argv, { config: { type: 'string' }, workspace: { type: 'string' } }, STDIO_USAGE);
@@ -35,6 +38,11 @@ export async function runStdio(argv: string[]): Promise<number> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // As for serve: an external logrotate's postrotate signal must not end the session.
+  process.on('SIGHUP', () => {
+    rt.ops.reopenAudit();
+    rt.keyStore?.reload();
+  });
   await serveStdio(rt.core, {
     input: Bun.stdin.stream(),
     write: (line) => {

@@ -5,7 +5,7 @@
  * answered saying why.
  */
 import { expect, test } from 'bun:test';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitFor } from '../helpers/wait.ts';
 import { landlockAbi } from '../../src/sandbox/landlock.ts';
@@ -56,4 +56,32 @@ test.each(landlockAbi() > 0 ? ['auto', 'off'] : ['off'])('HIDE_SANDBOX=%s: SIGTE
     audited: [['tool_call', 'shell_execute']],
   });
   if (mode === 'auto') expect(answer.result.structuredContent.error).toBe('the command was killed: the server is shutting down');
+});
+
+test('SIGHUP reopens the audit log (an external logrotate moved it) and the session goes on', async () => {
+  using dir = disposableTempDir('hide-stdio-hup-');
+  const ws = join(dir.path, 'ws');
+  mkdirSync(ws);
+  const auditFile = join(dir.path, 'audit.jsonl');
+  await using proc = Bun.spawn([process.execPath, MAIN, 'stdio', '--workspace', ws], {
+    env: { PATH: '/usr/bin:/bin', HIDE_SANDBOX: 'off', HIDE_AUDIT_LOG_FILE: auditFile, HIDE_LOG_LEVEL: 'warn' },
+    stdin: 'pipe',
+    stdout: 'pipe',
+    stderr: 'pipe',
+  });
+  const out = proc.stdout.text();
+  const send = (line: string) => {
+    proc.stdin.write(`${line}\n`);
+    proc.stdin.flush();
+  };
+  send(CALL);
+  await waitFor(() => existsSync(auditFile) && readFileSync(auditFile, 'utf8').includes('shell_execute'), 5000, 'the first audit line');
+  renameSync(auditFile, `${auditFile}.1`);
+  proc.kill('SIGHUP');
+  await waitFor(() => existsSync(auditFile), 5000, 'the audit log reopened at its path');
+  send(CALL.replace('"id":1', '"id":2'));
+  await waitFor(() => readFileSync(auditFile, 'utf8').includes('shell_execute'), 5000, 'the second call audited in the new file');
+  proc.stdin.end();
+  const [text, code] = await Promise.all([out, proc.exited]);
+  expect({ code, answered: ['"id":1', '"id":2'].map((id) => text.includes(id)) }).toEqual({ code: 0, answered: [true, true] });
 });
