@@ -548,27 +548,39 @@ describe('2026-07-28 headers and bodies', () => {
   });
 });
 
+/**
+ * Stands in for an authorization server's introspection endpoint, answering
+ * `answer()` to every request; `env` points hide at it.
+ */
+function introspectionStandIn(answer: () => Response): { env: Record<string, string>; stop(): void } {
+  const endpoint = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => answer() });
+  return {
+    env: {
+      HIDE_OAUTH_INTROSPECTION_URL: `http://127.0.0.1:${endpoint.port}/introspect`,
+      HIDE_OAUTH_INTROSPECTION_CLIENT_ID: 'hide',
+      HIDE_OAUTH_INTROSPECTION_CLIENT_SECRET: 'hide-secret',
+    },
+    stop: () => endpoint.stop(true),
+  };
+}
+
 describe('introspection answers from a misbehaving authorization server', () => {
-  /** Stands in for the authorization server's introspection endpoint, answering whatever the test sets. */
+  /** What the stand-in endpoint answers; each test sets it. */
   let answer: () => Response = () => Response.json({ active: false });
-  let introspection: ReturnType<typeof Bun.serve>;
+  let introspection: ReturnType<typeof introspectionStandIn>;
   let server: TestServer;
   let idp: TestIdp;
   let resource: string;
   let n = 0;
 
   beforeAll(async () => {
-    introspection = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => answer() });
-    ({ idp, server, resource } = await startOAuthHide({
-      HIDE_OAUTH_INTROSPECTION_URL: `http://127.0.0.1:${introspection.port}/introspect`,
-      HIDE_OAUTH_INTROSPECTION_CLIENT_ID: 'hide',
-      HIDE_OAUTH_INTROSPECTION_CLIENT_SECRET: 'hide-secret',
-    }));
+    introspection = introspectionStandIn(() => answer());
+    ({ idp, server, resource } = await startOAuthHide(introspection.env));
   });
   afterAll(async () => {
     await server.stop();
     await idp.stop();
-    introspection.stop(true);
+    introspection.stop();
   });
 
   const active = () => ({ active: true, sub: 'opaque-user', scope: 'hide:exec', aud: resource, iss: idp.issuer, exp: now() + 600 });
@@ -603,18 +615,14 @@ describe('both mode with introspection: a bearer value the key store knows is a 
   const DOTTED = 'team.build-bot.0123456789abcdefghij';
   const DISABLED = 'disabled-key-0123456789abcdefghijkl';
   let asked = 0;
-  let introspection: ReturnType<typeof Bun.serve>;
+  let introspection: ReturnType<typeof introspectionStandIn>;
   let server: TestServer;
   let idp: TestIdp;
 
   beforeAll(async () => {
-    introspection = Bun.serve({
-      hostname: '127.0.0.1',
-      port: 0,
-      fetch: () => {
-        asked++;
-        return Response.json({ active: false });
-      },
+    introspection = introspectionStandIn(() => {
+      asked++;
+      return Response.json({ active: false });
     });
     const keys = join(tempDir('hide-attack-keys-'), 'keys.json');
     writeFileSync(
@@ -629,15 +637,13 @@ describe('both mode with introspection: a bearer value the key store knows is a 
     ({ idp, server } = await startOAuthHide({
       HIDE_AUTH_MODE: 'both',
       HIDE_API_KEYS_FILE: keys,
-      HIDE_OAUTH_INTROSPECTION_URL: `http://127.0.0.1:${introspection.port}/introspect`,
-      HIDE_OAUTH_INTROSPECTION_CLIENT_ID: 'hide',
-      HIDE_OAUTH_INTROSPECTION_CLIENT_SECRET: 'hide-secret',
+      ...introspection.env,
     }));
   });
   afterAll(async () => {
     await server.stop();
     await idp.stop();
-    introspection.stop(true);
+    introspection.stop();
   });
 
   test('a keys-file key with two dots (the compact JWT form) works in Authorization: Bearer as in X-API-Key', async () => {
@@ -664,27 +670,20 @@ describe('introspection with two issuers: an answer that names no issuer is not 
   let server: TestServer;
   let resource: string;
   let iss: string | undefined;
-  let introspection: ReturnType<typeof Bun.serve>;
+  let introspection: ReturnType<typeof introspectionStandIn>;
 
   beforeAll(async () => {
-    // Stands in for an introspection endpoint that leaves out `iss` (RFC 7662 allows it) and is not in either issuer's metadata.
-    introspection = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => Response.json({ active: true, sub: 'exec-bot', scope: 'hide:exec', aud: resource, iss, exp: now() + 600 }) });
+    // An introspection endpoint that leaves out `iss` (RFC 7662 allows it) and is not in either issuer's metadata.
+    introspection = introspectionStandIn(() => Response.json({ active: true, sub: 'exec-bot', scope: 'hide:exec', aud: resource, iss, exp: now() + 600 }));
     idpA = await TestIdp.start('pending');
     idpB = await TestIdp.start('pending');
-    ({ server, resource } = await startOAuthHide(
-      {
-        HIDE_OAUTH_INTROSPECTION_URL: `http://127.0.0.1:${introspection.port}/introspect`,
-        HIDE_OAUTH_INTROSPECTION_CLIENT_ID: 'hide',
-        HIDE_OAUTH_INTROSPECTION_CLIENT_SECRET: 'hide-secret',
-      },
-      [idpA, idpB],
-    ));
+    ({ server, resource } = await startOAuthHide(introspection.env, [idpA, idpB]));
   });
   afterAll(async () => {
     await server.stop();
     await idpA.stop();
     await idpB.stop();
-    introspection.stop(true);
+    introspection.stop();
   });
 
   test("without iss the opaque token is refused, rather than made issuer A's exec-bot", async () => {
