@@ -122,14 +122,19 @@ function isHttpUrl(s: string): boolean {
   }
 }
 
+/** A URL setting, or unset: blank is unset, anything else is trimmed and must pass `valid`. */
+function optionalUrl(valid: (url: string) => boolean, message: string) {
+  return v.optional(
+    v.pipe(
+      v.string('expected a URL'),
+      v.transform((s) => (s.trim() === '' ? undefined : s.trim())),
+      v.union([v.undefined(), v.pipe(v.string(), v.check(valid, message))]),
+    ),
+  );
+}
+
 /** An absolute http(s) URL without fragment or credentials, or unset. */
-export const OptionalUrl = v.optional(
-  v.pipe(
-    v.string('expected a URL'),
-    v.transform((s) => (s.trim() === '' ? undefined : s.trim())),
-    v.union([v.undefined(), v.pipe(v.string(), v.check(isHttpUrl, 'expected an absolute http(s) URL without #fragment or user:password@'))]),
-  ),
-);
+export const OptionalUrl = optionalUrl(isHttpUrl, 'expected an absolute http(s) URL without #fragment or user:password@');
 
 /** A list of absolute http(s) URLs, kept exactly as written (issuers compare as strings). */
 export const UrlList = v.pipe(
@@ -215,16 +220,7 @@ function isRedisUrl(s: string): boolean {
  * A Redis URL, or unset. A malformed one is a bad setting: the limiter would
  * otherwise retry it for ever and answer every tool call 503.
  */
-export const OptionalRedisUrl = v.optional(
-  v.pipe(
-    v.string('expected a URL'),
-    v.transform((s) => (s.trim() === '' ? undefined : s.trim())),
-    v.union([
-      v.undefined(),
-      v.pipe(v.string(), v.check(isRedisUrl, 'expected redis://[user:password@]host[:port][/db], rediss://… for TLS, or redis+unix:///path/to/socket')),
-    ]),
-  ),
-);
+export const OptionalRedisUrl = optionalUrl(isRedisUrl, 'expected redis://[user:password@]host[:port][/db], rediss://… for TLS, or redis+unix:///path/to/socket');
 
 /**
  * A bearer token, or unset. Whitespace inside or around it could never be
