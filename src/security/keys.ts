@@ -167,12 +167,6 @@ export class KeyStore {
     this.watcher = null;
   }
 
-  /** True when the value is one of the keys, enabled or not. */
-  knows(presentedKey: string): boolean {
-    const r = this.authenticate(presentedKey);
-    return r.ok || r.reason === 'disabled';
-  }
-
   authenticate(presentedKey: string): AuthResult {
     if (presentedKey.length === 0) return { ok: false, reason: 'missing', keyHash: null };
     if (!isWellFormedKey(presentedKey)) return { ok: false, reason: 'invalid', keyHash: null };

@@ -11,7 +11,7 @@ import type { Admission, ToolCallGate, ToolCallRecord } from '../mcp/gate.ts';
 import { type ToolDefinition, toolPermitted } from '../tools/types.ts';
 import type { AuditEvent, AuditEventType, AuditSink } from '../audit/event.ts';
 import type { IpFilter } from './ip.ts';
-import type { KeyStore } from './keys.ts';
+import type { AuthResult, KeyStore } from './keys.ts';
 import type { Limiter } from './limiter.ts';
 import type { HostPolicy } from './host.ts';
 import type { OAuthGuard } from './oauth/guard.ts';
@@ -124,12 +124,13 @@ export class SecurityPipeline implements ToolCallGate {
     throw error;
   }
 
-  private authenticateKey(creds: PresentedCredentials, facts: RequestFacts, refusal: (reason: string) => UnauthorizedError): Identity {
+  /** `checked`: the key store's answer for the presented value, when the caller already asked it. */
+  private authenticateKey(creds: PresentedCredentials, facts: RequestFacts, refusal: (reason: string) => UnauthorizedError, checked?: AuthResult): Identity {
     const fail = (reason: string, keyHash: string | null): never => this.refuse(facts, reason, keyHash, refusal(reason), 'API key');
     if (creds.found.length === 0) return fail('missing API key', null);
     const presented = creds.found[0]!.value;
     if (creds.found.some((c) => c.value !== presented)) return fail('conflicting credentials in more than one header', null);
-    const result = this.opts.keyStore!.authenticate(presented);
+    const result = checked ?? this.opts.keyStore!.authenticate(presented);
     if (!result.ok) {
       const why = result.reason === 'disabled' ? 'API key is disabled' : result.reason === 'missing' ? 'missing API key' : 'invalid API key';
       return fail(why, result.keyHash);
@@ -166,7 +167,9 @@ export class SecurityPipeline implements ToolCallGate {
     // An API key may also arrive as a bearer value. One the key store knows (enabled or disabled) is a key whatever
     // its shape — a keys-file key may have two dots — and is never sent to the introspection endpoint; any other
     // value that is not a JWT is a key too unless introspection can judge it.
-    if (keys && (keys.knows(value) || (!looksLikeJwt(value) && !oauth.introspects))) return this.authenticateKey(creds, facts, (reason) => refusal(reason));
+    const asKey = keys?.authenticate(value);
+    const known = asKey !== undefined && (asKey.ok || asKey.reason === 'disabled');
+    if (asKey && (known || (!looksLikeJwt(value) && !oauth.introspects))) return this.authenticateKey(creds, facts, (reason) => refusal(reason), asKey);
     return oauth.check(value).then((r) => {
       if (!r.ok) return fail(r.reason);
       return { clientId: r.clientId, apiKeyHash: null, allowedTools: r.allowedTools, readOnly: false, oauth: r.grant };
