@@ -52,15 +52,20 @@ export function childPids(pid: number | 'self' = 'self'): number[] {
   return pids;
 }
 
-/** State letter (R, S, T, Z, …) of a process, or of one of its threads; null when it is gone. */
-function stateOf(pid: number, tid?: string): string | null {
+/** The fields of a /proc stat line after the command name (state, ppid, …); null when the process is gone. */
+function statFields(path: string): string[] | null {
   try {
-    const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
-    // The command name in parentheses may hold anything: the state follows the last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] ?? null;
+    const stat = readFileSync(path, 'utf8');
+    // The command name in parentheses may hold anything: the fields follow the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return null;
   }
+}
+
+/** State letter (R, S, T, Z, …) of a process, or of one of its threads; null when it is gone. */
+function stateOf(pid: number, tid?: string): string | null {
+  return statFields(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`)?.[0]?.[0] ?? null;
 }
 
 /**
@@ -105,12 +110,8 @@ function signalHeld(p: Held, sig: number): boolean {
 }
 
 function parentOf(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return null;
-  }
+  const ppid = statFields(`/proc/${pid}/stat`)?.[1];
+  return ppid === undefined ? null : Number(ppid);
 }
 
 /**
