@@ -15,14 +15,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
-import { constants as osConstants, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { libc, lastErrno, SyscallError } from '../util/libc.ts';
+import { tryLock } from '../util/dir-lock.ts';
 
 const PREFIX = 'hide-sandbox-';
 const LOCK_FILE = /^hide-sandbox-[A-Za-z0-9]{6}\.lock$/;
-const LOCK_EX = 2;
-const LOCK_NB = 4;
 
 export class PrivateTmp {
   private constructor(
@@ -150,10 +148,3 @@ function lstatOrNull(path: string) {
   }
 }
 
-/** flock(LOCK_EX | LOCK_NB): true when taken, false when another open file holds it; throws on any other failure. */
-function tryLock(fd: number): boolean {
-  if (libc().flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
-  const errno = lastErrno();
-  if (errno === osConstants.errno.EWOULDBLOCK) return false;
-  throw new SyscallError('flock', errno);
-}

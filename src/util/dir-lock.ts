@@ -16,6 +16,14 @@ const RETRY_MS = 10;
 
 export class LockTimeoutError extends Error {}
 
+/** flock(LOCK_EX | LOCK_NB): true when taken, false when another open file holds it; throws on any other failure. */
+export function tryLock(fd: number): boolean {
+  if (libc().flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
+  const errno = lastErrno();
+  if (errno === constants.errno.EWOULDBLOCK) return false;
+  throw new SyscallError('flock', errno);
+}
+
 /**
  * Runs `body` holding the lock on `dir`, waiting up to `waitMs` for another
  * holder to let go; throws LockTimeoutError when it does not.
@@ -24,9 +32,7 @@ export function withDirLockSync<T>(dir: string, waitMs: number, body: () => T): 
   const fd = openSync(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
   try {
     const giveUpAt = Date.now() + waitMs;
-    while (libc().flock(fd, LOCK_EX | LOCK_NB) !== 0) {
-      const errno = lastErrno();
-      if (errno !== constants.errno.EWOULDBLOCK) throw new SyscallError('flock', errno);
+    while (!tryLock(fd)) {
       if (Date.now() > giveUpAt) throw new LockTimeoutError(`${dir} stayed locked for ${waitMs / 1000} s`);
       Bun.sleepSync(RETRY_MS);
     }
