@@ -9,8 +9,8 @@
  * write outside the workspace.
  */
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { link, lstat, mkdir, open, realpath, rename, unlink } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { type FileHandle, link, lstat, mkdir, open, realpath, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { type Confiner, PathRefusedError } from './confine.ts';
 import { describeType, hardLinkRefusal, type OpenedDir, openDirectory, stillInside } from './open.ts';
@@ -123,6 +123,9 @@ export async function writeAtomic(confiner: Confiner, input: string, data: Uint8
   const dir = await openParent(confiner, input, abs);
   let temp: string | null = null;
   try {
+    // Again where the parent really is: a component swapped for a symlink since the look above can
+    // make the open land in another confined directory, the one holding the keys file, say.
+    if (!confiner.contains(join(dir.real, name))) throw confiner.outside(input);
     const target = join(dir.path, name);
     const before = await inspectTarget(target, input, opts.createOnly ?? false);
     checkVersion(before, opts.expect, input);
@@ -135,8 +138,11 @@ export async function writeAtomic(confiner: Confiner, input: string, data: Uint8
     const mode = before ? before.mode & 0o0777 : 0o644;
     const fh = await open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
     try {
-      // open() applies the umask; an existing file keeps its exact permissions.
-      if (before) await fh.chmod(mode);
+      if (before) {
+        await keepOwner(fh, before);
+        // open() applies the umask; an existing file keeps its exact permissions. After the chown, which may clear bits.
+        await fh.chmod(mode);
+      }
       await fh.writeFile(data);
       await fh.sync();
     } finally {
@@ -146,6 +152,7 @@ export async function writeAtomic(confiner: Confiner, input: string, data: Uint8
     await opts.beforeCommit?.();
     // Last look before the commit: the directory may have moved, the target may have changed.
     const where = await stillInside(confiner, dir, input);
+    if (!confiner.contains(join(where, name))) throw confiner.outside(input);
     const now = await inspectTarget(target, input, opts.createOnly ?? false);
     if (opts.expect) checkVersion(now, opts.expect, input);
     if (opts.createOnly) {
@@ -168,6 +175,22 @@ export async function writeAtomic(confiner: Confiner, input: string, data: Uint8
     if (temp !== null) await unlink(temp).catch(() => {});
     await dir.handle.close();
   }
+}
+
+/**
+ * The replacement keeps the old file's owner and group. A server running as
+ * root would otherwise hand every file it edits to root: a user's 0600 file
+ * became one its owner can no longer read. Where the server may not give a
+ * file away (not root), it keeps what it may: the group, if it is in it.
+ */
+async function keepOwner(fh: FileHandle, before: Stats): Promise<void> {
+  if (before.uid === process.getuid?.() && before.gid === process.getgid?.()) return;
+  const refused = (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPERM' && err.code !== 'EINVAL') throw err;
+    return false;
+  };
+  if ((await fh.chown(before.uid, before.gid).then(() => true, refused)) || before.gid === process.getgid?.()) return;
+  await fh.chown(-1, before.gid).catch(refused);
 }
 
 function checkVersion(st: { ino: number; size: number; mtimeMs: number } | null, expect: FileVersion | undefined, input: string): void {

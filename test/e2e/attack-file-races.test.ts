@@ -1,0 +1,126 @@
+/**
+ * The file tools raced and abused through the real server (a child process,
+ * sandbox on as the machine allows, API keys), where earlier rounds did not
+ * go: a command flipping a directory between a real one and a symlink to the
+ * directory that holds the server's own keys file, writes over a file owned
+ * by someone else. Each test asserts what must hold however often the race is
+ * won: the keys file is never written by a file tool, a replaced file keeps
+ * its owner.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { chownSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
+import { rpc, tempDir, waitFor } from '../helpers/server.ts';
+
+const KEY_A = 'a'.repeat(43);
+const KEY_B = 'b'.repeat(43);
+
+let dir: string;
+let ws: string;
+let keysFile: string;
+let keysText: string;
+let server: ServerProcess;
+
+beforeAll(async () => {
+  dir = tempDir();
+  ws = join(dir, 'ws');
+  // The keys file inside the workspace: a set-up the server warns about, and one whose file the file tools must still never touch.
+  mkdirSync(join(ws, 'conf'), { recursive: true });
+  keysFile = join(ws, 'conf', 'keys.json');
+  keysText = JSON.stringify({
+    clients: [
+      // alice may use the file tools only; bob runs commands.
+      { client_id: 'alice', api_key: KEY_A, enabled: true, tools: ['read_file', 'write_file', 'edit_file', 'list_directory', 'search_files', 'check_file_exists'] },
+      { client_id: 'bob', api_key: KEY_B, enabled: true },
+    ],
+  });
+  writeFileSync(keysFile, keysText);
+  server = await startServerProcess({
+    cwd: dir,
+    env: {
+      HIDE_WORKSPACE: ws,
+      HIDE_AUDIT_LOG_FILE: join(dir, 'audit.jsonl'),
+      HIDE_AUTH_ENABLED: 'true',
+      HIDE_API_KEYS_FILE: keysFile,
+      HIDE_RATE_LIMIT_ENABLED: 'false',
+      HIDE_LOG_LEVEL: 'info',
+    },
+  });
+});
+afterAll(async () => {
+  server?.proc.kill('SIGKILL');
+  await server?.proc.exited;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function as(key: string, name: string, args: Record<string, unknown>): Promise<Record<string, any>> {
+  const r = await rpc(`${server.url}/mcp`, 'tools/call', { name, arguments: args }, { 'X-API-Key': key });
+  if (r.status !== 200 || !r.body?.result) throw new Error(`${name}: ${r.status} ${JSON.stringify(r.body)}`);
+  return { ...r.body.result.structuredContent, isError: r.body.result.isError === true };
+}
+const alice = (name: string, args: Record<string, unknown>) => as(KEY_A, name, args);
+const bob = (name: string, args: Record<string, unknown>) => as(KEY_B, name, args);
+
+/** Runs `body` while a Python program of `lines` (which prints "ready" once set up, then loops) runs as bob's process. */
+async function whileBobRuns<T>(lines: string[], body: () => Promise<T>): Promise<T> {
+  const flipper = await bob('process_start', { command: '/usr/bin/python3', arguments: ['-c', lines.join('\n')] });
+  expect(flipper.error).toBeNull();
+  try {
+    await waitFor(async () => (await bob('process_read', { processId: flipper.processId, waitMs: 1000 })).output.includes('ready'), 20_000, 'the flipper');
+    return await body();
+  } finally {
+    await bob('process_kill', { processId: flipper.processId, signal: 'SIGKILL' });
+  }
+}
+
+describe("the server's own files under a flipping path", () => {
+  test('write_file through a directory flipping to a link to the keys file\'s directory never writes the keys file', async () => {
+    const written: string[] = [];
+    await whileBobRuns(
+      [
+        'import os, shutil',
+        "os.makedirs('kreal')",
+        "os.symlink('conf', 'klink')",
+        "print('ready', flush=True)",
+        'while True:',
+        // A write that found `kflip` absent made it a real directory: clear it so the flipping goes on.
+        "    if os.path.isdir('kflip') and not os.path.islink('kflip'): shutil.rmtree('kflip', ignore_errors=True)",
+        '    try:',
+        "        os.rename('kreal', 'kflip'); os.rename('kflip', 'kreal')",
+        "        os.rename('klink', 'kflip'); os.rename('kflip', 'klink')",
+        '    except OSError: pass',
+      ],
+      async () => {
+        // Bounded: at most 2000 writes, stopping at the first that reaches the keys file.
+        for (let round = 0; round < 100 && readFileSync(keysFile, 'utf8') === keysText; round++) {
+          const batch = Array.from({ length: 20 }, () => alice('write_file', { path: 'kflip/keys.json', content: '{"clients":[]}' }));
+          for (const r of await Promise.all(batch)) if (!r.isError) written.push(r.path);
+        }
+      },
+    );
+    expect(readFileSync(keysFile, 'utf8')).toBe(keysText);
+    // What was written landed in the real directory, never at the keys file's path.
+    expect(written.filter((p) => p !== 'kflip/keys.json' && p !== 'kreal/keys.json')).toEqual([]);
+  }, 120_000);
+});
+
+describe('a replaced file keeps its owner', () => {
+  test.skipIf(process.getuid?.() !== 0)('write_file and edit_file by a root server leave a user\'s 0600 file owned by the user, mode unchanged', async () => {
+    for (const name of ['owned-w.txt', 'owned-e.txt']) {
+      writeFileSync(join(ws, name), 'hello\n');
+      chownSync(join(ws, name), 1000, 1000);
+    }
+    Bun.spawnSync(['chmod', '0600', join(ws, 'owned-w.txt'), join(ws, 'owned-e.txt')]);
+    expect((await alice('write_file', { path: 'owned-w.txt', content: 'bye\n' })).error).toBeNull();
+    expect((await alice('edit_file', { path: 'owned-e.txt', edits: [{ oldText: 'hello', newText: 'bye' }] })).error).toBeNull();
+    const facts = (name: string) => {
+      const st = statSync(join(ws, name));
+      return { uid: st.uid, gid: st.gid, mode: (st.mode & 0o7777).toString(8), text: readFileSync(join(ws, name), 'utf8') };
+    };
+    expect([facts('owned-w.txt'), facts('owned-e.txt')]).toEqual([
+      { uid: 1000, gid: 1000, mode: '600', text: 'bye\n' },
+      { uid: 1000, gid: 1000, mode: '600', text: 'bye\n' },
+    ]);
+  });
+});
