@@ -115,7 +115,8 @@ async function openParent(confiner: Confiner, input: string, abs: string): Promi
 export async function writeAtomic(confiner: Confiner, input: string, data: Uint8Array, opts: WriteOptions = {}): Promise<WriteResult> {
   const abs = confiner.checkInput(input);
   const name = basename(abs);
-  if (abs === confiner.workspace || name === '' || input.endsWith('/')) {
+  // The kernel reads `x/`, `x/.` and `x/y/..` as directories: `resolve` would turn them into a file named x.
+  if (abs === confiner.workspace || name === '' || /(^|\/)\.{0,2}$/.test(input)) {
     throw new PathRefusedError(`path '${input}' does not name a file`, input, 'type');
   }
   // The parent is confined; the name may still be one of the server's own files.

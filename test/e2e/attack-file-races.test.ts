@@ -3,12 +3,12 @@
  * sandbox on as the machine allows, API keys), where earlier rounds did not
  * go: a command flipping a directory between a real one and a symlink to the
  * directory that holds the server's own keys file, writes over a file owned
- * by someone else. Each test asserts what must hold however often the race is
- * won: the keys file is never written by a file tool, a replaced file keeps
- * its owner.
+ * by someone else, write paths the kernel reads as directories. Each test
+ * asserts what must hold however often a race is won: the keys file is never
+ * written by a file tool, a replaced file keeps its owner, `x/.` is no file.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { chownSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
 import { rpc, tempDir, waitFor } from '../helpers/server.ts';
@@ -122,5 +122,15 @@ describe('a replaced file keeps its owner', () => {
       { uid: 1000, gid: 1000, mode: '600', text: 'bye\n' },
       { uid: 1000, gid: 1000, mode: '600', text: 'bye\n' },
     ]);
+  });
+});
+
+describe('paths the kernel reads as directories', () => {
+  test("write_file refuses 'x/.', 'a.txt/.' and 'new/sub/..' instead of writing a file named x, a.txt or new", async () => {
+    writeFileSync(join(ws, 'dot-kept.txt'), 'kept\n');
+    const results = await Promise.all(['dot-x/.', 'dot-kept.txt/.', 'dot-new/sub/..'].map((path) => alice('write_file', { path, content: 'PWNED' })));
+    expect(results.map((r) => r.error)).toEqual(["path 'dot-x/.' does not name a file", "path 'dot-kept.txt/.' does not name a file", "path 'dot-new/sub/..' does not name a file"]);
+    expect(readFileSync(join(ws, 'dot-kept.txt'), 'utf8')).toBe('kept\n');
+    expect(['dot-x', 'dot-new'].filter((n) => existsSync(join(ws, n)))).toEqual([]);
   });
 });

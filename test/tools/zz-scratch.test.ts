@@ -1,0 +1,28 @@
+import { test } from 'bun:test';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServer, tree } from '/work/wt-files/test/tools/helpers.ts';
+test('shapes', async () => {
+  using t = tree();
+  await using s = await startServer(t);
+  const show = (r: any) => console.log(JSON.stringify(r).slice(0, 300));
+  show(await s.call('write_file', { path: 'n'.repeat(255), content: 'x' }));
+  show(await s.call('write_file', { path: 'n'.repeat(256), content: 'x' }));
+  show(await s.call('write_file', { path: ('d'.repeat(200) + '/').repeat(20) + 'f', content: 'x' }));
+  show(await s.call('read_file', { path: ('d'.repeat(200) + '/').repeat(20) + 'f' }));
+  show(await s.call('write_file', { path: 'a\nb\u001b[31m\u202e.txt', content: 'needle\n' }));
+  show(await s.call('search_files', { pattern: 'needle' }));
+  show(await s.call('list_directory', {}));
+  show(await s.call('write_file', { path: 'a\uD800.txt', content: 'needle\n' }));
+  show(await s.call('search_files', { pattern: '-e' }));
+  show(await s.call('search_files', { pattern: 'x', glob: '--pre=/bin/sh' }));
+  show(await s.call('search_files', { pattern: 'x', path: '--pre=/bin/sh' }));
+  show(await s.call('read_file', { path: '.' }));
+  show(await s.call('write_file', { path: '.', content: 'x' }));
+  show(await s.call('write_file', { path: 'sub/..', content: 'x' }));
+  show(await s.call('write_file', { path: 'x/.', content: 'x' }));
+  show(await s.call('edit_file', { path: 'a\nb\u001b[31m\u202e.txt', edits: [{ oldText: 'needle', newText: 'n\u0000' }] }));
+  show(await s.call('read_file', { path: 'a\nb\u001b[31m\u202e.txt' }));
+  const audit = readFileSync(t.audit, 'utf8').split('\n').filter(Boolean);
+  console.log(audit.length, audit.every((l) => { try { JSON.parse(l); return true; } catch { return false; } }));
+}, 60000);
