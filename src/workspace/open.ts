@@ -81,11 +81,12 @@ async function confirmOpened(confiner: Confiner, fh: FileHandle, openedAs: strin
  * arms, a tape rewinds) before the check of where it landed can refuse it.
  */
 async function openBeneath(confiner: Confiner, path: string, flags: number, input: string): Promise<FileHandle> {
+  const openLast = (at: string) => ((flags & O_DIRECTORY) === 0 && hasProcFd() ? openRegular(at, flags, input) : open(at, flags | O_NOFOLLOW | O_NONBLOCK));
   // A path that is not under a root already starts at a held descriptor (/proc/self/fd/N/name): only its last component is looked up.
-  if (!hasProcFd() || !confiner.contains(path)) return open(path, flags | O_NOFOLLOW | O_NONBLOCK);
+  if (!hasProcFd() || !confiner.contains(path)) return openLast(path);
   const root = confiner.rootOf(path);
   const parts = relative(root, path).split('/').filter((p) => p !== '');
-  if (parts.length === 0) return open(path, flags | O_NOFOLLOW | O_NONBLOCK);
+  if (parts.length === 0) return openLast(path);
   let dir = await open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
   try {
     for (const part of parts.slice(0, -1)) {
@@ -97,9 +98,33 @@ async function openBeneath(confiner: Confiner, path: string, flags: number, inpu
       await dir.close();
       dir = next;
     }
-    return await open(`/proc/self/fd/${dir.fd}/${parts.at(-1)}`, flags | O_NOFOLLOW | O_NONBLOCK);
+    return await openLast(`/proc/self/fd/${dir.fd}/${parts.at(-1)}`);
   } finally {
     await dir.close();
+  }
+}
+
+/** Linux's O_PATH: a descriptor that names an inode without opening it, so no driver or FIFO sees an open. */
+const O_PATH = 0o10000000;
+
+/**
+ * Opens a last component that must be a regular file: first pinned with
+ * O_PATH, which opens nothing, then its type checked on the pinned inode,
+ * then that very inode opened through /proc/self/fd. The look before the
+ * open (openChecked) cannot close the gap alone: a file renamed away and a
+ * FIFO renamed into its place between the look and the open made the server
+ * open the FIFO, and its waiting writer woke.
+ */
+async function openRegular(path: string, flags: number, input: string): Promise<FileHandle> {
+  const pinned = await open(path, O_PATH | O_NOFOLLOW);
+  try {
+    const st = await pinned.stat();
+    // O_PATH with O_NOFOLLOW pins a symlink itself rather than failing: the caller reports ELOOP as a swap.
+    if (st.isSymbolicLink()) throw Object.assign(new Error(`${path} is a symlink`), { code: 'ELOOP' });
+    if (!st.isFile()) throw new PathRefusedError(`path '${input}' is ${describeType(st)}; only regular files are allowed here`, input, 'type');
+    return await open(`/proc/self/fd/${pinned.fd}`, flags | O_NONBLOCK);
+  } finally {
+    await pinned.close();
   }
 }
 
