@@ -8,10 +8,12 @@
  * written by a file tool, a replaced file keeps its owner, `x/.` is no file.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensureBinary } from '../helpers/binary.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
 import { rpc, tempDir, waitFor } from '../helpers/server.ts';
+import { UNPRIVILEGED } from '../helpers/two-clients.ts';
 
 const KEY_A = 'a'.repeat(43);
 const KEY_B = 'b'.repeat(43);
@@ -22,8 +24,13 @@ let keysFile: string;
 let keysText: string;
 let server: ServerProcess;
 
-beforeAll(async () => {
+const asRoot = process.getuid?.() === 0;
+/** As root from source, and (when we are root and have setpriv) as the container's unprivileged uid from the compiled binary. */
+const variants = [{ name: 'root', uid: undefined as number | undefined }, ...(asRoot && Bun.which('setpriv') ? [{ name: 'unprivileged', uid: UNPRIVILEGED }] : [])];
+
+async function setUp(uid: number | undefined): Promise<void> {
   dir = tempDir();
+  chmodSync(dir, 0o755);
   ws = join(dir, 'ws');
   // The keys file inside the workspace: a set-up the server warns about, and one whose file the file tools must still never touch.
   mkdirSync(join(ws, 'conf'), { recursive: true });
@@ -35,24 +42,37 @@ beforeAll(async () => {
       { client_id: 'bob', api_key: KEY_B, enabled: true },
     ],
   });
-  writeFileSync(keysFile, keysText);
+  writeFileSync(keysFile, keysText, { mode: 0o600 });
+  mkdirSync(join(dir, 'logs'));
+  let program: string[] | undefined;
+  if (uid !== undefined) {
+    for (const p of [ws, join(ws, 'conf'), keysFile, join(dir, 'logs')]) chownSync(p, uid, uid);
+    // The checkout may not be readable by that uid: it runs a copy of the compiled binary.
+    program = [join(dir, 'hide')];
+    copyFileSync(await ensureBinary(), program[0]!);
+    chmodSync(program[0]!, 0o755);
+  }
   server = await startServerProcess({
     cwd: dir,
+    uid,
+    program,
     env: {
+      BUN_RUNTIME_TRANSPILER_CACHE_PATH: '0',
+      HOME: dir,
       HIDE_WORKSPACE: ws,
-      HIDE_AUDIT_LOG_FILE: join(dir, 'audit.jsonl'),
+      HIDE_AUDIT_LOG_FILE: join(dir, 'logs', 'audit.jsonl'),
       HIDE_AUTH_ENABLED: 'true',
       HIDE_API_KEYS_FILE: keysFile,
       HIDE_RATE_LIMIT_ENABLED: 'false',
       HIDE_LOG_LEVEL: 'info',
     },
   });
-});
-afterAll(async () => {
+}
+async function tearDown(): Promise<void> {
   server?.proc.kill('SIGKILL');
   await server?.proc.exited;
   rmSync(dir, { recursive: true, force: true });
-});
+}
 
 async function as(key: string, name: string, args: Record<string, unknown>): Promise<Record<string, any>> {
   const r = await rpc(`${server.url}/mcp`, 'tools/call', { name, arguments: args }, { 'X-API-Key': key });
@@ -73,67 +93,6 @@ async function whileBobRuns<T>(lines: string[], body: () => Promise<T>): Promise
     await bob('process_kill', { processId: flipper.processId, signal: 'SIGKILL' });
   }
 }
-
-describe("the server's own files under a flipping path", () => {
-  test('write_file through a directory flipping to a link to the keys file\'s directory never writes the keys file', async () => {
-    const written: string[] = [];
-    await whileBobRuns(
-      [
-        'import os, shutil',
-        "os.makedirs('kreal')",
-        "os.symlink('conf', 'klink')",
-        "print('ready', flush=True)",
-        'while True:',
-        // A write that found `kflip` absent made it a real directory: clear it so the flipping goes on.
-        "    if os.path.isdir('kflip') and not os.path.islink('kflip'): shutil.rmtree('kflip', ignore_errors=True)",
-        '    try:',
-        "        os.rename('kreal', 'kflip'); os.rename('kflip', 'kreal')",
-        "        os.rename('klink', 'kflip'); os.rename('kflip', 'klink')",
-        '    except OSError: pass',
-      ],
-      async () => {
-        // Bounded: at most 2000 writes, stopping at the first that reaches the keys file.
-        for (let round = 0; round < 100 && readFileSync(keysFile, 'utf8') === keysText; round++) {
-          const batch = Array.from({ length: 20 }, () => alice('write_file', { path: 'kflip/keys.json', content: '{"clients":[]}' }));
-          for (const r of await Promise.all(batch)) if (!r.isError) written.push(r.path);
-        }
-      },
-    );
-    expect(readFileSync(keysFile, 'utf8')).toBe(keysText);
-    // What was written landed in the real directory, never at the keys file's path.
-    expect(written.filter((p) => p !== 'kflip/keys.json' && p !== 'kreal/keys.json')).toEqual([]);
-  }, 120_000);
-});
-
-describe('a replaced file keeps its owner', () => {
-  test.skipIf(process.getuid?.() !== 0)('write_file and edit_file by a root server leave a user\'s 0600 file owned by the user, mode unchanged', async () => {
-    for (const name of ['owned-w.txt', 'owned-e.txt']) {
-      writeFileSync(join(ws, name), 'hello\n');
-      chownSync(join(ws, name), 1000, 1000);
-    }
-    Bun.spawnSync(['chmod', '0600', join(ws, 'owned-w.txt'), join(ws, 'owned-e.txt')]);
-    expect((await alice('write_file', { path: 'owned-w.txt', content: 'bye\n' })).error).toBeNull();
-    expect((await alice('edit_file', { path: 'owned-e.txt', edits: [{ oldText: 'hello', newText: 'bye' }] })).error).toBeNull();
-    const facts = (name: string) => {
-      const st = statSync(join(ws, name));
-      return { uid: st.uid, gid: st.gid, mode: (st.mode & 0o7777).toString(8), text: readFileSync(join(ws, name), 'utf8') };
-    };
-    expect([facts('owned-w.txt'), facts('owned-e.txt')]).toEqual([
-      { uid: 1000, gid: 1000, mode: '600', text: 'bye\n' },
-      { uid: 1000, gid: 1000, mode: '600', text: 'bye\n' },
-    ]);
-  });
-});
-
-describe('paths the kernel reads as directories', () => {
-  test("write_file refuses 'x/.', 'a.txt/.' and 'new/sub/..' instead of writing a file named x, a.txt or new", async () => {
-    writeFileSync(join(ws, 'dot-kept.txt'), 'kept\n');
-    const results = await Promise.all(['dot-x/.', 'dot-kept.txt/.', 'dot-new/sub/..'].map((path) => alice('write_file', { path, content: 'PWNED' })));
-    expect(results.map((r) => r.error)).toEqual(["path 'dot-x/.' does not name a file", "path 'dot-kept.txt/.' does not name a file", "path 'dot-new/sub/..' does not name a file"]);
-    expect(readFileSync(join(ws, 'dot-kept.txt'), 'utf8')).toBe('kept\n');
-    expect(['dot-x', 'dot-new'].filter((n) => existsSync(join(ws, n)))).toEqual([]);
-  });
-});
 
 /**
  * Python lines for bob's flipper: `name/f` flips between a regular file and a
@@ -163,30 +122,96 @@ function fifoFlipper(name: string): string[] {
   ];
 }
 
-describe('a last component flipping between a file and a FIFO', () => {
-  test('read_file and edit_file never open the FIFO (its waiting writer never wakes)', async () => {
-    const marker = join(ws, 'fx-opened');
-    const outcomes = new Set<string>();
-    await whileBobRuns(fifoFlipper('fx'), async () => {
-      // Bounded: 300 rounds, stopping once the FIFO was opened.
-      for (let i = 0; i < 300 && !existsSync(marker); i++) {
-        const results = await Promise.all([
-          alice('read_file', { path: 'fx/f' }),
-          alice('edit_file', { path: 'fx/f', edits: [{ oldText: 'needle', newText: 'x' }], dryRun: true }),
-        ]);
-        for (const r of results) outcomes.add(r.error === null ? 'ok' : /a FIFO|does not exist|symlink/.test(r.error) ? 'refused' : r.error);
-      }
-    });
-    expect(existsSync(marker)).toBe(false);
-    // Reads landed on the file and refusals on the FIFO: the race was run, and nothing else came back.
-    expect([...outcomes].sort()).toEqual(['ok', 'refused']);
-  }, 120_000);
+describe.each(variants)('$name server', ({ uid }) => {
+  beforeAll(() => setUp(uid), 60_000);
+  afterAll(tearDown);
 
-  test.failing('(open) search_files with ripgrep never opens a FIFO swapped in at the start path (ripgrep opens it, blocking, until the search deadline)', async () => {
-    const marker = join(ws, 'fy-opened');
-    await whileBobRuns(fifoFlipper('fy'), async () => {
-      for (let i = 0; i < 300 && !existsSync(marker); i++) await alice('search_files', { pattern: 'needle', path: 'fy/f' });
+  describe("the server's own files under a flipping path", () => {
+    test('write_file through a directory flipping to a link to the keys file\'s directory never writes the keys file', async () => {
+      const written: string[] = [];
+      await whileBobRuns(
+        [
+          'import os, shutil',
+          "os.makedirs('kreal')",
+          "os.symlink('conf', 'klink')",
+          "print('ready', flush=True)",
+          'while True:',
+          // A write that found `kflip` absent made it a real directory: clear it so the flipping goes on.
+          "    if os.path.isdir('kflip') and not os.path.islink('kflip'): shutil.rmtree('kflip', ignore_errors=True)",
+          '    try:',
+          "        os.rename('kreal', 'kflip'); os.rename('kflip', 'kreal')",
+          "        os.rename('klink', 'kflip'); os.rename('kflip', 'klink')",
+          '    except OSError: pass',
+        ],
+        async () => {
+          // Bounded: at most 2000 writes, stopping at the first that reaches the keys file.
+          for (let round = 0; round < 100 && readFileSync(keysFile, 'utf8') === keysText; round++) {
+            const batch = Array.from({ length: 20 }, () => alice('write_file', { path: 'kflip/keys.json', content: '{"clients":[]}' }));
+            for (const r of await Promise.all(batch)) if (!r.isError) written.push(r.path);
+          }
+        },
+      );
+      expect(readFileSync(keysFile, 'utf8')).toBe(keysText);
+      // What was written landed in the real directory, never at the keys file's path.
+      expect(written.filter((p) => p !== 'kflip/keys.json' && p !== 'kreal/keys.json')).toEqual([]);
+    }, 120_000);
+  });
+
+  describe('a replaced file keeps its owner', () => {
+    test.skipIf(!asRoot || uid !== undefined)('write_file and edit_file by a root server leave a user\'s 0600 file owned by the user, mode unchanged', async () => {
+      for (const name of ['owned-w.txt', 'owned-e.txt']) {
+        writeFileSync(join(ws, name), 'hello\n');
+        chownSync(join(ws, name), 1000, 1000);
+      }
+      Bun.spawnSync(['chmod', '0600', join(ws, 'owned-w.txt'), join(ws, 'owned-e.txt')]);
+      expect((await alice('write_file', { path: 'owned-w.txt', content: 'bye\n' })).error).toBeNull();
+      expect((await alice('edit_file', { path: 'owned-e.txt', edits: [{ oldText: 'hello', newText: 'bye' }] })).error).toBeNull();
+      const facts = (name: string) => {
+        const st = statSync(join(ws, name));
+        return { uid: st.uid, gid: st.gid, mode: (st.mode & 0o7777).toString(8), text: readFileSync(join(ws, name), 'utf8') };
+      };
+      expect([facts('owned-w.txt'), facts('owned-e.txt')]).toEqual([
+        { uid: 1000, gid: 1000, mode: '600', text: 'bye\n' },
+        { uid: 1000, gid: 1000, mode: '600', text: 'bye\n' },
+      ]);
     });
-    expect(existsSync(marker)).toBe(false);
-  }, 120_000);
+  });
+
+  describe('paths the kernel reads as directories', () => {
+    test("write_file refuses 'x/.', 'a.txt/.' and 'new/sub/..' instead of writing a file named x, a.txt or new", async () => {
+      writeFileSync(join(ws, 'dot-kept.txt'), 'kept\n');
+      const results = await Promise.all(['dot-x/.', 'dot-kept.txt/.', 'dot-new/sub/..'].map((path) => alice('write_file', { path, content: 'PWNED' })));
+      expect(results.map((r) => r.error)).toEqual(["path 'dot-x/.' does not name a file", "path 'dot-kept.txt/.' does not name a file", "path 'dot-new/sub/..' does not name a file"]);
+      expect(readFileSync(join(ws, 'dot-kept.txt'), 'utf8')).toBe('kept\n');
+      expect(['dot-x', 'dot-new'].filter((n) => existsSync(join(ws, n)))).toEqual([]);
+    });
+  });
+
+  describe('a last component flipping between a file and a FIFO', () => {
+    test('read_file and edit_file never open the FIFO (its waiting writer never wakes)', async () => {
+      const marker = join(ws, 'fx-opened');
+      const outcomes = new Set<string>();
+      await whileBobRuns(fifoFlipper('fx'), async () => {
+        // Bounded: 300 rounds, stopping once the FIFO was opened.
+        for (let i = 0; i < 300 && !existsSync(marker); i++) {
+          const results = await Promise.all([
+            alice('read_file', { path: 'fx/f' }),
+            alice('edit_file', { path: 'fx/f', edits: [{ oldText: 'needle', newText: 'x' }], dryRun: true }),
+          ]);
+          for (const r of results) outcomes.add(r.error === null ? 'ok' : /a FIFO|does not exist|symlink/.test(r.error) ? 'refused' : r.error);
+        }
+      });
+      expect(existsSync(marker)).toBe(false);
+      // Reads landed on the file and refusals on the FIFO: the race was run, and nothing else came back.
+      expect([...outcomes].sort()).toEqual(['ok', 'refused']);
+    }, 120_000);
+
+    test.failing('(open) search_files with ripgrep never opens a FIFO swapped in at the start path (ripgrep opens it, blocking, until the search deadline)', async () => {
+      const marker = join(ws, 'fy-opened');
+      await whileBobRuns(fifoFlipper('fy'), async () => {
+        for (let i = 0; i < 300 && !existsSync(marker); i++) await alice('search_files', { pattern: 'needle', path: 'fy/f' });
+      });
+      expect(existsSync(marker)).toBe(false);
+    }, 120_000);
+  });
 });
