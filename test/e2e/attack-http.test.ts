@@ -78,3 +78,35 @@ describe('a keyed client that hangs up half-way through its body', () => {
     expect((await rpc(s.mcpUrl, 'ping', undefined, { 'X-API-Key': KEY })).status).toBe(200);
   });
 });
+
+describe('a flood of refused requests against the audit log', () => {
+  test('a client with no key cannot fill the audit log (and rotate real tool calls out of it); /metrics still counts every refusal', async () => {
+    const dir = tempDir('attack-http-');
+    const keysFile = join(dir, 'keys.json');
+    writeFileSync(keysFile, JSON.stringify({ clients: [{ client_id: 'alice', api_key: KEY, enabled: true }] }), { mode: 0o600 });
+    await using s = await startServer({ HIDE_AUTH_ENABLED: 'true', HIDE_API_KEYS_FILE: keysFile });
+    const FLOOD = 400;
+    // Keep-alive connections, each refusal a ~100-byte request: the cheapest way to make the server write a line.
+    await Promise.all(
+      Array.from({ length: 8 }, async (_, c) => {
+        for (let i = 0; i < FLOOD / 8; i++) {
+          const r = await fetch(s.mcpUrl, { method: 'POST', headers: { 'x-api-key': `guess-${c}-${i}`, 'content-type': 'application/json' }, body: '{}' });
+          expect(r.status).toBe(401);
+          await r.arrayBuffer();
+        }
+      }),
+    );
+    const call = await rpc(s.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: { command: 'true', correlationId: 'after-the-flood' } }, { 'X-API-Key': KEY });
+    expect(call.status).toBe(200);
+    await s.rt.audit.flush();
+    const lines = readFileSync(s.auditFile, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l));
+    const failures = lines.filter((l) => l.event_type === 'auth_failure');
+    const oneByOne = failures.filter((l) => l.correlation_id !== null);
+    const summaries = failures.filter((l) => l.correlation_id === null);
+    expect(oneByOne.length).toBeLessThanOrEqual(30);
+    expect(summaries).toHaveLength(1);
+    expect(summaries[0].result).toMatchObject({ suppressed: FLOOD - oneByOne.length, sources: 1, top: [{ client_ip: '127.0.0.1', count: FLOOD - oneByOne.length }] });
+    expect(lines.some((l) => l.event_type === 'tool_call' && l.correlation_id === 'after-the-flood')).toBe(true);
+    expect(await metricLines(s.url, 'hide_auth_failures_total')).toEqual([`hide_auth_failures_total ${FLOOD}`]);
+  });
+});
