@@ -318,6 +318,20 @@ export const SETTINGS = [
     doc: 'Rotate before a write would pass this size, in bytes; 0 never rotates (external logrotate; SIGHUP reopens).',
   }),
   setting({ path: 'audit.keep', env: 'HIDE_AUDIT_LOG_KEEP', schema: int(1, 1000), default: 5, doc: 'Rotated audit files kept.' }),
+  setting({
+    path: 'audit.refusalsPerAddress',
+    env: 'HIDE_AUDIT_REFUSALS_PER_ADDRESS',
+    schema: int(1, 1_000_000_000),
+    default: 60,
+    doc: 'Refusal lines (bad key, refused address, Host or Origin, tool not permitted, limit reached) written one by one per client address and minute; the rest are counted in one summary line per type, so a flood of refused requests cannot rotate tool calls out of the log. `/metrics` counts them all.',
+  }),
+  setting({
+    path: 'audit.refusalsPerMinute',
+    env: 'HIDE_AUDIT_REFUSALS_PER_MINUTE',
+    schema: int(1, 1_000_000_000),
+    default: 600,
+    doc: 'Refusal lines written one by one per minute from all addresses together; the rest are summarised as above.',
+  }),
   // Operations
   setting({
     path: 'metrics.port',

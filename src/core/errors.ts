@@ -104,6 +104,17 @@ export class RateLimitError extends HideError {
   }
 }
 
+/**
+ * The client closed its connection before its request body arrived. Nobody
+ * reads the answer; the status (nginx's "client closed request") keeps such
+ * requests apart from server errors in /metrics and the logs.
+ */
+export class ClientClosedError extends HideError {
+  constructor() {
+    super('Client closed the connection before the request body arrived', { status: 499, rpcCode: RpcCode.invalidRequest });
+  }
+}
+
 export class MethodNotAllowedError extends HideError {
   constructor(allow: string) {
     super(`Method not allowed; use ${allow}`, {

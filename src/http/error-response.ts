@@ -16,6 +16,6 @@ export function errorResponse(err: unknown, id: JsonRpcId | null, correlationId:
   if (err instanceof HideError) {
     return jsonResponse(err.status, errorJson(id, err.rpcCode, err.message, err.data), { ...base, ...err.headers });
   }
-  logger.withTag('http').error(`unexpected error (correlation ${correlationId}):`, err instanceof Error ? (err.stack ?? err.message) : err);
+  logger.withTag('http').error(`unexpected error (correlation ${correlationId}):`, err instanceof Error ? err.stack || String(err) : err);
   return jsonResponse(500, errorJson(id, RpcCode.internalError, `Internal error; correlation id ${correlationId}`), base);
 }

@@ -170,7 +170,7 @@ export class McpCore {
 
   private failure(id: JsonRpcId, ctx: CallContext, err: unknown): Reply {
     if (err instanceof HideError) return this.refusal(id, ctx, err);
-    this.log.error(`unexpected error (correlation ${ctx.correlationId}):`, err instanceof Error ? (err.stack ?? err.message) : err);
+    this.log.error(`unexpected error (correlation ${ctx.correlationId}):`, err instanceof Error ? err.stack || String(err) : err);
     return { body: errorJson(id, RpcCode.internalError, `Internal error; correlation id ${ctx.correlationId}`), status: 500, correlationId: ctx.correlationId };
   }
 }

@@ -31,6 +31,7 @@ import { SandboxUnavailableError, serverSecretFiles, setupSandbox } from '../san
 import { SecurityPipeline } from '../security/pipeline.ts';
 import { RedisLimiter } from '../security/redis-limiter.ts';
 import { Redactor } from '../audit/redact.ts';
+import { RefusalThrottle } from '../audit/refusal-throttle.ts';
 import { availableToolsTool } from '../tools/available-tools.ts';
 import { checkFileExistsTool } from '../tools/check-file.ts';
 import { fileTools } from '../tools/files/index.ts';
@@ -201,7 +202,7 @@ function openAuth(config: Config, opts: RuntimeOptions, cleanups: Cleanups): Aut
   };
 }
 
-/** The audit writer (or none), metered so metrics count every event. */
+/** The audit writer (or none), refusal lines bounded, metered so metrics count every event. */
 function openAudit(config: Config, redactor: Redactor, metrics: Metrics, cleanups: Cleanups): { writer: AuditWriter | NullAudit; audit: AuditSink } {
   let writer: AuditWriter | NullAudit;
   try {
@@ -223,7 +224,11 @@ function openAudit(config: Config, redactor: Redactor, metrics: Metrics, cleanup
         'set HIDE_AUDIT_LOG_FILE to a file this user can write (or HIDE_AUDIT_LOG_ENABLED=false)',
     );
   }
-  const audit: AuditSink = new MeteredAudit(writer, metrics);
+  // Metered outside the throttle: /metrics counts every refusal, the log keeps a bounded share of them.
+  const audit: AuditSink = new MeteredAudit(
+    new RefusalThrottle(writer, { perSource: config.audit.refusalsPerAddress, total: config.audit.refusalsPerMinute }),
+    metrics,
+  );
   cleanups.add(async () => {
     await audit.flush();
     await audit.close();

@@ -47,6 +47,9 @@ export interface IpFilterOptions {
   trustedProxies?: readonly string[];
 }
 
+/** X-Forwarded-For hops read at most, right to left: more proxies than this in a row is not a real chain. */
+const MAX_HOPS = 64;
+
 /** Bounded memo: cleared whole when full, so a scan of many addresses cannot grow it. */
 const CACHE_LIMIT = 4096;
 function remember<V>(cache: Map<string, V>, key: string, value: V): void {
@@ -101,16 +104,20 @@ export class IpFilter {
     const peerText = peer.toString();
     if (xForwardedFor === null || this.proxies.length === 0 || !matchesAny(peer, this.proxies)) return peerText;
     const hops = xForwardedFor.split(',');
-    if (hops.length > 64) return peerText;
+    // Only the right-most hops are read: entries further left were written
+    // by the client itself, so a long header must not make us give up and
+    // fall back to the proxy's own address (which an allowlist may admit).
+    const stop = Math.max(0, hops.length - MAX_HOPS);
     let last: Addr | null = null;
-    for (let i = hops.length - 1; i >= 0; i--) {
+    for (let i = hops.length - 1; i >= stop; i--) {
       const addr = parseIp(hops[i]!);
       if (addr === null) return peerText;
       if (!matchesAny(addr, this.proxies)) return addr.toString();
       last = addr;
     }
-    // Every hop is a trusted proxy: the left-most is the origin as far as we can tell.
-    return last === null ? peerText : last.toString();
+    // Every hop is a trusted proxy: the left-most is the origin as far as we can tell. More trusted hops in a row
+    // than we read is no real chain: the peer.
+    return last === null || stop > 0 ? peerText : last.toString();
   }
 
   /** Whether an address may use the server; an unparseable address is refused unless the allowlist is empty. */

@@ -31,6 +31,9 @@ beforeAll(async () => {
       HIDE_AUDIT_LOG_FILE: join(dir, 'audit.jsonl'),
       HIDE_RATE_LIMIT_RPM: '45',
       HIDE_RATE_LIMIT_CONCURRENT: '3',
+      // All 32 clients share 127.0.0.1; this test counts one line per refusal.
+      HIDE_AUDIT_REFUSALS_PER_ADDRESS: '100000',
+      HIDE_AUDIT_REFUSALS_PER_MINUTE: '100000',
       HIDE_LOG_LEVEL: 'debug',
     },
   });

@@ -165,7 +165,8 @@ describe('auth-bypass suite', () => {
   const KEY = 'bypass-suite-key-0123456789abcdefghijklmn';
   let s: Awaited<ReturnType<typeof startServer>>;
   beforeAll(async () => {
-    s = await startServer({ HIDE_AUTH_ENABLED: 'true', HIDE_API_KEY: KEY });
+    // Every attempt comes from 127.0.0.1: more refusals than one address gets written one by one by default.
+    s = await startServer({ HIDE_AUTH_ENABLED: 'true', HIDE_API_KEY: KEY, HIDE_AUDIT_REFUSALS_PER_ADDRESS: '1000' });
   });
   afterAll(() => s.stop());
 

@@ -22,6 +22,8 @@ export interface TestServer {
   dir: string;
   auditFile: string;
   rt: Runtime;
+  /** Requests the listening server has taken and not yet answered. */
+  pendingRequests(): number;
   stop(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -45,7 +47,8 @@ export async function startServer(env: Record<string, string> = {}, opts: { cwd?
     await rt.close();
     rmSync(dir, { recursive: true, force: true });
   };
-  return { url, mcpUrl: `${url}/mcp`, workspace, dir, auditFile, rt, stop, [Symbol.asyncDispose]: stop };
+  const pendingRequests = () => app.server?.pendingRequests ?? 0;
+  return { url, mcpUrl: `${url}/mcp`, workspace, dir, auditFile, rt, pendingRequests, stop, [Symbol.asyncDispose]: stop };
 }
 
 let nextId = 1;

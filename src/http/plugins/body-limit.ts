@@ -3,7 +3,7 @@
  * is refused at once; a chunked body is counted as it is read (readBody).
  */
 import { Elysia } from 'elysia';
-import { PayloadTooLargeError } from '../../core/errors.ts';
+import { ClientClosedError, PayloadTooLargeError } from '../../core/errors.ts';
 import { stateOf } from '../request-state.ts';
 
 export function bodyLimit(maxBytes: number) {
@@ -23,8 +23,18 @@ export function bodyLimit(maxBytes: number) {
 export function readBody(request: Request, maxBytes: number, declaredLength: string | null = request.headers.get('content-length')): Promise<string> {
   // Fast path: a declared length was already checked against the limit in
   // onRequest, and Bun refuses bodies longer than they declare.
-  if (declaredLength !== null) return request.text();
-  return readCounted(request, maxBytes);
+  const text = declaredLength !== null ? request.text() : readCounted(request, maxBytes);
+  return text.catch(clientClosed);
+}
+
+/**
+ * A client that hangs up half-way through its body makes the read fail with
+ * an AbortError: that is the client's doing, not a server error to log and
+ * count as a 500 (a keyed client could flood the error log that way).
+ */
+function clientClosed(err: unknown): never {
+  if (err instanceof DOMException && err.name === 'AbortError') throw new ClientClosedError();
+  throw err;
 }
 
 async function readCounted(request: Request, maxBytes: number): Promise<string> {
