@@ -45,10 +45,11 @@ async function as(key: string, name: string, args: Record<string, unknown>): Pro
 }
 const alice = (name: string, args: Record<string, unknown>) => as(KEY_A, name, args);
 
-/** A python3 program that writes each piece (bytes, as \x escapes) to stdout, waiting for SIGUSR1 before each one after the first. */
+/** A python3 program that writes each piece (bytes, as \x escapes) to stdout, waiting for a SIGUSR1 (which it handles) before each one after the first. */
 function pieces(...parts: string[]): string[] {
-  const writes = parts.map((p) => `os.write(1, b"${p}")`).join('\nsignal.sigwait({signal.SIGUSR1})\n');
-  return ['-c', `import os, signal\nsignal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})\n${writes}\nsignal.sigwait({signal.SIGUSR1})`];
+  const writes = parts.map((p) => `os.write(1, b"${p}")`).join('\nos.read(r, 1)\n');
+  const setup = 'import os, signal\nr, w = os.pipe()\nos.set_blocking(w, False)\nsignal.set_wakeup_fd(w)\nsignal.signal(signal.SIGUSR1, lambda *a: None)';
+  return ['-c', `${setup}\n${writes}\nos.read(r, 1)`];
 }
 /** Lets a `pieces` program write its next piece. */
 const next = (processId: string) => alice('process_kill', { processId, signal: 'SIGUSR1' });
@@ -147,6 +148,28 @@ describe('a keys reload', () => {
     const mine = await alice('process_read', { processId: a.processId });
     expect(mine).toMatchObject({ status: 'killed', reason: 'its client was disabled or removed from the keys file' });
     await as(KEY_B2, 'process_kill', { processId: b.processId, signal: 'SIGKILL' });
+  });
+});
+
+describe('process_kill with a signal the process leaves at its default', () => {
+  test('ends it, also where it is the init of its own PID namespace (sandbox as root); a process that handles the signal survives it', async () => {
+    // Without the sandbox's PID namespaces (sandbox off, an unprivileged server) this holds trivially: the kernel delivers the signal.
+    for (const signal of ['SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGTERM']) {
+      const s = await alice('process_start', { command: 'sleep', arguments: ['1000.6464'] });
+      await waitFor(() => Bun.spawnSync(['pgrep', '-f', 'sleep 1000.6464']).exitCode === 0, 5000, 'the sleep');
+      const killed = await alice('process_kill', { processId: s.processId, signal });
+      expect(killed).toMatchObject({ status: 'killed', reason: `process_kill sent ${signal}` });
+      expect(Bun.spawnSync(['pgrep', '-f', 'sleep 1000.6464']).exitCode).not.toBe(0);
+    }
+    const p = await alice('process_start', {
+      command: PY,
+      arguments: ['-c', 'import signal, time\nsignal.signal(signal.SIGINT, lambda *a: print("caught", flush=True))\nprint("ready", flush=True)\ntime.sleep(1000)'],
+    });
+    const ready = await alice('process_read', { processId: p.processId, waitMs: 5000 });
+    expect(ready.output).toBe('ready\n');
+    expect(await alice('process_kill', { processId: p.processId, signal: 'SIGINT' })).toMatchObject({ status: 'running' });
+    expect(await alice('process_read', { processId: p.processId, cursor: ready.cursor, waitMs: 5000 })).toMatchObject({ output: 'caught\n', status: 'running' });
+    await alice('process_kill', { processId: p.processId, signal: 'SIGKILL' });
   });
 });
 
