@@ -83,11 +83,33 @@ export class OutputRing {
     this.size += data.byteLength;
   }
 
-  /** Up to `maxBytes` from `cursor` on (clamped to what exists), never splitting a UTF-8 sequence unless forced. */
-  read(cursor: number, maxBytes: number): RingRead {
-    const from = Math.min(Math.max(cursor, this.start), this.end);
+  /**
+   * Bytes at the end that begin a UTF-8 sequence whose rest has not arrived
+   * yet (0-3): a reader of a running process leaves them for the next read,
+   * so a character split between two writes is not decoded as two U+FFFD.
+   */
+  get partialTail(): number {
+    let back = 0;
+    while (back < 3 && back < this.size && (this.byteAt(this.end - 1 - back) & 0xc0) === 0x80) back++;
+    if (back === this.size) return 0;
+    const lead = this.byteAt(this.end - 1 - back);
+    const need = lead >= 0xc2 && lead <= 0xdf ? 2 : lead >= 0xe0 && lead <= 0xef ? 3 : lead >= 0xf0 && lead <= 0xf4 ? 4 : 0;
+    return back + 1 < need ? back + 1 : 0;
+  }
+
+  private byteAt(offset: number): number {
+    return this.buf[(this.head + (offset - this.start)) % this.buf.byteLength]!;
+  }
+
+  /**
+   * Up to `maxBytes` from `cursor` on (clamped to what exists), never splitting
+   * a UTF-8 sequence unless forced; nothing at or past `upTo` (default: the end).
+   */
+  read(cursor: number, maxBytes: number, upTo = this.end): RingRead {
+    const end = Math.max(this.start, Math.min(upTo, this.end));
+    const from = Math.min(Math.max(cursor, this.start), end);
     const dropped = Math.max(0, Math.min(this.start, this.end) - Math.max(0, cursor));
-    let length = Math.min(this.end - from, maxBytes);
+    let length = Math.min(end - from, maxBytes);
     const out = new Uint8Array(length);
     if (length > 0) {
       const cap = this.buf.byteLength;
@@ -95,7 +117,7 @@ export class OutputRing {
       const first = Math.min(length, cap - at);
       out.set(this.buf.subarray(at, at + first), 0);
       if (first < length) out.set(this.buf.subarray(0, length - first), first);
-      if (from + length < this.end) length = utf8Boundary(out, length);
+      if (from + length < end) length = utf8Boundary(out, length);
     }
     return { bytes: length === out.byteLength ? out : out.subarray(0, length), next: from + length, dropped };
   }

@@ -147,6 +147,8 @@ export class ProcessTable {
   /** Starts admitted and not yet settled, per client: they count against the caps. */
   private readonly starting = new Map<string, number>();
   private closed = false;
+  /** Set when the server begins to stop: reads no longer wait for output. */
+  private waitsEnded = false;
   /** Output bytes dropped from rings, all processes (a counter for /metrics). */
   droppedTotal = 0;
 
@@ -383,7 +385,13 @@ export class ProcessTable {
   private touch(e: Entry): void {
     if (e.status !== 'running') return;
     clearTimeout(e.idle);
-    e.idle = unref(setTimeout(() => this.end(e, 'timed-out', `no call read or wrote it for ${e.idleMs / 1000} s`), e.idleMs));
+    e.idle = unref(
+      setTimeout(() => {
+        // A read waiting for its output is a call reading it: an idle limit shorter than waitMs must not end the process under it.
+        if (e.waiters.size > 0) this.touch(e);
+        else this.end(e, 'timed-out', `no call read or wrote it for ${e.idleMs / 1000} s`);
+      }, e.idleMs),
+    );
   }
 
   private wake(e: Entry): void {
@@ -401,13 +409,25 @@ export class ProcessTable {
     else e.handle.terminate();
   }
 
+  /**
+   * Where a read may stop now: the end of the output, less a UTF-8 sequence
+   * still arriving while the process runs (once it has ended, all of it).
+   */
+  private readableEnd(e: Entry): number {
+    return e.status === 'running' ? e.ring.total - e.ring.partialTail : e.ring.total;
+  }
+
   /** Output since `cursor`; with `waitMs`, waits for new output or the end first (woken, never polling). */
   async read(owner: string, processId: string, opts: { cursor?: number; waitMs?: number; maxBytes?: number; signal?: AbortSignal }): Promise<ReadResult> {
     const e = this.find(owner, processId);
     this.touch(e);
-    const cursor = opts.cursor ?? 0;
-    const waitMs = Math.min(opts.waitMs ?? 0, MAX_WAIT_MS);
-    if (waitMs > 0 && e.status === 'running' && e.ring.total <= cursor && !opts.signal?.aborted) {
+    // A cursor past the end (no read ever handed it out) counts from the end as it is now, so the output this read
+    // waits for is returned rather than skipped.
+    const cursor = Math.min(opts.cursor ?? 0, e.ring.total);
+    const deadline = performance.now() + Math.min(opts.waitMs ?? 0, MAX_WAIT_MS);
+    while (e.status === 'running' && this.readableEnd(e) <= cursor && !opts.signal?.aborted && !this.waitsEnded) {
+      const waitMs = deadline - performance.now();
+      if (waitMs <= 0) break;
       await new Promise<void>((resolve) => {
         const done = () => {
           clearTimeout(timer);
@@ -421,7 +441,7 @@ export class ProcessTable {
       });
       this.touch(e);
     }
-    const r = e.ring.read(cursor, Math.min(opts.maxBytes ?? DEFAULT_READ_BYTES, MAX_READ_BYTES));
+    const r = e.ring.read(cursor, Math.min(opts.maxBytes ?? DEFAULT_READ_BYTES, MAX_READ_BYTES), this.readableEnd(e));
     return { output: decoder.decode(r.bytes), cursor: r.next, dropped: r.dropped, ...this.state(e) };
   }
 
@@ -495,6 +515,30 @@ export class ProcessTable {
     return this.state(e);
   }
 
+  /**
+   * Answers every waiting read now and lets no read wait from here on: the
+   * server is draining, and a long poll is no work worth holding the drain for.
+   */
+  endWaits(): void {
+    this.waitsEnded = true;
+    for (const e of this.entries.values()) this.wake(e);
+  }
+
+  /**
+   * Ends the running processes whose caller `admitted` no longer lets in (a
+   * keys-file reload disabled or removed their client): nobody can read,
+   * write or kill them any more, and a revoked key must not keep work going.
+   */
+  endRevoked(admitted: (caller: Caller) => boolean, reason: string): number {
+    let n = 0;
+    for (const e of this.entries.values()) {
+      if (e.status !== 'running' || admitted(e.caller)) continue;
+      this.end(e, 'killed', reason, 'SIGKILL');
+      n++;
+    }
+    return n;
+  }
+
   /** Kills every running process now (shutdown, a second signal). */
   killAll(reason = 'the server is shutting down'): void {
     for (const e of this.entries.values()) this.end(e, 'killed', reason, 'SIGKILL');
@@ -503,6 +547,7 @@ export class ProcessTable {
   /** Kills everything, waits (bounded) for the ends to be recorded, and refuses new starts. */
   async close(): Promise<void> {
     this.closed = true;
+    this.endWaits();
     this.killAll();
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([Promise.all([...this.entries.values()].map((e) => e.exited)), new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);

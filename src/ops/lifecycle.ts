@@ -19,6 +19,7 @@ export interface Readiness {
 export class Lifecycle {
   private current: Phase = 'starting';
   private readonly checks: ReadinessCheck[] = [];
+  private readonly drainListeners: (() => void)[] = [];
 
   get phase(): Phase {
     return this.current;
@@ -35,7 +36,14 @@ export class Lifecycle {
   }
 
   startDraining(): void {
+    if (this.current === 'draining') return;
     this.current = 'draining';
+    for (const listener of this.drainListeners) listener();
+  }
+
+  /** Told once, when draining begins: long polls answer then instead of holding the drain for its whole grace. */
+  onDraining(listener: () => void): void {
+    this.drainListeners.push(listener);
   }
 
   addCheck(check: ReadinessCheck): void {

@@ -342,9 +342,13 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
       if (toolNames === null) return;
       for (const line of auth.keyStore?.unknownTools(toolNames) ?? []) logger.withTag('keys').warn(line);
     };
+    let processes: ProcessTable | null = null;
     auth.onReloadAudited((keys) => {
       audit.write({ event_type: 'keys_reloaded', correlation_id: null, client_id: null, client_ip: null, api_key_hash: null, user: null, tool_name: null, arguments: null, result: { keys }, error: null });
       warnUnknownTools();
+      // Processes started with a key whose client the reload disabled or removed: their client can no longer reach them.
+      const store = auth.keyStore;
+      if (store !== null) processes?.endRevoked((caller) => caller.apiKeyHash === null || store.admits(caller.clientId), 'its client was disabled or removed from the keys file');
     });
     let ipFilter: IpFilter;
     let hosts: HostPolicy;
@@ -362,6 +366,9 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
     const limiter = await openLimiter(config, metrics, lifecycle, cleanups);
     const exec = await openExec(config, confiner, opts, metrics, audit, cleanups);
     toolNames = exec.toolNames;
+    processes = exec.processes;
+    // A long poll (process_read with waitMs) answers when the drain begins rather than holding it for the grace.
+    lifecycle.onDraining(() => exec.processes.endWaits());
     warnUnknownTools();
     const oauth = openOAuth(config, opts, exec.registry.definitions(), lifecycle);
     const security = new SecurityPipeline({

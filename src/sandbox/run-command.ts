@@ -65,7 +65,7 @@ export function startLiveCommand(
 ): LiveStart {
   const { limits, pendingBytes: _p, ...live } = req;
   if (hasLimits(limits) && limitsThread === null) return { ok: false, error: 'resource limits are configured but cannot be applied' };
-  const started = startLive(live, sink, { extraEnv: env, forkIn: pidns ? (fork) => pidns.spawnInNew(fork) : undefined });
+  const started = startLive(live, sink, { extraEnv: env, forkIn: pidns ? (fork) => pidns.spawnInNew(fork) : undefined, namespaceInit: pidns !== null });
   if (!started.ok || !hasLimits(limits)) return started;
   void limitsThread!.apply(started.handle.pid!, limits).then((error) => {
     if (error === null) return;

@@ -183,6 +183,11 @@ export class KeyStore {
     return { ok: true, client: match.client, keyHash };
   }
 
+  /** True when `clientId` has an enabled key (a reload may have disabled or removed it). */
+  admits(clientId: string): boolean {
+    return this.keys.some((k) => k.enabled && k.client.clientId === clientId);
+  }
+
   /** True when at least one enabled key exists (auth can admit someone). */
   hasAnyKey(): boolean {
     return this.keys.some((k) => k.enabled);

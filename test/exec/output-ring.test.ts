@@ -58,6 +58,32 @@ describe('OutputRing', () => {
     expect(parts.every((p) => !p.includes('\uFFFD'))).toBe(true);
   });
 
+  test('partialTail counts the start of a character still arriving, and nothing else', () => {
+    const tail = (...bytes: number[]) => {
+      const ring = new OutputRing(4);
+      ring.append(enc('abcdef'));
+      ring.append(new Uint8Array(bytes));
+      return ring.partialTail;
+    };
+    expect(tail()).toBe(0);
+    expect(tail(0x41)).toBe(0);
+    expect(tail(0xe2)).toBe(1);
+    expect(tail(0xe2, 0x82)).toBe(2);
+    expect(tail(0xe2, 0x82, 0xac)).toBe(0);
+    expect(tail(0xf0, 0x9f, 0x98)).toBe(3);
+    // Not the start of a character: a stray continuation byte, a lead byte UTF-8 never uses.
+    expect(tail(0x82)).toBe(0);
+    expect(tail(0xc0)).toBe(0);
+    expect(tail(0xff)).toBe(0);
+    // Held back from a read that stops short of it, read whole once complete.
+    const ring = new OutputRing(16);
+    ring.append(new Uint8Array([0x41, 0xe2, 0x82]));
+    const first = ring.read(0, 100, ring.total - ring.partialTail);
+    expect([dec(first.bytes), first.next]).toEqual(['A', 1]);
+    ring.append(new Uint8Array([0xac]));
+    expect(dec(ring.read(first.next, 100, ring.total - ring.partialTail).bytes)).toBe('€');
+  });
+
   test('an idle ring holds what arrived, and grows only as output arrives', () => {
     const ring = new OutputRing(1024 * 1024);
     ring.append(enc('x'));

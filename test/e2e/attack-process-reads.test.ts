@@ -1,0 +1,199 @@
+/**
+ * The process tools attacked where a call waits or spans time: reads of output
+ * that arrives in pieces (a character split between two writes), cursors a
+ * client made up, idle limits shorter than a waiting read, a keys reload that
+ * revokes a client while its processes run, and a drain with long polls
+ * open. Through the real server; each test asserts the safe behaviour.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServerProcess } from '../helpers/process.ts';
+import { callTool, rpc, startServer, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
+
+const KEY_A = 'a'.repeat(43);
+const KEY_B = 'b'.repeat(43);
+const KEY_B2 = 'B'.repeat(43);
+const PY = '/usr/bin/python3';
+
+let keysDir: string;
+let keysFile: string;
+let server: TestServer;
+
+function writeKeys(clients: { client_id: string; api_key: string; enabled: boolean }[]): void {
+  writeFileSync(keysFile, JSON.stringify({ clients }));
+}
+
+beforeAll(async () => {
+  keysDir = tempDir();
+  keysFile = join(keysDir, 'keys.json');
+  writeKeys([
+    { client_id: 'alice', api_key: KEY_A, enabled: true },
+    { client_id: 'bob', api_key: KEY_B, enabled: true },
+  ]);
+  server = await startServer({ HIDE_AUTH_ENABLED: 'true', HIDE_API_KEYS_FILE: keysFile, HIDE_PROCESS_KEEP_EXITED_SECONDS: '60' });
+});
+afterAll(async () => {
+  await server?.stop();
+  rmSync(keysDir, { recursive: true, force: true });
+});
+
+async function as(key: string, name: string, args: Record<string, unknown>): Promise<Record<string, any>> {
+  const r = await rpc(server.mcpUrl, 'tools/call', { name, arguments: args }, { 'X-API-Key': key });
+  if (r.status !== 200 || !r.body?.result) throw new Error(`${name}: ${r.status} ${JSON.stringify(r.body)}`);
+  return { ...r.body.result.structuredContent, isError: r.body.result.isError === true };
+}
+const alice = (name: string, args: Record<string, unknown>) => as(KEY_A, name, args);
+
+/** A python3 program that writes each piece (bytes, as \x escapes) to stdout, waiting for a SIGUSR1 (which it handles) before each one after the first. */
+function pieces(...parts: string[]): string[] {
+  const writes = parts.map((p) => `os.write(1, b"${p}")`).join('\nos.read(r, 1)\n');
+  const setup = 'import os, signal\nr, w = os.pipe()\nos.set_blocking(w, False)\nsignal.set_wakeup_fd(w)\nsignal.signal(signal.SIGUSR1, lambda *a: None)';
+  return ['-c', `${setup}\n${writes}\nos.read(r, 1)`];
+}
+/** Lets a `pieces` program write its next piece. */
+const next = (processId: string) => alice('process_kill', { processId, signal: 'SIGUSR1' });
+
+describe('reading output that arrives in pieces', () => {
+  test('a character split between two writes reads whole, through a pipe and through a terminal', async () => {
+    for (const terminal of [false, { cols: 80, rows: 24 }]) {
+      // "A€B": the euro sign's three bytes, two in the first write and the last in the second.
+      const s = await alice('process_start', { command: PY, arguments: pieces('A\\xe2\\x82', '\\xacB'), terminal });
+      const first = await alice('process_read', { processId: s.processId, waitMs: 5000 });
+      expect(first.output).toBe('A');
+      await next(s.processId);
+      let output = first.output;
+      let cursor = first.cursor;
+      while (!output.includes('B')) {
+        const r = await alice('process_read', { processId: s.processId, cursor, waitMs: 5000 });
+        expect(r.status).toBe('running');
+        output += r.output;
+        cursor = r.cursor;
+      }
+      expect(output).toBe('A€B');
+      await alice('process_kill', { processId: s.processId, signal: 'SIGKILL' });
+    }
+  });
+
+  test('a waiting read is not answered empty while only the start of a character has arrived', async () => {
+    const s = await alice('process_start', { command: PY, arguments: pieces('\\xf0\\x9f', '\\x98\\x80') });
+    // The first read waits past the two bytes of the four-byte emoji until the rest arrives.
+    const read = alice('process_read', { processId: s.processId, waitMs: 10_000 });
+    await waitFor(async () => (await alice('process_list', {})).processes.find((p: any) => p.processId === s.processId)?.bytesOut === 2, 5000, 'the first half');
+    await next(s.processId);
+    expect(await read).toMatchObject({ output: '😀', cursor: 4, status: 'running' });
+    await alice('process_kill', { processId: s.processId, signal: 'SIGKILL' });
+  });
+
+  test('a process that ends in the middle of a character: what it wrote is still read, as U+FFFD', async () => {
+    const s = await alice('process_start', { command: PY, arguments: ['-c', 'import os\nos.write(1, b"ok\\xe2\\x82")'] });
+    let r = await alice('process_read', { processId: s.processId, waitMs: 5000 });
+    let output = r.output;
+    while (r.status === 'running') {
+      r = await alice('process_read', { processId: s.processId, cursor: r.cursor, waitMs: 5000 });
+      output += r.output;
+    }
+    expect(r.status).toBe('exited');
+    expect(output).toBe('ok\uFFFD');
+    expect(r.cursor).toBe(4);
+  });
+});
+
+describe('a cursor the client made up', () => {
+  test('a cursor past the end loses none of the output that arrives while the read waits', async () => {
+    const s = await alice('process_start', { command: PY, arguments: pieces('>', 'hello\\n') });
+    expect((await alice('process_read', { processId: s.processId, waitMs: 5000 })).output).toBe('>');
+    const read = alice('process_read', { processId: s.processId, cursor: 1_000_000, waitMs: 10_000 });
+    // The read waits (nothing new yet); now the process prints.
+    await next(s.processId);
+    expect(await read).toMatchObject({ output: 'hello\n', cursor: 7, dropped: 0 });
+    await alice('process_kill', { processId: s.processId, signal: 'SIGKILL' });
+  });
+});
+
+describe('the idle limit', () => {
+  test('a read waiting on a quiet process keeps it alive past an idle limit shorter than its wait', async () => {
+    const s = await alice('process_start', { command: 'sleep', arguments: ['1000.2424'], idleTimeoutSeconds: 1 });
+    // An agent polling as the tool asks (process_read with waitMs) is reading the process the whole time.
+    const r = await alice('process_read', { processId: s.processId, waitMs: 2500 });
+    expect(r).toMatchObject({ status: 'running', reason: null });
+    // With no call naming it, the idle limit still ends it (watched from outside: a call would name it).
+    await waitFor(() => Bun.spawnSync(['pgrep', '-f', 'sleep 1000.2424']).exitCode !== 0, 10_000, 'the idle limit');
+    expect(await alice('process_read', { processId: s.processId })).toMatchObject({ status: 'timed-out' });
+  });
+});
+
+describe('a keys reload', () => {
+  test("disabling a client ends its running processes; another client's, and a client whose key was rotated, keep theirs", async () => {
+    const a = await alice('process_start', { command: 'sleep', arguments: ['1000.3131'] });
+    const b = await as(KEY_B, 'process_start', { command: 'sleep', arguments: ['1000.3232'] });
+    // alice is revoked (her key leaked, say); bob's key is rotated.
+    writeKeys([
+      { client_id: 'alice', api_key: KEY_A, enabled: false },
+      { client_id: 'bob', api_key: KEY_B2, enabled: true },
+    ]);
+    server.rt.keyStore!.reload();
+    expect((await rpc(server.mcpUrl, 'tools/call', { name: 'process_list', arguments: {} }, { 'X-API-Key': KEY_A })).status).toBe(401);
+    const listed = await as(KEY_B2, 'process_list', {});
+    expect(listed.processes.map((p: any) => p.processId)).toEqual([b.processId]);
+    expect(listed.processes[0].status).toBe('running');
+    // Nobody can reach alice's process any more, so it must not run on until its idle limit.
+    await waitFor(() => Bun.spawnSync(['pgrep', '-f', 'sleep 1000.3131']).exitCode !== 0, 5000, "alice's process to end");
+    // Re-enabled, alice finds it ended, with the reason.
+    writeKeys([
+      { client_id: 'alice', api_key: KEY_A, enabled: true },
+      { client_id: 'bob', api_key: KEY_B2, enabled: true },
+    ]);
+    server.rt.keyStore!.reload();
+    const mine = await alice('process_read', { processId: a.processId });
+    expect(mine).toMatchObject({ status: 'killed', reason: 'its client was disabled or removed from the keys file' });
+    await as(KEY_B2, 'process_kill', { processId: b.processId, signal: 'SIGKILL' });
+  });
+});
+
+describe('process_kill with a signal the process leaves at its default', () => {
+  test('ends it, also where it is the init of its own PID namespace (sandbox as root); a process that handles the signal survives it', async () => {
+    // Without the sandbox's PID namespaces (sandbox off, an unprivileged server) this holds trivially: the kernel delivers the signal.
+    for (const signal of ['SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGTERM']) {
+      const s = await alice('process_start', { command: 'sleep', arguments: ['1000.6464'] });
+      await waitFor(() => Bun.spawnSync(['pgrep', '-f', 'sleep 1000.6464']).exitCode === 0, 5000, 'the sleep');
+      const killed = await alice('process_kill', { processId: s.processId, signal });
+      expect(killed).toMatchObject({ status: 'killed', reason: `process_kill sent ${signal}` });
+      expect(Bun.spawnSync(['pgrep', '-f', 'sleep 1000.6464']).exitCode).not.toBe(0);
+    }
+    const p = await alice('process_start', {
+      command: PY,
+      arguments: ['-c', 'import signal, time\nsignal.signal(signal.SIGINT, lambda *a: print("caught", flush=True))\nprint("ready", flush=True)\ntime.sleep(1000)'],
+    });
+    const ready = await alice('process_read', { processId: p.processId, waitMs: 5000 });
+    expect(ready.output).toBe('ready\n');
+    expect(await alice('process_kill', { processId: p.processId, signal: 'SIGINT' })).toMatchObject({ status: 'running' });
+    expect(await alice('process_read', { processId: p.processId, cursor: ready.cursor, waitMs: 5000 })).toMatchObject({ output: 'caught\n', status: 'running' });
+    await alice('process_kill', { processId: p.processId, signal: 'SIGKILL' });
+  });
+});
+
+describe('SIGTERM to the server', () => {
+  test('a long poll is answered when the drain begins instead of holding it for the whole grace', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'ws'));
+    // A grace far longer than the read's wait: an answer that came from the drain's end would say "killed".
+    const s = await startServerProcess({
+      cwd: dir,
+      env: { HIDE_WORKSPACE: join(dir, 'ws'), HIDE_AUDIT_LOG_FILE: join(dir, 'audit.jsonl'), HIDE_SHUTDOWN_GRACE_SECONDS: '60', HIDE_RATE_LIMIT_ENABLED: 'false' },
+    });
+    try {
+      const url = `${s.url}/mcp`;
+      const p = await callTool(url, 'process_start', { command: 'sleep', arguments: ['1000.5757'] });
+      const read = callTool(url, 'process_read', { processId: p.processId, waitMs: 30_000 });
+      await waitFor(async () => /^hide_tool_calls_in_flight 1$/m.test(await (await fetch(`${s.url}/metrics`)).text()), 5000, 'the read to be in flight');
+      s.proc.kill('SIGTERM');
+      expect(await read).toMatchObject({ status: 'running', output: '' });
+      expect(await s.proc.exited).toBe(0);
+      expect(Bun.spawnSync(['pgrep', '-f', 'sleep 1000.5757']).exitCode).not.toBe(0);
+    } finally {
+      if (s.proc.exitCode === null) await s.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 20_000);
+});
