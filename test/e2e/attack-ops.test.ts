@@ -111,6 +111,27 @@ describe('a key known only by its digest, in the audit log', () => {
     expect(text).toContain('a%20b%20[REDACTED]');
     expect(text).not.toContain(KEY);
   }, 30_000);
+
+  // Disabling a client is not revoking its key: it may be enabled again, so its key stays a secret the log must not keep.
+  test("a disabled client's key, sent by another client as an argument, is masked too", async () => {
+    const { dir, ws } = testDir();
+    const keysFile = join(dir, 'keys.json');
+    const OTHER = 'Qp7_2mN-xR4tY8uW1vZ3aB5cD6eF9gH0jK2lM4nP6sT';
+    const digest = (k: string) => new Bun.CryptoHasher('sha256').update(k).digest('hex');
+    writeFileSync(
+      keysFile,
+      JSON.stringify({ clients: [{ client_id: 'alice', api_key_sha256: digest(KEY) }, { client_id: 'mallory', api_key_sha256: digest(OTHER), enabled: false }] }),
+    );
+    const audit = join(dir, 'audit.jsonl');
+    const s = await serve(dir, { HIDE_WORKSPACE: ws, HIDE_AUDIT_LOG_FILE: audit, HIDE_AUTH_ENABLED: 'true', HIDE_API_KEYS_FILE: keysFile });
+    expect((await call(s, OTHER, 'shell_execute', { command: 'true' })).status).toBe(401);
+    const r = await call(s, KEY, 'shell_execute', { command: 'echo', arguments: [OTHER, `key=${OTHER}`] });
+    expect(r.status).toBe(200);
+    await s.stop();
+    const text = readFileSync(audit, 'utf8');
+    expect(text).toContain('"arguments":["[REDACTED]","key=[REDACTED]"]');
+    expect(text).not.toContain(OTHER);
+  }, 30_000);
 });
 
 describe('settings from the workspace', () => {
