@@ -1,6 +1,6 @@
 /** Break-out attempts against a launcher confined to a temp workspace. */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SandboxLauncher } from '../../src/sandbox/launcher-client.ts';
 import { type Fixture, makeFixture, makeLauncher, request, sh } from './helpers.ts';
@@ -152,8 +152,11 @@ describe('inside the workspace work is unchanged', () => {
   });
 
   test('a program outside the allowed paths cannot be executed', async () => {
-    const res = await sh(sandbox, fx.workspace, `${process.execPath} --version`);
-    // Bun itself lives under /root (not allowed) on this machine; elsewhere skip the claim.
-    if (!process.execPath.startsWith('/usr/')) expect(res.exitCode).toBe(126);
+    // A copy of a system program, placed where no rule reaches: the same file runs from /usr/bin.
+    const copy = join(fx.outside, 'true-copy');
+    copyFileSync('/usr/bin/true', copy);
+    chmodSync(copy, 0o755);
+    const res = await sh(sandbox, fx.workspace, `/usr/bin/true && echo ran; ${copy}`);
+    expect([res.stdout, res.exitCode, res.stderr]).toEqual(['ran\n', 126, expect.stringContaining('Permission denied')]);
   });
 });
