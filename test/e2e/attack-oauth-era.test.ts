@@ -596,6 +596,9 @@ describe('introspection answers from a misbehaving authorization server', () => 
   });
 
   const refused: Array<[string, () => Response, string]> = [
+    // An answer that says active but carries times that say otherwise is judged by its times, as a JWT would be.
+    ['active with exp in the past', () => Response.json({ ...active(), exp: now() - 3600 }), 'token expired'],
+    ['active with nbf in the future', () => Response.json({ ...active(), nbf: now() + 3600 }), 'token not yet valid (nbf)'],
     ['exp as a string (in the past)', () => Response.json({ ...active(), exp: String(now() - 3600) }), 'token claim exp invalid'],
     ['exp as an object', () => Response.json({ ...active(), exp: { valueOf: now() + 600 } }), 'token claim exp invalid'],
     ['nbf as a string (in the future)', () => Response.json({ ...active(), nbf: String(now() + 3600) }), 'token claim nbf invalid'],

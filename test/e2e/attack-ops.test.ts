@@ -70,6 +70,30 @@ describe('keys file inside the workspace', () => {
   }, 30_000);
 });
 
+describe('audit log inside the workspace', () => {
+  // `hide-audit.jsonl` in the working directory is the last default, and the working directory is the default workspace.
+  test('file tools neither read the log nor rewrite it, its checkpoint or a rotation to come; the chain still verifies', async () => {
+    const { ws } = testDir();
+    const s = await serve(ws, { HIDE_AUDIT_LOG_FILE: 'hide-audit.jsonl' });
+    const secret = 'first-call-marker';
+    expect((await call(s, '', 'shell_execute', { command: 'echo', arguments: [secret] })).status).toBe(200);
+    await waitFor(() => Bun.file(join(ws, 'hide-audit.jsonl.head')).exists(), 5_000, 'the checkpoint');
+    const read = await call(s, '', 'read_file', { path: 'hide-audit.jsonl' });
+    expect([read.body.result?.isError, JSON.stringify(read.body).includes(secret)]).toEqual([true, false]);
+    const found = await call(s, '', 'search_files', { pattern: secret });
+    expect(found.body.result?.structuredContent?.matches).toEqual([]);
+    for (const path of ['hide-audit.jsonl', 'hide-audit.jsonl.head', 'hide-audit.jsonl.1', 'hide-audit.jsonl.1.head']) {
+      const wrote = await call(s, '', 'write_file', { path, content: '' });
+      expect([path, wrote.body.result?.isError]).toEqual([path, true]);
+    }
+    const edited = await call(s, '', 'edit_file', { path: 'hide-audit.jsonl', edits: [{ oldText: secret, newText: 'nothing-here' }] });
+    expect(edited.body.result?.isError).toBe(true);
+    await s.stop();
+    const verify = Bun.spawnSync([process.execPath, join(import.meta.dir, '..', '..', 'src', 'main.ts'), 'audit', 'verify', join(ws, 'hide-audit.jsonl')]);
+    expect([verify.exitCode, readFileSync(join(ws, 'hide-audit.jsonl'), 'utf8').includes(secret)]).toEqual([0, true]);
+  }, 30_000);
+});
+
 describe('audit evidence at shutdown', () => {
   test('a second SIGTERM while calls run still leaves one line per admitted call, and the chain verifies', async () => {
     const { dir, ws } = testDir();
@@ -110,6 +134,27 @@ describe('a key known only by its digest, in the audit log', () => {
     const text = readFileSync(audit, 'utf8');
     expect(text).toContain('a%20b%20[REDACTED]');
     expect(text).not.toContain(KEY);
+  }, 30_000);
+
+  // Disabling a client is not revoking its key: it may be enabled again, so its key stays a secret the log must not keep.
+  test("a disabled client's key, sent by another client as an argument, is masked too", async () => {
+    const { dir, ws } = testDir();
+    const keysFile = join(dir, 'keys.json');
+    const OTHER = 'Qp7_2mN-xR4tY8uW1vZ3aB5cD6eF9gH0jK2lM4nP6sT';
+    const digest = (k: string) => new Bun.CryptoHasher('sha256').update(k).digest('hex');
+    writeFileSync(
+      keysFile,
+      JSON.stringify({ clients: [{ client_id: 'alice', api_key_sha256: digest(KEY) }, { client_id: 'mallory', api_key_sha256: digest(OTHER), enabled: false }] }),
+    );
+    const audit = join(dir, 'audit.jsonl');
+    const s = await serve(dir, { HIDE_WORKSPACE: ws, HIDE_AUDIT_LOG_FILE: audit, HIDE_AUTH_ENABLED: 'true', HIDE_API_KEYS_FILE: keysFile });
+    expect((await call(s, OTHER, 'shell_execute', { command: 'true' })).status).toBe(401);
+    const r = await call(s, KEY, 'shell_execute', { command: 'echo', arguments: [OTHER, `key=${OTHER}`] });
+    expect(r.status).toBe(200);
+    await s.stop();
+    const text = readFileSync(audit, 'utf8');
+    expect(text).toContain('"arguments":["[REDACTED]","key=[REDACTED]"]');
+    expect(text).not.toContain(OTHER);
   }, 30_000);
 });
 

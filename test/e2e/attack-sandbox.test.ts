@@ -120,8 +120,30 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
     const out = await attack(ALICE, 'sigio', ...targets.map(String));
     // Unprivileged the pids name them and the owner is set; Landlock's signal scope stops the delivery.
     // As root the pids name nothing in the command's PID namespace.
-    expect(Object.keys(out).length).toBe(targets.length * 2);
-    expect(targets.map((p) => [p, procStat(`/proc/${p}`).state]).filter(([, s]) => s === 'T')).toEqual([]);
+    const stopped = targets.map((p) => [p, procStat(`/proc/${p}`).state]).filter(([, s]) => s === 'T');
+    // Resumed before judging, so that a failure does not leave the server stopped for the tests after this one.
+    for (const p of targets) process.kill(p, 'SIGCONT');
+    expect([Object.keys(out).length, stopped]).toEqual([targets.length * 2, []]);
+    await bob.done();
+  });
+
+  // The plain way: kill(2) by pid and by group. Unprivileged, the pids name them and the uid is the same, so only
+  // Landlock's signal scope (and seccomp's protected pids, for the launchers) stands in the way.
+  test("SIGSTOP by kill() at the server, bob's launcher and bob's command stops none of them", async () => {
+    const bob = await bobSleeping();
+    const { targets } = bob;
+    let answered = false;
+    const pending = call(ALICE, 'shell_execute', { command: 'sh', arguments: ['-c', targets.map((p) => `kill -STOP ${p} -${p}`).join('; ')] }).finally(() => {
+      answered = true;
+    });
+    const stoppedNow = () => targets.map((p) => [p, procStat(`/proc/${p}`).state]).filter(([, s]) => s === 'T');
+    // A stopped server never answers: judge once the call is answered or something stopped, whichever comes first.
+    await waitFor(() => answered || stoppedNow().length > 0, 10_000, 'the call to end or a target to stop');
+    const stopped = stoppedNow();
+    // Resumed before judging, so that a failure does not leave the server stopped for the tests after this one.
+    for (const p of targets) process.kill(p, 'SIGCONT');
+    const r = await pending;
+    expect([r.exitCode === 0, stopped]).toEqual([false, []]);
     await bob.done();
   });
 

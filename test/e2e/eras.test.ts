@@ -195,6 +195,15 @@ describe('the handshake era is unchanged', () => {
     expect([r.status, r.body.id, r.body.error?.code]).toEqual([400, 9, -32020]);
   });
 
+  // A proxy that routes or limits on Mcp-Name would let `check_file_exists` through while the body runs a command.
+  test.each([
+    ['with a handshake-era MCP-Protocol-Version', { 'mcp-protocol-version': '2025-11-25' }, 'name-legacy-1'],
+    ['with no version named at all', {}, 'name-legacy-2'],
+  ])('a tools/call whose Mcp-Name names another tool, %s: 400 -32020 and nothing runs', async (_name, headers, file) => {
+    const r = await post('tools/call', touch(file), { ...headers, 'mcp-name': 'check_file_exists' }, file);
+    expect([r.status, r.body.id, r.body.error?.code, existsSync(marker(file))]).toEqual([400, file, -32020, false]);
+  });
+
   test('an unsupported MCP-Protocol-Version header: 400 -32022 with the id', async () => {
     const r = await post('tools/list', {}, { 'mcp-protocol-version': '1999-01-01' }, 10);
     expect([r.status, r.body.id, r.body.error?.code, r.body.error?.data?.requested]).toEqual([400, 10, -32022, '1999-01-01']);

@@ -1,8 +1,9 @@
 /**
  * The compiled binary for end-to-end tests: built once with `bun run build`
- * when dist/hide is missing, so `bun test` works on a fresh clone.
+ * when dist/hide is missing or older than a source file, so `bun test` works
+ * on a fresh clone and never judges yesterday's code.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const ROOT = join(import.meta.dir, '..', '..');
@@ -10,9 +11,23 @@ export const BINARY = join(ROOT, 'dist', 'hide');
 
 let building: Promise<string> | undefined;
 
+/** Newest modification time of what the build reads: src/ and the package manifest and lockfile. */
+function newestSource(): number {
+  const files = [join(ROOT, 'package.json'), join(ROOT, 'bun.lock')];
+  for (const entry of readdirSync(join(ROOT, 'src'), { recursive: true, withFileTypes: true })) {
+    if (entry.isFile()) files.push(join(entry.parentPath, entry.name));
+  }
+  return Math.max(...files.filter((f) => existsSync(f)).map((f) => statSync(f).mtimeMs));
+}
+
+/** Missing, asked for, or older than a source: a stale binary would test other code than the tests beside it (from source). */
+function needsBuild(): boolean {
+  return !existsSync(BINARY) || process.env.HIDE_TEST_REBUILD === '1' || statSync(BINARY).mtimeMs < newestSource();
+}
+
 export function ensureBinary(): Promise<string> {
   building ??= (async () => {
-    if (!existsSync(BINARY) || process.env.HIDE_TEST_REBUILD === '1') {
+    if (needsBuild()) {
       const proc = Bun.spawn(['bun', 'run', 'build'], { cwd: ROOT, stdout: 'pipe', stderr: 'pipe' });
       const [out, err, code] = await Promise.all([proc.stdout.text(), proc.stderr.text(), proc.exited]);
       if (code !== 0) throw new Error(`bun run build failed (${code}):\n${out}\n${err}`);

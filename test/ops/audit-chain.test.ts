@@ -165,6 +165,26 @@ describe('audit hash chain', () => {
       'tail-cut',
     ],
     [
+      // The chain alone cannot show this: the forged lines chain on from the last line kept. Only the checkpoint does.
+      'tail cut and rewritten: the last 2 lines of the live file replaced by 3 forged ones chained on',
+      (files) => {
+        const f = files.at(-1)!;
+        const recorded = lineCount(f);
+        cutLines(f, recorded - 2, 2);
+        let prev = JSON.parse(readFileSync(f, 'utf8').split('\n').at(-2)!);
+        const { hash: _h, prev_hash: _p, file_start: _s, ...fields } = prev;
+        const forged: string[] = [];
+        for (let i = 0; i < 3; i++) {
+          const sealed = sealRecord({ ...fields, correlation_id: `forged-tail-${i}` }, prev.hash);
+          forged.push(sealed.line);
+          prev = { hash: sealed.hash };
+        }
+        writeFileSync(f, `${readFileSync(f, 'utf8')}${forged.join('\n')}\n`);
+        return { file: f, line: recorded };
+      },
+      'tail-cut',
+    ],
+    [
       'tail cut: the live file cut mid-line',
       (files) => {
         const f = files.at(-1)!;

@@ -1,6 +1,6 @@
 /** Break-out attempts against a launcher confined to a temp workspace. */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SandboxLauncher } from '../../src/sandbox/launcher-client.ts';
 import { type Fixture, makeFixture, makeLauncher, request, sh } from './helpers.ts';
@@ -134,9 +134,15 @@ describe('inside the workspace work is unchanged', () => {
   });
 
   test('system directories are read-only', async () => {
-    const res = await sh(sandbox, fx.workspace, 'cat /etc/passwd >/dev/null && ls /usr/bin >/dev/null && echo read; touch /etc/x; touch /usr/x');
-    expect(res.stdout).toBe('read\n');
-    expect(res.stderr.match(/Permission denied/g)?.length).toBe(2);
+    // Names of their own, removed afterwards: a broken rule writes them on the host, and an old one left behind
+    // would make touch succeed (utimensat needs no Landlock right) on every later run.
+    const probes = ['/etc', '/usr'].map((d) => `${d}/hide-ro-probe-${crypto.randomUUID()}`);
+    try {
+      const res = await sh(sandbox, fx.workspace, `cat /etc/passwd >/dev/null && ls /usr/bin >/dev/null && echo read; touch ${probes.join('; touch ')}`);
+      expect([res.stdout, res.stderr.match(/Permission denied/g)?.length, probes.filter((p) => existsSync(p))]).toEqual(['read\n', 2, []]);
+    } finally {
+      for (const p of probes) rmSync(p, { force: true });
+    }
   });
 
   test('a missing program is a spawn error, not a crash', async () => {
@@ -146,8 +152,11 @@ describe('inside the workspace work is unchanged', () => {
   });
 
   test('a program outside the allowed paths cannot be executed', async () => {
-    const res = await sh(sandbox, fx.workspace, `${process.execPath} --version`);
-    // Bun itself lives under /root (not allowed) on this machine; elsewhere skip the claim.
-    if (!process.execPath.startsWith('/usr/')) expect(res.exitCode).toBe(126);
+    // A copy of a system program, placed where no rule reaches: the same file runs from /usr/bin.
+    const copy = join(fx.outside, 'true-copy');
+    copyFileSync('/usr/bin/true', copy);
+    chmodSync(copy, 0o755);
+    const res = await sh(sandbox, fx.workspace, `/usr/bin/true && echo ran; ${copy}`);
+    expect([res.stdout, res.exitCode, res.stderr]).toEqual(['ran\n', 126, expect.stringContaining('Permission denied')]);
   });
 });

@@ -8,6 +8,7 @@ import { landlockAbi } from '../../src/sandbox/landlock.ts';
 import { PidNamespaces } from '../../src/sandbox/pidns.ts';
 import { sandboxRules } from '../../src/sandbox/rules.ts';
 import { SandboxSpawner } from '../../src/sandbox/sandbox-spawner.ts';
+import { isLive } from '../helpers/procfs.ts';
 import { ENV, makeFixture, waitFor } from './helpers.ts';
 
 const supported = process.platform === 'linux' && landlockAbi() > 0;
@@ -47,4 +48,25 @@ test.skipIf(!supported)('past the bound a new client is refused while every laun
   expect(refused.spawnError).toBe('the sandbox already runs commands for 2 other clients; retry when one of them is done');
   await Promise.all([busyA, busyB]);
   expect((await run(s, 'c', 'echo c')).stdout).toBe('c\n');
+});
+
+// The spawner sweeps what a dead launcher left re-parented to its process; a process hosting it (a test runner, an
+// embedding program) has children of its own, outside any sandbox, that are none of the sweep's business.
+test.skipIf(!supported)("the sweep after a launcher dies leaves the host process's own children alone", async () => {
+  const s = make();
+  await s.start();
+  const bystander = Bun.spawn(['sleep', '30']);
+  try {
+    expect((await run(s, 'a', 'echo a')).stdout).toBe('a\n');
+    const dead = s.launcherOf('a')!.pid!;
+    process.kill(dead, 'SIGKILL');
+    // The exit is seen, and swept, before the launcher is replaced: a call answered by a new one comes after the sweep.
+    expect(await waitFor(() => s.launcherOf('a')?.pid !== dead)).toBe(true);
+    const again = await run(s, 'a', 'echo again');
+    // Read from /proc, not from Bun's record of the child, which learns of a kill only once it has reaped it.
+    expect([again.stdout, s.launcherOf('a')?.pid === dead, isLive(`/proc/${bystander.pid}`)]).toEqual(['again\n', false, true]);
+  } finally {
+    bystander.kill('SIGKILL');
+    await bystander.exited;
+  }
 });

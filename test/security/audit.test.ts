@@ -308,9 +308,13 @@ describe('AuditWriter', () => {
 
   test('an unwritable path fails at construction', () => {
     using dir = tempDir();
+    // A directory that is a file: unwritable for root too, which ignores a directory's mode.
+    const notADirectory = join(dir.path, 'plain-file');
+    writeFileSync(notADirectory, '');
+    expect(() => new AuditWriter({ file: join(notADirectory, 'a.jsonl'), redactor: new Redactor() })).toThrow();
+    if (process.getuid?.() === 0) return;
     chmodSync(dir.path, 0o500);
     try {
-      if (process.getuid?.() === 0) return; // root ignores permissions
       expect(() => new AuditWriter({ file: join(dir.path, 'a.jsonl'), redactor: new Redactor() })).toThrow();
     } finally {
       chmodSync(dir.path, 0o700);
