@@ -80,6 +80,8 @@ export interface ListedProcess extends ProcessState {
 /** A refusal an agent can act on (not found, bad env, exited): becomes an isError result. */
 export class ProcessError extends Error {}
 
+const CANCELLED_START = 'the call was cancelled before the process was handed back; it was stopped';
+
 /** Longest a read may wait for output. */
 export const MAX_WAIT_MS = 30_000;
 /** Default and largest amount one read returns. */
@@ -210,8 +212,9 @@ export class ProcessTable {
    * Starts a process for `caller`. Throws RateLimitError at a cap (the
    * refusal is audited) and ProcessError for a start the caller can fix.
    */
-  async start(caller: Caller, args: StartArgs): Promise<{ processId: string; pid: number | null; startedAt: string }> {
+  async start(caller: Caller, args: StartArgs, signal?: AbortSignal): Promise<{ processId: string; pid: number | null; startedAt: string }> {
     if (this.closed) throw new ProcessError('the server is shutting down');
+    if (signal?.aborted) throw new ProcessError(CANCELLED_START);
     const checked = this.checkStart(args);
     const owner = caller.clientId;
     const refuse = (message: string, limit: string, max: number): never => {
@@ -276,6 +279,11 @@ export class ProcessTable {
     if (this.closed) {
       handle.signal('SIGKILL');
       throw new ProcessError('the server is shutting down');
+    }
+    // Cancelled while starting: the caller will never learn the handle, so nothing may be left running under it.
+    if (signal?.aborted) {
+      handle.signal('SIGKILL');
+      throw new ProcessError(CANCELLED_START);
     }
 
     const id = `p-${randomBytes(16).toString('hex')}@${this.settings.instanceId}`;

@@ -91,7 +91,7 @@ export function processTools(table: ProcessTable, limits: { maxTimeoutSeconds: n
     handler: ({ args, ctx, correlationId }) =>
       guarded(async () => {
         const { correlationId: _c, user, ...startArgs } = args;
-        const r = await table.start(callerOf(ctx, correlationId, user), startArgs);
+        const r = await table.start(callerOf(ctx, correlationId, user), startArgs, ctx.signal);
         return { structured: { ...r, error: null }, isError: false, auditResult: { processId: r.processId, pid: r.pid } };
       }),
   });

@@ -119,3 +119,28 @@ describe('notifications/cancelled over stdio', () => {
     }
   });
 });
+
+describe('a process_start cancelled while it starts', () => {
+  // Sent in one write, the cancel arrives while the start is still on its way: the handle would never reach the
+  // client, so a process left running could only be found by process_list and would run on to its idle limit.
+  test('leaves nothing running and nothing listed, and gets no reply', async () => {
+    const dir = tempDir('hide-cancel-start-');
+    const ws = join(dir, 'ws');
+    await Bun.write(join(ws, '.keep'), '');
+    const peer = await startStdio(ws);
+    try {
+      const marker = `36${process.pid}.5`;
+      const start = { jsonrpc: '2.0', id: 11, method: 'tools/call', params: { name: 'process_start', arguments: { command: 'sleep', arguments: [marker] } } };
+      peer.send(`${JSON.stringify(start)}\n${JSON.stringify(cancel(11))}`);
+      await waitFor(() => readFileSync(join(dir, 'audit.jsonl'), { encoding: 'utf8', flag: 'a+' }).includes('"process_start"') || null, 5000, 'the start audited');
+      await waitFor(() => pgrepCount(`sleep ${marker}`) === 0 || null, 5000, 'no process left running');
+      peer.send(JSON.stringify({ jsonrpc: '2.0', id: 12, method: 'tools/call', params: { name: 'process_list', arguments: {} } }));
+      const listed = JSON.parse(await peer.line('{"jsonrpc":"2.0","id":12,'));
+      expect(listed.result.structuredContent.processes).toEqual([]);
+      expect(peer.lines.filter((l) => l.includes('"id":11'))).toEqual([]);
+    } finally {
+      await peer.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
