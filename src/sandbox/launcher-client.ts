@@ -294,8 +294,10 @@ export class SandboxLauncher {
     }
     this.failPending(null, 'sandbox launcher closed');
     this.loseLive(null, 'the sandbox launcher was closed; the process died with it');
-    this.tmpDir?.remove();
+    const tmpDir = this.tmpDir;
     this.tmpDir = null;
+    const error = await tmpDir?.remove();
+    if (error) this.options.log?.(`could not remove the private TMPDIR ${tmpDir!.path}: ${error.message}`);
   }
 
   /**
