@@ -223,7 +223,14 @@ export class SandboxLauncher {
   /** Starts the launcher if it is not running; resolves once it has confined itself. */
   start(): Promise<LayerReport> {
     if (this.closed) return Promise.reject(new Error('sandbox launcher is closed'));
-    this.ready ??= this.launch();
+    if (this.ready === null) {
+      try {
+        this.ready = this.launch();
+      } catch (err) {
+        // Nothing was started (no room for the private TMPDIR, say): the next call tries again.
+        return Promise.reject(err as Error);
+      }
+    }
     return this.ready;
   }
 
@@ -294,8 +301,10 @@ export class SandboxLauncher {
     }
     this.failPending(null, 'sandbox launcher closed');
     this.loseLive(null, 'the sandbox launcher was closed; the process died with it');
-    this.tmpDir?.remove();
+    const tmpDir = this.tmpDir;
     this.tmpDir = null;
+    const error = await tmpDir?.remove();
+    if (error) this.options.log?.(`could not remove the private TMPDIR ${tmpDir!.path}: ${error.message}`);
   }
 
   /**
@@ -325,9 +334,16 @@ export class SandboxLauncher {
     return ns ? ns.spawnInNew(spawn) : spawn();
   }
 
+  /** Starts a launcher process; throws, having started nothing, when it cannot. */
   private launch(): Promise<LayerReport> {
     const { rules } = this.options;
-    if (this.options.privateTmp !== false && this.tmpDir === null) this.tmpDir = PrivateTmp.create();
+    if (this.options.privateTmp !== false && this.tmpDir === null) {
+      try {
+        this.tmpDir = PrivateTmp.create();
+      } catch (err) {
+        throw new Error(`could not make the private TMPDIR: ${(err as Error).message}`);
+      }
+    }
     const tmpDir = this.tmpDir?.path ?? null;
     const config: LauncherConfig = {
       rules: tmpDir ? { ...rules, readWrite: [...rules.readWrite, tmpDir] } : rules,
@@ -338,8 +354,7 @@ export class SandboxLauncher {
     try {
       proc = this.spawnProcess(config);
     } catch (err) {
-      this.ready = null;
-      return Promise.reject(new Error(`could not start the sandbox launcher: ${(err as Error).message}`));
+      throw new Error(`could not start the sandbox launcher: ${(err as Error).message}`);
     }
     this.proc = proc;
     liveLauncherPids.add(proc.pid);

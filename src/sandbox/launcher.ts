@@ -9,7 +9,8 @@
  * Order of the layers, each before anything it protects:
  *  1. not dumpable — a command (same uid, no capabilities) can then neither
  *     ptrace us, nor read /proc/<us>/{fd,environ,mem}, nor copy our
- *     descriptors with pidfd_getfd (our pipes to the server);
+ *     descriptors with pidfd_getfd (our pipes to the server); and no core
+ *     files, for us or any command (a hard limit of 0 they inherit);
  *  2. child subreaper — orphans come to us, not to init;
  *  2b. as root, a /proc of its own PID namespace (private-proc.ts);
  *  3. capabilities dropped (root) — all but CAP_SYS_ADMIN for this thread
@@ -31,6 +32,7 @@ import type { LiveHandle } from '../exec/live.ts';
 import { LauncherWriter } from './launcher-writer.ts';
 import { killGroup, type RunningCommand, runCommand, startLiveCommand } from './run-command.ts';
 import { LimitsThread } from './limits-thread.ts';
+import { forbidCoreDumps } from './rlimits.ts';
 import { installSeccomp } from './seccomp.ts';
 import { InflightMap } from '../util/inflight-map.ts';
 
@@ -60,6 +62,7 @@ const PTY_DEVICES = ['/dev/ptmx', '/dev/pts'];
 
 async function confine(config: LauncherConfig): Promise<{ report: LayerReport; pidns: PidNamespaces | null; limitsThread: LimitsThread; terminals: boolean }> {
   check(libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), 'prctl(PR_SET_DUMPABLE, 0)');
+  forbidCoreDumps();
   becomeSubreaper();
   // Each command in a PID and an IPC namespace of its own (root only).
   const pidns = hasCapabilities() ? PidNamespaces.open({ ipc: true }) : null;

@@ -15,6 +15,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
+import { chmod, lstat, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tryLock } from '../util/dir-lock.ts';
@@ -73,14 +74,53 @@ export class PrivateTmp {
     return new PrivateTmp(mkdtempSync(join(parent, PREFIX)), null);
   }
 
-  /** Removes the directory and its lock (the lock last, so no sweep sees the directory unlocked). */
-  remove(): void {
-    rmSync(this.path, { recursive: true, force: true });
-    if (this.lockFd === null) return;
-    rmSync(`${this.path}.lock`, { force: true });
+  /**
+   * Removes the directory and its lock (the lock last, so no sweep sees the
+   * directory unlocked). Never throws: resolves with the error that left the
+   * directory in place, or null. A directory that stays keeps its lock file,
+   * released, so the next server's sweep tries again.
+   */
+  async remove(): Promise<Error | null> {
+    let error: Error | null = null;
+    try {
+      await removeTree(this.path);
+    } catch (err) {
+      error = err as Error;
+    }
+    if (this.lockFd === null) return error;
+    if (error === null) rmSync(`${this.path}.lock`, { force: true });
     closeSync(this.lockFd);
     this.lockFd = null;
+    return error;
   }
+}
+
+/**
+ * Removes `path` and everything in it, off the event loop: what a command
+ * left there may be a tree of a million files, and a synchronous removal
+ * would stall every client's calls while it runs. A command may also have
+ * taken the rights to its own directories away (mode 000): the server owns
+ * them (the same uid, when unprivileged) and gives itself the rights back,
+ * then removes again.
+ */
+async function removeTree(path: string): Promise<void> {
+  try {
+    await rm(path, { recursive: true, force: true });
+    return;
+  } catch {
+    // Refused somewhere inside: open the tree up and try once more.
+  }
+  await openUp(path);
+  await rm(path, { recursive: true, force: true });
+}
+
+/** Gives the owner full rights on `dir` and every directory below it; links are never followed. */
+async function openUp(dir: string): Promise<void> {
+  const st = await lstat(dir).catch(() => null);
+  if (st === null || !st.isDirectory()) return;
+  if ((st.mode & 0o700) !== 0o700) await chmod(dir, (st.mode & 0o7777) | 0o700).catch(() => {});
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const entry of entries) if (entry.isDirectory()) await openUp(join(dir, entry.name));
 }
 
 /**
@@ -89,7 +129,7 @@ export class PrivateTmp {
  * server, owned by another user, or not a plain file, is left alone, and so is
  * its directory.
  */
-export function sweepStaleTmp(parent = tmpdir()): string[] {
+export async function sweepStaleTmp(parent = tmpdir()): Promise<string[]> {
   const uid = process.getuid?.();
   if (uid === undefined) return [];
   let names: string[];
@@ -115,7 +155,7 @@ export function sweepStaleTmp(parent = tmpdir()): string[] {
       // The directory itself, never what a link in its place points to.
       const dirStat = lstatOrNull(dir);
       if (dirStat !== null && (!dirStat.isDirectory() || dirStat.uid !== uid)) continue;
-      if (dirStat !== null) rmSync(dir, { recursive: true, force: true });
+      if (dirStat !== null) await removeTree(dir);
       unlinkSync(lockPath);
       removed.push(dir);
     } catch {

@@ -16,6 +16,7 @@ import { check, libc } from '../util/libc.ts';
 const RLIMIT_CPU = 0;
 const RLIMIT_FSIZE = 1;
 const RLIMIT_DATA = 2;
+const RLIMIT_CORE = 4;
 const RLIMIT_NPROC = 6;
 const RLIMIT_NOFILE = 7;
 
@@ -68,4 +69,15 @@ export function setResourceLimits(limits: ResourceLimits, pid = 0): void {
     const rlimit = new BigUint64Array([soft, hard]);
     check(c.prlimit(pid, resource, ptr(rlimit), null), `prlimit(${key}=${value}${pid ? `, pid ${pid}` : ''})`);
   }
+}
+
+/**
+ * No core files from this process or anything it starts: soft and hard limit
+ * 0, which an unprivileged process cannot raise again. A crashing command
+ * would otherwise write its memory (its environment, what it read from its
+ * client's private TMPDIR) into its working directory: the workspace, which
+ * every client reads.
+ */
+export function forbidCoreDumps(): void {
+  check(libc().prlimit(0, RLIMIT_CORE, ptr(new BigUint64Array([0n, 0n])), null), 'prlimit(RLIMIT_CORE=0)');
 }

@@ -170,11 +170,12 @@ export async function setupSandbox(
   // What servers killed before they could clean up left in the temp directory (their locks are free);
   // after the first launcher is up, so neither it nor the first command waits for a read of the temp directory.
   const sweep = () => {
-    try {
-      for (const dir of sweepStaleTmp()) log.info(`removed ${dir}, the private TMPDIR of a server that ended without removing it`);
-    } catch (err) {
-      log.debug(`could not sweep the temp directory: ${(err as Error).message}`);
-    }
+    sweepStaleTmp().then(
+      (dirs) => {
+        for (const dir of dirs) log.info(`removed ${dir}, the private TMPDIR of a server that ended without removing it`);
+      },
+      (err: Error) => log.debug(`could not sweep the temp directory: ${err.message}`),
+    );
   };
   const started = new Promise((resolve) => setTimeout(resolve, 0)).then(() => sandbox.start()).then(
     (report) => {

@@ -39,6 +39,8 @@ export interface TwoClientOptions {
   path?: (ws: string) => string;
   /** Settings besides the common ones. */
   env?: Record<string, string>;
+  /** Clients besides alice and bob, as [client id, key]. */
+  moreClients?: ReadonlyArray<readonly [string, string]>;
 }
 
 export async function startTwoClientServer(opts: TwoClientOptions): Promise<TwoClientServer> {
@@ -51,7 +53,8 @@ export async function startTwoClientServer(opts: TwoClientOptions): Promise<TwoC
     mkdirSync(secrets, { mode: 0o700 });
     const owned = opts.prepare(dir, ws);
     const keysFile = join(secrets, 'keys.json');
-    writeFileSync(keysFile, JSON.stringify({ clients: [{ client_id: 'alice', api_key: ALICE, enabled: true }, { client_id: 'bob', api_key: BOB, enabled: true }] }));
+    const clients = [['alice', ALICE], ['bob', BOB], ...(opts.moreClients ?? [])].map(([client_id, api_key]) => ({ client_id, api_key, enabled: true }));
+    writeFileSync(keysFile, JSON.stringify({ clients }));
     // The unprivileged server runs the compiled binary from a copy it can read:
     // the checkout (a temp clone in CI) may not be readable by that uid.
     let program: string[] | undefined;

@@ -50,15 +50,15 @@ setInterval(() => {}, 1000);`;
 }
 
 describe('private TMPDIR', () => {
-  test('made with its lock beside it, 0700; kept from a sweep while held; remove() takes both', () => {
+  test('made with its lock beside it, 0700; kept from a sweep while held; remove() takes both', async () => {
     const parent = parentDir();
     const t = PrivateTmp.create(parent);
     expect(t.path.startsWith(join(parent, 'hide-sandbox-'))).toBe(true);
     expect(statSync(t.path).mode & 0o777).toBe(0o700);
     expect(existsSync(`${t.path}.lock`)).toBe(true);
-    expect(sweepStaleTmp(parent)).toEqual([]);
+    expect(await sweepStaleTmp(parent)).toEqual([]);
     expect(existsSync(t.path)).toBe(true);
-    t.remove();
+    expect(await t.remove()).toBeNull();
     expect(readdirSync(parent)).toEqual([]);
   });
 
@@ -70,17 +70,17 @@ describe('private TMPDIR', () => {
       dead.proc.kill('SIGKILL');
       await dead.proc.exited;
       expect(existsSync(join(dead.path, 'scratch'))).toBe(true);
-      expect(sweepStaleTmp(parent)).toEqual([dead.path]);
+      expect(await sweepStaleTmp(parent)).toEqual([dead.path]);
       expect([existsSync(dead.path), existsSync(`${dead.path}.lock`)]).toEqual([false, false]);
       expect(existsSync(join(live.path, 'scratch'))).toBe(true);
-      expect(sweepStaleTmp(parent)).toEqual([]);
+      expect(await sweepStaleTmp(parent)).toEqual([]);
     } finally {
       live.proc.kill('SIGKILL');
       await live.proc.exited;
     }
   });
 
-  test('what is not ours stays: no lock, a linked lock, a lock whose directory is a link, another user’s lock', () => {
+  test('what is not ours stays: no lock, a linked lock, a lock whose directory is a link, another user’s lock', async () => {
     const parent = parentDir();
     const elsewhere = join(parent, 'elsewhere');
     mkdirSync(elsewhere);
@@ -100,15 +100,15 @@ describe('private TMPDIR', () => {
       chownSync(join(parent, 'hide-sandbox-DDDDDD.lock'), 65532, 65532);
     }
     const before = readdirSync(parent).sort();
-    expect(sweepStaleTmp(parent)).toEqual([]);
+    expect(await sweepStaleTmp(parent)).toEqual([]);
     expect(readdirSync(parent).sort()).toEqual(before);
     expect(existsSync(join(elsewhere, 'keep'))).toBe(true);
   });
 
-  test('a free lock with no directory (a server killed between the two) is removed', () => {
+  test('a free lock with no directory (a server killed between the two) is removed', async () => {
     const parent = parentDir();
     writeFileSync(join(parent, 'hide-sandbox-EEEEEE.lock'), '');
-    expect(sweepStaleTmp(parent)).toEqual([join(parent, 'hide-sandbox-EEEEEE')]);
+    expect(await sweepStaleTmp(parent)).toEqual([join(parent, 'hide-sandbox-EEEEEE')]);
     expect(readdirSync(parent)).toEqual([]);
   });
 });

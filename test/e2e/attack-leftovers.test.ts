@@ -1,0 +1,138 @@
+/**
+ * What a hostile command leaves behind once its call is over: core files of
+ * its crashes in the workspace every client reads, and a private TMPDIR
+ * holding a tree too large to remove quickly, or locked against its own
+ * owner (mode 000), which the server must still remove — when the client's
+ * launcher is retired after a minute without calls and when the server
+ * stops — without stalling the other clients or failing. The server runs
+ * from source (root) and as the container's unprivileged uid (the compiled
+ * binary through setpriv) with HIDE_SANDBOX=required; alice attacks, bob is
+ * the other client.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ServerProcess } from '../helpers/process.ts';
+import { callTool, waitFor } from '../helpers/server.ts';
+import { ALICE, BOB, startTwoClientServer, TWO_CLIENT_ATTACKS_SUPPORTED, type TwoClientServer, UNPRIVILEGED } from '../helpers/two-clients.ts';
+
+/** Top-level directories of the big tree alice leaves, each with FILES_EACH files. */
+const BIG_DIRS = 20;
+const FILES_EACH = 1000;
+
+/**
+ * Leaves in $TMPDIR a tree of BIG_DIRS × FILES_EACH files and `locked/a/b/f`
+ * with `locked` at mode 000, and prints $TMPDIR.
+ */
+const LEAVE_TREE = `
+import os
+tmp = os.environ['TMPDIR']
+for d in range(${BIG_DIRS}):
+    os.mkdir(f'{tmp}/big{d}')
+    for f in range(${FILES_EACH}):
+        os.mknod(f'{tmp}/big{d}/{f}')
+os.makedirs(f'{tmp}/locked/a/b')
+open(f'{tmp}/locked/a/b/f', 'w').write('left behind')
+os.chmod(f'{tmp}/locked', 0)
+print(tmp)
+`;
+
+/**
+ * Raises the core limit to its hard limit (as any command may) and crashes a
+ * child that holds a marker in its memory, once in the workspace and once in
+ * $TMPDIR; prints the limit it got and how the children ended.
+ */
+const CRASH = `
+import json, os, resource
+soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
+try:
+    resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
+except (ValueError, OSError):
+    pass
+ends = []
+for where in ('.', os.environ['TMPDIR']):
+    pid = os.fork()
+    if pid == 0:
+        os.chdir(where)
+        secret = b'bob-secret-in-memory' * 1000
+        os.abort()
+    ends.append(os.waitpid(pid, 0)[1] & 0x7f)
+print(json.dumps({'core': resource.getrlimit(resource.RLIMIT_CORE), 'signals': ends, 'tmp': os.environ['TMPDIR']}))
+`;
+
+const isCore = (name: string) => /^core(\.\d+)?$/.test(name);
+
+describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
+  ['as root', undefined],
+  [`as uid ${UNPRIVILEGED}`, UNPRIVILEGED],
+] as const)('what a hostile command leaves behind %s', (_name, uid) => {
+  const start = () => startTwoClientServer({ prefix: 'hide-attack-leftovers-', uid, prepare: () => [] });
+  const caller = (server: ServerProcess) => (key: string, args: string[]) =>
+    callTool(`${server.url}/mcp`, 'shell_execute', { command: 'python3', arguments: args, timeoutSeconds: 120 }, { 'X-API-Key': key });
+
+  let running: TwoClientServer | null = null;
+  let call: ReturnType<typeof caller>;
+  beforeAll(async () => {
+    running = await start();
+    call = caller(running.server);
+    expect((await call(BOB, ['-c', 'pass'])).exitCode).toBe(0);
+  });
+  afterAll(async () => {
+    await running?.stop();
+  });
+
+  test('a crash writes no core file, in the shared workspace or in TMPDIR, even after the command raised its core limit', async () => {
+    const r = await call(ALICE, ['-c', CRASH]);
+    const out = JSON.parse(r.stdout);
+    // Both children died of SIGABRT, which dumps core wherever the limit allows one.
+    expect(out.signals).toEqual([6, 6]);
+    expect(out.core).toEqual([0, 0]);
+    expect(readdirSync(running!.ws).filter(isCore)).toEqual([]);
+    expect(readdirSync(out.tmp).filter(isCore)).toEqual([]);
+  });
+
+  test('a big tree with a part locked against its owner, left in TMPDIR, goes when the launcher is retired; the server answers all along', async () => {
+    const { server } = running!;
+    const r = await call(ALICE, ['-c', LEAVE_TREE]);
+    expect(r.exitCode).toBe(0);
+    const tmp = r.stdout.trim();
+    const entries = () => (existsSync(tmp) ? readdirSync(tmp).filter((n) => n.startsWith('big')).length : 0);
+    expect(entries()).toBe(BIG_DIRS);
+    // Alice's launcher is retired after a minute without calls. Removing the tree takes a while; the server must
+    // answer meanwhile: an answer sent after the removal had begun (fewer of the big directories before the request)
+    // and before it had ended (some still there after the answer) shows it does not hold the event loop while it removes.
+    let answeredDuringRemoval = false;
+    await waitFor(
+      async () => {
+        const before = entries();
+        const health = await fetch(`${server.url}/health`);
+        expect(health.status).toBe(200);
+        const after = entries();
+        if (before > 0 && before < BIG_DIRS && after > 0) answeredDuringRemoval = true;
+        // The lock beside it goes last.
+        return (!existsSync(tmp) && !existsSync(`${tmp}.lock`)) || server.proc.exitCode !== null;
+      },
+      100_000,
+      `alice's private TMPDIR ${tmp} to be removed`,
+    );
+    expect(server.proc.exitCode).toBeNull();
+    expect(answeredDuringRemoval).toBe(true);
+    expect(server.logs()).not.toContain('EACCES');
+    expect((await call(BOB, ['-c', 'print("still here")'])).stdout).toBe('still here\n');
+  }, 150_000);
+
+  test('a tree locked against its owner, left in TMPDIR, goes when the server stops; it exits 0', async () => {
+    const own = await start();
+    try {
+      const r = await caller(own.server)(ALICE, ['-c', LEAVE_TREE.replace(`range(${BIG_DIRS})`, 'range(1)')]);
+      const tmp = r.stdout.trim();
+      expect(existsSync(join(tmp, 'locked'))).toBe(true);
+      own.server.proc.kill('SIGTERM');
+      expect(await own.server.proc.exited).toBe(0);
+      expect(existsSync(tmp)).toBe(false);
+      expect(existsSync(`${tmp}.lock`)).toBe(false);
+    } finally {
+      await own.stop();
+    }
+  });
+});
