@@ -500,6 +500,13 @@ export const SETTINGS = [
   }),
   setting({ path: 'sandbox.network', env: 'HIDE_SANDBOX_NETWORK', schema: oneOf(['off', 'on']), default: 'off', doc: 'Whether sandboxed commands may open network sockets.' }),
   setting({
+    path: 'sandbox.launcherIdleSeconds',
+    env: 'HIDE_SANDBOX_LAUNCHER_IDLE_SECONDS',
+    schema: int(1, 86_400),
+    default: 60,
+    doc: "How long a client's sandbox launcher, with the private TMPDIR it holds, stays after the client's last command ends; the next command starts a new one (a few ms).",
+  }),
+  setting({
     path: 'sandbox.readOnlyPaths',
     env: 'HIDE_SANDBOX_READ_ONLY_PATHS',
     schema: AbsolutePathList,
