@@ -6,7 +6,7 @@
  * open. Through the real server; each test asserts the safe behaviour.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServerProcess } from '../helpers/process.ts';
 import { callTool, rpc, startServer, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
@@ -169,6 +169,26 @@ describe('process_kill with a signal the process leaves at its default', () => {
     expect(ready.output).toBe('ready\n');
     expect(await alice('process_kill', { processId: p.processId, signal: 'SIGINT' })).toMatchObject({ status: 'running' });
     expect(await alice('process_read', { processId: p.processId, cursor: ready.cursor, waitMs: 5000 })).toMatchObject({ output: 'caught\n', status: 'running' });
+    await alice('process_kill', { processId: p.processId, signal: 'SIGKILL' });
+  });
+
+  test('an init waiting for the signal in sigwait (as tini and dumb-init do) takes it, each time, and runs on', async () => {
+    // The signal left blocked and waited for: SigBlk no longer shows it while the wait lasts, and once the signal
+    // wakes the process, nothing in /proc says it waited. Judged after sending, it was killed about every other time.
+    const marker = `sigwait-${process.pid}`;
+    const p = await alice('process_start', {
+      command: PY,
+      arguments: ['-c', `# ${marker}\nimport signal\nsignal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])\nprint("ready", flush=True)\nwhile True:\n  print("got", signal.sigwait([signal.SIGUSR1]), flush=True)`],
+    });
+    let r = await alice('process_read', { processId: p.processId, waitMs: 5000 });
+    expect(r.output).toBe('ready\n');
+    const pid = Number(Bun.spawnSync(['pgrep', '-f', marker]).stdout.toString().trim());
+    for (let i = 0; i < 5; i++) {
+      await waitFor(() => readFileSync(`/proc/${pid}/wchan`, 'utf8').includes('sigtimedwait'), 5000, 'the sigwait');
+      expect(await alice('process_kill', { processId: p.processId, signal: 'SIGUSR1' })).toMatchObject({ status: 'running' });
+      r = await alice('process_read', { processId: p.processId, cursor: r.cursor, waitMs: 5000 });
+      expect(r).toMatchObject({ output: 'got 10\n', status: 'running' });
+    }
     await alice('process_kill', { processId: p.processId, signal: 'SIGKILL' });
   });
 });
