@@ -198,7 +198,8 @@ describe('process_kill with a signal the process leaves at its default', () => {
       expect(r).toMatchObject({ output: 'got 10\n', status: 'running' });
     }
     await alice('process_kill', { processId: p.processId, signal: 'SIGKILL' });
-  });
+    // Each process_kill of a signal that does not end the process waits a second to see whether it does.
+  }, 20_000);
 });
 
 describe('SIGTERM to the server', () => {
