@@ -5,17 +5,34 @@
  * bound, a client with no key at all writes megabytes a second and rotation
  * pushes the lines of real tool calls out of the kept files within a minute.
  *
- * Per 60 s window, a source (the client address) gets its first
- * `perSource` refusal lines written one by one, and all sources together
- * `total`; the rest are counted, and at the end of the window one summary
- * line per event type says how many were not written, from how many
- * addresses, and which sent most. Tool calls, process ends and key reloads
- * always pass. An AuditSink decorator: /metrics sits outside it and still
- * counts every refusal.
+ * Per 60 s window, a source gets its first `perSource` refusal lines
+ * written one by one, and all addresses together `total`; the rest are
+ * counted, and at the end of the window one summary line per event type says
+ * how many were not written, from how many sources, and which sent most.
+ * A source is the client address, or for a refusal after sign-in (a tool not
+ * permitted, a limit reached) the signed-in client: such a client has a budget
+ * of its own outside the shared total, so nobody (the client itself included)
+ * can spend it with requests that carry no key and so hide which key was
+ * refused what. Signed-in clients are as few as the keys file or the token
+ * issuer makes them. Tool calls, process ends and key reloads always pass.
+ * An AuditSink decorator: /metrics sits outside it and still counts every
+ * refusal.
  */
 import type { AuditEvent, AuditEventType, AuditSink } from './event.ts';
 
 const REFUSALS: ReadonlySet<AuditEventType> = new Set(['auth_failure', 'ip_denied', 'host_denied', 'origin_denied', 'permission_denied', 'rate_limit_exceeded']);
+
+/** Who a refusal counts against: the signed-in client (by key or token), else the address it came from. */
+function sourceOf(event: AuditEvent): { key: string; client: boolean } {
+  const signedIn = event.client_id !== null && (event.api_key_hash !== null || event.oauth !== undefined) && event.event_type !== 'auth_failure';
+  return signedIn ? { key: `client ${event.client_id}`, client: true } : { key: `address ${event.client_ip ?? 'unknown'}`, client: false };
+}
+
+/** A source as a summary names it. */
+function named(key: string, count: number): { client_id: string; count: number } | { client_ip: string; count: number } {
+  const at = key.indexOf(' ');
+  return key.slice(0, at) === 'client' ? { client_id: key.slice(at + 1), count } : { client_ip: key.slice(at + 1), count };
+}
 
 export const REFUSAL_WINDOW_MS = 60_000;
 /** Distinct sources tracked per window; beyond it a new source's lines count against the total only. */
@@ -34,7 +51,7 @@ export interface RefusalThrottleOptions {
 
 interface Suppressed {
   count: number;
-  /** Per source, for the summary; capped at MAX_SOURCES (the count stays exact). */
+  /** Per source key, for the summary; capped at MAX_SOURCES (the count stays exact). */
   bySource: Map<string, number>;
 }
 
@@ -67,21 +84,22 @@ export class RefusalThrottle implements AuditSink {
   write(event: AuditEvent): void {
     if (REFUSALS.has(event.event_type)) {
       this.roll();
-      if (!this.admit(event.client_ip ?? 'unknown')) {
-        this.suppress(event.event_type, event.client_ip ?? 'unknown');
+      const source = sourceOf(event);
+      if (!this.admit(source)) {
+        this.suppress(event.event_type, source.key);
         return;
       }
     }
     this.inner.write(event);
   }
 
-  private admit(source: string): boolean {
-    if (this.written >= this.total) return false;
-    const n = this.writtenBySource.get(source);
-    if (n === undefined && this.writtenBySource.size >= MAX_SOURCES) return false;
+  private admit(source: { key: string; client: boolean }): boolean {
+    if (!source.client && this.written >= this.total) return false;
+    const n = this.writtenBySource.get(source.key);
+    if (n === undefined && !source.client && this.writtenBySource.size >= MAX_SOURCES) return false;
     if ((n ?? 0) >= this.perSource) return false;
-    this.writtenBySource.set(source, (n ?? 0) + 1);
-    this.written++;
+    this.writtenBySource.set(source.key, (n ?? 0) + 1);
+    if (!source.client) this.written++;
     return true;
   }
 
@@ -111,18 +129,22 @@ export class RefusalThrottle implements AuditSink {
     const seconds = Math.max(1, Math.round((now - this.summarizedAt) / 1000));
     this.summarizedAt = now;
     for (const [type, s] of this.suppressed) {
-      const top = [...s.bySource].sort((a, b) => b[1] - a[1]).slice(0, TOP);
+      const top = [...s.bySource]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, TOP)
+        .map(([key, count]) => named(key, count));
+      const first = top[0];
       this.inner.write({
         event_type: type,
         correlation_id: null,
-        client_id: null,
-        client_ip: top[0]?.[0] ?? null,
+        client_id: first && 'client_id' in first ? first.client_id : null,
+        client_ip: first && 'client_ip' in first ? first.client_ip : null,
         api_key_hash: null,
         user: null,
         tool_name: null,
         arguments: null,
-        result: { suppressed: s.count, seconds, sources: s.bySource.size, top: top.map(([clientIp, count]) => ({ client_ip: clientIp, count })) },
-        error: `${s.count} more ${type} events in the last ${seconds} s were not written one by one (at most ${this.perSource} per address and ${this.total} in all per minute)`,
+        result: { suppressed: s.count, seconds, sources: s.bySource.size, top },
+        error: `${s.count} more ${type} events in the last ${seconds} s were not written one by one (at most ${this.perSource} per address or signed-in client and ${this.total} from all addresses per minute)`,
       });
     }
     this.suppressed.clear();

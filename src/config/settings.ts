@@ -323,14 +323,14 @@ export const SETTINGS = [
     env: 'HIDE_AUDIT_REFUSALS_PER_ADDRESS',
     schema: int(1, 1_000_000_000),
     default: 60,
-    doc: 'Refusal lines (bad key, refused address, Host or Origin, tool not permitted, limit reached) written one by one per client address and minute; the rest are counted in one summary line per type, so a flood of refused requests cannot rotate tool calls out of the log. `/metrics` counts them all.',
+    doc: 'Refusal lines (bad key, refused address, Host or Origin, tool not permitted, limit reached) written one by one per client address and minute (a signed-in client\'s refusals per client, outside the total below); the rest are counted in one summary line per type, so a flood of refused requests cannot rotate tool calls out of the log. `/metrics` counts them all.',
   }),
   setting({
     path: 'audit.refusalsPerMinute',
     env: 'HIDE_AUDIT_REFUSALS_PER_MINUTE',
     schema: int(1, 1_000_000_000),
     default: 600,
-    doc: 'Refusal lines written one by one per minute from all addresses together; the rest are summarised as above.',
+    doc: 'Refusal lines written one by one per minute from all addresses together (signed-in clients apart); the rest are summarised as above.',
   }),
   // Operations
   setting({

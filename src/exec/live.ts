@@ -89,7 +89,8 @@ async function pump(stream: ReadableStream<Uint8Array>, sink: OutputSink): Promi
  * kernel delivers to an init only the signals it catches (or blocks, to take
  * later); one it leaves at the default action is discarded, so a SIGTERM or
  * SIGINT would do nothing at all. True when it catches, ignores or blocks it
- * (sigwait included), or when its state cannot be read.
+ * (sigwait included), or when its state cannot be read. Ask before sending:
+ * afterwards a woken sigwait shows neither the mask nor the wait.
  */
 function initTakes(pid: number, sig: ProcessSignal): boolean {
   let status: string;
@@ -163,8 +164,11 @@ export function startLive(req: LiveRequest, sink: OutputSink, opts: LiveOptions 
    * SIGKILL, which ends its namespace with it; the rest of the group gets `sig` first.
    */
   const signalGroup = (sig: ProcessSignal) => {
+    // Judged before the signal is sent: a look afterwards found an init woken from sigwait running, with no wait
+    // channel to show, took it for one that discards the signal and killed it.
+    const discarded = opts.namespaceInit === true && sig !== 'SIGKILL' && !initTakes(pid, sig);
     killGroup(pid, sig);
-    if (opts.namespaceInit && sig !== 'SIGKILL' && !initTakes(pid, sig)) killGroup(pid, 'SIGKILL');
+    if (discarded) killGroup(pid, 'SIGKILL');
   };
   const exited = (async (): Promise<LiveExit> => {
     await proc.exited;

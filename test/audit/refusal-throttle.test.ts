@@ -62,6 +62,21 @@ describe('RefusalThrottle', () => {
     t.close();
   });
 
+  test('a signed-in client has a budget of its own: no flood of keyless refusals spends it, and its summary names it', () => {
+    const { lines, s } = sink();
+    const t = new RefusalThrottle(s, { perSource: 2, total: 10, now: () => 0 });
+    const keyed = (type: AuditEventType): AuditEvent => ({ ...event(type, '2001:db8::1'), client_id: 'mallory', api_key_hash: 'ab'.repeat(32) });
+    // Enough addresses to spend the total, the key holder's own among them; a refused key (auth_failure) counts by address.
+    for (let i = 0; i < 50; i++) t.write(event('auth_failure', `2001:db8::${i.toString(16)}`));
+    for (let i = 0; i < 3; i++) t.write({ ...keyed('auth_failure'), client_id: null });
+    for (let i = 0; i < 3; i++) t.write(keyed('permission_denied'));
+    expect(lines.filter((l) => l.event_type === 'permission_denied').map((l) => l.client_id)).toEqual(['mallory', 'mallory']);
+    expect(lines.filter((l) => l.event_type === 'auth_failure')).toHaveLength(10);
+    t.flush();
+    expect(lines.at(-1)).toMatchObject({ event_type: 'permission_denied', client_id: 'mallory', client_ip: null, result: { suppressed: 1, sources: 1, top: [{ client_id: 'mallory', count: 1 }] } });
+    t.close();
+  });
+
   test('nothing suppressed, no summary', () => {
     const { lines, s } = sink();
     const t = new RefusalThrottle(s, { now: () => 0 });

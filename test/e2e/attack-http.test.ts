@@ -5,7 +5,7 @@
  * which an allowlist may admit), a keyed client hanging up half-way
  * through its body (each one was a 500 and an "unexpected error" log line
  * with no text), and a keyless flood of refusals that rotated real tool
- * calls out of the audit log.
+ * calls out of the audit log (or, throttled by address, hid a key's refusals).
  */
 import { describe, expect, test } from 'bun:test';
 import { connect, type Socket } from 'node:net';
@@ -110,5 +110,26 @@ describe('a flood of refused requests against the audit log', () => {
     expect(summaries[0].result).toMatchObject({ suppressed: FLOOD - oneByOne.length, sources: 1, top: [{ client_ip: '127.0.0.1', count: FLOOD - oneByOne.length }] });
     expect(lines.some((l) => l.event_type === 'tool_call' && l.correlation_id === 'after-the-flood')).toBe(true);
     expect(await metricLines(s.url, 'hide_auth_failures_total')).toEqual([`hide_auth_failures_total ${FLOOD}`]);
+  });
+
+  test("keyless requests from the key holder's own address cannot hide which key was refused which tool", async () => {
+    const dir = tempDir('attack-http-');
+    const keysFile = join(dir, 'keys.json');
+    writeFileSync(keysFile, JSON.stringify({ clients: [{ client_id: 'mallory', api_key: KEY, enabled: true, tools: ['check_file_exists'] }] }), { mode: 0o600 });
+    await using s = await startServer({ HIDE_AUTH_ENABLED: 'true', HIDE_API_KEYS_FILE: keysFile, HIDE_AUDIT_REFUSALS_PER_ADDRESS: '5' });
+    // First spend the address's share of refusal lines with no key at all: cheap, and nothing links it to the key.
+    for (let i = 0; i < 10; i++) expect((await rpc(s.mcpUrl, 'ping', undefined, { 'X-API-Key': `guess-${i}` })).status).toBe(401);
+    // Then probe the tools the key may not call.
+    for (const name of ['shell_execute', 'write_file', 'process_start']) {
+      expect((await rpc(s.mcpUrl, 'tools/call', { name, arguments: {} }, { 'X-API-Key': KEY })).status).toBe(403);
+    }
+    await s.rt.audit.flush();
+    const lines = readFileSync(s.auditFile, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l));
+    const denied = lines.filter((l) => l.event_type === 'permission_denied');
+    expect(denied.map((l) => [l.client_id, l.tool_name])).toEqual([
+      ['mallory', 'shell_execute'],
+      ['mallory', 'write_file'],
+      ['mallory', 'process_start'],
+    ]);
   });
 });

@@ -6,7 +6,7 @@
  * open. Through the real server; each test asserts the safe behaviour.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServerProcess } from '../helpers/process.ts';
 import { callTool, rpc, startServer, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
@@ -127,6 +127,8 @@ describe('a keys reload', () => {
   test("disabling a client ends its running processes; another client's, and a client whose key was rotated, keep theirs", async () => {
     const a = await alice('process_start', { command: 'sleep', arguments: ['1000.3131'] });
     const b = await as(KEY_B, 'process_start', { command: 'sleep', arguments: ['1000.3232'] });
+    // Running for sure before the reload: between fork and exec pgrep does not see the sleep, and its end below proves nothing.
+    await waitFor(() => Bun.spawnSync(['pgrep', '-f', 'sleep 1000.3131']).exitCode === 0, 5000, "alice's process to start");
     // alice is revoked (her key leaked, say); bob's key is rotated.
     writeKeys([
       { client_id: 'alice', api_key: KEY_A, enabled: false },
@@ -145,7 +147,11 @@ describe('a keys reload', () => {
       { client_id: 'bob', api_key: KEY_B2, enabled: true },
     ]);
     server.rt.keyStore!.reload();
-    const mine = await alice('process_read', { processId: a.processId });
+    // The end is recorded once the launcher reports it, a moment after the sleep is gone.
+    const mine = await waitFor(async () => {
+      const r = await alice('process_read', { processId: a.processId });
+      return r.status !== 'running' && r;
+    }, 5000, 'the end to be recorded');
     expect(mine).toMatchObject({ status: 'killed', reason: 'its client was disabled or removed from the keys file' });
     await as(KEY_B2, 'process_kill', { processId: b.processId, signal: 'SIGKILL' });
   });
@@ -161,9 +167,11 @@ describe('process_kill with a signal the process leaves at its default', () => {
       expect(killed).toMatchObject({ status: 'killed', reason: `process_kill sent ${signal}` });
       expect(Bun.spawnSync(['pgrep', '-f', 'sleep 1000.6464']).exitCode).not.toBe(0);
     }
+    // os.write in the handler: a print there, with the signal in time to land inside print("ready"), failed on the
+    // reentrant call into stdout's buffer and ended the program.
     const p = await alice('process_start', {
       command: PY,
-      arguments: ['-c', 'import signal, time\nsignal.signal(signal.SIGINT, lambda *a: print("caught", flush=True))\nprint("ready", flush=True)\ntime.sleep(1000)'],
+      arguments: ['-c', 'import os, signal, time\nsignal.signal(signal.SIGINT, lambda *a: os.write(1, b"caught\\n"))\nprint("ready", flush=True)\ntime.sleep(1000)'],
     });
     const ready = await alice('process_read', { processId: p.processId, waitMs: 5000 });
     expect(ready.output).toBe('ready\n');
@@ -171,6 +179,27 @@ describe('process_kill with a signal the process leaves at its default', () => {
     expect(await alice('process_read', { processId: p.processId, cursor: ready.cursor, waitMs: 5000 })).toMatchObject({ output: 'caught\n', status: 'running' });
     await alice('process_kill', { processId: p.processId, signal: 'SIGKILL' });
   });
+
+  test('an init waiting for the signal in sigwait (as tini and dumb-init do) takes it, each time, and runs on', async () => {
+    // The signal left blocked and waited for: SigBlk no longer shows it while the wait lasts, and once the signal
+    // wakes the process, nothing in /proc says it waited. Judged after sending, it was killed about every other time.
+    const marker = `sigwait-${process.pid}`;
+    const p = await alice('process_start', {
+      command: PY,
+      arguments: ['-c', `# ${marker}\nimport signal\nsignal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])\nprint("ready", flush=True)\nwhile True:\n  print("got", signal.sigwait([signal.SIGUSR1]), flush=True)`],
+    });
+    let r = await alice('process_read', { processId: p.processId, waitMs: 5000 });
+    expect(r.output).toBe('ready\n');
+    const pid = Number(Bun.spawnSync(['pgrep', '-f', marker]).stdout.toString().trim());
+    for (let i = 0; i < 5; i++) {
+      await waitFor(() => readFileSync(`/proc/${pid}/wchan`, 'utf8').includes('sigtimedwait'), 5000, 'the sigwait');
+      expect(await alice('process_kill', { processId: p.processId, signal: 'SIGUSR1' })).toMatchObject({ status: 'running' });
+      r = await alice('process_read', { processId: p.processId, cursor: r.cursor, waitMs: 5000 });
+      expect(r).toMatchObject({ output: 'got 10\n', status: 'running' });
+    }
+    await alice('process_kill', { processId: p.processId, signal: 'SIGKILL' });
+    // Each process_kill of a signal that does not end the process waits a second to see whether it does.
+  }, 20_000);
 });
 
 describe('SIGTERM to the server', () => {

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { asModern, MODERN, MODERN_META, startServer, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
+import { procStat } from '../helpers/procfs.ts';
 import { startStdio } from '../helpers/stdio.ts';
 
 const KEY_A = 'a'.repeat(43);
@@ -142,5 +143,33 @@ describe('a process_start cancelled while it starts', () => {
       await peer.stop();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('a process_start cancelled while its launcher starts it (HTTP, 2025-11-25)', () => {
+  // The launcher held stopped keeps the start in flight for sure: the cancel arrives after the call was admitted
+  // and before the handle exists, the one window where a started process could be left running unseen.
+  test('the process the launcher starts after the cancel is killed and never listed', async () => {
+    const first = `100.${process.pid}81`;
+    const r = await post(KEY_A, { jsonrpc: '2.0', id: 20, method: 'tools/call', params: { name: 'process_start', arguments: { command: 'sleep', arguments: [first] } } });
+    const started = ((await r.json()) as any).result.structuredContent;
+    const pid = Number(Bun.spawnSync(['pgrep', '-f', `sleep ${first}`]).stdout.toString().trim());
+    const launcher = procStat(`/proc/${pid}`).ppid;
+    await post(KEY_A, { jsonrpc: '2.0', id: 21, method: 'tools/call', params: { name: 'process_kill', arguments: { processId: started.processId, signal: 'SIGKILL' } } });
+    if (launcher === process.pid) return; // no launcher (sandbox off): the start does not wait on anything to cancel into
+    const marker = `100.${process.pid}82`;
+    process.kill(launcher, 'SIGSTOP');
+    try {
+      const pending = post(KEY_A, { jsonrpc: '2.0', id: 22, method: 'tools/call', params: { name: 'process_start', arguments: { command: 'sleep', arguments: [marker] } } });
+      await waitFor(async () => /^hide_tool_calls_in_flight 1$/m.test(await (await fetch(`${s.url}/metrics`)).text()), 5000, 'the start in flight');
+      expect((await post(KEY_A, cancel(22))).status).toBe(202);
+      process.kill(launcher, 'SIGCONT');
+      await pending;
+    } finally {
+      process.kill(launcher, 'SIGCONT');
+    }
+    await waitFor(() => pgrepCount(`sleep ${marker}`) === 0 || null, 5000, 'no process left running');
+    const listed = (await (await post(KEY_A, { jsonrpc: '2.0', id: 23, method: 'tools/call', params: { name: 'process_list', arguments: {} } })).json()) as any;
+    expect(listed.result.structuredContent.processes.filter((p: any) => p.status === 'running')).toEqual([]);
   });
 });
