@@ -22,7 +22,7 @@
  * read and a cancellation still reaches the calls that run.
  */
 import type { CallContext } from '../core/context.ts';
-import { InvalidRequestError, RateLimitError } from '../core/errors.ts';
+import { InvalidRequestError, ParseError, RateLimitError } from '../core/errors.ts';
 import { LineSplitter, type SplitLine } from '../util/line-splitter.ts';
 import type { McpCore } from './core.ts';
 import { newCorrelationId } from './correlation.ts';
@@ -95,14 +95,22 @@ export async function serveStdio(core: McpCore, opts: StdioOptions): Promise<voi
     if (out.body !== null) output.write(out.body);
   };
 
-  const decoder = new TextDecoder();
+  // JSON-RPC messages must be UTF-8: a replaced byte would change an id (the answer could not be matched) or an
+  // argument (a path, a file's content) without anyone knowing.
+  const decoder = new TextDecoder('utf-8', { fatal: true });
   const splitter = new LineSplitter(opts.maxMessageBytes);
   const dispatchLine = (line: SplitLine) => {
     if (line.oversized) {
       output.write(core.refusal(null, { correlationId: '' }, new InvalidRequestError(`Message exceeds the limit of ${opts.maxMessageBytes} bytes`)).body!);
       return;
     }
-    const text = decoder.decode(line.bytes);
+    let text: string;
+    try {
+      text = decoder.decode(line.bytes);
+    } catch {
+      output.write(core.refusal(null, { correlationId: '' }, new ParseError('Parse error: message is not valid UTF-8')).body!);
+      return;
+    }
     if (text.trim() === '') return;
     const p = handleLine(text).finally(() => pending.delete(p));
     pending.add(p);

@@ -231,3 +231,26 @@ test(`more than ${MAX_IN_FLIGHT} requests at once: the next is refused at once (
     exitCode: 0,
   });
 }, 60_000);
+
+test('a line that is not UTF-8 is refused (-32700), not answered under an id the client never sent; the session goes on', async () => {
+  const { ws, audit } = place(null);
+  await using proc = Bun.spawn([process.execPath, MAIN, 'stdio', '--workspace', ws], {
+    cwd: ws,
+    env: env(audit, { HIDE_SANDBOX: 'off' }),
+    stdin: 'pipe',
+    stdout: 'pipe',
+    stderr: 'pipe',
+  });
+  // An id holding a lone continuation byte and a UTF-16 surrogate encoded as UTF-8 (both invalid), then a good ping.
+  proc.stdin.write(Buffer.concat([Buffer.from('{"jsonrpc":"2.0","id":"a'), Buffer.from([0x80, 0xed, 0xa0, 0x80]), Buffer.from('","method":"ping"}\n')]));
+  proc.stdin.write('{"jsonrpc":"2.0","id":2,"method":"ping"}\n');
+  proc.stdin.end();
+  const [out, code] = await Promise.all([proc.stdout.text(), proc.exited]);
+  expect({ code, answers: out.trim().split('\n').map((l) => JSON.parse(l)) }).toEqual({
+    code: 0,
+    answers: [
+      { jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error: message is not valid UTF-8' } },
+      { jsonrpc: '2.0', id: 2, result: {} },
+    ],
+  });
+});
