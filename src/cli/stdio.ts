@@ -3,6 +3,7 @@ import { constants } from 'node:os';
 import { logger } from '../core/log.ts';
 import { serveStdio } from '../mcp/stdio.ts';
 import { createRuntime } from '../runtime/runtime.ts';
+import { LineWriter } from '../util/line-writer.ts';
 import { loadForCommand, parseFlags } from './common.ts';
 
 export const STDIO_USAGE = `Usage: hide stdio [--config FILE] [--workspace DIR]
@@ -22,7 +23,6 @@ export async function runStdio(argv: string[]): Promise<number> {
   const { config, files } = loadForCommand(flags);
   const rt = await createRuntime(config, { transport: 'stdio', secretFiles: files });
   logger.withTag('stdio').debug(`serving MCP on stdio (workspace ${rt.confiner.workspace})`);
-  const out = Bun.stdout.writer();
   // No drain on stdio: the one client sent the signal (or its host did) and wants the server gone. Running calls are
   // stopped on purpose, then answered and audited like any that ends; a second signal exits at once, recording
   // what still runs as interrupted.
@@ -43,16 +43,16 @@ export async function runStdio(argv: string[]): Promise<number> {
     rt.ops.reopenAudit();
     rt.keyStore?.reload();
   });
-  await serveStdio(rt.core, {
-    input: Bun.stdin.stream(),
-    write: (line) => {
-      out.write(`${line}\n`);
-      out.flush();
-    },
-    maxMessageBytes: config.maxBodyBytes,
-    stop: stop.signal,
+  // The client closed its end of stdout (EPIPE): nobody can read an answer any more, so stop as on a signal: running
+  // calls are killed and audited, and the server exits rather than run commands for no one.
+  const output = new LineWriter(Bun.stdout.writer(), (err) => {
+    logger.withTag('stdio').warn(`stdout closed by the client (${(err as Error).message ?? err}): stopping running calls and exiting`);
+    rt.ops.killChildren();
+    stop.abort();
   });
-  await out.flush();
+  await serveStdio(rt.core, { input: Bun.stdin.stream(), output, maxMessageBytes: config.maxBodyBytes, stop: stop.signal });
+  // Closed first: its audit lines must not wait on a client that has stopped reading.
   await rt.close();
+  await output.flushed();
   return 0;
 }

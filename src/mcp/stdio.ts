@@ -11,16 +11,34 @@
  * so a cancellation can only ever reach the call it names. The client is the
  * fixed identity "stdio", and the same limiter and audit as HTTP apply through
  * the dispatcher's gate.
+ *
+ * A client that stops reading stdout is not read either: while more than
+ * OUTPUT_HIGH_WATER bytes of answers wait to be taken, no further line is
+ * read from stdin (the pipe then fills and holds the client's writes), so its
+ * requests cannot pile answers up in memory without limit; progress
+ * notifications are dropped while the output is behind (answers never are).
+ * And at most MAX_IN_FLIGHT requests are answered at once: beyond that a
+ * request is refused at once (-31429) rather than held, so stdin keeps being
+ * read and a cancellation still reaches the calls that run.
  */
 import type { CallContext } from '../core/context.ts';
-import { InvalidRequestError } from '../core/errors.ts';
+import { InvalidRequestError, ParseError, RateLimitError } from '../core/errors.ts';
 import { LineSplitter, type SplitLine } from '../util/line-splitter.ts';
 import type { McpCore } from './core.ts';
 import { newCorrelationId } from './correlation.ts';
 
+/** Where answers go: one line per message, and how far the reader is behind. */
+export interface StdioOutput {
+  write(line: string): void;
+  /** Bytes written but not yet taken by the reader. */
+  readonly backlog: number;
+  /** Resolves once at most `limit` bytes wait to be taken (or the reader is gone). */
+  below(limit: number): Promise<void>;
+}
+
 export interface StdioOptions {
   input: ReadableStream<Uint8Array>;
-  write: (line: string) => void;
+  output: StdioOutput;
   maxMessageBytes: number;
   /** Stops reading input (the server was signalled): calls in flight are still answered, as when stdin closes. */
   stop?: AbortSignal;
@@ -28,9 +46,20 @@ export interface StdioOptions {
 
 /** Never aborted by the transport: stdin closing lets calls in flight finish. */
 const STDIO_SIGNAL = new AbortController().signal;
+/** Answers waiting for the reader beyond this stop stdin from being read. */
+export const OUTPUT_HIGH_WATER = 1024 * 1024;
+/** Progress notifications are dropped while this much output waits (the next one carries the newer total). */
+const PROGRESS_HIGH_WATER = 256 * 1024;
+/** Requests being answered at once; each may end in an answer of several MB that waits for the reader. */
+export const MAX_IN_FLIGHT = 64;
 
 export async function serveStdio(core: McpCore, opts: StdioOptions): Promise<void> {
+  const { output } = opts;
   const pending = new Set<Promise<void>>();
+  let inFlight = 0;
+  const notify = (json: string) => {
+    if (output.backlog <= PROGRESS_HIGH_WATER) output.write(json);
+  };
 
   const handleLine = async (line: string): Promise<void> => {
     const ctx: CallContext = {
@@ -45,21 +74,43 @@ export async function serveStdio(core: McpCore, opts: StdioOptions): Promise<voi
     };
     const incoming = core.read(line, null);
     if (!incoming.ok) {
-      opts.write(core.refusal(incoming.id, ctx, incoming.error).body!);
+      output.write(core.refusal(incoming.id, ctx, incoming.error).body!);
       return;
     }
-    const out = await core.answer(incoming, ctx, { notify: opts.write, exclusiveIds: true, silenceCancelled: true });
-    if (out.body !== null) opts.write(out.body);
+    if (incoming.message.kind === 'request' && inFlight >= MAX_IN_FLIGHT) {
+      const busy = new RateLimitError(`Too many requests: ${MAX_IN_FLIGHT} requests of this session are in flight; wait for an answer first`, 1, { reason: 'in_flight' });
+      output.write(core.refusal(incoming.id, ctx, busy).body!);
+      return;
+    }
+    const answered = core.answer(incoming, ctx, { notify, exclusiveIds: true, silenceCancelled: true });
+    let out = answered as Awaited<typeof answered>;
+    if (answered instanceof Promise) {
+      inFlight++;
+      try {
+        out = await answered;
+      } finally {
+        inFlight--;
+      }
+    }
+    if (out.body !== null) output.write(out.body);
   };
 
-  const decoder = new TextDecoder();
+  // JSON-RPC messages must be UTF-8: a replaced byte would change an id (the answer could not be matched) or an
+  // argument (a path, a file's content) without anyone knowing.
+  const decoder = new TextDecoder('utf-8', { fatal: true });
   const splitter = new LineSplitter(opts.maxMessageBytes);
   const dispatchLine = (line: SplitLine) => {
     if (line.oversized) {
-      opts.write(core.refusal(null, { correlationId: '' }, new InvalidRequestError(`Message exceeds the limit of ${opts.maxMessageBytes} bytes`)).body!);
+      output.write(core.refusal(null, { correlationId: '' }, new InvalidRequestError(`Message exceeds the limit of ${opts.maxMessageBytes} bytes`)).body!);
       return;
     }
-    const text = decoder.decode(line.bytes);
+    let text: string;
+    try {
+      text = decoder.decode(line.bytes);
+    } catch {
+      output.write(core.refusal(null, { correlationId: '' }, new ParseError('Parse error: message is not valid UTF-8')).body!);
+      return;
+    }
     if (text.trim() === '') return;
     const p = handleLine(text).finally(() => pending.delete(p));
     pending.add(p);
@@ -81,7 +132,15 @@ export async function serveStdio(core: McpCore, opts: StdioOptions): Promise<voi
       if (last) dispatchLine(last);
       break;
     }
-    for (const line of splitter.push(next.value)) dispatchLine(line);
+    for (const line of splitter.push(next.value)) {
+      // Line by line: one chunk of small requests can ask for many large answers.
+      if (output.backlog > OUTPUT_HIGH_WATER && (await Promise.race([output.below(OUTPUT_HIGH_WATER), stopped])) === 'stopped') break;
+      dispatchLine(line);
+    }
+    if (opts.stop?.aborted) {
+      reader.cancel().catch(() => {});
+      break;
+    }
   }
   // stdin closed: answer what is in flight (`echo '{…}' | hide stdio` must
   // work), bounded by each command's own timeout.

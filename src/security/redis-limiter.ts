@@ -7,7 +7,8 @@
  * - Concurrency: slots as leases, a sorted set of lease id → expiry. Expired
  *   leases are dropped on every acquire, so a crashed replica's slots come
  *   back after at most one lease period; a running call renews its lease
- *   every third of the period.
+ *   every third of the period, and puts it back when Redis lost it (a
+ *   restart without persistence), so it keeps counting.
  *
  * One script checks both and changes both, so a refused call consumes
  * neither. When Redis cannot be reached the limiter answers by policy —
@@ -38,7 +39,7 @@ const CONNECT_TIMEOUT_MS = 1000;
 /** Minimum gap between reconnect attempts while down; also the health-probe period. */
 const RETRY_MS = 500;
 const RETRY_AFTER_SECONDS = 2;
-/** Withdrawals of failed acquires: how many are kept, how often each is sent, how far apart. */
+/** Withdrawals of failed acquires (and of releases a lost renewal may undo): how many are kept, how often each is sent, how far apart. */
 const MAX_WITHDRAWALS = 10_000;
 const WITHDRAW_TRIES = 3;
 const WITHDRAW_GAP_MS = 1000;
@@ -67,16 +68,15 @@ redis.call('PEXPIRE', KEYS[2], lease)
 return {0, 0}
 `;
 
-// KEYS: slot leases. ARGV: lease ms, id. Extends a lease that still exists.
+// KEYS: slot leases. ARGV: lease ms, id. Extends the lease of a call still running, and puts it back when Redis lost
+// it (restarted without persistence, failed over, flushed): otherwise the running call stops counting and the client
+// gets its whole concurrency again beside it.
 const RENEW = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if redis.call('ZSCORE', KEYS[1], ARGV[2]) then
-  redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[2])
-  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]))
-  return 1
-end
-return 0
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[2])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]))
+return 1
 `;
 
 const sha1 = (s: string) => new Bun.CryptoHasher('sha1').update(s).digest('hex');
@@ -105,7 +105,7 @@ export class RedisLimiter implements Limiter {
   private readonly renewals = new Set<ReturnType<typeof setInterval>>();
   private readonly probe: ReturnType<typeof setInterval>;
   /** Acquires that failed, by id: their slot and window entries to remove once Redis answers (see flushWithdrawals). */
-  private readonly withdrawals = new Map<string, { keys: [string, string]; tries: number; next: number; until: number }>();
+  private readonly withdrawals = new Map<string, { keys: string[]; tries: number; next: number; until: number }>();
 
   constructor(
     private readonly settings: RedisLimiterSettings,
@@ -246,19 +246,24 @@ export class RedisLimiter implements Limiter {
     try {
       reply = await this.script(ACQUIRE, [rpmKey, slotKey], [String(WINDOW_MS), String(this.settings.rpm), String(this.settings.concurrent), String(this.leaseMs), id]);
     } catch {
-      // Bounded: an outage refuses calls by the thousand, and the oldest withdrawal matters least.
-      if (this.withdrawals.size >= MAX_WITHDRAWALS) this.withdrawals.delete(this.withdrawals.keys().next().value!);
-      this.withdrawals.set(id, { keys: [slotKey, rpmKey], tries: 0, next: 0, until: performance.now() + this.leaseMs });
+      this.withdraw(id, [slotKey, rpmKey]);
       return this.unavailable();
     }
     const [code, ms] = (reply as [number, number]).map(Number) as [number, number];
     if (code === 1) return { ok: false, reason: 'rpm', retryAfterSeconds: Math.max(1, Math.ceil(ms / 1000)) };
     if (code === 2) return { ok: false, reason: 'concurrency', retryAfterSeconds: 1 };
 
+    // A renewal that failed may still run later (a timed-out command stays in a slow Redis's input) and, since renewals
+    // put a lost lease back, would then take the slot again after the release: the release is withdrawn again later.
+    let renewalLost = false;
+    let renewing = 0;
     const renew = setInterval(() => {
-      this.script(RENEW, [slotKey], [String(this.leaseMs), id]).catch(() => {
-        /* the lease expires on its own; markDown has logged the outage */
-      });
+      renewing++;
+      this.script(RENEW, [slotKey], [String(this.leaseMs), id])
+        .catch(() => {
+          renewalLost = true; // the lease expires on its own; markDown has logged the outage
+        })
+        .finally(() => renewing--);
     }, Math.max(100, Math.floor(this.leaseMs / 3)));
     renew.unref();
     this.renewals.add(renew);
@@ -270,6 +275,7 @@ export class RedisLimiter implements Limiter {
         released = true;
         clearInterval(renew);
         this.renewals.delete(renew);
+        if (renewalLost || renewing > 0) this.withdraw(id, [slotKey]);
         try {
           await this.run('ZREM', [slotKey, id]);
         } catch {
@@ -277,6 +283,12 @@ export class RedisLimiter implements Limiter {
         }
       },
     };
+  }
+
+  private withdraw(id: string, keys: string[]): void {
+    // Bounded: an outage refuses calls by the thousand, and the oldest withdrawal matters least.
+    if (this.withdrawals.size >= MAX_WITHDRAWALS) this.withdrawals.delete(this.withdrawals.keys().next().value!);
+    this.withdrawals.set(id, { keys, tries: 0, next: 0, until: performance.now() + this.leaseMs });
   }
 
   /**

@@ -99,6 +99,35 @@ describe.skipIf(!hasRedis)('Redis limit store', () => {
     }
   }, 30_000);
 
+  test('Redis restarted (its data lost) while a call runs: the running call counts again, the client gets no second slot beside it', async () => {
+    const marker = '100.4242';
+    try {
+      await using s = await spawnServer(env({ HIDE_RATE_LIMIT_CONCURRENT: '1', HIDE_RATE_LIMIT_LEASE_SECONDS: '3' }));
+      const held = exec(s.url, 'sleep', [marker]).catch(() => null);
+      await waitFor(() => pidsMatching(marker).length === 1, 5000, 'the call holding the one slot');
+      const before = await exec(s.url, 'echo', ['x']);
+      expect([before.status, before.body.error.data.reason]).toEqual([429, 'concurrency']);
+
+      await stopRedis();
+      await startRedis(); // empty: no persistence
+      await waitFor(async () => (await fetch(`${s.url}/ready`)).status === 200, 5000, 'the instance ready again');
+      const admin = new RedisClient(`redis://127.0.0.1:${port}`);
+      try {
+        // The renewal (every second here) is what tells the new Redis about the call that still runs.
+        await waitFor(async () => (await admin.send('ZCARD', ['hide:rl:{127.0.0.1}:slots'])) === 1, 5000, "the running call's lease back in Redis");
+      } finally {
+        admin.close();
+      }
+      const after = await exec(s.url, 'echo', ['x']);
+      expect([after.status, after.body.error?.data.reason]).toEqual([429, 'concurrency']);
+      killMatching(marker);
+      await held;
+      await waitFor(async () => (await exec(s.url, 'echo', ['x'])).status === 200, 5000, 'the slot free once the call ended');
+    } finally {
+      killMatching(marker);
+    }
+  }, 30_000);
+
   test('a Redis too busy to answer in time: 503, and the slot its late acquire takes is given back, not held for the lease', async () => {
     await using s = await spawnServer(env({ HIDE_RATE_LIMIT_CONCURRENT: '1', HIDE_RATE_LIMIT_LEASE_SECONDS: '600' }));
     expect((await exec(s.url, 'echo', ['before'])).status).toBe(200);

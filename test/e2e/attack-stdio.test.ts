@@ -1,0 +1,256 @@
+/**
+ * Attacks on the stdio transport's output side, from source and from the
+ * compiled binary (root and, where setpriv exists, an unprivileged uid):
+ *
+ * - a client that closes its end of stdout while a command runs: the server
+ *   used to print a stack trace for every failed write and go on running
+ *   commands for nobody until stdin closed; now it stops the running calls
+ *   (killed, audited) and exits 0 with one line on stderr.
+ * - a client that never reads stdout: every answer was queued in memory with
+ *   no limit (a 47-byte tools/list asks for 30 KB, so a 1 MB flood of them
+ *   held 600 MB); now stdin is not read while 1 MiB of answers waits, and
+ *   every answer still arrives once the client reads.
+ * - more requests at once than the session runs: refused at once (-31429),
+ *   so stdin is still read and a cancellation reaches the calls that run.
+ */
+import { afterAll, describe, expect, test } from 'bun:test';
+import { chmodSync, chownSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { MAX_IN_FLIGHT } from '../../src/mcp/stdio.ts';
+import { ensureBinary } from '../helpers/binary.ts';
+import { hostEntries, isLive, newMarker } from '../helpers/procfs.ts';
+import { disposableTempDir } from '../helpers/temp.ts';
+import { UNPRIVILEGED } from '../helpers/two-clients.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const MAIN = join(import.meta.dir, '..', '..', 'src', 'main.ts');
+const ROOT_USER = process.getuid?.() === 0;
+const variants = [
+  { name: 'source', uid: null },
+  { name: 'dist/hide', uid: null },
+  ...(ROOT_USER && Bun.which('setpriv') ? [{ name: 'dist/hide unprivileged', uid: UNPRIVILEGED }] : []),
+] as const;
+
+const dirs: Disposable[] = [];
+afterAll(() => {
+  for (const d of dirs) d[Symbol.dispose]();
+});
+
+/** A workspace and an audit file the server's uid may write, outside the workspace. */
+function place(uid: number | null) {
+  const dir = disposableTempDir('hide-attack-stdio-');
+  dirs.push(dir);
+  const ws = join(dir.path, 'ws');
+  mkdirSync(ws);
+  if (uid !== null) {
+    chmodSync(dir.path, 0o755);
+    chownSync(ws, uid, uid);
+    mkdirSync(join(dir.path, 'audit'));
+    chownSync(join(dir.path, 'audit'), uid, uid);
+  } else mkdirSync(join(dir.path, 'audit'));
+  return { ws, audit: join(dir.path, 'audit', 'audit.jsonl') };
+}
+
+async function command(variant: (typeof variants)[number], ws: string): Promise<string[]> {
+  if (variant.name === 'source') return [process.execPath, MAIN, 'stdio', '--workspace', ws];
+  const bin = await ensureBinary();
+  const run = [bin, 'stdio', '--workspace', ws];
+  return variant.uid === null ? run : ['setpriv', `--reuid=${variant.uid}`, `--regid=${variant.uid}`, '--clear-groups', '--', ...run];
+}
+
+const env = (audit: string, extra: Record<string, string> = {}) => ({
+  PATH: '/usr/bin:/bin',
+  HIDE_AUDIT_LOG_FILE: audit,
+  HIDE_LOG_LEVEL: 'warn',
+  ...extra,
+});
+
+const call = (id: number | string, command: string, args: string[]) =>
+  JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'shell_execute', arguments: { command, arguments: args } } });
+
+const sleeping = (marker: string) => hostEntries((d) => isLive(d) && readFileSync(`${d}/cmdline`, 'utf8').includes(marker));
+
+describe.each(variants)('stdio output attacks ($name)', (variant) => {
+  test('stdout closed by the client while a command runs: the call is killed and audited, the server exits 0 saying why, with no stack trace', async () => {
+    const { ws, audit } = place(variant.uid);
+    const marker = newMarker();
+    await using proc = Bun.spawn(await command(variant, ws), { cwd: ws, env: env(audit), stdin: 'pipe', stdout: 'pipe', stderr: 'pipe' });
+    let stderr = '';
+    void (async () => {
+      const decoder = new TextDecoder();
+      for await (const chunk of proc.stderr) stderr += decoder.decode(chunk, { stream: true });
+    })();
+    const send = (line: string) => {
+      proc.stdin.write(`${line}\n`);
+      proc.stdin.flush();
+    };
+    const out = proc.stdout.getReader();
+    send('{"jsonrpc":"2.0","id":0,"method":"ping"}');
+    expect(new TextDecoder().decode((await out.read()).value)).toBe('{"jsonrpc":"2.0","id":0,"result":{}}\n');
+    send(call(1, 'sleep', [marker]));
+    await waitFor(() => sleeping(marker).length > 0, 10_000, 'the command running');
+    // The client goes away from stdout only; stdin stays open. The next answer meets EPIPE.
+    await out.cancel();
+    send('{"jsonrpc":"2.0","id":2,"method":"ping"}');
+    // Anything on stderr but our one line (an unhandled EPIPE, a stack trace) ends the wait too.
+    const stray = () => stderr.split('\n').filter((l) => l.trim() !== '' && !l.includes('stdout closed by the client'));
+    await waitFor(() => proc.exitCode !== null || stray().length > 0, 10_000, 'the server exiting (or writing an error)');
+    const audited = (existsSync(audit) ? readFileSync(audit, 'utf8').split('\n') : []).filter((l) => l !== '').map((l) => JSON.parse(l) as { event_type: string; tool_name: string });
+    expect({
+      exitCode: proc.exitCode,
+      stray: stray(),
+      said: stderr.includes('stdout closed by the client'),
+      commandLeft: sleeping(marker).length,
+      audited: audited.map((e) => [e.event_type, e.tool_name]),
+    }).toEqual({ exitCode: 0, stray: [], said: true, commandLeft: 0, audited: [['tool_call', 'shell_execute']] });
+  });
+
+  test('a client that never reads stdout: stdin is no longer read once answers wait, memory stays bounded, and every answer arrives when it reads', async () => {
+    const { ws, audit } = place(variant.uid);
+    using fifoDir = disposableTempDir('hide-attack-stdio-fifo-');
+    const fifo = join(fifoDir.path, 'out');
+    expect(Bun.spawnSync(['mkfifo', fifo]).exitCode).toBe(0);
+    // Our read end, opened and never read until the end: the server's stdout is a pipe nobody drains.
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const writer = openSync(fifo, constants.O_WRONLY);
+    await using proc = Bun.spawn(await command(variant, ws), { cwd: ws, env: env(audit), stdin: 'pipe', stdout: writer, stderr: 'pipe' });
+    closeSync(writer);
+    const rssMiB = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${serverPid()}/status`, 'utf8'))![1]) / 1024;
+    const readBytes = () => Number(/rchar: (\d+)/.exec(readFileSync(`/proc/${serverPid()}/io`, 'utf8'))![1]);
+    // setpriv execs the server in place: the spawned pid is the server's.
+    const serverPid = () => proc.pid;
+    const ping = '{"jsonrpc":"2.0","id":"first","method":"ping"}';
+    // Started and serving before the baseline is taken.
+    proc.stdin.write(`${ping}\n`);
+    await proc.stdin.flush();
+    await waitFor(() => readBytes() > 0 && rssMiB() > 0, 10_000, 'the server up');
+    const baseline = rssMiB();
+
+    // 20 000 tools/list of 47 bytes each ask for about 600 MB of answers.
+    const count = 20_000;
+    const flood = Array.from({ length: count }, (_, i) => `{"jsonrpc":"2.0","id":${i},"method":"tools/list"}\n`).join('');
+    let allWritten = false;
+    const writing = (async () => {
+      proc.stdin.write(flood);
+      await proc.stdin.flush();
+      allWritten = true;
+    })();
+    // Either the server took the whole flood (it does not hold back), or it stopped reading: its read count
+    // stays put across polls while our write waits.
+    let last = -1;
+    let still = 0;
+    const settled = await waitFor(
+      () => {
+        if (allWritten) return 'took everything';
+        const now = readBytes();
+        still = now === last ? still + 1 : 0;
+        last = now;
+        return still >= 10 ? 'stopped reading' : rssMiB() - baseline > 400 ? 'memory grew' : null;
+      },
+      60_000,
+      'the server to stop reading or take the whole flood',
+    );
+    const grewMiB = rssMiB() - baseline;
+
+    // Now the client reads: every answer arrives, in full, and the rest of the flood is taken.
+    const answers = new Set<string>();
+    const done = (async () => {
+      const decoder = new TextDecoder();
+      let rest = '';
+      const blocking = openSync(fifo, constants.O_RDONLY);
+      closeSync(reader);
+      for await (const chunk of Bun.file(blocking).stream()) {
+        rest += decoder.decode(chunk, { stream: true });
+        const lines = rest.split('\n');
+        rest = lines.pop()!;
+        for (const line of lines) {
+          const m = /^\{"jsonrpc":"2\.0","id":(\d+),"result":\{"tools":\[/.exec(line);
+          if (m) answers.add(m[1]!);
+        }
+        if (answers.size === count) break;
+      }
+      closeSync(blocking);
+    })();
+    await writing;
+    await done;
+    proc.stdin.end();
+    expect({ settled, grewLittle: grewMiB < 128, answers: answers.size, exitCode: await proc.exited }).toEqual({
+      settled: 'stopped reading',
+      grewLittle: true,
+      answers: count,
+      exitCode: 0,
+    });
+  }, 120_000);
+});
+
+test(`more than ${MAX_IN_FLIGHT} requests at once: the next is refused at once (-31429) and a cancellation still reaches the running calls`, async () => {
+  const { ws, audit } = place(null);
+  const marker = newMarker();
+  await using proc = Bun.spawn([process.execPath, MAIN, 'stdio', '--workspace', ws], {
+    cwd: ws,
+    env: env(audit, { HIDE_SANDBOX: 'off', HIDE_RATE_LIMIT_ENABLED: 'false' }),
+    stdin: 'pipe',
+    stdout: 'pipe',
+    stderr: 'pipe',
+  });
+  const lines: string[] = [];
+  void (async () => {
+    let rest = '';
+    const decoder = new TextDecoder();
+    for await (const chunk of proc.stdout) {
+      rest += decoder.decode(chunk, { stream: true });
+      const parts = rest.split('\n');
+      rest = parts.pop()!;
+      lines.push(...parts);
+    }
+  })();
+  const send = (text: string) => {
+    proc.stdin.write(text);
+    proc.stdin.flush();
+  };
+  send(Array.from({ length: MAX_IN_FLIGHT }, (_, i) => `${call(i, 'sleep', [marker])}\n`).join(''));
+  await waitFor(() => sleeping(marker).length === MAX_IN_FLIGHT, 20_000, `${MAX_IN_FLIGHT} commands running`);
+  send(`${call('one-more', 'sleep', [marker])}\n`);
+  const refused = (await waitFor(() => lines.find((l) => l.includes('"one-more"')), 10_000, 'the answer to one request more'))!;
+  // The session still reads: cancelling every running call ends them all.
+  send(Array.from({ length: MAX_IN_FLIGHT }, (_, i) => `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":${i}}}\n`).join(''));
+  await waitFor(() => sleeping(marker).length === 0, 20_000, 'every running command killed');
+  send('{"jsonrpc":"2.0","id":"after","method":"ping"}\n');
+  await waitFor(() => lines.some((l) => l.includes('"after"')), 10_000, 'the ping after');
+  proc.stdin.end();
+  expect({ refused: JSON.parse(refused), exitCode: await proc.exited }).toEqual({
+    refused: {
+      jsonrpc: '2.0',
+      id: 'one-more',
+      error: {
+        code: -31429,
+        message: `Too many requests: ${MAX_IN_FLIGHT} requests of this session are in flight; wait for an answer first`,
+        data: { retryAfterSeconds: 1, reason: 'in_flight' },
+      },
+    },
+    exitCode: 0,
+  });
+}, 60_000);
+
+test('a line that is not UTF-8 is refused (-32700), not answered under an id the client never sent; the session goes on', async () => {
+  const { ws, audit } = place(null);
+  await using proc = Bun.spawn([process.execPath, MAIN, 'stdio', '--workspace', ws], {
+    cwd: ws,
+    env: env(audit, { HIDE_SANDBOX: 'off' }),
+    stdin: 'pipe',
+    stdout: 'pipe',
+    stderr: 'pipe',
+  });
+  // An id holding a lone continuation byte and a UTF-16 surrogate encoded as UTF-8 (both invalid), then a good ping.
+  proc.stdin.write(Buffer.concat([Buffer.from('{"jsonrpc":"2.0","id":"a'), Buffer.from([0x80, 0xed, 0xa0, 0x80]), Buffer.from('","method":"ping"}\n')]));
+  proc.stdin.write('{"jsonrpc":"2.0","id":2,"method":"ping"}\n');
+  proc.stdin.end();
+  const [out, code] = await Promise.all([proc.stdout.text(), proc.exited]);
+  expect({ code, answers: out.trim().split('\n').map((l) => JSON.parse(l)) }).toEqual({
+    code: 0,
+    answers: [
+      { jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error: message is not valid UTF-8' } },
+      { jsonrpc: '2.0', id: 2, result: {} },
+    ],
+  });
+});
