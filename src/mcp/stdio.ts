@@ -24,6 +24,7 @@
 import type { CallContext } from '../core/context.ts';
 import { InvalidRequestError, ParseError, RateLimitError } from '../core/errors.ts';
 import { LineSplitter, type SplitLine } from '../util/line-splitter.ts';
+import { decodeMessage } from './message-text.ts';
 import type { McpCore } from './core.ts';
 import { newCorrelationId } from './correlation.ts';
 
@@ -95,9 +96,6 @@ export async function serveStdio(core: McpCore, opts: StdioOptions): Promise<voi
     if (out.body !== null) output.write(out.body);
   };
 
-  // JSON-RPC messages must be UTF-8: a replaced byte would change an id (the answer could not be matched) or an
-  // argument (a path, a file's content) without anyone knowing.
-  const decoder = new TextDecoder('utf-8', { fatal: true });
   const splitter = new LineSplitter(opts.maxMessageBytes);
   const dispatchLine = (line: SplitLine) => {
     if (line.oversized) {
@@ -106,9 +104,9 @@ export async function serveStdio(core: McpCore, opts: StdioOptions): Promise<voi
     }
     let text: string;
     try {
-      text = decoder.decode(line.bytes);
-    } catch {
-      output.write(core.refusal(null, { correlationId: '' }, new ParseError('Parse error: message is not valid UTF-8')).body!);
+      text = decodeMessage(line.bytes);
+    } catch (err) {
+      output.write(core.refusal(null, { correlationId: '' }, err as ParseError).body!);
       return;
     }
     if (text.trim() === '') return;

@@ -9,7 +9,7 @@
  * X-Correlation-ID.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ERAS, eraResult, frame, inputErrorOf, inputErrorResponse, MODERN, rpc, startServer, type TestEra, type TestServer } from '../helpers/server.ts';
 
@@ -95,6 +95,19 @@ describe.each(ERAS)('malformed requests (%s)', (era) => {
     const { headers } = frame(era, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'shell_execute' } }, { 'content-type': 'application/json' });
     const res = await fetch(s.mcpUrl, { method: 'POST', headers, body: stream });
     expect(res.status).toBe(413);
+  });
+
+  // A replaced byte would change what runs: here the file `touch` makes (U+FFFD in its name) and the id answered.
+  test.each(['a declared length', 'a chunked body'])('a body that is not UTF-8 (%s) → 400 -32700 and nothing runs', async (how) => {
+    const marker = join(s.workspace, `utf8-${era}-${how.length}`);
+    const { headers, body } = frame(era, { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'shell_execute', arguments: { command: 'touch', arguments: [`${marker}@`] } } }, { 'content-type': 'application/json' });
+    const bytes = Buffer.from(body as string);
+    bytes[bytes.indexOf('@')] = 0xff;
+    const sent = how === 'a chunked body' ? new Blob([bytes]).stream() : bytes;
+    const res = await fetch(s.mcpUrl, { method: 'POST', headers, body: sent });
+    const json = (await res.json()) as any;
+    expect({ status: res.status, code: json.error?.code, message: json.error?.message, id: json.id }).toEqual({ status: 400, code: -32700, message: 'Parse error: message is not valid UTF-8', id: null });
+    expect(readdirSync(s.workspace).filter((n) => n.startsWith(`utf8-${era}-`))).toEqual([]);
   });
 
   test('a non-JSON content type → 415, id echoed', async () => {

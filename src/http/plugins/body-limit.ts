@@ -4,6 +4,7 @@
  */
 import { Elysia } from 'elysia';
 import { ClientClosedError, PayloadTooLargeError } from '../../core/errors.ts';
+import { decodeMessage } from '../../mcp/message-text.ts';
 import { stateOf } from '../request-state.ts';
 
 export function bodyLimit(maxBytes: number) {
@@ -15,15 +16,15 @@ export function bodyLimit(maxBytes: number) {
 }
 
 /**
- * Reads the body as text, refusing it once it passes `maxBytes`; the caller
- * may pass the Content-Length it already read. Not async
- * itself: returning request.text() from an async function would wrap the
- * promise in another one and cost the hot path extra turns.
+ * Reads the body as UTF-8 text (anything else is a parse error), refusing it
+ * once it passes `maxBytes`; the caller may pass the Content-Length it already
+ * read. Not async itself: returning a promise from an async function would
+ * wrap it in another one and cost the hot path extra turns.
  */
 export function readBody(request: Request, maxBytes: number, declaredLength: string | null = request.headers.get('content-length')): Promise<string> {
   // Fast path: a declared length was already checked against the limit in
   // onRequest, and Bun refuses bodies longer than they declare.
-  const text = declaredLength !== null ? request.text() : readCounted(request, maxBytes);
+  const text = declaredLength !== null ? request.bytes().then(decodeMessage) : readCounted(request, maxBytes);
   return text.catch(clientClosed);
 }
 
@@ -46,5 +47,5 @@ async function readCounted(request: Request, maxBytes: number): Promise<string> 
     if (total > maxBytes) throw new PayloadTooLargeError(maxBytes);
     chunks.push(chunk);
   }
-  return new TextDecoder().decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+  return decodeMessage(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
 }
