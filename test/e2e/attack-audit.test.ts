@@ -1,0 +1,43 @@
+/**
+ * Attacks on the audit log as evidence, through the real server and the real
+ * CLI: something planted where verify looks for a rotated predecessor (a FIFO
+ * hung it, a directory crashed it), two servers writing one log (the chain
+ * forked and an untouched log read as tampered), and refusals of a keyed
+ * client hidden behind a keyless flood from its address.
+ */
+import { describe, expect, test } from 'bun:test';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { sealRecord } from '../../src/audit/chain.ts';
+import { MAIN } from '../ops/helpers.ts';
+import { tempDir, waitFor } from '../helpers/server.ts';
+
+describe('hide audit verify on a planted rotation set', () => {
+  // A first line with a valid hash but no file_start and no genesis: verify asks the rotated file before it.
+  const unmarked = sealRecord({ timestamp: '2026-01-01T00:00:00.000Z', event_type: 'tool_call' }, 'a'.repeat(64)).line;
+
+  for (const [what, plant] of [
+    ['a FIFO', (p: string) => Bun.spawnSync(['mkfifo', p]).exitCode === 0],
+    ['a directory', (p: string) => (mkdirSync(p), true)],
+  ] as const) {
+    test(`${what} in the predecessor's place: head-cut named, no hang, no crash`, async () => {
+      const dir = tempDir('attack-audit-');
+      const file = join(dir, 'audit.jsonl');
+      writeFileSync(file, `${unmarked}\n`);
+      expect(plant(`${file}.1`)).toBe(true);
+      const p = Bun.spawn(['bun', 'run', MAIN, 'audit', 'verify', file], { cwd: dir, stdout: 'pipe', stderr: 'pipe' });
+      try {
+        // The deadline only turns a hang (a read of a FIFO nobody writes) into a failure.
+        await waitFor(() => p.exitCode !== null, 15_000, 'verify to finish');
+        expect([p.exitCode, await new Response(p.stdout).text(), await new Response(p.stderr).text()]).toEqual([
+          1,
+          `${file}:1: head-cut: lines cut from the start: the first line is not a file start (no genesis, no file_start) and no earlier file continues into it\n`,
+          '',
+        ]);
+      } finally {
+        p.kill('SIGKILL');
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+});
