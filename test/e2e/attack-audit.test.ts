@@ -6,10 +6,11 @@
  * client hidden behind a keyless flood from its address.
  */
 import { describe, expect, test } from 'bun:test';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sealRecord } from '../../src/audit/chain.ts';
-import { MAIN } from '../ops/helpers.ts';
+import { rotatedNames } from '../../src/audit/writer.ts';
+import { auditLines, exec, MAIN, spawnServer } from '../ops/helpers.ts';
 import { tempDir, waitFor } from '../helpers/server.ts';
 
 describe('hide audit verify on a planted rotation set', () => {
@@ -40,4 +41,39 @@ describe('hide audit verify on a planted rotation set', () => {
       }
     });
   }
+});
+
+describe('two servers writing one audit log', () => {
+  // Two `hide stdio` sessions of one user share the default log; nothing refused the second, and each sealed its
+  // lines onto its own idea of the last hash and kept its own checkpoint: an untouched log read as tampered.
+  test('concurrent calls on both, with rotations between them: one chain, every call once, verify ok', async () => {
+    const dir = tempDir('attack-audit-');
+    const file = join(dir, 'audit.jsonl');
+    try {
+      const env = { HIDE_AUDIT_LOG_FILE: file, HIDE_AUDIT_LOG_MAX_BYTES: '6000', HIDE_AUDIT_LOG_KEEP: '200' };
+      await using a = await spawnServer(env, { dir: join(dir, 'a') });
+      await using b = await spawnServer(env, { dir: join(dir, 'b') });
+      const CALLS = 40;
+      await Promise.all(
+        [a, b].flatMap((s, n) =>
+          Array.from({ length: 4 }, async (_, c) => {
+            for (let i = c; i < CALLS; i += 4) expect((await exec(s.url, 'true', [], {}, { correlationId: `s${n}-${i}` })).status).toBe(200);
+          }),
+        ),
+      );
+      for (const s of [a, b]) {
+        s.kill('SIGTERM');
+        expect(await s.exited).toBe(0);
+        expect(s.log()).not.toContain('without the lock');
+      }
+      const files = [...rotatedNames(file, 200).reverse().filter((f) => existsSync(f)), file];
+      expect(files.length).toBeGreaterThan(3);
+      const ids = files.flatMap((f) => auditLines(f).map((l) => l.correlation_id)).sort();
+      expect(ids).toEqual([0, 1].flatMap((n) => Array.from({ length: CALLS }, (_, i) => `s${n}-${i}`)).sort());
+      const v = Bun.spawnSync(['bun', 'run', MAIN, 'audit', 'verify', ...files], { cwd: dir });
+      expect([v.exitCode, v.stdout.toString().split('\n').at(-2)]).toEqual([0, `ok: ${CALLS * 2} lines in ${files.length} file(s), hash chain intact`]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
