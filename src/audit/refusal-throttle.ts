@@ -5,13 +5,17 @@
  * bound, a client with no key at all writes megabytes a second and rotation
  * pushes the lines of real tool calls out of the kept files within a minute.
  *
- * Per 60 s window, a source (the client address) gets its first
- * `perSource` refusal lines written one by one, and all sources together
- * `total`; the rest are counted, and at the end of the window one summary
- * line per event type says how many were not written, from how many
- * addresses, and which sent most. Tool calls, process ends and key reloads
- * always pass. An AuditSink decorator: /metrics sits outside it and still
- * counts every refusal.
+ * Per 60 s window, a source gets its first `perSource` refusal lines
+ * written one by one, and all sources together `total`; the rest are
+ * counted, and at the end of the window one summary line per event type says
+ * how many were not written, from how many sources, and which sent most.
+ * A refusal of an authenticated caller (a tool not permitted, a limit
+ * reached) counts against its client id, and against a total of its own: a
+ * flood of keyless refusals, from the caller's own address or from many,
+ * cannot push that caller's refusals, with who and which tool, into a count
+ * by address. Tool calls, process ends and key reloads always pass. An
+ * AuditSink decorator: /metrics sits outside it and still counts every
+ * refusal.
  */
 import type { AuditEvent, AuditEventType, AuditSink } from './event.ts';
 
@@ -32,10 +36,22 @@ export interface RefusalThrottleOptions {
   now?: () => number;
 }
 
+/** Who a refusal is counted against: an authenticated client by its id, anyone else by address. */
+interface Source {
+  client_ip: string | null;
+  client_id: string | null;
+}
+
+/** Refusals written one by one in the window, kept apart for authenticated callers and the rest. */
+interface Pool {
+  written: number;
+  bySource: Map<string, number>;
+}
+
 interface Suppressed {
   count: number;
   /** Per source, for the summary; capped at MAX_SOURCES (the count stays exact). */
-  bySource: Map<string, number>;
+  bySource: Map<string, Source & { count: number }>;
 }
 
 export class RefusalThrottle implements AuditSink {
@@ -45,8 +61,8 @@ export class RefusalThrottle implements AuditSink {
   private windowStart: number;
   /** When the last summary was written (or the throttle began). */
   private summarizedAt: number;
-  private written = 0;
-  private readonly writtenBySource = new Map<string, number>();
+  private readonly keyless: Pool = { written: 0, bySource: new Map() };
+  private readonly clients: Pool = { written: 0, bySource: new Map() };
   private readonly suppressed = new Map<AuditEventType, Suppressed>();
   private readonly timer: ReturnType<typeof setInterval>;
 
@@ -67,33 +83,38 @@ export class RefusalThrottle implements AuditSink {
   write(event: AuditEvent): void {
     if (REFUSALS.has(event.event_type)) {
       this.roll();
-      if (!this.admit(event.client_ip ?? 'unknown')) {
-        this.suppress(event.event_type, event.client_ip ?? 'unknown');
+      const pool = event.client_id === null ? this.keyless : this.clients;
+      const key = event.client_id ?? event.client_ip ?? 'unknown';
+      if (!this.admit(pool, key)) {
+        this.suppress(event.event_type, key, { client_ip: event.client_ip, client_id: event.client_id });
         return;
       }
     }
     this.inner.write(event);
   }
 
-  private admit(source: string): boolean {
-    if (this.written >= this.total) return false;
-    const n = this.writtenBySource.get(source);
-    if (n === undefined && this.writtenBySource.size >= MAX_SOURCES) return false;
+  private admit(pool: Pool, key: string): boolean {
+    if (pool.written >= this.total) return false;
+    const n = pool.bySource.get(key);
+    if (n === undefined && pool.bySource.size >= MAX_SOURCES) return false;
     if ((n ?? 0) >= this.perSource) return false;
-    this.writtenBySource.set(source, (n ?? 0) + 1);
-    this.written++;
+    pool.bySource.set(key, (n ?? 0) + 1);
+    pool.written++;
     return true;
   }
 
-  private suppress(type: AuditEventType, source: string): void {
+  private suppress(type: AuditEventType, key: string, source: Source): void {
     let s = this.suppressed.get(type);
     if (s === undefined) {
       s = { count: 0, bySource: new Map() };
       this.suppressed.set(type, s);
     }
     s.count++;
-    const n = s.bySource.get(source);
-    if (n !== undefined || s.bySource.size < MAX_SOURCES) s.bySource.set(source, (n ?? 0) + 1);
+    // Keyed by client id or address; a client's id and its address can never be the same key (client ids are not
+    // addresses unless auth is off, and then every refusal of one address is counted as that one client).
+    const seen = s.bySource.get(key);
+    if (seen !== undefined) seen.count++;
+    else if (s.bySource.size < MAX_SOURCES) s.bySource.set(key, { ...source, count: 1 });
   }
 
   /** Starts a new window once the current one is over, writing its summaries first. */
@@ -102,8 +123,10 @@ export class RefusalThrottle implements AuditSink {
     if (now - this.windowStart < REFUSAL_WINDOW_MS) return;
     this.summarize(now);
     this.windowStart = now;
-    this.written = 0;
-    this.writtenBySource.clear();
+    for (const pool of [this.keyless, this.clients]) {
+      pool.written = 0;
+      pool.bySource.clear();
+    }
   }
 
   /** One line per event type with refusals not written one by one since the window began. */
@@ -111,18 +134,20 @@ export class RefusalThrottle implements AuditSink {
     const seconds = Math.max(1, Math.round((now - this.summarizedAt) / 1000));
     this.summarizedAt = now;
     for (const [type, s] of this.suppressed) {
-      const top = [...s.bySource].sort((a, b) => b[1] - a[1]).slice(0, TOP);
+      const top = [...s.bySource.values()].sort((a, b) => b.count - a.count).slice(0, TOP);
       this.inner.write({
         event_type: type,
         correlation_id: null,
-        client_id: null,
-        client_ip: top[0]?.[0] ?? null,
+        client_id: top[0]?.client_id ?? null,
+        client_ip: top[0]?.client_ip ?? null,
         api_key_hash: null,
         user: null,
         tool_name: null,
         arguments: null,
-        result: { suppressed: s.count, seconds, sources: s.bySource.size, top: top.map(([clientIp, count]) => ({ client_ip: clientIp, count })) },
-        error: `${s.count} more ${type} events in the last ${seconds} s were not written one by one (at most ${this.perSource} per address and ${this.total} in all per minute)`,
+        result: { suppressed: s.count, seconds, sources: s.bySource.size, top: top.map(({ client_ip, client_id, count }) => ({ client_ip, client_id, count })) },
+        error:
+          `${s.count} more ${type} events in the last ${seconds} s were not written one by one ` +
+          `(at most ${this.perSource} per client, or per address before authentication, and ${this.total} in all per minute)`,
       });
     }
     this.suppressed.clear();

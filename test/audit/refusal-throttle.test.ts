@@ -39,8 +39,8 @@ describe('RefusalThrottle', () => {
     // The next refusal rolls the window: the summaries come first, then the new window's line.
     t.write(event('auth_failure', '198.51.100.7'));
     expect(lines.slice(4).map((l) => [l.event_type, l.client_ip, l.result])).toEqual([
-      ['auth_failure', '198.51.100.7', { suppressed: 7, seconds: 60, sources: 1, top: [{ client_ip: '198.51.100.7', count: 7 }] }],
-      ['host_denied', '198.51.100.7', { suppressed: 2, seconds: 60, sources: 1, top: [{ client_ip: '198.51.100.7', count: 2 }] }],
+      ['auth_failure', '198.51.100.7', { suppressed: 7, seconds: 60, sources: 1, top: [{ client_ip: '198.51.100.7', client_id: null, count: 7 }] }],
+      ['host_denied', '198.51.100.7', { suppressed: 2, seconds: 60, sources: 1, top: [{ client_ip: '198.51.100.7', client_id: null, count: 2 }] }],
       ['auth_failure', '198.51.100.7', null],
     ]);
     expect(lines[4]!.error).toContain('7 more auth_failure events');

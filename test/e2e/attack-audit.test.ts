@@ -3,15 +3,17 @@
  * CLI: something planted where verify looks for a rotated predecessor (a FIFO
  * hung it, a directory crashed it), two servers writing one log (the chain
  * forked and an untouched log read as tampered), and refusals of a keyed
- * client hidden behind a keyless flood from its address.
+ * client hidden behind a keyless flood (from its own address, or from enough
+ * addresses to spend the total): they became a count by address, with no
+ * client id and no tool.
  */
 import { describe, expect, test } from 'bun:test';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sealRecord } from '../../src/audit/chain.ts';
 import { rotatedNames } from '../../src/audit/writer.ts';
 import { auditLines, exec, MAIN, spawnServer } from '../ops/helpers.ts';
-import { tempDir, waitFor } from '../helpers/server.ts';
+import { rpc, startServer, tempDir, waitFor } from '../helpers/server.ts';
 
 describe('hide audit verify on a planted rotation set', () => {
   // A first line with a valid hash but no file_start and no genesis: verify asks the rotated file before it.
@@ -76,4 +78,55 @@ describe('two servers writing one audit log', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
+});
+
+describe('the refusal throttle as a hiding place', () => {
+  const ALICE = 'attack-audit-alice-0123456789abcdefghijkl';
+  const BOB = 'attack-audit-bob-0123456789abcdefghijklmno';
+
+  test("a keyless flood from the caller's address and from many others does not turn a keyed client's refusals into an anonymous count", async () => {
+    const dir = tempDir('attack-audit-');
+    const keysFile = join(dir, 'keys.json');
+    writeFileSync(
+      keysFile,
+      JSON.stringify({ clients: [{ client_id: 'alice', api_key: ALICE, tools: ['list_directory'] }, { client_id: 'bob', api_key: BOB }] }),
+      { mode: 0o600 },
+    );
+    // A proxy on loopback names the client: the flood comes from 11 addresses, alice's among them.
+    await using s = await startServer({ HIDE_AUTH_ENABLED: 'true', HIDE_API_KEYS_FILE: keysFile, HIDE_TRUSTED_PROXIES: '127.0.0.1' });
+    const ALICE_IP = '198.51.100.1';
+    try {
+      await Promise.all(
+        Array.from({ length: 11 }, async (_, n) => {
+          for (let i = 0; i < 61; i++) {
+            const r = await fetch(s.mcpUrl, { method: 'POST', headers: { 'x-forwarded-for': `198.51.100.${n + 1}`, 'content-type': 'application/json' }, body: '{}' });
+            expect(r.status).toBe(401);
+            await r.arrayBuffer();
+          }
+        }),
+      );
+      // Alice probes a tool she may not call, three times, from her address.
+      for (let i = 0; i < 3; i++) {
+        const r = await rpc(
+          s.mcpUrl,
+          'tools/call',
+          { name: 'shell_execute', arguments: { command: 'id', correlationId: `probe-${i}` } },
+          { 'X-API-Key': ALICE, 'X-Forwarded-For': ALICE_IP },
+        );
+        expect(r.status).toBe(403);
+      }
+      await s.rt.audit.flush();
+      const lines = readFileSync(s.auditFile, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l));
+      const denied = lines.filter((l) => l.event_type === 'permission_denied');
+      expect(denied.map((l) => [l.correlation_id, l.client_id, l.client_ip, l.tool_name])).toEqual(
+        [0, 1, 2].map((i) => [`probe-${i}`, 'alice', ALICE_IP, 'shell_execute']),
+      );
+      // The keyless flood is still bounded and summarised.
+      const summary = lines.filter((l) => l.event_type === 'auth_failure' && l.correlation_id === null);
+      expect(summary).toHaveLength(1);
+      expect(summary[0].result).toMatchObject({ suppressed: 11 * 61 - 600, sources: 11 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
