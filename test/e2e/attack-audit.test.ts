@@ -5,7 +5,8 @@
  * forked and an untouched log read as tampered), and refusals of a keyed
  * client hidden behind a keyless flood (from its own address, or from enough
  * addresses to spend the total): they became a count by address, with no
- * client id and no tool.
+ * client id and no tool; and a header-shaped word (`cookie:`) that masked
+ * the whole rest of a command line.
  */
 import { describe, expect, test } from 'bun:test';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -128,5 +129,32 @@ describe('the refusal throttle as a hiding place', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('redaction as a hiding place', () => {
+  test('a word shaped like an auth or cookie header masks its value, not the rest of the command line', async () => {
+    await using s = await startServer();
+    const scripts = [
+      'echo cookie: x; touch hidden-1',
+      'echo Authorization: Token x && touch hidden-2',
+      'echo x-authorization: $(touch hidden-3)',
+      'echo Cookie: a=1; b=2 | touch hidden-4',
+    ];
+    for (const [i, script] of scripts.entries()) {
+      const r = await rpc(s.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: { command: 'sh', arguments: ['-c', script], correlationId: `header-${i}` } });
+      expect(r.status).toBe(200);
+      expect(existsSync(join(s.workspace, `hidden-${i + 1}`))).toBe(true);
+    }
+    await s.rt.audit.flush();
+    const lines = readFileSync(s.auditFile, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l));
+    const logged = scripts.map((_, i) => lines.find((l) => l.correlation_id === `header-${i}`)?.arguments.arguments[1]);
+    expect(logged).toEqual([
+      'echo cookie: [REDACTED]; touch hidden-1',
+      'echo Authorization: Token [REDACTED] && touch hidden-2',
+      // The word after it is masked as any `name: value` is (the known failure in attack-protocol); the rest stays.
+      'echo x-authorization: [REDACTED] hidden-3)',
+      'echo Cookie: [REDACTED] | touch hidden-4',
+    ]);
   });
 });
