@@ -38,7 +38,7 @@ const LINE_BUDGET = 48 * 1024;
 /**
  * How long a batch waits for another writer's lock before it writes anyway:
  * a batch holds it for well under a millisecond, and a process that keeps it
- * (anything that can open the file can flock it) must not stop the server.
+ * (anything that can open the directory can flock it) must not stop the server.
  */
 const LOCK_WAIT_MS = 1000;
 
@@ -243,7 +243,7 @@ export class AuditWriter implements AuditSink {
     }
   }
 
-  /** Closes the log and its checkpoint (their locks go with them). */
+  /** Closes the log and its checkpoint. */
   private closeFile(): void {
     this.dropCheckpointFd();
     if (this.fd === null) return;
