@@ -7,7 +7,7 @@
  * The oldest file given may continue a chain whose earlier files were rotated
  * away: its first line says so, and that is accepted.
  */
-import { existsSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { type Checkpoint, chainHash, GENESIS_HASH, hashOf, lastLine, readCheckpoint, scanFile } from './chain.ts';
 import { HashPlaces } from './hash-places.ts';
 import { type FileLine, MAX_KEPT_LINE_BYTES, readLines } from './lines.ts';
@@ -105,13 +105,26 @@ function fail(kind: ProblemKind, file: string, line: number, message: string): n
   throw new Broken({ kind, file, line, message });
 }
 
+/**
+ * Only a regular file can vouch for a first line: a FIFO put in a rotated
+ * file's place would block the read for ever, a directory fail it.
+ */
+function lastHashOf(path: string): string | null {
+  try {
+    return statSync(path).isFile() ? hashOf(lastLine(path).line) : null;
+  } catch {
+    // Gone or unreadable: it vouches for nothing.
+    return null;
+  }
+}
+
 /** How the first line of the first file given may start: a new chain, or a continuation. */
 function checkHead(e: Entry & { file: string }): string {
   if (e.fileStart === 'genesis' || (e.fileStart === null && e.prev === GENESIS_HASH)) return 'starts the chain (genesis)';
   if (e.fileStart === 'continues') return 'continues a chain from an earlier file not given (rotated away or not listed)';
   // Older logs have no marker: a rotated predecessor on disk may still vouch for the first line.
   const before = previousFile(e.file);
-  if (existsSync(before) && hashOf(lastLine(before).line) === e.prev) return `continues ${before} (not given)`;
+  if (lastHashOf(before) === e.prev) return `continues ${before} (not given)`;
   return fail('head-cut', e.file, 1, 'lines cut from the start: the first line is not a file start (no genesis, no file_start) and no earlier file continues into it');
 }
 

@@ -14,9 +14,17 @@
  *
  * Every value is redacted and bounded: no string over 4 KiB, no line over
  * 64 KiB, whatever a client sends.
+ *
+ * Several servers may share one log (two `hide stdio` sessions under the
+ * same default path): each batch is sealed, appended and rotated holding
+ * flock(2) on the log's directory (the file itself changes inode when it
+ * rotates), after catching up with what the others appended or rotated, so
+ * the lines of all of them form one chain and one set of checkpoints.
  */
 import { dirname } from 'node:path';
-import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsConstants, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { tryLock, unlock } from '../util/dir-lock.ts';
+import { libc } from '../util/libc.ts';
 import { type Checkpoint, checkpointPath, encodeCheckpoint, hashOf, lastLine, readCheckpoint, resumeHash, scanFile, sealRecord } from './chain.ts';
 import type { AuditEvent, AuditSink } from './event.ts';
 import type { Budget, Redactor } from './redact.ts';
@@ -27,6 +35,12 @@ export const MAX_LINE_BYTES = 64 * 1024;
 // is for names, quotes, escaping and the chain fields. A line that still
 // comes out too long (escapes, multi-byte text) is rebuilt with less.
 const LINE_BUDGET = 48 * 1024;
+/**
+ * How long a batch waits for another writer's lock before it writes anyway:
+ * a batch holds it for well under a millisecond, and a process that keeps it
+ * (anything that can open the directory can flock it) must not stop the server.
+ */
+const LOCK_WAIT_MS = 1000;
 
 interface Line {
   text: string;
@@ -48,6 +62,15 @@ export interface AuditWriterOptions {
   maxBytes?: number;
   /** Rotated files kept (name.1 … name.<keep>). Default 5. */
   keep?: number;
+}
+
+function libcLoads(): boolean {
+  try {
+    libc();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Rotated file names, newest first: name.1 … name.<keep>. */
@@ -85,6 +108,11 @@ export class AuditWriter implements AuditSink {
   /** linesDropped when the current outage began. */
   private droppedBefore = 0;
   private closed = false;
+  /**
+   * The log's directory, held open to flock(2) it while a batch is sealed,
+   * appended and rotated; null without libc (not Linux), or for stdout.
+   */
+  private lockFd: number | null = null;
 
   /** Opens (creating with mode 0600) the file; throws if it cannot, so start-up can refuse. */
   constructor(opts: AuditWriterOptions) {
@@ -97,19 +125,134 @@ export class AuditWriter implements AuditSink {
     // The chain continues from the last line on disk: the current file, or the newest rotated one.
     this.lastHash = opts.chain ? (opts.file === '-' ? resumeHash([]) : resumeHash([opts.file, `${opts.file}.1`])) : null;
     this.startsFile = opts.file === '-';
-    this.fd = opts.file === '-' ? null : this.open(true);
+    if (opts.file === '-') {
+      this.fd = null;
+      return;
+    }
+    mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 });
+    this.lockFd = this.openLock();
+    const held = this.lock();
+    try {
+      this.fd = this.open(true);
+    } catch (err) {
+      this.closeLock();
+      throw err;
+    } finally {
+      if (held) this.release();
+    }
   }
 
-  /** @param starting the server is starting: check the file against the checkpoint the last run left. */
+  /**
+   * Opens the file by name and learns where it stands (the caller holds the lock).
+   * @param starting the server is starting: check the file against the checkpoint the last run left.
+   */
   private open(starting = false): number {
     mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 });
     const fd = openSync(this.file, 'a', 0o600);
+    this.catchUp(fd, starting);
+    return fd;
+  }
+
+  /**
+   * Reads the file's end as it is now: size, a torn last line, the hash the
+   * next line chains to (another writer's last line, when it wrote after us)
+   * and the checkpoint.
+   */
+  private catchUp(fd: number, starting: boolean): void {
     this.size = fstatSync(fd).size;
     const last = this.size > 0 ? lastLine(this.file) : null;
     this.needsNewline = last !== null && !last.endsWithNewline;
     this.startsFile = this.size === 0;
-    if (this.lastHash !== null) this.takeCheckpoint(last?.line ?? null, starting);
-    return fd;
+    if (this.lastHash === null) return;
+    // An empty file keeps the hash in memory: it continues the file rotated (or moved) before it.
+    this.lastHash = hashOf(last?.line ?? null) ?? this.lastHash;
+    this.takeCheckpoint(last?.line ?? null, starting);
+  }
+
+  private openLock(): number | null {
+    if (!libcLoads()) return null;
+    try {
+      return openSync(dirname(this.file), fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+    } catch (err) {
+      this.warn(new Error(`cannot open the directory of ${this.file} to lock it (${(err as Error).message}); another server writing the file would fork its chain`));
+      return null;
+    }
+  }
+
+  /** Takes the lock, waiting a bounded time for another writer's batch; false when it is not held. */
+  private lock(): boolean {
+    if (this.lockFd === null) return false;
+    const giveUpAt = performance.now() + LOCK_WAIT_MS;
+    let failure: unknown = null;
+    for (;;) {
+      try {
+        if (tryLock(this.lockFd)) return true;
+      } catch (err) {
+        // errno is read after the call and the runtime may have set it meanwhile: a failure is retried like a wait.
+        failure = err;
+      }
+      if (performance.now() > giveUpAt) break;
+      Bun.sleepSync(1);
+    }
+    const why = failure === null ? `stayed locked by another process for ${LOCK_WAIT_MS} ms` : `cannot be locked (${(failure as Error).message})`;
+    this.warn(new Error(`the directory of ${this.file} ${why}; writing without the lock`));
+    return false;
+  }
+
+  private release(): void {
+    if (this.lockFd === null) return;
+    try {
+      unlock(this.lockFd);
+    } catch {
+      /* closing the directory releases it in the end */
+    }
+  }
+
+  private closeLock(): void {
+    if (this.lockFd === null) return;
+    try {
+      closeSync(this.lockFd);
+    } catch {
+      /* already gone */
+    }
+    this.lockFd = null;
+  }
+
+  /**
+   * Before a batch, holding the lock: follows the name when another writer
+   * rotated the file away, and catches up with lines it appended.
+   */
+  private sync(): void {
+    if (this.fd === null) return;
+    try {
+      const now = fstatSync(this.fd);
+      let named: ReturnType<typeof statSync> | null = null;
+      try {
+        named = statSync(this.file);
+      } catch {
+        /* moved away and not recreated yet: keep writing where we are until SIGHUP */
+      }
+      if (named !== null && (named.ino !== now.ino || named.dev !== now.dev)) {
+        this.closeFile();
+        this.fd = this.open();
+        return;
+      }
+      if (now.size !== this.size) this.catchUp(this.fd, false);
+    } catch (err) {
+      this.report(err as Error);
+    }
+  }
+
+  /** Closes the log and its checkpoint. */
+  private closeFile(): void {
+    this.dropCheckpointFd();
+    if (this.fd === null) return;
+    try {
+      closeSync(this.fd);
+    } catch {
+      /* already gone */
+    }
+    this.fd = null;
   }
 
   /**
@@ -233,6 +376,16 @@ export class AuditWriter implements AuditSink {
   flush(): void {
     this.scheduled = false;
     if (this.pending.length === 0) return;
+    const held = this.lock();
+    try {
+      this.sync();
+      this.sealAndWrite();
+    } finally {
+      if (held) this.release();
+    }
+  }
+
+  private sealAndWrite(): void {
     const queued = this.pending;
     this.pending = [];
     let batch: Line[] = [];
@@ -349,6 +502,7 @@ export class AuditWriter implements AuditSink {
   /** name.<keep> is dropped, each name.i moves to name.<i+1>, the live file to name.1. */
   private rotate(): void {
     if (this.fd === null) return;
+    let moved = false;
     try {
       // Someone else (copytruncate) may have emptied the file: then there is nothing to rotate.
       if (fstatSync(this.fd).size === 0) {
@@ -360,8 +514,6 @@ export class AuditWriter implements AuditSink {
         }
         return;
       }
-      closeSync(this.fd);
-      this.fd = null;
       this.dropCheckpointFd();
       // Each file moves with its checkpoint, so a rotated file can still be checked for a cut tail.
       const names = rotatedNames(this.file, this.keep);
@@ -372,13 +524,16 @@ export class AuditWriter implements AuditSink {
         if (existsSync(checkpointPath(names[i]!))) renameSync(checkpointPath(names[i]!), checkpointPath(names[i + 1]!));
       }
       renameSync(this.file, names[0]!);
+      moved = true;
       if (existsSync(checkpointPath(this.file))) renameSync(checkpointPath(this.file), checkpointPath(names[0]!));
       this.rotations++;
     } catch (err) {
       this.report(err as Error);
     }
+    if (!moved) return;
+    this.closeFile();
     try {
-      this.fd ??= this.open();
+      this.fd = this.open();
     } catch (err) {
       // Keep what we can: stdout is not an option (it may carry MCP), so lines are dropped until reopen.
       this.report(err as Error);
@@ -394,19 +549,14 @@ export class AuditWriter implements AuditSink {
   reopen(): void {
     if (this.closed || this.file === '-') return;
     this.flush();
-    this.dropCheckpointFd();
-    if (this.fd !== null) {
-      try {
-        closeSync(this.fd);
-      } catch {
-        /* already gone */
-      }
-      this.fd = null;
-    }
+    const held = this.lock();
     try {
+      this.closeFile();
       this.fd = this.open();
     } catch (err) {
       this.report(err as Error);
+    } finally {
+      if (held) this.release();
     }
   }
 
@@ -414,14 +564,8 @@ export class AuditWriter implements AuditSink {
     if (this.closed) return;
     this.flush();
     this.closed = true;
-    this.dropCheckpointFd();
-    if (this.fd !== null) {
-      try {
-        closeSync(this.fd);
-      } catch {
-        // Already gone; nothing left to lose.
-      }
-    }
+    this.closeFile();
+    this.closeLock();
   }
 }
 

@@ -12,6 +12,7 @@ import { lastErrno, libc, SyscallError } from './libc.ts';
 
 const LOCK_EX = 2;
 const LOCK_NB = 4;
+const LOCK_UN = 8;
 const RETRY_MS = 10;
 
 export class LockTimeoutError extends Error {}
@@ -22,6 +23,11 @@ export function tryLock(fd: number): boolean {
   const errno = lastErrno();
   if (errno === constants.errno.EWOULDBLOCK) return false;
   throw new SyscallError('flock', errno);
+}
+
+/** Lets go of a lock taken with tryLock on `fd` (closing the last descriptor of the open file does too). */
+export function unlock(fd: number): void {
+  libc().flock(fd, LOCK_UN);
 }
 
 /**
