@@ -14,8 +14,8 @@
  *   so stdin is still read and a cancellation reaches the calls that run.
  */
 import { afterAll, describe, expect, test } from 'bun:test';
-import { chmodSync, chownSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, chownSync, closeSync, constants, copyFileSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { MAX_IN_FLIGHT } from '../../src/mcp/stdio.ts';
 import { ensureBinary } from '../helpers/binary.ts';
 import { hostEntries, isLive, newMarker } from '../helpers/procfs.ts';
@@ -53,7 +53,13 @@ function place(uid: number | null) {
 
 async function command(variant: (typeof variants)[number], ws: string): Promise<string[]> {
   if (variant.name === 'source') return [process.execPath, MAIN, 'stdio', '--workspace', ws];
-  const bin = await ensureBinary();
+  let bin = await ensureBinary();
+  if (variant.uid !== null) {
+    // A copy that uid can read (the checkout, a temp clone in CI, may not be), beside the workspace: the server
+    // runs under setpriv, and its launchers are spawned from its own path.
+    copyFileSync(bin, (bin = join(dirname(ws), 'hide')));
+    chmodSync(bin, 0o755);
+  }
   const run = [bin, 'stdio', '--workspace', ws];
   return variant.uid === null ? run : ['setpriv', `--reuid=${variant.uid}`, `--regid=${variant.uid}`, '--clear-groups', '--', ...run];
 }
