@@ -41,6 +41,8 @@ const LINE_BUDGET = 48 * 1024;
  * (anything that can open the directory can flock it) must not stop the server.
  */
 const LOCK_WAIT_MS = 1000;
+/** How often a batch waiting for the lock tries again (on a timer: the event loop runs meanwhile). */
+const LOCK_RETRY_MS = 2;
 
 interface Line {
   text: string;
@@ -113,6 +115,8 @@ export class AuditWriter implements AuditSink {
    * appended and rotated; null without libc (not Linux), or for stdout.
    */
   private lockFd: number | null = null;
+  /** A batch went out without the lock and nothing has taken it since: said once, not per batch. */
+  private lockTrouble = false;
 
   /** Opens (creating with mode 0600) the file; throws if it cannot, so start-up can refuse. */
   constructor(opts: AuditWriterOptions) {
@@ -179,24 +183,47 @@ export class AuditWriter implements AuditSink {
     }
   }
 
-  /** Takes the lock, waiting a bounded time for another writer's batch; false when it is not held. */
+  /** One try at the lock: 'held', 'busy' (another holder, or a failure worth retrying) or 'none' (nothing to lock). */
+  private tryTake(): 'held' | 'busy' | 'none' {
+    if (this.lockFd === null) return 'none';
+    try {
+      if (!tryLock(this.lockFd)) return 'busy';
+    } catch (err) {
+      // errno is read after the call and the runtime may have set it meanwhile: a failure is retried like a wait.
+      this.lockFailure = err;
+      return 'busy';
+    }
+    this.lockTrouble = false;
+    this.lockFailure = null;
+    return 'held';
+  }
+
+  private lockFailure: unknown = null;
+
+  /**
+   * Takes the lock, waiting a bounded time for another writer's batch with the
+   * event loop stopped; false when it is not held. Only for start, reopen,
+   * close and exit: a tick's batch waits on a timer (flushWhenLocked).
+   */
   private lock(): boolean {
-    if (this.lockFd === null) return false;
     const giveUpAt = performance.now() + LOCK_WAIT_MS;
-    let failure: unknown = null;
     for (;;) {
-      try {
-        if (tryLock(this.lockFd)) return true;
-      } catch (err) {
-        // errno is read after the call and the runtime may have set it meanwhile: a failure is retried like a wait.
-        failure = err;
-      }
+      const got = this.tryTake();
+      if (got !== 'busy') return got === 'held';
       if (performance.now() > giveUpAt) break;
       Bun.sleepSync(1);
     }
-    const why = failure === null ? `stayed locked by another process for ${LOCK_WAIT_MS} ms` : `cannot be locked (${(failure as Error).message})`;
-    this.warn(new Error(`the directory of ${this.file} ${why}; writing without the lock`));
+    this.givenUp();
     return false;
+  }
+
+  /** A batch goes out without the lock: warned once until the lock is taken again. */
+  private givenUp(): void {
+    if (this.lockTrouble) return;
+    this.lockTrouble = true;
+    const failure = this.lockFailure;
+    const why = failure === null ? `stayed locked by another process for ${LOCK_WAIT_MS} ms` : `cannot be locked (${(failure as Error).message})`;
+    this.warn(new Error(`the directory of ${this.file} ${why}; writing without the lock until it can be taken again`));
   }
 
   private release(): void {
@@ -328,8 +355,30 @@ export class AuditWriter implements AuditSink {
     this.pending.push({ at: Date.now(), event });
     if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(() => this.flush());
+      setImmediate(() => this.flushWhenLocked(performance.now()));
     }
+  }
+
+  /**
+   * A tick's batch. Another holder of the lock (a second server's batch, or
+   * any process that can open the directory and keeps it locked — a command
+   * in a workspace that holds the log) is waited for on a timer, so the event
+   * loop and every other client's call go on meanwhile; after LOCK_WAIT_MS
+   * the batch is written without it.
+   */
+  private flushWhenLocked(since: number): void {
+    if (this.pending.length === 0) {
+      this.scheduled = false;
+      return;
+    }
+    const got = this.tryTake();
+    if (got === 'busy' && performance.now() - since < LOCK_WAIT_MS) {
+      setTimeout(() => this.flushWhenLocked(since), LOCK_RETRY_MS);
+      return;
+    }
+    this.scheduled = false;
+    if (got === 'busy') this.givenUp();
+    this.writeBatch(got === 'held');
   }
 
   /** The event's fields, redacted and bounded by a budget shared by all of them; fixed order. */
@@ -374,9 +423,11 @@ export class AuditWriter implements AuditSink {
 
   /** Writes everything queued, synchronously; safe to call from exit handlers. */
   flush(): void {
-    this.scheduled = false;
     if (this.pending.length === 0) return;
-    const held = this.lock();
+    this.writeBatch(this.lock());
+  }
+
+  private writeBatch(held: boolean): void {
     try {
       this.sync();
       this.sealAndWrite();

@@ -11,7 +11,8 @@ export const STDIO_USAGE = `Usage: hide stdio [--config FILE] [--workspace DIR]
 Serves the same MCP tools over stdin/stdout (newline-delimited JSON-RPC), for
 clients that launch the server as a subprocess. stdout carries only MCP messages.
 
-SIGTERM/SIGINT: stop running calls, answer them, exit 0 (a second signal exits at once).
+SIGTERM/SIGINT: stop running calls, answer them, exit 0 (a second signal exits at once;
+answers the client has not read 5 s after the signal are dropped).
 SIGHUP: reload the keys file and reopen the audit log.`;
 
 export async function runStdio(argv: string[]): Promise<number> {
@@ -53,6 +54,19 @@ export async function runStdio(argv: string[]): Promise<number> {
   await serveStdio(rt.core, { input: Bun.stdin.stream(), output, maxMessageBytes: config.maxBodyBytes, stop: stop.signal });
   // Closed first: its audit lines must not wait on a client that has stopped reading.
   await rt.close();
-  await output.flushed();
+  if (!stop.signal.aborted) {
+    await output.flushed();
+    return 0;
+  }
+  // Signalled: the stopped calls' answers go out if the client reads them, but a client that has stopped reading
+  // stdout must not keep alive the server it asked to end (the unwritten answers would hold the process open).
+  const written = await Promise.race([output.flushed().then(() => true), Bun.sleep(SIGNAL_OUTPUT_GRACE_MS).then(() => false)]);
+  if (!written) {
+    logger.withTag('stdio').warn(`stopping with ${output.backlog} bytes of answers the client did not read`);
+    process.exit(0);
+  }
   return 0;
 }
+
+/** After a stop signal, how long answers may wait for a client that does not read stdout. */
+const SIGNAL_OUTPUT_GRACE_MS = 5000;

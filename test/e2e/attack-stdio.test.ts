@@ -260,3 +260,38 @@ test('a line that is not UTF-8 is refused (-32700), not answered under an id the
     ],
   });
 });
+
+test('SIGTERM while stdin is paused for a client that never reads stdout: the server still exits 0', async () => {
+  const { ws, audit } = place(null);
+  using fifoDir = disposableTempDir('hide-attack-stdio-fifo-');
+  const fifo = join(fifoDir.path, 'out');
+  expect(Bun.spawnSync(['mkfifo', fifo]).exitCode).toBe(0);
+  // Our read end stays open and is never read: answers wait, and the unwritten ones used to hold the process open.
+  const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  const writer = openSync(fifo, constants.O_WRONLY);
+  try {
+    await using proc = Bun.spawn([process.execPath, MAIN, 'stdio', '--workspace', ws], { cwd: ws, env: env(audit, { HIDE_SANDBOX: 'off' }), stdin: 'pipe', stdout: writer, stderr: 'pipe' });
+    closeSync(writer);
+    const readBytes = () => Number(/rchar: (\d+)/.exec(readFileSync(`/proc/${proc.pid}/io`, 'utf8'))![1]);
+    // About 6 MB of answers asked for: more than the pipe and the 1 MiB the server queues before it stops reading.
+    proc.stdin.write(Array.from({ length: 200 }, (_, i) => `{"jsonrpc":"2.0","id":${i},"method":"tools/list"}\n`).join(''));
+    void proc.stdin.flush();
+    let last = -1;
+    let still = 0;
+    await waitFor(
+      () => {
+        const now = readBytes();
+        still = now === last && now > 0 ? still + 1 : 0;
+        last = now;
+        return still >= 10;
+      },
+      30_000,
+      'the server to stop reading stdin',
+    );
+    proc.kill('SIGTERM');
+    await waitFor(() => proc.exitCode !== null, 30_000, 'the server to exit after SIGTERM');
+    expect(proc.exitCode).toBe(0);
+  } finally {
+    closeSync(reader);
+  }
+}, 60_000);
