@@ -15,10 +15,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
-import { chmod, lstat, readdir, rm } from 'node:fs/promises';
+import { chmod, open, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tryLock } from '../util/dir-lock.ts';
+import { hasProcFd, O_PATH } from '../workspace/open.ts';
 
 const PREFIX = 'hide-sandbox-';
 const LOCK_FILE = /^hide-sandbox-[A-Za-z0-9]{6}\.lock$/;
@@ -114,13 +115,31 @@ async function removeTree(path: string): Promise<void> {
   await rm(path, { recursive: true, force: true });
 }
 
-/** Gives the owner full rights on `dir` and every directory below it; links are never followed. */
-async function openUp(dir: string): Promise<void> {
-  const st = await lstat(dir).catch(() => null);
-  if (st === null || !st.isDirectory()) return;
-  if ((st.mode & 0o700) !== 0o700) await chmod(dir, (st.mode & 0o7777) | 0o700).catch(() => {});
-  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
-  for (const entry of entries) if (entry.isDirectory()) await openUp(join(dir, entry.name));
+/** Directory levels opened up at most: each holds a descriptor while the levels below it are walked. */
+const MAX_OPEN_UP_DEPTH = 256;
+
+/**
+ * Gives the owner full rights on `dir` and every directory below it. A
+ * command of the client may still be running and swap a directory for a
+ * symlink at any moment: each directory is pinned with O_PATH|O_NOFOLLOW
+ * first, and the chmod, the listing and the next level all go through that
+ * pinned descriptor (/proc/self/fd/N), so a chmod by path can never land on
+ * what a link points to (as root, any file on the host).
+ */
+export async function openUp(dir: string, depth = 0): Promise<void> {
+  if (depth >= MAX_OPEN_UP_DEPTH || !hasProcFd()) return;
+  const pinned = await open(dir, O_PATH | constants.O_NOFOLLOW | constants.O_DIRECTORY).catch(() => null);
+  if (pinned === null) return;
+  try {
+    const st = await pinned.stat();
+    if (!st.isDirectory()) return;
+    const at = `/proc/self/fd/${pinned.fd}`;
+    if ((st.mode & 0o700) !== 0o700) await chmod(at, (st.mode & 0o7777) | 0o700).catch(() => {});
+    const entries = await readdir(at, { withFileTypes: true }).catch(() => []);
+    for (const entry of entries) if (entry.isDirectory()) await openUp(join(at, entry.name), depth + 1);
+  } finally {
+    await pinned.close();
+  }
 }
 
 /**

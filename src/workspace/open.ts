@@ -105,7 +105,7 @@ async function openBeneath(confiner: Confiner, path: string, flags: number, inpu
 }
 
 /** Linux's O_PATH: a descriptor that names an inode without opening it, so no driver or FIFO sees an open. */
-const O_PATH = 0o10000000;
+export const O_PATH = 0o10000000;
 
 /**
  * Opens a last component that must be a regular file: first pinned with

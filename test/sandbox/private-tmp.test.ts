@@ -6,9 +6,10 @@
  * Each test uses its own temp directory (TMPDIR), never the machine's.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { chownSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants, existsSync, lstatSync, openSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PrivateTmp, sweepStaleTmp } from '../../src/sandbox/private-tmp.ts';
+import { openUp, PrivateTmp, sweepStaleTmp } from '../../src/sandbox/private-tmp.ts';
+import { O_PATH } from '../../src/workspace/open.ts';
 import { startServerProcess } from '../helpers/process.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -154,5 +155,50 @@ describe('through the server', () => {
       await second.stop();
     }
     expect(readdirSync(tmp)).toEqual([]);
+  });
+});
+
+// A command of the client may still run while its TMPDIR is opened up for removal, and swap a directory for a
+// symlink between the look and the chmod: a chmod by path would then change what the link points to (as root,
+// any file of the host). Bounded: 300 rounds, stopped at the first hit.
+describe('opening up a locked tree for removal', () => {
+  test('a directory flipping to a symlink never gets the chmod onto the link target', async () => {
+    const dir = parentDir();
+    const victim = join(dir, 'victim');
+    writeFileSync(victim, 'not to be touched');
+    chmodSync(victim, 0o600);
+    const root = join(dir, 'tmp');
+    mkdirSync(root);
+    const flipper = Bun.spawn(
+      ['python3', '-c', `import os\nos.chdir(${JSON.stringify(root)})\nos.mkdir('real', 0)\nos.symlink(${JSON.stringify(victim)}, 'link')\nwhile True:\n  os.rename('real', 'd'); os.rename('d', 'real'); os.rename('link', 'd'); os.rename('d', 'link')`],
+      { stdout: 'ignore', stderr: 'ignore' },
+    );
+    try {
+      await waitFor(() => existsSync(join(root, 'link')), 5000, 'the flipper');
+      let rounds = 0;
+      let opened = 0;
+      for (; rounds < 300 && (statSync(victim).mode & 0o777) === 0o600; rounds++) {
+        await openUp(root);
+        if ((lstatSync(join(root, 'real'), { throwIfNoEntry: false })?.mode ?? 0) & 0o700) opened++;
+        // Locked again for the next round (it may be `d` at this moment: then the round looks at it under that name).
+        for (const name of ['real', 'd']) {
+          // Through a pinned descriptor, as the server must: a chmod by path here could land on the victim too.
+          let fd: number | null = null;
+          try {
+            fd = openSync(join(root, name), O_PATH | constants.O_NOFOLLOW | constants.O_DIRECTORY);
+            chmodSync(`/proc/self/fd/${fd}`, 0);
+          } catch {
+          } finally {
+            if (fd !== null) closeSync(fd);
+          }
+        }
+      }
+      expect({ rounds, mode: (statSync(victim).mode & 0o777).toString(8) }).toEqual({ rounds: 300, mode: '600' });
+      // The race really ran: the real directory was opened up in some rounds.
+      expect(opened).toBeGreaterThan(0);
+    } finally {
+      flipper.kill('SIGKILL');
+      await flipper.exited;
+    }
   });
 });
