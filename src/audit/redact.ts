@@ -98,10 +98,10 @@ const PATTERNS = [
   String.raw`(?<pem>-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|$))`,
   // scheme://user:password@ — the user stays readable; the password runs to the last @ of the authority.
   String.raw`(?<urlUser>\b[a-z][a-z0-9+.-]{0,31}://[^\s:/@]*):(?<urlPass>[^\s/?#]+)@`,
-  // Authorization / Cookie headers: the whole value (every cookie, any scheme's credentials), up to the end of the
-  // line or a shell operator (`;` only when no `name=` cookie follows it, `|`, `&`, a backquote, `$(`): a word such
-  // as `cookie:` must not mask the rest of a command line (`echo cookie: ; touch x` kept `; touch x` out of the log).
-  String.raw`(?<hdrName>(?<![A-Za-z0-9_.-])[A-Za-z0-9-]{0,64}?(?:authorization|cookie)\s*:\s*)(?<hdrScheme>(?:Bearer|Basic|Token|Digest|Bot|Negotiate)\s+)?(?:[^\s"'\r\n;|&\x60$]|\$(?!\())(?:[^"'\r\n;|&\x60$]|\$(?!\())*(?:;\s*[^\s"';|&\x60$=]+=[^\s"';|&\x60$]*)*`,
+  // Authorization / Cookie headers: the whole value (every cookie, any scheme's credentials), to the end of the
+  // line. A value may hold `;`, `|` and `&` (signed cookies, query-like cookies), so no operator ends it: that
+  // masks the rest of a shell line after such a word too, and over-masking beats leaking a credential.
+  String.raw`(?<hdrName>(?<![A-Za-z0-9_.-])[A-Za-z0-9-]{0,64}?(?:authorization|cookie)\s*:\s*)(?<hdrScheme>(?:Bearer|Basic|Token|Digest|Bot|Negotiate)\s+)?[^"'\r\n]+`,
   // An AWS access key id with its secret key beside it, in either order.
   String.raw`(?<akid>\b(?:AKIA|ASIA)[A-Z0-9]{16}\b)(?<awsSep>[^A-Za-z0-9/+\n]{1,8})(?<awsSecret>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])`,
   String.raw`(?<awsBefore>(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=]))(?=[^A-Za-z0-9/+\n]{1,8}(?:AKIA|ASIA)[A-Z0-9]{16}\b)`,
@@ -149,7 +149,7 @@ function replacement(match: string, ...rest: unknown[]): string {
   const g = rest[rest.length - 1] as Groups;
   if (g.pem !== undefined) return '[REDACTED PRIVATE KEY]';
   if (g.urlUser !== undefined) return `${g.urlUser}:${REDACTED}@`;
-  if (g.hdrName !== undefined) return `${g.hdrName}${g.hdrScheme ?? ''}${REDACTED}${/[ \t]*$/.exec(match)![0]}`;
+  if (g.hdrName !== undefined) return `${g.hdrName}${g.hdrScheme ?? ''}${REDACTED}`;
   if (g.akid !== undefined) return `${REDACTED}${g.awsSep}${LOWER_HEX.test(g.awsSecret!) ? g.awsSecret : REDACTED}`;
   if (g.awsBefore !== undefined) return LOWER_HEX.test(g.awsBefore) ? match : REDACTED;
   if (g.kvName !== undefined) {

@@ -132,8 +132,12 @@ describe('the refusal throttle as a hiding place', () => {
   });
 });
 
+// A word shaped like an auth or cookie header masks the rest of its line, so a caller can keep the commands after
+// it out of the log. Ending the mask at a shell operator leaked real header values (signed cookies hold `|` and
+// `&`), so the mask runs on: the fix is the arguments digest of the known failure in attack-protocol, which lets a
+// suspected command be matched whatever the redaction hid. Runs as a known failure until then.
 describe('redaction as a hiding place', () => {
-  test('a word shaped like an auth or cookie header masks its value, not the rest of the command line', async () => {
+  test.failing('(open) a word shaped like an auth or cookie header masks its value, not the rest of the command line', async () => {
     await using s = await startServer();
     const scripts = [
       'echo cookie: x; touch hidden-1',

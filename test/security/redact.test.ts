@@ -39,6 +39,10 @@ describe('Redactor.redactText', () => {
     ['innocent text', 'exit code 0 after 12ms; keyboard ok', 'exit code 0 after 12ms; keyboard ok'],
     ['authorization header, any scheme', 'Authorization: Token abc def', `Authorization: Token ${REDACTED}`],
     ['cookie header, every cookie', 'curl -H "Cookie: a=1; sid=xyz" u', `curl -H "Cookie: ${REDACTED}" u`],
+    // Values may hold `|`, `&` and `;` (signed cookies, query-like cookies): no operator ends the mask.
+    ['cookie header, a signed value with |', 'curl -H "Cookie: auth=user|1700000000|HMACSECRET" u', `curl -H "Cookie: ${REDACTED}" u`],
+    ['cookie header, a value with &', "curl -H 'Cookie: prefs=a=1&sig=SECRETSIG' u", `curl -H 'Cookie: ${REDACTED}' u`],
+    ['authorization header, a token with | and ;', 'Authorization: Bearer abc|def123secret; more', `Authorization: Bearer ${REDACTED}`],
     ['escaped JSON in a string', String.raw`{\"token\":\"abc\"}`, String.raw`{\"token\":\"${REDACTED}\"}`],
     ['url password holding an @', 'https://bob:p@ss@host/x', `https://bob:${REDACTED}@host/x`],
     ['aws key id with its secret', `${AKIA} wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY`, `${REDACTED} ${REDACTED}`],
