@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RedisClient } from 'bun';
-import { callTool, rpc, waitFor } from '../helpers/server.ts';
+import { callTool, rpc, startServer, waitFor } from '../helpers/server.ts';
 import { ALICE, BOB, startTwoClientServer, TWO_CLIENT_ATTACKS_SUPPORTED, type TwoClientServer, UNPRIVILEGED } from '../helpers/two-clients.ts';
 import { freePort } from '../ops/helpers.ts';
 
@@ -229,4 +229,24 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
       expect(await result).toEqual({ listen: 'Operation not permitted' });
     }
   });
+});
+
+describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED)('network on with authentication off', () => {
+  test("(documented) a command is one more local client: its own tool call runs sandboxed, audited under the loopback address with a correlation id of its own", async () => {
+    await using s = await startServer({ HIDE_SANDBOX: 'required', HIDE_SANDBOX_NETWORK: 'on' });
+    copyFileSync(join(import.meta.dir, 'fixtures', 'net-attack.py'), join(s.workspace, 'net-attack.py'));
+    const port = new URL(s.url).port;
+    const inner = JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'shell_execute', arguments: { command: 'cat', arguments: ['/etc/shadow'], correlationId: 'inner-call' } } });
+    const outer = await callTool(s.mcpUrl, 'shell_execute', { command: '/usr/bin/python3', arguments: ['net-attack.py', 'http', port, 'POST', '/mcp', inner], correlationId: 'outer-call' });
+    if (!outer.stdout) throw new Error(JSON.stringify(outer));
+    const answer = JSON.parse(outer.stdout);
+    expect(answer.status).toBe(200);
+    // Through the same sandbox: the nested command reads no more than the command that sent it.
+    const result = JSON.parse(answer.body).result.structuredContent;
+    expect({ exitCode: result.exitCode, stdout: result.stdout }).toEqual({ exitCode: 1, stdout: '' });
+    await waitFor(() => readFileSync(s.auditFile, 'utf8').includes('inner-call'), 5000, 'the inner call audited');
+    const lines = readFileSync(s.auditFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const innerLine = lines.find((l) => l.correlation_id === 'inner-call');
+    expect({ client_id: innerLine.client_id, client_ip: innerLine.client_ip, api_key_hash: innerLine.api_key_hash }).toEqual({ client_id: '127.0.0.1', client_ip: '127.0.0.1', api_key_hash: null });
+  }, 30_000);
 });
