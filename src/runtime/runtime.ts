@@ -6,6 +6,7 @@
  * refusals (DESIGN.md) are raised as StartupError (exit 2).
  */
 import { isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { secretValues } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { ProcessTable } from '../exec/process-table.ts';
@@ -21,6 +22,7 @@ import { AuditWriter, NullAudit, rotatedNames } from '../audit/writer.ts';
 import type { AuditSink } from '../audit/event.ts';
 import { IpFilter, isLoopback } from '../security/ip.ts';
 import { KeyStore, plaintextKeysExposure } from '../security/keys.ts';
+import { networkOnExposures } from '../security/network-exposure.ts';
 import { OAuthGuard } from '../security/oauth/guard.ts';
 import type { Limiter } from '../security/limiter.ts';
 import { MemoryLimiter } from '../security/memory-limiter.ts';
@@ -363,6 +365,9 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
         .withTag('start')
         .warn('HIDE_TRUSTED_PROXIES holds a /0 range: every client counts as a proxy and can name any address in X-Forwarded-For, so the IP allowlist, per-address limits and audited addresses stop meaning anything; list your proxies instead');
     }
+    // What a network-on command reaches unguarded: said once at start, with what to set.
+    const localAddresses = ['127.0.0.1', '::1', ...Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address))];
+    for (const line of networkOnExposures(config, { transport: opts.transport, localAddresses })) logger.withTag('sandbox').warn(line);
     const limiter = await openLimiter(config, metrics, lifecycle, cleanups);
     const exec = await openExec(config, confiner, opts, metrics, audit, cleanups);
     toolNames = exec.toolNames;
