@@ -41,10 +41,10 @@ const MAX_SOURCES = 10_000;
 const TOP = 5;
 
 export interface RefusalThrottleOptions {
-  /** Refusal lines written per source and window. */
-  perSource?: number;
-  /** Refusal lines written per window, all sources together. */
-  total?: number;
+  /** Refusal lines written per source and window (HIDE_AUDIT_REFUSALS_PER_ADDRESS). */
+  perSource: number;
+  /** Refusal lines written per window, all sources together (HIDE_AUDIT_REFUSALS_PER_MINUTE). */
+  total: number;
   /** Monotonic clock in ms; tests pass a fake one. */
   now?: () => number;
 }
@@ -69,10 +69,10 @@ export class RefusalThrottle implements AuditSink {
 
   constructor(
     private readonly inner: AuditSink,
-    opts: RefusalThrottleOptions = {},
+    opts: RefusalThrottleOptions,
   ) {
-    this.perSource = opts.perSource ?? 30;
-    this.total = opts.total ?? 300;
+    this.perSource = opts.perSource;
+    this.total = opts.total;
     this.now = opts.now ?? (() => performance.now());
     this.windowStart = this.now();
     this.summarizedAt = this.windowStart;

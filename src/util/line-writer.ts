@@ -39,14 +39,19 @@ export class LineWriter {
   /** Queues one line (the "\n" is added); never throws. */
   write(line: string): void {
     if (this.broken) return;
-    let results: (number | Promise<number>)[];
+    const pending: Promise<number>[] = [];
     try {
-      results = [this.sink.write(`${line}\n`), this.sink.flush()];
+      const written = this.sink.write(`${line}\n`);
+      if (written instanceof Promise) pending.push(written);
+      const flushed = this.sink.flush();
+      if (flushed instanceof Promise) pending.push(flushed);
     } catch (err) {
+      // The write may have handed back a promise before the flush threw (a line the sink could not take at once,
+      // then EPIPE): it rejects with the same error, and unhandled it would end the process with a stack trace.
+      for (const p of pending) p.catch(() => {});
       this.fail(err);
       return;
     }
-    const pending = results.filter((r) => r instanceof Promise);
     if (pending.length === 0) return;
     const bytes = Buffer.byteLength(line) + 1;
     this.queued += bytes;

@@ -79,7 +79,7 @@ describe('RefusalThrottle', () => {
 
   test('nothing suppressed, no summary', () => {
     const { lines, s } = sink();
-    const t = new RefusalThrottle(s, { now: () => 0 });
+    const t = new RefusalThrottle(s, { perSource: 60, total: 600, now: () => 0 });
     t.write(event('rate_limit_exceeded', '127.0.0.1'));
     t.flush();
     t.close();

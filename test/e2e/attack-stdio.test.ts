@@ -95,9 +95,11 @@ describe.each(variants)('stdio output attacks ($name)', (variant) => {
     expect(new TextDecoder().decode((await out.read()).value)).toBe('{"jsonrpc":"2.0","id":0,"result":{}}\n');
     send(call(1, 'sleep', [marker]));
     await waitFor(() => sleeping(marker).length > 0, 10_000, 'the command running');
-    // The client goes away from stdout only; stdin stays open. The next answer meets EPIPE.
+    // The client goes away from stdout only; stdin stays open. The next answer meets EPIPE: a large one (tools/list,
+    // 30 KB) the sink cannot take at once, whose write hands back a promise before the flush throws, then a small one.
     await out.cancel();
-    send('{"jsonrpc":"2.0","id":2,"method":"ping"}');
+    send('{"jsonrpc":"2.0","id":2,"method":"tools/list"}');
+    send('{"jsonrpc":"2.0","id":3,"method":"ping"}');
     // Anything on stderr but our one line (an unhandled EPIPE, a stack trace) ends the wait too.
     const stray = () => stderr.split('\n').filter((l) => l.trim() !== '' && !l.includes('stdout closed by the client'));
     await waitFor(() => proc.exitCode !== null || stray().length > 0, 10_000, 'the server exiting (or writing an error)');
