@@ -60,7 +60,10 @@ export async function runStdio(argv: string[]): Promise<number> {
   }
   // Signalled: the stopped calls' answers go out if the client reads them, but a client that has stopped reading
   // stdout must not keep alive the server it asked to end (the unwritten answers would hold the process open).
-  const written = await Promise.race([output.flushed().then(() => true), Bun.sleep(SIGNAL_OUTPUT_GRACE_MS).then(() => false)]);
+  // A timer cleared once settled: a pending one would hold the process open for the whole grace after all was written.
+  let grace: ReturnType<typeof setTimeout> | undefined;
+  const written = await Promise.race([output.flushed().then(() => true), new Promise<boolean>((resolve) => (grace = setTimeout(resolve, SIGNAL_OUTPUT_GRACE_MS, false)))]);
+  clearTimeout(grace);
   if (!written) {
     logger.withTag('stdio').warn(`stopping with ${output.backlog} bytes of answers the client did not read`);
     process.exit(0);
