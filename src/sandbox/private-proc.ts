@@ -7,28 +7,14 @@
  * is per thread), made private first so nothing propagates to the host. It
  * must happen before Landlock, which forbids mounting.
  */
-import { ptr } from 'bun:ffi';
-import { check, cString, libc } from '../util/libc.ts';
 import { CLONE_NEWNS, unshare } from './namespaces.ts';
-
-const MS_NOSUID = 2;
-const MS_NODEV = 4;
-const MS_NOEXEC = 8;
-const MS_REC = 0x4000;
-const MS_PRIVATE = 1 << 18;
-const SYS_mount = process.arch === 'arm64' ? 40 : 165;
-
-const addr = (b: Buffer): number => Number(ptr(b));
+import { mount, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_REC, tryMount } from './mounts.ts';
 
 /** Mounts a fresh procfs over /proc in a private mount namespace of the calling thread. Throws SyscallError. */
 export function mountPrivateProc(): void {
-  const c = libc();
   unshare(CLONE_NEWNS, 'CLONE_NEWNS');
-  const root = cString('/');
-  check(c.syscall(SYS_mount, 0, addr(root), 0, MS_REC | MS_PRIVATE, 0), 'mount(/, MS_REC|MS_PRIVATE)');
-  const proc = cString('proc');
-  const target = cString('/proc');
-  check(c.syscall(SYS_mount, addr(proc), addr(target), addr(proc), MS_NOSUID | MS_NODEV | MS_NOEXEC, 0), 'mount(proc, /proc)');
+  mount(null, '/', null, MS_REC | MS_PRIVATE, null, 'mount(/, MS_REC|MS_PRIVATE)');
+  mount('proc', '/proc', 'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC, null, 'mount(proc, /proc)');
 }
 
 /**
@@ -49,9 +35,5 @@ export const PTYS_PER_INSTANCE = 256;
  * false when the mount fails.
  */
 export function mountPrivatePts(): boolean {
-  const c = libc();
-  const devpts = cString('devpts');
-  const target = cString('/dev/pts');
-  const data = cString(`newinstance,ptmxmode=0666,mode=0620,max=${PTYS_PER_INSTANCE}`);
-  return Number(c.syscall(SYS_mount, addr(devpts), addr(target), addr(devpts), MS_NOSUID | MS_NOEXEC, addr(data))) === 0;
+  return tryMount('devpts', '/dev/pts', 'devpts', MS_NOSUID | MS_NOEXEC, `newinstance,ptmxmode=0666,mode=0620,max=${PTYS_PER_INSTANCE}`);
 }
