@@ -44,6 +44,8 @@ export interface SandboxLauncherOptions {
    * it read-write and export it as TMPDIR to this launcher's commands. Default true.
    */
   privateTmp?: boolean;
+  /** Where the private TMPDIR is made; the system temp directory by default. As root, commands see nothing else of it. */
+  tmpParent?: string;
   /** Drop all capabilities in the launcher (root servers). Default true. */
   dropCapabilities?: boolean;
   /** Start each launcher as the init of a new PID namespace (root servers). */
@@ -339,7 +341,7 @@ export class SandboxLauncher {
     const { rules } = this.options;
     if (this.options.privateTmp !== false && this.tmpDir === null) {
       try {
-        this.tmpDir = PrivateTmp.create();
+        this.tmpDir = PrivateTmp.create(this.options.tmpParent);
       } catch (err) {
         throw new Error(`could not make the private TMPDIR: ${(err as Error).message}`);
       }

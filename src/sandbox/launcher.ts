@@ -12,7 +12,8 @@
  *     descriptors with pidfd_getfd (our pipes to the server); and no core
  *     files, for us or any command (a hard limit of 0 they inherit);
  *  2. child subreaper — orphans come to us, not to init;
- *  2b. as root, a /proc of its own PID namespace (private-proc.ts);
+ *  2b. as root, a /proc of its own PID namespace (private-proc.ts), and a
+ *      temp directory that shows only its client's TMPDIR (private-tmp-view.ts);
  *  3. capabilities dropped (root) — all but CAP_SYS_ADMIN for this thread
  *     when a PID namespace per command is possible; nothing for what we exec;
  *  4. Landlock (and no_new_privs) — paths, TCP ports, signal and abstract
@@ -27,6 +28,7 @@ import { becomeSubreaper, procMatchesOwnPids, sweepOrphans } from './orphans.ts'
 import { PidNamespaces } from './pidns.ts';
 import { isolateNetwork } from './namespaces.ts';
 import { mountPrivateProc, mountPrivatePts } from './private-proc.ts';
+import { showOnlyOwnTmp } from './private-tmp-view.ts';
 import { type ClientMessage, jsonLines, LAUNCHER_CONFIG_ENV, type LauncherConfig, type LayerReport } from './protocol.ts';
 import type { LiveHandle } from '../exec/live.ts';
 import { LauncherWriter } from './launcher-writer.ts';
@@ -68,11 +70,14 @@ async function confine(config: LauncherConfig): Promise<{ report: LayerReport; p
   const pidns = hasCapabilities() ? PidNamespaces.open({ ipc: true }) : null;
   // Only inside a PID namespace of our own does a fresh /proc hide the rest.
   let privateProc = false;
+  let privateTmp = false;
   let terminals = false;
   if (pidns !== null && process.pid === 1) {
     mountPrivateProc();
     privateProc = true;
     terminals = mountPrivatePts();
+    // In the same private mount namespace: other clients' TMPDIRs (and the sockets in them) are not there.
+    if (config.tmpDir !== null) privateTmp = showOnlyOwnTmp(config.tmpDir, [...config.rules.readWrite, ...config.rules.readOnly]);
   }
   const privateNetwork = pidns !== null && !socketsAllowed(config.rules);
   if (privateNetwork) isolateNetwork();
@@ -85,7 +90,7 @@ async function confine(config: LauncherConfig): Promise<{ report: LayerReport; p
   // Commands can signal this launcher only from the client it serves, and
   // with a PID namespace per command they cannot name it at all.
   installSeccomp({ network: socketsAllowed(config.rules) ? 'on' : 'off', protectedPids: [], allowPidNamespace: pidns !== null, sysvIpc: pidns !== null });
-  return { report: { ...landlock, pidNamespace: pidns !== null, privateProc, privateNetwork, seccomp: true, nonDumpable: true }, pidns, limitsThread, terminals };
+  return { report: { ...landlock, pidNamespace: pidns !== null, privateProc, privateTmp, privateNetwork, seccomp: true, nonDumpable: true }, pidns, limitsThread, terminals };
 }
 
 /** Launcher main loop; resolves when the server closes stdin. */

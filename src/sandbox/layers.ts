@@ -4,6 +4,7 @@
  * the kernel and privileges for check-config, which starts no launcher.
  */
 import { landlockAbi } from './landlock.ts';
+import { tmpWritable } from './private-tmp.ts';
 import type { LayerReport } from './protocol.ts';
 
 export function layerNames(l: LayerReport): string[] {
@@ -14,6 +15,7 @@ export function layerNames(l: LayerReport): string[] {
     ...(l.seccomp ? ['seccomp'] : []),
     ...(l.pidNamespace ? ['pid-namespace'] : []),
     ...(l.privateProc ? ['private-proc'] : []),
+    ...(l.privateTmp ? ['private-tmp'] : []),
     ...(l.privateNetwork ? ['private-network'] : []),
     ...(l.nonDumpable ? ['non-dumpable'] : []),
     'launcher-per-client',
@@ -32,6 +34,7 @@ export function predictedLayers(network: 'off' | 'on'): string[] {
     seccomp: process.arch === 'x64' || process.arch === 'arm64',
     pidNamespace: process.getuid?.() === 0,
     privateProc: process.getuid?.() === 0,
+    privateTmp: process.getuid?.() === 0 && tmpWritable(),
     privateNetwork: process.getuid?.() === 0 && network === 'off',
     nonDumpable: true,
   });

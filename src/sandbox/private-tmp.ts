@@ -14,7 +14,7 @@
  * version) is never touched.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
+import { accessSync, closeSync, constants, fstatSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import { chmod, open, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,16 @@ import { hasProcFd, O_PATH } from '../workspace/open.ts';
 
 const PREFIX = 'hide-sandbox-';
 const LOCK_FILE = /^hide-sandbox-[A-Za-z0-9]{6}\.lock$/;
+
+/** A private TMPDIR needs a writable temp directory: a read-only root without a tmpfs has none. */
+export function tmpWritable(): boolean {
+  try {
+    accessSync(tmpdir(), constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export class PrivateTmp {
   private constructor(

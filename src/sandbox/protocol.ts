@@ -50,6 +50,8 @@ export interface LayerReport extends RestrictReport {
   pidNamespace: boolean;
   /** Commands see a /proc of their client's PID namespace only. */
   privateProc: boolean;
+  /** Commands see no other client's private TMPDIR in the temp directory. */
+  privateTmp: boolean;
   /** Commands live in an empty network namespace (network off, root). */
   privateNetwork: boolean;
   /** The seccomp filter is installed. */
@@ -92,6 +94,7 @@ const ReportSchema = v.object({
   skipped: v.array(v.string()),
   pidNamespace: v.boolean(),
   privateProc: v.boolean(),
+  privateTmp: v.boolean(),
   privateNetwork: v.boolean(),
   seccomp: v.boolean(),
   nonDumpable: v.boolean(),

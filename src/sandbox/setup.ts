@@ -6,8 +6,7 @@
  * audit log, config file, .env — is readable under the sandbox's rules. The
  * status is what /health and check-config report.
  */
-import { accessSync, constants, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import type { Config } from '../config/schema.ts';
 import { LocalSpawner } from '../exec/local-spawner.ts';
 import type { LiveStart, OutputSink } from '../exec/live.ts';
@@ -17,7 +16,7 @@ import { logger } from '../core/log.ts';
 import { landlockAbi } from './landlock.ts';
 import { check, libc } from '../util/libc.ts';
 import { PidNamespaces } from './pidns.ts';
-import { sweepStaleTmp } from './private-tmp.ts';
+import { sweepStaleTmp, tmpWritable } from './private-tmp.ts';
 import type { LayerReport } from './protocol.ts';
 import type { ResourceLimits } from './rlimits.ts';
 import { SandboxSpawner } from './sandbox-spawner.ts';
@@ -41,15 +40,6 @@ export interface SandboxStatus {
 export class SandboxUnavailableError extends Error {}
 
 const PR_SET_DUMPABLE = 4;
-
-function tmpWritable(): boolean {
-  try {
-    accessSync(tmpdir(), constants.W_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function limitsFrom(c: Config['sandbox']): ResourceLimits | undefined {
   const limits: ResourceLimits = {};

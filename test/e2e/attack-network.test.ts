@@ -149,12 +149,13 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED || !hasRedis).each([
     expect(await result).toEqual({ accept: 'handed a descriptor' });
   });
 
-  test.failing("(open) a socket alice's process binds in her private TMPDIR is out of bob's reach", async () => {
+  // As root each launcher's temp directory shows only its own client's TMPDIR; an unprivileged server cannot mount.
+  (uid === undefined ? test : test.failing)(`${uid === undefined ? '' : '(open, unprivileged) '}a socket alice's process binds in her private TMPDIR is out of bob's reach`, async () => {
     const { state, result } = await listen('tmp-ready', 'tmp-listen', 'agent.sock', '5');
     expect(state).toBe('listening');
     const got = await attack(BOB, 'find-connect', 'agent.sock');
     await result;
-    expect(got.connect).not.toBe('connected');
+    expect(got).toEqual({ connect: 'No such file or directory' });
   });
 });
 

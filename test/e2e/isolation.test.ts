@@ -123,7 +123,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
       'landlock-net',
       'landlock-scope',
       'seccomp',
-      ...(uid === undefined ? ['pid-namespace', 'private-proc', 'private-network'] : []),
+      ...(uid === undefined ? ['pid-namespace', 'private-proc', 'private-tmp', 'private-network'] : []),
       'non-dumpable',
       'launcher-per-client',
     ];
@@ -183,6 +183,16 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
     expect(r.stdout.split('__launcher').length - 1).toBe(1);
     process.kill(bobPid!, 'SIGKILL');
     await bob;
+  });
+
+  test.if(uid === undefined)("as root, another client's private TMPDIR does not exist in a command's temp directory, its own and the workspace do", async () => {
+    const bobTmp = (await call(BOB, 'sh', ['-c', 'echo "$TMPDIR"'])).stdout.trim();
+    const aliceTmp = (await call(ALICE, 'sh', ['-c', 'echo "$TMPDIR"'])).stdout.trim();
+    expect([bobTmp, aliceTmp].map((p) => existsSync(p))).toEqual([true, true]);
+    // stat needs no Landlock right: only the mount namespace decides what a path names.
+    const probe = (p: string) => `test -e ${p} && echo ${p}: there || echo ${p}: missing`;
+    const r = await call(ALICE, 'sh', ['-c', [bobTmp, `${bobTmp}.lock`, `${aliceTmp}.lock`, aliceTmp, ws].map(probe).join('; ')]);
+    expect(r.stdout.trim().split('\n')).toEqual([`${bobTmp}: missing`, `${bobTmp}.lock: missing`, `${aliceTmp}.lock: missing`, `${aliceTmp}: there`, `${ws}: there`]);
   });
 
   test('with the network off no socket of any family is created; socketpair works; an outside Unix socket is unreachable', async () => {
@@ -306,7 +316,8 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
   test('ripgrep runs sandboxed: a symlink it follows cannot reach outside the workspace', async () => {
     const r = await callTool(`${server.url}/mcp`, 'search_files', { pattern: 'TOP-SECRET' }, { 'X-API-Key': ALICE });
     expect({ matches: r.matches, engine: r.engine }).toEqual({ matches: [], engine: 'ripgrep' });
-    expect(readFileSync(join(ws, '.rg-probe'), 'utf8')).toContain('Permission denied');
+    // Landlock refuses it; as root the file, beside the workspace in the temp directory, is not even there.
+    expect(readFileSync(join(ws, '.rg-probe'), 'utf8')).toContain(uid === undefined ? 'No such file or directory' : 'Permission denied');
   });
 
   test('shutdown kills a long search', async () => {

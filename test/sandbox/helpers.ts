@@ -35,6 +35,15 @@ export function makeFixture(): Fixture {
   return { root, workspace, outside, secret, [Symbol.dispose]: () => rmSync(root, { recursive: true, force: true }) };
 }
 
+/**
+ * Where the fixtures' launchers make their private TMPDIRs: as root a launcher
+ * hides the rest of that directory from its commands, and the fixtures'
+ * secrets, beside their workspaces in the system temp directory, must stay
+ * there for Landlock to be what refuses them.
+ */
+let tmpParent: string | null = null;
+const launcherTmpParent = () => (tmpParent ??= tempDir('hide-sbx-tmpdirs-'));
+
 export function makeLauncher(
   workspace: string,
   network: SandboxRuleOptions['network'] = 'off',
@@ -44,6 +53,7 @@ export function makeLauncher(
     rules: sandboxRules({ workspace, network }),
     // As the server does: the launcher is the init of its own PID namespace (root), so nothing outlives it.
     pidNamespaces: PidNamespaces.open(),
+    tmpParent: launcherTmpParent(),
 
     log: (m) => console.error(m),
     ...extra,

@@ -1,0 +1,99 @@
+/**
+ * The temp directory as the launcher's commands see it (root only): every
+ * client's private TMPDIR lies in the same system temp directory, and Landlock
+ * does not govern connect() on a pathname Unix socket, so a command that
+ * found another client's socket there (it is listed in /proc/net/unix) could
+ * connect to it — an ssh-agent, or a listener that hands out descriptors. In
+ * the launcher's private mount namespace an empty tmpfs goes over the temp
+ * directory and only this client's own TMPDIR, and the granted paths that lie
+ * in it (a workspace under /tmp), are bound back at the same paths: other
+ * clients' directories and sockets do not exist in this view. The host, and
+ * the server that removes the real TMPDIR, see the temp directory unchanged.
+ * Must run after the namespace is made private (private-proc.ts) and before
+ * Landlock, which forbids mounting.
+ */
+import { closeSync, fstatSync, mkdirSync, openSync, realpathSync } from 'node:fs';
+import { dirname, sep } from 'node:path';
+import { O_PATH } from '../workspace/open.ts';
+import { detach, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT, tryMount } from './mounts.ts';
+
+/** The tmpfs holds nothing but the directories the bind mounts need. */
+const TMPFS_FLAGS = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+const TMPFS_OPTIONS = 'mode=0755,size=64k,nr_inodes=1024';
+
+/** `path` strictly below `dir`, compared by path segments. */
+function isBelow(path: string, dir: string): boolean {
+  return path.startsWith(dir.endsWith(sep) ? dir : dir + sep);
+}
+
+function realpathOrNull(path: string): string | null {
+  try {
+    return realpathSync(path);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * What must stay visible in the temp directory `parent`: the real paths of
+ * `tmpDir` and of the granted paths that lie in it, outermost only (a bind
+ * of a directory carries what is below it). Null when a granted path is the
+ * temp directory itself or holds it: hiding it would take away what the rules
+ * grant, and those rules already open every client's TMPDIR.
+ */
+export function pathsToKeep(parent: string, tmpDir: string, granted: readonly string[]): string[] | null {
+  const keep: string[] = [];
+  for (const path of [tmpDir, ...granted]) {
+    const real = realpathOrNull(path);
+    if (real === null) continue; // Landlock skips a missing path too
+    if (real === parent || isBelow(parent, real)) return null;
+    if (isBelow(real, parent)) keep.push(real);
+  }
+  keep.sort((a, b) => a.length - b.length);
+  return keep.filter((path, i) => !keep.slice(0, i).some((outer) => outer === path || isBelow(path, outer)));
+}
+
+/**
+ * Hides every other client's private TMPDIR from the calling thread's mount
+ * namespace (private already): returns true when only `tmpDir` and the
+ * granted paths in its parent remain there, false when nothing was changed
+ * (the rules grant the whole temp directory, or a mount failed — then the
+ * view is put back as it was).
+ */
+export function showOnlyOwnTmp(tmpDir: string, granted: readonly string[]): boolean {
+  const parent = realpathOrNull(dirname(tmpDir));
+  if (parent === null || parent === sep) return false;
+  const keep = pathsToKeep(parent, tmpDir, granted);
+  if (keep === null) return false;
+  // Pinned before the tmpfs hides them, then bound back from the pinned descriptors.
+  const pinned = new Map<string, number>();
+  let mounted = false;
+  try {
+    for (const path of keep) pinned.set(path, openSync(path, O_PATH));
+    mounted = tryMount('tmpfs', parent, 'tmpfs', TMPFS_FLAGS, TMPFS_OPTIONS);
+    if (!mounted) return false;
+    for (const [path, fd] of pinned) if (!bindBack(path, fd)) throw new Error(`could not bind ${path} back`);
+    // Nothing but mount points in it: read-only, so nothing can be added beside them.
+    tryMount(null, parent, null, MS_REMOUNT | MS_RDONLY | TMPFS_FLAGS);
+    return true;
+  } catch {
+    if (mounted) detach(parent);
+    return false;
+  } finally {
+    for (const fd of pinned.values()) closeSync(fd);
+  }
+}
+
+/** Makes `path` in the fresh tmpfs (a directory, or an empty file for a file) and binds the pinned inode onto it. */
+function bindBack(path: string, fd: number): boolean {
+  try {
+    if (fstatSync(fd).isDirectory()) mkdirSync(path, { recursive: true, mode: 0o755 });
+    else {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+      closeSync(openSync(path, 'wx', 0o600));
+    }
+  } catch {
+    return false;
+  }
+  return tryMount(`/proc/self/fd/${fd}`, path, null, MS_BIND | MS_REC);
+}

@@ -1,0 +1,34 @@
+import { describe, expect, test } from 'bun:test';
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathsToKeep } from '../../src/sandbox/private-tmp-view.ts';
+import { tempDir } from '../helpers/temp.ts';
+
+describe('pathsToKeep: what stays visible in the temp directory', () => {
+  const parent = tempDir('hide-tmp-view-');
+  const own = join(parent, 'hide-sandbox-own');
+  const ws = join(parent, 'ws');
+  const other = join(parent, 'hide-sandbox-other');
+  for (const d of [own, ws, join(ws, 'sub'), other]) mkdirSync(d);
+  writeFileSync(join(parent, 'file'), '');
+  symlinkSync(ws, join(parent, 'ws-link'));
+
+  test('its own TMPDIR and the granted paths inside, outermost only, by their real paths; paths elsewhere or missing are left out', () => {
+    const granted = [join(ws, 'sub'), ws, join(parent, 'ws-link'), join(parent, 'file'), join(parent, 'missing'), '/usr', '/dev/null'];
+    expect(pathsToKeep(parent, own, granted)).toEqual([ws, join(parent, 'file'), own]);
+  });
+
+  test('a rule granting the temp directory itself, or a directory holding it, leaves the view as it is', () => {
+    expect(pathsToKeep(parent, own, [parent])).toBeNull();
+    expect(pathsToKeep(parent, own, ['/'])).toBeNull();
+  });
+
+  test('a name that only begins like the temp directory is not inside it', () => {
+    mkdirSync(`${parent}-beside`);
+    try {
+      expect(pathsToKeep(parent, own, [`${parent}-beside`])).toEqual([own]);
+    } finally {
+      rmSync(`${parent}-beside`, { recursive: true });
+    }
+  });
+});
