@@ -154,6 +154,8 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED || !hasRedis).each([
     const { state, result } = await listen('tmp-ready', 'tmp-listen', 'agent.sock', '5');
     expect(state).toBe('listening');
     const got = await attack(BOB, 'find-connect', 'agent.sock');
+    // Alice's own command still reaches it, and ends her wait (when bob's attack did not).
+    await call(ALICE, 'sh', ['-c', 'python3 net-attack.py connect "$TMPDIR/agent.sock"']);
     await result;
     expect(got).toEqual({ connect: 'No such file or directory' });
   });
