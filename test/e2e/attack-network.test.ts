@@ -64,8 +64,9 @@ function attacker(get: () => TwoClientServer) {
   /** Alice listens (MODE ARG…) in the background; the returned promise is her result. Waits until she is listening or failed. */
   const listen = async (ready: string, mode: string, ...args: string[]) => {
     const result = attack(ALICE, mode, ...args.slice(0, 1), ready, ...args.slice(1));
-    await waitFor(() => existsSync(join(get().ws, ready)), 15_000, `alice's ${mode}`);
-    return { state: readFileSync(join(get().ws, ready), 'utf8'), result };
+    // The file is made before its word is written: wait for the word, not the name.
+    const state = (await waitFor(() => (existsSync(join(get().ws, ready)) ? readFileSync(join(get().ws, ready), 'utf8') || null : null), 15_000, `alice's ${mode}`)) as string;
+    return { state, result };
   };
   return { call, attack, listen };
 }

@@ -36,10 +36,23 @@ afterAll(() => {
 });
 
 async function startOAuthHide(env: Record<string, string> = {}, idps?: TestIdp[]) {
-  const port = freePort();
-  const resource = `http://127.0.0.1:${port}/mcp`;
+  let port = freePort();
+  let resource = `http://127.0.0.1:${port}/mcp`;
   const list = idps ?? [await TestIdp.start(resource)];
-  for (const i of list) i.resource = resource;
+  // The resource names the port before the server listens on it: another test's listener may take it meanwhile.
+  for (let attempt = 1; ; attempt++) {
+    for (const i of list) i.resource = resource;
+    try {
+      return await listenOAuthHide(env, list, port, resource);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'EADDRINUSE' || attempt === 5) throw err;
+      port = freePort();
+      resource = `http://127.0.0.1:${port}/mcp`;
+    }
+  }
+}
+
+async function listenOAuthHide(env: Record<string, string>, list: TestIdp[], port: number, resource: string) {
   const server = await startServer(
     {
       HIDE_AUTH_MODE: 'oauth',

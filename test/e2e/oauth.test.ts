@@ -48,15 +48,25 @@ async function newAuditLines(s: TestServer, before: number, n: number): Promise<
 
 /** A hide in OAuth mode whose resource URL is its own /mcp. */
 async function startOAuthHide(env: Record<string, string> = {}, idpFor?: (resource: string) => Promise<TestIdp>) {
-  const port = freePort();
-  const resource = `http://127.0.0.1:${port}/mcp`;
+  let port = freePort();
+  let resource = `http://127.0.0.1:${port}/mcp`;
   const idp = await (idpFor ?? TestIdp.start)(resource);
-  const server = await startServer(
-    { HIDE_AUTH_MODE: 'oauth', HIDE_OAUTH_RESOURCE: resource, HIDE_OAUTH_ISSUERS: idp.issuer, HIDE_SANDBOX: 'off', HIDE_OAUTH_JWKS_COOLDOWN_SECONDS: '0', ...env },
-    { port },
-  );
-  server.rt.ops.lifecycle.markReady();
-  return { idp, server, resource };
+  // The resource names the port before the server listens on it: another test's listener may take it meanwhile.
+  for (let attempt = 1; ; attempt++) {
+    idp.resource = resource;
+    try {
+      const server = await startServer(
+        { HIDE_AUTH_MODE: 'oauth', HIDE_OAUTH_RESOURCE: resource, HIDE_OAUTH_ISSUERS: idp.issuer, HIDE_SANDBOX: 'off', HIDE_OAUTH_JWKS_COOLDOWN_SECONDS: '0', ...env },
+        { port },
+      );
+      server.rt.ops.lifecycle.markReady();
+      return { idp, server, resource };
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'EADDRINUSE' || attempt === 5) throw err;
+      port = freePort();
+      resource = `http://127.0.0.1:${port}/mcp`;
+    }
+  }
 }
 
 function echo(s: TestServer, token: string, text = 'hello') {

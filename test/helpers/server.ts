@@ -40,7 +40,15 @@ export async function startServer(env: Record<string, string> = {}, opts: { cwd?
   });
   configureLogger({ level: config.log.level, format: 'json' });
   const rt = await createRuntime(config, { transport: 'http' });
-  const app = createHttpApp(rt).listen({ hostname: '127.0.0.1', port: opts.port ?? 0 });
+  let app: ReturnType<ReturnType<typeof createHttpApp>['listen']>;
+  try {
+    app = createHttpApp(rt).listen({ hostname: '127.0.0.1', port: opts.port ?? 0 });
+  } catch (err) {
+    // A port asked for and taken meanwhile (EADDRINUSE): nothing of this server may linger for the caller's retry.
+    await rt.close();
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   const url = `http://127.0.0.1:${app.server!.port}`;
   const stop = async () => {
     await app.server?.stop(true);
