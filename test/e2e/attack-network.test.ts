@@ -13,38 +13,7 @@ import { RedisClient } from 'bun';
 import { callTool, rpc, startServer, waitFor } from '../helpers/server.ts';
 import { ALICE, BOB, startTwoClientServer, TWO_CLIENT_ATTACKS_SUPPORTED, type TwoClientServer, UNPRIVILEGED } from '../helpers/two-clients.ts';
 import { freePort } from '../ops/helpers.ts';
-
-const hasRedis = Bun.which('redis-server') !== null;
-
-async function startRedis(port: number, password?: string) {
-  const proc = Bun.spawn(
-    ['redis-server', '--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--loglevel', 'warning', ...(password ? ['--requirepass', password] : [])],
-    { stdout: 'ignore', stderr: 'ignore' },
-  );
-  const url = password ? `redis://:${password}@127.0.0.1:${port}` : `redis://127.0.0.1:${port}`;
-  await waitFor(
-    async () => {
-      const c = new RedisClient(url, { autoReconnect: false, connectionTimeout: 200 });
-      try {
-        await c.connect();
-        return (await c.send('PING', [])) === 'PONG';
-      } catch {
-        return false;
-      } finally {
-        c.close();
-      }
-    },
-    5000,
-    'redis-server up',
-  );
-  return {
-    url,
-    async stop() {
-      proc.kill('SIGKILL');
-      await proc.exited;
-    },
-  };
-}
+import { hasRedis, startRedis } from '../helpers/redis.ts';
 
 /** Copies the attack script into the workspace (owned by the server's uid when unprivileged). */
 const prepare = (_top: string, ws: string) => {

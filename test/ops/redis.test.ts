@@ -8,38 +8,17 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import { RedisClient } from 'bun';
 import { auditLines, exec, freePort, killMatching, pidsMatching, spawnServer, waitFor } from './helpers.ts';
-
-const hasRedis = Bun.which('redis-server') !== null;
+import { hasRedis, type RunningRedis, startRedis as startRedisServer } from '../helpers/redis.ts';
 
 let port = 0;
-let redis: ReturnType<typeof Bun.spawn> | null = null;
+let redis: RunningRedis | null = null;
 
 async function startRedis(): Promise<void> {
-  redis = Bun.spawn(['redis-server', '--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], {
-    stdout: 'ignore',
-    stderr: 'ignore',
-  });
-  await waitFor(
-    async () => {
-      const c = new RedisClient(`redis://127.0.0.1:${port}`, { autoReconnect: false, connectionTimeout: 200 });
-      try {
-        await c.connect();
-        return (await c.send('PING', [])) === 'PONG';
-      } catch {
-        return false;
-      } finally {
-        c.close();
-      }
-    },
-    5000,
-    'redis-server up',
-  );
+  redis = await startRedisServer(port);
 }
 
 async function stopRedis(): Promise<void> {
-  if (!redis) return;
-  redis.kill('SIGKILL');
-  await redis.exited;
+  await redis?.stop();
   redis = null;
 }
 
