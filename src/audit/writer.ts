@@ -75,6 +75,17 @@ function libcLoads(): boolean {
   }
 }
 
+/** Closes `fd` if open, ignoring a descriptor already gone; null, for the field that held it. */
+function closeQuietly(fd: number | null): null {
+  if (fd === null) return null;
+  try {
+    closeSync(fd);
+  } catch {
+    /* already gone */
+  }
+  return null;
+}
+
 /** Rotated file names, newest first: name.1 … name.<keep>. */
 export function rotatedNames(file: string, keep: number): string[] {
   return Array.from({ length: keep }, (_, i) => `${file}.${i + 1}`);
@@ -236,13 +247,7 @@ export class AuditWriter implements AuditSink {
   }
 
   private closeLock(): void {
-    if (this.lockFd === null) return;
-    try {
-      closeSync(this.lockFd);
-    } catch {
-      /* already gone */
-    }
-    this.lockFd = null;
+    this.lockFd = closeQuietly(this.lockFd);
   }
 
   /**
@@ -273,13 +278,7 @@ export class AuditWriter implements AuditSink {
   /** Closes the log and its checkpoint. */
   private closeFile(): void {
     this.dropCheckpointFd();
-    if (this.fd === null) return;
-    try {
-      closeSync(this.fd);
-    } catch {
-      /* already gone */
-    }
-    this.fd = null;
+    this.fd = closeQuietly(this.fd);
   }
 
   /**
@@ -332,13 +331,7 @@ export class AuditWriter implements AuditSink {
 
   /** Before the checkpoint file is moved or the log reopened: the next save opens it by name again. */
   private dropCheckpointFd(): void {
-    if (this.checkpointFd === null) return;
-    try {
-      closeSync(this.checkpointFd);
-    } catch {
-      /* already gone */
-    }
-    this.checkpointFd = null;
+    this.checkpointFd = closeQuietly(this.checkpointFd);
   }
 
   /**

@@ -44,8 +44,8 @@ describe('audit writer: the directory lock held by another process', () => {
   afterEach(() => {
     for (const c of cleanup.splice(0)) c();
   });
-
-  test("a batch waits for it with the event loop running, then is written under it once it is let go", async () => {
+  /** A chained writer in a fresh directory whose lock another process holds; undone after the test. */
+  async function writerBesideHolder() {
     const dir = tempDir('audit-lock-');
     const warnings: string[] = [];
     const w = new AuditWriter({ file: join(dir, 'audit.jsonl'), redactor: new Redactor(), chain: true, onError: (e) => warnings.push(e.message) });
@@ -55,6 +55,11 @@ describe('audit writer: the directory lock held by another process', () => {
       w.close();
       rmSync(dir, { recursive: true, force: true });
     });
+    return { dir, warnings, w, holder };
+  }
+
+  test("a batch waits for it with the event loop running, then is written under it once it is let go", async () => {
+    const { dir, warnings, w, holder } = await writerBesideHolder();
     w.write(event(0));
     // Queued after the writer's own end-of-turn batch: it runs once that batch has yielded (or been written).
     await nextImmediate();
@@ -67,15 +72,7 @@ describe('audit writer: the directory lock held by another process', () => {
   });
 
   test('a holder that keeps it: each batch goes out after the bounded wait, said once', async () => {
-    const dir = tempDir('audit-lock-');
-    const warnings: string[] = [];
-    const w = new AuditWriter({ file: join(dir, 'audit.jsonl'), redactor: new Redactor(), chain: true, onError: (e) => warnings.push(e.message) });
-    const holder = await holdLock(dir);
-    cleanup.push(() => {
-      holder.kill('SIGKILL');
-      w.close();
-      rmSync(dir, { recursive: true, force: true });
-    });
+    const { warnings, w } = await writerBesideHolder();
     for (let i = 0; i < 2; i++) {
       w.write(event(i));
       await waitFor(() => w.linesWritten === i + 1, 10_000, `batch ${i} to be written`);

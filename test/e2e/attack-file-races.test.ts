@@ -12,7 +12,7 @@ import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync
 import { join } from 'node:path';
 import { ensureBinary } from '../helpers/binary.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
-import { rpc, tempDir, waitFor } from '../helpers/server.ts';
+import { callTool, tempDir, waitFor } from '../helpers/server.ts';
 import { UNPRIVILEGED } from '../helpers/two-clients.ts';
 
 const KEY_A = 'a'.repeat(43);
@@ -74,11 +74,7 @@ async function tearDown(): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
 }
 
-async function as(key: string, name: string, args: Record<string, unknown>): Promise<Record<string, any>> {
-  const r = await rpc(`${server.url}/mcp`, 'tools/call', { name, arguments: args }, { 'X-API-Key': key });
-  if (r.status !== 200 || !r.body?.result) throw new Error(`${name}: ${r.status} ${JSON.stringify(r.body)}`);
-  return { ...r.body.result.structuredContent, isError: r.body.result.isError === true };
-}
+const as = (key: string, name: string, args: Record<string, unknown>) => callTool(`${server.url}/mcp`, name, args, { 'X-API-Key': key });
 const alice = (name: string, args: Record<string, unknown>) => as(KEY_A, name, args);
 const bob = (name: string, args: Record<string, unknown>) => as(KEY_B, name, args);
 

@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { KEPT_ENDED_PER_RUNNING } from '../../src/exec/process-table.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
-import { rpc, tempDir, waitFor } from '../helpers/server.ts';
+import { callTool, tempDir, waitFor } from '../helpers/server.ts';
 
 const KEY_A = 'a'.repeat(43);
 const KEY_B = 'b'.repeat(43);
@@ -48,11 +48,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function as(key: string, name: string, args: Record<string, unknown>): Promise<Record<string, any>> {
-  const r = await rpc(`${server.url}/mcp`, 'tools/call', { name, arguments: args }, { 'X-API-Key': key });
-  if (r.status !== 200 || !r.body?.result) throw new Error(`${name}: ${r.status} ${JSON.stringify(r.body)}`);
-  return { ...r.body.result.structuredContent, isError: r.body.result.isError === true };
-}
+const as = (key: string, name: string, args: Record<string, unknown>) => callTool(`${server.url}/mcp`, name, args, { 'X-API-Key': key });
 const alice = (name: string, args: Record<string, unknown>) => as(KEY_A, name, args);
 const bob = (name: string, args: Record<string, unknown>) => as(KEY_B, name, args);
 

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServerProcess } from '../helpers/process.ts';
-import { callTool, rpc, startServer, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
+import { callTool, rpc, startServer, tempDir, type TestServer, waitFor } from '../helpers/server.ts';
 
 const KEY_A = 'a'.repeat(43);
 const KEY_B = 'b'.repeat(43);
@@ -38,11 +38,7 @@ afterAll(async () => {
   rmSync(keysDir, { recursive: true, force: true });
 });
 
-async function as(key: string, name: string, args: Record<string, unknown>): Promise<Record<string, any>> {
-  const r = await rpc(server.mcpUrl, 'tools/call', { name, arguments: args }, { 'X-API-Key': key });
-  if (r.status !== 200 || !r.body?.result) throw new Error(`${name}: ${r.status} ${JSON.stringify(r.body)}`);
-  return { ...r.body.result.structuredContent, isError: r.body.result.isError === true };
-}
+const as = (key: string, name: string, args: Record<string, unknown>) => callTool(server.mcpUrl, name, args, { 'X-API-Key': key });
 const alice = (name: string, args: Record<string, unknown>) => as(KEY_A, name, args);
 
 /** A python3 program that writes each piece (bytes, as \x escapes) to stdout, waiting for a SIGUSR1 (which it handles) before each one after the first. */

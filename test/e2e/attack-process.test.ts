@@ -13,7 +13,7 @@ import { INPUT_WAIT_MS, MAX_PENDING_INPUT } from '../../src/exec/pipe-input.ts';
 import { MAX_TERMINAL_INPUT_BYTES } from '../../src/exec/process-table.ts';
 import { MAX_QUEUED_EVENT_BYTES } from '../../src/http/routes/mcp.ts';
 import { PTYS_PER_INSTANCE } from '../../src/sandbox/private-proc.ts';
-import { rpc, startServer, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
+import { callTool, rpc, startServer, tempDir, type TestServer, waitFor } from '../helpers/server.ts';
 
 const KEY_A = 'a'.repeat(43);
 const KEY_B = 'b'.repeat(43);
@@ -43,11 +43,7 @@ afterAll(async () => {
 async function raw(key: string, name: string, args: Record<string, unknown>) {
   return rpc(server.mcpUrl, 'tools/call', { name, arguments: args }, { 'X-API-Key': key });
 }
-async function as(key: string, name: string, args: Record<string, unknown>): Promise<Record<string, any>> {
-  const r = await raw(key, name, args);
-  if (r.status !== 200 || !r.body?.result) throw new Error(`${name}: ${r.status} ${JSON.stringify(r.body)}`);
-  return { ...r.body.result.structuredContent, isError: r.body.result.isError === true };
-}
+const as = (key: string, name: string, args: Record<string, unknown>) => callTool(server.mcpUrl, name, args, { 'X-API-Key': key });
 const alice = (name: string, args: Record<string, unknown>) => as(KEY_A, name, args);
 const bob = (name: string, args: Record<string, unknown>) => as(KEY_B, name, args);
 

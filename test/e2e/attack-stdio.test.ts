@@ -19,6 +19,7 @@ import { dirname, join } from 'node:path';
 import { MAX_IN_FLIGHT } from '../../src/mcp/stdio.ts';
 import { ensureBinary } from '../helpers/binary.ts';
 import { hostEntries, isLive, newMarker } from '../helpers/procfs.ts';
+import { startStdio } from '../helpers/stdio.ts';
 import { disposableTempDir } from '../helpers/temp.ts';
 import { UNPRIVILEGED } from '../helpers/two-clients.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -194,50 +195,36 @@ describe.each(variants)('stdio output attacks ($name)', (variant) => {
 test(`more than ${MAX_IN_FLIGHT} requests at once: the next is refused at once (-31429) and a cancellation still reaches the running calls`, async () => {
   const { ws, audit } = place(null);
   const marker = newMarker();
-  await using proc = Bun.spawn([process.execPath, MAIN, 'stdio', '--workspace', ws], {
-    cwd: ws,
-    env: env(audit, { HIDE_SANDBOX: 'off', HIDE_RATE_LIMIT_ENABLED: 'false' }),
-    stdin: 'pipe',
-    stdout: 'pipe',
-    stderr: 'pipe',
-  });
-  const lines: string[] = [];
-  void (async () => {
-    let rest = '';
-    const decoder = new TextDecoder();
-    for await (const chunk of proc.stdout) {
-      rest += decoder.decode(chunk, { stream: true });
-      const parts = rest.split('\n');
-      rest = parts.pop()!;
-      lines.push(...parts);
-    }
-  })();
-  const send = (text: string) => {
-    proc.stdin.write(text);
-    proc.stdin.flush();
-  };
-  send(Array.from({ length: MAX_IN_FLIGHT }, (_, i) => `${call(i, 'sleep', [marker])}\n`).join(''));
-  await waitFor(() => sleeping(marker).length === MAX_IN_FLIGHT, 20_000, `${MAX_IN_FLIGHT} commands running`);
-  send(`${call('one-more', 'sleep', [marker])}\n`);
-  const refused = (await waitFor(() => lines.find((l) => l.includes('"one-more"')), 10_000, 'the answer to one request more'))!;
-  // The session still reads: cancelling every running call ends them all.
-  send(Array.from({ length: MAX_IN_FLIGHT }, (_, i) => `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":${i}}}\n`).join(''));
-  await waitFor(() => sleeping(marker).length === 0, 20_000, 'every running command killed');
-  send('{"jsonrpc":"2.0","id":"after","method":"ping"}\n');
-  await waitFor(() => lines.some((l) => l.includes('"after"')), 10_000, 'the ping after');
-  proc.stdin.end();
-  expect({ refused: JSON.parse(refused), exitCode: await proc.exited }).toEqual({
-    refused: {
-      jsonrpc: '2.0',
-      id: 'one-more',
-      error: {
-        code: -31429,
-        message: `Too many requests: ${MAX_IN_FLIGHT} requests of this session are in flight; wait for an answer first`,
-        data: { retryAfterSeconds: 1, reason: 'in_flight' },
+  const peer = await startStdio(ws, env(audit, { HIDE_SANDBOX: 'off', HIDE_RATE_LIMIT_ENABLED: 'false' }));
+  const { proc, lines } = peer;
+  // `peer.send` ends the text with the last line's newline.
+  const send = (text: string) => peer.send(text.replace(/\n$/, ''));
+  try {
+    send(Array.from({ length: MAX_IN_FLIGHT }, (_, i) => `${call(i, 'sleep', [marker])}\n`).join(''));
+    await waitFor(() => sleeping(marker).length === MAX_IN_FLIGHT, 20_000, `${MAX_IN_FLIGHT} commands running`);
+    send(`${call('one-more', 'sleep', [marker])}\n`);
+    const refused = (await waitFor(() => lines.find((l) => l.includes('"one-more"')), 10_000, 'the answer to one request more'))!;
+    // The session still reads: cancelling every running call ends them all.
+    send(Array.from({ length: MAX_IN_FLIGHT }, (_, i) => `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":${i}}}\n`).join(''));
+    await waitFor(() => sleeping(marker).length === 0, 20_000, 'every running command killed');
+    send('{"jsonrpc":"2.0","id":"after","method":"ping"}\n');
+    await waitFor(() => lines.some((l) => l.includes('"after"')), 10_000, 'the ping after');
+    proc.stdin.end();
+    expect({ refused: JSON.parse(refused), exitCode: await proc.exited }).toEqual({
+      refused: {
+        jsonrpc: '2.0',
+        id: 'one-more',
+        error: {
+          code: -31429,
+          message: `Too many requests: ${MAX_IN_FLIGHT} requests of this session are in flight; wait for an answer first`,
+          data: { retryAfterSeconds: 1, reason: 'in_flight' },
+        },
       },
-    },
-    exitCode: 0,
-  });
+      exitCode: 0,
+    });
+  } finally {
+    await peer.stop();
+  }
 }, 60_000);
 
 test('a line that is not UTF-8 is refused (-32700), not answered under an id the client never sent; the session goes on', async () => {

@@ -153,7 +153,7 @@ export async function rpc(
 export async function callTool(url: string, name: string, args: Record<string, unknown>, headers: Record<string, string> = {}, era: TestEra = 'legacy') {
   const r = await rpc(url, 'tools/call', { name, arguments: args }, headers, era);
   if (r.status !== 200 || !r.body?.result) throw new Error(`tools/call ${name} failed: ${r.status} ${JSON.stringify(r.body)}`);
-  return { ...(r.body.result.structuredContent as Record<string, any>), isError: r.body.result.isError as boolean } as Record<string, any>;
+  return { ...(r.body.result.structuredContent as Record<string, any>), isError: r.body.result.isError === true } as Record<string, any>;
 }
 
 
