@@ -366,7 +366,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
         .warn('HIDE_TRUSTED_PROXIES holds a /0 range: every client counts as a proxy and can name any address in X-Forwarded-For, so the IP allowlist, per-address limits and audited addresses stop meaning anything; list your proxies instead');
     }
     // What a network-on command reaches unguarded: said once at start, with what to set.
-    const localAddresses = ['127.0.0.1', '::1', ...Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address))];
+    const localAddresses = () => ['127.0.0.1', '::1', ...Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address))];
     for (const line of networkOnExposures(config, { transport: opts.transport, localAddresses })) logger.withTag('sandbox').warn(line);
     const limiter = await openLimiter(config, metrics, lifecycle, cleanups);
     const exec = await openExec(config, confiner, opts, metrics, audit, cleanups);

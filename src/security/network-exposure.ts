@@ -13,8 +13,8 @@ import { IpFilter } from './ip.ts';
 export interface ExposureInput {
   /** HTTP serves a port; stdio has none. */
   transport: 'http' | 'stdio';
-  /** This host's own addresses (loopback included): where a command's connections come from. */
-  localAddresses: readonly string[];
+  /** This host's own addresses (loopback included): where a command's connections come from. Asked only with the network on. */
+  localAddresses: () => readonly string[];
 }
 
 /** True when the Redis URL carries a password (or an ACL user with one). */
@@ -46,7 +46,7 @@ export function networkOnExposures(config: Config, input: ExposureInput): string
       lines.push(`${prefix} they can read /metrics (every client's call counts), which has no token; set HIDE_METRICS_TOKEN`);
     }
     const proxies = new IpFilter({ trustedProxies: config.trustedProxies });
-    const own = input.localAddresses.filter((a) => proxies.isTrustedProxy(a));
+    const own = input.localAddresses().filter((a) => proxies.isTrustedProxy(a));
     if (own.length > 0 && !proxies.trustsEveryPeer) {
       lines.push(
         `${prefix} HIDE_TRUSTED_PROXIES trusts their address (${own.join(', ')}): a command can name any client address in X-Forwarded-For, past the IP allowlist and into the audit log; list the proxy's own address, not a range that holds this host`,

@@ -10,7 +10,7 @@ import { networkOnExposures } from '../../src/security/network-exposure.ts';
 const LOCAL = ['127.0.0.1', '::1', '10.1.2.3'];
 const config = (env: Record<string, string>) => loadConfig({ cwd: '/tmp', env: { HIDE_WORKSPACE: '/tmp', ...env } }).config;
 const said = (env: Record<string, string>, transport: 'http' | 'stdio' = 'http') =>
-  networkOnExposures(config(env), { transport, localAddresses: LOCAL }).map((line) => /set (HIDE_\w+)|\((HIDE_\w+)=|in (HIDE_\w+)|(HIDE_TRUSTED_PROXIES)/.exec(line)?.slice(1).find(Boolean));
+  networkOnExposures(config(env), { transport, localAddresses: () => LOCAL }).map((line) => /set (HIDE_\w+)|\((HIDE_\w+)=|in (HIDE_\w+)|(HIDE_TRUSTED_PROXIES)/.exec(line)?.slice(1).find(Boolean));
 
 describe('networkOnExposures', () => {
   const everythingOpen = {
