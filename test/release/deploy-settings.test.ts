@@ -18,7 +18,12 @@ function kubernetes(): Env {
   const deployment = docs.find((d) => d?.kind === 'Deployment');
   const container = deployment.spec.template.spec.containers.find((c: any) => c.name === 'hide');
   // A value from a secret (valueFrom) is the secret's business: any well-formed one stands in.
-  return Object.fromEntries(container.env.map((e: any) => [e.name, e.value ?? 'from-a-secret-0123456789abcdef0123456789']));
+  // `$(NAME)` is expanded from the entries above it, as the kubelet does.
+  const env: Env = {};
+  for (const e of container.env) {
+    env[e.name] = e.value === undefined ? 'from-a-secret-0123456789abcdef0123456789' : String(e.value).replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (whole, name) => env[name] ?? whole);
+  }
+  return env;
 }
 
 function compose(): Env {
@@ -61,4 +66,15 @@ describe('deploy/ examples', () => {
     expect(Object.keys(env).length).toBeGreaterThan(5);
     expect(await checkConfig(env)).toEqual({ code: 0, stderr: '' });
   });
+});
+
+test('deploy/k8s: Redis asks for a password, hide sends it, and only hide pods reach Redis', () => {
+  const redis = Bun.YAML.parse(readFileSync(join(ROOT, 'deploy/k8s/redis.yaml'), 'utf8')) as any[];
+  const container = redis.find((d) => d?.kind === 'Deployment').spec.template.spec.containers[0];
+  expect(container.args.slice(0, 2)).toEqual(['--requirepass', '$(REDIS_PASSWORD)']);
+  expect(container.env.find((e: any) => e.name === 'REDIS_PASSWORD').valueFrom.secretKeyRef).toEqual({ name: 'hide-redis', key: 'password' });
+  const policy = redis.find((d) => d?.kind === 'NetworkPolicy');
+  expect(policy.spec.podSelector.matchLabels).toEqual({ app: 'hide-redis' });
+  expect(policy.spec.ingress).toEqual([{ from: [{ podSelector: { matchLabels: { app: 'hide' } } }], ports: [{ protocol: 'TCP', port: 6379 }] }]);
+  expect(new URL(kubernetes().HIDE_REDIS_URL!).password).toBe('from-a-secret-0123456789abcdef0123456789');
 });
