@@ -32,7 +32,12 @@ export interface AuditEvent {
 
 /** Anything that records audit events (the JSON Lines writer, or a no-op when disabled). */
 export interface AuditSink {
-  write(event: AuditEvent): void;
+  /**
+   * `warning`: a refusal's line for the operator's log (stderr). The refusal
+   * throttle prints it when it writes the event and holds it back with the
+   * event; sinks that only store events ignore it.
+   */
+  write(event: AuditEvent, warning?: string): void;
   /** Flushes buffered lines to disk. */
   flush(): Promise<void> | void;
   close(): Promise<void> | void;

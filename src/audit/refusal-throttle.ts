@@ -9,23 +9,41 @@
  * written one by one, and all addresses together `total`; the rest are
  * counted, and at the end of the window one summary line per event type says
  * how many were not written, from how many sources, and which sent most.
- * A source is the client address, or for a refusal after sign-in (a tool not
- * permitted, a limit reached) the signed-in client: such a client has a budget
- * of its own outside the shared total, so nobody (the client itself included)
+ * A source is the client address — an IPv6 client by its /64, since one host
+ * is handed 2^64 addresses to pick from (an IPv4-mapped address is the IPv4
+ * address) — or for a refusal after sign-in (a tool not permitted, a limit
+ * reached) the signed-in client: such a client has a budget of its own
+ * outside the shared total, so nobody (the client itself included)
  * can spend it with requests that carry no key and so hide which key was
  * refused what. Signed-in clients are as few as the keys file or the token
  * issuer makes them. Tool calls, process ends and key reloads always pass.
+ * A refusal's warning on stderr follows its audit line: printed when the
+ * line is written, counted in the summary when it is not, and each summary
+ * is printed too — a keyless flood otherwise fills the journal as it filled
+ * the log. The summary comes when the window that held lines back ends, from
+ * a one-shot timer armed only then, which never keeps the process alive.
  * An AuditSink decorator: /metrics sits outside it and still counts every
  * refusal.
  */
+import ipaddr from 'ipaddr.js';
+import { parseIp } from '../util/ip-rules.ts';
 import type { AuditEvent, AuditEventType, AuditSink } from './event.ts';
 
 const REFUSALS: ReadonlySet<AuditEventType> = new Set(['auth_failure', 'ip_denied', 'host_denied', 'origin_denied', 'permission_denied', 'rate_limit_exceeded']);
 
+/** The address a budget belongs to: an IPv4 address, or the /64 an IPv6 address lies in (`2001:db8:1:2::/64`). */
+function addressSource(ip: string): string {
+  const addr = parseIp(ip);
+  if (addr === null) return ip;
+  if (!(addr instanceof ipaddr.IPv6)) return addr.toString();
+  return `${new ipaddr.IPv6([...addr.parts.slice(0, 4), 0, 0, 0, 0]).toRFC5952String()}/64`;
+}
+
 /** Who a refusal counts against: the signed-in client (by key or token), else the address it came from. */
 function sourceOf(event: AuditEvent): { key: string; client: boolean } {
   const signedIn = event.client_id !== null && (event.api_key_hash !== null || event.oauth !== undefined) && event.event_type !== 'auth_failure';
-  return signedIn ? { key: `client ${event.client_id}`, client: true } : { key: `address ${event.client_ip ?? 'unknown'}`, client: false };
+  if (signedIn) return { key: `client ${event.client_id}`, client: true };
+  return { key: `address ${event.client_ip === null ? 'unknown' : addressSource(event.client_ip)}`, client: false };
 }
 
 /** A source as a summary names it. */
@@ -47,6 +65,16 @@ export interface RefusalThrottleOptions {
   total: number;
   /** Monotonic clock in ms; tests pass a fake one. */
   now?: () => number;
+  /** Runs `run` once after `ms` unless cancelled; by default a timer that does not keep the process alive. Tests pass a fake one. */
+  schedule?: (run: () => void, ms: number) => { cancel(): void };
+  /** Prints a refusal's warning (and each summary) to the operator's log; nothing when absent. */
+  warn?: (line: string) => void;
+}
+
+function unrefTimeout(run: () => void, ms: number): { cancel(): void } {
+  const t = setTimeout(run, ms);
+  t.unref();
+  return { cancel: () => clearTimeout(t) };
 }
 
 interface Suppressed {
@@ -59,13 +87,16 @@ export class RefusalThrottle implements AuditSink {
   private readonly perSource: number;
   private readonly total: number;
   private readonly now: () => number;
+  private readonly schedule: NonNullable<RefusalThrottleOptions['schedule']>;
+  private readonly warn: (line: string) => void;
   private windowStart: number;
   /** When the last summary was written (or the throttle began). */
   private summarizedAt: number;
   private written = 0;
   private readonly writtenBySource = new Map<string, number>();
   private readonly suppressed = new Map<AuditEventType, Suppressed>();
-  private readonly timer: ReturnType<typeof setInterval>;
+  /** The summary due at the end of the window, armed by its first suppressed line. */
+  private due: { cancel(): void } | null = null;
 
   constructor(
     private readonly inner: AuditSink,
@@ -74,14 +105,14 @@ export class RefusalThrottle implements AuditSink {
     this.perSource = opts.perSource;
     this.total = opts.total;
     this.now = opts.now ?? (() => performance.now());
+    this.schedule = opts.schedule ?? unrefTimeout;
+    this.warn = opts.warn ?? (() => {});
     this.windowStart = this.now();
     this.summarizedAt = this.windowStart;
-    // The summary of a flood that stopped is written when its window ends, not at the next refusal.
-    this.timer = setInterval(() => this.roll(), REFUSAL_WINDOW_MS);
-    this.timer.unref();
   }
 
-  write(event: AuditEvent): void {
+  /** `warning`: the refusal's line for stderr, printed only if the event is written one by one. */
+  write(event: AuditEvent, warning?: string): void {
     if (REFUSALS.has(event.event_type)) {
       this.roll();
       const source = sourceOf(event);
@@ -91,6 +122,7 @@ export class RefusalThrottle implements AuditSink {
       }
     }
     this.inner.write(event);
+    if (warning !== undefined) this.warn(warning);
   }
 
   private admit(source: { key: string; client: boolean }): boolean {
@@ -112,6 +144,22 @@ export class RefusalThrottle implements AuditSink {
     s.count++;
     const n = s.bySource.get(source);
     if (n !== undefined || s.bySource.size < MAX_SOURCES) s.bySource.set(source, (n ?? 0) + 1);
+    this.armSummary();
+  }
+
+  /**
+   * The summary of a flood that stopped is written when its window ends, not
+   * at the next refusal. A timer that fires before the window is over (clocks
+   * differ by a hair) waits out the rest.
+   */
+  private armSummary(): void {
+    if (this.due !== null || this.suppressed.size === 0) return;
+    const left = Math.max(1, this.windowStart + REFUSAL_WINDOW_MS - this.now());
+    this.due = this.schedule(() => {
+      this.due = null;
+      this.roll();
+      this.armSummary();
+    }, left);
   }
 
   /** Starts a new window once the current one is over, writing its summaries first. */
@@ -126,6 +174,8 @@ export class RefusalThrottle implements AuditSink {
 
   /** One line per event type with refusals not written one by one since the window began. */
   private summarize(now: number): void {
+    this.due?.cancel();
+    this.due = null;
     const seconds = Math.max(1, Math.round((now - this.summarizedAt) / 1000));
     this.summarizedAt = now;
     for (const [type, s] of this.suppressed) {
@@ -134,6 +184,7 @@ export class RefusalThrottle implements AuditSink {
         .slice(0, TOP)
         .map(([key, count]) => named(key, count));
       const first = top[0];
+      const error = `${s.count} more ${type} events in the last ${seconds} s were not written one by one (at most ${this.perSource} per address or signed-in client and ${this.total} from all addresses per minute)`;
       this.inner.write({
         event_type: type,
         correlation_id: null,
@@ -144,8 +195,9 @@ export class RefusalThrottle implements AuditSink {
         tool_name: null,
         arguments: null,
         result: { suppressed: s.count, seconds, sources: s.bySource.size, top },
-        error: `${s.count} more ${type} events in the last ${seconds} s were not written one by one (at most ${this.perSource} per address or signed-in client and ${this.total} from all addresses per minute)`,
+        error,
       });
+      if (first) this.warn(`${error}; most from ${'client_id' in first ? `client ${first.client_id}` : first.client_ip} (${first.count})`);
     }
     this.suppressed.clear();
   }
@@ -157,7 +209,6 @@ export class RefusalThrottle implements AuditSink {
   }
 
   close(): Promise<void> | void {
-    clearInterval(this.timer);
     this.summarize(this.now());
     return this.inner.close();
   }

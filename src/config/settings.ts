@@ -323,7 +323,7 @@ export const SETTINGS = [
     env: 'HIDE_AUDIT_REFUSALS_PER_ADDRESS',
     schema: int(1, 1_000_000_000),
     default: 60,
-    doc: 'Refusal lines (bad key, refused address, Host or Origin, tool not permitted, limit reached) written one by one per client address and minute (a signed-in client\'s refusals per client, outside the total below); the rest are counted in one summary line per type, so a flood of refused requests cannot rotate tool calls out of the log. `/metrics` counts them all.',
+    doc: 'Refusal lines (bad key, refused address, Host or Origin, tool not permitted, limit reached) written one by one per client address and minute — an IPv6 client per /64, an IPv4-mapped address as its IPv4 address (a signed-in client\'s refusals per client, outside the total below); the rest are counted in one summary line per type at the end of the minute, so a flood of refused requests cannot rotate tool calls out of the log. Their stderr warnings follow the same choice. `/metrics` counts them all.',
   }),
   setting({
     path: 'audit.refusalsPerMinute',

@@ -14,9 +14,9 @@ export class MeteredAudit implements AuditSink {
     private readonly metrics: Metrics,
   ) {}
 
-  write(event: AuditEvent): void {
+  write(event: AuditEvent, warning?: string): void {
     this.metrics.observe(event);
-    this.inner.write(event);
+    this.inner.write(event, warning);
   }
 
   flush(): Promise<void> | void {

@@ -226,9 +226,10 @@ function openAudit(config: Config, redactor: Redactor, metrics: Metrics, cleanup
         'set HIDE_AUDIT_LOG_FILE to a file this user can write (or HIDE_AUDIT_LOG_ENABLED=false)',
     );
   }
-  // Metered outside the throttle: /metrics counts every refusal, the log keeps a bounded share of them.
+  // Metered outside the throttle: /metrics counts every refusal, the audit log and stderr keep a bounded share of them.
+  const security = logger.withTag('security');
   const audit: AuditSink = new MeteredAudit(
-    new RefusalThrottle(writer, { perSource: config.audit.refusalsPerAddress, total: config.audit.refusalsPerMinute }),
+    new RefusalThrottle(writer, { perSource: config.audit.refusalsPerAddress, total: config.audit.refusalsPerMinute, warn: (line) => security.warn(line) }),
     metrics,
   );
   cleanups.add(async () => {

@@ -2,11 +2,12 @@
  * The security policy in request order — IP allowlist, Origin, API key,
  * per-tool permission, limits, audit — as plain methods shared by the HTTP
  * plugins and the stdio loop. It decides and records; it never builds an HTTP
- * response (refusals are thrown as HideError subclasses).
+ * response (refusals are thrown as HideError subclasses). A refusal's stderr
+ * warning goes to the audit sink with its event, so the refusal throttle
+ * bounds both alike.
  */
 import type { CallContext, OAuthGrant } from '../core/context.ts';
 import { ForbiddenError, RateLimitError, UnauthorizedError, UnavailableError } from '../core/errors.ts';
-import { logger } from '../core/log.ts';
 import type { Admission, ToolCallGate, ToolCallRecord } from '../mcp/gate.ts';
 import { type ToolDefinition, toolPermitted } from '../tools/types.ts';
 import type { AuditEvent, AuditEventType, AuditSink } from '../audit/event.ts';
@@ -63,8 +64,6 @@ function event(type: AuditEventType, facts: RequestFacts, extra: Partial<AuditEv
 }
 
 export class SecurityPipeline implements ToolCallGate {
-  private readonly log = logger.withTag('security');
-
   constructor(
     readonly opts: {
       authEnabled: boolean;
@@ -82,16 +81,17 @@ export class SecurityPipeline implements ToolCallGate {
   /** Throws ForbiddenError (and audits) when the address is not allowed. */
   checkIp(facts: RequestFacts): void {
     if (this.opts.ipFilter.isAllowed(facts.clientIp)) return;
-    this.opts.audit.write(event('ip_denied', facts, { error: 'client IP not in allowlist' }));
-    this.log.warn(`request refused: client IP ${facts.clientIp} is not in the allowlist`);
+    this.opts.audit.write(event('ip_denied', facts, { error: 'client IP not in allowlist' }), `request refused: client IP ${facts.clientIp} is not in the allowlist`);
     throw new ForbiddenError('Forbidden: client IP is not allowed', { reason: 'ip' });
   }
 
   /** Throws ForbiddenError (and audits) for a browser Origin that is not allowed (DNS rebinding). */
   checkOrigin(origin: string | null, facts: RequestFacts): void {
     if (origin === null || this.opts.origins.allows(origin)) return;
-    this.opts.audit.write(event('origin_denied', facts, { error: `origin not allowed: ${origin.slice(0, 200)}` }));
-    this.log.warn(`request refused: Origin ${origin.slice(0, 200)} is not allowed. Client IP: ${facts.clientIp}`);
+    this.opts.audit.write(
+      event('origin_denied', facts, { error: `origin not allowed: ${origin.slice(0, 200)}` }),
+      `request refused: Origin ${origin.slice(0, 200)} is not allowed. Client IP: ${facts.clientIp}`,
+    );
     throw new ForbiddenError('Forbidden: Origin is not allowed', { reason: 'origin' });
   }
 
@@ -99,15 +99,14 @@ export class SecurityPipeline implements ToolCallGate {
   checkHost(host: string | null, facts: RequestFacts): void {
     if (this.opts.hosts.allows(host)) return;
     const shown = host === null ? 'none' : host.slice(0, 200);
-    this.opts.audit.write(event('host_denied', facts, { error: `host not allowed: ${shown}` }));
-    this.log.warn(`request refused: Host ${shown} is not allowed. Client IP: ${facts.clientIp}`);
+    this.opts.audit.write(event('host_denied', facts, { error: `host not allowed: ${shown}` }), `request refused: Host ${shown} is not allowed. Client IP: ${facts.clientIp}`);
     throw new ForbiddenError('Forbidden: Host is not allowed', { reason: 'host' });
   }
 
   /**
-   * Resolves who is calling, or throws UnauthorizedError (and audits, and logs
-   * a warning with the IP). Synchronous for API keys; a promise when an OAuth
-   * token has to be checked.
+   * Resolves who is calling, or throws UnauthorizedError (and audits, with a
+   * warning naming the IP for the operator's log). Synchronous for API keys;
+   * a promise when an OAuth token has to be checked.
    */
   authenticate(creds: PresentedCredentials, facts: RequestFacts): Identity | Promise<Identity> {
     const oauth = this.opts.oauth;
@@ -119,8 +118,7 @@ export class SecurityPipeline implements ToolCallGate {
   }
 
   private refuse(facts: RequestFacts, reason: string, keyHash: string | null, error: UnauthorizedError, what: string): never {
-    this.opts.audit.write(event('auth_failure', facts, { api_key_hash: keyHash, error: reason }));
-    this.log.warn(`${what} authentication failed: ${reason}. Client IP: ${facts.clientIp}`);
+    this.opts.audit.write(event('auth_failure', facts, { api_key_hash: keyHash, error: reason }), `${what} authentication failed: ${reason}. Client IP: ${facts.clientIp}`);
     throw error;
   }
 

@@ -11,6 +11,7 @@ import { describe, expect, test } from 'bun:test';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { startServerProcess } from '../helpers/process.ts';
 import { rpc, startServer, tempDir, waitFor } from '../helpers/server.ts';
 
 const KEY = 'attack-http-key-0123456789abcdefghijklmnop';
@@ -110,6 +111,41 @@ describe('a flood of refused requests against the audit log', () => {
     expect(summaries[0].result).toMatchObject({ suppressed: FLOOD - oneByOne.length, sources: 1, top: [{ client_ip: '127.0.0.1', count: FLOOD - oneByOne.length }] });
     expect(lines.some((l) => l.event_type === 'tool_call' && l.correlation_id === 'after-the-flood')).toBe(true);
     expect(await metricLines(s.url, 'hide_auth_failures_total')).toEqual([`hide_auth_failures_total ${FLOOD}`]);
+  });
+
+  test("nor fill the server's stderr: a refusal's warning is printed only with its audit line, and the rest in one summary line", async () => {
+    const dir = tempDir('attack-http-');
+    const server = await startServerProcess({ cwd: dir, env: { HIDE_AUTH_ENABLED: 'true', HIDE_API_KEY: KEY, HIDE_AUDIT_LOG_FILE: join(dir, 'audit.jsonl') } });
+    const FLOOD = 600;
+    try {
+      await Promise.all(
+        Array.from({ length: 8 }, async (_, c) => {
+          for (let i = 0; i < FLOOD / 8; i++) {
+            const r = await fetch(`${server.url}/mcp`, { method: 'POST', headers: { 'x-api-key': `guess-${c}-${i}`, 'content-type': 'application/json' }, body: '{}' });
+            expect(r.status).toBe(401);
+            await r.arrayBuffer();
+          }
+        }),
+      );
+    } finally {
+      // The summary of the window is written (and printed) as the server closes its audit log.
+      await server.stop();
+    }
+    const warnings = server
+      .logs()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { level: string; tag?: string; msg: string })
+      .filter((l) => l.tag === 'security');
+    const oneByOne = warnings.filter((l) => l.msg === 'API key authentication failed: invalid API key. Client IP: 127.0.0.1');
+    // HIDE_AUDIT_REFUSALS_PER_ADDRESS defaults to 60: as many warnings as audit lines, then one line for the rest.
+    expect(oneByOne).toHaveLength(60);
+    expect(warnings.filter((l) => !oneByOne.includes(l)).map((l) => [l.level, l.msg.replace(/ in the last \d+ s /, ' in the last N s ')])).toEqual([
+      [
+        'warn',
+        `${FLOOD - 60} more auth_failure events in the last N s were not written one by one (at most 60 per address or signed-in client and 600 from all addresses per minute); most from 127.0.0.1 (${FLOOD - 60})`,
+      ],
+    ]);
   });
 
   test("keyless requests from the key holder's own address cannot hide which key was refused which tool", async () => {
