@@ -104,6 +104,17 @@ describe('a torn line left by a crash', () => {
     });
   });
 
+  test('a write cut just before its newline left a whole record: the restart chains on from it, and the log verifies', () => {
+    withDir((_dir, file) => {
+      run(file, 0, 3);
+      const r = rows(file);
+      writeFileSync(file, `${r.join('\n')}`);
+      run(file, 3, 5);
+      expect(rows(file).map((l) => JSON.parse(l).correlation_id)).toEqual(['torn-0', 'torn-1', 'torn-2', 'torn-3', 'torn-4']);
+      expect(verifyFiles([file])).toMatchObject({ ok: true, lines: 5 });
+    });
+  });
+
   test('torn as the last line of a file the restart rotated before writing: the next file chains on from the line before it', () => {
     withDir((_dir, file) => {
       run(file, 0, 8);
