@@ -124,15 +124,26 @@ const KEY_TAIL =
   `(?:${KEY_NL}[A-Za-z][A-Za-z0-9-]{0,40}:[ \t][^\r\n\\\\"']{0,256})*` +
   `(?:${KEY_NL}+[ \t]*[A-Za-z0-9+/=]{1,4096}${KEY_LINE_END}|[ \t]+[A-Za-z0-9+/=]{16,4096}(?![A-Za-z0-9+/=])|[ \t]+[A-Za-z0-9+/=]{1,4096}(?=[ \t]*$))*`;
 
+/** A character of a header value: not a quote, a line end, a space, a backquote or `$(` (a command substitution). */
+const HDR_CHAR = String.raw`[^\s"'\x60$]|\$(?!\()`;
+/** Spaces inside a header value, when no shell operator follows them. */
+const HDR_SPACE = String.raw`[ \t]+(?![|&;<>]|\$\(|\x60)(?=[^\s"'])`;
+const COOKIE_CHAR = String.raw`[^\s"'\x60$;]|\$(?!\()`;
+/** The `;` between two cookies (a `;` or a space before anything else ends the value). */
+const COOKIE_SEP = String.raw`[ \t]*;[ \t]*(?=[^\s"';=|&]+=)`;
+
 const PATTERNS = [
   // Private-key blocks (PEM, OpenSSH, PGP); an unterminated block (cut output) is masked to the end of its key lines.
   String.raw`(?<pem>-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|${KEY_TAIL}))`,
   // scheme://user:password@ — the user stays readable; the password runs to the last @ of the authority.
   String.raw`(?<urlUser>\b[a-z][a-z0-9+.-]{0,31}://[^\s:/@]*):(?<urlPass>[^\s/?#]+)@`,
-  // Authorization / Cookie headers: the whole value (every cookie, any scheme's credentials), to the end of the
-  // line. A value may hold `;`, `|` and `&` (signed cookies, query-like cookies), so no operator ends it: that
-  // masks the rest of a shell line after such a word too, and over-masking beats leaking a credential.
-  String.raw`(?<hdrName>(?<![A-Za-z0-9_.-])[A-Za-z0-9-]{0,64}?(?:authorization|cookie)\s*:\s*)(?<hdrScheme>(?:Bearer|Basic|Token|Digest|Bot|Negotiate)\s+)?[^"'\r\n]+`,
+  // Authorization / Cookie headers: the whole value (every cookie, any scheme's credentials, words and all). A
+  // value holds `;`, `|` and `&` glued to its characters (signed cookies, query-like cookies, odd tokens), so those
+  // do not end it; a shell operator after a space does (` | `, ` && `, ` ; `), and so do `$(` and a backquote: what
+  // a value never holds. A Cookie header's value is `name=value` cookies joined by `;` and spaces, with no other
+  // space: a space or a `;` not followed by a cookie ends it (`echo cookie: x; touch y` keeps `; touch y`).
+  String.raw`(?<hdrName>(?<![A-Za-z0-9_.-])[A-Za-z0-9-]{0,64}?authorization\s*:\s*)(?<hdrScheme>(?:Bearer|Basic|Token|Digest|Bot|Negotiate)\s+)?(?:${HDR_CHAR})(?:${HDR_CHAR}|${HDR_SPACE})*`,
+  String.raw`(?<ckName>(?<![A-Za-z0-9_.-])[A-Za-z0-9-]{0,64}?cookie\s*:\s*)(?:${COOKIE_CHAR})(?:${COOKIE_CHAR}|${COOKIE_SEP})*`,
   // An AWS access key id with its secret key beside it, in either order.
   String.raw`(?<akid>\b(?:AKIA|ASIA)[A-Z0-9]{16}\b)(?<awsSep>[^A-Za-z0-9/+\n]{1,8})(?<awsSecret>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])`,
   String.raw`(?<awsBefore>(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=]))(?=[^A-Za-z0-9/+\n]{1,8}(?:AKIA|ASIA)[A-Z0-9]{16}\b)`,
@@ -181,6 +192,7 @@ function replacement(match: string, ...rest: unknown[]): string {
   if (g.pem !== undefined) return '[REDACTED PRIVATE KEY]';
   if (g.urlUser !== undefined) return `${g.urlUser}:${REDACTED}@`;
   if (g.hdrName !== undefined) return `${g.hdrName}${g.hdrScheme ?? ''}${REDACTED}`;
+  if (g.ckName !== undefined) return `${g.ckName}${REDACTED}`;
   if (g.akid !== undefined) return `${REDACTED}${g.awsSep}${LOWER_HEX.test(g.awsSecret!) ? g.awsSecret : REDACTED}`;
   if (g.awsBefore !== undefined) return LOWER_HEX.test(g.awsBefore) ? match : REDACTED;
   if (g.kvName !== undefined) {
