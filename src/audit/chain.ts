@@ -111,17 +111,21 @@ export function sealRecord(fields: Record<string, unknown>, prevHash: string, st
   return { line: `${JSON.stringify(record).slice(0, -1)},"hash":"${hash}"}`, hash };
 }
 
+/** Longest unterminated end of a file that lastLine returns as `partial`: no line the writer makes is longer. */
+const MAX_PARTIAL_BYTES = 64 * 1024;
+
 /**
  * The last complete line of a file, read backwards in chunks so a large log
  * is not loaded whole; null when the file is missing or holds no whole line.
- * `endsWithNewline` says whether a partial line (a torn write) follows it.
+ * `endsWithNewline` says whether a partial line (a torn write) follows it;
+ * `partial` is that line's text when it is no longer than a line the writer makes.
  */
-export function lastLine(file: string): { line: string | null; endsWithNewline: boolean; size: number } {
-  if (!existsSync(file)) return { line: null, endsWithNewline: true, size: 0 };
+export function lastLine(file: string): { line: string | null; endsWithNewline: boolean; size: number; partial: string | null } {
+  if (!existsSync(file)) return { line: null, endsWithNewline: true, size: 0, partial: null };
   const fd = openSync(file, 'r');
   try {
     const size = fstatSync(fd).size;
-    if (size === 0) return { line: null, endsWithNewline: true, size };
+    if (size === 0) return { line: null, endsWithNewline: true, size, partial: null };
     const CHUNK = 64 * 1024;
     let end = size;
     let tail = Buffer.alloc(0);
@@ -141,12 +145,16 @@ export function lastLine(file: string): { line: string | null; endsWithNewline: 
       const lastNl = tail.lastIndexOf(0x0a);
       if (lastNl < 0) continue;
       const prevNl = tail.lastIndexOf(0x0a, lastNl - 1);
-      if (prevNl >= 0 || end === 0) return { line: tail.subarray(prevNl + 1, lastNl).toString('utf8'), endsWithNewline, size };
+      if (prevNl >= 0 || end === 0) return { line: tail.subarray(prevNl + 1, lastNl).toString('utf8'), endsWithNewline, size, partial: partialOf(tail, lastNl + 1) };
     }
-    return { line: null, endsWithNewline, size };
+    return { line: null, endsWithNewline, size, partial: partialOf(tail, 0) };
   } finally {
     closeSync(fd);
   }
+}
+
+function partialOf(tail: Buffer, from: number): string | null {
+  return from < tail.length && tail.length - from <= MAX_PARTIAL_BYTES ? tail.subarray(from).toString('utf8') : null;
 }
 
 /** The hash a new line must chain to: the last line's hash in the first file that has one. */

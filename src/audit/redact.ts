@@ -34,8 +34,24 @@ const COUNT_NAME = /(?:[^s]s|count|total|num|number|len|length|size|limit|max|mi
 const NAMES =
   'passw(?:or)?d|passphrase|token|secret|api[_-]?key|access[_-]?key|private[_-]?key|account[_-]?key|signing[_-]?key|encryption[_-]?key|master[_-]?key|credentials?|authorization|cookie|session[_-]?id';
 const NAME_CHARS = '[A-Za-z0-9_.-]';
+/**
+ * Names built on a secret's name that hold no secret: where it is kept or how
+ * to get it (`--password-file PATH`, `--token-path`, `--cookie-jar FILE`,
+ * `--password-cmd CMD`, `--password-stdin` with no value at all), a measure
+ * (`--token-limit 5`, `password_length=20`), or a negation or bound in front
+ * (`--no-password`, `--max-tokens 100`). Their values are paths, commands and
+ * numbers, which say what a command did and stay readable.
+ */
+const NOT_SECRET_SUFFIX = '(?<![-_.]?(?:files?|path|dir|fd|env|var|stdin|cmd|command|helper|jar|prompt|length|len|size|count|limit|ttl|name))';
+const NOT_SECRET_PREFIX = '(?!-{0,2}(?:no|max|min|num)[-_])';
 /** An argv element that names a secret and expects it as the next element. */
-const SECRET_FLAG = new RegExp(`^--?(?:${NAME_CHARS}*(?:${NAMES})${NAME_CHARS}*|pass|pw|auth)$`, 'i');
+const SECRET_FLAG = new RegExp(`^${NOT_SECRET_PREFIX}--?(?:${NAME_CHARS}*(?:${NAMES})${NAME_CHARS}*${NOT_SECRET_SUFFIX}|pass|pw|auth)$`, 'i');
+/**
+ * An argv element shaped like an option (`--long`, `--name=value`, `-v`): after
+ * a secret flag it says the flag took no value (`psql --password --host db`),
+ * so it is not masked in the secret's place, and is itself read as a flag.
+ */
+const OPTION_SHAPED = /^(?:--[A-Za-z][A-Za-z0-9-]*(?:=.*)?|-[A-Za-z])$/s;
 /** A bare setting name followed by its value: `aws configure set aws_secret_access_key X`, `git config github.token X`. */
 const SECRET_SETTING = new RegExp(`^[A-Za-z0-9_.:/]*[.:/][A-Za-z0-9_.:/-]*(?:${NAMES})$|^aws_(?:secret_access_key|session_token)$`, 'i');
 /** Flags whose value is `user:password` (curl and alike); the user stays readable. */
@@ -93,26 +109,52 @@ function programFlagPattern(ports: boolean): string {
 /** The flag as written is lower case (the regex matched it ignoring case). */
 const LOWER_FLAG = /-[a-z]\s*$/;
 
+/** A line break inside a key block: a real one, or written as `\n` (a key in an environment variable or in JSON text). */
+const KEY_NL = String.raw`(?:\r?\n|\\r\\n|\\n)`;
+/** A base64 line of a key body must end its line: `MIIabc` is one, the word `echo` of `echo done` is not. */
+const KEY_LINE_END = String.raw`(?=[ \t]*(?:\r?\n|\\[rn]|$|["']))`;
+/**
+ * What follows the BEGIN line of a key block cut before its END line: armor
+ * headers (`Proc-Type: 4,ENCRYPTED`, PGP's `Version: …`), then base64 lines, or
+ * on one line base64 runs of 16 or more characters (a key whose newlines became
+ * spaces), the last one shorter only at the very end. Whatever follows the last
+ * such line (the rest of a command, a message) stays readable.
+ */
+const KEY_TAIL =
+  `(?:${KEY_NL}[A-Za-z][A-Za-z0-9-]{0,40}:[ \t][^\r\n\\\\"']{0,256})*` +
+  `(?:${KEY_NL}+[ \t]*[A-Za-z0-9+/=]{1,4096}${KEY_LINE_END}|[ \t]+[A-Za-z0-9+/=]{16,4096}(?![A-Za-z0-9+/=])|[ \t]+[A-Za-z0-9+/=]{1,4096}(?=[ \t]*$))*`;
+
+/** A character of a header value: not a quote, a line end, a space, a backquote or `$(` (a command substitution). */
+const HDR_CHAR = String.raw`[^\s"'\x60$]|\$(?!\()`;
+/** Spaces inside a header value, when no shell operator follows them. */
+const HDR_SPACE = String.raw`[ \t]+(?![|&;<>]|\$\(|\x60)(?=[^\s"'])`;
+const COOKIE_CHAR = String.raw`[^\s"'\x60$;]|\$(?!\()`;
+/** The `;` between two cookies (a `;` or a space before anything else ends the value). */
+const COOKIE_SEP = String.raw`[ \t]*;[ \t]*(?=[^\s"';=|&]+=)`;
+
 const PATTERNS = [
-  // Private-key blocks (PEM, OpenSSH, PGP); an unterminated block (cut output) is masked to the end.
-  String.raw`(?<pem>-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|$))`,
+  // Private-key blocks (PEM, OpenSSH, PGP); an unterminated block (cut output) is masked to the end of its key lines.
+  String.raw`(?<pem>-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|${KEY_TAIL}))`,
   // scheme://user:password@ — the user stays readable; the password runs to the last @ of the authority.
   String.raw`(?<urlUser>\b[a-z][a-z0-9+.-]{0,31}://[^\s:/@]*):(?<urlPass>[^\s/?#]+)@`,
-  // Authorization / Cookie headers: the whole value (every cookie, any scheme's credentials), to the end of the
-  // line. A value may hold `;`, `|` and `&` (signed cookies, query-like cookies), so no operator ends it: that
-  // masks the rest of a shell line after such a word too, and over-masking beats leaking a credential.
-  String.raw`(?<hdrName>(?<![A-Za-z0-9_.-])[A-Za-z0-9-]{0,64}?(?:authorization|cookie)\s*:\s*)(?<hdrScheme>(?:Bearer|Basic|Token|Digest|Bot|Negotiate)\s+)?[^"'\r\n]+`,
+  // Authorization / Cookie headers: the whole value (every cookie, any scheme's credentials, words and all). A
+  // value holds `;`, `|` and `&` glued to its characters (signed cookies, query-like cookies, odd tokens), so those
+  // do not end it; a shell operator after a space does (` | `, ` && `, ` ; `), and so do `$(` and a backquote: what
+  // a value never holds. A Cookie header's value is `name=value` cookies joined by `;` and spaces, with no other
+  // space: a space or a `;` not followed by a cookie ends it (`echo cookie: x; touch y` keeps `; touch y`).
+  String.raw`(?<hdrName>(?<![A-Za-z0-9_.-])[A-Za-z0-9-]{0,64}?authorization\s*:\s*)(?<hdrScheme>(?:Bearer|Basic|Token|Digest|Bot|Negotiate)\s+)?(?:${HDR_CHAR})(?:${HDR_CHAR}|${HDR_SPACE})*`,
+  String.raw`(?<ckName>(?<![A-Za-z0-9_.-])[A-Za-z0-9-]{0,64}?cookie\s*:\s*)(?:${COOKIE_CHAR})(?:${COOKIE_CHAR}|${COOKIE_SEP})*`,
   // An AWS access key id with its secret key beside it, in either order.
   String.raw`(?<akid>\b(?:AKIA|ASIA)[A-Z0-9]{16}\b)(?<awsSep>[^A-Za-z0-9/+\n]{1,8})(?<awsSecret>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])`,
   String.raw`(?<awsBefore>(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=]))(?=[^A-Za-z0-9/+\n]{1,8}(?:AKIA|ASIA)[A-Z0-9]{16}\b)`,
   // name=value, name: value, "name":"value", --name=value. Only at the start of a
   // word, and with bounded name parts so a long word cannot make matching quadratic.
   // JSON inside a string (\"password\":\"…\") counts too.
-  String.raw`(?<kvName>(?<![A-Za-z0-9_.-])-{0,2}${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64})(?<kvSep>\\?["']?\s*[=:]\s*)(?<kvVal>\\"(?:[^\\\n]|\\[^"])*\\"|"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|(?<kvScheme>(?:Bearer|Basic)\s+)?[^\s"'&,;]+)`,
+  String.raw`(?<kvName>(?<![A-Za-z0-9_.-])${NOT_SECRET_PREFIX}-{0,2}${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX})(?<kvSep>\\?["']?\s*[=:]\s*)(?<kvVal>\\"(?:[^\\\n]|\\[^"])*\\"|"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|(?<kvScheme>(?:Bearer|Basic)\s+)?[^\s"'&,;]+)`,
   // Environment-style DB_PASS=…, MYSQL_PWD=…, SSH_KEY=…, GITHUB_PAT=…, REDISCLI_AUTH=…, and pass=….
   String.raw`(?<envName>(?<![A-Za-z0-9_.-])-{0,2}(?:[A-Za-z][A-Za-z0-9_]{0,63}_(?:KEY|PAT|PASS|PWD|AUTH)|PASS)=)[^\s"'&,;]+`,
   // --password hunter2, aws_secret_access_key X (value as the next word).
-  String.raw`(?<flag>(?<![A-Za-z0-9_.-])(?:--?${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}|--?(?:pass|pw|auth)|aws_secret_access_key)\s+)(?<flagVal>[^\s"'-][^\s"']*)`,
+  String.raw`(?<flag>(?<![A-Za-z0-9_.-])(?:${NOT_SECRET_PREFIX}--?${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX}|--?(?:pass|pw|auth)|aws_secret_access_key)\s+)(?<flagVal>[^\s"'-][^\s"']*)`,
   // curl -u user:password; a numeric uid:gid (docker -u 1000:1000) is not a password.
   String.raw`(?<userFlag>(?<![^\s"'])(?:-u|-U|--user|--proxy-user)\s*[^\s:"'-][^\s:"']*:)(?!\d+(?![^\s"']))(?<userPass>[^\s"']+)`,
   programFlagPattern(false),
@@ -150,6 +192,7 @@ function replacement(match: string, ...rest: unknown[]): string {
   if (g.pem !== undefined) return '[REDACTED PRIVATE KEY]';
   if (g.urlUser !== undefined) return `${g.urlUser}:${REDACTED}@`;
   if (g.hdrName !== undefined) return `${g.hdrName}${g.hdrScheme ?? ''}${REDACTED}`;
+  if (g.ckName !== undefined) return `${g.ckName}${REDACTED}`;
   if (g.akid !== undefined) return `${REDACTED}${g.awsSep}${LOWER_HEX.test(g.awsSecret!) ? g.awsSecret : REDACTED}`;
   if (g.awsBefore !== undefined) return LOWER_HEX.test(g.awsBefore) ? match : REDACTED;
   if (g.kvName !== undefined) {
@@ -386,6 +429,7 @@ export class Redactor {
         continue;
       }
       program = PROGRAM_FLAGS.get(baseName(x)) ?? program;
+      if (mask !== null && OPTION_SHAPED.test(x)) mask = null;
       const masked: string | null = mask !== null ? applyMask(mask, x) : maskAttached(x, program, awsId);
       out.push(masked ?? this.redactString(x, budget));
       if (masked !== null) budget.left -= masked.length + 3;

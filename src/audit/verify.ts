@@ -6,13 +6,21 @@
  * that is not the one its checkpoint describes, or a line that is no record.
  * The oldest file given may continue a chain whose earlier files were rotated
  * away: its first line says so, and that is accepted.
+ *
+ * A write cut short (the process killed mid-write, a full disk) leaves the
+ * start of a line with no newline; the writer starts a fresh line after it
+ * and chains on from the last whole line. Such a line is named `torn`, not
+ * `inserted`, only when it is shaped like that: the start of a record, not
+ * one, and the next line chains to the line before it. It is still a finding,
+ * and the check goes on past it, so a torn line cannot hide what follows.
  */
 import { statSync } from 'node:fs';
 import { type Checkpoint, chainHash, GENESIS_HASH, hashOf, lastLine, readCheckpoint, scanFile } from './chain.ts';
 import { HashPlaces } from './hash-places.ts';
 import { type FileLine, MAX_KEPT_LINE_BYTES, readLines } from './lines.ts';
+import { MAX_LINE_BYTES } from './writer.ts';
 
-export type ProblemKind = 'head-cut' | 'tail-cut' | 'emptied' | 'edited' | 'inserted' | 'deleted' | 'rotation-gap' | 'replaced' | 'malformed';
+export type ProblemKind = 'head-cut' | 'tail-cut' | 'emptied' | 'edited' | 'inserted' | 'deleted' | 'rotation-gap' | 'replaced' | 'malformed' | 'torn';
 
 export interface VerifyProblem {
   kind: ProblemKind;
@@ -24,7 +32,16 @@ export interface VerifyProblem {
 
 export type VerifyResult =
   | { ok: true; lines: number; files: number; /** One line per file: how it starts, and what its checkpoint says. */ notes: string[] }
-  | { ok: false; problem: VerifyProblem };
+  | {
+      ok: false;
+      /** The first finding, in log order. */
+      problem: VerifyProblem;
+      /**
+       * Findings after it, when it is a torn line: the check goes on past torn
+       * lines and stops at any other problem, so every finding but a last one is `torn`.
+       */
+      more?: VerifyProblem[];
+    };
 
 interface Entry {
   line: number;
@@ -32,6 +49,8 @@ interface Entry {
   torn: boolean;
   /** Longer than the reader keeps: no record the writer makes. */
   tooLong: boolean;
+  /** Not JSON, and shaped like the start of a record the writer makes (what a write cut short leaves). */
+  recordStart: boolean;
   prev: string | null;
   hash: string | null;
   /** hash recomputed from the content equals the stored hash. */
@@ -40,12 +59,13 @@ interface Entry {
 }
 
 function toEntry({ text, line, torn }: FileLine): Entry {
-  const entry: Entry = { line, torn, tooLong: text === null, prev: null, hash: null, selfOk: false, fileStart: null };
+  const entry: Entry = { line, torn, tooLong: text === null, recordStart: false, prev: null, hash: null, selfOk: false, fileStart: null };
   if (text === null) return entry;
   let rec: unknown;
   try {
     rec = JSON.parse(text);
   } catch {
+    entry.recordStart = isRecordStart(text);
     return entry;
   }
   if (rec === null || typeof rec !== 'object' || Array.isArray(rec)) return entry;
@@ -61,6 +81,14 @@ function toEntry({ text, line, torn }: FileLine): Entry {
   }
   entry.fileStart = typeof rest.file_start === 'string' ? rest.file_start : null;
   return entry;
+}
+
+/** Every line the writer makes starts so (the timestamp is its first field). */
+const RECORD_START = '{"timestamp":"';
+
+/** The start of a line the writer makes, cut short: it begins as a record does and is shorter than any line it writes. */
+function isRecordStart(text: string): boolean {
+  return text.length > 0 && (text.startsWith(RECORD_START) || RECORD_START.startsWith(text)) && Buffer.byteLength(text) < MAX_LINE_BYTES;
 }
 
 /** A file's entries in order, each with the one after it (a damaged line is judged by whether the chain skips it). */
@@ -151,7 +179,11 @@ function checkTail(file: string, read: FileSummary, cp: Checkpoint | null | 'unr
 /** A line's place, packed into one number: file index × 2^32 + line. */
 const place = (fileIndex: number, line: number) => fileIndex * 2 ** 32 + line;
 
-function verifyAll(files: readonly string[]): VerifyResult {
+/**
+ * @param torn receives each torn line passed (a finding that does not stop the check), in log order.
+ * @returns the files' notes when nothing but torn lines was found; throws Broken at any other problem.
+ */
+function verifyAll(files: readonly string[], torn: VerifyProblem[]): VerifyResult & { ok: true } {
   /** hash → place of every chained line read so far: a copy, or the chain jumping back, names the lines in between. */
   // Sized once from a count of the newlines: growing by doubling would leave every smaller table behind in the process's memory.
   const seen = new HashPlaces(files.reduce((n, f) => n + scanFile(f, true).lines + 1, 0));
@@ -171,6 +203,31 @@ function verifyAll(files: readonly string[]): VerifyResult {
     }
     return fileIndex < counts.length ? { file: files[fileIndex]!, line } : current;
   };
+  /** Where the line the chain expects next to follow is, for a torn line's finding. */
+  const lastWhole = () => {
+    const j = expected === null ? undefined : seen.get(expected);
+    return j === undefined ? 'as the first line of a chain would' : `from ${files[Math.floor(j / 2 ** 32)]}:${j % 2 ** 32}, the line before it`;
+  };
+  const tornProblem = (file: string, line: number, nextAt: string): VerifyProblem => ({
+    kind: 'torn',
+    file,
+    line,
+    message: `incomplete line: the start of a record whose write was cut short (the process killed mid-write, or a full disk); the writer started a fresh line after it, and ${nextAt} chains on ${lastWhole()}`,
+  });
+  /**
+   * A file's last line shaped like a torn one: a restart that rotated the file
+   * before writing to it left it there; only the next file's first line can
+   * say whether the chain goes on from the line before it. What it is called
+   * if not.
+   */
+  let pendingTorn: { file: string; line: number; otherwise: VerifyProblem } | null = null;
+  const settlePending = (chainsOn: boolean, nextAt: string) => {
+    if (pendingTorn === null) return;
+    const p = pendingTorn;
+    pendingTorn = null;
+    if (!chainsOn) throw new Broken(p.otherwise);
+    torn.push(tornProblem(p.file, p.line, nextAt));
+  };
   for (const [fileIndex, file] of files.entries()) {
     // Read before the file: a server still writing only adds lines after the ones it describes.
     const cp = readCheckpoint(file);
@@ -178,11 +235,31 @@ function verifyAll(files: readonly string[]): VerifyResult {
     const read: FileSummary = { lines: 0, firstHash: null, checkpointLineHash: null };
     counts[fileIndex] = 0;
     let start = 'empty';
+    /** Chained lines read in this file (torn lines are none). */
+    let chained = 0;
     for (const [e, next] of withNext(file)) {
       read.lines = e.line;
-      if (e.line === 1) read.firstHash = e.hash;
       if (e.line === wanted) read.checkpointLineHash = e.hash;
-      if (e.hash === null || !e.selfOk) {
+      const damaged = e.hash === null || !e.selfOk;
+      settlePending(!damaged && e.prev === expected, `${file}:${e.line}`);
+      if (damaged && e.recordStart) {
+        // Torn only where the writer leaves one: the next line chains on from the last whole line (or starts the chain).
+        if (next !== undefined && next.prev !== null && (expected === null || next.prev === expected)) {
+          torn.push(tornProblem(file, e.line, `the next line (${file}:${e.line + 1})`));
+          continue;
+        }
+        if (next === undefined && fileIndex < files.length - 1) {
+          pendingTorn = {
+            file,
+            line: e.line,
+            otherwise: e.torn
+              ? { kind: 'tail-cut', file, line: e.line, message: 'lines cut from the end: the last line is incomplete (cut off, or a torn write)' }
+              : { kind: 'malformed', file, line: e.line, message: 'not a chained audit record (not JSON, or no prev_hash/hash): edited or inserted' },
+          };
+          continue;
+        }
+      }
+      if (damaged) {
         if (e.torn) fail('tail-cut', file, e.line, 'lines cut from the end: the last line is incomplete (cut off, or a torn write)');
         // Whether the chain skips this line (inserted) or expects its stored hash (edited in place).
         if (next?.prev != null && expected !== null && next.prev === expected) fail('inserted', file, e.line, 'inserted line: the chain skips it');
@@ -190,8 +267,9 @@ function verifyAll(files: readonly string[]): VerifyResult {
         if (e.hash === null) fail('malformed', file, e.line, 'not a chained audit record (not JSON, or no prev_hash/hash): edited or inserted');
         fail('edited', file, e.line, 'edited line: its content does not match its hash');
       }
-      if (seen.has(e.hash)) fail('inserted', file, e.line, 'inserted line: a copy of an earlier line');
-      if (e.line === 1 && expected === null) start = checkHead({ ...e, file });
+      if (seen.has(e.hash!)) fail('inserted', file, e.line, 'inserted line: a copy of an earlier line');
+      if (chained === 0) read.firstHash = e.hash;
+      if (expected === null) start = checkHead({ ...e, file });
       else if (e.prev !== expected) {
         const j = seen.get(e.prev!);
         if (j !== undefined) {
@@ -204,23 +282,32 @@ function verifyAll(files: readonly string[]): VerifyResult {
           fail('head-cut', file, 1, `lines cut from the start: the first line is not a file start and does not continue ${previous}`);
         }
         fail('rotation-gap', file, 1, `does not continue ${previous} across the rotation: lines cut from the end of ${previous}, or a file missing between them`);
-      } else if (e.line === 1) start = `continues ${previous} across a rotation`;
-      seen.set(e.hash, place(fileIndex, e.line));
+      } else if (chained === 0) start = `continues ${previous} across a rotation`;
+      seen.set(e.hash!, place(fileIndex, e.line));
       counts[fileIndex] = e.line;
+      chained++;
       expected = e.hash;
     }
     lines += read.lines;
     notes.push(`${file}: ${read.lines} line(s), ${start}; ${checkTail(file, read, cp)}`);
     if (read.lines > 0) previous = file;
   }
+  // Files after a torn-shaped last line held no line to chain on from the line before it.
+  settlePending(false, '');
   return { ok: true, lines, files: files.length, notes };
 }
 
 export function verifyFiles(files: readonly string[]): VerifyResult {
+  const torn: VerifyProblem[] = [];
+  let found: VerifyProblem[];
   try {
-    return verifyAll(files);
+    const r = verifyAll(files, torn);
+    if (torn.length === 0) return r;
+    found = torn;
   } catch (err) {
-    if (err instanceof Broken) return { ok: false, problem: err.problem };
-    throw err;
+    if (!(err instanceof Broken)) throw err;
+    found = [...torn, err.problem];
   }
+  const [problem, ...more] = found;
+  return more.length > 0 ? { ok: false, problem: problem!, more } : { ok: false, problem: problem! };
 }

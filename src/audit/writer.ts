@@ -179,8 +179,9 @@ export class AuditWriter implements AuditSink {
     this.needsNewline = last !== null && !last.endsWithNewline;
     this.startsFile = this.size === 0;
     if (this.lastHash === null) return;
-    // An empty file keeps the hash in memory: it continues the file rotated (or moved) before it.
-    this.lastHash = hashOf(last?.line ?? null) ?? this.lastHash;
+    // An empty file keeps the hash in memory: it continues the file rotated (or moved) before it. A write cut short
+    // just before its newline left a whole record: the chain goes on from it, or it would read as an inserted line.
+    this.lastHash = hashOf(last?.partial ?? null) ?? hashOf(last?.line ?? null) ?? this.lastHash;
     this.takeCheckpoint(last?.line ?? null, starting);
   }
 

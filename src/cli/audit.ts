@@ -17,7 +17,9 @@ export const AUDIT_USAGE = `Usage:
       Checks the hash chain, each file's first line and its checkpoint (FILE.head); give rotated files
       oldest first (e.g. audit.jsonl.2 audit.jsonl.1 audit.jsonl). Exit 0 when intact, with a line per file;
       1 naming the first problem as FILE:LINE: KIND: head-cut, tail-cut, emptied, edited, inserted,
-      deleted, rotation-gap, replaced or malformed.
+      deleted, rotation-gap, replaced or malformed. A torn line (a write cut short by a crash or a full
+      disk, the chain going on from the line before it) is named as KIND torn, exit 1 too, and the check
+      goes on past it to name the next problem, if any.
   hide audit query [--correlation-id X] [--client-id Y] [--event-type T] [--since TIME] [--file F]... [--config FILE]
       Prints matching events as JSON lines, oldest first. TIME is ISO 8601 or a duration ago (30m, 2h, 7d).
       Without --file: the configured HIDE_AUDIT_LOG_FILE and its rotated files.`;
@@ -79,8 +81,11 @@ function verify(files: string[]): number {
     process.stdout.write(`${r.notes.join('\n')}\nok: ${r.lines} lines in ${r.files} file(s), hash chain intact\n`);
     return 0;
   }
-  const p = r.problem;
-  process.stdout.write(`${p.file}:${p.line}: ${p.kind}: ${p.message}\n`);
+  const found = [r.problem, ...(r.more ?? [])];
+  const text = found.map((p) => `${p.file}:${p.line}: ${p.kind}: ${p.message}\n`).join('');
+  // The check stops at any problem but a torn line: found only torn lines, it read every line.
+  const onlyTorn = found.every((p) => p.kind === 'torn');
+  process.stdout.write(onlyTorn ? `${text}no other problem: apart from ${found.length} torn line(s), the hash chain is intact\n` : text);
   return 1;
 }
 

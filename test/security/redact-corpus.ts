@@ -117,6 +117,7 @@ export const CORPUS: SecretForm[] = [
   a('git config github.token VALUE', ['git', 'config', '--global', 'github.token', `${PW}23`], `${PW}23`),
   a('npm config set :_authToken VALUE', ['npm', 'config', 'set', '//registry.npmjs.org/:_authToken', `${PW}24`], `${PW}24`),
   v('JSON body with a password', `{"user":"bob","password":"${PW}25"}`, `${PW}25`),
+  a('--password VALUE after a secret flag that took no value', ['tool', '--token', '--password', `${PW}26`], `${PW}26`),
 ];
 
 /** Plain values: commands, paths, ids, words, numbers — audited exactly as sent. */
@@ -139,6 +140,8 @@ export const PLAIN: { name: string; argv: string[] }[] = [
   { name: 'a base64-looking file name', argv: ['ls', 'dist/assets/index-BwQmR4k9.js'] },
   { name: 'tar flags', argv: ['tar', '-czf', 'out.tar.gz', 'dist'] },
   { name: 'git -c setting', argv: ['git', '-c', 'core.editor=vim', 'commit'] },
+  { name: 'where a secret is kept, not the secret', argv: ['docker', 'login', '--password-stdin', '--username', 'bob', 'registry.example.com'] },
+  { name: 'a secret file, a cookie jar, a token count', argv: ['curl', '--cookie-jar', 'jar.txt', '--netrc-file', '/home/dev/.netrc', 'https://example.com', '--max-tokens', '100'] },
 ];
 
 /** The audit event for one form. */

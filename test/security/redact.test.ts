@@ -25,11 +25,25 @@ describe('Redactor.redactText', () => {
     ['jwt', `tok ${JWT} end`, `tok ${REDACTED} end`],
     ['pem block', `before\n${PEM}\nafter`, 'before\n[REDACTED PRIVATE KEY]\nafter'],
     ['unterminated pem', '-----BEGIN PRIVATE KEY-----\nMIIabc', '[REDACTED PRIVATE KEY]'],
+    // A block cut before its END line: masked to the end of its key lines, not to the end of the string.
+    ['unterminated pem, the command after it stays', `${PEM.split('\n-----END')[0]}\necho done; rm -rf x`, '[REDACTED PRIVATE KEY]\necho done; rm -rf x'],
+    ['unterminated pem with armor headers', '-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,0A1B\n\nMIIEpAIB\nabc=\n-- cut', '[REDACTED PRIVATE KEY]\n-- cut'],
+    ['unterminated pem with escaped newlines', String.raw`echo "-----BEGIN PRIVATE KEY-----\nMIIEpAIB\nabc+/=" > k; chmod 600 k`, 'echo "[REDACTED PRIVATE KEY]" > k; chmod 600 k'],
+    ['unterminated pem on one line', `k -----BEGIN PRIVATE KEY----- MIIEpAIBAAKCAQEA7x ${'Ab1+'.repeat(8)} then more`, 'k [REDACTED PRIVATE KEY] then more'],
+    ['unterminated pem on one line, a short last piece at the end', 'k -----BEGIN PRIVATE KEY----- MIIEpAIBAAKCAQEA7x ab', 'k [REDACTED PRIVATE KEY]'],
+    ['unterminated pgp key block', '-----BEGIN PGP PRIVATE KEY BLOCK-----\nVersion: GnuPG v2\n\nlQOYBF0\n=abcd\nsh -c done', '[REDACTED PRIVATE KEY]\nsh -c done'],
     ['url credentials', 'git clone https://alice:s3cr3t@example.com/r.git', `git clone https://alice:${REDACTED}@example.com/r.git`],
     ['url without password untouched', 'https://example.com:8080/a@b', 'https://example.com:8080/a@b'],
     ['password=', 'password=hunter2', `password=${REDACTED}`],
     ['--password=', 'mysql --password=hunter2 -u root', `mysql --password=${REDACTED} -u root`],
     ['--password value', 'mysql --password hunter2 -u root', `mysql --password ${REDACTED} -u root`],
+    ['--token value', `ls --token ${'abcdef0123'.repeat(3)} x`, `ls --token ${REDACTED} x`],
+    // Names built on a secret's name that hold a place, a command or a measure: their values say what ran.
+    ['--password-file path', 'grep --password-file x y', 'grep --password-file x y'],
+    ['--token-file=path', 'tool --token-file=/run/secrets/t --api-key-path ./k sub', 'tool --token-file=/run/secrets/t --api-key-path ./k sub'],
+    ['--cookie-jar, --password-stdin, --password-cmd', "curl --cookie-jar c.txt u; docker login --password-stdin reg.example; x --password-cmd 'pass show db'", "curl --cookie-jar c.txt u; docker login --password-stdin reg.example; x --password-cmd 'pass show db'"],
+    ['counts and negations', 'llm --max-tokens 100 --token-limit 5 --no-password db; PASSWORD_LENGTH=20 gen', 'llm --max-tokens 100 --token-limit 5 --no-password db; PASSWORD_LENGTH=20 gen'],
+    ['a file setting in the environment', 'DB_PASSWORD_FILE=/run/secrets/db app', 'DB_PASSWORD_FILE=/run/secrets/db app'],
     ['token= in query', 'GET /x?token=abc123&page=2', `GET /x?token=${REDACTED}&page=2`],
     ['env style', 'AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG', `AWS_SECRET_ACCESS_KEY=${REDACTED}`],
     ['quoted value', 'secret="hunter 2" next', `secret="${REDACTED}" next`],
@@ -43,6 +57,14 @@ describe('Redactor.redactText', () => {
     ['cookie header, a signed value with |', 'curl -H "Cookie: auth=user|1700000000|HMACSECRET" u', `curl -H "Cookie: ${REDACTED}" u`],
     ['cookie header, a value with &', "curl -H 'Cookie: prefs=a=1&sig=SECRETSIG' u", `curl -H 'Cookie: ${REDACTED}' u`],
     ['authorization header, a token with | and ;', 'Authorization: Bearer abc|def123secret; more', `Authorization: Bearer ${REDACTED}`],
+    // What a value never holds ends it: a shell operator after a space, `$(`, a backquote; in a cookie header a space,
+    // or a `;` before no cookie. The command after such a word stays readable.
+    ['cookie header, then a command', 'echo cookie: x; touch y', `echo cookie: ${REDACTED}; touch y`],
+    ['cookie header, two cookies, then a pipe', 'echo Cookie: a=1; b=2 | grep x', `echo Cookie: ${REDACTED} | grep x`],
+    ['cookie header, cookies spaced around ;', 'Cookie: a=1 ; sid=SECRET2 next', `Cookie: ${REDACTED} next`],
+    ['set-cookie attributes', 'Set-Cookie: sid=abc; Path=/; HttpOnly', `Set-Cookie: ${REDACTED}; HttpOnly`],
+    ['authorization header, then &&', 'echo Authorization: Bearer tok && rm -rf x', `echo Authorization: Bearer ${REDACTED} && rm -rf x`],
+    ['authorization header, then $(…)', 'echo Authorization: Basic abc $(id) `id`', `echo Authorization: Basic ${REDACTED} $(id) \`id\``],
     ['escaped JSON in a string', String.raw`{\"token\":\"abc\"}`, String.raw`{\"token\":\"${REDACTED}\"}`],
     ['url password holding an @', 'https://bob:p@ss@host/x', `https://bob:${REDACTED}@host/x`],
     ['aws key id with its secret', `${AKIA} wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY`, `${REDACTED} ${REDACTED}`],
@@ -171,6 +193,7 @@ describe('argv arrays', () => {
       argv('aws', ['configure', 'set', 'aws_secret_access_key', 'abc']),
       argv('echo', [AKIA, 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', '3f786850e387550fdab836ed7e6dc881de23001b']),
       argv('psql', ['--password', 'hunter2', '--pass', 'x', '--auth', 'tok']),
+      argv('mysql', ['-p', 'secret', '--password=hunter2', '--token', 'abcdef0123456789']),
     ]).toEqual([
       { command: 'mysql', arguments: ['-u', 'root', `-p${REDACTED}`, '-p', REDACTED, '-P', '3306'] },
       { command: 'sudo', arguments: ['mysql', `-p${REDACTED}`] },
@@ -181,6 +204,39 @@ describe('argv arrays', () => {
       { command: 'aws', arguments: ['configure', 'set', 'aws_secret_access_key', REDACTED] },
       { command: 'echo', arguments: [REDACTED, REDACTED, '3f786850e387550fdab836ed7e6dc881de23001b'] },
       { command: 'psql', arguments: ['--password', REDACTED, '--pass', REDACTED, '--auth', REDACTED] },
+      { command: 'mysql', arguments: ['-p', REDACTED, `--password=${REDACTED}`, '--token', REDACTED] },
+    ]);
+  });
+
+  test('a flag that names where a secret is, or a measure, announces no secret: the next element stays', () => {
+    const argv = (command: string, args: string[]) => r.redact({ command, arguments: args });
+    expect([
+      argv('grep', ['--password-file', 'x', 'y']),
+      argv('docker', ['login', '--password-stdin', 'registry.example.com']),
+      argv('curl', ['--cookie-jar', 'cookies.txt', 'https://example.com']),
+      argv('llm', ['--max-tokens', '100', '--token-limit', '5', '--no-password', 'db']),
+      argv('vault', ['login', '--token-file', '/run/t', '--token', 'hvs-x1']),
+    ]).toEqual([
+      { command: 'grep', arguments: ['--password-file', 'x', 'y'] },
+      { command: 'docker', arguments: ['login', '--password-stdin', 'registry.example.com'] },
+      { command: 'curl', arguments: ['--cookie-jar', 'cookies.txt', 'https://example.com'] },
+      { command: 'llm', arguments: ['--max-tokens', '100', '--token-limit', '5', '--no-password', 'db'] },
+      { command: 'vault', arguments: ['login', '--token-file', '/run/t', '--token', REDACTED] },
+    ]);
+  });
+
+  test('an option after a secret flag means the flag took no value: the option is not masked, and the secret after it is', () => {
+    const argv = (command: string, args: string[]) => r.redact({ command, arguments: args });
+    expect([
+      argv('ls', ['--token', '--long', 'README.md']),
+      argv('psql', ['--password', '--host', 'db']),
+      argv('tool', ['--token', '--password', 'hunter2', 'y']),
+      argv('mysql', ['-p', '-h', 'db']),
+    ]).toEqual([
+      { command: 'ls', arguments: ['--token', '--long', 'README.md'] },
+      { command: 'psql', arguments: ['--password', '--host', 'db'] },
+      { command: 'tool', arguments: ['--token', '--password', REDACTED, 'y'] },
+      { command: 'mysql', arguments: ['-p', '-h', 'db'] },
     ]);
   });
 });
