@@ -20,7 +20,7 @@ let keysDir: string;
 let keysFile: string;
 let server: TestServer;
 
-function writeKeys(clients: { client_id: string; api_key: string; enabled: boolean }[]): void {
+function writeKeys(clients: { client_id: string; api_key: string; enabled: boolean; tools?: string[]; readOnly?: boolean }[]): void {
   writeFileSync(keysFile, JSON.stringify({ clients }));
 }
 
@@ -150,6 +150,52 @@ describe('a keys reload', () => {
     }, 5000, 'the end to be recorded');
     expect(mine).toMatchObject({ status: 'killed', reason: 'its client was disabled or removed from the keys file' });
     await as(KEY_B2, 'process_kill', { processId: b.processId, signal: 'SIGKILL' });
+  });
+
+  test('taking process_read and process_kill from a client (its tools, readOnly) ends its running processes; a client left one of them keeps its own', async () => {
+    const [KEY_C, KEY_D, KEY_E] = ['c', 'd', 'e'].map((c) => c.repeat(43)) as [string, string, string];
+    const PROCESS_TOOLS = ['process_start', 'process_read', 'process_kill'];
+    const others = [
+      { client_id: 'alice', api_key: KEY_A, enabled: true },
+      { client_id: 'bob', api_key: KEY_B2, enabled: true },
+    ];
+    writeKeys([
+      ...others,
+      { client_id: 'carol', api_key: KEY_C, enabled: true, tools: PROCESS_TOOLS },
+      { client_id: 'dave', api_key: KEY_D, enabled: true, tools: PROCESS_TOOLS },
+      { client_id: 'erin', api_key: KEY_E, enabled: true },
+    ]);
+    server.rt.keyStore!.reload();
+    const started = new Map<string, string>();
+    for (const [key, marker] of [[KEY_C, '1000.3333'], [KEY_D, '1000.3434'], [KEY_E, '1000.3535']] as const) {
+      started.set(marker, (await as(key, 'process_start', { command: 'sleep', arguments: [marker] })).processId);
+      await waitFor(() => Bun.spawnSync(['pgrep', '-f', `sleep ${marker}`]).exitCode === 0, 5000, `sleep ${marker} to start`);
+    }
+    // carol loses every process tool, erin becomes read-only (the process tools all change state), dave keeps process_kill.
+    writeKeys([
+      ...others,
+      { client_id: 'carol', api_key: KEY_C, enabled: true, tools: ['shell_execute'] },
+      { client_id: 'dave', api_key: KEY_D, enabled: true, tools: ['process_start', 'process_kill'] },
+      { client_id: 'erin', api_key: KEY_E, enabled: true, readOnly: true },
+    ]);
+    server.rt.keyStore!.reload();
+    for (const marker of ['1000.3333', '1000.3535']) {
+      await waitFor(() => Bun.spawnSync(['pgrep', '-f', `sleep ${marker}`]).exitCode !== 0, 5000, `sleep ${marker} to end`);
+    }
+    // dave's was not touched by the reload: he still stops it himself.
+    expect(await as(KEY_D, 'process_kill', { processId: started.get('1000.3434'), signal: 'SIGKILL' })).toMatchObject({ status: 'killed', reason: 'process_kill sent SIGKILL' });
+    // Given their tools back, carol and erin find theirs ended, with the reason.
+    writeKeys([...others, { client_id: 'carol', api_key: KEY_C, enabled: true }, { client_id: 'erin', api_key: KEY_E, enabled: true }]);
+    server.rt.keyStore!.reload();
+    for (const [key, marker] of [[KEY_C, '1000.3333'], [KEY_E, '1000.3535']] as const) {
+      const ended = await waitFor(async () => {
+        const r = await as(key, 'process_read', { processId: started.get(marker) });
+        return r.status !== 'running' && r;
+      }, 5000, 'the end to be recorded');
+      expect(ended).toMatchObject({ status: 'killed', reason: 'its client may no longer call process_read or process_kill (its tools or readOnly in the keys file)' });
+    }
+    writeKeys(others);
+    server.rt.keyStore!.reload();
   });
 });
 
