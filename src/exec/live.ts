@@ -7,10 +7,9 @@
  * what to keep. The local spawner uses it directly, the sandbox launcher
  * inside its confinement.
  */
-import { readFileSync } from 'node:fs';
-import { constants } from 'node:os';
+import { killGroup, signalGroup } from './group-signal.ts';
 import { type InputOutcome, PipeInput } from './pipe-input.ts';
-import { DRAIN_GRACE_MS, exitCodeOf, KILL_GRACE_MS, killGroup, settledWithin, type StartOptions } from './spawn.ts';
+import { DRAIN_GRACE_MS, exitCodeOf, KILL_GRACE_MS, settledWithin, type StartOptions } from './spawn.ts';
 
 /** Signals a caller may send to a long-lived process's group. */
 export const PROCESS_SIGNALS = ['SIGTERM', 'SIGKILL', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
@@ -84,41 +83,10 @@ async function pump(stream: ReadableStream<Uint8Array>, sink: OutputSink): Promi
   }
 }
 
-/**
- * Whether a signal reaches `pid` when it is the init of a PID namespace: the
- * kernel delivers to an init only the signals it catches (or blocks, to take
- * later); one it leaves at the default action is discarded, so a SIGTERM or
- * SIGINT would do nothing at all. True when it catches, ignores or blocks it
- * (sigwait included), or when its state cannot be read. Ask before sending:
- * afterwards a woken sigwait shows neither the mask nor the wait.
- */
-function initTakes(pid: number, sig: ProcessSignal): boolean {
-  let status: string;
-  try {
-    status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  } catch {
-    return true;
-  }
-  const bit = 1n << BigInt(constants.signals[sig] - 1);
-  for (const field of ['SigCgt', 'SigIgn', 'SigBlk']) {
-    const hex = new RegExp(`^${field}:\\s*([0-9a-f]+)$`, 'm').exec(status)?.[1];
-    if (hex === undefined || (BigInt(`0x${hex}`) & bit) !== 0n) return true;
-  }
-  // sigwait unblocks what it waits for while it waits (SigBlk no longer shows it), and the kernel still delivers it.
-  try {
-    return readFileSync(`/proc/${pid}/wchan`, 'utf8').includes('sigtimedwait');
-  } catch {
-    return true;
-  }
-}
-
 /** Control characters that end input on a terminal in canonical mode. */
 const CTRL_D = new Uint8Array([4]);
 
-export interface LiveOptions extends Pick<StartOptions, 'extraEnv' | 'forkIn' | 'afterSpawn'> {
-  /** `forkIn` makes the process the init of a new PID namespace (signal delivery differs, see initTakes). */
-  namespaceInit?: boolean;
-}
+export type LiveOptions = Pick<StartOptions, 'extraEnv' | 'forkIn' | 'afterSpawn' | 'namespaceInit'>;
 
 export function startLive(req: LiveRequest, sink: OutputSink, opts: LiveOptions = {}): LiveStart {
   const started = performance.now();
@@ -159,17 +127,7 @@ export function startLive(req: LiveRequest, sink: OutputSink, opts: LiveOptions 
   let leaderGone = false;
 
   const input = req.terminal ? null : new PipeInput(proc.stdin as import('bun').FileSink);
-  /**
-   * Sends `sig` to the group. An init that would discard it gets what its default action (ending it) does:
-   * SIGKILL, which ends its namespace with it; the rest of the group gets `sig` first.
-   */
-  const signalGroup = (sig: ProcessSignal) => {
-    // Judged before the signal is sent: a look afterwards found an init woken from sigwait running, with no wait
-    // channel to show, took it for one that discards the signal and killed it.
-    const discarded = opts.namespaceInit === true && sig !== 'SIGKILL' && !initTakes(pid, sig);
-    killGroup(pid, sig);
-    if (discarded) killGroup(pid, 'SIGKILL');
-  };
+  const namespaceInit = opts.namespaceInit === true;
   const exited = (async (): Promise<LiveExit> => {
     await proc.exited;
     leaderGone = true;
@@ -204,11 +162,11 @@ export function startLive(req: LiveRequest, sink: OutputSink, opts: LiveOptions 
       else input!.close();
     },
     signal(sig) {
-      if (!leaderGone) signalGroup(sig);
+      if (!leaderGone) signalGroup(pid, sig, namespaceInit);
     },
     terminate() {
       if (leaderGone) return;
-      signalGroup('SIGTERM');
+      signalGroup(pid, 'SIGTERM', namespaceInit);
       clearTimeout(escalation);
       escalation = setTimeout(() => killGroup(pid, 'SIGKILL'), KILL_GRACE_MS);
     },

@@ -4,7 +4,8 @@
  * one runtime never touches another's commands.
  */
 import { type LiveStart, type OutputSink, startLive } from './live.ts';
-import { killGroup, notStarted, type SpawnResult, startCommand } from './spawn.ts';
+import { killGroup } from './group-signal.ts';
+import { notStarted, type SpawnResult, startCommand } from './spawn.ts';
 import type { OwnedLiveRequest, OwnedSpawnRequest, Spawner } from './spawner.ts';
 
 export class LocalSpawner implements Spawner {

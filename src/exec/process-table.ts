@@ -533,14 +533,17 @@ export class ProcessTable {
   }
 
   /**
-   * Ends the running processes whose caller `admitted` no longer lets in (a
-   * keys-file reload disabled or removed their client): nobody can read,
-   * write or kill them any more, and a revoked key must not keep work going.
+   * Ends the running processes whose caller can no longer reach them (a
+   * keys-file reload took their client's access away): nobody can read or
+   * stop them any more, and revoked access must not keep work going.
+   * `unreachable` says why for such a caller, and null for the others.
    */
-  endRevoked(admitted: (caller: Caller) => boolean, reason: string): number {
+  endUnreachable(unreachable: (caller: Caller) => string | null): number {
     let n = 0;
     for (const e of this.entries.values()) {
-      if (e.status !== 'running' || admitted(e.caller)) continue;
+      if (e.status !== 'running') continue;
+      const reason = unreachable(e.caller);
+      if (reason === null) continue;
       this.end(e, 'killed', reason, 'SIGKILL');
       n++;
     }

@@ -8,6 +8,7 @@
  */
 import { constants } from 'node:os';
 import { noteTransientBytes } from '../util/gc-pressure.ts';
+import { killGroup, signalGroup } from './group-signal.ts';
 import { type OutputProgress, ProgressMeter } from './progress.ts';
 
 export type { OutputProgress } from './progress.ts';
@@ -58,18 +59,13 @@ export interface StartOptions {
   afterSpawn?: (pid: number) => string | null;
   /** Runs once the leader has exited and its group was killed. */
   onLeaderExit?: () => void;
+  /** `forkIn` makes the process the init of a new PID namespace (signal delivery differs, see group-signal.ts). */
+  namespaceInit?: boolean;
 }
 
 /** Delay between SIGTERM and SIGKILL for a group that ignores TERM. */
 export const KILL_GRACE_MS = 1000;
 
-export function killGroup(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, sig);
-  } catch {
-    // ESRCH: the group is already gone.
-  }
-}
 
 /** The result of a command that never ran. */
 export function notStarted(message: string, started = performance.now()): SpawnResult {
@@ -208,7 +204,8 @@ export function startCommand(req: Omit<SpawnRequest, 'signal'>, opts: StartOptio
     if (reason !== null) return;
     // Record why before signalling: Bun reports no kill reason of its own.
     reason = why;
-    killGroup(pid, 'SIGTERM');
+    // A namespace init that leaves TERM at its default would discard it and sit out the grace: it is killed at once.
+    signalGroup(pid, 'SIGTERM', opts.namespaceInit === true);
     escalation = setTimeout(() => killGroup(pid, 'SIGKILL'), KILL_GRACE_MS);
   };
   const timer = setTimeout(() => terminate('timeout'), req.timeoutMs);

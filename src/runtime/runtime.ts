@@ -43,6 +43,7 @@ import { shellTools } from '../tools/shell.ts';
 import type { ToolDefinition } from '../tools/types.ts';
 import { StartupError } from '../core/startup-error.ts';
 import { Confiner } from '../workspace/confine.ts';
+import { unreachableReason } from './unreachable-processes.ts';
 
 export { StartupError } from '../core/startup-error.ts';
 
@@ -345,13 +346,14 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
       if (toolNames === null) return;
       for (const line of auth.keyStore?.unknownTools(toolNames) ?? []) logger.withTag('keys').warn(line);
     };
-    let processes: ProcessTable | null = null;
+    let processes: { table: ProcessTable; tools: ToolRegistry } | null = null;
     auth.onReloadAudited((keys) => {
       audit.write({ event_type: 'keys_reloaded', correlation_id: null, client_id: null, client_ip: null, api_key_hash: null, user: null, tool_name: null, arguments: null, result: { keys }, error: null });
       warnUnknownTools();
-      // Processes started with a key whose client the reload disabled or removed: their client can no longer reach them.
+      // Processes started with a key whose client the reload disabled, removed or took process_read and process_kill from.
       const store = auth.keyStore;
-      if (store !== null) processes?.endRevoked((caller) => caller.apiKeyHash === null || store.admits(caller.clientId), 'its client was disabled or removed from the keys file');
+      const opened = processes;
+      if (store !== null && opened !== null) opened.table.endUnreachable((caller) => unreachableReason(store, (name) => opened.tools.get(name), caller));
     });
     let ipFilter: IpFilter;
     let hosts: HostPolicy;
@@ -372,7 +374,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
     const limiter = await openLimiter(config, metrics, lifecycle, cleanups);
     const exec = await openExec(config, confiner, opts, metrics, audit, cleanups);
     toolNames = exec.toolNames;
-    processes = exec.processes;
+    processes = { table: exec.processes, tools: exec.registry };
     // A long poll (process_read with waitMs) answers when the drain begins rather than holding it for the grace.
     lifecycle.onDraining(() => exec.processes.endWaits());
     warnUnknownTools();

@@ -17,7 +17,8 @@ import type { PidNamespaces } from './pidns.ts';
 import type { SandboxRunRequest, SandboxStartRequest } from './protocol.ts';
 import { hasLimits } from './rlimits.ts';
 
-export { killGroup, type RunningCommand } from '../exec/spawn.ts';
+export { killGroup } from '../exec/group-signal.ts';
+export type { RunningCommand } from '../exec/spawn.ts';
 
 export function runCommand(
   req: Omit<SandboxRunRequest, 'signal'>,
@@ -31,6 +32,7 @@ export function runCommand(
     extraEnv: env,
     onLeaderExit,
     forkIn: pidns ? (fork) => pidns.spawnInNew(fork) : undefined,
+    namespaceInit: pidns !== null,
   });
   if (command.pid === null || !hasLimits(limits)) return command;
   if (limitsThread === null) {

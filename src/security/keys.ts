@@ -183,9 +183,9 @@ export class KeyStore {
     return { ok: true, client: match.client, keyHash };
   }
 
-  /** True when `clientId` has an enabled key (a reload may have disabled or removed it). */
-  admits(clientId: string): boolean {
-    return this.keys.some((k) => k.enabled && k.client.clientId === clientId);
+  /** The client `clientId` as its enabled key grants it now, or null when a reload disabled or removed it. */
+  enabledClient(clientId: string): AuthClient | null {
+    return this.keys.find((k) => k.enabled && k.client.clientId === clientId)?.client ?? null;
   }
 
   /** True when at least one enabled key exists (auth can admit someone). */

@@ -2,11 +2,11 @@
  * The process tools attacked where a call waits or spans time: reads of output
  * that arrives in pieces (a character split between two writes), cursors a
  * client made up, idle limits shorter than a waiting read, a keys reload that
- * revokes a client while its processes run, and a drain with long polls
- * open. Through the real server; each test asserts the safe behaviour.
+ * revokes a client while its processes run, a command's timeout, and a drain
+ * with long polls open. Through the real server; each test asserts the safe behaviour.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServerProcess } from '../helpers/process.ts';
 import { callTool, rpc, startServer, tempDir, type TestServer, waitFor } from '../helpers/server.ts';
@@ -20,7 +20,7 @@ let keysDir: string;
 let keysFile: string;
 let server: TestServer;
 
-function writeKeys(clients: { client_id: string; api_key: string; enabled: boolean }[]): void {
+function writeKeys(clients: { client_id: string; api_key: string; enabled: boolean; tools?: string[]; readOnly?: boolean }[]): void {
   writeFileSync(keysFile, JSON.stringify({ clients }));
 }
 
@@ -151,6 +151,52 @@ describe('a keys reload', () => {
     expect(mine).toMatchObject({ status: 'killed', reason: 'its client was disabled or removed from the keys file' });
     await as(KEY_B2, 'process_kill', { processId: b.processId, signal: 'SIGKILL' });
   });
+
+  test('taking process_read and process_kill from a client (its tools, readOnly) ends its running processes; a client left one of them keeps its own', async () => {
+    const [KEY_C, KEY_D, KEY_E] = ['c', 'd', 'e'].map((c) => c.repeat(43)) as [string, string, string];
+    const PROCESS_TOOLS = ['process_start', 'process_read', 'process_kill'];
+    const others = [
+      { client_id: 'alice', api_key: KEY_A, enabled: true },
+      { client_id: 'bob', api_key: KEY_B2, enabled: true },
+    ];
+    writeKeys([
+      ...others,
+      { client_id: 'carol', api_key: KEY_C, enabled: true, tools: PROCESS_TOOLS },
+      { client_id: 'dave', api_key: KEY_D, enabled: true, tools: PROCESS_TOOLS },
+      { client_id: 'erin', api_key: KEY_E, enabled: true },
+    ]);
+    server.rt.keyStore!.reload();
+    const started = new Map<string, string>();
+    for (const [key, marker] of [[KEY_C, '1000.3333'], [KEY_D, '1000.3434'], [KEY_E, '1000.3535']] as const) {
+      started.set(marker, (await as(key, 'process_start', { command: 'sleep', arguments: [marker] })).processId);
+      await waitFor(() => Bun.spawnSync(['pgrep', '-f', `sleep ${marker}`]).exitCode === 0, 5000, `sleep ${marker} to start`);
+    }
+    // carol loses every process tool, erin becomes read-only (the process tools all change state), dave keeps process_kill.
+    writeKeys([
+      ...others,
+      { client_id: 'carol', api_key: KEY_C, enabled: true, tools: ['shell_execute'] },
+      { client_id: 'dave', api_key: KEY_D, enabled: true, tools: ['process_start', 'process_kill'] },
+      { client_id: 'erin', api_key: KEY_E, enabled: true, readOnly: true },
+    ]);
+    server.rt.keyStore!.reload();
+    for (const marker of ['1000.3333', '1000.3535']) {
+      await waitFor(() => Bun.spawnSync(['pgrep', '-f', `sleep ${marker}`]).exitCode !== 0, 5000, `sleep ${marker} to end`);
+    }
+    // dave's was not touched by the reload: he still stops it himself.
+    expect(await as(KEY_D, 'process_kill', { processId: started.get('1000.3434'), signal: 'SIGKILL' })).toMatchObject({ status: 'killed', reason: 'process_kill sent SIGKILL' });
+    // Given their tools back, carol and erin find theirs ended, with the reason.
+    writeKeys([...others, { client_id: 'carol', api_key: KEY_C, enabled: true }, { client_id: 'erin', api_key: KEY_E, enabled: true }]);
+    server.rt.keyStore!.reload();
+    for (const [key, marker] of [[KEY_C, '1000.3333'], [KEY_E, '1000.3535']] as const) {
+      const ended = await waitFor(async () => {
+        const r = await as(key, 'process_read', { processId: started.get(marker) });
+        return r.status !== 'running' && r;
+      }, 5000, 'the end to be recorded');
+      expect(ended).toMatchObject({ status: 'killed', reason: 'its client may no longer call process_read or process_kill (its tools or readOnly in the keys file)' });
+    }
+    writeKeys(others);
+    server.rt.keyStore!.reload();
+  });
 });
 
 describe('process_kill with a signal the process leaves at its default', () => {
@@ -197,6 +243,32 @@ describe('process_kill with a signal the process leaves at its default', () => {
     }
     await alice('process_kill', { processId: p.processId, signal: 'SIGKILL' });
     // Each process_kill of a signal that does not end the process waits a second to see whether it does.
+  }, 20_000);
+});
+
+describe('shell_execute timing out', () => {
+  test('a command that leaves SIGTERM at its default ends at once, also as the init of its own PID namespace (sandbox as root): a shell does not run on to its next line', async () => {
+    // The shell waits on a child that takes the TERM and holds on until this test says go. The shell leaves TERM at
+    // its default: where it is a namespace init the kernel would discard it, and the shell would run on to its next
+    // line while the grace before SIGKILL lasts. Ended at once (as TERM ends it anywhere else), it never does.
+    writeFileSync(
+      join(server.workspace, 'hold-on-term.py'),
+      "import os, signal, time\ndef term(*_):\n  open('got-term', 'w').close()\n  while not os.path.exists('go'): time.sleep(0.01)\n  os._exit(0)\nsignal.signal(signal.SIGTERM, term)\ntime.sleep(1000)\n",
+    );
+    let settled = false;
+    const call = alice('shell_execute', { command: 'sh', arguments: ['-c', `${PY} hold-on-term.py; echo ran-on`], timeoutSeconds: 1 });
+    void call.finally(() => (settled = true)).catch(() => {});
+    // Killed with the shell, the child may never get to say it took the TERM.
+    await waitFor(() => settled || existsSync(join(server.workspace, 'got-term')), 10_000, 'the timeout');
+    writeFileSync(join(server.workspace, 'go'), '');
+    expect(await call).toMatchObject({ stdout: '', exitCode: -1, timedOut: true, error: 'command timed out after 1 s; its process group was killed' });
+    for (const f of ['hold-on-term.py', 'got-term', 'go']) rmSync(join(server.workspace, f), { force: true });
+  }, 20_000);
+
+  test('a command that handles SIGTERM gets it and ends on its own', async () => {
+    const r = await alice('shell_execute', { command: 'sh', arguments: ['-c', 'trap "echo term; exit 3" TERM\nsleep 1000.7171 & wait'], timeoutSeconds: 1 });
+    expect(r).toMatchObject({ stdout: 'term\n', exitCode: -1, timedOut: true, error: 'command timed out after 1 s; its process group was killed' });
+    expect(Bun.spawnSync(['pgrep', '-f', 'sleep 1000.7171']).exitCode).not.toBe(0);
   }, 20_000);
 });
 

@@ -6,6 +6,8 @@
  * SDK's client lists the tools and calls echo); a plain install that picks
  * only this machine's platform package (os, cpu, libc); and an install with
  * optional dependencies omitted, whose launcher names the missing package.
+ * Without node and npm, or when verdaccio cannot be installed, the suite is a
+ * skip that prints why.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,23 +26,21 @@ const VERDACCIO = { dependencies: { verdaccio: '6.8.0' }, overrides: { 'node-fet
 const cpu = process.arch === 'arm64' ? 'arm64' : 'x64';
 const platform = `${NPM_WRAPPER}-linux-${cpu}`;
 const missing = !Bun.which('npm') || !Bun.which('npx') || !Bun.which('node') ? 'node, npm or npx is not installed' : process.platform !== 'linux' ? 'not Linux' : undefined;
+// Installed (or found in dist/.tools) before the tests are declared, so a registry that cannot be reached shows as a
+// skip with its reason, as for the system tools .ci/run installs when it can, rather than as tests that pass empty.
+const tool = missing ? undefined : await npmTool('verdaccio', VERDACCIO, 'node_modules/.bin/verdaccio');
+const verdaccioDir = tool && 'dir' in tool ? tool.dir : undefined;
+const skipReason = missing ?? (tool && 'error' in tool ? `verdaccio could not be installed from npm: ${tool.error}` : undefined);
 
 let work: string;
 let registry: string;
 let verdaccio: ReturnType<typeof Bun.spawn> | undefined;
-let setupError: string | undefined;
 /** The environment every npm command runs with: our npmrc and a private cache, nothing from the user's. */
 let npmEnv: Record<string, string>;
 
-describe.skipIf(!available('npm packages through a local registry', missing))('npm packages through a local verdaccio', () => {
+describe.skipIf(!available('npm packages through a local registry', skipReason))('npm packages through a local verdaccio', () => {
   beforeAll(async () => {
     await ensureRelease();
-    const tool = await npmTool('verdaccio', VERDACCIO, 'node_modules/.bin/verdaccio');
-    if ('error' in tool) {
-      setupError = `verdaccio could not be installed from npm: ${tool.error}`;
-      console.log(`skip: npm packages through a local registry: ${setupError}`);
-      return;
-    }
     work = tempDir('hide-npm-');
     const port = freePort();
     registry = `http://127.0.0.1:${port}/`;
@@ -67,7 +67,7 @@ describe.skipIf(!available('npm packages through a local registry', missing))('n
         '',
       ].join('\n'),
     );
-    verdaccio = Bun.spawn([join(tool.dir, 'node_modules', '.bin', 'verdaccio'), '--config', join(work, 'verdaccio.yaml')], {
+    verdaccio = Bun.spawn([join(verdaccioDir!, 'node_modules', '.bin', 'verdaccio'), '--config', join(work, 'verdaccio.yaml')], {
       cwd: work,
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: work },
       stdout: 'ignore',
@@ -116,7 +116,6 @@ describe.skipIf(!available('npm packages through a local registry', missing))('n
   };
 
   test('publishes the wrapper and the five platform packages', async () => {
-    if (setupError) return;
     const tarballs = [NPM_WRAPPER, ...TARGETS.map(npmPackageName)].map((p) => join(NPM_DIR, `${p}-${VERSION}.tgz`));
     // All at once: each is CPU-bound on both sides (npm reads and base64s ~55 MB, verdaccio parses it).
     const results = await Promise.all(
@@ -131,7 +130,6 @@ describe.skipIf(!available('npm packages through a local registry', missing))('n
   }, 180_000);
 
   test('npx -y --registry … headless-ide-mcp version, in an empty directory', async () => {
-    if (setupError) return;
     const r = await run(['npx', '-y', '--registry', registry, NPM_WRAPPER, 'version'], { cwd: emptyDir('npx-version'), env: npmEnv, timeoutMs: 120_000 });
     expect(r.stderr).toBe('');
     expect(r.stdout.trim()).toMatch(new RegExp(`^${VERSION.replaceAll('.', '\\.')}\\+[0-9a-f]{12}(\\.dirty)?\\.linux-${cpu}$`));
@@ -139,7 +137,6 @@ describe.skipIf(!available('npm packages through a local registry', missing))('n
   }, 120_000);
 
   test('an MCP session over stdio through npx: list tools, call echo', async () => {
-    if (setupError) return;
     const dir = emptyDir('npx-stdio');
     const client = new Client({ name: 'npm-test', version: '1' });
     await client.connect(
@@ -163,7 +160,6 @@ describe.skipIf(!available('npm packages through a local registry', missing))('n
   }, 120_000);
 
   test('npm install picks only the platform package for this machine (os, cpu, libc)', async () => {
-    if (setupError) return;
     const dir = emptyDir('install');
     writeFileSync(join(dir, 'package.json'), '{"private":true}\n');
     const r = await run(['npm', 'install', '--registry', registry, `${NPM_WRAPPER}@${VERSION}`], { cwd: dir, env: npmEnv, timeoutMs: 120_000 });
@@ -176,7 +172,6 @@ describe.skipIf(!available('npm packages through a local registry', missing))('n
   }, 120_000);
 
   test('with optional dependencies omitted, the launcher names the missing package', async () => {
-    if (setupError) return;
     const dir = emptyDir('omitted');
     writeFileSync(join(dir, 'package.json'), '{"private":true}\n');
     const r = await run(['npm', 'install', '--omit=optional', '--registry', registry, `${NPM_WRAPPER}@${VERSION}`], { cwd: dir, env: npmEnv, timeoutMs: 120_000 });

@@ -7,10 +7,22 @@ import { buildSeccompFilter, SECCOMP_DENIED, type SeccompPolicy } from '../../sr
 const PROBE = join(import.meta.dir, 'fixtures/seccomp-probe.ts');
 const OFF: SeccompPolicy = { network: 'off', protectedPids: [], allowPidNamespace: false };
 
+/** Well inside the test timeout: a probe that hangs is killed and the test fails saying so. */
+const PROBE_DEADLINE_MS = 20_000;
+
 /** Runs the probe (a fresh process: a filter cannot be removed) and returns its JSON report. */
 async function probe(input: Record<string, unknown>): Promise<unknown> {
   const p = Bun.spawn([process.execPath, PROBE, JSON.stringify(input)], { stdout: 'pipe', stderr: 'pipe' });
-  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  let deadline: ReturnType<typeof setTimeout> | undefined;
+  // Not waiting for the pipes then: a child the probe left stopped may hold them open.
+  const hung = new Promise<never>((_, reject) => {
+    deadline = setTimeout(() => {
+      p.kill('SIGKILL');
+      reject(new Error(`probe ${String(input.suite)} did not finish within ${PROBE_DEADLINE_MS} ms and was killed`));
+    }, PROBE_DEADLINE_MS);
+  });
+  const finished = Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  const [out, err, code] = await Promise.race([finished, hung]).finally(() => clearTimeout(deadline));
   if (code !== 0) throw new Error(`probe exited ${code} (${p.signalCode}): ${err}`);
   return JSON.parse(out);
 }

@@ -1,0 +1,34 @@
+/**
+ * Which long-running processes a keys-file reload leaves out of their
+ * client's reach. A process is bound to the client that started it, and only
+ * process_read and process_kill see or stop it; once the client may call
+ * neither (disabled, removed, or its `tools` or `readOnly` changed), nobody
+ * can, and it would run on unwatched until its idle limit. Those are killed,
+ * with the reason this module gives.
+ */
+import type { Caller } from '../exec/process-table.ts';
+import type { KeyStore } from '../security/keys.ts';
+import { type ToolDefinition, toolPermitted } from '../tools/types.ts';
+
+export const CLIENT_REVOKED = 'its client was disabled or removed from the keys file';
+export const PROCESS_TOOLS_REVOKED = 'its client may no longer call process_read or process_kill (its tools or readOnly in the keys file)';
+
+/** With either one a client still sees or stops its process. */
+const REACHING_TOOLS = ['process_read', 'process_kill'] as const;
+
+/**
+ * Why `caller`'s processes are out of its reach under the keys now loaded, or
+ * null when it can still read or kill them.
+ */
+export function unreachableReason(keys: Pick<KeyStore, 'enabledClient'>, tool: (name: string) => ToolDefinition | undefined, caller: Caller): string | null {
+  // Started without an API key (authentication off, an OAuth token): the keys file never governed it.
+  if (caller.apiKeyHash === null) return null;
+  const client = keys.enabledClient(caller.clientId);
+  if (client === null) return CLIENT_REVOKED;
+  const grant = { allowedTools: client.tools, readOnly: client.readOnly };
+  const reaches = REACHING_TOOLS.some((name) => {
+    const def = tool(name);
+    return def !== undefined && toolPermitted(def, grant);
+  });
+  return reaches ? null : PROCESS_TOOLS_REVOKED;
+}
