@@ -66,7 +66,6 @@ export interface StartOptions {
 /** Delay between SIGTERM and SIGKILL for a group that ignores TERM. */
 export const KILL_GRACE_MS = 1000;
 
-
 /** The result of a command that never ran. */
 export function notStarted(message: string, started = performance.now()): SpawnResult {
   return {

@@ -4,6 +4,8 @@
  * client is refused, never put in another client's sandbox.
  */
 import { afterEach, expect, test } from 'bun:test';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { landlockAbi } from '../../src/sandbox/landlock.ts';
 import { PidNamespaces } from '../../src/sandbox/pidns.ts';
 import { sandboxRules } from '../../src/sandbox/rules.ts';
@@ -30,9 +32,17 @@ const run = (s: SandboxSpawner, owner: string, script: string) =>
 test.skipIf(!supported)('each client gets its own launcher; an idle one is closed', async () => {
   const s = make({ idleCloseMs: 100 });
   await s.start();
-  const [a, b] = await Promise.all([run(s, 'a', 'echo a'), run(s, 'b', 'echo b')]);
-  expect([a.stdout, b.stdout]).toEqual(['a\n', 'b\n']);
+  // The launchers are read while both commands wait: once they are done, a slow machine may close them first.
+  const go = join(fx.workspace, 'spawner-go');
+  rmSync(go, { force: true });
+  const wait = `while [ ! -e ${go} ]; do sleep 0.01; done; echo`;
+  const calls = Promise.all([run(s, 'a', `${wait} a`), run(s, 'b', `${wait} b`)]);
+  expect(await waitFor(() => s.running === 2)).toBe(true);
   const [la, lb] = [s.launcherOf('a')?.pid, s.launcherOf('b')?.pid];
+  writeFileSync(go, '');
+  const [a, b] = await calls;
+  rmSync(go, { force: true });
+  expect([a.stdout, b.stdout]).toEqual(['a\n', 'b\n']);
   expect(la !== undefined && lb !== undefined && la !== lb).toBe(true);
   // Only the spare is left once both clients went quiet.
   expect(await waitFor(() => s.launcherOf('a') === null && s.launcherOf('b') === null)).toBe(true);
