@@ -202,10 +202,51 @@ describe.each(variants)('$name server', ({ uid }) => {
       expect([...outcomes].sort()).toEqual(['ok', 'refused']);
     }, 120_000);
 
-    test.failing('(open) search_files with ripgrep never opens a FIFO swapped in at the start path (ripgrep opens it, blocking, until the search deadline)', async () => {
+    test('search_files with ripgrep never opens a FIFO swapped in at the start path (ripgrep opens it, blocking, until the search deadline)', async () => {
       const marker = join(ws, 'fy-opened');
+      const outcomes = new Set<string>();
       await whileBobRuns(fifoFlipper('fy'), async () => {
-        for (let i = 0; i < 300 && !existsSync(marker); i++) await alice('search_files', { pattern: 'needle', path: 'fy/f' });
+        // Bounded: 300 searches, stopping once the FIFO was opened.
+        for (let i = 0; i < 300 && !existsSync(marker); i++) {
+          const r = await alice('search_files', { pattern: 'needle', path: 'fy/f' });
+          outcomes.add(r.matches.length > 0 ? 'found' : r.error === null ? 'none' : /a FIFO|does not exist|neither a file/.test(r.error) ? 'refused' : r.error);
+        }
+      });
+      expect(existsSync(marker)).toBe(false);
+      // The search landed on the file and was refused at the FIFO; no search waited for its deadline.
+      expect(outcomes.has('found')).toBe(true);
+      expect([...outcomes].filter((o) => o !== 'found' && o !== 'none' && o !== 'refused')).toEqual([]);
+    }, 120_000);
+
+    test('search_files with ripgrep over a directory holding a FIFO with a waiting writer finds the files beside it and never opens the FIFO', async () => {
+      const marker = join(ws, 'fw-opened');
+      const r = await whileBobRuns(
+        [
+          'import os, threading',
+          "os.makedirs('fw')",
+          "open('fw/a.txt', 'w').write('needle\\n')",
+          "os.mkfifo('fw/b.txt')",
+          'def writer():',
+          "    fd = os.open('fw/b.txt', os.O_WRONLY)",
+          "    open('fw-opened', 'w').write('x')",
+          '    os.close(fd)',
+          'threading.Thread(target=writer, daemon=True).start()',
+          "print('ready', flush=True)",
+          'threading.Event().wait()',
+        ],
+        () => alice('search_files', { pattern: 'needle', path: 'fw' }),
+      );
+      expect({ error: r.error, matches: r.matches }).toEqual({ error: null, matches: [{ path: 'fw/a.txt', line: 1, column: 1, text: 'needle' }] });
+      expect(existsSync(marker)).toBe(false);
+    }, 120_000);
+
+    // ripgrep's walk lists an entry's type from the directory, then opens it by name: a FIFO renamed in between is opened
+    // (blocking until a writer comes). The server cannot make ripgrep's open non-blocking; it only reports what its own
+    // verified read confirms, so the FIFO's content is never reported, but its writer wakes and the search can wait.
+    test.failing('(open) search_files with ripgrep over a directory never opens a FIFO swapped in after its walk listed a file there', async () => {
+      const marker = join(ws, 'fv-opened');
+      await whileBobRuns(fifoFlipper('fv'), async () => {
+        for (let i = 0; i < 300 && !existsSync(marker); i++) await alice('search_files', { pattern: 'needle', path: 'fv' });
       });
       expect(existsSync(marker)).toBe(false);
     }, 120_000);
