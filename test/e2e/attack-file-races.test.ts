@@ -183,6 +183,66 @@ describe.each(variants)('$name server', ({ uid }) => {
     });
   });
 
+  describe('a same-size rewrite with the mtime set back', () => {
+    test("edit_file never replaces a file bob rewrote in place after alice's read, same size, mtime restored: the edit is refused as changed", async () => {
+      const f = join(ws, 'mt', 'f');
+      const ROUNDS = 20;
+      // Each "go" line: bob opens the file, watches it, and as soon as alice's read closes it, writes the round's number
+      // over the counter in place (same inode, same size), sets the mtime back to the nanosecond, and says whether the
+      // file was still his when he had written (visible) or alice's replacement was already in place (late).
+      const racer = await bob('process_start', {
+        command: '/usr/bin/python3',
+        arguments: [
+          '-c',
+          [
+            'import ctypes, os, sys',
+            'libc = ctypes.CDLL(None, use_errno=True)',
+            'IN_CLOSE_NOWRITE = 0x10',
+            "os.makedirs('mt', exist_ok=True)",
+            "open('mt/f', 'w').write('needle 000\\n')",
+            "print('ready', flush=True)",
+            'j = 0',
+            'while sys.stdin.readline():',
+            '    j += 1',
+            "    fd = os.open('mt/f', os.O_RDWR)",
+            '    ino = os.fstat(fd).st_ino',
+            '    watch = libc.inotify_init1(0)',
+            "    if watch < 0 or libc.inotify_add_watch(watch, b'mt/f', IN_CLOSE_NOWRITE) < 0: print('no inotify', flush=True); break",
+            "    print('armed %d' % j, flush=True)",
+            '    os.read(watch, 4096)',
+            '    st = os.fstat(fd)',
+            "    os.pwrite(fd, b'%03d' % j, 7)",
+            '    os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))',
+            "    print('wrote %d %s' % (j, 'visible' if os.stat('mt/f').st_ino == ino else 'late'), flush=True)",
+            '    os.close(watch); os.close(fd)',
+          ].join('\n'),
+        ],
+      });
+      expect(racer.error).toBeNull();
+      const output = async () => (await bob('process_read', { processId: racer.processId, waitMs: 1000 })).output as string;
+      const rounds: Array<{ edit: string; bob: string; counter: string }> = [];
+      try {
+        await waitFor(async () => (await output()).includes('ready'), 20_000, 'the racer');
+        // Bounded: 20 edits, each raced by one rewrite.
+        for (let j = 1; j <= ROUNDS; j++) {
+          const [oldText, newText] = readFileSync(f, 'utf8').startsWith('needle') ? ['needle', 'NEEDLE'] : ['NEEDLE', 'needle'];
+          expect((await bob('process_write', { processId: racer.processId, input: 'go\n' })).error).toBeNull();
+          await waitFor(async () => (await output()).includes(`armed ${j}\n`), 20_000, `round ${j} armed`);
+          const r = await alice('edit_file', { path: 'mt/f', edits: [{ oldText, newText }] });
+          const wrote = (await waitFor(async () => new RegExp(`wrote ${j} (visible|late)\n`).exec(await output())?.[1], 20_000, `round ${j} written`)) as string;
+          rounds.push({ edit: r.error === null ? 'ok' : /changed while it was being edited/.test(r.error) ? 'changed' : r.error, bob: wrote, counter: readFileSync(f, 'utf8').slice(7, 10) });
+        }
+      } finally {
+        await bob('process_kill', { processId: racer.processId, signal: 'SIGKILL' });
+      }
+      // Lost: alice's edit went through although bob's rewrite was in the file before her replacement took its place.
+      const lost = rounds.filter((r) => r.edit === 'ok' && r.bob === 'visible');
+      expect({ lost, other: rounds.filter((r) => r.edit !== 'ok' && r.edit !== 'changed') }).toEqual({ lost: [], other: [] });
+      // The race was run: rewrites landed before the commit and were seen.
+      expect(rounds.some((r) => r.edit === 'changed' && r.bob === 'visible')).toBe(true);
+    }, 120_000);
+  });
+
   describe('a last component flipping between a file and a FIFO', () => {
     test('read_file and edit_file never open the FIFO (its waiting writer never wakes)', async () => {
       const marker = join(ws, 'fx-opened');
