@@ -1,15 +1,18 @@
 /**
  * Runs one argv in its own process group with Bun.spawn: no shell, stdin
- * closed, output capped per stream (the excess is read and dropped so memory
+ * closed (or a regular file the request names, see stdin-file.ts), output
+ * capped per stream (the excess is read and dropped so memory
  * stays bounded and the child never blocks on a full pipe), and a timeout or
  * cancellation that kills the whole group — grandchildren included. The
  * local spawner (local-spawner.ts) uses it directly; the sandbox launcher uses
  * the same code inside its confinement (src/sandbox/run-command.ts).
  */
+import { closeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { noteTransientBytes } from '../util/gc-pressure.ts';
 import { killGroup, signalGroup } from './group-signal.ts';
 import { type OutputProgress, ProgressMeter } from './progress.ts';
+import { openStdinFile } from './stdin-file.ts';
 
 export type { OutputProgress } from './progress.ts';
 
@@ -22,6 +25,12 @@ export interface SpawnRequest {
   /** Cap per stream, in bytes. */
   maxOutputBytes: number;
   signal?: AbortSignal;
+  /**
+   * Absolute path of a regular file to give the command as its stdin, opened
+   * here without ever opening a FIFO or device found there (stdin-file.ts);
+   * when it is not a regular file the command does not start. Default: none.
+   */
+  stdinFile?: string;
   /** Receives the output's progress while the command runs (throttled by ProgressMeter). */
   onProgress?: (progress: OutputProgress) => void;
 }
@@ -175,12 +184,18 @@ export function exitCodeOf(code: number | null, signal: string | number | null):
 export function startCommand(req: Omit<SpawnRequest, 'signal'>, opts: StartOptions = {}): RunningCommand {
   const { onProgress } = req;
   const started = performance.now();
-  let proc: ReturnType<typeof Bun.spawn<'ignore', 'pipe', 'pipe'>>;
+  let stdin: number | 'ignore' = 'ignore';
+  if (req.stdinFile !== undefined) {
+    const input = openStdinFile(req.stdinFile);
+    if ('refused' in input) return { pid: null, cancel() {}, result: Promise.resolve(notStarted(input.refused, started)) };
+    stdin = input.fd;
+  }
+  let proc: ReturnType<typeof Bun.spawn<number | 'ignore', 'pipe', 'pipe'>>;
   try {
     const fork = () => Bun.spawn(req.argv, {
       cwd: req.cwd,
       env: opts.extraEnv ? { ...req.env, ...opts.extraEnv } : req.env,
-      stdin: 'ignore',
+      stdin,
       stdout: 'pipe',
       stderr: 'pipe',
       // Own session and process group: one kill(-pid) reaches every descendant.
@@ -189,6 +204,9 @@ export function startCommand(req: Omit<SpawnRequest, 'signal'>, opts: StartOptio
     proc = opts.forkIn ? opts.forkIn(fork) : fork();
   } catch (err) {
     return { pid: null, cancel() {}, result: Promise.resolve(notStarted(`could not start '${req.argv[0]}': ${(err as Error).message}`, started)) };
+  } finally {
+    // The child has its own copy of the descriptor.
+    if (typeof stdin === 'number') closeSync(stdin);
   }
   const pid = proc.pid;
   const refusal = opts.afterSpawn?.(pid) ?? null;

@@ -13,15 +13,21 @@ import { constants, type Stats } from 'node:fs';
 import { type FileHandle, link, lstat, mkdir, open, realpath, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { type Confiner, PathRefusedError } from './confine.ts';
-import { describeType, hardLinkRefusal, type OpenedDir, openDirectory, stillInside } from './open.ts';
+import { describeType, hardLinkRefusal, type OpenedDir, openDirectory, openLastRegular, stillInside } from './open.ts';
 
-const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
 
-/** Identity of a file as it was read, to detect a change before replacing it. */
+/** A file as it was read, to detect a change before replacing it. */
 export interface FileVersion {
   ino: number;
   size: number;
   mtimeMs: number;
+  /**
+   * The bytes the new content was computed from: right before the rename the
+   * target must still hold exactly these. Inode, size and mtime alone miss a
+   * same-size rewrite in place whose writer set the mtime back (touch -d).
+   */
+  bytes: Uint8Array;
 }
 
 export interface WriteOptions {
@@ -155,7 +161,10 @@ export async function writeAtomic(confiner: Confiner, input: string, data: Uint8
     const where = await stillInside(confiner, dir, input);
     if (!confiner.contains(join(where, name))) throw confiner.outside(input);
     const now = await inspectTarget(target, input, opts.createOnly ?? false);
-    if (opts.expect) checkVersion(now, opts.expect, input);
+    if (opts.expect) {
+      checkVersion(now, opts.expect, input);
+      if (!(await stillHolds(target, opts.expect, input))) throw changedRefusal(input);
+    }
     if (opts.createOnly) {
       try {
         await link(temp, target);
@@ -194,9 +203,42 @@ async function keepOwner(fh: FileHandle, before: Stats): Promise<void> {
   await fh.chown(-1, before.gid).catch(refused);
 }
 
+function changedRefusal(input: string): PathRefusedError {
+  return new PathRefusedError(`path '${input}' changed while it was being edited; read it again and retry`, input, 'changed');
+}
+
 function checkVersion(st: { ino: number; size: number; mtimeMs: number } | null, expect: FileVersion | undefined, input: string): void {
   if (!expect) return;
-  if (!st || st.ino !== expect.ino || st.size !== expect.size || st.mtimeMs !== expect.mtimeMs) {
-    throw new PathRefusedError(`path '${input}' changed while it was being edited; read it again and retry`, input, 'changed');
+  if (!st || st.ino !== expect.ino || st.size !== expect.size || st.mtimeMs !== expect.mtimeMs) throw changedRefusal(input);
+}
+
+/** Bytes compared per read: the comparison holds one chunk, not a second copy of the file. */
+const COMPARE_CHUNK = 64 * 1024;
+
+/**
+ * Whether the target, opened without following a symlink and only as a
+ * regular file, is still the inode that was read and holds exactly the bytes
+ * read from it. Reads no more than those bytes and one more (so no more than
+ * the size limit the caller read them under).
+ */
+async function stillHolds(target: string, expect: FileVersion, input: string): Promise<boolean> {
+  let fh: FileHandle;
+  try {
+    fh = await openLastRegular(target, O_RDONLY, input);
+  } catch {
+    return false;
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile() || st.ino !== expect.ino || st.size !== expect.bytes.length) return false;
+    const buf = Buffer.allocUnsafe(Math.min(COMPARE_CHUNK, expect.bytes.length + 1));
+    for (let pos = 0; ; ) {
+      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, expect.bytes.length + 1 - pos), pos);
+      if (bytesRead === 0) return pos === expect.bytes.length;
+      if (pos + bytesRead > expect.bytes.length || buf.compare(expect.bytes, pos, pos + bytesRead, 0, bytesRead) !== 0) return false;
+      pos += bytesRead;
+    }
+  } finally {
+    await fh.close();
   }
 }

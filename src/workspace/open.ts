@@ -81,7 +81,7 @@ async function confirmOpened(confiner: Confiner, fh: FileHandle, openedAs: strin
  * arms, a tape rewinds) before the check of where it landed can refuse it.
  */
 async function openBeneath(confiner: Confiner, path: string, flags: number, input: string): Promise<FileHandle> {
-  const openLast = (at: string) => ((flags & O_DIRECTORY) === 0 && hasProcFd() ? openRegular(at, flags, input) : open(at, flags | O_NOFOLLOW | O_NONBLOCK));
+  const openLast = (at: string) => ((flags & O_DIRECTORY) === 0 ? openLastRegular(at, flags, input) : open(at, flags | O_NOFOLLOW | O_NONBLOCK));
   // A path that is not under a root already starts at a held descriptor (/proc/self/fd/N/name): only its last component is looked up.
   if (!hasProcFd() || !confiner.contains(path)) return openLast(path);
   const root = confiner.rootOf(path);
@@ -126,6 +126,15 @@ async function openRegular(path: string, flags: number, input: string): Promise<
   } finally {
     await pinned.close();
   }
+}
+
+/**
+ * Opens a last component that must be a regular file, never following a
+ * symlink there: pinned and type-checked first where /proc allows
+ * (openRegular); without /proc, opened non-blocking and checked by the caller.
+ */
+export function openLastRegular(path: string, flags: number, input: string): Promise<FileHandle> {
+  return hasProcFd() ? openRegular(path, flags, input) : open(path, flags | O_NOFOLLOW | O_NONBLOCK);
 }
 
 async function openChecked(confiner: Confiner, path: string, flags: number, input: string, want: 'file' | 'directory'): Promise<FileHandle> {

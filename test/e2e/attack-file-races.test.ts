@@ -118,6 +118,18 @@ function fifoFlipper(name: string): string[] {
   ];
 }
 
+/**
+ * Whether a race against a flipper goes on: never once the FIFO was opened
+ * (`marker`), never past 3000 rounds, and past 300 only until every outcome
+ * in `seen` came up. On a machine whose cores are busy the flipper can get no
+ * CPU for a whole burst of calls, which then all meet one state of the path;
+ * the race counts only once it met both.
+ */
+function keepRacing(round: number, marker: string, outcomes: Set<string>, seen: string[]): boolean {
+  if (existsSync(marker) || round >= 3000) return false;
+  return round < 300 || !seen.every((o) => outcomes.has(o));
+}
+
 describe.each(variants)('$name server', ({ uid }) => {
   beforeAll(() => setUp(uid), 60_000);
   afterAll(tearDown);
@@ -183,13 +195,74 @@ describe.each(variants)('$name server', ({ uid }) => {
     });
   });
 
+  describe('a same-size rewrite with the mtime set back', () => {
+    test("edit_file never replaces a file bob rewrote in place after alice's read, same size, mtime restored: the edit is refused as changed", async () => {
+      const f = join(ws, 'mt', 'f');
+      const ROUNDS = 20;
+      // Each "go" line: bob opens the file, watches it, and as soon as alice's read closes it, writes the round's number
+      // over the counter in place (same inode, same size), sets the mtime back to the nanosecond, and says whether the
+      // file was still his when he had written (visible) or alice's replacement was already in place (late). The counter
+      // is the file's last line, after a megabyte of lines: alice's edit takes milliseconds between its read and its
+      // commit, so bob lands there even when he waits for a busy core, and the commit's comparison reads it last.
+      const racer = await bob('process_start', {
+        command: '/usr/bin/python3',
+        arguments: [
+          '-c',
+          [
+            'import ctypes, os, sys',
+            'libc = ctypes.CDLL(None, use_errno=True)',
+            'IN_CLOSE_NOWRITE = 0x10',
+            "os.makedirs('mt', exist_ok=True)",
+            "open('mt/f', 'w').write('needle\\n' + 'padding line\\n' * 80000 + 'counter 000\\n')",
+            "print('ready', flush=True)",
+            'j = 0',
+            'while sys.stdin.readline():',
+            '    j += 1',
+            "    fd = os.open('mt/f', os.O_RDWR)",
+            '    ino = os.fstat(fd).st_ino',
+            '    watch = libc.inotify_init1(0)',
+            "    if watch < 0 or libc.inotify_add_watch(watch, b'mt/f', IN_CLOSE_NOWRITE) < 0: print('no inotify', flush=True); break",
+            "    print('armed %d' % j, flush=True)",
+            '    os.read(watch, 4096)',
+            '    st = os.fstat(fd)',
+            "    os.pwrite(fd, b'%03d' % j, st.st_size - 4)",
+            '    os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))',
+            "    print('wrote %d %s' % (j, 'visible' if os.stat('mt/f').st_ino == ino else 'late'), flush=True)",
+            '    os.close(watch); os.close(fd)',
+          ].join('\n'),
+        ],
+      });
+      expect(racer.error).toBeNull();
+      const output = async () => (await bob('process_read', { processId: racer.processId, waitMs: 1000 })).output as string;
+      const rounds: Array<{ edit: string; bob: string; counter: string }> = [];
+      try {
+        await waitFor(async () => (await output()).includes('ready'), 20_000, 'the racer');
+        // Bounded: 20 edits, each raced by one rewrite.
+        for (let j = 1; j <= ROUNDS; j++) {
+          const [oldText, newText] = readFileSync(f, 'utf8').startsWith('needle') ? ['needle', 'NEEDLE'] : ['NEEDLE', 'needle'];
+          expect((await bob('process_write', { processId: racer.processId, input: 'go\n' })).error).toBeNull();
+          await waitFor(async () => (await output()).includes(`armed ${j}\n`), 20_000, `round ${j} armed`);
+          const r = await alice('edit_file', { path: 'mt/f', edits: [{ oldText, newText }] });
+          const wrote = (await waitFor(async () => new RegExp(`wrote ${j} (visible|late)\n`).exec(await output())?.[1], 20_000, `round ${j} written`)) as string;
+          rounds.push({ edit: r.error === null ? 'ok' : /changed while it was being edited/.test(r.error) ? 'changed' : r.error, bob: wrote, counter: readFileSync(f, 'utf8').slice(-4, -1) });
+        }
+      } finally {
+        await bob('process_kill', { processId: racer.processId, signal: 'SIGKILL' });
+      }
+      // Lost: alice's edit went through although bob's rewrite was in the file before her replacement took its place.
+      const lost = rounds.filter((r) => r.edit === 'ok' && r.bob === 'visible');
+      expect({ lost, other: rounds.filter((r) => r.edit !== 'ok' && r.edit !== 'changed') }).toEqual({ lost: [], other: [] });
+      // The race was run: rewrites landed before the commit and were seen.
+      expect(rounds.some((r) => r.edit === 'changed' && r.bob === 'visible')).toBe(true);
+    }, 120_000);
+  });
+
   describe('a last component flipping between a file and a FIFO', () => {
     test('read_file and edit_file never open the FIFO (its waiting writer never wakes)', async () => {
       const marker = join(ws, 'fx-opened');
       const outcomes = new Set<string>();
       await whileBobRuns(fifoFlipper('fx'), async () => {
-        // Bounded: 300 rounds, stopping once the FIFO was opened.
-        for (let i = 0; i < 300 && !existsSync(marker); i++) {
+        for (let i = 0; keepRacing(i, marker, outcomes, ['ok', 'refused']); i++) {
           const results = await Promise.all([
             alice('read_file', { path: 'fx/f' }),
             alice('edit_file', { path: 'fx/f', edits: [{ oldText: 'needle', newText: 'x' }], dryRun: true }),
@@ -202,10 +275,51 @@ describe.each(variants)('$name server', ({ uid }) => {
       expect([...outcomes].sort()).toEqual(['ok', 'refused']);
     }, 120_000);
 
-    test.failing('(open) search_files with ripgrep never opens a FIFO swapped in at the start path (ripgrep opens it, blocking, until the search deadline)', async () => {
+    test('search_files with ripgrep never opens a FIFO swapped in at the start path (ripgrep opens it, blocking, until the search deadline)', async () => {
       const marker = join(ws, 'fy-opened');
+      const outcomes = new Set<string>();
       await whileBobRuns(fifoFlipper('fy'), async () => {
-        for (let i = 0; i < 300 && !existsSync(marker); i++) await alice('search_files', { pattern: 'needle', path: 'fy/f' });
+        for (let i = 0; keepRacing(i, marker, outcomes, ['found', 'refused']); i++) {
+          const r = await alice('search_files', { pattern: 'needle', path: 'fy/f' });
+          outcomes.add(r.matches.length > 0 ? 'found' : r.error === null ? 'none' : /a FIFO|does not exist|neither a file/.test(r.error) ? 'refused' : r.error);
+        }
+      });
+      expect(existsSync(marker)).toBe(false);
+      // The search landed on the file and was refused at the FIFO; no search waited for its deadline.
+      expect(outcomes.has('found')).toBe(true);
+      expect([...outcomes].filter((o) => o !== 'found' && o !== 'none' && o !== 'refused')).toEqual([]);
+    }, 120_000);
+
+    test('search_files with ripgrep over a directory holding a FIFO with a waiting writer finds the files beside it and never opens the FIFO', async () => {
+      const marker = join(ws, 'fw-opened');
+      const r = await whileBobRuns(
+        [
+          'import os, threading',
+          "os.makedirs('fw')",
+          "open('fw/a.txt', 'w').write('needle\\n')",
+          "os.mkfifo('fw/b.txt')",
+          'def writer():',
+          "    fd = os.open('fw/b.txt', os.O_WRONLY)",
+          "    open('fw-opened', 'w').write('x')",
+          '    os.close(fd)',
+          'threading.Thread(target=writer, daemon=True).start()',
+          "print('ready', flush=True)",
+          'threading.Event().wait()',
+        ],
+        () => alice('search_files', { pattern: 'needle', path: 'fw' }),
+      );
+      expect({ error: r.error, matches: r.matches }).toEqual({ error: null, matches: [{ path: 'fw/a.txt', line: 1, column: 1, text: 'needle' }] });
+      expect(existsSync(marker)).toBe(false);
+    }, 120_000);
+
+    // ripgrep's walk lists an entry's type from the directory, then opens it by name: a FIFO renamed in between is opened
+    // (blocking until a writer comes). The server cannot make ripgrep's open non-blocking; it only reports what its own
+    // verified read confirms, so the FIFO's content is never reported, but its writer wakes and the search can wait.
+    test.failing('(open) search_files with ripgrep over a directory never opens a FIFO swapped in after its walk listed a file there', async () => {
+      const marker = join(ws, 'fv-opened');
+      await whileBobRuns(fifoFlipper('fv'), async () => {
+        // Up to 3000 searches: a flipper starved of CPU may need many before one lands between the walk and the open.
+        for (let i = 0; i < 3000 && !existsSync(marker); i++) await alice('search_files', { pattern: 'needle', path: 'fv' });
       });
       expect(existsSync(marker)).toBe(false);
     }, 120_000);

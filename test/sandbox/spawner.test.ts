@@ -80,3 +80,14 @@ test.skipIf(!supported)("the sweep after a launcher dies leaves the host process
     await bystander.exited;
   }
 });
+
+// The launcher opens a command's stdin file itself, inside the client's confinement: a FIFO there is refused unopened.
+test.skipIf(!supported)('a stdin file: a regular one reaches the command in its sandbox, a FIFO keeps it from starting', async () => {
+  const s = make();
+  await s.start();
+  writeFileSync(join(fx.workspace, 'stdin.txt'), 'from the file\n');
+  Bun.spawnSync(['mkfifo', join(fx.workspace, 'stdin.fifo')]);
+  const cat = (name: string) => s.run({ owner: 'a', argv: ['/bin/cat'], cwd: fx.workspace, env: ENV, timeoutMs: 10_000, maxOutputBytes: 4096, stdinFile: join(fx.workspace, name) });
+  const [file, fifo] = await Promise.all([cat('stdin.txt'), cat('stdin.fifo')]);
+  expect([file.stdout, file.spawnError, fifo.spawnError]).toEqual(['from the file\n', null, 'the input file is a FIFO; only a regular file is given to a command as its input']);
+});

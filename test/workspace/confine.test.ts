@@ -4,7 +4,7 @@
  * parent directory swapped or moved between the checks and the use.
  */
 import { describe, expect, test } from 'bun:test';
-import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeAtomic } from '../../src/workspace/atomic-write.ts';
 import { Confiner, isWithin, PathRefusedError } from '../../src/workspace/confine.ts';
@@ -235,7 +235,7 @@ describe('writeAtomic', () => {
     const st = statSync(join(t.ws, 'f'));
     const err = await refusal(
       writeAtomic(c, 'f', bytes('mine'), {
-        expect: { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs },
+        expect: { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, bytes: bytes('v1') },
         beforeCommit: () => {
           renameSync(join(t.ws, 'f'), join(t.ws, 'f.tmp'));
           writeFileSync(join(t.ws, 'f'), 'v2 by someone else');
@@ -244,5 +244,37 @@ describe('writeAtomic', () => {
     );
     expect(err.kind).toBe('changed');
     expect(readFileSync(join(t.ws, 'f'), 'utf8')).toBe('v2 by someone else');
+  });
+
+  test('expect: a same-size rewrite in place with the mtime set back (same inode, size and mtime) is seen by its bytes and not replaced', async () => {
+    using t = tree();
+    const f = join(t.ws, 'f');
+    writeFileSync(f, 'value=1\n');
+    const c = new Confiner(t.ws);
+    const st = statSync(f, { bigint: true });
+    const err = await refusal(
+      writeAtomic(c, 'f', bytes('mine'), {
+        expect: { ino: Number(st.ino), size: Number(st.size), mtimeMs: statSync(f).mtimeMs, bytes: bytes('value=1\n') },
+        beforeCommit: () => {
+          const fd = openSync(f, 'r+');
+          writeSync(fd, 'value=2\n', 0);
+          closeSync(fd);
+          // To the nanosecond, as touch -d sets it: a Date would round the mtime to the millisecond.
+          const ns = st.mtimeNs;
+          Bun.spawnSync(['touch', '-m', '-d', `@${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, '0')}`, f]);
+        },
+      }),
+    );
+    const now = statSync(f, { bigint: true });
+    expect({ kind: err.kind, text: readFileSync(f, 'utf8'), same: [now.ino, now.size, now.mtimeNs] }).toEqual({ kind: 'changed', text: 'value=2\n', same: [st.ino, st.size, st.mtimeNs] });
+  });
+
+  test('expect: the file still holding the bytes it was read with is replaced', async () => {
+    using t = tree();
+    const f = join(t.ws, 'f');
+    writeFileSync(f, 'value=1\n');
+    const st = statSync(f);
+    await writeAtomic(new Confiner(t.ws), 'f', bytes('mine'), { expect: { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, bytes: bytes('value=1\n') } });
+    expect(readFileSync(f, 'utf8')).toBe('mine');
   });
 });

@@ -142,7 +142,7 @@ export function editFileTool(confiner: Confiner, limits: FileLimits): ToolDefini
           const diff = unifiedDiff(path, original, updated);
           if (!dryRun && updated !== original) {
             const { ino, size, mtimeMs } = opened.stat;
-            await writeAtomic(confiner, opened.real, data, { expect: { ino, size, mtimeMs } });
+            await writeAtomic(confiner, opened.real, data, { expect: { ino, size, mtimeMs, bytes } });
           }
           return {
             structured: { path, diff, applied: args.edits.length, dryRun, failedEdits: [], error: null },

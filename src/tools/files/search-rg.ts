@@ -12,7 +12,12 @@
  * it read outside; each nominated file is therefore read again through a
  * verified open, and a line is reported only when its bytes there are the
  * bytes ripgrep matched — its text and column then come from what this
- * process read. ripgrep gets an empty environment (no RIPGREP_CONFIG_PATH)
+ * process read. A search of one file does not let ripgrep open it at all: it
+ * reads that file on its stdin, opened for it only once its inode is known
+ * to be a regular file (exec/stdin-file.ts), since ripgrep's own open of a
+ * FIFO renamed into the file's place would wake its writer and hold the
+ * search until its deadline. In a directory ripgrep skips what its walk
+ * lists as a FIFO. ripgrep gets an empty environment (no RIPGREP_CONFIG_PATH)
  * and runs through the spawner, sandboxed like any command of the same client.
  */
 import { join, relative } from 'node:path';
@@ -114,7 +119,8 @@ export function ripgrepArgs(req: Parameters<SearchEngine>[1]): string[] {
     '--regexp',
     req.pattern,
     '--',
-    relative(req.root, req.start) || '.',
+    // One file comes on stdin (see ripgrepSearch); ripgrep treats it as it treats a file named on its command line.
+    req.startIsFile ? '-' : relative(req.root, req.start) || '.',
   ];
 }
 
@@ -126,6 +132,7 @@ export function ripgrepSearch(rgPath: string, spawner: Spawner): SearchEngine {
       owner: req.owner,
       argv: [rgPath, ...ripgrepArgs(req)],
       cwd: req.root,
+      ...(req.startIsFile ? { stdinFile: req.start } : {}),
       env: {},
       timeoutMs: RG_TIMEOUT_MS,
       maxOutputBytes: RG_MAX_OUTPUT_BYTES,
@@ -139,8 +146,9 @@ export function ripgrepSearch(rgPath: string, spawner: Spawner): SearchEngine {
     let current: RgText | null = null;
     /** Confirms the lines nominated in the file ripgrep named `path`. */
     const settle = async (path: RgText) => {
-      const rel = stripDot(bytesOf(path).toString('utf8'));
-      const real = join(req.root, rel);
+      // What ripgrep read on stdin is the start file.
+      const real = req.startIsFile ? req.start : join(req.root, stripDot(bytesOf(path).toString('utf8')));
+      const rel = relative(req.root, real);
       // ripgrep says where to look; what is reported is read again here through a verified open.
       const bytes = await readSearchableBytes(confiner, real, req.maxFileBytes);
       if (bytes === null || !(await check.passes(rel))) return;

@@ -1,0 +1,65 @@
+/**
+ * A regular file opened as a command's stdin, for commands that would
+ * otherwise open a client-named path themselves (ripgrep searching one file).
+ * A program's own open(2) of a FIFO blocks until a writer comes, and wakes
+ * that writer; of a device, it may act. Here the path's last component is
+ * pinned with O_PATH and O_NOFOLLOW (which opens nothing), its type checked
+ * on that very inode, and only a regular file is then opened, non-blocking,
+ * through /proc/self/fd: a FIFO renamed into the file's place at any moment
+ * is never opened. Synchronous: the sandbox launcher spawns synchronously.
+ */
+import { closeSync, constants, fstatSync, lstatSync, openSync, type Stats } from 'node:fs';
+import { describeType, hasProcFd, O_PATH } from '../workspace/open.ts';
+
+const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = constants;
+
+export type StdinFile = { fd: number } | { refused: string };
+
+/** Says why without the path: the command's caller knows which file it named, and its client may not know where it lies. */
+function refused(why: string): StdinFile {
+  return { refused: `the input file ${why}` };
+}
+
+const notRegular = (st: Stats) => refused(`is ${describeType(st)}; only a regular file is given to a command as its input`);
+
+function failed(err: unknown): StdinFile {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return refused('does not exist');
+  return refused(`cannot be opened (${code ?? 'error'})`);
+}
+
+/** The open descriptor of the regular file at `path`, or why it was not opened. */
+export function openStdinFile(path: string): StdinFile {
+  if (hasProcFd()) {
+    let pinned: number;
+    try {
+      pinned = openSync(path, O_PATH | O_NOFOLLOW);
+    } catch (err) {
+      return failed(err);
+    }
+    try {
+      const st = fstatSync(pinned);
+      if (!st.isFile()) return notRegular(st);
+      return { fd: openSync(`/proc/self/fd/${pinned}`, O_RDONLY | O_NONBLOCK) };
+    } catch (err) {
+      return failed(err);
+    } finally {
+      closeSync(pinned);
+    }
+  }
+  // No /proc to reopen a pinned inode by: look, then open without blocking and check what was opened
+  // (a FIFO renamed in between is opened, and its writer wakes, but it is never read).
+  const pre = lstatSync(path, { throwIfNoEntry: false });
+  if (pre === undefined) return refused('does not exist');
+  if (!pre.isFile()) return notRegular(pre);
+  let opened: number;
+  try {
+    opened = openSync(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  } catch (err) {
+    return failed(err);
+  }
+  const st = fstatSync(opened);
+  if (st.isFile()) return { fd: opened };
+  closeSync(opened);
+  return notRegular(st);
+}
