@@ -568,8 +568,8 @@ describe('2026-07-28 headers and bodies', () => {
  * Stands in for an authorization server's introspection endpoint, answering
  * `answer()` to every request; `env` points hide at it.
  */
-function introspectionStandIn(answer: () => Response): { env: Record<string, string>; stop(): void } {
-  const endpoint = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => answer() });
+function introspectionStandIn(answer: (req: Request) => Response | Promise<Response>): { env: Record<string, string>; stop(): void } {
+  const endpoint = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: (req) => answer(req) });
   return {
     env: {
       HIDE_OAUTH_INTROSPECTION_URL: `http://127.0.0.1:${endpoint.port}/introspect`,
@@ -721,5 +721,52 @@ describe('introspection with two issuers: an answer that names no issuer is not 
     expect((await auditLines(server)).slice(before).map((l) => l.client_id)).toEqual([`${idpB.issuer}#exec-bot`]);
     iss = [idpB.issuer] as never;
     expect(await echoStatus(server, 'opaque-token-with-iss-list-0123456789')).toBe(401);
+  });
+});
+
+describe('introspection: what is sent to the endpoint, and how often', () => {
+  let server: TestServer;
+  let idp: TestIdp;
+  let resource: string;
+  /** The `token` form field of every request the endpoint got. */
+  const asked: string[] = [];
+  let introspection: ReturnType<typeof introspectionStandIn>;
+
+  beforeAll(async () => {
+    introspection = introspectionStandIn(async (req) => {
+      asked.push(new URLSearchParams(await req.text()).get('token') ?? '');
+      // Slow enough that a burst of calls all arrive before the first answer.
+      await Bun.sleep(50);
+      return Response.json({ active: true, sub: 'opaque-user', scope: 'hide:exec', aud: resource, iss: idp.issuer, exp: now() + 600 });
+    });
+    ({ idp, server, resource } = await startOAuthHide(introspection.env));
+  });
+  afterAll(async () => {
+    await server.stop();
+    await idp.stop();
+    introspection.stop();
+  });
+
+  test('other Authorization schemes (Basic user:password, a lower-case bearer) are refused and never sent to the endpoint', async () => {
+    asked.length = 0;
+    const jwt = await idp.token('exec-bot');
+    const basic = `Basic ${btoa('alice:hunter2-password')}`;
+    for (const authorization of [basic, `Digest username="alice", response="6629fae49393a05397450978507c4ef1"`, `bearer ${jwt}`, `Bearer ${jwt}, Basic ${btoa('a:b')}`]) {
+      const before = (await auditLines(server)).length;
+      const r = await rpc(server.mcpUrl, 'tools/list', undefined, { authorization });
+      expect({ status: r.status, challenge: r.headers.get('www-authenticate') }).toMatchObject({ status: 401, challenge: expect.stringContaining('error="invalid_token"') });
+      expect((await auditLines(server)).slice(before).map((l) => l.event_type)).toEqual(['auth_failure']);
+    }
+    expect(asked).toEqual([]);
+    // The control: an opaque token in the Bearer form is what the endpoint is for.
+    expect(await echoStatus(server, 'opaque-control-0123456789')).toBe(200);
+    expect(asked).toEqual(['opaque-control-0123456789']);
+  });
+
+  test('a burst of concurrent calls with one new opaque token asks the endpoint once', async () => {
+    asked.length = 0;
+    const statuses = await Promise.all(Array.from({ length: 20 }, () => echoStatus(server, 'opaque-burst-0123456789')));
+    expect(new Set(statuses)).toEqual(new Set([200]));
+    expect(asked).toEqual(['opaque-burst-0123456789']);
   });
 });

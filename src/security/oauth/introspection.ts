@@ -31,6 +31,8 @@ export type IntrospectionResult = { active: true; claims: Record<string, unknown
 
 export class Introspector {
   private readonly cache = new Map<string, { until: number; result: IntrospectionResult }>();
+  /** Questions on their way, by the token's SHA-256: concurrent calls with one token share one request. */
+  private readonly asking = new Map<string, Promise<IntrospectionResult>>();
   private readonly authorization: string;
 
   /** The endpoint asked. */
@@ -49,7 +51,17 @@ export class Introspector {
     const now = Date.now();
     const hit = this.cache.get(key);
     if (hit && hit.until > now) return hit.result;
+    let pending = this.asking.get(key);
+    if (!pending) {
+      pending = this.askAndRemember(key, token).finally(() => this.asking.delete(key));
+      this.asking.set(key, pending);
+    }
+    return pending;
+  }
+
+  private async askAndRemember(key: string, token: string): Promise<IntrospectionResult> {
     const result = await this.ask(token);
+    const now = Date.now();
     let until = now + (result.active ? ACTIVE_TTL_MS : INACTIVE_TTL_MS);
     if (result.active && typeof result.claims.exp === 'number') until = Math.min(until, result.claims.exp * 1000);
     if (!result.active && result.unanswered) return result;
