@@ -770,3 +770,47 @@ describe('introspection: what is sent to the endpoint, and how often', () => {
     expect(asked).toEqual(['opaque-burst-0123456789']);
   });
 });
+
+describe('introspection against an endpoint that holds its answers', () => {
+  let server: TestServer;
+  let idp: TestIdp;
+  let resource: string;
+  /** Requests the endpoint holds, unanswered until released. */
+  let held = 0;
+  let release: () => void = () => {};
+  let released = new Promise<void>((r) => {
+    release = r;
+  });
+  let introspection: ReturnType<typeof introspectionStandIn>;
+
+  beforeAll(async () => {
+    introspection = introspectionStandIn(async () => {
+      held++;
+      await released;
+      held--;
+      return Response.json({ active: true, sub: 'opaque-user', scope: 'hide:exec', aud: resource, iss: idp.issuer, exp: now() + 600 });
+    });
+    ({ idp, server, resource } = await startOAuthHide(introspection.env));
+  });
+  afterAll(async () => {
+    release();
+    await server.stop();
+    await idp.stop();
+    introspection.stop();
+  });
+
+  test('a flood of made-up tokens opens at most 64 questions; the rest are refused at once, and a held token works once answered', async () => {
+    const flood = Array.from({ length: 64 }, (_, i) => echoStatus(server, `made-up-token-${i}-0123456789`));
+    await waitFor(() => held === 64, 10_000, '64 questions held by the endpoint');
+    // While those are open, more tokens are not asked about: refused (401) without waiting for the endpoint.
+    const before = (await auditLines(server)).length;
+    const more = await Promise.all(Array.from({ length: 16 }, (_, i) => rpc(server.mcpUrl, 'tools/list', undefined, bearer(`more-made-up-${i}-0123456789`))));
+    expect(more.map((r) => [r.status, r.body.error?.message])).toEqual(Array(16).fill([401, 'Unauthorized: introspection endpoint busy (64 questions open); retry']));
+    expect((await auditLines(server)).slice(before).map((l) => l.event_type)).toEqual(Array(16).fill('auth_failure'));
+    expect(held).toBe(64);
+    release();
+    expect(new Set(await Promise.all(flood))).toEqual(new Set([200]));
+    // A refusal for being busy is not remembered: the same token is asked about now.
+    expect(await echoStatus(server, 'more-made-up-0-0123456789')).toBe(200);
+  });
+});

@@ -14,6 +14,12 @@ const ACTIVE_TTL_MS = 60_000;
 /** Inactive answers are reused briefly so a flood of bad tokens costs the server one request each per this long. */
 const INACTIVE_TTL_MS = 10_000;
 const CACHE_LIMIT = 10_000;
+/**
+ * Questions open at once, at most. Each is a connection to the authorization
+ * server held up to the timeout: without a bound, a flood of made-up tokens
+ * against a slow endpoint opened one per request, as many as the flood had.
+ */
+export const MAX_OPEN_QUESTIONS = 64;
 
 export interface IntrospectionOptions {
   url: string;
@@ -53,6 +59,10 @@ export class Introspector {
     if (hit && hit.until > now) return hit.result;
     let pending = this.asking.get(key);
     if (!pending) {
+      // Refused like an endpoint that does not answer: not remembered, so the token works once questions drain.
+      if (this.asking.size >= MAX_OPEN_QUESTIONS) {
+        return { active: false, reason: `introspection endpoint busy (${MAX_OPEN_QUESTIONS} questions open); retry`, unanswered: true };
+      }
       pending = this.askAndRemember(key, token).finally(() => this.asking.delete(key));
       this.asking.set(key, pending);
     }
