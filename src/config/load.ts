@@ -6,7 +6,8 @@
  * can say which name to fix. Commands that need a setting or two (`keys`,
  * `health`) resolve just those through the same precedence.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readSettingsFileSync } from '../util/read-settings-file.ts';
 import { resolve } from 'node:path';
 import * as v from 'valibot';
 import { type Config, ConfigSchema, type SettingPath, type SettingValue } from './schema.ts';
@@ -102,7 +103,7 @@ interface Sources {
 
 function readConfigFile(file: string): { data: unknown; problem?: string } {
   try {
-    return { data: JSON.parse(readFileSync(file, 'utf8').replace(/^\uFEFF/, '')) };
+    return { data: JSON.parse(readSettingsFileSync(file).replace(/^\uFEFF/, '')) };
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message;
     return { data: {}, problem: `config file ${file}: ${reason}` };
@@ -114,7 +115,14 @@ function openSources(opts: LoadOptions): Sources {
   const problems: string[] = [];
   const dotenvPath = resolve(ctx.cwd, '.env');
   const hasDotenv = existsSync(dotenvPath);
-  const dotenv = hasDotenv ? parseDotenv(readFileSync(dotenvPath, 'utf8')) : {};
+  let dotenv: Record<string, string> = {};
+  if (hasDotenv) {
+    try {
+      dotenv = parseDotenv(readSettingsFileSync(dotenvPath));
+    } catch (err) {
+      problems.push(`${dotenvPath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
 
   // An empty --config= names no file: that is a mistake, not a request for none (an empty HIDE_CONFIG is unset, as every empty variable is).
   if (opts.configFile?.trim() === '') problems.push('--config: expected a file name; got ""');

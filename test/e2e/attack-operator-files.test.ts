@@ -1,0 +1,98 @@
+/**
+ * Settings files that are not files: the config file, `.env` and the keys
+ * file named as (or replaced by) a FIFO, a device, a directory or something
+ * huge. The operator commands (`hide keys`, `hide check-config`, `hide
+ * health` — the container's health probe) must say what is wrong and exit 2,
+ * never hang or read for ever; a running server whose keys file is swapped
+ * for a FIFO (by anyone who can write its directory) must keep answering
+ * with the last good keys.
+ */
+import { describe, expect, test } from 'bun:test';
+import { mkdirSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServerProcess } from '../helpers/process.ts';
+import { tempDir } from '../helpers/temp.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const MAIN = join(import.meta.dir, '..', '..', 'src', 'main.ts');
+const KEY = 'k'.repeat(43);
+
+/** Runs the CLI; a child still running after 20 s is killed, so a hang shows as a wrong exit code, not a stuck run. */
+async function hide(args: string[], cwd: string, env: Record<string, string> = {}) {
+  await using proc = Bun.spawn([process.execPath, MAIN, ...args], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: cwd, ...env },
+    stdout: 'pipe',
+    stderr: 'pipe',
+    timeout: 20_000,
+    killSignal: 'SIGKILL',
+  });
+  const [stdout, stderr, code] = await Promise.all([proc.stdout.text(), proc.stderr.text(), proc.exited]);
+  return { code, stdout, stderr };
+}
+
+function mkfifo(path: string): void {
+  const r = Bun.spawnSync(['mkfifo', path]);
+  if (r.exitCode !== 0) throw new Error(`mkfifo ${path}: ${r.stderr.toString()}`);
+}
+
+/** A directory holding one of each hostile file. */
+function hostileFiles() {
+  const dir = tempDir('hide-operator-files-');
+  mkfifo(join(dir, 'fifo'));
+  mkdirSync(join(dir, 'dir'));
+  writeFileSync(join(dir, 'huge.json'), '');
+  truncateSync(join(dir, 'huge.json'), 20 * 1024 * 1024);
+  return { dir, cases: [['fifo', 'a FIFO, not a regular file'], ['/dev/zero', 'a device, not a regular file'], ['dir', 'a directory, not a regular file'], ['huge.json', 'more than the 16777216']] as const };
+}
+
+describe('operator commands on settings files that are not files', () => {
+  const { dir, cases } = hostileFiles();
+
+  test.each(cases)('%s: every command names it and exits 2, none hangs or reads for ever', async (name, what) => {
+    const runs = await Promise.all([
+      hide(['keys', 'list', '--file', name], dir),
+      hide(['keys', 'generate', '--client-id', 'a', '--file', name], dir),
+      hide(['check-config', '--config', name], dir),
+      hide(['health', '--config', name], dir),
+      hide(['check-config'], dir, { HIDE_AUTH_ENABLED: 'true', HIDE_API_KEYS_FILE: name }),
+    ]);
+    for (const r of runs) {
+      expect({ code: r.code, what: r.stderr.includes(what), trace: /\n\s+at /.test(r.stderr) }).toEqual({ code: 2, what: true, trace: false });
+    }
+  }, 60_000);
+
+  test('a .env that is a FIFO: the health probe and check-config name it and exit 2', async () => {
+    const cwd = tempDir('hide-operator-dotenv-');
+    mkfifo(join(cwd, '.env'));
+    for (const args of [['health'], ['check-config']]) {
+      const r = await hide(args, cwd);
+      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 2, stderr: `hide: Invalid configuration:\n  - ${join(cwd, '.env')}: a FIFO, not a regular file\n` });
+    }
+  }, 60_000);
+});
+
+describe('a running server whose keys file becomes a FIFO', () => {
+  test('keeps answering with the last good keys and says why the reload failed', async () => {
+    const cwd = tempDir('hide-operator-reload-');
+    const keys = join(cwd, 'keys.json');
+    writeFileSync(keys, JSON.stringify({ clients: [{ client_id: 'ops', api_key: KEY }] }));
+    const server = await startServerProcess({ cwd, env: { HIDE_AUTH_ENABLED: 'true', HIDE_API_KEYS_FILE: keys, HIDE_SANDBOX: 'off', HIDE_WORKSPACE: cwd } });
+    const list = () =>
+      fetch(`${server.url}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': KEY }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }) });
+    try {
+      expect((await list()).status).toBe(200);
+      // Swapped in by rename, as any writer of the directory could.
+      mkfifo(join(cwd, 'swap'));
+      renameSync(join(cwd, 'swap'), keys);
+      await waitFor(() => server.logs().includes('keys file reload failed'), 10_000, 'the reload to fail');
+      expect(server.logs()).toContain(`cannot read keys file ${keys}: a FIFO, not a regular file`);
+      expect((await fetch(`${server.url}/health`)).status).toBe(200);
+      expect((await list()).status).toBe(200);
+    } finally {
+      // An old server blocks in open(2) on the FIFO and never handles SIGTERM.
+      server.proc.kill('SIGKILL');
+      await server.proc.exited;
+    }
+  }, 60_000);
+});
