@@ -7,6 +7,7 @@
  * `health`) resolve just those through the same precedence.
  */
 import { existsSync } from 'node:fs';
+import { duplicateKeys } from '../util/json-duplicate-keys.ts';
 import { readSettingsFileSync } from '../util/read-settings-file.ts';
 import { resolve } from 'node:path';
 import * as v from 'valibot';
@@ -103,7 +104,12 @@ interface Sources {
 
 function readConfigFile(file: string): { data: unknown; problem?: string } {
   try {
-    return { data: JSON.parse(readSettingsFileSync(file).replace(/^\uFEFF/, '')) };
+    const text = readSettingsFileSync(file).replace(/^\uFEFF/, '');
+    const data: unknown = JSON.parse(text);
+    // Setting names are looked up without regard to case (the seed's sections are PascalCase): `Auth` and `auth` are one.
+    const twice = duplicateKeys(text, { ignoreCase: true });
+    if (twice.length > 0) return { data, problem: `config file ${file}: ${twice.map((k) => `"${k}"`).join(', ')} given twice (one would silently override the other)` };
+    return { data };
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message;
     return { data: {}, problem: `config file ${file}: ${reason}` };

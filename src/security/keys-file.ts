@@ -6,6 +6,7 @@
 import { statSync } from 'node:fs';
 import * as v from 'valibot';
 import { editDistance } from '../util/edit-distance.ts';
+import { duplicateKeys } from '../util/json-duplicate-keys.ts';
 
 /** Longest key we are willing to hash; longer input is refused as invalid. */
 export const MAX_KEY_LENGTH = 1024;
@@ -96,6 +97,7 @@ export function parseKeysFile(text: string): KeysFileEntry[] {
         return path ? `${path}: ${i.message}` : i.message;
       });
   problems.push(...misspeltFields(raw));
+  problems.push(...duplicateKeys(text).map((k) => `${k}: given twice (one would silently override the other)`));
   if (!parsed.success || problems.length > 0) throw new Error(`keys file is invalid: ${problems.join('; ')}`);
   return parsed.output.clients;
 }

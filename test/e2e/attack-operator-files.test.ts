@@ -5,9 +5,12 @@
  * health` — the container's health probe) must say what is wrong and exit 2,
  * never hang or read for ever; a running server whose keys file is swapped
  * for a FIFO (by anyone who can write its directory) must keep answering
- * with the last good keys.
+ * with the last good keys. And names given twice in a JSON settings file,
+ * where JSON.parse would silently keep one: a second `auth` section dropping
+ * the first's `"enabled": true`.
  */
 import { describe, expect, test } from 'bun:test';
+import { duplicateKeys } from '../../src/util/json-duplicate-keys.ts';
 import { mkdirSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServerProcess } from '../helpers/process.ts';
@@ -95,4 +98,36 @@ describe('a running server whose keys file becomes a FIFO', () => {
       await server.proc.exited;
     }
   }, 60_000);
+});
+
+describe('names given twice in a JSON settings file', () => {
+  test('a second auth section (or one in other case) would drop auth: check-config and serve refuse, naming it', async () => {
+    const cwd = tempDir('hide-operator-dup-');
+    writeFileSync(join(cwd, 'twice.json'), `{"auth":{"enabled":true,"apiKey":"${KEY}"},"rateLimit":{"rpm":10},"auth":{"header":"X-Key"}}`);
+    writeFileSync(join(cwd, 'cased.json'), `{"Auth":{"enabled":true,"apiKey":"${KEY}"},"AUTH":{"enabled":false}}`);
+    for (const [file, name] of [['twice.json', 'auth'], ['cased.json', 'AUTH']] as const) {
+      for (const args of [['check-config', '--config', file], ['serve', '--port', '0', '--config', file]]) {
+        const r = await hide(args, cwd, { HIDE_SANDBOX: 'off' });
+        expect({ code: r.code, stderr: r.stderr }).toEqual({
+          code: 2,
+          stderr: `hide: Invalid configuration:\n  - config file ${join(cwd, file)}: "${name}" given twice (one would silently override the other)\n`,
+        });
+      }
+    }
+  }, 60_000);
+
+  test('a keys-file entry with readOnly (or tools) twice is an invalid file, whichever comes last', async () => {
+    const cwd = tempDir('hide-operator-dupkeys-');
+    writeFileSync(join(cwd, 'keys.json'), `{"clients":[{"client_id":"ci","api_key":"${KEY}","readOnly":true,"tools":["read_file"],"readOnly":false}]}`);
+    const r = await hide(['keys', 'list', '--file', 'keys.json'], cwd);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 2, stderr: 'hide keys: keys file is invalid: clients.0.readOnly: given twice (one would silently override the other)\n' });
+  }, 60_000);
+
+  test('the finder: nested paths, array indexes, escaped names, names inside string values ignored', () => {
+    const text = JSON.stringify({ a: { b: 1 }, list: [{ x: 1 }, { y: 'x", "y' }] }).replace('"b":1', '"b":1,"b":2').replace('"y":', '"\\u0079":1,"y":');
+    expect(JSON.parse(text)).toBeTruthy();
+    expect(duplicateKeys(text)).toEqual(['a.b', 'list.1.y']);
+    expect(duplicateKeys('{"Auth":{},"auth":{}}')).toEqual([]);
+    expect(duplicateKeys('{"Auth":{},"auth":{}}', { ignoreCase: true })).toEqual(['auth']);
+  });
 });
