@@ -8,6 +8,7 @@
  */
 import { existsSync } from 'node:fs';
 import { duplicateKeys } from '../util/json-duplicate-keys.ts';
+import { jsonSyntaxMessage } from '../util/json-syntax.ts';
 import { readSettingsFileSync } from '../util/read-settings-file.ts';
 import { resolve } from 'node:path';
 import * as v from 'valibot';
@@ -105,7 +106,12 @@ interface Sources {
 function readConfigFile(file: string): { data: unknown; problem?: string } {
   try {
     const text = readSettingsFileSync(file).replace(/^\uFEFF/, '');
-    const data: unknown = JSON.parse(text);
+    let data: unknown;
+    try {
+      data = JSON.parse(text);
+    } catch (err) {
+      return { data: {}, problem: `config file ${file}: ${jsonSyntaxMessage(err)}` };
+    }
     // Setting names are looked up without regard to case (the seed's sections are PascalCase): `Auth` and `auth` are one.
     const twice = duplicateKeys(text, { ignoreCase: true });
     if (twice.length > 0) return { data, problem: `config file ${file}: ${twice.map((k) => `"${k}"`).join(', ')} given twice (one would silently override the other)` };

@@ -7,6 +7,7 @@ import { statSync } from 'node:fs';
 import * as v from 'valibot';
 import { editDistance } from '../util/edit-distance.ts';
 import { duplicateKeys } from '../util/json-duplicate-keys.ts';
+import { jsonSyntaxMessage } from '../util/json-syntax.ts';
 
 /** Longest key we are willing to hash; longer input is refused as invalid. */
 export const MAX_KEY_LENGTH = 1024;
@@ -87,7 +88,7 @@ export function parseKeysFile(text: string): KeysFileEntry[] {
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new Error(`keys file is not valid JSON: ${(err as Error).message}`);
+    throw new Error(`keys file is not valid JSON: ${jsonSyntaxMessage(err)}`);
   }
   const parsed = v.safeParse(KeysFileSchema, raw);
   const problems = parsed.success

@@ -7,7 +7,8 @@
  * for a FIFO (by anyone who can write its directory) must keep answering
  * with the last good keys. And names given twice in a JSON settings file,
  * where JSON.parse would silently keep one: a second `auth` section dropping
- * the first's `"enabled": true`.
+ * the first's `"enabled": true`. And a secret whose quotes were forgotten,
+ * which JSON.parse's message would quote back into a terminal or a log.
  */
 import { describe, expect, test } from 'bun:test';
 import { duplicateKeys } from '../../src/util/json-duplicate-keys.ts';
@@ -130,4 +131,38 @@ describe('names given twice in a JSON settings file', () => {
     expect(duplicateKeys('{"Auth":{},"auth":{}}')).toEqual([]);
     expect(duplicateKeys('{"Auth":{},"auth":{}}', { ignoreCase: true })).toEqual(['auth']);
   });
+});
+
+describe('a secret written without its quotes', () => {
+  const SECRET = 'Sup3rS3cretKeyWithoutQuotes0123456789abcde';
+
+  test('keys list, keys generate and check-config say the JSON is broken without printing it', async () => {
+    const cwd = tempDir('hide-operator-unquoted-');
+    writeFileSync(join(cwd, 'keys.json'), `{"clients":[{"client_id":"a","api_key":${SECRET}}]}`);
+    writeFileSync(join(cwd, 'hide.json'), `{"auth":{"enabled":true,"apiKey":${SECRET}}}`);
+    const runs = await Promise.all([
+      hide(['keys', 'list', '--file', 'keys.json'], cwd),
+      hide(['keys', 'generate', '--client-id', 'b', '--file', 'keys.json'], cwd),
+      hide(['check-config', '--config', 'hide.json'], cwd),
+      hide(['check-config'], cwd, { HIDE_AUTH_ENABLED: 'true', HIDE_API_KEYS_FILE: 'keys.json' }),
+    ]);
+    for (const r of runs) {
+      expect({ code: r.code, said: r.stderr.includes('a bare word where a value belongs'), leaked: r.stderr.includes(SECRET) || r.stdout.includes(SECRET) }).toEqual({ code: 2, said: true, leaked: false });
+    }
+  }, 60_000);
+
+  test('a running server reloading such a keys file logs why, not the key', async () => {
+    const cwd = tempDir('hide-operator-unquoted-reload-');
+    const keys = join(cwd, 'keys.json');
+    writeFileSync(keys, JSON.stringify({ clients: [{ client_id: 'ops', api_key: KEY }] }));
+    const server = await startServerProcess({ cwd, env: { HIDE_AUTH_ENABLED: 'true', HIDE_API_KEYS_FILE: keys, HIDE_SANDBOX: 'off', HIDE_WORKSPACE: cwd } });
+    try {
+      writeFileSync(join(cwd, 'next.json'), `{"clients":[{"client_id":"ops","api_key":"${KEY}"},{"client_id":"new","api_key":${SECRET}}]}`);
+      renameSync(join(cwd, 'next.json'), keys);
+      await waitFor(() => server.logs().includes('keys file reload failed'), 10_000, 'the reload to fail');
+      expect(server.logs()).not.toContain(SECRET);
+    } finally {
+      await server.stop();
+    }
+  }, 60_000);
 });
