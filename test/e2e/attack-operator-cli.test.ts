@@ -9,12 +9,15 @@
  * where JSON.parse would silently keep one: a second `auth` section dropping
  * the first's `"enabled": true`. And a secret whose quotes were forgotten,
  * which JSON.parse's message would quote back into a terminal or a log.
+ * And `hide audit query` printing what a client put in its arguments to the
+ * operator's terminal.
  */
 import { describe, expect, test } from 'bun:test';
 import { duplicateKeys } from '../../src/util/json-duplicate-keys.ts';
-import { mkdirSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServerProcess } from '../helpers/process.ts';
+import { rpc, startServer } from '../helpers/server.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -164,5 +167,26 @@ describe('a secret written without its quotes', () => {
     } finally {
       await server.stop();
     }
+  }, 60_000);
+});
+
+describe('hide audit query on lines a client wrote into', () => {
+  test('C1 controls (CSI), bidi overrides and line separators from arguments are printed as \\u escapes, the JSON meaning unchanged', async () => {
+    const server = await startServer({ HIDE_SANDBOX: 'off' });
+    const hostile = 'A\u009b2J\u009b31mred\u202etxt.exe\u2066x\u2069\u2028next\u007f';
+    const cwd = tempDir('hide-operator-query-');
+    try {
+      const r = await rpc(server.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: { command: 'echo', arguments: [hostile] } });
+      expect(r.status).toBe(200);
+      await server.rt.audit.flush();
+      // A copy: the test server's directory goes with it.
+      writeFileSync(join(cwd, 'audit.jsonl'), readFileSync(server.auditFile));
+    } finally {
+      await server.stop();
+    }
+    const q = await hide(['audit', 'query', '--event-type', 'tool_call', '--file', 'audit.jsonl'], cwd);
+    expect({ code: q.code, stderr: q.stderr, raw: /[\u007f-\u009f\u2028\u202e\u2066\u2069]/.test(q.stdout) }).toEqual({ code: 0, stderr: '', raw: false });
+    const lines = q.stdout.trim().split('\n');
+    expect(lines.map((l) => JSON.parse(l).arguments.arguments)).toEqual([[hostile]]);
   }, 60_000);
 });
