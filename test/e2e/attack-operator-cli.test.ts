@@ -10,15 +10,18 @@
  * the first's `"enabled": true`. And a secret whose quotes were forgotten,
  * which JSON.parse's message would quote back into a terminal or a log.
  * And `hide audit query` printing what a client put in its arguments to the
- * operator's terminal.
+ * operator's terminal; and `hide keys generate`, run as root beside an
+ * unprivileged server, taking the keys file away from that server.
  */
 import { describe, expect, test } from 'bun:test';
 import { duplicateKeys } from '../../src/util/json-duplicate-keys.ts';
-import { mkdirSync, readFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, readFileSync, renameSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensureBinary } from '../helpers/binary.ts';
 import { startServerProcess } from '../helpers/process.ts';
 import { rpc, startServer } from '../helpers/server.ts';
 import { tempDir } from '../helpers/temp.ts';
+import { UNPRIVILEGED } from '../helpers/two-clients.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const MAIN = join(import.meta.dir, '..', '..', 'src', 'main.ts');
@@ -189,4 +192,41 @@ describe('hide audit query on lines a client wrote into', () => {
     const lines = q.stdout.trim().split('\n');
     expect(lines.map((l) => JSON.parse(l).arguments.arguments)).toEqual([[hostile]]);
   }, 60_000);
+});
+
+const asRoot = process.getuid?.() === 0 && Bun.which('setpriv') !== null;
+
+describe('hide keys generate as root beside an unprivileged server', () => {
+  test.skipIf(!asRoot)('the keys file keeps its owner, so the server reads the new client and still starts', async () => {
+    const dir = tempDir('hide-operator-owner-');
+    chmodSync(dir, 0o755);
+    const conf = join(dir, 'conf');
+    mkdirSync(conf);
+    const keys = join(conf, 'keys.json');
+    writeFileSync(keys, JSON.stringify({ clients: [{ client_id: 'ops', api_key: KEY }] }), { mode: 0o600 });
+    for (const p of [conf, keys]) chownSync(p, UNPRIVILEGED, UNPRIVILEGED);
+    // The checkout may not be readable by that uid: it runs a copy of the compiled binary.
+    const program = join(dir, 'hide');
+    copyFileSync(await ensureBinary(), program);
+    chmodSync(program, 0o755);
+    const env = { BUN_RUNTIME_TRANSPILER_CACHE_PATH: '0', HOME: conf, HIDE_WORKSPACE: conf, HIDE_AUDIT_LOG_FILE: join(conf, 'audit.jsonl'), HIDE_AUTH_ENABLED: 'true', HIDE_API_KEYS_FILE: keys, HIDE_SANDBOX: 'off' };
+    const server = await startServerProcess({ cwd: dir, uid: UNPRIVILEGED, program: [program], env });
+    let added = '';
+    try {
+      // What an operator does with `docker exec` (root by default) or sudo.
+      const r = await hide(['keys', 'generate', '--client-id', 'new-bot', '--file', keys], dir);
+      expect(r.code).toBe(0);
+      added = r.stdout.trim();
+      const st = statSync(keys);
+      expect({ uid: st.uid, gid: st.gid, mode: (st.mode & 0o777).toString(8) }).toEqual({ uid: UNPRIVILEGED, gid: UNPRIVILEGED, mode: '600' });
+      const list = () =>
+        fetch(`${server.url}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': added }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }) });
+      await waitFor(async () => (await list()).status === 200, 10_000, 'the new client to be accepted');
+    } finally {
+      await server.stop();
+    }
+    // And the next start reads the file too.
+    const again = await startServerProcess({ cwd: dir, uid: UNPRIVILEGED, program: [program], env });
+    await again.stop();
+  }, 90_000);
 });
