@@ -6,8 +6,9 @@
  * set fetched at a bounded rate, cached grants dropped on expiry and key
  * rotation, scopes matched exactly, principals from different issuers (or a
  * token and an API key) never sharing an identity, tokens kept out of the
- * audit log and the server log, and body/header mismatches refused before
- * anything runs.
+ * audit log and the server log, only bearer values sent to introspection
+ * (once per token, a bounded number at a time), and body/header mismatches
+ * refused before anything runs.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -306,6 +307,21 @@ describe('forged tokens against one issuer', () => {
       const signature = t.split('.')[2]!;
       expect(auditText(server)).not.toContain(signature);
       expect(logged.join('')).not.toContain(signature);
+    }
+  });
+
+  test('a genuine token in the query string, or beside a forged one on a second Authorization line, never authenticates', async () => {
+    const good = await idp.token('exec-bot');
+    const forged = await sign(baseClaims(idp, resource), await newSigningKey());
+    const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
+    const q = await fetch(`${server.mcpUrl}?access_token=${good}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    expect({ status: q.status, challenge: q.headers.get('www-authenticate')?.includes('error=') }).toEqual({ status: 401, challenge: false });
+    const q2 = await fetch(`${server.mcpUrl}?access_token=${good}`, { method: 'POST', headers: { 'content-type': 'application/json', ...bearer(forged) }, body });
+    expect(q2.status).toBe(401);
+    // A proxy in front may check one line and pass both: whichever order, the pair is no credential.
+    for (const [a, b] of [[good, forged], [forged, good]]) {
+      const raw = await rawHttp(server.url, `POST /mcp HTTP/1.1\r\nHost: ${new URL(server.url).host}\r\nContent-Type: application/json\r\nAuthorization: Bearer ${a}\r\nAuthorization: Bearer ${b}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+      expect(raw.split('\r\n')[0]).toBe('HTTP/1.1 401 Unauthorized');
     }
   });
 
