@@ -376,6 +376,8 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
     lifecycle.onDraining(() => exec.processes.endWaits());
     warnUnknownTools();
     const oauth = openOAuth(config, opts, exec.registry.definitions(), lifecycle);
+    // An opaque token is no shape the redactor knows: the ones introspection accepted are masked by value, as keys are.
+    if (oauth?.introspects) auth.redactor.alsoMask((candidate) => oauth.knowsToken(candidate));
     const security = new SecurityPipeline({
       authEnabled: auth.keyStore !== null || oauth !== null,
       keyStore: auth.keyStore,

@@ -17,7 +17,7 @@ import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { base64url, exportJWK, SignJWT } from 'jose';
-import { freePort, newSigningKey, type SigningKey, TestIdp } from '../helpers/oidc.ts';
+import { CLIENTS, freePort, newSigningKey, type SigningKey, TestIdp } from '../helpers/oidc.ts';
 import { asModern, MODERN_META, rpc, startServer, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
 
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
@@ -828,5 +828,31 @@ describe('introspection against an endpoint that holds its answers', () => {
     expect(new Set(await Promise.all(flood))).toEqual(new Set([200]));
     // A refusal for being busy is not remembered: the same token is asked about now.
     expect(await echoStatus(server, 'more-made-up-0-0123456789')).toBe(200);
+  });
+});
+
+describe('opaque tokens from a real authorization server, in the audit log', () => {
+  test("a caller's opaque token put in its own arguments is masked by value, as a key is; a made-up one is not", async () => {
+    const idp = await TestIdp.start('pending', { opaque: true });
+    const hideClient = CLIENTS.find((c) => c.id === 'hide')!;
+    const { server } = await startOAuthHide(
+      { HIDE_OAUTH_INTROSPECTION_URL: `${idp.issuer}/token/introspection`, HIDE_OAUTH_INTROSPECTION_CLIENT_ID: hideClient.id, HIDE_OAUTH_INTROSPECTION_CLIENT_SECRET: hideClient.secret },
+      [idp],
+    );
+    try {
+      const token = await idp.token('exec-bot');
+      expect(token.split('.').length).toBe(1);
+      // As an agent would: a CLI that takes the token as a plain argument, or a URL carrying it in its path.
+      const args = [token, `https://ci.example/hooks/${token}`, 'made-up-but-long-0123456789abcdef'];
+      const before = (await auditLines(server)).length;
+      const r = await rpc(server.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: { command: 'echo', arguments: args } }, bearer(token));
+      expect(r.status).toBe(200);
+      const [line] = (await auditLines(server)).slice(before);
+      expect(line!.arguments.arguments).toEqual(['[REDACTED]', 'https://ci.example/hooks/[REDACTED]', 'made-up-but-long-0123456789abcdef']);
+      expect(auditText(server)).not.toContain(token);
+    } finally {
+      await server.stop();
+      await idp.stop();
+    }
   });
 });

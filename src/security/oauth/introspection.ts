@@ -52,6 +52,16 @@ export class Introspector {
     this.authorization = `Basic ${btoa(`${enc(opts.clientId)}:${enc(opts.clientSecret)}`)}`;
   }
 
+  /**
+   * True when the value is an access token the endpoint called active, still
+   * remembered: the redactor asks, so a caller's opaque token that turns up in
+   * its own arguments (a command line, a file it writes) is masked by value,
+   * as a key is — the server holds only its digest.
+   */
+  holds(candidate: string): boolean {
+    return this.cache.get(sha256Hex(candidate))?.result.active === true;
+  }
+
   async introspect(token: string): Promise<IntrospectionResult> {
     const key = sha256Hex(token);
     const now = Date.now();

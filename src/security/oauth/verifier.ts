@@ -98,6 +98,11 @@ export class TokenVerifier {
 
   constructor(private readonly opts: VerifierOptions) {}
 
+  /** True for an opaque token introspection called active and still remembers (JWTs are masked by their shape). */
+  knows(candidate: string): boolean {
+    return this.opts.introspector?.holds(candidate) ?? false;
+  }
+
   async verify(token: string): Promise<TokenCheck> {
     if (token.length > MAX_TOKEN_LENGTH || !B64TOKEN.test(token)) return { ok: false, reason: 'not a bearer token: send Authorization: Bearer <token>' };
     if (!looksLikeJwt(token)) return this.introspect(token);
