@@ -23,6 +23,7 @@ import type { AuditSink } from '../audit/event.ts';
 import { IpFilter, isLoopback } from '../security/ip.ts';
 import { KeyStore, plaintextKeysExposure } from '../security/keys.ts';
 import { networkOnExposures } from '../security/network-exposure.ts';
+import { cleartextWarnings } from '../security/oauth/discovery.ts';
 import { OAuthGuard } from '../security/oauth/guard.ts';
 import type { Limiter } from '../security/limiter.ts';
 import { MemoryLimiter } from '../security/memory-limiter.ts';
@@ -271,6 +272,7 @@ function openOAuth(config: Config, opts: RuntimeOptions, tools: ToolDefinition[]
   } catch (err) {
     throw new StartupError(`OAuth settings are not usable: ${(err as Error).message}`);
   }
+  for (const line of cleartextWarnings(o.issuers, i?.url)) logger.withTag('oauth').warn(line);
   lifecycle.addCheck(() => guard.problem());
   guard.start();
   return guard;
