@@ -319,7 +319,7 @@ export interface Budget {
 
 export class Redactor {
   private re: RegExp;
-  private readonly isKey: ((candidate: string) => boolean) | null;
+  private isKey: ((candidate: string) => boolean) | null;
 
   /**
    * @param secrets the server's own secrets (API keys…), masked wherever they appear.
@@ -328,6 +328,16 @@ export class Redactor {
   constructor(secrets: readonly string[] = [], opts: RedactorOptions = {}) {
     this.re = Redactor.compile(secrets);
     this.isKey = opts.isKey ?? (opts.keyStore ? storeMatcher(opts.keyStore) : null);
+  }
+
+  /**
+   * Masks by value, besides the keys, whatever `test` recognises (the OAuth
+   * access tokens the server has seen and holds only as digests). Same rules
+   * and cost as the key test: asked for runs of MIN_KEY_RUN or more token characters.
+   */
+  alsoMask(test: (candidate: string) => boolean): void {
+    const keys = this.isKey;
+    this.isKey = keys ? (candidate) => keys(candidate) || test(candidate) : test;
   }
 
   /** Replaces the server secrets (after a keys-file reload added plaintext keys). */

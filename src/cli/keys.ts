@@ -5,10 +5,11 @@
  * reads a half-written file. Without --file, the keys file is the one the
  * server would use, resolved through the same settings loader.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { loadSettings } from '../config/load.ts';
 import { LockTimeoutError, withDirLockSync } from '../util/dir-lock.ts';
+import { readSettingsFileSync } from '../util/read-settings-file.ts';
 import { writeFileAtomicSync } from '../util/write-file-atomic.ts';
 import { parseArgsOnce, UsageError } from './common.ts';
 import { generateApiKey, KeyStore, parseKeysFile, sha256Hex } from '../security/keys.ts';
@@ -73,7 +74,12 @@ function generate(values: { 'client-id'?: string; description?: string }, file: 
 function append(clientId: string, description: string | undefined, file: string, io: CliIo): number {
   let doc: { clients: unknown[] } & Record<string, unknown> = { clients: [] };
   if (existsSync(file)) {
-    const text = readFileSync(file, 'utf8');
+    let text: string;
+    try {
+      text = readSettingsFileSync(file);
+    } catch (err) {
+      throw new Error(`cannot read keys file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
     const entries = parseKeysFile(text);
     if (entries.some((e) => e.client_id === clientId)) {
       throw new UsageError(`client id "${clientId}" already exists in ${file}`);

@@ -6,7 +6,10 @@
  * can say which name to fix. Commands that need a setting or two (`keys`,
  * `health`) resolve just those through the same precedence.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { duplicateKeys } from '../util/json-duplicate-keys.ts';
+import { jsonSyntaxMessage } from '../util/json-syntax.ts';
+import { readSettingsFileSync } from '../util/read-settings-file.ts';
 import { resolve } from 'node:path';
 import * as v from 'valibot';
 import { type Config, ConfigSchema, type SettingPath, type SettingValue } from './schema.ts';
@@ -102,7 +105,17 @@ interface Sources {
 
 function readConfigFile(file: string): { data: unknown; problem?: string } {
   try {
-    return { data: JSON.parse(readFileSync(file, 'utf8').replace(/^\uFEFF/, '')) };
+    const text = readSettingsFileSync(file).replace(/^\uFEFF/, '');
+    let data: unknown;
+    try {
+      data = JSON.parse(text);
+    } catch (err) {
+      return { data: {}, problem: `config file ${file}: ${jsonSyntaxMessage(err)}` };
+    }
+    // Setting names are looked up without regard to case (the seed's sections are PascalCase): `Auth` and `auth` are one.
+    const twice = duplicateKeys(text, { ignoreCase: true });
+    if (twice.length > 0) return { data, problem: `config file ${file}: ${twice.map((k) => `"${k}"`).join(', ')} given twice (one would silently override the other)` };
+    return { data };
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message;
     return { data: {}, problem: `config file ${file}: ${reason}` };
@@ -114,7 +127,14 @@ function openSources(opts: LoadOptions): Sources {
   const problems: string[] = [];
   const dotenvPath = resolve(ctx.cwd, '.env');
   const hasDotenv = existsSync(dotenvPath);
-  const dotenv = hasDotenv ? parseDotenv(readFileSync(dotenvPath, 'utf8')) : {};
+  let dotenv: Record<string, string> = {};
+  if (hasDotenv) {
+    try {
+      dotenv = parseDotenv(readSettingsFileSync(dotenvPath));
+    } catch (err) {
+      problems.push(`${dotenvPath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
 
   // An empty --config= names no file: that is a mistake, not a request for none (an empty HIDE_CONFIG is unset, as every empty variable is).
   if (opts.configFile?.trim() === '') problems.push('--config: expected a file name; got ""');

@@ -23,6 +23,7 @@ import type { AuditSink } from '../audit/event.ts';
 import { IpFilter, isLoopback } from '../security/ip.ts';
 import { KeyStore, plaintextKeysExposure } from '../security/keys.ts';
 import { networkOnExposures } from '../security/network-exposure.ts';
+import { cleartextWarnings } from '../security/oauth/discovery.ts';
 import { OAuthGuard } from '../security/oauth/guard.ts';
 import type { Limiter } from '../security/limiter.ts';
 import { MemoryLimiter } from '../security/memory-limiter.ts';
@@ -273,6 +274,7 @@ function openOAuth(config: Config, opts: RuntimeOptions, tools: ToolDefinition[]
   } catch (err) {
     throw new StartupError(`OAuth settings are not usable: ${(err as Error).message}`);
   }
+  for (const line of cleartextWarnings(o.issuers, i?.url)) logger.withTag('oauth').warn(line);
   lifecycle.addCheck(() => guard.problem());
   guard.start();
   return guard;
@@ -379,6 +381,8 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
     lifecycle.onDraining(() => exec.processes.endWaits());
     warnUnknownTools();
     const oauth = openOAuth(config, opts, exec.registry.definitions(), lifecycle);
+    // An opaque token is no shape the redactor knows: the ones introspection accepted are masked by value, as keys are.
+    if (oauth?.introspects) auth.redactor.alsoMask((candidate) => oauth.knowsToken(candidate));
     const security = new SecurityPipeline({
       authEnabled: auth.keyStore !== null || oauth !== null,
       keyStore: auth.keyStore,

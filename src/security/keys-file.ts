@@ -6,6 +6,8 @@
 import { statSync } from 'node:fs';
 import * as v from 'valibot';
 import { editDistance } from '../util/edit-distance.ts';
+import { duplicateKeys } from '../util/json-duplicate-keys.ts';
+import { jsonSyntaxMessage } from '../util/json-syntax.ts';
 
 /** Longest key we are willing to hash; longer input is refused as invalid. */
 export const MAX_KEY_LENGTH = 1024;
@@ -86,7 +88,7 @@ export function parseKeysFile(text: string): KeysFileEntry[] {
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new Error(`keys file is not valid JSON: ${(err as Error).message}`);
+    throw new Error(`keys file is not valid JSON: ${jsonSyntaxMessage(err)}`);
   }
   const parsed = v.safeParse(KeysFileSchema, raw);
   const problems = parsed.success
@@ -96,6 +98,7 @@ export function parseKeysFile(text: string): KeysFileEntry[] {
         return path ? `${path}: ${i.message}` : i.message;
       });
   problems.push(...misspeltFields(raw));
+  problems.push(...duplicateKeys(text).map((k) => `${k}: given twice (one would silently override the other)`));
   if (!parsed.success || problems.length > 0) throw new Error(`keys file is invalid: ${problems.join('; ')}`);
   return parsed.output.clients;
 }

@@ -8,8 +8,8 @@
  * Shared by the HTTP auth hook and the CLI (`hide keys`); no HTTP in here.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { isWellFormedKey, KEY_FORM, type KeysFileEntry, parseKeysFile } from './keys-file.ts';
+import { readSettingsFileSync } from '../util/read-settings-file.ts';
 import { KeysFileWatcher } from './keys-watch.ts';
 import { sha256Hex } from '../util/sha256.ts';
 
@@ -126,7 +126,7 @@ export class KeyStore {
     if (this.file === null) return [];
     let text: string;
     try {
-      text = readFileSync(this.file, 'utf8');
+      text = readSettingsFileSync(this.file);
     } catch (err) {
       throw new Error(`cannot read keys file ${this.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }

@@ -6,11 +6,11 @@
  * writer in src/workspace/atomic-write.ts.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fchownSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 export interface AtomicWriteOptions {
-  /** Permission bits of a new file (an existing file keeps its own); default 0600. */
+  /** Permission bits of a new file (an existing file keeps its own, and its owner where we may set it); default 0600. */
   mode?: number;
   /**
    * Flush to disk before the rename (default true). Off for a file rewritten
@@ -20,10 +20,14 @@ export interface AtomicWriteOptions {
 }
 
 export function writeFileAtomicSync(path: string, text: string, opts: AtomicWriteOptions = {}): void {
-  const keep = existsSync(path) ? statSync(path).mode & 0o777 : (opts.mode ?? 0o600);
+  const old = existsSync(path) ? statSync(path) : null;
+  const keep = old ? old.mode & 0o777 : (opts.mode ?? 0o600);
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   const fd = openSync(tmp, 'wx', keep);
   try {
+    // Root replacing a file another user owns (`hide keys generate` through sudo or `docker exec` beside an
+    // unprivileged server) keeps that owner: a root-owned 0600 file would lock the server out of its own keys.
+    if (old && (old.uid !== process.getuid?.() || old.gid !== process.getgid?.())) chownIfAllowed(fd, old.uid, old.gid);
     writeSync(fd, text);
     if (opts.fsync !== false) fsyncSync(fd);
   } catch (err) {
@@ -33,4 +37,13 @@ export function writeFileAtomicSync(path: string, text: string, opts: AtomicWrit
   }
   closeSync(fd);
   renameSync(tmp, path);
+}
+
+/** Another user's file stays theirs when we may say so (root, or our own group); otherwise it becomes ours, as any rewrite would. */
+function chownIfAllowed(fd: number, uid: number, gid: number): void {
+  try {
+    fchownSync(fd, uid, gid);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
+  }
 }

@@ -6,8 +6,9 @@
  * set fetched at a bounded rate, cached grants dropped on expiry and key
  * rotation, scopes matched exactly, principals from different issuers (or a
  * token and an API key) never sharing an identity, tokens kept out of the
- * audit log and the server log, and body/header mismatches refused before
- * anything runs.
+ * audit log and the server log, only bearer values sent to introspection
+ * (once per token, a bounded number at a time), and body/header mismatches
+ * refused before anything runs.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -16,7 +17,7 @@ import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { base64url, exportJWK, SignJWT } from 'jose';
-import { freePort, newSigningKey, type SigningKey, TestIdp } from '../helpers/oidc.ts';
+import { CLIENTS, freePort, newSigningKey, type SigningKey, TestIdp } from '../helpers/oidc.ts';
 import { asModern, MODERN_META, rpc, startServer, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
 
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
@@ -309,6 +310,21 @@ describe('forged tokens against one issuer', () => {
     }
   });
 
+  test('a genuine token in the query string, or beside a forged one on a second Authorization line, never authenticates', async () => {
+    const good = await idp.token('exec-bot');
+    const forged = await sign(baseClaims(idp, resource), await newSigningKey());
+    const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
+    const q = await fetch(`${server.mcpUrl}?access_token=${good}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    expect({ status: q.status, challenge: q.headers.get('www-authenticate')?.includes('error=') }).toEqual({ status: 401, challenge: false });
+    const q2 = await fetch(`${server.mcpUrl}?access_token=${good}`, { method: 'POST', headers: { 'content-type': 'application/json', ...bearer(forged) }, body });
+    expect(q2.status).toBe(401);
+    // A proxy in front may check one line and pass both: whichever order, the pair is no credential.
+    for (const [a, b] of [[good, forged], [forged, good]]) {
+      const raw = await rawHttp(server.url, `POST /mcp HTTP/1.1\r\nHost: ${new URL(server.url).host}\r\nContent-Type: application/json\r\nAuthorization: Bearer ${a}\r\nAuthorization: Bearer ${b}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+      expect(raw.split('\r\n')[0]).toBe('HTTP/1.1 401 Unauthorized');
+    }
+  });
+
   test('the metadata document and challenges never reflect an attacker Host or X-Forwarded-Host', async () => {
     const evil = { 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https', forwarded: 'host=evil.example' };
     const meta = await fetch(`${server.url}/.well-known/oauth-protected-resource/mcp`, { headers: evil });
@@ -568,8 +584,8 @@ describe('2026-07-28 headers and bodies', () => {
  * Stands in for an authorization server's introspection endpoint, answering
  * `answer()` to every request; `env` points hide at it.
  */
-function introspectionStandIn(answer: () => Response): { env: Record<string, string>; stop(): void } {
-  const endpoint = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => answer() });
+function introspectionStandIn(answer: (req: Request) => Response | Promise<Response>): { env: Record<string, string>; stop(): void } {
+  const endpoint = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: (req) => answer(req) });
   return {
     env: {
       HIDE_OAUTH_INTROSPECTION_URL: `http://127.0.0.1:${endpoint.port}/introspect`,
@@ -721,5 +737,122 @@ describe('introspection with two issuers: an answer that names no issuer is not 
     expect((await auditLines(server)).slice(before).map((l) => l.client_id)).toEqual([`${idpB.issuer}#exec-bot`]);
     iss = [idpB.issuer] as never;
     expect(await echoStatus(server, 'opaque-token-with-iss-list-0123456789')).toBe(401);
+  });
+});
+
+describe('introspection: what is sent to the endpoint, and how often', () => {
+  let server: TestServer;
+  let idp: TestIdp;
+  let resource: string;
+  /** The `token` form field of every request the endpoint got. */
+  const asked: string[] = [];
+  let introspection: ReturnType<typeof introspectionStandIn>;
+
+  beforeAll(async () => {
+    introspection = introspectionStandIn(async (req) => {
+      asked.push(new URLSearchParams(await req.text()).get('token') ?? '');
+      // Slow enough that a burst of calls all arrive before the first answer.
+      await Bun.sleep(50);
+      return Response.json({ active: true, sub: 'opaque-user', scope: 'hide:exec', aud: resource, iss: idp.issuer, exp: now() + 600 });
+    });
+    ({ idp, server, resource } = await startOAuthHide(introspection.env));
+  });
+  afterAll(async () => {
+    await server.stop();
+    await idp.stop();
+    introspection.stop();
+  });
+
+  test('other Authorization schemes (Basic user:password, a lower-case bearer) are refused and never sent to the endpoint', async () => {
+    asked.length = 0;
+    const jwt = await idp.token('exec-bot');
+    const basic = `Basic ${btoa('alice:hunter2-password')}`;
+    for (const authorization of [basic, `Digest username="alice", response="6629fae49393a05397450978507c4ef1"`, `bearer ${jwt}`, `Bearer ${jwt}, Basic ${btoa('a:b')}`]) {
+      const before = (await auditLines(server)).length;
+      const r = await rpc(server.mcpUrl, 'tools/list', undefined, { authorization });
+      expect({ status: r.status, challenge: r.headers.get('www-authenticate') }).toMatchObject({ status: 401, challenge: expect.stringContaining('error="invalid_token"') });
+      expect((await auditLines(server)).slice(before).map((l) => l.event_type)).toEqual(['auth_failure']);
+    }
+    expect(asked).toEqual([]);
+    // The control: an opaque token in the Bearer form is what the endpoint is for.
+    expect(await echoStatus(server, 'opaque-control-0123456789')).toBe(200);
+    expect(asked).toEqual(['opaque-control-0123456789']);
+  });
+
+  test('a burst of concurrent calls with one new opaque token asks the endpoint once', async () => {
+    asked.length = 0;
+    const statuses = await Promise.all(Array.from({ length: 20 }, () => echoStatus(server, 'opaque-burst-0123456789')));
+    expect(new Set(statuses)).toEqual(new Set([200]));
+    expect(asked).toEqual(['opaque-burst-0123456789']);
+  });
+});
+
+describe('introspection against an endpoint that holds its answers', () => {
+  let server: TestServer;
+  let idp: TestIdp;
+  let resource: string;
+  /** Requests the endpoint holds, unanswered until released. */
+  let held = 0;
+  let release: () => void = () => {};
+  let released = new Promise<void>((r) => {
+    release = r;
+  });
+  let introspection: ReturnType<typeof introspectionStandIn>;
+
+  beforeAll(async () => {
+    introspection = introspectionStandIn(async () => {
+      held++;
+      await released;
+      held--;
+      return Response.json({ active: true, sub: 'opaque-user', scope: 'hide:exec', aud: resource, iss: idp.issuer, exp: now() + 600 });
+    });
+    ({ idp, server, resource } = await startOAuthHide(introspection.env));
+  });
+  afterAll(async () => {
+    release();
+    await server.stop();
+    await idp.stop();
+    introspection.stop();
+  });
+
+  test('a flood of made-up tokens opens at most 64 questions; the rest are refused at once, and a held token works once answered', async () => {
+    const flood = Array.from({ length: 64 }, (_, i) => echoStatus(server, `made-up-token-${i}-0123456789`));
+    await waitFor(() => held === 64, 10_000, '64 questions held by the endpoint');
+    // While those are open, more tokens are not asked about: refused (401) without waiting for the endpoint.
+    const before = (await auditLines(server)).length;
+    const more = await Promise.all(Array.from({ length: 16 }, (_, i) => rpc(server.mcpUrl, 'tools/list', undefined, bearer(`more-made-up-${i}-0123456789`))));
+    expect(more.map((r) => [r.status, r.body.error?.message])).toEqual(Array(16).fill([401, 'Unauthorized: introspection endpoint busy (64 questions open); retry']));
+    expect((await auditLines(server)).slice(before).map((l) => l.event_type)).toEqual(Array(16).fill('auth_failure'));
+    expect(held).toBe(64);
+    release();
+    expect(new Set(await Promise.all(flood))).toEqual(new Set([200]));
+    // A refusal for being busy is not remembered: the same token is asked about now.
+    expect(await echoStatus(server, 'more-made-up-0-0123456789')).toBe(200);
+  });
+});
+
+describe('opaque tokens from a real authorization server, in the audit log', () => {
+  test("a caller's opaque token put in its own arguments is masked by value, as a key is; a made-up one is not", async () => {
+    const idp = await TestIdp.start('pending', { opaque: true });
+    const hideClient = CLIENTS.find((c) => c.id === 'hide')!;
+    const { server } = await startOAuthHide(
+      { HIDE_OAUTH_INTROSPECTION_URL: `${idp.issuer}/token/introspection`, HIDE_OAUTH_INTROSPECTION_CLIENT_ID: hideClient.id, HIDE_OAUTH_INTROSPECTION_CLIENT_SECRET: hideClient.secret },
+      [idp],
+    );
+    try {
+      const token = await idp.token('exec-bot');
+      expect(token.split('.').length).toBe(1);
+      // As an agent would: a CLI that takes the token as a plain argument, or a URL carrying it in its path.
+      const args = [token, `https://ci.example/hooks/${token}`, 'made-up-but-long-0123456789abcdef'];
+      const before = (await auditLines(server)).length;
+      const r = await rpc(server.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: { command: 'echo', arguments: args } }, bearer(token));
+      expect(r.status).toBe(200);
+      const [line] = (await auditLines(server)).slice(before);
+      expect(line!.arguments.arguments).toEqual(['[REDACTED]', 'https://ci.example/hooks/[REDACTED]', 'made-up-but-long-0123456789abcdef']);
+      expect(auditText(server)).not.toContain(token);
+    } finally {
+      await server.stop();
+      await idp.stop();
+    }
   });
 });

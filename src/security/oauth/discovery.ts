@@ -6,6 +6,7 @@
  * configured (RFC 8414 section 3.3), so one server cannot speak for another.
  */
 import * as v from 'valibot';
+import { isLoopbackName } from '../host.ts';
 
 const MetadataSchema = v.object({
   issuer: v.string(),
@@ -51,4 +52,23 @@ export async function discover(issuer: string, timeoutMs: number): Promise<Serve
     }
   }
   throw new Error(`discovery failed (${problems.join('; ')})`);
+}
+
+/**
+ * One line per authorization server URL reached over plain HTTP off this
+ * machine. Whoever is on the path could then hand out signing keys of their
+ * own (and forge any token) through discovery, or read the introspection
+ * client secret and every opaque token. Loopback is fine: nothing crosses a
+ * network.
+ */
+export function cleartextWarnings(issuers: readonly string[], introspectionUrl: string | undefined): string[] {
+  const cleartext = (url: string) => {
+    const u = new URL(url);
+    return u.protocol === 'http:' && !isLoopbackName(u.hostname);
+  };
+  const lines = issuers.filter(cleartext).map((i) => `issuer ${i} is plain HTTP: its metadata and signing keys can be swapped on the way, and with them any token forged; use https`);
+  if (introspectionUrl !== undefined && cleartext(introspectionUrl)) {
+    lines.push(`HIDE_OAUTH_INTROSPECTION_URL ${introspectionUrl} is plain HTTP: the client secret and every opaque token cross the network readable; use https`);
+  }
+  return lines;
 }

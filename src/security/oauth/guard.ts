@@ -84,6 +84,11 @@ export class OAuthGuard {
     return { ok: true, clientId: this.qualifySubjects ? `${issuer}#${subject}` : subject, allowedTools: this.scopes.allowedTools(scopes), grant: { issuer, clientId, scopes } };
   }
 
+  /** True for an access token this server accepted and remembers by digest; the audit and log redactor asks. */
+  knowsToken(candidate: string): boolean {
+    return this.verifier.knows(candidate);
+  }
+
   /** The `WWW-Authenticate` value of a 401: no `error` when nothing was presented. */
   challenge(error?: BearerError, description?: string): string {
     return bearerChallenge({ resourceMetadata: this.metadataUrl, scope: this.challengeScope, error, description });

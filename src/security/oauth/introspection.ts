@@ -14,6 +14,12 @@ const ACTIVE_TTL_MS = 60_000;
 /** Inactive answers are reused briefly so a flood of bad tokens costs the server one request each per this long. */
 const INACTIVE_TTL_MS = 10_000;
 const CACHE_LIMIT = 10_000;
+/**
+ * Questions open at once, at most. Each is a connection to the authorization
+ * server held up to the timeout: without a bound, a flood of made-up tokens
+ * against a slow endpoint opened one per request, as many as the flood had.
+ */
+export const MAX_OPEN_QUESTIONS = 64;
 
 export interface IntrospectionOptions {
   url: string;
@@ -31,6 +37,8 @@ export type IntrospectionResult = { active: true; claims: Record<string, unknown
 
 export class Introspector {
   private readonly cache = new Map<string, { until: number; result: IntrospectionResult }>();
+  /** Questions on their way, by the token's SHA-256: concurrent calls with one token share one request. */
+  private readonly asking = new Map<string, Promise<IntrospectionResult>>();
   private readonly authorization: string;
 
   /** The endpoint asked. */
@@ -44,12 +52,36 @@ export class Introspector {
     this.authorization = `Basic ${btoa(`${enc(opts.clientId)}:${enc(opts.clientSecret)}`)}`;
   }
 
+  /**
+   * True when the value is an access token the endpoint called active, still
+   * remembered: the redactor asks, so a caller's opaque token that turns up in
+   * its own arguments (a command line, a file it writes) is masked by value,
+   * as a key is — the server holds only its digest.
+   */
+  holds(candidate: string): boolean {
+    return this.cache.get(sha256Hex(candidate))?.result.active === true;
+  }
+
   async introspect(token: string): Promise<IntrospectionResult> {
     const key = sha256Hex(token);
     const now = Date.now();
     const hit = this.cache.get(key);
     if (hit && hit.until > now) return hit.result;
+    let pending = this.asking.get(key);
+    if (!pending) {
+      // Refused like an endpoint that does not answer: not remembered, so the token works once questions drain.
+      if (this.asking.size >= MAX_OPEN_QUESTIONS) {
+        return { active: false, reason: `introspection endpoint busy (${MAX_OPEN_QUESTIONS} questions open); retry`, unanswered: true };
+      }
+      pending = this.askAndRemember(key, token).finally(() => this.asking.delete(key));
+      this.asking.set(key, pending);
+    }
+    return pending;
+  }
+
+  private async askAndRemember(key: string, token: string): Promise<IntrospectionResult> {
     const result = await this.ask(token);
+    const now = Date.now();
     let until = now + (result.active ? ACTIVE_TTL_MS : INACTIVE_TTL_MS);
     if (result.active && typeof result.claims.exp === 'number') until = Math.min(until, result.claims.exp * 1000);
     if (!result.active && result.unanswered) return result;

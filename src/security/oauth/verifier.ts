@@ -45,6 +45,14 @@ interface Verified {
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 const MAX_TOKEN_LENGTH = 16 * 1024;
 
+/**
+ * RFC 6750 section 2.1: what an `Authorization: Bearer` credential can be. A
+ * value of any other form — a header with another scheme (`Basic` with a
+ * user's password) or none — is no token, and is never sent to the
+ * introspection endpoint, where it would reach a third party.
+ */
+const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+
 /** True when the value has the compact JWS form of a JWT (an API key never has two dots). */
 export function looksLikeJwt(value: string): boolean {
   return value.length <= MAX_TOKEN_LENGTH && JWT_SHAPE.test(value);
@@ -90,7 +98,13 @@ export class TokenVerifier {
 
   constructor(private readonly opts: VerifierOptions) {}
 
+  /** True for an opaque token introspection called active and still remembers (JWTs are masked by their shape). */
+  knows(candidate: string): boolean {
+    return this.opts.introspector?.holds(candidate) ?? false;
+  }
+
   async verify(token: string): Promise<TokenCheck> {
+    if (token.length > MAX_TOKEN_LENGTH || !B64TOKEN.test(token)) return { ok: false, reason: 'not a bearer token: send Authorization: Bearer <token>' };
     if (!looksLikeJwt(token)) return this.introspect(token);
     const digest = sha256Hex(token);
     const hit = this.verified.get(digest);

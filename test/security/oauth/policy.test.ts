@@ -6,7 +6,8 @@
 import { describe, expect, test } from 'bun:test';
 import { loadConfig, ConfigError } from '../../../src/config/load.ts';
 import { DEFAULT_OAUTH_SCOPES } from '../../../src/config/settings.ts';
-import { discoveryUrls } from '../../../src/security/oauth/discovery.ts';
+import { cleartextWarnings, discoveryUrls } from '../../../src/security/oauth/discovery.ts';
+import { spawnServer } from '../../ops/helpers.ts';
 import { bearerChallenge, metadataPaths, metadataUrl } from '../../../src/security/oauth/metadata.ts';
 import { ScopePolicy, scopesOf } from '../../../src/security/oauth/scopes.ts';
 import { looksLikeJwt } from '../../../src/security/oauth/verifier.ts';
@@ -64,6 +65,22 @@ describe('metadata and challenges', () => {
       'https://sso.example/.well-known/oauth-authorization-server/realms/dev',
       'https://sso.example/realms/dev/.well-known/openid-configuration',
     ]);
+  });
+  test('plain HTTP to an authorization server off this machine is warned about; loopback and https are not', () => {
+    expect(cleartextWarnings(['https://sso.example/realms/dev', 'http://127.0.0.1:8080', 'http://localhost:9', 'http://[::1]:9', 'http://sso.internal:8080/realms/dev'], 'http://10.1.2.3/introspect')).toEqual([
+      'issuer http://sso.internal:8080/realms/dev is plain HTTP: its metadata and signing keys can be swapped on the way, and with them any token forged; use https',
+      'HIDE_OAUTH_INTROSPECTION_URL http://10.1.2.3/introspect is plain HTTP: the client secret and every opaque token cross the network readable; use https',
+    ]);
+    expect(cleartextWarnings(['https://sso.example'], 'https://sso.example/introspect')).toEqual([]);
+  });
+  test('serve says so at start', async () => {
+    await using s = await spawnServer({
+      HIDE_AUTH_MODE: 'oauth',
+      HIDE_OAUTH_RESOURCE: 'http://127.0.0.1:1/mcp',
+      HIDE_OAUTH_ISSUERS: 'http://192.0.2.1/realms/dev',
+      HIDE_SANDBOX: 'off',
+    });
+    expect(s.log()).toContain('issuer http://192.0.2.1/realms/dev is plain HTTP');
   });
   test('challenges quote values and name an error only when asked', () => {
     expect(bearerChallenge({ resourceMetadata: 'https://h/m', scope: 'a b' })).toBe('Bearer resource_metadata="https://h/m", scope="a b"');
