@@ -30,6 +30,12 @@ export const MAX_LAUNCHERS = 64;
 interface Entry {
   launcher: SandboxLauncher;
   idle: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * Calls handed this launcher and not yet settled. The launcher counts a
+   * call only once it has booted and sent it, so without this a new client
+   * arriving at the bound in between closed it under the call.
+   */
+  calls: number;
 }
 
 export interface SandboxSpawnerOptions extends Omit<SandboxLauncherOptions, 'onExit'> {
@@ -42,6 +48,8 @@ export interface SandboxSpawnerOptions extends Omit<SandboxLauncherOptions, 'onE
   /** Most launchers at once; default MAX_LAUNCHERS. */
   maxLaunchers?: number;
 }
+
+const busy = (entry: Entry): boolean => entry.calls > 0 || entry.launcher.running > 0;
 
 export class SandboxSpawner implements Spawner {
   private readonly byOwner = new Map<string, Entry>();
@@ -92,9 +100,11 @@ export class SandboxSpawner implements Spawner {
     if (entry === null) return notStarted(`the sandbox already runs commands for ${this.options.maxLaunchers ?? MAX_LAUNCHERS} other clients; retry when one of them is done`);
     clearTimeout(entry.idle);
     entry.idle = undefined;
+    entry.calls++;
     try {
       return await entry.launcher.run({ ...spawn, limits: this.options.limits });
     } finally {
+      entry.calls--;
       this.idleLater(owner, entry);
     }
   }
@@ -107,7 +117,13 @@ export class SandboxSpawner implements Spawner {
     if (entry === null) return { ok: false, error: `the sandbox already runs commands for ${this.options.maxLaunchers ?? MAX_LAUNCHERS} other clients; retry when one of them is done` };
     clearTimeout(entry.idle);
     entry.idle = undefined;
-    const started = await entry.launcher.startLive({ ...live, limits: this.options.limits, pendingBytes: this.options.livePendingBytes ?? 1024 * 1024 }, sink);
+    entry.calls++;
+    let started: LiveStart;
+    try {
+      started = await entry.launcher.startLive({ ...live, limits: this.options.limits, pendingBytes: this.options.livePendingBytes ?? 1024 * 1024 }, sink);
+    } finally {
+      entry.calls--;
+    }
     if (started.ok) void started.handle.exited.then(() => this.idleLater(owner, entry));
     else this.idleLater(owner, entry);
     return started;
@@ -115,7 +131,7 @@ export class SandboxSpawner implements Spawner {
 
   /** Starts the idle clock of a client's launcher once it runs nothing. */
   private idleLater(owner: string, entry: Entry): void {
-    if (entry.launcher.running === 0 && this.byOwner.get(owner) === entry) {
+    if (!busy(entry) && this.byOwner.get(owner) === entry) {
       clearTimeout(entry.idle);
       entry.idle = setTimeout(() => this.retire(owner, entry), this.options.idleCloseMs ?? IDLE_CLOSE_MS);
       entry.idle.unref?.();
@@ -145,7 +161,7 @@ export class SandboxSpawner implements Spawner {
       if (this.byOwner.size >= (this.options.maxLaunchers ?? MAX_LAUNCHERS) && !this.retireOneIdle()) return null;
       const launcher = this.spare ?? this.newLauncher();
       this.spare = null;
-      entry = { launcher, idle: undefined };
+      entry = { launcher, idle: undefined, calls: 0 };
       this.byOwner.set(owner, entry);
       // The next new client gets a launcher that has already booted.
       if (!this.closed) {
@@ -159,7 +175,7 @@ export class SandboxSpawner implements Spawner {
   /** Closes the launcher of one client with nothing running; false when every client is busy. */
   private retireOneIdle(): boolean {
     for (const [owner, entry] of this.byOwner) {
-      if (entry.launcher.running === 0) {
+      if (!busy(entry)) {
         clearTimeout(entry.idle);
         this.byOwner.delete(owner);
         void entry.launcher.close();
@@ -170,7 +186,7 @@ export class SandboxSpawner implements Spawner {
   }
 
   private retire(owner: string, entry: Entry): void {
-    if (this.byOwner.get(owner) !== entry || entry.launcher.running > 0) return;
+    if (this.byOwner.get(owner) !== entry || busy(entry)) return;
     this.byOwner.delete(owner);
     void entry.launcher.close();
   }

@@ -60,6 +60,16 @@ test.skipIf(!supported)('past the bound a new client is refused while every laun
   expect((await run(s, 'c', 'echo c')).stdout).toBe('c\n');
 });
 
+// A launcher counts a call only once it has booted and sent it: a new client arriving at the bound in that gap
+// closed the launcher just handed to another client as if it were idle, and that call failed as "launcher exited".
+test.skipIf(!supported)('at the bound, a launcher handed to a call is not closed for a new client before the call reaches it', async () => {
+  const s = make({ maxLaunchers: 1 });
+  await s.start();
+  const [a, b] = await Promise.all([run(s, 'a', 'echo a'), run(s, 'b', 'echo b')]);
+  expect([a.stdout, a.spawnError, b.spawnError]).toEqual(['a\n', null, 'the sandbox already runs commands for 1 other clients; retry when one of them is done']);
+  expect((await run(s, 'b', 'echo b')).stdout).toBe('b\n');
+});
+
 // The spawner sweeps what a dead launcher left re-parented to its process; a process hosting it (a test runner, an
 // embedding program) has children of its own, outside any sandbox, that are none of the sweep's business.
 test.skipIf(!supported)("the sweep after a launcher dies leaves the host process's own children alone", async () => {
