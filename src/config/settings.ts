@@ -473,7 +473,7 @@ export const SETTINGS = [
     env: 'HIDE_PROCESS_KEEP_EXITED_SECONDS',
     schema: int(0, 86_400),
     default: 600,
-    doc: 'How long an ended process stays readable (its last output and status) before its handle is forgotten; a client keeps at most 4 × HIDE_PROCESS_MAX_PER_CLIENT ended processes, the oldest forgotten first.',
+    doc: 'How long an ended process stays readable (its last output and status) before its handle is forgotten; a client keeps at most 4 × HIDE_PROCESS_MAX_PER_CLIENT ended processes, the oldest forgotten first, and all clients together at most HIDE_PROCESS_MAX_TOTAL, taken from the client keeping the most.',
   }),
   setting({
     path: 'process.envAllowlist',

@@ -343,21 +343,45 @@ export class ProcessTable {
   }
 
   /**
-   * Forgets a client's oldest ended processes past its share. Without this a
-   * client starting short processes that print their ring full holds a ring
-   * per start for HIDE_PROCESS_KEEP_EXITED_SECONDS: 1000 such starts kept
-   * +330 MB in the server.
+   * Forgets a client's oldest ended processes past its share, then, while the
+   * instance keeps more than HIDE_PROCESS_MAX_TOTAL ended ones, the oldest of
+   * whichever client keeps the most. Without the first, a client starting short
+   * processes that print their ring full held a ring per start for
+   * HIDE_PROCESS_KEEP_EXITED_SECONDS: 1000 such starts kept +330 MB in the
+   * server; without the second, each client (an OAuth issuer mints them) added
+   * its full share: ~40 MB per client at the defaults, 20 clients +820 MB.
+   * Taking from the biggest keeper means a crowd of clients cannot push out
+   * another client's few.
    */
   private forgetOldestEnded(owner: string): void {
-    let ended = 0;
-    for (const e of this.entries.values()) if (e.owner === owner && e.status !== 'running') ended++;
-    // Map order is start order: the oldest first.
+    const endedBy = new Map<string, number>();
+    let total = 0;
+    for (const e of this.entries.values()) {
+      if (e.status === 'running') continue;
+      endedBy.set(e.owner, (endedBy.get(e.owner) ?? 0) + 1);
+      total++;
+    }
+    while ((endedBy.get(owner) ?? 0) > this.keptEndedPerClient) {
+      this.forgetOldestEndedOf(owner);
+      endedBy.set(owner, endedBy.get(owner)! - 1);
+      total--;
+    }
+    while (total > this.settings.maxTotal) {
+      let biggest = owner;
+      for (const [o, n] of endedBy) if (n > endedBy.get(biggest)!) biggest = o;
+      this.forgetOldestEndedOf(biggest);
+      endedBy.set(biggest, endedBy.get(biggest)! - 1);
+      total--;
+    }
+  }
+
+  /** Forgets one client's oldest ended process (Map order is start order). */
+  private forgetOldestEndedOf(owner: string): void {
     for (const [id, e] of this.entries) {
-      if (ended <= this.keptEndedPerClient) break;
       if (e.owner !== owner || e.status === 'running') continue;
       clearTimeout(e.forget);
       this.entries.delete(id);
-      ended--;
+      return;
     }
   }
 
@@ -376,7 +400,7 @@ export class ProcessTable {
           'calls for one process must reach the instance that started it (route by the processId, sticky routing)',
       );
     }
-    throw new ProcessError(`process ${processId.slice(0, 200)} not found: it never existed, belongs to another client, or ended more than ${this.settings.keepExitedSeconds} s ago or before its client's newest ${this.keptEndedPerClient} ended processes`);
+    throw new ProcessError(`process ${processId.slice(0, 200)} not found: it never existed, belongs to another client, or ended more than ${this.settings.keepExitedSeconds} s ago or before its client's newest ${this.keptEndedPerClient} ended processes (or, with many clients, its share of this instance's ${this.settings.maxTotal})`);
   }
 
   private state(e: Entry): ProcessState {
