@@ -50,8 +50,10 @@ const SECRET_FLAG = new RegExp(`^${NOT_SECRET_PREFIX}--?(?:${NAME_CHARS}*(?:${NA
  * An argv element shaped like an option (`--long`, `--name=value`, `-v`): after
  * a secret flag it says the flag took no value (`psql --password --host db`),
  * so it is not masked in the secret's place, and is itself read as a flag.
+ * Long options are spelled in lower case: a value such as `--Tr0ub4dor-X` is
+ * taken for the secret it more likely is.
  */
-const OPTION_SHAPED = /^(?:--[A-Za-z][A-Za-z0-9-]*(?:=.*)?|-[A-Za-z])$/s;
+const OPTION_SHAPED = /^(?:--[a-z][a-z0-9-]*(?:=.*)?|-[A-Za-z])$/s;
 /** A bare setting name followed by its value: `aws configure set aws_secret_access_key X`, `git config github.token X`. */
 const SECRET_SETTING = new RegExp(`^[A-Za-z0-9_.:/]*[.:/][A-Za-z0-9_.:/-]*(?:${NAMES})$|^aws_(?:secret_access_key|session_token)$`, 'i');
 /** Flags whose value is `user:password` (curl and alike); the user stays readable. */

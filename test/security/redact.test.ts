@@ -246,6 +246,14 @@ describe('argv arrays', () => {
       { command: 'mysql', arguments: ['-p', '-h', 'db'] },
     ]);
   });
+
+  test('a secret that starts with dashes but is no option a program spells (capitals, symbols) is still masked after its flag', () => {
+    const argv = (command: string, args: string[]) => r.redact({ command, arguments: args });
+    expect([argv('tool', ['--password', '--Tr0ub4dor-X', 'y']), argv('tool', ['--token', '--aB3dE=xY9', 'y'])]).toEqual([
+      { command: 'tool', arguments: ['--password', REDACTED, 'y'] },
+      { command: 'tool', arguments: ['--token', REDACTED, 'y'] },
+    ]);
+  });
 });
 
 test('numbers under counting names are kept; under secret names they are masked', () => {
