@@ -50,8 +50,10 @@ const SECRET_FLAG = new RegExp(`^${NOT_SECRET_PREFIX}--?(?:${NAME_CHARS}*(?:${NA
  * An argv element shaped like an option (`--long`, `--name=value`, `-v`): after
  * a secret flag it says the flag took no value (`psql --password --host db`),
  * so it is not masked in the secret's place, and is itself read as a flag.
+ * Long options are spelled in lower case: a value such as `--Tr0ub4dor-X` is
+ * taken for the secret it more likely is.
  */
-const OPTION_SHAPED = /^(?:--[A-Za-z][A-Za-z0-9-]*(?:=.*)?|-[A-Za-z])$/s;
+const OPTION_SHAPED = /^(?:--[a-z][a-z0-9-]*(?:=.*)?|-[A-Za-z])$/s;
 /** A bare setting name followed by its value: `aws configure set aws_secret_access_key X`, `git config github.token X`. */
 const SECRET_SETTING = new RegExp(`^[A-Za-z0-9_.:/]*[.:/][A-Za-z0-9_.:/-]*(?:${NAMES})$|^aws_(?:secret_access_key|session_token)$`, 'i');
 /** Flags whose value is `user:password` (curl and alike); the user stays readable. */
@@ -109,10 +111,16 @@ function programFlagPattern(ports: boolean): string {
 /** The flag as written is lower case (the regex matched it ignoring case). */
 const LOWER_FLAG = /-[a-z]\s*$/;
 
-/** A line break inside a key block: a real one, or written as `\n` (a key in an environment variable or in JSON text). */
-const KEY_NL = String.raw`(?:\r?\n|\\r\\n|\\n)`;
-/** A base64 line of a key body must end its line: `MIIabc` is one, the word `echo` of `echo done` is not. */
-const KEY_LINE_END = String.raw`(?=[ \t]*(?:\r?\n|\\[rn]|$|["']))`;
+/** A line break inside a key block: a real one (a bare CR too), or written as `\n` (a key in an environment variable or in JSON text). */
+const KEY_NL = String.raw`(?:\r?\n|\r|\\r\\n|\\n)`;
+/**
+ * A short base64 line of a key body must end its line (or a quote, escaped or
+ * not, must end it): `MIIabc` is one, the word `echo` of `echo done` is not.
+ * A run of 16 or more is a key line whatever follows it (`)`, a backquote, a
+ * comma): no word of a command is that long a run of base64 characters.
+ */
+const KEY_LINE_END = String.raw`(?=[ \t]*(?:\r?\n|\r|\\[rn"'\x60]|$|["'\x60]))`;
+const KEY_BODY_RUN = '[A-Za-z0-9+/=]{16,4096}(?![A-Za-z0-9+/=])';
 /**
  * What follows the BEGIN line of a key block cut before its END line: armor
  * headers (`Proc-Type: 4,ENCRYPTED`, PGP's `Version: …`), then base64 lines, or
@@ -121,8 +129,10 @@ const KEY_LINE_END = String.raw`(?=[ \t]*(?:\r?\n|\\[rn]|$|["']))`;
  * such line (the rest of a command, a message) stays readable.
  */
 const KEY_TAIL =
+  // A body glued to the BEGIN line (its newlines deleted).
+  `(?:${KEY_BODY_RUN})?` +
   `(?:${KEY_NL}[A-Za-z][A-Za-z0-9-]{0,40}:[ \t][^\r\n\\\\"']{0,256})*` +
-  `(?:${KEY_NL}+[ \t]*[A-Za-z0-9+/=]{1,4096}${KEY_LINE_END}|[ \t]+[A-Za-z0-9+/=]{16,4096}(?![A-Za-z0-9+/=])|[ \t]+[A-Za-z0-9+/=]{1,4096}(?=[ \t]*$))*`;
+  `(?:${KEY_NL}+[ \t]*(?:${KEY_BODY_RUN}|[A-Za-z0-9+/=]{1,4096}${KEY_LINE_END})|[ \t]+${KEY_BODY_RUN}|[ \t]+[A-Za-z0-9+/=]{1,4096}(?=[ \t]*$))*`;
 
 /** A character of a header value: not a quote, a line end, a space, a backquote or `$(` (a command substitution). */
 const HDR_CHAR = String.raw`[^\s"'\x60$]|\$(?!\()`;
@@ -134,7 +144,7 @@ const COOKIE_SEP = String.raw`[ \t]*;[ \t]*(?=[^\s"';=|&]+=)`;
 
 const PATTERNS = [
   // Private-key blocks (PEM, OpenSSH, PGP); an unterminated block (cut output) is masked to the end of its key lines.
-  String.raw`(?<pem>-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|${KEY_TAIL}))`,
+  String.raw`(?<pem>-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:(?:(?!-----BEGIN)[\s\S])*?-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|${KEY_TAIL}))`,
   // scheme://user:password@ — the user stays readable; the password runs to the last @ of the authority.
   String.raw`(?<urlUser>\b[a-z][a-z0-9+.-]{0,31}://[^\s:/@]*):(?<urlPass>[^\s/?#]+)@`,
   // Authorization / Cookie headers: the whole value (every cookie, any scheme's credentials, words and all). A

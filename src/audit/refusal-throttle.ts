@@ -97,6 +97,8 @@ export class RefusalThrottle implements AuditSink {
   private readonly suppressed = new Map<AuditEventType, Suppressed>();
   /** The summary due at the end of the window, armed by its first suppressed line. */
   private due: { cancel(): void } | null = null;
+  /** After close the sink takes no more lines: a summary armed then would only be dropped, its warning printed late. */
+  private closed = false;
 
   constructor(
     private readonly inner: AuditSink,
@@ -153,7 +155,7 @@ export class RefusalThrottle implements AuditSink {
    * differ by a hair) waits out the rest.
    */
   private armSummary(): void {
-    if (this.due !== null || this.suppressed.size === 0) return;
+    if (this.closed || this.due !== null || this.suppressed.size === 0) return;
     const left = Math.max(1, this.windowStart + REFUSAL_WINDOW_MS - this.now());
     this.due = this.schedule(() => {
       this.due = null;
@@ -209,6 +211,7 @@ export class RefusalThrottle implements AuditSink {
   }
 
   close(): Promise<void> | void {
+    this.closed = true;
     this.summarize(this.now());
     return this.inner.close();
   }

@@ -176,6 +176,16 @@ function checkTail(file: string, read: FileSummary, cp: Checkpoint | null | 'unr
   return n > cp.lines ? `checkpoint matches; ${n - cp.lines} line(s) written after it` : 'checkpoint matches';
 }
 
+/** What a line that is no intact record is, judged by whether the chain skips it (inserted) or expects its stored hash (edited in place). */
+function damagedLine(file: string, e: Entry, next: Entry | undefined, expected: string | null): VerifyProblem {
+  const problem = (kind: ProblemKind, message: string): VerifyProblem => ({ kind, file, line: e.line, message });
+  if (e.torn) return problem('tail-cut', 'lines cut from the end: the last line is incomplete (cut off, or a torn write)');
+  if (next?.prev != null && expected !== null && next.prev === expected) return problem('inserted', 'inserted line: the chain skips it');
+  if (e.tooLong) return problem('malformed', `a line of over ${MAX_KEPT_LINE_BYTES} bytes: no record the audit writer makes (edited or inserted)`);
+  if (e.hash === null) return problem('malformed', 'not a chained audit record (not JSON, or no prev_hash/hash): edited or inserted');
+  return problem('edited', 'edited line: its content does not match its hash');
+}
+
 /** A line's place, packed into one number: file index × 2^32 + line. */
 const place = (fileIndex: number, line: number) => fileIndex * 2 ** 32 + line;
 
@@ -249,24 +259,11 @@ function verifyAll(files: readonly string[], torn: VerifyProblem[]): VerifyResul
           continue;
         }
         if (next === undefined && fileIndex < files.length - 1) {
-          pendingTorn = {
-            file,
-            line: e.line,
-            otherwise: e.torn
-              ? { kind: 'tail-cut', file, line: e.line, message: 'lines cut from the end: the last line is incomplete (cut off, or a torn write)' }
-              : { kind: 'malformed', file, line: e.line, message: 'not a chained audit record (not JSON, or no prev_hash/hash): edited or inserted' },
-          };
+          pendingTorn = { file, line: e.line, otherwise: damagedLine(file, e, undefined, expected) };
           continue;
         }
       }
-      if (damaged) {
-        if (e.torn) fail('tail-cut', file, e.line, 'lines cut from the end: the last line is incomplete (cut off, or a torn write)');
-        // Whether the chain skips this line (inserted) or expects its stored hash (edited in place).
-        if (next?.prev != null && expected !== null && next.prev === expected) fail('inserted', file, e.line, 'inserted line: the chain skips it');
-        if (e.tooLong) fail('malformed', file, e.line, `a line of over ${MAX_KEPT_LINE_BYTES} bytes: no record the audit writer makes (edited or inserted)`);
-        if (e.hash === null) fail('malformed', file, e.line, 'not a chained audit record (not JSON, or no prev_hash/hash): edited or inserted');
-        fail('edited', file, e.line, 'edited line: its content does not match its hash');
-      }
+      if (damaged) throw new Broken(damagedLine(file, e, next, expected));
       if (seen.has(e.hash!)) fail('inserted', file, e.line, 'inserted line: a copy of an earlier line');
       if (chained === 0) read.firstHash = e.hash;
       if (expected === null) start = checkHead({ ...e, file });

@@ -145,6 +145,17 @@ describe('RefusalThrottle', () => {
     expect(summaries().at(-1)).toEqual(['host_denied', { suppressed: 1, seconds: 1, sources: 1, top: [{ client_ip: '198.51.100.7', count: 1 }] }]);
   });
 
+  test('once closed, refusals that still arrive (a request in flight at shutdown) arm no timer', () => {
+    const { lines, s } = sink();
+    const c = clock();
+    const t = new RefusalThrottle(s, { perSource: 1, total: 100, now: () => c.now, schedule: c.schedule });
+    t.close();
+    for (let i = 0; i < 3; i++) t.write(event('auth_failure', '198.51.100.7'));
+    // The sink is closed: a summary due a minute later would only be dropped by it, and a warning printed after the server stopped.
+    expect(c.armed()).toEqual([]);
+    expect(lines).toHaveLength(1);
+  });
+
   test('a timer that fires before its window ends waits out the rest', () => {
     const { lines, s } = sink();
     const c = clock();

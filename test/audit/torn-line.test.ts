@@ -131,6 +131,19 @@ describe('a torn line left by a crash', () => {
     });
   });
 
+  test("a rotated file's last line cut into a fragment is no torn line when the next file chains on from the line cut: a cut tail, even with no checkpoint to say so", () => {
+    withDir((_dir, file) => {
+      run(file, 0, 8);
+      run(file, 8, 12, { maxBytes: Bun.file(file).size + 10, keep: 10 });
+      const [rotated, live] = [rotatedNames(file, 10)[0]!, file];
+      const r = rows(rotated);
+      // The last whole line cut mid-way, and the checkpoint that would name the cut gone with it.
+      writeFileSync(rotated, `${r.slice(0, -1).join('\n')}\n${r.at(-1)!.slice(0, 40)}`);
+      rmSync(`${rotated}.head`, { force: true });
+      expect(kinds(verifyFiles([rotated, live]))).toEqual([`audit.jsonl.1:${r.length}: tail-cut`]);
+    });
+  });
+
   test('the check goes on past a torn line: a later deletion, edit or insertion is still named', () => {
     for (const [tamper, kind] of [
       [(r: string[]) => r.splice(7, 1), 'deleted'],

@@ -31,6 +31,13 @@ describe('Redactor.redactText', () => {
     ['unterminated pem with escaped newlines', String.raw`echo "-----BEGIN PRIVATE KEY-----\nMIIEpAIB\nabc+/=" > k; chmod 600 k`, 'echo "[REDACTED PRIVATE KEY]" > k; chmod 600 k'],
     ['unterminated pem on one line', `k -----BEGIN PRIVATE KEY----- MIIEpAIBAAKCAQEA7x ${'Ab1+'.repeat(8)} then more`, 'k [REDACTED PRIVATE KEY] then more'],
     ['unterminated pem on one line, a short last piece at the end', 'k -----BEGIN PRIVATE KEY----- MIIEpAIBAAKCAQEA7x ab', 'k [REDACTED PRIVATE KEY]'],
+    // A cut block's last key line is masked whatever follows it (the old mask ran to the end of the string): a quote
+    // escaped inside JSON text, a shell character, a dash; a body glued to its BEGIN line or split by bare CRs too.
+    ['unterminated pem, the last line before an escaped quote', String.raw`{\"k\":\"-----BEGIN PRIVATE KEY-----\nMIIEpAIBAAKCAQEA7x\n${'Qw3r'.repeat(16)}\"}`, String.raw`{\"k\":\"[REDACTED PRIVATE KEY]\"}`],
+    ['unterminated pem, the last line before a shell character', `x=$(echo -----BEGIN PRIVATE KEY-----\nMIIEpAIBAAKCAQEA7x\n${'Qw3r'.repeat(16)})`, 'x=$(echo [REDACTED PRIVATE KEY])'],
+    ['unterminated pem, the last line before a backquote or a comma', `a \`-----BEGIN PRIVATE KEY-----\n${'Qw3r'.repeat(16)}\`, -----BEGIN PRIVATE KEY-----\n${'Qw3r'.repeat(16)}, b`, 'a `[REDACTED PRIVATE KEY]`, [REDACTED PRIVATE KEY], b'],
+    ['unterminated pem, a body glued to its BEGIN line', `-----BEGIN PRIVATE KEY-----${'Qw3r'.repeat(40)}`, '[REDACTED PRIVATE KEY]'],
+    ['unterminated pem, lines split by bare CRs', `-----BEGIN PRIVATE KEY-----\r${'Qw3r'.repeat(16)}\r${'Qw3r'.repeat(4)}`, '[REDACTED PRIVATE KEY]'],
     ['unterminated pgp key block', '-----BEGIN PGP PRIVATE KEY BLOCK-----\nVersion: GnuPG v2\n\nlQOYBF0\n=abcd\nsh -c done', '[REDACTED PRIVATE KEY]\nsh -c done'],
     ['url credentials', 'git clone https://alice:s3cr3t@example.com/r.git', `git clone https://alice:${REDACTED}@example.com/r.git`],
     ['url without password untouched', 'https://example.com:8080/a@b', 'https://example.com:8080/a@b'],
@@ -237,6 +244,14 @@ describe('argv arrays', () => {
       { command: 'psql', arguments: ['--password', '--host', 'db'] },
       { command: 'tool', arguments: ['--token', '--password', REDACTED, 'y'] },
       { command: 'mysql', arguments: ['-p', '-h', 'db'] },
+    ]);
+  });
+
+  test('a secret that starts with dashes but is no option a program spells (capitals, symbols) is still masked after its flag', () => {
+    const argv = (command: string, args: string[]) => r.redact({ command, arguments: args });
+    expect([argv('tool', ['--password', '--Tr0ub4dor-X', 'y']), argv('tool', ['--token', '--aB3dE=xY9', 'y'])]).toEqual([
+      { command: 'tool', arguments: ['--password', REDACTED, 'y'] },
+      { command: 'tool', arguments: ['--token', REDACTED, 'y'] },
     ]);
   });
 });
