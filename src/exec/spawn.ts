@@ -31,6 +31,8 @@ export interface SpawnRequest {
    * when it is not a regular file the command does not start. Default: none.
    */
   stdinFile?: string;
+  /** The most bytes `stdinFile` may hold, as seen on the inode opened; larger and the command does not start. */
+  stdinMaxBytes?: number;
   /** Receives the output's progress while the command runs (throttled by ProgressMeter). */
   onProgress?: (progress: OutputProgress) => void;
 }
@@ -186,7 +188,7 @@ export function startCommand(req: Omit<SpawnRequest, 'signal'>, opts: StartOptio
   const started = performance.now();
   let stdin: number | 'ignore' = 'ignore';
   if (req.stdinFile !== undefined) {
-    const input = openStdinFile(req.stdinFile);
+    const input = openStdinFile(req.stdinFile, req.stdinMaxBytes);
     if ('refused' in input) return { pid: null, cancel() {}, result: Promise.resolve(notStarted(input.refused, started)) };
     stdin = input.fd;
   }

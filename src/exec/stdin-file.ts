@@ -28,8 +28,17 @@ function failed(err: unknown): StdinFile {
   return refused(`cannot be opened (${code ?? 'error'})`);
 }
 
-/** The open descriptor of the regular file at `path`, or why it was not opened. */
-export function openStdinFile(path: string): StdinFile {
+function tooLarge(st: Stats, maxBytes: number): StdinFile | null {
+  return st.size > maxBytes ? refused(`is ${st.size} bytes, over the ${maxBytes} this command may be given`) : null;
+}
+
+/**
+ * The open descriptor of the regular file at `path`, or why it was not opened.
+ * `maxBytes` bounds its size as seen on the inode opened: a caller that
+ * checked the size by path first would otherwise hand over whatever large
+ * file was swapped in since (ripgrep applies no size limit to its stdin).
+ */
+export function openStdinFile(path: string, maxBytes = Number.MAX_SAFE_INTEGER): StdinFile {
   if (hasProcFd()) {
     let pinned: number;
     try {
@@ -40,7 +49,7 @@ export function openStdinFile(path: string): StdinFile {
     try {
       const st = fstatSync(pinned);
       if (!st.isFile()) return notRegular(st);
-      return { fd: openSync(`/proc/self/fd/${pinned}`, O_RDONLY | O_NONBLOCK) };
+      return tooLarge(st, maxBytes) ?? { fd: openSync(`/proc/self/fd/${pinned}`, O_RDONLY | O_NONBLOCK) };
     } catch (err) {
       return failed(err);
     } finally {
@@ -59,7 +68,8 @@ export function openStdinFile(path: string): StdinFile {
     return failed(err);
   }
   const st = fstatSync(opened);
-  if (st.isFile()) return { fd: opened };
+  const refusal = st.isFile() ? tooLarge(st, maxBytes) : notRegular(st);
+  if (refusal === null) return { fd: opened };
   closeSync(opened);
-  return notRegular(st);
+  return refusal;
 }
