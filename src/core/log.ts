@@ -5,6 +5,7 @@
  * Every line passes the redactor, so configured keys never reach a log.
  */
 import { type ConsolaInstance, type ConsolaReporter, createConsola, LogLevels } from 'consola/core';
+import { writeSync } from 'node:fs';
 
 export type LogFormat = 'pretty' | 'json';
 export type LogLevelName = 'silent' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
@@ -14,6 +15,22 @@ let redactText: (s: string) => string = (s) => s;
 /** Installs the redactor once the server's secrets are known. */
 export function setLogRedactor(fn: (s: string) => string): void {
   redactText = fn;
+}
+
+/**
+ * One line to stderr, written at once. Not through process.stderr: the
+ * runtime builds that stream (and loads its stream and socket modules) on
+ * first use, milliseconds of every start. Should the descriptor refuse the
+ * write (non-blocking and full), the stream takes the rest and queues it.
+ */
+function writeLine(line: string): void {
+  const bytes = Buffer.from(line);
+  let written = 0;
+  try {
+    while (written < bytes.length) written += writeSync(2, bytes, written);
+  } catch {
+    process.stderr.write(bytes.subarray(written));
+  }
 }
 
 function formatArg(arg: unknown): string {
@@ -34,7 +51,7 @@ const jsonReporter: ConsolaReporter = {
       ...(entry.tag ? { tag: entry.tag } : {}),
       msg: redactText(entry.args.map(formatArg).join(' ')),
     };
-    process.stderr.write(`${JSON.stringify(line)}\n`);
+    writeLine(`${JSON.stringify(line)}\n`);
   },
 };
 
@@ -43,7 +60,7 @@ const prettyReporter: ConsolaReporter = {
     const tag = entry.tag ? ` [${entry.tag}]` : '';
     const time = entry.date.toISOString().slice(11, 23);
     const type = entry.type.toUpperCase().padEnd(5);
-    process.stderr.write(`${time} ${type}${tag} ${redactText(entry.args.map(formatArg).join(' '))}\n`);
+    writeLine(`${time} ${type}${tag} ${redactText(entry.args.map(formatArg).join(' '))}\n`);
   },
 };
 

@@ -9,6 +9,7 @@
 import { decodeJwt, decodeProtectedHeader, errors, jwtVerify } from 'jose';
 import type { Introspector } from './introspection.ts';
 import { type IssuerKeys, NoSigningKeysError } from './issuer-keys.ts';
+import { looksLikeJwt } from './jwt-shape.ts';
 import { scopesOf } from './scopes.ts';
 import { sha256Hex } from '../../util/sha256.ts';
 
@@ -42,13 +43,6 @@ interface Verified {
   until: number;
 }
 
-const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
-const MAX_TOKEN_LENGTH = 16 * 1024;
-
-/** True when the value has the compact JWS form of a JWT (an API key never has two dots). */
-export function looksLikeJwt(value: string): boolean {
-  return value.length <= MAX_TOKEN_LENGTH && JWT_SHAPE.test(value);
-}
 
 /**
  * @param clientAsSubject an introspection answer may leave out `sub` (RFC 7662

@@ -9,7 +9,7 @@ import { DEFAULT_OAUTH_SCOPES } from '../../../src/config/settings.ts';
 import { discoveryUrls } from '../../../src/security/oauth/discovery.ts';
 import { bearerChallenge, metadataPaths, metadataUrl } from '../../../src/security/oauth/metadata.ts';
 import { ScopePolicy, scopesOf } from '../../../src/security/oauth/scopes.ts';
-import { looksLikeJwt } from '../../../src/security/oauth/verifier.ts';
+import { looksLikeJwt } from '../../../src/security/oauth/jwt-shape.ts';
 
 const TOOLS = [
   { name: 'shell_execute', readOnly: false },
