@@ -5,7 +5,7 @@
  */
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
-/** Longer values are refused unread, whatever their form. */
+/** Longer values are never taken for a JWT, whatever their form. */
 const MAX_TOKEN_LENGTH = 16 * 1024;
 
 /** True when the value has the compact JWS form of a JWT (an API key never has two dots). */
