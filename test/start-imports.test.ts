@@ -38,11 +38,9 @@ const ON_DEMAND = [
   'security/oauth/verifier.ts',
   // The Redis limit store (HIDE_RATE_LIMIT_STORE=redis).
   'security/redis-limiter.ts',
-  // Built-ins that cost milliseconds to load; Bun's own hashing, random bytes and a direct stderr write do the job.
+  // Built-ins that cost milliseconds to load where Bun's own hashing and random bytes, or ipaddr.js, do the job.
   'node:crypto',
   'node:net',
-  'node:stream',
-  'node:tty',
 ];
 
 test.each(['cli/serve.ts', 'cli/stdio.ts', 'main.ts'])('%s loads nothing that only some configurations need', (entry) => {

@@ -5,7 +5,6 @@
  * Every line passes the redactor, so configured keys never reach a log.
  */
 import { type ConsolaInstance, type ConsolaReporter, createConsola, LogLevels } from 'consola/core';
-import { writeSync } from 'node:fs';
 
 export type LogFormat = 'pretty' | 'json';
 export type LogLevelName = 'silent' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
@@ -15,22 +14,6 @@ let redactText: (s: string) => string = (s) => s;
 /** Installs the redactor once the server's secrets are known. */
 export function setLogRedactor(fn: (s: string) => string): void {
   redactText = fn;
-}
-
-/**
- * One line to stderr, written at once. Not through process.stderr: the
- * runtime builds that stream (and loads its stream and socket modules) on
- * first use, milliseconds of every start. Should the descriptor refuse the
- * write (non-blocking and full), the stream takes the rest and queues it.
- */
-function writeLine(line: string): void {
-  const bytes = Buffer.from(line);
-  let written = 0;
-  try {
-    while (written < bytes.length) written += writeSync(2, bytes, written);
-  } catch {
-    process.stderr.write(bytes.subarray(written));
-  }
 }
 
 function formatArg(arg: unknown): string {
@@ -51,7 +34,7 @@ const jsonReporter: ConsolaReporter = {
       ...(entry.tag ? { tag: entry.tag } : {}),
       msg: redactText(entry.args.map(formatArg).join(' ')),
     };
-    writeLine(`${JSON.stringify(line)}\n`);
+    process.stderr.write(`${JSON.stringify(line)}\n`);
   },
 };
 
@@ -60,7 +43,7 @@ const prettyReporter: ConsolaReporter = {
     const tag = entry.tag ? ` [${entry.tag}]` : '';
     const time = entry.date.toISOString().slice(11, 23);
     const type = entry.type.toUpperCase().padEnd(5);
-    writeLine(`${time} ${type}${tag} ${redactText(entry.args.map(formatArg).join(' '))}\n`);
+    process.stderr.write(`${time} ${type}${tag} ${redactText(entry.args.map(formatArg).join(' '))}\n`);
   },
 };
 

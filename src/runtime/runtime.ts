@@ -70,7 +70,8 @@ export interface Runtime {
 export function isLoopbackHost(host: string): boolean {
   if (host === 'localhost') return true;
   // An address literal only, as written (isLoopback alone would trim spaces). Not node:net's isIP: loading that
-  // module costs milliseconds of every start, and ipaddr.js is loaded already.
+  // module costs milliseconds (a start that writes nothing to stderr, as stdio's, never needs it), and ipaddr.js
+  // is loaded already.
   const literal = host.replace(/^\[|\]$/g, '');
   return literal === literal.trim() && isLoopback(literal);
 }
