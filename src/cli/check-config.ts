@@ -23,7 +23,7 @@ export async function runCheckConfig(argv: string[]): Promise<number> {
   const { config, sources } = loadConfig({
     configFile: flags.config as string | undefined,
     flags: { workspace: flags.workspace as string | undefined },
-    isTTY: Boolean(process.stderr.isTTY),
+    isTTY: () => Boolean(process.stderr.isTTY),
   });
   const problems = [workspaceProblem(config, sources), keysProblem(config, sources)].filter((p) => p !== null);
   if (problems.length > 0) throw new ConfigError(problems);

@@ -45,7 +45,7 @@ export function loadForCommand(flags: Record<string, string | boolean | undefine
   const loaded = loadConfig({
     flags: { host: str('host'), port: str('port'), workspace: str('workspace') },
     configFile: str('config'),
-    isTTY: Boolean(process.stderr.isTTY),
+    isTTY: () => Boolean(process.stderr.isTTY),
   });
   configureLogger({ level: loaded.config.log.level, format: loaded.config.log.format });
   return loaded;

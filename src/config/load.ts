@@ -26,8 +26,12 @@ export interface LoadOptions {
   cwd?: string;
   /** JSON config file; falls back to HIDE_CONFIG (environment, then .env). */
   configFile?: string;
-  /** Whether stderr is a terminal (decides the default log format). */
-  isTTY?: boolean;
+  /**
+   * Whether stderr is a terminal (decides the default log format). A function
+   * is asked only when no source sets the format: finding out costs a start
+   * milliseconds (the runtime builds its stderr stream to answer).
+   */
+  isTTY?: boolean | (() => boolean);
 }
 
 export interface LoadedConfig {
@@ -123,7 +127,15 @@ function readConfigFile(file: string): { data: unknown; problem?: string } {
 }
 
 function openSources(opts: LoadOptions): Sources {
-  const ctx: LoadContext = { cwd: opts.cwd ?? process.cwd(), env: opts.env ?? process.env, isTTY: opts.isTTY ?? false };
+  let isTTY = opts.isTTY ?? false;
+  const ctx: LoadContext = {
+    cwd: opts.cwd ?? process.cwd(),
+    env: opts.env ?? process.env,
+    get isTTY() {
+      if (typeof isTTY === 'function') isTTY = isTTY();
+      return isTTY;
+    },
+  };
   const problems: string[] = [];
   const dotenvPath = resolve(ctx.cwd, '.env');
   const hasDotenv = existsSync(dotenvPath);

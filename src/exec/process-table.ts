@@ -9,12 +9,13 @@
  *
  * Plain policy: no HTTP and no MCP here; the process_* tools adapt it.
  */
-import { createHash, randomBytes } from 'node:crypto';
 import type { AuditSink } from '../audit/event.ts';
 import { RateLimitError } from '../core/errors.ts';
 import type { LiveHandle, ProcessSignal, TerminalSize } from './live.ts';
 import { INPUT_WAIT_MS, MAX_PENDING_INPUT } from './pipe-input.ts';
 import { noteTransientBytes } from '../util/gc-pressure.ts';
+import { randomBytes } from '../util/random.ts';
+import { sha256Hex } from '../util/sha256.ts';
 import { OutputRing } from './output-ring.ts';
 import type { CommandRunner } from './runner.ts';
 import { KILL_GRACE_MS } from './spawn.ts';
@@ -505,7 +506,7 @@ export class ProcessTable {
     this.touch(e);
     // Only after this write was queued: the end of input must come after it.
     if (closeStdin) e.handle.closeInput();
-    return { bytes: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex'), ...this.state(e) };
+    return { bytes: bytes.byteLength, sha256: sha256Hex(bytes), ...this.state(e) };
   }
 
   list(owner: string): ListedProcess[] {

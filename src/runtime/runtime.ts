@@ -5,7 +5,6 @@
  * so a start that fails half-way closes everything it had opened. Start-up
  * refusals (DESIGN.md) are raised as StartupError (exit 2).
  */
-import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { secretValues } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
@@ -24,7 +23,7 @@ import { IpFilter, isLoopback } from '../security/ip.ts';
 import { KeyStore, plaintextKeysExposure } from '../security/keys.ts';
 import { networkOnExposures } from '../security/network-exposure.ts';
 import { cleartextWarnings } from '../security/oauth/discovery.ts';
-import { OAuthGuard } from '../security/oauth/guard.ts';
+import type { OAuthGuard } from '../security/oauth/guard.ts';
 import type { Limiter } from '../security/limiter.ts';
 import { MemoryLimiter } from '../security/memory-limiter.ts';
 import { HostPolicy } from '../security/host.ts';
@@ -32,7 +31,7 @@ import { OriginPolicy } from '../security/origin.ts';
 import { layerNames } from '../sandbox/layers.ts';
 import { SandboxUnavailableError, serverSecretFiles, setupSandbox } from '../sandbox/setup.ts';
 import { SecurityPipeline } from '../security/pipeline.ts';
-import { RedisLimiter } from '../security/redis-limiter.ts';
+import type { RedisLimiter } from '../security/redis-limiter.ts';
 import { Redactor } from '../audit/redact.ts';
 import { RefusalThrottle } from '../audit/refusal-throttle.ts';
 import { availableToolsTool } from '../tools/available-tools.ts';
@@ -72,7 +71,11 @@ export interface Runtime {
 
 export function isLoopbackHost(host: string): boolean {
   if (host === 'localhost') return true;
-  return isIP(host.replace(/^\[|\]$/g, '')) !== 0 && isLoopback(host.replace(/^\[|\]$/g, ''));
+  // An address literal only, as written (isLoopback alone would trim spaces). Not node:net's isIP: loading that
+  // module costs milliseconds (a start that writes nothing to stderr, as stdio's, never needs it), and ipaddr.js
+  // is loaded already.
+  const literal = host.replace(/^\[|\]$/g, '');
+  return literal === literal.trim() && isLoopback(literal);
 }
 
 export function buildTools(config: Config, confiner: Confiner, runner: CommandRunner, spawner: Spawner, processes: ProcessTable): ToolDefinition[] {
@@ -252,8 +255,10 @@ function openAudit(config: Config, redactor: Redactor, metrics: Metrics, cleanup
  * The OAuth resource server (HTTP with HIDE_AUTH_MODE oauth or both): keys
  * are fetched in the background, and /ready is 503 while no issuer has any.
  */
-function openOAuth(config: Config, opts: RuntimeOptions, tools: ToolDefinition[], lifecycle: Lifecycle): OAuthGuard | null {
+async function openOAuth(config: Config, opts: RuntimeOptions, tools: ToolDefinition[], lifecycle: Lifecycle): Promise<OAuthGuard | null> {
   if (config.auth.mode === 'apikey' || opts.transport !== 'http') return null;
+  // Loaded here, not at the top: only this mode needs the JWT library, and loading it is part of every start's time.
+  const { OAuthGuard } = await import('../security/oauth/guard.ts');
   const o = config.oauth;
   const i = o.introspection;
   let guard: OAuthGuard;
@@ -285,6 +290,8 @@ async function openLimiter(config: Config, metrics: Metrics, lifecycle: Lifecycl
   let store: RedisLimiter | null = null;
   if (config.rateLimit.store === 'redis' && config.rateLimit.enabled) {
     if (!config.rateLimit.redisUrl) throw new StartupError('HIDE_RATE_LIMIT_STORE=redis needs HIDE_REDIS_URL (e.g. redis://redis:6379)');
+    // Loaded here, not at the top: a memory store needs no Redis client.
+    const { RedisLimiter } = await import('../security/redis-limiter.ts');
     const redis = new RedisLimiter({ ...config.rateLimit, url: config.rateLimit.redisUrl }, logger.withTag('limits'));
     store = redis;
     cleanups.add(() => redis.close());
@@ -380,7 +387,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
     // A long poll (process_read with waitMs) answers when the drain begins rather than holding it for the grace.
     lifecycle.onDraining(() => exec.processes.endWaits());
     warnUnknownTools();
-    const oauth = openOAuth(config, opts, exec.registry.definitions(), lifecycle);
+    const oauth = await openOAuth(config, opts, exec.registry.definitions(), lifecycle);
     // An opaque token is no shape the redactor knows: the ones introspection accepted are masked by value, as keys are.
     if (oauth?.introspects) auth.redactor.alsoMask((candidate) => oauth.knowsToken(candidate));
     const security = new SecurityPipeline({

@@ -13,7 +13,7 @@
  * the sweeping user count, and a directory without a lock (made by an older
  * version) is never touched.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../util/random.ts';
 import { accessSync, closeSync, constants, fstatSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import { chmod, open, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

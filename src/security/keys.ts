@@ -7,7 +7,7 @@
  * key it shares, and a thousand clients cost no more than one.
  * Shared by the HTTP auth hook and the CLI (`hide keys`); no HTTP in here.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from '../util/random.ts';
 import { isWellFormedKey, KEY_FORM, type KeysFileEntry, parseKeysFile } from './keys-file.ts';
 import { readSettingsFileSync } from '../util/read-settings-file.ts';
 import { KeysFileWatcher } from './keys-watch.ts';
@@ -177,7 +177,7 @@ export class KeyStore {
     // nothing about any key; scanning every key instead would make each
     // request cost O(clients).
     const candidate = this.byDigest.get(keyHash);
-    const match = timingSafeEqual(digest, candidate?.digest ?? NO_MATCH) && candidate ? candidate : null;
+    const match = crypto.timingSafeEqual(digest, candidate?.digest ?? NO_MATCH) && candidate ? candidate : null;
     if (match === null) return { ok: false, reason: 'invalid', keyHash };
     if (!match.enabled) return { ok: false, reason: 'disabled', keyHash };
     return { ok: true, client: match.client, keyHash };

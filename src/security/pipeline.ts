@@ -17,7 +17,7 @@ import type { Limiter } from './limiter.ts';
 import type { HostPolicy } from './host.ts';
 import type { OAuthGuard } from './oauth/guard.ts';
 import type { BearerError } from './oauth/metadata.ts';
-import { looksLikeJwt } from './oauth/verifier.ts';
+import { looksLikeJwt } from './oauth/jwt-shape.ts';
 import type { OriginPolicy } from './origin.ts';
 
 export interface Identity {

@@ -1,6 +1,5 @@
 /** Hex SHA-256 of a string (UTF-8) or bytes: API key digests, written-file digests. */
-import { createHash } from 'node:crypto';
-
 export function sha256Hex(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
+  // Bun's hasher: node:crypto's createHash gives the same digest but loading that module costs every start milliseconds.
+  return new Bun.CryptoHasher('sha256').update(data).digest('hex');
 }

@@ -5,7 +5,7 @@
  * (keys file, audit checkpoint); workspace files go through the confined
  * writer in src/workspace/atomic-write.ts.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from './random.ts';
 import { closeSync, existsSync, fchownSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 

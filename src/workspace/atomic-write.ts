@@ -8,7 +8,7 @@
  * swapped for a symlink or moved out after the checks cannot redirect the
  * write outside the workspace.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../util/random.ts';
 import { constants, type Stats } from 'node:fs';
 import { type FileHandle, link, lstat, mkdir, open, realpath, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';

@@ -122,6 +122,26 @@ describe('the derived schema', () => {
     });
   });
 
+  test('whether stderr is a terminal is asked only when no source sets the log format, and once', () => {
+    using dir = configDir();
+    const asked = (answer: boolean) => {
+      let calls = 0;
+      return { isTTY: () => (calls++, answer), calls: () => calls };
+    };
+    const unset = asked(false);
+    const config = loadConfig({ cwd: dir.path, env: {}, isTTY: unset.isTTY }).config;
+    const set = asked(true);
+    loadConfig({ cwd: dir.path, env: { HIDE_LOG_FORMAT: 'json' }, isTTY: set.isTTY });
+    const terminal = asked(true);
+    const onTerminal = loadConfig({ cwd: dir.path, env: {}, isTTY: terminal.isTTY }).config;
+    expect({ format: config.log.format, calls: unset.calls(), whenSet: set.calls(), onTerminal: onTerminal.log.format }).toEqual({
+      format: 'json',
+      calls: 1,
+      whenSet: 0,
+      onTerminal: 'pretty',
+    });
+  });
+
   test('relative paths are fixed against the working directory; "-" stays stdout', () => {
     using dir = configDir();
     dir.write('ws/.keep', '');

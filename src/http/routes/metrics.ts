@@ -3,12 +3,11 @@
  * token (HIDE_METRICS_TOKEN), not the API keys: scrapers are not MCP clients.
  * The same handler serves the separate listener when HIDE_METRICS_PORT is set.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { Elysia } from 'elysia';
 import type { Metrics } from '../../ops/metrics.ts';
 import { pathOf } from '../request-state.ts';
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
+const digest = (s: string) => new Bun.CryptoHasher('sha256').update(s).digest();
 
 /** Answers a /metrics request (token checked); other paths: 404. */
 export function metricsHandler(metrics: Metrics, token: string | undefined): (request: Request) => Response {
@@ -19,7 +18,7 @@ export function metricsHandler(metrics: Metrics, token: string | undefined): (re
     if (want !== null) {
       const m = /^Bearer (\S+)$/.exec(request.headers.get('authorization') ?? '');
       // Compare digests so the comparison takes the same time whatever the length.
-      if (!m || !timingSafeEqual(digest(m[1]!), want)) {
+      if (!m || !crypto.timingSafeEqual(digest(m[1]!), want)) {
         return new Response('unauthorized\n', { status: 401, headers: { 'WWW-Authenticate': 'Bearer realm="hide-metrics"' } });
       }
     }

@@ -9,6 +9,7 @@
 import { decodeJwt, decodeProtectedHeader, errors, jwtVerify } from 'jose';
 import type { Introspector } from './introspection.ts';
 import { type IssuerKeys, NoSigningKeysError } from './issuer-keys.ts';
+import { looksLikeJwt, MAX_TOKEN_LENGTH } from './jwt-shape.ts';
 import { scopesOf } from './scopes.ts';
 import { sha256Hex } from '../../util/sha256.ts';
 
@@ -42,9 +43,6 @@ interface Verified {
   until: number;
 }
 
-const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
-const MAX_TOKEN_LENGTH = 16 * 1024;
-
 /**
  * RFC 6750 section 2.1: what an `Authorization: Bearer` credential can be. A
  * value of any other form — a header with another scheme (`Basic` with a
@@ -52,11 +50,6 @@ const MAX_TOKEN_LENGTH = 16 * 1024;
  * introspection endpoint, where it would reach a third party.
  */
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
-
-/** True when the value has the compact JWS form of a JWT (an API key never has two dots). */
-export function looksLikeJwt(value: string): boolean {
-  return value.length <= MAX_TOKEN_LENGTH && JWT_SHAPE.test(value);
-}
 
 /**
  * @param clientAsSubject an introspection answer may leave out `sub` (RFC 7662

@@ -10,7 +10,7 @@ import { cleartextWarnings, discoveryUrls } from '../../../src/security/oauth/di
 import { spawnServer } from '../../ops/helpers.ts';
 import { bearerChallenge, metadataPaths, metadataUrl } from '../../../src/security/oauth/metadata.ts';
 import { ScopePolicy, scopesOf } from '../../../src/security/oauth/scopes.ts';
-import { looksLikeJwt } from '../../../src/security/oauth/verifier.ts';
+import { looksLikeJwt } from '../../../src/security/oauth/jwt-shape.ts';
 
 const TOOLS = [
   { name: 'shell_execute', readOnly: false },
