@@ -498,7 +498,7 @@ export const SETTINGS = [
     default: 'auto',
     doc: 'Command sandbox (Landlock, seccomp, PID namespace): `auto` when the kernel has it, `required` refuses to start without it, or `off`.',
   }),
-  setting({ path: 'sandbox.network', env: 'HIDE_SANDBOX_NETWORK', schema: oneOf(['off', 'on']), default: 'off', doc: 'Whether sandboxed commands may open network sockets; on, they reach this server\'s port, the Redis limits store and every service of the host as any local process does (the README\'s threat model says what to guard, and the server warns at start about what is not).' }),
+  setting({ path: 'sandbox.network', env: 'HIDE_SANDBOX_NETWORK', schema: oneOf(['off', 'on']), default: 'off', doc: 'Whether sandboxed commands may open network sockets; on, they reach this server\'s port, the Redis limits store and every service of the host as any local process does (docs/sandbox.md says what to guard, and the server warns at start about what is not).' }),
   setting({
     path: 'sandbox.launcherIdleSeconds',
     env: 'HIDE_SANDBOX_LAUNCHER_IDLE_SECONDS',

@@ -1,5 +1,5 @@
 /**
- * The sandbox's layers by name, as /health, check-config and the README's
+ * The sandbox's layers by name, as /health, check-config and docs/sandbox.md's
  * threat model name them: from what a launcher reported, or predicted from
  * the kernel and privileges for check-config, which starts no launcher.
  */

@@ -172,7 +172,7 @@ export async function setupSandbox(
     (report) => {
       if (privateTmp) setTimeout(sweep, 0);
       status.layers = report;
-      // How every unprivileged run works (the README's table says what needs root), so news, not a warning:
+      // How every unprivileged run works (docs/sandbox.md's table says what needs root), so news, not a warning:
       // a warning on each start of the common set-up would teach users to ignore warnings, or to run as root.
       if (!report.pidNamespace) log.info('commands get no PID namespace of their own (that needs root): a process that leaves its process group lives until its client\'s next call ends');
       log.debug(`commands run sandboxed (Landlock ABI ${abi}, network ${config.sandbox.network}, PID namespace ${report.pidNamespace ? 'per command' : 'none'})`);

@@ -97,7 +97,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
   // namespace (a segment then dies with its last attach), or put each command
   // in a Landlock domain of its own so siblings cannot open each other's
   // /proc entries, or a memory cgroup per launcher. Root only: unprivileged,
-  // System V IPC is refused. The README's threat model says so.
+  // System V IPC is refused. docs/sandbox.md says so.
   // Runs as a known failure (root only, where System V IPC exists). The command lingers half a second so the
   // pinner, polling /proc every 50 ms, always finds it; the pinner is killed either way, which frees the segment.
   if (uid === undefined) {
@@ -215,7 +215,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
   // of that uid on the host), so one client's process holding them all leaves the other's file watchers
   // (`tail -f`, a test runner's or bundler's watch mode) with EMFILE for as long as it lives. Seccomp cannot
   // count them and refusing inotify outright breaks those tools; the fix is a user namespace per client (each
-  // with its own count) or a uid per client. The README's threat model says so.
+  // with its own count) or a uid per client. docs/sandbox.md says so.
   // Runs as a known failure; the hoarder is killed whatever the outcome.
   test.failing("(open) one client holding every inotify instance leaves the other client's watchers working", async () => {
     const hoarder = await call(ALICE, 'process_start', { command: 'python3', arguments: ['attack-sandbox.py', 'inotify', 'hold'] });
@@ -235,7 +235,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
   // same). It then runs in bob's launcher, with bob's private TMPDIR and
   // beside his other commands (same Landlock domain: their environ and
   // memory). Not a small fix: a workspace per client (a server per client
-  // today) is the boundary; the README's threat model says so.
+  // today) is the boundary; docs/sandbox.md says so.
   // Runs as a known failure: it turns red once the hole is closed, and its `.failing` goes then.
   test.failing("(open) what alice plants in the shared workspace does not run as bob with bob's TMPDIR", async () => {
     const repo = `repo-${newMarker()}`;
@@ -252,7 +252,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
   // System V segments, files in a tmpfs TMPDIR) pass it. RLIMIT_AS would
   // count them but breaks runtimes that reserve address space (Bun, Go,
   // the JVM); the real bound is a memory cgroup per launcher (root) or the
-  // container's memory limit. The README's threat model says so.
+  // container's memory limit. docs/sandbox.md says so.
   // Runs as a known failure: it maps 2 × 96 MiB of shared memory, freed when the command exits.
   test.failing('(open) shared mappings are held to the memory limit like private ones', async () => {
     const out = await attack(ALICE, 'shared', String((MEMORY_LIMIT * 1.5) / (1 << 20)));
