@@ -237,7 +237,7 @@ function cutPoint(s: string, limit: number): number {
   return i;
 }
 
-/** Runs of characters a key can be made of; each run, and its pieces between `=` and `/`, is a candidate. */
+/** Runs of characters a key can be made of; each run, and its pieces between `=`, `/`, `+`, `~` and `%XX`, is a candidate. */
 const KEY_RUN = new RegExp(`[A-Za-z0-9_\\-.~+/=%]{${MIN_KEY_RUN},}`, 'g');
 const KEY_RUN_TEST = new RegExp(`[A-Za-z0-9_\\-.~+/=%]{${MIN_KEY_RUN}}`);
 const HEX_PAIR = /^[0-9A-Fa-f]{2}$/;

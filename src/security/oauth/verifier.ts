@@ -97,7 +97,8 @@ export class TokenVerifier {
   }
 
   async verify(token: string): Promise<TokenCheck> {
-    if (token.length > MAX_TOKEN_LENGTH || !B64TOKEN.test(token)) return { ok: false, reason: 'not a bearer token: send Authorization: Bearer <token>' };
+    // Worded so that the log redactor, which masks what follows `Bearer ` or `Authorization:`, leaves the line's client IP.
+    if (token.length > MAX_TOKEN_LENGTH || !B64TOKEN.test(token)) return { ok: false, reason: "not an RFC 6750 credential (the header's value must be the scheme Bearer, one space and the token)" };
     if (!looksLikeJwt(token)) return this.introspect(token);
     const digest = sha256Hex(token);
     const hit = this.verified.get(digest);
