@@ -70,6 +70,11 @@ describe.skipIf(!supported)('HTTP: one launcher, held by a client with a process
       expect(auditLines(server.auditFile).filter((e) => e.correlation_id === correlationId)).toHaveLength(1);
     });
 
+    test('a call that asked for progress over SSE is refused before its stream opens: the same 429', async () => {
+      const r = await rpc(server.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: { command: 'true' }, _meta: { progressToken: 'tok' } }, { 'X-API-Key': KEY_NEW }, era);
+      expect([r.status, r.headers.get('content-type'), r.headers.get('retry-after'), r.body.error?.data?.reason]).toEqual([429, 'application/json', '5', 'launchers']);
+    });
+
     test('the busy client itself is still served by its own launcher', async () => {
       const r = await call(KEY_BUSY, 'shell_execute', { command: 'echo', arguments: ['mine'] }, era);
       expect([r.status, r.body.result?.structuredContent?.stdout]).toEqual([200, 'mine\n']);
@@ -78,7 +83,7 @@ describe.skipIf(!supported)('HTTP: one launcher, held by a client with a process
 
   test('/metrics counts the refusals by reason', async () => {
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
-    expect(metrics).toContain(`hide_rate_limit_refusals_total{reason="launchers"} ${needingALauncher.length * ERAS.length}`);
+    expect(metrics).toContain(`hide_rate_limit_refusals_total{reason="launchers"} ${(needingALauncher.length + 1) * ERAS.length}`);
   });
 
   // Last: it frees the launcher.
