@@ -32,7 +32,7 @@ export const MAX_LAUNCHERS = 64;
 const LAUNCHER_RETRY_SECONDS = 5;
 
 /** The refusal of a new client while every launcher runs another client's commands: a 429 like the other limits. */
-export function launchersBusy(max: number): ToolLimitError {
+function launchersBusy(max: number): ToolLimitError {
   return new ToolLimitError(
     `sandbox launcher limit reached: the sandbox already runs commands for ${max} other clients (HIDE_SANDBOX_MAX_LAUNCHERS); retry when one of them is done`,
     LAUNCHER_RETRY_SECONDS,
