@@ -21,8 +21,10 @@
  *     HIDE_PROCESS_KEEP_EXITED_SECONDS; with the instance bound 64 MiB, 182 MB.
  *   launchers 80 8: 65 launchers (64 + the spare), 357 descriptors (~5.2 each),
  *     launcher RSS 46 MB each, PSS 10 MB each (674 MB for 64); server RSS +7 MB;
- *     all gone at close. With 70 busy at once: 6 refused with the tool error
- *     "the sandbox already runs commands for 64 other clients".
+ *     all gone at close. With 70 busy at once: 6 refused (then a tool error,
+ *     now 429 / -31429, reason `launchers`).
+ *   HIDE_SANDBOX_MAX_LAUNCHERS=4, launchers 16 16: 12 refused with 429, 5
+ *     launchers (4 + the spare), PSS 91 MB together (fewer share less).
  *   subs 12000: RSS 108 → 130 MB, flat after the first 2000 (verified-token
  *     cache and limiter windows are bounded or swept).
  *   core 16000: RSS 77 → 76 MB, descriptors flat.
@@ -37,7 +39,7 @@ import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { freePort, TestIdp } from '../../test/helpers/oidc.ts';
 import { startServerProcess } from '../../test/helpers/process.ts';
-import { callTool, MODERN_META, startServer, tempDir, waitFor } from '../../test/helpers/server.ts';
+import { callTool, MODERN_META, rpc, startServer, tempDir, waitFor } from '../../test/helpers/server.ts';
 
 const [mode = 'ended', nArg, mArg] = process.argv.slice(2);
 const N = Number(nArg ?? 10);
@@ -82,7 +84,9 @@ async function ended(): Promise<void> {
 async function launchers(): Promise<void> {
   const conc = M ?? 8;
   const { keysFile, keys } = keyClients(N);
-  const s = await startServer({ HIDE_AUTH_ENABLED: 'true', HIDE_API_KEYS_FILE: keysFile, HIDE_SANDBOX: 'required' });
+  // HIDE_SANDBOX_MAX_LAUNCHERS from the environment bounds the launchers (64 by default).
+  const bound = process.env.HIDE_SANDBOX_MAX_LAUNCHERS;
+  const s = await startServer({ HIDE_AUTH_ENABLED: 'true', HIDE_API_KEYS_FILE: keysFile, HIDE_SANDBOX: 'required', ...(bound ? { HIDE_SANDBOX_MAX_LAUNCHERS: bound } : {}) });
   const before = { rss: rss(), fds: fds(), children: children().length };
   let next = 0;
   const refused: string[] = [];
@@ -90,8 +94,8 @@ async function launchers(): Promise<void> {
     Array.from({ length: conc }, async () => {
       while (next < N) {
         const key = keys[next++]!;
-        const r = await callTool(s.mcpUrl, 'shell_execute', { command: 'echo', arguments: ['hi'] }, { 'x-api-key': key });
-        if (r.isError) refused.push(String(r.error));
+        const r = await rpc(s.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: { command: 'echo', arguments: ['hi'] } }, { 'x-api-key': key });
+        if (r.status !== 200 || r.body.result?.isError) refused.push(`${r.status} ${JSON.stringify(r.body.error ?? r.body.result?.structuredContent?.error)}`);
       }
     }),
   );

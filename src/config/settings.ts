@@ -507,6 +507,13 @@ export const SETTINGS = [
     doc: "How long a client's sandbox launcher, with the private TMPDIR it holds, stays after the client's last command ends; the next command starts a new one (a few ms).",
   }),
   setting({
+    path: 'sandbox.maxLaunchers',
+    env: 'HIDE_SANDBOX_MAX_LAUNCHERS',
+    schema: int(1, 1024),
+    default: 64,
+    doc: "Most clients with a sandbox launcher at once (one process each, ~10 MB PSS, plus one spare booted ahead). Past it an idle client's launcher is closed to make room; while every one runs a command or a process, a new client's call that needs one (`shell_execute*`, `process_start`, `search_files` with ripgrep, the version probes of `shell_get_available_tools`) is refused: 429 / -31429, `reason` `launchers`, `Retry-After`.",
+  }),
+  setting({
     path: 'sandbox.readOnlyPaths',
     env: 'HIDE_SANDBOX_READ_ONLY_PATHS',
     schema: AbsolutePathList,

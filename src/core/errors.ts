@@ -105,6 +105,13 @@ export class RateLimitError extends HideError {
 }
 
 /**
+ * A limit a tool call meets while it runs rather than at admission (every
+ * sandbox launcher busy with other clients): answered as any 429, and audited
+ * by the dispatcher as `rate_limit_exceeded`, since no admission check saw it.
+ */
+export class ToolLimitError extends RateLimitError {}
+
+/**
  * The client closed its connection before its request body arrived. Nobody
  * reads the answer; the status (nginx's "client closed request") keeps such
  * requests apart from server errors in /metrics and the logs.

@@ -21,11 +21,15 @@ export interface OwnedLiveRequest extends LiveRequest {
 }
 
 export interface Spawner {
-  /** Runs one command to its end. Never throws: failures come back as `spawnError`. */
+  /**
+   * Runs one command to its end. Failures come back as `spawnError`; the one
+   * throw is a ToolLimitError, when a limit on what the spawner holds for
+   * clients (sandbox launchers) refuses a new client: the call is answered 429.
+   */
   run(req: OwnedSpawnRequest): Promise<SpawnResult>;
   /**
    * Starts a long-lived process under exactly the confinement `run` gives a
-   * command; its output goes to `sink` as it arrives. Never throws.
+   * command; its output goes to `sink` as it arrives. Throws only as `run` does.
    */
   startLive(req: OwnedLiveRequest, sink: OutputSink): Promise<LiveStart>;
   /** Commands running now, long-lived ones included. */

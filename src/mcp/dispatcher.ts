@@ -11,7 +11,7 @@
  */
 import * as v from 'valibot';
 import type { CallContext } from '../core/context.ts';
-import { HideError, MethodNotFoundError, RpcCode } from '../core/errors.ts';
+import { HideError, MethodNotFoundError, RpcCode, ToolLimitError } from '../core/errors.ts';
 import { logger } from '../core/log.ts';
 import type { ToolRegistry } from '../tools/registry.ts';
 import type { ToolDefinition, ToolOutcome } from '../tools/types.ts';
@@ -245,6 +245,7 @@ export class McpDispatcher {
         try {
           outcome = await tool.handler({ args: args.output, ctx, correlationId });
         } catch (err) {
+          if (err instanceof ToolLimitError) this.gate.limited(ctx, { toolName: name, user, correlationId, result: { ...err.data }, error: err.message });
           if (err instanceof HideError) throw err;
           logger.withTag('mcp').error(`tool ${name} failed unexpectedly (correlation ${correlationId}):`, err);
           outcome = { structured: { error: `internal error while running ${name}; see server log, correlation id ${correlationId}` }, isError: true };

@@ -34,11 +34,24 @@ export interface ToolCallGate {
   /** Throws a HideError (403, 429, 503) to refuse. */
   admit(ctx: CallContext, tool: ToolDefinition, correlationId: string, user: string | null): Promise<Admission> | Admission;
   record(ctx: CallContext, record: ToolCallRecord): void;
+  /** Records a call refused by a limit it met while running (a ToolLimitError), as admission records its own refusals. */
+  limited(ctx: CallContext, refusal: LimitedCall): void;
+}
+
+/** What the audit log records of a call a ToolLimitError refused; it leaves no tool_call line. */
+export interface LimitedCall {
+  toolName: string;
+  user: string | null;
+  correlationId: string;
+  /** The refusal's `error.data`: its `reason` labels it in /metrics. */
+  result: Record<string, unknown>;
+  error: string;
 }
 
 export const openGate: ToolCallGate = {
   admit: () => ({ release() {} }),
   record() {},
+  limited() {},
 };
 
 function stringArg(args: Record<string, unknown> | undefined, key: string): string | null {

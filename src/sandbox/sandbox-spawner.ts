@@ -10,6 +10,7 @@
  * behind is re-parented to it, and it kills every child it did not spawn
  * itself — the kernel, not the orphan, says where the orphan came from.
  */
+import { ToolLimitError } from '../core/errors.ts';
 import type { LiveStart, OutputSink } from '../exec/live.ts';
 import { notStarted, type SpawnResult } from '../exec/spawn.ts';
 import type { OwnedLiveRequest, OwnedSpawnRequest, Spawner } from '../exec/spawner.ts';
@@ -21,11 +22,23 @@ import type { ResourceLimits } from './rlimits.ts';
 /** A launcher with no call for this long is closed. */
 export const IDLE_CLOSE_MS = 60_000;
 /**
- * Most launchers alive at once (each is a process of some 40 MB). Past it an
- * idle client's launcher is closed to make room; when every one is busy, a
+ * Most launchers alive at once by default (each costs some 10 MB PSS). Past it
+ * an idle client's launcher is closed to make room; when every one is busy, a
  * new client's call is refused rather than share another client's sandbox.
  */
 export const MAX_LAUNCHERS = 64;
+
+/** What a refused client is told to wait before retrying: a launcher frees when another client's calls end. */
+const LAUNCHER_RETRY_SECONDS = 5;
+
+/** The refusal of a new client while every launcher runs another client's commands: a 429 like the other limits. */
+function launchersBusy(max: number): ToolLimitError {
+  return new ToolLimitError(
+    `sandbox launcher limit reached: the sandbox already runs commands for ${max} other clients (HIDE_SANDBOX_MAX_LAUNCHERS); retry when one of them is done`,
+    LAUNCHER_RETRY_SECONDS,
+    { reason: 'launchers', max },
+  );
+}
 
 interface Entry {
   launcher: SandboxLauncher;
@@ -88,16 +101,21 @@ export class SandboxSpawner implements Spawner {
     return this.byOwner.size + (this.spare ? 1 : 0);
   }
 
+  private get maxLaunchers(): number {
+    return this.options.maxLaunchers ?? MAX_LAUNCHERS;
+  }
+
   /** The launcher that runs `owner`'s commands, if one is up (tests). */
   launcherOf(owner: string): SandboxLauncher | null {
     return this.byOwner.get(owner)?.launcher ?? null;
   }
 
+  /** Throws ToolLimitError when `owner` has no launcher and every launcher is busy with other clients. */
   async run(req: OwnedSpawnRequest): Promise<SpawnResult> {
     if (this.closed) return notStarted('the server is shutting down');
     const { owner, ...spawn } = req;
     const entry = this.entryFor(owner);
-    if (entry === null) return notStarted(`the sandbox already runs commands for ${this.options.maxLaunchers ?? MAX_LAUNCHERS} other clients; retry when one of them is done`);
+    if (entry === null) throw launchersBusy(this.maxLaunchers);
     clearTimeout(entry.idle);
     entry.idle = undefined;
     entry.calls++;
@@ -109,12 +127,12 @@ export class SandboxSpawner implements Spawner {
     }
   }
 
-  /** A long-lived process in the client's own launcher: the same confinement as its commands. */
+  /** A long-lived process in the client's own launcher: the same confinement as its commands; refused as `run` is. */
   async startLive(req: OwnedLiveRequest, sink: OutputSink): Promise<LiveStart> {
     if (this.closed) return { ok: false, error: 'the server is shutting down' };
     const { owner, ...live } = req;
     const entry = this.entryFor(owner);
-    if (entry === null) return { ok: false, error: `the sandbox already runs commands for ${this.options.maxLaunchers ?? MAX_LAUNCHERS} other clients; retry when one of them is done` };
+    if (entry === null) throw launchersBusy(this.maxLaunchers);
     clearTimeout(entry.idle);
     entry.idle = undefined;
     entry.calls++;
@@ -158,7 +176,7 @@ export class SandboxSpawner implements Spawner {
   private entryFor(owner: string): Entry | null {
     let entry = this.byOwner.get(owner);
     if (!entry) {
-      if (this.byOwner.size >= (this.options.maxLaunchers ?? MAX_LAUNCHERS) && !this.retireOneIdle()) return null;
+      if (this.byOwner.size >= this.maxLaunchers && !this.retireOneIdle()) return null;
       const launcher = this.spare ?? this.newLauncher();
       this.spare = null;
       entry = { launcher, idle: undefined, calls: 0 };

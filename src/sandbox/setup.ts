@@ -150,6 +150,7 @@ export async function setupSandbox(
     log: (m) => log.warn(m),
     privateTmp,
     idleCloseMs: config.sandbox.launcherIdleSeconds * 1000,
+    maxLaunchers: config.sandbox.maxLaunchers,
     // What a launcher holds while a write to the server is on its way: a flood beyond it is dropped there
     // (and counted) rather than carried across the pipe only to be dropped from the ring.
     livePendingBytes: Math.min(config.process.bufferBytes, 256 * 1024),

@@ -8,7 +8,7 @@
  */
 import type { CallContext, OAuthGrant } from '../core/context.ts';
 import { ForbiddenError, RateLimitError, UnauthorizedError, UnavailableError } from '../core/errors.ts';
-import type { Admission, ToolCallGate, ToolCallRecord } from '../mcp/gate.ts';
+import type { Admission, LimitedCall, ToolCallGate, ToolCallRecord } from '../mcp/gate.ts';
 import { type ToolDefinition, toolPermitted } from '../tools/types.ts';
 import type { AuditEvent, AuditEventType, AuditSink } from '../audit/event.ts';
 import type { IpFilter } from './ip.ts';
@@ -213,6 +213,11 @@ export class SecurityPipeline implements ToolCallGate {
     );
     if (got.reason === 'store_unavailable') throw new UnavailableError(`Service unavailable: ${what}`, got.retryAfterSeconds);
     throw new RateLimitError(`Too many requests: ${what}`, got.retryAfterSeconds, { reason: got.reason });
+  }
+
+  limited(ctx: CallContext, r: LimitedCall): void {
+    const base = { client_id: ctx.clientId, api_key_hash: ctx.apiKeyHash, user: r.user, tool_name: r.toolName, ...oauthFields(ctx) };
+    this.opts.audit.write(event('rate_limit_exceeded', this.facts(ctx, r.correlationId), { ...base, error: r.error, result: r.result }));
   }
 
   record(ctx: CallContext, r: ToolCallRecord): void {

@@ -73,7 +73,14 @@ export function availableToolsTool(runner: CommandRunner, workspacePath: string)
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     readOnly: true,
     async handler() {
-      if (!cached || performance.now() - cached.at > CACHE_MS) cached = { at: performance.now(), value: probe() };
+      if (!cached || performance.now() - cached.at > CACHE_MS) {
+        const entry = { at: performance.now(), value: probe() };
+        cached = entry;
+        // A probe refused (no sandbox launcher free) refuses its callers; the next call probes again.
+        entry.value.catch(() => {
+          if (cached === entry) cached = undefined;
+        });
+      }
       const tools = await cached.value;
       return { structured: { tools, workspacePath, error: null }, isError: false, auditResult: { count: tools.length } };
     },

@@ -6,6 +6,7 @@
 import { afterEach, expect, test } from 'bun:test';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ToolLimitError } from '../../src/core/errors.ts';
 import { landlockAbi } from '../../src/sandbox/landlock.ts';
 import { PidNamespaces } from '../../src/sandbox/pidns.ts';
 import { sandboxRules } from '../../src/sandbox/rules.ts';
@@ -54,8 +55,11 @@ test.skipIf(!supported)('past the bound a new client is refused while every laun
   const busyA = run(s, 'a', 'sleep 1; echo a');
   const busyB = run(s, 'b', 'sleep 1; echo b');
   await waitFor(() => s.running === 2);
-  const refused = await run(s, 'c', 'echo c');
-  expect(refused.spawnError).toBe('the sandbox already runs commands for 2 other clients; retry when one of them is done');
+  const refused = await run(s, 'c', 'echo c').catch((err: unknown) => err);
+  // A typed refusal the server answers as its other limits (429), never a command result.
+  expect(refused).toBeInstanceOf(ToolLimitError);
+  expect(refused).toMatchObject({ status: 429, data: { reason: 'launchers', max: 2 } });
+  expect((refused as Error).message).toContain('HIDE_SANDBOX_MAX_LAUNCHERS');
   await Promise.all([busyA, busyB]);
   expect((await run(s, 'c', 'echo c')).stdout).toBe('c\n');
 });
@@ -65,8 +69,9 @@ test.skipIf(!supported)('past the bound a new client is refused while every laun
 test.skipIf(!supported)('at the bound, a launcher handed to a call is not closed for a new client before the call reaches it', async () => {
   const s = make({ maxLaunchers: 1 });
   await s.start();
-  const [a, b] = await Promise.all([run(s, 'a', 'echo a'), run(s, 'b', 'echo b')]);
-  expect([a.stdout, a.spawnError, b.spawnError]).toEqual(['a\n', null, 'the sandbox already runs commands for 1 other clients; retry when one of them is done']);
+  const [a, b] = await Promise.allSettled([run(s, 'a', 'echo a'), run(s, 'b', 'echo b')]);
+  expect(a.status === 'fulfilled' && [a.value.stdout, a.value.spawnError]).toEqual(['a\n', null]);
+  expect(b.status === 'rejected' && b.reason).toBeInstanceOf(ToolLimitError);
   expect((await run(s, 'b', 'echo b')).stdout).toBe('b\n');
 });
 
