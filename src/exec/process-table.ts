@@ -232,7 +232,8 @@ export class ProcessTable {
         result: { reason: limit, limit, max },
         error: message,
       });
-      throw new RateLimitError(message, 5, { limit, max });
+      // `reason` as every limit's refusal names itself to clients (`rpm`, `launchers`); `limit` kept for earlier clients.
+      throw new RateLimitError(message, 5, { reason: limit, limit, max });
     };
     if (this.runningOf(owner) >= this.settings.maxPerClient) {
       refuse(

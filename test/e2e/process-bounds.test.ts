@@ -97,6 +97,7 @@ describe('two clients and the caps', () => {
     expect(refused.status).toBe(429);
     expect(refused.body.error.code).toBe(-31429);
     expect(refused.body.error.message).toContain('HIDE_PROCESS_MAX_PER_CLIENT');
+    expect(refused.body.error.data).toMatchObject({ reason: 'processes-per-client', limit: 'processes-per-client', max: 2 });
     const other = await b.call('process_start', { command: 'sleep', arguments: ['1000.4343'] });
     expect(other.isError).toBe(false);
     for (const id of ids) await a.call('process_kill', { processId: id, signal: 'SIGKILL' });
