@@ -10,21 +10,13 @@ import { join } from 'node:path';
 import { AuditWriter } from '../../src/audit/writer.ts';
 import { Redactor } from '../../src/audit/redact.ts';
 import { libc } from '../../src/util/libc.ts';
+import { runCli } from '../helpers/cli.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { configDir } from './helpers.ts';
 
 const MAIN = join(import.meta.dir, '..', '..', 'src', 'main.ts');
 
-async function hide(args: string[], cwd: string, env: Record<string, string> = {}) {
-  await using proc = Bun.spawn([process.execPath, MAIN, ...args], {
-    cwd,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: cwd, ...env },
-    stdout: 'pipe',
-    stderr: 'pipe',
-  });
-  const [stdout, stderr, code] = await Promise.all([proc.stdout.text(), proc.stderr.text(), proc.exited]);
-  return { code, stdout, stderr };
-}
+const hide = runCli;
 
 const clientsIn = (file: string) => (JSON.parse(readFileSync(file, 'utf8')) as { clients: { client_id: string }[] }).clients.map((c) => c.client_id);
 

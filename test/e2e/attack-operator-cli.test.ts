@@ -22,24 +22,12 @@ import { startServerProcess } from '../helpers/process.ts';
 import { rpc, startServer } from '../helpers/server.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { UNPRIVILEGED } from '../helpers/two-clients.ts';
+import { runCli } from '../helpers/cli.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-const MAIN = join(import.meta.dir, '..', '..', 'src', 'main.ts');
 const KEY = 'k'.repeat(43);
 
-/** Runs the CLI; a child still running after 20 s is killed, so a hang shows as a wrong exit code, not a stuck run. */
-async function hide(args: string[], cwd: string, env: Record<string, string> = {}) {
-  await using proc = Bun.spawn([process.execPath, MAIN, ...args], {
-    cwd,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: cwd, ...env },
-    stdout: 'pipe',
-    stderr: 'pipe',
-    timeout: 20_000,
-    killSignal: 'SIGKILL',
-  });
-  const [stdout, stderr, code] = await Promise.all([proc.stdout.text(), proc.stderr.text(), proc.exited]);
-  return { code, stdout, stderr };
-}
+const hide = runCli;
 
 function mkfifo(path: string): void {
   const r = Bun.spawnSync(['mkfifo', path]);

@@ -1,0 +1,21 @@
+/**
+ * Runs the `hide` CLI from source (`bun src/main.ts …`) with a minimal
+ * environment. A child still running after 20 s is killed, so a hang shows
+ * as a wrong exit code, not a stuck test run.
+ */
+import { join } from 'node:path';
+
+const MAIN = join(import.meta.dir, '..', '..', 'src', 'main.ts');
+
+export async function runCli(args: string[], cwd: string, env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  await using proc = Bun.spawn([process.execPath, MAIN, ...args], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: cwd, ...env },
+    stdout: 'pipe',
+    stderr: 'pipe',
+    timeout: 20_000,
+    killSignal: 'SIGKILL',
+  });
+  const [stdout, stderr, code] = await Promise.all([proc.stdout.text(), proc.stderr.text(), proc.exited]);
+  return { code, stdout, stderr };
+}
