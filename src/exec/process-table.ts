@@ -9,7 +9,7 @@
  *
  * Plain policy: no HTTP and no MCP here; the process_* tools adapt it.
  */
-import type { AuditSink } from '../audit/event.ts';
+import type { AuditEvent, AuditSink } from '../audit/event.ts';
 import { RateLimitError } from '../core/errors.ts';
 import type { LiveHandle, ProcessSignal, TerminalSize } from './live.ts';
 import { INPUT_WAIT_MS, MAX_PENDING_INPUT } from './pipe-input.ts';
@@ -39,6 +39,13 @@ export interface Caller {
   apiKeyHash: string | null;
   user: string | null;
   correlationId: string;
+  /** A caller signed in with an OAuth token: its lines carry this, as every line of such a caller does. */
+  oauth?: AuditEvent['oauth'];
+}
+
+/** The `oauth` field of a line about `caller`: also what tells the refusal throttle a token caller is signed in. */
+function oauthOf(caller: Caller): Pick<AuditEvent, 'oauth'> {
+  return caller.oauth ? { oauth: caller.oauth } : {};
 }
 
 export type ProcessStatus = 'running' | 'exited' | 'killed' | 'timed-out';
@@ -231,6 +238,7 @@ export class ProcessTable {
         // `reason` labels the refusal in /metrics, as the limiter's refusals are.
         result: { reason: limit, limit, max },
         error: message,
+        ...oauthOf(caller),
       });
       // `reason` as every limit's refusal names itself to clients (`rpm`, `launchers`); `limit` kept for earlier clients.
       throw new RateLimitError(message, 5, { reason: limit, limit, max });
@@ -607,6 +615,7 @@ export class ProcessTable {
       arguments: { processId: e.id, command: e.command, arguments: e.arguments, terminal: e.terminal },
       result: { status: e.status, exitCode: e.exitCode, signal: e.signal, durationMs, bytesOut: e.ring.total, dropped: e.ring.droppedTotal, reason: e.reason },
       error: null,
+      ...oauthOf(e.caller),
     });
   }
 }

@@ -38,7 +38,8 @@ async function guarded<T>(run: () => Promise<ToolOutcome<T>> | ToolOutcome<T>): 
 }
 
 function callerOf(ctx: CallContext, correlationId: string, user: string | undefined) {
-  return { clientId: ctx.clientId, clientIp: ctx.clientIp, apiKeyHash: ctx.apiKeyHash, user: user ?? null, correlationId };
+  const oauth = ctx.oauth ? { oauth: { issuer: ctx.oauth.issuer, client_id: ctx.oauth.clientId, scopes: ctx.oauth.scopes } } : {};
+  return { clientId: ctx.clientId, clientIp: ctx.clientIp, apiKeyHash: ctx.apiKeyHash, user: user ?? null, correlationId, ...oauth };
 }
 
 export function processTools(table: ProcessTable, limits: { maxTimeoutSeconds: number; idleTimeoutSeconds: number }): ToolDefinition[] {

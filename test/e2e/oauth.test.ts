@@ -422,3 +422,31 @@ describe('both mode', () => {
     }
   });
 });
+
+describe('long-running processes of a token caller', () => {
+  // The process table writes these lines itself (not the security pipeline): they must still say which token called.
+  test('the process cap refusal and the process_exit line carry oauth, as every line of a token caller does', async () => {
+    const { idp, server } = await startOAuthHide({ HIDE_PROCESS_MAX_PER_CLIENT: '1' });
+    try {
+      const token = await idp.token('exec-bot');
+      const oauth = { issuer: idp.issuer, client_id: 'exec-bot', scopes: ['hide:read', 'hide:write', 'hide:exec'] };
+      const start = (correlationId: string) =>
+        rpc(server.mcpUrl, 'tools/call', { name: 'process_start', arguments: { command: 'sleep', arguments: ['1000.6161'], correlationId } }, bearer(token));
+      const first = await start('oauth-process-first');
+      expect(first.body.result.isError).toBe(false);
+      const refused = await start('oauth-process-refused');
+      expect([refused.status, refused.body.error?.data?.reason]).toEqual([429, 'processes-per-client']);
+      const killed = await rpc(server.mcpUrl, 'tools/call', { name: 'process_kill', arguments: { processId: first.body.result.structuredContent.processId, signal: 'SIGKILL' } }, bearer(token));
+      expect(killed.body.result.structuredContent.status).toBe('killed');
+      const lineOf = (type: string, correlationId: string) => auditLines(server).find((l) => l.event_type === type && (l as { correlation_id?: string }).correlation_id === correlationId);
+      await waitFor(() => lineOf('process_exit', 'oauth-process-first'), 5000, 'the process_exit line');
+      expect([lineOf('rate_limit_exceeded', 'oauth-process-refused'), lineOf('process_exit', 'oauth-process-first')]).toMatchObject([
+        { client_id: 'exec-bot', oauth },
+        { client_id: 'exec-bot', oauth },
+      ]);
+    } finally {
+      await server.stop();
+      await idp.stop();
+    }
+  });
+});
