@@ -1,6 +1,11 @@
 /** The audit log's line shape (DESIGN.md "Audit log"). */
 
-/** Every event type a line may carry (`process_exit`: a long-lived process ended — exited, killed, timed out, lost with its launcher). */
+/**
+ * Every event type a line may carry (`process_exit`: a long-lived process
+ * ended — exited, killed, timed out, lost with its launcher;
+ * `audit_recovered`: the log is writable again after an outage, with the
+ * lines it lost, written under HIDE_AUDIT_ON_ERROR=refuse).
+ */
 export const AUDIT_EVENT_TYPES = [
   'tool_call',
   'auth_failure',
@@ -11,6 +16,7 @@ export const AUDIT_EVENT_TYPES = [
   'keys_reloaded',
   'permission_denied',
   'process_exit',
+  'audit_recovered',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

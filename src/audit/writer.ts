@@ -4,7 +4,11 @@
  * append per tick, which keeps throughput high and keeps each line whole:
  * the file is opened O_APPEND and every write holds complete lines only.
  * A failing disk is reported once per outage (and its end, with the lines
- * lost), and never takes the server down.
+ * lost), and never takes the server down. With `retryMs` the writer also
+ * tries the disk again on its own while failing, so an owner that refuses
+ * work meanwhile (HIDE_AUDIT_ON_ERROR=refuse: no calls, so no lines to write)
+ * still learns that the log is writable again; the line that proves it is an
+ * `audit_recovered` line naming the lines lost.
  *
  * For forensics (src/ops/audit-chain.ts) lines can carry a hash chain that
  * continues across restarts and rotations, with the first line of each file
@@ -48,6 +52,15 @@ interface Line {
   text: string;
   bytes: number;
   hash: string | null;
+  /** The retry's own `audit_recovered` line: not counted as a line lost when it cannot be written. */
+  probe?: boolean;
+}
+
+/** A queued event; `probe` marks the retry's `audit_recovered` line, built when the batch is sealed. */
+interface Queued {
+  at: number;
+  event: AuditEvent;
+  probe?: boolean;
 }
 
 export interface AuditWriterOptions {
@@ -64,6 +77,11 @@ export interface AuditWriterOptions {
   maxBytes?: number;
   /** Rotated files kept (name.1 … name.<keep>). Default 5. */
   keep?: number;
+  /**
+   * While failing, try the disk again this often (ms) even when nothing is
+   * written, with an `audit_recovered` line; 0 or unset = only when lines come.
+   */
+  retryMs?: number;
 }
 
 function libcLoads(): boolean {
@@ -115,11 +133,16 @@ export class AuditWriter implements AuditSink {
   private startsFile = false;
   /** What the checkpoint says about the file on disk; null when the chain is off or the log is stdout. */
   private checkpoint: Checkpoint | null = null;
-  private pending: { at: number; event: AuditEvent }[] = [];
+  private pending: Queued[] = [];
   private scheduled = false;
   private failed = false;
   /** linesDropped when the current outage began. */
   private droppedBefore = 0;
+  /** When the current outage began (the `audit_recovered` line names it). */
+  private failedSince = 0;
+  private readonly retryMs: number;
+  /** Tries the disk again while failing (retryMs); null when not failing or not asked for. */
+  private retryTimer: ReturnType<typeof setInterval> | null = null;
   private closed = false;
   /**
    * The log's directory, held open to flock(2) it while a batch is sealed,
@@ -137,6 +160,7 @@ export class AuditWriter implements AuditSink {
     this.onRecover = opts.onRecover ?? (() => {});
     this.maxBytes = opts.file === '-' ? 0 : (opts.maxBytes ?? 0);
     this.keep = Math.max(1, opts.keep ?? 5);
+    this.retryMs = opts.retryMs ?? 0;
     // The chain continues from the last line on disk: the current file, or the newest rotated one.
     this.lastHash = opts.chain ? (opts.file === '-' ? resumeHash([]) : resumeHash([opts.file, `${opts.file}.1`])) : null;
     this.startsFile = opts.file === '-';
@@ -155,6 +179,11 @@ export class AuditWriter implements AuditSink {
     } finally {
       if (held) this.release();
     }
+  }
+
+  /** True from a failed write (or rotation, or checkpoint) until a write succeeds again. */
+  get failing(): boolean {
+    return this.failed;
   }
 
   /**
@@ -361,7 +390,7 @@ export class AuditWriter implements AuditSink {
    * the batch is written without it.
    */
   private flushWhenLocked(since: number): void {
-    if (this.pending.length === 0) {
+    if (this.pending.length === 0 || this.closed) {
       this.scheduled = false;
       return;
     }
@@ -433,13 +462,22 @@ export class AuditWriter implements AuditSink {
   private sealAndWrite(): void {
     const queued = this.pending;
     this.pending = [];
+    // While failing, every batch leads with the line that records the outage, so the first line the disk takes
+    // again says what was lost, whichever write gets through first (the retry's, or a call's).
+    if (this.failed && this.retryMs > 0 && !queued.some((q) => q.probe)) queued.unshift(this.probeItem());
+    // A retry that fails alone puts nothing on disk: the chain goes on from the line before it, so the retries of a
+    // long outage leave no break of their own.
+    const chainBefore = this.lastHash;
+    const probeOnly = queued.length === 1 && queued[0]!.probe === true;
     let batch: Line[] = [];
     let batchBytes = 0;
     let startsFile = this.startsFile;
     for (const q of queued) {
       let line: Line;
+      if (q.probe) q.event = this.recoveredEvent();
       try {
         line = this.lineFor(q.at, q.event, startsFile);
+        line.probe = q.probe;
         // Rotate on a line boundary, before the line that would take the file past the limit.
         if (this.maxBytes > 0 && this.size + batchBytes + line.bytes > this.maxBytes && this.size + batchBytes > 0) {
           this.writeLines(batch);
@@ -447,7 +485,7 @@ export class AuditWriter implements AuditSink {
           batchBytes = 0;
           this.rotate();
           startsFile = this.startsFile;
-          if (startsFile) line = this.lineFor(q.at, q.event, true);
+          if (startsFile) line = { ...this.lineFor(q.at, q.event, true), probe: q.probe };
         }
       } catch (err) {
         // One event that cannot be serialised must not take the batch (or, from a timer, the server) with it.
@@ -462,6 +500,7 @@ export class AuditWriter implements AuditSink {
       startsFile = false;
     }
     this.writeLines(batch);
+    if (probeOnly && this.failed) this.lastHash = chainBefore;
   }
 
   private writeLines(lines: Line[]): void {
@@ -491,7 +530,7 @@ export class AuditWriter implements AuditSink {
         this.size += off;
       }
       this.report(err as Error);
-      this.linesDropped += lines.length;
+      this.linesDropped += lines.filter((l) => !l.probe).length;
       return;
     }
     if (this.failed) {
@@ -524,10 +563,56 @@ export class AuditWriter implements AuditSink {
     if (this.failed) return;
     this.failed = true;
     this.droppedBefore = this.linesDropped;
+    this.failedSince = Date.now();
     this.warn(err);
+    if (this.retryMs > 0 && !this.closed && this.retryTimer === null) {
+      this.retryTimer = setInterval(() => this.retry(), this.retryMs);
+      // An outage must not keep a server that is otherwise done alive.
+      this.retryTimer.unref();
+    }
+  }
+
+  /** One try at the disk while failing: the `audit_recovered` line, queued like any line. */
+  private retry(): void {
+    if (!this.failed || this.closed) {
+      this.stopRetrying();
+      return;
+    }
+    if (this.pending.some((q) => q.probe)) return;
+    this.pending.push(this.probeItem());
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flushWhenLocked(performance.now()));
+    }
+  }
+
+  private stopRetrying(): void {
+    if (this.retryTimer !== null) clearInterval(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  private probeItem(): Queued {
+    return { at: Date.now(), event: this.recoveredEvent(), probe: true };
+  }
+
+  /** What the outage cost, as far as this writer knows when the line is sealed. */
+  private recoveredEvent(): AuditEvent {
+    return {
+      event_type: 'audit_recovered',
+      correlation_id: null,
+      client_id: null,
+      client_ip: null,
+      api_key_hash: null,
+      user: null,
+      tool_name: null,
+      arguments: null,
+      result: { linesLost: this.linesDropped - this.droppedBefore, failingSince: new Date(this.failedSince).toISOString() },
+      error: null,
+    };
   }
 
   private recovered(): void {
+    this.stopRetrying();
     try {
       this.onRecover(this.linesDropped - this.droppedBefore);
     } catch {
@@ -609,6 +694,7 @@ export class AuditWriter implements AuditSink {
     if (this.closed) return;
     this.flush();
     this.closed = true;
+    this.stopRetrying();
     this.closeFile();
     this.closeLock();
   }

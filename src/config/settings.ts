@@ -332,6 +332,13 @@ export const SETTINGS = [
     default: 600,
     doc: 'Refusal lines written one by one per minute from all addresses together (signed-in clients apart); the rest are summarised as above.',
   }),
+  setting({
+    path: 'audit.onError',
+    env: 'HIDE_AUDIT_ON_ERROR',
+    schema: oneOf(['continue', 'refuse']),
+    default: 'continue',
+    doc: 'When the audit log cannot be written (full disk, I/O error): `continue` runs calls unaudited (lines dropped and counted), `refuse` answers tool calls 503 with `Retry-After` (and `/ready` 503) until a write succeeds again.',
+  }),
   // Operations
   setting({
     path: 'metrics.port',

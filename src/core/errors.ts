@@ -133,11 +133,17 @@ export class MethodNotAllowedError extends HideError {
 }
 
 export class UnavailableError extends HideError {
-  constructor(message: string, retryAfterSeconds = 1) {
+  /**
+   * @param data error.data of a refused tool call, naming why in `reason` (`store_unavailable`, `audit`); it then
+   * carries `retryAfterSeconds` too, as a 429's does, for stdio clients that see no Retry-After header.
+   */
+  constructor(message: string, retryAfterSeconds = 1, data?: Record<string, unknown>) {
+    const seconds = Math.max(1, Math.ceil(retryAfterSeconds));
     super(message, {
       status: 503,
       rpcCode: RpcCode.unavailable,
-      headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) },
+      data: data === undefined ? undefined : { retryAfterSeconds: seconds, ...data },
+      headers: { 'Retry-After': String(seconds) },
     });
   }
 }

@@ -209,6 +209,9 @@ function openAuth(config: Config, opts: RuntimeOptions, cleanups: Cleanups): Aut
   };
 }
 
+/** How often a failing audit log is tried again under HIDE_AUDIT_ON_ERROR=refuse (the refusals' Retry-After is 1 s). */
+const AUDIT_RETRY_MS = 1000;
+
 /** The audit writer (or none), refusal lines bounded, metered so metrics count every event. */
 function openAudit(config: Config, redactor: Redactor, metrics: Metrics, cleanups: Cleanups): { writer: AuditWriter | NullAudit; audit: AuditSink } {
   let writer: AuditWriter | NullAudit;
@@ -222,6 +225,8 @@ function openAudit(config: Config, redactor: Redactor, metrics: Metrics, cleanup
           chain: true,
           maxBytes: config.audit.maxBytes,
           keep: config.audit.keep,
+          // Refusing calls leaves no lines to find out with: the writer tries the disk itself.
+          retryMs: config.audit.onError === 'refuse' ? AUDIT_RETRY_MS : 0,
         })
       : new NullAudit();
   } catch (err) {
@@ -349,6 +354,8 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
     metrics.collect({ name: 'hide_ready', type: 'gauge', help: '1 when /ready answers 200.', value: () => (lifecycle.readiness().ready ? 1 : 0) });
     const auth = openAuth(config, opts, cleanups);
     const { writer, audit } = openAudit(config, auth.redactor, metrics, cleanups);
+    const auditFailing = config.audit.onError === 'refuse' && writer instanceof AuditWriter ? () => writer.failing : undefined;
+    if (auditFailing) lifecycle.addCheck(() => (auditFailing() ? 'audit log not writable' : null));
     // Every tool this build has (read-only mode included), once exec is open: a client listing another name gets nothing by it.
     let toolNames: ReadonlySet<string> | null = null;
     const warnUnknownTools = () => {
@@ -399,6 +406,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
       limiter,
       audit,
       oauth,
+      auditFailing,
     });
     // With authentication on, callers may see different tool lists: shared caches must keep them apart.
     const dispatcher = new McpDispatcher(exec.registry, security, {

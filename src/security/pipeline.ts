@@ -63,6 +63,9 @@ function event(type: AuditEventType, facts: RequestFacts, extra: Partial<AuditEv
   };
 }
 
+/** Retry-After of a call refused while the audit log cannot be written: the writer tries the disk again every second. */
+export const AUDIT_RETRY_AFTER_SECONDS = 1;
+
 export class SecurityPipeline implements ToolCallGate {
   constructor(
     readonly opts: {
@@ -75,6 +78,11 @@ export class SecurityPipeline implements ToolCallGate {
       audit: AuditSink;
       /** OAuth access tokens are accepted (HIDE_AUTH_MODE oauth, or both with keyStore). */
       oauth?: OAuthGuard | null;
+      /**
+       * HIDE_AUDIT_ON_ERROR=refuse: true while the audit log cannot be
+       * written, and every tool call is refused (503) rather than run unaudited.
+       */
+      auditFailing?: () => boolean;
     },
   ) {}
 
@@ -195,6 +203,14 @@ export class SecurityPipeline implements ToolCallGate {
       this.opts.audit.write(event('permission_denied', this.facts(ctx, correlationId), { ...base, error: 'tool not permitted for this client' }));
       throw new ForbiddenError(`Forbidden: client '${ctx.clientId}' may not call tool '${tool.name}'`, { reason: 'tool', tool: tool.name });
     }
+    if (this.opts.auditFailing?.()) {
+      // Its line is most likely lost with the others; written all the same, it is one more try at the disk.
+      const what = 'audit log not writable';
+      this.opts.audit.write(
+        event('rate_limit_exceeded', this.facts(ctx, correlationId), { ...base, error: what, result: { reason: 'audit', retryAfterSeconds: AUDIT_RETRY_AFTER_SECONDS } }),
+      );
+      throw new UnavailableError(`Service unavailable: ${what}`, AUDIT_RETRY_AFTER_SECONDS, { reason: 'audit' });
+    }
     const got = await this.opts.limiter.acquire(ctx.clientId);
     if (got.ok) {
       let released = false;
@@ -211,7 +227,7 @@ export class SecurityPipeline implements ToolCallGate {
     this.opts.audit.write(
       event('rate_limit_exceeded', this.facts(ctx, correlationId), { ...base, error: what, result: { reason: got.reason, retryAfterSeconds: got.retryAfterSeconds } }),
     );
-    if (got.reason === 'store_unavailable') throw new UnavailableError(`Service unavailable: ${what}`, got.retryAfterSeconds);
+    if (got.reason === 'store_unavailable') throw new UnavailableError(`Service unavailable: ${what}`, got.retryAfterSeconds, { reason: got.reason });
     throw new RateLimitError(`Too many requests: ${what}`, got.retryAfterSeconds, { reason: got.reason });
   }
 

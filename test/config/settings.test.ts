@@ -84,7 +84,7 @@ describe('the derived schema', () => {
       trustedProxies: [],
       rateLimit: { enabled: true, rpm: 60, concurrent: 3, store: 'memory', redisUrl: undefined, onStoreError: 'deny', leaseSeconds: 30 },
       // The rotation size is a tuning default of its own; its row is the source.
-      audit: { enabled: true, file: join(dir.path, 'hide-audit.jsonl'), maxBytes: expect.any(Number), keep: 5, refusalsPerAddress: 60, refusalsPerMinute: 600 },
+      audit: { enabled: true, file: join(dir.path, 'hide-audit.jsonl'), maxBytes: expect.any(Number), keep: 5, refusalsPerAddress: 60, refusalsPerMinute: 600, onError: 'continue' },
       metrics: { port: undefined, token: undefined },
       shutdownGraceSeconds: 10,
       log: { level: 'info', format: 'pretty' },

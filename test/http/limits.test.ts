@@ -44,8 +44,8 @@ const probe = defineTool({
  * @param allowedTools what the caller's identity may call (null: everything)
  * The client is named by the `x-client` header (its identity, as auth would resolve it).
  */
-function build(limiter: Limiter, opts: { allowedTools?: Set<string> | null; wrap?: boolean } = {}) {
-  const security = testPipeline({ limiter });
+function build(limiter: Limiter, opts: { allowedTools?: Set<string> | null; wrap?: boolean; auditFailing?: () => boolean } = {}) {
+  const security = testPipeline({ limiter, auditFailing: opts.auditFailing });
   const dispatcher = new McpDispatcher(new ToolRegistry([probe]), security);
   const contextOf = (request: Request): CallContext => {
     const state = stateOf(request)!;
@@ -214,13 +214,34 @@ describe('limits plugin', () => {
         res: {
           status: 503,
           retryAfter: '2',
-          body: { jsonrpc: '2.0', id: nextId - 1, error: { code: -31503, message: 'Service unavailable: rate-limit store unavailable' } },
+          body: {
+            jsonrpc: '2.0',
+            id: nextId - 1,
+            error: { code: -31503, message: 'Service unavailable: rate-limit store unavailable', data: { retryAfterSeconds: 2, reason: 'store_unavailable' } },
+          },
         },
         ran: [],
       });
     } finally {
       await redis.close();
     }
+  });
+
+  test('the audit log cannot be written (HIDE_AUDIT_ON_ERROR=refuse): 503 with Retry-After and reason audit, the handler does not run, no slot taken', async () => {
+    let failing = true;
+    const { app, ran } = build(memoryLimiter(1, 1), { auditFailing: () => failing });
+    const refused = await call(app, 'tools/call', TOOL);
+    expect({ refused, ran }).toEqual({
+      refused: {
+        status: 503,
+        retryAfter: '1',
+        body: { jsonrpc: '2.0', id: nextId - 1, error: { code: -31503, message: 'Service unavailable: audit log not writable', data: { retryAfterSeconds: 1, reason: 'audit' } } },
+      },
+      ran: [],
+    });
+    // The refusal took neither the one request of the minute nor the slot.
+    failing = false;
+    expect([(await call(app, 'tools/call', TOOL)).status, ran]).toEqual([200, ['tools/call']]);
   });
 
   test('hook scope: nested inside another plugin, the limits still apply to the outer app', async () => {
