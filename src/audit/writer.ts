@@ -285,7 +285,18 @@ export class AuditWriter implements AuditSink {
    * rotated the file away, and catches up with lines it appended.
    */
   private sync(): void {
-    if (this.fd === null) return;
+    if (this.fd === null) {
+      // A rotation or reopen that could not open the new file left none: lines are dropped until SIGHUP, unless the
+      // writer retries on its own (it refuses calls meanwhile), when each try opens it by name again.
+      if (this.retryMs > 0 && this.file !== '-' && !this.closed) {
+        try {
+          this.fd = this.open();
+        } catch (err) {
+          this.report(err as Error);
+        }
+      }
+      return;
+    }
     try {
       const now = fstatSync(this.fd);
       let named: ReturnType<typeof statSync> | null = null;

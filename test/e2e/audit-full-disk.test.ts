@@ -11,14 +11,18 @@
 import { afterEach, describe, expect, test } from 'bun:test';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import type { AuditEvent } from '../../src/audit/event.ts';
+import { Redactor } from '../../src/audit/redact.ts';
+import { AuditWriter } from '../../src/audit/writer.ts';
 import { rpc, startServer, type TestServer } from '../helpers/server.ts';
 import { startStdio } from '../helpers/stdio.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-/** A 256 KiB tmpfs at `dir`, or null where mounting is refused. */
-function mountTmpfs(dir: string): (() => void) | null {
-  const mount = Bun.spawnSync(['mount', '-t', 'tmpfs', '-o', 'size=256k,mode=0700', 'hide-audit-full', dir]);
+/** A 256 KiB tmpfs at `dir` (`inodes` of them when given), or null where mounting is refused. */
+function mountTmpfs(dir: string, inodes?: number): (() => void) | null {
+  const options = `size=256k,mode=0700${inodes === undefined ? '' : `,nr_inodes=${inodes}`}`;
+  const mount = Bun.spawnSync(['mount', '-t', 'tmpfs', '-o', options, 'hide-audit-full', dir]);
   if (mount.exitCode !== 0) return null;
   return () => void Bun.spawnSync(['umount', '-l', dir]);
 }
@@ -68,10 +72,10 @@ afterEach(async () => {
 });
 
 /** A mounted tmpfs for the audit log, unmounted after the test (after the server using it stopped). */
-function auditMount(): { dir: string; file: string } {
+function auditMount(inodes?: number): { dir: string; file: string } {
   const dir = join(tempDir('hide-audit-full-'), 'audit');
   mkdirSync(dir);
-  const unmount = mountTmpfs(dir);
+  const unmount = mountTmpfs(dir, inodes);
   if (unmount === null) throw new Error('tmpfs mount failed');
   cleanups.push(unmount);
   return { dir, file: join(dir, 'audit.jsonl') };
@@ -183,5 +187,41 @@ describe.skipIf(!mountable)('the audit log cannot be written', () => {
     expect(r.status).toBe(200);
     await waitFor(() => auditLines(log.file).some((l) => l.correlation_id === 'after-the-outage'), 5000, 'the call after the outage audited');
     expect(auditLines(log.file).some((l) => l.event_type === 'audit_recovered')).toBe(false);
+  });
+
+  test('refuse: a rotation that could not create its new file (no inode left) is opened again by the retry, not left closed until SIGHUP', async () => {
+    const log = auditMount(16);
+    const writer = new AuditWriter({ file: log.file, redactor: new Redactor([]), chain: true, maxBytes: 2048, retryMs: 50 });
+    cleanups.push(() => writer.close());
+    const event = (i: number): AuditEvent => ({
+      event_type: 'tool_call',
+      correlation_id: `rot-${i}`,
+      client_id: 'alice',
+      client_ip: '127.0.0.1',
+      api_key_hash: null,
+      user: null,
+      tool_name: 'shell_execute',
+      arguments: { command: 'echo', arguments: ['x'.repeat(200)] },
+      result: { exitCode: 0 },
+      error: null,
+    });
+    // Every inode left taken: the rotation can move the file away but not create the next one.
+    const taken: string[] = [];
+    for (let i = 0; ; i++) {
+      const name = join(log.dir, `inode-${i}`);
+      if (Bun.spawnSync(['touch', name]).exitCode !== 0) break;
+      taken.push(name);
+    }
+    expect(taken.length).toBeGreaterThan(0);
+    for (let i = 0; i < 20 && !writer.failing; i++) {
+      writer.write(event(i));
+      writer.flush();
+    }
+    expect(writer.failing).toBe(true);
+    expect(existsSync(log.file)).toBe(false);
+    for (const name of taken) rmSync(name);
+    // No line is written meanwhile: the retry alone opens the file and recovers.
+    await waitFor(() => !writer.failing, 5000, 'the writer recovering by itself');
+    expect(auditLines(log.file).map((l) => l.event_type)).toEqual(['audit_recovered']);
   });
 });
