@@ -52,6 +52,8 @@ interface Line {
   text: string;
   bytes: number;
   hash: string | null;
+  /** The hash the line was sealed after (its prev_hash); null when the chain is off. */
+  prev: string | null;
   /** The retry's own `audit_recovered` line: not counted as a line lost when it cannot be written. */
   probe?: boolean;
 }
@@ -450,7 +452,7 @@ export class AuditWriter implements AuditSink {
       const sealed = this.lastHash === null ? { line: JSON.stringify(fields), hash: null } : sealRecord(fields, this.lastHash, startsFile);
       const text = `${sealed.line}\n`;
       const bytes = Buffer.byteLength(text);
-      if (bytes <= MAX_LINE_BYTES || attempt === 4) return { text, bytes, hash: sealed.hash };
+      if (bytes <= MAX_LINE_BYTES || attempt === 4) return { text, bytes, hash: sealed.hash, prev: this.lastHash };
       budget = Math.floor((budget * MAX_LINE_BYTES * 0.8) / bytes);
     }
   }
@@ -476,10 +478,6 @@ export class AuditWriter implements AuditSink {
     // While failing, every batch leads with the line that records the outage, so the first line the disk takes
     // again says what was lost, whichever write gets through first (the retry's, or a call's).
     if (this.failed && this.retryMs > 0 && !queued.some((q) => q.probe)) queued.unshift(this.probeItem());
-    // A retry that fails alone puts nothing on disk: the chain goes on from the line before it, so the retries of a
-    // long outage leave no break of their own.
-    const chainBefore = this.lastHash;
-    const probeOnly = queued.length === 1 && queued[0]!.probe === true;
     let batch: Line[] = [];
     let batchBytes = 0;
     let startsFile = this.startsFile;
@@ -496,7 +494,8 @@ export class AuditWriter implements AuditSink {
           batchBytes = 0;
           this.rotate();
           startsFile = this.startsFile;
-          if (startsFile) line = { ...this.lineFor(q.at, q.event, true), probe: q.probe };
+          // Sealed again when it starts the new file, or when the lines before it were lost and the chain stepped back.
+          if (startsFile || line.prev !== this.lastHash) line = { ...this.lineFor(q.at, q.event, startsFile), probe: q.probe };
         }
       } catch (err) {
         // One event that cannot be serialised must not take the batch (or, from a timer, the server) with it.
@@ -511,7 +510,6 @@ export class AuditWriter implements AuditSink {
       startsFile = false;
     }
     this.writeLines(batch);
-    if (probeOnly && this.failed) this.lastHash = chainBefore;
   }
 
   private writeLines(lines: Line[]): void {
@@ -535,13 +533,15 @@ export class AuditWriter implements AuditSink {
       // A full disk takes what fits. Taken back, the file holds whole lines only, so its checkpoint stays true and
       // verify names the lost lines as a gap; if it cannot be, the file ends in a torn line and the next write must
       // start a fresh one.
-      if (off > 0 && !this.takeBack(off)) {
+      const left = off > 0 && !this.takeBack(off);
+      if (left) {
         this.needsNewline = true;
         this.startsFile = false;
         this.size += off;
       }
       this.report(err as Error);
       this.linesDropped += lines.filter((l) => !l.probe).length;
+      if (this.retryMs > 0) this.stepBack(lines, left ? off - (torn ? 1 : 0) : 0);
       return;
     }
     if (this.failed) {
@@ -556,6 +556,27 @@ export class AuditWriter implements AuditSink {
     cp.last_hash = lines.at(-1)!.hash;
     cp.bytes = this.size;
     this.saveCheckpoint();
+  }
+
+  /**
+   * After a failed write, while retrying (the `audit_recovered` line will say
+   * how many were lost): the chain goes on from the last line on disk, not
+   * from lines that never reached it, so the outage leaves no gap that verify
+   * would stop at as a deletion, and the recovered line, chained like any
+   * other, is the record of the loss. `kept` bytes of these lines stayed on
+   * disk (a full disk took what fit and it could not be taken back): the
+   * whole lines among them stay in the chain, a torn one after them does not.
+   */
+  private stepBack(lines: Line[], kept: number): void {
+    if (this.lastHash === null) return;
+    let hash = lines[0]!.prev;
+    let bytes = 0;
+    for (const l of lines) {
+      bytes += l.bytes;
+      if (bytes > kept) break;
+      hash = l.hash;
+    }
+    this.lastHash = hash;
   }
 
   /** Cuts the last `bytes` a failed write appended; false when that fails too. */

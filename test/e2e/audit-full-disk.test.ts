@@ -9,10 +9,11 @@
  * Mounting needs root: skipped otherwise.
  */
 import { afterEach, describe, expect, test } from 'bun:test';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AuditEvent } from '../../src/audit/event.ts';
 import { Redactor } from '../../src/audit/redact.ts';
+import { verifyFiles } from '../../src/audit/verify.ts';
 import { AuditWriter } from '../../src/audit/writer.ts';
 import { rpc, startServer, type TestServer } from '../helpers/server.ts';
 import { startStdio } from '../helpers/stdio.ts';
@@ -224,4 +225,58 @@ describe.skipIf(!mountable)('the audit log cannot be written', () => {
     await waitFor(() => !writer.failing, 5000, 'the writer recovering by itself');
     expect(auditLines(log.file).map((l) => l.event_type)).toEqual(['audit_recovered']);
   });
+
+  for (const maxBytes of [0, 4096]) {
+    test(`refuse: after an outage the chain verifies whole, the audit_recovered line chaining on from the last line on disk${maxBytes ? ', across a rotation' : ''}, and a line edited after it is still found`, async () => {
+      const log = auditMount();
+      const writer = new AuditWriter({ file: log.file, redactor: new Redactor([]), chain: true, maxBytes, retryMs: 50 });
+      cleanups.push(() => writer.close());
+      const event = (id: string): AuditEvent => ({
+        event_type: 'tool_call',
+        correlation_id: id,
+        client_id: 'alice',
+        client_ip: '127.0.0.1',
+        api_key_hash: null,
+        user: null,
+        tool_name: 'shell_execute',
+        arguments: { command: 'echo', arguments: ['x'.repeat(300)] },
+        result: { exitCode: 0 },
+        error: null,
+      });
+      for (let i = 0; i < 5; i++) {
+        writer.write(event(`before-${i}`));
+        writer.flush();
+      }
+      const filler = fill(log.dir);
+      // Lines of calls already running meet the full disk and are lost.
+      for (let i = 0; i < 20 && !writer.failing; i++) {
+        writer.write(event(`lost-${i}`));
+        writer.flush();
+      }
+      expect(writer.failing).toBe(true);
+      // One batch bigger than the file may grow: it rotates mid-batch, during the outage.
+      for (let i = 0; i < 12; i++) writer.write(event(`lost-while-failing-${i}`));
+      writer.flush();
+      if (maxBytes) expect(writer.rotations).toBe(1);
+      rmSync(filler);
+      await waitFor(() => !writer.failing, 5000, 'the writer recovering by itself');
+      for (let i = 0; i < 5; i++) {
+        writer.write(event(`after-${i}`));
+        writer.flush();
+      }
+      writer.close();
+
+      const files = maxBytes ? [`${log.file}.1`, log.file].filter(existsSync) : [log.file];
+      if (maxBytes) expect(files.length).toBe(2);
+      const lines = files.flatMap(auditLines);
+      expect(lines.map((l) => l.event_type)).toContain('audit_recovered');
+      expect(lines.some((l) => l.correlation_id?.startsWith('lost-'))).toBe(false);
+      expect(verifyFiles(files)).toMatchObject({ ok: true, lines: lines.length });
+      // The outage does not end the check: an edit after it is named where it is.
+      const holder = files.find((f) => readFileSync(f, 'utf8').includes('"after-3"'))!;
+      writeFileSync(holder, readFileSync(holder, 'utf8').replace('"after-3"', '"after-X"'));
+      const edited = verifyFiles(files);
+      expect(edited.ok ? null : [edited.problem.kind, edited.problem.file]).toEqual(['edited', holder]);
+    });
+  }
 });
