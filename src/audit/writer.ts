@@ -498,8 +498,9 @@ export class AuditWriter implements AuditSink {
           if (startsFile || line.prev !== this.lastHash) line = { ...this.lineFor(q.at, q.event, startsFile), probe: q.probe };
         }
       } catch (err) {
-        // One event that cannot be serialised must not take the batch (or, from a timer, the server) with it.
-        this.report(err as Error);
+        // One event that cannot be serialised must not take the batch (or, from a timer, the server) with it; nor is
+        // it a disk that failed: under refuse that would turn one caller's odd event into every caller's refusal.
+        this.warn(err as Error);
         this.linesDropped++;
         continue;
       }
