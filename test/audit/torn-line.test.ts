@@ -14,21 +14,9 @@ import { Redactor } from '../../src/audit/redact.ts';
 import { type VerifyResult, verifyFiles } from '../../src/audit/verify.ts';
 import { AuditWriter, rotatedNames } from '../../src/audit/writer.ts';
 import { auditLines, exec, MAIN, spawnServer, tempDir, waitFor } from '../ops/helpers.ts';
+import { toolCallEvent } from '../helpers/audit-event.ts';
 
-function event(i: number): AuditEvent {
-  return {
-    event_type: 'tool_call',
-    correlation_id: `torn-${i}`,
-    client_id: 'alice',
-    client_ip: '127.0.0.1',
-    api_key_hash: null,
-    user: null,
-    tool_name: 'shell_execute',
-    arguments: { command: 'echo', arguments: [String(i)] },
-    result: { exitCode: 0 },
-    error: null,
-  };
-}
+const event = (i: number): AuditEvent => toolCallEvent(`torn-${i}`, { command: 'echo', arguments: [String(i)] });
 
 /** What a write cut short leaves: the first `bytes` of a line shaped as the writer makes them, no newline. */
 function fragment(file: string, bytes = 90): string {

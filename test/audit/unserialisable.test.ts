@@ -10,22 +10,12 @@ import type { AuditEvent } from '../../src/audit/event.ts';
 import { Redactor } from '../../src/audit/redact.ts';
 import { AuditWriter } from '../../src/audit/writer.ts';
 import { tempDir } from '../helpers/temp.ts';
+import { toolCallEvent } from '../helpers/audit-event.ts';
 
 let writer: AuditWriter | null = null;
 afterEach(() => writer?.close());
 
-const event = (id: string, args: unknown): AuditEvent => ({
-  event_type: 'tool_call',
-  correlation_id: id,
-  client_id: 'alice',
-  client_ip: '127.0.0.1',
-  api_key_hash: null,
-  user: null,
-  tool_name: 'shell_execute',
-  arguments: args as AuditEvent['arguments'],
-  result: null,
-  error: null,
-});
+const event = (id: string, args: unknown): AuditEvent => toolCallEvent(id, args, null);
 
 test('an event that cannot be serialised is dropped without marking the log failing', () => {
   const file = join(tempDir('hide-audit-unserialisable-'), 'audit.jsonl');

@@ -11,21 +11,9 @@ import type { AuditEvent } from '../../src/audit/event.ts';
 import { Redactor } from '../../src/audit/redact.ts';
 import { AuditWriter } from '../../src/audit/writer.ts';
 import { tempDir, waitFor } from '../helpers/server.ts';
+import { toolCallEvent } from '../helpers/audit-event.ts';
 
-function event(i: number): AuditEvent {
-  return {
-    event_type: 'tool_call',
-    correlation_id: `lock-${i}`,
-    client_id: 'alice',
-    client_ip: '127.0.0.1',
-    api_key_hash: null,
-    user: null,
-    tool_name: 'shell_execute',
-    arguments: { command: 'true', arguments: [] },
-    result: { exitCode: 0 },
-    error: null,
-  };
-}
+const event = (i: number): AuditEvent => toolCallEvent(`lock-${i}`);
 
 /** A process holding flock(2) on `dir` until killed; resolves once it holds it. */
 async function holdLock(dir: string) {

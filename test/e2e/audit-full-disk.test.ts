@@ -19,6 +19,7 @@ import { rpc, startServer, type TestServer } from '../helpers/server.ts';
 import { startStdio } from '../helpers/stdio.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { toolCallEvent } from '../helpers/audit-event.ts';
 
 /** A 256 KiB tmpfs at `dir` (`inodes` of them when given), or null where mounting is refused. */
 function mountTmpfs(dir: string, inodes?: number): (() => void) | null {
@@ -231,18 +232,7 @@ describe.skipIf(!mountable)('the audit log cannot be written', () => {
       const log = auditMount();
       const writer = new AuditWriter({ file: log.file, redactor: new Redactor([]), chain: true, maxBytes, retryMs: 50 });
       cleanups.push(() => writer.close());
-      const event = (id: string): AuditEvent => ({
-        event_type: 'tool_call',
-        correlation_id: id,
-        client_id: 'alice',
-        client_ip: '127.0.0.1',
-        api_key_hash: null,
-        user: null,
-        tool_name: 'shell_execute',
-        arguments: { command: 'echo', arguments: ['x'.repeat(300)] },
-        result: { exitCode: 0 },
-        error: null,
-      });
+      const event = (id: string): AuditEvent => toolCallEvent(id, { command: 'echo', arguments: ['x'.repeat(300)] });
       for (let i = 0; i < 5; i++) {
         writer.write(event(`before-${i}`));
         writer.flush();
