@@ -288,9 +288,9 @@ export class AuditWriter implements AuditSink {
    */
   private sync(): void {
     if (this.fd === null) {
-      // A rotation or reopen that could not open the new file left none: lines are dropped until SIGHUP, unless the
-      // writer retries on its own (it refuses calls meanwhile), when each try opens it by name again.
-      if (this.retryMs > 0 && this.file !== '-' && !this.closed) {
+      // A rotation or reopen that could not open the new file left none: each batch (and each retry, under refuse)
+      // opens it by name again, so the log comes back with the room, not only at the next SIGHUP.
+      if (this.file !== '-' && !this.closed) {
         try {
           this.fd = this.open();
         } catch (err) {

@@ -227,6 +227,29 @@ describe.skipIf(!mountable)('the audit log cannot be written', () => {
     expect(auditLines(log.file).map((l) => l.event_type)).toEqual(['audit_recovered']);
   });
 
+  test('continue: a rotation that could not create its new file is opened again by the next lines once there is room, not left closed until SIGHUP', () => {
+    const log = auditMount(16);
+    const writer = new AuditWriter({ file: log.file, redactor: new Redactor([]), chain: true, maxBytes: 2048 });
+    cleanups.push(() => writer.close());
+    const event = (i: number) => toolCallEvent(`rot-${i}`, { command: 'echo', arguments: ['x'.repeat(200)] });
+    const taken: string[] = [];
+    for (let i = 0; ; i++) {
+      const name = join(log.dir, `inode-${i}`);
+      if (Bun.spawnSync(['touch', name]).exitCode !== 0) break;
+      taken.push(name);
+    }
+    let i = 0;
+    for (; i < 20 && !writer.failing; i++) {
+      writer.write(event(i));
+      writer.flush();
+    }
+    expect([writer.failing, existsSync(log.file)]).toEqual([true, false]);
+    for (const name of taken) rmSync(name);
+    writer.write(event(++i));
+    writer.flush();
+    expect([writer.failing, auditLines(log.file).map((l) => l.correlation_id)]).toEqual([false, [`rot-${i}`]]);
+  });
+
   for (const maxBytes of [0, 4096]) {
     test(`refuse: after an outage the chain verifies whole, the audit_recovered line chaining on from the last line on disk${maxBytes ? ', across a rotation' : ''}, and a line edited after it is still found`, async () => {
       const log = auditMount();
