@@ -47,6 +47,11 @@ function oauthFields(ctx: Pick<CallContext, 'oauth'>): Partial<AuditEvent> {
   return ctx.oauth ? { oauth: { issuer: ctx.oauth.issuer, client_id: ctx.oauth.clientId, scopes: ctx.oauth.scopes } } : {};
 }
 
+/** Who called which tool, as every line about a tool call of a signed-in caller names it. */
+function callFields(ctx: Pick<CallContext, 'clientId' | 'apiKeyHash' | 'oauth'>, toolName: string, user: string | null): Partial<AuditEvent> {
+  return { client_id: ctx.clientId, api_key_hash: ctx.apiKeyHash, user, tool_name: toolName, ...oauthFields(ctx) };
+}
+
 function event(type: AuditEventType, facts: RequestFacts, extra: Partial<AuditEvent>): AuditEvent {
   return {
     event_type: type,
@@ -188,7 +193,7 @@ export class SecurityPipeline implements ToolCallGate {
 
   /** Permission, then RPM window and concurrency slot (ToolCallGate). */
   async admit(ctx: CallContext, tool: ToolDefinition, correlationId: string, user: string | null): Promise<Admission> {
-    const base = { client_id: ctx.clientId, api_key_hash: ctx.apiKeyHash, user, tool_name: tool.name, ...oauthFields(ctx) };
+    const base = callFields(ctx, tool.name, user);
     if (!toolPermitted(tool, ctx)) {
       const oauth = ctx.oauth ? this.opts.oauth : null;
       if (oauth) {
@@ -232,7 +237,7 @@ export class SecurityPipeline implements ToolCallGate {
   }
 
   limited(ctx: CallContext, r: LimitedCall): void {
-    const base = { client_id: ctx.clientId, api_key_hash: ctx.apiKeyHash, user: r.user, tool_name: r.toolName, ...oauthFields(ctx) };
+    const base = callFields(ctx, r.toolName, r.user);
     this.opts.audit.write(event('rate_limit_exceeded', this.facts(ctx, r.correlationId), { ...base, error: r.error, result: r.result }));
   }
 
