@@ -16,6 +16,7 @@ import { type Config, ConfigSchema, type SettingPath, type SettingValue } from '
 import { CONFIG_FILE_ENV, defaultOf, type LoadContext, type SettingSpec } from './setting.ts';
 import { unknownFileKeys } from './file-keys.ts';
 import { SETTINGS } from './settings.ts';
+import { type WritableRoot, workspaceDotenvProblem, writableRootOf } from './workspace-dotenv.ts';
 
 export { defaultAuditFile } from './settings.ts';
 
@@ -100,6 +101,8 @@ interface Sources {
   ctx: LoadContext;
   flags: Record<string, string | undefined>;
   dotenv: Record<string, string>;
+  /** The .env read, absolute; null when there is none. */
+  dotenvPath: string | null;
   configPath: string | undefined;
   fileData: unknown;
   /** The .env and config file, absolute. */
@@ -162,7 +165,7 @@ function openSources(opts: LoadOptions): Sources {
     } else for (const unknown of unknownFileKeys(fileData)) problems.push(`config file ${configPath}: ${unknown}`);
   }
   const files = [...(hasDotenv ? [dotenvPath] : []), ...(configPath ? [resolve(ctx.cwd, configPath)] : [])];
-  return { ctx, flags: opts.flags ?? {}, dotenv, configPath, fileData, files, problems };
+  return { ctx, flags: opts.flags ?? {}, dotenv, dotenvPath: hasDotenv ? dotenvPath : null, configPath, fileData, files, problems };
 }
 
 /**
@@ -219,8 +222,49 @@ function rowOf(dotPath: string): SettingSpec | undefined {
   return ROWS.find((s) => dotPath === s.path || dotPath.startsWith(`${s.path}.`));
 }
 
+/** Every name a `.env` line can set one of our settings by, the config file's included. */
+const OUR_NAMES = new Set([CONFIG_FILE_ENV, ...ROWS.flatMap((s) => [s.env, ...(s.envAliases ?? [])])]);
+const WORKSPACE_ROW = ROWS.find((s) => s.path === 'workspace')!;
+const ALLOWED_PATHS_ROW = ROWS.find((s) => s.path === 'allowedPaths')!;
+
+/** What commands and file tools may write under one set of sources: the workspace and the allowed paths. */
+function writableRoots(src: Sources): WritableRoot[] {
+  const value = (spec: SettingSpec): unknown => {
+    const parsed = v.safeParse(spec.schema, pick(spec, src).value);
+    // A bad value is reported by the load itself.
+    return parsed.success ? (spec.finish ? spec.finish(parsed.output, src.ctx) : parsed.output) : undefined;
+  };
+  const workspace = value(WORKSPACE_ROW);
+  const allowed = value(ALLOWED_PATHS_ROW);
+  return [
+    ...(typeof workspace === 'string' ? [{ path: workspace, what: 'the workspace' }] : []),
+    ...(Array.isArray(allowed) ? allowed.map((path: string) => ({ path, what: 'an allowed path' })) : []),
+  ];
+}
+
+/**
+ * A `.env` that sets none of our settings is the project's own file, not
+ * the server's: it is neither read nor kept from the tools. One that sets
+ * some and lies where commands can write is refused — judged by the
+ * workspace and allowed paths both without it and with it, since it could
+ * move the workspace away from itself.
+ */
+function screenDotenv(src: Sources): void {
+  if (src.dotenvPath === null) return;
+  const ours = Object.keys(src.dotenv).filter((name) => OUR_NAMES.has(name));
+  if (ours.length === 0) {
+    src.files = src.files.filter((f) => f !== src.dotenvPath);
+    src.dotenv = {};
+    return;
+  }
+  const quiet = { problems: [] as string[] };
+  const root = writableRootOf(src.dotenvPath, [...writableRoots({ ...src, ...quiet, dotenv: {} }), ...writableRoots({ ...src, ...quiet })]);
+  if (root) src.problems.push(workspaceDotenvProblem(src.dotenvPath, ours, root));
+}
+
 export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const src = openSources(opts);
+  screenDotenv(src);
   const raw: Record<string, unknown> = {};
   const sources: Record<string, string> = {};
   for (const spec of ROWS) {

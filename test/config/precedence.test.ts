@@ -32,7 +32,7 @@ describe('precedence', () => {
       const opts: LoadOptions = {
         cwd: dir.path,
         env: c.use.includes('env') ? { HIDE_RATE_LIMIT_RPM: levels.env } : {},
-        flags: c.use.includes('flag') ? { 'rateLimit.rpm': levels.flag } : {},
+        flags: { workspace: dir.workspace, ...(c.use.includes('flag') ? { 'rateLimit.rpm': levels.flag } : {}) },
         configFile: 'cfg.json',
       };
       expect(resolved('rateLimit.rpm', opts)).toEqual(c.want);
@@ -41,7 +41,7 @@ describe('precedence', () => {
 
   test('the level decides before the name: an alias in the environment beats the canonical name in .env', () => {
     using dir = configDir({ '.env': 'HIDE_AUTH_ENABLED=false\n' });
-    expect(resolved('auth.enabled', { cwd: dir.path, env: { SECURITY_AUTH_ENABLED: 'true' } })).toEqual({ value: true, source: 'env SECURITY_AUTH_ENABLED' });
+    expect(resolved('auth.enabled', { cwd: dir.path, env: { SECURITY_AUTH_ENABLED: 'true' }, flags: { workspace: dir.workspace } })).toEqual({ value: true, source: 'env SECURITY_AUTH_ENABLED' });
   });
 
   test('within one level, two names of a setting that agree are fine (the canonical one is reported); that disagree, an error naming both', () => {
@@ -64,10 +64,10 @@ describe('precedence', () => {
     // A higher level decides alone: the disagreement below it is never read.
     expect(problems({ cwd: dir.path, env: { HIDE_AUTH_ENABLED: 'false', SECURITY_AUTH_ENABLED: 'true' }, flags: {} }).length).toBe(1);
     dir.write('.env', 'HIDE_API_KEY=one\nAuthentication__ApiKey__Key=two\n');
-    expect(problems({ cwd: dir.path, env: {} })).toEqual([
+    expect(problems({ cwd: dir.path, env: {}, flags: { workspace: dir.workspace } })).toEqual([
       'HIDE_API_KEY: HIDE_API_KEY, Authentication__ApiKey__Key (.env) are names of one setting and are set to different values; keep one',
     ]);
-    expect(problems({ cwd: dir.path, env: { HIDE_API_KEY: 'three' } })).toEqual([]);
+    expect(problems({ cwd: dir.path, env: { HIDE_API_KEY: 'three' }, flags: { workspace: dir.workspace } })).toEqual([]);
   });
 });
 
@@ -130,7 +130,7 @@ describe("the seeds' names", () => {
 describe('HIDE_CONFIG', () => {
   test('names the config file from the environment or from .env; --config wins over both', () => {
     using dir = configDir({ 'a.json': { port: 7101 }, 'b.json': { port: 7102 }, 'c.json': { port: 7103 } });
-    const port = (opts: LoadOptions) => resolved('port', { cwd: dir.path, env: {}, ...opts });
+    const port = (opts: LoadOptions) => resolved('port', { cwd: dir.path, env: {}, flags: { workspace: dir.workspace }, ...opts });
     expect(port({ env: { HIDE_CONFIG: 'a.json' } })).toEqual({ value: 7101, source: 'file a.json (port)' });
     dir.write('.env', 'HIDE_CONFIG=b.json\n');
     expect(port({})).toEqual({ value: 7102, source: 'file b.json (port)' });
@@ -140,7 +140,7 @@ describe('HIDE_CONFIG', () => {
 
   test('the files read are reported, absolute, for the sandbox to hide', () => {
     using dir = configDir({ '.env': 'HIDE_CONFIG=conf/hide.json\n', 'conf/hide.json': {} });
-    expect(loadConfig({ cwd: dir.path, env: {} }).files).toEqual([join(dir.path, '.env'), join(dir.path, 'conf/hide.json')]);
+    expect(loadConfig({ cwd: dir.path, env: {}, flags: { workspace: dir.workspace } }).files).toEqual([join(dir.path, '.env'), join(dir.path, 'conf/hide.json')]);
   });
 
   test('a missing or non-object file is an error naming it', () => {
@@ -174,7 +174,7 @@ describe('errors', () => {
     };
     let problems: string[] = [];
     try {
-      loadConfig({ cwd: dir.path, env, configFile: 'cfg.json' });
+      loadConfig({ cwd: dir.path, env, configFile: 'cfg.json', flags: { workspace: dir.workspace } });
     } catch (err) {
       problems = (err as ConfigError).problems;
     }
@@ -351,10 +351,41 @@ describe('loadSettings', () => {
   });
 });
 
+describe('a .env where commands can write', () => {
+  const problemsOf = (opts: LoadOptions): string[] => {
+    try {
+      loadConfig(opts);
+      return [];
+    } catch (err) {
+      return (err as ConfigError).problems;
+    }
+  };
+
+  test('one that sets settings is refused in the workspace, in an allowed path, or when it moves the workspace away', () => {
+    using dir = configDir({ '.env': 'HIDE_SANDBOX=off\nSECURITY_AUTH_ENABLED=false\n' });
+    const refusal = (root: string, what: string) =>
+      expect.stringContaining(`${join(dir.path, '.env')} sets HIDE_SANDBOX, SECURITY_AUTH_ENABLED but lies in ${what} (${root})`);
+    expect(problemsOf({ cwd: dir.path, env: {} })).toEqual([refusal(dir.path, 'the workspace')]);
+    expect(problemsOf({ cwd: dir.path, env: { HIDE_ALLOWED_PATHS: `/nonexistent,${dir.path}` }, flags: { workspace: dir.workspace } })).toEqual([
+      refusal(dir.path, 'an allowed path'),
+    ]);
+    dir.write('.env', `HIDE_WORKSPACE=${dir.workspace}\n`);
+    expect(problemsOf({ cwd: dir.path, env: {} })).toEqual([expect.stringContaining(`sets HIDE_WORKSPACE but lies in the workspace (${dir.path})`)]);
+    // The same file read from outside the workspace configures the server.
+    expect(problemsOf({ cwd: dir.path, env: {}, flags: { workspace: dir.workspace } })).toEqual([]);
+  });
+
+  test("one that sets none of the server's settings is the project's file: not read, not reported as read", () => {
+    using dir = configDir({ '.env': 'PORT=3000\nDATABASE_URL=postgres://db/app\nHIDE_PROT=1\n' });
+    const loaded = loadConfig({ cwd: dir.path, env: {} });
+    expect({ port: loaded.config.port, files: loaded.files }).toEqual({ port: 5000, files: [] });
+  });
+});
+
 describe('.env lines', () => {
   test('a byte-order mark at the start of .env or the config file is no part of the first setting', () => {
     using dir = configDir({ '.env': '\uFEFFHIDE_PORT=5005\nHIDE_RATE_LIMIT_RPM=7\n', 'cfg.json': '\uFEFF{"rateLimit":{"concurrent":2}}' });
-    const { config } = loadConfig({ cwd: dir.path, env: {}, configFile: 'cfg.json' });
+    const { config } = loadConfig({ cwd: dir.path, env: {}, configFile: 'cfg.json', flags: { workspace: dir.workspace } });
     expect([config.port, config.rateLimit.rpm, config.rateLimit.concurrent]).toEqual([5005, 7, 2]);
   });
 

@@ -4,8 +4,9 @@
  * settings. Each test asserts the safe behaviour.
  */
 import { afterAll, describe, expect, test } from 'bun:test';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { runCli } from '../helpers/cli.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
 import { rpc, tempDir, waitFor } from '../helpers/server.ts';
 
@@ -159,13 +160,11 @@ describe('a key known only by its digest, in the audit log', () => {
 });
 
 describe('settings from the workspace', () => {
-  // Open: the server reads `.env` from its working directory, which is also the default workspace. A client that
-  // can write there (write_file on a .env that did not exist at start, or any command: the sandbox grants the
-  // workspace read-write) sets every setting the environment and flags leave unset for the next start —
-  // HIDE_SANDBOX=off, HIDE_ALLOWED_PATHS=/, HIDE_AUDIT_ENABLED=false. The fix is a contract change (do not read a
-  // `.env` that lies inside the workspace or an allowed path, and say so at start), left to the lead.
-  // Runs as a known failure: it turns red once the hole is closed, and its `.failing` goes then.
-  test.failing('a .env written by a client does not configure the next start', async () => {
+  // The server reads `.env` from its working directory, which is also the default workspace. A client that can
+  // write there (write_file on a .env that did not exist at start, or any command: the sandbox grants the workspace
+  // read-write), or a cloned repository, must not set what the environment and flags leave unset for the next
+  // start — HIDE_SANDBOX=off, HIDE_ALLOWED_PATHS=/, HIDE_AUTH_ENABLED=false.
+  test('a .env written by a client does not configure the next start: the start is refused, naming it', async () => {
     const dir = tempDir();
     dirs.push(dir);
     const audit = join(dir, 'audit.jsonl');
@@ -173,8 +172,50 @@ describe('settings from the workspace', () => {
     const wrote = await rpc(`${first.url}/mcp`, 'tools/call', { name: 'write_file', arguments: { path: '.env', content: 'HIDE_SANDBOX=off\nHIDE_ALLOWED_PATHS=/\n' } });
     expect(wrote.status).toBe(200);
     await first.stop();
-    const second = await serve(dir, { HIDE_AUDIT_LOG_FILE: audit });
-    const health = (await (await fetch(`${second.url}/health`)).json()) as { sandbox: string };
-    expect(health.sandbox).toBe('on');
+    const second = await runCli(['serve', '--port', '0'], dir, { HIDE_AUDIT_LOG_FILE: audit });
+    expect(second.code).toBe(2);
+    expect(second.stderr).toContain(`${join(dir, '.env')} sets HIDE_SANDBOX, HIDE_ALLOWED_PATHS but lies in the workspace (${dir})`);
+    expect(second.stderr).not.toContain('listening on');
+  }, 30_000);
+
+  test('a .env that moves the workspace away from itself is refused too', async () => {
+    const { dir, ws } = testDir();
+    writeFileSync(join(dir, '.env'), `HIDE_WORKSPACE=${ws}\nHIDE_SANDBOX=off\n`);
+    const r = await runCli(['check-config'], dir);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`lies in the workspace (${dir})`);
+  });
+
+  test('a .env reached through a link from outside into the workspace is refused', async () => {
+    const { dir, ws } = testDir();
+    const outside = join(dir, 'conf');
+    mkdirSync(outside);
+    writeFileSync(join(ws, 'planted.env'), 'HIDE_AUTH_ENABLED=false\n');
+    symlinkSync(join(ws, 'planted.env'), join(outside, '.env'));
+    const r = await runCli(['check-config', '--workspace', ws], outside);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${join(outside, '.env')} sets HIDE_AUTH_ENABLED but lies in the workspace (${ws})`);
+  });
+
+  test('a .env in an allowed path is refused; one outside the workspace configures the server as before', async () => {
+    const { dir, ws } = testDir();
+    writeFileSync(join(dir, '.env'), 'HIDE_RATE_LIMIT_RPM=7\n');
+    const allowed = await runCli(['check-config', '--workspace', ws], dir, { HIDE_ALLOWED_PATHS: dir });
+    expect(allowed.code).toBe(2);
+    expect(allowed.stderr).toContain(`lies in an allowed path (${dir})`);
+    const outside = await runCli(['check-config', '--workspace', ws], dir);
+    expect(outside.code).toBe(0);
+    expect(outside.stdout).toContain('"rpm": 7');
+  });
+
+  test("a project's own .env, with none of the server's settings, is the workspace's file: no warning, readable", async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    writeFileSync(join(dir, '.env'), 'DATABASE_URL=postgres://app@db/app\nPORT=3000\n');
+    const s = await serve(dir, { HIDE_AUDIT_LOG_FILE: join(tempDir(), 'audit.jsonl'), HIDE_SANDBOX: 'required' });
+    const read = await rpc(`${s.url}/mcp`, 'tools/call', { name: 'read_file', arguments: { path: '.env' } });
+    expect(JSON.stringify(read.body)).toContain('DATABASE_URL');
+    await s.stop();
+    expect(s.logs()).not.toContain('.env');
   }, 30_000);
 });

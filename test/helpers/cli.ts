@@ -1,6 +1,7 @@
 /**
  * Runs the `hide` CLI from source (`bun src/main.ts …`) with a minimal
- * environment. A child still running after 20 s is killed, so a hang shows
+ * environment and, as the compiled binary, without Bun's own loading of the
+ * working directory's `.env` (the server reads it itself). A child still running after 20 s is killed, so a hang shows
  * as a wrong exit code, not a stuck test run.
  */
 import { join } from 'node:path';
@@ -8,7 +9,7 @@ import { join } from 'node:path';
 const MAIN = join(import.meta.dir, '..', '..', 'src', 'main.ts');
 
 export async function runCli(args: string[], cwd: string, env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  await using proc = Bun.spawn([process.execPath, MAIN, ...args], {
+  await using proc = Bun.spawn([process.execPath, '--no-env-file', MAIN, ...args], {
     cwd,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: cwd, ...env },
     stdout: 'pipe',

@@ -26,7 +26,7 @@ export interface ServerProcessOptions {
 
 export async function startServerProcess(opts: ServerProcessOptions): Promise<ServerProcess> {
   const asUser = opts.uid === undefined ? [] : ['setpriv', `--reuid=${opts.uid}`, `--regid=${opts.uid}`, '--clear-groups', '--'];
-  const proc = Bun.spawn([...asUser, ...(opts.program ?? [process.execPath, MAIN]), 'serve', '--port', '0', ...(opts.args ?? [])], {
+  const proc = Bun.spawn([...asUser, ...(opts.program ?? [process.execPath, '--no-env-file', MAIN]), 'serve', '--port', '0', ...(opts.args ?? [])], {
     cwd: opts.cwd,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HIDE_LOG_FORMAT: 'json', ...opts.env },
     stdout: 'pipe',
