@@ -46,12 +46,36 @@ export async function discover(issuer: string, timeoutMs: number): Promise<Serve
         problems.push(`${url}: names issuer ${parsed.output.issuer.slice(0, 200)}, not ${issuer}`);
         continue;
       }
+      const downgrade = downgradeProblem(issuer, parsed.output.jwks_uri, parsed.output.introspection_endpoint);
+      if (downgrade !== null) {
+        problems.push(`${url}: ${downgrade}`);
+        continue;
+      }
       return { issuer, jwksUri: parsed.output.jwks_uri, introspectionEndpoint: parsed.output.introspection_endpoint };
     } catch (err) {
       problems.push(`${url}: ${(err as Error).name === 'TimeoutError' ? 'timed out' : (err as Error).message}`);
     }
   }
   throw new Error(`discovery failed (${problems.join('; ')})`);
+}
+
+/** Reached over plain HTTP across a network: readable and changeable on the way. */
+function cleartext(url: string): boolean {
+  const u = new URL(url);
+  return u.protocol === 'http:' && !isLoopbackName(u.hostname);
+}
+
+/**
+ * An https issuer whose metadata sends key fetches or introspection over
+ * plain HTTP would lose on the second request what TLS protected on the
+ * first: whoever is on the path could hand out signing keys of their own.
+ * The operator chose https; such metadata is refused rather than followed.
+ */
+export function downgradeProblem(issuer: string, jwksUri: string, introspectionEndpoint: string | undefined): string | null {
+  if (new URL(issuer).protocol !== 'https:') return null;
+  const plain = [['jwks_uri', jwksUri] as const, ['introspection_endpoint', introspectionEndpoint] as const].filter(([, url]) => url !== undefined && cleartext(url));
+  if (plain.length === 0) return null;
+  return `names a plain-HTTP ${plain.map(([name, url]) => `${name} (${url!.slice(0, 200)})`).join(' and ')} for an https issuer: keys or tokens fetched there could be swapped or read on the way`;
 }
 
 /**
@@ -62,10 +86,6 @@ export async function discover(issuer: string, timeoutMs: number): Promise<Serve
  * network.
  */
 export function cleartextWarnings(issuers: readonly string[], introspectionUrl: string | undefined): string[] {
-  const cleartext = (url: string) => {
-    const u = new URL(url);
-    return u.protocol === 'http:' && !isLoopbackName(u.hostname);
-  };
   const lines = issuers.filter(cleartext).map((i) => `issuer ${i} is plain HTTP: its metadata and signing keys can be swapped on the way, and with them any token forged; use https`);
   if (introspectionUrl !== undefined && cleartext(introspectionUrl)) {
     lines.push(`HIDE_OAUTH_INTROSPECTION_URL ${introspectionUrl} is plain HTTP: the client secret and every opaque token cross the network readable; use https`);

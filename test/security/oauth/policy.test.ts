@@ -6,7 +6,7 @@
 import { describe, expect, test } from 'bun:test';
 import { loadConfig, ConfigError } from '../../../src/config/load.ts';
 import { DEFAULT_OAUTH_SCOPES } from '../../../src/config/settings.ts';
-import { cleartextWarnings, discoveryUrls } from '../../../src/security/oauth/discovery.ts';
+import { cleartextWarnings, discoveryUrls, downgradeProblem } from '../../../src/security/oauth/discovery.ts';
 import { spawnServer } from '../../ops/helpers.ts';
 import { bearerChallenge, metadataPaths, metadataUrl } from '../../../src/security/oauth/metadata.ts';
 import { ScopePolicy, scopesOf } from '../../../src/security/oauth/scopes.ts';
@@ -60,6 +60,18 @@ describe('metadata and challenges', () => {
       '/.well-known/oauth-protected-resource/team/mcp',
     ]);
   });
+  test('metadata of an https issuer that sends key fetches or introspection over plain HTTP off this machine is refused', () => {
+    const issuer = 'https://sso.example/realms/dev';
+    expect(downgradeProblem(issuer, 'http://keys.example/jwks', undefined)).toBe(
+      'names a plain-HTTP jwks_uri (http://keys.example/jwks) for an https issuer: keys or tokens fetched there could be swapped or read on the way',
+    );
+    expect(downgradeProblem(issuer, 'https://keys.example/jwks', 'http://10.0.0.5/introspect')).toContain('plain-HTTP introspection_endpoint (http://10.0.0.5/introspect)');
+    // Loopback crosses no network; a plain-HTTP issuer was the operator's choice (and is warned about at start).
+    expect(downgradeProblem(issuer, 'http://127.0.0.1:8080/jwks', 'http://localhost/introspect')).toBeNull();
+    expect(downgradeProblem('http://sso.internal', 'http://sso.internal/jwks', undefined)).toBeNull();
+    expect(downgradeProblem(issuer, 'https://keys.example/jwks', 'https://sso.example/introspect')).toBeNull();
+  });
+
   test('RFC 8414 discovery inserts the well-known path; OpenID appends it', () => {
     expect(discoveryUrls('https://sso.example/realms/dev')).toEqual([
       'https://sso.example/.well-known/oauth-authorization-server/realms/dev',
