@@ -310,6 +310,15 @@ describe('forged tokens against one issuer', () => {
     }
   });
 
+  test('a genuinely signed token bound to a key (DPoP cnf.jkt) is refused as a bearer token, with the reason audited', async () => {
+    const bound = await sign({ ...baseClaims(idp, resource), cnf: { jkt: '0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I' } }, idp.keys[0]!);
+    const before = (await auditLines(server)).length;
+    const r = await rpc(server.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: { command: 'echo', arguments: ['x'] } }, bearer(bound));
+    const reason = 'token is bound to a key (cnf), and this server checks no proof of possession';
+    expect({ status: r.status, message: r.body.error?.message }).toEqual({ status: 401, message: `Unauthorized: ${reason}` });
+    expect((await auditLines(server)).slice(before).map((l) => [l.event_type, l.error])).toEqual([['auth_failure', reason]]);
+  });
+
   test('a genuine token in the query string, or beside a forged one on a second Authorization line, never authenticates', async () => {
     const good = await idp.token('exec-bot');
     const forged = await sign(baseClaims(idp, resource), await newSigningKey());
@@ -635,6 +644,7 @@ describe('introspection answers from a misbehaving authorization server', () => 
     ['active as the string "true"', () => Response.json({ ...active(), active: 'true' }), 'token is not active'],
     ['an untrusted iss', () => Response.json({ ...active(), iss: 'https://elsewhere.example' }), 'token issuer is not trusted (iss)'],
     ['HTML with 200', () => new Response('<html>hi</html>', { headers: { 'content-type': 'text/html' } }), 'introspection endpoint answered something other than JSON'],
+    ['active, bound to a client certificate (cnf)', () => Response.json({ ...active(), cnf: { 'x5t#S256': 'bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2' } }), 'token is bound to a key (cnf), and this server checks no proof of possession'],
   ];
 
   test.each(refused)('%s: 401 with the reason audited', async (_name, make, reason) => {

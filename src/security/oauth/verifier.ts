@@ -57,6 +57,9 @@ const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
  * then acts for itself. A JWT access token must carry `sub` (RFC 9068).
  */
 function grantOf(claims: Record<string, unknown>, issuer: string, clientAsSubject = false): TokenCheck {
+  // A sender-constrained token (DPoP RFC 9449, mutual TLS RFC 8705) is good only with proof of its key, which a
+  // bearer request does not carry: taken as a bearer token, a stolen bound token would work here.
+  if (claims.cnf !== undefined) return { ok: false, reason: 'token is bound to a key (cnf), and this server checks no proof of possession' };
   const sub = claims.sub ?? (clientAsSubject ? claims.client_id : undefined);
   if (typeof sub !== 'string' || sub === '' || sub.length > 256) return { ok: false, reason: 'token has no usable sub claim' };
   const client = typeof claims.client_id === 'string' ? claims.client_id : typeof claims.azp === 'string' ? claims.azp : null;
