@@ -71,6 +71,12 @@ function event(type: AuditEventType, facts: RequestFacts, extra: Partial<AuditEv
 /** Retry-After of a call refused while the audit log cannot be written: the writer tries the disk again every second. */
 export const AUDIT_RETRY_AFTER_SECONDS = 1;
 
+/**
+ * Retry-After of a request whose token could not be checked now: the
+ * introspection endpoint's timeout, and about what a key set fetch needs.
+ */
+export const TOKEN_CHECK_RETRY_AFTER_SECONDS = 5;
+
 export class SecurityPipeline implements ToolCallGate {
   constructor(
     readonly opts: {
@@ -182,6 +188,12 @@ export class SecurityPipeline implements ToolCallGate {
     const known = asKey !== undefined && (asKey.ok || asKey.reason === 'disabled');
     if (asKey && (known || (!looksLikeJwt(value) && !oauth.introspects))) return this.authenticateKey(creds, facts, (reason) => refusal(reason), asKey);
     return oauth.check(value).then((r) => {
+      // Not the client's fault: a 401 would send it to sign in again, for an outage of the authorization server.
+      if (!r.ok && r.unavailable) {
+        const unavailable = new UnavailableError(`Service unavailable: the access token cannot be checked now (${r.reason})`, TOKEN_CHECK_RETRY_AFTER_SECONDS, { reason: 'token_check' });
+        this.opts.audit.write(event('auth_failure', facts, { error: r.reason }), `OAuth token could not be checked: ${r.reason}. Client IP: ${facts.clientIp}`);
+        throw unavailable;
+      }
       if (!r.ok) return fail(r.reason);
       return { clientId: r.clientId, apiKeyHash: null, allowedTools: r.allowedTools, readOnly: false, oauth: r.grant };
     });

@@ -643,9 +643,17 @@ describe('introspection answers from a misbehaving authorization server', () => 
     ['active without aud', () => Response.json({ ...active(), aud: undefined }), 'token is not for this resource (aud)'],
     ['active as the string "true"', () => Response.json({ ...active(), active: 'true' }), 'token is not active'],
     ['an untrusted iss', () => Response.json({ ...active(), iss: 'https://elsewhere.example' }), 'token issuer is not trusted (iss)'],
-    ['HTML with 200', () => new Response('<html>hi</html>', { headers: { 'content-type': 'text/html' } }), 'introspection endpoint answered something other than JSON'],
     ['active, bound to a client certificate (cnf)', () => Response.json({ ...active(), cnf: { 'x5t#S256': 'bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2' } }), 'token is bound to a key (cnf), and this server checks no proof of possession'],
   ];
+
+  test('an endpoint that answers HTML is no verdict on the token: 503 to retry, with the reason audited', async () => {
+    answer = () => new Response('<html>hi</html>', { headers: { 'content-type': 'text/html' } });
+    const before = (await auditLines(server)).length;
+    const r = await rpc(server.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: { command: 'echo', arguments: ['x'] } }, bearer(opaque()));
+    const reason = 'introspection endpoint answered something other than JSON';
+    expect({ status: r.status, data: r.body.error?.data }).toEqual({ status: 503, data: { retryAfterSeconds: 5, reason: 'token_check' } });
+    expect((await auditLines(server)).slice(before).map((l) => [l.event_type, l.error])).toEqual([['auth_failure', reason]]);
+  });
 
   test.each(refused)('%s: 401 with the reason audited', async (_name, make, reason) => {
     answer = make;
@@ -828,10 +836,12 @@ describe('introspection against an endpoint that holds its answers', () => {
   test('a flood of made-up tokens opens at most 64 questions; the rest are refused at once, and a held token works once answered', async () => {
     const flood = Array.from({ length: 64 }, (_, i) => echoStatus(server, `made-up-token-${i}-0123456789`));
     await waitFor(() => held === 64, 10_000, '64 questions held by the endpoint');
-    // While those are open, more tokens are not asked about: refused (401) without waiting for the endpoint.
+    // While those are open, more tokens are not asked about: refused (503, retry) without waiting for the endpoint.
     const before = (await auditLines(server)).length;
     const more = await Promise.all(Array.from({ length: 16 }, (_, i) => rpc(server.mcpUrl, 'tools/list', undefined, bearer(`more-made-up-${i}-0123456789`))));
-    expect(more.map((r) => [r.status, r.body.error?.message])).toEqual(Array(16).fill([401, 'Unauthorized: introspection endpoint busy (64 questions open); retry']));
+    expect(more.map((r) => [r.status, r.body.error?.message])).toEqual(
+      Array(16).fill([503, 'Service unavailable: the access token cannot be checked now (introspection endpoint busy (64 questions open); retry)']),
+    );
     expect((await auditLines(server)).slice(before).map((l) => l.event_type)).toEqual(Array(16).fill('auth_failure'));
     expect(held).toBe(64);
     release();

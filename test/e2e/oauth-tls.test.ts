@@ -28,7 +28,7 @@ function tlsIssuer(jwksUri: (port: number) => string) {
     hostname: '127.0.0.1',
     port: 0,
     tls: { cert: Bun.file(join(dir, 'cert.pem')), key: Bun.file(join(dir, 'key.pem')) },
-    fetch(req) {
+    fetch(req: Request): Response {
       const { pathname } = new URL(req.url);
       if (pathname === '/.well-known/oauth-authorization-server') return Response.json({ issuer: `https://localhost:${server.port}`, jwks_uri: jwksUri(server.port!) });
       if (pathname === '/jwks') return Response.json({ keys: [] });

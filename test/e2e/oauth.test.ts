@@ -299,7 +299,7 @@ describe('signing keys', () => {
     }
   });
 
-  test('no key ever fetched: 401 (fail closed), /ready says why, and recovery once the endpoint answers', async () => {
+  test('no key ever fetched: 503 to retry (fail closed, and no verdict on the token), /ready says why, and recovery once the endpoint answers', async () => {
     const { idp, server } = await startOAuthHide({}, async (resource) => {
       const down = await TestIdp.start(resource);
       down.jwksDown = true;
@@ -315,7 +315,7 @@ describe('signing keys', () => {
       const token = await idp.token('exec-bot');
       const before = await auditCount(server);
       const r = await echo(server, token);
-      expect(r.status).toBe(401);
+      expect({ status: r.status, retryAfter: r.headers.get('retry-after'), www: r.headers.get('www-authenticate') }).toEqual({ status: 503, retryAfter: '5', www: null });
       const lines = await newAuditLines(server, before, 1);
       expect(lines[0]!.event_type).toBe('auth_failure');
       expect(lines[0]!.error).toStartWith('signing keys unavailable');
@@ -386,7 +386,12 @@ describe('opaque tokens', () => {
       const before = await auditCount(introspecting);
       const down = await echo(introspecting, token);
       // Fail closed while nobody can say whether the token is good...
-      expect({ status: down.status, message: down.body.error?.message }).toEqual({ status: 401, message: 'Unauthorized: introspection endpoint answered HTTP 503' });
+      // The authorization server's outage is no verdict on the token: 503 to retry, not 401 sending the client to sign in again.
+      expect({ status: down.status, retryAfter: down.headers.get('retry-after'), error: down.body.error }).toEqual({
+        status: 503,
+        retryAfter: '5',
+        error: { code: -31503, message: 'Service unavailable: the access token cannot be checked now (introspection endpoint answered HTTP 503)', data: { retryAfterSeconds: 5, reason: 'token_check' } },
+      });
       expect((await newAuditLines(introspecting, before, 1)).map((l) => [l.event_type, l.error])).toEqual([['auth_failure', 'introspection endpoint answered HTTP 503']]);
       idp.introspectionDown = false;
       // ...but the failure is no answer about the token, so the very next call asks again.

@@ -31,7 +31,7 @@ export interface OAuthGuardOptions {
 
 export type TokenAdmission =
   | { ok: true; clientId: string; allowedTools: ReadonlySet<string>; grant: OAuthGrant }
-  | { ok: false; reason: string };
+  | { ok: false; reason: string; unavailable?: true };
 
 export class OAuthGuard {
   readonly metadataUrl: string;

@@ -22,7 +22,12 @@ export interface TokenGrant {
   scopes: string[];
 }
 
-export type TokenCheck = { ok: true; grant: TokenGrant } | { ok: false; reason: string };
+/**
+ * `unavailable`: the token could not be judged now (no signing keys, the
+ * introspection endpoint unreachable, busy or failing) — a fault on the
+ * server's side, which the client should retry, not a verdict on the token.
+ */
+export type TokenCheck = { ok: true; grant: TokenGrant } | { ok: false; reason: string; unavailable?: true };
 
 export interface VerifierOptions {
   issuers: ReadonlyMap<string, IssuerKeys>;
@@ -143,7 +148,7 @@ export class TokenVerifier {
       // The generation before the check: a key set fetched during it makes the result be checked again next time.
       return { check: grantOf(payload, keys.issuer), accepted: { keys, generation, exp: payload.exp! } };
     } catch (err) {
-      return { check: { ok: false, reason: reasonOf(err) } };
+      return { check: { ok: false, reason: reasonOf(err), ...(err instanceof NoSigningKeysError ? { unavailable: true as const } : {}) } };
     }
   }
 
@@ -151,7 +156,7 @@ export class TokenVerifier {
     const introspector = this.opts.introspector;
     if (!introspector) return { ok: false, reason: 'token is not a JWT and introspection is not configured' };
     const r = await introspector.introspect(token);
-    if (!r.active) return { ok: false, reason: r.reason };
+    if (!r.active) return { ok: false, reason: r.reason, ...(r.unanswered ? { unavailable: true as const } : {}) };
     const c = r.claims;
     if (c.iss !== undefined && (typeof c.iss !== 'string' || !this.opts.issuers.has(c.iss))) return { ok: false, reason: 'token issuer is not trusted (iss)' };
     const iss = typeof c.iss === 'string' ? c.iss : this.introspectingIssuer(introspector.url);
