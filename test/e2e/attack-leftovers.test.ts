@@ -10,9 +10,10 @@
  * the other client.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ServerProcess } from '../helpers/process.ts';
+import { hostEntries, isLive, newMarker } from '../helpers/procfs.ts';
 import { callTool, waitFor } from '../helpers/server.ts';
 import { ALICE, BOB, startTwoClientServer, TWO_CLIENT_ATTACKS_SUPPORTED, type TwoClientServer, UNPRIVILEGED } from '../helpers/two-clients.ts';
 
@@ -129,6 +130,28 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
     expect(server.logs()).not.toContain('EACCES');
     expect((await call(BOB, ['-c', 'print("still here")'])).stdout).toBe('still here\n');
   }, 60_000);
+
+  test("a second stop signal (exit at once) leaves none of a client's processes running: a call's command, a process and what left its group", async () => {
+    const own = await start();
+    const m = newMarker();
+    const marked = () => hostEntries((dir) => isLive(dir) && readFileSync(`${dir}/cmdline`, 'utf8').includes(`sleep\0${m}`)).map((dir) => Number(dir.slice('/proc/'.length)));
+    try {
+      const url = `${own.server.url}/mcp`;
+      const started = await callTool(url, 'process_start', { command: 'sh', arguments: ['-c', `setsid sleep ${m} & sleep ${m}`] }, { 'X-API-Key': ALICE });
+      expect(started.error).toBeNull();
+      // A command whose call is still running: its timeout is the launcher's to enforce.
+      void callTool(url, 'shell_execute', { command: 'sh', arguments: ['-c', `setsid sleep ${m} & sleep ${m}`], timeoutSeconds: 120 }, { 'X-API-Key': ALICE }).catch(() => {});
+      await waitFor(() => marked().length === 4, 5000, "alice's four sleeps");
+      own.server.proc.kill('SIGTERM');
+      await waitFor(() => own.server.logs().includes('draining'), 5000, 'the drain to start');
+      own.server.proc.kill('SIGTERM');
+      await own.server.proc.exited;
+      await waitFor(() => marked().length === 0, 5000, "alice's processes to be gone once the server has exited");
+    } finally {
+      for (const pid of marked()) process.kill(pid, 'SIGKILL');
+      await own.stop();
+    }
+  }, 30_000);
 
   test('a tree locked against its owner, left in TMPDIR, goes when the server stops; it exits 0', async () => {
     const own = await start();
