@@ -63,6 +63,17 @@ print(json.dumps({'core': resource.getrlimit(resource.RLIMIT_CORE), 'signals': e
 
 const isCore = (name: string) => /^core(\.\d+)?$/.test(name);
 
+/** SIGKILL to each of `pids` that is still there (a test's own leftovers, found by their marker). */
+function killAll(pids: number[]): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+}
+
 describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
   ['as root', undefined],
   [`as uid ${UNPRIVILEGED}`, UNPRIVILEGED],
@@ -148,8 +159,8 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
       await own.server.proc.exited;
       await waitFor(() => marked().length === 0, 5000, "alice's processes to be gone once the server has exited");
     } finally {
-      for (const pid of marked()) process.kill(pid, 'SIGKILL');
       await own.stop();
+      killAll(marked());
     }
   }, 30_000);
 
@@ -166,9 +177,14 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
       const marked = () => hostEntries((dir) => isLive(dir) && readFileSync(`${dir}/cmdline`, 'utf8').includes(`sleep\0${m}`)).map((dir) => Number(dir.slice('/proc/'.length)));
       let launcher: number | null = null;
       try {
-        const started = await callTool(`${own.server.url}/mcp`, 'process_start', { command: 'sh', arguments: ['-c', `setsid sleep ${m} & kill -STOP $PPID; sleep ${m}`] }, { 'X-API-Key': ALICE });
-        await waitFor(() => marked().length === 2, 5000, "alice's sleeps");
+        const url = `${own.server.url}/mcp`;
+        const started = await callTool(url, 'process_start', { command: 'sh', arguments: ['-c', `setsid sleep ${m} & sleep ${m}`] }, { 'X-API-Key': ALICE });
+        expect(started.error).toBeNull();
         launcher = procStat(`/proc/${started.pid}`).ppid;
+        // A command of alice's stops her launcher (its parent); the call never ends, the server dies first.
+        void callTool(url, 'shell_execute', { command: 'sh', arguments: ['-c', 'kill -STOP $PPID'] }, { 'X-API-Key': ALICE }).catch(() => {});
+        await waitFor(() => procStat(`/proc/${launcher}`).state === 'T', 5000, 'the launcher to be stopped');
+        await waitFor(() => marked().length === 2, 5000, "alice's sleeps");
         own.server.proc.kill('SIGKILL');
         await own.server.proc.exited;
         const gone = await waitFor(() => marked().length === 0 && !isLive(`/proc/${launcher}`), 3000, 'the stopped launcher and its processes to end').then(
@@ -177,8 +193,8 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
         );
         expect(gone).toBe(true);
       } finally {
-        for (const pid of [...marked(), ...(launcher !== null && isLive(`/proc/${launcher}`) ? [launcher] : [])]) process.kill(pid, 'SIGKILL');
         await own.stop();
+        killAll([...marked(), ...(launcher !== null && isLive(`/proc/${launcher}`) ? [launcher] : [])]);
       }
     }, 30_000);
   }
