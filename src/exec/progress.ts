@@ -1,10 +1,13 @@
 /**
  * Progress of a running command's output, for clients that asked for it:
- * the bytes so far and the newest output, reported at most every 250 ms or
- * every 8 KiB, whichever comes first — and once more for output that arrived
- * after the last report, so a command that goes quiet still shows its last
- * line and the final report counts every byte. Bounded: it keeps only the
- * tail it reports.
+ * the bytes so far and the newest output, reported every 250 ms, or sooner
+ * once 8 KiB have arrived — but never twice within 50 ms: each report crosses
+ * the launcher's pipe and goes to the client as an event, and a command that
+ * floods its output would otherwise send one per 8 KiB, thousands a second,
+ * at the cost of the server every client shares. Once more for output that
+ * arrived after the last report, so a command that goes quiet still shows its
+ * last line and the final report counts every byte. Bounded: it keeps only
+ * the tail it reports.
  */
 export interface OutputProgress {
   /** Output bytes so far (both streams); increases with every report. */
@@ -15,6 +18,8 @@ export interface OutputProgress {
 
 export const PROGRESS_INTERVAL_MS = 250;
 export const PROGRESS_BYTES = 8 * 1024;
+/** The shortest gap between two reports, however fast the output comes. */
+export const PROGRESS_MIN_GAP_MS = 50;
 /** The newest output carried by a report, in bytes. */
 export const TAIL_BYTES = 512;
 
@@ -26,6 +31,8 @@ export class ProgressMeter {
   private lastAt = 0;
   private tail = new Uint8Array(0);
   private timer: ReturnType<typeof setTimeout> | undefined;
+  /** The gap the planned report waits for (PROGRESS_MIN_GAP_MS or PROGRESS_INTERVAL_MS). */
+  private timerDue = 0;
   private done = false;
 
   constructor(private readonly report: (p: OutputProgress) => void) {}
@@ -41,9 +48,15 @@ export class ProgressMeter {
       next.set(chunk, keep);
       this.tail = next;
     }
-    const now = performance.now();
-    if (this.bytes - this.reported >= PROGRESS_BYTES || now - this.lastAt >= PROGRESS_INTERVAL_MS) this.flush();
-    else this.timer ??= setTimeout(() => this.flush(), PROGRESS_INTERVAL_MS - (now - this.lastAt));
+    const since = performance.now() - this.lastAt;
+    const due = this.bytes - this.reported >= PROGRESS_BYTES ? PROGRESS_MIN_GAP_MS : PROGRESS_INTERVAL_MS;
+    if (since >= due) this.flush();
+    else if (this.timer === undefined || due < this.timerDue) {
+      // 8 KiB that arrived while a later report was planned bring it forward.
+      clearTimeout(this.timer);
+      this.timerDue = due;
+      this.timer = setTimeout(() => this.flush(), due - since);
+    }
   }
 
   /** The command ended: one last report for output not yet reported (the total), then none — its result follows. */

@@ -54,6 +54,8 @@ export interface SandboxLauncherOptions {
   log?: (message: string) => void;
   /** Called after a launcher process has exited (the server sweeps what it left). */
   onExit?: () => void;
+  /** Called with what a launcher enforces each time one has confined itself. */
+  onReady?: (report: LayerReport) => void;
 }
 
 type LauncherProcess = ReturnType<typeof Bun.spawn<'pipe', 'pipe', 'pipe'>>;
@@ -92,6 +94,13 @@ export const START_DEADLINE_MS = 10_000;
 export const liveLauncherPids = new Set<number>();
 
 const failed = (message: string, begun: number): SandboxRunResult => notStarted(message, begun);
+
+/**
+ * No launcher process was started at all: there was no room for its private
+ * TMPDIR, or no process could be spawned. It says nothing about what the
+ * kernel supports, unlike a launcher that ran and could not confine itself.
+ */
+export class LauncherNotStartedError extends Error {}
 
 /**
  * @example
@@ -343,7 +352,7 @@ export class SandboxLauncher {
       try {
         this.tmpDir = PrivateTmp.create(this.options.tmpParent);
       } catch (err) {
-        throw new Error(`could not make the private TMPDIR: ${(err as Error).message}`);
+        throw new LauncherNotStartedError(`could not make the private TMPDIR: ${(err as Error).message}`);
       }
     }
     const tmpDir = this.tmpDir?.path ?? null;
@@ -356,7 +365,7 @@ export class SandboxLauncher {
     try {
       proc = this.spawnProcess(config);
     } catch (err) {
-      throw new Error(`could not start the sandbox launcher: ${(err as Error).message}`);
+      throw new LauncherNotStartedError(`could not start the sandbox launcher: ${(err as Error).message}`);
     }
     this.proc = proc;
     liveLauncherPids.add(proc.pid);
@@ -374,6 +383,7 @@ export class SandboxLauncher {
               wasReady = true;
               this.report = message.report;
               resolve(message.report);
+              this.options.onReady?.(message.report);
             } else if (message.t === 'fatal') {
               reject(new Error(`sandbox launcher could not confine itself: ${message.error}`));
             } else if (message.t === 'started') {

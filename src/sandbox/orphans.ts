@@ -173,6 +173,16 @@ function killTree(root: number, budget = MAX_TREE): number {
 }
 
 /**
+ * Stops and kills `pid`, a child of ours, with every process below it, at
+ * once: the frozen tree cannot fork a successor, and nothing below is
+ * re-parented away before it is seen. Returns how many were killed (at most
+ * MAX_TREE; what lies beyond is left for a sweep).
+ */
+export function killProcessTree(pid: number): number {
+  return killTree(pid);
+}
+
+/**
  * Without pidfds (a container's seccomp profile that predates pidfd_open
  * refuses it; kernels before 5.3 lack it) only our own children can be
  * signalled safely: one is killed by its pid, which nobody else can get

@@ -15,7 +15,7 @@ import type { LiveStart, OutputSink } from '../exec/live.ts';
 import { notStarted, type SpawnResult } from '../exec/spawn.ts';
 import type { OwnedLiveRequest, OwnedSpawnRequest, Spawner } from '../exec/spawner.ts';
 import { liveLauncherPids, SandboxLauncher, type SandboxLauncherOptions } from './launcher-client.ts';
-import { becomeSubreaper, isSandboxed, procMatchesOwnPids, sweepUntilQuiet } from './orphans.ts';
+import { becomeSubreaper, isSandboxed, killProcessTree, procMatchesOwnPids, sweepUntilQuiet } from './orphans.ts';
 import type { LayerReport } from './protocol.ts';
 import type { ResourceLimits } from './rlimits.ts';
 
@@ -157,7 +157,14 @@ export class SandboxSpawner implements Spawner {
   }
 
   killAll(): void {
-    for (const { launcher } of this.byOwner.values()) launcher.kill();
+    for (const { launcher } of this.byOwner.values()) {
+      // Without a PID namespace nothing a launcher runs dies with it, and the server may exit right after (a
+      // second stop signal) without sweeping what it leaves: its whole tree is stopped and killed now, the
+      // launcher first, so nothing is re-parented away unseen.
+      const pid = launcher.pid;
+      if (pid !== null && this.sweepsOrphans && !this.options.pidNamespaces) killProcessTree(pid);
+      launcher.kill();
+    }
   }
 
   async close(): Promise<void> {

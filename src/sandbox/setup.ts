@@ -19,6 +19,7 @@ import { PidNamespaces } from './pidns.ts';
 import { sweepStaleTmp, tmpWritable } from './private-tmp.ts';
 import type { LayerReport } from './protocol.ts';
 import type { ResourceLimits } from './rlimits.ts';
+import { LauncherNotStartedError } from './launcher-client.ts';
 import { SandboxSpawner } from './sandbox-spawner.ts';
 import { secretExposures } from './secret-paths.ts';
 import { sandboxRules } from './rules.ts';
@@ -143,6 +144,7 @@ export async function setupSandbox(
   // A private TMPDIR needs a writable temp directory; a read-only root
   // without a tmpfs has none, and commands then get no TMPDIR at all.
   const privateTmp = tmpWritable();
+  const status: SandboxStatus = { ...base, active: true, abi, reason: null };
   const sandbox = new SandboxSpawner({
     rules,
     pidNamespaces,
@@ -154,25 +156,35 @@ export async function setupSandbox(
     // What a launcher holds while a write to the server is on its way: a flood beyond it is dropped there
     // (and counted) rather than carried across the pipe only to be dropped from the ring.
     livePendingBytes: Math.min(config.process.bufferBytes, 256 * 1024),
+    // What a launcher enforces, for /health: also when the first one could start only later.
+    onReady: (report) => {
+      status.layers ??= report;
+    },
   });
 
-  const status: SandboxStatus = { ...base, active: true, abi, reason: null };
-  // A timer, not a microtask: in `auto` mode the server gets to listen before
-  // the first launcher (a second process) boots and competes for the CPU.
-  // What servers killed before they could clean up left in the temp directory (their locks are free);
-  // after the first launcher is up, so neither it nor the first command waits for a read of the temp directory.
-  const sweep = () => {
+  // What servers killed before they could clean up left in the temp directory (their locks are free).
+  const sweep = () =>
     sweepStaleTmp().then(
       (dirs) => {
         for (const dir of dirs) log.info(`removed ${dir}, the private TMPDIR of a server that ended without removing it`);
       },
       (err: Error) => log.debug(`could not sweep the temp directory: ${err.message}`),
     );
-  };
-  const started = new Promise((resolve) => setTimeout(resolve, 0)).then(() => sandbox.start()).then(
+  // A launcher that could not even be started (no room for its private TMPDIR, no process to spawn) says nothing
+  // about the kernel, and what a killed predecessor left in the temp directory may be what fills it: that is
+  // cleared first and the boot tried once more.
+  const bootFirst = () =>
+    sandbox.start().catch(async (err: Error) => {
+      if (!(err instanceof LauncherNotStartedError) || !privateTmp) throw err;
+      await sweep();
+      return sandbox.start();
+    });
+  // A timer, not a microtask: in `auto` mode the server gets to listen before
+  // the first launcher (a second process) boots and competes for the CPU.
+  const started = new Promise((resolve) => setTimeout(resolve, 0)).then(bootFirst).then(
     (report) => {
-      if (privateTmp) setTimeout(sweep, 0);
-      status.layers = report;
+      // After the first launcher is up, so neither it nor the first command waits for a read of the temp directory.
+      if (privateTmp) setTimeout(() => void sweep(), 0);
       // How every unprivileged run works (docs/sandbox.md's table says what needs root), so news, not a warning:
       // a warning on each start of the common set-up would teach users to ignore warnings, or to run as root.
       if (!report.pidNamespace) log.info('commands get no PID namespace of their own (that needs root): a process that leaves its process group lives until its client\'s next call ends');
@@ -182,6 +194,12 @@ export async function setupSandbox(
     async (err: Error) => {
       // Closed before the first launcher booted (a short stdio session): nothing to report.
       if (sandbox.isClosed) return false;
+      // Under `auto` too, a missing resource never turns the sandbox off: a call runs unconfined only where the
+      // kernel or the container cannot confine it. Until a launcher can start, calls are refused saying why.
+      if (err instanceof LauncherNotStartedError && mode === 'auto') {
+        log.warn(`no sandbox launcher can start yet (${err.message}): commands are refused until one can`);
+        return true;
+      }
       await sandbox.close();
       if (mode === 'required') throw new SandboxUnavailableError(`HIDE_SANDBOX=required but the sandbox launcher could not start: ${err.message}`);
       Object.assign(status, off(`the sandbox launcher could not start: ${err.message}`));

@@ -8,9 +8,9 @@
  * container's unprivileged uid, HIDE_SANDBOX=required.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { callTool } from '../helpers/server.ts';
+import { callTool, waitFor } from '../helpers/server.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { ALICE, BOB, startTwoClientServer, TWO_CLIENT_ATTACKS_SUPPORTED, type TwoClientServer, UNPRIVILEGED } from '../helpers/two-clients.ts';
 
@@ -77,4 +77,91 @@ describe.skipIf(!mountable).each([
     expect(again.stdout).toBe('carol\n');
     expect((await sh(BOB, 'echo bob')).stdout).toBe('bob\n');
   });
+});
+
+/**
+ * The temp directory is full when the server starts: a client ran it out of
+ * inodes in its private TMPDIR and the server was then killed (a crash, an
+ * OOM kill, a SIGKILL at deploy), so the directory stayed — or anything else
+ * on that filesystem filled it. Under HIDE_SANDBOX=auto, the default, a
+ * launcher that cannot get its TMPDIR is no sign that the kernel lacks the
+ * sandbox: no command may ever run unconfined for it (reading the server's
+ * keys); the server clears what its killed predecessor left, and otherwise
+ * refuses calls with the reason until the room is back.
+ */
+describe.skipIf(!mountable).each([
+  ['as root', undefined],
+  [`as uid ${UNPRIVILEGED}`, UNPRIVILEGED],
+] as const)('a server that starts while its temp directory is full %s', (_name, uid) => {
+  const servers: TwoClientServer[] = [];
+  const unmounts: (() => void)[] = [];
+  afterAll(async () => {
+    for (const s of servers) await s.stop();
+    for (const u of unmounts) u();
+  });
+
+  /** A full-able temp directory (a tmpfs of 64 inodes) and the settings of a server that uses it under `auto`. */
+  function smallTmp() {
+    const top = tempDir('hide-start-full-tmp-');
+    chmodSync(top, 0o755);
+    const tmp = join(top, 'tmp');
+    mkdirSync(tmp);
+    unmounts.push(mountTmpfs(tmp, 64)!);
+    return { tmp, env: { TMPDIR: tmp, HIDE_SANDBOX: 'auto' } };
+  }
+  const start = async (env: Record<string, string>) => {
+    const s = await startTwoClientServer({ prefix: 'hide-start-full-tmp-', uid, prepare: () => [], env });
+    servers.push(s);
+    return s;
+  };
+  const sh = (s: TwoClientServer, script: string) =>
+    callTool(`${s.server.url}/mcp`, 'shell_execute', { command: 'sh', arguments: ['-c', script] }, { 'X-API-Key': ALICE });
+  /** Alice's look at her filter and at the server's keys file: the call's result, or null when it was refused for want of a launcher. */
+  const probe = async (s: TwoClientServer) => {
+    const r = await sh(s, `grep '^Seccomp:' /proc/self/status; cat ${join(s.dir, 'secrets', 'keys.json')}; exit 0`);
+    expect(r.stdout ?? '').not.toContain('bob-key');
+    if (r.error !== null) {
+      expect(r.error).toContain('sandbox unavailable');
+      return null;
+    }
+    expect(r.stdout).toContain('Seccomp:\t2');
+    return r;
+  };
+  const expectSandboxLayers = async (s: TwoClientServer) => {
+    const health = (await (await fetch(`${s.server.url}/health`)).json()) as { sandbox: string; sandboxLayers: string[] };
+    expect(health.sandbox).toBe('on');
+    expect(health.sandboxLayers).toContain('seccomp');
+    expect(s.server.logs()).not.toContain('WITHOUT the sandbox');
+  };
+
+  test("what a killed server's client left is swept at start, and the sandbox works at once", async () => {
+    const { env } = smallTmp();
+    const first = await start(env);
+    const fill = await sh(first, 'i=0; while touch "$TMPDIR/f$i" 2>/dev/null; do i=$((i+1)); done; echo $i');
+    expect(Number(fill.stdout)).toBeGreaterThan(0);
+    // Killed: nothing removes alice's TMPDIR, full of her files.
+    first.server.proc.kill('SIGKILL');
+    await first.server.proc.exited;
+    const second = await start(env);
+    expect(await probe(second)).not.toBeNull();
+    await expectSandboxLayers(second);
+  }, 60_000);
+
+  test('with no stale TMPDIR to sweep, calls are refused with the reason until the room is back, then run sandboxed', async () => {
+    const { tmp, env } = smallTmp();
+    let n = 0;
+    while (n < 200) {
+      try {
+        writeFileSync(join(tmp, `fill${n}`), '');
+        n++;
+      } catch {
+        break;
+      }
+    }
+    const s = await start(env);
+    expect(await probe(s)).toBeNull();
+    for (let i = 0; i < n; i++) rmSync(join(tmp, `fill${i}`));
+    await waitFor(() => probe(s), 15_000, 'a sandboxed call once the room is back');
+    await expectSandboxLayers(s);
+  }, 60_000);
 });

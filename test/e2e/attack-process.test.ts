@@ -9,8 +9,11 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { INPUT_WAIT_MS, MAX_PENDING_INPUT } from '../../src/exec/pipe-input.ts';
 import { MAX_TERMINAL_INPUT_BYTES } from '../../src/exec/process-table.ts';
+import { PROGRESS_MIN_GAP_MS } from '../../src/exec/progress.ts';
 import { MAX_QUEUED_EVENT_BYTES } from '../../src/http/routes/mcp.ts';
 import { PTYS_PER_INSTANCE } from '../../src/sandbox/private-proc.ts';
 import { callTool, rpc, startServer, tempDir, type TestServer, waitFor } from '../helpers/server.ts';
@@ -347,6 +350,25 @@ describe('a hostile client', () => {
     const { output } = await readUntil(KEY_A, s.processId, () => false);
     expect(output).toContain('ld_preload=/nonexistent.so');
     expect(output).not.toMatch(/^LD_PRELOAD=/m);
+  });
+
+  test('a command that floods its output sends its caller a few progress reports a second, not one per 8 KiB', async () => {
+    // Each report crosses the launcher's pipe, is parsed and checked by the server and goes out as an SSE event:
+    // one per 8 KiB of `yes` was some 17 000 a second, a core's share of the server every client shares.
+    const client = new Client({ name: 'flood', version: '1' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(server.mcpUrl), { requestInit: { headers: { 'X-API-Key': KEY_A } } }));
+    try {
+      const reports: number[] = [];
+      const r = await client.callTool({ name: 'shell_execute', arguments: { command: 'yes', timeoutSeconds: 2 } }, undefined, {
+        onprogress: (p) => reports.push(p.progress),
+      });
+      expect((r.structuredContent as { timedOut: boolean }).timedOut).toBe(true);
+      expect(reports.length).toBeGreaterThan(2);
+      // At most one every PROGRESS_MIN_GAP_MS over the call's 2 s and its kill grace, plus the last.
+      expect(reports.length).toBeLessThanOrEqual(3000 / PROGRESS_MIN_GAP_MS + 2);
+    } finally {
+      await client.close();
+    }
   });
 
   test('a progress stream the client never reads stays bounded, and the reply still arrives', async () => {
