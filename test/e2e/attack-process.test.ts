@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { INPUT_WAIT_MS, MAX_PENDING_INPUT } from '../../src/exec/pipe-input.ts';
-import { MAX_TERMINAL_INPUT_BYTES } from '../../src/exec/process-table.ts';
+import { MAX_TERMINAL_INPUT_BYTES } from '../../src/exec/process-io.ts';
 import { MAX_QUEUED_EVENT_BYTES } from '../../src/http/routes/mcp.ts';
 import { PTYS_PER_INSTANCE } from '../../src/sandbox/private-proc.ts';
 import { callTool, rpc, startServer, tempDir, type TestServer, waitFor } from '../helpers/server.ts';
