@@ -427,11 +427,3 @@ export class AuditWriter implements AuditSink {
     this.dirLock.close();
   }
 }
-
-/** The sink used when auditing is disabled. */
-export class NullAudit implements AuditSink {
-  readonly linesWritten = 0;
-  write(_event: AuditEvent): void {}
-  flush(): void {}
-  close(): void {}
-}

@@ -3,7 +3,8 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, write
 import { join } from 'node:path';
 import { verifyFiles } from '../../src/audit/verify.ts';
 import { MAX_LINE_BYTES } from '../../src/audit/sealed-line.ts';
-import { AuditWriter, NullAudit } from '../../src/audit/writer.ts';
+import { NullAudit } from '../../src/audit/null-audit.ts';
+import { AuditWriter } from '../../src/audit/writer.ts';
 import type { AuditEvent } from '../../src/audit/event.ts';
 import { generateApiKey, KeyStore, sha256Hex } from '../../src/security/keys.ts';
 import { MAX_ENTRIES, MAX_STRING, Redactor } from '../../src/audit/redact.ts';
