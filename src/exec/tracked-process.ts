@@ -37,8 +37,11 @@ export interface TrackedProcess {
   exitCode: number | null;
   signal: string | null;
   reason: string | null;
-  /** Set when we ended it: what its status becomes and why. */
-  ending: { status: 'killed' | 'timed-out'; reason: string } | null;
+  /**
+   * Set when we ended it: what its status becomes and why. `signalOnly`: a
+   * signal that need not end it (SIGINT) was sent; an end asked for meanwhile replaces it.
+   */
+  ending: { status: 'killed' | 'timed-out'; reason: string; signalOnly?: boolean } | null;
   waiters: Set<() => void>;
   idleMs: number;
   lifetime: ReturnType<typeof setTimeout> | undefined;
@@ -91,7 +94,7 @@ export function wake(e: TrackedProcess): void {
 /** Ends a running process: TERM to its group, KILL after a grace. */
 export function endProcess(e: TrackedProcess, status: 'killed' | 'timed-out', reason: string, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): void {
   if (e.status !== 'running') return;
-  e.ending ??= { status, reason };
+  if (e.ending === null || e.ending.signalOnly) e.ending = { status, reason };
   if (signal === 'SIGKILL') e.handle.signal('SIGKILL');
   else e.handle.terminate();
 }
@@ -102,15 +105,17 @@ export function endProcess(e: TrackedProcess, status: 'killed' | 'timed-out', re
  */
 export async function killProcess(e: TrackedProcess, signal: ProcessSignal = 'SIGTERM'): Promise<ProcessState> {
   if (e.status !== 'running') return stateOf(e);
+  const sent = { status: 'killed' as const, reason: `process_kill sent ${signal}`, signalOnly: true };
   if (signal === 'SIGTERM' || signal === 'SIGKILL') endProcess(e, 'killed', `process_kill sent ${signal}`, signal);
   else {
-    e.ending ??= { status: 'killed', reason: `process_kill sent ${signal}` };
+    e.ending ??= sent;
     e.handle.signal(signal);
   }
   let timer: ReturnType<typeof setTimeout> | undefined;
   await Promise.race([e.exited, new Promise<void>((resolve) => (timer = setTimeout(resolve, signal === 'SIGTERM' || signal === 'SIGKILL' ? KILL_WAIT_MS : 1000)))]);
   clearTimeout(timer);
-  // A signal the process survived (SIGINT to a REPL) does not make it "killed" later.
-  if (e.status === 'running' && signal !== 'SIGTERM' && signal !== 'SIGKILL') e.ending = null;
+  // A signal the process survived (SIGINT to a REPL) does not make it "killed" later; an end asked for meanwhile
+  // (another call's SIGTERM, a limit, shutdown) stays.
+  if (e.status === 'running' && e.ending === sent) e.ending = null;
   return stateOf(e);
 }
