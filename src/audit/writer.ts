@@ -1,10 +1,9 @@
 /**
- * The audit log writer: one JSON object per line (sealed-line.ts). Lines are
- * collected in memory and written with one append per tick, which keeps
- * throughput high and keeps each line whole: the file is opened O_APPEND and
- * every write holds complete lines only. A failing disk never takes the
- * server down; what an outage reports and when the disk is tried again is
- * outage.ts.
+ * The audit log writer: one JSON object per line (sealed-line.ts), queued and
+ * written with one append per tick (batch-queue.ts). The file is opened
+ * O_APPEND and every write holds complete lines only. A failing disk never
+ * takes the server down; what an outage reports and when the disk is tried
+ * again is outage.ts.
  *
  * For forensics (src/ops/audit-chain.ts) lines can carry a hash chain that
  * continues across restarts and rotations, with the first line of each file
@@ -21,21 +20,15 @@
 import { dirname } from 'node:path';
 import { fstatSync, ftruncateSync, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
 import { hashOf, lastLine, resumeHash } from './chain.ts';
+import { BatchQueue, type Queued } from './batch-queue.ts';
 import { closeQuietly } from './close-quietly.ts';
 import type { AuditEvent, AuditSink } from './event.ts';
 import { LiveCheckpoint } from './live-checkpoint.ts';
-import { LOCK_RETRY_MS, LOCK_WAIT_MS, LogLock } from './log-lock.ts';
+import { LogLock } from './log-lock.ts';
 import { AuditOutage } from './outage.ts';
 import type { Redactor } from './redact.ts';
 import { rotateFiles } from './rotation.ts';
 import { type Line, lastKeptHash, lineFor } from './sealed-line.ts';
-
-/** A queued event; `probe` marks the retry's `audit_recovered` line, built when the batch is sealed. */
-interface Queued {
-  at: number;
-  event: AuditEvent;
-  probe?: boolean;
-}
 
 export interface AuditWriterOptions {
   /** Path of the JSON Lines file, or "-" for stdout. */
@@ -80,8 +73,7 @@ export class AuditWriter implements AuditSink {
   /** The next line written is the file's first (it gets `file_start`). */
   private startsFile = false;
   private readonly checkpoint: LiveCheckpoint;
-  private pending: Queued[] = [];
-  private scheduled = false;
+  private readonly queue: BatchQueue;
   private readonly outage: AuditOutage;
   private closed = false;
   /** Held while a batch is sealed, appended and rotated; takes nothing for stdout. */
@@ -95,6 +87,7 @@ export class AuditWriter implements AuditSink {
     this.outage = new AuditOutage({ retryMs: opts.retryMs ?? 0, warn: (err) => this.warn(err), onRecover: opts.onRecover ?? (() => {}), retry: () => this.retry() });
     this.checkpoint = new LiveCheckpoint(this.file, (err) => this.report(err), (err) => this.warn(err));
     this.dirLock = new LogLock(this.file, (err) => this.warn(err));
+    this.queue = new BatchQueue(this.dirLock, () => this.closed, (held) => this.writeBatch(held));
     this.maxBytes = opts.file === '-' ? 0 : (opts.maxBytes ?? 0);
     this.keep = Math.max(1, opts.keep ?? 5);
     // The chain continues from the last line on disk: the current file, or the newest rotated one.
@@ -203,39 +196,12 @@ export class AuditWriter implements AuditSink {
       this.linesDropped++;
       return;
     }
-    this.pending.push({ at: Date.now(), event });
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.flushWhenLocked(performance.now()));
-    }
-  }
-
-  /**
-   * A tick's batch. Another holder of the lock (a second server's batch, or
-   * any process that can open the directory and keeps it locked — a command
-   * in a workspace that holds the log) is waited for on a timer, so the event
-   * loop and every other client's call go on meanwhile; after LOCK_WAIT_MS
-   * the batch is written without it.
-   */
-  private flushWhenLocked(since: number): void {
-    if (this.pending.length === 0 || this.closed) {
-      this.scheduled = false;
-      return;
-    }
-    const got = this.dirLock.tryTake();
-    if (got === 'busy' && performance.now() - since < LOCK_WAIT_MS) {
-      setTimeout(() => this.flushWhenLocked(since), LOCK_RETRY_MS);
-      return;
-    }
-    this.scheduled = false;
-    if (got === 'busy') this.dirLock.givenUp();
-    this.writeBatch(got === 'held');
+    this.queue.push({ at: Date.now(), event });
   }
 
   /** Writes everything queued, synchronously; safe to call from exit handlers. */
   flush(): void {
-    if (this.pending.length === 0) return;
-    this.writeBatch(this.dirLock.take());
+    this.queue.flush();
   }
 
   private writeBatch(held: boolean): void {
@@ -248,8 +214,7 @@ export class AuditWriter implements AuditSink {
   }
 
   private sealAndWrite(): void {
-    const queued = this.pending;
-    this.pending = [];
+    const queued = this.queue.take();
     // While failing, every batch leads with the line that records the outage, so the first line the disk takes
     // again says what was lost, whichever write gets through first (the retry's, or a call's).
     if (this.outage.failing && this.outage.retries && !queued.some((q) => q.probe)) queued.unshift(this.probeItem());
@@ -349,12 +314,8 @@ export class AuditWriter implements AuditSink {
       this.outage.stopRetrying();
       return;
     }
-    if (this.pending.some((q) => q.probe)) return;
-    this.pending.push(this.probeItem());
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.flushWhenLocked(performance.now()));
-    }
+    if (this.queue.holdsProbe) return;
+    this.queue.push(this.probeItem());
   }
 
   private probeItem(): Queued {
