@@ -18,7 +18,7 @@ import { statSync } from 'node:fs';
 import { type Checkpoint, chainHash, GENESIS_HASH, hashOf, lastLine, readCheckpoint, scanFile } from './chain.ts';
 import { HashPlaces } from './hash-places.ts';
 import { type FileLine, MAX_KEPT_LINE_BYTES, readLines } from './lines.ts';
-import { MAX_LINE_BYTES } from './writer.ts';
+import { MAX_LINE_BYTES } from './sealed-line.ts';
 
 export type ProblemKind = 'head-cut' | 'tail-cut' | 'emptied' | 'edited' | 'inserted' | 'deleted' | 'rotation-gap' | 'replaced' | 'malformed' | 'torn';
 

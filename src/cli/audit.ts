@@ -9,7 +9,7 @@ import { existsSync, realpathSync, statSync } from 'node:fs';
 import { AUDIT_EVENT_TYPES } from '../audit/event.ts';
 import { readLines } from '../audit/lines.ts';
 import { verifyFiles } from '../audit/verify.ts';
-import { rotatedNames } from '../audit/writer.ts';
+import { rotatedNames } from '../audit/rotation.ts';
 import { loadForCommand, parseArgsOnce, UsageError } from './common.ts';
 
 export const AUDIT_USAGE = `Usage:

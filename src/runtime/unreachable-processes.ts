@@ -6,7 +6,7 @@
  * can, and it would run on unwatched until its idle limit. Those are killed,
  * with the reason this module gives.
  */
-import type { Caller } from '../exec/process-table.ts';
+import type { Caller } from '../exec/process-caller.ts';
 import type { KeyStore } from '../security/keys.ts';
 import { type ToolDefinition, toolPermitted } from '../tools/types.ts';
 

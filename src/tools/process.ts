@@ -7,7 +7,9 @@
  */
 import * as v from 'valibot';
 import type { CallContext } from '../core/context.ts';
-import { MAX_READ_BYTES, MAX_WAIT_MS, MAX_WRITE_BYTES, ProcessError, type ProcessTable } from '../exec/process-table.ts';
+import { ProcessError } from '../exec/process-error.ts';
+import { MAX_READ_BYTES, MAX_WAIT_MS, MAX_WRITE_BYTES } from '../exec/process-io.ts';
+import type { ProcessTable } from '../exec/process-table.ts';
 import { PROCESS_SIGNALS } from '../exec/live.ts';
 import { CorrelationIdArgument, defineTool, type ToolDefinition, ToolFailureSchema, type ToolOutcome, toolOutput } from './types.ts';
 

@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import type { AuditEvent } from '../../src/audit/event.ts';
 import { Redactor } from '../../src/audit/redact.ts';
 import { type VerifyResult, verifyFiles } from '../../src/audit/verify.ts';
-import { AuditWriter, rotatedNames } from '../../src/audit/writer.ts';
+import { rotatedNames } from '../../src/audit/rotation.ts';
+import { AuditWriter } from '../../src/audit/writer.ts';
 import { auditLines, exec, MAIN, spawnServer, tempDir, waitFor } from '../ops/helpers.ts';
 import { toolCallEvent } from '../helpers/audit-event.ts';
 

@@ -12,7 +12,7 @@ import { describe, expect, test } from 'bun:test';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sealRecord } from '../../src/audit/chain.ts';
-import { rotatedNames } from '../../src/audit/writer.ts';
+import { rotatedNames } from '../../src/audit/rotation.ts';
 import { auditLines, exec, MAIN, spawnServer } from '../ops/helpers.ts';
 import { rpc, startServer, tempDir, waitFor } from '../helpers/server.ts';
 

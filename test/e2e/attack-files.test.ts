@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { KEPT_ENDED_PER_RUNNING } from '../../src/exec/process-table.ts';
+import { KEPT_ENDED_PER_RUNNING } from '../../src/exec/ended-processes.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
 import { callTool, tempDir, waitFor } from '../helpers/server.ts';
 

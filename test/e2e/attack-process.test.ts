@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { INPUT_WAIT_MS, MAX_PENDING_INPUT } from '../../src/exec/pipe-input.ts';
-import { MAX_TERMINAL_INPUT_BYTES } from '../../src/exec/process-table.ts';
+import { MAX_TERMINAL_INPUT_BYTES } from '../../src/exec/process-io.ts';
 import { PROGRESS_MIN_GAP_MS } from '../../src/exec/progress.ts';
 import { MAX_QUEUED_EVENT_BYTES } from '../../src/http/routes/mcp.ts';
 import { PTYS_PER_INSTANCE } from '../../src/sandbox/private-proc.ts';

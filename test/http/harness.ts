@@ -6,7 +6,7 @@
  * parts with quiet defaults, each overridable.
  */
 import { type AnyElysia, Elysia } from 'elysia';
-import { NullAudit } from '../../src/audit/writer.ts';
+import { NullAudit } from '../../src/audit/null-audit.ts';
 import { errorResponse } from '../../src/http/error-response.ts';
 import { requestState } from '../../src/http/plugins/request-state.ts';
 import { stateOf } from '../../src/http/request-state.ts';

@@ -12,7 +12,8 @@ import { existsSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSy
 import { join } from 'node:path';
 import { canonicalJson, GENESIS_HASH, sealRecord } from '../../src/audit/chain.ts';
 import { type ProblemKind, verifyFiles } from '../../src/audit/verify.ts';
-import { AuditWriter, rotatedNames } from '../../src/audit/writer.ts';
+import { rotatedNames } from '../../src/audit/rotation.ts';
+import { AuditWriter } from '../../src/audit/writer.ts';
 import type { AuditEvent } from '../../src/audit/event.ts';
 import { Redactor } from '../../src/audit/redact.ts';
 import { auditLines, exec, MAIN, spawnServer, tempDir, waitFor } from './helpers.ts';

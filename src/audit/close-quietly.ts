@@ -1,0 +1,13 @@
+/** Closing the descriptors the audit writer holds, which may already be gone. */
+import { closeSync } from 'node:fs';
+
+/** Closes `fd` if open, ignoring a descriptor already gone; null, for the field that held it. */
+export function closeQuietly(fd: number | null): null {
+  if (fd === null) return null;
+  try {
+    closeSync(fd);
+  } catch {
+    /* already gone */
+  }
+  return null;
+}
