@@ -39,6 +39,7 @@ describe('per-client permissions from the keys file', () => {
   const roKey = 'ro-client-key-0123456789abcdefghijklmnopqrstuv';
   const searchKey = 'search-only-key-0123456789abcdefghijklmnopqr';
   const rwKey = 'rw-client-key-0123456789abcdefghijklmnopqrstuv';
+  const noneKey = 'no-tools-key-0123456789abcdefghijklmnopqrstuv';
 
   async function server() {
     const t = tree();
@@ -51,6 +52,7 @@ describe('per-client permissions from the keys file', () => {
           { client_id: 'ro', enabled: true, api_key: roKey, readOnly: true },
           { client_id: 'searcher', enabled: true, api_key: searchKey, tools: ['read_file', 'search_files'] },
           { client_id: 'rw', enabled: true, api_key: rwKey },
+          { client_id: 'none', enabled: true, api_key: noneKey, tools: [] },
         ],
       }),
     );
@@ -99,6 +101,17 @@ describe('per-client permissions from the keys file', () => {
     const r = await s.rpc('tools/call', { name: 'list_directory', arguments: {} }, { 'X-API-Key': searchKey });
     expect([r.status, r.body.error.code]).toEqual([403, -32003]);
     expect((await s.call('search_files', { pattern: 'a' }, { 'X-API-Key': searchKey })).matches).toEqual([{ path: 'a.txt', line: 1, column: 1, text: 'a' }]);
+  });
+
+  test('a client with an empty `tools` list sees no tool and may call none (empty is nothing, not everything)', async () => {
+    await using env = await server();
+    const { s, t } = env;
+    expect(await listWithSdk(s.url, noneKey)).toEqual([]);
+    for (const [name, args] of [['read_file', { path: 'a.txt' }], ...WRITE_CALLS] as Array<[string, Record<string, unknown>]>) {
+      const r = await s.rpc('tools/call', { name, arguments: args }, { 'X-API-Key': noneKey });
+      expect([name, r.status, r.body.error?.code]).toEqual([name, 403, -32003]);
+    }
+    expect(existsSync(join(t.ws, 'new.txt'))).toBe(false);
   });
 
   test('a client with no restriction sees and may call the write tools', async () => {
