@@ -103,6 +103,25 @@ describe('per-client permissions from the keys file', () => {
     expect((await s.call('search_files', { pattern: 'a' }, { 'X-API-Key': searchKey })).matches).toEqual([{ path: 'a.txt', line: 1, column: 1, text: 'a' }]);
   });
 
+  test("a refused call's audit line takes the arguments' correlationId and user only when they follow the rules", async () => {
+    await using env = await server();
+    const { s, t } = env;
+    const refuse = (args: Record<string, unknown>, correlation: string) =>
+      s.rpc('tools/call', { name: 'list_directory', arguments: args }, { 'X-API-Key': searchKey, 'X-Correlation-ID': correlation });
+    expect((await refuse({ correlationId: 'asked-1', user: 'alice' }, 'header-1')).status).toBe(403);
+    // A correlation id with a newline or past 128 characters, a user past 200: the header's id, no user.
+    for (const [i, args] of [{ correlationId: 'two\nlines', user: 'u'.repeat(201) }, { correlationId: 'c'.repeat(129), user: '' }].entries()) {
+      expect((await refuse(args, `header-bad-${i}`)).status).toBe(403);
+    }
+    await s.rt.audit.flush();
+    const denied = (await auditLines(t.audit)).filter((l) => l.event_type === 'permission_denied');
+    expect(denied.map((l) => [l.correlation_id, l.user])).toEqual([
+      ['asked-1', 'alice'],
+      ['header-bad-0', null],
+      ['header-bad-1', null],
+    ]);
+  });
+
   test('a client with an empty `tools` list sees no tool and may call none (empty is nothing, not everything)', async () => {
     await using env = await server();
     const { s, t } = env;
