@@ -396,6 +396,25 @@ async function cancellationDoesNotCross(s: TestServer, victim: Record<string, st
   expect(done.result?.structuredContent).toMatchObject({ stdout: 'released\n', exitCode: 0 });
 }
 
+describe('two issuers, one whose key set cannot be fetched', () => {
+  test("the server is ready and the other issuer's tokens work; the unreachable issuer's tokens are refused (closed)", async () => {
+    const up = await TestIdp.start('pending');
+    const down = await TestIdp.start('pending');
+    down.jwksDown = true;
+    // Resolves only once /ready answers 200: the issuer that has keys is enough.
+    const { server } = await startOAuthHide({}, [up, down]);
+    try {
+      expect(await echoStatus(server, await up.token('exec-bot'))).toBe(200);
+      expect(await echoStatus(server, await down.token('exec-bot'))).toBe(401);
+      expect((await fetch(`${server.url}/ready`)).status).toBe(200);
+    } finally {
+      await server.stop();
+      await up.stop();
+      await down.stop();
+    }
+  });
+});
+
 describe('identities: a sub is unique only within its issuer', () => {
   let idpA: TestIdp;
   let idpB: TestIdp;
