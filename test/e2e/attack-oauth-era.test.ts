@@ -211,6 +211,8 @@ describe('forged tokens against one issuer', () => {
     ['no exp', () => sign({ ...baseClaims(idp, resource), exp: undefined }, idp.keys[0]!)],
     ['exp as a string', () => sign({ ...baseClaims(idp, resource), exp: String(now() + 600) }, idp.keys[0]!)],
     ['no sub', () => sign({ ...baseClaims(idp, resource), sub: undefined }, idp.keys[0]!)],
+    // Every token with sub "" would be one client: its limits, its processes, its calls to cancel.
+    ['empty sub', () => sign({ ...baseClaims(idp, resource), sub: '' }, idp.keys[0]!)],
     ['a payload that is not JSON', async () => `${base64url.encode(JSON.stringify({ alg: 'RS256', kid: idp.keys[0]!.kid }))}.${base64url.encode('not json')}.AAAA`],
     [
       'two signatures glued (JSON serialization smuggled in the payload)',
@@ -402,6 +404,26 @@ async function cancellationDoesNotCross(s: TestServer, victim: Record<string, st
   const done = await call;
   expect(done.result?.structuredContent).toMatchObject({ stdout: 'released\n', exitCode: 0 });
 }
+
+describe('two issuers, one whose key set cannot be fetched', () => {
+  test("the server is ready and the other issuer's tokens work; the unreachable issuer's tokens are refused (closed)", async () => {
+    const up = await TestIdp.start('pending');
+    const down = await TestIdp.start('pending');
+    down.jwksDown = true;
+    // Resolves only once /ready answers 200: the issuer that has keys is enough.
+    const { server } = await startOAuthHide({}, [up, down]);
+    try {
+      expect(await echoStatus(server, await up.token('exec-bot'))).toBe(200);
+      // Refused (closed): with no keys for its issuer the token cannot be checked, 503 to retry.
+      expect(await echoStatus(server, await down.token('exec-bot'))).toBe(503);
+      expect((await fetch(`${server.url}/ready`)).status).toBe(200);
+    } finally {
+      await server.stop();
+      await up.stop();
+      await down.stop();
+    }
+  });
+});
 
 describe('identities: a sub is unique only within its issuer', () => {
   let idpA: TestIdp;
@@ -655,6 +677,32 @@ describe('introspection answers from a misbehaving authorization server', () => 
     expect((await auditLines(server)).slice(before).map((l) => [l.event_type, l.error])).toEqual([['auth_failure', reason]]);
   });
 
+  test('a redirect from the endpoint is not followed: the token and the client secret never reach where it points', async () => {
+    let lureHits = 0;
+    const lure = Bun.serve({
+      hostname: '127.0.0.1',
+      port: 0,
+      fetch: () => {
+        lureHits++;
+        return Response.json(active());
+      },
+    });
+    try {
+      for (const status of [302, 307, 308]) {
+        answer = () => new Response(null, { status, headers: { location: `http://127.0.0.1:${lure.port}/introspect` } });
+        const r = await rpc(server.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: { command: 'echo', arguments: ['x'] } }, bearer(opaque()));
+        // No answer about the token: 503 to retry (as any endpoint failure), and nothing sent on.
+        expect({ status: r.status, message: r.body.error?.message }).toEqual({
+          status: 503,
+          message: `Service unavailable: the access token cannot be checked now (introspection endpoint answered HTTP ${status})`,
+        });
+      }
+      expect(lureHits).toBe(0);
+    } finally {
+      lure.stop(true);
+    }
+  });
+
   test.each(refused)('%s: 401 with the reason audited', async (_name, make, reason) => {
     answer = make;
     const before = (await auditLines(server)).length;
@@ -802,6 +850,75 @@ describe('introspection: what is sent to the endpoint, and how often', () => {
     const statuses = await Promise.all(Array.from({ length: 20 }, () => echoStatus(server, 'opaque-burst-0123456789')));
     expect(new Set(statuses)).toEqual(new Set([200]));
     expect(asked).toEqual(['opaque-burst-0123456789']);
+  });
+});
+
+describe('introspection: the client credentials as RFC 6749 section 2.3.1 sends them', () => {
+  test('an id and a secret holding ":", "%", "+" and spaces are form-encoded before Basic, so the endpoint reads them back exactly', async () => {
+    const clientId = 'hide:resource server';
+    const clientSecret = 's3cret:with%25 plus+and space';
+    /** The endpoint's side: split at the first ":", then form-decode each part. */
+    const formDecode = (s: string) => decodeURIComponent(s.replace(/\+/g, ' '));
+    const seen: Array<[string, string]> = [];
+    let resource = '';
+    let issuer = '';
+    const introspection = introspectionStandIn((req) => {
+      const basic = atob((req.headers.get('authorization') ?? '').replace(/^Basic /, ''));
+      const colon = basic.indexOf(':');
+      seen.push([formDecode(basic.slice(0, colon)), formDecode(basic.slice(colon + 1))]);
+      if (seen.at(-1)![0] !== clientId || seen.at(-1)![1] !== clientSecret) return new Response(null, { status: 401 });
+      return Response.json({ active: true, sub: 'opaque-user', scope: 'hide:exec', aud: resource, iss: issuer, exp: now() + 600 });
+    });
+    const started = await startOAuthHide({ ...introspection.env, HIDE_OAUTH_INTROSPECTION_CLIENT_ID: clientId, HIDE_OAUTH_INTROSPECTION_CLIENT_SECRET: clientSecret });
+    ({ resource } = started);
+    issuer = started.idp.issuer;
+    try {
+      expect(await echoStatus(started.server, 'opaque-credentials-0123456789')).toBe(200);
+      expect(seen).toEqual([[clientId, clientSecret]]);
+    } finally {
+      await started.server.stop();
+      await started.idp.stop();
+      introspection.stop();
+    }
+  });
+});
+
+describe('discovery: a metadata document that names another issuer', () => {
+  test('is not used: no signing keys, /ready says why, and a token signed with the keys it points at is refused', async () => {
+    const key = await newSigningKey();
+    const publicJwk = { ...(await exportJWK(key.publicKey)), kid: key.kid, alg: 'RS256', use: 'sig' };
+    const standIn = Bun.serve({
+      hostname: '127.0.0.1',
+      port: 0,
+      fetch: (req): Response => {
+        const path = new URL(req.url).pathname;
+        if (path === '/jwks') return Response.json({ keys: [publicJwk] });
+        if (path.includes('/.well-known/')) return Response.json({ issuer: 'https://elsewhere.example', jwks_uri: `http://127.0.0.1:${standIn.port}/jwks` });
+        return new Response(null, { status: 404 });
+      },
+    });
+    const issuer = `http://127.0.0.1:${standIn.port}`;
+    const port = freePort();
+    const resource = `http://127.0.0.1:${port}/mcp`;
+    const server = await startServer(
+      { HIDE_AUTH_MODE: 'oauth', HIDE_OAUTH_RESOURCE: resource, HIDE_OAUTH_ISSUERS: JSON.stringify([issuer]), HIDE_SANDBOX: 'off', HIDE_OAUTH_CLOCK_LEEWAY_SECONDS: '0' },
+      { port },
+    );
+    server.rt.ops.lifecycle.markReady();
+    try {
+      const reasons = await waitFor(async () => {
+        const res = await fetch(`${server.url}/ready`);
+        const body = (await res.json()) as { reasons?: string[] };
+        return res.status === 503 && body.reasons?.find((r) => r.includes('names issuer https://elsewhere.example'));
+      }, 10_000, '/ready to name the mismatched issuer');
+      expect(reasons).toContain(issuer);
+      const token = await sign({ sub: 'mallory', scope: 'hide:exec', iss: issuer, aud: resource, iat: now(), exp: now() + 600 }, key);
+      // Never accepted: the issuer has no keys, so the token cannot be checked (503, retry), whatever signed it.
+      expect(await echoStatus(server, token)).toBe(503);
+    } finally {
+      await server.stop();
+      standIn.stop(true);
+    }
   });
 });
 

@@ -189,13 +189,13 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
         await attacking;
         // The sweep is over once nothing of alice's tree is left.
         await waitFor(() => hostEntries((d) => readFileSync(`${d}/cmdline`, 'utf8').includes(pidFile)).length === 0, 10_000, "alice's tree to be swept");
-        // Neither stopped nor killed: still sleeping.
+        // Neither stopped (T) nor killed: sleeping, or running for a moment on a busy machine (R).
         outcomes.push(`${victim === freed ? 'got' : 'missed'} the pid: ${isLive(`/proc/${victim}`) ? procStat(`/proc/${victim}`).state : 'killed'}`);
       } finally {
         process.kill(victim, 'SIGKILL');
       }
     }
-    expect(outcomes.filter((o) => !o.endsWith(': S'))).toEqual([]);
+    expect(outcomes.filter((o) => !/: [SR]$/.test(o))).toEqual([]);
   }, 60_000);
 
   // Landlock refuses opening a queue only after mq_open has made it: unprivileged, in the IPC namespace clients

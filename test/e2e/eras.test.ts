@@ -147,7 +147,8 @@ describe('2026-07-28', () => {
     expect([r.status, r.body.id, r.body.error?.code]).toEqual([400, 102, -32602]);
   });
 
-  test.each(['initialize', 'ping', 'logging/setLevel', 'resources/subscribe', 'unknown/method', 'subscriptions/listen'])(
+  // constructor, toString, __proto__: names Object.prototype has, which must not be taken for methods whose Mcp-Name is required.
+  test.each(['initialize', 'ping', 'logging/setLevel', 'resources/subscribe', 'unknown/method', 'subscriptions/listen', 'constructor', 'toString', '__proto__'])(
     '%s is not a method of 2026-07-28: 404 -32601, id echoed',
     async (method) => {
       const r = await modern(method, {}, {}, 500);

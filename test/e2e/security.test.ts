@@ -218,6 +218,9 @@ describe('auth-bypass suite', () => {
     ['good key + wrong key in another header', () => ({ headers: { 'X-API-Key': KEY, 'X-MCP-API-Key': 'wrong' } })],
     ['key in the query string (access_token)', () => ({ path: `/mcp?access_token=${KEY}` })],
     ['key in the query string (api_key)', () => ({ path: `/mcp?api_key=${KEY}&x-api-key=${KEY}` })],
+    // The bearer extractor falls back to ?access_token= when Authorization is not `Bearer …`: that value must not count.
+    ['key in the query string beside a Basic Authorization header', () => ({ path: `/mcp?access_token=${KEY}`, headers: { Authorization: `Basic ${btoa('x:y')}` } })],
+    ['key in the query string beside a lower-case bearer Authorization header', () => ({ path: `/mcp?access_token=${KEY}`, headers: { Authorization: 'bearer wrong' } })],
     ['/MCP', () => ({ path: '/MCP' })],
     ['/mcp/', () => ({ path: '/mcp/' })],
     ['//mcp', () => ({ path: '//mcp' })],

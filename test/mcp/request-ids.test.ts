@@ -38,6 +38,26 @@ describe('ids over HTTP', () => {
     expect(await res.text()).toBe(expected);
   });
 
+  test('every answer path echoes the id as sent: a string that reads as a number stays a string, a number stays a number', async () => {
+    const bodies = {
+      ping: '"method":"ping"',
+      'tools/list': '"method":"tools/list"',
+      'tools/call': '"method":"tools/call","params":{"name":"check_file_exists","arguments":{"path":"x"}}',
+      'unknown tool': '"method":"tools/call","params":{"name":"nope"}',
+      'unknown method': '"method":"nope/nope"',
+    };
+    const heads: Record<string, string[]> = {};
+    for (const [what, rest] of Object.entries(bodies)) {
+      heads[what] = [];
+      for (const id of ['"7"', '7', '"007"']) {
+        const res = await fetch(s.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"jsonrpc":"2.0","id":${id},${rest}}` });
+        heads[what].push((await res.text()).slice(0, `{"jsonrpc":"2.0","id":${id},`.length));
+      }
+    }
+    const want = ['{"jsonrpc":"2.0","id":"7",', '{"jsonrpc":"2.0","id":7,', '{"jsonrpc":"2.0","id":"007",'];
+    expect(heads).toEqual(Object.fromEntries(Object.keys(bodies).map((what) => [what, want])));
+  });
+
   test('an error answer echoes a large id exactly too', async () => {
     const res = await fetch(s.mcpUrl, {
       method: 'POST',

@@ -8,6 +8,7 @@
  * chain carries on; `audit query` filters.
  */
 import { describe, expect, test } from 'bun:test';
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canonicalJson, GENESIS_HASH, sealRecord } from '../../src/audit/chain.ts';
@@ -104,6 +105,26 @@ describe('audit hash chain', () => {
       'plain',
     ];
     for (const c of cases) expect(canonicalJson(c)).toBe(reference(c));
+  });
+
+  test('each hash is the documented sha256(prev_hash + canonical JSON of the line without hash), recomputed without the product\'s hashing', () => {
+    // What a verifier in another language does with a parsed line: keys sorted at every level, then SHA-256.
+    const sorted = (v: unknown): unknown =>
+      Array.isArray(v) ? v.map(sorted) : v !== null && typeof v === 'object' ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sorted((v as Record<string, unknown>)[k])])) : v;
+    const dir = tempDir();
+    try {
+      let prev = GENESIS_HASH;
+      for (const f of writeLog(dir)) {
+        for (const line of readFileSync(f, 'utf8').split('\n').slice(0, -1)) {
+          const { hash, ...rest } = JSON.parse(line);
+          expect(rest.prev_hash).toBe(prev);
+          expect(hash).toBe(createHash('sha256').update(rest.prev_hash).update(JSON.stringify(sorted(rest))).digest('hex'));
+          prev = hash;
+        }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('an untouched log verifies across a rotation and a restart, each file marked at its start and checkpointed', () => {

@@ -136,4 +136,16 @@ describe('/metrics', () => {
     expect(sampleValue(samples, 'hide_tool_calls_total', { tool: 'shell_execute', outcome: 'ok' })).toBe(1);
     expect((await fetch(`http://127.0.0.1:${port}/mcp`)).status).toBe(404);
   }, 20_000);
+
+  test('HIDE_METRICS_TOKEN guards the separate listener too', async () => {
+    const port = freePort();
+    const token = 'metrics-token-0123456789abcdef';
+    await using s = await spawnServer({ HIDE_METRICS_PORT: String(port), HIDE_METRICS_TOKEN: token });
+    const at = (headers: Record<string, string>) => fetch(`http://127.0.0.1:${port}/metrics`, { headers }).then(async (r) => [r.status, (await r.text()).startsWith('#')]);
+    expect([await at({}), await at({ authorization: 'Bearer wrong' }), await at({ authorization: `Bearer ${token}` })]).toEqual([
+      [401, false],
+      [401, false],
+      [200, true],
+    ]);
+  }, 20_000);
 });

@@ -39,6 +39,7 @@ describe('per-client permissions from the keys file', () => {
   const roKey = 'ro-client-key-0123456789abcdefghijklmnopqrstuv';
   const searchKey = 'search-only-key-0123456789abcdefghijklmnopqr';
   const rwKey = 'rw-client-key-0123456789abcdefghijklmnopqrstuv';
+  const noneKey = 'no-tools-key-0123456789abcdefghijklmnopqrstuv';
 
   async function server() {
     const t = tree();
@@ -51,6 +52,7 @@ describe('per-client permissions from the keys file', () => {
           { client_id: 'ro', enabled: true, api_key: roKey, readOnly: true },
           { client_id: 'searcher', enabled: true, api_key: searchKey, tools: ['read_file', 'search_files'] },
           { client_id: 'rw', enabled: true, api_key: rwKey },
+          { client_id: 'none', enabled: true, api_key: noneKey, tools: [] },
         ],
       }),
     );
@@ -99,6 +101,36 @@ describe('per-client permissions from the keys file', () => {
     const r = await s.rpc('tools/call', { name: 'list_directory', arguments: {} }, { 'X-API-Key': searchKey });
     expect([r.status, r.body.error.code]).toEqual([403, -32003]);
     expect((await s.call('search_files', { pattern: 'a' }, { 'X-API-Key': searchKey })).matches).toEqual([{ path: 'a.txt', line: 1, column: 1, text: 'a' }]);
+  });
+
+  test("a refused call's audit line takes the arguments' correlationId and user only when they follow the rules", async () => {
+    await using env = await server();
+    const { s, t } = env;
+    const refuse = (args: Record<string, unknown>, correlation: string) =>
+      s.rpc('tools/call', { name: 'list_directory', arguments: args }, { 'X-API-Key': searchKey, 'X-Correlation-ID': correlation });
+    expect((await refuse({ correlationId: 'asked-1', user: 'alice' }, 'header-1')).status).toBe(403);
+    // A correlation id with a newline or past 128 characters, a user past 200: the header's id, no user.
+    for (const [i, args] of [{ correlationId: 'two\nlines', user: 'u'.repeat(201) }, { correlationId: 'c'.repeat(129), user: '' }].entries()) {
+      expect((await refuse(args, `header-bad-${i}`)).status).toBe(403);
+    }
+    await s.rt.audit.flush();
+    const denied = (await auditLines(t.audit)).filter((l) => l.event_type === 'permission_denied');
+    expect(denied.map((l) => [l.correlation_id, l.user])).toEqual([
+      ['asked-1', 'alice'],
+      ['header-bad-0', null],
+      ['header-bad-1', null],
+    ]);
+  });
+
+  test('a client with an empty `tools` list sees no tool and may call none (empty is nothing, not everything)', async () => {
+    await using env = await server();
+    const { s, t } = env;
+    expect(await listWithSdk(s.url, noneKey)).toEqual([]);
+    for (const [name, args] of [['read_file', { path: 'a.txt' }], ...WRITE_CALLS] as Array<[string, Record<string, unknown>]>) {
+      const r = await s.rpc('tools/call', { name, arguments: args }, { 'X-API-Key': noneKey });
+      expect([name, r.status, r.body.error?.code]).toEqual([name, 403, -32003]);
+    }
+    expect(existsSync(join(t.ws, 'new.txt'))).toBe(false);
   });
 
   test('a client with no restriction sees and may call the write tools', async () => {

@@ -8,7 +8,7 @@ import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, re
 import { join } from 'node:path';
 import { writeAtomic } from '../../src/workspace/atomic-write.ts';
 import { Confiner, isWithin, PathRefusedError } from '../../src/workspace/confine.ts';
-import { openDirectory, openFileForRead } from '../../src/workspace/open.ts';
+import { hasProcFd, openDirectory, openFileForRead } from '../../src/workspace/open.ts';
 import { tree } from '../tools/helpers.ts';
 
 async function refusal(p: Promise<unknown>): Promise<PathRefusedError> {
@@ -138,6 +138,22 @@ describe('openFileForRead / openDirectory', () => {
     renameSync(join(t.ws, 'd.old'), join(t.ws, 'd'));
     const dirErr = await refusal(openDirectory(c, 'd', undefined, { beforeOpen: swap }));
     expect(['outside', 'symlink']).toContain(dirErr.kind);
+  });
+
+  test('with /proc, a parent swapped for a symlink to another directory inside is refused too: the walk follows no symlink, wherever it leads', async () => {
+    // Without /proc the descriptor check alone guards, and a link that stays inside is no escape: nothing to pin there.
+    if (!hasProcFd()) return;
+    using t = tree();
+    mkdirSync(join(t.ws, 'd'));
+    writeFileSync(join(t.ws, 'd', 'f'), 'checked');
+    mkdirSync(join(t.ws, 'other'));
+    writeFileSync(join(t.ws, 'other', 'f'), 'not the file that was checked');
+    const c = new Confiner(t.ws);
+    const swap = () => {
+      renameSync(join(t.ws, 'd'), join(t.ws, 'd.old'));
+      symlinkSync(join(t.ws, 'other'), join(t.ws, 'd'));
+    };
+    expect((await refusal(openFileForRead(c, 'd/f', { beforeOpen: swap }))).kind).toBe('symlink');
   });
 });
 

@@ -45,6 +45,16 @@ describe('scope policy', () => {
     ]);
     expect(new ScopePolicy({ admin: ['*'] }, TOOLS).allowedTools(['admin']).size).toBe(TOOLS.length);
   });
+  test('a `prefix*` pattern grants the tools whose name starts with it, not every name that contains it', () => {
+    const tools = [
+      { name: 'list_directory', readOnly: true },
+      { name: 'process_list', readOnly: true },
+      { name: 'read_file', readOnly: true },
+      { name: 'process_read', readOnly: true },
+    ];
+    const prefixes = new ScopePolicy({ browse: ['list*'], reads: ['read*'] }, tools);
+    expect([[...prefixes.allowedTools(['browse'])], [...prefixes.allowedTools(['reads'])]]).toEqual([['list_directory'], ['read_file']]);
+  });
   test('scopes from `scope` (space-separated) or `scp` (list or string)', () => {
     expect([scopesOf({ scope: 'a  b' }), scopesOf({ scp: ['a', 7, 'b'] }), scopesOf({ scp: 'a' }), scopesOf({})]).toEqual([['a', 'b'], ['a', 'b'], ['a'], []]);
   });
