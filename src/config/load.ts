@@ -104,6 +104,8 @@ interface Sources {
   /** The .env read, absolute; null when there is none. */
   dotenvPath: string | null;
   configPath: string | undefined;
+  /** The config file was named by the `.env` (HIDE_CONFIG there, not as a flag or in the environment). */
+  configFromDotenv: boolean;
   fileData: unknown;
   /** The .env and config file, absolute. */
   files: string[];
@@ -165,7 +167,8 @@ function openSources(opts: LoadOptions): Sources {
     } else for (const unknown of unknownFileKeys(fileData)) problems.push(`config file ${configPath}: ${unknown}`);
   }
   const files = [...(hasDotenv ? [dotenvPath] : []), ...(configPath ? [resolve(ctx.cwd, configPath)] : [])];
-  return { ctx, flags: opts.flags ?? {}, dotenv, dotenvPath: hasDotenv ? dotenvPath : null, configPath, fileData, files, problems };
+  const configFromDotenv = configPath !== undefined && !opts.configFile?.trim() && !ctx.env[CONFIG_FILE_ENV];
+  return { ctx, flags: opts.flags ?? {}, dotenv, dotenvPath: hasDotenv ? dotenvPath : null, configPath, configFromDotenv, fileData, files, problems };
 }
 
 /**
@@ -247,7 +250,8 @@ function writableRoots(src: Sources): WritableRoot[] {
  * the server's: it is neither read nor kept from the tools. One that sets
  * some and lies where commands can write is refused — judged by the
  * workspace and allowed paths both without it and with it, since it could
- * move the workspace away from itself.
+ * move the workspace away from itself. Without it means without the config
+ * file it names too: that file could move the workspace just as well.
  */
 function screenDotenv(src: Sources): void {
   if (src.dotenvPath === null) return;
@@ -258,7 +262,8 @@ function screenDotenv(src: Sources): void {
     return;
   }
   const quiet = { problems: [] as string[] };
-  const root = writableRootOf(src.dotenvPath, [...writableRoots({ ...src, ...quiet, dotenv: {} }), ...writableRoots({ ...src, ...quiet })]);
+  const without = { ...src, ...quiet, dotenv: {}, ...(src.configFromDotenv ? { fileData: {} } : {}) };
+  const root = writableRootOf(src.dotenvPath, [...writableRoots(without), ...writableRoots({ ...src, ...quiet })]);
   if (root) src.problems.push(workspaceDotenvProblem(src.dotenvPath, ours, root));
 }
 
