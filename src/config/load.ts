@@ -6,7 +6,7 @@
  * can say which name to fix. Commands that need a setting or two (`keys`,
  * `health`) resolve just those through the same precedence.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { duplicateKeys } from '../util/json-duplicate-keys.ts';
 import { jsonSyntaxMessage } from '../util/json-syntax.ts';
 import { readSettingsFileSync } from '../util/read-settings-file.ts';
@@ -131,6 +131,14 @@ function readConfigFile(file: string): { data: unknown; problem?: string } {
   }
 }
 
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 function openSources(opts: LoadOptions): Sources {
   let isTTY = opts.isTTY ?? false;
   const ctx: LoadContext = {
@@ -143,7 +151,8 @@ function openSources(opts: LoadOptions): Sources {
   };
   const problems: string[] = [];
   const dotenvPath = resolve(ctx.cwd, '.env');
-  const hasDotenv = existsSync(dotenvPath);
+  // A directory named `.env` (a Python virtual environment often is) holds no settings: it is the project's, passed over.
+  const hasDotenv = existsSync(dotenvPath) && !isDirectory(dotenvPath);
   let dotenv: Record<string, string> = {};
   if (hasDotenv) {
     try {

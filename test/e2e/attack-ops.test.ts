@@ -222,6 +222,17 @@ describe('settings from the workspace', () => {
     expect(outside.stdout).toContain('"rpm": 7');
   });
 
+  test("a project's .env that is a directory (a Python virtual environment) is no settings file: the start goes on", async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    mkdirSync(join(dir, '.env', 'bin'), { recursive: true });
+    writeFileSync(join(dir, '.env', 'pyvenv.cfg'), 'home = /usr/bin\n');
+    const s = await serve(dir, { HIDE_AUDIT_LOG_FILE: join(tempDir(), 'audit.jsonl') });
+    const read = await rpc(`${s.url}/mcp`, 'tools/call', { name: 'read_file', arguments: { path: '.env/pyvenv.cfg' } });
+    expect(JSON.stringify(read.body)).toContain('home = /usr/bin');
+    await s.stop();
+  }, 30_000);
+
   test("a project's own .env, with none of the server's settings, is the workspace's file: no warning, readable", async () => {
     const dir = tempDir();
     dirs.push(dir);
