@@ -54,8 +54,9 @@ async function readiness(issuer: string): Promise<string> {
   let body = '';
   await waitFor(async () => {
     body = await (await fetch(`${s.url}/ready`)).text();
-    return body.includes('"status":"ready"') || body.includes('no signing keys');
-  }, 15_000, '/ready ready or naming the missing keys');
+    // "no signing keys … yet" is the state before the first fetch has ended: wait for its outcome, the error after ": ".
+    return body.includes('"status":"ready"') || /no signing keys for issuer [^" ]+: /.test(body);
+  }, 15_000, '/ready ready or naming why the keys are missing');
   return body;
 }
 
