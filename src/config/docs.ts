@@ -45,7 +45,8 @@ const plain = (text: string) => text.replaceAll('`', '');
 export function renderEnvExample(): string {
   const lines = [
     '# Generated from src/config/settings.ts by `bun run settings:write`: edit the rows there, not this file.',
-    '# Copy to .env in the working directory (or export the variables) and uncomment what you change.',
+    '# Copy to .env in the working directory (or export the variables) and uncomment what you change. That directory must lie',
+    '# outside the workspace and the allowed paths (start with --workspace DIR): a .env there that sets these stops the start.',
     '# Precedence: command-line flags > environment > .env > config file > defaults.',
     "# Lists are JSON arrays or comma-separated. \"Also\" lists the seeds' names for a setting; they keep working.",
     '',

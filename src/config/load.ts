@@ -6,7 +6,7 @@
  * can say which name to fix. Commands that need a setting or two (`keys`,
  * `health`) resolve just those through the same precedence.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { duplicateKeys } from '../util/json-duplicate-keys.ts';
 import { jsonSyntaxMessage } from '../util/json-syntax.ts';
 import { readSettingsFileSync } from '../util/read-settings-file.ts';
@@ -104,6 +104,8 @@ interface Sources {
   /** The .env read, absolute; null when there is none. */
   dotenvPath: string | null;
   configPath: string | undefined;
+  /** The config file was named by the `.env` (HIDE_CONFIG there, not as a flag or in the environment). */
+  configFromDotenv: boolean;
   fileData: unknown;
   /** The .env and config file, absolute. */
   files: string[];
@@ -129,6 +131,14 @@ function readConfigFile(file: string): { data: unknown; problem?: string } {
   }
 }
 
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 function openSources(opts: LoadOptions): Sources {
   let isTTY = opts.isTTY ?? false;
   const ctx: LoadContext = {
@@ -141,7 +151,8 @@ function openSources(opts: LoadOptions): Sources {
   };
   const problems: string[] = [];
   const dotenvPath = resolve(ctx.cwd, '.env');
-  const hasDotenv = existsSync(dotenvPath);
+  // A directory named `.env` (a Python virtual environment often is) holds no settings: it is the project's, passed over.
+  const hasDotenv = existsSync(dotenvPath) && !isDirectory(dotenvPath);
   let dotenv: Record<string, string> = {};
   if (hasDotenv) {
     try {
@@ -165,7 +176,8 @@ function openSources(opts: LoadOptions): Sources {
     } else for (const unknown of unknownFileKeys(fileData)) problems.push(`config file ${configPath}: ${unknown}`);
   }
   const files = [...(hasDotenv ? [dotenvPath] : []), ...(configPath ? [resolve(ctx.cwd, configPath)] : [])];
-  return { ctx, flags: opts.flags ?? {}, dotenv, dotenvPath: hasDotenv ? dotenvPath : null, configPath, fileData, files, problems };
+  const configFromDotenv = configPath !== undefined && !opts.configFile?.trim() && !ctx.env[CONFIG_FILE_ENV];
+  return { ctx, flags: opts.flags ?? {}, dotenv, dotenvPath: hasDotenv ? dotenvPath : null, configPath, configFromDotenv, fileData, files, problems };
 }
 
 /**
@@ -247,7 +259,8 @@ function writableRoots(src: Sources): WritableRoot[] {
  * the server's: it is neither read nor kept from the tools. One that sets
  * some and lies where commands can write is refused — judged by the
  * workspace and allowed paths both without it and with it, since it could
- * move the workspace away from itself.
+ * move the workspace away from itself. Without it means without the config
+ * file it names too: that file could move the workspace just as well.
  */
 function screenDotenv(src: Sources): void {
   if (src.dotenvPath === null) return;
@@ -258,7 +271,8 @@ function screenDotenv(src: Sources): void {
     return;
   }
   const quiet = { problems: [] as string[] };
-  const root = writableRootOf(src.dotenvPath, [...writableRoots({ ...src, ...quiet, dotenv: {} }), ...writableRoots({ ...src, ...quiet })]);
+  const without = { ...src, ...quiet, dotenv: {}, ...(src.configFromDotenv ? { fileData: {} } : {}) };
+  const root = writableRootOf(src.dotenvPath, [...writableRoots(without), ...writableRoots({ ...src, ...quiet })]);
   if (root) src.problems.push(workspaceDotenvProblem(src.dotenvPath, ours, root));
 }
 

@@ -186,6 +186,20 @@ describe('settings from the workspace', () => {
     expect(r.stderr).toContain(`lies in the workspace (${dir})`);
   });
 
+  test('a .env that names a config file moving the workspace away is judged without that file too', async () => {
+    // A cloned repository brings both: `.env` names `hide.json` beside it, which moves the workspace elsewhere and
+    // turns the sandbox off. Judged with a config file it named itself, the `.env` no longer lay in the workspace.
+    const { dir, ws } = testDir();
+    const project = join(dir, 'project');
+    mkdirSync(project);
+    writeFileSync(join(project, '.env'), 'HIDE_CONFIG=hide.json\n');
+    writeFileSync(join(project, 'hide.json'), JSON.stringify({ workspace: ws, sandbox: { mode: 'off' } }));
+    const r = await runCli(['serve', '--port', '0'], project, { HIDE_AUDIT_LOG_FILE: join(dir, 'audit.jsonl') });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${join(project, '.env')} sets HIDE_CONFIG but lies in the workspace (${project})`);
+    expect(r.stderr).not.toContain('listening on');
+  }, 30_000);
+
   test('a .env reached through a link from outside into the workspace is refused', async () => {
     const { dir, ws } = testDir();
     const outside = join(dir, 'conf');
@@ -207,6 +221,17 @@ describe('settings from the workspace', () => {
     expect(outside.code).toBe(0);
     expect(outside.stdout).toContain('"rpm": 7');
   });
+
+  test("a project's .env that is a directory (a Python virtual environment) is no settings file: the start goes on", async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    mkdirSync(join(dir, '.env', 'bin'), { recursive: true });
+    writeFileSync(join(dir, '.env', 'pyvenv.cfg'), 'home = /usr/bin\n');
+    const s = await serve(dir, { HIDE_AUDIT_LOG_FILE: join(tempDir(), 'audit.jsonl') });
+    const read = await rpc(`${s.url}/mcp`, 'tools/call', { name: 'read_file', arguments: { path: '.env/pyvenv.cfg' } });
+    expect(JSON.stringify(read.body)).toContain('home = /usr/bin');
+    await s.stop();
+  }, 30_000);
 
   test("a project's own .env, with none of the server's settings, is the workspace's file: no warning, readable", async () => {
     const dir = tempDir();

@@ -329,6 +329,42 @@ describe('signing keys', () => {
   });
 });
 
+describe('signing keys down: what a token says of itself is still a verdict', () => {
+  // A token whose own claims refuse it (expired, for another resource, bound to a key) is refused whatever its
+  // signature: 401, so its client gets a new token instead of retrying one that can never work.
+  test('an expired, foreign-audience or bound token gets 401 while the keys are missing; a fitting one 503', async () => {
+    const { idp, server, resource } = await startOAuthHide({}, async (resource) => {
+      const down = await TestIdp.start(resource);
+      down.jwksDown = true;
+      return down;
+    });
+    try {
+      const forged = await newSigningKey();
+      const seconds = Math.floor(Date.now() / 1000);
+      const claims = { iss: idp.issuer, aud: resource, sub: 'someone', iat: seconds, exp: seconds + 600 };
+      const made = (extra: Record<string, unknown>) =>
+        new SignJWT({ ...claims, ...extra }).setProtectedHeader({ alg: 'RS256', kid: forged.kid, typ: 'at+jwt' }).sign(forged.privateKey);
+      const cases = [
+        ['expired', await made({ exp: seconds - 3600 }), 401],
+        ['for another resource', await idp.token('exec-bot', { resource: 'http://127.0.0.1:1/other/mcp' }), 401],
+        ['bound to a key', await made({ cnf: { jkt: '0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I' } }), 401],
+        ['without exp', await made({ exp: undefined }), 401],
+        ['fitting, signature unknowable', await made({}), 503],
+        ['real', await idp.token('exec-bot'), 503],
+      ] as const;
+      const got: [string, number, string | null][] = [];
+      for (const [name, token] of cases) {
+        const r = await echo(server, token);
+        got.push([name, r.status, r.headers.get('retry-after')]);
+      }
+      expect(got).toEqual(cases.map(([name, , status]) => [name, status, status === 503 ? '5' : null]));
+    } finally {
+      await server.stop();
+      await idp.stop();
+    }
+  });
+});
+
 describe('opaque tokens', () => {
   test('checked by introspection with hide\'s client credentials: a good token runs, a made-up one is refused', async () => {
     const hideClient = CLIENTS.find((c) => c.id === 'hide')!;

@@ -46,7 +46,7 @@ export async function discover(issuer: string, timeoutMs: number): Promise<Serve
         problems.push(`${url}: names issuer ${parsed.output.issuer.slice(0, 200)}, not ${issuer}`);
         continue;
       }
-      const downgrade = downgradeProblem(issuer, parsed.output.jwks_uri, parsed.output.introspection_endpoint);
+      const downgrade = downgradeProblem(issuer, parsed.output.jwks_uri);
       if (downgrade !== null) {
         problems.push(`${url}: ${downgrade}`);
         continue;
@@ -66,16 +66,17 @@ function cleartext(url: string): boolean {
 }
 
 /**
- * An https issuer whose metadata sends key fetches or introspection over
- * plain HTTP would lose on the second request what TLS protected on the
- * first: whoever is on the path could hand out signing keys of their own.
- * The operator chose https; such metadata is refused rather than followed.
+ * An https issuer whose metadata sends key fetches over plain HTTP would
+ * lose on the second request what TLS protected on the first: whoever is on
+ * the path could hand out signing keys of their own. The operator chose
+ * https; such metadata is refused rather than followed. The metadata's
+ * introspection endpoint is not judged: this server never asks it (it asks
+ * HIDE_OAUTH_INTROSPECTION_URL, warned about at start when plain HTTP), and
+ * refusing the document for it would leave every token without keys.
  */
-export function downgradeProblem(issuer: string, jwksUri: string, introspectionEndpoint: string | undefined): string | null {
-  if (new URL(issuer).protocol !== 'https:') return null;
-  const plain = [['jwks_uri', jwksUri] as const, ['introspection_endpoint', introspectionEndpoint] as const].filter(([, url]) => url !== undefined && cleartext(url));
-  if (plain.length === 0) return null;
-  return `names a plain-HTTP ${plain.map(([name, url]) => `${name} (${url!.slice(0, 200)})`).join(' and ')} for an https issuer: keys or tokens fetched there could be swapped or read on the way`;
+export function downgradeProblem(issuer: string, jwksUri: string): string | null {
+  if (new URL(issuer).protocol !== 'https:' || !cleartext(jwksUri)) return null;
+  return `names a plain-HTTP jwks_uri (${jwksUri.slice(0, 200)}) for an https issuer: keys fetched there could be swapped on the way`;
 }
 
 /**

@@ -71,6 +71,28 @@ function grantOf(claims: Record<string, unknown>, issuer: string, clientAsSubjec
   return { ok: true, grant: { subject: sub, clientId: client, issuer, scopes: scopesOf(claims) } };
 }
 
+/**
+ * Why a JWT's own claims refuse it, read without its signature: asked only
+ * when the signature cannot be checked now (no signing keys). Such a refusal
+ * holds whoever signed the token — an expired token, or one for another
+ * resource, never works — so it stays a 401 that sends the client for a new
+ * token, not a 503 to retry the same one. Never grants: a token that passes
+ * here is still unchecked. The same rules and reasons as the signed check.
+ */
+function selfRefusal(claims: Record<string, unknown>, issuer: string, audience: string, leewaySeconds: number): string | null {
+  for (const claim of ['exp', 'nbf'] as const) {
+    if (claims[claim] !== undefined && (typeof claims[claim] !== 'number' || !Number.isFinite(claims[claim]))) return `token claim ${claim} invalid`;
+  }
+  const now = Math.floor(Date.now() / 1000);
+  if (typeof claims.exp !== 'number') return 'token claim exp invalid';
+  if (claims.exp <= now - leewaySeconds) return 'token expired';
+  if (typeof claims.nbf === 'number' && claims.nbf > now + leewaySeconds) return 'token not yet valid (nbf)';
+  const aud = typeof claims.aud === 'string' ? [claims.aud] : Array.isArray(claims.aud) ? claims.aud : [];
+  if (!aud.includes(audience)) return 'token is not for this resource (aud)';
+  const grant = grantOf(claims, issuer);
+  return grant.ok ? null : grant.reason;
+}
+
 /** A reason for the audit log, from a jose error; never the token. */
 function reasonOf(err: unknown): string {
   if (err instanceof NoSigningKeysError) return `signing keys unavailable (${err.message})`;
@@ -148,7 +170,9 @@ export class TokenVerifier {
       // The generation before the check: a key set fetched during it makes the result be checked again next time.
       return { check: grantOf(payload, keys.issuer), accepted: { keys, generation, exp: payload.exp! } };
     } catch (err) {
-      return { check: { ok: false, reason: reasonOf(err), ...(err instanceof NoSigningKeysError ? { unavailable: true as const } : {}) } };
+      if (!(err instanceof NoSigningKeysError)) return { check: { ok: false, reason: reasonOf(err) } };
+      const refused = selfRefusal(decodeJwt(token), keys.issuer, this.opts.audience, this.opts.clockLeewaySeconds);
+      return { check: refused === null ? { ok: false, reason: reasonOf(err), unavailable: true } : { ok: false, reason: refused } };
     }
   }
 
