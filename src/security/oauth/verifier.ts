@@ -72,25 +72,26 @@ function grantOf(claims: Record<string, unknown>, issuer: string, clientAsSubjec
 }
 
 /**
- * Why a JWT's own claims refuse it, read without its signature: asked only
- * when the signature cannot be checked now (no signing keys). Such a refusal
- * holds whoever signed the token — an expired token, or one for another
- * resource, never works — so it stays a 401 that sends the client for a new
- * token, not a 503 to retry the same one. Never grants: a token that passes
- * here is still unchecked. The same rules and reasons as the signed check.
+ * Why a token's audience and time claims refuse it, or null: the rules jose
+ * applies to a verified JWT, for claims that reach us another way — an
+ * introspection answer (where `exp` is optional, RFC 7662), or a JWT whose
+ * signature cannot be checked now. Such a refusal holds whoever signed the
+ * token: an expired one, or one for another resource, never works, so it
+ * stays a 401 that sends the client for a new token rather than a 503 to
+ * retry the same one. Never grants.
  */
-function selfRefusal(claims: Record<string, unknown>, issuer: string, audience: string, leewaySeconds: number): string | null {
+function claimsRefusal(claims: Record<string, unknown>, audience: string, leewaySeconds: number, requireExp: boolean): string | null {
+  const aud = typeof claims.aud === 'string' ? [claims.aud] : Array.isArray(claims.aud) ? claims.aud : [];
+  if (!aud.includes(audience)) return 'token is not for this resource (aud)';
+  // A claim that is there must be a NumericDate: an `exp` we cannot read is no `exp` to skip.
   for (const claim of ['exp', 'nbf'] as const) {
     if (claims[claim] !== undefined && (typeof claims[claim] !== 'number' || !Number.isFinite(claims[claim]))) return `token claim ${claim} invalid`;
   }
-  const now = Math.floor(Date.now() / 1000);
-  if (typeof claims.exp !== 'number') return 'token claim exp invalid';
-  if (claims.exp <= now - leewaySeconds) return 'token expired';
-  if (typeof claims.nbf === 'number' && claims.nbf > now + leewaySeconds) return 'token not yet valid (nbf)';
-  const aud = typeof claims.aud === 'string' ? [claims.aud] : Array.isArray(claims.aud) ? claims.aud : [];
-  if (!aud.includes(audience)) return 'token is not for this resource (aud)';
-  const grant = grantOf(claims, issuer);
-  return grant.ok ? null : grant.reason;
+  if (requireExp && claims.exp === undefined) return 'token claim exp invalid';
+  const now = Date.now() / 1000;
+  if (typeof claims.exp === 'number' && claims.exp + leewaySeconds <= now) return 'token expired';
+  if (typeof claims.nbf === 'number' && claims.nbf - leewaySeconds > now) return 'token not yet valid (nbf)';
+  return null;
 }
 
 /** A reason for the audit log, from a jose error; never the token. */
@@ -171,7 +172,10 @@ export class TokenVerifier {
       return { check: grantOf(payload, keys.issuer), accepted: { keys, generation, exp: payload.exp! } };
     } catch (err) {
       if (!(err instanceof NoSigningKeysError)) return { check: { ok: false, reason: reasonOf(err) } };
-      const refused = selfRefusal(decodeJwt(token), keys.issuer, this.opts.audience, this.opts.clockLeewaySeconds);
+      // Read without the signature, the token's own claims may still rule it out for good.
+      const claims = decodeJwt(token);
+      const grant = grantOf(claims, keys.issuer);
+      const refused = claimsRefusal(claims, this.opts.audience, this.opts.clockLeewaySeconds, true) ?? (grant.ok ? null : grant.reason);
       return { check: refused === null ? { ok: false, reason: reasonOf(err), unavailable: true } : { ok: false, reason: refused } };
     }
   }
@@ -186,17 +190,8 @@ export class TokenVerifier {
     const iss = typeof c.iss === 'string' ? c.iss : this.introspectingIssuer(introspector.url);
     // Guessing would make one issuer's `sub` another's: the same client id, limits and calls to cancel.
     if (iss === null) return { ok: false, reason: 'introspection answer names no issuer (iss), and more than one is configured' };
-    const aud = typeof c.aud === 'string' ? [c.aud] : Array.isArray(c.aud) ? c.aud : [];
-    if (!aud.includes(this.opts.audience)) return { ok: false, reason: 'token is not for this resource (aud)' };
-    const now = Date.now() / 1000;
-    const leeway = this.opts.clockLeewaySeconds;
-    // Optional in an answer (RFC 7662), but one that is there must be a NumericDate: an `exp` we cannot read is no `exp` to skip.
-    for (const claim of ['exp', 'nbf'] as const) {
-      if (c[claim] !== undefined && (typeof c[claim] !== 'number' || !Number.isFinite(c[claim]))) return { ok: false, reason: `token claim ${claim} invalid` };
-    }
-    if (typeof c.exp === 'number' && c.exp + leeway <= now) return { ok: false, reason: 'token expired' };
-    if (typeof c.nbf === 'number' && c.nbf - leeway > now) return { ok: false, reason: 'token not yet valid (nbf)' };
-    return grantOf(c, iss, true);
+    const refused = claimsRefusal(c, this.opts.audience, this.opts.clockLeewaySeconds, false);
+    return refused === null ? grantOf(c, iss, true) : { ok: false, reason: refused };
   }
 
   /**
