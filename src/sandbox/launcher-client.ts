@@ -95,6 +95,9 @@ export const liveLauncherPids = new Set<number>();
 
 const failed = (message: string, begun: number): SandboxRunResult => notStarted(message, begun);
 
+/** How long a dead launcher's last messages are waited for before its calls are settled (or retried). */
+const EXIT_DRAIN_MS = 1000;
+
 /**
  * No launcher process was started at all: there was no room for its private
  * TMPDIR, or no process could be spawned. It says nothing about what the
@@ -373,7 +376,7 @@ export class SandboxLauncher {
 
     return new Promise<LayerReport>((resolve, reject) => {
       let wasReady = false;
-      void (async () => {
+      const read = (async () => {
         try {
           for await (const raw of jsonLines<unknown>(proc.stdout)) {
             const parsed = v.safeParse(LauncherMessageSchema, raw);
@@ -429,10 +432,14 @@ export class SandboxLauncher {
           proc.kill('SIGKILL');
         }
       })();
-      void proc.exited.then((code) => {
-        reject(new Error(`sandbox launcher exited (code ${code}) before it was ready`));
-        this.onExit(proc, wasReady);
-      });
+      // What it wrote before it died is read first: a call it reported started must not be sent to its
+      // replacement and run twice. Bounded, should something of it still hold the pipe open.
+      void proc.exited
+        .then((code) => Promise.race([read, Bun.sleep(EXIT_DRAIN_MS)]).then(() => code))
+        .then((code) => {
+          reject(new Error(`sandbox launcher exited (code ${code}) before it was ready`));
+          this.onExit(proc, wasReady);
+        });
     });
   }
 

@@ -1,0 +1,48 @@
+/**
+ * A launcher that dies while its last messages are still in the pipe: the
+ * server reads them before it settles the launcher's calls, so a call the
+ * launcher reported started is never sent to the replacement and run twice.
+ * The launcher here is a stand-in process that speaks the protocol and dies
+ * at the moment under test (the real one cannot be made to die there on
+ * purpose): handed a call, it leaves a child holding its stdout that reports
+ * the call started a moment later, and exits at once.
+ */
+import { afterAll, expect, test } from 'bun:test';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SandboxLauncher } from '../../src/sandbox/launcher-client.ts';
+import { sandboxRules } from '../../src/sandbox/rules.ts';
+import { tempDir } from '../helpers/temp.ts';
+import { ENV } from './helpers.ts';
+
+const dir = tempDir('hide-launcher-exit-');
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const STAND_IN = `
+import { appendFileSync } from 'node:fs';
+const runs = process.argv[2];
+const report = { abi: 7, networkEnforced: true, scoped: true, skipped: [], pidNamespace: false, privateProc: false, privateTmp: false, privateNetwork: false, seccomp: true, nonDumpable: true };
+process.stdout.write(JSON.stringify({ t: 'ready', report }) + '\\n');
+for await (const line of console) {
+  const message = JSON.parse(line);
+  if (message.t !== 'run') continue;
+  appendFileSync(runs, message.id + '\\n');
+  Bun.spawn(['sh', '-c', 'sleep 0.3; echo \\'{"t":"started","id":' + message.id + '}\\''], { stdin: 'ignore', stdout: 'inherit', stderr: 'inherit' }).unref();
+  process.exit(0);
+}
+`;
+
+test('a call its dead launcher reported started is not sent to the replacement: it runs once', async () => {
+  const script = join(dir, 'stand-in.ts');
+  const runs = join(dir, 'runs');
+  writeFileSync(script, STAND_IN);
+  writeFileSync(runs, '');
+  const launcher = new SandboxLauncher({ rules: sandboxRules({ workspace: dir, network: 'off' }), command: [process.execPath, script, runs], privateTmp: false });
+  try {
+    const result = await launcher.run({ argv: ['/bin/true'], cwd: dir, env: ENV, timeoutMs: 10_000, maxOutputBytes: 1024 });
+    expect(result.spawnError).toBe('sandbox launcher exited while the command ran');
+    expect(readFileSync(runs, 'utf8').trim().split('\n')).toHaveLength(1);
+  } finally {
+    await launcher.close();
+  }
+});
