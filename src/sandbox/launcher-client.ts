@@ -106,6 +106,13 @@ const EXIT_DRAIN_MS = 1000;
 export class LauncherNotStartedError extends Error {}
 
 /**
+ * The launcher ran and could not confine itself: it said so, or a seccomp
+ * profile of the container killed it (SIGSYS) for a call it needs. This, and
+ * only this, says what the kernel or the container allows.
+ */
+export class LauncherConfineError extends Error {}
+
+/**
  * @example
  * const sandbox = new SandboxLauncher({ rules: sandboxRules({ workspace, network: 'off' }) });
  * await sandbox.start();              // throws when the launcher cannot confine itself
@@ -388,7 +395,7 @@ export class SandboxLauncher {
               resolve(message.report);
               this.options.onReady?.(message.report);
             } else if (message.t === 'fatal') {
-              reject(new Error(`sandbox launcher could not confine itself: ${message.error}`));
+              reject(new LauncherConfineError(`sandbox launcher could not confine itself: ${message.error}`));
             } else if (message.t === 'started') {
               const entry = this.pending.get(message.id);
               if (entry && entry.proc === proc) entry.started = true;
@@ -437,7 +444,11 @@ export class SandboxLauncher {
       void proc.exited
         .then((code) => Promise.race([read, Bun.sleep(EXIT_DRAIN_MS)]).then(() => code))
         .then((code) => {
-          reject(new Error(`sandbox launcher exited (code ${code}) before it was ready`));
+          reject(
+            proc.signalCode === 'SIGSYS'
+              ? new LauncherConfineError('sandbox launcher was killed by SIGSYS before it was ready: a seccomp profile refuses a call it needs')
+              : new Error(`sandbox launcher exited (${proc.signalCode ?? `code ${code}`}) before it was ready`),
+          );
           this.onExit(proc, wasReady);
         });
     });

@@ -19,7 +19,7 @@ import { PidNamespaces } from './pidns.ts';
 import { sweepStaleTmp, tmpWritable } from './private-tmp.ts';
 import type { LayerReport } from './protocol.ts';
 import type { ResourceLimits } from './rlimits.ts';
-import { LauncherNotStartedError } from './launcher-client.ts';
+import { LauncherConfineError, LauncherNotStartedError } from './launcher-client.ts';
 import { SandboxSpawner } from './sandbox-spawner.ts';
 import { secretExposures } from './secret-paths.ts';
 import { sandboxRules } from './rules.ts';
@@ -194,9 +194,11 @@ export async function setupSandbox(
     async (err: Error) => {
       // Closed before the first launcher booted (a short stdio session): nothing to report.
       if (sandbox.isClosed) return false;
-      // Under `auto` too, a missing resource never turns the sandbox off: a call runs unconfined only where the
-      // kernel or the container cannot confine it. Until a launcher can start, calls are refused saying why.
-      if (err instanceof LauncherNotStartedError && mode === 'auto') {
+      // Under `auto` too, only a launcher that could not confine itself turns the sandbox off: a call runs
+      // unconfined only where the kernel or the container cannot confine it. A launcher that could not be
+      // started for want of room or processes, or died before it was ready (killed, out of memory), says
+      // nothing about that; until a launcher can start, calls are refused saying why.
+      if (!(err instanceof LauncherConfineError) && mode === 'auto') {
         log.warn(`no sandbox launcher can start yet (${err.message}): commands are refused until one can`);
         return true;
       }

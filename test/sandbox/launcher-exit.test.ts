@@ -7,10 +7,10 @@
  * purpose): handed a call, it leaves a child holding its stdout that reports
  * the call started a moment later, and exits at once.
  */
-import { afterAll, expect, test } from 'bun:test';
+import { afterAll, describe, expect, test } from 'bun:test';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SandboxLauncher } from '../../src/sandbox/launcher-client.ts';
+import { LauncherConfineError, SandboxLauncher } from '../../src/sandbox/launcher-client.ts';
 import { sandboxRules } from '../../src/sandbox/rules.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { ENV } from './helpers.ts';
@@ -45,4 +45,39 @@ test('a call its dead launcher reported started is not sent to the replacement: 
   } finally {
     await launcher.close();
   }
+});
+
+/**
+ * How a launcher that never became ready failed decides whether HIDE_SANDBOX=auto may run commands unconfined:
+ * only a launcher that could not confine itself says what the kernel or container allows.
+ */
+describe('a launcher that never becomes ready', () => {
+  const boot = async (source: string) => {
+    const script = join(dir, `boot-${Math.random().toString(36).slice(2)}.ts`);
+    writeFileSync(script, source);
+    const launcher = new SandboxLauncher({ rules: sandboxRules({ workspace: dir, network: 'off' }), command: [process.execPath, script], privateTmp: false });
+    try {
+      return await launcher.start().then(
+        () => null,
+        (err: Error) => err,
+      );
+    } finally {
+      await launcher.close();
+    }
+  };
+
+  test('one that reports it could not confine itself, or that a seccomp profile kills (SIGSYS), is a confinement failure', async () => {
+    const reported = await boot(`process.stdout.write(JSON.stringify({ t: 'fatal', error: 'Landlock is not available on this kernel' }) + '\\n');`);
+    expect(reported).toBeInstanceOf(LauncherConfineError);
+    const killed = await boot(`process.kill(process.pid, 'SIGSYS');`);
+    expect(killed).toBeInstanceOf(LauncherConfineError);
+  });
+
+  test('one that dies otherwise before it is ready (killed, out of memory, a crash) is not: it says nothing of the kernel', async () => {
+    for (const source of ['process.exit(3);', "process.kill(process.pid, 'SIGKILL');"]) {
+      const err = await boot(source);
+      expect(err).toBeInstanceOf(Error);
+      expect(err).not.toBeInstanceOf(LauncherConfineError);
+    }
+  });
 });
