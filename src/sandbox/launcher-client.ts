@@ -106,9 +106,10 @@ const EXIT_DRAIN_MS = 1000;
 export class LauncherNotStartedError extends Error {}
 
 /**
- * The launcher ran and could not confine itself: it said so, or a seccomp
- * profile of the container killed it (SIGSYS) for a call it needs. This, and
- * only this, says what the kernel or the container allows.
+ * The launcher ran and could not confine itself: it said so (and not for a
+ * granted path out of its reach), or a seccomp profile of the container
+ * killed it (SIGSYS) for a call it needs. This, and only this, says what the
+ * kernel or the container allows.
  */
 export class LauncherConfineError extends Error {}
 
@@ -395,7 +396,11 @@ export class SandboxLauncher {
               resolve(message.report);
               this.options.onReady?.(message.report);
             } else if (message.t === 'fatal') {
-              reject(new LauncherConfineError(`sandbox launcher could not confine itself: ${message.error}`));
+              reject(
+                message.kernel === false
+                  ? new Error(`sandbox launcher could not confine itself: ${message.error}`)
+                  : new LauncherConfineError(`sandbox launcher could not confine itself: ${message.error}`),
+              );
             } else if (message.t === 'started') {
               const entry = this.pending.get(message.id);
               if (entry && entry.proc === proc) entry.started = true;

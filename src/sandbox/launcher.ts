@@ -22,7 +22,7 @@
  *     modes, namespaces, signals aimed at us.
  */
 import { CAP_SYS_ADMIN, dropCapabilities, hasCapabilities } from './capabilities.ts';
-import { restrictSelf } from './landlock.ts';
+import { restrictSelf, UnreachableGrantError } from './landlock.ts';
 import { check, libc } from '../util/libc.ts';
 import { becomeSubreaper, procMatchesOwnPids, sweepOrphans } from './orphans.ts';
 import { PidNamespaces } from './pidns.ts';
@@ -110,7 +110,7 @@ export async function runLauncher(): Promise<void> {
     terminals = confined.terminals;
     send({ t: 'ready', report: confined.report });
   } catch (err) {
-    send({ t: 'fatal', error: (err as Error).message });
+    send({ t: 'fatal', error: (err as Error).message, kernel: !(err instanceof UnreachableGrantError) });
     process.exitCode = 1;
     return;
   }

@@ -8,12 +8,13 @@
  * the call started a moment later, and exits at once.
  */
 import { afterAll, describe, expect, test } from 'bun:test';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LauncherConfineError, SandboxLauncher } from '../../src/sandbox/launcher-client.ts';
+import { landlockAbi } from '../../src/sandbox/landlock.ts';
 import { sandboxRules } from '../../src/sandbox/rules.ts';
 import { tempDir } from '../helpers/temp.ts';
-import { ENV } from './helpers.ts';
+import { ENV, makeLauncher } from './helpers.ts';
 
 const dir = tempDir('hide-launcher-exit-');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -78,6 +79,37 @@ describe('a launcher that never becomes ready', () => {
       const err = await boot(source);
       expect(err).toBeInstanceOf(Error);
       expect(err).not.toBeInstanceOf(LauncherConfineError);
+    }
+  });
+});
+
+/**
+ * A granted path the launcher cannot look at once its capabilities are dropped (a root server whose workspace lies in
+ * another user's home, mode 0700): the configuration's doing, not the kernel's, so no reason to run commands unconfined.
+ */
+describe.skipIf(process.getuid?.() !== 0 || landlockAbi() < 1)('a real launcher whose workspace it cannot reach', () => {
+  test('fails to start, and not as a confinement failure', async () => {
+    const top = tempDir('hide-unreachable-grant-');
+    try {
+      chmodSync(top, 0o755);
+      const home = join(top, 'home');
+      mkdirSync(home, { mode: 0o700 });
+      chownSync(home, 65534, 65534);
+      const workspace = join(home, 'ws');
+      mkdirSync(workspace);
+      const launcher = makeLauncher(workspace);
+      try {
+        const err = await launcher.start().then(
+          () => null,
+          (e: Error) => e,
+        );
+        expect(err?.message).toContain('EACCES');
+        expect(err).not.toBeInstanceOf(LauncherConfineError);
+      } finally {
+        await launcher.close();
+      }
+    } finally {
+      rmSync(top, { recursive: true, force: true });
     }
   });
 });
