@@ -14,7 +14,7 @@ import { LauncherConfineError, SandboxLauncher } from '../../src/sandbox/launche
 import { landlockAbi } from '../../src/sandbox/landlock.ts';
 import { sandboxRules } from '../../src/sandbox/rules.ts';
 import { tempDir } from '../helpers/temp.ts';
-import { ENV, makeLauncher } from './helpers.ts';
+import { ENV, makeFixture, makeLauncher } from './helpers.ts';
 
 const dir = tempDir('hide-launcher-exit-');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -112,4 +112,26 @@ describe.skipIf(process.getuid?.() !== 0 || landlockAbi() < 1)('a real launcher 
       rmSync(top, { recursive: true, force: true });
     }
   });
+});
+
+/**
+ * A launcher stopped while it boots (unprivileged on a kernel without Landlock's signal scope, another client's
+ * command can stop any process of the server's user; a launcher can also hang for want of a thread) never becomes
+ * ready: the call waiting for it fails, and at start `required` refuses rather than wait for ever.
+ */
+describe.skipIf(landlockAbi() < 1)('a real launcher that never becomes ready', () => {
+  test('fails the call waiting for it rather than hold it for ever', async () => {
+    using fx = makeFixture();
+    const launcher = makeLauncher(fx.workspace);
+    try {
+      const run = launcher.run({ argv: ['/bin/true'], cwd: fx.workspace, env: ENV, timeoutMs: 1000, maxOutputBytes: 1024 });
+      // Spawned by now: the boot begins as the call is made.
+      process.kill(launcher.pid!, 'SIGSTOP');
+      const result = await run;
+      expect(result.spawnError).toContain('sandbox unavailable');
+      expect(result.spawnError).toContain('ready');
+    } finally {
+      await launcher.close();
+    }
+  }, 60_000);
 });
