@@ -245,9 +245,14 @@ export class SandboxLauncher {
     return result;
   }
 
-  /** pid of the running launcher process, or null. */
+  /**
+   * pid of the running launcher process, or null. Null as soon as it has
+   * exited, though its last messages may still be read: reaped, its pid is
+   * the kernel's to hand out again, and the exit-at-once kills the tree under it.
+   */
   get pid(): number | null {
-    return this.proc?.pid ?? null;
+    const proc = this.proc;
+    return proc !== null && proc.exitCode === null && proc.signalCode === null ? proc.pid : null;
   }
 
   /** Starts the launcher if it is not running; resolves once it has confined itself. */

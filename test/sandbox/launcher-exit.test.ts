@@ -14,6 +14,7 @@ import { LauncherConfineError, SandboxLauncher } from '../../src/sandbox/launche
 import { landlockAbi } from '../../src/sandbox/landlock.ts';
 import { sandboxRules } from '../../src/sandbox/rules.ts';
 import { tempDir } from '../helpers/temp.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { ENV, makeFixture, makeLauncher } from './helpers.ts';
 
 const dir = tempDir('hide-launcher-exit-');
@@ -134,4 +135,40 @@ describe.skipIf(landlockAbi() < 1)('a real launcher that never becomes ready', (
       await launcher.close();
     }
   }, 60_000);
+});
+
+/**
+ * While a dead launcher's last messages are read, its pid may already name someone else: the kernel has it back once
+ * the launcher is reaped. The unprivileged exit-at-once (SandboxSpawner.killAll) stops and kills the tree under that
+ * pid, so a launcher that has exited has no pid, whatever is still to be read from its pipe.
+ */
+test('a launcher that has exited has no pid, while its last messages are still read', async () => {
+  const script = join(dir, 'exits-after-ready.ts');
+  // Ready, then gone, leaving a child that holds its stdout: the read of what it wrote goes on for a while.
+  writeFileSync(
+    script,
+    `const report = { abi: 7, networkEnforced: true, scoped: true, skipped: [], pidNamespace: false, privateProc: false, privateTmp: false, privateNetwork: false, seccomp: true, nonDumpable: true };
+process.stdout.write(JSON.stringify({ t: 'ready', report }) + '\\n');
+Bun.spawn(['sleep', '3'], { stdin: 'ignore', stdout: 'inherit', stderr: 'inherit' }).unref();
+setTimeout(() => process.exit(0), 100);
+`,
+  );
+  const launcher = new SandboxLauncher({ rules: sandboxRules({ workspace: dir, network: 'off' }), command: [process.execPath, script], privateTmp: false });
+  try {
+    await launcher.start();
+    const pid = launcher.pid;
+    expect(pid).not.toBeNull();
+    const reaped = () => {
+      try {
+        process.kill(pid!, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    };
+    await waitFor(reaped, 10_000, 'the launcher reaped');
+    expect(launcher.pid).toBeNull();
+  } finally {
+    await launcher.close();
+  }
 });
