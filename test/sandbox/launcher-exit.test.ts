@@ -5,7 +5,7 @@
  * The launcher here is a stand-in process that speaks the protocol and dies
  * at the moment under test (the real one cannot be made to die there on
  * purpose): handed a call, it leaves a child holding its stdout that reports
- * the call started a moment later, and exits at once.
+ * the call started once the stand-in is gone, and exits at once.
  */
 import { afterAll, describe, expect, test } from 'bun:test';
 import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,7 +29,8 @@ for await (const line of console) {
   const message = JSON.parse(line);
   if (message.t !== 'run') continue;
   appendFileSync(runs, message.id + '\\n');
-  Bun.spawn(['sh', '-c', 'sleep 0.3; echo \\'{"t":"started","id":' + message.id + '}\\''], { stdin: 'ignore', stdout: 'inherit', stderr: 'inherit' }).unref();
+  // Reports the call started once this stand-in is gone (reaped: kill -0 fails), not after a guessed delay.
+  Bun.spawn(['sh', '-c', 'while kill -0 ' + process.pid + ' 2>/dev/null; do sleep 0.01; done; echo \\'{"t":"started","id":' + message.id + '}\\''], { stdin: 'ignore', stdout: 'inherit', stderr: 'inherit' }).unref();
   process.exit(0);
 }
 `;
