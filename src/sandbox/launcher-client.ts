@@ -418,7 +418,7 @@ export class SandboxLauncher {
             } else if (message.t === 'fatal') {
               reject(
                 message.kernel === false
-                  ? new Error(`sandbox launcher could not confine itself: ${message.error}`)
+                  ? new Error(`sandbox launcher could not start: ${message.error}`)
                   : new LauncherConfineError(`sandbox launcher could not confine itself: ${message.error}`),
               );
             } else if (message.t === 'started') {
