@@ -12,6 +12,7 @@ import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, writeFileSync } 
 import { join } from 'node:path';
 import { LauncherConfineError, SandboxLauncher } from '../../src/sandbox/launcher-client.ts';
 import { landlockAbi } from '../../src/sandbox/landlock.ts';
+import { launcherArgv } from '../../src/sandbox/launcher-argv.ts';
 import { sandboxRules } from '../../src/sandbox/rules.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -112,6 +113,27 @@ describe.skipIf(process.getuid?.() !== 0 || landlockAbi() < 1)('a real launcher 
       }
     } finally {
       rmSync(top, { recursive: true, force: true });
+    }
+  });
+});
+
+/**
+ * A launcher short of descriptors (the system's file table full, say) when it applies Landlock: no word on what the
+ * kernel allows either. A descriptor limit of 8 is how a test gets it there.
+ */
+describe.skipIf(landlockAbi() < 1)('a real launcher out of descriptors', () => {
+  test('fails to start, and not as a confinement failure', async () => {
+    using fx = makeFixture();
+    const launcher = makeLauncher(fx.workspace, 'off', { command: ['/bin/sh', '-c', 'ulimit -n 8; exec "$@"', 'sh', ...launcherArgv()] });
+    try {
+      const err = await launcher.start().then(
+        () => null,
+        (e: Error) => e,
+      );
+      expect(err?.message).toContain('EMFILE');
+      expect(err).not.toBeInstanceOf(LauncherConfineError);
+    } finally {
+      await launcher.close();
     }
   });
 });
