@@ -93,8 +93,12 @@ async function confine(config: LauncherConfig): Promise<{ report: LayerReport; p
   return { report: { ...landlock, pidNamespace: pidns !== null, privateProc, privateTmp, privateNetwork, seccomp: true, nonDumpable: true }, pidns, limitsThread, terminals };
 }
 
-/** What a launcher short of descriptors, memory or namespaces is told: no word on what the kernel allows. */
-const WANT_OF_RESOURCES = new Set(['EMFILE', 'ENFILE', 'ENOMEM', 'ENOSPC', 'EAGAIN']);
+/**
+ * What a launcher short of descriptors or memory is told: no word on what the
+ * kernel allows. Not ENOSPC: from unshare it is also how a kernel whose
+ * namespaces an administrator turned off (user.max_net_namespaces=0) says no.
+ */
+const WANT_OF_RESOURCES = new Set(['EMFILE', 'ENFILE', 'ENOMEM', 'EAGAIN']);
 
 /**
  * Whether a failure to confine says what the kernel or the container allows
