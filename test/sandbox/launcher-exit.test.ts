@@ -195,3 +195,27 @@ setTimeout(() => process.exit(0), 100);
     await launcher.close();
   }
 });
+
+/**
+ * A command holds none of its launcher's descriptors: it cannot keep the launcher's pipe to the server open (each
+ * death of its launcher would then wait out the read of its last messages), nor write to the server through it.
+ */
+describe.skipIf(landlockAbi() < 1)('a command of a real launcher', () => {
+  test('has its standard streams open and nothing else', async () => {
+    using fx = makeFixture();
+    const launcher = makeLauncher(fx.workspace);
+    try {
+      const r = await launcher.run({
+        argv: ['/usr/bin/python3', '-c', "import os; print(sorted(int(fd) for fd in os.listdir('/proc/self/fd')))"],
+        cwd: fx.workspace,
+        env: ENV,
+        timeoutMs: 10_000,
+        maxOutputBytes: 4096,
+      });
+      // The last is the directory being listed.
+      expect(r.stdout.trim()).toBe('[0, 1, 2, 3]');
+    } finally {
+      await launcher.close();
+    }
+  });
+});
