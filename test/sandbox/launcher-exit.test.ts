@@ -51,6 +51,18 @@ test('a call its dead launcher reported started is not sent to the replacement: 
   }
 });
 
+/** What `launcher.start()` failed with (null: the launcher became ready); the launcher is closed after. */
+async function bootError(launcher: SandboxLauncher): Promise<Error | null> {
+  try {
+    return await launcher.start().then(
+      () => null,
+      (err: Error) => err,
+    );
+  } finally {
+    await launcher.close();
+  }
+}
+
 /**
  * How a launcher that never became ready failed decides whether HIDE_SANDBOX=auto may run commands unconfined:
  * only a launcher that could not confine itself says what the kernel or container allows.
@@ -59,15 +71,7 @@ describe('a launcher that never becomes ready', () => {
   const boot = async (source: string) => {
     const script = join(dir, `boot-${Math.random().toString(36).slice(2)}.ts`);
     writeFileSync(script, source);
-    const launcher = new SandboxLauncher({ rules: sandboxRules({ workspace: dir, network: 'off' }), command: [process.execPath, script], privateTmp: false });
-    try {
-      return await launcher.start().then(
-        () => null,
-        (err: Error) => err,
-      );
-    } finally {
-      await launcher.close();
-    }
+    return bootError(new SandboxLauncher({ rules: sandboxRules({ workspace: dir, network: 'off' }), command: [process.execPath, script], privateTmp: false }));
   };
 
   test('one that reports it could not confine itself, or that a seccomp profile kills (SIGSYS), is a confinement failure', async () => {
@@ -100,17 +104,9 @@ describe.skipIf(process.getuid?.() !== 0 || landlockAbi() < 1)('a real launcher 
       chownSync(home, 65534, 65534);
       const workspace = join(home, 'ws');
       mkdirSync(workspace);
-      const launcher = makeLauncher(workspace);
-      try {
-        const err = await launcher.start().then(
-          () => null,
-          (e: Error) => e,
-        );
-        expect(err?.message).toContain('EACCES');
-        expect(err).not.toBeInstanceOf(LauncherConfineError);
-      } finally {
-        await launcher.close();
-      }
+      const err = await bootError(makeLauncher(workspace));
+      expect(err?.message).toContain('EACCES');
+      expect(err).not.toBeInstanceOf(LauncherConfineError);
     } finally {
       rmSync(top, { recursive: true, force: true });
     }
@@ -124,17 +120,9 @@ describe.skipIf(process.getuid?.() !== 0 || landlockAbi() < 1)('a real launcher 
 describe.skipIf(landlockAbi() < 1)('a real launcher out of descriptors', () => {
   test('fails to start, and not as a confinement failure', async () => {
     using fx = makeFixture();
-    const launcher = makeLauncher(fx.workspace, 'off', { command: ['/bin/sh', '-c', 'ulimit -n 8; exec "$@"', 'sh', ...launcherArgv()] });
-    try {
-      const err = await launcher.start().then(
-        () => null,
-        (e: Error) => e,
-      );
-      expect(err?.message).toContain('EMFILE');
-      expect(err).not.toBeInstanceOf(LauncherConfineError);
-    } finally {
-      await launcher.close();
-    }
+    const err = await bootError(makeLauncher(fx.workspace, 'off', { command: ['/bin/sh', '-c', 'ulimit -n 8; exec "$@"', 'sh', ...launcherArgv()] }));
+    expect(err?.message).toContain('EMFILE');
+    expect(err).not.toBeInstanceOf(LauncherConfineError);
   });
 });
 
