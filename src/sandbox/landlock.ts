@@ -151,6 +151,13 @@ export function restrictSelf(rules: LandlockRules): RestrictReport {
   return { abi, networkEnforced: rules.network === 'all' || restrictNet, scoped: scoped !== 0n, skipped };
 }
 
+/**
+ * A path to grant that the caller cannot look at (a directory on the way it
+ * may not search, once its capabilities are dropped): the configuration's
+ * doing, which says nothing about what the kernel supports.
+ */
+export class UnreachableGrantError extends Error {}
+
 /** Adds a path-beneath rule; false when the path does not exist. */
 function addPathRule(rulesetFd: number, path: string, rights: bigint): boolean {
   let isDir: boolean;
@@ -159,7 +166,7 @@ function addPathRule(rulesetFd: number, path: string, rights: bigint): boolean {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return false;
-    throw err;
+    throw new UnreachableGrantError(`cannot grant ${path}: ${(err as Error).message}`);
   }
   const c = libc();
   const fd = check(c.open(cString(path), O_PATH | O_CLOEXEC), `open(${path})`);

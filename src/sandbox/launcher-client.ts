@@ -95,6 +95,14 @@ export const liveLauncherPids = new Set<number>();
 
 const failed = (message: string, begun: number): SandboxRunResult => notStarted(message, begun);
 
+/**
+ * How long a launcher may take to confine itself and say so. One that takes
+ * longer is stopped or stuck (unprivileged, a command of another client can
+ * stop any process of the server's user while it boots) and is killed: the
+ * calls waiting for it fail, as every call fails at its own deadline.
+ */
+export const BOOT_DEADLINE_MS = 10_000;
+
 /** How long a dead launcher's last messages are waited for before its calls are settled (or retried). */
 const EXIT_DRAIN_MS = 1000;
 
@@ -106,9 +114,10 @@ const EXIT_DRAIN_MS = 1000;
 export class LauncherNotStartedError extends Error {}
 
 /**
- * The launcher ran and could not confine itself: it said so, or a seccomp
- * profile of the container killed it (SIGSYS) for a call it needs. This, and
- * only this, says what the kernel or the container allows.
+ * The launcher ran and could not confine itself: it said so (and not for a
+ * granted path out of its reach), or a seccomp profile of the container
+ * killed it (SIGSYS) for a call it needs. This, and only this, says what the
+ * kernel or the container allows.
  */
 export class LauncherConfineError extends Error {}
 
@@ -236,9 +245,14 @@ export class SandboxLauncher {
     return result;
   }
 
-  /** pid of the running launcher process, or null. */
+  /**
+   * pid of the running launcher process, or null. Null as soon as it has
+   * exited, though its last messages may still be read: reaped, its pid is
+   * the kernel's to hand out again, and the exit-at-once kills the tree under it.
+   */
   get pid(): number | null {
-    return this.proc?.pid ?? null;
+    const proc = this.proc;
+    return proc !== null && proc.exitCode === null && proc.signalCode === null ? proc.pid : null;
   }
 
   /** Starts the launcher if it is not running; resolves once it has confined itself. */
@@ -383,6 +397,12 @@ export class SandboxLauncher {
 
     return new Promise<LayerReport>((resolve, reject) => {
       let wasReady = false;
+      let late = false;
+      const boot = setTimeout(() => {
+        late = true;
+        this.options.log?.(`sandbox launcher (pid ${proc.pid}) was not ready within ${BOOT_DEADLINE_MS / 1000} s; killing it`);
+        proc.kill('SIGKILL');
+      }, BOOT_DEADLINE_MS);
       const read = (async () => {
         try {
           for await (const raw of jsonLines<unknown>(proc.stdout)) {
@@ -390,12 +410,17 @@ export class SandboxLauncher {
             if (!parsed.success) throw new Error('malformed message');
             const message = parsed.output;
             if (message.t === 'ready') {
+              clearTimeout(boot);
               wasReady = true;
               this.report = message.report;
               resolve(message.report);
               this.options.onReady?.(message.report);
             } else if (message.t === 'fatal') {
-              reject(new LauncherConfineError(`sandbox launcher could not confine itself: ${message.error}`));
+              reject(
+                message.kernel === false
+                  ? new Error(`sandbox launcher could not start: ${message.error}`)
+                  : new LauncherConfineError(`sandbox launcher could not confine itself: ${message.error}`),
+              );
             } else if (message.t === 'started') {
               const entry = this.pending.get(message.id);
               if (entry && entry.proc === proc) entry.started = true;
@@ -442,12 +467,17 @@ export class SandboxLauncher {
       // What it wrote before it died is read first: a call it reported started must not be sent to its
       // replacement and run twice. Bounded, should something of it still hold the pipe open.
       void proc.exited
-        .then((code) => Promise.race([read, Bun.sleep(EXIT_DRAIN_MS)]).then(() => code))
+        .then((code) => {
+          clearTimeout(boot);
+          return Promise.race([read, Bun.sleep(EXIT_DRAIN_MS)]).then(() => code);
+        })
         .then((code) => {
           reject(
             proc.signalCode === 'SIGSYS'
               ? new LauncherConfineError('sandbox launcher was killed by SIGSYS before it was ready: a seccomp profile refuses a call it needs')
-              : new Error(`sandbox launcher exited (${proc.signalCode ?? `code ${code}`}) before it was ready`),
+              : late
+                ? new Error(`sandbox launcher was not ready within ${BOOT_DEADLINE_MS / 1000} s (stopped or stuck) and was killed`)
+                : new Error(`sandbox launcher exited (${proc.signalCode ?? `code ${code}`}) before it was ready`),
           );
           this.onExit(proc, wasReady);
         });

@@ -22,8 +22,8 @@
  *     modes, namespaces, signals aimed at us.
  */
 import { CAP_SYS_ADMIN, dropCapabilities, hasCapabilities } from './capabilities.ts';
-import { restrictSelf } from './landlock.ts';
-import { check, libc } from '../util/libc.ts';
+import { restrictSelf, UnreachableGrantError } from './landlock.ts';
+import { check, libc, SyscallError } from '../util/libc.ts';
 import { becomeSubreaper, procMatchesOwnPids, sweepOrphans } from './orphans.ts';
 import { PidNamespaces } from './pidns.ts';
 import { isolateNetwork } from './namespaces.ts';
@@ -93,6 +93,23 @@ async function confine(config: LauncherConfig): Promise<{ report: LayerReport; p
   return { report: { ...landlock, pidNamespace: pidns !== null, privateProc, privateTmp, privateNetwork, seccomp: true, nonDumpable: true }, pidns, limitsThread, terminals };
 }
 
+/**
+ * What a launcher short of descriptors or memory is told: no word on what the
+ * kernel allows. Not ENOSPC: from unshare it is also how a kernel whose
+ * namespaces an administrator turned off (user.max_net_namespaces=0) says no.
+ */
+const WANT_OF_RESOURCES = new Set(['EMFILE', 'ENFILE', 'ENOMEM', 'EAGAIN']);
+
+/**
+ * Whether a failure to confine says what the kernel or the container allows
+ * (HIDE_SANDBOX=auto then runs commands unconfined): not for a granted path
+ * out of reach, which is the configuration's doing, nor for want of resources.
+ */
+function saysWhatKernelAllows(err: unknown): boolean {
+  if (err instanceof UnreachableGrantError) return false;
+  return !(err instanceof SyscallError && WANT_OF_RESOURCES.has(err.code));
+}
+
 /** Launcher main loop; resolves when the server closes stdin. */
 export async function runLauncher(): Promise<void> {
   let config: LauncherConfig;
@@ -110,7 +127,7 @@ export async function runLauncher(): Promise<void> {
     terminals = confined.terminals;
     send({ t: 'ready', report: confined.report });
   } catch (err) {
-    send({ t: 'fatal', error: (err as Error).message });
+    send({ t: 'fatal', error: (err as Error).message, kernel: saysWhatKernelAllows(err) });
     process.exitCode = 1;
     return;
   }

@@ -112,7 +112,8 @@ const ExitSchema = v.object({
 /** Launcher → server. */
 export const LauncherMessageSchema = v.variant('t', [
   v.object({ t: v.literal('ready'), report: ReportSchema }),
-  v.object({ t: v.literal('fatal'), error: v.string() }),
+  // `kernel: false`: the failure says nothing about what the kernel or the container allows (a granted path out of reach, a want of descriptors or memory).
+  v.object({ t: v.literal('fatal'), error: v.string(), kernel: v.optional(v.boolean()) }),
   // `pid` is informational only: the server never signals a pid a launcher reports.
   v.object({ t: v.literal('started'), id: Id, pid: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(1))) }),
   v.object({ t: v.literal('result'), id: Id, res: ResultSchema }),

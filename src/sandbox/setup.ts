@@ -196,8 +196,9 @@ export async function setupSandbox(
       if (sandbox.isClosed) return false;
       // Under `auto` too, only a launcher that could not confine itself turns the sandbox off: a call runs
       // unconfined only where the kernel or the container cannot confine it. A launcher that could not be
-      // started for want of room or processes, or died before it was ready (killed, out of memory), says
-      // nothing about that; until a launcher can start, calls are refused saying why.
+      // started for want of room or processes, died before it was ready (killed, out of memory, stopped past
+      // its boot deadline), could not reach a path it is to grant or ran short of descriptors says nothing
+      // about that; until a launcher can start, calls are refused saying why.
       if (!(err instanceof LauncherConfineError) && mode === 'auto') {
         log.warn(`no sandbox launcher can start yet (${err.message}): commands are refused until one can`);
         return true;

@@ -5,15 +5,18 @@
  * The launcher here is a stand-in process that speaks the protocol and dies
  * at the moment under test (the real one cannot be made to die there on
  * purpose): handed a call, it leaves a child holding its stdout that reports
- * the call started a moment later, and exits at once.
+ * the call started once the stand-in is gone, and exits at once.
  */
 import { afterAll, describe, expect, test } from 'bun:test';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LauncherConfineError, SandboxLauncher } from '../../src/sandbox/launcher-client.ts';
+import { landlockAbi } from '../../src/sandbox/landlock.ts';
+import { launcherArgv } from '../../src/sandbox/launcher-argv.ts';
 import { sandboxRules } from '../../src/sandbox/rules.ts';
 import { tempDir } from '../helpers/temp.ts';
-import { ENV } from './helpers.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { ENV, makeFixture, makeLauncher } from './helpers.ts';
 
 const dir = tempDir('hide-launcher-exit-');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -27,7 +30,8 @@ for await (const line of console) {
   const message = JSON.parse(line);
   if (message.t !== 'run') continue;
   appendFileSync(runs, message.id + '\\n');
-  Bun.spawn(['sh', '-c', 'sleep 0.3; echo \\'{"t":"started","id":' + message.id + '}\\''], { stdin: 'ignore', stdout: 'inherit', stderr: 'inherit' }).unref();
+  // Reports the call started once this stand-in is gone (reaped: kill -0 fails), not after a guessed delay.
+  Bun.spawn(['sh', '-c', 'while kill -0 ' + process.pid + ' 2>/dev/null; do sleep 0.01; done; echo \\'{"t":"started","id":' + message.id + '}\\''], { stdin: 'ignore', stdout: 'inherit', stderr: 'inherit' }).unref();
   process.exit(0);
 }
 `;
@@ -47,6 +51,18 @@ test('a call its dead launcher reported started is not sent to the replacement: 
   }
 });
 
+/** What `launcher.start()` failed with (null: the launcher became ready); the launcher is closed after. */
+async function bootError(launcher: SandboxLauncher): Promise<Error | null> {
+  try {
+    return await launcher.start().then(
+      () => null,
+      (err: Error) => err,
+    );
+  } finally {
+    await launcher.close();
+  }
+}
+
 /**
  * How a launcher that never became ready failed decides whether HIDE_SANDBOX=auto may run commands unconfined:
  * only a launcher that could not confine itself says what the kernel or container allows.
@@ -55,15 +71,7 @@ describe('a launcher that never becomes ready', () => {
   const boot = async (source: string) => {
     const script = join(dir, `boot-${Math.random().toString(36).slice(2)}.ts`);
     writeFileSync(script, source);
-    const launcher = new SandboxLauncher({ rules: sandboxRules({ workspace: dir, network: 'off' }), command: [process.execPath, script], privateTmp: false });
-    try {
-      return await launcher.start().then(
-        () => null,
-        (err: Error) => err,
-      );
-    } finally {
-      await launcher.close();
-    }
+    return bootError(new SandboxLauncher({ rules: sandboxRules({ workspace: dir, network: 'off' }), command: [process.execPath, script], privateTmp: false }));
   };
 
   test('one that reports it could not confine itself, or that a seccomp profile kills (SIGSYS), is a confinement failure', async () => {
@@ -78,6 +86,124 @@ describe('a launcher that never becomes ready', () => {
       const err = await boot(source);
       expect(err).toBeInstanceOf(Error);
       expect(err).not.toBeInstanceOf(LauncherConfineError);
+    }
+  });
+});
+
+/**
+ * A granted path the launcher cannot look at once its capabilities are dropped (a root server whose workspace lies in
+ * another user's home, mode 0700): the configuration's doing, not the kernel's, so no reason to run commands unconfined.
+ */
+describe.skipIf(process.getuid?.() !== 0 || landlockAbi() < 1)('a real launcher whose workspace it cannot reach', () => {
+  test('fails to start, and not as a confinement failure', async () => {
+    const top = tempDir('hide-unreachable-grant-');
+    try {
+      chmodSync(top, 0o755);
+      const home = join(top, 'home');
+      mkdirSync(home, { mode: 0o700 });
+      chownSync(home, 65534, 65534);
+      const workspace = join(home, 'ws');
+      mkdirSync(workspace);
+      const err = await bootError(makeLauncher(workspace));
+      expect(err?.message).toContain('EACCES');
+      expect(err).not.toBeInstanceOf(LauncherConfineError);
+    } finally {
+      rmSync(top, { recursive: true, force: true });
+    }
+  });
+});
+
+/**
+ * A launcher short of descriptors (the system's file table full, say) when it applies Landlock: no word on what the
+ * kernel allows either. A descriptor limit of 8 is how a test gets it there.
+ */
+describe.skipIf(landlockAbi() < 1)('a real launcher out of descriptors', () => {
+  test('fails to start, and not as a confinement failure', async () => {
+    using fx = makeFixture();
+    const err = await bootError(makeLauncher(fx.workspace, 'off', { command: ['/bin/sh', '-c', 'ulimit -n 8; exec "$@"', 'sh', ...launcherArgv()] }));
+    expect(err?.message).toContain('EMFILE');
+    expect(err).not.toBeInstanceOf(LauncherConfineError);
+  });
+});
+
+/**
+ * A launcher stopped while it boots (unprivileged on a kernel without Landlock's signal scope, another client's
+ * command can stop any process of the server's user; a launcher can also hang for want of a thread) never becomes
+ * ready: the call waiting for it fails, and at start `required` refuses rather than wait for ever.
+ */
+describe.skipIf(landlockAbi() < 1)('a real launcher that never becomes ready', () => {
+  test('fails the call waiting for it rather than hold it for ever', async () => {
+    using fx = makeFixture();
+    const launcher = makeLauncher(fx.workspace);
+    try {
+      const run = launcher.run({ argv: ['/bin/true'], cwd: fx.workspace, env: ENV, timeoutMs: 1000, maxOutputBytes: 1024 });
+      // Spawned by now: the boot begins as the call is made.
+      process.kill(launcher.pid!, 'SIGSTOP');
+      const result = await run;
+      expect(result.spawnError).toContain('sandbox unavailable');
+      expect(result.spawnError).toContain('ready');
+    } finally {
+      await launcher.close();
+    }
+  }, 60_000);
+});
+
+/**
+ * While a dead launcher's last messages are read, its pid may already name someone else: the kernel has it back once
+ * the launcher is reaped. The unprivileged exit-at-once (SandboxSpawner.killAll) stops and kills the tree under that
+ * pid, so a launcher that has exited has no pid, whatever is still to be read from its pipe.
+ */
+test('a launcher that has exited has no pid, while its last messages are still read', async () => {
+  const script = join(dir, 'exits-after-ready.ts');
+  // Ready, then gone, leaving a child that holds its stdout: the read of what it wrote goes on for a while.
+  writeFileSync(
+    script,
+    `const report = { abi: 7, networkEnforced: true, scoped: true, skipped: [], pidNamespace: false, privateProc: false, privateTmp: false, privateNetwork: false, seccomp: true, nonDumpable: true };
+process.stdout.write(JSON.stringify({ t: 'ready', report }) + '\\n');
+Bun.spawn(['sleep', '3'], { stdin: 'ignore', stdout: 'inherit', stderr: 'inherit' }).unref();
+setTimeout(() => process.exit(0), 100);
+`,
+  );
+  const launcher = new SandboxLauncher({ rules: sandboxRules({ workspace: dir, network: 'off' }), command: [process.execPath, script], privateTmp: false });
+  try {
+    await launcher.start();
+    const pid = launcher.pid;
+    expect(pid).not.toBeNull();
+    const reaped = () => {
+      try {
+        process.kill(pid!, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    };
+    await waitFor(reaped, 10_000, 'the launcher reaped');
+    expect(launcher.pid).toBeNull();
+  } finally {
+    await launcher.close();
+  }
+});
+
+/**
+ * A command holds none of its launcher's descriptors: it cannot keep the launcher's pipe to the server open (each
+ * death of its launcher would then wait out the read of its last messages), nor write to the server through it.
+ */
+describe.skipIf(landlockAbi() < 1)('a command of a real launcher', () => {
+  test('has its standard streams open and nothing else', async () => {
+    using fx = makeFixture();
+    const launcher = makeLauncher(fx.workspace);
+    try {
+      const r = await launcher.run({
+        argv: ['/usr/bin/python3', '-c', "import os; print(sorted(int(fd) for fd in os.listdir('/proc/self/fd')))"],
+        cwd: fx.workspace,
+        env: ENV,
+        timeoutMs: 10_000,
+        maxOutputBytes: 4096,
+      });
+      // The last is the directory being listed.
+      expect(r.stdout.trim()).toBe('[0, 1, 2, 3]');
+    } finally {
+      await launcher.close();
     }
   });
 });
