@@ -130,7 +130,12 @@ export async function setupSandbox(
   // granted path is readable by every command.
   const exposed = secretExposures(serverSecretFiles(config, secretFiles), rules);
   if (exposed.length > 0) {
-    const lines = exposed.map((e) => `${e.file} is readable by sandboxed commands (granted ${e.access} by ${e.rule})`);
+    // Writable is the worse half: a command could grant itself keys (a keys file reload takes effect at once) or settings for the next start.
+    const lines = exposed.map((e) =>
+      e.access === 'read-write'
+        ? `${e.file} is readable and writable by sandboxed commands (granted read-write by ${e.rule}): a command could rewrite it to change this server's keys or settings`
+        : `${e.file} is readable by sandboxed commands (granted read-only by ${e.rule})`,
+    );
     if (mode === 'required') throw new SandboxUnavailableError(`HIDE_SANDBOX=required but ${lines.join('; ')}: move it outside the workspace, allowed paths and read-only paths`);
     for (const line of lines) log.warn(`${line}: move it outside the workspace, allowed paths and read-only paths`);
   }

@@ -55,6 +55,25 @@ describe.skipIf(!supported)('a keys file under a read-only path', () => {
   });
 });
 
+describe.skipIf(!supported)('a keys file inside the workspace', () => {
+  test('HIDE_SANDBOX=auto warns that commands can rewrite it, not only read it', async () => {
+    const dir = tempDir('hide-secret-paths-');
+    const ws = join(dir, 'ws');
+    mkdirSync(ws);
+    const keysFile = join(ws, 'keys.json');
+    writeFileSync(keysFile, JSON.stringify({ clients: [{ client_id: 'a', api_key: KEY, enabled: true }] }));
+    const server = await startServerProcess({
+      cwd: dir,
+      env: { PATH: '/usr/bin:/bin', HIDE_AUTH_ENABLED: 'true', HIDE_API_KEYS_FILE: keysFile, HIDE_WORKSPACE: ws, HIDE_AUDIT_LOG_FILE: join(dir, 'audit.jsonl'), HIDE_SANDBOX: 'auto', HIDE_LOG_LEVEL: 'info' },
+    });
+    try {
+      expect(server.logs()).toContain(`${keysFile} is readable and writable by sandboxed commands (granted read-write by ${ws}): a command could rewrite it to change this server's keys or settings`);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 describe.skipIf(!supported)('network switch through the server', () => {
   let listener: Bun.TCPSocketListener<undefined>;
   beforeAll(() => {
