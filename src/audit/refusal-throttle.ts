@@ -25,19 +25,11 @@
  * An AuditSink decorator: /metrics sits outside it and still counts every
  * refusal.
  */
-import ipaddr from 'ipaddr.js';
-import { parseIp } from '../util/ip-rules.ts';
+import { addressSource } from '../util/ip-rules.ts';
 import type { AuditEvent, AuditEventType, AuditSink } from './event.ts';
 
 const REFUSALS: ReadonlySet<AuditEventType> = new Set(['auth_failure', 'ip_denied', 'host_denied', 'origin_denied', 'permission_denied', 'rate_limit_exceeded']);
 
-/** The address a budget belongs to: an IPv4 address, or the /64 an IPv6 address lies in (`2001:db8:1:2::/64`). */
-function addressSource(ip: string): string {
-  const addr = parseIp(ip);
-  if (addr === null) return ip;
-  if (!(addr instanceof ipaddr.IPv6)) return addr.toString();
-  return `${new ipaddr.IPv6([...addr.parts.slice(0, 4), 0, 0, 0, 0]).toRFC5952String()}/64`;
-}
 
 /** Who a refusal counts against: the signed-in client (by key or token), else the address it came from. */
 function sourceOf(event: AuditEvent): { key: string; client: boolean } {

@@ -232,6 +232,13 @@ export const SETTINGS = [
     doc: 'Client secret hide introspects with.',
   }),
   setting({
+    path: 'oauth.introspection.perAddress',
+    env: 'HIDE_OAUTH_INTROSPECTION_PER_ADDRESS',
+    schema: int(0, 1_000_000),
+    default: 120,
+    doc: 'New opaque tokens the introspection endpoint is asked about per minute for one client address (an IPv6 /64); past it a new token gets 429 until the minute ends (known tokens go on), so made-up tokens cannot make this server flood the authorization server. 0: no bound.',
+  }),
+  setting({
     path: 'allowedClientIps',
     env: 'HIDE_ALLOWED_CLIENT_IPS',
     envAliases: ['SECURITY_ALLOWED_CLIENT_IPS'],

@@ -279,7 +279,7 @@ async function openOAuth(config: Config, opts: RuntimeOptions, tools: ToolDefini
       clockLeewaySeconds: o.clockLeewaySeconds,
       jwksCooldownSeconds: o.jwksCooldownSeconds,
       jwksMaxAgeSeconds: o.jwksMaxAgeSeconds,
-      introspection: i?.url && i.clientId && i.clientSecret ? { url: i.url, clientId: i.clientId, clientSecret: i.clientSecret } : undefined,
+      introspection: i?.url && i.clientId && i.clientSecret ? { url: i.url, clientId: i.clientId, clientSecret: i.clientSecret, perAddressPerMinute: i.perAddress } : undefined,
       tools,
       alongsideApiKeys: config.auth.mode === 'both',
     });

@@ -187,7 +187,11 @@ export class SecurityPipeline implements ToolCallGate {
     const asKey = keys?.authenticate(value);
     const known = asKey !== undefined && (asKey.ok || asKey.reason === 'disabled');
     if (asKey && (known || (!looksLikeJwt(value) && !oauth.introspects))) return this.authenticateKey(creds, facts, (reason) => refusal(reason), asKey);
-    return oauth.check(value).then((r) => {
+    return oauth.check(value, facts.clientIp).then((r) => {
+      if (!r.ok && r.retryAfterSeconds !== undefined) {
+        this.opts.audit.write(event('rate_limit_exceeded', facts, { error: r.reason, result: { reason: 'token_checks', retryAfterSeconds: r.retryAfterSeconds } }));
+        throw new RateLimitError(`Rate limited: ${r.reason}`, r.retryAfterSeconds, { reason: 'token_checks' });
+      }
       // Not the client's fault: a 401 would send it to sign in again, for an outage of the authorization server.
       if (!r.ok && r.unavailable) {
         const unavailable = new UnavailableError(`Service unavailable: the access token cannot be checked now (${r.reason})`, TOKEN_CHECK_RETRY_AFTER_SECONDS, { reason: 'token_check' });

@@ -42,3 +42,16 @@ export function parseIpRule(rule: string): IpRange {
   if (bits < 0 || bits > max) throw new Error(`"${rule}" has a prefix length outside ${offset}-${max + offset}`);
   return [addr, bits];
 }
+
+/**
+ * The source a per-address budget belongs to: an IPv4 address (an
+ * IPv4-mapped IPv6 one unwrapped), or the /64 an IPv6 address lies in
+ * (`2001:db8:1:2::/64`), since one host holds 2^64 addresses and could take
+ * a new one per request.
+ */
+export function addressSource(ip: string): string {
+  const addr = parseIp(ip);
+  if (addr === null) return ip;
+  if (!(addr instanceof ipaddr.IPv6)) return addr.toString();
+  return `${new ipaddr.IPv6([...addr.parts.slice(0, 4), 0, 0, 0, 0]).toRFC5952String()}/64`;
+}

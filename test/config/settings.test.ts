@@ -78,7 +78,7 @@ describe('the derived schema', () => {
         clockLeewaySeconds: 30,
         jwksCooldownSeconds: 30,
         jwksMaxAgeSeconds: 600,
-        introspection: { url: undefined, clientId: undefined, clientSecret: undefined },
+        introspection: { url: undefined, clientId: undefined, clientSecret: undefined, perAddress: 120 },
       },
       allowedClientIps: [],
       trustedProxies: [],
@@ -190,7 +190,7 @@ describe('maskedConfig', () => {
       token: '********',
       redis: 'redis://********@redis:6379/0',
       host: '127.0.0.2',
-      introspection: { url: 'https://sso.example.com/introspect', clientId: 'hide', clientSecret: '********' },
+      introspection: { url: 'https://sso.example.com/introspect', clientId: 'hide', clientSecret: '********', perAddress: 120 },
     });
     // The secret rows are the ones masked, and the original is untouched.
     expect(ROWS.filter((s) => s.secret).map((s) => s.path)).toEqual(['auth.apiKey', 'oauth.introspection.clientSecret', 'rateLimit.redisUrl', 'metrics.token']);

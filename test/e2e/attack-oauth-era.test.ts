@@ -806,6 +806,52 @@ describe('introspection with two issuers: an answer that names no issuer is not 
   });
 });
 
+describe('introspection: made-up tokens from one address', () => {
+  let server: TestServer;
+  let idp: TestIdp;
+  let resource: string;
+  /** Tokens the endpoint was asked about. */
+  const asked: string[] = [];
+  let introspection: ReturnType<typeof introspectionStandIn>;
+
+  beforeAll(async () => {
+    introspection = introspectionStandIn(async (req) => {
+      const token = new URLSearchParams(await req.text()).get('token') ?? '';
+      asked.push(token);
+      return Response.json(token.startsWith('real-') ? { active: true, sub: 'opaque-user', scope: 'hide:exec', aud: resource, iss: idp.issuer, exp: now() + 600 } : { active: false });
+    });
+    ({ idp, server, resource } = await startOAuthHide({ ...introspection.env, HIDE_OAUTH_INTROSPECTION_PER_ADDRESS: '3' }));
+  });
+  afterAll(async () => {
+    await server.stop();
+    await idp.stop();
+    introspection.stop();
+  });
+
+  test('past its budget of new tokens a minute an address gets 429 without the endpoint being asked; tokens known already go on', async () => {
+    expect(await echoStatus(server, 'real-token-0123456789abcdef')).toBe(200);
+    // Three new tokens a minute: the fourth is refused (a minute that ends on the way gives a fresh three, once).
+    let refused: Awaited<ReturnType<typeof rpc>> | null = null;
+    let sent = 0;
+    const before = (await auditLines(server)).length;
+    while (refused === null && sent < 8) {
+      const r = await rpc(server.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: { command: 'echo', arguments: ['x'] } }, bearer(`made-up-token-${++sent}-0123456789`));
+      if (r.status !== 401) refused = r;
+    }
+    expect(sent).toBeLessThanOrEqual(7);
+    expect({ status: refused!.status, code: refused!.body.error?.code, reason: refused!.body.error?.data?.reason }).toEqual({ status: 429, code: -31429, reason: 'token_checks' });
+    expect(Number(refused!.headers.get('retry-after'))).toBeGreaterThan(0);
+    // The refused token was never sent to the endpoint.
+    expect(asked).not.toContain(`made-up-token-${sent}-0123456789`);
+    expect(asked).toHaveLength(sent);
+    expect((await auditLines(server)).slice(before).filter((l) => l.event_type === 'rate_limit_exceeded').map((l) => l.result?.reason)).toEqual(['token_checks']);
+    // Answered before, it costs the endpoint nothing: the address's budget does not apply.
+    expect(await echoStatus(server, 'real-token-0123456789abcdef')).toBe(200);
+    expect(await echoStatus(server, 'made-up-token-1-0123456789')).toBe(401);
+    expect(asked).toHaveLength(sent);
+  });
+});
+
 describe('introspection: what is sent to the endpoint, and how often', () => {
   let server: TestServer;
   let idp: TestIdp;

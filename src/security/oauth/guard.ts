@@ -31,7 +31,7 @@ export interface OAuthGuardOptions {
 
 export type TokenAdmission =
   | { ok: true; clientId: string; allowedTools: ReadonlySet<string>; grant: OAuthGrant }
-  | { ok: false; reason: string; unavailable?: true };
+  | { ok: false; reason: string; unavailable?: true; retryAfterSeconds?: number };
 
 export class OAuthGuard {
   readonly metadataUrl: string;
@@ -77,8 +77,9 @@ export class OAuthGuard {
     for (const keys of this.issuerKeys.values()) void keys.refresh();
   }
 
-  async check(token: string): Promise<TokenAdmission> {
-    const r = await this.verifier.verify(token);
+  /** @param clientIp who presented the token: new opaque tokens are asked about within a budget per address. */
+  async check(token: string, clientIp?: string): Promise<TokenAdmission> {
+    const r = await this.verifier.verify(token, clientIp);
     if (!r.ok) return r;
     const { subject, clientId, issuer, scopes } = r.grant;
     return { ok: true, clientId: this.qualifySubjects ? `${issuer}#${subject}` : subject, allowedTools: this.scopes.allowedTools(scopes), grant: { issuer, clientId, scopes } };

@@ -7,6 +7,7 @@
  * while a busy client does not ask the server on every call.
  */
 import { sha256Hex } from '../../util/sha256.ts';
+import { QuestionBudget } from './question-budget.ts';
 
 const TIMEOUT_MS = 5000;
 /** Longest an active answer is reused. */
@@ -25,6 +26,8 @@ export interface IntrospectionOptions {
   url: string;
   clientId: string;
   clientSecret: string;
+  /** New tokens asked about per client address and minute (QuestionBudget); 0 or absent: no bound. */
+  perAddressPerMinute?: number;
 }
 
 /**
@@ -33,13 +36,17 @@ export interface IntrospectionOptions {
  * JSON) — refused now, but not remembered, so the token works again as soon
  * as the endpoint does.
  */
-export type IntrospectionResult = { active: true; claims: Record<string, unknown> } | { active: false; reason: string; unanswered?: true };
+export type IntrospectionResult =
+  | { active: true; claims: Record<string, unknown> }
+  /** `retryAfterSeconds`: not asked at all, the client address having spent its budget of new tokens. */
+  | { active: false; reason: string; unanswered?: true; retryAfterSeconds?: number };
 
 export class Introspector {
   private readonly cache = new Map<string, { until: number; result: IntrospectionResult }>();
   /** Questions on their way, by the token's SHA-256: concurrent calls with one token share one request. */
   private readonly asking = new Map<string, Promise<IntrospectionResult>>();
   private readonly authorization: string;
+  private readonly budget: QuestionBudget;
 
   /** The endpoint asked. */
   get url(): string {
@@ -50,6 +57,7 @@ export class Introspector {
     // RFC 6749 section 2.3.1: form-encode id and secret before Basic.
     const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
     this.authorization = `Basic ${btoa(`${enc(opts.clientId)}:${enc(opts.clientSecret)}`)}`;
+    this.budget = new QuestionBudget(opts.perAddressPerMinute ?? 0);
   }
 
   /**
@@ -62,13 +70,18 @@ export class Introspector {
     return this.cache.get(sha256Hex(candidate))?.result.active === true;
   }
 
-  async introspect(token: string): Promise<IntrospectionResult> {
+  /** @param clientIp who presented the token: a new question counts against its address's budget. */
+  async introspect(token: string, clientIp?: string): Promise<IntrospectionResult> {
     const key = sha256Hex(token);
     const now = Date.now();
     const hit = this.cache.get(key);
     if (hit && hit.until > now) return hit.result;
     let pending = this.asking.get(key);
     if (!pending) {
+      const wait = clientIp === undefined ? null : this.budget.take(clientIp);
+      if (wait !== null) {
+        return { active: false, reason: `too many new tokens from this address this minute (HIDE_OAUTH_INTROSPECTION_PER_ADDRESS)`, unanswered: true, retryAfterSeconds: wait };
+      }
       // Refused like an endpoint that does not answer: not remembered, so the token works once questions drain.
       if (this.asking.size >= MAX_OPEN_QUESTIONS) {
         return { active: false, reason: `introspection endpoint busy (${MAX_OPEN_QUESTIONS} questions open); retry`, unanswered: true };

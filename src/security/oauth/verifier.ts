@@ -27,7 +27,7 @@ export interface TokenGrant {
  * introspection endpoint unreachable, busy or failing) — a fault on the
  * server's side, which the client should retry, not a verdict on the token.
  */
-export type TokenCheck = { ok: true; grant: TokenGrant } | { ok: false; reason: string; unavailable?: true };
+export type TokenCheck = { ok: true; grant: TokenGrant } | { ok: false; reason: string; unavailable?: true; retryAfterSeconds?: number };
 
 export interface VerifierOptions {
   issuers: ReadonlyMap<string, IssuerKeys>;
@@ -127,10 +127,11 @@ export class TokenVerifier {
     return this.opts.introspector?.holds(candidate) ?? false;
   }
 
-  async verify(token: string): Promise<TokenCheck> {
+  /** @param clientIp who presented the token, for the introspection budget per address. */
+  async verify(token: string, clientIp?: string): Promise<TokenCheck> {
     // Worded so that the log redactor, which masks what follows `Bearer ` or `Authorization:`, leaves the line's client IP.
     if (token.length > MAX_TOKEN_LENGTH || !B64TOKEN.test(token)) return { ok: false, reason: "not an RFC 6750 credential (the header's value must be the scheme Bearer, one space and the token)" };
-    if (!looksLikeJwt(token)) return this.introspect(token);
+    if (!looksLikeJwt(token)) return this.introspect(token, clientIp);
     const digest = sha256Hex(token);
     const hit = this.verified.get(digest);
     if (hit && hit.until > Date.now() && hit.generation === hit.keys.generation) {
@@ -180,10 +181,11 @@ export class TokenVerifier {
     }
   }
 
-  private async introspect(token: string): Promise<TokenCheck> {
+  private async introspect(token: string, clientIp: string | undefined): Promise<TokenCheck> {
     const introspector = this.opts.introspector;
     if (!introspector) return { ok: false, reason: 'token is not a JWT and introspection is not configured' };
-    const r = await introspector.introspect(token);
+    const r = await introspector.introspect(token, clientIp);
+    if (!r.active && r.retryAfterSeconds !== undefined) return { ok: false, reason: r.reason, retryAfterSeconds: r.retryAfterSeconds };
     if (!r.active) return { ok: false, reason: r.reason, ...(r.unanswered ? { unavailable: true as const } : {}) };
     const c = r.claims;
     if (c.iss !== undefined && (typeof c.iss !== 'string' || !this.opts.issuers.has(c.iss))) return { ok: false, reason: 'token issuer is not trusted (iss)' };
