@@ -852,6 +852,46 @@ describe('introspection: made-up tokens from one address', () => {
   });
 });
 
+describe('introspection: a known token whose answer ages out, from an address whose budget others spent', () => {
+  let server: TestServer;
+  let idp: TestIdp;
+  let resource: string;
+  /** Tokens the endpoint was asked about. */
+  const asked: string[] = [];
+  /** The first answer about the real token expires soon, so its cached answer ages out within the test. */
+  let firstExp = 0;
+  let introspection: ReturnType<typeof introspectionStandIn>;
+
+  beforeAll(async () => {
+    introspection = introspectionStandIn(async (req) => {
+      const token = new URLSearchParams(await req.text()).get('token') ?? '';
+      asked.push(token);
+      if (!token.startsWith('real-')) return Response.json({ active: false });
+      const exp = firstExp === 0 ? (firstExp = now() + 2) : now() + 600;
+      return Response.json({ active: true, sub: 'opaque-user', scope: 'hide:exec', aud: resource, iss: idp.issuer, exp });
+    });
+    ({ idp, server, resource } = await startOAuthHide({ ...introspection.env, HIDE_OAUTH_INTROSPECTION_PER_ADDRESS: '3' }));
+  });
+  afterAll(async () => {
+    await server.stop();
+    await idp.stop();
+    introspection.stop();
+  });
+
+  test('the client goes on: its token is checked again without the spent budget', async () => {
+    const real = 'real-token-0123456789abcdef';
+    expect(await echoStatus(server, real)).toBe(200);
+    // Someone else at the address spends its budget with made-up tokens.
+    let status = 401;
+    for (let i = 1; status === 401 && i <= 8; i++) status = await echoStatus(server, `made-up-token-${i}-0123456789`);
+    expect(status).toBe(429);
+    await waitFor(() => Date.now() > firstExp * 1000, 10_000, 'the first answer to age out');
+    expect(await echoStatus(server, real)).toBe(200);
+    // Checked again, not served from the aged-out answer: a revoked token would stop here.
+    expect(asked.filter((t) => t === real)).toHaveLength(2);
+  });
+});
+
 describe('introspection: what is sent to the endpoint, and how often', () => {
   let server: TestServer;
   let idp: TestIdp;
@@ -987,7 +1027,8 @@ describe('introspection against an endpoint that holds its answers', () => {
       held--;
       return Response.json({ active: true, sub: 'opaque-user', scope: 'hide:exec', aud: resource, iss: idp.issuer, exp: now() + 600 });
     });
-    ({ idp, server, resource } = await startOAuthHide(introspection.env));
+    // One address sends all: its budget covers the 64 held questions and the one asked after them, nothing more.
+    ({ idp, server, resource } = await startOAuthHide({ ...introspection.env, HIDE_OAUTH_INTROSPECTION_PER_ADDRESS: '65' }));
   });
   afterAll(async () => {
     release();
@@ -1009,7 +1050,7 @@ describe('introspection against an endpoint that holds its answers', () => {
     expect(held).toBe(64);
     release();
     expect(new Set(await Promise.all(flood))).toEqual(new Set([200]));
-    // A refusal for being busy is not remembered: the same token is asked about now.
+    // A refusal for being busy is not remembered, nor taken from the address's budget: the same token is asked about now.
     expect(await echoStatus(server, 'more-made-up-0-0123456789')).toBe(200);
   });
 });
