@@ -130,10 +130,13 @@ export async function setupSandbox(
   // granted path is readable by every command.
   const exposed = secretExposures(serverSecretFiles(config, secretFiles), rules);
   if (exposed.length > 0) {
-    // Writable is the worse half: a command could grant itself keys (a keys file reload takes effect at once) or settings for the next start.
+    // Writable is the worse half: a command could grant itself keys (a keys file reload takes effect at once) or settings
+    // for the next start, or rewrite the record of what it did.
+    const audit = config.audit.enabled && config.audit.file !== '-' ? config.audit.file : null;
+    const harm = (file: string) => (audit !== null && (file === audit || file.startsWith(`${audit}.`)) ? "forge or erase this server's audit trail" : "change this server's keys or settings");
     const lines = exposed.map((e) =>
       e.access === 'read-write'
-        ? `${e.file} is readable and writable by sandboxed commands (granted read-write by ${e.rule}): a command could rewrite it to change this server's keys or settings`
+        ? `${e.file} is readable and writable by sandboxed commands (granted read-write by ${e.rule}): a command could rewrite it to ${harm(e.file)}`
         : `${e.file} is readable by sandboxed commands (granted read-only by ${e.rule})`,
     );
     if (mode === 'required') throw new SandboxUnavailableError(`HIDE_SANDBOX=required but ${lines.join('; ')}: move it outside the workspace, allowed paths and read-only paths`);

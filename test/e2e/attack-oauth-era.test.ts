@@ -844,11 +844,95 @@ describe('introspection: made-up tokens from one address', () => {
     // The refused token was never sent to the endpoint.
     expect(asked).not.toContain(`made-up-token-${sent}-0123456789`);
     expect(asked).toHaveLength(sent);
-    expect((await auditLines(server)).slice(before).filter((l) => l.event_type === 'rate_limit_exceeded').map((l) => l.result?.reason)).toEqual(['token_checks']);
+    const limited = (await auditLines(server)).slice(before).filter((l) => l.event_type === 'rate_limit_exceeded');
+    expect(limited.map((l) => l.result?.reason)).toEqual(['token_checks']);
+    // The line names the address, never the token.
+    expect(limited[0]!.client_ip).toBe('127.0.0.1');
+    expect(JSON.stringify(limited)).not.toContain(`made-up-token-${sent}-`);
+    expect(logged.join('')).not.toContain(`made-up-token-${sent}-`);
     // Answered before, it costs the endpoint nothing: the address's budget does not apply.
     expect(await echoStatus(server, 'real-token-0123456789abcdef')).toBe(200);
     expect(await echoStatus(server, 'made-up-token-1-0123456789')).toBe(401);
     expect(asked).toHaveLength(sent);
+    // No proxy is trusted: X-Forwarded-For does not buy a fresh budget.
+    const forwarded = await rpc(server.mcpUrl, 'tools/list', undefined, { ...bearer(`made-up-token-${sent + 1}-0123456789`), 'x-forwarded-for': '203.0.113.50' });
+    expect(forwarded.status).toBe(429);
+    expect(asked).toHaveLength(sent);
+  });
+});
+
+describe('introspection budget behind a trusted proxy: the client address X-Forwarded-For names', () => {
+  let server: TestServer;
+  let idp: TestIdp;
+  let introspection: ReturnType<typeof introspectionStandIn>;
+  let sent = 0;
+
+  beforeAll(async () => {
+    introspection = introspectionStandIn(() => Response.json({ active: false }));
+    ({ idp, server } = await startOAuthHide({ ...introspection.env, HIDE_OAUTH_INTROSPECTION_PER_ADDRESS: '1', HIDE_TRUSTED_PROXIES: '["127.0.0.1"]' }));
+  });
+  afterAll(async () => {
+    await server.stop();
+    await idp.stop();
+    introspection.stop();
+  });
+
+  const newToken = async (forwardedFor: string) =>
+    (await rpc(server.mcpUrl, 'tools/list', undefined, { ...bearer(`made-up-token-${++sent}-0123456789`), 'x-forwarded-for': forwardedFor })).status;
+
+  test('each client has its own budget; the same client written otherwise, or with a made-up hop on the left, shares it', async () => {
+    // Budget 1: the second new token is refused (a minute that ends on the way gives one more, once).
+    let status = 401;
+    for (let i = 0; status === 401 && i < 3; i++) status = await newToken('203.0.113.1');
+    expect(status).toBe(429);
+    expect(await newToken('::ffff:203.0.113.1')).toBe(429);
+    expect(await newToken('198.51.100.7, 203.0.113.1')).toBe(429);
+    // Another client behind the proxy is not held to it.
+    expect(await newToken('203.0.113.2')).toBe(401);
+    // An IPv6 client's /64 is one budget.
+    expect(await newToken('2001:db8:1:2::1')).toBe(401);
+    expect(await newToken('2001:db8:1:2:ffff::9')).toBe(429);
+    expect(await newToken('2001:db8:1:3::1')).toBe(401);
+  });
+});
+
+describe('introspection: a known token whose answer ages out, from an address whose budget others spent', () => {
+  let server: TestServer;
+  let idp: TestIdp;
+  let resource: string;
+  /** Tokens the endpoint was asked about. */
+  const asked: string[] = [];
+  /** The first answer about the real token expires soon, so its cached answer ages out within the test. */
+  let firstExp = 0;
+  let introspection: ReturnType<typeof introspectionStandIn>;
+
+  beforeAll(async () => {
+    introspection = introspectionStandIn(async (req) => {
+      const token = new URLSearchParams(await req.text()).get('token') ?? '';
+      asked.push(token);
+      if (!token.startsWith('real-')) return Response.json({ active: false });
+      const exp = firstExp === 0 ? (firstExp = now() + 2) : now() + 600;
+      return Response.json({ active: true, sub: 'opaque-user', scope: 'hide:exec', aud: resource, iss: idp.issuer, exp });
+    });
+    ({ idp, server, resource } = await startOAuthHide({ ...introspection.env, HIDE_OAUTH_INTROSPECTION_PER_ADDRESS: '3' }));
+  });
+  afterAll(async () => {
+    await server.stop();
+    await idp.stop();
+    introspection.stop();
+  });
+
+  test('the client goes on: its token is checked again without the spent budget', async () => {
+    const real = 'real-token-0123456789abcdef';
+    expect(await echoStatus(server, real)).toBe(200);
+    // Someone else at the address spends its budget with made-up tokens.
+    let status = 401;
+    for (let i = 1; status === 401 && i <= 8; i++) status = await echoStatus(server, `made-up-token-${i}-0123456789`);
+    expect(status).toBe(429);
+    await waitFor(() => Date.now() > firstExp * 1000, 10_000, 'the first answer to age out');
+    expect(await echoStatus(server, real)).toBe(200);
+    // Checked again, not served from the aged-out answer: a revoked token would stop here.
+    expect(asked.filter((t) => t === real)).toHaveLength(2);
   });
 });
 
@@ -987,7 +1071,8 @@ describe('introspection against an endpoint that holds its answers', () => {
       held--;
       return Response.json({ active: true, sub: 'opaque-user', scope: 'hide:exec', aud: resource, iss: idp.issuer, exp: now() + 600 });
     });
-    ({ idp, server, resource } = await startOAuthHide(introspection.env));
+    // One address sends all: its budget covers the 64 held questions and the one asked after them, nothing more.
+    ({ idp, server, resource } = await startOAuthHide({ ...introspection.env, HIDE_OAUTH_INTROSPECTION_PER_ADDRESS: '65' }));
   });
   afterAll(async () => {
     release();
@@ -1009,7 +1094,7 @@ describe('introspection against an endpoint that holds its answers', () => {
     expect(held).toBe(64);
     release();
     expect(new Set(await Promise.all(flood))).toEqual(new Set([200]));
-    // A refusal for being busy is not remembered: the same token is asked about now.
+    // A refusal for being busy is not remembered, nor taken from the address's budget: the same token is asked about now.
     expect(await echoStatus(server, 'more-made-up-0-0123456789')).toBe(200);
   });
 });

@@ -74,6 +74,25 @@ describe.skipIf(!supported)('a keys file inside the workspace', () => {
   });
 });
 
+describe.skipIf(!supported)('an audit log inside the workspace', () => {
+  test('HIDE_SANDBOX=auto warns that commands can rewrite the audit trail, not that they change keys or settings', async () => {
+    const dir = tempDir('hide-secret-paths-');
+    const ws = join(dir, 'ws');
+    mkdirSync(ws);
+    const auditFile = join(ws, 'audit.jsonl');
+    const server = await startServerProcess({
+      cwd: dir,
+      env: { PATH: '/usr/bin:/bin', HIDE_WORKSPACE: ws, HIDE_AUDIT_LOG_FILE: auditFile, HIDE_SANDBOX: 'auto', HIDE_LOG_LEVEL: 'info' },
+    });
+    try {
+      expect(server.logs()).toContain(`${auditFile} is readable and writable by sandboxed commands (granted read-write by ${ws}): a command could rewrite it to forge or erase this server's audit trail`);
+      expect(server.logs()).not.toContain("keys or settings");
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 describe.skipIf(!supported)('network switch through the server', () => {
   let listener: Bun.TCPSocketListener<undefined>;
   beforeAll(() => {

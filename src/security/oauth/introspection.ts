@@ -42,7 +42,8 @@ export type IntrospectionResult =
   | { active: false; reason: string; unanswered?: true; retryAfterSeconds?: number };
 
 export class Introspector {
-  private readonly cache = new Map<string, { until: number; result: IntrospectionResult }>();
+  /** `rechecked`: an active answer that aged out and was asked about again without the address's budget. */
+  private readonly cache = new Map<string, { until: number; result: IntrospectionResult; rechecked?: true }>();
   /** Questions on their way, by the token's SHA-256: concurrent calls with one token share one request. */
   private readonly asking = new Map<string, Promise<IntrospectionResult>>();
   private readonly authorization: string;
@@ -78,13 +79,19 @@ export class Introspector {
     if (hit && hit.until > now) return hit.result;
     let pending = this.asking.get(key);
     if (!pending) {
-      const wait = clientIp === undefined ? null : this.budget.take(clientIp);
-      if (wait !== null) {
-        return { active: false, reason: `too many new tokens from this address this minute (HIDE_OAUTH_INTROSPECTION_PER_ADDRESS)`, unanswered: true, retryAfterSeconds: wait };
-      }
       // Refused like an endpoint that does not answer: not remembered, so the token works once questions drain.
+      // Checked before the budget: a question never asked costs the address nothing.
       if (this.asking.size >= MAX_OPEN_QUESTIONS) {
         return { active: false, reason: `introspection endpoint busy (${MAX_OPEN_QUESTIONS} questions open); retry`, unanswered: true };
+      }
+      // A token the endpoint called active, whose answer has aged out, is checked again but is not new: its client
+      // goes on whatever others at its address spent. Once per answer (only a real token has one): a check that
+      // brings no answer to remember leaves the next one to the budget.
+      const recheck = hit?.result.active === true && !hit.rechecked;
+      if (recheck) hit.rechecked = true;
+      const wait = clientIp === undefined || recheck ? null : this.budget.take(clientIp);
+      if (wait !== null) {
+        return { active: false, reason: `too many new tokens from this address this minute (HIDE_OAUTH_INTROSPECTION_PER_ADDRESS)`, unanswered: true, retryAfterSeconds: wait };
       }
       pending = this.askAndRemember(key, token).finally(() => this.asking.delete(key));
       this.asking.set(key, pending);

@@ -4,8 +4,9 @@
  * a made-up opaque token, and each new one is a question to the
  * authorization server: without a budget one address could make this server
  * ask as fast as the endpoint answers (64 at a time), a flood passed on to a
- * third party. Tokens answered before (cached) and questions already on
- * their way cost nothing. Pure policy: the caller names the source.
+ * third party. Tokens answered before (cached, or answered active and
+ * checked again once that answer ages out) and questions already on their
+ * way cost nothing. Pure policy: the caller names the source.
  */
 import { addressSource } from '../../util/ip-rules.ts';
 
