@@ -627,6 +627,27 @@ function introspectionStandIn(answer: (req: Request) => Response | Promise<Respo
   };
 }
 
+/**
+ * An oauth-mode server beside a stand-in introspection endpoint, for the tests of one describe: started before
+ * them, stopped after. `answer` may read the returned `resource` and `idp`: they are set before any request
+ * reaches the endpoint.
+ */
+function hideWithIntrospection(answer: (req: Request) => Response | Promise<Response>, env: Record<string, string> = {}): { server: TestServer; idp: TestIdp; resource: string } {
+  const hide = {} as { server: TestServer; idp: TestIdp; resource: string };
+  let introspection: ReturnType<typeof introspectionStandIn>;
+  beforeAll(async () => {
+    introspection = introspectionStandIn(answer);
+    const { server, idp, resource } = await startOAuthHide({ ...introspection.env, ...env });
+    Object.assign(hide, { server, idp, resource });
+  });
+  afterAll(async () => {
+    await hide.server.stop();
+    await hide.idp.stop();
+    introspection.stop();
+  });
+  return hide;
+}
+
 describe('introspection answers from a misbehaving authorization server', () => {
   /** What the stand-in endpoint answers; each test sets it. */
   let answer: () => Response = () => Response.json({ active: false });
@@ -807,35 +828,25 @@ describe('introspection with two issuers: an answer that names no issuer is not 
 });
 
 describe('introspection: made-up tokens from one address', () => {
-  let server: TestServer;
-  let idp: TestIdp;
-  let resource: string;
   /** Tokens the endpoint was asked about. */
   const asked: string[] = [];
-  let introspection: ReturnType<typeof introspectionStandIn>;
-
-  beforeAll(async () => {
-    introspection = introspectionStandIn(async (req) => {
+  const hide = hideWithIntrospection(
+    async (req) => {
       const token = new URLSearchParams(await req.text()).get('token') ?? '';
       asked.push(token);
-      return Response.json(token.startsWith('real-') ? { active: true, sub: 'opaque-user', scope: 'hide:exec', aud: resource, iss: idp.issuer, exp: now() + 600 } : { active: false });
-    });
-    ({ idp, server, resource } = await startOAuthHide({ ...introspection.env, HIDE_OAUTH_INTROSPECTION_PER_ADDRESS: '3' }));
-  });
-  afterAll(async () => {
-    await server.stop();
-    await idp.stop();
-    introspection.stop();
-  });
+      return Response.json(token.startsWith('real-') ? { active: true, sub: 'opaque-user', scope: 'hide:exec', aud: hide.resource, iss: hide.idp.issuer, exp: now() + 600 } : { active: false });
+    },
+    { HIDE_OAUTH_INTROSPECTION_PER_ADDRESS: '3' },
+  );
 
   test('past its budget of new tokens a minute an address gets 429 without the endpoint being asked; tokens known already go on', async () => {
-    expect(await echoStatus(server, 'real-token-0123456789abcdef')).toBe(200);
+    expect(await echoStatus(hide.server, 'real-token-0123456789abcdef')).toBe(200);
     // Three new tokens a minute: the fourth is refused (a minute that ends on the way gives a fresh three, once).
     let refused: Awaited<ReturnType<typeof rpc>> | null = null;
     let sent = 0;
-    const before = (await auditLines(server)).length;
+    const before = (await auditLines(hide.server)).length;
     while (refused === null && sent < 8) {
-      const r = await rpc(server.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: { command: 'echo', arguments: ['x'] } }, bearer(`made-up-token-${++sent}-0123456789`));
+      const r = await rpc(hide.server.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: { command: 'echo', arguments: ['x'] } }, bearer(`made-up-token-${++sent}-0123456789`));
       if (r.status !== 401) refused = r;
     }
     expect(sent).toBeLessThanOrEqual(7);
@@ -844,41 +855,29 @@ describe('introspection: made-up tokens from one address', () => {
     // The refused token was never sent to the endpoint.
     expect(asked).not.toContain(`made-up-token-${sent}-0123456789`);
     expect(asked).toHaveLength(sent);
-    const limited = (await auditLines(server)).slice(before).filter((l) => l.event_type === 'rate_limit_exceeded');
+    const limited = (await auditLines(hide.server)).slice(before).filter((l) => l.event_type === 'rate_limit_exceeded');
     expect(limited.map((l) => l.result?.reason)).toEqual(['token_checks']);
     // The line names the address, never the token.
     expect(limited[0]!.client_ip).toBe('127.0.0.1');
     expect(JSON.stringify(limited)).not.toContain(`made-up-token-${sent}-`);
     expect(logged.join('')).not.toContain(`made-up-token-${sent}-`);
     // Answered before, it costs the endpoint nothing: the address's budget does not apply.
-    expect(await echoStatus(server, 'real-token-0123456789abcdef')).toBe(200);
-    expect(await echoStatus(server, 'made-up-token-1-0123456789')).toBe(401);
+    expect(await echoStatus(hide.server, 'real-token-0123456789abcdef')).toBe(200);
+    expect(await echoStatus(hide.server, 'made-up-token-1-0123456789')).toBe(401);
     expect(asked).toHaveLength(sent);
     // No proxy is trusted: X-Forwarded-For does not buy a fresh budget.
-    const forwarded = await rpc(server.mcpUrl, 'tools/list', undefined, { ...bearer(`made-up-token-${sent + 1}-0123456789`), 'x-forwarded-for': '203.0.113.50' });
+    const forwarded = await rpc(hide.server.mcpUrl, 'tools/list', undefined, { ...bearer(`made-up-token-${sent + 1}-0123456789`), 'x-forwarded-for': '203.0.113.50' });
     expect(forwarded.status).toBe(429);
     expect(asked).toHaveLength(sent);
   });
 });
 
 describe('introspection budget behind a trusted proxy: the client address X-Forwarded-For names', () => {
-  let server: TestServer;
-  let idp: TestIdp;
-  let introspection: ReturnType<typeof introspectionStandIn>;
+  const hide = hideWithIntrospection(() => Response.json({ active: false }), { HIDE_OAUTH_INTROSPECTION_PER_ADDRESS: '1', HIDE_TRUSTED_PROXIES: '["127.0.0.1"]' });
   let sent = 0;
 
-  beforeAll(async () => {
-    introspection = introspectionStandIn(() => Response.json({ active: false }));
-    ({ idp, server } = await startOAuthHide({ ...introspection.env, HIDE_OAUTH_INTROSPECTION_PER_ADDRESS: '1', HIDE_TRUSTED_PROXIES: '["127.0.0.1"]' }));
-  });
-  afterAll(async () => {
-    await server.stop();
-    await idp.stop();
-    introspection.stop();
-  });
-
   const newToken = async (forwardedFor: string) =>
-    (await rpc(server.mcpUrl, 'tools/list', undefined, { ...bearer(`made-up-token-${++sent}-0123456789`), 'x-forwarded-for': forwardedFor })).status;
+    (await rpc(hide.server.mcpUrl, 'tools/list', undefined, { ...bearer(`made-up-token-${++sent}-0123456789`), 'x-forwarded-for': forwardedFor })).status;
 
   test('each client has its own budget; the same client written otherwise, or with a made-up hop on the left, shares it', async () => {
     // Budget 1: the second new token is refused (a minute that ends on the way gives one more, once).
@@ -897,87 +896,64 @@ describe('introspection budget behind a trusted proxy: the client address X-Forw
 });
 
 describe('introspection: a known token whose answer ages out, from an address whose budget others spent', () => {
-  let server: TestServer;
-  let idp: TestIdp;
-  let resource: string;
   /** Tokens the endpoint was asked about. */
   const asked: string[] = [];
   /** The first answer about the real token expires soon, so its cached answer ages out within the test. */
   let firstExp = 0;
-  let introspection: ReturnType<typeof introspectionStandIn>;
-
-  beforeAll(async () => {
-    introspection = introspectionStandIn(async (req) => {
+  const hide = hideWithIntrospection(
+    async (req) => {
       const token = new URLSearchParams(await req.text()).get('token') ?? '';
       asked.push(token);
       if (!token.startsWith('real-')) return Response.json({ active: false });
       const exp = firstExp === 0 ? (firstExp = now() + 2) : now() + 600;
-      return Response.json({ active: true, sub: 'opaque-user', scope: 'hide:exec', aud: resource, iss: idp.issuer, exp });
-    });
-    ({ idp, server, resource } = await startOAuthHide({ ...introspection.env, HIDE_OAUTH_INTROSPECTION_PER_ADDRESS: '3' }));
-  });
-  afterAll(async () => {
-    await server.stop();
-    await idp.stop();
-    introspection.stop();
-  });
+      return Response.json({ active: true, sub: 'opaque-user', scope: 'hide:exec', aud: hide.resource, iss: hide.idp.issuer, exp });
+    },
+    { HIDE_OAUTH_INTROSPECTION_PER_ADDRESS: '3' },
+  );
 
   test('the client goes on: its token is checked again without the spent budget', async () => {
     const real = 'real-token-0123456789abcdef';
-    expect(await echoStatus(server, real)).toBe(200);
+    expect(await echoStatus(hide.server, real)).toBe(200);
     // Someone else at the address spends its budget with made-up tokens.
     let status = 401;
-    for (let i = 1; status === 401 && i <= 8; i++) status = await echoStatus(server, `made-up-token-${i}-0123456789`);
+    for (let i = 1; status === 401 && i <= 8; i++) status = await echoStatus(hide.server, `made-up-token-${i}-0123456789`);
     expect(status).toBe(429);
     await waitFor(() => Date.now() > firstExp * 1000, 10_000, 'the first answer to age out');
-    expect(await echoStatus(server, real)).toBe(200);
+    expect(await echoStatus(hide.server, real)).toBe(200);
     // Checked again, not served from the aged-out answer: a revoked token would stop here.
     expect(asked.filter((t) => t === real)).toHaveLength(2);
   });
 });
 
 describe('introspection: what is sent to the endpoint, and how often', () => {
-  let server: TestServer;
-  let idp: TestIdp;
-  let resource: string;
   /** The `token` form field of every request the endpoint got. */
   const asked: string[] = [];
-  let introspection: ReturnType<typeof introspectionStandIn>;
-
-  beforeAll(async () => {
-    introspection = introspectionStandIn(async (req) => {
-      asked.push(new URLSearchParams(await req.text()).get('token') ?? '');
-      // Slow enough that a burst of calls all arrive before the first answer.
-      await Bun.sleep(50);
-      return Response.json({ active: true, sub: 'opaque-user', scope: 'hide:exec', aud: resource, iss: idp.issuer, exp: now() + 600 });
-    });
-    ({ idp, server, resource } = await startOAuthHide(introspection.env));
-  });
-  afterAll(async () => {
-    await server.stop();
-    await idp.stop();
-    introspection.stop();
+  const hide = hideWithIntrospection(async (req) => {
+    asked.push(new URLSearchParams(await req.text()).get('token') ?? '');
+    // Slow enough that a burst of calls all arrive before the first answer.
+    await Bun.sleep(50);
+    return Response.json({ active: true, sub: 'opaque-user', scope: 'hide:exec', aud: hide.resource, iss: hide.idp.issuer, exp: now() + 600 });
   });
 
   test('other Authorization schemes (Basic user:password, a lower-case bearer) are refused and never sent to the endpoint', async () => {
     asked.length = 0;
-    const jwt = await idp.token('exec-bot');
+    const jwt = await hide.idp.token('exec-bot');
     const basic = `Basic ${btoa('alice:hunter2-password')}`;
     for (const authorization of [basic, `Digest username="alice", response="6629fae49393a05397450978507c4ef1"`, `bearer ${jwt}`, `Bearer ${jwt}, Basic ${btoa('a:b')}`]) {
-      const before = (await auditLines(server)).length;
-      const r = await rpc(server.mcpUrl, 'tools/list', undefined, { authorization });
+      const before = (await auditLines(hide.server)).length;
+      const r = await rpc(hide.server.mcpUrl, 'tools/list', undefined, { authorization });
       expect({ status: r.status, challenge: r.headers.get('www-authenticate') }).toMatchObject({ status: 401, challenge: expect.stringContaining('error="invalid_token"') });
-      expect((await auditLines(server)).slice(before).map((l) => l.event_type)).toEqual(['auth_failure']);
+      expect((await auditLines(hide.server)).slice(before).map((l) => l.event_type)).toEqual(['auth_failure']);
     }
     expect(asked).toEqual([]);
     // The control: an opaque token in the Bearer form is what the endpoint is for.
-    expect(await echoStatus(server, 'opaque-control-0123456789')).toBe(200);
+    expect(await echoStatus(hide.server, 'opaque-control-0123456789')).toBe(200);
     expect(asked).toEqual(['opaque-control-0123456789']);
   });
 
   test('a burst of concurrent calls with one new opaque token asks the endpoint once', async () => {
     asked.length = 0;
-    const statuses = await Promise.all(Array.from({ length: 20 }, () => echoStatus(server, 'opaque-burst-0123456789')));
+    const statuses = await Promise.all(Array.from({ length: 20 }, () => echoStatus(hide.server, 'opaque-burst-0123456789')));
     expect(new Set(statuses)).toEqual(new Set([200]));
     expect(asked).toEqual(['opaque-burst-0123456789']);
   });
