@@ -1,4 +1,2 @@
-/** The refusal of a process_* call the agent can act on. */
-
 /** A refusal an agent can act on (not found, bad env, exited): becomes an isError result. */
 export class ProcessError extends Error {}
