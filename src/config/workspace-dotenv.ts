@@ -10,7 +10,8 @@
  * Pure apart from reading the filesystem (realpath): no logging, no policy.
  */
 import { realpathSync } from 'node:fs';
-import { basename, dirname, join, resolve, sep } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
+import { isWithin } from '../util/path-within.ts';
 
 export interface WritableRoot {
   path: string;
@@ -27,10 +28,6 @@ function leadsTo(path: string): string {
   }
 }
 
-function within(root: string, path: string): boolean {
-  return path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
-}
-
 /**
  * The root under which a command could write `file`, or null. Two places
  * count: the name as the server opens it (a command that can write the
@@ -43,7 +40,7 @@ function within(root: string, path: string): boolean {
 export function writableRootOf(file: string, roots: readonly WritableRoot[]): WritableRoot | null {
   const asOpened = join(leadsTo(dirname(file)), basename(file));
   const target = leadsTo(file);
-  return roots.find((root) => within(leadsTo(root.path), asOpened) || within(leadsTo(root.path), target)) ?? null;
+  return roots.find((root) => isWithin(leadsTo(root.path), asOpened) || isWithin(leadsTo(root.path), target)) ?? null;
 }
 
 /** The start-up refusal for a `.env` that lies where commands can write and sets some of the server's settings. */

@@ -4,7 +4,7 @@
  * gets. Plain functions, shared by every transport.
  */
 import { realpathSync } from 'node:fs';
-import { isWithin } from '../workspace/confine.ts';
+import { isWithin } from '../util/path-within.ts';
 import { basename, isAbsolute, resolve } from 'node:path';
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';

@@ -10,7 +10,7 @@
  */
 import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { isWithin } from '../workspace/confine.ts';
+import { isWithin } from '../util/path-within.ts';
 import type { LandlockRules } from './landlock.ts';
 
 export type GrantAccess = 'read-only' | 'read-write';

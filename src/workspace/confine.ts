@@ -10,7 +10,8 @@
  */
 import { realpathSync, type Stats, statSync } from 'node:fs';
 import { lstat, readlink, realpath, stat } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { isWithin } from '../util/path-within.ts';
 
 /** Why a path was refused; lets callers tell "missing" from "not allowed" without parsing messages. */
 export type RefusalKind = 'invalid' | 'outside' | 'missing' | 'type' | 'symlink' | 'hardlink' | 'exists' | 'changed' | 'too-large' | 'binary';
@@ -26,12 +27,6 @@ export class PathRefusedError extends Error {
   }
 }
 
-/** True when `child` equals `root` or lies below it, by path segments. */
-export function isWithin(root: string, child: string): boolean {
-  if (child === root) return true;
-  const prefix = root.endsWith(sep) ? root : root + sep;
-  return child.startsWith(prefix);
-}
 
 /** Bound on symlink hops, as the kernel's own (MAXSYMLINKS). */
 const MAX_HOPS = 40;

@@ -7,7 +7,8 @@ import { describe, expect, test } from 'bun:test';
 import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeAtomic } from '../../src/workspace/atomic-write.ts';
-import { Confiner, isWithin, PathRefusedError } from '../../src/workspace/confine.ts';
+import { Confiner, PathRefusedError } from '../../src/workspace/confine.ts';
+import { isWithin } from '../../src/util/path-within.ts';
 import { hasProcFd, openDirectory, openFileForRead } from '../../src/workspace/open.ts';
 import { tree } from '../tools/helpers.ts';
 
