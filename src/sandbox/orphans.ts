@@ -132,6 +132,19 @@ function holdChild(pid: number, parent: Held): Held | null {
   return null;
 }
 
+/** Longest one walk waits for the processes it stopped to show as stopped or dead before it looks again. */
+const SETTLE_MS = 100;
+/** Looks at the stopped tree after the first walk, at most (each must find someone new to earn the next). */
+const MAX_LOOKS = 8;
+
+/** True once every process of `frozen` shows as stopped or dead: none of them can still hand children over. */
+function settled(frozen: Held[]): boolean {
+  return frozen.every((p) => {
+    const state = stateOf(p.pid);
+    return state === null || state === 'T' || state === 't' || state === 'Z' || state === 'X';
+  });
+}
+
 /**
  * Stops `root` and every descendant, then kills them all. Killing only the
  * orphan would let a child of it (re-parented to us in turn) fork a
@@ -140,30 +153,45 @@ function holdChild(pid: number, parent: Held): Held | null {
  * SIGSTOP is asynchronous: each process is listed only once it shows as
  * stopped, so a fork that raced the signal is still seen. Every process is
  * signalled through a pidfd taken while it was known to be in the tree.
+ *
+ * A process that dies during the walk (a kill sent just before it, or its
+ * own end) hands its children to the nearest subreaper above it, which may
+ * have been listed already: they would be missed, and live on once the
+ * subreaper is killed too. So once the stopped tree has settled (every
+ * process stopped or dead: nothing can hand children over any more), every
+ * stopped process is listed again, until a look finds nobody new.
  */
 function killTree(root: number, budget = MAX_TREE): number {
   // Our own child, not reaped yet: its pid names it alone.
   const top = hold(root);
   if (top === null) return lastErrno() === ESRCH ? 0 : killChildByPid(root);
   const frozen: Held[] = [];
-  const seen = new Set<number>();
+  const inTree = new Set<number>();
   const queue: { pid: number; parent: Held | null }[] = [{ pid: root, parent: null }];
   const opened: Held[] = [top];
+  const settleBy = performance.now() + SETTLE_MS;
   try {
-    while (queue.length > 0 && frozen.length < budget) {
-      const { pid, parent } = queue.pop()!;
-      if (seen.has(pid)) continue;
-      seen.add(pid);
-      const p: Held | null = parent === null ? top : holdChild(pid, parent);
-      if (p === null) continue;
-      if (p !== top) opened.push(p);
-      if (!signalHeld(p, SIGSTOP)) continue;
-      frozen.push(p);
-      for (let spin = 0; spin < 100; spin++) {
-        const state = stateOf(pid);
-        if (state === null || state === 'T' || state === 't' || state === 'Z') break;
+    for (let look = 0; ; look++) {
+      while (queue.length > 0 && frozen.length < budget) {
+        const { pid, parent } = queue.pop()!;
+        if (inTree.has(pid)) continue;
+        // Not in the tree (yet): a child handed over meanwhile is found again under its new parent.
+        const p: Held | null = parent === null ? top : holdChild(pid, parent);
+        if (p === null) continue;
+        inTree.add(pid);
+        if (p !== top) opened.push(p);
+        if (!signalHeld(p, SIGSTOP)) continue;
+        frozen.push(p);
+        for (let spin = 0; spin < 100; spin++) {
+          const state = stateOf(pid);
+          if (state === null || state === 'T' || state === 't' || state === 'Z') break;
+        }
+        for (const child of childPids(pid)) queue.push({ pid: child, parent: p });
       }
-      for (const child of childPids(pid)) queue.push({ pid: child, parent: p });
+      if (frozen.length >= budget || look === MAX_LOOKS) break;
+      while (!settled(frozen) && performance.now() < settleBy) Bun.sleepSync(1);
+      for (const p of frozen) for (const child of childPids(p.pid)) if (!inTree.has(child)) queue.push({ pid: child, parent: p });
+      if (queue.length === 0) break;
     }
     for (const p of frozen) signalHeld(p, SIGKILL);
   } finally {

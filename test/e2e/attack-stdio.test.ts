@@ -112,7 +112,7 @@ describe.each(variants)('stdio output attacks ($name)', (variant) => {
       commandLeft: sleeping(marker).length,
       audited: audited.map((e) => [e.event_type, e.tool_name]),
     }).toEqual({ exitCode: 0, stray: [], said: true, commandLeft: 0, audited: [['tool_call', 'shell_execute']] });
-  });
+  }, 60_000);
 
   test('a client that never reads stdout: stdin is no longer read once answers wait, memory stays bounded, and every answer arrives when it reads', async () => {
     const { ws, audit } = place(variant.uid);

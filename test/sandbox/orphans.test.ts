@@ -1,5 +1,9 @@
 import { expect, test } from 'bun:test';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { killProcessTree } from '../../src/sandbox/orphans.ts';
+import { hostEntries, isLive, newMarker } from '../helpers/procfs.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const FIXTURE = join(import.meta.dir, 'fixtures/sweep-without-pidfd.ts');
 
@@ -10,3 +14,63 @@ test.skipIf(process.platform !== 'linux')('the orphan sweep kills an orphan when
   expect(run.stderr.toString()).toBe('');
   expect(JSON.parse(run.stdout.toString())).toEqual({ refused: true, left: 0, alive: false });
 });
+
+/**
+ * A tree in which one process dies while the tree is being stopped: its child is handed to the subreaper above it,
+ * whose children were listed before the hand-over. The root (a subreaper, as a launcher is) runs A, then twenty idle
+ * siblings, then C; the walk reaches C first (the last listed), A last; A exits the moment it sees C stopped, so its
+ * child B moves up to the root after the root was listed and before A is. B must die with the rest.
+ */
+const HAND_OVER = `
+import ctypes, os, sys, time
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)
+marker = sys.argv[1]
+to_a_r, to_a_w = os.pipe()
+from_a_r, from_a_w = os.pipe()
+if os.fork() == 0:
+    b = os.fork()
+    if b == 0:
+        os.execvp('sleep', ['sleep', marker])
+    os.write(from_a_w, str(b).encode())
+    c = int(os.read(to_a_r, 32))
+    while True:
+        try:
+            stat = open(f'/proc/{c}/stat').read()
+        except OSError:
+            os._exit(0)
+        if stat[stat.rindex(')') + 2] in 'Tt':
+            os._exit(0)
+for _ in range(20):
+    if os.fork() == 0:
+        os.execvp('sleep', ['sleep', marker])
+c = os.fork()
+if c == 0:
+    os.execvp('sleep', ['sleep', marker])
+os.write(to_a_w, str(c).encode())
+print(int(os.read(from_a_r, 32)), flush=True)
+time.sleep(1000)
+`;
+
+test.skipIf(process.platform !== 'linux')('a tree whose middle dies while it is stopped: the child it hands up dies too', async () => {
+  const survivors: number[] = [];
+  for (let round = 0; round < 5; round++) {
+    const marker = newMarker();
+    const root = Bun.spawn(['python3', '-c', HAND_OVER, marker], { stdout: 'pipe', stderr: 'inherit' });
+    const b = Number(new TextDecoder().decode((await root.stdout.getReader().read()).value).trim());
+    expect(b).toBeGreaterThan(0);
+    try {
+      killProcessTree(root.pid);
+    } finally {
+      root.kill('SIGKILL');
+    }
+    await root.exited;
+    const marked = () => hostEntries((dir) => isLive(dir) && readFileSync(`${dir}/cmdline`, 'utf8').includes(`sleep\0${marker}`)).map((d) => Number(d.slice(6)));
+    // SIGKILL takes a moment to show.
+    await waitFor(() => marked().length === 0, 2000, 'the tree gone').catch(() => {});
+    for (const pid of marked()) {
+      survivors.push(pid);
+      process.kill(pid, 'SIGKILL');
+    }
+  }
+  expect(survivors).toEqual([]);
+}, 30_000);
