@@ -132,8 +132,13 @@ function holdChild(pid: number, parent: Held): Held | null {
   return null;
 }
 
-/** Longest one walk waits for the processes it stopped to show as stopped or dead before it looks again. */
-const SETTLE_MS = 100;
+/**
+ * Longest a kill of a tree that is not swept again waits for the processes it stopped to show as stopped or dead
+ * before it looks again. A process can stay unsettled (a vfork parent waits, unstoppable, for its stopped child), so
+ * the wait has a bound, and a sweep (which lists its children again until none is left) does not wait at all: the
+ * event loop it runs on serves every client.
+ */
+export const SETTLE_MS = 100;
 /** Looks at the stopped tree after the first walk, at most (each must find someone new to earn the next). */
 const MAX_LOOKS = 8;
 
@@ -157,11 +162,12 @@ function settled(frozen: Held[]): boolean {
  * A process that dies during the walk (a kill sent just before it, or its
  * own end) hands its children to the nearest subreaper above it, which may
  * have been listed already: they would be missed, and live on once the
- * subreaper is killed too. So once the stopped tree has settled (every
- * process stopped or dead: nothing can hand children over any more), every
- * stopped process is listed again, until a look finds nobody new.
+ * subreaper is killed too. So every stopped process is listed again, until
+ * a look finds nobody new; before the looks it waits, until `settleBy`, for
+ * the tree to settle (every process stopped or dead: nothing can hand
+ * children over any more).
  */
-function killTree(root: number, budget = MAX_TREE): number {
+function killTree(root: number, budget: number, settleBy: number): number {
   // Our own child, not reaped yet: its pid names it alone.
   const top = hold(root);
   if (top === null) return lastErrno() === ESRCH ? 0 : killChildByPid(root);
@@ -169,7 +175,6 @@ function killTree(root: number, budget = MAX_TREE): number {
   const inTree = new Set<number>();
   const queue: { pid: number; parent: Held | null }[] = [{ pid: root, parent: null }];
   const opened: Held[] = [top];
-  const settleBy = performance.now() + SETTLE_MS;
   try {
     for (let look = 0; ; look++) {
       while (queue.length > 0 && frozen.length < budget) {
@@ -204,10 +209,12 @@ function killTree(root: number, budget = MAX_TREE): number {
  * Stops and kills `pid`, a child of ours, with every process below it, at
  * once: the frozen tree cannot fork a successor, and nothing below is
  * re-parented away before it is seen. Returns how many were killed (at most
- * MAX_TREE; what lies beyond is left for a sweep).
+ * MAX_TREE; what lies beyond is left for a sweep). `settleBy` (a
+ * performance.now() time) bounds the wait for the stopped tree to settle;
+ * several trees killed together share one.
  */
-export function killProcessTree(pid: number): number {
-  return killTree(pid);
+export function killProcessTree(pid: number, settleBy = performance.now() + SETTLE_MS): number {
+  return killTree(pid, MAX_TREE, settleBy);
 }
 
 /**
@@ -271,7 +278,7 @@ export function sweepOrphans(keep: ReadonlySet<number>, candidate: (pid: number)
         budget--;
       } else {
         // SIGKILL reaches every thread, the main one gone or not.
-        budget -= killTree(pid, budget);
+        budget -= killTree(pid, budget, 0);
       }
     }
     if (left === 0) return 0;

@@ -15,7 +15,7 @@ import type { LiveStart, OutputSink } from '../exec/live.ts';
 import { notStarted, type SpawnResult } from '../exec/spawn.ts';
 import type { OwnedLiveRequest, OwnedSpawnRequest, Spawner } from '../exec/spawner.ts';
 import { liveLauncherPids, SandboxLauncher, type SandboxLauncherOptions } from './launcher-client.ts';
-import { becomeSubreaper, isSandboxed, killProcessTree, procMatchesOwnPids, sweepUntilQuiet } from './orphans.ts';
+import { becomeSubreaper, isSandboxed, killProcessTree, procMatchesOwnPids, SETTLE_MS, sweepUntilQuiet } from './orphans.ts';
 import type { LayerReport } from './protocol.ts';
 import type { ResourceLimits } from './rlimits.ts';
 
@@ -157,12 +157,14 @@ export class SandboxSpawner implements Spawner {
   }
 
   killAll(): void {
+    // One bound for every tree's settling: the exit waits on it once, not once per client.
+    const settleBy = performance.now() + SETTLE_MS;
     for (const { launcher } of this.byOwner.values()) {
       // Without a PID namespace nothing a launcher runs dies with it, and the server may exit right after (a
       // second stop signal) without sweeping what it leaves: its whole tree is stopped and killed now, the
       // launcher first, so nothing is re-parented away unseen.
       const pid = launcher.pid;
-      if (pid !== null && this.sweepsOrphans && !this.options.pidNamespaces) killProcessTree(pid);
+      if (pid !== null && this.sweepsOrphans && !this.options.pidNamespaces) killProcessTree(pid, settleBy);
       launcher.kill();
     }
   }
