@@ -142,12 +142,29 @@ export const SETTLE_MS = 100;
 /** Looks at the stopped tree after the first walk, at most (each must find someone new to earn the next). */
 const MAX_LOOKS = 8;
 
-/** True once every process of `frozen` shows as stopped or dead: none of them can still hand children over. */
+/** True for the state of a process or thread that is stopped or dead (null: gone). */
+function isStill(state: string | null): boolean {
+  return state === null || state === 'T' || state === 't' || state === 'Z' || state === 'X';
+}
+
+/**
+ * True once the process shows as stopped or dead: it can neither fork nor hand children over any more. One whose
+ * main thread has exited shows "Z" while its other threads run on, one of them maybe in the middle of a fork whose
+ * child appears only when it ends: every thread must show as stopped or dead too.
+ */
+function isSettled(pid: number): boolean {
+  const state = stateOf(pid);
+  if (state !== 'Z') return isStill(state);
+  try {
+    return readdirSync(`/proc/${pid}/task`).every((tid) => isStill(stateOf(pid, tid)));
+  } catch {
+    return true;
+  }
+}
+
+/** True once every process of `frozen` has settled: none of them can still fork or hand children over. */
 function settled(frozen: Held[]): boolean {
-  return frozen.every((p) => {
-    const state = stateOf(p.pid);
-    return state === null || state === 'T' || state === 't' || state === 'Z' || state === 'X';
-  });
+  return frozen.every((p) => isSettled(p.pid));
 }
 
 /**
@@ -194,7 +211,8 @@ function killTree(root: number, budget: number, settleBy: number): number {
         for (const child of childPids(pid)) queue.push({ pid: child, parent: p });
       }
       if (frozen.length >= budget || look === MAX_LOOKS) break;
-      while (!settled(frozen) && performance.now() < settleBy) Bun.sleepSync(1);
+      // The time first: a sweep (no wait) does not read the tree's states at all.
+      while (performance.now() < settleBy && !settled(frozen)) Bun.sleepSync(1);
       for (const p of frozen) for (const child of childPids(p.pid)) if (!inTree.has(child)) queue.push({ pid: child, parent: p });
       if (queue.length === 0) break;
     }

@@ -74,3 +74,59 @@ test.skipIf(process.platform !== 'linux')('a tree whose middle dies while it is 
   }
   expect(survivors).toEqual([]);
 }, 30_000);
+
+/**
+ * A process whose main thread has exited shows as a zombie while its other threads run on, and one of them may be in
+ * the middle of a fork when the walk stops it: the child appears only when the fork ends, after the walk listed the
+ * process's children. The process has many mappings (a fork copies each, and takes a while) and many idle threads (a
+ * listing of its children reads each); one thread forks without pause, the main thread exits alone. Whether a round
+ * catches a fork ending between the last look and the kill depends on timing, hence the rounds.
+ */
+const FORKING_THREAD = `
+import ctypes, mmap, os, sys, threading, time
+libc = ctypes.CDLL(None)
+libc.prctl(36, 1, 0, 0, 0)
+marker = sys.argv[1]
+r, w = os.pipe()
+if os.fork() == 0:
+    maps = [mmap.mmap(-1, 4096) for _ in range(20000)]
+    go = threading.Event()
+    def forker():
+        go.wait()
+        while True:
+            if os.fork() == 0:
+                time.sleep(1000)
+            os.write(w, b'.')
+    threading.Thread(target=forker).start()
+    idle = threading.Event()
+    for _ in range(400):
+        threading.Thread(target=idle.wait).start()
+    go.set()
+    libc.syscall(60, 0)
+os.read(r, 1)
+print('forking', flush=True)
+time.sleep(1000)
+`;
+
+test.skipIf(process.platform !== 'linux')("a process whose main thread has exited, while another thread forks: the fork's child dies too", async () => {
+  const survivors: number[] = [];
+  for (let round = 0; round < 8; round++) {
+    const marker = newMarker();
+    const root = Bun.spawn(['python3', '-c', FORKING_THREAD, marker], { stdout: 'pipe', stderr: 'inherit' });
+    expect(new TextDecoder().decode((await root.stdout.getReader().read()).value).trim()).toBe('forking');
+    try {
+      killProcessTree(root.pid);
+    } finally {
+      root.kill('SIGKILL');
+    }
+    await root.exited;
+    const marked = () => hostEntries((dir) => isLive(dir) && readFileSync(`${dir}/cmdline`, 'utf8').includes(marker)).map((d) => Number(d.slice(6)));
+    // SIGKILL takes a moment to show.
+    await waitFor(() => marked().length === 0, 2000, 'the tree gone').catch(() => {});
+    for (const pid of marked()) {
+      survivors.push(pid);
+      process.kill(pid, 'SIGKILL');
+    }
+  }
+  expect(survivors).toEqual([]);
+}, 60_000);
