@@ -33,7 +33,7 @@ import { type ClientMessage, jsonLines, LAUNCHER_CONFIG_ENV, type LauncherConfig
 import type { LiveHandle } from '../exec/live.ts';
 import { LauncherWriter } from './launcher-writer.ts';
 import { killGroup, type RunningCommand, runCommand, startLiveCommand } from './run-command.ts';
-import { LimitsThread } from './limits-thread.ts';
+import { LimitsThread, LimitsThreadError } from './limits-thread.ts';
 import { forbidCoreDumps } from './rlimits.ts';
 import { installSeccomp } from './seccomp.ts';
 import { InflightMap } from '../util/inflight-map.ts';
@@ -103,10 +103,11 @@ const WANT_OF_RESOURCES = new Set(['EMFILE', 'ENFILE', 'ENOMEM', 'EAGAIN']);
 /**
  * Whether a failure to confine says what the kernel or the container allows
  * (HIDE_SANDBOX=auto then runs commands unconfined): not for a granted path
- * out of reach, which is the configuration's doing, nor for want of resources.
+ * out of reach, which is the configuration's doing, nor for want of resources
+ * (descriptors, memory, processes or threads, its limits thread among them).
  */
-function saysWhatKernelAllows(err: unknown): boolean {
-  if (err instanceof UnreachableGrantError) return false;
+export function saysWhatKernelAllows(err: unknown): boolean {
+  if (err instanceof UnreachableGrantError || err instanceof LimitsThreadError) return false;
   return !(err instanceof SyscallError && WANT_OF_RESOURCES.has(err.code));
 }
 

@@ -53,6 +53,9 @@ self.onmessage = (event) => {
 postMessage({ ready: true });
 `;
 
+/** The limits thread could not start: a want of threads or memory, never the kernel refusing to confine. */
+export class LimitsThreadError extends Error {}
+
 export class LimitsThread {
   private nextId = 1;
   private readonly waiting = new Map<number, (error: string | null) => void>();
@@ -71,7 +74,7 @@ export class LimitsThread {
     const worker = new Worker(url);
     return new Promise((resolve, reject) => {
       worker.onmessage = () => resolve(new LimitsThread(worker));
-      worker.onerror = (event) => reject(new Error(`limits thread failed: ${event.message}`));
+      worker.onerror = (event) => reject(new LimitsThreadError(`limits thread failed: ${event.message}`));
     });
   }
 

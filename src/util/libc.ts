@@ -50,9 +50,13 @@ export function libc(): Libc {
   throw new Error(`cannot load libc through bun:ffi (${failures.join('; ')})`);
 }
 
-const errnoNames = new Map<number, string>(
-  Object.entries(constants.errno).map(([name, value]) => [value, name]),
-);
+/**
+ * The name of each errno value. Two names share a value on Linux (EAGAIN and EWOULDBLOCK, ENOTSUP and EOPNOTSUPP):
+ * the first in the table wins, so a fork or thread refused for want of resources is called EAGAIN, the name code
+ * that judges failures looks for, not the later alias.
+ */
+const errnoNames = new Map<number, string>();
+for (const [name, value] of Object.entries(constants.errno)) if (!errnoNames.has(value)) errnoNames.set(value, name);
 
 /** errno of the calling thread, read right after a failed libc call. */
 export function lastErrno(): number {
