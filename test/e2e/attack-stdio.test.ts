@@ -14,7 +14,7 @@
  *   so stdin is still read and a cancellation reaches the calls that run.
  */
 import { afterAll, describe, expect, test } from 'bun:test';
-import { chmodSync, chownSync, closeSync, constants, copyFileSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { MAX_IN_FLIGHT } from '../../src/mcp/stdio.ts';
 import { ensureBinary } from '../helpers/binary.ts';
@@ -81,7 +81,15 @@ describe.each(variants)('stdio output attacks ($name)', (variant) => {
   test('stdout closed by the client while a command runs: the call is killed and audited, the server exits 0 saying why, with no stack trace', async () => {
     const { ws, audit } = place(variant.uid);
     const marker = newMarker();
-    await using proc = Bun.spawn(await command(variant, ws), { cwd: ws, env: env(audit), stdin: 'pipe', stdout: 'pipe', stderr: 'pipe' });
+    // The server's stdout is a FIFO whose one read end is ours, so closing it is the client closing its end, at a
+    // moment the test chooses (a cancelled pipe reader closes its descriptor whenever the runtime gets to it).
+    using fifoDir = disposableTempDir('hide-attack-stdio-fifo-');
+    const fifo = join(fifoDir.path, 'out');
+    expect(Bun.spawnSync(['mkfifo', fifo]).exitCode).toBe(0);
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const writer = openSync(fifo, constants.O_WRONLY);
+    await using proc = Bun.spawn(await command(variant, ws), { cwd: ws, env: env(audit), stdin: 'pipe', stdout: writer, stderr: 'pipe' });
+    closeSync(writer);
     let stderr = '';
     void (async () => {
       const decoder = new TextDecoder();
@@ -91,14 +99,24 @@ describe.each(variants)('stdio output attacks ($name)', (variant) => {
       proc.stdin.write(`${line}\n`);
       proc.stdin.flush();
     };
-    const out = proc.stdout.getReader();
+    let answered = '';
+    const readAnswers = () => {
+      const buf = Buffer.alloc(65536);
+      try {
+        const n = readSync(reader, buf);
+        answered += buf.subarray(0, n).toString();
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      }
+      return answered;
+    };
     send('{"jsonrpc":"2.0","id":0,"method":"ping"}');
-    expect(new TextDecoder().decode((await out.read()).value)).toBe('{"jsonrpc":"2.0","id":0,"result":{}}\n');
+    expect(await waitFor(() => readAnswers().endsWith('\n') && answered, 10_000, 'the answer to a ping')).toBe('{"jsonrpc":"2.0","id":0,"result":{}}\n');
     send(call(1, 'sleep', [marker]));
     await waitFor(() => sleeping(marker).length > 0, 10_000, 'the command running');
     // The client goes away from stdout only; stdin stays open. The next answer meets EPIPE: a large one (tools/list,
     // 30 KB) the sink cannot take at once, whose write hands back a promise before the flush throws, then a small one.
-    await out.cancel();
+    closeSync(reader);
     send('{"jsonrpc":"2.0","id":2,"method":"tools/list"}');
     send('{"jsonrpc":"2.0","id":3,"method":"ping"}');
     // Anything on stderr but our one line (an unhandled EPIPE, a stack trace) ends the wait too.
