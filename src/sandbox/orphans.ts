@@ -204,10 +204,7 @@ function killTree(root: number, budget: number, settleBy: number): number {
         if (p !== top) opened.push(p);
         if (!signalHeld(p, SIGSTOP)) continue;
         frozen.push(p);
-        for (let spin = 0; spin < 100; spin++) {
-          const state = stateOf(pid);
-          if (state === null || state === 'T' || state === 't' || state === 'Z') break;
-        }
+        for (let spin = 0; spin < 100; spin++) if (isStill(stateOf(pid))) break;
         for (const child of childPids(pid)) queue.push({ pid: child, parent: p });
       }
       if (frozen.length >= budget || look === MAX_LOOKS) break;
