@@ -1,219 +1,28 @@
 /**
- * A launcher that dies while its last messages are still in the pipe: the
- * server reads them before it settles the launcher's calls, so a call the
- * launcher reported started is never sent to the replacement and run twice.
- * The launcher here is a stand-in process that speaks the protocol and dies
- * at the moment under test (the real one cannot be made to die there on
- * purpose): handed a call, it leaves a child holding its stdout that reports
- * the call started once the stand-in is gone, and exits at once.
+ * The launcher-exit tests run in a `bun test` of their own. They start launchers and stand-ins that die at chosen
+ * moments (before they are ready, while a child of theirs still holds their stdout, stopped past the boot deadline),
+ * and in the shared runner Bun 1.4.5 itself has aborted now and then right after them ("panic(main thread): abort()
+ * called", a bug in Bun, not in these tests), which ended the whole suite. Run apart, such an abort fails one run of
+ * this file, which is run once more; a failing test fails every time.
  */
-import { afterAll, describe, expect, test } from 'bun:test';
-import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { constants } from 'node:os';
+import { expect, test } from 'bun:test';
 import { join } from 'node:path';
-import { LauncherConfineError, SandboxLauncher } from '../../src/sandbox/launcher-client.ts';
-import { landlockAbi, UnreachableGrantError } from '../../src/sandbox/landlock.ts';
-import { saysWhatKernelAllows } from '../../src/sandbox/launcher.ts';
-import { LimitsThreadError } from '../../src/sandbox/limits-thread.ts';
-import { sandboxRules } from '../../src/sandbox/rules.ts';
-import { SyscallError } from '../../src/util/libc.ts';
-import { tempDir } from '../helpers/temp.ts';
-import { waitFor } from '../helpers/wait.ts';
-import { ENV, makeFixture, makeLauncher } from './helpers.ts';
 
-const dir = tempDir('hide-launcher-exit-');
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const FILE = join(import.meta.dir, 'launcher-exit.isolated.ts');
 
-const STAND_IN = `
-import { appendFileSync } from 'node:fs';
-const runs = process.argv[2];
-const report = { abi: 7, networkEnforced: true, scoped: true, skipped: [], pidNamespace: false, privateProc: false, privateTmp: false, privateNetwork: false, seccomp: true, nonDumpable: true };
-process.stdout.write(JSON.stringify({ t: 'ready', report }) + '\\n');
-for await (const line of console) {
-  const message = JSON.parse(line);
-  if (message.t !== 'run') continue;
-  appendFileSync(runs, message.id + '\\n');
-  // Reports the call started once this stand-in is gone (reaped: kill -0 fails), not after a guessed delay.
-  Bun.spawn(['sh', '-c', 'while kill -0 ' + process.pid + ' 2>/dev/null; do sleep 0.01; done; echo \\'{"t":"started","id":' + message.id + '}\\''], { stdin: 'ignore', stdout: 'inherit', stderr: 'inherit' }).unref();
-  process.exit(0);
-}
-`;
+/** Whether a run's output shows Bun's own crash rather than a test's failure. */
+const crashed = (output: string) => output.includes('oh no: Bun has crashed') || output.includes('panic(main thread)');
 
-test('a call its dead launcher reported started is not sent to the replacement: it runs once', async () => {
-  const script = join(dir, 'stand-in.ts');
-  const runs = join(dir, 'runs');
-  writeFileSync(script, STAND_IN);
-  writeFileSync(runs, '');
-  const launcher = new SandboxLauncher({ rules: sandboxRules({ workspace: dir, network: 'off' }), command: [process.execPath, script, runs], privateTmp: false });
-  try {
-    const result = await launcher.run({ argv: ['/bin/true'], cwd: dir, env: ENV, timeoutMs: 10_000, maxOutputBytes: 1024 });
-    expect(result.spawnError).toBe('sandbox launcher exited while the command ran');
-    expect(readFileSync(runs, 'utf8').trim().split('\n')).toHaveLength(1);
-  } finally {
-    await launcher.close();
+test('a launcher that exits or never becomes ready (launcher-exit.isolated.ts, in a runner of its own)', () => {
+  let run = Bun.spawnSync([process.execPath, 'test', FILE], { stdout: 'pipe', stderr: 'pipe', env: process.env });
+  let output = `${run.stdout.toString()}${run.stderr.toString()}`;
+  if (run.exitCode !== 0 && crashed(output)) {
+    console.warn('launcher-exit.isolated.ts: Bun crashed; running it once more');
+    run = Bun.spawnSync([process.execPath, 'test', FILE], { stdout: 'pipe', stderr: 'pipe', env: process.env });
+    output = `${run.stdout.toString()}${run.stderr.toString()}`;
   }
-});
-
-/** What `launcher.start()` failed with (null: the launcher became ready); the launcher is closed after. */
-async function bootError(launcher: SandboxLauncher): Promise<Error | null> {
-  try {
-    return await launcher.start().then(
-      () => null,
-      (err: Error) => err,
-    );
-  } finally {
-    await launcher.close();
-  }
-}
-
-/**
- * How a launcher that never became ready failed decides whether HIDE_SANDBOX=auto may run commands unconfined:
- * only a launcher that could not confine itself says what the kernel or container allows.
- */
-describe('a launcher that never becomes ready', () => {
-  const boot = async (source: string) => {
-    const script = join(dir, `boot-${Math.random().toString(36).slice(2)}.ts`);
-    writeFileSync(script, source);
-    return bootError(new SandboxLauncher({ rules: sandboxRules({ workspace: dir, network: 'off' }), command: [process.execPath, script], privateTmp: false }));
-  };
-
-  test('one that reports it could not confine itself, or that a seccomp profile kills (SIGSYS), is a confinement failure', async () => {
-    const reported = await boot(`process.stdout.write(JSON.stringify({ t: 'fatal', error: 'Landlock is not available on this kernel' }) + '\\n');`);
-    expect(reported).toBeInstanceOf(LauncherConfineError);
-    const killed = await boot(`process.kill(process.pid, 'SIGSYS');`);
-    expect(killed).toBeInstanceOf(LauncherConfineError);
-  });
-
-  test('one that dies otherwise before it is ready (killed, out of memory, a crash) is not: it says nothing of the kernel', async () => {
-    for (const source of ['process.exit(3);', "process.kill(process.pid, 'SIGKILL');"]) {
-      const err = await boot(source);
-      expect(err).toBeInstanceOf(Error);
-      expect(err).not.toBeInstanceOf(LauncherConfineError);
-    }
-  });
-});
-
-/**
- * A granted path the launcher cannot look at once its capabilities are dropped (a root server whose workspace lies in
- * another user's home, mode 0700): the configuration's doing, not the kernel's, so no reason to run commands unconfined.
- */
-describe.skipIf(process.getuid?.() !== 0 || landlockAbi() < 1)('a real launcher whose workspace it cannot reach', () => {
-  test('fails to start, and not as a confinement failure', async () => {
-    const top = tempDir('hide-unreachable-grant-');
-    try {
-      chmodSync(top, 0o755);
-      const home = join(top, 'home');
-      mkdirSync(home, { mode: 0o700 });
-      chownSync(home, 65534, 65534);
-      const workspace = join(home, 'ws');
-      mkdirSync(workspace);
-      const err = await bootError(makeLauncher(workspace));
-      expect(err?.message).toContain('EACCES');
-      expect(err).not.toBeInstanceOf(LauncherConfineError);
-    } finally {
-      rmSync(top, { recursive: true, force: true });
-    }
-  });
-});
-
-/**
- * A launcher short of descriptors or memory (the system's file table full, say) when it confines itself: no word on
- * what the kernel allows either. Judged on the errors themselves: a real launcher cannot be put there reliably. A low
- * descriptor limit leaves a window of one descriptor between Bun's own start and the first path Landlock is given,
- * and Bun's own count moves by one from run to run and machine to machine; launchers that failed inside Bun's start,
- * read through a launcher client, also crashed Bun 1.4.5's test runner (abort() in its main thread).
- */
-test('a launcher short of descriptors or memory says nothing of what the kernel allows; a refusal does', () => {
-  const failed = (errno: number) => new SyscallError('open(/usr)', errno);
-  for (const errno of [constants.errno.EMFILE, constants.errno.ENFILE, constants.errno.ENOMEM, constants.errno.EAGAIN]) {
-    expect(saysWhatKernelAllows(failed(errno))).toBe(false);
-  }
-  expect(saysWhatKernelAllows(new UnreachableGrantError('cannot grant /srv/ws: EACCES'))).toBe(false);
-  expect(saysWhatKernelAllows(new LimitsThreadError('limits thread failed: out of threads'))).toBe(false);
-  for (const errno of [constants.errno.EPERM, constants.errno.EOPNOTSUPP, constants.errno.ENOSYS, constants.errno.ENOSPC]) {
-    expect(saysWhatKernelAllows(failed(errno))).toBe(true);
-  }
-  expect(saysWhatKernelAllows(new Error('Landlock is not available on this kernel'))).toBe(true);
-});
-
-/**
- * A launcher stopped while it boots (unprivileged on a kernel without Landlock's signal scope, another client's
- * command can stop any process of the server's user; a launcher can also hang for want of a thread) never becomes
- * ready: the call waiting for it fails, and at start `required` refuses rather than wait for ever.
- */
-describe.skipIf(landlockAbi() < 1)('a real launcher that never becomes ready', () => {
-  test('fails the call waiting for it rather than hold it for ever', async () => {
-    using fx = makeFixture();
-    const launcher = makeLauncher(fx.workspace);
-    try {
-      const run = launcher.run({ argv: ['/bin/true'], cwd: fx.workspace, env: ENV, timeoutMs: 1000, maxOutputBytes: 1024 });
-      // Spawned by now: the boot begins as the call is made.
-      process.kill(launcher.pid!, 'SIGSTOP');
-      const result = await run;
-      expect(result.spawnError).toContain('sandbox unavailable');
-      expect(result.spawnError).toContain('ready');
-    } finally {
-      await launcher.close();
-    }
-  }, 60_000);
-});
-
-/**
- * While a dead launcher's last messages are read, its pid may already name someone else: the kernel has it back once
- * the launcher is reaped. The unprivileged exit-at-once (SandboxSpawner.killAll) stops and kills the tree under that
- * pid, so a launcher that has exited has no pid, whatever is still to be read from its pipe.
- */
-test('a launcher that has exited has no pid, while its last messages are still read', async () => {
-  const script = join(dir, 'exits-after-ready.ts');
-  // Ready, then gone, leaving a child that holds its stdout: the read of what it wrote goes on for a while.
-  writeFileSync(
-    script,
-    `const report = { abi: 7, networkEnforced: true, scoped: true, skipped: [], pidNamespace: false, privateProc: false, privateTmp: false, privateNetwork: false, seccomp: true, nonDumpable: true };
-process.stdout.write(JSON.stringify({ t: 'ready', report }) + '\\n');
-Bun.spawn(['sleep', '3'], { stdin: 'ignore', stdout: 'inherit', stderr: 'inherit' }).unref();
-setTimeout(() => process.exit(0), 100);
-`,
-  );
-  const launcher = new SandboxLauncher({ rules: sandboxRules({ workspace: dir, network: 'off' }), command: [process.execPath, script], privateTmp: false });
-  try {
-    await launcher.start();
-    const pid = launcher.pid;
-    expect(pid).not.toBeNull();
-    const reaped = () => {
-      try {
-        process.kill(pid!, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    };
-    await waitFor(reaped, 10_000, 'the launcher reaped');
-    expect(launcher.pid).toBeNull();
-  } finally {
-    await launcher.close();
-  }
-});
-
-/**
- * A command holds none of its launcher's descriptors: it cannot keep the launcher's pipe to the server open (each
- * death of its launcher would then wait out the read of its last messages), nor write to the server through it.
- */
-describe.skipIf(landlockAbi() < 1)('a command of a real launcher', () => {
-  test('has its standard streams open and nothing else', async () => {
-    using fx = makeFixture();
-    const launcher = makeLauncher(fx.workspace);
-    try {
-      const r = await launcher.run({
-        argv: ['/usr/bin/python3', '-c', "import os; print(sorted(int(fd) for fd in os.listdir('/proc/self/fd')))"],
-        cwd: fx.workspace,
-        env: ENV,
-        timeoutMs: 10_000,
-        maxOutputBytes: 4096,
-      });
-      // The last is the directory being listed.
-      expect(r.stdout.trim()).toBe('[0, 1, 2, 3]');
-    } finally {
-      await launcher.close();
-    }
-  });
-});
+  if (run.exitCode !== 0) console.error(output);
+  expect(run.exitCode).toBe(0);
+  expect(output).toMatch(/\b8 pass\b/);
+  expect(output).toMatch(/\b0 fail\b/);
+}, 120_000);
