@@ -23,6 +23,6 @@ test('a launcher that exits or never becomes ready (launcher-exit.isolated.ts, i
   }
   if (run.exitCode !== 0) console.error(output);
   expect(run.exitCode).toBe(0);
-  expect(output).toMatch(/\b8 pass\b/);
+  expect(output).toMatch(/\b[1-9]\d* pass\b/);
   expect(output).toMatch(/\b0 fail\b/);
 }, 120_000);
