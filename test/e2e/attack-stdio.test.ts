@@ -72,6 +72,14 @@ const env = (audit: string, extra: Record<string, string> = {}) => ({
   ...extra,
 });
 
+/** A FIFO in `dir` for a server's stdout: its path, our read end (non-blocking) and the write end to hand to the server. */
+function stdoutFifo(dir: string): { path: string; reader: number; writer: number } {
+  const fifo = join(dir, 'out');
+  expect(Bun.spawnSync(['mkfifo', fifo]).exitCode).toBe(0);
+  const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  return { path: fifo, reader, writer: openSync(fifo, constants.O_WRONLY) };
+}
+
 const call = (id: number | string, command: string, args: string[]) =>
   JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'shell_execute', arguments: { command, arguments: args } } });
 
@@ -84,10 +92,7 @@ describe.each(variants)('stdio output attacks ($name)', (variant) => {
     // The server's stdout is a FIFO whose one read end is ours, so closing it is the client closing its end, at a
     // moment the test chooses (a cancelled pipe reader closes its descriptor whenever the runtime gets to it).
     using fifoDir = disposableTempDir('hide-attack-stdio-fifo-');
-    const fifo = join(fifoDir.path, 'out');
-    expect(Bun.spawnSync(['mkfifo', fifo]).exitCode).toBe(0);
-    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
-    const writer = openSync(fifo, constants.O_WRONLY);
+    const { reader, writer } = stdoutFifo(fifoDir.path);
     await using proc = Bun.spawn(await command(variant, ws), { cwd: ws, env: env(audit), stdin: 'pipe', stdout: writer, stderr: 'pipe' });
     closeSync(writer);
     let stderr = '';
@@ -135,11 +140,8 @@ describe.each(variants)('stdio output attacks ($name)', (variant) => {
   test('a client that never reads stdout: stdin is no longer read once answers wait, memory stays bounded, and every answer arrives when it reads', async () => {
     const { ws, audit } = place(variant.uid);
     using fifoDir = disposableTempDir('hide-attack-stdio-fifo-');
-    const fifo = join(fifoDir.path, 'out');
-    expect(Bun.spawnSync(['mkfifo', fifo]).exitCode).toBe(0);
     // Our read end, opened and never read until the end: the server's stdout is a pipe nobody drains.
-    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
-    const writer = openSync(fifo, constants.O_WRONLY);
+    const { path: fifo, reader, writer } = stdoutFifo(fifoDir.path);
     await using proc = Bun.spawn(await command(variant, ws), { cwd: ws, env: env(audit), stdin: 'pipe', stdout: writer, stderr: 'pipe' });
     closeSync(writer);
     const rssMiB = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${serverPid()}/status`, 'utf8'))![1]) / 1024;

@@ -16,6 +16,38 @@ test.skipIf(process.platform !== 'linux')('the orphan sweep kills an orphan when
 });
 
 /**
+ * Runs `script` (python, given a marker) `rounds` times; once its first line is out (checked by `ready`), kills its
+ * tree with killProcessTree, and returns the pids of the processes whose command line holds the marker that are still
+ * alive after (killed then, so nothing outlives the test).
+ */
+async function survivorsOfTreeKills(script: string, rounds: number, ready: (line: string) => void): Promise<number[]> {
+  const survivors: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const marker = newMarker();
+    const root = Bun.spawn(['python3', '-c', script, marker], { stdout: 'pipe', stderr: 'inherit' });
+    try {
+      ready(new TextDecoder().decode((await root.stdout.getReader().read()).value).trim());
+      killProcessTree(root.pid);
+    } finally {
+      root.kill('SIGKILL');
+    }
+    await root.exited;
+    const marked = () => hostEntries((dir) => isLive(dir) && readFileSync(`${dir}/cmdline`, 'utf8').includes(marker)).map((d) => Number(d.slice(6)));
+    // SIGKILL takes a moment to show.
+    await waitFor(() => marked().length === 0, 2000, 'the tree gone').catch(() => {});
+    for (const pid of marked()) {
+      survivors.push(pid);
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+  }
+  return survivors;
+}
+
+/**
  * A tree in which one process dies while the tree is being stopped: its child is handed to the subreaper above it,
  * whose children were listed before the hand-over. The root (a subreaper, as a launcher is) runs A, then twenty idle
  * siblings, then C; the walk reaches C first (the last listed), A last; A exits the moment it sees C stopped, so its
@@ -52,27 +84,7 @@ time.sleep(1000)
 `;
 
 test.skipIf(process.platform !== 'linux')('a tree whose middle dies while it is stopped: the child it hands up dies too', async () => {
-  const survivors: number[] = [];
-  for (let round = 0; round < 5; round++) {
-    const marker = newMarker();
-    const root = Bun.spawn(['python3', '-c', HAND_OVER, marker], { stdout: 'pipe', stderr: 'inherit' });
-    const b = Number(new TextDecoder().decode((await root.stdout.getReader().read()).value).trim());
-    expect(b).toBeGreaterThan(0);
-    try {
-      killProcessTree(root.pid);
-    } finally {
-      root.kill('SIGKILL');
-    }
-    await root.exited;
-    const marked = () => hostEntries((dir) => isLive(dir) && readFileSync(`${dir}/cmdline`, 'utf8').includes(`sleep\0${marker}`)).map((d) => Number(d.slice(6)));
-    // SIGKILL takes a moment to show.
-    await waitFor(() => marked().length === 0, 2000, 'the tree gone').catch(() => {});
-    for (const pid of marked()) {
-      survivors.push(pid);
-      process.kill(pid, 'SIGKILL');
-    }
-  }
-  expect(survivors).toEqual([]);
+  expect(await survivorsOfTreeKills(HAND_OVER, 5, (line) => expect(Number(line)).toBeGreaterThan(0))).toEqual([]);
 }, 30_000);
 
 /**
@@ -109,24 +121,5 @@ time.sleep(1000)
 `;
 
 test.skipIf(process.platform !== 'linux')("a process whose main thread has exited, while another thread forks: the fork's child dies too", async () => {
-  const survivors: number[] = [];
-  for (let round = 0; round < 8; round++) {
-    const marker = newMarker();
-    const root = Bun.spawn(['python3', '-c', FORKING_THREAD, marker], { stdout: 'pipe', stderr: 'inherit' });
-    expect(new TextDecoder().decode((await root.stdout.getReader().read()).value).trim()).toBe('forking');
-    try {
-      killProcessTree(root.pid);
-    } finally {
-      root.kill('SIGKILL');
-    }
-    await root.exited;
-    const marked = () => hostEntries((dir) => isLive(dir) && readFileSync(`${dir}/cmdline`, 'utf8').includes(marker)).map((d) => Number(d.slice(6)));
-    // SIGKILL takes a moment to show.
-    await waitFor(() => marked().length === 0, 2000, 'the tree gone').catch(() => {});
-    for (const pid of marked()) {
-      survivors.push(pid);
-      process.kill(pid, 'SIGKILL');
-    }
-  }
-  expect(survivors).toEqual([]);
+  expect(await survivorsOfTreeKills(FORKING_THREAD, 8, (line) => expect(line).toBe('forking'))).toEqual([]);
 }, 60_000);
