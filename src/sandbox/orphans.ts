@@ -74,10 +74,14 @@ function stateOf(pid: number, tid?: string): string | null {
  * dead only when every thread is.
  */
 function isDead(pid: number): boolean {
-  if (stateOf(pid) !== 'Z') return false;
+  // A thread gone while we looked (null) is as dead as it gets.
+  return stateOf(pid) === 'Z' && everyThread(pid, (state) => (state ?? 'Z') === 'Z');
+}
+
+/** True when the state of every thread of the process passes `holds` (null: that thread is gone); true once it is gone. */
+function everyThread(pid: number, holds: (state: string | null) => boolean): boolean {
   try {
-    // A thread gone while we looked (null) is as dead as it gets.
-    return readdirSync(`/proc/${pid}/task`).every((tid) => (stateOf(pid, tid) ?? 'Z') === 'Z');
+    return readdirSync(`/proc/${pid}/task`).every((tid) => holds(stateOf(pid, tid)));
   } catch {
     return true;
   }
@@ -154,12 +158,7 @@ function isStill(state: string | null): boolean {
  */
 function isSettled(pid: number): boolean {
   const state = stateOf(pid);
-  if (state !== 'Z') return isStill(state);
-  try {
-    return readdirSync(`/proc/${pid}/task`).every((tid) => isStill(stateOf(pid, tid)));
-  } catch {
-    return true;
-  }
+  return state === 'Z' ? everyThread(pid, isStill) : isStill(state);
 }
 
 /** True once every process of `frozen` has settled: none of them can still fork or hand children over. */

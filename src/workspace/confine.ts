@@ -27,7 +27,6 @@ export class PathRefusedError extends Error {
   }
 }
 
-
 /** Bound on symlink hops, as the kernel's own (MAXSYMLINKS). */
 const MAX_HOPS = 40;
 
