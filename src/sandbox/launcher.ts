@@ -72,8 +72,10 @@ async function confine(config: LauncherConfig): Promise<{ report: LayerReport; p
   let privateProc = false;
   let privateTmp = false;
   let terminals = false;
-  if (pidns !== null && process.pid === 1) {
-    mountPrivateProc();
+  let mountRefused: string | null = null;
+  if (pidns !== null && process.pid === 1) mountRefused = mountPrivateProc();
+  // Only once / is private in this thread's mount namespace: a mount before that would reach the host's.
+  if (pidns !== null && process.pid === 1 && mountRefused === null) {
     privateProc = true;
     terminals = mountPrivatePts();
     // In the same private mount namespace: other clients' TMPDIRs (and the sockets in them) are not there.
@@ -90,7 +92,7 @@ async function confine(config: LauncherConfig): Promise<{ report: LayerReport; p
   // Commands can signal this launcher only from the client it serves, and
   // with a PID namespace per command they cannot name it at all.
   installSeccomp({ network: socketsAllowed(config.rules) ? 'on' : 'off', protectedPids: [], allowPidNamespace: pidns !== null, sysvIpc: pidns !== null });
-  return { report: { ...landlock, pidNamespace: pidns !== null, privateProc, privateTmp, privateNetwork, seccomp: true, nonDumpable: true }, pidns, limitsThread, terminals };
+  return { report: { ...landlock, pidNamespace: pidns !== null, privateProc, privateTmp, privateNetwork, seccomp: true, nonDumpable: true, mountRefused }, pidns, limitsThread, terminals };
 }
 
 /**
@@ -183,7 +185,7 @@ export async function runLauncher(): Promise<void> {
         const { id, req } = message;
         if (live.has(id) || running.has(id)) continue;
         if (req.terminal && !terminals) {
-          const error = 'a terminal is not available in this sandbox: it needs a pseudo-terminal instance of its own, which only a server running as root can mount; start the process without `terminal`';
+          const error = 'a terminal is not available in this sandbox: it needs a pseudo-terminal instance of its own, which only a server running as root, and allowed to mount, can have; start the process without `terminal`';
           send({ t: 'exit', id, exit: { exitCode: -1, signal: null, durationMs: 0, spawnError: error } });
           continue;
         }

@@ -37,5 +37,6 @@ export function predictedLayers(network: 'off' | 'on'): string[] {
     privateTmp: process.getuid?.() === 0 && tmpWritable(),
     privateNetwork: process.getuid?.() === 0 && network === 'off',
     nonDumpable: true,
+    mountRefused: null,
   });
 }

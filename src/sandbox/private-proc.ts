@@ -7,14 +7,34 @@
  * is per thread), made private first so nothing propagates to the host. It
  * must happen before Landlock, which forbids mounting.
  */
+import { SyscallError } from '../util/libc.ts';
 import { CLONE_NEWNS, unshare } from './namespaces.ts';
 import { mount, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_REC, tryMount } from './mounts.ts';
 
-/** Mounts a fresh procfs over /proc in a private mount namespace of the calling thread. Throws SyscallError. */
-export function mountPrivateProc(): void {
-  unshare(CLONE_NEWNS, 'CLONE_NEWNS');
-  mount(null, '/', null, MS_REC | MS_PRIVATE, null, 'mount(/, MS_REC|MS_PRIVATE)');
-  mount('proc', '/proc', 'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC, null, 'mount(proc, /proc)');
+/**
+ * How a kernel with a policy over mount says no: an LSM profile (AppArmor's
+ * `deny mount`, as container runtimes' default profiles have) answers
+ * EACCES, a seccomp filter or a namespace the caller may not mount in EPERM.
+ */
+const MOUNT_REFUSED = new Set(['EACCES', 'EPERM']);
+
+/**
+ * Mounts a fresh procfs over /proc in a private mount namespace of the
+ * calling thread. Returns null when it did, or the refusal when the
+ * kernel's policy forbids mounting here: the other layers do not need the
+ * mount, so a launcher goes on without it, as an unprivileged one does.
+ * Throws SyscallError for any other failure (want of memory or descriptors).
+ */
+export function mountPrivateProc(): string | null {
+  try {
+    unshare(CLONE_NEWNS, 'CLONE_NEWNS');
+    mount(null, '/', null, MS_REC | MS_PRIVATE, null, 'mount(/, MS_REC|MS_PRIVATE)');
+    mount('proc', '/proc', 'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC, null, 'mount(proc, /proc)');
+    return null;
+  } catch (err) {
+    if (err instanceof SyscallError && MOUNT_REFUSED.has(err.code)) return err.message;
+    throw err;
+  }
 }
 
 /**

@@ -58,6 +58,8 @@ export interface LayerReport extends RestrictReport {
   seccomp: boolean;
   /** The launcher is not dumpable: no ptrace, /proc/PID/{fd,environ,mem} or pidfd_getfd on it. */
   nonDumpable: boolean;
+  /** Why a launcher that could have mounted its private /proc, terminals and temp view did not (the kernel's policy refused mount), else null. */
+  mountRefused: string | null;
 }
 
 /** Server → launcher. */
@@ -98,6 +100,7 @@ const ReportSchema = v.object({
   privateNetwork: v.boolean(),
   seccomp: v.boolean(),
   nonDumpable: v.boolean(),
+  mountRefused: v.nullable(v.pipe(v.string(), v.maxLength(1000))),
 });
 
 const Count = v.pipe(v.number(), v.safeInteger(), v.minValue(0));

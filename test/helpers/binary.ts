@@ -37,11 +37,14 @@ export function ensureBinary(): Promise<string> {
   return building;
 }
 
-/** Starts `hide serve` from the binary on a free port; resolves once /health answers. */
-export async function startBinary(opts: { cwd: string; env?: Record<string, string>; args?: string[] }) {
+/**
+ * Starts `hide serve` from the binary on a free port; resolves once /health
+ * answers. `wrapper` is a command line that runs the binary (its argv follows).
+ */
+export async function startBinary(opts: { cwd: string; env?: Record<string, string>; args?: string[]; wrapper?: string[] }) {
   const bin = await ensureBinary();
   const port = 20000 + Math.floor(Math.random() * 20000);
-  const proc = Bun.spawn([bin, 'serve', '--port', String(port), ...(opts.args ?? [])], {
+  const proc = Bun.spawn([...(opts.wrapper ?? []), bin, 'serve', '--port', String(port), ...(opts.args ?? [])], {
     cwd: opts.cwd,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HIDE_LOG_FORMAT: 'json', ...opts.env },
     stdout: 'pipe',
