@@ -81,8 +81,8 @@ async function confine(config: LauncherConfig): Promise<{ report: LayerReport; p
     // In the same private mount namespace: other clients' TMPDIRs (and the sockets in them) are not there.
     if (config.tmpDir !== null) privateTmp = showOnlyOwnTmp(config.tmpDir, [...config.rules.readWrite, ...config.rules.readOnly]);
   }
-  const privateNetwork = pidns !== null && !socketsAllowed(config.rules);
-  if (privateNetwork) isolateNetwork();
+  const networkRefused = pidns !== null && !socketsAllowed(config.rules) ? isolateNetwork() : null;
+  const privateNetwork = pidns !== null && !socketsAllowed(config.rules) && networkRefused === null;
   if (config.dropCapabilities) dropCapabilities(pidns ? [CAP_SYS_ADMIN] : []);
   const landlock = restrictSelf(terminals ? { ...config.rules, readWrite: [...config.rules.readWrite, ...PTY_DEVICES] } : config.rules);
   // Before the filter: the one thread that may still set another process's limits.
@@ -92,7 +92,7 @@ async function confine(config: LauncherConfig): Promise<{ report: LayerReport; p
   // Commands can signal this launcher only from the client it serves, and
   // with a PID namespace per command they cannot name it at all.
   installSeccomp({ network: socketsAllowed(config.rules) ? 'on' : 'off', protectedPids: [], allowPidNamespace: pidns !== null, sysvIpc: pidns !== null });
-  return { report: { ...landlock, pidNamespace: pidns !== null, privateProc, privateTmp, privateNetwork, seccomp: true, nonDumpable: true, mountRefused }, pidns, limitsThread, terminals };
+  return { report: { ...landlock, pidNamespace: pidns !== null, privateProc, privateTmp, privateNetwork, seccomp: true, nonDumpable: true, mountRefused, networkRefused }, pidns, limitsThread, terminals };
 }
 
 /**

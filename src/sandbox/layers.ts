@@ -38,5 +38,6 @@ export function predictedLayers(network: 'off' | 'on'): string[] {
     privateNetwork: process.getuid?.() === 0 && network === 'off',
     nonDumpable: true,
     mountRefused: null,
+    networkRefused: null,
   });
 }

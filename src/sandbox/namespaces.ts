@@ -4,7 +4,7 @@
  * launcher's network namespace and private /proc, and the seccomp filter,
  * which names the same flags. Numbers are the running architecture's.
  */
-import { check, libc } from '../util/libc.ts';
+import { check, libc, SyscallError } from '../util/libc.ts';
 
 export const CLONE_PARENT = 0x00008000;
 export const CLONE_NEWNS = 0x00020000;
@@ -30,12 +30,36 @@ export function setns(fd: number, nstype: number, what: string): void {
 }
 
 /**
+ * Runs `step`; returns null when it succeeds, or its error's message when it
+ * failed with one of `codes`, the kernel's policy saying no to something a
+ * launcher can do without. Any other error is thrown.
+ */
+export function refusal(step: () => void, codes: ReadonlySet<string>): string | null {
+  try {
+    step();
+    return null;
+  } catch (err) {
+    if (err instanceof SyscallError && codes.has(err.code)) return err.message;
+    throw err;
+  }
+}
+
+/**
+ * How a network namespace is refused: by a security module or a seccomp
+ * filter (EACCES, EPERM), or by a count an administrator set to 0
+ * (user.max_net_namespaces, ENOSPC).
+ */
+const NETWORK_NAMESPACE_REFUSED = new Set(['EACCES', 'EPERM', 'ENOSPC']);
+
+/**
  * An empty network namespace for the calling thread (and the commands it
  * starts afterwards), when the network is off and the server is root:
  * commands then see no interface but a down loopback, and no socket of the
  * host in /proc/net (other clients' connections to the server included).
- * seccomp already refuses socket(); this hides what is there.
+ * seccomp already refuses socket(); this hides what is there, so where the
+ * kernel refuses the namespace a launcher goes on without it: returns null
+ * when it was made, else the refusal.
  */
-export function isolateNetwork(): void {
-  unshare(CLONE_NEWNET, 'CLONE_NEWNET');
+export function isolateNetwork(): string | null {
+  return refusal(() => unshare(CLONE_NEWNET, 'CLONE_NEWNET'), NETWORK_NAMESPACE_REFUSED);
 }

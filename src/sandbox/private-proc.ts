@@ -7,8 +7,7 @@
  * is per thread), made private first so nothing propagates to the host. It
  * must happen before Landlock, which forbids mounting.
  */
-import { SyscallError } from '../util/libc.ts';
-import { CLONE_NEWNS, unshare } from './namespaces.ts';
+import { CLONE_NEWNS, refusal, unshare } from './namespaces.ts';
 import { mount, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_REC, tryMount } from './mounts.ts';
 
 /**
@@ -26,15 +25,11 @@ const MOUNT_REFUSED = new Set(['EACCES', 'EPERM']);
  * Throws SyscallError for any other failure (want of memory or descriptors).
  */
 export function mountPrivateProc(): string | null {
-  try {
+  return refusal(() => {
     unshare(CLONE_NEWNS, 'CLONE_NEWNS');
     mount(null, '/', null, MS_REC | MS_PRIVATE, null, 'mount(/, MS_REC|MS_PRIVATE)');
     mount('proc', '/proc', 'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC, null, 'mount(proc, /proc)');
-    return null;
-  } catch (err) {
-    if (err instanceof SyscallError && MOUNT_REFUSED.has(err.code)) return err.message;
-    throw err;
-  }
+  }, MOUNT_REFUSED);
 }
 
 /**

@@ -60,6 +60,8 @@ export interface LayerReport extends RestrictReport {
   nonDumpable: boolean;
   /** Why a launcher that could have mounted its private /proc, terminals and temp view did not (the kernel's policy refused mount), else null. */
   mountRefused: string | null;
+  /** Why a launcher that was to make an empty network namespace did not (the kernel refused it), else null. */
+  networkRefused: string | null;
 }
 
 /** Server → launcher. */
@@ -101,6 +103,7 @@ const ReportSchema = v.object({
   seccomp: v.boolean(),
   nonDumpable: v.boolean(),
   mountRefused: v.nullable(v.pipe(v.string(), v.maxLength(1000))),
+  networkRefused: v.nullable(v.pipe(v.string(), v.maxLength(1000))),
 });
 
 const Count = v.pipe(v.number(), v.safeInteger(), v.minValue(0));

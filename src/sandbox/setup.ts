@@ -202,6 +202,12 @@ export async function setupSandbox(
             'Allow hide to mount (e.g. a profile without `deny mount`) to hide them',
         );
       }
+      if (report.networkRefused !== null) {
+        log.warn(
+          `the sandbox runs without its empty network namespace: the kernel refused it (${report.networkRefused}); commands still open no socket, ` +
+            'but see the host\'s connections (addresses and ports) in /proc/net',
+        );
+      }
       if (!report.pidNamespace) log.info('commands get no PID namespace of their own (that needs root): a process that leaves its process group lives until its client\'s next call ends');
       log.debug(`commands run sandboxed (Landlock ABI ${abi}, network ${config.sandbox.network}, PID namespace ${report.pidNamespace ? 'per command' : 'none'})`);
       return true;
