@@ -31,11 +31,18 @@ export interface Identity {
 
 /** The credentials a request presented, already pulled out of its headers. */
 export interface PresentedCredentials {
-  /** Header names paired with the values found, in the order checked. */
-  found: Array<{ header: string; value: string }>;
+  /**
+   * Header names paired with the values found, in the order checked.
+   * `malformed`: an Authorization header that is not `Bearer <credential>`,
+   * presented so that it is refused, never taken as a key or token as it is.
+   */
+  found: Array<{ header: string; value: string; malformed?: true }>;
   /** The header we ask for in WWW-Authenticate and error data. */
   preferredHeader: string;
 }
+
+/** Why an Authorization header that is not the RFC 6750 form is refused, whatever it holds (a bare key, Basic). */
+const MALFORMED_AUTHORIZATION = 'Authorization header is not "Bearer <credential>"';
 
 export interface RequestFacts {
   clientIp: string;
@@ -145,6 +152,7 @@ export class SecurityPipeline implements ToolCallGate {
   private authenticateKey(creds: PresentedCredentials, facts: RequestFacts, refusal: (reason: string) => UnauthorizedError, checked?: AuthResult): Identity {
     const fail = (reason: string, keyHash: string | null): never => this.refuse(facts, reason, keyHash, refusal(reason), 'API key');
     if (creds.found.length === 0) return fail('missing API key', null);
+    if (creds.found.some((c) => c.malformed)) return fail(MALFORMED_AUTHORIZATION, null);
     const presented = creds.found[0]!.value;
     if (creds.found.some((c) => c.value !== presented)) return fail('conflicting credentials in more than one header', null);
     const result = checked ?? this.opts.keyStore!.authenticate(presented);
@@ -172,6 +180,7 @@ export class SecurityPipeline implements ToolCallGate {
     const fail = (reason: string, error?: BearerError | null): never => this.refuse(facts, reason, null, refusal(reason, error), 'OAuth');
     const keys = this.opts.keyStore;
     if (creds.found.length === 0) return fail(keys ? 'missing access token or API key' : 'missing access token', null);
+    if (creds.found.some((c) => c.malformed)) return fail(MALFORMED_AUTHORIZATION);
     if (new Set(creds.found.map((c) => c.value)).size > 1) {
       return fail('ambiguous credentials: more than one presented (an API key and a token, or two different values)', 'invalid_request');
     }

@@ -236,6 +236,7 @@ describe('auth-bypass suite', () => {
     ['Bearer without space', () => ({ headers: { Authorization: `Bearer${KEY}` } })],
     ['Bearer with two spaces', () => ({ headers: { Authorization: `Bearer  ${KEY}` } })],
     ['Bearer with the key twice', () => ({ headers: { Authorization: `Bearer ${KEY} ${KEY}` } })],
+    ['the bare key in Authorization, no scheme', () => ({ headers: { Authorization: KEY } })],
     ['overlong key', () => ({ headers: { 'X-API-Key': KEY.repeat(1000) } })],
     ['key in the JSON body', () => ({ body: { ...listMessage, params: { api_key: KEY, access_token: KEY } } })],
     ['NUL after the key', () => ({ headers: { 'X-API-Key': `${KEY}%00` } })],
@@ -243,6 +244,7 @@ describe('auth-bypass suite', () => {
 
   const UNAUTHORIZED = (reason: string) => ({ reason });
   const MISSING = UNAUTHORIZED('missing API key');
+  const MALFORMED = UNAUTHORIZED('Authorization header is not "Bearer <credential>"');
   /** What each attempt must get: 401 with the reason (default: invalid key), or a 404 / 431 before authentication. */
   const OUTCOME: Record<string, { reason: string } | 404 | 431> = {
     'no key': MISSING,
@@ -262,6 +264,14 @@ describe('auth-bypass suite', () => {
     'GET /mcp': MISSING,
     'overlong key': 431,
     'key in the JSON body': MISSING,
+    'Basic scheme': MALFORMED,
+    'lowercase bearer scheme': MALFORMED,
+    'Bearer without space': MALFORMED,
+    'Bearer with two spaces': MALFORMED,
+    'Bearer with the key twice': MALFORMED,
+    'the bare key in Authorization, no scheme': MALFORMED,
+    'key in the query string beside a Basic Authorization header': MALFORMED,
+    'key in the query string beside a lower-case bearer Authorization header': MALFORMED,
   };
 
   // Every refusal here comes before the body is read, so both eras get the same answer, id null.

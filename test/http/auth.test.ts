@@ -72,8 +72,9 @@ describe('auth plugin', () => {
   test.each([
     ['no credentials', {}, 'Unauthorized: missing API key'],
     ['a wrong key', { 'x-api-key': OTHER }, 'Unauthorized: invalid API key'],
-    ['a lower-case "bearer" scheme', { authorization: `bearer ${KEY}` }, 'Unauthorized: invalid API key'],
-    ['an Authorization header that is not Bearer', { authorization: `Basic ${btoa(`u:${KEY}`)}` }, 'Unauthorized: invalid API key'],
+    ['a lower-case "bearer" scheme', { authorization: `bearer ${KEY}` }, 'Unauthorized: Authorization header is not "Bearer <credential>"'],
+    ['an Authorization header that is not Bearer', { authorization: `Basic ${btoa(`u:${KEY}`)}` }, 'Unauthorized: Authorization header is not "Bearer <credential>"'],
+    ['the bare key in Authorization, no scheme', { authorization: KEY }, 'Unauthorized: Authorization header is not "Bearer <credential>"'],
     ['two different keys', { 'x-api-key': KEY, 'x-mcp-api-key': OTHER }, 'Unauthorized: conflicting credentials in more than one header'],
   ])('%s: 401 with WWW-Authenticate and the handler does not run', async (_name, headers, message) => {
     const { app, ran } = build();

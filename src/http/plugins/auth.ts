@@ -32,8 +32,9 @@ export function credentialsFrom(headers: HeaderRecord, bearerToken: string | und
   const authorization = headers.authorization;
   if (authorization !== undefined) {
     const m = BEARER.exec(authorization);
-    // A malformed Authorization header is presented as-is so it fails as an invalid key.
-    found.push({ header: 'authorization', value: m && bearerToken === m[1] ? m[1]! : authorization });
+    // Anything but `Bearer <credential>` (a bare key, Basic, two spaces) is presented only to be refused.
+    if (m && bearerToken === m[1]) found.push({ header: 'authorization', value: m[1]! });
+    else found.push({ header: 'authorization', value: authorization, malformed: true });
   }
   return { found, preferredHeader: configuredHeader };
 }
