@@ -11,12 +11,31 @@ export type Addr = ipaddr.IPv4 | ipaddr.IPv6;
 /** An address and its prefix length. */
 export type IpRange = [Addr, number];
 
-/** Parses one address strictly; null when it is not one. */
+/** An IPv6 text ending in a dotted quad (`::10.1.2.3`, `::ffff:10.1.2.3`): its head, and the quad. */
+const DOTTED_TAIL = /^(.*:)(\d{1,3}(?:\.\d{1,3}){3})$/;
+
+/**
+ * The same IPv6 address with a dotted-quad tail written as two hex groups;
+ * null when the quad is not a valid address. ipaddr.js reads any such tail
+ * as IPv4-mapped (`::10.1.2.3` as `::ffff:10.1.2.3`), which would make the
+ * deprecated IPv4-compatible form `::a01:203` pass for the IPv4 address.
+ */
+function hexTail(text: string): string | null {
+  const m = DOTTED_TAIL.exec(text);
+  if (m === null) return text;
+  if (!ipaddr.IPv4.isValidFourPartDecimal(m[2]!)) return null;
+  const [a, b, c, d] = ipaddr.IPv4.parse(m[2]!).octets as [number, number, number, number];
+  return `${m[1]}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+}
+
+/** Parses one address strictly; null when it is not one. Only an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) is IPv4. */
 export function parseIp(text: string): Addr | null {
   const s = text.trim();
   if (ipaddr.IPv4.isValidFourPartDecimal(s)) return ipaddr.IPv4.parse(s);
-  if (!s.includes(':') || !ipaddr.IPv6.isValid(s)) return null;
-  const a = ipaddr.IPv6.parse(s);
+  if (!s.includes(':')) return null;
+  const hex = hexTail(s);
+  if (hex === null || !ipaddr.IPv6.isValid(hex)) return null;
+  const a = ipaddr.IPv6.parse(hex);
   return a.isIPv4MappedAddress() ? a.toIPv4Address() : a;
 }
 

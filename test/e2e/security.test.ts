@@ -326,6 +326,11 @@ describe('IP allowlist and trusted proxies', () => {
   test('with 127.0.0.1 as trusted proxy the same request is allowed', async () => {
     await using s = await startServer({ HIDE_ALLOWED_CLIENT_IPS: '10.0.0.0/8', HIDE_TRUSTED_PROXIES: '127.0.0.1' });
     expect(await statusInEachEra(s.mcpUrl, 'tools/list', undefined, { 'X-Forwarded-For': '10.1.2.3' })).toEqual(inBoth(200));
+    expect(await statusInEachEra(s.mcpUrl, 'tools/list', undefined, { 'X-Forwarded-For': '::ffff:10.1.2.3' })).toEqual(inBoth(200));
+    // The IPv4-compatible form is the IPv6 address ::a01:203, not 10.1.2.3, however it is written.
+    for (const compatible of ['::10.1.2.3', '::a01:203', '0:0:0:0:0:0:10.1.2.3']) {
+      expect(await statusInEachEra(s.mcpUrl, 'tools/list', undefined, { 'X-Forwarded-For': compatible })).toEqual(inBoth(403));
+    }
     // A spoofed left-most entry does not help: the right-most untrusted hop is the client.
     expect(await statusInEachEra(s.mcpUrl, 'tools/list', undefined, { 'X-Forwarded-For': '10.1.2.3, 192.168.9.9' })).toEqual(inBoth(403));
     expect(await statusInEachEra(s.mcpUrl, 'tools/list')).toEqual(inBoth(403));
