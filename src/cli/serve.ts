@@ -40,7 +40,7 @@ export async function runServe(argv: string[]): Promise<number> {
     server = app.server!;
     if (config.metrics.port !== undefined) {
       const handle = metricsHandler(rt.ops.metrics, config.metrics.token);
-      metricsServer = Bun.serve({ hostname: config.host, port: config.metrics.port, fetch: handle });
+      metricsServer = Bun.serve({ hostname: config.host, port: config.metrics.port, reusePort: false, fetch: handle });
     }
   } catch (err) {
     await app.server?.stop(true);

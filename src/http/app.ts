@@ -58,7 +58,9 @@ export function createHttpApp(rt: Runtime) {
 
   let self: { server: Server<unknown> | null } | null = null;
   // onError first: Elysia applies a hook only to routes registered after it.
-  const app = new Elysia({ name: 'hide' })
+  // Elysia listens with SO_REUSEPORT unless told not to: any process of the same user (a sandboxed command with the
+  // network on, another server) could then bind this port too and take a share of the connections, keys and all.
+  const app = new Elysia({ name: 'hide', serve: { reusePort: false } })
     .onError({ as: 'global' }, ({ code, error, request }) => {
       const state = stateOf(request);
       const correlationId = state?.correlationId ?? newCorrelationId();

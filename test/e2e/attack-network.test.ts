@@ -85,6 +85,10 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED || !hasRedis).each([
     expect(await attack(BOB, 'http', port, 'GET', '/ready')).toEqual({ status: 200, body: '{"status":"ready"}' });
   });
 
+  test("bob's command cannot bind the server's own port, with SO_REUSEPORT or without, to take a share of its connections (and the keys they carry)", async () => {
+    expect(await attack(BOB, 'share-port', port)).toEqual({ reuseport: 'EADDRINUSE', plain: 'EADDRINUSE' });
+  });
+
   test("the Redis limits store with a password: bob's command can neither read, reset nor flush the limits", async () => {
     expect((await call(BOB, 'true')).exitCode).toBe(0);
     for (const cmd of [['KEYS', '*'], ['DEL', 'hide:rl:{bob}:rpm'], ['FLUSHALL'], ['CONFIG', 'SET', 'maxmemory', '1']]) {

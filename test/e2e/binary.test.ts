@@ -42,6 +42,15 @@ describe('dist/hide alone in an empty directory', () => {
     expect(await res.json()).toMatchObject({ status: 'healthy' });
   });
 
+  test('a second server on the same port fails to start (exit 1) rather than share the port and a part of its requests', async () => {
+    const port = new URL(server.url).port;
+    const second = Bun.spawn([bin, 'serve', '--port', port], { cwd: dir, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HIDE_AUDIT_LOG_FILE: join(dir, 'audit-2.jsonl') }, stdout: 'pipe', stderr: 'pipe' });
+    const timer = setTimeout(() => second.kill('SIGKILL'), 10_000);
+    const [code, stderr] = await Promise.all([second.exited, new Response(second.stderr).text()]);
+    clearTimeout(timer);
+    expect({ code, stderr }).toMatchObject({ code: 1, stderr: expect.stringContaining(`cannot listen on 127.0.0.1:${port}`) });
+  });
+
   test("answers the seed's curl example (tools/list, no initialize, only Content-Type)", async () => {
     // The seed's command line when curl is installed; the same request through fetch otherwise.
     const text = Bun.which('curl')
