@@ -28,6 +28,7 @@ import { becomeSubreaper, procMatchesOwnPids, sweepOrphans } from './orphans.ts'
 import { PidNamespaces } from './pidns.ts';
 import { isolateNetwork } from './namespaces.ts';
 import { mountPrivateProc, mountPrivatePts } from './private-proc.ts';
+import { readOnlyOutside } from './read-only-mounts.ts';
 import { showOnlyOwnTmp } from './private-tmp-view.ts';
 import { type ClientMessage, jsonLines, LAUNCHER_CONFIG_ENV, type LauncherConfig, type LayerReport } from './protocol.ts';
 import type { LiveHandle } from '../exec/live.ts';
@@ -73,6 +74,8 @@ async function confine(config: LauncherConfig): Promise<{ report: LayerReport; p
   let privateTmp = false;
   let terminals = false;
   let mountRefused: string | null = null;
+  let readOnlyMounts = false;
+  let readOnlyRefused: string | null = null;
   if (pidns !== null && process.pid === 1) mountRefused = mountPrivateProc();
   // Only once / is private in this thread's mount namespace: a mount before that would reach the host's.
   if (pidns !== null && process.pid === 1 && mountRefused === null) {
@@ -80,6 +83,9 @@ async function confine(config: LauncherConfig): Promise<{ report: LayerReport; p
     terminals = mountPrivatePts();
     // In the same private mount namespace: other clients' TMPDIRs (and the sockets in them) are not there.
     if (config.tmpDir !== null) privateTmp = showOnlyOwnTmp(config.tmpDir, [...config.rules.readWrite, ...config.rules.readOnly]);
+    // Last: the mounts above are made too, and read-only along with the rest where they are not granted.
+    readOnlyRefused = readOnlyOutside(terminals ? [...config.rules.readWrite, ...PTY_DEVICES] : config.rules.readWrite);
+    readOnlyMounts = readOnlyRefused === null;
   }
   const networkRefused = pidns !== null && !socketsAllowed(config.rules) ? isolateNetwork() : null;
   const privateNetwork = pidns !== null && !socketsAllowed(config.rules) && networkRefused === null;
@@ -92,7 +98,7 @@ async function confine(config: LauncherConfig): Promise<{ report: LayerReport; p
   // Commands can signal this launcher only from the client it serves, and
   // with a PID namespace per command they cannot name it at all.
   installSeccomp({ network: socketsAllowed(config.rules) ? 'on' : 'off', protectedPids: [], allowPidNamespace: pidns !== null, sysvIpc: pidns !== null });
-  return { report: { ...landlock, pidNamespace: pidns !== null, privateProc, privateTmp, privateNetwork, seccomp: true, nonDumpable: true, mountRefused, networkRefused }, pidns, limitsThread, terminals };
+  return { report: { ...landlock, pidNamespace: pidns !== null, privateProc, privateTmp, privateNetwork, readOnlyMounts, seccomp: true, nonDumpable: true, mountRefused, networkRefused, readOnlyRefused }, pidns, limitsThread, terminals };
 }
 
 /**

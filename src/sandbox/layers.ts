@@ -17,6 +17,7 @@ export function layerNames(l: LayerReport): string[] {
     ...(l.privateProc ? ['private-proc'] : []),
     ...(l.privateTmp ? ['private-tmp'] : []),
     ...(l.privateNetwork ? ['private-network'] : []),
+    ...(l.readOnlyMounts ? ['read-only-mounts'] : []),
     ...(l.nonDumpable ? ['non-dumpable'] : []),
     'launcher-per-client',
   ];
@@ -36,8 +37,10 @@ export function predictedLayers(network: 'off' | 'on'): string[] {
     privateProc: process.getuid?.() === 0,
     privateTmp: process.getuid?.() === 0 && tmpWritable(),
     privateNetwork: process.getuid?.() === 0 && network === 'off',
+    readOnlyMounts: process.getuid?.() === 0,
     nonDumpable: true,
     mountRefused: null,
     networkRefused: null,
+    readOnlyRefused: null,
   });
 }

@@ -54,6 +54,8 @@ export interface LayerReport extends RestrictReport {
   privateTmp: boolean;
   /** Commands live in an empty network namespace (network off, root). */
   privateNetwork: boolean;
+  /** Every mount but the read-write grants is read-only for commands (root): no mode, time or attribute changes outside them. */
+  readOnlyMounts: boolean;
   /** The seccomp filter is installed. */
   seccomp: boolean;
   /** The launcher is not dumpable: no ptrace, /proc/PID/{fd,environ,mem} or pidfd_getfd on it. */
@@ -62,6 +64,8 @@ export interface LayerReport extends RestrictReport {
   mountRefused: string | null;
   /** Why a launcher that was to make an empty network namespace did not (the kernel refused it), else null. */
   networkRefused: string | null;
+  /** Why a launcher that was to make the mounts outside the grants read-only did not, else null. */
+  readOnlyRefused: string | null;
 }
 
 /** Server → launcher. */
@@ -100,10 +104,12 @@ const ReportSchema = v.object({
   privateProc: v.boolean(),
   privateTmp: v.boolean(),
   privateNetwork: v.boolean(),
+  readOnlyMounts: v.boolean(),
   seccomp: v.boolean(),
   nonDumpable: v.boolean(),
   mountRefused: v.nullable(v.pipe(v.string(), v.maxLength(1000))),
   networkRefused: v.nullable(v.pipe(v.string(), v.maxLength(1000))),
+  readOnlyRefused: v.nullable(v.pipe(v.string(), v.maxLength(1000))),
 });
 
 const Count = v.pipe(v.number(), v.safeInteger(), v.minValue(0));

@@ -202,6 +202,12 @@ export async function setupSandbox(
             'Allow hide to mount (e.g. a profile without `deny mount`) to hide them',
         );
       }
+      if (report.readOnlyRefused !== null) {
+        log.warn(
+          `the sandbox runs without read-only mounts outside the granted paths: the kernel refused them (${report.readOnlyRefused}); ` +
+            'commands (uid 0, no capabilities) can change the mode, times and extended attributes of files root owns anywhere',
+        );
+      }
       if (report.networkRefused !== null) {
         log.warn(
           `the sandbox runs without its empty network namespace: the kernel refused it (${report.networkRefused}); commands still open no socket, ` +

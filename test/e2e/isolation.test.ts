@@ -123,7 +123,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
       'landlock-net',
       'landlock-scope',
       'seccomp',
-      ...(uid === undefined ? ['pid-namespace', 'private-proc', 'private-tmp', 'private-network'] : []),
+      ...(uid === undefined ? ['pid-namespace', 'private-proc', 'private-tmp', 'private-network', 'read-only-mounts'] : []),
       'non-dumpable',
       'launcher-per-client',
     ];

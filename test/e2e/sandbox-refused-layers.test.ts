@@ -1,9 +1,10 @@
 /**
  * A root server whose kernel policy refuses some of what a launcher does as
  * root: mount(2) (a container runtime's default AppArmor profile denies it,
- * also to a process holding CAP_SYS_ADMIN) or a network namespace
- * (user.max_net_namespaces=0). The private /proc, terminals and temp view
- * need mounts, the private network a namespace; the other layers (Landlock,
+ * also to a process holding CAP_SYS_ADMIN), a network namespace
+ * (user.max_net_namespaces=0) or mount_setattr(2) (before Linux 5.12). The
+ * private /proc, terminals, temp view and read-only mounts need mounts, the
+ * private network a namespace; the other layers (Landlock,
  * seccomp, a PID namespace per command) need neither. So a refusal costs only
  * what needs it, said in a warning, and never the sandbox: under
  * HIDE_SANDBOX=auto no command may run unconfined for it.
@@ -20,9 +21,10 @@ const python = Bun.which('python3');
 const REFUSE = join(import.meta.dir, 'fixtures', 'refuse-syscalls.py');
 
 const CASES = [
-  { refuse: '--mount', mode: 'auto', gone: ['private-proc', 'private-tmp'], kept: ['private-network'], says: ['mounting them was refused', 'EACCES'] },
-  { refuse: '--mount', mode: 'required', gone: ['private-proc', 'private-tmp'], kept: ['private-network'], says: ['mounting them was refused', 'EACCES'] },
-  { refuse: '--netns', mode: 'auto', gone: ['private-network'], kept: ['private-proc', 'private-tmp'], says: ['without its empty network namespace', 'ENOSPC'] },
+  { refuse: '--mount', mode: 'auto', gone: ['private-proc', 'private-tmp', 'read-only-mounts'], kept: ['private-network'], says: ['mounting them was refused', 'EACCES'] },
+  { refuse: '--mount', mode: 'required', gone: ['private-proc', 'private-tmp', 'read-only-mounts'], kept: ['private-network'], says: ['mounting them was refused', 'EACCES'] },
+  { refuse: '--netns', mode: 'auto', gone: ['private-network'], kept: ['private-proc', 'private-tmp', 'read-only-mounts'], says: ['without its empty network namespace', 'ENOSPC'] },
+  { refuse: '--mount-setattr', mode: 'auto', gone: ['read-only-mounts'], kept: ['private-proc', 'private-tmp', 'private-network'], says: ['without read-only mounts outside the granted paths', 'ENOSYS'] },
 ] as const;
 
 describe.skipIf(!root || python === null || landlockAbi() < 1 || !['x64', 'arm64'].includes(process.arch))('a root server whose kernel refuses mounts or a network namespace', () => {

@@ -27,7 +27,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const STAND_IN = `
 import { appendFileSync } from 'node:fs';
 const runs = process.argv[2];
-const report = { abi: 7, networkEnforced: true, scoped: true, skipped: [], pidNamespace: false, privateProc: false, privateTmp: false, privateNetwork: false, seccomp: true, nonDumpable: true, mountRefused: null, networkRefused: null };
+const report = { abi: 7, networkEnforced: true, scoped: true, skipped: [], pidNamespace: false, privateProc: false, privateTmp: false, privateNetwork: false, readOnlyMounts: false, seccomp: true, nonDumpable: true, mountRefused: null, networkRefused: null, readOnlyRefused: null };
 process.stdout.write(JSON.stringify({ t: 'ready', report }) + '\\n');
 for await (const line of console) {
   const message = JSON.parse(line);
@@ -168,7 +168,7 @@ test('a launcher that has exited has no pid, while its last messages are still r
   // Ready, then gone, leaving a child that holds its stdout: the read of what it wrote goes on for a while.
   writeFileSync(
     script,
-    `const report = { abi: 7, networkEnforced: true, scoped: true, skipped: [], pidNamespace: false, privateProc: false, privateTmp: false, privateNetwork: false, seccomp: true, nonDumpable: true, mountRefused: null, networkRefused: null };
+    `const report = { abi: 7, networkEnforced: true, scoped: true, skipped: [], pidNamespace: false, privateProc: false, privateTmp: false, privateNetwork: false, readOnlyMounts: false, seccomp: true, nonDumpable: true, mountRefused: null, networkRefused: null, readOnlyRefused: null };
 process.stdout.write(JSON.stringify({ t: 'ready', report }) + '\\n');
 Bun.spawn(['sleep', '3'], { stdin: 'ignore', stdout: 'inherit', stderr: 'inherit' }).unref();
 setTimeout(() => process.exit(0), 100);
