@@ -8,6 +8,22 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { rpcAt, startServer, startServerProcess, tree } from './helpers.ts';
 
+describe('text with no UTF-8 form', () => {
+  test('a lone surrogate in content, oldText or newText is an input error; the file and the character it would split stay', async () => {
+    using t = tree();
+    await using s = await startServer(t);
+    writeFileSync(join(t.ws, 'e.txt'), '\u{1F600} smile\n');
+    const results = [
+      await s.call('edit_file', { path: 'e.txt', edits: [{ oldText: '\ude00', newText: 'X' }] }),
+      await s.call('edit_file', { path: 'e.txt', edits: [{ oldText: 'smile', newText: 'half \ud83d' }] }),
+      await s.call('write_file', { path: 'w.txt', content: 'a\ud83d' }),
+    ];
+    for (const r of results) expect({ isError: r.isError, error: r.error }).toEqual({ isError: true, error: expect.stringContaining('well-formed Unicode') });
+    expect(readFileSync(join(t.ws, 'e.txt'), 'utf8')).toBe('\u{1F600} smile\n');
+    expect(readdirSync(t.ws)).toEqual(['e.txt']);
+  });
+});
+
 describe('write_file atomicity', () => {
   test('50 concurrent writes to one path leave exactly one complete content from one caller', async () => {
     using t = tree();

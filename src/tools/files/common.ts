@@ -4,6 +4,7 @@
  * a result with `isError: true` and the refusal's own message, never a
  * protocol error and never a generic text.
  */
+import * as v from 'valibot';
 import { logger } from '../../core/log.ts';
 import { PathRefusedError } from '../../workspace/confine.ts';
 import type { ToolAnnotations, ToolOutcome } from '../types.ts';
@@ -33,6 +34,14 @@ export const lossyUtf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 export const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export { sha256Hex } from '../../util/sha256.ts';
+
+/**
+ * Text a file tool writes: well-formed Unicode only. A lone surrogate (half
+ * of a UTF-16 pair, `\ud83d` alone in JSON) has no UTF-8 form; encoding it
+ * would write U+FFFD in its place, and an edit matching half of a character
+ * would mangle the character it split.
+ */
+export const wellFormed = v.check((s: string) => s.isWellFormed(), 'must be well-formed Unicode text: a lone surrogate (half of a UTF-16 pair, such as \\ud83d alone) has no UTF-8 form');
 
 export function mib(bytes: number): string {
   return `${(bytes / (1024 * 1024)).toFixed(bytes % (1024 * 1024) === 0 ? 0 : 1)} MiB`;

@@ -10,7 +10,7 @@ import { writeAtomic } from '../../workspace/atomic-write.ts';
 import type { Confiner } from '../../workspace/confine.ts';
 import { openFileForRead, readChecked } from '../../workspace/open.ts';
 import { defineTool, type ToolDefinition, toolOutput } from '../types.ts';
-import { type FileLimits, failure, looksBinary, mib, pathSchemaDescription, refusalsAsResults, sha256Hex, strictUtf8 } from './common.ts';
+import { type FileLimits, failure, looksBinary, mib, pathSchemaDescription, refusalsAsResults, sha256Hex, strictUtf8, wellFormed } from './common.ts';
 import { unifiedDiff } from './diff.ts';
 
 const MAX_EDITS = 100;
@@ -94,8 +94,8 @@ export function editFileTool(confiner: Confiner, limits: FileLimits): ToolDefini
       edits: v.pipe(
         v.array(
           v.object({
-            oldText: v.pipe(v.string(), v.minLength(1), v.description('Exact text to replace; must occur exactly once in the file.')),
-            newText: v.pipe(v.string(), v.description('Replacement text (may be empty to delete).')),
+            oldText: v.pipe(v.string(), v.minLength(1), wellFormed, v.description('Exact text to replace; must occur exactly once in the file.')),
+            newText: v.pipe(v.string(), wellFormed, v.description('Replacement text (may be empty to delete).')),
           }),
         ),
         v.minLength(1),

@@ -7,7 +7,7 @@ import * as v from 'valibot';
 import type { Confiner } from '../../workspace/confine.ts';
 import { writeAtomic } from '../../workspace/atomic-write.ts';
 import { defineTool, type ToolDefinition, toolOutput } from '../types.ts';
-import { type FileLimits, failure, mib, pathSchemaDescription, refusalsAsResults, sha256Hex } from './common.ts';
+import { type FileLimits, failure, mib, pathSchemaDescription, refusalsAsResults, sha256Hex, wellFormed } from './common.ts';
 
 export const writeFileOutput = toolOutput({
   path: v.pipe(v.string(), v.description('The path relative to the workspace root (as given when it could not be resolved).')),
@@ -27,7 +27,7 @@ export function writeFileTool(confiner: Confiner, limits: FileLimits): ToolDefin
       'Refused: paths outside the workspace, a symlink as the last component, hard-linked files, directories and devices.',
     inputSchema: v.object({
       path: v.pipe(v.string(), v.minLength(1), v.maxLength(4096), v.description(pathSchemaDescription('File to write'))),
-      content: v.pipe(v.string(), v.description('The complete new content of the file.')),
+      content: v.pipe(v.string(), wellFormed, v.description('The complete new content of the file.')),
       createOnly: v.optional(v.pipe(v.boolean(), v.description('Fail instead of replacing an existing file. Default false.'))),
     }),
     outputSchema: writeFileOutput,
