@@ -49,6 +49,17 @@ export class LiveCheckpoint {
         ),
       );
     }
+    // Lines beyond what any writer recorded: a batch whose server was killed before its checkpoint, or lines added by
+    // hand. Sealing them under the new checkpoint would leave `verify` nothing to name, so it is said now.
+    if (old !== null && old !== 'unreadable' && size > old.bytes && cp.lines > old.lines && !(old.bytes === size && old.last_hash === lastHash)) {
+      this.warn(
+        new Error(
+          `${this.file} holds ${cp.lines - old.lines} line(s) after the ${old.lines} its checkpoint records (${old.bytes} bytes), which no writer recorded: ` +
+            'a server killed between writing them and its checkpoint, or lines added since. They are taken into the checkpoint now; ' +
+            'a copy of the .head file kept elsewhere, or the lines shipped off the host, tells which',
+        ),
+      );
+    }
     this.checkpoint = cp;
     this.save();
   }

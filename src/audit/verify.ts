@@ -20,7 +20,7 @@ import { HashPlaces } from './hash-places.ts';
 import { type FileLine, MAX_KEPT_LINE_BYTES, readLines } from './lines.ts';
 import { MAX_LINE_BYTES } from './sealed-line.ts';
 
-export type ProblemKind = 'head-cut' | 'tail-cut' | 'emptied' | 'edited' | 'inserted' | 'deleted' | 'rotation-gap' | 'replaced' | 'malformed' | 'torn';
+export type ProblemKind = 'head-cut' | 'tail-cut' | 'emptied' | 'edited' | 'inserted' | 'deleted' | 'rotation-gap' | 'replaced' | 'malformed' | 'torn' | 'unsealed';
 
 export interface VerifyProblem {
   kind: ProblemKind;
@@ -55,11 +55,18 @@ interface Entry {
   hash: string | null;
   /** hash recomputed from the content equals the stored hash. */
   selfOk: boolean;
+  /**
+   * The line's text is the one its record serialises to, as the writer
+   * wrote it: an escape spelled another way (`\u0062` for `b`), spacing or a
+   * key given twice parse to the same record, and so to the same hash, yet
+   * read differently to grep or to a parser that keeps the first key.
+   */
+  textOk: boolean;
   fileStart: string | null;
 }
 
 function toEntry({ text, line, torn }: FileLine): Entry {
-  const entry: Entry = { line, torn, tooLong: text === null, recordStart: false, prev: null, hash: null, selfOk: false, fileStart: null };
+  const entry: Entry = { line, torn, tooLong: text === null, recordStart: false, prev: null, hash: null, selfOk: false, textOk: false, fileStart: null };
   if (text === null) return entry;
   let rec: unknown;
   try {
@@ -79,6 +86,7 @@ function toEntry({ text, line, torn }: FileLine): Entry {
     // Nested too deep to hash (the writer never nests that far): not the line that was chained.
     entry.selfOk = false;
   }
+  entry.textOk = JSON.stringify(rec) === text;
   entry.fileStart = typeof rest.file_start === 'string' ? rest.file_start : null;
   return entry;
 }
@@ -115,6 +123,8 @@ interface FileSummary {
   firstHash: string | null;
   /** Hash of the line its checkpoint names as the last (null when that line is missing or there is none). */
   checkpointLineHash: string | null;
+  /** Lines shaped as a record's start cut short: torn lines (a crash's, which no checkpoint counts) if the chain agrees. */
+  cutShort: number[];
 }
 
 /** The rotated file that came before `file` (name → name.1, name.N → name.N+1). */
@@ -157,7 +167,7 @@ function checkHead(e: Entry & { file: string }): string {
 }
 
 /** The end of a file against its checkpoint; returns the note for a file that passes. */
-function checkTail(file: string, read: FileSummary, cp: Checkpoint | null | 'unreadable'): string {
+function checkTail(file: string, read: FileSummary, cp: Checkpoint | null | 'unreadable', live: boolean): string {
   if (cp === 'unreadable') return fail('malformed', `${file}.head`, 1, 'the checkpoint is not one (not JSON, or fields missing)');
   if (cp === null) return 'no checkpoint: a cut tail would not show';
   const n = read.lines;
@@ -173,7 +183,18 @@ function checkTail(file: string, read: FileSummary, cp: Checkpoint | null | 'unr
   if (cp.lines > 0 && read.checkpointLineHash !== cp.last_hash) {
     fail('tail-cut', file, cp.lines, `the end was cut and rewritten: line ${cp.lines} is not the one ${recorded}`);
   }
-  return n > cp.lines ? `checkpoint matches; ${n - cp.lines} line(s) written after it` : 'checkpoint matches';
+  // A torn line is named as such (or as what it is, when the chain disagrees), not as a line no writer recorded.
+  const after = n - cp.lines - read.cutShort.filter((line) => line > cp.lines).length;
+  if (after > 0 && !live) {
+    fail(
+      'unsealed',
+      file,
+      cp.lines + 1,
+      `${after} line(s) after the last its checkpoint records (${cp.lines}): no writer recorded them — a server killed between a batch and its checkpoint, or lines added since. ` +
+        'A server writing this file now may be between the two for a moment: run again, or pass --live',
+    );
+  }
+  return n > cp.lines ? `checkpoint matches; ${n - cp.lines} line(s) written after it (--live)` : 'checkpoint matches';
 }
 
 /** What a line that is no intact record is, judged by whether the chain skips it (inserted) or expects its stored hash (edited in place). */
@@ -183,6 +204,7 @@ function damagedLine(file: string, e: Entry, next: Entry | undefined, expected: 
   if (next?.prev != null && expected !== null && next.prev === expected) return problem('inserted', 'inserted line: the chain skips it');
   if (e.tooLong) return problem('malformed', `a line of over ${MAX_KEPT_LINE_BYTES} bytes: no record the audit writer makes (edited or inserted)`);
   if (e.hash === null) return problem('malformed', 'not a chained audit record (not JSON, or no prev_hash/hash): edited or inserted');
+  if (e.selfOk) return problem('edited', 'edited line: its content matches its hash, but not as written (an escape spelled another way, spacing, or a key given twice)');
   return problem('edited', 'edited line: its content does not match its hash');
 }
 
@@ -193,7 +215,7 @@ const place = (fileIndex: number, line: number) => fileIndex * 2 ** 32 + line;
  * @param torn receives each torn line passed (a finding that does not stop the check), in log order.
  * @returns the files' notes when nothing but torn lines was found; throws Broken at any other problem.
  */
-function verifyAll(files: readonly string[], torn: VerifyProblem[]): VerifyResult & { ok: true } {
+function verifyAll(files: readonly string[], torn: VerifyProblem[], live: boolean): VerifyResult & { ok: true } {
   /** hash → place of every chained line read so far: a copy, or the chain jumping back, names the lines in between. */
   // Sized once from a count of the newlines: growing by doubling would leave every smaller table behind in the process's memory.
   const seen = new HashPlaces(files.reduce((n, f) => n + scanFile(f, true).lines + 1, 0));
@@ -242,7 +264,7 @@ function verifyAll(files: readonly string[], torn: VerifyProblem[]): VerifyResul
     // Read before the file: a server still writing only adds lines after the ones it describes.
     const cp = readCheckpoint(file);
     const wanted = cp !== null && cp !== 'unreadable' ? cp.lines : 0;
-    const read: FileSummary = { lines: 0, firstHash: null, checkpointLineHash: null };
+    const read: FileSummary = { lines: 0, firstHash: null, checkpointLineHash: null, cutShort: [] };
     counts[fileIndex] = 0;
     let start = 'empty';
     /** Chained lines read in this file (torn lines are none). */
@@ -250,9 +272,10 @@ function verifyAll(files: readonly string[], torn: VerifyProblem[]): VerifyResul
     for (const [e, next] of withNext(file)) {
       read.lines = e.line;
       if (e.line === wanted) read.checkpointLineHash = e.hash;
-      const damaged = e.hash === null || !e.selfOk;
+      const damaged = e.hash === null || !e.selfOk || !e.textOk;
       settlePending(!damaged && e.prev === expected, `${file}:${e.line}`);
       if (damaged && e.recordStart) {
+        read.cutShort.push(e.line);
         // Torn only where the writer leaves one: the next line chains on from the last whole line (or starts the chain).
         if (next !== undefined && next.prev !== null && (expected === null || next.prev === expected)) {
           torn.push(tornProblem(file, e.line, `the next line (${file}:${e.line + 1})`));
@@ -286,7 +309,7 @@ function verifyAll(files: readonly string[], torn: VerifyProblem[]): VerifyResul
       expected = e.hash;
     }
     lines += read.lines;
-    notes.push(`${file}: ${read.lines} line(s), ${start}; ${checkTail(file, read, cp)}`);
+    notes.push(`${file}: ${read.lines} line(s), ${start}; ${checkTail(file, read, cp, live && fileIndex === files.length - 1)}`);
     if (read.lines > 0) previous = file;
   }
   // Files after a torn-shaped last line held no line to chain on from the line before it.
@@ -294,11 +317,15 @@ function verifyAll(files: readonly string[], torn: VerifyProblem[]): VerifyResul
   return { ok: true, lines, files: files.length, notes };
 }
 
-export function verifyFiles(files: readonly string[]): VerifyResult {
+/**
+ * @param opts.live the last file is one a server is writing: lines after its
+ *   checkpoint are a batch between its append and its checkpoint, not a finding.
+ */
+export function verifyFiles(files: readonly string[], opts: { live?: boolean } = {}): VerifyResult {
   const torn: VerifyProblem[] = [];
   let found: VerifyProblem[];
   try {
-    const r = verifyAll(files, torn);
+    const r = verifyAll(files, torn, opts.live ?? false);
     if (torn.length === 0) return r;
     found = torn;
   } catch (err) {

@@ -13,11 +13,13 @@ import { rotatedNames } from '../audit/rotation.ts';
 import { loadForCommand, parseArgsOnce, UsageError } from './common.ts';
 
 export const AUDIT_USAGE = `Usage:
-  hide audit verify FILE...
+  hide audit verify [--live] FILE...
       Checks the hash chain, each file's first line and its checkpoint (FILE.head); give rotated files
       oldest first (e.g. audit.jsonl.2 audit.jsonl.1 audit.jsonl). Exit 0 when intact, with a line per file;
       1 naming the first problem as FILE:LINE: KIND: head-cut, tail-cut, emptied, edited, inserted,
-      deleted, rotation-gap, replaced or malformed. A torn line (a write cut short by a crash or a full
+      deleted, rotation-gap, replaced, malformed or unsealed (lines after the last the checkpoint records;
+      --live accepts them in the last file, which a running server may be between a batch and its
+      checkpoint in). A torn line (a write cut short by a crash or a full
       disk, the chain going on from the line before it) is named as KIND torn, exit 1 too, and the check
       goes on past it to name the next problem, if any.
   hide audit query [--correlation-id X] [--client-id Y] [--event-type T] [--since TIME] [--file F]... [--config FILE]
@@ -86,11 +88,13 @@ function checkOrder(files: string[]): void {
   }
 }
 
-function verify(files: string[]): number {
+function verify(argv: string[]): number {
+  const live = argv.includes('--live');
+  const files = argv.filter((a) => a !== '--live');
   if (files.length === 0) throw new UsageError(`audit verify needs at least one file\n\n${AUDIT_USAGE}`);
   for (const f of files) checkReadable('verify', f);
   checkOrder(files);
-  const r = verifyFiles(files);
+  const r = verifyFiles(files, { live });
   if (r.ok) {
     process.stdout.write(`${r.notes.join('\n')}\nok: ${r.lines} lines in ${r.files} file(s), hash chain intact\n`);
     return 0;

@@ -31,6 +31,14 @@ export interface SpawnRequest {
    * when it is not a regular file the command does not start. Default: none.
    */
   stdinFile?: string;
+  /**
+   * The inode `stdinFile` must be, as the caller found it through a walk of
+   * its own that follows no symlink: the path is opened here by name, so a
+   * directory on the way swapped for a symlink meanwhile would lead
+   * elsewhere. Another inode and the command does not start, told only that
+   * the file changed (nothing of what it found).
+   */
+  stdinIdentity?: { dev: number; ino: number };
   /** The most bytes `stdinFile` may hold, as seen on the inode opened; larger and the command does not start. */
   stdinMaxBytes?: number;
   /** Receives the output's progress while the command runs (throttled by ProgressMeter). */
@@ -188,7 +196,7 @@ export function startCommand(req: Omit<SpawnRequest, 'signal'>, opts: StartOptio
   const started = performance.now();
   let stdin: number | 'ignore' = 'ignore';
   if (req.stdinFile !== undefined) {
-    const input = openStdinFile(req.stdinFile, req.stdinMaxBytes);
+    const input = openStdinFile(req.stdinFile, req.stdinMaxBytes, req.stdinIdentity);
     if ('refused' in input) return { pid: null, cancel() {}, result: Promise.resolve(notStarted(input.refused, started)) };
     stdin = input.fd;
   }

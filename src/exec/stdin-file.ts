@@ -20,6 +20,9 @@ function refused(why: string): StdinFile {
   return { refused: `the input file ${why}` };
 }
 
+/** What a caller that vouched for an inode is told when the path led to another: the same words whatever was there. */
+const CHANGED: StdinFile = { refused: 'the input file changed while it was being opened (a file or directory on its path was replaced); try again' };
+
 const notRegular = (st: Stats) => refused(`is ${describeType(st)}; only a regular file is given to a command as its input`);
 
 function failed(err: unknown): StdinFile {
@@ -38,37 +41,47 @@ function tooLarge(st: Stats, maxBytes: number): StdinFile | null {
  * checked the size by path first would otherwise hand over whatever large
  * file was swapped in since (ripgrep applies no size limit to its stdin).
  */
-export function openStdinFile(path: string, maxBytes = Number.MAX_SAFE_INTEGER): StdinFile {
+export function openStdinFile(path: string, maxBytes = Number.MAX_SAFE_INTEGER, identity?: { dev: number; ino: number }): StdinFile {
+  /** Not the inode the caller vouched for: nothing found here (type, size, existence) may be told. */
+  const elsewhere = (st: Stats) => identity !== undefined && (st.dev !== identity.dev || st.ino !== identity.ino);
+  const fail = (err: unknown) => (identity !== undefined ? CHANGED : failed(err));
   if (hasProcFd()) {
     let pinned: number;
     try {
       pinned = openSync(path, O_PATH | O_NOFOLLOW);
     } catch (err) {
-      return failed(err);
+      return fail(err);
     }
     try {
       const st = fstatSync(pinned);
+      if (elsewhere(st)) return CHANGED;
       if (!st.isFile()) return notRegular(st);
       return tooLarge(st, maxBytes) ?? { fd: openSync(`/proc/self/fd/${pinned}`, O_RDONLY | O_NONBLOCK) };
     } catch (err) {
-      return failed(err);
+      return fail(err);
     } finally {
       closeSync(pinned);
     }
   }
   // No /proc to reopen a pinned inode by: look, then open without blocking and check what was opened
   // (a FIFO renamed in between is opened, and its writer wakes, but it is never read).
-  const pre = lstatSync(path, { throwIfNoEntry: false });
-  if (pre === undefined) return refused('does not exist');
+  let pre: Stats | undefined;
+  try {
+    pre = lstatSync(path, { throwIfNoEntry: false });
+  } catch (err) {
+    return fail(err);
+  }
+  if (pre === undefined) return identity !== undefined ? CHANGED : refused('does not exist');
+  if (elsewhere(pre)) return CHANGED;
   if (!pre.isFile()) return notRegular(pre);
   let opened: number;
   try {
     opened = openSync(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
   } catch (err) {
-    return failed(err);
+    return fail(err);
   }
   const st = fstatSync(opened);
-  const refusal = st.isFile() ? tooLarge(st, maxBytes) : notRegular(st);
+  const refusal = elsewhere(st) ? CHANGED : st.isFile() ? tooLarge(st, maxBytes) : notRegular(st);
   if (refusal === null) return { fd: opened };
   closeSync(opened);
   return refusal;

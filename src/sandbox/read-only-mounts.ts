@@ -55,14 +55,20 @@ function mountsOfThisThread(): Mount[] {
 
 const isWithin = (path: string, dir: string): boolean => path === dir || path.startsWith(dir === '/' ? '/' : `${dir}/`);
 
+/** Whether each mount point's mount in view is read-only: the last mount listed at a point covers the others. */
+function inViewOf(before: readonly Mount[]): Map<string, boolean> {
+  const inView = new Map<string, boolean>();
+  for (const m of before) inView.set(m.point, m.readOnly);
+  return inView;
+}
+
 /**
  * Where, at and below a grant, to make the new bind writable again: the
  * grant itself when the mount it lay on was writable, and each mount below
- * it that was. The last mount listed at a point is the one in view.
+ * it that was.
  */
 function writableAt(before: readonly Mount[], grant: string): string[] {
-  const inView = new Map<string, boolean>();
-  for (const m of before) inView.set(m.point, m.readOnly);
+  const inView = inViewOf(before);
   let holder = '/';
   for (const point of inView.keys()) if (isWithin(grant, point) && point.length > holder.length) holder = point;
   const out = inView.get(holder) === false ? [grant] : [];
@@ -112,9 +118,7 @@ export function readOnlyOutside(readWrite: readonly string[]): string | null {
 /** Detaches the binds made (innermost first) and makes writable again each mount that was. Best effort. */
 function putBack(before: readonly Mount[], bound: readonly string[]): void {
   for (const grant of [...bound].reverse()) detach(grant);
-  const inView = new Map<string, boolean>();
-  for (const m of before) inView.set(m.point, m.readOnly);
-  for (const [point, readOnly] of inView) {
+  for (const [point, readOnly] of inViewOf(before)) {
     if (readOnly) continue;
     try {
       setReadOnly(point, false, false);

@@ -193,13 +193,12 @@ export async function setupSandbox(
     (report) => {
       // After the first launcher is up, so neither it nor the first command waits for a read of the temp directory.
       if (privateTmp) setTimeout(() => void sweep(), 0);
-      // How every unprivileged run works (docs/sandbox.md's table says what needs root), so news, not a warning:
-      // a warning on each start of the common set-up would teach users to ignore warnings, or to run as root.
       if (report.mountRefused !== null) {
         log.warn(
           `the sandbox runs without its private /proc, terminals and temp directory view: mounting them was refused (${report.mountRefused}), ` +
-            'as a container runtime\'s default AppArmor profile does; commands can see every process\'s command line in /proc, as on an unprivileged server. ' +
-            'Allow hide to mount (e.g. a profile without `deny mount`) to hide them',
+            'as a container runtime\'s default AppArmor profile does; commands can see every process\'s command line in /proc, as on an unprivileged server, ' +
+            'and change the mode, times and extended attributes of files root owns. ' +
+            'Allow hide to mount (e.g. a profile without `deny mount`) to close both',
         );
       }
       if (report.readOnlyRefused !== null) {
@@ -214,6 +213,8 @@ export async function setupSandbox(
             'but see the host\'s connections (addresses and ports) in /proc/net',
         );
       }
+      // How every unprivileged run works (docs/sandbox.md's table says what needs root), so news, not a warning:
+      // a warning on each start of the common set-up would teach users to ignore warnings, or to run as root.
       if (!report.pidNamespace) log.info('commands get no PID namespace of their own (that needs root): a process that leaves its process group lives until its client\'s next call ends');
       log.debug(`commands run sandboxed (Landlock ABI ${abi}, network ${config.sandbox.network}, PID namespace ${report.pidNamespace ? 'per command' : 'none'})`);
       return true;

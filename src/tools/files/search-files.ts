@@ -97,6 +97,7 @@ export function searchFilesTool(confiner: Confiner, limits: FileLimits, opts: Se
           root: confiner.rootOf(start),
           start,
           startIsFile: st.isFile(),
+          startIdentity: { dev: st.dev, ino: st.ino },
           glob,
           maxResults: args.maxResults ?? DEFAULT_MAX_RESULTS,
           maxFileBytes: limits.maxFileBytes,

@@ -132,7 +132,7 @@ export function ripgrepSearch(rgPath: string, spawner: Spawner): SearchEngine {
       owner: req.owner,
       argv: [rgPath, ...ripgrepArgs(req)],
       cwd: req.root,
-      ...(req.startIsFile ? { stdinFile: req.start, stdinMaxBytes: req.maxFileBytes } : {}),
+      ...(req.startIsFile ? { stdinFile: req.start, stdinIdentity: req.startIdentity, stdinMaxBytes: req.maxFileBytes } : {}),
       env: {},
       timeoutMs: RG_TIMEOUT_MS,
       maxOutputBytes: RG_MAX_OUTPUT_BYTES,

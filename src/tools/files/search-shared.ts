@@ -28,6 +28,8 @@ export interface SearchRequest {
   /** Real path of the directory or file to search. */
   start: string;
   startIsFile: boolean;
+  /** The start's inode as the verified walk found it: what a command given the file must be given. */
+  startIdentity: { dev: number; ino: number };
   glob: { text: string; filter: GlobFilter } | null;
   maxResults: number;
   maxFileBytes: number;

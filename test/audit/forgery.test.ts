@@ -1,0 +1,101 @@
+/**
+ * Lines an attacker who can write the log, but not its `.head`, adds or
+ * rewrites. The chain has no secret, so a line appended after the last one,
+ * chained on from it, is well formed: only the checkpoint, which no writer
+ * moved past it, tells. A line respelled so that it parses to the same record
+ * (an escape for a letter, a key given twice) keeps its hash, yet reads
+ * differently to grep or to a parser that keeps the first key: only its text
+ * tells. `hide audit verify` names both, and a server that starts on such a
+ * log says what it is about to take into its checkpoint.
+ */
+import { describe, expect, test } from 'bun:test';
+import { appendFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { sealRecord } from '../../src/audit/chain.ts';
+import type { AuditEvent } from '../../src/audit/event.ts';
+import { Redactor } from '../../src/audit/redact.ts';
+import { verifyFiles } from '../../src/audit/verify.ts';
+import { AuditWriter } from '../../src/audit/writer.ts';
+import { toolCallEvent } from '../helpers/audit-event.ts';
+import { runCli } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/temp.ts';
+
+/** A temporary directory removed when the test's scope ends. */
+function scratch(): { path: string; [Symbol.dispose](): void } {
+  const path = tempDir('hide-forgery-');
+  return { path, [Symbol.dispose]: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+const event = (i: number, client = 'alice'): AuditEvent => ({ ...toolCallEvent(`forgery-${i}`, { command: 'echo', arguments: [String(i)] }), client_id: client });
+
+/** A writer's run of `n` events (bob's the second), then closed; returns the warnings it gave. */
+function run(file: string, from: number, n: number): string[] {
+  const warnings: string[] = [];
+  const w = new AuditWriter({ file, redactor: new Redactor(), chain: true, onError: (e) => warnings.push(e.message) });
+  for (let i = from; i < from + n; i++) w.write(event(i, i === 1 ? 'bob' : 'alice'));
+  w.close();
+  return warnings;
+}
+
+const rows = (file: string): string[] => readFileSync(file, 'utf8').split('\n').slice(0, -1);
+
+/** A line as the writer would make it, chained on from the file's last line: what anyone who can append can write. */
+function forgeAfter(file: string): string {
+  const { hash, file_start: _start, ...last } = JSON.parse(rows(file).at(-1)!) as Record<string, unknown>;
+  const forged = { ...last, correlation_id: 'forged', client_id: 'bob', arguments: { command: 'rm', arguments: ['-rf', '/srv/project'] }, prev_hash: hash };
+  return sealRecord(forged, hash as string).line;
+}
+
+describe('lines appended after the checkpoint', () => {
+  test('verify names them unsealed (exit 1); --live, for a log a server is writing, passes them with a note', async () => {
+    using dir = scratch();
+    const file = join(dir.path, 'audit.jsonl');
+    run(file, 0, 3);
+    appendFileSync(file, `${forgeAfter(file)}\n`);
+    expect(verifyFiles([file])).toEqual({ ok: false, problem: { kind: 'unsealed', file, line: 4, message: expect.stringContaining('1 line(s) after the last its checkpoint records (3)') } } as never);
+    expect(verifyFiles([file], { live: true })).toMatchObject({ ok: true, lines: 4, notes: [expect.stringContaining('1 line(s) written after it (--live)')] });
+    const cli = await runCli(['audit', 'verify', file], dir.path);
+    expect({ code: cli.code, out: cli.stdout }).toEqual({ code: 1, out: expect.stringContaining(`${file}:4: unsealed:`) });
+    expect((await runCli(['audit', 'verify', '--live', file], dir.path)).code).toBe(0);
+  });
+
+  test('a server that starts on such a log says so before it takes them into its checkpoint', () => {
+    using dir = scratch();
+    const file = join(dir.path, 'audit.jsonl');
+    run(file, 0, 3);
+    appendFileSync(file, `${forgeAfter(file)}\n`);
+    const warnings = run(file, 3, 1);
+    expect(warnings).toEqual([expect.stringContaining('holds 1 line(s) after the 3 its checkpoint records')]);
+    // Sealed now: the warning was the moment to look.
+    expect(verifyFiles([file])).toMatchObject({ ok: true, lines: 5 });
+  });
+
+  test('a log the writer left as it was starts without a word', () => {
+    using dir = scratch();
+    const file = join(dir.path, 'audit.jsonl');
+    run(file, 0, 3);
+    expect(run(file, 3, 2)).toEqual([]);
+    expect(verifyFiles([file])).toMatchObject({ ok: true, lines: 5 });
+  });
+});
+
+describe('a line respelled to the same record', () => {
+  const respell = (line: string) => [
+    ['an escape for a letter', line.replace('"client_id":"bob"', '"client_id":"\\u0062ob"')],
+    ['a key given twice, the decoy first', line.replace('{', '{"client_id":"alice",')],
+    ['spacing', line.replace('"client_id":"bob"', '"client_id": "bob"')],
+  ];
+
+  for (const [name, index] of [['an escape for a letter', 0], ['a key given twice, the decoy first', 1], ['spacing', 2]] as const) {
+    test(`${name}: verify names the line edited, though its record still matches its hash`, () => {
+      using dir = scratch();
+      const file = join(dir.path, 'audit.jsonl');
+      run(file, 0, 3);
+      const lines = rows(file);
+      const changed = respell(lines[1]!)[index]![1]!;
+      expect(changed).not.toBe(lines[1]);
+      writeFileSync(file, `${[lines[0], changed, lines[2]].join('\n')}\n`);
+      expect(verifyFiles([file])).toEqual({ ok: false, problem: { kind: 'edited', file, line: 2, message: expect.stringContaining('matches its hash, but not as written') } } as never);
+    });
+  }
+});
