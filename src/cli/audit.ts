@@ -10,6 +10,7 @@ import { AUDIT_EVENT_TYPES } from '../audit/event.ts';
 import { readLines } from '../audit/lines.ts';
 import { verifyFiles } from '../audit/verify.ts';
 import { rotatedNames } from '../audit/rotation.ts';
+import { inertJson } from '../core/inert-text.ts';
 import { loadForCommand, parseArgsOnce, UsageError } from './common.ts';
 
 export const AUDIT_USAGE = `Usage:
@@ -36,20 +37,6 @@ export function parseSince(text: string, now = Date.now()): number {
   const t = Date.parse(text);
   if (Number.isNaN(t)) throw new UsageError(`--since: expected an ISO 8601 time or a duration like 30m, 2h, 7d; got '${text}'`);
   return t;
-}
-
-/**
- * Characters a JSON string may hold raw that a terminal acts on or that
- * reorder what is shown: DEL, the C1 controls (U+009B is CSI to many
- * terminals), bidirectional overrides and isolates (a line shown in another
- * order than it reads), line and paragraph separators. A client puts them in
- * its arguments; the log keeps them as sent.
- */
-const INERT = /[\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
-
-/** The line as the same JSON with those characters written as \uXXXX escapes: what is printed is what a parser reads. */
-export function inertJsonLine(text: string): string {
-  return text.replace(INERT, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** A file given to read whole: it must be a regular file (a FIFO with no writer would block for ever, a device never end). */
@@ -157,7 +144,8 @@ async function query(argv: string[]): Promise<number> {
       if (want.client_id !== undefined && e.client_id !== want.client_id) continue;
       if (want.event_type !== undefined && e.event_type !== want.event_type) continue;
       if (since !== null && !(typeof e.timestamp === 'string' && Date.parse(e.timestamp) >= since)) continue;
-      await out.write(`${inertJsonLine(text)}\n`);
+      // The same JSON with what a terminal acts on escaped: what is printed is what a parser reads.
+      await out.write(`${inertJson(text)}\n`);
       if (out.closed) return 0;
     }
   }

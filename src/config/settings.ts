@@ -386,7 +386,7 @@ export const SETTINGS = [
     default: ({ isTTY }) => (isTTY ? 'pretty' : 'json'),
     defaultDoc: '`pretty` on a terminal, else `json`',
     example: 'json',
-    doc: 'Log format on stderr: pretty or json (one object per line).',
+    doc: 'Log format on stderr: pretty or json (one object per line). In both, control characters, DEL, C1 controls and bidirectional marks from client text are written as `\\uXXXX`, so a header cannot act on the terminal showing the log or start a line of its own.',
   }),
   // Commands
   setting({

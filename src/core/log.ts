@@ -5,6 +5,7 @@
  * Every line passes the redactor, so configured keys never reach a log.
  */
 import { type ConsolaInstance, type ConsolaReporter, createConsola, LogLevels } from 'consola/core';
+import { inertJson, inertText } from './inert-text.ts';
 
 export type LogFormat = 'pretty' | 'json';
 export type LogLevelName = 'silent' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
@@ -34,7 +35,8 @@ const jsonReporter: ConsolaReporter = {
       ...(entry.tag ? { tag: entry.tag } : {}),
       msg: redactText(entry.args.map(formatArg).join(' ')),
     };
-    process.stderr.write(`${JSON.stringify(line)}\n`);
+    // Client text (a header, a path) reaches these lines: nothing in them may act on a terminal that shows them.
+    process.stderr.write(`${inertJson(JSON.stringify(line))}\n`);
   },
 };
 
@@ -43,7 +45,7 @@ const prettyReporter: ConsolaReporter = {
     const tag = entry.tag ? ` [${entry.tag}]` : '';
     const time = entry.date.toISOString().slice(11, 23);
     const type = entry.type.toUpperCase().padEnd(5);
-    process.stderr.write(`${time} ${type}${tag} ${redactText(entry.args.map(formatArg).join(' '))}\n`);
+    process.stderr.write(`${time} ${type}${tag} ${inertText(redactText(entry.args.map(formatArg).join(' ')))}\n`);
   },
 };
 
