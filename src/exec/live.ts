@@ -10,6 +10,7 @@
 import { killGroup, signalGroup } from './group-signal.ts';
 import { type InputOutcome, PipeInput } from './pipe-input.ts';
 import { DRAIN_GRACE_MS, exitCodeOf, KILL_GRACE_MS, settledWithin, type StartOptions } from './spawn.ts';
+import { type DirIdentity, pinWorkingDir } from './working-dir.ts';
 
 /** Signals a caller may send to a long-lived process's group. */
 export const PROCESS_SIGNALS = ['SIGTERM', 'SIGKILL', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
@@ -24,6 +25,8 @@ export interface LiveRequest {
   /** argv[0] already resolved to an executable path. */
   argv: string[];
   cwd: string;
+  /** The inode `cwd` must be, as the caller found it through a walk that follows no symlink (working-dir.ts). */
+  cwdIdentity?: DirIdentity;
   env: Record<string, string>;
   /** A pseudo-terminal of this size, or pipes when null. */
   terminal: TerminalSize | null;
@@ -93,6 +96,8 @@ export function startLive(req: LiveRequest, sink: OutputSink, opts: LiveOptions 
   const env = opts.extraEnv ? { ...req.env, ...opts.extraEnv } : { ...req.env };
   let terminalClosed: Promise<void> = Promise.resolve();
   let proc: ReturnType<typeof Bun.spawn>;
+  const dir = pinWorkingDir(req.cwd, req.cwdIdentity);
+  if ('refused' in dir) return { ok: false, error: dir.refused };
   try {
     if (req.terminal) {
       let closed: () => void = () => {};
@@ -106,14 +111,17 @@ export function startLive(req: LiveRequest, sink: OutputSink, opts: LiveOptions 
         data: (_t: unknown, data: Uint8Array) => sink(data, 0),
         exit: () => closed(),
       };
-      const fork = () => Bun.spawn(req.argv, { cwd: req.cwd, env, terminal, detached: true });
+      const fork = () => Bun.spawn(req.argv, { cwd: dir.cwd, env, terminal, detached: true });
       proc = opts.forkIn ? opts.forkIn(fork) : fork();
     } else {
-      const fork = () => Bun.spawn(req.argv, { cwd: req.cwd, env, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', detached: true });
+      const fork = () => Bun.spawn(req.argv, { cwd: dir.cwd, env, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', detached: true });
       proc = opts.forkIn ? opts.forkIn(fork) : fork();
     }
   } catch (err) {
     return { ok: false, error: `could not start '${req.argv[0]}': ${(err as Error).message}` };
+  } finally {
+    // The child has its own copy.
+    dir.close();
   }
   const pid = proc.pid;
   const refusal = opts.afterSpawn?.(pid) ?? null;

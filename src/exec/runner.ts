@@ -6,6 +6,8 @@
  */
 import type { Confiner } from '../workspace/confine.ts';
 import { PathRefusedError } from '../workspace/confine.ts';
+import { openDirectory } from '../workspace/open.ts';
+import type { DirIdentity } from './working-dir.ts';
 import {
   buildChildEnv,
   CommandRefusedError,
@@ -119,15 +121,32 @@ export class CommandRunner {
     return hit.executable!;
   }
 
+  /**
+   * The working directory, confined, and the inode its walk (which follows
+   * no symlink) found: the spawn enters that inode or nothing (working-dir.ts),
+   * so a directory on the way swapped for a symlink meanwhile cannot start
+   * the command outside.
+   */
+  private async workingDirectory(input: string | undefined): Promise<{ cwd: string; cwdIdentity: DirIdentity }> {
+    const real = await this.confiner.resolveDirectory(input);
+    const dir = await openDirectory(this.confiner, input ?? '.', real);
+    try {
+      const st = await dir.handle.stat();
+      return { cwd: dir.real, cwdIdentity: { dev: st.dev, ino: st.ino } };
+    } finally {
+      await dir.handle.close();
+    }
+  }
+
   /** The policy checks every start shares: command name, arguments, PATH lookup, allow/deny lists, working directory. */
-  private async prepare(req: Pick<RunRequest, 'command' | 'arguments' | 'workingDirectory'>): Promise<{ argv: string[]; cwd: string } | { refusal: string }> {
+  private async prepare(req: Pick<RunRequest, 'command' | 'arguments' | 'workingDirectory'>): Promise<{ argv: string[]; cwd: string; cwdIdentity: DirIdentity } | { refusal: string }> {
     try {
       validateCommandName(req.command);
       for (const arg of req.arguments ?? []) {
         if (arg.includes('\0')) throw new CommandRefusedError('an argument contains a NUL byte');
       }
-      const cwd = await this.confiner.resolveDirectory(req.workingDirectory);
-      return { argv: [this.resolve(req.command, cwd), ...(req.arguments ?? [])], cwd };
+      const { cwd, cwdIdentity } = await this.workingDirectory(req.workingDirectory);
+      return { argv: [this.resolve(req.command, cwd), ...(req.arguments ?? [])], cwd, cwdIdentity };
     } catch (err) {
       if (err instanceof CommandRefusedError || err instanceof PathRefusedError) {
         const prefix = err instanceof PathRefusedError ? 'workingDirectory refused: ' : '';
@@ -150,6 +169,7 @@ export class CommandRunner {
       owner: req.owner,
       argv: prepared.argv,
       cwd: prepared.cwd,
+      cwdIdentity: prepared.cwdIdentity,
       env: req.env ? { ...this.childEnv, ...req.env } : this.childEnv,
       terminal: req.terminal,
     }, sink);
@@ -162,12 +182,13 @@ export class CommandRunner {
     }
     const prepared = await this.prepare(req);
     if ('refusal' in prepared) return refused(prepared.refusal);
-    const { argv, cwd } = prepared;
+    const { argv, cwd, cwdIdentity } = prepared;
 
     const result = await this.spawner.run({
       owner: req.owner,
       argv,
       cwd,
+      cwdIdentity,
       env: this.childEnv,
       timeoutMs: timeoutSeconds * 1000,
       maxOutputBytes: this.settings.maxOutputBytes,

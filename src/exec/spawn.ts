@@ -13,6 +13,7 @@ import { noteTransientBytes } from '../util/gc-pressure.ts';
 import { killGroup, signalGroup } from './group-signal.ts';
 import { type OutputProgress, ProgressMeter } from './progress.ts';
 import { openStdinFile } from './stdin-file.ts';
+import { type DirIdentity, pinWorkingDir } from './working-dir.ts';
 
 export type { OutputProgress } from './progress.ts';
 
@@ -20,6 +21,8 @@ export interface SpawnRequest {
   /** argv[0] already resolved to an executable path. */
   argv: string[];
   cwd: string;
+  /** The inode `cwd` must be, as the caller found it through a walk that follows no symlink (working-dir.ts). */
+  cwdIdentity?: DirIdentity;
   env: Record<string, string>;
   timeoutMs: number;
   /** Cap per stream, in bytes. */
@@ -200,10 +203,15 @@ export function startCommand(req: Omit<SpawnRequest, 'signal'>, opts: StartOptio
     if ('refused' in input) return { pid: null, cancel() {}, result: Promise.resolve(notStarted(input.refused, started)) };
     stdin = input.fd;
   }
+  const dir = pinWorkingDir(req.cwd, req.cwdIdentity);
+  if ('refused' in dir) {
+    if (typeof stdin === 'number') closeSync(stdin);
+    return { pid: null, cancel() {}, result: Promise.resolve(notStarted(dir.refused, started)) };
+  }
   let proc: ReturnType<typeof Bun.spawn<number | 'ignore', 'pipe', 'pipe'>>;
   try {
     const fork = () => Bun.spawn(req.argv, {
-      cwd: req.cwd,
+      cwd: dir.cwd,
       env: opts.extraEnv ? { ...req.env, ...opts.extraEnv } : req.env,
       stdin,
       stdout: 'pipe',
@@ -215,8 +223,9 @@ export function startCommand(req: Omit<SpawnRequest, 'signal'>, opts: StartOptio
   } catch (err) {
     return { pid: null, cancel() {}, result: Promise.resolve(notStarted(`could not start '${req.argv[0]}': ${(err as Error).message}`, started)) };
   } finally {
-    // The child has its own copy of the descriptor.
+    // The child has its own copy of the descriptors.
     if (typeof stdin === 'number') closeSync(stdin);
+    dir.close();
   }
   const pid = proc.pid;
   const refusal = opts.afterSpawn?.(pid) ?? null;

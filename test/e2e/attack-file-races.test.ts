@@ -8,7 +8,7 @@
  * written by a file tool, a replaced file keeps its owner, `x/.` is no file.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureBinary } from '../helpers/binary.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
@@ -356,6 +356,32 @@ describe.each(variants)('$name server', ({ uid }) => {
       expect(told.filter((o) => /the input file (is|does not|cannot)/.test(o))).toEqual([]);
       // Some searches landed on the file inside (whether its line could be confirmed depends on the flip).
       expect(outcomes.has('found') || outcomes.has('none')).toBe(true);
+    }, 120_000);
+  });
+  describe('a working directory flipping to a link out', () => {
+    test('shell_execute never starts a command in a directory outside the workspace', async () => {
+      const outside = join(dir, 'outside-cwd');
+      mkdirSync(outside, { recursive: true });
+      const where = new Set<string>();
+      await whileBobRuns(
+        [
+          'import ctypes, os',
+          'libc = ctypes.CDLL(None, use_errno=True)',
+          "os.makedirs('cflip/d')",
+          `os.symlink(${JSON.stringify(outside)}, 'cflip/l')`,
+          "print('ready', flush=True)",
+          'while True:',
+          "    libc.renameat2(-100, b'cflip/d', -100, b'cflip/l', 2)",
+        ],
+        async () => {
+          for (let round = 0; round < 300; round++) {
+            const r = await bob('shell_execute', { command: '/bin/pwd', arguments: ['-P'], workingDirectory: 'cflip/d' });
+            where.add(r.error === null ? r.stdout.trim() : 'refused');
+          }
+        },
+      );
+      expect([...where].filter((w) => w !== 'refused' && !w.startsWith(`${realpathSync(ws)}/`))).toEqual([]);
+      expect(where.has(`${realpathSync(ws)}/cflip/d`)).toBe(true);
     }, 120_000);
   });
 });
