@@ -112,6 +112,7 @@ const NR = {
   // network
   socket: [41, 198],
   socketpair: [53, 199],
+  setsockopt: [54, 208],
   // other processes' limits and scheduling
   prlimit64: [302, 261],
   setpriority: [141, 140],
@@ -181,6 +182,9 @@ const MAX_INSNS = 4096;
 const CLONE_NAMESPACES = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET;
 
 const SOCK_TYPE_MASK = 0xf;
+// Same values on x86_64 and aarch64 (asm-generic).
+const SOL_SOCKET = 1;
+const SO_REUSEPORT = 15;
 const SOCK_STREAM = 1;
 const SOCK_SEQPACKET = 5;
 const PRIO_PROCESS = 0;
@@ -215,7 +219,9 @@ type Test =
   /** EPERM unless args[arg] & mask is one of the values. */
   | { kind: 'onlyMasked'; arg: number; mask: number; values: readonly number[] }
   /** EPERM unless every args[arg] equals its value. */
-  | { kind: 'require'; pairs: ReadonlyArray<readonly [arg: number, value: number]> };
+  | { kind: 'require'; pairs: ReadonlyArray<readonly [arg: number, value: number]> }
+  /** EPERM when every args[arg] equals its value. */
+  | { kind: 'when'; pairs: ReadonlyArray<readonly [arg: number, value: number]> };
 
 interface Rule {
   calls: readonly Syscall[];
@@ -328,6 +334,14 @@ const RULES: readonly Rule[] = [
     calls: ['socketpair'],
     refuses: 'socketpair of a type other than SOCK_STREAM or SOCK_SEQPACKET when network is off',
     test: (p) => (p.network === 'off' ? { kind: 'onlyMasked', arg: 1, mask: SOCK_TYPE_MASK, values: [SOCK_STREAM, SOCK_SEQPACKET] } : null),
+  },
+  {
+    // A port another process of the same uid listens on with SO_REUSEPORT (a server, a development server another
+    // client started) could be bound again beside it, and the kernel would hand the new socket a share of its
+    // connections — the requests, and the credentials in them. Nothing a command needs to build or test asks for it.
+    calls: ['setsockopt'],
+    refuses: 'setsockopt(SOL_SOCKET, SO_REUSEPORT): binding a port another process of the same user listens on, to take a share of its connections',
+    test: () => ({ kind: 'when', pairs: [[1, SOL_SOCKET], [2, SO_REUSEPORT]] }),
   },
   // Other processes' resource limits, scheduling and memory placement: the
   // kernel allows them between processes of one uid, and Landlock does not
@@ -455,6 +469,16 @@ function body(test: Test): Insn[] {
         out.push(ld(argLow(arg)), jeq(value, 0, left + 1));
       });
       out.push(RET_ALLOW, RET_EPERM);
+      return out;
+    }
+    case 'when': {
+      // Pair i: load, then equal → go on, else past the EPERM to ALLOW.
+      const out: Insn[] = [];
+      test.pairs.forEach(([arg, value], i) => {
+        const left = (test.pairs.length - 1 - i) * 2;
+        out.push(ld(argLow(arg)), jeq(value, 0, left + 1));
+      });
+      out.push(RET_EPERM, RET_ALLOW);
       return out;
     }
     case 'match': {
