@@ -15,7 +15,7 @@
  */
 import { randomBytes } from '../util/random.ts';
 import { accessSync, closeSync, constants, fstatSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
-import { chmod, open, readdir, rm } from 'node:fs/promises';
+import { chmod, open, readdir, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tryLock } from '../util/dir-lock.ts';
@@ -115,18 +115,24 @@ export class PrivateTmp {
  * then removes again.
  */
 async function removeTree(path: string): Promise<void> {
-  try {
-    await rm(path, { recursive: true, force: true });
-    return;
-  } catch {
-    // Refused somewhere inside: open the tree up and try once more.
+  for (let round = 0; ; round++) {
+    try {
+      await rm(path, { recursive: true, force: true });
+      return;
+    } catch (err) {
+      // Refused somewhere inside: open the tree up and try again. A tree deeper than one walk goes (its deepest
+      // part moved up each round), so a bounded count of rounds still removes a chain as deep as the file system allows.
+      if (round >= MAX_OPEN_UP_ROUNDS) throw err;
+    }
+    let hoisted = 0;
+    await openUp(path, 0, (at) => rename(at, join(path, `.hide-deep-${round}-${hoisted++}`)).catch(() => {}));
   }
-  await openUp(path);
-  await rm(path, { recursive: true, force: true });
 }
 
-/** Directory levels opened up at most: each holds a descriptor while the levels below it are walked. */
+/** Directory levels opened up at most in one walk: each holds a descriptor while the levels below it are walked. */
 const MAX_OPEN_UP_DEPTH = 256;
+/** Walks at most, each moving what lies below its depth up to the top: 64 × 256 levels. */
+const MAX_OPEN_UP_ROUNDS = 64;
 
 /**
  * Gives the owner full rights on `dir` and every directory below it. A
@@ -134,10 +140,12 @@ const MAX_OPEN_UP_DEPTH = 256;
  * symlink at any moment: each directory is pinned with O_PATH|O_NOFOLLOW
  * first, and the chmod, the listing and the next level all go through that
  * pinned descriptor (/proc/self/fd/N), so a chmod by path can never land on
- * what a link points to (as root, any file on the host).
+ * what a link points to (as root, any file on the host). A directory
+ * MAX_OPEN_UP_DEPTH levels down is opened up and handed to `hoist` rather
+ * than walked: the caller moves it up and walks again.
  */
-export async function openUp(dir: string, depth = 0): Promise<void> {
-  if (depth >= MAX_OPEN_UP_DEPTH || !hasProcFd()) return;
+export async function openUp(dir: string, depth = 0, hoist?: (at: string) => Promise<unknown>): Promise<void> {
+  if (!hasProcFd()) return;
   const pinned = await open(dir, O_PATH | constants.O_NOFOLLOW | constants.O_DIRECTORY).catch(() => null);
   if (pinned === null) return;
   try {
@@ -145,8 +153,14 @@ export async function openUp(dir: string, depth = 0): Promise<void> {
     if (!st.isDirectory()) return;
     const at = `/proc/self/fd/${pinned.fd}`;
     if ((st.mode & 0o700) !== 0o700) await chmod(at, (st.mode & 0o7777) | 0o700).catch(() => {});
+    if (depth >= MAX_OPEN_UP_DEPTH) {
+      // `dir` names the entry through its parent's pinned descriptor: moved from there, no link on the way is followed
+      // (and, opened up above, it may move: a directory moving to another parent must be writable itself).
+      await hoist?.(dir);
+      return;
+    }
     const entries = await readdir(at, { withFileTypes: true }).catch(() => []);
-    for (const entry of entries) if (entry.isDirectory()) await openUp(join(at, entry.name), depth + 1);
+    for (const entry of entries) if (entry.isDirectory()) await openUp(join(at, entry.name), depth + 1, hoist);
   } finally {
     await pinned.close();
   }

@@ -199,12 +199,15 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
     }, 30_000);
   }
 
-  test('a tree locked against its owner, left in TMPDIR, goes when the server stops; it exits 0', async () => {
+  test('a tree locked against its owner, left in TMPDIR, goes when the server stops, a chain deeper than one walk too; it exits 0', async () => {
     const own = await start();
+    // 300 levels, the deepest locked: past what one walk opens up (256), so its lower part must be moved up and walked again.
+    const deep = ["deep = f'{tmp}/deep'", 'for i in range(300): deep += "/d"', 'os.makedirs(deep)', "open(f'{deep}/f', 'w').write('left behind')", 'os.chmod(deep, 0)'].join('\n');
     try {
-      const r = await caller(own.server)(ALICE, ['-c', LEAVE_TREE.replace(`range(${BIG_DIRS})`, 'range(1)')]);
+      const r = await caller(own.server)(ALICE, ['-c', LEAVE_TREE.replace(`range(${BIG_DIRS})`, 'range(1)').replace('print(tmp)', `${deep}\nprint(tmp)`)]);
       const tmp = r.stdout.trim();
       expect(existsSync(join(tmp, 'locked'))).toBe(true);
+      expect(existsSync(join(tmp, 'deep'))).toBe(true);
       own.server.proc.kill('SIGTERM');
       expect(await own.server.proc.exited).toBe(0);
       expect(existsSync(tmp)).toBe(false);
