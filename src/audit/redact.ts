@@ -32,7 +32,7 @@ const COUNT_NAME = /(?:[^s]s|count|total|num|number|len|length|size|limit|max|mi
 
 // Names that, inside free text, introduce a secret value (`password=…`, `--api-key x`).
 const NAMES =
-  'passw(?:or)?d|passphrase|token|secret|api[_-]?key|access[_-]?key|private[_-]?key|account[_-]?key|signing[_-]?key|encryption[_-]?key|master[_-]?key|credentials?|authorization|cookie|session[_-]?id';
+  'passw(?:or)?d|passphrase|storepass|keypass|token|secret|api[_-]?key|access[_-]?key|private[_-]?key|account[_-]?key|signing[_-]?key|encryption[_-]?key|master[_-]?key|credentials?|authorization|cookie|session[_-]?id';
 const NAME_CHARS = '[A-Za-z0-9_.-]';
 /**
  * Names built on a secret's name that hold no secret: where it is kept or how
@@ -74,6 +74,8 @@ const PROGRAMS: [names: string, attached: string, next: string, ports?: boolean]
   ['zip unzip zipcloak sqlcmd bcp', '', '-P'],
   ['mongo mongosh mongodump mongorestore mongoexport mongoimport', '', '-p'],
   ['docker podman nerdctl buildah skopeo helm oras crane', '', '-p', true],
+  ['ldapsearch ldapmodify ldapadd ldapdelete ldapmodrdn ldapcompare ldapwhoami ldappasswd ldapexop', '', '-w'],
+  ['openssl', '', '-k'],
 ];
 interface ProgramFlags {
   attached: string | null;
@@ -147,6 +149,9 @@ const PATTERNS = [
   String.raw`(?<pem>-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:(?:(?!-----BEGIN)[\s\S])*?-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|${KEY_TAIL}))`,
   // scheme://user:password@ — the user stays readable; the password runs to the last @ of the authority.
   String.raw`(?<urlUser>\b[a-z][a-z0-9+.-]{0,31}://[^\s:/@]*):(?<urlPass>[^\s/?#]+)@`,
+  // scheme://TOKEN@ — a token as the whole user part (git over https takes one so): 20+ token characters with a
+  // digit among them, which no user name a person picks looks like.
+  String.raw`(?<urlTokenAt>\b[a-z][a-z0-9+.-]{0,31}://)(?=[A-Za-z_.~-]*\d)[A-Za-z0-9_.~-]{20,256}@`,
   // Authorization / Cookie headers: the whole value (every cookie, any scheme's credentials, words and all). A
   // value holds `;`, `|` and `&` glued to its characters (signed cookies, query-like cookies, odd tokens), so those
   // do not end it; a shell operator after a space does (` | `, ` && `, ` ; `), and so do `$(` and a backquote: what
@@ -201,6 +206,7 @@ function replacement(match: string, ...rest: unknown[]): string {
   const g = rest[rest.length - 1] as Groups;
   if (g.pem !== undefined) return '[REDACTED PRIVATE KEY]';
   if (g.urlUser !== undefined) return `${g.urlUser}:${REDACTED}@`;
+  if (g.urlTokenAt !== undefined) return `${g.urlTokenAt}${REDACTED}@`;
   if (g.hdrName !== undefined) return `${g.hdrName}${g.hdrScheme ?? ''}${REDACTED}`;
   if (g.ckName !== undefined) return `${g.ckName}${REDACTED}`;
   if (g.akid !== undefined) return `${REDACTED}${g.awsSep}${LOWER_HEX.test(g.awsSecret!) ? g.awsSecret : REDACTED}`;
@@ -449,6 +455,11 @@ export class Redactor {
         continue;
       }
       program = PROGRAM_FLAGS.get(baseName(x)) ?? program;
+      // `--password -- SECRET`: the end of options passes the flag's value on to the next element.
+      if (mask !== null && x === '--') {
+        out.push(x);
+        continue;
+      }
       if (mask !== null && OPTION_SHAPED.test(x)) mask = null;
       const masked: string | null = mask !== null ? applyMask(mask, x) : maskAttached(x, program, awsId);
       out.push(masked ?? this.redactString(x, budget));

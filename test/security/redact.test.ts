@@ -215,6 +215,25 @@ describe('argv arrays', () => {
     ]);
   });
 
+  test('keytool, ldap, openssl and the end of options: the secret after them is masked', () => {
+    const argv = (command: string, args: string[]) => r.redact({ command, arguments: args });
+    expect([
+      argv('keytool', ['-importkeystore', '-srcstorepass', 'changeit1', '-deststorepass', 'changeit2', '-keypass', 'changeit3']),
+      argv('ldapsearch', ['-x', '-D', 'cn=admin', '-w', 'hunter2', '-b', 'dc=example']),
+      argv('openssl', ['enc', '-aes-256-cbc', '-k', 'hunter2', '-in', 'f']),
+      argv('tool', ['--password', '--', 'hunter2']),
+      argv('git', ['clone', 'https://ghx0123456789abcdefABCDEF@example.com/r.git', 'https://alice@example.com/r.git']),
+    ]).toEqual([
+      { command: 'keytool', arguments: ['-importkeystore', '-srcstorepass', REDACTED, '-deststorepass', REDACTED, '-keypass', REDACTED] },
+      { command: 'ldapsearch', arguments: ['-x', '-D', 'cn=admin', '-w', REDACTED, '-b', 'dc=example'] },
+      { command: 'openssl', arguments: ['enc', '-aes-256-cbc', '-k', REDACTED, '-in', 'f'] },
+      { command: 'tool', arguments: ['--password', '--', REDACTED] },
+      { command: 'git', arguments: ['clone', `https://${REDACTED}@example.com/r.git`, 'https://alice@example.com/r.git'] },
+    ]);
+    // The same in one command line; an ordinary -k (curl's "insecure") stays.
+    expect(r.redactText('curl -k https://example.com && openssl enc -k hunter2')).toBe(`curl -k https://example.com && openssl enc -k ${REDACTED}`);
+  });
+
   test('a flag that names where a secret is, or a measure, announces no secret: the next element stays', () => {
     const argv = (command: string, args: string[]) => r.redact({ command, arguments: args });
     expect([
