@@ -391,8 +391,8 @@ describe('limits', () => {
     for (const era of ERAS) expect((await call(s.mcpUrl, era)).status).toBe(200);
   });
 
-  test('a call refused after admission (406 Accept) does not keep its slot', async () => {
-    await using s = await startServer({ HIDE_RATE_LIMIT_ENABLED: 'true', HIDE_RATE_LIMIT_RPM: '1000', HIDE_RATE_LIMIT_CONCURRENT: '1' });
+  test('a call refused for its Accept header (406) neither keeps a slot nor spends a request of its minute', async () => {
+    await using s = await startServer({ HIDE_RATE_LIMIT_ENABLED: 'true', HIDE_RATE_LIMIT_RPM: '2', HIDE_RATE_LIMIT_CONCURRENT: '1' });
     for (let i = 0; i < 3; i++) {
       const refused = await inEachEra(s.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: { command: 'true' } }, { accept: 'text/html' });
       expect(refused.map((r) => [r.status, r.body.id])).toEqual(refused.map((r) => [406, r.id]));

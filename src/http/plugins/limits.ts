@@ -1,6 +1,7 @@
 /**
  * Per-client limits as an onBeforeHandle hook: a tools/call takes its RPM
- * count and concurrency slot here (refusal: 429 with Retry-After), and the
+ * count and concurrency slot here (refusal: 429 with Retry-After), once its
+ * Accept header allows an answer (406 otherwise, nothing counted), and the
  * slot is released when the call ends — by the dispatcher in its finally, or
  * by the app's error mapping when an error ends the request first.
  */
@@ -10,6 +11,7 @@ import type { McpDispatcher } from '../../mcp/dispatcher.ts';
 import { callLabels } from '../../mcp/gate.ts';
 import type { SecurityPipeline } from '../../security/pipeline.ts';
 import { type RequestState, stateOf } from '../request-state.ts';
+import { replyFormat } from '../routes/mcp.ts';
 
 export function limits(security: SecurityPipeline, dispatcher: McpDispatcher, contextOf: (request: Request) => CallContext) {
   async function admit(request: Request, state: RequestState, params: Record<string, unknown>): Promise<void> {
@@ -20,10 +22,12 @@ export function limits(security: SecurityPipeline, dispatcher: McpDispatcher, co
   }
 
   // Not async: only a tools/call pays for a promise.
-  return new Elysia({ name: 'hide/limits' }).onBeforeHandle({ as: 'global' }, ({ request }) => {
+  return new Elysia({ name: 'hide/limits' }).onBeforeHandle({ as: 'global' }, ({ request, headers }) => {
     const state = stateOf(request);
     const msg = state?.incoming?.message;
     if (!state || msg?.kind !== 'request' || msg.method !== 'tools/call') return;
+    // A call whose answer the client cannot take (406) is refused before it spends a request of its minute.
+    replyFormat(headers.accept ?? null);
     return admit(request, state, msg.params);
   });
 }
