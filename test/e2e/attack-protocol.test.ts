@@ -203,8 +203,8 @@ describe('a tools/call that asked for progress and is refused before any', () =>
   });
 });
 
-test.each(['PROPFIND', 'QUERY', 'MKCOL', 'LINK'])('%s, a method no route names, on /mcp and / → 405 with Allow: POST', async (method) => {
-  for (const path of ['/mcp', '/']) {
+test.each(['PROPFIND', 'QUERY', 'MKCOL', 'LINK'])('%s, a method no route names, on /mcp, /mcp/ and / → 405 with Allow: POST', async (method) => {
+  for (const path of ['/mcp', '/mcp/', '/']) {
     const res = await fetch(`${s.url}${path}`, { method, headers: { 'content-type': 'application/json' } });
     expect(res.status).toBe(405);
     expect(res.headers.get('allow')).toBe('POST');

@@ -9,7 +9,8 @@ import type { IpFilter } from '../../security/ip.ts';
 import { correlationIdFromHeader } from '../../mcp/correlation.ts';
 import { pathOf, setState } from '../request-state.ts';
 
-export const MCP_PATHS = new Set(['/', '/mcp']);
+/** Where MCP is served; `/mcp/` routes to `/mcp` (the router ignores a trailing slash), so it answers the same. */
+export const MCP_PATHS = new Set(['/', '/mcp', '/mcp/']);
 
 /**
  * What this hook reads of Elysia's request context. `path` is there at run
