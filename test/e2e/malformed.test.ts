@@ -115,6 +115,21 @@ describe.each(ERAS)('malformed requests (%s)', (era) => {
     expect([r.status, r.json.id]).toEqual([415, 1]);
   });
 
+  test.each([
+    ['application/json-seq', 415],
+    ['application/json, text/plain', 415],
+    ['application/json; charset=latin1', 415],
+    ['application/json; charset="utf-16"', 415],
+    ['application/jsonp', 415],
+    ['application/json; charset=UTF-8', 200],
+    ['application/json;charset=utf8', 200],
+    ['Application/JSON', 200],
+    ['application/vnd.api+json', 200],
+  ])('Content-Type %s → %d', async (type, status) => {
+    const r = await post(era, LIST, { 'content-type': type });
+    expect([r.status, r.json.id]).toEqual([status, 1]);
+  });
+
   test('an unsupported protocol version → 400 -32022, id echoed', async () => {
     // A handshake-era client names its version in the header only; a 2026-07-28 client in the header and in `_meta`.
     const params = era === 'modern' ? { _meta: { [PROTOCOL_VERSION]: '1999-01-01' } } : undefined;

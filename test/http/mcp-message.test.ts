@@ -70,7 +70,7 @@ describe('mcp-message plugin', () => {
       'a non-JSON Content-Type',
       '{"jsonrpc":"2.0","id":1,"method":"ping"}',
       { 'content-type': 'text/plain' },
-      rpcError(415, 1, -32600, 'Unsupported Media Type: send Content-Type: application/json'),
+      rpcError(415, 1, -32600, 'Unsupported Media Type: send Content-Type: application/json (UTF-8)'),
     ],
     [
       'an unsupported MCP-Protocol-Version',

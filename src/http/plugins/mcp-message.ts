@@ -12,7 +12,20 @@ import type { McpHeaders } from '../../mcp/era.ts';
 import { type HeaderRecord, type RequestState, stateOf } from '../request-state.ts';
 import { readBody } from './body-limit.ts';
 
-const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json\b/i;
+/**
+ * application/json, or a `+json` type, with parameters if any: not
+ * `application/json-seq` or a list of types. JSON is UTF-8 (RFC 8259), so a
+ * `charset` other than UTF-8 names text this server would misread.
+ */
+const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json[ \t]*(?:;|$)/i;
+const CHARSET = /;[ \t]*charset[ \t]*=[ \t]*"?([^";\s]*)/i;
+
+function isJsonType(type: string): boolean {
+  const t = type.trim();
+  if (!JSON_TYPE.test(t)) return false;
+  const charset = CHARSET.exec(t)?.[1];
+  return charset === undefined || /^utf-?8$/i.test(charset);
+}
 
 export function mcpHeaders(headers: HeaderRecord): McpHeaders {
   return { protocolVersion: headers['mcp-protocol-version'] ?? null, method: headers['mcp-method'] ?? null, name: headers['mcp-name'] ?? null };
@@ -30,8 +43,8 @@ export function mcpMessage(core: McpCore, maxBytes: number) {
     const incoming = core.read(text, mcpHeaders(headers));
     state.rpcId = incoming.id;
     const type = headers['content-type'];
-    if (type !== undefined && !JSON_TYPE.test(type.trim())) {
-      throw new HideError('Unsupported Media Type: send Content-Type: application/json', { status: 415, rpcCode: RpcCode.invalidRequest });
+    if (type !== undefined && !isJsonType(type)) {
+      throw new HideError('Unsupported Media Type: send Content-Type: application/json (UTF-8)', { status: 415, rpcCode: RpcCode.invalidRequest });
     }
     if (!incoming.ok) throw incoming.error;
     state.incoming = incoming;
