@@ -461,26 +461,11 @@ function body(test: Test): Insn[] {
       const n = test.values.length;
       return [ld(argLow(test.arg)), [ALU_AND, 0, 0, test.mask], ...test.values.map((v, i) => jeq(v, n - i, 0)), RET_EPERM, RET_ALLOW];
     }
-    case 'require': {
-      // Pair i: load, then equal → go on, else to the EPERM before ALLOW.
-      const out: Insn[] = [];
-      test.pairs.forEach(([arg, value], i) => {
-        const left = (test.pairs.length - 1 - i) * 2;
-        out.push(ld(argLow(arg)), jeq(value, 0, left + 1));
-      });
-      out.push(RET_ALLOW, RET_EPERM);
-      return out;
-    }
-    case 'when': {
-      // Pair i: load, then equal → go on, else past the EPERM to ALLOW.
-      const out: Insn[] = [];
-      test.pairs.forEach(([arg, value], i) => {
-        const left = (test.pairs.length - 1 - i) * 2;
-        out.push(ld(argLow(arg)), jeq(value, 0, left + 1));
-      });
-      out.push(RET_EPERM, RET_ALLOW);
-      return out;
-    }
+    // Every pair equal → the first return, any other → the second.
+    case 'require':
+      return allEqual(test.pairs, RET_ALLOW, RET_EPERM);
+    case 'when':
+      return allEqual(test.pairs, RET_EPERM, RET_ALLOW);
     case 'match': {
       const out: Insn[] = [];
       for (const arg of test.args) {
@@ -491,6 +476,17 @@ function body(test: Test): Insn[] {
       return out;
     }
   }
+}
+
+/** Pair i: load, then equal → go on, else to `otherwise`; all equal → `then`. */
+function allEqual(pairs: ReadonlyArray<readonly [arg: number, value: number]>, then: Insn, otherwise: Insn): Insn[] {
+  const out: Insn[] = [];
+  pairs.forEach(([arg, value], i) => {
+    const left = (pairs.length - 1 - i) * 2;
+    out.push(ld(argLow(arg)), jeq(value, 0, left + 1));
+  });
+  out.push(then, otherwise);
+  return out;
 }
 
 /** "If nr matches, run the body", skipping it otherwise; a long jump when the body outgrows an 8-bit offset. */
