@@ -14,7 +14,7 @@ import { INPUT_WAIT_MS, type InputOutcome } from '../exec/pipe-input.ts';
 import { KILL_GRACE_MS, notStarted } from '../exec/spawn.ts';
 import { noteTransientBytes } from '../util/gc-pressure.ts';
 import { InflightMap } from '../util/inflight-map.ts';
-import type { LandlockRules } from './landlock.ts';
+import { type LandlockRules, pinsOf } from './landlock.ts';
 import { launcherArgv } from './launcher-argv.ts';
 import type { PidNamespaces } from './pidns.ts';
 import { PrivateTmp } from './private-tmp.ts';
@@ -381,7 +381,7 @@ export class SandboxLauncher {
     }
     const tmpDir = this.tmpDir?.path ?? null;
     const config: LauncherConfig = {
-      rules: tmpDir ? { ...rules, readWrite: [...rules.readWrite, tmpDir] } : rules,
+      rules: tmpDir ? { ...rules, readWrite: [...rules.readWrite, tmpDir], pins: { ...rules.pins, ...pinsOf([tmpDir]) } } : rules,
       tmpDir,
       dropCapabilities: this.options.dropCapabilities !== false,
     };

@@ -21,8 +21,9 @@
  *  5. seccomp last — socket families, ptrace and descriptor theft, set-id
  *     modes, namespaces, signals aimed at us.
  */
+import { statSync } from 'node:fs';
 import { CAP_SYS_ADMIN, dropCapabilities, hasCapabilities } from './capabilities.ts';
-import { restrictSelf, UnreachableGrantError } from './landlock.ts';
+import { checkPin, restrictSelf, UnreachableGrantError } from './landlock.ts';
 import { check, libc, SyscallError } from '../util/libc.ts';
 import { becomeSubreaper, procMatchesOwnPids, sweepOrphans } from './orphans.ts';
 import { PidNamespaces } from './pidns.ts';
@@ -67,6 +68,12 @@ async function confine(config: LauncherConfig): Promise<{ report: LayerReport; p
   check(libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), 'prctl(PR_SET_DUMPABLE, 0)');
   forbidCoreDumps();
   becomeSubreaper();
+  // Before anything is mounted or granted by these paths: each must still be what the server checked (Landlock checks
+  // the inode it grants again; this covers the read-only view's binds, made by path before that).
+  for (const path of config.rules.readWrite) {
+    const st = statSync(path, { throwIfNoEntry: false });
+    if (st) checkPin(path, st, config.rules.pins);
+  }
   // Each command in a PID and an IPC namespace of its own (root only).
   const pidns = hasCapabilities() ? PidNamespaces.open({ ipc: true }) : null;
   // Only inside a PID namespace of our own does a fresh /proc hide the rest.

@@ -37,8 +37,8 @@ export interface TwoClientOptions {
   prepare(dir: string, ws: string): string[];
   /** PATH for the server and its commands, given the workspace; /usr/bin:/bin when absent. */
   path?: (ws: string) => string;
-  /** Settings besides the common ones. */
-  env?: Record<string, string>;
+  /** Settings besides the common ones (or made from DIR and the workspace, after `prepare`). */
+  env?: Record<string, string> | ((dir: string, ws: string) => Record<string, string>);
   /** Clients besides alice and bob, as [client id, key]. */
   moreClients?: ReadonlyArray<readonly [string, string]>;
 }
@@ -80,7 +80,7 @@ export async function startTwoClientServer(opts: TwoClientOptions): Promise<TwoC
         HIDE_RATE_LIMIT_RPM: '100000',
         HIDE_SHUTDOWN_GRACE_SECONDS: '1',
         HIDE_LOG_LEVEL: 'info',
-        ...opts.env,
+        ...(typeof opts.env === 'function' ? opts.env(dir, ws) : opts.env),
       },
     });
     return {

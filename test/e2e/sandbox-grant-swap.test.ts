@@ -1,0 +1,46 @@
+/**
+ * A read-write grant replaced after the server checked it: with the
+ * workspace inside an allowed path, a client's command may rename a
+ * directory above the workspace and put a link to anywhere in its place.
+ * Every launcher started later grants, binds and mounts by those paths: it
+ * must grant nothing that is no longer what the server checked, and refuse
+ * the calls it was started for, saying why, rather than hand another client
+ * a host directory read-write.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { callTool } from '../helpers/server.ts';
+import { ALICE, BOB, startTwoClientServer, TWO_CLIENT_ATTACKS_SUPPORTED, type TwoClientServer } from '../helpers/two-clients.ts';
+
+describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED)('a grant swapped for a link by another client, root server', () => {
+  let running: TwoClientServer;
+  let mono: string;
+  let closed: string;
+  beforeAll(async () => {
+    running = await startTwoClientServer({
+      prefix: 'hide-grant-swap-',
+      uid: undefined,
+      prepare: (dir, ws) => {
+        mono = join(ws, 'mono');
+        mkdirSync(join(mono, 'a', 'proj'), { recursive: true });
+        closed = join(dir, 'closed');
+        mkdirSync(closed, { mode: 0o700 });
+        writeFileSync(join(closed, 'canary'), 'root only\n', { mode: 0o600 });
+        return [];
+      },
+      env: () => ({ HIDE_WORKSPACE: join(mono, 'a', 'proj'), HIDE_ALLOWED_PATHS: mono }),
+    });
+  }, 60_000);
+  afterAll(() => running?.stop());
+
+  test("the next client's launcher grants nothing that moved: its call is refused saying why, and the directory linked in stays out of reach", async () => {
+    const url = `${running.server.url}/mcp`;
+    const swap = await callTool(url, 'shell_execute', { command: '/bin/sh', arguments: ['-c', `mv a a.real && mkdir a && ln -s ${closed} a/proj && echo swapped`], workingDirectory: mono }, { 'X-API-Key': ALICE });
+    expect(swap.stdout).toBe('swapped\n');
+    const attack = await callTool(url, 'shell_execute', { command: '/bin/sh', arguments: ['-c', `cat ${closed}/canary; chmod 666 ${closed}/canary; echo more >> ${closed}/canary`], workingDirectory: mono }, { 'X-API-Key': BOB });
+    expect(attack.stdout ?? '').not.toContain('root only');
+    expect(attack.error).toContain('no longer the directory the server checked');
+    expect({ mode: (statSync(join(closed, 'canary')).mode & 0o777).toString(8), text: readFileSync(join(closed, 'canary'), 'utf8') }).toEqual({ mode: '600', text: 'root only\n' });
+  });
+});
