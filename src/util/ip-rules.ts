@@ -11,8 +11,8 @@ export type Addr = ipaddr.IPv4 | ipaddr.IPv6;
 /** An address and its prefix length. */
 export type IpRange = [Addr, number];
 
-/** An IPv6 text ending in a dotted quad (`::10.1.2.3`, `::ffff:10.1.2.3`): its head, and the quad. */
-const DOTTED_TAIL = /^(.*:)(\d{1,3}(?:\.\d{1,3}){3})$/;
+/** An IPv6 text whose last group holds a dot (`::10.1.2.3`, `::ffff:10.1.2.3`): its head, and that group. */
+const DOTTED_TAIL = /^(.*:)([^:]*\.[^:]*)$/;
 
 /**
  * The same IPv6 address with a dotted-quad tail written as two hex groups;
@@ -28,15 +28,23 @@ function hexTail(text: string): string | null {
   return `${m[1]}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
 }
 
-/** Parses one address strictly; null when it is not one. Only an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) is IPv4. */
+/**
+ * Parses one address strictly; null when it is not one. Only an IPv4-mapped
+ * IPv6 address (`::ffff:a.b.c.d`) is IPv4; a dotted part must be four
+ * decimal numbers (not `0x0a.1.2.3` or `00010.1.2.3`). A zone (`%eth0`: a
+ * link-local peer's interface) is dropped from an IPv6 address, and makes
+ * an IPv4-mapped one no address at all.
+ */
 export function parseIp(text: string): Addr | null {
   const s = text.trim();
   if (ipaddr.IPv4.isValidFourPartDecimal(s)) return ipaddr.IPv4.parse(s);
   if (!s.includes(':')) return null;
-  const hex = hexTail(s);
+  const zone = s.indexOf('%');
+  const hex = hexTail(zone === -1 ? s : s.slice(0, zone));
   if (hex === null || !ipaddr.IPv6.isValid(hex)) return null;
   const a = ipaddr.IPv6.parse(hex);
-  return a.isIPv4MappedAddress() ? a.toIPv4Address() : a;
+  if (!a.isIPv4MappedAddress()) return a;
+  return zone === -1 ? a.toIPv4Address() : null;
 }
 
 /**

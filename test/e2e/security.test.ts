@@ -327,8 +327,9 @@ describe('IP allowlist and trusted proxies', () => {
     await using s = await startServer({ HIDE_ALLOWED_CLIENT_IPS: '10.0.0.0/8', HIDE_TRUSTED_PROXIES: '127.0.0.1' });
     expect(await statusInEachEra(s.mcpUrl, 'tools/list', undefined, { 'X-Forwarded-For': '10.1.2.3' })).toEqual(inBoth(200));
     expect(await statusInEachEra(s.mcpUrl, 'tools/list', undefined, { 'X-Forwarded-For': '::ffff:10.1.2.3' })).toEqual(inBoth(200));
-    // The IPv4-compatible form is the IPv6 address ::a01:203, not 10.1.2.3, however it is written.
-    for (const compatible of ['::10.1.2.3', '::a01:203', '0:0:0:0:0:0:10.1.2.3']) {
+    // The IPv4-compatible form is the IPv6 address ::a01:203, not 10.1.2.3, however it is written; a zone, or a dotted part
+    // that is not four decimal numbers, is no client address at all.
+    for (const compatible of ['::10.1.2.3', '::a01:203', '0:0:0:0:0:0:10.1.2.3', '::10.1.2.3%eth0', '::ffff:10.1.2.3%1', '::0x0a.1.2.3', '::ffff:0x0a.1.2.3', '::00010.1.2.3']) {
       expect(await statusInEachEra(s.mcpUrl, 'tools/list', undefined, { 'X-Forwarded-For': compatible })).toEqual(inBoth(403));
     }
     // A spoofed left-most entry does not help: the right-most untrusted hop is the client.
