@@ -26,8 +26,11 @@ export function pinWorkingDir(path: string, identity: DirIdentity | undefined): 
   let fd: number;
   try {
     fd = openSync(path, O_PATH | constants.O_DIRECTORY);
-  } catch {
-    return { refused: CHANGED };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // Gone, or no longer a directory: what a swap leaves. Anything else is this process's to say (a search right missing).
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return { refused: CHANGED };
+    return { refused: `could not enter the working directory: ${code ?? (err as Error).message}` };
   }
   const st = fstatSync(fd);
   if (st.dev !== identity.dev || st.ino !== identity.ino) {
