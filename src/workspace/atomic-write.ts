@@ -125,6 +125,10 @@ export async function writeAtomic(confiner: Confiner, input: string, data: Uint8
   if (abs === confiner.workspace || name === '' || /(^|\/)\.{0,2}$/.test(input)) {
     throw new PathRefusedError(`path '${input}' does not name a file`, input, 'type');
   }
+  // Where the parent leads, dangling links followed: a link to a place outside is outside whether or not that place
+  // exists, so the refusal tells nothing of what is there (the nearest existing parent alone stops short of a dangling
+  // link). A link as the last component is refused as such, wherever it points.
+  if (!confiner.contains(join(await confiner.locate(dirname(abs), input), name))) throw confiner.outside(input);
   // The parent is confined; the name may still be one of the server's own files.
   if (!confiner.contains(join(await confiner.resolveNearestParent(dirname(abs)), name))) throw confiner.outside(input);
   const dir = await openParent(confiner, input, abs);

@@ -220,6 +220,8 @@ export class Confiner {
   /** Confines a path that may not exist yet (for creation). */
   async resolveForCreate(input: string): Promise<string> {
     const abs = this.checkInput(input);
+    // A link to a place outside is outside whether or not that place exists (atomic-write.ts says why).
+    if (!this.contains(await this.locate(abs, input))) throw this.outside(input);
     const real = await this.resolveNearestParent(abs);
     if (!this.contains(real)) throw this.outside(input);
     return real;

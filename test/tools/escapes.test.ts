@@ -152,9 +152,17 @@ describe('escape attempts', () => {
     });
   }
 
+  test('a write through a link to outside is refused in the same words whether what it names exists or not', async () => {
+    symlinkSync(join(t.outside, 'no-such-dir'), join(t.ws, 'link-missing'));
+    const said = async (path: string) => ((await s.call('write_file', { path, content: 'x' })).error as string).replace(path, 'P');
+    expect(await said('link-missing/x.txt')).toBe(await said('link-dir/x.txt'));
+    expect(await said('link-missing/x.txt')).toContain('outside the workspace');
+  });
+
   test('refusals say why: symlink, hard link, /proc, NUL, outside, FIFO', async () => {
     const msg = async (tool: string, path: string) => (await s.call(tool, argsFor(tool, path))).error as string;
     expect(await msg('write_file', 'dangling')).toContain('symlink');
+    expect(await msg('write_file', 'link-dir/new.txt')).toContain('outside the workspace');
     expect(await msg('read_file', 'hard')).toContain('hard link');
     expect(await msg('write_file', 'hard')).toContain('hard link');
     expect(await msg('read_file', '/proc/self/cwd/package.json')).toContain('/proc');
