@@ -82,11 +82,12 @@ function toEntry({ text, line, torn }: FileLine): Entry {
   entry.hash = hash;
   try {
     entry.selfOk = chainHash(rest.prev_hash, rest) === hash;
+    // Only a record that hashed is serialised again (the same depth the hashing took).
+    entry.textOk = entry.selfOk && JSON.stringify(rec) === text;
   } catch {
     // Nested too deep to hash (the writer never nests that far): not the line that was chained.
     entry.selfOk = false;
   }
-  entry.textOk = JSON.stringify(rec) === text;
   entry.fileStart = typeof rest.file_start === 'string' ? rest.file_start : null;
   return entry;
 }
