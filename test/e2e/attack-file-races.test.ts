@@ -119,6 +119,24 @@ function fifoFlipper(name: string): string[] {
 }
 
 /**
+ * Python lines for bob's flipper: `name/d`, a real directory (filled by
+ * `fill`), and `name/l`, a link to `outside`, trade places atomically
+ * (renameat2 RENAME_EXCHANGE) as fast as they can.
+ */
+function exchangeFlipper(name: string, outside: string, fill: string[] = []): string[] {
+  return [
+    'import ctypes, os',
+    'libc = ctypes.CDLL(None, use_errno=True)',
+    `os.makedirs('${name}/d')`,
+    ...fill,
+    `os.symlink(${JSON.stringify(outside)}, '${name}/l')`,
+    "print('ready', flush=True)",
+    'while True:',
+    `    libc.renameat2(-100, b'${name}/d', -100, b'${name}/l', 2)`,
+  ];
+}
+
+/**
  * Whether a race against a flipper goes on: never once the FIFO was opened
  * (`marker`), never past 3000 rounds, and past 300 only until every outcome
  * in `seen` came up. On a machine whose cores are busy the flipper can get no
@@ -333,16 +351,7 @@ describe.each(variants)('$name server', ({ uid }) => {
       writeFileSync(join(outside, 'f.txt'), Buffer.alloc(11 * 1024 * 1024, 0x61));
       const outcomes = new Set<string>();
       await whileBobRuns(
-        [
-          'import ctypes, os',
-          'libc = ctypes.CDLL(None, use_errno=True)',
-          "os.makedirs('sflip/d')",
-          "open('sflip/d/f.txt', 'w').write('needle\\n')",
-          `os.symlink(${JSON.stringify(outside)}, 'sflip/l')`,
-          "print('ready', flush=True)",
-          'while True:',
-          "    libc.renameat2(-100, b'sflip/d', -100, b'sflip/l', 2)",
-        ],
+        exchangeFlipper('sflip', outside, ["open('sflip/d/f.txt', 'w').write('needle\\n')"]),
         async () => {
           for (let round = 0; round < 400 && !(outcomes.size > 1 && round > 200); round++) {
             const r = await alice('search_files', { pattern: 'needle', path: 'sflip/d/f.txt' });
@@ -364,15 +373,7 @@ describe.each(variants)('$name server', ({ uid }) => {
       mkdirSync(outside, { recursive: true });
       const where = new Set<string>();
       await whileBobRuns(
-        [
-          'import ctypes, os',
-          'libc = ctypes.CDLL(None, use_errno=True)',
-          "os.makedirs('cflip/d')",
-          `os.symlink(${JSON.stringify(outside)}, 'cflip/l')`,
-          "print('ready', flush=True)",
-          'while True:',
-          "    libc.renameat2(-100, b'cflip/d', -100, b'cflip/l', 2)",
-        ],
+        exchangeFlipper('cflip', outside),
         async () => {
           for (let round = 0; round < 300; round++) {
             const r = await bob('shell_execute', { command: '/bin/pwd', arguments: ['-P'], workingDirectory: 'cflip/d' });
