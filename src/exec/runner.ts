@@ -4,6 +4,7 @@
  * builds the child's environment and hands the argv to the spawner — local
  * process groups or the sandbox's per-client launchers.
  */
+import { statSync } from 'node:fs';
 import type { Confiner } from '../workspace/confine.ts';
 import { PathRefusedError } from '../workspace/confine.ts';
 import { openDirectory } from '../workspace/open.ts';
@@ -83,7 +84,17 @@ export class CommandRunner {
     serverEnv: Record<string, string | undefined> = process.env,
   ) {
     this.childEnv = buildChildEnv(serverEnv, settings.envPassthrough, confiner.workspace);
+    const st = statSync(confiner.workspace, { throwIfNoEntry: false });
+    this.workspaceIdentity = st ? { dev: st.dev, ino: st.ino } : null;
   }
+
+  /**
+   * The workspace's inode as the server found it at start: the default
+   * working directory, entered only while it still is that directory (a
+   * swap of a directory above it shows as another inode where the spawn
+   * pins it). Taken once, so the common call walks nothing.
+   */
+  private readonly workspaceIdentity: DirIdentity | null;
 
   get searchPath(): string {
     return this.childEnv.PATH!;
@@ -128,6 +139,7 @@ export class CommandRunner {
    * the command outside.
    */
   private async workingDirectory(input: string | undefined): Promise<{ cwd: string; cwdIdentity: DirIdentity }> {
+    if ((input === undefined || input === '') && this.workspaceIdentity !== null) return { cwd: this.confiner.workspace, cwdIdentity: this.workspaceIdentity };
     const real = await this.confiner.resolveDirectory(input);
     const dir = await openDirectory(this.confiner, input ?? '.', real);
     try {
