@@ -4,10 +4,10 @@
  * builds the child's environment and hands the argv to the spawner — local
  * process groups or the sandbox's per-client launchers.
  */
-import { statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readlinkSync } from 'node:fs';
 import type { Confiner } from '../workspace/confine.ts';
 import { PathRefusedError } from '../workspace/confine.ts';
-import { openDirectory } from '../workspace/open.ts';
+import { hasProcFd, O_PATH, openDirectory } from '../workspace/open.ts';
 import type { DirIdentity } from './working-dir.ts';
 import {
   buildChildEnv,
@@ -84,17 +84,32 @@ export class CommandRunner {
     serverEnv: Record<string, string | undefined> = process.env,
   ) {
     this.childEnv = buildChildEnv(serverEnv, settings.envPassthrough, confiner.workspace);
-    const st = statSync(confiner.workspace, { throwIfNoEntry: false });
-    this.workspaceIdentity = st ? { dev: st.dev, ino: st.ino } : null;
   }
 
   /**
-   * The workspace's inode as the server found it at start: the default
-   * working directory, entered only while it still is that directory (a
-   * swap of a directory above it shows as another inode where the spawn
-   * pins it). Taken once, so the common call walks nothing.
+   * The workspace as the default working directory, without a walk per
+   * call: opened by its (real) name and asked where it is, so a directory
+   * above it replaced by a link is refused, while a workspace re-made in
+   * its place (a fresh clone) is entered. Null without /proc.
    */
-  private readonly workspaceIdentity: DirIdentity | null;
+  private workspaceInPlace(): { cwd: string; cwdIdentity: DirIdentity } | null {
+    if (!hasProcFd()) return null;
+    const ws = this.confiner.workspace;
+    let fd: number;
+    try {
+      fd = openSync(ws, O_PATH | constants.O_DIRECTORY);
+    } catch {
+      throw new PathRefusedError(`the workspace ${ws} is gone`, '.', 'missing');
+    }
+    try {
+      const where = readlinkSync(`/proc/self/fd/${fd}`);
+      if (where !== ws) throw new PathRefusedError(`the workspace ${ws} now leads to ${where} (a directory on its path was replaced by a link)`, '.');
+      const st = fstatSync(fd);
+      return { cwd: ws, cwdIdentity: { dev: st.dev, ino: st.ino } };
+    } finally {
+      closeSync(fd);
+    }
+  }
 
   get searchPath(): string {
     return this.childEnv.PATH!;
@@ -139,7 +154,8 @@ export class CommandRunner {
    * the command outside.
    */
   private async workingDirectory(input: string | undefined): Promise<{ cwd: string; cwdIdentity: DirIdentity }> {
-    if ((input === undefined || input === '') && this.workspaceIdentity !== null) return { cwd: this.confiner.workspace, cwdIdentity: this.workspaceIdentity };
+    const inPlace = input === undefined || input === '' ? this.workspaceInPlace() : null;
+    if (inPlace !== null) return inPlace;
     const real = await this.confiner.resolveDirectory(input);
     const dir = await openDirectory(this.confiner, input ?? '.', real);
     try {

@@ -7,7 +7,7 @@
  * The restriction applies to the calling thread (ABI < 8 has no thread sync):
  * call it from the JS thread, which is the one Bun.spawn forks from.
  */
-import { fstatSync, statSync } from 'node:fs';
+import { readlinkSync, statSync } from 'node:fs';
 import { ptr } from 'bun:ffi';
 import { check, cString, libc, SyscallError } from '../util/libc.ts';
 
@@ -95,37 +95,27 @@ export interface LandlockRules {
   readOnly: string[];
   /** 'all' leaves TCP unrestricted; otherwise only the listed ports. */
   network: NetworkRules | 'all';
-  /**
-   * The inode each read-write grant was when the server checked it (by
-   * path): a launcher started later grants a path only while it still is
-   * that inode. A client's command may rename a directory above another
-   * grant and put a link to anywhere in its place; followed, the next
-   * launcher would grant that.
-   */
-  pins?: Record<string, GrantPin>;
 }
 
-export interface GrantPin {
-  dev: number;
-  ino: number;
-}
-
-/** The pins of `paths` as they are now (a path that cannot be looked at gets none). */
-export function pinsOf(paths: readonly string[]): Record<string, GrantPin> {
-  const out: Record<string, GrantPin> = {};
-  for (const path of paths) {
-    const st = statSync(path, { throwIfNoEntry: false });
-    if (st) out[path] = { dev: st.dev, ino: st.ino };
+/**
+ * Throws UnreachableGrantError when the read-write grant `path` (a real
+ * path, as the server resolved it) no longer leads to itself: the descriptor
+ * opened by that name is asked where it is. A client's command may rename a
+ * directory above another grant (the workspace inside an allowed path) and
+ * put a link to anywhere in its place; followed, a launcher would grant
+ * that. A directory re-made at the same place (a fresh clone) still counts.
+ * No check without /proc.
+ */
+export function checkInPlace(path: string, fd: number): void {
+  let where: string;
+  try {
+    where = readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return;
   }
-  return out;
-}
-
-/** Throws UnreachableGrantError when a pinned grant is no longer the inode the server checked. */
-export function checkPin(path: string, st: { dev: number; ino: number }, pins: LandlockRules['pins']): void {
-  const pin = pins?.[path];
-  if (pin !== undefined && (pin.dev !== st.dev || pin.ino !== st.ino)) {
+  if (where !== path) {
     throw new UnreachableGrantError(
-      `cannot grant ${path}: it is no longer the directory the server checked (it, or a directory on its path, was replaced — by a link to elsewhere, say); restart the server once the path is right`,
+      `cannot grant ${path}: it now leads to ${where} (it, or a directory on its path, was replaced by a link); put the path back, or restart the server to take the new place`,
     );
   }
 }
@@ -170,7 +160,7 @@ export function restrictSelf(rules: LandlockRules): RestrictReport {
       if (!addPathRule(rulesetFd, path, READ_ONLY & handledFs)) skipped.push(path);
     }
     for (const path of rules.readWrite) {
-      if (!addPathRule(rulesetFd, path, readWriteRights(handledFs), rules.pins)) skipped.push(path);
+      if (!addPathRule(rulesetFd, path, readWriteRights(handledFs), true)) skipped.push(path);
     }
     if (restrictNet && rules.network !== 'all') {
       for (const port of rules.network.allowConnectPorts ?? []) addPortRule(rulesetFd, port, NET_CONNECT_TCP);
@@ -192,7 +182,7 @@ export function restrictSelf(rules: LandlockRules): RestrictReport {
 export class UnreachableGrantError extends Error {}
 
 /** Adds a path-beneath rule; false when the path does not exist. */
-function addPathRule(rulesetFd: number, path: string, rights: bigint, pins?: LandlockRules['pins']): boolean {
+function addPathRule(rulesetFd: number, path: string, rights: bigint, inPlace = false): boolean {
   let isDir: boolean;
   try {
     isDir = statSync(path).isDirectory();
@@ -204,8 +194,8 @@ function addPathRule(rulesetFd: number, path: string, rights: bigint, pins?: Lan
   const c = libc();
   const fd = check(c.open(cString(path), O_PATH | O_CLOEXEC), `open(${path})`);
   try {
-    // What the rule is added for is the inode opened: it must be the one pinned.
-    checkPin(path, fstatSync(fd), pins);
+    // What the rule is added for is the inode opened: a read-write grant's must still be where the server found it.
+    if (inPlace) checkInPlace(path, fd);
     // struct landlock_path_beneath_attr is packed: u64 allowed_access, s32 parent_fd.
     const buf = new ArrayBuffer(12);
     const view = new DataView(buf);

@@ -8,13 +8,14 @@
  * its timeout plus a grace — after which it fails and the launcher, stopped
  * or stuck, is killed and replaced.
  */
+import { realpathSync } from 'node:fs';
 import * as v from 'valibot';
 import type { LiveExit, LiveHandle, LiveStart, OutputSink } from '../exec/live.ts';
 import { INPUT_WAIT_MS, type InputOutcome } from '../exec/pipe-input.ts';
 import { KILL_GRACE_MS, notStarted } from '../exec/spawn.ts';
 import { noteTransientBytes } from '../util/gc-pressure.ts';
 import { InflightMap } from '../util/inflight-map.ts';
-import { type LandlockRules, pinsOf } from './landlock.ts';
+import type { LandlockRules } from './landlock.ts';
 import { launcherArgv } from './launcher-argv.ts';
 import type { PidNamespaces } from './pidns.ts';
 import { PrivateTmp } from './private-tmp.ts';
@@ -381,7 +382,8 @@ export class SandboxLauncher {
     }
     const tmpDir = this.tmpDir?.path ?? null;
     const config: LauncherConfig = {
-      rules: tmpDir ? { ...rules, readWrite: [...rules.readWrite, tmpDir], pins: { ...rules.pins, ...pinsOf([tmpDir]) } } : rules,
+      // Granted by its real path: each launcher checks that a read-write grant still leads to itself.
+      rules: tmpDir ? { ...rules, readWrite: [...rules.readWrite, realpathSync(tmpDir)] } : rules,
       tmpDir,
       dropCapabilities: this.options.dropCapabilities !== false,
     };

@@ -21,9 +21,10 @@
  *  5. seccomp last — socket families, ptrace and descriptor theft, set-id
  *     modes, namespaces, signals aimed at us.
  */
-import { statSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
+import { O_PATH } from '../workspace/open.ts';
 import { CAP_SYS_ADMIN, dropCapabilities, hasCapabilities } from './capabilities.ts';
-import { checkPin, restrictSelf, UnreachableGrantError } from './landlock.ts';
+import { checkInPlace, restrictSelf, UnreachableGrantError } from './landlock.ts';
 import { check, libc, SyscallError } from '../util/libc.ts';
 import { becomeSubreaper, procMatchesOwnPids, sweepOrphans } from './orphans.ts';
 import { PidNamespaces } from './pidns.ts';
@@ -68,11 +69,20 @@ async function confine(config: LauncherConfig): Promise<{ report: LayerReport; p
   check(libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), 'prctl(PR_SET_DUMPABLE, 0)');
   forbidCoreDumps();
   becomeSubreaper();
-  // Before anything is mounted or granted by these paths: each must still be what the server checked (Landlock checks
-  // the inode it grants again; this covers the read-only view's binds, made by path before that).
+  // Before anything is mounted or granted by these paths: each must still lead to itself (Landlock's rules check the
+  // descriptor they grant again; this covers the read-only view's binds, made by path before that).
   for (const path of config.rules.readWrite) {
-    const st = statSync(path, { throwIfNoEntry: false });
-    if (st) checkPin(path, st, config.rules.pins);
+    let fd: number;
+    try {
+      fd = openSync(path, O_PATH);
+    } catch {
+      continue; // missing: skipped as Landlock skips it
+    }
+    try {
+      checkInPlace(path, fd);
+    } finally {
+      closeSync(fd);
+    }
   }
   // Each command in a PID and an IPC namespace of its own (root only).
   const pidns = hasCapabilities() ? PidNamespaces.open({ ipc: true }) : null;

@@ -13,7 +13,7 @@ import type { LiveStart, OutputSink } from '../exec/live.ts';
 import type { SpawnResult } from '../exec/spawn.ts';
 import type { OwnedLiveRequest, OwnedSpawnRequest, Spawner } from '../exec/spawner.ts';
 import { logger } from '../core/log.ts';
-import { landlockAbi, pinsOf } from './landlock.ts';
+import { landlockAbi } from './landlock.ts';
 import { check, libc } from '../util/libc.ts';
 import { PidNamespaces } from './pidns.ts';
 import { sweepStaleTmp, tmpWritable } from './private-tmp.ts';
@@ -120,14 +120,12 @@ export async function setupSandbox(
   };
   if (abi === 0) return { status: off('this kernel does not support Landlock'), spawner: new LocalSpawner() };
 
-  const unpinned = sandboxRules({
+  const rules = sandboxRules({
     workspace: roots[0]!,
     allowedPaths: roots.slice(1),
     readOnly: config.sandbox.readOnlyPaths.length > 0 ? config.sandbox.readOnlyPaths : undefined,
     network: config.sandbox.network,
   });
-  // What every launcher grants read-write must stay what was checked here.
-  const rules = { ...unpinned, pins: pinsOf(unpinned.readWrite) };
   // Landlock cannot carve a hole inside a granted tree: a secret under a
   // granted path is readable by every command.
   const exposed = secretExposures(serverSecretFiles(config, secretFiles), rules);

@@ -3,12 +3,12 @@
  * workspace inside an allowed path, a client's command may rename a
  * directory above the workspace and put a link to anywhere in its place.
  * Every launcher started later grants, binds and mounts by those paths: it
- * must grant nothing that is no longer what the server checked, and refuse
- * the calls it was started for, saying why, rather than hand another client
- * a host directory read-write.
+ * must grant nothing that no longer leads to itself, and refuse the calls it
+ * was started for, saying why, rather than hand another client a host
+ * directory read-write. A directory made again in the same place is fine.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { callTool } from '../helpers/server.ts';
 import { ALICE, BOB, startTwoClientServer, TWO_CLIENT_ATTACKS_SUPPORTED, type TwoClientServer } from '../helpers/two-clients.ts';
@@ -40,7 +40,15 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED)('a grant swapped for a link by an
     expect(swap.stdout).toBe('swapped\n');
     const attack = await callTool(url, 'shell_execute', { command: '/bin/sh', arguments: ['-c', `cat ${closed}/canary; chmod 666 ${closed}/canary; echo more >> ${closed}/canary`], workingDirectory: mono }, { 'X-API-Key': BOB });
     expect(attack.stdout ?? '').not.toContain('root only');
-    expect(attack.error).toContain('no longer the directory the server checked');
+    expect(attack.error).toContain(`now leads to ${closed}`);
     expect({ mode: (statSync(join(closed, 'canary')).mode & 0o777).toString(8), text: readFileSync(join(closed, 'canary'), 'utf8') }).toEqual({ mode: '600', text: 'root only\n' });
+  });
+
+  test('a workspace made again in its place (a fresh clone) is granted: the path leads to itself again', async () => {
+    // The operator puts a real directory back where the link was.
+    rmSync(join(mono, 'a'), { recursive: true, force: true });
+    mkdirSync(join(mono, 'a', 'proj'), { recursive: true });
+    const r = await callTool(`${running.server.url}/mcp`, 'shell_execute', { command: '/bin/sh', arguments: ['-c', 'pwd -P; echo x > made.txt && echo wrote'] }, { 'X-API-Key': BOB });
+    expect({ stdout: r.stdout, error: r.error }).toEqual({ stdout: `${join(mono, 'a', 'proj')}\nwrote\n`, error: null });
   });
 });
