@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { callTool } from '../helpers/server.ts';
+import { callTool, waitFor } from '../helpers/server.ts';
 import { ALICE, BOB, startTwoClientServer, TWO_CLIENT_ATTACKS_SUPPORTED, type TwoClientServer } from '../helpers/two-clients.ts';
 
 describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED)('a grant swapped for a link by another client, root server', () => {
@@ -48,7 +48,14 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED)('a grant swapped for a link by an
     // The operator puts a real directory back where the link was.
     rmSync(join(mono, 'a'), { recursive: true, force: true });
     mkdirSync(join(mono, 'a', 'proj'), { recursive: true });
-    const r = await callTool(`${running.server.url}/mcp`, 'shell_execute', { command: '/bin/sh', arguments: ['-c', 'pwd -P; echo x > made.txt && echo wrote'] }, { 'X-API-Key': BOB });
-    expect({ stdout: r.stdout, error: r.error }).toEqual({ stdout: `${join(mono, 'a', 'proj')}\nwrote\n`, error: null });
-  });
+    const call = () => callTool(`${running.server.url}/mcp`, 'shell_execute', { command: '/bin/sh', arguments: ['-c', 'pwd -P; echo x > made.txt && echo wrote'] }, { 'X-API-Key': BOB });
+    // Calls are refused with the last failed boot's reason until the server tries a launcher again.
+    const r = await waitFor(async () => {
+      const got = await call();
+      if (got.error === null) return got;
+      await Bun.sleep(250);
+      return null;
+    }, 30_000, "bob's launcher booting again");
+    expect(r!.stdout).toBe(`${join(mono, 'a', 'proj')}\nwrote\n`);
+  }, 60_000);
 });
