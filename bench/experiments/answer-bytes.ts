@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import { cpuSeconds, freePort, spawnLogged, waitFor200 } from '../lib/proc.ts';
 import { wrk, writePostScript } from '../lib/wrk.ts';
 
-const VARIANTS = ['const', 'blob', 'blob-bytes', 'blob-id-last', 'blob-of-blob', 'alloc', 'string', 'direct'] as const;
+const VARIANTS = ['const', 'const-blob', 'blob', 'blob-bytes', 'blob-id-last', 'blob-of-blob', 'alloc', 'string', 'direct'] as const;
 type Variant = (typeof VARIANTS)[number];
 
 /** The server side: one variant per process (`serve VARIANT PORT LISTING_FILE`). */
@@ -26,6 +26,7 @@ async function serve(variant: Variant, port: number, listingFile: string): Promi
   const resultBytes = enc.encode(resultText);
   const resultBlob = new Blob([resultBytes]);
   const constBytes = enc.encode(text);
+  const constBlob = new Blob([constBytes]);
   const idLast = enc.encode(`{"jsonrpc":"2.0","result":${resultText},"id":`);
   const close = new Uint8Array([125]);
   const headers = { 'content-type': 'application/json', 'x-correlation-id': '0123456789abcdef0123456789abcdef' };
@@ -34,6 +35,8 @@ async function serve(variant: Variant, port: number, listingFile: string): Promi
     switch (variant) {
       case 'const':
         return new Response(constBytes, { headers });
+      case 'const-blob':
+        return new Response(constBlob, { headers });
       case 'blob':
         return new Response(new Blob([head, resultBytes, '}']), { headers });
       case 'blob-bytes':

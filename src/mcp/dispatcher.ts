@@ -15,7 +15,7 @@ import { HideError, MethodNotFoundError, RpcCode, ToolLimitError } from '../core
 import { logger } from '../core/log.ts';
 import type { ToolRegistry } from '../tools/registry.ts';
 import type { ToolDefinition, ToolOutcome } from '../tools/types.ts';
-import { CachedJson } from '../util/cached-json.ts';
+import { CachedAnswers, CachedJson } from '../util/cached-json.ts';
 import { noteTransientBytes } from '../util/gc-pressure.ts';
 import { InflightMap } from '../util/inflight-map.ts';
 import { jsonLength } from '../util/json-measure.ts';
@@ -43,11 +43,8 @@ export interface Reply {
   headers?: Record<string, string>;
   /** The correlation id in force for this message (a tool's argument wins). */
   correlationId: string;
-  /**
-   * The same body as parts around a cached result's bytes, when it has one:
-   * HTTP sends these and never encodes the long string again.
-   */
-  parts?: readonly [string, Uint8Array, string];
+  /** The same body, built once, when it is a cached result's: HTTP sends it and never encodes the long string. */
+  blob?: Blob;
 }
 
 export interface DispatcherOptions {
@@ -111,6 +108,7 @@ export class McpDispatcher {
   private readonly initializeResults = new Map<string, string>();
   /** tools/list results shaped for 2026-07-28, per listing text (the registry keeps one text per view). */
   private readonly modernLists = new Map<CachedJson, CachedJson>();
+  private readonly answers = new CachedAnswers();
   /** Tool calls running now, each as the way to record it interrupted (a flat list: a Set every call passes through held native memory). */
   private readonly unfinished = new InflightMap<() => void, true>();
 
@@ -136,10 +134,10 @@ export class McpDispatcher {
     return { body: resultJson(id, resultJsonText), status: 200, correlationId: ctx.correlationId };
   }
 
-  /** A cached result: the string (concatenated, flattened only if a transport writes it) and its parts for HTTP. */
+  /** A cached result: the string (concatenated, flattened only if a transport writes it) and its bytes for HTTP. */
   private cached(id: JsonRpcId, result: CachedJson, ctx: CallContext): Reply {
-    const head = `{"jsonrpc":"2.0","id":${JSON.stringify(id)},"result":`;
-    return { body: `${head}${result.text}}`, parts: [head, result.bytes, '}'], status: 200, correlationId: ctx.correlationId };
+    const idJson = JSON.stringify(id);
+    return { body: `{"jsonrpc":"2.0","id":${idJson},"result":${result.text}}`, blob: this.answers.get(idJson, result), status: 200, correlationId: ctx.correlationId };
   }
 
   /**
