@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { auditLines, type Server, startServer, type Tree, tree } from './helpers.ts';
 
@@ -111,6 +111,15 @@ describe('write_file', () => {
 });
 
 describe('edit_file', () => {
+  test('edits the file a link inside the workspace leads to, names it, and leaves the link a link', async () => {
+    writeFileSync(join(t.ws, 'linked-target.txt'), 'hello world\n');
+    symlinkSync('linked-target.txt', join(t.ws, 'linked-alias.txt'));
+    const r = await s.call('edit_file', { path: 'linked-alias.txt', edits: [{ oldText: 'hello', newText: 'bye' }] });
+    expect(r).toMatchObject({ isError: false, path: 'linked-target.txt', applied: 1 });
+    expect(readFileSync(join(t.ws, 'linked-target.txt'), 'utf8')).toBe('bye world\n');
+    expect(lstatSync(join(t.ws, 'linked-alias.txt')).isSymbolicLink()).toBe(true);
+  });
+
   const original = 'alpha\nbeta\ngamma\nbeta\ndelta\n';
 
   test('applies several edits located in the original and returns a unified diff', async () => {
