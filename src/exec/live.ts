@@ -10,7 +10,8 @@
 import { killGroup, signalGroup } from './group-signal.ts';
 import { type InputOutcome, PipeInput } from './pipe-input.ts';
 import { DRAIN_GRACE_MS, exitCodeOf, KILL_GRACE_MS, settledWithin, type StartOptions } from './spawn.ts';
-import { type DirIdentity, pinWorkingDir } from './working-dir.ts';
+import type { FileIdentity } from '../workspace/open.ts';
+import { pinWorkingDir } from './working-dir.ts';
 
 /** Signals a caller may send to a long-lived process's group. */
 export const PROCESS_SIGNALS = ['SIGTERM', 'SIGKILL', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
@@ -26,7 +27,7 @@ export interface LiveRequest {
   argv: string[];
   cwd: string;
   /** The inode `cwd` must be, as the caller found it through a walk that follows no symlink (working-dir.ts). */
-  cwdIdentity?: DirIdentity;
+  cwdIdentity?: FileIdentity;
   env: Record<string, string>;
   /** A pseudo-terminal of this size, or pipes when null. */
   terminal: TerminalSize | null;

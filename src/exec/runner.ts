@@ -4,11 +4,10 @@
  * builds the child's environment and hands the argv to the spawner — local
  * process groups or the sandbox's per-client launchers.
  */
-import { closeSync, constants, fstatSync, openSync, readlinkSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import type { Confiner } from '../workspace/confine.ts';
 import { PathRefusedError } from '../workspace/confine.ts';
-import { hasProcFd, O_PATH, openDirectory } from '../workspace/open.ts';
-import type { DirIdentity } from './working-dir.ts';
+import { type FileIdentity, hasProcFd, O_PATH, openDirectory, whereOpen } from '../workspace/open.ts';
 import {
   buildChildEnv,
   CommandRefusedError,
@@ -92,7 +91,7 @@ export class CommandRunner {
    * above it replaced by a link is refused, while a workspace re-made in
    * its place (a fresh clone) is entered. Null without /proc.
    */
-  private workspaceInPlace(): { cwd: string; cwdIdentity: DirIdentity } | null {
+  private workspaceInPlace(): { cwd: string; cwdIdentity: FileIdentity } | null {
     if (!hasProcFd()) return null;
     const ws = this.confiner.workspace;
     let fd: number;
@@ -102,8 +101,8 @@ export class CommandRunner {
       throw new PathRefusedError(`the workspace ${ws} is gone`, '.', 'missing');
     }
     try {
-      const where = readlinkSync(`/proc/self/fd/${fd}`);
-      if (where !== ws) throw new PathRefusedError(`the workspace ${ws} now leads to ${where} (a directory on its path was replaced by a link)`, '.');
+      const where = whereOpen(fd);
+      if (where !== null && where !== ws) throw new PathRefusedError(`the workspace ${ws} now leads to ${where} (a directory on its path was replaced by a link)`, '.');
       const st = fstatSync(fd);
       return { cwd: ws, cwdIdentity: { dev: st.dev, ino: st.ino } };
     } finally {
@@ -153,7 +152,7 @@ export class CommandRunner {
    * so a directory on the way swapped for a symlink meanwhile cannot start
    * the command outside.
    */
-  private async workingDirectory(input: string | undefined): Promise<{ cwd: string; cwdIdentity: DirIdentity }> {
+  private async workingDirectory(input: string | undefined): Promise<{ cwd: string; cwdIdentity: FileIdentity }> {
     const inPlace = input === undefined || input === '' ? this.workspaceInPlace() : null;
     if (inPlace !== null) return inPlace;
     const real = await this.confiner.resolveDirectory(input);
@@ -167,7 +166,7 @@ export class CommandRunner {
   }
 
   /** The policy checks every start shares: command name, arguments, PATH lookup, allow/deny lists, working directory. */
-  private async prepare(req: Pick<RunRequest, 'command' | 'arguments' | 'workingDirectory'>): Promise<{ argv: string[]; cwd: string; cwdIdentity: DirIdentity } | { refusal: string }> {
+  private async prepare(req: Pick<RunRequest, 'command' | 'arguments' | 'workingDirectory'>): Promise<{ argv: string[]; cwd: string; cwdIdentity: FileIdentity } | { refusal: string }> {
     try {
       validateCommandName(req.command);
       for (const arg of req.arguments ?? []) {

@@ -13,7 +13,8 @@ import { noteTransientBytes } from '../util/gc-pressure.ts';
 import { killGroup, signalGroup } from './group-signal.ts';
 import { type OutputProgress, ProgressMeter } from './progress.ts';
 import { openStdinFile } from './stdin-file.ts';
-import { type DirIdentity, pinWorkingDir } from './working-dir.ts';
+import type { FileIdentity } from '../workspace/open.ts';
+import { pinWorkingDir } from './working-dir.ts';
 
 export type { OutputProgress } from './progress.ts';
 
@@ -22,7 +23,7 @@ export interface SpawnRequest {
   argv: string[];
   cwd: string;
   /** The inode `cwd` must be, as the caller found it through a walk that follows no symlink (working-dir.ts). */
-  cwdIdentity?: DirIdentity;
+  cwdIdentity?: FileIdentity;
   env: Record<string, string>;
   timeoutMs: number;
   /** Cap per stream, in bytes. */
@@ -41,7 +42,7 @@ export interface SpawnRequest {
    * elsewhere. Another inode and the command does not start, told only that
    * the file changed (nothing of what it found).
    */
-  stdinIdentity?: { dev: number; ino: number };
+  stdinIdentity?: FileIdentity;
   /** The most bytes `stdinFile` may hold, as seen on the inode opened; larger and the command does not start. */
   stdinMaxBytes?: number;
   /** Receives the output's progress while the command runs (throttled by ProgressMeter). */

@@ -9,7 +9,7 @@
  * is never opened. Synchronous: the sandbox launcher spawns synchronously.
  */
 import { closeSync, constants, fstatSync, lstatSync, openSync, type Stats } from 'node:fs';
-import { describeType, hasProcFd, O_PATH } from '../workspace/open.ts';
+import { describeType, type FileIdentity, hasProcFd, O_PATH, sameFile } from '../workspace/open.ts';
 
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = constants;
 
@@ -41,9 +41,9 @@ function tooLarge(st: Stats, maxBytes: number): StdinFile | null {
  * checked the size by path first would otherwise hand over whatever large
  * file was swapped in since (ripgrep applies no size limit to its stdin).
  */
-export function openStdinFile(path: string, maxBytes = Number.MAX_SAFE_INTEGER, identity?: { dev: number; ino: number }): StdinFile {
+export function openStdinFile(path: string, maxBytes = Number.MAX_SAFE_INTEGER, identity?: FileIdentity): StdinFile {
   /** Not the inode the caller vouched for: nothing found here (type, size, existence) may be told. */
-  const elsewhere = (st: Stats) => identity !== undefined && (st.dev !== identity.dev || st.ino !== identity.ino);
+  const elsewhere = (st: Stats) => identity !== undefined && !sameFile(st, identity);
   const fail = (err: unknown) => (identity !== undefined ? CHANGED : failed(err));
   if (hasProcFd()) {
     let pinned: number;

@@ -8,12 +8,7 @@
  * command elsewhere. Synchronous: the sandbox launcher spawns synchronously.
  */
 import { closeSync, constants, fstatSync, openSync } from 'node:fs';
-import { hasProcFd, O_PATH } from '../workspace/open.ts';
-
-export interface DirIdentity {
-  dev: number;
-  ino: number;
-}
+import { type FileIdentity, hasProcFd, O_PATH, sameFile } from '../workspace/open.ts';
 
 /** Where to spawn, and what to close once the child has its own copy. */
 export type PinnedDir = { cwd: string; close(): void } | { refused: string };
@@ -21,7 +16,7 @@ export type PinnedDir = { cwd: string; close(): void } | { refused: string };
 const CHANGED = 'the working directory changed while the command was started (a directory on its path was replaced); try again';
 
 /** Pins `path` when the caller vouched for an inode; without one (or without /proc), spawns by path as before. */
-export function pinWorkingDir(path: string, identity: DirIdentity | undefined): PinnedDir {
+export function pinWorkingDir(path: string, identity: FileIdentity | undefined): PinnedDir {
   if (identity === undefined || !hasProcFd()) return { cwd: path, close() {} };
   let fd: number;
   try {
@@ -33,7 +28,7 @@ export function pinWorkingDir(path: string, identity: DirIdentity | undefined): 
     return { refused: `could not enter the working directory: ${code ?? (err as Error).message}` };
   }
   const st = fstatSync(fd);
-  if (st.dev !== identity.dev || st.ino !== identity.ino) {
+  if (!sameFile(st, identity)) {
     closeSync(fd);
     return { refused: CHANGED };
   }

@@ -7,7 +7,8 @@
  * The restriction applies to the calling thread (ABI < 8 has no thread sync):
  * call it from the JS thread, which is the one Bun.spawn forks from.
  */
-import { readlinkSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import { whereOpen } from '../workspace/open.ts';
 import { ptr } from 'bun:ffi';
 import { check, cString, libc, SyscallError } from '../util/libc.ts';
 
@@ -107,13 +108,8 @@ export interface LandlockRules {
  * No check without /proc.
  */
 export function checkInPlace(path: string, fd: number): void {
-  let where: string;
-  try {
-    where = readlinkSync(`/proc/self/fd/${fd}`);
-  } catch {
-    return;
-  }
-  if (where !== path) {
+  const where = whereOpen(fd);
+  if (where !== null && where !== path) {
     throw new UnreachableGrantError(
       `cannot grant ${path}: it now leads to ${where} (it, or a directory on its path, was replaced by a link); put the path back, or restart the server to take the new place`,
     );

@@ -19,7 +19,7 @@ import { chmod, open, readdir, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tryLock } from '../util/dir-lock.ts';
-import { hasProcFd, O_PATH } from '../workspace/open.ts';
+import { hasProcFd, O_PATH, sameFile } from '../workspace/open.ts';
 
 const PREFIX = 'hide-sandbox-';
 const LOCK_FILE = /^hide-sandbox-[A-Za-z0-9]{6}\.lock$/;
@@ -60,7 +60,7 @@ export class PrivateTmp {
       let locked = false;
       try {
         // Still the file at that name: a sweep may have found it in the instant before the lock, and removed it.
-        locked = tryLock(fd) && sameFile(fd, lockPath);
+        locked = tryLock(fd) && stillNamed(fd, lockPath);
       } catch {
         // A filesystem without flock.
       }
@@ -217,10 +217,11 @@ function suffix(): string {
   return Array.from(randomBytes(6), (b) => ALPHANUMERIC[b % ALPHANUMERIC.length]).join('');
 }
 
-function sameFile(fd: number, path: string): boolean {
+/** Whether `path` still names the file open on `fd`. */
+function stillNamed(fd: number, path: string): boolean {
   const open = fstatSync(fd);
   const named = lstatOrNull(path);
-  return named !== null && named.ino === open.ino && named.dev === open.dev;
+  return named !== null && sameFile(named, open);
 }
 
 function lstatOrNull(path: string) {

@@ -26,6 +26,30 @@ export function hasProcFd(): boolean {
   return procFd;
 }
 
+/** What tells one file from another across opens and renames. */
+export interface FileIdentity {
+  dev: number;
+  ino: number;
+}
+
+export function sameFile(a: FileIdentity, b: FileIdentity): boolean {
+  return a.dev === b.dev && a.ino === b.ino;
+}
+
+/**
+ * Where the open descriptor `fd` is, as the kernel names it: a real path
+ * opened by its name and answered differently now leads elsewhere (it, or a
+ * directory above it, was replaced by a link). Null without /proc.
+ */
+export function whereOpen(fd: number): string | null {
+  if (!hasProcFd()) return null;
+  try {
+    return readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Where an open descriptor's file lives now. With /proc this is the kernel's
  * answer for the open inode; without it, the realpath of the path it was

@@ -10,7 +10,7 @@ import { lstat, realpath } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import type { Confiner } from '../../workspace/confine.ts';
 import type { GlobFilter } from '../../workspace/gitignore.ts';
-import { openFileForRead, readChecked } from '../../workspace/open.ts';
+import { type FileIdentity, openFileForRead, readChecked } from '../../workspace/open.ts';
 import { type EntryFacts, IgnoreStackCache, type WalkEntry } from '../../workspace/walk.ts';
 import { lossyUtf8 } from './common.ts';
 import type { LineMatch } from './search-lines.ts';
@@ -29,7 +29,7 @@ export interface SearchRequest {
   start: string;
   startIsFile: boolean;
   /** The start's inode as the verified walk found it: what a command given the file must be given. */
-  startIdentity: { dev: number; ino: number };
+  startIdentity: FileIdentity;
   glob: { text: string; filter: GlobFilter } | null;
   maxResults: number;
   maxFileBytes: number;
