@@ -279,7 +279,9 @@ export class RedisLimiter implements Limiter {
         try {
           await this.run('ZREM', [slotKey, id]);
         } catch {
-          /* unreachable: the lease expires on its own */
+          // Not answered in time (a paused or busy Redis, an outage): removed once Redis answers again, or the slot
+          // would keep the client one call short until the lease ends.
+          this.withdraw(id, [slotKey]);
         }
       },
     };

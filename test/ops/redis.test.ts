@@ -9,6 +9,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:tes
 import { RedisClient } from 'bun';
 import { auditLines, exec, freePort, killMatching, pidsMatching, spawnServer, waitFor } from './helpers.ts';
 import { hasRedis, type RunningRedis, startRedis as startRedisServer } from '../helpers/redis.ts';
+import { RedisLimiter } from '../../src/security/redis-limiter.ts';
 
 let port = 0;
 let redis: RunningRedis | null = null;
@@ -124,6 +125,27 @@ describe.skipIf(!hasRedis)('Redis limit store', () => {
       expect(await admin.send('ZCARD', ['hide:rl:{127.0.0.1}:rpm'])).toBe(2);
     } finally {
       admin.close();
+    }
+  }, 30_000);
+
+  test('a release Redis cannot answer in time is sent again once it answers: the slot is not held for the lease', async () => {
+    const log = { error() {}, info() {} };
+    const limiter = new RedisLimiter({ enabled: true, rpm: 100, concurrent: 1, leaseSeconds: 600, onStoreError: 'deny', url: `redis://127.0.0.1:${port}` }, log);
+    const admin = new RedisClient(`redis://127.0.0.1:${port}`);
+    try {
+      await limiter.ready();
+      await admin.connect();
+      const admitted = await limiter.acquire('client-a');
+      if (!admitted.ok) throw new Error(`not admitted: ${admitted.reason}`);
+      expect(await admin.send('ZCARD', ['hide:rl:{client-a}:slots'])).toBe(1);
+      // The release reaches a Redis that answers nobody for 2 s: it times out after 1 s.
+      expect(await admin.send('CLIENT', ['PAUSE', '2000', 'ALL'])).toBe('OK');
+      await admitted.release();
+      await waitFor(async () => (await admin.send('ZCARD', ['hide:rl:{client-a}:slots'])) === 0, 8000, 'the released slot removed');
+      expect((await limiter.acquire('client-a')).ok).toBe(true);
+    } finally {
+      admin.close();
+      limiter.close();
     }
   }, 30_000);
 
