@@ -43,8 +43,8 @@ export interface Reply {
   headers?: Record<string, string>;
   /** The correlation id in force for this message (a tool's argument wins). */
   correlationId: string;
-  /** The same body, built once, when it is a cached result's: HTTP sends it and never encodes the long string. */
-  blob?: Blob;
+  /** The same body as a Blob kept for its id, when it is a cached result's: HTTP sends it and never encodes the long string. */
+  blob?: () => Blob;
 }
 
 export interface DispatcherOptions {
@@ -137,7 +137,7 @@ export class McpDispatcher {
   /** A cached result: the string (concatenated, flattened only if a transport writes it) and its bytes for HTTP. */
   private cached(id: JsonRpcId, result: CachedJson, ctx: CallContext): Reply {
     const idJson = JSON.stringify(id);
-    return { body: `{"jsonrpc":"2.0","id":${idJson},"result":${result.text}}`, blob: this.answers.get(idJson, result), status: 200, correlationId: ctx.correlationId };
+    return { body: `{"jsonrpc":"2.0","id":${idJson},"result":${result.text}}`, blob: () => this.answers.get(idJson, result), status: 200, correlationId: ctx.correlationId };
   }
 
   /**

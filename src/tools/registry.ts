@@ -77,7 +77,7 @@ export class ToolRegistry {
   /** The serialised `result` of tools/list for this caller, cached per view. */
   listJson(ctx: Pick<CallContext, 'allowedTools' | 'readOnly'>): CachedJson {
     // Most callers may see every tool: their keys are constants, not strings built per request.
-    const key = ctx.allowedTools === null ? (ctx.readOnly ? 'ro|*' : 'rw|*') : `${ctx.readOnly ? 'ro' : 'rw'}|${[...ctx.allowedTools].sort().join(',')}`;
+    const key = ctx.allowedTools === null ? (ctx.readOnly ? 'ro|*' : 'rw|*') : `${ctx.readOnly ? 'ro' : 'rw'}|${JSON.stringify([...ctx.allowedTools].sort())}`;
     let json = this.listCache.get(key);
     if (json === undefined) {
       const tools = [...this.tools.values()].filter((d) => toolPermitted(d, ctx)).map((d) => this.listedTool(d));

@@ -164,7 +164,7 @@ describe('a secret written without its quotes', () => {
 describe('hide audit query on lines a client wrote into', () => {
   test('C1 controls (CSI), bidi overrides and line separators from arguments are printed as \\u escapes, the JSON meaning unchanged', async () => {
     const server = await startServer({ HIDE_SANDBOX: 'off' });
-    const hostile = 'A\u009b2J\u009b31mred\u202etxt.exe\u2066x\u2069\u2028next\u007f';
+    const hostile = 'A\u009b2J\u009b31mred\u202etxt.exe\u2066x\u2069\u2028next\u007f\u061cmark\u200f';
     const cwd = tempDir('hide-operator-query-');
     try {
       const r = await rpc(server.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: { command: 'echo', arguments: [hostile] } });
@@ -176,7 +176,7 @@ describe('hide audit query on lines a client wrote into', () => {
       await server.stop();
     }
     const q = await hide(['audit', 'query', '--event-type', 'tool_call', '--file', 'audit.jsonl'], cwd);
-    expect({ code: q.code, stderr: q.stderr, raw: /[\u007f-\u009f\u2028\u202e\u2066\u2069]/.test(q.stdout) }).toEqual({ code: 0, stderr: '', raw: false });
+    expect({ code: q.code, stderr: q.stderr, raw: /[\u007f-\u009f\u061c\u200f\u2028\u202e\u2066\u2069]/.test(q.stdout) }).toEqual({ code: 0, stderr: '', raw: false });
     const lines = q.stdout.trim().split('\n');
     expect(lines.map((l) => JSON.parse(l).arguments.arguments)).toEqual([[hostile]]);
   }, 60_000);

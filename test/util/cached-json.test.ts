@@ -20,6 +20,19 @@ test('an answer is the JSON-RPC response around the cached result, the same Blob
   expect(await again.text()).toBe(await first.text());
 });
 
+test('an id longer than MAX_ID_LENGTH gets its answer built each time and never kept', async () => {
+  const answers = new CachedAnswers();
+  const result = new CachedJson('{"tools":[]}');
+  const kept = answers.get('1', result);
+  const long = JSON.stringify('x'.repeat(CachedAnswers.MAX_ID_LENGTH));
+  const a = answers.get(long, result);
+  expect(answers.get(long, result)).not.toBe(a);
+  expect(JSON.parse(await a.text())).toEqual({ jsonrpc: '2.0', id: 'x'.repeat(CachedAnswers.MAX_ID_LENGTH), result: { tools: [] } });
+  // Long ids take no place: the short one made first is still kept after more long ones than the cache holds.
+  for (let i = 0; i < CachedAnswers.MAX + 1; i++) answers.get(JSON.stringify(`${i}`.padEnd(100, 'y')), result);
+  expect(answers.get('1', result)).toBe(kept);
+});
+
 let server: TestServer;
 beforeAll(async () => {
   server = await startServer();

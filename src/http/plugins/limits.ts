@@ -18,6 +18,9 @@ export function limits(security: SecurityPipeline, dispatcher: McpDispatcher, co
     const tool = dispatcher.toolFor(params);
     if (!tool) return; // the dispatcher answers "unknown tool"
     const { correlationId, user } = callLabels(params, state.correlationId);
+    // The tool's own correlation id is the call's from here on: a refusal's X-Correlation-ID must name the id its
+    // audit line records.
+    state.correlationId = correlationId;
     state.admission = await security.admit(contextOf(request), tool, correlationId, user);
   }
 

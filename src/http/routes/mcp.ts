@@ -42,7 +42,7 @@ function respond(format: ReplyFormat, out: Reply): Response {
   // The common answer (JSON, no extra headers) builds its header object once.
   if (format === 'json' && out.body !== null && out.headers === undefined) {
     // A cached result goes out as its answer built once: encoding or copying 30 kB per request cost more than the whole pipeline.
-    const body = out.blob ?? out.body;
+    const body = out.blob?.() ?? out.body;
     return new Response(body, { status: out.status, headers: { 'content-type': 'application/json', 'x-correlation-id': out.correlationId } });
   }
   const headers: Record<string, string> = { 'x-correlation-id': out.correlationId, ...out.headers };
