@@ -8,7 +8,7 @@
  * The server's own files (keys file, config, audit log) are never inside,
  * wherever they lie: the file tools run in the server, outside any sandbox.
  */
-import { realpathSync, type Stats, statSync } from 'node:fs';
+import { lstatSync, realpathSync, type Stats, statSync } from 'node:fs';
 import { lstat, readlink, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { isWithin } from '../util/path-within.ts';
@@ -59,6 +59,32 @@ function realOrPlanned(path: string): string {
   }
 }
 
+/**
+ * A link on the way to `path` that lies in a granted directory (a root) and
+ * leads out of it, described; null when there is none. Commands may write in
+ * a root: one could rename a directory above the workspace and put a link to
+ * anywhere in its place, and a start that followed it would grant wherever
+ * it leads. A link that stays within its root grants nothing new.
+ */
+function linkOutOfRoot(path: string, roots: readonly string[]): string | null {
+  let prefix = '';
+  for (const seg of parts(resolve(path))) {
+    const next = `${prefix}/${seg}`;
+    try {
+      if (lstatSync(next).isSymbolicLink()) {
+        const parent = realpathSync(prefix === '' ? '/' : prefix);
+        const target = realpathSync(next);
+        const root = roots.find((r) => isWithin(r, parent));
+        if (root !== undefined && !isWithin(root, target)) return `the link ${next}, in the granted directory ${root}, leading to ${target}`;
+      }
+    } catch {
+      return null; // missing or unreadable: nothing is granted through it
+    }
+    prefix = next;
+  }
+  return null;
+}
+
 export class Confiner {
   /** Real (symlink-free) roots; the first is the workspace. */
   readonly roots: readonly string[];
@@ -86,6 +112,14 @@ export class Confiner {
       }
     }
     this.roots = [ws, ...extra];
+    for (const [what, path] of [['workspace', workspace], ...allowedPaths.map((p) => ['allowed path', p] as const)] as const) {
+      const planted = linkOutOfRoot(path, this.roots);
+      if (planted !== null) {
+        throw new Error(
+          `the ${what} ${path} is reached through ${planted}: commands may write there, so one may have put that link in place of a directory; give the real path if that is where it should lead`,
+        );
+      }
+    }
   }
 
   get workspace(): string {
