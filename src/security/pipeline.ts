@@ -182,7 +182,7 @@ export class SecurityPipeline implements ToolCallGate {
     if (creds.found.length === 0) return fail(keys ? 'missing access token or API key' : 'missing access token', null);
     if (creds.found.some((c) => c.malformed)) return fail(MALFORMED_AUTHORIZATION);
     if (new Set(creds.found.map((c) => c.value)).size > 1) {
-      return fail('ambiguous credentials: more than one presented (an API key and a token, or two different values)', 'invalid_request');
+      return fail('ambiguous credentials (more than one presented: an API key and a token, or two different values)', 'invalid_request');
     }
     const value = creds.found[0]!.value;
     const fromAuthorization = creds.found.some((c) => c.header === 'authorization');

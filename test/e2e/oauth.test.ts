@@ -457,6 +457,8 @@ describe('both mode', () => {
       expect(both.headers.get('www-authenticate')).toContain('error="invalid_request"');
       const lines = await newAuditLines(server, before, 2);
       expect(lines.map((l) => l.event_type)).toEqual(['auth_failure', 'auth_failure']);
+      // The reason reads whole in the audit line: no word of it is taken for a credential's value and masked.
+      expect(JSON.stringify(lines[0])).toContain('more than one presented');
     } finally {
       await server.stop();
       await idp.stop();
