@@ -113,6 +113,8 @@ const NR = {
   socket: [41, 198],
   socketpair: [53, 199],
   setsockopt: [54, 208],
+  // file leases
+  fcntl: [72, 25],
   // other processes' limits and scheduling
   prlimit64: [302, 261],
   setpriority: [141, 140],
@@ -185,6 +187,7 @@ const SOCK_TYPE_MASK = 0xf;
 // Same values on x86_64 and aarch64 (asm-generic).
 const SOL_SOCKET = 1;
 const SO_REUSEPORT = 15;
+const F_SETLEASE = 1024;
 const SOCK_STREAM = 1;
 const SOCK_SEQPACKET = 5;
 const PRIO_PROCESS = 0;
@@ -342,6 +345,15 @@ const RULES: readonly Rule[] = [
     calls: ['setsockopt'],
     refuses: 'setsockopt(SOL_SOCKET, SO_REUSEPORT): binding a port another process of the same user listens on, to take a share of its connections',
     test: () => ({ kind: 'when', pairs: [[1, SOL_SOCKET], [2, SO_REUSEPORT]] }),
+  },
+  {
+    // A lease needs only a read descriptor and ownership of the file (a root server's commands own most system files):
+    // every other open of it then waits for the holder, up to the lease-break time (45 s by default), again after
+    // each break — another client's reads and program starts, the dynamic loader, and the launcher that waits on them.
+    // Landlock and read-only mounts do not see leases.
+    calls: ['fcntl'],
+    refuses: "fcntl(F_SETLEASE): a lease that makes every other open of the file, another client's or a program start's, wait for its holder",
+    test: () => ({ kind: 'when', pairs: [[1, F_SETLEASE]] }),
   },
   // Other processes' resource limits, scheduling and memory placement: the
   // kernel allows them between processes of one uid, and Landlock does not

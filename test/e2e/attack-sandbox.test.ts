@@ -80,6 +80,12 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
     await running?.stop();
   });
 
+  test("a command cannot take a lease on a file it owns, which would hold every other client's open of it (and the launcher starting a program through it) until the lease breaks", async () => {
+    // Bob's file, written through the server: owned by the server's uid, as every client's command is.
+    expect((await call(BOB, 'write_file', { path: 'leased.txt', content: 'shared' })).error).toBeNull();
+    expect(await attack(ALICE, 'lease', 'leased.txt')).toEqual({ fcntl: 'Operation not permitted', 'high word': 'Operation not permitted' });
+  });
+
   test.if(uid === undefined)('a System V segment left behind goes with its call: the launcher does not stay in the IPC namespace it made for the command', async () => {
     const out = await attack(ALICE, 'shm', '32');
     expect(out.shm).toBeNumber();

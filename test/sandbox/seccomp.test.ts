@@ -154,6 +154,10 @@ describe('the BPF program', () => {
       rt_tgsigqueueinfoTid: v(297, 1000, GUARD, 9, 0),
       pidfdOpenGuard: v(434, GUARD, 0),
       pidfdOpenOther: v(434, GUARD + 1, 0),
+      fcntlSetLease: v(72, 3, 1024, 1),
+      fcntlSetLeaseHighJunk: v(72, 3, (1n << 32n) + 1024n, 1),
+      fcntlGetLease: v(72, 3, 1025, 0),
+      fcntlSetLock: v(72, 3, 6, 0),
     }).toEqual({
       read: 'allow',
       i386: 'kill',
@@ -205,6 +209,10 @@ describe('the BPF program', () => {
       rt_tgsigqueueinfoTid: 'EPERM',
       pidfdOpenGuard: 'EPERM',
       pidfdOpenOther: 'allow',
+      fcntlSetLease: 'EPERM',
+      fcntlSetLeaseHighJunk: 'EPERM',
+      fcntlGetLease: 'allow',
+      fcntlSetLock: 'allow',
     });
   });
 
@@ -251,6 +259,8 @@ describe('the BPF program', () => {
       rt_tgsigqueueinfoTid: v(240, 1, GUARD, 0, 0),
       pidfdOpenGuard: v(434, GUARD, 0),
       killOther: v(129, 77, 9),
+      fcntlSetLease: v(25, 3, 1024, 1),
+      fcntlSetLock: v(25, 3, 6, 0),
     }).toEqual({
       read: 'allow',
       arm32: 'kill',
@@ -289,6 +299,8 @@ describe('the BPF program', () => {
       rt_tgsigqueueinfoTid: 'EPERM',
       pidfdOpenGuard: 'EPERM',
       killOther: 'allow',
+      fcntlSetLease: 'EPERM',
+      fcntlSetLock: 'allow',
     });
   });
 
