@@ -9,8 +9,10 @@
  * About 4 minutes for N = 8000. Not part of `bun run bench`.
  *
  * Usage: bun bench/experiments/tools-list-instructions.ts BIN [legacy|modern] [N]
+ *   BIN `elysia:bare` or `elysia:hooks` counts the bench's baseline (or its
+ *   hook-shape reference) answering dist/hide's listing bytes instead.
  */
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { framed, MCP_HEADERS, removeSetups, setupHide } from '../lib/hide.ts';
 import { freePort, run, spawnLogged, waitFor200 } from '../lib/proc.ts';
@@ -23,19 +25,51 @@ process.on('exit', removeSetups);
 const out = join(setup.dir, 'callgrind');
 mkdirSync(out);
 const port = freePort();
-const server = spawnLogged(
-  ['valgrind', '--tool=callgrind', '--smc-check=all-non-file', `--callgrind-out-file=${out}/cg.%p`, resolve(bin), 'serve', '--host', '127.0.0.1', '--port', String(port), '--config', setup.configFile],
-  { cwd: setup.dir, env: setup.env, logBase: join(setup.dir, 'serve') },
-);
+const { body, headers } = framed(era, 'tools/list', undefined, 1);
+const init = { method: 'POST', headers: { ...MCP_HEADERS, ...headers, 'X-API-Key': setup.apiKey }, body };
+const baseline = bin.startsWith('elysia:') ? bin.slice('elysia:'.length) : null;
+
+/** dist/hide's answer, for the baseline to serve. */
+async function listingFile(): Promise<string> {
+  const hide = spawnLogged([resolve(import.meta.dir, '../../dist/hide'), 'serve', '--host', '127.0.0.1', '--port', String(port), '--config', setup.configFile], {
+    cwd: setup.dir,
+    env: setup.env,
+    logBase: join(setup.dir, 'listing'),
+  });
+  try {
+    await waitFor200(`http://127.0.0.1:${port}/health`, hide.proc, 15_000);
+    const file = join(setup.dir, 'listing.json');
+    writeFileSync(file, new Uint8Array(await (await fetch(`http://127.0.0.1:${port}/mcp`, init)).arrayBuffer()));
+    return file;
+  } finally {
+    await hide.stop();
+  }
+}
+
+const valgrind = ['valgrind', '--tool=callgrind', '--smc-check=all-non-file', `--callgrind-out-file=${out}/cg.%p`];
+const logBase = join(setup.dir, 'serve');
+const server = baseline
+  ? spawnLogged([...valgrind, process.execPath, resolve(import.meta.dir, '../baselines/elysia.ts'), await listingFile(), 'application/json', baseline], { cwd: setup.dir, logBase })
+  : spawnLogged([...valgrind, resolve(bin), 'serve', '--host', '127.0.0.1', '--port', String(port), '--config', setup.configFile], { cwd: setup.dir, env: setup.env, logBase });
+
+/** The baseline prints its port once listening. */
+async function baselinePort(): Promise<number> {
+  const deadline = performance.now() + 120_000;
+  while (performance.now() < deadline) {
+    const m = /\{"port":(\d+)\}/.exec(existsSync(`${logBase}.out`) ? readFileSync(`${logBase}.out`, 'utf8') : '');
+    if (m) return Number(m[1]);
+    await Bun.sleep(100);
+  }
+  throw new Error(`the baseline did not start:\n${server.logTail()}`);
+}
 try {
-  await waitFor200(`http://127.0.0.1:${port}/health`, server.proc, 120_000);
-  const { body, headers } = framed(era, 'tools/list', undefined, 1);
-  const init = { method: 'POST', headers: { ...MCP_HEADERS, ...headers, 'X-API-Key': setup.apiKey }, body };
+  const url = baseline ? `http://127.0.0.1:${await baselinePort()}/mcp` : `http://127.0.0.1:${port}/mcp`;
+  if (!baseline) await waitFor200(`http://127.0.0.1:${port}/health`, server.proc, 120_000);
   const shoot = async (requests: number) => {
     let next = 0;
     const client = async () => {
       while (next++ < requests) {
-        const res = await fetch(`http://127.0.0.1:${port}/mcp`, init);
+        const res = await fetch(url, init);
         if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
         await res.arrayBuffer();
       }
