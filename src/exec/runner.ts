@@ -101,8 +101,9 @@ export class CommandRunner {
       throw new PathRefusedError(`the workspace ${ws} is gone`, '.', 'missing');
     }
     try {
-      const where = whereOpen(fd);
-      if (where !== null && where !== ws) throw new PathRefusedError(`the workspace ${ws} now leads to ${where} (a directory on its path was replaced by a link)`, '.');
+      // With /proc (checked above) a descriptor that cannot say where it is counts as elsewhere.
+      const where = whereOpen(fd) ?? 'a place /proc cannot name';
+      if (where !== ws) throw new PathRefusedError(`the workspace ${ws} now leads to ${where} (a directory on its path was replaced by a link)`, '.');
       const st = fstatSync(fd);
       return { cwd: ws, cwdIdentity: { dev: st.dev, ino: st.ino } };
     } finally {

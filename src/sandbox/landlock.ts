@@ -8,7 +8,7 @@
  * call it from the JS thread, which is the one Bun.spawn forks from.
  */
 import { statSync } from 'node:fs';
-import { whereOpen } from '../workspace/open.ts';
+import { hasProcFd, whereOpen } from '../workspace/open.ts';
 import { ptr } from 'bun:ffi';
 import { check, cString, libc, SyscallError } from '../util/libc.ts';
 
@@ -108,8 +108,10 @@ export interface LandlockRules {
  * No check without /proc.
  */
 export function checkInPlace(path: string, fd: number): void {
-  const where = whereOpen(fd);
-  if (where !== null && where !== path) {
+  if (!hasProcFd()) return;
+  // A descriptor /proc cannot name (a path past PATH_MAX) counts as elsewhere.
+  const where = whereOpen(fd) ?? 'a place /proc cannot name';
+  if (where !== path) {
     throw new UnreachableGrantError(
       `cannot grant ${path}: it now leads to ${where} (it, or a directory on its path, was replaced by a link); put the path back, or restart the server to take the new place`,
     );

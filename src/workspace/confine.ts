@@ -8,7 +8,7 @@
  * The server's own files (keys file, config, audit log) are never inside,
  * wherever they lie: the file tools run in the server, outside any sandbox.
  */
-import { lstatSync, realpathSync, type Stats, statSync } from 'node:fs';
+import { lstatSync, readlinkSync, realpathSync, type Stats, statSync } from 'node:fs';
 import { lstat, readlink, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { isWithin } from '../util/path-within.ts';
@@ -59,30 +59,54 @@ function realOrPlanned(path: string): string {
   }
 }
 
+/** What resolving a granted path one link at a time found. */
+type Walked = { real: string } | { planted: string } | { unresolved: true };
+
 /**
- * A link on the way to `path` that lies in a granted directory (a root) and
- * leads out of it, described; null when there is none. Commands may write in
- * a root: one could rename a directory above the workspace and put a link to
- * anywhere in its place, and a start that followed it would grant wherever
- * it leads. A link that stays within its root grants nothing new.
+ * Resolves `path` one link at a time, as the kernel does, and looks at every
+ * link met on the way, those reached through another link's target too. One
+ * that lies in a granted directory (a root) and leads out of it is
+ * `planted`: commands may write in a root, so one could have renamed a
+ * directory above the workspace and put a link to anywhere in its place, and
+ * a start that followed it would grant wherever it leads. A link that stays
+ * within its root grants nothing new. Where a link leads is judged by this
+ * same walk once it has resolved the link's target, never by a second
+ * resolution that a swap in between could answer differently.
  */
-function linkOutOfRoot(path: string, roots: readonly string[]): string | null {
-  let prefix = '';
-  for (const seg of parts(resolve(path))) {
-    const next = `${prefix}/${seg}`;
-    try {
-      if (lstatSync(next).isSymbolicLink()) {
-        const parent = realpathSync(prefix === '' ? '/' : prefix);
-        const target = realpathSync(next);
-        const root = roots.find((r) => isWithin(r, parent));
-        if (root !== undefined && !isWithin(root, target)) return `the link ${next}, in the granted directory ${root}, leading to ${target}`;
-      }
-    } catch {
-      return null; // missing or unreadable: nothing is granted through it
+function walkGranted(path: string, roots: readonly string[]): Walked {
+  type Step = string | { link: string; root: string };
+  let real = '/';
+  const rest: Step[] = parts(resolve(path)).reverse();
+  let hops = 0;
+  while (rest.length > 0) {
+    const step = rest.pop()!;
+    if (typeof step !== 'string') {
+      // The link's target is resolved: it must have stayed in the link's root.
+      if (!isWithin(step.root, real)) return { planted: `the link ${step.link}, in the granted directory ${step.root}, leading to ${real}` };
+      continue;
     }
-    prefix = next;
+    if (step === '..') {
+      real = dirname(real);
+      continue;
+    }
+    const next = real === '/' ? `/${step}` : `${real}/${step}`;
+    let link: string | null;
+    try {
+      link = lstatSync(next).isSymbolicLink() ? readlinkSync(next) : null;
+    } catch {
+      return { unresolved: true };
+    }
+    if (link === null) {
+      real = next;
+      continue;
+    }
+    if (++hops > MAX_HOPS) return { unresolved: true };
+    const root = roots.find((r) => isWithin(r, real));
+    if (root !== undefined) rest.push({ link: next, root });
+    if (isAbsolute(link)) real = '/';
+    rest.push(...parts(link).reverse());
   }
-  return null;
+  return { real };
 }
 
 export class Confiner {
@@ -101,24 +125,26 @@ export class Confiner {
     this.ownFiles = new Set(ownFiles.flatMap((f) => [resolve(f), realOrPlanned(f)]));
     const ws = realpathSync(workspace);
     if (!statSync(ws).isDirectory()) throw new Error(`workspace ${workspace} is not a directory`);
-    const extra: string[] = [];
+    const granted: Array<[what: string, path: string, real: string]> = [['workspace', workspace, ws]];
     for (const p of allowedPaths) {
       try {
         const real = realpathSync(p);
         // An allowed path inside /proc would re-open every magic-link escape.
-        if (!throughProc(real)) extra.push(real);
+        if (!throughProc(real)) granted.push(['allowed path', p, real]);
       } catch {
         // A missing allowed path grants nothing; it is not an error at start-up.
       }
     }
-    this.roots = [ws, ...extra];
-    for (const [what, path] of [['workspace', workspace], ...allowedPaths.map((p) => ['allowed path', p] as const)] as const) {
-      const planted = linkOutOfRoot(path, this.roots);
-      if (planted !== null) {
+    this.roots = granted.map(([, , real]) => real);
+    for (const [what, path, real] of granted) {
+      const walked = walkGranted(path, this.roots);
+      if ('planted' in walked) {
         throw new Error(
-          `the ${what} ${path} is reached through ${planted}: commands may write there, so one may have put that link in place of a directory; give the real path if that is where it should lead`,
+          `the ${what} ${path} is reached through ${walked.planted}: commands may write there, so one may have put that link in place of a directory; give the real path if that is where it should lead`,
         );
       }
+      // Resolved twice, apart: a directory and a link swapped between the two would grant what the walk never saw.
+      if (!('real' in walked) || walked.real !== real) throw new Error(`the ${what} ${path} changed while the server started (it led to ${real}); start again`);
     }
   }
 

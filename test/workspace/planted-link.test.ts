@@ -35,6 +35,23 @@ test('an allowed path reached through a link in the workspace that leads out: re
   expect(() => new Confiner(workspace, [join(workspace, 'vendor', 'proj')])).toThrow('is reached through the link');
 });
 
+test("a link outside every grant whose target runs through a link planted in one: refused, naming the planted link", async () => {
+  const { dir, mono } = layout();
+  // The operator's "current project" link, outside every grant, into the allowed path.
+  mkdirSync(join(dir, 'home'));
+  symlinkSync(join(mono, 'a', 'proj'), join(dir, 'home', 'current'));
+  expect(new Confiner(join(dir, 'home', 'current'), [mono]).workspace).toBe(join(mono, 'a', 'proj'));
+  // A command granted `mono` swaps the project for a link out; the start goes through both links.
+  renameSync(join(mono, 'a', 'proj'), join(mono, 'a', 'proj-moved'));
+  symlinkSync(join(dir, 'outside', 'proj'), join(mono, 'a', 'proj'));
+  expect(() => new Confiner(join(dir, 'home', 'current'), [mono])).toThrow(
+    `is reached through the link ${join(mono, 'a', 'proj')}, in the granted directory ${mono}, leading to ${join(dir, 'outside', 'proj')}`,
+  );
+  // A relative link in the chain, and `..` inside a link's target, are followed the same way.
+  symlinkSync('../home/current', join(dir, 'outside', 'rel'));
+  expect(() => new Confiner(join(dir, 'outside', 'rel'), [mono])).toThrow('is reached through the link');
+});
+
 test('links that stay in their granted directory, or lie outside every one, are followed as before', () => {
   const { dir, mono } = layout();
   // A deploy-style "current" link inside the allowed path, to a directory inside it.
@@ -44,3 +61,45 @@ test('links that stay in their granted directory, or lie outside every one, are 
   symlinkSync(join(dir, 'outside'), join(dir, 'link-to-outside'));
   expect(new Confiner(join(dir, 'link-to-outside', 'proj')).workspace).toBe(join(dir, 'outside', 'proj'));
 });
+
+test('a directory and a link swapped back and forth during starts: no start grants where the link leads', async () => {
+  const { dir, mono, workspace } = layout();
+  symlinkSync(join(dir, 'outside', 'proj'), join(mono, 'a', 'swap'));
+  // RENAME_EXCHANGE swaps the project and the link in one step, as a command granted `mono` can, for at most 8 s.
+  const swapper = Bun.spawn(
+    [
+      'python3',
+      '-c',
+      [
+        'import ctypes, os, sys, time',
+        'libc = ctypes.CDLL(None, use_errno=True)',
+        'nr = {"x86_64": 316, "aarch64": 276}[os.uname().machine]',
+        'a, b = sys.argv[1].encode(), sys.argv[2].encode()',
+        'end = time.time() + 8',
+        'while time.time() < end: libc.syscall(nr, -100, a, -100, b, 2)',
+      ].join('\n'),
+      join(mono, 'a', 'proj'),
+      join(mono, 'a', 'swap'),
+    ],
+    { stdout: 'ignore', stderr: 'inherit' },
+  );
+  const seen = { granted: 0, outside: 0, refused: 0 };
+  try {
+    await Bun.sleep(200);
+    const end = performance.now() + 2500;
+    while (performance.now() < end) {
+      try {
+        const root = new Confiner(workspace, [mono]).workspace;
+        if (root.startsWith(join(dir, 'outside'))) seen.outside++;
+        else seen.granted++;
+      } catch {
+        seen.refused++;
+      }
+    }
+  } finally {
+    swapper.kill();
+    await swapper.exited;
+  }
+  expect(seen.refused).toBeGreaterThan(0);
+  expect(seen.outside).toBe(0);
+}, 20_000);
