@@ -134,7 +134,7 @@ export class McpDispatcher {
     return { body: resultJson(id, resultJsonText), status: 200, correlationId: ctx.correlationId };
   }
 
-  /** A cached result: the string (concatenated, flattened only if a transport writes it) and its bytes for HTTP. */
+  /** A cached result: the string (concatenated, flattened only if a transport writes it) and, for HTTP, the whole answer kept as a Blob for its id. */
   private cached(id: JsonRpcId, result: CachedJson, ctx: CallContext): Reply {
     const idJson = JSON.stringify(id);
     return { body: `{"jsonrpc":"2.0","id":${idJson},"result":${result.text}}`, blob: () => this.answers.get(idJson, result), status: 200, correlationId: ctx.correlationId };
