@@ -90,8 +90,15 @@ export interface NetworkRules {
 }
 
 export interface LandlockRules {
-  /** Directories or files granted every right (minus device creation). */
+  /** Directories or files granted every right (minus device creation, and FIFOs outside `fifoDirs`). */
   readWrite: string[];
+  /**
+   * Read-write grants where FIFOs may be made (or moved) too: the client's own
+   * TMPDIR. Nowhere else: a FIFO in a directory others use is a trap for the
+   * next one to open it there (another client's tool or program, ripgrep
+   * reading a .gitignore), as that open waits for a writer.
+   */
+  fifoDirs?: string[];
   /** Granted execute, read file, read dir. */
   readOnly: string[];
   /** 'all' leaves TCP unrestricted; otherwise only the listed ports. */
@@ -157,8 +164,10 @@ export function restrictSelf(rules: LandlockRules): RestrictReport {
     for (const path of rules.readOnly) {
       if (!addPathRule(rulesetFd, path, READ_ONLY & handledFs)) skipped.push(path);
     }
+    const fifoDirs = new Set(rules.fifoDirs ?? []);
     for (const path of rules.readWrite) {
-      if (!addPathRule(rulesetFd, path, readWriteRights(handledFs), true)) skipped.push(path);
+      const rights = fifoDirs.has(path) ? readWriteRights(handledFs) : readWriteRights(handledFs) & ~Fs.MAKE_FIFO;
+      if (!addPathRule(rulesetFd, path, rights, true)) skipped.push(path);
     }
     if (restrictNet && rules.network !== 'all') {
       for (const port of rules.network.allowConnectPorts ?? []) addPortRule(rulesetFd, port, NET_CONNECT_TCP);

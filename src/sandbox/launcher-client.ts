@@ -381,9 +381,10 @@ export class SandboxLauncher {
       }
     }
     const tmpDir = this.tmpDir?.path ?? null;
+    // Granted by its real path: each launcher checks that a read-write grant still leads to itself.
+    const realTmp = tmpDir === null ? null : realpathSync(tmpDir);
     const config: LauncherConfig = {
-      // Granted by its real path: each launcher checks that a read-write grant still leads to itself.
-      rules: tmpDir ? { ...rules, readWrite: [...rules.readWrite, realpathSync(tmpDir)] } : rules,
+      rules: realTmp ? { ...rules, readWrite: [...rules.readWrite, realTmp], fifoDirs: [realTmp] } : rules,
       tmpDir,
       dropCapabilities: this.options.dropCapabilities !== false,
     };

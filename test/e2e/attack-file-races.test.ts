@@ -91,7 +91,32 @@ async function whileBobRuns<T>(lines: string[], body: () => Promise<T>): Promise
 }
 
 /**
- * Python lines for bob's flipper: `name/f` flips between a regular file and a
+ * Runs `body` while a Python program of `lines` runs on the host in the
+ * workspace. A sandboxed command may not make FIFOs there (only in its own
+ * TMPDIR), so a FIFO racing the file tools comes from what else can write the
+ * workspace: a command of a server with the sandbox off, the operator, another
+ * tenant of the directory.
+ */
+async function whileHostRuns<T>(lines: string[], body: () => Promise<T>): Promise<T> {
+  const flipper = Bun.spawn(['python3', '-c', lines.join('\n')], { cwd: ws, stdout: 'pipe', stderr: 'inherit' });
+  try {
+    const reader = flipper.stdout.getReader();
+    let seen = '';
+    while (!seen.includes('ready')) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`the flipper ended before it was ready: ${seen}`);
+      seen += new TextDecoder().decode(value);
+    }
+    reader.releaseLock();
+    return await body();
+  } finally {
+    flipper.kill('SIGKILL');
+    await flipper.exited;
+  }
+}
+
+/**
+ * Python lines for a flipper: `name/f` flips between a regular file and a
  * FIFO whose writer waits (a thread blocked in open) until something opens the
  * FIFO for reading, and then leaves `name-opened` in the workspace.
  */
@@ -276,10 +301,19 @@ describe.each(variants)('$name server', ({ uid }) => {
   });
 
   describe('a last component flipping between a file and a FIFO', () => {
+    test("bob's command cannot put a FIFO in the workspace, made there or moved in from its TMPDIR, which takes one", async () => {
+      const r = await bob('shell_execute', {
+        command: 'sh',
+        arguments: ['-c', 'mkfifo "$TMPDIR/p" && echo tmp; mkfifo .gitignore || echo made-refused; mv "$TMPDIR/p" ./p || echo moved-refused'],
+      });
+      expect(r.stdout).toBe('tmp\nmade-refused\nmoved-refused\n');
+      expect([existsSync(join(ws, '.gitignore')), existsSync(join(ws, 'p'))]).toEqual([false, false]);
+    });
+
     test('read_file and edit_file never open the FIFO (its waiting writer never wakes)', async () => {
       const marker = join(ws, 'fx-opened');
       const outcomes = new Set<string>();
-      await whileBobRuns(fifoFlipper('fx'), async () => {
+      await whileHostRuns(fifoFlipper('fx'), async () => {
         for (let i = 0; keepRacing(i, marker, outcomes, ['ok', 'refused']); i++) {
           const results = await Promise.all([
             alice('read_file', { path: 'fx/f' }),
@@ -296,7 +330,7 @@ describe.each(variants)('$name server', ({ uid }) => {
     test('search_files with ripgrep never opens a FIFO swapped in at the start path (ripgrep opens it, blocking, until the search deadline)', async () => {
       const marker = join(ws, 'fy-opened');
       const outcomes = new Set<string>();
-      await whileBobRuns(fifoFlipper('fy'), async () => {
+      await whileHostRuns(fifoFlipper('fy'), async () => {
         for (let i = 0; keepRacing(i, marker, outcomes, ['found', 'refused']); i++) {
           const r = await alice('search_files', { pattern: 'needle', path: 'fy/f' });
           outcomes.add(r.matches.length > 0 ? 'found' : r.error === null ? 'none' : /a FIFO|does not exist|neither a file|changed while it was being opened/.test(r.error) ? 'refused' : r.error);
@@ -310,7 +344,7 @@ describe.each(variants)('$name server', ({ uid }) => {
 
     test('search_files with ripgrep over a directory holding a FIFO with a waiting writer finds the files beside it and never opens the FIFO', async () => {
       const marker = join(ws, 'fw-opened');
-      const r = await whileBobRuns(
+      const r = await whileHostRuns(
         [
           'import os, threading',
           "os.makedirs('fw')",
@@ -330,12 +364,14 @@ describe.each(variants)('$name server', ({ uid }) => {
       expect(existsSync(marker)).toBe(false);
     }, 120_000);
 
+    // A sandboxed command cannot make that FIFO in the workspace; what else writes there (a command with the sandbox off,
+    // another tenant of the directory) still can.
     // ripgrep's walk lists an entry's type from the directory, then opens it by name: a FIFO renamed in between is opened
     // (blocking until a writer comes). The server cannot make ripgrep's open non-blocking; it only reports what its own
     // verified read confirms, so the FIFO's content is never reported, but its writer wakes and the search can wait.
     test.failing('(open) search_files with ripgrep over a directory never opens a FIFO swapped in after its walk listed a file there', async () => {
       const marker = join(ws, 'fv-opened');
-      await whileBobRuns(fifoFlipper('fv'), async () => {
+      await whileHostRuns(fifoFlipper('fv'), async () => {
         // Up to 3000 searches: a flipper starved of CPU may need many before one lands between the walk and the open.
         for (let i = 0; i < 3000 && !existsSync(marker); i++) await alice('search_files', { pattern: 'needle', path: 'fv' });
       });
