@@ -1,4 +1,4 @@
-/** How the server starts a launcher from this same program. */
+/** How the server starts a launcher from this same program, and the runtime options it gets. */
 import { fileURLToPath } from 'node:url';
 import { isCompiled } from '../core/compiled.ts';
 
@@ -10,3 +10,20 @@ export function launcherArgv(): string[] {
   if (isCompiled()) return [process.execPath, LAUNCHER_COMMAND];
   return [process.execPath, fileURLToPath(new URL('../main.ts', import.meta.url)), LAUNCHER_COMMAND];
 }
+
+/**
+ * JavaScriptCore options for the launcher process. The launcher forks each
+ * command with a PID namespace pending on its JS thread (see pidns.ts), and
+ * while one is pending the kernel refuses every thread that thread creates
+ * (clone with CLONE_THREAD fails with EINVAL), which the runtime treats as
+ * fatal. JSC starts its JIT and garbage-collector helper threads on demand,
+ * from whichever thread needs one, and lets them exit when idle: a launcher
+ * idle for a few minutes had lost them, and its next command's fork aborted
+ * it, killing every process of its client. With these the JIT compiles on
+ * the JS thread and the collector marks there, so neither starts a thread.
+ */
+export const LAUNCHER_RUNTIME_ENV: Readonly<Record<string, string>> = {
+  BUN_JSC_useConcurrentJIT: '0',
+  BUN_JSC_useConcurrentGC: '0',
+  BUN_JSC_numberOfGCMarkers: '1',
+};

@@ -16,7 +16,7 @@ import { KILL_GRACE_MS, notStarted } from '../exec/spawn.ts';
 import { noteTransientBytes } from '../util/gc-pressure.ts';
 import { InflightMap } from '../util/inflight-map.ts';
 import type { LandlockRules } from './landlock.ts';
-import { launcherArgv } from './launcher-argv.ts';
+import { LAUNCHER_RUNTIME_ENV, launcherArgv } from './launcher-argv.ts';
 import type { PidNamespaces } from './pidns.ts';
 import { PrivateTmp } from './private-tmp.ts';
 import {
@@ -361,7 +361,7 @@ export class SandboxLauncher {
         stdout: 'pipe',
         stderr: 'pipe',
         // Only what the launcher needs: never the server's secrets.
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', [LAUNCHER_CONFIG_ENV]: JSON.stringify(config) },
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...LAUNCHER_RUNTIME_ENV, [LAUNCHER_CONFIG_ENV]: JSON.stringify(config) },
         cwd: '/',
         // Its own session: a terminal's Ctrl-C goes to the server, which drains, not to the launcher.
         detached: true,

@@ -1,6 +1,6 @@
 /** Process lifetime under the launcher: caps, timeouts, storms, limits, cancel, restarts. */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SandboxLauncher } from '../../src/sandbox/launcher-client.ts';
 import { childrenOf, type Fixture, liveProcesses, makeFixture, makeLauncher, request, sh, uniqueSleep, waitFor } from './helpers.ts';
@@ -28,6 +28,35 @@ describe('output', () => {
       truncated: true,
       exitCode: 0,
     });
+  });
+});
+
+describe('the launcher runtime', () => {
+  // Every command is forked with a PID namespace pending on the launcher's JS
+  // thread, and a thread that thread creates meanwhile is refused by the kernel,
+  // which aborts the launcher with every process of its client. The JIT's and
+  // the collector's helper threads are the ones the runtime starts from that
+  // thread on demand (after a few idle minutes they have exited): none may exist.
+  test('starts no JIT or collector thread, however much JavaScript it runs', async () => {
+    for (let i = 0; i < 20; i++) {
+      const res = await sh(sandbox, fx.workspace, 'seq 1 100000');
+      expect(res.stdout.length).toBe(588895);
+    }
+    const pid = sandbox.pid!;
+    const threads = readdirSync(`/proc/${pid}/task`).map((t) => {
+      try {
+        return readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim();
+      } catch {
+        return '';
+      }
+    });
+    expect(threads.filter((name) => /JIT|Heap|Collector|Marking/i.test(name))).toEqual([]);
+    expect(threads.length).toBeGreaterThan(1);
+  });
+
+  test('keeps its runtime options to itself', async () => {
+    const res = await sh(sandbox, fx.workspace, 'env');
+    expect(res.stdout).not.toContain('BUN_JSC');
   });
 });
 
