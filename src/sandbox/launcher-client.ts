@@ -16,6 +16,7 @@ import { KILL_GRACE_MS, notStarted } from '../exec/spawn.ts';
 import { noteTransientBytes } from '../util/gc-pressure.ts';
 import { InflightMap } from '../util/inflight-map.ts';
 import type { LandlockRules } from './landlock.ts';
+import { InitProcess } from './init-process.ts';
 import { LAUNCHER_RUNTIME_ENV, launcherArgv } from './launcher-argv.ts';
 import type { PidNamespaces } from './pidns.ts';
 import { PrivateTmp } from './private-tmp.ts';
@@ -59,7 +60,17 @@ export interface SandboxLauncherOptions {
   onReady?: (report: LayerReport) => void;
 }
 
-type LauncherProcess = ReturnType<typeof Bun.spawn<'pipe', 'pipe', 'pipe'>>;
+/** What the client needs of a launcher process: Bun's Subprocess, or an InitProcess (a root server's). */
+interface LauncherProcess {
+  readonly pid: number;
+  readonly stdin: { write(data: string): unknown; flush(): unknown; end(): unknown };
+  readonly stdout: ReadableStream<Uint8Array>;
+  readonly stderr: ReadableStream<Uint8Array>;
+  readonly exited: Promise<number>;
+  readonly exitCode: number | null;
+  readonly signalCode: NodeJS.Signals | number | null;
+  kill(signal?: NodeJS.Signals | number): void;
+}
 
 interface Pending {
   proc: LauncherProcess;
@@ -355,19 +366,14 @@ export class SandboxLauncher {
   }
 
   private spawnProcess(config: LauncherConfig): LauncherProcess {
-    const spawn = () =>
-      Bun.spawn(this.options.command ?? launcherArgv(), {
-        stdin: 'pipe',
-        stdout: 'pipe',
-        stderr: 'pipe',
-        // Only what the launcher needs: never the server's secrets.
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...LAUNCHER_RUNTIME_ENV, [LAUNCHER_CONFIG_ENV]: JSON.stringify(config) },
-        cwd: '/',
-        // Its own session: a terminal's Ctrl-C goes to the server, which drains, not to the launcher.
-        detached: true,
-      });
+    const argv = this.options.command ?? launcherArgv();
+    // Only what the launcher needs: never the server's secrets.
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', ...LAUNCHER_RUNTIME_ENV, [LAUNCHER_CONFIG_ENV]: JSON.stringify(config) };
     const ns = this.options.pidNamespaces;
-    return ns ? ns.spawnInNew(spawn) : spawn();
+    // As the init of a PID namespace of its own, through libc: see init-process.ts. Either way in its own
+    // session, so a terminal's Ctrl-C goes to the server, which drains, not to the launcher.
+    if (ns) return InitProcess.spawn(ns, { argv, env, cwd: '/' });
+    return Bun.spawn(argv, { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', env, cwd: '/', detached: true });
   }
 
   /** Starts a launcher process; throws, having started nothing, when it cannot. */

@@ -15,11 +15,44 @@
  * need CAP_SYS_ADMIN: a root server has it, an unprivileged one does not (a
  * user namespace would give it, but creating one needs a single-threaded
  * process, which a Bun process never is).
+ *
+ * While a namespace is pending, the kernel refuses every thread the thread
+ * creates (clone with CLONE_THREAD fails with EINVAL), and the runtime
+ * aborts when it cannot start one. So the pending stretch runs no JavaScript
+ * that could make the runtime start a thread: `posixSpawnInNew` (the server,
+ * starting launchers) is libc calls with their arguments made beforehand;
+ * `spawnInNew` (a launcher, starting commands with Bun.spawn) relies on the
+ * launcher's runtime options, under which the JIT and the collector never
+ * start a thread (launcher-argv.ts).
  */
-import { check, cString, libc } from '../util/libc.ts';
-import { CLONE_NEWIPC, CLONE_NEWPID, setns, unshare } from './namespaces.ts';
+import { FFIType, type Pointer } from 'bun:ffi';
+import { check, cString, lastErrno, libc, openLibc, SyscallError } from '../util/libc.ts';
+import { CLONE_NEWIPC, CLONE_NEWPID } from './namespaces.ts';
 
 const O_RDONLY_CLOEXEC = 0o2000000;
+
+/**
+ * The namespace calls as libc functions returning int: calling them creates
+ * no object (a raw syscall's 64-bit result would be a BigInt), and they are
+ * bound once, outside any pending stretch.
+ */
+const nsTable = {
+  setns: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+  unshare: { args: [FFIType.i32], returns: FFIType.i32 },
+  posix_spawn: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+} as const;
+
+let nsLibc: ReturnType<typeof openLibc<typeof nsTable>> | null = null;
+
+/** The arguments of posix_spawn(3), each already a pointer. */
+export interface PosixSpawnCall {
+  pid: Pointer;
+  path: Pointer;
+  fileActions: Pointer;
+  attributes: Pointer;
+  argv: Pointer;
+  envp: Pointer;
+}
 
 export interface PidNamespaceOptions {
   /**
@@ -38,6 +71,7 @@ export class PidNamespaces {
     /** The thread's own IPC namespace, when each child gets a new one; -1 otherwise. */
     private readonly ownIpcFd: number,
     private readonly flags: number,
+    private readonly c: NonNullable<typeof nsLibc>,
   ) {}
 
   /** Opens the calling thread's own PID namespace and checks that a new one can be made; null when it cannot. */
@@ -46,16 +80,21 @@ export class PidNamespaces {
     let fd = -1;
     let ipcFd = -1;
     try {
+      const c = (nsLibc ??= openLibc(nsTable));
       fd = check(libc().open(cString('/proc/thread-self/ns/pid'), O_RDONLY_CLOEXEC), 'open(/proc/thread-self/ns/pid)');
       if (opts.ipc) {
         // A home of its own to return to, never the host's: anything this
         // thread forks outside spawnInNew still shares no segment with the host.
-        unshare(CLONE_NEWIPC, 'CLONE_NEWIPC');
+        check(c.unshare(CLONE_NEWIPC), 'unshare(CLONE_NEWIPC)');
         ipcFd = check(libc().open(cString('/proc/thread-self/ns/ipc'), O_RDONLY_CLOEXEC), 'open(/proc/thread-self/ns/ipc)');
       }
-      const ns = new PidNamespaces(fd, ipcFd, opts.ipc ? CLONE_NEWPID | CLONE_NEWIPC : CLONE_NEWPID);
-      ns.prepare();
-      ns.restore();
+      const ns = new PidNamespaces(fd, ipcFd, opts.ipc ? CLONE_NEWPID | CLONE_NEWIPC : CLONE_NEWPID, c);
+      // Whether a namespace can be made, pending for as short a stretch as posixSpawnInNew's.
+      check(c.setns(fd, CLONE_NEWPID), 'setns(own PID namespace)');
+      if (c.unshare(ns.flags) !== 0) throw new SyscallError('unshare(CLONE_NEWPID)', lastErrno());
+      const back = c.setns(fd, CLONE_NEWPID);
+      const backIpc = ipcFd >= 0 ? c.setns(ipcFd, CLONE_NEWIPC) : 0;
+      if (back !== 0 || backIpc !== 0) throw new SyscallError('setns(back to its own namespaces)', lastErrno());
       return ns;
     } catch {
       if (fd >= 0) libc().close(fd);
@@ -66,17 +105,21 @@ export class PidNamespaces {
 
   /** The next process this thread forks starts a new PID namespace. Throws SyscallError. */
   prepare(): void {
-    setns(this.ownFd, CLONE_NEWPID, 'own PID namespace');
-    unshare(this.flags, 'CLONE_NEWPID');
+    check(this.c.setns(this.ownFd, CLONE_NEWPID), 'setns(own PID namespace)');
+    check(this.c.unshare(this.flags), 'unshare(CLONE_NEWPID)');
   }
 
   /** Children forked from here on share this thread's namespaces again; the thread leaves the IPC namespace it made. */
   restore(): void {
-    setns(this.ownFd, CLONE_NEWPID, 'own PID namespace');
-    if (this.ownIpcFd >= 0) setns(this.ownIpcFd, CLONE_NEWIPC, 'own IPC namespace');
+    check(this.c.setns(this.ownFd, CLONE_NEWPID), 'setns(own PID namespace)');
+    if (this.ownIpcFd >= 0) check(this.c.setns(this.ownIpcFd, CLONE_NEWIPC), 'setns(own IPC namespace)');
   }
 
-  /** Runs `fork` (a synchronous Bun.spawn) so that its child is the init of a new namespace. */
+  /**
+   * Runs `fork` (a synchronous Bun.spawn) so that its child is the init of a
+   * new namespace. Only for a process whose runtime starts no thread on
+   * demand from this thread (a launcher): see the top of this file.
+   */
   spawnInNew<T>(fork: () => T): T {
     this.prepare();
     try {
@@ -84,5 +127,29 @@ export class PidNamespaces {
     } finally {
       this.restore();
     }
+  }
+
+  /**
+   * posix_spawn(3) through libc, its child the init of a new namespace.
+   * Between the unshare and the setns back there are only calls into libc
+   * and comparisons: no JavaScript function is entered or left (where the
+   * JIT may decide to compile) and nothing is allocated (where the collector
+   * may start), so the runtime starts no thread while the kernel would
+   * refuse it. Returns posix_spawn's result: 0, or the errno of a failed
+   * start. Throws SyscallError when a namespace step failed.
+   */
+  posixSpawnInNew(call: PosixSpawnCall): number {
+    const c = this.c;
+    const own = this.ownFd;
+    const ownIpc = this.ownIpcFd;
+    const { pid, path, fileActions, attributes, argv, envp } = call;
+    const flags = this.flags;
+    if (c.setns(own, CLONE_NEWPID) !== 0) throw new SyscallError('setns(own PID namespace)', lastErrno());
+    if (c.unshare(flags) !== 0) throw new SyscallError('unshare(CLONE_NEWPID)', lastErrno());
+    const result = c.posix_spawn(pid, path, fileActions, attributes, argv, envp);
+    const back = c.setns(own, CLONE_NEWPID);
+    const backIpc = ownIpc >= 0 ? c.setns(ownIpc, CLONE_NEWIPC) : 0;
+    if (back !== 0 || backIpc !== 0) throw new SyscallError('setns(back to its own namespaces)', lastErrno());
+    return result;
   }
 }

@@ -4,7 +4,7 @@
  * errno reporting for them: one dlopen and one way of turning a failed call
  * into an error that names errno.
  */
-import { dlopen, FFIType, read } from 'bun:ffi';
+import { dlopen, type FFIFunction, FFIType, read } from 'bun:ffi';
 import { constants } from 'node:os';
 
 // glibc names its shared object libc.so.6; musl distributions expose libc.so
@@ -34,20 +34,28 @@ type Libc = ReturnType<typeof dlopen<typeof symbols>>['symbols'];
 
 let cached: Libc | null = null;
 
-/** libc symbols, loaded on first use; throws when no libc can be opened. */
-export function libc(): Libc {
-  if (cached) return cached;
+/**
+ * `table` from the first libc that opens; throws naming each failure. A
+ * module that needs symbols an old libc may lack opens its own table, so
+ * their absence does not take the common ones with it.
+ */
+export function openLibc<T extends Record<string, FFIFunction>>(table: T): ReturnType<typeof dlopen<T>>['symbols'] {
   if (process.platform !== 'linux') throw new Error('libc through bun:ffi needs Linux');
   const failures: string[] = [];
   for (const name of LIBC_CANDIDATES) {
     try {
-      cached = dlopen(name, symbols).symbols;
-      return cached;
+      return dlopen(name, table).symbols;
     } catch (err) {
       failures.push(`${name}: ${(err as Error).message}`);
     }
   }
   throw new Error(`cannot load libc through bun:ffi (${failures.join('; ')})`);
+}
+
+/** libc symbols, loaded on first use; throws when no libc can be opened. */
+export function libc(): Libc {
+  cached ??= openLibc(symbols);
+  return cached;
 }
 
 /**
