@@ -44,6 +44,24 @@ const nsTable = {
 
 let nsLibc: ReturnType<typeof openLibc<typeof nsTable>> | null = null;
 
+type Native = (...args: number[]) => number;
+
+/**
+ * bun:ffi wraps each symbol that takes arguments in a JavaScript function
+ * converting them; `.native` is the call itself, which runs no JavaScript.
+ * It takes the arguments as they are, so only numbers go to it.
+ */
+function native(fn: unknown): Native {
+  return (fn as { native?: Native }).native ?? (fn as Native);
+}
+
+/** The three calls of the pending stretch, unwrapped. */
+interface RawCalls {
+  setns: Native;
+  unshare: Native;
+  posixSpawn: Native;
+}
+
 /** The arguments of posix_spawn(3), each already a pointer. */
 export interface PosixSpawnCall {
   pid: Pointer;
@@ -72,6 +90,7 @@ export class PidNamespaces {
     private readonly ownIpcFd: number,
     private readonly flags: number,
     private readonly c: NonNullable<typeof nsLibc>,
+    private readonly raw: RawCalls = { setns: native(c.setns), unshare: native(c.unshare), posixSpawn: native(c.posix_spawn) },
   ) {}
 
   /** Opens the calling thread's own PID namespace and checks that a new one can be made; null when it cannot. */
@@ -90,10 +109,11 @@ export class PidNamespaces {
       }
       const ns = new PidNamespaces(fd, ipcFd, opts.ipc ? CLONE_NEWPID | CLONE_NEWIPC : CLONE_NEWPID, c);
       // Whether a namespace can be made, pending for as short a stretch as posixSpawnInNew's.
-      check(c.setns(fd, CLONE_NEWPID), 'setns(own PID namespace)');
-      if (c.unshare(ns.flags) !== 0) throw new SyscallError('unshare(CLONE_NEWPID)', lastErrno());
-      const back = c.setns(fd, CLONE_NEWPID);
-      const backIpc = ipcFd >= 0 ? c.setns(ipcFd, CLONE_NEWIPC) : 0;
+      const { setns, unshare } = ns.raw;
+      check(setns(fd, CLONE_NEWPID), 'setns(own PID namespace)');
+      if (unshare(ns.flags) !== 0) throw new SyscallError('unshare(CLONE_NEWPID)', lastErrno());
+      const back = setns(fd, CLONE_NEWPID);
+      const backIpc = ipcFd >= 0 ? setns(ipcFd, CLONE_NEWIPC) : 0;
       if (back !== 0 || backIpc !== 0) throw new SyscallError('setns(back to its own namespaces)', lastErrno());
       return ns;
     } catch {
@@ -131,24 +151,24 @@ export class PidNamespaces {
 
   /**
    * posix_spawn(3) through libc, its child the init of a new namespace.
-   * Between the unshare and the setns back there are only calls into libc
-   * and comparisons: no JavaScript function is entered or left (where the
-   * JIT may decide to compile) and nothing is allocated (where the collector
-   * may start), so the runtime starts no thread while the kernel would
-   * refuse it. Returns posix_spawn's result: 0, or the errno of a failed
+   * Between the unshare and the setns back there are only libc calls made
+   * directly (not through bun:ffi's converting wrappers) and comparisons: no
+   * JavaScript function is entered or left (where the JIT may decide to
+   * compile) and nothing is allocated (where the collector may start), so
+   * the runtime starts no thread while the kernel would refuse it. Returns posix_spawn's result: 0, or the errno of a failed
    * start. Throws SyscallError when a namespace step failed.
    */
   posixSpawnInNew(call: PosixSpawnCall): number {
-    const c = this.c;
+    const { setns, unshare, posixSpawn } = this.raw;
     const own = this.ownFd;
     const ownIpc = this.ownIpcFd;
-    const { pid, path, fileActions, attributes, argv, envp } = call;
     const flags = this.flags;
-    if (c.setns(own, CLONE_NEWPID) !== 0) throw new SyscallError('setns(own PID namespace)', lastErrno());
-    if (c.unshare(flags) !== 0) throw new SyscallError('unshare(CLONE_NEWPID)', lastErrno());
-    const result = c.posix_spawn(pid, path, fileActions, attributes, argv, envp);
-    const back = c.setns(own, CLONE_NEWPID);
-    const backIpc = ownIpc >= 0 ? c.setns(ownIpc, CLONE_NEWIPC) : 0;
+    const { pid, path, fileActions, attributes, argv, envp } = call;
+    if (setns(own, CLONE_NEWPID) !== 0) throw new SyscallError('setns(own PID namespace)', lastErrno());
+    if (unshare(flags) !== 0) throw new SyscallError('unshare(CLONE_NEWPID)', lastErrno());
+    const result = posixSpawn(pid, path, fileActions, attributes, argv, envp);
+    const back = setns(own, CLONE_NEWPID);
+    const backIpc = ownIpc >= 0 ? setns(ownIpc, CLONE_NEWIPC) : 0;
     if (back !== 0 || backIpc !== 0) throw new SyscallError('setns(back to its own namespaces)', lastErrno());
     return result;
   }
