@@ -20,10 +20,13 @@ export function launcherArgv(): string[] {
  * from whichever thread needs one, and lets them exit when idle: a launcher
  * idle for a few minutes had lost them, and its next command's fork aborted
  * it, killing every process of its client. With these the JIT compiles on
- * the JS thread and the collector marks there, so neither starts a thread.
+ * the JS thread and the collector marks there, and the heap keeps no block
+ * warm-up thread, so none of them starts a thread.
  */
 export const LAUNCHER_RUNTIME_ENV: Readonly<Record<string, string>> = {
   BUN_JSC_useConcurrentJIT: '0',
   BUN_JSC_useConcurrentGC: '0',
   BUN_JSC_numberOfGCMarkers: '1',
+  // The heap's block warm-up thread stops after 10-20 s without a new block and is restarted by the next allocation.
+  BUN_JSC_useWarmUpMarkedBlocks: '0',
 };
