@@ -9,7 +9,7 @@
  */
 import { killGroup, signalGroup } from './group-signal.ts';
 import { type InputOutcome, PipeInput } from './pipe-input.ts';
-import { DRAIN_GRACE_MS, exitCodeOf, KILL_GRACE_MS, settledWithin, type StartOptions } from './spawn.ts';
+import { bunSpawn, type Child, DRAIN_GRACE_MS, exitCodeOf, KILL_GRACE_MS, settledWithin, type StartOptions } from './spawn.ts';
 import type { FileIdentity } from '../workspace/open.ts';
 import { pinWorkingDir } from './working-dir.ts';
 
@@ -90,13 +90,22 @@ async function pump(stream: ReadableStream<Uint8Array>, sink: OutputSink): Promi
 /** Control characters that end input on a terminal in canonical mode. */
 const CTRL_D = new Uint8Array([4]);
 
-export type LiveOptions = Pick<StartOptions, 'extraEnv' | 'forkIn' | 'afterSpawn' | 'namespaceInit'>;
+export interface LiveOptions extends Pick<StartOptions, 'extraEnv' | 'spawn' | 'afterSpawn' | 'namespaceInit'> {
+  /**
+   * Wraps the synchronous Bun.spawn of a terminal process: a root launcher
+   * makes the child the init of a fresh PID namespace here.
+   */
+  forkTerminal?: <T>(fork: () => T) => T;
+}
+
+/** A started child, with Bun's terminal when it has one. */
+type LiveChild = Child & { readonly terminal?: { write(data: Uint8Array): unknown; close(): void } };
 
 export function startLive(req: LiveRequest, sink: OutputSink, opts: LiveOptions = {}): LiveStart {
   const started = performance.now();
   const env = opts.extraEnv ? { ...req.env, ...opts.extraEnv } : { ...req.env };
   let terminalClosed: Promise<void> = Promise.resolve();
-  let proc: ReturnType<typeof Bun.spawn>;
+  let proc: LiveChild;
   const dir = pinWorkingDir(req.cwd, req.cwdIdentity);
   if ('refused' in dir) return { ok: false, error: dir.refused };
   try {
@@ -112,11 +121,10 @@ export function startLive(req: LiveRequest, sink: OutputSink, opts: LiveOptions 
         data: (_t: unknown, data: Uint8Array) => sink(data, 0),
         exit: () => closed(),
       };
-      const fork = () => Bun.spawn(req.argv, { cwd: dir.cwd, env, terminal, detached: true });
-      proc = opts.forkIn ? opts.forkIn(fork) : fork();
+      const fork = () => Bun.spawn(req.argv, { cwd: dir.cwd, env, terminal, detached: true }) as unknown as LiveChild;
+      proc = opts.forkTerminal ? opts.forkTerminal(fork) : fork();
     } else {
-      const fork = () => Bun.spawn(req.argv, { cwd: dir.cwd, env, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', detached: true });
-      proc = opts.forkIn ? opts.forkIn(fork) : fork();
+      proc = (opts.spawn ?? bunSpawn)({ argv: req.argv, cwd: dir.cwd, env, stdin: 'pipe' });
     }
   } catch (err) {
     return { ok: false, error: `could not start '${req.argv[0]}': ${(err as Error).message}` };
@@ -131,11 +139,11 @@ export function startLive(req: LiveRequest, sink: OutputSink, opts: LiveOptions 
     proc.terminal?.close();
     return { ok: false, error: refusal };
   }
-  const pipes = req.terminal ? [] : [pump(proc.stdout as ReadableStream<Uint8Array>, sink), pump(proc.stderr as ReadableStream<Uint8Array>, sink)];
+  const pipes = req.terminal ? [] : [pump(proc.stdout, sink), pump(proc.stderr, sink)];
   let escalation: ReturnType<typeof setTimeout> | undefined;
   let leaderGone = false;
 
-  const input = req.terminal ? null : new PipeInput(proc.stdin as import('bun').FileSink);
+  const input = req.terminal ? null : new PipeInput(proc.stdin!);
   const namespaceInit = opts.namespaceInit === true;
   const exited = (async (): Promise<LiveExit> => {
     await proc.exited;

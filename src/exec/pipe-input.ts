@@ -7,7 +7,7 @@
  * whole — never dropped while its writer is told it went through, never half
  * delivered, never overtaken by a later write.
  */
-import type { FileSink } from 'bun';
+import type { InputSink } from './spawn.ts';
 
 /** Input a process has not taken from its pipe yet, held at most. */
 export const MAX_PENDING_INPUT = 1024 * 1024;
@@ -46,7 +46,7 @@ export class PipeInput {
   private endAfterQueue = false;
   private stopped = false;
 
-  constructor(private readonly stdin: FileSink) {}
+  constructor(private readonly stdin: InputSink) {}
 
   write(data: Uint8Array, signal?: AbortSignal): Promise<InputOutcome> {
     if (!this.open || this.stopped || this.endAfterQueue) return Promise.resolve('closed');

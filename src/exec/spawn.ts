@@ -62,6 +62,49 @@ export interface SpawnResult {
   spawnError: string | null;
 }
 
+/** What starting a child takes besides its argv: where, with what environment, and its stdin. */
+export interface ChildSpec {
+  argv: string[];
+  cwd: string;
+  env: Record<string, string>;
+  /** A pipe, /dev/null ('ignore'), or a descriptor of the caller's, which keeps and closes its own copy. */
+  stdin: 'pipe' | 'ignore' | number;
+}
+
+/** Input to a child's stdin pipe, as Bun's FileSink takes it. */
+export interface InputSink {
+  write(data: Uint8Array): number | Promise<number>;
+  flush(): number | Promise<number>;
+  end(): unknown;
+}
+
+/** The part of a started child the runners use: Bun's Subprocess, or a process the launcher started through libc. */
+export interface Child {
+  readonly pid: number;
+  /** The write end of stdin when it is a pipe. */
+  readonly stdin?: InputSink | null;
+  readonly stdout: ReadableStream<Uint8Array>;
+  readonly stderr: ReadableStream<Uint8Array>;
+  readonly exited: Promise<number>;
+  readonly exitCode: number | null;
+  readonly signalCode: NodeJS.Signals | null;
+}
+
+/** Starts a child in a session and process group of its own, stdout and stderr piped; throws when it cannot. */
+export type ChildSpawn = (spec: ChildSpec) => Child;
+
+/** Bun.spawn, for a process that forks with no PID namespace pending (the server, an unprivileged launcher). */
+export const bunSpawn: ChildSpawn = (spec) =>
+  Bun.spawn(spec.argv, {
+    cwd: spec.cwd,
+    env: spec.env,
+    stdin: spec.stdin,
+    stdout: 'pipe',
+    stderr: 'pipe',
+    // Own session and process group: one kill(-pid) reaches every descendant.
+    detached: true,
+  }) as Child;
+
 /** A started command: its pid (null when it could not start), a cancel handle, and its result. */
 export interface RunningCommand {
   pid: number | null;
@@ -72,17 +115,13 @@ export interface RunningCommand {
 export interface StartOptions {
   /** Added to the request's environment. */
   extraEnv?: Record<string, string>;
-  /**
-   * Wraps the synchronous Bun.spawn call: the launcher makes the child the
-   * init of a fresh PID namespace here, and restores its thread right after
-   * (a thread with a pending PID namespace cannot create threads).
-   */
-  forkIn?: <T>(fork: () => T) => T;
+  /** Starts the child (Bun.spawn unless given): a root launcher starts each as the init of a PID namespace of its own. */
+  spawn?: ChildSpawn;
   /** Runs right after spawn; a returned message kills the group and becomes the spawn error. */
   afterSpawn?: (pid: number) => string | null;
   /** Runs once the leader has exited and its group was killed. */
   onLeaderExit?: () => void;
-  /** `forkIn` makes the process the init of a new PID namespace (signal delivery differs, see group-signal.ts). */
+  /** `spawn` makes the process the init of a new PID namespace (signal delivery differs, see group-signal.ts). */
   namespaceInit?: boolean;
 }
 
@@ -209,18 +248,9 @@ export function startCommand(req: Omit<SpawnRequest, 'signal'>, opts: StartOptio
     if (typeof stdin === 'number') closeSync(stdin);
     return { pid: null, cancel() {}, result: Promise.resolve(notStarted(dir.refused, started)) };
   }
-  let proc: ReturnType<typeof Bun.spawn<number | 'ignore', 'pipe', 'pipe'>>;
+  let proc: Child;
   try {
-    const fork = () => Bun.spawn(req.argv, {
-      cwd: dir.cwd,
-      env: opts.extraEnv ? { ...req.env, ...opts.extraEnv } : req.env,
-      stdin,
-      stdout: 'pipe',
-      stderr: 'pipe',
-      // Own session and process group: one kill(-pid) reaches every descendant.
-      detached: true,
-    });
-    proc = opts.forkIn ? opts.forkIn(fork) : fork();
+    proc = (opts.spawn ?? bunSpawn)({ argv: req.argv, cwd: dir.cwd, env: opts.extraEnv ? { ...req.env, ...opts.extraEnv } : req.env, stdin });
   } catch (err) {
     return { pid: null, cancel() {}, result: Promise.resolve(notStarted(`could not start '${req.argv[0]}': ${(err as Error).message}`, started)) };
   } finally {

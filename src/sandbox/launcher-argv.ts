@@ -13,13 +13,14 @@ export function launcherArgv(): string[] {
 
 /**
  * JavaScriptCore options for the launcher process. The launcher forks each
- * command with a PID namespace pending on its JS thread (see pidns.ts), and
- * while one is pending the kernel refuses every thread that thread creates
- * (clone with CLONE_THREAD fails with EINVAL), which the runtime treats as
- * fatal. JSC starts its JIT and garbage-collector helper threads on demand,
- * from whichever thread needs one, and lets them exit when idle: a launcher
- * idle for a few minutes had lost them, and its next command's fork aborted
- * it, killing every process of its client. With these the JIT compiles on
+ * terminal process with Bun.spawn and a PID namespace pending on its JS
+ * thread (see pidns.ts; other commands start through libc), and while one is
+ * pending the kernel refuses every thread that thread creates (clone with
+ * CLONE_THREAD fails with EINVAL), which the runtime treats as fatal. JSC
+ * starts its JIT and garbage-collector helper threads on demand, from
+ * whichever thread needs one, and lets them exit when idle: a launcher idle
+ * for a few minutes had lost them, and its next fork aborted it, killing
+ * every process of its client. With these the JIT compiles on
  * the JS thread and the collector marks there, and the heap keeps no block
  * warm-up thread, so none of them starts a thread.
  */

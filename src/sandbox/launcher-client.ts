@@ -16,7 +16,7 @@ import { KILL_GRACE_MS, notStarted } from '../exec/spawn.ts';
 import { noteTransientBytes } from '../util/gc-pressure.ts';
 import { InflightMap } from '../util/inflight-map.ts';
 import type { LandlockRules } from './landlock.ts';
-import { InitProcess } from './init-process.ts';
+import { NativeProcess } from './native-process.ts';
 import { LAUNCHER_RUNTIME_ENV, launcherArgv } from './launcher-argv.ts';
 import type { PidNamespaces } from './pidns.ts';
 import { PrivateTmp } from './private-tmp.ts';
@@ -60,7 +60,7 @@ export interface SandboxLauncherOptions {
   onReady?: (report: LayerReport) => void;
 }
 
-/** What the client needs of a launcher process: Bun's Subprocess, or an InitProcess (a root server's). */
+/** What the client needs of a launcher process: Bun's Subprocess, or a NativeProcess (a root server's). */
 interface LauncherProcess {
   readonly pid: number;
   readonly stdin: { write(data: string): unknown; flush(): unknown; end(): unknown };
@@ -370,9 +370,9 @@ export class SandboxLauncher {
     // Only what the launcher needs: never the server's secrets.
     const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', ...LAUNCHER_RUNTIME_ENV, [LAUNCHER_CONFIG_ENV]: JSON.stringify(config) };
     const ns = this.options.pidNamespaces;
-    // As the init of a PID namespace of its own, through libc: see init-process.ts. Either way in its own
+    // As the init of a PID namespace of its own, through libc: see native-process.ts. Either way in its own
     // session, so a terminal's Ctrl-C goes to the server, which drains, not to the launcher.
-    if (ns) return InitProcess.spawn(ns, { argv, env, cwd: '/' });
+    if (ns) return NativeProcess.spawnPiped(ns, { argv, env, cwd: '/' });
     return Bun.spawn(argv, { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', env, cwd: '/', detached: true });
   }
 

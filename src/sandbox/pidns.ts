@@ -17,13 +17,15 @@
  * process, which a Bun process never is).
  *
  * While a namespace is pending, the kernel refuses every thread the thread
- * creates (clone with CLONE_THREAD fails with EINVAL), and the runtime
- * aborts when it cannot start one. So the pending stretch runs no JavaScript
- * that could make the runtime start a thread: `posixSpawnInNew` (the server,
- * starting launchers) is libc calls with their arguments made beforehand;
- * `spawnInNew` (a launcher, starting commands with Bun.spawn) relies on the
- * launcher's runtime options, under which the JIT and the collector never
- * start a thread (launcher-argv.ts).
+ * creates (clone with CLONE_THREAD fails with EINVAL): the runtime aborts
+ * when its JIT or collector cannot start one, and its worker pool stays
+ * without a thread for good. So the pending stretch runs no JavaScript that
+ * could make the runtime start a thread: `posixSpawnInNew` (the server
+ * starting launchers, a launcher starting commands) is libc calls with their
+ * arguments made beforehand. `spawnInNew` (a launcher starting a terminal
+ * process with Bun.spawn) relies on the launcher's runtime options, under
+ * which the JIT and the collector never start a thread (launcher-argv.ts);
+ * they do not cover the worker pool.
  */
 import { FFIType, type Pointer } from 'bun:ffi';
 import { check, cString, lastErrno, libc, openLibc, SyscallError } from '../util/libc.ts';

@@ -11,14 +11,24 @@
  * call's process group (and, as root, its PID namespace) and die with it.
  */
 import { type LiveStart, type OutputSink, startLive } from '../exec/live.ts';
-import { notStarted, type RunningCommand, startCommand } from '../exec/spawn.ts';
+import { type ChildSpawn, notStarted, type RunningCommand, startCommand } from '../exec/spawn.ts';
 import type { LimitsThread } from './limits-thread.ts';
+import { NativeProcess } from './native-process.ts';
 import type { PidNamespaces } from './pidns.ts';
 import type { SandboxRunRequest, SandboxStartRequest } from './protocol.ts';
 import { hasLimits } from './rlimits.ts';
 
 export { killGroup } from '../exec/group-signal.ts';
 export type { RunningCommand } from '../exec/spawn.ts';
+
+/**
+ * Each child the init of a PID namespace of its own, started through libc
+ * (native-process.ts): Bun.spawn would fork with the namespace pending on
+ * this thread while the runtime runs.
+ */
+function spawnIn(pidns: PidNamespaces): ChildSpawn {
+  return (spec) => NativeProcess.spawn(pidns, { argv: spec.argv, env: spec.env, cwd: spec.cwd, stdin: spec.stdin === 'ignore' ? 'null' : spec.stdin });
+}
 
 export function runCommand(
   req: Omit<SandboxRunRequest, 'signal'>,
@@ -31,7 +41,7 @@ export function runCommand(
   const command = startCommand(req, {
     extraEnv: env,
     onLeaderExit,
-    forkIn: pidns ? (fork) => pidns.spawnInNew(fork) : undefined,
+    spawn: pidns ? spawnIn(pidns) : undefined,
     namespaceInit: pidns !== null,
   });
   if (command.pid === null || !hasLimits(limits)) return command;
@@ -67,7 +77,12 @@ export function startLiveCommand(
 ): LiveStart {
   const { limits, pendingBytes: _p, ...live } = req;
   if (hasLimits(limits) && limitsThread === null) return { ok: false, error: 'resource limits are configured but cannot be applied' };
-  const started = startLive(live, sink, { extraEnv: env, forkIn: pidns ? (fork) => pidns.spawnInNew(fork) : undefined, namespaceInit: pidns !== null });
+  const started = startLive(live, sink, {
+    extraEnv: env,
+    spawn: pidns ? spawnIn(pidns) : undefined,
+    forkTerminal: pidns ? (fork) => pidns.spawnInNew(fork) : undefined,
+    namespaceInit: pidns !== null,
+  });
   if (!started.ok || !hasLimits(limits)) return started;
   void limitsThread!.apply(started.handle.pid!, limits).then((error) => {
     if (error === null) return;

@@ -6,18 +6,18 @@
 import { describe, expect, test } from 'bun:test';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { waitFor } from '../helpers/wait.ts';
-import { InitProcess } from '../../src/sandbox/init-process.ts';
+import { NativeProcess } from '../../src/sandbox/native-process.ts';
 import { PidNamespaces } from '../../src/sandbox/pidns.ts';
 import { cString, libc } from '../../src/util/libc.ts';
 
 const ns = PidNamespaces.open();
 const rootOnly = ns === null ? test.skip : test;
 
-const start = (script: string, env: Record<string, string> = {}) => InitProcess.spawn(ns!, { argv: ['/bin/sh', '-c', script], env: { PATH: '/usr/bin:/bin', ...env }, cwd: '/tmp' });
+const start = (script: string, env: Record<string, string> = {}) => NativeProcess.spawnPiped(ns!, { argv: ['/bin/sh', '-c', script], env: { PATH: '/usr/bin:/bin', ...env }, cwd: '/tmp' });
 const text = (stream: ReadableStream<Uint8Array>) => new Response(stream).text();
 const openFds = () => readdirSync('/proc/self/fd').length;
 
-describe('InitProcess', () => {
+describe('NativeProcess', () => {
   rootOnly('runs as pid 1 of a new namespace, in its own session, in cwd, with only the environment given', async () => {
     const p = start('read line; echo "$line $$ $(cut -d" " -f6 /proc/self/stat) $(pwd) $X $HOME"; echo err >&2; exit 3', { X: 'x1' });
     p.stdin.write('hello\n');
@@ -85,11 +85,33 @@ describe('InitProcess', () => {
     }
   });
 
+  rootOnly('learns the exit when nobody reads its output, and of many children at once', async () => {
+    const many = Array.from({ length: 20 }, (_, i) => start(`exit ${i}`));
+    expect(await Promise.all(many.map((p) => p.exited))).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    await Promise.all(many.flatMap((p) => [text(p.stdout), text(p.stderr)]));
+  });
+
+  rootOnly('takes stdin from /dev/null or from a descriptor of the caller, and a directory descriptor as cwd', async () => {
+    const quiet = NativeProcess.spawn(ns!, { argv: ['/bin/sh', '-c', 'cat; pwd'], env: {}, cwd: '/tmp', stdin: 'null' });
+    expect(quiet.stdin).toBeNull();
+    expect(await text(quiet.stdout)).toBe('/tmp\n');
+    const file = libc().open(cString('/etc/hostname'), 0o2000000);
+    const dir = libc().open(cString('/etc'), 0o2000000 | 0o10000000);
+    try {
+      const fed = NativeProcess.spawn(ns!, { argv: ['/bin/sh', '-c', 'cat; pwd'], env: {}, cwd: `/proc/self/fd/${dir}`, stdin: file });
+      expect(await text(fed.stdout)).toBe(`${readFileSync('/etc/hostname', 'utf8')}/etc\n`);
+      expect(await fed.exited).toBe(0);
+    } finally {
+      libc().close(file);
+      libc().close(dir);
+    }
+  });
+
   rootOnly('a start that fails throws the reason and leaks no descriptor', async () => {
     await Bun.sleep(10); // the earlier tests' pipes close a tick after their streams end
     const before = openFds();
-    expect(() => InitProcess.spawn(ns!, { argv: ['/nonexistent/launcher'], env: {}, cwd: '/' })).toThrow(/posix_spawn\(\/nonexistent\/launcher\) failed: ENOENT/);
-    expect(() => InitProcess.spawn(ns!, { argv: ['/bin/true'], env: {}, cwd: '/nonexistent-dir' })).toThrow(/ENOENT/);
+    expect(() => NativeProcess.spawn(ns!, { argv: ['/nonexistent/launcher'], env: {}, cwd: '/' })).toThrow(/posix_spawn\(\/nonexistent\/launcher\) failed: ENOENT/);
+    expect(() => NativeProcess.spawn(ns!, { argv: ['/bin/true'], env: {}, cwd: '/nonexistent-dir' })).toThrow(/ENOENT/);
     expect(openFds()).toBe(before);
   });
 });
