@@ -1,8 +1,8 @@
 /**
- * The few libc entry points hide calls through bun:ffi (the sandbox's kernel
- * interfaces, and the directory reads of the workspace walk), opened once, and
- * errno reporting for them: one dlopen and one way of turning a failed call
- * into an error that names errno.
+ * The libc entry points hide calls through bun:ffi (the sandbox's kernel
+ * interfaces, and the directory reads of the workspace walk): the common
+ * ones, opened once on first use; `openLibc` for a module's own table; and
+ * one way of turning a failed call into an error that names errno.
  */
 import { dlopen, type FFIFunction, FFIType, read } from 'bun:ffi';
 import { constants } from 'node:os';
