@@ -74,7 +74,7 @@ const PROGRAMS: [names: string, attached: string, next: string, ports?: boolean]
   ['zip unzip zipcloak sqlcmd bcp', '', '-P'],
   ['mongo mongosh mongodump mongorestore mongoexport mongoimport', '', '-p'],
   ['docker podman nerdctl buildah skopeo helm oras crane', '', '-p', true],
-  ['ldapsearch ldapmodify ldapadd ldapdelete ldapmodrdn ldapcompare ldapwhoami ldappasswd ldapexop', '', '-w'],
+  ['ldapsearch ldapmodify ldapadd ldapdelete ldapmodrdn ldapcompare ldapwhoami ldappasswd ldapexop', '-w', '-w'],
   ['openssl', '', '-k'],
 ];
 interface ProgramFlags {

@@ -118,6 +118,8 @@ export const CORPUS: SecretForm[] = [
   a('npm config set :_authToken VALUE', ['npm', 'config', 'set', '//registry.npmjs.org/:_authToken', `${PW}24`], `${PW}24`),
   v('JSON body with a password', `{"user":"bob","password":"${PW}25"}`, `${PW}25`),
   a('--password VALUE after a secret flag that took no value', ['tool', '--token', '--password', `${PW}26`], `${PW}26`),
+  a('ldapsearch -wSECRET', ['ldapsearch', '-x', '-D', 'cn=admin', `-w${PW}27`, '-b', 'dc=example'], `${PW}27`),
+  a('sh -c "ldapsearch -wSECRET"', ['sh', '-c', `ldapsearch -x -D cn=admin -w${PW}28 -b dc=example`], `${PW}28`),
 ];
 
 /** Plain values: commands, paths, ids, words, numbers — audited exactly as sent. */

@@ -220,18 +220,22 @@ describe('argv arrays', () => {
     expect([
       argv('keytool', ['-importkeystore', '-srcstorepass', 'changeit1', '-deststorepass', 'changeit2', '-keypass', 'changeit3']),
       argv('ldapsearch', ['-x', '-D', 'cn=admin', '-w', 'hunter2', '-b', 'dc=example']),
+      argv('ldapmodify', ['-x', '-D', 'cn=admin', '-whunter2', '-W', '-f', 'change.ldif']),
       argv('openssl', ['enc', '-aes-256-cbc', '-k', 'hunter2', '-in', 'f']),
       argv('tool', ['--password', '--', 'hunter2']),
       argv('git', ['clone', 'https://ghx0123456789abcdefABCDEF@example.com/r.git', 'https://alice@example.com/r.git']),
     ]).toEqual([
       { command: 'keytool', arguments: ['-importkeystore', '-srcstorepass', REDACTED, '-deststorepass', REDACTED, '-keypass', REDACTED] },
       { command: 'ldapsearch', arguments: ['-x', '-D', 'cn=admin', '-w', REDACTED, '-b', 'dc=example'] },
+      // getopt takes the value glued too; -W (prompt for it) stays.
+      { command: 'ldapmodify', arguments: ['-x', '-D', 'cn=admin', `-w${REDACTED}`, '-W', '-f', 'change.ldif'] },
       { command: 'openssl', arguments: ['enc', '-aes-256-cbc', '-k', REDACTED, '-in', 'f'] },
       { command: 'tool', arguments: ['--password', '--', REDACTED] },
       { command: 'git', arguments: ['clone', `https://${REDACTED}@example.com/r.git`, 'https://alice@example.com/r.git'] },
     ]);
     // The same in one command line; an ordinary -k (curl's "insecure") stays.
     expect(r.redactText('curl -k https://example.com && openssl enc -k hunter2')).toBe(`curl -k https://example.com && openssl enc -k ${REDACTED}`);
+    expect(r.redactText('sh -c "ldapsearch -x -whunter2 -b dc=example"')).toBe(`sh -c "ldapsearch -x -w${REDACTED} -b dc=example"`);
   });
 
   test('a flag that names where a secret is, or a measure, announces no secret: the next element stays', () => {
