@@ -71,9 +71,9 @@ const PROGRAMS: [names: string, attached: string, next: string, ports?: boolean]
   ['curl', '-u', ''],
   ['sshpass', '-p', '-p'],
   ['redis-cli valkey-cli keydb-cli', '', '-a'],
-  ['zip unzip zipcloak sqlcmd bcp', '', '-P'],
-  ['mongo mongosh mongodump mongorestore mongoexport mongoimport', '', '-p'],
-  ['docker podman nerdctl buildah skopeo helm oras crane', '', '-p', true],
+  ['zip unzip zipcloak sqlcmd bcp', '-P', '-P'],
+  ['mongo mongosh mongodump mongorestore mongoexport mongoimport', '-p', '-p'],
+  ['docker podman nerdctl buildah skopeo helm oras crane', '-p', '-p', true],
   ['ldapsearch ldapmodify ldapadd ldapdelete ldapmodrdn ldapcompare ldapwhoami ldappasswd ldapexop', '-w', '-w'],
   ['openssl', '', '-k'],
 ];
@@ -502,6 +502,8 @@ function maskAttached(x: string, program: ProgramFlags | null, awsId: boolean): 
   const f = program?.attached;
   if (f && x.length > f.length && x.startsWith(f) && !x.startsWith('--')) {
     const v = x.slice(f.length);
+    // docker run -p8080:80 publishes a port.
+    if (program.ports && PORT_MAPPING.test(v)) return null;
     if (f !== '-u') return `${f}${REDACTED}`;
     const colon = v.indexOf(':');
     if (colon >= 0) return `${f}${v.slice(0, colon + 1)}${REDACTED}`;

@@ -120,6 +120,8 @@ export const CORPUS: SecretForm[] = [
   a('--password VALUE after a secret flag that took no value', ['tool', '--token', '--password', `${PW}26`], `${PW}26`),
   a('ldapsearch -wSECRET', ['ldapsearch', '-x', '-D', 'cn=admin', `-w${PW}27`, '-b', 'dc=example'], `${PW}27`),
   a('sh -c "ldapsearch -wSECRET"', ['sh', '-c', `ldapsearch -x -D cn=admin -w${PW}28 -b dc=example`], `${PW}28`),
+  a('docker login -pSECRET', ['docker', 'login', '-u', 'bob', `-p${PW}29`, 'registry.example.com'], `${PW}29`),
+  a('zip -PSECRET', ['zip', `-P${PW}30`, '-r', 'out.zip', 'src'], `${PW}30`),
 ];
 
 /** Plain values: commands, paths, ids, words, numbers — audited exactly as sent. */

@@ -196,6 +196,10 @@ describe('argv arrays', () => {
       argv('mkdir', ['-p', 'build/x']),
       argv('docker', ['run', '-p', '8080:80', '-u', '1000:1000', 'img']),
       argv('docker', ['login', '-p', 'hunter2']),
+      argv('docker', ['login', '-phunter2']),
+      argv('podman', ['run', '-p8080:80', '-p127.0.0.1:53:53/udp', 'img']),
+      argv('zip', ['-Phunter2', '-r', 'a.zip', '.']),
+      argv('mongodump', ['-u', 'bob', '-phunter2']),
       argv('curl', ['-u', 'bob:pw', '-ualice:pw2', '-H', 'Authorization: Basic Zm9v']),
       argv('aws', ['configure', 'set', 'aws_secret_access_key', 'abc']),
       argv('echo', [AKIA, 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', '3f786850e387550fdab836ed7e6dc881de23001b']),
@@ -207,6 +211,11 @@ describe('argv arrays', () => {
       { command: 'mkdir', arguments: ['-p', 'build/x'] },
       { command: 'docker', arguments: ['run', '-p', '8080:80', '-u', '1000:1000', 'img'] },
       { command: 'docker', arguments: ['login', '-p', REDACTED] },
+      // Glued, as their option parsers take it; a glued port mapping stays.
+      { command: 'docker', arguments: ['login', `-p${REDACTED}`] },
+      { command: 'podman', arguments: ['run', '-p8080:80', '-p127.0.0.1:53:53/udp', 'img'] },
+      { command: 'zip', arguments: [`-P${REDACTED}`, '-r', 'a.zip', '.'] },
+      { command: 'mongodump', arguments: ['-u', 'bob', `-p${REDACTED}`] },
       { command: 'curl', arguments: ['-u', `bob:${REDACTED}`, `-ualice:${REDACTED}`, '-H', `Authorization: Basic ${REDACTED}`] },
       { command: 'aws', arguments: ['configure', 'set', 'aws_secret_access_key', REDACTED] },
       { command: 'echo', arguments: [REDACTED, REDACTED, '3f786850e387550fdab836ed7e6dc881de23001b'] },
@@ -236,6 +245,9 @@ describe('argv arrays', () => {
     // The same in one command line; an ordinary -k (curl's "insecure") stays.
     expect(r.redactText('curl -k https://example.com && openssl enc -k hunter2')).toBe(`curl -k https://example.com && openssl enc -k ${REDACTED}`);
     expect(r.redactText('sh -c "ldapsearch -x -whunter2 -b dc=example"')).toBe(`sh -c "ldapsearch -x -w${REDACTED} -b dc=example"`);
+    expect(r.redactText('docker login -phunter2 reg && docker run -p8080:80 img && mongosh -u bob -phunter3')).toBe(
+      `docker login -p${REDACTED} reg && docker run -p8080:80 img && mongosh -u bob -p${REDACTED}`,
+    );
   });
 
   test('a flag that names where a secret is, or a measure, announces no secret: the next element stays', () => {
