@@ -32,11 +32,12 @@ describe('output', () => {
 });
 
 describe('the launcher runtime', () => {
-  // Every command is forked with a PID namespace pending on the launcher's JS
-  // thread, and a thread that thread creates meanwhile is refused by the kernel,
-  // which aborts the launcher with every process of its client. The JIT's and
-  // the collector's helper threads are the ones the runtime starts from that
-  // thread on demand (idle, they exit), and the heap's block warm-up thread: none may exist.
+  // A terminal process is forked with a PID namespace pending on the
+  // launcher's JS thread, and a thread that thread creates meanwhile is refused
+  // by the kernel, which aborts the launcher with every process of its client.
+  // The JIT's and the collector's helper threads are the ones the runtime
+  // starts from that thread on demand (idle, they exit), and the heap's block
+  // warm-up thread: none may exist.
   test('starts no JIT, collector or warm-up thread, however much JavaScript it runs', async () => {
     for (let i = 0; i < 20; i++) {
       const res = await sh(sandbox, fx.workspace, 'seq 1 100000');
