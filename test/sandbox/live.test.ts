@@ -58,6 +58,16 @@ describe('long-lived processes in the sandbox', () => {
     }
   });
 
+  test.skipIf(!root)('a terminal process that writes after a pause, and after its input, loses none of it', async () => {
+    const { started, text } = await startCollecting(['/bin/sh', '-c', 'echo now; sleep 0.3; echo later; read line; echo "got $line"; exit 7'], { cols: 80, rows: 24 });
+    if (!started.ok) throw new Error(started.error);
+    expect(await waitFor(() => text().includes('later'))).toBe(true);
+    started.handle.write(new TextEncoder().encode('abc\n'));
+    const exit = await started.handle.exited;
+    expect(exit.exitCode).toBe(7);
+    expect(text()).toBe('now\r\nlater\r\nabc\r\ngot abc\r\n');
+  });
+
   test('input reaches the process and ending the input ends it', async () => {
     const { started, text } = await startCollecting(['/bin/cat']);
     if (!started.ok) throw new Error(started.error);
