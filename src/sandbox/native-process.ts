@@ -349,9 +349,12 @@ export class NativeProcess {
         envp: ptr(envp),
       });
       if (rc !== 0) throw new SyscallError(`posix_spawn(${options.argv[0]})`, rc);
+      // The child runs from here on: none of its numbers may be closed twice (they may be reused at once), and it
+      // may not go untracked.
+      fds.length = 0;
       // The child's ends: it has its own copies now.
       for (const fd of [inRead, outWrite, errWrite]) if (fd !== null) closeQuietly(fd);
-      return new NativeProcess(pid[0]!, inWrite, outRead, errRead);
+      return NativeProcess.adopt(pid[0]!, inWrite, outRead, errRead);
     } catch (err) {
       for (const fd of fds) closeQuietly(fd);
       throw err;
@@ -359,6 +362,23 @@ export class NativeProcess {
       if (actionsMade) c.posix_spawn_file_actions_destroy(ptr(actions));
       // The buffers the pointers point into stay reachable until the child has exec'd or failed.
       void [strings, envStrings, argv, envp, cwd, devNull];
+    }
+  }
+
+  /** The object for a started child; when even that fails (no memory, no descriptors), the child is killed and reaped. */
+  private static adopt(pid: number, stdin: number | null, stdout: number, stderr: number): NativeProcess {
+    try {
+      return new NativeProcess(pid, stdin, stdout, stderr);
+    } catch (err) {
+      try {
+        // The init of its namespace: everything it started goes with it.
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone already.
+      }
+      if (!running.has(pid)) watchExit(pid, () => {});
+      for (const fd of [stdin, stdout, stderr]) if (fd !== null) closeQuietly(fd);
+      throw err;
     }
   }
 
