@@ -5,7 +5,7 @@
  */
 import { openSync, writeSync } from 'node:fs';
 import { type Checkpoint, checkpointPath, encodeCheckpoint, hashOf, readCheckpoint, scanFile } from './chain.ts';
-import { closeQuietly } from './close-quietly.ts';
+import { closeQuietly } from '../util/close-quietly.ts';
 
 export class LiveCheckpoint {
   /** What the checkpoint says about the file on disk; null when the chain is off or the log is stdout. */

@@ -10,7 +10,7 @@ import { dirname } from 'node:path';
 import { constants as fsConstants, openSync } from 'node:fs';
 import { tryLock, unlock } from '../util/dir-lock.ts';
 import { libc } from '../util/libc.ts';
-import { closeQuietly } from './close-quietly.ts';
+import { closeQuietly } from '../util/close-quietly.ts';
 
 /**
  * How long a batch waits for another writer's lock before it writes anyway:

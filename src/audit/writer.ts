@@ -21,7 +21,7 @@ import { dirname } from 'node:path';
 import { fstatSync, ftruncateSync, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
 import { hashOf, lastLine, resumeHash } from './chain.ts';
 import { BatchQueue, type Queued } from './batch-queue.ts';
-import { closeQuietly } from './close-quietly.ts';
+import { closeQuietly } from '../util/close-quietly.ts';
 import type { AuditEvent, AuditSink } from './event.ts';
 import { LiveCheckpoint } from './live-checkpoint.ts';
 import { LogLock } from './log-lock.ts';

@@ -17,8 +17,9 @@
  * case a signal was missed.
  */
 import { FFIType, ptr } from 'bun:ffi';
-import { closeSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { constants } from 'node:os';
+import { closeQuietly } from '../util/close-quietly.ts';
 import { cString, lastErrno, openLibc, SyscallError } from '../util/libc.ts';
 import type { PidNamespaces } from './pidns.ts';
 
@@ -116,30 +117,31 @@ function watchExit(pid: number, settle: (exit: Exit) => void): void {
   backstop ??= setInterval(reapExited, BACKSTOP_MS);
 }
 
+/** waitid's answer, one buffer for every look: a look is synchronous, and every SIGCHLD looks at each child. */
+const siginfo = new Uint8Array(OPAQUE_BYTES);
+const siginfoView = new DataView(siginfo.buffer);
+
 /** The exit of `pid` when it has exited (and is reaped now), null while it runs. */
 function reapIfExited(pid: number): Exit | null {
-  const info = new Uint8Array(OPAQUE_BYTES);
-  const view = new DataView(info.buffer);
+  // With WNOHANG and nothing exited, waitid need not touch the pid field: it is cleared first.
+  siginfo.fill(0, SI_PID, SI_PID + 4);
   // Failing means someone else reaped it: never here, the server reaps only pids it did not start.
-  if (lib().waitid(P_PID, pid, ptr(info), WEXITED | WNOHANG) !== 0) return { code: 255, signal: null };
-  if (view.getInt32(SI_PID, true) === 0) return null;
-  const status = view.getInt32(SI_STATUS, true);
-  if (view.getInt32(SI_CODE, true) === CLD_EXITED) return { code: status, signal: null };
+  if (lib().waitid(P_PID, pid, ptr(siginfo), WEXITED | WNOHANG) !== 0) return { code: 255, signal: null };
+  if (siginfoView.getInt32(SI_PID, true) === 0) return null;
+  const status = siginfoView.getInt32(SI_STATUS, true);
+  if (siginfoView.getInt32(SI_CODE, true) === CLD_EXITED) return { code: status, signal: null };
   return { code: null, signal: signalNames.get(status) ?? 'SIGKILL' };
-}
-
-function closeQuietly(fd: number): void {
-  try {
-    closeSync(fd);
-  } catch {
-    // Already closed.
-  }
 }
 
 function pipe(): [read: number, write: number] {
   const fds = new Int32Array(2);
   if (lib().pipe2(ptr(fds), O_CLOEXEC) !== 0) throw new SyscallError('pipe2', lastErrno());
   return [fds[0]!, fds[1]!];
+}
+
+/** Throws for a failed posix_spawn helper: they return the error number itself, or -1 and set errno. */
+function step(rc: number, what: string): void {
+  if (rc !== 0) throw new SyscallError(what, rc > 0 ? rc : lastErrno());
 }
 
 /**
@@ -167,9 +169,6 @@ function spawnAttributes(): Uint8Array {
   if (attributes !== null) return attributes.attributes;
   const c = lib();
   const made = { attributes: new Uint8Array(OPAQUE_BYTES), allSignals: new Uint8Array(OPAQUE_BYTES), noSignals: new Uint8Array(OPAQUE_BYTES) };
-  const step = (rc: number, what: string) => {
-    if (rc !== 0) throw new SyscallError(what, rc > 0 ? rc : lastErrno());
-  };
   step(c.posix_spawnattr_init(ptr(made.attributes)), 'posix_spawnattr_init');
   step(c.sigfillset(ptr(made.allSignals)), 'sigfillset');
   step(c.sigemptyset(ptr(made.noSignals)), 'sigemptyset');
@@ -311,9 +310,6 @@ export class NativeProcess {
     const fds: number[] = [];
     let actionsMade = false;
     try {
-      const step = (rc: number, what: string) => {
-        if (rc !== 0) throw new SyscallError(what, rc > 0 ? rc : lastErrno());
-      };
       step(c.posix_spawn_file_actions_init(ptr(actions)), 'posix_spawn_file_actions_init');
       actionsMade = true;
       let inWrite: number | null = null;
@@ -353,7 +349,7 @@ export class NativeProcess {
       // may not go untracked.
       fds.length = 0;
       // The child's ends: it has its own copies now.
-      for (const fd of [inRead, outWrite, errWrite]) if (fd !== null) closeQuietly(fd);
+      for (const fd of [inRead, outWrite, errWrite]) closeQuietly(fd);
       return NativeProcess.adopt(pid[0]!, inWrite, outRead, errRead);
     } catch (err) {
       for (const fd of fds) closeQuietly(fd);
@@ -377,7 +373,7 @@ export class NativeProcess {
         // Gone already.
       }
       if (!running.has(pid)) watchExit(pid, () => {});
-      for (const fd of [stdin, stdout, stderr]) if (fd !== null) closeQuietly(fd);
+      for (const fd of [stdin, stdout, stderr]) closeQuietly(fd);
       throw err;
     }
   }

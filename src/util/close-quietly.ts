@@ -1,4 +1,4 @@
-/** Closing the descriptors the audit writer holds, which may already be gone. */
+/** Closing a descriptor that may already be gone (the audit writer's, a spawn's pipe ends). */
 import { closeSync } from 'node:fs';
 
 /** Closes `fd` if open, ignoring a descriptor already gone; null, for the field that held it. */
