@@ -87,7 +87,8 @@ const PROGRAM_FLAGS = new Map<string, ProgramFlags>(
     names.split(' ').map((n) => [n, { attached: attached || null, next: next || null, ports: ports ?? false }] as const),
   ),
 );
-const PORT_MAPPING = /^[\d.:[\]]+(?:\/(?:tcp|udp|sctp))?$/;
+/** `8080:80`, `127.0.0.1:53:53/udp`, `[::1]:80:80`, and ranges (`8000-8010:8000-8010`). */
+const PORT_MAPPING = /^[\d.:[\]](?:[\d.:[\]]|-(?=\d))*(?:\/(?:tcp|udp|sctp))?$/;
 
 /**
  * The same program rules for command lines held in one string (`sh -c
