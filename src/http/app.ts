@@ -41,7 +41,10 @@ export function createHttpApp(rt: Runtime) {
     const id = state.identity;
     return {
       clientId: id?.clientId ?? state.clientIp,
-      clientIp: state.clientIp,
+      // Lazy too: a keyed tools/list never names its address (a tool call pins it at admission).
+      get clientIp() {
+        return state.clientIp;
+      },
       apiKeyHash: id?.apiKeyHash ?? null,
       correlationId: state.correlationId,
       transport: 'http',

@@ -18,18 +18,48 @@ import type { Identity } from '../security/pipeline.ts';
  */
 export type HeaderRecord = Record<string, string | undefined>;
 
-export interface RequestState {
-  path: string;
-  /** An MCP endpoint (POST / or /mcp): the whole pipeline applies. */
-  protectedPath: boolean;
-  clientIp: string;
-  correlationId: string;
+/**
+ * The state of one request. The client address is worked out on first use:
+ * asking the socket for its peer costs a system call and an object, and a
+ * request that no address rule, refusal or audit line reads (a keyed
+ * tools/list with no allowlist) never needs it.
+ */
+export class RequestState {
   identity?: Identity;
   /** The MCP message, read and classified by the message core. */
   incoming?: Incoming;
   /** The id of the message, once read, so an error response can echo it. */
-  rpcId: JsonRpcId | null;
+  rpcId: JsonRpcId | null = null;
   admission?: Admission;
+  #clientIp: string | undefined;
+  readonly #request: Request;
+  readonly #resolveClientIp: (request: Request) => string;
+
+  constructor(
+    readonly path: string,
+    /** An MCP endpoint (POST / or /mcp): the whole pipeline applies. */
+    readonly protectedPath: boolean,
+    public correlationId: string,
+    request: Request,
+    resolveClientIp: (request: Request) => string,
+  ) {
+    this.#request = request;
+    this.#resolveClientIp = resolveClientIp;
+  }
+
+  /** Who the request is from (X-Forwarded-For counts only from a trusted proxy). */
+  get clientIp(): string {
+    return (this.#clientIp ??= this.#resolveClientIp(this.#request));
+  }
+
+  /**
+   * Resolves the address now, while the connection is open: a tool call's
+   * audit line is written when the call ends, and must name its client even
+   * when the client has hung up by then (the socket no longer has a peer).
+   */
+  pinClientIp(): void {
+    this.#clientIp ??= this.#resolveClientIp(this.#request);
+  }
 }
 
 const STATE = Symbol('hide.requestState');

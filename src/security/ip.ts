@@ -70,6 +70,11 @@ export class IpFilter {
     this.proxies = (opts.trustedProxies ?? []).map((r) => parseRule(r, 'trusted proxies'));
   }
 
+  /** An allowlist is configured: not every address is let in. */
+  get restricts(): boolean {
+    return this.allow.length > 0;
+  }
+
   /** A trusted-proxy range of prefix 0: every peer may then name its own address in X-Forwarded-For. */
   get trustsEveryPeer(): boolean {
     return this.proxies.some(([, bits]) => bits === 0);

@@ -87,6 +87,13 @@ describe('a closed response stream (2026-07-28)', () => {
     controller.abort();
     await pending;
     await waitFor(() => pgrepCount(marker) === 0 || null, 5000, 'sleeps killed after the stream closed');
+    // Written when the call ends, after the client has gone: the line still names the client's address.
+    const line = await waitFor(
+      () => readFileSync(s.auditFile, { encoding: 'utf8', flag: 'a+' }).split('\n').find((l) => l.includes(marker)) ?? null,
+      5000,
+      'the audit line',
+    );
+    expect(JSON.parse(line!)).toMatchObject({ event_type: 'tool_call', client_id: 'a', client_ip: '127.0.0.1' });
   });
 });
 

@@ -1,7 +1,8 @@
 /**
  * The request-state plugin (src/http/plugins/request-state.ts), the first
  * hook of every request: the path and whether the pipeline guards it, the
- * client address (X-Forwarded-For only from a trusted proxy), the correlation
+ * client address (X-Forwarded-For only from a trusted proxy, looked up only
+ * when something reads it), the correlation
  * id (a bad header is replaced, never refused), and the X-Correlation-ID
  * response header on every path except the MCP endpoints.
  *
@@ -19,7 +20,10 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 function build(rules: IpFilterOptions, serverOf: () => { requestIP(r: Request): { address: string } | null } | null, wrap = false) {
   const plugin = requestState(new IpFilter(rules), serverOf);
-  const state = ({ request }: { request: Request }) => ({ state: stateOf(request) ?? null });
+  const state = ({ request }: { request: Request }) => {
+    const s = stateOf(request);
+    return { state: s ? { path: s.path, protectedPath: s.protectedPath, clientIp: s.clientIp, correlationId: s.correlationId, rpcId: s.rpcId } : null };
+  };
   return (
     new Elysia()
       // wrap: the plugin one level down, as inside another plugin; its onRequest must still reach this app's routes.
@@ -100,6 +104,18 @@ describe('request-state plugin', () => {
   test('hook scope: nested inside another plugin, the state is still set for the outer app', async () => {
     await using s = serve({}, true);
     expect(await s.call('/mcp', { 'x-correlation-id': 'rs-wrap' })).toEqual({ correlationHeader: null, state: state('/mcp', true, '127.0.0.1', 'rs-wrap') });
+  });
+
+  test('the peer address is asked of the socket only when something reads it, and then once', async () => {
+    let asked = 0;
+    const server = { requestIP: () => (asked++, { address: '192.0.2.7' }) };
+    const app = new Elysia()
+      .use(requestState(new IpFilter({}), () => server))
+      .post('/mcp', ({ request }) => ({ correlationId: stateOf(request)!.correlationId }), { parse: 'none' })
+      .post('/', ({ request }) => [stateOf(request)!.clientIp, stateOf(request)!.clientIp], { parse: 'none' });
+    const call = async (path: string) => (await app.handle(new Request(`http://localhost${path}`, { method: 'POST', headers: { 'x-correlation-id': 'rs-lazy' } }))).json();
+    expect([await call('/mcp'), asked]).toEqual([{ correlationId: 'rs-lazy' }, 0]);
+    expect([await call('/'), asked]).toEqual([['192.0.2.7', '192.0.2.7'], 1]);
   });
 
   test("without a listening server (app.handle) the client address is 'unknown'", async () => {

@@ -17,6 +17,7 @@ export function limits(security: SecurityPipeline, dispatcher: McpDispatcher, co
   async function admit(request: Request, state: RequestState, params: Record<string, unknown>): Promise<void> {
     const tool = dispatcher.toolFor(params);
     if (!tool) return; // the dispatcher answers "unknown tool"
+    state.pinClientIp();
     const { correlationId, user } = callLabels(params, state.correlationId);
     // The tool's own correlation id is the call's from here on: a refusal's X-Correlation-ID must name the id its
     // audit line records.

@@ -1,13 +1,14 @@
 /**
- * First hook of every request: works out the client IP (X-Forwarded-For only
- * from trusted proxies), the correlation id, and whether the path is an MCP
- * endpoint that the rest of the pipeline guards. A correlation id header that
- * breaks the shared rule (mcp/correlation.ts) is replaced, never refused.
+ * First hook of every request: the correlation id, whether the path is an MCP
+ * endpoint that the rest of the pipeline guards, and how to find the client
+ * IP (X-Forwarded-For only from trusted proxies) once something asks for it.
+ * A correlation id header that breaks the shared rule (mcp/correlation.ts) is
+ * replaced, never refused.
  */
 import { Elysia } from 'elysia';
 import type { IpFilter } from '../../security/ip.ts';
 import { correlationIdFromHeader } from '../../mcp/correlation.ts';
-import { pathOf, setState } from '../request-state.ts';
+import { pathOf, RequestState, setState } from '../request-state.ts';
 
 /** Where MCP is served; `/mcp/` routes to `/mcp` (the router ignores a trailing slash), so it answers the same. */
 export const MCP_PATHS = new Set(['/', '/mcp', '/mcp/']);
@@ -29,18 +30,18 @@ interface RequestStart {
  * `server` in the hook's context makes Elysia define a getter on every request.
  */
 export function requestState(ipFilter: IpFilter, serverOf: () => { requestIP(r: Request): { address: string } | null } | null | undefined) {
+  const clientIpOf = (request: Request): string =>
+    ipFilter.clientIp(serverOf()?.requestIP(request)?.address ?? 'unknown', request.headers.get('x-forwarded-for'));
   return new Elysia({ name: 'hide/request-state' }).onRequest(({ request, set, path: routedPath }: RequestStart) => {
     const path = typeof routedPath === 'string' ? routedPath : pathOf(request.url);
-    const headers = request.headers;
-    const peer = serverOf()?.requestIP(request)?.address ?? 'unknown';
-    const state = {
+    const state = new RequestState(
       path,
       // Discovery documents are read before a client has credentials.
-      protectedPath: path !== '/health' && path !== '/ready' && path !== '/metrics' && !path.startsWith('/.well-known/'),
-      clientIp: ipFilter.clientIp(peer, headers.get('x-forwarded-for')),
-      correlationId: correlationIdFromHeader(headers.get('x-correlation-id')),
-      rpcId: null,
-    };
+      path !== '/health' && path !== '/ready' && path !== '/metrics' && !path.startsWith('/.well-known/'),
+      correlationIdFromHeader(request.headers.get('x-correlation-id')),
+      request,
+      clientIpOf,
+    );
     setState(request, state);
     // MCP responses carry the header themselves (the effective id may come
     // from the tool's arguments); merging set.headers into every response
