@@ -6,7 +6,10 @@
  * has its counters zeroed, answers N more (16 at a time, fetch), and dumps.
  * Two runs started side by side agree within ~1%; runs made at different
  * times drift by up to ~5% (collector timing), so compare runs made together.
- * About 4 minutes for N = 8000. Not part of `bun run bench`.
+ * Per-request counts keep falling as N grows (134–141k at 4000, 114k at 20000,
+ * 88k at 60000 for dist/hide): JIT compilation, counted with every thread, is
+ * paid off over the requests; compare steady states with N = 60000 (about 3
+ * minutes). Not part of `bun run bench`.
  *
  * Usage: bun bench/experiments/tools-list-instructions.ts BIN [legacy|modern] [N]
  *   BIN `elysia:bare` or `elysia:hooks` counts the bench's baseline (or its
