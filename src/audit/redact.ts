@@ -89,6 +89,15 @@ const PROGRAM_FLAGS = new Map<string, ProgramFlags>(
 );
 /** `8080:80`, `127.0.0.1:53:53/udp`, `[::1]:80:80`, and ranges (`8000-8010:8000-8010`). */
 const PORT_MAPPING = /^[\d.:[\]](?:[\d.:[\]]|-(?=\d))*(?:\/(?:tcp|udp|sctp))?$/;
+/**
+ * After `login` (`docker login`, `helm registry login`, `crane auth login`)
+ * the flag that elsewhere publishes a port takes a password, which may look
+ * like a port (`-p 123456`): there it is always masked.
+ */
+const LOGIN_WORD = 'login';
+const PORT_PROGRAMS = [...PROGRAM_FLAGS].filter(([, f]) => f.ports).map(([n]) => n.replace(/[.+-]/g, '\\$&'));
+/** A command string's text before a port-taking flag: its program, then `login`, in the same command. */
+const LOGIN_BEFORE = new RegExp(`(?<![\\w.-])(?:${PORT_PROGRAMS.join('|')})(?![\\w.-])[^\\n;&|]*(?<![\\w.-])${LOGIN_WORD}(?![\\w.-])[^\\n;&|]*$`, 'i');
 
 /**
  * The same program rules for command lines held in one string (`sh -c
@@ -221,7 +230,12 @@ function replacement(match: string, ...rest: unknown[]): string {
   if (g.flag !== undefined) return `${g.flag}${REDACTED}`;
   if (g.userFlag !== undefined) return `${g.userFlag}${REDACTED}`;
   if (g.progFlag !== undefined) return LOWER_FLAG.test(g.progFlag) ? `${g.progFlag}${REDACTED}` : match;
-  if (g.portFlag !== undefined) return LOWER_FLAG.test(g.portFlag) && !PORT_MAPPING.test(g.portVal!) ? `${g.portFlag}${REDACTED}` : match;
+  if (g.portFlag !== undefined) {
+    if (!LOWER_FLAG.test(g.portFlag)) return match;
+    const [offset, text] = rest.slice(-3, -1) as [number, string];
+    const login = LOGIN_BEFORE.test(text.slice(Math.max(0, offset - 300), offset));
+    return login || !PORT_MAPPING.test(g.portVal!) ? `${g.portFlag}${REDACTED}` : match;
+  }
   if (g.osPass !== undefined) return `${g.osPass}${REDACTED}`;
   if (g.bearer !== undefined) return `${g.bearer}${REDACTED}`;
   return match.length > 0 ? REDACTED : match;
@@ -455,7 +469,7 @@ export class Redactor {
         mask = null;
         continue;
       }
-      program = PROGRAM_FLAGS.get(baseName(x)) ?? program;
+      program = PROGRAM_FLAGS.get(baseName(x)) ?? (program?.ports && x === LOGIN_WORD ? { ...program, ports: false } : program);
       // `--password -- SECRET`: the end of options passes the flag's value on to the next element.
       if (mask !== null && x === '--') {
         out.push(x);

@@ -122,6 +122,9 @@ export const CORPUS: SecretForm[] = [
   a('sh -c "ldapsearch -wSECRET"', ['sh', '-c', `ldapsearch -x -D cn=admin -w${PW}28 -b dc=example`], `${PW}28`),
   a('docker login -pSECRET', ['docker', 'login', '-u', 'bob', `-p${PW}29`, 'registry.example.com'], `${PW}29`),
   a('zip -PSECRET', ['zip', `-P${PW}30`, '-r', 'out.zip', 'src'], `${PW}30`),
+  // After `login` the port flag takes a password, and a password of digits looks like a port.
+  a('docker login -p DIGITS', ['docker', 'login', '-u', 'bob', '-p', '4815162342', 'registry.example.com'], '4815162342'),
+  a('sh -c "docker login -pDIGITS"', ['sh', '-c', 'docker login -u bob -p4815162343 registry.example.com'], '4815162343'),
 ];
 
 /** Plain values: commands, paths, ids, words, numbers — audited exactly as sent. */
@@ -139,6 +142,7 @@ export const PLAIN: { name: string; argv: string[] }[] = [
   { name: 'ssh -p port', argv: ['ssh', '-p', '2222', 'dev@host'] },
   { name: 'find -path -prune -print', argv: ['find', '.', '-path', './node_modules', '-prune', '-o', '-print'] },
   { name: 'docker run -p port mapping', argv: ['docker', 'run', '-p', '8080:80', '-u', '1000:1000', 'nginx'] },
+  { name: 'docker run -p port range', argv: ['docker', 'run', '-p', '8000-8010:8000-8010', '-p9000:9000/udp', 'nginx'] },
   { name: 'mysql -P port and -u user', argv: ['mysql', '-u', 'root', '-P', '3306', '-h', 'db'] },
   { name: 'long hyphenated names', argv: ['npm', 'install', '--save-dev', 'this-is-a-long-hyphenated-package-name', 'sk-learn'] },
   { name: 'a base64-looking file name', argv: ['ls', 'dist/assets/index-BwQmR4k9.js'] },
