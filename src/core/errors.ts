@@ -117,8 +117,8 @@ export class ToolLimitError extends RateLimitError {}
  * requests apart from server errors in /metrics and the logs.
  */
 export class ClientClosedError extends HideError {
-  constructor() {
-    super('Client closed the connection before the request body arrived', { status: 499, rpcCode: RpcCode.invalidRequest });
+  constructor(message = 'Client closed the connection before the request body arrived') {
+    super(message, { status: 499, rpcCode: RpcCode.invalidRequest });
   }
 }
 

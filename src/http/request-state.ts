@@ -32,33 +32,46 @@ export class RequestState {
   rpcId: JsonRpcId | null = null;
   admission?: Admission;
   #clientIp: string | undefined;
+  #clientGone = false;
   readonly #request: Request;
-  readonly #resolveClientIp: (request: Request) => string;
+  readonly #resolveClientIp: (request: Request) => string | null;
 
+  /**
+   * @param resolveClientIp the client address, or null when the client has
+   * closed its connection (the socket has no peer any more)
+   */
   constructor(
     readonly path: string,
     /** An MCP endpoint (POST / or /mcp): the whole pipeline applies. */
     readonly protectedPath: boolean,
     public correlationId: string,
     request: Request,
-    resolveClientIp: (request: Request) => string,
+    resolveClientIp: (request: Request) => string | null,
   ) {
     this.#request = request;
     this.#resolveClientIp = resolveClientIp;
   }
 
-  /** Who the request is from (X-Forwarded-For counts only from a trusted proxy). */
+  /** Who the request is from (X-Forwarded-For counts only from a trusted proxy); `unknown` once the client has gone. */
   get clientIp(): string {
-    return (this.#clientIp ??= this.#resolveClientIp(this.#request));
+    return this.#clientIp ?? this.#resolve();
+  }
+
+  #resolve(): string {
+    const ip = this.#resolveClientIp(this.#request);
+    this.#clientGone = ip === null;
+    return (this.#clientIp = ip ?? 'unknown');
   }
 
   /**
-   * Resolves the address now, while the connection is open: a tool call's
-   * audit line is written when the call ends, and must name its client even
-   * when the client has hung up by then (the socket no longer has a peer).
+   * Resolves the address now. A tool call's audit line is written when the
+   * call ends and must name its client even if the client hangs up before
+   * then; and a call whose client has already gone, so that nothing could
+   * name who asked for it, must not start. False in that case.
    */
-  pinClientIp(): void {
-    this.#clientIp ??= this.#resolveClientIp(this.#request);
+  pinClientIp(): boolean {
+    if (this.#clientIp === undefined) this.#resolve();
+    return !this.#clientGone;
   }
 }
 

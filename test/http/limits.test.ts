@@ -44,7 +44,10 @@ const probe = defineTool({
  * @param allowedTools what the caller's identity may call (null: everything)
  * The client is named by the `x-client` header (its identity, as auth would resolve it).
  */
-function build(limiter: Limiter, opts: { allowedTools?: Set<string> | null; wrap?: boolean; auditFailing?: () => boolean } = {}) {
+function build(
+  limiter: Limiter,
+  opts: { allowedTools?: Set<string> | null; wrap?: boolean; auditFailing?: () => boolean; serverOf?: () => { requestIP(r: Request): { address: string } | null } } = {},
+) {
   const security = testPipeline({ limiter, auditFailing: opts.auditFailing });
   const dispatcher = new McpDispatcher(new ToolRegistry([probe]), security);
   const contextOf = (request: Request): CallContext => {
@@ -64,7 +67,7 @@ function build(limiter: Limiter, opts: { allowedTools?: Set<string> | null; wrap
   const held: Admission[] = [];
   const ran: string[] = [];
   // wrap: its `global` hook must still reach this app's routes.
-  const app = pluginApp(limits(security, dispatcher, contextOf), { wrap: opts.wrap, before: [mcpMessage(new McpCore(dispatcher), 4096)] })
+  const app = pluginApp(limits(security, dispatcher, contextOf), { wrap: opts.wrap, serverOf: opts.serverOf, before: [mcpMessage(new McpCore(dispatcher), 4096)] })
     .post(
       '/mcp',
       ({ request }) => {
@@ -104,6 +107,26 @@ function memoryLimiter(rpm: number, concurrent: number) {
 }
 
 describe('limits plugin', () => {
+  test('a tools/call whose client has already gone (its socket has no peer) is refused before admission; a tools/list is still answered', async () => {
+    const limiter = memoryLimiter(1, 10);
+    const gone = build(limiter, { serverOf: () => ({ requestIP: () => null }) });
+    const refused = await call(gone.app, 'tools/call', TOOL);
+    const refusedId = nextId - 1;
+    const listed = await call(gone.app, 'tools/list');
+    // The refusal took no request of the minute (RPM 1): the same client, connected, is admitted.
+    const connected = build(limiter, { serverOf: () => ({ requestIP: () => ({ address: '192.0.2.7' }) }) });
+    expect({ refused, listed: listed.status, ran: gone.ran, next: await call(connected.app, 'tools/call', TOOL) }).toEqual({
+      refused: {
+        status: 499,
+        retryAfter: null,
+        body: { jsonrpc: '2.0', id: refusedId, error: { code: -32600, message: 'Client closed the connection before the call started; nothing was run' } },
+      },
+      listed: 200,
+      ran: ['tools/list'],
+      next: admitted,
+    });
+  });
+
   test('tools/call past the RPM limit: 429 with Retry-After, the handler does not run', async () => {
     const { app, ran } = build(memoryLimiter(2, 10));
     const results = [await call(app, 'tools/call', TOOL), await call(app, 'tools/call', TOOL), await call(app, 'tools/call', TOOL)];

@@ -7,6 +7,7 @@
  */
 import { Elysia } from 'elysia';
 import type { CallContext } from '../../core/context.ts';
+import { ClientClosedError } from '../../core/errors.ts';
 import type { McpDispatcher } from '../../mcp/dispatcher.ts';
 import { callLabels } from '../../mcp/gate.ts';
 import type { SecurityPipeline } from '../../security/pipeline.ts';
@@ -17,7 +18,7 @@ export function limits(security: SecurityPipeline, dispatcher: McpDispatcher, co
   async function admit(request: Request, state: RequestState, params: Record<string, unknown>): Promise<void> {
     const tool = dispatcher.toolFor(params);
     if (!tool) return; // the dispatcher answers "unknown tool"
-    state.pinClientIp();
+    if (!state.pinClientIp()) throw new ClientClosedError('Client closed the connection before the call started; nothing was run');
     const { correlationId, user } = callLabels(params, state.correlationId);
     // The tool's own correlation id is the call's from here on: a refusal's X-Correlation-ID must name the id its
     // audit line records.

@@ -30,8 +30,14 @@ interface RequestStart {
  * `server` in the hook's context makes Elysia define a getter on every request.
  */
 export function requestState(ipFilter: IpFilter, serverOf: () => { requestIP(r: Request): { address: string } | null } | null | undefined) {
-  const clientIpOf = (request: Request): string =>
-    ipFilter.clientIp(serverOf()?.requestIP(request)?.address ?? 'unknown', request.headers.get('x-forwarded-for'));
+  const clientIpOf = (request: Request): string | null => {
+    const server = serverOf();
+    // In-process (app.handle) there is no socket to ask.
+    if (!server) return 'unknown';
+    // A listening server that finds no peer for its request: the client has closed the connection.
+    const peer = server.requestIP(request)?.address;
+    return peer === undefined ? null : ipFilter.clientIp(peer, request.headers.get('x-forwarded-for'));
+  };
   return new Elysia({ name: 'hide/request-state' }).onRequest(({ request, set, path: routedPath }: RequestStart) => {
     const path = typeof routedPath === 'string' ? routedPath : pathOf(request.url);
     const state = new RequestState(
