@@ -57,7 +57,7 @@ const OPTION_SHAPED = /^(?:--[a-z][a-z0-9-]*(?:=.*)?|-[A-Za-z])$/s;
 /** A bare setting name followed by its value: `aws configure set aws_secret_access_key X`, `git config github.token X`. */
 const SECRET_SETTING = new RegExp(`^[A-Za-z0-9_.:/]*[.:/][A-Za-z0-9_.:/-]*(?:${NAMES})$|^aws_(?:secret_access_key|session_token)$`, 'i');
 /** Flags whose value is `user:password` (curl and alike); the user stays readable. */
-const USER_FLAG = /^(?:-u|-U|--user|--proxy-user)$/;
+const USER_FLAG = /^(?:-u|-U|--user|--proxy-user|--(?:src-|dest-)?creds)$/;
 
 /**
  * Programs whose short flags take a password. `attached`: `-pSECRET`;
@@ -73,7 +73,10 @@ const PROGRAMS: [names: string, attached: string, next: string, ports?: boolean]
   ['redis-cli valkey-cli keydb-cli', '', '-a'],
   ['zip unzip zipcloak sqlcmd bcp', '-P', '-P'],
   ['mongo mongosh mongodump mongorestore mongoexport mongoimport', '-p', '-p'],
-  ['docker podman nerdctl buildah skopeo helm oras crane', '-p', '-p', true],
+  // Registry clients: -p is always their password (oras pull -u me -p …).
+  ['buildah skopeo helm oras crane cosign ko notation regctl', '-p', '-p'],
+  // Container CLIs whose run/create publish ports with -p.
+  ['docker podman podman-remote nerdctl finch', '-p', '-p', true],
   ['ldapsearch ldapmodify ldapadd ldapdelete ldapmodrdn ldapcompare ldapwhoami ldappasswd ldapexop', '-w', '-w'],
   ['openssl', '', '-k'],
 ];
@@ -97,7 +100,35 @@ const PORT_MAPPING = /^[\d.:[\]](?:[\d.:[\]]|-(?=\d))*(?:\/(?:tcp|udp|sctp))?$/;
 const LOGIN_WORD = 'login';
 const PORT_PROGRAMS = [...PROGRAM_FLAGS].filter(([, f]) => f.ports).map(([n]) => n.replace(/[.+-]/g, '\\$&'));
 /** A command string's text before a port-taking flag: its program, then `login`, in the same command. */
-const LOGIN_BEFORE = new RegExp(`(?<![\\w.-])(?:${PORT_PROGRAMS.join('|')})(?![\\w.-])[^\\n;&|]*(?<![\\w.-])${LOGIN_WORD}(?![\\w.-])[^\\n;&|]*$`, 'i');
+const LOGIN_BEFORE = new RegExp(
+  `(?<![\\w.-])(?:${PORT_PROGRAMS.join('|')})(?![\\w.-])[^\\n;&|]*(?<![\\w.-])${LOGIN_WORD}(?![\\w.-])[^\\n;&|]*$`,
+  'i',
+);
+
+/**
+ * A flag's value in a command string: quoted (the quotes stay, the text goes)
+ * or a bare word; `-x` after the flag is the next option, not a value.
+ */
+const FLAG_VALUE = String.raw`\\"(?:[^\\\n]|\\[^"])*\\"|"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s"'-][^\s"']*`;
+/** Spaces between a flag and its value, a backslash line continuation among them. */
+const GAP = String.raw`(?:[ \t]|\\?\r?\n)+`;
+/**
+ * How far before a flag its program may be named in the same command. Each
+ * flag looks back this far, so the cost of a string full of flags grows with
+ * it (a 4 KiB string of `-p`: 10 ms at 256, 39 ms at 1024).
+ */
+const PROGRAM_REACH = 256;
+
+/** The quote a matched value opened with (`\"` inside JSON text), or none. */
+function quoteOf(value: string): string {
+  return value.startsWith('\\"') ? '\\"' : value.startsWith('"') ? '"' : value.startsWith("'") ? "'" : '';
+}
+
+/** The value without its quotes. */
+function unquoted(value: string): string {
+  const q = quoteOf(value);
+  return q === '' ? value : value.slice(q.length, -q.length);
+}
 
 /**
  * The same program rules for command lines held in one string (`sh -c
@@ -111,17 +142,17 @@ function programFlagPattern(ports: boolean): string {
   for (const [name, f] of PROGRAM_FLAGS) {
     if (f.ports !== ports) continue;
     if (f.attached && f.attached === f.attached.toLowerCase()) add(f.attached, name);
-    if (f.next && f.next === f.next.toLowerCase()) add(`${f.next}\\s+`, name);
+    if (f.next && f.next === f.next.toLowerCase()) add(`${f.next}${GAP}`, name);
   }
   const alts = [...byFlag].map(([flag, names]) => {
     const progs = names.map((n) => n.replace(/[.+-]/g, '\\$&')).join('|');
-    return `${flag}(?<=(?<![\\w.-])(?:${progs})(?![\\w.-])[^\\n;&|]{0,256}${flag})`;
+    return `${flag}(?<=(?<![\\w.-])(?:${progs})(?![\\w.-])[^\\n;&|]{0,${PROGRAM_REACH}}${flag})`;
   });
   const [f, v] = ports ? ['portFlag', 'portVal'] : ['progFlag', 'progVal'];
-  return `(?<${f}>(?<![^\\s"'])(?:${alts.join('|')}))(?<${v}>[^\\s"'-][^\\s"']*)`;
+  return `(?<${f}>(?<![^\\s"'])(?:${alts.join('|')}))(?<${v}>${FLAG_VALUE})`;
 }
 /** The flag as written is lower case (the regex matched it ignoring case). */
-const LOWER_FLAG = /-[a-z]\s*$/;
+const LOWER_FLAG = /-[a-z](?:\s|\\)*$/;
 
 /** A line break inside a key block: a real one (a bare CR too), or written as `\n` (a key in an environment variable or in JSON text). */
 const KEY_NL = String.raw`(?:\r?\n|\r|\\r\\n|\\n)`;
@@ -179,9 +210,10 @@ const PATTERNS = [
   // Environment-style DB_PASS=…, MYSQL_PWD=…, SSH_KEY=…, GITHUB_PAT=…, REDISCLI_AUTH=…, and pass=….
   String.raw`(?<envName>(?<![A-Za-z0-9_.-])-{0,2}(?:[A-Za-z][A-Za-z0-9_]{0,63}_(?:KEY|PAT|PASS|PWD|AUTH)|PASS)=)[^\s"'&,;]+`,
   // --password hunter2, aws_secret_access_key X (value as the next word).
-  String.raw`(?<flag>(?<![A-Za-z0-9_.-])(?:${NOT_SECRET_PREFIX}--?${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX}|--?(?:pass|pw|auth)|aws_secret_access_key)\s+)(?<flagVal>[^\s"'-][^\s"']*)`,
+  String.raw`(?<flag>(?<![A-Za-z0-9_.-])(?:${NOT_SECRET_PREFIX}--?${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX}|--?(?:pass|pw|auth)|aws_secret_access_key)${GAP})(?<flagVal>${FLAG_VALUE})`,
   // curl -u user:password; a numeric uid:gid (docker -u 1000:1000) is not a password.
-  String.raw`(?<userFlag>(?<![^\s"'])(?:-u|-U|--user|--proxy-user)\s*[^\s:"'-][^\s:"']*:)(?!\d+(?![^\s"']))(?<userPass>[^\s"']+)`,
+  // Registry credentials as user:password (podman --creds, skopeo --src-creds and --dest-creds).
+  String.raw`(?<userFlag>(?<![^\s"'])(?:-u|-U|--user|--proxy-user|--(?:src-|dest-)?creds)(?:\s*|=)[^\s:"'-][^\s:"']*:)(?!\d+(?![^\s"']))(?<userPass>[^\s"']+)`,
   programFlagPattern(false),
   programFlagPattern(true),
   // openssl -passin pass:SECRET
@@ -212,6 +244,12 @@ const LOWER_HEX = /^[0-9a-f]+$/;
 
 type Groups = Record<string, string | undefined>;
 
+/** `text` in the quotes `value` was written in. */
+function quoted(text: string, value: string): string {
+  const q = quoteOf(value);
+  return `${q}${text}${q}`;
+}
+
 function replacement(match: string, ...rest: unknown[]): string {
   const g = rest[rest.length - 1] as Groups;
   if (g.pem !== undefined) return '[REDACTED PRIVATE KEY]';
@@ -227,14 +265,14 @@ function replacement(match: string, ...rest: unknown[]): string {
     return `${g.kvName}${g.kvSep}${quote}${g.kvScheme ?? ''}${REDACTED}${quote}`;
   }
   if (g.envName !== undefined) return `${g.envName}${REDACTED}`;
-  if (g.flag !== undefined) return `${g.flag}${REDACTED}`;
+  if (g.flag !== undefined) return `${g.flag}${quoted(REDACTED, g.flagVal!)}`;
   if (g.userFlag !== undefined) return `${g.userFlag}${REDACTED}`;
-  if (g.progFlag !== undefined) return LOWER_FLAG.test(g.progFlag) ? `${g.progFlag}${REDACTED}` : match;
+  if (g.progFlag !== undefined) return LOWER_FLAG.test(g.progFlag) ? `${g.progFlag}${quoted(REDACTED, g.progVal!)}` : match;
   if (g.portFlag !== undefined) {
     if (!LOWER_FLAG.test(g.portFlag)) return match;
     const [offset, text] = rest.slice(-3, -1) as [number, string];
-    const login = LOGIN_BEFORE.test(text.slice(Math.max(0, offset - 300), offset));
-    return login || !PORT_MAPPING.test(g.portVal!) ? `${g.portFlag}${REDACTED}` : match;
+    const login = LOGIN_BEFORE.test(text.slice(Math.max(0, offset - PROGRAM_REACH - 64), offset));
+    return login || !PORT_MAPPING.test(unquoted(g.portVal!)) ? `${g.portFlag}${quoted(REDACTED, g.portVal!)}` : match;
   }
   if (g.osPass !== undefined) return `${g.osPass}${REDACTED}`;
   if (g.bearer !== undefined) return `${g.bearer}${REDACTED}`;
@@ -458,6 +496,7 @@ export class Redactor {
     let program = command === null ? null : (PROGRAM_FLAGS.get(baseName(command)) ?? null);
     const awsId = value.slice(0, MAX_ENTRIES).some((x) => typeof x === 'string' && AWS_KEY_ID.test(x));
     let mask: Mask | null = null;
+    let afterLogin = false;
     for (let i = 0; i < value.length; i++) {
       if (i >= MAX_ENTRIES || budget.left <= 0) {
         out.push(`[${value.length - i} more items]`);
@@ -469,7 +508,10 @@ export class Redactor {
         mask = null;
         continue;
       }
-      program = PROGRAM_FLAGS.get(baseName(x)) ?? (program?.ports && x === LOGIN_WORD ? { ...program, ports: false } : program);
+      // After `login` a name that looks like a program (`-u docker`) is a value: the password rule stays.
+      if (x === LOGIN_WORD && program?.ports) afterLogin = true;
+      program = PROGRAM_FLAGS.get(baseName(x)) ?? program;
+      if (afterLogin && program?.ports) program = { ...program, ports: false };
       // `--password -- SECRET`: the end of options passes the flag's value on to the next element.
       if (mask !== null && x === '--') {
         out.push(x);

@@ -125,6 +125,13 @@ export const CORPUS: SecretForm[] = [
   // After `login` the port flag takes a password, and a password of digits looks like a port.
   a('docker login -p DIGITS', ['docker', 'login', '-u', 'bob', '-p', '4815162342', 'registry.example.com'], '4815162342'),
   a('sh -c "docker login -pDIGITS"', ['sh', '-c', 'docker login -u bob -p4815162343 registry.example.com'], '4815162343'),
+  a('docker login -u docker -p DIGITS (a user named like a program)', ['docker', 'login', '-u', 'docker', '-p', '4815162344', 'registry.example.com'], '4815162344'),
+  a('oras pull -p SECRET (a registry client: -p is always a password)', ['oras', 'pull', '-u', 'bob', '-p', '4815162345', 'reg.example.com/x:1'], '4815162345'),
+  a('podman pull --creds user:SECRET', ['podman', 'pull', '--creds', `bob:${PW}31`, 'img'], `${PW}31`),
+  a('skopeo copy --src-creds=user:SECRET', ['skopeo', 'copy', `--src-creds=bob:${PW}32`, 'docker://a', 'docker://b'], `${PW}32`),
+  a('sh -c with a quoted -p"SECRET"', ['sh', '-c', `mysql -u root -p"${PW}33" -e 'select 1'`], `${PW}33`),
+  a("sh -c with --password 'SECRET WITH SPACES'", ['sh', '-c', `psql --password '${PW}34 and more' -h db`], `${PW}34`),
+  a('sh -c with -p and the value on a continuation line', ['sh', '-c', `docker login -u bob -p \\\n${PW}35 registry.example.com`], `${PW}35`),
 ];
 
 /** Plain values: commands, paths, ids, words, numbers — audited exactly as sent. */
@@ -143,6 +150,7 @@ export const PLAIN: { name: string; argv: string[] }[] = [
   { name: 'find -path -prune -print', argv: ['find', '.', '-path', './node_modules', '-prune', '-o', '-print'] },
   { name: 'docker run -p port mapping', argv: ['docker', 'run', '-p', '8080:80', '-u', '1000:1000', 'nginx'] },
   { name: 'docker run -p port range', argv: ['docker', 'run', '-p', '8000-8010:8000-8010', '-p9000:9000/udp', 'nginx'] },
+  { name: 'a quoted port mapping in a command string', argv: ['sh', '-c', 'docker run -p "8080:80" nginx'] },
   { name: 'mysql -P port and -u user', argv: ['mysql', '-u', 'root', '-P', '3306', '-h', 'db'] },
   { name: 'long hyphenated names', argv: ['npm', 'install', '--save-dev', 'this-is-a-long-hyphenated-package-name', 'sk-learn'] },
   { name: 'a base64-looking file name', argv: ['ls', 'dist/assets/index-BwQmR4k9.js'] },
