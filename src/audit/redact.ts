@@ -110,8 +110,12 @@ const LOGIN_BEFORE = new RegExp(
  * or a bare word; `-x` after the flag is the next option, not a value.
  */
 const FLAG_VALUE = String.raw`\\"(?:[^\\\n]|\\[^"])*\\"|"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s"'-][^\s"']*`;
-/** Spaces between a flag and its value, a backslash line continuation among them. */
-const GAP = String.raw`(?:[ \t]|\\?\r?\n)+`;
+/**
+ * Spaces between a flag and its value, a backslash line continuation among
+ * them. One character class: an alternation here, inside the look-back that
+ * names the program, made a run of spaces after a flag cost quadratic time.
+ */
+const GAP = String.raw`[\s\\]+`;
 /**
  * How far before a flag its program may be named in the same command. Each
  * flag looks back this far, so the cost of a string full of flags grows with
@@ -142,11 +146,14 @@ function programFlagPattern(ports: boolean): string {
   for (const [name, f] of PROGRAM_FLAGS) {
     if (f.ports !== ports) continue;
     if (f.attached && f.attached === f.attached.toLowerCase()) add(f.attached, name);
-    if (f.next && f.next === f.next.toLowerCase()) add(`${f.next}${GAP}`, name);
+    if (f.next && f.next === f.next.toLowerCase()) add(`${f.next} `, name);
   }
-  const alts = [...byFlag].map(([flag, names]) => {
+  // The program is looked for once, right after the flag: with the gap inside the look-back, every shorter gap
+  // tried when no value followed (a flag and then only spaces) scanned back again, in quadratic time.
+  const alts = [...byFlag].map(([key, names]) => {
     const progs = names.map((n) => n.replace(/[.+-]/g, '\\$&')).join('|');
-    return `${flag}(?<=(?<![\\w.-])(?:${progs})(?![\\w.-])[^\\n;&|]{0,${PROGRAM_REACH}}${flag})`;
+    const flag = key.trimEnd();
+    return `${flag}(?<=(?<![\\w.-])(?:${progs})(?![\\w.-])[^\\n;&|]{0,${PROGRAM_REACH}}${flag})${key === flag ? '' : GAP}`;
   });
   const [f, v] = ports ? ['portFlag', 'portVal'] : ['progFlag', 'progVal'];
   return `(?<${f}>(?<![^\\s"'])(?:${alts.join('|')}))(?<${v}>${FLAG_VALUE})`;
