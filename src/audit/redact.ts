@@ -58,6 +58,8 @@ const OPTION_SHAPED = /^(?:--[a-z][a-z0-9-]*(?:=.*)?|-[A-Za-z])$/s;
 const SECRET_SETTING = new RegExp(`^[A-Za-z0-9_.:/]*[.:/][A-Za-z0-9_.:/-]*(?:${NAMES})$|^aws_(?:secret_access_key|session_token)$`, 'i');
 /** Flags whose value is `user:password` (curl and alike); the user stays readable. */
 const USER_FLAG = /^(?:-u|-U|--user|--proxy-user|--(?:src-|dest-)?creds)$/;
+/** docker -u 1000:1000: a user and group id, not a user and password (`admin:123456` is one). */
+const UID_GID = /^\d+:\d+$/;
 
 /**
  * Programs whose short flags take a password. `attached`: `-pSECRET`;
@@ -220,7 +222,8 @@ const PATTERNS = [
   String.raw`(?<flag>(?<![A-Za-z0-9_.-])(?:${NOT_SECRET_PREFIX}--?${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX}|--?(?:pass|pw|auth)|aws_secret_access_key)${GAP})(?<flagVal>${FLAG_VALUE})`,
   // curl -u user:password; a numeric uid:gid (docker -u 1000:1000) is not a password.
   // Registry credentials as user:password (podman --creds, skopeo --src-creds and --dest-creds).
-  String.raw`(?<userFlag>(?<![^\s"'])(?:-u|-U|--user|--proxy-user|--(?:src-|dest-)?creds)(?:\s*|=)[^\s:"'-][^\s:"']*:)(?!\d+(?![^\s"']))(?<userPass>[^\s"']+)`,
+  // Quoted or not; a numeric uid:gid (docker -u 1000:1000) is not a password, a numeric password after a name is.
+  String.raw`(?<userFlag>(?<![^\s"'])(?:-u|-U|--user|--proxy-user|--(?:src-|dest-)?creds)(?:\s*|=)(?:\\?["'])?(?<userName>[^\s:"'-][^\s:"']*):)(?<userPass>[^\s"'\\]+)`,
   programFlagPattern(false),
   programFlagPattern(true),
   // openssl -passin pass:SECRET
@@ -273,7 +276,7 @@ function replacement(match: string, ...rest: unknown[]): string {
   }
   if (g.envName !== undefined) return `${g.envName}${REDACTED}`;
   if (g.flag !== undefined) return `${g.flag}${quoted(REDACTED, g.flagVal!)}`;
-  if (g.userFlag !== undefined) return `${g.userFlag}${REDACTED}`;
+  if (g.userFlag !== undefined) return UID_GID.test(`${g.userName}:${g.userPass}`) ? match : `${g.userFlag}${REDACTED}`;
   if (g.progFlag !== undefined) return LOWER_FLAG.test(g.progFlag) ? `${g.progFlag}${quoted(REDACTED, g.progVal!)}` : match;
   if (g.portFlag !== undefined) {
     if (!LOWER_FLAG.test(g.portFlag)) return match;
@@ -557,7 +560,7 @@ function applyMask(mask: Mask, x: string): string | null {
   if (mask === 'all') return REDACTED;
   if (mask === 'unlessPort') return PORT_MAPPING.test(x) ? null : REDACTED;
   const colon = x.indexOf(':');
-  if (colon < 0 || /^\d+$/.test(x.slice(colon + 1))) return null;
+  if (colon < 0 || UID_GID.test(x)) return null;
   return `${x.slice(0, colon + 1)}${REDACTED}`;
 }
 

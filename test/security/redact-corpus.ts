@@ -131,6 +131,9 @@ export const CORPUS: SecretForm[] = [
   a('skopeo copy --src-creds=user:SECRET', ['skopeo', 'copy', `--src-creds=bob:${PW}32`, 'docker://a', 'docker://b'], `${PW}32`),
   a('sh -c with a quoted -p"SECRET"', ['sh', '-c', `mysql -u root -p"${PW}33" -e 'select 1'`], `${PW}33`),
   a("sh -c with --password 'SECRET WITH SPACES'", ['sh', '-c', `psql --password '${PW}34 and more' -h db`], `${PW}34`),
+  a('curl -u user:DIGITS (a numeric password, not a uid:gid)', ['curl', '-u', 'admin:4815162346', 'https://example.com'], '4815162346'),
+  a('skopeo --src-creds user:DIGITS', ['skopeo', 'copy', '--src-creds', 'me:4815162347', 'docker://a', 'docker://b'], '4815162347'),
+  a("sh -c with curl -u 'user:SECRET' quoted", ['sh', '-c', `curl -u 'admin:${PW}36' https://example.com`], `${PW}36`),
   a('sh -c with -p and the value on a continuation line', ['sh', '-c', `docker login -u bob -p \\\n${PW}35 registry.example.com`], `${PW}35`),
 ];
 
