@@ -503,10 +503,9 @@ export class Redactor {
 
   private copyArray(value: unknown[], depth: number, budget: Budget, command: string | null): unknown[] {
     const out: unknown[] = [];
-    let program = command === null ? null : (PROGRAM_FLAGS.get(baseName(command)) ?? null);
+    const programs = new ArgvPrograms(command);
     const awsId = value.slice(0, MAX_ENTRIES).some((x) => typeof x === 'string' && AWS_KEY_ID.test(x));
     let mask: Mask | null = null;
-    let afterLogin = false;
     for (let i = 0; i < value.length; i++) {
       if (i >= MAX_ENTRIES || budget.left <= 0) {
         out.push(`[${value.length - i} more items]`);
@@ -518,20 +517,17 @@ export class Redactor {
         mask = null;
         continue;
       }
-      // After `login` a name that looks like a program (`-u docker`) is a value: the password rule stays.
-      if (x === LOGIN_WORD && program?.ports) afterLogin = true;
-      program = PROGRAM_FLAGS.get(baseName(x)) ?? program;
-      if (afterLogin && program?.ports) program = { ...program, ports: false };
+      programs.see(x);
       // `--password -- SECRET`: the end of options passes the flag's value on to the next element.
       if (mask !== null && x === '--') {
         out.push(x);
         continue;
       }
       if (mask !== null && OPTION_SHAPED.test(x)) mask = null;
-      const masked: string | null = mask !== null ? applyMask(mask, x) : maskAttached(x, program, awsId);
+      const masked: string | null = mask !== null ? applyMask(mask, x) : (programs.maskAttached(x) ?? maskAwsSecret(x, awsId));
       out.push(masked ?? this.redactString(x, budget));
       if (masked !== null) budget.left -= masked.length + 3;
-      mask = masked === null ? flagMask(x, program) : null;
+      mask = masked === null ? programs.flagMask(x) : null;
     }
     return out;
   }
@@ -547,13 +543,62 @@ function baseName(s: string): string {
   return s.length > 128 ? '' : s.slice(s.lastIndexOf('/') + 1);
 }
 
-/** What an argv element announces about the next one. */
-function flagMask(x: string, program: ProgramFlags | null): Mask | null {
-  if (x.length > 128) return null;
-  if (USER_FLAG.test(x)) return 'afterColon';
-  if (program?.next === x) return program.ports ? 'unlessPort' : 'all';
-  if (SECRET_FLAG.test(x) || SECRET_SETTING.test(x)) return 'all';
-  return null;
+/**
+ * The listed programs an argv has named so far. Each keeps its rules for the
+ * rest of the argv: a later element named like another program (a user called
+ * `curl`, a registry path ending in `/7z`) adds that program's rules, it does
+ * not replace the earlier ones, so a flag is a password flag when any of them
+ * says so. After `login` the port-publishing programs take a password with -p.
+ */
+class ArgvPrograms {
+  private readonly named = new Set<ProgramFlags>();
+  private afterLogin = false;
+
+  constructor(command: string | null) {
+    if (command !== null) this.see(command);
+  }
+
+  see(x: string): void {
+    const p = PROGRAM_FLAGS.get(baseName(x));
+    if (p) this.named.add(p);
+    else if (x === LOGIN_WORD && this.named.size > 0) this.afterLogin = true;
+  }
+
+  /** Whether `p`'s flag may publish a port here. */
+  private ports(p: ProgramFlags): boolean {
+    return p.ports && !this.afterLogin;
+  }
+
+  /** What an argv element announces about the next one. */
+  flagMask(x: string): Mask | null {
+    if (x.length > 128) return null;
+    if (USER_FLAG.test(x)) return 'afterColon';
+    let mask: Mask | null = null;
+    for (const p of this.named) {
+      if (p.next !== x) continue;
+      if (!this.ports(p)) return 'all';
+      mask = 'unlessPort';
+    }
+    if (mask !== null) return mask;
+    if (SECRET_FLAG.test(x) || SECRET_SETTING.test(x)) return 'all';
+    return null;
+  }
+
+  /** An element that carries its own secret: mysql's -pSECRET, curl's -uuser:pass. */
+  maskAttached(x: string): string | null {
+    if (x.startsWith('--')) return null;
+    for (const p of this.named) {
+      const f = p.attached;
+      if (!f || x.length <= f.length || !x.startsWith(f)) continue;
+      const v = x.slice(f.length);
+      // docker run -p8080:80 publishes a port.
+      if (this.ports(p) && PORT_MAPPING.test(v)) continue;
+      if (f !== '-u') return `${f}${REDACTED}`;
+      const colon = v.indexOf(':');
+      if (colon >= 0) return `${f}${v.slice(0, colon + 1)}${REDACTED}`;
+    }
+    return null;
+  }
 }
 
 function applyMask(mask: Mask, x: string): string | null {
@@ -564,19 +609,9 @@ function applyMask(mask: Mask, x: string): string | null {
   return `${x.slice(0, colon + 1)}${REDACTED}`;
 }
 
-/** An element that carries its own secret: mysql's -pSECRET, curl's -uuser:pass, an AWS secret beside its key id. */
-function maskAttached(x: string, program: ProgramFlags | null, awsId: boolean): string | null {
-  const f = program?.attached;
-  if (f && x.length > f.length && x.startsWith(f) && !x.startsWith('--')) {
-    const v = x.slice(f.length);
-    // docker run -p8080:80 publishes a port.
-    if (program.ports && PORT_MAPPING.test(v)) return null;
-    if (f !== '-u') return `${f}${REDACTED}`;
-    const colon = v.indexOf(':');
-    if (colon >= 0) return `${f}${v.slice(0, colon + 1)}${REDACTED}`;
-  }
-  if (awsId && AWS_SECRET.test(x) && !LOWER_HEX.test(x)) return REDACTED;
-  return null;
+/** An AWS secret key beside its key id in the same argv. */
+function maskAwsSecret(x: string, awsId: boolean): string | null {
+  return awsId && AWS_SECRET.test(x) && !LOWER_HEX.test(x) ? REDACTED : null;
 }
 
 // Plain assignment of "__proto__" would change the copy's prototype instead of

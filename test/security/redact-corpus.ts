@@ -134,6 +134,8 @@ export const CORPUS: SecretForm[] = [
   a('curl -u user:DIGITS (a numeric password, not a uid:gid)', ['curl', '-u', 'admin:4815162346', 'https://example.com'], '4815162346'),
   a('skopeo --src-creds user:DIGITS', ['skopeo', 'copy', '--src-creds', 'me:4815162347', 'docker://a', 'docker://b'], '4815162347'),
   a("sh -c with curl -u 'user:SECRET' quoted", ['sh', '-c', `curl -u 'admin:${PW}36' https://example.com`], `${PW}36`),
+  a('mysql -u curl -p SECRET (a value named like another program)', ['mysql', '-u', 'curl', '-p', `${PW}37`, 'db'], `${PW}37`),
+  a('docker login REGISTRY/7z -p DIGITS (a path ending in a program name)', ['docker', 'login', 'registry.example.com/7z', '-p', '4815162348'], '4815162348'),
   a('sh -c with -p and the value on a continuation line', ['sh', '-c', `docker login -u bob -p \\\n${PW}35 registry.example.com`], `${PW}35`),
 ];
 

@@ -211,6 +211,7 @@ describe('argv arrays', () => {
       argv('docker', ['run', '-p', '80:80', 'img', 'login', '-p', '1234']),
       argv('docker', ['login', '-u', 'docker', '-p', '8080', 'r.example']),
       argv('oras', ['pull', '-u', 'me', '-p', '123456', 'r.example/x:1']),
+      argv('mysql', ['-h', 'zip', '-u', 'curl', '-phunter2']),
       argv('zip', ['-Phunter2', '-r', 'a.zip', '.']),
       argv('mongodump', ['-u', 'bob', '-phunter2']),
       argv('curl', ['-u', 'bob:pw', '-ualice:pw2', '-H', 'Authorization: Basic Zm9v']),
@@ -236,6 +237,8 @@ describe('argv arrays', () => {
       // A user named like a program does not end the login; a registry client's -p is always its password.
       { command: 'docker', arguments: ['login', '-u', 'docker', '-p', REDACTED, 'r.example'] },
       { command: 'oras', arguments: ['pull', '-u', 'me', '-p', REDACTED, 'r.example/x:1'] },
+      // A value named like another listed program adds that program's rules; it does not end mysql's.
+      { command: 'mysql', arguments: ['-h', 'zip', '-u', 'curl', `-p${REDACTED}`] },
       { command: 'zip', arguments: [`-P${REDACTED}`, '-r', 'a.zip', '.'] },
       { command: 'mongodump', arguments: ['-u', 'bob', `-p${REDACTED}`] },
       { command: 'curl', arguments: ['-u', `bob:${REDACTED}`, `-ualice:${REDACTED}`, '-H', `Authorization: Basic ${REDACTED}`] },
