@@ -108,10 +108,12 @@ const LOGIN_BEFORE = new RegExp(
 );
 
 /**
- * A flag's value in a command string: quoted (the quotes stay, the text goes)
- * or a bare word; `-x` after the flag is the next option, not a value.
+ * A flag's value in a command string, as the shell reads one word: bare text,
+ * '…', $'…', "…" (and \"…\" inside JSON text) glued together in any order;
+ * `-x` after the flag is the next option, not a value. Each part starts with
+ * a character no other part starts with, so a failed match backtracks little.
  */
-const FLAG_VALUE = String.raw`\\"(?:[^\\\n]|\\[^"])*\\"|"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s"'-][^\s"']*`;
+const FLAG_VALUE = String.raw`(?![-\s])(?:\$'(?:[^'\\\n]|\\.)*'|'[^'\n]*'|"(?:[^"\\\n]|\\.)*"|\\"(?:[^\\\n]|\\[^"])*\\"|\\[^"\s]|[^\s"'\\$]|\$(?!'))+`;
 /**
  * Spaces between a flag and its value, a backslash line continuation among
  * them. One character class: an alternation here, inside the look-back that
@@ -125,15 +127,24 @@ const GAP = String.raw`[\s\\]+`;
  */
 const PROGRAM_REACH = 256;
 
-/** The quote a matched value opened with (`\"` inside JSON text), or none. */
-function quoteOf(value: string): string {
-  return value.startsWith('\\"') ? '\\"' : value.startsWith('"') ? '"' : value.startsWith("'") ? "'" : '';
+/** The quotes around a value that is one quoted part (`\"` inside JSON text), or none. */
+function quotesOf(value: string): [open: string, close: string] {
+  for (const [open, close] of QUOTES) {
+    if (value.length >= open.length + close.length && value.startsWith(open) && value.endsWith(close)) return [open, close];
+  }
+  return ['', ''];
 }
+const QUOTES: [string, string][] = [
+  ['\\"', '\\"'],
+  ['"', '"'],
+  ["$'", "'"],
+  ["'", "'"],
+];
 
 /** The value without its quotes. */
 function unquoted(value: string): string {
-  const q = quoteOf(value);
-  return q === '' ? value : value.slice(q.length, -q.length);
+  const [open, close] = quotesOf(value);
+  return value.slice(open.length, value.length - close.length);
 }
 
 /**
@@ -215,7 +226,7 @@ const PATTERNS = [
   // name=value, name: value, "name":"value", --name=value. Only at the start of a
   // word, and with bounded name parts so a long word cannot make matching quadratic.
   // JSON inside a string (\"password\":\"…\") counts too.
-  String.raw`(?<kvName>(?<![A-Za-z0-9_.-])${NOT_SECRET_PREFIX}-{0,2}${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX})(?<kvSep>\\?["']?\s*[=:]\s*)(?<kvVal>\\"(?:[^\\\n]|\\[^"])*\\"|"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|(?<kvScheme>(?:Bearer|Basic)\s+)?[^\s"'&,;]+)`,
+  String.raw`(?<kvName>(?<![A-Za-z0-9_.-])${NOT_SECRET_PREFIX}-{0,2}${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX})(?<kvSep>\\?["']?\s*[=:]\s*)(?<kvVal>\$'(?:[^'\\\n]|\\.)*'|\\"(?:[^\\\n]|\\[^"])*\\"|"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|(?<kvScheme>(?:Bearer|Basic)\s+)?[^\s"'&,;]+)`,
   // Environment-style DB_PASS=…, MYSQL_PWD=…, SSH_KEY=…, GITHUB_PAT=…, REDISCLI_AUTH=…, and pass=….
   String.raw`(?<envName>(?<![A-Za-z0-9_.-])-{0,2}(?:[A-Za-z][A-Za-z0-9_]{0,63}_(?:KEY|PAT|PASS|PWD|AUTH)|PASS)=)[^\s"'&,;]+`,
   // --password hunter2, aws_secret_access_key X (value as the next word).
@@ -254,10 +265,10 @@ const LOWER_HEX = /^[0-9a-f]+$/;
 
 type Groups = Record<string, string | undefined>;
 
-/** `text` in the quotes `value` was written in. */
+/** `text` in the quotes `value` was written in, when it was one quoted part. */
 function quoted(text: string, value: string): string {
-  const q = quoteOf(value);
-  return `${q}${text}${q}`;
+  const [open, close] = quotesOf(value);
+  return `${open}${text}${close}`;
 }
 
 function replacement(match: string, ...rest: unknown[]): string {
@@ -271,8 +282,8 @@ function replacement(match: string, ...rest: unknown[]): string {
   if (g.awsBefore !== undefined) return LOWER_HEX.test(g.awsBefore) ? match : REDACTED;
   if (g.kvName !== undefined) {
     const val = g.kvVal ?? '';
-    const quote = val.startsWith('\\"') ? '\\"' : val.startsWith('"') ? '"' : val.startsWith("'") ? "'" : '';
-    return `${g.kvName}${g.kvSep}${quote}${g.kvScheme ?? ''}${REDACTED}${quote}`;
+    const [open, close] = quotesOf(val);
+    return `${g.kvName}${g.kvSep}${open}${g.kvScheme ?? ''}${REDACTED}${close}`;
   }
   if (g.envName !== undefined) return `${g.envName}${REDACTED}`;
   if (g.flag !== undefined) return `${g.flag}${quoted(REDACTED, g.flagVal!)}`;

@@ -136,6 +136,8 @@ export const CORPUS: SecretForm[] = [
   a("sh -c with curl -u 'user:SECRET' quoted", ['sh', '-c', `curl -u 'admin:${PW}36' https://example.com`], `${PW}36`),
   a('mysql -u curl -p SECRET (a value named like another program)', ['mysql', '-u', 'curl', '-p', `${PW}37`, 'db'], `${PW}37`),
   a('docker login REGISTRY/7z -p DIGITS (a path ending in a program name)', ['docker', 'login', 'registry.example.com/7z', '-p', '4815162348'], '4815162348'),
+  a("sh -c with $'SECRET' (ANSI-C quoting)", ['sh', '-c', `docker login -u me -p $'${PW}38' registry.example.com`], `${PW}38`),
+  a('sh -c with a value glued from quoted parts', ['sh', '-c', `psql --password 'ab'${PW}39 -h db`], `${PW}39`),
   a('sh -c with -p and the value on a continuation line', ['sh', '-c', `docker login -u bob -p \\\n${PW}35 registry.example.com`], `${PW}35`),
 ];
 

@@ -85,6 +85,7 @@ describe('Redactor.redactText', () => {
     ['login in another command does not count', 'echo login; docker run -p 80:80 x', 'echo login; docker run -p 80:80 x'],
     ['a quoted value: the quotes stay, the text goes', `mysql -p"a b" -e 'x' && psql --password 'c d'`, `mysql -p"${REDACTED}" -e 'x' && psql --password '${REDACTED}'`],
     ['a quoted port mapping stays', 'docker run -p "8080:80" x', 'docker run -p "8080:80" x'],
+    ["$'…' and glued quoting", `mysql -p$'a\\'b' && psql --password 'x'y"z" && psql --password=$'w'`, `mysql -p$'${REDACTED}' && psql --password ${REDACTED} && psql --password=$'${REDACTED}'`],
     ['a value on a continuation line', 'mysql -p \\\nsecret db', `mysql -p \\\n${REDACTED} db`],
     ['curl -u user:pass, not uid:gid', 'curl -u bob:pw1 u; docker run -u 1000:1000 i', `curl -u bob:${REDACTED} u; docker run -u 1000:1000 i`],
     ['openssl pass:', 'openssl rsa -passin pass:hunter2', `openssl rsa -passin pass:${REDACTED}`],
