@@ -95,9 +95,9 @@ const PROGRAM_FLAGS = new Map<string, ProgramFlags>(
 /** `8080:80`, `127.0.0.1:53:53/udp`, `[::1]:80:80`, and ranges (`8000-8010:8000-8010`). */
 const PORT_MAPPING = /^[\d.:[\]](?:[\d.:[\]]|-(?=\d))*(?:\/(?:tcp|udp|sctp))?$/;
 /**
- * After `login` (`docker login`, `helm registry login`, `crane auth login`)
- * the flag that elsewhere publishes a port takes a password, which may look
- * like a port (`-p 123456`): there it is always masked.
+ * After `login` (`docker login`, `podman login`) the flag that elsewhere
+ * publishes a port takes a password, which may look like a port
+ * (`-p 123456`): there it is always masked.
  */
 const LOGIN_WORD = 'login';
 const PORT_PROGRAMS = [...PROGRAM_FLAGS].filter(([, f]) => f.ports).map(([n]) => n.replace(/[.+-]/g, '\\$&'));
@@ -131,6 +131,13 @@ const GAP = String.raw`[\s\\]+`;
  */
 const PROGRAM_REACH = 256;
 
+const QUOTES: [open: string, close: string][] = [
+  ['\\"', '\\"'],
+  ['"', '"'],
+  ["$'", "'"],
+  ["'", "'"],
+];
+
 /** The quotes around a value that is one quoted part (`\"` inside JSON text), or none. */
 function quotesOf(value: string): [open: string, close: string] {
   for (const [open, close] of QUOTES) {
@@ -138,12 +145,6 @@ function quotesOf(value: string): [open: string, close: string] {
   }
   return ['', ''];
 }
-const QUOTES: [string, string][] = [
-  ['\\"', '\\"'],
-  ['"', '"'],
-  ["$'", "'"],
-  ["'", "'"],
-];
 
 /** The value without its quotes. */
 function unquoted(value: string): string {
@@ -235,9 +236,8 @@ const PATTERNS = [
   String.raw`(?<envName>(?<![A-Za-z0-9_.-])-{0,2}(?:[A-Za-z][A-Za-z0-9_]{0,63}_(?:KEY|PAT|PASS|PWD|AUTH)|PASS)=)[^\s"'&,;]+`,
   // --password hunter2, aws_secret_access_key X (value as the next word).
   String.raw`(?<flag>(?<![A-Za-z0-9_.-])(?:${NOT_SECRET_PREFIX}--?${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX}|--?(?:pass|pw|auth)|aws_secret_access_key)${GAP})(?<flagVal>${FLAG_VALUE})`,
-  // curl -u user:password; a numeric uid:gid (docker -u 1000:1000) is not a password.
-  // Registry credentials as user:password (podman --creds, skopeo --src-creds and --dest-creds).
-  // Quoted or not; a numeric uid:gid (docker -u 1000:1000) is not a password, a numeric password after a name is.
+  // curl -u user:password, podman --creds, skopeo --src-creds and --dest-creds, quoted or not. A numeric uid:gid
+  // (docker -u 1000:1000) is not a password (the replacement keeps it); a numeric password after a name is.
   String.raw`(?<userFlag>(?<![^\s"'])(?:-u|-U|--user|--proxy-user|--(?:src-|dest-)?creds)(?:\s*|=)(?:\\?["'])?(?<userName>[^\s:"'-][^\s:"']*):)(?<userPass>[^\s"'\\]+)`,
   programFlagPattern(false),
   programFlagPattern(true),
