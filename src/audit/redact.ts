@@ -100,7 +100,7 @@ const PORT_MAPPING = /^[\d.:[\]](?:[\d.:[\]]|-(?=\d))*(?:\/(?:tcp|udp|sctp))?$/;
  * (`-p 123456`): there it is always masked.
  */
 const LOGIN_WORD = 'login';
-const PORT_PROGRAMS = [...PROGRAM_FLAGS].filter(([, f]) => f.ports).map(([n]) => n.replace(/[.+-]/g, '\\$&'));
+const PORT_PROGRAMS = [...PROGRAM_FLAGS].filter(([, f]) => f.ports).map(([n]) => escapeRegex(n));
 /** A command string's text before a port-taking flag: its program, then `login`, in the same command. */
 const LOGIN_BEFORE = new RegExp(
   `(?<![\\w.-])(?:${PORT_PROGRAMS.join('|')})(?![\\w.-])[^\\n;&|]*(?<![\\w.-])${LOGIN_WORD}(?![\\w.-])[^\\n;&|]*$`,
@@ -169,7 +169,7 @@ function programFlagPattern(ports: boolean): string {
   // The program is looked for once, right after the flag: with the gap inside the look-back, every shorter gap
   // tried when no value followed (a flag and then only spaces) scanned back again, in quadratic time.
   const alts = [...byFlag].map(([key, names]) => {
-    const progs = names.map((n) => n.replace(/[.+-]/g, '\\$&')).join('|');
+    const progs = names.map(escapeRegex).join('|');
     const flag = key.trimEnd();
     return `${flag}(?<=(?<![\\w.-])(?:${progs})(?![\\w.-])[^\\n;&|]{0,${PROGRAM_REACH}}${flag})${key === flag ? '' : GAP}`;
   });

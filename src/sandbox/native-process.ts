@@ -257,10 +257,11 @@ export interface NativeSpawnOptions {
   /** Where it starts; `/proc/self/fd/N` names a directory descriptor N of the caller, which the child inherits until its exec. */
   cwd: string;
   /**
-   * Its stdin: a pipe (`stdin` is then its write end), /dev/null, or a
-   * descriptor of the caller's (the caller keeps and closes its own copy).
+   * Its stdin, as Bun.spawn names them: a pipe (`stdin` is then its write
+   * end), /dev/null ('ignore'), or a descriptor of the caller's (the caller
+   * keeps and closes its own copy).
    */
-  stdin?: 'pipe' | 'null' | number;
+  stdin?: 'pipe' | 'ignore' | number;
 }
 
 export class NativeProcess {
@@ -318,7 +319,7 @@ export class NativeProcess {
         [inRead, inWrite] = pipe();
         fds.push(inRead, inWrite);
         step(c.posix_spawn_file_actions_adddup2(ptr(actions), inRead, 0), 'posix_spawn_file_actions_adddup2');
-      } else if (stdinMode === 'null') {
+      } else if (stdinMode === 'ignore') {
         step(c.posix_spawn_file_actions_addopen(ptr(actions), 0, ptr(devNull), O_RDONLY, 0), 'posix_spawn_file_actions_addopen');
       } else {
         step(c.posix_spawn_file_actions_adddup2(ptr(actions), stdinMode, 0), 'posix_spawn_file_actions_adddup2');

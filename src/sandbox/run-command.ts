@@ -27,7 +27,7 @@ export type { RunningCommand } from '../exec/spawn.ts';
  * this thread while the runtime runs.
  */
 function spawnIn(pidns: PidNamespaces): ChildSpawn {
-  return (spec) => NativeProcess.spawn(pidns, { argv: spec.argv, env: spec.env, cwd: spec.cwd, stdin: spec.stdin === 'ignore' ? 'null' : spec.stdin });
+  return (spec) => NativeProcess.spawn(pidns, spec);
 }
 
 export function runCommand(

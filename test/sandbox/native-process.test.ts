@@ -92,7 +92,7 @@ describe('NativeProcess', () => {
   });
 
   rootOnly('takes stdin from /dev/null or from a descriptor of the caller, and a directory descriptor as cwd', async () => {
-    const quiet = NativeProcess.spawn(ns!, { argv: ['/bin/sh', '-c', 'cat; pwd'], env: {}, cwd: '/tmp', stdin: 'null' });
+    const quiet = NativeProcess.spawn(ns!, { argv: ['/bin/sh', '-c', 'cat; pwd'], env: {}, cwd: '/tmp', stdin: 'ignore' });
     expect(quiet.stdin).toBeNull();
     expect(await text(quiet.stdout)).toBe('/tmp\n');
     const file = libc().open(cString('/etc/hostname'), 0o2000000);
