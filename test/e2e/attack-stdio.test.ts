@@ -14,7 +14,7 @@
  *   so stdin is still read and a cancellation reaches the calls that run.
  */
 import { afterAll, describe, expect, test } from 'bun:test';
-import { chmodSync, chownSync, closeSync, constants, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { MAX_IN_FLIGHT } from '../../src/mcp/stdio.ts';
 import { ensureBinary } from '../helpers/binary.ts';
@@ -80,6 +80,47 @@ function stdoutFifo(dir: string): { path: string; reader: number; writer: number
   return { path: fifo, reader, writer: openSync(fifo, constants.O_WRONLY) };
 }
 
+/**
+ * A FIFO in `dir` for a server's stdin, fed by `cat` from a file. A plain pipe, not the socket Bun.spawn makes: the
+ * kernel counts a pipe's reads in the reader's rchar (a socket's are not), so the test sees what the server reads.
+ * `reader` goes to the server; `feed` starts the writer, whose exit means the server has taken every byte.
+ */
+function stdinFifo(dir: string) {
+  const fifo = join(dir, 'in');
+  expect(Bun.spawnSync(['mkfifo', fifo]).exitCode).toBe(0);
+  const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  const writer = openSync(fifo, constants.O_WRONLY);
+  return {
+    reader,
+    feed(text: string) {
+      const file = join(dir, 'in.txt');
+      writeFileSync(file, text);
+      const cat = Bun.spawn(['cat', file], { stdout: writer, stderr: 'ignore' });
+      closeSync(writer);
+      return cat;
+    },
+  };
+}
+
+/** Bytes the process has read (files and pipes). */
+const readBytes = (pid: number) => Number(/rchar: (\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))![1]);
+
+/** Resolves once `pid` has read nothing new across `polls` polls: it is waiting (started up, or holding back). */
+async function readingStopped(pid: number, polls: number, what: string): Promise<number> {
+  let last = -1;
+  let still = 0;
+  return waitFor(
+    () => {
+      const now = readBytes(pid);
+      still = now === last ? still + 1 : 0;
+      last = now;
+      return still >= polls ? now : 0;
+    },
+    30_000,
+    what,
+  );
+}
+
 const call = (id: number | string, command: string, args: string[]) =>
   JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'shell_execute', arguments: { command, arguments: args } } });
 
@@ -142,36 +183,29 @@ describe.each(variants)('stdio output attacks ($name)', (variant) => {
     using fifoDir = disposableTempDir('hide-attack-stdio-fifo-');
     // Our read end, opened and never read until the end: the server's stdout is a pipe nobody drains.
     const { path: fifo, reader, writer } = stdoutFifo(fifoDir.path);
-    await using proc = Bun.spawn(await command(variant, ws), { cwd: ws, env: env(audit), stdin: 'pipe', stdout: writer, stderr: 'pipe' });
+    // 20 000 tools/list ask for about 600 MB of answers. Each line is padded to 256 bytes, so the flood (5 MB) is far
+    // more than the pipe and the server's read-ahead can hold: a server that holds back cannot pass for one that
+    // took it all.
+    const count = 20_000;
+    const stdin = stdinFifo(fifoDir.path);
+    await using proc = Bun.spawn(await command(variant, ws), { cwd: ws, env: env(audit), stdin: stdin.reader, stdout: writer, stderr: 'pipe' });
     closeSync(writer);
-    const rssMiB = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${serverPid()}/status`, 'utf8'))![1]) / 1024;
-    const readBytes = () => Number(/rchar: (\d+)/.exec(readFileSync(`/proc/${serverPid()}/io`, 'utf8'))![1]);
+    closeSync(stdin.reader);
     // setpriv execs the server in place: the spawned pid is the server's.
-    const serverPid = () => proc.pid;
-    const ping = '{"jsonrpc":"2.0","id":"first","method":"ping"}';
-    // Started and serving before the baseline is taken.
-    proc.stdin.write(`${ping}\n`);
-    await proc.stdin.flush();
-    await waitFor(() => readBytes() > 0 && rssMiB() > 0, 10_000, 'the server up');
+    const rssMiB = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'))![1]) / 1024;
+    // Started up before the baseline is taken.
+    const startRead = await readingStopped(proc.pid, 3, 'the server up');
     const baseline = rssMiB();
 
-    // 20 000 tools/list of 47 bytes each ask for about 600 MB of answers.
-    const count = 20_000;
-    const flood = Array.from({ length: count }, (_, i) => `{"jsonrpc":"2.0","id":${i},"method":"tools/list"}\n`).join('');
-    let allWritten = false;
-    const writing = (async () => {
-      proc.stdin.write(flood);
-      await proc.stdin.flush();
-      allWritten = true;
-    })();
-    // Either the server took the whole flood (it does not hold back), or it stopped reading: its read count
-    // stays put across polls while our write waits.
+    await using cat = stdin.feed(Array.from({ length: count }, (_, i) => `${`{"jsonrpc":"2.0","id":${i},"method":"tools/list"}`.padEnd(255)}\n`).join(''));
+    // Either the server takes the whole flood (it does not hold back), or it stops reading: its read count stays
+    // put across polls while `cat` still waits to write.
     let last = -1;
     let still = 0;
     const settled = await waitFor(
       () => {
-        if (allWritten) return 'took everything';
-        const now = readBytes();
+        if (cat.exitCode !== null) return 'took everything';
+        const now = readBytes(proc.pid);
         still = now === last ? still + 1 : 0;
         last = now;
         return still >= 10 ? 'stopped reading' : rssMiB() - baseline > 400 ? 'memory grew' : null;
@@ -180,33 +214,32 @@ describe.each(variants)('stdio output attacks ($name)', (variant) => {
       'the server to stop reading or take the whole flood',
     );
     const grewMiB = rssMiB() - baseline;
+    const readMiB = (readBytes(proc.pid) - startRead) / 2 ** 20;
 
     // Now the client reads: every answer arrives, in full, and the rest of the flood is taken.
     const answers = new Set<string>();
-    const done = (async () => {
-      const decoder = new TextDecoder();
-      let rest = '';
-      const blocking = openSync(fifo, constants.O_RDONLY);
-      closeSync(reader);
-      for await (const chunk of Bun.file(blocking).stream()) {
-        rest += decoder.decode(chunk, { stream: true });
-        const lines = rest.split('\n');
-        rest = lines.pop()!;
-        for (const line of lines) {
-          const m = /^\{"jsonrpc":"2\.0","id":(\d+),"result":\{"tools":\[/.exec(line);
-          if (m) answers.add(m[1]!);
-        }
-        if (answers.size === count) break;
+    const decoder = new TextDecoder();
+    let rest = '';
+    const blocking = openSync(fifo, constants.O_RDONLY);
+    closeSync(reader);
+    for await (const chunk of Bun.file(blocking).stream()) {
+      rest += decoder.decode(chunk, { stream: true });
+      const lines = rest.split('\n');
+      rest = lines.pop()!;
+      for (const line of lines) {
+        const m = /^\{"jsonrpc":"2\.0","id":(\d+),"result":\{"tools":\[/.exec(line);
+        if (m) answers.add(m[1]!);
       }
-      closeSync(blocking);
-    })();
-    await writing;
-    await done;
-    proc.stdin.end();
-    expect({ settled, grewLittle: grewMiB < 128, answers: answers.size, exitCode: await proc.exited }).toEqual({
+      if (answers.size === count) break;
+    }
+    closeSync(blocking);
+    // `cat` is done once the server has read it all; its end closing is the client closing stdin.
+    expect({ settled, readLittle: readMiB < 2, grewLittle: grewMiB < 64, answers: answers.size, catCode: await cat.exited, exitCode: await proc.exited }).toEqual({
       settled: 'stopped reading',
+      readLittle: true,
       grewLittle: true,
       answers: count,
+      catCode: 0,
       exitCode: 0,
     });
   }, 120_000);
@@ -279,24 +312,17 @@ test('SIGTERM while stdin is paused for a client that never reads stdout: the se
   const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
   const writer = openSync(fifo, constants.O_WRONLY);
   try {
-    await using proc = Bun.spawn([process.execPath, MAIN, 'stdio', '--workspace', ws], { cwd: ws, env: env(audit, { HIDE_SANDBOX: 'off' }), stdin: 'pipe', stdout: writer, stderr: 'pipe' });
+    const stdin = stdinFifo(fifoDir.path);
+    await using proc = Bun.spawn([process.execPath, MAIN, 'stdio', '--workspace', ws], { cwd: ws, env: env(audit, { HIDE_SANDBOX: 'off' }), stdin: stdin.reader, stdout: writer, stderr: 'pipe' });
     closeSync(writer);
-    const readBytes = () => Number(/rchar: (\d+)/.exec(readFileSync(`/proc/${proc.pid}/io`, 'utf8'))![1]);
+    closeSync(stdin.reader);
+    const startRead = await readingStopped(proc.pid, 3, 'the server up');
     // About 6 MB of answers asked for: more than the pipe and the 1 MiB the server queues before it stops reading.
-    proc.stdin.write(Array.from({ length: 200 }, (_, i) => `{"jsonrpc":"2.0","id":${i},"method":"tools/list"}\n`).join(''));
-    void proc.stdin.flush();
-    let last = -1;
-    let still = 0;
-    await waitFor(
-      () => {
-        const now = readBytes();
-        still = now === last && now > 0 ? still + 1 : 0;
-        last = now;
-        return still >= 10;
-      },
-      30_000,
-      'the server to stop reading stdin',
-    );
+    const flood = Array.from({ length: 200 }, (_, i) => `{"jsonrpc":"2.0","id":${i},"method":"tools/list"}\n`).join('');
+    await using cat = stdin.feed(flood);
+    // The whole flood read (it fits in one read), and then nothing more: the server waits for its answers to be taken.
+    await waitFor(() => readBytes(proc.pid) >= startRead + flood.length, 10_000, 'the server to read the requests');
+    await readingStopped(proc.pid, 10, 'the server to hold back');
     proc.kill('SIGTERM');
     await waitFor(() => proc.exitCode !== null, 30_000, 'the server to exit after SIGTERM');
     expect(proc.exitCode).toBe(0);
