@@ -121,7 +121,8 @@ const FLAG_VALUE = String.raw`(?![-\s])(?:\$'(?:[^'\\\n]|\\.)*'|'[^'\n]*'|"(?:[^
  * names the program, made a run of spaces after a flag cost quadratic time.
  * For the same reason the look-back itself stops at any line break, escaped
  * or not: an alternation that let it cross continuation lines made a 4 KiB
- * string full of flags cost 340 ms instead of 11.
+ * string full of flags cost 340 ms instead of 11. Continuation lines get a
+ * pass of their own (maskAcrossContinuations).
  */
 const GAP = String.raw`[\s\\]+`;
 /**
@@ -304,6 +305,44 @@ function replacement(match: string, ...rest: unknown[]): string {
   return match.length > 0 ? REDACTED : match;
 }
 
+/**
+ * The line break of a backslash line continuation (`\` then a newline, the
+ * backslash not itself escaped): the shell joins the two lines into one command.
+ */
+const CONTINUATION_BREAK = /(?<=(?<!\\)(?:\\\\)*\\\r?)\n/g;
+const CONTINUED_LINE = /\\\r?\n/;
+/** The program flag patterns alone, after the user:password one that takes `-uuser:pass` first (as in PATTERNS). */
+const PROGRAM_FLAG_RE = new RegExp(
+  [PATTERNS.find((p) => p.startsWith('(?<userFlag>'))!, programFlagPattern(false), programFlagPattern(true)].join('|'),
+  'gi',
+);
+
+/**
+ * A second look at a command string that continues over lines (`docker login
+ * \⏎ -u me \⏎ -p 123456`, the shape of a CI step): the program rules look
+ * back for their program on the flag's own line only, so they are applied once
+ * more with each continuation's line break read as the space it is to the
+ * shell, and what they mask is spliced into the text as written (the break
+ * stays a line break). A cheap pass: the program patterns only, and only for
+ * text that has a continuation.
+ */
+function maskAcrossContinuations(text: string): string {
+  const joined = text.replace(CONTINUATION_BREAK, ' ');
+  let out = '';
+  let at = 0;
+  for (const m of joined.matchAll(PROGRAM_FLAG_RE)) {
+    const seen = m[0];
+    const masked = replacement(seen, ...m.slice(1), m.index, joined, m.groups);
+    if (masked === seen) continue;
+    // The mask keeps a prefix of the match (the flag, the gap, an opening quote): taken from the text as written.
+    let kept = 0;
+    while (kept < masked.length && masked[kept] === seen[kept]) kept++;
+    out += text.slice(at, m.index + kept) + masked.slice(kept);
+    at = m.index + seen.length;
+  }
+  return at === 0 ? text : out + text.slice(at);
+}
+
 // Where to cut a long string: never inside a run of token characters, so a
 // secret straddling the limit is not left half-visible and unrecognisable.
 const TOKEN_CHAR = /[^\s"'<>,;]/;
@@ -452,7 +491,8 @@ export class Redactor {
   redactText(s: string): string {
     const unkeyed = this.isKey === null || !KEY_RUN_TEST.test(s) ? s : s.replace(KEY_RUN, (run) => this.maskKeys(run));
     this.re.lastIndex = 0;
-    return unkeyed.replace(this.re, replacement);
+    const out = unkeyed.replace(this.re, replacement);
+    return CONTINUED_LINE.test(out) ? maskAcrossContinuations(out) : out;
   }
 
   private maskKeys(run: string): string {

@@ -87,6 +87,12 @@ describe('Redactor.redactText', () => {
     ['a quoted port mapping stays', 'docker run -p "8080:80" x', 'docker run -p "8080:80" x'],
     ["$'…' and glued quoting", `mysql -p$'a\\'b' && psql --password 'x'y"z" && psql --password=$'w'`, `mysql -p$'${REDACTED}' && psql --password ${REDACTED} && psql --password=$'${REDACTED}'`],
     ['a value on a continuation line', 'mysql -p \\\nsecret db', `mysql -p \\\n${REDACTED} db`],
+    // The shell joins continuation lines into one command: the program is named on a line before its flag's.
+    ['a password flag on a continuation line', 'docker login \\\n  -u me \\\n  -p 123456 \\\n  reg.example.com', `docker login \\\n  -u me \\\n  -p ${REDACTED} \\\n  reg.example.com`],
+    ['an attached password on a CRLF continuation line', 'mysql -u root \\\r\n -pHunter2 db', `mysql -u root \\\r\n -p${REDACTED} db`],
+    ['a port mapping on a continuation line stays', 'docker run \\\n -p 8080:80 nginx', 'docker run \\\n -p 8080:80 nginx'],
+    // A line break that is not a continuation (none, or an escaped backslash before it) ends the command.
+    ['-p of the next line\'s program stays', 'mysql -u root\nmkdir -p build && mysql db \\\\\nmkdir -p out', 'mysql -u root\nmkdir -p build && mysql db \\\\\nmkdir -p out'],
     ['curl -u user:pass, not uid:gid', 'curl -u bob:pw1 u; docker run -u 1000:1000 i', `curl -u bob:${REDACTED} u; docker run -u 1000:1000 i`],
     ['openssl pass:', 'openssl rsa -passin pass:hunter2', `openssl rsa -passin pass:${REDACTED}`],
     ['sk- key', `key sk-${'a1'.repeat(24)}`, `key ${REDACTED}`],
