@@ -4,7 +4,6 @@
  * writes bounded per call and, for a terminal, over the process's life.
  */
 import { INPUT_WAIT_MS, MAX_PENDING_INPUT } from './pipe-input.ts';
-import { sha256Hex } from '../util/sha256.ts';
 import { ProcessError } from './process-error.ts';
 import { type ProcessState, stateOf, touch, type TrackedProcess } from './tracked-process.ts';
 
@@ -74,14 +73,18 @@ export async function readOutput(
   return { output: decoder.decode(r.bytes), cursor: r.next, dropped: r.dropped, ...stateOf(e) };
 }
 
-/** Sends input; `closeStdin` ends the input afterwards. Returns the input's size and digest (for the audit line). */
+/**
+ * Sends input; `closeStdin` ends the input afterwards. Returns the input's size
+ * for the audit line, and no digest of it: input is often a password typed
+ * into a prompt, and a digest of a short one is reversed by hashing guesses.
+ */
 export async function writeInput(
   e: TrackedProcess,
   processId: string,
   input: string,
   closeStdin: boolean,
   signal?: AbortSignal,
-): Promise<{ bytes: number; sha256: string } & ProcessState> {
+): Promise<{ bytes: number } & ProcessState> {
   if (e.status !== 'running') throw new ProcessError(`process ${processId} has ended (${e.status}); it takes no input`);
   touch(e);
   const bytes = new TextEncoder().encode(input);
@@ -107,5 +110,5 @@ export async function writeInput(
   touch(e);
   // Only after this write was queued: the end of input must come after it.
   if (closeStdin) e.handle.closeInput();
-  return { bytes: bytes.byteLength, sha256: sha256Hex(bytes), ...stateOf(e) };
+  return { bytes: bytes.byteLength, ...stateOf(e) };
 }

@@ -223,8 +223,8 @@ export class ProcessTable {
     return readOutput(this.find(owner, processId), opts, () => this.waitsEnded);
   }
 
-  /** Sends input; `closeStdin` ends the input afterwards. Returns the input's size and digest (for the audit line). */
-  async write(owner: string, processId: string, input: string, closeStdin: boolean, signal?: AbortSignal): Promise<{ bytes: number; sha256: string } & ProcessState> {
+  /** Sends input; `closeStdin` ends the input afterwards. Returns the input's size (for the audit line). */
+  async write(owner: string, processId: string, input: string, closeStdin: boolean, signal?: AbortSignal): Promise<{ bytes: number } & ProcessState> {
     return writeInput(this.find(owner, processId), processId, input, closeStdin, signal);
   }
 

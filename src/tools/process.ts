@@ -150,16 +150,16 @@ export function processTools(table: ProcessTable, limits: { maxTimeoutSeconds: n
     outputSchema: toolOutput({ processId: v.string(), bytes: v.number(), ...StateFields }),
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
     readOnly: false,
-    // Input can be a password typed into a prompt: the audit log keeps its size and digest only.
+    // Input can be a password typed into a prompt: the audit log keeps its size only (a digest of a short password
+    // gives it away to anyone who hashes guesses).
     sensitiveArguments: ['input'],
     handler: ({ args, ctx }) =>
       guarded(async () => {
         const r = await table.write(ctx.clientId, args.processId, args.input, args.closeStdin ?? false, ctx.signal);
-        const { sha256, ...shown } = r;
         return {
-          structured: { processId: args.processId, ...shown, error: null },
+          structured: { processId: args.processId, ...r, error: null },
           isError: false,
-          auditArguments: { processId: args.processId, inputBytes: r.bytes, inputSha256: sha256, closeStdin: args.closeStdin ?? false },
+          auditArguments: { processId: args.processId, inputBytes: r.bytes, closeStdin: args.closeStdin ?? false },
           auditResult: { bytes: r.bytes, status: r.status },
         };
       }),
