@@ -180,6 +180,19 @@ function programFlagPattern(ports: boolean): string {
 /** The flag as written is lower case (the regex matched it ignoring case). */
 const LOWER_FLAG = /-[a-z](?:\s|\\)*$/;
 
+/** A flag by which a command reads its password or token from stdin (docker login, regctl, gh auth login). */
+const STDIN_SECRET_FLAG = String.raw`(?<![\w-])--(?:pass(?:word)?-stdin|with-token)(?![\w-])`;
+/**
+ * The secret handed on stdin to such a command, in a command string: a
+ * here-string after the flag (`docker login --password-stdin <<< pw`), or the
+ * one word an `echo` or `printf` pipes into it (`echo pw | docker login -u me
+ * --password-stdin`, `printf '%s' pw | …`), in the same command line.
+ */
+const STDIN_SECRET_PATTERNS = [
+  String.raw`(?<hereLead><<<(?<=${STDIN_SECRET_FLAG}[^\n;&|]{0,${PROGRAM_REACH}}<<<)[ \t]*)(?<hereVal>${FLAG_VALUE})`,
+  String.raw`(?<echoLead>(?<![\w.-])(?:echo|printf)(?:[ \t]+-[neE]{1,3})*[ \t]+(?:(?:'%s(?:\\n)?'|"%s(?:\\n)?"|%s)[ \t]+)?)(?<echoVal>${FLAG_VALUE})(?=[ \t]*\|(?!\|)[^\n;&|]{0,${PROGRAM_REACH}}${STDIN_SECRET_FLAG})`,
+];
+
 /** A line break inside a key block: a real one (a bare CR too), or written as `\n` (a key in an environment variable or in JSON text). */
 const KEY_NL = String.raw`(?:\r?\n|\r|\\r\\n|\\n)`;
 /**
@@ -242,6 +255,7 @@ const PATTERNS = [
   String.raw`(?<userFlag>(?<![^\s"'])(?:-u|-U|--user|--proxy-user|--(?:src-|dest-)?creds)(?:\s*|=)(?:\\?["'])?(?<userName>[^\s:"'-][^\s:"']*):)(?<userPass>[^\s"'\\]+)`,
   programFlagPattern(false),
   programFlagPattern(true),
+  ...STDIN_SECRET_PATTERNS,
   // openssl -passin pass:SECRET
   String.raw`(?<osPass>(?<![A-Za-z0-9_])pass:)[^\s"']+`,
   String.raw`(?<bearer>\bBearer\s+)[A-Za-z0-9._~+/-]+=*`,
@@ -300,6 +314,8 @@ function replacement(match: string, ...rest: unknown[]): string {
     const login = LOGIN_BEFORE.test(text.slice(Math.max(0, offset - PROGRAM_REACH - 64), offset));
     return login || !PORT_MAPPING.test(unquoted(g.portVal!)) ? `${g.portFlag}${quoted(REDACTED, g.portVal!)}` : match;
   }
+  if (g.hereLead !== undefined) return `${g.hereLead}${quoted(REDACTED, g.hereVal!)}`;
+  if (g.echoLead !== undefined) return `${g.echoLead}${quoted(REDACTED, g.echoVal!)}`;
   if (g.osPass !== undefined) return `${g.osPass}${REDACTED}`;
   if (g.bearer !== undefined) return `${g.bearer}${REDACTED}`;
   return match.length > 0 ? REDACTED : match;
@@ -311,9 +327,12 @@ function replacement(match: string, ...rest: unknown[]): string {
  */
 const CONTINUATION_BREAK = /(?<=(?<!\\)(?:\\\\)*\\\r?)\n/g;
 const CONTINUED_LINE = /\\\r?\n/;
-/** The program flag patterns alone, after the user:password one that takes `-uuser:pass` first (as in PATTERNS). */
-const PROGRAM_FLAG_RE = new RegExp(
-  [PATTERNS.find((p) => p.startsWith('(?<userFlag>'))!, programFlagPattern(false), programFlagPattern(true)].join('|'),
+/**
+ * The patterns that look for a program or flag elsewhere in the same command, after the user:password one that
+ * takes `-uuser:pass` first (as in PATTERNS).
+ */
+const SAME_COMMAND_RE = new RegExp(
+  [PATTERNS.find((p) => p.startsWith('(?<userFlag>'))!, programFlagPattern(false), programFlagPattern(true), ...STDIN_SECRET_PATTERNS].join('|'),
   'gi',
 );
 
@@ -323,14 +342,14 @@ const PROGRAM_FLAG_RE = new RegExp(
  * back for their program on the flag's own line only, so they are applied once
  * more with each continuation's line break read as the space it is to the
  * shell, and what they mask is spliced into the text as written (the break
- * stays a line break). A cheap pass: the program patterns only, and only for
- * text that has a continuation.
+ * stays a line break). A cheap pass: the same-command patterns only, and only
+ * for text that has a continuation.
  */
 function maskAcrossContinuations(text: string): string {
   const joined = text.replace(CONTINUATION_BREAK, ' ');
   let out = '';
   let at = 0;
-  for (const m of joined.matchAll(PROGRAM_FLAG_RE)) {
+  for (const m of joined.matchAll(SAME_COMMAND_RE)) {
     const seen = m[0];
     const masked = replacement(seen, ...m.slice(1), m.index, joined, m.groups);
     if (masked === seen) continue;

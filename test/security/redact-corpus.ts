@@ -141,6 +141,8 @@ export const CORPUS: SecretForm[] = [
   a('sh -c with -p and the value on a continuation line', ['sh', '-c', `docker login -u bob -p \\\n${PW}35 registry.example.com`], `${PW}35`),
   a('sh -c with docker login over continuation lines (a CI step)', ['sh', '-c', `docker login \\\n  -u bob \\\n  -p 4815162349 \\\n  registry.example.com`], '4815162349'),
   a('sh -c with mysql -pSECRET on a continuation line', ['bash', '-c', `mysql -h db \\\r\n  -u root \\\r\n  -p${PW}40 app`], `${PW}40`),
+  a('sh -c with echo SECRET piped to docker login --password-stdin', ['sh', '-c', `echo '${PW}41' | docker login -u bob --password-stdin registry.example.com`], `${PW}41`),
+  a('bash -c with a here-string to --password-stdin', ['bash', '-c', `docker login -u bob --password-stdin <<< ${PW}42`], `${PW}42`),
 ];
 
 /** Plain values: commands, paths, ids, words, numbers — audited exactly as sent. */
@@ -160,6 +162,7 @@ export const PLAIN: { name: string; argv: string[] }[] = [
   { name: 'docker run -p port mapping', argv: ['docker', 'run', '-p', '8080:80', '-u', '1000:1000', 'nginx'] },
   { name: 'docker run -p port range', argv: ['docker', 'run', '-p', '8000-8010:8000-8010', '-p9000:9000/udp', 'nginx'] },
   { name: 'a quoted port mapping in a command string', argv: ['sh', '-c', 'docker run -p "8080:80" nginx'] },
+  { name: 'echo piped and a here-string to other commands', argv: ['bash', '-c', 'echo hello | grep h && wc -c <<< "some text"'] },
   { name: 'a port mapping and mkdir -p around continuation lines', argv: ['sh', '-c', 'docker run \\\n  -p 8080:80 \\\n  nginx\nmkdir -p build/out'] },
   { name: 'mysql -P port and -u user', argv: ['mysql', '-u', 'root', '-P', '3306', '-h', 'db'] },
   { name: 'long hyphenated names', argv: ['npm', 'install', '--save-dev', 'this-is-a-long-hyphenated-package-name', 'sk-learn'] },

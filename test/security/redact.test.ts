@@ -93,6 +93,11 @@ describe('Redactor.redactText', () => {
     ['a port mapping on a continuation line stays', 'docker run \\\n -p 8080:80 nginx', 'docker run \\\n -p 8080:80 nginx'],
     // A line break that is not a continuation (none, or an escaped backslash before it) ends the command.
     ['-p of the next line\'s program stays', 'mysql -u root\nmkdir -p build && mysql db \\\\\nmkdir -p out', 'mysql -u root\nmkdir -p build && mysql db \\\\\nmkdir -p out'],
+    // A secret handed on stdin to a command that reads it there.
+    ['a here-string to --password-stdin', "docker login -u me --password-stdin <<< Hunter2x reg && grep x <<< 'abc'", `docker login -u me --password-stdin <<< ${REDACTED} reg && grep x <<< 'abc'`],
+    ['echo and printf piped into --password-stdin', `echo -n 'Hunter2x' | podman login --password-stdin r; printf '%s\\n' pw2 | regctl registry login --pass-stdin r`, `echo -n '${REDACTED}' | podman login --password-stdin r; printf '%s\\n' ${REDACTED} | regctl registry login --pass-stdin r`],
+    ['echo piped elsewhere stays', 'echo hello | grep h; echo hi || docker login --password-stdin', 'echo hello | grep h; echo hi || docker login --password-stdin'],
+    ['echo piped over a continuation line', 'echo Hunter2x | \\\n  docker login --password-stdin', `echo ${REDACTED} | \\\n  docker login --password-stdin`],
     ['curl -u user:pass, not uid:gid', 'curl -u bob:pw1 u; docker run -u 1000:1000 i', `curl -u bob:${REDACTED} u; docker run -u 1000:1000 i`],
     ['openssl pass:', 'openssl rsa -passin pass:hunter2', `openssl rsa -passin pass:${REDACTED}`],
     ['sk- key', `key sk-${'a1'.repeat(24)}`, `key ${REDACTED}`],
