@@ -111,10 +111,13 @@ const LOGIN_BEFORE = new RegExp(
  * A flag's value in a command string, as the shell reads one word: bare text,
  * '…', $'…', "…" (and \"…\" inside JSON text) and escaped characters
  * (`a\ b`), glued together in any order; `-x` after the flag is the next
- * option, not a value. Each part starts with a character no other part starts
- * with, so a failed match backtracks little.
+ * option, not a value, and a redirection or an operator (`< file`, `| cmd`)
+ * is none either. A backslash before a line break is a continuation, not an
+ * escaped character: it ends a bare word (the continuation pass joins the
+ * lines), and inside "…" the shell drops it. Each part starts with a
+ * character no other part starts with, so a failed match backtracks little.
  */
-const FLAG_VALUE = String.raw`(?![-\s])(?:\$'(?:[^'\\\n]|\\.)*'|'[^'\n]*'|"(?:[^"\\\n]|\\.)*"|\\"(?:[^\\\n]|\\[^"])*\\"|\\[^"]|[^\s"'\\$]|\$(?!'))+`;
+const FLAG_VALUE = String.raw`(?![-\s<>|;&()])(?:\$'(?:[^'\\\n]|\\.)*'|'[^'\n]*'|"(?:[^"\\\n]|\\[\s\S])*"|\\"(?:[^\\\n]|\\[^"])*\\"|\\[^"\r\n]|[^\s"'\\$]|\$(?!'))+`;
 /**
  * Spaces between a flag and its value, a backslash line continuation among
  * them. One character class: an alternation here, inside the look-back that
@@ -180,17 +183,25 @@ function programFlagPattern(ports: boolean): string {
 /** The flag as written is lower case (the regex matched it ignoring case). */
 const LOWER_FLAG = /-[a-z](?:\s|\\)*$/;
 
-/** A flag by which a command reads its password or token from stdin (docker login, regctl, gh auth login). */
-const STDIN_SECRET_FLAG = String.raw`(?<![\w-])--(?:pass(?:word)?-stdin|with-token)(?![\w-])`;
+/**
+ * What says a command reads a password or token from stdin: `--password-stdin`
+ * (docker login and the registry clients), `--pass-stdin` (regctl),
+ * `--with-token` (gh), `--passphrase-fd 0` (gpg), `sudo -S`, `passwd --stdin`,
+ * `chpasswd` (user:password lines) and `htpasswd -i`.
+ */
+const STDIN_SECRET_FLAG = String.raw`(?<![\w.-])(?:--(?:pass(?:word)?-stdin|with-token)|--passphrase-fd[ \t=]0|chpasswd|passwd[ \t]+--stdin|sudo(?:[ \t]+-[A-Za-z]+)*[ \t]+-[A-Za-z]*S[A-Za-z]*|htpasswd(?:[ \t]+-[A-Za-z]+)*[ \t]+-[A-Za-z]*i[A-Za-z]*)(?![\w-])`;
 /**
  * The secret handed on stdin to such a command, in a command string: a
- * here-string after the flag (`docker login --password-stdin <<< pw`), or the
- * one word an `echo` or `printf` pipes into it (`echo pw | docker login -u me
- * --password-stdin`, `printf '%s' pw | …`), in the same command line.
+ * here-string before or after the flag (`docker login --password-stdin <<<
+ * pw`), or the one word an `echo` or `printf` pipes into it (`echo pw |
+ * docker login -u me --password-stdin`, `printf -- '%s\n' pw | …`), in the
+ * same command line.
  */
 const STDIN_SECRET_PATTERNS = [
-  String.raw`(?<hereLead><<<(?<=${STDIN_SECRET_FLAG}[^\n;&|]{0,${PROGRAM_REACH}}<<<)[ \t]*)(?<hereVal>${FLAG_VALUE})`,
-  String.raw`(?<echoLead>(?<![\w.-])(?:echo|printf)(?:[ \t]+-[neE]{1,3})*[ \t]+(?:(?:'%s(?:\\n)?'|"%s(?:\\n)?"|%s)[ \t]+)?)(?<echoVal>${FLAG_VALUE})(?=[ \t]*\|(?!\|)[^\n;&|]{0,${PROGRAM_REACH}}${STDIN_SECRET_FLAG})`,
+  // Exactly three `<`: a run of them is no here-string, and each position in it would look back again.
+  String.raw`(?<hereLead>(?<!<)<<<(?!<)(?<=${STDIN_SECRET_FLAG}[^\n;&|]{0,${PROGRAM_REACH}}<<<)[\s\\]*)(?<hereVal>${FLAG_VALUE})`,
+  String.raw`(?<hereLeadBefore>(?<!<)<<<(?!<)[\s\\]*)(?<hereValBefore>${FLAG_VALUE})(?=[^\n;&|]{0,${PROGRAM_REACH}}${STDIN_SECRET_FLAG})`,
+  String.raw`(?<echoLead>(?<![\w.-])(?:echo|printf)(?:[ \t]+-[neE]{1,3})*(?:[ \t]+--)?[ \t]+(?:(?:'%s[^'\n]{0,8}'|"%s[^"\n]{0,8}"|%s(?:\\{1,2}[rn]){0,2})[ \t]+)?)(?<echoVal>${FLAG_VALUE})(?=[ \t]*\|&?(?!\|)[^\n;&|]{0,${PROGRAM_REACH}}${STDIN_SECRET_FLAG})`,
 ];
 
 /** A line break inside a key block: a real one (a bare CR too), or written as `\n` (a key in an environment variable or in JSON text). */
@@ -315,6 +326,7 @@ function replacement(match: string, ...rest: unknown[]): string {
     return login || !PORT_MAPPING.test(unquoted(g.portVal!)) ? `${g.portFlag}${quoted(REDACTED, g.portVal!)}` : match;
   }
   if (g.hereLead !== undefined) return `${g.hereLead}${quoted(REDACTED, g.hereVal!)}`;
+  if (g.hereLeadBefore !== undefined) return `${g.hereLeadBefore}${quoted(REDACTED, g.hereValBefore!)}`;
   if (g.echoLead !== undefined) return `${g.echoLead}${quoted(REDACTED, g.echoVal!)}`;
   if (g.osPass !== undefined) return `${g.osPass}${REDACTED}`;
   if (g.bearer !== undefined) return `${g.bearer}${REDACTED}`;
@@ -322,11 +334,28 @@ function replacement(match: string, ...rest: unknown[]): string {
 }
 
 /**
- * The line break of a backslash line continuation (`\` then a newline, the
- * backslash not itself escaped): the shell joins the two lines into one command.
+ * Backslash line continuations (`\` then a line break, the backslash not
+ * itself escaped), a run of them at a time, and the line break after a pipe:
+ * the shell reads each as if the lines were one.
  */
-const CONTINUATION_BREAK = /(?<=(?<!\\)(?:\\\\)*\\\r?)\n/g;
-const CONTINUED_LINE = /\\\r?\n/;
+// The pipe's line break is matched first and looked back from: a look-back tried at every position would scan
+// back over every run of spaces again.
+const CONTINUATIONS = /(?<!\\)((?:\\\\)*)((?:\\\r?\n)+)(?=([^\s]?))|\r?\n(?<=\|[ \t]*\r?\n)/g;
+const CONTINUED_LINE = /\\\r?\n|\|[ \t]*\r?\n/;
+
+/**
+ * The same text with its continuations joined, at the same length: a run of
+ * continuations beside a space or an end becomes spaces (it only separates
+ * words, as for the shell); one inside a word (`pass\⏎word`) becomes escaped
+ * spaces, which keep it one word; a line break after a pipe becomes a space.
+ */
+function joinContinuations(text: string): string {
+  return text.replace(CONTINUATIONS, (match: string, escapes: string | undefined, run: string | undefined, next: string | undefined, at: number) => {
+    if (run === undefined) return ' '.repeat(match.length);
+    const inWord = next !== '' && (escapes !== '' || (at > 0 && !/\s/.test(text[at - 1]!)));
+    return `${escapes}${inWord ? run.replace(/\r?\n/g, (br) => ' '.repeat(br.length)) : ' '.repeat(run.length)}`;
+  });
+}
 /**
  * The patterns that look for a program or flag elsewhere in the same command, after the user:password one that
  * takes `-uuser:pass` first (as in PATTERNS).
@@ -346,7 +375,7 @@ const SAME_COMMAND_RE = new RegExp(
  * for text that has a continuation.
  */
 function maskAcrossContinuations(text: string): string {
-  const joined = text.replace(CONTINUATION_BREAK, ' ');
+  const joined = joinContinuations(text);
   let out = '';
   let at = 0;
   for (const m of joined.matchAll(SAME_COMMAND_RE)) {

@@ -143,6 +143,8 @@ export const CORPUS: SecretForm[] = [
   a('sh -c with mysql -pSECRET on a continuation line', ['bash', '-c', `mysql -h db \\\r\n  -u root \\\r\n  -p${PW}40 app`], `${PW}40`),
   a('sh -c with echo SECRET piped to docker login --password-stdin', ['sh', '-c', `echo '${PW}41' | docker login -u bob --password-stdin registry.example.com`], `${PW}41`),
   a('bash -c with a here-string to --password-stdin', ['bash', '-c', `docker login -u bob --password-stdin <<< ${PW}42`], `${PW}42`),
+  a('sh -c with echo SECRET piped to sudo -S', ['sh', '-c', `echo '${PW}43' | sudo -S apt-get install -y jq`], `${PW}43`),
+  a('sh -c with echo over continuation lines into --password-stdin', ['sh', '-c', `echo "${PW}44" \\\n  | docker login \\\n  -u bob --password-stdin`], `${PW}44`),
 ];
 
 /** Plain values: commands, paths, ids, words, numbers — audited exactly as sent. */
