@@ -111,23 +111,41 @@ const LOGIN_BEFORE = new RegExp(
  * A flag's value in a command string, as the shell reads one word: bare text,
  * '…', $'…', "…" (and \"…\" inside JSON text) and escaped characters
  * (`a\ b`), glued together in any order; `-x` after the flag is the next
- * option, not a value, and a redirection or an operator (`< file`, `| cmd`)
- * is none either. A backslash before a line break is a continuation, not an
- * escaped character: it ends a bare word (the continuation pass joins the
- * lines), and inside "…" the shell drops it. Each part starts with a
- * character no other part starts with, so a failed match backtracks little.
+ * option, not a value, and neither is a redirection from stdin (`< file`,
+ * `<<< word`) or a lone operator (`;`, `&&`). A backslash before a line break is a continuation: before
+ * anything but a space it glues the word on (`pass\⏎word`), before a space it
+ * ends it, and it never starts one (the gap before the value takes it). Each
+ * part starts with a character no other part starts with, so a failed match
+ * backtracks little.
  */
-const FLAG_VALUE = String.raw`(?![-\s<>|;&()])(?:\$'(?:[^'\\\n]|\\.)*'|'[^'\n]*'|"(?:[^"\\\n]|\\[\s\S])*"|\\"(?:[^\\\n]|\\[^"])*\\"|\\[^"\r\n]|[^\s"'\\$]|\$(?!'))+`;
+const FLAG_VALUE = String.raw`(?![-\s]|<<<|<\s|\\\r?\n|[;&|]+(?:\s|$))(?:\$'(?:[^'\\\n]|\\.)*'|'[^'\n]*'|"(?:[^"\\\n]|\\.)*"|\\"(?:[^\\\n]|\\[^"])*\\"|\\[^"\r\n]|\\\r?\n(?=\S)|[^\s"'\\$]|\$(?!'))+`;
+/**
+ * FLAG_VALUE that also takes a JSON-escaped quote left open (`--token
+ * \"abc` in JSON text of a command cut short): two ways to read `\"…\"`,
+ * so only for patterns that end with the value, where the first reading that
+ * matches is the answer; before a look-ahead every reading would be tried.
+ */
+const LOOSE_FLAG_VALUE = String.raw`(?![-\s]|<<<|<\s|\\\r?\n|[;&|]+(?:\s|$))(?:\$'(?:[^'\\\n]|\\.)*'|'[^'\n]*'|"(?:[^"\\\n]|\\.)*"|\\"(?:[^\\\n]|\\[^"])*\\"|\\[^"\r\n]|\\\r?\n(?=\S)|[^\s"'\\$]|\$(?!')|\\")+`;
 /**
  * Spaces between a flag and its value, a backslash line continuation among
- * them. One character class: an alternation here, inside the look-back that
- * names the program, made a run of spaces after a flag cost quadratic time.
+ * them (or the backslash of `\t` in JSON text; not that of a JSON-escaped
+ * quote, `\"`, which opens the value). Each character read one way only: a
+ * gap that could be split in several, inside the look-back that names the
+ * program, made a run of spaces after a flag cost quadratic time.
  * For the same reason the look-back itself stops at any line break, escaped
  * or not: an alternation that let it cross continuation lines made a 4 KiB
  * string full of flags cost 340 ms instead of 11. Continuation lines get a
  * pass of their own (maskAcrossContinuations).
  */
-const GAP = String.raw`[\s\\]+`;
+const GAP = String.raw`(?:\s|\\(?!"))+`;
+/**
+ * GAP within one command: a line break only as a continuation's. A program's
+ * flag at the end of a line takes nothing from the next line, which is
+ * another command; the look-back found the program in this one, perhaps over
+ * continuation lines the second pass joined. Each alternative starts or goes
+ * on with a character the others do not take.
+ */
+const PROGRAM_GAP = String.raw`(?:[ \t]|\\\r?\n|\\(?![\s"]))+`;
 /**
  * How far before a flag its program may be named in the same command. Each
  * flag looks back this far, so the cost of a string full of flags grows with
@@ -175,10 +193,12 @@ function programFlagPattern(ports: boolean): string {
   const alts = [...byFlag].map(([key, names]) => {
     const progs = names.map(escapeRegex).join('|');
     const flag = key.trimEnd();
-    return `${flag}(?<=(?<![\\w.-])(?:${progs})(?![\\w.-])[^\\n;&|]{0,${PROGRAM_REACH}}${flag})${key === flag ? '' : GAP}`;
+    return `${flag}(?<=(?<![\\w.-])(?:${progs})(?![\\w.-])[^\\n;&|]{0,${PROGRAM_REACH}}${flag})${key === flag ? '' : PROGRAM_GAP}`;
   });
   const [f, v] = ports ? ['portFlag', 'portVal'] : ['progFlag', 'progVal'];
-  return `(?<${f}>(?<![^\\s"'])(?:${alts.join('|')}))(?<${v}>${FLAG_VALUE})`;
+  // After a space, a quote or a backslash (`\-p` is `-p` to the shell; a continuation glued to the word before
+  // reads so in the joined copy).
+  return `(?<${f}>(?<![^\\s"'\\\\])(?:${alts.join('|')}))(?<${v}>${LOOSE_FLAG_VALUE})`;
 }
 /** The flag as written is lower case (the regex matched it ignoring case). */
 const LOWER_FLAG = /-[a-z](?:\s|\\)*$/;
@@ -189,7 +209,7 @@ const LOWER_FLAG = /-[a-z](?:\s|\\)*$/;
  * `--with-token` (gh), `--passphrase-fd 0` (gpg), `sudo -S`, `passwd --stdin`,
  * `chpasswd` (user:password lines) and `htpasswd -i`.
  */
-const STDIN_SECRET_FLAG = String.raw`(?<![\w.-])(?:--(?:pass(?:word)?-stdin|with-token)|--passphrase-fd[ \t=]0|chpasswd|passwd[ \t]+--stdin|sudo(?:[ \t]+-[A-Za-z]+)*[ \t]+-[A-Za-z]*S[A-Za-z]*|htpasswd(?:[ \t]+-[A-Za-z]+)*[ \t]+-[A-Za-z]*i[A-Za-z]*)(?![\w-])`;
+const STDIN_SECRET_FLAG = String.raw`(?<![\w.-])(?:--(?:pass(?:word)?-stdin|with-token)|--passphrase-fd[ \t=]0|chpasswd|passwd[ \t]+--stdin|sudo(?:[ \t]+(?:-[A-Za-z]+|[^\s;&|<>-]\S{0,64})){0,6}[ \t]+(?:-[A-Za-z]*S[A-Za-z]*|--stdin)|htpasswd(?:[ \t]+-[A-Za-z]+)*[ \t]+-[A-Za-z]*i[A-Za-z]*)(?![\w-])`;
 /**
  * The secret handed on stdin to such a command, in a command string: a
  * here-string before or after the flag (`docker login --password-stdin <<<
@@ -197,10 +217,17 @@ const STDIN_SECRET_FLAG = String.raw`(?<![\w.-])(?:--(?:pass(?:word)?-stdin|with
  * docker login -u me --password-stdin`, `printf -- '%s\n' pw | …`), in the
  * same command line.
  */
+/**
+ * Spaces after `<<<`, continuations among them. A backslash is taken only as a
+ * continuation's: were it also a value's escape, a run of them could be split
+ * between the two in every way, each tried against the look-ahead for the flag
+ * (seconds for 4 KiB of backslashes).
+ */
+const HERE_GAP = String.raw`(?:[ \t]|\\\r?\n)*`;
 const STDIN_SECRET_PATTERNS = [
   // Exactly three `<`: a run of them is no here-string, and each position in it would look back again.
-  String.raw`(?<hereLead>(?<!<)<<<(?!<)(?<=${STDIN_SECRET_FLAG}[^\n;&|]{0,${PROGRAM_REACH}}<<<)[\s\\]*)(?<hereVal>${FLAG_VALUE})`,
-  String.raw`(?<hereLeadBefore>(?<!<)<<<(?!<)[\s\\]*)(?<hereValBefore>${FLAG_VALUE})(?=[^\n;&|]{0,${PROGRAM_REACH}}${STDIN_SECRET_FLAG})`,
+  String.raw`(?<hereLead>(?<!<)<<<(?!<)(?<=${STDIN_SECRET_FLAG}[^\n;&|]{0,${PROGRAM_REACH}}<<<)${HERE_GAP})(?<hereVal>${LOOSE_FLAG_VALUE})`,
+  String.raw`(?<hereLeadBefore>(?<!<)<<<(?!<)${HERE_GAP})(?<hereValBefore>${FLAG_VALUE})(?=[^\n;&|]{0,${PROGRAM_REACH}}${STDIN_SECRET_FLAG})`,
   String.raw`(?<echoLead>(?<![\w.-])(?:echo|printf)(?:[ \t]+-[neE]{1,3})*(?:[ \t]+--)?[ \t]+(?:(?:'%s[^'\n]{0,8}'|"%s[^"\n]{0,8}"|%s(?:\\{1,2}[rn]){0,2})[ \t]+)?)(?<echoVal>${FLAG_VALUE})(?=[ \t]*\|&?(?!\|)[^\n;&|]{0,${PROGRAM_REACH}}${STDIN_SECRET_FLAG})`,
 ];
 
@@ -260,10 +287,10 @@ const PATTERNS = [
   // Environment-style DB_PASS=…, MYSQL_PWD=…, SSH_KEY=…, GITHUB_PAT=…, REDISCLI_AUTH=…, and pass=….
   String.raw`(?<envName>(?<![A-Za-z0-9_.-])-{0,2}(?:[A-Za-z][A-Za-z0-9_]{0,63}_(?:KEY|PAT|PASS|PWD|AUTH)|PASS)=)[^\s"'&,;]+`,
   // --password hunter2, aws_secret_access_key X (value as the next word).
-  String.raw`(?<flag>(?<![A-Za-z0-9_.-])(?:${NOT_SECRET_PREFIX}--?${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX}|--?(?:pass|pw|auth)|aws_secret_access_key)${GAP})(?<flagVal>${FLAG_VALUE})`,
+  String.raw`(?<flag>(?<![A-Za-z0-9_.-])(?:${NOT_SECRET_PREFIX}--?${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX}|--?(?:pass|pw|auth)|aws_secret_access_key)${GAP})(?<flagVal>${LOOSE_FLAG_VALUE})`,
   // curl -u user:password, podman --creds, skopeo --src-creds and --dest-creds, quoted or not. A numeric uid:gid
   // (docker -u 1000:1000) is not a password (the replacement keeps it); a numeric password after a name is.
-  String.raw`(?<userFlag>(?<![^\s"'])(?:-u|-U|--user|--proxy-user|--(?:src-|dest-)?creds)(?:\s*|=)(?:\\?["'])?(?<userName>[^\s:"'-][^\s:"']*):)(?<userPass>[^\s"'\\]+)`,
+  String.raw`(?<userFlag>(?<![^\s"'\\])(?:-u|-U|--user|--proxy-user|--(?:src-|dest-)?creds)(?:\s*|=)(?:\\?["'])?(?<userName>[^\s:"'-][^\s:"']*):)(?<userPass>[^\s"'\\]+)`,
   programFlagPattern(false),
   programFlagPattern(true),
   ...STDIN_SECRET_PATTERNS,
@@ -346,33 +373,40 @@ const CONTINUED_LINE = /\\\r?\n|\|[ \t]*\r?\n/;
 /**
  * The same text with its continuations joined, at the same length: a run of
  * continuations beside a space or an end becomes spaces (it only separates
- * words, as for the shell); one inside a word (`pass\⏎word`) becomes escaped
- * spaces, which keep it one word; a line break after a pipe becomes a space.
+ * words, as for the shell); one inside a word (`pass\⏎word`) becomes
+ * backslashes, which keep it one word for a value; a gap after a flag takes
+ * them too, so `--pass\⏎word` (one word to the shell) is masked as a flag and
+ * its value rather than left whole; a line break after a pipe becomes a space.
  */
 function joinContinuations(text: string): string {
   return text.replace(CONTINUATIONS, (match: string, escapes: string | undefined, run: string | undefined, next: string | undefined, at: number) => {
     if (run === undefined) return ' '.repeat(match.length);
-    const inWord = next !== '' && (escapes !== '' || (at > 0 && !/\s/.test(text[at - 1]!)));
-    return `${escapes}${inWord ? run.replace(/\r?\n/g, (br) => ' '.repeat(br.length)) : ' '.repeat(run.length)}`;
+    // After a space the word has ended, unless the space is escaped (`a\ \⏎b` is one word).
+    const afterSpace = at === 0 || (/\s/.test(text[at - 1]!) && text[at - 2] !== '\\');
+    const inWord = next !== '' && (escapes !== '' || !afterSpace);
+    return `${escapes}${(inWord ? '\\' : ' ').repeat(run.length)}`;
   });
 }
 /**
- * The patterns that look for a program or flag elsewhere in the same command, after the user:password one that
- * takes `-uuser:pass` first (as in PATTERNS).
+ * The patterns a continuation can split: those that look for a program or
+ * flag elsewhere in the same command, and a secret flag's value (`--password
+ * pass\⏎word`). Text with a continuation gets them only over its joined copy.
  */
-const SAME_COMMAND_RE = new RegExp(
-  [PATTERNS.find((p) => p.startsWith('(?<userFlag>'))!, programFlagPattern(false), programFlagPattern(true), ...STDIN_SECRET_PATTERNS].join('|'),
-  'gi',
-);
+const SAME_COMMAND = new Set([
+  ...PATTERNS.filter((p) => p.startsWith('(?<flag>') || p.startsWith('(?<userFlag>')),
+  programFlagPattern(false),
+  programFlagPattern(true),
+  ...STDIN_SECRET_PATTERNS,
+]);
+const SAME_COMMAND_RE = new RegExp(PATTERNS.filter((p) => SAME_COMMAND.has(p)).join('|'), 'gi');
 
 /**
- * A second look at a command string that continues over lines (`docker login
- * \⏎ -u me \⏎ -p 123456`, the shape of a CI step): the program rules look
- * back for their program on the flag's own line only, so they are applied once
- * more with each continuation's line break read as the space it is to the
- * shell, and what they mask is spliced into the text as written (the break
- * stays a line break). A cheap pass: the same-command patterns only, and only
- * for text that has a continuation.
+ * The same-command patterns over a command string that continues over lines
+ * (`docker login \⏎ -u me \⏎ -p 123456`, the shape of a CI step): the
+ * program rules look back for their program on the flag's own line only, so
+ * they are applied to a copy where each continuation reads as the shell reads
+ * it, and what they mask is spliced into the text as written (a line break
+ * stays a line break). The other patterns have had the text already.
  */
 function maskAcrossContinuations(text: string): string {
   const joined = joinContinuations(text);
@@ -500,6 +534,8 @@ export interface Budget {
 
 export class Redactor {
   private re: RegExp;
+  /** The patterns but the same-command ones, for text with continuations (maskAcrossContinuations does those). */
+  private reOthers: RegExp;
   private isKey: ((candidate: string) => boolean) | null;
 
   /**
@@ -507,7 +543,7 @@ export class Redactor {
    * @param opts.isKey or opts.keyStore recognises keys the server holds only as digests.
    */
   constructor(secrets: readonly string[] = [], opts: RedactorOptions = {}) {
-    this.re = Redactor.compile(secrets);
+    [this.re, this.reOthers] = Redactor.compile(secrets);
     this.isKey = opts.isKey ?? (opts.keyStore ? storeMatcher(opts.keyStore) : null);
   }
 
@@ -523,24 +559,26 @@ export class Redactor {
 
   /** Replaces the server secrets (after a keys-file reload added plaintext keys). */
   setSecrets(secrets: readonly string[]): void {
-    this.re = Redactor.compile(secrets);
+    [this.re, this.reOthers] = Redactor.compile(secrets);
   }
 
-  private static compile(secrets: readonly string[]): RegExp {
+  /** The regex of every pattern, and the one without the same-command patterns. */
+  private static compile(secrets: readonly string[]): [RegExp, RegExp] {
     const literal = [...new Set(secrets)]
       .filter((s) => s.length >= MIN_SECRET_LENGTH)
       .sort((a, b) => b.length - a.length)
       .map(escapeRegex);
     const parts = literal.length > 0 ? [`(?:${literal.join('|')})`, ...PATTERNS] : PATTERNS;
-    return new RegExp(parts.join('|'), 'gi');
+    return [new RegExp(parts.join('|'), 'gi'), new RegExp(parts.filter((p) => !SAME_COMMAND.has(p)).join('|'), 'gi')];
   }
 
   /** Masks secrets inside one string (a log line, an error message); no length limit. */
   redactText(s: string): string {
     const unkeyed = this.isKey === null || !KEY_RUN_TEST.test(s) ? s : s.replace(KEY_RUN, (run) => this.maskKeys(run));
-    this.re.lastIndex = 0;
-    const out = unkeyed.replace(this.re, replacement);
-    return CONTINUED_LINE.test(out) ? maskAcrossContinuations(out) : out;
+    // One pass, except for text whose commands continue over lines: the same-command patterns then go over the
+    // joined copy instead, so such text costs about as much as any.
+    if (!CONTINUED_LINE.test(unkeyed)) return unkeyed.replace(this.re, replacement);
+    return maskAcrossContinuations(unkeyed.replace(this.reOthers, replacement));
   }
 
   private maskKeys(run: string): string {

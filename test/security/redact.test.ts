@@ -108,6 +108,12 @@ describe('Redactor.redactText', () => {
     ['a continuation right after a masked value stays', 'docker login -u me \\\n  -p "$PW"\\\n  registry.example.com', `docker login -u me \\\n  -p "${REDACTED}"\\\n  registry.example.com`],
     ['a flag at the end of a line takes no continuation as its value', 'psql --password \\\n  --host db && mysql -u root -p \\\n  -h db', 'psql --password \\\n  --host db && mysql -u root -p \\\n  -h db'],
     ['a continuation inside a double-quoted value', 'docker login -u me --password "S3cr3tPw\\\nrest"', `docker login -u me --password "${REDACTED}"`],
+    // A value may start with a shell operator's character outside a shell (a log line, an error message).
+    ['a value starting with & ( ; in plain text', 'login failed: --password &Hk7Qz9Wm rejected; mysql -u root -p(Hk7Qz9Wm) db; redis-cli -a ;Hk7Qz9Wm ping', `login failed: --password ${REDACTED} rejected; mysql -u root -p${REDACTED} db; redis-cli -a ${REDACTED} ping`],
+    ['a value a continuation splits inside the word', 'psql --password Hk7Q\\\nz9Wm --host db', `psql --password ${REDACTED} --host db`],
+    ['a word glued by a continuation after an escaped space is one word', 'ldapsearch -x -w Q2SPn\\\nprFK\\ \\\n-b dc=x', `ldapsearch -x -w ${REDACTED} dc=x`],
+    ['JSON-escaped quotes in a multi-line command keep every line', 'bash -c "docker login -u me -p \\"$PW\\" registry.example.com && \\\n  docker push registry.example.com/app:1.2"', `bash -c "docker login -u me -p \\"${REDACTED}\\" registry.example.com && \\\n  docker push registry.example.com/app:1.2"`],
+    ['sudo with an option that takes a value before -S', 'echo Hk7Qz9Wm | sudo -u bob -S ls', `echo ${REDACTED} | sudo -u bob -S ls`],
     ['curl -u user:pass, not uid:gid', 'curl -u bob:pw1 u; docker run -u 1000:1000 i', `curl -u bob:${REDACTED} u; docker run -u 1000:1000 i`],
     ['openssl pass:', 'openssl rsa -passin pass:hunter2', `openssl rsa -passin pass:${REDACTED}`],
     ['sk- key', `key sk-${'a1'.repeat(24)}`, `key ${REDACTED}`],
