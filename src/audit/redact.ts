@@ -35,6 +35,12 @@ const NAMES =
   'passw(?:or)?d|passphrase|storepass|keypass|token|secret|api[_-]?key|access[_-]?key|private[_-]?key|account[_-]?key|signing[_-]?key|encryption[_-]?key|master[_-]?key|credentials?|authorization|cookie|session[_-]?id';
 const NAME_CHARS = '[A-Za-z0-9_.-]';
 /**
+ * The start of a word: not after a word character, unless that character ends
+ * a JSON escape (`\n`, `\r`, `\t`: a line break or tab in the JSON text of a
+ * command, as an error message or a logged script holds it).
+ */
+const WORD_START = String.raw`(?<![\w.-](?<!\\[nrt]))`;
+/**
  * Names built on a secret's name that hold no secret: where it is kept or how
  * to get it (`--password-file PATH`, `--token-path`, `--cookie-jar FILE`,
  * `--password-cmd CMD`, `--password-stdin` with no value at all), a measure
@@ -103,7 +109,7 @@ const LOGIN_WORD = 'login';
 const PORT_PROGRAMS = [...PROGRAM_FLAGS].filter(([, f]) => f.ports).map(([n]) => escapeRegex(n));
 /** A command string's text before a port-taking flag: its program, then `login`, in the same command. */
 const LOGIN_BEFORE = new RegExp(
-  `(?<![\\w.-])(?:${PORT_PROGRAMS.join('|')})(?![\\w.-])[^\\n;&|]*(?<![\\w.-])${LOGIN_WORD}(?![\\w.-])[^\\n;&|]*$`,
+  `${WORD_START}(?:${PORT_PROGRAMS.join('|')})(?![\\w.-])[^\\n;&|]*${WORD_START}${LOGIN_WORD}(?![\\w.-])[^\\n;&|]*$`,
   'i',
 );
 
@@ -177,39 +183,46 @@ function unquoted(value: string): string {
 /**
  * The same program rules for command lines held in one string (`sh -c
  * "mysql -psecret"`): matched at the flag, then looked back for the program
- * in the same command (no `;`, `&` or `|` between). Only lower-case flags:
- * the regex ignores case, and the replacement checks the case itself.
+ * in the same command (no `;`, `&` or `|` between). One pattern for the
+ * lower-case flags, one for the upper-case ones (zip's and sqlcmd's `-P`) and
+ * one for the port-publishing programs: the regex ignores case, so the
+ * replacement checks the flag's case itself (`mysql -P 3306` is a port).
  */
-function programFlagPattern(ports: boolean): string {
+function programFlagPattern(kind: 'lower' | 'upper' | 'ports'): string {
   const byFlag = new Map<string, string[]>();
   const add = (flag: string, name: string) => byFlag.set(flag, [...(byFlag.get(flag) ?? []), name]);
+  const ofKind = (flag: string | null): flag is string => flag !== null && (flag === flag.toLowerCase()) === (kind !== 'upper');
   for (const [name, f] of PROGRAM_FLAGS) {
-    if (f.ports !== ports) continue;
-    if (f.attached && f.attached === f.attached.toLowerCase()) add(f.attached, name);
-    if (f.next && f.next === f.next.toLowerCase()) add(`${f.next} `, name);
+    if (f.ports !== (kind === 'ports')) continue;
+    if (ofKind(f.attached)) add(f.attached, name);
+    if (ofKind(f.next)) add(`${f.next} `, name);
   }
   // The program is looked for once, right after the flag: with the gap inside the look-back, every shorter gap
   // tried when no value followed (a flag and then only spaces) scanned back again, in quadratic time.
   const alts = [...byFlag].map(([key, names]) => {
     const progs = names.map(escapeRegex).join('|');
     const flag = key.trimEnd();
-    return `${flag}(?<=(?<![\\w.-])(?:${progs})(?![\\w.-])[^\\n;&|]{0,${PROGRAM_REACH}}${flag})${key === flag ? '' : PROGRAM_GAP}`;
+    return `${flag}(?<=${WORD_START}(?:${progs})(?![\\w.-])[^\\n;&|]{0,${PROGRAM_REACH}}${flag})${key === flag ? '' : PROGRAM_GAP}`;
   });
-  const [f, v] = ports ? ['portFlag', 'portVal'] : ['progFlag', 'progVal'];
+  const [f, v] = { lower: ['progFlag', 'progVal'], upper: ['progFlagUp', 'progValUp'], ports: ['portFlag', 'portVal'] }[kind];
   // After a space, a quote or a backslash (`\-p` is `-p` to the shell; a continuation glued to the word before
   // reads so in the joined copy).
   return `(?<${f}>(?<![^\\s"'\\\\])(?:${alts.join('|')}))(?<${v}>${LOOSE_FLAG_VALUE})`;
 }
-/** The flag as written is lower case (the regex matched it ignoring case). */
+/** The flag as written is lower (upper) case; the regex matched it ignoring case. */
 const LOWER_FLAG = /-[a-z](?:\s|\\)*$/;
+const UPPER_FLAG = /-[A-Z](?:\s|\\)*$/;
 
 /**
  * What says a command reads a password or token from stdin: `--password-stdin`
  * (docker login and the registry clients), `--pass-stdin` (regctl),
  * `--with-token` (gh), `--passphrase-fd 0` (gpg), `sudo -S`, `passwd --stdin`,
- * `chpasswd` (user:password lines) and `htpasswd -i`.
+ * `chpasswd` (user:password lines) and `htpasswd -i`. Every repeat is
+ * bounded and short: this runs inside a look-ahead and a look-back at many
+ * places, and an option word that could be cut in many ways (`-SSS…`) made a
+ * 4 KiB string cost seconds.
  */
-const STDIN_SECRET_FLAG = String.raw`(?<![\w.-])(?:--(?:pass(?:word)?-stdin|with-token)|--passphrase-fd[ \t=]0|chpasswd|passwd[ \t]+--stdin|sudo(?:[ \t]+(?:-[A-Za-z]+|[^\s;&|<>-]\S{0,64})){0,6}[ \t]+(?:-[A-Za-z]*S[A-Za-z]*|--stdin)|htpasswd(?:[ \t]+-[A-Za-z]+)*[ \t]+-[A-Za-z]*i[A-Za-z]*)(?![\w-])`;
+const STDIN_SECRET_FLAG = String.raw`${WORD_START}(?:--(?:pass(?:word)?-stdin|with-token)|--passphrase-fd[ \t=]0|chpasswd|passwd[ \t]+--stdin|sudo(?:[ \t]+(?:-{1,2}[A-Za-z][\w-]{0,30}|[^\s;&|<>-]\S{0,64})){0,6}[ \t]+(?:-[A-Za-z]{0,3}S[A-Za-z]{0,3}|--stdin)|htpasswd(?:[ \t]+-[A-Za-z]{1,8}){0,6}[ \t]+-[A-Za-z]{0,4}i[A-Za-z]{0,4})(?![\w-])`;
 /**
  * The secret handed on stdin to such a command, in a command string: a
  * here-string before or after the flag (`docker login --password-stdin <<<
@@ -228,7 +241,7 @@ const STDIN_SECRET_PATTERNS = [
   // Exactly three `<`: a run of them is no here-string, and each position in it would look back again.
   String.raw`(?<hereLead>(?<!<)<<<(?!<)(?<=${STDIN_SECRET_FLAG}[^\n;&|]{0,${PROGRAM_REACH}}<<<)${HERE_GAP})(?<hereVal>${LOOSE_FLAG_VALUE})`,
   String.raw`(?<hereLeadBefore>(?<!<)<<<(?!<)${HERE_GAP})(?<hereValBefore>${FLAG_VALUE})(?=[^\n;&|]{0,${PROGRAM_REACH}}${STDIN_SECRET_FLAG})`,
-  String.raw`(?<echoLead>(?<![\w.-])(?:echo|printf)(?:[ \t]+-[neE]{1,3})*(?:[ \t]+--)?[ \t]+(?:(?:'%s[^'\n]{0,8}'|"%s[^"\n]{0,8}"|%s(?:\\{1,2}[rn]){0,2})[ \t]+)?)(?<echoVal>${FLAG_VALUE})(?=[ \t]*\|&?(?!\|)[^\n;&|]{0,${PROGRAM_REACH}}${STDIN_SECRET_FLAG})`,
+  String.raw`(?<echoLead>${WORD_START}(?:echo|printf)(?:[ \t]+-[neE]{1,3})*(?:[ \t]+--)?[ \t]+(?:(?:'%s[^'\n]{0,8}'|"%s[^"\n]{0,8}"|%s(?:\\{1,2}[rn]){0,2})[ \t]+)?)(?<echoVal>${FLAG_VALUE})(?=[ \t]*\|&?(?!\|)[^\n;&|]{0,${PROGRAM_REACH}}${STDIN_SECRET_FLAG})`,
 ];
 
 /** A line break inside a key block: a real one (a bare CR too), or written as `\n` (a key in an environment variable or in JSON text). */
@@ -287,12 +300,13 @@ const PATTERNS = [
   // Environment-style DB_PASS=…, MYSQL_PWD=…, SSH_KEY=…, GITHUB_PAT=…, REDISCLI_AUTH=…, and pass=….
   String.raw`(?<envName>(?<![A-Za-z0-9_.-])-{0,2}(?:[A-Za-z][A-Za-z0-9_]{0,63}_(?:KEY|PAT|PASS|PWD|AUTH)|PASS)=)[^\s"'&,;]+`,
   // --password hunter2, aws_secret_access_key X (value as the next word).
-  String.raw`(?<flag>(?<![A-Za-z0-9_.-])(?:${NOT_SECRET_PREFIX}--?${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX}|--?(?:pass|pw|auth)|aws_secret_access_key)${GAP})(?<flagVal>${LOOSE_FLAG_VALUE})`,
+  String.raw`(?<flag>${WORD_START}(?:${NOT_SECRET_PREFIX}--?${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX}|--?(?:pass|pw|auth)|aws_secret_access_key)${GAP})(?<flagVal>${LOOSE_FLAG_VALUE})`,
   // curl -u user:password, podman --creds, skopeo --src-creds and --dest-creds, quoted or not. A numeric uid:gid
   // (docker -u 1000:1000) is not a password (the replacement keeps it); a numeric password after a name is.
   String.raw`(?<userFlag>(?<![^\s"'\\])(?:-u|-U|--user|--proxy-user|--(?:src-|dest-)?creds)(?:\s*|=)(?:\\?["'])?(?<userName>[^\s:"'-][^\s:"']*):)(?<userPass>[^\s"'\\]+)`,
-  programFlagPattern(false),
-  programFlagPattern(true),
+  programFlagPattern('lower'),
+  programFlagPattern('upper'),
+  programFlagPattern('ports'),
   ...STDIN_SECRET_PATTERNS,
   // openssl -passin pass:SECRET
   String.raw`(?<osPass>(?<![A-Za-z0-9_])pass:)[^\s"']+`,
@@ -346,6 +360,7 @@ function replacement(match: string, ...rest: unknown[]): string {
   if (g.flag !== undefined) return `${g.flag}${quoted(REDACTED, g.flagVal!)}`;
   if (g.userFlag !== undefined) return UID_GID.test(`${g.userName}:${g.userPass}`) ? match : `${g.userFlag}${REDACTED}`;
   if (g.progFlag !== undefined) return LOWER_FLAG.test(g.progFlag) ? `${g.progFlag}${quoted(REDACTED, g.progVal!)}` : match;
+  if (g.progFlagUp !== undefined) return UPPER_FLAG.test(g.progFlagUp) ? `${g.progFlagUp}${quoted(REDACTED, g.progValUp!)}` : match;
   if (g.portFlag !== undefined) {
     if (!LOWER_FLAG.test(g.portFlag)) return match;
     const [offset, text] = rest.slice(-3, -1) as [number, string];
@@ -394,8 +409,9 @@ function joinContinuations(text: string): string {
  */
 const SAME_COMMAND = new Set([
   ...PATTERNS.filter((p) => p.startsWith('(?<flag>') || p.startsWith('(?<userFlag>')),
-  programFlagPattern(false),
-  programFlagPattern(true),
+  programFlagPattern('lower'),
+  programFlagPattern('upper'),
+  programFlagPattern('ports'),
   ...STDIN_SECRET_PATTERNS,
 ]);
 const SAME_COMMAND_RE = new RegExp(PATTERNS.filter((p) => SAME_COMMAND.has(p)).join('|'), 'gi');

@@ -144,6 +144,8 @@ export const CORPUS: SecretForm[] = [
   a('sh -c with echo SECRET piped to docker login --password-stdin', ['sh', '-c', `echo '${PW}41' | docker login -u bob --password-stdin registry.example.com`], `${PW}41`),
   a('bash -c with a here-string to --password-stdin', ['bash', '-c', `docker login -u bob --password-stdin <<< ${PW}42`], `${PW}42`),
   a('sh -c with echo SECRET piped to sudo -S', ['sh', '-c', `echo '${PW}43' | sudo -S apt-get install -y jq`], `${PW}43`),
+  a('sh -c with sqlcmd -P SECRET', ['sh', '-c', `sqlcmd -S db -U sa -P ${PW}45 -Q "select 1"`], `${PW}45`),
+  f('an error holding the JSON text of a script with mysql -pSECRET on its second line', 'error', `{"script":"cd /app\\nmysql -uroot -p${PW}46 app"}`, `${PW}46`),
   a('sh -c with echo over continuation lines into --password-stdin', ['sh', '-c', `echo "${PW}44" \\\n  | docker login \\\n  -u bob --password-stdin`], `${PW}44`),
 ];
 

@@ -114,6 +114,9 @@ describe('Redactor.redactText', () => {
     ['a word glued by a continuation after an escaped space is one word', 'ldapsearch -x -w Q2SPn\\\nprFK\\ \\\n-b dc=x', `ldapsearch -x -w ${REDACTED} dc=x`],
     ['JSON-escaped quotes in a multi-line command keep every line', 'bash -c "docker login -u me -p \\"$PW\\" registry.example.com && \\\n  docker push registry.example.com/app:1.2"', `bash -c "docker login -u me -p \\"${REDACTED}\\" registry.example.com && \\\n  docker push registry.example.com/app:1.2"`],
     ['sudo with an option that takes a value before -S', 'echo Hk7Qz9Wm | sudo -u bob -S ls', `echo ${REDACTED} | sudo -u bob -S ls`],
+    ['zip and sqlcmd -P in a command string; mysql -P stays a port', 'sqlcmd -S db -U sa -P Zq9xW3vLk7 -Q x && zip -r \\\n  -PZq9xW3vLk8 o.zip d && mysql -u root -P 3306 -pHunter2x', `sqlcmd -S db -U sa -P ${REDACTED} -Q x && zip -r \\\n  -P${REDACTED} o.zip d && mysql -u root -P 3306 -p${REDACTED}`],
+    // JSON text of a script: a program at the start of an escaped line is at the start of a word.
+    ['programs after an escaped line break in JSON text', '{"error":"failed: cd /app\\nmysql -uroot -pZq9xW3vLk7 app\\necho Zq9 | docker login --password-stdin\\r\\nx\\n--token Zq8"}', `{"error":"failed: cd /app\\nmysql -uroot -p${REDACTED} app\\necho ${REDACTED} | docker login --password-stdin\\r\\nx\\n--token ${REDACTED}"}`],
     ['curl -u user:pass, not uid:gid', 'curl -u bob:pw1 u; docker run -u 1000:1000 i', `curl -u bob:${REDACTED} u; docker run -u 1000:1000 i`],
     ['openssl pass:', 'openssl rsa -passin pass:hunter2', `openssl rsa -passin pass:${REDACTED}`],
     ['sk- key', `key sk-${'a1'.repeat(24)}`, `key ${REDACTED}`],
