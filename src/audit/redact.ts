@@ -118,11 +118,11 @@ const LOGIN_BEFORE = new RegExp(
  * '…', $'…', "…" (and \"…\" inside JSON text) and escaped characters
  * (`a\ b`), glued together in any order; `-x` after the flag is the next
  * option, not a value, and neither is a redirection from stdin (`< file`,
- * `<<< word`) or a lone operator (`;`, `&&`). A backslash before a line break is a continuation: before
- * anything but a space it glues the word on (`pass\⏎word`), before a space it
- * ends it, and it never starts one (the gap before the value takes it). Each
- * part starts with a character no other part starts with, so a failed match
- * backtracks little.
+ * `<<< word`) or a lone operator (`;`, `&&`). A backslash before a line break
+ * is a continuation: before anything but a space it glues the word on
+ * (`pass\⏎word`), before a space it ends it, and it never starts one (the gap
+ * before the value takes it). Each part starts with a character no other part
+ * starts with, so a failed match backtracks little.
  */
 const FLAG_VALUE = String.raw`(?![-\s]|<<<|<\s|\\\r?\n|[;&|]+(?:\s|$))(?:\$'(?:[^'\\\n]|\\.)*'|'[^'\n]*'|"(?:[^"\\\n]|\\.)*"|\\"(?:[^\\\n]|\\[^"])*\\"|\\[^"\r\n]|\\\r?\n(?=\S)|[^\s"'\\$]|\$(?!'))+`;
 /**
@@ -224,19 +224,19 @@ const UPPER_FLAG = /-[A-Z](?:\s|\\)*$/;
  */
 const STDIN_SECRET_FLAG = String.raw`${WORD_START}(?:--(?:pass(?:word)?-stdin|with-token)|--passphrase-fd[ \t=]0|chpasswd|passwd[ \t]+--stdin|sudo(?:[ \t]+(?:-{1,2}[A-Za-z][\w-]{0,30}|[^\s;&|<>-]\S{0,64})){0,6}[ \t]+(?:-[A-Za-z]{0,3}S[A-Za-z]{0,3}|--stdin)|htpasswd(?:[ \t]+-[A-Za-z]{1,8}){0,6}[ \t]+-[A-Za-z]{0,4}i[A-Za-z]{0,4})(?![\w-])`;
 /**
- * The secret handed on stdin to such a command, in a command string: a
- * here-string before or after the flag (`docker login --password-stdin <<<
- * pw`), or the one word an `echo` or `printf` pipes into it (`echo pw |
- * docker login -u me --password-stdin`, `printf -- '%s\n' pw | …`), in the
- * same command line.
- */
-/**
  * Spaces after `<<<`, continuations among them. A backslash is taken only as a
  * continuation's: were it also a value's escape, a run of them could be split
  * between the two in every way, each tried against the look-ahead for the flag
  * (seconds for 4 KiB of backslashes).
  */
 const HERE_GAP = String.raw`(?:[ \t]|\\\r?\n)*`;
+/**
+ * The secret handed on stdin to such a command, in a command string: a
+ * here-string before or after the flag (`docker login --password-stdin <<<
+ * pw`), or the one word an `echo` or `printf` pipes into it (`echo pw |
+ * docker login -u me --password-stdin`, `printf -- '%s\n' pw | …`), in the
+ * same command line.
+ */
 const STDIN_SECRET_PATTERNS = [
   // Exactly three `<`: a run of them is no here-string, and each position in it would look back again.
   String.raw`(?<hereLead>(?<!<)<<<(?!<)(?<=${STDIN_SECRET_FLAG}[^\n;&|]{0,${PROGRAM_REACH}}<<<)${HERE_GAP})(?<hereVal>${LOOSE_FLAG_VALUE})`,
@@ -378,10 +378,10 @@ function replacement(match: string, ...rest: unknown[]): string {
 /**
  * Backslash line continuations (`\` then a line break, the backslash not
  * itself escaped), a run of them at a time, and the line break after a pipe:
- * the shell reads each as if the lines were one.
+ * the shell reads each as if the lines were one. The pipe's line break is
+ * matched first and looked back from: a look-back tried at every position
+ * would scan back over every run of spaces again.
  */
-// The pipe's line break is matched first and looked back from: a look-back tried at every position would scan
-// back over every run of spaces again.
 const CONTINUATIONS = /(?<!\\)((?:\\\\)*)((?:\\\r?\n)+)(?=([^\s]?))|\r?\n(?<=\|[ \t]*\r?\n)/g;
 const CONTINUED_LINE = /\\\r?\n|\|[ \t]*\r?\n/;
 
