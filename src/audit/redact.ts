@@ -222,7 +222,7 @@ const UPPER_FLAG = /-[A-Z](?:\s|\\)*$/;
  * places, and an option word that could be cut in many ways (`-SSS…`) made a
  * 4 KiB string cost seconds.
  */
-const STDIN_SECRET_FLAG = String.raw`${WORD_START}(?:--(?:pass(?:word)?-stdin|with-token)|--passphrase-fd[ \t=]0|chpasswd|passwd[ \t]+--stdin|sudo(?:[ \t]+(?:-{1,2}[A-Za-z][\w-]{0,30}|[^\s;&|<>-]\S{0,64})){0,6}[ \t]+(?:-[A-Za-z]{0,3}S[A-Za-z]{0,3}|--stdin)|htpasswd(?:[ \t]+-[A-Za-z]{1,8}){0,6}[ \t]+-[A-Za-z]{0,4}i[A-Za-z]{0,4})(?![\w-])`;
+const STDIN_SECRET_FLAG = String.raw`${WORD_START}(?:--(?:pass(?:word)?-stdin|with-token)|--passphrase-fd[ \t=]0|chpasswd|passwd[ \t]+--stdin|sudo(?:[ \t]+(?:-{1,2}[A-Za-z]\S{0,40}|[^\s;&|<>-]\S{0,64})){0,6}[ \t]+(?:-[A-Za-z]{0,3}S[A-Za-z]{0,3}|--stdin)|htpasswd(?:[ \t]+(?:-[A-Za-z]{1,8}|[^\s;&|<>-]\S{0,64})){0,6}[ \t]+-[A-Za-z]{0,4}i[A-Za-z]{0,4})(?![\w-])`;
 /**
  * Spaces after `<<<`, continuations among them. A backslash is taken only as a
  * continuation's: were it also a value's escape, a run of them could be split
@@ -238,10 +238,12 @@ const HERE_GAP = String.raw`(?:[ \t]|\\\r?\n)*`;
  * same command line.
  */
 const STDIN_SECRET_PATTERNS = [
-  // Exactly three `<`: a run of them is no here-string, and each position in it would look back again.
+  // Exactly three `<`: a run of them is no here-string, and each position in it would look back again. Before its
+  // flag, `<<<` starts a word and looks ahead for the flag before it reads its value: a look-ahead after the value
+  // was tried again at every shorter length of a refused value, each scanning its 256 characters (seconds for 4 KiB).
   String.raw`(?<hereLead>(?<!<)<<<(?!<)(?<=${STDIN_SECRET_FLAG}[^\n;&|]{0,${PROGRAM_REACH}}<<<)${HERE_GAP})(?<hereVal>${LOOSE_FLAG_VALUE})`,
-  String.raw`(?<hereLeadBefore>(?<!<)<<<(?!<)${HERE_GAP})(?<hereValBefore>${FLAG_VALUE})(?=[^\n;&|]{0,${PROGRAM_REACH}}${STDIN_SECRET_FLAG})`,
-  String.raw`(?<echoLead>${WORD_START}(?:echo|printf)(?:[ \t]+-[neE]{1,3})*(?:[ \t]+--)?[ \t]+(?:(?:'%s[^'\n]{0,8}'|"%s[^"\n]{0,8}"|%s(?:\\{1,2}[rn]){0,2})[ \t]+)?)(?<echoVal>${FLAG_VALUE})(?=[ \t]*\|&?(?!\|)[^\n;&|]{0,${PROGRAM_REACH}}${STDIN_SECRET_FLAG})`,
+  String.raw`(?<hereLeadBefore>(?<![^\s"'])<<<(?!<)(?=[^\n;&|]{0,${PROGRAM_REACH}}${STDIN_SECRET_FLAG})${HERE_GAP})(?<hereValBefore>${LOOSE_FLAG_VALUE})`,
+  String.raw`(?<echoLead>${WORD_START}(?:echo|printf)(?:[ \t]+-[neE]{1,3})*(?:[ \t]+--)?[ \t]+(?:(?:'%s[^'\n]{0,8}'|"%s[^"\n]{0,8}"|%s(?:\\{1,2}[rn]){0,2})[ \t]+)?)(?<echoVal>${FLAG_VALUE})(?=(?:[ \t]*[0-9]?>{1,2}&?[^\s|;&<>]{0,64}){0,3}[ \t]*\|&?(?!\|)[^\n;&|]{0,${PROGRAM_REACH}}${STDIN_SECRET_FLAG})`,
 ];
 
 /** A line break inside a key block: a real one (a bare CR too), or written as `\n` (a key in an environment variable or in JSON text). */

@@ -117,6 +117,8 @@ describe('Redactor.redactText', () => {
     ['zip and sqlcmd -P in a command string; mysql -P stays a port', 'sqlcmd -S db -U sa -P Zq9xW3vLk7 -Q x && zip -r \\\n  -PZq9xW3vLk8 o.zip d && mysql -u root -P 3306 -pHunter2x', `sqlcmd -S db -U sa -P ${REDACTED} -Q x && zip -r \\\n  -P${REDACTED} o.zip d && mysql -u root -P 3306 -p${REDACTED}`],
     // JSON text of a script: a program at the start of an escaped line is at the start of a word.
     ['programs after an escaped line break in JSON text', '{"error":"failed: cd /app\\nmysql -uroot -pZq9xW3vLk7 app\\necho Zq9 | docker login --password-stdin\\r\\nx\\n--token Zq8"}', `{"error":"failed: cd /app\\nmysql -uroot -p${REDACTED} app\\necho ${REDACTED} | docker login --password-stdin\\r\\nx\\n--token ${REDACTED}"}`],
+    ['stdin commands with options that take values, echo with a redirection', 'echo pw1 | sudo --user=root -S ls; echo pw2 | htpasswd -B -C 12 -i .ht admin; echo "pw3" 2>/dev/null | sudo -S ls', `echo ${REDACTED} | sudo --user=root -S ls; echo ${REDACTED} | htpasswd -B -C 12 -i .ht admin; echo "${REDACTED}" 2>/dev/null | sudo -S ls`],
+    ['a here-string inside a word is none', "cat x<<<'sudo ' && grep a <<< b", "cat x<<<'sudo ' && grep a <<< b"],
     ['curl -u user:pass, not uid:gid', 'curl -u bob:pw1 u; docker run -u 1000:1000 i', `curl -u bob:${REDACTED} u; docker run -u 1000:1000 i`],
     ['openssl pass:', 'openssl rsa -passin pass:hunter2', `openssl rsa -passin pass:${REDACTED}`],
     ['sk- key', `key sk-${'a1'.repeat(24)}`, `key ${REDACTED}`],
