@@ -64,13 +64,16 @@ export class RequestState {
   }
 
   /**
-   * Resolves the address now. A tool call's audit line is written when the
-   * call ends and must name its client even if the client hangs up before
-   * then; and a call whose client has already gone, so that nothing could
-   * name who asked for it, must not start. False in that case.
+   * Resolves the address now, for a call about to start. A tool call's audit
+   * line is written when the call ends and must name its client even if the
+   * client hangs up before then; and a call whose client has already gone
+   * must not start. False in that case. An address read earlier (by the
+   * allowlist, or as the limits' key when auth is off) does not say the
+   * client is still there: the socket is asked again.
    */
   pinClientIp(): boolean {
     if (this.#clientIp === undefined) this.#resolve();
+    else if (!this.#clientGone) this.#clientGone = this.#resolveClientIp(this.#request) === null;
     return !this.#clientGone;
   }
 }

@@ -11,6 +11,7 @@
  */
 import { describe, expect, test } from 'bun:test';
 import * as v from 'valibot';
+import { type AnyElysia, Elysia } from 'elysia';
 import type { CallContext } from '../../src/core/context.ts';
 import { configureLogger, logger } from '../../src/core/log.ts';
 import { limits } from '../../src/http/plugins/limits.ts';
@@ -46,7 +47,14 @@ const probe = defineTool({
  */
 function build(
   limiter: Limiter,
-  opts: { allowedTools?: Set<string> | null; wrap?: boolean; auditFailing?: () => boolean; serverOf?: () => { requestIP(r: Request): { address: string } | null } } = {},
+  opts: {
+    allowedTools?: Set<string> | null;
+    wrap?: boolean;
+    auditFailing?: () => boolean;
+    serverOf?: () => { requestIP(r: Request): { address: string } | null };
+    /** Plugins that run before the limits (the message core always does). */
+    before?: AnyElysia[];
+  } = {},
 ) {
   const security = testPipeline({ limiter, auditFailing: opts.auditFailing });
   const dispatcher = new McpDispatcher(new ToolRegistry([probe]), security);
@@ -67,7 +75,7 @@ function build(
   const held: Admission[] = [];
   const ran: string[] = [];
   // wrap: its `global` hook must still reach this app's routes.
-  const app = pluginApp(limits(security, dispatcher, contextOf), { wrap: opts.wrap, serverOf: opts.serverOf, before: [mcpMessage(new McpCore(dispatcher), 4096)] })
+  const app = pluginApp(limits(security, dispatcher, contextOf), { wrap: opts.wrap, serverOf: opts.serverOf, before: [mcpMessage(new McpCore(dispatcher), 4096), ...(opts.before ?? [])] })
     .post(
       '/mcp',
       ({ request }) => {
@@ -124,6 +132,28 @@ describe('limits plugin', () => {
       listed: 200,
       ran: ['tools/list'],
       next: admitted,
+    });
+  });
+
+  test('a tools/call whose address was read while its client was there (allowlist, auth off) is refused if the client has gone by admission', async () => {
+    // The socket has a peer for the first question only: the client hung up after the address was read.
+    const asked = new Map<Request, number>();
+    const serverOf = () => ({
+      requestIP: (r: Request) => {
+        asked.set(r, (asked.get(r) ?? 0) + 1);
+        return asked.get(r) === 1 ? { address: '192.0.2.7' } : null;
+      },
+    });
+    const readsAddressFirst = new Elysia({ name: 'reads-address' }).onRequest(({ request }) => {
+      void stateOf(request)!.clientIp;
+    });
+    const { app, ran } = build(memoryLimiter(10, 10), { serverOf, before: [readsAddressFirst] });
+    const refused = await call(app, 'tools/call', TOOL);
+    expect({ status: refused.status, body: refused.body, ran, asked: [...asked.values()] }).toEqual({
+      status: 499,
+      body: { jsonrpc: '2.0', id: nextId - 1, error: { code: -32600, message: 'Client closed the connection before the call started; nothing was run' } },
+      ran: [],
+      asked: [2],
     });
   });
 
