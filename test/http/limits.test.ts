@@ -93,13 +93,20 @@ function build(
 }
 
 let nextId = 1;
-async function call(app: ReturnType<typeof build>['app'], method: string, params: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
+async function call(
+  app: ReturnType<typeof build>['app'],
+  method: string,
+  params: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+  signal?: AbortSignal,
+) {
   const id = nextId++;
   const res = await app.handle(
     new Request('http://localhost/mcp', {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...headers },
       body: JSON.stringify({ jsonrpc: '2.0', id, method, params }),
+      signal,
     }),
   );
   return { status: res.status, retryAfter: res.headers.get('retry-after'), body: await res.json() };
@@ -155,6 +162,13 @@ describe('limits plugin', () => {
       ran: [],
       asked: [2],
     });
+  });
+
+  test('a tools/call whose request is already aborted is refused before admission', async () => {
+    const connected = () => ({ requestIP: () => ({ address: '192.0.2.7' }) });
+    const { app, ran } = build(memoryLimiter(10, 10), { serverOf: connected });
+    const refused = await call(app, 'tools/call', TOOL, {}, AbortSignal.abort());
+    expect({ status: refused.status, ran }).toEqual({ status: 499, ran: [] });
   });
 
   test('tools/call past the RPM limit: 429 with Retry-After, the handler does not run', async () => {

@@ -18,7 +18,8 @@ export function limits(security: SecurityPipeline, dispatcher: McpDispatcher, co
   async function admit(request: Request, state: RequestState, params: Record<string, unknown>): Promise<void> {
     const tool = dispatcher.toolFor(params);
     if (!tool) return; // the dispatcher answers "unknown tool"
-    if (!state.pinClientIp()) throw new ClientClosedError('Client closed the connection before the call started; nothing was run');
+    // Gone: its request has been aborted, or its socket has no peer.
+    if (request.signal.aborted || !state.pinClientIp()) throw new ClientClosedError('Client closed the connection before the call started; nothing was run');
     const { correlationId, user } = callLabels(params, state.correlationId);
     // The tool's own correlation id is the call's from here on: a refusal's X-Correlation-ID must name the id its
     // audit line records.
