@@ -125,8 +125,11 @@ const VALUE_LEAD = String.raw`(?![-\s]|<<<|<\s|\\\r?\n|[;&|]+(?:\s|$))`;
  * A quoted part of a word: $'…' (ANSI-C), '…', "…", or \"…\" inside JSON
  * text. Double quotes holding a command substitution (`$(…)`, a backtick) are
  * none: the shell runs it, and the log should say how the secret was got.
+ * Nor is a quote followed by a space or an operator: it closes the string the
+ * flag sat in (`sh -c "mysql -p"; echo "done"`, mysql asking for the
+ * password), and read as opening one it would take the commands after it.
  */
-const QUOTED_PART = String.raw`\$'(?:[^'\\\n]|\\.)*'|'[^'\n]*'|"(?:[^"\\\n$\x60]|\\.|\$(?!\())*"|\\"(?:[^\\\n$\x60]|\\[^"]|\$(?!\())*\\"`;
+const QUOTED_PART = String.raw`\$'(?:[^'\\\n]|\\.)*'|'(?![\s;&|)])[^'\n]*'|"(?![\s;&|)])(?:[^"\\\n$\x60]|\\.|\$(?!\())*"|\\"(?![\s;&|)])(?:[^\\\n$\x60]|\\[^"]|\$(?!\())*\\"`;
 /**
  * A quoted part glued on after the first part of a value (`'x'y"z"`): only
  * word characters inside. A quote right after a value most often closes a
@@ -138,18 +141,25 @@ const GLUED_QUOTED_PART = String.raw`\$'[^\s"'\\;&|<>(){},:\x60]*'|'[^\s"'\\;&|<
 /**
  * An unquoted part: an escaped character (`a\ b`), a continuation inside the
  * word (`pass\⏎word`: before anything but a space it glues the word on), or
- * any other character but a space, a quote, a backslash, a backtick and the
- * `$` of `$'` or `$(`. `;`, `&` and `|` stay in: outside a shell (an error
- * message) they are a password's characters.
+ * any other character but a space, a quote, a backslash, a backtick, the `$`
+ * of `$'` or `$(`, and `;`, `&`, `|`, where the shell ends a word: `mysql
+ * -ppw;rm -rf x` keeps its rm. A value may start with one (VALUE_WORD): in
+ * plain text, such as an error message, that is a password's character.
  */
-const BARE_PART = String.raw`\\[^"\r\n]|\\\r?\n(?=\S)|[^\s"'\\$\x60]|\$(?!['(])`;
+const BARE_PART = String.raw`\\[^"\r\n]|\\\r?\n(?=\S)|[^\s"'\\$;&|\x60]|\$(?!['(])`;
 /**
  * A flag's value in a command string, as the shell reads one word: bare and
  * quoted parts glued together, quoted ones after the first only as
  * GLUED_QUOTED_PART allows. Each part starts with a character no other part
  * starts with, so a failed match backtracks little.
  */
-const VALUE_WORD = String.raw`(?:${QUOTED_PART}|${BARE_PART})(?:${GLUED_QUOTED_PART}|${BARE_PART})*`;
+const VALUE_WORD = String.raw`(?:${QUOTED_PART}|${BARE_PART}|[;&|])(?:${GLUED_QUOTED_PART}|${BARE_PART})*`;
+/**
+ * The word echo or printf pipes into a command reading a secret on stdin: any
+ * quoted part may be glued on (`echo S3cr3t'x y' | sudo -S …`), as the
+ * look-ahead for the pipe and its command bounds the value.
+ */
+const PIPED_WORD = String.raw`${VALUE_LEAD}(?:${QUOTED_PART}|${BARE_PART})+`;
 const FLAG_VALUE = VALUE_LEAD + VALUE_WORD;
 /**
  * FLAG_VALUE that may also start with a JSON-escaped quote left open
@@ -158,7 +168,7 @@ const FLAG_VALUE = VALUE_LEAD + VALUE_WORD;
  * reading that matches is the answer; before a look-ahead every reading would
  * be tried.
  */
-const LOOSE_FLAG_VALUE = String.raw`${VALUE_LEAD}(?:${QUOTED_PART}|\\"|${BARE_PART})(?:${GLUED_QUOTED_PART}|${BARE_PART})*`;
+const LOOSE_FLAG_VALUE = String.raw`${VALUE_LEAD}(?:${QUOTED_PART}|\\"|${BARE_PART}|[;&|])(?:${GLUED_QUOTED_PART}|${BARE_PART})*`;
 /**
  * Where an option starts: after a space, a quote or a backslash (`\-p` is
  * `-p` to the shell; a continuation glued to the word before reads so in the
@@ -169,25 +179,19 @@ const OPTION_START = String.raw`(?<![^\s"'\\](?<!\\[nrt]))`;
 const USER_FLAG_GAP = String.raw`${USER_FLAGS}(?:\s*|=)`;
 const USER_NAME = String.raw`[^\s:"'\\-][^\s:"'\\]*`;
 /**
- * Spaces between a flag and its value, a backslash line continuation among
- * them (or the backslash of `\t` in JSON text; not that of a JSON-escaped
- * quote, `\"`, which opens the value). Each character read one way only: a
- * gap that could be split in several, inside the look-back that names the
- * program, made a run of spaces after a flag cost quadratic time.
- * For the same reason the look-back itself stops at any line break, escaped
- * or not: an alternation that let it cross continuation lines made a 4 KiB
- * string full of flags cost 340 ms instead of 11. Continuation lines get a
- * pass of their own (maskAcrossContinuations).
+ * Spaces between a flag and its value within one command: a line break only
+ * as a continuation's, never a JSON line-break escape, so a flag at the end of
+ * a line takes nothing from the next line, another command (`psql
+ * --password⏎rm -rf x` keeps the rm). The backslash of `\t` in JSON text is
+ * taken, not that of a JSON-escaped quote (`\"`, which opens the value). Each
+ * character read one way only: a gap that could be split in several, inside
+ * the look-back that names the program, made a run of spaces after a flag
+ * cost quadratic time. For the same reason the look-back itself stops at any
+ * line break, escaped or not: an alternation that let it cross continuation
+ * lines made a 4 KiB string full of flags cost 340 ms instead of 11.
+ * Continuation lines get a pass of their own (maskAcrossContinuations).
  */
-const GAP = String.raw`(?:\s|\\(?!"))+`;
-/**
- * GAP within one command: a line break only as a continuation's. A program's
- * flag at the end of a line takes nothing from the next line, which is
- * another command; the look-back found the program in this one, perhaps over
- * continuation lines the second pass joined. Each alternative starts or goes
- * on with a character the others do not take.
- */
-const PROGRAM_GAP = String.raw`(?:[ \t]|\\\r?\n|\\(?![\s"]))+`;
+const GAP = String.raw`(?:[ \t]|\\\r?\n|\\(?![\s"nr]))+`;
 /**
  * How far before a flag its program may be named in the same command. Each
  * flag looks back this far, so the cost of a string full of flags grows with
@@ -238,7 +242,7 @@ function programFlagPattern(kind: 'lower' | 'upper' | 'ports'): string {
   const alts = [...byFlag].map(([key, names]) => {
     const progs = names.map(escapeRegex).join('|');
     const flag = key.trimEnd();
-    return `${flag}(?<=${WORD_START}(?:${progs})(?![\\w.-])[^\\n;&|]{0,${PROGRAM_REACH}}${flag})${key === flag ? '' : PROGRAM_GAP}`;
+    return `${flag}(?<=${WORD_START}(?:${progs})(?![\\w.-])[^\\n;&|]{0,${PROGRAM_REACH}}${flag})${key === flag ? '' : GAP}`;
   });
   const [f, v] = { lower: ['progFlag', 'progVal'], upper: ['progFlagUp', 'progValUp'], ports: ['portFlag', 'portVal'] }[kind];
   return `(?<${f}>${OPTION_START}(?:${alts.join('|')}))(?<${v}>${LOOSE_FLAG_VALUE})`;
@@ -277,7 +281,7 @@ const STDIN_SECRET_PATTERNS = [
   // was tried again at every shorter length of a refused value, each scanning its 256 characters (seconds for 4 KiB).
   String.raw`(?<hereLead>(?<!<)<<<(?!<)(?<=${STDIN_SECRET_FLAG}[^\n;&|]{0,${PROGRAM_REACH}}<<<)${HERE_GAP})(?<hereVal>${LOOSE_FLAG_VALUE})`,
   String.raw`(?<hereLeadBefore>(?<![^\s"'])<<<(?!<)(?=[^\n;&|]{0,${PROGRAM_REACH}}${STDIN_SECRET_FLAG})${HERE_GAP})(?<hereValBefore>${LOOSE_FLAG_VALUE})`,
-  String.raw`(?<echoLead>${WORD_START}(?:echo|printf)(?:[ \t]+-[neE]{1,3})*(?:[ \t]+--)?[ \t]+(?:(?:'%s[^'\n]{0,8}'|"%s[^"\n]{0,8}"|%s(?:\\{1,2}[rn]){0,2})[ \t]+)?)(?<echoVal>${FLAG_VALUE})(?=(?:[ \t]*[0-9]?>{1,2}&?[^\s|;&<>]{0,64}){0,3}[ \t]*\|&?(?!\|)[^\n;&|]{0,${PROGRAM_REACH}}${STDIN_SECRET_FLAG})`,
+  String.raw`(?<echoLead>${WORD_START}(?:echo|printf)(?:[ \t]+-[neE]{1,3})*(?:[ \t]+--)?[ \t]+(?:(?:'%s[^'\n]{0,8}'|"%s[^"\n]{0,8}"|%s(?:\\{1,2}[rn]){0,2})[ \t]+)?)(?<echoVal>${PIPED_WORD})(?=(?:[ \t]*[0-9]?>{1,2}&?[^\s|;&<>]{0,64}){0,3}[ \t]*\|&?(?!\|)[^\n;&|]{0,${PROGRAM_REACH}}${STDIN_SECRET_FLAG})`,
 ];
 
 /** A line break inside a key block: a real one (a bare CR too), or written as `\n` (a key in an environment variable or in JSON text). */
@@ -324,15 +328,15 @@ const PATTERNS = [
   // do not end it; a shell operator after a space does (` | `, ` && `, ` ; `), and so do `$(` and a backquote: what
   // a value never holds. A Cookie header's value is `name=value` cookies joined by `;` and spaces, with no other
   // space: a space or a `;` not followed by a cookie ends it (`echo cookie: x; touch y` keeps `; touch y`).
-  String.raw`(?<hdrName>(?<![A-Za-z0-9_.-])[A-Za-z0-9-]{0,64}?authorization\s*:\s*)(?<hdrScheme>(?:Bearer|Basic|Token|Digest|Bot|Negotiate)\s+)?(?:${HDR_CHAR})(?:${HDR_CHAR}|${HDR_SPACE})*`,
-  String.raw`(?<ckName>(?<![A-Za-z0-9_.-])[A-Za-z0-9-]{0,64}?cookie\s*:\s*)(?:${COOKIE_CHAR})(?:${COOKIE_CHAR}|${COOKIE_SEP})*`,
+  String.raw`(?<hdrName>(?<![A-Za-z0-9_.-])[A-Za-z0-9-]{0,64}?authorization[ \t]*:[ \t]*)(?<hdrScheme>(?:Bearer|Basic|Token|Digest|Bot|Negotiate)\s+)?(?:${HDR_CHAR})(?:${HDR_CHAR}|${HDR_SPACE})*`,
+  String.raw`(?<ckName>(?<![A-Za-z0-9_.-])[A-Za-z0-9-]{0,64}?cookie[ \t]*:[ \t]*)(?:${COOKIE_CHAR})(?:${COOKIE_CHAR}|${COOKIE_SEP})*`,
   // An AWS access key id with its secret key beside it, in either order.
   String.raw`(?<akid>\b(?:AKIA|ASIA)[A-Z0-9]{16}\b)(?<awsSep>[^A-Za-z0-9/+\n]{1,8})(?<awsSecret>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])`,
   String.raw`(?<awsBefore>(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=]))(?=[^A-Za-z0-9/+\n]{1,8}(?:AKIA|ASIA)[A-Z0-9]{16}\b)`,
   // name=value, name: value, "name":"value", --name=value. Only at the start of a
   // word, and with bounded name parts so a long word cannot make matching quadratic.
   // JSON inside a string (\"password\":\"…\") counts too.
-  String.raw`(?<kvName>(?<![A-Za-z0-9_.-])${NOT_SECRET_PREFIX}-{0,2}${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX})(?<kvSep>\\?["']?\s*[=:]\s*)(?<kvVal>\$'(?:[^'\\\n]|\\.)*'|\\"(?:[^\\\n]|\\[^"])*\\"|"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|(?<kvScheme>(?:Bearer|Basic)\s+)?[^\s"'&,;]+)`,
+  String.raw`(?<kvName>(?<![A-Za-z0-9_.-])${NOT_SECRET_PREFIX}-{0,2}${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX})(?<kvSep>\\?["']?[ \t]*[=:][ \t]*(?:\r?\n[ \t]+)?)(?<kvVal>\$'(?:[^'\\\n]|\\.)*'|\\"(?:[^\\\n]|\\[^"])*\\"|"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|(?<kvScheme>(?:Bearer|Basic)\s+)?[^\s"'&,;]+)`,
   // Environment-style DB_PASS=…, MYSQL_PWD=…, SSH_KEY=…, GITHUB_PAT=…, REDISCLI_AUTH=…, and pass=….
   String.raw`(?<envName>(?<![A-Za-z0-9_.-])-{0,2}(?:[A-Za-z][A-Za-z0-9_]{0,63}_(?:KEY|PAT|PASS|PWD|AUTH)|PASS)=)[^\s"'&,;]+`,
   // --password hunter2, aws_secret_access_key X (value as the next word).
@@ -341,8 +345,9 @@ const PATTERNS = [
   // up to the closing quote when a quote opened before the user name. A numeric uid:gid (docker -u 1000:1000) is
   // not a password (the replacement keeps it); a numeric password after a name is.
   String.raw`(?<userFlag>${OPTION_START}${USER_FLAG_GAP}(?<userName>${USER_NAME}):)(?<userPass>${VALUE_WORD})`,
-  String.raw`(?<userFlagDq>${OPTION_START}${USER_FLAG_GAP}\\?"(?<userNameDq>${USER_NAME}):)(?<userPassDq>(?:[^"\\\n]|\\[^"\r\n])+)`,
-  String.raw`(?<userFlagSq>${OPTION_START}${USER_FLAG_GAP}'(?<userNameSq>${USER_NAME}):)(?<userPassSq>[^'\n]+)`,
+  // In quotes: up to the closing quote on the same line, with no other quote and no command substitution between.
+  String.raw`(?<userFlagDq>${OPTION_START}${USER_FLAG_GAP}\\?"(?<userNameDq>${USER_NAME}):)(?<userPassDq>(?:[^"'\\\n$\x60]|\\[^"\r\n]|\$(?!\())+)(?=\\?")`,
+  String.raw`(?<userFlagSq>${OPTION_START}${USER_FLAG_GAP}'(?<userNameSq>${USER_NAME}):)(?<userPassSq>[^'"\n]+)(?=')`,
   programFlagPattern('lower'),
   programFlagPattern('upper'),
   programFlagPattern('ports'),

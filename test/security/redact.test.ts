@@ -126,6 +126,12 @@ describe('Redactor.redactText', () => {
     ['a quote after a value ends it', 'bash -c "docker login -u me -p hunter2"; docker push "registry/app:1"', `bash -c "docker login -u me -p ${REDACTED}"; docker push "registry/app:1"`],
     ['a quote after a value ends it, over continuation lines', 'ssh db "mysql -phunter2" \\\n  && curl -X POST "https://hooks.example/n" \\\n  && rm -rf "/tmp/d x"', `ssh db "mysql -p${REDACTED}" \\\n  && curl -X POST "https://hooks.example/n" \\\n  && rm -rf "/tmp/d x"`],
     ['a JSON string after a quoted value stays', '{"s":"mysql -p\\"hunter2\\"","t":"x y"}', `{"s":"mysql -p\\"${REDACTED}\\"","t":"x y"}`],
+    // Commands that an honest line keeps after a value, or after a flag that took none.
+    ['a value ends at ; & | inside it', 'mysql -ppw;rm -rf x; mysql -ppw2&&make', `mysql -p${REDACTED};rm -rf x; mysql -p${REDACTED}&&make`],
+    ['a flag at the end of a line takes nothing from the next', 'psql -h db --password\nrm -rf x\necho Password:\nread -s pw', 'psql -h db --password\nrm -rf x\necho Password:\nread -s pw'],
+    ['a quote after a flag that took no value closes the string', 'sh -c "mysql -u root -p"; echo "done"', 'sh -c "mysql -u root -p"; echo "done"'],
+    ['user:pass in quotes ends at its quote and holds no command substitution', `curl -u "me:$(cat pw)" x; sh -c "curl -u 'me:pw"; echo "x'"`, `curl -u "me:$(cat pw)" x; sh -c "curl -u 'me:pw"; echo "x'"`],
+    ['echo with a glued quoted part piped to sudo -S', `echo S3cr3t'x y' | sudo -S ls`, `echo ${REDACTED} | sudo -S ls`],
     ['user:pass quoted, escaped, or inside quotes opened before the user', `curl -u admin:'s3cret' a; curl -u "admin:correct horse" b; curl -u admin:pa\\$\\$word c; curl -u 'me:x y' d`, `curl -u admin:'${REDACTED}' a; curl -u "admin:${REDACTED}" b; curl -u admin:${REDACTED} c; curl -u 'me:${REDACTED}' d`],
     ['program flags after a JSON tab escape', '{"script":"mysql\\t-phunter2 db; docker login -u me\\t-p pw2 r; curl\\t-u me:pw3 x"}', `{"script":"mysql\\t-p${REDACTED} db; docker login -u me\\t-p ${REDACTED} r; curl\\t-u me:${REDACTED} x"}`],
     ['openssl pass:', 'openssl rsa -passin pass:hunter2', `openssl rsa -passin pass:${REDACTED}`],
