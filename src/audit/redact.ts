@@ -139,14 +139,15 @@ const QUOTED_PART = String.raw`\$'(?:[^'\\\n]|\\.)*'|'(?![\s;&|)])[^'\n]*'|"(?![
  */
 const GLUED_QUOTED_PART = String.raw`\$'[^\s"'\\;&|<>(){},:\x60]*'|'[^\s"'\\;&|<>(){},:\x60]*'|"[^\s"'\\;&|<>(){},:\x60]*"|\\"[^\s"'\\;&|<>(){},:\x60]*\\"`;
 /**
- * An unquoted part: an escaped character (`a\ b`), a continuation inside the
+ * An unquoted part: an escaped character (`a\ b`, and `\\&` in JSON text,
+ * where the shell reads `\&`), a continuation inside the
  * word (`pass\⏎word`: before anything but a space it glues the word on), or
  * any other character but a space, a quote, a backslash, a backtick, the `$`
  * of `$'` or `$(`, and `;`, `&`, `|`, where the shell ends a word: `mysql
  * -ppw;rm -rf x` keeps its rm. A value may start with one (VALUE_WORD): in
  * plain text, such as an error message, that is a password's character.
  */
-const BARE_PART = String.raw`\\[^"\r\n]|\\\r?\n(?=\S)|[^\s"'\\$;&|\x60]|\$(?!['(])`;
+const BARE_PART = String.raw`\\(?:\\[;&|]|[^"\r\n])|\\\r?\n(?=\S)|[^\s"'\\$;&|\x60]|\$(?!['(])`;
 /**
  * A flag's value in a command string, as the shell reads one word: bare and
  * quoted parts glued together, quoted ones after the first only as
@@ -345,9 +346,9 @@ const PATTERNS = [
   // up to the closing quote when a quote opened before the user name. A numeric uid:gid (docker -u 1000:1000) is
   // not a password (the replacement keeps it); a numeric password after a name is.
   String.raw`(?<userFlag>${OPTION_START}${USER_FLAG_GAP}(?<userName>${USER_NAME}):)(?<userPass>${VALUE_WORD})`,
-  // In quotes: up to the closing quote on the same line, with no other quote and no command substitution between.
-  String.raw`(?<userFlagDq>${OPTION_START}${USER_FLAG_GAP}\\?"(?<userNameDq>${USER_NAME}):)(?<userPassDq>(?:[^"'\\\n$\x60]|\\[^"\r\n]|\$(?!\())+)(?=\\?")`,
-  String.raw`(?<userFlagSq>${OPTION_START}${USER_FLAG_GAP}'(?<userNameSq>${USER_NAME}):)(?<userPassSq>[^'"\n]+)(?=')`,
+  // In quotes: up to the closing quote on the same line, with no command substitution between.
+  String.raw`(?<userFlagDq>${OPTION_START}${USER_FLAG_GAP}\\?"(?<userNameDq>${USER_NAME}):)(?<userPassDq>(?:[^"\\\n$\x60]|\\[^"\r\n]|\$(?!\())+)(?=\\?")`,
+  String.raw`(?<userFlagSq>${OPTION_START}${USER_FLAG_GAP}'(?<userNameSq>${USER_NAME}):)(?<userPassSq>[^'\n]+)(?=')`,
   programFlagPattern('lower'),
   programFlagPattern('upper'),
   programFlagPattern('ports'),
