@@ -154,7 +154,9 @@ const BARE_PART = String.raw`\\(?:\\[;&|]|[^"\r\n])|\\\r?\n(?=\S)|[^\s"'\\$;&|\x
  * GLUED_QUOTED_PART allows. Each part starts with a character no other part
  * starts with, so a failed match backtracks little.
  */
-const VALUE_WORD = String.raw`(?:${QUOTED_PART}|${BARE_PART}|[;&|])(?:${GLUED_QUOTED_PART}|${BARE_PART})*`;
+const VALUE_FIRST_PART = String.raw`${QUOTED_PART}|${BARE_PART}|[;&|]`;
+const VALUE_LATER_PARTS = String.raw`(?:${GLUED_QUOTED_PART}|${BARE_PART})*`;
+const VALUE_WORD = String.raw`(?:${VALUE_FIRST_PART})${VALUE_LATER_PARTS}`;
 /**
  * The word echo or printf pipes into a command reading a secret on stdin: any
  * quoted part may be glued on (`echo S3cr3t'x y' | sudo -S …`), as the
@@ -169,7 +171,7 @@ const FLAG_VALUE = VALUE_LEAD + VALUE_WORD;
  * reading that matches is the answer; before a look-ahead every reading would
  * be tried.
  */
-const LOOSE_FLAG_VALUE = String.raw`${VALUE_LEAD}(?:${QUOTED_PART}|\\"|${BARE_PART}|[;&|])(?:${GLUED_QUOTED_PART}|${BARE_PART})*`;
+const LOOSE_FLAG_VALUE = String.raw`${VALUE_LEAD}(?:${VALUE_FIRST_PART}|\\")${VALUE_LATER_PARTS}`;
 /**
  * Where an option starts: after a space, a quote or a backslash (`\-p` is
  * `-p` to the shell; a continuation glued to the word before reads so in the
