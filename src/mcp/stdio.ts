@@ -114,33 +114,45 @@ export async function serveStdio(core: McpCore, opts: StdioOptions): Promise<voi
     pending.add(p);
   };
   const reader = opts.input.getReader();
-  const stopped = new Promise<'stopped'>((resolve) => {
-    if (opts.stop?.aborted) resolve('stopped');
-    opts.stop?.addEventListener('abort', () => resolve('stopped'), { once: true });
-  });
-  for (;;) {
-    const next = await Promise.race([reader.read(), stopped]);
-    if (next === 'stopped') {
-      // A partial line is dropped: its sender is being shut down.
-      reader.cancel().catch(() => {});
-      break;
+  // A stop cancels the read in progress, which then ends as stdin closing does. Not Promise.race against a
+  // promise that lives as long as the session: every race leaves a reaction on it that holds its read's
+  // chunk, so a session kept every byte it was ever sent.
+  const cancelRead = () => void reader.cancel().catch(() => {});
+  if (opts.stop?.aborted) cancelRead();
+  else opts.stop?.addEventListener('abort', cancelRead, { once: true });
+  try {
+    reading: for (;;) {
+      const next = await reader.read();
+      if (next.done) {
+        // A partial line is dropped when the stop ended the read: its sender is being shut down.
+        const last = opts.stop?.aborted ? null : splitter.end();
+        if (last) dispatchLine(last);
+        break;
+      }
+      for (const line of splitter.push(next.value)) {
+        // Line by line: one chunk of small requests can ask for many large answers.
+        if (output.backlog > OUTPUT_HIGH_WATER && !(await roomOrStop(output, opts.stop))) break reading;
+        dispatchLine(line);
+      }
+      if (opts.stop?.aborted) break;
     }
-    if (next.done) {
-      const last = splitter.end();
-      if (last) dispatchLine(last);
-      break;
-    }
-    for (const line of splitter.push(next.value)) {
-      // Line by line: one chunk of small requests can ask for many large answers.
-      if (output.backlog > OUTPUT_HIGH_WATER && (await Promise.race([output.below(OUTPUT_HIGH_WATER), stopped])) === 'stopped') break;
-      dispatchLine(line);
-    }
-    if (opts.stop?.aborted) {
-      reader.cancel().catch(() => {});
-      break;
-    }
+  } finally {
+    opts.stop?.removeEventListener('abort', cancelRead);
   }
   // stdin closed: answer what is in flight (`echo '{…}' | hide stdio` must
   // work), bounded by each command's own timeout.
   await Promise.allSettled([...pending]);
+}
+
+/** Waits until the reader has taken the output down to the high-water mark (true) or the session is stopped (false). */
+function roomOrStop(output: StdioOutput, stop: AbortSignal | undefined): Promise<boolean> {
+  if (stop?.aborted) return Promise.resolve(false);
+  return new Promise<boolean>((resolve) => {
+    const onStop = () => resolve(false);
+    stop?.addEventListener('abort', onStop, { once: true });
+    void output.below(OUTPUT_HIGH_WATER).then(() => {
+      stop?.removeEventListener('abort', onStop);
+      resolve(true);
+    });
+  });
 }

@@ -330,3 +330,26 @@ test('SIGTERM while stdin is paused for a client that never reads stdout: the se
     closeSync(reader);
   }
 }, 60_000);
+
+test('a session keeps none of what it has read: 256 MiB of input, refused as one oversized line, peaks well under its size', async () => {
+  const { ws, audit } = place(null);
+  const ping = '{"jsonrpc":"2.0","id":2,"method":"ping"}';
+  // Through a shell pipe, so the input is streamed by the kernel rather than held by this test.
+  const feed = `{ head -c ${256 * 1024 * 1024} /dev/zero; printf '\\n%s\\n' '${ping}'; }`;
+  await using proc = Bun.spawn(['sh', '-c', `${feed} | exec "$0" "$1" stdio --workspace "$2"`, process.execPath, MAIN, ws], {
+    cwd: ws,
+    env: env(audit, { HIDE_SANDBOX: 'off' }),
+    stdout: 'pipe',
+    stderr: 'pipe',
+  });
+  const [out, code] = await Promise.all([proc.stdout.text(), proc.exited]);
+  expect({ code, answers: out.trim().split('\n').map((l) => JSON.parse(l)) }).toEqual({
+    code: 0,
+    answers: [
+      { jsonrpc: '2.0', id: null, error: { code: -32600, message: expect.stringContaining('Message exceeds the limit') } },
+      { jsonrpc: '2.0', id: 2, result: {} },
+    ],
+  });
+  // A session holding what it read peaks above the input's size (316 MB when it did); one that does not, near 85 MB.
+  expect(proc.resourceUsage()!.maxRSS).toBeLessThan(192 * 1024 * 1024);
+}, 60_000);
