@@ -16,6 +16,11 @@ export interface FileLine {
   torn: boolean;
   /** Bytes in the line, without its newline. */
   bytes: number;
+  /**
+   * Whether those bytes are UTF-8. The writer's never are anything else; bytes
+   * that are not are shown in `text` as U+FFFD, which reads as another line.
+   */
+  utf8: boolean;
 }
 
 /**
@@ -44,7 +49,7 @@ export function* readLines(file: string, chunkBytes = CHUNK_BYTES): Generator<Fi
       let start = 0;
       for (let nl = buf.indexOf(0x0a, 0); nl >= 0 && nl < n; nl = buf.indexOf(0x0a, start)) {
         const bytes = carried + (nl - start);
-        yield { text: lineText(carry, carried, buf, start, nl), line: ++line, torn: false, bytes };
+        yield { ...lineText(carry, carried, buf, start, nl), line: ++line, torn: false, bytes };
         carry = [];
         carried = 0;
         start = nl + 1;
@@ -57,15 +62,21 @@ export function* readLines(file: string, chunkBytes = CHUNK_BYTES): Generator<Fi
         carried += rest;
       }
     }
-    if (carried > 0) yield { text: lineText(carry, carried, buf, 0, 0), line: ++line, torn: true, bytes: carried };
+    if (carried > 0) yield { ...lineText(carry, carried, buf, 0, 0), line: ++line, torn: true, bytes: carried };
   } finally {
     closeSync(fd);
   }
 }
 
-/** The text of a line made of the carried pieces and buf[start, end); null when it was too long to keep. */
-function lineText(carry: Buffer[], carried: number, buf: Buffer, start: number, end: number): string | null {
-  if (carried + (end - start) > MAX_KEPT_LINE_BYTES) return null;
-  if (carry.length === 0) return buf.toString('utf8', start, end);
-  return Buffer.concat([...carry, buf.subarray(start, end)]).toString('utf8');
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** The text of a line made of the carried pieces and buf[start, end) (null when it was too long to keep), and whether it was UTF-8. */
+function lineText(carry: Buffer[], carried: number, buf: Buffer, start: number, end: number): { text: string | null; utf8: boolean } {
+  if (carried + (end - start) > MAX_KEPT_LINE_BYTES) return { text: null, utf8: false };
+  const bytes = carry.length === 0 ? buf.subarray(start, end) : Buffer.concat([...carry, buf.subarray(start, end)]);
+  try {
+    return { text: strictUtf8.decode(bytes), utf8: true };
+  } catch {
+    return { text: bytes.toString('utf8'), utf8: false };
+  }
 }

@@ -65,7 +65,7 @@ interface Entry {
   fileStart: string | null;
 }
 
-function toEntry({ text, line, torn }: FileLine): Entry {
+function toEntry({ text, line, torn, utf8 }: FileLine): Entry {
   const entry: Entry = { line, torn, tooLong: text === null, recordStart: false, prev: null, hash: null, selfOk: false, textOk: false, fileStart: null };
   if (text === null) return entry;
   let rec: unknown;
@@ -83,7 +83,8 @@ function toEntry({ text, line, torn }: FileLine): Entry {
   try {
     entry.selfOk = chainHash(rest.prev_hash, rest) === hash;
     // Only a record that hashed is serialised again (the same depth the hashing took).
-    entry.textOk = entry.selfOk && JSON.stringify(rec) === text;
+    // Bytes that are not UTF-8 decode to U+FFFD and can then serialise alike; they are still not what was written.
+    entry.textOk = entry.selfOk && utf8 && JSON.stringify(rec) === text;
   } catch {
     // Nested too deep to hash (the writer never nests that far): not the line that was chained.
     entry.selfOk = false;

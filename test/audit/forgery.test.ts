@@ -99,3 +99,20 @@ describe('a line respelled to the same record', () => {
     });
   }
 });
+
+test('bytes that are not UTF-8 in place of a U+FFFD a client sent: verify names the line edited (it decodes to the same record)', () => {
+  using dir = scratch();
+  const file = join(dir.path, 'audit.jsonl');
+  const w = new AuditWriter({ file, redactor: new Redactor(), chain: true, onError: () => {} });
+  w.write(event(0));
+  w.write({ ...toolCallEvent('forgery-fffd', { command: 'echo', arguments: ['a\ufffdb'] }), client_id: 'alice' });
+  w.write(event(2));
+  w.close();
+  const bytes = readFileSync(file);
+  const at = bytes.indexOf(Buffer.from('a\ufffdb'));
+  expect(at).toBeGreaterThan(0);
+  // Three bytes for three: a four-byte sequence cut short, which a strict reader refuses and a lenient one reads as U+FFFD.
+  Buffer.from([0xf0, 0x9f, 0x98]).copy(bytes, at + 1);
+  writeFileSync(file, bytes);
+  expect(verifyFiles([file])).toEqual({ ok: false, problem: { kind: 'edited', file, line: 2, message: expect.stringContaining('matches its hash, but not as written') } } as never);
+});

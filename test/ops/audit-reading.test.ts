@@ -21,7 +21,7 @@ function splitWhole(text: string) {
   if (text === '') return [];
   const ends = text.endsWith('\n');
   const rows = (ends ? text.slice(0, -1) : text).split('\n');
-  return rows.map((row, i) => ({ text: row, line: i + 1, torn: !ends && i === rows.length - 1, bytes: Buffer.byteLength(row) }));
+  return rows.map((row, i) => ({ text: row, line: i + 1, torn: !ends && i === rows.length - 1, bytes: Buffer.byteLength(row), utf8: true }));
 }
 
 function withFile<T>(content: string | Buffer, fn: (file: string, dir: string) => T): T {
@@ -69,10 +69,10 @@ describe('audit line reader', () => {
     const huge = 'h'.repeat(MAX_KEPT_LINE_BYTES + 10);
     withFile(`first\n${huge}\nlast\n${huge}`, (file) => {
       expect([...readLines(file)]).toEqual([
-        { text: 'first', line: 1, torn: false, bytes: 5 },
-        { text: null, line: 2, torn: false, bytes: huge.length },
-        { text: 'last', line: 3, torn: false, bytes: 4 },
-        { text: null, line: 4, torn: true, bytes: huge.length },
+        { text: 'first', line: 1, torn: false, bytes: 5, utf8: true },
+        { text: null, line: 2, torn: false, bytes: huge.length, utf8: false },
+        { text: 'last', line: 3, torn: false, bytes: 4, utf8: true },
+        { text: null, line: 4, torn: true, bytes: huge.length, utf8: false },
       ]);
     });
   });
@@ -175,4 +175,20 @@ describe('audit CLI over lines it cannot hold', () => {
       expect(q.stdout.toString()).toBe(`${records.join('\n')}\n`);
     });
   });
+});
+
+test('readLines: a line that is not UTF-8 says so; one whose characters span reads is UTF-8', () => {
+  const dir = tempDir('hide-audit-read-');
+  try {
+    const file = join(dir, 'log');
+    writeFileSync(file, Buffer.concat([Buffer.from('ok 𝄞\nbad '), Buffer.from([0xf0, 0x9f, 0x98]), Buffer.from('\n')]));
+    for (const chunk of [1, 2, 5, 1024]) {
+      expect([...readLines(file, chunk)].map(({ text, utf8 }) => ({ text, utf8 }))).toEqual([
+        { text: 'ok 𝄞', utf8: true },
+        { text: 'bad \ufffd', utf8: false },
+      ]);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
