@@ -73,8 +73,8 @@ export class McpCore {
     let value: unknown;
     try {
       value = parseMessageText(text);
-    } catch {
-      return { ok: false, id: null, error: new ParseError() };
+    } catch (err) {
+      return { ok: false, id: null, error: err instanceof HideError ? err : new ParseError() };
     }
     const id = readId(value);
     try {

@@ -56,13 +56,15 @@ const isLossy = (x: unknown): boolean => typeof x === 'number' && Number.isInteg
 /**
  * JSON.parse for one JSON-RPC message, keeping a top-level `id` or a
  * `params.requestId` beyond ±(2^53−1) as its original text. Throws
- * SyntaxError like JSON.parse. Only such a message is parsed twice.
+ * SyntaxError like JSON.parse, or InvalidRequestError for such an id in a
+ * message nested too deeply to read it exactly. Only such a message is
+ * parsed twice.
  */
 export function parseMessageText(text: string): unknown {
   const value: unknown = JSON.parse(text);
   if (!isObject(value) || !(isLossy(value.id) || (isObject(value.params) && isLossy(value.params.requestId)))) return value;
   const sources = new Map<unknown, Map<string, string>>();
-  const exact = RawJson.parse(text, function (key, val, context) {
+  const exact = reviveNested(text, function (key, val, context) {
     // Kept only when written as digits: 9007199254740993.5 parses to an integer too, but is not one.
     if ((key === 'id' || key === 'requestId') && isLossy(val) && context?.source !== undefined && INTEGER_TEXT.test(context.source)) {
       const found = sources.get(this) ?? new Map<string, string>();
@@ -70,13 +72,27 @@ export function parseMessageText(text: string): unknown {
       sources.set(this, found);
     }
     return val;
-  }) as Record<string, unknown>;
+  });
   const id = sources.get(exact)?.get('id');
   if (id !== undefined) exact.id = RawJson.rawJSON(id);
   const params = exact.params;
   const requestId = isObject(params) ? sources.get(params)?.get('requestId') : undefined;
   if (requestId !== undefined) (params as Record<string, unknown>).requestId = RawJson.rawJSON(requestId);
   return exact;
+}
+
+/**
+ * The reviver parse walks the value recursively, so it runs out of stack
+ * where JSON.parse itself does not (a few thousand levels): the id cannot be
+ * read exactly then, and echoing it rounded would name another request.
+ */
+function reviveNested(text: string, reviver: Parameters<typeof RawJson.parse>[1]): Record<string, unknown> {
+  try {
+    return RawJson.parse(text, reviver) as Record<string, unknown>;
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    throw new InvalidRequestError('Invalid Request: the message nests too deeply to read its id exactly; an id beyond ±(2^53−1) needs a message nested less deeply, or send a smaller id');
+  }
 }
 
 /** A Map key for an id: 1, "1" and a raw 9007199254740993 stay distinct. */
