@@ -256,7 +256,8 @@ export async function runLauncher(): Promise<void> {
   } finally {
     // The server is gone or closed us: nothing we started may outlive it.
     for (const pid of leaders) killGroup(pid, 'SIGKILL');
-    if (sweeps) sweepOrphans(new Set());
+    // No later sweep: this one takes the time it needs.
+    if (sweeps) sweepOrphans(new Set(), undefined, Infinity);
   }
   process.exit(0);
 }

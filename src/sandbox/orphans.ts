@@ -143,6 +143,8 @@ function holdChild(pid: number, parent: Held): Held | null {
  * event loop it runs on serves every client.
  */
 export const SETTLE_MS = 100;
+/** How long the walk watches a process it stopped for the stop to show, before it lists its children anyway. */
+const STOP_SPIN_MS = 0.5;
 /** Looks at the stopped tree after the first walk, at most (each must find someone new to earn the next). */
 const MAX_LOOKS = 8;
 
@@ -171,9 +173,14 @@ function settled(frozen: Held[]): boolean {
  * orphan would let a child of it (re-parented to us in turn) fork a
  * successor before the next sweep, and so on for ever; a stopped process
  * cannot fork, so the tree is frozen from the top before anything dies.
- * SIGSTOP is asynchronous: each process is listed only once it shows as
- * stopped, so a fork that raced the signal is still seen. Every process is
- * signalled through a pidfd taken while it was known to be in the tree.
+ * SIGSTOP is asynchronous: each process is listed once it shows as stopped
+ * (or after STOP_SPIN_MS), so a fork that raced the signal is mostly still
+ * seen, and the looks below find the rest. Every process is signalled
+ * through a pidfd taken while it was known to be in the tree.
+ *
+ * A sweep's walk also ends at `deadline`, with the part it stopped killed:
+ * what it had not reached yet is handed to us as its stopped parents die,
+ * and the next sweep takes it, so no tree holds the event loop for long.
  *
  * A process that dies during the walk (a kill sent just before it, or its
  * own end) hands its children to the nearest subreaper above it, which may
@@ -183,7 +190,7 @@ function settled(frozen: Held[]): boolean {
  * the tree to settle (every process stopped or dead: nothing can hand
  * children over any more).
  */
-function killTree(root: number, budget: number, settleBy: number): number {
+function killTree(root: number, budget: number, settleBy: number, deadline = Infinity): number {
   // Our own child, not reaped yet: its pid names it alone.
   const top = hold(root);
   if (top === null) return lastErrno() === ESRCH ? 0 : killChildByPid(root);
@@ -193,7 +200,8 @@ function killTree(root: number, budget: number, settleBy: number): number {
   const opened: Held[] = [top];
   try {
     for (let look = 0; ; look++) {
-      while (queue.length > 0 && frozen.length < budget) {
+      // The root is always taken, even past the deadline: a sweep that stopped nobody would find the same tree next time.
+      while (queue.length > 0 && frozen.length < budget && (inTree.size === 0 || performance.now() < deadline)) {
         const { pid, parent } = queue.pop()!;
         if (inTree.has(pid)) continue;
         // Not in the tree (yet): a child handed over meanwhile is found again under its new parent.
@@ -203,10 +211,12 @@ function killTree(root: number, budget: number, settleBy: number): number {
         if (p !== top) opened.push(p);
         if (!signalHeld(p, SIGSTOP)) continue;
         frozen.push(p);
-        for (let spin = 0; spin < 100; spin++) if (isStill(stateOf(pid))) break;
+        // Bounded in time, not in reads: on a machine the tree's own processes keep busy, each read can wait long.
+        const spinEnd = performance.now() + STOP_SPIN_MS;
+        while (!isStill(stateOf(pid)) && performance.now() < spinEnd);
         for (const child of childPids(pid)) queue.push({ pid: child, parent: p });
       }
-      if (frozen.length >= budget || look === MAX_LOOKS) break;
+      if (frozen.length >= budget || look === MAX_LOOKS || performance.now() >= deadline) break;
       // The time first: a sweep (no wait) does not read the tree's states at all.
       while (performance.now() < settleBy && !settled(frozen)) Bun.sleepSync(1);
       for (const p of frozen) for (const child of childPids(p.pid)) if (!inTree.has(child)) queue.push({ pid: child, parent: p });
@@ -264,36 +274,42 @@ export function isSandboxed(pid: number): boolean {
 /** Rounds of one sweep: each lists our children again, since killing a tree hands us its orphans. */
 const ROUNDS = 50;
 /**
- * Processes one sweep may stop, kill or reap before it yields: thousands of
- * orphans must not hold the event loop (of the server, serving every
- * client) for seconds. The rest is for the next sweep, a tick later.
+ * Processes one sweep may stop, kill or reap, and the time it may take,
+ * before it yields: thousands of orphans must not hold the event loop (of
+ * the server, serving every client) for seconds. Both bounds are needed: a
+ * client's orphans can keep the machine's cores so busy that every /proc read
+ * and signal of the sweep waits its turn, and 200 busy orphans then took a
+ * sweep of their trees 5–10 s. The rest is for the next sweep, a tick later.
  */
 const SWEEP_BUDGET = 256;
+export const SWEEP_MS = 10;
 
 /**
  * Kills every child of ours that is not in `keep` (the processes we spawned
  * and still wait for) and that `candidate` accepts, with its whole tree, and
  * reaps the dead. A child's pid cannot be reused before we reap it, so the
  * kill cannot reach a stranger. Lists our children again until none is left
- * or the rounds run out; returns how many were still there (0: quiet).
+ * or the rounds run out, and stops once it has worked past `deadline` (a
+ * performance.now() time; each sweep does at least one kill or reap).
+ * Returns 0 when nothing is left, else how many it saw still there.
  */
-export function sweepOrphans(keep: ReadonlySet<number>, candidate: (pid: number) => boolean = () => true): number {
+export function sweepOrphans(keep: ReadonlySet<number>, candidate: (pid: number) => boolean = () => true, deadline = performance.now() + SWEEP_MS): number {
   const c = libc();
   let left = 0;
   let budget = SWEEP_BUDGET;
-  for (let round = 0; round < ROUNDS && budget > 0; round++) {
+  for (let round = 0; round < ROUNDS; round++) {
     left = 0;
     for (const pid of childPids()) {
       if (keep.has(pid) || !candidate(pid)) continue;
       left++;
-      if (budget <= 0) continue;
       if (isDead(pid)) {
         c.waitpid(pid, null, WNOHANG);
         budget--;
       } else {
         // SIGKILL reaches every thread, the main one gone or not.
-        budget -= killTree(pid, budget, 0);
+        budget -= killTree(pid, budget, 0, deadline);
       }
+      if (budget <= 0 || performance.now() >= deadline) return left;
     }
     if (left === 0) return 0;
   }
