@@ -15,6 +15,7 @@ import { framed, MCP_HEADERS, removeSetups, setupHide } from '../lib/hide.ts';
 import { cpuSeconds, freePort, spawnLogged, waitFor200 } from '../lib/proc.ts';
 import { median } from '../lib/stats.ts';
 import { wrk, writePostScript } from '../lib/wrk.ts';
+import { alternate } from '../scenarios/http.ts';
 
 const repeats = Number(process.argv[2] ?? 5);
 const rounds = Number(process.argv[3] ?? 4);
@@ -44,17 +45,7 @@ async function shot(s: string) {
 }
 
 async function pair(a: string, b: string) {
-  const as: { rps: number; us: number }[] = [];
-  const bs: typeof as = [];
-  for (let i = 0; i < rounds; i++) {
-    if (i % 2 === 0) {
-      as.push(await shot(a));
-      bs.push(await shot(b));
-    } else {
-      bs.push(await shot(b));
-      as.push(await shot(a));
-    }
-  }
+  const [as, bs] = await alternate(rounds, () => shot(a), () => shot(b));
   const best = Math.max(...bs.map((x) => x.rps)) / Math.max(...as.map((x) => x.rps));
   const paired = median(as.map((x, i) => bs[i]!.rps / x.rps));
   const cpu = median(as.map((x) => x.us)) / median(bs.map((x) => x.us));

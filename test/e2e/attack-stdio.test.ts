@@ -90,14 +90,19 @@ function stdinFifo(dir: string) {
   expect(Bun.spawnSync(['mkfifo', fifo]).exitCode).toBe(0);
   const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
   const writer = openSync(fifo, constants.O_WRONLY);
+  /** Starts `argv` writing into the FIFO; the FIFO ends when it exits. */
+  const feedFrom = (argv: string[]) => {
+    const feeder = Bun.spawn(argv, { stdout: writer, stderr: 'ignore' });
+    closeSync(writer);
+    return feeder;
+  };
   return {
     reader,
+    feedFrom,
     feed(text: string) {
       const file = join(dir, 'in.txt');
       writeFileSync(file, text);
-      const cat = Bun.spawn(['cat', file], { stdout: writer, stderr: 'ignore' });
-      closeSync(writer);
-      return cat;
+      return feedFrom(['cat', file]);
     },
   };
 }
@@ -334,17 +339,13 @@ test('SIGTERM while stdin is paused for a client that never reads stdout: the se
 test('a session keeps none of what it has read: 256 MiB of input, refused as one oversized line, peaks well under its size', async () => {
   const { ws, audit } = place(null);
   using fifoDir = disposableTempDir('hide-attack-stdio-fifo-');
-  const fifo = join(fifoDir.path, 'in');
-  expect(Bun.spawnSync(['mkfifo', fifo]).exitCode).toBe(0);
-  const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
-  const writer = openSync(fifo, constants.O_WRONLY);
+  const stdin = stdinFifo(fifoDir.path);
   const ping = '{"jsonrpc":"2.0","id":2,"method":"ping"}';
+  await using proc = Bun.spawn([process.execPath, MAIN, 'stdio', '--workspace', ws], { cwd: ws, env: env(audit, { HIDE_SANDBOX: 'off' }), stdin: stdin.reader, stdout: 'pipe', stderr: 'pipe' });
+  closeSync(stdin.reader);
   // Streamed by the kernel rather than held by this test; the input then stays open, so the server is still
   // there to be measured once it has answered.
-  await using feeder = Bun.spawn(['sh', '-c', `head -c ${256 * 1024 * 1024} /dev/zero; printf '\\n%s\\n' '${ping}'; exec sleep 60`], { stdout: writer, stderr: 'ignore' });
-  await using proc = Bun.spawn([process.execPath, MAIN, 'stdio', '--workspace', ws], { cwd: ws, env: env(audit, { HIDE_SANDBOX: 'off' }), stdin: reader, stdout: 'pipe', stderr: 'pipe' });
-  closeSync(writer);
-  closeSync(reader);
+  await using feeder = stdin.feedFrom(['sh', '-c', `head -c ${256 * 1024 * 1024} /dev/zero; printf '\\n%s\\n' '${ping}'; exec sleep 60`]);
   let out = '';
   const decoder = new TextDecoder();
   for await (const chunk of proc.stdout as ReadableStream<Uint8Array>) {
