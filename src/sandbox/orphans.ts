@@ -282,7 +282,7 @@ const ROUNDS = 50;
  * sweep of their trees 5–10 s. The rest is for the next sweep, a tick later.
  */
 const SWEEP_BUDGET = 256;
-export const SWEEP_MS = 10;
+const SWEEP_MS = 10;
 
 /**
  * Kills every child of ours that is not in `keep` (the processes we spawned
