@@ -142,6 +142,25 @@ describe.each(ERAS)('malformed requests (%s)', (era) => {
     expect([r.status, r.json.id]).toEqual([406, 1]);
   });
 
+  // By content negotiation, not by substring: `q=0` refuses a type, a range matches only its own type and parameters.
+  test.each([
+    ['application/json;q=0', 406],
+    ['application/json;q=0, text/event-stream', 'sse'],
+    ['*/*, application/json;q=0', 'sse'],
+    ['*/*;q=0', 406],
+    ['application/jsonl', 406],
+    ['application/json; charset=latin1', 406],
+    ['APPLICATION/JSON; Charset=UTF-8', 'json'],
+    ['text/*', 'sse'],
+    ['application/*;q=0.1, text/event-stream', 'json'],
+    ['text/event-stream; charset=utf-8', 'sse'],
+    ['', 'json'],
+  ] as const)('Accept %j → %p', async (accept, expected) => {
+    const r = await post(era, LIST, { 'content-type': 'application/json', accept });
+    const got = r.status === 406 ? 406 : r.headers.get('content-type') === 'text/event-stream' ? 'sse' : 'json';
+    expect([got, r.status === 406 ? r.json.id : r.status]).toEqual([expected, expected === 406 ? 1 : 200]);
+  });
+
   test('Accept: text/event-stream only → one SSE event holding the JSON answer', async () => {
     const message = { jsonrpc: '2.0', id: 9, method: NOOP[era] };
     const json = await post(era, message, { 'content-type': 'application/json', accept: 'application/json' });

@@ -12,7 +12,7 @@ import type { McpDispatcher } from '../../mcp/dispatcher.ts';
 import { callLabels } from '../../mcp/gate.ts';
 import type { SecurityPipeline } from '../../security/pipeline.ts';
 import { type RequestState, stateOf } from '../request-state.ts';
-import { replyFormat } from '../routes/mcp.ts';
+import { acceptVerdict } from '../reply-format.ts';
 
 export function limits(security: SecurityPipeline, dispatcher: McpDispatcher, contextOf: (request: Request) => CallContext) {
   async function admit(request: Request, state: RequestState, params: Record<string, unknown>): Promise<void> {
@@ -33,7 +33,7 @@ export function limits(security: SecurityPipeline, dispatcher: McpDispatcher, co
     const msg = state?.incoming?.message;
     if (!state || msg?.kind !== 'request' || msg.method !== 'tools/call') return;
     // A call whose answer the client cannot take (406) is refused before it spends a request of its minute.
-    replyFormat(headers.accept ?? null);
+    acceptVerdict(headers.accept ?? null);
     return admit(request, state, msg.params);
   });
 }

@@ -8,23 +8,13 @@
  */
 import { Elysia } from 'elysia';
 import type { CallContext } from '../../core/context.ts';
-import { HideError, MethodNotAllowedError, RpcCode } from '../../core/errors.ts';
+import { MethodNotAllowedError } from '../../core/errors.ts';
 import type { Incoming, McpCore } from '../../mcp/core.ts';
 import type { Reply } from '../../mcp/dispatcher.ts';
 import { type Admission, callLabels } from '../../mcp/gate.ts';
 import { jsonResponse } from '../error-response.ts';
+import { acceptVerdict, type ReplyFormat } from '../reply-format.ts';
 import { type HeaderRecord, stateOf } from '../request-state.ts';
-
-type ReplyFormat = 'json' | 'sse';
-
-/** Missing or wildcard Accept gets JSON, so the seed's curl examples work as written. */
-export function replyFormat(accept: string | null): ReplyFormat {
-  if (accept === null) return 'json';
-  const a = accept.toLowerCase();
-  if (a.trim() === '' || a.includes('application/json') || a.includes('*/*') || a.includes('application/*')) return 'json';
-  if (a.includes('text/event-stream')) return 'sse';
-  throw new HideError('Not Acceptable: accept application/json or text/event-stream', { status: 406, rpcCode: RpcCode.invalidRequest });
-}
 
 const SSE_HEADERS = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' };
 
@@ -106,12 +96,11 @@ export function mcpRoutes(core: McpCore, contextOf: (request: Request) => CallCo
   // Not async: a tools/list is answered without a promise in between.
   const handle = ({ request, headers }: { request: Request; headers: HeaderRecord }) => {
     const state = stateOf(request)!;
-    const accept = headers.accept ?? null;
-    const format = replyFormat(accept);
+    const { format, streams } = acceptVerdict(headers.accept ?? null);
     const incoming = state.incoming!;
     // Only a tools/call reports progress; anything else keeps its own status (202, a 2026-07-28 404) instead of a 200 stream.
     const reportsProgress = incoming.progressToken !== undefined && incoming.message.kind === 'request' && incoming.message.method === 'tools/call';
-    if (reportsProgress && (format === 'sse' || accept?.toLowerCase().includes('text/event-stream'))) {
+    if (reportsProgress && streams) {
       return streamed(core, incoming, contextOf(request), state.admission);
     }
     const out = core.answer(incoming, contextOf(request), { admission: state.admission });
