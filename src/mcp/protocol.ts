@@ -13,6 +13,7 @@
  */
 import * as v from 'valibot';
 import { InvalidRequestError, RpcCode } from '../core/errors.ts';
+import { duplicateKeys } from '../util/json-duplicate-keys.ts';
 import { checkBounded } from './bounded-validation.ts';
 
 /** The newest handshake-era revision, answered to an `initialize` that asks for none we know. */
@@ -143,6 +144,24 @@ export function toMessage(value: unknown): JsonRpcMessage {
   }
   if (m.id !== undefined && ('result' in m || 'error' in m)) return { kind: 'response' };
   throw new InvalidRequestError('Invalid Request: a request needs a string "method"');
+}
+
+/**
+ * The names a message gives twice in one object, as dotted paths
+ * (`params.arguments.command`), empty for nearly every message. JSON.parse
+ * keeps the last of them, while a reader in front of this server (a
+ * gateway's policy, a log) may have taken the first: a `"command"` given
+ * twice would run the one it did not see. Only a tools/call runs anything,
+ * so only a call pays for this walk (about as long as its parse); the first
+ * name found ends it, and only a refusal walks the whole message to learn
+ * whether its id can be echoed.
+ */
+export function repeatedNames(text: string): string[] {
+  return duplicateKeys(text, { first: true }).length === 0 ? [] : duplicateKeys(text);
+}
+
+export function repeatedNameError(path: string): InvalidRequestError {
+  return new InvalidRequestError(`Invalid Request: "${path.slice(0, 200)}" is given twice in one object; JSON readers differ on which one counts, so give each name once`);
 }
 
 /** `{"jsonrpc":"2.0","id":…,"result":<resultJson>}` from an already serialised result. */

@@ -3,47 +3,65 @@
  * word (RFC 8259 leaves the outcome to the parser), so in a settings file a
  * second `"auth": {…}` section replaces the first whole — and the
  * `"enabled": true` written there is gone. Settings files are refused with
- * each such name instead, as a flag given twice is.
+ * each such name instead, as a flag given twice is; so is an MCP message
+ * whose reader in front of this server (a gateway, a log) may have taken the
+ * first where this server takes the last.
  */
+
+/** One open object or array: the names seen so far (objects only), and the step to the value being read. */
+interface Frame {
+  names: Set<string> | null;
+  expectName: boolean;
+  step: string;
+  index: number;
+}
+
+/**
+ * Objects nested deeper than this are not looked into: no settings file or
+ * tool argument comes near it, and a frame per level would let a body of
+ * bare brackets cost a second.
+ */
+const MAX_DEPTH = 64;
 
 /**
  * The dotted paths of names that occur twice in the same object (`auth`,
- * `clients.2.readOnly`), each once, in order. `text` must be valid JSON
- * (parse it first): this only walks its structure.
+ * `clients.2.readOnly`), each once, in order, down to 64 levels. `text` must
+ * be valid JSON (parse it first): this only walks its structure, in one pass;
+ * a path is built only for a name found twice.
  *
  * @param ignoreCase names that differ only in case count as one (`Auth` and
  * `auth`), for a reader that looks names up that way.
+ * @param first stop at the first such name.
  */
-export function duplicateKeys(text: string, { ignoreCase = false } = {}): string[] {
+export function duplicateKeys(text: string, { ignoreCase = false, first = false } = {}): string[] {
   const found = new Set<string>();
-  // One frame per open object or array: where it is, and for an object the names seen and whether a name comes next.
-  const stack: Array<{ path: string; names: Set<string> | null; expectName: boolean; last: string; index: number }> = [];
-  const childPath = () => {
-    const top = stack.at(-1);
-    if (!top) return '';
-    const step = top.names ? top.last : String(top.index);
-    return top.path ? `${top.path}.${step}` : step;
-  };
+  const stack: Frame[] = [];
+  let depth = 0; // open objects and arrays, counting those deeper than the stack keeps
+  const pathTo = (name: string) => [...stack.slice(0, -1).map((f) => (f.names ? f.step : String(f.index))), name].join('.');
   for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === '"') {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
       let j = i + 1;
-      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
-      const top = stack.at(-1);
+      for (let d = text.charCodeAt(j); d !== 0x22 /* " */; d = text.charCodeAt(j)) j += d === 0x5c /* \ */ ? 2 : 1;
+      const top = depth === stack.length ? stack.at(-1) : undefined;
       if (top?.names && top.expectName) {
-        const name = JSON.parse(text.slice(i, j + 1)) as string;
+        const raw = text.slice(i, j + 1);
+        const name = raw.includes('\\') ? (JSON.parse(raw) as string) : raw.slice(1, -1);
         const seen = ignoreCase ? name.toLowerCase() : name;
-        if (top.names.has(seen)) found.add(top.path ? `${top.path}.${name}` : name);
+        if (top.names.has(seen)) {
+          found.add(pathTo(name));
+          if (first) break;
+        }
         top.names.add(seen);
-        top.last = name;
+        top.step = name;
         top.expectName = false;
       }
       i = j;
-    } else if (c === '{' || c === '[') {
-      stack.push({ path: childPath(), names: c === '{' ? new Set() : null, expectName: c === '{', last: '', index: 0 });
-    } else if (c === '}' || c === ']') {
-      stack.pop();
-    } else if (c === ',') {
+    } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      if (depth++ === stack.length && stack.length < MAX_DEPTH) stack.push({ names: c === 0x7b ? new Set() : null, expectName: c === 0x7b, step: '', index: 0 });
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      if (depth-- === stack.length) stack.pop();
+    } else if (c === 0x2c /* , */ && depth === stack.length) {
       const top = stack.at(-1);
       if (top?.names) top.expectName = true;
       else if (top) top.index++;

@@ -308,6 +308,26 @@ test('a line that is not UTF-8 is refused (-32700), not answered under an id the
   });
 });
 
+test('a tools/call that gives a name twice is refused (-32600) and does not run, as over HTTP; the session goes on', async () => {
+  const { ws, audit } = place(null);
+  await using proc = Bun.spawn([process.execPath, MAIN, 'stdio', '--workspace', ws], {
+    cwd: ws,
+    env: env(audit, { HIDE_SANDBOX: 'off' }),
+    stdin: 'pipe',
+    stdout: 'pipe',
+    stderr: 'pipe',
+  });
+  const call = (command: string) => `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"shell_execute","arguments":{${command},"arguments":["marker"]}}}\n`;
+  proc.stdin.write(call('"command":"true","command":"touch"'));
+  proc.stdin.write('{"jsonrpc":"2.0","id":2,"method":"ping"}\n');
+  proc.stdin.end();
+  const [out, code] = await Promise.all([proc.stdout.text(), proc.exited]);
+  const answers = out.trim().split('\n').map((l) => JSON.parse(l));
+  expect({ code, ids: answers.map((a) => [a.id, a.error?.code ?? 'result']) }).toEqual({ code: 0, ids: [[1, -32600], [2, 'result']] });
+  expect(answers[0].error.message).toContain('"params.arguments.command" is given twice in one object');
+  expect(existsSync(join(ws, 'marker'))).toBe(false);
+});
+
 test('SIGTERM while stdin is paused for a client that never reads stdout: the server still exits 0', async () => {
   const { ws, audit } = place(null);
   using fifoDir = disposableTempDir('hide-attack-stdio-fifo-');

@@ -110,6 +110,29 @@ describe.each(ERAS)('malformed requests (%s)', (era) => {
     expect(readdirSync(s.workspace).filter((n) => n.startsWith(`utf8-${era}-`))).toEqual([]);
   });
 
+  // JSON.parse keeps the last of a name given twice; a gateway or log in front may have read the first.
+  test.each([
+    ['the command twice', '"command":"true"', '"command":"true","command":"touch"', 'params.arguments.command', 7],
+    ['the command twice, the second spelt with an escape', '"command":"true"', '"command":"true","comm\\u0061nd":"touch"', 'params.arguments.command', 7],
+    ['the method twice', '"method":"tools/call"', '"method":"tools/list","method":"tools/call"', 'method', 7],
+    ['the tool twice', '"name":"shell_execute"', '"name":"check_file_exists","name":"shell_execute"', 'params.name', 7],
+    ['the id twice', '"id":7', '"id":7,"id":8', 'id', null],
+  ])('a tools/call that gives %s → 400 -32600 and nothing runs', async (_what, once, twice, path, id) => {
+    const marker = join(s.workspace, `twice-${era}-${path}-${String(id)}-${twice.length}`);
+    const call = { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'shell_execute', arguments: { command: 'true', arguments: [marker] } } };
+    const { headers, body } = frame(era, call, { 'content-type': 'application/json' });
+    expect(body.split(once).length).toBe(2);
+    const res = await fetch(s.mcpUrl, { method: 'POST', headers, body: body.replace(once, twice) });
+    const json = (await res.json()) as any;
+    expect({ status: res.status, code: json.error?.code, id: json.id }).toEqual({ status: 400, code: -32600, id });
+    expect(json.error.message).toContain(`"${path}" is given twice in one object`);
+    expect(existsSync(marker)).toBe(false);
+    // The same call with each name once runs.
+    const ran = await fetch(s.mcpUrl, { method: 'POST', headers, body: body.replace('"command":"true"', '"command":"touch"') });
+    expect(ran.status).toBe(200);
+    expect(existsSync(marker)).toBe(true);
+  });
+
   test('a non-JSON content type → 415, id echoed', async () => {
     const r = await post(era, LIST, { 'content-type': 'text/plain' });
     expect([r.status, r.json.id]).toEqual([415, 1]);

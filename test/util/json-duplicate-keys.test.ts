@@ -1,0 +1,32 @@
+/**
+ * The walk that finds names given twice in one JSON object, for settings
+ * files and for tools/call messages: names spelt with escapes, strings that
+ * hold quotes, brackets and backslashes, arrays, and nesting beyond what it
+ * looks into.
+ */
+import { expect, test } from 'bun:test';
+import { duplicateKeys } from '../../src/util/json-duplicate-keys.ts';
+
+test('paths through objects and arrays, each once, in order', () => {
+  expect(duplicateKeys('{"a":{"b":1,"b":2,"b":3},"list":[{"x":1},{"y":1,"y":2}],"a":3}')).toEqual(['a.b', 'list.1.y', 'a']);
+  expect(duplicateKeys('{"a":{"b":1},"c":{"b":2},"d":[{"b":1},{"b":2}]}')).toEqual([]);
+});
+
+test('a name is read as JSON reads it: an escape spells the same name, and quotes, brackets and backslashes in strings are text', () => {
+  expect(duplicateKeys('{"method":"a","met\\u0068od":"b"}')).toEqual(['method']);
+  expect(duplicateKeys('{"s\\"":1,"s\\"":2}')).toEqual(['s"']);
+  expect(duplicateKeys('{"s":"x\\\\","a":1,"a":2}')).toEqual(['a']);
+  expect(duplicateKeys('{"s":"{\\"a\\":1,\\"a\\":2}","t":"[,]{,}"}')).toEqual([]);
+  expect(duplicateKeys('{"s":"\\\\\\"","a":{"b":[1,{"c":2,"c":3}]}}')).toEqual(['a.b.1.c']);
+});
+
+test('first: stops at the first name found', () => {
+  expect(duplicateKeys('{"a":1,"a":2,"b":1,"b":2}', { first: true })).toEqual(['a']);
+});
+
+test('objects are looked into 64 levels deep, not deeper; deeper nesting is walked past', () => {
+  const nested = (levels: number) => `${'['.repeat(levels)}{"a":1,"a":2}${']'.repeat(levels)}`;
+  expect(duplicateKeys(nested(63))).toEqual([`${Array(63).fill('0').join('.')}.a`]);
+  expect(duplicateKeys(nested(64))).toEqual([]);
+  expect(duplicateKeys(`{"deep":${nested(100_000)},"a":1,"a":2}`)).toEqual(['a']);
+});
