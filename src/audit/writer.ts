@@ -31,8 +31,10 @@ import { rotateFiles } from './rotation.ts';
 import { type Line, lastKeptHash, lineFor } from './sealed-line.ts';
 
 export interface AuditWriterOptions {
-  /** Path of the JSON Lines file, or "-" for stdout. */
+  /** Path of the JSON Lines file, or "-" for a standard stream (below). */
   file: string;
+  /** Where "-" writes: stdout, or stderr when stdout carries MCP messages (`hide stdio`). Default stdout. */
+  standardStream?: 'stdout' | 'stderr';
   redactor: Redactor;
   /** Called on the first failed write of an outage; later failures are only counted until a write succeeds again. */
   onError?: (err: Error) => void;
@@ -60,6 +62,7 @@ export class AuditWriter implements AuditSink {
   rotations = 0;
   private fd: number | null;
   private readonly file: string;
+  private readonly standardStream: NodeJS.WriteStream;
   private readonly redactor: Redactor;
   private readonly onError: (err: Error) => void;
   private readonly maxBytes: number;
@@ -88,6 +91,7 @@ export class AuditWriter implements AuditSink {
     this.checkpoint = new LiveCheckpoint(this.file, (err) => this.report(err), (err) => this.warn(err));
     this.dirLock = new LogLock(this.file, (err) => this.warn(err));
     this.queue = new BatchQueue(this.dirLock, () => this.closed, (held) => this.writeBatch(held));
+    this.standardStream = opts.standardStream === 'stderr' ? process.stderr : process.stdout;
     this.maxBytes = opts.file === '-' ? 0 : (opts.maxBytes ?? 0);
     this.keep = Math.max(1, opts.keep ?? 5);
     // The chain continues from the last line on disk: the current file, or the newest rotated one.
@@ -261,7 +265,7 @@ export class AuditWriter implements AuditSink {
     let off = 0;
     try {
       if (this.file === '-') {
-        process.stdout.write(data);
+        this.standardStream.write(data);
       } else {
         if (this.fd === null) throw new Error(`audit log ${this.file} is not open`);
         while (off < data.length) off += writeSync(this.fd, data, off, data.length - off);
@@ -354,7 +358,7 @@ export class AuditWriter implements AuditSink {
     try {
       this.fd = this.open();
     } catch (err) {
-      // Keep what we can: stdout is not an option (it may carry MCP), so lines are dropped until reopen.
+      // Keep what we can: a standard stream is not an option (stdout may carry MCP), so lines are dropped until reopen.
       this.report(err as Error);
     }
   }

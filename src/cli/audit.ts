@@ -116,7 +116,7 @@ async function query(argv: string[]): Promise<number> {
   let files = (values.file as string[] | undefined) ?? [];
   if (files.length === 0) {
     const { config } = loadForCommand({ config: values.config as string | undefined });
-    if (config.audit.file === '-') throw new UsageError('the audit log goes to stdout (HIDE_AUDIT_LOG_FILE=-); give --file');
+    if (config.audit.file === '-') throw new UsageError('the audit log goes to a standard stream (HIDE_AUDIT_LOG_FILE=-); give --file');
     files = [...rotatedNames(config.audit.file, config.audit.keep).reverse(), config.audit.file].filter((f) => existsSync(f));
   }
   const since = typeof values.since === 'string' ? parseSince(values.since) : null;

@@ -315,7 +315,7 @@ export const SETTINGS = [
     defaultDoc: '`$XDG_STATE_HOME/hide/audit.jsonl`, else `~/.local/state/hide/audit.jsonl`, else `hide-audit.jsonl` in the working directory',
     example: '/var/log/hide/audit.jsonl',
     finish: (file, ctx) => (file === '-' ? file : inCwd(file, ctx)),
-    doc: 'Audit log file; `-` writes to stdout (not with `hide stdio`).',
+    doc: 'Audit log file; `-` writes to stdout, or to stderr with `hide stdio` (its stdout carries MCP).',
   }),
   setting({
     path: 'audit.maxBytes',

@@ -123,7 +123,7 @@ function ownFiles(config: Config, secretFiles: readonly string[]): string[] {
   return files;
 }
 
-/** Refusals that need nothing opened: unauthenticated non-loopback binds, stdout audit on stdio, an unusable workspace. */
+/** Refusals that need nothing opened: unauthenticated non-loopback binds, an unusable workspace. */
 function checkPolicy(config: Config, opts: RuntimeOptions): Confiner {
   if (opts.transport === 'http' && !isLoopbackHost(config.host) && !config.auth.enabled && config.auth.mode === 'apikey') {
     if (!config.allowUnauthenticated) {
@@ -134,9 +134,6 @@ function checkPolicy(config: Config, opts: RuntimeOptions): Confiner {
       );
     }
     logger.withTag('start').warn(`listening on ${config.host} WITHOUT authentication (HIDE_ALLOW_UNAUTHENTICATED=true): anyone who can reach this port can run commands`);
-  }
-  if (opts.transport === 'stdio' && config.audit.enabled && config.audit.file === '-') {
-    throw new StartupError('HIDE_AUDIT_LOG_FILE=- (stdout) cannot be used with `hide stdio`: stdout carries MCP messages; give a file path');
   }
   let confiner: Confiner;
   try {
@@ -215,12 +212,14 @@ function openAuth(config: Config, opts: RuntimeOptions, cleanups: Cleanups): Aut
 const AUDIT_RETRY_MS = 1000;
 
 /** The audit writer (or none), refusal lines bounded, metered so metrics count every event. */
-function openAudit(config: Config, redactor: Redactor, metrics: Metrics, cleanups: Cleanups): { writer: AuditWriter | NullAudit; audit: AuditSink } {
+function openAudit(config: Config, transport: RuntimeOptions['transport'], redactor: Redactor, metrics: Metrics, cleanups: Cleanups): { writer: AuditWriter | NullAudit; audit: AuditSink } {
   let writer: AuditWriter | NullAudit;
   try {
     writer = config.audit.enabled
       ? new AuditWriter({
           file: config.audit.file,
+          // stdio's stdout carries MCP messages: there "-" is the other standard stream, where a container's log collector reads too.
+          standardStream: transport === 'stdio' ? 'stderr' : 'stdout',
           redactor,
           onError: (err) => logger.withTag('audit').error(`audit log: ${err.message}; lines are dropped until it can be written again`),
           onRecover: (dropped) => logger.withTag('audit').warn(`audit log writable again; ${dropped} line(s) were lost meanwhile (hide_audit_lines_dropped_total)`),
@@ -355,7 +354,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
     const lifecycle = new Lifecycle();
     metrics.collect({ name: 'hide_ready', type: 'gauge', help: '1 when /ready answers 200.', value: () => (lifecycle.readiness().ready ? 1 : 0) });
     const auth = openAuth(config, opts, cleanups);
-    const { writer, audit } = openAudit(config, auth.redactor, metrics, cleanups);
+    const { writer, audit } = openAudit(config, opts.transport, auth.redactor, metrics, cleanups);
     const auditFailing = config.audit.onError === 'refuse' && writer instanceof AuditWriter ? () => writer.failing : undefined;
     if (auditFailing) lifecycle.addCheck(() => (auditFailing() ? 'audit log not writable' : null));
     // Every tool this build has (read-only mode included), once exec is open: a client listing another name gets nothing by it.

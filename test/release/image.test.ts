@@ -83,20 +83,25 @@ describe.skipIf(!available('image root filesystem', missing()))('image-rootfs.sh
     expect(arch.stderr).toContain('no release binary for s390x');
   });
 
-  test('runs read-only under chroot as 65532, with only the environment the image sets: /health and a tool call', async () => {
-    const port = freePort();
-    const volume = join(dir, 'volume'); // docker run -v …:/workspace
+  /** A shell line that mounts the image root read-only with a fresh volume at /workspace, then runs `/hide <args>` in it as 65532. */
+  function chrooted(volume: string, args: string): string {
     mkdirSync(volume);
     chownSync(volume, 65532, 65532);
-    const setup = [
+    return [
       `mkdir -p ${root}/proc ${root}/dev`,
       ...['null', 'zero', 'random', 'urandom'].map((n) => `touch ${root}/dev/${n} && mount --bind /dev/${n} ${root}/dev/${n}`),
       `mount --bind ${root} ${root}`,
       `mount -t proc proc ${root}/proc`,
       `mount -o remount,bind,ro ${root}`,
       `mount --bind ${volume} ${root}/workspace`,
-      `exec /usr/sbin/chroot --userspec=65532:65532 ${root} /hide serve --port ${port}`,
+      `exec /usr/sbin/chroot --userspec=65532:65532 ${root} /hide ${args}`,
     ].join(' && ');
+  }
+
+  test('runs read-only under chroot as 65532, with only the environment the image sets: /health and a tool call', async () => {
+    const port = freePort();
+    const volume = join(dir, 'volume'); // docker run -v …:/workspace
+    const setup = chrooted(volume, `serve --port ${port}`);
     // The Dockerfile's ENV, less HIDE_HOST (loopback here, so no key is needed).
     const env = { PATH: '/usr/local/bin:/usr/bin:/bin', HIDE_PORT: String(port), HIDE_WORKSPACE: '/workspace', HIDE_AUDIT_LOG_FILE: '-', HIDE_LOG_FORMAT: 'json' };
     const proc = Bun.spawn(['/usr/bin/unshare', '-m', '/bin/sh', '-c', setup], { env, stdout: 'ignore', stderr: 'pipe' });
@@ -123,5 +128,22 @@ describe.skipIf(!available('image root filesystem', missing()))('image-rootfs.sh
       proc.kill('SIGTERM');
       await proc.exited;
     }
+  }, 60_000);
+
+  // server.json's OCI package: `docker run -i --read-only -v …:/workspace <image> stdio`, with every ENV the image sets.
+  test('`stdio` as server.json runs it: MCP alone on stdout, the audit log (HIDE_AUDIT_LOG_FILE=-) on stderr', async () => {
+    const volume = join(dir, 'stdio-volume');
+    const setup = chrooted(volume, 'stdio');
+    const env = { PATH: '/usr/local/bin:/usr/bin:/bin', HIDE_HOST: '0.0.0.0', HIDE_PORT: '5000', HIDE_WORKSPACE: '/workspace', HIDE_AUDIT_LOG_FILE: '-', HIDE_LOG_FORMAT: 'json' };
+    const proc = Bun.spawn(['/usr/bin/unshare', '-m', '/bin/sh', '-c', setup], { env, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe' });
+    const call = { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'write_file', arguments: { path: 'hello.txt', content: 'hi' } } };
+    proc.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' })}\n${JSON.stringify(call)}\n`);
+    proc.stdin.end();
+    const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    const answers = out.trim().split('\n').map((l) => JSON.parse(l) as { id: number; result: { tools?: unknown[]; isError?: boolean } });
+    expect({ code, ids: answers.map((a) => a.id), isError: answers[1]?.result.isError }).toEqual({ code: 0, ids: [1, 2], isError: false });
+    expect(readFileSync(join(volume, 'hello.txt'), 'utf8')).toBe('hi');
+    const audited = err.split('\n').filter((l) => l.includes('"event_type":"tool_call"')).map((l) => JSON.parse(l) as { tool_name: string });
+    expect(audited.map((e) => e.tool_name)).toEqual(['write_file']);
   }, 60_000);
 });
