@@ -7,11 +7,15 @@
  */
 import * as v from 'valibot';
 import { isLoopbackName } from '../host.ts';
+import { boundedFetch, isHttpUrl } from './bounded-fetch.ts';
+
+// Only http(s): the document is the issuer's to write, and a `file:` or `data:` key set URL is not the issuer's keys.
+const HttpUrl = v.pipe(v.string(), v.url(), v.check(isHttpUrl, 'expected an http(s) URL'));
 
 const MetadataSchema = v.object({
   issuer: v.string(),
-  jwks_uri: v.pipe(v.string(), v.url()),
-  introspection_endpoint: v.optional(v.pipe(v.string(), v.url())),
+  jwks_uri: HttpUrl,
+  introspection_endpoint: v.optional(HttpUrl),
 });
 
 export interface ServerMetadata {
@@ -32,14 +36,14 @@ export async function discover(issuer: string, timeoutMs: number): Promise<Serve
   const problems: string[] = [];
   for (const url of discoveryUrls(issuer)) {
     try {
-      const res = await fetch(url, { redirect: 'manual', headers: { accept: 'application/json' }, signal: AbortSignal.timeout(timeoutMs) });
+      const res = await boundedFetch(url, { headers: { accept: 'application/json' } }, timeoutMs);
       if (res.status !== 200) {
         problems.push(`${url}: HTTP ${res.status}`);
         continue;
       }
       const parsed = v.safeParse(MetadataSchema, await res.json());
       if (!parsed.success) {
-        problems.push(`${url}: not authorization server metadata with a jwks_uri`);
+        problems.push(`${url}: not authorization server metadata with an http(s) jwks_uri`);
         continue;
       }
       if (parsed.output.issuer !== issuer) {

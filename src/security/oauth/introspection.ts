@@ -7,6 +7,7 @@
  * while a busy client does not ask the server on every call.
  */
 import { sha256Hex } from '../../util/sha256.ts';
+import { boundedFetch, ResponseTooLargeError } from './bounded-fetch.ts';
 import { QuestionBudget } from './question-budget.ts';
 
 const TIMEOUT_MS = 5000;
@@ -113,15 +114,18 @@ export class Introspector {
   private async ask(token: string): Promise<IntrospectionResult> {
     let res: Response;
     try {
-      res = await fetch(this.opts.url, {
-        method: 'POST',
-        redirect: 'manual',
-        headers: { authorization: this.authorization, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-        body: new URLSearchParams({ token, token_type_hint: 'access_token' }),
-        signal: AbortSignal.timeout(TIMEOUT_MS),
-      });
+      res = await boundedFetch(
+        this.opts.url,
+        {
+          method: 'POST',
+          headers: { authorization: this.authorization, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+          body: new URLSearchParams({ token, token_type_hint: 'access_token' }),
+        },
+        TIMEOUT_MS,
+      );
     } catch (err) {
-      return { active: false, reason: `introspection endpoint unreachable: ${(err as Error).message.slice(0, 200)}`, unanswered: true };
+      const why = err instanceof ResponseTooLargeError ? 'answered too much' : `unreachable: ${(err as Error).message.slice(0, 200)}`;
+      return { active: false, reason: `introspection endpoint ${why}`, unanswered: true };
     }
     if (res.status !== 200) {
       await res.body?.cancel();

@@ -8,7 +8,8 @@
  * success); with no keys at all every token fails — closed — and `problem`
  * says why, for /ready.
  */
-import { createRemoteJWKSet, errors, type FlattenedJWSInput, type JWSHeaderParameters } from 'jose';
+import { createRemoteJWKSet, customFetch, errors, type FlattenedJWSInput, type JWSHeaderParameters } from 'jose';
+import { boundedFetch } from './bounded-fetch.ts';
 import { discover, type ServerMetadata } from './discovery.ts';
 
 const FETCH_TIMEOUT_MS = 5000;
@@ -78,6 +79,7 @@ export class IssuerKeys {
         cacheMaxAge: Number.POSITIVE_INFINITY,
         cooldownDuration: Number.POSITIVE_INFINITY,
         timeoutDuration: FETCH_TIMEOUT_MS,
+        [customFetch]: (url, init) => boundedFetch(url, init, FETCH_TIMEOUT_MS),
       });
       await this.set.reload();
       this.generation++;

@@ -1,0 +1,128 @@
+/**
+ * What an authorization server (or whoever runs one) can make this server
+ * fetch and hold. Its discovery document names the key set URL: a `file:`
+ * or `data:` URL is not followed (a `file:///dev/zero` key set used to be
+ * read without end, gigabytes, while every token waited). Its answers are
+ * cut off past 1 MiB, whether announced by Content-Length or streamed
+ * without one, so a huge key set, metadata document or introspection answer
+ * is neither held nor parsed; tokens then get a 503, not a hang.
+ */
+import { afterAll, expect, test } from 'bun:test';
+import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
+import { tempDir, waitFor } from '../helpers/server.ts';
+
+const dir = tempDir();
+const started: ServerProcess[] = [];
+afterAll(async () => {
+  for (const s of started) await s.stop();
+});
+
+const TWO_MIB = 'x'.repeat(2 * 1024 * 1024);
+
+/** 64 KiB chunks for as long as the reader takes them, with no Content-Length. */
+function endless(): Response {
+  const chunk = new TextEncoder().encode(`{"keys":[],"pad":"${'y'.repeat(64 * 1024)}`);
+  return new Response(new ReadableStream({ pull: (c) => c.enqueue(chunk) }), { headers: { 'content-type': 'application/json' } });
+}
+
+/** A plain-HTTP issuer on loopback whose answers `route` decides (null: the ordinary ones). */
+function issuer(route: (path: string, origin: string) => Response | null) {
+  const server = Bun.serve({
+    hostname: '127.0.0.1',
+    port: 0,
+    fetch(req: Request): Response {
+      const { pathname, origin } = new URL(req.url);
+      const own = route(pathname, origin);
+      if (own) return own;
+      if (pathname === '/.well-known/oauth-authorization-server') return Response.json({ issuer: origin, jwks_uri: `${origin}/jwks` });
+      if (pathname === '/jwks') return Response.json({ keys: [] });
+      return new Response('not found', { status: 404 });
+    },
+  });
+  return { server, url: `http://127.0.0.1:${server.port}` };
+}
+
+async function serverFor(issuerUrl: string, env: Record<string, string> = {}): Promise<ServerProcess> {
+  const s = await startServerProcess({
+    cwd: dir,
+    env: { HIDE_AUTH_MODE: 'oauth', HIDE_OAUTH_ISSUERS: issuerUrl, HIDE_OAUTH_RESOURCE: 'http://127.0.0.1:1/mcp', HIDE_SANDBOX: 'off', HIDE_AUDIT_ENABLED: 'false', ...env },
+  });
+  started.push(s);
+  return s;
+}
+
+/** /ready's answer once the first key fetch has ended (ready, or the reason after "no signing keys for issuer X: "). */
+async function readiness(s: ServerProcess): Promise<string> {
+  let body = '';
+  await waitFor(async () => {
+    body = await (await fetch(`${s.url}/ready`)).text();
+    return body.includes('"status":"ready"') || /no signing keys for issuer [^" ]+: /.test(body);
+  }, 20_000, '/ready ready or naming why the keys are missing');
+  return body;
+}
+
+/** A syntactically whole RS256 JWT with a made-up signature: enough to make the server look for the issuer's keys. */
+function forgedToken(iss: string): string {
+  const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  return `${part({ alg: 'RS256', typ: 'at+jwt', kid: 'k1' })}.${part({ iss, sub: 'a', aud: 'http://127.0.0.1:1/mcp', exp: 4_000_000_000 })}.${'A'.repeat(342)}`;
+}
+
+test.each([
+  ['file:///dev/zero', 'file:///dev/zero'],
+  ['file:///etc/passwd', 'file:///etc/passwd'],
+  ['data:', 'data:application/json,{"keys":[]}'],
+])('a discovery document naming a %s key set URL is refused, not followed', async (_name, jwksUri) => {
+  const idp = issuer((path, origin) => (path === '/.well-known/oauth-authorization-server' ? Response.json({ issuer: origin, jwks_uri: jwksUri }) : null));
+  try {
+    const s = await serverFor(idp.url);
+    expect(await readiness(s)).toContain('not authorization server metadata with an http(s) jwks_uri');
+    const res = await fetch(`${s.url}/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${forgedToken(idp.url)}` },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    expect([res.status, res.headers.get('retry-after')]).toEqual([503, '5']);
+  } finally {
+    idp.server.stop(true);
+  }
+}, 40_000);
+
+test.each([
+  ['a key set announced at 2 MiB', '/jwks', () => new Response(TWO_MIB, { headers: { 'content-type': 'application/json' } })],
+  ['a key set streamed without end', '/jwks', endless],
+  ['a metadata document streamed without end', '/.well-known/oauth-authorization-server', endless],
+])('%s is cut off at 1 MiB: no keys, and tokens get a 503', async (_name, where, answer) => {
+  const idp = issuer((path) => (path === where ? answer() : null));
+  try {
+    const s = await serverFor(idp.url);
+    expect(await readiness(s)).toContain('answered more than 1048576 bytes');
+    const res = await fetch(`${s.url}/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${forgedToken(idp.url)}` },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    expect(res.status).toBe(503);
+  } finally {
+    idp.server.stop(true);
+  }
+}, 40_000);
+
+test('an introspection answer streamed without end is cut off at 1 MiB: the opaque token gets a 503 that says so', async () => {
+  const idp = issuer((path) => (path === '/introspect' ? endless() : null));
+  try {
+    const s = await serverFor(idp.url, {
+      HIDE_OAUTH_INTROSPECTION_URL: `${idp.url}/introspect`,
+      HIDE_OAUTH_INTROSPECTION_CLIENT_ID: 'hide',
+      HIDE_OAUTH_INTROSPECTION_CLIENT_SECRET: 'a-client-secret-of-enough-length-0123',
+    });
+    const res = await fetch(`${s.url}/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer an-opaque-token-0123456789' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    const json = (await res.json()) as { error: { message: string } };
+    expect([res.status, json.error.message]).toEqual([503, expect.stringContaining('introspection endpoint answered too much')]);
+  } finally {
+    idp.server.stop(true);
+  }
+}, 40_000);
