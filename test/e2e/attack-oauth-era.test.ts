@@ -213,6 +213,10 @@ describe('forged tokens against one issuer', () => {
     ['no sub', () => sign({ ...baseClaims(idp, resource), sub: undefined }, idp.keys[0]!)],
     // Every token with sub "" would be one client: its limits, its processes, its calls to cancel.
     ['empty sub', () => sign({ ...baseClaims(idp, resource), sub: '' }, idp.keys[0]!)],
+    // A client id is written to logs and names the client's launcher and limits; one starting with NUL is the
+    // server's own version-probe owner.
+    ['sub with a NUL (the version probe\'s owner)', () => sign({ ...baseClaims(idp, resource), sub: '\u0000version-probe' }, idp.keys[0]!)],
+    ['sub with a line break', () => sign({ ...baseClaims(idp, resource), sub: 'alice\n{"event_type":"x"}' }, idp.keys[0]!)],
     ['a payload that is not JSON', async () => `${base64url.encode(JSON.stringify({ alg: 'RS256', kid: idp.keys[0]!.kid }))}.${base64url.encode('not json')}.AAAA`],
     [
       'two signatures glued (JSON serialization smuggled in the payload)',

@@ -56,6 +56,8 @@ interface Verified {
  */
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
 /**
  * @param clientAsSubject an introspection answer may leave out `sub` (RFC 7662
  * makes it optional; client-credentials tokens often have none): the client
@@ -66,7 +68,9 @@ function grantOf(claims: Record<string, unknown>, issuer: string, clientAsSubjec
   // bearer request does not carry: taken as a bearer token, a stolen bound token would work here.
   if (claims.cnf !== undefined) return { ok: false, reason: 'token is bound to a key (cnf), and this server checks no proof of possession' };
   const sub = claims.sub ?? (clientAsSubject ? claims.client_id : undefined);
-  if (typeof sub !== 'string' || sub === '' || sub.length > 256) return { ok: false, reason: 'token has no usable sub claim' };
+  // The subject becomes the client id in logs, limits and launcher names: no control characters (a NUL-prefixed id
+  // is the server's own probe owner), as no API key client id has them.
+  if (typeof sub !== 'string' || sub === '' || sub.length > 256 || CONTROL.test(sub)) return { ok: false, reason: 'token has no usable sub claim' };
   const client = typeof claims.client_id === 'string' ? claims.client_id : typeof claims.azp === 'string' ? claims.azp : null;
   return { ok: true, grant: { subject: sub, clientId: client, issuer, scopes: scopesOf(claims) } };
 }
