@@ -11,6 +11,7 @@
 import type { CallContext, ProgressUpdate } from '../core/context.ts';
 import { HideError, InvalidRequestError, ParseError, RpcCode, UnsupportedProtocolVersionError } from '../core/errors.ts';
 import { logger } from '../core/log.ts';
+import { type ToolDefinition, toolPermitted } from '../tools/types.ts';
 import type { Request as DispatchRequest, McpDispatcher, Reply } from './dispatcher.ts';
 import { type Era, eraOf, LEGACY_ERA, type McpHeaders } from './era.ts';
 import type { Admission } from './gate.ts';
@@ -59,7 +60,7 @@ const PROGRESS_MESSAGE_CHARS = 1024;
 
 export class McpCore {
   /** Requests being answered, by owner and id, so `notifications/cancelled` from the same owner reaches them. */
-  private readonly inflight = new InflightCalls();
+  private readonly inflight = new InflightCalls<ToolDefinition | null>();
   private readonly log = logger.withTag('mcp');
 
   constructor(readonly dispatcher: McpDispatcher) {}
@@ -111,7 +112,7 @@ export class McpCore {
     const { message } = incoming;
     if (message.kind !== 'request') {
       opts.admission?.release();
-      if (message.kind === 'notification' && message.method === 'notifications/cancelled') this.cancel(ctx.clientId, message.params.requestId);
+      if (message.kind === 'notification' && message.method === 'notifications/cancelled') this.cancel(ctx, message.params.requestId);
       return NO_CONTENT(ctx);
     }
     const request: DispatchRequest = message;
@@ -131,7 +132,7 @@ export class McpCore {
     if (message.method !== 'tools/call') return this.guarded(request, incoming.era, ctx, opts.admission);
     const controller = new AbortController();
     const progress = opts.notify && incoming.progressToken !== undefined ? progressReporter(incoming.progressToken, opts.notify) : undefined;
-    const untrack = this.inflight.add(ctx.clientId, idKey(message.id), () => {
+    const untrack = this.inflight.add(ctx.clientId, idKey(message.id), this.dispatcher.toolFor(message.params), () => {
       // Nothing more about a request once it is cancelled: no progress while its process is being killed.
       progress?.close();
       controller.abort();
@@ -150,11 +151,16 @@ export class McpCore {
     return out instanceof Promise ? out.then(done) : done(out);
   }
 
-  /** Aborts the owner's requests with that id; an id the owner has not in flight is ignored. */
-  private cancel(owner: string, requestId: unknown): void {
+  /**
+   * Aborts the caller's requests with that id; an id the caller has not in
+   * flight is ignored. A caller stops only a call it could have started: one
+   * client id may hold tokens of different scopes (every OAuth token with the
+   * same `sub`), and one that may not run a tool must not stop it either.
+   */
+  private cancel(ctx: CallContext, requestId: unknown): void {
     const id = asJsonRpcId(requestId);
     if (id === null) return;
-    this.inflight.abort(owner, idKey(id));
+    this.inflight.abort(ctx.clientId, idKey(id), (tool) => tool === null || toolPermitted(tool, ctx));
   }
 
   /** The error reply for a refusal: the HideError's status, code, data and headers, the id echoed. */

@@ -6,19 +6,21 @@
  */
 import { InflightMap } from '../util/inflight-map.ts';
 
-interface Entry {
+interface Entry<Tag> {
   owner: string;
   /** The request id as idKey spells it: 1, "1" and a raw big integer stay distinct. */
   id: string;
+  /** What the caller registered with the call (the tool), for a cancellation to judge. */
+  tag: Tag;
   abort: () => void;
 }
 
-export class InflightCalls {
-  private readonly entries = new InflightMap<Entry, true>();
+export class InflightCalls<Tag> {
+  private readonly entries = new InflightMap<Entry<Tag>, true>();
 
   /** Registers a call; the returned function removes it once the call has ended. */
-  add(owner: string, id: string, abort: () => void): () => void {
-    const entry: Entry = { owner, id, abort };
+  add(owner: string, id: string, tag: Tag, abort: () => void): () => void {
+    const entry: Entry<Tag> = { owner, id, tag, abort };
     this.entries.set(entry, true);
     return () => {
       this.entries.delete(entry);
@@ -30,9 +32,9 @@ export class InflightCalls {
     return this.entries.keys().some((e) => e.owner === owner && e.id === id);
   }
 
-  /** Aborts the owner's calls with this id; another owner's calls with the same id are not touched. */
-  abort(owner: string, id: string): void {
-    for (const e of this.entries.keys()) if (e.owner === owner && e.id === id) e.abort();
+  /** Aborts the owner's calls with this id that `may` allows; another owner's calls with the same id are not touched. */
+  abort(owner: string, id: string, may: (tag: Tag) => boolean): void {
+    for (const e of this.entries.keys()) if (e.owner === owner && e.id === id && may(e.tag)) e.abort();
   }
 
   get size(): number {

@@ -300,6 +300,16 @@ describe('forged tokens against one issuer', () => {
     expect({ status: r.status, reason: r.body.error?.data?.reason }).toEqual({ status: 403, reason: 'scope' });
   });
 
+  // Every token with one sub is one client; one that may not run a command must not stop one either.
+  test('a token of the same sub without hide:exec cannot cancel the command another token of that sub runs', async () => {
+    const c = baseClaims(idp, resource);
+    const exec = bearer(await sign({ ...c, scope: 'hide:exec' }, idp.keys[0]!));
+    const readOnly = bearer(await sign({ ...c, scope: 'hide:read' }, idp.keys[0]!));
+    const none = bearer(await sign({ ...c, scope: '' }, idp.keys[0]!));
+    await cancellationDoesNotCross(server, exec, readOnly, 61, 'scope-read');
+    await cancellationDoesNotCross(server, exec, none, 62, 'scope-none');
+  });
+
   test('the token appears neither in the audit log nor in the server log (debug level), whatever path it took', async () => {
     const good = await idp.token('exec-bot');
     const forged = await sign(baseClaims(idp, resource), await newSigningKey());
