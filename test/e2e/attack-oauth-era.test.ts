@@ -1061,8 +1061,8 @@ describe('introspection against an endpoint that holds its answers', () => {
       held--;
       return Response.json({ active: true, sub: 'opaque-user', scope: 'hide:exec', aud: resource, iss: idp.issuer, exp: now() + 600 });
     });
-    // One address sends all: its budget covers the 64 held questions and the one asked after them, nothing more.
-    ({ idp, server, resource } = await startOAuthHide({ ...introspection.env, HIDE_OAUTH_INTROSPECTION_PER_ADDRESS: '65' }));
+    // Callers are told apart by X-Forwarded-For, which the loopback proxy is trusted to set.
+    ({ idp, server, resource } = await startOAuthHide({ ...introspection.env, HIDE_TRUSTED_PROXIES: '127.0.0.1' }));
   });
   afterAll(async () => {
     release();
@@ -1071,21 +1071,40 @@ describe('introspection against an endpoint that holds its answers', () => {
     introspection.stop();
   });
 
-  test('a flood of made-up tokens opens at most 64 questions; the rest are refused at once, and a held token works once answered', async () => {
-    const flood = Array.from({ length: 64 }, (_, i) => echoStatus(server, `made-up-token-${i}-0123456789`));
-    await waitFor(() => held === 64, 10_000, '64 questions held by the endpoint');
-    // While those are open, more tokens are not asked about: refused (503, retry) without waiting for the endpoint.
+  /** A tool call with `token`, as if from `address` behind the trusted proxy. */
+  const from = (address: string, token: string) =>
+    rpc(server.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: { command: 'echo', arguments: ['x'] } }, { ...bearer(token), 'x-forwarded-for': address });
+  const busy = (why: string) => [503, `Service unavailable: the access token cannot be checked now (introspection endpoint busy (${why}); retry)`];
+
+  test('made-up tokens open at most 8 questions per address and 48 in all (16 stay for tokens answered before); the rest are refused at once; held tokens work once answered', async () => {
+    const flood = Array.from({ length: 48 }, (_, i) => from(`198.51.100.${i % 6}`, `made-up-token-${i}-0123456789`));
+    await waitFor(() => held === 48, 10_000, '48 questions held by the endpoint');
     const before = (await auditLines(server)).length;
-    const more = await Promise.all(Array.from({ length: 16 }, (_, i) => rpc(server.mcpUrl, 'tools/list', undefined, bearer(`more-made-up-${i}-0123456789`))));
-    expect(more.map((r) => [r.status, r.body.error?.message])).toEqual(
-      Array(16).fill([503, 'Service unavailable: the access token cannot be checked now (introspection endpoint busy (64 questions open); retry)']),
-    );
-    expect((await auditLines(server)).slice(before).map((l) => l.event_type)).toEqual(Array(16).fill('auth_failure'));
-    expect(held).toBe(64);
+    // One more from an address already holding 8, and new tokens from a fresh address: not asked about, refused
+    // without waiting for the endpoint (503, retry).
+    const sameAddress = await from('198.51.100.0', 'one-more-made-up-0123456789');
+    const fresh = await Promise.all(Array.from({ length: 4 }, (_, i) => from('203.0.113.9', `more-made-up-${i}-0123456789`)));
+    expect([sameAddress, ...fresh].map((r) => [r.status, r.body.error?.message])).toEqual([busy('48 questions about new tokens open'), ...Array(4).fill(busy('48 questions about new tokens open'))]);
+    expect((await auditLines(server)).slice(before).map((l) => l.event_type)).toEqual(Array(5).fill('auth_failure'));
+    expect(held).toBe(48);
     release();
-    expect(new Set(await Promise.all(flood))).toEqual(new Set([200]));
+    expect((await Promise.all(flood)).map((r) => r.status)).toEqual(Array(48).fill(200));
     // A refusal for being busy is not remembered, nor taken from the address's budget: the same token is asked about now.
-    expect(await echoStatus(server, 'more-made-up-0-0123456789')).toBe(200);
+    expect((await from('203.0.113.9', 'more-made-up-0-0123456789')).status).toBe(200);
+  });
+
+  test('one address holding 8 questions open is refused a ninth; another address is still asked', async () => {
+    released = new Promise<void>((r) => {
+      release = r;
+    });
+    const eight = Array.from({ length: 8 }, (_, i) => from('198.51.100.77', `eight-made-up-${i}-0123456789`));
+    await waitFor(() => held === 8, 10_000, '8 questions held by the endpoint');
+    const ninth = await from('198.51.100.77', 'ninth-made-up-0123456789');
+    expect([ninth.status, ninth.body.error?.message]).toEqual(busy('8 questions open for this address'));
+    const other = from('198.51.100.78', 'other-address-0123456789');
+    await waitFor(() => held === 9, 10_000, 'the other address asked about');
+    release();
+    expect((await Promise.all([...eight, other])).map((r) => r.status)).toEqual(Array(9).fill(200));
   });
 });
 

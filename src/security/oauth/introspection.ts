@@ -6,6 +6,7 @@
  * past the token's `exp`, so a revoked token stops working within a minute
  * while a busy client does not ask the server on every call.
  */
+import { addressSource } from '../../util/ip-rules.ts';
 import { sha256Hex } from '../../util/sha256.ts';
 import { boundedFetch, ResponseTooLargeError } from './bounded-fetch.ts';
 import { QuestionBudget } from './question-budget.ts';
@@ -22,6 +23,18 @@ const CACHE_LIMIT = 10_000;
  * against a slow endpoint opened one per request, as many as the flood had.
  */
 export const MAX_OPEN_QUESTIONS = 64;
+/**
+ * Of those, the most one client address (an IPv6 /64) may hold open about
+ * new tokens: one address alone cannot take every question for the time a
+ * slow endpoint takes to answer.
+ */
+export const MAX_OPEN_PER_ADDRESS = 8;
+/**
+ * Questions kept for tokens the endpoint has called active before, whose
+ * answer has aged out: new tokens, however many addresses they come from,
+ * leave these to the clients already signed in.
+ */
+export const OPEN_FOR_RECHECKS = 16;
 
 export interface IntrospectionOptions {
   url: string;
@@ -47,6 +60,8 @@ export class Introspector {
   private readonly cache = new Map<string, { until: number; result: IntrospectionResult; rechecked?: true }>();
   /** Questions on their way, by the token's SHA-256: concurrent calls with one token share one request. */
   private readonly asking = new Map<string, Promise<IntrospectionResult>>();
+  /** Questions about new tokens on their way, by client address (addressSource). */
+  private readonly openBySource = new Map<string, number>();
   private readonly authorization: string;
   private readonly budget: QuestionBudget;
 
@@ -80,24 +95,41 @@ export class Introspector {
     if (hit && hit.until > now) return hit.result;
     let pending = this.asking.get(key);
     if (!pending) {
-      // Refused like an endpoint that does not answer: not remembered, so the token works once questions drain.
-      // Checked before the budget: a question never asked costs the address nothing.
-      if (this.asking.size >= MAX_OPEN_QUESTIONS) {
-        return { active: false, reason: `introspection endpoint busy (${MAX_OPEN_QUESTIONS} questions open); retry`, unanswered: true };
-      }
       // A token the endpoint called active, whose answer has aged out, is checked again but is not new: its client
       // goes on whatever others at its address spent. Once per answer (only a real token has one): a check that
       // brings no answer to remember leaves the next one to the budget.
       const recheck = hit?.result.active === true && !hit.rechecked;
+      const source = clientIp === undefined || recheck ? null : addressSource(clientIp);
+      // Refused like an endpoint that does not answer: not remembered, so the token works once questions drain.
+      // Checked before the budget: a question never asked costs the address nothing.
+      const busy = this.busy(recheck, source);
+      if (busy !== null) return { active: false, reason: `introspection endpoint busy (${busy}); retry`, unanswered: true };
       if (recheck) hit.rechecked = true;
-      const wait = clientIp === undefined || recheck ? null : this.budget.take(clientIp);
+      const wait = source === null ? null : this.budget.take(clientIp!);
       if (wait !== null) {
         return { active: false, reason: `too many new tokens from this address this minute (HIDE_OAUTH_INTROSPECTION_PER_ADDRESS)`, unanswered: true, retryAfterSeconds: wait };
       }
-      pending = this.askAndRemember(key, token).finally(() => this.asking.delete(key));
+      if (source !== null) this.openBySource.set(source, (this.openBySource.get(source) ?? 0) + 1);
+      pending = this.askAndRemember(key, token).finally(() => {
+        this.asking.delete(key);
+        if (source === null) return;
+        const left = this.openBySource.get(source)! - 1;
+        if (left === 0) this.openBySource.delete(source);
+        else this.openBySource.set(source, left);
+      });
       this.asking.set(key, pending);
     }
     return pending;
+  }
+
+  /** Why no question may be opened now, or null. */
+  private busy(recheck: boolean, source: string | null): string | null {
+    const open = this.asking.size;
+    if (open >= MAX_OPEN_QUESTIONS) return `${MAX_OPEN_QUESTIONS} questions open`;
+    if (recheck) return null;
+    if (open >= MAX_OPEN_QUESTIONS - OPEN_FOR_RECHECKS) return `${MAX_OPEN_QUESTIONS - OPEN_FOR_RECHECKS} questions about new tokens open`;
+    if (source !== null && (this.openBySource.get(source) ?? 0) >= MAX_OPEN_PER_ADDRESS) return `${MAX_OPEN_PER_ADDRESS} questions open for this address`;
+    return null;
   }
 
   private async askAndRemember(key: string, token: string): Promise<IntrospectionResult> {
