@@ -37,6 +37,13 @@ export interface RunRequest {
   owner: string;
   /** Receives the output's progress while the command runs (throttled). */
   onProgress?: (progress: OutputProgress) => void;
+  /**
+   * The server's own command, not a client's: it runs from `/` with HOME
+   * `/nonexistent` rather than in the workspace, so no file there (a
+   * toolchain file, a config under HOME) can choose what it runs. Set for
+   * commands a client without the command tools causes.
+   */
+  outsideWorkspace?: true;
 }
 
 export interface StartRequest {
@@ -74,6 +81,8 @@ interface Resolved {
 
 export class CommandRunner {
   private readonly childEnv: Record<string, string>;
+  /** The environment of an `outsideWorkspace` command. */
+  private readonly outsideEnv: Record<string, string>;
   private readonly resolved = new Map<string, Resolved>();
 
   constructor(
@@ -83,6 +92,7 @@ export class CommandRunner {
     serverEnv: Record<string, string | undefined> = process.env,
   ) {
     this.childEnv = buildChildEnv(serverEnv, settings.envPassthrough, confiner.workspace);
+    this.outsideEnv = { ...this.childEnv, HOME: '/nonexistent' };
   }
 
   /**
@@ -167,13 +177,16 @@ export class CommandRunner {
   }
 
   /** The policy checks every start shares: command name, arguments, PATH lookup, allow/deny lists, working directory. */
-  private async prepare(req: Pick<RunRequest, 'command' | 'arguments' | 'workingDirectory'>): Promise<{ argv: string[]; cwd: string; cwdIdentity: FileIdentity } | { refusal: string }> {
+  private async prepare(
+    req: Pick<RunRequest, 'command' | 'arguments' | 'workingDirectory' | 'outsideWorkspace'>,
+  ): Promise<{ argv: string[]; cwd: string; cwdIdentity?: FileIdentity } | { refusal: string }> {
     try {
       validateCommandName(req.command);
       for (const arg of req.arguments ?? []) {
         if (arg.includes('\0')) throw new CommandRefusedError('an argument contains a NUL byte');
       }
-      const { cwd, cwdIdentity } = await this.workingDirectory(req.workingDirectory);
+      // `/` is no client's to change, so there is nothing to pin.
+      const { cwd, cwdIdentity } = req.outsideWorkspace ? { cwd: '/', cwdIdentity: undefined } : await this.workingDirectory(req.workingDirectory);
       return { argv: [this.resolve(req.command, cwd), ...(req.arguments ?? [])], cwd, cwdIdentity };
     } catch (err) {
       if (err instanceof CommandRefusedError || err instanceof PathRefusedError) {
@@ -217,7 +230,7 @@ export class CommandRunner {
       argv,
       cwd,
       cwdIdentity,
-      env: this.childEnv,
+      env: req.outsideWorkspace ? this.outsideEnv : this.childEnv,
       timeoutMs: timeoutSeconds * 1000,
       maxOutputBytes: this.settings.maxOutputBytes,
       signal: req.signal,

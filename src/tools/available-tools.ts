@@ -54,7 +54,9 @@ export function availableToolsTool(runner: CommandRunner, workspacePath: string)
       CANDIDATES.map(async (c) => {
         const found = Bun.which(c.name, { PATH: runner.searchPath });
         if (!found) return { name: c.name, description: c.description, available: false, version: null };
-        const r = await runner.run({ owner: PROBE_OWNER, command: c.name, arguments: c.versionArgs, timeoutSeconds: 5 });
+        // Outside the workspace: a read-only client asks for this, and a toolchain file or a HOME config there
+        // (rust-toolchain.toml, ~/.rustup, go.env, global.json) could otherwise pick a program for it to run.
+        const r = await runner.run({ owner: PROBE_OWNER, command: c.name, arguments: c.versionArgs, timeoutSeconds: 5, outsideWorkspace: true });
         const firstLine = (r.stdout || r.stderr).split('\n').find((l) => l.trim() !== '')?.trim() ?? null;
         // A denied tool exists but cannot be used through this server.
         return { name: c.name, description: c.description, available: r.spawnError === null, version: firstLine };

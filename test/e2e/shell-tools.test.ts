@@ -4,9 +4,10 @@
  * client disconnects that kill the whole process group, parallel calls.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { mkdirSync, symlinkSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { callTool, rpc, startServer, type TestServer, waitFor } from '../helpers/server.ts';
+import { startServerProcess } from '../helpers/process.ts';
+import { callTool, rpc, startServer, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
 
 let s: TestServer;
 
@@ -175,6 +176,20 @@ describe('other tools', () => {
     expect(r.workspacePath).toBe(s.workspace);
     const git = r.tools.find((t: { name: string }) => t.name === 'sh');
     expect(git.available).toBe(true);
+  });
+  // A read-only client may ask for the probes; a toolchain file or a HOME config in the workspace must not pick what they run.
+  test('shell_get_available_tools probes from / with HOME /nonexistent, not from the workspace', async () => {
+    // A `jq` that says where it runs, in a directory the sandbox lets commands run programs from (the workspace).
+    const ws = tempDir('hide-probe-ws-');
+    mkdirSync(join(ws, 'bin'));
+    writeFileSync(join(ws, 'bin', 'jq'), '#!/bin/sh\necho "fake-jq cwd=$(pwd) home=$HOME"\n', { mode: 0o755 });
+    const server = await startServerProcess({ cwd: ws, env: { PATH: `${join(ws, 'bin')}:/usr/bin:/bin`, HIDE_WORKSPACE: ws, HIDE_AUDIT_LOG_ENABLED: 'false' } });
+    try {
+      const r = await callTool(`${server.url}/mcp`, 'shell_get_available_tools', {});
+      expect(r.tools.find((t: { name: string }) => t.name === 'jq')).toMatchObject({ available: true, version: 'fake-jq cwd=/ home=/nonexistent' });
+    } finally {
+      await server.stop();
+    }
   });
   test('check_file_exists inside, missing, and outside', async () => {
     expect(await callTool(s.mcpUrl, 'check_file_exists', { fileName: '.keep' })).toMatchObject({ exists: true, type: 'file', isError: false });
