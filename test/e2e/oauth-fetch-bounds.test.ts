@@ -45,7 +45,7 @@ function issuer(route: (path: string, origin: string) => Response | null) {
 async function serverFor(issuerUrl: string, env: Record<string, string> = {}): Promise<ServerProcess> {
   const s = await startServerProcess({
     cwd: dir,
-    env: { HIDE_AUTH_MODE: 'oauth', HIDE_OAUTH_ISSUERS: issuerUrl, HIDE_OAUTH_RESOURCE: 'http://127.0.0.1:1/mcp', HIDE_SANDBOX: 'off', HIDE_AUDIT_ENABLED: 'false', ...env },
+    env: { HIDE_AUTH_MODE: 'oauth', HIDE_OAUTH_ISSUERS: issuerUrl, HIDE_OAUTH_RESOURCE: 'http://127.0.0.1:1/mcp', HIDE_SANDBOX: 'off', HIDE_AUDIT_LOG_ENABLED: 'false', ...env },
   });
   started.push(s);
   return s;

@@ -47,7 +47,7 @@ async function readiness(issuer: string): Promise<string> {
       HIDE_OAUTH_ISSUERS: issuer,
       HIDE_OAUTH_RESOURCE: 'http://127.0.0.1:1/mcp',
       HIDE_SANDBOX: 'off',
-      HIDE_AUDIT_ENABLED: 'false',
+      HIDE_AUDIT_LOG_ENABLED: 'false',
     },
   });
   started.push(s);
