@@ -11,8 +11,8 @@
 #
 #   --prefix DIR     install to DIR/bin/hide (default: $HOME/.local)
 #   --version X.Y.Z  that release instead of the latest
-#   --base-url URL   where hide-<target>.tar.gz and SHA256SUMS are (a mirror,
-#                    or a local copy of dist/release); env HIDE_INSTALL_BASE_URL
+#   --base-url URL   http(s) URL where hide-<target>.tar.gz and SHA256SUMS are (a
+#                    mirror, or dist/release served locally); env HIDE_INSTALL_BASE_URL
 #   --target T       linux-x64, linux-x64-baseline, linux-arm64, linux-x64-musl
 #                    or linux-arm64-musl instead of detecting it
 #   --dry-run        print what would be downloaded and installed, and stop

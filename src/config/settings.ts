@@ -145,7 +145,7 @@ export const SETTINGS = [
     envAliases: ['SECURITY_API_KEY_HEADER'],
     schema: HeaderName,
     default: 'X-API-Key',
-    doc: 'Header that carries the key; `X-MCP-API-Key` and `Authorization: Bearer` are always read too.',
+    doc: 'Header that carries the key; `X-API-Key` and `X-MCP-API-Key` (the seeds\' names) and `Authorization: Bearer` are always read too.',
   }),
   setting({
     path: 'auth.mode',
@@ -415,7 +415,7 @@ export const SETTINGS = [
     schema: int(1024, 1024 * 1024 * 1024),
     // An agent reads the output in its context window: 256 KiB is already ~64k tokens.
     default: 256 * 1024,
-    doc: 'Output kept per stream of a command, in bytes; an agent reads it in its context window.',
+    doc: 'Output kept per stream of a command, in bytes (1024 to 1 GiB); an agent reads it in its context window.',
   }),
   setting({
     path: 'exec.allowedCommands',

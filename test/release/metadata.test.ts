@@ -21,7 +21,7 @@ describe('release metadata', () => {
     expect(metadataProblems(VERSION)).toEqual([]);
   });
 
-  test('server.json: a valid MCP Registry entry whose npm package runs `stdio --workspace .`', () => {
+  test('server.json: a valid MCP Registry entry whose npm package runs `stdio --workspace <a path the user gives>`', () => {
     const s = JSON.parse(read('server.json'));
     expect(s.$schema).toMatch(/^https:\/\/static\.modelcontextprotocol\.io\/schemas\/[\d-]+\/server\.schema\.json$/);
     expect(s.name).toMatch(/^[a-zA-Z0-9.-]+\/[a-zA-Z0-9._-]+$/);
@@ -32,7 +32,9 @@ describe('release metadata', () => {
     const argv = npm.packageArguments.flatMap((a: { type: string; name?: string; value?: string; default?: string }) =>
       a.type === 'positional' ? [a.value] : [a.name, a.value ?? a.default],
     );
-    expect(argv).toEqual(['stdio', '--workspace', '.']);
+    // No default: `.` would be wherever the client starts the server, often / or the user's home.
+    expect(argv).toEqual(['stdio', '--workspace', undefined]);
+    expect(npm.packageArguments[1]).toMatchObject({ format: 'filepath', isRequired: true });
     const oci = s.packages.find((p: { registryType: string }) => p.registryType === 'oci');
     expect(oci).toMatchObject({ identifier: `${IMAGE}:${VERSION}`, runtimeHint: 'docker', transport: { type: 'stdio' }, packageArguments: [{ type: 'positional', value: 'stdio' }] });
   });
@@ -77,7 +79,7 @@ describe('release metadata', () => {
       [`curl -fsSL https://github.com/${REPOSITORY}/releases/latest/download/install.sh | sh`]: true,
     });
     // The MCP client's stdio line, in Install and in "Use it".
-    const stdio = `"command": "npx", "args": ["-y", "${NPM_WRAPPER}", "stdio", "--workspace", "."]`;
+    const stdio = `"command": "npx", "args": ["-y", "${NPM_WRAPPER}", "stdio", "--workspace", "/path/to/project"]`;
     expect(readme.split(stdio).length - 1).toBe(2);
     expect(readme.includes('"command": "/usr/local/bin/hide"')).toBe(false);
   });

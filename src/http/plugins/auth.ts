@@ -1,8 +1,8 @@
 /**
  * Authentication as a resolve hook: API keys, and OAuth access tokens when
  * the pipeline has them on (the pipeline decides; this only extracts). Keys are read from the configured
- * header, X-MCP-API-Key and `Authorization: Bearer` (through @elysiajs/bearer,
- * which only extracts). A token from the query string never counts: bearer
+ * header, from the seeds' X-API-Key and X-MCP-API-Key whatever is configured, and from `Authorization: Bearer`
+ * (through @elysiajs/bearer, which only extracts). A token from the query string never counts: bearer
  * falls back to `?access_token=`, so we take its value only when the
  * Authorization header itself carries it.
  */
