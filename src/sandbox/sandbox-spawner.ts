@@ -120,7 +120,8 @@ export class SandboxSpawner implements Spawner {
     entry.idle = undefined;
     entry.calls++;
     try {
-      return await entry.launcher.run({ ...spawn, limits: this.options.limits });
+      const result = await entry.launcher.run({ ...spawn, limits: this.options.limits });
+      return result.spawnError === null ? result : { ...result, spawnError: explainRefusedStart(result.spawnError) };
     } finally {
       entry.calls--;
       this.idleLater(owner, entry);
@@ -144,7 +145,7 @@ export class SandboxSpawner implements Spawner {
     }
     if (started.ok) void started.handle.exited.then(() => this.idleLater(owner, entry));
     else this.idleLater(owner, entry);
-    return started;
+    return started.ok ? started : { ...started, error: explainRefusedStart(started.error) };
   }
 
   /** Starts the idle clock of a client's launcher once it runs nothing. */
@@ -231,4 +232,17 @@ export class SandboxSpawner implements Spawner {
     if (!this.sweepsOrphans) return;
     sweepUntilQuiet(() => liveLauncherPids, isSandboxed);
   }
+}
+
+/**
+ * A program the server found but the sandbox keeps from the command fails to
+ * start with EACCES (outside what commands may read) or ENOENT (in a place
+ * the sandbox shows empty, such as /tmp), which read as a file-mode problem
+ * or a missing file; say where to look instead. A PATH entry outside what
+ * commands may read (a version manager's shims under a home directory, say)
+ * meets this first.
+ */
+function explainRefusedStart(error: string): string {
+  if (!error.startsWith('could not start ') || !/\b(EACCES|ENOENT)\b/.test(error)) return error;
+  return `${error} (the sandbox lets commands run programs only from the workspace, the allowed paths and the system paths of HIDE_SANDBOX_READ_ONLY_PATHS; give the command by a path there, or add its directory)`;
 }

@@ -191,6 +191,20 @@ describe('other tools', () => {
       await server.stop();
     }
   });
+  test('a program on PATH the sandbox keeps commands from: the refusal says so, not just EACCES or ENOENT', async () => {
+    const outside = tempDir('hide-outside-bin-');
+    writeFileSync(join(outside, 'shim'), '#!/bin/sh\necho ran\n', { mode: 0o755 });
+    const ws = tempDir('hide-shim-ws-');
+    const server = await startServerProcess({ cwd: ws, env: { PATH: `${outside}:/usr/bin:/bin`, HIDE_WORKSPACE: ws, HIDE_AUDIT_LOG_ENABLED: 'false', HIDE_SANDBOX: 'required' } });
+    try {
+      const r = await callTool(`${server.url}/mcp`, 'shell_execute', { command: 'shim' });
+      expect(r.isError).toBe(true);
+      expect(r.error).toMatch(/EACCES|ENOENT/);
+      expect(r.error).toContain('the sandbox lets commands run programs only from the workspace');
+    } finally {
+      await server.stop();
+    }
+  });
   test('check_file_exists inside, missing, and outside', async () => {
     expect(await callTool(s.mcpUrl, 'check_file_exists', { fileName: '.keep' })).toMatchObject({ exists: true, type: 'file', isError: false });
     expect(await callTool(s.mcpUrl, 'check_file_exists', { fileName: 'nope' })).toMatchObject({ exists: false, isError: false });
