@@ -65,7 +65,9 @@ describe('write_file atomicity', () => {
           done = true;
         });
       const temp = () => readdirSync(t.ws).find((n) => n.startsWith('.hide-write-'));
-      while (!done && temp() === undefined) await new Promise((r) => setImmediate(r));
+      // A timer, not setImmediate: a loop of immediates can keep the call's answer from ever being taken in, and
+      // with the write already renamed (no temp file to see) the loop then never ends.
+      while (!done && temp() === undefined) await Bun.sleep(1);
       if (temp() !== undefined) server.proc.kill('SIGKILL');
       await server.proc.exited;
       await call;
