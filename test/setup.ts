@@ -1,7 +1,9 @@
 /**
  * Preloaded before every test file (bunfig.toml): tests start real servers
  * and processes, so a shared, slow machine needs more than the 5 s default.
- * A global afterAll here runs once, after the last file.
+ * A global afterAll here runs after the last file of its process: once in
+ * a plain `bun test`, after each file under `--parallel` (each file gets a
+ * fresh module registry, and with it its own list of temp directories).
  */
 import { afterAll, setDefaultTimeout } from 'bun:test';
 import { removeTempDirs } from './helpers/temp.ts';
