@@ -285,15 +285,14 @@ test(`more than ${MAX_IN_FLIGHT} requests at once: the next is refused at once (
   }
 }, 60_000);
 
+/** `hide stdio` from source, sandbox off, every stream a pipe. */
+function sessionFromSource(ws: string, audit: string) {
+  return Bun.spawn([process.execPath, MAIN, 'stdio', '--workspace', ws], { cwd: ws, env: env(audit, { HIDE_SANDBOX: 'off' }), stdin: 'pipe', stdout: 'pipe', stderr: 'pipe' });
+}
+
 test('a line that is not UTF-8 is refused (-32700), not answered under an id the client never sent; the session goes on', async () => {
   const { ws, audit } = place(null);
-  await using proc = Bun.spawn([process.execPath, MAIN, 'stdio', '--workspace', ws], {
-    cwd: ws,
-    env: env(audit, { HIDE_SANDBOX: 'off' }),
-    stdin: 'pipe',
-    stdout: 'pipe',
-    stderr: 'pipe',
-  });
+  await using proc = sessionFromSource(ws, audit);
   // An id holding a lone continuation byte and a UTF-16 surrogate encoded as UTF-8 (both invalid), then a good ping.
   proc.stdin.write(Buffer.concat([Buffer.from('{"jsonrpc":"2.0","id":"a'), Buffer.from([0x80, 0xed, 0xa0, 0x80]), Buffer.from('","method":"ping"}\n')]));
   proc.stdin.write('{"jsonrpc":"2.0","id":2,"method":"ping"}\n');
@@ -310,13 +309,7 @@ test('a line that is not UTF-8 is refused (-32700), not answered under an id the
 
 test('a tools/call that gives a name twice is refused (-32600) and does not run, as over HTTP; the session goes on', async () => {
   const { ws, audit } = place(null);
-  await using proc = Bun.spawn([process.execPath, MAIN, 'stdio', '--workspace', ws], {
-    cwd: ws,
-    env: env(audit, { HIDE_SANDBOX: 'off' }),
-    stdin: 'pipe',
-    stdout: 'pipe',
-    stderr: 'pipe',
-  });
+  await using proc = sessionFromSource(ws, audit);
   const call = (command: string) => `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"shell_execute","arguments":{${command},"arguments":["marker"]}}}\n`;
   proc.stdin.write(call('"command":"true","command":"touch"'));
   proc.stdin.write('{"jsonrpc":"2.0","id":2,"method":"ping"}\n');

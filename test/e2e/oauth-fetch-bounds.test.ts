@@ -67,6 +67,15 @@ function forgedToken(iss: string): string {
   return `${part({ alg: 'RS256', typ: 'at+jwt', kid: 'k1' })}.${part({ iss, sub: 'a', aud: 'http://127.0.0.1:1/mcp', exp: 4_000_000_000 })}.${'A'.repeat(342)}`;
 }
 
+/** A tools/list with `token` as the bearer credential. */
+function listWith(s: ServerProcess, token: string): Promise<Response> {
+  return fetch(`${s.url}/mcp`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+  });
+}
+
 test.each([
   ['file:///dev/zero', 'file:///dev/zero'],
   ['file:///etc/passwd', 'file:///etc/passwd'],
@@ -76,11 +85,7 @@ test.each([
   try {
     const s = await serverFor(idp.url);
     expect(await readiness(s)).toContain('not authorization server metadata with an http(s) jwks_uri');
-    const res = await fetch(`${s.url}/mcp`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${forgedToken(idp.url)}` },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
-    });
+    const res = await listWith(s, forgedToken(idp.url));
     expect([res.status, res.headers.get('retry-after')]).toEqual([503, '5']);
   } finally {
     idp.server.stop(true);
@@ -96,11 +101,7 @@ test.each([
   try {
     const s = await serverFor(idp.url);
     expect(await readiness(s)).toContain('answered more than 1048576 bytes');
-    const res = await fetch(`${s.url}/mcp`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${forgedToken(idp.url)}` },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
-    });
+    const res = await listWith(s, forgedToken(idp.url));
     expect(res.status).toBe(503);
   } finally {
     idp.server.stop(true);
@@ -115,11 +116,7 @@ test('an introspection answer streamed without end is cut off at 1 MiB: the opaq
       HIDE_OAUTH_INTROSPECTION_CLIENT_ID: 'hide',
       HIDE_OAUTH_INTROSPECTION_CLIENT_SECRET: 'a-client-secret-of-enough-length-0123',
     });
-    const res = await fetch(`${s.url}/mcp`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: 'Bearer an-opaque-token-0123456789' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
-    });
+    const res = await listWith(s, 'an-opaque-token-0123456789');
     const json = (await res.json()) as { error: { message: string } };
     expect([res.status, json.error.message]).toEqual([503, expect.stringContaining('introspection endpoint answered too much')]);
   } finally {
