@@ -5,9 +5,11 @@
  * read without end, gigabytes, while every token waited). Its answers are
  * cut off past 1 MiB, whether announced by Content-Length or streamed
  * without one, so a huge key set, metadata document or introspection answer
- * is neither held nor parsed; tokens then get a 503, not a hang.
+ * is neither held nor parsed; tokens then get a 503, not a hang. Answers
+ * are asked for and taken uncompressed only.
  */
 import { afterAll, expect, test } from 'bun:test';
+import { brotliCompressSync } from 'node:zlib';
 import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
 import { tempDir, waitFor } from '../helpers/server.ts';
 
@@ -26,13 +28,13 @@ function endless(): Response {
 }
 
 /** A plain-HTTP issuer on loopback whose answers `route` decides (null: the ordinary ones). */
-function issuer(route: (path: string, origin: string) => Response | null) {
+function issuer(route: (path: string, origin: string, req: Request) => Response | null) {
   const server = Bun.serve({
     hostname: '127.0.0.1',
     port: 0,
     fetch(req: Request): Response {
       const { pathname, origin } = new URL(req.url);
-      const own = route(pathname, origin);
+      const own = route(pathname, origin, req);
       if (own) return own;
       if (pathname === '/.well-known/oauth-authorization-server') return Response.json({ issuer: origin, jwks_uri: `${origin}/jwks` });
       if (pathname === '/jwks') return Response.json({ keys: [] });
@@ -103,6 +105,38 @@ test.each([
     expect(await readiness(s)).toContain('answered more than 1048576 bytes');
     const res = await listWith(s, forgedToken(idp.url));
     expect(res.status).toBe(503);
+  } finally {
+    idp.server.stop(true);
+  }
+}, 40_000);
+
+// Bun inflates a compressed body ahead of its reader: 2 KB of brotli grew past a gigabyte before the cap could count it.
+test.each(['br', 'zstd', 'gzip'])('a key set sent compressed (%s, a few KB inflating to 32 MiB) is refused unread; the server asks for identity', async (encoding) => {
+  const inflated = new Uint8Array(32 * 1024 * 1024);
+  const body = encoding === 'br' ? brotliCompressSync(inflated) : encoding === 'zstd' ? Bun.zstdCompressSync(inflated) : Bun.gzipSync(inflated);
+  let asked = '';
+  const idp = issuer((path, _origin, req) => {
+    if (path !== '/jwks') return null;
+    asked = req.headers.get('accept-encoding') ?? '';
+    return new Response(body, { headers: { 'content-type': 'application/json', 'content-encoding': encoding } });
+  });
+  try {
+    const s = await serverFor(idp.url);
+    expect(await readiness(s)).toContain(`answered compressed (${encoding}) although asked for identity`);
+    expect(asked).toBe('identity');
+    expect((await listWith(s, forgedToken(idp.url))).status).toBe(503);
+  } finally {
+    idp.server.stop(true);
+  }
+}, 40_000);
+
+test('a key set of more than 100 keys is refused: each token with an unknown kid would be tried against every one', async () => {
+  const keys = Array.from({ length: 101 }, (_, i) => ({ kty: 'oct', kid: `k${i}`, k: 'AAAA' }));
+  const idp = issuer((path) => (path === '/jwks' ? Response.json({ keys }) : null));
+  try {
+    const s = await serverFor(idp.url);
+    expect(await readiness(s)).toContain('holds 101 keys; at most 100 are taken');
+    expect((await listWith(s, forgedToken(idp.url))).status).toBe(503);
   } finally {
     idp.server.stop(true);
   }

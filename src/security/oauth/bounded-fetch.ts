@@ -6,7 +6,9 @@
  * its own files, and Bun's fetch applies no timeout to them), redirects are
  * not, one deadline covers the whole exchange including the body, and a body
  * larger than any real metadata, key set or introspection answer is cut off
- * rather than held and parsed on the event loop.
+ * rather than held and parsed on the event loop. Answers are taken
+ * uncompressed only: Bun inflates a compressed body ahead of the reader, so a
+ * 2 KB brotli answer grew past a gigabyte before any cap could count it.
  */
 
 /** A key set of a few dozen keys is a few tens of KiB; nothing an authorization server answers comes near this. */
@@ -37,7 +39,14 @@ export async function boundedFetch(url: string, init: RequestInit, timeoutMs: nu
   if (!isHttpUrl(url)) throw new TypeError(`${url.slice(0, 200)} is not an http(s) URL`);
   const deadline = AbortSignal.timeout(timeoutMs);
   const signal = init.signal ? AbortSignal.any([init.signal, deadline]) : deadline;
-  const res = await fetch(url, { ...init, redirect: 'manual', signal });
+  const headers = new Headers(init.headers);
+  headers.set('accept-encoding', 'identity');
+  const res = await fetch(url, { ...init, headers, redirect: 'manual', signal, decompress: false });
+  const encoding = res.headers.get('content-encoding');
+  if (encoding !== null && encoding.trim().toLowerCase() !== 'identity') {
+    await res.body?.cancel().catch(() => {});
+    throw new TypeError(`${url.slice(0, 200)} answered compressed (${encoding.slice(0, 40)}) although asked for identity`);
+  }
   const declared = Number(res.headers.get('content-length') ?? Number.NaN);
   if (declared > MAX_RESPONSE_BYTES) {
     await res.body?.cancel().catch(() => {});

@@ -13,6 +13,27 @@ import { boundedFetch } from './bounded-fetch.ts';
 import { discover, type ServerMetadata } from './discovery.ts';
 
 const FETCH_TIMEOUT_MS = 5000;
+/**
+ * Keys a set may hold. Providers publish a handful (the current key and the
+ * next or previous one); every token whose `kid` matches none is compared
+ * with each, so a 1 MiB set of 20,000 keys made each such check cost ~17 ms.
+ */
+export const MAX_KEYS = 100;
+
+/** The key set fetch: bounded as every fetch to the issuer is, and refused past MAX_KEYS (jose then keeps the set it had). */
+async function fetchKeySet(url: string, init: RequestInit): Promise<Response> {
+  const res = await boundedFetch(url, init, FETCH_TIMEOUT_MS);
+  if (res.status !== 200) return res;
+  const text = await res.text();
+  let keys: unknown;
+  try {
+    keys = (JSON.parse(text) as { keys?: unknown })?.keys;
+  } catch {
+    keys = undefined; // jose says what is wrong with it
+  }
+  if (Array.isArray(keys) && keys.length > MAX_KEYS) throw new Error(`${url.slice(0, 200)} holds ${keys.length} keys; at most ${MAX_KEYS} are taken`);
+  return new Response(text, { status: res.status, headers: res.headers });
+}
 
 export interface IssuerKeysOptions {
   /** Least time between two fetches. */
@@ -52,8 +73,9 @@ export class IssuerKeys {
     return this.metadata;
   }
 
+  // Not `set.jwks()`: jose hands out a structured clone of the whole set, on every token checked and every /ready.
   hasKeys(): boolean {
-    return this.set?.jwks() !== undefined;
+    return this.generation > 0;
   }
 
   /**
@@ -79,7 +101,7 @@ export class IssuerKeys {
         cacheMaxAge: Number.POSITIVE_INFINITY,
         cooldownDuration: Number.POSITIVE_INFINITY,
         timeoutDuration: FETCH_TIMEOUT_MS,
-        [customFetch]: (url, init) => boundedFetch(url, init, FETCH_TIMEOUT_MS),
+        [customFetch]: fetchKeySet,
       });
       await this.set.reload();
       this.generation++;
