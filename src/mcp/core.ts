@@ -16,7 +16,7 @@ import type { Request as DispatchRequest, McpDispatcher, Reply } from './dispatc
 import { type Era, eraOf, LEGACY_ERA, type McpHeaders } from './era.ts';
 import type { Admission } from './gate.ts';
 import { InflightCalls } from './inflight.ts';
-import { ALL_PROTOCOL_VERSIONS, asJsonRpcId, errorJson, idKey, type JsonRpcId, type JsonRpcMessage, parseMessageText, readId, repeatedNameError, repeatedNames, toMessage } from './protocol.ts';
+import { ALL_PROTOCOL_VERSIONS, asJsonRpcId, errorJson, idKey, type JsonRpcId, type JsonRpcMessage, parseMessageText, readId, repeatedName, repeatedNameError, toMessage } from './protocol.ts';
 
 /** A message that parsed, classified and passed the era checks. */
 export interface Incoming {
@@ -80,9 +80,10 @@ export class McpCore {
     const id = readId(value);
     try {
       const message = toMessage(value);
-      if (message.kind === 'request' && message.method === 'tools/call') {
-        const twice = repeatedNames(text);
-        if (twice.length > 0) return { ok: false, id: twice.includes('id') ? null : id, error: repeatedNameError(twice[0]!) };
+      // What runs, or what is stopped: a reader in front that took the other of a repeated name saw something else.
+      if ((message.kind === 'request' && message.method === 'tools/call') || (message.kind === 'notification' && message.method === 'notifications/cancelled')) {
+        const twice = repeatedName(text);
+        if (twice !== null) return { ok: false, id: twice.idRepeated ? null : id, error: repeatedNameError(twice.path) };
       }
       if (message.kind === 'response') {
         // Answered with a 202 and otherwise ignored, but not under a version no other message could name. Its id

@@ -147,17 +147,19 @@ export function toMessage(value: unknown): JsonRpcMessage {
 }
 
 /**
- * The names a message gives twice in one object, as dotted paths
- * (`params.arguments.command`), empty for nearly every message. JSON.parse
- * keeps the last of them, while a reader in front of this server (a
- * gateway's policy, a log) may have taken the first: a `"command"` given
- * twice would run the one it did not see. Only a tools/call runs anything,
- * so only a call pays for this walk (about as long as its parse); the first
- * name found ends it, and only a refusal walks the whole message to learn
- * whether its id can be echoed.
+ * The first name a message gives twice in one object, as a dotted path
+ * (`params.arguments.command`), and whether its top-level `id` is one; null
+ * for nearly every message. JSON.parse keeps the last of them, while a
+ * reader in front of this server (a gateway's policy, a log) may have taken
+ * the first: a `"command"` given twice would run the one it did not see.
+ * Each walk is linear in the text (about as long as its parse): the first
+ * stops at the first name found, and only a refusal walks again, over the
+ * top object's own names, to learn whether its id can be echoed.
  */
-export function repeatedNames(text: string): string[] {
-  return duplicateKeys(text, { first: true }).length === 0 ? [] : duplicateKeys(text);
+export function repeatedName(text: string): { path: string; idRepeated: boolean } | null {
+  const [path] = duplicateKeys(text, { first: true });
+  if (path === undefined) return null;
+  return { path, idRepeated: path === 'id' || duplicateKeys(text, { maxDepth: 1 }).includes('id') };
 }
 
 export function repeatedNameError(path: string): InvalidRequestError {

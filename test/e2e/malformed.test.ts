@@ -133,6 +133,15 @@ describe.each(ERAS)('malformed requests (%s)', (era) => {
     expect(existsSync(marker)).toBe(true);
   });
 
+  test('a cancellation that gives requestId twice → 400 -32600, refused before it reaches any call', async () => {
+    const note = { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 'first' } };
+    const { headers, body } = frame(era, note, { 'content-type': 'application/json' });
+    const res = await fetch(s.mcpUrl, { method: 'POST', headers, body: body.replace('"requestId":"first"', '"requestId":"first","requestId":"second"') });
+    const json = (await res.json()) as any;
+    expect({ status: res.status, code: json.error?.code, id: json.id }).toEqual({ status: 400, code: -32600, id: null });
+    expect(json.error.message).toContain('"params.requestId" is given twice in one object');
+  });
+
   test('a non-JSON content type → 415, id echoed', async () => {
     const r = await post(era, LIST, { 'content-type': 'text/plain' });
     expect([r.status, r.json.id]).toEqual([415, 1]);

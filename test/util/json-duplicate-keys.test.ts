@@ -5,6 +5,7 @@
  * looks into.
  */
 import { expect, test } from 'bun:test';
+import { repeatedName } from '../../src/mcp/protocol.ts';
 import { duplicateKeys } from '../../src/util/json-duplicate-keys.ts';
 
 test('paths through objects and arrays, each once, in order', () => {
@@ -29,4 +30,15 @@ test('objects are looked into 64 levels deep, not deeper; deeper nesting is walk
   expect(duplicateKeys(nested(63))).toEqual([`${Array(63).fill('0').join('.')}.a`]);
   expect(duplicateKeys(nested(64))).toEqual([]);
   expect(duplicateKeys(`{"deep":${nested(100_000)},"a":1,"a":2}`)).toEqual(['a']);
+});
+
+test('a long name above many repeated ones is spelt out once: the message is refused by its first repeat, id echoed', () => {
+  // 2 MB name, 100 000 repeats under it: spelling the path out for each repeat cost about a minute of one core.
+  const inner = Array.from({ length: 100_000 }, () => '"a":0').join(',');
+  const name = 'k'.repeat(2_000_000);
+  const body = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"x","${name}":{${inner}}}}}`;
+  expect(repeatedName(body)).toEqual({ path: `params.arguments.${name}.a`, idRepeated: false });
+  expect(repeatedName('{"jsonrpc":"2.0","params":{"a":1,"a":2},"id":1,"method":"tools/call","id":2}')).toEqual({ path: 'params.a', idRepeated: true });
+  expect(repeatedName('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{"id":1,"id":2}}}')).toEqual({ path: 'params.arguments.id', idRepeated: false });
+  expect(repeatedName('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{}}')).toBeNull();
 });
