@@ -4,7 +4,9 @@
  * builds the child's environment and hands the argv to the spawner — local
  * process groups or the sandbox's per-client launchers.
  */
-import { closeSync, constants, fstatSync, openSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, realpathSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import { isWithin } from '../util/path-within.ts';
 import type { Confiner } from '../workspace/confine.ts';
 import { PathRefusedError } from '../workspace/confine.ts';
 import { type FileIdentity, hasProcFd, O_PATH, openDirectory, whereOpen } from '../workspace/open.ts';
@@ -39,9 +41,11 @@ export interface RunRequest {
   onProgress?: (progress: OutputProgress) => void;
   /**
    * The server's own command, not a client's: it runs from `/` with HOME
-   * `/nonexistent` rather than in the workspace, so no file there (a
-   * toolchain file, a config under HOME) can choose what it runs. Set for
-   * commands a client without the command tools causes.
+   * `/nonexistent`, looked up (and running) on a PATH without the entries
+   * that lie in the workspace or an allowed path (`bun run` and npx put a
+   * project's `node_modules/.bin` first), so no file a client can write (a
+   * program, a toolchain file, a config under HOME) can choose what it
+   * runs. Set for commands a client without the command tools causes.
    */
   outsideWorkspace?: true;
 }
@@ -92,7 +96,12 @@ export class CommandRunner {
     serverEnv: Record<string, string | undefined> = process.env,
   ) {
     this.childEnv = buildChildEnv(serverEnv, settings.envPassthrough, confiner.workspace);
-    this.outsideEnv = { ...this.childEnv, HOME: '/nonexistent' };
+    this.outsideEnv = { ...this.childEnv, HOME: '/nonexistent', PATH: pathOutside(this.childEnv.PATH!, confiner.roots) };
+  }
+
+  /** The PATH an `outsideWorkspace` command is looked up on and runs with. */
+  get outsideSearchPath(): string {
+    return this.outsideEnv.PATH!;
   }
 
   /**
@@ -125,21 +134,19 @@ export class CommandRunner {
     return this.childEnv.PATH!;
   }
 
-  /** PATH lookup plus allow/deny verdict, memoised briefly per (bare command name, cwd). */
-  private resolve(command: string, cwd: string): string {
-    const key = `${command}\0${cwd}`;
+  /** PATH lookup plus allow/deny verdict, memoised briefly per (bare command name, cwd, PATH). */
+  private resolve(command: string, cwd: string, path = this.childEnv.PATH!): string {
+    const key = `${command}\0${cwd}\0${path}`;
     const now = performance.now();
     let hit = this.resolved.get(key);
     if (!hit || now - hit.at > RESOLVE_TTL_MS) {
       hit = { at: now, executable: null, refusal: null };
-      const found = resolveExecutable(command, this.childEnv.PATH!, cwd);
+      const found = resolveExecutable(command, path, cwd);
       if (!found) {
-        hit.refusal = command.includes('/')
-          ? `command '${command}' was not found or is not executable`
-          : `command '${command}' was not found on PATH (${this.childEnv.PATH})`;
+        hit.refusal = command.includes('/') ? `command '${command}' was not found or is not executable` : `command '${command}' was not found on PATH (${path})`;
       } else {
         try {
-          checkCommandAllowed(found, this.settings, this.confiner.roots, (name) => resolveExecutable(name, this.childEnv.PATH!, cwd));
+          checkCommandAllowed(found, this.settings, this.confiner.roots, (name) => resolveExecutable(name, path, cwd));
           hit.executable = found;
         } catch (err) {
           if (!(err instanceof CommandRefusedError)) throw err;
@@ -187,7 +194,8 @@ export class CommandRunner {
       }
       // `/` is no client's to change, so there is nothing to pin.
       const { cwd, cwdIdentity } = req.outsideWorkspace ? { cwd: '/', cwdIdentity: undefined } : await this.workingDirectory(req.workingDirectory);
-      return { argv: [this.resolve(req.command, cwd), ...(req.arguments ?? [])], cwd, cwdIdentity };
+      const path = req.outsideWorkspace ? this.outsideEnv.PATH : this.childEnv.PATH;
+      return { argv: [this.resolve(req.command, cwd, path), ...(req.arguments ?? [])], cwd, cwdIdentity };
     } catch (err) {
       if (err instanceof CommandRefusedError || err instanceof PathRefusedError) {
         const prefix = err instanceof PathRefusedError ? 'workingDirectory refused: ' : '';
@@ -242,4 +250,26 @@ export class CommandRunner {
     else if (!error && result.exitCode !== 0) error = `command exited with code ${result.exitCode}`;
     return { ...result, error };
   }
+}
+
+/**
+ * `path` without the entries a client can write into: those within one of
+ * `roots` (by their real paths: a link into the workspace counts as the
+ * workspace), and relative ones (`.`, an empty entry), which name the
+ * working directory. Entries that do not exist are dropped too.
+ */
+function pathOutside(path: string, roots: readonly string[]): string {
+  return path
+    .split(':')
+    .filter((entry) => {
+      if (!isAbsolute(entry)) return false;
+      let real: string;
+      try {
+        real = realpathSync(entry);
+      } catch {
+        return false;
+      }
+      return !roots.some((root) => isWithin(root, real));
+    })
+    .join(':');
 }

@@ -178,15 +178,20 @@ describe('other tools', () => {
     expect(git.available).toBe(true);
   });
   // A read-only client may ask for the probes; a toolchain file or a HOME config in the workspace must not pick what they run.
-  test('shell_get_available_tools probes from / with HOME /nonexistent, not from the workspace', async () => {
-    // A `jq` that says where it runs, in a directory the sandbox lets commands run programs from (the workspace).
+  test('shell_get_available_tools probes from / with HOME /nonexistent, and never a program from the workspace on PATH', async () => {
+    // `bun run` and npx put a project's node_modules/.bin first on PATH: a `git` there must not be what the probe runs.
     const ws = tempDir('hide-probe-ws-');
     mkdirSync(join(ws, 'bin'));
-    writeFileSync(join(ws, 'bin', 'jq'), '#!/bin/sh\necho "fake-jq cwd=$(pwd) home=$HOME"\n', { mode: 0o755 });
-    const server = await startServerProcess({ cwd: ws, env: { PATH: `${join(ws, 'bin')}:/usr/bin:/bin`, HIDE_WORKSPACE: ws, HIDE_AUDIT_LOG_ENABLED: 'false' } });
+    writeFileSync(join(ws, 'bin', 'git'), '#!/bin/sh\necho "workspace git"\n', { mode: 0o755 });
+    // A `jq` outside the workspace that says where it runs (sandbox off: the runner's choices are what is tested).
+    const outside = tempDir('hide-probe-bin-');
+    writeFileSync(join(outside, 'jq'), '#!/bin/sh\necho "fake-jq cwd=$(pwd) home=$HOME"\n', { mode: 0o755 });
+    const env = { PATH: `${join(ws, 'bin')}:.::${outside}:/usr/bin:/bin`, HIDE_WORKSPACE: ws, HIDE_AUDIT_LOG_ENABLED: 'false', HIDE_SANDBOX: 'off' };
+    const server = await startServerProcess({ cwd: ws, env });
     try {
-      const r = await callTool(`${server.url}/mcp`, 'shell_get_available_tools', {});
-      expect(r.tools.find((t: { name: string }) => t.name === 'jq')).toMatchObject({ available: true, version: 'fake-jq cwd=/ home=/nonexistent' });
+      const tools = (await callTool(`${server.url}/mcp`, 'shell_get_available_tools', {})).tools as Array<{ name: string; version: string | null }>;
+      expect(tools.find((t) => t.name === 'jq')).toMatchObject({ available: true, version: 'fake-jq cwd=/ home=/nonexistent' });
+      expect(tools.find((t) => t.name === 'git')?.version ?? '').not.toContain('workspace');
     } finally {
       await server.stop();
     }
