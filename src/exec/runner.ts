@@ -130,10 +130,6 @@ export class CommandRunner {
     }
   }
 
-  get searchPath(): string {
-    return this.childEnv.PATH!;
-  }
-
   /** PATH lookup plus allow/deny verdict, memoised briefly per (bare command name, cwd, PATH). */
   private resolve(command: string, cwd: string, path = this.childEnv.PATH!): string {
     const key = `${command}\0${cwd}\0${path}`;

@@ -86,8 +86,9 @@ export function buildTools(config: Config, confiner: Confiner, runner: CommandRu
     ...processTools(processes, { maxTimeoutSeconds: config.process.maxTimeoutSeconds, idleTimeoutSeconds: config.process.idleTimeoutSeconds }),
     availableToolsTool(runner, confiner.workspace),
     checkFileExistsTool(confiner),
-    // ripgrep is looked up on the PATH commands get, once: the server's PATH decides which search engine runs.
-    ...fileTools(confiner, { rgPath: Bun.which('rg', { PATH: runner.searchPath }) ?? null, spawner }),
+    // ripgrep is looked up once, on the PATH commands get less what a client can write (search_files is a read
+    // tool): the server's PATH decides which search engine runs, never a project's node_modules/.bin.
+    ...fileTools(confiner, { rgPath: Bun.which('rg', { PATH: runner.outsideSearchPath }) ?? null, spawner }),
   ];
 }
 
