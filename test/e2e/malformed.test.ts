@@ -193,6 +193,12 @@ describe.each(ERAS)('malformed requests (%s)', (era) => {
     expect([got, r.status === 406 ? r.json.id : r.status]).toEqual([expected, expected === 406 ? 1 : 200]);
   });
 
+  // Negotiating costs per range: a 16 KB Accept cost 40 times an ignored header of that size.
+  test('an Accept longer than 1024 characters → 406 saying so, whatever it names', async () => {
+    const r = await post(era, LIST, { 'content-type': 'application/json', accept: `application/json${', a/b'.repeat(250)}` });
+    expect([r.status, r.json.id, r.json.error.message]).toEqual([406, 1, 'Not Acceptable: the Accept header is longer than 1024 characters']);
+  });
+
   test('Accept: text/event-stream only → one SSE event holding the JSON answer', async () => {
     const message = { jsonrpc: '2.0', id: 9, method: NOOP[era] };
     const json = await post(era, message, { 'content-type': 'application/json', accept: 'application/json' });
