@@ -7,7 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { DEFAULT_PROC, DEFAULT_READ_ONLY } from '../../src/sandbox/rules.ts';
 import type { ServerProcess } from '../helpers/process.ts';
 import { hostEntries, isLive, newMarker, procStat } from '../helpers/procfs.ts';
 import { callTool, waitFor } from '../helpers/server.ts';
@@ -86,24 +87,26 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
       prefix: 'hide-isolation-',
       uid,
       prepare: (top, workspace) => {
-        mkdirSync(join(workspace, '.bin'));
+        mkdirSync(join(top, 'rg-bin'), { mode: 0o755 });
         outsideSecret = join(top, 'outside-secret.txt');
         writeFileSync(outsideSecret, 'TOP-SECRET outside\n');
         symlinkSync(outsideSecret, join(workspace, 'leak.txt'));
         copyFileSync(join(import.meta.dir, 'fixtures', 'attack.py'), join(workspace, 'attack.py'));
         // A ripgrep that reports what it could read and follows symlinks (-L), to
         // see from the inside whether ripgrep runs sandboxed; SLOWSEARCH makes it hang.
+        // Outside the workspace, where no client can write (search_files never runs a
+        // program from there), and readable by commands as a system path is.
         writeFileSync(
-          join(workspace, '.bin', 'rg'),
+          join(top, 'rg-bin', 'rg'),
           `#!/bin/sh\ncase "$*" in *SLOWSEARCH*) exec sleep 31.4159;; esac\ncat ${outsideSecret} > "$PWD/.rg-probe" 2>&1\nexec /usr/bin/rg -L "$@"\n`,
           { mode: 0o755 },
         );
         outsideSocket = Bun.listen({ unix: join(top, 'outside.sock'), socket: { data() {} } });
         chmodSync(join(top, 'outside.sock'), 0o777);
-        return [join(workspace, 'attack.py'), join(workspace, '.bin'), join(workspace, '.bin', 'rg')];
+        return [join(workspace, 'attack.py')];
       },
-      path: (workspace) => `${join(workspace, '.bin')}:/usr/bin:/bin`,
-      env: { HIDE_RATE_LIMIT_CONCURRENT: '2' },
+      path: (workspace) => `${join(dirname(workspace), 'rg-bin')}:/usr/bin:/bin`,
+      env: (top) => ({ HIDE_RATE_LIMIT_CONCURRENT: '2', HIDE_SANDBOX_READ_ONLY_PATHS: [...DEFAULT_READ_ONLY, ...DEFAULT_PROC, join(top, 'rg-bin')].join(',') }),
     });
     ({ server, dir, ws } = running);
     // Both clients have a launcher before the attacks start.
