@@ -82,7 +82,7 @@ export class McpCore {
       const message = toMessage(value);
       // What runs, or what is stopped: a reader in front that took the other of a repeated name saw something else.
       if ((message.kind === 'request' && message.method === 'tools/call') || (message.kind === 'notification' && message.method === 'notifications/cancelled')) {
-        const twice = repeatedName(text);
+        const twice = repeatedName(text, value);
         if (twice !== null) return { ok: false, id: twice.idRepeated ? null : id, error: repeatedNameError(twice.path) };
       }
       if (message.kind === 'response') {

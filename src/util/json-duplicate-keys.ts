@@ -17,11 +17,11 @@ interface Frame {
 }
 
 /**
- * Objects nested deeper than this are not looked into: no settings file or
- * tool argument comes near it, and a frame per level would let a body of
- * bare brackets cost a second.
+ * Objects more than this many levels of objects and arrays deep are not
+ * looked into: no settings file or tool argument comes near it, and a frame
+ * per level would let a body of bare brackets cost a second.
  */
-const MAX_DEPTH = 64;
+export const MAX_DEPTH = 64;
 
 /**
  * The dotted paths of names that occur twice in the same object (`auth`,
@@ -75,3 +75,66 @@ export function duplicateKeys(text: string, { ignoreCase = false, first = false,
   }
   return [...found];
 }
+
+/**
+ * Whether `text` gives some name twice in one object, told without naming
+ * it, from `value` (its JSON.parse): the names the text spells in objects
+ * down to MAX_DEPTH levels, counted, against the keys those objects came to
+ * hold. JSON.parse keeps one key per name, so the counts differ exactly when
+ * a name came twice. No name is cut out or kept (a walk that keeps them
+ * cost three times the parse for half a million names). Also counts how
+ * often the top object names `topName`, so the caller can tell whether that
+ * one came twice.
+ */
+export function countsDisagree(text: string, value: unknown, topName: string): { disagree: boolean; topNameCount: number } {
+  // Per open level (up to MAX_DEPTH): 1 object awaiting a name, 2 object awaiting a value, 3 array.
+  const kinds = new Uint8Array(MAX_DEPTH);
+  let depth = 0;
+  let names = 0;
+  let topNameCount = 0;
+  const quotedTop = JSON.stringify(topName);
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      let j = i + 1;
+      let escaped = false;
+      for (let d = text.charCodeAt(j); d !== 0x22; d = text.charCodeAt(j)) {
+        if (d === 0x5c /* \ */) {
+          escaped = true;
+          j += 2;
+        } else j++;
+      }
+      if (depth >= 1 && depth <= MAX_DEPTH && kinds[depth - 1] === 1) {
+        names++;
+        kinds[depth - 1] = 2;
+        if (depth === 1 && (escaped ? j - i < 64 && JSON.parse(text.slice(i, j + 1)) === topName : j - i + 1 === quotedTop.length && text.startsWith(quotedTop, i))) topNameCount++;
+      }
+      i = j;
+    } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      if (depth < MAX_DEPTH) kinds[depth] = c === 0x7b ? 1 : 3;
+      depth++;
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      depth--;
+    } else if (c === 0x2c /* , */ && depth >= 1 && depth <= MAX_DEPTH && kinds[depth - 1] === 2) {
+      kinds[depth - 1] = 1;
+    }
+  }
+  return { disagree: names !== keysHeld(value, 1), topNameCount };
+}
+
+/** Keys held by the objects in `value` down to MAX_DEPTH levels (the top at `depth`). */
+function keysHeld(value: unknown, depth: number): number {
+  if (value === null || typeof value !== 'object' || depth > MAX_DEPTH || isRawJson(value)) return 0;
+  if (Array.isArray(value)) {
+    let n = 0;
+    for (const item of value) n += keysHeld(item, depth + 1);
+    return n;
+  }
+  const keys = Object.keys(value);
+  let n = keys.length;
+  for (const k of keys) n += keysHeld((value as Record<string, unknown>)[k], depth + 1);
+  return n;
+}
+
+// An id kept as its source text (JSON.rawJSON) is a number in the text, not an object with a key.
+const isRawJson = (v: unknown): boolean => (JSON as unknown as { isRawJSON(v: unknown): boolean }).isRawJSON(v);

@@ -5,7 +5,7 @@
  * looks into.
  */
 import { expect, test } from 'bun:test';
-import { repeatedName } from '../../src/mcp/protocol.ts';
+import { parseMessageText, repeatedName } from '../../src/mcp/protocol.ts';
 import { duplicateKeys } from '../../src/util/json-duplicate-keys.ts';
 
 test('paths through objects and arrays, each once, in order', () => {
@@ -32,13 +32,38 @@ test('objects are looked into 64 levels deep, not deeper; deeper nesting is walk
   expect(duplicateKeys(`{"deep":${nested(100_000)},"a":1,"a":2}`)).toEqual(['a']);
 });
 
+const repeated = (text: string) => repeatedName(text, JSON.parse(text));
+
 test('a long name above many repeated ones is spelt out once: the message is refused by its first repeat, id echoed', () => {
   // 2 MB name, 100 000 repeats under it: spelling the path out for each repeat cost about a minute of one core.
   const inner = Array.from({ length: 100_000 }, () => '"a":0').join(',');
   const name = 'k'.repeat(2_000_000);
   const body = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"x","${name}":{${inner}}}}}`;
-  expect(repeatedName(body)).toEqual({ path: `params.arguments.${name}.a`, idRepeated: false });
-  expect(repeatedName('{"jsonrpc":"2.0","params":{"a":1,"a":2},"id":1,"method":"tools/call","id":2}')).toEqual({ path: 'params.a', idRepeated: true });
-  expect(repeatedName('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{"id":1,"id":2}}}')).toEqual({ path: 'params.arguments.id', idRepeated: false });
-  expect(repeatedName('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{}}')).toBeNull();
+  // Too large to have the path named: refused all the same.
+  expect(repeated(body)).toEqual({ path: null, idRepeated: false });
+  const small = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{"k":{"a":0,"a":1}}}}`;
+  expect(repeated(small)).toEqual({ path: 'params.arguments.k.a', idRepeated: false });
+  expect(repeated('{"jsonrpc":"2.0","params":{"a":1,"a":2},"id":1,"method":"tools/call","id":2}')).toEqual({ path: 'params.a', idRepeated: true });
+  expect(repeated('{"jsonrpc":"2.0","params":{},"\\u0069d":1,"method":"tools/call","id":2}')).toMatchObject({ idRepeated: true });
+  expect(repeated('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{"id":1,"id":2}}}')).toEqual({ path: 'params.arguments.id', idRepeated: false });
+  expect(repeated('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{}}')).toBeNull();
+});
+
+test('half a million distinct names, with or without one repeat at the end: counted, not kept', () => {
+  const names = Array.from({ length: 500_000 }, (_, i) => `"${i.toString(36).padStart(4, '0')}":0`).join(',');
+  expect(repeated(`{${names},"jsonrpc":"2.0","id":1,"method":"tools/call","params":{}}`)).toBeNull();
+  expect(repeated(`{${names},"jsonrpc":"2.0","id":1,"method":"tools/call","params":{},"jsonrpc":"2.0"}`)).toEqual({ path: null, idRepeated: false });
+});
+
+test('what JSON.parse makes of the text counts as it does: __proto__ is a name like another, an id kept as its digits is no object', () => {
+  expect(repeated('{"__proto__":{"a":1},"__proto__":{"b":2}}')).toEqual({ path: '__proto__', idRepeated: false });
+  expect(repeated('{"__proto__":{"a":1},"b":{"__proto__":1}}')).toBeNull();
+  const big = '{"jsonrpc":"2.0","id":123456789012345678901234567890,"method":"tools/call","params":{"requestId":98765432109876543210}}';
+  expect(repeatedName(big, parseMessageText(big))).toBeNull();
+});
+
+test('arrays count toward the 64 levels: a repeat under 63 levels is found, under 64 it is not looked for', () => {
+  const nested = (levels: number) => `{"a":${'['.repeat(levels - 1)}{"k":1,"k":2}${']'.repeat(levels - 1)}}`;
+  expect(repeated(nested(63))).toMatchObject({ idRepeated: false });
+  expect(repeated(nested(64))).toBeNull();
 });
