@@ -99,9 +99,24 @@ export class CommandRunner {
     this.outsideEnv = { ...this.childEnv, HOME: '/nonexistent', PATH: pathOutside(this.childEnv.PATH!, confiner.roots) };
   }
 
-  /** The PATH an `outsideWorkspace` command is looked up on and runs with. */
-  get outsideSearchPath(): string {
-    return this.outsideEnv.PATH!;
+  /**
+   * The program `name` means for an `outsideWorkspace` command, or null: found
+   * on the reduced PATH, and itself (links followed) outside what a client can
+   * write. A link in a PATH directory may point into the workspace.
+   */
+  programOutside(name: string): string | null {
+    const found = Bun.which(name, { PATH: this.outsideEnv.PATH!, cwd: '/' });
+    return found !== null && this.outsideRoots(found) ? found : null;
+  }
+
+  /** True when `program`, links followed, lies outside every root a client can write. */
+  private outsideRoots(program: string): boolean {
+    try {
+      const real = realpathSync(program);
+      return !this.confiner.roots.some((root) => isWithin(root, real));
+    } catch {
+      return false;
+    }
   }
 
   /**
@@ -191,7 +206,11 @@ export class CommandRunner {
       // `/` is no client's to change, so there is nothing to pin.
       const { cwd, cwdIdentity } = req.outsideWorkspace ? { cwd: '/', cwdIdentity: undefined } : await this.workingDirectory(req.workingDirectory);
       const path = req.outsideWorkspace ? this.outsideEnv.PATH : this.childEnv.PATH;
-      return { argv: [this.resolve(req.command, cwd, path), ...(req.arguments ?? [])], cwd, cwdIdentity };
+      const program = this.resolve(req.command, cwd, path);
+      if (req.outsideWorkspace && !this.outsideRoots(program)) {
+        throw new CommandRefusedError(`'${program}' leads into the workspace or an allowed path, which clients can write; this command runs only programs they cannot`);
+      }
+      return { argv: [program, ...(req.arguments ?? [])], cwd, cwdIdentity };
     } catch (err) {
       if (err instanceof CommandRefusedError || err instanceof PathRefusedError) {
         const prefix = err instanceof PathRefusedError ? 'workingDirectory refused: ' : '';

@@ -87,8 +87,9 @@ export function buildTools(config: Config, confiner: Confiner, runner: CommandRu
     availableToolsTool(runner, confiner.workspace),
     checkFileExistsTool(confiner),
     // ripgrep is looked up once, on the PATH commands get less what a client can write (search_files is a read
-    // tool): the server's PATH decides which search engine runs, never a project's node_modules/.bin.
-    ...fileTools(confiner, { rgPath: Bun.which('rg', { PATH: runner.outsideSearchPath }) ?? null, spawner }),
+    // tool): the server's PATH decides which search engine runs, never a project's node_modules/.bin or a link
+    // into the workspace.
+    ...fileTools(confiner, { rgPath: runner.programOutside('rg'), spawner }),
   ];
 }
 

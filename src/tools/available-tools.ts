@@ -52,7 +52,7 @@ export function availableToolsTool(runner: CommandRunner, workspacePath: string)
   async function probe(): Promise<Array<v.InferOutput<typeof ProbedTool>>> {
     return Promise.all(
       CANDIDATES.map(async (c) => {
-        const found = Bun.which(c.name, { PATH: runner.outsideSearchPath });
+        const found = runner.programOutside(c.name);
         if (!found) return { name: c.name, description: c.description, available: false, version: null };
         // Outside the workspace: a read-only client asks for this, and a toolchain file or a HOME config there
         // (rust-toolchain.toml, ~/.rustup, go.env, global.json) could otherwise pick a program for it to run.

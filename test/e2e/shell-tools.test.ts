@@ -178,20 +178,30 @@ describe('other tools', () => {
     expect(git.available).toBe(true);
   });
   // A read-only client may ask for the probes; a toolchain file or a HOME config in the workspace must not pick what they run.
-  test('shell_get_available_tools probes from / with HOME /nonexistent, and never a program from the workspace on PATH', async () => {
+  test('shell_get_available_tools and search_files run from / with HOME /nonexistent, and never a program a client can write', async () => {
     // `bun run` and npx put a project's node_modules/.bin first on PATH: a `git` there must not be what the probe runs.
     const ws = tempDir('hide-probe-ws-');
     mkdirSync(join(ws, 'bin'));
     writeFileSync(join(ws, 'bin', 'git'), '#!/bin/sh\necho "workspace git"\n', { mode: 0o755 });
-    // A `jq` outside the workspace that says where it runs (sandbox off: the runner's choices are what is tested).
+    // A `jq` outside the workspace that says where it runs (sandbox off: the runner's choices are what is tested),
+    // and beside it links into the workspace (`npm link`, a ~/bin link into a project): a client can write their targets.
     const outside = tempDir('hide-probe-bin-');
     writeFileSync(join(outside, 'jq'), '#!/bin/sh\necho "fake-jq cwd=$(pwd) home=$HOME"\n', { mode: 0o755 });
+    writeFileSync(join(ws, 'bin', 'tree'), '#!/bin/sh\necho "workspace tree"\n', { mode: 0o755 });
+    writeFileSync(join(ws, 'bin', 'rg'), '#!/bin/sh\necho "workspace rg"\n', { mode: 0o755 });
+    symlinkSync(join(ws, 'bin', 'tree'), join(outside, 'tree'));
+    symlinkSync(join(ws, 'bin', 'rg'), join(outside, 'rg'));
     const env = { PATH: `${join(ws, 'bin')}:.::${outside}:/usr/bin:/bin`, HIDE_WORKSPACE: ws, HIDE_AUDIT_LOG_ENABLED: 'false', HIDE_SANDBOX: 'off' };
     const server = await startServerProcess({ cwd: ws, env });
     try {
       const tools = (await callTool(`${server.url}/mcp`, 'shell_get_available_tools', {})).tools as Array<{ name: string; version: string | null }>;
       expect(tools.find((t) => t.name === 'jq')).toMatchObject({ available: true, version: 'fake-jq cwd=/ home=/nonexistent' });
       expect(tools.find((t) => t.name === 'git')?.version ?? '').not.toContain('workspace');
+      expect(tools.find((t) => t.name === 'tree')).toMatchObject({ available: false, version: null });
+      // search_files is a read tool too: its engine is never the workspace's rg.
+      writeFileSync(join(ws, 'note.txt'), 'needle\n');
+      const found = await callTool(`${server.url}/mcp`, 'search_files', { pattern: 'needle' });
+      expect({ engine: found.engine, paths: found.matches.map((m: { path: string }) => m.path) }).toEqual({ engine: 'builtin', paths: ['note.txt'] });
     } finally {
       await server.stop();
     }
