@@ -37,7 +37,7 @@ function issuer(route: (path: string, origin: string, req: Request) => Response 
       const own = route(pathname, origin, req);
       if (own) return own;
       if (pathname === '/.well-known/oauth-authorization-server') return Response.json({ issuer: origin, jwks_uri: `${origin}/jwks` });
-      if (pathname === '/jwks') return Response.json({ keys: [] });
+      if (pathname === '/jwks') return Response.json({ keys: [{ kty: 'RSA', kid: 'k1', use: 'sig', n: 'AQAB', e: 'AQAB' }] });
       return new Response('not found', { status: 404 });
     },
   });
@@ -136,6 +136,20 @@ test('a key set of more than 100 keys is refused: each token with an unknown kid
   try {
     const s = await serverFor(idp.url);
     expect(await readiness(s)).toContain('holds 101 keys; at most 100 are taken');
+    expect((await listWith(s, forgedToken(idp.url))).status).toBe(503);
+  } finally {
+    idp.server.stop(true);
+  }
+}, 40_000);
+
+test.each([
+  ['no keys', []],
+  ['only encryption keys', [{ kty: 'RSA', kid: 'e1', use: 'enc', n: 'AQAB', e: 'AQAB' }]],
+])('a key set with %s is refused: not ready, and tokens get a 503 rather than "unknown key"', async (_name, keys) => {
+  const idp = issuer((path) => (path === '/jwks' ? Response.json({ keys }) : null));
+  try {
+    const s = await serverFor(idp.url);
+    expect(await readiness(s)).toContain('holds no signing key');
     expect((await listWith(s, forgedToken(idp.url))).status).toBe(503);
   } finally {
     idp.server.stop(true);

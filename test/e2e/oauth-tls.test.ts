@@ -22,7 +22,7 @@ const made = Bun.spawnSync(
   { cwd: dir, stderr: 'pipe' },
 );
 
-/** An https issuer at https://localhost:PORT whose metadata names `jwksUri(port)`; its own /jwks holds no keys. */
+/** An https issuer at https://localhost:PORT whose metadata names `jwksUri(port)`; its own /jwks holds one (placeholder) signing key. */
 function tlsIssuer(jwksUri: (port: number) => string, more: Record<string, string> = {}) {
   const server = Bun.serve({
     hostname: '127.0.0.1',
@@ -31,7 +31,7 @@ function tlsIssuer(jwksUri: (port: number) => string, more: Record<string, strin
     fetch(req: Request): Response {
       const { pathname } = new URL(req.url);
       if (pathname === '/.well-known/oauth-authorization-server') return Response.json({ issuer: `https://localhost:${server.port}`, jwks_uri: jwksUri(server.port!), ...more });
-      if (pathname === '/jwks') return Response.json({ keys: [] });
+      if (pathname === '/jwks') return Response.json({ keys: [{ kty: 'RSA', kid: 'k1', use: 'sig', n: 'AQAB', e: 'AQAB' }] });
       return new Response('not found', { status: 404 });
     },
   });

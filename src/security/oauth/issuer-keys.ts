@@ -20,7 +20,9 @@ const FETCH_TIMEOUT_MS = 5000;
  */
 export const MAX_KEYS = 100;
 
-/** The key set fetch: bounded as every fetch to the issuer is, and refused past MAX_KEYS (jose then keeps the set it had). */
+const canSign = (key: unknown): boolean => key !== null && typeof key === 'object' && ((key as { use?: unknown }).use === undefined || (key as { use?: unknown }).use === 'sig');
+
+/** The key set fetch: bounded as every fetch to the issuer is, and refused past MAX_KEYS or with no signing key (jose then keeps the set it had). */
 async function fetchKeySet(url: string, init: RequestInit): Promise<Response> {
   const res = await boundedFetch(url, init, FETCH_TIMEOUT_MS);
   if (res.status !== 200) return res;
@@ -31,7 +33,12 @@ async function fetchKeySet(url: string, init: RequestInit): Promise<Response> {
   } catch {
     keys = undefined; // jose says what is wrong with it
   }
-  if (Array.isArray(keys) && keys.length > MAX_KEYS) throw new Error(`${url.slice(0, 200)} holds ${keys.length} keys; at most ${MAX_KEYS} are taken`);
+  if (Array.isArray(keys)) {
+    if (keys.length > MAX_KEYS) throw new Error(`${url.slice(0, 200)} holds ${keys.length} keys; at most ${MAX_KEYS} are taken`);
+    // A set with nothing to verify with would leave the server "ready" while every token fails as signed by an
+    // unknown key; refused, the previous keys stay, or tokens get a 503 that says why.
+    if (!keys.some(canSign)) throw new Error(`${url.slice(0, 200)} holds no signing key (none without "use" or with "use":"sig")`);
+  }
   return new Response(text, { status: res.status, headers: res.headers });
 }
 
