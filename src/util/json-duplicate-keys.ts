@@ -32,14 +32,13 @@ export const MAX_DEPTH = 64;
  * @param ignoreCase names that differ only in case count as one (`Auth` and
  * `auth`), for a reader that looks names up that way.
  * @param first stop at the first such name.
- * @param maxDepth look into objects this many levels deep at most (1: the
- * top object's own names).
  *
- * Each name found twice costs the length of its path: with `first`, or with
- * a small `maxDepth`, the whole walk stays linear in the text; without them
- * a long name above many repeated ones is spelt out again for each.
+ * Each name found twice costs the length of its path: with `first` the
+ * whole walk stays linear in the text; without it a long name above many
+ * repeated ones is spelt out again for each (settings files only: for a
+ * message, countsDisagree below tells whether to look at all).
  */
-export function duplicateKeys(text: string, { ignoreCase = false, first = false, maxDepth = MAX_DEPTH } = {}): string[] {
+export function duplicateKeys(text: string, { ignoreCase = false, first = false } = {}): string[] {
   const found = new Set<string>();
   const stack: Frame[] = [];
   let depth = 0; // open objects and arrays, counting those deeper than the stack keeps
@@ -64,7 +63,7 @@ export function duplicateKeys(text: string, { ignoreCase = false, first = false,
       }
       i = j;
     } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
-      if (depth++ === stack.length && stack.length < Math.min(maxDepth, MAX_DEPTH)) stack.push({ names: c === 0x7b ? new Set() : null, expectName: c === 0x7b, step: '', index: 0 });
+      if (depth++ === stack.length && stack.length < MAX_DEPTH) stack.push({ names: c === 0x7b ? new Set() : null, expectName: c === 0x7b, step: '', index: 0 });
     } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
       if (depth-- === stack.length) stack.pop();
     } else if (c === 0x2c /* , */ && depth === stack.length) {
