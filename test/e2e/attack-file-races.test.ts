@@ -389,7 +389,11 @@ describe.each(variants)('$name server', ({ uid }) => {
       await whileBobRuns(
         exchangeFlipper('sflip', outside, ["open('sflip/d/f.txt', 'w').write('needle\\n')"]),
         async () => {
-          for (let round = 0; round < 400 && !(outcomes.size > 1 && round > 200); round++) {
+          // Until the path was met both ways (on a busy machine the flipper can get no CPU for a whole burst of calls,
+          // which then all meet one state), with a pause now and then to let it run.
+          const inside = () => outcomes.has('found') || outcomes.has('none');
+          for (let round = 0; round < 3000 && !(round > 200 && inside() && outcomes.size > 1); round++) {
+            if (round % 100 === 99) await Bun.sleep(5);
             const r = await alice('search_files', { pattern: 'needle', path: 'sflip/d/f.txt' });
             outcomes.add(r.matches?.length > 0 ? 'found' : r.error === null ? 'none' : r.error);
           }
