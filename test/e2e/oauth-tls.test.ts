@@ -7,8 +7,8 @@
 import { afterAll, expect, test } from 'bun:test';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
-import { tempDir, waitFor } from '../helpers/server.ts';
+import { keysOutcome, startServerProcess, type ServerProcess } from '../helpers/process.ts';
+import { tempDir } from '../helpers/server.ts';
 
 const dir = tempDir();
 const started: ServerProcess[] = [];
@@ -51,13 +51,7 @@ async function readiness(issuer: string): Promise<string> {
     },
   });
   started.push(s);
-  let body = '';
-  await waitFor(async () => {
-    body = await (await fetch(`${s.url}/ready`)).text();
-    // "no signing keys … yet" is the state before the first fetch has ended: wait for its outcome, the error after ": ".
-    return body.includes('"status":"ready"') || /no signing keys for issuer [^" ]+: /.test(body);
-  }, 15_000, '/ready ready or naming why the keys are missing');
-  return body;
+  return keysOutcome(s, 15_000);
 }
 
 test.skipIf(made.exitCode !== 0)("an https issuer's metadata naming a plain-HTTP jwks_uri off this machine is refused; an https one is followed", async () => {

@@ -3,6 +3,7 @@
  * log output, for tests that must read what the server logs.
  */
 import { join } from 'node:path';
+import { waitFor } from './wait.ts';
 
 const MAIN = join(import.meta.dir, '..', '..', 'src', 'main.ts');
 
@@ -58,3 +59,18 @@ export async function startServerProcess(opts: ServerProcessOptions): Promise<Se
     },
   };
 }
+
+/**
+ * /ready's body once an OAuth server's first key fetch has ended: ready, or
+ * the reason after "no signing keys for issuer X: " ("… yet" is the state
+ * before the fetch has ended, so it is waited past).
+ */
+export async function keysOutcome(s: ServerProcess, timeoutMs: number): Promise<string> {
+  let body = '';
+  await waitFor(async () => {
+    body = await (await fetch(`${s.url}/ready`)).text();
+    return body.includes('"status":"ready"') || /no signing keys for issuer [^" ]+: /.test(body);
+  }, timeoutMs, '/ready ready or naming why the keys are missing');
+  return body;
+}
+
