@@ -74,7 +74,8 @@ interface LauncherProcess {
 
 interface Pending {
   proc: LauncherProcess;
-  started: boolean;
+  /** The launcher said it took the call: its command may have run, so the call is never resent. */
+  accepted: boolean;
   begun: number;
   deadline: ReturnType<typeof setTimeout>;
   settle(result: SandboxRunResult): void;
@@ -307,7 +308,7 @@ export class SandboxLauncher {
       };
       const entry: Pending = {
         proc,
-        started: false,
+        accepted: false,
         begun,
         settle,
         // The call fails at its own deadline whatever the launcher does; a
@@ -319,9 +320,9 @@ export class SandboxLauncher {
           this.options.log?.(`sandbox launcher (pid ${proc.pid}) missed a call's deadline; killing it`);
           proc.kill('SIGKILL');
         }, req.timeoutMs + KILL_GRACE_MS + LAUNCHER_GRACE_MS),
-        // A launcher that died before reporting the spawn never ran the
-        // command (it reports right after spawning): resend it, once, to its
-        // replacement, so a crash does not fail calls that were only queued.
+        // A launcher that died before saying it took the call never ran the
+        // command (it starts one only once that is said): resend it, once, to
+        // its replacement, so a crash does not fail calls that were only queued.
         retry: mayRetry ? () => void this.submit(req, signal, begun, false).then(settle) : null,
         progress: onProgress,
       };
@@ -430,9 +431,10 @@ export class SandboxLauncher {
                   ? new Error(`sandbox launcher could not start: ${message.error}`)
                   : new LauncherConfineError(`sandbox launcher could not confine itself: ${message.error}`),
               );
-            } else if (message.t === 'started') {
+            } else if (message.t === 'accepted') {
               const entry = this.pending.get(message.id);
-              if (entry && entry.proc === proc) entry.started = true;
+              if (entry && entry.proc === proc) entry.accepted = true;
+            } else if (message.t === 'started') {
               const live = this.live.get(message.id);
               if (live && live.proc === proc && live.started) {
                 live.pid = message.pid ?? null;
@@ -473,7 +475,7 @@ export class SandboxLauncher {
           proc.kill('SIGKILL');
         }
       })();
-      // What it wrote before it died is read first: a call it reported started must not be sent to its
+      // What it wrote before it died is read first: a call it said it took must not be sent to its
       // replacement and run twice. Bounded, should something of it still hold the pipe open.
       void proc.exited
         .then((code) => {
@@ -548,7 +550,7 @@ export class SandboxLauncher {
     for (const [id, entry] of this.pending) {
       if (proc !== null && entry.proc !== proc) continue;
       this.pending.delete(id);
-      if (mayRetry && !entry.started && entry.retry && !this.closed) {
+      if (mayRetry && !entry.accepted && entry.retry && !this.closed) {
         clearTimeout(entry.deadline);
         entry.retry();
       } else entry.settle(failed(message, entry.begun));

@@ -27,13 +27,21 @@ interface Held {
 export class LauncherWriter {
   private readonly held = new Map<number, Held>();
   private control: string[] = [];
+  /** Called once the write carrying the control messages queued with them has completed. */
+  private written: (() => void)[] = [];
   private writing = false;
 
   constructor(private readonly write: (text: string, done: () => void) => void) {}
 
-  /** A control message (ready, started, result, exit…), sent after the output held before it. */
-  send(message: unknown): void {
+  /**
+   * A control message (ready, started, result, exit…), sent after the output
+   * held before it. `onWritten` runs once the write that carries it has
+   * completed: the message is then in the pipe, and reaches the server even
+   * if this process dies the next moment.
+   */
+  send(message: unknown, onWritten?: () => void): void {
     this.control.push(`${JSON.stringify(message)}\n`);
+    if (onWritten) this.written.push(onWritten);
     this.flush();
   }
 
@@ -78,8 +86,11 @@ export class LauncherWriter {
     this.held.clear();
     text += this.control.join('');
     this.control = [];
+    const written = this.written;
+    this.written = [];
     this.writing = true;
     this.write(text, () => {
+      for (const then of written) then();
       if (carried >= FLOOD_BYTES) {
         setTimeout(() => {
           this.writing = false;

@@ -32,8 +32,9 @@ import { isolateNetwork } from './namespaces.ts';
 import { mountPrivateProc, mountPrivatePts } from './private-proc.ts';
 import { readOnlyOutside } from './read-only-mounts.ts';
 import { showOnlyOwnTmp } from './private-tmp-view.ts';
-import { type ClientMessage, jsonLines, LAUNCHER_CONFIG_ENV, type LauncherConfig, type LayerReport } from './protocol.ts';
+import { type ClientMessage, jsonLines, LAUNCHER_CONFIG_ENV, type LauncherConfig, type LayerReport, type WireRunRequest } from './protocol.ts';
 import type { LiveHandle } from '../exec/live.ts';
+import { notStarted } from '../exec/spawn.ts';
 import { LauncherWriter } from './launcher-writer.ts';
 import { killGroup, type RunningCommand, runCommand, startLiveCommand } from './run-command.ts';
 import { LimitsThread, LimitsThreadError } from './limits-thread.ts';
@@ -48,8 +49,8 @@ const writer = new LauncherWriter((text, done) => {
   process.stdout.write(text, () => done());
 });
 
-function send(message: unknown): void {
-  writer.send(message);
+function send(message: unknown, onWritten?: () => void): void {
+  writer.send(message, onWritten);
 }
 
 /**
@@ -180,30 +181,43 @@ export async function runLauncher(): Promise<void> {
     else if (running.size + live.size > 0) sweepTimer = setTimeout(sweep, 1000);
   };
 
+  // Runs accepted but not started yet (their `accepted` is on its way), and whether a cancel came for them meanwhile.
+  const accepting = new InflightMap<number, boolean>();
+  const run = (id: number, wire: WireRunRequest) => {
+    let leader: number | null = null;
+    const { progress, ...req } = wire;
+    const onProgress = progress ? (p: { bytes: number; tail: string }) => send({ t: 'progress', id, bytes: p.bytes, tail: p.tail }) : undefined;
+    const command = runCommand({ ...req, onProgress }, env, pidns, limitsThread, () => {
+      if (leader !== null) leaders.delete(leader);
+      sweep();
+    });
+    leader = command.pid;
+    running.set(id, command);
+    if (leader !== null) leaders.add(leader);
+    if (sweeps) sweepTimer ??= setTimeout(sweep, 1000);
+    void command.result.then((res) => {
+      running.delete(id);
+      send({ t: 'result', id, res });
+    });
+  };
+
   try {
     for await (const message of jsonLines<ClientMessage>(Bun.stdin.stream())) {
       if (message.t === 'run') {
         const { id } = message;
-        let leader: number | null = null;
-        const { progress, ...req } = message.req;
-        const onProgress = progress ? (p: { bytes: number; tail: string }) => send({ t: 'progress', id, bytes: p.bytes, tail: p.tail }) : undefined;
-        const command = runCommand({ ...req, onProgress }, env, pidns, limitsThread, () => {
-          if (leader !== null) leaders.delete(leader);
-          sweep();
-        });
-        leader = command.pid;
-        running.set(id, command);
-        if (leader !== null) {
-          leaders.add(leader);
-          send({ t: 'started', id });
-        }
-        if (sweeps) sweepTimer ??= setTimeout(sweep, 1000);
-        void command.result.then((res) => {
-          running.delete(id);
-          send({ t: 'result', id, res });
+        // The server resends a call to our replacement when we die before saying we took it. So the command
+        // starts only once `accepted` is in the pipe: said, and never run, costs the call; run, and unsaid,
+        // would run it twice.
+        accepting.set(id, false);
+        send({ t: 'accepted', id }, () => {
+          const cancelled = accepting.get(id);
+          accepting.delete(id);
+          if (cancelled) send({ t: 'result', id, res: { ...notStarted('cancelled before start'), cancelled: true } });
+          else run(id, message.req);
         });
       } else if (message.t === 'cancel') {
-        running.get(message.id)?.cancel();
+        if (accepting.has(message.id)) accepting.set(message.id, true);
+        else running.get(message.id)?.cancel();
       } else if (message.t === 'start') {
         const { id, req } = message;
         if (live.has(id) || running.has(id)) continue;

@@ -126,7 +126,9 @@ export const LauncherMessageSchema = v.variant('t', [
   v.object({ t: v.literal('ready'), report: ReportSchema }),
   // `kernel: false`: the failure says nothing about what the kernel or the container allows (a granted path out of reach, a want of descriptors or memory).
   v.object({ t: v.literal('fatal'), error: v.string(), kernel: v.optional(v.boolean()) }),
-  // `pid` is informational only: the server never signals a pid a launcher reports.
+  // A run's command may start from now on (it never starts before this is in the pipe): the call is never resent.
+  v.object({ t: v.literal('accepted'), id: Id }),
+  // A long-lived process started. `pid` is informational only: the server never signals a pid a launcher reports.
   v.object({ t: v.literal('started'), id: Id, pid: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(1))) }),
   v.object({ t: v.literal('result'), id: Id, res: ResultSchema }),
   v.object({ t: v.literal('progress'), id: Id, bytes: Count, tail: v.pipe(v.string(), v.maxLength(4096)) }),

@@ -309,6 +309,21 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
     expect(back.stdout, JSON.stringify(back)).toBe('back\n');
   });
 
+  test.if(uid !== undefined)('a command that kills its launcher as it starts is not run a second time, even while the launcher is busy writing output', async () => {
+    // A process of the same client floods output, so the launcher's writes to the server queue behind it: the
+    // command is under way well before the launcher could report it. Run again on the replacement, it would say so.
+    for (let i = 0; i < 2; i++) {
+      const flood = await callTool(`${server.url}/mcp`, 'process_start', { command: 'cat', arguments: ['/dev/zero'], timeoutSeconds: 30 }, { 'X-API-Key': ALICE });
+      const read = await callTool(`${server.url}/mcp`, 'process_read', { processId: flood.processId, waitMs: 1000, maxBytes: 1 }, { 'X-API-Key': ALICE });
+      expect(read.output).toBe('\0');
+    }
+    const runs = `runs-${newMarker()}`;
+    const r = await call(ALICE, 'sh', ['-c', `echo ran >> ${runs}; kill -9 $PPID`], { timeoutSeconds: 10 });
+    expect(r.error).toContain('launcher exited');
+    expect(readFileSync(join(ws, runs), 'utf8')).toBe('ran\n');
+    expect((await call(ALICE, 'echo', ['back'])).stdout).toBe('back\n');
+  }, 20_000);
+
   test('set-id bits cannot be set; secrets of the system stay unreadable', async () => {
     const r = await call(ALICE, 'sh', ['-c', 'cp /bin/true suid && chmod 4755 suid; chmod 2755 suid; cat /etc/shadow']);
     expect(r.exitCode).not.toBe(0);

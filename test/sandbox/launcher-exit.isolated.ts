@@ -33,13 +33,13 @@ for await (const line of console) {
   const message = JSON.parse(line);
   if (message.t !== 'run') continue;
   appendFileSync(runs, message.id + '\\n');
-  // Reports the call started once this stand-in is gone (reaped: kill -0 fails), not after a guessed delay.
-  Bun.spawn(['sh', '-c', 'while kill -0 ' + process.pid + ' 2>/dev/null; do sleep 0.01; done; echo \\'{"t":"started","id":' + message.id + '}\\''], { stdin: 'ignore', stdout: 'inherit', stderr: 'inherit' }).unref();
+  // Says it took the call once this stand-in is gone (reaped: kill -0 fails), not after a guessed delay.
+  Bun.spawn(['sh', '-c', 'while kill -0 ' + process.pid + ' 2>/dev/null; do sleep 0.01; done; echo \\'{"t":"accepted","id":' + message.id + '}\\''], { stdin: 'ignore', stdout: 'inherit', stderr: 'inherit' }).unref();
   process.exit(0);
 }
 `;
 
-test('a call its dead launcher reported started is not sent to the replacement: it runs once', async () => {
+test('a call its dead launcher said it took is not sent to the replacement: it runs once', async () => {
   const script = join(dir, 'stand-in.ts');
   const runs = join(dir, 'runs');
   writeFileSync(script, STAND_IN);

@@ -28,6 +28,21 @@ describe('LauncherWriter', () => {
     expect(Buffer.from(h.messages()[1].data, 'base64').toString()).toBe('ab');
   });
 
+  test('a control message\'s onWritten runs once the write that carries it has completed, not before', () => {
+    const h = harness();
+    const said: string[] = [];
+    h.writer.send({ t: 'ready' }, () => said.push('ready'));
+    // Queued behind the write on its way: it goes out with the next one.
+    h.writer.send({ t: 'accepted', id: 1 }, () => said.push('accepted 1'));
+    h.writer.send({ t: 'accepted', id: 2 }, () => said.push('accepted 2'));
+    expect(said).toEqual([]);
+    h.complete();
+    expect(said).toEqual(['ready']);
+    expect(h.messages().map((m) => m.t)).toEqual(['ready', 'accepted', 'accepted']);
+    h.complete();
+    expect(said).toEqual(['ready', 'accepted 1', 'accepted 2']);
+  });
+
   test('past its cap a process loses its oldest held output, and the next message counts it', () => {
     const h = harness();
     h.writer.send({ t: 'ready' });

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SandboxLauncher } from '../../src/sandbox/launcher-client.ts';
-import { childrenOf, type Fixture, liveProcesses, makeFixture, makeLauncher, request, sh, uniqueSleep, waitFor } from './helpers.ts';
+import { childrenOf, ENV, type Fixture, liveProcesses, makeFixture, makeLauncher, request, sh, uniqueSleep, waitFor } from './helpers.ts';
 
 let fx: Fixture;
 let sandbox: SandboxLauncher;
@@ -123,6 +123,26 @@ describe('process lifetime', () => {
     abort.abort();
     expect(await pending).toMatchObject({ cancelled: true, timedOut: false, exitCode: -1 });
     expect(await waitFor(() => liveProcesses(marker).length === 0)).toBe(true);
+  });
+
+  test('a cancel that comes while the launcher is still saying it took the call cancels it', async () => {
+    // A process flooding output keeps the launcher's writes queued: its word that it took the call (without
+    // which the command does not start) is still on its way when the cancel comes.
+    const flood = await sandbox.startLive({ argv: ['/bin/cat', '/dev/zero'], cwd: fx.workspace, env: ENV, terminal: null, pendingBytes: 1 << 20 }, () => {});
+    if (!flood.ok) throw new Error(flood.error);
+    try {
+      await Bun.sleep(100);
+      const marker = uniqueSleep();
+      const abort = new AbortController();
+      const pending = sandbox.run(request(['/bin/sleep', marker], fx.workspace, { timeoutMs: 30_000 }), abort.signal);
+      await Bun.sleep(0);
+      abort.abort();
+      expect(await pending).toMatchObject({ cancelled: true, timedOut: false, exitCode: -1 });
+      expect(await waitFor(() => liveProcesses(marker).length === 0)).toBe(true);
+    } finally {
+      flood.handle.terminate();
+      await flood.handle.exited;
+    }
   });
 });
 
