@@ -205,7 +205,8 @@ export class SecurityPipeline implements ToolCallGate {
       // Not the client's fault: a 401 would send it to sign in again, for an outage of the authorization server.
       if (!r.ok && r.unavailable) {
         const unavailable = new UnavailableError(`Service unavailable: the access token cannot be checked now (${r.reason})`, TOKEN_CHECK_RETRY_AFTER_SECONDS, { reason: 'token_check' });
-        this.opts.audit.write(event('auth_failure', facts, { error: r.reason }), `OAuth token could not be checked: ${r.reason}. Client IP: ${facts.clientIp}`);
+        const detail = r.detail ?? r.reason;
+        this.opts.audit.write(event('auth_failure', facts, { error: detail }), `OAuth token could not be checked: ${detail}. Client IP: ${facts.clientIp}`);
         throw unavailable;
       }
       if (!r.ok) return fail(r.reason);

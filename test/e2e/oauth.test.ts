@@ -316,9 +316,12 @@ describe('signing keys', () => {
       const before = await auditCount(server);
       const r = await echo(server, token);
       expect({ status: r.status, retryAfter: r.headers.get('retry-after'), www: r.headers.get('www-authenticate') }).toEqual({ status: 503, retryAfter: '5', www: null });
+      // Why the keys are missing (the issuer, what its endpoint answered) is the operator's to read, not the caller's.
+      expect(r.body.error.message).toBe('Service unavailable: the access token cannot be checked now (signing keys unavailable)');
       const lines = await newAuditLines(server, before, 1);
       expect(lines[0]!.event_type).toBe('auth_failure');
-      expect(lines[0]!.error).toStartWith('signing keys unavailable');
+      expect(lines[0]!.error).toStartWith('signing keys unavailable (no signing keys for issuer');
+      expect(lines[0]!.error).toContain(idp.issuer);
       idp.jwksDown = false;
       await waitFor(async () => (await echo(server, token)).status === 200, 10_000, 'tokens to work once keys load');
       expect((await fetch(`${server.url}/ready`)).status).toBe(200);
@@ -433,6 +436,38 @@ describe('opaque tokens', () => {
       // ...but the failure is no answer about the token, so the very next call asks again.
       const up = await echo(introspecting, token, 'back');
       expect({ status: up.status, stdout: up.body.result?.structuredContent?.stdout }).toEqual({ status: 200, stdout: 'back\n' });
+    } finally {
+      await introspecting.stop();
+      await idp.stop();
+    }
+  });
+
+  test('an introspection endpoint nobody answers at: 503 naming only that, the fetch error in the audit log', async () => {
+    const { idp, server } = await startOAuthHide({}, (resource) => TestIdp.start(resource, { opaque: true }));
+    await server.stop();
+    const closed = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => new Response() });
+    const nobody = `http://127.0.0.1:${closed.port}/introspect`;
+    await closed.stop(true);
+    const introspecting = await startServer({
+      HIDE_AUTH_MODE: 'oauth',
+      HIDE_OAUTH_RESOURCE: `${server.url}/mcp`,
+      HIDE_OAUTH_ISSUERS: idp.issuer,
+      HIDE_SANDBOX: 'off',
+      HIDE_OAUTH_INTROSPECTION_URL: nobody,
+      HIDE_OAUTH_INTROSPECTION_CLIENT_ID: 'hide',
+      HIDE_OAUTH_INTROSPECTION_CLIENT_SECRET: 'secret',
+    });
+    try {
+      const before = await auditCount(introspecting);
+      const r = await echo(introspecting, 'an-opaque-token-nobody-can-judge');
+      expect({ status: r.status, error: r.body.error }).toEqual({
+        status: 503,
+        error: { code: -31503, message: 'Service unavailable: the access token cannot be checked now (introspection endpoint unreachable)', data: { retryAfterSeconds: 5, reason: 'token_check' } },
+      });
+      const [line] = await newAuditLines(introspecting, before, 1);
+      expect(line!.event_type).toBe('auth_failure');
+      expect(line!.error).toStartWith('introspection endpoint unreachable: ');
+      expect(line!.error!.length).toBeGreaterThan('introspection endpoint unreachable: '.length);
     } finally {
       await introspecting.stop();
       await idp.stop();

@@ -31,7 +31,7 @@ export interface OAuthGuardOptions {
 
 export type TokenAdmission =
   | { ok: true; clientId: string; allowedTools: ReadonlySet<string>; grant: OAuthGrant }
-  | { ok: false; reason: string; unavailable?: true; retryAfterSeconds?: number };
+  | { ok: false; reason: string; detail?: string; unavailable?: true; retryAfterSeconds?: number };
 
 export class OAuthGuard {
   readonly metadataUrl: string;

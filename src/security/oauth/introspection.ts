@@ -53,7 +53,7 @@ export interface IntrospectionOptions {
 export type IntrospectionResult =
   | { active: true; claims: Record<string, unknown> }
   /** `retryAfterSeconds`: not asked at all, the client address having spent its budget of new tokens. */
-  | { active: false; reason: string; unanswered?: true; retryAfterSeconds?: number };
+  | { active: false; reason: string; detail?: string; unanswered?: true; retryAfterSeconds?: number };
 
 export class Introspector {
   /** `rechecked`: an active answer that aged out and was asked about again without the address's budget. */
@@ -156,8 +156,8 @@ export class Introspector {
         TIMEOUT_MS,
       );
     } catch (err) {
-      const why = err instanceof ResponseTooLargeError ? 'answered too much' : `unreachable: ${(err as Error).message.slice(0, 200)}`;
-      return { active: false, reason: `introspection endpoint ${why}`, unanswered: true };
+      if (err instanceof ResponseTooLargeError) return { active: false, reason: 'introspection endpoint answered too much', unanswered: true };
+      return { active: false, reason: 'introspection endpoint unreachable', detail: `introspection endpoint unreachable: ${(err as Error).message.slice(0, 200)}`, unanswered: true };
     }
     if (res.status !== 200) {
       await res.body?.cancel();

@@ -27,7 +27,13 @@ export interface TokenGrant {
  * introspection endpoint unreachable, busy or failing) — a fault on the
  * server's side, which the client should retry, not a verdict on the token.
  */
-export type TokenCheck = { ok: true; grant: TokenGrant } | { ok: false; reason: string; unavailable?: true; retryAfterSeconds?: number };
+/**
+ * `reason` is said to the caller; `detail`, when there is one, only to the
+ * operator (log, audit): what went wrong between us and the authorization
+ * server (addresses, fetch errors) is nothing an unauthenticated caller
+ * should learn.
+ */
+export type TokenCheck = { ok: true; grant: TokenGrant } | { ok: false; reason: string; detail?: string; unavailable?: true; retryAfterSeconds?: number };
 
 export interface VerifierOptions {
   issuers: ReadonlyMap<string, IssuerKeys>;
@@ -181,7 +187,7 @@ export class TokenVerifier {
       const claims = decodeJwt(token);
       const grant = grantOf(claims, keys.issuer);
       const refused = claimsRefusal(claims, this.opts.audience, this.opts.clockLeewaySeconds, true) ?? (grant.ok ? null : grant.reason);
-      return { check: refused === null ? { ok: false, reason: reasonOf(err), unavailable: true } : { ok: false, reason: refused } };
+      return { check: refused === null ? { ok: false, reason: 'signing keys unavailable', detail: reasonOf(err), unavailable: true } : { ok: false, reason: refused } };
     }
   }
 
@@ -190,7 +196,7 @@ export class TokenVerifier {
     if (!introspector) return { ok: false, reason: 'token is not a JWT and introspection is not configured' };
     const r = await introspector.introspect(token, clientIp);
     if (!r.active && r.retryAfterSeconds !== undefined) return { ok: false, reason: r.reason, retryAfterSeconds: r.retryAfterSeconds };
-    if (!r.active) return { ok: false, reason: r.reason, ...(r.unanswered ? { unavailable: true as const } : {}) };
+    if (!r.active) return { ok: false, reason: r.reason, ...(r.detail === undefined ? {} : { detail: r.detail }), ...(r.unanswered ? { unavailable: true as const } : {}) };
     const c = r.claims;
     if (c.iss !== undefined && (typeof c.iss !== 'string' || !this.opts.issuers.has(c.iss))) return { ok: false, reason: 'token issuer is not trusted (iss)' };
     const iss = typeof c.iss === 'string' ? c.iss : this.introspectingIssuer(introspector.url);
