@@ -20,7 +20,7 @@ export async function runCheckConfig(argv: string[]): Promise<number> {
     process.stdout.write(`${CHECK_USAGE}\n`);
     return 0;
   }
-  const { config, sources } = loadConfig({
+  const { config, sources, warnings } = loadConfig({
     configFile: flags.config as string | undefined,
     flags: { workspace: flags.workspace as string | undefined },
     isTTY: () => Boolean(process.stderr.isTTY),
@@ -35,7 +35,7 @@ export async function runCheckConfig(argv: string[]): Promise<number> {
     effective: config.sandbox.mode === 'off' ? 'off' : abi > 0 ? 'on' : config.sandbox.mode === 'required' ? 'refuses to start' : 'off (kernel has no Landlock)',
     layers: config.sandbox.mode === 'off' ? [] : predictedLayers(config.sandbox.network),
   };
-  process.stdout.write(`${JSON.stringify({ config: maskedConfig(config), sandbox, sources }, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify({ config: maskedConfig(config), sandbox, sources, warnings }, null, 2)}\n`);
   return 0;
 }
 

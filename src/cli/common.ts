@@ -47,7 +47,8 @@ export function loadForCommand(flags: Record<string, string | boolean | undefine
     configFile: str('config'),
     isTTY: () => Boolean(process.stderr.isTTY),
   });
-  configureLogger({ level: loaded.config.log.level, format: loaded.config.log.format });
+  const log = configureLogger({ level: loaded.config.log.level, format: loaded.config.log.format });
+  for (const line of loaded.warnings) log.withTag('config').warn(line);
   return loaded;
 }
 

@@ -14,6 +14,7 @@ import { resolve } from 'node:path';
 import * as v from 'valibot';
 import { type Config, ConfigSchema, type SettingPath, type SettingValue } from './schema.ts';
 import { CONFIG_FILE_ENV, defaultOf, type LoadContext, type SettingSpec } from './setting.ts';
+import { unknownEnvNames } from './env-names.ts';
 import { unknownFileKeys } from './file-keys.ts';
 import { SETTINGS } from './settings.ts';
 import { type WritableRoot, workspaceDotenvProblem, writableRootOf } from './workspace-dotenv.ts';
@@ -41,6 +42,8 @@ export interface LoadedConfig {
   files: string[];
   /** Where each setting's value came from: "flag --port", "env HIDE_PORT", "file x.json", "default". */
   sources: Record<string, string>;
+  /** What to warn about at start: `HIDE_*` variables that name no setting (a misspelt name is otherwise silent). */
+  warnings: string[];
 }
 
 export class ConfigError extends Error {
@@ -301,7 +304,8 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   for (const spec of ROWS) {
     if (spec.finish) setPath(config as Record<string, unknown>, spec.path, spec.finish(getPath(config, spec.path), src.ctx));
   }
-  return { config, sources, files: src.files };
+  const warnings = [...unknownEnvNames(src.ctx.env, 'environment'), ...unknownEnvNames(src.dotenv, src.dotenvPath ?? '.env')];
+  return { config, sources, files: src.files, warnings };
 }
 
 export interface LoadedSettings<P extends SettingPath> {

@@ -220,6 +220,33 @@ describe('hide check-config', () => {
     ]);
   });
 
+  test.concurrent('names HIDE_* variables that are no setting, with the nearest one, and ignores them; its own and the npm wrapper\'s pass', async () => {
+    using dir = configDir({ '.env': 'HIDE_PORT=8123\nHIDE_SANDBOX_NETWRK=on\n', 'ws/.keep': '' });
+    const r = await hide(['check-config'], dir.path, { HIDE_WORKSPACE: join(dir.path, 'ws'), HIDE_READONLY: 'true', HIDE_XYZZY_PLUGH: '1', HIDE_EMPTY_ONE: '', HIDE_BINARY_PATH: '/x', HIDE_CPUINFO: '/y', HIDE_CONFIG: '' });
+    const out = JSON.parse(r.stdout) as { config: { readOnly: boolean; port: number }; warnings: string[] };
+    expect({ code: r.code, readOnly: out.config.readOnly, port: out.config.port, warnings: out.warnings }).toEqual({
+      code: 0,
+      readOnly: false,
+      port: 8123,
+      warnings: [
+        'HIDE_READONLY (environment) is not a setting and is ignored (did you mean HIDE_READ_ONLY?)',
+        'HIDE_XYZZY_PLUGH (environment) is not a setting and is ignored',
+        `HIDE_SANDBOX_NETWRK (${join(dir.path, '.env')}) is not a setting and is ignored (did you mean HIDE_SANDBOX_NETWORK?)`,
+      ],
+    });
+  });
+
+  test.concurrent('a start warns about a HIDE_* variable that is no setting, and about nothing else', async () => {
+    using dir = configDir();
+    const quiet = await hide(['stdio'], dir.path, { HIDE_SANDBOX: 'off', HIDE_AUDIT_LOG_ENABLED: 'false' });
+    const typo = await hide(['stdio'], dir.path, { HIDE_SANDBOX: 'off', HIDE_AUDIT_LOG_ENABLED: 'false', HIDE_READONLY: '1' });
+    const warnings = (r: { stderr: string }) => r.stderr.split('\n').filter((l) => /warn/i.test(l));
+    expect({ quiet: [quiet.code, warnings(quiet)], typo: [typo.code, warnings(typo).length, typo.stderr.includes('HIDE_READONLY (environment) is not a setting and is ignored (did you mean HIDE_READ_ONLY?)')] }).toEqual({
+      quiet: [0, []],
+      typo: [0, 1, true],
+    });
+  });
+
   test.concurrent('refuses, exit 2, a workspace serve could not use', async () => {
     using dir = configDir({ 'file.txt': 'x' });
     const runs = await Promise.all([hide(['check-config', '--workspace', 'nope'], dir.path), hide(['check-config'], dir.path, { HIDE_WORKSPACE: 'file.txt' })]);
