@@ -260,8 +260,9 @@ export class CommandRunner {
       onProgress: req.onProgress,
     });
     let error: string | null = result.spawnError;
-    if (result.timedOut) error = `command timed out after ${timeoutSeconds} s; its process group was killed`;
-    else if (result.cancelled) error = 'command cancelled: the client went away; its process group was killed';
+    // A call whose time ran out, or that was cancelled, before its command started says so in its spawnError.
+    if (result.timedOut) error = error === null ? `command timed out after ${timeoutSeconds} s; its process group was killed` : `command timed out after ${timeoutSeconds} s: ${error}`;
+    else if (result.cancelled) error = error === null ? 'command cancelled: the client went away; its process group was killed' : `command cancelled: the client went away: ${error}`;
     else if (!error && result.exitCode !== 0) error = `command exited with code ${result.exitCode}`;
     return { ...result, error };
   }

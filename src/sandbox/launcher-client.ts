@@ -284,21 +284,38 @@ export class SandboxLauncher {
 
   /** Runs one command in the sandbox. Never throws: failures come back as spawnError. */
   run(req: SandboxRunRequest, signal: AbortSignal | undefined = req.signal): Promise<SandboxRunResult> {
-    return this.submit(req, signal, performance.now(), true);
+    const begun = performance.now();
+    return this.submit(req, signal, begun, begun + req.timeoutMs + KILL_GRACE_MS + LAUNCHER_GRACE_MS, true);
   }
 
-  private async submit(req: SandboxRunRequest, signal: AbortSignal | undefined, begun: number, mayRetry: boolean): Promise<SandboxRunResult> {
+  /**
+   * One attempt at a call. `settleBy` (a performance.now() time) is the
+   * call's, not the attempt's: waiting for a launcher to boot and a resend to
+   * a replacement come out of the same timeout plus grace, so a call ends by
+   * then whatever its launchers do.
+   */
+  private async submit(req: SandboxRunRequest, signal: AbortSignal | undefined, begun: number, settleBy: number, mayRetry: boolean): Promise<SandboxRunResult> {
+    const lateMessage = `the sandbox launcher did not finish the command within its timeout plus ${(KILL_GRACE_MS + LAUNCHER_GRACE_MS) / 1000} s; the launcher was restarted`;
+    let late: ReturnType<typeof setTimeout> | undefined;
     try {
-      await this.start();
+      const lateBoot = new Promise<'late'>((resolve) => (late = setTimeout(() => resolve('late'), Math.max(0, settleBy - performance.now()))));
+      if ((await Promise.race([this.start(), lateBoot])) === 'late') {
+        return failed(`sandbox unavailable: no launcher was ready within the call's timeout plus ${(KILL_GRACE_MS + LAUNCHER_GRACE_MS) / 1000} s`, begun);
+      }
     } catch (err) {
       return failed(`sandbox unavailable: ${(err as Error).message}`, begun);
+    } finally {
+      clearTimeout(late);
     }
     if (signal?.aborted) return { ...failed('cancelled before start', begun), cancelled: true };
     const proc = this.proc;
     if (proc === null) return failed('sandbox unavailable: launcher exited', begun);
+    // The command's own timeout is what is left of the call's: a resent call does not start its clock again.
+    const timeoutMs = Math.round(req.timeoutMs - (performance.now() - begun));
+    if (timeoutMs <= 0) return { ...failed("the call's time ran out before the command could start", begun), timedOut: true };
     const id = this.nextId++;
     const { signal: _omit, onProgress, ...rest } = req;
-    const wire = onProgress ? { ...rest, progress: true } : rest;
+    const wire = { ...rest, timeoutMs, ...(onProgress ? { progress: true } : {}) };
     return new Promise<SandboxRunResult>((resolve) => {
       const onAbort = () => this.send(proc, { t: 'cancel', id });
       const settle = (result: SandboxRunResult) => {
@@ -316,14 +333,14 @@ export class SandboxLauncher {
         deadline: setTimeout(() => {
           if (this.pending.get(id) !== entry) return;
           this.pending.delete(id);
-          settle(failed(`the sandbox launcher did not finish the command within its timeout plus ${(KILL_GRACE_MS + LAUNCHER_GRACE_MS) / 1000} s; the launcher was restarted`, begun));
+          settle(failed(lateMessage, begun));
           this.options.log?.(`sandbox launcher (pid ${proc.pid}) missed a call's deadline; killing it`);
           proc.kill('SIGKILL');
-        }, req.timeoutMs + KILL_GRACE_MS + LAUNCHER_GRACE_MS),
+        }, Math.max(0, settleBy - performance.now())),
         // A launcher that died before saying it took the call never ran the
         // command (it starts one only once that is said): resend it, once, to
         // its replacement, so a crash does not fail calls that were only queued.
-        retry: mayRetry ? () => void this.submit(req, signal, begun, false).then(settle) : null,
+        retry: mayRetry ? () => void this.submit(req, signal, begun, settleBy, false).then(settle) : null,
         progress: onProgress,
       };
       this.pending.set(id, entry);

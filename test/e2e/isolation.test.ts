@@ -324,6 +324,18 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
     expect((await call(ALICE, 'echo', ['back'])).stdout).toBe('back\n');
   }, 20_000);
 
+  test.if(uid !== undefined)('a call resent to a new launcher keeps its first deadline: with its time spent waiting it is not started at all', async () => {
+    // A stops its launcher, so B waits in its queue, and kills it once B's timeout (1 s) is long spent: B, never
+    // taken, is resent to the replacement, where its clock must not start again.
+    const m = newMarker();
+    const a = call(ALICE, 'sh', ['-c', 'kill -STOP $PPID; sleep 2.5; kill -9 $PPID'], { timeoutSeconds: 30 });
+    await Bun.sleep(300);
+    const b = await call(ALICE, 'sh', ['-c', `touch b-ran-${m}; sleep ${m}`], { timeoutSeconds: 1 });
+    expect({ timedOut: b.timedOut, error: b.error, ran: existsSync(join(ws, `b-ran-${m}`)) }).toEqual({ timedOut: true, error: "command timed out after 1 s: the call's time ran out before the command could start", ran: false });
+    expect((await a).error).toContain('launcher exited');
+    expect((await call(ALICE, 'echo', ['back'])).stdout).toBe('back\n');
+  }, 20_000);
+
   test('set-id bits cannot be set; secrets of the system stay unreadable', async () => {
     const r = await call(ALICE, 'sh', ['-c', 'cp /bin/true suid && chmod 4755 suid; chmod 2755 suid; cat /etc/shadow']);
     expect(r.exitCode).not.toBe(0);
