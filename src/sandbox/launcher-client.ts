@@ -116,7 +116,7 @@ const failed = (message: string, begun: number): SandboxRunResult => notStarted(
  */
 export const BOOT_DEADLINE_MS = 10_000;
 
-/** How long a dead launcher's last messages are waited for before its calls are settled (or retried). */
+/** How long a dead launcher's last messages are waited for before its calls are settled (a resend waits for them all). */
 const EXIT_DRAIN_MS = 1000;
 
 /**
@@ -487,13 +487,16 @@ export class SandboxLauncher {
               }
             }
           }
+          return true;
         } catch (err) {
           this.options.log?.(`sandbox launcher (pid ${proc.pid}) protocol error: ${(err as Error).message}; killing it`);
           proc.kill('SIGKILL');
+          // What followed the bad line is not read: whether it took a call is not known.
+          return false;
         }
       })();
-      // What it wrote before it died is read first: a call it said it took must not be sent to its
-      // replacement and run twice. Bounded, should something of it still hold the pipe open.
+      // What it wrote before it died is read first: its results settle their calls. Bounded, should something of
+      // it still hold the pipe open; a call it never said it took waits for the whole read before it is resent.
       void proc.exited
         .then((code) => {
           clearTimeout(boot);
@@ -507,7 +510,7 @@ export class SandboxLauncher {
                 ? new Error(`sandbox launcher was not ready within ${BOOT_DEADLINE_MS / 1000} s (stopped or stuck) and was killed`)
                 : new Error(`sandbox launcher exited (${proc.signalCode ?? `code ${code}`}) before it was ready`),
           );
-          this.onExit(proc, wasReady);
+          this.onExit(proc, wasReady, read);
         });
     });
   }
@@ -528,7 +531,11 @@ export class SandboxLauncher {
     }
   }
 
-  private onExit(proc: LauncherProcess, wasReady: boolean): void {
+  /**
+   * `drained` settles once everything the launcher wrote has been read (never, while something else holds its
+   * pipe): true, or false when a line it wrote was not a message and the rest went unread.
+   */
+  private onExit(proc: LauncherProcess, wasReady: boolean, drained: Promise<boolean>): void {
     liveLauncherPids.delete(proc.pid);
     const onPurpose = this.killed === proc;
     if (onPurpose) this.killed = null;
@@ -548,7 +555,7 @@ export class SandboxLauncher {
       return;
     }
     // After the replacement is under way, so retried calls go to it.
-    this.failPending(proc, 'sandbox launcher exited while the command ran');
+    this.failPending(proc, 'sandbox launcher exited while the command ran', true, drained);
     this.loseLive(proc, 'its sandbox launcher exited; the process died with it');
   }
 
@@ -562,15 +569,31 @@ export class SandboxLauncher {
     }
   }
 
-  /** Settles calls of `proc` (all when null); calls it never started are retried once, unless it was killed on purpose. */
-  private failPending(proc: LauncherProcess | null, message: string, mayRetry = true): void {
+  /**
+   * Settles calls of `proc` (all when null). A call it never said it took is
+   * resent once to its replacement, unless it was killed on purpose — but only
+   * once everything it wrote has been read (`drained`): its word that it took
+   * the call may still be in the pipe, and a call resent on a guess could run
+   * twice. Should that read never end, the call ends at its deadline; should
+   * it have stopped at a line that was no message, the call is not resent.
+   */
+  private failPending(proc: LauncherProcess | null, message: string, mayRetry = true, drained: Promise<boolean> = Promise.resolve(true)): void {
     for (const [id, entry] of this.pending) {
       if (proc !== null && entry.proc !== proc) continue;
-      this.pending.delete(id);
-      if (mayRetry && !entry.accepted && entry.retry && !this.closed) {
+      if (!mayRetry || entry.accepted || !entry.retry || this.closed) {
+        this.pending.delete(id);
+        entry.settle(failed(message, entry.begun));
+        continue;
+      }
+      const retry = entry.retry;
+      void drained.then((whole) => {
+        // Settled meanwhile: its result was read after all, or its deadline passed.
+        if (this.pending.get(id) !== entry) return;
+        this.pending.delete(id);
+        if (entry.accepted || !whole || this.closed) return entry.settle(failed(message, entry.begun));
         clearTimeout(entry.deadline);
-        entry.retry();
-      } else entry.settle(failed(message, entry.begun));
+        retry();
+      });
     }
   }
 

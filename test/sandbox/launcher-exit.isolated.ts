@@ -27,6 +27,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const STAND_IN = `
 import { appendFileSync } from 'node:fs';
 const runs = process.argv[2];
+const lateBy = process.argv[3] ?? '0';
 const report = { abi: 7, networkEnforced: true, scoped: true, skipped: [], pidNamespace: false, privateProc: false, privateTmp: false, privateNetwork: false, readOnlyMounts: false, seccomp: true, nonDumpable: true, mountRefused: null, networkRefused: null, readOnlyRefused: null };
 process.stdout.write(JSON.stringify({ t: 'ready', report }) + '\\n');
 for await (const line of console) {
@@ -34,17 +35,19 @@ for await (const line of console) {
   if (message.t !== 'run') continue;
   appendFileSync(runs, message.id + '\\n');
   // Says it took the call once this stand-in is gone (reaped: kill -0 fails), not after a guessed delay.
-  Bun.spawn(['sh', '-c', 'while kill -0 ' + process.pid + ' 2>/dev/null; do sleep 0.01; done; echo \\'{"t":"accepted","id":' + message.id + '}\\''], { stdin: 'ignore', stdout: 'inherit', stderr: 'inherit' }).unref();
+  Bun.spawn(['sh', '-c', 'while kill -0 ' + process.pid + ' 2>/dev/null; do sleep 0.01; done; sleep ' + lateBy + '; echo \\'{"t":"accepted","id":' + message.id + '}\\''], { stdin: 'ignore', stdout: 'inherit', stderr: 'inherit' }).unref();
   process.exit(0);
 }
 `;
 
-test('a call its dead launcher said it took is not sent to the replacement: it runs once', async () => {
+// Said at once, and said only after a second and a half: longer than a dead launcher's last messages were once
+// waited for before its calls were resent on a guess.
+test.each([['at once', '0'], ['late', '1.5']])('a call its dead launcher said it took (%s) is not sent to the replacement: it runs once', async (_when, lateBy) => {
   const script = join(dir, 'stand-in.ts');
-  const runs = join(dir, 'runs');
+  const runs = join(dir, `runs-${lateBy}`);
   writeFileSync(script, STAND_IN);
   writeFileSync(runs, '');
-  const launcher = new SandboxLauncher({ rules: sandboxRules({ workspace: dir, network: 'off' }), command: [process.execPath, script, runs], privateTmp: false });
+  const launcher = new SandboxLauncher({ rules: sandboxRules({ workspace: dir, network: 'off' }), command: [process.execPath, script, runs, lateBy], privateTmp: false });
   try {
     const result = await launcher.run({ argv: ['/bin/true'], cwd: dir, env: ENV, timeoutMs: 10_000, maxOutputBytes: 1024 });
     expect(result.spawnError).toBe('sandbox launcher exited while the command ran');
