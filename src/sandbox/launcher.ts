@@ -208,13 +208,17 @@ export async function runLauncher(): Promise<void> {
         // The server resends a call to our replacement when we die before saying we took it. So the command
         // starts only once `accepted` is in the pipe: said, and never run, costs the call; run, and unsaid,
         // would run it twice.
+        // A turn later still: a write that completes at once calls back at once, and a cancel read in the
+        // same chunk as the run is then seen before anything starts.
         accepting.set(id, false);
-        send({ t: 'accepted', id }, () => {
-          const cancelled = accepting.get(id);
-          accepting.delete(id);
-          if (cancelled) send({ t: 'result', id, res: { ...notStarted('cancelled before start'), cancelled: true } });
-          else run(id, message.req);
-        });
+        send({ t: 'accepted', id }, () =>
+          setImmediate(() => {
+            const cancelled = accepting.get(id);
+            accepting.delete(id);
+            if (cancelled) send({ t: 'result', id, res: { ...notStarted('cancelled before start'), cancelled: true } });
+            else run(id, message.req);
+          }),
+        );
       } else if (message.t === 'cancel') {
         if (accepting.has(message.id)) accepting.set(message.id, true);
         else running.get(message.id)?.cancel();

@@ -336,6 +336,39 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
     expect((await call(ALICE, 'echo', ['back'])).stdout).toBe('back\n');
   }, 20_000);
 
+  test.if(uid !== undefined)('a call cancelled while its launcher was stopped does not start when the launcher goes on', async () => {
+    const m = newMarker();
+    const a = call(ALICE, 'sh', ['-c', 'kill -STOP $PPID; sleep 1; kill -CONT $PPID'], { timeoutSeconds: 20 });
+    await Bun.sleep(200);
+    // B's run and, once its client hangs up, its cancel wait in the stopped launcher's input, one behind the other.
+    const hangUp = new AbortController();
+    const b = fetch(`${server.url}/mcp`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', 'X-API-Key': ALICE },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'shell_execute', arguments: { command: 'sh', arguments: ['-c', `touch b-ran-${m}; sleep ${m}`] } } }),
+      signal: hangUp.signal,
+    }).catch(() => 'hung up');
+    await Bun.sleep(300);
+    hangUp.abort();
+    expect(await b).toBe('hung up');
+    expect((await a).exitCode).toBe(0);
+    // Taken after B's run and cancel: by its answer B's fate is settled.
+    expect((await call(ALICE, 'echo', ['after'])).stdout).toBe('after\n');
+    expect({ ran: existsSync(join(ws, `b-ran-${m}`)), running: pidsOf(`sleep\0${m}`) }).toEqual({ ran: false, running: [] });
+    // Whether its command had started and been killed at once, only the server knows: it says so in B's audit line.
+    const bLine = (await waitFor(
+      () =>
+        readFileSync(join(dir, 'secrets', 'audit.jsonl'), 'utf8')
+          .split('\n')
+          .filter((l) => l.includes(`b-ran-${m}`))
+          .map((l) => JSON.parse(l) as { event_type: string; error?: string })
+          .find((l) => l.event_type === 'tool_call') ?? null,
+      5000,
+      "B's audit line",
+    )) as { error?: string };
+    expect(bLine.error).toBe('command cancelled: the client went away: cancelled before start');
+  }, 20_000);
+
   test('set-id bits cannot be set; secrets of the system stay unreadable', async () => {
     const r = await call(ALICE, 'sh', ['-c', 'cp /bin/true suid && chmod 4755 suid; chmod 2755 suid; cat /etc/shadow']);
     expect(r.exitCode).not.toBe(0);
