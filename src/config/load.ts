@@ -113,6 +113,7 @@ interface Sources {
   /** The .env and config file, absolute. */
   files: string[];
   problems: string[];
+  warnings: string[];
 }
 
 function readConfigFile(file: string): { data: unknown; problem?: string } {
@@ -180,7 +181,7 @@ function openSources(opts: LoadOptions): Sources {
   }
   const files = [...(hasDotenv ? [dotenvPath] : []), ...(configPath ? [resolve(ctx.cwd, configPath)] : [])];
   const configFromDotenv = configPath !== undefined && !opts.configFile?.trim() && !ctx.env[CONFIG_FILE_ENV];
-  return { ctx, flags: opts.flags ?? {}, dotenv, dotenvPath: hasDotenv ? dotenvPath : null, configPath, configFromDotenv, fileData, files, problems };
+  return { ctx, flags: opts.flags ?? {}, dotenv, dotenvPath: hasDotenv ? dotenvPath : null, configPath, configFromDotenv, fileData, files, problems, warnings: [] };
 }
 
 /**
@@ -269,6 +270,8 @@ function screenDotenv(src: Sources): void {
   if (src.dotenvPath === null) return;
   const ours = Object.keys(src.dotenv).filter((name) => OUR_NAMES.has(name));
   if (ours.length === 0) {
+    // Not read, yet a misspelt name of ours may be why: say so.
+    src.warnings.push(...unknownEnvNames(src.dotenv, `${src.dotenvPath}, not read: it sets no setting`));
     src.files = src.files.filter((f) => f !== src.dotenvPath);
     src.dotenv = {};
     return;
@@ -304,7 +307,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   for (const spec of ROWS) {
     if (spec.finish) setPath(config as Record<string, unknown>, spec.path, spec.finish(getPath(config, spec.path), src.ctx));
   }
-  const warnings = [...unknownEnvNames(src.ctx.env, 'environment'), ...unknownEnvNames(src.dotenv, src.dotenvPath ?? '.env')];
+  const warnings = [...unknownEnvNames(src.ctx.env, 'environment'), ...unknownEnvNames(src.dotenv, src.dotenvPath ?? '.env'), ...src.warnings];
   return { config, sources, files: src.files, warnings };
 }
 

@@ -555,7 +555,7 @@ export class SandboxLauncher {
       return;
     }
     // After the replacement is under way, so retried calls go to it.
-    this.failPending(proc, 'sandbox launcher exited while the command ran', true, drained);
+    this.failPending(proc, 'sandbox launcher exited after taking the command: it ran in part, in full or not at all, and was killed with the launcher', true, drained);
     this.loseLive(proc, 'its sandbox launcher exited; the process died with it');
   }
 

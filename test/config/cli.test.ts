@@ -236,6 +236,17 @@ describe('hide check-config', () => {
     });
   });
 
+  test.concurrent('a .env whose one HIDE_ name is misspelt is not read (it sets no setting), and says why', async () => {
+    using dir = configDir({ '.env': 'HIDE_READONLY=true\nDATABASE_URL=x\n' });
+    const r = await hide(['check-config'], dir.path);
+    const out = JSON.parse(r.stdout) as { config: { readOnly: boolean }; warnings: string[] };
+    expect({ code: r.code, readOnly: out.config.readOnly, warnings: out.warnings }).toEqual({
+      code: 0,
+      readOnly: false,
+      warnings: [`HIDE_READONLY (${join(dir.path, '.env')}, not read: it sets no setting) is not a setting and is ignored (did you mean HIDE_READ_ONLY?)`],
+    });
+  });
+
   test.concurrent('a start warns about a HIDE_* variable that is no setting, and about nothing else', async () => {
     using dir = configDir();
     const quiet = await hide(['stdio'], dir.path, { HIDE_SANDBOX: 'off', HIDE_AUDIT_LOG_ENABLED: 'false' });

@@ -50,7 +50,7 @@ test.each([['at once', '0'], ['late', '1.5']])('a call its dead launcher said it
   const launcher = new SandboxLauncher({ rules: sandboxRules({ workspace: dir, network: 'off' }), command: [process.execPath, script, runs, lateBy], privateTmp: false });
   try {
     const result = await launcher.run({ argv: ['/bin/true'], cwd: dir, env: ENV, timeoutMs: 10_000, maxOutputBytes: 1024 });
-    expect(result.spawnError).toBe('sandbox launcher exited while the command ran');
+    expect(result.spawnError).toBe('sandbox launcher exited after taking the command: it ran in part, in full or not at all, and was killed with the launcher');
     expect(readFileSync(runs, 'utf8').trim().split('\n')).toHaveLength(1);
   } finally {
     await launcher.close();
