@@ -141,7 +141,14 @@ export const LauncherMessageSchema = v.variant('t', [
 
 export type LauncherMessage = v.InferOutput<typeof LauncherMessageSchema>;
 
-/** Splits a byte stream into lines, each parsed as JSON (a line that is not JSON throws). */
+/**
+ * Splits a byte stream into lines, each parsed as JSON (a line that is not
+ * JSON throws). Both ends end every message with "\n", so text after the last
+ * one is a message its writer died while writing: it is dropped, not a
+ * protocol error — nothing can follow it, and what it would have said never
+ * took effect (a launcher acts on a message of its own only once it is
+ * wholly written).
+ */
 export async function* jsonLines<T>(stream: ReadableStream<Uint8Array>): AsyncGenerator<T> {
   const decoder = new TextDecoder();
   const splitter = new LineSplitter();
@@ -151,6 +158,4 @@ export async function* jsonLines<T>(stream: ReadableStream<Uint8Array>): AsyncGe
       if (line.trim() !== '') yield JSON.parse(line) as T;
     }
   }
-  const last = splitter.end();
-  if (last && last.bytes.byteLength > 0) yield JSON.parse(decoder.decode(last.bytes)) as T;
 }

@@ -57,6 +57,50 @@ test.each([['at once', '0'], ['late', '1.5']])('a call its dead launcher said it
   }
 });
 
+const CUT_OFF_STAND_IN = `
+import { appendFileSync, readFileSync } from 'node:fs';
+const runs = process.argv[2];
+const report = { abi: 7, networkEnforced: true, scoped: true, skipped: [], pidNamespace: false, privateProc: false, privateTmp: false, privateNetwork: false, readOnlyMounts: false, seccomp: true, nonDumpable: true, mountRefused: null, networkRefused: null, readOnlyRefused: null };
+process.stdout.write(JSON.stringify({ t: 'ready', report }) + '\\n');
+for await (const line of console) {
+  const message = JSON.parse(line);
+  if (message.t !== 'run') continue;
+  const first = readFileSync(runs, 'utf8') === '';
+  appendFileSync(runs, message.id + '\\n');
+  if (first) {
+    // Dies in the middle of a message, before any word that it took the call.
+    await Bun.write(Bun.stdout, '{"t":"result","id":' + message.id + ',"res":{"stdout":"par');
+    process.exit(0);
+  }
+  const res = { stdout: 'from the replacement', stderr: '', exitCode: 0, signal: null, timedOut: false, cancelled: false, truncated: false, durationMs: 1, spawnError: null };
+  process.stdout.write(JSON.stringify({ t: 'accepted', id: message.id }) + '\\n' + JSON.stringify({ t: 'result', id: message.id, res }) + '\\n');
+}
+`;
+
+// A launcher killed while writing (a flood of output ahead of its messages makes that likely) leaves a last line
+// without its end: what it was saying never took effect, and the lines before it were read whole.
+test('a call its launcher died before taking, in the middle of writing something else, is sent to the replacement', async () => {
+  const script = join(dir, 'cut-off-stand-in.ts');
+  const runs = join(dir, 'runs-cut-off');
+  writeFileSync(script, CUT_OFF_STAND_IN);
+  writeFileSync(runs, '');
+  const logged: string[] = [];
+  const launcher = new SandboxLauncher({
+    rules: sandboxRules({ workspace: dir, network: 'off' }),
+    command: [process.execPath, script, runs],
+    privateTmp: false,
+    log: (line) => logged.push(line),
+  });
+  try {
+    const result = await launcher.run({ argv: ['/bin/true'], cwd: dir, env: ENV, timeoutMs: 10_000, maxOutputBytes: 1024 });
+    expect(result).toMatchObject({ spawnError: null, exitCode: 0, stdout: 'from the replacement' });
+    expect(readFileSync(runs, 'utf8').trim().split('\n')).toHaveLength(2);
+    expect(logged.filter((l) => l.includes('protocol error'))).toEqual([]);
+  } finally {
+    await launcher.close();
+  }
+});
+
 /** What `launcher.start()` failed with (null: the launcher became ready); the launcher is closed after. */
 async function bootError(launcher: SandboxLauncher): Promise<Error | null> {
   try {
