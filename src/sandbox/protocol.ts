@@ -145,9 +145,9 @@ export type LauncherMessage = v.InferOutput<typeof LauncherMessageSchema>;
  * Splits a byte stream into lines, each parsed as JSON (a line that is not
  * JSON throws). Both ends end every message with "\n", so text after the last
  * one is a message its writer died while writing: it is dropped, not a
- * protocol error — nothing can follow it, and what it would have said never
- * took effect (a launcher acts on a message of its own only once it is
- * wholly written).
+ * protocol error, and the lines before it stand. Nothing can follow it, and
+ * nothing it was saying can have begun: a launcher starts a command only once
+ * its `accepted` is wholly written, so a call whose word was cut never ran.
  */
 export async function* jsonLines<T>(stream: ReadableStream<Uint8Array>): AsyncGenerator<T> {
   const decoder = new TextDecoder();
