@@ -137,12 +137,14 @@ function holdChild(pid: number, parent: Held): Held | null {
 }
 
 /**
- * Longest a kill of a tree that is not swept again waits for the processes it stopped to show as stopped or dead
- * before it looks again. A process can stay unsettled (a vfork parent waits, unstoppable, for its stopped child), so
- * the wait has a bound, and a sweep (which lists its children again until none is left) does not wait at all: the
+ * How long a kill of a tree that is not swept again waits for the processes it stopped to show as stopped or dead
+ * before it looks again (longer while they are still settling: waitToSettle). A process can stay unsettled (a vfork
+ * parent waits, unstoppable, for its stopped child), so the wait has a bound, and a sweep (which lists its children again until none is left) does not wait at all: the
  * event loop it runs on serves every client.
  */
 export const SETTLE_MS = 100;
+/** How far past its bound the wait goes on while the tree is still settling (a process of many threads on a busy machine). */
+const SETTLE_MAX_MS = 1000;
 /** How long the walk watches a process it stopped for the stop to show, before it lists its children anyway. */
 const STOP_SPIN_MS = 0.5;
 /** Looks at the stopped tree after the first walk, at most (each must find someone new to earn the next). */
@@ -154,18 +156,47 @@ function isStill(state: string | null): boolean {
 }
 
 /**
- * True once the process shows as stopped or dead: it can neither fork nor hand children over any more. One whose
- * main thread has exited shows "Z" while its other threads run on, one of them maybe in the middle of a fork whose
- * child appears only when it ends: every thread must show as stopped or dead too.
+ * How many of the process's threads may still fork or hand children over: 0 once it shows as stopped or dead. One
+ * whose main thread has exited shows "Z" while its other threads run on, one of them maybe in the middle of a fork
+ * whose child appears only when it ends: its threads are counted one by one.
  */
-function isSettled(pid: number): boolean {
+function unsettledThreads(pid: number): number {
   const state = stateOf(pid);
-  return state === 'Z' ? everyThread(pid, isStill) : isStill(state);
+  if (state !== 'Z') return isStill(state) ? 0 : 1;
+  try {
+    return readdirSync(`/proc/${pid}/task`).filter((tid) => !isStill(stateOf(pid, tid))).length;
+  } catch {
+    return 0;
+  }
 }
 
-/** True once every process of `frozen` has settled: none of them can still fork or hand children over. */
-function settled(frozen: Held[]): boolean {
-  return frozen.every((p) => isSettled(p.pid));
+/** Threads of `frozen` that may still fork or hand children over; 0 once the whole tree has settled. */
+function unsettled(frozen: Held[]): number {
+  let n = 0;
+  for (const p of frozen) n += unsettledThreads(p.pid);
+  return n;
+}
+
+/**
+ * Waits for the stopped tree to settle until `settleBy`, and past it for as long as the tree is still settling —
+ * fewer of its threads running than at the look before, within the last SETTLE_MS — up to SETTLE_MAX_MS past
+ * `settleBy`. A loaded machine can take longer than the bound to stop a process of many threads (each must be
+ * scheduled to stop), and one of them may be in the middle of a fork whose child would be born after the last look
+ * and outlive the kill; a tree that does not move at all (a vfork parent waiting for its stopped child) is not waited
+ * for past the bound. A sweep (`settleBy` 0) does not wait, nor read the tree's states at all.
+ */
+function waitToSettle(frozen: Held[], settleBy: number): void {
+  const cap = settleBy + SETTLE_MAX_MS;
+  if (settleBy <= 0 || performance.now() >= cap) return;
+  let left = unsettled(frozen);
+  let until = settleBy;
+  while (left > 0) {
+    Bun.sleepSync(1);
+    const now = unsettled(frozen);
+    if (now < left) until = Math.max(until, Math.min(performance.now() + SETTLE_MS, cap));
+    left = now;
+    if (performance.now() >= until) return;
+  }
 }
 
 /**
@@ -186,9 +217,10 @@ function settled(frozen: Held[]): boolean {
  * own end) hands its children to the nearest subreaper above it, which may
  * have been listed already: they would be missed, and live on once the
  * subreaper is killed too. So every stopped process is listed again, until
- * a look finds nobody new; before the looks it waits, until `settleBy`, for
- * the tree to settle (every process stopped or dead: nothing can hand
- * children over any more).
+ * a look finds nobody new; before the looks it waits, until `settleBy` and
+ * past it while the tree is still settling (waitToSettle), for the tree to
+ * settle (every process stopped or dead: nothing can hand children over any
+ * more).
  */
 function killTree(root: number, budget: number, settleBy: number, deadline = Infinity): number {
   // Our own child, not reaped yet: its pid names it alone.
@@ -217,8 +249,7 @@ function killTree(root: number, budget: number, settleBy: number, deadline = Inf
         for (const child of childPids(pid)) queue.push({ pid: child, parent: p });
       }
       if (frozen.length >= budget || look === MAX_LOOKS || performance.now() >= deadline) break;
-      // The time first: a sweep (no wait) does not read the tree's states at all.
-      while (performance.now() < settleBy && !settled(frozen)) Bun.sleepSync(1);
+      waitToSettle(frozen, settleBy);
       for (const p of frozen) for (const child of childPids(p.pid)) if (!inTree.has(child)) queue.push({ pid: child, parent: p });
       if (queue.length === 0) break;
     }
