@@ -14,9 +14,8 @@
  * Not part of `bun run bench`.
  * Usage: bun bench/experiments/era-cost-parts.ts [REPEATS] [ROUNDS] [SECONDS]
  */
-import { join, resolve } from 'node:path';
-import { framed, MCP_HEADERS, MODERN_META, removeSetups, rpcBody, setupHide } from '../lib/hide.ts';
-import { cpuSeconds, freePort, spawnLogged, waitFor200 } from '../lib/proc.ts';
+import { framed, MCP_HEADERS, MODERN_META, removeSetups, rpcBody, setupHide, startHide } from '../lib/hide.ts';
+import { cpuSeconds } from '../lib/proc.ts';
 import { median } from '../lib/stats.ts';
 import { wrk, writePostScript } from '../lib/wrk.ts';
 
@@ -36,14 +35,8 @@ const requests: Record<string, { body: string; headers: Record<string, string> }
   '2026-07-28': framed('modern', 'tools/list', undefined, 1),
 };
 
-const port = freePort();
-const server = spawnLogged([resolve(process.env.HIDE_BENCH_BIN ?? 'dist/hide'), 'serve', '--host', '127.0.0.1', '--port', String(port), '--config', setup.configFile], {
-  cwd: setup.dir,
-  env: setup.env,
-  logBase: join(setup.dir, `serve-${port}`),
-});
-const url = `http://127.0.0.1:${port}/mcp`;
-await waitFor200(`http://127.0.0.1:${port}/health`, server.proc, 15_000);
+const server = await startHide(setup);
+const url = server.mcpUrl;
 
 const scripts: Record<string, string> = {};
 for (const [name, { body, headers }] of Object.entries(requests)) {
@@ -56,9 +49,9 @@ for (const [name, { body, headers }] of Object.entries(requests)) {
 }
 
 async function cpuPerRequest(script: string): Promise<number> {
-  const c0 = cpuSeconds(server.proc.pid);
+  const c0 = cpuSeconds(server.pid);
   const w = await wrk({ url, script, connections: 32, seconds });
-  return ((cpuSeconds(server.proc.pid) - c0) * 1e6) / w.requests;
+  return ((cpuSeconds(server.pid) - c0) * 1e6) / w.requests;
 }
 
 const names = Object.keys(scripts);

@@ -10,9 +10,8 @@
  *
  * Usage: bun bench/experiments/era-estimators.ts [REPEATS] [ROUNDS] [SECONDS]
  */
-import { join, resolve } from 'node:path';
-import { framed, MCP_HEADERS, removeSetups, setupHide } from '../lib/hide.ts';
-import { cpuSeconds, freePort, spawnLogged, waitFor200 } from '../lib/proc.ts';
+import { framed, MCP_HEADERS, removeSetups, setupHide, startHide } from '../lib/hide.ts';
+import { cpuSeconds } from '../lib/proc.ts';
 import { median } from '../lib/stats.ts';
 import { wrk, writePostScript } from '../lib/wrk.ts';
 import { alternate } from '../scenarios/http.ts';
@@ -27,21 +26,15 @@ const script = (era: 'legacy' | 'modern', tag: string) => {
   const { body, headers } = framed(era, 'tools/list', undefined, 1);
   return writePostScript(setup.dir, `tools-list-${tag}`, body, { ...MCP_HEADERS, ...headers, 'X-API-Key': setup.apiKey });
 };
-const port = freePort();
-const server = spawnLogged([resolve(process.env.HIDE_BENCH_BIN ?? 'dist/hide'), 'serve', '--host', '127.0.0.1', '--port', String(port), '--config', setup.configFile], {
-  cwd: setup.dir,
-  env: setup.env,
-  logBase: join(setup.dir, `serve-${port}`),
-});
-const url = `http://127.0.0.1:${port}/mcp`;
-await waitFor200(`http://127.0.0.1:${port}/health`, server.proc, 15_000);
+const server = await startHide(setup);
+const url = server.mcpUrl;
 const scripts = { a: script('legacy', 'a'), a2: script('legacy', 'a2'), m: script('modern', 'm') };
 for (const s of Object.values(scripts)) await wrk({ url, script: s, connections: 32, seconds: 1 });
 
 async function shot(s: string) {
-  const c0 = cpuSeconds(server.proc.pid);
+  const c0 = cpuSeconds(server.pid);
   const w = await wrk({ url, script: s, connections: 32, seconds });
-  return { rps: w.requestsPerSec, us: ((cpuSeconds(server.proc.pid) - c0) * 1e6) / w.requests };
+  return { rps: w.requestsPerSec, us: ((cpuSeconds(server.pid) - c0) * 1e6) / w.requests };
 }
 
 async function pair(a: string, b: string) {
