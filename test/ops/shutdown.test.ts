@@ -49,8 +49,9 @@ describe('graceful shutdown', () => {
       const code = await s.exited;
       const seconds = (performance.now() - started) / 1000;
       expect(code).toBe(0);
-      // Grace plus about a second, with room for a slow CI machine.
-      expect(seconds).toBeLessThan(1 + 2.5);
+      // The 1 s grace, then the kill: far short of the sleeps' 100 s, and short of the default grace's 10 s, with
+      // room for a busy machine.
+      expect(seconds).toBeLessThan(8);
       await waitFor(() => pidsMatching(marker).length === 0, 1000, 'no sleep left');
       const results = await Promise.all(calls);
       // The killed calls still got their answers: a tool error, not a dropped connection.

@@ -2,9 +2,9 @@
  * A search whose pattern backtracks catastrophically in JavaScript must not
  * freeze the server, and must not answer with a silent empty result. Real
  * server processes, one with ripgrep on PATH and one without (the built-in
- * engine): while the search runs, /health and shell_execute answer within
- * 100 ms, and the search returns ripgrep's true matches or says which limit
- * it hit. Cancelling the request stops the worker at once. The compiled
+ * engine): while the search runs, /health and shell_execute answer (before
+ * it ends, where it runs long), and the search returns ripgrep's true
+ * matches or says which limit it hit. Cancelling the request stops the worker at once. The compiled
  * binary is checked too, since its worker thread is an extra entrypoint of
  * the build.
  */
@@ -19,8 +19,6 @@ import { startBinary } from '../helpers/binary.ts';
 import { callAt, startServerProcess, type Tree, tree, waitFor } from './helpers.ts';
 
 const RG = Bun.which('rg');
-/** The one timing bound asserted anywhere: answers while a search runs. */
-const RESPONSIVE_MS = 100;
 
 const LINE = `${'a'.repeat(40)}!`;
 // JavaScript tries `(a+)+$` first, exponentially, at every start before it would try "!";
@@ -41,12 +39,6 @@ function pathDir(t: Tree, withRg: boolean): string {
   return bin;
 }
 
-async function timed<T>(f: () => Promise<T>): Promise<{ ms: number; value: T }> {
-  const started = performance.now();
-  const value = await f();
-  return { ms: performance.now() - started, value };
-}
-
 async function inFlight(url: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
   return Number(/^hide_tool_calls_in_flight (\d+)$/m.exec(text)?.[1] ?? 0);
@@ -54,8 +46,10 @@ async function inFlight(url: string): Promise<number> {
 
 /**
  * Starts the search, waits until the server is running it (or it has
- * already ended), then times /health and shell_execute. Returns the
- * latencies, whether the search was still running after both, and its result.
+ * already ended), then asks /health and shell_execute. Returns their
+ * answers, whether the search was still running after both, and its result.
+ * A server whose event loop the search held would answer neither before the
+ * search ended; no time is measured, so a busy machine cannot fail this.
  */
 async function searchWhileProbing(url: string, args: Record<string, unknown>) {
   let settled = false;
@@ -63,17 +57,17 @@ async function searchWhileProbing(url: string, args: Record<string, unknown>) {
     settled = true;
   });
   await waitFor(async () => settled || (await inFlight(url)) > 0, 20_000, 'the search to start');
-  const health = await timed(async () => (await fetch(`${url}/health`)).status);
-  const shell = await timed(() => callAt(url, 'shell_execute', { command: 'echo', arguments: ['hi'] }));
+  const health = (await fetch(`${url}/health`)).status;
+  const shell = await callAt(url, 'shell_execute', { command: 'echo', arguments: ['hi'] });
   const stillRunning = !settled;
   return {
-    probes: { health: health.value, healthFast: health.ms < RESPONSIVE_MS, shell: shell.value.stdout, shellFast: shell.ms < RESPONSIVE_MS },
+    probes: { health, shell: shell.stdout },
     stillRunning,
     result: await search,
   };
 }
 
-const responsive = { health: 200, healthFast: true, shell: 'hi\n', shellFast: true };
+const responsive = { health: 200, shell: 'hi\n' };
 
 describe('a catastrophically backtracking pattern', () => {
   test.skipIf(RG === null)('ripgrep: the server stays responsive and the search returns ripgrep’s matches', async () => {
@@ -101,7 +95,7 @@ describe('a catastrophically backtracking pattern', () => {
     const oneLine = await callAt(server.url, 'search_files', { pattern: PATTERN, path: 'one-line.txt' });
     expect({ probes: run.probes, stillRunning: run.stillRunning, result: run.result, oneLine }).toEqual({
       probes: responsive,
-      // 200 lines at a second or more each: the probes ran during the search.
+      // 200 lines at a second or more each, stopped at 10 s: both probes were answered while the search ran.
       stillRunning: true,
       result: {
         matches: [],
