@@ -6,12 +6,19 @@
  * must grant nothing that no longer leads to itself, and refuse the calls it
  * was started for, saying why, rather than hand another client a host
  * directory read-write. A directory made again in the same place is fine.
+ *
+ * The server boots a spare launcher ahead for the next new client, and the
+ * one that replaces alice's may finish booting before or after her swap. A
+ * third client takes that one; bob then gets the spare booted on carol's
+ * call, after the swap, every time.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { callTool, waitFor } from '../helpers/server.ts';
 import { ALICE, BOB, startTwoClientServer, TWO_CLIENT_ATTACKS_SUPPORTED, type TwoClientServer } from '../helpers/two-clients.ts';
+
+const CAROL = 'carol-key-0123456789abcdefghijklmnopqrst';
 
 describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED)('a grant swapped for a link by another client, root server', () => {
   let running: TwoClientServer;
@@ -30,6 +37,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED)('a grant swapped for a link by an
         return [];
       },
       env: () => ({ HIDE_WORKSPACE: join(mono, 'a', 'proj'), HIDE_ALLOWED_PATHS: mono }),
+      moreClients: [['carol', CAROL]],
     });
   }, 60_000);
   afterAll(() => running?.stop());
@@ -38,6 +46,9 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED)('a grant swapped for a link by an
     const url = `${running.server.url}/mcp`;
     const swap = await callTool(url, 'shell_execute', { command: '/bin/sh', arguments: ['-c', `mv a a.real && mkdir a && ln -s ${closed} a/proj && echo swapped`], workingDirectory: mono }, { 'X-API-Key': ALICE });
     expect(swap.stdout).toBe('swapped\n');
+    // Takes the spare that may have booted before the swap (it runs there, or is refused, either way harmlessly). In
+    // the workspace itself the call would be refused before it took a launcher: the server checks that path first.
+    await callTool(url, 'shell_execute', { command: 'true', workingDirectory: mono }, { 'X-API-Key': CAROL });
     const attack = await callTool(url, 'shell_execute', { command: '/bin/sh', arguments: ['-c', `cat ${closed}/canary; chmod 666 ${closed}/canary; echo more >> ${closed}/canary`], workingDirectory: mono }, { 'X-API-Key': BOB });
     expect(attack.stdout ?? '').not.toContain('root only');
     expect(attack.error).toContain(`now leads to ${closed}`);
