@@ -30,9 +30,10 @@ const SENSITIVE_KEY = /passw(?:or)?d|passphrase|token|secret|key|authori[sz]atio
 // keys_reloaded, `max_tokens`, `sessionTimeoutMs` say nothing secret.
 const COUNT_NAME = /(?:[^s]s|count|total|num|number|len|length|size|limit|max|min|ms|seconds|bytes)$/i;
 
-// Names that, inside free text, introduce a secret value (`password=…`, `--api-key x`).
+// Names that, inside free text, introduce a secret value (`password=…`, `--api-key x`, `BW_SESSION=…`). `auth`
+// counts only where no letter follows it: `author`, `authority` and `authenticate` name no secret.
 const NAMES =
-  'passw(?:or)?d|passphrase|storepass|keypass|token|secret|api[_-]?key|access[_-]?key|private[_-]?key|account[_-]?key|signing[_-]?key|encryption[_-]?key|master[_-]?key|credentials?|authorization|cookie|session[_-]?id';
+  'passw(?:or)?d|passphrase|storepass|keypass|token|secret|api[_-]?key|access[_-]?key|private[_-]?key|account[_-]?key|signing[_-]?key|encryption[_-]?key|master[_-]?key|credentials?|authorization|auth(?![a-z])|cookie|session';
 const NAME_CHARS = '[A-Za-z0-9_.-]';
 /**
  * The start of a word: not after a word character, unless that character ends
@@ -43,12 +44,13 @@ const WORD_START = String.raw`(?<![\w.-](?<!\\[nrt]))`;
 /**
  * Names built on a secret's name that hold no secret: where it is kept or how
  * to get it (`--password-file PATH`, `--token-path`, `--cookie-jar FILE`,
- * `--password-cmd CMD`, `--password-stdin` with no value at all), a measure
- * (`--token-limit 5`, `password_length=20`), or a negation or bound in front
- * (`--no-password`, `--max-tokens 100`). Their values are paths, commands and
- * numbers, which say what a command did and stay readable.
+ * `--password-cmd CMD`, `--password-stdin` with no value at all, `--auth-url`,
+ * `token_endpoint`), a measure (`--token-limit 5`, `password_length=20`), a
+ * kind (`--auth-type basic`, `--auth-method oidc`), or a negation or bound in
+ * front (`--no-password`, `--max-tokens 100`). Their values are paths, URLs,
+ * commands, words and numbers, which say what a command did and stay readable.
  */
-const NOT_SECRET_SUFFIX = '(?<![-_.]?(?:files?|path|dir|fd|env|var|stdin|cmd|command|helper|jar|prompt|length|len|size|count|limit|ttl|name))';
+const NOT_SECRET_SUFFIX = '(?<![-_.]?(?:files?|path|dir|fd|env|var|stdin|cmd|command|helper|jar|prompt|length|len|size|count|limit|ttl|name|url|uri|endpoint|type|method))';
 const NOT_SECRET_PREFIX = '(?!-{0,2}(?:no|max|min|num)[-_])';
 /** An argv element that names a secret and expects it as the next element. */
 const SECRET_FLAG = new RegExp(`^${NOT_SECRET_PREFIX}--?(?:${NAME_CHARS}*(?:${NAMES})${NAME_CHARS}*${NOT_SECRET_SUFFIX}|pass|pw|auth)$`, 'i');
@@ -69,15 +71,17 @@ const USER_FLAG = new RegExp(`^${USER_FLAGS}$`);
 const UID_GID = /^\d+:\d+$/;
 
 /**
- * Programs whose short flags take a password. `attached`: `-pSECRET`;
- * `next`: `-p SECRET`; `ports`: the flag also takes port mappings (docker
- * run -p 8080:80), which stay readable. A program name anywhere in argv
- * switches these rules on (`sudo mysql …`, `docker exec db mysql …`).
+ * Programs whose short flags take a password (flags separated by spaces).
+ * `attached`: `-pSECRET`; `next`: `-p SECRET`; `ports`: the flags also take
+ * port mappings (docker run -p 8080:80), which stay readable. A program name
+ * anywhere in argv switches these rules on (`sudo mysql …`, `docker exec db
+ * mysql …`).
  */
 const PROGRAMS: [names: string, attached: string, next: string, ports?: boolean][] = [
   ['mysql mysqldump mysqladmin mysqlimport mysqlshow mysqlcheck mysqlslap mariadb mariadb-dump mariadb-admin', '-p', '-p'],
   ['7z 7za 7zz 7zr rar unrar', '-p', ''],
-  ['curl', '-u', ''],
+  // -b: cookies (`-b sid=…`), or the file they are read from, which is masked with them.
+  ['curl', '-u -b', '-b'],
   ['sshpass', '-p', '-p'],
   ['redis-cli valkey-cli keydb-cli', '', '-a'],
   ['zip unzip zipcloak sqlcmd bcp', '-P', '-P'],
@@ -87,16 +91,21 @@ const PROGRAMS: [names: string, attached: string, next: string, ports?: boolean]
   // Container CLIs whose run/create publish ports with -p.
   ['docker podman podman-remote nerdctl finch', '-p', '-p', true],
   ['ldapsearch ldapmodify ldapadd ldapdelete ldapmodrdn ldapcompare ldapwhoami ldappasswd ldapexop', '-w', '-w'],
-  ['openssl', '', '-k'],
+  // -k a password, -K a key in hex (enc).
+  ['openssl', '', '-k -K'],
+  // -N the new passphrase, -P the old one.
+  ['ssh-keygen', '-N -P', '-N -P'],
+  ['twine', '-p', '-p'],
 ];
 interface ProgramFlags {
-  attached: string | null;
-  next: string | null;
+  attached: readonly string[];
+  next: readonly string[];
   ports: boolean;
 }
+const flagList = (flags: string): string[] => flags.split(' ').filter((f) => f !== '');
 const PROGRAM_FLAGS = new Map<string, ProgramFlags>(
   PROGRAMS.flatMap(([names, attached, next, ports]) =>
-    names.split(' ').map((n) => [n, { attached: attached || null, next: next || null, ports: ports ?? false }] as const),
+    names.split(' ').map((n) => [n, { attached: flagList(attached), next: flagList(next), ports: ports ?? false }] as const),
   ),
 );
 /** `8080:80`, `127.0.0.1:53:53/udp`, `[::1]:80:80`, and ranges (`8000-8010:8000-8010`). */
@@ -234,11 +243,11 @@ function unquoted(value: string): string {
 function programFlagPattern(kind: 'lower' | 'upper' | 'ports'): string {
   const byFlag = new Map<string, string[]>();
   const add = (flag: string, name: string) => byFlag.set(flag, [...(byFlag.get(flag) ?? []), name]);
-  const ofKind = (flag: string | null): flag is string => flag !== null && (flag === flag.toLowerCase()) === (kind !== 'upper');
+  const ofKind = (flag: string): boolean => (flag === flag.toLowerCase()) === (kind !== 'upper');
   for (const [name, f] of PROGRAM_FLAGS) {
     if (f.ports !== (kind === 'ports')) continue;
-    if (ofKind(f.attached)) add(f.attached, name);
-    if (ofKind(f.next)) add(`${f.next} `, name);
+    for (const flag of f.attached) if (ofKind(flag)) add(flag, name);
+    for (const flag of f.next) if (ofKind(flag)) add(`${flag} `, name);
   }
   // The program is looked for once, right after the flag: with the gap inside the look-back, every shorter gap
   // tried when no value followed (a flag and then only spaces) scanned back again, in quadratic time.
@@ -357,6 +366,12 @@ const PATTERNS = [
   ...STDIN_SECRET_PATTERNS,
   // openssl -passin pass:SECRET
   String.raw`(?<osPass>(?<![A-Za-z0-9_])pass:)[^\s"']+`,
+  // A signed URL's signature, which works as a bearer credential until the URL expires: S3's and GCS's
+  // X-Amz-Signature / X-Goog-Signature, CloudFront's Signature, an Azure SAS's sig.
+  String.raw`(?<qsSig>[?&](?:[A-Za-z0-9_.-]{0,32}signature|sig)=)[^&#\s"'\\]+`,
+  // Basic credentials outside an Authorization header (a proxy's message, a copied header value): masked when the
+  // word after `Basic` decodes to user:password text, so `Basic authentication` stays.
+  String.raw`(?<basic>\bBasic\s+)(?<basicVal>[A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])`,
   String.raw`(?<bearer>\bBearer\s+)[A-Za-z0-9._~+/-]+=*`,
   // Well-known token formats: GitHub, GitLab, OpenAI/Anthropic (sk-, sk-proj-, sk-ant-),
   // Stripe, Google, Slack, npm, PyPI, Hugging Face, SendGrid, DigitalOcean, Shopify, Vault.
@@ -372,6 +387,18 @@ const PATTERNS = [
   // JWTs: three base64url parts, the header always starting {" (eyJ).
   String.raw`\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`,
 ];
+
+/** Whether `b64` decodes to printable `user:password` text, as Basic credentials do. */
+function isBasicCredentials(b64: string): boolean {
+  if (b64.length % 4 === 1) return false;
+  let text: string;
+  try {
+    text = atob(b64);
+  } catch {
+    return false;
+  }
+  return /^[\x20-\x7e]+$/.test(text) && text.indexOf(':') > 0;
+}
 
 function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
@@ -420,6 +447,8 @@ function replacement(match: string, ...rest: unknown[]): string {
   if (g.hereLeadBefore !== undefined) return `${g.hereLeadBefore}${quoted(REDACTED, g.hereValBefore!)}`;
   if (g.echoLead !== undefined) return `${g.echoLead}${quoted(REDACTED, g.echoVal!)}`;
   if (g.osPass !== undefined) return `${g.osPass}${REDACTED}`;
+  if (g.qsSig !== undefined) return `${g.qsSig}${REDACTED}`;
+  if (g.basic !== undefined) return isBasicCredentials(g.basicVal!) ? `${g.basic}${REDACTED}` : match;
   if (g.bearer !== undefined) return `${g.bearer}${REDACTED}`;
   return match.length > 0 ? REDACTED : match;
 }
@@ -781,7 +810,7 @@ class ArgvPrograms {
     if (USER_FLAG.test(x)) return 'afterColon';
     let mask: Mask | null = null;
     for (const p of this.named) {
-      if (p.next !== x) continue;
+      if (!p.next.includes(x)) continue;
       if (!this.ports(p)) return 'all';
       mask = 'unlessPort';
     }
@@ -794,14 +823,15 @@ class ArgvPrograms {
   maskAttached(x: string): string | null {
     if (x.startsWith('--')) return null;
     for (const p of this.named) {
-      const f = p.attached;
-      if (!f || x.length <= f.length || !x.startsWith(f)) continue;
-      const v = x.slice(f.length);
-      // docker run -p8080:80 publishes a port.
-      if (this.ports(p) && PORT_MAPPING.test(v)) continue;
-      if (f !== '-u') return `${f}${REDACTED}`;
-      const colon = v.indexOf(':');
-      if (colon >= 0) return `${f}${v.slice(0, colon + 1)}${REDACTED}`;
+      for (const f of p.attached) {
+        if (x.length <= f.length || !x.startsWith(f)) continue;
+        const v = x.slice(f.length);
+        // docker run -p8080:80 publishes a port.
+        if (this.ports(p) && PORT_MAPPING.test(v)) continue;
+        if (f !== '-u') return `${f}${REDACTED}`;
+        const colon = v.indexOf(':');
+        if (colon >= 0) return `${f}${v.slice(0, colon + 1)}${REDACTED}`;
+      }
     }
     return null;
   }

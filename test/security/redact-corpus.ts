@@ -147,6 +147,23 @@ export const CORPUS: SecretForm[] = [
   a('sh -c with sqlcmd -P SECRET', ['sh', '-c', `sqlcmd -S db -U sa -P ${PW}45 -Q "select 1"`], `${PW}45`),
   f('an error holding the JSON text of a script with mysql -pSECRET on its second line', 'error', `{"script":"cd /app\\nmysql -uroot -p${PW}46 app"}`, `${PW}46`),
   a('sh -c with echo over continuation lines into --password-stdin', ['sh', '-c', `echo "${PW}44" \\\n  | docker login \\\n  -u bob --password-stdin`], `${PW}44`),
+  // Signed URLs: the signature alone is the credential until the URL expires.
+  a('an S3 presigned URL (X-Amz-Signature)', ['curl', `https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=${AKIA}%2F20261201%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20261201T000000Z&X-Amz-Expires=3600&X-Amz-SignedHeaders=host&X-Amz-Signature=${fake(50, 64, '0123456789abcdef')}`], fake(50, 64, '0123456789abcdef')),
+  a('a GCS signed URL (X-Goog-Signature)', ['curl', `https://storage.googleapis.com/b/o?X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Date=20261201T000000Z&X-Goog-Expires=900&X-Goog-Signature=${fake(51, 128, '0123456789abcdef')}`], fake(51, 128, '0123456789abcdef')),
+  a('an Azure SAS URL (sig=)', ['curl', `https://acct.blob.core.windows.net/c/b?sv=2022-11-02&ss=b&srt=o&sp=r&se=2026-12-02T00:00:00Z&sig=${fake(52, 43)}%3D`], fake(52, 43)),
+  a('a CloudFront signed URL (Signature=)', ['sh', '-c', `curl "https://d1.cloudfront.net/v.mp4?Expires=1796000000&Signature=${fake(53, 60, B64URL)}&Key-Pair-Id=K2JCJMDEHXQW5F"`], fake(53, 60, B64URL)),
+  a('curl -b COOKIE=VALUE', ['curl', '-b', `sid=${PW}47`, 'https://example.com'], `${PW}47`),
+  a('sh -c with curl -b "COOKIE=VALUE"', ['sh', '-c', `curl -s -b "sid=${PW}48" https://example.com`], `${PW}48`),
+  v('session=VALUE in text', `session=${PW}49`, `${PW}49`),
+  v('a JSON "session" inside a string', `{"user":"bob","session":"${PW}50"}`, `${PW}50`),
+  a('BW_SESSION=VALUE and --session VALUE', ['env', `BW_SESSION=${PW}51`, 'bw', 'list', 'items', '--session', `${PW}52`], [`${PW}51`, `${PW}52`]),
+  v('auth=VALUE in text', `auth=${PW}53`, `${PW}53`),
+  v('AUTH=VALUE in text', `AUTH=${PW}54`, `${PW}54`),
+  v('Basic CREDENTIALS outside an Authorization header', `proxy said: Basic ${btoa(`bob:${PW}55`)}`, btoa(`bob:${PW}55`)),
+  a('openssl enc -K HEXKEY', ['openssl', 'enc', '-aes-256-cbc', '-K', fake(56, 64, '0123456789abcdef'), '-iv', '00'.repeat(16)], fake(56, 64, '0123456789abcdef')),
+  a('ssh-keygen -N and -P', ['ssh-keygen', '-p', '-f', 'id_ed25519', '-P', `${PW}57`, '-N', `${PW}58`], [`${PW}57`, `${PW}58`]),
+  a('sh -c with ssh-keygen -N SECRET', ['sh', '-c', `ssh-keygen -t ed25519 -N '${PW}59' -f key`], `${PW}59`),
+  a('twine upload -u user -p SECRET', ['twine', 'upload', '-u', '__token__', '-p', `${PW}60`, 'dist/*'], `${PW}60`),
 ];
 
 /** Plain values: commands, paths, ids, words, numbers — audited exactly as sent. */
@@ -175,6 +192,11 @@ export const PLAIN: { name: string; argv: string[] }[] = [
   { name: 'git -c setting', argv: ['git', '-c', 'core.editor=vim', 'commit'] },
   { name: 'where a secret is kept, not the secret', argv: ['docker', 'login', '--password-stdin', '--username', 'bob', 'registry.example.com'] },
   { name: 'a secret file, a cookie jar, a token count', argv: ['curl', '--cookie-jar', 'jar.txt', '--netrc-file', '/home/dev/.netrc', 'https://example.com', '--max-tokens', '100'] },
+  { name: 'git --author and tmux sessions', argv: ['sh', '-c', 'git commit --author "Dev <dev@example.com>" -m fix && tmux new-session -d -s work && git log --author=dev'] },
+  { name: 'the word Basic before words', argv: ['echo', 'Basic authentication is off; Basic usage: app --help'] },
+  { name: 'a URL whose query names a signature scheme', argv: ['curl', 'https://example.com/api?sigv=4&signed=true&page=2'] },
+  { name: 'ssh-keygen and openssl without secrets', argv: ['sh', '-c', 'ssh-keygen -t ed25519 -f key -C dev@host && openssl enc -d -aes-256-cbc -in a -out b -pbkdf2'] },
+  { name: 'where to authenticate and how, not with what', argv: ['openstack', '--os-auth-url', 'https://keystone.example.com:5000/v3', '--os-auth-type', 'password', 'server', 'list'] },
 ];
 
 /** The audit event for one form. */
