@@ -155,32 +155,44 @@ function isStill(state: string | null): boolean {
   return state === null || state === 'T' || state === 't' || state === 'Z' || state === 'X';
 }
 
+/** Threads of a stopped tree that may still fork or hand children over; `running`: one of them is runnable. */
+interface Unsettled {
+  threads: number;
+  running: boolean;
+}
+
 /**
- * How many of the process's threads may still fork or hand children over: 0 once it shows as stopped or dead. One
- * whose main thread has exited shows "Z" while its other threads run on, one of them maybe in the middle of a fork
- * whose child appears only when it ends: its threads are counted one by one.
+ * Counts `pid`'s threads that are not stopped or dead yet. Each thread stops on its own: one in the middle of a fork
+ * stops only when the fork returns, and the child appears only then, while the others (the main thread among them,
+ * whose state /proc/PID/stat shows) may have stopped long before, or exited. A runnable one ("R") stops as soon as
+ * it runs, or its syscall returns; one asleep in the kernel ("D": a vfork parent waiting for its stopped child) may
+ * never.
  */
-function unsettledThreads(pid: number): number {
-  const state = stateOf(pid);
-  if (state !== 'Z') return isStill(state) ? 0 : 1;
+function countUnsettled(pid: number, into: Unsettled): void {
+  let tids: string[];
   try {
-    return readdirSync(`/proc/${pid}/task`).filter((tid) => !isStill(stateOf(pid, tid))).length;
+    tids = readdirSync(`/proc/${pid}/task`);
   } catch {
-    return 0;
+    return;
+  }
+  for (const tid of tids) {
+    const state = stateOf(pid, tid);
+    if (isStill(state)) continue;
+    into.threads++;
+    if (state === 'R') into.running = true;
   }
 }
 
-/** Threads of `frozen` that may still fork or hand children over; 0 once the whole tree has settled. */
-function unsettled(frozen: Held[]): number {
-  let n = 0;
-  for (const p of frozen) n += unsettledThreads(p.pid);
-  return n;
+function unsettled(frozen: Held[]): Unsettled {
+  const into = { threads: 0, running: false };
+  for (const p of frozen) countUnsettled(p.pid, into);
+  return into;
 }
 
 /**
- * Waits for the stopped tree to settle until `settleBy`, and past it for as long as the tree is still settling —
- * fewer of its threads running than at the look before, within the last SETTLE_MS — up to SETTLE_MAX_MS past
- * `settleBy`. A loaded machine can take longer than the bound to stop a process of many threads (each must be
+ * Waits for the stopped tree to settle until `settleBy`, and past it, up to SETTLE_MAX_MS, for as long as it is
+ * still settling: a thread of it is runnable, or fewer of its threads were running than at a look within the last
+ * SETTLE_MS. A loaded machine can take longer than the bound to stop a process of many threads (each must be
  * scheduled to stop), and one of them may be in the middle of a fork whose child would be born after the last look
  * and outlive the kill; a tree that does not move at all (a vfork parent waiting for its stopped child) is not waited
  * for past the bound. A sweep (`settleBy` 0) does not wait, nor read the tree's states at all.
@@ -188,13 +200,13 @@ function unsettled(frozen: Held[]): number {
 function waitToSettle(frozen: Held[], settleBy: number): void {
   const cap = settleBy + SETTLE_MAX_MS;
   if (settleBy <= 0 || performance.now() >= cap) return;
-  let left = unsettled(frozen);
+  let left = unsettled(frozen).threads;
   let until = settleBy;
   while (left > 0) {
     Bun.sleepSync(1);
     const now = unsettled(frozen);
-    if (now < left) until = Math.max(until, Math.min(performance.now() + SETTLE_MS, cap));
-    left = now;
+    if (now.threads < left || now.running) until = Math.max(until, Math.min(performance.now() + SETTLE_MS, cap));
+    left = now.threads;
     if (performance.now() >= until) return;
   }
 }
