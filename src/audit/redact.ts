@@ -367,8 +367,9 @@ const PATTERNS = [
   // openssl -passin pass:SECRET
   String.raw`(?<osPass>(?<![A-Za-z0-9_])pass:)[^\s"']+`,
   // A signed URL's signature, which works as a bearer credential until the URL expires: S3's and GCS's
-  // X-Amz-Signature / X-Goog-Signature, CloudFront's Signature, an Azure SAS's sig.
-  String.raw`(?<qsSig>[?&](?:[A-Za-z0-9_.-]{0,32}signature|sig)=)[^&#\s"'\\]+`,
+  // X-Amz-Signature / X-Goog-Signature, CloudFront's Signature, an Azure SAS's sig. No signature holds a character
+  // the shell ends a word at, so the mask stops there (`curl https://h/o?sig=X;rm f` keeps its rm).
+  String.raw`(?<qsSig>[?&](?:[A-Za-z0-9_.-]{0,32}signature|sig)=)[^&#\s"'\\;|<>()$\x60]+`,
   // Basic credentials outside an Authorization header (a proxy's message, a copied header value): masked when the
   // word after `Basic` decodes to user:password text, so `Basic authentication` stays.
   String.raw`(?<basic>\bBasic\s+)(?<basicVal>[A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])`,

@@ -139,6 +139,9 @@ describe('Redactor.redactText', () => {
     ['openssl pass:', 'openssl rsa -passin pass:hunter2', `openssl rsa -passin pass:${REDACTED}`],
     ['sk- key', `key sk-${'a1'.repeat(24)}`, `key ${REDACTED}`],
     ['sk- package name stays', 'pip install sk-learn-and-other-words', 'pip install sk-learn-and-other-words'],
+    ['a signed URL keeps its other parameters and the commands after it', 'curl "https://h/o?X-Amz-Signature=abc123&x=1" | jq .; curl https://h/o?sig=ab%2B;rm -rf x', `curl "https://h/o?X-Amz-Signature=${REDACTED}&x=1" | jq .; curl https://h/o?sig=${REDACTED};rm -rf x`],
+    ['Basic before words stays; Basic before user:password is masked', `Basic authentication failed; Basic ${btoa('bob:pw12345')} sent`, `Basic authentication failed; Basic ${REDACTED} sent`],
+    ['auth and session as whole names, not inside other words', 'AUTH=x1 session=x2; git log --author=dev --authority=y', `AUTH=${REDACTED} session=${REDACTED}; git log --author=dev --authority=y`],
   ];
   for (const [name, input, want] of cases) {
     test(name, () => expect(r.redactText(input)).toBe(want));
