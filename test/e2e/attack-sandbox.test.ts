@@ -104,14 +104,15 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
   // in a Landlock domain of its own so siblings cannot open each other's
   // /proc entries, or a memory cgroup per launcher. Root only: unprivileged,
   // System V IPC is refused. docs/sandbox.md says so.
-  // Runs as a known failure (root only, where System V IPC exists). The command lingers half a second so the
-  // pinner, polling /proc every 50 ms, always finds it; the pinner is killed either way, which frees the segment.
+  // Runs as a known failure (root only, where System V IPC exists). The command lingers until the pinner, polling
+  // /proc every 50 ms, holds its namespace (up to 20 s), so the failure shows however busy the machine; the pinner
+  // is killed either way, which frees the segment.
   if (uid === undefined) {
     test.failing("(open) a sibling holding the command's IPC namespace does not keep its segment past the call", async () => {
       const pinner = await call(ALICE, 'process_start', { command: 'python3', arguments: ['attack-sandbox.py', 'pin', '20'] });
       try {
         await waitFor(async () => (await call(ALICE, 'process_read', { processId: pinner.processId })).output.includes('pinning'), 5000, 'the pinner');
-        const out = await attack(ALICE, 'shm', '32', '0.5');
+        const out = await attack(ALICE, 'shm', '32', 'pinned');
         await waitFor(() => holdersOf(out.ipc).length === 0, 5000, `nothing to hold ${out.ipc}`);
       } finally {
         await call(ALICE, 'process_kill', { processId: pinner.processId, signal: 'SIGKILL' });
