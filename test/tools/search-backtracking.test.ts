@@ -4,9 +4,9 @@
  * server processes, one with ripgrep on PATH and one without (the built-in
  * engine): while the search runs, /health and shell_execute answer (before
  * it ends, where it runs long), and the search returns ripgrep's true
- * matches or says which limit it hit. Cancelling the request stops the worker at once. The compiled
- * binary is checked too, since its worker thread is an extra entrypoint of
- * the build.
+ * matches or says which limit it hit. Cancelling the request stops the
+ * worker at once. The compiled binary is checked too, since its worker
+ * thread is an extra entrypoint of the build.
  */
 import { describe, expect, test } from 'bun:test';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
