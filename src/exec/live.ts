@@ -93,9 +93,10 @@ const CTRL_D = new Uint8Array([4]);
 export interface LiveOptions extends Pick<StartOptions, 'extraEnv' | 'spawn' | 'afterSpawn' | 'namespaceInit'> {
   /**
    * Wraps the synchronous Bun.spawn of a terminal process: a root launcher
-   * makes the child the init of a fresh PID namespace here.
+   * makes the child the init of a fresh PID namespace here, and empties its
+   * IPC namespace once it has exited.
    */
-  forkTerminal?: <T>(fork: () => T) => T;
+  forkTerminal?: <T extends { readonly pid: number; readonly exited: Promise<unknown> }>(fork: () => T) => T;
 }
 
 /** A started child, with Bun's terminal when it has one. */

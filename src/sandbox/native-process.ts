@@ -276,7 +276,8 @@ export class NativeProcess {
   signalCode: NodeJS.Signals | null = null;
   private reaped = false;
 
-  private constructor(pid: number, stdin: number | null, stdout: number, stderr: number) {
+  /** `reaped` runs once the process has exited and been reaped, and what waited on that has run (its namespaces are let go then). */
+  private constructor(pid: number, stdin: number | null, stdout: number, stderr: number, reaped: () => void) {
     this.pid = pid;
     this.stdin = stdin === null ? null : new PipeWriter(stdin);
     this.stdout = readEnd(stdout);
@@ -288,6 +289,8 @@ export class NativeProcess {
         this.signalCode = signal;
         this.stdin?.end();
         resolve(code ?? 128 + (signal ? constants.signals[signal] : 9));
+        // After what waits on the exit (a call's result on its way out).
+        setImmediate(reaped);
       });
     });
   }
@@ -337,7 +340,7 @@ export class NativeProcess {
       else for (const fd of inheritable()) step(c.posix_spawn_file_actions_addclose(ptr(actions), fd), 'posix_spawn_file_actions_addclose');
       const spawnattr = spawnAttributes();
       listenForExits();
-      const rc = namespaces.posixSpawnInNew({
+      const { result: rc, ipc } = namespaces.posixSpawnInNew({
         pid: ptr(pid),
         path: ptr(strings[0]!),
         fileActions: ptr(actions),
@@ -351,7 +354,7 @@ export class NativeProcess {
       fds.length = 0;
       // The child's ends: it has its own copies now.
       for (const fd of [inRead, outWrite, errWrite]) closeQuietly(fd);
-      return NativeProcess.adopt(pid[0]!, inWrite, outRead, errRead);
+      return NativeProcess.adopt(pid[0]!, inWrite, outRead, errRead, () => namespaces.emptyIpc(ipc));
     } catch (err) {
       for (const fd of fds) closeQuietly(fd);
       throw err;
@@ -363,9 +366,9 @@ export class NativeProcess {
   }
 
   /** The object for a started child; when even that fails (no memory, no descriptors), the child is killed and reaped. */
-  private static adopt(pid: number, stdin: number | null, stdout: number, stderr: number): NativeProcess {
+  private static adopt(pid: number, stdin: number | null, stdout: number, stderr: number, reaped: () => void): NativeProcess {
     try {
-      return new NativeProcess(pid, stdin, stdout, stderr);
+      return new NativeProcess(pid, stdin, stdout, stderr, reaped);
     } catch (err) {
       try {
         // The init of its namespace: everything it started goes with it.
@@ -373,7 +376,7 @@ export class NativeProcess {
       } catch {
         // Gone already.
       }
-      if (!running.has(pid)) watchExit(pid, () => {});
+      if (!running.has(pid)) watchExit(pid, reaped);
       for (const fd of [stdin, stdout, stderr]) closeQuietly(fd);
       throw err;
     }

@@ -26,10 +26,17 @@
  * process with Bun.spawn) relies on the launcher's runtime options, under
  * which the JIT and the collector never start a thread (launcher-argv.ts);
  * they do not cover the worker pool.
+ *
+ * With an IPC namespace per child, the launcher keeps a descriptor of each
+ * from the child's start and, once the child (the init: everything else in
+ * the namespace dies with it) has been reaped, enters it, removes every
+ * System V object left there and lets it go: a sibling holding the
+ * namespace open would otherwise keep an unattached segment's memory.
  */
-import { FFIType, type Pointer } from 'bun:ffi';
+import { FFIType, ptr, read, type Pointer } from 'bun:ffi';
 import { check, cString, lastErrno, libc, openLibc, SyscallError } from '../util/libc.ts';
 import { CLONE_NEWIPC, CLONE_NEWPID } from './namespaces.ts';
+import { removeSysvObjects } from './sysv-ipc.ts';
 
 const O_RDONLY_CLOEXEC = 0o2000000;
 
@@ -41,6 +48,7 @@ const O_RDONLY_CLOEXEC = 0o2000000;
 const nsTable = {
   setns: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   unshare: { args: [FFIType.i32], returns: FFIType.i32 },
+  open: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   posix_spawn: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
 } as const;
 
@@ -57,11 +65,25 @@ function native(fn: unknown): Native {
   return (fn as { native?: Native }).native ?? (fn as Native);
 }
 
-/** The three calls of the pending stretch, unwrapped. */
+/** The calls of the pending stretch, unwrapped. */
 interface RawCalls {
   setns: Native;
   unshare: Native;
+  open: Native;
   posixSpawn: Native;
+}
+
+/**
+ * The calling thread's IPC namespace, as a path made once: the pending stretch allocates nothing. Its address is
+ * taken right before each use: JavaScriptCore holds a typed array's address valid only until its next call.
+ */
+const THREAD_IPC = cString('/proc/thread-self/ns/ipc');
+
+/** A child started in new namespaces, and the descriptor of its IPC namespace (-1 without one of its own). */
+export interface SpawnedInNew {
+  /** posix_spawn's result: 0, or the errno of a failed start (its IPC namespace is let go then). */
+  result: number;
+  ipc: number;
 }
 
 /** The arguments of posix_spawn(3), each already a pointer. */
@@ -86,13 +108,16 @@ export interface PidNamespaceOptions {
 }
 
 export class PidNamespaces {
+  /** Whether a child whose IPC namespace could not be held has been reported. */
+  private saidUnheld = false;
+
   private constructor(
     private readonly ownFd: number,
     /** The thread's own IPC namespace, when each child gets a new one; -1 otherwise. */
     private readonly ownIpcFd: number,
     private readonly flags: number,
     private readonly c: NonNullable<typeof nsLibc>,
-    private readonly raw: RawCalls = { setns: native(c.setns), unshare: native(c.unshare), posixSpawn: native(c.posix_spawn) },
+    private readonly raw: RawCalls = { setns: native(c.setns), unshare: native(c.unshare), open: native(c.open), posixSpawn: native(c.posix_spawn) },
   ) {}
 
   /** Opens the calling thread's own PID namespace and checks that a new one can be made; null when it cannot. */
@@ -139,16 +164,61 @@ export class PidNamespaces {
 
   /**
    * Runs `fork` (a synchronous Bun.spawn) so that its child is the init of a
-   * new namespace. Only for a process whose runtime starts no thread on
-   * demand from this thread (a launcher): see the top of this file.
+   * new namespace; its IPC namespace is emptied once it has exited. Only for
+   * a process whose runtime starts no thread on demand from this thread (a
+   * launcher): see the top of this file.
    */
-  spawnInNew<T>(fork: () => T): T {
+  spawnInNew<T extends { readonly pid: number; readonly exited: Promise<unknown> }>(fork: () => T): T {
     this.prepare();
+    let ipc = -1;
+    let child: T;
     try {
-      return fork();
+      if (this.ownIpcFd >= 0) ipc = libc().open(ptr(THREAD_IPC), O_RDONLY_CLOEXEC);
+      child = fork();
+    } catch (err) {
+      if (ipc >= 0) libc().close(ipc);
+      throw err;
     } finally {
       this.restore();
     }
+    if (this.ownIpcFd >= 0 && ipc < 0) ipc = this.holdIpcOf(child.pid);
+    if (ipc >= 0) void child.exited.then(() => setImmediate(() => this.emptyIpc(ipc)));
+    return child;
+  }
+
+  /**
+   * A hold on the IPC namespace of `pid`, a child just started, for when the
+   * start could not take one itself; -1 when this cannot either (the child
+   * has ended already, say), which is said once on stderr: the child runs
+   * anyway, and what it leaves in its namespace stays for as long as
+   * another process holds that, as it would without this.
+   */
+  private holdIpcOf(pid: number): number {
+    const path = cString(`/proc/${pid}/ns/ipc`);
+    const fd = libc().open(ptr(path), O_RDONLY_CLOEXEC);
+    if (fd < 0 && !this.saidUnheld) {
+      this.saidUnheld = true;
+      console.error(`could not hold a command's IPC namespace (${new SyscallError('open', lastErrno()).code}): what a command leaves there is removed only once nothing holds it`);
+    }
+    return fd;
+  }
+
+  /**
+   * Removes every System V object left in the IPC namespace `ipc` (from
+   * posixSpawnInNew or spawnInNew: a child's, reaped by now, so nothing is
+   * attached any more) and closes the descriptor, the last hold of ours on
+   * it. Never throws (it runs where a child is reaped): a namespace it cannot
+   * enter keeps its objects until nobody holds it, when the kernel frees them.
+   */
+  emptyIpc(ipc: number): void {
+    if (ipc < 0) return;
+    if (this.c.setns(ipc, CLONE_NEWIPC) === 0) {
+      removeSysvObjects();
+      // Staying there would keep the namespace, and whatever this thread makes later, alive with it. Should the
+      // way back fail, the next start fails on it too (restore), rather than run a command from here.
+      this.c.setns(this.ownIpcFd, CLONE_NEWIPC);
+    }
+    libc().close(ipc);
   }
 
   /**
@@ -157,21 +227,35 @@ export class PidNamespaces {
    * directly (not through bun:ffi's converting wrappers) and comparisons: no
    * JavaScript function is entered or left (where the JIT may decide to
    * compile) and nothing is allocated (where the collector may start), so
-   * the runtime starts no thread while the kernel would refuse it. Returns posix_spawn's result: 0, or the errno of a failed
-   * start. Throws SyscallError when a namespace step failed.
+   * the runtime starts no thread while the kernel would refuse it. The
+   * child's IPC namespace is opened in the same stretch (the thread is in it
+   * then), before the child can end (failing that, of the child right after:
+   * holdIpcOf); hand it to emptyIpc once the child is reaped. Throws
+   * SyscallError when a namespace step failed.
    */
-  posixSpawnInNew(call: PosixSpawnCall): number {
-    const { setns, unshare, posixSpawn } = this.raw;
+  posixSpawnInNew(call: PosixSpawnCall): SpawnedInNew {
+    const { setns, unshare, open, posixSpawn } = this.raw;
     const own = this.ownFd;
     const ownIpc = this.ownIpcFd;
     const flags = this.flags;
     const { pid, path, fileActions, attributes, argv, envp } = call;
+    const holdsIpc = ownIpc >= 0;
+    const ipcPath = ptr(THREAD_IPC);
     if (setns(own, CLONE_NEWPID) !== 0) throw new SyscallError('setns(own PID namespace)', lastErrno());
     if (unshare(flags) !== 0) throw new SyscallError('unshare(CLONE_NEWPID)', lastErrno());
+    const ipc = holdsIpc ? open(ipcPath, O_RDONLY_CLOEXEC) : -1;
     const result = posixSpawn(pid, path, fileActions, attributes, argv, envp);
     const back = setns(own, CLONE_NEWPID);
-    const backIpc = ownIpc >= 0 ? setns(ownIpc, CLONE_NEWIPC) : 0;
-    if (back !== 0 || backIpc !== 0) throw new SyscallError('setns(back to its own namespaces)', lastErrno());
-    return result;
+    const backIpc = holdsIpc ? setns(ownIpc, CLONE_NEWIPC) : 0;
+    if (back !== 0 || backIpc !== 0) {
+      const errno = lastErrno();
+      if (ipc >= 0) libc().close(ipc);
+      throw new SyscallError('setns(back to its own namespaces)', errno);
+    }
+    if (result !== 0) {
+      if (ipc >= 0) libc().close(ipc);
+      return { result, ipc: -1 };
+    }
+    return { result, ipc: holdsIpc && ipc < 0 ? this.holdIpcOf(read.i32(pid, 0)) : ipc };
   }
 }

@@ -31,6 +31,27 @@ const threadsIn = (ns: string) => hostEntries((dir) => link(`${dir}/ns/ipc`) ===
 /** Processes anywhere on the host holding a descriptor of the namespace `ns`. */
 const holdersOf = (ns: string) => hostEntries((dir) => readdirSync(`${dir}/fd`).some((fd) => link(`${dir}/fd/${fd}`) === ns));
 
+/** Counts the System V objects in /proc/sysvipc of the IPC namespace it is handed (a descriptor's path), from inside it. */
+const COUNT_SYSV = `
+import ctypes, json, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.setns(os.open(sys.argv[1], os.O_RDONLY), 0x08000000) != 0:
+    raise OSError(ctypes.get_errno(), 'setns')
+print(json.dumps({k: len(open(f'/proc/sysvipc/{k}').read().splitlines()) - 1 for k in ('shm', 'msg', 'sem')}))
+`;
+
+/** The System V objects in the IPC namespace `ns`, entered through a descriptor another process holds of it (as root). */
+function sysvObjectsIn(ns: string): Record<string, number> {
+  for (const dir of holdersOf(ns)) {
+    const fd = readdirSync(`${dir}/fd`).find((n) => link(`${dir}/fd/${n}`) === ns);
+    if (fd === undefined) continue;
+    const run = Bun.spawnSync(['python3', '-c', COUNT_SYSV, `${dir}/fd/${fd}`]);
+    if (run.exitCode === 0) return JSON.parse(run.stdout.toString());
+  }
+  throw new Error(`nobody holds ${ns}`);
+}
+const sumOf = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
+
 describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
   ['as root', undefined],
   [`as uid ${UNPRIVILEGED}`, UNPRIVILEGED],
@@ -93,31 +114,45 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
     await waitFor(() => threadsIn(out.ipc).length === 0 && holdersOf(out.ipc).length === 0, 5000, `the namespace ${out.ipc} to be empty: ${threadsIn(out.ipc)}`);
   });
 
-  // OPEN: a command's IPC namespace can be pinned by a sibling of the same
-  // client that opens /proc/<pid>/ns/ipc (same uid, same Landlock domain,
-  // dumpable), so a segment left there outlives its call for as long as the
-  // client keeps one process alive (and a successor can reopen the pin via
-  // /proc/<pinner>/fd/N). Its memory belongs to no process: the OOM killer
-  // cannot reclaim it by killing the attacker, and no RLIMIT bounds it. Fixes
-  // beyond a small change: set kernel.shm_rmid_forced=1 in each command's IPC
-  // namespace (a segment then dies with its last attach), or put each command
-  // in a Landlock domain of its own so siblings cannot open each other's
-  // /proc entries, or a memory cgroup per launcher. Root only: unprivileged,
-  // System V IPC is refused. docs/sandbox.md says so.
-  // Runs as a known failure (root only, where System V IPC exists). The command lingers until the pinner, polling
-  // /proc every 50 ms, holds its namespace (up to 20 s), so the failure shows however busy the machine; the pinner
-  // is killed either way, which frees the segment.
+  // A command's IPC namespace can be held open by a sibling of the same client (same uid, same Landlock domain,
+  // dumpable: /proc/<pid>/ns/ipc), for as long as the client keeps one process alive, so the namespace outlives its
+  // call; a segment left there would keep its memory with it, charged to no process and bounded by no limit. The
+  // launcher empties the namespace once the command is gone. Root only: unprivileged, System V IPC is refused. The
+  // command lingers until the pinner, polling /proc every 50 ms, holds its namespace (up to 20 s); the pinner is
+  // killed either way.
+  /** Runs the `shm` attack as a call, or as a process with a terminal (started another way in the launcher), and returns what it printed. */
+  const leaveIpcObjects = async (how: 'call' | 'terminal') => {
+    const args = ['shm', '32', 'pinned'];
+    if (how === 'call') return attack(ALICE, ...args);
+    const p = await call(ALICE, 'process_start', { command: 'python3', arguments: ['attack-sandbox.py', ...args], terminal: { cols: 200, rows: 24 } });
+    let output = '';
+    let cursor: number | undefined;
+    for (;;) {
+      const r = await call(ALICE, 'process_read', { processId: p.processId, cursor, waitMs: 5000 });
+      output += r.output;
+      cursor = r.cursor;
+      if (r.status !== 'running') break;
+    }
+    return JSON.parse(output.trim().split('\n').at(-1)!);
+  };
+
   if (uid === undefined) {
-    test.failing("(open) a sibling holding the command's IPC namespace does not keep its segment past the call", async () => {
+    test.each(['call', 'terminal'] as const)("a sibling holding the command's IPC namespace keeps nothing of what the command left there (%s)", async (how) => {
       const pinner = await call(ALICE, 'process_start', { command: 'python3', arguments: ['attack-sandbox.py', 'pin', '20'] });
       try {
         await waitFor(async () => (await call(ALICE, 'process_read', { processId: pinner.processId })).output.includes('pinning'), 5000, 'the pinner');
-        const out = await attack(ALICE, 'shm', '32', 'pinned');
-        await waitFor(() => holdersOf(out.ipc).length === 0, 5000, `nothing to hold ${out.ipc}`);
+        const out = await leaveIpcObjects(how);
+        expect(out).toEqual({ shm: expect.any(Number), msg: expect.any(Number), sem: expect.any(Number), ipc: expect.stringMatching(/^ipc:\[\d+\]$/) });
+        // Still held by the pinner (the kernel keeps a namespace someone holds), and empty.
+        expect(holdersOf(out.ipc).length).toBeGreaterThan(0);
+        await waitFor(() => sumOf(sysvObjectsIn(out.ipc)) === 0, 5000, `the namespace ${out.ipc} to hold no System V object: ${JSON.stringify(sysvObjectsIn(out.ipc))}`);
+        expect(holdersOf(out.ipc).length).toBeGreaterThan(0);
       } finally {
         await call(ALICE, 'process_kill', { processId: pinner.processId, signal: 'SIGKILL' });
       }
-      // It waits out its 5-second look for the holders: past the runner's default timeout, which would kill the server.
+      // Once the pinner is gone too (its namespace emptied in turn), the launcher still starts commands.
+      await waitFor(async () => (await call(ALICE, 'process_read', { processId: pinner.processId })).status !== 'running', 5000, 'the pinner to end');
+      expect(await call(ALICE, 'shell_execute', { command: 'true' })).toMatchObject({ exitCode: 0, error: null });
     }, 30_000);
   }
 
