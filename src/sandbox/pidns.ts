@@ -108,7 +108,7 @@ export interface PidNamespaceOptions {
 }
 
 export class PidNamespaces {
-  /** Whether a child whose IPC namespace could not be held has been reported. */
+  /** Whether a start that could not hold its child's IPC namespace has been reported. */
   private saidUnheld = false;
 
   private constructor(
@@ -189,16 +189,18 @@ export class PidNamespaces {
   /**
    * A hold on the IPC namespace of `pid`, a child just started, for when the
    * start could not take one itself; -1 when this cannot either (the child
-   * has ended already, say), which is said once on stderr: the child runs
-   * anyway, and what it leaves in its namespace stays for as long as
-   * another process holds that, as it would without this.
+   * has ended already, say): the child runs anyway, and what it leaves in
+   * its namespace stays for as long as another process holds that, as it
+   * would without this. The first time either happens it is said on stderr,
+   * so a start that keeps failing to take the hold shows in the server's log.
    */
   private holdIpcOf(pid: number): number {
     const path = cString(`/proc/${pid}/ns/ipc`);
     const fd = libc().open(ptr(path), O_RDONLY_CLOEXEC);
-    if (fd < 0 && !this.saidUnheld) {
+    if (!this.saidUnheld) {
       this.saidUnheld = true;
-      console.error(`could not hold a command's IPC namespace (${new SyscallError('open', lastErrno()).code}): what a command leaves there is removed only once nothing holds it`);
+      const then = fd >= 0 ? 'it was taken from the child instead' : `nor from the child (${new SyscallError('open', lastErrno()).code}): what that command leaves there is removed only once nothing holds it`;
+      console.error(`a command's start could not hold its IPC namespace; ${then}`);
     }
     return fd;
   }
