@@ -114,12 +114,6 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
     await waitFor(() => threadsIn(out.ipc).length === 0 && holdersOf(out.ipc).length === 0, 5000, `the namespace ${out.ipc} to be empty: ${threadsIn(out.ipc)}`);
   });
 
-  // A command's IPC namespace can be held open by a sibling of the same client (same uid, same Landlock domain,
-  // dumpable: /proc/<pid>/ns/ipc), for as long as the client keeps one process alive, so the namespace outlives its
-  // call; a segment left there would keep its memory with it, charged to no process and bounded by no limit. The
-  // launcher empties the namespace once the command is gone. Root only: unprivileged, System V IPC is refused. The
-  // command lingers until the pinner, polling /proc every 50 ms, holds its namespace (up to 20 s); the pinner is
-  // killed either way.
   /** Runs the `shm` attack as a call, or as a process with a terminal (started another way in the launcher), and returns what it printed. */
   const leaveIpcObjects = async (how: 'call' | 'terminal') => {
     const args = ['shm', '32', 'pinned'];
@@ -136,6 +130,12 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
     return JSON.parse(output.trim().split('\n').at(-1)!);
   };
 
+  // A command's IPC namespace can be held open by a sibling of the same client (same uid, same Landlock domain,
+  // dumpable: /proc/<pid>/ns/ipc), for as long as the client keeps one process alive, so the namespace outlives its
+  // call; a segment left there would keep its memory with it, charged to no process and bounded by no limit. The
+  // launcher empties the namespace once the command is gone. Root only: unprivileged, System V IPC is refused. The
+  // command lingers until the pinner, polling /proc every 50 ms, holds its namespace (up to 20 s); the pinner is
+  // killed either way.
   if (uid === undefined) {
     test.each(['call', 'terminal'] as const)("a sibling holding the command's IPC namespace keeps nothing of what the command left there (%s)", async (how) => {
       const pinner = await call(ALICE, 'process_start', { command: 'python3', arguments: ['attack-sandbox.py', 'pin', '20'] });
