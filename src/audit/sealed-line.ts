@@ -6,6 +6,7 @@
  * where the chain goes on from.
  */
 import { sealRecord } from './chain.ts';
+import type { ArgumentsDigest } from './arguments-digest.ts';
 import type { AuditEvent } from './event.ts';
 import type { Budget, Redactor } from './redact.ts';
 
@@ -27,7 +28,7 @@ export interface Line {
 }
 
 /** The event's fields, redacted and bounded by a budget shared by all of them; fixed order. */
-function fieldsFor(r: Redactor, at: number, event: AuditEvent, budget: number): Record<string, unknown> {
+function fieldsFor(r: Redactor, digest: ArgumentsDigest | null, at: number, event: AuditEvent, budget: number): Record<string, unknown> {
   const b: Budget = { left: budget };
   const text = (s: string | null) => (s === null ? null : (r.redact(s, b) as string));
   // Small fields first, so a huge argument list cannot crowd out who, what and the outcome.
@@ -42,19 +43,22 @@ function fieldsFor(r: Redactor, at: number, event: AuditEvent, budget: number): 
   const error = text(event.error);
   const result = r.redact(event.result, b) ?? null;
   const args = r.redact(event.arguments, b) ?? null;
+  // Of the arguments before redaction and cutting, for tool calls only: a suspected call is matched by what it sent.
+  const hmac = digest !== null && event.event_type === 'tool_call' && event.arguments !== null && typeof event.arguments === 'object' ? { arguments_hmac: digest.of(event.arguments) } : {};
   // Built field by field so the order on disk is fixed and nothing unknown slips in.
   const oauth = event.oauth ? { oauth: r.redact({ ...event.oauth, scopes: [...event.oauth.scopes] }, b) } : {};
-  return { timestamp: new Date(at).toISOString(), event_type: event.event_type, ...envelope, ...oauth, arguments: args, result, error };
+  return { timestamp: new Date(at).toISOString(), event_type: event.event_type, ...envelope, ...oauth, arguments: args, ...hmac, result, error };
 }
 
 /**
  * The line for one event, sealed after `lastHash` when the chain is on (null:
- * off). Over MAX_LINE_BYTES, the values are cut further until it fits.
+ * off), with the arguments' keyed digest when `digest` is given. Over
+ * MAX_LINE_BYTES, the values are cut further until it fits.
  */
-export function lineFor(redactor: Redactor, at: number, event: AuditEvent, lastHash: string | null, startsFile: boolean): Line {
+export function lineFor(redactor: Redactor, digest: ArgumentsDigest | null, at: number, event: AuditEvent, lastHash: string | null, startsFile: boolean): Line {
   let budget = LINE_BUDGET;
   for (let attempt = 0; ; attempt++) {
-    let fields = fieldsFor(redactor, at, event, budget);
+    let fields = fieldsFor(redactor, digest, at, event, budget);
     if (attempt === 4) fields = { ...fields, arguments: '[dropped: too large]', result: '[dropped: too large]' };
     const sealed = lastHash === null ? { line: JSON.stringify(fields), hash: null } : sealRecord(fields, lastHash, startsFile);
     const text = `${sealed.line}\n`;

@@ -29,6 +29,7 @@ import { AuditOutage } from './outage.ts';
 import type { Redactor } from './redact.ts';
 import { rotateFiles } from './rotation.ts';
 import { type Line, lastKeptHash, lineFor } from './sealed-line.ts';
+import type { ArgumentsDigest } from './arguments-digest.ts';
 
 export interface AuditWriterOptions {
   /** Path of the JSON Lines file, or "-" for a standard stream (below). */
@@ -36,6 +37,8 @@ export interface AuditWriterOptions {
   /** Where "-" writes: stdout, or stderr when stdout carries MCP messages (`hide stdio`). Default stdout. */
   standardStream?: 'stdout' | 'stderr';
   redactor: Redactor;
+  /** Adds `arguments_hmac` to tool-call lines; unset, none. */
+  argumentsDigest?: ArgumentsDigest | null;
   /** Called on the first failed write of an outage; later failures are only counted until a write succeeds again. */
   onError?: (err: Error) => void;
   /** Called when a write succeeds after an outage, with the lines it lost. */
@@ -64,6 +67,7 @@ export class AuditWriter implements AuditSink {
   private readonly file: string;
   private readonly standardStream: NodeJS.WriteStream;
   private readonly redactor: Redactor;
+  private readonly argumentsDigest: ArgumentsDigest | null;
   private readonly onError: (err: Error) => void;
   private readonly maxBytes: number;
   private readonly keep: number;
@@ -86,6 +90,7 @@ export class AuditWriter implements AuditSink {
   constructor(opts: AuditWriterOptions) {
     this.file = opts.file;
     this.redactor = opts.redactor;
+    this.argumentsDigest = opts.argumentsDigest ?? null;
     this.onError = opts.onError ?? (() => {});
     this.outage = new AuditOutage({ retryMs: opts.retryMs ?? 0, warn: (err) => this.warn(err), onRecover: opts.onRecover ?? (() => {}), retry: () => this.retry() });
     this.checkpoint = new LiveCheckpoint(this.file, (err) => this.report(err), (err) => this.warn(err));
@@ -229,7 +234,7 @@ export class AuditWriter implements AuditSink {
       let line: Line;
       if (q.probe) q.event = this.outage.recoveredEvent(this.linesDropped);
       try {
-        line = lineFor(this.redactor, q.at, q.event, this.lastHash, startsFile);
+        line = lineFor(this.redactor, this.argumentsDigest, q.at, q.event, this.lastHash, startsFile);
         line.probe = q.probe;
         // Rotate on a line boundary, before the line that would take the file past the limit.
         if (this.maxBytes > 0 && this.size + batchBytes + line.bytes > this.maxBytes && this.size + batchBytes > 0) {
@@ -239,7 +244,7 @@ export class AuditWriter implements AuditSink {
           this.rotate();
           startsFile = this.startsFile;
           // Sealed again when it starts the new file, or when the lines before it were lost and the chain stepped back.
-          if (startsFile || line.prev !== this.lastHash) line = { ...lineFor(this.redactor, q.at, q.event, this.lastHash, startsFile), probe: q.probe };
+          if (startsFile || line.prev !== this.lastHash) line = { ...lineFor(this.redactor, this.argumentsDigest, q.at, q.event, this.lastHash, startsFile), probe: q.probe };
         }
       } catch (err) {
         // One event that cannot be serialised must not take the batch (or, from a timer, the server) with it; nor is

@@ -2,11 +2,13 @@
  * `hide audit verify FILE…` checks the hash chain, file starts and
  * checkpoints across files given oldest first and names the first problem;
  * `hide audit query` prints the events matching a correlation id, client id,
- * event type and/or start time, from the files given or the configured log
- * with its rotated files.
+ * event type, start time and/or arguments (by their keyed digest), from the
+ * files given or the configured log with its rotated files.
  */
 import { existsSync, realpathSync, statSync } from 'node:fs';
+import { ArgumentsDigest } from '../audit/arguments-digest.ts';
 import { AUDIT_EVENT_TYPES } from '../audit/event.ts';
+import type { Config } from '../config/schema.ts';
 import { readLines } from '../audit/lines.ts';
 import { verifyFiles } from '../audit/verify.ts';
 import { rotatedNames } from '../audit/rotation.ts';
@@ -23,8 +25,10 @@ export const AUDIT_USAGE = `Usage:
       checkpoint in). A torn line (a write cut short by a crash or a full
       disk, the chain going on from the line before it) is named as KIND torn, exit 1 too, and the check
       goes on past it to name the next problem, if any.
-  hide audit query [--correlation-id X] [--client-id Y] [--event-type T] [--since TIME] [--file F]... [--config FILE]
+  hide audit query [--correlation-id X] [--client-id Y] [--event-type T] [--since TIME] [--arguments JSON] [--file F]... [--config FILE]
       Prints matching events as JSON lines, oldest first. TIME is ISO 8601 or a duration ago (30m, 2h, 7d).
+      JSON: a tool call's arguments as sent (key order does not matter), matched by the lines' arguments_hmac,
+      which needs the HIDE_AUDIT_ARGUMENTS_KEY the server wrote them with.
       Without --file: the configured HIDE_AUDIT_LOG_FILE and its rotated files.`;
 
 const DURATION = /^(\d+)([smhd])$/;
@@ -104,6 +108,7 @@ async function query(argv: string[]): Promise<number> {
         'client-id': { type: 'string' },
         'event-type': { type: 'string' },
         since: { type: 'string' },
+        arguments: { type: 'string' },
         file: { type: 'string', multiple: true },
         config: { type: 'string' },
       },
@@ -114,10 +119,14 @@ async function query(argv: string[]): Promise<number> {
     throw new UsageError(`${(err as Error).message}\n\n${AUDIT_USAGE}`);
   }
   let files = (values.file as string[] | undefined) ?? [];
+  // Read only when needed: with --file alone a query works without the server's settings.
+  let config: Config | undefined;
+  const settings = () => (config ??= loadForCommand({ config: values.config as string | undefined }).config);
+  const argumentsHmac = typeof values.arguments === 'string' ? digestOf(values.arguments, settings().audit.argumentsKey) : undefined;
   if (files.length === 0) {
-    const { config } = loadForCommand({ config: values.config as string | undefined });
-    if (config.audit.file === '-') throw new UsageError('the audit log goes to a standard stream (HIDE_AUDIT_LOG_FILE=-); give --file');
-    files = [...rotatedNames(config.audit.file, config.audit.keep).reverse(), config.audit.file].filter((f) => existsSync(f));
+    const { audit } = settings();
+    if (audit.file === '-') throw new UsageError('the audit log goes to a standard stream (HIDE_AUDIT_LOG_FILE=-); give --file');
+    files = [...rotatedNames(audit.file, audit.keep).reverse(), audit.file].filter((f) => existsSync(f));
   }
   const since = typeof values.since === 'string' ? parseSince(values.since) : null;
   const want = { correlation_id: values['correlation-id'], client_id: values['client-id'], event_type: values['event-type'] };
@@ -144,6 +153,7 @@ async function query(argv: string[]): Promise<number> {
       if (want.client_id !== undefined && e.client_id !== want.client_id) continue;
       if (want.event_type !== undefined && e.event_type !== want.event_type) continue;
       if (since !== null && !(typeof e.timestamp === 'string' && Date.parse(e.timestamp) >= since)) continue;
+      if (argumentsHmac !== undefined && e.arguments_hmac !== argumentsHmac) continue;
       // The same JSON with what a terminal acts on escaped: what is printed is what a parser reads.
       await out.write(`${inertJson(text)}\n`);
       if (out.closed) return 0;
@@ -151,6 +161,21 @@ async function query(argv: string[]): Promise<number> {
   }
   await out.flush();
   return 0;
+}
+
+/** The `arguments_hmac` a call with these arguments got, under the configured key. */
+function digestOf(text: string, key: string | undefined): string {
+  if (key === undefined) {
+    throw new UsageError('--arguments needs the key the server wrote the log with: set HIDE_AUDIT_ARGUMENTS_KEY (or audit.argumentsKey in --config FILE)');
+  }
+  let args: unknown;
+  try {
+    args = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`--arguments: not JSON (${(err as Error).message})`);
+  }
+  if (args === null || typeof args !== 'object' || Array.isArray(args)) throw new UsageError('--arguments: expected a JSON object, the arguments of a tool call');
+  return new ArgumentsDigest(key).of(args);
 }
 
 /**

@@ -235,6 +235,25 @@ export const OptionalBearerToken = v.optional(
   ),
 );
 
+/**
+ * A key the server signs with (HMAC), or unset: 32 characters or more, as
+ * `openssl rand -base64 32` makes 44, so it cannot be found by trying.
+ */
+export const OptionalHmacKey = v.optional(
+  v.pipe(
+    v.string('expected a string'),
+    v.transform((s) => (s.trim() === '' ? undefined : s)),
+    v.union([
+      v.undefined(),
+      v.pipe(
+        v.string(),
+        v.regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces (a trailing newline from a file?)'),
+        v.minLength(32, 'must be at least 32 characters (`openssl rand -base64 32` makes one)'),
+      ),
+    ]),
+  ),
+);
+
 /** Why an entry cannot equal a browser's `Origin` header, or null when it can. */
 function originProblem(item: string): string | null {
   const entry = item.replace(/\/+$/, '');

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as v from 'valibot';
-import { AbsolutePathList, Bool, CommandNameList, EnvNameList, HeaderName, HostList, int, IpRuleList, List, ListenHost, ListMap, NonEmpty, OptionalBearerToken, OptionalPort, OptionalRedisUrl, OptionalString, OriginList, OptionalUrl, oneOf, UrlList } from './fields.ts';
+import { AbsolutePathList, Bool, CommandNameList, EnvNameList, HeaderName, HostList, int, IpRuleList, List, ListenHost, ListMap, NonEmpty, OptionalBearerToken, OptionalHmacKey, OptionalPort, OptionalRedisUrl, OptionalString, OriginList, OptionalUrl, oneOf, UrlList } from './fields.ts';
 import { type LoadContext, setting } from './setting.ts';
 
 /** The seed's default deny list (its appsettings.json `CommandExecution.DeniedCommands`). */
@@ -345,6 +345,15 @@ export const SETTINGS = [
     schema: oneOf(['continue', 'refuse']),
     default: 'continue',
     doc: 'When the audit log cannot be written (full disk, I/O error): `continue` runs calls unaudited (lines dropped and counted), `refuse` answers tool calls 503 with `Retry-After` (and `/ready` 503) until a write succeeds again.',
+  }),
+  setting({
+    path: 'audit.argumentsKey',
+    env: 'HIDE_AUDIT_ARGUMENTS_KEY',
+    schema: OptionalHmacKey,
+    default: undefined,
+    example: 'replace-with-output-of-openssl-rand-base64-32',
+    secret: true,
+    doc: "Key (32+ characters) for `arguments_hmac` on tool-call lines: HMAC-SHA256 of the call's arguments before redaction, so `hide audit query --arguments` finds a call whose command redaction masked. Unset: no digest (an unkeyed one would let a short secret be guessed). Keep it from the log's readers.",
   }),
   // Operations
   setting({

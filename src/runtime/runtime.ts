@@ -20,6 +20,7 @@ import { Metrics } from '../ops/metrics.ts';
 import { rotatedNames } from '../audit/rotation.ts';
 import { NullAudit } from '../audit/null-audit.ts';
 import { AuditWriter } from '../audit/writer.ts';
+import { ArgumentsDigest } from '../audit/arguments-digest.ts';
 import type { AuditSink } from '../audit/event.ts';
 import { IpFilter, isLoopback } from '../security/ip.ts';
 import { KeyStore, plaintextKeysExposure } from '../security/keys.ts';
@@ -223,6 +224,7 @@ function openAudit(config: Config, transport: RuntimeOptions['transport'], redac
           // stdio's stdout carries MCP messages: there "-" is the other standard stream, where a container's log collector reads too.
           standardStream: transport === 'stdio' ? 'stderr' : 'stdout',
           redactor,
+          argumentsDigest: config.audit.argumentsKey === undefined ? null : new ArgumentsDigest(config.audit.argumentsKey),
           onError: (err) => logger.withTag('audit').error(`audit log: ${err.message}; lines are dropped until it can be written again`),
           onRecover: (dropped) => logger.withTag('audit').warn(`audit log writable again; ${dropped} line(s) were lost meanwhile (hide_audit_lines_dropped_total)`),
           chain: true,

@@ -285,6 +285,15 @@ describe('values the runtime could never use', () => {
     ]);
   });
 
+  test('an audit arguments key shorter than 32 characters, or with whitespace in it, is a bad setting; blank is unset', () => {
+    expect([problemsOf({ HIDE_AUDIT_ARGUMENTS_KEY: 'k'.repeat(31) }), problemsOf({ HIDE_AUDIT_ARGUMENTS_KEY: `${'k'.repeat(40)}\n` }), problemsOf({ HIDE_AUDIT_ARGUMENTS_KEY: 'k'.repeat(32) }), problemsOf({ HIDE_AUDIT_ARGUMENTS_KEY: ' ' })]).toEqual([
+      ['HIDE_AUDIT_ARGUMENTS_KEY (from env HIDE_AUDIT_ARGUMENTS_KEY): must be at least 32 characters (`openssl rand -base64 32` makes one)'],
+      ['HIDE_AUDIT_ARGUMENTS_KEY (from env HIDE_AUDIT_ARGUMENTS_KEY): must be printable ASCII without spaces (a trailing newline from a file?)'],
+      [],
+      [],
+    ]);
+  });
+
   test('a metrics token with whitespace in it (a newline from a file) is a bad setting; blank is unset', () => {
     expect([problemsOf({ HIDE_METRICS_TOKEN: 'abc123\n' }), problemsOf({ HIDE_METRICS_TOKEN: 'abc 123' }), problemsOf({ HIDE_METRICS_TOKEN: '  ' })]).toEqual([
       ['HIDE_METRICS_TOKEN (from env HIDE_METRICS_TOKEN): must be printable ASCII without spaces (a trailing newline from a file?)'],

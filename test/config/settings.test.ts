@@ -193,7 +193,7 @@ describe('maskedConfig', () => {
       introspection: { url: 'https://sso.example.com/introspect', clientId: 'hide', clientSecret: '********', perAddress: 120 },
     });
     // The secret rows are the ones masked, and the original is untouched.
-    expect(ROWS.filter((s) => s.secret).map((s) => s.path)).toEqual(['auth.apiKey', 'oauth.introspection.clientSecret', 'rateLimit.redisUrl', 'metrics.token']);
+    expect(ROWS.filter((s) => s.secret).map((s) => s.path)).toEqual(['auth.apiKey', 'oauth.introspection.clientSecret', 'rateLimit.redisUrl', 'audit.argumentsKey', 'metrics.token']);
     expect(config.auth.apiKey).toBe('key-1');
   });
 

@@ -8,8 +8,10 @@
  * command whose JSON output nests that deep.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { createHmac } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { MAIN } from '../ops/helpers.ts';
 import { ERAS, frame, startServer, tempDir, type TestEra, type TestServer, waitFor } from '../helpers/server.ts';
 import { startStdio } from '../helpers/stdio.ts';
 
@@ -18,9 +20,12 @@ const DEPTH = 50_000;
 const deepArray = () => '['.repeat(DEPTH) + ']'.repeat(DEPTH);
 const PROTOCOL_VERSION = 'io.modelcontextprotocol/protocolVersion';
 
+/** The operator's key for the audit log's arguments digest. */
+const ARGUMENTS_KEY = 'operator-held-arguments-key-0123456789';
+
 let s: TestServer;
 beforeAll(async () => {
-  s = await startServer();
+  s = await startServer({ HIDE_AUDIT_ARGUMENTS_KEY: ARGUMENTS_KEY });
 });
 afterAll(() => s.stop());
 
@@ -219,12 +224,12 @@ describe("the server's secret settings never reach the audit log", () => {
   let a: TestServer;
   beforeAll(async () => {
     // The Redis URL is a setting like any other even while limits are counted in memory.
-    a = await startServer({ HIDE_METRICS_TOKEN: METRICS_TOKEN, HIDE_REDIS_URL: `redis://:${encodeURIComponent(REDIS_PASSWORD)}@127.0.0.1:1/0` });
+    a = await startServer({ HIDE_METRICS_TOKEN: METRICS_TOKEN, HIDE_REDIS_URL: `redis://:${encodeURIComponent(REDIS_PASSWORD)}@127.0.0.1:1/0`, HIDE_AUDIT_ARGUMENTS_KEY: ARGUMENTS_KEY });
   });
   afterAll(() => a.stop());
 
-  test('a command naming the metrics token or the Redis password is audited with both masked', async () => {
-    const words = [METRICS_TOKEN, `pre${METRICS_TOKEN}post`, REDIS_PASSWORD, encodeURIComponent(REDIS_PASSWORD)];
+  test('a command naming the metrics token, the Redis password or the arguments key is audited with each masked', async () => {
+    const words = [METRICS_TOKEN, `pre${METRICS_TOKEN}post`, REDIS_PASSWORD, encodeURIComponent(REDIS_PASSWORD), ARGUMENTS_KEY];
     const res = await fetch(a.mcpUrl, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -232,18 +237,15 @@ describe("the server's secret settings never reach the audit log", () => {
     });
     expect(((await res.json()) as any).result.isError).toBe(false);
     const line = (await waitFor(() => readFileSync(a.auditFile, 'utf8').split('\n').find((l) => l.includes('secret-settings')), 5000, 'the audit line')) as string;
-    for (const secret of [METRICS_TOKEN, REDIS_PASSWORD, encodeURIComponent(REDIS_PASSWORD)]) expect(line.includes(secret)).toBe(false);
-    expect(JSON.parse(line).arguments.arguments).toEqual(['[REDACTED]', 'pre[REDACTED]post', '[REDACTED]', '[REDACTED]']);
+    for (const secret of [METRICS_TOKEN, REDIS_PASSWORD, encodeURIComponent(REDIS_PASSWORD), ARGUMENTS_KEY]) expect(line.includes(secret)).toBe(false);
+    expect(JSON.parse(line).arguments.arguments).toEqual(['[REDACTED]', 'pre[REDACTED]post', '[REDACTED]', '[REDACTED]', '[REDACTED]']);
   });
 });
 
-// Redaction masks by shape, and a client chooses the shape: `sh -c 'token=$(touch${IFS}pwned)'`
-// runs and is audited as `["-c","token=[REDACTED]"]`, so a caller can hide what it ran from the
-// log. Not a small fix: the line would need a digest of the arguments as sent (as process_write
-// keeps of its input), so a suspected command can still be matched — a new audit field, in the
-// hash chain, `audit verify` and `audit query`.
-// Runs as a known failure: it turns red once the digest exists, and its `.failing` goes then.
-test.failing('a command hidden behind a secret-shaped argument can still be matched from its audit line (arguments digest)', async () => {
+// Redaction masks by shape, and a client chooses the shape: `sh -c 'token=$(touch${IFS}hidden)'` runs and is audited
+// as `["-c","token=[REDACTED]"]`, hiding what it ran. The line's keyed digest of the arguments as sent lets the
+// operator, who holds the key, match a suspected command; nobody without the key can test guesses against it.
+test('a command hidden behind a secret-shaped argument is matched by the keyed digest of its arguments', async () => {
   const res = await fetch(s.mcpUrl, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -252,6 +254,32 @@ test.failing('a command hidden behind a secret-shaped argument can still be matc
   expect(res.status).toBe(200);
   expect(existsSync(join(s.workspace, 'hidden'))).toBe(true);
   const line = (await waitFor(() => auditLines().find((l) => l.correlation_id === 'hidden-payload'), 5000, 'the audit line')) as any;
-  const sent = JSON.stringify({ command: 'sh', arguments: ['-c', 'token=$(touch${IFS}hidden)'], correlationId: 'hidden-payload' });
-  expect(line.arguments_sha256).toBe(new Bun.CryptoHasher('sha256').update(sent).digest('hex'));
+  expect(line.arguments.arguments).toEqual(['-c', 'token=[REDACTED]']);
+  // HMAC-SHA256 of the arguments as JSON with sorted keys, worked out here apart from the server's code.
+  const sorted = '{"arguments":["-c","token=$(touch${IFS}hidden)"],"command":"sh","correlationId":"hidden-payload"}';
+  expect(line.arguments_hmac).toBe(createHmac('sha256', ARGUMENTS_KEY).update(sorted).digest('hex'));
+  expect(readFileSync(s.auditFile, 'utf8')).not.toContain(ARGUMENTS_KEY);
+
+  const query = (args: string, key: string | null) =>
+    Bun.spawnSync(['bun', 'run', MAIN, 'audit', 'query', '--file', s.auditFile, '--arguments', args], {
+      env: { PATH: process.env.PATH!, HIDE_LOG_LEVEL: 'silent', ...(key === null ? {} : { HIDE_AUDIT_ARGUMENTS_KEY: key }) },
+      cwd: s.workspace,
+    });
+  // The operator's guess, its keys in another order: that one line.
+  const found = query(JSON.stringify({ correlationId: 'hidden-payload', command: 'sh', arguments: ['-c', 'token=$(touch${IFS}hidden)'] }), ARGUMENTS_KEY);
+  expect(found.exitCode).toBe(0);
+  expect(found.stdout.toString().trim().split('\n').map((l) => JSON.parse(l).correlation_id)).toEqual(['hidden-payload']);
+  // A wrong guess, or the right one under another key, matches nothing.
+  const wrong = query(JSON.stringify({ correlationId: 'hidden-payload', command: 'sh', arguments: ['-c', 'token=$(touch${IFS}other)'] }), ARGUMENTS_KEY);
+  expect({ exit: wrong.exitCode, out: wrong.stdout.toString() }).toEqual({ exit: 0, out: '' });
+  const otherKey = query(JSON.stringify({ command: 'sh', arguments: ['-c', 'token=$(touch${IFS}hidden)'], correlationId: 'hidden-payload' }), 'k'.repeat(40));
+  expect({ exit: otherKey.exitCode, out: otherKey.stdout.toString() }).toEqual({ exit: 0, out: '' });
+  // Without a key, or with arguments that are not an object: a usage error that says so, not an empty answer.
+  const noKey = query('{"command":"sh"}', null);
+  expect(noKey.exitCode).toBe(2);
+  expect(noKey.stderr.toString()).toContain('HIDE_AUDIT_ARGUMENTS_KEY');
+  for (const bad of ['not json', '["sh"]', 'null']) {
+    const r = query(bad, ARGUMENTS_KEY);
+    expect({ exit: r.exitCode, said: /--arguments: (not JSON|expected a JSON object)/.test(r.stderr.toString()) }).toEqual({ exit: 2, said: true });
+  }
 });

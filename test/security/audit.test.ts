@@ -1,6 +1,8 @@
 import { describe, expect, test } from 'bun:test';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createHmac } from 'node:crypto';
+import { ArgumentsDigest } from '../../src/audit/arguments-digest.ts';
 import { verifyFiles } from '../../src/audit/verify.ts';
 import { MAX_LINE_BYTES } from '../../src/audit/sealed-line.ts';
 import { NullAudit } from '../../src/audit/null-audit.ts';
@@ -118,6 +120,43 @@ describe('AuditWriter', () => {
       error: 'auth failed for Bearer [REDACTED]',
     });
     expect(readFileSync(file, 'utf8')).not.toContain(SERVER_KEY);
+    w.close();
+  });
+
+  test('with an arguments key, tool-call lines carry the keyed digest of the arguments before redaction, sealed in the chain', () => {
+    using dir = tempDir();
+    const file = join(dir.path, 'audit.jsonl');
+    const KEY = 'an-operator-key-of-32-characters-or-more';
+    const w = new AuditWriter({ file, redactor: new Redactor([SERVER_KEY]), chain: true, argumentsDigest: new ArgumentsDigest(KEY) });
+    const sent = { command: 'mysql', arguments: [`-p${SERVER_KEY}`, '-e', 'drop database x'] };
+    w.write(event(1, { arguments: sent }));
+    // Keys in another order: the same digest.
+    w.write(event(2, { arguments: { arguments: sent.arguments, command: 'mysql' } }));
+    w.write(event(3, { event_type: 'process_exit', arguments: { processId: 'p1', command: 'sleep' } }));
+    w.write(event(4, { event_type: 'auth_failure', arguments: null, tool_name: null }));
+    w.flush();
+    const got = lines(file);
+    const hmac = createHmac('sha256', KEY).update(`{"arguments":["-p${SERVER_KEY}","-e","drop database x"],"command":"mysql"}`).digest('hex');
+    expect(got.map((l) => l.arguments_hmac ?? null)).toEqual([hmac, hmac, null, null]);
+    // Between arguments and result; the arguments themselves still masked.
+    expect(Object.keys(got[0]!)).toEqual([...FIELDS.slice(0, 9), 'arguments_hmac', ...FIELDS.slice(9), 'file_start', 'prev_hash', 'hash']);
+    expect((got[0]!.arguments as { arguments: string[] }).arguments[0]).toBe('-p[REDACTED]');
+    expect(readFileSync(file, 'utf8')).not.toContain(SERVER_KEY);
+    expect(verifyFiles([file]).ok).toBe(true);
+    // The digest is sealed like every field: changed, the line no longer verifies.
+    writeFileSync(file, readFileSync(file, 'utf8').replace(hmac, 'f'.repeat(64)));
+    const verdict = verifyFiles([file]);
+    expect(verdict.ok ? 'ok' : verdict.problem.kind).toBe('edited');
+    w.close();
+  });
+
+  test('without an arguments key no line has a digest of its arguments', () => {
+    using dir = tempDir();
+    const file = join(dir.path, 'audit.jsonl');
+    const w = new AuditWriter({ file, redactor: new Redactor() });
+    w.write(event(1));
+    w.flush();
+    expect(Object.keys(lines(file)[0]!)).toEqual(FIELDS);
     w.close();
   });
 
