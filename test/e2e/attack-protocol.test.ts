@@ -47,6 +47,17 @@ const auditLines = () =>
     .map((l) => JSON.parse(l));
 
 describe.each(ERAS)('nesting deeper than a recursive serialiser (%s)', (era) => {
+  // An argument no schema names is let through, and the arguments' keyed digest walks it whole.
+  test('shell_execute with a 50 000-deep argument it does not name: the command runs, and its audit line is written with the digest', async () => {
+    const correlationId = `deep-${era}-extra`;
+    const res = await post(era, { jsonrpc: '2.0', id: 12, method: 'tools/call', params: { name: 'shell_execute', arguments: { command: 'echo', arguments: ['deep'], correlationId, extra: DEEP } } });
+    expect(res.status).toBe(200);
+    expect(res.json.result.structuredContent.stdout).toBe('deep\n');
+    const line = await waitFor(() => auditLines().find((l) => l.correlation_id === correlationId), 5000, 'the audit line');
+    const sorted = `{"arguments":["deep"],"command":"echo","correlationId":"${correlationId}","extra":${deepArray()}}`;
+    expect(line.arguments_hmac).toBe(createHmac('sha256', ARGUMENTS_KEY).update(sorted).digest('hex'));
+  });
+
   test.each([
     ['write_file', 'content', { path: 'deep.txt' }],
     ['edit_file', 'edits', { path: 'deep.txt' }],

@@ -2,7 +2,8 @@ import { describe, expect, test } from 'bun:test';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHmac } from 'node:crypto';
-import { ArgumentsDigest } from '../../src/audit/arguments-digest.ts';
+import { ArgumentsDigest, canonicalArgumentsJson } from '../../src/audit/arguments-digest.ts';
+import { canonicalJson } from '../../src/audit/chain.ts';
 import { verifyFiles } from '../../src/audit/verify.ts';
 import { MAX_LINE_BYTES } from '../../src/audit/sealed-line.ts';
 import { NullAudit } from '../../src/audit/null-audit.ts';
@@ -148,6 +149,36 @@ describe('AuditWriter', () => {
     const verdict = verifyFiles([file]);
     expect(verdict.ok ? 'ok' : verdict.problem.kind).toBe('edited');
     w.close();
+  });
+
+  test('the digest takes arguments nested deeper than a recursive writer can go: the line is written', () => {
+    using dir = tempDir();
+    const file = join(dir.path, 'audit.jsonl');
+    const KEY = 'an-operator-key-of-32-characters-or-more';
+    const w = new AuditWriter({ file, redactor: new Redactor(), chain: true, argumentsDigest: new ArgumentsDigest(KEY) });
+    const deep = `${'['.repeat(50_000)}${']'.repeat(50_000)}`;
+    w.write(event(1, { arguments: JSON.parse(`{"command":"echo","extra":${deep}}`) }));
+    w.flush();
+    const [l] = lines(file);
+    expect(l!.arguments_hmac).toBe(createHmac('sha256', KEY).update(`{"command":"echo","extra":${deep}}`).digest('hex'));
+    expect(w.linesWritten).toBe(1);
+    w.close();
+  });
+
+  test('the digest reads values as the chain does: sorted keys, JSON.stringify for the rest', () => {
+    const values: unknown[] = [
+      null,
+      0,
+      -0,
+      1.5e300,
+      'ä\u2028"\\',
+      [],
+      {},
+      [1, [2, [3, {}]], 'x'],
+      { b: 1, a: [{ d: null, c: true }], '10': 'n', '2': 'm', __proto__x: 1, 'é': 'e', '': '' },
+      JSON.parse('{"__proto__":{"x":1},"y":[null,false]}'),
+    ];
+    for (const value of values) expect(canonicalArgumentsJson(value)).toBe(canonicalJson(value));
   });
 
   test('without an arguments key no line has a digest of its arguments', () => {
