@@ -7,6 +7,7 @@
  * the log keeping what redaction took out. Keyed, because a plain digest of
  * arguments holding a short secret is reversed by hashing guesses.
  */
+import { plainCanonicalJson } from './chain.ts';
 
 /** Written as it stands (punctuation, a key), not serialised. */
 class Text {
@@ -66,6 +67,8 @@ export class ArgumentsDigest {
   /** The digest of `args`; key order does not matter (`{"a":1,"b":2}` and `{"b":2,"a":1}` give one digest). */
   of(args: unknown): string {
     // An HMAC hasher is spent by its digest: one per line.
-    return new Bun.CryptoHasher('sha256', this.key).update(canonicalArgumentsJson(args)).digest('hex');
+    // The chain's native path where it applies (several times faster on large arguments); the walk for the rest.
+    const text = plainCanonicalJson(args) ?? canonicalArgumentsJson(args);
+    return new Bun.CryptoHasher('sha256', this.key).update(text).digest('hex');
   }
 }

@@ -60,10 +60,19 @@ function sortedCopy(value: unknown, depth: number): unknown {
   return out;
 }
 
+/**
+ * canonicalJson of a plain value no deeper than 64 levels, by one native
+ * stringify; undefined for anything else.
+ */
+export function plainCanonicalJson(value: unknown): string | undefined {
+  const copy = sortedCopy(value, 0);
+  return copy === NOT_PLAIN ? undefined : (JSON.stringify(copy) ?? 'null');
+}
+
 /** JSON with sorted object keys, following JSON.stringify's rules for everything else. */
 export function canonicalJson(value: unknown): string {
-  const copy = sortedCopy(value, 0);
-  if (copy !== NOT_PLAIN) return JSON.stringify(copy) ?? 'null';
+  const plain = plainCanonicalJson(value);
+  if (plain !== undefined) return plain;
   if (value === null || typeof value !== 'object') {
     return typeof value === 'number' && !Number.isFinite(value) ? 'null' : (JSON.stringify(value) ?? 'null');
   }

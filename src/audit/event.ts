@@ -32,6 +32,8 @@ export interface AuditEvent {
   arguments: unknown;
   result: unknown;
   error: string | null;
+  /** Never written: what `arguments_hmac` digests on a tool call's line (the arguments its tool took). */
+  digestedArguments?: Record<string, unknown>;
   /** Only for a caller signed in with an OAuth token: its issuer, OAuth client (`client_id`/`azp`) and scopes. */
   oauth?: { issuer: string; client_id: string | null; scopes: readonly string[] };
 }

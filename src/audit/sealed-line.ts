@@ -28,7 +28,7 @@ export interface Line {
 }
 
 /** The event's fields, redacted and bounded by a budget shared by all of them; fixed order. */
-function fieldsFor(r: Redactor, digest: ArgumentsDigest | null, at: number, event: AuditEvent, budget: number): Record<string, unknown> {
+function fieldsFor(r: Redactor, hmac: string | null, at: number, event: AuditEvent, budget: number): Record<string, unknown> {
   const b: Budget = { left: budget };
   const text = (s: string | null) => (s === null ? null : (r.redact(s, b) as string));
   // Small fields first, so a huge argument list cannot crowd out who, what and the outcome.
@@ -43,11 +43,9 @@ function fieldsFor(r: Redactor, digest: ArgumentsDigest | null, at: number, even
   const error = text(event.error);
   const result = r.redact(event.result, b) ?? null;
   const args = r.redact(event.arguments, b) ?? null;
-  // Of the arguments before redaction and cutting, for tool calls only: a suspected call is matched by what it sent.
-  const hmac = digest !== null && event.event_type === 'tool_call' && event.arguments !== null && typeof event.arguments === 'object' ? { arguments_hmac: digest.of(event.arguments) } : {};
   // Built field by field so the order on disk is fixed and nothing unknown slips in.
   const oauth = event.oauth ? { oauth: r.redact({ ...event.oauth, scopes: [...event.oauth.scopes] }, b) } : {};
-  return { timestamp: new Date(at).toISOString(), event_type: event.event_type, ...envelope, ...oauth, arguments: args, ...hmac, result, error };
+  return { timestamp: new Date(at).toISOString(), event_type: event.event_type, ...envelope, ...oauth, arguments: args, ...(hmac === null ? {} : { arguments_hmac: hmac }), result, error };
 }
 
 /**
@@ -56,9 +54,11 @@ function fieldsFor(r: Redactor, digest: ArgumentsDigest | null, at: number, even
  * MAX_LINE_BYTES, the values are cut further until it fits.
  */
 export function lineFor(redactor: Redactor, digest: ArgumentsDigest | null, at: number, event: AuditEvent, lastHash: string | null, startsFile: boolean): Line {
+  // Once, whatever the tries below: of the arguments the tool took, before redaction and cutting.
+  const hmac = digest !== null && event.event_type === 'tool_call' && event.digestedArguments !== undefined ? digest.of(event.digestedArguments) : null;
   let budget = LINE_BUDGET;
   for (let attempt = 0; ; attempt++) {
-    let fields = fieldsFor(redactor, digest, at, event, budget);
+    let fields = fieldsFor(redactor, hmac, at, event, budget);
     if (attempt === 4) fields = { ...fields, arguments: '[dropped: too large]', result: '[dropped: too large]' };
     const sealed = lastHash === null ? { line: JSON.stringify(fields), hash: null } : sealRecord(fields, lastHash, startsFile);
     const text = `${sealed.line}\n`;

@@ -5,7 +5,7 @@
  * event type, start time and/or arguments (by their keyed digest), from the
  * files given or the configured log with its rotated files.
  */
-import { existsSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { ArgumentsDigest } from '../audit/arguments-digest.ts';
 import { AUDIT_EVENT_TYPES } from '../audit/event.ts';
 import type { Config } from '../config/schema.ts';
@@ -25,10 +25,12 @@ export const AUDIT_USAGE = `Usage:
       checkpoint in). A torn line (a write cut short by a crash or a full
       disk, the chain going on from the line before it) is named as KIND torn, exit 1 too, and the check
       goes on past it to name the next problem, if any.
-  hide audit query [--correlation-id X] [--client-id Y] [--event-type T] [--since TIME] [--arguments JSON] [--file F]... [--config FILE]
+  hide audit query [--correlation-id X] [--client-id Y] [--event-type T] [--since TIME]
+                   [--arguments JSON | --arguments-file FILE] [--file F]... [--config FILE]
       Prints matching events as JSON lines, oldest first. TIME is ISO 8601 or a duration ago (30m, 2h, 7d).
-      JSON: a tool call's arguments as sent (key order does not matter), matched by the lines' arguments_hmac,
-      which needs the HIDE_AUDIT_ARGUMENTS_KEY the server wrote them with.
+      JSON: a tool call's arguments, in any key order, less correlationId, user, names the tool does not know and
+      write_file's content, edit_file's edits, process_write's input; matched by the lines' arguments_hmac, which
+      needs the HIDE_AUDIT_ARGUMENTS_KEY the server wrote them with. --arguments-file reads it from FILE (- for stdin).
       Without --file: the configured HIDE_AUDIT_LOG_FILE and its rotated files.`;
 
 const DURATION = /^(\d+)([smhd])$/;
@@ -109,6 +111,7 @@ async function query(argv: string[]): Promise<number> {
         'event-type': { type: 'string' },
         since: { type: 'string' },
         arguments: { type: 'string' },
+        'arguments-file': { type: 'string' },
         file: { type: 'string', multiple: true },
         config: { type: 'string' },
       },
@@ -122,7 +125,8 @@ async function query(argv: string[]): Promise<number> {
   // Read only when needed: with --file alone a query works without the server's settings.
   let config: Config | undefined;
   const settings = () => (config ??= loadForCommand({ config: values.config as string | undefined }).config);
-  const argumentsHmac = typeof values.arguments === 'string' ? digestOf(values.arguments, settings().audit.argumentsKey) : undefined;
+  const argumentsText = argumentsGiven(values.arguments as string | undefined, values['arguments-file'] as string | undefined);
+  const argumentsHmac = argumentsText === undefined ? undefined : digestOf(argumentsText, settings().audit.argumentsKey);
   if (files.length === 0) {
     const { audit } = settings();
     if (audit.file === '-') throw new UsageError('the audit log goes to a standard stream (HIDE_AUDIT_LOG_FILE=-); give --file');
@@ -139,6 +143,8 @@ async function query(argv: string[]): Promise<number> {
   }
   for (const f of files) checkReadable('query', f);
   const out = new OutputBuffer();
+  // Lines the digest could be looked for in: none at all means a log written without a key, not "no such call".
+  let digested = 0;
   for (const f of files) {
     for (const { text } of readLines(f)) {
       // An empty line, or one longer than any record the writer makes.
@@ -149,6 +155,7 @@ async function query(argv: string[]): Promise<number> {
       } catch {
         continue; // a torn line; `audit verify` reports it
       }
+      if (typeof e.arguments_hmac === 'string') digested++;
       if (want.correlation_id !== undefined && e.correlation_id !== want.correlation_id) continue;
       if (want.client_id !== undefined && e.client_id !== want.client_id) continue;
       if (want.event_type !== undefined && e.event_type !== want.event_type) continue;
@@ -160,7 +167,19 @@ async function query(argv: string[]): Promise<number> {
     }
   }
   await out.flush();
+  if (argumentsHmac !== undefined && digested === 0) {
+    process.stderr.write('no line read carries arguments_hmac: the server wrote them without HIDE_AUDIT_ARGUMENTS_KEY, so --arguments cannot match any\n');
+  }
   return 0;
+}
+
+/** The arguments to look for, from --arguments or --arguments-file (a call's arguments can be larger than one argv entry may be). */
+function argumentsGiven(inline: string | undefined, file: string | undefined): string | undefined {
+  if (inline !== undefined && file !== undefined) throw new UsageError('give --arguments or --arguments-file, not both');
+  if (file === undefined) return inline;
+  if (file === '-') return readFileSync(0, 'utf8');
+  checkReadable('query', file);
+  return readFileSync(file, 'utf8');
 }
 
 /** The `arguments_hmac` a call with these arguments got, under the configured key. */

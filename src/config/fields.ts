@@ -249,6 +249,7 @@ export const OptionalHmacKey = v.optional(
         v.string(),
         v.regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces (a trailing newline from a file?)'),
         v.minLength(32, 'must be at least 32 characters (`openssl rand -base64 32` makes one)'),
+        v.check((s) => !s.startsWith('replace-with-'), "is the example's placeholder: make a key with `openssl rand -base64 32`"),
       ),
     ]),
   ),

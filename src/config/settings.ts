@@ -353,7 +353,7 @@ export const SETTINGS = [
     default: undefined,
     example: 'replace-with-output-of-openssl-rand-base64-32',
     secret: true,
-    doc: "Key (32+ characters) for `arguments_hmac` on tool-call lines: HMAC-SHA256 of the call's arguments before redaction, so `hide audit query --arguments` finds a call whose command redaction masked. Unset: no digest (an unkeyed one would let a short secret be guessed). Keep it from the log's readers.",
+    doc: "Key (32+ characters) for `arguments_hmac` on tool-call lines: HMAC-SHA256 of the arguments the tool took, before redaction, so `hide audit query --arguments` finds the calls that ran a command redaction masked. Unset: no digest (an unkeyed one would let a short secret be guessed). Keep it from the log's readers.",
   }),
   // Operations
   setting({

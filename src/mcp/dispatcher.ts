@@ -79,6 +79,19 @@ function auditable(tool: ToolDefinition, args: Record<string, unknown>): Record<
   return copy;
 }
 
+/** Labels of a call, not what it does: the line shows them, and one action sent under many labels is one digest. */
+const LABELS = ['correlationId', 'user'];
+
+/**
+ * What the audit line's keyed digest covers: the arguments the tool took,
+ * less the labels and those it never audits.
+ */
+function digestable(tool: ToolDefinition, taken: Record<string, unknown>): Record<string, unknown> {
+  const copy = { ...taken };
+  for (const key of [...LABELS, ...(tool.sensitiveArguments ?? [])]) delete copy[key];
+  return copy;
+}
+
 /** Answers above this size count towards the collector nudge (util/gc-pressure.ts). */
 const LARGE_ANSWER_CHARS = 1024 * 1024;
 
@@ -229,7 +242,8 @@ export class McpDispatcher {
       recorded = true;
       this.gate.record(ctx, { ...r, toolName: name, user, correlationId, durationMs: performance.now() - started });
     };
-    const interrupted = () => record({ arguments: auditable(tool, rawArgs ?? {}), result: { interrupted: true }, error: 'the server exited before the call ended' });
+    let argumentsTaken: Record<string, unknown> | undefined;
+    const interrupted = () => record({ arguments: auditable(tool, rawArgs ?? {}), argumentsTaken, result: { interrupted: true }, error: 'the server exited before the call ended' });
     this.unfinished.set(interrupted, true);
     try {
       // The correlation id ends up in a response header: refuse a bad one before anything runs.
@@ -240,6 +254,7 @@ export class McpDispatcher {
         // A tool result, not a protocol error: the model reads it and can fix its call.
         outcome = { structured: { error: `Invalid arguments for tool ${name}: ${args.message}` }, isError: true, auditArguments: auditable(tool, rawArgs ?? {}) };
       } else {
+        argumentsTaken = digestable(tool, args.output as Record<string, unknown>);
         try {
           outcome = await tool.handler({ args: args.output, ctx, correlationId });
         } catch (err) {
@@ -250,7 +265,7 @@ export class McpDispatcher {
         }
       }
       const error = outcome.isError ? String((outcome.structured as { error?: unknown }).error ?? 'tool reported an error') : null;
-      record({ arguments: outcome.auditArguments ?? auditable(tool, rawArgs ?? {}), result: outcome.auditResult ?? {}, error });
+      record({ arguments: outcome.auditArguments ?? auditable(tool, rawArgs ?? {}), argumentsTaken, result: outcome.auditResult ?? {}, error });
       const result = toolResultJson(outcome);
       const body = resultJson(id, era.modern ? this.modern(result) : result);
       // A large answer and its intermediate strings are garbage once sent.

@@ -13,6 +13,13 @@ import { isCorrelationId } from './correlation.ts';
 export interface ToolCallRecord {
   toolName: string;
   arguments: unknown;
+  /**
+   * The arguments as the tool's schema took them (names it does not know
+   * dropped), less the labels (correlationId, user) and those it never
+   * audits; absent when the schema refused them and nothing ran. What the
+   * audit line's keyed digest covers.
+   */
+  argumentsTaken?: Record<string, unknown>;
   user: string | null;
   correlationId: string;
   /**

@@ -278,6 +278,7 @@ export class SecurityPipeline implements ToolCallGate {
       user: r.user,
       tool_name: r.toolName,
       arguments: r.arguments,
+      ...(r.argumentsTaken === undefined ? {} : { digestedArguments: r.argumentsTaken }),
       result: r.result === null ? null : { ...r.result, durationMs: Math.round(r.durationMs) },
       error: r.error,
       ...oauthFields(ctx),

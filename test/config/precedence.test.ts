@@ -285,10 +285,11 @@ describe('values the runtime could never use', () => {
     ]);
   });
 
-  test('an audit arguments key shorter than 32 characters, or with whitespace in it, is a bad setting; blank is unset', () => {
-    expect([problemsOf({ HIDE_AUDIT_ARGUMENTS_KEY: 'k'.repeat(31) }), problemsOf({ HIDE_AUDIT_ARGUMENTS_KEY: `${'k'.repeat(40)}\n` }), problemsOf({ HIDE_AUDIT_ARGUMENTS_KEY: 'k'.repeat(32) }), problemsOf({ HIDE_AUDIT_ARGUMENTS_KEY: ' ' })]).toEqual([
+  test("an audit arguments key shorter than 32 characters, with whitespace in it, or the example's placeholder is a bad setting; blank is unset", () => {
+    expect([problemsOf({ HIDE_AUDIT_ARGUMENTS_KEY: 'k'.repeat(31) }), problemsOf({ HIDE_AUDIT_ARGUMENTS_KEY: `${'k'.repeat(40)}\n` }), problemsOf({ HIDE_AUDIT_ARGUMENTS_KEY: 'replace-with-output-of-openssl-rand-base64-32' }), problemsOf({ HIDE_AUDIT_ARGUMENTS_KEY: 'k'.repeat(32) }), problemsOf({ HIDE_AUDIT_ARGUMENTS_KEY: ' ' })]).toEqual([
       ['HIDE_AUDIT_ARGUMENTS_KEY (from env HIDE_AUDIT_ARGUMENTS_KEY): must be at least 32 characters (`openssl rand -base64 32` makes one)'],
       ['HIDE_AUDIT_ARGUMENTS_KEY (from env HIDE_AUDIT_ARGUMENTS_KEY): must be printable ASCII without spaces (a trailing newline from a file?)'],
+      ["HIDE_AUDIT_ARGUMENTS_KEY (from env HIDE_AUDIT_ARGUMENTS_KEY): is the example's placeholder: make a key with `openssl rand -base64 32`"],
       [],
       [],
     ]);

@@ -47,14 +47,14 @@ const auditLines = () =>
     .map((l) => JSON.parse(l));
 
 describe.each(ERAS)('nesting deeper than a recursive serialiser (%s)', (era) => {
-  // An argument no schema names is let through, and the arguments' keyed digest walks it whole.
-  test('shell_execute with a 50 000-deep argument it does not name: the command runs, and its audit line is written with the digest', async () => {
+  // An argument no schema names is let through (and the audit's redactor walks it); the keyed digest leaves it out.
+  test('shell_execute with a 50 000-deep argument it does not name: the command runs, and its audit line is written with the digest of what it took', async () => {
     const correlationId = `deep-${era}-extra`;
     const res = await post(era, { jsonrpc: '2.0', id: 12, method: 'tools/call', params: { name: 'shell_execute', arguments: { command: 'echo', arguments: ['deep'], correlationId, extra: DEEP } } });
     expect(res.status).toBe(200);
     expect(res.json.result.structuredContent.stdout).toBe('deep\n');
     const line = await waitFor(() => auditLines().find((l) => l.correlation_id === correlationId), 5000, 'the audit line');
-    const sorted = `{"arguments":["deep"],"command":"echo","correlationId":"${correlationId}","extra":${deepArray()}}`;
+    const sorted = '{"arguments":["deep"],"command":"echo"}';
     expect(line.arguments_hmac).toBe(createHmac('sha256', ARGUMENTS_KEY).update(sorted).digest('hex'));
   });
 
@@ -254,43 +254,78 @@ describe("the server's secret settings never reach the audit log", () => {
 });
 
 // Redaction masks by shape, and a client chooses the shape: `sh -c 'token=$(touch${IFS}hidden)'` runs and is audited
-// as `["-c","token=[REDACTED]"]`, hiding what it ran. The line's keyed digest of the arguments as sent lets the
+// as `["-c","token=[REDACTED]"]`, hiding what it ran. The line's keyed digest of the arguments the tool took lets the
 // operator, who holds the key, match a suspected command; nobody without the key can test guesses against it.
-test('a command hidden behind a secret-shaped argument is matched by the keyed digest of its arguments', async () => {
-  const res = await fetch(s.mcpUrl, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 51, method: 'tools/call', params: { name: 'shell_execute', arguments: { command: 'sh', arguments: ['-c', 'token=$(touch${IFS}hidden)'], correlationId: 'hidden-payload' } } }),
-  });
-  expect(res.status).toBe(200);
-  expect(existsSync(join(s.workspace, 'hidden'))).toBe(true);
-  const line = (await waitFor(() => auditLines().find((l) => l.correlation_id === 'hidden-payload'), 5000, 'the audit line')) as any;
-  expect(line.arguments.arguments).toEqual(['-c', 'token=[REDACTED]']);
-  // HMAC-SHA256 of the arguments as JSON with sorted keys, worked out here apart from the server's code.
-  const sorted = '{"arguments":["-c","token=$(touch${IFS}hidden)"],"command":"sh","correlationId":"hidden-payload"}';
-  expect(line.arguments_hmac).toBe(createHmac('sha256', ARGUMENTS_KEY).update(sorted).digest('hex'));
-  expect(readFileSync(s.auditFile, 'utf8')).not.toContain(ARGUMENTS_KEY);
-
-  const query = (args: string, key: string | null) =>
-    Bun.spawnSync(['bun', 'run', MAIN, 'audit', 'query', '--file', s.auditFile, '--arguments', args], {
+describe('the keyed digest of the arguments a tool took', () => {
+  const callTool = async (name: string, args: Record<string, unknown>) => {
+    const res = await fetch(s.mcpUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 51, method: 'tools/call', params: { name, arguments: args } }),
+    });
+    expect(res.status).toBe(200);
+    const correlationId = args.correlationId as string;
+    return (await waitFor(() => auditLines().find((l) => l.correlation_id === correlationId), 5000, 'the audit line')) as any;
+  };
+  const query = (flags: string[], key: string | null, stdin?: string) =>
+    Bun.spawnSync(['bun', 'run', MAIN, 'audit', 'query', ...flags], {
       env: { PATH: process.env.PATH!, HIDE_LOG_LEVEL: 'silent', ...(key === null ? {} : { HIDE_AUDIT_ARGUMENTS_KEY: key }) },
       cwd: s.workspace,
+      stdin: stdin === undefined ? 'ignore' : Buffer.from(stdin),
     });
-  // The operator's guess, its keys in another order: that one line.
-  const found = query(JSON.stringify({ correlationId: 'hidden-payload', command: 'sh', arguments: ['-c', 'token=$(touch${IFS}hidden)'] }), ARGUMENTS_KEY);
-  expect(found.exitCode).toBe(0);
-  expect(found.stdout.toString().trim().split('\n').map((l) => JSON.parse(l).correlation_id)).toEqual(['hidden-payload']);
-  // A wrong guess, or the right one under another key, matches nothing.
-  const wrong = query(JSON.stringify({ correlationId: 'hidden-payload', command: 'sh', arguments: ['-c', 'token=$(touch${IFS}other)'] }), ARGUMENTS_KEY);
-  expect({ exit: wrong.exitCode, out: wrong.stdout.toString() }).toEqual({ exit: 0, out: '' });
-  const otherKey = query(JSON.stringify({ command: 'sh', arguments: ['-c', 'token=$(touch${IFS}hidden)'], correlationId: 'hidden-payload' }), 'k'.repeat(40));
-  expect({ exit: otherKey.exitCode, out: otherKey.stdout.toString() }).toEqual({ exit: 0, out: '' });
-  // Without a key, or with arguments that are not an object: a usage error that says so, not an empty answer.
-  const noKey = query('{"command":"sh"}', null);
-  expect(noKey.exitCode).toBe(2);
-  expect(noKey.stderr.toString()).toContain('HIDE_AUDIT_ARGUMENTS_KEY');
-  for (const bad of ['not json', '["sh"]', 'null']) {
-    const r = query(bad, ARGUMENTS_KEY);
-    expect({ exit: r.exitCode, said: /--arguments: (not JSON|expected a JSON object)/.test(r.stderr.toString()) }).toEqual({ exit: 2, said: true });
-  }
+  const found = (r: ReturnType<typeof query>) => ({ exit: r.exitCode, ids: r.stdout.toString().split('\n').filter(Boolean).map((l) => JSON.parse(l).correlation_id) });
+  const byArguments = (args: unknown, key: string | null = ARGUMENTS_KEY) => query(['--file', s.auditFile, '--arguments', JSON.stringify(args)], key);
+
+  test('a command hidden behind a secret-shaped argument, with a secret-named argument the tool ignores, is found by what the tool took', async () => {
+    const command = ['-c', 'token=$(touch${IFS}hidden)'];
+    const line = await callTool('shell_execute', { command: 'sh', arguments: command, correlationId: 'hidden-payload', password: 'Q9v7Lk2PzX81mTfR' });
+    expect(existsSync(join(s.workspace, 'hidden'))).toBe(true);
+    expect(line.arguments).toMatchObject({ arguments: ['-c', 'token=[REDACTED]'], password: '[REDACTED]' });
+    // HMAC-SHA256 of what the tool took, as JSON with sorted keys, worked out here apart from the server's code: the
+    // name shell_execute does not know (and whose masked value nobody could give back) is not in it, nor the label.
+    const sorted = '{"arguments":["-c","token=$(touch${IFS}hidden)"],"command":"sh"}';
+    expect(line.arguments_hmac).toBe(createHmac('sha256', ARGUMENTS_KEY).update(sorted).digest('hex'));
+    expect(readFileSync(s.auditFile, 'utf8')).not.toContain(ARGUMENTS_KEY);
+    // The operator's guess, its keys in another order: that line, and every other call that ran the same, whatever its label.
+    await callTool('shell_execute', { arguments: command, command: 'sh', correlationId: 'hidden-again', user: 'someone' });
+    expect(found(byArguments({ arguments: command, command: 'sh' }))).toEqual({ exit: 0, ids: ['hidden-payload', 'hidden-again'] });
+    // A wrong guess, or the right one under another key, matches nothing.
+    expect(found(byArguments({ command: 'sh', arguments: ['-c', 'token=$(touch${IFS}other)'] }))).toEqual({ exit: 0, ids: [] });
+    expect(found(byArguments({ command: 'sh', arguments: command }, 'k'.repeat(40)))).toEqual({ exit: 0, ids: [] });
+  });
+
+  test("write_file is found without its content, which neither the line nor the digest holds; a call its schema refused has no digest: nothing ran", async () => {
+    const line = await callTool('write_file', { path: 'digest.txt', content: 'the content', correlationId: 'digest-write' });
+    expect(line.error).toBeNull();
+    expect(found(byArguments({ path: 'digest.txt' }))).toEqual({ exit: 0, ids: ['digest-write'] });
+    const refused = await callTool('shell_execute', { command: 'echo', arguments: 'not a list', correlationId: 'digest-refused' });
+    expect(refused.error).toContain('Invalid arguments');
+    expect('arguments_hmac' in refused).toBe(false);
+  });
+
+  test('arguments larger than one command-line argument can be, from a file or stdin', async () => {
+    const big = Array.from({ length: 3000 }, (_, i) => `argument-${i}-${'x'.repeat(60)}`);
+    await callTool('shell_execute', { command: 'true', arguments: big, correlationId: 'digest-big' });
+    const file = join(s.workspace, '..', 'digest-query.json');
+    const text = JSON.stringify({ command: 'true', arguments: big });
+    expect(text.length).toBeGreaterThan(128 * 1024);
+    writeFileSync(file, text);
+    expect(found(query(['--file', s.auditFile, '--arguments-file', file], ARGUMENTS_KEY))).toEqual({ exit: 0, ids: ['digest-big'] });
+    expect(found(query(['--file', s.auditFile, '--arguments-file', '-'], ARGUMENTS_KEY, text))).toEqual({ exit: 0, ids: ['digest-big'] });
+  });
+
+  test('a query that cannot match says why: no key, not an object, both ways of giving it, a log written without a key', () => {
+    const noKey = byArguments({ command: 'sh' }, null);
+    expect({ exit: noKey.exitCode, said: noKey.stderr.toString().includes('HIDE_AUDIT_ARGUMENTS_KEY') }).toEqual({ exit: 2, said: true });
+    for (const bad of ['not json', '["sh"]', 'null']) {
+      const r = query(['--file', s.auditFile, '--arguments', bad], ARGUMENTS_KEY);
+      expect({ exit: r.exitCode, said: /--arguments: (not JSON|expected a JSON object)/.test(r.stderr.toString()) }).toEqual({ exit: 2, said: true });
+    }
+    const both = query(['--file', s.auditFile, '--arguments', '{}', '--arguments-file', '-'], ARGUMENTS_KEY, '{}');
+    expect({ exit: both.exitCode, said: both.stderr.toString().includes('not both') }).toEqual({ exit: 2, said: true });
+    const unkeyed = join(s.workspace, '..', 'unkeyed.jsonl');
+    writeFileSync(unkeyed, `${JSON.stringify({ event_type: 'tool_call', correlation_id: 'x', arguments: { command: 'sh' } })}\n`);
+    const r = query(['--file', unkeyed, '--arguments', '{"command":"sh"}'], ARGUMENTS_KEY);
+    expect({ exit: r.exitCode, out: r.stdout.toString(), said: r.stderr.toString().includes('no line read carries arguments_hmac') }).toEqual({ exit: 0, out: '', said: true });
+  });
 });

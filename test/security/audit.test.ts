@@ -124,21 +124,25 @@ describe('AuditWriter', () => {
     w.close();
   });
 
-  test('with an arguments key, tool-call lines carry the keyed digest of the arguments before redaction, sealed in the chain', () => {
+  test('with an arguments key, tool-call lines carry the keyed digest of the arguments taken, before redaction, sealed in the chain', () => {
     using dir = tempDir();
     const file = join(dir.path, 'audit.jsonl');
     const KEY = 'an-operator-key-of-32-characters-or-more';
     const w = new AuditWriter({ file, redactor: new Redactor([SERVER_KEY]), chain: true, argumentsDigest: new ArgumentsDigest(KEY) });
     const sent = { command: 'mysql', arguments: [`-p${SERVER_KEY}`, '-e', 'drop database x'] };
-    w.write(event(1, { arguments: sent }));
+    w.write(event(1, { arguments: sent, digestedArguments: sent }));
     // Keys in another order: the same digest.
-    w.write(event(2, { arguments: { arguments: sent.arguments, command: 'mysql' } }));
-    w.write(event(3, { event_type: 'process_exit', arguments: { processId: 'p1', command: 'sleep' } }));
-    w.write(event(4, { event_type: 'auth_failure', arguments: null, tool_name: null }));
+    w.write(event(2, { arguments: sent, digestedArguments: { arguments: sent.arguments, command: 'mysql' } }));
+    // Arguments no tool took (refused by its schema: nothing ran), and lines of other kinds: none.
+    w.write(event(3, { arguments: sent }));
+    w.write(event(4, { event_type: 'process_exit', arguments: { processId: 'p1', command: 'sleep' }, digestedArguments: { processId: 'p1' } }));
+    w.write(event(5, { event_type: 'auth_failure', arguments: null, tool_name: null }));
     w.flush();
     const got = lines(file);
     const hmac = createHmac('sha256', KEY).update(`{"arguments":["-p${SERVER_KEY}","-e","drop database x"],"command":"mysql"}`).digest('hex');
-    expect(got.map((l) => l.arguments_hmac ?? null)).toEqual([hmac, hmac, null, null]);
+    expect(got.map((l) => l.arguments_hmac ?? null)).toEqual([hmac, hmac, null, null, null]);
+    // What the digest was taken of is never written itself.
+    expect(got.some((l) => 'digestedArguments' in l)).toBe(false);
     // Between arguments and result; the arguments themselves still masked.
     expect(Object.keys(got[0]!)).toEqual([...FIELDS.slice(0, 9), 'arguments_hmac', ...FIELDS.slice(9), 'file_start', 'prev_hash', 'hash']);
     expect((got[0]!.arguments as { arguments: string[] }).arguments[0]).toBe('-p[REDACTED]');
@@ -157,7 +161,7 @@ describe('AuditWriter', () => {
     const KEY = 'an-operator-key-of-32-characters-or-more';
     const w = new AuditWriter({ file, redactor: new Redactor(), chain: true, argumentsDigest: new ArgumentsDigest(KEY) });
     const deep = `${'['.repeat(50_000)}${']'.repeat(50_000)}`;
-    w.write(event(1, { arguments: JSON.parse(`{"command":"echo","extra":${deep}}`) }));
+    w.write(event(1, { digestedArguments: JSON.parse(`{"command":"echo","extra":${deep}}`) }));
     w.flush();
     const [l] = lines(file);
     expect(l!.arguments_hmac).toBe(createHmac('sha256', KEY).update(`{"command":"echo","extra":${deep}}`).digest('hex'));
@@ -185,7 +189,7 @@ describe('AuditWriter', () => {
     using dir = tempDir();
     const file = join(dir.path, 'audit.jsonl');
     const w = new AuditWriter({ file, redactor: new Redactor() });
-    w.write(event(1));
+    w.write(event(1, { digestedArguments: { command: 'echo' } }));
     w.flush();
     expect(Object.keys(lines(file)[0]!)).toEqual(FIELDS);
     w.close();
