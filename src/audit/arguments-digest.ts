@@ -1,11 +1,12 @@
 /**
  * The keyed digest of a tool call's arguments an audit line may carry
  * (`arguments_hmac`): HMAC-SHA256, in hex, of the canonical JSON of the
- * arguments before redaction. Redaction masks by shape and a client chooses
- * the shape, so a command can be hidden behind a secret-looking argument; the
- * digest lets whoever holds the key confirm what a suspected call ran without
- * the log keeping what redaction took out. Keyed, because a plain digest of
- * arguments holding a short secret is reversed by hashing guesses.
+ * arguments its tool took (the dispatcher says which), before redaction.
+ * Redaction masks by shape and a client chooses the shape, so a command can
+ * be hidden behind a secret-looking argument; the digest lets whoever holds
+ * the key find the calls that ran a suspected command without the log keeping
+ * what redaction took out. Keyed, because a plain digest of arguments holding
+ * a short secret is reversed by hashing guesses.
  */
 import { plainCanonicalJson } from './chain.ts';
 
@@ -66,9 +67,9 @@ export class ArgumentsDigest {
 
   /** The digest of `args`; key order does not matter (`{"a":1,"b":2}` and `{"b":2,"a":1}` give one digest). */
   of(args: unknown): string {
-    // An HMAC hasher is spent by its digest: one per line.
     // The chain's native path where it applies (several times faster on large arguments); the walk for the rest.
     const text = plainCanonicalJson(args) ?? canonicalArgumentsJson(args);
+    // An HMAC hasher is spent by its digest: one per line.
     return new Bun.CryptoHasher('sha256', this.key).update(text).digest('hex');
   }
 }

@@ -8,10 +8,10 @@
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { ArgumentsDigest } from '../audit/arguments-digest.ts';
 import { AUDIT_EVENT_TYPES } from '../audit/event.ts';
-import type { Config } from '../config/schema.ts';
 import { readLines } from '../audit/lines.ts';
 import { verifyFiles } from '../audit/verify.ts';
 import { rotatedNames } from '../audit/rotation.ts';
+import type { Config } from '../config/schema.ts';
 import { inertJson } from '../core/inert-text.ts';
 import { loadForCommand, parseArgsOnce, UsageError } from './common.ts';
 
