@@ -28,9 +28,10 @@ export const AUDIT_USAGE = `Usage:
   hide audit query [--correlation-id X] [--client-id Y] [--event-type T] [--since TIME]
                    [--arguments JSON | --arguments-file FILE] [--file F]... [--config FILE]
       Prints matching events as JSON lines, oldest first. TIME is ISO 8601 or a duration ago (30m, 2h, 7d).
-      JSON: a tool call's arguments, in any key order, less correlationId, user, names the tool does not know and
-      write_file's content, edit_file's edits, process_write's input; matched by the lines' arguments_hmac, which
-      needs the HIDE_AUDIT_ARGUMENTS_KEY the server wrote them with. --arguments-file reads it from FILE (- for stdin).
+      JSON: a tool call's arguments, in any key order, less names the tool does not know and write_file's content,
+      edit_file's edits, process_write's input (correlationId and user are labels: ignored); matched by the lines'
+      arguments_hmac, which needs the HIDE_AUDIT_ARGUMENTS_KEY the server wrote them with. --arguments-file reads
+      it from FILE (- for stdin).
       Without --file: the configured HIDE_AUDIT_LOG_FILE and its rotated files.`;
 
 const DURATION = /^(\d+)([smhd])$/;
@@ -194,7 +195,9 @@ function digestOf(text: string, key: string | undefined): string {
     throw new UsageError(`--arguments: not JSON (${(err as Error).message})`);
   }
   if (args === null || typeof args !== 'object' || Array.isArray(args)) throw new UsageError('--arguments: expected a JSON object, the arguments of a tool call');
-  return new ArgumentsDigest(key).of(args);
+  // The labels the server leaves out, so arguments copied whole from a request still match.
+  const { correlationId: _label, user: _user, ...action } = args as Record<string, unknown>;
+  return new ArgumentsDigest(key).of(action);
 }
 
 /**

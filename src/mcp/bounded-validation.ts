@@ -37,15 +37,25 @@ function bounded(text: string, max: number): string {
   return cut.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
-/** One issue as `× message → at path`, bounded. */
-export function describeIssue(issue: v.BaseIssue<unknown>): string {
+/**
+ * One issue as `× message → at path`, bounded. Under a `quiet` name (an
+ * argument the audit log never keeps, such as a file's content) the value
+ * received is left out of the message: it would reach the log through it.
+ */
+export function describeIssue(issue: v.BaseIssue<unknown>, quiet: readonly string[] = []): string {
   const path = v.getDotPath(issue);
-  return `× ${bounded(issue.message, ISSUE_CHARS)}${path ? ` → at ${bounded(path, PATH_CHARS)}` : ''}`;
+  const root = issue.path?.[0]?.key;
+  const hide = typeof root === 'string' && quiet.includes(root) && issue.received !== '' && issue.message.includes(issue.received);
+  const message = hide ? issue.message.split(issue.received).join('(a value not shown)') : issue.message;
+  return `× ${bounded(message, ISSUE_CHARS)}${path ? ` → at ${bounded(path, PATH_CHARS)}` : ''}`;
 }
 
 /** The first LISTED_ISSUES issues and a count of the rest. */
-export function describeIssues(issues: readonly v.BaseIssue<unknown>[]): string {
-  const listed = issues.slice(0, LISTED_ISSUES).map(describeIssue).join('; ');
+export function describeIssues(issues: readonly v.BaseIssue<unknown>[], quiet: readonly string[] = []): string {
+  const listed = issues
+    .slice(0, LISTED_ISSUES)
+    .map((issue) => describeIssue(issue, quiet))
+    .join('; ');
   const rest = issues.length - LISTED_ISSUES;
   return rest > 0 ? `${listed}; and ${rest} more issue${rest === 1 ? '' : 's'}` : listed;
 }
@@ -53,16 +63,42 @@ export function describeIssues(issues: readonly v.BaseIssue<unknown>[]): string 
 /**
  * Validates `input`; on failure returns a message of bounded size. The first
  * pass stops at the first problem, so a valid input costs one ordinary pass.
+ * Values under the `quiet` names of an object input are never quoted.
  */
-export function checkBounded<TSchema extends v.GenericSchema>(schema: TSchema, input: unknown): Checked<v.InferOutput<TSchema>> {
+export function checkBounded<TSchema extends v.GenericSchema>(schema: TSchema, input: unknown, quiet: readonly string[] = []): Checked<v.InferOutput<TSchema>> {
   const quick = v.safeParse(schema, input, FIRST_PROBLEM);
   if (quick.success) return { success: true, output: quick.output };
   if (countValues(input, FULL_PASS_VALUES) > FULL_PASS_VALUES) {
     return {
       success: false,
-      message: `${describeIssues(quick.issues)} (validation stopped at the first problem: the input holds more than ${FULL_PASS_VALUES} values)`,
+      message: `${describeIssues(quick.issues, quiet)} (validation stopped at the first problem: the input holds more than ${FULL_PASS_VALUES} values)`,
     };
   }
   const full = v.safeParse(schema, input);
-  return { success: false, message: describeIssues(full.issues ?? quick.issues) };
+  return { success: false, message: describeIssues(full.issues ?? quick.issues, quiet) };
+}
+
+/**
+ * Where `value` holds a string (or an object key) that is not well-formed
+ * Unicode, as a dot path (`arguments.4`; '' for the value itself), or null.
+ * A lone surrogate has no UTF-8 form: what a command or a file name gets is
+ * U+FFFD in its place, so thousands of different texts would run as one.
+ */
+export function illFormedAt(value: unknown): string | null {
+  const work: [unknown, string][] = [[value, '']];
+  while (work.length > 0) {
+    const [item, path] = work.pop()!;
+    if (typeof item === 'string') {
+      if (!item.isWellFormed()) return path;
+    } else if (Array.isArray(item)) {
+      item.forEach((x, i) => work.push([x, path === '' ? String(i) : `${path}.${i}`]));
+    } else if (item !== null && typeof item === 'object') {
+      for (const [key, x] of Object.entries(item)) {
+        const at = path === '' ? key : `${path}.${key}`;
+        if (!key.isWellFormed()) return at;
+        work.push([x, at]);
+      }
+    }
+  }
+  return null;
 }

@@ -20,7 +20,7 @@ import { noteTransientBytes } from '../util/gc-pressure.ts';
 import { InflightMap } from '../util/inflight-map.ts';
 import { jsonLength } from '../util/json-measure.ts';
 import { VERSION } from '../core/version.ts';
-import { checkBounded } from './bounded-validation.ts';
+import { type Checked, checkBounded, illFormedAt } from './bounded-validation.ts';
 import { correlationIdProblem } from './correlation.ts';
 import type { Era } from './era.ts';
 import { type Admission, callLabels, openGate, type ToolCallGate, type ToolCallRecord } from './gate.ts';
@@ -77,6 +77,15 @@ function auditable(tool: ToolDefinition, args: Record<string, unknown>): Record<
     if (key in copy) copy[key] = { omitted: true, jsonBytes: jsonLength(copy[key]) };
   }
   return copy;
+}
+
+/** The arguments as the tool takes them, or why not (what the audit log never keeps is never quoted). */
+function takenArguments(tool: ToolDefinition, raw: Record<string, unknown>): Checked<Record<string, unknown>> {
+  const checked = checkBounded(tool.inputSchema, raw, tool.sensitiveArguments ?? []);
+  if (!checked.success) return checked;
+  const at = illFormedAt(checked.output);
+  if (at === null) return checked as Checked<Record<string, unknown>>;
+  return { success: false, message: `× must be well-formed Unicode text: a lone surrogate (half of a UTF-16 pair, such as \\ud83d alone) has no UTF-8 form → at ${at}` };
 }
 
 /** Labels of a call, not what it does: the line shows them, and one action sent under many labels is one digest. */
@@ -248,7 +257,7 @@ export class McpDispatcher {
     try {
       // The correlation id ends up in a response header: refuse a bad one before anything runs.
       const problem = correlationIdProblem(rawArgs?.correlationId);
-      const args = problem === null ? checkBounded(tool.inputSchema, rawArgs ?? {}) : { success: false as const, message: problem };
+      const args = problem === null ? takenArguments(tool, rawArgs ?? {}) : { success: false as const, message: problem };
       let outcome: ToolOutcome;
       if (!args.success) {
         // A tool result, not a protocol error: the model reads it and can fix its call.

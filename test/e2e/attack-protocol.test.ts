@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createHmac } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MAIN } from '../ops/helpers.ts';
 import { ERAS, frame, startServer, tempDir, type TestEra, type TestServer, waitFor } from '../helpers/server.ts';
@@ -286,9 +286,11 @@ describe('the keyed digest of the arguments a tool took', () => {
     const sorted = '{"arguments":["-c","token=$(touch${IFS}hidden)"],"command":"sh"}';
     expect(line.arguments_hmac).toBe(createHmac('sha256', ARGUMENTS_KEY).update(sorted).digest('hex'));
     expect(readFileSync(s.auditFile, 'utf8')).not.toContain(ARGUMENTS_KEY);
-    // The operator's guess, its keys in another order: that line, and every other call that ran the same, whatever its label.
+    // The operator's guess, its keys in another order: that line, and every other call that ran the same, whatever its
+    // labels (given with the guess or not).
     await callTool('shell_execute', { arguments: command, command: 'sh', correlationId: 'hidden-again', user: 'someone' });
     expect(found(byArguments({ arguments: command, command: 'sh' }))).toEqual({ exit: 0, ids: ['hidden-payload', 'hidden-again'] });
+    expect(found(byArguments({ arguments: command, command: 'sh', correlationId: 'hidden-payload', user: 'x' }))).toEqual({ exit: 0, ids: ['hidden-payload', 'hidden-again'] });
     // A wrong guess, or the right one under another key, matches nothing.
     expect(found(byArguments({ command: 'sh', arguments: ['-c', 'token=$(touch${IFS}other)'] }))).toEqual({ exit: 0, ids: [] });
     expect(found(byArguments({ command: 'sh', arguments: command }, 'k'.repeat(40)))).toEqual({ exit: 0, ids: [] });
@@ -301,6 +303,34 @@ describe('the keyed digest of the arguments a tool took', () => {
     const refused = await callTool('shell_execute', { command: 'echo', arguments: 'not a list', correlationId: 'digest-refused' });
     expect(refused.error).toContain('Invalid arguments');
     expect('arguments_hmac' in refused).toBe(false);
+  });
+
+  // A lone surrogate has no UTF-8 form: what runs gets U+FFFD there, so thousands of texts, each its own digest, would
+  // run as one, and a query for what ran would miss them all.
+  test('a lone surrogate anywhere in what a tool takes is refused: nothing runs, nothing is written, the caller is told where', async () => {
+    const cases: [string, Record<string, unknown>, string][] = [
+      ['shell_execute', { command: 'sh', arguments: ['-c', 'touch surrogate-ran #\ud800'] }, 'arguments.1'],
+      ['shell_execute', { command: 'touch', arguments: ['surrogate-ran'], workingDirectory: '.\udc00' }, 'workingDirectory'],
+      ['write_file', { path: 'surrogate-\udc00.txt', content: 'x' }, 'path'],
+      ['process_start', { command: 'touch', arguments: ['surrogate-ran'], env: { LANG: 'C\ud83d' } }, 'env.LANG'],
+    ];
+    for (const [tool, args, at] of cases) {
+      const correlationId = `surrogate-${tool}-${at}`;
+      // Written by hand: JSON.stringify would escape the lone surrogate the same way, but say so plainly.
+      const body = `{"jsonrpc":"2.0","id":52,"method":"tools/call","params":{"name":"${tool}","arguments":${JSON.stringify({ ...args, correlationId })}}}`;
+      expect(body).toContain('\\u');
+      const res = await fetch(s.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      const answer = (await res.json()) as any;
+      expect({ tool, isError: answer.result.isError, error: answer.result.structuredContent.error }).toEqual({
+        tool,
+        isError: true,
+        error: expect.stringContaining(`must be well-formed Unicode text`),
+      });
+      expect(answer.result.structuredContent.error).toEndWith(`→ at ${at}`);
+      const line = (await waitFor(() => auditLines().find((l) => l.correlation_id === correlationId), 5000, 'the audit line')) as any;
+      expect('arguments_hmac' in line).toBe(false);
+    }
+    expect(readdirSync(s.workspace).filter((n) => n.startsWith('surrogate'))).toEqual([]);
   });
 
   test('arguments larger than one command-line argument can be, from a file or stdin', async () => {

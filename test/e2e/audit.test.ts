@@ -115,19 +115,28 @@ test('2 000 calls from 32 clients in both eras: one whole line per event, no sec
   expect(call.user as string).toMatch(/^dev-\d+$/);
 }, 120_000);
 
-test('file contents never reach the audit log, even when the call is refused as invalid, in either era', async () => {
+test('file contents and process input never reach the audit log, even when the call is refused as invalid — its error does not quote them — in either era', async () => {
   await using s = await startServer();
   const content = `secret file body ${crypto.randomUUID()}`;
+  const pin = 904_173;
   for (const era of ERAS) {
     await rpc(s.mcpUrl, 'tools/call', { name: 'write_file', arguments: { path: `a-${era}.txt`, content, createOnly: 'not-a-boolean' } }, {}, era);
     await rpc(s.mcpUrl, 'tools/call', { name: 'write_file', arguments: { path: `b-${era}.txt`, content } }, {}, era);
     await rpc(s.mcpUrl, 'tools/call', { name: 'edit_file', arguments: { path: `b-${era}.txt`, edits: [{ oldText: 'secret', newText: content }] } }, {}, era);
+    // Of the wrong type: the schema's message would say what it received.
+    await rpc(s.mcpUrl, 'tools/call', { name: 'edit_file', arguments: { path: `b-${era}.txt`, edits: content } }, {}, era);
+    await rpc(s.mcpUrl, 'tools/call', { name: 'edit_file', arguments: { path: `b-${era}.txt`, edits: [{ oldText: 7, newText: pin }] } }, {}, era);
+    const refused = await rpc(s.mcpUrl, 'tools/call', { name: 'write_file', arguments: { path: `c-${era}.txt`, content: pin } }, {}, era);
+    // The caller still learns what is wrong and where.
+    expect(refused.body.result.structuredContent.error).toMatch(/Expected string but received \(a value not shown\) → at content/);
+    await rpc(s.mcpUrl, 'tools/call', { name: 'process_write', arguments: { processId: 'p-none', input: pin } }, {}, era);
   }
-  const calls = 3 * ERAS.length;
+  const calls = 7 * ERAS.length;
   const lines = await waitFor(() => {
     const text = readFileSync(s.auditFile, 'utf8');
     return text.split('\n').filter((l) => l.includes('"tool_call"')).length >= calls ? text : null;
   }, 3000, `${calls} audit lines`);
   expect(lines).not.toContain(content);
+  expect(lines).not.toContain(String(pin));
   expect(lines).toContain('"write_file"');
 });
