@@ -45,8 +45,9 @@ function bounded(text: string, max: number): string {
 export function describeIssue(issue: v.BaseIssue<unknown>, quiet: readonly string[] = []): string {
   const path = v.getDotPath(issue);
   const root = issue.path?.[0]?.key;
-  const hide = typeof root === 'string' && quiet.includes(root) && issue.received !== '' && issue.message.includes(issue.received);
-  const message = hide ? issue.message.split(issue.received).join('(a value not shown)') : issue.message;
+  // valibot ends its own messages with what it received; a custom message names none.
+  const at = typeof root === 'string' && quiet.includes(root) && issue.received !== '' ? issue.message.lastIndexOf(issue.received) : -1;
+  const message = at < 0 ? issue.message : `${issue.message.slice(0, at)}(a value not shown)${issue.message.slice(at + issue.received.length)}`;
   return `× ${bounded(message, ISSUE_CHARS)}${path ? ` → at ${bounded(path, PATH_CHARS)}` : ''}`;
 }
 

@@ -21,6 +21,13 @@ describe('checkBounded with quiet names', () => {
     expect(message).not.toContain('15');
   });
 
+  test('only what was received is left out: the expectation stays whole', () => {
+    const r = checkBounded(v.object({ content: v.pipe(v.number(), v.minValue(1)) }), { content: 1 - 2 }, ['content']);
+    expect(r.success ? '' : r.message).toBe('× Invalid value: Expected >=1 but received (a value not shown) → at content');
+    const one = checkBounded(v.object({ content: v.pipe(v.array(v.string()), v.minLength(11)) }), { content: ['1'] }, ['content']);
+    expect(one.success ? '' : one.message).toBe('× Invalid length: Expected >=11 but received (a value not shown) → at content');
+  });
+
   test('without quiet names nothing changes', () => {
     const r = checkBounded(schema, { path: 'p', content: 7, edits: [] });
     expect(r.success ? '' : r.message).toContain('received 7 → at content');
