@@ -60,35 +60,65 @@ function sortedCopy(value: unknown, depth: number): unknown {
   return out;
 }
 
-/**
- * canonicalJson of a plain value no deeper than 64 levels, by one native
- * stringify; undefined for anything else.
- */
-export function plainCanonicalJson(value: unknown): string | undefined {
-  const copy = sortedCopy(value, 0);
-  return copy === NOT_PLAIN ? undefined : (JSON.stringify(copy) ?? 'null');
+/** Written as it stands (punctuation, a key), not serialised. */
+class Text {
+  constructor(readonly text: string) {}
 }
 
-/** JSON with sorted object keys, following JSON.stringify's rules for everything else. */
+const OPEN_OBJECT = new Text('{');
+const CLOSE_OBJECT = new Text('}');
+const OPEN_ARRAY = new Text('[');
+const CLOSE_ARRAY = new Text(']');
+const COMMA = new Text(',');
+
+const dropped = (x: unknown) => x === undefined || typeof x === 'function' || typeof x === 'symbol';
+
+/**
+ * canonicalJson piece by piece, with a work list instead of recursion: a
+ * client chooses how deep a tool call's arguments nest (50 000 levels fit in
+ * a small request), and a recursive writer would throw there.
+ */
+function walkedCanonicalJson(value: unknown): string {
+  const out: string[] = [];
+  const work: unknown[] = [value];
+  while (work.length > 0) {
+    const item = work.pop();
+    if (item instanceof Text) {
+      out.push(item.text);
+    } else if (item === null || typeof item !== 'object') {
+      out.push(typeof item === 'number' && !Number.isFinite(item) ? 'null' : (JSON.stringify(item) ?? 'null'));
+    } else if (typeof (item as { toJSON?: unknown }).toJSON === 'function') {
+      work.push((item as { toJSON: () => unknown }).toJSON());
+    } else if (Array.isArray(item)) {
+      work.push(CLOSE_ARRAY);
+      for (let i = item.length - 1; i >= 0; i--) {
+        work.push(dropped(item[i]) ? null : item[i]);
+        if (i > 0) work.push(COMMA);
+      }
+      work.push(OPEN_ARRAY);
+    } else {
+      const record = item as Record<string, unknown>;
+      const keys = Object.keys(record)
+        .filter((k) => !dropped(record[k]))
+        .sort();
+      work.push(CLOSE_OBJECT);
+      for (let i = keys.length - 1; i >= 0; i--) {
+        work.push(record[keys[i]!], new Text(`${JSON.stringify(keys[i])}:`));
+        if (i > 0) work.push(COMMA);
+      }
+      work.push(OPEN_OBJECT);
+    }
+  }
+  return out.join('');
+}
+
+/**
+ * JSON with sorted object keys (by UTF-16 code units), following
+ * JSON.stringify's rules for everything else, at any depth.
+ */
 export function canonicalJson(value: unknown): string {
-  const plain = plainCanonicalJson(value);
-  if (plain !== undefined) return plain;
-  if (value === null || typeof value !== 'object') {
-    return typeof value === 'number' && !Number.isFinite(value) ? 'null' : (JSON.stringify(value) ?? 'null');
-  }
-  const v = value as { toJSON?: () => unknown };
-  if (typeof v.toJSON === 'function') return canonicalJson(v.toJSON());
-  if (Array.isArray(value)) {
-    return `[${value.map((x) => (x === undefined || typeof x === 'function' || typeof x === 'symbol' ? 'null' : canonicalJson(x))).join(',')}]`;
-  }
-  const keys = Object.keys(value).sort();
-  const parts: string[] = [];
-  for (const key of keys) {
-    const x = (value as Record<string, unknown>)[key];
-    if (x === undefined || typeof x === 'function' || typeof x === 'symbol') continue;
-    parts.push(`${JSON.stringify(key)}:${canonicalJson(x)}`);
-  }
-  return `{${parts.join(',')}}`;
+  const copy = sortedCopy(value, 0);
+  return copy === NOT_PLAIN ? walkedCanonicalJson(value) : (JSON.stringify(copy) ?? 'null');
 }
 
 // One hasher for the process: digest() resets it, and a fresh native hasher

@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHmac } from 'node:crypto';
-import { ArgumentsDigest, canonicalArgumentsJson } from '../../src/audit/arguments-digest.ts';
+import { ArgumentsDigest } from '../../src/audit/arguments-digest.ts';
 import { canonicalJson } from '../../src/audit/chain.ts';
 import { verifyFiles } from '../../src/audit/verify.ts';
 import { MAX_LINE_BYTES } from '../../src/audit/sealed-line.ts';
@@ -169,7 +169,21 @@ describe('AuditWriter', () => {
     w.close();
   });
 
-  test('the digest reads values as the chain does: sorted keys, JSON.stringify for the rest', () => {
+  test('past the native path (deeper than 64 levels, integer-like keys) canonical JSON is the same text: sorted keys, JSON.stringify for the rest', () => {
+    // A plain recursive reference, enough for these depths.
+    const reference = (x: unknown): string => {
+      if (x !== null && typeof x === 'object' && typeof (x as { toJSON?: unknown }).toJSON === 'function') return reference((x as { toJSON: () => unknown }).toJSON());
+      if (Array.isArray(x)) return `[${x.map((y) => (y === undefined ? 'null' : reference(y))).join(',')}]`;
+      if (x !== null && typeof x === 'object') {
+        const r = x as Record<string, unknown>;
+        return `{${Object.keys(r)
+          .filter((k) => r[k] !== undefined)
+          .sort()
+          .map((k) => `${JSON.stringify(k)}:${reference(r[k])}`)
+          .join(',')}}`;
+      }
+      return typeof x === 'number' && !Number.isFinite(x) ? 'null' : JSON.stringify(x);
+    };
     const values: unknown[] = [
       null,
       0,
@@ -178,11 +192,17 @@ describe('AuditWriter', () => {
       'ä\u2028"\\',
       [],
       {},
-      [1, [2, [3, {}]], 'x'],
-      { b: 1, a: [{ d: null, c: true }], '10': 'n', '2': 'm', __proto__x: 1, 'é': 'e', '': '' },
+      [1, [2, [3, {}]], 'x', undefined],
+      { b: 1, a: [{ d: null, c: true }], '10': 'n', '2': 'm', __proto__x: 1, 'é': 'e', '': '', gone: undefined },
       JSON.parse('{"__proto__":{"x":1},"y":[null,false]}'),
+      { at: new Date(0) },
     ];
-    for (const value of values) expect(canonicalArgumentsJson(value)).toBe(canonicalJson(value));
+    for (const value of values) {
+      let deep: unknown = value;
+      for (let i = 0; i < 70; i++) deep = i % 2 ? [deep] : { z: deep };
+      expect(canonicalJson(deep)).toBe(reference(deep));
+      expect(canonicalJson(value)).toBe(reference(value));
+    }
   });
 
   test('without an arguments key no line has a digest of its arguments', () => {
