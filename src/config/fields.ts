@@ -227,11 +227,14 @@ export const OptionalRedisUrl = optionalUrl(isRedisUrl, 'expected redis://[user:
  * sent back in an `Authorization: Bearer` header, so every request would be
  * refused: a trailing newline (a token read from a file) is a bad setting.
  */
+/** A token or key is printable ASCII with no space: a newline pasted from a file would never match what a client sends. */
+const printableNoSpaces = v.regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces (a trailing newline from a file?)');
+
 export const OptionalBearerToken = v.optional(
   v.pipe(
     v.string('expected a string'),
     v.transform((s) => (s.trim() === '' ? undefined : s)),
-    v.union([v.undefined(), v.pipe(v.string(), v.regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces (a trailing newline from a file?)'))]),
+    v.union([v.undefined(), v.pipe(v.string(), printableNoSpaces)]),
   ),
 );
 
@@ -247,7 +250,7 @@ export const OptionalHmacKey = v.optional(
       v.undefined(),
       v.pipe(
         v.string(),
-        v.regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces (a trailing newline from a file?)'),
+        printableNoSpaces,
         v.minLength(32, 'must be at least 32 characters (`openssl rand -base64 32` makes one)'),
         v.check((s) => !s.startsWith('replace-with-'), "is the example's placeholder: make a key with `openssl rand -base64 32`"),
       ),

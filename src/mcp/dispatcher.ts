@@ -15,6 +15,7 @@ import { HideError, MethodNotFoundError, RpcCode, ToolLimitError } from '../core
 import { logger } from '../core/log.ts';
 import type { ToolRegistry } from '../tools/registry.ts';
 import type { ToolDefinition, ToolOutcome } from '../tools/types.ts';
+import { ILL_FORMED_TEXT } from '../tools/files/common.ts';
 import { CachedAnswers, CachedJson } from '../util/cached-json.ts';
 import { noteTransientBytes } from '../util/gc-pressure.ts';
 import { InflightMap } from '../util/inflight-map.ts';
@@ -85,7 +86,7 @@ function takenArguments(tool: ToolDefinition, raw: Record<string, unknown>): Che
   if (!checked.success) return checked;
   const at = illFormedAt(checked.output);
   if (at === null) return checked as Checked<Record<string, unknown>>;
-  return { success: false, message: `× must be well-formed Unicode text: a lone surrogate (half of a UTF-16 pair, such as \\ud83d alone) has no UTF-8 form → at ${at}` };
+  return { success: false, message: `× ${ILL_FORMED_TEXT} → at ${at}` };
 }
 
 /** Labels of a call, not what it does: the line shows them, and one action sent under many labels is one digest. */

@@ -41,7 +41,8 @@ export { sha256Hex } from '../../util/sha256.ts';
  * would write U+FFFD in its place, and an edit matching half of a character
  * would mangle the character it split.
  */
-export const wellFormed = v.check((s: string) => s.isWellFormed(), 'must be well-formed Unicode text: a lone surrogate (half of a UTF-16 pair, such as \\ud83d alone) has no UTF-8 form');
+export const ILL_FORMED_TEXT = 'must be well-formed Unicode text: a lone surrogate (half of a UTF-16 pair, such as \\ud83d alone) has no UTF-8 form';
+export const wellFormed = v.check((s: string) => s.isWellFormed(), ILL_FORMED_TEXT);
 
 export function mib(bytes: number): string {
   return `${(bytes / (1024 * 1024)).toFixed(bytes % (1024 * 1024) === 0 ? 0 : 1)} MiB`;
