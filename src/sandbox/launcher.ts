@@ -19,14 +19,15 @@
  *  4. Landlock (and no_new_privs) — paths, TCP ports, signal and abstract
  *     socket scope;
  *  5. seccomp last — socket families, ptrace and descriptor theft, set-id
- *     modes, namespaces, signals aimed at us.
+ *     modes, namespaces, stop signals where commands share our PID
+ *     namespace (a thread started before it sends ours: unfiltered-thread.ts).
  */
 import { closeSync, openSync } from 'node:fs';
 import { O_PATH } from '../workspace/open.ts';
 import { CAP_SYS_ADMIN, dropCapabilities, hasCapabilities } from './capabilities.ts';
 import { checkInPlace, restrictSelf, UnreachableGrantError } from './landlock.ts';
 import { check, libc, SyscallError } from '../util/libc.ts';
-import { becomeSubreaper, procMatchesOwnPids, sweepOrphans } from './orphans.ts';
+import { becomeSubreaper, procMatchesOwnPids, sendStopSignalsThrough, sweepOrphans } from './orphans.ts';
 import { PidNamespaces } from './pidns.ts';
 import { isolateNetwork } from './namespaces.ts';
 import { mountPrivateProc, mountPrivatePts } from './private-proc.ts';
@@ -37,7 +38,7 @@ import type { LiveHandle } from '../exec/live.ts';
 import { notStarted } from '../exec/spawn.ts';
 import { LauncherWriter } from './launcher-writer.ts';
 import { killGroup, type RunningCommand, runCommand, startLiveCommand } from './run-command.ts';
-import { LimitsThread, LimitsThreadError } from './limits-thread.ts';
+import { UnfilteredThread, UnfilteredThreadError } from './unfiltered-thread.ts';
 import { forbidCoreDumps } from './rlimits.ts';
 import { installSeccomp } from './seccomp.ts';
 import { InflightMap } from '../util/inflight-map.ts';
@@ -66,7 +67,7 @@ function socketsAllowed(rules: LauncherConfig['rules']): boolean {
 /** Terminal devices, granted only over a devpts instance of the launcher's own. */
 const PTY_DEVICES = ['/dev/ptmx', '/dev/pts'];
 
-async function confine(config: LauncherConfig): Promise<{ report: LayerReport; pidns: PidNamespaces | null; limitsThread: LimitsThread; terminals: boolean }> {
+async function confine(config: LauncherConfig): Promise<{ report: LayerReport; pidns: PidNamespaces | null; unfiltered: UnfilteredThread; terminals: boolean }> {
   check(libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), 'prctl(PR_SET_DUMPABLE, 0)');
   forbidCoreDumps();
   becomeSubreaper();
@@ -109,14 +110,18 @@ async function confine(config: LauncherConfig): Promise<{ report: LayerReport; p
   const privateNetwork = pidns !== null && !socketsAllowed(config.rules) && networkRefused === null;
   if (config.dropCapabilities) dropCapabilities(pidns ? [CAP_SYS_ADMIN] : []);
   const landlock = restrictSelf(terminals ? { ...config.rules, readWrite: [...config.rules.readWrite, ...PTY_DEVICES] } : config.rules);
-  // Before the filter: the one thread that may still set another process's limits.
-  const limitsThread = await LimitsThread.start();
+  // Before the filter: the one thread that may still set another process's limits and send stop signals.
+  const unfiltered = await UnfilteredThread.start();
   // No pids are protected: the filter binds this process too, and the
   // runtime signals its own threads (the collector suspends them that way).
   // Commands can signal this launcher only from the client it serves, and
-  // with a PID namespace per command they cannot name it at all.
-  installSeccomp({ network: socketsAllowed(config.rules) ? 'on' : 'off', protectedPids: [], allowPidNamespace: pidns !== null, sysvIpc: pidns !== null });
-  return { report: { ...landlock, pidNamespace: pidns !== null, privateProc, privateTmp, privateNetwork, readOnlyMounts, seccomp: true, nonDumpable: true, mountRefused, networkRefused, readOnlyRefused }, pidns, limitsThread, terminals };
+  // with a PID namespace per command they cannot name it at all. Sharing
+  // ours, they could stop it, so there stop signals are refused, and our
+  // sweep's go through the unfiltered thread.
+  const sharedPids = pidns === null;
+  installSeccomp({ network: socketsAllowed(config.rules) ? 'on' : 'off', protectedPids: [], allowPidNamespace: !sharedPids, sysvIpc: !sharedPids, refuseStopSignals: sharedPids });
+  if (sharedPids) sendStopSignalsThrough((fd) => unfiltered.stop(fd));
+  return { report: { ...landlock, pidNamespace: pidns !== null, privateProc, privateTmp, privateNetwork, readOnlyMounts, seccomp: true, nonDumpable: true, mountRefused, networkRefused, readOnlyRefused }, pidns, unfiltered, terminals };
 }
 
 /**
@@ -130,10 +135,10 @@ const WANT_OF_RESOURCES = new Set(['EMFILE', 'ENFILE', 'ENOMEM', 'EAGAIN']);
  * Whether a failure to confine says what the kernel or the container allows
  * (HIDE_SANDBOX=auto then runs commands unconfined): not for a granted path
  * out of reach, which is the configuration's doing, nor for want of resources
- * (descriptors, memory, processes or threads, its limits thread among them).
+ * (descriptors, memory, processes or threads, its unfiltered thread among them).
  */
 export function saysWhatKernelAllows(err: unknown): boolean {
-  if (err instanceof UnreachableGrantError || err instanceof LimitsThreadError) return false;
+  if (err instanceof UnreachableGrantError || err instanceof UnfilteredThreadError) return false;
   return !(err instanceof SyscallError && WANT_OF_RESOURCES.has(err.code));
 }
 
@@ -141,7 +146,7 @@ export function saysWhatKernelAllows(err: unknown): boolean {
 export async function runLauncher(): Promise<void> {
   let config: LauncherConfig;
   let pidns: PidNamespaces | null;
-  let limitsThread: LimitsThread;
+  let unfiltered: UnfilteredThread;
   let terminals: boolean;
   try {
     const raw = process.env[LAUNCHER_CONFIG_ENV];
@@ -150,7 +155,7 @@ export async function runLauncher(): Promise<void> {
     delete process.env[LAUNCHER_CONFIG_ENV];
     const confined = await confine(config);
     pidns = confined.pidns;
-    limitsThread = confined.limitsThread;
+    unfiltered = confined.unfiltered;
     terminals = confined.terminals;
     send({ t: 'ready', report: confined.report });
   } catch (err) {
@@ -187,7 +192,7 @@ export async function runLauncher(): Promise<void> {
     let leader: number | null = null;
     const { progress, ...req } = wire;
     const onProgress = progress ? (p: { bytes: number; tail: string }) => send({ t: 'progress', id, bytes: p.bytes, tail: p.tail }) : undefined;
-    const command = runCommand({ ...req, onProgress }, env, pidns, limitsThread, () => {
+    const command = runCommand({ ...req, onProgress }, env, pidns, unfiltered, () => {
       if (leader !== null) leaders.delete(leader);
       sweep();
     });
@@ -231,7 +236,7 @@ export async function runLauncher(): Promise<void> {
           continue;
         }
         let limitsError: string | null = null;
-        const started = startLiveCommand(req, env, pidns, limitsThread, (chunk, lost) => writer.output(id, chunk, req.pendingBytes, lost), (reason) => {
+        const started = startLiveCommand(req, env, pidns, unfiltered, (chunk, lost) => writer.output(id, chunk, req.pendingBytes, lost), (reason) => {
           limitsError = reason;
         });
         if (!started.ok) {

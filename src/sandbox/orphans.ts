@@ -113,6 +113,27 @@ function signalHeld(p: Held, sig: number): boolean {
   return Number(libc().syscall(SYS_pidfd_send_signal, p.fd, sig, 0, 0, 0)) === 0;
 }
 
+/** Sends SIGSTOP through a pidfd from elsewhere (true: sent; null: that way is gone); null: from this thread. */
+let stopSender: ((fd: number) => boolean | null) | null = null;
+
+/**
+ * Stop signals go through `send` from now on: a launcher whose seccomp
+ * filter refuses them has a thread outside it send them.
+ */
+export function sendStopSignalsThrough(send: (fd: number) => boolean | null): void {
+  stopSender = send;
+}
+
+/**
+ * Stops a process of the tree; false once it is gone. Should the way the
+ * stop goes be gone, the process is killed at once instead: its children
+ * are then handed over unfrozen, and the sweep's next rounds take them.
+ */
+function freeze(p: Held): boolean {
+  const sent = stopSender === null ? signalHeld(p, SIGSTOP) : stopSender(p.fd);
+  return sent ?? signalHeld(p, SIGKILL);
+}
+
 function parentOf(pid: number): number | null {
   const ppid = statFields(`/proc/${pid}/stat`)?.[1];
   return ppid === undefined ? null : Number(ppid);
@@ -253,7 +274,7 @@ function killTree(root: number, budget: number, settleBy: number, deadline = Inf
         if (p === null) continue;
         inTree.add(pid);
         if (p !== top) opened.push(p);
-        if (!signalHeld(p, SIGSTOP)) continue;
+        if (!freeze(p)) continue;
         frozen.push(p);
         // Bounded in time, not in reads: on a machine the tree's own processes keep busy, each read can wait long.
         const spinEnd = performance.now() + STOP_SPIN_MS;

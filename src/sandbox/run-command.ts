@@ -2,7 +2,7 @@
  * One command inside the launcher: the exec module's process-group runner
  * (src/exec/spawn.ts), started in a PID namespace of its own when the
  * launcher can make one, with per-call resource limits applied to the leader
- * right after it starts (by the limits thread), and the caller's hook for
+ * right after it starts (by the unfiltered thread), and the caller's hook for
  * sweeping processes that left the group once the leader has exited.
  *
  * Known gap of the after-spawn approach (Bun.spawn has no pre-exec hook): a
@@ -12,7 +12,7 @@
  */
 import { type LiveStart, type OutputSink, startLive } from '../exec/live.ts';
 import { type ChildSpawn, notStarted, type RunningCommand, startCommand } from '../exec/spawn.ts';
-import type { LimitsThread } from './limits-thread.ts';
+import type { UnfilteredThread } from './unfiltered-thread.ts';
 import { NativeProcess } from './native-process.ts';
 import type { PidNamespaces } from './pidns.ts';
 import type { SandboxRunRequest, SandboxStartRequest } from './protocol.ts';
@@ -34,7 +34,7 @@ export function runCommand(
   req: Omit<SandboxRunRequest, 'signal'>,
   env: Record<string, string>,
   pidns: PidNamespaces | null,
-  limitsThread: LimitsThread | null,
+  unfiltered: UnfilteredThread | null,
   onLeaderExit: () => void = () => {},
 ): RunningCommand {
   const limits = req.limits;
@@ -45,11 +45,11 @@ export function runCommand(
     namespaceInit: pidns !== null,
   });
   if (command.pid === null || !hasLimits(limits)) return command;
-  if (limitsThread === null) {
+  if (unfiltered === null) {
     command.cancel();
     return { ...command, result: command.result.then((r) => ({ ...notStarted('resource limits are configured but cannot be applied'), durationMs: r.durationMs })) };
   }
-  const applied = limitsThread.apply(command.pid, limits);
+  const applied = unfiltered.apply(command.pid, limits);
   return {
     ...command,
     result: applied.then(async (error) => {
@@ -71,12 +71,12 @@ export function startLiveCommand(
   req: SandboxStartRequest,
   env: Record<string, string>,
   pidns: PidNamespaces | null,
-  limitsThread: LimitsThread | null,
+  unfiltered: UnfilteredThread | null,
   sink: OutputSink,
   limitsFailed: (reason: string) => void,
 ): LiveStart {
   const { limits, pendingBytes: _p, ...live } = req;
-  if (hasLimits(limits) && limitsThread === null) return { ok: false, error: 'resource limits are configured but cannot be applied' };
+  if (hasLimits(limits) && unfiltered === null) return { ok: false, error: 'resource limits are configured but cannot be applied' };
   const started = startLive(live, sink, {
     extraEnv: env,
     spawn: pidns ? spawnIn(pidns) : undefined,
@@ -84,7 +84,7 @@ export function startLiveCommand(
     namespaceInit: pidns !== null,
   });
   if (!started.ok || !hasLimits(limits)) return started;
-  void limitsThread!.apply(started.handle.pid!, limits).then((error) => {
+  void unfiltered!.apply(started.handle.pid!, limits).then((error) => {
     if (error === null) return;
     limitsFailed(`could not apply resource limits: ${error}`);
     started.handle.signal('SIGKILL');

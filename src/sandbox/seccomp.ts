@@ -38,6 +38,16 @@ export interface SeccompPolicy {
    * segment is shared between clients and outlives the call.
    */
   sysvIpc?: boolean;
+  /**
+   * Refuse stop signals (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU) sent by any
+   * syscall but kill(0, …), the caller's own process group. Where commands
+   * share the launcher's PID namespace they can name it, by its pid or by any
+   * of its threads' ids (kill() takes a thread's id for its process), and a
+   * stopped launcher neither ends its commands when the server dies nor runs
+   * new ones. The launcher's own stop signals go through a thread started
+   * before the filter.
+   */
+  refuseStopSignals?: boolean;
 }
 
 // ---------------------------------------------------------------------------
@@ -57,6 +67,7 @@ const NR = {
   tgkill: [234, 131],
   rt_sigqueueinfo: [129, 138],
   rt_tgsigqueueinfo: [297, 240],
+  pidfd_send_signal: [424, 424],
   personality: [135, 92],
   // namespaces
   clone: [56, 220],
@@ -188,6 +199,9 @@ const SOCK_TYPE_MASK = 0xf;
 const SOL_SOCKET = 1;
 const SO_REUSEPORT = 15;
 const F_SETLEASE = 1024;
+const F_SETSIG = 10;
+/** SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU: the same numbers on x86_64 and aarch64. */
+const STOP_SIGNALS = [19, 20, 21, 22];
 const SOCK_STREAM = 1;
 const SOCK_SEQPACKET = 5;
 const PRIO_PROCESS = 0;
@@ -224,7 +238,13 @@ type Test =
   /** EPERM unless every args[arg] equals its value. */
   | { kind: 'require'; pairs: ReadonlyArray<readonly [arg: number, value: number]> }
   /** EPERM when every args[arg] equals its value. */
-  | { kind: 'when'; pairs: ReadonlyArray<readonly [arg: number, value: number]> };
+  | { kind: 'when'; pairs: ReadonlyArray<readonly [arg: number, value: number]> }
+  /** EPERM when, for every condition, args[arg] is one of `in` (or none of `notIn`). */
+  | { kind: 'whenAll'; conditions: readonly Condition[] }
+  /** EPERM when any of the tests refuses. */
+  | { kind: 'any'; tests: readonly Test[] };
+
+type Condition = { arg: number; in: readonly number[] } | { arg: number; notIn: readonly number[] };
 
 interface Rule {
   calls: readonly Syscall[];
@@ -240,6 +260,7 @@ interface Normalized {
   pids: readonly number[];
   allowPidNamespace: boolean;
   sysvIpc: boolean;
+  refuseStopSignals: boolean;
 }
 
 const refuse = (errno = EPERM): (() => Test) => () => ({ kind: 'refuse', errno });
@@ -251,6 +272,18 @@ const protect =
   (...args: number[]) =>
   (p: Normalized): Test | null =>
     p.pids.length === 0 ? null : { kind: 'match', args, values: p.pids };
+/** A stop signal in args[sig], with the further conditions given, when stop signals are refused. */
+const stopSignal =
+  (sig: number, ...more: Condition[]) =>
+  (p: Normalized): Test | null =>
+    p.refuseStopSignals ? { kind: 'whenAll', conditions: [{ arg: sig, in: STOP_SIGNALS }, ...more] } : null;
+/** Refuses what any of the rows' tests refuses (one block per syscall: tests of two concerns must share it). */
+const either =
+  (...tests: ((p: Normalized) => Test | null)[]) =>
+  (p: Normalized): Test | null => {
+    const live = tests.map((t) => t(p)).filter((t): t is Test => t !== null);
+    return live.length === 0 ? null : live.length === 1 ? live[0]! : { kind: 'any', tests: live };
+  };
 
 const RULES: readonly Rule[] = [
   {
@@ -351,9 +384,15 @@ const RULES: readonly Rule[] = [
     // every other open of it then waits for the holder, up to the lease-break time (45 s by default), again after
     // each break — another client's reads and program starts, the dynamic loader, and the launcher that waits on them.
     // Landlock and read-only mounts do not see leases.
+    // F_SETSIG: the signal the kernel sends the descriptor's owner (F_SETOWN: any process or thread the caller may
+    // signal) when it is ready; a stop signal there would stop the launcher as surely as kill().
     calls: ['fcntl'],
-    refuses: "fcntl(F_SETLEASE): a lease that makes every other open of the file, another client's or a program start's, wait for its holder",
-    test: () => ({ kind: 'when', pairs: [[1, F_SETLEASE]] }),
+    refuses:
+      "fcntl(F_SETLEASE): a lease that makes every other open of the file, another client's or a program start's, wait for its holder; fcntl(F_SETSIG) with a stop signal when stop signals are refused",
+    test: either(
+      () => ({ kind: 'when', pairs: [[1, F_SETLEASE]] }),
+      (p) => (p.refuseStopSignals ? { kind: 'whenAll', conditions: [{ arg: 1, in: [F_SETSIG] }, { arg: 2, in: STOP_SIGNALS }] } : null),
+    ),
   },
   // Other processes' resource limits, scheduling and memory placement: the
   // kernel allows them between processes of one uid, and Landlock does not
@@ -388,11 +427,18 @@ const RULES: readonly Rule[] = [
     // kill() also reaches a protected pid as a process group (-p) and through
     // the -1 broadcast (every process the caller may signal).
     calls: ['kill'],
-    refuses: 'kill of a protected pid, its process group (-pid) or everything (-1)',
-    test: (p) => (p.pids.length === 0 ? null : { kind: 'match', args: [0], values: killTargets(p.pids) }),
+    refuses: 'kill of a protected pid, its process group (-pid) or everything (-1); a stop signal to anything but the caller\'s own process group (0) when stop signals are refused',
+    test: either((p) => (p.pids.length === 0 ? null : { kind: 'match', args: [0], values: killTargets(p.pids) }), stopSignal(1, { arg: 0, notIn: [0] })),
   },
-  { calls: ['tkill', 'rt_sigqueueinfo', 'pidfd_open'], refuses: 'tkill, rt_sigqueueinfo, pidfd_open aimed at a protected pid/tid', test: protect(0) },
-  { calls: ['tgkill', 'rt_tgsigqueueinfo'], refuses: 'tgkill, rt_tgsigqueueinfo aimed at a protected pid or tid', test: protect(0, 1) },
+  { calls: ['tkill', 'rt_sigqueueinfo'], refuses: 'tkill, rt_sigqueueinfo aimed at a protected pid/tid, or with a stop signal when stop signals are refused', test: either(protect(0), stopSignal(1)) },
+  { calls: ['pidfd_open'], refuses: 'pidfd_open of a protected pid', test: protect(0) },
+  {
+    calls: ['tgkill', 'rt_tgsigqueueinfo'],
+    refuses: 'tgkill, rt_tgsigqueueinfo aimed at a protected pid or tid, or with a stop signal when stop signals are refused',
+    test: either(protect(0, 1), stopSignal(2)),
+  },
+  // Its target is a descriptor the filter cannot read (a pidfd, or a /proc/<pid> directory any process may open).
+  { calls: ['pidfd_send_signal'], refuses: 'pidfd_send_signal with a stop signal when stop signals are refused', test: stopSignal(1) },
 ];
 
 /** What the filter refuses, one line per row of the table (policy-dependent rows say when they apply). */
@@ -419,7 +465,13 @@ function normalize(policy: SeccompPolicy): Normalized {
     if (!Number.isInteger(p) || p < 1 || p > 0x7fffffff) throw new TypeError(`seccomp: invalid protected pid ${p}`);
     pids.add(p);
   }
-  return { network: policy.network, pids: [...pids], allowPidNamespace: policy.allowPidNamespace === true, sysvIpc: policy.sysvIpc === true };
+  return {
+    network: policy.network,
+    pids: [...pids],
+    allowPidNamespace: policy.allowPidNamespace === true,
+    sysvIpc: policy.sysvIpc === true,
+    refuseStopSignals: policy.refuseStopSignals === true,
+  };
 }
 
 // ---------------------------------------------------------------------------
@@ -487,7 +539,52 @@ function body(test: Test): Insn[] {
       out.push(RET_ALLOW);
       return out;
     }
+    case 'whenAll':
+      return whenAll(test.conditions);
+    case 'any':
+      return anyOf(test.tests.map(body));
   }
+}
+
+/**
+ * EPERM when every condition holds. Laid out with ALLOW as the last
+ * instruction and EPERM before it: a condition that fails jumps to ALLOW, one
+ * that holds goes on to the next condition (after the last, to EPERM).
+ */
+function whenAll(conditions: readonly Condition[]): Insn[] {
+  const sizes = conditions.map((c) => 1 + ('in' in c ? c.in : c.notIn).length);
+  const total = sizes.reduce((a, b) => a + b, 0);
+  const out: Insn[] = [];
+  let at = 0;
+  for (const [i, c] of conditions.entries()) {
+    const end = at + sizes[i]!; // index of the next condition's load (or of EPERM after the last)
+    out.push(ld(argLow(c.arg)));
+    const values = 'in' in c ? c.in : c.notIn;
+    values.forEach((v, j) => {
+      const here = at + 1 + j;
+      const toHolds = end - here - 1;
+      const toFails = total + 1 - here - 1; // ALLOW sits at total + 1
+      const last = j === values.length - 1;
+      if ('in' in c) out.push(jeq(v, toHolds, last ? toFails : 0));
+      else out.push(jeq(v, toFails, last ? toHolds : 0));
+    });
+    at = end;
+  }
+  out.push(RET_EPERM, RET_ALLOW);
+  return out;
+}
+
+/**
+ * One body after another, each one's ALLOW turned into a jump to the start
+ * of the next, so only the last one allows and any one may refuse.
+ */
+function anyOf(bodies: readonly Insn[][]): Insn[] {
+  const out: Insn[] = [];
+  bodies.forEach((insns, i) => {
+    const last = i === bodies.length - 1;
+    insns.forEach((insn, j) => out.push(!last && insn[0] === RET && insn[3] === SECCOMP_RET_ALLOW ? [JA, 0, 0, insns.length - j - 1] : insn));
+  });
+  return out;
 }
 
 /** Pair i: load, then equal → go on, else to `otherwise`; all equal → `then`. */

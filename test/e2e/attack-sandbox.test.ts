@@ -189,6 +189,36 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
     await bob.done();
   });
 
+  // Her own launcher: unprivileged it shares her PID namespace, same uid, same Landlock domain, and a stopped
+  // launcher would neither run her next calls nor end her processes when the server dies. As root it is outside.
+  test('a command cannot stop its own launcher, by any call that sends a signal', async () => {
+    const out = await attack(ALICE, 'stop-launcher');
+    if (uid === undefined) {
+      expect(out).toEqual({ parent: 'outside our PID namespace' });
+      return;
+    }
+    const refused = 'Operation not permitted';
+    expect(out).toEqual({
+      'kill STOP': refused,
+      'kill TSTP': refused,
+      'kill TTIN': refused,
+      'kill TTOU': refused,
+      "kill a thread's id": refused,
+      'kill its group': refused,
+      'kill -1': refused,
+      tkill: refused,
+      tgkill: refused,
+      rt_sigqueueinfo: refused,
+      rt_tgsigqueueinfo: refused,
+      pidfd_open: 'ok',
+      pidfd_send_signal: refused,
+      'pidfd_send_signal /proc': refused,
+      F_SETSIG: refused,
+      'launcher stopped at the end': false,
+    });
+    expect((await call(ALICE, 'shell_execute', { command: 'echo', arguments: ['still served'] })).stdout).toBe('still served\n');
+  });
+
   test("the server's, bob's launcher's and bob's command's namespaces, root, cwd and /proc knobs are out of reach", async () => {
     const bob = await bobSleeping();
     const { targets } = bob;

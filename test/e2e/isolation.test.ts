@@ -325,12 +325,19 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
   }, 20_000);
 
   test.if(uid !== undefined)('a call resent to a new launcher keeps its first deadline: with its time spent waiting it is not started at all', async () => {
-    // A stops its launcher, so B waits in its queue, and kills it once B's timeout (1 s) is long spent: B, never
-    // taken, is resent to the replacement, where its clock must not start again.
+    // While A runs its launcher is stopped (from outside: its commands may not), so B waits in its queue; it is
+    // killed once B's timeout (1 s) is long spent. B, never taken, is resent to the replacement, where its clock
+    // must not start again.
     const m = newMarker();
-    const a = call(ALICE, 'sh', ['-c', 'kill -STOP $PPID; sleep 2.5; kill -9 $PPID'], { timeoutSeconds: 30 });
-    await Bun.sleep(300);
-    const b = await call(ALICE, 'sh', ['-c', `touch b-ran-${m}; sleep ${m}`], { timeoutSeconds: 1 });
+    const ma = newMarker();
+    const a = call(ALICE, 'sleep', [ma], { timeoutSeconds: 30 });
+    const [sleeper] = (await waitFor(() => sleepers(ma), 5000, "A's command")) as number[];
+    const launcher = launcherOf(sleeper!);
+    process.kill(launcher, 'SIGSTOP');
+    const pending = call(ALICE, 'sh', ['-c', `touch b-ran-${m}; sleep ${m}`], { timeoutSeconds: 1 });
+    await Bun.sleep(2500);
+    process.kill(launcher, 'SIGKILL');
+    const b = await pending;
     expect({ timedOut: b.timedOut, error: b.error, ran: existsSync(join(ws, `b-ran-${m}`)) }).toEqual({ timedOut: true, error: "command timed out after 1 s: the call's time ran out before the command could start", ran: false });
     expect((await a).error).toContain('launcher exited');
     expect((await call(ALICE, 'echo', ['back'])).stdout).toBe('back\n');
@@ -338,8 +345,11 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
 
   test.if(uid !== undefined)('a call cancelled while its launcher was stopped does not start when the launcher goes on', async () => {
     const m = newMarker();
-    const a = call(ALICE, 'sh', ['-c', 'kill -STOP $PPID; sleep 1; kill -CONT $PPID'], { timeoutSeconds: 20 });
-    await Bun.sleep(200);
+    const ma = newMarker();
+    const a = call(ALICE, 'sleep', [ma], { timeoutSeconds: 20 });
+    const [sleeper] = (await waitFor(() => sleepers(ma), 5000, "A's command")) as number[];
+    const launcher = launcherOf(sleeper!);
+    process.kill(launcher, 'SIGSTOP');
     // B's run and, once its client hangs up, its cancel wait in the stopped launcher's input, one behind the other.
     const hangUp = new AbortController();
     const b = fetch(`${server.url}/mcp`, {
@@ -351,7 +361,10 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
     await Bun.sleep(300);
     hangUp.abort();
     expect(await b).toBe('hung up');
-    expect((await a).exitCode).toBe(0);
+    await Bun.sleep(200);
+    process.kill(launcher, 'SIGCONT');
+    process.kill(sleeper!, 'SIGTERM');
+    expect((await a).exitCode).toBe(143);
     // Taken after B's run and cancel: by its answer B's fate is settled.
     expect((await call(ALICE, 'echo', ['after'])).stdout).toBe('after\n');
     expect({ ran: existsSync(join(ws, `b-ran-${m}`)), running: pidsOf(`sleep\0${m}`) }).toEqual({ ran: false, running: [] });

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { LauncherConfineError, SandboxLauncher } from '../../src/sandbox/launcher-client.ts';
 import { landlockAbi, UnreachableGrantError } from '../../src/sandbox/landlock.ts';
 import { saysWhatKernelAllows } from '../../src/sandbox/launcher.ts';
-import { LimitsThreadError } from '../../src/sandbox/limits-thread.ts';
+import { UnfilteredThreadError } from '../../src/sandbox/unfiltered-thread.ts';
 import { sandboxRules } from '../../src/sandbox/rules.ts';
 import { SyscallError } from '../../src/util/libc.ts';
 import { tempDir } from '../helpers/temp.ts';
@@ -176,7 +176,7 @@ test('a launcher short of descriptors or memory says nothing of what the kernel 
     expect(saysWhatKernelAllows(failed(errno))).toBe(false);
   }
   expect(saysWhatKernelAllows(new UnreachableGrantError('cannot grant /srv/ws: EACCES'))).toBe(false);
-  expect(saysWhatKernelAllows(new LimitsThreadError('limits thread failed: out of threads'))).toBe(false);
+  expect(saysWhatKernelAllows(new UnfilteredThreadError('unfiltered thread failed: out of threads'))).toBe(false);
   for (const errno of [constants.errno.EPERM, constants.errno.EOPNOTSUPP, constants.errno.ENOSYS, constants.errno.ENOSPC]) {
     expect(saysWhatKernelAllows(failed(errno))).toBe(true);
   }

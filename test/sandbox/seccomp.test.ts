@@ -336,6 +336,93 @@ describe('the BPF program', () => {
     });
   });
 
+  // x86_64 and aarch64 numbers of the signal calls and fcntl; the signal numbers are the same on both.
+  const SIGNAL_CALLS = {
+    x64: { kill: 62, tkill: 200, tgkill: 234, rt_sigqueueinfo: 129, rt_tgsigqueueinfo: 297, pidfd_send_signal: 424, fcntl: 72 },
+    arm64: { kill: 129, tkill: 130, tgkill: 131, rt_sigqueueinfo: 138, rt_tgsigqueueinfo: 240, pidfd_send_signal: 424, fcntl: 25 },
+  } as const;
+  const [SIGKILL, SIGTERM, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU, SIGCONT] = [9, 15, 19, 20, 21, 22, 18];
+  const F_SETSIG = 10;
+  const F_SETOWN = 8;
+
+  for (const arch of ['x64', 'arm64'] as const) {
+    test(`${arch}: stop signals refused by every call that sends one, but kill(0, …), the caller's own group; other signals pass`, () => {
+      const n = SIGNAL_CALLS[arch];
+      const verdicts = (policy: SeccompPolicy) => {
+        const prog = buildFor(arch, policy);
+        const v = (nr: number, ...args: (number | bigint)[]) => verdict(prog, AUDIT[arch], nr, args);
+        const stops = (send: (sig: number) => string) => [SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU].map(send);
+        return {
+          killLauncher: stops((s) => v(n.kill, 4000, s)),
+          killLauncherHighJunk: v(n.kill, (0xbeefn << 32n) + 4000n, SIGSTOP),
+          killStopHighJunk: v(n.kill, 4000, (1n << 32n) + BigInt(SIGSTOP)),
+          killGroup: v(n.kill, -4000, SIGSTOP),
+          killAll: v(n.kill, -1, SIGSTOP),
+          killOwnGroup: v(n.kill, 0, SIGTSTP),
+          killOthers: [SIGKILL, SIGTERM, SIGCONT, 0].map((s) => v(n.kill, 4000, s)),
+          tkill: stops((s) => v(n.tkill, 4001, s)),
+          tkillTerm: v(n.tkill, 4001, SIGTERM),
+          tgkill: stops((s) => v(n.tgkill, 4000, 4001, s)),
+          tgkillCont: v(n.tgkill, 4000, 4001, SIGCONT),
+          rt_sigqueueinfo: v(n.rt_sigqueueinfo, 4000, SIGSTOP, 0),
+          rt_tgsigqueueinfo: v(n.rt_tgsigqueueinfo, 4000, 4001, SIGTTOU, 0),
+          rt_tgsigqueueinfoUsr: v(n.rt_tgsigqueueinfo, 4000, 4001, 10, 0),
+          pidfd_send_signal: stops((s) => v(n.pidfd_send_signal, 5, s, 0, 0)),
+          pidfdKill: v(n.pidfd_send_signal, 5, SIGKILL, 0, 0),
+          fcntlSetSigStop: v(n.fcntl, 3, F_SETSIG, SIGSTOP),
+          fcntlSetSigUsr: v(n.fcntl, 3, F_SETSIG, 10),
+          fcntlSetOwn: v(n.fcntl, 3, F_SETOWN, SIGSTOP),
+          fcntlSetLease: v(n.fcntl, 3, 1024, 1),
+          tkillGuard: v(n.tkill, GUARD, SIGTERM),
+          killGuard: v(n.kill, GUARD, SIGTERM),
+        };
+      };
+      const E4 = ['EPERM', 'EPERM', 'EPERM', 'EPERM'];
+      const refused = {
+        killLauncher: E4,
+        killLauncherHighJunk: 'EPERM',
+        killStopHighJunk: 'EPERM',
+        killGroup: 'EPERM',
+        killAll: 'EPERM',
+        killOwnGroup: 'allow',
+        killOthers: ['allow', 'allow', 'allow', 'allow'],
+        tkill: E4,
+        tkillTerm: 'allow',
+        tgkill: E4,
+        tgkillCont: 'allow',
+        rt_sigqueueinfo: 'EPERM',
+        rt_tgsigqueueinfo: 'EPERM',
+        rt_tgsigqueueinfoUsr: 'allow',
+        pidfd_send_signal: E4,
+        pidfdKill: 'allow',
+        fcntlSetSigStop: 'EPERM',
+        fcntlSetSigUsr: 'allow',
+        fcntlSetOwn: 'allow',
+        fcntlSetLease: 'EPERM',
+      };
+      // Without protected pids (the launcher's policy), with them (both tests share each call's block), and off.
+      expect(verdicts({ ...OFF, refuseStopSignals: true })).toEqual({ ...refused, tkillGuard: 'allow', killGuard: 'allow' });
+      expect(verdicts({ ...POLICY, refuseStopSignals: true })).toEqual({ ...refused, tkillGuard: 'EPERM', killGuard: 'EPERM' });
+      const A4 = ['allow', 'allow', 'allow', 'allow'];
+      expect(verdicts(OFF)).toEqual({
+        ...refused,
+        killLauncher: A4,
+        killLauncherHighJunk: 'allow',
+        killStopHighJunk: 'allow',
+        killGroup: 'allow',
+        killAll: 'allow',
+        tkill: A4,
+        tgkill: A4,
+        rt_sigqueueinfo: 'allow',
+        rt_tgsigqueueinfo: 'allow',
+        pidfd_send_signal: A4,
+        fcntlSetSigStop: 'allow',
+        tkillGuard: 'allow',
+        killGuard: 'allow',
+      });
+    });
+  }
+
   test('stays small, long bodies jump over themselves, and bad input throws', () => {
     expect(buildSeccompFilter(POLICY).length % 8).toBe(0);
     expect(buildSeccompFilter(POLICY).length / 8).toBeLessThan(400);
