@@ -389,10 +389,7 @@ const RULES: readonly Rule[] = [
     calls: ['fcntl'],
     refuses:
       "fcntl(F_SETLEASE): a lease that makes every other open of the file, another client's or a program start's, wait for its holder; fcntl(F_SETSIG) with a stop signal when stop signals are refused",
-    test: either(
-      () => ({ kind: 'when', pairs: [[1, F_SETLEASE]] }),
-      (p) => (p.refuseStopSignals ? { kind: 'whenAll', conditions: [{ arg: 1, in: [F_SETSIG] }, { arg: 2, in: STOP_SIGNALS }] } : null),
-    ),
+    test: either(() => ({ kind: 'when', pairs: [[1, F_SETLEASE]] }), stopSignal(2, { arg: 1, in: [F_SETSIG] })),
   },
   // Other processes' resource limits, scheduling and memory placement: the
   // kernel allows them between processes of one uid, and Landlock does not
