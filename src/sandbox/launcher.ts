@@ -44,6 +44,10 @@ import { installSeccomp } from './seccomp.ts';
 import { InflightMap } from '../util/inflight-map.ts';
 
 const PR_SET_DUMPABLE = 4;
+/** How long a launcher whose server is gone goes on sweeping what its commands left before it exits. */
+const FINAL_SWEEP_MS = 30_000;
+/** How soon after a child's exit the sweep runs: signals of a burst of exits share one. */
+const EXIT_SWEEP_MS = 2;
 
 // Every message leaves through one writer, in order; long-lived output is held while a write is on its way.
 const writer = new LauncherWriter((text, done) => {
@@ -173,18 +177,33 @@ export async function runLauncher(): Promise<void> {
 
   // Without a PID namespace per command, a process that left its group
   // (setsid, double fork) is re-parented to us, and nothing says which call
-  // it came from: every such orphan is killed when any call ends, and swept
-  // every second while calls run. With namespaces orphans never reach us.
+  // it came from: every such orphan is killed when any call ends or a child
+  // of ours exits, and swept every second while calls run. With namespaces
+  // orphans never reach us.
   const sweeps = pidns === null && procMatchesOwnPids();
   let sweepTimer: ReturnType<typeof setTimeout> | undefined;
+  let sweepSoon = false;
   const sweep = () => {
     clearTimeout(sweepTimer);
     sweepTimer = undefined;
+    sweepSoon = false;
     if (!sweeps) return;
     const killed = sweepOrphans(leaders);
     if (killed > 0) sweepTimer = setTimeout(sweep, 10);
     else if (running.size + live.size > 0) sweepTimer = setTimeout(sweep, 1000);
   };
+  // A child of ours that ended is a zombie, counted against the uid's processes (every client's commands run as
+  // that uid) until it is reaped, and one that hops (fork, then the parent exits) hands us its orphan each time:
+  // a chain doing that as fast as it can left thousands before the next timed sweep, and every client's forks
+  // failed meanwhile. So an exit brings the sweep forward, to reap at once and kill the orphan with its tree.
+  if (sweeps) {
+    process.on('SIGCHLD', () => {
+      if (sweepSoon) return;
+      sweepSoon = true;
+      clearTimeout(sweepTimer);
+      sweepTimer = setTimeout(sweep, EXIT_SWEEP_MS);
+    });
+  }
 
   // Runs accepted but not started yet (their `accepted` is on its way), and whether a cancel came for them meanwhile.
   const accepting = new InflightMap<number, boolean>();
@@ -279,8 +298,11 @@ export async function runLauncher(): Promise<void> {
   } finally {
     // The server is gone or closed us: nothing we started may outlive it.
     for (const pid of leaders) killGroup(pid, 'SIGKILL');
-    // No later sweep: this one takes the time it needs.
-    if (sweeps) sweepOrphans(new Set(), undefined, Infinity);
+    // No later sweep: these take the time they need. One sweep stops after a budget of processes, and a chain
+    // that hops (fork, parent exits) hands us a child after a round has listed ours: again until nothing is left,
+    // or only what a SIGKILL does not end at once (a process asleep in the kernel) is, for longer than it should take.
+    const until = performance.now() + FINAL_SWEEP_MS;
+    if (sweeps) while (sweepOrphans(new Set(), undefined, Infinity) > 0 && performance.now() < until) Bun.sleepSync(1);
   }
   process.exit(0);
 }

@@ -195,6 +195,57 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
         killAll([...marked(), ...(launcher !== null && isLive(`/proc/${launcher}`) ? [launcher] : [])]);
       }
     }, 30_000);
+
+    // While the launcher lives the sleeps descend from its command and no sweep touches them; once its server is gone
+    // it has one last chance, past one sweep's budget (256). Chains that hop (fork, the parent exits) hand it a child
+    // after a round has listed its children: it must sweep again until none is left.
+    test('more setsid processes than one sweep takes, and chains that hop, end with a launcher whose server was killed', async () => {
+      const own = await start();
+      const m = newMarker();
+      const deadline = Date.now() / 1000 + 20; // the chains end on their own by then, whatever happens
+      const chains = ['import os, sys, time', 'deadline = float(sys.argv[2])', 'for i in range(int(sys.argv[1])):', '    if os.fork() == 0:', '        os.setsid()', '        while time.time() < deadline:', '            time.sleep(0.02)', '            if os.fork():', '                os._exit(0)', '        os._exit(0)', 'while time.time() < deadline:', '    time.sleep(0.5)'].join('\n');
+      const marked = () => hostEntries((dir) => isLive(dir) && readFileSync(`${dir}/cmdline`, 'utf8').includes(`\0${m}\0`)).map((dir) => Number(dir.slice('/proc/'.length)));
+      try {
+        const url = `${own.server.url}/mcp`;
+        const sleeps = await callTool(url, 'process_start', { command: 'sh', arguments: ['-c', `for i in $(seq 300); do setsid sleep ${m} & done; wait`] }, { 'X-API-Key': ALICE });
+        const hops = await callTool(url, 'process_start', { command: 'python3', arguments: ['-c', chains, '8', String(deadline), m] }, { 'X-API-Key': ALICE });
+        expect([sleeps.error, hops.error]).toEqual([null, null]);
+        // The chains' hops are orphans of the launcher, which kills them as they come; the sleeps wait in their group.
+        await waitFor(() => marked().length >= 300, 10_000, "alice's processes");
+        await Bun.sleep(300);
+        own.server.proc.kill('SIGKILL');
+        await own.server.proc.exited;
+        await waitFor(() => marked().length === 0, 8000, 'every one of them to end');
+      } finally {
+        await own.stop();
+        killAll(marked());
+      }
+    }, 40_000);
+
+    // Each hop leaves its exited parent to the launcher as a zombie, which counts against the uid's processes (bob's
+    // RLIMIT_NPROC too: every client's commands run as that uid) until the launcher reaps it, and the hop's child is
+    // an orphan the launcher kills. Swept only once a second, four such chains filled the count in a fraction of it.
+    test("chains that hop as fast as they can, left to the launcher, do not use up the uid's processes: bob's forks go on", async () => {
+      const own = await start();
+      const m = newMarker();
+      const deadline = Date.now() / 1000 + 4;
+      const chains = ['import os, sys, time', 'deadline = float(sys.argv[2])', 'for i in range(int(sys.argv[1])):', '    if os.fork() == 0:', '        os.setsid()', '        while time.time() < deadline:', '            try:', '                if os.fork():', '                    os._exit(0)', '            except OSError:', '                pass', '        os._exit(0)', 'while time.time() < deadline:', '    time.sleep(0.5)'].join('\n');
+      const marked = () => hostEntries((dir) => isLive(dir) && readFileSync(`${dir}/cmdline`, 'utf8').includes(`\0${m}\0`)).map((dir) => Number(dir.slice('/proc/'.length)));
+      try {
+        const url = `${own.server.url}/mcp`;
+        expect((await callTool(url, 'shell_execute', { command: 'true' }, { 'X-API-Key': BOB })).exitCode).toBe(0);
+        const hops = await callTool(url, 'process_start', { command: 'python3', arguments: ['-c', chains, '4', String(deadline), m] }, { 'X-API-Key': ALICE });
+        expect(hops.error).toBeNull();
+        await Bun.sleep(500);
+        // bob forks for as long as the chains run; a fork refused for want of processes makes `true` fail.
+        const forks = `import os, time\nrefused = 0\nwhile time.time() < ${deadline}:\n    try:\n        pid = os.fork()\n    except OSError:\n        refused += 1\n        continue\n    if pid == 0:\n        os._exit(0)\n    os.waitpid(pid, 0)\nprint(refused)`;
+        const bob = await callTool(url, 'shell_execute', { command: 'python3', arguments: ['-c', forks], timeoutSeconds: 30 }, { 'X-API-Key': BOB });
+        expect({ exitCode: bob.exitCode, refused: bob.stdout, error: bob.error }).toEqual({ exitCode: 0, refused: '0\n', error: null });
+      } finally {
+        await own.stop();
+        killAll(marked());
+      }
+    }, 40_000);
   }
 
   test('a tree locked against its owner, left in TMPDIR, goes when the server stops, a chain deeper than one walk too; it exits 0', async () => {
