@@ -64,6 +64,32 @@ print(json.dumps({'core': resource.getrlimit(resource.RLIMIT_CORE), 'signals': e
 const isCore = (name: string) => /^core(\.\d+)?$/.test(name);
 
 /** SIGKILL to each of `pids` that is still there (a test's own leftovers, found by their marker). */
+/**
+ * `python3 -c HOP_CHAINS N DEADLINE PAUSE MARKER`: N chains, each in a session of its own, that fork and let the
+ * parent exit every PAUSE seconds (0: as fast as they can, a refused fork tried again) until DEADLINE (Unix seconds).
+ */
+const HOP_CHAINS = [
+  'import os, sys, time',
+  'deadline, pause = float(sys.argv[2]), float(sys.argv[3])',
+  'for i in range(int(sys.argv[1])):',
+  '    if os.fork() == 0:',
+  '        os.setsid()',
+  '        while time.time() < deadline:',
+  '            time.sleep(pause)',
+  '            try:',
+  '                if os.fork():',
+  '                    os._exit(0)',
+  '            except OSError:',
+  '                pass',
+  '        os._exit(0)',
+  'while time.time() < deadline:',
+  '    time.sleep(0.5)',
+].join('\n');
+
+/** Live processes anywhere on the host with `marker` as a whole argument. */
+const markedBy = (marker: string): number[] =>
+  hostEntries((dir) => isLive(dir) && readFileSync(`${dir}/cmdline`, 'utf8').includes(`\0${marker}\0`)).map((dir) => Number(dir.slice('/proc/'.length)));
+
 function killAll(pids: number[]): void {
   for (const pid of pids) {
     try {
@@ -203,12 +229,11 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
       const own = await start();
       const m = newMarker();
       const deadline = Date.now() / 1000 + 20; // the chains end on their own by then, whatever happens
-      const chains = ['import os, sys, time', 'deadline = float(sys.argv[2])', 'for i in range(int(sys.argv[1])):', '    if os.fork() == 0:', '        os.setsid()', '        while time.time() < deadline:', '            time.sleep(0.02)', '            if os.fork():', '                os._exit(0)', '        os._exit(0)', 'while time.time() < deadline:', '    time.sleep(0.5)'].join('\n');
-      const marked = () => hostEntries((dir) => isLive(dir) && readFileSync(`${dir}/cmdline`, 'utf8').includes(`\0${m}\0`)).map((dir) => Number(dir.slice('/proc/'.length)));
+      const marked = () => markedBy(m);
       try {
         const url = `${own.server.url}/mcp`;
         const sleeps = await callTool(url, 'process_start', { command: 'sh', arguments: ['-c', `for i in $(seq 300); do setsid sleep ${m} & done; wait`] }, { 'X-API-Key': ALICE });
-        const hops = await callTool(url, 'process_start', { command: 'python3', arguments: ['-c', chains, '8', String(deadline), m] }, { 'X-API-Key': ALICE });
+        const hops = await callTool(url, 'process_start', { command: 'python3', arguments: ['-c', HOP_CHAINS, '8', String(deadline), '0.02', m] }, { 'X-API-Key': ALICE });
         expect([sleeps.error, hops.error]).toEqual([null, null]);
         // The chains' hops are orphans of the launcher, which kills them as they come; the sleeps wait in their group.
         await waitFor(() => marked().length >= 300, 10_000, "alice's processes");
@@ -229,12 +254,11 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
       const own = await start();
       const m = newMarker();
       const deadline = Date.now() / 1000 + 4;
-      const chains = ['import os, sys, time', 'deadline = float(sys.argv[2])', 'for i in range(int(sys.argv[1])):', '    if os.fork() == 0:', '        os.setsid()', '        while time.time() < deadline:', '            try:', '                if os.fork():', '                    os._exit(0)', '            except OSError:', '                pass', '        os._exit(0)', 'while time.time() < deadline:', '    time.sleep(0.5)'].join('\n');
-      const marked = () => hostEntries((dir) => isLive(dir) && readFileSync(`${dir}/cmdline`, 'utf8').includes(`\0${m}\0`)).map((dir) => Number(dir.slice('/proc/'.length)));
+      const marked = () => markedBy(m);
       try {
         const url = `${own.server.url}/mcp`;
         expect((await callTool(url, 'shell_execute', { command: 'true' }, { 'X-API-Key': BOB })).exitCode).toBe(0);
-        const hops = await callTool(url, 'process_start', { command: 'python3', arguments: ['-c', chains, '4', String(deadline), m] }, { 'X-API-Key': ALICE });
+        const hops = await callTool(url, 'process_start', { command: 'python3', arguments: ['-c', HOP_CHAINS, '4', String(deadline), '0', m] }, { 'X-API-Key': ALICE });
         expect(hops.error).toBeNull();
         await Bun.sleep(500);
         // bob forks for as long as the chains run; a fork refused for want of processes makes `true` fail.
