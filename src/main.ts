@@ -2,7 +2,7 @@
 /** Entry point: `hide <command> [flags]`, one command per file in src/cli/. */
 import { VERSION } from './core/version.ts';
 
-import { LAUNCHER_COMMAND } from './sandbox/launcher-argv.ts';
+import { LAUNCHER_COMMAND, SUPERVISED_COMMAND } from './sandbox/launcher-argv.ts';
 
 // Commands load on demand: start-up time is measured, and `hide health` or
 // the sandbox launcher should not pay for Elysia.
@@ -35,7 +35,10 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   },
 };
 
-async function main(argv: string[]): Promise<number> {
+/** The commands that serve clients, and so run commands: under a supervisor where that is needed (src/sandbox/supervisor.ts). */
+const SERVING = new Set(['serve', 'stdio']);
+
+async function main(argv: string[], supervised = false): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(`${USAGE}\n`);
@@ -47,10 +50,24 @@ async function main(argv: string[]): Promise<number> {
     await (await import('./sandbox/launcher.ts')).runLauncher();
     return 0;
   }
+  if (name === SUPERVISED_COMMAND) {
+    // Internal: the server a supervisor started, `__supervised <supervisor pid> <command> [flags]`.
+    const [supervisor, ...inner] = rest;
+    const { followSupervisor } = await import('./sandbox/supervisor.ts');
+    if (!followSupervisor(Number(supervisor))) {
+      process.stderr.write('hide: the supervisor that started this server is gone; not starting\n');
+      return 1;
+    }
+    return main(inner, true);
+  }
   const command = commands[name];
   if (!command) {
     process.stderr.write(`hide: unknown command '${name}'\n\n${USAGE}\n`);
     return 2;
+  }
+  if (!supervised && SERVING.has(name) && !rest.some((flag) => flag === '--help' || flag === '-h')) {
+    const { supervise, wantsSupervisor } = await import('./sandbox/supervisor.ts');
+    if (wantsSupervisor()) return supervise(argv);
   }
   const { runCommand } = await import('./cli/common.ts');
   return runCommand(() => command(rest));

@@ -1,9 +1,18 @@
-/** How the server starts a launcher from this same program, and the runtime options it gets. */
+/** How this program starts itself again — a launcher, the server under a supervisor — and a launcher's runtime options. */
 import { fileURLToPath } from 'node:url';
 import { isCompiled } from '../core/compiled.ts';
 
 /** argv word that selects launcher mode in src/main.ts. */
 export const LAUNCHER_COMMAND = '__launcher';
+
+/** argv word, followed by the supervisor's pid and a command, that marks the server a supervisor started (supervisor.ts). */
+export const SUPERVISED_COMMAND = '__supervised';
+
+/** This program: the executable when compiled, else Bun, with the flags it was run with, on src/main.ts. */
+export function programArgv(): string[] {
+  if (isCompiled()) return [process.execPath];
+  return [process.execPath, ...process.execArgv, fileURLToPath(new URL('../main.ts', import.meta.url))];
+}
 
 /** The executable itself when compiled, else Bun running src/main.ts. */
 export function launcherArgv(): string[] {

@@ -27,7 +27,7 @@ import { O_PATH } from '../workspace/open.ts';
 import { CAP_SYS_ADMIN, dropCapabilities, hasCapabilities } from './capabilities.ts';
 import { checkInPlace, restrictSelf, UnreachableGrantError } from './landlock.ts';
 import { check, libc, SyscallError } from '../util/libc.ts';
-import { becomeSubreaper, procMatchesOwnPids, sendStopSignalsThrough, sweepOrphans } from './orphans.ts';
+import { becomeSubreaper, procMatchesOwnPids, sendStopSignalsThrough, sweepOrphans, sweepUntilNoneLeft } from './orphans.ts';
 import { PidNamespaces } from './pidns.ts';
 import { isolateNetwork } from './namespaces.ts';
 import { mountPrivateProc, mountPrivatePts } from './private-proc.ts';
@@ -44,8 +44,6 @@ import { installSeccomp } from './seccomp.ts';
 import { InflightMap } from '../util/inflight-map.ts';
 
 const PR_SET_DUMPABLE = 4;
-/** How long a launcher whose server is gone goes on sweeping what its commands left before it exits. */
-const FINAL_SWEEP_MS = 30_000;
 /** How soon after a child's exit the sweep runs: signals of a burst of exits share one. */
 const EXIT_SWEEP_MS = 2;
 
@@ -298,11 +296,8 @@ export async function runLauncher(): Promise<void> {
   } finally {
     // The server is gone or closed us: nothing we started may outlive it.
     for (const pid of leaders) killGroup(pid, 'SIGKILL');
-    // No later sweep: these take the time they need. One sweep stops after a budget of processes, and a chain
-    // that hops (fork, parent exits) hands us a child after a round has listed ours: again until nothing is left,
-    // or only what a SIGKILL does not end at once (a process asleep in the kernel) is, for longer than it should take.
-    const until = performance.now() + FINAL_SWEEP_MS;
-    if (sweeps) while (sweepOrphans(new Set(), undefined, Infinity) > 0 && performance.now() < until) Bun.sleepSync(1);
+    // No later sweep: this one takes the time it needs.
+    if (sweeps) sweepUntilNoneLeft();
   }
   process.exit(0);
 }

@@ -387,3 +387,19 @@ export function sweepOrphans(keep: ReadonlySet<number>, candidate: (pid: number)
 export function sweepUntilQuiet(keep: () => ReadonlySet<number>, candidate: (pid: number) => boolean): void {
   if (sweepOrphans(keep(), candidate) > 0) setTimeout(() => sweepUntilQuiet(keep, candidate), 10);
 }
+
+/** How long a last sweep (its parent gone) goes on while something is left. */
+export const LAST_SWEEP_MS = 30_000;
+
+/**
+ * The last sweep of a process whose server is gone: kills every child of ours
+ * and its tree, again and again until none is left — one sweep stops after a
+ * budget of processes, and a chain that hops (fork, parent exits) hands us a
+ * child after a round has listed ours — or only what SIGKILL does not end at
+ * once (a process asleep in the kernel) is, for longer than `limitMs`.
+ * Blocks: nothing else is left to serve.
+ */
+export function sweepUntilNoneLeft(limitMs = LAST_SWEEP_MS): void {
+  const until = performance.now() + limitMs;
+  while (sweepOrphans(new Set(), undefined, Infinity) > 0 && performance.now() < until) Bun.sleepSync(1);
+}

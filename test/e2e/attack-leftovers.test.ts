@@ -10,7 +10,7 @@
  * the other client.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ServerProcess } from '../helpers/process.ts';
 import { hostEntries, isLive, newMarker, procStat } from '../helpers/procfs.ts';
@@ -63,7 +63,6 @@ print(json.dumps({'core': resource.getrlimit(resource.RLIMIT_CORE), 'signals': e
 
 const isCore = (name: string) => /^core(\.\d+)?$/.test(name);
 
-/** SIGKILL to each of `pids` that is still there (a test's own leftovers, found by their marker). */
 /**
  * `python3 -c HOP_CHAINS N DEADLINE PAUSE MARKER`: N chains, each in a session of its own, that fork and let the
  * parent exit every PAUSE seconds (0: as fast as they can, a refused fork tried again) until DEADLINE (Unix seconds).
@@ -90,6 +89,7 @@ const HOP_CHAINS = [
 const markedBy = (marker: string): number[] =>
   hostEntries((dir) => isLive(dir) && readFileSync(`${dir}/cmdline`, 'utf8').includes(`\0${marker}\0`)).map((dir) => Number(dir.slice('/proc/'.length)));
 
+/** SIGKILL to each of `pids` that is still there (a test's own leftovers, found by their marker). */
 function killAll(pids: number[]): void {
   for (const pid of pids) {
     try {
@@ -213,7 +213,8 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
           launcher: expect.not.stringMatching(/^[Tt]$/),
         });
         await waitFor(() => marked().length === 2, 5000, "alice's sleeps");
-        own.server.proc.kill('SIGKILL');
+        // The server itself, not the supervisor above it (which would pass a SIGTERM on): a crash, no shutdown.
+        process.kill(own.server.pid, 'SIGKILL');
         await own.server.proc.exited;
         await waitFor(() => marked().length === 0 && !isLive(`/proc/${launcher}`), 5000, 'the launcher and its processes to end');
       } finally {
@@ -238,7 +239,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
         // The chains' hops are orphans of the launcher, which kills them as they come; the sleeps wait in their group.
         await waitFor(() => marked().length >= 300, 10_000, "alice's processes");
         await Bun.sleep(300);
-        own.server.proc.kill('SIGKILL');
+        process.kill(own.server.pid, 'SIGKILL');
         await own.server.proc.exited;
         await waitFor(() => marked().length === 0, 8000, 'every one of them to end');
       } finally {
@@ -246,6 +247,38 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
         killAll(marked());
       }
     }, 40_000);
+
+    // A command shares its launcher's uid and Landlock domain and may SIGKILL it: commands must be able to kill their
+    // own processes, and a thread id, or a /proc directory used as a pidfd, names the launcher past any list of pids.
+    // Killed as the server dies (a command can watch the server's /proc status for the pending SIGKILL), the launcher
+    // runs no last sweep, and what it ran goes to the nearest living subreaper above it. That is the supervisor, which
+    // no command can signal: it kills what it inherits before it exits with the server's status.
+    test('a command that kills its own launcher as the server dies leaves nothing running', async () => {
+      const own = await start();
+      const m = newMarker();
+      const marked = () => markedBy(m);
+      try {
+        const url = `${own.server.url}/mcp`;
+        // Kills its launcher (the shell's parent) once the test makes the trigger file in the workspace.
+        const script = `setsid sleep ${m} & sleep ${m} & while [ ! -e trigger-$0 ]; do sleep 0.02; done; kill -KILL $PPID; wait`;
+        const started = await callTool(url, 'process_start', { command: 'sh', arguments: ['-c', script, m] }, { 'X-API-Key': ALICE });
+        expect(started.error).toBeNull();
+        const launcher = procStat(`/proc/${started.pid}`).ppid;
+        await waitFor(() => marked().length === 3, 5000, "alice's shell and sleeps");
+        // Stopped, the server is as good as dead: it does nothing with what it is handed.
+        process.kill(own.server.pid, 'SIGSTOP');
+        writeFileSync(join(own.ws, `trigger-${m}`), '');
+        await waitFor(() => !isLive(`/proc/${launcher}`), 5000, 'the command to kill its launcher');
+        expect(marked().length).toBe(3);
+        // The shell and its sleeps now wait under the stopped server, which dies without a shutdown.
+        process.kill(own.server.pid, 'SIGKILL');
+        expect(await own.server.proc.exited).toBe(128 + 9);
+        await waitFor(() => marked().length === 0, 2000, 'every one of them to be gone');
+      } finally {
+        await own.stop();
+        killAll(marked());
+      }
+    }, 30_000);
 
     // Each hop leaves its exited parent to the launcher as a zombie, which counts against the uid's processes (bob's
     // RLIMIT_NPROC too: every client's commands run as that uid) until the launcher reaps it, and the hop's child is

@@ -72,8 +72,8 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
     const pid = Number(dir!.split('/')[2]);
     return {
       pid,
-      // The server, bob's launcher and his command. Not alice's own launcher: she may signal it (it ends only her calls).
-      targets: [server.proc.pid, procStat(`/proc/${pid}`).ppid, pid],
+      // The server (and, unprivileged, its supervisor), bob's launcher and his command. Not alice's own launcher: she may signal it (it ends only her calls).
+      targets: [...new Set([server.pid, server.proc.pid]), procStat(`/proc/${pid}`).ppid, pid],
       done: async () => {
         process.kill(pid, 'SIGKILL');
         await pending;

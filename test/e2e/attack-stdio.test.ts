@@ -18,7 +18,7 @@ import { chmodSync, chownSync, closeSync, constants, copyFileSync, existsSync, m
 import { dirname, join } from 'node:path';
 import { MAX_IN_FLIGHT } from '../../src/mcp/stdio.ts';
 import { ensureBinary } from '../helpers/binary.ts';
-import { hostEntries, isLive, newMarker } from '../helpers/procfs.ts';
+import { hostEntries, isLive, newMarker, servingPid } from '../helpers/procfs.ts';
 import { startStdio } from '../helpers/stdio.ts';
 import { disposableTempDir } from '../helpers/temp.ts';
 import { UNPRIVILEGED } from '../helpers/two-clients.ts';
@@ -196,10 +196,11 @@ describe.each(variants)('stdio output attacks ($name)', (variant) => {
     await using proc = Bun.spawn(await command(variant, ws), { cwd: ws, env: env(audit), stdin: stdin.reader, stdout: writer, stderr: 'pipe' });
     closeSync(writer);
     closeSync(stdin.reader);
-    // setpriv execs the server in place: the spawned pid is the server's.
-    const rssMiB = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'))![1]) / 1024;
+    // setpriv execs the program in place; unprivileged, that is the supervisor, and the server runs below it.
+    const server = await servingPid(proc.pid, variant.uid !== null);
+    const rssMiB = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server}/status`, 'utf8'))![1]) / 1024;
     // Started up before the baseline is taken.
-    const startRead = await readingStopped(proc.pid, 3, 'the server up');
+    const startRead = await readingStopped(server, 3, 'the server up');
     const baseline = rssMiB();
 
     await using cat = stdin.feed(Array.from({ length: count }, (_, i) => `${`{"jsonrpc":"2.0","id":${i},"method":"tools/list"}`.padEnd(255)}\n`).join(''));
@@ -210,7 +211,7 @@ describe.each(variants)('stdio output attacks ($name)', (variant) => {
     const settled = await waitFor(
       () => {
         if (cat.exitCode !== null) return 'took everything';
-        const now = readBytes(proc.pid);
+        const now = readBytes(server);
         still = now === last ? still + 1 : 0;
         last = now;
         return still >= 10 ? 'stopped reading' : rssMiB() - baseline > 400 ? 'memory grew' : null;
@@ -219,7 +220,7 @@ describe.each(variants)('stdio output attacks ($name)', (variant) => {
       'the server to stop reading or take the whole flood',
     );
     const grewMiB = rssMiB() - baseline;
-    const readMiB = (readBytes(proc.pid) - startRead) / 2 ** 20;
+    const readMiB = (readBytes(server) - startRead) / 2 ** 20;
 
     // Now the client reads: every answer arrives, in full, and the rest of the flood is taken.
     const answers = new Set<string>();

@@ -6,11 +6,11 @@
  * uid (through setpriv) — with two clients, alice (the attacker) and bob.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DEFAULT_PROC, DEFAULT_READ_ONLY } from '../../src/sandbox/rules.ts';
 import type { ServerProcess } from '../helpers/process.ts';
-import { hostEntries, isLive, newMarker, procStat } from '../helpers/procfs.ts';
+import { childrenOf, hostEntries, isLive, newMarker, procStat } from '../helpers/procfs.ts';
 import { callTool, waitFor } from '../helpers/server.ts';
 import { ALICE, BOB, startTwoClientServer, TWO_CLIENT_ATTACKS_SUPPORTED, type TwoClientServer, UNPRIVILEGED } from '../helpers/two-clients.ts';
 
@@ -64,15 +64,16 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
   };
   /** The server's launcher processes (one per client that called, plus a spare). */
   const launchers = () =>
-    readdirSync(`/proc/${server.proc.pid}/task`).flatMap((tid) =>
-      readFileSync(`/proc/${server.proc.pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
-    ).filter((pid) => {
+    childrenOf(server.pid).filter((pid) => {
       try {
         return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('__launcher');
       } catch {
         return false;
       }
     });
+
+  /** The server and, unprivileged, the supervisor above it (src/sandbox/supervisor.ts). */
+  const servers = () => [...new Set([server.pid, server.proc.pid])];
 
   /** The launcher a command runs under: its nearest ancestor that is one. */
   const launcherOf = (pid: number): number => {
@@ -134,7 +135,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
   });
 
   test("copying the server's and the launchers' descriptors with pidfd_getfd gets nothing", async () => {
-    const targets = [server.proc.pid, ...launchers()];
+    const targets = [...servers(), ...launchers()];
     const { out } = await attack(ALICE, 'steal', ...targets.map(String));
     const copied = Object.values(out as Record<string, { copied: number[] }>).flatMap((t) => t.copied);
     expect(copied).toEqual([]);
@@ -143,7 +144,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
   test('forged launcher messages naming an outside process group leave it alive and the server serving', async () => {
     await using victim = Bun.spawn(['setsid', 'sleep', '1000'], { stdout: 'ignore', stderr: 'ignore' });
     await waitFor(() => alive(victim.pid) && parentOf(victim.pid) === process.pid);
-    const targets = [server.proc.pid, ...launchers()];
+    const targets = [...servers(), ...launchers()];
     const raw = await forge(String(victim.pid), ...targets.map(String));
     expect(JSON.parse(readFileSync(join(ws, 'forge.json'), 'utf8'))).toEqual({ wrote: [] });
     expect(raw.stdout).not.toContain('FORGED');
@@ -159,7 +160,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
     const m = newMarker();
     const bob = call(BOB, 'sh', ['-c', `sleep ${m} & wait; echo REAL-BOB`], { timeoutSeconds: 20 });
     await waitFor(() => pidsOf(`sleep\0${m}`).length > 0, 5000, "bob's command");
-    await forge('1', String(server.proc.pid), ...launchers().map(String));
+    await forge('1', ...servers().map(String), ...launchers().map(String));
     expect(JSON.parse(readFileSync(join(ws, 'forge.json'), 'utf8'))).toEqual({ wrote: [] });
     for (const pid of pidsOf(`sleep\0${m}`)) process.kill(pid, 'SIGKILL');
     const result = await bob;
@@ -170,7 +171,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
     const m = newMarker();
     const bob = call(BOB, 'sleep', [m], { timeoutSeconds: 20 });
     const [bobPid] = (await waitFor(() => sleepers(m), 5000, "bob's command")) as number[];
-    const { out } = await attack(ALICE, 'snoop', String(server.proc.pid), String(bobPid), ...launchers().map(String));
+    const { out } = await attack(ALICE, 'snoop', ...servers().map(String), String(bobPid), ...launchers().map(String));
     expect(out.read).toEqual([]);
     process.kill(bobPid!, 'SIGKILL');
     await bob;
@@ -264,9 +265,9 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
     const m = newMarker();
     const bob = call(BOB, 'sleep', [m], { timeoutSeconds: 20 });
     const [bobPid] = (await waitFor(() => sleepers(m), 5000, "bob's command")) as number[];
-    const { out } = await attack(ALICE, 'limits', String(server.proc.pid), String(bobPid), ...launchers().map(String));
+    const { out } = await attack(ALICE, 'limits', ...servers().map(String), String(bobPid), ...launchers().map(String));
     expect(out).toEqual({ done: [], own: ['ok'] });
-    expect(readFileSync(`/proc/${server.proc.pid}/limits`, 'utf8')).not.toMatch(/^Max open files\s+3\s/m);
+    for (const pid of servers()) expect(readFileSync(`/proc/${pid}/limits`, 'utf8')).not.toMatch(/^Max open files\s+3\s/m);
     process.kill(bobPid!, 'SIGKILL');
     await bob;
   });

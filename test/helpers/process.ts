@@ -3,6 +3,7 @@
  * log output, for tests that must read what the server logs.
  */
 import { join } from 'node:path';
+import { supervisedServer } from './procfs.ts';
 import { waitFor } from './wait.ts';
 
 const MAIN = join(import.meta.dir, '..', '..', 'src', 'main.ts');
@@ -10,6 +11,12 @@ const MAIN = join(import.meta.dir, '..', '..', 'src', 'main.ts');
 export interface ServerProcess {
   url: string;
   proc: ReturnType<typeof Bun.spawn>;
+  /**
+   * The process that serves: `proc` itself, or below it the server a
+   * supervisor started (an unprivileged server, src/sandbox/supervisor.ts),
+   * whose signals `proc` passes on.
+   */
+  pid: number;
   /** Everything the server has written to stderr so far. */
   logs(): string;
   stop(): Promise<void>;
@@ -51,6 +58,8 @@ export async function startServerProcess(opts: ServerProcessOptions): Promise<Se
   return {
     url,
     proc,
+    // Listening: a supervisor's server is up by now.
+    pid: supervisedServer(proc.pid) ?? proc.pid,
     logs: () => text,
     async stop() {
       proc.kill('SIGTERM');

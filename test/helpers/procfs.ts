@@ -38,3 +38,39 @@ export function isLive(dir: string): boolean {
 
 /** A random number unlikely to appear in any other command line: finds one command's processes (or names one test's files). */
 export const newMarker = () => `4${Math.floor(Math.random() * 1e6)}.${Math.floor(Math.random() * 1e6)}`;
+
+/** Children of `pid`, over all its threads. */
+export function childrenOf(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) => readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
+  } catch {
+    return [];
+  }
+}
+
+/** The server a supervisor `pid` started (an unprivileged server, see src/sandbox/supervisor.ts), if it has one. */
+export function supervisedServer(pid: number): number | undefined {
+  return childrenOf(pid).find((child) => {
+    try {
+      return readFileSync(`/proc/${child}/cmdline`, 'utf8').includes(`\0__supervised\0${pid}\0`);
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * The process that serves for `hide serve` or `hide stdio` started as `pid`:
+ * when `supervised`, the server its supervisor started, waited for the
+ * moment that takes; else `pid` itself.
+ */
+export async function servingPid(pid: number, supervised: boolean, timeoutMs = 5000): Promise<number> {
+  if (!supervised) return pid;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const server = supervisedServer(pid);
+    if (server !== undefined) return server;
+    if (Date.now() > deadline) throw new Error(`no server under the supervisor ${pid}`);
+    await Bun.sleep(10);
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * The supervisor. Where commands share the server's PID namespace (a server
+ * without capabilities, so no namespace per command), `hide serve` and
+ * `hide stdio` run as two processes: the supervisor, a child subreaper that
+ * does nothing but wait, and below it the server. When the server dies
+ * without a shutdown (a crash, an OOM kill, SIGKILL), whatever its launchers
+ * and their commands leave is re-parented to the supervisor, which stops and
+ * kills it, until nothing is left, and then exits with the server's status.
+ *
+ * Why a process above the server: a launcher sweeps what its client's
+ * commands leave once its server is gone, but a command shares its
+ * launcher's uid and Landlock domain and can SIGKILL it first (by a thread
+ * id, or through a /proc directory used as a pidfd: no list of pids refuses
+ * every route, and commands must be able to kill their own processes); what
+ * the launcher ran then goes to the nearest living subreaper above it, which
+ * without a supervisor is init. The supervisor lies outside every launcher's
+ * Landlock domain, so no command can signal it (Landlock's signal scoping),
+ * and the kernel, not a command, decides what it inherits.
+ *
+ * The server runs in a session of its own, so a terminal's Ctrl-C reaches it
+ * once, passed on by the supervisor, as do SIGTERM and SIGHUP sent to the
+ * supervisor. A supervisor that dies (SIGKILL) leaves the server a SIGTERM
+ * (PR_SET_PDEATHSIG): it stops as it does on one.
+ */
+import { constants } from 'node:os';
+import { check, libc } from '../util/libc.ts';
+import { hasCapabilities } from './capabilities.ts';
+import { programArgv, SUPERVISED_COMMAND } from './launcher-argv.ts';
+import { becomeSubreaper, procMatchesOwnPids, sweepUntilNoneLeft } from './orphans.ts';
+
+const PR_SET_PDEATHSIG = 1;
+const PR_SET_DUMPABLE = 4;
+
+/** The signals an operator or a terminal sends the server, passed on from the supervisor. */
+const PASSED_ON = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+
+/**
+ * True when `hide serve` or `hide stdio` should start under a supervisor:
+ * its launchers' commands will share its PID namespace (no capability, the
+ * launcher's own test for a namespace per command), it is not the init of
+ * its PID namespace (whose death ends every process in it), and the sandbox
+ * is not switched off in the environment.
+ */
+export function wantsSupervisor(env: NodeJS.ProcessEnv = process.env): boolean {
+  return process.platform === 'linux' && process.pid !== 1 && env.HIDE_SANDBOX !== 'off' && procMatchesOwnPids() && !hasCapabilities();
+}
+
+/**
+ * Runs `argv` (a command and its flags) as the supervised server and waits
+ * for it; then kills what it left. Resolves with its exit code (128 plus the
+ * signal's number when a signal ended it).
+ */
+export async function supervise(argv: readonly string[]): Promise<number> {
+  becomeSubreaper();
+  // It holds the server's environment (a key, a Redis password): as the server, no same-uid process may read it.
+  check(libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), 'prctl(PR_SET_DUMPABLE, 0)');
+  let server: ReturnType<typeof Bun.spawn>;
+  try {
+    server = Bun.spawn([...programArgv(), SUPERVISED_COMMAND, String(process.pid), ...argv], {
+      stdio: ['inherit', 'inherit', 'inherit'],
+      env: process.env,
+      detached: true,
+    });
+  } catch (err) {
+    process.stderr.write(`hide: cannot start the server: ${(err as Error).message}\n`);
+    return 1;
+  }
+  for (const signal of PASSED_ON) process.on(signal, () => server.kill(signal));
+  await server.exited;
+  sweepUntilNoneLeft();
+  const signal = server.signalCode;
+  if (signal !== null) return 128 + (typeof signal === 'number' ? signal : (constants.signals[signal] ?? 0));
+  return server.exitCode ?? 1;
+}
+
+/**
+ * In the server a supervisor started: a SIGTERM when the supervisor dies,
+ * and false when it is gone already (the server must not run on without
+ * the process that catches what it leaves).
+ */
+export function followSupervisor(supervisor: number): boolean {
+  check(libc().prctl(PR_SET_PDEATHSIG, constants.signals.SIGTERM, 0, 0, 0), 'prctl(PR_SET_PDEATHSIG)');
+  return process.ppid === supervisor;
+}

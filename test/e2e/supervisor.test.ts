@@ -1,0 +1,71 @@
+/**
+ * The supervisor above an unprivileged server (src/sandbox/supervisor.ts):
+ * the server runs below it in a session of its own, a terminal's or an
+ * operator's signal to the supervisor reaches the server once, the
+ * supervisor exits with the server's status, and a supervisor killed stops
+ * the server and what its clients run. As root, where each command gets a
+ * PID namespace, there is none. What the supervisor is for — killing what a
+ * server that died leaves — is attacked in attack-leftovers.
+ */
+import { describe, expect, test } from 'bun:test';
+import { readFileSync } from 'node:fs';
+import { hostEntries, isLive, newMarker, procStat } from '../helpers/procfs.ts';
+import { callTool, waitFor } from '../helpers/server.ts';
+import { ALICE, startTwoClientServer, TWO_CLIENT_ATTACKS_SUPPORTED, UNPRIVILEGED } from '../helpers/two-clients.ts';
+
+const start = (uid: number | undefined) => startTwoClientServer({ prefix: 'hide-supervisor-', uid, prepare: () => [] });
+
+/** Session id of a process (the fourth field after its name in /proc/PID/stat). */
+const sessionOf = (pid: number): number => {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]);
+};
+
+const occurrences = (text: string, what: string) => text.split(what).length - 1;
+
+describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED)('supervisor', () => {
+  test('as root there is none: the process started is the server', async () => {
+    const s = await start(undefined);
+    try {
+      expect(s.server.pid).toBe(s.server.proc.pid);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  test('unprivileged, the server runs below it in a session of its own; one SIGINT to it drains the server once, and both exit 0', async () => {
+    const s = await start(UNPRIVILEGED);
+    const { server } = s;
+    try {
+      expect(server.pid).not.toBe(server.proc.pid);
+      expect(procStat(`/proc/${server.pid}`).ppid).toBe(server.proc.pid);
+      // Its own session: a terminal's Ctrl-C goes to the supervisor's group alone, and is passed on once.
+      expect(sessionOf(server.pid)).toBe(server.pid);
+      expect(sessionOf(server.proc.pid)).not.toBe(server.pid);
+      server.proc.kill('SIGINT');
+      expect(await server.proc.exited).toBe(0);
+      expect(isLive(`/proc/${server.pid}`)).toBe(false);
+      expect({ drains: occurrences(server.logs(), 'SIGINT received: draining'), again: occurrences(server.logs(), 'received again') }).toEqual({ drains: 1, again: 0 });
+    } finally {
+      await s.stop();
+    }
+  }, 30_000);
+
+  test("a supervisor killed stops its server as a SIGTERM does, and its clients' processes with it", async () => {
+    const s = await start(UNPRIVILEGED);
+    const { server } = s;
+    const m = newMarker();
+    const marked = () => hostEntries((dir) => isLive(dir) && readFileSync(`${dir}/cmdline`, 'utf8').includes(`\0${m}\0`));
+    try {
+      const started = await callTool(`${server.url}/mcp`, 'process_start', { command: 'sh', arguments: ['-c', `setsid sleep ${m} & sleep ${m}`] }, { 'X-API-Key': ALICE });
+      expect(started.error).toBeNull();
+      await waitFor(() => marked().length === 2, 5000, "alice's sleeps");
+      server.proc.kill('SIGKILL');
+      await waitFor(() => !isLive(`/proc/${server.pid}`) && marked().length === 0, 15_000, 'the server and the sleeps to end');
+      expect(server.logs()).toContain('SIGTERM received: draining');
+    } finally {
+      await s.stop();
+      for (const dir of marked()) process.kill(Number(dir.slice('/proc/'.length)), 'SIGKILL');
+    }
+  }, 30_000);
+});
