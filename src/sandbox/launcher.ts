@@ -27,7 +27,7 @@ import { O_PATH } from '../workspace/open.ts';
 import { CAP_SYS_ADMIN, dropCapabilities, hasCapabilities } from './capabilities.ts';
 import { checkInPlace, restrictSelf, UnreachableGrantError } from './landlock.ts';
 import { check, libc, SyscallError } from '../util/libc.ts';
-import { becomeSubreaper, procMatchesOwnPids, sendStopSignalsThrough, sweepOrphans, sweepUntilNoneLeft } from './orphans.ts';
+import { becomeSubreaper, procMatchesOwnPids, sendStopSignalsThrough, sweepUntilNoneLeft } from './orphans.ts';
 import { PidNamespaces } from './pidns.ts';
 import { isolateNetwork } from './namespaces.ts';
 import { mountPrivateProc, mountPrivatePts } from './private-proc.ts';
@@ -44,6 +44,12 @@ import { installSeccomp } from './seccomp.ts';
 import { InflightMap } from '../util/inflight-map.ts';
 
 const PR_SET_DUMPABLE = 4;
+/**
+ * Longest one sweep may hold the launcher's loop. Below the server's 4 s for
+ * a terminate the launcher must carry out: a launcher that took longer would
+ * be killed, and what it was sweeping left to the supervisor.
+ */
+const SWEEP_BLOCK_MS = 2000;
 /** How soon after a child's exit the sweep runs: signals of a burst of exits share one. */
 const EXIT_SWEEP_MS = 2;
 
@@ -186,8 +192,10 @@ export async function runLauncher(): Promise<void> {
     sweepTimer = undefined;
     sweepSoon = false;
     if (!sweeps) return;
-    const killed = sweepOrphans(leaders);
-    if (killed > 0) sweepTimer = setTimeout(sweep, 10);
+    // The whole forest is stopped before any of it dies (see sweepUntilNoneLeft), which blocks this loop, but it
+    // serves only this client, whose commands left what it kills. Past the bound, the client's next messages are
+    // read and the sweep goes on.
+    if (!sweepUntilNoneLeft({ keep: leaders, limitMs: SWEEP_BLOCK_MS, waitForDying: false })) sweepTimer = setTimeout(sweep, 10);
     else if (running.size + live.size > 0) sweepTimer = setTimeout(sweep, 1000);
   };
   // A child of ours that ended is a zombie, counted against the uid's processes (every client's commands run as

@@ -113,6 +113,31 @@ function signalHeld(p: Held, sig: number): boolean {
   return Number(libc().syscall(SYS_pidfd_send_signal, p.fd, sig, 0, 0, 0)) === 0;
 }
 
+/**
+ * Processes a whole-forest sweep killed that are not gone yet, held by
+ * pidfd. A pending SIGKILL refuses every fork, so none of them can grow the
+ * forest again: no sweep stops or waits for them again (one asleep in the
+ * kernel may take long to die, and would hold every sweep for its settling
+ * wait), and they are let go once gone or reaped.
+ */
+const dying = new Map<number, Held>();
+
+/** True while `pid` is a process a sweep killed that is still there (a zombie included). */
+function isDying(pid: number): boolean {
+  const held = dying.get(pid);
+  if (held === undefined) return false;
+  if (signalHeld(held, 0)) return true;
+  letGo(pid);
+  return false;
+}
+
+function letGo(pid: number): void {
+  const held = dying.get(pid);
+  if (held === undefined) return;
+  libc().close(held.fd);
+  dying.delete(pid);
+}
+
 /** Sends SIGSTOP through a pidfd from elsewhere (true: sent; null: that way is gone); null: from this thread. */
 let stopSender: ((fd: number) => boolean | null) | null = null;
 
@@ -256,24 +281,48 @@ function waitToSettle(frozen: Held[], settleBy: number): void {
  * more).
  */
 function killTree(root: number, budget: number, settleBy: number, deadline = Infinity): number {
-  // Our own child, not reaped yet: its pid names it alone.
-  const top = hold(root);
-  if (top === null) return lastErrno() === ESRCH ? 0 : killChildByPid(root);
+  return killTrees([root], budget, settleBy, deadline, null);
+}
+
+/**
+ * killTree over several of our children at once: every tree is stopped
+ * before any process dies. With `adopt`, the looks go on while they find
+ * someone new (not MAX_LOOKS), and each also takes our own new children that
+ * `adopt` accepts (a member that exits during the walk hands its children to
+ * us, the nearest subreaper), so nothing of the forest is left running when
+ * the kill frees its processes' places in the uid's count.
+ */
+function killTrees(roots: readonly number[], budget: number, settleBy: number, deadline: number, adopt: ((pid: number) => boolean) | null): number {
+  const tops = new Map<number, Held>();
+  let byPid = 0;
+  for (const root of roots) {
+    // Our own child, not reaped yet: its pid names it alone.
+    const top = hold(root);
+    if (top !== null) tops.set(root, top);
+    else if (lastErrno() !== ESRCH) byPid += killChildByPid(root);
+  }
+  if (tops.size === 0) return byPid;
   const frozen: Held[] = [];
   const inTree = new Set<number>();
-  const queue: { pid: number; parent: Held | null }[] = [{ pid: root, parent: null }];
-  const opened: Held[] = [top];
+  const queue: { pid: number; parent: Held | null }[] = [...tops.keys()].map((pid) => ({ pid, parent: null }));
+  const opened: Held[] = [...tops.values()];
   try {
     for (let look = 0; ; look++) {
-      // The root is always taken, even past the deadline: a sweep that stopped nobody would find the same tree next time.
+      // A root is always taken, even past the deadline: a sweep that stopped nobody would find the same tree next time.
       while (queue.length > 0 && frozen.length < budget && (inTree.size === 0 || performance.now() < deadline)) {
         const { pid, parent } = queue.pop()!;
-        if (inTree.has(pid)) continue;
+        if (inTree.has(pid) || (adopt !== null && isDying(pid))) continue;
         // Not in the tree (yet): a child handed over meanwhile is found again under its new parent.
-        const p: Held | null = parent === null ? top : holdChild(pid, parent);
+        let p: Held | null;
+        if (parent !== null) {
+          p = holdChild(pid, parent);
+          if (p !== null) opened.push(p);
+        } else {
+          p = tops.get(pid) ?? hold(pid);
+          if (p !== null && !tops.has(pid)) opened.push(p);
+        }
         if (p === null) continue;
         inTree.add(pid);
-        if (p !== top) opened.push(p);
         if (!freeze(p)) continue;
         frozen.push(p);
         // Bounded in time, not in reads: on a machine the tree's own processes keep busy, each read can wait long.
@@ -281,16 +330,21 @@ function killTree(root: number, budget: number, settleBy: number, deadline = Inf
         while (!isStill(stateOf(pid)) && performance.now() < spinEnd);
         for (const child of childPids(pid)) queue.push({ pid: child, parent: p });
       }
-      if (frozen.length >= budget || look === MAX_LOOKS || performance.now() >= deadline) break;
+      if (frozen.length >= budget || (adopt === null && look === MAX_LOOKS) || performance.now() >= deadline) break;
       waitToSettle(frozen, settleBy);
       for (const p of frozen) for (const child of childPids(p.pid)) if (!inTree.has(child)) queue.push({ pid: child, parent: p });
+      // Ours, not reaped: their pids name them alone.
+      if (adopt !== null) for (const child of childPids()) if (!inTree.has(child) && adopt(child)) queue.push({ pid: child, parent: null });
       if (queue.length === 0) break;
     }
-    for (const p of frozen) signalHeld(p, SIGKILL);
+    for (const p of frozen) {
+      signalHeld(p, SIGKILL);
+      if (adopt !== null && !dying.has(p.pid)) dying.set(p.pid, p);
+    }
   } finally {
-    for (const p of opened) libc().close(p.fd);
+    for (const p of opened) if (dying.get(p.pid) !== p) libc().close(p.fd);
   }
-  return frozen.length;
+  return frozen.length + byPid;
 }
 
 /**
@@ -391,15 +445,47 @@ export function sweepUntilQuiet(keep: () => ReadonlySet<number>, candidate: (pid
 /** How long a last sweep (its parent gone) goes on while something is left. */
 export const LAST_SWEEP_MS = 30_000;
 
+export interface ForestSweep {
+  /** Children of ours never touched: what the sweeping process spawned itself and waits for. */
+  keep?: ReadonlySet<number>;
+  /** Longest the sweep may block. */
+  limitMs?: number;
+  /**
+   * Whether to wait, within `limitMs`, for killed processes to be gone and
+   * reap them: for a last sweep. Else the sweep returns once every process
+   * left has been killed, and the next sweep reaps them.
+   */
+  waitForDying?: boolean;
+}
+
 /**
- * The last sweep of a process whose server is gone: kills every child of ours
- * and its tree, again and again until none is left — one sweep stops after a
- * budget of processes, and a chain that hops (fork, parent exits) hands us a
- * child after a round has listed ours — or only what SIGKILL does not end at
- * once (a process asleep in the kernel) is, for longer than `limitMs`.
- * Blocks: nothing else is left to serve.
+ * Kills every child of ours but those in `keep`, with its whole tree, and
+ * reaps them — stopping the whole forest before it kills any process — and
+ * again until none is left, or for `limitMs`. True when none is left.
+ *
+ * Killing a tree at a time, as the sweeps of a process that serves every
+ * client do, frees places in the uid's process count that a member still
+ * running takes at once: a fork bomb held at the count regrew as fast as it
+ * was killed, and outlived its sweeps. Blocks: for a launcher, whose loop
+ * serves only the client whose commands left what it kills; for the last
+ * sweep of a process whose server is gone; for the supervisor, which serves
+ * nobody.
  */
-export function sweepUntilNoneLeft(limitMs = LAST_SWEEP_MS): void {
+export function sweepUntilNoneLeft({ keep = new Set(), limitMs = LAST_SWEEP_MS, waitForDying = true }: ForestSweep = {}): boolean {
   const until = performance.now() + limitMs;
-  while (sweepOrphans(new Set(), undefined, Infinity) > 0 && performance.now() < until) Bun.sleepSync(1);
+  const c = libc();
+  const ours = () => childPids().filter((pid) => !keep.has(pid));
+  for (;;) {
+    const live: number[] = [];
+    for (const pid of ours()) {
+      if (isDead(pid)) {
+        c.waitpid(pid, null, WNOHANG);
+        letGo(pid);
+      } else if (!isDying(pid)) live.push(pid);
+    }
+    if (live.length === 0 && ours().length === 0) return true;
+    if (performance.now() >= until || (live.length === 0 && !waitForDying)) return false;
+    if (live.length > 0) killTrees(live, Infinity, performance.now() + SETTLE_MS, until, (pid) => !keep.has(pid));
+    else Bun.sleepSync(1);
+  }
 }

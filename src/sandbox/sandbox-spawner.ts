@@ -6,9 +6,10 @@
  * handed to the next new client so that call does not wait for a boot) and
  * closed after a minute without calls.
  *
- * The server is a child subreaper: whatever a launcher that died leaves
- * behind is re-parented to it, and it kills every child it did not spawn
- * itself — the kernel, not the orphan, says where the orphan came from.
+ * Unless a supervisor above it does that (supervisor.ts), the server is a
+ * child subreaper: whatever a launcher that died leaves behind is
+ * re-parented to it, and it kills every child it did not spawn itself — the
+ * kernel, not the orphan, says where the orphan came from.
  */
 import { ToolLimitError } from '../core/errors.ts';
 import type { LiveStart, OutputSink } from '../exec/live.ts';
@@ -18,6 +19,7 @@ import { liveLauncherPids, SandboxLauncher, type SandboxLauncherOptions } from '
 import { becomeSubreaper, isSandboxed, killProcessTree, procMatchesOwnPids, SETTLE_MS, sweepUntilQuiet } from './orphans.ts';
 import type { LayerReport } from './protocol.ts';
 import type { ResourceLimits } from './rlimits.ts';
+import { whenSupervisorGone } from './supervisor.ts';
 
 /** A launcher with no call for this long is closed. */
 export const IDLE_CLOSE_MS = 60_000;
@@ -68,7 +70,7 @@ export class SandboxSpawner implements Spawner {
   private readonly byOwner = new Map<string, Entry>();
   private spare: SandboxLauncher | null = null;
   private closed = false;
-  private readonly sweepsOrphans: boolean;
+  private sweepsOrphans: boolean;
 
   /** True once close() was called. */
   get isClosed(): boolean {
@@ -76,8 +78,14 @@ export class SandboxSpawner implements Spawner {
   }
 
   constructor(private readonly options: SandboxSpawnerOptions) {
-    this.sweepsOrphans = procMatchesOwnPids();
-    if (this.sweepsOrphans) becomeSubreaper();
+    this.sweepsOrphans = false;
+    // Killed, the supervisor leaves the server a SIGTERM, and what the launchers it then stops leave is the server's.
+    if (procMatchesOwnPids()) {
+      whenSupervisorGone(() => {
+        becomeSubreaper();
+        this.sweepsOrphans = true;
+      });
+    }
   }
 
   /**

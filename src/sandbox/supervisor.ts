@@ -17,19 +17,35 @@
  * Landlock domain, so no command can signal it (Landlock's signal scoping),
  * and the kernel, not a command, decides what it inherits.
  *
+ * While the server runs, the supervisor also takes what a launcher that
+ * died leaves (the server, supervised, is no subreaper, so that goes past
+ * it): killing it means stopping a whole forest before any of it dies (a
+ * fork bomb held at the uid's process count regrows from what is left
+ * running as fast as places free), which blocks, and the server's event loop
+ * serves every client; the supervisor's serves nobody.
+ *
  * The server runs in a session of its own, so a terminal's Ctrl-C reaches it
  * once, passed on by the supervisor, as do SIGTERM and SIGHUP sent to the
  * supervisor. A supervisor that dies (SIGKILL) leaves the server a SIGTERM
- * (PR_SET_PDEATHSIG): it stops as it does on one.
+ * (PR_SET_PDEATHSIG): the server takes back what its launchers leave, a
+ * subreaper again, and stops as it does on one.
  */
 import { constants } from 'node:os';
 import { check, libc } from '../util/libc.ts';
 import { hasCapabilities } from './capabilities.ts';
 import { programArgv, SUPERVISED_COMMAND } from './launcher-argv.ts';
-import { becomeSubreaper, procMatchesOwnPids, sweepUntilNoneLeft } from './orphans.ts';
+import { becomeSubreaper, childPids, LAST_SWEEP_MS, procMatchesOwnPids, sweepUntilNoneLeft } from './orphans.ts';
 
 const PR_SET_PDEATHSIG = 1;
 const PR_SET_DUMPABLE = 4;
+
+/** How often the supervisor looks for what a dead launcher left it while the server runs. */
+const INHERITED_POLL_MS = 100;
+/** How long one sweep of that may block before the supervisor handles signals again (and then goes on). */
+const INHERITED_SWEEP_MS = 5000;
+
+/** The supervisor's pid, in the server it started; null elsewhere. */
+let supervisorPid: number | null = null;
 
 /** The signals an operator or a terminal sends the server, passed on from the supervisor. */
 const PASSED_ON = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
@@ -66,8 +82,14 @@ export async function supervise(argv: readonly string[]): Promise<number> {
     return 1;
   }
   for (const signal of PASSED_ON) process.on(signal, () => server.kill(signal));
+  // Re-parenting sends no signal: what a dead launcher leaves is found by looking.
+  const keep = new Set([server.pid]);
+  const inherited = setInterval(() => {
+    if (childPids().some((pid) => !keep.has(pid))) sweepUntilNoneLeft({ keep, limitMs: INHERITED_SWEEP_MS, waitForDying: false });
+  }, INHERITED_POLL_MS);
   await server.exited;
-  sweepUntilNoneLeft();
+  clearInterval(inherited);
+  if (!sweepUntilNoneLeft()) process.stderr.write(`hide: processes the server's commands left were still there ${LAST_SWEEP_MS / 1000} s after it ended (asleep in the kernel?)\n`);
   const signal = server.signalCode;
   if (signal !== null) return 128 + (typeof signal === 'number' ? signal : (constants.signals[signal] ?? 0));
   return server.exitCode ?? 1;
@@ -80,5 +102,27 @@ export async function supervise(argv: readonly string[]): Promise<number> {
  */
 export function followSupervisor(supervisor: number): boolean {
   check(libc().prctl(PR_SET_PDEATHSIG, constants.signals.SIGTERM, 0, 0, 0), 'prctl(PR_SET_PDEATHSIG)');
-  return process.ppid === supervisor;
+  if (process.ppid !== supervisor) return false;
+  supervisorPid = supervisor;
+  // Registered before the command's own handler, so it runs first: a SIGTERM that says the supervisor is gone
+  // hands what launchers leave back to the server before it starts to stop them.
+  process.on('SIGTERM', () => {
+    if (supervisorPid === null || process.ppid === supervisorPid) return;
+    supervisorPid = null;
+    for (const takeOver of whenGone.splice(0)) takeOver();
+  });
+  return true;
+}
+
+/** True in a server a supervisor started and that still has it: what its launchers leave is the supervisor's to kill. */
+export function underSupervisor(): boolean {
+  return supervisorPid !== null;
+}
+
+const whenGone: Array<() => void> = [];
+
+/** Runs `takeOver` once the supervisor is gone (it has died: the server is stopping). */
+export function whenSupervisorGone(takeOver: () => void): void {
+  if (supervisorPid === null) takeOver();
+  else whenGone.push(takeOver);
 }

@@ -85,6 +85,31 @@ const HOP_CHAINS = [
   '    time.sleep(0.5)',
 ].join('\n');
 
+/**
+ * `python3 -c FORK_BOMB DEADLINE MARKER`: leaves its call's group (setsid, its first process gone), says so in the
+ * file `bomb-MARKER`, then every process forks whenever the uid's process count allows, until DEADLINE (Unix seconds).
+ */
+const FORK_BOMB = [
+  'import os, signal, sys, time',
+  'deadline = float(sys.argv[1])',
+  'signal.signal(signal.SIGCHLD, signal.SIG_IGN)',
+  'if os.fork():',
+  '    time.sleep(0.2)',
+  '    os._exit(0)',
+  'os.setsid()',
+  "open('bomb-' + sys.argv[2], 'w').write('started')",
+  'while time.time() < deadline:',
+  '    try:',
+  '        if os.fork() == 0:',
+  '            continue',
+  '    except OSError:',
+  '        pass',
+  '    time.sleep(0.05)',
+  'os._exit(0)',
+].join('\n');
+/** RLIMIT_NPROC for the fork-bomb tests: the bomb fills the uid's count, past one budgeted sweep (256). */
+const BOMB_PROCESSES = '600';
+
 /** Live processes anywhere on the host with `marker` as a whole argument. */
 const markedBy = (marker: string): number[] =>
   hostEntries((dir) => isLive(dir) && readFileSync(`${dir}/cmdline`, 'utf8').includes(`\0${marker}\0`)).map((dir) => Number(dir.slice('/proc/'.length)));
@@ -105,7 +130,8 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
   [`as uid ${UNPRIVILEGED}`, UNPRIVILEGED],
 ] as const)('what a hostile command leaves behind %s', (_name, uid) => {
   // A launcher idle for 2 s is retired (60 s by default), so the test need not wait a minute.
-  const start = () => startTwoClientServer({ prefix: 'hide-attack-leftovers-', uid, prepare: () => [], env: { HIDE_SANDBOX_LAUNCHER_IDLE_SECONDS: '2' } });
+  const start = (env: Record<string, string> = {}) =>
+    startTwoClientServer({ prefix: 'hide-attack-leftovers-', uid, prepare: () => [], env: { HIDE_SANDBOX_LAUNCHER_IDLE_SECONDS: '2', ...env } });
   const caller = (server: ServerProcess) => (key: string, args: string[]) =>
     callTool(`${server.url}/mcp`, 'shell_execute', { command: 'python3', arguments: args, timeoutSeconds: 120 }, { 'X-API-Key': key });
 
@@ -277,6 +303,55 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
       } finally {
         await own.stop();
         killAll(marked());
+      }
+    }, 30_000);
+
+    // A fork bomb that left its call's group fills the uid's process count (RLIMIT_NPROC; every client's commands
+    // share it) and keeps it full: a sweep that kills a tree at a time frees places that what still runs takes at
+    // once, and the bomb regrew as fast as it was killed. Sweeps stop the whole forest before any of it dies.
+    test("a fork bomb that left its group, at the uid's process count, is gone at once and stays gone", async () => {
+      const own = await start({ HIDE_SANDBOX_PROCESSES: BOMB_PROCESSES });
+      const m = newMarker();
+      const marked = () => markedBy(m);
+      try {
+        const url = `${own.server.url}/mcp`;
+        const bomb = await callTool(url, 'process_start', { command: 'python3', arguments: ['-c', FORK_BOMB, String(Date.now() / 1000 + 10), m] }, { 'X-API-Key': ALICE });
+        expect(bomb.error).toBeNull();
+        await waitFor(() => existsSync(join(own.ws, `bomb-${m}`)), 5000, 'the bomb to start');
+        // Unchecked, it fills the count within a second.
+        await Bun.sleep(2000);
+        const at2s = marked().length;
+        await Bun.sleep(1000);
+        expect({ at2s, at3s: marked().length }).toEqual({ at2s: 0, at3s: 0 });
+      } finally {
+        await own.stop();
+        killAll(marked());
+      }
+    }, 30_000);
+
+    // The same bomb left to a launcher that cannot sweep (stopped here, then killed as a command of its client
+    // may): what the launcher ran goes past the server, which is no subreaper under a supervisor, to the supervisor,
+    // whose loop serves nobody and may block while it stops the whole forest.
+    test('a fork bomb whose launcher was killed is gone at once while the server runs on', async () => {
+      const own = await start({ HIDE_SANDBOX_PROCESSES: BOMB_PROCESSES });
+      const m = newMarker();
+      const marked = () => markedBy(m);
+      let launcher: number | null = null;
+      try {
+        const url = `${own.server.url}/mcp`;
+        const bomb = await callTool(url, 'process_start', { command: 'python3', arguments: ['-c', FORK_BOMB, String(Date.now() / 1000 + 15), m] }, { 'X-API-Key': ALICE });
+        expect(bomb.error).toBeNull();
+        launcher = procStat(`/proc/${bomb.pid}`).ppid;
+        process.kill(launcher, 'SIGSTOP');
+        await waitFor(() => marked().length >= 300, 10_000, 'the bomb to grow under its stopped launcher');
+        process.kill(launcher, 'SIGKILL');
+        await waitFor(() => marked().length === 0, 5000, 'the bomb to be gone');
+        await Bun.sleep(500);
+        expect(marked().length).toBe(0);
+        expect((await callTool(url, 'shell_execute', { command: 'echo', arguments: ['served'] }, { 'X-API-Key': BOB })).stdout).toBe('served\n');
+      } finally {
+        await own.stop();
+        killAll([...marked(), ...(launcher !== null && isLive(`/proc/${launcher}`) ? [launcher] : [])]);
       }
     }, 30_000);
 
