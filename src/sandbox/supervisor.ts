@@ -30,6 +30,7 @@
  * (PR_SET_PDEATHSIG): the server takes back what its launchers leave, a
  * subreaper again, and stops as it does on one.
  */
+import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { check, libc } from '../util/libc.ts';
 import { hasCapabilities } from './capabilities.ts';
@@ -107,16 +108,28 @@ export function followSupervisor(supervisor: number): boolean {
   // Registered before the command's own handler, so it runs first: a SIGTERM that says the supervisor is gone
   // hands what launchers leave back to the server before it starts to stop them.
   process.on('SIGTERM', () => {
-    if (supervisorPid === null || process.ppid === supervisorPid) return;
+    if (supervisorPid === null || !isGone(supervisorPid)) return;
     supervisorPid = null;
     for (const takeOver of whenGone.splice(0)) takeOver();
   });
   return true;
 }
 
-/** True in a server a supervisor started and that still has it: what its launchers leave is the supervisor's to kill. */
-export function underSupervisor(): boolean {
-  return supervisorPid !== null;
+/**
+ * True once the supervisor is gone or going. The kernel sends the SIGTERM
+ * when the thread that started us exits — the supervisor's main thread, as
+ * it dies — and may do so before its other threads are gone and we are
+ * re-parented: an exited main thread shows as a zombie.
+ */
+function isGone(supervisor: number): boolean {
+  if (process.ppid !== supervisor) return true;
+  try {
+    const stat = readFileSync(`/proc/${supervisor}/stat`, 'utf8');
+    const state = stat[stat.lastIndexOf(')') + 2];
+    return state === 'Z' || state === 'X';
+  } catch {
+    return true;
+  }
 }
 
 const whenGone: Array<() => void> = [];

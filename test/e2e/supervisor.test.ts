@@ -51,7 +51,10 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED)('supervisor', () => {
     }
   }, 30_000);
 
-  test("a supervisor killed stops its server as a SIGTERM does, and its clients' processes with it", async () => {
+  // With its supervisor alive the server is no subreaper (the supervisor takes what a dead launcher leaves); once it
+  // is gone the server must take that itself. Alice's launcher, stopped here, cannot end her processes, and is
+  // killed by the server when it does not stop them in time: what it ran then goes to the server.
+  test("a supervisor killed stops its server as a SIGTERM does, and its clients' processes with it, those of a launcher that does not answer too", async () => {
     const s = await start(UNPRIVILEGED);
     const { server } = s;
     const m = newMarker();
@@ -60,6 +63,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED)('supervisor', () => {
       const started = await callTool(`${server.url}/mcp`, 'process_start', { command: 'sh', arguments: ['-c', `setsid sleep ${m} & sleep ${m}`] }, { 'X-API-Key': ALICE });
       expect(started.error).toBeNull();
       await waitFor(() => marked().length === 2, 5000, "alice's sleeps");
+      process.kill(procStat(`/proc/${started.pid}`).ppid, 'SIGSTOP');
       server.proc.kill('SIGKILL');
       await waitFor(() => !isLive(`/proc/${server.pid}`) && marked().length === 0, 15_000, 'the server and the sleeps to end');
       expect(server.logs()).toContain('SIGTERM received: draining');
