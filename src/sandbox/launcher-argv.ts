@@ -31,7 +31,9 @@ export function launcherArgv(): string[] {
  * for a few minutes had lost them, and its next fork aborted it, killing
  * every process of its client. With these the JIT compiles on
  * the JS thread and the collector marks there, and the heap keeps no block
- * warm-up thread, so none of them starts a thread.
+ * warm-up thread, so none of them starts a thread. The supervisor and the
+ * server below it run with them too (supervisor.ts): a thread the kernel
+ * refuses for want of processes, the uid's count full, aborts the runtime.
  */
 export const LAUNCHER_RUNTIME_ENV: Readonly<Record<string, string>> = {
   BUN_JSC_useConcurrentJIT: '0',

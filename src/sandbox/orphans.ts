@@ -475,6 +475,9 @@ export function sweepUntilNoneLeft({ keep = new Set(), limitMs = LAST_SWEEP_MS, 
   const until = performance.now() + limitMs;
   const c = libc();
   const ours = () => childPids().filter((pid) => !keep.has(pid));
+  // One whose parent ignores SIGCHLD is reaped by the kernel, never by us: let go of those gone, or their
+  // descriptors would stay open for good.
+  for (const pid of dying.keys()) isDying(pid);
   for (;;) {
     const live: number[] = [];
     for (const pid of ours()) {

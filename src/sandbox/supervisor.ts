@@ -26,18 +26,21 @@
  *
  * The server runs in a session of its own, so a terminal's Ctrl-C reaches it
  * once, passed on by the supervisor, as do SIGTERM and SIGHUP sent to the
- * supervisor. A supervisor that dies (SIGKILL) leaves the server a SIGTERM
+ * supervisor. A supervisor that dies (SIGKILL) leaves the server a signal
  * (PR_SET_PDEATHSIG): the server takes back what its launchers leave, a
- * subreaper again, and stops as it does on one.
+ * subreaper again, and stops as on SIGTERM.
  */
+import { FFIType, ptr } from 'bun:ffi';
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
-import { check, libc } from '../util/libc.ts';
+import { check, lastErrno, libc, openLibc, SyscallError } from '../util/libc.ts';
 import { hasCapabilities } from './capabilities.ts';
-import { programArgv, SUPERVISED_COMMAND } from './launcher-argv.ts';
-import { becomeSubreaper, childPids, LAST_SWEEP_MS, procMatchesOwnPids, sweepUntilNoneLeft } from './orphans.ts';
+import { LAUNCHER_RUNTIME_ENV, programArgv, SUPERVISED_COMMAND } from './launcher-argv.ts';
+import { becomeSubreaper, LAST_SWEEP_MS, procMatchesOwnPids, sweepUntilNoneLeft } from './orphans.ts';
 
 const PR_SET_PDEATHSIG = 1;
+/** What the server gets when its supervisor dies; it then stops as on SIGTERM. */
+const DEATH_SIGNAL = 'SIGUSR2';
 const PR_SET_DUMPABLE = 4;
 
 /** How often the supervisor looks for what a dead launcher left it while the server runs. */
@@ -68,6 +71,12 @@ export function wantsSupervisor(env: NodeJS.ProcessEnv = process.env): boolean {
  * signal's number when a signal ended it).
  */
 export async function supervise(argv: readonly string[]): Promise<number> {
+  // JavaScriptCore starts its JIT and collector helper threads when first needed, and a thread the kernel refuses
+  // (the uid's process count full: one client's fork bomb can fill it) aborts the runtime. The supervisor is there
+  // for exactly that moment, and the server must not die of it either, so both run with the launcher's settings,
+  // which start none (the server inherits them). They are read at start: this process starts again with them,
+  // under the same pid. Should that fail, it goes on as it is.
+  if (!Object.entries(LAUNCHER_RUNTIME_ENV).every(([name, value]) => process.env[name] === value)) startAgainSettled();
   becomeSubreaper();
   // It holds the server's environment (a key, a Redis password): as the server, no same-uid process may read it.
   check(libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), 'prctl(PR_SET_DUMPABLE, 0)');
@@ -83,11 +92,10 @@ export async function supervise(argv: readonly string[]): Promise<number> {
     return 1;
   }
   for (const signal of PASSED_ON) process.on(signal, () => server.kill(signal));
-  // Re-parenting sends no signal: what a dead launcher leaves is found by looking.
+  // Re-parenting sends no signal: what a dead launcher leaves is found by looking (a look at nothing costs two
+  // reads of our children, and lets go of the killed that are gone).
   const keep = new Set([server.pid]);
-  const inherited = setInterval(() => {
-    if (childPids().some((pid) => !keep.has(pid))) sweepUntilNoneLeft({ keep, limitMs: INHERITED_SWEEP_MS, waitForDying: false });
-  }, INHERITED_POLL_MS);
+  const inherited = setInterval(() => sweepUntilNoneLeft({ keep, limitMs: INHERITED_SWEEP_MS, waitForDying: false }), INHERITED_POLL_MS);
   await server.exited;
   clearInterval(inherited);
   if (!sweepUntilNoneLeft()) process.stderr.write(`hide: processes the server's commands left were still there ${LAST_SWEEP_MS / 1000} s after it ended (asleep in the kernel?)\n`);
@@ -97,29 +105,63 @@ export async function supervise(argv: readonly string[]): Promise<number> {
 }
 
 /**
+ * Replaces this process, keeping its pid and argv, by this program with the
+ * runtime settings of LAUNCHER_RUNTIME_ENV; returns only when that failed.
+ */
+function startAgainSettled(): void {
+  const env = { ...process.env, ...LAUNCHER_RUNTIME_ENV };
+  const argv = readFileSync('/proc/self/cmdline', 'utf8').split('\0').slice(0, -1);
+  // Kept referenced until execve returns (it returns only on failure).
+  const held: Buffer[] = [];
+  const cString = (text: string) => {
+    const bytes = Buffer.from(`${text}\0`);
+    held.push(bytes);
+    return bytes;
+  };
+  const array = (texts: string[]) => {
+    const pointers = new BigUint64Array(texts.length + 1);
+    texts.forEach((text, i) => (pointers[i] = BigInt(ptr(cString(text)))));
+    return pointers;
+  };
+  const argvArray = array(argv);
+  const envArray = array(Object.entries(env).map(([name, value]) => `${name}=${value}`));
+  const { execve } = openLibc({ execve: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 } });
+  execve(ptr(cString(process.execPath)), ptr(argvArray), ptr(envArray));
+  const err = new SyscallError('execve', lastErrno());
+  process.stderr.write(`hide: the supervisor runs without its runtime settings: ${err.message}\n`);
+}
+
+/**
  * In the server a supervisor started: a SIGTERM when the supervisor dies,
- * and false when it is gone already (the server must not run on without
+ * once, and false when it is gone already (the server must not run on without
  * the process that catches what it leaves).
  */
 export function followSupervisor(supervisor: number): boolean {
-  check(libc().prctl(PR_SET_PDEATHSIG, constants.signals.SIGTERM, 0, 0, 0), 'prctl(PR_SET_PDEATHSIG)');
+  check(libc().prctl(PR_SET_PDEATHSIG, constants.signals[DEATH_SIGNAL], 0, 0, 0), 'prctl(PR_SET_PDEATHSIG)');
   if (process.ppid !== supervisor) return false;
   supervisorPid = supervisor;
-  // Registered before the command's own handler, so it runs first: a SIGTERM that says the supervisor is gone
-  // hands what launchers leave back to the server before it starts to stop them.
-  process.on('SIGTERM', () => {
-    if (supervisorPid === null || !isGone(supervisorPid)) return;
+  // The kernel sends it each time a thread of the supervisor that was our parent exits — its main thread, then
+  // the one we were handed to, and so on — so it comes more than once, and may come before the supervisor is all
+  // gone: what launchers leave is handed back to the server, and the server stopped with one SIGTERM, once the
+  // supervisor is seen gone.
+  const gone = (looks: number) => {
+    if (supervisorPid === null) return;
+    if (!isGone(supervisorPid)) {
+      if (looks > 0) setTimeout(() => gone(looks - 1), 10);
+      return;
+    }
     supervisorPid = null;
     for (const takeOver of whenGone.splice(0)) takeOver();
-  });
+    process.kill(process.pid, 'SIGTERM');
+  };
+  process.on(DEATH_SIGNAL, () => gone(100));
   return true;
 }
 
 /**
- * True once the supervisor is gone or going. The kernel sends the SIGTERM
- * when the thread that started us exits — the supervisor's main thread, as
- * it dies — and may do so before its other threads are gone and we are
- * re-parented: an exited main thread shows as a zombie.
+ * True once the supervisor is gone or going: re-parented away, or its main
+ * thread (which started us) exited, which shows as a zombie while its other
+ * threads are still on their way out.
  */
 function isGone(supervisor: number): boolean {
   if (process.ppid !== supervisor) return true;

@@ -11,7 +11,7 @@ import { describe, expect, test } from 'bun:test';
 import { readFileSync } from 'node:fs';
 import { hostEntries, isLive, newMarker, procStat } from '../helpers/procfs.ts';
 import { callTool, waitFor } from '../helpers/server.ts';
-import { ALICE, startTwoClientServer, TWO_CLIENT_ATTACKS_SUPPORTED, UNPRIVILEGED } from '../helpers/two-clients.ts';
+import { ALICE, BOB, startTwoClientServer, TWO_CLIENT_ATTACKS_SUPPORTED, UNPRIVILEGED } from '../helpers/two-clients.ts';
 
 const start = (uid: number | undefined) => startTwoClientServer({ prefix: 'hide-supervisor-', uid, prepare: () => [] });
 
@@ -22,6 +22,26 @@ const sessionOf = (pid: number): number => {
 };
 
 const occurrences = (text: string, what: string) => text.split(what).length - 1;
+
+const MCP_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+
+/** The uid's process count in the fill test: RLIMIT_NPROC of the server and of its commands. */
+const FILL = 400;
+
+/**
+ * `python3 -c FILL_COUNT DEADLINE MARKER`: forks, and every process forks on, until the uid's process count is full;
+ * all of it stays in its call's group and ends at DEADLINE (Unix seconds).
+ */
+const FILL_COUNT = [
+  'import os, sys, time',
+  'deadline = float(sys.argv[1])',
+  'while time.time() < deadline:',
+  '    try:',
+  '        os.fork()',
+  '    except OSError:',
+  '        time.sleep(0.05)',
+  'os._exit(0)',
+].join('\n');
 
 describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED)('supervisor', () => {
   test('as root there is none: the process started is the server', async () => {
@@ -51,6 +71,39 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED)('supervisor', () => {
     }
   }, 30_000);
 
+  // Both run on Bun, whose JavaScriptCore starts helper threads (the JIT's, the collector's) when first needed; a
+  // thread the kernel refuses aborts the runtime. Any client's commands can fill the uid's process count, and a
+  // leader that forks before its limits apply does so under the server's own limit: both start none.
+  test("the uid's process count filled, past the server's own limit, kills neither the supervisor nor the server", async () => {
+    const s = await startTwoClientServer({
+      prefix: 'hide-supervisor-',
+      uid: UNPRIVILEGED,
+      prepare: () => [],
+      wrap: ['prlimit', `--nproc=${FILL}`, '--'],
+      env: { HIDE_SANDBOX_PROCESSES: String(FILL) },
+    });
+    const { server } = s;
+    const m = newMarker();
+    const marked = () => hostEntries((dir) => isLive(dir) && readFileSync(`${dir}/cmdline`, 'utf8').includes(`\0${m}\0`));
+    try {
+      const url = `${server.url}/mcp`;
+      const fill = await callTool(url, 'process_start', { command: 'python3', arguments: ['-c', FILL_COUNT, String(Date.now() / 1000 + 8), m] }, { 'X-API-Key': ALICE });
+      expect(fill.error).toBeNull();
+      await waitFor(() => marked().length >= FILL - 100, 10_000, 'the count to fill');
+      // Answered while it is full: what needs no new process.
+      for (let i = 0; i < 20; i++) {
+        expect((await fetch(url, { method: 'POST', headers: { ...MCP_HEADERS, 'X-API-Key': BOB }, body: JSON.stringify({ jsonrpc: '2.0', id: i, method: 'tools/list' }) })).status).toBe(200);
+        await Bun.sleep(100);
+      }
+      await waitFor(() => marked().length === 0, 15_000, 'the fill to end');
+      expect((await callTool(url, 'shell_execute', { command: 'echo', arguments: ['served'] }, { 'X-API-Key': BOB })).stdout).toBe('served\n');
+      expect({ supervisor: isLive(`/proc/${server.proc.pid}`), server: isLive(`/proc/${server.pid}`), crashed: server.logs().includes('panic') }).toEqual({ supervisor: true, server: true, crashed: false });
+    } finally {
+      await s.stop();
+      for (const dir of marked()) process.kill(Number(dir.slice('/proc/'.length)), 'SIGKILL');
+    }
+  }, 40_000);
+
   // With its supervisor alive the server is no subreaper (the supervisor takes what a dead launcher leaves); once it
   // is gone the server must take that itself. Alice's launcher, stopped here, cannot end her processes, and is
   // killed by the server when it does not stop them in time: what it ran then goes to the server.
@@ -66,7 +119,8 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED)('supervisor', () => {
       process.kill(procStat(`/proc/${started.pid}`).ppid, 'SIGSTOP');
       server.proc.kill('SIGKILL');
       await waitFor(() => !isLive(`/proc/${server.pid}`) && marked().length === 0, 15_000, 'the server and the sleeps to end');
-      expect(server.logs()).toContain('SIGTERM received: draining');
+      // The kernel tells the server of its supervisor's death once per thread of the supervisor that exits: one stop.
+      expect({ drains: occurrences(server.logs(), 'SIGTERM received: draining'), again: occurrences(server.logs(), 'received again') }).toEqual({ drains: 1, again: 0 });
     } finally {
       await s.stop();
       for (const dir of marked()) process.kill(Number(dir.slice('/proc/'.length)), 'SIGKILL');

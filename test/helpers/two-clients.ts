@@ -39,6 +39,8 @@ export interface TwoClientOptions {
   path?: (ws: string) => string;
   /** Settings besides the common ones (or made from DIR and the workspace, after `prepare`). */
   env?: Record<string, string> | ((dir: string, ws: string) => Record<string, string>);
+  /** A program that runs the unprivileged server's binary, its argv before the binary's path (`prlimit --nproc=N --`). */
+  wrap?: string[];
   /** Clients besides alice and bob, as [client id, key]. */
   moreClients?: ReadonlyArray<readonly [string, string]>;
 }
@@ -60,9 +62,10 @@ export async function startTwoClientServer(opts: TwoClientOptions): Promise<TwoC
     let program: string[] | undefined;
     if (opts.uid !== undefined) {
       for (const p of [ws, secrets, keysFile, ...owned]) chownSync(p, opts.uid, opts.uid);
-      program = [join(dir, 'hide')];
-      copyFileSync(await ensureBinary(), program[0]!);
-      chmodSync(program[0]!, 0o755);
+      const binary = join(dir, 'hide');
+      copyFileSync(await ensureBinary(), binary);
+      chmodSync(binary, 0o755);
+      program = [...(opts.wrap ?? []), binary];
     }
     const server = await startServerProcess({
       cwd: dir,
