@@ -6,7 +6,8 @@
  * did not spawn, so the sweep reaps their zombies too.
  *
  * Used by the launcher when commands cannot have a PID namespace of their own
- * (an unprivileged server), and by the server for what a dead launcher leaves.
+ * (an unprivileged server), and for what a dead launcher leaves by the
+ * supervisor above the server (supervisor.ts), or by the server without one.
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { constants } from 'node:os';

@@ -70,7 +70,7 @@ export class SandboxSpawner implements Spawner {
   private readonly byOwner = new Map<string, Entry>();
   private spare: SandboxLauncher | null = null;
   private closed = false;
-  private sweepsOrphans: boolean;
+  private sweepsOrphans = false;
 
   /** True once close() was called. */
   get isClosed(): boolean {
@@ -78,8 +78,8 @@ export class SandboxSpawner implements Spawner {
   }
 
   constructor(private readonly options: SandboxSpawnerOptions) {
-    this.sweepsOrphans = false;
-    // Killed, the supervisor leaves the server a SIGTERM, and what the launchers it then stops leave is the server's.
+    // At once without a supervisor; under one, once it has died (the server is then stopping, and what the
+    // launchers it stops leave is its own to kill).
     if (procMatchesOwnPids()) {
       whenSupervisorGone(() => {
         becomeSubreaper();
