@@ -16,10 +16,13 @@ import type { LiveStart, OutputSink } from '../exec/live.ts';
 import { notStarted, type SpawnResult } from '../exec/spawn.ts';
 import type { OwnedLiveRequest, OwnedSpawnRequest, Spawner } from '../exec/spawner.ts';
 import { liveLauncherPids, SandboxLauncher, type SandboxLauncherOptions } from './launcher-client.ts';
-import { becomeSubreaper, isSandboxed, killProcessTree, procMatchesOwnPids, SETTLE_MS, sweepUntilQuiet } from './orphans.ts';
+import { becomeSubreaper, isSandboxed, killProcessTree, procMatchesOwnPids, SETTLE_MS, sweepUntilNoneLeft, sweepUntilQuiet } from './orphans.ts';
 import type { LayerReport } from './protocol.ts';
 import type { ResourceLimits } from './rlimits.ts';
-import { whenSupervisorGone } from './supervisor.ts';
+import { underSupervisor, whenSupervisorGone } from './supervisor.ts';
+
+/** Longest one sweep of a server stopping without its supervisor may block, before the rest goes on 10 ms later. */
+const WHOLE_FOREST_SWEEP_MS = 2000;
 
 /** A launcher with no call for this long is closed. */
 export const IDLE_CLOSE_MS = 60_000;
@@ -71,6 +74,12 @@ export class SandboxSpawner implements Spawner {
   private spare: SandboxLauncher | null = null;
   private closed = false;
   private sweepsOrphans = false;
+  /**
+   * True once the server has taken what launchers leave over from a
+   * supervisor that died: it is stopping, and sweeps as the supervisor did,
+   * the whole forest stopped first, blocking.
+   */
+  private sweepsWholeForest = false;
 
   /** True once close() was called. */
   get isClosed(): boolean {
@@ -81,9 +90,12 @@ export class SandboxSpawner implements Spawner {
     // At once without a supervisor; under one, once it has died (the server is then stopping, and what the
     // launchers it stops leave is its own to kill).
     if (procMatchesOwnPids()) {
+      const supervised = underSupervisor();
       whenSupervisorGone(() => {
         becomeSubreaper();
         this.sweepsOrphans = true;
+        this.sweepsWholeForest = supervised;
+        if (supervised) this.sweep();
       });
     }
   }
@@ -188,7 +200,7 @@ export class SandboxSpawner implements Spawner {
     this.byOwner.clear();
     this.spare = null;
     await Promise.all(all);
-    this.sweep();
+    this.sweep(true);
   }
 
   private entryFor(owner: string): Entry | null {
@@ -236,9 +248,16 @@ export class SandboxSpawner implements Spawner {
    * Kills what dead launchers left re-parented to us: sandboxed children
    * that are not a live launcher (of any spawner in this process).
    */
-  private sweep(): void {
+  private sweep(last = false): void {
     if (!this.sweepsOrphans) return;
-    sweepUntilQuiet(() => liveLauncherPids, isSandboxed);
+    if (!this.sweepsWholeForest) {
+      sweepUntilQuiet(() => liveLauncherPids, isSandboxed);
+      return;
+    }
+    // A fork bomb a dead launcher left would regrow from what sweeps of one tree at a time leave running (see
+    // sweepUntilNoneLeft); the last one, once every launcher is closed, waits for what it killed to be gone.
+    if (last) sweepUntilNoneLeft({ keep: liveLauncherPids });
+    else if (!sweepUntilNoneLeft({ keep: liveLauncherPids, limitMs: WHOLE_FOREST_SWEEP_MS, waitForDying: false })) setTimeout(() => this.sweep(), 10);
   }
 }
 

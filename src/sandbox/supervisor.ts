@@ -174,6 +174,11 @@ function isGone(supervisor: number): boolean {
   }
 }
 
+/** True in a server a supervisor started, while that supervisor lives. */
+export function underSupervisor(): boolean {
+  return supervisorPid !== null;
+}
+
 const whenGone: Array<() => void> = [];
 
 /** Runs `takeOver` once the supervisor is gone (it has died: the server is stopping). */

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ServerProcess } from '../helpers/process.ts';
+import { BOMB_PROCESSES, FORK_BOMB } from '../helpers/bombs.ts';
 import { hostEntries, isLive, newMarker, procStat } from '../helpers/procfs.ts';
 import { callTool, waitFor } from '../helpers/server.ts';
 import { ALICE, BOB, startTwoClientServer, TWO_CLIENT_ATTACKS_SUPPORTED, type TwoClientServer, UNPRIVILEGED } from '../helpers/two-clients.ts';
@@ -85,30 +86,6 @@ const HOP_CHAINS = [
   '    time.sleep(0.5)',
 ].join('\n');
 
-/**
- * `python3 -c FORK_BOMB DEADLINE MARKER`: leaves its call's group (setsid, its first process gone), says so in the
- * file `bomb-MARKER`, then every process forks whenever the uid's process count allows, until DEADLINE (Unix seconds).
- */
-const FORK_BOMB = [
-  'import os, signal, sys, time',
-  'deadline = float(sys.argv[1])',
-  'signal.signal(signal.SIGCHLD, signal.SIG_IGN)',
-  'if os.fork():',
-  '    time.sleep(0.2)',
-  '    os._exit(0)',
-  'os.setsid()',
-  "open('bomb-' + sys.argv[2], 'w').write('started')",
-  'while time.time() < deadline:',
-  '    try:',
-  '        if os.fork() == 0:',
-  '            continue',
-  '    except OSError:',
-  '        pass',
-  '    time.sleep(0.05)',
-  'os._exit(0)',
-].join('\n');
-/** RLIMIT_NPROC for the fork-bomb tests: the bomb fills the uid's count, past one budgeted sweep (256). */
-const BOMB_PROCESSES = '600';
 
 /** Live processes anywhere on the host with `marker` as a whole argument. */
 const markedBy = (marker: string): number[] =>

@@ -9,6 +9,7 @@
  */
 import { describe, expect, test } from 'bun:test';
 import { readFileSync } from 'node:fs';
+import { BOMB_PROCESSES, FORK_BOMB } from '../helpers/bombs.ts';
 import { hostEntries, isLive, newMarker, procStat } from '../helpers/procfs.ts';
 import { callTool, waitFor } from '../helpers/server.ts';
 import { ALICE, BOB, startTwoClientServer, TWO_CLIENT_ATTACKS_SUPPORTED, UNPRIVILEGED } from '../helpers/two-clients.ts';
@@ -105,25 +106,27 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED)('supervisor', () => {
   }, 40_000);
 
   // With its supervisor alive the server is no subreaper (the supervisor takes what a dead launcher leaves); once it
-  // is gone the server must take that itself. Alice's launcher, stopped here, cannot end her processes, and is
-  // killed by the server when it does not stop them in time: what it ran then goes to the server.
-  test("a supervisor killed stops its server as a SIGTERM does, and its clients' processes with it, those of a launcher that does not answer too", async () => {
-    const s = await start(UNPRIVILEGED);
+  // is gone the server must take that itself, and sweep it as the supervisor does: a fork bomb at the uid's process
+  // count regrows from what a sweep of one tree at a time leaves running. Alice's launcher, stopped here, cannot
+  // end her bomb, and is killed by the server when it does not close in time: what it ran then goes to the server.
+  test("a supervisor killed stops its server as a SIGTERM does, and its clients' processes with it, a bomb its stopped launcher left too", async () => {
+    const s = await startTwoClientServer({ prefix: 'hide-supervisor-', uid: UNPRIVILEGED, prepare: () => [], env: { HIDE_SANDBOX_PROCESSES: BOMB_PROCESSES } });
     const { server } = s;
     const m = newMarker();
     const marked = () => hostEntries((dir) => isLive(dir) && readFileSync(`${dir}/cmdline`, 'utf8').includes(`\0${m}\0`));
     try {
-      const started = await callTool(`${server.url}/mcp`, 'process_start', { command: 'sh', arguments: ['-c', `setsid sleep ${m} & sleep ${m}`] }, { 'X-API-Key': ALICE });
+      const started = await callTool(`${server.url}/mcp`, 'process_start', { command: 'python3', arguments: ['-c', FORK_BOMB, String(Date.now() / 1000 + 20), m] }, { 'X-API-Key': ALICE });
       expect(started.error).toBeNull();
-      await waitFor(() => marked().length === 2, 5000, "alice's sleeps");
       process.kill(procStat(`/proc/${started.pid}`).ppid, 'SIGSTOP');
+      await waitFor(() => marked().length >= 300, 10_000, 'the bomb to grow under its stopped launcher');
       server.proc.kill('SIGKILL');
-      await waitFor(() => !isLive(`/proc/${server.pid}`) && marked().length === 0, 15_000, 'the server and the sleeps to end');
+      await waitFor(() => !isLive(`/proc/${server.pid}`), 15_000, 'the server to end');
+      expect(marked().length).toBe(0);
       // The kernel tells the server of its supervisor's death once per thread of the supervisor that exits: one stop.
       expect({ drains: occurrences(server.logs(), 'SIGTERM received: draining'), again: occurrences(server.logs(), 'received again') }).toEqual({ drains: 1, again: 0 });
     } finally {
       await s.stop();
       for (const dir of marked()) process.kill(Number(dir.slice('/proc/'.length)), 'SIGKILL');
     }
-  }, 30_000);
+  }, 40_000);
 });

@@ -1,0 +1,25 @@
+/** A fork bomb for the tests that attack the sweeps, and the process count it fills. */
+/**
+ * `python3 -c FORK_BOMB DEADLINE MARKER`: leaves its call's group (setsid, its first process gone), says so in the
+ * file `bomb-MARKER`, then every process forks whenever the uid's process count allows, until DEADLINE (Unix seconds).
+ */
+export const FORK_BOMB = [
+  'import os, signal, sys, time',
+  'deadline = float(sys.argv[1])',
+  'signal.signal(signal.SIGCHLD, signal.SIG_IGN)',
+  'if os.fork():',
+  '    time.sleep(0.2)',
+  '    os._exit(0)',
+  'os.setsid()',
+  "open('bomb-' + sys.argv[2], 'w').write('started')",
+  'while time.time() < deadline:',
+  '    try:',
+  '        if os.fork() == 0:',
+  '            continue',
+  '    except OSError:',
+  '        pass',
+  '    time.sleep(0.05)',
+  'os._exit(0)',
+].join('\n');
+/** RLIMIT_NPROC for the fork-bomb tests: the bomb fills the uid's count, past one budgeted sweep (256). */
+export const BOMB_PROCESSES = '600';
