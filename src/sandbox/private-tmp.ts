@@ -91,13 +91,21 @@ export class PrivateTmp {
    * directory in place, or null. A directory that stays keeps its lock file,
    * released, so the next server's sweep tries again.
    */
-  async remove(): Promise<Error | null> {
-    let error: Error | null = null;
-    try {
-      await removeTree(this.path);
-    } catch (err) {
-      error = err as Error;
-    }
+  async remove(waitMs = REMOVE_WAIT_MS): Promise<Error | null> {
+    // Off the event loop, on the runtime's file-system threads: one the kernel refused (the uid's process count full,
+    // which any client's commands can do) leaves the removal waiting for good, and a stop waiting on it would never
+    // write its last audit lines. Past the wait the directory is left, its lock released, to the next start's sweep.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const error = await Promise.race([
+      removeTree(this.path).then(
+        () => null,
+        (err: unknown) => err as Error,
+      ),
+      new Promise<Error>((resolve) => {
+        timer = setTimeout(() => resolve(new Error(`not removed within ${waitMs / 1000} s (left to the next start, which removes it)`)), waitMs);
+      }),
+    ]);
+    clearTimeout(timer);
     if (this.lockFd === null) return error;
     if (error === null) rmSync(`${this.path}.lock`, { force: true });
     closeSync(this.lockFd);
@@ -133,6 +141,8 @@ async function removeTree(path: string): Promise<void> {
 const MAX_OPEN_UP_DEPTH = 256;
 /** Walks at most, each moving what lies below its depth up to the top: 64 × 256 levels. */
 const MAX_OPEN_UP_ROUNDS = 64;
+/** Longest a removal is waited for (a tree of a million files takes seconds). */
+const REMOVE_WAIT_MS = 15_000;
 
 /**
  * Gives the owner full rights on `dir` and every directory below it. A
