@@ -65,7 +65,7 @@ function statFields(path: string): string[] | null {
 }
 
 /** State letter (R, S, T, Z, …) of a process, or of one of its threads; null when it is gone. */
-function stateOf(pid: number, tid?: string): string | null {
+export function stateOf(pid: number, tid?: string): string | null {
   return statFields(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`)?.[0]?.[0] ?? null;
 }
 

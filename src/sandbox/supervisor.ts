@@ -33,10 +33,10 @@
 import { FFIType, ptr } from 'bun:ffi';
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
-import { check, lastErrno, libc, openLibc, SyscallError } from '../util/libc.ts';
+import { check, cString, lastErrno, libc, openLibc, SyscallError } from '../util/libc.ts';
 import { hasCapabilities } from './capabilities.ts';
 import { LAUNCHER_RUNTIME_ENV, programArgv, SUPERVISED_COMMAND } from './launcher-argv.ts';
-import { becomeSubreaper, LAST_SWEEP_MS, procMatchesOwnPids, sweepUntilNoneLeft } from './orphans.ts';
+import { becomeSubreaper, LAST_SWEEP_MS, procMatchesOwnPids, stateOf, sweepUntilNoneLeft } from './orphans.ts';
 
 const PR_SET_PDEATHSIG = 1;
 /** What the server gets when its supervisor dies; it then stops as on SIGTERM. */
@@ -113,20 +113,20 @@ function startAgainSettled(): void {
   const argv = readFileSync('/proc/self/cmdline', 'utf8').split('\0').slice(0, -1);
   // Kept referenced until execve returns (it returns only on failure).
   const held: Buffer[] = [];
-  const cString = (text: string) => {
-    const bytes = Buffer.from(`${text}\0`);
-    held.push(bytes);
-    return bytes;
-  };
   const array = (texts: string[]) => {
     const pointers = new BigUint64Array(texts.length + 1);
-    texts.forEach((text, i) => (pointers[i] = BigInt(ptr(cString(text)))));
+    texts.forEach((text, i) => {
+      const bytes = cString(text);
+      held.push(bytes);
+      pointers[i] = BigInt(ptr(bytes));
+    });
     return pointers;
   };
   const argvArray = array(argv);
   const envArray = array(Object.entries(env).map(([name, value]) => `${name}=${value}`));
   const { execve } = openLibc({ execve: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 } });
-  execve(ptr(cString(process.execPath)), ptr(argvArray), ptr(envArray));
+  const path = cString(process.execPath);
+  execve(ptr(path), ptr(argvArray), ptr(envArray));
   const err = new SyscallError('execve', lastErrno());
   process.stderr.write(`hide: the supervisor runs without its runtime settings: ${err.message}\n`);
 }
@@ -165,13 +165,8 @@ export function followSupervisor(supervisor: number): boolean {
  */
 function isGone(supervisor: number): boolean {
   if (process.ppid !== supervisor) return true;
-  try {
-    const stat = readFileSync(`/proc/${supervisor}/stat`, 'utf8');
-    const state = stat[stat.lastIndexOf(')') + 2];
-    return state === 'Z' || state === 'X';
-  } catch {
-    return true;
-  }
+  const state = stateOf(supervisor);
+  return state === null || state === 'Z' || state === 'X';
 }
 
 /** True in a server a supervisor started, while that supervisor lives. */

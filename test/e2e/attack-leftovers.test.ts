@@ -10,11 +10,11 @@
  * the other client.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ServerProcess } from '../helpers/process.ts';
-import { BOMB_PROCESSES, FORK_BOMB } from '../helpers/bombs.ts';
-import { hostEntries, isLive, newMarker, procStat } from '../helpers/procfs.ts';
+import { BOMB_PROCESSES, startForkBomb } from '../helpers/bombs.ts';
+import { isLive, livePidsWith, newMarker, procStat } from '../helpers/procfs.ts';
 import { callTool, waitFor } from '../helpers/server.ts';
 import { ALICE, BOB, startTwoClientServer, TWO_CLIENT_ATTACKS_SUPPORTED, type TwoClientServer, UNPRIVILEGED } from '../helpers/two-clients.ts';
 
@@ -88,8 +88,7 @@ const HOP_CHAINS = [
 
 
 /** Live processes anywhere on the host with `marker` as a whole argument. */
-const markedBy = (marker: string): number[] =>
-  hostEntries((dir) => isLive(dir) && readFileSync(`${dir}/cmdline`, 'utf8').includes(`\0${marker}\0`)).map((dir) => Number(dir.slice('/proc/'.length)));
+const markedBy = (marker: string): number[] => livePidsWith(`\0${marker}\0`);
 
 /** SIGKILL to each of `pids` that is still there (a test's own leftovers, found by their marker). */
 function killAll(pids: number[]): void {
@@ -174,7 +173,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
   test("a second stop signal (exit at once) leaves none of a client's processes running: a call's command, a process and what left its group", async () => {
     const own = await start();
     const m = newMarker();
-    const marked = () => hostEntries((dir) => isLive(dir) && readFileSync(`${dir}/cmdline`, 'utf8').includes(`sleep\0${m}`)).map((dir) => Number(dir.slice('/proc/'.length)));
+    const marked = () => livePidsWith(`sleep\0${m}`);
     try {
       const url = `${own.server.url}/mcp`;
       const started = await callTool(url, 'process_start', { command: 'sh', arguments: ['-c', `setsid sleep ${m} & sleep ${m}`] }, { 'X-API-Key': ALICE });
@@ -202,7 +201,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
     test('a launcher its own command tried to stop, and what it runs, end when the server is killed', async () => {
       const own = await start();
       const m = newMarker();
-      const marked = () => hostEntries((dir) => isLive(dir) && readFileSync(`${dir}/cmdline`, 'utf8').includes(`sleep\0${m}`)).map((dir) => Number(dir.slice('/proc/'.length)));
+      const marked = () => livePidsWith(`sleep\0${m}`);
       let launcher: number | null = null;
       try {
         const url = `${own.server.url}/mcp`;
@@ -292,7 +291,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
       const marked = () => markedBy(m);
       try {
         const url = `${own.server.url}/mcp`;
-        const bomb = await callTool(url, 'process_start', { command: 'python3', arguments: ['-c', FORK_BOMB, String(Date.now() / 1000 + 10), m] }, { 'X-API-Key': ALICE });
+        const bomb = await startForkBomb(url, ALICE, 10, m);
         expect(bomb.error).toBeNull();
         await waitFor(() => existsSync(join(own.ws, `bomb-${m}`)), 5000, 'the bomb to start');
         // Unchecked, it fills the count within a second.
@@ -316,7 +315,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
       let launcher: number | null = null;
       try {
         const url = `${own.server.url}/mcp`;
-        const bomb = await callTool(url, 'process_start', { command: 'python3', arguments: ['-c', FORK_BOMB, String(Date.now() / 1000 + 15), m] }, { 'X-API-Key': ALICE });
+        const bomb = await startForkBomb(url, ALICE, 15, m);
         expect(bomb.error).toBeNull();
         launcher = procStat(`/proc/${bomb.pid}`).ppid;
         process.kill(launcher, 'SIGSTOP');

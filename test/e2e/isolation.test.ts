@@ -10,15 +10,13 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, statSync,
 import { dirname, join } from 'node:path';
 import { DEFAULT_PROC, DEFAULT_READ_ONLY } from '../../src/sandbox/rules.ts';
 import type { ServerProcess } from '../helpers/process.ts';
-import { childrenOf, hostEntries, isLive, newMarker, procStat } from '../helpers/procfs.ts';
+import { childrenOf, hostEntries, isLive, livePidsWith, newMarker, procStat } from '../helpers/procfs.ts';
 import { callTool, waitFor } from '../helpers/server.ts';
 import { ALICE, BOB, startTwoClientServer, TWO_CLIENT_ATTACKS_SUPPORTED, type TwoClientServer, UNPRIVILEGED } from '../helpers/two-clients.ts';
 
 
 /** Pids of live processes whose command line (arguments joined by NUL) contains `marker`. */
-function pidsOf(marker: string): number[] {
-  return hostEntries((dir) => isLive(dir) && readFileSync(`${dir}/cmdline`, 'utf8').includes(marker)).map((dir) => Number(dir.slice('/proc/'.length)));
-}
+const pidsOf = livePidsWith;
 
 /** True while any live thread of any process has `marker` in its command line. */
 function ghostAlive(marker: string): boolean {

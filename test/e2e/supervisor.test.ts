@@ -9,8 +9,8 @@
  */
 import { describe, expect, test } from 'bun:test';
 import { readFileSync } from 'node:fs';
-import { BOMB_PROCESSES, FORK_BOMB } from '../helpers/bombs.ts';
-import { hostEntries, isLive, newMarker, procStat } from '../helpers/procfs.ts';
+import { BOMB_PROCESSES, startForkBomb } from '../helpers/bombs.ts';
+import { isLive, livePidsWith, newMarker, procStat } from '../helpers/procfs.ts';
 import { callTool, waitFor } from '../helpers/server.ts';
 import { ALICE, BOB, startTwoClientServer, TWO_CLIENT_ATTACKS_SUPPORTED, UNPRIVILEGED } from '../helpers/two-clients.ts';
 
@@ -85,7 +85,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED)('supervisor', () => {
     });
     const { server } = s;
     const m = newMarker();
-    const marked = () => hostEntries((dir) => isLive(dir) && readFileSync(`${dir}/cmdline`, 'utf8').includes(`\0${m}\0`));
+    const marked = () => livePidsWith(`\0${m}\0`);
     try {
       const url = `${server.url}/mcp`;
       const fill = await callTool(url, 'process_start', { command: 'python3', arguments: ['-c', FILL_COUNT, String(Date.now() / 1000 + 8), m] }, { 'X-API-Key': ALICE });
@@ -101,7 +101,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED)('supervisor', () => {
       expect({ supervisor: isLive(`/proc/${server.proc.pid}`), server: isLive(`/proc/${server.pid}`), crashed: server.logs().includes('panic') }).toEqual({ supervisor: true, server: true, crashed: false });
     } finally {
       await s.stop();
-      for (const dir of marked()) process.kill(Number(dir.slice('/proc/'.length)), 'SIGKILL');
+      for (const pid of marked()) process.kill(pid, 'SIGKILL');
     }
   }, 40_000);
 
@@ -113,9 +113,9 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED)('supervisor', () => {
     const s = await startTwoClientServer({ prefix: 'hide-supervisor-', uid: UNPRIVILEGED, prepare: () => [], env: { HIDE_SANDBOX_PROCESSES: BOMB_PROCESSES } });
     const { server } = s;
     const m = newMarker();
-    const marked = () => hostEntries((dir) => isLive(dir) && readFileSync(`${dir}/cmdline`, 'utf8').includes(`\0${m}\0`));
+    const marked = () => livePidsWith(`\0${m}\0`);
     try {
-      const started = await callTool(`${server.url}/mcp`, 'process_start', { command: 'python3', arguments: ['-c', FORK_BOMB, String(Date.now() / 1000 + 20), m] }, { 'X-API-Key': ALICE });
+      const started = await startForkBomb(`${server.url}/mcp`, ALICE, 20, m);
       expect(started.error).toBeNull();
       process.kill(procStat(`/proc/${started.pid}`).ppid, 'SIGSTOP');
       await waitFor(() => marked().length >= 300, 10_000, 'the bomb to grow under its stopped launcher');
@@ -126,7 +126,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED)('supervisor', () => {
       expect({ drains: occurrences(server.logs(), 'SIGTERM received: draining'), again: occurrences(server.logs(), 'received again') }).toEqual({ drains: 1, again: 0 });
     } finally {
       await s.stop();
-      for (const dir of marked()) process.kill(Number(dir.slice('/proc/'.length)), 'SIGKILL');
+      for (const pid of marked()) process.kill(pid, 'SIGKILL');
     }
   }, 40_000);
 });

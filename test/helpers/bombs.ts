@@ -1,4 +1,6 @@
 /** A fork bomb for the tests that attack the sweeps, and the process count it fills. */
+import { callTool } from './server.ts';
+
 /**
  * `python3 -c FORK_BOMB DEADLINE MARKER`: leaves its call's group (setsid, its first process gone), says so in the
  * file `bomb-MARKER`, then every process forks whenever the uid's process count allows, until DEADLINE (Unix seconds).
@@ -23,3 +25,8 @@ export const FORK_BOMB = [
 ].join('\n');
 /** RLIMIT_NPROC for the fork-bomb tests: the bomb fills the uid's count, past one budgeted sweep (256). */
 export const BOMB_PROCESSES = '600';
+
+/** Starts FORK_BOMB as a long-running process of the client with `key`, ending `seconds` from now; the call's answer. */
+export function startForkBomb(url: string, key: string, seconds: number, marker: string) {
+  return callTool(url, 'process_start', { command: 'python3', arguments: ['-c', FORK_BOMB, String(Date.now() / 1000 + seconds), marker] }, { 'X-API-Key': key });
+}

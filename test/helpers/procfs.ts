@@ -36,6 +36,11 @@ export function isLive(dir: string): boolean {
   }
 }
 
+/** Pids of live processes anywhere on the host whose command line (arguments joined by NUL) contains `text`. */
+export function livePidsWith(text: string): number[] {
+  return hostEntries((dir) => isLive(dir) && readFileSync(`${dir}/cmdline`, 'utf8').includes(text)).map((dir) => Number(dir.slice('/proc/'.length)));
+}
+
 /** A random number unlikely to appear in any other command line: finds one command's processes (or names one test's files). */
 export const newMarker = () => `4${Math.floor(Math.random() * 1e6)}.${Math.floor(Math.random() * 1e6)}`;
 
