@@ -64,7 +64,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED)('supervisor', () => {
       expect(sessionOf(server.pid)).toBe(server.pid);
       expect(sessionOf(server.proc.pid)).not.toBe(server.pid);
       server.proc.kill('SIGINT');
-      expect(await server.proc.exited).toBe(0);
+      expect(await server.ended()).toBe(0);
       expect(isLive(`/proc/${server.pid}`)).toBe(false);
       expect({ drains: occurrences(server.logs(), 'SIGINT received: draining'), again: occurrences(server.logs(), 'received again') }).toEqual({ drains: 1, again: 0 });
     } finally {
@@ -122,6 +122,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED)('supervisor', () => {
       server.proc.kill('SIGKILL');
       await waitFor(() => !isLive(`/proc/${server.pid}`), 15_000, 'the server to end');
       expect(marked().length).toBe(0);
+      await server.ended();
       // The kernel tells the server of its supervisor's death once per thread of the supervisor that exits: one stop.
       expect({ drains: occurrences(server.logs(), 'SIGTERM received: draining'), again: occurrences(server.logs(), 'received again') }).toEqual({ drains: 1, again: 0 });
     } finally {

@@ -19,6 +19,11 @@ export interface ServerProcess {
   pid: number;
   /** Everything the server has written to stderr so far. */
   logs(): string;
+  /**
+   * `proc`'s exit status, once everything written to its stderr has been read:
+   * `proc.exited` can settle while the last lines are still in the pipe.
+   */
+  ended(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -61,6 +66,11 @@ export async function startServerProcess(opts: ServerProcessOptions): Promise<Se
     // Listening: a supervisor's server is up by now.
     pid: supervisedServer(proc.pid) ?? proc.pid,
     logs: () => text,
+    async ended() {
+      const code = await proc.exited;
+      await reader;
+      return code;
+    },
     async stop() {
       proc.kill('SIGTERM');
       await proc.exited;
