@@ -48,17 +48,6 @@ export async function runServe(argv: string[]): Promise<number> {
     process.stderr.write(`hide: cannot listen on ${config.host}:${config.port}: ${(err as Error).message}\n`);
     return 1;
   }
-  rt.ops.lifecycle.markReady();
-  const authLabel = config.auth.mode === 'oauth' ? 'oauth' : config.auth.mode === 'both' ? 'api keys + oauth' : rt.keyStore ? 'api keys' : 'off';
-  log.info(
-    `hide ${VERSION} listening on http://${hostForUrl}:${server.port} ` +
-      `(workspace ${rt.confiner.workspace}, auth ${authLabel}, audit ${config.audit.enabled ? config.audit.file : 'off'}, ` +
-      `limits ${config.rateLimit.enabled ? config.rateLimit.store : 'off'})`,
-  );
-  if (metricsServer) log.info(`metrics on http://${hostForUrl}:${metricsServer.port}/metrics`);
-  // Off is the default on loopback, and the line above says so; a bind
-  // beyond loopback without auth is refused or warned about at start-up.
-
   const shutdown = new Shutdown({
     lifecycle: rt.ops.lifecycle,
     graceMs: config.shutdownGraceSeconds * 1000,
@@ -76,7 +65,8 @@ export async function runServe(argv: string[]): Promise<number> {
     exit: (code) => process.exit(code),
   });
 
-  await new Promise<void>((resolve) => {
+  // Caught before the line that says the server listens: whoever waits for that line may signal at once.
+  const stopped = new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => void shutdown.signal(signal).then(resolve);
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
@@ -86,6 +76,18 @@ export async function runServe(argv: string[]): Promise<number> {
       rt.keyStore?.reload();
     });
   });
+  rt.ops.lifecycle.markReady();
+  const authLabel = config.auth.mode === 'oauth' ? 'oauth' : config.auth.mode === 'both' ? 'api keys + oauth' : rt.keyStore ? 'api keys' : 'off';
+  log.info(
+    `hide ${VERSION} listening on http://${hostForUrl}:${server.port} ` +
+      `(workspace ${rt.confiner.workspace}, auth ${authLabel}, audit ${config.audit.enabled ? config.audit.file : 'off'}, ` +
+      `limits ${config.rateLimit.enabled ? config.rateLimit.store : 'off'})`,
+  );
+  if (metricsServer) log.info(`metrics on http://${hostForUrl}:${metricsServer.port}/metrics`);
+  // Off is the default on loopback, and the line above says so; a bind
+  // beyond loopback without auth is refused or warned about at start-up.
+
+  await stopped;
   // Something left holding the event loop (a socket, a timer) must not keep a stopped server alive.
   setTimeout(() => process.exit(0), 2000).unref();
   return 0;
