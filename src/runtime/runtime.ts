@@ -46,6 +46,7 @@ import { shellTools } from '../tools/shell.ts';
 import type { ToolDefinition } from '../tools/types.ts';
 import { StartupError } from '../core/startup-error.ts';
 import { Confiner } from '../workspace/confine.ts';
+import { startFileWorkers } from './file-workers.ts';
 import { unreachableReason } from './unreachable-processes.ts';
 
 export { StartupError } from '../core/startup-error.ts';
@@ -353,6 +354,8 @@ async function openExec(config: Config, confiner: Confiner, opts: RuntimeOptions
 export async function createRuntime(config: Config, opts: RuntimeOptions): Promise<Runtime> {
   const cleanups = new Cleanups();
   try {
+    // Before any command can run, so no command can keep them from starting.
+    await startFileWorkers();
     const confiner = checkPolicy(config, opts);
     const metrics = new Metrics();
     const lifecycle = new Lifecycle();

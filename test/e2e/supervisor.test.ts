@@ -8,7 +8,8 @@
  * server that died leaves — is attacked in attack-leftovers.
  */
 import { describe, expect, test } from 'bun:test';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { BOMB_PROCESSES, startForkBomb } from '../helpers/bombs.ts';
 import { isLive, livePidsWith, newMarker, procStat } from '../helpers/procfs.ts';
 import { callTool, waitFor } from '../helpers/server.ts';
@@ -75,11 +76,16 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED)('supervisor', () => {
   // Both run on Bun, whose JavaScriptCore starts helper threads (the JIT's, the collector's) when first needed; a
   // thread the kernel refuses aborts the runtime. Any client's commands can fill the uid's process count, and a
   // leader that forks before its limits apply does so under the server's own limit: both start none.
-  test("the uid's process count filled, past the server's own limit, kills neither the supervisor nor the server", async () => {
+  // Bun's file-system worker threads start on first use too, and a pool whose first one is refused never runs a call
+  // again: the file tools would hang for every client, long after the count freed.
+  test("the uid's process count filled, past the server's own limit, kills neither the supervisor nor the server, nor stops the file tools", async () => {
     const s = await startTwoClientServer({
       prefix: 'hide-supervisor-',
       uid: UNPRIVILEGED,
-      prepare: () => [],
+      prepare: (_dir, ws) => {
+        writeFileSync(join(ws, 'notes.txt'), 'kept\n');
+        return [join(ws, 'notes.txt')];
+      },
       wrap: ['prlimit', `--nproc=${FILL}`, '--'],
       env: { HIDE_SANDBOX_PROCESSES: String(FILL) },
     });
@@ -91,12 +97,14 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED)('supervisor', () => {
       const fill = await callTool(url, 'process_start', { command: 'python3', arguments: ['-c', FILL_COUNT, String(Date.now() / 1000 + 8), m] }, { 'X-API-Key': ALICE });
       expect(fill.error).toBeNull();
       await waitFor(() => marked().length >= FILL - 100, 10_000, 'the count to fill');
-      // Answered while it is full: what needs no new process.
+      // Answered while it is full: what needs no new process, a file read too.
       for (let i = 0; i < 20; i++) {
         expect((await fetch(url, { method: 'POST', headers: { ...MCP_HEADERS, 'X-API-Key': BOB }, body: JSON.stringify({ jsonrpc: '2.0', id: i, method: 'tools/list' }) })).status).toBe(200);
         await Bun.sleep(100);
       }
+      expect((await callTool(url, 'read_file', { path: 'notes.txt' }, { 'X-API-Key': BOB })).content).toBe('kept\n');
       await waitFor(() => marked().length === 0, 15_000, 'the fill to end');
+      expect((await callTool(url, 'read_file', { path: 'notes.txt' }, { 'X-API-Key': BOB })).content).toBe('kept\n');
       expect((await callTool(url, 'shell_execute', { command: 'echo', arguments: ['served'] }, { 'X-API-Key': BOB })).stdout).toBe('served\n');
       expect({ supervisor: isLive(`/proc/${server.proc.pid}`), server: isLive(`/proc/${server.pid}`), crashed: server.logs().includes('panic') }).toEqual({ supervisor: true, server: true, crashed: false });
     } finally {
