@@ -15,7 +15,10 @@ import { StartupError } from '../core/startup-error.ts';
 /** How long the pool may take to run its first calls before the start is refused. */
 const START_MS = 10_000;
 
-/** Resolves once the pool has run a call on each thread it would start at once; refuses the start when it does not. */
+/**
+ * Resolves once the pool has run one call per core, sent together so it starts the threads a burst would; refuses the
+ * start when it runs none in time.
+ */
 export async function startFileWorkers(timeoutMs = START_MS): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const calls = Promise.all(Array.from({ length: availableParallelism() }, () => stat('/'))).then(() => true);
