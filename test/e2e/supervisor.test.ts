@@ -10,7 +10,7 @@
 import { describe, expect, test } from 'bun:test';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BOMB_PROCESSES, startForkBomb } from '../helpers/bombs.ts';
+import { BOMB_PROCESSES, servedOnceThereIsRoom, startForkBomb } from '../helpers/bombs.ts';
 import { isLive, livePidsWith, newMarker, procStat } from '../helpers/procfs.ts';
 import { callTool, waitFor } from '../helpers/server.ts';
 import { ALICE, BOB, startTwoClientServer, TWO_CLIENT_ATTACKS_SUPPORTED, UNPRIVILEGED } from '../helpers/two-clients.ts';
@@ -105,15 +105,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED)('supervisor', () => {
       expect((await callTool(url, 'read_file', { path: 'notes.txt' }, { 'X-API-Key': BOB })).content).toBe('kept\n');
       await waitFor(() => marked().length === 0, 15_000, 'the fill to end');
       expect((await callTool(url, 'read_file', { path: 'notes.txt' }, { 'X-API-Key': BOB })).content).toBe('kept\n');
-      // The fill's last members may still be zombies its launcher has yet to reap, each holding a place in the count.
-      let last: Record<string, any> = {};
-      await waitFor(
-        async () => (last = await callTool(url, 'shell_execute', { command: 'echo', arguments: ['served'] }, { 'X-API-Key': BOB })).stdout === 'served\n',
-        10_000,
-        "bob's command to run once the count has room",
-      ).catch((err) => {
-        throw new Error(`${(err as Error).message}; the last answer: ${JSON.stringify(last)}`);
-      });
+      await servedOnceThereIsRoom(url, BOB);
       expect({ supervisor: isLive(`/proc/${server.proc.pid}`), server: isLive(`/proc/${server.pid}`), crashed: server.logs().includes('panic') }).toEqual({ supervisor: true, server: true, crashed: false });
     } finally {
       await s.stop();

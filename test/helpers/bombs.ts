@@ -1,5 +1,5 @@
 /** A fork bomb for the tests that attack the sweeps, and the process count it fills. */
-import { callTool } from './server.ts';
+import { callTool, waitFor } from './server.ts';
 
 /**
  * `python3 -c FORK_BOMB DEADLINE MARKER`: leaves its call's group (setsid, its first process gone), says so in the
@@ -29,4 +29,18 @@ export const BOMB_PROCESSES = '600';
 /** Starts FORK_BOMB as a long-running process of the client with `key`, ending `seconds` from now; the call's answer. */
 export function startForkBomb(url: string, key: string, seconds: number, marker: string) {
   return callTool(url, 'process_start', { command: 'python3', arguments: ['-c', FORK_BOMB, String(Date.now() / 1000 + seconds), marker] }, { 'X-API-Key': key });
+}
+
+/**
+ * Runs `echo served` as the client with `key` until it answers so, within `timeoutMs`: after a bomb or a fill is
+ * gone from view, its last members may be zombies yet to be reaped, each still holding a place in the uid's count.
+ * Throws with the last answer.
+ */
+export async function servedOnceThereIsRoom(url: string, key: string, timeoutMs = 10_000): Promise<void> {
+  let last: Record<string, unknown> = {};
+  try {
+    await waitFor(async () => (last = await callTool(url, 'shell_execute', { command: 'echo', arguments: ['served'] }, { 'X-API-Key': key })).stdout === 'served\n', timeoutMs, 'a command to run once the count has room');
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; the last answer: ${JSON.stringify(last)}`);
+  }
 }
