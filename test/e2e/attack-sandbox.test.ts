@@ -293,8 +293,11 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
     const hoarder = await call(ALICE, 'process_start', { command: 'python3', arguments: ['attack-sandbox.py', 'inotify', 'hold'] });
     try {
       await waitFor(async () => (await call(ALICE, 'process_read', { processId: hoarder.processId })).output.includes('instances'), 5000, 'the hoarder');
-      const bob = JSON.parse((await call(BOB, 'shell_execute', { command: 'python3', arguments: ['attack-sandbox.py', 'inotify', 'once'] })).stdout);
-      expect(bob.instances).toBeGreaterThan(0);
+      // Every try of bob's must get one. The count is the uid's, and a root server's is shared with every other
+      // process of root on the host, which may let one go just then: the hoarder takes those too, but not at once.
+      const tries: number[] = [];
+      for (let i = 0; i < 3; i++) tries.push(JSON.parse((await call(BOB, 'shell_execute', { command: 'python3', arguments: ['attack-sandbox.py', 'inotify', 'once'] })).stdout).instances);
+      expect(tries.every((instances) => instances > 0)).toBe(true);
     } finally {
       await call(ALICE, 'process_kill', { processId: hoarder.processId, signal: 'SIGKILL' });
     }
