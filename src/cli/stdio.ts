@@ -4,6 +4,7 @@ import { logger } from '../core/log.ts';
 import { serveStdio } from '../mcp/stdio.ts';
 import { createRuntime } from '../runtime/runtime.ts';
 import { LineWriter } from '../util/line-writer.ts';
+import { settlesWithin } from '../util/settles-within.ts';
 import { loadForCommand, parseFlags } from './common.ts';
 
 export const STDIO_USAGE = `Usage: hide stdio [--config FILE] [--workspace DIR]
@@ -60,11 +61,7 @@ export async function runStdio(argv: string[]): Promise<number> {
   }
   // Signalled: the stopped calls' answers go out if the client reads them, but a client that has stopped reading
   // stdout must not keep alive the server it asked to end (the unwritten answers would hold the process open).
-  // A timer cleared once settled: a pending one would hold the process open for the whole grace after all was written.
-  let grace: ReturnType<typeof setTimeout> | undefined;
-  const written = await Promise.race([output.flushed().then(() => true), new Promise<boolean>((resolve) => (grace = setTimeout(resolve, SIGNAL_OUTPUT_GRACE_MS, false)))]);
-  clearTimeout(grace);
-  if (!written) {
+  if (!(await settlesWithin(output.flushed(), SIGNAL_OUTPUT_GRACE_MS))) {
     logger.withTag('stdio').warn(`stopping with ${output.backlog} bytes of answers the client did not read`);
     process.exit(0);
   }

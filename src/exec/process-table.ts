@@ -12,6 +12,7 @@ import type { AuditSink } from '../audit/event.ts';
 import { RateLimitError } from '../core/errors.ts';
 import type { ProcessSignal } from './live.ts';
 import { noteTransientBytes } from '../util/gc-pressure.ts';
+import { settlesWithin } from '../util/settles-within.ts';
 import { forgetOldestEnded, keptEndedPerClient } from './ended-processes.ts';
 import { OutputRing } from './output-ring.ts';
 import { type Caller, capRefusalEvent, processExitEvent } from './process-caller.ts';
@@ -292,9 +293,7 @@ export class ProcessTable {
     this.closed = true;
     this.endWaits();
     this.killAll();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([Promise.all([...this.entries.values()].map((e) => e.exited)), new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
-    clearTimeout(timer);
+    await settlesWithin(Promise.all([...this.entries.values()].map((e) => e.exited)), CLOSE_WAIT_MS);
     for (const e of this.entries.values()) {
       clearTimeout(e.forget);
       wake(e);

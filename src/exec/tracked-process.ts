@@ -8,6 +8,7 @@ import type { LiveHandle, ProcessSignal } from './live.ts';
 import type { OutputRing } from './output-ring.ts';
 import type { Caller } from './process-caller.ts';
 import { KILL_GRACE_MS } from './spawn.ts';
+import { settlesWithin } from '../util/settles-within.ts';
 
 export type ProcessStatus = 'running' | 'exited' | 'killed' | 'timed-out';
 
@@ -111,9 +112,7 @@ export async function killProcess(e: TrackedProcess, signal: ProcessSignal = 'SI
     e.ending ??= sent;
     e.handle.signal(signal);
   }
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([e.exited, new Promise<void>((resolve) => (timer = setTimeout(resolve, signal === 'SIGTERM' || signal === 'SIGKILL' ? KILL_WAIT_MS : 1000)))]);
-  clearTimeout(timer);
+  await settlesWithin(e.exited, signal === 'SIGTERM' || signal === 'SIGKILL' ? KILL_WAIT_MS : 1000);
   // A signal the process survived (SIGINT to a REPL) does not make it "killed" later; an end asked for meanwhile
   // (another call's SIGTERM, a limit, shutdown) stays.
   if (e.status === 'running' && e.ending === sent) e.ending = null;

@@ -11,6 +11,7 @@
 import { stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { StartupError } from '../core/startup-error.ts';
+import { settlesWithin } from '../util/settles-within.ts';
 
 /** How long the pool may take to run its first calls before the start is refused. */
 const START_MS = 10_000;
@@ -20,11 +21,7 @@ const START_MS = 10_000;
  * start when it runs none in time.
  */
 export async function startFileWorkers(timeoutMs = START_MS): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const calls = Promise.all(Array.from({ length: availableParallelism() }, () => stat('/'))).then(() => true);
-  const ran = await Promise.race([calls, new Promise<false>((resolve) => (timer = setTimeout(resolve, timeoutMs, false)))]);
-  clearTimeout(timer);
-  if (!ran) {
+  if (!(await settlesWithin(Promise.all(Array.from({ length: availableParallelism() }, () => stat('/'))), timeoutMs))) {
     throw new StartupError(
       `the runtime's file-system worker threads did not run a call within ${timeoutMs / 1000} s; is this user's process count (RLIMIT_NPROC) full?`,
     );

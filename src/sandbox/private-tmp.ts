@@ -19,6 +19,7 @@ import { chmod, open, readdir, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tryLock } from '../util/dir-lock.ts';
+import { settlesWithin } from '../util/settles-within.ts';
 import { hasProcFd, O_PATH, sameFile } from '../workspace/open.ts';
 
 const PREFIX = 'hide-sandbox-';
@@ -95,17 +96,11 @@ export class PrivateTmp {
     // Off the event loop, on the runtime's file-system threads: one the kernel refused (the uid's process count full,
     // which any client's commands can do) leaves the removal waiting for good, and a stop waiting on it would never
     // write its last audit lines. Past the wait the directory is left, its lock released, to the next start's sweep.
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const error = await Promise.race([
-      removeTree(this.path).then(
-        () => null,
-        (err: unknown) => err as Error,
-      ),
-      new Promise<Error>((resolve) => {
-        timer = setTimeout(() => resolve(new Error(`not removed within ${waitMs / 1000} s (left to the next start, which removes it)`)), waitMs);
-      }),
-    ]);
-    clearTimeout(timer);
+    const removal = removeTree(this.path).then(
+      () => null,
+      (err: unknown) => err as Error,
+    );
+    const error = (await settlesWithin(removal, waitMs)) ? await removal : new Error(`not removed within ${waitMs / 1000} s (left to the next start, which removes it)`);
     if (this.lockFd === null) return error;
     if (error === null) rmSync(`${this.path}.lock`, { force: true });
     closeSync(this.lockFd);
