@@ -80,7 +80,10 @@ export async function supervise(argv: readonly string[]): Promise<number> {
   becomeSubreaper();
   // It holds the server's environment (a key, a Redis password): as the server, no same-uid process may read it.
   check(libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), 'prctl(PR_SET_DUMPABLE, 0)');
-  let server: ReturnType<typeof Bun.spawn>;
+  let server: ReturnType<typeof Bun.spawn> | undefined;
+  // Caught before the server starts: a signal's default action here would end the supervisor with the server
+  // running. One that comes while the server starts is handled once the spawn has returned, and passed on.
+  for (const signal of PASSED_ON) process.on(signal, () => server?.kill(signal));
   try {
     server = Bun.spawn([...programArgv(), SUPERVISED_COMMAND, String(process.pid), ...argv], {
       stdio: ['inherit', 'inherit', 'inherit'],
@@ -91,7 +94,6 @@ export async function supervise(argv: readonly string[]): Promise<number> {
     process.stderr.write(`hide: cannot start the server: ${(err as Error).message}\n`);
     return 1;
   }
-  for (const signal of PASSED_ON) process.on(signal, () => server.kill(signal));
   // Re-parenting sends no signal: what a dead launcher leaves is found by looking (a look at nothing costs two
   // reads of our children, and lets go of the killed that are gone).
   const keep = new Set([server.pid]);
