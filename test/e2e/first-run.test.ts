@@ -10,9 +10,9 @@ import { chmodSync, chownSync, copyFileSync, mkdirSync, readdirSync, rmSync } fr
 import { join } from 'node:path';
 import { landlockAbi } from '../../src/sandbox/landlock.ts';
 import { ensureBinary } from '../helpers/binary.ts';
+import { startServerProcess } from '../helpers/process.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { UNPRIVILEGED } from '../helpers/two-clients.ts';
-import { waitFor } from '../helpers/wait.ts';
 
 const root = process.getuid?.() === 0;
 const running: Bun.Subprocess[] = [];
@@ -42,35 +42,26 @@ async function firstRun(uid: number | undefined): Promise<{ lines: LogLine[]; pr
     for (const p of [project, home]) chownSync(p, uid, uid);
     argv = ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', bin];
   }
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  const proc = Bun.spawn([...argv, 'serve', '--port', String(port)], {
-    cwd: project,
-    env: { PATH: '/usr/bin:/bin', HOME: home, HIDE_LOG_FORMAT: 'json' },
-    stdout: 'pipe',
-    stderr: 'pipe',
-  });
-  running.push(proc);
-  const stdout = proc.stdout.text();
-  const stderr = proc.stderr.text();
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor(async () => (await fetch(`${url}/health`).catch(() => null))?.status === 200, 15_000, 'hide serve to answer /health');
-  const res = await fetch(`${url}/mcp`, {
+  const server = await startServerProcess({ cwd: project, env: { PATH: '/usr/bin:/bin', HOME: home }, program: argv });
+  running.push(server.proc);
+  const res = await fetch(`${server.url}/mcp`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'shell_execute', arguments: { command: 'echo', arguments: ['hi'] } } }),
   });
   const answer = (await res.json()) as { result: { structuredContent: { stdout: string } } };
   expect(answer.result.structuredContent.stdout).toBe('hi\n');
-  proc.kill('SIGTERM');
-  expect(await proc.exited).toBe(0);
-  const lines = (await stderr)
+  server.proc.kill('SIGTERM');
+  expect(await server.ended()).toBe(0);
+  const lines = server
+    .logs()
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as LogLine);
   const left = readdirSync(project);
   // The binary's copy is ~110 MB: gone now, not at the end of the run.
   rmSync(dir, { recursive: true, force: true });
-  return { lines, project: left, stdout: await stdout };
+  return { lines, project: left, stdout: server.output() };
 }
 
 describe('first run in an empty project, no settings', () => {

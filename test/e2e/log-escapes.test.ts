@@ -43,7 +43,7 @@ describe.each(['pretty', 'json'] as const)('HIDE_LOG_FORMAT=%s', (format) => {
       expect(await rawPost(server.url, HOSTILE)).toBe('HTTP/1.1 403 Forbidden');
     } finally {
       await server.stop();
-      log = await new Response(server.proc.stderr).text();
+      log = server.logs();
     }
     const refused = log.split('\n').filter((l) => l.includes('evil'));
     expect(refused.length).toBeGreaterThan(0);

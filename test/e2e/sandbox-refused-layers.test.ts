@@ -66,7 +66,7 @@ describe.skipIf(!root || python === null || landlockAbi() < 1 || !['x64', 'arm64
       } finally {
         await server.stop();
       }
-      const log = await new Response(server.proc.stderr).text();
+      const log = server.logs();
       for (const words of c.says) expect(log).toContain(words);
       expect(log).not.toContain('WITHOUT the sandbox');
     }, 60_000);

@@ -5,6 +5,7 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { type ServerProcess, startServerProcess } from './process.ts';
 
 export const ROOT = join(import.meta.dir, '..', '..');
 export const BINARY = join(ROOT, 'dist', 'hide');
@@ -38,40 +39,11 @@ export function ensureBinary(): Promise<string> {
 }
 
 /**
- * Starts `hide serve` from the binary on a free port; resolves once /health
- * answers. `wrapper` is a command line that runs the binary (its argv follows).
+ * Starts `hide serve` from the binary on a port of its own choosing; resolves
+ * once it says where it listens. `wrapper` is a command line that runs the
+ * binary (its argv follows).
  */
-export async function startBinary(opts: { cwd: string; env?: Record<string, string>; args?: string[]; wrapper?: string[] }) {
+export async function startBinary(opts: { cwd: string; env?: Record<string, string>; args?: string[]; wrapper?: string[] }): Promise<ServerProcess> {
   const bin = await ensureBinary();
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  const proc = Bun.spawn([...(opts.wrapper ?? []), bin, 'serve', '--port', String(port), ...(opts.args ?? [])], {
-    cwd: opts.cwd,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HIDE_LOG_FORMAT: 'json', ...opts.env },
-    stdout: 'pipe',
-    stderr: 'pipe',
-  });
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`hide serve exited early (${proc.exitCode}): ${await proc.stderr.text()}`);
-    try {
-      const r = await fetch(`${url}/health`);
-      if (r.ok) break;
-    } catch {
-      /* not up yet */
-    }
-    if (Date.now() > deadline) {
-      proc.kill();
-      throw new Error('hide serve did not answer /health within 10 s');
-    }
-    await Bun.sleep(20);
-  }
-  return {
-    proc,
-    url,
-    async stop() {
-      proc.kill('SIGTERM');
-      await proc.exited;
-    },
-  };
+  return startServerProcess({ cwd: opts.cwd, env: opts.env ?? {}, args: opts.args, program: [...(opts.wrapper ?? []), bin] });
 }

@@ -19,6 +19,8 @@ export interface ServerProcess {
   pid: number;
   /** Everything the server has written to stderr so far. */
   logs(): string;
+  /** Everything the server has written to stdout so far (a server writes nothing there). */
+  output(): string;
   /**
    * `proc`'s exit status, once everything written to its stderr has been read:
    * `proc.exited` can settle while the last lines are still in the pipe.
@@ -46,14 +48,23 @@ export async function startServerProcess(opts: ServerProcessOptions): Promise<Se
     stderr: 'pipe',
   });
   let text = '';
+  let out = '';
   let url: string | null = null;
-  const reader = (async () => {
+  const read = async (stream: ReadableStream<Uint8Array>, onText: (chunk: string) => void) => {
     const decoder = new TextDecoder();
-    for await (const chunk of proc.stderr as ReadableStream<Uint8Array>) {
-      text += decoder.decode(chunk, { stream: true });
+    for await (const chunk of stream) onText(decoder.decode(chunk, { stream: true }));
+  };
+  // Port 0 and the address the server says it listens on: a port picked here could be taken by then, even by
+  // another test's server, which would then be the one tested.
+  const reader = Promise.all([
+    read(proc.stderr as ReadableStream<Uint8Array>, (chunk) => {
+      text += chunk;
       url ??= /listening on (http:\/\/[^\s]+) /.exec(text)?.[1] ?? null;
-    }
-  })();
+    }),
+    read(proc.stdout as ReadableStream<Uint8Array>, (chunk) => {
+      out += chunk;
+    }),
+  ]);
   const deadline = Date.now() + 15_000;
   while (url === null) {
     if (proc.exitCode !== null) throw new Error(`server exited (${proc.exitCode}): ${text}`);
@@ -66,6 +77,7 @@ export async function startServerProcess(opts: ServerProcessOptions): Promise<Se
     // Listening: a supervisor's server is up by now.
     pid: supervisedServer(proc.pid) ?? proc.pid,
     logs: () => text,
+    output: () => out,
     async ended() {
       const code = await proc.exited;
       await reader;
