@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { BOMB_PROCESSES, servedOnceThereIsRoom, startForkBomb } from '../helpers/bombs.ts';
 import { isLive, livePidsWith, newMarker, procStat } from '../helpers/procfs.ts';
 import { callTool, waitFor } from '../helpers/server.ts';
-import { ALICE, BOB, startTwoClientServer, TWO_CLIENT_ATTACKS_SUPPORTED, UNPRIVILEGED } from '../helpers/two-clients.ts';
+import { ALICE, BOB, COUNT_FILLERS, startTwoClientServer, TWO_CLIENT_ATTACKS_SUPPORTED, UNPRIVILEGED } from '../helpers/two-clients.ts';
 
 const start = (uid: number | undefined) => startTwoClientServer({ prefix: 'hide-supervisor-', uid, prepare: () => [] });
 
@@ -81,7 +81,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED)('supervisor', () => {
   test("the uid's process count filled, past the server's own limit, kills neither the supervisor nor the server, nor stops the file tools", async () => {
     const s = await startTwoClientServer({
       prefix: 'hide-supervisor-',
-      uid: UNPRIVILEGED,
+      uid: COUNT_FILLERS.supervisor,
       prepare: (_dir, ws) => {
         writeFileSync(join(ws, 'notes.txt'), 'kept\n');
         return [join(ws, 'notes.txt')];
@@ -118,7 +118,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED)('supervisor', () => {
   // count regrows from what a sweep of one tree at a time leaves running. Alice's launcher, stopped here, cannot
   // end her bomb, and is killed by the server when it does not close in time: what it ran then goes to the server.
   test("a supervisor killed stops its server as a SIGTERM does, and its clients' processes with it, a bomb its stopped launcher left too", async () => {
-    const s = await startTwoClientServer({ prefix: 'hide-supervisor-', uid: UNPRIVILEGED, prepare: () => [], env: { HIDE_SANDBOX_PROCESSES: BOMB_PROCESSES } });
+    const s = await startTwoClientServer({ prefix: 'hide-supervisor-', uid: COUNT_FILLERS.supervisor, prepare: () => [], env: { HIDE_SANDBOX_PROCESSES: BOMB_PROCESSES } });
     const { server } = s;
     const m = newMarker();
     const marked = () => livePidsWith(`\0${m}\0`);

@@ -5,6 +5,7 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { withBuildLock } from './build-lock.ts';
 import { type ServerProcess, startServerProcess } from './process.ts';
 
 export const ROOT = join(import.meta.dir, '..', '..');
@@ -28,11 +29,14 @@ function needsBuild(): boolean {
 
 export function ensureBinary(): Promise<string> {
   building ??= (async () => {
-    if (needsBuild()) {
-      const proc = Bun.spawn(['bun', 'run', 'build'], { cwd: ROOT, stdout: 'pipe', stderr: 'pipe' });
-      const [out, err, code] = await Promise.all([proc.stdout.text(), proc.stderr.text(), proc.exited]);
-      if (code !== 0) throw new Error(`bun run build failed (${code}):\n${out}\n${err}`);
-    }
+    // Decided again under the lock: another test process may have built it meanwhile.
+    if (needsBuild())
+      await withBuildLock('hide', async () => {
+        if (!needsBuild()) return;
+        const proc = Bun.spawn(['bun', 'run', 'build'], { cwd: ROOT, stdout: 'pipe', stderr: 'pipe' });
+        const [out, err, code] = await Promise.all([proc.stdout.text(), proc.stderr.text(), proc.exited]);
+        if (code !== 0) throw new Error(`bun run build failed (${code}):\n${out}\n${err}`);
+      });
     return BINARY;
   })();
   return building;

@@ -18,6 +18,13 @@ export const TWO_CLIENT_ATTACKS_SUPPORTED =
   process.platform === 'linux' && landlockAbi() >= 6 && process.getuid?.() === 0 && Bun.which('setpriv') !== null && Bun.which('python3', { PATH: '/usr/bin:/bin' }) !== null;
 /** The container's unprivileged uid. */
 export const UNPRIVILEGED = 65532;
+/**
+ * Uids of their own for the unprivileged tests that fill the uid's process count (RLIMIT_NPROC counts every
+ * process and thread of the uid on the host), one per test file, since files run side by side: under UNPRIVILEGED
+ * the other files' servers and commands would take part of the count a fill means to reach. 65528 is the
+ * full-count start test's (test/sandbox/full-process-count.test.ts).
+ */
+export const COUNT_FILLERS = { supervisor: 65530, leftovers: 65529 } as const;
 export const ALICE = 'alice-key-0123456789abcdefghijklmnopqrstu';
 export const BOB = 'bob-key-0123456789abcdefghijklmnopqrstuvw';
 

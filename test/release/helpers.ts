@@ -7,6 +7,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { withBuildLock } from '../helpers/build-lock.ts';
 import { ROOT } from '../../scripts/release/build.ts';
 import { archiveName, binaryName, NPM_WRAPPER, npmPackageName, TARGETS } from '../../scripts/release/targets.ts';
 
@@ -56,10 +57,11 @@ let releasing: Promise<ReleaseRun> | undefined;
 /**
  * Runs `bun run release` once per test process, unless every artifact exists
  * and dist/release/SHA256SUMS is newer than every input (HIDE_TEST_REBUILD=1
- * forces it).
+ * forces it). Decided under the release build lock, so that a build another test
+ * process runs is waited for and then reused.
  */
 export function ensureRelease(): Promise<ReleaseRun> {
-  releasing ??= (async () => {
+  releasing ??= withBuildLock('release', async () => {
     const sums = join(RELEASE_DIR, 'SHA256SUMS');
     const complete = expectedArtifacts(VERSION).every((f) => existsSync(join(ROOT, 'dist', f)));
     const fresh = complete && statSync(sums).mtimeMs > Math.max(...INPUTS.map((p) => newestMtime(join(ROOT, p))));
@@ -69,7 +71,7 @@ export function ensureRelease(): Promise<ReleaseRun> {
     const r = await run(['bun', 'run', 'release'], { cwd: ROOT, timeoutMs: 300_000 });
     if (r.code !== 0) throw new Error(`bun run release failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
     return { built: true, seconds: (performance.now() - t0) / 1000, log: r.stdout, gitStatus: { before, after: await gitStatus() } };
-  })();
+  });
   return releasing;
 }
 
