@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { base64url, exportJWK, SignJWT } from 'jose';
 import { CLIENTS, freePort, newSigningKey, type SigningKey, TestIdp } from '../helpers/oidc.ts';
 import { asModern, MODERN_META, rpc, startServer, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
+import { clearOfMinuteEnd } from '../helpers/wait.ts';
 
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 const now = () => Math.floor(Date.now() / 1000);
@@ -854,6 +855,7 @@ describe('introspection: made-up tokens from one address', () => {
   );
 
   test('past its budget of new tokens a minute an address gets 429 without the endpoint being asked; tokens known already go on', async () => {
+    await clearOfMinuteEnd();
     expect(await echoStatus(hide.server, 'real-token-0123456789abcdef')).toBe(200);
     // Three new tokens a minute: the fourth is refused (a minute that ends on the way gives a fresh three, once).
     let refused: Awaited<ReturnType<typeof rpc>> | null = null;
@@ -894,6 +896,7 @@ describe('introspection budget behind a trusted proxy: the client address X-Forw
     (await rpc(hide.server.mcpUrl, 'tools/list', undefined, { ...bearer(`made-up-token-${++sent}-0123456789`), 'x-forwarded-for': forwardedFor })).status;
 
   test('each client has its own budget; the same client written otherwise, or with a made-up hop on the left, shares it', async () => {
+    await clearOfMinuteEnd();
     // Budget 1: the second new token is refused (a minute that ends on the way gives one more, once).
     let status = 401;
     for (let i = 0; status === 401 && i < 3; i++) status = await newToken('203.0.113.1');

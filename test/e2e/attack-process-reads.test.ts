@@ -109,9 +109,10 @@ describe('a cursor the client made up', () => {
 
 describe('the idle limit', () => {
   test('a read waiting on a quiet process keeps it alive past an idle limit shorter than its wait', async () => {
-    const s = await alice('process_start', { command: 'sleep', arguments: ['1000.2424'], idleTimeoutSeconds: 1 });
+    // Two seconds: room for a loaded machine between the start and the read.
+    const s = await alice('process_start', { command: 'sleep', arguments: ['1000.2424'], idleTimeoutSeconds: 2 });
     // An agent polling as the tool asks (process_read with waitMs) is reading the process the whole time.
-    const r = await alice('process_read', { processId: s.processId, waitMs: 2500 });
+    const r = await alice('process_read', { processId: s.processId, waitMs: 4000 });
     expect(r).toMatchObject({ status: 'running', reason: null });
     // With no call naming it, the idle limit still ends it (watched from outside: a call would name it).
     await waitFor(() => Bun.spawnSync(['pgrep', '-f', 'sleep 1000.2424']).exitCode !== 0, 10_000, 'the idle limit');

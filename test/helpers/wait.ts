@@ -10,3 +10,12 @@ export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 5000, 
     await Bun.sleep(20);
   }
 }
+
+/**
+ * Returns once at least `marginMs` of the current wall-clock minute are left, waiting into the next minute if need
+ * be: for tests of a per-minute budget counted in fixed minutes, which a minute that ends on the way would refill.
+ */
+export async function clearOfMinuteEnd(marginMs = 10_000): Promise<void> {
+  const left = 60_000 - (Date.now() % 60_000);
+  if (left < marginMs) await Bun.sleep(left + 50);
+}

@@ -12,7 +12,8 @@ import { describe, expect, test } from 'bun:test';
 import { chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ensureBinary } from '../helpers/binary.ts';
-import { auditLines, freePort, rpc, tempDir, waitFor } from './helpers.ts';
+import { startServerProcess } from '../helpers/process.ts';
+import { auditLines, rpc, tempDir, waitFor } from './helpers.ts';
 
 const UID = 65532;
 const usable = process.platform === 'linux' && process.getuid?.() === 0 && existsSync('/usr/sbin/chroot') && existsSync('/usr/bin/unshare');
@@ -48,31 +49,24 @@ describe.skipIf(!usable)('distroless root under chroot', () => {
       buildRoot(bin, root);
       mkdirSync(audit);
       chownSync(audit, UID, UID);
-      const port = freePort();
       const setup = [
         `mount --bind ${root} ${root}`,
         ...DEV_NODES.map((n) => `mount --bind /dev/${n} ${root}/dev/${n}`),
         `mount -t proc proc ${root}/proc`,
         `mount -o remount,bind,ro ${root}`,
         `mount --bind ${audit} ${root}/audit`,
-        `exec /usr/sbin/chroot --userspec=${UID}:${UID} ${root} /hide serve --port ${port}`,
+        // `serve --port 0` and the rest come as the script's arguments.
+        `exec /usr/sbin/chroot --userspec=${UID}:${UID} ${root} /hide "$@"`,
       ].join(' && ');
-      proc = Bun.spawn(['/usr/bin/unshare', '-m', '/bin/sh', '-c', setup], {
+      // On a port of its own choosing, found by the address it logs: a port picked here could be taken by then.
+      const server = await startServerProcess({
+        cwd: dir,
+        program: ['/usr/bin/unshare', '-m', '/bin/sh', '-c', setup, 'sh'],
         // Nothing from our environment: only what the image would set.
         env: { PATH: '/usr/local/bin:/usr/bin:/bin', HIDE_WORKSPACE: '/workspace', HIDE_AUDIT_LOG_FILE: '/audit/audit.jsonl', HIDE_LOG_FORMAT: 'json' },
-        stdout: 'ignore',
-        stderr: 'pipe',
       });
-      const url = `http://127.0.0.1:${port}`;
-      const p = proc;
-      await waitFor(
-        async () => {
-          if (p.exitCode !== null) throw new Error(`hide exited ${p.exitCode}: ${await new Response(p.stderr as ReadableStream).text()}`);
-          return fetch(`${url}/health`).then((r) => r.ok, () => false);
-        },
-        10_000,
-        'hide in the chroot to answer /health',
-      );
+      proc = server.proc;
+      const url = server.url;
 
       // It really runs as 65532 on a read-only root.
       const status = readFileSync(`/proc/${proc.pid}/status`, 'utf8');

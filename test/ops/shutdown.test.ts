@@ -52,7 +52,7 @@ describe('graceful shutdown', () => {
       // The 1 s grace, then the kill: far short of the sleeps' 100 s, and short of the default grace's 10 s, with
       // room for a busy machine.
       expect(seconds).toBeLessThan(8);
-      await waitFor(() => pidsMatching(marker).length === 0, 1000, 'no sleep left');
+      await waitFor(() => pidsMatching(marker).length === 0, 5000, 'no sleep left');
       const results = await Promise.all(calls);
       // The killed calls still got their answers: a tool error, not a dropped connection.
       for (const r of results) expect([r.status, r.body.result?.isError]).toEqual([200, true]);
@@ -79,7 +79,7 @@ describe('graceful shutdown', () => {
       await waitFor(async () => (await fetch(`${s.url}/ready`)).status === 503, 3000, '/ready 503');
       s.kill('SIGTERM');
       expect(await s.exited).toBe(128 + 15);
-      await waitFor(() => pidsMatching(marker).length === 0, 1000, 'no sleep left');
+      await waitFor(() => pidsMatching(marker).length === 0, 5000, 'no sleep left');
       await Promise.allSettled(calls);
     } finally {
       killMatching(marker);

@@ -12,8 +12,8 @@ import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, st
 import { join } from 'node:path';
 import { MCP_NAME } from '../../scripts/release/targets.ts';
 import { tempDir } from '../helpers/temp.ts';
-import { waitFor } from '../helpers/wait.ts';
-import { available, ensureRelease, freePort, RELEASE_DIR, ROOT, run } from './helpers.ts';
+import { startServerProcess } from '../helpers/process.ts';
+import { available, ensureRelease, RELEASE_DIR, ROOT, run } from './helpers.ts';
 
 const SCRIPT = join(ROOT, 'scripts', 'release', 'image-rootfs.sh');
 const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
@@ -99,22 +99,16 @@ describe.skipIf(!available('image root filesystem', missing()))('image-rootfs.sh
   }
 
   test('runs read-only under chroot as 65532, with only the environment the image sets: /health and a tool call', async () => {
-    const port = freePort();
     const volume = join(dir, 'volume'); // docker run -v …:/workspace
-    const setup = chrooted(volume, `serve --port ${port}`);
+    // `serve --port 0` comes as the script's arguments: on a port of its own choosing, found by the address it logs
+    // (a port picked here could be taken by then); the flag wins over the image's HIDE_PORT.
+    const setup = chrooted(volume, '"$@"');
     // The Dockerfile's ENV, less HIDE_HOST (loopback here, so no key is needed).
-    const env = { PATH: '/usr/local/bin:/usr/bin:/bin', HIDE_PORT: String(port), HIDE_WORKSPACE: '/workspace', HIDE_AUDIT_LOG_FILE: '-', HIDE_LOG_FORMAT: 'json' };
-    const proc = Bun.spawn(['/usr/bin/unshare', '-m', '/bin/sh', '-c', setup], { env, stdout: 'ignore', stderr: 'pipe' });
+    const env = { PATH: '/usr/local/bin:/usr/bin:/bin', HIDE_PORT: '5000', HIDE_WORKSPACE: '/workspace', HIDE_AUDIT_LOG_FILE: '-', HIDE_LOG_FORMAT: 'json' };
+    const server = await startServerProcess({ cwd: dir, program: ['/usr/bin/unshare', '-m', '/bin/sh', '-c', setup, 'sh'], env });
+    const proc = server.proc;
     try {
-      const url = `http://127.0.0.1:${port}`;
-      await waitFor(
-        async () => {
-          if (proc.exitCode !== null) throw new Error(`exited ${proc.exitCode}: ${await new Response(proc.stderr).text()}`);
-          return fetch(`${url}/health`).then((r) => r.ok, () => false);
-        },
-        15_000,
-        'the chrooted image root to answer /health',
-      );
+      const url = server.url;
       expect(await (await fetch(`${url}/health`)).json()).toMatchObject({ status: 'healthy', version: expect.stringMatching(/\.linux-x64$/) });
       const res = await fetch(`${url}/mcp`, {
         method: 'POST',

@@ -6,7 +6,7 @@
  */
 import { afterAll, expect, test } from 'bun:test';
 import { Introspector } from '../../../src/security/oauth/introspection.ts';
-import { waitFor } from '../../helpers/wait.ts';
+import { clearOfMinuteEnd, waitFor } from '../../helpers/wait.ts';
 
 let failing = false;
 let realExp = 0;
@@ -24,6 +24,7 @@ const endpoint = Bun.serve({
 afterAll(() => endpoint.stop(true));
 
 test('an aged-out active answer buys one check outside the budget; a check that brings no answer leaves the next to the budget', async () => {
+  await clearOfMinuteEnd();
   const introspector = new Introspector({ url: `http://127.0.0.1:${endpoint.port}/introspect`, clientId: 'hide', clientSecret: 's', perAddressPerMinute: 1 });
   realExp = Math.floor(Date.now() / 1000) + 2;
   // From another address: 10.0.0.1's budget stays whole for the made-up token below.
