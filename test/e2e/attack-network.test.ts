@@ -12,7 +12,6 @@ import { join } from 'node:path';
 import { RedisClient } from 'bun';
 import { callTool, rpc, startServer, waitFor } from '../helpers/server.ts';
 import { ALICE, BOB, startTwoClientServer, TWO_CLIENT_ATTACKS_SUPPORTED, type TwoClientServer, UNPRIVILEGED } from '../helpers/two-clients.ts';
-import { freePort } from '../ops/helpers.ts';
 import { hasRedis, startRedis } from '../helpers/redis.ts';
 
 /** Copies the attack script into the workspace (owned by the server's uid when unprivileged). */
@@ -52,8 +51,8 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED || !hasRedis).each([
   const { call, attack, listen } = attacker(() => running);
 
   beforeAll(async () => {
-    redisPort = freePort();
-    redis = await startRedis(redisPort, PASSWORD);
+    redis = await startRedis(undefined, PASSWORD);
+    redisPort = redis.port;
     running = await startTwoClientServer({
       prefix: 'hide-net-on-',
       uid,
@@ -143,8 +142,8 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED || !hasRedis)('network on, nothing
   const { call, attack } = attacker(() => running);
 
   beforeAll(async () => {
-    redisPort = freePort();
-    redis = await startRedis(redisPort);
+    redis = await startRedis();
+    redisPort = redis.port;
     running = await startTwoClientServer({
       prefix: 'hide-net-open-',
       uid: undefined,

@@ -148,10 +148,4 @@ export class TestIdp {
   }
 }
 
-/** A free loopback port, for a server whose own URL must be configured before it listens. */
-export function freePort(): number {
-  const s = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => new Response() });
-  const port = s.port!;
-  s.stop(true);
-  return port;
-}
+export { freePort } from './free-port.ts';

@@ -1,27 +1,46 @@
 /** A real redis-server on a loopback port, without persistence, for the limit-store tests. */
 import { RedisClient } from 'bun';
+import { freePort } from './free-port.ts';
 import { waitFor } from './wait.ts';
 
 export const hasRedis = Bun.which('redis-server') !== null;
 
 export interface RunningRedis {
   url: string;
+  port: number;
   stop(): Promise<void>;
 }
 
-/** Starts redis-server on `port` (with `requirepass` when a password is given) and waits until it answers PING. */
-export async function startRedis(port: number, password?: string): Promise<RunningRedis> {
+/**
+ * Starts redis-server (with `requirepass` when a password is given) and waits until it answers PING as itself: on
+ * `port` when given (a restart on the port a test already uses), else on a free port, another when that one was
+ * taken meanwhile. redis-server has no port 0 (it means no TCP at all), so the port is picked here; a Redis of
+ * another test file answering there instead would be flushed by the tests.
+ */
+export async function startRedis(port?: number, password?: string): Promise<RunningRedis> {
+  for (let attempt = 1; ; attempt++) {
+    const at = port ?? freePort();
+    const started = await startOn(at, password);
+    if (started) return started;
+    if (port !== undefined || attempt === 3) throw new Error(`redis-server could not listen on 127.0.0.1:${at} (in use?)`);
+  }
+}
+
+/** redis-server on `port`, once it answers as itself; null when it exits first (the port taken). */
+async function startOn(port: number, password?: string): Promise<RunningRedis | null> {
   const proc = Bun.spawn(
     ['redis-server', '--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--loglevel', 'warning', ...(password ? ['--requirepass', password] : [])],
     { stdout: 'ignore', stderr: 'ignore' },
   );
   const url = password ? `redis://:${password}@127.0.0.1:${port}` : `redis://127.0.0.1:${port}`;
-  await waitFor(
+  const up = await waitFor(
     async () => {
+      if (proc.exitCode !== null) return 'exited';
       const c = new RedisClient(url, { autoReconnect: false, connectionTimeout: 200 });
       try {
         await c.connect();
-        return (await c.send('PING', [])) === 'PONG';
+        const info = String(await c.send('INFO', ['server']));
+        return new RegExp(`^process_id:${proc.pid}\\r?$`, 'm').test(info) ? 'ours' : false;
       } catch {
         return false;
       } finally {
@@ -30,9 +49,14 @@ export async function startRedis(port: number, password?: string): Promise<Runni
     },
     5000,
     'redis-server up',
-  );
+  ).catch((err: Error) => {
+    proc.kill('SIGKILL');
+    throw err;
+  });
+  if (up === 'exited') return null;
   return {
     url,
+    port,
     async stop() {
       proc.kill('SIGKILL');
       await proc.exited;

@@ -130,13 +130,7 @@ export function auditLines(file: string): Record<string, any>[] {
     .map((l) => JSON.parse(l));
 }
 
-/** A free loopback port (bind to 0, read it, close). */
-export function freePort(): number {
-  const s = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } });
-  const port = s.port;
-  s.stop(true);
-  return port;
-}
+export { freePort } from '../helpers/free-port.ts';
 
 export interface Sample {
   name: string;

@@ -7,15 +7,17 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import { RedisClient } from 'bun';
-import { auditLines, exec, freePort, killMatching, pidsMatching, spawnServer, waitFor } from './helpers.ts';
+import { auditLines, exec, killMatching, pidsMatching, spawnServer, waitFor } from './helpers.ts';
 import { hasRedis, type RunningRedis, startRedis as startRedisServer } from '../helpers/redis.ts';
 import { RedisLimiter } from '../../src/security/redis-limiter.ts';
 
 let port = 0;
 let redis: RunningRedis | null = null;
 
+/** The first start picks the port; a restart comes back on it, as a restarted Redis would. */
 async function startRedis(): Promise<void> {
-  redis = await startRedisServer(port);
+  redis = await startRedisServer(port === 0 ? undefined : port);
+  port = redis.port;
 }
 
 async function stopRedis(): Promise<void> {
@@ -24,10 +26,7 @@ async function stopRedis(): Promise<void> {
 }
 
 describe.skipIf(!hasRedis)('Redis limit store', () => {
-  beforeAll(async () => {
-    port = freePort();
-    await startRedis();
-  });
+  beforeAll(startRedis);
   afterAll(stopRedis);
   beforeEach(async () => {
     if (!redis) await startRedis();

@@ -146,10 +146,4 @@ export async function npmTool(name: string, pkg: Record<string, unknown>, check:
   return { dir };
 }
 
-/** A free loopback port (bound, then released). */
-export function freePort(): number {
-  const s = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } });
-  const port = s.port;
-  s.stop(true);
-  return port;
-}
+export { freePort } from '../helpers/free-port.ts';
