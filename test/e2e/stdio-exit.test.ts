@@ -16,9 +16,11 @@ const CALL = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"sh
 
 test.each(landlockAbi() > 0 ? ['auto', 'required', 'off'] : ['off'])('HIDE_SANDBOX=%s: stdio answers and exits 0 when stdin closes', async (mode) => {
   const ws = tempDir('hide-stdio-exit-');
+  // Outside the workspace, in a directory of its own (beside the workspace would be /tmp itself, shared and left behind).
+  const auditDir = tempDir('hide-stdio-exit-audit-');
   for (const input of ['{"jsonrpc":"2.0","id":1,"method":"ping"}\n', `${CALL}\n`]) {
     await using proc = Bun.spawn([process.execPath, MAIN, 'stdio', '--workspace', ws], {
-      env: { PATH: '/usr/bin:/bin', HIDE_SANDBOX: mode, HIDE_AUDIT_LOG_FILE: join(ws, '..', `${mode}-audit.jsonl`), HIDE_LOG_LEVEL: 'warn' },
+      env: { PATH: '/usr/bin:/bin', HIDE_SANDBOX: mode, HIDE_AUDIT_LOG_FILE: join(auditDir, 'audit.jsonl'), HIDE_LOG_LEVEL: 'warn' },
       stdin: new Blob([input]),
       stdout: 'pipe',
       stderr: 'pipe',
