@@ -12,10 +12,10 @@ export interface RunningRedis {
 }
 
 /**
- * Starts redis-server (with `requirepass` when a password is given) and waits until it answers PING as itself: on
- * `port` when given (a restart on the port a test already uses), else on a free port, another when that one was
- * taken meanwhile. redis-server has no port 0 (it means no TCP at all), so the port is picked here; a Redis of
- * another test file answering there instead would be flushed by the tests.
+ * Starts redis-server (with `requirepass` when a password is given) and waits until it answers as itself (the
+ * process id in its INFO): on `port` when given (a restart on the port a test already uses), else on a free port,
+ * another when that one was taken meanwhile. redis-server has no port 0 (it means no TCP at all), so the port is
+ * picked here; a Redis of another test file answering there instead would be flushed by the tests.
  */
 export async function startRedis(port?: number, password?: string): Promise<RunningRedis> {
   for (let attempt = 1; ; attempt++) {
