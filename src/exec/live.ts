@@ -9,9 +9,10 @@
  */
 import { killGroup, signalGroup } from './group-signal.ts';
 import { type InputOutcome, PipeInput } from './pipe-input.ts';
-import { bunSpawn, type Child, DRAIN_GRACE_MS, exitCodeOf, KILL_GRACE_MS, settledWithin, type StartOptions } from './spawn.ts';
+import { bunSpawn, type Child, DRAIN_GRACE_MS, exitCodeOf, KILL_GRACE_MS, type StartOptions } from './spawn.ts';
 import type { FileIdentity } from '../workspace/open.ts';
 import { pinWorkingDir } from './working-dir.ts';
+import { settlesWithin } from '../util/settles-within.ts';
 
 /** Signals a caller may send to a long-lived process's group. */
 export const PROCESS_SIGNALS = ['SIGTERM', 'SIGKILL', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
@@ -153,7 +154,7 @@ export function startLive(req: LiveRequest, sink: OutputSink, opts: LiveOptions 
     // Background children the leader left must not outlive it.
     killGroup(pid, 'SIGKILL');
     clearTimeout(escalation);
-    await settledWithin(Promise.all([...pipes, terminalClosed]), DRAIN_GRACE_MS);
+    await settlesWithin(Promise.all([...pipes, terminalClosed]), DRAIN_GRACE_MS);
     proc.terminal?.close();
     return { exitCode: exitCodeOf(proc.exitCode, proc.signalCode), signal: proc.signalCode == null ? null : String(proc.signalCode), durationMs: performance.now() - started, spawnError: null };
   })();

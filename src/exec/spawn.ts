@@ -10,6 +10,7 @@
 import { closeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { noteTransientBytes } from '../util/gc-pressure.ts';
+import { settlesWithin } from '../util/settles-within.ts';
 import { killGroup, signalGroup } from './group-signal.ts';
 import { type OutputProgress, ProgressMeter } from './progress.ts';
 import { openStdinFile } from './stdin-file.ts';
@@ -212,19 +213,6 @@ async function drain(reader: ChunkReader, cap: number, stopped: () => boolean, m
   return { text: decoder.decode(kept.length === 1 ? kept[0] : Buffer.concat(kept)), truncated: truncated || stopped() };
 }
 
-/** Whether `p` settles within `ms`; it is not cancelled either way. */
-export async function settledWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([p.then(() => true as const), late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** Death by signal n reports the shell convention 128 + n. */
 export function exitCodeOf(code: number | null, signal: string | number | null): number {
   if (code !== null) return code;
@@ -288,7 +276,7 @@ export function startCommand(req: Omit<SpawnRequest, 'signal'>, opts: StartOptio
     killGroup(pid, 'SIGKILL');
     opts.onLeaderExit?.();
     const drained = Promise.all([out.done, err.done]);
-    if (!(await settledWithin(drained, DRAIN_GRACE_MS))) {
+    if (!(await settlesWithin(drained, DRAIN_GRACE_MS))) {
       out.stop();
       err.stop();
     }

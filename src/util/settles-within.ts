@@ -1,7 +1,8 @@
 /**
- * True when `p` resolves within `ms`, false when the time runs out first; a
- * rejection is passed on. The timer is cleared either way, so a bounded wait
- * that ended early holds the process open no longer.
+ * True when `p` resolves within `ms`, false when the time runs out first (`p`
+ * is not cancelled either way); a rejection is passed on. The timer is
+ * cleared either way, so a bounded wait that ended early holds the process
+ * open no longer.
  */
 export async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: ReturnType<typeof setTimeout> | undefined;
