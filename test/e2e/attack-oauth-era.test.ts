@@ -885,7 +885,7 @@ describe('introspection: made-up tokens from one address', () => {
     const forwarded = await rpc(hide.server.mcpUrl, 'tools/list', undefined, { ...bearer(`made-up-token-${sent + 1}-0123456789`), 'x-forwarded-for': '203.0.113.50' });
     expect(forwarded.status).toBe(429);
     expect(asked).toHaveLength(sent);
-  });
+  }, 30_000);
 });
 
 describe('introspection budget behind a trusted proxy: the client address X-Forwarded-For names', () => {
@@ -909,7 +909,7 @@ describe('introspection budget behind a trusted proxy: the client address X-Forw
     expect(await newToken('2001:db8:1:2::1')).toBe(401);
     expect(await newToken('2001:db8:1:2:ffff::9')).toBe(429);
     expect(await newToken('2001:db8:1:3::1')).toBe(401);
-  });
+  }, 30_000);
 });
 
 describe('introspection: a known token whose answer ages out, from an address whose budget others spent', () => {

@@ -117,7 +117,7 @@ describe('the idle limit', () => {
     // With no call naming it, the idle limit still ends it (watched from outside: a call would name it).
     await waitFor(() => Bun.spawnSync(['pgrep', '-f', 'sleep 1000.2424']).exitCode !== 0, 10_000, 'the idle limit');
     expect(await alice('process_read', { processId: s.processId })).toMatchObject({ status: 'timed-out' });
-  });
+  }, 20_000);
 });
 
 describe('a keys reload', () => {

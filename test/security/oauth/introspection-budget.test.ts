@@ -37,4 +37,4 @@ test('an aged-out active answer buys one check outside the budget; a check that 
   const refused = await introspector.introspect('real-token', '10.0.0.1');
   expect(!refused.active && refused.retryAfterSeconds! > 0).toBe(true);
   expect(asked).toEqual(['real-token', 'made-up-token', 'real-token']);
-});
+}, 30_000);
