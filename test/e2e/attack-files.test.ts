@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { KEPT_ENDED_PER_RUNNING } from '../../src/exec/ended-processes.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
-import { callTool, tempDir, waitFor } from '../helpers/server.ts';
+import { callTool, tempDir, toolCallsInFlight, waitFor } from '../helpers/server.ts';
 
 const KEY_A = 'a'.repeat(43);
 const KEY_B = 'b'.repeat(43);
@@ -63,7 +63,7 @@ async function probeDuring(call: () => Promise<Record<string, any>>) {
   const running = call().finally(() => {
     settled = true;
   });
-  await waitFor(async () => settled || /^hide_tool_calls_in_flight [1-9]/m.test(await (await fetch(`${server.url}/metrics`)).text()), 20_000, 'the call to start');
+  await waitFor(async () => settled || (await toolCallsInFlight(server.url)) > 0, 20_000, 'the call to start');
   const health = (await fetch(`${server.url}/health`)).status;
   const other = (await bob('check_file_exists', { fileName: '.' })).exists;
   return { health, other, answeredDuring: !settled, result: await running };

@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
-import { rpc, tempDir, waitFor } from '../helpers/server.ts';
+import { rpc, tempDir, toolCallsInFlight, waitFor } from '../helpers/server.ts';
 
 const started: ServerProcess[] = [];
 const dirs: string[] = [];
@@ -104,7 +104,7 @@ describe('audit evidence at shutdown', () => {
     const calls = ids.map((correlationId) =>
       rpc(`${s.url}/mcp`, 'tools/call', { name: 'shell_execute', arguments: { command: 'sleep', arguments: ['30'], correlationId } }).catch(() => null),
     );
-    await waitFor(async () => /^hide_tool_calls_in_flight 3/m.test(await (await fetch(`${s.url}/metrics`)).text()), 10_000, 'three calls running');
+    await waitFor(async () => (await toolCallsInFlight(s.url)) === 3, 10_000, 'three calls running');
     s.proc.kill('SIGTERM');
     await waitFor(() => s.logs().includes('draining'), 5_000, 'the drain to start');
     s.proc.kill('SIGTERM');

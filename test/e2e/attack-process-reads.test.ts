@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServerProcess } from '../helpers/process.ts';
-import { callTool, rpc, startServer, tempDir, type TestServer, waitFor } from '../helpers/server.ts';
+import { callTool, rpc, startServer, tempDir, type TestServer, toolCallsInFlight, waitFor } from '../helpers/server.ts';
 
 const KEY_A = 'a'.repeat(43);
 const KEY_B = 'b'.repeat(43);
@@ -286,7 +286,7 @@ describe('SIGTERM to the server', () => {
       const url = `${s.url}/mcp`;
       const p = await callTool(url, 'process_start', { command: 'sleep', arguments: ['1000.5757'] });
       const read = callTool(url, 'process_read', { processId: p.processId, waitMs: 30_000 });
-      await waitFor(async () => /^hide_tool_calls_in_flight 1$/m.test(await (await fetch(`${s.url}/metrics`)).text()), 5000, 'the read to be in flight');
+      await waitFor(async () => (await toolCallsInFlight(s.url)) === 1, 5000, 'the read to be in flight');
       s.proc.kill('SIGTERM');
       expect(await read).toMatchObject({ status: 'running', output: '' });
       expect(await s.proc.exited).toBe(0);

@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { asModern, MODERN, MODERN_META, startServer, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
+import { asModern, MODERN, MODERN_META, startServer, type TestServer, tempDir, toolCallsInFlight, waitFor } from '../helpers/server.ts';
 import { procStat } from '../helpers/procfs.ts';
 import { startStdio } from '../helpers/stdio.ts';
 
@@ -168,7 +168,7 @@ describe('a process_start cancelled while its launcher starts it (HTTP, 2025-11-
     process.kill(launcher, 'SIGSTOP');
     try {
       const pending = post(KEY_A, { jsonrpc: '2.0', id: 22, method: 'tools/call', params: { name: 'process_start', arguments: { command: 'sleep', arguments: [marker] } } });
-      await waitFor(async () => /^hide_tool_calls_in_flight 1$/m.test(await (await fetch(`${s.url}/metrics`)).text()), 5000, 'the start in flight');
+      await waitFor(async () => (await toolCallsInFlight(s.url)) === 1, 5000, 'the start in flight');
       expect((await post(KEY_A, cancel(22))).status).toBe(202);
       process.kill(launcher, 'SIGCONT');
       await pending;

@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { DEFAULT_PROC, DEFAULT_READ_ONLY } from '../../src/sandbox/rules.ts';
 import type { ServerProcess } from '../helpers/process.ts';
 import { childrenOf, hostEntries, isLive, livePidsWith, newMarker, procStat } from '../helpers/procfs.ts';
-import { callTool, waitFor } from '../helpers/server.ts';
+import { callTool, toolCallsInFlight, waitFor } from '../helpers/server.ts';
 import { ALICE, BOB, startTwoClientServer, TWO_CLIENT_ATTACKS_SUPPORTED, type TwoClientServer, UNPRIVILEGED } from '../helpers/two-clients.ts';
 
 
@@ -43,8 +43,6 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
   let outsideSocket: ReturnType<typeof Bun.listen> | null = null;
   const call = (key: string, command: string, args: string[] = [], extra: Record<string, unknown> = {}) =>
     callTool(`${server.url}/mcp`, 'shell_execute', { command, arguments: args, ...extra }, { 'X-API-Key': key });
-  /** Whether the server counts `n` tool calls in flight: a call sent is on its way to a launcher only from then. */
-  const callsInFlight = async (n: number) => new RegExp(`^hide_tool_calls_in_flight ${n}$`, 'm').test(await (await fetch(`${server.url}/metrics`)).text());
   const attack = async (key: string, ...args: string[]) => {
     const r = await call(key, 'python3', ['attack.py', ...args]);
     if (!r.stdout) throw new Error(`attack ${args[0]} printed nothing: ${JSON.stringify(r)}`);
@@ -336,7 +334,8 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
     const launcher = launcherOf(sleeper!);
     process.kill(launcher, 'SIGSTOP');
     const pending = call(ALICE, 'sh', ['-c', `touch b-ran-${m}; sleep ${m}`], { timeoutSeconds: 1 });
-    await waitFor(() => callsInFlight(2), 5000, 'B in flight');
+    // Counted in flight, B is on its way to the stopped launcher.
+    await waitFor(async () => (await toolCallsInFlight(server.url)) === 2, 5000, 'B in flight');
     await Bun.sleep(2500);
     process.kill(launcher, 'SIGKILL');
     const b = await pending;
@@ -360,7 +359,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'shell_execute', arguments: { command: 'sh', arguments: ['-c', `touch b-ran-${m}; sleep ${m}`] } } }),
       signal: hangUp.signal,
     }).catch(() => 'hung up');
-    await waitFor(() => callsInFlight(2), 5000, 'B in flight');
+    await waitFor(async () => (await toolCallsInFlight(server.url)) === 2, 5000, 'B in flight');
     await Bun.sleep(100);
     hangUp.abort();
     expect(await b).toBe('hung up');

@@ -174,3 +174,9 @@ export function inputErrorOf(body: { result?: { isError?: boolean; structuredCon
   const error = body.result?.isError === true ? body.result.structuredContent?.error : undefined;
   return typeof error === 'string' ? error : null;
 }
+
+/** The tool calls a server counts in flight, read from its /metrics (`url` is its base URL). */
+export async function toolCallsInFlight(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return Number(/^hide_tool_calls_in_flight (\d+)$/m.exec(text)?.[1] ?? 0);
+}

@@ -17,6 +17,7 @@ import { searchFilesTool } from '../../src/tools/files/search-files.ts';
 import { Confiner } from '../../src/workspace/confine.ts';
 import { startBinary } from '../helpers/binary.ts';
 import { callAt, startServerProcess, type Tree, tree, waitFor } from './helpers.ts';
+import { toolCallsInFlight } from '../helpers/server.ts';
 
 const RG = Bun.which('rg');
 
@@ -39,11 +40,6 @@ function pathDir(t: Tree, withRg: boolean): string {
   return bin;
 }
 
-async function inFlight(url: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  return Number(/^hide_tool_calls_in_flight (\d+)$/m.exec(text)?.[1] ?? 0);
-}
-
 /**
  * Starts the search, waits until the server is running it (or it has
  * already ended), then asks /health and shell_execute. Returns their
@@ -56,7 +52,7 @@ async function searchWhileProbing(url: string, args: Record<string, unknown>) {
   const search = callAt(url, 'search_files', args).finally(() => {
     settled = true;
   });
-  await waitFor(async () => settled || (await inFlight(url)) > 0, 20_000, 'the search to start');
+  await waitFor(async () => settled || (await toolCallsInFlight(url)) > 0, 20_000, 'the search to start');
   const health = (await fetch(`${url}/health`)).status;
   const shell = await callAt(url, 'shell_execute', { command: 'echo', arguments: ['hi'] });
   const stillRunning = !settled;
