@@ -15,6 +15,7 @@ import { INPUT_WAIT_MS, type InputOutcome } from '../exec/pipe-input.ts';
 import { KILL_GRACE_MS, notStarted } from '../exec/spawn.ts';
 import { noteTransientBytes } from '../util/gc-pressure.ts';
 import { InflightMap } from '../util/inflight-map.ts';
+import { settlesWithin } from '../util/settles-within.ts';
 import type { LandlockRules } from './landlock.ts';
 import { NativeProcess } from './native-process.ts';
 import { LAUNCHER_RUNTIME_ENV, launcherArgv } from './launcher-argv.ts';
@@ -296,16 +297,12 @@ export class SandboxLauncher {
    */
   private async submit(req: SandboxRunRequest, signal: AbortSignal | undefined, begun: number, settleBy: number, mayRetry: boolean): Promise<SandboxRunResult> {
     const lateMessage = `the sandbox launcher did not finish the command within its timeout plus ${(KILL_GRACE_MS + LAUNCHER_GRACE_MS) / 1000} s; the launcher was restarted`;
-    let late: ReturnType<typeof setTimeout> | undefined;
     try {
-      const lateBoot = new Promise<'late'>((resolve) => (late = setTimeout(() => resolve('late'), Math.max(0, settleBy - performance.now()))));
-      if ((await Promise.race([this.start(), lateBoot])) === 'late') {
+      if (!(await settlesWithin(this.start(), Math.max(0, settleBy - performance.now())))) {
         return failed(`sandbox unavailable: no launcher was ready within the call's timeout plus ${(KILL_GRACE_MS + LAUNCHER_GRACE_MS) / 1000} s`, begun);
       }
     } catch (err) {
       return failed(`sandbox unavailable: ${(err as Error).message}`, begun);
-    } finally {
-      clearTimeout(late);
     }
     if (signal?.aborted) return { ...failed('cancelled before start', begun), cancelled: true };
     const proc = this.proc;
@@ -500,7 +497,7 @@ export class SandboxLauncher {
       void proc.exited
         .then((code) => {
           clearTimeout(boot);
-          return Promise.race([read, Bun.sleep(EXIT_DRAIN_MS)]).then(() => code);
+          return settlesWithin(read, EXIT_DRAIN_MS).then(() => code);
         })
         .then((code) => {
           reject(
