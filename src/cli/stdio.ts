@@ -2,6 +2,7 @@
 import { constants } from 'node:os';
 import { logger } from '../core/log.ts';
 import { serveStdio } from '../mcp/stdio.ts';
+import { StopRequests } from '../ops/stop-requests.ts';
 import { createRuntime } from '../runtime/runtime.ts';
 import { LineWriter } from '../util/line-writer.ts';
 import { settlesWithin } from '../util/settles-within.ts';
@@ -27,9 +28,11 @@ export async function runStdio(argv: string[]): Promise<number> {
   logger.withTag('stdio').debug(`serving MCP on stdio (workspace ${rt.confiner.workspace})`);
   // No drain on stdio: the one client sent the signal (or its host did) and wants the server gone. Running calls are
   // stopped on purpose, then answered and audited like any that ends; a second signal exits at once, recording
-  // what still runs as interrupted.
+  // what still runs as interrupted; the first delivered twice at once (to the group and by a wrapper) is not a second.
   const stop = new AbortController();
+  const requests = new StopRequests();
   const onSignal = (name: NodeJS.Signals) => {
+    if (requests.take() === 'echo') return;
     rt.ops.killChildren();
     if (!stop.signal.aborted) {
       stop.abort();

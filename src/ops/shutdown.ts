@@ -5,10 +5,12 @@
  * still running — the process groups — so those calls end and are audited,
  * then stops the listeners and closes the runtime (audit flushed). A second
  * signal skips the wait: children are killed, the audit buffer is flushed and
- * the process exits at once.
+ * the process exits at once. The same signal delivered twice at once (by the
+ * terminal to the group and by a wrapper to its child) is one request.
  */
 import { constants } from 'node:os';
 import type { Lifecycle } from './lifecycle.ts';
+import { ECHO_WINDOW_MS, StopRequests } from './stop-requests.ts';
 
 export interface ShutdownDeps {
   lifecycle: Lifecycle;
@@ -44,23 +46,30 @@ async function waitUntil(done: () => boolean, ms: number): Promise<boolean> {
 
 export class Shutdown {
   private started: Promise<void> | null = null;
+  private readonly requests = new StopRequests();
 
   constructor(private readonly deps: ShutdownDeps) {}
 
   /**
    * Handles one signal. The first call drains and resolves when the server is
-   * fully closed; a later call exits the process at once.
+   * fully closed; a later call exits the process at once, unless it came so
+   * soon after the first that it is the first delivered again.
    */
   signal(name: NodeJS.Signals): Promise<void> {
     const d = this.deps;
-    if (this.started) {
-      d.log.warn(`${name} received again: killing running commands and exiting now`);
-      d.killChildren();
-      d.flushAudit();
-      return d.exit(128 + (constants.signals[name] ?? 15));
+    const request = this.requests.take();
+    if (this.started === null) {
+      this.started = this.drain(name);
+      return this.started;
     }
-    this.started = this.drain(name);
-    return this.started;
+    if (request === 'echo') {
+      d.log.info(`${name} received again within ${ECHO_WINDOW_MS} ms: the same stop, passed on by a wrapper; still draining (send it again to stop at once)`);
+      return this.started;
+    }
+    d.log.warn(`${name} received again: killing running commands and exiting now`);
+    d.killChildren();
+    d.flushAudit();
+    return d.exit(128 + (constants.signals[name] ?? 15));
   }
 
   private async drain(name: string): Promise<void> {

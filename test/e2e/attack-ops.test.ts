@@ -6,6 +6,7 @@
 import { afterAll, describe, expect, test } from 'bun:test';
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ECHO_WINDOW_MS } from '../../src/ops/stop-requests.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
 import { rpc, tempDir, toolCallsInFlight, waitFor } from '../helpers/server.ts';
@@ -107,6 +108,8 @@ describe('audit evidence at shutdown', () => {
     await waitFor(async () => (await toolCallsInFlight(s.url)) === 3, 10_000, 'three calls running');
     s.proc.kill('SIGTERM');
     await waitFor(() => s.logs().includes('draining'), 5_000, 'the drain to start');
+    // A second stop, not the first delivered again.
+    await Bun.sleep(ECHO_WINDOW_MS + 100);
     s.proc.kill('SIGTERM');
     await s.proc.exited;
     await Promise.all(calls);

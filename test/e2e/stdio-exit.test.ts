@@ -60,6 +60,34 @@ test.each(landlockAbi() > 0 ? ['auto', 'off'] : ['off'])('HIDE_SANDBOX=%s: SIGTE
   if (mode === 'auto') expect(answer.result.structuredContent.error).toBe('the command was killed: the server is shutting down');
 });
 
+test('the same SIGTERM twice at once (the host to the group, a wrapper to its child) is one stop: the call is still answered; exit 0', async () => {
+  using wsDir = disposableTempDir('hide-stdio-echo-');
+  using auditDir = disposableTempDir('hide-stdio-echo-audit-');
+  const auditFile = join(auditDir.path, 'audit.jsonl');
+  const call = '{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"shell_execute","arguments":{"command":"sleep","arguments":["60.0914"]}}}';
+  await using proc = Bun.spawn([process.execPath, MAIN, 'stdio', '--workspace', wsDir.path], {
+    env: { PATH: '/usr/bin:/bin', HIDE_SANDBOX: 'off', HIDE_AUDIT_LOG_FILE: auditFile, HIDE_LOG_LEVEL: 'warn' },
+    stdin: 'pipe',
+    stdout: 'pipe',
+    stderr: 'pipe',
+  });
+  proc.stdin.write(`${call}\n`);
+  proc.stdin.flush();
+  const running = () => Bun.spawnSync(['pgrep', '-f', 'sleep 60.0914']).exitCode === 0;
+  await waitFor(running, 5000, 'the command running');
+  proc.kill('SIGTERM');
+  // Sent once the first is taken (its command is killed), as a wrapper's comes.
+  await waitFor(() => !running(), 5000, 'the command killed');
+  proc.kill('SIGTERM');
+  const [out, code] = await Promise.all([proc.stdout.text(), proc.exited]);
+  const audited = readFileSync(auditFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { result: unknown });
+  expect({ code, answered: out.includes('"id":8'), interrupted: audited.some((l) => JSON.stringify(l.result).includes('interrupted')) }).toEqual({
+    code: 0,
+    answered: true,
+    interrupted: false,
+  });
+});
+
 test('SIGHUP reopens the audit log (an external logrotate moved it) and the session goes on', async () => {
   using dir = disposableTempDir('hide-stdio-hup-');
   const ws = join(dir.path, 'ws');

@@ -2,10 +2,11 @@
  * Graceful shutdown of the real server process: in-flight calls finish
  * within the grace period; past it their process groups are killed, every
  * call is still audited, and the process exits 0; a second signal exits at
- * once. Markers in the sleep durations (2.00417, 100.123…) let pgrep find
+ * once, the first delivered twice does not. Markers in the sleep durations (2.00417, 100.123…) let pgrep find
  * exactly this test's processes.
  */
 import { describe, expect, test } from 'bun:test';
+import { ECHO_WINDOW_MS } from '../../src/ops/stop-requests.ts';
 import { auditLines, exec, killMatching, pidsMatching, rpc, spawnServer, waitFor } from './helpers.ts';
 
 describe('graceful shutdown', () => {
@@ -77,10 +78,34 @@ describe('graceful shutdown', () => {
       await waitFor(() => pidsMatching(marker).length === 2, 5000, 'sleeps running');
       s.kill('SIGTERM');
       await waitFor(async () => (await fetch(`${s.url}/ready`)).status === 503, 3000, '/ready 503');
+      // Later than the first delivered twice could come.
+      await Bun.sleep(ECHO_WINDOW_MS + 100);
       s.kill('SIGTERM');
       expect(await s.exited).toBe(128 + 15);
+      expect(s.log()).toContain('SIGTERM received again: killing running commands and exiting now');
       await waitFor(() => pidsMatching(marker).length === 0, 5000, 'no sleep left');
       await Promise.allSettled(calls);
+    } finally {
+      killMatching(marker);
+    }
+  }, 20_000);
+
+  test('the same signal twice at once (the terminal to the group, a wrapper to its child) is one stop: the drain goes on', async () => {
+    const marker = '2.00419';
+    await using s = await spawnServer({ HIDE_SHUTDOWN_GRACE_SECONDS: '10' });
+    try {
+      const call = exec(s.url, 'sleep', [marker]);
+      await waitFor(() => pidsMatching(marker).length === 1, 5000, 'sleep running');
+      s.kill('SIGINT');
+      // Sent once the first is taken, as a wrapper's comes: two signals pending at once would be one to the kernel.
+      await waitFor(() => s.log().includes('SIGINT received: draining'), 3000, 'the drain');
+      s.kill('SIGINT');
+      const r = await call;
+      expect([r.status, r.body.result?.structuredContent?.exitCode]).toEqual([200, 0]);
+      expect(await s.exited).toBe(0);
+      expect(s.log()).toContain(`SIGINT received again within ${ECHO_WINDOW_MS} ms: the same stop`);
+      expect(s.log()).not.toContain('exiting now');
+      expect(auditLines(s.auditFile).filter((l) => l.event_type === 'tool_call')).toHaveLength(1);
     } finally {
       killMatching(marker);
     }
