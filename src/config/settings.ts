@@ -264,7 +264,7 @@ export const SETTINGS = [
     envAliases: ['SECURITY_RATE_LIMIT_CONCURRENT'],
     schema: int(1, 100_000),
     default: 3,
-    doc: 'Tool calls running at once per client.',
+    doc: 'Tool calls at once per client; a call counts until its answer has been taken (over HTTP an answer past 64 KiB goes out as the client reads it), so a client that stops reading its answers is refused more calls.',
   }),
   setting({
     path: 'rateLimit.store',

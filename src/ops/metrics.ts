@@ -139,7 +139,7 @@ export class Metrics {
       out.push(`hide_tool_call_duration_seconds_count{tool="${t}"} ${h.count}`);
     }
 
-    family('hide_tool_calls_in_flight', 'gauge', 'Tool calls admitted and still running.');
+    family('hide_tool_calls_in_flight', 'gauge', 'Tool calls admitted and not yet answered: running, or their answer not yet taken by the client.');
     out.push(`hide_tool_calls_in_flight ${this.inFlight}`);
 
     family('hide_auth_failures_total', 'counter', 'Requests refused for a missing, wrong or disabled API key.');

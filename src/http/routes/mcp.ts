@@ -4,7 +4,10 @@
  * answer as JSON — or as SSE when the client accepts only text/event-stream,
  * or when a tools/call that asked for progress accepts SSE at all: then the
  * progress notifications stream ahead of the result, each event flushed as it
- * is written. Other methods: 405.
+ * is written. A tools/call admitted here keeps its concurrency slot until its
+ * answer has been taken by the connection, not only until it ends (a large
+ * answer goes out as the client reads it: src/http/taken-body.ts). Other
+ * methods: 405.
  */
 import { Elysia } from 'elysia';
 import type { CallContext } from '../../core/context.ts';
@@ -15,29 +18,87 @@ import { type Admission, callLabels } from '../../mcp/gate.ts';
 import { jsonResponse } from '../error-response.ts';
 import { acceptVerdict, type ReplyFormat } from '../reply-format.ts';
 import { type HeaderRecord, stateOf } from '../request-state.ts';
+import { SENT_AT_ONCE_CHARS, TakenBody } from '../taken-body.ts';
 
 const SSE_HEADERS = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' };
 
 const sseEvent = (json: string) => `event: message\ndata: ${json}\n\n`;
 
 /**
- * Events queued for a client that does not read its stream, at most. Beyond
- * it progress notifications are dropped (a later one supersedes them); the
- * reply never is. A flooding command reports every few KiB of output, and
- * without this a client that stops reading would grow the server's memory.
+ * Events queued for a client that does not read its stream, at most (in
+ * characters of their JSON). Beyond it progress notifications are dropped (a
+ * later one supersedes them); the reply never is. A flooding command reports
+ * every few KiB of output, and without this a client that stops reading would
+ * grow the server's memory.
  */
 export const MAX_QUEUED_EVENT_BYTES = 256 * 1024;
 
-function respond(format: ReplyFormat, out: Reply): Response {
+/**
+ * A tools/call's concurrency slot on HTTP: given back once the call has ended
+ * and its answer has been taken whole or its client has hung up, whichever
+ * comes last. A hang-up while the call runs cancels the call, which then
+ * ends; the slot is not free before that.
+ */
+class AnswerSlot {
+  private ended = false;
+  private gone = false;
+  private released = false;
+
+  constructor(
+    private readonly admission: Admission,
+    signal: AbortSignal,
+  ) {
+    if (signal.aborted) this.gone = true;
+    else signal.addEventListener('abort', () => this.answerGone(), { once: true });
+  }
+
+  readonly callEnded = (): void => {
+    this.ended = true;
+    this.settle();
+  };
+
+  /** The answer was taken whole, or will never be. */
+  readonly answerGone = (): void => {
+    this.gone = true;
+    this.settle();
+  };
+
+  private settle(): void {
+    if (!this.ended || !this.gone || this.released) return;
+    this.released = true;
+    this.admission.release();
+  }
+}
+
+/** The admission the core is given on HTTP: the route, not the call's end alone, gives the slot back. */
+const HELD: Admission = { release() {} };
+
+/** `text` as a body the connection takes as the client reads; `onTaken` once it has all been taken or abandoned. */
+function taken(text: string, onTaken: () => void): ReadableStream<Uint8Array> {
+  const body = new TakenBody(onTaken);
+  body.push(text);
+  body.end();
+  return body.stream;
+}
+
+function respond(format: ReplyFormat, out: Reply, slot?: AnswerSlot): Response {
+  const large = out.body !== null && out.body.length > SENT_AT_ONCE_CHARS;
+  const onTaken = slot?.answerGone ?? (() => {});
+  // A small answer fits the socket's buffer: it is taken as it is handed over.
+  if (!large) onTaken();
   // The common answer (JSON, no extra headers) builds its header object once.
   if (format === 'json' && out.body !== null && out.headers === undefined) {
     // A cached result goes out as its answer built once: encoding or copying 30 kB per request cost more than the whole pipeline.
-    const body = out.blob?.() ?? out.body;
+    const body = large ? taken(out.body, onTaken) : (out.blob?.() ?? out.body);
     return new Response(body, { status: out.status, headers: { 'content-type': 'application/json', 'x-correlation-id': out.correlationId } });
   }
   const headers: Record<string, string> = { 'x-correlation-id': out.correlationId, ...out.headers };
   if (out.body === null) return new Response(null, { status: out.status, headers });
-  if (format === 'sse' && out.status === 200) return new Response(sseEvent(out.body), { headers: { ...headers, ...SSE_HEADERS } });
+  if (format === 'sse' && out.status === 200) {
+    const event = sseEvent(out.body);
+    return new Response(large ? taken(event, onTaken) : event, { headers: { ...headers, ...SSE_HEADERS } });
+  }
+  if (large) return new Response(taken(out.body, onTaken), { status: out.status, headers: { 'content-type': 'application/json', ...headers } });
   return jsonResponse(out.status, out.body, headers);
 }
 
@@ -48,46 +109,31 @@ function respond(format: ReplyFormat, out: Reply): Response {
  * that comes before any is answered as a client accepting SSE gets any other
  * reply, so a refusal keeps its status and headers (429 and Retry-After).
  */
-function streamed(core: McpCore, incoming: Incoming, ctx: CallContext, admission: Admission | undefined): Promise<Response> {
-  const encoder = new TextEncoder();
-  let sink: ReadableStreamDefaultController<Uint8Array> | null = null;
+function streamed(core: McpCore, incoming: Incoming, ctx: CallContext, slot: AnswerSlot | undefined): Promise<Response> {
+  let body: TakenBody | null = null;
   let opened: (response: Response) => void = () => {};
   const response = new Promise<Response>((resolve) => {
     opened = resolve;
   });
-  const send = (json: string, reply = false) => {
-    if (!reply && (sink?.desiredSize ?? 0) <= 0) return;
-    try {
-      sink?.enqueue(encoder.encode(sseEvent(json)));
-    } catch {
-      // The client went away; its disconnect already cancelled the call.
-    }
-  };
   const open = () => {
-    const body = new ReadableStream<Uint8Array>({
-      start(controller) {
-        sink = controller;
-      },
-    }, { highWaterMark: MAX_QUEUED_EVENT_BYTES, size: (chunk) => chunk?.byteLength ?? 0 });
+    body = new TakenBody(slot?.answerGone ?? (() => {}));
     const params = incoming.message.kind === 'request' ? incoming.message.params : {};
     const correlationId = callLabels(params, ctx.correlationId).correlationId;
-    opened(new Response(body, { headers: { 'x-correlation-id': correlationId, ...SSE_HEADERS } }));
+    opened(new Response(body.stream, { headers: { 'x-correlation-id': correlationId, ...SSE_HEADERS } }));
   };
   const notify = (json: string) => {
-    if (sink === null) open();
-    send(json);
+    if (body === null) open();
+    if (body!.unsentChars < MAX_QUEUED_EVENT_BYTES) body!.push(sseEvent(json));
   };
-  void Promise.resolve(core.answer(incoming, ctx, { admission, notify })).then((out) => {
-    if (sink === null) {
-      opened(respond('sse', out));
+  void Promise.resolve(core.answer(incoming, ctx, { admission: slot && HELD, notify })).then((out) => {
+    slot?.callEnded();
+    if (body === null) {
+      opened(respond('sse', out, slot));
       return;
     }
-    if (out.body !== null) send(out.body, true);
-    try {
-      sink.close();
-    } catch {
-      // already closed by a disconnect
-    }
+    // Dropped by a body its client hung up on (the hang-up cancelled the call).
+    if (out.body !== null) body.push(sseEvent(out.body));
+    body.end();
   });
   return response;
 }
@@ -100,11 +146,16 @@ export function mcpRoutes(core: McpCore, contextOf: (request: Request) => CallCo
     const incoming = state.incoming!;
     // Only a tools/call reports progress; anything else keeps its own status (202, a 2026-07-28 404) instead of a 200 stream.
     const reportsProgress = incoming.progressToken !== undefined && incoming.message.kind === 'request' && incoming.message.method === 'tools/call';
-    if (reportsProgress && streams) {
-      return streamed(core, incoming, contextOf(request), state.admission);
+    const slot = state.admission && new AnswerSlot(state.admission, request.signal);
+    if (reportsProgress && streams) return streamed(core, incoming, contextOf(request), slot);
+    if (slot === undefined) {
+      const out = core.answer(incoming, contextOf(request));
+      return out instanceof Promise ? out.then((o) => respond(format, o)) : respond(format, out);
     }
-    const out = core.answer(incoming, contextOf(request), { admission: state.admission });
-    return out instanceof Promise ? out.then((o) => respond(format, o)) : respond(format, out);
+    return Promise.resolve(core.answer(incoming, contextOf(request), { admission: HELD })).then((o) => {
+      slot.callEnded();
+      return respond(format, o, slot);
+    });
   };
   const notAllowed = () => {
     throw new MethodNotAllowedError('POST');
