@@ -20,6 +20,7 @@ import type { LandlockRules } from './landlock.ts';
 import { NativeProcess } from './native-process.ts';
 import { LAUNCHER_RUNTIME_ENV, launcherArgv } from './launcher-argv.ts';
 import type { PidNamespaces } from './pidns.ts';
+import { MAX_PTYS_PER_LAUNCHER } from './private-proc.ts';
 import { PrivateTmp } from './private-tmp.ts';
 import {
   type ClientMessage,
@@ -53,6 +54,8 @@ export interface SandboxLauncherOptions {
   dropCapabilities?: boolean;
   /** Start each launcher as the init of a new PID namespace (root servers). */
   pidNamespaces?: PidNamespaces | null;
+  /** Terminals each launcher may hold at once (root servers); default MAX_PTYS_PER_LAUNCHER. */
+  ptys?: number;
   /** Receives warnings: unexpected exits, restart failures, launcher diagnostics. */
   log?: (message: string) => void;
   /** Called after a launcher process has exited (the server sweeps what it left). */
@@ -408,6 +411,7 @@ export class SandboxLauncher {
       rules: realTmp ? { ...rules, readWrite: [...rules.readWrite, realTmp], fifoDirs: [realTmp] } : rules,
       tmpDir,
       dropCapabilities: this.options.dropCapabilities !== false,
+      ptys: this.options.ptys ?? MAX_PTYS_PER_LAUNCHER,
     };
     let proc: LauncherProcess;
     try {

@@ -7,6 +7,7 @@
  * is per thread), made private first so nothing propagates to the host. It
  * must happen before Landlock, which forbids mounting.
  */
+import { readFileSync } from 'node:fs';
 import { CLONE_NEWNS, refusal, unshare } from './namespaces.ts';
 import { mount, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_REC, tryMount } from './mounts.ts';
 
@@ -32,13 +33,34 @@ export function mountPrivateProc(): string | null {
   }, MOUNT_REFUSED);
 }
 
+/** Terminals one devpts instance (one client's launcher) may hold at once, at the most. */
+export const MAX_PTYS_PER_LAUNCHER = 256;
+
 /**
- * Terminals one devpts instance (one client) may hold at once. Every
- * instance but the host's draws on one kernel-wide pool (kernel.pty.max less
- * kernel.pty.reserve): without a cap of its own, one client's process could
- * open them all and no other client could get a terminal.
+ * The pool every devpts instance but the host's draws on, kernel.pty.max
+ * less kernel.pty.reserve; null when /proc does not say.
  */
-export const PTYS_PER_INSTANCE = 256;
+export function sharedPtyPool(): number | null {
+  try {
+    const read = (name: string) => Number.parseInt(readFileSync(`/proc/sys/kernel/pty/${name}`, 'utf8'), 10);
+    const pool = read('max') - read('reserve');
+    return Number.isSafeInteger(pool) && pool > 0 ? pool : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Terminals each launcher's instance may hold: without a cap one client's
+ * process could open every terminal of the shared pool, and with 256 each a
+ * dozen clients still could. So all `launchers` together (the most a server
+ * has at once) stay within half the pool, leaving the rest to other
+ * containers of the host; at most 256, at least 1.
+ */
+export function ptysPerLauncher(launchers: number, pool: number | null): number {
+  if (pool === null) return MAX_PTYS_PER_LAUNCHER;
+  return Math.max(1, Math.min(MAX_PTYS_PER_LAUNCHER, Math.floor(pool / 2 / Math.max(1, launchers))));
+}
 
 /**
  * A devpts instance of the launcher's own over /dev/pts, in the same private
@@ -46,9 +68,9 @@ export const PTYS_PER_INSTANCE = 256;
  * /dev/pts beside it, so the terminals the launcher's processes get are
  * numbered in that instance and no other terminal on the host (an operator's
  * shell) is reachable through /dev/pts. Only then may the sandbox grant
- * /dev/ptmx and /dev/pts. At most PTYS_PER_INSTANCE of them at once. Returns
- * false when the mount fails.
+ * /dev/ptmx and /dev/pts. At most `max` of them at once (ptysPerLauncher).
+ * Returns false when the mount fails.
  */
-export function mountPrivatePts(): boolean {
-  return tryMount('devpts', '/dev/pts', 'devpts', MS_NOSUID | MS_NOEXEC, `newinstance,ptmxmode=0666,mode=0620,max=${PTYS_PER_INSTANCE}`);
+export function mountPrivatePts(max: number): boolean {
+  return tryMount('devpts', '/dev/pts', 'devpts', MS_NOSUID | MS_NOEXEC, `newinstance,ptmxmode=0666,mode=0620,max=${max}`);
 }

@@ -40,6 +40,8 @@ export interface LauncherConfig {
   tmpDir: string | null;
   /** Shed all capabilities before restricting (meaningful when running as root). */
   dropCapabilities: boolean;
+  /** Terminals its own devpts instance may hold at once (root). */
+  ptys: number;
 }
 
 export const LAUNCHER_CONFIG_ENV = 'HIDE_LAUNCHER_CONFIG';

@@ -17,6 +17,7 @@ import { notStarted, type SpawnResult } from '../exec/spawn.ts';
 import type { OwnedLiveRequest, OwnedSpawnRequest, Spawner } from '../exec/spawner.ts';
 import { liveLauncherPids, SandboxLauncher, type SandboxLauncherOptions } from './launcher-client.ts';
 import { becomeSubreaper, isSandboxed, killProcessTree, procMatchesOwnPids, SETTLE_MS, sweepUntilNoneLeft, sweepUntilQuiet } from './orphans.ts';
+import { ptysPerLauncher, sharedPtyPool } from './private-proc.ts';
 import type { LayerReport } from './protocol.ts';
 import type { ResourceLimits } from './rlimits.ts';
 import { underSupervisor, whenSupervisorGone } from './supervisor.ts';
@@ -120,6 +121,9 @@ export class SandboxSpawner implements Spawner {
   get launchers(): number {
     return this.byOwner.size + (this.spare ? 1 : 0);
   }
+
+  /** Terminals each launcher may hold at once, worked out with the first launcher. */
+  private ptys: number | undefined;
 
   private get maxLaunchers(): number {
     return this.options.maxLaunchers ?? MAX_LAUNCHERS;
@@ -241,7 +245,9 @@ export class SandboxSpawner implements Spawner {
 
   private newLauncher(): SandboxLauncher {
     const { limits: _l, idleCloseMs: _i, maxLaunchers: _m, livePendingBytes: _p, ...launcherOptions } = this.options;
-    return new SandboxLauncher({ ...launcherOptions, onExit: () => this.sweep() });
+    // Every launcher there can be at once (the clients' and the spare) together within their share of the kernel's terminals.
+    this.ptys ??= ptysPerLauncher(this.maxLaunchers + 1, sharedPtyPool());
+    return new SandboxLauncher({ ...launcherOptions, ptys: this.ptys, onExit: () => this.sweep() });
   }
 
   /**

@@ -15,7 +15,8 @@ import { INPUT_WAIT_MS, MAX_PENDING_INPUT } from '../../src/exec/pipe-input.ts';
 import { MAX_TERMINAL_INPUT_BYTES } from '../../src/exec/process-io.ts';
 import { PROGRESS_MIN_GAP_MS } from '../../src/exec/progress.ts';
 import { MAX_QUEUED_EVENT_BYTES } from '../../src/http/routes/mcp.ts';
-import { PTYS_PER_INSTANCE } from '../../src/sandbox/private-proc.ts';
+import { ptysPerLauncher, sharedPtyPool } from '../../src/sandbox/private-proc.ts';
+import { SETTINGS } from '../../src/config/settings.ts';
 import { callTool, rpc, startServer, tempDir, type TestServer, waitFor } from '../helpers/server.ts';
 
 const KEY_A = 'a'.repeat(43);
@@ -466,12 +467,15 @@ import time; time.sleep(1000)`;
   });
 
   test("a process that hoards terminals stops at its client's share, and another client still gets one", async () => {
+    // The server's default of launchers at once, and the spare: together within half the kernel's shared pool.
+    const launchers = Number(SETTINGS.find((s) => s.path === 'sandbox.maxLaunchers')!.default) + 1;
+    const SHARE = ptysPerLauncher(launchers, sharedPtyPool());
     // Terminals of bob's still closing from earlier tests count against the same share: listed first.
     const hoard = `import os
 print('existing', len([n for n in os.listdir('/dev/pts') if n.isdigit()]), flush=True)
 fds = []
 try:
-    for i in range(${PTYS_PER_INSTANCE + 50}):
+    for i in range(${SHARE + 50}):
         fds.append(os.open('/dev/ptmx', os.O_RDWR | os.O_NOCTTY))
 except OSError as e:
     print('refused', e.errno)
@@ -481,8 +485,8 @@ import time; time.sleep(1000)`;
     const { output } = await readUntil(KEY_B, b.processId, (o) => o.includes('held'));
     // 28 is ENOSPC: the client's devpts instance is full, the kernel-wide pool is not.
     const existing = Number(/existing (\d+)/.exec(output)?.[1]);
-    expect(existing).toBeLessThan(PTYS_PER_INSTANCE);
-    expect(output).toContain(`refused 28\nheld ${PTYS_PER_INSTANCE - existing}`);
+    expect(existing).toBeLessThan(SHARE);
+    expect(output).toContain(`refused 28\nheld ${SHARE - existing}`);
     const a = await alice('process_start', { command: PY, arguments: ['-c', "print('tty ok', flush=True); import time; time.sleep(1000)"], terminal: { cols: 80, rows: 24 } });
     expect(a.isError).toBe(false);
     expect((await readUntil(KEY_A, a.processId, (o) => o.includes('tty ok'))).output).toContain('tty ok');
