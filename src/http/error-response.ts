@@ -7,7 +7,7 @@ import { HideError, RpcCode } from '../core/errors.ts';
 import { logger } from '../core/log.ts';
 import { errorJson, type JsonRpcId } from '../mcp/protocol.ts';
 
-export function jsonResponse(status: number, body: string, headers: Record<string, string> = {}): Response {
+export function jsonResponse(status: number, body: string | ReadableStream<Uint8Array>, headers: Record<string, string> = {}): Response {
   return new Response(body, { status, headers: { 'content-type': 'application/json', ...headers } });
 }
 

@@ -30,7 +30,7 @@ import { check, libc, SyscallError } from '../util/libc.ts';
 import { becomeSubreaper, procMatchesOwnPids, sendStopSignalsThrough, sweepUntilNoneLeft } from './orphans.ts';
 import { PidNamespaces } from './pidns.ts';
 import { isolateNetwork } from './namespaces.ts';
-import { MAX_PTYS_PER_LAUNCHER, mountPrivateProc, mountPrivatePts } from './private-proc.ts';
+import { mountPrivateProc, mountPrivatePts } from './private-proc.ts';
 import { readOnlyOutside } from './read-only-mounts.ts';
 import { showOnlyOwnTmp } from './private-tmp-view.ts';
 import { type ClientMessage, jsonLines, LAUNCHER_CONFIG_ENV, type LauncherConfig, type LayerReport, type WireRunRequest } from './protocol.ts';
@@ -107,7 +107,7 @@ async function confine(config: LauncherConfig): Promise<{ report: LayerReport; p
   // Only once / is private in this thread's mount namespace: a mount before that would reach the host's.
   if (pidns !== null && process.pid === 1 && mountRefused === null) {
     privateProc = true;
-    terminals = mountPrivatePts(Number.isSafeInteger(config.ptys) && config.ptys > 0 ? config.ptys : MAX_PTYS_PER_LAUNCHER);
+    terminals = mountPrivatePts(config.ptys);
     // In the same private mount namespace: other clients' TMPDIRs (and the sockets in them) are not there.
     if (config.tmpDir !== null) privateTmp = showOnlyOwnTmp(config.tmpDir, [...config.rules.readWrite, ...config.rules.readOnly]);
     // Last: the mounts above are made too, and read-only along with the rest where they are not granted.

@@ -70,6 +70,9 @@ class AnswerSlot {
   }
 }
 
+/** What an answer with no slot to give back does once taken. */
+const takenNothing = (): void => {};
+
 /** The admission the core is given on HTTP: the route, not the call's end alone, gives the slot back. */
 const HELD: Admission = { release() {} };
 
@@ -83,7 +86,7 @@ function taken(text: string, onTaken: () => void): ReadableStream<Uint8Array> {
 
 function respond(format: ReplyFormat, out: Reply, slot?: AnswerSlot): Response {
   const large = out.body !== null && out.body.length > SENT_AT_ONCE_CHARS;
-  const onTaken = slot?.answerGone ?? (() => {});
+  const onTaken = slot?.answerGone ?? takenNothing;
   // A small answer fits the socket's buffer: it is taken as it is handed over.
   if (!large) onTaken();
   // The common answer (JSON, no extra headers) builds its header object once.
@@ -98,8 +101,7 @@ function respond(format: ReplyFormat, out: Reply, slot?: AnswerSlot): Response {
     const event = sseEvent(out.body);
     return new Response(large ? taken(event, onTaken) : event, { headers: { ...headers, ...SSE_HEADERS } });
   }
-  if (large) return new Response(taken(out.body, onTaken), { status: out.status, headers: { 'content-type': 'application/json', ...headers } });
-  return jsonResponse(out.status, out.body, headers);
+  return jsonResponse(out.status, large ? taken(out.body, onTaken) : out.body, headers);
 }
 
 /**
@@ -116,7 +118,7 @@ function streamed(core: McpCore, incoming: Incoming, ctx: CallContext, slot: Ans
     opened = resolve;
   });
   const open = () => {
-    body = new TakenBody(slot?.answerGone ?? (() => {}));
+    body = new TakenBody(slot?.answerGone ?? takenNothing);
     const params = incoming.message.kind === 'request' ? incoming.message.params : {};
     const correlationId = callLabels(params, ctx.correlationId).correlationId;
     opened(new Response(body.stream, { headers: { 'x-correlation-id': correlationId, ...SSE_HEADERS } }));
