@@ -20,7 +20,7 @@ import { FFIType, ptr } from 'bun:ffi';
 import { readdirSync } from 'node:fs';
 import { constants } from 'node:os';
 import { closeQuietly } from '../util/close-quietly.ts';
-import { cString, lastErrno, openLibc, SyscallError } from '../util/libc.ts';
+import { cString, lastErrno, libc, openLibc, SyscallError } from '../util/libc.ts';
 import type { PidNamespaces } from './pidns.ts';
 
 const table = {
@@ -38,7 +38,6 @@ const table = {
   posix_spawnattr_setsigmask: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
   sigfillset: { args: [FFIType.ptr], returns: FFIType.i32 },
   sigemptyset: { args: [FFIType.ptr], returns: FFIType.i32 },
-  waitid: { args: [FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
 } as const;
 
 let cached: ReturnType<typeof openLibc<typeof table>> | null = null;
@@ -126,7 +125,7 @@ function reapIfExited(pid: number): Exit | null {
   // With WNOHANG and nothing exited, waitid need not touch the pid field: it is cleared first.
   siginfo.fill(0, SI_PID, SI_PID + 4);
   // Failing means someone else reaped it: never here, the server reaps only pids it did not start.
-  if (lib().waitid(P_PID, pid, ptr(siginfo), WEXITED | WNOHANG) !== 0) return { code: 255, signal: null };
+  if (libc().waitid(P_PID, pid, ptr(siginfo), WEXITED | WNOHANG) !== 0) return { code: 255, signal: null };
   if (siginfoView.getInt32(SI_PID, true) === 0) return null;
   const status = siginfoView.getInt32(SI_STATUS, true);
   if (siginfoView.getInt32(SI_CODE, true) === CLD_EXITED) return { code: status, signal: null };

@@ -9,6 +9,7 @@
  * (an unprivileged server), and for what a dead launcher leaves by the
  * supervisor above the server (supervisor.ts), or by the server without one.
  */
+import { ptr } from 'bun:ffi';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { constants } from 'node:os';
 import { check, lastErrno, libc } from '../util/libc.ts';
@@ -69,23 +70,27 @@ export function stateOf(pid: number, tid?: string): string | null {
   return statFields(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`)?.[0]?.[0] ?? null;
 }
 
-/**
- * True for a process that is really dead. A process whose main thread has
- * exited shows "Z" on its stat line while its other threads run on: it is
- * dead only when every thread is.
- */
-function isDead(pid: number): boolean {
-  // A thread gone while we looked (null) is as dead as it gets.
-  return stateOf(pid) === 'Z' && everyThread(pid, (state) => (state ?? 'Z') === 'Z');
-}
+const P_PID = 1;
+const WEXITED = 4;
+const WNOWAIT = 0x01000000;
+// siginfo_t as waitid fills it, on x86_64 and aarch64: the pid at byte 16 of 128.
+const SI_PID = 16;
+const siginfo = new Uint8Array(128);
+const siginfoView = new DataView(siginfo.buffer);
 
-/** True when the state of every thread of the process passes `holds` (null: that thread is gone); true once it is gone. */
-function everyThread(pid: number, holds: (state: string | null) => boolean): boolean {
-  try {
-    return readdirSync(`/proc/${pid}/task`).every((tid) => holds(stateOf(pid, tid)));
-  } catch {
-    return true;
-  }
+/**
+ * True for a child of ours that has ended, every thread of it, and for one
+ * that is no longer ours (reaped). waitid reports a process only once its
+ * last thread is gone (a main thread that exited while the others run on
+ * shows "Z" in /proc but is not reported), and WNOWAIT leaves it unreaped,
+ * its pid still its own. One call, no /proc read: a sweep asks this of every
+ * child, and a chain that hops leaves a dead child at each hop.
+ */
+function hasEnded(pid: number): boolean {
+  // With WNOHANG and nothing ended, waitid need not touch the pid field: it is cleared first.
+  siginfo.fill(0, SI_PID, SI_PID + 4);
+  if (libc().waitid(P_PID, pid, ptr(siginfo), WEXITED | WNOHANG | WNOWAIT) !== 0) return true;
+  return siginfoView.getInt32(SI_PID, true) !== 0;
 }
 
 /** Most processes one orphan's tree may hold before the sweep stops walking it (the rest go in the next round). */
@@ -258,6 +263,15 @@ function waitToSettle(frozen: Held[], settleBy: number): void {
   }
 }
 
+/** Reaps children of ours that are dead (their pids then free), and empties the list. */
+function reapAll(pids: number[]): void {
+  for (const pid of pids) {
+    libc().waitpid(pid, null, WNOHANG);
+    letGo(pid);
+  }
+  pids.length = 0;
+}
+
 /**
  * Stops `root` and every descendant, then kills them all. Killing only the
  * orphan would let a child of it (re-parented to us in turn) fork a
@@ -291,9 +305,11 @@ function killTree(root: number, budget: number, settleBy: number, deadline = Inf
  * someone new (not MAX_LOOKS), and each also takes our own new children that
  * `adopt` accepts (a member that exits during the walk hands its children to
  * us, the nearest subreaper), so nothing of the forest is left running when
- * the kill frees its processes' places in the uid's count.
+ * the kill frees its processes' places in the uid's count. Children of ours
+ * that have ended (`dead`, and those the looks find) are reaped after each
+ * walk, once what it found is stopped.
  */
-function killTrees(roots: readonly number[], budget: number, settleBy: number, deadline: number, adopt: ((pid: number) => boolean) | null): number {
+function killTrees(roots: readonly number[], budget: number, settleBy: number, deadline: number, adopt: ((pid: number) => boolean) | null, dead: number[] = []): number {
   const tops = new Map<number, Held>();
   let byPid = 0;
   for (const root of roots) {
@@ -331,17 +347,28 @@ function killTrees(roots: readonly number[], budget: number, settleBy: number, d
         while (!isStill(stateOf(pid)) && performance.now() < spinEnd);
         for (const child of childPids(pid)) queue.push({ pid: child, parent: p });
       }
+      // What it found is stopped: only now are places in the uid's count freed, for what it has not found yet.
+      reapAll(dead);
       if (frozen.length >= budget || (adopt === null && look === MAX_LOOKS) || performance.now() >= deadline) break;
       waitToSettle(frozen, settleBy);
       for (const p of frozen) for (const child of childPids(p.pid)) if (!inTree.has(child)) queue.push({ pid: child, parent: p });
-      // Ours, not reaped: their pids name them alone.
-      if (adopt !== null) for (const child of childPids()) if (!inTree.has(child) && adopt(child)) queue.push({ pid: child, parent: null });
+      // Ours, not reaped: their pids name them alone. The dead among them (a chain that hops leaves one at each
+      // hop) are reaped after the next walk: left to the end of the looks, they filled the uid's count while the
+      // looks went on, and every fork of every client failed.
+      if (adopt !== null) {
+        for (const child of childPids()) {
+          if (inTree.has(child) || !adopt(child)) continue;
+          if (hasEnded(child)) dead.push(child);
+          else queue.push({ pid: child, parent: null });
+        }
+      }
       if (queue.length === 0) break;
     }
     for (const p of frozen) {
       signalHeld(p, SIGKILL);
       if (adopt !== null && !dying.has(p.pid)) dying.set(p.pid, p);
     }
+    reapAll(dead);
   } finally {
     for (const p of opened) if (dying.get(p.pid) !== p) libc().close(p.fd);
   }
@@ -421,7 +448,7 @@ export function sweepOrphans(keep: ReadonlySet<number>, candidate: (pid: number)
     for (const pid of childPids()) {
       if (keep.has(pid) || !candidate(pid)) continue;
       left++;
-      if (isDead(pid)) {
+      if (hasEnded(pid)) {
         c.waitpid(pid, null, WNOHANG);
         budget--;
       } else {
@@ -474,22 +501,23 @@ export interface ForestSweep {
  */
 export function sweepUntilNoneLeft({ keep = new Set(), limitMs = LAST_SWEEP_MS, waitForDying = true }: ForestSweep = {}): boolean {
   const until = performance.now() + limitMs;
-  const c = libc();
   const ours = () => childPids().filter((pid) => !keep.has(pid));
   // One whose parent ignores SIGCHLD is reaped by the kernel, never by us: let go of those gone, or their
   // descriptors would stay open for good.
   for (const pid of dying.keys()) isDying(pid);
   for (;;) {
+    const dead: number[] = [];
     const live: number[] = [];
     for (const pid of ours()) {
-      if (isDead(pid)) {
-        c.waitpid(pid, null, WNOHANG);
-        letGo(pid);
-      } else if (!isDying(pid)) live.push(pid);
+      if (hasEnded(pid)) dead.push(pid);
+      else if (!isDying(pid)) live.push(pid);
     }
+    // The dead are reaped once the live are stopped: a reap frees a place in the uid's count that a process still
+    // running would take at once.
+    if (live.length > 0 && performance.now() < until) killTrees(live, Infinity, performance.now() + SETTLE_MS, until, (pid) => !keep.has(pid), dead);
+    reapAll(dead);
     if (live.length === 0 && ours().length === 0) return true;
     if (performance.now() >= until || (live.length === 0 && !waitForDying)) return false;
-    if (live.length > 0) killTrees(live, Infinity, performance.now() + SETTLE_MS, until, (pid) => !keep.has(pid));
-    else Bun.sleepSync(1);
+    if (live.length === 0) Bun.sleepSync(1);
   }
 }

@@ -338,7 +338,9 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
 
     // Each hop leaves its exited parent to the launcher as a zombie, which counts against the uid's processes (bob's
     // RLIMIT_NPROC too: every client's commands run as that uid) until the launcher reaps it, and the hop's child is
-    // an orphan the launcher kills. Swept only once a second, four such chains filled the count in a fraction of it.
+    // an orphan the launcher kills. Swept only once a second, four such chains filled the count in a fraction of it;
+    // swept at each exit, but with the dead told from the live by /proc reads and reaped only after the looks for the
+    // live, sixteen did on a busy machine: each sweep took longer than the chains took to leave more zombies.
     test("chains that hop as fast as they can, left to the launcher, do not use up the uid's processes: bob's forks go on", async () => {
       const own = await start();
       const m = newMarker();
@@ -347,7 +349,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
       try {
         const url = `${own.server.url}/mcp`;
         expect((await callTool(url, 'shell_execute', { command: 'true' }, { 'X-API-Key': BOB })).exitCode).toBe(0);
-        const hops = await callTool(url, 'process_start', { command: 'python3', arguments: ['-c', HOP_CHAINS, '4', String(deadline), '0', m] }, { 'X-API-Key': ALICE });
+        const hops = await callTool(url, 'process_start', { command: 'python3', arguments: ['-c', HOP_CHAINS, '8', String(deadline), '0', m] }, { 'X-API-Key': ALICE });
         expect(hops.error).toBeNull();
         await Bun.sleep(500);
         // bob forks for as long as the chains run; a fork refused for want of processes makes `true` fail.
