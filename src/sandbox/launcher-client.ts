@@ -39,6 +39,17 @@ export const LAUNCHER_GRACE_MS = 3000;
 /** Longest diagnostic line kept from a launcher's stderr. */
 const MAX_LOG_LINE = 500;
 
+/**
+ * How far past a command's process limit its launcher may go. A command's
+ * limits land right after it starts (rlimits.ts), and a child it forks
+ * before that inherits its launcher's limit: the server's, unbounded for
+ * practical purposes, let such children take every pid of the machine. Held
+ * to the commands' limit plus this, they stop there, and the launchers (all
+ * of one uid, counted with their commands) keep room for their own threads
+ * and spawns while commands hold the count at their limit.
+ */
+export const LAUNCHER_PROCESS_RESERVE = 1024;
+
 export interface SandboxLauncherOptions {
   rules: LandlockRules;
   /** Command that starts a launcher; default launcherArgv(). */
@@ -56,6 +67,8 @@ export interface SandboxLauncherOptions {
   pidNamespaces?: PidNamespaces | null;
   /** Terminals each launcher may hold at once (root servers); default MAX_PTYS_PER_LAUNCHER. */
   ptys?: number;
+  /** Processes of the uid each command may reach (its RLIMIT_NPROC); the launcher holds itself to this plus LAUNCHER_PROCESS_RESERVE. */
+  processes?: number;
   /** Receives warnings: unexpected exits, restart failures, launcher diagnostics. */
   log?: (message: string) => void;
   /** Called after a launcher process has exited (the server sweeps what it left). */
@@ -412,6 +425,7 @@ export class SandboxLauncher {
       tmpDir,
       dropCapabilities: this.options.dropCapabilities !== false,
       ptys: this.options.ptys ?? MAX_PTYS_PER_LAUNCHER,
+      processes: this.options.processes === undefined ? null : this.options.processes + LAUNCHER_PROCESS_RESERVE,
     };
     let proc: LauncherProcess;
     try {

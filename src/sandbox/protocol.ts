@@ -42,6 +42,11 @@ export interface LauncherConfig {
   dropCapabilities: boolean;
   /** Terminals its own devpts instance may hold at once (root). */
   ptys: number;
+  /**
+   * The launcher's own RLIMIT_NPROC, which a command's first children inherit
+   * when they are forked before the call's own limit lands; null: none set.
+   */
+  processes: number | null;
 }
 
 export const LAUNCHER_CONFIG_ENV = 'HIDE_LAUNCHER_CONFIG';

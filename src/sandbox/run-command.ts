@@ -7,8 +7,9 @@
  *
  * Known gap of the after-spawn approach (Bun.spawn has no pre-exec hook): a
  * leader that forks within microseconds of its exec, before the limits land,
- * gives those early children the launcher's limits. They are still in the
- * call's process group (and, as root, its PID namespace) and die with it.
+ * gives those early children the launcher's limits (for processes, the
+ * commands' own plus a reserve: LAUNCHER_PROCESS_RESERVE). They are still in
+ * the call's process group (and, as root, its PID namespace) and die with it.
  */
 import { type LiveStart, type OutputSink, startLive } from '../exec/live.ts';
 import { type ChildSpawn, notStarted, type RunningCommand, startCommand } from '../exec/spawn.ts';
