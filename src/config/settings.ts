@@ -219,7 +219,7 @@ export const SETTINGS = [
     schema: OptionalUrl,
     default: undefined,
     example: 'https://sso.example.com/realms/dev/protocol/openid-connect/token/introspect',
-    doc: 'RFC 7662 introspection endpoint for opaque (non-JWT) tokens; unset refuses them.',
+    doc: "RFC 7662 introspection endpoint for opaque (non-JWT) tokens; unset refuses them. With more than one issuer, it must be the one an issuer's metadata names (`introspection_endpoint`), and it speaks for that issuer alone.",
   }),
   setting({ path: 'oauth.introspection.clientId', env: 'HIDE_OAUTH_INTROSPECTION_CLIENT_ID', schema: OptionalString, default: undefined, example: 'hide', doc: 'Client id hide introspects with.' }),
   setting({

@@ -13,6 +13,11 @@ const INERT = /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\
 
 const escape = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
 
+/** True when the text holds a character inertText would escape. */
+export function hasInert(text: string): boolean {
+  return /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/.test(text);
+}
+
 /** A JSON text with the characters JSON.stringify leaves raw (all but C0) escaped: the same JSON, inert on a terminal. */
 export function inertJson(json: string): string {
   return json.replace(INERT, escape);

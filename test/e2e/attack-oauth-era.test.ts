@@ -218,6 +218,8 @@ describe('forged tokens against one issuer', () => {
     // server's own version-probe owner.
     ['sub with a NUL (the version probe\'s owner)', () => sign({ ...baseClaims(idp, resource), sub: '\u0000version-probe' }, idp.keys[0]!)],
     ['sub with a line break', () => sign({ ...baseClaims(idp, resource), sub: 'alice\n{"event_type":"x"}' }, idp.keys[0]!)],
+    ['sub with a Unicode line separator', () => sign({ ...baseClaims(idp, resource), sub: 'alice\u2028{"event_type":"x"}' }, idp.keys[0]!)],
+    ['sub with a right-to-left override (shown as another name)', () => sign({ ...baseClaims(idp, resource), sub: 'bob\u202eecila' }, idp.keys[0]!)],
     ['a payload that is not JSON', async () => `${base64url.encode(JSON.stringify({ alg: 'RS256', kid: idp.keys[0]!.kid }))}.${base64url.encode('not json')}.AAAA`],
     [
       'two signatures glued (JSON serialization smuggled in the payload)',
@@ -334,6 +336,20 @@ describe('forged tokens against one issuer', () => {
     const reason = 'token is bound to a key (cnf), and this server checks no proof of possession';
     expect({ status: r.status, message: r.body.error?.message }).toEqual({ status: 401, message: `Unauthorized: ${reason}` });
     expect((await auditLines(server)).slice(before).map((l) => [l.event_type, l.error])).toEqual([['auth_failure', reason]]);
+  });
+
+  test('a genuinely signed JWT typed as another kind (a DPoP proof, a logout token) is refused; at+jwt, JWT or no type pass', async () => {
+    const status = async (header: Record<string, unknown>) => {
+      const token = await sign(baseClaims(idp, resource), idp.keys[0]!, header);
+      return (await rpc(server.mcpUrl, 'tools/list', undefined, bearer(token))).status;
+    };
+    const passing = [{}, { typ: 'JWT' }, { typ: 'application/AT+JWT' }, { typ: undefined }];
+    expect(await Promise.all(passing.map(status))).toEqual([200, 200, 200, 200]);
+    const before = (await auditLines(server)).length;
+    const refused = [{ typ: 'dpop+jwt' }, { typ: 'logout+jwt' }, { typ: 'secevent+jwt' }, { typ: 7 }];
+    expect(await Promise.all(refused.map(status))).toEqual([401, 401, 401, 401]);
+    const reason = 'token is typed (typ) as another kind of JWT, not an access token';
+    expect((await auditLines(server)).slice(before).map((l) => [l.event_type, l.error])).toEqual(refused.map(() => ['auth_failure', reason]));
   });
 
   test('a genuine token in the query string, or beside a forged one on a second Authorization line, never authenticates', async () => {
@@ -630,9 +646,18 @@ describe('2026-07-28 headers and bodies', () => {
  * Stands in for an authorization server's introspection endpoint, answering
  * `answer()` to every request; `env` points hide at it.
  */
-function introspectionStandIn(answer: (req: Request) => Response | Promise<Response>): { env: Record<string, string>; stop(): void } {
-  const endpoint = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: (req) => answer(req) });
+function introspectionStandIn(answer: (req: Request) => Response | Promise<Response>): { env: Record<string, string>; asked(): number; stop(): void } {
+  let asked = 0;
+  const endpoint = Bun.serve({
+    hostname: '127.0.0.1',
+    port: 0,
+    fetch: (req) => {
+      asked++;
+      return answer(req);
+    },
+  });
   return {
+    asked: () => asked,
     env: {
       HIDE_OAUTH_INTROSPECTION_URL: `http://127.0.0.1:${endpoint.port}/introspect`,
       HIDE_OAUTH_INTROSPECTION_CLIENT_ID: 'hide',
@@ -801,7 +826,7 @@ describe('both mode with introspection: a bearer value the key store knows is a 
   });
 });
 
-describe('introspection with two issuers: an answer that names no issuer is not pinned on one', () => {
+describe("introspection with two issuers and an endpoint neither's metadata names: no answer is pinned on one", () => {
   let idpA: TestIdp;
   let idpB: TestIdp;
   let server: TestServer;
@@ -823,22 +848,53 @@ describe('introspection with two issuers: an answer that names no issuer is not 
     introspection.stop();
   });
 
-  test("without iss the opaque token is refused, rather than made issuer A's exec-bot", async () => {
+  test("an opaque token is refused without asking, with iss or without: the endpoint could make anyone issuer A's or B's exec-bot", async () => {
     expect(await echoStatus(server, await idpA.token('exec-bot'))).toBe(200);
-    iss = undefined;
-    const before = (await auditLines(server)).length;
-    expect(await echoStatus(server, 'opaque-token-without-iss-0123456789')).toBe(401);
-    const lines = (await auditLines(server)).slice(before);
-    expect(lines.map((l) => [l.event_type, l.client_id, l.error])).toEqual([['auth_failure', null, 'introspection answer names no issuer (iss), and more than one is configured']]);
+    const reason = "the introspection endpoint is no configured issuer's (introspection_endpoint in its metadata), and more than one issuer is configured";
+    for (const named of [undefined, idpB.issuer]) {
+      iss = named;
+      const before = (await auditLines(server)).length;
+      expect(await echoStatus(server, `opaque-token-${named === undefined ? 'without' : 'with'}-iss-0123456789`)).toBe(401);
+      expect((await auditLines(server)).slice(before).map((l) => [l.event_type, l.client_id, l.error])).toEqual([['auth_failure', null, reason]]);
+    }
+    expect(introspection.asked()).toBe(0);
+  });
+});
+
+describe("introspection with two issuers, the endpoint issuer A's: its answers are A's users, never B's", () => {
+  let idpA: TestIdp;
+  let idpB: TestIdp;
+  let server: TestServer;
+  let iss: unknown;
+
+  beforeAll(async () => {
+    idpA = await TestIdp.start('pending');
+    idpB = await TestIdp.start('pending');
+    // A's own endpoint, named in A's metadata, answering for a token of whoever it likes.
+    idpA.introspectionAnswer = () => ({ active: true, sub: 'victim', scope: 'hide:exec', aud: idpA.resource, exp: now() + 600, ...(iss === undefined ? {} : { iss }) });
+    const env = { HIDE_OAUTH_INTROSPECTION_URL: `${idpA.issuer}/token/introspection`, HIDE_OAUTH_INTROSPECTION_CLIENT_ID: 'hide', HIDE_OAUTH_INTROSPECTION_CLIENT_SECRET: 'hide-introspection-secret-0123456789' };
+    ({ server } = await startOAuthHide(env, [idpA, idpB]));
+  });
+  afterAll(async () => {
+    await server.stop();
+    await idpA.stop();
+    await idpB.stop();
   });
 
-  test('with iss naming issuer B it is B\'s exec-bot; an iss that is not a string is refused', async () => {
-    iss = idpB.issuer;
-    const before = (await auditLines(server)).length;
-    expect(await echoStatus(server, 'opaque-token-with-iss-0123456789')).toBe(200);
-    expect((await auditLines(server)).slice(before).map((l) => l.client_id)).toEqual([`${idpB.issuer}#exec-bot`]);
-    iss = [idpB.issuer] as never;
-    expect(await echoStatus(server, 'opaque-token-with-iss-list-0123456789')).toBe(401);
+  test("naming issuer B it is refused; naming A, or no issuer, it is A's victim", async () => {
+    // Both issuers' metadata known, as after the first token of each.
+    expect(await echoStatus(server, await idpA.token('exec-bot'))).toBe(200);
+    expect(await echoStatus(server, await idpB.token('exec-bot'))).toBe(200);
+    const outcome = async (named: unknown, token: string) => {
+      iss = named;
+      const before = (await auditLines(server)).length;
+      const status = await echoStatus(server, token);
+      const [line] = (await auditLines(server)).slice(before);
+      return [status, line?.client_id ?? null, line?.error ?? null];
+    };
+    expect(await outcome(idpB.issuer, 'opaque-token-naming-b-0123456789')).toEqual([401, null, "introspection answer names an issuer (iss) other than the endpoint's own"]);
+    expect(await outcome(idpA.issuer, 'opaque-token-naming-a-0123456789')).toEqual([200, `${idpA.issuer}#victim`, null]);
+    expect(await outcome(undefined, 'opaque-token-naming-none-0123456789')).toEqual([200, `${idpA.issuer}#victim`, null]);
   });
 });
 

@@ -46,6 +46,8 @@ export class TestIdp {
   jwksDown = false;
   /** When true the introspection endpoint answers 503. */
   introspectionDown = false;
+  /** When set, the introspection endpoint (the one its metadata names) answers this instead of the provider's verdict. */
+  introspectionAnswer: (() => Record<string, unknown>) | null = null;
   issuer = '';
   keys: SigningKey[] = [];
   private handler: ((req: IncomingMessage, res: ServerResponse) => void) | null = null;
@@ -59,6 +61,10 @@ export class TestIdp {
     }
     if (req.url?.startsWith('/token/introspection') && this.introspectionDown) {
       res.writeHead(503).end();
+      return;
+    }
+    if (req.url?.startsWith('/token/introspection') && this.introspectionAnswer) {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.introspectionAnswer()));
       return;
     }
     this.handler!(req, res);

@@ -11,6 +11,7 @@ import type { Introspector } from './introspection.ts';
 import { type IssuerKeys, NoSigningKeysError } from './issuer-keys.ts';
 import { looksLikeJwt, MAX_TOKEN_LENGTH } from './jwt-shape.ts';
 import { scopesOf } from './scopes.ts';
+import { hasInert } from '../../core/inert-text.ts';
 import { sha256Hex } from '../../util/sha256.ts';
 
 export interface TokenGrant {
@@ -62,8 +63,6 @@ interface Verified {
  */
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
-
 /**
  * @param clientAsSubject an introspection answer may leave out `sub` (RFC 7662
  * makes it optional; client-credentials tokens often have none): the client
@@ -75,8 +74,9 @@ function grantOf(claims: Record<string, unknown>, issuer: string, clientAsSubjec
   if (claims.cnf !== undefined) return { ok: false, reason: 'token is bound to a key (cnf), and this server checks no proof of possession' };
   const sub = claims.sub ?? (clientAsSubject ? claims.client_id : undefined);
   // The subject becomes the client id in logs, limits and launcher names: no control characters (a NUL-prefixed id
-  // is the server's own probe owner), as no API key client id has them.
-  if (typeof sub !== 'string' || sub === '' || sub.length > 256 || CONTROL.test(sub)) return { ok: false, reason: 'token has no usable sub claim' };
+  // is the server's own probe owner), as no API key client id has them, and nothing that reorders or breaks a line
+  // where it is shown (bidirectional overrides, line separators).
+  if (typeof sub !== 'string' || sub === '' || sub.length > 256 || hasInert(sub)) return { ok: false, reason: 'token has no usable sub claim' };
   const client = typeof claims.client_id === 'string' ? claims.client_id : typeof claims.azp === 'string' ? claims.azp : null;
   return { ok: true, grant: { subject: sub, clientId: client, issuer, scopes: scopesOf(claims) } };
 }
@@ -102,6 +102,20 @@ function claimsRefusal(claims: Record<string, unknown>, audience: string, leeway
   if (typeof claims.exp === 'number' && claims.exp + leewaySeconds <= now) return 'token expired';
   if (typeof claims.nbf === 'number' && claims.nbf - leewaySeconds > now) return 'token not yet valid (nbf)';
   return null;
+}
+
+/**
+ * RFC 9068 types a JWT access token `at+jwt`, but many authorization servers
+ * send `JWT` or no type at all, so those pass. Any other type names another
+ * kind of JWT its issuer signs (a DPoP proof, a logout token, a security
+ * event token): typed precisely so that nobody takes it for an access token.
+ */
+function isAccessTokenType(typ: unknown): boolean {
+  if (typ === undefined) return true;
+  if (typeof typ !== 'string') return false;
+  // RFC 7515 4.1.9: a media type, compared without case, its "application/" prefix optional.
+  const type = typ.toLowerCase().replace(/^application\//, '');
+  return type === 'at+jwt' || type === 'jwt';
 }
 
 /** A reason for the audit log, from a jose error; never the token. */
@@ -162,12 +176,14 @@ export class TokenVerifier {
   /** The check, and for an accepted token the keys that verified it and its expiry. */
   private async verifyJwt(token: string): Promise<{ check: TokenCheck; accepted?: { keys: IssuerKeys; generation: number; exp: number } }> {
     let issuer: unknown;
+    let typ: unknown;
     try {
-      decodeProtectedHeader(token);
+      typ = decodeProtectedHeader(token).typ;
       issuer = decodeJwt(token).iss;
     } catch {
       return { check: { ok: false, reason: 'token is not a well-formed JWT' } };
     }
+    if (!isAccessTokenType(typ)) return { check: { ok: false, reason: 'token is typed (typ) as another kind of JWT, not an access token' } };
     const keys = typeof issuer === 'string' ? this.opts.issuers.get(issuer) : undefined;
     if (!keys) return { check: { ok: false, reason: 'token issuer is not trusted (iss)' } };
     const generation = keys.generation;
@@ -194,22 +210,28 @@ export class TokenVerifier {
   private async introspect(token: string, clientIp: string | undefined): Promise<TokenCheck> {
     const introspector = this.opts.introspector;
     if (!introspector) return { ok: false, reason: 'token is not a JWT and introspection is not configured' };
+    // An answer speaks for the endpoint's own issuer alone. Taken at its word (`iss`, or a guess without it), one
+    // issuer's endpoint would make its answers another issuer's users: their client ids, processes and limits.
+    const owner = this.introspectingIssuer(introspector.url);
+    if (owner === null) {
+      const reason = "the introspection endpoint is no configured issuer's (introspection_endpoint in its metadata), and more than one issuer is configured";
+      const unknown = [...this.opts.issuers.values()].some((keys) => keys.serverMetadata === null);
+      return unknown ? { ok: false, reason: 'issuer metadata unavailable', detail: reason, unavailable: true } : { ok: false, reason };
+    }
     const r = await introspector.introspect(token, clientIp);
     if (!r.active && r.retryAfterSeconds !== undefined) return { ok: false, reason: r.reason, retryAfterSeconds: r.retryAfterSeconds };
     if (!r.active) return { ok: false, reason: r.reason, ...(r.detail === undefined ? {} : { detail: r.detail }), ...(r.unanswered ? { unavailable: true as const } : {}) };
     const c = r.claims;
     if (c.iss !== undefined && (typeof c.iss !== 'string' || !this.opts.issuers.has(c.iss))) return { ok: false, reason: 'token issuer is not trusted (iss)' };
-    const iss = typeof c.iss === 'string' ? c.iss : this.introspectingIssuer(introspector.url);
-    // Guessing would make one issuer's `sub` another's: the same client id, limits and calls to cancel.
-    if (iss === null) return { ok: false, reason: 'introspection answer names no issuer (iss), and more than one is configured' };
+    if (c.iss !== undefined && c.iss !== owner) return { ok: false, reason: "introspection answer names an issuer (iss) other than the endpoint's own" };
     const refused = claimsRefusal(c, this.opts.audience, this.opts.clockLeewaySeconds, false);
-    return refused === null ? grantOf(c, iss, true) : { ok: false, reason: refused };
+    return refused === null ? grantOf(c, owner, true) : { ok: false, reason: refused };
   }
 
   /**
-   * The issuer an answer without `iss` speaks for (RFC 7662 makes it
-   * optional): the only one configured, or the one whose discovered metadata
-   * names this introspection endpoint; null when that is not known.
+   * The issuer an introspection answer speaks for: the only one configured,
+   * or the one whose discovered metadata names this endpoint; null when no
+   * issuer is known to own it.
    */
   private introspectingIssuer(url: string): string | null {
     if (this.opts.issuers.size === 1) return [...this.opts.issuers.keys()][0]!;
