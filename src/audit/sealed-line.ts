@@ -5,6 +5,7 @@
  * client sends. Plain functions: the writer decides when lines are sealed and
  * where the chain goes on from.
  */
+import { inertJson } from '../core/inert-text.ts';
 import { sealRecord } from './chain.ts';
 import type { ArgumentsDigest } from './arguments-digest.ts';
 import type { AuditEvent } from './event.ts';
@@ -61,7 +62,9 @@ export function lineFor(redactor: Redactor, digest: ArgumentsDigest | null, at: 
     let fields = fieldsFor(redactor, hmac, at, event, budget);
     if (attempt === 4) fields = { ...fields, arguments: '[dropped: too large]', result: '[dropped: too large]' };
     const sealed = lastHash === null ? { line: JSON.stringify(fields), hash: null } : sealRecord(fields, lastHash, startsFile);
-    const text = `${sealed.line}\n`;
+    // Inert: a line separator, a C1 control or a bidirectional override from a client is written as its escape (the
+    // same JSON), so no reader splitting on Unicode line breaks, and no terminal showing the file, takes it raw.
+    const text = `${inertJson(sealed.line)}\n`;
     const bytes = Buffer.byteLength(text);
     if (bytes <= MAX_LINE_BYTES || attempt === 4) return { text, bytes, hash: sealed.hash, prev: lastHash };
     budget = Math.floor((budget * MAX_LINE_BYTES * 0.8) / bytes);

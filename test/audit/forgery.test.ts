@@ -11,7 +11,7 @@
 import { describe, expect, test } from 'bun:test';
 import { appendFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { sealRecord } from '../../src/audit/chain.ts';
+import { readCheckpoint, sealRecord, writeCheckpoint } from '../../src/audit/chain.ts';
 import type { AuditEvent } from '../../src/audit/event.ts';
 import { Redactor } from '../../src/audit/redact.ts';
 import { verifyFiles } from '../../src/audit/verify.ts';
@@ -115,4 +115,42 @@ test('bytes that are not UTF-8 in place of a U+FFFD a client sent: verify names 
   Buffer.from([0xf0, 0x9f, 0x98]).copy(bytes, at + 1);
   writeFileSync(file, bytes);
   expect(verifyFiles([file])).toEqual({ ok: false, problem: { kind: 'edited', file, line: 2, message: expect.stringContaining('matches its hash, but not as written') } } as never);
+});
+
+describe('characters a reader or a terminal takes for more than text', () => {
+  // A line separator or NEL splits a line for readers that split on every Unicode line break (Python's
+  // splitlines); a C1 control (U+009B is CSI) or a bidirectional override acts on a terminal showing the file.
+  const sent = 'a\u2028b\u2029c\u0085d\u009be\u202ef\u2066g';
+  const raw = /[\u0085\u009b\u2028\u2029\u202e\u2066]/;
+
+  function written(dir: string): string {
+    const file = join(dir, 'audit.jsonl');
+    const w = new AuditWriter({ file, redactor: new Redactor(), chain: true, onError: () => {} });
+    w.write(event(0));
+    w.write({ ...toolCallEvent('forgery-inert', { command: 'echo', arguments: [sent] }), client_id: 'alice' });
+    w.write(event(2));
+    w.close();
+    return file;
+  }
+
+  test('are written as their escapes: the same record, read back as sent, and the log verifies', () => {
+    using dir = scratch();
+    const file = written(dir.path);
+    const text = readFileSync(file, 'utf8');
+    expect(raw.test(text)).toBe(false);
+    expect(rows(file).map((l) => JSON.parse(l).arguments?.arguments?.[0])).toEqual(['0', sent, '2']);
+    expect(verifyFiles([file]).ok).toBe(true);
+  });
+
+  test('a log written before, with them raw, still verifies: the record is the same and so is its hash', () => {
+    using dir = scratch();
+    const file = written(dir.path);
+    const unescaped = readFileSync(file, 'utf8').replace(/\\u(0085|009b|2028|2029|202e|2066)/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
+    expect(raw.test(unescaped)).toBe(true);
+    writeFileSync(file, unescaped);
+    const cp = readCheckpoint(file);
+    if (cp === null || cp === 'unreadable') throw new Error('no checkpoint');
+    writeCheckpoint(file, { ...cp, bytes: Buffer.byteLength(unescaped) });
+    expect(verifyFiles([file]).ok).toBe(true);
+  });
 });
