@@ -67,6 +67,13 @@ export const SETTINGS = [
   }),
   setting({ path: 'maxBodyBytes', env: 'HIDE_MAX_BODY_BYTES', schema: int(1024, 1024 * 1024 * 1024), default: 4 * 1024 * 1024, doc: 'Largest request body (and stdio message) accepted, in bytes.' }),
   setting({
+    path: 'bodyTimeoutSeconds',
+    env: 'HIDE_BODY_TIMEOUT_SECONDS',
+    schema: int(1, 3600),
+    default: 30,
+    doc: 'Longest a request body may take to arrive once its headers have; past it the request gets 408 and its connection is closed, so a client sending a byte now and then holds no connection for long.',
+  }),
+  setting({
     path: 'allowedOrigins',
     env: 'HIDE_ALLOWED_ORIGINS',
     schema: v.nullable(OriginList),

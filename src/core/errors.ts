@@ -62,6 +62,13 @@ export class InvalidRequestError extends HideError {
   }
 }
 
+export class BodyTimeoutError extends HideError {
+  constructor(seconds: number) {
+    // The rest of the body may still be on its way: the connection cannot carry another request.
+    super(`Request Timeout: the body did not arrive within ${seconds} s`, { status: 408, rpcCode: RpcCode.invalidRequest, data: { seconds }, headers: { connection: 'close' } });
+  }
+}
+
 export class PayloadTooLargeError extends HideError {
   constructor(limit: number) {
     super(`Request body exceeds the limit of ${limit} bytes`, {

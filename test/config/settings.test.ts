@@ -63,6 +63,7 @@ describe('the derived schema', () => {
       port: 5000,
       allowUnauthenticated: false,
       maxBodyBytes: 4194304,
+      bodyTimeoutSeconds: 30,
       allowedOrigins: null,
       allowedHosts: [],
       workspace: dir.path,

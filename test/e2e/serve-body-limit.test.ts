@@ -3,10 +3,12 @@
  * from the serve command, which the in-process servers of the other tests do
  * not use. A body over HIDE_MAX_BODY_BYTES, whatever its size and framing, gets
  * the JSON-RPC 413 of DESIGN.md's error table, not a bare 413 from the runtime,
- * and is no server error.
+ * and is no server error. A body that trickles in past HIDE_BODY_TIMEOUT_SECONDS
+ * gets a 408 and its connection closed.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
 import { tempDir } from '../helpers/temp.ts';
@@ -21,7 +23,7 @@ beforeAll(async () => {
   mkdirSync(join(dir, 'ws'));
   server = await startServerProcess({
     cwd: dir,
-    env: { HIDE_WORKSPACE: join(dir, 'ws'), HIDE_MAX_BODY_BYTES: String(LIMIT), HIDE_AUDIT_LOG_FILE: join(dir, 'audit.jsonl') },
+    env: { HIDE_WORKSPACE: join(dir, 'ws'), HIDE_MAX_BODY_BYTES: String(LIMIT), HIDE_BODY_TIMEOUT_SECONDS: '1', HIDE_AUDIT_LOG_FILE: join(dir, 'audit.jsonl') },
   });
 });
 afterAll(async () => {
@@ -68,4 +70,50 @@ describe('hide serve: a body over HIDE_MAX_BODY_BYTES', () => {
     expect(r.status).toBe(200);
     expect((r.json as { result: { isError: boolean } }).result.isError).toBe(false);
   });
+});
+
+/**
+ * Sends `head` and then the body a byte at a time, every 100 ms, for as long as the connection is open (at most 60
+ * bytes); resolves with what the server sent and whether it closed the connection.
+ */
+function trickle(head: string, body: string): Promise<{ answer: string; closed: boolean; sentAll: boolean }> {
+  const { port } = new URL(server.url);
+  return new Promise((resolve) => {
+    const socket = connect(Number(port), '127.0.0.1');
+    let answer = '';
+    let sent = 0;
+    let timer: ReturnType<typeof setInterval> | undefined;
+    const done = (closed: boolean) => {
+      clearInterval(timer);
+      socket.destroy();
+      resolve({ answer, closed, sentAll: sent >= body.length });
+    };
+    socket.on('connect', () => {
+      socket.write(head);
+      timer = setInterval(() => {
+        if (sent >= body.length || sent >= 60) return done(false);
+        socket.write(body[sent++]!);
+      }, 100);
+    });
+    socket.on('data', (d) => (answer += d.toString()));
+    socket.on('close', () => done(true));
+    socket.on('error', () => {});
+  });
+}
+
+describe('hide serve: a body that trickles in', () => {
+  const marker = join('ws', 'trickled');
+  const body = `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"shell_execute","arguments":{"command":"touch","arguments":["trickled"]}}}`;
+
+  test.each([
+    ['with its length declared', `POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`, body],
+    ['chunked', 'POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n', `${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`],
+  ])('%s: 408 with a JSON-RPC error past HIDE_BODY_TIMEOUT_SECONDS, the connection closed, nothing run', async (_name, head, payload) => {
+    const r = await trickle(head, payload);
+    expect({ closed: r.closed, sentAll: r.sentAll }).toEqual({ closed: true, sentAll: false });
+    expect(r.answer).toStartWith('HTTP/1.1 408 ');
+    expect(JSON.parse(r.answer.slice(r.answer.indexOf('\r\n\r\n') + 4))).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Request Timeout: the body did not arrive within 1 s', data: { seconds: 1 } } });
+    expect(existsSync(join(dir, marker))).toBe(false);
+    expect(server.logs()).not.toContain('"level":"error"');
+  }, 20_000);
 });

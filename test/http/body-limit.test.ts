@@ -7,10 +7,11 @@
  * app.handle: no socket is needed.
  */
 import { describe, expect, test } from 'bun:test';
-import { bodyLimit, readBody } from '../../src/http/plugins/body-limit.ts';
+import { BodyDeadlines, bodyLimit, readBody } from '../../src/http/plugins/body-limit.ts';
 import { pluginApp } from './harness.ts';
 
 const LIMIT = 1024;
+const deadlines = new BodyDeadlines(30_000);
 
 function build(wrap = false) {
   const handled: number[] = [];
@@ -19,7 +20,7 @@ function build(wrap = false) {
     .post(
       '/mcp',
       async ({ request }) => {
-        const text = await readBody(request, LIMIT);
+        const text = await readBody(request, LIMIT, deadlines);
         handled.push(text.length);
         return { bytes: text.length };
       },

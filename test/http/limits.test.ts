@@ -75,7 +75,7 @@ function build(
   const held: Admission[] = [];
   const ran: string[] = [];
   // wrap: its `global` hook must still reach this app's routes.
-  const app = pluginApp(limits(security, dispatcher, contextOf), { wrap: opts.wrap, serverOf: opts.serverOf, before: [mcpMessage(new McpCore(dispatcher), 4096), ...(opts.before ?? [])] })
+  const app = pluginApp(limits(security, dispatcher, contextOf), { wrap: opts.wrap, serverOf: opts.serverOf, before: [mcpMessage(new McpCore(dispatcher), 4096, 30_000), ...(opts.before ?? [])] })
     .post(
       '/mcp',
       ({ request }) => {

@@ -26,7 +26,7 @@ function build(wrap = false) {
     return { message: s.incoming?.message ?? null, rpcId: s.rpcId };
   };
   // wrap: its `global` hook must still reach this app's routes.
-  const app = pluginApp(mcpMessage(new McpCore(new McpDispatcher(new ToolRegistry([]))), LIMIT), { wrap })
+  const app = pluginApp(mcpMessage(new McpCore(new McpDispatcher(new ToolRegistry([]))), LIMIT, 30_000), { wrap })
     .post('/mcp', seen, { parse: 'none' })
     .get('/mcp', seen);
   return { app, ran };

@@ -3,7 +3,7 @@
  * is refused at once; a chunked body is counted as it is read (readBody).
  */
 import { Elysia } from 'elysia';
-import { ClientClosedError, PayloadTooLargeError } from '../../core/errors.ts';
+import { BodyTimeoutError, ClientClosedError, PayloadTooLargeError } from '../../core/errors.ts';
 import { decodeMessage } from '../../mcp/message-text.ts';
 import { stateOf } from '../request-state.ts';
 
@@ -17,15 +17,66 @@ export function bodyLimit(maxBytes: number) {
 
 /**
  * Reads the body as UTF-8 text (anything else is a parse error), refusing it
- * once it passes `maxBytes`; the caller may pass the Content-Length it already
- * read. Not async itself: returning a promise from an async function would
- * wrap it in another one and cost the hot path extra turns.
+ * once it passes `maxBytes` or when it has not all come within `timeoutMs`;
+ * the caller may pass the Content-Length it already read. Not async itself:
+ * returning a promise from an async function would wrap it in another one and
+ * cost the hot path extra turns.
  */
-export function readBody(request: Request, maxBytes: number, declaredLength: string | null = request.headers.get('content-length')): Promise<string> {
+export function readBody(request: Request, maxBytes: number, deadlines: BodyDeadlines, declaredLength: string | null = request.headers.get('content-length')): Promise<string> {
   // Fast path: a declared length was already checked against the limit in
   // onRequest, and Bun refuses bodies longer than they declare.
-  const text = declaredLength !== null ? request.bytes().then(decodeMessage) : readCounted(request, maxBytes);
-  return text.catch(clientClosed);
+  return deadlines.watch(declaredLength !== null ? request.bytes() : readCounted(request, maxBytes));
+}
+
+/**
+ * Ends body reads that take longer than `timeoutMs` with a BodyTimeoutError:
+ * Bun closes a connection that sends nothing for a while, not one that sends
+ * a byte now and then. One coarse timer looks at every read in progress (a
+ * timer per request, armed and cleared on every call, cost the tools/list
+ * path about a fifth of its throughput), so a read ends up to a second late.
+ */
+export class BodyDeadlines {
+  private readonly reading = new Set<{ since: number; fail: (err: Error) => void }>();
+  private timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(private readonly timeoutMs: number) {}
+
+  /** The body as text: decoded, or refused (not UTF-8, too large, too late, the client gone). */
+  watch(body: Promise<Uint8Array | string>): Promise<string> {
+    // One promise in place of the decode's and the refusal's: this is on the path of every request.
+    const { promise, resolve, reject } = Promise.withResolvers<string>();
+    const entry = { since: performance.now(), fail: reject };
+    this.reading.add(entry);
+    // Unref'd: a read in progress keeps nothing open that its connection does not.
+    this.timer ??= setInterval(() => this.expire(), Math.min(1000, this.timeoutMs)).unref();
+    body.then(
+      (bytes) => {
+        this.reading.delete(entry);
+        try {
+          resolve(typeof bytes === 'string' ? bytes : decodeMessage(bytes));
+        } catch (err) {
+          reject(err);
+        }
+      },
+      (err: unknown) => {
+        this.reading.delete(entry);
+        reject(clientClosed(err));
+      },
+    );
+    return promise;
+  }
+
+  private expire(): void {
+    const late = performance.now() - this.timeoutMs;
+    for (const entry of this.reading) {
+      if (entry.since > late) continue;
+      this.reading.delete(entry);
+      entry.fail(new BodyTimeoutError(this.timeoutMs / 1000));
+    }
+    if (this.reading.size > 0) return;
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
 }
 
 /**
@@ -33,9 +84,8 @@ export function readBody(request: Request, maxBytes: number, declaredLength: str
  * an AbortError: that is the client's doing, not a server error to log and
  * count as a 500 (a keyed client could flood the error log that way).
  */
-function clientClosed(err: unknown): never {
-  if (err instanceof DOMException && err.name === 'AbortError') throw new ClientClosedError();
-  throw err;
+function clientClosed(err: unknown): unknown {
+  return err instanceof DOMException && err.name === 'AbortError' ? new ClientClosedError() : err;
 }
 
 async function readCounted(request: Request, maxBytes: number): Promise<string> {

@@ -10,7 +10,7 @@ import { HideError, RpcCode } from '../../core/errors.ts';
 import type { McpCore } from '../../mcp/core.ts';
 import type { McpHeaders } from '../../mcp/era.ts';
 import { type HeaderRecord, type RequestState, stateOf } from '../request-state.ts';
-import { readBody } from './body-limit.ts';
+import { BodyDeadlines, readBody } from './body-limit.ts';
 
 /**
  * application/json, or a `+json` type, with parameters if any: not
@@ -31,7 +31,8 @@ export function mcpHeaders(headers: HeaderRecord): McpHeaders {
   return { protocolVersion: headers['mcp-protocol-version'] ?? null, method: headers['mcp-method'] ?? null, name: headers['mcp-name'] ?? null };
 }
 
-export function mcpMessage(core: McpCore, maxBytes: number) {
+export function mcpMessage(core: McpCore, maxBytes: number, bodyTimeoutMs: number) {
+  const deadlines = new BodyDeadlines(bodyTimeoutMs);
   return new Elysia({ name: 'hide/mcp-message', seed: maxBytes }).onBeforeHandle({ as: 'global' }, ({ request, headers }) => {
     const state = stateOf(request);
     if (!state?.protectedPath || request.method !== 'POST') return;
@@ -39,7 +40,7 @@ export function mcpMessage(core: McpCore, maxBytes: number) {
   });
 
   async function read(request: Request, headers: HeaderRecord, state: RequestState): Promise<void> {
-    const text = await readBody(request, maxBytes, headers['content-length'] ?? null);
+    const text = await readBody(request, maxBytes, deadlines, headers['content-length'] ?? null);
     const incoming = core.read(text, mcpHeaders(headers));
     state.rpcId = incoming.id;
     const type = headers['content-type'];
