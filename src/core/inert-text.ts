@@ -8,19 +8,10 @@
  * paragraph separators. In a JSON string the escapes parse back to the same
  * text, so a collector reads what was sent.
  */
-const C0_CLASS = '\\u0000-\\u001f';
-const INERT_CLASS = '\\u007f-\\u009f\\u061c\\u200e\\u200f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069';
-const C0 = new RegExp(`[${C0_CLASS}]`, 'g');
-const INERT = new RegExp(`[${INERT_CLASS}]`, 'g');
-/** Not global: `test` on a global expression goes on from where its last match ended. */
-const ANY = new RegExp(`[${C0_CLASS}${INERT_CLASS}]`);
+const C0 = /[\u0000-\u001f]/g;
+const INERT = /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 const escape = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
-
-/** True when the text holds a character inertText would escape. */
-export function hasInert(text: string): boolean {
-  return ANY.test(text);
-}
 
 /** A JSON text with the characters JSON.stringify leaves raw (all but C0) escaped: the same JSON, inert on a terminal. */
 export function inertJson(json: string): string {

@@ -220,6 +220,12 @@ describe('forged tokens against one issuer', () => {
     ['sub with a line break', () => sign({ ...baseClaims(idp, resource), sub: 'alice\n{"event_type":"x"}' }, idp.keys[0]!)],
     ['sub with a Unicode line separator', () => sign({ ...baseClaims(idp, resource), sub: 'alice\u2028{"event_type":"x"}' }, idp.keys[0]!)],
     ['sub with a right-to-left override (shown as another name)', () => sign({ ...baseClaims(idp, resource), sub: 'bob\u202eecila' }, idp.keys[0]!)],
+    // Shown exactly as alice, or as nobody: another client that looks like one already there.
+    ['sub with a zero-width space', () => sign({ ...baseClaims(idp, resource), sub: 'alice\u200b' }, idp.keys[0]!)],
+    ['sub with a soft hyphen', () => sign({ ...baseClaims(idp, resource), sub: 'al\u00adice' }, idp.keys[0]!)],
+    ['sub with a byte-order mark', () => sign({ ...baseClaims(idp, resource), sub: '\ufeffalice' }, idp.keys[0]!)],
+    ['sub with a lone surrogate', () => sign({ ...baseClaims(idp, resource), sub: 'alice\ud800' }, idp.keys[0]!)],
+    ['sub of a space', () => sign({ ...baseClaims(idp, resource), sub: ' ' }, idp.keys[0]!)],
     ['a payload that is not JSON', async () => `${base64url.encode(JSON.stringify({ alg: 'RS256', kid: idp.keys[0]!.kid }))}.${base64url.encode('not json')}.AAAA`],
     [
       'two signatures glued (JSON serialization smuggled in the payload)',
@@ -850,7 +856,7 @@ describe("introspection with two issuers and an endpoint neither's metadata name
 
   test("an opaque token is refused without asking, with iss or without: the endpoint could make anyone issuer A's or B's exec-bot", async () => {
     expect(await echoStatus(server, await idpA.token('exec-bot'))).toBe(200);
-    const reason = "the introspection endpoint is no configured issuer's (introspection_endpoint in its metadata), and more than one issuer is configured";
+    const reason = "the introspection endpoint is not one configured issuer's alone (introspection_endpoint in the metadata of exactly one), and more than one issuer is configured";
     for (const named of [undefined, idpB.issuer]) {
       iss = named;
       const before = (await auditLines(server)).length;
@@ -895,6 +901,45 @@ describe("introspection with two issuers, the endpoint issuer A's: its answers a
     expect(await outcome(idpB.issuer, 'opaque-token-naming-b-0123456789')).toEqual([401, null, "introspection answer names an issuer (iss) other than the endpoint's own"]);
     expect(await outcome(idpA.issuer, 'opaque-token-naming-a-0123456789')).toEqual([200, `${idpA.issuer}#victim`, null]);
     expect(await outcome(undefined, 'opaque-token-naming-none-0123456789')).toEqual([200, `${idpA.issuer}#victim`, null]);
+  });
+});
+
+describe("introspection with two issuers whose metadata both claim issuer A's endpoint: its answers are nobody's", () => {
+  let idpA: TestIdp;
+  let claimant: ReturnType<typeof Bun.serve>;
+  let server: TestServer;
+
+  beforeAll(async () => {
+    idpA = await TestIdp.start('pending');
+    // A's own endpoint, answering without `iss` (RFC 7662 allows it).
+    idpA.introspectionAnswer = () => ({ active: true, sub: 'exec-bot', scope: 'hide:exec', aud: idpA.resource, exp: now() + 600 });
+    // Issuer B, listed first, whose metadata names A's endpoint as its own.
+    const key = await newSigningKey();
+    const jwk = { ...(await exportJWK(key.publicKey)), kid: key.kid, alg: 'RS256', use: 'sig' };
+    claimant = Bun.serve({
+      hostname: '127.0.0.1',
+      port: 0,
+      fetch: (req) => {
+        const origin = new URL(req.url).origin;
+        if (new URL(req.url).pathname === '/jwks') return Response.json({ keys: [jwk] });
+        return Response.json({ issuer: origin, jwks_uri: `${origin}/jwks`, introspection_endpoint: `${idpA.issuer}/token/introspection` });
+      },
+    });
+    const issuerB = { issuer: `http://127.0.0.1:${claimant.port}`, resource: '' } as unknown as TestIdp;
+    const env = { HIDE_OAUTH_INTROSPECTION_URL: `${idpA.issuer}/token/introspection`, HIDE_OAUTH_INTROSPECTION_CLIENT_ID: 'hide', HIDE_OAUTH_INTROSPECTION_CLIENT_SECRET: 'hide-introspection-secret-0123456789' };
+    ({ server } = await startOAuthHide(env, [issuerB, idpA]));
+  });
+  afterAll(async () => {
+    await server.stop();
+    await idpA.stop();
+    claimant.stop(true);
+  });
+
+  test("an opaque token is refused rather than made B's exec-bot (B listed first) or A's", async () => {
+    const before = (await auditLines(server)).length;
+    expect(await echoStatus(server, 'opaque-token-claimed-twice-0123456789')).toBe(401);
+    const reason = "the introspection endpoint is not one configured issuer's alone (introspection_endpoint in the metadata of exactly one), and more than one issuer is configured";
+    expect((await auditLines(server)).slice(before).map((l) => [l.event_type, l.client_id, l.error])).toEqual([['auth_failure', null, reason]]);
   });
 });
 

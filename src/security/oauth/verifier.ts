@@ -11,7 +11,6 @@ import type { Introspector } from './introspection.ts';
 import { type IssuerKeys, NoSigningKeysError } from './issuer-keys.ts';
 import { looksLikeJwt, MAX_TOKEN_LENGTH } from './jwt-shape.ts';
 import { scopesOf } from './scopes.ts';
-import { hasInert } from '../../core/inert-text.ts';
 import { sha256Hex } from '../../util/sha256.ts';
 
 export interface TokenGrant {
@@ -64,6 +63,13 @@ interface Verified {
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 
 /**
+ * What no `sub` may hold: control and format characters (zero-width, bidi,
+ * soft hyphen, tags, BOM), lone surrogates, line and paragraph separators,
+ * and white space at either end.
+ */
+const UNUSABLE_IN_SUB = /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]|^\s|\s$/u;
+
+/**
  * @param clientAsSubject an introspection answer may leave out `sub` (RFC 7662
  * makes it optional; client-credentials tokens often have none): the client
  * then acts for itself. A JWT access token must carry `sub` (RFC 9068).
@@ -74,9 +80,10 @@ function grantOf(claims: Record<string, unknown>, issuer: string, clientAsSubjec
   if (claims.cnf !== undefined) return { ok: false, reason: 'token is bound to a key (cnf), and this server checks no proof of possession' };
   const sub = claims.sub ?? (clientAsSubject ? claims.client_id : undefined);
   // The subject becomes the client id in logs, limits and launcher names: no control characters (a NUL-prefixed id
-  // is the server's own probe owner), as no API key client id has them, and nothing that reorders or breaks a line
-  // where it is shown (bidirectional overrides, line separators).
-  if (typeof sub !== 'string' || sub === '' || sub.length > 256 || hasInert(sub)) return { ok: false, reason: 'token has no usable sub claim' };
+  // is the server's own probe owner), as no API key client id has them, nothing that reorders or breaks a line where
+  // it is shown (bidirectional overrides, line separators), and nothing unseen that would make another client look
+  // like one already there (`alice` and `alice` with a zero-width space).
+  if (typeof sub !== 'string' || sub === '' || sub.length > 256 || UNUSABLE_IN_SUB.test(sub)) return { ok: false, reason: 'token has no usable sub claim' };
   const client = typeof claims.client_id === 'string' ? claims.client_id : typeof claims.azp === 'string' ? claims.azp : null;
   return { ok: true, grant: { subject: sub, clientId: client, issuer, scopes: scopesOf(claims) } };
 }
@@ -214,7 +221,7 @@ export class TokenVerifier {
     // issuer's endpoint would make its answers another issuer's users: their client ids, processes and limits.
     const owner = this.introspectingIssuer(introspector.url);
     if (owner === null) {
-      const reason = "the introspection endpoint is no configured issuer's (introspection_endpoint in its metadata), and more than one issuer is configured";
+      const reason = "the introspection endpoint is not one configured issuer's alone (introspection_endpoint in the metadata of exactly one), and more than one issuer is configured";
       const unknown = [...this.opts.issuers.values()].some((keys) => keys.serverMetadata === null);
       return unknown ? { ok: false, reason: 'issuer metadata unavailable', detail: reason, unavailable: true } : { ok: false, reason };
     }
@@ -231,11 +238,12 @@ export class TokenVerifier {
   /**
    * The issuer an introspection answer speaks for: the only one configured,
    * or the one whose discovered metadata names this endpoint; null when no
-   * issuer is known to own it.
+   * issuer, or more than one, claims it (whichever came first in the list
+   * would otherwise get the other's users).
    */
   private introspectingIssuer(url: string): string | null {
     if (this.opts.issuers.size === 1) return [...this.opts.issuers.keys()][0]!;
-    for (const keys of this.opts.issuers.values()) if (keys.serverMetadata?.introspectionEndpoint === url) return keys.issuer;
-    return null;
+    const claiming = [...this.opts.issuers.values()].filter((keys) => keys.serverMetadata?.introspectionEndpoint === url);
+    return claiming.length === 1 ? claiming[0]!.issuer : null;
   }
 }
