@@ -71,7 +71,7 @@ export const SETTINGS = [
     env: 'HIDE_BODY_TIMEOUT_SECONDS',
     schema: int(1, 3600),
     default: 30,
-    doc: 'Longest a request body may take to arrive once its headers have; past it the request gets 408 and its connection is closed, so a client sending a byte now and then holds no connection for long.',
+    doc: 'Longest a request body may take to arrive once its headers have; past it the request gets 408 and its connection is closed (a request refused before its body is read closes its connection at once), so a client sending a byte now and then holds no connection for long.',
   }),
   setting({
     path: 'allowedOrigins',

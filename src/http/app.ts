@@ -77,6 +77,9 @@ export function createHttpApp(rt: Runtime) {
           : errorResponse(wrongMethod ? new MethodNotAllowedError('POST') : error, state?.rpcId ?? null, correlationId);
       // Elysia runs no afterHandle for an error: count it here. An error after
       // admission (e.g. 406 from the route) must not keep the slot; release is idempotent.
+      // Refused before its body was read (401, 403, 404, 413…): the body may still be on its way, a byte now and then,
+      // and the runtime would go on reading it for as long as it comes. Nothing more is taken from the connection.
+      if (request.body !== null && !request.bodyUsed) res.headers.set('connection', 'close');
       countResponse(rt.ops.metrics, request, res.status);
       state?.admission?.release();
       return res;

@@ -117,3 +117,20 @@ describe('hide serve: a body that trickles in', () => {
     expect(server.logs()).not.toContain('"level":"error"');
   }, 20_000);
 });
+
+describe('hide serve: a request refused before its body is read', () => {
+  test('its answer closes the connection: a body trickling in after it holds nothing', async () => {
+    const head = 'POST /elsewhere HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n';
+    const r = await trickle(head, 'x'.repeat(200));
+    expect({ closed: r.closed, sentAll: r.sentAll }).toEqual({ closed: true, sentAll: false });
+    expect(r.answer).toStartWith('HTTP/1.1 404 ');
+    expect(r.answer.toLowerCase()).toContain('\r\nconnection: close\r\n');
+  }, 20_000);
+
+  test('a request without a body keeps its connection', async () => {
+    const r = await trickle('GET /elsewhere HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', '');
+    expect(r.closed).toBe(false);
+    expect(r.answer).toStartWith('HTTP/1.1 404 ');
+    expect(r.answer.toLowerCase()).not.toContain('connection: close');
+  });
+});
