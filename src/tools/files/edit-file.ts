@@ -11,7 +11,7 @@ import type { Confiner } from '../../workspace/confine.ts';
 import { openFileForRead, readChecked } from '../../workspace/open.ts';
 import { defineTool, type ToolDefinition, toolOutput } from '../types.ts';
 import { type FileLimits, failure, looksBinary, mib, pathSchemaDescription, refusalsAsResults, sha256Hex, strictUtf8, wellFormed } from './common.ts';
-import { unifiedDiff } from './diff.ts';
+import { editsDiff } from './diff.ts';
 
 const MAX_EDITS = 100;
 
@@ -139,7 +139,7 @@ export function editFileTool(confiner: Confiner, limits: FileLimits): ToolDefini
           const data = new TextEncoder().encode(updated);
           audit.sha256 = sha256Hex(data);
           if (data.length > limits.maxWriteBytes) return failure({ ...base, path }, `the edited file would be ${mib(data.length)}, over the ${mib(limits.maxWriteBytes)} write limit`, audit);
-          const diff = unifiedDiff(path, original, updated);
+          const diff = editsDiff(path, original, placement.placed);
           if (!dryRun && updated !== original) {
             const { ino, size, mtimeMs } = opened.stat;
             await writeAtomic(confiner, opened.real, data, { expect: { ino, size, mtimeMs, bytes } });
