@@ -105,7 +105,7 @@ export class RedisLimiter implements Limiter {
   private readonly renewals = new Set<ReturnType<typeof setInterval>>();
   private readonly probe: ReturnType<typeof setInterval>;
   /** Acquires that failed, by id: their slot and window entries to remove once Redis answers (see flushWithdrawals). */
-  private readonly withdrawals = new Map<string, { keys: string[]; tries: number; next: number; until: number }>();
+  private readonly withdrawals = new Map<string, { keys: string[]; tries: number; next: number }>();
 
   constructor(
     private readonly settings: RedisLimiterSettings,
@@ -290,7 +290,7 @@ export class RedisLimiter implements Limiter {
   private withdraw(id: string, keys: string[]): void {
     // Bounded: an outage refuses calls by the thousand, and the oldest withdrawal matters least.
     if (this.withdrawals.size >= MAX_WITHDRAWALS) this.withdrawals.delete(this.withdrawals.keys().next().value!);
-    this.withdrawals.set(id, { keys, tries: 0, next: 0, until: performance.now() + this.leaseMs });
+    this.withdrawals.set(id, { keys, tries: 0, next: 0 });
   }
 
   /**
@@ -299,7 +299,11 @@ export class RedisLimiter implements Limiter {
    * slow Redis gets to it (after a long script, a fork), even though the
    * connection was closed — taking a slot no call will ever release, which
    * would block the client until the lease ends. Sent a few times, apart, in
-   * case Redis reaches the late acquire only after the first removal.
+   * case Redis reaches the late acquire only after the first removal, and
+   * however long Redis was away: the late acquire takes its lease from when
+   * it runs, so a withdrawal dropped once the lease had passed since the
+   * failure left a stall longer than the lease holding the slot a whole lease
+   * after Redis came back.
    */
   private flushWithdrawals(): void {
     const c = this.client;
@@ -307,7 +311,7 @@ export class RedisLimiter implements Limiter {
     const now = performance.now();
     const byKey = new Map<string, string[]>();
     for (const [id, w] of this.withdrawals) {
-      if (w.tries >= WITHDRAW_TRIES || now > w.until) {
+      if (w.tries >= WITHDRAW_TRIES) {
         this.withdrawals.delete(id);
         continue;
       }

@@ -8,6 +8,8 @@ export const hasRedis = Bun.which('redis-server') !== null;
 export interface RunningRedis {
   url: string;
   port: number;
+  /** The redis-server process (to stop and continue it, as a stalled host would). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -57,6 +59,7 @@ async function startOn(port: number, password?: string): Promise<RunningRedis | 
   return {
     url,
     port,
+    pid: proc.pid,
     async stop() {
       proc.kill('SIGKILL');
       await proc.exited;

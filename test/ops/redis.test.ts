@@ -128,6 +128,30 @@ describe.skipIf(!hasRedis)('Redis limit store', () => {
     }
   }, 30_000);
 
+  test('a Redis away for longer than the lease: the late acquire is still given back once it answers, its window entry too', async () => {
+    await using s = await spawnServer(env({ HIDE_RATE_LIMIT_CONCURRENT: '1', HIDE_RATE_LIMIT_LEASE_SECONDS: '2' }));
+    expect((await exec(s.url, 'echo', ['before'])).status).toBe(200);
+    const admin = new RedisClient(`redis://127.0.0.1:${port}`);
+    const pid = redis!.pid;
+    try {
+      await admin.connect();
+      // Stopped (a stalled host): what the server sends waits in the socket, and runs once Redis goes on, past the 2 s
+      // lease; the late acquire then takes a lease, and a window entry, from then.
+      process.kill(pid, 'SIGSTOP');
+      const r = await exec(s.url, 'echo', ['while away']);
+      expect([r.status, r.body.error.code]).toEqual([503, -31503]);
+      await Bun.sleep(3000);
+      process.kill(pid, 'SIGCONT');
+      await waitFor(async () => (await admin.send('ZCARD', ['hide:rl:{127.0.0.1}:slots'])) === 0, 10_000, 'the late slot removed');
+      // Its window entry, which would otherwise count for a minute, is gone as well.
+      await waitFor(async () => (await admin.send('ZCARD', ['hide:rl:{127.0.0.1}:rpm'])) === 1, 10_000, "the late acquire's window entry removed");
+      expect((await exec(s.url, 'echo', ['after'])).status).toBe(200);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+      admin.close();
+    }
+  }, 30_000);
+
   test('a release Redis cannot answer in time is sent again once it answers: the slot is not held for the lease', async () => {
     const log = { error() {}, info() {} };
     const limiter = new RedisLimiter({ enabled: true, rpm: 100, concurrent: 1, leaseSeconds: 600, onStoreError: 'deny', url: `redis://127.0.0.1:${port}` }, log);
