@@ -231,10 +231,16 @@ export const OptionalRedisUrl = optionalUrl(isRedisUrl, 'expected redis://[user:
 const printableNoSpaces = v.regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces (a trailing newline from a file?)');
 
 export const OptionalBearerToken = v.optional(
-  v.pipe(
-    v.string('expected a string'),
-    v.transform((s) => (s.trim() === '' ? undefined : s)),
-    v.union([v.undefined(), v.pipe(v.string(), printableNoSpaces)]),
+  v.config(
+    v.pipe(
+      v.string('expected a string'),
+      // Unlike other settings, not taken as unset: no token opens what it guards, and an empty one is more often a
+      // secret that did not arrive (a missing secret-store value, an unset variable in a template) than that wish.
+      v.check((s) => s.trim() !== '', 'is set but empty: without a token anyone who reaches the port may read it; leave the setting out for that, or give the token'),
+      printableNoSpaces,
+    ),
+    // One problem for an empty value: it is not also a badly spelled token.
+    { abortPipeEarly: true },
   ),
 );
 

@@ -379,7 +379,7 @@ export const SETTINGS = [
     default: undefined,
     example: 'replace-with-output-of-openssl-rand-base64-32',
     secret: true,
-    doc: 'Bearer token `/metrics` requires; unset requires none.',
+    doc: 'Bearer token `/metrics` requires; unset requires none (set but empty is refused: that is more often a secret that did not arrive).',
   }),
   setting({
     path: 'shutdownGraceSeconds',

@@ -295,11 +295,13 @@ describe('values the runtime could never use', () => {
     ]);
   });
 
-  test('a metrics token with whitespace in it (a newline from a file) is a bad setting; blank is unset', () => {
-    expect([problemsOf({ HIDE_METRICS_TOKEN: 'abc123\n' }), problemsOf({ HIDE_METRICS_TOKEN: 'abc 123' }), problemsOf({ HIDE_METRICS_TOKEN: '  ' })]).toEqual([
+  test('a metrics token with whitespace in it (a newline from a file) is a bad setting; an empty one too, not an open /metrics', () => {
+    const empty = 'HIDE_METRICS_TOKEN (from env HIDE_METRICS_TOKEN): is set but empty: without a token anyone who reaches the port may read it; leave the setting out for that, or give the token';
+    expect([problemsOf({ HIDE_METRICS_TOKEN: 'abc123\n' }), problemsOf({ HIDE_METRICS_TOKEN: 'abc 123' }), problemsOf({ HIDE_METRICS_TOKEN: '  ' }), problemsOf({ HIDE_METRICS_TOKEN: '' })]).toEqual([
       ['HIDE_METRICS_TOKEN (from env HIDE_METRICS_TOKEN): must be printable ASCII without spaces (a trailing newline from a file?)'],
       ['HIDE_METRICS_TOKEN (from env HIDE_METRICS_TOKEN): must be printable ASCII without spaces (a trailing newline from a file?)'],
-      [],
+      [empty],
+      [empty],
     ]);
   });
 });
