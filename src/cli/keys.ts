@@ -8,6 +8,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { loadSettings } from '../config/load.ts';
+import { inertText } from '../core/inert-text.ts';
 import { LockTimeoutError, withDirLockSync } from '../util/dir-lock.ts';
 import { readSettingsFileSync } from '../util/read-settings-file.ts';
 import { writeFileAtomicSync } from '../util/write-file-atomic.ts';
@@ -101,14 +102,10 @@ function append(clientId: string, description: string | undefined, file: string,
 }
 
 /** A cell as text that cannot break the table or drive the terminal: control characters shown as \uXXXX. */
-function printable(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-
 function list(file: string, io: CliIo): number {
   if (!existsSync(file)) throw new UsageError(`no keys file at ${file}`);
   const store = new KeyStore({ file });
-  const rows = store.listClients().map((c) => [c.clientId, c.enabled ? 'yes' : 'no', c.fingerprint, printable(c.description)]);
+  const rows = store.listClients().map((c) => [c.clientId, c.enabled ? 'yes' : 'no', c.fingerprint, inertText(c.description)]);
   const header = ['CLIENT ID', 'ENABLED', 'FINGERPRINT', 'DESCRIPTION'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) =>

@@ -5,14 +5,15 @@
  */
 import { statSync } from 'node:fs';
 import * as v from 'valibot';
+import { UNSEEN_OR_CONTROL } from '../core/client-id.ts';
 import { editDistance } from '../util/edit-distance.ts';
 import { duplicateKeys } from '../util/json-duplicate-keys.ts';
 import { jsonSyntaxMessage } from '../util/json-syntax.ts';
 
 /** Longest key we are willing to hash; longer input is refused as invalid. */
 export const MAX_KEY_LENGTH = 1024;
-// Whitespace, C0/C1 controls and DEL: not in a client id, which is logged and audited.
-const BAD_ID_CHARS = /[\s\u0000-\u001f\u007f-\u009f]/;
+// Whitespace: not in a client id, which is logged and audited (nor UNSEEN_OR_CONTROL).
+const WHITESPACE = /\s/;
 /**
  * A key travels in an HTTP header, which carries bytes that servers read as
  * Latin-1: a key with other characters (`clé`) would never arrive as it was
@@ -34,7 +35,7 @@ const ClientEntrySchema = v.pipe(
       v.string('client_id must be a string'),
       v.nonEmpty('client_id must not be empty'),
       v.maxLength(128, 'client_id must be at most 128 characters'),
-      v.check((s) => !BAD_ID_CHARS.test(s), 'client_id must not contain whitespace or control characters'),
+      v.check((s) => !WHITESPACE.test(s) && !UNSEEN_OR_CONTROL.test(s), 'client_id must not contain whitespace, control or invisible formatting characters'),
     ),
     description: v.optional(v.string('description must be a string'), ''),
     enabled: v.optional(v.boolean('enabled must be true or false'), true),

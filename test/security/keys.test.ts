@@ -82,6 +82,10 @@ describe('KeyStore file validation', () => {
     ['short hex', [{ client_id: 'x', api_key_sha256: 'abc' }]],
     ['key with whitespace', [{ client_id: 'x', api_key: 'has space' }]],
     ['empty client id', [{ client_id: '', api_key: KEY_A }]],
+    // Shown as another client, or reordering the line it is shown on.
+    ['a client id with a zero-width space', [{ client_id: 'alice\u200b', api_key: KEY_A }]],
+    ['a client id with a right-to-left override', [{ client_id: 'adm\u202enimda', api_key: KEY_A }]],
+    ['a client id with a line separator', [{ client_id: 'a\u2028b', api_key: KEY_A }]],
     ['enabled not a boolean', [{ client_id: 'x', api_key: KEY_A, enabled: 'yes' }]],
     // A header carries it as Latin-1 bytes: it could never arrive as written.
     ['non-ASCII key', [{ client_id: 'x', api_key: 'clé-secrète-1234567' }]],
@@ -330,10 +334,10 @@ describe('hide keys', () => {
   test('list shows control characters of a description escaped, one line per client', async () => {
     using dir = tempDir();
     const file = join(dir.path, 'keys.json');
-    writeKeys(file, [{ client_id: 'a', api_key_sha256: sha256Hex(KEY_A), description: 'line1\nline2 \u001b[31mred' }]);
+    writeKeys(file, [{ client_id: 'a', api_key_sha256: sha256Hex(KEY_A), description: 'line1\nline2 \u001b[31mred \u202eright' }]);
     const io = capture();
     expect(await runKeys(['list', '--file', file], io)).toBe(0);
-    expect(io.outText.split('\n')[1]).toBe(`a          yes      ${sha256Hex(KEY_A).slice(0, 12)}  line1\\u000aline2 \\u001b[31mred`);
+    expect(io.outText.split('\n')[1]).toBe(`a          yes      ${sha256Hex(KEY_A).slice(0, 12)}  line1\\u000aline2 \\u001b[31mred \\u202eright`);
     expect(io.outText.split('\n')).toHaveLength(3);
   });
 
