@@ -59,7 +59,14 @@ function auditLines(file: string): AuditLine[] {
   return readFileSync(file, 'utf8')
     .split('\n')
     .filter((l) => l !== '')
-    .map((l) => JSON.parse(l) as AuditLine);
+    .flatMap((l) => {
+      // A line the full disk cut short (the writer keeps what fit, and goes on after it once there is room).
+      try {
+        return [JSON.parse(l) as AuditLine];
+      } catch {
+        return [];
+      }
+    });
 }
 
 const touch = (marker: string, correlationId?: string) => ({
