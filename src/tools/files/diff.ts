@@ -107,41 +107,6 @@ function script(a: string[], b: string[], budget: Budget): Op[] {
   ];
 }
 
-/**
- * The two texts cut down to the lines that differ plus CONTEXT lines around
- * them, and how many whole lines were cut from the start. Found on the
- * strings, before any line is split: one edit in a 10 MiB file of short lines
- * split both versions into 5 million lines and an operation each, +500 MB
- * and 0.6 s of the event loop for a diff of a few lines.
- */
-function trimCommon(before: string, after: string): { before: string; after: string; skippedLines: number } {
-  const n = Math.min(before.length, after.length);
-  let prefix = 0;
-  while (prefix < n && before.charCodeAt(prefix) === after.charCodeAt(prefix)) prefix++;
-  // Back to the start of the line the texts first differ on: common lines are whole lines.
-  prefix = prefix === 0 ? 0 : before.lastIndexOf('\n', prefix - 1) + 1;
-  let suffix = 0;
-  while (suffix < n - prefix && before.charCodeAt(before.length - 1 - suffix) === after.charCodeAt(after.length - 1 - suffix)) suffix++;
-  const lineStart = (text: string, at: number) => at === prefix || text.charCodeAt(at - 1) === 10;
-  if (suffix > 0 && !(lineStart(before, before.length - suffix) && lineStart(after, after.length - suffix))) {
-    // On to the next line start inside the common end (the '\n' there is common, so it is one in both texts).
-    const nl = before.indexOf('\n', before.length - suffix);
-    suffix = nl === -1 ? 0 : before.length - (nl + 1);
-  }
-  let from = prefix;
-  for (let i = 0; i < CONTEXT && from > 0; i++) from = from < 2 ? 0 : before.lastIndexOf('\n', from - 2) + 1;
-  let skippedLines = 0;
-  for (let i = 0; i < from; i++) if (before.charCodeAt(i) === 10) skippedLines++;
-  const tailStart = before.length - suffix;
-  let tailEnd = tailStart;
-  for (let i = 0; i < CONTEXT && tailEnd < before.length; i++) {
-    const nl = before.indexOf('\n', tailEnd);
-    tailEnd = nl === -1 ? before.length : nl + 1;
-  }
-  const tail = tailEnd - tailStart;
-  return { before: before.slice(from, tailStart + tail), after: after.slice(from, after.length - suffix + tail), skippedLines };
-}
-
 function render(op: Op): string {
   return op.line.endsWith(NO_EOL) ? `${op.kind}${op.line.slice(0, -NO_EOL.length)}\n\\ No newline at end of file\n` : `${op.kind}${op.line}\n`;
 }
@@ -182,17 +147,6 @@ function renderHunks(ops: Op[], oldFirst: number, newFirst: number): string {
   return out;
 }
 
-/**
- * Unified diff of two texts; '' when they are equal.
- * @example unifiedDiff('src/a.ts', 'a\nb\n', 'a\nc\n') // "--- a/src/a.ts\n+++ b/src/a.ts\n@@ -1,2 +1,2 @@\n a\n-b\n+c\n"
- */
-export function unifiedDiff(path: string, before: string, after: string): string {
-  if (before === after) return '';
-  const common = trimCommon(before, after);
-  const ops = script(splitLines(common.before), splitLines(common.after), { rounds: MAX_EDIT_DISTANCE });
-  return `--- a/${path}\n+++ b/${path}\n${renderHunks(ops, common.skippedLines, common.skippedLines)}`;
-}
-
 /** One replacement at offset `at` of the original text. */
 export interface PlacedEdit {
   at: number;
@@ -230,11 +184,12 @@ function lineEndAfter(text: string, at: number, on: number): number {
 
 /**
  * The unified diff of `edits` (sorted, not overlapping) applied to
- * `original`, as unifiedDiff would give it, found from the edits: each is
- * compared within its own lines and CONTEXT lines around them, windows that
- * touch taken together. Edits spread over a large file made unifiedDiff
- * compare everything from the first to the last (2.5 s of the event loop for
- * a 9 MB file, and a diff of the whole stretch).
+ * `original`, found from the edits: each is compared within its own lines and
+ * CONTEXT lines around them, windows that touch taken together. Only those
+ * windows are split into lines: one edit in a 10 MiB file of short lines,
+ * split whole, made 5 million lines and an operation each (+500 MB, 0.6 s of
+ * the event loop); edits spread over a large file, compared from the first to
+ * the last, took 2.5 s for 9 MB and made a diff of the whole stretch.
  */
 export function editsDiff(path: string, original: string, edits: readonly PlacedEdit[]): string {
   const windows: Array<{ from: number; to: number; edits: PlacedEdit[] }> = [];
@@ -277,4 +232,19 @@ export function editsDiff(path: string, original: string, edits: readonly Placed
 function cut(diff: string): string {
   const end = diff.lastIndexOf('\n', MAX_DIFF_CHARS - 1) + 1;
   return `${diff.slice(0, end)}\\ diff cut here, at ${MAX_DIFF_CHARS} characters; the edits themselves are whole\n`;
+}
+
+/**
+ * Unified diff of two whole texts; '' when they are equal: the diff of the
+ * one edit between their common start and their common end.
+ * @example unifiedDiff('src/a.ts', 'a\nb\n', 'a\nc\n') // "--- a/src/a.ts\n+++ b/src/a.ts\n@@ -1,2 +1,2 @@\n a\n-b\n+c\n"
+ */
+export function unifiedDiff(path: string, before: string, after: string): string {
+  if (before === after) return '';
+  const n = Math.min(before.length, after.length);
+  let prefix = 0;
+  while (prefix < n && before.charCodeAt(prefix) === after.charCodeAt(prefix)) prefix++;
+  let suffix = 0;
+  while (suffix < n - prefix && before.charCodeAt(before.length - 1 - suffix) === after.charCodeAt(after.length - 1 - suffix)) suffix++;
+  return editsDiff(path, before, [{ at: prefix, oldText: before.slice(prefix, before.length - suffix), newText: after.slice(prefix, after.length - suffix) }]);
 }
