@@ -17,7 +17,7 @@ import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { base64url, exportJWK, SignJWT } from 'jose';
-import { CLIENTS, freePort, newSigningKey, type SigningKey, TestIdp } from '../helpers/oidc.ts';
+import { freePort, newSigningKey, type SigningKey, TestIdp } from '../helpers/oidc.ts';
 import { asModern, MODERN_META, rpc, startServer, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
 import { clearOfMinuteEnd } from '../helpers/wait.ts';
 
@@ -878,7 +878,7 @@ describe("introspection with two issuers, the endpoint issuer A's: its answers a
     idpB = await TestIdp.start('pending');
     // A's own endpoint, named in A's metadata, answering for a token of whoever it likes.
     idpA.introspectionAnswer = () => ({ active: true, sub: 'victim', scope: 'hide:exec', aud: idpA.resource, exp: now() + 600, ...(iss === undefined ? {} : { iss }) });
-    const env = { HIDE_OAUTH_INTROSPECTION_URL: `${idpA.issuer}/token/introspection`, HIDE_OAUTH_INTROSPECTION_CLIENT_ID: 'hide', HIDE_OAUTH_INTROSPECTION_CLIENT_SECRET: 'hide-introspection-secret-0123456789' };
+    const env = idpA.introspectionEnv();
     ({ server } = await startOAuthHide(env, [idpA, idpB]));
   });
   afterAll(async () => {
@@ -926,7 +926,7 @@ describe("introspection with two issuers whose metadata both claim issuer A's en
       },
     });
     const issuerB = { issuer: `http://127.0.0.1:${claimant.port}`, resource: '' } as unknown as TestIdp;
-    const env = { HIDE_OAUTH_INTROSPECTION_URL: `${idpA.issuer}/token/introspection`, HIDE_OAUTH_INTROSPECTION_CLIENT_ID: 'hide', HIDE_OAUTH_INTROSPECTION_CLIENT_SECRET: 'hide-introspection-secret-0123456789' };
+    const env = idpA.introspectionEnv();
     ({ server } = await startOAuthHide(env, [issuerB, idpA]));
   });
   afterAll(async () => {
@@ -1215,9 +1215,8 @@ describe('introspection against an endpoint that holds its answers', () => {
 describe('opaque tokens from a real authorization server, in the audit log', () => {
   test("a caller's opaque token put in its own arguments is masked by value, as a key is; a made-up one is not", async () => {
     const idp = await TestIdp.start('pending', { opaque: true });
-    const hideClient = CLIENTS.find((c) => c.id === 'hide')!;
     const { server } = await startOAuthHide(
-      { HIDE_OAUTH_INTROSPECTION_URL: `${idp.issuer}/token/introspection`, HIDE_OAUTH_INTROSPECTION_CLIENT_ID: hideClient.id, HIDE_OAUTH_INTROSPECTION_CLIENT_SECRET: hideClient.secret },
+      idp.introspectionEnv(),
       [idp],
     );
     try {

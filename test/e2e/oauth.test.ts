@@ -370,7 +370,6 @@ describe('signing keys down: what a token says of itself is still a verdict', ()
 
 describe('opaque tokens', () => {
   test('checked by introspection with hide\'s client credentials: a good token runs, a made-up one is refused', async () => {
-    const hideClient = CLIENTS.find((c) => c.id === 'hide')!;
     const { idp, server } = await startOAuthHide({}, (resource) => TestIdp.start(resource, { opaque: true }));
     await server.stop();
     // The tokens' audience is the first server's URL, configured as is: where this one listens does not matter.
@@ -381,9 +380,7 @@ describe('opaque tokens', () => {
         HIDE_OAUTH_RESOURCE: resource,
         HIDE_OAUTH_ISSUERS: idp.issuer,
         HIDE_SANDBOX: 'off',
-        HIDE_OAUTH_INTROSPECTION_URL: `${idp.issuer}/token/introspection`,
-        HIDE_OAUTH_INTROSPECTION_CLIENT_ID: hideClient.id,
-        HIDE_OAUTH_INTROSPECTION_CLIENT_SECRET: hideClient.secret,
+        ...idp.introspectionEnv(),
       },
     );
     try {
@@ -403,7 +400,6 @@ describe('opaque tokens', () => {
     }
   });
   test('an introspection endpoint that fails is not remembered: the refused token works once the endpoint answers again', async () => {
-    const hideClient = CLIENTS.find((c) => c.id === 'hide')!;
     const { idp, server } = await startOAuthHide({}, (resource) => TestIdp.start(resource, { opaque: true }));
     await server.stop();
     const introspecting = await startServer(
@@ -412,9 +408,7 @@ describe('opaque tokens', () => {
         HIDE_OAUTH_RESOURCE: `${server.url}/mcp`,
         HIDE_OAUTH_ISSUERS: idp.issuer,
         HIDE_SANDBOX: 'off',
-        HIDE_OAUTH_INTROSPECTION_URL: `${idp.issuer}/token/introspection`,
-        HIDE_OAUTH_INTROSPECTION_CLIENT_ID: hideClient.id,
-        HIDE_OAUTH_INTROSPECTION_CLIENT_SECRET: hideClient.secret,
+        ...idp.introspectionEnv(),
       },
     );
     try {

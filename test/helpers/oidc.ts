@@ -135,6 +135,12 @@ export class TestIdp {
     this.boot();
   }
 
+  /** The settings under which hide asks this provider's introspection endpoint (the one its metadata names), as its client `hide`. */
+  introspectionEnv(): Record<string, string> {
+    const c = CLIENTS.find((x) => x.id === 'hide')!;
+    return { HIDE_OAUTH_INTROSPECTION_URL: `${this.issuer}/token/introspection`, HIDE_OAUTH_INTROSPECTION_CLIENT_ID: c.id, HIDE_OAUTH_INTROSPECTION_CLIENT_SECRET: c.secret };
+  }
+
   /** An access token by client credentials. */
   async token(clientId: string, opts: { scope?: string; resource?: string } = {}): Promise<string> {
     const c = CLIENTS.find((x) => x.id === clientId)!;
