@@ -17,8 +17,8 @@ export function bodyLimit(maxBytes: number) {
 
 /**
  * Reads the body as UTF-8 text (anything else is a parse error), refusing it
- * once it passes `maxBytes` or when it has not all come within `timeoutMs`;
- * the caller may pass the Content-Length it already read. Not async itself:
+ * once it passes `maxBytes` or when it has not all come within the time
+ * `deadlines` allows; the caller may pass the Content-Length it already read. Not async itself:
  * returning a promise from an async function would wrap it in another one and
  * cost the hot path extra turns.
  */
@@ -42,7 +42,7 @@ export class BodyDeadlines {
   constructor(private readonly timeoutMs: number) {}
 
   /** The body as text: decoded, or refused (not UTF-8, too large, too late, the client gone). */
-  watch(body: Promise<Uint8Array | string>): Promise<string> {
+  watch(body: Promise<Uint8Array>): Promise<string> {
     // One promise in place of the decode's and the refusal's: this is on the path of every request.
     const { promise, resolve, reject } = Promise.withResolvers<string>();
     const entry = { since: performance.now(), fail: reject };
@@ -53,7 +53,7 @@ export class BodyDeadlines {
       (bytes) => {
         this.reading.delete(entry);
         try {
-          resolve(typeof bytes === 'string' ? bytes : decodeMessage(bytes));
+          resolve(decodeMessage(bytes));
         } catch (err) {
           reject(err);
         }
@@ -88,8 +88,8 @@ function clientClosed(err: unknown): unknown {
   return err instanceof DOMException && err.name === 'AbortError' ? new ClientClosedError() : err;
 }
 
-async function readCounted(request: Request, maxBytes: number): Promise<string> {
-  if (!request.body) return '';
+async function readCounted(request: Request, maxBytes: number): Promise<Uint8Array> {
+  if (!request.body) return new Uint8Array(0);
   const chunks: Uint8Array[] = [];
   let total = 0;
   for await (const chunk of request.body as unknown as AsyncIterable<Uint8Array>) {
@@ -97,5 +97,5 @@ async function readCounted(request: Request, maxBytes: number): Promise<string> 
     if (total > maxBytes) throw new PayloadTooLargeError(maxBytes);
     chunks.push(chunk);
   }
-  return decodeMessage(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
 }
