@@ -1,6 +1,7 @@
 /** `hide check-config`: validate every setting and print the effective config, secrets masked. */
 import { ConfigError, loadConfig, maskedConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
+import { writableKeysFileProblem } from '../config/writable-roots.ts';
 import { isWellFormedKey, KEY_FORM, KeyStore } from '../security/keys.ts';
 import { Confiner } from '../workspace/confine.ts';
 import { landlockAbi } from '../sandbox/landlock.ts';
@@ -50,6 +51,8 @@ function keysProblem(config: Config, sources: Record<string, string>): string | 
   if (config.auth.apiKey !== undefined && !isWellFormedKey(config.auth.apiKey)) {
     return `HIDE_API_KEY${from('auth.apiKey')}: must be ${KEY_FORM}`;
   }
+  const planted = sources['auth.keysFile'] === 'default' && config.auth.keysFile !== undefined ? writableKeysFileProblem(config.auth.keysFile, config.workspace, config.allowedPaths) : null;
+  if (planted !== null) return `HIDE_API_KEYS_FILE (default): ${planted}`;
   let store: KeyStore;
   try {
     store = new KeyStore({ apiKey: config.auth.apiKey ?? null, file: config.auth.keysFile ?? null });

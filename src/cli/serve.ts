@@ -25,8 +25,8 @@ export async function runServe(argv: string[]): Promise<number> {
     process.stdout.write(`${SERVE_USAGE}\n`);
     return 0;
   }
-  const { config, files } = loadForCommand(flags);
-  const rt = await createRuntime(config, { transport: 'http', secretFiles: files });
+  const { config, files, sources } = loadForCommand(flags);
+  const rt = await createRuntime(config, { transport: 'http', secretFiles: files, keysFileByDefault: sources['auth.keysFile'] === 'default' });
   const app = createHttpApp(rt);
   const log = logger.withTag('serve');
   const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host;

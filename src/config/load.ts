@@ -17,7 +17,7 @@ import { CONFIG_FILE_ENV, defaultOf, type LoadContext, type SettingSpec } from '
 import { unknownEnvNames } from './env-names.ts';
 import { unknownFileKeys } from './file-keys.ts';
 import { SETTINGS } from './settings.ts';
-import { type WritableRoot, workspaceDotenvProblem, writableRootOf } from './workspace-dotenv.ts';
+import { grantedRoots, type WritableRoot, workspaceDotenvProblem, writableRootOf } from './writable-roots.ts';
 
 export { defaultAuditFile } from './settings.ts';
 
@@ -252,10 +252,7 @@ function writableRoots(src: Sources): WritableRoot[] {
   };
   const workspace = value(WORKSPACE_ROW);
   const allowed = value(ALLOWED_PATHS_ROW);
-  return [
-    ...(typeof workspace === 'string' ? [{ path: workspace, what: 'the workspace' }] : []),
-    ...(Array.isArray(allowed) ? allowed.map((path: string) => ({ path, what: 'an allowed path' })) : []),
-  ];
+  return grantedRoots(typeof workspace === 'string' ? workspace : undefined, Array.isArray(allowed) ? allowed : []);
 }
 
 /**

@@ -141,7 +141,7 @@ export const SETTINGS = [
     envAliases: ['SECURITY_API_KEYS_FILE'],
     schema: OptionalString,
     default: ({ cwd }) => (existsSync(resolve(cwd, '.mcp_keys.json')) ? resolve(cwd, '.mcp_keys.json') : undefined),
-    defaultDoc: '`.mcp_keys.json` in the working directory if present',
+    defaultDoc: '`.mcp_keys.json` in the working directory if present (a start refuses it where commands can write, in the workspace or an allowed path: name it to use it there)',
     example: '.mcp_keys.json',
     finish: (path, ctx) => (path === undefined ? path : inCwd(path, ctx)),
     doc: 'Keys file with per-client keys (`hide keys generate`); re-read when it changes and on SIGHUP.',

@@ -7,6 +7,7 @@
  */
 import { networkInterfaces } from 'node:os';
 import { secretValues } from '../config/load.ts';
+import { writableKeysFileProblem } from '../config/writable-roots.ts';
 import type { Config } from '../config/schema.ts';
 import { ProcessTable } from '../exec/process-table.ts';
 import { CommandRunner } from '../exec/runner.ts';
@@ -99,6 +100,8 @@ export interface RuntimeOptions {
   transport: 'http' | 'stdio';
   /** Files the configuration was read from (.env, config file): commands must not be able to read them. */
   secretFiles?: readonly string[];
+  /** The keys file is `.mcp_keys.json` found in the working directory, not one the operator named. */
+  keysFileByDefault?: boolean;
 }
 
 /** What a failed start must close, in reverse order of opening. */
@@ -169,6 +172,9 @@ function openAuth(config: Config, opts: RuntimeOptions, cleanups: Cleanups): Aut
   // `oauth` takes tokens only; `both` needs keys as much as `apikey` with auth on.
   const keysNeeded = config.auth.mode === 'both' || (config.auth.mode === 'apikey' && config.auth.enabled);
   if (keysNeeded && opts.transport === 'http') {
+    // Before a word of it is read: a keys file found where a cloned repository could have brought it is not ours to trust.
+    const planted = opts.keysFileByDefault && config.auth.keysFile !== undefined ? writableKeysFileProblem(config.auth.keysFile, config.workspace, config.allowedPaths) : null;
+    if (planted !== null) throw new StartupError(planted);
     try {
       keyStore = new KeyStore({
         apiKey: config.auth.apiKey ?? null,

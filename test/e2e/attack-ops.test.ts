@@ -70,6 +70,24 @@ describe('keys file inside the workspace', () => {
     const shell = await call(s, KEY_ROGUE, 'shell_execute', { command: 'id' });
     expect(shell.status).toBe(401);
   }, 30_000);
+
+  test('a .mcp_keys.json a cloned repository brought is not taken by default: serve and check-config refuse, naming it; named by the operator, it is used', async () => {
+    const { dir, ws } = testDir();
+    const planted = join(ws, '.mcp_keys.json');
+    writeFileSync(planted, JSON.stringify({ clients: [{ client_id: 'repo-author', api_key: KEY_ROGUE }] }));
+    const env = { HIDE_AUTH_ENABLED: 'true', HIDE_API_KEY: KEY_WRITER, HIDE_AUDIT_LOG_FILE: join(dir, 'audit.jsonl') };
+    const refusal = `the keys file ${planted} lies in the workspace (${ws})`;
+    const served = await runCli(['serve', '--port', '0'], ws, env);
+    expect([served.code, served.stderr.includes(refusal)]).toEqual([2, true]);
+    const checked = await runCli(['check-config'], ws, env);
+    expect([checked.code, checked.stderr.includes(refusal)]).toEqual([2, true]);
+    // Started from elsewhere, the workspace's file is not the working directory's, and nothing is taken.
+    const elsewhere = await runCli(['check-config', '--workspace', ws], dir, env);
+    expect([elsewhere.code, JSON.parse(elsewhere.stdout).config.auth.keysFile]).toEqual([0, undefined]);
+    // Named by the operator, it is used (the sandbox's secret check warns that commands can rewrite it).
+    const s = await serve(ws, { ...env, HIDE_API_KEYS_FILE: '.mcp_keys.json' });
+    expect((await rpc(`${s.url}/mcp`, 'tools/list', {}, { 'X-API-Key': KEY_ROGUE })).status).toBe(200);
+  }, 30_000);
 });
 
 describe('audit log inside the workspace', () => {

@@ -1,11 +1,12 @@
 /**
- * The server reads `.env` from its working directory, and the working
- * directory is also the default workspace. A `.env` that commands or file
- * tools can write — one a cloned repository brings, or one a command wrote
- * for the next start — must not configure the server: it could turn the
- * sandbox or authentication off, or widen the allowed paths, for every
- * session after it. This module answers where such a file lies; the loader
- * decides what follows.
+ * The server reads `.env` and, by default, `.mcp_keys.json` from its working
+ * directory, and the working directory is also the default workspace. A file
+ * that commands or file tools can write — one a cloned repository brings, or
+ * one a command wrote — must not configure the server or say who may call
+ * it: a `.env` could turn the sandbox or authentication off for every
+ * session after it; a keys file could let in a client nobody enrolled, or
+ * widen a client's tools, at its next reload. This module answers where such
+ * a file lies; the loader and the start decide what follows.
  *
  * Pure apart from reading the filesystem (realpath): no logging, no policy.
  */
@@ -41,6 +42,27 @@ export function writableRootOf(file: string, roots: readonly WritableRoot[]): Wr
   const asOpened = join(leadsTo(dirname(file)), basename(file));
   const target = leadsTo(file);
   return roots.find((root) => isWithin(leadsTo(root.path), asOpened) || isWithin(leadsTo(root.path), target)) ?? null;
+}
+
+/** The workspace and the allowed paths, as a command's writes reach them. */
+export function grantedRoots(workspace: string | undefined, allowedPaths: readonly string[]): WritableRoot[] {
+  return [...(workspace === undefined ? [] : [{ path: workspace, what: 'the workspace' }]), ...allowedPaths.map((path) => ({ path, what: 'an allowed path' }))];
+}
+
+/**
+ * Why a keys file taken by default (`.mcp_keys.json` in the working
+ * directory) must not be used where it lies, or null. One the operator named
+ * there is their choice, warned about at start (the sandbox's secret check).
+ */
+export function writableKeysFileProblem(file: string, workspace: string, allowedPaths: readonly string[]): string | null {
+  const root = writableRootOf(file, grantedRoots(workspace, allowedPaths));
+  if (root === null) return null;
+  return (
+    `the keys file ${file} lies in ${root.what} (${root.path}), where commands and file tools can write: ` +
+    'a cloned repository that brings one, or a command that writes one, would enrol its own clients. ' +
+    'Keep it outside the workspace and allowed paths (say ~/.config/hide/keys.json, mode 0600) and set HIDE_API_KEYS_FILE to it, ' +
+    'or name this file in HIDE_API_KEYS_FILE if it is yours and commands may rewrite it'
+  );
 }
 
 /** The start-up refusal for a `.env` that lies where commands can write and sets some of the server's settings. */
