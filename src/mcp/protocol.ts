@@ -14,6 +14,7 @@
 import * as v from 'valibot';
 import { InvalidRequestError, RpcCode } from '../core/errors.ts';
 import { countsDisagree, duplicateKeys } from '../util/json-duplicate-keys.ts';
+import { idSources } from '../util/json-number-source.ts';
 import { checkBounded } from './bounded-validation.ts';
 
 /** The newest handshake-era revision, answered to an `initialize` that asks for none we know. */
@@ -31,11 +32,10 @@ export interface RawNumberId {
 }
 export type JsonRpcId = string | number | RawNumberId;
 
-// JSON.rawJSON / isRawJSON and the reviver's source text (TC39 "JSON.parse source text access") are in Bun, not yet in TypeScript's lib.
+// JSON.rawJSON / isRawJSON (TC39 "JSON.parse source text access") are in Bun, not yet in TypeScript's lib.
 const RawJson = JSON as unknown as {
   rawJSON(text: string): RawNumberId;
   isRawJSON(value: unknown): value is RawNumberId;
-  parse(text: string, reviver: (this: unknown, key: string, value: unknown, context?: { source?: string }) => unknown): unknown;
 };
 
 const isObject = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === 'object' && !Array.isArray(x);
@@ -57,43 +57,18 @@ const isLossy = (x: unknown): boolean => typeof x === 'number' && Number.isInteg
 /**
  * JSON.parse for one JSON-RPC message, keeping a top-level `id` or a
  * `params.requestId` beyond ±(2^53−1) as its original text. Throws
- * SyntaxError like JSON.parse, or InvalidRequestError for such an id in a
- * message nested too deeply to read it exactly. Only such a message is
- * parsed twice.
+ * SyntaxError like JSON.parse. Only such a message is read a second time,
+ * by a linear scan of its text (idSources).
  */
 export function parseMessageText(text: string): unknown {
   const value: unknown = JSON.parse(text);
   if (!isObject(value) || !(isLossy(value.id) || (isObject(value.params) && isLossy(value.params.requestId)))) return value;
-  const sources = new Map<unknown, Map<string, string>>();
-  const exact = reviveNested(text, function (key, val, context) {
-    // Kept only when written as digits: 9007199254740993.5 parses to an integer too, but is not one.
-    if ((key === 'id' || key === 'requestId') && isLossy(val) && context?.source !== undefined && INTEGER_TEXT.test(context.source)) {
-      const found = sources.get(this) ?? new Map<string, string>();
-      found.set(key, context.source);
-      sources.set(this, found);
-    }
-    return val;
-  });
-  const id = sources.get(exact)?.get('id');
-  if (id !== undefined) exact.id = RawJson.rawJSON(id);
-  const params = exact.params;
-  const requestId = isObject(params) ? sources.get(params)?.get('requestId') : undefined;
-  if (requestId !== undefined) (params as Record<string, unknown>).requestId = RawJson.rawJSON(requestId);
-  return exact;
-}
-
-/**
- * The reviver parse walks the value recursively, so it runs out of stack
- * where JSON.parse itself does not (a few thousand levels): the id cannot be
- * read exactly then, and echoing it rounded would name another request.
- */
-function reviveNested(text: string, reviver: Parameters<typeof RawJson.parse>[1]): Record<string, unknown> {
-  try {
-    return RawJson.parse(text, reviver) as Record<string, unknown>;
-  } catch (err) {
-    if (!(err instanceof RangeError)) throw err;
-    throw new InvalidRequestError('Invalid Request: the message nests too deeply to read its id exactly; an id beyond ±(2^53−1) needs a message nested less deeply, or send a smaller id');
-  }
+  const sources = idSources(text);
+  // Kept only when written as digits: 9007199254740993.5 parses to an integer too, but is not one.
+  const exact = (source: string | null) => (source !== null && INTEGER_TEXT.test(source) ? RawJson.rawJSON(source) : null);
+  if (isLossy(value.id)) value.id = exact(sources.id) ?? value.id;
+  if (isObject(value.params) && isLossy(value.params.requestId)) value.params.requestId = exact(sources.requestId) ?? value.params.requestId;
+  return value;
 }
 
 /** A Map key for an id: 1, "1" and a raw 9007199254740993 stay distinct. */
