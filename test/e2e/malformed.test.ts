@@ -162,6 +162,29 @@ describe.each(ERAS)('malformed requests (%s)', (era) => {
     expect([r.status, r.json.id]).toEqual([status, 1]);
   });
 
+  test('a body in UTF-16, as its charset says → 415, not a parse error; the id cannot be read', async () => {
+    const { headers, body } = frame(era, LIST, { 'content-type': 'application/json; charset=utf-16' });
+    const utf16 = new Uint8Array([0xff, 0xfe, ...new Uint8Array(Buffer.from(body, 'utf16le'))]);
+    const res = await fetch(s.mcpUrl, { method: 'POST', headers, body: utf16 });
+    expect([res.status, ((await res.json()) as any).id]).toEqual([415, null]);
+  });
+
+  test.each([
+    ['gzip', true, 415],
+    ['br', false, 415],
+    ['gzip, identity', false, 415],
+    ['identity', false, 200],
+    [' Identity ', false, 200],
+  ])('Content-Encoding %s (body compressed: %p) → %d; a refused call does not run', async (coding, compressed, status) => {
+    const marker = join(s.workspace, `coded-${era}-${coding.trim()}-${compressed}`);
+    const call = { jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'shell_execute', arguments: { command: 'touch', arguments: [marker] } } };
+    const { headers, body } = frame(era, call, { 'content-type': 'application/json', 'content-encoding': coding });
+    const res = await fetch(s.mcpUrl, { method: 'POST', headers, body: compressed ? Bun.gzipSync(body) : body });
+    const json = (await res.json()) as any;
+    expect([res.status, json.id, existsSync(marker)]).toEqual([status, compressed ? null : 9, status === 200]);
+    if (status === 415) expect([json.error.code, res.headers.get('accept-encoding')]).toEqual([-32600, 'identity']);
+  });
+
   test('an unsupported protocol version → 400 -32022, id echoed', async () => {
     // A handshake-era client names its version in the header only; a 2026-07-28 client in the header and in `_meta`.
     const params = era === 'modern' ? { _meta: { [PROTOCOL_VERSION]: '1999-01-01' } } : undefined;

@@ -1,12 +1,13 @@
 /**
  * Reads the MCP request body once authentication has passed and hands it to
  * the message core (mcp/core.ts), with the MCP headers it must check against
- * the body. The body is read before the Content-Type verdict so that every
- * refusal after authentication can echo the request's id. Errors map to the
+ * the body. The body is read before the Content-Type and Content-Encoding
+ * verdict so that every refusal after authentication can echo the request's
+ * id (where the body is UTF-8 enough to read it). Errors map to the
  * table in DESIGN.md.
  */
 import { Elysia } from 'elysia';
-import { HideError, RpcCode } from '../../core/errors.ts';
+import { HideError, ParseError, RpcCode } from '../../core/errors.ts';
 import type { McpCore } from '../../mcp/core.ts';
 import type { McpHeaders } from '../../mcp/era.ts';
 import { type HeaderRecord, type RequestState, stateOf } from '../request-state.ts';
@@ -27,6 +28,25 @@ function isJsonType(type: string): boolean {
   return charset === undefined || /^utf-?8$/i.test(charset);
 }
 
+/** No content coding, or `identity`: a compressed body would be read as the bytes it is, and a gateway that decoded it saw another request. */
+const isIdentityCoding = (coding: string | undefined): boolean => coding === undefined || /^[ \t]*identity[ \t]*$/i.test(coding);
+
+/** Why the body is not JSON this server reads as sent (415), or null. */
+function mediaProblem(headers: HeaderRecord): HideError | null {
+  const type = headers['content-type'];
+  if (type !== undefined && !isJsonType(type)) {
+    return new HideError('Unsupported Media Type: send Content-Type: application/json (UTF-8)', { status: 415, rpcCode: RpcCode.invalidRequest });
+  }
+  if (!isIdentityCoding(headers['content-encoding'])) {
+    return new HideError('Unsupported Media Type: send the body without a Content-Encoding (uncompressed)', {
+      status: 415,
+      rpcCode: RpcCode.invalidRequest,
+      headers: { 'Accept-Encoding': 'identity' },
+    });
+  }
+  return null;
+}
+
 export function mcpHeaders(headers: HeaderRecord): McpHeaders {
   return { protocolVersion: headers['mcp-protocol-version'] ?? null, method: headers['mcp-method'] ?? null, name: headers['mcp-name'] ?? null };
 }
@@ -40,13 +60,17 @@ export function mcpMessage(core: McpCore, maxBytes: number, bodyTimeoutMs: numbe
   });
 
   async function read(request: Request, headers: HeaderRecord, state: RequestState): Promise<void> {
-    const text = await readBody(request, maxBytes, deadlines, headers['content-length'] ?? null);
+    const media = mediaProblem(headers);
+    let text: string;
+    try {
+      text = await readBody(request, maxBytes, deadlines, headers['content-length'] ?? null);
+    } catch (err) {
+      // UTF-16 or gzip bytes are not UTF-8: the media type is the refusal, not the bytes it predicted.
+      throw media !== null && err instanceof ParseError ? media : err;
+    }
     const incoming = core.read(text, mcpHeaders(headers));
     state.rpcId = incoming.id;
-    const type = headers['content-type'];
-    if (type !== undefined && !isJsonType(type)) {
-      throw new HideError('Unsupported Media Type: send Content-Type: application/json (UTF-8)', { status: 415, rpcCode: RpcCode.invalidRequest });
-    }
+    if (media !== null) throw media;
     if (!incoming.ok) throw incoming.error;
     state.incoming = incoming;
   }
