@@ -121,4 +121,17 @@ describe('shell_execute progress', () => {
     expect(res.headers.get('content-type')).toBe('application/json');
     expect(((await res.json()) as any).result.structuredContent.stdout).toBe('1\n2\n3\n4\n5\n');
   });
+
+  test('a call that ends before any progress is answered as without a token: JSON where Accept takes it, an event stream where it takes only that', async () => {
+    const send = (accept: string) =>
+      fetch(s.mcpUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'check_file_exists', arguments: { path: 'x' }, _meta: { progressToken: 't' } } }),
+      });
+    const both = await send('application/json, text/event-stream');
+    expect([both.headers.get('content-type'), ((await both.json()) as any).id]).toEqual(['application/json', 3]);
+    const sseOnly = await send('text/event-stream');
+    expect([sseOnly.headers.get('content-type'), (await sseOnly.text()).startsWith('event: message\ndata: {"jsonrpc":"2.0","id":3,')]).toEqual(['text/event-stream', true]);
+  });
 });

@@ -108,10 +108,10 @@ function respond(format: ReplyFormat, out: Reply, slot?: AnswerSlot): Response {
  * A tools/call that asked for progress, answered as an event stream: each
  * notification is one event written as it comes, then the reply, then the
  * end. The stream (and its 200) opens with the first notification; a reply
- * that comes before any is answered as a client accepting SSE gets any other
- * reply, so a refusal keeps its status and headers (429 and Retry-After).
+ * that comes before any is answered in `format`, as any other reply to this
+ * Accept, so a refusal keeps its status and headers (429 and Retry-After).
  */
-function streamed(core: McpCore, incoming: Incoming, ctx: CallContext, slot: AnswerSlot | undefined): Promise<Response> {
+function streamed(core: McpCore, incoming: Incoming, ctx: CallContext, slot: AnswerSlot | undefined, format: ReplyFormat): Promise<Response> {
   let body: TakenBody | null = null;
   let opened: (response: Response) => void = () => {};
   const response = new Promise<Response>((resolve) => {
@@ -130,7 +130,8 @@ function streamed(core: McpCore, incoming: Incoming, ctx: CallContext, slot: Ans
   void Promise.resolve(core.answer(incoming, ctx, { admission: slot && HELD, notify })).then((out) => {
     slot?.callEnded();
     if (body === null) {
-      opened(respond('sse', out, slot));
+      // No notification came: the answer goes out as it would have without a token.
+      opened(respond(format, out, slot));
       return;
     }
     // Dropped by a body its client hung up on (the hang-up cancelled the call).
@@ -149,7 +150,7 @@ export function mcpRoutes(core: McpCore, contextOf: (request: Request) => CallCo
     // Only a tools/call reports progress; anything else keeps its own status (202, a 2026-07-28 404) instead of a 200 stream.
     const reportsProgress = incoming.progressToken !== undefined && incoming.message.kind === 'request' && incoming.message.method === 'tools/call';
     const slot = state.admission && new AnswerSlot(state.admission, request.signal);
-    if (reportsProgress && streams) return streamed(core, incoming, contextOf(request), slot);
+    if (reportsProgress && streams) return streamed(core, incoming, contextOf(request), slot, format);
     if (slot === undefined) {
       const out = core.answer(incoming, contextOf(request));
       return out instanceof Promise ? out.then((o) => respond(format, o)) : respond(format, out);
