@@ -15,7 +15,9 @@
  * rewritten in place after every batch the writer appends, says how far the
  * file reached.
  */
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, readSync } from 'node:fs';
+import { openRegularFileSync } from '../util/open-regular-file.ts';
+import { readSettingsFileSync } from '../util/read-settings-file.ts';
 import * as v from 'valibot';
 import { writeFileAtomicSync } from '../util/write-file-atomic.ts';
 
@@ -161,7 +163,7 @@ const MAX_PARTIAL_BYTES = 64 * 1024;
  */
 export function lastLine(file: string): { line: string | null; endsWithNewline: boolean; size: number; partial: string | null } {
   if (!existsSync(file)) return { line: null, endsWithNewline: true, size: 0, partial: null };
-  const fd = openSync(file, 'r');
+  const fd = openRegularFileSync(file, constants.O_RDONLY);
   try {
     const size = fstatSync(fd).size;
     if (size === 0) return { line: null, endsWithNewline: true, size, partial: null };
@@ -215,7 +217,7 @@ export function resumeHash(files: readonly string[]): string {
 /** Reads forward from the start in chunks: the first complete line (null if none) and the number of newlines. */
 export function scanFile(file: string, countLines: boolean): { first: string | null; lines: number } {
   if (!existsSync(file)) return { first: null, lines: 0 };
-  const fd = openSync(file, 'r');
+  const fd = openRegularFileSync(file, constants.O_RDONLY);
   try {
     const buf = Buffer.alloc(1024 * 1024);
     let head = Buffer.alloc(0);
@@ -278,9 +280,8 @@ export function readCheckpoint(file: string): Checkpoint | null | 'unreadable' {
   const path = checkpointPath(file);
   if (!existsSync(path)) return null;
   try {
-    // A FIFO or device in its place would block or never end: not a checkpoint.
-    if (!statSync(path).isFile()) return 'unreadable';
-    const parsed = v.safeParse(CheckpointSchema, JSON.parse(readFileSync(path, 'utf8')));
+    // A FIFO or device in its place would block or never end: not a checkpoint (checked on the descriptor read).
+    const parsed = v.safeParse(CheckpointSchema, JSON.parse(readSettingsFileSync(path, CHECKPOINT_BYTES * 4)));
     return parsed.success ? parsed.output : 'unreadable';
   } catch {
     return 'unreadable';

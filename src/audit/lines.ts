@@ -5,7 +5,8 @@
  * at once. Lines are split at "\n" only, so a stray "\r" stays part of its line
  * (its hash check sees it), and a last line without a newline says so (`torn`).
  */
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, readSync } from 'node:fs';
+import { openRegularFileSync } from '../util/open-regular-file.ts';
 
 export interface FileLine {
   /** The line without its newline; null when it is longer than the reader keeps. */
@@ -34,7 +35,7 @@ const CHUNK_BYTES = 1024 * 1024;
 
 /** The lines of `file`, first to last. The file is opened on the first step and closed when the walk ends or is abandoned. */
 export function* readLines(file: string, chunkBytes = CHUNK_BYTES): Generator<FileLine> {
-  const fd = openSync(file, 'r');
+  const fd = openRegularFileSync(file, constants.O_RDONLY);
   try {
     const buf = Buffer.alloc(chunkBytes);
     /** The start of the current line, carried over from earlier chunks (empty once it is too long to keep). */

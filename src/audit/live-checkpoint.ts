@@ -3,7 +3,8 @@
  * file holds, its first and last hash and its size, rewritten in place after
  * every batch so `hide audit verify` can tell a cut tail from a whole file.
  */
-import { openSync, writeSync } from 'node:fs';
+import { constants, writeSync } from 'node:fs';
+import { openRegularFileSync } from '../util/open-regular-file.ts';
 import { type Checkpoint, checkpointPath, encodeCheckpoint, hashOf, readCheckpoint, scanFile } from './chain.ts';
 import { closeQuietly } from '../util/close-quietly.ts';
 
@@ -91,7 +92,7 @@ export class LiveCheckpoint {
   private save(): void {
     if (this.checkpoint === null) return;
     try {
-      this.fd ??= openSync(checkpointPath(this.file), 'w', 0o600);
+      this.fd ??= openRegularFileSync(checkpointPath(this.file), constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600);
       const record = encodeCheckpoint(this.checkpoint);
       writeSync(this.fd, record, 0, record.length, 0);
     } catch (err) {

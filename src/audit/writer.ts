@@ -18,7 +18,8 @@
  * one set of checkpoints.
  */
 import { dirname } from 'node:path';
-import { fstatSync, ftruncateSync, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
+import { constants, fstatSync, ftruncateSync, mkdirSync, statSync, writeSync } from 'node:fs';
+import { openRegularFileSync } from '../util/open-regular-file.ts';
 import { hashOf, lastLine, resumeHash } from './chain.ts';
 import { BatchQueue, type Queued } from './batch-queue.ts';
 import { closeQuietly } from '../util/close-quietly.ts';
@@ -130,7 +131,7 @@ export class AuditWriter implements AuditSink {
    */
   private open(starting = false): number {
     mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 });
-    const fd = openSync(this.file, 'a', 0o600);
+    const fd = openRegularFileSync(this.file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
     this.catchUp(fd, starting);
     return fd;
   }

@@ -7,18 +7,11 @@
  * file is opened without blocking and checked through that descriptor, so
  * what is read is what was checked.
  */
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, readSync } from 'node:fs';
+import { openRegularFileSync } from './open-regular-file.ts';
 
 /** Far more than any config or keys file (a 16 MiB keys file holds some 80 000 clients). */
 export const MAX_SETTINGS_FILE_BYTES = 16 * 1024 * 1024;
-
-function kindOf(s: { isDirectory(): boolean; isFIFO(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean; isSocket(): boolean }): string {
-  if (s.isDirectory()) return 'a directory';
-  if (s.isFIFO()) return 'a FIFO';
-  if (s.isCharacterDevice() || s.isBlockDevice()) return 'a device';
-  if (s.isSocket()) return 'a socket';
-  return 'not a regular file';
-}
 
 /**
  * The file's text (UTF-8). Throws an Error whose message says what the file
@@ -26,10 +19,9 @@ function kindOf(s: { isDirectory(): boolean; isFIFO(): boolean; isCharacterDevic
  * when it cannot be opened.
  */
 export function readSettingsFileSync(file: string, maxBytes = MAX_SETTINGS_FILE_BYTES): string {
-  const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  const fd = openRegularFileSync(file, constants.O_RDONLY);
   try {
     const s = fstatSync(fd);
-    if (!s.isFile()) throw new Error(`${kindOf(s)}, not a regular file`);
     if (s.size > maxBytes) throw new Error(`${s.size} bytes, more than the ${maxBytes} a settings file may have`);
     // Read to the end, not to the size seen: a file that grows meanwhile is still bounded.
     const chunks: Buffer[] = [];

@@ -70,6 +70,36 @@ describe('operator commands on settings files that are not files', () => {
   }, 60_000);
 });
 
+describe('an audit log or checkpoint that is not a file', () => {
+  test.each([
+    ['fifo', 'a FIFO, not a regular file'],
+    ['/dev/null', 'a device, not a regular file'],
+  ])('audit log %s: serve and stdio refuse to start naming it, audit verify and query say so; none hangs', async (name, what) => {
+    const { dir } = hostileFiles();
+    const env = { HIDE_AUDIT_LOG_FILE: name, HIDE_WORKSPACE: dir, HIDE_SANDBOX: 'off' };
+    const runs = await Promise.all([hide(['serve', '--port', '0'], dir, env), hide(['stdio'], dir, env)]);
+    for (const r of runs) expect({ code: r.code, what: r.stderr.includes(`cannot be opened: ${what}`), trace: /\n\s+at /.test(r.stderr) }).toEqual({ code: 2, what: true, trace: false });
+    const reads = await Promise.all([hide(['audit', 'verify', name], dir), hide(['audit', 'query', '--file', name], dir)]);
+    for (const r of reads) expect({ code: r.code, what: r.stderr.includes(`${name} is not a regular file`) }).toEqual({ code: 2, what: true });
+  }, 60_000);
+
+  test('a checkpoint that is a FIFO: the server starts, says it is unreadable, and answers', async () => {
+    const cwd = tempDir('hide-operator-head-');
+    const log = join(cwd, 'audit.jsonl');
+    mkfifo(`${log}.head`);
+    const server = await startServerProcess({ cwd, env: { HIDE_AUDIT_LOG_FILE: log, HIDE_SANDBOX: 'off', HIDE_WORKSPACE: cwd } });
+    try {
+      expect((await rpc(`${server.url}/mcp`, 'tools/call', { name: 'check_file_exists', arguments: { path: 'x' } })).status).toBe(200);
+      await waitFor(() => server.logs().includes(`audit log: ENXIO: no such device or address, open '${log}.head'`), 10_000, 'the checkpoint write to fail');
+      expect((await fetch(`${server.url}/health`)).status).toBe(200);
+    } finally {
+      // An old server blocks in open(2) on the FIFO and never handles SIGTERM.
+      server.proc.kill('SIGKILL');
+      await server.proc.exited;
+    }
+  }, 30_000);
+});
+
 describe('a running server whose keys file becomes a FIFO', () => {
   test('keeps answering with the last good keys and says why the reload failed', async () => {
     const cwd = tempDir('hide-operator-reload-');
