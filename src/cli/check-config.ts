@@ -2,7 +2,7 @@
 import { ConfigError, loadConfig, maskedConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { writableKeysFileProblem } from '../config/writable-roots.ts';
-import { isWellFormedKey, KEY_FORM, KeyStore } from '../security/keys.ts';
+import { isWellFormedKey, KEY_FORM, KeyStore, plaintextKeysExposure } from '../security/keys.ts';
 import { Confiner } from '../workspace/confine.ts';
 import { landlockAbi } from '../sandbox/landlock.ts';
 import { predictedLayers } from '../sandbox/layers.ts';
@@ -26,7 +26,7 @@ export async function runCheckConfig(argv: string[]): Promise<number> {
     flags: { workspace: flags.workspace as string | undefined },
     isTTY: () => Boolean(process.stderr.isTTY),
   });
-  const problems = [workspaceProblem(config, sources), keysProblem(config, sources)].filter((p) => p !== null);
+  const problems = [workspaceProblem(config, sources), keysProblem(config, sources, warnings)].filter((p) => p !== null);
   if (problems.length > 0) throw new ConfigError(problems);
   const abi = process.platform === 'linux' ? landlockAbi() : 0;
   const sandbox = {
@@ -42,9 +42,11 @@ export async function runCheckConfig(argv: string[]): Promise<number> {
 
 /**
  * What `serve` would refuse about the keys, as a setting problem: a keys file
- * that cannot be read or parsed, or auth on with no enabled key at all.
+ * that cannot be read or parsed, or auth on with no enabled key at all. What
+ * it would warn about them (plaintext keys others can read, short keys) is
+ * added to `warnings`.
  */
-function keysProblem(config: Config, sources: Record<string, string>): string | null {
+function keysProblem(config: Config, sources: Record<string, string>, warnings: string[]): string | null {
   const needed = config.auth.mode === 'both' || (config.auth.mode === 'apikey' && config.auth.enabled);
   if (!needed) return null;
   const from = (path: string) => (sources[path] !== 'default' ? ` (from ${sources[path]})` : '');
@@ -59,6 +61,12 @@ function keysProblem(config: Config, sources: Record<string, string>): string | 
   } catch (err) {
     return `HIDE_API_KEYS_FILE${from('auth.keysFile')}: ${(err as Error).message}`;
   }
+  if (store.file !== null) {
+    const exposure = plaintextKeysExposure(store.file, store.plaintextInFile());
+    if (exposure !== null) warnings.push(exposure);
+  }
+  warnings.push(...store.shortKeys());
+  store.close();
   if (store.hasAnyKey()) return null;
   return 'HIDE_AUTH_ENABLED: authentication is on but no enabled key is configured (HIDE_API_KEY, or HIDE_API_KEYS_FILE with an enabled client)';
 }

@@ -186,6 +186,7 @@ function openAuth(config: Config, opts: RuntimeOptions, cleanups: Cleanups): Aut
             logger.withTag('keys').info(`keys file reloaded: ${r.clients} keys`);
             // A start with no enabled key is refused; a reload to none is taken (disabling everyone may be the point), but said.
             if (keyStore?.hasAnyKey() === false) logger.withTag('keys').warn('the keys file now enables no key: every MCP request is refused until one is enabled');
+            for (const line of keyStore?.shortKeys() ?? []) logger.withTag('keys').warn(line);
             auditReload(r.clients);
           } else logger.withTag('keys').error(`keys file reload failed, keeping the last good keys: ${r.error}`);
         },
@@ -199,6 +200,7 @@ function openAuth(config: Config, opts: RuntimeOptions, cleanups: Cleanups): Aut
       const exposure = plaintextKeysExposure(store.file, store.plaintextInFile());
       if (exposure !== null) logger.withTag('keys').warn(exposure);
     }
+    for (const line of store.shortKeys()) logger.withTag('keys').warn(line);
     if (!keyStore.hasAnyKey()) {
       throw new StartupError(
         'authentication is enabled but no usable key is configured: set HIDE_API_KEY (or Authentication__ApiKey__Key) ' +

@@ -19,6 +19,9 @@ export const DEFAULT_CLIENT_ID = 'default';
 export { sha256Hex };
 export { isWellFormedKey, KEY_FORM, type KeysFileEntry, KeysFileSchema, MAX_KEY_LENGTH, parseKeysFile, plaintextKeysExposure } from './keys-file.ts';
 
+/** Keys shorter than this are taken but warned about: 32 random base64url characters are 192 bits. */
+export const MIN_SAFE_KEY_LENGTH = 32;
+
 /** A new 256-bit key, base64url without padding (43 characters). */
 export function generateApiKey(): string {
   return randomBytes(32).toString('base64url');
@@ -211,6 +214,21 @@ export class KeyStore {
     return this.keys.flatMap((k) =>
       [...(k.client.tools ?? [])].filter((t) => !known.has(t)).map((t) => `keys file client "${k.client.clientId}" lists tool "${t}", which does not exist: it grants nothing`),
     );
+  }
+
+  /**
+   * A line per enabled key, held in plaintext, shorter than a guess-proof
+   * one, naming its client, never the key. A digest-only key's length is not
+   * known here.
+   */
+  shortKeys(): string[] {
+    return this.keys
+      .filter((k) => k.enabled && k.plaintext !== null && k.plaintext.length < MIN_SAFE_KEY_LENGTH)
+      .map(
+        (k) =>
+          `the key of client "${k.client.clientId}" has ${k.plaintext!.length} characters: a short key can be guessed by trying; ` +
+          `use ${MIN_SAFE_KEY_LENGTH} or more random characters (\`hide keys generate\` makes 43)`,
+      );
   }
 
   /** How many keys the keys file holds in plaintext (`api_key`) rather than as digests. */

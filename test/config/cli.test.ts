@@ -5,7 +5,7 @@
  * environment.
  */
 import { describe, expect, test } from 'bun:test';
-import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { chmodSync, closeSync, constants, existsSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { AuditWriter } from '../../src/audit/writer.ts';
 import { Redactor } from '../../src/audit/redact.ts';
@@ -218,6 +218,22 @@ describe('hide check-config', () => {
       // Auth off: the keys are not used, so they are not judged.
       [0, ''],
     ]);
+  });
+
+  test.concurrent('warns as serve does about the keys: short ones, by client and never the key, and plaintext keys others can read', async () => {
+    using dir = configDir({ 'keys.json': { clients: [{ client_id: 'brief', api_key: 'hunter2' }, { client_id: 'long', api_key: 'L'.repeat(43) }, { client_id: 'off', api_key: 'x', enabled: false }] } });
+    chmodSync(join(dir.path, 'keys.json'), 0o644);
+    const r = await hide(['check-config'], dir.path, { HIDE_AUTH_ENABLED: 'true', HIDE_API_KEYS_FILE: 'keys.json', HIDE_API_KEY: 'short-single' });
+    const out = JSON.parse(r.stdout) as { warnings: string[] };
+    expect({ code: r.code, warnings: out.warnings, leaks: /hunter2|short-single/.test(r.stdout + r.stderr) }).toEqual({
+      code: 0,
+      warnings: [
+        `keys file ${join(dir.path, 'keys.json')} holds 3 plaintext key(s) (api_key) and is readable by other users (mode 0644): chmod 600 it, or keep only digests (api_key_sha256, as \`hide keys generate\` writes)`,
+        'the key of client "default" has 12 characters: a short key can be guessed by trying; use 32 or more random characters (`hide keys generate` makes 43)',
+        'the key of client "brief" has 7 characters: a short key can be guessed by trying; use 32 or more random characters (`hide keys generate` makes 43)',
+      ],
+      leaks: false,
+    });
   });
 
   test.concurrent('names HIDE_* variables that are no setting, with the nearest one, and ignores them; its own and the npm wrapper\'s pass', async () => {
