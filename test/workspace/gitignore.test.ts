@@ -1,6 +1,6 @@
 /** The .gitignore matcher against the rules of gitignore(5). */
 import { describe, expect, test } from 'bun:test';
-import { GlobFilter, IgnoreFile, IgnoreStack, MAX_RULES, MAX_RUNS } from '../../src/workspace/gitignore.ts';
+import { GlobFilter, IgnoreFile, IgnoreStack, MAX_MATCH_WORK, MAX_RULES, MAX_RUNS } from '../../src/workspace/gitignore.ts';
 
 function verdicts(text: string, paths: Array<[string, boolean]>, base = ''): Array<string | null> {
   const f = new IgnoreFile(base, text);
@@ -83,6 +83,30 @@ describe('hostile .gitignore files', () => {
 });
 
 describe('IgnoreStack', () => {
+  test(`a match that would do more than ${MAX_MATCH_WORK} steps of work gives no verdict; a short name under the same rules gets its own`, () => {
+    // Tried last to first: 10 000 rules of 32 wildcards that never match, then `*.ts`. A name of 250 "a"s, then "b",
+    // "c" and ".ts", holds every literal of the rules, in another order: it keeps every wildcard of every rule alive
+    // to its end (seconds of work, unbounded); "index.ts" lacks "a" and "c", and is refused by each at once.
+    const rules = ['*.ts', ...Array.from({ length: MAX_RULES - 1 }, () => `${'*a'.repeat(MAX_RUNS - 3)}*c*b*`)].join('\n');
+    const nested = IgnoreStack.EMPTY.push(new IgnoreFile('', rules)).push(new IgnoreFile('d', rules));
+    expect([nested.match(`d/${'a'.repeat(250)}bc.ts`, false), nested.match('d/index.ts', false), nested.match('index.ts', false)]).toEqual([null, 'ignore', 'ignore']);
+  });
+
+  test('a large real-world file matches long paths within the work it may do', () => {
+    const rules: string[] = [];
+    for (let i = 0; i < 300; i++) rules.push(`*.ext${i}`, `build${i}/`, `**/node_modules${i}`, `src/**/gen${i}/*.ts`, `name${i}.txt`);
+    const stack = IgnoreStack.EMPTY.push(new IgnoreFile('', rules.join('\n')));
+    const deep = `src/${Array.from({ length: 20 }, (_, i) => `folder-with-a-long-name-${i}`).join('/')}`;
+    expect([
+      stack.match(`${deep}/gen299/file.ts`, false),
+      stack.match(`${deep}/node_modules7/x.js`, false),
+      stack.match(`${deep}/gen0/file.ts`, false),
+      stack.match(`${deep}/${'x'.repeat(200)}.ext150`, false),
+      stack.match(`${deep}/${'x'.repeat(200)}.js`, false),
+    ]).toEqual(['ignore', null, 'ignore', 'ignore', null]);
+    expect(stack.match(`${deep}/node_modules7`, true)).toBe('ignore');
+  });
+
   test('a deeper .gitignore beats a shallower one', () => {
     const stack = IgnoreStack.EMPTY.push(new IgnoreFile('', '*.log\n')).push(new IgnoreFile('logs', '!keep.log\n'));
     expect(stack.match('logs/keep.log', false)).toBe('whitelist');
