@@ -13,7 +13,7 @@
  */
 import * as v from 'valibot';
 import { InvalidRequestError, RpcCode } from '../core/errors.ts';
-import { countsDisagree, duplicateKeys } from '../util/json-duplicate-keys.ts';
+import { countsDisagree, duplicateKeys, MAX_DEPTH, nestsDeeperThan } from '../util/json-duplicate-keys.ts';
 import { idSources } from '../util/json-number-source.ts';
 import { checkBounded } from './bounded-validation.ts';
 
@@ -57,10 +57,14 @@ const isLossy = (x: unknown): boolean => typeof x === 'number' && Number.isInteg
 /**
  * JSON.parse for one JSON-RPC message, keeping a top-level `id` or a
  * `params.requestId` beyond ±(2^53−1) as its original text. Throws
- * SyntaxError like JSON.parse. Only such a message is read a second time,
- * by a linear scan of its text (idSources).
+ * SyntaxError like JSON.parse, or InvalidRequestError for a message nested
+ * more than MAX_DEPTH (64) levels deep — the levels the duplicate-name check
+ * looks into, so no name given twice goes unseen. Only a message with such
+ * an id is read a second time, by a linear scan of its text (idSources).
  */
 export function parseMessageText(text: string): unknown {
+  // Fewer characters than levels cannot nest that deep: most messages are not scanned.
+  if (text.length > MAX_DEPTH && nestsDeeperThan(text, MAX_DEPTH)) throw new NestedTooDeepError(idBeforeParse(text));
   const value: unknown = JSON.parse(text);
   if (!isObject(value) || !(isLossy(value.id) || (isObject(value.params) && isLossy(value.params.requestId)))) return value;
   const sources = idSources(text);
@@ -69,6 +73,30 @@ export function parseMessageText(text: string): unknown {
   if (isLossy(value.id)) value.id = exact(sources.id) ?? value.id;
   if (isObject(value.params) && isLossy(value.params.requestId)) value.params.requestId = exact(sources.requestId) ?? value.params.requestId;
   return value;
+}
+
+/** A message nested more than MAX_DEPTH levels: refused unparsed, with the id its text shows. */
+export class NestedTooDeepError extends InvalidRequestError {
+  constructor(readonly id: JsonRpcId | null) {
+    super(`Invalid Request: the message nests arrays and objects more than ${MAX_DEPTH} levels deep; no MCP message needs that many`);
+  }
+}
+
+/** The id of a message refused before its parse, as its text writes it: a string, an integer, or null. */
+function idBeforeParse(text: string): JsonRpcId | null {
+  const source = idSources(text).id;
+  if (source === null) return null;
+  if (source.startsWith('"')) {
+    try {
+      const id: unknown = JSON.parse(source);
+      return typeof id === 'string' ? id : null;
+    } catch {
+      return null;
+    }
+  }
+  if (!INTEGER_TEXT.test(source)) return null;
+  const id = Number(source);
+  return Number.isSafeInteger(id) ? id : RawJson.rawJSON(source);
 }
 
 /** A Map key for an id: 1, "1" and a raw 9007199254740993 stay distinct. */

@@ -137,3 +137,33 @@ function keysHeld(value: unknown, depth: number): number {
 
 // An id kept as its source text (JSON.rawJSON) is a number in the text, not an object with a key.
 const isRawJson = (v: unknown): boolean => (JSON as unknown as { isRawJSON(v: unknown): boolean }).isRawJSON(v);
+
+/**
+ * Whether `text` opens more than `levels` arrays and objects inside one
+ * another, told by one pass that skips strings with the engine's own search
+ * (no value is built). JSON.parse takes any depth and builds every level: a
+ * 4 MiB message of two million nested arrays took 250–450 ms and hundreds
+ * of megabytes, before any limit could count it. Text that is not valid JSON
+ * may be answered either way; its parse says so.
+ */
+export function nestsDeeperThan(text: string, levels: number): boolean {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      // The closing quote is the next one not escaped: an even run of backslashes before it.
+      let j = i;
+      for (;;) {
+        j = text.indexOf('"', j + 1);
+        if (j === -1) return false;
+        let backslashes = 0;
+        while (text.charCodeAt(j - 1 - backslashes) === 0x5c /* \ */) backslashes++;
+        if (backslashes % 2 === 0) break;
+      }
+      i = j;
+    } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      if (++depth > levels) return true;
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) depth--;
+  }
+  return false;
+}

@@ -1,5 +1,5 @@
 /**
- * The source text of two numbers a JSON-RPC message may hold: the top
+ * The source text of two members a JSON-RPC message may hold: the top
  * object's `id` and `params.requestId`. JSON.parse rounds an integer beyond
  * ±(2^53−1), and echoing it rounded would name another request; a reviver
  * with source access reads it exactly but calls back into JavaScript for
@@ -9,7 +9,7 @@
  * answers.
  */
 
-/** What the top object (`id`) and its `params` object (`requestId`) hold as number literals, or null. */
+/** What the top object (`id`) and its `params` object (`requestId`) hold as number or string literals, or null. */
 export interface IdSources {
   id: string | null;
   requestId: string | null;
@@ -18,15 +18,26 @@ export interface IdSources {
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 
+/** A quoted name with escapes as JSON reads it; '' for one that is not JSON (text refused before its parse). */
+function unescapedName(quoted: string): string {
+  try {
+    return JSON.parse(quoted) as string;
+  } catch {
+    return '';
+  }
+}
+
 /** Whether `c` can continue a JSON number literal (digits, sign, point, exponent). */
 const inNumber = (c: number): boolean => (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2b || c === 0x2e || c === 0x65 || c === 0x45;
 
 /**
  * The literal text of the last `id` of the top object and of the last
  * `requestId` of its last `params` object — the members JSON.parse keeps —
- * when that member's value is a number; null otherwise. `text` must be valid
- * JSON whose top value is an object (parse it first): this walks its
- * structure and does not check it.
+ * when that member's value is a number or a string (with its quotes); null
+ * otherwise. A message nested too deeply to parse can still have its id
+ * echoed this way. `text` must be valid JSON whose top value is an object
+ * for the answer to be right: this walks its structure and does not check it
+ * (on other text it ends, with some answer).
  *
  * @example
  * idSources('{"id":9007199254740993,"params":{"requestId":1}}') // { id: '9007199254740993', requestId: '1' }
@@ -48,15 +59,18 @@ export function idSources(text: string): IdSources {
     if (c === QUOTE) {
       let j = i + 1;
       let escaped = false;
-      for (let d = text.charCodeAt(j); d !== QUOTE; d = text.charCodeAt(j)) {
+      // Bounded by the text's end too: text refused before its parse may not be JSON.
+      for (let d = text.charCodeAt(j); d !== QUOTE && j < text.length; d = text.charCodeAt(j)) {
         if (d === BACKSLASH) {
           escaped = true;
           j += 2;
         } else j++;
       }
-      if ((depth === 1 && awaitingTopName) || (depth === 2 && awaitingInnerName)) {
+      if (depth === 1 && !awaitingTopName && topName === 'id') id = text.slice(i, j + 1);
+      else if (depth === 2 && inParams && !awaitingInnerName && innerName === 'requestId') requestId = text.slice(i, j + 1);
+      else if ((depth === 1 && awaitingTopName) || (depth === 2 && awaitingInnerName)) {
         // A name only matters when it could be one of ours; a long one is not, escaped or not.
-        const name = j - i > 40 ? '' : escaped ? (JSON.parse(text.slice(i, j + 1)) as string) : text.slice(i + 1, j);
+        const name = j - i > 40 ? '' : escaped ? unescapedName(text.slice(i, j + 1)) : text.slice(i + 1, j);
         if (depth === 1) {
           topName = name;
           awaitingTopName = false;

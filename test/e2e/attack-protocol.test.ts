@@ -1,9 +1,9 @@
 /**
  * Attacks on the message core through the real server, in both eras and over
- * stdio: values nested deeper than JSON.stringify's stack (it recursed in the
- * era check and in the audit's size of a sensitive argument: a 500, ~3 s of a
- * blocked event loop, no audit line for an admitted call, and over stdio no
- * answer at all), ids that JSON.parse turns into integers but are not
+ * stdio: messages nested deeper than JSON.stringify's stack (it recursed in
+ * the era check and in the audit's size of a sensitive argument: a 500, ~3 s
+ * of a blocked event loop, no audit line for an admitted call, and over stdio
+ * no answer at all; now refused from the text before the parse), ids that JSON.parse turns into integers but are not
  * integers, a message that is a request and a response at once, a
  * command whose JSON output nests that deep, and calls that try to hide from
  * the audit log's keyed digest of what a tool took (a command masked as a
@@ -48,32 +48,18 @@ const auditLines = () =>
     .filter((l) => l !== '')
     .map((l) => JSON.parse(l));
 
-describe.each(ERAS)('nesting deeper than a recursive serialiser (%s)', (era) => {
-  // An argument no schema names is let through (and the audit's redactor walks it); the keyed digest leaves it out.
-  test('shell_execute with a 50 000-deep argument it does not name: the command runs, and its audit line is written with the digest of what it took', async () => {
-    const correlationId = `deep-${era}-extra`;
-    const res = await post(era, { jsonrpc: '2.0', id: 12, method: 'tools/call', params: { name: 'shell_execute', arguments: { command: 'echo', arguments: ['deep'], correlationId, extra: DEEP } } });
-    expect(res.status).toBe(200);
-    expect(res.json.result.structuredContent.stdout).toBe('deep\n');
-    const line = await waitFor(() => auditLines().find((l) => l.correlation_id === correlationId), 5000, 'the audit line');
-    const sorted = '{"arguments":["deep"],"command":"echo"}';
-    expect(line.arguments_hmac).toBe(createHmac('sha256', ARGUMENTS_KEY).update(sorted).digest('hex'));
-  });
-
+describe.each(ERAS)('a message nested 50 000 levels deep (%s)', (era) => {
+  // JSON.parse would build every level (2 million in 4 MiB took 250-450 ms of the loop), and JSON.stringify and
+  // every recursive walk after it overflow their stack: refused from its text, before any of that.
   test.each([
-    ['write_file', 'content', { path: 'deep.txt' }],
-    ['edit_file', 'edits', { path: 'deep.txt' }],
-  ])('%s with a 50 000-deep %s: a tool result with isError, one audit line with the size, nothing written', async (tool, key, rest) => {
-    const correlationId = `deep-${era}-${tool}`;
-    const res = await post(era, { jsonrpc: '2.0', id: 11, method: 'tools/call', params: { name: tool, arguments: { ...rest, correlationId, [key]: DEEP } } });
-    expect(res.status).toBe(200);
-    expect(res.json.id).toBe(11);
-    expect(res.json.result.isError).toBe(true);
-    expect(res.json.result.structuredContent.error).toContain(`Invalid arguments for tool ${tool}`);
-    expect(existsSync(join(s.workspace, 'deep.txt'))).toBe(false);
-    const line = await waitFor(() => auditLines().find((l) => l.correlation_id === correlationId), 5000, 'the audit line');
-    expect(line.event_type).toBe('tool_call');
-    expect(line.arguments[key]).toEqual({ omitted: true, jsonBytes: 2 * DEPTH });
+    ['shell_execute', (marker: string) => ({ command: 'touch', arguments: [marker], extra: DEEP })],
+    ['write_file', (marker: string) => ({ path: marker, content: DEEP })],
+  ])('%s with a 50 000-deep argument: 400 -32600, id echoed, nothing runs or is written', async (tool, args) => {
+    const marker = `deep-${era}-${tool}`;
+    const res = await post(era, { jsonrpc: '2.0', id: 12, method: 'tools/call', params: { name: tool, arguments: args(marker) } });
+    expect([res.status, res.json.id, res.json.error.code]).toEqual([400, 12, -32600]);
+    expect(res.json.error.message).toContain('more than 64 levels deep');
+    expect(existsSync(join(s.workspace, marker))).toBe(false);
   });
 });
 
@@ -90,14 +76,15 @@ test.each(ERAS)('shell_execute_json over a command printing 50 000-deep JSON (%s
   expect(JSON.stringify(ok.json.result.structuredContent.json)).toBe(`${'['.repeat(1000)}1${']'.repeat(1000)}`);
 });
 
-test('a 50 000-deep _meta protocol version: 400 -32022 naming its type, id echoed', async () => {
-  const body = `{"jsonrpc":"2.0","id":12,"method":"tools/list","params":{"_meta":{"${PROTOCOL_VERSION}":${deepArray()}}}}`;
-  const res = await fetch(s.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-  expect(res.status).toBe(400);
-  const json = (await res.json()) as any;
-  expect(json.id).toBe(12);
-  expect(json.error.code).toBe(-32022);
-  expect(json.error.data.requested).toBe('(an array, not a string)');
+test('a _meta protocol version that is an array: 400 -32022 naming its type, id echoed; 50 000 deep, 400 -32600', async () => {
+  const send = async (version: string) => {
+    const body = `{"jsonrpc":"2.0","id":12,"method":"tools/list","params":{"_meta":{"${PROTOCOL_VERSION}":${version}}}}`;
+    const res = await fetch(s.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const json = (await res.json()) as any;
+    return [res.status, json.id, json.error.code, json.error.data?.requested ?? null];
+  };
+  expect(await send('[["2026-07-28"]]')).toEqual([400, 12, -32022, '(an array, not a string)']);
+  expect(await send(deepArray())).toEqual([400, 12, -32600, null]);
 });
 
 describe.each(ERAS)('ids and message kinds (%s)', (era) => {
@@ -146,9 +133,10 @@ describe('the same attacks over stdio', () => {
     peer.send('{"jsonrpc":"2.0","id":23,"result":{},"method":"tools/call","params":{"name":"shell_execute","arguments":{"command":"touch","arguments":["both"]}}}');
     peer.send('{"jsonrpc":"2.0","id":24,"method":"ping"}');
     const version = JSON.parse(await peer.line('{"jsonrpc":"2.0","id":21', from));
-    expect(version.error.code).toBe(-32022);
+    expect(version.error.code).toBe(-32600);
     const write = JSON.parse(await peer.line('{"jsonrpc":"2.0","id":22', from));
-    expect(write.result.isError).toBe(true);
+    expect(write.error.code).toBe(-32600);
+    expect(existsSync(join(dir, 'ws', 'deep.txt'))).toBe(false);
     const both = JSON.parse(await peer.line('{"jsonrpc":"2.0","id":23', from));
     expect(both.error.code).toBe(-32600);
     expect(await peer.line('{"jsonrpc":"2.0","id":24', from)).toBe('{"jsonrpc":"2.0","id":24,"result":{}}');

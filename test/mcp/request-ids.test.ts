@@ -67,12 +67,17 @@ describe('ids over HTTP', () => {
     expect(await res.text()).toBe('{"jsonrpc":"2.0","id":12345678901234567891,"error":{"code":-32602,"message":"Unknown tool: nope"}}');
   });
 
-  test('a large id in a message nested thousands of levels deep is echoed exactly too', async () => {
+  test('a message nested deeper than 64 levels is refused unparsed, its id echoed as written, a large one exactly', async () => {
     const deep = `${'['.repeat(6000)}${']'.repeat(6000)}`;
     const send = (id: string) =>
       fetch(s.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"jsonrpc":"2.0","id":${id},"method":"ping","params":{"x":${deep}}}` });
-    expect(await (await send('9007199254740993')).text()).toBe('{"jsonrpc":"2.0","id":9007199254740993,"result":{}}');
-    expect(await (await send('7')).text()).toBe('{"jsonrpc":"2.0","id":7,"result":{}}');
+    for (const id of ['9007199254740993', '7', '"seven"']) {
+      const res = await send(id);
+      expect([res.status, (await res.text()).startsWith(`{"jsonrpc":"2.0","id":${id},"error":{"code":-32600,"message":"Invalid Request: the message nests arrays and objects more than 64 levels deep`)]).toEqual([400, true]);
+    }
+    const within = `${'['.repeat(62)}${']'.repeat(62)}`;
+    const ok = await fetch(s.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"jsonrpc":"2.0","id":9007199254740993,"method":"ping","params":{"x":${within}}}` });
+    expect(await ok.text()).toBe('{"jsonrpc":"2.0","id":9007199254740993,"result":{}}');
   });
 });
 

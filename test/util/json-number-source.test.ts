@@ -10,22 +10,31 @@ import { idSources } from '../../src/util/json-number-source.ts';
 
 test('the top id and params.requestId, as written', () => {
   expect(idSources('{"jsonrpc":"2.0","id":9007199254740993,"method":"ping"}')).toEqual({ id: '9007199254740993', requestId: null });
-  expect(idSources('{ "params" : { "requestId" : -18446744073709551617 } , "id" : "x" }')).toEqual({ id: null, requestId: '-18446744073709551617' });
+  expect(idSources('{ "params" : { "requestId" : -18446744073709551617 } , "id" : "x" }')).toEqual({ id: '"x"', requestId: '-18446744073709551617' });
+  expect(idSources('{"id":"a\\"b","params":{"requestId":"r"}}')).toEqual({ id: '"a\\"b"', requestId: '"r"' });
   expect(idSources('{"id":1.5e3}')).toEqual({ id: '1.5e3', requestId: null });
 });
 
 test('the same names elsewhere, and their text inside strings, are not taken', () => {
   expect(idSources('{"params":{"x":{"requestId":12345678901234567890},"id":5},"a":{"id":7},"b":[{"id":8}],"s":"\\"id\\":9"}')).toEqual({ id: null, requestId: null });
-  expect(idSources('{"other":{"requestId":3},"params":[{"requestId":4}],"id":"-1"}')).toEqual({ id: null, requestId: null });
+  expect(idSources('{"other":{"requestId":3},"params":[{"requestId":4}],"id":"-1"}')).toEqual({ id: '"-1"', requestId: null });
   expect(idSources('{"params":["requestId",5],"x":["id",6]}')).toEqual({ id: null, requestId: null });
   expect(idSources('{"s":"{\\"id\\":1}","t":"\\\\","id":2}')).toEqual({ id: '2', requestId: null });
 });
 
 test('a repeated member counts as JSON.parse counts it: the last; names written with escapes are the same names', () => {
   expect(idSources('{"id":1,"id":2}')).toEqual({ id: '2', requestId: null });
-  expect(idSources('{"id":1,"id":"two"}')).toEqual({ id: null, requestId: null });
+  expect(idSources('{"id":1,"id":"two"}')).toEqual({ id: '"two"', requestId: null });
+  expect(idSources('{"id":"one","id":2}')).toEqual({ id: '2', requestId: null });
+  expect(idSources('{"id":"one","id":{}}')).toEqual({ id: null, requestId: null });
   expect(idSources('{"params":{"requestId":1},"params":{}}')).toEqual({ id: null, requestId: null });
   expect(idSources('{"\\u0069d":3,"params":{"request\\u0049d":4}}')).toEqual({ id: '3', requestId: '4' });
+});
+
+test('text that is not JSON ends the walk with some answer: an unclosed string, a bad escape in a name', () => {
+  // A string running to the end is taken as it stands; its caller's JSON.parse of it then fails and gives no id.
+  expect(idSources('{"id":"open')).toEqual({ id: '"open', requestId: null });
+  expect(idSources('{"\\x":1,"id":2')).toEqual({ id: '2', requestId: null });
 });
 
 test('no nesting is too deep for it', () => {
@@ -38,7 +47,7 @@ const RawJson = JSON as unknown as { parse(text: string, reviver: (this: unknown
 function reference(text: string): { id: string | null; requestId: string | null } {
   const seen = new Map<unknown, Map<string, string>>();
   const top = RawJson.parse(text, function (key, value, context) {
-    if (typeof value === 'number' && context?.source !== undefined) {
+    if ((typeof value === 'number' || typeof value === 'string') && context?.source !== undefined) {
       const m = seen.get(this) ?? new Map<string, string>();
       m.set(key, context.source);
       seen.set(this, m);
@@ -47,7 +56,8 @@ function reference(text: string): { id: string | null; requestId: string | null 
   }) as Record<string, unknown>;
   const params = top.params;
   const inParams = params !== null && typeof params === 'object' && !Array.isArray(params) ? (seen.get(params)?.get('requestId') ?? null) : null;
-  return { id: typeof top.id === 'number' ? (seen.get(top)?.get('id') ?? null) : null, requestId: typeof (params as Record<string, unknown> | null)?.requestId === 'number' ? inParams : null };
+  const literal = (v: unknown) => typeof v === 'number' || typeof v === 'string';
+  return { id: literal(top.id) ? (seen.get(top)?.get('id') ?? null) : null, requestId: literal((params as Record<string, unknown> | null)?.requestId) ? inParams : null };
 }
 
 test('agrees with a source-reading reviver on generated messages', () => {
