@@ -11,7 +11,8 @@
  * Pure apart from reading the filesystem (realpath): no logging, no policy.
  */
 import { realpathSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
+import { routeTo } from '../util/path-links.ts';
 import { isWithin } from '../util/path-within.ts';
 
 export interface WritableRoot {
@@ -30,18 +31,20 @@ function leadsTo(path: string): string {
 }
 
 /**
- * The root under which a command could write `file`, or null. Two places
- * count: the name as the server opens it (a command that can write the
- * directory can swap a link in), and where the name leads today (a link
- * from outside into the workspace).
+ * The root under which a command could write `file`, or null. Every place
+ * the name's lookup passes counts: each link met on the way, where the link
+ * itself lies (a command that can write that directory can point it
+ * elsewhere: a link in the workspace leading out, on the way to a file
+ * outside), and where the name leads today (a link from outside into the
+ * workspace). The name as the server opens it is one of them.
  *
  * @example
  * writableRootOf('/home/me/project/.env', [{ path: '/home/me/project', what: 'the workspace' }]) // that root
  */
 export function writableRootOf(file: string, roots: readonly WritableRoot[]): WritableRoot | null {
-  const asOpened = join(leadsTo(dirname(file)), basename(file));
-  const target = leadsTo(file);
-  return roots.find((root) => isWithin(leadsTo(root.path), asOpened) || isWithin(leadsTo(root.path), target)) ?? null;
+  const { links, target } = routeTo(file);
+  const places = [...links, target];
+  return roots.find((root) => places.some((place) => isWithin(leadsTo(root.path), place))) ?? null;
 }
 
 /** The workspace and the allowed paths, as a command's writes reach them. */

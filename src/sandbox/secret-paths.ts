@@ -8,8 +8,8 @@
  * Pure apart from reading the filesystem (realpath, lstat): no logging, no
  * policy. Callers decide whether an exposure is a warning or a refusal.
  */
-import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
+import { routeTo } from '../util/path-links.ts';
 import { isWithin } from '../util/path-within.ts';
 import type { LandlockRules } from './landlock.ts';
 
@@ -26,30 +26,6 @@ export interface SecretExposure extends SandboxGrant {
   file: string;
 }
 
-/** Bound on symlink hops, as the kernel's own (40, MAXSYMLINKS). */
-const MAX_HOPS = 40;
-
-/**
- * Where `path` really is, or would be once created: realpath when it exists;
- * otherwise the target of a dangling symlink (the server would create the
- * file there), else the real location of its parent with the name appended.
- */
-function located(path: string, hops = 0): string {
-  const abs = resolve(path);
-  try {
-    return realpathSync(abs);
-  } catch {
-    /* missing, a loop, or unreadable: work it out below */
-  }
-  try {
-    if (hops < MAX_HOPS && lstatSync(abs).isSymbolicLink()) return located(resolve(dirname(abs), readlinkSync(abs)), hops + 1);
-  } catch {
-    /* not there at all */
-  }
-  const up = dirname(abs);
-  return up === abs ? abs : join(located(up, hops), basename(abs));
-}
-
 /**
  * The rule under which a command could reach `path`, read-write before
  * read-only (Landlock adds up the rights of every rule that covers a file),
@@ -61,24 +37,25 @@ function located(path: string, hops = 0): string {
  * - resolved, against every rule, because Landlock checks the real location
  *   of the file a command opens — a symlink inside a granted tree pointing
  *   at a file outside does not grant that file;
- * - as written, against read-write rules only, because the server opens that
- *   name: a command that can write a directory along it can swap in a
+ * - as written, and where each link met on the way lies, against read-write
+ *   rules only, because the server opens that name: a command that can write
+ *   a directory along it, or one a link on the way lies in, can swap in a
  *   symlink or a file of its own. Read access to the name gains nothing.
  *
  * @example
  * sandboxGrantFor('/etc/hide/keys.json', sandboxRules({ workspace: '/srv/ws', network: 'off' })) // null
  */
 export function sandboxGrantFor(path: string, rules: LandlockRules): SandboxGrant | null {
-  const real = located(path);
+  const { links, target: real } = routeTo(path);
   const written = resolve(path);
   const grants = (access: GrantAccess, list: readonly string[], candidates: string[]): SandboxGrant | null => {
     for (const rule of list) {
-      const root = located(rule);
+      const root = routeTo(rule).target;
       if (candidates.some((p) => isWithin(root, p))) return { rule, access };
     }
     return null;
   };
-  return grants('read-write', rules.readWrite, [real, written]) ?? grants('read-only', rules.readOnly, [real]);
+  return grants('read-write', rules.readWrite, [real, written, ...links]) ?? grants('read-only', rules.readOnly, [real]);
 }
 
 /**

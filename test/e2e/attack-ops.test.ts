@@ -84,6 +84,13 @@ describe('keys file inside the workspace', () => {
     // Started from elsewhere, the workspace's file is not the working directory's, and nothing is taken.
     const elsewhere = await runCli(['check-config', '--workspace', ws], dir, env);
     expect([elsewhere.code, JSON.parse(elsewhere.stdout).config.auth.keysFile]).toEqual([0, undefined]);
+    // Reached from outside through a link that lies in the workspace (and leads out of it): a command could repoint the link.
+    mkdirSync(join(dir, 'safe'));
+    writeFileSync(join(dir, 'safe', 'k.json'), JSON.stringify({ clients: [{ client_id: 'ops', api_key: KEY_READER }] }));
+    symlinkSync(join(dir, 'safe'), join(ws, 'lnk'));
+    symlinkSync(join(ws, 'lnk', 'k.json'), join(dir, '.mcp_keys.json'));
+    const hop = await runCli(['serve', '--port', '0', '--workspace', ws], dir, env);
+    expect([hop.code, hop.stderr.includes(`the keys file ${join(dir, '.mcp_keys.json')} lies in the workspace (${ws})`)]).toEqual([2, true]);
     // Named by the operator, it is used (the sandbox's secret check warns that commands can rewrite it).
     const s = await serve(ws, { ...env, HIDE_API_KEYS_FILE: '.mcp_keys.json' });
     expect((await rpc(`${s.url}/mcp`, 'tools/list', {}, { 'X-API-Key': KEY_ROGUE })).status).toBe(200);

@@ -28,6 +28,17 @@ function layout() {
 }
 
 describe('sandboxGrantFor', () => {
+  test.concurrent('a file reached through a link in a read-write tree is granted, though its name and where it leads lie outside', () => {
+    using l = layout();
+    // outside/keys.json is reached as root/entry/keys.json, root/entry → ws/lnk, ws/lnk → outside: a command can repoint ws/lnk.
+    symlinkSync(join(l.ws, 'lnk'), join(l.root, 'entry'));
+    symlinkSync(l.outside, join(l.ws, 'lnk'));
+    expect(sandboxGrantFor(join(l.root, 'entry', 'keys.json'), l.rules)).toEqual({ rule: l.ws, access: 'read-write' });
+    // A link in a read-only tree on the way grants nothing: it cannot be repointed.
+    symlinkSync(l.outside, join(l.ro, 'lnk'));
+    expect(sandboxGrantFor(join(l.ro, 'lnk', 'keys.json'), l.rules)).toBeNull();
+  });
+
   test.concurrent('files beneath a rule are granted with its access; files outside are not', () => {
     using l = layout();
     writeFileSync(join(l.ws, 'a'), '');
