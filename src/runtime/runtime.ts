@@ -8,6 +8,7 @@
 import { networkInterfaces } from 'node:os';
 import { secretValues } from '../config/load.ts';
 import { writableKeysFileProblem } from '../config/writable-roots.ts';
+import { NotRegularFileError } from '../util/open-regular-file.ts';
 import type { Config } from '../config/schema.ts';
 import { ProcessTable } from '../exec/process-table.ts';
 import { CommandRunner } from '../exec/runner.ts';
@@ -245,8 +246,10 @@ function openAudit(config: Config, transport: RuntimeOptions['transport'], redac
       : new NullAudit();
   } catch (err) {
     // The default sits under the user's home: a service user whose HOME is not its own (setpriv, sudo -u) meets this first.
+    // A rotated file read at start may be the one at fault: that error names it.
+    const cause = err instanceof NotRegularFileError ? err.message : `${config.audit.file} cannot be opened: ${(err as Error).message}`;
     throw new StartupError(
-      `audit log ${config.audit.file} cannot be opened: ${(err as Error).message}; ` +
+      `audit log ${cause}; ` +
         'set HIDE_AUDIT_LOG_FILE to a file this user can write (or HIDE_AUDIT_LOG_ENABLED=false)',
     );
   }

@@ -18,6 +18,9 @@ export interface IdSources {
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 
+/** The longest a name we look for (`requestId`, 9 characters) can be written, every character escaped. */
+const MAX_NAME_TEXT = 9 * 6;
+
 /** A quoted name with escapes as JSON reads it; '' for one that is not JSON (text refused before its parse). */
 function unescapedName(quoted: string): string {
   try {
@@ -69,8 +72,9 @@ export function idSources(text: string): IdSources {
       if (depth === 1 && !awaitingTopName && topName === 'id') id = text.slice(i, j + 1);
       else if (depth === 2 && inParams && !awaitingInnerName && innerName === 'requestId') requestId = text.slice(i, j + 1);
       else if ((depth === 1 && awaitingTopName) || (depth === 2 && awaitingInnerName)) {
-        // A name only matters when it could be one of ours; a long one is not, escaped or not.
-        const name = j - i > 40 ? '' : escaped ? unescapedName(text.slice(i, j + 1)) : text.slice(i + 1, j);
+        // A name only matters when it could be one of ours: none has more than 9 characters, each at most 6 written
+        // (`\u0069`); a longer one is passed over, escaped or not, and only an escaped one that short is decoded.
+        const name = j - i - 1 > MAX_NAME_TEXT ? '' : escaped ? unescapedName(text.slice(i, j + 1)) : text.slice(i + 1, j);
         if (depth === 1) {
           topName = name;
           awaitingTopName = false;

@@ -17,11 +17,18 @@ export function kindOf(s: Stats): string {
   return 'not a regular file';
 }
 
-/** Thrown for a name that leads to something other than a regular file. */
+/** Thrown for a name that leads to something other than a regular file; the message names the file. */
 export class NotRegularFileError extends Error {
-  constructor(kind: string) {
-    super(`${kind}, not a regular file`);
+  /** What it is, for a message that names the file itself: "a FIFO, not a regular file". */
+  readonly what: string;
+
+  constructor(
+    readonly path: string,
+    kind: string,
+  ) {
+    super(`${path}: ${kind}, not a regular file`);
     this.name = 'NotRegularFileError';
+    this.what = `${kind}, not a regular file`;
   }
 }
 
@@ -42,7 +49,7 @@ export function openRegularFileSync(file: string, flags: number, mode = 0o600): 
   }
   if (!s.isFile()) {
     closeSync(fd);
-    throw new NotRegularFileError(kindOf(s));
+    throw new NotRegularFileError(file, kindOf(s));
   }
   return fd;
 }

@@ -8,7 +8,7 @@
  * what is read is what was checked.
  */
 import { closeSync, constants, fstatSync, readSync } from 'node:fs';
-import { openRegularFileSync } from './open-regular-file.ts';
+import { NotRegularFileError, openRegularFileSync } from './open-regular-file.ts';
 
 /** Far more than any config or keys file (a 16 MiB keys file holds some 80 000 clients). */
 export const MAX_SETTINGS_FILE_BYTES = 16 * 1024 * 1024;
@@ -19,7 +19,13 @@ export const MAX_SETTINGS_FILE_BYTES = 16 * 1024 * 1024;
  * when it cannot be opened.
  */
 export function readSettingsFileSync(file: string, maxBytes = MAX_SETTINGS_FILE_BYTES): string {
-  const fd = openRegularFileSync(file, constants.O_RDONLY);
+  let fd: number;
+  try {
+    fd = openRegularFileSync(file, constants.O_RDONLY);
+  } catch (err) {
+    // Its callers name the file already ("cannot read keys file F: a FIFO, not a regular file").
+    throw err instanceof NotRegularFileError ? new Error(err.what) : err;
+  }
   try {
     const s = fstatSync(fd);
     if (s.size > maxBytes) throw new Error(`${s.size} bytes, more than the ${maxBytes} a settings file may have`);

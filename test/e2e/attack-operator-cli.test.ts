@@ -78,10 +78,20 @@ describe('an audit log or checkpoint that is not a file', () => {
     const { dir } = hostileFiles();
     const env = { HIDE_AUDIT_LOG_FILE: name, HIDE_WORKSPACE: dir, HIDE_SANDBOX: 'off' };
     const runs = await Promise.all([hide(['serve', '--port', '0'], dir, env), hide(['stdio'], dir, env)]);
-    for (const r of runs) expect({ code: r.code, what: r.stderr.includes(`cannot be opened: ${what}`), trace: /\n\s+at /.test(r.stderr) }).toEqual({ code: 2, what: true, trace: false });
+    const named = `audit log ${name.startsWith('/') ? name : join(dir, name)}: ${what}`;
+    for (const r of runs) expect({ code: r.code, what: r.stderr.includes(named), trace: /\n\s+at /.test(r.stderr) }).toEqual({ code: 2, what: true, trace: false });
     const reads = await Promise.all([hide(['audit', 'verify', name], dir), hide(['audit', 'query', '--file', name], dir)]);
     for (const r of reads) expect({ code: r.code, what: r.stderr.includes(`${name} is not a regular file`) }).toEqual({ code: 2, what: true });
   }, 60_000);
+
+  test('a rotated file that is a FIFO: the start names that file, not the live log', async () => {
+    const cwd = tempDir('hide-operator-rotated-');
+    const log = join(cwd, 'audit.jsonl');
+    writeFileSync(log, '');
+    mkfifo(`${log}.1`);
+    const r = await hide(['serve', '--port', '0'], cwd, { HIDE_AUDIT_LOG_FILE: log, HIDE_SANDBOX: 'off', HIDE_WORKSPACE: cwd });
+    expect([r.code, r.stderr.includes(`audit log ${log}.1: a FIFO, not a regular file`)]).toEqual([2, true]);
+  }, 30_000);
 
   test('a checkpoint that is a FIFO: the server starts, says it is unreadable, and answers', async () => {
     const cwd = tempDir('hide-operator-head-');

@@ -29,6 +29,8 @@ test('a repeated member counts as JSON.parse counts it: the last; names written 
   expect(idSources('{"id":"one","id":{}}')).toEqual({ id: null, requestId: null });
   expect(idSources('{"params":{"requestId":1},"params":{}}')).toEqual({ id: null, requestId: null });
   expect(idSources('{"\\u0069d":3,"params":{"request\\u0049d":4}}')).toEqual({ id: '3', requestId: '4' });
+  const escapedWhole = (name: string) => [...name].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('');
+  expect(idSources(`{"${escapedWhole('id')}":5,"${escapedWhole('params')}":{"${escapedWhole('requestId')}":12345678901234567890}}`)).toEqual({ id: '5', requestId: '12345678901234567890' });
 });
 
 test('text that is not JSON ends the walk with some answer: an unclosed string, a bad escape in a name', () => {
