@@ -24,8 +24,10 @@ const CHARSET = /;[ \t]*charset[ \t]*=[ \t]*"?([^";\s]*)/i;
 function isJsonType(type: string): boolean {
   const t = type.trim();
   if (!JSON_TYPE.test(t)) return false;
-  const charset = CHARSET.exec(t)?.[1];
-  return charset === undefined || /^utf-?8$/i.test(charset);
+  const charset = CHARSET.exec(t);
+  if (charset === null) return true;
+  // Two charsets: a reader in front that took the other one decoded another text.
+  return /^utf-?8$/i.test(charset[1]!) && !CHARSET.test(t.slice(charset.index + charset[0].length));
 }
 
 /** No content coding, or `identity`: a compressed body would be read as the bytes it is, and a gateway that decoded it saw another request. */
