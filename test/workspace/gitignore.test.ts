@@ -92,6 +92,22 @@ describe('IgnoreStack', () => {
     expect([nested.match(`d/${'a'.repeat(250)}bc.ts`, false), nested.match('d/index.ts', false), nested.match('index.ts', false)]).toEqual([null, 'ignore', 'ignore']);
   });
 
+  test('a literal searched for in a periodic path is charged for the path: 10 000 such rules give no verdict rather than seconds', () => {
+    // The engine's substring search over "a/a/a/…" for a 500-character slice of it with one character changed
+    // costs about the product of the two lengths; 10 000 of them held the loop for a second per entry.
+    const path = `${Array(1000).fill('a').join('/')}/x`;
+    const literal = `${path.slice(0, 25)}b${path.slice(26, 500)}`;
+    const rules = ['x', ...Array.from({ length: MAX_RULES - 1 }, () => `*${literal}*`)].join('\n');
+    expect(IgnoreStack.EMPTY.push(new IgnoreFile('', rules)).match(path, false)).toBeNull();
+    expect(IgnoreStack.EMPTY.push(new IgnoreFile('', rules)).match('x', false)).toBe('ignore');
+  });
+
+  test('a line that fails to compile counts toward the rules of its file: a megabyte of them is not compiled on every listing', () => {
+    const rules = [...Array.from({ length: MAX_RULES }, () => '[z-a]'), '*.log'].join('\n');
+    expect(IgnoreStack.EMPTY.push(new IgnoreFile('', rules)).match('a.log', false)).toBeNull();
+    expect(IgnoreStack.EMPTY.push(new IgnoreFile('', ['[z-a]', '*.log'].join('\n'))).match('a.log', false)).toBe('ignore');
+  });
+
   test('a large real-world file matches long paths within the work it may do', () => {
     const rules: string[] = [];
     for (let i = 0; i < 300; i++) rules.push(`*.ext${i}`, `build${i}/`, `**/node_modules${i}`, `src/**/gen${i}/*.ts`, `name${i}.txt`);
