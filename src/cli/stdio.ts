@@ -6,6 +6,7 @@ import { StopRequests } from '../ops/stop-requests.ts';
 import { createRuntime } from '../runtime/runtime.ts';
 import { LineWriter } from '../util/line-writer.ts';
 import { settlesWithin } from '../util/settles-within.ts';
+import { watchReaderGone } from '../util/reader-gone.ts';
 import { loadForCommand, parseFlags } from './common.ts';
 
 export const STDIO_USAGE = `Usage: hide stdio [--config FILE] [--workspace DIR]
@@ -48,14 +49,21 @@ export async function runStdio(argv: string[]): Promise<number> {
     rt.ops.reopenAudit();
     rt.keyStore?.reload();
   });
-  // The client closed its end of stdout (EPIPE): nobody can read an answer any more, so stop as on a signal: running
-  // calls are killed and audited, and the server exits rather than run commands for no one.
-  const output = new LineWriter(Bun.stdout.writer(), (err) => {
-    logger.withTag('stdio').warn(`stdout closed by the client (${(err as Error).message ?? err}): stopping running calls and exiting`);
+  // The client closed its end of stdout (EPIPE at a write, or seen while nothing is written: a client that crashed
+  // mid-call): nobody can read an answer any more, so stop as on a signal: running calls are killed and audited, and
+  // the server exits rather than run commands for no one.
+  let closed = false;
+  const stdoutClosed = (why: string) => {
+    if (closed) return;
+    closed = true;
+    logger.withTag('stdio').warn(`stdout closed by the client (${why}): stopping running calls and exiting`);
     rt.ops.killChildren();
     stop.abort();
-  });
+  };
+  const output = new LineWriter(Bun.stdout.writer(), (err) => stdoutClosed(String((err as Error).message ?? err)));
+  const unwatch = watchReaderGone(1, () => stdoutClosed('its reader is gone'));
   await serveStdio(rt.core, { input: Bun.stdin.stream(), output, maxMessageBytes: config.maxBodyBytes, stop: stop.signal });
+  unwatch();
   // Closed first: its audit lines must not wait on a client that has stopped reading.
   await rt.close();
   if (!stop.signal.aborted) {

@@ -55,7 +55,7 @@ export function networkOnExposures(config: Config, input: ExposureInput): string
   }
   if (config.rateLimit.enabled && config.rateLimit.store === 'redis' && config.rateLimit.redisUrl !== undefined && !redisUrlHasPassword(config.rateLimit.redisUrl)) {
     lines.push(
-      `${prefix} they can reach the Redis limits store, whose URL has no password: a command can reset its own client's limits, fill another client's, flush or stop Redis (every call then refused with HIDE_RATE_LIMIT_ON_STORE_ERROR=deny); give Redis a password or an ACL user and put it in HIDE_REDIS_URL`,
+      `${prefix} they can reach the Redis limits store, whose URL has no password, so a command can reset its own client's limits, fill another client's, flush or stop Redis (every call then refused with HIDE_RATE_LIMIT_ON_STORE_ERROR=deny); give Redis a password or an ACL user and put it in HIDE_REDIS_URL`,
     );
   }
   return lines;

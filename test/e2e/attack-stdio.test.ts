@@ -183,6 +183,26 @@ describe.each(variants)('stdio output attacks ($name)', (variant) => {
     }).toEqual({ exitCode: 0, stray: [], said: true, commandLeft: 0, audited: [['tool_call', 'shell_execute']] });
   }, 60_000);
 
+  test('stdout closed while a command runs and nothing more is sent (a client that crashed): the call is killed, the server exits', async () => {
+    const { ws, audit } = place(variant.uid);
+    const marker = newMarker();
+    using fifoDir = disposableTempDir('hide-attack-stdio-fifo-');
+    const { reader, writer } = stdoutFifo(fifoDir.path);
+    await using proc = Bun.spawn(await command(variant, ws), { cwd: ws, env: env(audit), stdin: 'pipe', stdout: writer, stderr: 'pipe' });
+    closeSync(writer);
+    proc.stdin.write(`${call(1, 'sleep', [marker])}\n`);
+    proc.stdin.flush();
+    await waitFor(() => sleeping(marker).length > 0, 10_000, 'the command running');
+    // No answer is due until the command ends, so no write meets EPIPE: the server has to see the reader gone.
+    closeSync(reader);
+    await waitFor(() => proc.exitCode !== null, 10_000, 'the server exiting');
+    expect({ exitCode: proc.exitCode, commandLeft: sleeping(marker).length, said: (await proc.stderr.text()).includes('stdout closed by the client (its reader is gone)') }).toEqual({
+      exitCode: 0,
+      commandLeft: 0,
+      said: true,
+    });
+  }, 60_000);
+
   test('a client that never reads stdout: stdin is no longer read once answers wait, memory stays bounded, and every answer arrives when it reads', async () => {
     const { ws, audit } = place(variant.uid);
     using fifoDir = disposableTempDir('hide-attack-stdio-fifo-');

@@ -59,6 +59,8 @@ export function readFileTool(confiner: Confiner, limits: FileLimits): ToolDefini
       'Read a text file from the workspace, by line range. Returns `content` (the exact text of lines startLine..endLine, ' +
       `line endings included), \`totalLines\`, and \`truncated\` when more lines follow. Reads ${DEFAULT_READ_LINES} lines from ` +
       '`offset` (1-based, default 1) unless `limit` says otherwise; continue with offset = endLine + 1. ' +
+      `At most ${MAX_READ_CHARS / 1024} KiB of text a call: fewer lines when they are long, and a line longer than that is cut ` +
+      '(the rest of it is not returned: read such a file with a command). ' +
       `Binary files (a NUL byte in the first 8 KiB) and files over ${mib(limits.maxFileBytes)} are refused.`,
     inputSchema: v.object({
       path: v.pipe(v.string(), v.minLength(1), v.maxLength(4096), v.description(pathSchemaDescription('File to read'))),
