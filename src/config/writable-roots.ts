@@ -11,7 +11,7 @@
  * Pure apart from reading the filesystem (realpath): no logging, no policy.
  */
 import { realpathSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { routeTo } from '../util/path-links.ts';
 import { isWithin } from '../util/path-within.ts';
 
@@ -32,18 +32,20 @@ function leadsTo(path: string): string {
 
 /**
  * The root under which a command could write `file`, or null. Every place
- * the name's lookup passes counts: each link met on the way, where the link
- * itself lies (a command that can write that directory can point it
- * elsewhere: a link in the workspace leading out, on the way to a file
- * outside), and where the name leads today (a link from outside into the
- * workspace). The name as the server opens it is one of them.
+ * the name's lookup passes counts: each name looked up on the way, a link
+ * where it lies (a command that can write that directory can put another in
+ * its place: a link in the workspace leading out, on the way to a file
+ * outside, or a directory there that a `..` climbs out of again), and where
+ * the name leads today (a link from outside into the workspace). The name as
+ * the server opens it is one of them.
  *
  * @example
  * writableRootOf('/home/me/project/.env', [{ path: '/home/me/project', what: 'the workspace' }]) // that root
  */
 export function writableRootOf(file: string, roots: readonly WritableRoot[]): WritableRoot | null {
-  const { links, target } = routeTo(file);
-  const places = [...links, target];
+  const { passed, target } = routeTo(file);
+  // A name can be swapped by whoever writes the directory it lies in (the workspace's own name cannot).
+  const places = [...passed.map(dirname), target];
   return roots.find((root) => places.some((place) => isWithin(leadsTo(root.path), place))) ?? null;
 }
 

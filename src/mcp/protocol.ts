@@ -94,9 +94,10 @@ function idBeforeParse(text: string): JsonRpcId | null {
       return null;
     }
   }
-  if (!INTEGER_TEXT.test(source)) return null;
+  // As a parsed message's: an integer beyond 2^53 as written, any other number as its value when that is an integer.
   const id = Number(source);
-  return Number.isSafeInteger(id) ? id : RawJson.rawJSON(source);
+  if (INTEGER_TEXT.test(source)) return Number.isSafeInteger(id) ? id : RawJson.rawJSON(source);
+  return Number.isSafeInteger(id) ? id : null;
 }
 
 /** A Map key for an id: 1, "1" and a raw 9007199254740993 stay distinct. */

@@ -8,7 +8,7 @@
  * Pure apart from reading the filesystem (realpath, lstat): no logging, no
  * policy. Callers decide whether an exposure is a warning or a refusal.
  */
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { routeTo } from '../util/path-links.ts';
 import { isWithin } from '../util/path-within.ts';
 import type { LandlockRules } from './landlock.ts';
@@ -37,16 +37,17 @@ export interface SecretExposure extends SandboxGrant {
  * - resolved, against every rule, because Landlock checks the real location
  *   of the file a command opens — a symlink inside a granted tree pointing
  *   at a file outside does not grant that file;
- * - as written, and where each link met on the way lies, against read-write
- *   rules only, because the server opens that name: a command that can write
- *   a directory along it, or one a link on the way lies in, can swap in a
- *   symlink or a file of its own. Read access to the name gains nothing.
+ * - as written, and each name looked up on the way (links and the
+ *   directories a `..` climbs out of included), against read-write rules
+ *   only, because the server opens that name: a command that can write a
+ *   directory along it can swap in a symlink or a file of its own. Read
+ *   access to the name gains nothing.
  *
  * @example
  * sandboxGrantFor('/etc/hide/keys.json', sandboxRules({ workspace: '/srv/ws', network: 'off' })) // null
  */
 export function sandboxGrantFor(path: string, rules: LandlockRules): SandboxGrant | null {
-  const { links, target: real } = routeTo(path);
+  const { passed, target: real } = routeTo(path);
   const written = resolve(path);
   const grants = (access: GrantAccess, list: readonly string[], candidates: string[]): SandboxGrant | null => {
     for (const rule of list) {
@@ -55,7 +56,8 @@ export function sandboxGrantFor(path: string, rules: LandlockRules): SandboxGran
     }
     return null;
   };
-  return grants('read-write', rules.readWrite, [real, written, ...links]) ?? grants('read-only', rules.readOnly, [real]);
+  // A name looked up can be swapped by whoever writes the directory it lies in (a rule's own name cannot).
+  return grants('read-write', rules.readWrite, [real, written, ...passed.map(dirname)]) ?? grants('read-only', rules.readOnly, [real]);
 }
 
 /**

@@ -1,20 +1,25 @@
 /**
- * How the kernel reaches a path: every symbolic link it meets on the way,
- * named where the link itself lies, and where the path leads in the end.
- * Whoever can write the directory a link lies in can point it elsewhere, so
- * a file reached through a link in a directory commands can write is a file
- * commands can swap, even when its name and its real location both lie
- * outside: `/etc/hide/keys.json` → `/srv/ws/lnk/keys.json`, with `/srv/ws/lnk`
- * a link out of the workspace to `/etc/hide/real`.
+ * How the kernel reaches a path: every name it looks up on the way (a link
+ * where the link itself lies, a directory where it is), and where the path
+ * leads in the end. Whoever can write the directory a looked-up name lies in
+ * can put another link or directory in its place, so a file reached through
+ * a name in a directory commands can write is a file commands can swap, even
+ * when its name and its real location both lie outside:
+ * `/etc/hide/keys.json` → `/srv/ws/lnk/keys.json`, with `/srv/ws/lnk` a link
+ * out of the workspace to `/etc/hide/real`; or a link to
+ * `/srv/ws/sub/../../etc/hide/real`, with `/srv/ws/sub` a directory a command
+ * can swap for a link.
  */
 import { lstatSync, readlinkSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /** As many links as the kernel follows in one lookup before ELOOP. */
 const MAX_LINKS = 40;
 
 export interface PathRoute {
-  /** Where each link met lies (its own path, every directory above it real), in the order met. */
+  /** Every name looked up (its own path, every directory above it real), in the order met: links and directories. */
+  passed: string[];
+  /** The links among them. */
   links: string[];
   /** Where the path leads: its real location, or, for a part that does not exist, where it would be created. */
   target: string;
@@ -22,15 +27,18 @@ export interface PathRoute {
 
 /**
  * The route to `path` (made absolute from the working directory), component
- * by component, following each link as the kernel would; a missing
- * component and whatever follows it are taken as written.
+ * by component, following each link as the kernel would (`..` climbs from
+ * where the link before it led); a missing component and whatever follows it
+ * are taken as written.
  *
  * @example
- * routeTo('/etc/hide/keys.json') // { links: [], target: '/etc/hide/keys.json' } when no link is on the way
+ * routeTo('/etc/hide/keys.json') // { passed: ['/etc', '/etc/hide', '/etc/hide/keys.json'], links: [], target: '/etc/hide/keys.json' }
  */
 export function routeTo(path: string): PathRoute {
+  const passed: string[] = [];
   const links: string[] = [];
-  let pending = resolve(path).split('/').filter((c) => c !== '');
+  // Made absolute without resolve(), which would take `..` away by the spelling, before the links it climbs from.
+  let pending = (path.startsWith('/') ? path : `${process.cwd()}/${path}`).split('/').filter((c) => c !== '');
   let current = '/';
   while (pending.length > 0) {
     const part = pending.shift()!;
@@ -44,8 +52,9 @@ export function routeTo(path: string): PathRoute {
     try {
       isLink = lstatSync(next).isSymbolicLink();
     } catch {
-      return { links, target: join(next, ...pending) };
+      return { passed, links, target: join(next, ...pending) };
     }
+    passed.push(next);
     if (isLink && links.length < MAX_LINKS) {
       links.push(next);
       const to = readlinkSync(next);
@@ -55,5 +64,5 @@ export function routeTo(path: string): PathRoute {
     }
     current = next;
   }
-  return { links, target: current };
+  return { passed, links, target: current };
 }

@@ -155,6 +155,7 @@ describe.each(ERAS)('malformed requests (%s)', (era) => {
     ['application/json; charset="utf-16"', 415],
     ['application/json; charset=utf-8; charset=utf-16', 415],
     ['application/json; charset=utf-8; CHARSET=utf-8', 415],
+    ["application/json; charset*=utf-16''x", 415],
     ['application/jsonp', 415],
     ['application/json; charset=UTF-8', 200],
     ['application/json;charset=utf8', 200],

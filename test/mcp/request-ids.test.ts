@@ -71,9 +71,10 @@ describe('ids over HTTP', () => {
     const deep = `${'['.repeat(6000)}${']'.repeat(6000)}`;
     const send = (id: string) =>
       fetch(s.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"jsonrpc":"2.0","id":${id},"method":"ping","params":{"x":${deep}}}` });
-    for (const id of ['9007199254740993', '7', '"seven"']) {
-      const res = await send(id);
-      expect([res.status, (await res.text()).startsWith(`{"jsonrpc":"2.0","id":${id},"error":{"code":-32600,"message":"Invalid Request: the message nests arrays and objects more than 64 levels deep`)]).toEqual([400, true]);
+    // As a shallow message's would be: 1e2 and 7.0 are the integers 100 and 7; 1.5 is no id.
+    for (const [id, echoed] of [['9007199254740993', '9007199254740993'], ['7', '7'], ['"seven"', '"seven"'], ['1e2', '100'], ['7.0', '7'], ['1.5', 'null']]) {
+      const res = await send(id!);
+      expect([id, res.status, (await res.text()).startsWith(`{"jsonrpc":"2.0","id":${echoed},"error":{"code":-32600,"message":"Invalid Request: the message nests arrays and objects more than 64 levels deep`)]).toEqual([id, 400, true]);
     }
     const within = `${'['.repeat(62)}${']'.repeat(62)}`;
     const ok = await fetch(s.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"jsonrpc":"2.0","id":9007199254740993,"method":"ping","params":{"x":${within}}}` });

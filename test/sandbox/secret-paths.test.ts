@@ -34,6 +34,10 @@ describe('sandboxGrantFor', () => {
     symlinkSync(join(l.ws, 'lnk'), join(l.root, 'entry'));
     symlinkSync(l.outside, join(l.ws, 'lnk'));
     expect(sandboxGrantFor(join(l.root, 'entry', 'keys.json'), l.rules)).toEqual({ rule: l.ws, access: 'read-write' });
+    // A link whose target enters the read-write tree and climbs out again: the directory climbed out of can be swapped.
+    mkdirSync(join(l.ws, 'sub'));
+    symlinkSync(`${l.ws}/sub/../../outside`, join(l.root, 'climb'));
+    expect(sandboxGrantFor(join(l.root, 'climb', 'keys.json'), l.rules)).toEqual({ rule: l.ws, access: 'read-write' });
     // A link in a read-only tree on the way grants nothing: it cannot be repointed.
     symlinkSync(l.outside, join(l.ro, 'lnk'));
     expect(sandboxGrantFor(join(l.ro, 'lnk', 'keys.json'), l.rules)).toBeNull();

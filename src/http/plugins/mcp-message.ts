@@ -19,7 +19,8 @@ import { BodyDeadlines, readBody } from './body-limit.ts';
  * `charset` other than UTF-8 names text this server would misread.
  */
 const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json[ \t]*(?:;|$)/i;
-const CHARSET = /;[ \t]*charset[ \t]*=[ \t]*"?([^";\s]*)/i;
+// `charset*=` too (RFC 8187's extended form): a reader that honours it would decode another text.
+const CHARSET = /;[ \t]*charset\*?[ \t]*=[ \t]*"?([^";\s]*)/i;
 
 function isJsonType(type: string): boolean {
   const t = type.trim();
