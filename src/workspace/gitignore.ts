@@ -320,30 +320,64 @@ export const MAX_RUNS = 32;
  */
 export const MAX_RULES = 10_000;
 
+/**
+ * Each line's rule (null for a blank, a comment or a line that cannot be
+ * compiled), up to MAX_RULES lines that are not blank or comments.
+ */
+function* ruleLines(text: string): Generator<Rule | null> {
+  let tried = 0;
+  for (const line of text.split('\n')) {
+    let rule: Rule | null;
+    try {
+      rule = compileRule(line);
+    } catch {
+      // A line that cannot be compiled (a bad class, too many wildcards) counts as no rule; the others still apply.
+      // It cost its compile all the same: a megabyte of them was 170 000 failed compiles on every listing.
+      yield null;
+      if (++tried === MAX_RULES) return;
+      continue;
+    }
+    if (rule === null) continue;
+    yield rule;
+    if (++tried === MAX_RULES) return;
+  }
+}
+
 /** The rules of one .gitignore file, which lives in directory `base` ('' for the root). */
 export class IgnoreFile {
   private readonly rules: Rule[];
 
+  /** The file's rules from its text, compiled at once (see compile for a file a client may have written). */
   constructor(
     readonly base: string,
-    text: string,
+    text: string | Rule[],
   ) {
-    this.rules = [];
-    let tried = 0;
-    for (const line of text.split('\n')) {
-      let rule: Rule | null;
-      try {
-        rule = compileRule(line);
-      } catch {
-        // A line that cannot be compiled (a bad class, too many wildcards) counts as no rule; the others still apply.
-        // It cost its compile all the same: a megabyte of them was 170 000 failed compiles on every listing.
-        if (++tried === MAX_RULES) break;
-        continue;
-      }
-      if (rule === null) continue;
-      this.rules.push(rule);
-      if (++tried === MAX_RULES) break;
+    if (typeof text !== 'string') {
+      this.rules = text;
+      return;
     }
+    this.rules = [];
+    const lines = ruleLines(text);
+    for (let next = lines.next(); !next.done; next = lines.next()) if (next.value !== null) this.rules.push(next.value);
+  }
+
+  /**
+   * The same, giving other requests their turn every `sliceMs`: a megabyte
+   * of rules takes up to a few hundred milliseconds to compile, and a walk
+   * compiles each .gitignore it meets on the event loop every client shares.
+   */
+  static async compile(base: string, text: string, sliceMs = 5): Promise<IgnoreFile> {
+    const rules: Rule[] = [];
+    let start = performance.now();
+    const lines = ruleLines(text);
+    for (let next = lines.next(); !next.done; next = lines.next()) {
+      if (next.value !== null) rules.push(next.value);
+      if (performance.now() - start > sliceMs) {
+        await new Promise((resolve) => setImmediate(resolve));
+        start = performance.now();
+      }
+    }
+    return new IgnoreFile(base, rules);
   }
 
   get empty(): boolean {

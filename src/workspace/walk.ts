@@ -91,7 +91,7 @@ async function readIgnoreFile(confiner: Confiner, dirReal: string, base: string)
     const opened = await openFileForRead(confiner, join(dirReal, '.gitignore'));
     try {
       if (opened.stat.size > MAX_GITIGNORE_BYTES) return null;
-      return new IgnoreFile(base, new TextDecoder().decode(await readChecked(opened.handle, opened.stat.size)));
+      return await IgnoreFile.compile(base, new TextDecoder().decode(await readChecked(opened.handle, opened.stat.size)));
     } finally {
       await opened.handle.close();
     }

@@ -82,6 +82,22 @@ describe('hostile .gitignore files', () => {
   });
 });
 
+test('IgnoreFile.compile gives other work its turn as it goes, and the same rules', async () => {
+  const text = Array.from({ length: 2000 }, (_, i) => `*.e${i}`).join('\n');
+  let turns = 0;
+  let running = true;
+  const spin = () => {
+    if (!running) return;
+    turns++;
+    setImmediate(spin);
+  };
+  setImmediate(spin);
+  const compiled = await IgnoreFile.compile('', text, 0);
+  running = false;
+  expect(turns).toBeGreaterThan(100);
+  expect(['a.e5', 'a.e1999', 'a.x'].map((p) => compiled.match(p, false))).toEqual(['ignore', 'ignore', null]);
+});
+
 describe('IgnoreStack', () => {
   test(`a match that would do more than ${MAX_MATCH_WORK} steps of work gives no verdict; a short name under the same rules gets its own`, () => {
     // Tried last to first: 10 000 rules of 32 wildcards that never match, then `*.ts`. A name of 250 "a"s, then "b",
