@@ -29,7 +29,12 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   audit: async (argv) => (await import('./cli/audit.ts')).runAudit(argv),
   'check-config': async (argv) => (await import('./cli/check-config.ts')).runCheckConfig(argv),
   health: async (argv) => (await import('./cli/health.ts')).runHealth(argv),
-  version: async () => {
+  version: async (argv) => {
+    // As every other command refuses what it does not take.
+    if (argv.length > 0) {
+      process.stderr.write(`hide: version takes no arguments; got '${argv[0]!.slice(0, 100)}'\n`);
+      return 2;
+    }
     process.stdout.write(`${VERSION}\n`);
     return 0;
   },

@@ -199,6 +199,15 @@ describe('first run', () => {
   });
 });
 
+describe('hide version', () => {
+  test.concurrent('prints the version; an argument it does not take is refused, exit 2, as every command refuses one', async () => {
+    using dir = configDir({});
+    const [plain, flag, extra] = await Promise.all([hide(['version'], dir.path), hide(['--version'], dir.path), hide(['version', '--bogus'], dir.path)]);
+    expect([plain.code, plain.stdout === flag.stdout, /^\d+\.\d+\.\d+/.test(plain.stdout)]).toEqual([0, true, true]);
+    expect([extra.code, extra.stdout, extra.stderr]).toEqual([2, '', "hide: version takes no arguments; got '--bogus'\n"]);
+  });
+});
+
 describe('hide check-config', () => {
   test.concurrent('refuses, exit 2, the keys serve would refuse: an unreadable or broken keys file, a malformed single key, auth on with no enabled key', async () => {
     using dir = configDir({ 'broken.json': '{"clients": [', 'off.json': { clients: [{ client_id: 'a', api_key_sha256: '0'.repeat(64), enabled: false }] } });
