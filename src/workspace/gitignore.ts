@@ -226,6 +226,10 @@ function literalRuns(steps: readonly Step[]): string[] {
 function segmentSteps(text: string, out: Step[]): void {
   // By code points, as paths are matched: a character past U+FFFF is one step, not two halves.
   const seg = Array.from(text);
+  // Where the next `]` at or after each place is (seg.length for none): looked for from every `[` of a line of
+  // thousands of unclosed ones, the scan cost the square of the line (100 000 of them: 10 s of the event loop).
+  const closeAt = new Int32Array(seg.length + 2).fill(seg.length);
+  for (let k = seg.length - 1; k >= 0; k--) closeAt[k] = seg[k] === ']' ? k : closeAt[k + 1]!;
   for (let i = 0; i < seg.length; i++) {
     const c = seg[i]!;
     if (c === '\\' && i + 1 < seg.length) out.push({ kind: 'char', char: seg[++i]! });
@@ -237,7 +241,7 @@ function segmentSteps(text: string, out: Step[]): void {
       let j = i + 1;
       if (seg[j] === '!' || seg[j] === '^') j++;
       if (seg[j] === ']') j++;
-      while (j < seg.length && seg[j] !== ']') j++;
+      j = closeAt[Math.min(j, seg.length)]!;
       if (j >= seg.length) {
         out.push({ kind: 'char', char: '[' });
         continue;
@@ -273,12 +277,17 @@ function globSteps(glob: string, out: Step[]): void {
   });
 }
 
+/** The longest line taken as a rule. */
+export const MAX_RULE_CHARS = 4096;
+
 /** Compiles one gitignore line; null for blanks and comments. */
 export function compileRule(line: string): Rule | null {
   let text = line.replace(/\r$/, '');
   // Trailing spaces are dropped unless escaped with a backslash.
   while (text.endsWith(' ') && !text.endsWith('\\ ')) text = text.slice(0, -1);
   if (text === '' || text.startsWith('#')) return null;
+  // No path is longer (PATH_MAX): a longer pattern matches nothing a walk meets, and costs its compile all the same.
+  if (text.length > MAX_RULE_CHARS) throw new Error(`pattern of ${text.length} characters; at most ${MAX_RULE_CHARS} are accepted`);
   let negate = false;
   if (text.startsWith('!')) {
     negate = true;
