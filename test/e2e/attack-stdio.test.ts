@@ -131,16 +131,26 @@ const call = (id: number | string, command: string, args: string[]) =>
 
 const sleeping = (marker: string) => hostEntries((d) => isLive(d) && readFileSync(`${d}/cmdline`, 'utf8').includes(marker));
 
+/**
+ * `hide stdio` as `variant` runs it, its stdout a FIFO whose one read end is ours, so closing it is the client
+ * closing its end, at a moment the test chooses (a cancelled pipe reader closes its descriptor whenever the runtime
+ * gets to it).
+ */
+async function onStdoutFifo(variant: (typeof variants)[number], fifoDir: string) {
+  const { ws, audit } = place(variant.uid);
+  const { reader, writer } = stdoutFifo(fifoDir);
+  const proc = Bun.spawn(await command(variant, ws), { cwd: ws, env: env(audit), stdin: 'pipe', stdout: writer, stderr: 'pipe' });
+  closeSync(writer);
+  return { audit, reader, proc };
+}
+
 describe.each(variants)('stdio output attacks ($name)', (variant) => {
   test('stdout closed by the client while a command runs: the call is killed and audited, the server exits 0 saying why, with no stack trace', async () => {
-    const { ws, audit } = place(variant.uid);
     const marker = newMarker();
-    // The server's stdout is a FIFO whose one read end is ours, so closing it is the client closing its end, at a
-    // moment the test chooses (a cancelled pipe reader closes its descriptor whenever the runtime gets to it).
     using fifoDir = disposableTempDir('hide-attack-stdio-fifo-');
-    const { reader, writer } = stdoutFifo(fifoDir.path);
-    await using proc = Bun.spawn(await command(variant, ws), { cwd: ws, env: env(audit), stdin: 'pipe', stdout: writer, stderr: 'pipe' });
-    closeSync(writer);
+    const started = await onStdoutFifo(variant, fifoDir.path);
+    const { audit, reader } = started;
+    await using proc = started.proc;
     let stderr = '';
     void (async () => {
       const decoder = new TextDecoder();
@@ -184,12 +194,11 @@ describe.each(variants)('stdio output attacks ($name)', (variant) => {
   }, 60_000);
 
   test('stdout closed while a command runs and nothing more is sent (a client that crashed): the call is killed, the server exits', async () => {
-    const { ws, audit } = place(variant.uid);
     const marker = newMarker();
     using fifoDir = disposableTempDir('hide-attack-stdio-fifo-');
-    const { reader, writer } = stdoutFifo(fifoDir.path);
-    await using proc = Bun.spawn(await command(variant, ws), { cwd: ws, env: env(audit), stdin: 'pipe', stdout: writer, stderr: 'pipe' });
-    closeSync(writer);
+    const started = await onStdoutFifo(variant, fifoDir.path);
+    const { reader } = started;
+    await using proc = started.proc;
     proc.stdin.write(`${call(1, 'sleep', [marker])}\n`);
     proc.stdin.flush();
     await waitFor(() => sleeping(marker).length > 0, 10_000, 'the command running');
