@@ -8,6 +8,29 @@
  * first where this server takes the last.
  */
 
+/**
+ * The index of the quote that closes the JSON string opening at `open` (the
+ * next quote not escaped: after an even run of backslashes), or text.length
+ * when none does (text that is not JSON). Found with the engine's own search,
+ * each backslash looked at once: linear in the text.
+ */
+export function closingQuote(text: string, open: number): number {
+  let at = open;
+  for (;;) {
+    at = text.indexOf('"', at + 1);
+    if (at === -1) return text.length;
+    let backslashes = 0;
+    while (text.charCodeAt(at - 1 - backslashes) === 0x5c /* \ */) backslashes++;
+    if (backslashes % 2 === 0) return at;
+  }
+}
+
+/** Whether the string between the quotes at `open` and `close` holds an escape (a look at its characters only). */
+export function hasEscape(text: string, open: number, close: number): boolean {
+  for (let k = open + 1; k < close; k++) if (text.charCodeAt(k) === 0x5c /* \ */) return true;
+  return false;
+}
+
 /** One open object or array: the names seen so far (objects only), and the step to the value being read. */
 interface Frame {
   names: Set<string> | null;
@@ -46,8 +69,7 @@ export function duplicateKeys(text: string, { ignoreCase = false, first = false 
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22 /* " */) {
-      let j = i + 1;
-      for (let d = text.charCodeAt(j); d !== 0x22 /* " */; d = text.charCodeAt(j)) j += d === 0x5c /* \ */ ? 2 : 1;
+      const j = closingQuote(text, i);
       const top = depth === stack.length ? stack.at(-1) : undefined;
       if (top?.names && top.expectName) {
         const raw = text.slice(i, j + 1);
@@ -95,18 +117,11 @@ export function countsDisagree(text: string, value: unknown, topName: string): {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22 /* " */) {
-      let j = i + 1;
-      let escaped = false;
-      for (let d = text.charCodeAt(j); d !== 0x22; d = text.charCodeAt(j)) {
-        if (d === 0x5c /* \ */) {
-          escaped = true;
-          j += 2;
-        } else j++;
-      }
+      const j = closingQuote(text, i);
       if (depth >= 1 && depth <= MAX_DEPTH && kinds[depth - 1] === 1) {
         names++;
         kinds[depth - 1] = 2;
-        if (depth === 1 && (escaped ? j - i < 64 && JSON.parse(text.slice(i, j + 1)) === topName : j - i + 1 === quotedTop.length && text.startsWith(quotedTop, i))) topNameCount++;
+        if (depth === 1 && (hasEscape(text, i, j) ? j - i < 64 && JSON.parse(text.slice(i, j + 1)) === topName : j - i + 1 === quotedTop.length && text.startsWith(quotedTop, i))) topNameCount++;
       }
       i = j;
     } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
@@ -151,16 +166,7 @@ export function nestsDeeperThan(text: string, levels: number): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22 /* " */) {
-      // The closing quote is the next one not escaped: an even run of backslashes before it.
-      let j = i;
-      for (;;) {
-        j = text.indexOf('"', j + 1);
-        if (j === -1) return false;
-        let backslashes = 0;
-        while (text.charCodeAt(j - 1 - backslashes) === 0x5c /* \ */) backslashes++;
-        if (backslashes % 2 === 0) break;
-      }
-      i = j;
+      i = closingQuote(text, i);
     } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
       if (++depth > levels) return true;
     } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) depth--;

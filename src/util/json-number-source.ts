@@ -9,6 +9,8 @@
  * answers.
  */
 
+import { closingQuote, hasEscape } from './json-duplicate-keys.ts';
+
 /** What the top object (`id`) and its `params` object (`requestId`) hold as number or string literals, or null. */
 export interface IdSources {
   id: string | null;
@@ -16,7 +18,6 @@ export interface IdSources {
 }
 
 const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
 
 /** The longest a name we look for (`requestId`, 9 characters) can be written, every character escaped. */
 const MAX_NAME_TEXT = 9 * 6;
@@ -60,21 +61,14 @@ export function idSources(text: string): IdSources {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === QUOTE) {
-      let j = i + 1;
-      let escaped = false;
-      // Bounded by the text's end too: text refused before its parse may not be JSON.
-      for (let d = text.charCodeAt(j); d !== QUOTE && j < text.length; d = text.charCodeAt(j)) {
-        if (d === BACKSLASH) {
-          escaped = true;
-          j += 2;
-        } else j++;
-      }
+      // text.length for a string that does not close: text refused before its parse may not be JSON.
+      const j = closingQuote(text, i);
       if (depth === 1 && !awaitingTopName && topName === 'id') id = text.slice(i, j + 1);
       else if (depth === 2 && inParams && !awaitingInnerName && innerName === 'requestId') requestId = text.slice(i, j + 1);
       else if ((depth === 1 && awaitingTopName) || (depth === 2 && awaitingInnerName)) {
         // A name only matters when it could be one of ours: none has more than 9 characters, each at most 6 written
         // (`\u0069`); a longer one is passed over, escaped or not, and only an escaped one that short is decoded.
-        const name = j - i - 1 > MAX_NAME_TEXT ? '' : escaped ? unescapedName(text.slice(i, j + 1)) : text.slice(i + 1, j);
+        const name = j - i - 1 > MAX_NAME_TEXT ? '' : hasEscape(text, i, j) ? unescapedName(text.slice(i, j + 1)) : text.slice(i + 1, j);
         if (depth === 1) {
           topName = name;
           awaitingTopName = false;
