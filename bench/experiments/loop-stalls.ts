@@ -7,7 +7,11 @@
  *   and on a 4 MiB message of two million nested arrays;
  * - one match against .gitignore rules of each shape, 10 000 rules, for a
  *   250-character name, a 4000-character path, and 16 nested files of them;
- *   and a realistic 1500-rule file (µs per match).
+ *   and a realistic 1500-rule file (µs per match);
+ * - the audit redaction of one call's arguments of 16 strings of 4 KiB
+ *   (what a line's budget lets through) shaped to make it slow: short flags
+ *   after a program that takes a password with them, the same over
+ *   continuation lines, and here-strings.
  * Milliseconds, each the median of three after one warm-up, except where a
  * single match takes seconds on an old tree.
  *
@@ -18,6 +22,7 @@ import { join, resolve } from 'node:path';
 const src = resolve(process.argv[2] ?? join(import.meta.dir, '..', '..', 'src'));
 const { parseMessageText } = await import(join(src, 'mcp', 'protocol.ts'));
 const { IgnoreFile, IgnoreStack, MAX_RULES } = await import(join(src, 'workspace', 'gitignore.ts'));
+const { Redactor } = await import(join(src, 'audit', 'redact.ts'));
 
 function ms(fn: () => unknown, runs = 3): string {
   try {
@@ -70,3 +75,14 @@ const paths = ['index.ts', 'src/app/components/button.tsx', 'README.md', 'packag
 const start = performance.now();
 for (let k = 0; k < 200; k++) for (const p of paths) stack.match(p, false);
 console.log(`gitignore, 1500 realistic rules: ${(((performance.now() - start) / (200 * paths.length)) * 1000).toFixed(1)} µs per match`);
+
+const redactor = new Redactor([], { isKey: () => false });
+const flood: [string, string][] = [
+  ['mysql then -p', `mysql ${'-p '.repeat(1400)}`],
+  ['-p over continuation lines', '-p \\\n'.repeat(900)],
+  ['here-strings', '<<< '.repeat(1100)],
+];
+for (const [label, text] of flood) {
+  const args = { command: 'sh', arguments: Array.from({ length: 16 }, () => text.slice(0, 4096)) };
+  console.log(`redact one call, 16 × 4 KiB, ${label}: ${ms(() => redactor.redact(args, { left: 48 * 1024 }))} ms`);
+}

@@ -116,12 +116,6 @@ const PORT_MAPPING = /^[\d.:[\]](?:[\d.:[\]]|-(?=\d))*(?:\/(?:tcp|udp|sctp))?$/;
  * (`-p 123456`): there it is always masked.
  */
 const LOGIN_WORD = 'login';
-const PORT_PROGRAMS = [...PROGRAM_FLAGS].filter(([, f]) => f.ports).map(([n]) => escapeRegex(n));
-/** A command string's text before a port-taking flag: its program, then `login`, in the same command. */
-const LOGIN_BEFORE = new RegExp(
-  `${WORD_START}(?:${PORT_PROGRAMS.join('|')})(?![\\w.-])[^\\n;&|]*${WORD_START}${LOGIN_WORD}(?![\\w.-])[^\\n;&|]*$`,
-  'i',
-);
 
 /**
  * What may not start a flag's value: `-x` is the next option, and neither a
@@ -232,36 +226,105 @@ function unquoted(value: string): string {
   return value.slice(open.length, value.length - close.length);
 }
 
-/**
- * The same program rules for command lines held in one string (`sh -c
- * "mysql -psecret"`): matched at the flag, then looked back for the program
- * in the same command (no `;`, `&` or `|` between). One pattern for the
- * lower-case flags, one for the upper-case ones (zip's and sqlcmd's `-P`) and
- * one for the port-publishing programs: the regex ignores case, so the
- * replacement checks the flag's case itself (`mysql -P 3306` is a port).
- */
-function programFlagPattern(kind: 'lower' | 'upper' | 'ports'): string {
-  const byFlag = new Map<string, string[]>();
-  const add = (flag: string, name: string) => byFlag.set(flag, [...(byFlag.get(flag) ?? []), name]);
-  const ofKind = (flag: string): boolean => (flag === flag.toLowerCase()) === (kind !== 'upper');
-  for (const [name, f] of PROGRAM_FLAGS) {
-    if (f.ports !== (kind === 'ports')) continue;
-    for (const flag of f.attached) if (ofKind(flag)) add(flag, name);
-    for (const flag of f.next) if (ofKind(flag)) add(`${flag} `, name);
-  }
-  // The program is looked for once, right after the flag: with the gap inside the look-back, every shorter gap
-  // tried when no value followed (a flag and then only spaces) scanned back again, in quadratic time.
-  const alts = [...byFlag].map(([key, names]) => {
-    const progs = names.map(escapeRegex).join('|');
-    const flag = key.trimEnd();
-    return `${flag}(?<=${WORD_START}(?:${progs})(?![\\w.-])[^\\n;&|]{0,${PROGRAM_REACH}}${flag})${key === flag ? '' : GAP}`;
-  });
-  const [f, v] = { lower: ['progFlag', 'progVal'], upper: ['progFlagUp', 'progValUp'], ports: ['portFlag', 'portVal'] }[kind];
-  return `(?<${f}>${OPTION_START}(?:${alts.join('|')}))(?<${v}>${LOOSE_FLAG_VALUE})`;
+/** A span of a string and what it becomes once masked (the same text when nothing in it is secret). */
+interface Masked {
+  index: number;
+  seen: string;
+  masked: string;
 }
-/** The flag as written is lower (upper) case; the regex matched it ignoring case. */
-const LOWER_FLAG = /-[a-z](?:\s|\\)*$/;
-const UPPER_FLAG = /-[A-Z](?:\s|\\)*$/;
+
+/** Where a listed program, or `login`, is named: as a word, in any case (`MySQL`). */
+const PROGRAM_OR_LOGIN = new RegExp(`${WORD_START}(?:${[...PROGRAM_FLAGS.keys(), LOGIN_WORD].map(escapeRegex).join('|')})(?![\\w.-])`, 'gi');
+/** Every short flag some listed program gives a meaning, as an option, with the value attached or after a gap. */
+const SHORT_FLAGS = [...new Set([...PROGRAM_FLAGS.values()].flatMap((f) => [...f.attached, ...f.next]))];
+const SHORT_FLAG = new RegExp(`${OPTION_START}(?:${SHORT_FLAGS.map(escapeRegex).join('|')})(?:(?<gap>${GAP})(?<next>${LOOSE_FLAG_VALUE})|(?<attached>${LOOSE_FLAG_VALUE}))?`, 'g');
+const SEPARATOR = /[\n;&|]/;
+
+/** A program or `login` named in a command string, in the order they appear. */
+interface Named {
+  end: number;
+  /** null for `login` */
+  flags: ProgramFlags | null;
+}
+
+/**
+ * The program rules for command lines held in one string (`sh -c "mysql
+ * -psecret"`): a short flag is a program's password flag when that program is
+ * named before it in the same command (no line break, `;`, `&` or `|`
+ * between) and at most PROGRAM_REACH characters before it. Programs and flags
+ * are each found in one pass and matched up by position, so the cost is linear
+ * in the text: a look-back from every flag over the reach, tried for every
+ * program name, made a 4 KiB string of `-p ` cost 12 ms.
+ */
+function programFlagMasks(text: string): Masked[] {
+  const named: Named[] = [];
+  for (const m of text.matchAll(PROGRAM_OR_LOGIN)) {
+    const flags = PROGRAM_FLAGS.get(m[0].toLowerCase()) ?? null;
+    // A login before any program changes nothing.
+    if (flags !== null || named.length > 0) named.push({ end: m.index + m[0].length, flags });
+  }
+  if (named.length === 0) return [];
+  const masks: Masked[] = [];
+  // named[lo..hi) end before the flag, in its command and within reach; commandStart is where its command starts.
+  let lo = 0;
+  let hi = 0;
+  let commandStart = 0;
+  let scanned = 0;
+  SHORT_FLAG.lastIndex = 0;
+  for (let m = SHORT_FLAG.exec(text); m !== null; m = SHORT_FLAG.exec(text)) {
+    const at = m.index;
+    for (; scanned < at; scanned++) if (SEPARATOR.test(text[scanned]!)) commandStart = scanned + 1;
+    while (hi < named.length && named[hi]!.end <= at) hi++;
+    const from = Math.max(commandStart, at - PROGRAM_REACH);
+    while (lo < hi && named[lo]!.end < from) lo++;
+    const value = m.groups!.next ?? m.groups!.attached;
+    const flag = m[0].slice(0, 2);
+    const verdict = value === undefined ? null : flagVerdict(named, lo, hi, flag, m.groups!.attached !== undefined);
+    if (verdict === null || (verdict === 'unlessPort' && PORT_MAPPING.test(unquoted(value!)))) {
+      // Not a secret here: what followed the flag is looked at again, as it may hold a flag of its own.
+      SHORT_FLAG.lastIndex = at + flag.length;
+      continue;
+    }
+    masks.push({ index: at, seen: m[0], masked: `${m[0].slice(0, m[0].length - value!.length)}${quoted(REDACTED, value!)}` });
+  }
+  return masks;
+}
+
+/**
+ * What the programs named[lo..hi) make of `flag`'s value: a secret, a secret
+ * unless it is a port mapping (docker run -p 8080:80), or nothing. After
+ * `login` (docker login -p 123456) a port-publishing program's flag takes a
+ * password whatever it looks like.
+ */
+function flagVerdict(named: readonly Named[], lo: number, hi: number, flag: string, attached: boolean): Mask | null {
+  let verdict: Mask | null = null;
+  for (let k = lo; k < hi; k++) {
+    const p = named[k]!.flags;
+    if (p === null || !(attached ? p.attached : p.next).includes(flag)) continue;
+    if (!p.ports || named.slice(k + 1, hi).some((n) => n.flags === null)) return 'all';
+    verdict = 'unlessPort';
+  }
+  return verdict;
+}
+
+/**
+ * `text` with each span of `masks` (in order, not overlapping) masked. The
+ * spans may have been found in a copy of the same length (continuations
+ * joined): what a mask keeps of its span (the flag, the gap, an opening
+ * quote) is taken from `text` as written.
+ */
+function spliced(text: string, masks: Iterable<Masked>): string {
+  let out = '';
+  let at = 0;
+  for (const { index, seen, masked } of masks) {
+    if (masked === seen) continue;
+    let kept = 0;
+    while (kept < masked.length && masked[kept] === seen[kept]) kept++;
+    out += text.slice(at, index + kept) + masked.slice(kept);
+    at = index + seen.length;
+  }
+  return at === 0 ? text : out + text.slice(at);
+}
 
 /**
  * What says a command reads a password or token from stdin: `--password-stdin`
@@ -360,9 +423,6 @@ const PATTERNS = [
   // In quotes: up to the closing quote on the same line, with no command substitution between.
   String.raw`(?<userFlagDq>${OPTION_START}${USER_FLAG_GAP}\\?"(?<userNameDq>${USER_NAME}):)(?<userPassDq>(?:[^"\\\n$\x60]|\\[^"\r\n]|\$(?!\())+)(?=\\?")`,
   String.raw`(?<userFlagSq>${OPTION_START}${USER_FLAG_GAP}'(?<userNameSq>${USER_NAME}):)(?<userPassSq>[^'\n]+)(?=')`,
-  programFlagPattern('lower'),
-  programFlagPattern('upper'),
-  programFlagPattern('ports'),
   ...STDIN_SECRET_PATTERNS,
   // openssl -passin pass:SECRET
   String.raw`(?<osPass>(?<![A-Za-z0-9_])pass:)[^\s"']+`,
@@ -436,14 +496,6 @@ function replacement(match: string, ...rest: unknown[]): string {
   if (g.userFlag !== undefined) return UID_GID.test(`${g.userName}:${g.userPass}`) ? match : `${g.userFlag}${quoted(REDACTED, g.userPass!)}`;
   if (g.userFlagDq !== undefined) return UID_GID.test(`${g.userNameDq}:${g.userPassDq}`) ? match : `${g.userFlagDq}${REDACTED}`;
   if (g.userFlagSq !== undefined) return UID_GID.test(`${g.userNameSq}:${g.userPassSq}`) ? match : `${g.userFlagSq}${REDACTED}`;
-  if (g.progFlag !== undefined) return LOWER_FLAG.test(g.progFlag) ? `${g.progFlag}${quoted(REDACTED, g.progVal!)}` : match;
-  if (g.progFlagUp !== undefined) return UPPER_FLAG.test(g.progFlagUp) ? `${g.progFlagUp}${quoted(REDACTED, g.progValUp!)}` : match;
-  if (g.portFlag !== undefined) {
-    if (!LOWER_FLAG.test(g.portFlag)) return match;
-    const [offset, text] = rest.slice(-3, -1) as [number, string];
-    const login = LOGIN_BEFORE.test(text.slice(Math.max(0, offset - PROGRAM_REACH - 64), offset));
-    return login || !PORT_MAPPING.test(unquoted(g.portVal!)) ? `${g.portFlag}${quoted(REDACTED, g.portVal!)}` : match;
-  }
   if (g.hereLead !== undefined) return `${g.hereLead}${quoted(REDACTED, g.hereVal!)}`;
   if (g.hereLeadBefore !== undefined) return `${g.hereLeadBefore}${quoted(REDACTED, g.hereValBefore!)}`;
   if (g.echoLead !== undefined) return `${g.echoLead}${quoted(REDACTED, g.echoVal!)}`;
@@ -482,42 +534,31 @@ function joinContinuations(text: string): string {
   });
 }
 /**
- * The patterns a continuation can split: those that look for a program or
- * flag elsewhere in the same command, and a secret flag's value (`--password
- * pass\⏎word`). Text with a continuation gets them only over its joined copy.
+ * The patterns a continuation can split: those that look for a flag
+ * elsewhere in the same command, and a secret flag's value (`--password
+ * pass\⏎word`). Text with a continuation gets them only over its joined copy,
+ * as it gets the program rules (programFlagMasks).
  */
 const SAME_COMMAND = new Set([
   ...PATTERNS.filter((p) => p.startsWith('(?<flag>') || p.startsWith('(?<userFlag')),
-  programFlagPattern('lower'),
-  programFlagPattern('upper'),
-  programFlagPattern('ports'),
   ...STDIN_SECRET_PATTERNS,
 ]);
 const SAME_COMMAND_RE = new RegExp(PATTERNS.filter((p) => SAME_COMMAND.has(p)).join('|'), 'gi');
 
 /**
  * The same-command patterns over a command string that continues over lines
- * (`docker login \⏎ -u me \⏎ -p 123456`, the shape of a CI step): the
- * program rules look back for their program on the flag's own line only, so
- * they are applied to a copy where each continuation reads as the shell reads
- * it, and what they mask is spliced into the text as written (a line break
- * stays a line break). The other patterns have had the text already.
+ * (`psql --password \⏎ S3cr3t`, `echo pw | \⏎ docker login --password-stdin`,
+ * the shape of a CI step): they are applied to a copy where each continuation
+ * reads as the shell reads it, and what they mask is spliced into the text as
+ * written (a line break stays a line break). The other patterns have had the
+ * text already.
  */
 function maskAcrossContinuations(text: string): string {
   const joined = joinContinuations(text);
-  let out = '';
-  let at = 0;
-  for (const m of joined.matchAll(SAME_COMMAND_RE)) {
-    const seen = m[0];
-    const masked = replacement(seen, ...m.slice(1), m.index, joined, m.groups);
-    if (masked === seen) continue;
-    // The mask keeps a prefix of the match (the flag, the gap, an opening quote): taken from the text as written.
-    let kept = 0;
-    while (kept < masked.length && masked[kept] === seen[kept]) kept++;
-    out += text.slice(at, m.index + kept) + masked.slice(kept);
-    at = m.index + seen.length;
-  }
-  return at === 0 ? text : out + text.slice(at);
+  return spliced(
+    text,
+    Array.from(joined.matchAll(SAME_COMMAND_RE), (m) => ({ index: m.index, seen: m[0], masked: replacement(m[0], ...m.slice(1), m.index, joined, m.groups) })),
+  );
 }
 
 // Where to cut a long string: never inside a run of token characters, so a
@@ -672,8 +713,10 @@ export class Redactor {
     const unkeyed = this.isKey === null || !KEY_RUN_TEST.test(s) ? s : s.replace(KEY_RUN, (run) => this.maskKeys(run));
     // One pass, except for text whose commands continue over lines: the same-command patterns then go over the
     // joined copy instead, so such text costs about as much as any.
-    if (!CONTINUED_LINE.test(unkeyed)) return unkeyed.replace(this.re, replacement);
-    return maskAcrossContinuations(unkeyed.replace(this.reOthers, replacement));
+    // The program rules go first, over the text as written: the other patterns' masks may hide a program's name.
+    if (!CONTINUED_LINE.test(unkeyed)) return spliced(unkeyed, programFlagMasks(unkeyed)).replace(this.re, replacement);
+    const programsMasked = spliced(unkeyed, programFlagMasks(joinContinuations(unkeyed)));
+    return maskAcrossContinuations(programsMasked.replace(this.reOthers, replacement));
   }
 
   private maskKeys(run: string): string {
