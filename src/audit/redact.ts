@@ -344,20 +344,67 @@ const STDIN_SECRET_FLAG = String.raw`${WORD_START}(?:--(?:pass(?:word)?-stdin|wi
  */
 const HERE_GAP = String.raw`(?:[ \t]|\\\r?\n)*`;
 /**
- * The secret handed on stdin to such a command, in a command string: a
- * here-string before or after the flag (`docker login --password-stdin <<<
- * pw`), or the one word an `echo` or `printf` pipes into it (`echo pw |
- * docker login -u me --password-stdin`, `printf -- '%s\n' pw | …`), in the
- * same command line.
+ * The secret handed on stdin to such a command, in a command string: the one
+ * word an `echo` or `printf` pipes into it (`echo pw | docker login -u me
+ * --password-stdin`, `printf -- '%s\n' pw | …`), in the same command line.
+ * Here-strings are found by hereStringMasks.
  */
 const STDIN_SECRET_PATTERNS = [
-  // Exactly three `<`: a run of them is no here-string, and each position in it would look back again. Before its
-  // flag, `<<<` starts a word and looks ahead for the flag before it reads its value: a look-ahead after the value
-  // was tried again at every shorter length of a refused value, each scanning its 256 characters (seconds for 4 KiB).
-  String.raw`(?<hereLead>(?<!<)<<<(?!<)(?<=${STDIN_SECRET_FLAG}[^\n;&|]{0,${PROGRAM_REACH}}<<<)${HERE_GAP})(?<hereVal>${LOOSE_FLAG_VALUE})`,
-  String.raw`(?<hereLeadBefore>(?<![^\s"'])<<<(?!<)(?=[^\n;&|]{0,${PROGRAM_REACH}}${STDIN_SECRET_FLAG})${HERE_GAP})(?<hereValBefore>${LOOSE_FLAG_VALUE})`,
   String.raw`(?<echoLead>${WORD_START}(?:echo|printf)(?:[ \t]+-[neE]{1,3})*(?:[ \t]+--)?[ \t]+(?:(?:'%s[^'\n]{0,8}'|"%s[^"\n]{0,8}"|%s(?:\\{1,2}[rn]){0,2})[ \t]+)?)(?<echoVal>${PIPED_WORD})(?=(?:[ \t]*[0-9]?>{1,2}&?[^\s|;&<>]{0,64}){0,3}[ \t]*\|&?(?!\|)[^\n;&|]{0,${PROGRAM_REACH}}${STDIN_SECRET_FLAG})`,
 ];
+
+const STDIN_SECRET_FLAG_RE = new RegExp(STDIN_SECRET_FLAG, 'gi');
+/** Exactly three `<`: a run of them is no here-string. */
+const HERE_STRING = new RegExp(String.raw`(?<!<)<<<(?!<)${HERE_GAP}(?<value>${LOOSE_FLAG_VALUE})`, 'g');
+const SEPARATORS = /[\n;&|]/g;
+
+/** Index of the first of `sorted` (ascending) that is at least `n`; its length when none is. */
+function firstAtLeast(sorted: readonly number[], n: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! < n) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * The secret a here-string hands to a command reading one on stdin, in a
+ * command string: `docker login --password-stdin <<< pw`, or before the flag
+ * when `<<<` starts a word (`gh auth login <<< tok --with-token`), within
+ * PROGRAM_REACH characters of the flag and in the same command. The flags and
+ * the here-strings are each found in one pass and matched up by position: a
+ * look-back (or look-ahead) over the reach from every `<<<` made a 4 KiB string
+ * of them cost 3.5 ms, 45 ms for the strings of one call.
+ */
+function hereStringMasks(text: string): Masked[] {
+  const starts: number[] = [];
+  const ends: number[] = [];
+  for (const m of text.matchAll(STDIN_SECRET_FLAG_RE)) {
+    starts.push(m.index);
+    ends.push(m.index + m[0].length);
+  }
+  if (starts.length === 0) return [];
+  const separators = Array.from(text.matchAll(SEPARATORS), (m) => m.index);
+  const sameCommand = (from: number, to: number): boolean => (separators[firstAtLeast(separators, from)] ?? Number.POSITIVE_INFINITY) >= to;
+  const masks: Masked[] = [];
+  for (const m of text.matchAll(HERE_STRING)) {
+    const at = m.index;
+    const after = at + 3;
+    // A flag ending within reach before the `<<<`, or, when `<<<` starts a word, one starting within reach after it.
+    const last = firstAtLeast(ends, at + 1) - 1;
+    const before = last >= 0 && ends[last]! >= at - PROGRAM_REACH && sameCommand(ends[last]!, at);
+    const next = firstAtLeast(starts, after);
+    const wordStart = at === 0 || /[\s"']/.test(text[at - 1]!);
+    const afterIt = wordStart && next < starts.length && starts[next]! <= after + PROGRAM_REACH && sameCommand(after, starts[next]!);
+    if (!before && !afterIt) continue;
+    const value = m.groups!.value!;
+    masks.push({ index: at, seen: m[0], masked: `${m[0].slice(0, m[0].length - value.length)}${quoted(REDACTED, value)}` });
+  }
+  return masks;
+}
 
 /** A line break inside a key block: a real one (a bare CR too), or written as `\n` (a key in an environment variable or in JSON text). */
 const KEY_NL = String.raw`(?:\r?\n|\r|\\r\\n|\\n)`;
@@ -496,8 +543,6 @@ function replacement(match: string, ...rest: unknown[]): string {
   if (g.userFlag !== undefined) return UID_GID.test(`${g.userName}:${g.userPass}`) ? match : `${g.userFlag}${quoted(REDACTED, g.userPass!)}`;
   if (g.userFlagDq !== undefined) return UID_GID.test(`${g.userNameDq}:${g.userPassDq}`) ? match : `${g.userFlagDq}${REDACTED}`;
   if (g.userFlagSq !== undefined) return UID_GID.test(`${g.userNameSq}:${g.userPassSq}`) ? match : `${g.userFlagSq}${REDACTED}`;
-  if (g.hereLead !== undefined) return `${g.hereLead}${quoted(REDACTED, g.hereVal!)}`;
-  if (g.hereLeadBefore !== undefined) return `${g.hereLeadBefore}${quoted(REDACTED, g.hereValBefore!)}`;
   if (g.echoLead !== undefined) return `${g.echoLead}${quoted(REDACTED, g.echoVal!)}`;
   if (g.osPass !== undefined) return `${g.osPass}${REDACTED}`;
   if (g.qsSig !== undefined) return `${g.qsSig}${REDACTED}`;
@@ -533,6 +578,18 @@ function joinContinuations(text: string): string {
     return `${escapes}${(inWord ? '\\' : ' ').repeat(run.length)}`;
   });
 }
+/**
+ * `text` with program password flags, then here-strings, masked: the rules
+ * that pair a flag with its program or its command by position. Each is found
+ * in `read(text)`, the text as the shell reads it (continuations joined, the
+ * same length). They go before the other patterns, over the text as written,
+ * as those patterns' masks may hide a program's name.
+ */
+function positionalMasked(text: string, read: (t: string) => string): string {
+  const programsMasked = spliced(text, programFlagMasks(read(text)));
+  return spliced(programsMasked, hereStringMasks(read(programsMasked)));
+}
+
 /**
  * The patterns a continuation can split: those that look for a flag
  * elsewhere in the same command, and a secret flag's value (`--password
@@ -713,10 +770,8 @@ export class Redactor {
     const unkeyed = this.isKey === null || !KEY_RUN_TEST.test(s) ? s : s.replace(KEY_RUN, (run) => this.maskKeys(run));
     // One pass, except for text whose commands continue over lines: the same-command patterns then go over the
     // joined copy instead, so such text costs about as much as any.
-    // The program rules go first, over the text as written: the other patterns' masks may hide a program's name.
-    if (!CONTINUED_LINE.test(unkeyed)) return spliced(unkeyed, programFlagMasks(unkeyed)).replace(this.re, replacement);
-    const programsMasked = spliced(unkeyed, programFlagMasks(joinContinuations(unkeyed)));
-    return maskAcrossContinuations(programsMasked.replace(this.reOthers, replacement));
+    if (!CONTINUED_LINE.test(unkeyed)) return positionalMasked(unkeyed, (t) => t).replace(this.re, replacement);
+    return maskAcrossContinuations(positionalMasked(unkeyed, joinContinuations).replace(this.reOthers, replacement));
   }
 
   private maskKeys(run: string): string {
