@@ -6,8 +6,10 @@
  * recognised by shape inside strings (bearer tokens, well-known token formats,
  * private-key blocks, URL passwords, `password=…` pairs, auth headers); and
  * argv arrays, where a flag (`--password`, mysql's `-p`) says that the next
- * element, or the rest of this one, is a secret. The string patterns live in
- * one precompiled regex because this runs on every audit line.
+ * element, or the rest of this one, is a secret. The string patterns are
+ * precompiled, each searched for on its own, and what they find is masked
+ * together (masked()); rules that pair a flag with a program named before it
+ * are matched up by position, so every pass is linear in the text.
  * Copies are bounded in depth, breadth, string length and, given a budget,
  * in total size, so one audit line stays small whatever a client sends.
  */
@@ -190,18 +192,15 @@ const USER_NAME = String.raw`[^\s:"'\\-][^\s:"'\\]*`;
  * a line takes nothing from the next line, another command (`psql
  * --password⏎rm -rf x` keeps the rm). The backslash of `\t` in JSON text is
  * taken, not that of a JSON-escaped quote (`\"`, which opens the value). Each
- * character read one way only: a gap that could be split in several, inside
- * the look-back that names the program, made a run of spaces after a flag
- * cost quadratic time. For the same reason the look-back itself stops at any
- * line break, escaped or not: an alternation that let it cross continuation
- * lines made a 4 KiB string full of flags cost 340 ms instead of 11.
- * Continuation lines get a pass of their own (maskAcrossContinuations).
+ * character is read one way only: a gap that could be split in several made a
+ * run of spaces after a flag cost quadratic time. Commands continued over
+ * lines are read from a copy with the continuations joined (joinContinuations).
  */
 const GAP = String.raw`(?:[ \t]|\\\r?\n|\\(?![\s"nr]))+`;
 /**
- * How far before a flag its program may be named in the same command. Each
- * flag looks back this far, so the cost of a string full of flags grows with
- * it (a 4 KiB string of `-p`: 10 ms at 256, 39 ms at 1024).
+ * How far before a flag its program may be named in the same command (and how
+ * far apart a here-string or an echo and the flag that reads it may be): a
+ * word that far back most likely belongs to another command's text.
  */
 const PROGRAM_REACH = 256;
 
@@ -231,6 +230,8 @@ interface Masked {
   index: number;
   seen: string;
   masked: string;
+  /** Which rule found it: where two start at one place, the lower rank is taken first, as in one regex of them all. */
+  rank: number;
 }
 
 /** Where a listed program, or `login`, is named: as a word, in any case (`MySQL`). */
@@ -285,7 +286,7 @@ function programFlagMasks(text: string): Masked[] {
       SHORT_FLAG.lastIndex = at + flag.length;
       continue;
     }
-    masks.push({ index: at, seen: m[0], masked: `${m[0].slice(0, m[0].length - value!.length)}${quoted(REDACTED, value!)}` });
+    masks.push({ index: at, seen: m[0], masked: `${m[0].slice(0, m[0].length - value!.length)}${quoted(REDACTED, value!)}`, rank: PROGRAM_RANK });
   }
   return masks;
 }
@@ -308,22 +309,49 @@ function flagVerdict(named: readonly Named[], lo: number, hi: number, flag: stri
 }
 
 /**
- * `text` with each span of `masks` (in order, not overlapping) masked. The
- * spans may have been found in a copy of the same length (continuations
- * joined): what a mask keeps of its span (the flag, the gap, an opening
- * quote) is taken from `text` as written.
+ * `text` with every mask put in. Masks are found by several passes over the
+ * text (or over a copy of the same length with its continuations joined), and
+ * spans of different passes may overlap: each mask's secret is the part of
+ * its span it changes (what it keeps of the span, a flag or a quote, is left
+ * as written), and secrets that overlap are masked as one. Nothing any pass
+ * found is shown, whichever pass found it.
  */
-function spliced(text: string, masks: Iterable<Masked>): string {
+function masked(text: string, masks: Masked[]): string {
+  const secrets: { from: number; to: number; with: string }[] = [];
+  // A match inside another's span is dropped, as one regex would never have tried it: the outer one decided what
+  // of its span is secret (`Authorization: Token x` keeps `Token`, which `authorization: value` would mask).
+  masks.sort((x, y) => x.index - y.index || x.rank - y.rank);
+  let covered = 0;
+  for (const { index, seen, masked: m } of masks) {
+    const end = index + seen.length;
+    if (end <= covered) continue;
+    covered = end;
+    if (m === seen) continue;
+    let head = 0;
+    while (head < m.length && head < seen.length && m[head] === seen[head]) head++;
+    let tail = 0;
+    while (tail < m.length - head && tail < seen.length - head && m[m.length - 1 - tail] === seen[seen.length - 1 - tail]) tail++;
+    secrets.push({ from: index + head, to: end - tail, with: m.slice(head, m.length - tail) });
+  }
+  if (secrets.length === 0) return text;
+  secrets.sort((x, y) => x.from - y.from || y.to - x.to);
   let out = '';
   let at = 0;
-  for (const { index, seen, masked } of masks) {
-    if (masked === seen) continue;
-    let kept = 0;
-    while (kept < masked.length && masked[kept] === seen[kept]) kept++;
-    out += text.slice(at, index + kept) + masked.slice(kept);
-    at = index + seen.length;
+  for (let i = 0; i < secrets.length; ) {
+    let { from, to, with: w } = secrets[i++]!;
+    for (; i < secrets.length && secrets[i]!.from < to; i++) {
+      if (secrets[i]!.to > to) w = REDACTED;
+      to = Math.max(to, secrets[i]!.to);
+    }
+    out += text.slice(at, from) + w;
+    at = to;
   }
-  return at === 0 ? text : out + text.slice(at);
+  return out + text.slice(at);
+}
+
+/** Every match of `re` in `text`, with what `replacement` makes of it. */
+function matchesOf(re: RegExp, rank: number, text: string): Masked[] {
+  return Array.from(text.matchAll(re), (m) => ({ index: m.index, seen: m[0], masked: replacement(m[0], ...m.slice(1), m.index, text, m.groups ?? {}), rank }));
 }
 
 /**
@@ -331,11 +359,13 @@ function spliced(text: string, masks: Iterable<Masked>): string {
  * (docker login and the registry clients), `--pass-stdin` (regctl),
  * `--with-token` (gh), `--passphrase-fd 0` (gpg), `sudo -S`, `passwd --stdin`,
  * `chpasswd` (user:password lines) and `htpasswd -i`. Every repeat is
- * bounded and short: this runs inside a look-ahead and a look-back at many
- * places, and an option word that could be cut in many ways (`-SSS…`) made a
- * 4 KiB string cost seconds.
+ * bounded and short: this runs inside a look-ahead at many places, and an
+ * option word that could be cut in many ways (`-SSS…`) made a 4 KiB string
+ * cost seconds. The words between `sudo` and `-S` are taken lazily, so that a
+ * scan for these flags ends each at its first `-S`, as close as it can be to a
+ * here-string after it (`sudo -S<<<pw sudo -S`).
  */
-const STDIN_SECRET_FLAG = String.raw`${WORD_START}(?:--(?:pass(?:word)?-stdin|with-token)|--passphrase-fd[ \t=]0|chpasswd|passwd[ \t]+--stdin|sudo(?:[ \t]+(?:-{1,2}[A-Za-z]\S{0,40}|[^\s;&|<>-]\S{0,64})){0,6}[ \t]+(?:-[A-Za-z]{0,3}S[A-Za-z]{0,3}|--stdin)|htpasswd(?:[ \t]+(?:-[A-Za-z]{1,8}|[^\s;&|<>-]\S{0,64})){0,6}[ \t]+-[A-Za-z]{0,4}i[A-Za-z]{0,4})(?![\w-])`;
+const STDIN_SECRET_FLAG = String.raw`${WORD_START}(?:--(?:pass(?:word)?-stdin|with-token)|--passphrase-fd[ \t=]0|chpasswd|passwd[ \t]+--stdin|sudo(?:[ \t]+(?:-{1,2}[A-Za-z]\S{0,40}|[^\s;&|<>-]\S{0,64})){0,6}?[ \t]+(?:-[A-Za-z]{0,3}S[A-Za-z]{0,3}|--stdin)|htpasswd(?:[ \t]+(?:-[A-Za-z]{1,8}|[^\s;&|<>-]\S{0,64})){0,6}?[ \t]+-[A-Za-z]{0,4}i[A-Za-z]{0,4})(?![\w-])`;
 /**
  * Spaces after `<<<`, continuations among them. A backslash is taken only as a
  * continuation's: were it also a value's escape, a run of them could be split
@@ -343,19 +373,14 @@ const STDIN_SECRET_FLAG = String.raw`${WORD_START}(?:--(?:pass(?:word)?-stdin|wi
  * (seconds for 4 KiB of backslashes).
  */
 const HERE_GAP = String.raw`(?:[ \t]|\\\r?\n)*`;
-/**
- * The secret handed on stdin to such a command, in a command string: the one
- * word an `echo` or `printf` pipes into it (`echo pw | docker login -u me
- * --password-stdin`, `printf -- '%s\n' pw | …`), in the same command line.
- * Here-strings are found by hereStringMasks.
- */
-const STDIN_SECRET_PATTERNS = [
-  String.raw`(?<echoLead>${WORD_START}(?:echo|printf)(?:[ \t]+-[neE]{1,3})*(?:[ \t]+--)?[ \t]+(?:(?:'%s[^'\n]{0,8}'|"%s[^"\n]{0,8}"|%s(?:\\{1,2}[rn]){0,2})[ \t]+)?)(?<echoVal>${PIPED_WORD})(?=(?:[ \t]*[0-9]?>{1,2}&?[^\s|;&<>]{0,64}){0,3}[ \t]*\|&?(?!\|)[^\n;&|]{0,${PROGRAM_REACH}}${STDIN_SECRET_FLAG})`,
-];
-
 const STDIN_SECRET_FLAG_RE = new RegExp(STDIN_SECRET_FLAG, 'gi');
 /** Exactly three `<`: a run of them is no here-string. */
 const HERE_STRING = new RegExp(String.raw`(?<!<)<<<(?!<)${HERE_GAP}(?<value>${LOOSE_FLAG_VALUE})`, 'g');
+/** `echo` or `printf` (`printf -- '%s\n' pw`) and its one word, piped (after up to three redirections) into a command. */
+const PIPED_ECHO = new RegExp(
+  String.raw`${WORD_START}(?:echo|printf)(?:[ \t]+-[neE]{1,3})*(?:[ \t]+--)?[ \t]+(?:(?:'%s[^'\n]{0,8}'|"%s[^"\n]{0,8}"|%s(?:\\{1,2}[rn]){0,2})[ \t]+)?(?<value>${PIPED_WORD})(?=(?<pipe>(?:[ \t]*[0-9]?>{1,2}&?[^\s|;&<>]{0,64}){0,3}[ \t]*\|&?)(?!\|))`,
+  'gi',
+);
 const SEPARATORS = /[\n;&|]/g;
 
 /** Index of the first of `sorted` (ascending) that is at least `n`; its length when none is. */
@@ -371,37 +396,55 @@ function firstAtLeast(sorted: readonly number[], n: number): number {
 }
 
 /**
- * The secret a here-string hands to a command reading one on stdin, in a
- * command string: `docker login --password-stdin <<< pw`, or before the flag
- * when `<<<` starts a word (`gh auth login <<< tok --with-token`), within
- * PROGRAM_REACH characters of the flag and in the same command. The flags and
- * the here-strings are each found in one pass and matched up by position: a
- * look-back (or look-ahead) over the reach from every `<<<` made a 4 KiB string
- * of them cost 3.5 ms, 45 ms for the strings of one call.
+ * The secret handed on stdin to a command that reads one there, in a command
+ * string: a here-string after its flag (`docker login --password-stdin <<<
+ * pw`), or before it when `<<<` starts a word (`gh auth login <<< tok
+ * --with-token`); or the one word an `echo` or `printf` pipes into it (`echo
+ * pw | docker login -u me --password-stdin`). The flag must be in the same
+ * command and within PROGRAM_REACH characters. Flags, here-strings and echoes
+ * are each found in one pass and paired by position: a look-back or look-ahead
+ * over the reach from every `<<<` made a 4 KiB string of them cost 3.5 ms, 45
+ * ms for the strings of one call.
  */
-function hereStringMasks(text: string): Masked[] {
+function stdinSecretMasks(text: string): Masked[] {
   const starts: number[] = [];
   const ends: number[] = [];
-  for (const m of text.matchAll(STDIN_SECRET_FLAG_RE)) {
+  // Every place a flag starts, even inside another's match (`sudo x sudo -S`): the search goes on from the next character.
+  STDIN_SECRET_FLAG_RE.lastIndex = 0;
+  for (let m = STDIN_SECRET_FLAG_RE.exec(text); m !== null; m = STDIN_SECRET_FLAG_RE.exec(text)) {
     starts.push(m.index);
     ends.push(m.index + m[0].length);
+    STDIN_SECRET_FLAG_RE.lastIndex = m.index + 1;
   }
   if (starts.length === 0) return [];
+  ends.sort((x, y) => x - y);
   const separators = Array.from(text.matchAll(SEPARATORS), (m) => m.index);
   const sameCommand = (from: number, to: number): boolean => (separators[firstAtLeast(separators, from)] ?? Number.POSITIVE_INFINITY) >= to;
-  const masks: Masked[] = [];
-  for (const m of text.matchAll(HERE_STRING)) {
-    const at = m.index;
-    const after = at + 3;
-    // A flag ending within reach before the `<<<`, or, when `<<<` starts a word, one starting within reach after it.
+  const flagEndsBefore = (at: number): boolean => {
     const last = firstAtLeast(ends, at + 1) - 1;
-    const before = last >= 0 && ends[last]! >= at - PROGRAM_REACH && sameCommand(ends[last]!, at);
-    const next = firstAtLeast(starts, after);
-    const wordStart = at === 0 || /[\s"']/.test(text[at - 1]!);
-    const afterIt = wordStart && next < starts.length && starts[next]! <= after + PROGRAM_REACH && sameCommand(after, starts[next]!);
-    if (!before && !afterIt) continue;
+    return last >= 0 && ends[last]! >= at - PROGRAM_REACH && sameCommand(ends[last]!, at);
+  };
+  const flagStartsAfter = (at: number): boolean => {
+    const next = starts[firstAtLeast(starts, at)];
+    return next !== undefined && next <= at + PROGRAM_REACH && sameCommand(at, next);
+  };
+  const masks: Masked[] = [];
+  const mask = (m: RegExpExecArray) => {
     const value = m.groups!.value!;
-    masks.push({ index: at, seen: m[0], masked: `${m[0].slice(0, m[0].length - value.length)}${quoted(REDACTED, value)}` });
+    masks.push({ index: m.index, seen: m[0], masked: `${m[0].slice(0, m[0].length - value.length)}${quoted(REDACTED, value)}`, rank: STDIN_RANK });
+  };
+  // What follows a here-string or an echo that hands nothing to such a command is looked at again: its word may
+  // hold one that does (`x<<<y<<<--with-token<<<tok`, `sh -c "echo pw | sudo -S x"`).
+  HERE_STRING.lastIndex = 0;
+  for (let m = HERE_STRING.exec(text); m !== null; m = HERE_STRING.exec(text)) {
+    const wordStart = m.index === 0 || /[\s"']/.test(text[m.index - 1]!);
+    if (flagEndsBefore(m.index) || (wordStart && flagStartsAfter(m.index + 3))) mask(m);
+    else HERE_STRING.lastIndex = m.index + 1;
+  }
+  PIPED_ECHO.lastIndex = 0;
+  for (let m = PIPED_ECHO.exec(text); m !== null; m = PIPED_ECHO.exec(text)) {
+    if (flagStartsAfter(m.index + m[0].length + m.groups!.pipe!.length)) mask(m);
+    else PIPED_ECHO.lastIndex = m.index + 1;
   }
   return masks;
 }
@@ -470,7 +513,6 @@ const PATTERNS = [
   // In quotes: up to the closing quote on the same line, with no command substitution between.
   String.raw`(?<userFlagDq>${OPTION_START}${USER_FLAG_GAP}\\?"(?<userNameDq>${USER_NAME}):)(?<userPassDq>(?:[^"\\\n$\x60]|\\[^"\r\n]|\$(?!\())+)(?=\\?")`,
   String.raw`(?<userFlagSq>${OPTION_START}${USER_FLAG_GAP}'(?<userNameSq>${USER_NAME}):)(?<userPassSq>[^'\n]+)(?=')`,
-  ...STDIN_SECRET_PATTERNS,
   // openssl -passin pass:SECRET
   String.raw`(?<osPass>(?<![A-Za-z0-9_])pass:)[^\s"']+`,
   // A signed URL's signature, which works as a bearer credential until the URL expires: S3's and GCS's
@@ -543,7 +585,6 @@ function replacement(match: string, ...rest: unknown[]): string {
   if (g.userFlag !== undefined) return UID_GID.test(`${g.userName}:${g.userPass}`) ? match : `${g.userFlag}${quoted(REDACTED, g.userPass!)}`;
   if (g.userFlagDq !== undefined) return UID_GID.test(`${g.userNameDq}:${g.userPassDq}`) ? match : `${g.userFlagDq}${REDACTED}`;
   if (g.userFlagSq !== undefined) return UID_GID.test(`${g.userNameSq}:${g.userPassSq}`) ? match : `${g.userFlagSq}${REDACTED}`;
-  if (g.echoLead !== undefined) return `${g.echoLead}${quoted(REDACTED, g.echoVal!)}`;
   if (g.osPass !== undefined) return `${g.osPass}${REDACTED}`;
   if (g.qsSig !== undefined) return `${g.qsSig}${REDACTED}`;
   if (g.basic !== undefined) return isBasicCredentials(g.basicVal!) ? `${g.basic}${REDACTED}` : match;
@@ -579,44 +620,22 @@ function joinContinuations(text: string): string {
   });
 }
 /**
- * `text` with program password flags, then here-strings, masked: the rules
- * that pair a flag with its program or its command by position. Each is found
- * in `read(text)`, the text as the shell reads it (continuations joined, the
- * same length). They go before the other patterns, over the text as written,
- * as those patterns' masks may hide a program's name.
- */
-function positionalMasked(text: string, read: (t: string) => string): string {
-  const programsMasked = spliced(text, programFlagMasks(read(text)));
-  return spliced(programsMasked, hereStringMasks(read(programsMasked)));
-}
-
-/**
  * The patterns a continuation can split: those that look for a flag
  * elsewhere in the same command, and a secret flag's value (`--password
  * pass\⏎word`). Text with a continuation gets them only over its joined copy,
- * as it gets the program rules (programFlagMasks).
+ * as it gets the rules that pair flags by position.
  */
-const SAME_COMMAND = new Set([
-  ...PATTERNS.filter((p) => p.startsWith('(?<flag>') || p.startsWith('(?<userFlag')),
-  ...STDIN_SECRET_PATTERNS,
-]);
-const SAME_COMMAND_RE = new RegExp(PATTERNS.filter((p) => SAME_COMMAND.has(p)).join('|'), 'gi');
-
-/**
- * The same-command patterns over a command string that continues over lines
- * (`psql --password \⏎ S3cr3t`, `echo pw | \⏎ docker login --password-stdin`,
- * the shape of a CI step): they are applied to a copy where each continuation
- * reads as the shell reads it, and what they mask is spliced into the text as
- * written (a line break stays a line break). The other patterns have had the
- * text already.
- */
-function maskAcrossContinuations(text: string): string {
-  const joined = joinContinuations(text);
-  return spliced(
-    text,
-    Array.from(joined.matchAll(SAME_COMMAND_RE), (m) => ({ index: m.index, seen: m[0], masked: replacement(m[0], ...m.slice(1), m.index, joined, m.groups) })),
-  );
+const SAME_COMMAND = new Set(PATTERNS.filter((p) => p.startsWith('(?<flag>') || p.startsWith('(?<userFlag')));
+/** One pattern as it is searched for: its regex, its rank (its place in PATTERNS), and whether it looks over continuations. */
+interface Rule {
+  re: RegExp;
+  rank: number;
+  sameCommand: boolean;
 }
+const PATTERN_RULES: Rule[] = PATTERNS.map((p, i) => ({ re: new RegExp(p, 'gi'), rank: i + 1, sameCommand: SAME_COMMAND.has(p) }));
+// The rules that pair flags by position rank where their patterns stood among the others, before `pass:` and the token shapes.
+const PROGRAM_RANK = PATTERNS.findIndex((p) => p.startsWith('(?<osPass>')) + 0.25;
+const STDIN_RANK = PROGRAM_RANK + 0.5;
 
 // Where to cut a long string: never inside a run of token characters, so a
 // secret straddling the limit is not left half-visible and unrecognisable.
@@ -726,9 +745,8 @@ export interface Budget {
 }
 
 export class Redactor {
-  private re: RegExp;
-  /** The patterns but the same-command ones, for text with continuations (maskAcrossContinuations does those). */
-  private reOthers: RegExp;
+  /** The server's own secrets, matched literally, then the patterns. */
+  private rules: Rule[];
   private isKey: ((candidate: string) => boolean) | null;
 
   /**
@@ -736,7 +754,7 @@ export class Redactor {
    * @param opts.isKey or opts.keyStore recognises keys the server holds only as digests.
    */
   constructor(secrets: readonly string[] = [], opts: RedactorOptions = {}) {
-    [this.re, this.reOthers] = Redactor.compile(secrets);
+    this.rules = Redactor.compile(secrets);
     this.isKey = opts.isKey ?? (opts.keyStore ? storeMatcher(opts.keyStore) : null);
   }
 
@@ -752,26 +770,29 @@ export class Redactor {
 
   /** Replaces the server secrets (after a keys-file reload added plaintext keys). */
   setSecrets(secrets: readonly string[]): void {
-    [this.re, this.reOthers] = Redactor.compile(secrets);
+    this.rules = Redactor.compile(secrets);
   }
 
-  /** The regex of every pattern, and the one without the same-command patterns. */
-  private static compile(secrets: readonly string[]): [RegExp, RegExp] {
+  /** The rules: the secrets (longest first, so a secret holding another is masked whole), then the patterns. */
+  private static compile(secrets: readonly string[]): Rule[] {
     const literal = [...new Set(secrets)]
       .filter((s) => s.length >= MIN_SECRET_LENGTH)
       .sort((a, b) => b.length - a.length)
       .map(escapeRegex);
-    const parts = literal.length > 0 ? [`(?:${literal.join('|')})`, ...PATTERNS] : PATTERNS;
-    return [new RegExp(parts.join('|'), 'gi'), new RegExp(parts.filter((p) => !SAME_COMMAND.has(p)).join('|'), 'gi')];
+    return literal.length > 0 ? [{ re: new RegExp(literal.join('|'), 'gi'), rank: 0, sameCommand: false }, ...PATTERN_RULES] : PATTERN_RULES;
   }
 
   /** Masks secrets inside one string (a log line, an error message); no length limit. */
   redactText(s: string): string {
     const unkeyed = this.isKey === null || !KEY_RUN_TEST.test(s) ? s : s.replace(KEY_RUN, (run) => this.maskKeys(run));
-    // One pass, except for text whose commands continue over lines: the same-command patterns then go over the
-    // joined copy instead, so such text costs about as much as any.
-    if (!CONTINUED_LINE.test(unkeyed)) return positionalMasked(unkeyed, (t) => t).replace(this.re, replacement);
-    return maskAcrossContinuations(positionalMasked(unkeyed, joinContinuations).replace(this.reOthers, replacement));
+    // Each pattern in a pass of its own (one regex of them all cost twice as much on ordinary text), and the rules
+    // that pair a flag with its program or command by position. In text whose commands continue over lines, those
+    // rules and the same-command patterns go over a copy where each continuation reads as the shell reads it
+    // (`docker login \⏎ -u me \⏎ -p pw`, the shape of a CI step); what they mask is put into the text as written,
+    // so a line break stays a line break.
+    const shellText = CONTINUED_LINE.test(unkeyed) ? joinContinuations(unkeyed) : unkeyed;
+    const masks = this.rules.flatMap((r) => matchesOf(r.re, r.rank, r.sameCommand ? shellText : unkeyed));
+    return masked(unkeyed, [...masks, ...programFlagMasks(shellText), ...stdinSecretMasks(shellText)]);
   }
 
   private maskKeys(run: string): string {

@@ -121,6 +121,8 @@ describe('Redactor.redactText', () => {
     ['a flag of one of two programs named before it', 'mysql -e x zip -P Zq9xW3vLk8 o.zip d; zip -p o.zip d; mysql -h db -u root -P 3306', `mysql -e x zip -P ${REDACTED} o.zip d; zip -p o.zip d; mysql -h db -u root -P 3306`],
     ['a program named more than 256 characters before its flag, or in upper case', `mysql ${'-e x '.repeat(60)}-pStays7; MYSQL -pGoes8`, `mysql ${'-e x '.repeat(60)}-pStays7; MYSQL -p${REDACTED}`],
     ['a flag glued into another value is looked at again', 'mysql -P"3306 -pZq9xW3" db', `mysql -P"3306 -p${REDACTED}" db`],
+    // Every pattern is looked for on its own: a value one rule masks no longer hides what another finds after it.
+    ['a secret after a value that starts another secret', 'gh auth login --with-token Bearer Zq9xW3vLk8; mysql -p Bearer Zq9xW3vLk9 db', `gh auth login --with-token ${REDACTED} ${REDACTED}; mysql -p ${REDACTED} ${REDACTED} db`],
     // JSON text of a script: a program at the start of an escaped line is at the start of a word.
     ['programs after an escaped line break in JSON text', '{"error":"failed: cd /app\\nmysql -uroot -pZq9xW3vLk7 app\\necho Zq9 | docker login --password-stdin\\r\\nx\\n--token Zq8"}', `{"error":"failed: cd /app\\nmysql -uroot -p${REDACTED} app\\necho ${REDACTED} | docker login --password-stdin\\r\\nx\\n--token ${REDACTED}"}`],
     ['stdin commands with options that take values, echo with a redirection', 'echo pw1 | sudo --user=root -S ls; echo pw2 | htpasswd -B -C 12 -i .ht admin; echo "pw3" 2>/dev/null | sudo -S ls', `echo ${REDACTED} | sudo --user=root -S ls; echo ${REDACTED} | htpasswd -B -C 12 -i .ht admin; echo "${REDACTED}" 2>/dev/null | sudo -S ls`],
