@@ -8,7 +8,7 @@
  * its timeout plus a grace — after which it fails and the launcher, stopped
  * or stuck, is killed and replaced.
  */
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import * as v from 'valibot';
 import type { LiveExit, LiveHandle, LiveStart, OutputSink } from '../exec/live.ts';
 import { INPUT_WAIT_MS, type InputOutcome } from '../exec/pipe-input.ts';
@@ -145,11 +145,32 @@ export class LauncherNotStartedError extends Error {}
 
 /**
  * The launcher ran and could not confine itself: it said so (and not for a
- * granted path out of its reach), or a seccomp profile of the container
- * killed it (SIGSYS) for a call it needs. This, and only this, says what the
- * kernel or the container allows.
+ * granted path out of its reach), or, on a server under a container's seccomp
+ * profile, it was killed by SIGSYS. This, and only this, says what the kernel
+ * or the container allows.
  */
 export class LauncherConfineError extends Error {}
+
+let seccompFiltered: boolean | null = null;
+/**
+ * Whether this process runs under a seccomp filter (a container's profile),
+ * which its children inherit: only then can the kernel kill a launcher with
+ * SIGSYS before the launcher installs its own filter. Without one, a launcher
+ * killed by SIGSYS got the signal from a process allowed to signal it (a
+ * command of another server of the same user, where Landlock cannot scope
+ * signals), and that must not turn the sandbox off. Read once: a filter is
+ * never taken off, and the server puts none on itself.
+ */
+function underSeccompFilter(): boolean {
+  if (seccompFiltered === null) {
+    try {
+      seccompFiltered = /^Seccomp:\s*2\s*$/m.test(readFileSync('/proc/self/status', 'utf8'));
+    } catch {
+      seccompFiltered = false;
+    }
+  }
+  return seccompFiltered;
+}
 
 /**
  * @example
@@ -519,9 +540,11 @@ export class SandboxLauncher {
         })
         .then((code) => {
           reject(
-            proc.signalCode === 'SIGSYS'
+            proc.signalCode === 'SIGSYS' && underSeccompFilter()
               ? new LauncherConfineError('sandbox launcher was killed by SIGSYS before it was ready: a seccomp profile refuses a call it needs')
-              : late
+              : proc.signalCode === 'SIGSYS'
+                ? new Error('sandbox launcher was killed by SIGSYS before it was ready, and no seccomp filter is on this server to have sent it: another process did')
+                : late
                 ? new Error(`sandbox launcher was not ready within ${BOOT_DEADLINE_MS / 1000} s (stopped or stuck) and was killed`)
                 : new Error(`sandbox launcher exited (${proc.signalCode ?? `code ${code}`}) before it was ready`),
           );

@@ -124,11 +124,51 @@ describe('a launcher that never becomes ready', () => {
     return bootError(new SandboxLauncher({ rules: sandboxRules({ workspace: dir, network: 'off' }), command: [process.execPath, script], privateTmp: false }));
   };
 
-  test('one that reports it could not confine itself, or that a seccomp profile kills (SIGSYS), is a confinement failure', async () => {
+  test('one that reports it could not confine itself is a confinement failure', async () => {
     const reported = await boot(`process.stdout.write(JSON.stringify({ t: 'fatal', error: 'Landlock is not available on this kernel' }) + '\\n');`);
     expect(reported).toBeInstanceOf(LauncherConfineError);
-    const killed = await boot(`process.kill(process.pid, 'SIGSYS');`);
-    expect(killed).toBeInstanceOf(LauncherConfineError);
+  });
+
+  // Any process allowed to signal the launcher (a command of another server of the same user, on a kernel whose
+  // Landlock cannot scope signals) can send SIGSYS: only a seccomp filter on the server itself, which the launcher
+  // inherits, can have the kernel send it.
+  test('one killed by SIGSYS is a confinement failure only on a server under a seccomp filter', async () => {
+    const forged = await boot(`process.kill(process.pid, 'SIGSYS');`);
+    expect(forged).toBeInstanceOf(Error);
+    expect(forged).not.toBeInstanceOf(LauncherConfineError);
+    expect(forged?.message).toContain('another process');
+
+    const launcherScript = join(dir, 'sigsys-launcher.ts');
+    writeFileSync(launcherScript, `process.kill(process.pid, 'SIGSYS');`);
+    const serverScript = join(dir, 'filtered-server.ts');
+    const src = join(import.meta.dir, '..', '..', 'src');
+    writeFileSync(
+      serverScript,
+      `
+import { dlopen, FFIType, ptr } from 'bun:ffi';
+const { symbols: c } = dlopen('libc.so.6', { prctl: { args: [FFIType.i32, FFIType.u64, FFIType.u64, FFIType.u64, FFIType.u64], returns: FFIType.i32 }, syscall: { args: [FFIType.i64, FFIType.i64, FFIType.i64, FFIType.i64], returns: FFIType.i64 } });
+// One instruction, BPF_RET | BPF_K with SECCOMP_RET_ALLOW: a filter that refuses nothing, as a lenient container profile.
+const filter = new Uint8Array(8);
+new DataView(filter.buffer).setUint16(0, 0x06, true);
+new DataView(filter.buffer).setUint32(4, 0x7fff0000, true);
+const prog = new Uint8Array(16);
+new DataView(prog.buffer).setUint16(0, 1, true);
+new DataView(prog.buffer).setBigUint64(8, BigInt(ptr(filter)), true);
+if (c.prctl(38, 1, 0, 0, 0) !== 0) throw new Error('PR_SET_NO_NEW_PRIVS failed');
+const SYS_SECCOMP = process.arch === 'arm64' ? 277 : 317;
+if (c.syscall(SYS_SECCOMP, 1, 0, BigInt(ptr(prog))) !== 0n) throw new Error('seccomp failed');
+const { LauncherConfineError, SandboxLauncher } = await import(${JSON.stringify(join(src, 'sandbox', 'launcher-client.ts'))});
+const { sandboxRules } = await import(${JSON.stringify(join(src, 'sandbox', 'rules.ts'))});
+const launcher = new SandboxLauncher({ rules: sandboxRules({ workspace: ${JSON.stringify(dir)}, network: 'off' }), command: [process.execPath, ${JSON.stringify(launcherScript)}], privateTmp: false });
+const err = await launcher.start().then(() => null, (e) => e);
+await launcher.close();
+console.log(JSON.stringify({ confine: err instanceof LauncherConfineError, message: err?.message ?? null }));
+`,
+    );
+    const run = Bun.spawnSync([process.execPath, serverScript], { stdout: 'pipe', stderr: 'pipe' });
+    expect(run.stderr.toString()).toBe('');
+    const verdict = JSON.parse(run.stdout.toString().trim().split('\n').pop()!);
+    expect(verdict).toEqual({ confine: true, message: expect.stringContaining('seccomp profile') });
   });
 
   test('one that dies otherwise before it is ready (killed, out of memory, a crash) is not: it says nothing of the kernel', async () => {
