@@ -3,10 +3,11 @@
  * file holds, its first and last hash and its size, rewritten in place after
  * every batch so `hide audit verify` can tell a cut tail from a whole file.
  */
-import { constants, writeSync } from 'node:fs';
+import { constants, readSync, writeSync } from 'node:fs';
 import { openRegularFileSync } from '../util/open-regular-file.ts';
 import { type Checkpoint, checkpointPath, encodeCheckpoint, hashOf, readCheckpoint, scanFile } from './chain.ts';
 import { closeQuietly } from '../util/close-quietly.ts';
+import { MAX_LINE_BYTES } from './sealed-line.ts';
 
 export class LiveCheckpoint {
   /** What the checkpoint says about the file on disk; null when the chain is off or the log is stdout. */
@@ -27,12 +28,17 @@ export class LiveCheckpoint {
   /**
    * Learns the file's line count and end hashes (from the old checkpoint when
    * it still describes the file, else by reading the file) and writes the
-   * checkpoint. On start, a file that lost lines the old checkpoint recorded
-   * (cut while the server was down) is reported before the evidence is replaced.
+   * checkpoint. A file that no longer holds the lines the old checkpoint
+   * recorded (cut, emptied or rewritten, while the server was down or while it
+   * runs) is reported before the evidence is replaced, and the last recorded
+   * line's hash is returned: the next line chains on from it, not from the
+   * file's new end, so `hide audit verify` still shows where lines went. Lines
+   * another writer appended leave the recorded ones in place.
    * @param size the file's size now.
    * @param lastText its last whole line, null when it has none.
+   * @returns the hash the next line chains on from when the file lost recorded lines; null when it did not.
    */
-  take(size: number, lastText: string | null, starting: boolean): void {
+  take(size: number, lastText: string | null, starting: boolean): string | null {
     const old = readCheckpoint(this.file);
     const lastHash = hashOf(lastText);
     let cp: Checkpoint;
@@ -42,17 +48,19 @@ export class LiveCheckpoint {
       const scan = scanFile(this.file, true);
       cp = { lines: scan.lines, first_hash: hashOf(scan.first), last_hash: lastHash, bytes: size };
     }
-    if (starting && old !== null && old !== 'unreadable' && (size < old.bytes || (size === old.bytes && old.last_hash !== lastHash))) {
+    const lost = old !== null && old !== 'unreadable' && old.bytes > 0 && !(old.bytes === size && old.last_hash === lastHash) && !holdsRecordedEnd(this.file, size, old);
+    if (lost) {
       this.warn(
         new Error(
-          `${this.file} no longer matches its checkpoint (${old.lines} lines, ${old.bytes} bytes, last hash ${old.last_hash?.slice(0, 12) ?? 'none'}; ` +
-            `now ${cp.lines} lines, ${size} bytes): lines were cut while the server was down`,
+          `${this.file} no longer holds the lines its checkpoint records (${old.lines} lines, ${old.bytes} bytes, last hash ${old.last_hash?.slice(0, 12) ?? 'none'}; ` +
+            `now ${cp.lines} lines, ${size} bytes): lines were cut or rewritten ${starting ? 'while the server was down' : 'while the server ran, by something other than a hide server'}. ` +
+            'The next line chains on from the last recorded one, so `hide audit verify` shows the gap',
         ),
       );
     }
     // Lines beyond what any writer recorded: a batch whose server was killed before its checkpoint, or lines added by
     // hand. Sealing them under the new checkpoint would leave `verify` nothing to name, so it is said now.
-    if (old !== null && old !== 'unreadable' && size > old.bytes && cp.lines > old.lines && !(old.bytes === size && old.last_hash === lastHash)) {
+    if (!lost && old !== null && old !== 'unreadable' && size > old.bytes && cp.lines > old.lines) {
       this.warn(
         new Error(
           `${this.file} holds ${cp.lines - old.lines} line(s) after the ${old.lines} its checkpoint records (${old.bytes} bytes), which no writer recorded: ` +
@@ -63,6 +71,7 @@ export class LiveCheckpoint {
     }
     this.checkpoint = cp;
     this.save();
+    return lost ? old.last_hash : null;
   }
 
   /** `lines` whole lines were appended (the first and last hash given), and the file is now `size` bytes. */
@@ -104,4 +113,28 @@ export class LiveCheckpoint {
   dropFd(): void {
     this.fd = closeQuietly(this.fd);
   }
+}
+
+/**
+ * Whether the file, `size` bytes now, still ends the stretch the checkpoint
+ * recorded where it recorded it: the line ending at byte `old.bytes` is the
+ * one whose hash it names. Another writer only appends after it.
+ */
+function holdsRecordedEnd(file: string, size: number, old: Checkpoint): boolean {
+  if (size < old.bytes) return false;
+  // A line is at most MAX_LINE_BYTES, newline included: the one before it ends within that many bytes more.
+  const length = Math.min(old.bytes, MAX_LINE_BYTES * 2);
+  const buf = Buffer.alloc(length);
+  let fd: number | null = null;
+  try {
+    fd = openRegularFileSync(file, constants.O_RDONLY);
+    if (readSync(fd, buf, 0, length, old.bytes - length) !== length) return false;
+  } catch {
+    return false;
+  } finally {
+    closeQuietly(fd);
+  }
+  if (buf[length - 1] !== 0x0a) return false;
+  const start = buf.lastIndexOf(0x0a, length - 2) + 1;
+  return hashOf(buf.subarray(start, length - 1).toString('utf8')) === old.last_hash;
 }

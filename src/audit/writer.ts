@@ -149,8 +149,8 @@ export class AuditWriter implements AuditSink {
     if (this.lastHash === null) return;
     // An empty file keeps the hash in memory: it continues the file rotated (or moved) before it. A write cut short
     // just before its newline left a whole record: the chain goes on from it, or it would read as an inserted line.
-    this.lastHash = hashOf(last?.partial ?? null) ?? hashOf(last?.line ?? null) ?? this.lastHash;
-    this.checkpoint.take(this.size, last?.line ?? null, starting);
+    const fileEnd = hashOf(last?.partial ?? null) ?? hashOf(last?.line ?? null) ?? this.lastHash;
+    this.lastHash = this.checkpoint.take(this.size, last?.line ?? null, starting) ?? fileEnd;
   }
 
   /**

@@ -327,22 +327,78 @@ describe('audit hash chain', () => {
     });
   }
 
-  test('a restart notices lines cut while the server was down, before the checkpoint moves on', () => {
+  /** Replaces the last `count` lines with `count + 1` longer ones, chained as a writer would: what the public hash rule lets anyone write. */
+  function forgeTail(f: string, count: number): void {
+    const rows = readFileSync(f, 'utf8').trimEnd().split('\n');
+    const kept = rows.slice(0, -count);
+    let prev = JSON.parse(kept.at(-1)!).hash as string;
+    const forged = Array.from({ length: count + 1 }, (_, i) => {
+      const sealed = sealRecord({ ...JSON.parse(rows.at(-1)!), correlation_id: `forged-${i}-${'x'.repeat(40)}`, hash: undefined, prev_hash: undefined }, prev, false);
+      prev = sealed.hash;
+      return sealed.line;
+    });
+    writeFileSync(f, `${[...kept, ...forged].join('\n')}\n`);
+  }
+
+  // Whoever can write the log but not its checkpoint: the server must not take their change into the checkpoint and
+  // chain on from it, which would leave `verify` nothing to find. It says so, and chains on from the last line it recorded.
+  // An emptied file looks like one a rotation started: verify, given it alone, says its first line continues a file not given.
+  const tampered: [name: string, tamper: (file: string) => void, whileRunning: boolean][] = [
+    ['lines cut while the server was down', (f) => cutLines(f, 3, 2), false],
+    ['a longer, correctly chained tail forged while the server was down', (f) => forgeTail(f, 2), false],
+    ['lines cut in place while the server runs', (f) => cutLines(f, 3, 2), true],
+    ['a tail forged in place while the server runs', (f) => forgeTail(f, 2), true],
+    ['the file emptied while the server runs', (f) => truncateSync(f, 0), true],
+  ];
+  for (const [name, tamper, whileRunning] of tampered) {
+    test(`a writer reports ${name}, and verify still shows it after the next line`, () => {
+      const dir = tempDir();
+      try {
+        const file = join(dir, 'audit.jsonl');
+        const errors: string[] = [];
+        const onError = (e: Error) => errors.push(e.message);
+        let w = new AuditWriter({ file, redactor: new Redactor(), chain: true, onError });
+        for (let i = 0; i < 5; i++) w.write(event(i));
+        w.flush();
+        const before = JSON.parse(readFileSync(`${file}.head`, 'utf8'));
+        if (!whileRunning) w.close();
+        tamper(file);
+        if (!whileRunning) w = new AuditWriter({ file, redactor: new Redactor(), chain: true, onError });
+        w.write(event(5));
+        w.close();
+        expect(errors).toEqual([
+          expect.stringMatching(
+            new RegExp(
+              `^${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} no longer holds the lines its checkpoint records \\(5 lines, ${before.bytes} bytes, last hash ${before.last_hash.slice(0, 12)}; ` +
+                `now \\d+ lines, \\d+ bytes\\): lines were cut or rewritten ${whileRunning ? 'while the server ran' : 'while the server was down'}`,
+            ),
+          ),
+        ]);
+        const verdict = verifyFiles([file]);
+        if (name.includes('emptied')) expect(verdict).toEqual({ ok: true, lines: 1, files: 1, notes: [expect.stringContaining('continues a chain from an earlier file')] });
+        else expect(verdict.ok).toBe(false);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+
+  test('lines another writer appends are no tampering: no report, and the chain stays whole', () => {
     const dir = tempDir();
     try {
       const file = join(dir, 'audit.jsonl');
-      const w1 = new AuditWriter({ file, redactor: new Redactor(), chain: true });
-      for (let i = 0; i < 5; i++) w1.write(event(i));
-      w1.close();
-      const before = JSON.parse(readFileSync(`${file}.head`, 'utf8'));
-      cutLines(file, 3, 2);
       const errors: string[] = [];
-      const w2 = new AuditWriter({ file, redactor: new Redactor(), chain: true, onError: (e) => errors.push(e.message) });
-      w2.close();
-      expect(errors).toEqual([
-        `${file} no longer matches its checkpoint (5 lines, ${before.bytes} bytes, last hash ${before.last_hash.slice(0, 12)}; ` +
-          `now 3 lines, ${Bun.file(file).size} bytes): lines were cut while the server was down`,
-      ]);
+      const onError = (e: Error) => errors.push(e.message);
+      const a = new AuditWriter({ file, redactor: new Redactor(), chain: true, onError });
+      const b = new AuditWriter({ file, redactor: new Redactor(), chain: true, onError });
+      for (let i = 0; i < 6; i++) {
+        (i % 2 === 0 ? a : b).write(event(i));
+        (i % 2 === 0 ? a : b).flush();
+      }
+      a.close();
+      b.close();
+      expect(errors).toEqual([]);
+      expect(verifyFiles([file])).toEqual({ ok: true, lines: 6, files: 1, notes: expect.any(Array) });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
