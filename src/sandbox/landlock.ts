@@ -99,6 +99,16 @@ export interface LandlockRules {
    * reading a .gitignore), as that open waits for a writer.
    */
   fifoDirs?: string[];
+  /**
+   * Whether `fifoDirs` may also be renamed and linked across (REFER): only
+   * where each is a mount of its own (the private temp view), so nothing
+   * moves from one into another grant. Elsewhere a directory holding FIFOs
+   * could be moved from there into the workspace whole, FIFOs and all, since
+   * Landlock lets a hierarchy move where it gains no rights. Without REFER a
+   * rename out of them (or across their own directories) fails with EXDEV, as
+   * across filesystems, and `mv` copies instead, which makes no FIFO.
+   */
+  fifoDirsOwnMounts?: boolean;
   /** Granted execute, read file, read dir. */
   readOnly: string[];
   /** 'all' leaves TCP unrestricted; otherwise only the listed ports. */
@@ -166,7 +176,11 @@ export function restrictSelf(rules: LandlockRules): RestrictReport {
     }
     const fifoDirs = new Set(rules.fifoDirs ?? []);
     for (const path of rules.readWrite) {
-      const rights = fifoDirs.has(path) ? readWriteRights(handledFs) : readWriteRights(handledFs) & ~Fs.MAKE_FIFO;
+      const rights = !fifoDirs.has(path)
+        ? readWriteRights(handledFs) & ~Fs.MAKE_FIFO
+        : rules.fifoDirsOwnMounts === true
+          ? readWriteRights(handledFs)
+          : readWriteRights(handledFs) & ~Fs.REFER;
       if (!addPathRule(rulesetFd, path, rights, true)) skipped.push(path);
     }
     if (restrictNet && rules.network !== 'all') {

@@ -119,7 +119,11 @@ async function confine(config: LauncherConfig): Promise<{ report: LayerReport; p
   const networkRefused = pidns !== null && !socketsAllowed(config.rules) ? isolateNetwork() : null;
   const privateNetwork = pidns !== null && !socketsAllowed(config.rules) && networkRefused === null;
   if (config.dropCapabilities) dropCapabilities(pidns ? [CAP_SYS_ADMIN] : []);
-  const landlock = restrictSelf(terminals ? { ...config.rules, readWrite: [...config.rules.readWrite, ...PTY_DEVICES] } : config.rules);
+  const landlock = restrictSelf({
+    ...config.rules,
+    readWrite: terminals ? [...config.rules.readWrite, ...PTY_DEVICES] : config.rules.readWrite,
+    fifoDirsOwnMounts: privateTmp,
+  });
   // Before the filter: the one thread that may still set another process's limits and send stop signals.
   const unfiltered = await UnfilteredThread.start();
   // No pids are protected: the filter binds this process too, and the

@@ -311,10 +311,16 @@ describe.each(variants)('$name server', ({ uid }) => {
     test("bob's command cannot put a FIFO in the workspace, made there or moved in from its TMPDIR, which takes one", async () => {
       const r = await bob('shell_execute', {
         command: 'sh',
-        arguments: ['-c', 'mkfifo "$TMPDIR/p" && echo tmp; mkfifo .gitignore || echo made-refused; mv "$TMPDIR/p" ./p || echo moved-refused'],
+        arguments: [
+          '-c',
+          // The FIFO itself, and a directory holding one: Landlock lets a hierarchy move where it gains no rights, so the
+          // directory would carry its FIFO along were the TMPDIR's entries free to be renamed out (mv then copies instead).
+          'mkfifo "$TMPDIR/p" && echo tmp; mkfifo .gitignore || echo made-refused; mv "$TMPDIR/p" ./p || echo moved-refused; ' +
+            'mkdir "$TMPDIR/d" && mkfifo "$TMPDIR/d/.gitignore" && mv "$TMPDIR/d" ./d 2>/dev/null; [ -p d/.gitignore ] && echo dir-moved || echo dir-refused',
+        ],
       });
-      expect(r.stdout).toBe('tmp\nmade-refused\nmoved-refused\n');
-      expect([existsSync(join(ws, '.gitignore')), existsSync(join(ws, 'p'))]).toEqual([false, false]);
+      expect(r.stdout).toBe('tmp\nmade-refused\nmoved-refused\ndir-refused\n');
+      expect([existsSync(join(ws, '.gitignore')), existsSync(join(ws, 'p')), existsSync(join(ws, 'd', '.gitignore'))]).toEqual([false, false, false]);
     });
 
     test('read_file and edit_file never open the FIFO (its waiting writer never wakes)', async () => {
