@@ -9,6 +9,7 @@
  * write outside the workspace.
  */
 import { randomBytes } from '../util/random.ts';
+import { KeyedLock } from '../util/keyed-lock.ts';
 import { constants, type Stats } from 'node:fs';
 import { type FileHandle, link, lstat, mkdir, open, realpath, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -48,6 +49,9 @@ export interface WriteResult {
 
 /** Temp names start with a dot so listings and searches skip them; a crash can leave one behind. */
 export const TEMP_PREFIX = '.hide-write-';
+
+/** Per file (its directory's real path and its name): the last look and the commit of one write at a time. */
+const commits = new KeyedLock();
 
 function tempName(): string {
   return `${TEMP_PREFIX}${randomBytes(8).toString('hex')}.tmp`;
@@ -161,30 +165,36 @@ export async function writeAtomic(confiner: Confiner, input: string, data: Uint8
     }
 
     await opts.beforeCommit?.();
-    // Last look before the commit: the directory may have moved, the target may have changed.
-    const where = await stillInside(confiner, dir, input);
-    if (!confiner.contains(join(where, name))) throw confiner.outside(input);
-    const now = await inspectTarget(target, input, opts.createOnly ?? false);
-    if (opts.expect) {
-      checkVersion(now, opts.expect, input);
-      if (!(await stillHolds(target, opts.expect, input))) throw changedRefusal(input);
-    }
-    if (opts.createOnly) {
-      try {
-        await link(temp, target);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new PathRefusedError(`path '${input}' already exists (createOnly)`, input, 'exists');
-        throw err;
+    const written = temp;
+    // The last look and the commit hold the file's lock: two of this server's writes of one file, each looking while
+    // the other had looked and not yet committed, would each replace the file, the second without the first's change.
+    const committed = await commits.run(join(dir.real, name), async () => {
+      // Last look before the commit: the directory may have moved, the target may have changed.
+      const where = await stillInside(confiner, dir, input);
+      if (!confiner.contains(join(where, name))) throw confiner.outside(input);
+      const now = await inspectTarget(target, input, opts.createOnly ?? false);
+      if (opts.expect) {
+        checkVersion(now, opts.expect, input);
+        if (!(await stillHolds(target, opts.expect, input))) throw changedRefusal(input);
       }
-      await unlink(temp);
-    } else {
-      await rename(temp, target);
-    }
+      if (opts.createOnly) {
+        try {
+          await link(written, target);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new PathRefusedError(`path '${input}' already exists (createOnly)`, input, 'exists');
+          throw err;
+        }
+        await unlink(written);
+      } else {
+        await rename(written, target);
+      }
+      return { where, now };
+    });
     temp = null;
     // The rename is durable only once the directory entry is on disk.
     await dir.handle.sync().catch(() => {});
     // The last look decides: another writer may have made or removed the file since the first.
-    return { real: join(where, name), created: now === null };
+    return { real: join(committed.where, name), created: committed.now === null };
   } finally {
     if (temp !== null) await unlink(temp).catch(() => {});
     await dir.handle.close();

@@ -24,6 +24,30 @@ describe('text with no UTF-8 form', () => {
   });
 });
 
+describe('edit_file under contention', () => {
+  test('concurrent edits of one file, each retried while told the file changed, lose none that reported success', async () => {
+    using t = tree();
+    await using s = await startServer(t);
+    const N = 12;
+    writeFileSync(join(t.ws, 'shared.txt'), Array.from({ length: N }, (_, i) => `line ${i}: old\n`).join(''));
+    const outcomes = await Promise.all(
+      Array.from({ length: N }, async (_, i) => {
+        // Bounded: an edit that keeps losing the race gives up, and is then no success to look for.
+        for (let attempt = 0; attempt < 100; attempt++) {
+          const r = await s.call('edit_file', { path: 'shared.txt', edits: [{ oldText: `line ${i}: old`, newText: `line ${i}: new` }] });
+          if (!r.isError) return 'ok';
+          if (!String(r.error).includes('changed while it was being edited')) return String(r.error);
+        }
+        return 'gave up';
+      }),
+    );
+    const final = readFileSync(join(t.ws, 'shared.txt'), 'utf8');
+    const lost = outcomes.flatMap((o, i) => (o === 'ok' && !final.includes(`line ${i}: new`) ? [i] : []));
+    expect({ lost, others: outcomes.filter((o) => o !== 'ok') }).toEqual({ lost: [], others: [] });
+    expect(readdirSync(t.ws)).toEqual(['shared.txt']);
+  });
+});
+
 describe('write_file atomicity', () => {
   test('50 concurrent writes to one path leave exactly one complete content from one caller', async () => {
     using t = tree();
