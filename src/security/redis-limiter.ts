@@ -103,6 +103,8 @@ export class RedisLimiter implements Limiter {
   private readonly leaseMs: number;
   private readonly prefix: string;
   private readonly renewals = new Set<ReturnType<typeof setInterval>>();
+  /** Leases of calls still running (id → slot key): put back on each new connection before anything else is sent. */
+  private readonly live = new Map<string, string>();
   private readonly probe: ReturnType<typeof setInterval>;
   /** Acquires that failed, by id: their slot and window entries to remove once Redis answers (see flushWithdrawals). */
   private readonly withdrawals = new Map<string, { keys: string[]; tries: number; next: number }>();
@@ -183,6 +185,7 @@ export class RedisLimiter implements Limiter {
       };
       try {
         await withTimeout(c.connect(), CONNECT_TIMEOUT_MS + 200, 'connect');
+        await this.restoreLeases(c);
       } catch (err) {
         c.close();
         throw err;
@@ -193,6 +196,20 @@ export class RedisLimiter implements Limiter {
       this.connecting = null;
     });
     return this.connecting;
+  }
+
+  /**
+   * Renews every running call's lease on a new connection, before the
+   * acquires waiting for it: a Redis that came back empty (restarted without
+   * persistence, failed over, flushed) or one paused past the lease has lost
+   * or dropped them, and until the next renewal (a third of a lease later)
+   * every running call would stop counting, letting the client run its whole
+   * concurrency again beside them.
+   */
+  private async restoreLeases(c: RedisClient): Promise<void> {
+    if (this.live.size === 0) return;
+    const lease = String(this.leaseMs);
+    await withTimeout(Promise.all([...this.live].map(([id, slotKey]) => c.send('EVAL', [RENEW, '1', slotKey, lease, id]))), OP_TIMEOUT_MS, 'lease renewal');
   }
 
   /** Sends one command; any failure marks the store down. */
@@ -267,6 +284,7 @@ export class RedisLimiter implements Limiter {
     }, Math.max(100, Math.floor(this.leaseMs / 3)));
     renew.unref();
     this.renewals.add(renew);
+    this.live.set(id, slotKey);
     let released = false;
     return {
       ok: true,
@@ -275,6 +293,7 @@ export class RedisLimiter implements Limiter {
         released = true;
         clearInterval(renew);
         this.renewals.delete(renew);
+        this.live.delete(id);
         if (renewalLost || renewing > 0) this.withdraw(id, [slotKey]);
         try {
           await this.run('ZREM', [slotKey, id]);
@@ -328,6 +347,7 @@ export class RedisLimiter implements Limiter {
     clearInterval(this.probe);
     for (const t of this.renewals) clearInterval(t);
     this.renewals.clear();
+    this.live.clear();
     try {
       this.client?.close();
     } catch {

@@ -107,6 +107,25 @@ describe.skipIf(!hasRedis)('Redis limit store', () => {
     }
   }, 30_000);
 
+  test('Redis restarted (its data lost) while a call runs: the call counts again before the first acquire after, not a renewal later', async () => {
+    const marker = '100.4243';
+    try {
+      // A lease of 30 s renews every 10 s: the call must count again without waiting for that.
+      await using s = await spawnServer(env({ HIDE_RATE_LIMIT_CONCURRENT: '1', HIDE_RATE_LIMIT_LEASE_SECONDS: '30' }));
+      const held = exec(s.url, 'sleep', [marker]).catch(() => null);
+      await waitFor(() => pidsMatching(marker).length === 1, 5000, 'the call holding the one slot');
+      await stopRedis();
+      await startRedis(); // empty: no persistence
+      await waitFor(async () => (await fetch(`${s.url}/ready`)).status === 200, 5000, 'the instance ready again');
+      const after = await exec(s.url, 'echo', ['x']);
+      expect([after.status, after.body.error?.data.reason]).toEqual([429, 'concurrency']);
+      killMatching(marker);
+      await held;
+    } finally {
+      killMatching(marker);
+    }
+  }, 30_000);
+
   test('a Redis too busy to answer in time: 503, and the slot its late acquire takes is given back, not held for the lease', async () => {
     await using s = await spawnServer(env({ HIDE_RATE_LIMIT_CONCURRENT: '1', HIDE_RATE_LIMIT_LEASE_SECONDS: '600' }));
     expect((await exec(s.url, 'echo', ['before'])).status).toBe(200);
