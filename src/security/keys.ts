@@ -181,7 +181,9 @@ export class KeyStore {
     // request cost O(clients).
     const candidate = this.byDigest.get(keyHash);
     const match = crypto.timingSafeEqual(digest, candidate?.digest ?? NO_MATCH) && candidate ? candidate : null;
-    if (match === null) return { ok: false, reason: 'invalid', keyHash };
+    // No digest of a value that is no key: a mistyped key, or a short password sent by mistake, is found again from its
+    // unsalted SHA-256 by hashing guesses, and the audit log would keep it.
+    if (match === null) return { ok: false, reason: 'invalid', keyHash: null };
     if (!match.enabled) return { ok: false, reason: 'disabled', keyHash };
     return { ok: true, client: match.client, keyHash };
   }

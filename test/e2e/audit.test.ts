@@ -112,6 +112,8 @@ test('2 000 calls from 32 clients in both eras: one whole line per event, no sec
   }
   const call = events.find((e) => e.event_type === 'tool_call')!;
   expect(call.api_key_hash as string).toMatch(/^[0-9a-f]{64}$/);
+  // A wrong key leaves no digest behind: a mistyped key or a password sent by mistake is guessed back from it.
+  expect(new Set(events.filter((e) => e.event_type === 'auth_failure').map((e) => e.api_key_hash))).toEqual(new Set([null]));
   expect(call.user as string).toMatch(/^dev-\d+$/);
 }, 120_000);
 

@@ -61,7 +61,8 @@ describe('KeyStore.authenticate', () => {
     const malformed = [` ${KEY_A}`, `${KEY_A} `, `${KEY_A}\n`, `${KEY_A}\t`, `${KEY_A}\u0000`, `Bearer ${KEY_A}`, 'x'.repeat(1025), `${KEY_A}\u00a0`, `${KEY_A}\u2028`];
     for (const k of malformed) expect(store.authenticate(k)).toEqual({ ok: false, reason: 'invalid', keyHash: null });
     const nearMiss = [KEY_A.slice(0, -1), `${KEY_A}x`, KEY_A.toLowerCase(), KEY_A.toUpperCase(), `x${KEY_A}`, 'a'.repeat(1024)];
-    for (const k of nearMiss) expect(store.authenticate(k)).toEqual({ ok: false, reason: 'invalid', keyHash: sha256Hex(k) });
+    // No digest of a value that is no key: the audit line of the failure would keep it, and a short one is guessed back.
+    for (const k of nearMiss) expect(store.authenticate(k)).toEqual({ ok: false, reason: 'invalid', keyHash: null });
   });
 
   test('single key and file together', () => {
