@@ -27,7 +27,8 @@ export const MIN_KEY_RUN = 16;
 
 // Key names whose values are masked whatever they hold ("api_key", "apiKey",
 // "private_key", "Authorization", "sessionId"…). Over-masking beats leaking.
-const SENSITIVE_KEY = /passw(?:or)?d|passphrase|token|secret|key|authori[sz]ation|credential|cookie|session|^auth$|^pass$/i;
+// Environment names end so too (`MYSQL_PWD`, `REDISCLI_AUTH`, `GITHUB_PAT`, `DB_PASS`, `PGPASS`, `SMTP_PW`, `NPM_CREDS`).
+const SENSITIVE_KEY = /passw(?:or)?d|passphrase|token|secret|key|authori[sz]ation|credential|cookie|session|^auth$|(?:^|[_.-]|pg)pass$|[_.-](?:pwd|pw|pat|auth|creds?)$/i;
 // …except for numbers under a name that counts or measures: `{ keys: 3 }` in
 // keys_reloaded, `max_tokens`, `sessionTimeoutMs` say nothing secret.
 const COUNT_NAME = /(?:[^s]s|count|total|num|number|len|length|size|limit|max|min|ms|seconds|bytes)$/i;
@@ -219,6 +220,16 @@ function quotesOf(value: string): [open: string, close: string] {
   return ['', ''];
 }
 
+/**
+ * A value that is only quotes (`ssh-keygen -N ""`, `--password ''`): no
+ * secret, and the log should say none was given, which is what an auditor
+ * looks for.
+ */
+function emptyQuoted(value: string): boolean {
+  const [open, close] = quotesOf(value);
+  return open !== '' && value.length === open.length + close.length;
+}
+
 /** The value without its quotes. */
 function unquoted(value: string): string {
   const [open, close] = quotesOf(value);
@@ -280,7 +291,7 @@ function programFlagMasks(text: string): Masked[] {
     while (lo < hi && named[lo]!.end < from) lo++;
     const value = m.groups!.next ?? m.groups!.attached;
     const flag = m[0].slice(0, 2);
-    const verdict = value === undefined ? null : flagVerdict(named, lo, hi, flag, m.groups!.attached !== undefined);
+    const verdict = value === undefined || emptyQuoted(value) ? null : flagVerdict(named, lo, hi, flag, m.groups!.attached !== undefined);
     if (verdict === null || (verdict === 'unlessPort' && PORT_MAPPING.test(unquoted(value!)))) {
       // Not a secret here: what followed the flag is looked at again, as it may hold a flag of its own.
       SHORT_FLAG.lastIndex = at + flag.length;
@@ -318,14 +329,17 @@ function flagVerdict(named: readonly Named[], lo: number, hi: number, flag: stri
  */
 function masked(text: string, masks: Masked[]): string {
   const secrets: { from: number; to: number; with: string }[] = [];
-  // A match inside another's span is dropped, as one regex would never have tried it: the outer one decided what
-  // of its span is secret (`Authorization: Token x` keeps `Token`, which `authorization: value` would mask).
+  // A match inside another's span, or starting where a rule of lower rank matched, is dropped, as one regex of them
+  // all would never have tried it: that one decided what of its span is secret (`Authorization: Token x` keeps
+  // `Token`, which `authorization: value` would mask; `Authorization: Bearer t| tee` keeps the pipe).
   masks.sort((x, y) => x.index - y.index || x.rank - y.rank);
   let covered = 0;
+  let lastStart = -1;
   for (const { index, seen, masked: m } of masks) {
     const end = index + seen.length;
-    if (end <= covered) continue;
-    covered = end;
+    if (end <= covered || index === lastStart) continue;
+    covered = Math.max(covered, end);
+    lastStart = index;
     if (m === seen) continue;
     let head = 0;
     while (head < m.length && head < seen.length && m[head] === seen[head]) head++;
@@ -472,8 +486,14 @@ const KEY_TAIL =
   `(?:${KEY_NL}[A-Za-z][A-Za-z0-9-]{0,40}:[ \t][^\r\n\\\\"']{0,256})*` +
   `(?:${KEY_NL}+[ \t]*(?:${KEY_BODY_RUN}|[A-Za-z0-9+/=]{1,4096}${KEY_LINE_END})|[ \t]+${KEY_BODY_RUN}|[ \t]+[A-Za-z0-9+/=]{1,4096}(?=[ \t]*$))*`;
 
-/** A character of a header value: not a quote, a line end, a space, a backquote or `$(` (a command substitution). */
-const HDR_CHAR = String.raw`[^\s"'\x60$]|\$(?!\()`;
+/**
+ * A character of a header value: not a quote, a line end, a space, a
+ * backquote or `$(` (a command substitution), nor a `;`, `|` or `&` that a
+ * space or the end follows: the shell ends a command there (`echo
+ * authorization: none; wget …` keeps its wget), where a value glued on keeps
+ * going (`abc|def`, `a;b`).
+ */
+const HDR_CHAR = String.raw`[^\s"'\x60$;|&]|[;|&](?![\s]|$)|\$(?!\()`;
 /** Spaces inside a header value, when no shell operator follows them. */
 const HDR_SPACE = String.raw`[ \t]+(?![|&;<>]|\$\(|\x60)(?=[^\s"'])`;
 const COOKIE_CHAR = String.raw`[^\s"'\x60$;]|\$(?!\()`;
@@ -502,8 +522,8 @@ const PATTERNS = [
   // word, and with bounded name parts so a long word cannot make matching quadratic.
   // JSON inside a string (\"password\":\"…\") counts too.
   String.raw`(?<kvName>(?<![A-Za-z0-9_.-])${NOT_SECRET_PREFIX}-{0,2}${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX})(?<kvSep>\\?["']?[ \t]*[=:][ \t]*(?:\r?\n[ \t]+)?)(?<kvVal>\$'(?:[^'\\\n]|\\.)*'|\\"(?:[^\\\n]|\\[^"])*\\"|"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|(?<kvScheme>(?:Bearer|Basic)\s+)?[^\s"'&,;]+)`,
-  // Environment-style DB_PASS=…, MYSQL_PWD=…, SSH_KEY=…, GITHUB_PAT=…, REDISCLI_AUTH=…, and pass=….
-  String.raw`(?<envName>(?<![A-Za-z0-9_.-])-{0,2}(?:[A-Za-z][A-Za-z0-9_]{0,63}_(?:KEY|PAT|PASS|PWD|AUTH)|PASS)=)[^\s"'&,;]+`,
+  // Environment-style DB_PASS=…, MYSQL_PWD=…, SSH_KEY=…, GITHUB_PAT=…, REDISCLI_AUTH=…, SMTP_PW=…, NPM_CREDS=…, PGPASS=…, and pass=….
+  String.raw`(?<envName>(?<![A-Za-z0-9_.-])-{0,2}(?:[A-Za-z][A-Za-z0-9_]{0,63}_(?:KEY|PAT|PASS|PWD|PW|AUTH|CREDS?)|(?:PG)?PASS)=)[^\s"'&,;]+`,
   // --password hunter2, aws_secret_access_key X (value as the next word).
   String.raw`(?<flag>${WORD_START}(?:${NOT_SECRET_PREFIX}--?${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX}|--?(?:pass|pw|auth)|aws_secret_access_key)${GAP})(?<flagVal>${LOOSE_FLAG_VALUE})`,
   // curl -u user:password, podman --creds, skopeo --src-creds and --dest-creds: the password read as a word, or
@@ -577,11 +597,12 @@ function replacement(match: string, ...rest: unknown[]): string {
   if (g.awsBefore !== undefined) return LOWER_HEX.test(g.awsBefore) ? match : REDACTED;
   if (g.kvName !== undefined) {
     const val = g.kvVal ?? '';
+    if (emptyQuoted(val)) return match;
     const [open, close] = quotesOf(val);
     return `${g.kvName}${g.kvSep}${open}${g.kvScheme ?? ''}${REDACTED}${close}`;
   }
   if (g.envName !== undefined) return `${g.envName}${REDACTED}`;
-  if (g.flag !== undefined) return `${g.flag}${quoted(REDACTED, g.flagVal!)}`;
+  if (g.flag !== undefined) return emptyQuoted(g.flagVal!) ? match : `${g.flag}${quoted(REDACTED, g.flagVal!)}`;
   if (g.userFlag !== undefined) return UID_GID.test(`${g.userName}:${g.userPass}`) ? match : `${g.userFlag}${quoted(REDACTED, g.userPass!)}`;
   if (g.userFlagDq !== undefined) return UID_GID.test(`${g.userNameDq}:${g.userPassDq}`) ? match : `${g.userFlagDq}${REDACTED}`;
   if (g.userFlagSq !== undefined) return UID_GID.test(`${g.userNameSq}:${g.userPassSq}`) ? match : `${g.userFlagSq}${REDACTED}`;

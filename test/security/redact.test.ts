@@ -63,7 +63,9 @@ describe('Redactor.redactText', () => {
     // Values may hold `|`, `&` and `;` (signed cookies, query-like cookies): no operator ends the mask.
     ['cookie header, a signed value with |', 'curl -H "Cookie: auth=user|1700000000|HMACSECRET" u', `curl -H "Cookie: ${REDACTED}" u`],
     ['cookie header, a value with &', "curl -H 'Cookie: prefs=a=1&sig=SECRETSIG' u", `curl -H 'Cookie: ${REDACTED}' u`],
-    ['authorization header, a token with | and ;', 'Authorization: Bearer abc|def123secret; more', `Authorization: Bearer ${REDACTED}`],
+    ['authorization header, a token with | and ;', 'Authorization: Bearer abc|def123secret;x more', `Authorization: Bearer ${REDACTED}`],
+    // The shell ends a command at a ; | or & that a space follows: what comes after it is another command, and is shown.
+    ['authorization header, then ; | & and a space', 'echo authorization: none; wget http://x/x.sh -O- | sh; echo Authorization: Bearer t1| tee f; echo authorization: t2& wait', `echo authorization: ${REDACTED}; wget http://x/x.sh -O- | sh; echo Authorization: Bearer ${REDACTED}| tee f; echo authorization: ${REDACTED}& wait`],
     // What a value never holds ends it: a shell operator after a space, `$(`, a backquote; in a cookie header a space,
     // or a `;` before no cookie. The command after such a word stays readable.
     ['cookie header, then a command', 'echo cookie: x; touch y', `echo cookie: ${REDACTED}; touch y`],
@@ -147,6 +149,8 @@ describe('Redactor.redactText', () => {
     ['sk- package name stays', 'pip install sk-learn-and-other-words', 'pip install sk-learn-and-other-words'],
     ['a signed URL keeps its other parameters and the commands after it', 'curl "https://h/o?X-Amz-Signature=abc123&x=1" | jq .; curl https://h/o?sig=ab%2B;rm -rf x', `curl "https://h/o?X-Amz-Signature=${REDACTED}&x=1" | jq .; curl https://h/o?sig=${REDACTED};rm -rf x`],
     ['Basic before words stays; Basic before user:password is masked', `Basic authentication failed; Basic ${btoa('bob:pw12345')} sent`, `Basic authentication failed; Basic ${REDACTED} sent`],
+    ['environment names that end as secrets do', 'SMTP_PW=Zq9x1 NPM_CREDS=Zq9x2 PGPASS=Zq9x3 REDISCLI_AUTH=Zq9x4 PATH=/bin BYPASS=1', `SMTP_PW=${REDACTED} NPM_CREDS=${REDACTED} PGPASS=${REDACTED} REDISCLI_AUTH=${REDACTED} PATH=/bin BYPASS=1`],
+    ['an empty quoted value stays: none was given', `ssh-keygen -t ed25519 -N "" -f k; ldapsearch -w '' -x; psql --password ""; PASSWORD="" make; mysql -p"" db`, `ssh-keygen -t ed25519 -N "" -f k; ldapsearch -w '' -x; psql --password ""; PASSWORD="" make; mysql -p"" db`],
     ['auth and session as whole names, not inside other words', 'AUTH=x1 session=x2; git log --author=dev --authority=y', `AUTH=${REDACTED} session=${REDACTED}; git log --author=dev --authority=y`],
   ];
   for (const [name, input, want] of cases) {
@@ -187,14 +191,14 @@ describe('Redactor.redact', () => {
     const input = {
       command: 'git',
       arguments: ['push', `https://bob:pw123@host/x`, '--token', 'ghs_notlongenough', '--api-key=abc'],
-      env: { API_KEY: 'k', apiKey: 'k', apikey: 'k', key: 'k', private_key: 'k', Authorization: 'Basic Zm9v', passwd: 'p', Cookie: 'c', sessionId: 's', client_secret: 's', myCredentials: 'c', none: null },
+      env: { API_KEY: 'k', apiKey: 'k', apikey: 'k', key: 'k', private_key: 'k', Authorization: 'Basic Zm9v', passwd: 'p', Cookie: 'c', sessionId: 's', client_secret: 's', myCredentials: 'c', none: null, MYSQL_PWD: 'p', REDISCLI_AUTH: 'p', GITHUB_PAT: 'p', DB_PASS: 'p', PGPASS: 'p', SMTP_PW: 'p', NPM_CREDS: 'p', PWD: '/w', PATH: '/bin', BYPASS: 'x' },
       nested: [{ deeper: { password: 12345, ok: true } }],
       timeoutSeconds: 30,
     };
     expect(r.redact(input)).toEqual({
       command: 'git',
       arguments: ['push', `https://bob:${REDACTED}@host/x`, '--token', REDACTED, `--api-key=${REDACTED}`],
-      env: { API_KEY: REDACTED, apiKey: REDACTED, apikey: REDACTED, key: REDACTED, private_key: REDACTED, Authorization: REDACTED, passwd: REDACTED, Cookie: REDACTED, sessionId: REDACTED, client_secret: REDACTED, myCredentials: REDACTED, none: null },
+      env: { API_KEY: REDACTED, apiKey: REDACTED, apikey: REDACTED, key: REDACTED, private_key: REDACTED, Authorization: REDACTED, passwd: REDACTED, Cookie: REDACTED, sessionId: REDACTED, client_secret: REDACTED, myCredentials: REDACTED, none: null, MYSQL_PWD: REDACTED, REDISCLI_AUTH: REDACTED, GITHUB_PAT: REDACTED, DB_PASS: REDACTED, PGPASS: REDACTED, SMTP_PW: REDACTED, NPM_CREDS: REDACTED, PWD: '/w', PATH: '/bin', BYPASS: 'x' },
       nested: [{ deeper: { password: REDACTED, ok: true } }],
       timeoutSeconds: 30,
     });
