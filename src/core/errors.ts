@@ -186,3 +186,11 @@ export class InvalidParamsError extends HideError {
     super(message, { status, rpcCode: RpcCode.invalidParams });
   }
 }
+
+/**
+ * Why the server stopped a call still running: its client lost the right to
+ * make it (a keys-file reload disabled or removed the client, or took the
+ * tool from it). Given as the call's abort reason, so the call's result says
+ * so rather than that the client went away.
+ */
+export class AccessRevoked extends Error {}

@@ -6,6 +6,7 @@
  */
 import { closeSync, constants, fstatSync, openSync, realpathSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
+import { AccessRevoked } from '../core/errors.ts';
 import { isWithin } from '../util/path-within.ts';
 import type { Confiner } from '../workspace/confine.ts';
 import { PathRefusedError } from '../workspace/confine.ts';
@@ -262,7 +263,10 @@ export class CommandRunner {
     let error: string | null = result.spawnError;
     // A call whose time ran out, or that was cancelled, before its command started says so in its spawnError.
     if (result.timedOut) error = error === null ? `command timed out after ${timeoutSeconds} s; its process group was killed` : `command timed out after ${timeoutSeconds} s: ${error}`;
-    else if (result.cancelled) error = error === null ? 'command cancelled: the client went away; its process group was killed' : `command cancelled: the client went away: ${error}`;
+    else if (result.cancelled) {
+      const why = req.signal?.reason instanceof AccessRevoked ? `the server stopped it: ${req.signal.reason.message}` : 'the client went away';
+      error = error === null ? `command cancelled: ${why}; its process group was killed` : `command cancelled: ${why}: ${error}`;
+    }
     else if (!error && result.exitCode !== 0) error = `command exited with code ${result.exitCode}`;
     return { ...result, error };
   }

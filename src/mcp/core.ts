@@ -9,7 +9,7 @@
  * adapters over `read` and `answer`; nothing here knows about either.
  */
 import type { CallContext, ProgressUpdate } from '../core/context.ts';
-import { HideError, InvalidRequestError, ParseError, RpcCode, UnsupportedProtocolVersionError } from '../core/errors.ts';
+import { AccessRevoked, HideError, InvalidRequestError, ParseError, RpcCode, UnsupportedProtocolVersionError } from '../core/errors.ts';
 import { logger } from '../core/log.ts';
 import { type ToolDefinition, toolPermitted } from '../tools/types.ts';
 import type { Request as DispatchRequest, McpDispatcher, Reply } from './dispatcher.ts';
@@ -58,9 +58,15 @@ const isProgressToken = (x: unknown): x is string | number =>
 /** Progress messages are the newest output; the cap keeps each notification small. */
 const PROGRESS_MESSAGE_CHARS = 1024;
 
+/** What a call in flight is kept with: its tool (null: unknown name), and the key it came with, for a reload to judge. */
+interface CallTag {
+  tool: ToolDefinition | null;
+  apiKeyHash: string | null;
+}
+
 export class McpCore {
   /** Requests being answered, by owner and id, so `notifications/cancelled` from the same owner reaches them. */
-  private readonly inflight = new InflightCalls<ToolDefinition | null>();
+  private readonly inflight = new InflightCalls<CallTag>();
   private readonly log = logger.withTag('mcp');
 
   constructor(readonly dispatcher: McpDispatcher) {}
@@ -133,10 +139,11 @@ export class McpCore {
     if (message.method !== 'tools/call') return this.guarded(request, incoming.era, ctx, opts.admission);
     const controller = new AbortController();
     const progress = opts.notify && incoming.progressToken !== undefined ? progressReporter(incoming.progressToken, opts.notify) : undefined;
-    const untrack = this.inflight.add(ctx.clientId, idKey(message.id), this.dispatcher.toolFor(message.params), () => {
+    const tag: CallTag = { tool: this.dispatcher.toolFor(message.params), apiKeyHash: ctx.apiKeyHash };
+    const untrack = this.inflight.add(ctx.clientId, idKey(message.id), tag, (reason) => {
       // Nothing more about a request once it is cancelled: no progress while its process is being killed.
       progress?.close();
-      controller.abort();
+      controller.abort(reason);
     });
     const callCtx: CallContext = {
       ...ctx,
@@ -161,7 +168,19 @@ export class McpCore {
   private cancel(ctx: CallContext, requestId: unknown): void {
     const id = asJsonRpcId(requestId);
     if (id === null) return;
-    this.inflight.abort(ctx.clientId, idKey(id), (tool) => tool === null || toolPermitted(tool, ctx));
+    this.inflight.abort(ctx.clientId, idKey(id), ({ tool }) => tool === null || toolPermitted(tool, ctx));
+  }
+
+  /**
+   * Stops the running calls `revoked` gives a reason for (a keys-file reload
+   * took their client's right to make them): their processes are killed, and
+   * their results say why. How many.
+   */
+  endRevoked(revoked: (clientId: string, apiKeyHash: string | null, tool: ToolDefinition | null) => string | null): number {
+    return this.inflight.abortWhere((owner, { tool, apiKeyHash }) => {
+      const reason = revoked(owner, apiKeyHash, tool);
+      return reason === null ? null : new AccessRevoked(reason);
+    });
   }
 
   /** The error reply for a refusal: the HideError's status, code, data and headers, the id echoed. */

@@ -12,14 +12,14 @@ interface Entry<Tag> {
   id: string;
   /** What the caller registered with the call (the tool), for a cancellation to judge. */
   tag: Tag;
-  abort: () => void;
+  abort: (reason?: unknown) => void;
 }
 
 export class InflightCalls<Tag> {
   private readonly entries = new InflightMap<Entry<Tag>, true>();
 
   /** Registers a call; the returned function removes it once the call has ended. */
-  add(owner: string, id: string, tag: Tag, abort: () => void): () => void {
+  add(owner: string, id: string, tag: Tag, abort: (reason?: unknown) => void): () => void {
     const entry: Entry<Tag> = { owner, id, tag, abort };
     this.entries.set(entry, true);
     return () => {
@@ -35,6 +35,18 @@ export class InflightCalls<Tag> {
   /** Aborts the owner's calls with this id that `may` allows; another owner's calls with the same id are not touched. */
   abort(owner: string, id: string, may: (tag: Tag) => boolean): void {
     for (const e of this.entries.keys()) if (e.owner === owner && e.id === id && may(e.tag)) e.abort();
+  }
+
+  /** Aborts every call `why` gives a reason for, with that reason; how many. */
+  abortWhere(why: (owner: string, tag: Tag) => unknown): number {
+    let n = 0;
+    for (const e of this.entries.keys()) {
+      const reason = why(e.owner, e.tag);
+      if (reason === null || reason === undefined) continue;
+      e.abort(reason);
+      n++;
+    }
+    return n;
   }
 
   get size(): number {

@@ -49,7 +49,7 @@ import type { ToolDefinition } from '../tools/types.ts';
 import { StartupError } from '../core/startup-error.ts';
 import { Confiner } from '../workspace/confine.ts';
 import { startFileWorkers } from './file-workers.ts';
-import { unreachableReason } from './unreachable-processes.ts';
+import { revokedCallReason, unreachableReason } from './unreachable-processes.ts';
 
 export { StartupError } from '../core/startup-error.ts';
 
@@ -382,6 +382,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
       for (const line of auth.keyStore?.unknownTools(toolNames) ?? []) logger.withTag('keys').warn(line);
     };
     let processes: { table: ProcessTable; tools: ToolRegistry } | null = null;
+    let core: McpCore | null = null;
     auth.onReloadAudited((keys) => {
       audit.write({ event_type: 'keys_reloaded', correlation_id: null, client_id: null, client_ip: null, api_key_hash: null, user: null, tool_name: null, arguments: null, result: { keys }, error: null });
       warnUnknownTools();
@@ -389,6 +390,8 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
       const store = auth.keyStore;
       const opened = processes;
       if (store !== null && opened !== null) opened.table.endUnreachable((caller) => unreachableReason(store, (name) => opened.tools.get(name), caller));
+      // Calls still running with a key the reload disabled or removed, or that may no longer call their tool.
+      if (store !== null) core?.endRevoked((clientId, apiKeyHash, tool) => revokedCallReason(store, clientId, apiKeyHash, tool));
     });
     let ipFilter: IpFilter;
     let hosts: HostPolicy;
@@ -436,7 +439,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
     return {
       config,
       confiner,
-      core: new McpCore(dispatcher),
+      core: (core = new McpCore(dispatcher)),
       security,
       keyStore: auth.keyStore,
       audit,

@@ -1,6 +1,6 @@
 /**
  * Which long-running processes a keys-file reload leaves out of their
- * client's reach. A process is bound to the client that started it, and only
+ * client's reach, and which running calls it takes from their client. A process is bound to the client that started it, and only
  * process_read and process_kill see or stop it; once the client may call
  * neither (disabled, removed, or its `tools` or `readOnly` changed), nobody
  * can, and it would run on unwatched until its idle limit. Those are killed,
@@ -31,4 +31,21 @@ export function unreachableReason(keys: Pick<KeyStore, 'enabledClient'>, tool: (
     return def !== undefined && toolPermitted(def, grant);
   });
   return reaches ? null : PROCESS_TOOLS_REVOKED;
+}
+
+/**
+ * Why a call still running with `apiKeyHash`'s key is one its client may no
+ * longer make under the keys now loaded (disabled, removed, or the tool taken
+ * away by `tools` or `readOnly`), or null when it may: such a call is stopped,
+ * as its client's processes are, rather than run on to its timeout.
+ */
+export function revokedCallReason(keys: Pick<KeyStore, 'enabledClient'>, clientId: string, apiKeyHash: string | null, tool: ToolDefinition | null): string | null {
+  // Made without an API key (authentication off, an OAuth token): the keys file never governed it.
+  if (apiKeyHash === null) return null;
+  const client = keys.enabledClient(clientId);
+  if (client === null) return CLIENT_REVOKED;
+  if (tool !== null && !toolPermitted(tool, { allowedTools: client.tools, readOnly: client.readOnly })) {
+    return `its client may no longer call ${tool.name} (its tools or readOnly in the keys file)`;
+  }
+  return null;
 }
