@@ -90,7 +90,10 @@ export function hardLinkRefusal(input: string): PathRefusedError {
 
 async function confirmOpened(confiner: Confiner, fh: FileHandle, openedAs: string, input: string): Promise<string> {
   const where = await descriptorPath(fh, openedAs);
-  if (where.endsWith(' (deleted)') || !confiner.contains(where)) throw confiner.outside(input);
+  // Replaced (an edit or a write renamed a new file over it) or removed since it was opened: where it lay is no longer
+  // known, and no reason to call it outside; another try opens what is there now.
+  if (where.endsWith(' (deleted)')) throw new PathRefusedError(`path '${input}' changed while it was being opened (replaced or removed); try again`, input, 'changed');
+  if (!confiner.contains(where)) throw confiner.outside(input);
   return where;
 }
 

@@ -36,7 +36,8 @@ describe('edit_file under contention', () => {
         for (let attempt = 0; attempt < 100; attempt++) {
           const r = await s.call('edit_file', { path: 'shared.txt', edits: [{ oldText: `line ${i}: old`, newText: `line ${i}: new` }] });
           if (!r.isError) return 'ok';
-          if (!String(r.error).includes('changed while it was being edited')) return String(r.error);
+          // Told the file changed: before the write (it was replaced while opened, or since it was read). Anything else is a finding.
+          if (!/changed while it was being (edited|opened)/.test(String(r.error))) return String(r.error);
         }
         return 'gave up';
       }),
