@@ -249,7 +249,10 @@ interface Masked {
 const PROGRAM_OR_LOGIN = new RegExp(`${WORD_START}(?:${[...PROGRAM_FLAGS.keys(), LOGIN_WORD].map(escapeRegex).join('|')})(?![\\w.-])`, 'gi');
 /** Every short flag some listed program gives a meaning, as an option, with the value attached or after a gap. */
 const SHORT_FLAGS = [...new Set([...PROGRAM_FLAGS.values()].flatMap((f) => [...f.attached, ...f.next]))];
-const SHORT_FLAG = new RegExp(`${OPTION_START}(?:${SHORT_FLAGS.map(escapeRegex).join('|')})(?:(?<gap>${GAP})(?<next>${LOOSE_FLAG_VALUE})|(?<attached>${LOOSE_FLAG_VALUE}))?`, 'g');
+const SHORT_FLAG = new RegExp(`${OPTION_START}(?:${SHORT_FLAGS.map(escapeRegex).join('|')})`, 'g');
+/** A flag's value where it starts, and the gap before a value that is not glued on: read only where a program wants one. */
+const VALUE_HERE = new RegExp(LOOSE_FLAG_VALUE, 'y');
+const GAP_HERE = new RegExp(GAP, 'y');
 const SEPARATOR = /[\n;&|]/;
 
 /** A program or `login` named in a command string, in the order they appear. */
@@ -285,21 +288,42 @@ function programFlagMasks(text: string): Masked[] {
   SHORT_FLAG.lastIndex = 0;
   for (let m = SHORT_FLAG.exec(text); m !== null; m = SHORT_FLAG.exec(text)) {
     const at = m.index;
+    const flag = m[0];
     for (; scanned < at; scanned++) if (SEPARATOR.test(text[scanned]!)) commandStart = scanned + 1;
     while (hi < named.length && named[hi]!.end <= at) hi++;
     const from = Math.max(commandStart, at - PROGRAM_REACH);
     while (lo < hi && named[lo]!.end < from) lo++;
-    const value = m.groups!.next ?? m.groups!.attached;
-    const flag = m[0].slice(0, 2);
-    const verdict = value === undefined || emptyQuoted(value) ? null : flagVerdict(named, lo, hi, flag, m.groups!.attached !== undefined);
-    if (verdict === null || (verdict === 'unlessPort' && PORT_MAPPING.test(unquoted(value!)))) {
-      // Not a secret here: what followed the flag is looked at again, as it may hold a flag of its own.
-      SHORT_FLAG.lastIndex = at + flag.length;
-      continue;
-    }
-    masks.push({ index: at, seen: m[0], masked: `${m[0].slice(0, m[0].length - value!.length)}${quoted(REDACTED, value!)}`, rank: PROGRAM_RANK });
+    // The value is read only where a program named here wants one, glued on or after a gap, and a masked one is
+    // skipped: read for every flag and looked at again when it was no secret, a word full of flags cost quadratic time.
+    const mask = flagMask(text, at + flag.length, flagVerdict(named, lo, hi, flag, true), flagVerdict(named, lo, hi, flag, false));
+    if (mask === null) continue;
+    masks.push({ index: at, seen: text.slice(at, mask.end), masked: `${text.slice(at, mask.end - mask.value.length)}${quoted(REDACTED, mask.value)}`, rank: PROGRAM_RANK });
+    SHORT_FLAG.lastIndex = mask.end;
   }
   return masks;
+}
+
+/**
+ * The value after a flag ending at `after` that is a secret: glued on where
+ * `attached` says so, else after a gap where `next` does; null when there is
+ * none (no value, only quotes, a port mapping where that is allowed).
+ */
+function flagMask(text: string, after: number, attached: Mask | null, next: Mask | null): { value: string; end: number } | null {
+  for (const [verdict, gap] of [[attached, false], [next, true]] as const) {
+    if (verdict === null) continue;
+    let at = after;
+    if (gap) {
+      GAP_HERE.lastIndex = after;
+      if (GAP_HERE.exec(text) === null) continue;
+      at = GAP_HERE.lastIndex;
+    }
+    VALUE_HERE.lastIndex = at;
+    const value = VALUE_HERE.exec(text)?.[0];
+    if (value === undefined) continue;
+    if (emptyQuoted(value) || (verdict === 'unlessPort' && PORT_MAPPING.test(unquoted(value)))) return null;
+    return { value, end: at + value.length };
+  }
+  return null;
 }
 
 /**
@@ -388,8 +412,9 @@ const STDIN_SECRET_FLAG = String.raw`${WORD_START}(?:--(?:pass(?:word)?-stdin|wi
  */
 const HERE_GAP = String.raw`(?:[ \t]|\\\r?\n)*`;
 const STDIN_SECRET_FLAG_RE = new RegExp(STDIN_SECRET_FLAG, 'gi');
-/** Exactly three `<`: a run of them is no here-string. */
-const HERE_STRING = new RegExp(String.raw`(?<!<)<<<(?!<)${HERE_GAP}(?<value>${LOOSE_FLAG_VALUE})`, 'g');
+/** Exactly three `<`: a run of them is no here-string. Its gap and value are read only where it is paired with a flag. */
+const HERE_STRING = /(?<!<)<<<(?!<)/g;
+const HERE_VALUE = new RegExp(String.raw`${HERE_GAP}(?<value>${LOOSE_FLAG_VALUE})`, 'y');
 /** `echo` or `printf` (`printf -- '%s\n' pw`) and its one word, piped (after up to three redirections) into a command. */
 const PIPED_ECHO = new RegExp(
   String.raw`${WORD_START}(?:echo|printf)(?:[ \t]+-[neE]{1,3})*(?:[ \t]+--)?[ \t]+(?:(?:'%s[^'\n]{0,8}'|"%s[^"\n]{0,8}"|%s(?:\\{1,2}[rn]){0,2})[ \t]+)?(?<value>${PIPED_WORD})(?=(?<pipe>(?:[ \t]*[0-9]?>{1,2}&?[^\s|;&<>]{0,64}){0,3}[ \t]*\|&?)(?!\|))`,
@@ -447,14 +472,22 @@ function stdinSecretMasks(text: string): Masked[] {
     const value = m.groups!.value!;
     masks.push({ index: m.index, seen: m[0], masked: `${m[0].slice(0, m[0].length - value.length)}${quoted(REDACTED, value)}`, rank: STDIN_RANK });
   };
-  // What follows a here-string or an echo that hands nothing to such a command is looked at again: its word may
-  // hold one that does (`x<<<y<<<--with-token<<<tok`, `sh -c "echo pw | sudo -S x"`).
+  // A here-string's value is read only once it is paired with a flag, and a masked one is skipped: read for every
+  // `<<<` and looked at again when unpaired, a word full of them cost quadratic time.
   HERE_STRING.lastIndex = 0;
   for (let m = HERE_STRING.exec(text); m !== null; m = HERE_STRING.exec(text)) {
     const wordStart = m.index === 0 || /[\s"']/.test(text[m.index - 1]!);
-    if (flagEndsBefore(m.index) || (wordStart && flagStartsAfter(m.index + 3))) mask(m);
-    else HERE_STRING.lastIndex = m.index + 1;
+    if (!flagEndsBefore(m.index) && !(wordStart && flagStartsAfter(m.index + 3))) continue;
+    HERE_VALUE.lastIndex = m.index + 3;
+    const v = HERE_VALUE.exec(text);
+    if (v === null) continue;
+    const value = v.groups!.value!;
+    const end = HERE_VALUE.lastIndex;
+    masks.push({ index: m.index, seen: text.slice(m.index, end), masked: `${text.slice(m.index, end - value.length)}${quoted(REDACTED, value)}`, rank: STDIN_RANK });
+    HERE_STRING.lastIndex = end;
   }
+  // What follows an echo that hands nothing to such a command is looked at again: its word may hold one that does
+  // (`sh -c "echo pw | sudo -S x"`).
   PIPED_ECHO.lastIndex = 0;
   for (let m = PIPED_ECHO.exec(text); m !== null; m = PIPED_ECHO.exec(text)) {
     if (flagStartsAfter(m.index + m[0].length + m.groups!.pipe!.length)) mask(m);
@@ -500,6 +533,28 @@ const COOKIE_CHAR = String.raw`[^\s"'\x60$;]|\$(?!\()`;
 /** The `;` between two cookies (a `;` or a space before anything else ends the value). */
 const COOKIE_SEP = String.raw`[ \t]*;[ \t]*(?=[^\s"';=|&]+=)`;
 
+/**
+ * Well-known token formats: GitHub, GitLab, OpenAI/Anthropic (sk-, sk-proj-, sk-ant-), Stripe, Google, Slack, npm,
+ * PyPI, Hugging Face, SendGrid, DigitalOcean, Shopify, Vault, AWS key ids, JWTs (three base64url parts, the header
+ * always starting {", eyJ).
+ */
+const TOKEN_SHAPES = [
+  String.raw`\b(?:gh[pousr]_[A-Za-z0-9]{20,255}|github_pat_[A-Za-z0-9_]{20,255})`,
+  String.raw`\bgl(?:pat|ptt|dt|rt|cbt|soat|ffct|agent|oas)-[A-Za-z0-9_-]{20,}`,
+  String.raw`\bsk-(?=[A-Za-z0-9_-]{0,200}\d)[A-Za-z0-9_-]{20,}`,
+  String.raw`\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}`,
+  String.raw`\bAIza[0-9A-Za-z_-]{35}`,
+  String.raw`\bxox[abposre]-[A-Za-z0-9-]{8,}|\bxapp-\d-[A-Za-z0-9-]{8,}|hooks\.slack\.com/services/[A-Za-z0-9/_-]+`,
+  String.raw`\bnpm_[A-Za-z0-9]{36}\b|\bpypi-[A-Za-z0-9_-]{50,}|\bhf_[A-Za-z0-9]{30,}`,
+  String.raw`\bSG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}|\bdop_v1_[a-f0-9]{64}|\bshp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}|\bhv[sbr]\.[A-Za-z0-9_-]{20,}`,
+  String.raw`\b(?:AKIA|ASIA)[A-Z0-9]{16}\b`,
+  String.raw`\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`,
+];
+/** Whether a word holds a token of a known shape: a user name that is one (`curl -u ghp_…:x-oauth-basic`) is masked too. */
+const TOKEN_SHAPE = new RegExp(TOKEN_SHAPES.join('|'), 'i');
+/** The user part of `user:password` as the log shows it. */
+const userShown = (user: string): string => (TOKEN_SHAPE.test(user) ? REDACTED : user);
+
 const PATTERNS = [
   // Private-key blocks (PEM, OpenSSH, PGP); an unterminated block (cut output) is masked to the end of its key lines.
   String.raw`(?<pem>-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:(?:(?!-----BEGIN)[\s\S])*?-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|${KEY_TAIL}))`,
@@ -543,19 +598,7 @@ const PATTERNS = [
   // word after `Basic` decodes to user:password text, so `Basic authentication` stays.
   String.raw`(?<basic>\bBasic\s+)(?<basicVal>[A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])`,
   String.raw`(?<bearer>\bBearer\s+)[A-Za-z0-9._~+/-]+=*`,
-  // Well-known token formats: GitHub, GitLab, OpenAI/Anthropic (sk-, sk-proj-, sk-ant-),
-  // Stripe, Google, Slack, npm, PyPI, Hugging Face, SendGrid, DigitalOcean, Shopify, Vault.
-  String.raw`\b(?:gh[pousr]_[A-Za-z0-9]{20,255}|github_pat_[A-Za-z0-9_]{20,255})`,
-  String.raw`\bgl(?:pat|ptt|dt|rt|cbt|soat|ffct|agent|oas)-[A-Za-z0-9_-]{20,}`,
-  String.raw`\bsk-(?=[A-Za-z0-9_-]{0,200}\d)[A-Za-z0-9_-]{20,}`,
-  String.raw`\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}`,
-  String.raw`\bAIza[0-9A-Za-z_-]{35}`,
-  String.raw`\bxox[abposre]-[A-Za-z0-9-]{8,}|\bxapp-\d-[A-Za-z0-9-]{8,}|hooks\.slack\.com/services/[A-Za-z0-9/_-]+`,
-  String.raw`\bnpm_[A-Za-z0-9]{36}\b|\bpypi-[A-Za-z0-9_-]{50,}|\bhf_[A-Za-z0-9]{30,}`,
-  String.raw`\bSG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}|\bdop_v1_[a-f0-9]{64}|\bshp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}|\bhv[sbr]\.[A-Za-z0-9_-]{20,}`,
-  String.raw`\b(?:AKIA|ASIA)[A-Z0-9]{16}\b`,
-  // JWTs: three base64url parts, the header always starting {" (eyJ).
-  String.raw`\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`,
+  ...TOKEN_SHAPES,
 ];
 
 /** Whether `b64` decodes to printable `user:password` text, as Basic credentials do. */
@@ -586,6 +629,12 @@ function quoted(text: string, value: string): string {
   return `${open}${text}${close}`;
 }
 
+/** A user flag's text up to its `user:` (`-u bob:`), the user masked when it is a token. */
+function withUser(lead: string, user: string): string {
+  const shown = userShown(user);
+  return shown === user ? lead : `${lead.slice(0, lead.length - user.length - 1)}${shown}:`;
+}
+
 function replacement(match: string, ...rest: unknown[]): string {
   const g = rest[rest.length - 1] as Groups;
   if (g.pem !== undefined) return '[REDACTED PRIVATE KEY]';
@@ -603,9 +652,9 @@ function replacement(match: string, ...rest: unknown[]): string {
   }
   if (g.envName !== undefined) return `${g.envName}${REDACTED}`;
   if (g.flag !== undefined) return emptyQuoted(g.flagVal!) ? match : `${g.flag}${quoted(REDACTED, g.flagVal!)}`;
-  if (g.userFlag !== undefined) return UID_GID.test(`${g.userName}:${g.userPass}`) ? match : `${g.userFlag}${quoted(REDACTED, g.userPass!)}`;
-  if (g.userFlagDq !== undefined) return UID_GID.test(`${g.userNameDq}:${g.userPassDq}`) ? match : `${g.userFlagDq}${REDACTED}`;
-  if (g.userFlagSq !== undefined) return UID_GID.test(`${g.userNameSq}:${g.userPassSq}`) ? match : `${g.userFlagSq}${REDACTED}`;
+  if (g.userFlag !== undefined) return UID_GID.test(`${g.userName}:${g.userPass}`) ? match : `${withUser(g.userFlag, g.userName!)}${quoted(REDACTED, g.userPass!)}`;
+  if (g.userFlagDq !== undefined) return UID_GID.test(`${g.userNameDq}:${g.userPassDq}`) ? match : `${withUser(g.userFlagDq, g.userNameDq!)}${REDACTED}`;
+  if (g.userFlagSq !== undefined) return UID_GID.test(`${g.userNameSq}:${g.userPassSq}`) ? match : `${withUser(g.userFlagSq, g.userNameSq!)}${REDACTED}`;
   if (g.osPass !== undefined) return `${g.osPass}${REDACTED}`;
   if (g.qsSig !== undefined) return `${g.qsSig}${REDACTED}`;
   if (g.basic !== undefined) return isBasicCredentials(g.basicVal!) ? `${g.basic}${REDACTED}` : match;
@@ -654,9 +703,10 @@ interface Rule {
   sameCommand: boolean;
 }
 const PATTERN_RULES: Rule[] = PATTERNS.map((p, i) => ({ re: new RegExp(p, 'gi'), rank: i + 1, sameCommand: SAME_COMMAND.has(p) }));
-// The rules that pair flags by position rank where their patterns stood among the others, before `pass:` and the token shapes.
-const PROGRAM_RANK = PATTERNS.findIndex((p) => p.startsWith('(?<osPass>')) + 0.25;
-const STDIN_RANK = PROGRAM_RANK + 0.5;
+// A program's flag ranks before a secret flag's name at the same place: `mysql -pPassword123 db` is mysql's `-p` and its
+// password, not a flag named for a password whose value is `db`. The here-string and echo rules rank after the others'.
+const PROGRAM_RANK = PATTERNS.findIndex((p) => p.startsWith('(?<flag>')) + 0.5;
+const STDIN_RANK = PATTERNS.findIndex((p) => p.startsWith('(?<osPass>')) + 0.5;
 
 // Where to cut a long string: never inside a run of token characters, so a
 // secret straddling the limit is not left half-visible and unrecognisable.
@@ -971,7 +1021,7 @@ class ArgvPrograms {
         if (this.ports(p) && PORT_MAPPING.test(v)) continue;
         if (f !== '-u') return `${f}${REDACTED}`;
         const colon = v.indexOf(':');
-        if (colon >= 0) return `${f}${v.slice(0, colon + 1)}${REDACTED}`;
+        if (colon >= 0) return `${f}${userShown(v.slice(0, colon))}:${REDACTED}`;
       }
     }
     return null;
@@ -983,7 +1033,7 @@ function applyMask(mask: Mask, x: string): string | null {
   if (mask === 'unlessPort') return PORT_MAPPING.test(x) ? null : REDACTED;
   const colon = x.indexOf(':');
   if (colon < 0 || UID_GID.test(x)) return null;
-  return `${x.slice(0, colon + 1)}${REDACTED}`;
+  return `${userShown(x.slice(0, colon))}:${REDACTED}`;
 }
 
 /** An AWS secret key beside its key id in the same argv. */

@@ -150,6 +150,9 @@ describe('Redactor.redactText', () => {
     ['a signed URL keeps its other parameters and the commands after it', 'curl "https://h/o?X-Amz-Signature=abc123&x=1" | jq .; curl https://h/o?sig=ab%2B;rm -rf x', `curl "https://h/o?X-Amz-Signature=${REDACTED}&x=1" | jq .; curl https://h/o?sig=${REDACTED};rm -rf x`],
     ['Basic before words stays; Basic before user:password is masked', `Basic authentication failed; Basic ${btoa('bob:pw12345')} sent`, `Basic authentication failed; Basic ${REDACTED} sent`],
     ['environment names that end as secrets do', 'SMTP_PW=Zq9x1 NPM_CREDS=Zq9x2 PGPASS=Zq9x3 REDISCLI_AUTH=Zq9x4 PATH=/bin BYPASS=1', `SMTP_PW=${REDACTED} NPM_CREDS=${REDACTED} PGPASS=${REDACTED} REDISCLI_AUTH=${REDACTED} PATH=/bin BYPASS=1`],
+    // A program's flag is read before a name that says password: -pPassword123 is mysql's password, and db stays.
+    ['a program password that reads as a secret flag name', 'mysql -uroot -pPassword123 mydb < dump.sql; mysql -pMySecret9 shop', `mysql -uroot -p${REDACTED} mydb < dump.sql; mysql -p${REDACTED} shop`],
+    ['a token as the user of user:password', `curl -u ghp_${'a1'.repeat(18)}:x-oauth-basic https://api.github.com/user; curl -u bob:pw1 u`, `curl -u ${REDACTED}:${REDACTED} https://api.github.com/user; curl -u bob:${REDACTED} u`],
     ['an empty quoted value stays: none was given', `ssh-keygen -t ed25519 -N "" -f k; ldapsearch -w '' -x; psql --password ""; PASSWORD="" make; mysql -p"" db`, `ssh-keygen -t ed25519 -N "" -f k; ldapsearch -w '' -x; psql --password ""; PASSWORD="" make; mysql -p"" db`],
     ['auth and session as whole names, not inside other words', 'AUTH=x1 session=x2; git log --author=dev --authority=y', `AUTH=${REDACTED} session=${REDACTED}; git log --author=dev --authority=y`],
   ];
@@ -295,7 +298,7 @@ describe('argv arrays', () => {
       argv('mysql', ['-h', 'zip', '-u', 'curl', '-phunter2']),
       argv('zip', ['-Phunter2', '-r', 'a.zip', '.']),
       argv('mongodump', ['-u', 'bob', '-phunter2']),
-      argv('curl', ['-u', 'bob:pw', '-ualice:pw2', '-H', 'Authorization: Basic Zm9v']),
+      argv('curl', ['-u', 'bob:pw', '-ualice:pw2', '-H', 'Authorization: Basic Zm9v', '-u', 'sk_test_4eC39HqLyjWDarjtT1zdp7dc:', `-ughp_${'b2'.repeat(18)}:x`]),
       argv('aws', ['configure', 'set', 'aws_secret_access_key', 'abc']),
       argv('echo', [AKIA, 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', '3f786850e387550fdab836ed7e6dc881de23001b']),
       argv('psql', ['--password', 'hunter2', '--pass', 'x', '--auth', 'tok']),
@@ -322,7 +325,8 @@ describe('argv arrays', () => {
       { command: 'mysql', arguments: ['-h', 'zip', '-u', 'curl', `-p${REDACTED}`] },
       { command: 'zip', arguments: [`-P${REDACTED}`, '-r', 'a.zip', '.'] },
       { command: 'mongodump', arguments: ['-u', 'bob', `-p${REDACTED}`] },
-      { command: 'curl', arguments: ['-u', `bob:${REDACTED}`, `-ualice:${REDACTED}`, '-H', `Authorization: Basic ${REDACTED}`] },
+      // A user that is a token (Stripe's `-u sk_test_…:`, GitHub's `ghp_…:x-oauth-basic`) is masked with the password.
+      { command: 'curl', arguments: ['-u', `bob:${REDACTED}`, `-ualice:${REDACTED}`, '-H', `Authorization: Basic ${REDACTED}`, '-u', `${REDACTED}:${REDACTED}`, `-u${REDACTED}:${REDACTED}`] },
       { command: 'aws', arguments: ['configure', 'set', 'aws_secret_access_key', REDACTED] },
       { command: 'echo', arguments: [REDACTED, REDACTED, '3f786850e387550fdab836ed7e6dc881de23001b'] },
       { command: 'psql', arguments: ['--password', REDACTED, '--pass', REDACTED, '--auth', REDACTED] },
