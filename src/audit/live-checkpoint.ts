@@ -5,7 +5,7 @@
  */
 import { constants, readSync, writeSync } from 'node:fs';
 import { openRegularFileSync } from '../util/open-regular-file.ts';
-import { type Checkpoint, checkpointPath, encodeCheckpoint, hashOf, readCheckpoint, scanFile } from './chain.ts';
+import { type Checkpoint, chainHash, checkpointPath, encodeCheckpoint, hashOf, readCheckpoint, scanFile } from './chain.ts';
 import { closeQuietly } from '../util/close-quietly.ts';
 import { MAX_LINE_BYTES } from './sealed-line.ts';
 
@@ -48,7 +48,11 @@ export class LiveCheckpoint {
       const scan = scanFile(this.file, true);
       cp = { lines: scan.lines, first_hash: hashOf(scan.first), last_hash: lastHash, bytes: size };
     }
-    const lost = old !== null && old !== 'unreadable' && old.bytes > 0 && !(old.bytes === size && old.last_hash === lastHash) && !holdsRecordedEnd(this.file, size, old);
+    const known = old !== null && old !== 'unreadable' && old.bytes > 0 && !(old.bytes === size && old.last_hash === lastHash);
+    // Lines after the recorded end must chain on from it, each hashing as sealed: the recorded line alone at its place
+    // could be put back there after a forged file was taken in (its lines counted no more than recorded, so no warning).
+    const appended = known && holdsRecordedEnd(this.file, size, old) ? chainedAfter(this.file, old.bytes, size, old.last_hash) : -1;
+    const lost = known && appended < 0;
     if (lost) {
       this.warn(
         new Error(
@@ -60,10 +64,10 @@ export class LiveCheckpoint {
     }
     // Lines beyond what any writer recorded: a batch whose server was killed before its checkpoint, or lines added by
     // hand. Sealing them under the new checkpoint would leave `verify` nothing to name, so it is said now.
-    if (!lost && old !== null && old !== 'unreadable' && size > old.bytes && cp.lines > old.lines) {
+    if (known && appended > 0) {
       this.warn(
         new Error(
-          `${this.file} holds ${cp.lines - old.lines} line(s) after the ${old.lines} its checkpoint records (${old.bytes} bytes), which no writer recorded: ` +
+          `${this.file} holds ${appended} line(s) after the ${old.lines} its checkpoint records (${old.bytes} bytes), which no writer recorded: ` +
             'a server killed between writing them and its checkpoint, or lines added since. They are taken into the checkpoint now; ' +
             'a copy of the .head file kept elsewhere, or the lines shipped off the host, tells which',
         ),
@@ -137,4 +141,56 @@ function holdsRecordedEnd(file: string, size: number, old: Checkpoint): boolean 
   if (buf[length - 1] !== 0x0a) return false;
   const start = buf.lastIndexOf(0x0a, length - 2) + 1;
   return hashOf(buf.subarray(start, length - 1).toString('utf8')) === old.last_hash;
+}
+
+/** How much of the file is read at a time when lines after the checkpoint are checked. */
+const CHUNK_BYTES = 1024 * 1024;
+
+/**
+ * How many whole lines lie in the file between `from` and `to`, each chaining
+ * on from the one before (the first from `prev`) and hashing as sealed; -1
+ * when one does not. A last line with no newline (a write cut short) is left
+ * for the writer, which goes on after it.
+ */
+function chainedAfter(file: string, from: number, to: number, prev: string | null): number {
+  if (from >= to) return 0;
+  if (prev === null) return -1;
+  let fd: number | null = null;
+  let lines = 0;
+  let carry = Buffer.alloc(0);
+  try {
+    fd = openRegularFileSync(file, constants.O_RDONLY);
+    const buf = Buffer.alloc(CHUNK_BYTES);
+    for (let at = from; at < to; ) {
+      const n = readSync(fd, buf, 0, Math.min(CHUNK_BYTES, to - at), at);
+      if (n === 0) return -1;
+      at += n;
+      let text = Buffer.concat([carry, buf.subarray(0, n)]);
+      for (let nl = text.indexOf(0x0a); nl >= 0; nl = text.indexOf(0x0a)) {
+        const hash = sealedAfter(text.subarray(0, nl).toString('utf8'), prev);
+        if (hash === null) return -1;
+        prev = hash;
+        lines++;
+        text = text.subarray(nl + 1);
+      }
+      // No line is longer than MAX_LINE_BYTES: more without a newline is not a line the writer wrote.
+      if (text.length > MAX_LINE_BYTES) return -1;
+      carry = Buffer.from(text);
+    }
+  } catch {
+    return -1;
+  } finally {
+    closeQuietly(fd);
+  }
+  return lines;
+}
+
+/** The hash of `line` when it is a record chained on from `prev` and hashing as sealed, else null. */
+function sealedAfter(line: string, prev: string): string | null {
+  try {
+    const { hash, ...rest } = JSON.parse(line) as Record<string, unknown>;
+    return typeof hash === 'string' && rest.prev_hash === prev && chainHash(prev, rest) === hash ? hash : null;
+  } catch {
+    return null;
+  }
 }

@@ -383,6 +383,59 @@ describe('audit hash chain', () => {
     });
   }
 
+  test('a forged file that puts the recorded last line back at its recorded place, to be taken in, is still found', () => {
+    // Line 5 dropped, the rest sealed again and padded so a forged line ends at the recorded byte count; the recorded
+    // last line is put there for the writer to see, and the forgery's own put back once the writer has taken it in.
+    const dir = tempDir();
+    try {
+      const file = join(dir, 'audit.jsonl');
+      const errors: string[] = [];
+      const w = new AuditWriter({ file, redactor: new Redactor(), chain: true, onError: (e) => errors.push(e.message) });
+      for (let i = 1; i <= 10; i++) {
+        w.write(event(i));
+        w.flush();
+      }
+      const rows = readFileSync(file, 'utf8').split('\n').slice(0, -1);
+      const recorded = Buffer.byteLength(readFileSync(file));
+      const size = (line: string) => Buffer.byteLength(line) + 1;
+      const fields = (line: string) => {
+        const { hash: _h, prev_hash: _p, ...rest } = JSON.parse(line);
+        return rest;
+      };
+      // A record sealed after `prev`, padded (in a field the hash covers) to `bytes` with its newline when given.
+      const sealed = (line: string, prev: string, bytes: number | null) => {
+        for (let pad = 0; ; ) {
+          const s = sealRecord({ ...fields(line), user: ' '.repeat(pad) }, prev);
+          if (bytes === null || size(s.line) === bytes) return s;
+          pad += bytes - size(s.line);
+        }
+      };
+      const forged = rows.slice(0, 4);
+      let prev = JSON.parse(rows[3]!).hash as string;
+      const lastBytes = size(rows[9]!);
+      const middle = recorded - forged.reduce((n, l) => n + size(l), 0) - lastBytes;
+      for (const [j, bytes] of [Math.floor(middle / 3), Math.floor(middle / 3), middle - 2 * Math.floor(middle / 3), lastBytes].entries()) {
+        const s = sealed(rows[5 + j]!, prev, bytes);
+        forged.push(s.line);
+        prev = s.hash;
+      }
+      forged.push(sealed(rows[9]!, prev, null).line);
+      const text = Buffer.from(forged.map((l) => `${l}\n`).join(''));
+      const shown = Buffer.from(text);
+      Buffer.from(`${rows[9]}\n`).copy(shown, recorded - lastBytes);
+      writeFileSync(file, shown);
+      w.write(event(11));
+      w.flush();
+      writeFileSync(file, Buffer.concat([text.subarray(0, recorded), readFileSync(file).subarray(recorded)]));
+      w.write(event(12));
+      w.close();
+      expect(errors).toEqual([expect.stringContaining('no longer holds the lines its checkpoint records')]);
+      expect(verifyFiles([file]).ok).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('lines another writer appends are no tampering: no report, and the chain stays whole', () => {
     const dir = tempDir();
     try {
