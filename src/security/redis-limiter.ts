@@ -44,7 +44,8 @@ const MAX_WITHDRAWALS = 10_000;
 const WITHDRAW_TRIES = 3;
 const WITHDRAW_GAP_MS = 1000;
 
-// KEYS: rpm window, slot leases. ARGV: window ms, rpm, concurrent, lease ms, id.
+// KEYS: rpm window, slot leases. ARGV: window ms, rpm, concurrent, lease ms, id, then the ids of this replica's calls
+// of the client still running, whose leases are put back first should Redis have lost them (flushed, restarted).
 // Returns {0,0} admitted, {1,ms} RPM full (ms until the oldest leaves), {2,ms} no slot.
 const ACQUIRE = `
 local t = redis.call('TIME')
@@ -53,6 +54,9 @@ local window = tonumber(ARGV[1])
 local lease = tonumber(ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+for i = 6, #ARGV do
+  redis.call('ZADD', KEYS[2], 'NX', now + lease, ARGV[i])
+end
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
   local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
   return {1, tonumber(oldest[2]) + window - now}
@@ -261,7 +265,8 @@ export class RedisLimiter implements Limiter {
     const id = crypto.randomUUID();
     let reply: unknown;
     try {
-      reply = await this.script(ACQUIRE, [rpmKey, slotKey], [String(WINDOW_MS), String(this.settings.rpm), String(this.settings.concurrent), String(this.leaseMs), id]);
+      const running = [...this.live].flatMap(([liveId, key]) => (key === slotKey ? [liveId] : []));
+      reply = await this.script(ACQUIRE, [rpmKey, slotKey], [String(WINDOW_MS), String(this.settings.rpm), String(this.settings.concurrent), String(this.leaseMs), id, ...running]);
     } catch {
       this.withdraw(id, [slotKey, rpmKey]);
       return this.unavailable();

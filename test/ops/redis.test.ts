@@ -126,6 +126,27 @@ describe.skipIf(!hasRedis)('Redis limit store', () => {
     }
   }, 30_000);
 
+  test('Redis flushed while a call runs, the connection kept: the call still counts at the next acquire', async () => {
+    const marker = '100.4244';
+    try {
+      await using s = await spawnServer(env({ HIDE_RATE_LIMIT_CONCURRENT: '1', HIDE_RATE_LIMIT_LEASE_SECONDS: '30' }));
+      const held = exec(s.url, 'sleep', [marker]).catch(() => null);
+      await waitFor(() => pidsMatching(marker).length === 1, 5000, 'the call holding the one slot');
+      const admin = new RedisClient(`redis://127.0.0.1:${port}`);
+      try {
+        await admin.send('FLUSHALL', []);
+      } finally {
+        admin.close();
+      }
+      const after = await exec(s.url, 'echo', ['x']);
+      expect([after.status, after.body.error?.data.reason]).toEqual([429, 'concurrency']);
+      killMatching(marker);
+      await held;
+    } finally {
+      killMatching(marker);
+    }
+  }, 30_000);
+
   test('a Redis too busy to answer in time: 503, and the slot its late acquire takes is given back, not held for the lease', async () => {
     await using s = await spawnServer(env({ HIDE_RATE_LIMIT_CONCURRENT: '1', HIDE_RATE_LIMIT_LEASE_SECONDS: '600' }));
     expect((await exec(s.url, 'echo', ['before'])).status).toBe(200);
