@@ -50,7 +50,7 @@ export interface WriteResult {
 /** Temp names start with a dot so listings and searches skip them; a crash can leave one behind. */
 export const TEMP_PREFIX = '.hide-write-';
 
-/** Per file (its directory's real path and its name): the last look and the commit of one write at a time. */
+/** Per file (its directory's device and inode, and its name): the last look and the commit of one write at a time. */
 const commits = new KeyedLock();
 
 function tempName(): string {
@@ -168,7 +168,9 @@ export async function writeAtomic(confiner: Confiner, input: string, data: Uint8
     const written = temp;
     // The last look and the commit hold the file's lock: two of this server's writes of one file, each looking while
     // the other had looked and not yet committed, would each replace the file, the second without the first's change.
-    const committed = await commits.run(join(dir.real, name), async () => {
+    // Keyed by the directory itself, not its path: one moved between two writers' opens is still one directory.
+    const { dev, ino } = await dir.handle.stat();
+    const committed = await commits.run(`${dev}:${ino}/${name}`, async () => {
       // Last look before the commit: the directory may have moved, the target may have changed.
       const where = await stillInside(confiner, dir, input);
       if (!confiner.contains(join(where, name))) throw confiner.outside(input);
