@@ -173,6 +173,27 @@ describe.skipIf(RG === null)('the two engines over one fixture tree', () => {
   });
 });
 
+describe.skipIf(RG === null)('a ripgrep search whose client goes away', () => {
+  test('stops confirming what ripgrep reported, and says it was cancelled', async () => {
+    using t = tree();
+    for (let i = 0; i < 200; i++) writeFileSync(join(t.ws, `f${i}.txt`), 'needle\n');
+    const controller = new AbortController();
+    // The real spawner; the client goes away the moment ripgrep has answered, before its reports are read again.
+    const local = new LocalSpawner();
+    const spawner = Object.assign(Object.create(local), {
+      run: async (...args: Parameters<LocalSpawner['run']>) => {
+        const out = await local.run(...args);
+        controller.abort();
+        return out;
+      },
+    }) as LocalSpawner;
+    const tool = searchFilesTool(new Confiner(t.ws), LIMITS, { rgPath: RG, spawner });
+    const out = await tool.handler({ args: { pattern: 'needle', maxResults: 1000 }, ctx: { ...ctx, signal: controller.signal }, correlationId: 'c' });
+    expect(out.structured).toMatchObject({ truncated: true, error: 'search cancelled' });
+    expect((out.structured.matches as unknown[]).length).toBeLessThan(200);
+  });
+});
+
 describe('ripgrep nominates; the file as read through the verified open decides', () => {
   test('a line is reported only when its bytes are the bytes ripgrep matched; the column is ripgrep\'s offset on them', () => {
     const file = Buffer.from('one needle\nchanged since\nthree ✓ needle\r\n');

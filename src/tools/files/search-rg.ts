@@ -126,6 +126,9 @@ export function ripgrepArgs(req: Parameters<SearchEngine>[1]): string[] {
 
 export function ripgrepSearch(rgPath: string, spawner: Spawner): SearchEngine {
   return async (confiner, req) => {
+    // The deadline covers ripgrep and the confirming of what it reports, which reads each file again (deep trees, many
+    // files): a search whose client went away stops there too.
+    const deadline = performance.now() + RG_TIMEOUT_MS;
     // Through the spawner like every command: sandboxed with the client's
     // confinement, in a process group the server kills on shutdown.
     const run = await spawner.run({
@@ -157,7 +160,11 @@ export function ripgrepSearch(rgPath: string, spawner: Spawner): SearchEngine {
     const output = run.stdout.split('\n');
     // A capped output ends mid-line: that last piece is not a message.
     if (run.truncated) output.pop();
+    let stopped: 'deadline' | 'cancelled' | null = null;
     for (const line of output) {
+      if (req.signal?.aborted) stopped = 'cancelled';
+      else if (performance.now() > deadline) stopped = 'deadline';
+      if (stopped !== null) break;
       if (line === '') continue;
       const msg = JSON.parse(line) as { type: string; data: Record<string, unknown> };
       if (msg.type === 'begin') {
@@ -173,11 +180,11 @@ export function ripgrepSearch(rgPath: string, spawner: Spawner): SearchEngine {
       }
     }
     // The cap fell inside a file (lines with thousands of matches each make MiBs of JSON): its lines so far still count.
-    if (run.truncated && current !== null && nominated.length > 0 && matches.length <= req.maxResults) await settle(current);
+    if (stopped === null && run.truncated && current !== null && nominated.length > 0 && matches.length <= req.maxResults) await settle(current);
     const found = matches.slice(0, req.maxResults);
     const more = matches.length > req.maxResults;
-    if (run.timedOut) return { matches: found, truncated: true, error: `search stopped after ${RG_TIMEOUT_MS / 1000} s` };
-    if (run.cancelled) return { matches: found, truncated: true, error: 'search cancelled' };
+    if (run.timedOut || stopped === 'deadline') return { matches: found, truncated: true, error: `search stopped after ${RG_TIMEOUT_MS / 1000} s` };
+    if (run.cancelled || stopped === 'cancelled') return { matches: found, truncated: true, error: 'search cancelled' };
     if (run.truncated && !more) {
       return { matches: found, truncated: true, error: `ripgrep's output passed the ${mib(RG_MAX_OUTPUT_BYTES)} cap (long matching lines?); the search stopped there and later matches are missing` };
     }
