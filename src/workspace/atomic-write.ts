@@ -9,6 +9,7 @@
  * write outside the workspace.
  */
 import { randomBytes } from '../util/random.ts';
+import { carriedXattrs, setXattrs } from '../util/xattrs.ts';
 import { KeyedLock } from '../util/keyed-lock.ts';
 import { constants, type Stats } from 'node:fs';
 import { type FileHandle, link, lstat, mkdir, open, realpath, rename, unlink } from 'node:fs/promises';
@@ -157,6 +158,8 @@ export async function writeAtomic(confiner: Confiner, input: string, data: Uint8
         await keepOwner(fh, before);
         // open() applies the umask; an existing file keeps its exact permissions. After the chown, which may clear bits.
         await fh.chmod(mode);
+        // Its ACL and user attributes too, after the mode: an ACL sets the group bits to its mask.
+        keepXattrs(fh.fd, target, input);
       }
       await fh.writeFile(data);
       await fh.sync();
@@ -200,6 +203,19 @@ export async function writeAtomic(confiner: Confiner, input: string, data: Uint8
   } finally {
     if (temp !== null) await unlink(temp).catch(() => {});
     await dir.handle.close();
+  }
+}
+
+/**
+ * The replacement keeps the old file's ACL and user attributes. Where they
+ * cannot be set on it, the write is refused: without its ACL the file would
+ * give its owning group what the ACL denied.
+ */
+function keepXattrs(fd: number, target: string, input: string): void {
+  try {
+    setXattrs(fd, carriedXattrs(target));
+  } catch (err) {
+    throw new PathRefusedError(`cannot keep the extended attributes (ACL) of '${input}': ${(err as Error).message}; not written`, input, 'invalid');
   }
 }
 

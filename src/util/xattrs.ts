@@ -1,0 +1,76 @@
+/**
+ * Extended attributes through libc (Node has none of these calls): what a
+ * file tool's replacement of a file carries over from the file it replaces.
+ * A POSIX ACL lives in one (`system.posix_acl_access`): a replacement without
+ * it would fall back to the mode's group bits, which under an ACL are its
+ * mask, and give the owning group access the ACL denied.
+ */
+import { FFIType } from 'bun:ffi';
+import { constants } from 'node:os';
+import { check, cString, lastErrno, openLibc, SyscallError } from './libc.ts';
+
+const table = {
+  llistxattr: { args: [FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
+  lgetxattr: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
+  fsetxattr: { args: [FFIType.i32, FFIType.ptr, FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
+} as const;
+
+let lib: ReturnType<typeof openLibc<typeof table>> | null = null;
+const calls = () => (lib ??= openLibc(table));
+
+/**
+ * Carried over: the access ACL and the user namespace. Not `security.*` (file
+ * capabilities would carry privileges over, as set-id bits would, and a
+ * security module labels a new file itself) nor `trusted.*`.
+ */
+const CARRIED = /^(?:system\.posix_acl_access|user\..+)$/;
+/** A file whose attributes change between the size asked and the read is asked again, this often. */
+const TRIES = 3;
+
+/** `path`'s attributes that a replacement carries over (the link itself, not what it points to); none where the file system keeps none. */
+export function carriedXattrs(path: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  // These calls are Linux's (macOS spells them otherwise); elsewhere nothing is carried.
+  if (process.platform !== 'linux') return out;
+  const c = calls();
+  const where = cString(path);
+  const names = readSized((buf, size) => c.llistxattr(where, buf, size), 'llistxattr');
+  if (names === null) return out;
+  for (const name of names.toString('utf8').split('\0')) {
+    if (!CARRIED.test(name)) continue;
+    const cname = cString(name);
+    const value = readSized((buf, size) => c.lgetxattr(where, cname, buf, size), `lgetxattr(${name})`);
+    if (value !== null) out.set(name, value);
+  }
+  return out;
+}
+
+/** Sets each attribute on the open file `fd`; throws SyscallError naming the one refused. */
+export function setXattrs(fd: number, attrs: ReadonlyMap<string, Buffer>): void {
+  if (attrs.size === 0) return;
+  const c = calls();
+  for (const [name, value] of attrs) check(c.fsetxattr(fd, cString(name), value, value.length, 0), `fsetxattr(${name})`);
+}
+
+/**
+ * A list or value read with the size asked first: null when there is none
+ * (no such attribute any more, no attributes on this file system).
+ */
+function readSized(call: (buf: Buffer | null, size: number) => number | bigint, what: string): Buffer | null {
+  for (let i = 0; i < TRIES; i++) {
+    const size = Number(call(null, 0));
+    if (size < 0) return absent(lastErrno(), what);
+    if (size === 0) return null;
+    const buf = Buffer.alloc(size);
+    const got = Number(call(buf, size));
+    if (got >= 0) return buf.subarray(0, got);
+    const errno = lastErrno();
+    if (errno !== constants.errno.ERANGE) return absent(errno, what);
+  }
+  throw new SyscallError(what, constants.errno.ERANGE);
+}
+
+function absent(errno: number, what: string): null {
+  if (errno === constants.errno.ENODATA || errno === constants.errno.ENOTSUP || errno === constants.errno.EOPNOTSUPP || errno === constants.errno.ENOENT) return null;
+  throw new SyscallError(what, errno);
+}
