@@ -10,6 +10,7 @@
  * accepted ones as can still be taken: a directory of a million names costs
  * time, not memory.
  */
+import { isUtf8 } from 'node:buffer';
 import type { Stats } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
@@ -176,7 +177,8 @@ interface ListedDir {
 /** Every entry, lstat-ed; the caller's accept runs afterwards. */
 async function readAllEntries({ opened, root, depth, stack }: ListedDir, gitignore: boolean): Promise<WalkEntry[]> {
   const entries: WalkEntry[] = [];
-  const names = sortNames(await readdir(opened.path));
+  // Names that are not UTF-8 are left out, as readSmallestAccepted leaves them.
+  const names = sortNames((await readdir(opened.path, { encoding: 'buffer' })).filter((n) => isUtf8(n)).map((n) => n.toString('utf8')));
   for (const name of names) {
     const st = await lstat(join(opened.path, name)).catch(() => null);
     if (st === null) continue;
@@ -222,6 +224,8 @@ async function readSmallestAccepted({ opened, root, depth, stack }: ListedDir, o
         const beyond = heap.full && batch.compare(i, heap.top) >= 0;
         // Past the kept ones only whether an accepted entry lies there matters, and once one does, nothing more.
         if (beyond && more) continue;
+        // A name that is not UTF-8 is left out: decoded, it names no file (or another one), and no tool can name it.
+        if (!batch.isUtf8(i)) continue;
         const name = batch.name(i);
         const listed = batch.type(i);
         const type = listed === 'unknown' ? await lstatType(opened.path, batch.bytes(i)) : listed;

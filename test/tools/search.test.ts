@@ -10,6 +10,7 @@ import { linkSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { CallContext } from '../../src/core/context.ts';
 import { LocalSpawner } from '../../src/exec/local-spawner.ts';
+import { listDirectoryTool } from '../../src/tools/files/list-directory.ts';
 import { searchFilesTool } from '../../src/tools/files/search-files.ts';
 import { confirmLines } from '../../src/tools/files/search-rg.ts';
 import type { ToolDefinition } from '../../src/tools/types.ts';
@@ -191,6 +192,25 @@ describe.skipIf(RG === null)('a ripgrep search whose client goes away', () => {
     const out = await tool.handler({ args: { pattern: 'needle', maxResults: 1000 }, ctx: { ...ctx, signal: controller.signal }, correlationId: 'c' });
     expect(out.structured).toMatchObject({ truncated: true, error: 'search cancelled' });
     expect((out.structured.matches as unknown[]).length).toBeLessThan(200);
+  });
+});
+
+describe('names that are not UTF-8', () => {
+  test('are left out of listings and of both engines\' searches: decoded, they would name another file', async () => {
+    using t = tree();
+    writeFileSync(Buffer.from(`${t.ws}/bad\xff.txt`, 'latin1'), 'needle in the undecodable one\n');
+    writeFileSync(Buffer.from(`${t.ws}/bad\xfe.txt`, 'latin1'), 'needle in the other undecodable one\n');
+    writeFileSync(join(t.ws, 'bad\ufffd.txt'), 'needle in the one really named so\n');
+    mkdirSync(Buffer.from(`${t.ws}/dir\xff`, 'latin1'));
+    writeFileSync(Buffer.from(`${t.ws}/dir\xff/inner.txt`, 'latin1'), 'needle inside\n');
+    const confiner = new Confiner(t.ws);
+    const engines = [searchFilesTool(confiner, LIMITS, { rgPath: null, spawner: new LocalSpawner() }), ...(RG === null ? [] : [searchFilesTool(confiner, LIMITS, { rgPath: RG, spawner: new LocalSpawner() })])];
+    for (const engine of engines) {
+      const r = await run(engine, { pattern: 'needle', maxResults: 100 });
+      expect(r.matches.map((m: { path: string; text: string }) => [m.path, m.text])).toEqual([['bad\ufffd.txt', 'needle in the one really named so']]);
+    }
+    const listed = await run(listDirectoryTool(confiner), { path: '.', depth: 2 });
+    expect(listed.entries.map((e: { path: string }) => e.path)).toEqual(['bad\ufffd.txt']);
   });
 });
 

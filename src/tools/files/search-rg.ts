@@ -20,6 +20,7 @@
  * lists as a FIFO. ripgrep gets an empty environment (no RIPGREP_CONFIG_PATH)
  * and runs through the spawner, sandboxed like any command of the same client.
  */
+import { isUtf8 } from 'node:buffer';
 import { join, relative } from 'node:path';
 import type { Spawner } from '../../exec/spawner.ts';
 import { lossyUtf8, mib } from './common.ts';
@@ -149,8 +150,11 @@ export function ripgrepSearch(rgPath: string, spawner: Spawner): SearchEngine {
     let current: RgText | null = null;
     /** Confirms the lines nominated in the file ripgrep named `path`. */
     const settle = async (path: RgText) => {
+      const named = bytesOf(path);
+      // A path that is not UTF-8 is left out, as the built-in engine leaves it: decoded, it names another file or none.
+      if (!req.startIsFile && !isUtf8(named)) return;
       // What ripgrep read on stdin is the start file.
-      const real = req.startIsFile ? req.start : join(req.root, stripDot(bytesOf(path).toString('utf8')));
+      const real = req.startIsFile ? req.start : join(req.root, stripDot(named.toString('utf8')));
       const rel = relative(req.root, real);
       // ripgrep says where to look; what is reported is read again here through a verified open.
       const bytes = await readSearchableBytes(confiner, real, req.maxFileBytes);
