@@ -30,6 +30,8 @@ async function* candidates(confiner: Confiner, req: SearchRequest): AsyncGenerat
     maxDepth: MAX_WALK_DEPTH,
     gitignore: true,
     accept: (e) => selectEntry(e, req.glob?.filter ?? null),
+    // Each file is read again by its path: a name that is not UTF-8 would read the file its spelling names.
+    skipUndecodable: true,
   });
   for await (const e of files) {
     if (e.type === 'file' && e.nlink === 1 && e.size <= req.maxFileBytes) yield { real: e.real, size: e.size };
