@@ -10,8 +10,8 @@ import { constants } from 'node:os';
 import { check, cString, lastErrno, openLibc, SyscallError } from './libc.ts';
 
 const table = {
-  llistxattr: { args: [FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
-  lgetxattr: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
+  listxattr: { args: [FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
+  getxattr: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
   fsetxattr: { args: [FFIType.i32, FFIType.ptr, FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
 } as const;
 
@@ -27,20 +27,41 @@ const CARRIED = /^(?:system\.posix_acl_access|user\..+)$/;
 /** A file whose attributes change between the size asked and the read is asked again, this often. */
 const TRIES = 3;
 
-/** `path`'s attributes that a replacement carries over (the link itself, not what it points to); none where the file system keeps none. */
+/** At most this many attributes, of this many bytes in all, are carried over: more is refused, not read (the reads are synchronous). */
+export const MAX_CARRIED = 64;
+export const MAX_CARRIED_BYTES = 256 * 1024;
+
+/** The file holds more attributes to carry over than a replacement takes. */
+export class TooManyXattrsError extends Error {}
+
+/**
+ * The attributes of the file at `path` that a replacement carries over, the
+ * last component followed: pass `/proc/self/fd/N` of a descriptor pinning the
+ * very file that was looked at, as a name can be swapped for another file
+ * between the look and the read. None where the file system keeps none.
+ * @throws TooManyXattrsError past MAX_CARRIED or MAX_CARRIED_BYTES.
+ */
 export function carriedXattrs(path: string): Map<string, Buffer> {
   const out = new Map<string, Buffer>();
   // These calls are Linux's (macOS spells them otherwise); elsewhere nothing is carried.
   if (process.platform !== 'linux') return out;
   const c = calls();
   const where = cString(path);
-  const names = readSized((buf, size) => c.llistxattr(where, buf, size), 'llistxattr');
+  const names = readSized((buf, size) => c.listxattr(where, buf, size), 'listxattr');
   if (names === null) return out;
+  let bytes = 0;
   for (const name of names.toString('utf8').split('\0')) {
     if (!CARRIED.test(name)) continue;
     const cname = cString(name);
-    const value = readSized((buf, size) => c.lgetxattr(where, cname, buf, size), `lgetxattr(${name})`);
-    if (value !== null) out.set(name, value);
+    const value = readSized((buf, size) => {
+      // Sized before it is read: a value past the room left is refused without reading it.
+      if (buf !== null && bytes + size > MAX_CARRIED_BYTES) throw new TooManyXattrsError(`its extended attributes pass ${MAX_CARRIED_BYTES / 1024} KiB`);
+      return c.getxattr(where, cname, buf, size);
+    }, `getxattr(${name})`);
+    if (value === null) continue;
+    if (out.size >= MAX_CARRIED) throw new TooManyXattrsError(`it has more than ${MAX_CARRIED} extended attributes`);
+    out.set(name, value);
+    bytes += value.length;
   }
   return out;
 }

@@ -9,13 +9,13 @@
  * write outside the workspace.
  */
 import { randomBytes } from '../util/random.ts';
-import { carriedXattrs, setXattrs } from '../util/xattrs.ts';
+import { carriedXattrs, setXattrs, TooManyXattrsError } from '../util/xattrs.ts';
 import { KeyedLock } from '../util/keyed-lock.ts';
 import { constants, type Stats } from 'node:fs';
 import { type FileHandle, link, lstat, mkdir, open, realpath, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { type Confiner, PathRefusedError } from './confine.ts';
-import { describeType, hardLinkRefusal, type OpenedDir, openDirectory, openLastRegular, stillInside } from './open.ts';
+import { describeType, hardLinkRefusal, O_PATH, type OpenedDir, openDirectory, openLastRegular, stillInside } from './open.ts';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
 
@@ -39,6 +39,8 @@ export interface WriteOptions {
   expect?: FileVersion;
   /** Runs after all checks, right before the commit; tests use it to change paths in that window. */
   beforeCommit?: () => Promise<void> | void;
+  /** Runs right before the replaced file's attributes are read; tests use it to swap the file in that window. */
+  beforeAttributes?: () => Promise<void> | void;
 }
 
 export interface WriteResult {
@@ -159,7 +161,8 @@ export async function writeAtomic(confiner: Confiner, input: string, data: Uint8
         // open() applies the umask; an existing file keeps its exact permissions. After the chown, which may clear bits.
         await fh.chmod(mode);
         // Its ACL and user attributes too, after the mode: an ACL sets the group bits to its mask.
-        keepXattrs(fh.fd, target, input);
+        await opts.beforeAttributes?.();
+        await keepXattrs(fh.fd, target, before, input);
       }
       await fh.writeFile(data);
       await fh.sync();
@@ -207,15 +210,29 @@ export async function writeAtomic(confiner: Confiner, input: string, data: Uint8
 }
 
 /**
- * The replacement keeps the old file's ACL and user attributes. Where they
- * cannot be set on it, the write is refused: without its ACL the file would
- * give its owning group what the ACL denied.
+ * The replacement keeps the old file's ACL and user attributes, read from
+ * the very file whose owner and mode it keeps: pinned with O_PATH, checked
+ * to be the inode looked at, and read through its descriptor. Read by name,
+ * a command swapping a file of its own into that name meanwhile gave the
+ * replacement its ACL, and so its mode, over the content of a file it could
+ * not read. Where they cannot be carried the write is refused: without its
+ * ACL the file would give its owning group what the ACL denied.
  */
-function keepXattrs(fd: number, target: string, input: string): void {
+async function keepXattrs(fd: number, target: string, before: Stats, input: string): Promise<void> {
+  let pinned: FileHandle | null = null;
   try {
-    setXattrs(fd, carriedXattrs(target));
+    pinned = await open(target, O_PATH | O_NOFOLLOW);
+    const st = await pinned.stat();
+    if (st.dev !== before.dev || st.ino !== before.ino) throw changedRefusal(input);
+    setXattrs(fd, carriedXattrs(`/proc/self/fd/${pinned.fd}`));
   } catch (err) {
-    throw new PathRefusedError(`cannot keep the extended attributes (ACL) of '${input}': ${(err as Error).message}; not written`, input, 'invalid');
+    if (err instanceof PathRefusedError) throw err;
+    // Gone, or a link now, since it was looked at: changed, as the commit would find.
+    if (['ENOENT', 'ELOOP'].includes((err as NodeJS.ErrnoException).code ?? '')) throw changedRefusal(input);
+    const why = err instanceof TooManyXattrsError ? err.message : `${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+    throw new PathRefusedError(`cannot keep the extended attributes (ACL) of '${input}': ${why}; not written`, input, 'invalid');
+  } finally {
+    await pinned?.close();
   }
 }
 

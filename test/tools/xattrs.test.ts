@@ -5,8 +5,9 @@
  * what the ACL denied.
  */
 import { describe, expect, test } from 'bun:test';
-import { statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { MAX_CARRIED } from '../../src/util/xattrs.ts';
 import { startServer, tree } from './helpers.ts';
 
 /** An access ACL as the kernel stores it: user::rw-, user:65534:r--, group::---, mask::r--, other::---. */
@@ -37,5 +38,20 @@ describe.skipIf(process.platform !== 'linux')('a replaced file keeps its extende
     expect({ attrs: getXattrs(file), mode: statSync(file).mode & 0o777 }).toEqual(before);
     expect((await s.call('write_file', { path: 'a.txt', content: 'rewritten\n' })).isError).toBe(false);
     expect({ attrs: getXattrs(file), mode: statSync(file).mode & 0o777 }).toEqual(before);
+  });
+
+  // Each carried attribute is read on the event loop: a file a command gave thousands of them (tmpfs and XFS take
+  // 64 KiB values) held every client's requests for seconds on each edit. Past the bound the write is refused unread.
+  test('a file with more attributes than a replacement carries is refused, and kept as it was', async () => {
+    using t = tree();
+    await using s = await startServer(t);
+    const file = join(t.ws, 'many.txt');
+    writeFileSync(file, 'needle\n');
+    const set = py(`import os\nfor i in range(${MAX_CARRIED + 6}): os.setxattr(${JSON.stringify(file)}, 'user.n%d' % i, b'v')`);
+    if (set.exitCode !== 0) return; // no user attributes on this file system
+    const r = await s.call('edit_file', { path: 'many.txt', edits: [{ oldText: 'needle', newText: 'thread' }] });
+    expect({ isError: r.isError, error: r.error }).toEqual({ isError: true, error: expect.stringMatching(new RegExp(`^cannot keep the extended attributes \\(ACL\\) of '[^']*many\\.txt': it has more than ${MAX_CARRIED} extended attributes; not written$`)) });
+    expect(readFileSync(file, 'utf8')).toBe('needle\n');
+    expect(Object.keys(getXattrs(file))).toHaveLength(MAX_CARRIED + 6);
   });
 });

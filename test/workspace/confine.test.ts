@@ -4,7 +4,7 @@
  * parent directory swapped or moved between the checks and the use.
  */
 import { describe, expect, test } from 'bun:test';
-import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeAtomic } from '../../src/workspace/atomic-write.ts';
 import { Confiner, PathRefusedError } from '../../src/workspace/confine.ts';
@@ -183,6 +183,35 @@ describe('writeAtomic', () => {
     expect((await refusal(racing)).kind).toBe('exists');
     expect(readFileSync(join(t.ws, 'y'), 'utf8')).toBe('theirs');
     expect(readdirSync(t.ws).sort()).toEqual(['x', 'y']);
+  });
+
+  // A command swaps a file of its own, carrying an ACL of its choosing, into the name just while the replaced file's
+  // attributes are read, and back: read by name they were the swapped-in file's, and its ACL (mode 0666) went onto the
+  // replacement of a 0600 file the command could not read. Read from the file that was looked at, they are its own.
+  test.skipIf(process.platform !== 'linux')('a replacement takes the attributes of the file it replaces, not of one swapped into its name meanwhile', async () => {
+    using t = tree();
+    const c = new Confiner(t.ws);
+    const [secret, decoy] = [join(t.ws, 'secret'), join(t.ws, 'decoy')];
+    writeFileSync(secret, 'private');
+    chmodSync(secret, 0o600);
+    writeFileSync(decoy, 'decoy');
+    const entry = (tag: number, perm: number) => [tag, 0, perm, 0, 0xff, 0xff, 0xff, 0xff];
+    const wide = Buffer.from([2, 0, 0, 0, ...entry(0x01, 6), ...entry(0x04, 0), ...entry(0x10, 6), ...entry(0x20, 6)]).toString('hex');
+    const set = Bun.spawnSync(['python3', '-c', `import os; os.setxattr(${JSON.stringify(decoy)}, 'system.posix_acl_access', bytes.fromhex('${wide}'))`]);
+    if (set.exitCode !== 0) return; // no ACLs on this file system
+    const exchange = () => {
+      const r = Bun.spawnSync(['python3', '-c', `import ctypes; l = ctypes.CDLL(None, use_errno=True); assert l.renameat2(-100, ${JSON.stringify(secret)}.encode(), -100, ${JSON.stringify(decoy)}.encode(), 2) == 0`]);
+      expect(r.exitCode).toBe(0);
+    };
+    const outcome = await writeAtomic(c, 'secret', bytes('private, edited'), { beforeAttributes: exchange, beforeCommit: exchange }).then(
+      () => 'written',
+      (err: PathRefusedError) => err.kind,
+    );
+    // Refused as changed (the names stay swapped), or written: either way the private content, under whichever name,
+    // is still 0600.
+    expect(['changed', 'written']).toContain(outcome);
+    const holder = [secret, decoy].find((f) => readFileSync(f, 'utf8').startsWith('private'))!;
+    expect(statSync(holder).mode & 0o777).toBe(0o600);
   });
 
   test('created says whether the file was there at the commit, not when the write began', async () => {
