@@ -109,6 +109,8 @@ export class RedisLimiter implements Limiter {
   private readonly renewals = new Set<ReturnType<typeof setInterval>>();
   /** Leases of calls still running (id → slot key): put back on each new connection before anything else is sent. */
   private readonly live = new Map<string, string>();
+  /** Running calls whose leases an acquire that got no answer may yet put back: withdrawn again once released. */
+  private readonly lateReAdds = new Set<string>();
   private readonly probe: ReturnType<typeof setInterval>;
   /** Acquires that failed, by id: their slot and window entries to remove once Redis answers (see flushWithdrawals). */
   private readonly withdrawals = new Map<string, { keys: string[]; tries: number; next: number }>();
@@ -264,13 +266,19 @@ export class RedisLimiter implements Limiter {
     const [rpmKey, slotKey] = this.keys(clientKey);
     const id = crypto.randomUUID();
     let reply: unknown;
+    const running = [...this.live].flatMap(([liveId, key]) => (key === slotKey ? [liveId] : []));
     try {
-      const running = [...this.live].flatMap(([liveId, key]) => (key === slotKey ? [liveId] : []));
       reply = await this.script(ACQUIRE, [rpmKey, slotKey], [String(WINDOW_MS), String(this.settings.rpm), String(this.settings.concurrent), String(this.leaseMs), id, ...running]);
     } catch {
       this.withdraw(id, [slotKey, rpmKey]);
+      // The script may still run (a timed-out command stays in a slow Redis's input) and put those leases back after
+      // their calls released them: each is withdrawn again once released.
+      for (const liveId of running) this.lateReAdds.add(liveId);
+      this.withdrawReleased(running, slotKey);
       return this.unavailable();
     }
+    // A call released while the script was on its way (sent again as EVAL after a NOSCRIPT) had its lease put back.
+    this.withdrawReleased(running, slotKey);
     const [code, ms] = (reply as [number, number]).map(Number) as [number, number];
     if (code === 1) return { ok: false, reason: 'rpm', retryAfterSeconds: Math.max(1, Math.ceil(ms / 1000)) };
     if (code === 2) return { ok: false, reason: 'concurrency', retryAfterSeconds: 1 };
@@ -299,7 +307,7 @@ export class RedisLimiter implements Limiter {
         clearInterval(renew);
         this.renewals.delete(renew);
         this.live.delete(id);
-        if (renewalLost || renewing > 0) this.withdraw(id, [slotKey]);
+        if (renewalLost || renewing > 0 || this.lateReAdds.delete(id)) this.withdraw(id, [slotKey]);
         try {
           await this.run('ZREM', [slotKey, id]);
         } catch {
@@ -309,6 +317,11 @@ export class RedisLimiter implements Limiter {
         }
       },
     };
+  }
+
+  /** Withdraws the leases among `ids` whose calls are no longer running: an acquire sent them to be put back. */
+  private withdrawReleased(ids: readonly string[], slotKey: string): void {
+    for (const liveId of ids) if (!this.live.has(liveId)) this.withdraw(liveId, [slotKey]);
   }
 
   private withdraw(id: string, keys: string[]): void {
@@ -353,6 +366,7 @@ export class RedisLimiter implements Limiter {
     for (const t of this.renewals) clearInterval(t);
     this.renewals.clear();
     this.live.clear();
+    this.lateReAdds.clear();
     try {
       this.client?.close();
     } catch {

@@ -147,6 +147,33 @@ describe.skipIf(!hasRedis)('Redis limit store', () => {
     }
   }, 30_000);
 
+  test('a call released while an acquire that puts its lease back is on its way does not get its slot back', async () => {
+    const log = { error() {}, info() {} };
+    const limiter = new RedisLimiter({ enabled: true, rpm: 1000, concurrent: 2, leaseSeconds: 60, onStoreError: 'deny', url: `redis://127.0.0.1:${port}` }, log);
+    const admin = new RedisClient(`redis://127.0.0.1:${port}`);
+    try {
+      await limiter.ready();
+      await admin.connect();
+      const a = await limiter.acquire('victim');
+      if (!a.ok) throw new Error(`not admitted: ${a.reason}`);
+      // Redis lost its scripts (a restart, a failover): the next acquire, which carries a's lease to put back, is sent
+      // as EVALSHA, told NOSCRIPT, and sent again as EVAL. a's call ends in between.
+      await admin.send('SCRIPT', ['FLUSH']);
+      const pending = limiter.acquire('victim');
+      await Bun.sleep(0);
+      await a.release();
+      const b = await pending;
+      if (!b.ok) throw new Error(`not admitted: ${b.reason}`);
+      await b.release();
+      await waitFor(async () => (await admin.send('ZCARD', ['hide:rl:{victim}:slots'])) === 0, 5000, "a's lease withdrawn");
+      const [c1, c2] = [await limiter.acquire('victim'), await limiter.acquire('victim')];
+      expect([c1.ok, c2.ok]).toEqual([true, true]);
+    } finally {
+      admin.close();
+      limiter.close();
+    }
+  });
+
   test('a Redis too busy to answer in time: 503, and the slot its late acquire takes is given back, not held for the lease', async () => {
     await using s = await spawnServer(env({ HIDE_RATE_LIMIT_CONCURRENT: '1', HIDE_RATE_LIMIT_LEASE_SECONDS: '600' }));
     expect((await exec(s.url, 'echo', ['before'])).status).toBe(200);
