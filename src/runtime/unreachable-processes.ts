@@ -11,6 +11,7 @@ import type { KeyStore } from '../security/keys.ts';
 import { type ToolDefinition, toolPermitted } from '../tools/types.ts';
 
 export const CLIENT_REVOKED = 'its client was disabled or removed from the keys file';
+export const KEY_REPLACED = 'the key it was made with no longer signs in its client (replaced, disabled or removed in the keys file)';
 export const PROCESS_TOOLS_REVOKED = 'its client may no longer call process_read or process_kill (its tools or readOnly in the keys file)';
 
 /** With either one a client still sees or stops its process. */
@@ -39,11 +40,14 @@ export function unreachableReason(keys: Pick<KeyStore, 'enabledClient'>, tool: (
  * away by `tools` or `readOnly`), or null when it may: such a call is stopped,
  * as its client's processes are, rather than run on to its timeout.
  */
-export function revokedCallReason(keys: Pick<KeyStore, 'enabledClient'>, clientId: string, apiKeyHash: string | null, tool: ToolDefinition | null): string | null {
+export function revokedCallReason(keys: Pick<KeyStore, 'enabledClient' | 'clientOfKey'>, clientId: string, apiKeyHash: string | null, tool: ToolDefinition | null): string | null {
   // Made without an API key (authentication off, an OAuth token): the keys file never governed it.
   if (apiKeyHash === null) return null;
-  const client = keys.enabledClient(clientId);
-  if (client === null) return CLIENT_REVOKED;
+  if (keys.enabledClient(clientId) === null) return CLIENT_REVOKED;
+  // Unlike a process, which its client sees and stops with any of its keys, a call runs unseen: one made with a key
+  // replaced in place (the answer to a leaked key) stops with the key.
+  const client = keys.clientOfKey(apiKeyHash);
+  if (client === null || client.clientId !== clientId) return KEY_REPLACED;
   if (tool !== null && !toolPermitted(tool, { allowedTools: client.tools, readOnly: client.readOnly })) {
     return `its client may no longer call ${tool.name} (its tools or readOnly in the keys file)`;
   }

@@ -193,6 +193,12 @@ export class KeyStore {
     return this.keys.find((k) => k.enabled && k.client.clientId === clientId)?.client ?? null;
   }
 
+  /** The client the key with this digest signs in now (enabled), or null: removed, replaced or disabled by a reload. */
+  clientOfKey(keyHash: string): AuthClient | null {
+    const key = this.byDigest.get(keyHash);
+    return key !== undefined && key.enabled ? key.client : null;
+  }
+
   /** True when at least one enabled key exists (auth can admit someone). */
   hasAnyKey(): boolean {
     return this.keys.some((k) => k.enabled);

@@ -153,26 +153,35 @@ describe('a keys reload', () => {
     await as(KEY_B2, 'process_kill', { processId: b.processId, signal: 'SIGKILL' });
   });
 
-  test("disabling a client, or taking the tool from it, stops its calls still running, saying why; another client's call runs on", async () => {
-    const KEY_F = 'f'.repeat(43);
+  test("disabling a client, taking the tool from it, or replacing its key, stops its calls still running, saying why; another client's call runs on", async () => {
+    const [KEY_F, KEY_G, KEY_G2] = ['f', 'g', 'h'].map((c) => c.repeat(43)) as [string, string, string];
     const others = [
       { client_id: 'alice', api_key: KEY_A, enabled: true },
       { client_id: 'bob', api_key: KEY_B2, enabled: true },
     ];
-    writeKeys([...others, { client_id: 'frank', api_key: KEY_F, enabled: true }]);
+    writeKeys([...others, { client_id: 'frank', api_key: KEY_F, enabled: true }, { client_id: 'gina', api_key: KEY_G, enabled: true }]);
     server.rt.keyStore!.reload();
     const calls = new Map<string, Promise<any>>();
-    for (const [key, marker] of [[KEY_A, '1000.3737'], [KEY_F, '1000.3838'], [KEY_B2, '1000.3939']] as const) {
+    for (const [key, marker] of [[KEY_A, '1000.3737'], [KEY_F, '1000.3838'], [KEY_G, '1000.4040'], [KEY_B2, '1000.3939']] as const) {
       calls.set(marker, as(key, 'shell_execute', { command: 'sleep', arguments: [marker], timeoutSeconds: 60 }));
       await waitFor(() => Bun.spawnSync(['pgrep', '-f', `sleep ${marker}`]).exitCode === 0, 5000, `sleep ${marker} to start`);
     }
-    // alice is disabled, frank keeps his key but loses shell_execute; bob is untouched.
-    writeKeys([{ client_id: 'alice', api_key: KEY_A, enabled: false }, others[1]!, { client_id: 'frank', api_key: KEY_F, enabled: true, tools: ['read_file'] }]);
+    // alice is disabled, frank keeps his key but loses shell_execute, gina's key is replaced (it leaked); bob is untouched.
+    writeKeys([
+      { client_id: 'alice', api_key: KEY_A, enabled: false },
+      others[1]!,
+      { client_id: 'frank', api_key: KEY_F, enabled: true, tools: ['read_file'] },
+      { client_id: 'gina', api_key: KEY_G2, enabled: true },
+    ]);
     server.rt.keyStore!.reload();
     expect(await calls.get('1000.3737')).toMatchObject({ exitCode: -1, error: 'command cancelled: the server stopped it: its client was disabled or removed from the keys file; its process group was killed' });
     expect(await calls.get('1000.3838')).toMatchObject({
       exitCode: -1,
       error: 'command cancelled: the server stopped it: its client may no longer call shell_execute (its tools or readOnly in the keys file); its process group was killed',
+    });
+    expect(await calls.get('1000.4040')).toMatchObject({
+      exitCode: -1,
+      error: 'command cancelled: the server stopped it: the key it was made with no longer signs in its client (replaced, disabled or removed in the keys file); its process group was killed',
     });
     expect(Bun.spawnSync(['pgrep', '-f', 'sleep 1000.3939']).exitCode).toBe(0);
     // SIGKILL: the first process of a PID namespace ignores a TERM it has no handler for.
