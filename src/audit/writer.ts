@@ -42,6 +42,11 @@ export interface AuditWriterOptions {
   argumentsDigest?: ArgumentsDigest | null;
   /** Called on the first failed write of an outage; later failures are only counted until a write succeeds again. */
   onError?: (err: Error) => void;
+  /**
+   * Trouble that loses no line: a file that no longer matches its checkpoint,
+   * lines no writer recorded, a lock not taken in time. Default: onError.
+   */
+  onWarning?: (err: Error) => void;
   /** Called when a write succeeds after an outage, with the lines it lost. */
   onRecover?: (dropped: number) => void;
   /** Add prev_hash and hash to every line, mark file starts and keep `<file>.head` (tamper evidence). Default false. */
@@ -94,8 +99,16 @@ export class AuditWriter implements AuditSink {
     this.argumentsDigest = opts.argumentsDigest ?? null;
     this.onError = opts.onError ?? (() => {});
     this.outage = new AuditOutage({ retryMs: opts.retryMs ?? 0, warn: (err) => this.warn(err), onRecover: opts.onRecover ?? (() => {}), retry: () => this.retry() });
-    this.checkpoint = new LiveCheckpoint(this.file, (err) => this.report(err), (err) => this.warn(err));
-    this.dirLock = new LogLock(this.file, (err) => this.warn(err));
+    const notice = opts.onWarning ?? this.onError;
+    const warning = (err: Error) => {
+      try {
+        notice(err);
+      } catch {
+        // The reporter failing must still not crash the server.
+      }
+    };
+    this.checkpoint = new LiveCheckpoint(this.file, (err) => this.report(err), warning);
+    this.dirLock = new LogLock(this.file, warning);
     this.queue = new BatchQueue(this.dirLock, () => this.closed, (held) => this.writeBatch(held));
     this.standardStream = opts.standardStream === 'stderr' ? process.stderr : process.stdout;
     this.maxBytes = opts.file === '-' ? 0 : (opts.maxBytes ?? 0);

@@ -236,6 +236,7 @@ function openAudit(config: Config, transport: RuntimeOptions['transport'], redac
           redactor,
           argumentsDigest: config.audit.argumentsKey === undefined ? null : new ArgumentsDigest(config.audit.argumentsKey),
           onError: (err) => logger.withTag('audit').error(`audit log: ${err.message}; lines are dropped until it can be written again`),
+          onWarning: (err) => logger.withTag('audit').error(`audit log: ${err.message}`),
           onRecover: (dropped) => logger.withTag('audit').warn(`audit log writable again; ${dropped} line(s) were lost meanwhile (hide_audit_lines_dropped_total)`),
           chain: true,
           maxBytes: config.audit.maxBytes,
