@@ -157,12 +157,16 @@ export async function writeAtomic(confiner: Confiner, input: string, data: Uint8
     const fh = await open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
     try {
       if (before) {
-        await keepOwner(fh, before);
-        // open() applies the umask; an existing file keeps its exact permissions. After the chown, which may clear bits.
-        await fh.chmod(mode);
-        // Its ACL and user attributes too, after the mode: an ACL sets the group bits to its mask.
         await opts.beforeAttributes?.();
-        await keepXattrs(fh.fd, target, before, input);
+        // Owner, mode and attributes all from one file: the one pinned now, which must be the one read when the write
+        // is of a version read (an edit); a plain write keeps those of whichever file holds the name now.
+        const kept = await keptFrom(target, before, opts.expect !== undefined, input);
+        const source = kept?.stats ?? before;
+        await keepOwner(fh, source);
+        // open() applies the umask; an existing file keeps its exact permissions. After the chown, which may clear bits.
+        await fh.chmod(source.mode & 0o0777);
+        // Its ACL and user attributes too, after the mode: an ACL sets the group bits to its mask.
+        if (kept !== null) carryXattrs(fh.fd, kept.xattrs, input);
       }
       await fh.writeFile(data);
       await fh.sync();
@@ -210,30 +214,52 @@ export async function writeAtomic(confiner: Confiner, input: string, data: Uint8
 }
 
 /**
- * The replacement keeps the old file's ACL and user attributes, read from
- * the very file whose owner and mode it keeps: pinned with O_PATH, checked
- * to be the inode looked at, and read through its descriptor. Read by name,
- * a command swapping a file of its own into that name meanwhile gave the
- * replacement its ACL, and so its mode, over the content of a file it could
- * not read. Where they cannot be carried the write is refused: without its
- * ACL the file would give its owning group what the ACL denied.
+ * The file a replacement keeps the owner, mode, ACL and user attributes of:
+ * pinned with O_PATH and read through its descriptor, so all come from one
+ * inode. Read by name, a command swapping its own file with a wide ACL into
+ * the name for a moment gave the replacement of a 0600 file it could not
+ * read its ACL, and so mode 0666. With `strict` (the write is of a version
+ * read) it must be the inode looked at, else the write is refused as
+ * changed; otherwise whichever regular file holds the name now, or null
+ * when none does (the commit judges what is there).
  */
-async function keepXattrs(fd: number, target: string, before: Stats, input: string): Promise<void> {
-  let pinned: FileHandle | null = null;
+async function keptFrom(target: string, before: Stats, strict: boolean, input: string): Promise<{ stats: Stats; xattrs: Map<string, Buffer> } | null> {
+  let pinned: FileHandle;
   try {
     pinned = await open(target, O_PATH | O_NOFOLLOW);
-    const st = await pinned.stat();
-    if (st.dev !== before.dev || st.ino !== before.ino) throw changedRefusal(input);
-    setXattrs(fd, carriedXattrs(`/proc/self/fd/${pinned.fd}`));
   } catch (err) {
-    if (err instanceof PathRefusedError) throw err;
-    // Gone, or a link now, since it was looked at: changed, as the commit would find.
-    if (['ENOENT', 'ELOOP'].includes((err as NodeJS.ErrnoException).code ?? '')) throw changedRefusal(input);
-    const why = err instanceof TooManyXattrsError ? err.message : `${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
-    throw new PathRefusedError(`cannot keep the extended attributes (ACL) of '${input}': ${why}; not written`, input, 'invalid');
-  } finally {
-    await pinned?.close();
+    if (!['ENOENT', 'ELOOP'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+    if (strict) throw changedRefusal(input);
+    return null;
   }
+  try {
+    const st = await pinned.stat();
+    const same = st.dev === before.dev && st.ino === before.ino;
+    if (strict && !same) throw changedRefusal(input);
+    // A link, a directory or a hard-linked file now: nothing of it is kept; the commit refuses or replaces it.
+    if (!st.isFile() || st.nlink > 1) return null;
+    try {
+      return { stats: st, xattrs: carriedXattrs(`/proc/self/fd/${pinned.fd}`) };
+    } catch (err) {
+      throw xattrRefusal(err, input);
+    }
+  } finally {
+    await pinned.close();
+  }
+}
+
+/** Sets the kept attributes on the replacement; where it cannot, the write is refused: without its ACL the file would give its owning group what the ACL denied. */
+function carryXattrs(fd: number, xattrs: Map<string, Buffer>, input: string): void {
+  try {
+    setXattrs(fd, xattrs);
+  } catch (err) {
+    throw xattrRefusal(err, input);
+  }
+}
+
+function xattrRefusal(err: unknown, input: string): PathRefusedError {
+  const why = err instanceof TooManyXattrsError ? err.message : `${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+  return new PathRefusedError(`cannot keep the extended attributes (ACL) of '${input}': ${why}; not written`, input, 'invalid');
 }
 
 /**

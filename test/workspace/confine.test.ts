@@ -203,7 +203,10 @@ describe('writeAtomic', () => {
       const r = Bun.spawnSync(['python3', '-c', `import ctypes; l = ctypes.CDLL(None, use_errno=True); assert l.renameat2(-100, ${JSON.stringify(secret)}.encode(), -100, ${JSON.stringify(decoy)}.encode(), 2) == 0`]);
       expect(r.exitCode).toBe(0);
     };
-    const outcome = await writeAtomic(c, 'secret', bytes('private, edited'), { beforeAttributes: exchange, beforeCommit: exchange }).then(
+    // Of the version read, as edit_file writes.
+    const read = statSync(secret);
+    const expect_ = { ino: read.ino, size: read.size, mtimeMs: read.mtimeMs, bytes: readFileSync(secret) };
+    const outcome = await writeAtomic(c, 'secret', bytes('private, edited'), { expect: expect_, beforeAttributes: exchange, beforeCommit: exchange }).then(
       () => 'written',
       (err: PathRefusedError) => err.kind,
     );
