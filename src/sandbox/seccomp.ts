@@ -160,6 +160,12 @@ const NR = {
 
 type Syscall = keyof typeof NR;
 
+/** A syscall's number on x86_64 and on aarch64 (null where it has none), by name. */
+export function syscallNumbers(name: Syscall): readonly [number, number | null] {
+  return NR[name];
+}
+export type { Syscall };
+
 interface Arch {
   /** AUDIT_ARCH_* value the kernel puts in seccomp_data.arch. */
   audit: number;

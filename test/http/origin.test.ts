@@ -49,6 +49,10 @@ describe('origin plugin, default policy on a loopback-bound server', () => {
     'http://127.0.0.1.nip.io',
     'null',
     'file://localhost',
+    // A loopback host under a scheme no web page is served by: an extension's or a socket's origin is not a local page.
+    'ws://localhost:1',
+    'ftp://127.0.0.1',
+    'chrome-extension://localhost',
   ])('Origin %s is refused with 403 and the handler does not run', async (origin) => {
     const { app, ran } = build(null);
     expect({ res: await call(app, '/mcp', origin), ran }).toEqual({ res: forbidden, ran: [] });

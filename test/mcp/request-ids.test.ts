@@ -79,6 +79,10 @@ describe('ids over HTTP', () => {
     const within = `${'['.repeat(62)}${']'.repeat(62)}`;
     const ok = await fetch(s.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"jsonrpc":"2.0","id":9007199254740993,"method":"ping","params":{"x":${within}}}` });
     expect(await ok.text()).toBe('{"jsonrpc":"2.0","id":9007199254740993,"result":{}}');
+    // One level more, 65, is refused: as deep as the repeated-name check looks, and no deeper.
+    const over = `${'['.repeat(63)}${']'.repeat(63)}`;
+    const refused = await fetch(s.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":${over}}}` });
+    expect([refused.status, ((await refused.json()) as { error: { code: number } }).error.code]).toEqual([400, -32600]);
   });
 });
 

@@ -342,9 +342,27 @@ describe('audit hash chain', () => {
 
   // Whoever can write the log but not its checkpoint: the server must not take their change into the checkpoint and
   // chain on from it, which would leave `verify` nothing to find. It says so, and chains on from the last line it recorded.
+  /** Replaces the last line with one of the same length, sealed after the line before it: the size stays. */
+  function resealLast(f: string): void {
+    const rows = readFileSync(f, 'utf8').trimEnd().split('\n');
+    const { hash: _h, prev_hash: _p, ...rest } = JSON.parse(rows.at(-1)!);
+    const forged = sealRecord({ ...rest, correlation_id: `${rest.correlation_id.slice(0, -1)}X` }, JSON.parse(rows.at(-2)!).hash, false).line;
+    expect(Buffer.byteLength(forged)).toBe(Buffer.byteLength(rows.at(-1)!));
+    writeFileSync(f, `${[...rows.slice(0, -1), forged].join('\n')}\n`);
+  }
+
+  /** Appends a line chained on from the last one by its prev_hash, with a hash that is not its own. */
+  function appendMisSealed(f: string): void {
+    const rows = readFileSync(f, 'utf8').trimEnd().split('\n');
+    const sealed = JSON.parse(sealRecord({ ...JSON.parse(rows.at(-1)!), hash: undefined, prev_hash: undefined, correlation_id: 'added' }, JSON.parse(rows.at(-1)!).hash, false).line);
+    writeFileSync(f, `${[...rows, JSON.stringify({ ...sealed, hash: 'f'.repeat(64) })].join('\n')}\n`);
+  }
+
   // An emptied file looks like one a rotation started: verify, given it alone, says its first line continues a file not given.
   const tampered: [name: string, tamper: (file: string) => void, whileRunning: boolean][] = [
     ['lines cut while the server was down', (f) => cutLines(f, 3, 2), false],
+    ['the last line rewritten to the same size while the server was down', resealLast, false],
+    ['a line appended after the recorded end, chained by its prev_hash but not hashing as sealed', appendMisSealed, false],
     ['a longer, correctly chained tail forged while the server was down', (f) => forgeTail(f, 2), false],
     ['lines cut in place while the server runs', (f) => cutLines(f, 3, 2), true],
     ['a tail forged in place while the server runs', (f) => forgeTail(f, 2), true],

@@ -150,6 +150,8 @@ describe('Redactor.redactText', () => {
     ['a signed URL keeps its other parameters and the commands after it', 'curl "https://h/o?X-Amz-Signature=abc123&x=1" | jq .; curl https://h/o?sig=ab%2B;rm -rf x', `curl "https://h/o?X-Amz-Signature=${REDACTED}&x=1" | jq .; curl https://h/o?sig=${REDACTED};rm -rf x`],
     ['Basic before words stays; Basic before user:password is masked', `Basic authentication failed; Basic ${btoa('bob:pw12345')} sent`, `Basic authentication failed; Basic ${REDACTED} sent`],
     ['environment names that end as secrets do', 'SMTP_PW=Zq9x1 NPM_CREDS=Zq9x2 PGPASS=Zq9x3 REDISCLI_AUTH=Zq9x4 PATH=/bin BYPASS=1', `SMTP_PW=${REDACTED} NPM_CREDS=${REDACTED} PGPASS=${REDACTED} REDISCLI_AUTH=${REDACTED} PATH=/bin BYPASS=1`],
+    // Every ending the rule names, one by one.
+    ...['KEY', 'PAT', 'PASS', 'PWD', 'PW', 'AUTH', 'CRED', 'CREDS'].map((end): [string, string, string] => [`export X_${end}=…`, `export X_${end}=Zq9x${end} && make`, `export X_${end}=${REDACTED} && make`]),
     // A program's flag is read before a name that says password: -pPassword123 is mysql's password, and db stays.
     ['a program password that reads as a secret flag name', 'mysql -uroot -pPassword123 mydb < dump.sql; mysql -pMySecret9 shop', `mysql -uroot -p${REDACTED} mydb < dump.sql; mysql -p${REDACTED} shop`],
     ['a token as the user of user:password', `curl -u ghp_${'a1'.repeat(18)}:x-oauth-basic https://api.github.com/user; curl -u bob:pw1 u`, `curl -u ${REDACTED}:${REDACTED} https://api.github.com/user; curl -u bob:${REDACTED} u`],
