@@ -9,6 +9,7 @@
  * write outside the workspace.
  */
 import { randomBytes } from '../util/random.ts';
+import { nameUnnamed, openUnnamed } from '../util/unnamed-file.ts';
 import { carriedXattrs, setXattrs, TooManyXattrsError } from '../util/xattrs.ts';
 import { KeyedLock } from '../util/keyed-lock.ts';
 import { constants, type Stats } from 'node:fs';
@@ -148,13 +149,21 @@ export async function writeAtomic(confiner: Confiner, input: string, data: Uint8
     const before = await inspectTarget(target, input, opts.createOnly ?? false);
     checkVersion(before, opts.expect, input);
 
-    temp = join(dir.path, tempName());
     // Permission bits only: never set-uid, set-gid or sticky. A command running
     // as root can leave a set-uid-root file in the workspace; if write_file or
     // edit_file kept the bit, whatever they wrote next would run as root for
     // any local user who can reach the file.
     const mode = before ? before.mode & 0o0777 : 0o644;
-    const fh = await open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+    // Made with no name, and named only once it has the owner, mode and attributes it keeps and its content: under a
+    // name from the start it was the server's (uid 0) until then, and a command on a root server (uid 0 too) could
+    // open it in that moment and read through that open what was written after. Named from the start only where the
+    // file system cannot make a file with no name.
+    let fh = await openUnnamed(dir.path, mode);
+    const unnamed = fh !== null;
+    if (fh === null) {
+      temp = join(dir.path, tempName());
+      fh = await open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+    }
     try {
       if (before) {
         await opts.beforeAttributes?.();
@@ -170,12 +179,16 @@ export async function writeAtomic(confiner: Confiner, input: string, data: Uint8
       }
       await fh.writeFile(data);
       await fh.sync();
+      if (unnamed) {
+        temp = join(dir.path, tempName());
+        nameUnnamed(fh.fd, temp);
+      }
     } finally {
       await fh.close();
     }
 
     await opts.beforeCommit?.();
-    const written = temp;
+    const written = temp!;
     // The last look and the commit hold the file's lock: two of this server's writes of one file, each looking while
     // the other had looked and not yet committed, would each replace the file, the second without the first's change.
     // Keyed by the directory itself, not its path: one moved between two writers' opens is still one directory.

@@ -4,7 +4,7 @@
  * SIGKILL in the middle of a large write leaves the old file intact.
  */
 import { describe, expect, test } from 'bun:test';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { rpcAt, startServer, startServerProcess, tree } from './helpers.ts';
 
@@ -78,8 +78,9 @@ describe('write_file atomicity', () => {
     const old = 'the old content\n'.repeat(1000);
     const big = 'N'.repeat(9 * 1024 * 1024);
     let interrupted = false;
-    // The kill must land after the temp file exists and before the rename. Each attempt waits for the
-    // temp file to appear (a condition, not a delay); if the write finished first, try again.
+    // The kill must land while the new file is being written: made with no name, it shows only among the server's
+    // open descriptors (`<dir>/#<inode> (deleted)`), then as a named temp file just before the rename. Each attempt
+    // waits for one of them (a condition, not a delay); if the write finished first, try again.
     for (let attempt = 0; attempt < 10 && !interrupted; attempt++) {
       writeFileSync(join(t.ws, 'f.txt'), old);
       const server = await startServerProcess(t, { PATH: process.env.PATH ?? '/usr/bin:/bin', HIDE_MAX_BODY_BYTES: String(32 * 1024 * 1024) });
@@ -90,17 +91,32 @@ describe('write_file atomicity', () => {
           done = true;
         });
       const temp = () => readdirSync(t.ws).find((n) => n.startsWith('.hide-write-'));
+      const unnamed = () => {
+        try {
+          return readdirSync(`/proc/${server.proc.pid}/fd`).some((fd) => {
+            try {
+              return /\/#\d+ \(deleted\)$/.test(readlinkSync(`/proc/${server.proc.pid}/fd/${fd}`));
+            } catch {
+              return false;
+            }
+          });
+        } catch {
+          return false;
+        }
+      };
+      const writing = () => temp() !== undefined || unnamed();
       // A timer, not setImmediate: a loop of immediates can keep the call's answer from ever being taken in, and
-      // with the write already renamed (no temp file to see) the loop then never ends.
-      while (!done && temp() === undefined) await Bun.sleep(1);
-      if (temp() !== undefined) server.proc.kill('SIGKILL');
+      // with the write already renamed (nothing to see) the loop then never ends.
+      while (!done && !writing()) await Bun.sleep(1);
+      const caught = !done && writing();
+      if (caught) server.proc.kill('SIGKILL');
       await server.proc.exited;
       await call;
       await server[Symbol.asyncDispose]();
       const content = readFileSync(join(t.ws, 'f.txt'), 'utf8');
-      // Either whole version is acceptable; a temp file still present means the rename never ran.
+      // Either whole version is acceptable when the write was not caught; caught, the old file is intact.
       expect(content === old || content === big).toBe(true);
-      if (temp() !== undefined) {
+      if (caught) {
         interrupted = true;
         expect(content).toBe(old);
       }

@@ -217,6 +217,21 @@ describe('writeAtomic', () => {
     expect(statSync(holder).mode & 0o777).toBe(0o600);
   });
 
+  // Commands on a root server run as uid 0, the server's uid: a new file under a name, the server's until it gets the
+  // replaced file's owner and mode, could be opened by one in that moment, and what was written after read through it.
+  test.skipIf(process.platform !== 'linux')('the replacement has no name until it has the owner, mode and content it keeps', async () => {
+    using t = tree();
+    const c = new Confiner(t.ws);
+    writeFileSync(join(t.ws, 'secret'), 'private');
+    chmodSync(join(t.ws, 'secret'), 0o600);
+    const named: string[][] = [];
+    const look = () => void named.push(readdirSync(t.ws).filter((n) => n !== 'secret'));
+    await writeAtomic(c, 'secret', bytes('private, edited'), { beforeAttributes: look });
+    // Named only at the end, with the kept mode: nothing to open while it was being made.
+    expect(named).toEqual([[]]);
+    expect([readFileSync(join(t.ws, 'secret'), 'utf8'), statSync(join(t.ws, 'secret')).mode & 0o777]).toEqual(['private, edited', 0o600]);
+  });
+
   test('created says whether the file was there at the commit, not when the write began', async () => {
     using t = tree();
     const c = new Confiner(t.ws);
