@@ -245,6 +245,12 @@ export class McpDispatcher {
     }
     // Admission may throw (403 / 429): nothing to release then.
     const ticket = admission ?? (await this.gate.admit(ctx, tool, correlationId, user));
+    try {
+      this.gate.stillGranted?.(ctx, tool, correlationId, user);
+    } catch (err) {
+      ticket.release();
+      throw err;
+    }
     const started = performance.now();
     let recorded = false;
     const record = (r: Omit<ToolCallRecord, 'toolName' | 'user' | 'correlationId' | 'durationMs'>) => {

@@ -43,6 +43,12 @@ export interface ToolCallGate {
   record(ctx: CallContext, record: ToolCallRecord): void;
   /** Records a call refused by a limit it met while running (a ToolLimitError), as admission records its own refusals. */
   limited(ctx: CallContext, refusal: LimitedCall): void;
+  /**
+   * Throws a HideError (401, 403) when the key the call was signed in with no
+   * longer allows it, right before it runs: a reload may have come between
+   * sign-in (on the headers) and now (the body read, admission).
+   */
+  stillGranted?(ctx: CallContext, tool: ToolDefinition, correlationId: string, user: string | null): void;
 }
 
 /** What the audit log records of a call a ToolLimitError refused; it leaves no tool_call line. */

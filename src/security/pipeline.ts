@@ -263,6 +263,29 @@ export class SecurityPipeline implements ToolCallGate {
     throw new RateLimitError(`Too many requests: ${what}`, got.retryAfterSeconds, { reason: got.reason });
   }
 
+  /**
+   * The key is checked on the headers; the body comes up to
+   * HIDE_BODY_TIMEOUT_SECONDS later, and a keys reload between the two
+   * (the key replaced, its client disabled, the tool taken away) must stop
+   * the call too, or a request held open with its body unsent would run with
+   * a revoked key. Checked right before the call runs.
+   */
+  stillGranted(ctx: CallContext, tool: ToolDefinition, correlationId: string, user: string | null): void {
+    const keys = this.opts.keyStore;
+    if (keys === null || ctx.apiKeyHash === null) return;
+    const client = keys.clientOfKey(ctx.apiKeyHash);
+    const facts = this.facts(ctx, correlationId);
+    if (client === null || client.clientId !== ctx.clientId) {
+      const reason = 'API key revoked or replaced since the request began';
+      this.opts.audit.write(event('auth_failure', facts, { ...callFields(ctx, tool.name, user), error: reason }), `API key authentication failed: ${reason}. Client IP: ${ctx.clientIp}`);
+      throw new UnauthorizedError(`Unauthorized: ${reason}`, 'Authorization');
+    }
+    if (!toolPermitted(tool, { allowedTools: client.tools, readOnly: client.readOnly })) {
+      this.opts.audit.write(event('permission_denied', facts, { ...callFields(ctx, tool.name, user), error: 'tool not permitted for this client' }));
+      throw new ForbiddenError(`Forbidden: client '${ctx.clientId}' may not call tool '${tool.name}'`, { reason: 'tool', tool: tool.name });
+    }
+  }
+
   limited(ctx: CallContext, r: LimitedCall): void {
     const base = callFields(ctx, r.toolName, r.user);
     this.opts.audit.write(event('rate_limit_exceeded', this.facts(ctx, r.correlationId), { ...base, error: r.error, result: r.result }));

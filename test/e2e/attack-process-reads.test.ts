@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { sha256Hex } from '../../src/util/sha256.ts';
 import { startServerProcess } from '../helpers/process.ts';
 import { callTool, rpc, startServer, tempDir, type TestServer, toolCallsInFlight, waitFor } from '../helpers/server.ts';
 
@@ -191,6 +192,44 @@ describe('a keys reload', () => {
     writeKeys(others);
     server.rt.keyStore!.reload();
   }, 30_000);
+
+  // A request is signed in on its headers; its body may come up to 30 s later, and admission after it. A reload in
+  // between (the key replaced, the client disabled, the tool taken) must stop it before it runs: a request held open
+  // with its body unsent ran with a revoked key. Here the message core is handed a call signed in before the reload.
+  test('a call signed in before a reload and run after it is refused when its key no longer allows it, and runs nothing', async () => {
+    const [KEY_H, KEY_H2] = ['i', 'j'].map((c) => c.repeat(43)) as [string, string];
+    const others = [
+      { client_id: 'alice', api_key: KEY_A, enabled: true },
+      { client_id: 'bob', api_key: KEY_B2, enabled: true },
+    ];
+    const core = server.rt.core;
+    const ws = server.rt.config.workspace;
+    const signedIn = (key: string, clientId: string) => ({
+      clientId,
+      clientIp: '127.0.0.1',
+      apiKeyHash: sha256Hex(key),
+      correlationId: `late-${clientId}`,
+      transport: 'http' as const,
+      signal: new AbortController().signal,
+      allowedTools: null,
+      readOnly: false,
+    });
+    const run = async (key: string, clientId: string, marker: string) => {
+      const incoming = core.read(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'shell_execute', arguments: { command: 'touch', arguments: [join(ws, marker)] } } }), null);
+      if (!incoming.ok) throw new Error('not read');
+      return core.answer(incoming, signedIn(key, clientId));
+    };
+    writeKeys([...others, { client_id: 'hank', api_key: KEY_H, enabled: true }]);
+    server.rt.keyStore!.reload();
+    // hank's key is replaced, bob loses shell_execute: calls they signed in with before are refused; alice's runs.
+    writeKeys([{ ...others[0]! }, { ...others[1]!, tools: ['read_file'] }, { client_id: 'hank', api_key: KEY_H2, enabled: true }]);
+    server.rt.keyStore!.reload();
+    const [hank, bob, alice] = [await run(KEY_H, 'hank', 'late-hank'), await run(KEY_B2, 'bob', 'late-bob'), await run(KEY_A, 'alice', 'late-alice')];
+    expect([hank.status, bob.status, alice.status]).toEqual([401, 403, 200]);
+    expect(['late-hank', 'late-bob', 'late-alice'].map((m) => existsSync(join(ws, m)))).toEqual([false, false, true]);
+    writeKeys(others);
+    server.rt.keyStore!.reload();
+  });
 
   test('taking process_read and process_kill from a client (its tools, readOnly) ends its running processes; a client left one of them keeps its own', async () => {
     const [KEY_C, KEY_D, KEY_E] = ['c', 'd', 'e'].map((c) => c.repeat(43)) as [string, string, string];
