@@ -575,8 +575,9 @@ const PATTERNS = [
   String.raw`(?<awsBefore>(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=]))(?=[^A-Za-z0-9/+\n]{1,8}(?:AKIA|ASIA)[A-Z0-9]{16}\b)`,
   // name=value, name: value, "name":"value", --name=value. Only at the start of a
   // word, and with bounded name parts so a long word cannot make matching quadratic.
-  // JSON inside a string (\"password\":\"…\") counts too.
-  String.raw`(?<kvName>(?<![A-Za-z0-9_.-])${NOT_SECRET_PREFIX}-{0,2}${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX})(?<kvSep>\\?["']?[ \t]*[=:][ \t]*(?:\r?\n[ \t]+)?)(?<kvVal>\$'(?:[^'\\\n]|\\.)*'|\\"(?:[^\\\n]|\\[^"])*\\"|"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|(?<kvScheme>(?:Bearer|Basic)\s+)?[^\s"'&,;]+)`,
+  // JSON inside a string (\"password\":\"…\") counts too. A quoted value runs to its closing quote or the end of
+  // the text: a string cut at its length limit cuts a long value's quote off, and its start must not show.
+  String.raw`(?<kvName>(?<![A-Za-z0-9_.-])${NOT_SECRET_PREFIX}-{0,2}${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX})(?<kvSep>\\?["']?[ \t]*[=:][ \t]*(?:\r?\n[ \t]+)?)(?<kvVal>\$'(?:[^'\\\n]|\\.)*(?:'|$)|\\"(?:[^\\\n]|\\[^"])*(?:\\"|$)|"(?:[^"\\\n]|\\.)*(?:"|$)|'[^'\n]*(?:'|$)|(?<kvScheme>(?:Bearer|Basic)\s+)?[^\s"'&,;]+)`,
   // Environment-style DB_PASS=…, MYSQL_PWD=…, SSH_KEY=…, GITHUB_PAT=…, REDISCLI_AUTH=…, SMTP_PW=…, NPM_CREDS=…, PGPASS=…, and pass=….
   String.raw`(?<envName>(?<![A-Za-z0-9_.-])-{0,2}(?:[A-Za-z][A-Za-z0-9_]{0,63}_(?:KEY|PAT|PASS|PWD|PW|AUTH|CREDS?)|(?:PG)?PASS)=)[^\s"'&,;]+`,
   // --password hunter2, aws_secret_access_key X (value as the next word).
@@ -881,7 +882,9 @@ export class Redactor {
       const cut = limit === 0 ? 0 : cutPoint(s, limit);
       out = `${this.redactText(s.slice(0, cut))}…[truncated ${s.length - cut} chars]`;
     }
-    budget.left -= out.length + 3;
+    // Charged what was read, not only what is left: a long secret masks down to a few characters, and a thousand
+    // of them would otherwise all be read (4 MB of `--password="…"` held the event loop 0.65 s per call).
+    budget.left -= Math.max(out.length, Math.min(s.length, limit)) + 3;
     return out;
   }
 

@@ -234,6 +234,24 @@ describe('Redactor.redact', () => {
     expect(() => JSON.stringify(r.redact(cyclic))).not.toThrow();
   });
 
+  test('a quoted value whose closing quote a cut string lost is masked to the cut', () => {
+    const long = (open: string, close: string) => `{"name":"x","password":${open}${'s'.repeat(5000)}${close}}`;
+    for (const [open, close] of [['"', '"'], ["'", "'"], ['\\"', '\\"']]) {
+      const out = r.redact(long(open!, close!)) as string;
+      expect(out).not.toContain('sss');
+      expect(out).toMatch(/…\[truncated \d+ chars\]$/);
+    }
+  });
+
+  test('the budget is charged what was read: strings that mask down to little still end the copy', () => {
+    const args = Array.from({ length: 1000 }, (_, i) => `--password="${String(i).padStart(4, '0')}${'s'.repeat(3980)}"`);
+    const out = r.redact({ command: 'sh', arguments: args }, { left: 48 * 1024 }) as { arguments: string[] };
+    // About 48 KiB of them read, then a count of the rest: not a thousand times 4 KiB.
+    expect(out.arguments.length).toBeLessThan(20);
+    expect(out.arguments.at(-1)).toMatch(/^\[\d+ more items\]$/);
+    expect(out.arguments[0]).toBe(`--password="${REDACTED}"`);
+  });
+
   test('huge strings are cut with a marker and stay redacted', () => {
     const huge = `${'x'.repeat(100)} password=hunter2 ${'y '.repeat(200_000)}`;
     const out = r.redact(huge) as string;
