@@ -68,7 +68,8 @@ const OPTION_SHAPED = /^(?:--[a-z][a-z0-9-]*(?:=.*)?|-[A-Za-z])$/s;
 /** A bare setting name followed by its value: `aws configure set aws_secret_access_key X`, `git config github.token X`. */
 const SECRET_SETTING = new RegExp(`^[A-Za-z0-9_.:/]*[.:/][A-Za-z0-9_.:/-]*(?:${NAMES})$|^aws_(?:secret_access_key|session_token)$`, 'i');
 /** Flags whose value is `user:password` (curl and alike); the user stays readable. */
-const USER_FLAGS = String.raw`(?:-u|-U|--user|--proxy-user|--(?:src-|dest-)?creds)`;
+/** `-u` also at the end of a group of short flags (`curl -su admin:pw`, `-fsSLu`). */
+const USER_FLAGS = String.raw`(?:-[A-Za-z]{0,6}u|-U|--user|--proxy-user|--(?:src-|dest-)?creds)`;
 const USER_FLAG = new RegExp(`^${USER_FLAGS}$`);
 /** docker -u 1000:1000: a user and group id, not a user and password (`admin:123456` is one). */
 const UID_GID = /^\d+:\d+$/;
@@ -550,8 +551,8 @@ const TOKEN_SHAPES = [
   String.raw`\b(?:AKIA|ASIA)[A-Z0-9]{16}\b`,
   String.raw`\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`,
 ];
-/** Whether a word holds a token of a known shape: a user name that is one (`curl -u ghp_…:x-oauth-basic`) is masked too. */
-const TOKEN_SHAPE = new RegExp(TOKEN_SHAPES.join('|'), 'i');
+/** Whether a word starts with a token of a known shape: a user name that is one (`curl -u ghp_…:x-oauth-basic`) is masked too. */
+const TOKEN_SHAPE = new RegExp(`^(?:${TOKEN_SHAPES.join('|')})`, 'i');
 /** The user part of `user:password` as the log shows it. */
 const userShown = (user: string): string => (TOKEN_SHAPE.test(user) ? REDACTED : user);
 
@@ -639,7 +640,11 @@ function withUser(lead: string, user: string): string {
 function replacement(match: string, ...rest: unknown[]): string {
   const g = rest[rest.length - 1] as Groups;
   if (g.pem !== undefined) return '[REDACTED PRIVATE KEY]';
-  if (g.urlUser !== undefined) return `${g.urlUser}:${REDACTED}@`;
+  if (g.urlUser !== undefined) {
+    // The user stays readable, unless it is a token itself (`https://ghp_…:x-oauth-basic@github.com`).
+    const at = g.urlUser.indexOf('://') + 3;
+    return `${g.urlUser.slice(0, at)}${userShown(g.urlUser.slice(at))}:${REDACTED}@`;
+  }
   if (g.urlTokenAt !== undefined) return `${g.urlTokenAt}${REDACTED}@`;
   if (g.hdrName !== undefined) return `${g.hdrName}${g.hdrScheme ?? ''}${REDACTED}`;
   if (g.ckName !== undefined) return `${g.ckName}${REDACTED}`;
