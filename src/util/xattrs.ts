@@ -48,7 +48,7 @@ export function carriedXattrs(path: string): Map<string, Buffer> {
   const c = calls();
   const where = cString(path);
   const names = readSized((buf, size) => c.listxattr(where, buf, size), 'listxattr');
-  if (names === null) return out;
+  if (names === null || names.length === 0) return out;
   let bytes = 0;
   for (const name of names.toString('utf8').split('\0')) {
     if (!CARRIED.test(name)) continue;
@@ -74,14 +74,16 @@ export function setXattrs(fd: number, attrs: ReadonlyMap<string, Buffer>): void 
 }
 
 /**
- * A list or value read with the size asked first: null when there is none
- * (no such attribute any more, no attributes on this file system).
+ * A list or value read with the size asked first (empty when it is empty):
+ * null when there is none (no such attribute any more, no attributes on
+ * this file system).
  */
 function readSized(call: (buf: Buffer | null, size: number) => number | bigint, what: string): Buffer | null {
   for (let i = 0; i < TRIES; i++) {
     const size = Number(call(null, 0));
     if (size < 0) return absent(lastErrno(), what);
-    if (size === 0) return null;
+    // An empty list of names, or an attribute whose value is empty (carried as such, and counted).
+    if (size === 0) return Buffer.alloc(0);
     const buf = Buffer.alloc(size);
     const got = Number(call(buf, size));
     if (got >= 0) return buf.subarray(0, got);

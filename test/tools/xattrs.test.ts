@@ -28,11 +28,11 @@ describe.skipIf(process.platform !== 'linux')('a replaced file keeps its extende
     await using s = await startServer(t);
     const file = join(t.ws, 'a.txt');
     writeFileSync(file, 'needle\n');
-    const set = [setXattr(file, 'system.posix_acl_access', acl()), setXattr(file, 'user.origin', Buffer.from('kept').toString('hex'))];
+    const set = [setXattr(file, 'system.posix_acl_access', acl()), setXattr(file, 'user.origin', Buffer.from('kept').toString('hex')), setXattr(file, 'user.empty', '')];
     // A file system that keeps no ACL or user attributes has nothing to keep.
     if (set.some((r) => r.exitCode !== 0)) return;
     const before = { attrs: getXattrs(file), mode: statSync(file).mode & 0o777 };
-    expect(Object.keys(before.attrs).sort()).toEqual(['system.posix_acl_access', 'user.origin']);
+    expect(Object.keys(before.attrs).sort()).toEqual(['system.posix_acl_access', 'user.empty', 'user.origin']);
 
     expect((await s.call('edit_file', { path: 'a.txt', edits: [{ oldText: 'needle', newText: 'thread' }] })).isError).toBe(false);
     expect({ attrs: getXattrs(file), mode: statSync(file).mode & 0o777 }).toEqual(before);
