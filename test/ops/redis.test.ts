@@ -107,45 +107,47 @@ describe.skipIf(!hasRedis)('Redis limit store', () => {
     }
   }, 30_000);
 
-  test('Redis restarted (its data lost) while a call runs: the call counts again before the first acquire after, not a renewal later', async () => {
-    const marker = '100.4243';
-    try {
-      // A lease of 30 s renews every 10 s: the call must count again without waiting for that.
-      await using s = await spawnServer(env({ HIDE_RATE_LIMIT_CONCURRENT: '1', HIDE_RATE_LIMIT_LEASE_SECONDS: '30' }));
-      const held = exec(s.url, 'sleep', [marker]).catch(() => null);
-      await waitFor(() => pidsMatching(marker).length === 1, 5000, 'the call holding the one slot');
-      await stopRedis();
-      await startRedis(); // empty: no persistence
-      await waitFor(async () => (await fetch(`${s.url}/ready`)).status === 200, 5000, 'the instance ready again');
-      const after = await exec(s.url, 'echo', ['x']);
-      expect([after.status, after.body.error?.data.reason]).toEqual([429, 'concurrency']);
-      killMatching(marker);
-      await held;
-    } finally {
-      killMatching(marker);
-    }
-  }, 30_000);
-
-  test('Redis flushed while a call runs, the connection kept: the call still counts at the next acquire', async () => {
-    const marker = '100.4244';
-    try {
-      await using s = await spawnServer(env({ HIDE_RATE_LIMIT_CONCURRENT: '1', HIDE_RATE_LIMIT_LEASE_SECONDS: '30' }));
-      const held = exec(s.url, 'sleep', [marker]).catch(() => null);
-      await waitFor(() => pidsMatching(marker).length === 1, 5000, 'the call holding the one slot');
-      const admin = new RedisClient(`redis://127.0.0.1:${port}`);
+  // Redis loses the running call's lease; the call must count again at once, not at its next renewal (a lease of
+  // 30 s renews every 10 s): on the new connection, and with the client's next acquire.
+  const losses: [string, string, (url: string) => Promise<void>][] = [
+    [
+      'restarted (its data lost)',
+      '100.4243',
+      async (url) => {
+        await stopRedis();
+        await startRedis(); // empty: no persistence
+        await waitFor(async () => (await fetch(`${url}/ready`)).status === 200, 5000, 'the instance ready again');
+      },
+    ],
+    [
+      'flushed (the connection kept)',
+      '100.4244',
+      async () => {
+        const admin = new RedisClient(`redis://127.0.0.1:${port}`);
+        try {
+          await admin.send('FLUSHALL', []);
+        } finally {
+          admin.close();
+        }
+      },
+    ],
+  ];
+  for (const [how, marker, lose] of losses) {
+    test(`Redis ${how} while a call runs: the call counts again at the next acquire, not at a renewal later`, async () => {
       try {
-        await admin.send('FLUSHALL', []);
+        await using s = await spawnServer(env({ HIDE_RATE_LIMIT_CONCURRENT: '1', HIDE_RATE_LIMIT_LEASE_SECONDS: '30' }));
+        const held = exec(s.url, 'sleep', [marker]).catch(() => null);
+        await waitFor(() => pidsMatching(marker).length === 1, 5000, 'the call holding the one slot');
+        await lose(s.url);
+        const after = await exec(s.url, 'echo', ['x']);
+        expect([after.status, after.body.error?.data.reason]).toEqual([429, 'concurrency']);
+        killMatching(marker);
+        await held;
       } finally {
-        admin.close();
+        killMatching(marker);
       }
-      const after = await exec(s.url, 'echo', ['x']);
-      expect([after.status, after.body.error?.data.reason]).toEqual([429, 'concurrency']);
-      killMatching(marker);
-      await held;
-    } finally {
-      killMatching(marker);
-    }
-  }, 30_000);
+    }, 30_000);
+  }
 
   test('a call released while an acquire that puts its lease back is on its way does not get its slot back', async () => {
     const log = { error() {}, info() {} };
