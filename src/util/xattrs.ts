@@ -13,6 +13,7 @@ const table = {
   listxattr: { args: [FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
   getxattr: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
   fsetxattr: { args: [FFIType.i32, FFIType.ptr, FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
+  fremovexattr: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
 } as const;
 
 let lib: ReturnType<typeof openLibc<typeof table>> | null = null;
@@ -66,10 +67,22 @@ export function carriedXattrs(path: string): Map<string, Buffer> {
   return out;
 }
 
-/** Sets each attribute on the open file `fd`; throws SyscallError naming the one refused. */
+/** The access ACL's attribute: a new file may be given one by its directory's default ACL. */
+export const ACCESS_ACL = 'system.posix_acl_access';
+
+/**
+ * Makes the open file `fd` carry exactly `attrs` of what replacements carry:
+ * sets each, and takes off an access ACL it has and `attrs` lacks (one its
+ * directory's default ACL gave it, which a command may have set there to be
+ * let in). Throws SyscallError naming the call refused.
+ */
 export function setXattrs(fd: number, attrs: ReadonlyMap<string, Buffer>): void {
-  if (attrs.size === 0) return;
+  if (process.platform !== 'linux') return;
   const c = calls();
+  if (!attrs.has(ACCESS_ACL) && Number(c.fremovexattr(fd, cString(ACCESS_ACL))) < 0) {
+    const errno = lastErrno();
+    if (errno !== constants.errno.ENODATA && errno !== constants.errno.ENOTSUP && errno !== constants.errno.EOPNOTSUPP) throw new SyscallError(`fremovexattr(${ACCESS_ACL})`, errno);
+  }
   for (const [name, value] of attrs) check(c.fsetxattr(fd, cString(name), value, value.length, 0), `fsetxattr(${name})`);
 }
 

@@ -174,8 +174,9 @@ export async function writeAtomic(confiner: Confiner, input: string, data: Uint8
         await keepOwner(fh, source);
         // open() applies the umask; an existing file keeps its exact permissions. After the chown, which may clear bits.
         await fh.chmod(source.mode & 0o0777);
-        // Its ACL and user attributes too, after the mode: an ACL sets the group bits to its mask.
-        if (kept !== null) carryXattrs(fh.fd, kept.xattrs, input);
+        // Its ACL and user attributes too, after the mode: an ACL sets the group bits to its mask. Exactly its: an access
+        // ACL the directory's default ACL gave the new file (a command may have set one there) goes.
+        carryXattrs(fh.fd, kept?.xattrs ?? new Map(), input);
       }
       await fh.writeFile(data);
       await fh.sync();

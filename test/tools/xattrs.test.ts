@@ -5,7 +5,7 @@
  * what the ACL denied.
  */
 import { describe, expect, test } from 'bun:test';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MAX_CARRIED, MAX_CARRIED_BYTES } from '../../src/util/xattrs.ts';
 import { startServer, tree } from './helpers.ts';
@@ -42,6 +42,24 @@ describe.skipIf(process.platform !== 'linux')('a replaced file keeps its extende
 
   // Each carried attribute is read on the event loop: a file a command gave thousands of them (tmpfs and XFS take
   // 64 KiB values) held every client's requests for seconds on each edit. Past the bound the write is refused unread.
+  // A command that cannot read a group's file sets a default ACL on its directory naming itself: a replacement made
+  // there inherits it as its access ACL, unless it is taken off. The file had none; it keeps none.
+  test('a replacement does not take an access ACL from its directory\'s default ACL', async () => {
+    using t = tree();
+    await using s = await startServer(t);
+    mkdirSync(join(t.ws, 'd'));
+    const file = join(t.ws, 'd', 's.txt');
+    writeFileSync(file, 'line one\n');
+    chmodSync(file, 0o660);
+    const entry = (tag: number, perm: number, id = 0xffffffff) => [tag, 0, perm, 0, id & 0xff, (id >> 8) & 0xff, (id >> 16) & 0xff, (id >>> 24) & 0xff];
+    const inviting = Buffer.from([2, 0, 0, 0, ...entry(0x01, 6), ...entry(0x02, 6, 4242), ...entry(0x04, 6), ...entry(0x10, 6), ...entry(0x20, 0)]).toString('hex');
+    if (setXattr(join(t.ws, 'd'), 'system.posix_acl_default', inviting).exitCode !== 0) return; // no ACLs here
+    for (const [tool, args] of [['edit_file', { path: 'd/s.txt', edits: [{ oldText: 'one', newText: 'two' }] }], ['write_file', { path: 'd/s.txt', content: 'line three\n' }]] as const) {
+      expect((await s.call(tool, args)).isError).toBe(false);
+      expect({ tool, attrs: Object.keys(getXattrs(file)), mode: statSync(file).mode & 0o777 }).toEqual({ tool, attrs: [], mode: 0o660 });
+    }
+  });
+
   // tmpfs (and XFS) keep values up to 64 KiB: a few of them pass the bytes a replacement carries, however few they are.
   test.skipIf(!existsSync('/dev/shm'))('a file whose attributes pass 256 KiB in all is refused, and kept as it was', async () => {
     using t = tree();
