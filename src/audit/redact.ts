@@ -579,8 +579,9 @@ const PATTERNS = [
   // JSON inside a string (\"password\":\"…\") counts too. A quoted value runs to its closing quote or the end of
   // the text: a string cut at its length limit cuts a long value's quote off, and its start must not show.
   String.raw`(?<kvName>(?<![A-Za-z0-9_.-])${NOT_SECRET_PREFIX}-{0,2}${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX})(?<kvSep>\\?["']?[ \t]*[=:][ \t]*(?:\r?\n[ \t]+)?)(?<kvVal>\$'(?:[^'\\\n]|\\.)*(?:'|$)|\\"(?:[^\\\n]|\\[^"])*(?:\\"|$)|"(?:[^"\\\n]|\\.)*(?:"|$)|'[^'\n]*(?:'|$)|(?<kvScheme>(?:Bearer|Basic)\s+)?[^\s"'&,;]+)`,
-  // Environment-style DB_PASS=…, MYSQL_PWD=…, SSH_KEY=…, GITHUB_PAT=…, REDISCLI_AUTH=…, SMTP_PW=…, NPM_CREDS=…, PGPASS=…, and pass=….
-  String.raw`(?<envName>(?<![A-Za-z0-9_.-])-{0,2}(?:[A-Za-z][A-Za-z0-9_]{0,63}_(?:KEY|PAT|PASS|PWD|PW|AUTH|CREDS?)|(?:PG)?PASS)=)[^\s"'&,;]+`,
+  // Environment-style DB_PASS=…, MYSQL_PWD=…, SSH_KEY=…, GITHUB_PAT=…, REDISCLI_AUTH=…, SMTP_PW=…, NPM_CREDS=…, PGPASS=…, and pass=…,
+  // the value bare or quoted (`export DB_PASS="…"`), quotes kept.
+  String.raw`(?<envName>(?<![A-Za-z0-9_.-])-{0,2}(?:[A-Za-z][A-Za-z0-9_]{0,63}_(?:KEY|PAT|PASS|PWD|PW|AUTH|CREDS?)|(?:PG)?PASS)=)(?<envVal>\$'(?:[^'\\\n]|\\.)*(?:'|$)|\\"(?:[^\\\n]|\\[^"])*(?:\\"|$)|"(?:[^"\\\n]|\\.)*(?:"|$)|'[^'\n]*(?:'|$)|[^\s"'&,;]+)`,
   // --password hunter2, aws_secret_access_key X (value as the next word).
   String.raw`(?<flag>${WORD_START}(?:${NOT_SECRET_PREFIX}--?${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX}|--?(?:pass|pw|auth)|aws_secret_access_key)${GAP})(?<flagVal>${LOOSE_FLAG_VALUE})`,
   // curl -u user:password, podman --creds, skopeo --src-creds and --dest-creds: the password read as a word, or
@@ -656,7 +657,7 @@ function replacement(match: string, ...rest: unknown[]): string {
     const [open, close] = quotesOf(val);
     return `${g.kvName}${g.kvSep}${open}${g.kvScheme ?? ''}${REDACTED}${close}`;
   }
-  if (g.envName !== undefined) return `${g.envName}${REDACTED}`;
+  if (g.envName !== undefined) return emptyQuoted(g.envVal!) ? match : `${g.envName}${quoted(REDACTED, g.envVal!)}`;
   if (g.flag !== undefined) return emptyQuoted(g.flagVal!) ? match : `${g.flag}${quoted(REDACTED, g.flagVal!)}`;
   if (g.userFlag !== undefined) return UID_GID.test(`${g.userName}:${g.userPass}`) ? match : `${withUser(g.userFlag, g.userName!)}${quoted(REDACTED, g.userPass!)}`;
   if (g.userFlagDq !== undefined) return UID_GID.test(`${g.userNameDq}:${g.userPassDq}`) ? match : `${withUser(g.userFlagDq, g.userNameDq!)}${REDACTED}`;
