@@ -68,9 +68,11 @@ const OPTION_SHAPED = /^(?:--[a-z][a-z0-9-]*(?:=.*)?|-[A-Za-z])$/s;
 /** A bare setting name followed by its value: `aws configure set aws_secret_access_key X`, `git config github.token X`. */
 const SECRET_SETTING = new RegExp(`^[A-Za-z0-9_.:/]*[.:/][A-Za-z0-9_.:/-]*(?:${NAMES})$|^aws_(?:secret_access_key|session_token)$`, 'i');
 /** Flags whose value is `user:password` (curl and alike); the user stays readable. */
-/** `-u` also at the end of a group of short flags (`curl -su admin:pw`, `-fsSLu`). */
-const USER_FLAGS = String.raw`(?:-[A-Za-z]{0,6}u|-U|--user|--proxy-user|--(?:src-|dest-)?creds)`;
+const USER_FLAGS = String.raw`(?:-u|-U|--user|--proxy-user|--(?:src-|dest-)?creds)`;
 const USER_FLAG = new RegExp(`^${USER_FLAGS}$`);
+/** In argv, for GROUPED_USER's programs: a group of short flags ending in `u`/`U`, and one with `user:password` glued on after its first `u`/`U`. */
+const GROUPED_USER_ARG = /^-[A-Za-z0-9#]+[uU]$/;
+const GROUPED_USER_ATTACHED = /^(-[A-Za-z0-9#]*?[uU])(.+:.*)$/s;
 /** docker -u 1000:1000: a user and group id, not a user and password (`admin:123456` is one). */
 const UID_GID = /^\d+:\d+$/;
 
@@ -105,11 +107,15 @@ interface ProgramFlags {
   attached: readonly string[];
   next: readonly string[];
   ports: boolean;
+  /** `-u user:password` also at the end of a group of short flags (`curl -su admin:pw`, `-fsSLkvvu`). */
+  groupedUser: boolean;
 }
+/** Programs whose short flags group, `-u` (or `-U`) among them taking user:password. */
+const GROUPED_USER = new Set(['curl']);
 const flagList = (flags: string): string[] => flags.split(' ').filter((f) => f !== '');
 const PROGRAM_FLAGS = new Map<string, ProgramFlags>(
   PROGRAMS.flatMap(([names, attached, next, ports]) =>
-    names.split(' ').map((n) => [n, { attached: flagList(attached), next: flagList(next), ports: ports ?? false }] as const),
+    names.split(' ').map((n) => [n, { attached: flagList(attached), next: flagList(next), ports: ports ?? false, groupedUser: GROUPED_USER.has(n) }] as const),
   ),
 );
 /** `8080:80`, `127.0.0.1:53:53/udp`, `[::1]:80:80`, and ranges (`8000-8010:8000-8010`). */
@@ -251,6 +257,8 @@ const PROGRAM_OR_LOGIN = new RegExp(`${WORD_START}(?:${[...PROGRAM_FLAGS.keys(),
 /** Every short flag some listed program gives a meaning, as an option, with the value attached or after a gap. */
 const SHORT_FLAGS = [...new Set([...PROGRAM_FLAGS.values()].flatMap((f) => [...f.attached, ...f.next]))];
 const SHORT_FLAG = new RegExp(`${OPTION_START}(?:${SHORT_FLAGS.map(escapeRegex).join('|')})`, 'g');
+/** A group of short flags ending in `u` or `U` (the first of them; a bare `-u` is USER_FLAGS'), for GROUPED_USER's programs. */
+const GROUPED_USER_FLAG = new RegExp(`${OPTION_START}-[A-Za-z0-9#]+?[uU]`, 'g');
 /** A flag's value where it starts, and the gap before a value that is not glued on: read only where a program wants one. */
 const VALUE_HERE = new RegExp(LOOSE_FLAG_VALUE, 'y');
 const GAP_HERE = new RegExp(GAP, 'y');
@@ -281,27 +289,57 @@ function programFlagMasks(text: string): Masked[] {
   }
   if (named.length === 0) return [];
   const masks: Masked[] = [];
-  // named[lo..hi) end before the flag, in its command and within reach; commandStart is where its command starts.
+  scanFlags(text, named, SHORT_FLAG, (at, flag, lo, hi) => {
+    // The value is read only where a program named here wants one, glued on or after a gap, and a masked one is
+    // skipped: read for every flag and looked at again when it was no secret, a word full of flags cost quadratic time.
+    const mask = flagMask(text, at + flag.length, flagVerdict(named, lo, hi, flag, true), flagVerdict(named, lo, hi, flag, false));
+    if (mask === null) return null;
+    masks.push({ index: at, seen: text.slice(at, mask.end), masked: `${text.slice(at, mask.end - mask.value.length)}${quoted(REDACTED, mask.value)}`, rank: PROGRAM_RANK });
+    return mask.end;
+  });
+  if (!named.some((n) => n.flags?.groupedUser)) return masks;
+  scanFlags(text, named, GROUPED_USER_FLAG, (at, flag, lo, hi) => {
+    if (!named.slice(lo, hi).some((n) => n.flags?.groupedUser)) return null;
+    const mask = flagMask(text, at + flag.length, 'all', 'all');
+    if (mask === null) return null;
+    // A value with no user:password is skipped too: a flag inside it would read a tail of it, with none either.
+    const userPass = maskUserPass(mask.value);
+    if (userPass === null) return mask.end;
+    masks.push({ index: at, seen: text.slice(at, mask.end), masked: `${text.slice(at, mask.end - mask.value.length)}${userPass}`, rank: PROGRAM_RANK });
+    return mask.end;
+  });
+  return masks;
+}
+
+/**
+ * Calls `visit` for every match of `re` (global) in `text`, with the range
+ * named[lo..hi) of the programs named before it in its command and within
+ * PROGRAM_REACH; a position `visit` returns is where the search goes on.
+ */
+function scanFlags(text: string, named: readonly Named[], re: RegExp, visit: (at: number, flag: string, lo: number, hi: number) => number | null): void {
   let lo = 0;
   let hi = 0;
   let commandStart = 0;
   let scanned = 0;
-  SHORT_FLAG.lastIndex = 0;
-  for (let m = SHORT_FLAG.exec(text); m !== null; m = SHORT_FLAG.exec(text)) {
+  re.lastIndex = 0;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
     const at = m.index;
-    const flag = m[0];
     for (; scanned < at; scanned++) if (SEPARATOR.test(text[scanned]!)) commandStart = scanned + 1;
     while (hi < named.length && named[hi]!.end <= at) hi++;
     const from = Math.max(commandStart, at - PROGRAM_REACH);
     while (lo < hi && named[lo]!.end < from) lo++;
-    // The value is read only where a program named here wants one, glued on or after a gap, and a masked one is
-    // skipped: read for every flag and looked at again when it was no secret, a word full of flags cost quadratic time.
-    const mask = flagMask(text, at + flag.length, flagVerdict(named, lo, hi, flag, true), flagVerdict(named, lo, hi, flag, false));
-    if (mask === null) continue;
-    masks.push({ index: at, seen: text.slice(at, mask.end), masked: `${text.slice(at, mask.end - mask.value.length)}${quoted(REDACTED, mask.value)}`, rank: PROGRAM_RANK });
-    SHORT_FLAG.lastIndex = mask.end;
+    const end = visit(at, m[0], lo, hi);
+    if (end !== null) re.lastIndex = end;
   }
-  return masks;
+}
+
+/** `user:password` (quoted or not) with the password masked, the user too when it is a token; null without a colon or for a uid:gid. */
+function maskUserPass(value: string): string | null {
+  const [open, close] = quotesOf(value);
+  const inner = unquoted(value);
+  const colon = inner.indexOf(':');
+  if (colon < 0 || UID_GID.test(inner)) return null;
+  return `${open}${userShown(inner.slice(0, colon))}:${REDACTED}${close}`;
 }
 
 /**
@@ -1004,10 +1042,16 @@ class ArgvPrograms {
     return p.ports && !this.afterLogin;
   }
 
+  /** Whether a program named takes `-u` at the end of a group of short flags (`curl -su`). */
+  private groupsUser(): boolean {
+    for (const p of this.named) if (p.groupedUser) return true;
+    return false;
+  }
+
   /** What an argv element announces about the next one. */
   flagMask(x: string): Mask | null {
     if (x.length > 128) return null;
-    if (USER_FLAG.test(x)) return 'afterColon';
+    if (USER_FLAG.test(x) || (this.groupsUser() && GROUPED_USER_ARG.test(x))) return 'afterColon';
     let mask: Mask | null = null;
     for (const p of this.named) {
       if (!p.next.includes(x)) continue;
@@ -1022,6 +1066,11 @@ class ArgvPrograms {
   /** An element that carries its own secret: mysql's -pSECRET, curl's -uuser:pass. */
   maskAttached(x: string): string | null {
     if (x.startsWith('--')) return null;
+    const grouped = this.groupsUser() ? GROUPED_USER_ATTACHED.exec(x) : null;
+    if (grouped !== null) {
+      const userPass = maskUserPass(grouped[2]!);
+      if (userPass !== null) return `${grouped[1]}${userPass}`;
+    }
     for (const p of this.named) {
       for (const f of p.attached) {
         if (x.length <= f.length || !x.startsWith(f)) continue;

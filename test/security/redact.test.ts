@@ -155,7 +155,9 @@ describe('Redactor.redactText', () => {
     // A program's flag is read before a name that says password: -pPassword123 is mysql's password, and db stays.
     ['a program password that reads as a secret flag name', 'mysql -uroot -pPassword123 mydb < dump.sql; mysql -pMySecret9 shop', `mysql -uroot -p${REDACTED} mydb < dump.sql; mysql -p${REDACTED} shop`],
     ['a token as the user of user:password', `curl -u ghp_${'a1'.repeat(18)}:x-oauth-basic https://api.github.com/user; curl -u bob:pw1 u`, `curl -u ${REDACTED}:${REDACTED} https://api.github.com/user; curl -u bob:${REDACTED} u`],
-    ['a token as the user of a URL, and -u at the end of grouped short flags', `git clone https://ghp_${'c3'.repeat(18)}:x-oauth-basic@github.com/o/r.git; curl -su admin:hunter2 u; curl -fsSLu me:pw2 v`, `git clone https://${REDACTED}:${REDACTED}@github.com/o/r.git; curl -su admin:${REDACTED} u; curl -fsSLu me:${REDACTED} v`],
+    ['a token as the user of a URL, and curl\'s -u at the end of grouped short flags', `git clone https://ghp_${'c3'.repeat(18)}:x-oauth-basic@github.com/o/r.git; curl -su admin:hunter2 u; curl -fsSLkvvu me:pw2 v; curl -s4U p:pw3 w; curl -suadmin:pw4 x`, `git clone https://${REDACTED}:${REDACTED}@github.com/o/r.git; curl -su admin:${REDACTED} u; curl -fsSLkvvu me:${REDACTED} v; curl -s4U p:${REDACTED} w; curl -suadmin:${REDACTED} x`],
+    // Only for curl: elsewhere a group ending in u, or a -D property, is no user:password.
+    ['grouped flags ending in u elsewhere stay', 'rsync -avu backup:/srv/data; sort -nu -t: f; java -Duser.home=/a:/b -Durl=http://localhost:8080/api; tar -xvzu a:b; ps -eu root:x; diff -Nru a/b:1', 'rsync -avu backup:/srv/data; sort -nu -t: f; java -Duser.home=/a:/b -Durl=http://localhost:8080/api; tar -xvzu a:b; ps -eu root:x; diff -Nru a/b:1'],
     ['a quoted environment-style value', `export DB_PASS="Hunter2Env"; MYSQL_PWD='Hunter2My' mysql; SSH_KEY=$'Hunter2Ansi' x; PGPASS=\\"Hunter2J\\" y; pass="p1"`, `export DB_PASS="${REDACTED}"; MYSQL_PWD='${REDACTED}' mysql; SSH_KEY=$'${REDACTED}' x; PGPASS=\\"${REDACTED}\\" y; pass="${REDACTED}"`],
     ['an empty quoted value stays: none was given', `ssh-keygen -t ed25519 -N "" -f k; ldapsearch -w '' -x; psql --password ""; PASSWORD="" make; mysql -p"" db`, `ssh-keygen -t ed25519 -N "" -f k; ldapsearch -w '' -x; psql --password ""; PASSWORD="" make; mysql -p"" db`],
     ['auth and session as whole names, not inside other words', 'AUTH=x1 session=x2; git log --author=dev --authority=y', `AUTH=${REDACTED} session=${REDACTED}; git log --author=dev --authority=y`],
@@ -320,7 +322,8 @@ describe('argv arrays', () => {
       argv('mysql', ['-h', 'zip', '-u', 'curl', '-phunter2']),
       argv('zip', ['-Phunter2', '-r', 'a.zip', '.']),
       argv('mongodump', ['-u', 'bob', '-phunter2']),
-      argv('curl', ['-u', 'bob:pw', '-ualice:pw2', '-H', 'Authorization: Basic Zm9v', '-u', 'sk_test_4eC39HqLyjWDarjtT1zdp7dc:', `-ughp_${'b2'.repeat(18)}:x`, '-su', 'carol:pw3']),
+      argv('curl', ['-u', 'bob:pw', '-ualice:pw2', '-H', 'Authorization: Basic Zm9v', '-u', 'sk_test_4eC39HqLyjWDarjtT1zdp7dc:', `-ughp_${'b2'.repeat(18)}:x`, '-su', 'carol:pw3', '-sU', 'proxy:pw4', '-fsSLkvvuadmin:pw5']),
+      argv('rsync', ['-avu', 'backup:/srv/data']),
       argv('aws', ['configure', 'set', 'aws_secret_access_key', 'abc']),
       argv('echo', [AKIA, 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', '3f786850e387550fdab836ed7e6dc881de23001b']),
       argv('psql', ['--password', 'hunter2', '--pass', 'x', '--auth', 'tok']),
@@ -348,7 +351,8 @@ describe('argv arrays', () => {
       { command: 'zip', arguments: [`-P${REDACTED}`, '-r', 'a.zip', '.'] },
       { command: 'mongodump', arguments: ['-u', 'bob', `-p${REDACTED}`] },
       // A user that is a token (Stripe's `-u sk_test_…:`, GitHub's `ghp_…:x-oauth-basic`) is masked with the password.
-      { command: 'curl', arguments: ['-u', `bob:${REDACTED}`, `-ualice:${REDACTED}`, '-H', `Authorization: Basic ${REDACTED}`, '-u', `${REDACTED}:${REDACTED}`, `-u${REDACTED}:${REDACTED}`, '-su', `carol:${REDACTED}`] },
+      { command: 'curl', arguments: ['-u', `bob:${REDACTED}`, `-ualice:${REDACTED}`, '-H', `Authorization: Basic ${REDACTED}`, '-u', `${REDACTED}:${REDACTED}`, `-u${REDACTED}:${REDACTED}`, '-su', `carol:${REDACTED}`, '-sU', `proxy:${REDACTED}`, `-fsSLkvvuadmin:${REDACTED}`] },
+      { command: 'rsync', arguments: ['-avu', 'backup:/srv/data'] },
       { command: 'aws', arguments: ['configure', 'set', 'aws_secret_access_key', REDACTED] },
       { command: 'echo', arguments: [REDACTED, REDACTED, '3f786850e387550fdab836ed7e6dc881de23001b'] },
       { command: 'psql', arguments: ['--password', REDACTED, '--pass', REDACTED, '--auth', REDACTED] },
