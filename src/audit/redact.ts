@@ -753,6 +753,20 @@ const PATTERN_RULES: Rule[] = PATTERNS.map((p, i) => ({ re: new RegExp(p, 'gi'),
 const PROGRAM_RANK = PATTERNS.findIndex((p) => p.startsWith('(?<flag>')) + 0.5;
 const STDIN_RANK = PATTERNS.findIndex((p) => p.startsWith('(?<osPass>')) + 0.5;
 
+/** The quote a shell would still wait for at the end of `text` (`'` or `"`), or null: backslashes escape outside single quotes. */
+function openQuoteAtEnd(text: string): string | null {
+  let open: string | null = null;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (open === "'") {
+      if (c === "'") open = null;
+    } else if (c === '\\') i++;
+    else if (c === '"') open = open === '"' ? null : '"';
+    else if (c === "'" && open === null) open = "'";
+  }
+  return open;
+}
+
 // Where to cut a long string: never inside a run of token characters, so a
 // secret straddling the limit is not left half-visible and unrecognisable.
 const TOKEN_CHAR = /[^\s"'<>,;]/;
@@ -918,13 +932,26 @@ export class Redactor {
     return `${run.slice(0, span[0])}${REDACTED}${rest.length >= MIN_KEY_RUN ? this.maskKeys(rest) : rest}`;
   }
 
+  /**
+   * The start of a string cut at its limit. A cut inside a quoted value took
+   * its closing quote (`--password "s3cr…`, `curl -u "me:pw…`): the patterns
+   * read a quoted value to its quote, and the value's start would show. The
+   * quote left open is closed for them, and taken off again.
+   */
+  private redactCut(text: string): string {
+    const close = openQuoteAtEnd(text);
+    if (close === null) return this.redactText(text);
+    const out = this.redactText(text + close);
+    return out.endsWith(close) ? out.slice(0, -close.length) : out;
+  }
+
   private redactString(s: string, budget: Budget): string {
     const limit = Math.min(MAX_STRING, Math.max(0, budget.left));
     let out: string;
     if (s.length <= limit) out = this.redactText(s);
     else {
       const cut = limit === 0 ? 0 : cutPoint(s, limit);
-      out = `${this.redactText(s.slice(0, cut))}…[truncated ${s.length - cut} chars]`;
+      out = `${this.redactCut(s.slice(0, cut))}…[truncated ${s.length - cut} chars]`;
     }
     // Charged what was read, not only what is left: a long secret masks down to a few characters, and a thousand
     // of them would otherwise all be read (4 MB of `--password="…"` held the event loop 0.65 s per call).

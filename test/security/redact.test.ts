@@ -245,6 +245,13 @@ describe('Redactor.redact', () => {
       expect(out).not.toContain('sss');
       expect(out).toMatch(/…\[truncated \d+ chars\]$/);
     }
+    // The flag, user:password and program forms, cut by the budget inside the value.
+    for (const lead of ['psql --password "', 'curl -u "admin:', "curl -u 'admin:", 'mysql -p"', 'docker login -p "', 'export DB_PASS="']) {
+      // A passphrase with spaces: the cut falls at a space inside the quotes, not before the value.
+      const text = `${lead}SECRETSTART and more ${'words '.repeat(40)}" && make`;
+      const out = r.redact(text, { left: lead.length + 40 }) as string;
+      expect({ lead, out: out.includes('SECRETSTART') }).toEqual({ lead, out: false });
+    }
   });
 
   test('the budget is charged what was read: strings that mask down to little still end the copy', () => {
