@@ -1,10 +1,11 @@
 /**
  * Which long-running processes a keys-file reload leaves out of their
- * client's reach, and which running calls it takes from their client. A process is bound to the client that started it, and only
- * process_read and process_kill see or stop it; once the client may call
- * neither (disabled, removed, or its `tools` or `readOnly` changed), nobody
- * can, and it would run on unwatched until its idle limit. Those are killed,
- * with the reason this module gives.
+ * client's reach, and which running calls it takes from their client. A
+ * process is bound to the client that started it, and only process_read and
+ * process_kill see or stop it; once the client may call neither (disabled,
+ * removed, or its `tools` or `readOnly` changed), nobody can, and it would run
+ * on unwatched until its idle limit. Those are killed, with the reason this
+ * module gives. A call is bound to the key it was made with (revokedCallReason).
  */
 import type { Caller } from '../exec/process-caller.ts';
 import type { KeyStore } from '../security/keys.ts';

@@ -1,7 +1,8 @@
 /**
- * The one way file tools change a file: write a temporary file next to the
- * target, fsync it, then rename it over the target (or link it, for
- * create-only). A reader — or a crash — sees the old file or the new one,
+ * The one way file tools change a file: write a new file in the target's
+ * directory (with no name until it is complete, where the file system can),
+ * fsync it, name it next to the target, then rename it over the target (or
+ * link it, for create-only). A reader — or a crash — sees the old file or the new one,
  * never a mix. Every step goes through an open descriptor of the parent
  * directory (`/proc/self/fd/N/name`, Linux's openat by another name), and
  * that directory is confined again right before the rename, so a parent
@@ -51,7 +52,7 @@ export interface WriteResult {
   created: boolean;
 }
 
-/** Temp names start with a dot so listings and searches skip them; a crash can leave one behind. */
+/** Temp names start with a dot so listings and searches skip them; a crash between naming and renaming can leave one behind. */
 export const TEMP_PREFIX = '.hide-write-';
 
 /** Per file (its directory's device and inode, and its name): the last look and the commit of one write at a time. */
