@@ -87,7 +87,7 @@ const PROGRAMS: [names: string, attached: string, next: string, ports?: boolean]
   ['mysql mysqldump mysqladmin mysqlimport mysqlshow mysqlcheck mysqlslap mariadb mariadb-dump mariadb-admin', '-p', '-p'],
   ['7z 7za 7zz 7zr rar unrar', '-p', ''],
   // -b: cookies (`-b sid=…`), or the file they are read from, which is masked with them.
-  ['curl', '-u -b', '-b'],
+  ['curl curl.exe', '-u -b', '-b'],
   ['sshpass', '-p', '-p'],
   ['redis-cli valkey-cli keydb-cli', '', '-a'],
   ['zip unzip zipcloak sqlcmd bcp', '-P', '-P'],
@@ -111,7 +111,7 @@ interface ProgramFlags {
   groupedUser: boolean;
 }
 /** Programs whose short flags group, `-u` (or `-U`) among them taking user:password. */
-const GROUPED_USER = new Set(['curl']);
+const GROUPED_USER = new Set(['curl', 'curl.exe']);
 const flagList = (flags: string): string[] => flags.split(' ').filter((f) => f !== '');
 const PROGRAM_FLAGS = new Map<string, ProgramFlags>(
   PROGRAMS.flatMap(([names, attached, next, ports]) =>
@@ -194,6 +194,15 @@ const OPTION_START = String.raw`(?<![^\s"'\\](?<!\\[nrt]))`;
 /** A flag that takes `user:password`, and what joins it to the value in a command string. */
 const USER_FLAG_GAP = String.raw`${USER_FLAGS}(?:\s*|=)`;
 const USER_NAME = String.raw`[^\s:"'\\-][^\s:"'\\]*`;
+/**
+ * What follows curl's grouped `-…u` (after a gap, or glued on), read as the
+ * `-u` patterns read theirs: `user:password` as a word, or in double or
+ * single quotes, or the password alone quoted (`admin:"my pass"`).
+ */
+const GROUPED_USER_VALUE = new RegExp(
+  String.raw`(?:\s*|=)(?:\\?"(?<userDq>${USER_NAME}):(?<passDq>(?:[^"\\\n$\x60]|\\[^"\r\n]|\$(?!\())+)(?=\\?")|'(?<userSq>${USER_NAME}):(?<passSq>[^'\n]+)(?=')|(?<user>${USER_NAME}):(?<pass>${VALUE_WORD}))`,
+  'y',
+);
 /**
  * Spaces between a flag and its value within one command: a line break only
  * as a continuation's, never a JSON line-break escape, so a flag at the end of
@@ -289,7 +298,7 @@ function programFlagMasks(text: string): Masked[] {
   }
   if (named.length === 0) return [];
   const masks: Masked[] = [];
-  scanFlags(text, named, SHORT_FLAG, (at, flag, lo, hi) => {
+  scanFlags(text, named, SHORT_FLAG, PROGRAM_REACH, (at, flag, lo, hi) => {
     // The value is read only where a program named here wants one, glued on or after a gap, and a masked one is
     // skipped: read for every flag and looked at again when it was no secret, a word full of flags cost quadratic time.
     const mask = flagMask(text, at + flag.length, flagVerdict(named, lo, hi, flag, true), flagVerdict(named, lo, hi, flag, false));
@@ -298,15 +307,19 @@ function programFlagMasks(text: string): Masked[] {
     return mask.end;
   });
   if (!named.some((n) => n.flags?.groupedUser)) return masks;
-  scanFlags(text, named, GROUPED_USER_FLAG, (at, flag, lo, hi) => {
+  // Anywhere before it in its command: a curl call's options run long (`-d '<a JSON body>' -su admin:pw`).
+  scanFlags(text, named, GROUPED_USER_FLAG, Number.POSITIVE_INFINITY, (at, flag, lo, hi) => {
     if (!named.slice(lo, hi).some((n) => n.flags?.groupedUser)) return null;
-    const mask = flagMask(text, at + flag.length, 'all', 'all');
-    if (mask === null) return null;
-    // A value with no user:password is skipped too: a flag inside it would read a tail of it, with none either.
-    const userPass = maskUserPass(mask.value);
-    if (userPass === null) return mask.end;
-    masks.push({ index: at, seen: text.slice(at, mask.end), masked: `${text.slice(at, mask.end - mask.value.length)}${userPass}`, rank: PROGRAM_RANK });
-    return mask.end;
+    GROUPED_USER_VALUE.lastIndex = at + flag.length;
+    const m = GROUPED_USER_VALUE.exec(text);
+    if (m === null) return null;
+    const g = m.groups!;
+    const [user, pass] = [g.userDq ?? g.userSq ?? g.user!, g.passDq ?? g.passSq ?? g.pass!];
+    const end = GROUPED_USER_VALUE.lastIndex;
+    if (UID_GID.test(`${user}:${unquoted(pass)}`)) return end;
+    const lead = text.slice(at, end - pass.length - user.length - 1);
+    masks.push({ index: at, seen: text.slice(at, end), masked: `${lead}${userShown(user)}:${quoted(REDACTED, pass)}`, rank: PROGRAM_RANK });
+    return end;
   });
   return masks;
 }
@@ -314,9 +327,9 @@ function programFlagMasks(text: string): Masked[] {
 /**
  * Calls `visit` for every match of `re` (global) in `text`, with the range
  * named[lo..hi) of the programs named before it in its command and within
- * PROGRAM_REACH; a position `visit` returns is where the search goes on.
+ * `reach` characters; a position `visit` returns is where the search goes on.
  */
-function scanFlags(text: string, named: readonly Named[], re: RegExp, visit: (at: number, flag: string, lo: number, hi: number) => number | null): void {
+function scanFlags(text: string, named: readonly Named[], re: RegExp, reach: number, visit: (at: number, flag: string, lo: number, hi: number) => number | null): void {
   let lo = 0;
   let hi = 0;
   let commandStart = 0;
@@ -326,7 +339,7 @@ function scanFlags(text: string, named: readonly Named[], re: RegExp, visit: (at
     const at = m.index;
     for (; scanned < at; scanned++) if (SEPARATOR.test(text[scanned]!)) commandStart = scanned + 1;
     while (hi < named.length && named[hi]!.end <= at) hi++;
-    const from = Math.max(commandStart, at - PROGRAM_REACH);
+    const from = Math.max(commandStart, at - reach);
     while (lo < hi && named[lo]!.end < from) lo++;
     const end = visit(at, m[0], lo, hi);
     if (end !== null) re.lastIndex = end;
@@ -615,11 +628,13 @@ const PATTERNS = [
   // name=value, name: value, "name":"value", --name=value. Only at the start of a
   // word, and with bounded name parts so a long word cannot make matching quadratic.
   // JSON inside a string (\"password\":\"…\") counts too. A quoted value runs to its closing quote or the end of
-  // the text: a string cut at its length limit cuts a long value's quote off, and its start must not show.
-  String.raw`(?<kvName>(?<![A-Za-z0-9_.-])${NOT_SECRET_PREFIX}-{0,2}${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX})(?<kvSep>\\?["']?[ \t]*[=:][ \t]*(?:\r?\n[ \t]+)?)(?<kvVal>\$'(?:[^'\\\n]|\\.)*(?:'|$)|\\"(?:[^\\\n]|\\[^"])*(?:\\"|$)|"(?:[^"\\\n]|\\.)*(?:"|$)|'[^'\n]*(?:'|$)|(?<kvScheme>(?:Bearer|Basic)\s+)?[^\s"'&,;]+)`,
+  // the text: a string cut at its length limit cuts a long value's quote off, and its start must not show. It holds
+  // no other quote that an operator follows (`"'; curl x | sh; echo "`): that closes the string it sat in, and read as
+  // the value it would hide the commands after it from the log.
+  String.raw`(?<kvName>(?<![A-Za-z0-9_.-])${NOT_SECRET_PREFIX}-{0,2}${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX})(?<kvSep>\\?["']?[ \t]*[=:][ \t]*(?:\r?\n[ \t]+)?)(?<kvVal>\$'(?:[^'\\\n]|\\.)*(?:'|$)|\\"(?:[^\\\n]|\\[^"])*(?:\\"|$)|"(?:[^"\\\n']|\\.|'(?![ \t]*[;&|]))*(?:"|$)|'(?:[^'\n"]|"(?![ \t]*[;&|]))*(?:'|$)|(?<kvScheme>(?:Bearer|Basic)\s+)?[^\s"'&,;]+)`,
   // Environment-style DB_PASS=…, MYSQL_PWD=…, SSH_KEY=…, GITHUB_PAT=…, REDISCLI_AUTH=…, SMTP_PW=…, NPM_CREDS=…, PGPASS=…, and pass=…,
   // the value bare or quoted (`export DB_PASS="…"`), quotes kept.
-  String.raw`(?<envName>(?<![A-Za-z0-9_.-])-{0,2}(?:[A-Za-z][A-Za-z0-9_]{0,63}_(?:KEY|PAT|PASS|PWD|PW|AUTH|CREDS?)|(?:PG)?PASS)=)(?<envVal>\$'(?:[^'\\\n]|\\.)*(?:'|$)|\\"(?:[^\\\n]|\\[^"])*(?:\\"|$)|"(?:[^"\\\n]|\\.)*(?:"|$)|'[^'\n]*(?:'|$)|[^\s"'&,;]+)`,
+  String.raw`(?<envName>(?<![A-Za-z0-9_.-])-{0,2}(?:[A-Za-z][A-Za-z0-9_]{0,63}_(?:KEY|PAT|PASS|PWD|PW|AUTH|CREDS?)|(?:PG)?PASS)=)(?<envVal>\$'(?:[^'\\\n]|\\.)*(?:'|$)|\\"(?:[^\\\n]|\\[^"])*(?:\\"|$)|"(?:[^"\\\n']|\\.|'(?![ \t]*[;&|]))*(?:"|$)|'(?:[^'\n"]|"(?![ \t]*[;&|]))*(?:'|$)|[^\s"'&,;]+)`,
   // --password hunter2, aws_secret_access_key X (value as the next word).
   String.raw`(?<flag>${WORD_START}(?:${NOT_SECRET_PREFIX}--?${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX}|--?(?:pass|pw|auth)|aws_secret_access_key)${GAP})(?<flagVal>${LOOSE_FLAG_VALUE})`,
   // curl -u user:password, podman --creds, skopeo --src-creds and --dest-creds: the password read as a word, or
