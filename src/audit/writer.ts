@@ -100,13 +100,7 @@ export class AuditWriter implements AuditSink {
     this.onError = opts.onError ?? (() => {});
     this.outage = new AuditOutage({ retryMs: opts.retryMs ?? 0, warn: (err) => this.warn(err), onRecover: opts.onRecover ?? (() => {}), retry: () => this.retry() });
     const notice = opts.onWarning ?? this.onError;
-    const warning = (err: Error) => {
-      try {
-        notice(err);
-      } catch {
-        // The reporter failing must still not crash the server.
-      }
-    };
+    const warning = (err: Error) => this.warn(err, notice);
     this.checkpoint = new LiveCheckpoint(this.file, (err) => this.report(err), warning);
     this.dirLock = new LogLock(this.file, warning);
     this.queue = new BatchQueue(this.dirLock, () => this.closed, (held) => this.writeBatch(held));
@@ -346,9 +340,9 @@ export class AuditWriter implements AuditSink {
   }
 
   /** Tells the owner without counting as a write failure (which is reported only once). */
-  private warn(err: Error): void {
+  private warn(err: Error, to: (err: Error) => void = this.onError): void {
     try {
-      this.onError(err);
+      to(err);
     } catch {
       // The reporter failing too must still not crash the server.
     }

@@ -106,9 +106,12 @@ export class RedisLimiter implements Limiter {
   private closed = false;
   private readonly leaseMs: number;
   private readonly prefix: string;
-  private readonly renewals = new Set<ReturnType<typeof setInterval>>();
-  /** Leases of calls still running (id → slot key): put back on each new connection before anything else is sent. */
-  private readonly live = new Map<string, string>();
+
+  /**
+   * Leases of calls still running (id → slot key and renewal timer): put back on each new connection before anything
+   * else is sent, and their timers stopped on close.
+   */
+  private readonly live = new Map<string, { slotKey: string; renew: ReturnType<typeof setInterval> }>();
   /** Running calls whose leases an acquire that got no answer may yet put back: withdrawn again once released. */
   private readonly lateReAdds = new Set<string>();
   private readonly probe: ReturnType<typeof setInterval>;
@@ -215,7 +218,7 @@ export class RedisLimiter implements Limiter {
   private async restoreLeases(c: RedisClient): Promise<void> {
     if (this.live.size === 0) return;
     const lease = String(this.leaseMs);
-    await withTimeout(Promise.all([...this.live].map(([id, slotKey]) => c.send('EVAL', [RENEW, '1', slotKey, lease, id]))), OP_TIMEOUT_MS, 'lease renewal');
+    await withTimeout(Promise.all([...this.live].map(([id, { slotKey }]) => c.send('EVAL', [RENEW, '1', slotKey, lease, id]))), OP_TIMEOUT_MS, 'lease renewal');
   }
 
   /** Sends one command; any failure marks the store down. */
@@ -266,7 +269,7 @@ export class RedisLimiter implements Limiter {
     const [rpmKey, slotKey] = this.keys(clientKey);
     const id = crypto.randomUUID();
     let reply: unknown;
-    const running = [...this.live].flatMap(([liveId, key]) => (key === slotKey ? [liveId] : []));
+    const running = [...this.live].flatMap(([liveId, lease]) => (lease.slotKey === slotKey ? [liveId] : []));
     try {
       reply = await this.script(ACQUIRE, [rpmKey, slotKey], [String(WINDOW_MS), String(this.settings.rpm), String(this.settings.concurrent), String(this.leaseMs), id, ...running]);
     } catch {
@@ -296,8 +299,7 @@ export class RedisLimiter implements Limiter {
         .finally(() => renewing--);
     }, Math.max(100, Math.floor(this.leaseMs / 3)));
     renew.unref();
-    this.renewals.add(renew);
-    this.live.set(id, slotKey);
+    this.live.set(id, { slotKey, renew });
     let released = false;
     return {
       ok: true,
@@ -305,7 +307,6 @@ export class RedisLimiter implements Limiter {
         if (released) return;
         released = true;
         clearInterval(renew);
-        this.renewals.delete(renew);
         this.live.delete(id);
         if (renewalLost || renewing > 0 || this.lateReAdds.delete(id)) this.withdraw(id, [slotKey]);
         try {
@@ -363,8 +364,7 @@ export class RedisLimiter implements Limiter {
   close(): void {
     this.closed = true;
     clearInterval(this.probe);
-    for (const t of this.renewals) clearInterval(t);
-    this.renewals.clear();
+    for (const { renew } of this.live.values()) clearInterval(renew);
     this.live.clear();
     this.lateReAdds.clear();
     try {

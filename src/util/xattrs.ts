@@ -79,10 +79,7 @@ export const ACCESS_ACL = 'system.posix_acl_access';
 export function setXattrs(fd: number, attrs: ReadonlyMap<string, Buffer>): void {
   if (process.platform !== 'linux') return;
   const c = calls();
-  if (!attrs.has(ACCESS_ACL) && Number(c.fremovexattr(fd, cString(ACCESS_ACL))) < 0) {
-    const errno = lastErrno();
-    if (errno !== constants.errno.ENODATA && errno !== constants.errno.ENOTSUP && errno !== constants.errno.EOPNOTSUPP) throw new SyscallError(`fremovexattr(${ACCESS_ACL})`, errno);
-  }
+  if (!attrs.has(ACCESS_ACL) && Number(c.fremovexattr(fd, cString(ACCESS_ACL))) < 0) absent(lastErrno(), `fremovexattr(${ACCESS_ACL})`);
   for (const [name, value] of attrs) check(c.fsetxattr(fd, cString(name), value, value.length, 0), `fsetxattr(${name})`);
 }
 
@@ -106,6 +103,7 @@ function readSized(call: (buf: Buffer | null, size: number) => number | bigint, 
   throw new SyscallError(what, constants.errno.ERANGE);
 }
 
+/** Null for an errno that says the attribute (or any) is not there; throws SyscallError for any other. */
 function absent(errno: number, what: string): null {
   if (errno === constants.errno.ENODATA || errno === constants.errno.ENOTSUP || errno === constants.errno.EOPNOTSUPP || errno === constants.errno.ENOENT) return null;
   throw new SyscallError(what, errno);
