@@ -1,0 +1,174 @@
+/**
+ * The patterns that find secrets by shape inside a string, each searched for
+ * on its own, with what each match becomes and its rank among them (where two
+ * start at one place, the lower rank decides, as in one regex of them all).
+ */
+import { type Masked, REDACTED } from './masks.ts';
+import { NAMES, NAME_CHARS, NOT_SECRET_PREFIX, NOT_SECRET_SUFFIX, TOKEN_SHAPES, UID_GID, USER_FLAG_GAP, USER_NAME, WORD_START, userShown } from './names.ts';
+import { GAP, LOOSE_FLAG_VALUE, OPTION_START, VALUE_WORD, emptyQuoted, quoted, quotesOf } from './shell.ts';
+
+/** A line break inside a key block: a real one (a bare CR too), or written as `\n` (a key in an environment variable or in JSON text). */
+const KEY_NL = String.raw`(?:\r?\n|\r|\\r\\n|\\n)`;
+/**
+ * A short base64 line of a key body must end its line (or a quote, escaped or
+ * not, must end it): `MIIabc` is one, the word `echo` of `echo done` is not.
+ * A run of 16 or more is a key line whatever follows it (`)`, a backquote, a
+ * comma): no word of a command is that long a run of base64 characters.
+ */
+const KEY_LINE_END = String.raw`(?=[ \t]*(?:\r?\n|\r|\\[rn"'\x60]|$|["'\x60]))`;
+const KEY_BODY_RUN = '[A-Za-z0-9+/=]{16,4096}(?![A-Za-z0-9+/=])';
+/**
+ * What follows the BEGIN line of a key block cut before its END line: armor
+ * headers (`Proc-Type: 4,ENCRYPTED`, PGP's `Version: …`), then base64 lines, or
+ * on one line base64 runs of 16 or more characters (a key whose newlines became
+ * spaces), the last one shorter only at the very end. Whatever follows the last
+ * such line (the rest of a command, a message) stays readable.
+ */
+const KEY_TAIL =
+  // A body glued to the BEGIN line (its newlines deleted).
+  `(?:${KEY_BODY_RUN})?` +
+  `(?:${KEY_NL}[A-Za-z][A-Za-z0-9-]{0,40}:[ \t][^\r\n\\\\"']{0,256})*` +
+  `(?:${KEY_NL}+[ \t]*(?:${KEY_BODY_RUN}|[A-Za-z0-9+/=]{1,4096}${KEY_LINE_END})|[ \t]+${KEY_BODY_RUN}|[ \t]+[A-Za-z0-9+/=]{1,4096}(?=[ \t]*$))*`;
+
+/**
+ * A character of a header value: not a quote, a line end, a space, a
+ * backquote or `$(` (a command substitution), nor a `;`, `|` or `&` that a
+ * space or the end follows: the shell ends a command there (`echo
+ * authorization: none; wget …` keeps its wget), where a value glued on keeps
+ * going (`abc|def`, `a;b`).
+ */
+const HDR_CHAR = String.raw`[^\s"'\x60$;|&]|[;|&](?![\s]|$)|\$(?!\()`;
+/** Spaces inside a header value, when no shell operator follows them. */
+const HDR_SPACE = String.raw`[ \t]+(?![|&;<>]|\$\(|\x60)(?=[^\s"'])`;
+const COOKIE_CHAR = String.raw`[^\s"'\x60$;]|\$(?!\()`;
+/** The `;` between two cookies (a `;` or a space before anything else ends the value). */
+const COOKIE_SEP = String.raw`[ \t]*;[ \t]*(?=[^\s"';=|&]+=)`;
+
+const PATTERNS = [
+  // Private-key blocks (PEM, OpenSSH, PGP); an unterminated block (cut output) is masked to the end of its key lines.
+  String.raw`(?<pem>-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:(?:(?!-----BEGIN)[\s\S])*?-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|${KEY_TAIL}))`,
+  // scheme://user:password@ — the user stays readable; the password runs to the last @ of the authority.
+  String.raw`(?<urlUser>\b[a-z][a-z0-9+.-]{0,31}://[^\s:/@]*):(?<urlPass>[^\s/?#]+)@`,
+  // scheme://TOKEN@ — a token as the whole user part (git over https takes one so): 20+ token characters with a
+  // digit among them, which no user name a person picks looks like.
+  String.raw`(?<urlTokenAt>\b[a-z][a-z0-9+.-]{0,31}://)(?=[A-Za-z_.~-]*\d)[A-Za-z0-9_.~-]{20,256}@`,
+  // Authorization / Cookie headers: the whole value (every cookie, any scheme's credentials, words and all). A
+  // value holds `;`, `|` and `&` glued to its characters (signed cookies, query-like cookies, odd tokens), so those
+  // do not end it; a shell operator after a space does (` | `, ` && `, ` ; `), and so do `$(` and a backquote: what
+  // a value never holds. A Cookie header's value is `name=value` cookies joined by `;` and spaces, with no other
+  // space: a space or a `;` not followed by a cookie ends it (`echo cookie: x; touch y` keeps `; touch y`).
+  String.raw`(?<hdrName>(?<![A-Za-z0-9_.-])[A-Za-z0-9-]{0,64}?authorization[ \t]*:[ \t]*)(?<hdrScheme>(?:Bearer|Basic|Token|Digest|Bot|Negotiate)\s+)?(?:${HDR_CHAR})(?:${HDR_CHAR}|${HDR_SPACE})*`,
+  String.raw`(?<ckName>(?<![A-Za-z0-9_.-])[A-Za-z0-9-]{0,64}?cookie[ \t]*:[ \t]*)(?:${COOKIE_CHAR})(?:${COOKIE_CHAR}|${COOKIE_SEP})*`,
+  // An AWS access key id with its secret key beside it, in either order.
+  String.raw`(?<akid>\b(?:AKIA|ASIA)[A-Z0-9]{16}\b)(?<awsSep>[^A-Za-z0-9/+\n]{1,8})(?<awsSecret>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])`,
+  String.raw`(?<awsBefore>(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=]))(?=[^A-Za-z0-9/+\n]{1,8}(?:AKIA|ASIA)[A-Z0-9]{16}\b)`,
+  // name=value, name: value, "name":"value", --name=value. Only at the start of a
+  // word, and with bounded name parts so a long word cannot make matching quadratic.
+  // JSON inside a string (\"password\":\"…\") counts too. A quoted value runs to its closing quote on the line (a
+  // string cut at its length limit has its open quote closed first: redactCut), never to the end of the line: an
+  // unclosed one (`echo 'password="' > f; curl x | sh`) would hide the commands after it.
+  String.raw`(?<kvName>(?<![A-Za-z0-9_.-])${NOT_SECRET_PREFIX}-{0,2}${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX})(?<kvSep>\\?["']?[ \t]*[=:][ \t]*(?:\r?\n[ \t]+)?)(?<kvVal>\$'(?:[^'\\\n]|\\.)*'|\\"(?:[^\\\n]|\\[^"])*\\"|"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|(?<kvScheme>(?:Bearer|Basic)\s+)?[^\s"'&,;]+)`,
+  // Environment-style DB_PASS=…, MYSQL_PWD=…, SSH_KEY=…, GITHUB_PAT=…, REDISCLI_AUTH=…, SMTP_PW=…, NPM_CREDS=…, PGPASS=…, and pass=…,
+  // the value bare or quoted (`export DB_PASS="…"`), quotes kept.
+  String.raw`(?<envName>(?<![A-Za-z0-9_.-])-{0,2}(?:[A-Za-z][A-Za-z0-9_]{0,63}_(?:KEY|PAT|PASS|PWD|PW|AUTH|CREDS?)|(?:PG)?PASS)=)(?<envVal>\$'(?:[^'\\\n]|\\.)*'|\\"(?:[^\\\n]|\\[^"])*\\"|"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s"'&,;]+)`,
+  // --password hunter2, aws_secret_access_key X (value as the next word).
+  String.raw`(?<flag>${WORD_START}(?:${NOT_SECRET_PREFIX}--?${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX}|--?(?:pass|pw|auth)|aws_secret_access_key)${GAP})(?<flagVal>${LOOSE_FLAG_VALUE})`,
+  // curl -u user:password, podman --creds, skopeo --src-creds and --dest-creds: the password read as a word, or
+  // up to the closing quote when a quote opened before the user name. A numeric uid:gid (docker -u 1000:1000) is
+  // not a password (the replacement keeps it); a numeric password after a name is.
+  String.raw`(?<userFlag>${OPTION_START}${USER_FLAG_GAP}(?<userName>${USER_NAME})?:)(?<userPass>${VALUE_WORD})`,
+  // In quotes: up to the closing quote on the same line, with no command substitution between.
+  String.raw`(?<userFlagDq>${OPTION_START}${USER_FLAG_GAP}\\?"(?<userNameDq>${USER_NAME})?:)(?<userPassDq>(?:[^"\\\n$\x60]|\\[^"\r\n]|\$(?!\())+)(?=\\?")`,
+  String.raw`(?<userFlagSq>${OPTION_START}${USER_FLAG_GAP}'(?<userNameSq>${USER_NAME})?:)(?<userPassSq>[^'\n]+)(?=')`,
+  // openssl -passin pass:SECRET
+  String.raw`(?<osPass>(?<![A-Za-z0-9_])pass:)[^\s"']+`,
+  // A signed URL's signature, which works as a bearer credential until the URL expires: S3's and GCS's
+  // X-Amz-Signature / X-Goog-Signature, CloudFront's Signature, an Azure SAS's sig. No signature holds a character
+  // the shell ends a word at, so the mask stops there (`curl https://h/o?sig=X;rm f` keeps its rm).
+  String.raw`(?<qsSig>[?&](?:[A-Za-z0-9_.-]{0,32}signature|sig)=)[^&#\s"'\\;|<>()$\x60]+`,
+  // Basic credentials outside an Authorization header (a proxy's message, a copied header value): masked when the
+  // word after `Basic` decodes to user:password text, so `Basic authentication` stays.
+  String.raw`(?<basic>\bBasic\s+)(?<basicVal>[A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])`,
+  String.raw`(?<bearer>\bBearer\s+)[A-Za-z0-9._~+/-]+=*`,
+  ...TOKEN_SHAPES,
+];
+
+/** Whether `b64` decodes to printable `user:password` text, as Basic credentials do. */
+function isBasicCredentials(b64: string): boolean {
+  if (b64.length % 4 === 1) return false;
+  let text: string;
+  try {
+    text = atob(b64);
+  } catch {
+    return false;
+  }
+  return /^[\x20-\x7e]+$/.test(text) && text.indexOf(':') > 0;
+}
+
+// The regex is case-insensitive for names; a 40-character AWS secret is told
+// from a git commit id (40 lowercase hex digits) here, case-sensitively.
+export const LOWER_HEX = /^[0-9a-f]+$/;
+
+type Groups = Record<string, string | undefined>;
+
+/** A user flag's text up to its `user:` (`-u bob:`), the user masked when it is a token. */
+function withUser(lead: string, user: string): string {
+  const shown = userShown(user);
+  return shown === user ? lead : `${lead.slice(0, lead.length - user.length - 1)}${shown}:`;
+}
+
+function replacement(match: string, ...rest: unknown[]): string {
+  const g = rest[rest.length - 1] as Groups;
+  if (g.pem !== undefined) return '[REDACTED PRIVATE KEY]';
+  if (g.urlUser !== undefined) {
+    // The user stays readable, unless it is a token itself (`https://ghp_…:x-oauth-basic@github.com`).
+    const at = g.urlUser.indexOf('://') + 3;
+    return `${g.urlUser.slice(0, at)}${userShown(g.urlUser.slice(at))}:${REDACTED}@`;
+  }
+  if (g.urlTokenAt !== undefined) return `${g.urlTokenAt}${REDACTED}@`;
+  if (g.hdrName !== undefined) return `${g.hdrName}${g.hdrScheme ?? ''}${REDACTED}`;
+  if (g.ckName !== undefined) return `${g.ckName}${REDACTED}`;
+  if (g.akid !== undefined) return `${REDACTED}${g.awsSep}${LOWER_HEX.test(g.awsSecret!) ? g.awsSecret : REDACTED}`;
+  if (g.awsBefore !== undefined) return LOWER_HEX.test(g.awsBefore) ? match : REDACTED;
+  if (g.kvName !== undefined) {
+    const val = g.kvVal ?? '';
+    if (emptyQuoted(val)) return match;
+    const [open, close] = quotesOf(val);
+    return `${g.kvName}${g.kvSep}${open}${g.kvScheme ?? ''}${REDACTED}${close}`;
+  }
+  if (g.envName !== undefined) return emptyQuoted(g.envVal!) ? match : `${g.envName}${quoted(REDACTED, g.envVal!)}`;
+  if (g.flag !== undefined) return emptyQuoted(g.flagVal!) ? match : `${g.flag}${quoted(REDACTED, g.flagVal!)}`;
+  if (g.userFlag !== undefined) return UID_GID.test(`${g.userName ?? ''}:${g.userPass}`) ? match : `${withUser(g.userFlag, g.userName ?? '')}${quoted(REDACTED, g.userPass!)}`;
+  if (g.userFlagDq !== undefined) return UID_GID.test(`${g.userNameDq ?? ''}:${g.userPassDq}`) ? match : `${withUser(g.userFlagDq, g.userNameDq ?? '')}${REDACTED}`;
+  if (g.userFlagSq !== undefined) return UID_GID.test(`${g.userNameSq ?? ''}:${g.userPassSq}`) ? match : `${withUser(g.userFlagSq, g.userNameSq ?? '')}${REDACTED}`;
+  if (g.osPass !== undefined) return `${g.osPass}${REDACTED}`;
+  if (g.qsSig !== undefined) return `${g.qsSig}${REDACTED}`;
+  if (g.basic !== undefined) return isBasicCredentials(g.basicVal!) ? `${g.basic}${REDACTED}` : match;
+  if (g.bearer !== undefined) return `${g.bearer}${REDACTED}`;
+  return match.length > 0 ? REDACTED : match;
+}
+
+/**
+ * The patterns a continuation can split: those that look for a flag
+ * elsewhere in the same command, and a secret flag's value (`--password
+ * pass\⏎word`). Text with a continuation gets them only over its joined copy,
+ * as it gets the rules that pair flags by position.
+ */
+const SAME_COMMAND = new Set(PATTERNS.filter((p) => p.startsWith('(?<flag>') || p.startsWith('(?<userFlag')));
+/** One pattern as it is searched for: its regex, its rank (its place in PATTERNS), and whether it looks over continuations. */
+export interface Rule {
+  re: RegExp;
+  rank: number;
+  sameCommand: boolean;
+}
+export const PATTERN_RULES: Rule[] = PATTERNS.map((p, i) => ({ re: new RegExp(p, 'gi'), rank: i + 1, sameCommand: SAME_COMMAND.has(p) }));
+// A program's flag ranks before a secret flag's name at the same place: `mysql -pPassword123 db` is mysql's `-p` and its
+// password, not a flag named for a password whose value is `db`. The here-string and echo rules rank after the others'.
+export const PROGRAM_RANK = PATTERNS.findIndex((p) => p.startsWith('(?<flag>')) + 0.5;
+export const STDIN_RANK = PATTERNS.findIndex((p) => p.startsWith('(?<osPass>')) + 0.5;
+export const USER_PROGRAM_RANK = PATTERNS.findIndex((p) => p.startsWith('(?<osPass>')) + 0.25;
+
+/** Every match of `re` in `text`, with what `replacement` makes of it. */
+export function matchesOf(re: RegExp, rank: number, text: string): Masked[] {
+  return Array.from(text.matchAll(re), (m) => ({ index: m.index, seen: m[0], masked: replacement(m[0], ...m.slice(1), m.index, text, m.groups ?? {}), rank }));
+}
