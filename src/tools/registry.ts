@@ -38,7 +38,7 @@ export class ToolRegistry {
   constructor(
     defs: readonly ToolDefinition[],
     /** Server-wide read-only mode: only read-only tools exist. */
-    private readonly serverReadOnly = false,
+    serverReadOnly = false,
   ) {
     for (const def of defs) {
       if (serverReadOnly && !def.readOnly) continue;

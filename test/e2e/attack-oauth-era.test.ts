@@ -18,7 +18,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { base64url, exportJWK, SignJWT } from 'jose';
 import { freePort, newSigningKey, type SigningKey, TestIdp } from '../helpers/oidc.ts';
-import { asModern, MODERN_META, rpc, startServer, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
+import { MODERN_META, rpc, startServer, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
 import { clearOfMinuteEnd } from '../helpers/wait.ts';
 
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });

@@ -4,8 +4,7 @@
  * that the answers agree with what a restricted process can really open.
  */
 import { describe, expect, test } from 'bun:test';
-import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LandlockRules } from '../../src/sandbox/landlock.ts';
 import { landlockAbi } from '../../src/sandbox/landlock.ts';

@@ -343,7 +343,7 @@ describe('argv arrays', () => {
       argv('mysql', ['-h', 'zip', '-u', 'curl', '-phunter2']),
       argv('zip', ['-Phunter2', '-r', 'a.zip', '.']),
       argv('mongodump', ['-u', 'bob', '-phunter2']),
-      argv('curl', ['-u', 'bob:pw', '-ualice:pw2', '-H', 'Authorization: Basic Zm9v', '-u', 'sk_test_4eC39HqLyjWDarjtT1zdp7dc:', `-ughp_${'b2'.repeat(18)}:x`, '-su', 'carol:pw3', '-sU', 'proxy:pw4', '-fsSLkvvuadmin:pw5']),
+      argv('curl', ['-u', 'bob:pw', '-ualice:pw2', '-H', 'Authorization: Basic Zm9v', '-u', 'sk_test_4eC39HqLyjWDarjtT1zdp7dc:', `-ughp_${'b2'.repeat(18)}:x`, '-su', 'carol:pw3', '-sU', 'proxy:pw4', '-fsSLkvvuadmin:pw5', '--user', '"jane doe:pw6"']),
       argv('rsync', ['-avu', 'backup:/srv/data']),
       argv('aws', ['configure', 'set', 'aws_secret_access_key', 'abc']),
       argv('echo', [AKIA, 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', '3f786850e387550fdab836ed7e6dc881de23001b']),
@@ -372,7 +372,7 @@ describe('argv arrays', () => {
       { command: 'zip', arguments: [`-P${REDACTED}`, '-r', 'a.zip', '.'] },
       { command: 'mongodump', arguments: ['-u', 'bob', `-p${REDACTED}`] },
       // A user that is a token (Stripe's `-u sk_test_…:`, GitHub's `ghp_…:x-oauth-basic`) is masked with the password.
-      { command: 'curl', arguments: ['-u', `bob:${REDACTED}`, `-ualice:${REDACTED}`, '-H', `Authorization: Basic ${REDACTED}`, '-u', `${REDACTED}:${REDACTED}`, `-u${REDACTED}:${REDACTED}`, '-su', `carol:${REDACTED}`, '-sU', `proxy:${REDACTED}`, `-fsSLkvvuadmin:${REDACTED}`] },
+      { command: 'curl', arguments: ['-u', `bob:${REDACTED}`, `-ualice:${REDACTED}`, '-H', `Authorization: Basic ${REDACTED}`, '-u', `${REDACTED}:${REDACTED}`, `-u${REDACTED}:${REDACTED}`, '-su', `carol:${REDACTED}`, '-sU', `proxy:${REDACTED}`, `-fsSLkvvuadmin:${REDACTED}`, '--user', `"jane doe:${REDACTED}"`] },
       { command: 'rsync', arguments: ['-avu', 'backup:/srv/data'] },
       { command: 'aws', arguments: ['configure', 'set', 'aws_secret_access_key', REDACTED] },
       { command: 'echo', arguments: [REDACTED, REDACTED, '3f786850e387550fdab836ed7e6dc881de23001b'] },

@@ -11,7 +11,7 @@ import { dirname, join, relative } from 'node:path';
 import type { Confiner } from '../../workspace/confine.ts';
 import type { GlobFilter } from '../../workspace/gitignore.ts';
 import { type FileIdentity, openFileForRead, readChecked } from '../../workspace/open.ts';
-import { type EntryFacts, IgnoreStackCache, type WalkEntry } from '../../workspace/walk.ts';
+import { type EntryFacts, IgnoreStackCache } from '../../workspace/walk.ts';
 import { lossyUtf8 } from './common.ts';
 import type { LineMatch } from './search-lines.ts';
 
