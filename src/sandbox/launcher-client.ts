@@ -49,6 +49,15 @@ const MAX_LOG_LINE = 500;
  * and spawns while commands hold the count at their limit.
  */
 export const LAUNCHER_PROCESS_RESERVE = 1024;
+/**
+ * Open files a launcher may hold beyond each command's own limit: its pipes,
+ * pidfds and terminals for every running command, with room to spare. The
+ * children a command forks before its limits land inherit the launcher's:
+ * with the server's (Bun raises its own to the hard limit), a command's
+ * first hundred children held twenty thousand files each, most of the host's
+ * file table (fs.file-max), which every process of the host shares.
+ */
+export const LAUNCHER_FILE_RESERVE = 1024;
 
 export interface SandboxLauncherOptions {
   rules: LandlockRules;
@@ -69,6 +78,8 @@ export interface SandboxLauncherOptions {
   ptys?: number;
   /** Processes of the uid each command may reach (its RLIMIT_NPROC); the launcher holds itself to this plus LAUNCHER_PROCESS_RESERVE. */
   processes?: number;
+  /** Open files each command process may hold (its RLIMIT_NOFILE); the launcher holds itself to this plus LAUNCHER_FILE_RESERVE. */
+  openFiles?: number;
   /** Receives warnings: unexpected exits, restart failures, launcher diagnostics. */
   log?: (message: string) => void;
   /** Called after a launcher process has exited (the server sweeps what it left). */
@@ -447,6 +458,7 @@ export class SandboxLauncher {
       dropCapabilities: this.options.dropCapabilities !== false,
       ptys: this.options.ptys ?? MAX_PTYS_PER_LAUNCHER,
       processes: this.options.processes === undefined ? null : this.options.processes + LAUNCHER_PROCESS_RESERVE,
+      openFiles: this.options.openFiles === undefined ? null : this.options.openFiles + LAUNCHER_FILE_RESERVE,
     };
     let proc: LauncherProcess;
     try {

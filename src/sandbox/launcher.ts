@@ -39,7 +39,7 @@ import { notStarted } from '../exec/spawn.ts';
 import { LauncherWriter } from './launcher-writer.ts';
 import { killGroup, type RunningCommand, runCommand, startLiveCommand } from './run-command.ts';
 import { UnfilteredThread, UnfilteredThreadError } from './unfiltered-thread.ts';
-import { forbidCoreDumps, lowerOwnProcessLimit } from './rlimits.ts';
+import { forbidCoreDumps, lowerOwnLimits } from './rlimits.ts';
 import { installSeccomp } from './seccomp.ts';
 import { InflightMap } from '../util/inflight-map.ts';
 
@@ -78,8 +78,8 @@ const PTY_DEVICES = ['/dev/ptmx', '/dev/pts'];
 async function confine(config: LauncherConfig): Promise<{ report: LayerReport; pidns: PidNamespaces | null; unfiltered: UnfilteredThread; terminals: boolean }> {
   check(libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), 'prctl(PR_SET_DUMPABLE, 0)');
   forbidCoreDumps();
-  // Before any command starts: what one forks before its own limits land inherits this one.
-  if (config.processes !== null) lowerOwnProcessLimit(config.processes);
+  // Before any command starts: what one forks before its own limits land inherits these.
+  lowerOwnLimits({ ...(config.processes === null ? {} : { processes: config.processes }), ...(config.openFiles === null ? {} : { openFiles: config.openFiles }) });
   becomeSubreaper();
   // Before anything is mounted or granted by these paths: each must still lead to itself (Landlock's rules check the
   // descriptor they grant again; this covers the read-only view's binds, made by path before that).

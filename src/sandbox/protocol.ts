@@ -47,6 +47,8 @@ export interface LauncherConfig {
    * when they are forked before the call's own limit lands; null: none set.
    */
   processes: number | null;
+  /** The launcher's own RLIMIT_NOFILE, which those children inherit too; null: none set. */
+  openFiles: number | null;
 }
 
 export const LAUNCHER_CONFIG_ENV = 'HIDE_LAUNCHER_CONFIG';

@@ -6,8 +6,8 @@
  * Known gap of the after-spawn approach (Bun.spawn has no pre-exec hook): a
  * leader that forks within microseconds of its exec, before the launcher's
  * prlimit lands, gives those early children the launcher's own limits: the
- * server's, but for processes, which a launcher holds near the commands' own
- * (LAUNCHER_PROCESS_RESERVE). Such children are still in the call's process
+ * server's, but for processes and open files, which a launcher holds near the
+ * commands' own (LAUNCHER_PROCESS_RESERVE, LAUNCHER_FILE_RESERVE). Such children are still in the call's process
  * group and die with the call; the timeout bounds them. A tiny exec
  * trampoline would close the gap at ~0.7 ms a call.
  */
@@ -74,17 +74,21 @@ export function setResourceLimits(limits: ResourceLimits, pid = 0): void {
 }
 
 /**
- * Lowers this process's RLIMIT_NPROC, soft and hard, to `value` where it is
- * higher; never raises either (an unprivileged process cannot raise its hard
- * limit, and a lower one the operator set stays).
+ * Lowers this process's own limits, soft and hard, to the values given where
+ * they are higher; never raises either (an unprivileged process cannot raise
+ * its hard limit, and a lower one the operator set stays).
  */
-export function lowerOwnProcessLimit(value: number): void {
+export function lowerOwnLimits(limits: Pick<ResourceLimits, 'processes' | 'openFiles'>): void {
   const c = libc();
-  const now = new BigUint64Array(2);
-  check(c.prlimit(0, RLIMIT_NPROC, null, ptr(now)), 'prlimit(RLIMIT_NPROC)');
-  const cap = BigInt(value);
-  const [soft, hard] = [now[0]!, now[1]!].map((v) => (v < cap ? v : cap));
-  check(c.prlimit(0, RLIMIT_NPROC, ptr(new BigUint64Array([soft!, hard!])), null), `prlimit(RLIMIT_NPROC=${value})`);
+  for (const [key, resource] of [['processes', RLIMIT_NPROC], ['openFiles', RLIMIT_NOFILE]] as const) {
+    const value = limits[key];
+    if (value === undefined) continue;
+    const now = new BigUint64Array(2);
+    check(c.prlimit(0, resource, null, ptr(now)), `prlimit(${key})`);
+    const cap = BigInt(value);
+    const [soft, hard] = [now[0]!, now[1]!].map((v) => (v < cap ? v : cap));
+    check(c.prlimit(0, resource, ptr(new BigUint64Array([soft!, hard!])), null), `prlimit(${key}=${value})`);
+  }
 }
 
 /**

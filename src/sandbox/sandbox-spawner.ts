@@ -247,8 +247,14 @@ export class SandboxSpawner implements Spawner {
     const { limits: _l, idleCloseMs: _i, maxLaunchers: _m, livePendingBytes: _p, ...launcherOptions } = this.options;
     // Every launcher there can be at once (the clients' and the spare) together within their share of the kernel's terminals.
     this.ptys ??= ptysPerLauncher(this.maxLaunchers + 1, sharedPtyPool());
-    const processes = this.options.limits?.processes;
-    return new SandboxLauncher({ ...launcherOptions, ptys: this.ptys, ...(processes === undefined ? {} : { processes }), onExit: () => this.sweep() });
+    const { processes, openFiles } = this.options.limits ?? {};
+    return new SandboxLauncher({
+      ...launcherOptions,
+      ptys: this.ptys,
+      ...(processes === undefined ? {} : { processes }),
+      ...(openFiles === undefined ? {} : { openFiles }),
+      onExit: () => this.sweep(),
+    });
   }
 
   /**

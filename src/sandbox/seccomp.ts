@@ -92,6 +92,12 @@ const NR = {
   io_uring_setup: [425, 425],
   io_uring_enter: [426, 426],
   io_uring_register: [427, 427],
+  io_setup: [206, 0],
+  io_destroy: [207, 1],
+  io_submit: [209, 2],
+  io_cancel: [210, 3],
+  io_getevents: [208, 4],
+  io_pgetevents: [333, 292],
   bpf: [321, 280],
   perf_event_open: [298, 241],
   userfaultfd: [323, 282],
@@ -208,6 +214,7 @@ const F_SETLEASE = 1024;
 const F_SETSIG = 10;
 /** SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU: the same numbers on x86_64 and aarch64. */
 const STOP_SIGNALS = [19, 20, 21, 22];
+const AF_UNIX = 1;
 const SOCK_STREAM = 1;
 const SOCK_SEQPACKET = 5;
 const PRIO_PROCESS = 0;
@@ -303,6 +310,13 @@ const RULES: readonly Rule[] = [
     test: refuse(),
   },
   {
+    // Every AIO context is taken from one pool the whole host shares (fs.aio-max-nr, 65536 events by default): two
+    // io_setup calls of one command took all of it, and every other process, root's too, got EAGAIN until it ended.
+    calls: ['io_setup', 'io_destroy', 'io_submit', 'io_cancel', 'io_getevents', 'io_pgetevents'],
+    refuses: "Linux AIO (io_setup and its calls: its contexts come from a pool the whole host shares, fs.aio-max-nr, which one command could take whole)",
+    test: refuse(),
+  },
+  {
     calls: ['bpf', 'perf_event_open', 'userfaultfd', 'add_key', 'request_key', 'keyctl'],
     refuses: 'kernel attack surface: eBPF, perf events, userfaultfd, kernel keyrings (not namespaced)',
     test: refuse(),
@@ -373,9 +387,14 @@ const RULES: readonly Rule[] = [
     // A datagram socketpair can still sendto() or connect() a pathname Unix
     // socket anywhere (/dev/log, a daemon's socket): Landlock does not cover
     // those before ABI 9. Stream and seqpacket pairs are connected already.
+    // Of another family, the kernel builds both sockets with that family's own code (and loads its module, where
+    // modules load on demand) before it finds the family has no pairs: the surface socket() is refused to keep away.
     calls: ['socketpair'],
-    refuses: 'socketpair of a type other than SOCK_STREAM or SOCK_SEQPACKET when network is off',
-    test: (p) => (p.network === 'off' ? { kind: 'onlyMasked', arg: 1, mask: SOCK_TYPE_MASK, values: [SOCK_STREAM, SOCK_SEQPACKET] } : null),
+    refuses: 'socketpair of a family other than AF_UNIX, or of a type other than SOCK_STREAM or SOCK_SEQPACKET, when network is off',
+    test: (p) =>
+      p.network === 'off'
+        ? { kind: 'any', tests: [{ kind: 'only', arg: 0, values: [AF_UNIX] }, { kind: 'onlyMasked', arg: 1, mask: SOCK_TYPE_MASK, values: [SOCK_STREAM, SOCK_SEQPACKET] }] }
+        : null,
   },
   {
     // A port another process of the same uid listens on with SO_REUSEPORT (a server, a development server another

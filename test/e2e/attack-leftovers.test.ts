@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ServerProcess } from '../helpers/process.ts';
-import { LAUNCHER_PROCESS_RESERVE } from '../../src/sandbox/launcher-client.ts';
+import { LAUNCHER_FILE_RESERVE, LAUNCHER_PROCESS_RESERVE } from '../../src/sandbox/launcher-client.ts';
 import { BOMB_PROCESSES, servedOnceThereIsRoom, startForkBomb } from '../helpers/bombs.ts';
 import { isLive, livePidsWith, newMarker, procStat } from '../helpers/procfs.ts';
 import { callTool, waitFor } from '../helpers/server.ts';
@@ -128,15 +128,18 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
   // A command's limits land just after it starts: a child it forks before that inherits its launcher's limits. The
   // launcher's process limit was the server's (the machine's, for practical purposes), and early children of hopping
   // chains took the uid to 30,000 processes, near every pid the kernel had; it is now the commands' own plus a reserve.
-  // Root ignores the limit (and, as root, a command's pid is its PID namespace's).
-  test.skipIf(uid === undefined)("a launcher holds itself to the commands' process limit plus its reserve, which is all a command's early children inherit", async () => {
+  // Its open-file limit was the server's too (Bun raises its own to the hard limit): a hundred early children held
+  // twenty thousand files each, most of the host's file table. Root ignores the process limit (and, as root, a
+  // command's pid is its PID namespace's).
+  test.skipIf(uid === undefined)("a launcher holds itself to the commands' process and open-file limits plus reserves, which is all a command's early children inherit", async () => {
     const started = await callTool(`${running!.server.url}/mcp`, 'process_start', { command: 'sleep', arguments: ['30'] }, { 'X-API-Key': ALICE });
     expect(started.error).toBeNull();
     try {
       const launcher = procStat(`/proc/${started.pid}`).ppid;
-      const row = readFileSync(`/proc/${launcher}/limits`, 'utf8').split('\n').find((l) => l.startsWith('Max processes'));
-      const limit = String(4096 + LAUNCHER_PROCESS_RESERVE);
-      expect(row?.slice(26).trim().split(/\s+/).slice(0, 2)).toEqual([limit, limit]);
+      const limits = readFileSync(`/proc/${launcher}/limits`, 'utf8').split('\n');
+      const row = (name: string) => limits.find((l) => l.startsWith(name))?.slice(26).trim().split(/\s+/).slice(0, 2);
+      const [processes, files] = [String(4096 + LAUNCHER_PROCESS_RESERVE), String(4096 + LAUNCHER_FILE_RESERVE)];
+      expect({ processes: row('Max processes'), files: row('Max open files') }).toEqual({ processes: [processes, processes], files: [files, files] });
     } finally {
       await callTool(`${running!.server.url}/mcp`, 'process_kill', { processId: started.processId, signal: 'SIGKILL' }, { 'X-API-Key': ALICE });
     }

@@ -273,6 +273,11 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
   // Landlock refuses opening a queue only after mq_open has made it: unprivileged, in the IPC namespace clients
   // share, where it outlived the call and used up the uid's RLIMIT_MSGQUEUE in about ten calls (then EMFILE for
   // every process of that uid). The seccomp filter refuses the mq_* calls before anything is made.
+  test("neither the host's AIO event pool nor another family's socket code is reached: io_setup and a socketpair of any family but AF_UNIX are refused", async () => {
+    const refused = 'Operation not permitted';
+    expect(await attack(ALICE, 'host-pools')).toEqual({ io_setup: refused, 'socketpair inet': refused, 'socketpair vsock': refused, 'socketpair packet': refused });
+  });
+
   test('POSIX message queues, which clients would share, are neither created nor opened', async () => {
     const name = `/hide-${newMarker()}`;
     expect(await attack(ALICE, 'mqueue', name)).toEqual({ mq_open: 'Operation not permitted' });

@@ -1,4 +1,4 @@
-import { expect, test } from 'bun:test';
+import { afterAll, expect, test } from 'bun:test';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { killProcessTree } from '../../src/sandbox/orphans.ts';
@@ -23,6 +23,24 @@ test.skipIf(process.platform !== 'linux')('a sweep out of time ends one step of 
   expect(JSON.parse(run.stdout.toString())).toEqual({ afterFirst: 20, ended: true, survivors: 0 });
 });
 
+/** Every round's marker: whatever of a round is still alive once the file ends (a test cut off by its timeout) is killed. */
+const markers: string[] = [];
+const marked = (marker: string) => hostEntries((dir) => isLive(dir) && readFileSync(`${dir}/cmdline`, 'utf8').includes(marker)).map((d) => Number(d.slice(6)));
+function killMarked(marker: string): number[] {
+  const pids = marked(marker);
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
+}
+afterAll(() => {
+  for (const marker of markers) killMarked(marker);
+});
+
 /**
  * Runs `script` (python, given a marker) `rounds` times; once its first line is out (checked by `ready`), kills its
  * tree with killProcessTree (its settling bound `settleMs` after the kill starts, when given), and returns the pids of
@@ -33,6 +51,7 @@ async function survivorsOfTreeKills(script: string, rounds: number, ready: (line
   const survivors: number[] = [];
   for (let round = 0; round < rounds; round++) {
     const marker = newMarker();
+    markers.push(marker);
     const root = Bun.spawn(['python3', '-c', script, marker], { stdout: 'pipe', stderr: 'inherit' });
     try {
       ready(new TextDecoder().decode((await root.stdout.getReader().read()).value).trim());
@@ -41,17 +60,9 @@ async function survivorsOfTreeKills(script: string, rounds: number, ready: (line
       root.kill('SIGKILL');
     }
     await root.exited;
-    const marked = () => hostEntries((dir) => isLive(dir) && readFileSync(`${dir}/cmdline`, 'utf8').includes(marker)).map((d) => Number(d.slice(6)));
     // SIGKILL takes a moment to show.
-    await waitFor(() => marked().length === 0, 2000, 'the tree gone').catch(() => {});
-    for (const pid of marked()) {
-      survivors.push(pid);
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // Gone meanwhile.
-      }
-    }
+    await waitFor(() => marked(marker).length === 0, 2000, 'the tree gone').catch(() => {});
+    survivors.push(...killMarked(marker));
   }
   return survivors;
 }
@@ -89,7 +100,7 @@ if c == 0:
     os.execvp('sleep', ['sleep', marker])
 os.write(to_a_w, str(c).encode())
 print(int(os.read(from_a_r, 32)), flush=True)
-time.sleep(1000)
+time.sleep(90)
 `;
 
 test.skipIf(process.platform !== 'linux')('a tree whose middle dies while it is stopped: the child it hands up dies too', async () => {
@@ -103,7 +114,13 @@ test.skipIf(process.platform !== 'linux')('a tree whose middle dies while it is 
  * (the process then shows as a zombie while its other threads run on). The process has many mappings (a fork copies
  * each, and takes a while) and many idle threads (a listing of its children reads each). Whether a round catches a
  * fork ending between the last look and the kill depends on timing, hence the rounds.
+ *
+ * Each child copies the 20,000 mappings (megabytes of kernel memory apiece): the forks are bounded, and every
+ * process ends on its own after a while, so a round the tree kill misses (or a test cut off by its timeout) leaves no
+ * storm behind. A round needs a few forks between the first line and the kill.
  */
+const FORKS = 200;
+const LIFETIME_S = 90;
 const forkingThread = (main: 'exits' | 'sleeps') => `
 import ctypes, mmap, os, sys, threading, time
 libc = ctypes.CDLL(None)
@@ -115,19 +132,22 @@ if os.fork() == 0:
     go = threading.Event()
     def forker():
         go.wait()
-        while True:
+        for _ in range(${FORKS}):
             if os.fork() == 0:
-                time.sleep(1000)
+                time.sleep(${LIFETIME_S})
+                os._exit(0)
             os.write(w, b'.')
-    threading.Thread(target=forker).start()
+        time.sleep(${LIFETIME_S})
+        os._exit(0)
+    threading.Thread(target=forker, daemon=True).start()
     idle = threading.Event()
     for _ in range(400):
-        threading.Thread(target=idle.wait).start()
+        threading.Thread(target=idle.wait, daemon=True).start()
     go.set()
-    ${main === 'exits' ? 'libc.syscall(60, 0)' : 'time.sleep(1000)'}
+    ${main === 'exits' ? 'libc.syscall(60, 0)' : `time.sleep(${LIFETIME_S})`}
 os.read(r, 1)
 print('forking', flush=True)
-time.sleep(1000)
+time.sleep(${LIFETIME_S})
 `;
 const forking = (line: string) => expect(line).toBe('forking');
 

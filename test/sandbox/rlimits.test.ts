@@ -42,20 +42,22 @@ test('hasLimits', () => {
   expect(hasLimits({ cpuSeconds: 1 })).toBe(true);
 });
 
-test('a process lowers its own process limit to a value, and never raises a lower one it has', async () => {
+test('a process lowers its own process and open-file limits to a value, and never raises a lower one it has', async () => {
   // In a child of its own, so the test runner keeps its limits. Run as root, which may raise its limits, it shows that
   // nothing is raised; unprivileged, a raise would fail with EPERM.
   const script = [
-    "import { lowerOwnProcessLimit, setResourceLimits } from './src/sandbox/rlimits.ts';",
+    "import { lowerOwnLimits, setResourceLimits } from './src/sandbox/rlimits.ts';",
     "import { readFileSync } from 'node:fs';",
-    "const nproc = () => readFileSync('/proc/self/limits', 'utf8').split('\\n').find((l) => l.startsWith('Max processes'))!.slice(26).trim().split(/\\s+/).slice(0, 2).join('/');",
+    "const row = (name: string) => readFileSync('/proc/self/limits', 'utf8').split('\\n').find((l) => l.startsWith(name))!.slice(26).trim().split(/\\s+/).slice(0, 2).join('/');",
+    "const now = () => `${row('Max processes')} ${row('Max open files')}`;",
     'const seen: string[] = [];',
-    'lowerOwnProcessLimit(300); seen.push(nproc());',
-    'lowerOwnProcessLimit(90000); seen.push(nproc());',
-    'setResourceLimits({ processes: 200 }); lowerOwnProcessLimit(90000); seen.push(nproc());',
+    'lowerOwnLimits({ processes: 300, openFiles: 400 }); seen.push(now());',
+    'lowerOwnLimits({ processes: 90000, openFiles: 90000 }); seen.push(now());',
+    'setResourceLimits({ processes: 200, openFiles: 100 }); lowerOwnLimits({ processes: 90000, openFiles: 90000 }); seen.push(now());',
+    'lowerOwnLimits({ openFiles: 50 }); seen.push(now());',
     'console.log(JSON.stringify(seen));',
   ].join('\n');
   const proc = Bun.spawn([process.execPath, '-e', script], { cwd: `${import.meta.dir}/../..`, stdout: 'pipe', stderr: 'pipe' });
   const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
-  expect({ out: out.trim(), err, code: await proc.exited }).toEqual({ out: JSON.stringify(['300/300', '300/300', '200/200']), err: '', code: 0 });
+  expect({ out: out.trim(), err, code: await proc.exited }).toEqual({ out: JSON.stringify(['300/300 400/400', '300/300 400/400', '200/200 100/100', '200/200 50/50']), err: '', code: 0 });
 });
