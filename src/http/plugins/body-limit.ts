@@ -1,6 +1,7 @@
 /**
  * Body-size limit before any parsing: a declared Content-Length over the limit
- * is refused at once; a chunked body is counted as it is read (readBody).
+ * is refused at once; a chunked body, or one whose Content-Length is anything
+ * but one number, is counted as it is read (readBody).
  */
 import { Elysia } from 'elysia';
 import { BodyTimeoutError, ClientClosedError, PayloadTooLargeError } from '../../core/errors.ts';
@@ -10,9 +11,25 @@ import { stateOf } from '../request-state.ts';
 export function bodyLimit(maxBytes: number) {
   return new Elysia({ name: 'hide/body-limit', seed: maxBytes }).onRequest(({ request }) => {
     if (!stateOf(request)?.protectedPath) return;
-    const declared = request.headers.get('content-length');
-    if (declared !== null && Number(declared) > maxBytes) throw new PayloadTooLargeError(maxBytes);
+    const declared = declaredLength(request.headers.get('content-length'));
+    if (declared !== null && declared > maxBytes) throw new PayloadTooLargeError(maxBytes);
   });
+}
+
+const DIGITS = /^\d+$/;
+
+/**
+ * The body's length as its Content-Length declares it, when that is one
+ * number: digits, or the same digits repeated (`N, N`: the header sent twice,
+ * which Bun takes and joins). Anything else is null, and the body is counted
+ * as it is read: `Number('N, N')` is NaN, which compared with the limit
+ * passed, and a body of any size was then read whole.
+ */
+function declaredLength(header: string | null): number | null {
+  if (header === null) return null;
+  if (DIGITS.test(header)) return Number(header);
+  const values = header.split(',').map((v) => v.trim());
+  return values.every((v) => v === values[0]) && DIGITS.test(values[0]!) ? Number(values[0]) : null;
 }
 
 /**
@@ -22,10 +39,10 @@ export function bodyLimit(maxBytes: number) {
  * returning a promise from an async function would wrap it in another one and
  * cost the hot path extra turns.
  */
-export function readBody(request: Request, maxBytes: number, deadlines: BodyDeadlines, declaredLength: string | null = request.headers.get('content-length')): Promise<string> {
+export function readBody(request: Request, maxBytes: number, deadlines: BodyDeadlines, contentLength: string | null = request.headers.get('content-length')): Promise<string> {
   // Fast path: a declared length was already checked against the limit in
   // onRequest, and Bun refuses bodies longer than they declare.
-  return deadlines.watch(declaredLength !== null ? request.bytes() : readCounted(request, maxBytes));
+  return deadlines.watch(contentLength !== null && DIGITS.test(contentLength) ? request.bytes() : readCounted(request, maxBytes));
 }
 
 /**
