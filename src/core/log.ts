@@ -27,6 +27,25 @@ function formatArg(arg: unknown): string {
   }
 }
 
+/**
+ * Writes a log line to stderr. A stderr whose reader is gone (a client that
+ * closed it, a log collector that died) fails the write with EPIPE: logging
+ * then stops, and the server goes on serving (uncaught, the error ended it
+ * with exit status 1 and a crash report written to the same dead pipe).
+ */
+let stderrGone = false;
+function writeLine(line: string): void {
+  if (stderrGone) return;
+  try {
+    process.stderr.write(line);
+  } catch {
+    stderrGone = true;
+  }
+}
+process.stderr.on('error', () => {
+  stderrGone = true;
+});
+
 const jsonReporter: ConsolaReporter = {
   log(entry) {
     const line = {
@@ -36,7 +55,7 @@ const jsonReporter: ConsolaReporter = {
       msg: redactText(entry.args.map(formatArg).join(' ')),
     };
     // Client text (a header, a path) reaches these lines: nothing in them may act on a terminal that shows them.
-    process.stderr.write(`${inertJson(JSON.stringify(line))}\n`);
+    writeLine(`${inertJson(JSON.stringify(line))}\n`);
   },
 };
 
@@ -45,7 +64,7 @@ const prettyReporter: ConsolaReporter = {
     const tag = entry.tag ? ` [${entry.tag}]` : '';
     const time = entry.date.toISOString().slice(11, 23);
     const type = entry.type.toUpperCase().padEnd(5);
-    process.stderr.write(`${time} ${type}${tag} ${inertText(redactText(entry.args.map(formatArg).join(' ')))}\n`);
+    writeLine(`${time} ${type}${tag} ${inertText(redactText(entry.args.map(formatArg).join(' ')))}\n`);
   },
 };
 

@@ -84,7 +84,8 @@ function auditable(tool: ToolDefinition, args: Record<string, unknown>): Record<
 function takenArguments(tool: ToolDefinition, raw: Record<string, unknown>): Checked<Record<string, unknown>> {
   const checked = checkBounded(tool.inputSchema, raw, tool.sensitiveArguments ?? []);
   if (!checked.success) return checked;
-  const at = illFormedAt(checked.output);
+  // The arguments as sent: a name the schema drops (one it does not know) is refused too, as DESIGN.md says.
+  const at = illFormedAt(raw);
   if (at === null) return checked as Checked<Record<string, unknown>>;
   return { success: false, message: `× ${ILL_FORMED_TEXT} → at ${at}` };
 }

@@ -303,9 +303,11 @@ describe('the keyed digest of the arguments a tool took', () => {
       ['shell_execute', { command: 'touch', arguments: ['surrogate-ran'], workingDirectory: '.\udc00' }, 'workingDirectory'],
       ['write_file', { path: 'surrogate-\udc00.txt', content: 'x' }, 'path'],
       ['process_start', { command: 'touch', arguments: ['surrogate-ran'], env: { LANG: 'C\ud83d' } }, 'env.LANG'],
+      // A name the tool does not know, which its schema drops.
+      ['shell_execute', { command: 'touch', arguments: ['surrogate-ran'], 'x\udc00': 1 }, 'x\udc00'],
     ];
-    for (const [tool, args, at] of cases) {
-      const correlationId = `surrogate-${tool}-${at}`;
+    for (const [i, [tool, args, at]] of cases.entries()) {
+      const correlationId = `surrogate-${tool}-${i}`;
       // JSON.stringify writes the lone surrogate as a \u escape, as a client's JSON would carry it.
       const body = JSON.stringify({ jsonrpc: '2.0', id: 52, method: 'tools/call', params: { name: tool, arguments: { ...args, correlationId } } });
       expect(body).toMatch(/\\ud[89a-f][0-9a-f]{2}/);

@@ -115,3 +115,35 @@ test('SIGHUP reopens the audit log (an external logrotate moved it) and the sess
   const [text, code] = await Promise.all([out, proc.exited]);
   expect({ code, answered: ['"id":1', '"id":2'].map((id) => text.includes(id)) }).toEqual({ code: 0, answered: [true, true] });
 });
+
+// A client (or a log collector) that closed the server's stderr makes every log write fail with EPIPE. Uncaught, the
+// first one ended the session with exit status 1 and a crash report written to the same dead pipe.
+test('stderr whose reader is gone: the session still answers, logs nothing, and exits 0 when stdin closes', () => {
+  using wsDir = disposableTempDir('hide-stdio-epipe-');
+  using auditDir = disposableTempDir('hide-stdio-epipe-audit-');
+  // Python makes the pipe and closes its read end before the server starts; the debug level makes every request log.
+  const run = Bun.spawnSync(
+    [
+      'python3',
+      '-c',
+      `import os, subprocess, sys
+r, w = os.pipe()
+os.close(r)
+p = subprocess.Popen(sys.argv[1:], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=w)
+os.close(w)
+out, _ = p.communicate(sys.stdin.buffer.read())
+sys.stdout.write(f"{p.returncode}\\n{out.decode()}")`,
+      process.execPath,
+      MAIN,
+      'stdio',
+      '--workspace',
+      wsDir.path,
+    ],
+    {
+      env: { PATH: '/usr/bin:/bin', HIDE_SANDBOX: 'off', HIDE_AUDIT_LOG_FILE: join(auditDir.path, 'audit.jsonl'), HIDE_LOG_LEVEL: 'debug' },
+      stdin: new TextEncoder().encode(`${CALL}\n{"jsonrpc":"2.0","id":2,"method":"nope"}\n`),
+    },
+  );
+  const [code, ...answers] = run.stdout.toString().trim().split('\n');
+  expect({ code, ids: answers.map((a) => (JSON.parse(a) as { id: number }).id).sort() }).toEqual({ code: '0', ids: [1, 2] });
+});
