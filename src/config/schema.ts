@@ -94,6 +94,14 @@ export const ConfigSchema = v.pipe(
   ),
   v.forward(
     v.partialCheck(
+      [['oauth', 'introspection', 'issuer'], ['oauth', 'issuers']],
+      (c) => c.oauth.introspection?.issuer === undefined || c.oauth.issuers.includes(c.oauth.introspection.issuer),
+      'HIDE_OAUTH_INTROSPECTION_ISSUER must be one of HIDE_OAUTH_ISSUERS, exactly as written there',
+    ),
+    ['oauth', 'introspection'],
+  ),
+  v.forward(
+    v.partialCheck(
       [['oauth', 'introspection', 'url'], ['oauth', 'introspection', 'clientId'], ['oauth', 'introspection', 'clientSecret']],
       (c) => c.oauth.introspection?.url === undefined || (c.oauth.introspection.clientId !== undefined && c.oauth.introspection.clientSecret !== undefined),
       'needs HIDE_OAUTH_INTROSPECTION_CLIENT_ID and HIDE_OAUTH_INTROSPECTION_CLIENT_SECRET',

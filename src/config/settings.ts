@@ -226,7 +226,16 @@ export const SETTINGS = [
     schema: OptionalUrl,
     default: undefined,
     example: 'https://sso.example.com/realms/dev/protocol/openid-connect/token/introspect',
-    doc: "RFC 7662 introspection endpoint for opaque (non-JWT) tokens; unset refuses them. With more than one issuer, it must be the one an issuer's metadata names (`introspection_endpoint`), and it speaks for that issuer alone.",
+    doc: "RFC 7662 introspection endpoint for opaque (non-JWT) tokens; unset refuses them. It speaks for one issuer alone (HIDE_OAUTH_INTROSPECTION_ISSUER).",
+  }),
+  setting({
+    path: 'oauth.introspection.issuer',
+    env: 'HIDE_OAUTH_INTROSPECTION_ISSUER',
+    schema: OptionalString,
+    default: undefined,
+    defaultDoc: "the only issuer; with more than one, the one whose metadata names the endpoint (`introspection_endpoint`), once every issuer's metadata is known",
+    example: 'https://sso.example.com/realms/dev',
+    doc: "The issuer the introspection endpoint answers for: the users of its answers are that issuer's, never another's. One of HIDE_OAUTH_ISSUERS. Set it with more than one issuer, so that no issuer's metadata decides (an issuer that named another's endpoint as its own would otherwise leave it with no owner).",
   }),
   setting({ path: 'oauth.introspection.clientId', env: 'HIDE_OAUTH_INTROSPECTION_CLIENT_ID', schema: OptionalString, default: undefined, example: 'hide', doc: 'Client id hide introspects with.' }),
   setting({

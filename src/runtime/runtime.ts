@@ -296,6 +296,7 @@ async function openOAuth(config: Config, opts: RuntimeOptions, tools: ToolDefini
       jwksCooldownSeconds: o.jwksCooldownSeconds,
       jwksMaxAgeSeconds: o.jwksMaxAgeSeconds,
       introspection: i?.url && i.clientId && i.clientSecret ? { url: i.url, clientId: i.clientId, clientSecret: i.clientSecret, perAddressPerMinute: i.perAddress } : undefined,
+      ...(i?.issuer === undefined ? {} : { introspectionIssuer: i.issuer }),
       tools,
       alongsideApiKeys: config.auth.mode === 'both',
     });

@@ -856,7 +856,7 @@ describe("introspection with two issuers and an endpoint neither's metadata name
 
   test("an opaque token is refused without asking, with iss or without: the endpoint could make anyone issuer A's or B's exec-bot", async () => {
     expect(await echoStatus(server, await idpA.token('exec-bot'))).toBe(200);
-    const reason = "the introspection endpoint is not one configured issuer's alone (introspection_endpoint in the metadata of exactly one), and more than one issuer is configured";
+    const reason = "the introspection endpoint is not one configured issuer's alone (introspection_endpoint in the metadata of exactly one, or HIDE_OAUTH_INTROSPECTION_ISSUER), and more than one issuer is configured";
     for (const named of [undefined, idpB.issuer]) {
       iss = named;
       const before = (await auditLines(server)).length;
@@ -938,8 +938,134 @@ describe("introspection with two issuers whose metadata both claim issuer A's en
   test("an opaque token is refused rather than made B's exec-bot (B listed first) or A's", async () => {
     const before = (await auditLines(server)).length;
     expect(await echoStatus(server, 'opaque-token-claimed-twice-0123456789')).toBe(401);
-    const reason = "the introspection endpoint is not one configured issuer's alone (introspection_endpoint in the metadata of exactly one), and more than one issuer is configured";
+    const reason = "the introspection endpoint is not one configured issuer's alone (introspection_endpoint in the metadata of exactly one, or HIDE_OAUTH_INTROSPECTION_ISSUER), and more than one issuer is configured";
     expect((await auditLines(server)).slice(before).map((l) => [l.event_type, l.client_id, l.error])).toEqual([['auth_failure', null, reason]]);
+  });
+});
+
+/**
+ * Issuer A, made by hand: discovery (and everything else) answers 503 while `down`, else metadata naming its own
+ * key set and introspection endpoint; the endpoint calls every token active for `ivan`, without `iss`.
+ */
+async function handMadeIssuer(resource: () => string) {
+  const key = await newSigningKey();
+  const jwk = { ...(await exportJWK(key.publicKey)), kid: key.kid, alg: 'RS256', use: 'sig' };
+  const state = { down: true };
+  const server = Bun.serve({
+    hostname: '127.0.0.1',
+    port: 0,
+    fetch: (req) => {
+      const { origin, pathname } = new URL(req.url);
+      if (state.down) return new Response(null, { status: 503 });
+      if (pathname === '/jwks') return Response.json({ keys: [jwk] });
+      if (pathname === '/introspect') return Response.json({ active: true, sub: 'ivan', scope: 'hide:exec', aud: resource(), exp: now() + 600 });
+      return Response.json({ issuer: origin, jwks_uri: `${origin}/jwks`, introspection_endpoint: `${origin}/introspect` });
+    },
+  });
+  const issuer = `http://127.0.0.1:${server.port}`;
+  return { issuer, state, introspect: `${issuer}/introspect`, stop: () => server.stop(true) };
+}
+
+/** Issuer B, whose metadata names `endpoint` (another issuer's) as its own introspection endpoint. */
+async function claimingIssuer(endpoint: string) {
+  const key = await newSigningKey();
+  const jwk = { ...(await exportJWK(key.publicKey)), kid: key.kid, alg: 'RS256', use: 'sig' };
+  const server = Bun.serve({
+    hostname: '127.0.0.1',
+    port: 0,
+    fetch: (req) => {
+      const { origin, pathname } = new URL(req.url);
+      if (pathname === '/jwks') return Response.json({ keys: [jwk] });
+      return Response.json({ issuer: origin, jwks_uri: `${origin}/jwks`, introspection_endpoint: endpoint });
+    },
+  });
+  return { issuer: `http://127.0.0.1:${server.port}`, stop: () => server.stop(true) };
+}
+
+describe("introspection with two issuers, B's metadata claiming A's endpoint while A's metadata is not known (A down at start)", () => {
+  let a: Awaited<ReturnType<typeof handMadeIssuer>>;
+  let b: Awaited<ReturnType<typeof claimingIssuer>>;
+  const servers: TestServer[] = [];
+  let resource = '';
+
+  const start = async (env: Record<string, string>) => {
+    const list = [{ issuer: a.issuer }, { issuer: b.issuer }] as unknown as TestIdp[];
+    const started = await startOAuthHide({ HIDE_OAUTH_INTROSPECTION_URL: a.introspect, HIDE_OAUTH_INTROSPECTION_CLIENT_ID: 'hide', HIDE_OAUTH_INTROSPECTION_CLIENT_SECRET: 'hide-secret', HIDE_OAUTH_JWKS_COOLDOWN_SECONDS: '0', ...env }, list);
+    resource = started.resource;
+    servers.push(started.server);
+    return started.server;
+  };
+  const outcome = async (server: TestServer, token: string) => {
+    const before = (await auditLines(server)).length;
+    const status = await echoStatus(server, token);
+    const [line] = (await auditLines(server)).slice(before);
+    return [status, line?.client_id ?? null];
+  };
+
+  beforeAll(async () => {
+    a = await handMadeIssuer(() => resource);
+    b = await claimingIssuer(a.introspect);
+  });
+  afterAll(async () => {
+    for (const s of servers) await s.stop();
+    a.stop();
+    b.stop();
+  });
+
+  // B seemed the endpoint's only owner while A's metadata was unknown: A's user ivan became B's ivan, whom issuer B
+  // can then sign a JWT for (his processes, his TMPDIR, his limits); and A's discovery was never tried again.
+  test("an opaque token of A's is not made B's user: 503 until A's metadata is known, then refused as claimed by two", async () => {
+    a.state.down = true;
+    const server = await start({});
+    expect(await outcome(server, 'opaque-token-of-ivan-0123456789')).toEqual([503, null]);
+    a.state.down = false;
+    // The refusal asked for A's metadata again; once it is known, two issuers claim the endpoint.
+    await waitFor(async () => (await echoStatus(server, 'opaque-token-of-ivan-0123456789')) === 401, 5000, "A's metadata fetched again");
+    expect(await outcome(server, 'opaque-token-of-ivan-0123456789')).toEqual([401, null]);
+  });
+
+  test('with HIDE_OAUTH_INTROSPECTION_ISSUER naming A, its answers are A\'s users whatever B claims, A down at start or not', async () => {
+    a.state.down = true;
+    const server = await start({ HIDE_OAUTH_INTROSPECTION_ISSUER: a.issuer });
+    a.state.down = false;
+    expect(await outcome(server, 'opaque-token-of-ivan-0123456789')).toEqual([200, `${a.issuer}#ivan`]);
+  });
+});
+
+describe('introspection: an answer that says the token is no access token', () => {
+  // The token names what its answer says of it: `kind-<field>-<value>-…`.
+  const hide = hideWithIntrospection(async (req) => {
+    const [, field, value] = (new URLSearchParams(await req.text()).get('token') ?? '').split('-');
+    return Response.json({ active: true, sub: 'opaque-user', scope: 'hide:exec', aud: hide.resource, iss: hide.idp.issuer, exp: now() + 600, ...(field === 'none' ? {} : { [field!]: value }) });
+  });
+
+  // An endpoint answers for refresh tokens too (Hydra's token_use, Keycloak's typ): long-lived, meant for the token
+  // endpoint alone, one taken here as a bearer token worked for its whole life.
+  test('a refresh, offline or ID token is refused; an access or Bearer one, or one of no stated kind, is taken', async () => {
+    const status = (field: string, value: string) => echoStatus(hide.server, `kind-${field}-${value}-0123456789`);
+    expect({
+      token_use_refresh: await status('token_use', 'refresh_token'),
+      token_type_refresh: await status('token_type', 'refresh_token'),
+      typ_Refresh: await status('typ', 'Refresh'),
+      typ_Offline: await status('typ', 'Offline'),
+      typ_ID: await status('typ', 'ID'),
+      token_use_access: await status('token_use', 'access_token'),
+      token_type_Bearer: await status('token_type', 'Bearer'),
+      typ_Bearer: await status('typ', 'Bearer'),
+      none: await status('none', 'x'),
+    }).toEqual({
+      token_use_refresh: 401,
+      token_type_refresh: 401,
+      typ_Refresh: 401,
+      typ_Offline: 401,
+      typ_ID: 401,
+      token_use_access: 200,
+      token_type_Bearer: 200,
+      typ_Bearer: 200,
+      none: 200,
+    });
+    const refused = (await auditLines(hide.server)).filter((l) => l.event_type === 'auth_failure').map((l) => l.error);
+    expect(refused).toContain('introspection says the token is not an access token (token_use)');
   });
 });
 

@@ -23,6 +23,8 @@ export interface OAuthGuardOptions {
   jwksCooldownSeconds: number;
   jwksMaxAgeSeconds: number;
   introspection?: IntrospectionOptions;
+  /** The issuer the introspection endpoint answers for, when configured (else found from the issuers' metadata). */
+  introspectionIssuer?: string;
   /** The tools the server offers, for the scope map's patterns. */
   tools: readonly Pick<ToolDefinition, 'name' | 'readOnly'>[];
   /** API keys are accepted too (`both`): their client ids share the namespace token identities live in. */
@@ -63,6 +65,7 @@ export class OAuthGuard {
       algorithms: opts.algorithms,
       clockLeewaySeconds: opts.clockLeewaySeconds,
       introspector: opts.introspection ? new Introspector(opts.introspection) : null,
+      ...(opts.introspectionIssuer === undefined ? {} : { introspectionIssuer: opts.introspectionIssuer }),
     });
     this.introspects = opts.introspection !== undefined;
     this.metadataUrl = metadataUrl(opts.resource);

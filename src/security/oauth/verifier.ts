@@ -42,6 +42,8 @@ export interface VerifierOptions {
   algorithms: readonly string[];
   clockLeewaySeconds: number;
   introspector: Introspector | null;
+  /** The issuer the introspection endpoint answers for; unset: the only issuer, or the one whose metadata names it. */
+  introspectionIssuer?: string;
 }
 
 /** A verified token's grant is reused this long at most, never past its `exp` nor across a key set change. */
@@ -120,6 +122,25 @@ function isAccessTokenType(typ: unknown): boolean {
   // RFC 7515 4.1.9: a media type, compared without case, its "application/" prefix optional.
   const type = typ.toLowerCase().replace(/^application\//, '');
   return type === 'at+jwt' || type === 'jwt';
+}
+
+/**
+ * What an introspection answer may say a token is besides an access token:
+ * an endpoint answers for every token its server issued, refresh tokens too
+ * (Keycloak's `typ` Refresh, Offline or ID; Ory Hydra's `token_use`
+ * refresh_token). A refresh token is long-lived and meant for the token
+ * endpoint alone: taken as a bearer token here, a leaked one would work for
+ * its whole life.
+ */
+const NOT_AN_ACCESS_TOKEN = /refresh|offline|^id(?:_token)?$|logout/i;
+
+/** Why an introspection answer's kind of token refuses it, or null. */
+function kindRefusal(claims: Record<string, unknown>): string | null {
+  for (const field of ['token_use', 'token_type', 'typ'] as const) {
+    const kind = claims[field];
+    if (kind !== undefined && (typeof kind !== 'string' || NOT_AN_ACCESS_TOKEN.test(kind))) return `introspection says the token is not an access token (${field})`;
+  }
+  return null;
 }
 
 /** A reason for the audit log, from a jose error; never the token. */
@@ -217,30 +238,36 @@ export class TokenVerifier {
     // An answer speaks for the endpoint's own issuer alone. Taken at its word (`iss`, or a guess without it), one
     // issuer's endpoint would make its answers another issuer's users: their client ids, processes and limits.
     const owner = this.introspectingIssuer(introspector.url);
-    if (owner === null) {
-      const reason = "the introspection endpoint is not one configured issuer's alone (introspection_endpoint in the metadata of exactly one), and more than one issuer is configured";
-      const unknown = [...this.opts.issuers.values()].some((keys) => keys.serverMetadata === null);
-      return unknown ? { ok: false, reason: 'issuer metadata unavailable', detail: reason, unavailable: true } : { ok: false, reason };
-    }
+    if (typeof owner !== 'string') return owner;
     const r = await introspector.introspect(token, clientIp);
     if (!r.active && r.retryAfterSeconds !== undefined) return { ok: false, reason: r.reason, retryAfterSeconds: r.retryAfterSeconds };
     if (!r.active) return { ok: false, reason: r.reason, ...(r.detail === undefined ? {} : { detail: r.detail }), ...(r.unanswered ? { unavailable: true as const } : {}) };
     const c = r.claims;
     if (c.iss !== undefined && (typeof c.iss !== 'string' || !this.opts.issuers.has(c.iss))) return { ok: false, reason: 'token issuer is not trusted (iss)' };
     if (c.iss !== undefined && c.iss !== owner) return { ok: false, reason: "introspection answer names an issuer (iss) other than the endpoint's own" };
-    const refused = claimsRefusal(c, this.opts.audience, this.opts.clockLeewaySeconds, false);
+    const refused = claimsRefusal(c, this.opts.audience, this.opts.clockLeewaySeconds, false) ?? kindRefusal(c);
     return refused === null ? grantOf(c, owner, true) : { ok: false, reason: refused };
   }
 
   /**
-   * The issuer an introspection answer speaks for: the only one configured,
-   * or the one whose discovered metadata names this endpoint; null when no
-   * issuer, or more than one, claims it (whichever came first in the list
-   * would otherwise get the other's users).
+   * The issuer an introspection answer speaks for: the one configured for
+   * it, the only issuer, or the one whose discovered metadata names this
+   * endpoint — decided only once every issuer's metadata is known (while one
+   * is not, another that named this endpoint as its own would look like its
+   * only owner, and get the first one's users). A refusal when no issuer, or
+   * more than one, claims it.
    */
-  private introspectingIssuer(url: string): string | null {
+  private introspectingIssuer(url: string): string | TokenCheck {
+    if (this.opts.introspectionIssuer !== undefined) return this.opts.introspectionIssuer;
     if (this.opts.issuers.size === 1) return [...this.opts.issuers.keys()][0]!;
+    const reason = "the introspection endpoint is not one configured issuer's alone (introspection_endpoint in the metadata of exactly one, or HIDE_OAUTH_INTROSPECTION_ISSUER), and more than one issuer is configured";
+    const unknown = [...this.opts.issuers.values()].filter((keys) => keys.serverMetadata === null);
+    if (unknown.length > 0) {
+      // Nothing else may fetch it: only a JWT of that issuer would.
+      for (const keys of unknown) void keys.refresh();
+      return { ok: false, reason: 'issuer metadata unavailable', detail: reason, unavailable: true };
+    }
     const claiming = [...this.opts.issuers.values()].filter((keys) => keys.serverMetadata?.introspectionEndpoint === url);
-    return claiming.length === 1 ? claiming[0]!.issuer : null;
+    return claiming.length === 1 ? claiming[0]!.issuer : { ok: false, reason };
   }
 }

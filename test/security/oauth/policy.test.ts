@@ -127,4 +127,17 @@ describe('settings', () => {
     expect(config.auth.mode).toBe('both');
     expect(() => loadConfig({ cwd: '/tmp', env: { HIDE_AUTH_MODE: 'oauth', HIDE_OAUTH_ISSUERS: 'https://sso.example' } })).toThrow(/HIDE_OAUTH_RESOURCE/);
   });
+
+  test('the introspection endpoint\'s issuer must be one of the issuers, exactly as written', () => {
+    const env = {
+      HIDE_AUTH_MODE: 'oauth',
+      HIDE_OAUTH_RESOURCE: 'https://h.example/mcp',
+      HIDE_OAUTH_ISSUERS: 'https://a.example,https://b.example',
+      HIDE_OAUTH_INTROSPECTION_URL: 'https://a.example/introspect',
+      HIDE_OAUTH_INTROSPECTION_CLIENT_ID: 'hide',
+      HIDE_OAUTH_INTROSPECTION_CLIENT_SECRET: 'secret',
+    };
+    expect(() => loadConfig({ cwd: '/tmp', env: { ...env, HIDE_OAUTH_INTROSPECTION_ISSUER: 'https://a.example/' } })).toThrow(/HIDE_OAUTH_INTROSPECTION_ISSUER must be one of HIDE_OAUTH_ISSUERS/);
+    expect(loadConfig({ cwd: '/tmp', env: { ...env, HIDE_OAUTH_INTROSPECTION_ISSUER: 'https://b.example' } }).config.oauth.introspection?.issuer).toBe('https://b.example');
+  });
 });
