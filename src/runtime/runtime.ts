@@ -180,6 +180,7 @@ function openAuth(config: Config, opts: RuntimeOptions, cleanups: Cleanups): Aut
       keyStore = new KeyStore({
         apiKey: config.auth.apiKey ?? null,
         file: config.auth.keysFile ?? null,
+        onShortKey: (line) => logger.withTag('keys').warn(line),
         onReload: (r) => {
           if (r.ok) {
             // A plaintext key added by the reload must be masked by value too.

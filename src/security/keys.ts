@@ -12,6 +12,7 @@ import { isWellFormedKey, KEY_FORM, type KeysFileEntry, parseKeysFile } from './
 import { readSettingsFileSync } from '../util/read-settings-file.ts';
 import { KeysFileWatcher } from './keys-watch.ts';
 import { sha256Hex } from '../util/sha256.ts';
+import { MIN_KEY_RUN } from '../audit/redact/key-runs.ts';
 
 /** The client id given to the single configured key (`HIDE_API_KEY`). */
 export const DEFAULT_CLIENT_ID = 'default';
@@ -60,10 +61,16 @@ interface StoredKey {
   client: AuthClient;
   /** Present only for keys given in plaintext, so the redactor can mask them. */
   plaintext: string | null;
+  /** A digest-only key signed in with once: its length is known, and was said if short. */
+  lengthSeen?: true;
 }
 
 /** Compared against when no stored digest matched, so both paths do the same work. */
 const NO_MATCH = Buffer.alloc(32);
+
+function shortKeyLine(clientId: string, length: number): string {
+  return `the key of client "${clientId}" has ${length} characters: a short key can be guessed by trying; use ${MIN_SAFE_KEY_LENGTH} or more random characters (\`hide keys generate\` makes 43)`;
+}
 
 function indexKeys(keys: StoredKey[]): Map<string, StoredKey> {
   return new Map(keys.map((k) => [k.hex, k]));
@@ -105,12 +112,15 @@ export interface KeyStoreOptions {
   file?: string | null;
   /** Told about every reload after the first load; must not throw. */
   onReload?: (result: ReloadResult) => void;
+  /** Told once per digest-only key that signs in shorter than a guess-proof key (its length is known only then); must not throw. */
+  onShortKey?: (line: string) => void;
 }
 
 export class KeyStore {
   readonly file: string | null;
   private readonly apiKey: string | null;
   private readonly onReload: (result: ReloadResult) => void;
+  private readonly onShortKey: (line: string) => void;
   private keys: StoredKey[];
   /** Digest (hex) → key, rebuilt with `keys`. */
   private byDigest = new Map<string, StoredKey>();
@@ -121,6 +131,7 @@ export class KeyStore {
     this.apiKey = opts.apiKey ?? null;
     this.file = opts.file ?? null;
     this.onReload = opts.onReload ?? (() => {});
+    this.onShortKey = opts.onShortKey ?? (() => {});
     this.keys = buildKeys(this.apiKey, this.readFile());
     this.byDigest = indexKeys(this.keys);
   }
@@ -185,7 +196,19 @@ export class KeyStore {
     // unsalted SHA-256 by hashing guesses, and the audit log would keep it.
     if (match === null) return { ok: false, reason: 'invalid', keyHash: null };
     if (!match.enabled) return { ok: false, reason: 'disabled', keyHash };
+    if (match.lengthSeen === undefined && match.plaintext === null) this.sawDigestOnlyKey(match, presentedKey.length);
     return { ok: true, client: match.client, keyHash };
+  }
+
+  /**
+   * A key kept as a digest shows its length only when it is presented. A
+   * short one is said once, as a plaintext one is at start: under 16
+   * characters the audit log does not even mask it by value (it hashes only
+   * runs of 16 or more), so where a client echoes it, it is kept in clear.
+   */
+  private sawDigestOnlyKey(key: StoredKey, length: number): void {
+    key.lengthSeen = true;
+    if (length < MIN_SAFE_KEY_LENGTH) this.onShortKey(`${shortKeyLine(key.client.clientId, length)}${length < MIN_KEY_RUN ? '; one this short is not masked by value in the audit log' : ''}`);
   }
 
   /** The client `clientId` as its enabled key grants it now, or null when a reload disabled or removed it. */
@@ -232,11 +255,7 @@ export class KeyStore {
   shortKeys(): string[] {
     return this.keys
       .filter((k) => k.enabled && k.plaintext !== null && k.plaintext.length < MIN_SAFE_KEY_LENGTH)
-      .map(
-        (k) =>
-          `the key of client "${k.client.clientId}" has ${k.plaintext!.length} characters: a short key can be guessed by trying; ` +
-          `use ${MIN_SAFE_KEY_LENGTH} or more random characters (\`hide keys generate\` makes 43)`,
-      );
+      .map((k) => shortKeyLine(k.client.clientId, k.plaintext!.length));
   }
 
   /** How many keys the keys file holds in plaintext (`api_key`) rather than as digests. */

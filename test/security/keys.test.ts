@@ -405,3 +405,26 @@ describe('KeysFileWatcher', () => {
     }
   });
 });
+
+describe('a short key kept only as a digest', () => {
+  // Its length shows only when it is presented: a plaintext key's is said at start, a digest's went unsaid, and under
+  // 16 characters the audit log did not mask it by value either.
+  test('is said once, when it first signs in, naming its client and length, never the key', () => {
+    using dir = tempDir();
+    const file = join(dir.path, 'keys.json');
+    const [short, shorter] = ['Sh0rtKey-15chr', 'Twenty-two-chars-key-x'];
+    writeKeys(file, [
+      { client_id: 'shorty', api_key_sha256: sha256Hex(short) },
+      { client_id: 'longer', api_key_sha256: sha256Hex(shorter) },
+      { client_id: 'good', api_key_sha256: sha256Hex(KEY_A) },
+    ]);
+    const said: string[] = [];
+    const store = new KeyStore({ file, onShortKey: (line) => said.push(line) });
+    expect(store.shortKeys()).toEqual([]);
+    for (const key of [short, short, shorter, KEY_A, shorter]) expect(store.authenticate(key).ok).toBe(true);
+    expect(said).toEqual([
+      'the key of client "shorty" has 14 characters: a short key can be guessed by trying; use 32 or more random characters (`hide keys generate` makes 43); one this short is not masked by value in the audit log',
+      'the key of client "longer" has 22 characters: a short key can be guessed by trying; use 32 or more random characters (`hide keys generate` makes 43)',
+    ]);
+  });
+});
