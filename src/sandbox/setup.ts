@@ -161,9 +161,11 @@ export async function setupSandbox(
     privateTmp,
     idleCloseMs: config.sandbox.launcherIdleSeconds * 1000,
     maxLaunchers: config.sandbox.maxLaunchers,
-    // What a launcher holds while a write to the server is on its way: a flood beyond it is dropped there
-    // (and counted) rather than carried across the pipe only to be dropped from the ring.
-    livePendingBytes: Math.min(config.process.bufferBytes, 256 * 1024),
+    // What a launcher holds of a process's output while a write to the server is on its way: what the ring keeps. A
+    // flood beyond it is dropped there (and counted) rather than carried across the pipe only to be dropped from
+    // the ring; held to 256 KiB, a burst the ring would have kept whole (a 900 KB test log written at once) lost its
+    // oldest 640 KB there, and the ring, which holds no gap, everything before them.
+    livePendingBytes: config.process.bufferBytes,
     // What a launcher enforces, for /health: also when the first one could start only later.
     onReady: (report) => {
       status.layers ??= report;

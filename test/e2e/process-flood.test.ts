@@ -58,6 +58,13 @@ test('`yes` for 10 s: server RSS grows by less than 50 MB and reads report what 
     const growth = peak - before;
     console.log(`yes for 10 s: server RSS ${Math.round(before / 2 ** 20)} MB → peak ${Math.round(peak / 2 ** 20)} MB (+${Math.round(growth / 2 ** 20)} MB); dropped ${end.dropped} bytes`);
     expect(growth).toBeLessThan(50 * 1024 * 1024);
+
+    // A burst the ring holds whole (938,895 bytes at once) is kept whole: the launcher held 256 KiB of it while its
+    // first write was on its way and dropped the rest, and the ring, which holds no gap, lost what came before.
+    const burst = await call('process_start', { command: 'seq', arguments: ['1', '150000'] });
+    await waitFor(async () => (await call('process_read', { processId: burst.processId, cursor: 0, maxBytes: 1 })).status === 'exited', 10_000, 'seq to end');
+    const whole = await call('process_read', { processId: burst.processId, cursor: 0, maxBytes: 1024 * 1024 });
+    expect({ length: whole.output.length, dropped: whole.dropped, cursor: whole.cursor }).toEqual({ length: 938_895, dropped: 0, cursor: 938_895 });
   } finally {
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
