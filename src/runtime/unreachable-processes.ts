@@ -9,14 +9,12 @@
  */
 import type { Caller } from '../exec/process-caller.ts';
 import type { KeyStore } from '../security/keys.ts';
+import { REACHING_TOOLS } from '../tools/process.ts';
 import { type ToolDefinition, toolPermitted } from '../tools/types.ts';
 
 export const CLIENT_REVOKED = 'its client was disabled or removed from the keys file';
 export const KEY_REPLACED = 'the key it was made with no longer signs in its client (replaced, disabled or removed in the keys file)';
 export const PROCESS_TOOLS_REVOKED = 'its client may no longer call process_read or process_kill (its tools or readOnly in the keys file)';
-
-/** With either one a client still sees or stops its process. */
-const REACHING_TOOLS = ['process_read', 'process_kill'] as const;
 
 /**
  * Why `caller`'s processes are out of its reach under the keys now loaded, or

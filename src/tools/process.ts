@@ -11,7 +11,7 @@ import { ProcessError } from '../exec/process-error.ts';
 import { MAX_READ_BYTES, MAX_WAIT_MS, MAX_WRITE_BYTES } from '../exec/process-io.ts';
 import type { ProcessTable } from '../exec/process-table.ts';
 import { PROCESS_SIGNALS } from '../exec/live.ts';
-import { CorrelationIdArgument, defineTool, type ToolDefinition, ToolFailureSchema, type ToolOutcome, toolOutput } from './types.ts';
+import { CorrelationIdArgument, defineTool, type ToolDefinition, ToolFailureSchema, type ToolOutcome, toolOutput, toolPermitted } from './types.ts';
 
 const ProcessId = v.pipe(v.string(), v.minLength(1), v.maxLength(300), v.description('The processId process_start returned.'));
 const Status = v.picklist(['running', 'exited', 'killed', 'timed-out']);
@@ -38,6 +38,10 @@ async function guarded<T>(run: () => Promise<ToolOutcome<T>> | ToolOutcome<T>): 
     throw err;
   }
 }
+
+/** With either one a client still sees or stops what it started. */
+export const REACHING_TOOLS = ['process_read', 'process_kill'] as const;
+const UNREACHABLE_START = 'this client may call neither process_read nor process_kill: nobody could read or stop a process it started, so none is started';
 
 function callerOf(ctx: CallContext, correlationId: string, user: string | undefined) {
   const oauth = ctx.oauth ? { oauth: { issuer: ctx.oauth.issuer, client_id: ctx.oauth.clientId, scopes: ctx.oauth.scopes } } : {};
@@ -93,6 +97,9 @@ export function processTools(table: ProcessTable, limits: { maxTimeoutSeconds: n
     readOnly: false,
     handler: ({ args, ctx, correlationId }) =>
       guarded(async () => {
+        // A process only process_read and process_kill see or stop: started by a client that may call neither, nobody
+        // could, and it would run on unwatched to its lifetime (a keys reload kills such processes; none is started).
+        if (!REACHING_TOOLS.some((name) => toolPermitted({ name, readOnly: false }, ctx))) throw new ProcessError(UNREACHABLE_START);
         const { correlationId: _c, user, ...startArgs } = args;
         const r = await table.start(callerOf(ctx, correlationId, user), startArgs, ctx.signal);
         return { structured: { ...r, error: null }, isError: false, auditResult: { processId: r.processId, pid: r.pid } };

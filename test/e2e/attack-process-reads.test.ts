@@ -273,6 +273,14 @@ describe('a keys reload', () => {
       }, 5000, 'the end to be recorded');
       expect(ended).toMatchObject({ status: 'killed', reason: 'its client may no longer call process_read or process_kill (its tools or readOnly in the keys file)' });
     }
+    // Nor is such a process started: a client that may start processes and list them, but neither read nor kill
+    // them, started ones that ran unwatched to their lifetime (process_list kept them from their idle limit).
+    writeKeys([...others, { client_id: 'carol', api_key: KEY_C, enabled: true, tools: ['process_start', 'process_list'] }]);
+    server.rt.keyStore!.reload();
+    const refused = await as(KEY_C, 'process_start', { command: 'sleep', arguments: ['1000.3636'] });
+    expect(refused.error).toBe('this client may call neither process_read nor process_kill: nobody could read or stop a process it started, so none is started');
+    expect(Bun.spawnSync(['pgrep', '-f', 'sleep 1000.3636']).exitCode).not.toBe(0);
+    expect((await as(KEY_C, 'process_list', {})).processes.filter((p: { status: string }) => p.status === 'running')).toEqual([]);
     writeKeys(others);
     server.rt.keyStore!.reload();
   });
