@@ -156,16 +156,19 @@ function checkPolicy(config: Config, opts: RuntimeOptions): Confiner {
   return confiner;
 }
 
+/** What a keys-file reload did: the keys it loaded, or why it failed (the last good keys stay). */
+type ReloadOutcome = { keys: number } | { error: string };
+
 interface Auth {
   keyStore: KeyStore | null;
   redactor: Redactor;
   /** Set once the audit sink exists: reloads are audited. */
-  onReloadAudited(write: (keys: number) => void): void;
+  onReloadAudited(write: (outcome: ReloadOutcome) => void): void;
 }
 
 /** Keys (HTTP with auth on) and the redactor that masks them everywhere. */
 function openAuth(config: Config, opts: RuntimeOptions, cleanups: Cleanups): Auth {
-  let auditReload: (keys: number) => void = () => {};
+  let auditReload: (outcome: ReloadOutcome) => void = () => {};
   let keyStore: KeyStore | null = null;
   // Every secret setting (the API key, the metrics token, the introspection secret, the Redis password) and the keys file's plaintext keys.
   const settingSecrets = secretValues(config);
@@ -189,8 +192,13 @@ function openAuth(config: Config, opts: RuntimeOptions, cleanups: Cleanups): Aut
             // A start with no enabled key is refused; a reload to none is taken (disabling everyone may be the point), but said.
             if (keyStore?.hasAnyKey() === false) logger.withTag('keys').warn('the keys file now enables no key: every MCP request is refused until one is enabled');
             for (const line of keyStore?.shortKeys() ?? []) logger.withTag('keys').warn(line);
-            auditReload(r.clients);
-          } else logger.withTag('keys').error(`keys file reload failed, keeping the last good keys: ${r.error}`);
+            auditReload({ keys: r.clients });
+          } else {
+            const error = `keys file reload failed, keeping the last good keys: ${r.error}`;
+            logger.withTag('keys').error(error);
+            // Recorded too: an edit that revoked a key and failed (a duplicate id, the file deleted) revoked nothing.
+            auditReload({ error });
+          }
         },
       });
     } catch (err) {
@@ -386,8 +394,9 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
     };
     let processes: { table: ProcessTable; tools: ToolRegistry } | null = null;
     let core: McpCore | null = null;
-    auth.onReloadAudited((keys) => {
-      audit.write({ event_type: 'keys_reloaded', correlation_id: null, client_id: null, client_ip: null, api_key_hash: null, user: null, tool_name: null, arguments: null, result: { keys }, error: null });
+    auth.onReloadAudited((outcome) => {
+      const [result, error] = 'keys' in outcome ? [{ keys: outcome.keys }, null] : [null, outcome.error];
+      audit.write({ event_type: 'keys_reloaded', correlation_id: null, client_id: null, client_ip: null, api_key_hash: null, user: null, tool_name: null, arguments: null, result, error });
       warnUnknownTools();
       // Processes started with a key whose client the reload disabled, removed or took process_read and process_kill from.
       const store = auth.keyStore;

@@ -174,7 +174,7 @@ describe('seed 001: keys file with per-client keys, hot reload', () => {
     await waitFor(async () => (await statuses()).every((status) => status === 401), 2000, 'removed key refused');
   });
 
-  test('a broken file keeps the last good keys', async () => {
+  test('a broken file keeps the last good keys, and the audit log says the reload failed', async () => {
     const dir = tempDir();
     const file = join(dir, 'keys.json');
     writeFileSync(file, JSON.stringify({ clients }));
@@ -187,6 +187,16 @@ describe('seed 001: keys file with per-client keys, hot reload', () => {
       // The reload was tried and refused: only then does the old key prove anything.
       await waitFor(() => server.logs().includes('keys file reload failed, keeping the last good keys'), 5000, 'the failed reload');
       expect(await statusInEachEra(`${server.url}/mcp`, 'tools/list', undefined, { 'X-API-Key': enabledKey })).toEqual(inBoth(200));
+      // An edit that revoked a key and failed revoked nothing: an auditor must see that it failed, not only the log.
+      const reloaded = () =>
+        readFileSync(join(dir, 'audit.jsonl'), 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as { event_type: string; result: unknown; error: string | null })
+          .filter((l) => l.event_type === 'keys_reloaded');
+      await waitFor(() => reloaded().length > 0, 5000, 'the audit line');
+      const reloads = reloaded();
+      expect(reloads.map((l) => [l.result, l.error?.startsWith('keys file reload failed, keeping the last good keys: ')])).toEqual([[null, true]]);
     } finally {
       await server.stop();
     }
