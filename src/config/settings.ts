@@ -150,7 +150,9 @@ export const SETTINGS = [
     path: 'auth.header',
     env: 'HIDE_API_KEY_HEADER',
     envAliases: ['SECURITY_API_KEY_HEADER'],
-    schema: HeaderName,
+    // Authorization is read as `Bearer <key>` already; named here, a bare key in it was a malformed Authorization and
+    // `Bearer <key>` two credentials at once, so no request could ever sign in.
+    schema: v.pipe(HeaderName, v.check((h) => h.toLowerCase() !== 'authorization', 'Authorization is always read (as `Bearer <key>`): name another header, or leave the default')),
     default: 'X-API-Key',
     doc: 'Header that carries the key; `X-API-Key` and `X-MCP-API-Key` (the seeds\' names) and `Authorization: Bearer` are always read too.',
   }),

@@ -193,6 +193,14 @@ describe('errors', () => {
       'HIDE_EXEC_DEFAULT_TIMEOUT_SECONDS (from env HIDE_EXEC_DEFAULT_TIMEOUT_SECONDS): must not exceed HIDE_EXEC_MAX_TIMEOUT_SECONDS (300); got "600"',
     ]);
   });
+
+  test('the API key header may not be Authorization, which is read as Bearer already and then could sign nobody in', () => {
+    using dir = configDir();
+    for (const header of ['Authorization', 'authorization']) {
+      expect(() => loadConfig({ cwd: dir.path, env: { HIDE_API_KEY_HEADER: header } })).toThrow('Authorization is always read (as `Bearer <key>`): name another header, or leave the default');
+    }
+    expect(loadConfig({ cwd: dir.path, env: { SECURITY_API_KEY_HEADER: 'X-Token' } }).config.auth.header).toBe('X-Token');
+  });
 });
 
 describe('listeners', () => {
