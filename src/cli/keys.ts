@@ -5,7 +5,7 @@
  * reads a half-written file. Without --file, the keys file is the one the
  * server would use, resolved through the same settings loader.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, lstatSync, readlinkSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { loadSettings } from '../config/load.ts';
 import { inertText } from '../core/inert-text.ts';
@@ -73,6 +73,11 @@ function generate(values: { 'client-id'?: string; description?: string }, file: 
 }
 
 function append(clientId: string, description: string | undefined, file: string, io: CliIo): number {
+  // Neither way through a link is right: replaced by the new file, the link leaves its target (a file a secret store or
+  // config management keeps) as it was, and later changes to it, revocations among them, no longer reach the server;
+  // written through, a link planted beside the keys file would have whoever runs this (root) rewrite another file.
+  const link = linkTarget(file);
+  if (link !== null) throw new Error(`${file} is a symbolic link (to ${link}): name the file itself with --file`);
   let doc: { clients: unknown[] } & Record<string, unknown> = { clients: [] };
   if (existsSync(file)) {
     let text: string;
@@ -99,6 +104,14 @@ function append(clientId: string, description: string | undefined, file: string,
   io.err(`Added client "${clientId}" to ${file}. The key is shown once; store it now.\n`);
   io.out(`${key}\n`);
   return 0;
+}
+
+function linkTarget(file: string): string | null {
+  try {
+    return lstatSync(file).isSymbolicLink() ? readlinkSync(file) : null;
+  } catch {
+    return null;
+  }
 }
 
 /** A cell as text that cannot break the table or drive the terminal: control characters shown as \uXXXX. */

@@ -6,7 +6,7 @@
  * writer in src/workspace/atomic-write.ts.
  */
 import { randomBytes } from './random.ts';
-import { closeSync, existsSync, fchownSync, fsyncSync, openSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fchownSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 export interface AtomicWriteOptions {
@@ -19,11 +19,7 @@ export interface AtomicWriteOptions {
   fsync?: boolean;
 }
 
-export function writeFileAtomicSync(given: string, text: string, opts: AtomicWriteOptions = {}): void {
-  // A symbolic link is written through, beside the file it leads to: renamed over the link itself, the new content
-  // would leave the target (a file config management or a secret store keeps) as it was, and later changes to it,
-  // a revoked key among them, would no longer reach whoever reads the link.
-  const path = existsSync(given) ? realpathSync(given) : given;
+export function writeFileAtomicSync(path: string, text: string, opts: AtomicWriteOptions = {}): void {
   const old = existsSync(path) ? statSync(path) : null;
   const keep = old ? old.mode & 0o777 : (opts.mode ?? 0o600);
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);

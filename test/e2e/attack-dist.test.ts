@@ -223,16 +223,18 @@ describe('hide keys generate', () => {
     expect(readdirSync(cwd)).toEqual(['keys.json']);
   });
 
-  test('a symlink at the keys path: the link is replaced by the new file, its target is not written', async () => {
+  // A link planted beside the keys file must not have root rewrite its target; nor may a link to a file a secret store
+  // keeps be replaced by a copy, which later changes to the target (revocations) would no longer reach.
+  test('a symlink at the keys path is refused, naming it: its target is not written, the link stays', async () => {
     const cwd = join(work, 'keys-link');
     mkdirSync(cwd, { recursive: true });
     const target = join(work, 'keys-link-target.json');
     writeFileSync(target, '{"clients":[]}\n');
     symlinkSync(target, join(cwd, 'keys.json'));
     const r = await hide(['keys', 'generate', '--client-id', 'a', '--file', 'keys.json'], cwd);
-    expect(r.code).toBe(0);
+    expect({ code: r.code, stderr: r.stderr.trim(), stdout: r.stdout }).toEqual({ code: 2, stderr: `hide keys: ${join(cwd, 'keys.json')} is a symbolic link (to ${target}): name the file itself with --file`, stdout: '' });
     expect(readFileSync(target, 'utf8')).toBe('{"clients":[]}\n');
-    expect(JSON.parse(readFileSync(join(cwd, 'keys.json'), 'utf8')).clients.map((c: { client_id: string }) => c.client_id)).toEqual(['a']);
+    expect(lstatSync(join(cwd, 'keys.json')).isSymbolicLink()).toBe(true);
   });
 
   test('a generate killed while holding the lock blocks nobody (the kernel lets go of it)', async () => {
