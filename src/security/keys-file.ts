@@ -36,6 +36,9 @@ const ClientEntrySchema = v.pipe(
       v.nonEmpty('client_id must not be empty'),
       v.maxLength(128, 'client_id must be at most 128 characters'),
       v.check((s) => !WHITESPACE.test(s) && !UNSEEN_OR_CONTROL.test(s), 'client_id must not contain whitespace, control or invisible formatting characters'),
+      // Beside OAuth tokens (HIDE_AUTH_MODE=both) a token's client id is `issuer#sub`: a key's id of that form would be
+      // the same client as that token's user, with its processes, limits and launcher.
+      v.check((s) => !s.includes('#'), 'client_id must not contain "#", which names OAuth token identities (issuer#sub)'),
     ),
     description: v.optional(v.string('description must be a string'), ''),
     enabled: v.optional(v.boolean('enabled must be true or false'), true),

@@ -87,6 +87,8 @@ describe('KeyStore file validation', () => {
     ['a client id with a zero-width space', [{ client_id: 'alice\u200b', api_key: KEY_A }]],
     ['a client id with a right-to-left override', [{ client_id: 'adm\u202enimda', api_key: KEY_A }]],
     ['a client id with a line separator', [{ client_id: 'a\u2028b', api_key: KEY_A }]],
+    // Beside OAuth tokens, the same client as the token user `sub` of that issuer.
+    ['a client id of the form issuer#sub', [{ client_id: 'https://sso.example#alice', api_key: KEY_A }]],
     ['enabled not a boolean', [{ client_id: 'x', api_key: KEY_A, enabled: 'yes' }]],
     // A header carries it as Latin-1 bytes: it could never arrive as written.
     ['non-ASCII key', [{ client_id: 'x', api_key: 'clé-secrète-1234567' }]],
