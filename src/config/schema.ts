@@ -94,9 +94,12 @@ export const ConfigSchema = v.pipe(
   ),
   v.forward(
     v.partialCheck(
-      [['oauth', 'introspection', 'issuer'], ['oauth', 'issuers']],
-      (c) => c.oauth.introspection?.issuer === undefined || c.oauth.issuers.includes(c.oauth.introspection.issuer),
-      'HIDE_OAUTH_INTROSPECTION_ISSUER must be one of HIDE_OAUTH_ISSUERS, exactly as written there',
+      [['oauth', 'introspection', 'issuer'], ['oauth', 'introspection', 'url'], ['oauth', 'issuers']],
+      (c) =>
+        c.oauth.introspection?.issuer === undefined
+          ? c.oauth.introspection?.url === undefined || c.oauth.issuers.length <= 1
+          : c.oauth.issuers.includes(c.oauth.introspection.issuer),
+      'HIDE_OAUTH_INTROSPECTION_ISSUER must be one of HIDE_OAUTH_ISSUERS, exactly as written there; with more than one issuer and introspection it is required (the issuer whose users its answers are: no answer is taken for another issuer\'s)',
     ),
     ['oauth', 'introspection'],
   ),

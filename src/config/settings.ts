@@ -235,9 +235,9 @@ export const SETTINGS = [
     env: 'HIDE_OAUTH_INTROSPECTION_ISSUER',
     schema: OptionalString,
     default: undefined,
-    defaultDoc: "the only issuer; with more than one, the one whose metadata names the endpoint (`introspection_endpoint`), once every issuer's metadata is known",
+    defaultDoc: 'the only issuer (required with more than one)',
     example: 'https://sso.example.com/realms/dev',
-    doc: "The issuer the introspection endpoint answers for: the users of its answers are that issuer's, never another's. One of HIDE_OAUTH_ISSUERS. Set it with more than one issuer, so that no issuer's metadata decides (an issuer that named another's endpoint as its own would otherwise leave it with no owner).",
+    doc: "The issuer the introspection endpoint answers for: the users of its answers are that issuer's, never another's (an answer whose `iss` names another is refused). One of HIDE_OAUTH_ISSUERS.",
   }),
   setting({ path: 'oauth.introspection.clientId', env: 'HIDE_OAUTH_INTROSPECTION_CLIENT_ID', schema: OptionalString, default: undefined, example: 'hide', doc: 'Client id hide introspects with.' }),
   setting({

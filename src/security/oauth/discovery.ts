@@ -15,13 +15,11 @@ const HttpUrl = v.pipe(v.string(), v.url(), v.check(isHttpUrl, 'expected an http
 const MetadataSchema = v.object({
   issuer: v.string(),
   jwks_uri: HttpUrl,
-  introspection_endpoint: v.optional(HttpUrl),
 });
 
 export interface ServerMetadata {
   issuer: string;
   jwksUri: string;
-  introspectionEndpoint?: string;
 }
 
 /** The URLs tried, in order. */
@@ -55,7 +53,7 @@ export async function discover(issuer: string, timeoutMs: number): Promise<Serve
         problems.push(`${url}: ${downgrade}`);
         continue;
       }
-      return { issuer, jwksUri: parsed.output.jwks_uri, introspectionEndpoint: parsed.output.introspection_endpoint };
+      return { issuer, jwksUri: parsed.output.jwks_uri };
     } catch (err) {
       problems.push(`${url}: ${(err as Error).name === 'TimeoutError' ? 'timed out' : (err as Error).message}`);
     }

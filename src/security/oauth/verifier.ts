@@ -42,7 +42,11 @@ export interface VerifierOptions {
   algorithms: readonly string[];
   clockLeewaySeconds: number;
   introspector: Introspector | null;
-  /** The issuer the introspection endpoint answers for; unset: the only issuer, or the one whose metadata names it. */
+  /**
+   * The issuer the introspection endpoint answers for: its answers are that
+   * issuer's users, never another's. Unset: the only issuer (configuration
+   * requires it with more than one).
+   */
   introspectionIssuer?: string;
 }
 
@@ -125,20 +129,26 @@ function isAccessTokenType(typ: unknown): boolean {
 }
 
 /**
- * What an introspection answer may say a token is besides an access token:
- * an endpoint answers for every token its server issued, refresh tokens too
- * (Keycloak's `typ` Refresh, Offline or ID; Ory Hydra's `token_use`
- * refresh_token). A refresh token is long-lived and meant for the token
- * endpoint alone: taken as a bearer token here, a leaked one would work for
- * its whole life.
+ * What claims may say a token is, where they say: an access token, in the
+ * words authorization servers use for one (`token_use` access_token or access,
+ * Hydra's and Cognito's; `typ` Bearer, Keycloak's; RFC 7662's `token_type`
+ * Bearer or N_A; RFC 8693's type URN). An introspection endpoint answers for
+ * every token its server issued, refresh tokens too, and some put these
+ * claims in their ID and refresh JWTs (Keycloak's `typ` ID or Refresh,
+ * Cognito's `token_use` id): a refresh token is long-lived and meant for the
+ * token endpoint alone, and taken as a bearer token here a leaked one would
+ * work for its whole life. Any other word is refused (an allow-list: the
+ * spellings of a refresh or ID token are many).
  */
-const NOT_AN_ACCESS_TOKEN = /refresh|offline|^id(?:_token)?$|logout/i;
+const ACCESS_TOKEN_KINDS = new Set(['access_token', 'access', 'bearer', 'n_a', 'at+jwt', 'application/at+jwt', 'jwt', 'urn:ietf:params:oauth:token-type:access_token']);
 
-/** Why an introspection answer's kind of token refuses it, or null. */
-function kindRefusal(claims: Record<string, unknown>): string | null {
+/** Why the claims' own word for the kind of token refuses it, or null; `source` says whose claims they are. */
+function kindRefusal(claims: Record<string, unknown>, source: 'introspection' | 'token'): string | null {
   for (const field of ['token_use', 'token_type', 'typ'] as const) {
     const kind = claims[field];
-    if (kind !== undefined && (typeof kind !== 'string' || NOT_AN_ACCESS_TOKEN.test(kind))) return `introspection says the token is not an access token (${field})`;
+    if (kind !== undefined && (typeof kind !== 'string' || !ACCESS_TOKEN_KINDS.has(kind.toLowerCase()))) {
+      return `${source === 'introspection' ? 'introspection says the token' : 'token claims it'} is not an access token (${field})`;
+    }
   }
   return null;
 }
@@ -220,6 +230,8 @@ export class TokenVerifier {
         clockTolerance: this.opts.clockLeewaySeconds,
         requiredClaims: ['exp'],
       });
+      const kind = kindRefusal(payload, 'token');
+      if (kind !== null) return { check: { ok: false, reason: kind } };
       // The generation before the check: a key set fetched during it makes the result be checked again next time.
       return { check: grantOf(payload, keys.issuer), accepted: { keys, generation, exp: payload.exp! } };
     } catch (err) {
@@ -237,37 +249,14 @@ export class TokenVerifier {
     if (!introspector) return { ok: false, reason: 'token is not a JWT and introspection is not configured' };
     // An answer speaks for the endpoint's own issuer alone. Taken at its word (`iss`, or a guess without it), one
     // issuer's endpoint would make its answers another issuer's users: their client ids, processes and limits.
-    const owner = this.introspectingIssuer(introspector.url);
-    if (typeof owner !== 'string') return owner;
+    const owner = this.opts.introspectionIssuer ?? [...this.opts.issuers.keys()][0]!;
     const r = await introspector.introspect(token, clientIp);
     if (!r.active && r.retryAfterSeconds !== undefined) return { ok: false, reason: r.reason, retryAfterSeconds: r.retryAfterSeconds };
     if (!r.active) return { ok: false, reason: r.reason, ...(r.detail === undefined ? {} : { detail: r.detail }), ...(r.unanswered ? { unavailable: true as const } : {}) };
     const c = r.claims;
     if (c.iss !== undefined && (typeof c.iss !== 'string' || !this.opts.issuers.has(c.iss))) return { ok: false, reason: 'token issuer is not trusted (iss)' };
     if (c.iss !== undefined && c.iss !== owner) return { ok: false, reason: "introspection answer names an issuer (iss) other than the endpoint's own" };
-    const refused = claimsRefusal(c, this.opts.audience, this.opts.clockLeewaySeconds, false) ?? kindRefusal(c);
+    const refused = claimsRefusal(c, this.opts.audience, this.opts.clockLeewaySeconds, false) ?? kindRefusal(c, 'introspection');
     return refused === null ? grantOf(c, owner, true) : { ok: false, reason: refused };
-  }
-
-  /**
-   * The issuer an introspection answer speaks for: the one configured for
-   * it, the only issuer, or the one whose discovered metadata names this
-   * endpoint — decided only once every issuer's metadata is known (while one
-   * is not, another that named this endpoint as its own would look like its
-   * only owner, and get the first one's users). A refusal when no issuer, or
-   * more than one, claims it.
-   */
-  private introspectingIssuer(url: string): string | TokenCheck {
-    if (this.opts.introspectionIssuer !== undefined) return this.opts.introspectionIssuer;
-    if (this.opts.issuers.size === 1) return [...this.opts.issuers.keys()][0]!;
-    const reason = "the introspection endpoint is not one configured issuer's alone (introspection_endpoint in the metadata of exactly one, or HIDE_OAUTH_INTROSPECTION_ISSUER), and more than one issuer is configured";
-    const unknown = [...this.opts.issuers.values()].filter((keys) => keys.serverMetadata === null);
-    if (unknown.length > 0) {
-      // Nothing else may fetch it: only a JWT of that issuer would.
-      for (const keys of unknown) void keys.refresh();
-      return { ok: false, reason: 'issuer metadata unavailable', detail: reason, unavailable: true };
-    }
-    const claiming = [...this.opts.issuers.values()].filter((keys) => keys.serverMetadata?.introspectionEndpoint === url);
-    return claiming.length === 1 ? claiming[0]!.issuer : { ok: false, reason };
   }
 }

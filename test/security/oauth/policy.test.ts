@@ -128,7 +128,7 @@ describe('settings', () => {
     expect(() => loadConfig({ cwd: '/tmp', env: { HIDE_AUTH_MODE: 'oauth', HIDE_OAUTH_ISSUERS: 'https://sso.example' } })).toThrow(/HIDE_OAUTH_RESOURCE/);
   });
 
-  test('the introspection endpoint\'s issuer must be one of the issuers, exactly as written', () => {
+  test('the introspection endpoint\'s issuer must be one of the issuers, exactly as written, and is required with more than one', () => {
     const env = {
       HIDE_AUTH_MODE: 'oauth',
       HIDE_OAUTH_RESOURCE: 'https://h.example/mcp',
@@ -138,6 +138,10 @@ describe('settings', () => {
       HIDE_OAUTH_INTROSPECTION_CLIENT_SECRET: 'secret',
     };
     expect(() => loadConfig({ cwd: '/tmp', env: { ...env, HIDE_OAUTH_INTROSPECTION_ISSUER: 'https://a.example/' } })).toThrow(/HIDE_OAUTH_INTROSPECTION_ISSUER must be one of HIDE_OAUTH_ISSUERS/);
+    // With two issuers it is required: guessed from the issuers' metadata, an issuer that named the endpoint as its own
+    // while the other's metadata named it another way (or not at all) got the other's users.
+    expect(() => loadConfig({ cwd: '/tmp', env })).toThrow(/with more than one issuer and introspection it is required/);
+    expect(loadConfig({ cwd: '/tmp', env: { ...env, HIDE_OAUTH_ISSUERS: 'https://a.example' } }).config.oauth.introspection?.issuer).toBeUndefined();
     expect(loadConfig({ cwd: '/tmp', env: { ...env, HIDE_OAUTH_INTROSPECTION_ISSUER: 'https://b.example' } }).config.oauth.introspection?.issuer).toBe('https://b.example');
   });
 });
