@@ -566,5 +566,12 @@ export const SETTINGS = [
   setting({ path: 'sandbox.memoryBytes', env: 'HIDE_SANDBOX_MEMORY_BYTES', schema: int(0, Number.MAX_SAFE_INTEGER), default: 0, doc: 'Data memory per command process, in bytes (RLIMIT_DATA); 0 = no limit.' }),
   setting({ path: 'sandbox.openFiles', env: 'HIDE_SANDBOX_OPEN_FILES', schema: int(0, 1_048_576), default: 4096, doc: 'Open files per command process (RLIMIT_NOFILE); 0 = no limit.' }),
   setting({ path: 'sandbox.fileSizeBytes', env: 'HIDE_SANDBOX_FILE_SIZE_BYTES', schema: int(0, Number.MAX_SAFE_INTEGER), default: 0, doc: 'Largest file a command may write, in bytes (RLIMIT_FSIZE); 0 = no limit.' }),
+  setting({
+    path: 'sandbox.pendingSignals',
+    env: 'HIDE_SANDBOX_PENDING_SIGNALS',
+    schema: int(0, 4_194_304),
+    default: 1024,
+    doc: "Signals queued and POSIX timers held by the server's user that a command may reach (RLIMIT_SIGPENDING, one count per user: as root, every root process of the host's, which one command's timers would otherwise take whole); 0 = no limit.",
+  }),
   setting({ path: 'sandbox.processes', env: 'HIDE_SANDBOX_PROCESSES', schema: int(0, 4_194_304), default: 4096, doc: "Processes of the server's user a command may reach (RLIMIT_NPROC; root ignores it); 0 = no limit. What a command forks in the moment before its limit lands may reach 1024 more." }),
 ] as const;

@@ -22,6 +22,7 @@ import { LAUNCHER_RUNTIME_ENV, launcherArgv } from './launcher-argv.ts';
 import type { PidNamespaces } from './pidns.ts';
 import { MAX_PTYS_PER_LAUNCHER } from './private-proc.ts';
 import { PrivateTmp } from './private-tmp.ts';
+import { type InheritedLimits, inheritedLimits } from './rlimits.ts';
 import {
   type ClientMessage,
   jsonLines,
@@ -40,24 +41,19 @@ export const LAUNCHER_GRACE_MS = 3000;
 const MAX_LOG_LINE = 500;
 
 /**
- * How far past a command's process limit its launcher may go. A command's
- * limits land right after it starts (rlimits.ts), and a child it forks
- * before that inherits its launcher's limit: the server's, unbounded for
- * practical purposes, let such children take every pid of the machine. Held
- * to the commands' limit plus this, they stop there, and the launchers (all
- * of one uid, counted with their commands) keep room for their own threads
- * and spawns while commands hold the count at their limit.
+ * How far past a command's limits its launcher may go, for the limits a
+ * command's early children inherit from it. A command's limits land right
+ * after it starts (rlimits.ts), and a child it forks before that inherits its
+ * launcher's: the server's, unbounded for practical purposes. With them such
+ * children took every pid of the machine (processes), held twenty thousand
+ * files each, most of the host's file table (open files: Bun raises its own
+ * to the hard limit), and could queue signals and hold POSIX timers up to the
+ * server's own count (pending signals, counted per user: as root, every root
+ * process of the host's). Held to the commands' limits plus this, they stop
+ * there, and the launchers keep room for their own threads, pipes, pidfds and
+ * terminals while commands hold a count at its limit.
  */
-export const LAUNCHER_PROCESS_RESERVE = 1024;
-/**
- * Open files a launcher may hold beyond each command's own limit: its pipes,
- * pidfds and terminals for every running command, with room to spare. The
- * children a command forks before its limits land inherit the launcher's:
- * with the server's (Bun raises its own to the hard limit), a command's
- * first hundred children held twenty thousand files each, most of the host's
- * file table (fs.file-max), which every process of the host shares.
- */
-export const LAUNCHER_FILE_RESERVE = 1024;
+export const LAUNCHER_LIMIT_RESERVE = 1024;
 
 export interface SandboxLauncherOptions {
   rules: LandlockRules;
@@ -76,10 +72,8 @@ export interface SandboxLauncherOptions {
   pidNamespaces?: PidNamespaces | null;
   /** Terminals each launcher may hold at once (root servers); default MAX_PTYS_PER_LAUNCHER. */
   ptys?: number;
-  /** Processes of the uid each command may reach (its RLIMIT_NPROC); the launcher holds itself to this plus LAUNCHER_PROCESS_RESERVE. */
-  processes?: number;
-  /** Open files each command process may hold (its RLIMIT_NOFILE); the launcher holds itself to this plus LAUNCHER_FILE_RESERVE. */
-  openFiles?: number;
+  /** The commands' limits among those their early children inherit: the launcher holds itself to each plus LAUNCHER_LIMIT_RESERVE. */
+  commandLimits?: InheritedLimits;
   /** Receives warnings: unexpected exits, restart failures, launcher diagnostics. */
   log?: (message: string) => void;
   /** Called after a launcher process has exited (the server sweeps what it left). */
@@ -457,8 +451,7 @@ export class SandboxLauncher {
       tmpDir,
       dropCapabilities: this.options.dropCapabilities !== false,
       ptys: this.options.ptys ?? MAX_PTYS_PER_LAUNCHER,
-      processes: this.options.processes === undefined ? null : this.options.processes + LAUNCHER_PROCESS_RESERVE,
-      openFiles: this.options.openFiles === undefined ? null : this.options.openFiles + LAUNCHER_FILE_RESERVE,
+      ownLimits: inheritedLimits(this.options.commandLimits, LAUNCHER_LIMIT_RESERVE),
     };
     let proc: LauncherProcess;
     try {

@@ -79,7 +79,7 @@ async function confine(config: LauncherConfig): Promise<{ report: LayerReport; p
   check(libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), 'prctl(PR_SET_DUMPABLE, 0)');
   forbidCoreDumps();
   // Before any command starts: what one forks before its own limits land inherits these.
-  lowerOwnLimits({ ...(config.processes === null ? {} : { processes: config.processes }), ...(config.openFiles === null ? {} : { openFiles: config.openFiles }) });
+  lowerOwnLimits(config.ownLimits);
   becomeSubreaper();
   // Before anything is mounted or granted by these paths: each must still lead to itself (Landlock's rules check the
   // descriptor they grant again; this covers the read-only view's binds, made by path before that).

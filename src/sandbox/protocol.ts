@@ -11,7 +11,7 @@ import { INPUT_OUTCOMES } from '../exec/pipe-input.ts';
 import type { SpawnRequest, SpawnResult } from '../exec/spawn.ts';
 import { LineSplitter } from '../util/line-splitter.ts';
 import type { LandlockRules, RestrictReport } from './landlock.ts';
-import type { ResourceLimits } from './rlimits.ts';
+import type { InheritedLimits, ResourceLimits } from './rlimits.ts';
 
 /** A spawn request plus the per-call resource limits the launcher applies. */
 export interface SandboxRunRequest extends SpawnRequest {
@@ -43,12 +43,10 @@ export interface LauncherConfig {
   /** Terminals its own devpts instance may hold at once (root). */
   ptys: number;
   /**
-   * The launcher's own RLIMIT_NPROC, which a command's first children inherit
-   * when they are forked before the call's own limit lands; null: none set.
+   * The launcher's own limits, which a command's first children inherit when
+   * they are forked before the call's own limits land.
    */
-  processes: number | null;
-  /** The launcher's own RLIMIT_NOFILE, which those children inherit too; null: none set. */
-  openFiles: number | null;
+  ownLimits: InheritedLimits;
 }
 
 export const LAUNCHER_CONFIG_ENV = 'HIDE_LAUNCHER_CONFIG';

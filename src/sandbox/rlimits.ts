@@ -6,8 +6,8 @@
  * Known gap of the after-spawn approach (Bun.spawn has no pre-exec hook): a
  * leader that forks within microseconds of its exec, before the launcher's
  * prlimit lands, gives those early children the launcher's own limits: the
- * server's, but for processes and open files, which a launcher holds near the
- * commands' own (LAUNCHER_PROCESS_RESERVE, LAUNCHER_FILE_RESERVE). Such children are still in the call's process
+ * server's, but for processes, open files and pending signals, which a
+ * launcher holds near the commands' own (LAUNCHER_LIMIT_RESERVE). Such children are still in the call's process
  * group and die with the call; the timeout bounds them. A tiny exec
  * trampoline would close the gap at ~0.7 ms a call.
  */
@@ -21,6 +21,7 @@ const RLIMIT_DATA = 2;
 const RLIMIT_CORE = 4;
 const RLIMIT_NPROC = 6;
 const RLIMIT_NOFILE = 7;
+const RLIMIT_SIGPENDING = 11;
 
 export interface ResourceLimits {
   /** CPU time; SIGXCPU at the limit, SIGKILL one second later. */
@@ -36,6 +37,8 @@ export interface ResourceLimits {
   fileSizeBytes?: number;
   /** RLIMIT_NPROC: counts all processes of the user; root ignores it. */
   processes?: number;
+  /** RLIMIT_SIGPENDING: signals queued and POSIX timers held, counted for all processes of the user. */
+  pendingSignals?: number;
 }
 
 const RESOURCES: ReadonlyArray<[keyof ResourceLimits, number]> = [
@@ -44,7 +47,19 @@ const RESOURCES: ReadonlyArray<[keyof ResourceLimits, number]> = [
   ['openFiles', RLIMIT_NOFILE],
   ['fileSizeBytes', RLIMIT_FSIZE],
   ['processes', RLIMIT_NPROC],
+  ['pendingSignals', RLIMIT_SIGPENDING],
 ];
+
+/** The limits a child inherits that a launcher holds itself to, near the commands' own. */
+export type InheritedLimits = Pick<ResourceLimits, 'processes' | 'openFiles' | 'pendingSignals'>;
+const INHERITED = ['processes', 'openFiles', 'pendingSignals'] as const;
+
+/** Those of `limits` among InheritedLimits, each plus `reserve`. */
+export function inheritedLimits(limits: ResourceLimits | undefined, reserve = 0): InheritedLimits {
+  const out: InheritedLimits = {};
+  for (const key of INHERITED) if (limits?.[key] !== undefined) out[key] = limits[key] + reserve;
+  return out;
+}
 
 /** True when at least one limit is set. */
 export function hasLimits(limits: ResourceLimits | undefined): limits is ResourceLimits {
@@ -78,9 +93,9 @@ export function setResourceLimits(limits: ResourceLimits, pid = 0): void {
  * they are higher; never raises either (an unprivileged process cannot raise
  * its hard limit, and a lower one the operator set stays).
  */
-export function lowerOwnLimits(limits: Pick<ResourceLimits, 'processes' | 'openFiles'>): void {
+export function lowerOwnLimits(limits: InheritedLimits): void {
   const c = libc();
-  for (const [key, resource] of [['processes', RLIMIT_NPROC], ['openFiles', RLIMIT_NOFILE]] as const) {
+  for (const [key, resource] of [['processes', RLIMIT_NPROC], ['openFiles', RLIMIT_NOFILE], ['pendingSignals', RLIMIT_SIGPENDING]] as const) {
     const value = limits[key];
     if (value === undefined) continue;
     const now = new BigUint64Array(2);

@@ -19,7 +19,7 @@ import { liveLauncherPids, SandboxLauncher, type SandboxLauncherOptions } from '
 import { becomeSubreaper, isSandboxed, killProcessTree, procMatchesOwnPids, SETTLE_MS, sweepUntilNoneLeft, sweepUntilQuiet } from './orphans.ts';
 import { ptysPerLauncher, sharedPtyPool } from './private-proc.ts';
 import type { LayerReport } from './protocol.ts';
-import type { ResourceLimits } from './rlimits.ts';
+import { inheritedLimits, type ResourceLimits } from './rlimits.ts';
 import { underSupervisor, whenSupervisorGone } from './supervisor.ts';
 
 /** Longest one sweep of a server stopping without its supervisor may block, before the rest goes on 10 ms later. */
@@ -247,14 +247,7 @@ export class SandboxSpawner implements Spawner {
     const { limits: _l, idleCloseMs: _i, maxLaunchers: _m, livePendingBytes: _p, ...launcherOptions } = this.options;
     // Every launcher there can be at once (the clients' and the spare) together within their share of the kernel's terminals.
     this.ptys ??= ptysPerLauncher(this.maxLaunchers + 1, sharedPtyPool());
-    const { processes, openFiles } = this.options.limits ?? {};
-    return new SandboxLauncher({
-      ...launcherOptions,
-      ptys: this.ptys,
-      ...(processes === undefined ? {} : { processes }),
-      ...(openFiles === undefined ? {} : { openFiles }),
-      onExit: () => this.sweep(),
-    });
+    return new SandboxLauncher({ ...launcherOptions, ptys: this.ptys, commandLimits: inheritedLimits(this.options.limits), onExit: () => this.sweep() });
   }
 
   /**

@@ -100,6 +100,8 @@ const NR = {
   io_pgetevents: [333, 292],
   bpf: [321, 280],
   perf_event_open: [298, 241],
+  fanotify_init: [300, 262],
+  fanotify_mark: [301, 263],
   userfaultfd: [323, 282],
   add_key: [248, 217],
   request_key: [249, 218],
@@ -162,6 +164,9 @@ const NR = {
   mq_timedreceive: [243, 183],
   mq_notify: [244, 184],
   mq_getsetattr: [245, 185],
+  // huge pages
+  mmap: [9, 222],
+  memfd_create: [319, 279],
 } as const satisfies Record<string, readonly [number, number | null]>;
 
 type Syscall = keyof typeof NR;
@@ -215,6 +220,9 @@ const F_SETSIG = 10;
 /** SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU: the same numbers on x86_64 and aarch64. */
 const STOP_SIGNALS = [19, 20, 21, 22];
 const AF_UNIX = 1;
+const MAP_HUGETLB = 0x40000;
+const MFD_HUGETLB = 4;
+const SHM_HUGETLB = 0o4000;
 const SOCK_STREAM = 1;
 const SOCK_SEQPACKET = 5;
 const PRIO_PROCESS = 0;
@@ -429,9 +437,30 @@ const RULES: readonly Rule[] = [
   },
   { calls: ['ioprio_set'], refuses: 'ioprio_set but for the caller itself (IOPRIO_WHO_PROCESS, 0)', test: () => ({ kind: 'require', pairs: [[0, IOPRIO_WHO_PROCESS], [1, 0]] }) },
   {
-    calls: ['shmget', 'shmat', 'shmctl', 'shmdt', 'semget', 'semop', 'semctl', 'semtimedop', 'msgget', 'msgsnd', 'msgrcv', 'msgctl'],
+    calls: ['shmat', 'shmctl', 'shmdt', 'semget', 'semop', 'semctl', 'semtimedop', 'msgget', 'msgsnd', 'msgrcv', 'msgctl'],
     refuses: 'System V IPC unless each command has an IPC namespace of its own (a segment would be shared between clients and outlive the call)',
     test: (p) => (p.sysvIpc ? null : { kind: 'refuse', errno: EPERM }),
+  },
+  {
+    calls: ['shmget'],
+    refuses: 'shmget as the rest of System V IPC, and a segment of huge pages (SHM_HUGETLB) always',
+    test: either((p) => (p.sysvIpc ? null : { kind: 'refuse', errno: EPERM }), () => ({ kind: 'bits', arg: 2, mask: SHM_HUGETLB })),
+  },
+  {
+    // The host's reserved huge pages (vm.nr_hugepages) are one pool for every process, root's included, and neither
+    // RLIMIT_DATA nor a container's memory limit counts them: one shared mapping of them took the whole pool.
+    // Transparent huge pages, which need no flag, are not affected.
+    calls: ['mmap'],
+    refuses: 'mmap of huge pages (MAP_HUGETLB), from the pool the whole host shares',
+    test: () => ({ kind: 'bits', arg: 3, mask: MAP_HUGETLB }),
+  },
+  { calls: ['memfd_create'], refuses: 'memfd_create of huge pages (MFD_HUGETLB)', test: () => ({ kind: 'bits', arg: 1, mask: MFD_HUGETLB }) },
+  {
+    // fanotify groups are counted per user (128), for root too with every capability: one command holding them all
+    // left every other process of the user, another client's and the host's, with EMFILE.
+    calls: ['fanotify_init', 'fanotify_mark'],
+    refuses: 'fanotify (its groups are one count per user, which one command could take whole)',
+    test: refuse(),
   },
   {
     calls: ['mq_open', 'mq_unlink', 'mq_timedsend', 'mq_timedreceive', 'mq_notify', 'mq_getsetattr'],

@@ -49,6 +49,7 @@ function limitsFrom(c: Config['sandbox']): ResourceLimits | undefined {
   if (c.openFiles > 0) limits.openFiles = c.openFiles;
   if (c.fileSizeBytes > 0) limits.fileSizeBytes = c.fileSizeBytes;
   if (c.processes > 0) limits.processes = c.processes;
+  if (c.pendingSignals > 0) limits.pendingSignals = c.pendingSignals;
   return Object.keys(limits).length > 0 ? limits : undefined;
 }
 

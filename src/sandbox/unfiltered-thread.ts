@@ -47,6 +47,7 @@ const LIMITS: ReadonlyArray<readonly [key: keyof ResourceLimits, resource: numbe
   ['memoryBytes', 2],
   ['processes', 6],
   ['openFiles', 7],
+  ['pendingSignals', 11],
 ];
 
 /**

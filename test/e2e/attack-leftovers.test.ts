@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ServerProcess } from '../helpers/process.ts';
-import { LAUNCHER_FILE_RESERVE, LAUNCHER_PROCESS_RESERVE } from '../../src/sandbox/launcher-client.ts';
+import { LAUNCHER_LIMIT_RESERVE } from '../../src/sandbox/launcher-client.ts';
 import { BOMB_PROCESSES, servedOnceThereIsRoom, startForkBomb } from '../helpers/bombs.ts';
 import { isLive, livePidsWith, newMarker, procStat } from '../helpers/procfs.ts';
 import { callTool, waitFor } from '../helpers/server.ts';
@@ -138,8 +138,12 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
       const launcher = procStat(`/proc/${started.pid}`).ppid;
       const limits = readFileSync(`/proc/${launcher}/limits`, 'utf8').split('\n');
       const row = (name: string) => limits.find((l) => l.startsWith(name))?.slice(26).trim().split(/\s+/).slice(0, 2);
-      const [processes, files] = [String(4096 + LAUNCHER_PROCESS_RESERVE), String(4096 + LAUNCHER_FILE_RESERVE)];
-      expect({ processes: row('Max processes'), files: row('Max open files') }).toEqual({ processes: [processes, processes], files: [files, files] });
+      const [processes, files, signals] = [4096, 4096, 1024].map((n) => String(n + LAUNCHER_LIMIT_RESERVE)) as [string, string, string];
+      expect({ processes: row('Max processes'), files: row('Max open files'), signals: row('Max pending signals') }).toEqual({
+        processes: [processes, processes],
+        files: [files, files],
+        signals: [signals, signals],
+      });
     } finally {
       await callTool(`${running!.server.url}/mcp`, 'process_kill', { processId: started.processId, signal: 'SIGKILL' }, { 'X-API-Key': ALICE });
     }
