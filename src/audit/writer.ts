@@ -62,6 +62,9 @@ export interface AuditWriterOptions {
   retryMs?: number;
 }
 
+/** What the standard stream may hold unwritten before lines are dropped (and counted) instead. */
+const MAX_STANDARD_BACKLOG = 4 * 1024 * 1024;
+
 export class AuditWriter implements AuditSink {
   /** Lines handed to the OS (metrics). */
   linesWritten = 0;
@@ -72,6 +75,10 @@ export class AuditWriter implements AuditSink {
   private fd: number | null;
   private readonly file: string;
   private readonly standardStream: NodeJS.WriteStream;
+  /** Bytes handed to the standard stream since it last had room (it says so by write() and 'drain'). */
+  private standardBacklog = 0;
+  /** Why the standard stream can take no more (its reader gone: EPIPE), once it has said so. */
+  private standardFailure: Error | null = null;
   private readonly redactor: Redactor;
   private readonly argumentsDigest: ArgumentsDigest | null;
   private readonly onError: (err: Error) => void;
@@ -112,6 +119,14 @@ export class AuditWriter implements AuditSink {
     this.startsFile = opts.file === '-';
     if (opts.file === '-') {
       this.fd = null;
+      // Its failures come as an event, not from write(): unheard, the lines after a reader went away were counted
+      // as written, and HIDE_AUDIT_ON_ERROR=refuse refused nothing.
+      this.standardStream.on('error', (err) => {
+        this.standardFailure ??= err;
+      });
+      this.standardStream.on('drain', () => {
+        this.standardBacklog = 0;
+      });
       return;
     }
     mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 });
@@ -278,7 +293,7 @@ export class AuditWriter implements AuditSink {
     let off = 0;
     try {
       if (this.file === '-') {
-        this.standardStream.write(data);
+        this.writeStandard(data, lines.filter((l) => !l.probe).length);
       } else {
         if (this.fd === null) throw new Error(`audit log ${this.file} is not open`);
         while (off < data.length) off += writeSync(this.fd, data, off, data.length - off);
@@ -307,6 +322,28 @@ export class AuditWriter implements AuditSink {
     this.outage.end(this.linesDropped);
     // The torn line the newline completed counts as a line of the file too.
     this.checkpoint.appended(lines.length + (torn ? 1 : 0), lines[0]!.hash, lines.at(-1)!.hash, this.size);
+  }
+
+  /**
+   * Hands `data` to the standard stream, or throws when it can take no more:
+   * its reader is gone, or has let MAX_STANDARD_BACKLOG wait unread (the
+   * runtime would queue the rest in memory without end). Lines the stream
+   * fails to write after taking them are counted as dropped then.
+   */
+  private writeStandard(data: Buffer, lines: number): void {
+    if (this.standardFailure !== null) throw this.standardFailure;
+    if (this.standardBacklog + data.length > MAX_STANDARD_BACKLOG) {
+      throw new Error(`the audit log's reader (standard ${this.standardStream === process.stderr ? 'error' : 'output'}) is not keeping up: ${this.standardBacklog} bytes wait unread`);
+    }
+    const room = this.standardStream.write(data, (err) => {
+      if (!err) return;
+      const first = this.standardFailure === null;
+      this.standardFailure ??= err;
+      this.linesWritten -= lines;
+      this.linesDropped += lines;
+      if (first) this.report(err);
+    });
+    this.standardBacklog = room ? 0 : this.standardBacklog + data.length;
   }
 
   /** Cuts the last `bytes` a failed write appended; false when that fails too. */

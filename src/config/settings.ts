@@ -333,7 +333,7 @@ export const SETTINGS = [
     defaultDoc: '`$XDG_STATE_HOME/hide/audit.jsonl`, else `~/.local/state/hide/audit.jsonl`, else `hide-audit.jsonl` in the working directory',
     example: '/var/log/hide/audit.jsonl',
     finish: (file, ctx) => (file === '-' ? file : inCwd(file, ctx)),
-    doc: 'Audit log file; `-` writes to stdout, or to stderr with `hide stdio` (its stdout carries MCP).',
+    doc: 'Audit log file; `-` writes to stdout, or to stderr with `hide stdio` (its stdout carries MCP): a reader there that is gone, or that lets 4 MiB wait unread, is a write failure like a full disk (lines dropped and counted; `HIDE_AUDIT_ON_ERROR` applies).',
   }),
   setting({
     path: 'audit.maxBytes',
