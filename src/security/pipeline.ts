@@ -286,6 +286,12 @@ export class SecurityPipeline implements ToolCallGate {
     }
   }
 
+  /** A request body refused before it was read: its client (or everyone) had as many arriving at once as BodyBudget allows. */
+  bodiesRefused(ctx: CallContext, error: string): void {
+    const fields = { client_id: ctx.clientId, api_key_hash: ctx.apiKeyHash, ...oauthFields(ctx) };
+    this.opts.audit.write(event('rate_limit_exceeded', this.facts(ctx, ctx.correlationId), { ...fields, error, result: { reason: 'request_bodies', retryAfterSeconds: 1 } }));
+  }
+
   limited(ctx: CallContext, r: LimitedCall): void {
     const base = callFields(ctx, r.toolName, r.user);
     this.opts.audit.write(event('rate_limit_exceeded', this.facts(ctx, r.correlationId), { ...base, error: r.error, result: r.result }));

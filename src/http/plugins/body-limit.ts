@@ -25,7 +25,7 @@ const DIGITS = /^\d+$/;
  * as it is read: `Number('N, N')` is NaN, which compared with the limit
  * passed, and a body of any size was then read whole.
  */
-function declaredLength(header: string | null): number | null {
+export function declaredLength(header: string | null): number | null {
   if (header === null) return null;
   if (DIGITS.test(header)) return Number(header);
   const values = header.split(',').map((v) => v.trim());

@@ -7,11 +7,12 @@
  * table in DESIGN.md.
  */
 import { Elysia } from 'elysia';
-import { HideError, ParseError, RpcCode } from '../../core/errors.ts';
+import { HideError, ParseError, RateLimitError, RpcCode } from '../../core/errors.ts';
 import type { McpCore } from '../../mcp/core.ts';
 import type { McpHeaders } from '../../mcp/era.ts';
 import { type HeaderRecord, type RequestState, stateOf } from '../request-state.ts';
-import { BodyDeadlines, readBody } from './body-limit.ts';
+import { BodyBudget } from '../../security/body-budget.ts';
+import { BodyDeadlines, declaredLength, readBody } from './body-limit.ts';
 
 /**
  * application/json, or a `+json` type, with parameters if any: not
@@ -50,12 +51,28 @@ function mediaProblem(headers: HeaderRecord): HideError | null {
   return null;
 }
 
+function bodiesRefusal(perClient: number): RateLimitError {
+  return new RateLimitError(`Too many request bodies arriving at once: at most ${perClient} bytes of them per client, fewer while the server reads many`, 1, { reason: 'request_bodies' });
+}
+
 export function mcpHeaders(headers: HeaderRecord): McpHeaders {
   return { protocolVersion: headers['mcp-protocol-version'] ?? null, method: headers['mcp-method'] ?? null, name: headers['mcp-name'] ?? null };
 }
 
-export function mcpMessage(core: McpCore, maxBytes: number, bodyTimeoutMs: number) {
+/**
+ * Bodies one client may have in reading at once, and all clients together, in
+ * bodies of the largest size: a client's concurrent calls carry far less, and
+ * nothing one client holds open leaves the others without room.
+ */
+const BODIES_PER_CLIENT = 4;
+const BODIES_OVERALL = 32;
+
+/**
+ * @param onBodiesRefused told of a body refused for want of room (BodyBudget), to audit it
+ */
+export function mcpMessage(core: McpCore, maxBytes: number, bodyTimeoutMs: number, onBodiesRefused: (request: Request, error: string) => void = () => {}) {
   const deadlines = new BodyDeadlines(bodyTimeoutMs);
+  const budget = new BodyBudget(BODIES_PER_CLIENT * maxBytes, BODIES_OVERALL * maxBytes);
   return new Elysia({ name: 'hide/mcp-message', seed: maxBytes }).onBeforeHandle({ as: 'global' }, ({ request, headers }) => {
     const state = stateOf(request);
     if (!state?.protectedPath || request.method !== 'POST') return;
@@ -64,12 +81,23 @@ export function mcpMessage(core: McpCore, maxBytes: number, bodyTimeoutMs: numbe
 
   async function read(request: Request, headers: HeaderRecord, state: RequestState): Promise<void> {
     const media = mediaProblem(headers);
+    const contentLength = headers['content-length'] ?? null;
+    // What the body will hold in memory: its declared length (over the limit it was refused already), else the limit.
+    const bytes = Math.min(declaredLength(contentLength) ?? maxBytes, maxBytes);
+    const client = state.identity?.clientId ?? state.clientIp;
+    if (!budget.take(client, bytes)) {
+      const refusal = bodiesRefusal(budget.perClient);
+      onBodiesRefused(request, refusal.message);
+      throw refusal;
+    }
     let text: string;
     try {
-      text = await readBody(request, maxBytes, deadlines, headers['content-length'] ?? null);
+      text = await readBody(request, maxBytes, deadlines, contentLength);
     } catch (err) {
       // UTF-16 or gzip bytes are not UTF-8: the media type is the refusal, not the bytes it predicted.
       throw media !== null && err instanceof ParseError ? media : err;
+    } finally {
+      budget.give(client, bytes);
     }
     const incoming = core.read(text, mcpHeaders(headers));
     state.rpcId = incoming.id;
