@@ -48,10 +48,10 @@ test('a fifth body just under the limit from one client is refused before it is 
   const sockets = Array.from({ length: 4 }, () => held(ALICE, LIMIT - 1));
   try {
     // Once the four are being read, alice has no room for even a small body.
-    const refused = await waitFor(async () => {
+    const refused = (await waitFor(async () => {
       const r = await list(ALICE);
-      return r.status === 429 && r;
-    }, 10_000, "alice's bodies to fill her share");
+      return r.status === 429 ? r : false;
+    }, 10_000, "alice's bodies to fill her share")) as Response;
     const body = (await refused.json()) as { error: { code: number; data: { reason: string } } };
     expect({ code: body.error.code, reason: body.error.data.reason, retryAfter: refused.headers.get('retry-after') }).toEqual({ code: -31429, reason: 'request_bodies', retryAfter: '1' });
     expect((await list(BOB)).status).toBe(200);
