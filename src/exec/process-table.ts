@@ -60,6 +60,9 @@ export class ProcessTable {
   /** Output bytes dropped from rings, all processes (a counter for /metrics). */
   droppedTotal = 0;
 
+  /** Why a caller can no longer reach its processes (a keys-file reload took its access away), once such a rule is set. */
+  private unreachable: ((caller: Caller) => string | null) | null = null;
+
   constructor(
     private readonly settings: ProcessSettings,
     private readonly runner: CommandRunner,
@@ -188,6 +191,9 @@ export class ProcessTable {
     entry = e;
     this.entries.set(id, e);
     e.lifetime = unref(setTimeout(() => endProcess(e, 'timed-out', `its lifetime of ${checked.timeoutMs / 1000} s ran out`), checked.timeoutMs));
+    // A reload while this start was on its way found no entry to end: the rule is asked again now that there is one.
+    const lost = this.unreachable?.(caller) ?? null;
+    if (lost !== null) endProcess(e, 'killed', lost, 'SIGKILL');
     touch(e);
     e.exited = handle.exited.then((exit) => {
       e.ended = performance.now();
@@ -269,9 +275,12 @@ export class ProcessTable {
    * Ends the running processes whose caller can no longer reach them (a
    * keys-file reload took their client's access away): nobody can read or
    * stop them any more, and revoked access must not keep work going.
-   * `unreachable` says why for such a caller, and null for the others.
+   * `unreachable` says why for such a caller, and null for the others; it is
+   * kept, and asked again of every process started from now on, so a start
+   * already on its way when access was taken does not escape it.
    */
   endUnreachable(unreachable: (caller: Caller) => string | null): number {
+    this.unreachable = unreachable;
     let n = 0;
     for (const e of this.entries.values()) {
       if (e.status !== 'running') continue;

@@ -47,8 +47,11 @@ export function revokedCallReason(keys: Pick<KeyStore, 'enabledClient' | 'client
   // replaced in place (the answer to a leaked key) stops with the key.
   const client = keys.clientOfKey(apiKeyHash);
   if (client === null || client.clientId !== clientId) return KEY_REPLACED;
-  if (tool !== null && !toolPermitted(tool, { allowedTools: client.tools, readOnly: client.readOnly })) {
+  const grant = { allowedTools: client.tools, readOnly: client.readOnly };
+  if (tool !== null && !toolPermitted(tool, grant)) {
     return `its client may no longer call ${tool.name} (its tools or readOnly in the keys file)`;
   }
+  // A start still on its way would make a process its client can neither read nor stop, as none is started for it now.
+  if (tool?.name === 'process_start' && !REACHING_TOOLS.some((name) => toolPermitted({ name, readOnly: false }, grant))) return PROCESS_TOOLS_REVOKED;
   return null;
 }

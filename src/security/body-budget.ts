@@ -5,7 +5,10 @@
  * client with three hundred connections, each sending a body just under the
  * limit and holding back its last byte, held 1.2 GB in the server. Reserved
  * before a body is read (its declared length, or the limit for a chunked one)
- * and given back once it has been read or refused.
+ * and given back once it has been read or refused. A small body counts only
+ * against its client's share: reserved before any byte comes, large ones
+ * from a few clients (eight connections each, sending nothing) would
+ * otherwise leave everyone else no room even for a ping.
  */
 export class BodyBudget {
   private readonly byClient = new Map<string, number>();
@@ -13,19 +16,22 @@ export class BodyBudget {
 
   /**
    * @param perClient bytes of bodies one client may have in reading at once
-   * @param overall bytes of bodies all clients together may have in reading at once
+   * @param overall bytes of larger bodies all clients together may have in reading at once
+   * @param small the largest body that counts against its client's share alone
    */
   constructor(
     readonly perClient: number,
     readonly overall: number,
+    readonly small: number,
   ) {}
 
   /** Reserves `bytes` for a body of `clientId`; false, reserving nothing, when the client or everyone together would pass the bound. */
   take(clientId: string, bytes: number): boolean {
     const held = this.byClient.get(clientId) ?? 0;
-    if (held + bytes > this.perClient || this.total + bytes > this.overall) return false;
+    const large = bytes > this.small;
+    if (held + bytes > this.perClient || (large && this.total + bytes > this.overall)) return false;
     this.byClient.set(clientId, held + bytes);
-    this.total += bytes;
+    if (large) this.total += bytes;
     return true;
   }
 
@@ -34,6 +40,6 @@ export class BodyBudget {
     const held = (this.byClient.get(clientId) ?? 0) - bytes;
     if (held > 0) this.byClient.set(clientId, held);
     else this.byClient.delete(clientId);
-    this.total -= bytes;
+    if (bytes > this.small) this.total -= bytes;
   }
 }

@@ -17,12 +17,15 @@ import { waitFor } from '../helpers/wait.ts';
 const LIMIT = 4096;
 const ALICE = 'alice-key-0123456789abcdefghijklmnopqrstuv';
 const BOB = 'bob-key-0123456789abcdefghijklmnopqrstuvwxy';
+/** Eight more clients, which together can fill the room for large bodies. */
+const HOLDERS = Array.from({ length: 8 }, (_, i) => `holder-${i}-key-0123456789abcdefghijklmnopqrst`);
 
 let dir: string;
 let server: ServerProcess;
 beforeAll(async () => {
   dir = tempDir();
-  writeFileSync(join(dir, 'keys.json'), JSON.stringify({ clients: [{ client_id: 'alice', api_key: ALICE }, { client_id: 'bob', api_key: BOB }] }));
+  const holders = HOLDERS.map((key, i) => ({ client_id: `holder-${i}`, api_key: key }));
+  writeFileSync(join(dir, 'keys.json'), JSON.stringify({ clients: [{ client_id: 'alice', api_key: ALICE }, { client_id: 'bob', api_key: BOB }, ...holders] }));
   server = await startServerProcess({
     cwd: dir,
     env: { HIDE_WORKSPACE: dir, HIDE_AUTH_ENABLED: 'true', HIDE_API_KEYS_FILE: join(dir, 'keys.json'), HIDE_MAX_BODY_BYTES: String(LIMIT), HIDE_AUDIT_LOG_FILE: join(dir, 'audit.jsonl'), HIDE_SANDBOX: 'off' },
@@ -61,4 +64,22 @@ test('a fifth body just under the limit from one client is refused before it is 
   await waitFor(async () => (await list(ALICE)).status === 200, 10_000, 'room for alice again');
   const lines = readFileSync(join(dir, 'audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { event_type: string; client_id: string; result: { reason?: string } | null });
   expect(lines.filter((l) => l.event_type === 'rate_limit_exceeded').map((l) => [l.client_id, l.result?.reason])).toContainEqual(['alice', 'request_bodies']);
+}, 30_000);
+
+// Reserved before any byte comes, large bodies from eight clients (four connections each, sending nearly nothing)
+// filled the room all clients share, and every other client's POST, a 40-byte ping too, got 429.
+test('eight clients holding the room for large bodies leave the others room for small ones, not for large ones', async () => {
+  const sockets = HOLDERS.flatMap((key) => Array.from({ length: 4 }, () => held(key, LIMIT - 1)));
+  try {
+    const large = () =>
+      fetch(`${server.url}/mcp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': BOB },
+        body: `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_pad":"${'x'.repeat(LIMIT - 100)}"}}`,
+      });
+    await waitFor(async () => (await large()).status === 429, 10_000, 'the room for large bodies to fill');
+    expect((await list(BOB)).status).toBe(200);
+  } finally {
+    for (const s of sockets) s.destroy();
+  }
 }, 30_000);

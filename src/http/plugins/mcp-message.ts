@@ -66,13 +66,15 @@ export function mcpHeaders(headers: HeaderRecord): McpHeaders {
  */
 const BODIES_PER_CLIENT = 4;
 const BODIES_OVERALL = 32;
+/** Bodies up to this size count against their client's share only (BodyBudget). */
+const SMALL_BODY = 64 * 1024;
 
 /**
  * @param onBodiesRefused told of a body refused for want of room (BodyBudget), to audit it
  */
 export function mcpMessage(core: McpCore, maxBytes: number, bodyTimeoutMs: number, onBodiesRefused: (request: Request, error: string) => void = () => {}) {
   const deadlines = new BodyDeadlines(bodyTimeoutMs);
-  const budget = new BodyBudget(BODIES_PER_CLIENT * maxBytes, BODIES_OVERALL * maxBytes);
+  const budget = new BodyBudget(BODIES_PER_CLIENT * maxBytes, BODIES_OVERALL * maxBytes, Math.min(SMALL_BODY, maxBytes / 4));
   return new Elysia({ name: 'hide/mcp-message', seed: maxBytes }).onBeforeHandle({ as: 'global' }, ({ request, headers }) => {
     const state = stateOf(request);
     if (!state?.protectedPath || request.method !== 'POST') return;
