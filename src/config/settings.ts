@@ -47,6 +47,9 @@ function secretEnvNames(): Set<string> {
   return new Set(SETTINGS.filter((s) => 'secret' in s && s.secret).flatMap((s) => [s.env, ...(s.envAliases ?? [])]));
 }
 
+/** Request headers HTTP or MCP gives a meaning of their own: none may carry the API key. */
+const RESERVED_HEADERS = new Set(['host', 'content-length', 'content-type', 'content-encoding', 'transfer-encoding', 'connection', 'upgrade', 'te', 'expect', 'cookie', 'origin', 'accept', 'x-forwarded-for', 'x-correlation-id', 'mcp-method', 'mcp-name', 'mcp-protocol-version', 'mcp-session-id', 'last-event-id']);
+
 export const SETTINGS = [
   // Listening
   setting({
@@ -151,8 +154,13 @@ export const SETTINGS = [
     env: 'HIDE_API_KEY_HEADER',
     envAliases: ['SECURITY_API_KEY_HEADER'],
     // Authorization is read as `Bearer <key>` already; named here, a bare key in it was a malformed Authorization and
-    // `Bearer <key>` two credentials at once, so no request could ever sign in.
-    schema: v.pipe(HeaderName, v.check((h) => h.toLowerCase() !== 'authorization', 'Authorization is always read (as `Bearer <key>`): name another header, or leave the default')),
+    // `Bearer <key>` two credentials at once, so no request could ever sign in. A header HTTP or MCP gives a meaning of
+    // its own would carry the key where it is logged (Host, in a refusal's warning) or break the request.
+    schema: v.pipe(
+      HeaderName,
+      v.check((h) => h.toLowerCase() !== 'authorization', 'Authorization is always read (as `Bearer <key>`): name another header, or leave the default'),
+      v.check((h) => !RESERVED_HEADERS.has(h.toLowerCase()), 'names a header HTTP or MCP gives another meaning: name one of your own, or leave the default'),
+    ),
     default: 'X-API-Key',
     doc: 'Header that carries the key; `X-API-Key` and `X-MCP-API-Key` (the seeds\' names) and `Authorization: Bearer` are always read too.',
   }),

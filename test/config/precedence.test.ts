@@ -194,10 +194,13 @@ describe('errors', () => {
     ]);
   });
 
-  test('the API key header may not be Authorization, which is read as Bearer already and then could sign nobody in', () => {
+  test('the API key header may not be Authorization, which is read as Bearer already and then could sign nobody in, nor a header HTTP or MCP uses (Host would log the key)', () => {
     using dir = configDir();
     for (const header of ['Authorization', 'authorization']) {
       expect(() => loadConfig({ cwd: dir.path, env: { HIDE_API_KEY_HEADER: header } })).toThrow('Authorization is always read (as `Bearer <key>`): name another header, or leave the default');
+    }
+    for (const header of ['Host', 'Content-Length', 'Cookie', 'Mcp-Method']) {
+      expect(() => loadConfig({ cwd: dir.path, env: { HIDE_API_KEY_HEADER: header } })).toThrow('names a header HTTP or MCP gives another meaning');
     }
     expect(loadConfig({ cwd: dir.path, env: { SECURITY_API_KEY_HEADER: 'X-Token' } }).config.auth.header).toBe('X-Token');
   });
