@@ -30,7 +30,7 @@ export interface Collected {
  * The `reason` values of rate_limit_exceeded lines, each rendered even at 0:
  * the limiter's, the process caps' and the sandbox launchers' bound.
  */
-const REFUSAL_REASONS = ['rpm', 'concurrency', 'store_unavailable', 'processes-per-client', 'processes-total', 'launchers', 'audit', 'token_checks'] as const;
+const REFUSAL_REASONS = ['rpm', 'concurrency', 'store_unavailable', 'processes-per-client', 'processes-total', 'launchers', 'audit', 'token_checks', 'request_bodies'] as const;
 
 const SEP = '\u0000';
 
@@ -153,7 +153,7 @@ export class Metrics {
     family('hide_permission_denials_total', 'counter', 'Tool calls refused because the client may not call the tool.');
     out.push(`hide_permission_denials_total ${this.denials.get('permission_denied') ?? 0}`);
 
-    family('hide_rate_limit_refusals_total', 'counter', 'Requests refused by a limit, by reason (rpm, concurrency, store_unavailable, processes-per-client, processes-total, launchers, audit, token_checks).');
+    family('hide_rate_limit_refusals_total', 'counter', 'Requests refused by a limit, by reason (rpm, concurrency, store_unavailable, processes-per-client, processes-total, launchers, audit, token_checks, request_bodies).');
     for (const reason of REFUSAL_REASONS) {
       out.push(`hide_rate_limit_refusals_total{reason="${reason}"} ${this.refusals.get(reason) ?? 0}`);
     }

@@ -1,45 +1,62 @@
 /**
- * Request bodies being read at once, in bytes, per client and in all. A body
+ * Request bodies being read at once, in bytes, per source and in all. A body
  * is taken whole into memory before it is parsed, so each one held open costs
  * its size for as long as it takes to arrive (up to the body timeout): one
  * client with three hundred connections, each sending a body just under the
- * limit and holding back its last byte, held 1.2 GB in the server. Reserved
- * before a body is read (its declared length, or the limit for a chunked one)
- * and given back once it has been read or refused. A small body counts only
- * against its client's share: reserved before any byte comes, large ones
- * from a few clients (eight connections each, sending nothing) would
- * otherwise leave everyone else no room even for a ping.
+ * limit and holding back its last byte, held 1.2 GB in the server. A body with
+ * a declared length reserves it before it is read (the runtime frames the body
+ * by it, so it holds no more); a chunked one reserves its bytes as they come,
+ * so connections that declare nothing and send nothing hold no room. Small
+ * declared bodies have a room of their own beside the one all others share:
+ * reserved before a byte comes, large ones from a few clients (eight
+ * connections each, sending nothing) would otherwise leave everyone else no
+ * room even for a ping.
  */
+import { addressSource } from '../util/ip-rules.ts';
+import { isLoopback } from './ip.ts';
+
+/** Which shared room a reservation comes from: small declared bodies', or everything else's. */
+export type BodyRoom = 'small' | 'large';
+
 export class BodyBudget {
-  private readonly byClient = new Map<string, number>();
-  private total = 0;
+  private readonly bySource = new Map<string, number>();
+  private readonly used: Record<BodyRoom, number> = { small: 0, large: 0 };
 
   /**
-   * @param perClient bytes of bodies one client may have in reading at once
-   * @param overall bytes of larger bodies all clients together may have in reading at once
-   * @param small the largest body that counts against its client's share alone
+   * @param perSource bytes of bodies one source may have in reading at once
+   * @param rooms bytes of bodies all sources together may have in reading at once, in each room
    */
   constructor(
-    readonly perClient: number,
-    readonly overall: number,
-    readonly small: number,
+    readonly perSource: number,
+    readonly rooms: Readonly<Record<BodyRoom, number>>,
   ) {}
 
-  /** Reserves `bytes` for a body of `clientId`; false, reserving nothing, when the client or everyone together would pass the bound. */
-  take(clientId: string, bytes: number): boolean {
-    const held = this.byClient.get(clientId) ?? 0;
-    const large = bytes > this.small;
-    if (held + bytes > this.perClient || (large && this.total + bytes > this.overall)) return false;
-    this.byClient.set(clientId, held + bytes);
-    if (large) this.total += bytes;
+  /** Reserves `bytes` in `room` for a body of `source`; false, reserving nothing, when the source or the room would pass its bound. */
+  take(source: string, bytes: number, room: BodyRoom): boolean {
+    const held = this.bySource.get(source) ?? 0;
+    if (held + bytes > this.perSource || this.used[room] + bytes > this.rooms[room]) return false;
+    this.bySource.set(source, held + bytes);
+    this.used[room] += bytes;
     return true;
   }
 
   /** Gives back what take() reserved. */
-  give(clientId: string, bytes: number): void {
-    const held = (this.byClient.get(clientId) ?? 0) - bytes;
-    if (held > 0) this.byClient.set(clientId, held);
-    else this.byClient.delete(clientId);
-    if (bytes > this.small) this.total -= bytes;
+  give(source: string, bytes: number, room: BodyRoom): void {
+    const held = (this.bySource.get(source) ?? 0) - bytes;
+    if (held > 0) this.bySource.set(source, held);
+    else this.bySource.delete(source);
+    this.used[room] -= bytes;
   }
+}
+
+/**
+ * Whose share a body counts against: a caller signed in (API key or token) by
+ * its client id; one that is not (authentication off) by its address, an IPv6
+ * one by its /64, and every loopback address as one: a host holds 2^64 IPv6
+ * addresses and all of 127.0.0.0/8, and each would otherwise be a share of
+ * its own.
+ */
+export function bodySource(signedIn: boolean, clientId: string, clientIp: string): string {
+  if (signedIn) return `client:${clientId}`;
+  return isLoopback(clientIp) ? 'address:loopback' : `address:${addressSource(clientIp)}`;
 }

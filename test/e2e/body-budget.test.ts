@@ -6,7 +6,7 @@
  * Past four bodies of the largest size per client, a body is refused before it
  * is read (429, `request_bodies`), and audited; another client still has room.
  */
-import { afterAll, beforeAll, expect, test } from 'bun:test';
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -33,16 +33,22 @@ beforeAll(async () => {
 });
 afterAll(() => server?.stop());
 
-/** A connection sending a tools/list whose body declares `length` bytes and sends all but the last. */
-function held(key: string, length: number): Socket {
-  const { port } = new URL(server.url);
-  const socket = connect(Number(port), '127.0.0.1', () => {
-    socket.write(`POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nX-API-Key: ${key}\r\nContent-Length: ${length}\r\n\r\n`);
-    socket.write(' '.repeat(length - 1));
+/**
+ * A connection to `url` sending a tools/list whose body declares `length` bytes and sends all but the last; with
+ * `length` null, a chunked body of which only the headers are sent.
+ */
+function heldTo(url: string, key: string | null, length: number | null, from = '127.0.0.1'): Socket {
+  const { port } = new URL(url);
+  const socket = connect({ port: Number(port), host: '127.0.0.1', localAddress: from }, () => {
+    const auth = key === null ? '' : `X-API-Key: ${key}\r\n`;
+    const framing = length === null ? 'Transfer-Encoding: chunked' : `Content-Length: ${length}`;
+    socket.write(`POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n${auth}${framing}\r\n\r\n`);
+    if (length !== null) socket.write(' '.repeat(length - 1));
   });
   socket.on('error', () => {});
   return socket;
 }
+const held = (key: string, length: number | null) => heldTo(server.url, key, length);
 
 const list = (key: string) =>
   fetch(`${server.url}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': key }, body: '{"jsonrpc":"2.0","id":1,"method":"tools/list"}' });
@@ -64,6 +70,9 @@ test('a fifth body just under the limit from one client is refused before it is 
   await waitFor(async () => (await list(ALICE)).status === 200, 10_000, 'room for alice again');
   const lines = readFileSync(join(dir, 'audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { event_type: string; client_id: string; result: { reason?: string } | null });
   expect(lines.filter((l) => l.event_type === 'rate_limit_exceeded').map((l) => [l.client_id, l.result?.reason])).toContainEqual(['alice', 'request_bodies']);
+  // Counted where every refusal is.
+  const metrics = await (await fetch(`${server.url}/metrics`)).text();
+  expect(Number(/^hide_rate_limit_refusals_total\{reason="request_bodies"\} (\d+)$/m.exec(metrics)?.[1] ?? 0)).toBeGreaterThan(0);
 }, 30_000);
 
 // Reserved before any byte comes, large bodies from eight clients (four connections each, sending nearly nothing)
@@ -83,3 +92,43 @@ test('eight clients holding the room for large bodies leave the others room for 
     for (const s of sockets) s.destroy();
   }
 }, 30_000);
+
+// A chunked body reserves its bytes as they come: reserved whole before a byte came, a few clients' connections
+// that declared nothing and sent nothing filled the shared room.
+test('chunked bodies that send nothing hold no room', async () => {
+  const sockets = HOLDERS.flatMap((key) => Array.from({ length: 4 }, () => held(key, null)));
+  try {
+    await Bun.sleep(500);
+    const large = await fetch(`${server.url}/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': BOB },
+      body: `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_pad":"${'x'.repeat(LIMIT - 100)}"}}`,
+    });
+    expect(large.status).toBe(200);
+  } finally {
+    for (const s of sockets) s.destroy();
+  }
+});
+
+describe('authentication off: a source is an address, every loopback address one', () => {
+  let open: ServerProcess;
+  beforeAll(async () => {
+    open = await startServerProcess({ cwd: dir, env: { HIDE_WORKSPACE: dir, HIDE_MAX_BODY_BYTES: String(LIMIT), HIDE_AUDIT_LOG_FILE: join(dir, 'audit-open.jsonl'), HIDE_SANDBOX: 'off' } });
+  });
+  afterAll(() => open?.stop());
+
+  // Each address of 127.0.0.0/8 was a client of its own: 48 of them with 256 small bodies each held 905 MB.
+  test('bodies held from four loopback addresses fill one share: a fifth address is refused', async () => {
+    const sockets = [2, 3, 4, 5].map((n) => heldTo(open.url, null, LIMIT - 1, `127.0.0.${n}`));
+    try {
+      const post = () => fetch(`${open.url}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"tools/list"}' });
+      const refused = (await waitFor(async () => {
+        const r = await post();
+        return r.status === 429 ? r : false;
+      }, 10_000, 'the loopback share to fill')) as Response;
+      expect(((await refused.json()) as { error: { data: { reason: string } } }).error.data.reason).toBe('request_bodies');
+    } finally {
+      for (const s of sockets) s.destroy();
+    }
+  }, 30_000);
+});

@@ -25,7 +25,7 @@ const DIGITS = /^\d+$/;
  * as it is read: `Number('N, N')` is NaN, which compared with the limit
  * passed, and a body of any size was then read whole.
  */
-export function declaredLength(header: string | null): number | null {
+function declaredLength(header: string | null): number | null {
   if (header === null) return null;
   if (DIGITS.test(header)) return Number(header);
   const values = header.split(',').map((v) => v.trim());
@@ -39,10 +39,22 @@ export function declaredLength(header: string | null): number | null {
  * returning a promise from an async function would wrap it in another one and
  * cost the hot path extra turns.
  */
-export function readBody(request: Request, maxBytes: number, deadlines: BodyDeadlines, contentLength: string | null = request.headers.get('content-length')): Promise<string> {
+export function readBody(
+  request: Request,
+  maxBytes: number,
+  deadlines: BodyDeadlines,
+  contentLength: string | null = request.headers.get('content-length'),
+  reserve: (bytes: number, declared: boolean) => void = () => {},
+): Promise<string> {
   // Fast path: a declared length was already checked against the limit in
-  // onRequest, and Bun refuses bodies longer than they declare.
-  return deadlines.watch(contentLength !== null && DIGITS.test(contentLength) ? request.bytes() : readCounted(request, maxBytes));
+  // onRequest, and Bun refuses bodies longer than they declare; the length is
+  // reserved whole, as the runtime frames the body by it. A body of no one
+  // declared length is reserved as it comes.
+  if (contentLength !== null && DIGITS.test(contentLength)) {
+    reserve(Number(contentLength), true);
+    return deadlines.watch(request.bytes());
+  }
+  return deadlines.watch(readCounted(request, maxBytes, reserve));
 }
 
 /**
@@ -105,13 +117,14 @@ function clientClosed(err: unknown): unknown {
   return err instanceof DOMException && err.name === 'AbortError' ? new ClientClosedError() : err;
 }
 
-async function readCounted(request: Request, maxBytes: number): Promise<Uint8Array> {
+async function readCounted(request: Request, maxBytes: number, reserve: (bytes: number, declared: boolean) => void): Promise<Uint8Array> {
   if (!request.body) return new Uint8Array(0);
   const chunks: Uint8Array[] = [];
   let total = 0;
   for await (const chunk of request.body as unknown as AsyncIterable<Uint8Array>) {
     total += chunk.byteLength;
     if (total > maxBytes) throw new PayloadTooLargeError(maxBytes);
+    reserve(chunk.byteLength, false);
     chunks.push(chunk);
   }
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);

@@ -11,8 +11,8 @@ import { HideError, ParseError, RateLimitError, RpcCode } from '../../core/error
 import type { McpCore } from '../../mcp/core.ts';
 import type { McpHeaders } from '../../mcp/era.ts';
 import { type HeaderRecord, type RequestState, stateOf } from '../request-state.ts';
-import { BodyBudget } from '../../security/body-budget.ts';
-import { BodyDeadlines, declaredLength, readBody } from './body-limit.ts';
+import { BodyBudget, type BodyRoom, bodySource } from '../../security/body-budget.ts';
+import { BodyDeadlines, readBody } from './body-limit.ts';
 
 /**
  * application/json, or a `+json` type, with parameters if any: not
@@ -51,8 +51,8 @@ function mediaProblem(headers: HeaderRecord): HideError | null {
   return null;
 }
 
-function bodiesRefusal(perClient: number): RateLimitError {
-  return new RateLimitError(`Too many request bodies arriving at once: at most ${perClient} bytes of them per client, fewer while the server reads many`, 1, { reason: 'request_bodies' });
+function bodiesRefusal(perSource: number): RateLimitError {
+  return new RateLimitError(`Too many request bodies arriving at once: at most ${perSource} bytes of them per client, fewer while the server reads many`, 1, { reason: 'request_bodies' });
 }
 
 export function mcpHeaders(headers: HeaderRecord): McpHeaders {
@@ -60,21 +60,23 @@ export function mcpHeaders(headers: HeaderRecord): McpHeaders {
 }
 
 /**
- * Bodies one client may have in reading at once, and all clients together, in
- * bodies of the largest size: a client's concurrent calls carry far less, and
- * nothing one client holds open leaves the others without room.
+ * Bodies one source (a client, or an address where nobody signs in) may have
+ * in reading at once, and all sources together, in bodies of the largest
+ * size: a client's concurrent calls carry far less.
  */
-const BODIES_PER_CLIENT = 4;
+const BODIES_PER_SOURCE = 4;
 const BODIES_OVERALL = 32;
-/** Bodies up to this size count against their client's share only (BodyBudget). */
+/** Declared bodies up to this size (a quarter of the limit, if less) come from a room of their own, of 8 bodies of the limit. */
 const SMALL_BODY = 64 * 1024;
+const SMALL_ROOM_BODIES = 8;
 
 /**
  * @param onBodiesRefused told of a body refused for want of room (BodyBudget), to audit it
  */
 export function mcpMessage(core: McpCore, maxBytes: number, bodyTimeoutMs: number, onBodiesRefused: (request: Request, error: string) => void = () => {}) {
   const deadlines = new BodyDeadlines(bodyTimeoutMs);
-  const budget = new BodyBudget(BODIES_PER_CLIENT * maxBytes, BODIES_OVERALL * maxBytes, Math.min(SMALL_BODY, maxBytes / 4));
+  const budget = new BodyBudget(BODIES_PER_SOURCE * maxBytes, { small: SMALL_ROOM_BODIES * maxBytes, large: BODIES_OVERALL * maxBytes });
+  const small = Math.min(SMALL_BODY, maxBytes / 4);
   return new Elysia({ name: 'hide/mcp-message', seed: maxBytes }).onBeforeHandle({ as: 'global' }, ({ request, headers }) => {
     const state = stateOf(request);
     if (!state?.protectedPath || request.method !== 'POST') return;
@@ -83,23 +85,27 @@ export function mcpMessage(core: McpCore, maxBytes: number, bodyTimeoutMs: numbe
 
   async function read(request: Request, headers: HeaderRecord, state: RequestState): Promise<void> {
     const media = mediaProblem(headers);
-    const contentLength = headers['content-length'] ?? null;
-    // What the body will hold in memory: its declared length (over the limit it was refused already), else the limit.
-    const bytes = Math.min(declaredLength(contentLength) ?? maxBytes, maxBytes);
-    const client = state.identity?.clientId ?? state.clientIp;
-    if (!budget.take(client, bytes)) {
-      const refusal = bodiesRefusal(budget.perClient);
-      onBodiesRefused(request, refusal.message);
-      throw refusal;
-    }
+    const id = state.identity;
+    const source = bodySource(id !== undefined && (id.apiKeyHash !== null || id.oauth !== undefined), id?.clientId ?? '', state.clientIp);
+    let reserved = 0;
+    let room: BodyRoom = 'large';
+    const reserve = (bytes: number, declared: boolean) => {
+      room = declared && bytes <= small ? 'small' : 'large';
+      if (!budget.take(source, bytes, room)) {
+        const refusal = bodiesRefusal(budget.perSource);
+        onBodiesRefused(request, refusal.message);
+        throw refusal;
+      }
+      reserved += bytes;
+    };
     let text: string;
     try {
-      text = await readBody(request, maxBytes, deadlines, contentLength);
+      text = await readBody(request, maxBytes, deadlines, headers['content-length'] ?? null, reserve);
     } catch (err) {
       // UTF-16 or gzip bytes are not UTF-8: the media type is the refusal, not the bytes it predicted.
       throw media !== null && err instanceof ParseError ? media : err;
     } finally {
-      budget.give(client, bytes);
+      budget.give(source, reserved, room);
     }
     const incoming = core.read(text, mcpHeaders(headers));
     state.rpcId = incoming.id;
