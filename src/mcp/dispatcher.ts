@@ -11,7 +11,7 @@
  */
 import * as v from 'valibot';
 import type { CallContext } from '../core/context.ts';
-import { HideError, MethodNotFoundError, RpcCode, ToolLimitError } from '../core/errors.ts';
+import { HideError, MethodNotFoundError, RpcCode, ToolLimitError, UnavailableError } from '../core/errors.ts';
 import { logger } from '../core/log.ts';
 import type { ToolRegistry } from '../tools/registry.ts';
 import type { ToolDefinition, ToolOutcome } from '../tools/types.ts';
@@ -135,6 +135,8 @@ export class McpDispatcher {
   private readonly answers = new CachedAnswers();
   /** Tool calls running now, each as the way to record it interrupted (a flat list: a Set every call passes through held native memory). */
   private readonly unfinished = new InflightMap<() => void, true>();
+  /** Set once the server is exiting (recordUnfinished): a call admitted after that does not run. */
+  private exiting = false;
 
   constructor(
     private readonly registry: ToolRegistry,
@@ -248,6 +250,9 @@ export class McpDispatcher {
     const ticket = admission ?? (await this.gate.admit(ctx, tool, correlationId, user));
     try {
       this.gate.stillGranted?.(ctx, tool, correlationId, user);
+      // Admitted after the server began to exit (a limit store slow to answer, past the drain): its line could no
+      // longer be written, so it does not run.
+      if (this.exiting) throw new UnavailableError('Service unavailable: the server is shutting down; retry on another instance', 1);
     } catch (err) {
       ticket.release();
       throw err;
@@ -300,6 +305,7 @@ export class McpDispatcher {
    * leaves a line, even when a second signal skips the drain.
    */
   recordUnfinished(): number {
+    this.exiting = true;
     const pending = this.unfinished.keys();
     this.unfinished.clear();
     for (const r of pending) r();
