@@ -374,6 +374,11 @@ export function secretValues(config: Config): string[] {
   return out;
 }
 
+/** A URL with its user-info (user and password) masked, all of it, for logs and printing. */
+export function maskedUrlUserinfo(url: string): string {
+  return url.replace(URL_USERINFO, `//${MASK}@`);
+}
+
 /** A copy of the config fit for printing: every secret row masked. */
 export function maskedConfig(config: Config): Config {
   const copy = structuredClone(config);
@@ -381,7 +386,7 @@ export function maskedConfig(config: Config): Config {
     const value = getPath(copy, spec.path);
     if (!spec.secret || typeof value !== 'string' || value === '') continue;
     // A Redis URL may carry a password (redis://:pass@host): mask only that part.
-    const masked = spec.secret === 'url-password' ? value.replace(URL_USERINFO, `//${MASK}@`) : MASK;
+    const masked = spec.secret === 'url-password' ? maskedUrlUserinfo(value) : MASK;
     setPath(copy as Record<string, unknown>, spec.path, masked);
   }
   return copy;

@@ -17,6 +17,7 @@
  */
 import { RedisClient } from 'bun';
 import type { AcquireResult, LimitSettings, Limiter } from './limiter.ts';
+import { maskedUrlUserinfo } from '../config/load.ts';
 
 export interface RedisLimiterSettings extends LimitSettings {
   url: string;
@@ -93,10 +94,6 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** The URL with any password hidden, for logs. */
-export function maskRedisUrl(url: string): string {
-  return url.replace(/\/\/([^@/]*)@/, '//***@');
-}
 
 export class RedisLimiter implements Limiter {
   private client: RedisClient | null = null;
@@ -159,7 +156,7 @@ export class RedisLimiter implements Limiter {
   private markDown(err: unknown): void {
     if (this.state !== 'down') {
       const policy = this.settings.onStoreError === 'deny' ? 'tool calls get 503 until it is back' : 'tool calls are allowed WITHOUT limits until it is back';
-      this.log.error(`rate-limit store ${maskRedisUrl(this.settings.url)} unreachable (${(err as Error).message}): ${policy}`);
+      this.log.error(`rate-limit store ${maskedUrlUserinfo(this.settings.url)} unreachable (${(err as Error).message}): ${policy}`);
     }
     this.state = 'down';
     const c = this.client;
@@ -172,7 +169,7 @@ export class RedisLimiter implements Limiter {
   }
 
   private markUp(): void {
-    if (this.state === 'down') this.log.info(`rate-limit store ${maskRedisUrl(this.settings.url)} reachable again`);
+    if (this.state === 'down') this.log.info(`rate-limit store ${maskedUrlUserinfo(this.settings.url)} reachable again`);
     this.state = 'up';
   }
 

@@ -6,7 +6,7 @@
 import { describe, expect, test } from 'bun:test';
 import { join } from 'node:path';
 import * as v from 'valibot';
-import { loadConfig, maskedConfig } from '../../src/config/load.ts';
+import { loadConfig, maskedConfig, maskedUrlUserinfo } from '../../src/config/load.ts';
 import { ConfigSchema } from '../../src/config/schema.ts';
 import { CONFIG_FILE_ENV, defaultOf, type SettingSpec } from '../../src/config/setting.ts';
 import { DEFAULT_OAUTH_SCOPES, SEED_DENIED_COMMANDS, SETTINGS } from '../../src/config/settings.ts';
@@ -196,6 +196,12 @@ describe('maskedConfig', () => {
     // The secret rows are the ones masked, and the original is untouched.
     expect(ROWS.filter((s) => s.secret).map((s) => s.path)).toEqual(['auth.apiKey', 'oauth.introspection.clientSecret', 'rateLimit.redisUrl', 'audit.argumentsKey', 'metrics.token']);
     expect(config.auth.apiKey).toBe('key-1');
+  });
+
+  // The limiter's outage lines used a mask of their own that stopped at the password's first `@`, showing the rest.
+  test('a URL for the logs has all of its user-info masked, a password holding "@" too', () => {
+    expect(maskedUrlUserinfo('redis://:S3cr@tPassw0rdX@redis:6379/0')).toBe('redis://********@redis:6379/0');
+    expect(maskedUrlUserinfo('redis://redis:6379')).toBe('redis://redis:6379');
   });
 
   test('unset secrets stay unset; a Redis URL without credentials is shown whole', () => {
