@@ -95,6 +95,13 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 
+/** The limit script's answer, `[code, ms]` with code 0 (admitted), 1 (rpm) or 2 (concurrency); null for anything else. */
+function acquireAnswer(reply: unknown): [code: 0 | 1 | 2, ms: number] | null {
+  if (!Array.isArray(reply) || reply.length !== 2) return null;
+  const [code, ms] = reply.map(Number) as [number, number];
+  return (code === 0 || code === 1 || code === 2) && Number.isFinite(ms) ? [code, ms] : null;
+}
+
 export class RedisLimiter implements Limiter {
   private client: RedisClient | null = null;
   private connecting: Promise<RedisClient> | null = null;
@@ -279,7 +286,15 @@ export class RedisLimiter implements Limiter {
     }
     // A call released while the script was on its way (sent again as EVAL after a NOSCRIPT) had its lease put back.
     this.withdrawReleased(running, slotKey);
-    const [code, ms] = (reply as [number, number]).map(Number) as [number, number];
+    const answer = acquireAnswer(reply);
+    if (answer === null) {
+      // Not what the script returns: a store that only speaks Redis's protocol, or a broken one. Taken as a call let
+      // through, an odd reply admitted calls under `deny`; as a refusal it is the store failing.
+      this.withdraw(id, [slotKey, rpmKey]);
+      this.markDown(new Error(`unexpected reply to the limit script: ${JSON.stringify(reply)?.slice(0, 100)}`));
+      return this.unavailable();
+    }
+    const [code, ms] = answer;
     if (code === 1) return { ok: false, reason: 'rpm', retryAfterSeconds: Math.max(1, Math.ceil(ms / 1000)) };
     if (code === 2) return { ok: false, reason: 'concurrency', retryAfterSeconds: 1 };
 
