@@ -54,9 +54,11 @@ export class BodyBudget {
  * its client id; one that is not (authentication off) by its address, an IPv6
  * one by its /64, and every loopback address as one: a host holds 2^64 IPv6
  * addresses and all of 127.0.0.0/8, and each would otherwise be a share of
- * its own.
+ * its own. The address is asked for only when needed: the socket's peer
+ * costs a system call, which a signed-in request does not pay.
  */
-export function bodySource(signedIn: boolean, clientId: string, clientIp: string): string {
+export function bodySource(signedIn: boolean, clientId: string, clientIp: () => string): string {
   if (signedIn) return `client:${clientId}`;
-  return isLoopback(clientIp) ? 'address:loopback' : `address:${addressSource(clientIp)}`;
+  const ip = clientIp();
+  return isLoopback(ip) ? 'address:loopback' : `address:${addressSource(ip)}`;
 }

@@ -86,7 +86,7 @@ export function mcpMessage(core: McpCore, maxBytes: number, bodyTimeoutMs: numbe
   async function read(request: Request, headers: HeaderRecord, state: RequestState): Promise<void> {
     const media = mediaProblem(headers);
     const id = state.identity;
-    const source = bodySource(id !== undefined && (id.apiKeyHash !== null || id.oauth !== undefined), id?.clientId ?? '', state.clientIp);
+    const source = bodySource(id !== undefined && (id.apiKeyHash !== null || id.oauth !== undefined), id?.clientId ?? '', () => state.clientIp);
     let reserved = 0;
     let room: BodyRoom = 'large';
     const reserve = (bytes: number, declared: boolean) => {
