@@ -7,9 +7,10 @@
  * leader that forks within microseconds of its exec, before the launcher's
  * prlimit lands, gives those early children the launcher's own limits: the
  * server's, but for processes, open files and pending signals, which a
- * launcher holds near the commands' own (LAUNCHER_LIMIT_RESERVE). Such children are still in the call's process
- * group and die with the call; the timeout bounds them. A tiny exec
- * trampoline would close the gap at ~0.7 ms a call.
+ * launcher holds near the commands' own (LAUNCHER_LIMIT_RESERVE). Such
+ * children are still in the call's process group and die with the call; the
+ * timeout bounds them. A tiny exec trampoline would close the gap at ~0.7 ms
+ * a call.
  */
 import { ptr } from 'bun:ffi';
 import { check, libc } from '../util/libc.ts';
