@@ -209,7 +209,8 @@ export class ProcessTable {
       clearTimeout(e.lifetime);
       clearTimeout(e.idle);
       wake(e);
-      this.audit.write(processExitEvent(e, Math.round(exit.durationMs || e.ended - e.started)));
+      if (e.endRecorded === undefined) this.audit.write(processExitEvent(e, Math.round(exit.durationMs || e.ended - e.started)));
+      e.endRecorded = true;
       e.forget = unref(setTimeout(() => this.entries.get(id) === e && this.entries.delete(id), this.settings.keepExitedSeconds * 1000));
       forgetOldestEnded(this.entries, e.owner, keptEndedPerClient(this.settings.maxPerClient), this.settings.maxTotal);
     });
@@ -287,6 +288,23 @@ export class ProcessTable {
       const reason = unreachable(e.caller);
       if (reason === null) continue;
       endProcess(e, 'killed', reason, 'SIGKILL');
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * Records the end of every process still running, now, as killed: the
+   * server is exiting without waiting for them (a second signal), and their
+   * own ends would never be written.
+   */
+  recordUnfinished(): number {
+    let n = 0;
+    for (const e of this.entries.values()) {
+      if (e.status !== 'running' || e.endRecorded !== undefined) continue;
+      e.endRecorded = true;
+      const reason = e.ending?.reason ?? 'the server exited before it ended';
+      this.audit.write(processExitEvent({ ...e, status: 'killed', reason }, Math.round(performance.now() - e.started)));
       n++;
     }
     return n;

@@ -32,6 +32,8 @@ export interface TrackedProcess {
   startedAt: Date;
   started: number;
   ended: number | null;
+  /** Its `process_exit` line is written (at its end, or by recordUnfinished when the server exits first). */
+  endRecorded?: true;
   ring: OutputRing;
   handle: LiveHandle;
   status: ProcessStatus;

@@ -68,7 +68,7 @@ export interface Runtime {
     reopenAudit(): void;
     /** Kills every running command (shutdown). */
     killChildren(): void;
-    /** Writes an `interrupted` audit line for every tool call still running (exit); returns how many. */
+    /** Writes an `interrupted` audit line for every tool call still running, and a `process_exit` line for every long-running process (exit); returns how many. */
     recordUnfinishedCalls(): number;
   };
   healthExtra(): Record<string, unknown>;
@@ -465,7 +465,8 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
           exec.processes.killAll();
           exec.spawner.killAll();
         },
-        recordUnfinishedCalls: () => dispatcher.recordUnfinished(),
+        // And the processes a second signal kills without waiting for their ends.
+        recordUnfinishedCalls: () => dispatcher.recordUnfinished() + exec.processes.recordUnfinished(),
       },
       healthExtra: () => ({
         sandbox: exec.status.active ? 'on' : 'off',

@@ -69,13 +69,15 @@ describe('graceful shutdown', () => {
     }
   }, 20_000);
 
-  test('a second signal exits at once and still kills the children', async () => {
+  test('a second signal exits at once and still kills the children, and records the end of every long-running process', async () => {
     const marker = '100.456';
     await using s = await spawnServer({ HIDE_SHUTDOWN_GRACE_SECONDS: '60' });
     try {
+      const started = await rpc(s.url, 'tools/call', { name: 'process_start', arguments: { command: 'sleep', arguments: [marker] } });
+      const processId = started.body.result.structuredContent.processId as string;
       // The connections die with the process: settle the calls now so that is not an unhandled rejection.
       const calls = [exec(s.url, 'sleep', [marker]), exec(s.url, 'sleep', [marker])].map((p) => p.catch(() => null));
-      await waitFor(() => pidsMatching(marker).length === 2, 5000, 'sleeps running');
+      await waitFor(() => pidsMatching(marker).length === 3, 5000, 'sleeps running');
       s.kill('SIGTERM');
       await waitFor(async () => (await fetch(`${s.url}/ready`)).status === 503, 3000, '/ready 503');
       // Later than the first delivered twice could come.
@@ -85,6 +87,9 @@ describe('graceful shutdown', () => {
       expect(s.log()).toContain('SIGTERM received again: killing running commands and exiting now');
       await waitFor(() => pidsMatching(marker).length === 0, 5000, 'no sleep left');
       await Promise.allSettled(calls);
+      // Its end was never seen by the server, which did not wait for it: recorded as it exited (it was lost before).
+      const ends = auditLines(s.auditFile).filter((l) => l.event_type === 'process_exit');
+      expect(ends.map((l) => [l.arguments?.processId, l.result?.status])).toEqual([[processId, 'killed']]);
     } finally {
       killMatching(marker);
     }
