@@ -8,6 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
@@ -129,6 +130,37 @@ describe('authentication off: a source is an address, every loopback address one
       expect(((await refused.json()) as { error: { data: { reason: string } } }).error.data.reason).toBe('request_bodies');
     } finally {
       for (const s of sockets) s.destroy();
+    }
+  }, 30_000);
+
+  // The concurrency limit counted each address of 127.0.0.0/8 as a client of its own: 64 of them, three calls each,
+  // held their 4 MB bodies (430 MB) for as long as the calls ran.
+  test('the call limits count every loopback address as one client: a fourth call from a fourth address is refused', async () => {
+    const marker = '30.7171';
+    const call = (from: string) =>
+      new Promise<number>((resolve) => {
+        const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'shell_execute', arguments: { command: 'sleep', arguments: [marker], timeoutSeconds: 10 } } });
+        const { port } = new URL(open.url);
+        const req = request({ host: '127.0.0.1', port: Number(port), localAddress: from, method: 'POST', path: '/mcp', headers: { 'content-type': 'application/json' } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', () => resolve(0));
+        req.end(body);
+      });
+    const running = ['127.0.0.2', '127.0.0.3', '127.0.0.4'].map(call);
+    try {
+      await waitFor(() => Bun.spawnSync(['pgrep', '-fc', `sleep ${marker}`]).stdout.toString().trim() === '3', 10_000, 'three calls running');
+      expect(await call('127.0.0.5')).toBe(429);
+    } finally {
+      for (const pid of Bun.spawnSync(['pgrep', '-f', `sleep ${marker}`]).stdout.toString().split('\n').filter(Boolean)) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          // Gone meanwhile.
+        }
+      }
+      await Promise.all(running);
     }
   }, 30_000);
 });

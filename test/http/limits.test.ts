@@ -60,10 +60,12 @@ function build(
   const dispatcher = new McpDispatcher(new ToolRegistry([probe]), security);
   const contextOf = (request: Request): CallContext => {
     const state = stateOf(request)!;
+    const clientId = request.headers.get('x-client') ?? 'c1';
     return {
-      clientId: request.headers.get('x-client') ?? 'c1',
+      clientId,
       clientIp: state.clientIp,
-      apiKeyHash: null,
+      // Signed in, as auth would resolve it: limited as its client (one that is not is limited as its address).
+      apiKeyHash: `key-of-${clientId}`,
       correlationId: state.correlationId,
       transport: 'http',
       signal: request.signal,
