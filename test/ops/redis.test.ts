@@ -93,7 +93,7 @@ describe.skipIf(!hasRedis)('Redis limit store', () => {
       const admin = new RedisClient(`redis://127.0.0.1:${port}`);
       try {
         // The renewal (every second here) is what tells the new Redis about the call that still runs.
-        await waitFor(async () => (await admin.send('ZCARD', ['hide:rl:{127.0.0.1}:slots'])) === 1, 5000, "the running call's lease back in Redis");
+        await waitFor(async () => (await admin.send('ZCARD', ['hide:rl:{loopback}:slots'])) === 1, 5000, "the running call's lease back in Redis");
       } finally {
         admin.close();
       }
@@ -188,10 +188,10 @@ describe.skipIf(!hasRedis)('Redis limit store', () => {
       expect(await admin.send('CLIENT', ['PAUSE', '5000', 'ALL'])).toBe('OK');
       const r = await exec(s.url, 'echo', ['while busy']);
       expect([r.status, r.body.error.code]).toEqual([503, -31503]);
-      await waitFor(async () => (await admin.send('ZCARD', ['hide:rl:{127.0.0.1}:slots'])) === 0, 10_000, 'the late slot removed');
+      await waitFor(async () => (await admin.send('ZCARD', ['hide:rl:{loopback}:slots'])) === 0, 10_000, 'the late slot removed');
       expect((await exec(s.url, 'echo', ['after'])).status).toBe(200);
       // The refused call is not counted in the window either.
-      expect(await admin.send('ZCARD', ['hide:rl:{127.0.0.1}:rpm'])).toBe(2);
+      expect(await admin.send('ZCARD', ['hide:rl:{loopback}:rpm'])).toBe(2);
     } finally {
       admin.close();
     }
@@ -211,9 +211,9 @@ describe.skipIf(!hasRedis)('Redis limit store', () => {
       expect([r.status, r.body.error.code]).toEqual([503, -31503]);
       await Bun.sleep(3000);
       process.kill(pid, 'SIGCONT');
-      await waitFor(async () => (await admin.send('ZCARD', ['hide:rl:{127.0.0.1}:slots'])) === 0, 10_000, 'the late slot removed');
+      await waitFor(async () => (await admin.send('ZCARD', ['hide:rl:{loopback}:slots'])) === 0, 10_000, 'the late slot removed');
       // Its window entry, which would otherwise count for a minute, is gone as well.
-      await waitFor(async () => (await admin.send('ZCARD', ['hide:rl:{127.0.0.1}:rpm'])) === 1, 10_000, "the late acquire's window entry removed");
+      await waitFor(async () => (await admin.send('ZCARD', ['hide:rl:{loopback}:rpm'])) === 1, 10_000, "the late acquire's window entry removed");
       expect((await exec(s.url, 'echo', ['after'])).status).toBe(200);
     } finally {
       process.kill(pid, 'SIGCONT');
