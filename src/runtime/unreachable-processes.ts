@@ -9,7 +9,7 @@
  */
 import type { Caller } from '../exec/process-caller.ts';
 import type { KeyStore } from '../security/keys.ts';
-import { REACHING_TOOLS } from '../tools/process.ts';
+import { REACHING_TOOLS, reachesProcesses } from '../tools/process.ts';
 import { type ToolDefinition, toolPermitted } from '../tools/types.ts';
 
 export const CLIENT_REVOKED = 'its client was disabled or removed from the keys file';
@@ -52,6 +52,6 @@ export function revokedCallReason(keys: Pick<KeyStore, 'enabledClient' | 'client
     return `its client may no longer call ${tool.name} (its tools or readOnly in the keys file)`;
   }
   // A start still on its way would make a process its client can neither read nor stop, as none is started for it now.
-  if (tool?.name === 'process_start' && !REACHING_TOOLS.some((name) => toolPermitted({ name, readOnly: false }, grant))) return PROCESS_TOOLS_REVOKED;
+  if (tool?.name === 'process_start' && !reachesProcesses(grant)) return PROCESS_TOOLS_REVOKED;
   return null;
 }

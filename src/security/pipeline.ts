@@ -17,7 +17,7 @@ import type { Limiter } from './limiter.ts';
 import type { HostPolicy } from './host.ts';
 import type { OAuthGuard } from './oauth/guard.ts';
 import type { BearerError } from './oauth/metadata.ts';
-import { anonymousSource } from './body-budget.ts';
+import { callerSource } from './body-budget.ts';
 import { looksLikeJwt } from './oauth/jwt-shape.ts';
 import type { OriginPolicy } from './origin.ts';
 
@@ -245,7 +245,7 @@ export class SecurityPipeline implements ToolCallGate {
       throw new UnavailableError(`Service unavailable: ${what}`, AUDIT_RETRY_AFTER_SECONDS, { reason: 'audit' });
     }
     // A caller who signs in is limited as its client; one who does not (authentication off), as its address's source.
-    const got = await this.opts.limiter.acquire(ctx.apiKeyHash !== null || ctx.oauth !== undefined ? ctx.clientId : anonymousSource(ctx.clientIp));
+    const got = await this.opts.limiter.acquire(callerSource(ctx, () => ctx.clientIp));
     if (got.ok) {
       let released = false;
       return {

@@ -41,6 +41,11 @@ async function guarded<T>(run: () => Promise<ToolOutcome<T>> | ToolOutcome<T>): 
 
 /** With either one a client still sees or stops what it started. */
 export const REACHING_TOOLS = ['process_read', 'process_kill'] as const;
+
+/** Whether a caller with this grant may call process_read or process_kill: see or stop what it starts. */
+export function reachesProcesses(grant: Pick<CallContext, 'allowedTools' | 'readOnly'>): boolean {
+  return REACHING_TOOLS.some((name) => toolPermitted({ name, readOnly: false }, grant));
+}
 const UNREACHABLE_START = 'this client may call neither process_read nor process_kill: nobody could read or stop a process it started, so none is started';
 
 function callerOf(ctx: CallContext, correlationId: string, user: string | undefined) {
@@ -99,7 +104,7 @@ export function processTools(table: ProcessTable, limits: { maxTimeoutSeconds: n
       guarded(async () => {
         // A process only process_read and process_kill see or stop: started by a client that may call neither, nobody
         // could, and it would run on unwatched to its lifetime (a keys reload kills such processes; none is started).
-        if (!REACHING_TOOLS.some((name) => toolPermitted({ name, readOnly: false }, ctx))) throw new ProcessError(UNREACHABLE_START);
+        if (!reachesProcesses(ctx)) throw new ProcessError(UNREACHABLE_START);
         const { correlationId: _c, user, ...startArgs } = args;
         const r = await table.start(callerOf(ctx, correlationId, user), startArgs, ctx.signal);
         return { structured: { ...r, error: null }, isError: false, auditResult: { processId: r.processId, pid: r.pid } };

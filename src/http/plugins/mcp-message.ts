@@ -11,7 +11,7 @@ import { HideError, ParseError, RateLimitError, RpcCode } from '../../core/error
 import type { McpCore } from '../../mcp/core.ts';
 import type { McpHeaders } from '../../mcp/era.ts';
 import { type HeaderRecord, type RequestState, stateOf } from '../request-state.ts';
-import { BodyBudget, type BodyRoom, bodySource } from '../../security/body-budget.ts';
+import { BodyBudget, type BodyRoom, callerSource } from '../../security/body-budget.ts';
 import { BodyDeadlines, readBody } from './body-limit.ts';
 
 /**
@@ -85,8 +85,7 @@ export function mcpMessage(core: McpCore, maxBytes: number, bodyTimeoutMs: numbe
 
   async function read(request: Request, headers: HeaderRecord, state: RequestState): Promise<void> {
     const media = mediaProblem(headers);
-    const id = state.identity;
-    const source = bodySource(id !== undefined && (id.apiKeyHash !== null || id.oauth !== undefined), id?.clientId ?? '', () => state.clientIp);
+    const source = callerSource(state.identity ?? { clientId: '', apiKeyHash: null }, () => state.clientIp);
     let reserved = 0;
     let room: BodyRoom = 'large';
     const reserve = (bytes: number, declared: boolean) => {
