@@ -48,7 +48,7 @@ export interface ListedProcess extends ProcessState {
 const CANCELLED_START = 'the call was cancelled before the process was handed back; it was stopped';
 
 /** How long closing the table waits for killed processes to report their end. */
-const CLOSE_WAIT_MS = 5000;
+export const CLOSE_WAIT_MS = 5000;
 
 export class ProcessTable {
   private readonly entries = new Map<string, TrackedProcess>();

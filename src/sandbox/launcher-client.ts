@@ -138,6 +138,9 @@ const failed = (message: string, begun: number): SandboxRunResult => notStarted(
  */
 export const BOOT_DEADLINE_MS = 10_000;
 
+/** How long closing a launcher waits for it to see its input end and exit, before it is killed. */
+export const LAUNCHER_CLOSE_MS = 2000;
+
 /** How long a dead launcher's last messages are waited for before its calls are settled (a resend waits for them all). */
 const EXIT_DRAIN_MS = 1000;
 
@@ -399,7 +402,7 @@ export class SandboxLauncher {
         // Already closed.
       }
       // A launcher stopped or stuck in a write cannot see EOF; bound the wait.
-      const force = setTimeout(() => proc.kill('SIGKILL'), 2000);
+      const force = setTimeout(() => proc.kill('SIGKILL'), LAUNCHER_CLOSE_MS);
       await proc.exited;
       clearTimeout(force);
     }

@@ -10,6 +10,9 @@
 import { describe, expect, test } from 'bun:test';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { CLOSE_WAIT_MS } from '../../src/exec/process-table.ts';
+import { LAUNCHER_CLOSE_MS } from '../../src/sandbox/launcher-client.ts';
+import { LAST_SWEEP_MS } from '../../src/sandbox/orphans.ts';
 import { BOMB_PROCESSES, servedOnceThereIsRoom, startForkBomb } from '../helpers/bombs.ts';
 import { isLive, livePidsWith, newMarker, procStat } from '../helpers/procfs.ts';
 import { callTool, waitFor } from '../helpers/server.ts';
@@ -22,6 +25,16 @@ const sessionOf = (pid: number): number => {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]);
 };
+
+/**
+ * The longest a server whose supervisor died may take to stop with a client's launcher stopped: its processes' ends
+ * waited for, the launcher's close waited for, then the last sweep of what the launcher left, and a margin. A fork
+ * bomb on a loaded machine makes the sweep the long part.
+ */
+const STOP_WITH_STOPPED_LAUNCHER_MS = CLOSE_WAIT_MS + LAUNCHER_CLOSE_MS + LAST_SWEEP_MS + 3000;
+
+/** How long the fork bomb may take to pass one budgeted sweep (300 processes). */
+const GROWTH_MS = 20_000;
 
 const occurrences = (text: string, what: string) => text.split(what).length - 1;
 
@@ -123,12 +136,14 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED)('supervisor', () => {
     const m = newMarker();
     const marked = () => livePidsWith(`\0${m}\0`);
     try {
-      const started = await startForkBomb(`${server.url}/mcp`, ALICE, 20, m);
+      // It outlives the slowest growth and stop allowed here: the bomb's own end must not be what ends it.
+      const started = await startForkBomb(`${server.url}/mcp`, ALICE, (GROWTH_MS + STOP_WITH_STOPPED_LAUNCHER_MS) / 1000 + 10, m);
       expect(started.error).toBeNull();
       process.kill(procStat(`/proc/${started.pid}`).ppid, 'SIGSTOP');
-      await waitFor(() => marked().length >= 300, 10_000, 'the bomb to grow under its stopped launcher');
+      // Five seconds on this test's machine beside four busy cores; four test files run side by side in CI.
+      await waitFor(() => marked().length >= 300, GROWTH_MS, 'the bomb to grow under its stopped launcher');
       server.proc.kill('SIGKILL');
-      await waitFor(() => !isLive(`/proc/${server.pid}`), 15_000, 'the server to end');
+      await waitFor(() => !isLive(`/proc/${server.pid}`), STOP_WITH_STOPPED_LAUNCHER_MS, 'the server to end');
       expect(marked().length).toBe(0);
       await server.ended();
       // The kernel tells the server of its supervisor's death once per thread of the supervisor that exits: one stop.
@@ -137,5 +152,5 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED)('supervisor', () => {
       await s.stop();
       for (const pid of marked()) process.kill(pid, 'SIGKILL');
     }
-  }, 40_000);
+  }, GROWTH_MS + STOP_WITH_STOPPED_LAUNCHER_MS + 15_000);
 });
