@@ -58,7 +58,7 @@ describe('notifications/cancelled over HTTP (2025-11-25)', () => {
     const marker = `sleep 0.05${process.pid}1`;
     const release = join(s.workspace, 'release-cancel');
     const first = post(KEY_A, waitingCall(5, marker, release)).then((r) => r.json() as Promise<any>);
-    await waitFor(() => pgrepCount(marker) >= 1 || null, 5000, 'the call started');
+    await waitFor(() => pgrepCount(marker) >= 1 || null, 20_000, 'the call started');
 
     expect((await post(KEY_B, cancel(5))).status).toBe(202);
     writeFileSync(release, '');
@@ -67,13 +67,13 @@ describe('notifications/cancelled over HTTP (2025-11-25)', () => {
 
     const marker2 = `sleep 0.05${process.pid}2`;
     const second = post(KEY_A, waitingCall(6, marker2, join(s.workspace, 'never'))).then((r) => r.json() as Promise<any>);
-    await waitFor(() => pgrepCount(marker2) >= 1 || null, 5000, 'the second call started');
+    await waitFor(() => pgrepCount(marker2) >= 1 || null, 20_000, 'the second call started');
     expect((await post(KEY_A, cancel(6))).status).toBe(202);
     const cancelled = await second;
     expect(cancelled.id).toBe(6);
     expect(cancelled.result.isError).toBe(true);
     expect(cancelled.result.structuredContent.stdout).toBe('');
-    await waitFor(() => pgrepCount(marker2) === 0 || null, 5000, 'the process group killed');
+    await waitFor(() => pgrepCount(marker2) === 0 || null, 20_000, 'the process group killed');
   });
 });
 
@@ -83,14 +83,14 @@ describe('a closed response stream (2026-07-28)', () => {
     const m = asModern('tools/call', { name: 'shell_execute', arguments: { command: 'sh', arguments: ['-c', `${marker} & ${marker}`], timeoutSeconds: 60 } });
     const controller = new AbortController();
     const pending = post(KEY_A, { jsonrpc: '2.0', id: 7, method: 'tools/call', params: m.params }, { ...m.headers, accept: 'text/event-stream' }, controller.signal).catch(() => null);
-    await waitFor(() => pgrepCount(marker) >= 2 || null, 5000, 'sleeps started');
+    await waitFor(() => pgrepCount(marker) >= 2 || null, 20_000, 'sleeps started');
     controller.abort();
     await pending;
-    await waitFor(() => pgrepCount(marker) === 0 || null, 5000, 'sleeps killed after the stream closed');
+    await waitFor(() => pgrepCount(marker) === 0 || null, 20_000, 'sleeps killed after the stream closed');
     // Written when the call ends, after the client has gone: the line still names the client's address.
     const line = await waitFor(
       () => readFileSync(s.auditFile, { encoding: 'utf8', flag: 'a+' }).split('\n').find((l) => l.includes(marker)) ?? null,
-      5000,
+      20_000,
       'the audit line',
     );
     expect(JSON.parse(line!)).toMatchObject({ event_type: 'tool_call', client_id: 'a', client_ip: '127.0.0.1' });
@@ -112,12 +112,12 @@ describe('notifications/cancelled over stdio', () => {
       const marker = `sleep 0.05${process.pid}${callMeta ? 5 : 4}${cancelMeta === MODERN_META ? 1 : 0}`;
       const call = waitingCall(8, marker, join(ws, 'never'));
       peer.send(JSON.stringify({ ...call, params: { ...call.params, ...(callMeta ? { _meta: callMeta } : {}) } }));
-      await waitFor(() => pgrepCount(marker) >= 1 || null, 5000, 'the call started');
+      await waitFor(() => pgrepCount(marker) >= 1 || null, 20_000, 'the call started');
       const note = cancel(8);
       peer.send(JSON.stringify({ ...note, params: { ...note.params, ...(cancelMeta ? { _meta: cancelMeta } : {}) } }));
-      await waitFor(() => pgrepCount(marker) === 0 || null, 5000, 'the process group killed');
+      await waitFor(() => pgrepCount(marker) === 0 || null, 20_000, 'the process group killed');
       // The call's audit line is written just before its reply would be: once it is there, any reply is on its way out.
-      await waitFor(() => readFileSync(join(dir, 'audit.jsonl'), { encoding: 'utf8', flag: 'a+' }).includes(marker) || null, 5000, 'the audit line');
+      await waitFor(() => readFileSync(join(dir, 'audit.jsonl'), { encoding: 'utf8', flag: 'a+' }).includes(marker) || null, 20_000, 'the audit line');
       peer.send(JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/list', params: callMeta ? { _meta: callMeta } : {} }));
       await peer.line('{"jsonrpc":"2.0","id":9,');
       expect(peer.lines.filter((l) => !l.startsWith('{"jsonrpc":"2.0","id":9,'))).toEqual([]);
@@ -140,8 +140,8 @@ describe('a process_start cancelled while it starts', () => {
       const marker = `36${process.pid}.5`;
       const start = { jsonrpc: '2.0', id: 11, method: 'tools/call', params: { name: 'process_start', arguments: { command: 'sleep', arguments: [marker] } } };
       peer.send(`${JSON.stringify(start)}\n${JSON.stringify(cancel(11))}`);
-      await waitFor(() => readFileSync(join(dir, 'audit.jsonl'), { encoding: 'utf8', flag: 'a+' }).includes('"process_start"') || null, 5000, 'the start audited');
-      await waitFor(() => pgrepCount(`sleep ${marker}`) === 0 || null, 5000, 'no process left running');
+      await waitFor(() => readFileSync(join(dir, 'audit.jsonl'), { encoding: 'utf8', flag: 'a+' }).includes('"process_start"') || null, 20_000, 'the start audited');
+      await waitFor(() => pgrepCount(`sleep ${marker}`) === 0 || null, 20_000, 'no process left running');
       peer.send(JSON.stringify({ jsonrpc: '2.0', id: 12, method: 'tools/call', params: { name: 'process_list', arguments: {} } }));
       const listed = JSON.parse(await peer.line('{"jsonrpc":"2.0","id":12,'));
       expect(listed.result.structuredContent.processes).toEqual([]);
@@ -168,14 +168,14 @@ describe('a process_start cancelled while its launcher starts it (HTTP, 2025-11-
     process.kill(launcher, 'SIGSTOP');
     try {
       const pending = post(KEY_A, { jsonrpc: '2.0', id: 22, method: 'tools/call', params: { name: 'process_start', arguments: { command: 'sleep', arguments: [marker] } } });
-      await waitFor(async () => (await toolCallsInFlight(s.url)) === 1, 5000, 'the start in flight');
+      await waitFor(async () => (await toolCallsInFlight(s.url)) === 1, 20_000, 'the start in flight');
       expect((await post(KEY_A, cancel(22))).status).toBe(202);
       process.kill(launcher, 'SIGCONT');
       await pending;
     } finally {
       process.kill(launcher, 'SIGCONT');
     }
-    await waitFor(() => pgrepCount(`sleep ${marker}`) === 0 || null, 5000, 'no process left running');
+    await waitFor(() => pgrepCount(`sleep ${marker}`) === 0 || null, 20_000, 'no process left running');
     const listed = (await (await post(KEY_A, { jsonrpc: '2.0', id: 23, method: 'tools/call', params: { name: 'process_list', arguments: {} } })).json()) as any;
     expect(listed.result.structuredContent.processes.filter((p: any) => p.status === 'running')).toEqual([]);
   });
