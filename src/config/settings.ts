@@ -581,5 +581,12 @@ export const SETTINGS = [
     default: 1024,
     doc: "Signals queued and POSIX timers held by the server's user that a command may reach (RLIMIT_SIGPENDING, one count per user: as root, every root process of the host's, which one command's timers would otherwise take whole); 0 = no limit.",
   }),
+  setting({
+    path: 'sandbox.nice',
+    env: 'HIDE_SANDBOX_NICE',
+    schema: int(0, 19),
+    default: 10,
+    doc: "Nice value commands run at (0–19; 0 = the server's own): the CPU goes to the server first when the host is busy, and idle CPU to commands as before. Commands cannot lower it, and the out-of-memory killer picks them before the server whatever it is.",
+  }),
   setting({ path: 'sandbox.processes', env: 'HIDE_SANDBOX_PROCESSES', schema: int(0, 4_194_304), default: 4096, doc: "Processes of the server's user a command may reach (RLIMIT_NPROC; root ignores it); 0 = no limit. What a command forks in the moment before its limit lands may reach 1024 more." }),
 ] as const;

@@ -74,6 +74,8 @@ export interface SandboxLauncherOptions {
   ptys?: number;
   /** The commands' limits among those their early children inherit: the launcher holds itself to each plus LAUNCHER_LIMIT_RESERVE. */
   commandLimits?: InheritedLimits;
+  /** The nice value its commands run at least at (HIDE_SANDBOX_NICE); default 0, unchanged. */
+  nice?: number;
   /** Receives warnings: unexpected exits, restart failures, launcher diagnostics. */
   log?: (message: string) => void;
   /** Called after a launcher process has exited (the server sweeps what it left). */
@@ -455,6 +457,7 @@ export class SandboxLauncher {
       dropCapabilities: this.options.dropCapabilities !== false,
       ptys: this.options.ptys ?? MAX_PTYS_PER_LAUNCHER,
       ownLimits: inheritedLimits(this.options.commandLimits, LAUNCHER_LIMIT_RESERVE),
+      nice: this.options.nice ?? 0,
     };
     let proc: LauncherProcess;
     try {

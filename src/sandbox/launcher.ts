@@ -41,6 +41,7 @@ import { killGroup, type RunningCommand, runCommand, startLiveCommand } from './
 import { UnfilteredThread, UnfilteredThreadError } from './unfiltered-thread.ts';
 import { forbidCoreDumps, lowerOwnLimits } from './rlimits.ts';
 import { installSeccomp } from './seccomp.ts';
+import { yieldToServer } from './yield-to-server.ts';
 import { InflightMap } from '../util/inflight-map.ts';
 
 const PR_SET_DUMPABLE = 4;
@@ -76,6 +77,9 @@ function socketsAllowed(rules: LauncherConfig['rules']): boolean {
 const PTY_DEVICES = ['/dev/ptmx', '/dev/pts'];
 
 async function confine(config: LauncherConfig): Promise<{ report: LayerReport; pidns: PidNamespaces | null; unfiltered: UnfilteredThread; terminals: boolean }> {
+  // While /proc/self is still ours to write: not dumpable, a process's /proc files belong to root, and Landlock
+  // leaves /proc read-only to us too.
+  const yieldMissed = yieldToServer(config.nice);
   check(libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), 'prctl(PR_SET_DUMPABLE, 0)');
   forbidCoreDumps();
   // Before any command starts: what one forks before its own limits land inherits these.
@@ -135,7 +139,7 @@ async function confine(config: LauncherConfig): Promise<{ report: LayerReport; p
   const sharedPids = pidns === null;
   installSeccomp({ network: socketsAllowed(config.rules) ? 'on' : 'off', protectedPids: [], allowPidNamespace: !sharedPids, sysvIpc: !sharedPids, refuseStopSignals: sharedPids });
   if (sharedPids) sendStopSignalsThrough((fd) => unfiltered.stop(fd));
-  return { report: { ...landlock, pidNamespace: pidns !== null, privateProc, privateTmp, privateNetwork, readOnlyMounts, seccomp: true, nonDumpable: true, mountRefused, networkRefused, readOnlyRefused }, pidns, unfiltered, terminals };
+  return { report: { ...landlock, pidNamespace: pidns !== null, privateProc, privateTmp, privateNetwork, readOnlyMounts, seccomp: true, nonDumpable: true, mountRefused, networkRefused, readOnlyRefused, yieldRefused: yieldMissed.length > 0 ? yieldMissed.join('; ').slice(0, 1000) : null }, pidns, unfiltered, terminals };
 }
 
 /**

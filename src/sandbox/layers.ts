@@ -42,5 +42,6 @@ export function predictedLayers(network: 'off' | 'on'): string[] {
     mountRefused: null,
     networkRefused: null,
     readOnlyRefused: null,
+    yieldRefused: null,
   });
 }

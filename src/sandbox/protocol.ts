@@ -47,6 +47,8 @@ export interface LauncherConfig {
    * they are forked before the call's own limits land.
    */
   ownLimits: InheritedLimits;
+  /** The nice value the launcher's threads, and so its commands, run at least at (0 = unchanged). */
+  nice: number;
 }
 
 export const LAUNCHER_CONFIG_ENV = 'HIDE_LAUNCHER_CONFIG';
@@ -73,6 +75,8 @@ export interface LayerReport extends RestrictReport {
   networkRefused: string | null;
   /** Why a launcher that was to make the mounts outside the grants read-only did not, else null. */
   readOnlyRefused: string | null;
+  /** Why a launcher could not make itself the out-of-memory killer's first choice or lower its priority, else null. */
+  yieldRefused: string | null;
 }
 
 /** Server → launcher. */
@@ -117,6 +121,7 @@ const ReportSchema = v.object({
   mountRefused: v.nullable(v.pipe(v.string(), v.maxLength(1000))),
   networkRefused: v.nullable(v.pipe(v.string(), v.maxLength(1000))),
   readOnlyRefused: v.nullable(v.pipe(v.string(), v.maxLength(1000))),
+  yieldRefused: v.nullable(v.pipe(v.string(), v.maxLength(1000))),
 });
 
 const Count = v.pipe(v.number(), v.safeInteger(), v.minValue(0));

@@ -162,6 +162,7 @@ export async function setupSandbox(
     privateTmp,
     idleCloseMs: config.sandbox.launcherIdleSeconds * 1000,
     maxLaunchers: config.sandbox.maxLaunchers,
+    nice: config.sandbox.nice,
     // What a launcher holds of a process's output while a write to the server is on its way: what the ring keeps. A
     // flood beyond it is dropped there (and counted) rather than carried across the pipe only to be dropped from
     // the ring; held to 256 KiB, a burst the ring would have kept whole (a 900 KB test log written at once) lost its
@@ -208,6 +209,12 @@ export async function setupSandbox(
         log.warn(
           `the sandbox runs without read-only mounts outside the granted paths: the kernel refused them (${report.readOnlyRefused}); ` +
             'commands (uid 0, no capabilities) can change the mode, times and extended attributes of files root owns anywhere',
+        );
+      }
+      if (report.yieldRefused !== null) {
+        log.warn(
+          `commands do not give way to the server as they should (${report.yieldRefused}): under memory pressure the out-of-memory killer may pick the server ` +
+            'before the command that caused it, and busy commands share the CPU evenly with it',
         );
       }
       if (report.networkRefused !== null) {

@@ -108,7 +108,7 @@ describe('the derived schema', () => {
         envAllowlist: expect.any(Array),
         instanceId: expect.any(String),
       },
-      sandbox: { mode: 'auto', network: 'off', launcherIdleSeconds: 60, maxLaunchers: 64, readOnlyPaths: [], cpuSeconds: 0, memoryBytes: 0, openFiles: 4096, fileSizeBytes: 0, pendingSignals: 1024, processes: 4096 },
+      sandbox: { mode: 'auto', network: 'off', launcherIdleSeconds: 60, maxLaunchers: 64, readOnlyPaths: [], cpuSeconds: 0, memoryBytes: 0, openFiles: 4096, fileSizeBytes: 0, pendingSignals: 1024, nice: 10, processes: 4096 },
     });
     expect(sources).toEqual(Object.fromEntries(ROWS.map((s) => [s.path, 'default'])));
   });

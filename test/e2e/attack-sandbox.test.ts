@@ -9,6 +9,7 @@
  * HIDE_SANDBOX=required and two clients: alice attacks, bob is the victim.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { getPriority } from 'node:os';
 import { copyFileSync, existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ServerProcess } from '../helpers/process.ts';
@@ -294,6 +295,19 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
     expect(r.limit).toEqual(['1024', '1024']);
     expect(r.then).toBe('Resource temporarily unavailable');
     expect(r.made).toBeLessThanOrEqual(1024);
+  });
+
+  // The out-of-memory killer chose by resident size alone, and the server is the largest process there is: a command
+  // filling a memory limit with memory charged to no process (an unmapped memfd) got the server killed, and with it
+  // every client's processes. Commands are its first choice now, and run below the server's priority, for good.
+  test("a command is the out-of-memory killer's first choice and runs below the server's priority, and can undo neither", async () => {
+    const r = await attack(ALICE, 'give-way');
+    expect({ oom: r.oom_score_adj, nice: r.nice, after: r.after }).toEqual({ oom: '1000', nice: 10, after: ['1000', 10] });
+    const undone = Object.entries(r).filter(([k, v]) => (k.startsWith('lower') || k.startsWith('renice') || k === 'RLIMIT_NICE') && (v === 'lowered' || v === 'raised'));
+    expect(undone).toEqual([]);
+    expect(r['renice self']).toBe('Permission denied');
+    // The server itself is left as it was started.
+    expect({ oom: readFileSync(`/proc/${server.pid}/oom_score_adj`, 'utf8').trim(), nice: getPriority(server.pid) }).toEqual({ oom: '0', nice: 0 });
   });
 
   test('POSIX message queues, which clients would share, are neither created nor opened', async () => {
