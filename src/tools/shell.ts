@@ -9,6 +9,16 @@ import type { CommandRunner, RunResult } from '../exec/runner.ts';
 import { nestingDepth } from '../util/json-measure.ts';
 import { CorrelationIdArgument, defineTool, type ToolDefinition, toolOutput } from './types.ts';
 
+/**
+ * The parser's reason without the text it quotes: it names the token it
+ * stopped at (`Unexpected identifier "hunter2"`), a word of the output, and
+ * the reason is audited, which keeps no output. Quoted JSON punctuation
+ * (`Expected ']'`) says nothing of the output and stays.
+ */
+export function jsonErrorWithoutText(message: string): string {
+  return message.replace(/^JSON Parse error: /, '').replace(/"[^"]*"|'([^']*)'/g, (quoted, single: string | undefined) => (single !== undefined && /^[[\]{}:,]$/.test(single) ? quoted : '(text not shown)'));
+}
+
 /** Deepest stdout JSON shell_execute_json hands back parsed; real tools' output nests a few dozen levels at most. */
 const MAX_JSON_DEPTH = 1000;
 
@@ -150,7 +160,7 @@ export function shellTools(runner: CommandRunner, maxTimeoutSeconds: number): To
           try {
             json = JSON.parse(r.stdout);
           } catch (err) {
-            parseError = `stdout is not valid JSON: ${(err as Error).message}`;
+            parseError = `stdout is not valid JSON: ${jsonErrorWithoutText((err as Error).message)}`;
           }
           // The result is serialised recursively on its way out: JSON nested past that stack would fail the call.
           if (parseError === null && nestingDepth(json, MAX_JSON_DEPTH + 1) > MAX_JSON_DEPTH) {

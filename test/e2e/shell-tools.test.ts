@@ -4,7 +4,7 @@
  * client disconnects that kill the whole process group, parallel calls.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServerProcess } from '../helpers/process.ts';
 import { callTool, rpc, startServer, type TestServer, tempDir, waitFor } from '../helpers/server.ts';
@@ -167,6 +167,24 @@ describe('shell_execute_json', () => {
     expect(r.isError).toBe(true);
     expect(r.json).toBeNull();
     expect(r.parseError).toContain('not valid JSON');
+  });
+  // The parser names the token it stopped at, a word of the output, and the reason is audited: a secret file read
+  // with shell_execute_json, or a config with an unquoted value, went into the audit log in clear, twice.
+  test('a parse error quotes no word of the output, in the answer or the audit log', async () => {
+    const secrets = ['Zx9SuperSecretDbPassw0rd', 'Kq7UnquotedSecretValue', 'é'];
+    for (const [i, out] of ['Zx9SuperSecretDbPassw0rd', '{"password": Kq7UnquotedSecretValue}', 'é'].entries()) {
+      writeFileSync(join(s.workspace, `json-quote-${i}.txt`), `${out}\n`);
+      const r = await callTool(s.mcpUrl, 'shell_execute_json', { command: 'cat', arguments: [`json-quote-${i}.txt`], correlationId: `json-quote-${i}` });
+      expect(r.parseError).toStartWith('stdout is not valid JSON: ');
+      expect(secrets.filter((w) => JSON.stringify(r).includes(w))).toEqual([]);
+    }
+    const lines = await waitFor(() => {
+      const found = readFileSync(s.auditFile, 'utf8').split('\n').filter((l) => l.includes('"correlation_id":"json-quote-'));
+      return found.length === 3 ? found : null;
+    });
+    expect(lines!.filter((l) => secrets.some((w) => l.includes(w)))).toEqual([]);
+    // What does not quote the output stays as the parser said it.
+    expect((await callTool(s.mcpUrl, 'shell_execute_json', { command: 'echo', arguments: ['[1,2'] })).parseError).toBe("stdout is not valid JSON: Expected ']'");
   });
 });
 
