@@ -4,7 +4,10 @@
  * Every event type a line may carry (`process_exit`: a long-lived process
  * ended — exited, killed, timed out, lost with its launcher;
  * `audit_recovered`: the log is writable again after an outage, with the
- * lines it lost, written under HIDE_AUDIT_ON_ERROR=refuse).
+ * lines it lost, written under HIDE_AUDIT_ON_ERROR=refuse;
+ * `audit_lines_lost`: the writer found the file without lines its checkpoint
+ * recorded — cut, emptied, deleted or rewritten by something else — and
+ * this line, chained on from the last recorded one, says so for good).
  */
 export const AUDIT_EVENT_TYPES = [
   'tool_call',
@@ -17,6 +20,7 @@ export const AUDIT_EVENT_TYPES = [
   'permission_denied',
   'process_exit',
   'audit_recovered',
+  'audit_lines_lost',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

@@ -9,6 +9,16 @@ import { type Checkpoint, chainHash, checkpointPath, encodeCheckpoint, hashOf, r
 import { closeQuietly } from '../util/close-quietly.ts';
 import { MAX_LINE_BYTES } from './sealed-line.ts';
 
+/** What a checkpoint recorded of a file that no longer holds it, and what the file holds now. */
+export interface LostLines {
+  lines: number;
+  bytes: number;
+  /** The last recorded line's hash: the next line chains on from it. */
+  lastHash: string | null;
+  linesNow: number;
+  bytesNow: number;
+}
+
 export class LiveCheckpoint {
   /** What the checkpoint says about the file on disk; null when the chain is off or the log is stdout. */
   private checkpoint: Checkpoint | null = null;
@@ -36,9 +46,11 @@ export class LiveCheckpoint {
    * another writer appended leave the recorded ones in place.
    * @param size the file's size now.
    * @param lastText its last whole line, null when it has none.
-   * @returns the hash the next line chains on from when the file lost recorded lines; null when it did not.
+   * @param partialText a last line without its newline, null when there is none.
+   * @returns what the checkpoint recorded when the file lost recorded lines (the next line chains on from its last
+   * hash); null when it did not.
    */
-  take(size: number, lastText: string | null, starting: boolean): string | null {
+  take(size: number, lastText: string | null, starting: boolean, partialText: string | null = null): LostLines | null {
     const old = readCheckpoint(this.file);
     const lastHash = hashOf(lastText);
     let cp: Checkpoint;
@@ -52,7 +64,10 @@ export class LiveCheckpoint {
     // Lines after the recorded end must chain on from it, each hashing as sealed: the recorded line alone at its place
     // could be put back there after a forged file was taken in (its lines counted no more than recorded, so no warning).
     const appended = known && holdsRecordedEnd(this.file, size, old) ? chainedAfter(this.file, old.bytes, size, old.last_hash) : -1;
-    const lost = known && appended < 0;
+    // The recorded end without its last newline (a crash of the disk's, not a writer's, can leave that): nothing the
+    // checkpoint recorded is gone, and the writer completes the line.
+    const onlyNewlineLost = known && partialText !== null && size === old.bytes - 1 && hashOf(partialText) === old.last_hash;
+    const lost = known && appended < 0 && !onlyNewlineLost;
     if (lost) {
       this.warn(
         new Error(
@@ -75,7 +90,7 @@ export class LiveCheckpoint {
     }
     this.checkpoint = cp;
     this.save();
-    return lost ? old.last_hash : null;
+    return lost ? { lines: old.lines, bytes: old.bytes, lastHash: old.last_hash, linesNow: cp.lines, bytesNow: size } : null;
   }
 
   /** `lines` whole lines were appended (the first and last hash given), and the file is now `size` bytes. */

@@ -21,7 +21,7 @@ import { HashPlaces } from './hash-places.ts';
 import { type FileLine, MAX_KEPT_LINE_BYTES, readLines } from './lines.ts';
 import { MAX_LINE_BYTES } from './sealed-line.ts';
 
-export type ProblemKind = 'head-cut' | 'tail-cut' | 'emptied' | 'edited' | 'inserted' | 'deleted' | 'rotation-gap' | 'replaced' | 'malformed' | 'torn' | 'unsealed';
+export type ProblemKind = 'head-cut' | 'tail-cut' | 'emptied' | 'edited' | 'inserted' | 'deleted' | 'rotation-gap' | 'replaced' | 'malformed' | 'torn' | 'unsealed' | 'lines-lost';
 
 export interface VerifyProblem {
   kind: ProblemKind;
@@ -64,10 +64,12 @@ interface Entry {
    */
   textOk: boolean;
   fileStart: string | null;
+  /** An `audit_lines_lost` record: what the writer found its file had lost, as it says. */
+  linesLost: string | null;
 }
 
 function toEntry({ text, line, torn, utf8 }: FileLine): Entry {
-  const entry: Entry = { line, torn, tooLong: text === null, recordStart: false, prev: null, hash: null, selfOk: false, textOk: false, fileStart: null };
+  const entry: Entry = { line, torn, tooLong: text === null, recordStart: false, prev: null, hash: null, selfOk: false, textOk: false, fileStart: null, linesLost: null };
   if (text === null) return entry;
   let rec: unknown;
   try {
@@ -93,7 +95,16 @@ function toEntry({ text, line, torn, utf8 }: FileLine): Entry {
     entry.selfOk = false;
   }
   entry.fileStart = typeof rest.file_start === 'string' ? rest.file_start : null;
+  if (rest.event_type === 'audit_lines_lost') entry.linesLost = lostDescription(rest.result);
   return entry;
+}
+
+/** What an `audit_lines_lost` line's result says was recorded and found, in words. */
+function lostDescription(result: unknown): string {
+  const r = (result ?? {}) as { recorded?: { lines?: unknown; bytes?: unknown; lastHash?: unknown }; found?: { lines?: unknown; bytes?: unknown } };
+  const n = (v: unknown) => (typeof v === 'number' ? v : '?');
+  const recorded = `${n(r.recorded?.lines)} line(s), ${n(r.recorded?.bytes)} bytes, ending in ${typeof r.recorded?.lastHash === 'string' ? short(r.recorded.lastHash) : '?'}`;
+  return `its checkpoint had recorded ${recorded}; it found ${n(r.found?.lines)} line(s), ${n(r.found?.bytes)} bytes`;
 }
 
 /** Every line the writer makes starts so (the timestamp is its first field). */
@@ -317,6 +328,11 @@ function verifyAll(files: readonly string[], torn: VerifyProblem[], live: boolea
         }
         fail('rotation-gap', file, 1, `does not continue ${previous} across the rotation: lines cut from the end of ${previous}, or a file missing between them`);
       } else if (chained === 0) start = `continues ${previous} across a rotation`;
+      // Intact and chained: the writer's own record that lines went missing before it, which the lines around it
+      // no longer show (the chain goes on from the last recorded line).
+      if (e.linesLost !== null) {
+        fail('lines-lost', file, e.line, `lines lost before this line: a server found its file cut, emptied, deleted or rewritten by something else (${e.linesLost})`);
+      }
       seen.set(e.hash!, place(fileIndex, e.line));
       counts[fileIndex] = e.line;
       chained++;

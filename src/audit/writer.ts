@@ -24,7 +24,7 @@ import { hashOf, lastLine, resumeHash } from './chain.ts';
 import { BatchQueue, type Queued } from './batch-queue.ts';
 import { closeQuietly } from '../util/close-quietly.ts';
 import type { AuditEvent, AuditSink } from './event.ts';
-import { LiveCheckpoint } from './live-checkpoint.ts';
+import { LiveCheckpoint, type LostLines } from './live-checkpoint.ts';
 import { LogLock } from './log-lock.ts';
 import { AuditOutage } from './outage.ts';
 import type { Redactor } from './redact.ts';
@@ -65,6 +65,33 @@ export interface AuditWriterOptions {
 /** What the standard stream may hold unwritten before lines are dropped (and counted) instead. */
 const MAX_STANDARD_BACKLOG = 4 * 1024 * 1024;
 
+/** Whether `file` names the file open at `fd` (false when nothing has the name). */
+function namesFile(file: string, fd: number): boolean {
+  try {
+    const named = statSync(file);
+    const open = fstatSync(fd);
+    return named.ino === open.ino && named.dev === open.dev;
+  } catch {
+    return false;
+  }
+}
+
+/** The line that records, in the chain, lines the file lost: what its checkpoint had recorded, and what was left. */
+function linesLostEvent(lost: LostLines): AuditEvent {
+  return {
+    event_type: 'audit_lines_lost',
+    correlation_id: null,
+    client_id: null,
+    client_ip: null,
+    api_key_hash: null,
+    user: null,
+    tool_name: null,
+    arguments: null,
+    result: { recorded: { lines: lost.lines, bytes: lost.bytes, lastHash: lost.lastHash }, found: { lines: lost.linesNow, bytes: lost.bytesNow } },
+    error: 'lines the checkpoint recorded were cut, emptied, deleted or rewritten by something other than a hide server',
+  };
+}
+
 export class AuditWriter implements AuditSink {
   /** Lines handed to the OS (metrics). */
   linesWritten = 0;
@@ -92,6 +119,8 @@ export class AuditWriter implements AuditSink {
   private needsNewline = false;
   /** The next line written is the file's first (it gets `file_start`). */
   private startsFile = false;
+  /** Lines the file lost that the next batch records, with when that was found. */
+  private lost: (LostLines & { at: number }) | null = null;
   private readonly checkpoint: LiveCheckpoint;
   private readonly queue: BatchQueue;
   private readonly outage: AuditOutage;
@@ -172,7 +201,11 @@ export class AuditWriter implements AuditSink {
     // An empty file keeps the hash in memory: it continues the file rotated (or moved) before it. A write cut short
     // just before its newline left a whole record: the chain goes on from it, or it would read as an inserted line.
     const fileEnd = hashOf(last?.partial ?? null) ?? hashOf(last?.line ?? null) ?? this.lastHash;
-    this.lastHash = this.checkpoint.take(this.size, last?.line ?? null, starting) ?? fileEnd;
+    const lost = this.checkpoint.take(this.size, last?.line ?? null, starting, last?.partial ?? null);
+    // The next line records the loss in the chain: the file alone would otherwise read as one continuing a chain from
+    // a file not given, and verify pass it.
+    if (lost !== null) this.lost = { ...lost, at: Date.now() };
+    this.lastHash = lost?.lastHash ?? fileEnd;
   }
 
   /**
@@ -200,7 +233,9 @@ export class AuditWriter implements AuditSink {
       } catch {
         /* moved away and not recreated yet: keep writing where we are until SIGHUP */
       }
-      if (named !== null && (named.ino !== now.ino || named.dev !== now.dev)) {
+      // Deleted, not moved (no name leads to it): every line written on would be lost with the descriptor, and counted
+      // as written. A new file by the name takes them, and its first line records what the deleted one held.
+      if ((named === null && now.nlink === 0) || (named !== null && (named.ino !== now.ino || named.dev !== now.dev))) {
         this.closeFile();
         this.fd = this.open();
         return;
@@ -247,6 +282,10 @@ export class AuditWriter implements AuditSink {
 
   private sealAndWrite(): void {
     const queued = this.queue.take();
+    if (this.lost !== null) {
+      queued.unshift({ at: this.lost.at, event: linesLostEvent(this.lost) });
+      this.lost = null;
+    }
     // While failing, every batch leads with the line that records the outage, so the first line the disk takes
     // again says what was lost, whichever write gets through first (the retry's, or a call's).
     if (this.outage.failing && this.outage.retries && !queued.some((q) => q.probe)) queued.unshift(this.probeItem());
@@ -424,7 +463,11 @@ export class AuditWriter implements AuditSink {
     this.flush();
     const held = this.dirLock.take();
     try {
+      const moved = this.fd !== null && !namesFile(this.file, this.fd);
       this.closeFile();
+      // The checkpoint describes the file moved away, not the one the name leads to now: compared with it, the new
+      // file would read as that one emptied, an alarm at every external rotation.
+      if (moved) this.checkpoint.emptied();
       this.fd = this.open();
     } catch (err) {
       this.report(err as Error);

@@ -358,7 +358,8 @@ describe('audit hash chain', () => {
     writeFileSync(f, `${[...rows, JSON.stringify({ ...sealed, hash: 'f'.repeat(64) })].join('\n')}\n`);
   }
 
-  // An emptied file looks like one a rotation started: verify, given it alone, says its first line continues a file not given.
+  // An emptied or deleted file looks like one a rotation started, and verify, given it alone, said its first line
+  // continues a file not given and passed it: the writer's next line records the loss in the chain, and verify names it.
   const tampered: [name: string, tamper: (file: string) => void, whileRunning: boolean][] = [
     ['lines cut while the server was down', (f) => cutLines(f, 3, 2), false],
     ['the last line rewritten to the same size while the server was down', resealLast, false],
@@ -367,6 +368,8 @@ describe('audit hash chain', () => {
     ['lines cut in place while the server runs', (f) => cutLines(f, 3, 2), true],
     ['a tail forged in place while the server runs', (f) => forgeTail(f, 2), true],
     ['the file emptied while the server runs', (f) => truncateSync(f, 0), true],
+    ['the file deleted while the server runs', (f) => rmSync(f), true],
+    ['the file emptied while the server was down', (f) => truncateSync(f, 0), false],
   ];
   for (const [name, tamper, whileRunning] of tampered) {
     test(`a writer reports ${name}, and verify still shows it after the next line`, () => {
@@ -393,8 +396,13 @@ describe('audit hash chain', () => {
           ),
         ]);
         const verdict = verifyFiles([file]);
-        if (name.includes('emptied')) expect(verdict).toEqual({ ok: true, lines: 1, files: 1, notes: [expect.stringContaining('continues a chain from an earlier file')] });
-        else expect(verdict.ok).toBe(false);
+        expect(verdict.ok).toBe(false);
+        // The loss is in the chain for good: the line after it is the server's record of it, chained on from the last recorded line.
+        const lost = readFileSync(file, 'utf8').split('\n').map((l) => (l ? JSON.parse(l) : null)).find((r) => r?.event_type === 'audit_lines_lost');
+        expect(lost).toMatchObject({ prev_hash: before.last_hash, result: { recorded: { lines: 5, bytes: before.bytes, lastHash: before.last_hash } } });
+        if (name.includes('emptied') || name.includes('deleted')) {
+          expect(verdict).toEqual({ ok: false, problem: { kind: 'lines-lost', file, line: 1, message: expect.stringContaining('its checkpoint had recorded 5 line(s)') } } as never);
+        }
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
