@@ -166,6 +166,36 @@ describe('edit_file', () => {
     expect(readFileSync(join(t.ws, 'e3.txt'), 'utf8')).toBe(original);
   });
 
+  // Edits are found in the file's UTF-8 bytes (the runtime's string search is quadratic for some texts): each lands
+  // on its characters among text of every width, and overlaps are judged as before.
+  test('edits land on their characters among multi-byte text, placed in the original, in any order', async () => {
+    const text = 'é1 𝄞 ab\n日本 ab 😀\nZ\u0301 end\n';
+    writeFileSync(join(t.ws, 'e5.txt'), text);
+    const r = await s.call('edit_file', {
+      path: 'e5.txt',
+      edits: [
+        { oldText: 'end', newText: 'END' },
+        { oldText: '😀', newText: ':)' },
+        { oldText: '日本 ab', newText: 'にほん AB' },
+        { oldText: 'é1 𝄞', newText: 'e1 G' },
+      ],
+    });
+    expect(r).toMatchObject({ applied: 4, error: null });
+    expect(readFileSync(join(t.ws, 'e5.txt'), 'utf8')).toBe('e1 G ab\nにほん AB :)\nZ\u0301 END\n');
+    const twice = await s.call('edit_file', { path: 'e5.txt', edits: [{ oldText: ' ab', newText: '' }, { oldText: 'AB :)', newText: '' }, { oldText: ':)\nZ', newText: '' }] });
+    expect(twice.failedEdits).toEqual([{ index: 2, matches: 1 }]);
+    expect(twice.error).toContain('edit 2: oldText overlaps edit 1');
+  });
+
+  // An oldText the runtime's string search takes quadratic time over (a run of `a` with one `b` near its start, in a
+  // file of `a`): 11 s of a held event loop for a 1 MB file, every client's requests waiting. In bytes it is linear.
+  test("an oldText made to be slow to look for is answered at once, and the server answers others meanwhile", async () => {
+    writeFileSync(join(t.ws, 'many-a.txt'), 'a'.repeat(4 * 1024 * 1024));
+    const oldText = `${'a'.repeat(100)}b${'a'.repeat(20_000)}`;
+    const [edit, health] = await Promise.all([s.call('edit_file', { path: 'many-a.txt', edits: [{ oldText, newText: '' }], dryRun: true }), fetch(`${s.url}/health`)]);
+    expect({ failed: edit.failedEdits, health: health.status }).toEqual({ failed: [{ index: 0, matches: 0 }], health: 200 });
+  });
+
   test('audited with the edit count and the result hash', async () => {
     writeFileSync(join(t.ws, 'e4.txt'), 'secret-ish text\n');
     await s.call('edit_file', { path: 'e4.txt', edits: [{ oldText: 'secret-ish', newText: 'plain' }] });
