@@ -16,7 +16,7 @@ import { lstat, readdir } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import type { Confiner } from './confine.ts';
 import { readDirents } from './dir-names.ts';
-import { IgnoreFile, type IgnoreMatch, IgnoreStack } from './gitignore.ts';
+import { IgnoreFile, type IgnoreMatch, IgnoreStack, RuleBudget } from './gitignore.ts';
 import { type OpenedDir, openDirectory, openFileForRead, readChecked } from './open.ts';
 
 export type EntryType = 'file' | 'directory' | 'symlink' | 'other';
@@ -93,12 +93,13 @@ const MATCH_SLICE_MS = 10;
 const MAX_GITIGNORE_BYTES = 1024 * 1024;
 
 /** Reads `<dir>/.gitignore` when it is a confined regular file; anything else counts as none. */
-async function readIgnoreFile(confiner: Confiner, dirReal: string, base: string): Promise<IgnoreFile | null> {
+async function readIgnoreFile(confiner: Confiner, dirReal: string, base: string, budget: RuleBudget): Promise<IgnoreFile | null> {
+  if (budget.left <= 0) return null;
   try {
     const opened = await openFileForRead(confiner, join(dirReal, '.gitignore'));
     try {
       if (opened.stat.size > MAX_GITIGNORE_BYTES) return null;
-      return await IgnoreFile.compile(base, new TextDecoder().decode(await readChecked(opened.handle, opened.stat.size)));
+      return await IgnoreFile.compile(base, new TextDecoder().decode(await readChecked(opened.handle, opened.stat.size)), budget);
     } finally {
       await opened.handle.close();
     }
@@ -108,15 +109,18 @@ async function readIgnoreFile(confiner: Confiner, dirReal: string, base: string)
 }
 
 /** The .gitignore stack in force in `dirReal`: every directory from its root down to it. */
-export async function ignoreStackFor(confiner: Confiner, dirReal: string): Promise<IgnoreStack> {
-  return new IgnoreStackCache(confiner).get(dirReal);
+export async function ignoreStackFor(confiner: Confiner, dirReal: string, budget = new RuleBudget()): Promise<IgnoreStack> {
+  return new IgnoreStackCache(confiner, budget).get(dirReal);
 }
 
 /** ignoreStackFor for many directories of one tree, each .gitignore read once. */
 export class IgnoreStackCache {
   private readonly stacks = new Map<string, Promise<IgnoreStack>>();
 
-  constructor(private readonly confiner: Confiner) {}
+  constructor(
+    private readonly confiner: Confiner,
+    private readonly budget = new RuleBudget(),
+  ) {}
 
   get(dirReal: string): Promise<IgnoreStack> {
     let stack = this.stacks.get(dirReal);
@@ -124,7 +128,7 @@ export class IgnoreStackCache {
       const root = this.confiner.rootOf(dirReal);
       const rel = relative(root, dirReal);
       const parent = rel === '' ? Promise.resolve(IgnoreStack.EMPTY) : this.get(dirname(dirReal));
-      stack = parent.then(async (p) => p.push(await readIgnoreFile(this.confiner, dirReal, rel)));
+      stack = parent.then(async (p) => p.push(await readIgnoreFile(this.confiner, dirReal, rel, this.budget)));
       this.stacks.set(dirReal, stack);
     }
     return stack;
@@ -153,7 +157,7 @@ class Slicer {
 }
 
 /** Reads one directory's entries, sorted, at most `take` of the accepted ones, with metadata taken through its open descriptor. */
-async function readEntries(confiner: Confiner, dir: Frontier, opts: WalkOptions, take: number): Promise<{ entries: WalkEntry[]; stack: IgnoreStack }> {
+async function readEntries(confiner: Confiner, dir: Frontier, opts: WalkOptions, take: number, rules: RuleBudget): Promise<{ entries: WalkEntry[]; stack: IgnoreStack }> {
   let opened: OpenedDir;
   try {
     opened = await openDirectory(confiner, dir.real, dir.real);
@@ -163,7 +167,7 @@ async function readEntries(confiner: Confiner, dir: Frontier, opts: WalkOptions,
   const root = confiner.rootOf(opened.real);
   let stack = dir.stack;
   try {
-    if (opts.gitignore && dir.depth > 0) stack = dir.stack.push(await readIgnoreFile(confiner, opened.real, relative(root, opened.real)));
+    if (opts.gitignore && dir.depth > 0) stack = dir.stack.push(await readIgnoreFile(confiner, opened.real, relative(root, opened.real), rules));
     const listed = { opened, root, depth: dir.depth + 1, stack };
     const entries = take === Number.POSITIVE_INFINITY ? await readAllEntries(listed, opts) : await readSmallestAccepted(listed, opts, take);
     return { entries, stack };
@@ -336,9 +340,10 @@ class SmallestNames {
  */
 export async function* walk(confiner: Confiner, startReal: string, opts: WalkOptions): AsyncGenerator<WalkEntry> {
   // The start's own .gitignore is part of its ancestors' stack, read once here.
-  const stack = opts.gitignore ? await ignoreStackFor(confiner, startReal) : IgnoreStack.EMPTY;
+  const rules = new RuleBudget();
+  const stack = opts.gitignore ? await ignoreStackFor(confiner, startReal, rules) : IgnoreStack.EMPTY;
   const start: Frontier = { real: startReal, depth: 0, stack };
-  const count: Count = { yielded: 0, limit: opts.limit ?? Number.POSITIVE_INFINITY };
+  const count: Count = { yielded: 0, limit: opts.limit ?? Number.POSITIVE_INFINITY, rules };
   if (count.limit <= 0) return;
   if (opts.order === 'depth-first') {
     yield* depthFirst(confiner, start, opts, count);
@@ -347,7 +352,7 @@ export async function* walk(confiner: Confiner, startReal: string, opts: WalkOpt
   const queue: Frontier[] = [start];
   while (queue.length > 0) {
     const dir = queue.shift()!;
-    const { entries, stack: here } = await readEntries(confiner, dir, opts, count.limit - count.yielded);
+    const { entries, stack: here } = await readEntries(confiner, dir, opts, count.limit - count.yielded, count.rules);
     for (const entry of entries) {
       if (!opts.accept(entry)) continue;
       yield entry;
@@ -360,10 +365,12 @@ export async function* walk(confiner: Confiner, startReal: string, opts: WalkOpt
 interface Count {
   yielded: number;
   limit: number;
+  /** What is left of the rules this walk may compile. */
+  rules: RuleBudget;
 }
 
 async function* depthFirst(confiner: Confiner, dir: Frontier, opts: WalkOptions, count: Count): AsyncGenerator<WalkEntry> {
-  const { entries, stack } = await readEntries(confiner, dir, opts, count.limit - count.yielded);
+  const { entries, stack } = await readEntries(confiner, dir, opts, count.limit - count.yielded, count.rules);
   for (const entry of entries) {
     if (count.yielded >= count.limit) return;
     if (!opts.accept(entry)) continue;

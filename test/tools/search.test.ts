@@ -194,6 +194,21 @@ describe.skipIf(RG === null)('a ripgrep search whose client goes away', () => {
   });
 });
 
+// ripgrep follows a .gitignore that links to a device and reads it until it dies (a memory limit, the kernel's
+// killer): the search said "no matches, no error" for the whole tree. An abnormal end is an error now.
+describe.skipIf(RG === null)('ripgrep dying before it finishes', () => {
+  test('is an error naming how it ended, not an answer of no matches', async () => {
+    using t = tree();
+    writeFileSync(join(t.ws, 'found.txt'), 'needle\n');
+    mkdirSync(join(t.ws, 'zero'));
+    symlinkSync('/dev/zero', join(t.ws, 'zero', '.gitignore'));
+    // Sandboxed, where the memory limit applies: without one ripgrep grew to gigabytes in seconds.
+    await using server = await startServerProcess(t, { PATH: dirname(RG!), HIDE_SANDBOX: 'required', HIDE_SANDBOX_MEMORY_BYTES: String(64 * 1024 * 1024) });
+    const r = await callAt(server.url, 'search_files', { pattern: 'needle' });
+    expect({ engine: r.engine, truncated: r.truncated, error: r.error }).toEqual({ engine: 'ripgrep', truncated: true, error: expect.stringMatching(/^ripgrep (was killed by SIG[A-Z]+|exited with status \d+) before it finished; later matches are missing/) });
+  });
+});
+
 describe('names that are not UTF-8', () => {
   test('are left out of both engines\' searches: decoded, they would name another file (a listing shows them, lossily spelt)', async () => {
     using t = tree();

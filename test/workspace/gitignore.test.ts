@@ -100,7 +100,7 @@ test('IgnoreFile.compile gives other work its turn as it goes, and the same rule
     setImmediate(spin);
   };
   setImmediate(spin);
-  const compiled = await IgnoreFile.compile('', text, 0);
+  const compiled = await IgnoreFile.compile('', text, undefined, 0);
   running = false;
   expect(turns).toBeGreaterThan(100);
   expect(['a.e5', 'a.e1999', 'a.x'].map((p) => compiled.match(p, false))).toEqual(['ignore', 'ignore', null]);

@@ -192,6 +192,13 @@ export function ripgrepSearch(rgPath: string, spawner: Spawner): SearchEngine {
     if (run.truncated && !more) {
       return { matches: found, truncated: true, error: `ripgrep's output passed the ${mib(RG_MAX_OUTPUT_BYTES)} cap (long matching lines?); the search stopped there and later matches are missing` };
     }
+    // Killed (its memory limit, the out-of-memory killer) or crashed: what it did not get to is no answer of "no
+    // matches". A `.gitignore` linked to /dev/zero had ripgrep read until it died, and the search said it found nothing.
+    if (run.exitCode > 2 || run.signal !== null) {
+      const how = run.signal !== null ? `was killed by ${run.signal}` : `exited with status ${run.exitCode}`;
+      const why = run.stderr.trim().slice(0, MAX_STDERR_CHARS);
+      return { matches: found, truncated: true, error: `ripgrep ${how} before it finished; later matches are missing${why ? `: ${why}` : ''}` };
+    }
     // 0: matches, 1: none; 2 with results means some files could not be read, which the built-in engine skips too.
     if (run.exitCode === 2 && matches.length === 0) {
       const why = run.stderr.trim().slice(0, MAX_STDERR_CHARS);
