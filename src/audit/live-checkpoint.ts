@@ -47,10 +47,11 @@ export class LiveCheckpoint {
    * @param size the file's size now.
    * @param lastText its last whole line, null when it has none.
    * @param partialText a last line without its newline, null when there is none.
-   * @returns what the checkpoint recorded when the file lost recorded lines (the next line chains on from its last
-   * hash); null when it did not.
+   * @returns `lost`: what the checkpoint recorded when the file lost recorded lines (the next line chains on from its
+   * last hash), else null; `partialIsOurs`: whether the chain may go on from the last line without its newline (it is
+   * the line the checkpoint ends with, or there is no checkpoint to say).
    */
-  take(size: number, lastText: string | null, starting: boolean, partialText: string | null = null): LostLines | null {
+  take(size: number, lastText: string | null, starting: boolean, partialText: string | null = null): { lost: LostLines | null; partialIsOurs: boolean } {
     const old = readCheckpoint(this.file);
     const lastHash = hashOf(lastText);
     let cp: Checkpoint;
@@ -68,6 +69,18 @@ export class LiveCheckpoint {
     // checkpoint recorded is gone, and the writer completes the line.
     const onlyNewlineLost = known && partialText !== null && size === old.bytes - 1 && hashOf(partialText) === old.last_hash;
     const lost = known && appended < 0 && !onlyNewlineLost;
+    const recorded = old !== null && old !== 'unreadable' && old.bytes > 0;
+    // A line without its newline after the recorded ones is no line any writer recorded: a write cut short (a crash,
+    // a full disk), or text added since, a whole forged record among them. It is not chained on from; it is said.
+    if (recorded && !lost && !onlyNewlineLost && partialText !== null && size > old.bytes) {
+      this.warn(
+        new Error(
+          `${this.file} ends in ${Buffer.byteLength(partialText)} byte(s) without a newline after the ${old.lines} line(s) its checkpoint records: ` +
+            'a write cut short (a crash, a full disk), or text added since. The next line starts a fresh line and chains on from the last whole one, ' +
+            'so `hide audit verify` names it',
+        ),
+      );
+    }
     if (lost) {
       this.warn(
         new Error(
@@ -90,7 +103,10 @@ export class LiveCheckpoint {
     }
     this.checkpoint = cp;
     this.save();
-    return lost ? { lines: old.lines, bytes: old.bytes, lastHash: old.last_hash, linesNow: cp.lines, bytesNow: size } : null;
+    return {
+      lost: lost ? { lines: old.lines, bytes: old.bytes, lastHash: old.last_hash, linesNow: cp.lines, bytesNow: size } : null,
+      partialIsOurs: !recorded || onlyNewlineLost,
+    };
   }
 
   /** `lines` whole lines were appended (the first and last hash given), and the file is now `size` bytes. */

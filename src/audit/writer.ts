@@ -198,10 +198,11 @@ export class AuditWriter implements AuditSink {
     this.needsNewline = last !== null && !last.endsWithNewline;
     this.startsFile = this.size === 0;
     if (this.lastHash === null) return;
+    const { lost, partialIsOurs } = this.checkpoint.take(this.size, last?.line ?? null, starting, last?.partial ?? null);
     // An empty file keeps the hash in memory: it continues the file rotated (or moved) before it. A write cut short
-    // just before its newline left a whole record: the chain goes on from it, or it would read as an inserted line.
-    const fileEnd = hashOf(last?.partial ?? null) ?? hashOf(last?.line ?? null) ?? this.lastHash;
-    const lost = this.checkpoint.take(this.size, last?.line ?? null, starting, last?.partial ?? null);
+    // just before its newline left a whole record: the chain goes on from it, or it would read as an inserted line;
+    // but only the one the checkpoint records (a whole record added without its newline would be taken in unsaid).
+    const fileEnd = (partialIsOurs ? hashOf(last?.partial ?? null) : null) ?? hashOf(last?.line ?? null) ?? this.lastHash;
     // The next line records the loss in the chain: the file alone would otherwise read as one continuing a chain from
     // a file not given, and verify pass it.
     if (lost !== null) this.lost = { ...lost, at: Date.now() };

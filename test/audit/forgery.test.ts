@@ -70,6 +70,23 @@ describe('lines appended after the checkpoint', () => {
     expect(verifyFiles([file])).toMatchObject({ ok: true, lines: 5 });
   });
 
+  // A whole record without its newline reads as the writer's own write cut short just before it, which the chain
+  // went on from, unsaid: a forged record so appended was sealed in, and verify passed it. Only the line the
+  // checkpoint ends with is taken so; anything else without its newline is said, and left out of the chain.
+  test('a forged record, or a fragment, appended without its newline is said at start, left out of the chain, and named by verify', () => {
+    using dir = scratch();
+    const file = join(dir.path, 'audit.jsonl');
+    run(file, 0, 3);
+    appendFileSync(file, forgeAfter(file));
+    expect(run(file, 3, 1)).toEqual([expect.stringMatching(/ends in \d+ byte\(s\) without a newline after the 3 line\(s\) its checkpoint records/)]);
+    expect(verifyFiles([file])).toMatchObject({ ok: false, problem: { kind: 'inserted', line: 4 } });
+    using other = scratch();
+    const second = join(other.path, 'audit.jsonl');
+    run(second, 0, 3);
+    appendFileSync(second, '{"timestamp":"2026-12-05T03:14:15.926Z","event_type":"tool_call","client_id":"alice","arguments":{"command":"sh"');
+    expect(run(second, 3, 1)).toEqual([expect.stringContaining('without a newline after the 3 line(s) its checkpoint records')]);
+  });
+
   test('a log the writer left as it was starts without a word', () => {
     using dir = scratch();
     const file = join(dir.path, 'audit.jsonl');
