@@ -14,6 +14,11 @@ export class ArgumentsDigest {
   /** `key`: the operator's secret (HIDE_AUDIT_ARGUMENTS_KEY, whose schema asks for 32 characters or more). */
   constructor(private readonly key: string) {}
 
+  /** The digest of some bytes (content a file tool wrote), under the same key. */
+  ofBytes(data: Uint8Array): string {
+    return new Bun.CryptoHasher('sha256', this.key).update(data).digest('hex');
+  }
+
   /** The digest of `args`; key order does not matter (`{"a":1,"b":2}` and `{"b":2,"a":1}` give one digest). */
   of(args: unknown): string {
     // An HMAC hasher is spent by its digest: one per line.

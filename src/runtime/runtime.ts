@@ -42,6 +42,7 @@ import { RefusalThrottle } from '../audit/refusal-throttle.ts';
 import { availableToolsTool } from '../tools/available-tools.ts';
 import { checkFileExistsTool } from '../tools/check-file.ts';
 import { fileTools } from '../tools/files/index.ts';
+import type { ContentDigest } from '../tools/files/common.ts';
 import { ToolRegistry } from '../tools/registry.ts';
 import { processTools } from '../tools/process.ts';
 import { shellTools } from '../tools/shell.ts';
@@ -84,6 +85,14 @@ export function isLoopbackHost(host: string): boolean {
   return literal === literal.trim() && isLoopback(literal);
 }
 
+/** The keyed digest of written content for the audit log, under the arguments key; none without one. */
+function contentDigestOf(config: Config): ContentDigest {
+  const key = config.audit.argumentsKey;
+  if (key === undefined) return null;
+  const digest = new ArgumentsDigest(key);
+  return (data) => digest.ofBytes(data);
+}
+
 export function buildTools(config: Config, confiner: Confiner, runner: CommandRunner, spawner: Spawner, processes: ProcessTable): ToolDefinition[] {
   return [
     ...shellTools(runner, config.exec.maxTimeoutSeconds),
@@ -93,7 +102,7 @@ export function buildTools(config: Config, confiner: Confiner, runner: CommandRu
     // ripgrep is looked up once, on the PATH commands get less what a client can write (search_files is a read
     // tool): the server's PATH decides which search engine runs, never a project's node_modules/.bin or a link
     // into the workspace.
-    ...fileTools(confiner, { rgPath: runner.programOutside('rg'), spawner }),
+    ...fileTools(confiner, { rgPath: runner.programOutside('rg'), spawner, contentDigest: contentDigestOf(config) }),
   ];
 }
 

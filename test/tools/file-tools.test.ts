@@ -4,7 +4,7 @@
  * and audit lines that hold a content hash instead of the content.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { auditLines, type Server, startServer, type Tree, tree } from './helpers.ts';
@@ -100,13 +100,30 @@ describe('write_file', () => {
     expect(readdirSync(t.ws)).not.toContain('huge.txt');
   });
 
-  test('the audit line has path, bytes, sha256 and createOnly — never the content', async () => {
+  // A plain digest of a file holding one short secret (`Summer2024!` in a .pgpass, a PIN) was found again from the log
+  // by hashing guesses: without the arguments key the log keeps the size alone; with it, a keyed digest.
+  test('the audit line has path, bytes and createOnly — never the content, nor a plain digest of it', async () => {
     const content = 'audit-me-not: the content itself\n';
-    await s.call('write_file', { path: 'audited.txt', content, createOnly: true });
+    const r = await s.call('write_file', { path: 'audited.txt', content, createOnly: true });
+    expect(r.sha256).toBe(sha(content)); // the client's own answer keeps it
     await s.rt.audit.flush();
     const line = (await auditLines(t.audit)).findLast((l) => l.tool_name === 'write_file');
-    expect(line.arguments).toEqual({ path: 'audited.txt', bytes: content.length, sha256: sha(content), createOnly: true });
-    expect(readFileSync(t.audit, 'utf8')).not.toContain('audit-me-not');
+    expect({ arguments: line.arguments, result: line.result }).toEqual({ arguments: { path: 'audited.txt', bytes: content.length, createOnly: true }, result: { bytes: content.length, created: true, durationMs: expect.any(Number) } });
+    const text = readFileSync(t.audit, 'utf8');
+    expect({ content: text.includes('audit-me-not'), digest: text.includes(sha(content)) }).toEqual({ content: false, digest: false });
+  });
+
+  test('with HIDE_AUDIT_ARGUMENTS_KEY, write_file and edit_file record a digest of what they wrote under that key', async () => {
+    using kt = tree();
+    const key = 'k'.repeat(40);
+    await using keyed = await startServer(kt, { HIDE_AUDIT_ARGUMENTS_KEY: key });
+    const hmac = (text: string) => createHmac('sha256', key).update(text).digest('hex');
+    await keyed.call('write_file', { path: 'k.txt', content: 'one\n' });
+    await keyed.call('edit_file', { path: 'k.txt', edits: [{ oldText: 'one', newText: 'two' }] });
+    await keyed.rt.audit.flush();
+    const lines = await auditLines(kt.audit);
+    expect(lines.find((l) => l.tool_name === 'write_file').arguments).toEqual({ path: 'k.txt', bytes: 4, content_hmac: hmac('one\n'), createOnly: false });
+    expect(lines.find((l) => l.tool_name === 'edit_file').arguments).toEqual({ path: 'k.txt', edits: 1, dryRun: false, content_hmac: hmac('two\n') });
   });
 });
 
@@ -196,12 +213,13 @@ describe('edit_file', () => {
     expect({ failed: edit.failedEdits, health: health.status }).toEqual({ failed: [{ index: 0, matches: 0 }], health: 200 });
   });
 
-  test('audited with the edit count and the result hash', async () => {
+  test('audited with the edit count, never the text nor a plain digest of the result', async () => {
     writeFileSync(join(t.ws, 'e4.txt'), 'secret-ish text\n');
     await s.call('edit_file', { path: 'e4.txt', edits: [{ oldText: 'secret-ish', newText: 'plain' }] });
     await s.rt.audit.flush();
     const line = (await auditLines(t.audit)).findLast((l) => l.tool_name === 'edit_file');
-    expect(line.arguments).toEqual({ path: 'e4.txt', edits: 1, sha256: sha('plain text\n'), dryRun: false });
+    expect({ arguments: line.arguments, result: line.result }).toEqual({ arguments: { path: 'e4.txt', edits: 1, dryRun: false }, result: { applied: 1, bytes: 11, dryRun: false, durationMs: expect.any(Number) } });
+    expect(readFileSync(t.audit, 'utf8')).not.toContain(sha('plain text\n'));
     expect(readFileSync(t.audit, 'utf8')).not.toContain('secret-ish');
   });
 });

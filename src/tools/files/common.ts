@@ -16,6 +16,14 @@ export interface FileLimits {
   maxWriteBytes: number;
 }
 
+/**
+ * The audit log's keyed digest of content a file tool wrote (HMAC-SHA256 under
+ * HIDE_AUDIT_ARGUMENTS_KEY, hex), or null without a key: a plain digest of a
+ * file holding one short secret (a `.pgpass`, a PIN) is reversed by hashing
+ * guesses, so without a key the log keeps the size alone.
+ */
+export type ContentDigest = ((data: Uint8Array) => string) | null;
+
 export const DEFAULT_FILE_LIMITS: FileLimits = {
   maxFileBytes: 10 * 1024 * 1024,
   maxWriteBytes: 10 * 1024 * 1024,

@@ -10,7 +10,7 @@ import { writeAtomic } from '../../workspace/atomic-write.ts';
 import type { Confiner } from '../../workspace/confine.ts';
 import { openFileForRead, readChecked } from '../../workspace/open.ts';
 import { defineTool, type ToolDefinition, toolOutput } from '../types.ts';
-import { type FileLimits, failure, looksBinary, mib, pathSchemaDescription, refusalsAsResults, sha256Hex, strictUtf8, wellFormed } from './common.ts';
+import { type ContentDigest, type FileLimits, failure, looksBinary, mib, pathSchemaDescription, refusalsAsResults, strictUtf8, wellFormed } from './common.ts';
 import { editsDiff } from './diff.ts';
 
 const MAX_EDITS = 100;
@@ -115,7 +115,7 @@ export const editFileOutput = toolOutput({
   ),
 });
 
-export function editFileTool(confiner: Confiner, limits: FileLimits): ToolDefinition {
+export function editFileTool(confiner: Confiner, limits: FileLimits, contentDigest: ContentDigest = null): ToolDefinition {
   return defineTool({
     name: 'edit_file',
     title: 'Edit a file',
@@ -147,7 +147,7 @@ export function editFileTool(confiner: Confiner, limits: FileLimits): ToolDefini
     async handler({ args }) {
       const dryRun = args.dryRun ?? false;
       const base = { path: args.path, diff: '', applied: 0, dryRun, failedEdits: [] as Array<{ index: number; matches: number }> };
-      const audit: Record<string, unknown> = { path: args.path, edits: args.edits.length, sha256: null, dryRun };
+      const audit: Record<string, unknown> = { path: args.path, edits: args.edits.length, dryRun };
       return refusalsAsResults(
         base,
         async () => {
@@ -173,7 +173,7 @@ export function editFileTool(confiner: Confiner, limits: FileLimits): ToolDefini
           }
           const updated = apply(original, placement.placed);
           const data = new TextEncoder().encode(updated);
-          audit.sha256 = sha256Hex(data);
+          if (contentDigest !== null) audit.content_hmac = contentDigest(data);
           if (data.length > limits.maxWriteBytes) return failure({ ...base, path }, `the edited file would be ${mib(data.length)}, over the ${mib(limits.maxWriteBytes)} write limit`, audit);
           const diff = editsDiff(path, original, placement.placed);
           if (!dryRun && updated !== original) {
@@ -184,7 +184,7 @@ export function editFileTool(confiner: Confiner, limits: FileLimits): ToolDefini
             structured: { path, diff, applied: args.edits.length, dryRun, failedEdits: [], error: null },
             isError: false,
             auditArguments: audit,
-            auditResult: { applied: args.edits.length, bytes: data.length, sha256: audit.sha256, dryRun },
+            auditResult: { applied: args.edits.length, bytes: data.length, dryRun },
           };
         },
         audit,

@@ -2,7 +2,7 @@
 import type { Spawner } from '../../exec/spawner.ts';
 import type { Confiner } from '../../workspace/confine.ts';
 import type { ToolDefinition } from '../types.ts';
-import { DEFAULT_FILE_LIMITS, type FileLimits } from './common.ts';
+import { type ContentDigest, DEFAULT_FILE_LIMITS, type FileLimits } from './common.ts';
 import { editFileTool } from './edit-file.ts';
 import { listDirectoryTool } from './list-directory.ts';
 import { readFileTool } from './read-file.ts';
@@ -15,14 +15,16 @@ export interface FileToolOptions {
   /** Starts ripgrep. */
   spawner: Spawner;
   limits?: FileLimits;
+  /** The audit log's keyed digest of what write_file and edit_file write; none by default. */
+  contentDigest?: ContentDigest;
 }
 
 export function fileTools(confiner: Confiner, opts: FileToolOptions): ToolDefinition[] {
   const limits = opts.limits ?? DEFAULT_FILE_LIMITS;
   return [
     readFileTool(confiner, limits),
-    writeFileTool(confiner, limits),
-    editFileTool(confiner, limits),
+    writeFileTool(confiner, limits, opts.contentDigest ?? null),
+    editFileTool(confiner, limits, opts.contentDigest ?? null),
     listDirectoryTool(confiner),
     searchFilesTool(confiner, limits, { rgPath: opts.rgPath, spawner: opts.spawner }),
   ];

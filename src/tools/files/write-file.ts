@@ -7,7 +7,7 @@ import * as v from 'valibot';
 import type { Confiner } from '../../workspace/confine.ts';
 import { writeAtomic } from '../../workspace/atomic-write.ts';
 import { defineTool, type ToolDefinition, toolOutput } from '../types.ts';
-import { type FileLimits, failure, mib, pathSchemaDescription, refusalsAsResults, sha256Hex, wellFormed } from './common.ts';
+import { type ContentDigest, type FileLimits, failure, mib, pathSchemaDescription, refusalsAsResults, sha256Hex, wellFormed } from './common.ts';
 
 export const writeFileOutput = toolOutput({
   path: v.pipe(v.string(), v.description('The path relative to the workspace root (as given when it could not be resolved).')),
@@ -16,7 +16,7 @@ export const writeFileOutput = toolOutput({
   created: v.pipe(v.boolean(), v.description('The file did not exist before.')),
 });
 
-export function writeFileTool(confiner: Confiner, limits: FileLimits): ToolDefinition {
+export function writeFileTool(confiner: Confiner, limits: FileLimits, contentDigest: ContentDigest = null): ToolDefinition {
   return defineTool({
     name: 'write_file',
     title: 'Write a file',
@@ -38,7 +38,7 @@ export function writeFileTool(confiner: Confiner, limits: FileLimits): ToolDefin
       const data = new TextEncoder().encode(args.content);
       const sha256 = sha256Hex(data);
       const createOnly = args.createOnly ?? false;
-      const auditArguments = { path: args.path, bytes: data.length, sha256, createOnly };
+      const auditArguments = { path: args.path, bytes: data.length, ...(contentDigest === null ? {} : { content_hmac: contentDigest(data) }), createOnly };
       const base = { path: args.path, bytes: 0, sha256: null, created: false };
       if (data.length > limits.maxWriteBytes) {
         return failure(base, `content is ${mib(data.length)}, over the ${mib(limits.maxWriteBytes)} write limit`, auditArguments);
@@ -51,7 +51,7 @@ export function writeFileTool(confiner: Confiner, limits: FileLimits): ToolDefin
             structured: { path: confiner.display(written.real), bytes: data.length, sha256, created: written.created, error: null },
             isError: false,
             auditArguments,
-            auditResult: { bytes: data.length, sha256, created: written.created },
+            auditResult: { bytes: data.length, created: written.created },
           };
         },
         auditArguments,
