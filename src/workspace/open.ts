@@ -92,7 +92,10 @@ async function confirmOpened(confiner: Confiner, fh: FileHandle, openedAs: strin
   const where = await descriptorPath(fh, openedAs);
   // Replaced (an edit or a write renamed a new file over it) or removed since it was opened: where it lay is no longer
   // known, and no reason to call it outside; another try opens what is there now.
-  if (where.endsWith(' (deleted)')) throw new PathRefusedError(`path '${input}' changed while it was being opened (replaced or removed); try again`, input, 'changed');
+  // The kernel marks a removed file's name so; a name may also just end so (`notes (deleted)`): no link left tells them apart.
+  if (where.endsWith(' (deleted)') && (await fh.stat()).nlink === 0) {
+    throw new PathRefusedError(`path '${input}' changed while it was being opened (replaced or removed); try again`, input, 'changed');
+  }
   if (!confiner.contains(where)) throw confiner.outside(input);
   return where;
 }

@@ -37,6 +37,19 @@ describe('tools/list', () => {
   });
 });
 
+// The kernel shows a removed file's descriptor as its name plus " (deleted)"; a name may end so itself, and such a
+// file, or a directory's whole tree, was refused by every tool and skipped by searches without a word.
+describe('a name ending in " (deleted)"', () => {
+  test('is read, edited, written into and searched like any other', async () => {
+    mkdirSync(join(t.ws, 'src (deleted)'));
+    expect((await s.call('write_file', { path: 'src (deleted)/notes (deleted)', content: 'needle here\n' })).error).toBeNull();
+    expect((await s.call('read_file', { path: 'src (deleted)/notes (deleted)' })).content).toBe('needle here\n');
+    expect((await s.call('edit_file', { path: 'src (deleted)/notes (deleted)', edits: [{ oldText: 'here', newText: 'there' }] })).error).toBeNull();
+    const found = await s.call('search_files', { pattern: 'needle', path: 'src (deleted)' });
+    expect({ matches: found.matches, error: found.error }).toEqual({ matches: [{ path: 'src (deleted)/notes (deleted)', line: 1, column: 1, text: 'needle there' }], error: null });
+  });
+});
+
 describe('read_file', () => {
   test('pages by line with exact text, totals and truncation', async () => {
     writeFileSync(join(t.ws, 'lines.txt'), 'one\r\ntwo\nthree\nfour');
