@@ -20,6 +20,9 @@ const MAX_WALK_DEPTH = 128;
 /** Time one search may spend running its regular expression. */
 export const REGEX_BUDGET_MS = 10_000;
 
+/** Time one search may take in all, walking and reading included: ripgrep's. */
+const SEARCH_MS = 60_000;
+
 async function* candidates(confiner: Confiner, req: SearchRequest): AsyncGenerator<{ real: string; size: number }> {
   if (req.startIsFile) {
     yield { real: req.start, size: 0 };
@@ -55,9 +58,11 @@ export const builtinSearch: SearchEngine = async (confiner, req) => {
     if (gaveUp.length > 0) return { matches: matches.slice(0, req.maxResults), truncated: true, error: error ?? gaveUpError(gaveUp.length, gaveUp[0]!) };
     return { matches: matches.slice(0, req.maxResults), truncated, error };
   };
+  const deadline = performance.now() + SEARCH_MS;
   try {
     for await (const file of candidates(confiner, req)) {
       if (req.signal.aborted) return ended(true, 'search cancelled');
+      if (performance.now() > deadline) return ended(true, `search stopped after ${SEARCH_MS / 1000} s`);
       const text = await readSearchable(confiner, file.real, req.maxFileBytes);
       if (text === null) continue;
       const answer = await session.match(text, req.maxResults + 1 - matches.length);
