@@ -13,6 +13,13 @@
  * (the search's cost grows with the square) held 128 MB and took 0.2 s per call.
  */
 const MAX_EDIT_DISTANCE = 2000;
+/**
+ * Lines compared and diagonals visited in all, past which the search gives
+ * up as past MAX_EDIT_DISTANCE: text that repeats itself (blocks of `a` lines)
+ * keeps long runs of equal lines alive on many diagonals, and a 1 MB edit of
+ * such text held the event loop, every client's, for 0.85 s within the rounds.
+ */
+const MAX_SEARCH_STEPS = 4_000_000;
 const CONTEXT = 3;
 /**
  * Longest diff editsDiff returns, in characters: an answer carries it twice
@@ -36,6 +43,8 @@ function splitLines(text: string): string[] {
 /** Rounds of the search one diff may still run: shared by the parts of a diff, so many parts cost no more than one. */
 interface Budget {
   rounds: number;
+  /** What is left of MAX_SEARCH_STEPS. */
+  steps: number;
 }
 
 /** Myers' greedy forward search, keeping each round's frontier to walk the path back; null past the budget. */
@@ -53,9 +62,15 @@ function myers(a: string[], b: string[], budget: Budget): Op[] | null {
     for (let k = -d; k <= d; k += 2) {
       let x = k === -d || (k !== d && v[offset + k - 1]! < v[offset + k + 1]!) ? v[offset + k + 1]! : v[offset + k - 1]! + 1;
       let y = x - k;
+      const from = x;
       while (x < n && y < m && a[x] === b[y]) {
         x++;
         y++;
+      }
+      budget.steps -= 1 + x - from;
+      if (budget.steps < 0) {
+        budget.rounds = 0;
+        return null;
       }
       v[offset + k] = x;
       if (x >= n && y >= m) {
@@ -111,11 +126,16 @@ function render(op: Op): string {
   return op.line.endsWith(NO_EOL) ? `${op.kind}${op.line.slice(0, -NO_EOL.length)}\n\\ No newline at end of file\n` : `${op.kind}${op.line}\n`;
 }
 
-/** The hunks of an edit script whose first line is line `oldFirst` + 1 of the old text and `newFirst` + 1 of the new. */
-function renderHunks(ops: Op[], oldFirst: number, newFirst: number): string {
+/**
+ * The hunks of an edit script whose first line is line `oldFirst` + 1 of the
+ * old text and `newFirst` + 1 of the new, rendered until they pass `room`
+ * characters (the rest would be cut: a 1 MB edit of 500,000 lines spent most
+ * of its second on lines the answer never carried).
+ */
+function renderHunks(ops: Op[], oldFirst: number, newFirst: number, room: number): string {
   let out = '';
   let i = 0;
-  while (i < ops.length) {
+  while (i < ops.length && out.length <= room) {
     while (i < ops.length && ops[i]!.kind === ' ') i++;
     if (i >= ops.length) break;
     // A hunk: changes plus CONTEXT lines around them, merged while gaps are short.
@@ -141,7 +161,7 @@ function renderHunks(ops: Op[], oldFirst: number, newFirst: number): string {
     const oldCount = hunk.filter((o) => o.kind !== '+').length;
     const newCount = hunk.filter((o) => o.kind !== '-').length;
     out += `@@ -${oldCount === 0 ? oldLine - 1 : oldLine},${oldCount} +${newCount === 0 ? newLine - 1 : newLine},${newCount} @@\n`;
-    out += hunk.map(render).join('');
+    for (let j = 0; j < hunk.length && out.length <= room; j++) out += render(hunk[j]!);
     i = end;
   }
   return out;
@@ -202,7 +222,7 @@ export function editsDiff(path: string, original: string, edits: readonly Placed
       last.edits.push(e);
     } else windows.push({ from, to, edits: [e] });
   }
-  const budget = { rounds: MAX_EDIT_DISTANCE };
+  const budget = { rounds: MAX_EDIT_DISTANCE, steps: MAX_SEARCH_STEPS };
   let out = '';
   let oldFirst = 0;
   let shift = 0;
@@ -221,7 +241,7 @@ export function editsDiff(path: string, original: string, edits: readonly Placed
     if (before === after) continue;
     const a = splitLines(before);
     const b = splitLines(after);
-    out += renderHunks(script(a, b, budget), oldFirst, oldFirst + shift);
+    out += renderHunks(script(a, b, budget), oldFirst, oldFirst + shift, MAX_DIFF_CHARS - out.length);
     shift += b.length - a.length;
     if (out.length > MAX_DIFF_CHARS) return `--- a/${path}\n+++ b/${path}\n${cut(out)}`;
   }
