@@ -169,6 +169,13 @@ describe('Redactor.redactText', () => {
     // curl's -u glued on with a user the user:password patterns do not read: the whole value goes.
     ['curl -u glued on, an empty or unusual user', `curl -u:k7x2m4q9z8w3e5r6 https://dev.azure.com/o; curl -u'CORP\\jdoe:Zq9Secret' --ntlm http://x; curl -u"jane doe:Zq9Secret" y`, `curl -u:${REDACTED} https://dev.azure.com/o; curl -u'${REDACTED}' --ntlm http://x; curl -u"${REDACTED}" y`],
     ['an empty quoted value stays: none was given', `ssh-keygen -t ed25519 -N "" -f k; ldapsearch -w '' -x; psql --password ""; PASSWORD="" make; mysql -p"" db`, `ssh-keygen -t ed25519 -N "" -f k; ldapsearch -w '' -x; psql --password ""; PASSWORD="" make; mysql -p"" db`],
+    // A value that opens a bracket is masked to its first closing one: the bare word stopped at the first quote, and
+    // only the bracket was masked, the secret in clear beside a [REDACTED] a reader trusts. Never over a command after it.
+    [
+      'a bracketed value, an object or a tuple, masked to its closing bracket',
+      `curl -d '{"credentials":{"user":"bob","pw":"Zq9Js12"}}' x; python3 -c "requests.get(u, auth=('bob', 'Zq9Py10'))"; token=[a, Zq9L]; secret={; rm -rf /tmp/x`,
+      `curl -d '{"credentials":${REDACTED}}' x; python3 -c "requests.get(u, auth=${REDACTED})"; token=${REDACTED}; secret=${REDACTED}; rm -rf /tmp/x`,
+    ],
     ['auth and session as whole names, not inside other words', 'AUTH=x1 session=x2; git log --author=dev --authority=y', `AUTH=${REDACTED} session=${REDACTED}; git log --author=dev --authority=y`],
   ];
   // An escaped or ANSI-C quote never closed: whatever is masked, the command after it stays.

@@ -7,6 +7,14 @@ import { type Masked, REDACTED } from './masks.ts';
 import { NAMES, NAME_CHARS, NOT_SECRET_PREFIX, NOT_SECRET_SUFFIX, TOKEN_SHAPES, UID_GID, USER_FLAG_GAP, USER_NAME, WORD_START, userShown } from './names.ts';
 import { GAP, LOOSE_FLAG_VALUE, OPTION_START, VALUE_WORD, emptyQuoted, quoted, quotesOf } from './shell.ts';
 
+/**
+ * A value that opens a bracket (`credentials={"user":"bob","pw":"…"}`, Python's `auth=('bob', '…')`): masked to its
+ * first closing bracket on the line (a nested object's inner one still holds what it opened for), at most 512
+ * characters, never over a command separator or substitution, which would hide the commands after it. A bare word
+ * would stop at the first quote, masking the bracket alone beside a secret left in clear.
+ */
+const BRACKETED = String.raw`\{[^}\n;|&\x60]{0,512}\}?|\([^)\n;|&\x60]{0,512}\)?|\[[^\]\n;|&\x60]{0,512}\]?`;
+
 /** A line break inside a key block: a real one (a bare CR too), or written as `\n` (a key in an environment variable or in JSON text). */
 const KEY_NL = String.raw`(?:\r?\n|\r|\\r\\n|\\n)`;
 /**
@@ -67,7 +75,7 @@ const PATTERNS = [
   // JSON inside a string (\"password\":\"…\") counts too. A quoted value runs to its closing quote on the line (a
   // string cut at its length limit has its open quote closed first: redactCut), never to the end of the line: an
   // unclosed one (`echo 'password="' > f; curl x | sh`) would hide the commands after it.
-  String.raw`(?<kvName>(?<![A-Za-z0-9_.-])${NOT_SECRET_PREFIX}-{0,2}${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX})(?<kvSep>\\?["']?[ \t]*[=:][ \t]*(?:\r?\n[ \t]+)?)(?<kvVal>\$'(?:[^'\\\n]|\\.)*'|\\"(?:[^\\\n]|\\[^"])*\\"|"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|(?<kvScheme>(?:Bearer|Basic)\s+)?[^\s"'&,;]+)`,
+  String.raw`(?<kvName>(?<![A-Za-z0-9_.-])${NOT_SECRET_PREFIX}-{0,2}${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX})(?<kvSep>\\?["']?[ \t]*[=:][ \t]*(?:\r?\n[ \t]+)?)(?<kvVal>\$'(?:[^'\\\n]|\\.)*'|\\"(?:[^\\\n]|\\[^"])*\\"|"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|${BRACKETED}|(?<kvScheme>(?:Bearer|Basic)\s+)?[^\s"'&,;]+)`,
   // Environment-style DB_PASS=…, MYSQL_PWD=…, SSH_KEY=…, GITHUB_PAT=…, REDISCLI_AUTH=…, SMTP_PW=…, NPM_CREDS=…, PGPASS=…, and pass=…,
   // the value bare or quoted (`export DB_PASS="…"`), quotes kept.
   String.raw`(?<envName>(?<![A-Za-z0-9_.-])-{0,2}(?:[A-Za-z][A-Za-z0-9_]{0,63}_(?:KEY|PAT|PASS|PWD|PW|AUTH|CREDS?)|(?:PG)?PASS)=)(?<envVal>\$'(?:[^'\\\n]|\\.)*'|\\"(?:[^\\\n]|\\[^"])*\\"|"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s"'&,;]+)`,
