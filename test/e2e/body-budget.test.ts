@@ -136,7 +136,8 @@ describe('authentication off: a source is an address, every loopback address one
   // The concurrency limit counted each address of 127.0.0.0/8 as a client of its own: 64 of them, three calls each,
   // held their 4 MB bodies (430 MB) for as long as the calls ran.
   test('the call limits count every loopback address as one client: a fourth call from a fourth address is refused', async () => {
-    const marker = '30.7171';
+    // Its own: another test run on the machine may run the same test.
+    const marker = `30.${process.pid}71`;
     const call = (from: string) =>
       new Promise<number>((resolve) => {
         const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'shell_execute', arguments: { command: 'sleep', arguments: [marker], timeoutSeconds: 10 } } });
