@@ -464,7 +464,8 @@ export class AuditWriter implements AuditSink {
     this.flush();
     const held = this.dirLock.take();
     try {
-      const moved = this.fd !== null && !namesFile(this.file, this.fd);
+      // Moved, not deleted: a deleted file (no link left) lost its lines, and the checkpoint says so on the new one.
+      const moved = this.fd !== null && !namesFile(this.file, this.fd) && fstatSync(this.fd).nlink > 0;
       this.closeFile();
       // The checkpoint describes the file moved away, not the one the name leads to now: compared with it, the new
       // file would read as that one emptied, an alarm at every external rotation.

@@ -26,6 +26,7 @@ import { check, libc } from '../util/libc.ts';
 export const OOM_SCORE_ADJ_FIRST = 1000;
 
 const RLIMIT_NICE = 13;
+const RLIMIT_RTPRIO = 14;
 
 /**
  * This process's thread ids as setpriority names them: in its own PID
@@ -72,7 +73,9 @@ export function yieldToServer(nice: number): string[] {
       }
     }
   }
-  // Then no thread of ours may get a lower nice value again, nor anything we start.
+  // Then no thread of ours may get a lower nice value again, nor anything we start; nor a real-time policy, which
+  // would run before the server whatever its nice value (a deployment may have raised RLIMIT_RTPRIO).
   check(libc().prlimit(0, RLIMIT_NICE, ptr(new BigUint64Array([0n, 0n])), null), 'prlimit(RLIMIT_NICE=0)');
+  check(libc().prlimit(0, RLIMIT_RTPRIO, ptr(new BigUint64Array([0n, 0n])), null), 'prlimit(RLIMIT_RTPRIO=0)');
   return missed;
 }

@@ -306,6 +306,8 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
     const undone = Object.entries(r).filter(([k, v]) => (k.startsWith('lower') || k.startsWith('renice') || k === 'RLIMIT_NICE') && (v === 'lowered' || v === 'raised'));
     expect(undone).toEqual([]);
     expect(r['renice self']).toBe('Permission denied');
+    // Nor a real-time policy, which runs before any nice value: whatever RLIMIT_RTPRIO the server was given, 0.
+    expect({ rtprio: r.RLIMIT_RTPRIO, fifo: r.SCHED_FIFO }).toEqual({ rtprio: [0, 0], fifo: 'Operation not permitted' });
     // The server itself is left as it was started.
     expect({ oom: readFileSync(`/proc/${server.pid}/oom_score_adj`, 'utf8').trim(), nice: getPriority(server.pid) }).toEqual({ oom: '0', nice: 0 });
   });

@@ -409,6 +409,35 @@ describe('audit hash chain', () => {
     });
   }
 
+  // SIGHUP after an external move starts a new checkpoint for the new file; after a deletion it must not: the
+  // deleted file's lines are lost, not rotated away, and verify said ok.
+  test('a file deleted and then reopened (SIGHUP) is a loss, recorded; one moved away and reopened is none', () => {
+    for (const [how, gone] of [['deleted', (f: string) => rmSync(f)], ['moved', (f: string) => renameSync(f, `${f}.1`)]] as const) {
+      const dir = tempDir();
+      try {
+        const file = join(dir, 'audit.jsonl');
+        const errors: string[] = [];
+        const w = new AuditWriter({ file, redactor: new Redactor(), chain: true, onError: (e) => errors.push(e.message) });
+        for (let i = 0; i < 3; i++) w.write(event(i));
+        w.flush();
+        gone(file);
+        w.reopen();
+        w.write(event(3));
+        w.close();
+        const kinds = readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l).event_type);
+        if (how === 'deleted') {
+          expect(kinds).toEqual(['audit_lines_lost', 'tool_call']);
+          expect(verifyFiles([file])).toMatchObject({ ok: false, problem: { kind: 'lines-lost' } });
+        } else {
+          expect({ kinds, errors }).toEqual({ kinds: ['tool_call'], errors: [] });
+          expect(verifyFiles([`${file}.1`, file])).toMatchObject({ ok: true, lines: 4 });
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  });
+
   test('a forged file that puts the recorded last line back at its recorded place, to be taken in, is still found', () => {
     // Line 5 dropped, the rest sealed again and padded so a forged line ends at the recorded byte count; the recorded
     // last line is put there for the writer to see, and the forgery's own put back once the writer has taken it in.
