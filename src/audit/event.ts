@@ -7,7 +7,10 @@
  * lines it lost, written under HIDE_AUDIT_ON_ERROR=refuse;
  * `audit_lines_lost`: the writer found the file without lines its checkpoint
  * recorded — cut, emptied, deleted or rewritten by something else — and
- * this line, chained on from the last recorded one, says so for good).
+ * this line, chained on from the last recorded one, says so for good;
+ * `audit_lines_adopted`: the writer took in whole lines after the last its
+ * checkpoint recorded, which no writer recorded — a server killed between a
+ * batch and its checkpoint, or lines added since — and says so for good).
  */
 export const AUDIT_EVENT_TYPES = [
   'tool_call',
@@ -21,6 +24,7 @@ export const AUDIT_EVENT_TYPES = [
   'process_exit',
   'audit_recovered',
   'audit_lines_lost',
+  'audit_lines_adopted',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

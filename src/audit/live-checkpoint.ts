@@ -9,6 +9,13 @@ import { type Checkpoint, chainHash, checkpointPath, encodeCheckpoint, hashOf, r
 import { closeQuietly } from '../util/close-quietly.ts';
 import { MAX_LINE_BYTES } from './sealed-line.ts';
 
+/** Whole lines after the ones a checkpoint recorded, each chained on from the one before, that a writer took in. */
+export interface AdoptedLines {
+  lines: number;
+  recordedLines: number;
+  recordedBytes: number;
+}
+
 /** What a checkpoint recorded of a file that no longer holds it, and what the file holds now. */
 export interface LostLines {
   lines: number;
@@ -48,10 +55,10 @@ export class LiveCheckpoint {
    * @param lastText its last whole line, null when it has none.
    * @param partialText a last line without its newline, null when there is none.
    * @returns `lost`: what the checkpoint recorded when the file lost recorded lines (the next line chains on from its
-   * last hash), else null; `partialIsOurs`: whether the chain may go on from the last line without its newline (it is
+   * last hash), else null; `adopted`: lines after the recorded ones that it takes in, else null; `partialIsOurs`: whether the chain may go on from the last line without its newline (it is
    * the line the checkpoint ends with, or there is no checkpoint to say).
    */
-  take(size: number, lastText: string | null, starting: boolean, partialText: string | null = null): { lost: LostLines | null; partialIsOurs: boolean } {
+  take(size: number, lastText: string | null, starting: boolean, partialText: string | null = null): { lost: LostLines | null; adopted: AdoptedLines | null; partialIsOurs: boolean } {
     const old = readCheckpoint(this.file);
     const lastHash = hashOf(lastText);
     let cp: Checkpoint;
@@ -96,8 +103,8 @@ export class LiveCheckpoint {
       this.warn(
         new Error(
           `${this.file} holds ${appended} line(s) after the ${old.lines} its checkpoint records (${old.bytes} bytes), which no writer recorded: ` +
-            'a server killed between writing them and its checkpoint, or lines added since. They are taken into the checkpoint now; ' +
-            'a copy of the .head file kept elsewhere, or the lines shipped off the host, tells which',
+            'a server killed between writing them and its checkpoint, or lines added since. They are taken into the checkpoint now, ' +
+            'after a line that records it, which `hide audit verify` names; a copy of the .head file kept elsewhere, or the lines shipped off the host, tells which',
         ),
       );
     }
@@ -105,6 +112,7 @@ export class LiveCheckpoint {
     this.save();
     return {
       lost: lost ? { lines: old.lines, bytes: old.bytes, lastHash: old.last_hash, linesNow: cp.lines, bytesNow: size } : null,
+      adopted: known && appended > 0 ? { lines: appended, recordedLines: old.lines, recordedBytes: old.bytes } : null,
       partialIsOurs: !recorded || onlyNewlineLost,
     };
   }

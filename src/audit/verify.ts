@@ -21,7 +21,7 @@ import { HashPlaces } from './hash-places.ts';
 import { type FileLine, MAX_KEPT_LINE_BYTES, readLines } from './lines.ts';
 import { MAX_LINE_BYTES } from './sealed-line.ts';
 
-export type ProblemKind = 'head-cut' | 'tail-cut' | 'emptied' | 'edited' | 'inserted' | 'deleted' | 'rotation-gap' | 'replaced' | 'malformed' | 'torn' | 'unsealed' | 'lines-lost';
+export type ProblemKind = 'head-cut' | 'tail-cut' | 'emptied' | 'edited' | 'inserted' | 'deleted' | 'rotation-gap' | 'replaced' | 'malformed' | 'torn' | 'unsealed' | 'lines-lost' | 'adopted';
 
 export interface VerifyProblem {
   kind: ProblemKind;
@@ -66,10 +66,12 @@ interface Entry {
   fileStart: string | null;
   /** An `audit_lines_lost` record: what the writer found its file had lost, as it says. */
   linesLost: string | null;
+  /** An `audit_lines_adopted` record: how many lines before it a writer took in that no checkpoint recorded. */
+  adopted: number | null;
 }
 
 function toEntry({ text, line, torn, utf8 }: FileLine): Entry {
-  const entry: Entry = { line, torn, tooLong: text === null, recordStart: false, prev: null, hash: null, selfOk: false, textOk: false, fileStart: null, linesLost: null };
+  const entry: Entry = { line, torn, tooLong: text === null, recordStart: false, prev: null, hash: null, selfOk: false, textOk: false, fileStart: null, linesLost: null, adopted: null };
   if (text === null) return entry;
   let rec: unknown;
   try {
@@ -96,6 +98,10 @@ function toEntry({ text, line, torn, utf8 }: FileLine): Entry {
   }
   entry.fileStart = typeof rest.file_start === 'string' ? rest.file_start : null;
   if (rest.event_type === 'audit_lines_lost') entry.linesLost = lostDescription(rest.result);
+  if (rest.event_type === 'audit_lines_adopted') {
+    const n = (rest.result as { lines?: unknown } | null)?.lines;
+    entry.adopted = typeof n === 'number' && Number.isSafeInteger(n) && n > 0 ? n : 0;
+  }
   return entry;
 }
 
@@ -332,6 +338,18 @@ function verifyAll(files: readonly string[], torn: VerifyProblem[], live: boolea
       // no longer show (the chain goes on from the last recorded line).
       if (e.linesLost !== null) {
         fail('lines-lost', file, e.line, `lines lost before this line: a server found its file cut, emptied, deleted or rewritten by something else (${e.linesLost})`);
+      }
+      // A finding that does not stop the check, as a torn line: what was taken in may be a crash's batch or a forgery.
+      if (e.adopted !== null) {
+        const first = e.line - e.adopted >= 1 ? e.line - e.adopted : e.line;
+        torn.push({
+          kind: 'adopted',
+          file,
+          line: first,
+          message:
+            `${e.adopted} line(s) before ${file}:${e.line} were taken in by a server that found them after the last line its checkpoint recorded: ` +
+            'a server killed between writing them and its checkpoint, or lines added since. Compare them with a copy kept off the host',
+        });
       }
       seen.set(e.hash!, place(fileIndex, e.line));
       counts[fileIndex] = e.line;

@@ -24,7 +24,7 @@ import { hashOf, lastLine, resumeHash } from './chain.ts';
 import { BatchQueue, type Queued } from './batch-queue.ts';
 import { closeQuietly } from '../util/close-quietly.ts';
 import type { AuditEvent, AuditSink } from './event.ts';
-import { LiveCheckpoint, type LostLines } from './live-checkpoint.ts';
+import { type AdoptedLines, LiveCheckpoint, type LostLines } from './live-checkpoint.ts';
 import { LogLock } from './log-lock.ts';
 import { AuditOutage } from './outage.ts';
 import type { Redactor } from './redact.ts';
@@ -64,6 +64,22 @@ export interface AuditWriterOptions {
 
 /** What the standard stream may hold unwritten before lines are dropped (and counted) instead. */
 const MAX_STANDARD_BACKLOG = 4 * 1024 * 1024;
+
+/** The line that records, in the chain, lines taken in that no writer's checkpoint recorded: how many, and after what. */
+function linesAdoptedEvent(adopted: AdoptedLines): AuditEvent {
+  return {
+    event_type: 'audit_lines_adopted',
+    correlation_id: null,
+    client_id: null,
+    client_ip: null,
+    api_key_hash: null,
+    user: null,
+    tool_name: null,
+    arguments: null,
+    result: { lines: adopted.lines, after: { lines: adopted.recordedLines, bytes: adopted.recordedBytes } },
+    error: 'lines after the checkpoint that no writer recorded were taken in: a server killed between a batch and its checkpoint, or lines added since',
+  };
+}
 
 /** Whether `file` names the file open at `fd` (false when nothing has the name). */
 function namesFile(file: string, fd: number): boolean {
@@ -121,6 +137,8 @@ export class AuditWriter implements AuditSink {
   private startsFile = false;
   /** Lines the file lost that the next batch records, with when that was found. */
   private lost: (LostLines & { at: number }) | null = null;
+  /** Lines the file held past its checkpoint that were taken in, which the next batch records. */
+  private adopted: (AdoptedLines & { at: number }) | null = null;
   private readonly checkpoint: LiveCheckpoint;
   private readonly queue: BatchQueue;
   private readonly outage: AuditOutage;
@@ -198,7 +216,7 @@ export class AuditWriter implements AuditSink {
     this.needsNewline = last !== null && !last.endsWithNewline;
     this.startsFile = this.size === 0;
     if (this.lastHash === null) return;
-    const { lost, partialIsOurs } = this.checkpoint.take(this.size, last?.line ?? null, starting, last?.partial ?? null);
+    const { lost, adopted, partialIsOurs } = this.checkpoint.take(this.size, last?.line ?? null, starting, last?.partial ?? null);
     // An empty file keeps the hash in memory: it continues the file rotated (or moved) before it. A write cut short
     // just before its newline left a whole record: the chain goes on from it, or it would read as an inserted line;
     // but only the one the checkpoint records (a whole record added without its newline would be taken in unsaid).
@@ -206,6 +224,7 @@ export class AuditWriter implements AuditSink {
     // The next line records the loss in the chain: the file alone would otherwise read as one continuing a chain from
     // a file not given, and verify pass it.
     if (lost !== null) this.lost = { ...lost, at: Date.now() };
+    if (adopted !== null) this.adopted = { ...adopted, at: Date.now() };
     this.lastHash = lost?.lastHash ?? fileEnd;
   }
 
@@ -286,6 +305,10 @@ export class AuditWriter implements AuditSink {
     if (this.lost !== null) {
       queued.unshift({ at: this.lost.at, event: linesLostEvent(this.lost) });
       this.lost = null;
+    }
+    if (this.adopted !== null) {
+      queued.unshift({ at: this.adopted.at, event: linesAdoptedEvent(this.adopted) });
+      this.adopted = null;
     }
     // While failing, every batch leads with the line that records the outage, so the first line the disk takes
     // again says what was lost, whichever write gets through first (the retry's, or a call's).

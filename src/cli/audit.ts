@@ -20,11 +20,13 @@ export const AUDIT_USAGE = `Usage:
       Checks the hash chain, each file's first line and its checkpoint (FILE.head); give rotated files
       oldest first (e.g. audit.jsonl.2 audit.jsonl.1 audit.jsonl). Exit 0 when intact, with a line per file;
       1 naming the first problem as FILE:LINE: KIND: head-cut, tail-cut, emptied, edited, inserted,
-      deleted, rotation-gap, replaced, malformed or unsealed (lines after the last the checkpoint records;
+      deleted, rotation-gap, replaced, malformed, unsealed (lines after the last the checkpoint records;
       --live accepts them in the last file, which a running server may be between a batch and its
-      checkpoint in). A torn line (a write cut short by a crash or a full
-      disk, the chain going on from the line before it) is named as KIND torn, exit 1 too, and the check
-      goes on past it to name the next problem, if any.
+      checkpoint in) or lines-lost (a server's record that lines it had recorded went missing). A torn
+      line (a write cut short by a crash or a full disk, the chain going on from the line before it) is
+      named as KIND torn, and lines a server took in after its checkpoint (a crash between a batch and its
+      checkpoint, or lines added since) as KIND adopted, exit 1 too, and the check goes on past them to
+      name the next problem, if any.
   hide audit query [--correlation-id X] [--client-id Y] [--event-type T] [--since TIME]
                    [--arguments JSON | --arguments-file FILE] [--file F]... [--config FILE]
       Prints matching events as JSON lines, oldest first. TIME is ISO 8601 or a duration ago (30m, 2h, 7d).
@@ -95,9 +97,12 @@ function verify(argv: string[]): number {
   }
   const found = [r.problem, ...(r.more ?? [])];
   const text = found.map((p) => `${p.file}:${p.line}: ${p.kind}: ${p.message}\n`).join('');
-  // The check stops at any problem but a torn line: found only torn lines, it read every line.
-  const onlyTorn = found.every((p) => p.kind === 'torn');
-  process.stdout.write(onlyTorn ? `${text}no other problem: apart from ${found.length} torn line(s), the hash chain is intact\n` : text);
+  // The check stops at any problem but a torn line or lines taken in: found only those, it read every line.
+  const goneOn = found.every((p) => p.kind === 'torn' || p.kind === 'adopted');
+  const torn = found.filter((p) => p.kind === 'torn').length;
+  const adopted = found.length - torn;
+  const apart = [torn > 0 ? `${torn} torn line(s)` : null, adopted > 0 ? `${adopted} run(s) of lines taken in` : null].filter((x) => x !== null).join(' and ');
+  process.stdout.write(goneOn ? `${text}no other problem: apart from ${apart}, the hash chain is intact\n` : text);
   return 1;
 }
 

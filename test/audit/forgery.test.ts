@@ -66,8 +66,13 @@ describe('lines appended after the checkpoint', () => {
     appendFileSync(file, `${forgeAfter(file)}\n`);
     const warnings = run(file, 3, 1);
     expect(warnings).toEqual([expect.stringContaining('holds 1 line(s) after the 3 its checkpoint records')]);
-    // Sealed now: the warning was the moment to look.
-    expect(verifyFiles([file])).toMatchObject({ ok: true, lines: 5 });
+    // Taken in, after a line that says so: verify names the lines (it passed them once the warning had gone by), and
+    // goes on past them, as past a torn line; --live too, since they are no batch under way.
+    const kinds = rows(file).map((l) => JSON.parse(l).event_type);
+    expect(kinds).toEqual(['tool_call', 'tool_call', 'tool_call', 'tool_call', 'audit_lines_adopted', 'tool_call']);
+    for (const live of [false, true]) {
+      expect(verifyFiles([file], { live })).toEqual({ ok: false, problem: { kind: 'adopted', file, line: 4, message: expect.stringContaining('1 line(s) before') } } as never);
+    }
   });
 
   // A whole record without its newline reads as the writer's own write cut short just before it, which the chain
