@@ -14,7 +14,7 @@ import { archiveName, binaryName, BUILD_FLAGS, ENTRY_POINTS, TARGETS, type Targe
 import { startServerProcess } from '../helpers/process.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { readElf } from './elf.ts';
-import { available, ensureRelease, RELEASE_DIR, ROOT, run, VERSION } from './helpers.ts';
+import { available, ensureRelease, RELEASE_BUILD_MS, RELEASE_DIR, ROOT, run, VERSION } from './helpers.ts';
 
 const target = (name: string) => TARGETS.find((t) => t.name === name)!;
 const bin = (t: Target) => join(RELEASE_DIR, binaryName(t));
@@ -26,7 +26,7 @@ let release: Awaited<ReturnType<typeof ensureRelease>>;
 beforeAll(async () => {
   release = await ensureRelease();
   console.log(release.built ? `bun run release: ${release.seconds.toFixed(0)} s` : 'bun run release: reused dist/release (newer than its sources)');
-}, 320_000);
+}, RELEASE_BUILD_MS + 20_000);
 
 describe('bun run release', () => {
   test('writes only under the git-ignored dist/', () => {

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { MCP_NAME } from '../../scripts/release/targets.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { startServerProcess } from '../helpers/process.ts';
-import { available, ensureRelease, RELEASE_DIR, ROOT, run } from './helpers.ts';
+import { available, ensureRelease, RELEASE_BUILD_MS, RELEASE_DIR, ROOT, run } from './helpers.ts';
 
 const SCRIPT = join(ROOT, 'scripts', 'release', 'image-rootfs.sh');
 const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
@@ -55,7 +55,7 @@ describe.skipIf(!available('image root filesystem', missing()))('image-rootfs.sh
     const r = await run(['sh', SCRIPT, RELEASE_DIR, 'amd64', root]);
     if (r.code !== 0) throw new Error(`image-rootfs.sh failed: ${r.stderr}`);
     expect(r.stderr).toBe('hide-linux-x64: OK\n');
-  }, 320_000);
+  }, RELEASE_BUILD_MS + 20_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   test('holds the verified binary, its libraries, passwd/group, /workspace (65532) and /tmp (1777) — nothing else', async () => {

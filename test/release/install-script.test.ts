@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, 
 import { join } from 'node:path';
 import { tarGz } from '../../scripts/release/tar.ts';
 import { tempDir } from '../helpers/temp.ts';
-import { available, ensureRelease, RELEASE_DIR, ROOT, run, serveDirectory } from './helpers.ts';
+import { available, ensureRelease, RELEASE_BUILD_MS, RELEASE_DIR, ROOT, run, serveDirectory } from './helpers.ts';
 
 const INSTALL_SH = join(ROOT, 'install.sh');
 const onX64 = process.arch === 'x64' && process.platform === 'linux';
@@ -28,7 +28,7 @@ beforeAll(async () => {
   await ensureRelease();
   server = serveDirectory(RELEASE_DIR);
   work = tempDir('hide-install-');
-}, 320_000);
+}, RELEASE_BUILD_MS + 20_000);
 
 afterAll(() => {
   server?.stop();

@@ -17,7 +17,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { NPM_WRAPPER, npmPackageName, TARGETS } from '../../scripts/release/targets.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { available, ensureRelease, freePort, NPM_DIR, npmTool, run, VERSION } from './helpers.ts';
+import { available, ensureRelease, freePort, RELEASE_BUILD_MS, NPM_DIR, npmTool, run, VERSION } from './helpers.ts';
 
 // verdaccio 6.10 wants Node 22, and its node-fetch range does not install as
 // it stands: 6.8.0 with node-fetch pinned installs and runs on Node 20.
@@ -99,7 +99,7 @@ describe.skipIf(!available('npm packages through a local registry', skipReason))
       npm_config_audit: 'false',
     };
     mkdirSync(npmEnv.HOME!, { recursive: true });
-  }, 320_000);
+  }, RELEASE_BUILD_MS + 20_000);
 
   afterAll(async () => {
     if (verdaccio) {
