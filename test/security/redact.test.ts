@@ -173,8 +173,8 @@ describe('Redactor.redactText', () => {
     // only the bracket was masked, the secret in clear beside a [REDACTED] a reader trusts. Never over a command after it.
     [
       'a bracketed value, an object or a tuple, masked to its closing bracket',
-      `curl -d '{"credentials":{"user":"bob","pw":"Zq9Js12"}}' x; python3 -c "requests.get(u, auth=('bob', 'Zq9Py10'))"; token=[a, Zq9L]; secret={; rm -rf /tmp/x`,
-      `curl -d '{"credentials":${REDACTED}}' x; python3 -c "requests.get(u, auth=${REDACTED})"; token=${REDACTED}; secret=${REDACTED}; rm -rf /tmp/x`,
+      `curl -d '{"credentials":{"user":"bob","pw":"Zq9Js12"}}' x; python3 -c "requests.get(u, auth=('bob', 'Zq9Py10'))"; token=[a, Zq9L]; secret={; rm -rf /tmp/x; password={ $(rm -rf /tmp/y) }`,
+      `curl -d '{"credentials":${REDACTED}}' x; python3 -c "requests.get(u, auth=${REDACTED})"; token=${REDACTED}; secret=${REDACTED}; rm -rf /tmp/x; password=${REDACTED}$(rm -rf /tmp/y) }`,
     ],
     ['auth and session as whole names, not inside other words', 'AUTH=x1 session=x2; git log --author=dev --authority=y', `AUTH=${REDACTED} session=${REDACTED}; git log --author=dev --authority=y`],
   ];

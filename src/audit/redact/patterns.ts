@@ -13,7 +13,7 @@ import { GAP, LOOSE_FLAG_VALUE, OPTION_START, VALUE_WORD, emptyQuoted, quoted, q
  * characters, never over a command separator or substitution, which would hide the commands after it. A bare word
  * would stop at the first quote, masking the bracket alone beside a secret left in clear.
  */
-const BRACKETED = String.raw`\{[^}\n;|&\x60]{0,512}\}?|\([^)\n;|&\x60]{0,512}\)?|\[[^\]\n;|&\x60]{0,512}\]?`;
+const BRACKETED = String.raw`\{[^}\n;|&\x60$]{0,512}\}?|\([^)\n;|&\x60$]{0,512}\)?|\[[^\]\n;|&\x60$]{0,512}\]?`;
 
 /** A line break inside a key block: a real one (a bare CR too), or written as `\n` (a key in an environment variable or in JSON text). */
 const KEY_NL = String.raw`(?:\r?\n|\r|\\r\\n|\\n)`;
