@@ -34,6 +34,16 @@ export class BatchQueue {
   /** Queues one item; the batch is written at the end of the turn. */
   push(item: Queued): void {
     this.pending.push(item);
+    this.schedule();
+  }
+
+  /** Queues one item ahead of every other; written at the end of the turn, or first in the batch under way. */
+  pushFirst(item: Queued): void {
+    this.pending.unshift(item);
+    this.schedule();
+  }
+
+  private schedule(): void {
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.flushWhenLocked(performance.now()));

@@ -135,10 +135,6 @@ export class AuditWriter implements AuditSink {
   private needsNewline = false;
   /** The next line written is the file's first (it gets `file_start`). */
   private startsFile = false;
-  /** Lines the file lost that the next batch records, with when that was found. */
-  private lost: (LostLines & { at: number }) | null = null;
-  /** Lines the file held past its checkpoint that were taken in, which the next batch records. */
-  private adopted: (AdoptedLines & { at: number }) | null = null;
   private readonly checkpoint: LiveCheckpoint;
   private readonly queue: BatchQueue;
   private readonly outage: AuditOutage;
@@ -221,10 +217,11 @@ export class AuditWriter implements AuditSink {
     // just before its newline left a whole record: the chain goes on from it, or it would read as an inserted line;
     // but only the one the checkpoint records (a whole record added without its newline would be taken in unsaid).
     const fileEnd = (partialIsOurs ? hashOf(last?.partial ?? null) : null) ?? hashOf(last?.line ?? null) ?? this.lastHash;
-    // The next line records the loss in the chain: the file alone would otherwise read as one continuing a chain from
-    // a file not given, and verify pass it.
-    if (lost !== null) this.lost = { ...lost, at: Date.now() };
-    if (adopted !== null) this.adopted = { ...adopted, at: Date.now() };
+    // The next line records the loss, or what was taken in, in the chain: the file alone would otherwise read as one
+    // continuing a chain from a file not given (or as whole), and verify pass it. Written now, not with the next call:
+    // the checkpoint that held the evidence has just been replaced.
+    if (lost !== null) this.queue.pushFirst({ at: Date.now(), event: linesLostEvent(lost) });
+    if (adopted !== null) this.queue.pushFirst({ at: Date.now(), event: linesAdoptedEvent(adopted) });
     this.lastHash = lost?.lastHash ?? fileEnd;
   }
 
@@ -302,14 +299,6 @@ export class AuditWriter implements AuditSink {
 
   private sealAndWrite(): void {
     const queued = this.queue.take();
-    if (this.lost !== null) {
-      queued.unshift({ at: this.lost.at, event: linesLostEvent(this.lost) });
-      this.lost = null;
-    }
-    if (this.adopted !== null) {
-      queued.unshift({ at: this.adopted.at, event: linesAdoptedEvent(this.adopted) });
-      this.adopted = null;
-    }
     // While failing, every batch leads with the line that records the outage, so the first line the disk takes
     // again says what was lost, whichever write gets through first (the retry's, or a call's).
     if (this.outage.failing && this.outage.retries && !queued.some((q) => q.probe)) queued.unshift(this.probeItem());

@@ -409,6 +409,25 @@ describe('audit hash chain', () => {
     });
   }
 
+  // Found at start, the loss is written at once: the checkpoint that held the evidence is replaced as it is found, and
+  // a server stopped before its first call left nothing to show the loss by.
+  test('a loss found at start is recorded even when no call follows', () => {
+    const dir = tempDir();
+    try {
+      const file = join(dir, 'audit.jsonl');
+      let w = new AuditWriter({ file, redactor: new Redactor(), chain: true });
+      for (let i = 0; i < 3; i++) w.write(event(i));
+      w.close();
+      truncateSync(file, 0);
+      w = new AuditWriter({ file, redactor: new Redactor(), chain: true });
+      w.close();
+      expect(readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l).event_type)).toEqual(['audit_lines_lost']);
+      expect(verifyFiles([file])).toMatchObject({ ok: false, problem: { kind: 'lines-lost' } });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   // SIGHUP after an external move starts a new checkpoint for the new file; after a deletion it must not: the
   // deleted file's lines are lost, not rotated away, and verify said ok.
   test('a file deleted and then reopened (SIGHUP) is a loss, recorded; one moved away and reopened is none', () => {
