@@ -169,12 +169,20 @@ describe('Redactor.redactText', () => {
     // curl's -u glued on with a user the user:password patterns do not read: the whole value goes.
     ['curl -u glued on, an empty or unusual user', `curl -u:k7x2m4q9z8w3e5r6 https://dev.azure.com/o; curl -u'CORP\\jdoe:Zq9Secret' --ntlm http://x; curl -u"jane doe:Zq9Secret" y`, `curl -u:${REDACTED} https://dev.azure.com/o; curl -u'${REDACTED}' --ntlm http://x; curl -u"${REDACTED}" y`],
     ['an empty quoted value stays: none was given', `ssh-keygen -t ed25519 -N "" -f k; ldapsearch -w '' -x; psql --password ""; PASSWORD="" make; mysql -p"" db`, `ssh-keygen -t ed25519 -N "" -f k; ldapsearch -w '' -x; psql --password ""; PASSWORD="" make; mysql -p"" db`],
-    // A value that opens a bracket is masked to its first closing one: the bare word stopped at the first quote, and
-    // only the bracket was masked, the secret in clear beside a [REDACTED] a reader trusts. Never over a command after it.
+    // A value that opens a bracket is masked as one word that may hold quotes and commas: the bare word stopped at
+    // the first quote, and only the bracket was masked, the secret in clear beside a [REDACTED] a reader trusts. Never
+    // over a space, a separator, a redirection or a substitution, which would hide what follows; a secret whose
+    // value starts with a bracket is masked whole, as any word.
     [
-      'a bracketed value, an object or a tuple, masked to its closing bracket',
-      `curl -d '{"credentials":{"user":"bob","pw":"Zq9Js12"}}' x; python3 -c "requests.get(u, auth=('bob', 'Zq9Py10'))"; token=[a, Zq9L]; secret={; rm -rf /tmp/x; password={ $(rm -rf /tmp/y) }`,
-      `curl -d '{"credentials":${REDACTED}}' x; python3 -c "requests.get(u, auth=${REDACTED})"; token=${REDACTED}; secret=${REDACTED}; rm -rf /tmp/x; password=${REDACTED}$(rm -rf /tmp/y) }`,
+      'a bracketed value, an object or a tuple, masked as one word',
+      `curl -d '{"credentials":{"user":"bob","pw":"Zq9Js12"}}' x; python3 -c "requests.get(u, auth=('bob','Zq9Py10'))"; --password=[x7Qp]Zr9Lm2; DB_PASSWORD={a}Rn4P; password={aB3$kk9`,
+      // (the quote that closes the string goes with the word: no space came before it)
+      `curl -d '{"credentials":${REDACTED} x; python3 -c "requests.get(u, auth=${REDACTED}; --password=${REDACTED}; DB_PASSWORD=${REDACTED}; password=${REDACTED}`,
+    ],
+    [
+      'a bracketed mask hides no command, argument or redirection after it',
+      'secret={; rm -rf /tmp/x; password={ $(rm -rf /tmp/y) }; wc -c token={ <(touch /tmp/p) } /dev/null; echo secret={ ok > f }',
+      `secret=${REDACTED}; rm -rf /tmp/x; password=${REDACTED} $(rm -rf /tmp/y) }; wc -c token=${REDACTED} <(touch /tmp/p) } /dev/null; echo secret=${REDACTED} ok > f }`,
     ],
     ['auth and session as whole names, not inside other words', 'AUTH=x1 session=x2; git log --author=dev --authority=y', `AUTH=${REDACTED} session=${REDACTED}; git log --author=dev --authority=y`],
   ];

@@ -8,12 +8,12 @@ import { NAMES, NAME_CHARS, NOT_SECRET_PREFIX, NOT_SECRET_SUFFIX, TOKEN_SHAPES, 
 import { GAP, LOOSE_FLAG_VALUE, OPTION_START, VALUE_WORD, emptyQuoted, quoted, quotesOf } from './shell.ts';
 
 /**
- * A value that opens a bracket (`credentials={"user":"bob","pw":"…"}`, Python's `auth=('bob', '…')`): masked to its
- * first closing bracket on the line (a nested object's inner one still holds what it opened for), at most 512
- * characters, never over a command separator or substitution, which would hide the commands after it. A bare word
- * would stop at the first quote, masking the bracket alone beside a secret left in clear.
+ * A value that opens a bracket (`credentials={"user":"bob","pw":"…"}`, `auth=('bob','…')`, `[x7Qp]Zr9…`): masked
+ * as one word that may hold quotes and commas, up to 512 characters, never over a space, a command separator, a
+ * redirection or a substitution, which would hide the commands or arguments after it. A bare word stops at the
+ * first quote, and masked the bracket alone beside a secret left in clear.
  */
-const BRACKETED = String.raw`\{[^}\n;|&\x60$]{0,512}\}?|\([^)\n;|&\x60$]{0,512}\)?|\[[^\]\n;|&\x60$]{0,512}\]?`;
+const BRACKETED = String.raw`[{(\[](?:[^\s;|&\x60$<>]|\$(?!\()){0,512}`;
 
 /** A line break inside a key block: a real one (a bare CR too), or written as `\n` (a key in an environment variable or in JSON text). */
 const KEY_NL = String.raw`(?:\r?\n|\r|\\r\\n|\\n)`;
