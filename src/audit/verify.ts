@@ -335,9 +335,10 @@ function verifyAll(files: readonly string[], torn: VerifyProblem[], live: boolea
         fail('rotation-gap', file, 1, `does not continue ${previous} across the rotation: lines cut from the end of ${previous}, or a file missing between them`);
       } else if (chained === 0) start = `continues ${previous} across a rotation`;
       // Intact and chained: the writer's own record that lines went missing before it, which the lines around it
-      // no longer show (the chain goes on from the last recorded line).
+      // no longer show (the chain goes on from the last recorded line). The check goes on past it, as past a torn
+      // line: stopping there would leave a later edit unnamed behind it.
       if (e.linesLost !== null) {
-        fail('lines-lost', file, e.line, `lines lost before this line: a server found its file cut, emptied, deleted or rewritten by something else (${e.linesLost})`);
+        torn.push({ kind: 'lines-lost', file, line: e.line, message: `lines lost before this line: a server found its file cut, emptied, deleted or rewritten by something else (${e.linesLost})` });
       }
       // A finding that does not stop the check, as a torn line: what was taken in may be a crash's batch or a forgery.
       if (e.adopted !== null) {

@@ -20,7 +20,7 @@
 import { dirname } from 'node:path';
 import { constants, fstatSync, ftruncateSync, mkdirSync, statSync, writeSync } from 'node:fs';
 import { openRegularFileSync } from '../util/open-regular-file.ts';
-import { hashOf, lastLine, resumeHash } from './chain.ts';
+import { hashOf, lastLine, readCheckpoint, resumeHash } from './chain.ts';
 import { BatchQueue, type Queued } from './batch-queue.ts';
 import { closeQuietly } from '../util/close-quietly.ts';
 import type { AuditEvent, AuditSink } from './event.ts';
@@ -253,13 +253,29 @@ export class AuditWriter implements AuditSink {
       // Deleted, not moved (no name leads to it): every line written on would be lost with the descriptor, and counted
       // as written. A new file by the name takes them, and its first line records what the deleted one held.
       if ((named === null && now.nlink === 0) || (named !== null && (named.ino !== now.ino || named.dev !== now.dev))) {
+        // Moved away and a new file made by the name (logrotate's `create`, before its SIGHUP), the checkpoint left
+        // behind: it describes the file we still hold, not the new one, which is no file that lost lines. Another
+        // hide server's rotation moves the checkpoint with its file and starts one for the new file.
+        const stale = named !== null && now.nlink > 0 && this.checkpointDescribes(this.fd, now.size);
         this.closeFile();
+        if (stale) this.checkpoint.emptied();
         this.fd = this.open();
         return;
       }
       if (now.size !== this.size) this.catchUp(this.fd, false);
     } catch (err) {
       this.report(err as Error);
+    }
+  }
+
+  /** Whether the checkpoint by the log's name records the file open at `fd` (`size` bytes), to its last line. */
+  private checkpointDescribes(fd: number, size: number): boolean {
+    const cp = readCheckpoint(this.file);
+    if (cp === null || cp === 'unreadable' || cp.bytes !== size) return false;
+    try {
+      return hashOf(lastLine(`/proc/self/fd/${fd}`).line) === cp.last_hash;
+    } catch {
+      return false;
     }
   }
 

@@ -22,11 +22,11 @@ export const AUDIT_USAGE = `Usage:
       1 naming the first problem as FILE:LINE: KIND: head-cut, tail-cut, emptied, edited, inserted,
       deleted, rotation-gap, replaced, malformed, unsealed (lines after the last the checkpoint records;
       --live accepts them in the last file, which a running server may be between a batch and its
-      checkpoint in) or lines-lost (a server's record that lines it had recorded went missing). A torn
-      line (a write cut short by a crash or a full disk, the chain going on from the line before it) is
-      named as KIND torn, and lines a server took in after its checkpoint (a crash between a batch and its
-      checkpoint, or lines added since) as KIND adopted, exit 1 too, and the check goes on past them to
-      name the next problem, if any.
+      checkpoint in). A torn line (a write cut short by a crash or a full disk, the chain going on from the
+      line before it) is named as KIND torn, lines a server took in after its checkpoint (a crash between a
+      batch and its checkpoint, or lines added since) as KIND adopted, and a server's record that lines it
+      had recorded went missing as KIND lines-lost, exit 1 too, and the check goes on past them to name
+      the next problem, if any.
   hide audit query [--correlation-id X] [--client-id Y] [--event-type T] [--since TIME]
                    [--arguments JSON | --arguments-file FILE] [--file F]... [--config FILE]
       Prints matching events as JSON lines, oldest first. TIME is ISO 8601 or a duration ago (30m, 2h, 7d).
@@ -97,11 +97,18 @@ function verify(argv: string[]): number {
   }
   const found = [r.problem, ...(r.more ?? [])];
   const text = found.map((p) => `${p.file}:${p.line}: ${p.kind}: ${p.message}\n`).join('');
-  // The check stops at any problem but a torn line or lines taken in: found only those, it read every line.
-  const goneOn = found.every((p) => p.kind === 'torn' || p.kind === 'adopted');
-  const torn = found.filter((p) => p.kind === 'torn').length;
-  const adopted = found.length - torn;
-  const apart = [torn > 0 ? `${torn} torn line(s)` : null, adopted > 0 ? `${adopted} run(s) of lines taken in` : null].filter((x) => x !== null).join(' and ');
+  // The check stops at any problem but a torn line, lines taken in or lines a server recorded lost: found only
+  // those, it read every line.
+  const goneOn = found.every((p) => p.kind === 'torn' || p.kind === 'adopted' || p.kind === 'lines-lost');
+  const count = (kind: string) => found.filter((p) => p.kind === kind).length;
+  const apart = [
+    [count('torn'), 'torn line(s)'],
+    [count('adopted'), 'run(s) of lines taken in'],
+    [count('lines-lost'), 'record(s) of lines lost'],
+  ]
+    .filter(([n]) => (n as number) > 0)
+    .map(([n, what]) => `${n} ${what}`)
+    .join(' and ');
   process.stdout.write(goneOn ? `${text}no other problem: apart from ${apart}, the hash chain is intact\n` : text);
   return 1;
 }

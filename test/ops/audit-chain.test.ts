@@ -428,6 +428,53 @@ describe('audit hash chain', () => {
     }
   });
 
+  // A record of lines lost is no place to stop: a later line edited was left unnamed behind it.
+  test('verify goes on past a record of lines lost and names a later edit', () => {
+    const dir = tempDir();
+    try {
+      const file = join(dir, 'audit.jsonl');
+      let w = new AuditWriter({ file, redactor: new Redactor(), chain: true });
+      for (let i = 0; i < 3; i++) w.write(event(i));
+      w.close();
+      truncateSync(file, 0);
+      w = new AuditWriter({ file, redactor: new Redactor(), chain: true });
+      for (let i = 3; i < 6; i++) w.write(event(i));
+      w.close();
+      const rows = readFileSync(file, 'utf8').split('\n');
+      rows[2] = rows[2]!.replace('"echo"', '"eche"');
+      writeFileSync(file, rows.join('\n'));
+      const v = verifyFiles([file]);
+      expect(v).toMatchObject({ ok: false, problem: { kind: 'lines-lost', line: 1 }, more: [{ kind: 'edited', line: 3 }] });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  // logrotate with `create` moves the file and makes an empty one by its name before its postrotate SIGHUP: a line
+  // written between the two compared the new file with the checkpoint left behind, and recorded lines lost for good.
+  test('a line written between logrotate moving the log (create) and its SIGHUP is no loss', () => {
+    const dir = tempDir();
+    try {
+      const file = join(dir, 'audit.jsonl');
+      const errors: string[] = [];
+      const w = new AuditWriter({ file, redactor: new Redactor(), chain: true, onError: (e) => errors.push(e.message) });
+      for (let i = 0; i < 3; i++) w.write(event(i));
+      w.flush();
+      renameSync(file, `${file}.1`);
+      writeFileSync(file, '', { mode: 0o600 });
+      w.write(event(3));
+      w.flush();
+      w.reopen();
+      w.write(event(4));
+      w.close();
+      const kinds = readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l).event_type);
+      expect({ kinds, errors }).toEqual({ kinds: ['tool_call', 'tool_call'], errors: [] });
+      expect(verifyFiles([`${file}.1`, file])).toMatchObject({ ok: true, lines: 5 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   // SIGHUP after an external move starts a new checkpoint for the new file; after a deletion it must not: the
   // deleted file's lines are lost, not rotated away, and verify said ok.
   test('a file deleted and then reopened (SIGHUP) is a loss, recorded; one moved away and reopened is none', () => {
