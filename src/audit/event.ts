@@ -46,6 +46,11 @@ export interface AuditEvent {
   oauth?: { issuer: string; client_id: string | null; scopes: readonly string[] };
 }
 
+/** An event of the audit writer's own (a loss, an outage, lines taken in): no client, call or tool behind it. */
+export function writerEvent(event_type: AuditEventType, result: unknown, error: string | null): AuditEvent {
+  return { event_type, correlation_id: null, client_id: null, client_ip: null, api_key_hash: null, user: null, tool_name: null, arguments: null, result, error };
+}
+
 /** Anything that records audit events (the JSON Lines writer, or a no-op when disabled). */
 export interface AuditSink {
   /**

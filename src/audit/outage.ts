@@ -7,7 +7,7 @@
  * still learns that the log is writable again; the line that proves it is an
  * `audit_recovered` line naming the lines lost, built here.
  */
-import type { AuditEvent } from './event.ts';
+import { type AuditEvent, writerEvent } from './event.ts';
 
 export interface OutageOptions {
   /** While failing, try the disk again this often (ms); 0 = only when lines come. */
@@ -77,17 +77,7 @@ export class AuditOutage {
 
   /** What the outage cost, as far as the writer knows (`linesDropped`) when the line is sealed. */
   recoveredEvent(linesDropped: number): AuditEvent {
-    return {
-      event_type: 'audit_recovered',
-      correlation_id: null,
-      client_id: null,
-      client_ip: null,
-      api_key_hash: null,
-      user: null,
-      tool_name: null,
-      arguments: null,
-      result: { linesLost: linesDropped - this.droppedBefore, failingSince: new Date(this.failedSince).toISOString() },
-      error: null,
-    };
+    return writerEvent('audit_recovered', { linesLost: linesDropped - this.droppedBefore, failingSince: new Date(this.failedSince).toISOString() }, null);
   }
+
 }

@@ -23,7 +23,7 @@ import { openRegularFileSync } from '../util/open-regular-file.ts';
 import { hashOf, lastLine, readCheckpoint, resumeHash } from './chain.ts';
 import { BatchQueue, type Queued } from './batch-queue.ts';
 import { closeQuietly } from '../util/close-quietly.ts';
-import type { AuditEvent, AuditSink } from './event.ts';
+import { type AuditEvent, type AuditSink, writerEvent } from './event.ts';
 import { type AdoptedLines, LiveCheckpoint, type LostLines } from './live-checkpoint.ts';
 import { LogLock } from './log-lock.ts';
 import { AuditOutage } from './outage.ts';
@@ -67,18 +67,11 @@ const MAX_STANDARD_BACKLOG = 4 * 1024 * 1024;
 
 /** The line that records, in the chain, lines taken in that no writer's checkpoint recorded: how many, and after what. */
 function linesAdoptedEvent(adopted: AdoptedLines): AuditEvent {
-  return {
-    event_type: 'audit_lines_adopted',
-    correlation_id: null,
-    client_id: null,
-    client_ip: null,
-    api_key_hash: null,
-    user: null,
-    tool_name: null,
-    arguments: null,
-    result: { lines: adopted.lines, after: { lines: adopted.recordedLines, bytes: adopted.recordedBytes } },
-    error: 'lines after the checkpoint that no writer recorded were taken in: a server killed between a batch and its checkpoint, or lines added since',
-  };
+  return writerEvent(
+    'audit_lines_adopted',
+    { lines: adopted.lines, after: { lines: adopted.recordedLines, bytes: adopted.recordedBytes } },
+    'lines after the checkpoint that no writer recorded were taken in: a server killed between a batch and its checkpoint, or lines added since',
+  );
 }
 
 /** Whether `file` names the file open at `fd` (false when nothing has the name). */
@@ -94,18 +87,11 @@ function namesFile(file: string, fd: number): boolean {
 
 /** The line that records, in the chain, lines the file lost: what its checkpoint had recorded, and what was left. */
 function linesLostEvent(lost: LostLines): AuditEvent {
-  return {
-    event_type: 'audit_lines_lost',
-    correlation_id: null,
-    client_id: null,
-    client_ip: null,
-    api_key_hash: null,
-    user: null,
-    tool_name: null,
-    arguments: null,
-    result: { recorded: { lines: lost.lines, bytes: lost.bytes, lastHash: lost.lastHash }, found: { lines: lost.linesNow, bytes: lost.bytesNow } },
-    error: 'lines the checkpoint recorded were cut, emptied, deleted or rewritten by something other than a hide server',
-  };
+  return writerEvent(
+    'audit_lines_lost',
+    { recorded: { lines: lost.lines, bytes: lost.bytes, lastHash: lost.lastHash }, found: { lines: lost.linesNow, bytes: lost.bytesNow } },
+    'lines the checkpoint recorded were cut, emptied, deleted or rewritten by something other than a hide server',
+  );
 }
 
 export class AuditWriter implements AuditSink {

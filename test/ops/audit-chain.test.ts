@@ -75,6 +75,22 @@ function editLine(f: string, n: number, edit: (line: string) => string | null): 
   writeFileSync(f, rows.join('\n'));
 }
 
+
+/** A temporary directory's audit.jsonl, the errors its writers report and a way to open one; the directory removed after. */
+function withLog(body: (log: { file: string; errors: string[]; open: () => AuditWriter }) => void): void {
+  const dir = tempDir();
+  try {
+    const file = join(dir, 'audit.jsonl');
+    const errors: string[] = [];
+    body({ file, errors, open: () => new AuditWriter({ file, redactor: new Redactor(), chain: true, onError: (e) => errors.push(e.message) }) });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The event types of a log's lines, in order. */
+const eventTypes = (file: string): string[] => readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l).event_type);
+
 describe('audit hash chain', () => {
   test('canonical JSON sorts keys and drops what JSON.stringify drops', () => {
     expect(canonicalJson({ b: 1, a: [undefined, { d: 'x', c: null }], u: undefined })).toBe('{"a":[null,{"c":null,"d":"x"}],"b":1}');
@@ -412,52 +428,40 @@ describe('audit hash chain', () => {
   // Found at start, the loss is written at once: the checkpoint that held the evidence is replaced as it is found, and
   // a server stopped before its first call left nothing to show the loss by.
   test('a loss found at start is recorded even when no call follows', () => {
-    const dir = tempDir();
-    try {
-      const file = join(dir, 'audit.jsonl');
-      let w = new AuditWriter({ file, redactor: new Redactor(), chain: true });
+    withLog(({ file, open }) => {
+      let w = open();
       for (let i = 0; i < 3; i++) w.write(event(i));
       w.close();
       truncateSync(file, 0);
-      w = new AuditWriter({ file, redactor: new Redactor(), chain: true });
+      w = open();
       w.close();
-      expect(readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l).event_type)).toEqual(['audit_lines_lost']);
+      expect(eventTypes(file)).toEqual(['audit_lines_lost']);
       expect(verifyFiles([file])).toMatchObject({ ok: false, problem: { kind: 'lines-lost' } });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   // A record of lines lost is no place to stop: a later line edited was left unnamed behind it.
   test('verify goes on past a record of lines lost and names a later edit', () => {
-    const dir = tempDir();
-    try {
-      const file = join(dir, 'audit.jsonl');
-      let w = new AuditWriter({ file, redactor: new Redactor(), chain: true });
+    withLog(({ file, open }) => {
+      let w = open();
       for (let i = 0; i < 3; i++) w.write(event(i));
       w.close();
       truncateSync(file, 0);
-      w = new AuditWriter({ file, redactor: new Redactor(), chain: true });
+      w = open();
       for (let i = 3; i < 6; i++) w.write(event(i));
       w.close();
       const rows = readFileSync(file, 'utf8').split('\n');
       rows[2] = rows[2]!.replace('"echo"', '"eche"');
       writeFileSync(file, rows.join('\n'));
-      const v = verifyFiles([file]);
-      expect(v).toMatchObject({ ok: false, problem: { kind: 'lines-lost', line: 1 }, more: [{ kind: 'edited', line: 3 }] });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+      expect(verifyFiles([file])).toMatchObject({ ok: false, problem: { kind: 'lines-lost', line: 1 }, more: [{ kind: 'edited', line: 3 }] });
+    });
   });
 
   // logrotate with `create` moves the file and makes an empty one by its name before its postrotate SIGHUP: a line
   // written between the two compared the new file with the checkpoint left behind, and recorded lines lost for good.
   test('a line written between logrotate moving the log (create) and its SIGHUP is no loss', () => {
-    const dir = tempDir();
-    try {
-      const file = join(dir, 'audit.jsonl');
-      const errors: string[] = [];
-      const w = new AuditWriter({ file, redactor: new Redactor(), chain: true, onError: (e) => errors.push(e.message) });
+    withLog(({ file, errors, open }) => {
+      const w = open();
       for (let i = 0; i < 3; i++) w.write(event(i));
       w.flush();
       renameSync(file, `${file}.1`);
@@ -467,40 +471,31 @@ describe('audit hash chain', () => {
       w.reopen();
       w.write(event(4));
       w.close();
-      const kinds = readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l).event_type);
-      expect({ kinds, errors }).toEqual({ kinds: ['tool_call', 'tool_call'], errors: [] });
+      expect({ kinds: eventTypes(file), errors }).toEqual({ kinds: ['tool_call', 'tool_call'], errors: [] });
       expect(verifyFiles([`${file}.1`, file])).toMatchObject({ ok: true, lines: 5 });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   // SIGHUP after an external move starts a new checkpoint for the new file; after a deletion it must not: the
   // deleted file's lines are lost, not rotated away, and verify said ok.
   test('a file deleted and then reopened (SIGHUP) is a loss, recorded; one moved away and reopened is none', () => {
     for (const [how, gone] of [['deleted', (f: string) => rmSync(f)], ['moved', (f: string) => renameSync(f, `${f}.1`)]] as const) {
-      const dir = tempDir();
-      try {
-        const file = join(dir, 'audit.jsonl');
-        const errors: string[] = [];
-        const w = new AuditWriter({ file, redactor: new Redactor(), chain: true, onError: (e) => errors.push(e.message) });
+      withLog(({ file, errors, open }) => {
+        const w = open();
         for (let i = 0; i < 3; i++) w.write(event(i));
         w.flush();
         gone(file);
         w.reopen();
         w.write(event(3));
         w.close();
-        const kinds = readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l).event_type);
         if (how === 'deleted') {
-          expect(kinds).toEqual(['audit_lines_lost', 'tool_call']);
+          expect(eventTypes(file)).toEqual(['audit_lines_lost', 'tool_call']);
           expect(verifyFiles([file])).toMatchObject({ ok: false, problem: { kind: 'lines-lost' } });
         } else {
-          expect({ kinds, errors }).toEqual({ kinds: ['tool_call'], errors: [] });
+          expect({ kinds: eventTypes(file), errors }).toEqual({ kinds: ['tool_call'], errors: [] });
           expect(verifyFiles([`${file}.1`, file])).toMatchObject({ ok: true, lines: 4 });
         }
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
+      });
     }
   });
 
