@@ -48,6 +48,8 @@ export interface SpawnRequest {
   stdinMaxBytes?: number;
   /** Receives the output's progress while the command runs (throttled by ProgressMeter). */
   onProgress?: (progress: OutputProgress) => void;
+  /** Data memory (RLIMIT_DATA) this run may use at most, below the configured limit when that is lower; sandboxed runs only. */
+  memoryBytes?: number;
 }
 
 export interface SpawnResult {

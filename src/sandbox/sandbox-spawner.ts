@@ -137,14 +137,14 @@ export class SandboxSpawner implements Spawner {
   /** Throws ToolLimitError when `owner` has no launcher and every launcher is busy with other clients. */
   async run(req: OwnedSpawnRequest): Promise<SpawnResult> {
     if (this.closed) return notStarted('the server is shutting down');
-    const { owner, ...spawn } = req;
+    const { owner, memoryBytes, ...spawn } = req;
     const entry = this.entryFor(owner);
     if (entry === null) throw launchersBusy(this.maxLaunchers);
     clearTimeout(entry.idle);
     entry.idle = undefined;
     entry.calls++;
     try {
-      const result = await entry.launcher.run({ ...spawn, limits: this.options.limits });
+      const result = await entry.launcher.run({ ...spawn, limits: withMemoryAtMost(this.options.limits, memoryBytes) });
       return result.spawnError === null ? result : { ...result, spawnError: explainRefusedStart(result.spawnError) };
     } finally {
       entry.calls--;
@@ -278,4 +278,11 @@ export class SandboxSpawner implements Spawner {
 function explainRefusedStart(error: string): string {
   if (!error.startsWith('could not start ') || !/\b(EACCES|ENOENT)\b/.test(error)) return error;
   return `${error} (the sandbox lets commands run programs only from the workspace, the allowed paths and the system paths of HIDE_SANDBOX_READ_ONLY_PATHS; give the command by a path there, or add its directory)`;
+}
+
+/** `limits` with data memory at most `bytes` (when given): the lower of the two. */
+function withMemoryAtMost(limits: ResourceLimits | undefined, bytes: number | undefined): ResourceLimits | undefined {
+  if (bytes === undefined) return limits;
+  const configured = limits?.memoryBytes;
+  return { ...limits, memoryBytes: configured === undefined ? bytes : Math.min(configured, bytes) };
 }

@@ -202,8 +202,8 @@ describe.skipIf(RG === null)('ripgrep dying before it finishes', () => {
     writeFileSync(join(t.ws, 'found.txt'), 'needle\n');
     mkdirSync(join(t.ws, 'zero'));
     symlinkSync('/dev/zero', join(t.ws, 'zero', '.gitignore'));
-    // Sandboxed, where the memory limit applies: without one ripgrep grew to gigabytes in seconds.
-    await using server = await startServerProcess(t, { PATH: dirname(RG!), HIDE_SANDBOX: 'required', HIDE_SANDBOX_MEMORY_BYTES: String(64 * 1024 * 1024) });
+    // Sandboxed, with no memory setting: ripgrep has a limit of its own there (it grew to 2.4 GB in 16 s before).
+    await using server = await startServerProcess(t, { PATH: dirname(RG!), HIDE_SANDBOX: 'required' });
     const r = await callAt(server.url, 'search_files', { pattern: 'needle' });
     expect({ engine: r.engine, truncated: r.truncated, error: r.error }).toEqual({ engine: 'ripgrep', truncated: true, error: expect.stringMatching(/^ripgrep (was killed by SIG[A-Z]+|exited with status \d+) before it finished; later matches are missing/) });
   });

@@ -37,6 +37,11 @@ const MAX_STDERR_CHARS = 2000;
  * of one client take +522 MiB. 8 MiB still holds 1000 matches of 8 KiB lines.
  */
 const RG_MAX_OUTPUT_BYTES = 8 * 1024 * 1024;
+/**
+ * Data memory one ripgrep run may use (sandboxed), below HIDE_SANDBOX_MEMORY_BYTES when that is lower: a search
+ * needs a few tens of MB, and a .gitignore linked to /dev/zero had ripgrep read it into 2.4 GB in 16 s.
+ */
+const RG_MEMORY_BYTES = 512 * 1024 * 1024;
 
 /** ripgrep's JSON for a path or a line: `text` when it is valid UTF-8, else base64 `bytes`. */
 type RgText = { text?: string; bytes?: string };
@@ -140,6 +145,7 @@ export function ripgrepSearch(rgPath: string, spawner: Spawner): SearchEngine {
       env: {},
       timeoutMs: RG_TIMEOUT_MS,
       maxOutputBytes: RG_MAX_OUTPUT_BYTES,
+      memoryBytes: RG_MEMORY_BYTES,
       signal: req.signal,
     });
     if (run.spawnError !== null) return { matches: [], truncated: false, error: `ripgrep could not run: ${run.spawnError}` };
