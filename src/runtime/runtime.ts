@@ -401,7 +401,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
       if (toolNames === null) return;
       for (const line of auth.keyStore?.unknownTools(toolNames) ?? []) logger.withTag('keys').warn(line);
     };
-    let processes: { table: ProcessTable; tools: ToolRegistry } | null = null;
+    let processes: ProcessTable | null = null;
     let core: McpCore | null = null;
     auth.onReloadAudited((outcome) => {
       const [result, error] = 'keys' in outcome ? [{ keys: outcome.keys }, null] : [null, outcome.error];
@@ -409,8 +409,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
       warnUnknownTools();
       // Processes started with a key whose client the reload disabled, removed or took process_read and process_kill from.
       const store = auth.keyStore;
-      const opened = processes;
-      if (store !== null && opened !== null) opened.table.endUnreachable((caller) => unreachableReason(store, (name) => opened.tools.get(name), caller));
+      if (store !== null) processes?.endUnreachable((caller) => unreachableReason(store, caller));
       // Calls still running with a key the reload disabled or removed, or that may no longer call their tool.
       if (store !== null) core?.endRevoked((clientId, apiKeyHash, tool) => revokedCallReason(store, clientId, apiKeyHash, tool));
     });
@@ -433,7 +432,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions): Promi
     const limiter = await openLimiter(config, metrics, lifecycle, cleanups);
     const exec = await openExec(config, confiner, opts, metrics, audit, cleanups);
     toolNames = exec.toolNames;
-    processes = { table: exec.processes, tools: exec.registry };
+    processes = exec.processes;
     // A long poll (process_read with waitMs) answers when the drain begins rather than holding it for the grace.
     lifecycle.onDraining(() => exec.processes.endWaits());
     warnUnknownTools();

@@ -9,7 +9,7 @@
  */
 import type { Caller } from '../exec/process-caller.ts';
 import type { KeyStore } from '../security/keys.ts';
-import { REACHING_TOOLS, reachesProcesses } from '../tools/process.ts';
+import { reachesProcesses } from '../tools/process.ts';
 import { type ToolDefinition, toolPermitted } from '../tools/types.ts';
 
 export const CLIENT_REVOKED = 'its client was disabled or removed from the keys file';
@@ -20,17 +20,12 @@ export const PROCESS_TOOLS_REVOKED = 'its client may no longer call process_read
  * Why `caller`'s processes are out of its reach under the keys now loaded, or
  * null when it can still read or kill them.
  */
-export function unreachableReason(keys: Pick<KeyStore, 'enabledClient'>, tool: (name: string) => ToolDefinition | undefined, caller: Caller): string | null {
+export function unreachableReason(keys: Pick<KeyStore, 'enabledClient'>, caller: Caller): string | null {
   // Started without an API key (authentication off, an OAuth token): the keys file never governed it.
   if (caller.apiKeyHash === null) return null;
   const client = keys.enabledClient(caller.clientId);
   if (client === null) return CLIENT_REVOKED;
-  const grant = { allowedTools: client.tools, readOnly: client.readOnly };
-  const reaches = REACHING_TOOLS.some((name) => {
-    const def = tool(name);
-    return def !== undefined && toolPermitted(def, grant);
-  });
-  return reaches ? null : PROCESS_TOOLS_REVOKED;
+  return reachesProcesses({ allowedTools: client.tools, readOnly: client.readOnly }) ? null : PROCESS_TOOLS_REVOKED;
 }
 
 /**
