@@ -94,7 +94,6 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
-
 /** The limit script's answer, `[code, ms]` with code 0 (admitted), 1 (rpm) or 2 (concurrency); null for anything else. */
 function acquireAnswer(reply: unknown): [code: 0 | 1 | 2, ms: number] | null {
   if (!Array.isArray(reply) || reply.length !== 2) return null;
