@@ -88,6 +88,15 @@ function withLog(body: (log: { file: string; errors: string[]; open: () => Audit
   }
 }
 
+/** A writer opened on the log after three lines were written and the file then emptied behind its checkpoint. */
+function openedOnEmptied(file: string, open: () => AuditWriter): AuditWriter {
+  const w = open();
+  for (let i = 0; i < 3; i++) w.write(event(i));
+  w.close();
+  truncateSync(file, 0);
+  return open();
+}
+
 /** The event types of a log's lines, in order. */
 const eventTypes = (file: string): string[] => readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l).event_type);
 
@@ -429,12 +438,7 @@ describe('audit hash chain', () => {
   // a server stopped before its first call left nothing to show the loss by.
   test('a loss found at start is recorded even when no call follows', () => {
     withLog(({ file, open }) => {
-      let w = open();
-      for (let i = 0; i < 3; i++) w.write(event(i));
-      w.close();
-      truncateSync(file, 0);
-      w = open();
-      w.close();
+      openedOnEmptied(file, open).close();
       expect(eventTypes(file)).toEqual(['audit_lines_lost']);
       expect(verifyFiles([file])).toMatchObject({ ok: false, problem: { kind: 'lines-lost' } });
     });
@@ -443,11 +447,7 @@ describe('audit hash chain', () => {
   // A record of lines lost is no place to stop: a later line edited was left unnamed behind it.
   test('verify goes on past a record of lines lost and names a later edit', () => {
     withLog(({ file, open }) => {
-      let w = open();
-      for (let i = 0; i < 3; i++) w.write(event(i));
-      w.close();
-      truncateSync(file, 0);
-      w = open();
+      const w = openedOnEmptied(file, open);
       for (let i = 3; i < 6; i++) w.write(event(i));
       w.close();
       const rows = readFileSync(file, 'utf8').split('\n');
