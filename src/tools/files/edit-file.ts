@@ -44,12 +44,15 @@ function occurrences(hay: Buffer, needle: Buffer): number[] {
  */
 const SLICE_MS = 5;
 
-/** Places every edit in the original text, or says which ones cannot be placed and why. */
+/**
+ * Places every edit in the original text, given as the file's bytes as read (strict UTF-8, BOM kept, so string
+ * indices follow from them), or says which ones cannot be placed and why.
+ */
 export async function placeEdits(
-  original: string,
+  read: Uint8Array,
   edits: ReadonlyArray<{ oldText: string; newText: string }>,
 ): Promise<{ placed: Placed[] } | { problems: string[]; failed: Array<{ index: number; matches: number }> }> {
-  const bytes = Buffer.from(original, 'utf8');
+  const bytes = Buffer.from(read.buffer, read.byteOffset, read.byteLength);
   /** Placed edits by byte offset, with their oldText's length in bytes. */
   const inBytes: Array<Placed & { bytes: number }> = [];
   const problems: string[] = [];
@@ -167,7 +170,7 @@ export function editFileTool(confiner: Confiner, limits: FileLimits, contentDige
           } catch {
             return failure({ ...base, path }, `file '${args.path}' is not valid UTF-8; editing it as text would corrupt it`, audit);
           }
-          const placement = await placeEdits(original, args.edits);
+          const placement = await placeEdits(bytes, args.edits);
           if ('problems' in placement) {
             return failure({ ...base, path, failedEdits: placement.failed }, `no edits applied: ${placement.problems.join('; ')}`, audit);
           }
