@@ -239,12 +239,8 @@ export class AuditWriter implements AuditSink {
       // Deleted, not moved (no name leads to it): every line written on would be lost with the descriptor, and counted
       // as written. A new file by the name takes them, and its first line records what the deleted one held.
       if ((named === null && now.nlink === 0) || (named !== null && (named.ino !== now.ino || named.dev !== now.dev))) {
-        // Moved away and a new file made by the name (logrotate's `create`, before its SIGHUP), the checkpoint left
-        // behind: it describes the file we still hold, not the new one, which is no file that lost lines. Another
-        // hide server's rotation moves the checkpoint with its file and starts one for the new file.
-        const stale = named !== null && now.nlink > 0 && this.checkpointDescribes(this.fd, now.size);
+        this.forgetMovedCheckpoint();
         this.closeFile();
-        if (stale) this.checkpoint.emptied();
         this.fd = this.open();
         return;
       }
@@ -254,15 +250,29 @@ export class AuditWriter implements AuditSink {
     }
   }
 
-  /** Whether the checkpoint by the log's name records the file open at `fd` (`size` bytes), to its last line. */
-  private checkpointDescribes(fd: number, size: number): boolean {
+  /**
+   * Before the name is opened again: when the file we hold was moved away (an
+   * external logrotate, before or after its SIGHUP) and the checkpoint by the
+   * name still records it, that checkpoint is the moved file's, and the file
+   * the name leads to starts one of its own. Compared with it, the new file
+   * would read as that one emptied: lines lost, recorded for good. Not after a
+   * deletion (no link left: the lines are gone with it), nor after another hide
+   * server's rotation (the checkpoint moved with its file, and the one by the
+   * name is the new file's).
+   */
+  private forgetMovedCheckpoint(): void {
+    if (this.fd === null) return;
+    const held = fstatSync(this.fd);
+    if (held.nlink === 0 || namesFile(this.file, this.fd)) return;
     const cp = readCheckpoint(this.file);
-    if (cp === null || cp === 'unreadable' || cp.bytes !== size) return false;
+    if (cp === null || cp === 'unreadable' || cp.bytes !== held.size) return;
+    let lastHash: string | null;
     try {
-      return hashOf(lastLine(`/proc/self/fd/${fd}`).line) === cp.last_hash;
+      lastHash = hashOf(lastLine(`/proc/self/fd/${this.fd}`).line);
     } catch {
-      return false;
+      return;
     }
+    if (lastHash === cp.last_hash) this.checkpoint.emptied();
   }
 
   /** Closes the log and its checkpoint. */
@@ -478,12 +488,8 @@ export class AuditWriter implements AuditSink {
     this.flush();
     const held = this.dirLock.take();
     try {
-      // Moved, not deleted: a deleted file (no link left) lost its lines, and the checkpoint says so on the new one.
-      const moved = this.fd !== null && !namesFile(this.file, this.fd) && fstatSync(this.fd).nlink > 0;
+      this.forgetMovedCheckpoint();
       this.closeFile();
-      // The checkpoint describes the file moved away, not the one the name leads to now: compared with it, the new
-      // file would read as that one emptied, an alarm at every external rotation.
-      if (moved) this.checkpoint.emptied();
       this.fd = this.open();
     } catch (err) {
       this.report(err as Error);
