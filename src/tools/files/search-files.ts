@@ -2,12 +2,14 @@
  * search_files: regular-expression search over workspace files. Uses ripgrep
  * when the server found `rg` on its PATH at start-up and the built-in engine
  * otherwise; both return the same shape and, for the same tree, the same
- * matches (see search-shared.ts). `engine` says which one ran. Neither runs
+ * matches (see search-shared.ts). `engine` says which one ran: a ripgrep
+ * that is killed or crashes hands the search to the built-in engine. Neither runs
  * the client's pattern on the event loop: ripgrep is a process, the built-in
  * engine uses a worker thread with a time budget; a search cut short by any
  * limit says so in `error` and `truncated`.
  */
 import * as v from 'valibot';
+import { logger } from '../../core/log.ts';
 import type { Confiner } from '../../workspace/confine.ts';
 import { GlobFilter } from '../../workspace/gitignore.ts';
 import { hardLinkRefusal, lstatConfined } from '../../workspace/open.ts';
@@ -18,6 +20,7 @@ import type { Spawner } from '../../exec/spawner.ts';
 import { ripgrepSearch } from './search-rg.ts';
 import { compilePattern, type SearchEngine } from './search-shared.ts';
 
+const log = logger.withTag('files');
 const DEFAULT_MAX_RESULTS = 100;
 const MAX_RESULTS = 1000;
 
@@ -42,7 +45,7 @@ export interface SearchToolOptions {
 }
 
 export function searchFilesTool(confiner: Confiner, limits: FileLimits, opts: SearchToolOptions): ToolDefinition {
-  const engineName = opts.rgPath ? ('ripgrep' as const) : ('builtin' as const);
+  const engineName: 'ripgrep' | 'builtin' = opts.rgPath ? 'ripgrep' : 'builtin';
   const engine: SearchEngine = opts.rgPath ? ripgrepSearch(opts.rgPath, opts.spawner) : builtinSearch;
   return defineTool({
     name: 'search_files',
@@ -90,7 +93,7 @@ export function searchFilesTool(confiner: Confiner, limits: FileLimits, opts: Se
           if (st.nlink > 1) throw hardLinkRefusal(input);
           if (st.size > limits.maxFileBytes) return failure(base, `file '${input}' is ${mib(st.size)}, over the ${mib(limits.maxFileBytes)} search limit`);
         } else if (!st.isDirectory()) return failure(base, `path '${input}' is neither a file nor a directory`);
-        const out = await engine(confiner, {
+        const req = {
           pattern: args.pattern,
           regex,
           caseSensitive,
@@ -103,11 +106,20 @@ export function searchFilesTool(confiner: Confiner, limits: FileLimits, opts: Se
           maxFileBytes: limits.maxFileBytes,
           signal: ctx.signal,
           owner: ctx.clientId,
-        });
+        };
+        let ran = engineName;
+        let out = await engine(confiner, req);
+        if (out.died === true) {
+          // ripgrep reads a .gitignore whole, whatever its size: one of hundreds of MiB (planted, or a file caught
+          // growing) kills it at its memory limit. The built-in engine counts such a file as none and still answers.
+          log.warn(`${out.error}; the built-in engine searched instead`);
+          ran = 'builtin';
+          out = await builtinSearch(confiner, req);
+        }
         return {
-          structured: { matches: out.matches, truncated: out.truncated, engine: engineName, error: out.error },
+          structured: { matches: out.matches, truncated: out.truncated, engine: ran, error: out.error },
           isError: out.error !== null,
-          auditResult: { matches: out.matches.length, truncated: out.truncated, engine: engineName },
+          auditResult: { matches: out.matches.length, truncated: out.truncated, engine: ran },
         };
       });
     },

@@ -203,7 +203,7 @@ export function ripgrepSearch(rgPath: string, spawner: Spawner): SearchEngine {
     if (run.exitCode > 2 || run.signal !== null) {
       const how = run.signal !== null ? `was killed by ${run.signal}` : `exited with status ${run.exitCode}`;
       const why = run.stderr.trim().slice(0, MAX_STDERR_CHARS);
-      return { matches: found, truncated: true, error: `ripgrep ${how} before it finished; later matches are missing${why ? `: ${why}` : ''}` };
+      return { matches: found, truncated: true, error: `ripgrep ${how} before it finished; later matches are missing${why ? `: ${why}` : ''}`, died: true };
     }
     // 0: matches, 1: none; 2 with results means some files could not be read, which the built-in engine skips too.
     if (run.exitCode === 2 && matches.length === 0) {

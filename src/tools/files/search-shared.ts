@@ -44,6 +44,8 @@ export interface SearchOutcome {
   matches: SearchMatch[];
   truncated: boolean;
   error: string | null;
+  /** The engine's own process was killed or crashed (`error` says how): another engine may still answer. */
+  died?: boolean;
 }
 
 export type SearchEngine = (confiner: Confiner, req: SearchRequest) => Promise<SearchOutcome>;
