@@ -4,7 +4,7 @@
  * reloads the keys file and reopens the audit log (external logrotate).
  */
 import { createHttpApp } from '../http/app.ts';
-import { metricsHandler } from '../http/routes/metrics.ts';
+import { metricsHandler, metricsListenerFetch } from '../http/routes/metrics.ts';
 import { logger } from '../core/log.ts';
 import { Shutdown } from '../ops/shutdown.ts';
 import { createRuntime } from '../runtime/runtime.ts';
@@ -40,7 +40,7 @@ export async function runServe(argv: string[]): Promise<number> {
     server = app.server!;
     if (config.metrics.port !== undefined) {
       const handle = metricsHandler(rt.ops.metrics, config.metrics.token);
-      metricsServer = Bun.serve({ hostname: config.host, port: config.metrics.port, reusePort: false, fetch: handle });
+      metricsServer = Bun.serve({ hostname: config.host, port: config.metrics.port, reusePort: false, fetch: metricsListenerFetch(handle, rt.security) });
     }
   } catch (err) {
     await app.server?.stop(true);

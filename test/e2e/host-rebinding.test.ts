@@ -55,6 +55,29 @@ describe('Host check on a loopback-bound server', () => {
   });
 });
 
+// A page on another loopback port (a dev server, a notebook, a local report) is an allowed Origin by default. A body
+// with no Content-Type (a Uint8Array, a Blob with no type) makes its POST one a browser sends with no CORS preflight:
+// the page could not read the answer, but the call ran.
+describe('a browser request with no Content-Type', () => {
+  test('is refused with 415 when it carries an Origin, and the command never runs; with the JSON type, or with no Origin, it runs', async () => {
+    await using s = await startServer(QUIET);
+    const post = (name: string, headers: Record<string, string>) =>
+      fetch(s.mcpUrl, { method: 'POST', headers: { Accept: '*/*', ...headers }, body: new TextEncoder().encode(JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: touch(name) })) });
+    const page = await post('from-page', { Origin: 'http://localhost:3000' });
+    const pageJson = await post('from-page-json', { Origin: 'http://localhost:3000', 'Content-Type': 'application/json' });
+    const tool = await post('from-tool', {});
+    expect({
+      page: [page.status, await page.json()],
+      statuses: [pageJson.status, tool.status],
+      ran: ['from-page', 'from-page-json', 'from-tool'].map((f) => existsSync(join(s.workspace, f))),
+    }).toEqual({
+      page: [415, { jsonrpc: '2.0', id: 7, error: { code: -32600, message: 'Unsupported Media Type: a request with an Origin must send Content-Type: application/json' } }],
+      statuses: [200, 200],
+      ran: [false, true, true],
+    });
+  });
+});
+
 test('a server bound to another address checks no Host', async () => {
   // The policy follows the configured bind address; the test still listens on loopback only.
   await using s = await startServer({ ...QUIET, HIDE_HOST: '0.0.0.0', HIDE_ALLOW_UNAUTHENTICATED: 'true' });

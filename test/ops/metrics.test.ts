@@ -7,7 +7,7 @@
  * separate metrics port.
  */
 import { describe, expect, test } from 'bun:test';
-import { exec, freePort, parseProm, rpc, sampleValue, spawnServer } from './helpers.ts';
+import { auditLines, exec, freePort, parseProm, rpc, sampleValue, spawnServer, waitFor } from './helpers.ts';
 
 const KEY = 'test-key-0123456789abcdefghijklmnop';
 const TOKEN = 'metrics-token-xyz';
@@ -135,6 +135,19 @@ describe('/metrics', () => {
     const { samples } = parseProm(await res.text());
     expect(sampleValue(samples, 'hide_tool_calls_total', { tool: 'shell_execute', outcome: 'ok' })).toBe(1);
     expect((await fetch(`http://127.0.0.1:${port}/mcp`)).status).toBe(404);
+  }, 20_000);
+
+  test('the separate listener answers only to a loopback Host, as the main port does: a rebound name is refused and audited', async () => {
+    const port = freePort();
+    await using s = await spawnServer({ HIDE_METRICS_PORT: String(port) });
+    const at = (host: string) => fetch(`http://127.0.0.1:${port}/metrics`, { headers: { Host: host } }).then(async (r) => [r.status, (await r.text()).startsWith('#')]);
+    expect([await at('evil.example'), await at(`evil.example:${port}`), await at(`localhost:${port}`), await at(`127.0.0.1:${port}`)]).toEqual([
+      [403, false],
+      [403, false],
+      [200, true],
+      [200, true],
+    ]);
+    await waitFor(() => auditLines(s.auditFile).filter((l) => l.event_type === 'host_denied').length === 2, 3000, 'two host_denied lines');
   }, 20_000);
 
   test('HIDE_METRICS_TOKEN guards the separate listener too', async () => {

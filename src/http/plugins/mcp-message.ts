@@ -38,6 +38,12 @@ const isIdentityCoding = (coding: string | undefined): boolean => coding === und
 /** Why the body is not JSON this server reads as sent (415), or null. */
 function mediaProblem(headers: HeaderRecord): HideError | null {
   const type = headers['content-type'];
+  // A page may POST a body with no Content-Type (a Uint8Array, a Blob with no type) to any origin without a CORS
+  // preflight; the call would run though the page cannot read its answer. A browser's request carries an Origin:
+  // asked for the JSON type, such a page must preflight, which is refused.
+  if (type === undefined && headers.origin !== undefined) {
+    return new HideError('Unsupported Media Type: a request with an Origin must send Content-Type: application/json', { status: 415, rpcCode: RpcCode.invalidRequest });
+  }
   if (type !== undefined && !isJsonType(type)) {
     return new HideError('Unsupported Media Type: send Content-Type: application/json (UTF-8)', { status: 415, rpcCode: RpcCode.invalidRequest });
   }

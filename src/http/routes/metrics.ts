@@ -4,7 +4,10 @@
  * The same handler serves the separate listener when HIDE_METRICS_PORT is set.
  */
 import { Elysia } from 'elysia';
+import { correlationIdFromHeader } from '../../mcp/correlation.ts';
 import type { Metrics } from '../../ops/metrics.ts';
+import { ForbiddenError } from '../../core/errors.ts';
+import type { SecurityPipeline } from '../../security/pipeline.ts';
 import { pathOf } from '../request-state.ts';
 
 const digest = (s: string) => new Bun.CryptoHasher('sha256').update(s).digest();
@@ -29,4 +32,24 @@ export function metricsHandler(metrics: Metrics, token: string | undefined): (re
 export function metricsRoutes(metrics: Metrics, token: string | undefined) {
   const handle = metricsHandler(metrics, token);
   return new Elysia({ name: 'hide/metrics' }).get('/metrics', ({ request }) => handle(request));
+}
+
+/**
+ * The fetch of the separate listener (HIDE_METRICS_PORT): the Host check the
+ * main port runs on every path, audited alike, then the handler. A page that
+ * rebinds its own name to this address could otherwise read the metrics.
+ */
+export function metricsListenerFetch(handle: (request: Request) => Response, security: SecurityPipeline) {
+  return (request: Request, server: { requestIP(r: Request): { address: string } | null }): Response => {
+    try {
+      security.checkHost(request.headers.get('host'), {
+        clientIp: server.requestIP(request)?.address ?? 'unknown',
+        correlationId: correlationIdFromHeader(request.headers.get('x-correlation-id')),
+      });
+    } catch (err) {
+      if (err instanceof ForbiddenError) return new Response('forbidden: Host is not allowed\n', { status: 403 });
+      throw err;
+    }
+    return handle(request);
+  };
 }
