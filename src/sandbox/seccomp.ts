@@ -227,6 +227,19 @@ const SOCK_STREAM = 1;
 const SOCK_SEQPACKET = 5;
 const PRIO_PROCESS = 0;
 const IOPRIO_WHO_PROCESS = 1;
+/**
+ * The I/O priorities a command may give itself: none (derived from its nice
+ * value, which the launcher raised: best-effort 6 at nice 10), best-effort 6
+ * or 7, or idle. Any best-effort level needs no privilege, and 0 would put
+ * its I/O before the server's (best-effort 4 at nice 0) where the scheduler
+ * weighs them (BFQ).
+ */
+const IOPRIO_CLASS_SHIFT = 13;
+const IOPRIO_LOWERED = [0, (2 << IOPRIO_CLASS_SHIFT) | 6, (2 << IOPRIO_CLASS_SHIFT) | 7, ...Array.from({ length: 8 }, (_, level) => (3 << IOPRIO_CLASS_SHIFT) | level)];
+/** shmctl commands that pin a segment in memory; IPC_64 (0x100) may ride on them. */
+const SHM_LOCK = 11;
+const SHM_UNLOCK = 12;
+const IPC_64 = 0x100;
 
 /** S_ISUID | S_ISGID. */
 const SET_ID_BITS = 0o6000;
@@ -435,11 +448,25 @@ const RULES: readonly Rule[] = [
     refuses: 'scheduling and memory placement of any process but the caller (pid 0)',
     test: () => ({ kind: 'require', pairs: [[0, 0]] }),
   },
-  { calls: ['ioprio_set'], refuses: 'ioprio_set but for the caller itself (IOPRIO_WHO_PROCESS, 0)', test: () => ({ kind: 'require', pairs: [[0, IOPRIO_WHO_PROCESS], [1, 0]] }) },
   {
-    calls: ['shmat', 'shmctl', 'shmdt', 'semget', 'semop', 'semctl', 'semtimedop', 'msgget', 'msgsnd', 'msgrcv', 'msgctl'],
+    calls: ['ioprio_set'],
+    refuses: 'ioprio_set but for the caller itself (IOPRIO_WHO_PROCESS, 0), and to any priority above best-effort 6 (its own I/O before the server\'s)',
+    test: either(
+      () => ({ kind: 'require', pairs: [[0, IOPRIO_WHO_PROCESS], [1, 0]] }),
+      () => ({ kind: 'only', arg: 2, values: IOPRIO_LOWERED }),
+    ),
+  },
+  {
+    calls: ['shmat', 'shmdt', 'semget', 'semop', 'semctl', 'semtimedop', 'msgget', 'msgsnd', 'msgrcv', 'msgctl'],
     refuses: 'System V IPC unless each command has an IPC namespace of its own (a segment would be shared between clients and outlive the call)',
     test: (p) => (p.sysvIpc ? null : { kind: 'refuse', errno: EPERM }),
+  },
+  {
+    // A locked segment is charged to the user's RLIMIT_MEMLOCK count, which root shares host-wide, whatever IPC
+    // namespace it is in: one command's 8 MiB left every other root process without CAP_IPC_LOCK unable to lock any.
+    calls: ['shmctl'],
+    refuses: 'shmctl as the rest of System V IPC, and SHM_LOCK / SHM_UNLOCK always (the user\'s locked-memory count, root\'s host-wide)',
+    test: either((p) => (p.sysvIpc ? null : { kind: 'refuse', errno: EPERM }), () => ({ kind: 'match', args: [1], values: [SHM_LOCK, SHM_UNLOCK, SHM_LOCK | IPC_64, SHM_UNLOCK | IPC_64] })),
   },
   {
     calls: ['shmget'],

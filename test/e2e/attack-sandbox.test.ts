@@ -275,7 +275,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
   // Landlock refuses opening a queue only after mq_open has made it: unprivileged, in the IPC namespace clients
   // share, where it outlived the call and used up the uid's RLIMIT_MSGQUEUE in about ten calls (then EMFILE for
   // every process of that uid). The seccomp filter refuses the mq_* calls before anything is made.
-  test("none of the host's shared pools is reached: AIO events, another family's socket code, fanotify groups, reserved huge pages", async () => {
+  test("none of the host's shared pools is reached: AIO events, another family's socket code, fanotify groups, reserved huge pages, locked memory", async () => {
     const refused = 'Operation not permitted';
     expect(await attack(ALICE, 'host-pools')).toEqual({
       io_setup: refused,
@@ -284,6 +284,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
       'socketpair packet': refused,
       fanotify_init: refused,
       'mmap hugetlb': refused,
+      'shm lock': refused,
     });
   });
 
@@ -308,6 +309,8 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
     expect(r['renice self']).toBe('Permission denied');
     // Nor a real-time policy, which runs before any nice value: whatever RLIMIT_RTPRIO the server was given, 0.
     expect({ rtprio: r.RLIMIT_RTPRIO, fifo: r.SCHED_FIFO }).toEqual({ rtprio: [0, 0], fifo: 'Operation not permitted' });
+    // Nor I/O before the server's (best-effort 4 at nice 0): lower is allowed.
+    expect([r['ioprio best-effort 0'], r['ioprio best-effort 4'], r['ioprio idle'], r['ioprio best-effort 7']]).toEqual(['Operation not permitted', 'Operation not permitted', 'set', 'set']);
     // The server itself is left as it was started.
     expect({ oom: readFileSync(`/proc/${server.pid}/oom_score_adj`, 'utf8').trim(), nice: getPriority(server.pid) }).toEqual({ oom: '0', nice: 0 });
   });
