@@ -164,6 +164,11 @@ export const CORPUS: SecretForm[] = [
   a('ssh-keygen -N and -P', ['ssh-keygen', '-p', '-f', 'id_ed25519', '-P', `${PW}57`, '-N', `${PW}58`], [`${PW}57`, `${PW}58`]),
   a('sh -c with ssh-keygen -N SECRET', ['sh', '-c', `ssh-keygen -t ed25519 -N '${PW}59' -f key`], `${PW}59`),
   a('twine upload -u user -p SECRET', ['twine', 'upload', '-u', '__token__', '-p', `${PW}60`, 'dist/*'], `${PW}60`),
+  a('oc login -u dev -p SECRET', ['oc', 'login', '-u', 'dev', '-p', `${PW}61`, 'https://api.example.com:6443'], `${PW}61`),
+  a('sh -c with az login and cf login', ['sh', '-c', `az login -u me@example.com -p ${PW}62 && cf login -u me -p ${PW}63`], [`${PW}62`, `${PW}63`]),
+  a('cqlsh -u user -p SECRET', ['cqlsh', '-u', 'me', '-p', `${PW}64`, 'db.example.com'], `${PW}64`),
+  a('sqlplus user/SECRET@db', ['sqlplus', '-S', `scott/${PW}65@orcl`, '@report.sql'], `${PW}65`),
+  a('sh -c with expdp and rman connect strings', ['sh', '-c', `expdp system/${PW}66 directory=dp && rman target sys/${PW}67@db`], [`${PW}66`, `${PW}67`]),
 ];
 
 /** Plain values: commands, paths, ids, words, numbers — audited exactly as sent. */
@@ -196,6 +201,7 @@ export const PLAIN: { name: string; argv: string[] }[] = [
   { name: 'the word Basic before words', argv: ['echo', 'Basic authentication is off; Basic usage: app --help'] },
   { name: 'a URL whose query names a signature scheme', argv: ['curl', 'https://example.com/api?sigv=4&signed=true&page=2'] },
   { name: 'ssh-keygen and openssl without secrets', argv: ['sh', '-c', 'ssh-keygen -t ed25519 -f key -C dev@host && openssl enc -d -aes-256-cbc -in a -out b -pbkdf2'] },
+  { name: 'az with a port, sqlplus as sysdba, a path after an unrelated tool', argv: ['sh', '-c', 'az vm open-port -p 8080 && sqlplus / as sysdba && cat src/report.sql'] },
   { name: 'where to authenticate and how, not with what', argv: ['openstack', '--os-auth-url', 'https://keystone.example.com:5000/v3', '--os-auth-type', 'password', 'server', 'list'] },
 ];
 

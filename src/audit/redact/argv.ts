@@ -2,7 +2,7 @@
 import { REDACTED } from './masks.ts';
 import { NAMES, NAME_CHARS, NOT_SECRET_PREFIX, NOT_SECRET_SUFFIX, USER_FLAGS, maskUserPass, userShown } from './names.ts';
 import { LOWER_HEX } from './patterns.ts';
-import { LOGIN_WORD, type Mask, PORT_MAPPING, PROGRAM_FLAGS, type ProgramFlags } from './programs.ts';
+import { LOGIN_WORD, type Mask, ORACLE_TOOLS, PORT_MAPPING, PROGRAM_FLAGS, type ProgramFlags } from './programs.ts';
 
 /** An argv element that names a secret and expects it as the next element. */
 const SECRET_FLAG = new RegExp(`^${NOT_SECRET_PREFIX}--?(?:${NAME_CHARS}*(?:${NAMES})${NAME_CHARS}*${NOT_SECRET_SUFFIX}|pass|pw|auth)$`, 'i');
@@ -25,6 +25,8 @@ const GROUPED_USER_ATTACHED = /^(-[A-Za-z0-9#]*?[uU])(.*:.*)$/s;
 export const AWS_KEY_ID = /^(?:AKIA|ASIA)[A-Z0-9]{16}$/;
 const AWS_SECRET = /^[A-Za-z0-9/+]{40}$/;
 
+const ORACLE_CONNECT = /^([A-Za-z][A-Za-z0-9_$#]{0,127})\/([^\s@/]+)(@.*)?$/s;
+
 function baseName(s: string): string {
   return s.length > 128 ? '' : s.slice(s.lastIndexOf('/') + 1);
 }
@@ -39,12 +41,14 @@ function baseName(s: string): string {
 export class ArgvPrograms {
   private readonly named = new Set<ProgramFlags>();
   private afterLogin = false;
+  private oracle = false;
 
   constructor(command: string | null) {
     if (command !== null) this.see(command);
   }
 
   see(x: string): void {
+    if (ORACLE_TOOLS.has(baseName(x))) this.oracle = true;
     const p = PROGRAM_FLAGS.get(baseName(x));
     if (p) this.named.add(p);
     else if (x.toLowerCase() === LOGIN_WORD && this.named.size > 0) this.afterLogin = true;
@@ -79,6 +83,10 @@ export class ArgvPrograms {
   /** An element that carries its own secret: mysql's -pSECRET, curl's -uuser:pass. */
   maskAttached(x: string): string | null {
     if (x.startsWith('--')) return null;
+    if (this.oracle) {
+      const connect = ORACLE_CONNECT.exec(x);
+      if (connect !== null) return `${connect[1]}/${REDACTED}${connect[3] ?? ''}`;
+    }
     const grouped = this.groupsUser() ? GROUPED_USER_ATTACHED.exec(x) : null;
     if (grouped !== null) {
       const userPass = maskUserPass(grouped[2]!);

@@ -26,6 +26,10 @@ const PROGRAMS: [names: string, attached: string, next: string, ports?: boolean]
   // -N the new passphrase, -P the old one.
   ['ssh-keygen', '-N -P', '-N -P'],
   ['twine', '-p', '-p'],
+  // Cluster and database logins: `oc login -u dev -p …`, `cf login -p …`, `cqlsh -u me -p …`, ncftp's `-p`.
+  ['oc cf cqlsh ncftp ncftpget ncftpput', '-p', '-p'],
+  // `az login -u me -p …`; elsewhere its -p may be a port, which stays readable.
+  ['az', '-p', '-p', true],
 ];
 export interface ProgramFlags {
   attached: readonly string[];
@@ -50,6 +54,9 @@ export const PORT_MAPPING = /^[\d.:[\]](?:[\d.:[\]]|-(?=\d))*(?:\/(?:tcp|udp|sct
  * (`-p 123456`): there it is always masked.
  */
 export const LOGIN_WORD = 'login';
+
+/** Oracle's tools, whose connect string `user/password@db` (a word of its own) carries the password. */
+export const ORACLE_TOOLS = new Set(['sqlplus', 'expdp', 'impdp', 'exp', 'imp', 'rman', 'sqlldr', 'dgmgrl', 'sqlcl']);
 
 /** How the element after a flag is masked. */
 export type Mask = 'all' | 'afterColon' | 'unlessPort';
