@@ -86,20 +86,43 @@ export function checkBounded<TSchema extends v.GenericSchema>(schema: TSchema, i
  * U+FFFD in its place, so thousands of different texts would run as one.
  */
 export function illFormedAt(value: unknown): string | null {
-  const work: [unknown, string][] = [[value, '']];
-  while (work.length > 0) {
-    const [item, path] = work.pop()!;
-    if (typeof item === 'string') {
-      if (!item.isWellFormed()) return path;
-    } else if (Array.isArray(item)) {
-      item.forEach((x, i) => work.push([x, path === '' ? String(i) : `${path}.${i}`]));
-    } else if (item !== null && typeof item === 'object') {
-      for (const [key, x] of Object.entries(item)) {
-        const at = path === '' ? key : `${path}.${key}`;
-        if (!key.isWellFormed()) return at;
-        work.push([x, at]);
+  if (typeof value === 'string') return value.isWellFormed() ? null : '';
+  if (value === null || typeof value !== 'object') return null;
+  // Depth first, one frame per open container, the path built only for what is found: a path string per value cost
+  // a 4 MiB body of two million numbers 3.7 s of the event loop.
+  const stack: IllFormedFrame[] = [frameOf(value)];
+  const pathTo = () => stack.map((f) => (f.keys === null ? String(f.next - 1) : f.keys[f.next - 1]!)).join('.');
+  while (stack.length > 0) {
+    const frame = stack[stack.length - 1]!;
+    const { container, keys } = frame;
+    const length = keys === null ? (container as unknown[]).length : keys.length;
+    let opened = false;
+    while (frame.next < length && !opened) {
+      const at = frame.next++;
+      let x: unknown;
+      if (keys === null) x = (container as unknown[])[at];
+      else {
+        const key = keys[at]!;
+        if (!key.isWellFormed()) return pathTo();
+        x = (container as Record<string, unknown>)[key];
+      }
+      if (typeof x === 'string') {
+        if (!x.isWellFormed()) return pathTo();
+      } else if (x !== null && typeof x === 'object') {
+        stack.push(frameOf(x));
+        opened = true;
       }
     }
+    if (!opened) stack.pop();
   }
   return null;
 }
+
+/** An array or object being walked by illFormedAt: its keys (null for an array) and the index of the next one. */
+interface IllFormedFrame {
+  container: object;
+  keys: string[] | null;
+  next: number;
+}
+
+const frameOf = (x: object): IllFormedFrame => ({ container: x, keys: Array.isArray(x) ? null : Object.keys(x), next: 0 });

@@ -11,6 +11,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { MAX_ID_CHARS } from '../../src/mcp/protocol.ts';
 import { ERAS, eraResult, frame, inputErrorOf, inputErrorResponse, MODERN, rpc, startServer, type TestEra, type TestServer } from '../helpers/server.ts';
 
 const CORRELATION_ID = /^[A-Za-z0-9._:/@+=-]{1,128}$/;
@@ -74,6 +75,24 @@ describe.each(ERAS)('malformed requests (%s)', (era) => {
     expect(r.text).not.toContain('    at ');
     if (code !== null) expect(r.json.error.code).toBe(code);
     expect(r.json.jsonrpc).toBe('2.0');
+  });
+
+  // Every answer echoes the id, and an answer no client reads stays in memory: a 4 MB id per request let one caller
+  // hold gigabytes with requests nobody limits (tools/list, ping).
+  test(`an id longer than ${MAX_ID_CHARS} characters (a string, or an integer's digits) → 400 -32600 that does not echo it; ${MAX_ID_CHARS} are echoed`, async () => {
+    const longest = 'i'.repeat(MAX_ID_CHARS);
+    const digits = `9${'0'.repeat(MAX_ID_CHARS)}`;
+    const answers = await Promise.all([
+      post(era, { ...LIST, method: NOOP[era], id: `${longest}x` }),
+      post(era, `{"jsonrpc":"2.0","id":${digits},"method":"${NOOP[era]}"}`),
+      post(era, { ...LIST, method: NOOP[era], id: longest }),
+    ]);
+    expect(answers.map((r) => [r.status, r.json.id, r.json.error?.code ?? null])).toEqual([
+      [400, null, -32600],
+      [400, null, -32600],
+      [200, longest, null],
+    ]);
+    expect(answers[0]!.text.length).toBeLessThan(MAX_ID_CHARS);
   });
 
   test('a body over the limit → 413 before parsing', async () => {

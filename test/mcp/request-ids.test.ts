@@ -8,12 +8,15 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { MAX_ID_CHARS } from '../../src/mcp/protocol.ts';
 import { startServer, tempDir, type TestServer, waitFor } from '../helpers/server.ts';
 import { startStdio } from '../helpers/stdio.ts';
 
 /** A shell_execute that runs until `file` exists in the workspace, then prints `word`. */
 const waitingCall = (id: string, file: string, word: string) =>
   `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"shell_execute","arguments":{"command":"sh","arguments":["-c","while [ ! -e ${file} ]; do sleep 0.01; done; echo ${word}"]}}}`;
+
+const ID_REFUSED = `{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Invalid Request: × expected a string of at most ${MAX_ID_CHARS} characters or an integer id → at id"}}`;
 
 /** Raw id text → the exact response line to a ping with that id. */
 const ECHOED: [string, string][] = [
@@ -22,9 +25,15 @@ const ECHOED: [string, string][] = [
   ['18446744073709551617', '{"jsonrpc":"2.0","id":18446744073709551617,"result":{}}'],
   ['9007199254740991', '{"jsonrpc":"2.0","id":9007199254740991,"result":{}}'],
   ['"9007199254740993"', '{"jsonrpc":"2.0","id":"9007199254740993","result":{}}'],
-  ['1.5', '{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Invalid Request: × expected a string or an integer id → at id"}}'],
-  ['1e400', '{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Invalid Request: × expected a string or an integer id → at id"}}'],
+  ['1.5', ID_REFUSED],
+  ['1e400', ID_REFUSED],
+  // Longer than MAX_ID_CHARS: refused, not echoed.
+  [`"${'i'.repeat(MAX_ID_CHARS + 1)}"`, ID_REFUSED],
+  [`9${'0'.repeat(MAX_ID_CHARS)}`, ID_REFUSED],
 ];
+
+/** [label, raw id text, the exact answer]: a long id is named by its length. */
+const CASES = ECHOED.map(([raw, expected]) => [raw.length > 40 ? `${raw.slice(0, 12)}… (${raw.length} characters)` : raw, raw, expected] as const);
 
 describe('ids over HTTP', () => {
   let s: TestServer;
@@ -33,7 +42,7 @@ describe('ids over HTTP', () => {
   });
   afterAll(() => s.stop());
 
-  test.each(ECHOED)('id %s', async (raw, expected) => {
+  test.each(CASES)('id %s', async (_label, raw, expected) => {
     const res = await fetch(s.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"jsonrpc":"2.0","id":${raw},"method":"ping"}` });
     expect(await res.text()).toBe(expected);
   });
@@ -101,7 +110,7 @@ describe('ids over stdio', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test.each(ECHOED)('id %s', async (raw, expected) => {
+  test.each(CASES)('id %s', async (_label, raw, expected) => {
     const from = peer.lines.length;
     peer.send(`{"jsonrpc":"2.0","id":${raw},"method":"ping"}`);
     expect(await peer.line('{', from)).toBe(expected);
