@@ -459,6 +459,73 @@ export class IgnoreStack {
   }
 }
 
+/** Most globs the alternations of one `--glob` stand for: `{a,b}/{c,d}` is four. */
+export const MAX_ALTERNATIVES = 256;
+
+/**
+ * The globs the `{a,b}` alternations of a `--glob` stand for, as ripgrep
+ * reads them: an alternative is any glob, `\{` and a `{` inside a class
+ * (`[{]`) are literal, alternations do not nest, and an unclosed `{` is an
+ * error. .gitignore files have no alternations: git reads braces literally.
+ */
+export function expandAlternations(glob: string): string[] {
+  let globs = [''];
+  const append = (text: string) => {
+    globs = globs.map((g) => g + text);
+  };
+  let i = 0;
+  while (i < glob.length) {
+    const c = glob[i]!;
+    const literal = literalAt(glob, i);
+    if (literal > i) {
+      append(glob.slice(i, literal));
+      i = literal;
+    } else if (c === '{') {
+      const alternatives: string[] = [];
+      let current = '';
+      let j = i + 1;
+      for (;;) {
+        if (j >= glob.length) throw new Error(`glob '${glob}' has a '{' that is never closed`);
+        const d = glob[j]!;
+        const inner = literalAt(glob, j);
+        if (inner > j) {
+          current += glob.slice(j, inner);
+          j = inner;
+        } else if (d === '{') throw new Error(`glob '${glob}' nests alternations ('{' inside '{…}'), which are not supported`);
+        else if (d === ',' || d === '}') {
+          alternatives.push(current);
+          current = '';
+          j++;
+          if (d === '}') break;
+        } else {
+          current += d;
+          j++;
+        }
+      }
+      if (globs.length * alternatives.length > MAX_ALTERNATIVES) throw new Error(`glob '${glob}' stands for more than ${MAX_ALTERNATIVES} globs`);
+      globs = globs.flatMap((g) => alternatives.map((a) => g + a));
+      i = j;
+    } else {
+      append(c);
+      i++;
+    }
+  }
+  return globs;
+}
+
+/** Where an escape (`\x`) or a closed class (`[…]`, within a path segment) that starts at `i` ends; `i` when none does. */
+function literalAt(glob: string, i: number): number {
+  if (glob[i] === '\\' && i + 1 < glob.length) return i + 2;
+  if (glob[i] !== '[') return i;
+  // As segmentSteps reads a class: `!` or `^` first, then a `]` first is a member.
+  let j = i + 1;
+  if (glob[j] === '!' || glob[j] === '^') j++;
+  if (glob[j] === ']') j++;
+  const close = glob.indexOf(']', j);
+  const slash = glob.indexOf('/', i);
+  return close === -1 || (slash !== -1 && slash < close) ? i : close + 1;
+}
+
 /**
  * A ripgrep-style `--glob` filter: a plain glob selects files (directories are
  * still walked), a glob starting with `!` excludes. It is matched against the
@@ -466,19 +533,21 @@ export class IgnoreStack {
  * hidden-file rules.
  */
 export class GlobFilter {
-  private readonly rule: Rule;
+  /** One rule per glob its alternations stand for; a path matches when any of them does. */
+  private readonly rules: Rule[];
   readonly exclude: boolean;
 
   constructor(glob: string) {
     this.exclude = glob.startsWith('!');
-    const rule = compileRule(this.exclude ? glob.slice(1) : glob);
-    if (rule === null) throw new Error(`glob '${glob}' is empty`);
-    this.rule = rule;
+    this.rules = expandAlternations(this.exclude ? glob.slice(1) : glob)
+      .map(compileRule)
+      .filter((r): r is Rule => r !== null);
+    if (this.rules.length === 0) throw new Error(`glob '${glob}' is empty`);
   }
 
   /** 'whitelist' (take it), 'ignore' (drop it), or null (no opinion). */
   match(rel: string, isDir: boolean): IgnoreMatch {
-    const hit = (!this.rule.dirOnly || isDir) && this.rule.glob.test(subject(this.rule, rel));
+    const hit = this.rules.some((rule) => (!rule.dirOnly || isDir) && rule.glob.test(subject(rule, rel)));
     if (hit) return this.exclude ? 'ignore' : 'whitelist';
     return !this.exclude && !isDir ? 'ignore' : null;
   }

@@ -86,6 +86,11 @@ const QUERIES: Array<Record<string, unknown>> = [
   { pattern: 'needle', glob: '*.log' },
   { pattern: 'needle', glob: '.env' },
   { pattern: 'needle', glob: '*.ts', path: 'src' },
+  // Alternations, as ripgrep's globs have them: the built-in engine read the braces literally and found nothing.
+  { pattern: 'needle', glob: '*.{ts,log}' },
+  { pattern: 'needle', glob: '{src,logs}/**' },
+  { pattern: 'needle', glob: '!*.{ts,log}' },
+  { pattern: 'needle', glob: '{src/**/*.ts,.env}' },
   { pattern: 'nothing-matches-this' },
   { pattern: '(' },
   { pattern: '(?=x)needle' },
@@ -218,7 +223,8 @@ describe.skipIf(RG === null)('ripgrep dying before it finishes', () => {
     expect(whole.matches.map((m: { path: string }) => m.path)).toEqual(['found.txt', 'holes/inside.txt', 'zero/inside.txt']);
     // Where ripgrep lives, a tree without such a file is still its.
     expect((await callAt(server.url, 'search_files', { pattern: 'needle', path: 'found.txt' })).engine).toBe('ripgrep');
-  });
+    // Each of the three ripgreps reads up to its memory limit before it dies: about a second each, alone.
+  }, 60_000);
 });
 
 describe('names that are not UTF-8', () => {

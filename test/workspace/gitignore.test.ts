@@ -162,4 +162,40 @@ describe('GlobFilter (ripgrep --glob semantics)', () => {
     const not = new GlobFilter('!dist/**');
     expect([not.match('dist/a.js', false), not.match('src/a.js', false), not.match('src', true)]).toEqual(['ignore', null, null]);
   });
+
+  test('alternations: {a,b} stands for either glob, in any part; escaped or in a class a brace is literal', () => {
+    const files = ['a.ts', 'a.js', 'a.css', 'src/x.ts', 'lib/x.ts', 'test/x.ts', '{a}.ts', 'b{.ts'];
+    const selected = (glob: string) => files.filter((f) => new GlobFilter(glob).match(f, false) === 'whitelist');
+    expect({
+      ext: selected('*.{ts,js}'),
+      dirs: selected('{src,lib}/*.ts'),
+      empty: selected('a.{ts,}'),
+      escaped: selected('\\{a}.ts'),
+      inClass: selected('b[{].ts'),
+      excluded: files.filter((f) => new GlobFilter('!*.{ts,js}').match(f, false) === 'ignore'),
+    }).toEqual({
+      ext: ['a.ts', 'a.js', 'src/x.ts', 'lib/x.ts', 'test/x.ts', '{a}.ts', 'b{.ts'],
+      dirs: ['src/x.ts', 'lib/x.ts'],
+      empty: ['a.ts'],
+      escaped: ['{a}.ts'],
+      inClass: ['b{.ts'],
+      excluded: ['a.ts', 'a.js', 'src/x.ts', 'lib/x.ts', 'test/x.ts', '{a}.ts', 'b{.ts'],
+    });
+  });
+
+  test('an unclosed or nested alternation, or one standing for too many globs, is refused with a reason', () => {
+    const refusal = (glob: string) => {
+      try {
+        new GlobFilter(glob);
+        return null;
+      } catch (err) {
+        return (err as Error).message;
+      }
+    };
+    expect([refusal('*.{ts'), refusal('{a,{b,c}}'), refusal('{a,b,c,d}{a,b,c,d}{a,b,c,d}{a,b,c,d}{a,b}')]).toEqual([
+      "glob '*.{ts' has a '{' that is never closed",
+      "glob '{a,{b,c}}' nests alternations ('{' inside '{…}'), which are not supported",
+      "glob '{a,b,c,d}{a,b,c,d}{a,b,c,d}{a,b,c,d}{a,b}' stands for more than 256 globs",
+    ]);
+  });
 });

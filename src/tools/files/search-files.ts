@@ -63,7 +63,7 @@ export function searchFilesTool(confiner: Confiner, limits: FileLimits, opts: Se
     inputSchema: v.object({
       pattern: v.pipe(v.string(), v.minLength(1), v.maxLength(1000), v.description('Regular expression, e.g. "function\\\\s+main" or "TODO".')),
       path: v.optional(v.pipe(v.string(), v.maxLength(4096), v.description('Directory or file to search, relative to the workspace root. Default: the root.'))),
-      glob: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(1000), v.description('Only files whose workspace-relative path matches, e.g. "*.ts"; "!dist/**" excludes.'))),
+      glob: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(1000), v.description('Only files whose workspace-relative path matches, e.g. "*.ts" or "*.{ts,tsx}"; "!dist/**" excludes.'))),
       maxResults: v.optional(
         v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_RESULTS), v.description(`Most matches to return, 1-${MAX_RESULTS}. Default ${DEFAULT_MAX_RESULTS}.`)),
       ),
