@@ -282,7 +282,8 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
   test('a stopped launcher fails the pending call at its deadline and frees its slot', async () => {
     const m = newMarker();
     const pending = call(ALICE, 'sleep', [m], { timeoutSeconds: 1 });
-    const [sleeper] = (await waitFor(() => sleepers(m), 5000, 'the command')) as number[];
+    // A start takes more than 5 s on a machine loaded past 20 (a launcher to boot first).
+    const [sleeper] = (await waitFor(() => sleepers(m), 15_000, 'the command')) as number[];
     const launcher = launcherOf(sleeper!);
     process.kill(launcher, 'SIGSTOP');
     const result = await pending;
@@ -292,7 +293,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
     // Concurrency 2 per client: both slots must be free again.
     const [a, b] = await Promise.all([call(ALICE, 'echo', ['one']), call(ALICE, 'echo', ['two'])]);
     expect([a.stdout, b.stdout]).toEqual(['one\n', 'two\n']);
-  }, 20_000);
+  }, 40_000);
 
   test('a killed launcher fails its call at once, takes its commands along, and the next call works', async () => {
     const m = newMarker();
