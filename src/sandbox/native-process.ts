@@ -25,6 +25,8 @@ import type { PidNamespaces } from './pidns.ts';
 
 const table = {
   pipe2: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  socketpair: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+  shutdown: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   posix_spawn_file_actions_init: { args: [FFIType.ptr], returns: FFIType.i32 },
   posix_spawn_file_actions_adddup2: { args: [FFIType.ptr, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   posix_spawn_file_actions_addopen: { args: [FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.u32], returns: FFIType.i32 },
@@ -135,6 +137,27 @@ function reapIfExited(pid: number): Exit | null {
 function pipe(): [read: number, write: number] {
   const fds = new Int32Array(2);
   if (lib().pipe2(ptr(fds), O_CLOEXEC) !== 0) throw new SyscallError('pipe2', lastErrno());
+  return [fds[0]!, fds[1]!];
+}
+
+const AF_UNIX = 1;
+const SOCK_STREAM = 1;
+const SOCK_CLOEXEC = 0o2000000;
+const SHUT_WR = 1;
+
+/**
+ * A connected pair of Unix stream sockets for one output stream, as
+ * Bun.spawn gives its children (the unprivileged launcher's commands get
+ * those): a pipe can be opened again through /proc/self/fd/1 or /dev/stdout,
+ * and the new read end waits for output its own process never writes — a
+ * .gitignore linked there held ripgrep until its deadline. A socket cannot be
+ * opened so (ENXIO). Our end is shut for writing: the command reading its
+ * own stdout gets end of file.
+ */
+function outputPair(): [read: number, write: number] {
+  const fds = new Int32Array(2);
+  if (lib().socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ptr(fds)) !== 0) throw new SyscallError('socketpair', lastErrno());
+  lib().shutdown(fds[0]!, SHUT_WR);
   return [fds[0]!, fds[1]!];
 }
 
@@ -326,9 +349,9 @@ export class NativeProcess {
       } else {
         step(c.posix_spawn_file_actions_adddup2(ptr(actions), stdinMode, 0), 'posix_spawn_file_actions_adddup2');
       }
-      const [outRead, outWrite] = pipe();
+      const [outRead, outWrite] = outputPair();
       fds.push(outRead, outWrite);
-      const [errRead, errWrite] = pipe();
+      const [errRead, errWrite] = outputPair();
       fds.push(errRead, errWrite);
       step(c.posix_spawn_file_actions_adddup2(ptr(actions), outWrite, 1), 'posix_spawn_file_actions_adddup2');
       step(c.posix_spawn_file_actions_adddup2(ptr(actions), errWrite, 2), 'posix_spawn_file_actions_adddup2');

@@ -227,6 +227,27 @@ describe.skipIf(RG === null)('ripgrep dying before it finishes', () => {
   }, 60_000);
 });
 
+// ripgrep opens a .gitignore by its path: linked to its own output, reopened through /proc, a pipe's new read end
+// waited for output ripgrep itself never wrote, and every search of the tree stopped at the 60-s deadline with no
+// answer. Its output is a socket now, as Bun.spawn gives one, which cannot be opened again (ENXIO).
+describe.skipIf(RG === null)('a .gitignore linked to ripgrep\'s own output', () => {
+  test('is read as no file: the search answers at once, with its matches', async () => {
+    using t = tree();
+    for (const [dir, target] of [['fd1', '/proc/self/fd/1'], ['fd2', '/proc/self/fd/2'], ['stdout', '/dev/stdout'], ['stderr', '/dev/stderr']]) {
+      mkdirSync(join(t.ws, dir!));
+      symlinkSync(target!, join(t.ws, dir!, '.gitignore'));
+      writeFileSync(join(t.ws, dir!, 'inside.txt'), 'needle\n');
+    }
+    await using server = await startServerProcess(t, { PATH: dirname(RG!), HIDE_SANDBOX: 'required' });
+    const r = await callAt(server.url, 'search_files', { pattern: 'needle' });
+    expect({ engine: r.engine, error: r.error, matches: r.matches.map((m: { path: string }) => m.path) }).toEqual({
+      engine: 'ripgrep',
+      error: null,
+      matches: ['fd1/inside.txt', 'fd2/inside.txt', 'stderr/inside.txt', 'stdout/inside.txt'],
+    });
+  });
+});
+
 describe('names that are not UTF-8', () => {
   test('are left out of both engines\' searches: decoded, they would name another file (a listing shows them, lossily spelt)', async () => {
     using t = tree();
