@@ -16,6 +16,8 @@ interface Rule {
   dirOnly: boolean;
   /** A pattern without a slash matches a name at any depth: it is tried on the path's last segment alone. */
   basename: boolean;
+  /** Its wildcards (`*`, `**`): what a match of it costs, per character of the path. */
+  runs: number;
 }
 
 /** What a rule is matched against: the whole path, or its last segment. */
@@ -308,7 +310,7 @@ export function compileRule(line: string): Rule | null {
   globSteps(text, steps);
   const runs = steps.filter((s) => s.kind === 'star' || s.kind === 'all' || s.kind === 'dirs').length;
   if (runs > MAX_RUNS) throw new Error(`pattern '${line.slice(0, 100)}' has ${runs} wildcards; at most ${MAX_RUNS} are accepted`);
-  return { glob: new Glob(steps), negate, dirOnly, basename: !anchored };
+  return { glob: new Glob(steps), negate, dirOnly, basename: !anchored, runs };
 }
 
 /**
@@ -543,6 +545,10 @@ export class GlobFilter {
       .map(compileRule)
       .filter((r): r is Rule => r !== null);
     if (this.rules.length === 0) throw new Error(`glob '${glob}' is empty`);
+    // Every entry of a walk is tried against each glob the alternations stand for: together they get the wildcards
+    // one glob may have, or 256 globs of 32 would cost 256 times what one may.
+    const runs = this.rules.reduce((sum, r) => sum + r.runs, 0);
+    if (runs > MAX_RUNS) throw new Error(`glob '${glob.slice(0, 100)}' has ${runs} wildcards over its alternatives; at most ${MAX_RUNS} are accepted`);
   }
 
   /** 'whitelist' (take it), 'ignore' (drop it), or null (no opinion). */
