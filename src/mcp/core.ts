@@ -16,7 +16,7 @@ import type { Request as DispatchRequest, McpDispatcher, Reply } from './dispatc
 import { type Era, eraOf, LEGACY_ERA, type McpHeaders } from './era.ts';
 import type { Admission } from './gate.ts';
 import { InflightCalls } from './inflight.ts';
-import { ALL_PROTOCOL_VERSIONS, asJsonRpcId, errorJson, idKey, type JsonRpcId, type JsonRpcMessage, NestedTooDeepError, parseMessageText, readId, repeatedName, repeatedNameError, toMessage } from './protocol.ts';
+import { ALL_PROTOCOL_VERSIONS, asJsonRpcId, errorJson, idKey, type JsonRpcId, type JsonRpcMessage, NestedTooDeepError, parseMessageText, TooManyValuesError, readId, repeatedName, repeatedNameError, toMessage } from './protocol.ts';
 
 /** A message that parsed, classified and passed the era checks. */
 export interface Incoming {
@@ -81,7 +81,7 @@ export class McpCore {
     try {
       value = parseMessageText(text);
     } catch (err) {
-      return { ok: false, id: err instanceof NestedTooDeepError ? err.id : null, error: err instanceof HideError ? err : new ParseError() };
+      return { ok: false, id: err instanceof NestedTooDeepError || err instanceof TooManyValuesError ? err.id : null, error: err instanceof HideError ? err : new ParseError() };
     }
     const id = readId(value);
     try {

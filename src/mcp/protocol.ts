@@ -13,7 +13,7 @@
  */
 import * as v from 'valibot';
 import { InvalidRequestError, RpcCode } from '../core/errors.ts';
-import { countsDisagree, duplicateKeys, MAX_DEPTH, nestsDeeperThan } from '../util/json-duplicate-keys.ts';
+import { countsDisagree, duplicateKeys, jsonShapeBeyond, MAX_DEPTH } from '../util/json-duplicate-keys.ts';
 import { idSources } from '../util/json-number-source.ts';
 import { checkBounded } from './bounded-validation.ts';
 
@@ -73,7 +73,11 @@ const isLossy = (x: unknown): boolean => typeof x === 'number' && Number.isInteg
  */
 export function parseMessageText(text: string): unknown {
   // Fewer characters than levels cannot nest that deep: most messages are not scanned.
-  if (text.length > MAX_DEPTH && nestsDeeperThan(text, MAX_DEPTH)) throw new NestedTooDeepError(idBeforeParse(text));
+  if (text.length > MAX_DEPTH) {
+    const beyond = jsonShapeBeyond(text, MAX_DEPTH, MAX_VALUES);
+    if (beyond === 'deep') throw new NestedTooDeepError(idBeforeParse(text));
+    if (beyond === 'many') throw new TooManyValuesError(idBeforeParse(text));
+  }
   const value: unknown = JSON.parse(text);
   if (!isObject(value) || !(isLossy(value.id) || (isObject(value.params) && isLossy(value.params.requestId)))) return value;
   const sources = idSources(text);
@@ -82,6 +86,20 @@ export function parseMessageText(text: string): unknown {
   if (isLossy(value.id)) value.id = exact(sources.id) ?? value.id;
   if (isObject(value.params) && isLossy(value.params.requestId)) value.params.requestId = exact(sources.requestId) ?? value.params.requestId;
   return value;
+}
+
+/**
+ * Most values one message may hold. A tool call needs a few thousand at most
+ * (4096 arguments, 100 edits, 64 variables); parsing costs about a
+ * microsecond a value on the event loop every client shares.
+ */
+export const MAX_VALUES = 20_000;
+
+/** A message of more than MAX_VALUES values: refused unparsed, with the id its text shows. */
+export class TooManyValuesError extends InvalidRequestError {
+  constructor(readonly id: JsonRpcId | null) {
+    super(`Invalid Request: the message holds more than ${MAX_VALUES} values; no MCP message needs that many`);
+  }
 }
 
 /** A message nested more than MAX_DEPTH levels: refused unparsed, with the id its text shows. */

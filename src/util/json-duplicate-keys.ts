@@ -155,21 +155,29 @@ const isRawJson = (v: unknown): boolean => (JSON as unknown as { isRawJSON(v: un
 
 /**
  * Whether `text` opens more than `levels` arrays and objects inside one
- * another, told by one pass that skips strings with the engine's own search
- * (no value is built). JSON.parse takes any depth and builds every level: a
- * 4 MiB message of two million nested arrays took 250–450 ms and hundreds
- * of megabytes, before any limit could count it. Text that is not valid JSON
- * may be answered either way; its parse says so.
+ * another ('deep'), or holds more than `values` values ('many': an array's
+ * elements, an object's members, counted by the commas and brackets between
+ * them), told by one pass that skips strings with the engine's own search
+ * (no value is built); null when neither. JSON.parse takes any depth and
+ * builds every value: a 4 MiB message of two million nested arrays took
+ * 250–450 ms and hundreds of megabytes, one of two million numbers 0.75 s of
+ * the event loop, one of 800 000 empty objects 1 s, before any limit could
+ * count them. Text that is not valid JSON may be answered either way; its
+ * parse says so.
  */
-export function nestsDeeperThan(text: string, levels: number): boolean {
+export function jsonShapeBeyond(text: string, levels: number, values: number): 'deep' | 'many' | null {
   let depth = 0;
+  let count = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22 /* " */) {
       i = closingQuote(text, i);
+    } else if (c === 0x2c /* , */) {
+      if (++count > values) return 'many';
     } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
-      if (++depth > levels) return true;
+      if (++depth > levels) return 'deep';
+      if (++count > values) return 'many';
     } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) depth--;
   }
-  return false;
+  return null;
 }

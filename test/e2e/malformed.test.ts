@@ -11,7 +11,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { MAX_ID_CHARS } from '../../src/mcp/protocol.ts';
+import { MAX_ID_CHARS, MAX_VALUES } from '../../src/mcp/protocol.ts';
 import { ERAS, eraResult, frame, inputErrorOf, inputErrorResponse, MODERN, rpc, startServer, type TestEra, type TestServer } from '../helpers/server.ts';
 
 const CORRELATION_ID = /^[A-Za-z0-9._:/@+=-]{1,128}$/;
@@ -69,6 +69,9 @@ describe.each(ERAS)('malformed requests (%s)', (era) => {
     ['10 000-deep nesting', { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'shell_execute', arguments: { command: 'true', x: JSON.parse(deep(10_000)) } } }, 400, -32600],
     ['nesting as deep as is taken', { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'shell_execute', arguments: { command: 'true', x: JSON.parse(deep(60)) } } }, 200, null],
     ['100 000-deep nesting in an array', deep(100_000), 400, -32600],
+    // JSON.parse builds every value on the event loop (two million numbers: 0.75 s): counted before the parse.
+    ['more values than any message needs', { ...LIST, params: { x: Array(MAX_VALUES + 1).fill(0) } }, 400, -32600],
+    ['the most arguments a call takes', { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'shell_execute', arguments: { command: 'true', arguments: Array(4096).fill('a') } } }, 200, null],
   ])('%s → %d', async (_name, message, status, code) => {
     const r = await post(era, message);
     expect(r.status).toBe(status);
@@ -93,6 +96,11 @@ describe.each(ERAS)('malformed requests (%s)', (era) => {
       [200, longest, null],
     ]);
     expect(answers[0]!.text.length).toBeLessThan(MAX_ID_CHARS);
+  });
+
+  test(`a message of more than ${MAX_VALUES} values is refused before it is parsed, naming the bound, its id echoed`, async () => {
+    const r = await post(era, `{"jsonrpc":"2.0","id":"many","method":"tools/list","params":{"x":[${Array(2_000_000).fill('0').join(',')}]}}`);
+    expect([r.status, r.json.id, r.json.error.code, r.json.error.message]).toEqual([400, 'many', -32600, `Invalid Request: the message holds more than ${MAX_VALUES} values; no MCP message needs that many`]);
   });
 
   test('a body over the limit → 413 before parsing', async () => {
