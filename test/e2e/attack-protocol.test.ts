@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { MAIN } from '../ops/helpers.ts';
 import { ERAS, frame, startServer, tempDir, type TestEra, type TestServer, waitFor } from '../helpers/server.ts';
 import { startStdio } from '../helpers/stdio.ts';
+import { MAX_ID_CHARS } from '../../src/mcp/protocol.ts';
 
 /** Deeper than JSON.stringify can recurse; the body is still only 100 kB. */
 const DEPTH = 50_000;
@@ -93,7 +94,7 @@ describe.each(ERAS)('ids and message kinds (%s)', (era) => {
     const request = frame(era, { jsonrpc: '2.0', id: 0, method: era === 'legacy' ? 'ping' : 'server/discover' }, { 'content-type': 'application/json' });
     const res = await fetch(s.mcpUrl, { method: 'POST', headers: request.headers, body: request.body.replace('"id":0', `"id":${raw}`) });
     expect(res.status).toBe(400);
-    expect(await res.json()).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Invalid Request: × expected a string or an integer id → at id' } });
+    expect(await res.json()).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32600, message: `Invalid Request: × expected a string of at most ${MAX_ID_CHARS} characters or an integer id → at id` } });
   });
 
   test.each(['result', 'error'])('a request that also carries "%s": 400 -32600, the command never runs', async (key) => {
