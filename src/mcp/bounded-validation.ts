@@ -26,6 +26,11 @@ const FIRST_PROBLEM = { abortEarly: true } as const;
 
 export type Checked<T> = { success: true; output: T } | { success: false; message: string };
 
+/** A value's dot path as a message shows it: cut, as an issue's path is (a name may be megabytes long). */
+export function shownPath(path: string): string {
+  return bounded(path, PATH_CHARS);
+}
+
 /** Cuts `text` to `max` characters without splitting a surrogate pair, and shows control characters as escapes. */
 function bounded(text: string, max: number): string {
   let cut = text.length > max ? text.slice(0, max) : text;

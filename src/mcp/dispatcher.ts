@@ -21,7 +21,7 @@ import { noteTransientBytes } from '../util/gc-pressure.ts';
 import { InflightMap } from '../util/inflight-map.ts';
 import { jsonLength } from '../util/json-measure.ts';
 import { VERSION } from '../core/version.ts';
-import { type Checked, checkBounded, illFormedAt } from './bounded-validation.ts';
+import { type Checked, checkBounded, illFormedAt, shownPath } from './bounded-validation.ts';
 import { correlationIdProblem } from './correlation.ts';
 import type { Era } from './era.ts';
 import { type Admission, callLabels, openGate, type ToolCallGate, type ToolCallRecord } from './gate.ts';
@@ -87,7 +87,7 @@ function takenArguments(tool: ToolDefinition, raw: Record<string, unknown>): Che
   // The arguments as sent: a name the schema drops (one it does not know) is refused too, as DESIGN.md says.
   const at = illFormedAt(raw);
   if (at === null) return checked as Checked<Record<string, unknown>>;
-  return { success: false, message: `× ${ILL_FORMED_TEXT} → at ${at}` };
+  return { success: false, message: `× ${ILL_FORMED_TEXT} → at ${shownPath(at)}` };
 }
 
 /** Labels of a call, not what it does: the line shows them, and one action sent under many labels is one digest. */

@@ -306,6 +306,8 @@ describe('the keyed digest of the arguments a tool took', () => {
       ['process_start', { command: 'touch', arguments: ['surrogate-ran'], env: { LANG: 'C\ud83d' } }, 'env.LANG'],
       // A name the tool does not know, which its schema drops.
       ['shell_execute', { command: 'touch', arguments: ['surrogate-ran'], 'x\udc00': 1 }, 'x\udc00'],
+      // A name of 100 000 characters is named cut, as an issue's path is: echoed whole, 4 MB of one came back as 8.
+      ['shell_execute', { command: 'touch', arguments: ['surrogate-ran'], [`${'k'.repeat(100_000)}\udc00`]: 1 }, `${'k'.repeat(100)}…`],
     ];
     for (const [i, [tool, args, at]] of cases.entries()) {
       const correlationId = `surrogate-${tool}-${i}`;
