@@ -7,7 +7,7 @@ import { createHttpApp } from '../http/app.ts';
 import { metricsHandler, metricsListenerFetch } from '../http/routes/metrics.ts';
 import { logger } from '../core/log.ts';
 import { Shutdown } from '../ops/shutdown.ts';
-import { createRuntime } from '../runtime/runtime.ts';
+import { createRuntime, isLoopbackHost } from '../runtime/runtime.ts';
 import { VERSION } from '../core/version.ts';
 import { loadForCommand, parseFlags } from './common.ts';
 
@@ -40,7 +40,10 @@ export async function runServe(argv: string[]): Promise<number> {
     server = app.server!;
     if (config.metrics.port !== undefined) {
       const handle = metricsHandler(rt.ops.metrics, config.metrics.token);
-      metricsServer = Bun.serve({ hostname: config.host, port: config.metrics.port, reusePort: false, fetch: metricsListenerFetch(handle, rt.security) });
+      // Bound to loopback, a page whose name was rebound here could read it; bound elsewhere, scrapers address it by
+      // its IP (Prometheus's Host for a pod or a static target), which a configured host list would refuse.
+      const fetch = isLoopbackHost(config.host) ? metricsListenerFetch(handle, rt.security) : handle;
+      metricsServer = Bun.serve({ hostname: config.host, port: config.metrics.port, reusePort: false, fetch });
     }
   } catch (err) {
     await app.server?.stop(true);
