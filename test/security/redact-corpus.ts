@@ -169,6 +169,14 @@ export const CORPUS: SecretForm[] = [
   a('cqlsh -u user -p SECRET', ['cqlsh', '-u', 'me', '-p', `${PW}64`, 'db.example.com'], `${PW}64`),
   a('sqlplus user/SECRET@db', ['sqlplus', '-S', `scott/${PW}65@orcl`, '@report.sql'], `${PW}65`),
   a('sh -c with expdp and rman connect strings', ['sh', '-c', `expdp system/${PW}66 directory=dp && rman target sys/${PW}67@db`], [`${PW}66`, `${PW}67`]),
+  a('sqlplus "sys/SECRET as sysdba" as one element', ['sqlplus', `sys/${PW}68 as sysdba`], `${PW}68`),
+  a('expdp userid=user/SECRET after other parameters', ['expdp', 'directory=dp', 'dumpfile=x.dmp', `userid=system/${PW}69`], `${PW}69`),
+  a('sh -c with expdp parameters before userid=, rman with a second login, sqlplus flags with values', [
+    'sh',
+    '-c',
+    `expdp directory=dp dumpfile=x.dmp userid=system/${PW}70@db; rman target sys/${PW}71@db catalog rcat/${PW}72@rcat; sqlplus -S -M "HTML ON" -R 3 scott/${PW}73@orcl`,
+  ], [`${PW}70`, `${PW}71`, `${PW}72`, `${PW}73`]),
+  a('sh -c with a quoted sysdba login, escaped', ['sh', '-c', `expdp \\"sys/${PW}74 as sysdba\\" directory=dp`], `${PW}74`),
 ];
 
 /** Plain values: commands, paths, ids, words, numbers — audited exactly as sent. */
@@ -202,6 +210,9 @@ export const PLAIN: { name: string; argv: string[] }[] = [
   { name: 'a URL whose query names a signature scheme', argv: ['curl', 'https://example.com/api?sigv=4&signed=true&page=2'] },
   { name: 'ssh-keygen and openssl without secrets', argv: ['sh', '-c', 'ssh-keygen -t ed25519 -f key -C dev@host && openssl enc -d -aes-256-cbc -in a -out b -pbkdf2'] },
   { name: 'az with a port, sqlplus as sysdba, a path after an unrelated tool', argv: ['sh', '-c', 'az vm open-port -p 8080 && sqlplus / as sysdba && cat src/report.sql'] },
+  { name: 'cloud CLIs -p outside login: a path, a parameter, a plan', argv: ['sh', '-c', 'cf push app -p dist/app && oc process -p NAME=web -f t.yaml && az webapp create -p myplan -n app'] },
+  { name: 'cf push -p as argv', argv: ['cf', 'push', 'app', '-p', 'dist/app'] },
+  { name: 'words that are also old Oracle tools', argv: ['sh', '-c', 'git checkout -b exp origin/main && imp/run.sh'] },
   { name: 'where to authenticate and how, not with what', argv: ['openstack', '--os-auth-url', 'https://keystone.example.com:5000/v3', '--os-auth-type', 'password', 'server', 'list'] },
 ];
 

@@ -25,7 +25,8 @@ const GROUPED_USER_ATTACHED = /^(-[A-Za-z0-9#]*?[uU])(.*:.*)$/s;
 export const AWS_KEY_ID = /^(?:AKIA|ASIA)[A-Z0-9]{16}$/;
 const AWS_SECRET = /^[A-Za-z0-9/+]{40}$/;
 
-const ORACLE_CONNECT = /^([A-Za-z][A-Za-z0-9_$#]{0,127})\/([^\s@/]+)(@.*)?$/s;
+/** `user/password`, `user/password@db`, `userid=user/password`, `"sys/password as sysdba"`: the password masked. */
+const ORACLE_CONNECT = /^((?:userid=)?["']?[A-Za-z][A-Za-z0-9_$#]{0,127})\/([^\s@/"']+)(.*)$/is;
 
 function baseName(s: string): string {
   return s.length > 128 ? '' : s.slice(s.lastIndexOf('/') + 1);
@@ -71,7 +72,7 @@ export class ArgvPrograms {
     if (USER_FLAG.test(x) || (this.groupsUser() && GROUPED_USER_ARG.test(x))) return 'afterColon';
     let mask: Mask | null = null;
     for (const p of this.named) {
-      if (!p.next.includes(x)) continue;
+      if (!p.next.includes(x) || (p.loginOnly && !this.afterLogin)) continue;
       if (!this.ports(p)) return 'all';
       mask = 'unlessPort';
     }
@@ -85,7 +86,7 @@ export class ArgvPrograms {
     if (x.startsWith('--')) return null;
     if (this.oracle) {
       const connect = ORACLE_CONNECT.exec(x);
-      if (connect !== null) return `${connect[1]}/${REDACTED}${connect[3] ?? ''}`;
+      if (connect !== null) return `${connect[1]}/${REDACTED}${connect[3]}`;
     }
     const grouped = this.groupsUser() ? GROUPED_USER_ATTACHED.exec(x) : null;
     if (grouped !== null) {
@@ -93,6 +94,7 @@ export class ArgvPrograms {
       if (userPass !== null) return `${grouped[1]}${userPass}`;
     }
     for (const p of this.named) {
+      if (p.loginOnly && !this.afterLogin) continue;
       for (const f of p.attached) {
         if (x.length <= f.length || !x.startsWith(f)) continue;
         const v = x.slice(f.length);

@@ -5,7 +5,6 @@
  */
 import { type Masked, REDACTED } from './masks.ts';
 import { NAMES, NAME_CHARS, NOT_SECRET_PREFIX, NOT_SECRET_SUFFIX, TOKEN_SHAPES, UID_GID, USER_FLAG_GAP, USER_NAME, WORD_START, userShown } from './names.ts';
-import { ORACLE_TOOLS } from './programs.ts';
 import { GAP, LOOSE_FLAG_VALUE, OPTION_START, VALUE_WORD, emptyQuoted, quoted, quotesOf } from './shell.ts';
 
 /**
@@ -89,9 +88,6 @@ const PATTERNS = [
   // In quotes: up to the closing quote on the same line, with no command substitution between.
   String.raw`(?<userFlagDq>${OPTION_START}${USER_FLAG_GAP}\\?"(?<userNameDq>${USER_NAME})?:)(?<userPassDq>(?:[^"\\\n$\x60]|\\[^"\r\n]|\$(?!\())+)(?=\\?")`,
   String.raw`(?<userFlagSq>${OPTION_START}${USER_FLAG_GAP}'(?<userNameSq>${USER_NAME})?:)(?<userPassSq>[^'\n]+)(?=')`,
-  // Oracle's connect string after its tools: `sqlplus scott/SECRET@orcl`, `expdp system/SECRET`, `rman target
-  // sys/SECRET@db`; the user stays readable. `/` alone (`sqlplus / as sysdba`) has no password.
-  String.raw`(?<oraUser>${WORD_START}(?:${[...ORACLE_TOOLS].join('|')})(?:[ \t]+(?:-[A-Za-z]+|target|auxiliary|catalog))*[ \t]+(?:userid=)?["']?[A-Za-z][A-Za-z0-9_$#]{0,127}/)(?<oraPass>[^\s@/"';|&]+)`,
   // openssl -passin pass:SECRET
   String.raw`(?<osPass>(?<![A-Za-z0-9_])pass:)[^\s"']+`,
   // A signed URL's signature, which works as a bearer credential until the URL expires: S3's and GCS's
@@ -153,7 +149,6 @@ function replacement(match: string, ...rest: unknown[]): string {
   if (g.userFlag !== undefined) return UID_GID.test(`${g.userName ?? ''}:${g.userPass}`) ? match : `${withUser(g.userFlag, g.userName ?? '')}${quoted(REDACTED, g.userPass!)}`;
   if (g.userFlagDq !== undefined) return UID_GID.test(`${g.userNameDq ?? ''}:${g.userPassDq}`) ? match : `${withUser(g.userFlagDq, g.userNameDq ?? '')}${REDACTED}`;
   if (g.userFlagSq !== undefined) return UID_GID.test(`${g.userNameSq ?? ''}:${g.userPassSq}`) ? match : `${withUser(g.userFlagSq, g.userNameSq ?? '')}${REDACTED}`;
-  if (g.oraUser !== undefined) return `${g.oraUser}${REDACTED}`;
   if (g.osPass !== undefined) return `${g.osPass}${REDACTED}`;
   if (g.qsSig !== undefined) return `${g.qsSig}${REDACTED}`;
   if (g.basic !== undefined) return isBasicCredentials(g.basicVal!) ? `${g.basic}${REDACTED}` : match;

@@ -2,7 +2,7 @@
 import { type Masked, REDACTED } from './masks.ts';
 import { UID_GID, USER_NAME, WORD_START, userShown } from './names.ts';
 import { PROGRAM_RANK, USER_PROGRAM_RANK } from './patterns.ts';
-import { LOGIN_WORD, type Mask, PORT_MAPPING, PROGRAM_FLAGS, type ProgramFlags } from './programs.ts';
+import { LOGIN_WORD, type Mask, ORACLE_TOOLS, PORT_MAPPING, PROGRAM_FLAGS, type ProgramFlags } from './programs.ts';
 import { GAP, LOOSE_FLAG_VALUE, OPTION_START, PROGRAM_REACH, VALUE_WORD, emptyQuoted, escapeRegex, quoted, unquoted } from './shell.ts';
 
 /**
@@ -46,7 +46,36 @@ interface Named {
  * in the text: a look-back from every flag over the reach, tried for every
  * program name, made a 4 KiB string of `-p ` cost 12 ms.
  */
+/** Where one of Oracle's tools is named. */
+const ORACLE_TOOL = new RegExp(`${WORD_START}(?:${[...ORACLE_TOOLS].join('|')})(?![\\w.-])`, 'gi');
+/** A connect string where a word starts: `user/password`, after `userid=`, quoted or not; the password runs to `@`, a space or a quote. */
+const ORACLE_CONNECT_WORD = /(?<![^\s="'\\])(?:userid=)?\\?["']?[A-Za-z][A-Za-z0-9_$#]{0,127}\/[^\s@/"'\\;|&<>()]+/gi;
+
+/**
+ * Oracle's connect strings in command strings: a `user/password` word
+ * anywhere after one of its tools in the same command, within PROGRAM_REACH
+ * (`expdp directory=dp userid=system/pw`, `rman target sys/pw@db catalog
+ * rcat/pw@rcat`, `sqlplus -S -M "HTML ON" scott/pw@orcl`). The user stays.
+ */
+function oracleMasks(text: string): Masked[] {
+  const named: Named[] = [];
+  for (const m of text.matchAll(ORACLE_TOOL)) named.push({ end: m.index + m[0].length, flags: null, loginsBefore: 0, groupedBefore: 0 });
+  if (named.length === 0) return [];
+  const masks: Masked[] = [];
+  scanFlags(text, named, ORACLE_CONNECT_WORD, PROGRAM_REACH, (at, word, lo, hi) => {
+    if (hi === lo) return null;
+    const slash = word.indexOf('/');
+    masks.push({ index: at, seen: word, masked: `${word.slice(0, slash + 1)}${REDACTED}`, rank: PROGRAM_RANK });
+    return at + word.length;
+  });
+  return masks;
+}
+
 export function programFlagMasks(text: string): Masked[] {
+  return [...flagMasks(text), ...oracleMasks(text)];
+}
+
+function flagMasks(text: string): Masked[] {
   const named: Named[] = [];
   let logins = 0;
   let grouped = 0;
@@ -149,7 +178,9 @@ function flagVerdict(named: readonly Named[], before: (i: number) => Pick<Named,
     const p = named[k]!.flags;
     if (p === null || !(attached ? p.attached : p.next).includes(flag)) continue;
     // A login named after this program and before the flag.
-    if (!p.ports || before(hi).loginsBefore > before(k + 1).loginsBefore) return 'all';
+    const afterLogin = before(hi).loginsBefore > before(k + 1).loginsBefore;
+    if (p.loginOnly && !afterLogin) continue;
+    if (!p.ports || afterLogin) return 'all';
     verdict = 'unlessPort';
   }
   return verdict;
