@@ -50,6 +50,14 @@ export interface SpawnRequest {
   onProgress?: (progress: OutputProgress) => void;
   /** Data memory (RLIMIT_DATA) this run may use at most, below the configured limit when that is lower; sandboxed runs only. */
   memoryBytes?: number;
+  /**
+   * Output through socket pairs, which cannot be opened again by path
+   * (/proc/self/fd/1, /dev/stdout) as a pipe can, for a program that opens
+   * paths a client chose (ripgrep, reading a planted .gitignore). Bun.spawn
+   * always gives sockets; the libc start of a root launcher gives pipes
+   * unless asked.
+   */
+  outputSockets?: boolean;
 }
 
 export interface SpawnResult {
@@ -72,6 +80,8 @@ export interface ChildSpec {
   env: Record<string, string>;
   /** A pipe, /dev/null ('ignore'), or a descriptor of the caller's, which keeps and closes its own copy. */
   stdin: 'pipe' | 'ignore' | number;
+  /** See SpawnRequest.outputSockets. */
+  outputSockets?: boolean;
 }
 
 /** Input to a child's stdin pipe, as Bun's FileSink takes it. */
@@ -240,7 +250,7 @@ export function startCommand(req: Omit<SpawnRequest, 'signal'>, opts: StartOptio
   }
   let proc: Child;
   try {
-    proc = (opts.spawn ?? bunSpawn)({ argv: req.argv, cwd: dir.cwd, env: opts.extraEnv ? { ...req.env, ...opts.extraEnv } : req.env, stdin });
+    proc = (opts.spawn ?? bunSpawn)({ argv: req.argv, cwd: dir.cwd, env: opts.extraEnv ? { ...req.env, ...opts.extraEnv } : req.env, stdin, outputSockets: req.outputSockets === true });
   } catch (err) {
     return { pid: null, cancel() {}, result: Promise.resolve(notStarted(`could not start '${req.argv[0]}': ${(err as Error).message}`, started)) };
   } finally {

@@ -147,12 +147,13 @@ const SHUT_WR = 1;
 
 /**
  * A connected pair of Unix stream sockets for one output stream, as
- * Bun.spawn gives its children (the unprivileged launcher's commands get
- * those): a pipe can be opened again through /proc/self/fd/1 or /dev/stdout,
- * and the new read end waits for output its own process never writes — a
- * .gitignore linked there held ripgrep until its deadline. A socket cannot be
- * opened so (ENXIO). Our end is shut for writing: the command reading its
- * own stdout gets end of file.
+ * Bun.spawn gives its children: a pipe can be opened again through
+ * /proc/self/fd/1 or /dev/stdout, and the new read end waits for output its
+ * own process never writes — a .gitignore linked there held ripgrep until its
+ * deadline. A socket cannot be opened so (ENXIO), which is also why only a
+ * program that opens paths a client chose gets them: a script's `echo x >
+ * /dev/stderr` needs the pipe. Our end is shut for writing: the command
+ * reading its own stdout gets end of file.
  */
 function outputPair(): [read: number, write: number] {
   const fds = new Int32Array(2);
@@ -284,6 +285,8 @@ export interface NativeSpawnOptions {
    * keeps and closes its own copy).
    */
   stdin?: 'pipe' | 'ignore' | number;
+  /** Output through socket pairs rather than pipes (see outputPair). */
+  outputSockets?: boolean;
 }
 
 export class NativeProcess {
@@ -349,9 +352,10 @@ export class NativeProcess {
       } else {
         step(c.posix_spawn_file_actions_adddup2(ptr(actions), stdinMode, 0), 'posix_spawn_file_actions_adddup2');
       }
-      const [outRead, outWrite] = outputPair();
+      const output = options.outputSockets === true ? outputPair : pipe;
+      const [outRead, outWrite] = output();
       fds.push(outRead, outWrite);
-      const [errRead, errWrite] = outputPair();
+      const [errRead, errWrite] = output();
       fds.push(errRead, errWrite);
       step(c.posix_spawn_file_actions_adddup2(ptr(actions), outWrite, 1), 'posix_spawn_file_actions_adddup2');
       step(c.posix_spawn_file_actions_adddup2(ptr(actions), errWrite, 2), 'posix_spawn_file_actions_adddup2');

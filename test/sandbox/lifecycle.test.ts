@@ -66,10 +66,13 @@ describe('the launcher runtime', () => {
     await sh(sandbox, fx.workspace, 'true');
     const before = descriptors();
     for (let i = 0; i < 300; i++) expect((await sh(sandbox, fx.workspace, 'true')).exitCode).toBe(0);
-    // Only the libc start makes a command the init of a PID namespace of its own; its output is socket pairs, as
-    // Bun.spawn's is (a pipe could be opened again through /proc/self/fd).
-    const res = await sh(sandbox, fx.workspace, 'echo $$; readlink /proc/self/fd/1 /proc/self/fd/2');
-    expect(res.stdout).toMatch(/^1\nsocket:\[\d+\]\nsocket:\[\d+\]\n$/);
+    // Bun.spawn gives a command socket pairs for its output; the libc start, pipes (a script writes to /dev/stderr),
+    // and socket pairs to a run that asks (ripgrep, which opens paths a client chose).
+    const res = await sh(sandbox, fx.workspace, 'echo $$; readlink /proc/self/fd/1 /proc/self/fd/2; echo to-stderr > /dev/stderr');
+    expect([res.stdout, res.stderr]).toEqual([expect.stringMatching(/^1\npipe:\[\d+\]\npipe:\[\d+\]\n$/), 'to-stderr\n']);
+    const asked = await sh(sandbox, fx.workspace, 'readlink /proc/self/fd/1 /proc/self/fd/2; cat /dev/stdout; echo x > /dev/stderr', { outputSockets: true });
+    expect(asked.stdout).toMatch(/^socket:\[\d+\]\nsocket:\[\d+\]\n$/);
+    expect(asked.stderr).toContain('No such device or address');
     expect(await waitFor(() => descriptors() <= before + 2)).toBe(true);
   });
 

@@ -146,6 +146,8 @@ export function ripgrepSearch(rgPath: string, spawner: Spawner): SearchEngine {
       timeoutMs: RG_TIMEOUT_MS,
       maxOutputBytes: RG_MAX_OUTPUT_BYTES,
       memoryBytes: RG_MEMORY_BYTES,
+      // A .gitignore linked to /proc/self/fd/1 or /dev/stdout: a pipe reopened there waits for ripgrep's own output.
+      outputSockets: true,
       signal: req.signal,
     });
     if (run.spawnError !== null) return { matches: [], truncated: false, error: `ripgrep could not run: ${run.spawnError}` };
