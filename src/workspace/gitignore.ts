@@ -463,6 +463,8 @@ export class IgnoreStack {
 
 /** Most globs the alternations of one `--glob` stand for: `{a,b}/{c,d}` is four. */
 export const MAX_ALTERNATIVES = 256;
+/** Most characters of the globs one `--glob` stands for, together: the longest glob search_files takes. */
+export const MAX_GLOB_CHARS = 1000;
 
 /**
  * The globs the `{a,b}` alternations of a `--glob` stand for, as ripgrep
@@ -541,14 +543,18 @@ export class GlobFilter {
 
   constructor(glob: string) {
     this.exclude = glob.startsWith('!');
-    this.rules = expandAlternations(this.exclude ? glob.slice(1) : glob)
+    const expanded = expandAlternations(this.exclude ? glob.slice(1) : glob);
+    this.rules = expanded
       .map(compileRule)
       .filter((r): r is Rule => r !== null);
     if (this.rules.length === 0) throw new Error(`glob '${glob}' is empty`);
     // Every entry of a walk is tried against each glob the alternations stand for: together they get the wildcards
-    // one glob may have, or 256 globs of 32 would cost 256 times what one may.
+    // and the length one glob may have, or 32 alternatives of a 1000-character glob cost 32 times what one may (a
+    // search of 900 long names held the event loop 46 s).
     const runs = this.rules.reduce((sum, r) => sum + r.runs, 0);
     if (runs > MAX_RUNS) throw new Error(`glob '${glob.slice(0, 100)}' has ${runs} wildcards over its alternatives; at most ${MAX_RUNS} are accepted`);
+    const chars = expanded.reduce((sum, g) => sum + g.length, 0);
+    if (chars > MAX_GLOB_CHARS) throw new Error(`glob '${glob.slice(0, 100)}' stands for ${chars} characters of globs over its alternatives; at most ${MAX_GLOB_CHARS} are accepted`);
   }
 
   /** 'whitelist' (take it), 'ignore' (drop it), or null (no opinion). */

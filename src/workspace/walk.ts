@@ -353,7 +353,10 @@ export async function* walk(confiner: Confiner, startReal: string, opts: WalkOpt
   while (queue.length > 0) {
     const dir = queue.shift()!;
     const { entries, stack: here } = await readEntries(confiner, dir, opts, count.limit - count.yielded, count.rules);
+    const slicer = new Slicer();
     for (const entry of entries) {
+      // accept may match a glob on every entry (search_files): other requests get their turn between long runs.
+      await slicer.maybeYield();
       if (!opts.accept(entry)) continue;
       yield entry;
       if (++count.yielded >= count.limit) return;
@@ -371,8 +374,10 @@ interface Count {
 
 async function* depthFirst(confiner: Confiner, dir: Frontier, opts: WalkOptions, count: Count): AsyncGenerator<WalkEntry> {
   const { entries, stack } = await readEntries(confiner, dir, opts, count.limit - count.yielded, count.rules);
+  const slicer = new Slicer();
   for (const entry of entries) {
     if (count.yielded >= count.limit) return;
+    await slicer.maybeYield();
     if (!opts.accept(entry)) continue;
     yield entry;
     count.yielded++;

@@ -6,7 +6,7 @@
  * then two real servers whose only difference is whether `rg` is on PATH.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { linkSync, mkdirSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, linkSync, mkdirSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { CallContext } from '../../src/core/context.ts';
 import { LocalSpawner } from '../../src/exec/local-spawner.ts';
@@ -245,6 +245,24 @@ describe.skipIf(RG === null)('a .gitignore linked to ripgrep\'s own output', () 
       error: null,
       matches: ['fd1/inside.txt', 'fd2/inside.txt', 'stderr/inside.txt', 'stdout/inside.txt'],
     });
+  });
+});
+
+// ripgrep names a file it cannot read on stderr, and exits 2: a file a client named `glob` or `regex` made every
+// search of the tree that found nothing report a rejected glob or pattern.
+describe.skipIf(RG === null || process.getuid?.() !== 0)('files ripgrep cannot read, named like its own errors', () => {
+  test('are not taken for a rejected glob or pattern', async () => {
+    using t = tree();
+    for (const name of ['glob', 'regex', 'parse error']) {
+      writeFileSync(join(t.ws, name), 'secret\n');
+      chmodSync(join(t.ws, name), 0);
+    }
+    // Sandboxed, a root server's ripgrep holds no capability: mode 000 is unreadable to it.
+    await using server = await startServerProcess(t, { PATH: dirname(RG!), HIDE_SANDBOX: 'required' });
+    for (const args of [{ pattern: 'nothing-here' }, { pattern: 'nothing-here', glob: '*' }]) {
+      const r = await callAt(server.url, 'search_files', args);
+      expect({ engine: r.engine, matches: r.matches, error: r.error }).toEqual({ engine: 'ripgrep', matches: [], error: null });
+    }
   });
 });
 

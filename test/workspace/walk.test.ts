@@ -125,6 +125,35 @@ describe('the rules one walk compiles', () => {
   });
 });
 
+// search_files matches its glob in accept, on every entry: a costly glob over hundreds of long names held the event
+// loop for tens of seconds. Other work runs between slices of it (an order of events: ticks seen while accept runs).
+describe('a costly accept', () => {
+  test('runs in slices: other work gets its turn between entries, in both orders', async () => {
+    using t = tree();
+    for (let i = 0; i < 100; i++) writeFileSync(join(t.ws, `f${i}`), '');
+    const c = new Confiner(t.ws);
+    for (const order of ['breadth-first', 'depth-first'] as const) {
+      let ticks = 0;
+      let walking = true;
+      const tick = () => {
+        ticks++;
+        if (walking) setImmediate(tick);
+      };
+      setImmediate(tick);
+      const seen: number[] = [];
+      const accept = () => {
+        seen.push(ticks);
+        const until = performance.now() + 2;
+        while (performance.now() < until);
+        return false;
+      };
+      for await (const _ of walk(c, c.roots[0]!, { order, maxDepth: 1, gitignore: false, accept }));
+      walking = false;
+      expect({ order, calls: seen.length, ticksWhileAccepting: seen.at(-1)! - seen[0]! > 0 }).toEqual({ order, calls: 100, ticksWhileAccepting: true });
+    }
+  });
+});
+
 describe('a walk with a limit', () => {
   test('gives the first N accepted entries in byte order, hidden and gitignored names skipped before the cap, as the unlimited walk does', async () => {
     using t = tree();

@@ -11,7 +11,7 @@
 import * as v from 'valibot';
 import { logger } from '../../core/log.ts';
 import type { Confiner } from '../../workspace/confine.ts';
-import { GlobFilter } from '../../workspace/gitignore.ts';
+import { GlobFilter, MAX_GLOB_CHARS } from '../../workspace/gitignore.ts';
 import { hardLinkRefusal, lstatConfined } from '../../workspace/open.ts';
 import { defineTool, type ToolDefinition, toolOutput } from '../types.ts';
 import { type FileLimits, failure, mib, READ_ANNOTATIONS, refusalsAsResults } from './common.ts';
@@ -63,7 +63,7 @@ export function searchFilesTool(confiner: Confiner, limits: FileLimits, opts: Se
     inputSchema: v.object({
       pattern: v.pipe(v.string(), v.minLength(1), v.maxLength(1000), v.description('Regular expression, e.g. "function\\\\s+main" or "TODO".')),
       path: v.optional(v.pipe(v.string(), v.maxLength(4096), v.description('Directory or file to search, relative to the workspace root. Default: the root.'))),
-      glob: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(1000), v.description('Only files whose workspace-relative path matches, e.g. "*.ts" or "*.{ts,tsx}"; "!dist/**" excludes.'))),
+      glob: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(MAX_GLOB_CHARS), v.description('Only files whose workspace-relative path matches, e.g. "*.ts" or "*.{ts,tsx}"; "!dist/**" excludes.'))),
       maxResults: v.optional(
         v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_RESULTS), v.description(`Most matches to return, 1-${MAX_RESULTS}. Default ${DEFAULT_MAX_RESULTS}.`)),
       ),

@@ -210,8 +210,11 @@ export function ripgrepSearch(rgPath: string, spawner: Spawner): SearchEngine {
     // 0: matches, 1: none; 2 with results means some files could not be read, which the built-in engine skips too.
     if (run.exitCode === 2 && matches.length === 0) {
       const why = run.stderr.trim().slice(0, MAX_STDERR_CHARS);
-      // A glob ripgrep cannot read stops it before it searches, as a bad pattern does: no answer of "no matches".
-      if (/regex|parse error|glob/i.test(why)) return { matches: [], truncated: false, error: `ripgrep rejected the ${/glob/i.test(why) ? 'glob' : 'pattern'}: ${why}` };
+      // A pattern or glob ripgrep cannot read stops it before it searches: no answer of "no matches". Told by how
+      // its message starts, not by a word in it: a file a client named `glob` or `regex` that cannot be read is
+      // named in that stderr too.
+      if (/^regex parse error/.test(why)) return { matches: [], truncated: false, error: `ripgrep rejected the pattern: ${why}` };
+      if (req.glob !== null && /^error parsing glob/.test(why)) return { matches: [], truncated: false, error: `ripgrep rejected the glob: ${why}` };
     }
     return { matches: found, truncated: more, error: null };
   };
