@@ -543,10 +543,15 @@ export class GlobFilter {
 
   constructor(glob: string) {
     this.exclude = glob.startsWith('!');
-    const expanded = expandAlternations(this.exclude ? glob.slice(1) : glob);
+    const body = this.exclude ? glob.slice(1) : glob;
+    const expanded = expandAlternations(body);
+    // As ripgrep reads it: a slash anywhere but at the end anchors the whole glob, every alternative with it
+    // (`{src/a,b}` matches `b` at the root only).
+    const anchored = body.replace(/\/+$/, '').includes('/');
     this.rules = expanded
       .map(compileRule)
-      .filter((r): r is Rule => r !== null);
+      .filter((r): r is Rule => r !== null)
+      .map((r) => (anchored ? { ...r, basename: false } : r));
     if (this.rules.length === 0) throw new Error(`glob '${glob}' is empty`);
     // Every entry of a walk is tried against each glob the alternations stand for: together they get the wildcards
     // and the length one glob may have, or 32 alternatives of a 1000-character glob cost 32 times what one may (a

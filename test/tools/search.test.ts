@@ -91,6 +91,7 @@ const QUERIES: Array<Record<string, unknown>> = [
   { pattern: 'needle', glob: '{src,logs}/**' },
   { pattern: 'needle', glob: '!*.{ts,log}' },
   { pattern: 'needle', glob: '{src/**/*.ts,.env}' },
+  { pattern: 'needle', glob: '{src/nested/deep/*.ts,b.ts}' },
   { pattern: 'nothing-matches-this' },
   { pattern: '(' },
   { pattern: '(?=x)needle' },
