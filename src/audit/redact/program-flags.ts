@@ -37,15 +37,6 @@ interface Named {
   groupedBefore: number;
 }
 
-/**
- * The program rules for command lines held in one string (`sh -c "mysql
- * -psecret"`): a short flag is a program's password flag when that program is
- * named before it in the same command (no line break, `;`, `&` or `|`
- * between) and at most PROGRAM_REACH characters before it. Programs and flags
- * are each found in one pass and matched up by position, so the cost is linear
- * in the text: a look-back from every flag over the reach, tried for every
- * program name, made a 4 KiB string of `-p ` cost 12 ms.
- */
 /** Where one of Oracle's tools is named. */
 const ORACLE_TOOL = new RegExp(`${WORD_START}(?:${[...ORACLE_TOOLS].join('|')})(?![\\w.-])`, 'gi');
 /** A connect string where a word starts: `user/password`, after `userid=`, quoted or not; the password runs to `@`, a space or a quote. */
@@ -71,10 +62,20 @@ function oracleMasks(text: string): Masked[] {
   return masks;
 }
 
+/** What the program rules mask in a command string: password flags by program, and Oracle's connect strings. */
 export function programFlagMasks(text: string): Masked[] {
   return [...flagMasks(text), ...oracleMasks(text)];
 }
 
+/**
+ * The program rules for command lines held in one string (`sh -c "mysql
+ * -psecret"`): a short flag is a program's password flag when that program is
+ * named before it in the same command (no line break, `;`, `&` or `|`
+ * between) and at most PROGRAM_REACH characters before it. Programs and flags
+ * are each found in one pass and matched up by position, so the cost is linear
+ * in the text: a look-back from every flag over the reach, tried for every
+ * program name, made a 4 KiB string of `-p ` cost 12 ms.
+ */
 function flagMasks(text: string): Masked[] {
   const named: Named[] = [];
   let logins = 0;
