@@ -177,6 +177,15 @@ export const CORPUS: SecretForm[] = [
     `expdp directory=dp dumpfile=x.dmp userid=system/${PW}70@db; rman target sys/${PW}71@db catalog rcat/${PW}72@rcat; sqlplus -S -M "HTML ON" -R 3 scott/${PW}73@orcl`,
   ], [`${PW}70`, `${PW}71`, `${PW}72`, `${PW}73`]),
   a('sh -c with a quoted sysdba login, escaped', ['sh', '-c', `expdp \\"sys/${PW}74 as sysdba\\" directory=dp`], `${PW}74`),
+  a('az sql server create -p (its --admin-password)', ['az', 'sql', 'server', 'create', '-n', 'db1', '-u', 'admin', '-p', `${PW}75`], `${PW}75`),
+  a('sh -c with cf l (login) -p', ['sh', '-c', `cf l -a https://api.example.com -u me -p ${PW}76`], `${PW}76`),
+  a('sh -c with impdp over continuation lines, userid= far from the program', [
+    'sh',
+    '-c',
+    `impdp \\\n  directory=${'d'.repeat(120)} \\\n  dumpfile=${'f'.repeat(120)}.dmp \\\n  logfile=import.log \\\n  userid=system/${PW}77@db`,
+  ], `${PW}77`),
+  a('proxy and quoted-user logins', ['sh', '-c', `sqlplus proxy[app]/${PW}78@db; sqlplus '"scott"/${PW}79@db'`], [`${PW}78`, `${PW}79`]),
+  a('proxy login as argv', ['sqlplus', `proxy[app]/${PW}80@db`], `${PW}80`),
 ];
 
 /** Plain values: commands, paths, ids, words, numbers — audited exactly as sent. */
@@ -210,8 +219,6 @@ export const PLAIN: { name: string; argv: string[] }[] = [
   { name: 'a URL whose query names a signature scheme', argv: ['curl', 'https://example.com/api?sigv=4&signed=true&page=2'] },
   { name: 'ssh-keygen and openssl without secrets', argv: ['sh', '-c', 'ssh-keygen -t ed25519 -f key -C dev@host && openssl enc -d -aes-256-cbc -in a -out b -pbkdf2'] },
   { name: 'az with a port, sqlplus as sysdba, a path after an unrelated tool', argv: ['sh', '-c', 'az vm open-port -p 8080 && sqlplus / as sysdba && cat src/report.sql'] },
-  { name: 'cloud CLIs -p outside login: a path, a parameter, a plan', argv: ['sh', '-c', 'cf push app -p dist/app && oc process -p NAME=web -f t.yaml && az webapp create -p myplan -n app'] },
-  { name: 'cf push -p as argv', argv: ['cf', 'push', 'app', '-p', 'dist/app'] },
   { name: 'words that are also old Oracle tools', argv: ['sh', '-c', 'git checkout -b exp origin/main && imp/run.sh'] },
   { name: 'where to authenticate and how, not with what', argv: ['openstack', '--os-auth-url', 'https://keystone.example.com:5000/v3', '--os-auth-type', 'password', 'server', 'list'] },
 ];

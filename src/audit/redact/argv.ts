@@ -2,7 +2,7 @@
 import { REDACTED } from './masks.ts';
 import { NAMES, NAME_CHARS, NOT_SECRET_PREFIX, NOT_SECRET_SUFFIX, USER_FLAGS, maskUserPass, userShown } from './names.ts';
 import { LOWER_HEX } from './patterns.ts';
-import { LOGIN_WORD, type Mask, ORACLE_TOOLS, PORT_MAPPING, PROGRAM_FLAGS, type ProgramFlags } from './programs.ts';
+import { LOGIN_WORD, type Mask, ORACLE_TOOLS, ORACLE_USER, PORT_MAPPING, PROGRAM_FLAGS, type ProgramFlags } from './programs.ts';
 
 /** An argv element that names a secret and expects it as the next element. */
 const SECRET_FLAG = new RegExp(`^${NOT_SECRET_PREFIX}--?(?:${NAME_CHARS}*(?:${NAMES})${NAME_CHARS}*${NOT_SECRET_SUFFIX}|pass|pw|auth)$`, 'i');
@@ -25,8 +25,8 @@ const GROUPED_USER_ATTACHED = /^(-[A-Za-z0-9#]*?[uU])(.*:.*)$/s;
 export const AWS_KEY_ID = /^(?:AKIA|ASIA)[A-Z0-9]{16}$/;
 const AWS_SECRET = /^[A-Za-z0-9/+]{40}$/;
 
-/** `user/password`, `user/password@db`, `userid=user/password`, `"sys/password as sysdba"`: the password masked. */
-const ORACLE_CONNECT = /^((?:userid=)?["']?[A-Za-z][A-Za-z0-9_$#]{0,127})\/([^\s@/"']+)(.*)$/is;
+/** `user/password`, `user/password@db`, `userid=user/password`, `"sys/password as sysdba"`, `proxy[schema]/password`: the password masked. */
+const ORACLE_CONNECT = new RegExp(`^((?:userid=)?["']?${ORACLE_USER})/([^\\s@/"']+)(.*)$`, 'is');
 
 function baseName(s: string): string {
   return s.length > 128 ? '' : s.slice(s.lastIndexOf('/') + 1);
@@ -72,7 +72,7 @@ export class ArgvPrograms {
     if (USER_FLAG.test(x) || (this.groupsUser() && GROUPED_USER_ARG.test(x))) return 'afterColon';
     let mask: Mask | null = null;
     for (const p of this.named) {
-      if (!p.next.includes(x) || (p.loginOnly && !this.afterLogin)) continue;
+      if (!p.next.includes(x)) continue;
       if (!this.ports(p)) return 'all';
       mask = 'unlessPort';
     }
@@ -94,7 +94,6 @@ export class ArgvPrograms {
       if (userPass !== null) return `${grouped[1]}${userPass}`;
     }
     for (const p of this.named) {
-      if (p.loginOnly && !this.afterLogin) continue;
       for (const f of p.attached) {
         if (x.length <= f.length || !x.startsWith(f)) continue;
         const v = x.slice(f.length);

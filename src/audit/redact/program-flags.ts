@@ -2,7 +2,7 @@
 import { type Masked, REDACTED } from './masks.ts';
 import { UID_GID, USER_NAME, WORD_START, userShown } from './names.ts';
 import { PROGRAM_RANK, USER_PROGRAM_RANK } from './patterns.ts';
-import { LOGIN_WORD, type Mask, ORACLE_TOOLS, PORT_MAPPING, PROGRAM_FLAGS, type ProgramFlags } from './programs.ts';
+import { LOGIN_WORD, type Mask, ORACLE_TOOLS, ORACLE_USER, PORT_MAPPING, PROGRAM_FLAGS, type ProgramFlags } from './programs.ts';
 import { GAP, LOOSE_FLAG_VALUE, OPTION_START, PROGRAM_REACH, VALUE_WORD, emptyQuoted, escapeRegex, quoted, unquoted } from './shell.ts';
 
 /**
@@ -40,11 +40,11 @@ interface Named {
 /** Where one of Oracle's tools is named. */
 const ORACLE_TOOL = new RegExp(`${WORD_START}(?:${[...ORACLE_TOOLS].join('|')})(?![\\w.-])`, 'gi');
 /** A connect string where a word starts: `user/password`, after `userid=`, quoted or not; the password runs to `@`, a space or a quote. */
-const ORACLE_CONNECT_WORD = /(?<![^\s="'\\])(?:userid=)?\\?["']?[A-Za-z][A-Za-z0-9_$#]{0,127}\/[^\s@/"'\\;|&<>()]+/gi;
+const ORACLE_CONNECT_WORD = new RegExp(String.raw`(?<![^\s="'\\])(?:userid=)?\\?["']?${ORACLE_USER}/[^\s@/"'\\;|&<>()]+`, 'gi');
 
 /**
  * Oracle's connect strings in command strings: a `user/password` word
- * anywhere after one of its tools in the same command, within PROGRAM_REACH
+ * anywhere after one of its tools in the same command
  * (`expdp directory=dp userid=system/pw`, `rman target sys/pw@db catalog
  * rcat/pw@rcat`, `sqlplus -S -M "HTML ON" scott/pw@orcl`). The user stays.
  */
@@ -53,9 +53,10 @@ function oracleMasks(text: string): Masked[] {
   for (const m of text.matchAll(ORACLE_TOOL)) named.push({ end: m.index + m[0].length, flags: null, loginsBefore: 0, groupedBefore: 0 });
   if (named.length === 0) return [];
   const masks: Masked[] = [];
-  scanFlags(text, named, ORACLE_CONNECT_WORD, PROGRAM_REACH, (at, word, lo, hi) => {
+  // Anywhere in the command: an import's parameters run long, over continuation lines (`impdp \⏎ directory=… \⏎ userid=…`).
+  scanFlags(text, named, ORACLE_CONNECT_WORD, Number.POSITIVE_INFINITY, (at, word, lo, hi) => {
     if (hi === lo) return null;
-    const slash = word.indexOf('/');
+    const slash = word.lastIndexOf('/');
     masks.push({ index: at, seen: word, masked: `${word.slice(0, slash + 1)}${REDACTED}`, rank: PROGRAM_RANK });
     return at + word.length;
   });
@@ -179,9 +180,7 @@ function flagVerdict(named: readonly Named[], before: (i: number) => Pick<Named,
     const p = named[k]!.flags;
     if (p === null || !(attached ? p.attached : p.next).includes(flag)) continue;
     // A login named after this program and before the flag.
-    const afterLogin = before(hi).loginsBefore > before(k + 1).loginsBefore;
-    if (p.loginOnly && !afterLogin) continue;
-    if (!p.ports || afterLogin) return 'all';
+    if (!p.ports || before(hi).loginsBefore > before(k + 1).loginsBefore) return 'all';
     verdict = 'unlessPort';
   }
   return verdict;

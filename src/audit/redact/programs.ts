@@ -7,7 +7,7 @@
  * anywhere in argv switches these rules on (`sudo mysql …`, `docker exec db
  * mysql …`).
  */
-const PROGRAMS: [names: string, attached: string, next: string, kind?: 'ports' | 'login'][] = [
+const PROGRAMS: [names: string, attached: string, next: string, kind?: 'ports'][] = [
   ['mysql mysqldump mysqladmin mysqlimport mysqlshow mysqlcheck mysqlslap mariadb mariadb-dump mariadb-admin', '-p', '-p'],
   ['7z 7za 7zz 7zr rar unrar', '-p', ''],
   // -b: cookies (`-b sid=…`), or the file they are read from, which is masked with them.
@@ -26,18 +26,18 @@ const PROGRAMS: [names: string, attached: string, next: string, kind?: 'ports' |
   // -N the new passphrase, -P the old one.
   ['ssh-keygen', '-N -P', '-N -P'],
   ['twine', '-p', '-p'],
-  // Database and FTP clients: `cqlsh -u me -p …`, ncftp's `-p`.
-  ['cqlsh ncftp ncftpget ncftpput', '-p', '-p'],
-  // Cloud CLIs whose -p is a password after `login` only (`oc login -u dev -p …`, `cf login`, `az login`): elsewhere
-  // it is a path, a plan, a parameter (`cf push -p dist`, `oc process -p NAME=v`), which stays readable.
-  ['oc cf az', '-p', '-p', 'login'],
+  // Database and FTP clients and cloud CLIs: `cqlsh -u me -p …`, ncftp's `-p`, `oc login -p …` and `cf login`
+  // (or `cf l`). Their -p is also a path or a template parameter (`cf push -p dist`, `oc process -p DB_PASSWORD=…`),
+  // masked all the same: reading it as a password loses a path from the log, the other way a password goes in.
+  ['cqlsh ncftp ncftpget ncftpput oc cf', '-p', '-p'],
+  // `az login -p …`, and `-p` as --admin-password (`az sql server create`, `az postgres … create`); values that look
+  // like ports stay readable.
+  ['az', '-p', '-p', 'ports'],
 ];
 export interface ProgramFlags {
   attached: readonly string[];
   next: readonly string[];
   ports: boolean;
-  /** Its flags take a password only after `login`. */
-  loginOnly: boolean;
   /** `-u user:password` also at the end of a group of short flags (`curl -su admin:pw`, `-fsSLkvvu`). */
   groupedUser: boolean;
 }
@@ -48,7 +48,7 @@ export const PROGRAM_FLAGS = new Map<string, ProgramFlags>(
   PROGRAMS.flatMap(([names, attached, next, kind]) =>
     names
       .split(' ')
-      .map((n) => [n, { attached: flagList(attached), next: flagList(next), ports: kind === 'ports', loginOnly: kind === 'login', groupedUser: GROUPED_USER.has(n) }] as const),
+      .map((n) => [n, { attached: flagList(attached), next: flagList(next), ports: kind === 'ports', groupedUser: GROUPED_USER.has(n) }] as const),
   ),
 );
 /** `8080:80`, `127.0.0.1:53:53/udp`, `[::1]:80:80`, and ranges (`8000-8010:8000-8010`). */
@@ -66,6 +66,8 @@ export const LOGIN_WORD = 'login';
  * `sql`: words too common (`git checkout -b exp`) to mask paths after.
  */
 export const ORACLE_TOOLS = new Set(['sqlplus', 'expdp', 'impdp', 'rman', 'sqlldr', 'dgmgrl', 'sqlcl']);
+/** The user of a connect string, as a regex source: a name or a quoted one, with a proxy's `[schema]`. */
+export const ORACLE_USER = String.raw`(?:"[^"\s/]{1,128}"|[A-Za-z][A-Za-z0-9_$#]{0,127})(?:\[[A-Za-z0-9_$#"]{1,128}\])?`;
 
 /** How the element after a flag is masked. */
 export type Mask = 'all' | 'afterColon' | 'unlessPort';
