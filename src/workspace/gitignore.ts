@@ -549,7 +549,9 @@ export class GlobFilter {
     // (`{src/a,b}` matches `b` at the root only).
     const anchored = body.replace(/\/+$/, '').includes('/');
     this.rules = expanded
-      .map(compileRule)
+      // A leading `!` or `#` of an alternative (or of the glob after its own `!`) is a character to ripgrep, where
+      // the .gitignore reading would make it a negation or a comment.
+      .map((g) => compileRule(/^[!#]/.test(g) ? `\\${g}` : g))
       .filter((r): r is Rule => r !== null)
       .map((r) => (anchored ? { ...r, basename: false } : r));
     if (this.rules.length === 0) throw new Error(`glob '${glob}' is empty`);

@@ -171,6 +171,7 @@ describe('GlobFilter (ripgrep --glob semantics)', () => {
       dirs: selected('{src,lib}/*.ts'),
       empty: selected('a.{ts,}'),
       escaped: selected('\\{a}.ts'),
+      bang: selected('{!a,b}{.ts,.js}'),
       inClass: selected('b[{].ts'),
       excluded: files.filter((f) => new GlobFilter('!*.{ts,js}').match(f, false) === 'ignore'),
     }).toEqual({
@@ -178,6 +179,8 @@ describe('GlobFilter (ripgrep --glob semantics)', () => {
       dirs: ['src/x.ts', 'lib/x.ts'],
       empty: ['a.ts'],
       escaped: ['{a}.ts'],
+      // A leading `!` inside the braces is a character, not a negation: no file is named `!a.ts`.
+      bang: [],
       inClass: ['b{.ts'],
       excluded: ['a.ts', 'a.js', 'src/x.ts', 'lib/x.ts', 'test/x.ts', '{a}.ts', 'b{.ts'],
     });
