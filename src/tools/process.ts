@@ -123,7 +123,7 @@ export function processTools(table: ProcessTable, limits: { maxTimeoutSeconds: n
       processId: ProcessId,
       cursor: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(0), v.description('The `cursor` of the previous read; 0 for the start.'))),
       waitMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(MAX_WAIT_MS), v.description(`Wait up to this long for new output (0-${MAX_WAIT_MS}).`))),
-      maxBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_READ_BYTES), v.description(`Most output bytes to return (default 65536, at most ${MAX_READ_BYTES}).`))),
+      maxBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_READ_BYTES), v.description(`Most output bytes to return (default 65536, at most ${MAX_READ_BYTES}; fewer when the output is mostly control characters, which JSON writes as six — the cursor says where to go on).`))),
     }),
     outputSchema: toolOutput({
       output: v.string(),

@@ -359,6 +359,29 @@ describe('shell_execute timing out', () => {
   }, 20_000);
 });
 
+// The answer carries the output twice, once inside a string of the other, and JSON writes a control byte as six
+// characters: one read of 1 MiB of them made 13.6 MB of JSON and held the event loop a third of a second.
+describe('output of control bytes', () => {
+  test('one read returns fewer bytes, its answer a few MB at most; the cursor goes on from there and every byte comes', async () => {
+    const s = await alice('process_start', { command: 'head', arguments: ['-c', '1048576', '/dev/zero'] });
+    await waitFor(async () => (await alice('process_read', { processId: s.processId, maxBytes: 1 })).status !== 'running', 10_000, 'the process to end');
+    let cursor = 0;
+    let total = 0;
+    const sizes: number[] = [];
+    for (let i = 0; i < 10 && total < 1048576; i++) {
+      const body = JSON.stringify({ jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'process_read', arguments: { processId: s.processId, cursor, maxBytes: 1048576 } } });
+      const res = await fetch(server.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'X-API-Key': KEY_A }, body });
+      const text = await res.text();
+      sizes.push(text.length);
+      const read = JSON.parse(text).result.structuredContent;
+      expect(read.output).toBe('\0'.repeat(read.cursor - cursor));
+      total += read.output.length;
+      cursor = read.cursor;
+    }
+    expect({ total, largestAnswerUnder6MB: Math.max(...sizes) < 6_000_000, reads: sizes.length > 1 }).toEqual({ total: 1048576, largestAnswerUnder6MB: true, reads: true });
+  }, 60_000);
+});
+
 describe('SIGTERM to the server', () => {
   test('a long poll is answered when the drain begins instead of holding it for the whole grace', async () => {
     const dir = tempDir();
