@@ -68,7 +68,9 @@ export async function runStdio(argv: string[]): Promise<number> {
   await rt.close();
   if (!stop.signal.aborted) {
     await output.flushed();
-    return 0;
+    // The client is gone and everything is answered and audited: what is still open (with the sandbox off, a pipe
+    // whose write end a process that left its group still holds) must not keep the server running for no one.
+    process.exit(0);
   }
   // Signalled: the stopped calls' answers go out if the client reads them, but a client that has stopped reading
   // stdout must not keep alive the server it asked to end (the unwritten answers would hold the process open).

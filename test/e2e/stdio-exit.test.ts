@@ -148,3 +148,27 @@ sys.stdout.write(f"{p.returncode}\\n{out.decode()}")`,
   const [code, ...answers] = run.stdout.toString().trim().split('\n');
   expect({ code, ids: answers.map((a) => (JSON.parse(a) as { id: number }).id).sort() }).toEqual({ code: '0', ids: [1, 2] });
 });
+
+// With the sandbox off, a process that left its group keeps the write end of its output pipe: the server, its client
+// gone and everything answered, lingered until that process ended.
+test('HIDE_SANDBOX=off: stdin closed while a process that left its group holds an output pipe: the server exits 0 all the same', async () => {
+  using wsDir = disposableTempDir('hide-stdio-escaped-');
+  using auditDir = disposableTempDir('hide-stdio-escaped-audit-');
+  const marker = '30.4848';
+  const start = JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'process_start', arguments: { command: 'sh', arguments: ['-c', `setsid sleep ${marker} & echo started`] } } });
+  await using proc = Bun.spawn([process.execPath, MAIN, 'stdio', '--workspace', wsDir.path], {
+    env: { PATH: '/usr/bin:/bin', HIDE_SANDBOX: 'off', HIDE_AUDIT_LOG_FILE: join(auditDir.path, 'audit.jsonl'), HIDE_LOG_LEVEL: 'warn' },
+    stdin: 'pipe',
+    stdout: 'pipe',
+    stderr: 'pipe',
+  });
+  try {
+    proc.stdin.write(`${start}\n`);
+    proc.stdin.flush();
+    await waitFor(() => Bun.spawnSync(['pgrep', '-f', `sleep ${marker}`]).exitCode === 0, 15_000, 'the escaped process');
+    proc.stdin.end();
+    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => 'still running 15 s after its client left')])).toBe(0);
+  } finally {
+    Bun.spawnSync(['pkill', '-KILL', '-f', `sleep ${marker}`]);
+  }
+}, 40_000);
