@@ -462,7 +462,7 @@ export class IgnoreStack {
 }
 
 /** Most globs the alternations of one `--glob` stand for: `{a,b}/{c,d}` is four. */
-export const MAX_ALTERNATIVES = 256;
+const MAX_ALTERNATIVES = 256;
 /** Most characters of the globs one `--glob` stands for, together: the longest glob search_files takes. */
 export const MAX_GLOB_CHARS = 1000;
 
@@ -472,7 +472,7 @@ export const MAX_GLOB_CHARS = 1000;
  * (`[{]`) are literal, alternations do not nest, and an unclosed `{` is an
  * error. .gitignore files have no alternations: git reads braces literally.
  */
-export function expandAlternations(glob: string): string[] {
+function expandAlternations(glob: string): string[] {
   let globs = [''];
   const append = (text: string) => {
     globs = globs.map((g) => g + text);

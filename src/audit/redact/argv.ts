@@ -49,8 +49,9 @@ export class ArgvPrograms {
   }
 
   see(x: string): void {
-    if (ORACLE_TOOLS.has(baseName(x))) this.oracle = true;
-    const p = PROGRAM_FLAGS.get(baseName(x));
+    const name = baseName(x);
+    if (ORACLE_TOOLS.has(name)) this.oracle = true;
+    const p = PROGRAM_FLAGS.get(name);
     if (p) this.named.add(p);
     else if (x.toLowerCase() === LOGIN_WORD && this.named.size > 0) this.afterLogin = true;
   }

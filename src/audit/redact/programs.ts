@@ -7,7 +7,7 @@
  * anywhere in argv switches these rules on (`sudo mysql …`, `docker exec db
  * mysql …`).
  */
-const PROGRAMS: [names: string, attached: string, next: string, kind?: 'ports'][] = [
+const PROGRAMS: [names: string, attached: string, next: string, ports?: boolean][] = [
   ['mysql mysqldump mysqladmin mysqlimport mysqlshow mysqlcheck mysqlslap mariadb mariadb-dump mariadb-admin', '-p', '-p'],
   ['7z 7za 7zz 7zr rar unrar', '-p', ''],
   // -b: cookies (`-b sid=…`), or the file they are read from, which is masked with them.
@@ -19,7 +19,7 @@ const PROGRAMS: [names: string, attached: string, next: string, kind?: 'ports'][
   // Registry clients: -p is always their password (oras pull -u me -p …).
   ['buildah skopeo helm oras crane cosign ko notation regctl', '-p', '-p'],
   // Container CLIs whose run/create publish ports with -p.
-  ['docker podman podman-remote nerdctl finch', '-p', '-p', 'ports'],
+  ['docker podman podman-remote nerdctl finch', '-p', '-p', true],
   ['ldapsearch ldapmodify ldapadd ldapdelete ldapmodrdn ldapcompare ldapwhoami ldappasswd ldapexop', '-w', '-w'],
   // -k a password, -K a key in hex (enc).
   ['openssl', '', '-k -K'],
@@ -32,7 +32,7 @@ const PROGRAMS: [names: string, attached: string, next: string, kind?: 'ports'][
   ['cqlsh ncftp ncftpget ncftpput oc cf', '-p', '-p'],
   // `az login -p …`, and `-p` as --admin-password (`az sql server create`, `az postgres … create`); values that look
   // like ports stay readable.
-  ['az', '-p', '-p', 'ports'],
+  ['az', '-p', '-p', true],
 ];
 export interface ProgramFlags {
   attached: readonly string[];
@@ -45,10 +45,8 @@ export interface ProgramFlags {
 const GROUPED_USER = new Set(['curl', 'curl.exe']);
 const flagList = (flags: string): string[] => flags.split(' ').filter((f) => f !== '');
 export const PROGRAM_FLAGS = new Map<string, ProgramFlags>(
-  PROGRAMS.flatMap(([names, attached, next, kind]) =>
-    names
-      .split(' ')
-      .map((n) => [n, { attached: flagList(attached), next: flagList(next), ports: kind === 'ports', groupedUser: GROUPED_USER.has(n) }] as const),
+  PROGRAMS.flatMap(([names, attached, next, ports]) =>
+    names.split(' ').map((n) => [n, { attached: flagList(attached), next: flagList(next), ports: ports ?? false, groupedUser: GROUPED_USER.has(n) }] as const),
   ),
 );
 /** `8080:80`, `127.0.0.1:53:53/udp`, `[::1]:80:80`, and ranges (`8000-8010:8000-8010`). */
