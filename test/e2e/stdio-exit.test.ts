@@ -155,7 +155,10 @@ test('HIDE_SANDBOX=off: stdin closed while a process that left its group holds a
   using wsDir = disposableTempDir('hide-stdio-escaped-');
   using auditDir = disposableTempDir('hide-stdio-escaped-audit-');
   const marker = '30.4848';
-  const start = JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'process_start', arguments: { command: 'sh', arguments: ['-c', `setsid sleep ${marker} & echo started`] } } });
+  // The shell waits until its child has its own session: a group leader that ends first has its group killed, and a
+  // child that had not yet called setsid went with it (a loaded machine never saw the escaped process).
+  const escape = `setsid sleep ${marker} & p=$!; while [ "$(cut -d' ' -f6 /proc/$p/stat)" = "$(cut -d' ' -f6 /proc/$$/stat)" ]; do sleep 0.01; done; echo started`;
+  const start = JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'process_start', arguments: { command: 'sh', arguments: ['-c', escape] } } });
   await using proc = Bun.spawn([process.execPath, MAIN, 'stdio', '--workspace', wsDir.path], {
     env: { PATH: '/usr/bin:/bin', HIDE_SANDBOX: 'off', HIDE_AUDIT_LOG_FILE: join(auditDir.path, 'audit.jsonl'), HIDE_LOG_LEVEL: 'warn' },
     stdin: 'pipe',

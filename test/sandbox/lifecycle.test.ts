@@ -92,7 +92,8 @@ describe('process lifetime', () => {
 
   test('a process that leaves the group with setsid dies with its call', async () => {
     const marker = uniqueSleep();
-    const res = await sh(sandbox, fx.workspace, `setsid sleep ${marker} & sleep 0.2; echo started`);
+    // The shell ends only once its child has a session of its own, so that the escape is certain to have happened.
+    const res = await sh(sandbox, fx.workspace, `setsid sleep ${marker} & p=$!; while [ "$(cut -d' ' -f6 /proc/$p/stat)" = "$(cut -d' ' -f6 /proc/$$/stat)" ]; do sleep 0.01; done; echo started`);
     expect(res).toMatchObject({ stdout: 'started\n', exitCode: 0 });
     expect(await waitFor(() => liveProcesses(marker).length === 0)).toBe(true);
   });

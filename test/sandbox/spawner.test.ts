@@ -52,15 +52,20 @@ test.skipIf(!supported)('each client gets its own launcher; an idle one is close
 test.skipIf(!supported)('past the bound a new client is refused while every launcher is busy, and served once one is idle', async () => {
   const s = make({ maxLaunchers: 2 });
   await s.start();
-  const busyA = run(s, 'a', 'sleep 1; echo a');
-  const busyB = run(s, 'b', 'sleep 1; echo b');
-  await waitFor(() => s.running === 2);
+  // Both stay busy until told, not for a time: a loaded machine took more than a second to boot the second launcher.
+  const go = join(fx.workspace, 'spawner-bound-go');
+  rmSync(go, { force: true });
+  const wait = `while [ ! -e ${go} ]; do sleep 0.01; done; echo`;
+  const busy = Promise.all([run(s, 'a', `${wait} a`), run(s, 'b', `${wait} b`)]);
+  expect(await waitFor(() => s.running === 2)).toBe(true);
   const refused = await run(s, 'c', 'echo c').catch((err: unknown) => err);
+  writeFileSync(go, '');
   // A typed refusal the server answers as its other limits (429), never a command result.
   expect(refused).toBeInstanceOf(ToolLimitError);
   expect(refused).toMatchObject({ status: 429, data: { reason: 'launchers', max: 2 } });
   expect((refused as Error).message).toContain('HIDE_SANDBOX_MAX_LAUNCHERS');
-  await Promise.all([busyA, busyB]);
+  expect((await busy).map((r) => r.stdout)).toEqual(['a\n', 'b\n']);
+  rmSync(go, { force: true });
   expect((await run(s, 'c', 'echo c')).stdout).toBe('c\n');
 });
 
