@@ -159,6 +159,9 @@ export async function writeAtomic(confiner: Confiner, input: string, data: Uint8
     // name from the start it was the server's (uid 0) until then, and a command on a root server (uid 0 too) could
     // open it in that moment and read through that open what was written after. Named from the start only where the
     // file system cannot make a file with no name.
+    // The file whose owner, mode and attributes the replacement carries: at the commit it must not have changed them
+    // since (a chmod 600 made while the new content was written would be undone by the rename).
+    let source: Stats | null = null;
     let fh = await openUnnamed(dir.path, mode);
     const unnamed = fh !== null;
     if (fh === null) {
@@ -171,7 +174,7 @@ export async function writeAtomic(confiner: Confiner, input: string, data: Uint8
         // Owner, mode and attributes all from one file: the one pinned now, which must be the one read when the write
         // is of a version read (an edit); a plain write keeps those of whichever file holds the name now.
         const kept = await keptFrom(target, before, opts.expect !== undefined, input);
-        const source = kept?.stats ?? before;
+        source = kept?.stats ?? before;
         await keepOwner(fh, source);
         // open() applies the umask; an existing file keeps its exact permissions. After the chown, which may clear bits.
         await fh.chmod(source.mode & 0o0777);
@@ -200,6 +203,7 @@ export async function writeAtomic(confiner: Confiner, input: string, data: Uint8
       const where = await stillInside(confiner, dir, input);
       if (!confiner.contains(join(where, name))) throw confiner.outside(input);
       const now = await inspectTarget(target, input, opts.createOnly ?? false);
+      if (source !== null && now !== null && attributesChanged(source, now)) throw changedRefusal(input);
       if (opts.expect) {
         checkVersion(now, opts.expect, input);
         if (!(await stillHolds(target, opts.expect, input))) throw changedRefusal(input);
@@ -295,6 +299,16 @@ async function keepOwner(fh: FileHandle, before: Stats): Promise<void> {
 
 function changedRefusal(input: string): PathRefusedError {
   return new PathRefusedError(`path '${input}' changed while it was being edited; read it again and retry`, input, 'changed');
+}
+
+/**
+ * Whether the file whose attributes were carried over has had them changed since (same inode, another owner, mode
+ * or status-change time: a chmod, chown or ACL change). The change time alone can miss one made within the same
+ * clock tick on file systems with coarse timestamps; the owner and mode are compared as they are.
+ */
+function attributesChanged(kept: Stats, now: Stats): boolean {
+  if (kept.dev !== now.dev || kept.ino !== now.ino) return false;
+  return kept.mode !== now.mode || kept.uid !== now.uid || kept.gid !== now.gid || kept.ctimeMs !== now.ctimeMs;
 }
 
 function checkVersion(st: { ino: number; size: number; mtimeMs: number } | null, expect: FileVersion | undefined, input: string): void {

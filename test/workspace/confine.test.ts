@@ -4,7 +4,7 @@
  * parent directory swapped or moved between the checks and the use.
  */
 import { describe, expect, test } from 'bun:test';
-import { chmodSync, closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeAtomic } from '../../src/workspace/atomic-write.ts';
 import { Confiner, PathRefusedError } from '../../src/workspace/confine.ts';
@@ -241,6 +241,28 @@ describe('writeAtomic', () => {
     // The file goes away meanwhile: this write creates it.
     const made = await writeAtomic(c, 'z', bytes('again'), { beforeCommit: () => rmSync(join(t.ws, 'z')) });
     expect([made.created, readFileSync(join(t.ws, 'z'), 'utf8')]).toEqual([true, 'again']);
+  });
+
+  // The replacement carries the mode read before its content was written: a chmod 600 made in between (its owner
+  // closing the file to others while an edit ran) was undone by the rename, in an edit and in a plain write alike.
+  test('a mode or owner changed while the new content is written refuses the write; the change stands', async () => {
+    using t = tree();
+    const c = new Confiner(t.ws);
+    const file = join(t.ws, 'secret.env');
+    for (const edit of [true, false]) {
+      writeFileSync(file, 'TOKEN=abc\n');
+      chmodSync(file, 0o644);
+      const read = statSync(file);
+      const version = { ino: read.ino, size: read.size, mtimeMs: read.mtimeMs, bytes: readFileSync(file) };
+      const tighten = () => chmodSync(file, 0o600);
+      const outcome = await refusal(writeAtomic(c, 'secret.env', bytes('TOKEN=abd\n'), { expect: edit ? version : undefined, beforeCommit: tighten }));
+      expect([edit, outcome.kind, readFileSync(file, 'utf8'), statSync(file).mode & 0o777]).toEqual([edit, 'changed', 'TOKEN=abc\n', 0o600]);
+    }
+    if (process.getuid?.() !== 0) return;
+    // And a chown that keeps the mode (same tick or not: the owner is compared as it is).
+    writeFileSync(file, 'TOKEN=abc\n');
+    const outcome = await refusal(writeAtomic(c, 'secret.env', bytes('TOKEN=abd\n'), { beforeCommit: () => chownSync(file, 65534, 65534) }));
+    expect([outcome.kind, statSync(file).uid]).toEqual(['changed', 65534]);
   });
 
   test('refuses a symlink (even dangling) at the last component, hard links, directories', async () => {
