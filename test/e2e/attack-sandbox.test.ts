@@ -275,7 +275,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
   // Landlock refuses opening a queue only after mq_open has made it: unprivileged, in the IPC namespace clients
   // share, where it outlived the call and used up the uid's RLIMIT_MSGQUEUE in about ten calls (then EMFILE for
   // every process of that uid). The seccomp filter refuses the mq_* calls before anything is made.
-  test("none of the host's shared pools is reached: AIO events, another family's socket code, fanotify groups, reserved huge pages, locked memory", async () => {
+  test("none of the host's shared pools is reached: AIO events, another family's socket code, fanotify groups, reserved huge pages, locked memory, the kernel's direct map", async () => {
     const refused = 'Operation not permitted';
     expect(await attack(ALICE, 'host-pools')).toEqual({
       io_setup: refused,
@@ -285,6 +285,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
       fanotify_init: refused,
       'mmap hugetlb': refused,
       'shm lock': refused,
+      memfd_secret: refused,
     });
   });
 

@@ -108,7 +108,7 @@ const ALWAYS_REFUSED: readonly Syscall[] = [
   'io_uring_setup', 'io_uring_enter', 'io_uring_register',
   'io_setup', 'io_destroy', 'io_submit', 'io_cancel', 'io_getevents', 'io_pgetevents',
   'fanotify_init', 'fanotify_mark',
-  'bpf', 'perf_event_open', 'userfaultfd', 'add_key', 'request_key', 'keyctl',
+  'bpf', 'perf_event_open', 'userfaultfd', 'memfd_secret', 'add_key', 'request_key', 'keyctl',
   'kexec_load', 'kexec_file_load', 'init_module', 'finit_module', 'delete_module', 'swapon', 'swapoff', 'reboot', 'acct', 'quotactl',
   'mount', 'umount2', 'pivot_root', 'chroot', 'open_tree', 'move_mount', 'fsopen', 'fsmount', 'fspick', 'mount_setattr',
   'name_to_handle_at', 'open_by_handle_at',
