@@ -325,6 +325,9 @@ export interface LoadedSettings<P extends SettingPath> {
  */
 export function loadSettings<const P extends SettingPath>(paths: readonly P[], opts: LoadOptions = {}): LoadedSettings<P> {
   const src = openSources(opts);
+  // Screened as for a start: `hide keys generate` run in the project would otherwise take a keys file path from a
+  // `.env` a command wrote there, and write the new client (as root, perhaps) wherever it says.
+  screenDotenv(src);
   const values: Record<string, unknown> = {};
   const sources: Record<string, string> = {};
   for (const path of paths) {

@@ -24,7 +24,8 @@ describe('hide keys', () => {
   test.concurrent('the keys file from .env, under the seed name', async () => {
     using dir = configDir({ '.env': 'SECURITY_API_KEYS_FILE=secrets/keys.json\n' });
     dir.write('secrets/.keep', '');
-    const r = await hide(['keys', 'generate', '--client-id', 'from-dotenv'], dir.path);
+    // The workspace elsewhere: a .env that sets settings is read only where commands cannot write it.
+    const r = await hide(['keys', 'generate', '--client-id', 'from-dotenv'], dir.path, { HIDE_WORKSPACE: dir.workspace });
     expect({ code: r.code, clients: clientsIn(join(dir.path, 'secrets/keys.json')) }).toEqual({ code: 0, clients: ['from-dotenv'] });
   });
 
@@ -109,7 +110,7 @@ describe('hide health', () => {
     using dir = configDir({ 'seed.json': { server: { port: server.port } }, 'conf/hide.json': { port: server.port } });
     using dotenvDir = configDir({ '.env': `HIDE_PORT=${server.port}\n` });
     const results = await Promise.all([
-      hide(['health'], dotenvDir.path),
+      hide(['health'], dotenvDir.path, { HIDE_WORKSPACE: dotenvDir.workspace }),
       hide(['health', '--config', 'seed.json'], dir.path),
       hide(['health'], dir.path, { HIDE_CONFIG: 'conf/hide.json' }),
     ]);
@@ -140,8 +141,8 @@ describe('hide health', () => {
   test.concurrent('a bad port setting is named, exit 2; an unrelated bad setting does not matter', async () => {
     await using server = fakeServer();
     using dir = configDir({ '.env': `HIDE_PORT=${server.port}\nHIDE_RATE_LIMIT_RPM=lots\n` });
-    const ok = await hide(['health'], dir.path);
-    const bad = await hide(['health'], dir.path, { HIDE_PORT: 'http' });
+    const ok = await hide(['health'], dir.path, { HIDE_WORKSPACE: dir.workspace });
+    const bad = await hide(['health'], dir.path, { HIDE_PORT: 'http', HIDE_WORKSPACE: dir.workspace });
     expect([ok, bad]).toEqual([
       { code: 0, stdout: 'healthy\n', stderr: '' },
       { code: 2, stdout: '', stderr: 'hide: Invalid configuration:\n  - HIDE_PORT (from env HIDE_PORT): expected an integer; got "http"\n' },

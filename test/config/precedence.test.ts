@@ -358,12 +358,18 @@ describe('config file keys', () => {
 describe('loadSettings', () => {
   test('resolves the named settings through every source and alias, and checks only those', () => {
     using dir = configDir({ '.env': 'SECURITY_API_KEYS_FILE=keys/k.json\nHIDE_RATE_LIMIT_RPM=not-a-number\n', 'cfg.json': { server: { port: 7201 } } });
-    const loaded = loadSettings(['port', 'auth.keysFile'], { cwd: dir.path, env: { HIDE_CONFIG: 'cfg.json' } });
+    // The workspace elsewhere: a .env that sets settings is read only where commands cannot write it.
+    const loaded = loadSettings(['port', 'auth.keysFile'], { cwd: dir.path, env: { HIDE_CONFIG: 'cfg.json', HIDE_WORKSPACE: dir.workspace } });
     expect(loaded).toEqual({
       values: { port: 7201, 'auth.keysFile': join(dir.path, 'keys/k.json') },
       sources: { port: 'file cfg.json (server.port)', 'auth.keysFile': '.env SECURITY_API_KEYS_FILE' },
       files: [join(dir.path, '.env'), join(dir.path, 'cfg.json')],
     });
+  });
+
+  test('a .env in the workspace that sets settings is refused as loadConfig refuses it', () => {
+    using dir = configDir({ '.env': 'HIDE_API_KEYS_FILE=/elsewhere/keys.json\n' });
+    expect(() => loadSettings(['auth.keysFile'], { cwd: dir.path, env: {} })).toThrow(`${join(dir.path, '.env')} sets HIDE_API_KEYS_FILE but lies in the workspace (${dir.path})`);
   });
 
   test('a bad named setting is a ConfigError like loadConfig gives', () => {

@@ -258,3 +258,27 @@ describe('hide keys generate as root beside an unprivileged server', () => {
     await again.stop();
   }, 90_000);
 });
+
+// A client's command can write the workspace, `.env` included, and an operator runs `hide keys generate` from the
+// project directory: the start refused that `.env`, the keys commands followed it, and root wrote the new client
+// into whatever file it named (the real keys file untouched, the key handed out useless).
+describe("a workspace .env naming another keys file", () => {
+  test('keys generate, keys list and health refuse it as a start does; nothing is written where it points', async () => {
+    const etc = tempDir('hide-operator-etc-');
+    const ws = tempDir('hide-operator-ws-');
+    const elsewhere = tempDir('hide-operator-elsewhere-');
+    const keys = join(etc, 'keys.json');
+    writeFileSync(keys, '{"clients":[]}');
+    writeFileSync(join(etc, 'hide.json'), JSON.stringify({ auth: { enabled: true, keysFile: keys }, workspace: ws }));
+    writeFileSync(join(ws, '.env'), `HIDE_API_KEYS_FILE=${join(elsewhere, 'planted.json')}\nHIDE_PORT=1\n`);
+    const config = join(etc, 'hide.json');
+    const runs = await Promise.all([
+      hide(['keys', 'generate', '--client-id', 'dave', '--config', config], ws),
+      hide(['keys', 'list', '--config', config], ws),
+      hide(['health', '--config', config], ws),
+    ]);
+    const refusal = `${join(ws, '.env')} sets HIDE_API_KEYS_FILE, HIDE_PORT but lies in the workspace (${ws})`;
+    expect(runs.map((r) => [r.code, r.stderr.includes(refusal)])).toEqual([[2, true], [2, true], [2, true]]);
+    expect([readFileSync(keys, 'utf8'), Bun.spawnSync(['ls', '-A', elsewhere]).stdout.toString()]).toEqual(['{"clients":[]}', '']);
+  });
+});
