@@ -6,7 +6,7 @@
  * writer in src/workspace/atomic-write.ts.
  */
 import { randomBytes } from './random.ts';
-import { closeSync, existsSync, fchownSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fchmodSync, fchownSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 export interface AtomicWriteOptions {
@@ -28,6 +28,9 @@ export function writeFileAtomicSync(path: string, text: string, opts: AtomicWrit
     // Root replacing a file another user owns (`hide keys generate` through sudo or `docker exec` beside an
     // unprivileged server) keeps that owner: a root-owned 0600 file would lock the server out of its own keys.
     if (old && (old.uid !== process.getuid?.() || old.gid !== process.getgid?.())) chownIfAllowed(fd, old.uid, old.gid);
+    // open() applied the umask: under 077 a keys file the server reads through its group became 0600, the server
+    // kept its last good keys, and every later revocation missed it. After the chown, which may clear bits.
+    fchmodSync(fd, keep);
     writeSync(fd, text);
     if (opts.fsync !== false) fsyncSync(fd);
   } catch (err) {
