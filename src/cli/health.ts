@@ -14,7 +14,8 @@ Probes GET /health; exit 0 when healthy, 1 otherwise (2: a bad --url or
 setting). The default URL is http://HOST:PORT/health with the address and port
 serve would use (HIDE_HOST and HIDE_PORT from the environment, .env or the
 config file given by --config or HIDE_CONFIG; a wildcard host is probed on
-127.0.0.1, and HIDE_PORT=0 needs --url).`;
+127.0.0.1, and HIDE_PORT=0 needs --url). It connects directly, never through
+HTTP_PROXY.`;
 
 /** Where a server listening on `host` answers locally: a wildcard address on loopback, a named one on itself. */
 function probeHost(host: string): string {
@@ -36,6 +37,9 @@ export async function runHealth(argv: string[]): Promise<number> {
   } else if (!URL.canParse(url) || !['http:', 'https:'].includes(new URL(url).protocol)) {
     throw new UsageError(`--url: expected an http(s) URL; got '${url}'`);
   }
+  // Straight to the server, never through HTTP_PROXY: a proxy would answer for a server that is down (or refuse one
+  // that is up). Bun's fetch has no per-request opt-out, and this process makes no other request.
+  process.env.NO_PROXY = process.env.no_proxy = '*';
   try {
     // hide's /health never redirects: whatever answers with one is not the server
     // probed, and following it could report another host's health as ours.

@@ -138,6 +138,23 @@ describe('hide health', () => {
     ]);
   });
 
+  // A proxy in the environment answered "healthy" for a server that was down; one refusing loopback would fail a live one.
+  test.concurrent('goes straight to the server, whatever HTTP_PROXY says', async () => {
+    await using proxy = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => Response.json({ status: 'healthy' }) });
+    await using server = fakeServer();
+    using dir = configDir();
+    const via = `http://127.0.0.1:${proxy.port}`;
+    const env = { HTTP_PROXY: via, http_proxy: via, HTTPS_PROXY: via };
+    const down = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => new Response() });
+    const downPort = String(down.port);
+    await down.stop(true);
+    const [up, gone] = await Promise.all([
+      hide(['health'], dir.path, { ...env, HIDE_PORT: String(server.port), HIDE_WORKSPACE: dir.workspace }),
+      hide(['health'], dir.path, { ...env, HIDE_PORT: downPort, HIDE_WORKSPACE: dir.workspace }),
+    ]);
+    expect([up.code, up.stdout, gone.code, gone.stderr.startsWith('unhealthy:')]).toEqual([0, 'healthy\n', 1, true]);
+  });
+
   test.concurrent('a bad port setting is named, exit 2; an unrelated bad setting does not matter', async () => {
     await using server = fakeServer();
     using dir = configDir({ '.env': `HIDE_PORT=${server.port}\nHIDE_RATE_LIMIT_RPM=lots\n` });
