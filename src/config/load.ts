@@ -229,7 +229,8 @@ function problem(spec: SettingSpec, source: string, given: unknown, message: str
   const from = source !== 'default' ? ` (from ${source})` : '';
   // JSON has no Infinity (1e400 in a config file parses to it) and would print it as null.
   const shown = typeof given === 'number' && !Number.isFinite(given) ? String(given) : JSON.stringify(given);
-  const got = spec.secret ? '' : `; got ${shown}`;
+  // Of a URL the user-info is never shown: a password there is what a URL setting refuses, and the message is logged.
+  const got = spec.secret ? '' : `; got ${shown.replace(URL_USERINFO_ALL, `//${MASK}@`)}`;
   return `${spec.env}${from}: ${message}${got}`;
 }
 
@@ -348,6 +349,7 @@ export function loadSettings<const P extends SettingPath>(paths: readonly P[], o
  * bare `@` (`redis://:p@ss@host`) is all of it, not only what precedes its `@`.
  */
 const URL_USERINFO = /\/\/([^/?#]*)@/;
+const URL_USERINFO_ALL = new RegExp(URL_USERINFO.source, 'g');
 
 /**
  * The values of every secret row, for the audit redactor to mask wherever

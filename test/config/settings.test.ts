@@ -204,6 +204,29 @@ describe('maskedConfig', () => {
     expect(maskedUrlUserinfo('redis://redis:6379')).toBe('redis://redis:6379');
   });
 
+  // A URL setting refuses user:password@, and its refusal, printed and logged at start, showed the password it refused.
+  test('a URL refused for holding credentials is named without them', () => {
+    using dir = configDir();
+    const env = {
+      HIDE_AUTH_MODE: 'oauth',
+      HIDE_OAUTH_ISSUERS: 'https://sso.example.com,https://u:S3cretI@idp.example',
+      HIDE_OAUTH_RESOURCE: 'https://u:S3cretR@hide.example/mcp',
+      HIDE_OAUTH_INTROSPECTION_URL: 'https://hide:S3cret@pw@idp.example/introspect',
+    };
+    let problems: string[] = [];
+    try {
+      loadConfig({ cwd: dir.path, env, flags: { workspace: dir.workspace } });
+    } catch (err) {
+      problems = (err as { problems: string[] }).problems;
+    }
+    const named = (env: string) => problems.find((p) => p.startsWith(env)) ?? '';
+    expect(['HIDE_OAUTH_ISSUERS', 'HIDE_OAUTH_RESOURCE', 'HIDE_OAUTH_INTROSPECTION_URL'].map((e) => [named(e).includes('//********@'), /S3cret/.test(named(e))])).toEqual([
+      [true, false],
+      [true, false],
+      [true, false],
+    ]);
+  });
+
   test('unset secrets stay unset; a Redis URL without credentials is shown whole', () => {
     using dir = configDir();
     const { config } = loadConfig({ cwd: dir.path, env: { HIDE_REDIS_URL: 'redis://redis:6379' } });
