@@ -23,7 +23,8 @@ set -eu
 main() {
 
 REPOSITORY=headless-ide/hide
-prefix=${HOME:-}/.local
+# Empty when there is no HOME (cron, env -i, a service): then --prefix must be given.
+prefix=${HOME:+$HOME/.local}
 version=
 base_url=${HIDE_INSTALL_BASE_URL:-}
 target=

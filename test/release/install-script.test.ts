@@ -191,6 +191,12 @@ describe('install.sh', () => {
     expect((await dry('--prefix=~/opt')).stdout).toContain(`install: ${home}/opt/bin/hide\n`);
   });
 
+  // Under cron, env -i or a service there may be no HOME: the default became /.local, a tree in the root directory.
+  test('with HOME unset or empty and no --prefix it refuses, naming --prefix', async () => {
+    const dry = (env: Record<string, string>) => run(['sh', INSTALL_SH, '--target', native, '--dry-run'], { cwd: work, env: { PATH: process.env.PATH ?? '', ...env } });
+    for (const r of [await dry({}), await dry({ HOME: '' })]) expect([r.code, r.stdout, r.stderr]).toEqual([1, '', 'install.sh: no HOME: give --prefix DIR\n']);
+  });
+
   test('piped into sh and cut off at any line, it runs nothing; whole, it does', async () => {
     const lines = readFileSync(INSTALL_SH, 'utf8').split('\n');
     const dry = (text: string) => run(['sh', '-s', '--', '--target', native, '--dry-run'], { cwd: work, env: { PATH: process.env.PATH ?? '', HOME: work }, stdin: text });
