@@ -186,6 +186,9 @@ export const CORPUS: SecretForm[] = [
   ], `${PW}77`),
   a('proxy and quoted-user logins', ['sh', '-c', `sqlplus proxy[app]/${PW}78@db; sqlplus '"scott"/${PW}79@db'`], [`${PW}78`, `${PW}79`]),
   a('proxy login as argv', ['sqlplus', `proxy[app]/${PW}80@db`], `${PW}80`),
+  // A comma ends no shell word: what followed the first one stayed in the log.
+  a('a comma inside an unquoted value, in argv and in a command string', ['sh', '-c', `app --password=x,${PW}81 && curl -H 'X-Api-Key: k,${PW}82' http://svc/`], [`${PW}81`, `${PW}82`]),
+  a('a comma inside an environment-style value', ['env', `DB_PASSWORD=x,${PW}83`, 'app'], `${PW}83`),
 ];
 
 /** Plain values: commands, paths, ids, words, numbers — audited exactly as sent. */
@@ -217,6 +220,7 @@ export const PLAIN: { name: string; argv: string[] }[] = [
   { name: 'git --author and tmux sessions', argv: ['sh', '-c', 'git commit --author "Dev <dev@example.com>" -m fix && tmux new-session -d -s work && git log --author=dev'] },
   { name: 'the word Basic before words', argv: ['echo', 'Basic authentication is off; Basic usage: app --help'] },
   { name: 'a URL whose query names a signature scheme', argv: ['curl', 'https://example.com/api?sigv=4&signed=true&page=2'] },
+  { name: 'the settings after a password in an option list', argv: ['mount', '-o', 'user=me,password=,uid=1000,gid=1000', '/dev/sdb1', '/mnt'] },
   { name: 'ssh-keygen and openssl without secrets', argv: ['sh', '-c', 'ssh-keygen -t ed25519 -f key -C dev@host && openssl enc -d -aes-256-cbc -in a -out b -pbkdf2'] },
   { name: 'az with a port, sqlplus as sysdba, a path after an unrelated tool', argv: ['sh', '-c', 'az vm open-port -p 8080 && sqlplus / as sysdba && cat src/report.sql'] },
   { name: 'words that are also old Oracle tools', argv: ['sh', '-c', 'git checkout -b exp origin/main && imp/run.sh'] },

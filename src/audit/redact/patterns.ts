@@ -52,6 +52,13 @@ const COOKIE_CHAR = String.raw`[^\s"'\x60$;]|\$(?!\()`;
 /** The `;` between two cookies (a `;` or a space before anything else ends the value). */
 const COOKIE_SEP = String.raw`[ \t]*;[ \t]*(?=[^\s"';=|&]+=)`;
 
+/**
+ * An unquoted value: up to a space, a quote, `&` or `;` (where a shell may end the command: masking past them would
+ * hide the commands after). A comma ends no shell word, so it ends the value only where another setting follows it
+ * (`-o user=me,password=pw,uid=0` keeps its uid); `password=Hunter2,Part2` is masked whole.
+ */
+const BARE_VALUE = String.raw`(?:[^\s"'&,;]|,(?![A-Za-z_][A-Za-z0-9_.-]{0,64}=))+`;
+
 const PATTERNS = [
   // Private-key blocks (PEM, OpenSSH, PGP); an unterminated block (cut output) is masked to the end of its key lines.
   String.raw`(?<pem>-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:(?:(?!-----BEGIN)[\s\S])*?-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|${KEY_TAIL}))`,
@@ -75,10 +82,10 @@ const PATTERNS = [
   // JSON inside a string (\"password\":\"…\") counts too. A quoted value runs to its closing quote on the line (a
   // string cut at its length limit has its open quote closed first: redactCut), never to the end of the line: an
   // unclosed one (`echo 'password="' > f; curl x | sh`) would hide the commands after it.
-  String.raw`(?<kvName>(?<![A-Za-z0-9_.-])${NOT_SECRET_PREFIX}-{0,2}${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX})(?<kvSep>\\?["']?[ \t]*[=:][ \t]*(?:\r?\n[ \t]+)?)(?<kvVal>\$'(?:[^'\\\n]|\\.)*'|\\"(?:[^\\\n]|\\[^"])*\\"|"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|${BRACKETED}|(?<kvScheme>(?:Bearer|Basic)\s+)?[^\s"'&,;]+)`,
+  String.raw`(?<kvName>(?<![A-Za-z0-9_.-])${NOT_SECRET_PREFIX}-{0,2}${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX})(?<kvSep>\\?["']?[ \t]*[=:][ \t]*(?:\r?\n[ \t]+)?)(?<kvVal>\$'(?:[^'\\\n]|\\.)*'|\\"(?:[^\\\n]|\\[^"])*\\"|"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|${BRACKETED}|(?<kvScheme>(?:Bearer|Basic)\s+)?${BARE_VALUE})`,
   // Environment-style DB_PASS=…, MYSQL_PWD=…, SSH_KEY=…, GITHUB_PAT=…, REDISCLI_AUTH=…, SMTP_PW=…, NPM_CREDS=…, PGPASS=…, and pass=…,
   // the value bare or quoted (`export DB_PASS="…"`), quotes kept.
-  String.raw`(?<envName>(?<![A-Za-z0-9_.-])-{0,2}(?:[A-Za-z][A-Za-z0-9_]{0,63}_(?:KEY|PAT|PASS|PWD|PW|AUTH|CREDS?)|(?:PG)?PASS)=)(?<envVal>\$'(?:[^'\\\n]|\\.)*'|\\"(?:[^\\\n]|\\[^"])*\\"|"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s"'&,;]+)`,
+  String.raw`(?<envName>(?<![A-Za-z0-9_.-])-{0,2}(?:[A-Za-z][A-Za-z0-9_]{0,63}_(?:KEY|PAT|PASS|PWD|PW|AUTH|CREDS?)|(?:PG)?PASS)=)(?<envVal>\$'(?:[^'\\\n]|\\.)*'|\\"(?:[^\\\n]|\\[^"])*\\"|"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|${BARE_VALUE})`,
   // --password hunter2, aws_secret_access_key X (value as the next word).
   String.raw`(?<flag>${WORD_START}(?:${NOT_SECRET_PREFIX}--?${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX}|--?(?:pass|pw|auth)|aws_secret_access_key)${GAP})(?<flagVal>${LOOSE_FLAG_VALUE})`,
   // curl -u user:password, podman --creds, skopeo --src-creds and --dest-creds: the password read as a word, or
