@@ -2,7 +2,7 @@
 import { ConfigError, loadConfig, maskedConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { writableKeysFileProblem } from '../config/writable-roots.ts';
-import { isWellFormedKey, KEY_FORM, KeyStore, plaintextKeysExposure } from '../security/keys.ts';
+import { isWellFormedKey, KEY_FORM, KeyStore, keysFileWritableByOthers, plaintextKeysExposure } from '../security/keys.ts';
 import { Confiner } from '../workspace/confine.ts';
 import { landlockAbi } from '../sandbox/landlock.ts';
 import { predictedLayers } from '../sandbox/layers.ts';
@@ -64,6 +64,8 @@ function keysProblem(config: Config, sources: Record<string, string>, warnings: 
   if (store.file !== null) {
     const exposure = plaintextKeysExposure(store.file, store.plaintextInFile());
     if (exposure !== null) warnings.push(exposure);
+    const writable = keysFileWritableByOthers(store.file);
+    if (writable !== null) warnings.push(writable);
   }
   warnings.push(...store.shortKeys());
   store.close();

@@ -25,7 +25,7 @@ import { AuditWriter } from '../audit/writer.ts';
 import { ArgumentsDigest } from '../audit/arguments-digest.ts';
 import type { AuditSink } from '../audit/event.ts';
 import { IpFilter, isLoopback } from '../security/ip.ts';
-import { KeyStore, plaintextKeysExposure } from '../security/keys.ts';
+import { KeyStore, keysFileWritableByOthers, plaintextKeysExposure } from '../security/keys.ts';
 import { networkOnExposures } from '../security/network-exposure.ts';
 import { cleartextWarnings } from '../security/oauth/discovery.ts';
 import type { OAuthGuard } from '../security/oauth/guard.ts';
@@ -218,6 +218,8 @@ function openAuth(config: Config, opts: RuntimeOptions, cleanups: Cleanups): Aut
     if (store.file !== null) {
       const exposure = plaintextKeysExposure(store.file, store.plaintextInFile());
       if (exposure !== null) logger.withTag('keys').warn(exposure);
+      const writable = keysFileWritableByOthers(store.file);
+      if (writable !== null) logger.withTag('keys').warn(writable);
     }
     for (const line of store.shortKeys()) logger.withTag('keys').warn(line);
     if (!keyStore.hasAnyKey()) {

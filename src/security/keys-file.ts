@@ -3,7 +3,8 @@
  * of a client entry, parsing with every problem named, misspelt fields, and
  * the warning for plaintext keys other users can read. No state in here.
  */
-import { statSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import * as v from 'valibot';
 import { UNSEEN_OR_CONTROL } from '../core/client-id.ts';
 import { editDistance } from '../util/edit-distance.ts';
@@ -125,4 +126,42 @@ export function plaintextKeysExposure(file: string, plaintext: number): string |
     `keys file ${file} holds ${plaintext} plaintext key(s) (api_key) and is readable by other users (mode 0${mode.toString(8)}): ` +
     'chmod 600 it, or keep only digests (api_key_sha256, as `hide keys generate` writes)'
   );
+}
+
+/**
+ * A warning for a keys file that someone other than its owner, root or the
+ * server could rewrite, else null: the file itself writable by group or
+ * others, or owned by another user; or a directory on its real path writable
+ * by group or others without the sticky bit (anyone there could rename
+ * another file over it), or owned by another user. The file is reloaded on
+ * every change, so whoever can write it adds a client of their own, with every
+ * tool, within a second.
+ */
+export function keysFileWritableByOthers(file: string): string | null {
+  const trusted = (uid: number) => uid === 0 || uid === process.getuid?.();
+  let real: string;
+  try {
+    real = realpathSync(file);
+  } catch {
+    return null;
+  }
+  const why = (path: string): string | null => {
+    const st = statSync(path);
+    const what = path === real ? 'it' : `its directory ${path}`;
+    if (!trusted(st.uid)) return `${what} is owned by uid ${st.uid}`;
+    const open = st.mode & 0o022;
+    if (open === 0 || (st.isDirectory() && (st.mode & 0o1000) !== 0)) return null;
+    return `${what} is writable by ${open === 0o022 ? 'group and others' : open === 0o020 ? 'its group' : 'others'} (mode 0${(st.mode & 0o7777).toString(8)})`;
+  };
+  try {
+    for (let path = real; ; path = dirname(path)) {
+      const problem = why(path);
+      if (problem !== null) {
+        return `keys file ${file}: ${problem}, so another user could add a client of their own (the file is reloaded on every change): make it and its directories writable only by their owner (chmod go-w), owned by root or the server's user`;
+      }
+      if (path === dirname(path)) return null;
+    }
+  } catch {
+    return null;
+  }
 }

@@ -18,7 +18,7 @@ import { MIN_KEY_RUN } from '../audit/redact/key-runs.ts';
 export const DEFAULT_CLIENT_ID = 'default';
 
 export { sha256Hex };
-export { isWellFormedKey, KEY_FORM, type KeysFileEntry, KeysFileSchema, MAX_KEY_LENGTH, parseKeysFile, plaintextKeysExposure } from './keys-file.ts';
+export { isWellFormedKey, KEY_FORM, type KeysFileEntry, KeysFileSchema, MAX_KEY_LENGTH, keysFileWritableByOthers, parseKeysFile, plaintextKeysExposure } from './keys-file.ts';
 
 /** Keys shorter than this are taken but warned about: 32 random base64url characters are 192 bits. */
 export const MIN_SAFE_KEY_LENGTH = 32;

@@ -247,15 +247,16 @@ describe('hide check-config', () => {
     ]);
   });
 
-  test.concurrent('warns as serve does about the keys: short ones, by client and never the key, and plaintext keys others can read', async () => {
+  test.concurrent('warns as serve does about the keys: short ones, by client and never the key, plaintext keys others can read, a file others can write', async () => {
     using dir = configDir({ 'keys.json': { clients: [{ client_id: 'brief', api_key: 'hunter2' }, { client_id: 'long', api_key: 'L'.repeat(43) }, { client_id: 'off', api_key: 'x', enabled: false }] } });
-    chmodSync(join(dir.path, 'keys.json'), 0o644);
+    chmodSync(join(dir.path, 'keys.json'), 0o646);
     const r = await hide(['check-config'], dir.path, { HIDE_AUTH_ENABLED: 'true', HIDE_API_KEYS_FILE: 'keys.json', HIDE_API_KEY: 'short-single' });
     const out = JSON.parse(r.stdout) as { warnings: string[] };
     expect({ code: r.code, warnings: out.warnings, leaks: /hunter2|short-single/.test(r.stdout + r.stderr) }).toEqual({
       code: 0,
       warnings: [
-        `keys file ${join(dir.path, 'keys.json')} holds 3 plaintext key(s) (api_key) and is readable by other users (mode 0644): chmod 600 it, or keep only digests (api_key_sha256, as \`hide keys generate\` writes)`,
+        `keys file ${join(dir.path, 'keys.json')} holds 3 plaintext key(s) (api_key) and is readable by other users (mode 0646): chmod 600 it, or keep only digests (api_key_sha256, as \`hide keys generate\` writes)`,
+        `keys file ${join(dir.path, 'keys.json')}: it is writable by others (mode 0646), so another user could add a client of their own (the file is reloaded on every change): make it and its directories writable only by their owner (chmod go-w), owned by root or the server's user`,
         'the key of client "default" has 12 characters: a short key can be guessed by trying; use 32 or more random characters (`hide keys generate` makes 43)',
         'the key of client "brief" has 7 characters: a short key can be guessed by trying; use 32 or more random characters (`hide keys generate` makes 43)',
       ],

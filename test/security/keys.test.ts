@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'bun:test';
-import { chmodSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runKeys } from '../../src/cli/keys.ts';
-import { generateApiKey, KeyStore, plaintextKeysExposure, type ReloadResult, sha256Hex } from '../../src/security/keys.ts';
+import { generateApiKey, KeyStore, keysFileWritableByOthers, plaintextKeysExposure, type ReloadResult, sha256Hex } from '../../src/security/keys.ts';
 import { spawnServer } from '../ops/helpers.ts';
 import { KeysFileWatcher } from '../../src/security/keys-watch.ts';
 import { tempDir, waitFor } from './helpers.ts';
@@ -153,6 +153,33 @@ describe('KeyStore file validation', () => {
 });
 
 describe('keys file permissions', () => {
+  // A local user who could rewrite a keys file of mode 0666 added a client of their own and ran commands as root
+  // 1.5 s later, with no warning anywhere: the file is reloaded on every change.
+  test('a keys file another user could rewrite is named, through its real path: its mode, a directory of it, its owner', () => {
+    using dir = tempDir();
+    const shared = join(dir.path, 'shared');
+    mkdirSync(shared);
+    const file = join(shared, 'keys.json');
+    writeKeys(file, [{ client_id: 'b', api_key_sha256: sha256Hex(KEY_B) }]);
+    chmodSync(file, 0o644);
+    expect(keysFileWritableByOthers(file)).toBeNull();
+    chmodSync(file, 0o666);
+    expect(keysFileWritableByOthers(file)).toContain(`keys file ${file}: it is writable by group and others (mode 0666), so another user could add a client`);
+    chmodSync(file, 0o620);
+    expect(keysFileWritableByOthers(file)).toContain('it is writable by its group (mode 0620)');
+    chmodSync(file, 0o600);
+    chmodSync(shared, 0o777);
+    const link = join(dir.path, 'keys-link.json');
+    symlinkSync(file, link);
+    expect(keysFileWritableByOthers(link)).toContain(`keys file ${link}: its directory ${shared} is writable by group and others (mode 0777)`);
+    // The sticky bit keeps others from renaming over a file they do not own (/tmp).
+    chmodSync(shared, 0o1777);
+    expect(keysFileWritableByOthers(link)).toBeNull();
+    if (process.getuid?.() !== 0) return;
+    chownSync(file, 65534, 65534);
+    expect(keysFileWritableByOthers(file)).toContain('it is owned by uid 65534');
+  });
+
   test('plaintext keys other users can read are named with the mode; digests only, or mode 0600, are fine', () => {
     using dir = tempDir();
     const file = join(dir.path, 'keys.json');
