@@ -6,6 +6,7 @@
 import { INPUT_WAIT_MS, MAX_PENDING_INPUT } from './pipe-input.ts';
 import { ProcessError } from './process-error.ts';
 import { type ProcessState, stateOf, touch, type TrackedProcess } from './tracked-process.ts';
+import { bytesWithinJsonBudget } from '../util/json-text-cost.ts';
 
 export interface ReadResult extends ProcessState {
   output: string;
@@ -71,31 +72,12 @@ export async function readOutput(
   }
   const maxBytes = Math.min(opts.maxBytes ?? DEFAULT_READ_BYTES, MAX_READ_BYTES);
   let r = e.ring.read(cursor, maxBytes, readableEnd(e));
+  // Text, at two JSON characters a byte at most, always fits twice the read limit; control bytes cost six.
   const fits = bytesWithinJsonBudget(r.bytes, 2 * MAX_READ_BYTES);
   // Fewer bytes this time; the cursor says where the next read goes on.
   if (fits < r.bytes.byteLength) r = e.ring.read(cursor, fits, readableEnd(e));
   return { output: decoder.decode(r.bytes), cursor: r.next, dropped: r.dropped, ...stateOf(e) };
 }
-
-/**
- * How many of `bytes` fit in `budget` characters of JSON text. A control
- * character is written `\u0000` (six), a line break, tab, quote or
- * backslash escaped (two), and the answer carries the output twice, once
- * inside a string of the other: a read of 1 MiB of control bytes made
- * 13.6 MB of JSON and held the event loop a third of a second. Text, at two
- * characters a byte at most, always fits twice the read limit.
- */
-function bytesWithinJsonBudget(bytes: Uint8Array, budget: number): number {
-  let cost = 0;
-  for (let i = 0; i < bytes.byteLength; i++) {
-    cost += JSON_COST[bytes[i]!]!;
-    if (cost > budget) return i;
-  }
-  return bytes.byteLength;
-}
-
-/** JSON characters per byte: six for a control character (and DEL, which the answer escapes), two for \b \t \n \f \r, a quote, a backslash. */
-const JSON_COST = Uint8Array.from({ length: 256 }, (_, b) => ([0x08, 0x09, 0x0a, 0x0c, 0x0d, 0x22, 0x5c].includes(b) ? 2 : b < 0x20 || b === 0x7f ? 6 : 1));
 
 /**
  * Sends input; `closeStdin` ends the input afterwards. Returns the input's size

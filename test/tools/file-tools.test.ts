@@ -72,6 +72,20 @@ describe('read_file', () => {
     expect(await s.call('read_file', { path: 'empty' })).toMatchObject({ content: '', totalLines: 0, truncated: false, isError: false });
   });
 
+  // Each control character is six characters of JSON, and the answer carries the content twice: 600 KiB of them made
+  // a 6.8 MB answer. The cap counts what the text costs as JSON; ordinary text reads as before, a line cut is cut whole.
+  test('the cap counts what the text costs as JSON: control characters make a read shorter, never a larger answer', async () => {
+    const control = '\x01'.repeat(1000);
+    writeFileSync(join(t.ws, 'control.txt'), `${control}\n`.repeat(600));
+    writeFileSync(join(t.ws, 'oneline.txt'), '\x01'.repeat(600 * 1024));
+    writeFileSync(join(t.ws, 'plain.txt'), `${'a'.repeat(1000)}\n`.repeat(500));
+    const [lines, oneLine, plain] = await Promise.all(['control.txt', 'oneline.txt', 'plain.txt'].map((path) => s.call('read_file', { path, limit: 100_000 })));
+    // 1 MiB of JSON at most: 174 lines of 1001 characters at six each.
+    expect([lines.endLine, lines.truncated, lines.content.length]).toEqual([174, true, 174 * 1001]);
+    expect([oneLine.endLine, oneLine.truncated, oneLine.content.length]).toEqual([1, true, Math.floor((1024 * 1024) / 6)]);
+    expect([plain.endLine, plain.truncated]).toEqual([500, false]);
+  });
+
   test('refuses binaries, oversized files and directories with a message that says so', async () => {
     writeFileSync(join(t.ws, 'bin'), Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0, 1, 2]));
     writeFileSync(join(t.ws, 'big'), Buffer.alloc(10 * 1024 * 1024 + 1, 0x61));

@@ -6,6 +6,7 @@
 import * as v from 'valibot';
 import type { Confiner } from '../../workspace/confine.ts';
 import { openFileForRead, readChecked } from '../../workspace/open.ts';
+import { charsWithinJsonBudget } from '../../util/json-text-cost.ts';
 import { defineTool, type ToolDefinition, toolOutput } from '../types.ts';
 import { type FileLimits, failure, looksBinary, lossyUtf8, mib, pathSchemaDescription, READ_ANNOTATIONS, refusalsAsResults } from './common.ts';
 
@@ -13,6 +14,12 @@ export const DEFAULT_READ_LINES = 2000;
 const MAX_READ_LINES = 100_000;
 /** Most text one call returns; larger ranges come back truncated at a line boundary. */
 export const MAX_READ_CHARS = 512 * 1024;
+/** The same cap in JSON text: twice the characters, which text of line breaks, tabs and quotes alone stays within. */
+const MAX_READ_JSON = 2 * MAX_READ_CHARS;
+
+function isHighSurrogate(c: number): boolean {
+  return c >= 0xd800 && c <= 0xdbff;
+}
 
 /*
  * Lines are found by scanning, never stored: the start of every line of a
@@ -95,22 +102,29 @@ export function readFileTool(confiner: Confiner, limits: FileLimits): ToolDefini
         }
         const wanted = Math.min(totalLines, startLine + (args.limit ?? DEFAULT_READ_LINES) - 1);
         const from = startOfLine(text, startLine);
-        // Whole lines within the output cap; a first line longer than the cap is cut rather than skipped.
+        // Whole lines within the output cap, in characters and in what they cost as JSON (a control character is six:
+        // 600 KiB of them made a 6.8 MB answer); a first line over the cap is cut rather than skipped.
         let endLine = startLine - 1;
         let end = from;
+        let cost = 0;
         while (endLine < wanted) {
           const next = endOfLineAt(text, end);
           if (next - from > MAX_READ_CHARS) break;
+          const line = charsWithinJsonBudget(text, end, next, MAX_READ_JSON - cost);
+          if (line.end < next) break;
+          cost += line.cost;
           endLine++;
           end = next;
         }
         let cut = false;
         if (endLine < startLine && totalLines > 0) {
           endLine = startLine;
-          end = endOfLineAt(text, from);
+          end = charsWithinJsonBudget(text, from, Math.min(endOfLineAt(text, from), from + MAX_READ_CHARS), MAX_READ_JSON).end;
+          // Never half of a surrogate pair.
+          if (end > from && end < text.length && isHighSurrogate(text.charCodeAt(end - 1))) end--;
           cut = true;
         }
-        const content = totalLines === 0 ? '' : text.slice(from, end).slice(0, MAX_READ_CHARS);
+        const content = totalLines === 0 ? '' : text.slice(from, end);
         const truncated = cut || endLine < totalLines;
         return {
           structured: { path, content, startLine: totalLines === 0 ? 0 : startLine, endLine, totalLines, truncated, error: null },
