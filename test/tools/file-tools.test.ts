@@ -79,7 +79,8 @@ describe('read_file', () => {
     writeFileSync(join(t.ws, 'control.txt'), `${control}\n`.repeat(600));
     writeFileSync(join(t.ws, 'oneline.txt'), '\x01'.repeat(600 * 1024));
     writeFileSync(join(t.ws, 'plain.txt'), `${'a'.repeat(1000)}\n`.repeat(500));
-    const [lines, oneLine, plain] = await Promise.all(['control.txt', 'oneline.txt', 'plain.txt'].map((path) => s.call('read_file', { path, limit: 100_000 })));
+    const read = (path: string) => s.call('read_file', { path, limit: 100_000 });
+    const [lines, oneLine, plain] = await Promise.all([read('control.txt'), read('oneline.txt'), read('plain.txt')]);
     // 1 MiB of JSON at most: 174 lines of 1001 characters at six each.
     expect([lines.endLine, lines.truncated, lines.content.length]).toEqual([174, true, 174 * 1001]);
     expect([oneLine.endLine, oneLine.truncated, oneLine.content.length]).toEqual([1, true, Math.floor((1024 * 1024) / 6)]);
