@@ -155,13 +155,13 @@ export async function writeAtomic(confiner: Confiner, input: string, data: Uint8
     // edit_file kept the bit, whatever they wrote next would run as root for
     // any local user who can reach the file.
     const mode = before ? before.mode & 0o0777 : 0o644;
+    // The file whose owner, mode and attributes the replacement carries: at the commit it must not have changed them
+    // since (a chmod 600 made while the new content was written would be undone by the rename).
+    let source: Stats | null = null;
     // Made with no name, and named only once it has the owner, mode and attributes it keeps and its content: under a
     // name from the start it was the server's (uid 0) until then, and a command on a root server (uid 0 too) could
     // open it in that moment and read through that open what was written after. Named from the start only where the
     // file system cannot make a file with no name.
-    // The file whose owner, mode and attributes the replacement carries: at the commit it must not have changed them
-    // since (a chmod 600 made while the new content was written would be undone by the rename).
-    let source: Stats | null = null;
     let fh = await openUnnamed(dir.path, mode);
     const unnamed = fh !== null;
     if (fh === null) {
@@ -203,7 +203,9 @@ export async function writeAtomic(confiner: Confiner, input: string, data: Uint8
       const where = await stillInside(confiner, dir, input);
       if (!confiner.contains(join(where, name))) throw confiner.outside(input);
       const now = await inspectTarget(target, input, opts.createOnly ?? false);
-      if (source !== null && now !== null && attributesChanged(source, now)) throw changedRefusal(input);
+      if (source !== null && now !== null && attributesChanged(source, now)) {
+        throw new PathRefusedError(`path '${input}' had its mode, owner or ACL changed while it was being written; not written, so that change stands: retry`, input, 'changed');
+      }
       if (opts.expect) {
         checkVersion(now, opts.expect, input);
         if (!(await stillHolds(target, opts.expect, input))) throw changedRefusal(input);
