@@ -228,7 +228,8 @@ function pick(spec: SettingSpec, src: Sources): { value: unknown; source: string
 function problem(spec: SettingSpec, source: string, given: unknown, message: string): string {
   const from = source !== 'default' ? ` (from ${source})` : '';
   // JSON has no Infinity (1e400 in a config file parses to it) and would print it as null.
-  const shown = typeof given === 'number' && !Number.isFinite(given) ? String(given) : JSON.stringify(given);
+  // JSON.stringify(undefined) is undefined: a missing value is shown as the word.
+  const shown = typeof given === 'number' && !Number.isFinite(given) ? String(given) : String(JSON.stringify(given));
   // Of a URL the user-info is never shown: a password there is what a URL setting refuses, and the message is logged.
   const got = spec.secret ? '' : `; got ${shown.replace(URL_USERINFO_ALL, `//${MASK}@`)}`;
   return `${spec.env}${from}: ${message}${got}`;
