@@ -203,12 +203,13 @@ export async function writeAtomic(confiner: Confiner, input: string, data: Uint8
       const where = await stillInside(confiner, dir, input);
       if (!confiner.contains(join(where, name))) throw confiner.outside(input);
       const now = await inspectTarget(target, input, opts.createOnly ?? false);
-      if (source !== null && now !== null && attributesChanged(source, now)) {
-        throw new PathRefusedError(`path '${input}' had its mode, owner or ACL changed while it was being written; not written, so that change stands: retry`, input, 'changed');
-      }
       if (opts.expect) {
         checkVersion(now, opts.expect, input);
         if (!(await stillHolds(target, opts.expect, input))) throw changedRefusal(input);
+      }
+      // After the content checks, which name a rewrite for what it is.
+      if (source !== null && now !== null && attributesChanged(source, now)) {
+        throw new PathRefusedError(`path '${input}' had its mode, owner or ACL changed while it was being written; not written, so that change stands: retry`, input, 'changed');
       }
       if (opts.createOnly) {
         try {
@@ -304,13 +305,16 @@ function changedRefusal(input: string): PathRefusedError {
 }
 
 /**
- * Whether the file whose attributes were carried over has had them changed since (same inode, another owner, mode
- * or status-change time: a chmod, chown or ACL change). The change time alone can miss one made within the same
- * clock tick on file systems with coarse timestamps; the owner and mode are compared as they are.
+ * Whether the file whose attributes were carried over has had them changed since: the same inode with another
+ * owner or mode, or a new status-change time and the same modification time (a chmod, chown or ACL change; a
+ * rewrite of the content moves both, and a plain write replaces the content anyway). The change time alone can
+ * miss one made within the same clock tick on file systems with coarse timestamps; owner and mode are compared as
+ * they are.
  */
 function attributesChanged(kept: Stats, now: Stats): boolean {
   if (kept.dev !== now.dev || kept.ino !== now.ino) return false;
-  return kept.mode !== now.mode || kept.uid !== now.uid || kept.gid !== now.gid || kept.ctimeMs !== now.ctimeMs;
+  if (kept.mode !== now.mode || kept.uid !== now.uid || kept.gid !== now.gid) return true;
+  return kept.ctimeMs !== now.ctimeMs && kept.mtimeMs === now.mtimeMs;
 }
 
 function checkVersion(st: { ino: number; size: number; mtimeMs: number } | null, expect: FileVersion | undefined, input: string): void {
