@@ -286,6 +286,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
       'mmap hugetlb': refused,
       'shm lock': refused,
       memfd_secret: refused,
+      'socket filter': refused,
     });
   });
 
