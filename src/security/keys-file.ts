@@ -3,11 +3,12 @@
  * of a client entry, parsing with every problem named, misspelt fields, and
  * the warning for plaintext keys other users can read. No state in here.
  */
-import { realpathSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import * as v from 'valibot';
 import { UNSEEN_OR_CONTROL } from '../core/client-id.ts';
 import { editDistance } from '../util/edit-distance.ts';
+import { routeTo } from '../util/path-links.ts';
 import { duplicateKeys } from '../util/json-duplicate-keys.ts';
 import { jsonSyntaxMessage } from '../util/json-syntax.ts';
 
@@ -131,36 +132,35 @@ export function plaintextKeysExposure(file: string, plaintext: number): string |
 /**
  * A warning for a keys file that someone other than its owner, root or the
  * server could rewrite, else null: the file itself writable by group or
- * others, or owned by another user; or a directory on its real path writable
- * by group or others without the sticky bit (anyone there could rename
- * another file over it), or owned by another user. The file is reloaded on
- * every change, so whoever can write it adds a client of their own, with every
- * tool, within a second.
+ * others, or owned by another user; or a directory holding a name the path
+ * passes through (the file's own and every link on the way, so a link in
+ * another user's directory counts) writable by group or others without the
+ * sticky bit (anyone there could put another file or link in its place), or
+ * owned by another user. The file is reloaded on every change, so whoever
+ * can write it adds a client of their own, with every tool, within a second.
+ * A group of the owner's own (its gid equal to the owner's uid, as the
+ * private group a umask of 002 is meant for) is not another user.
  */
 export function keysFileWritableByOthers(file: string): string | null {
   const trusted = (uid: number) => uid === 0 || uid === process.getuid?.();
-  let real: string;
-  try {
-    real = realpathSync(file);
-  } catch {
-    return null;
-  }
-  const why = (path: string): string | null => {
+  const route = routeTo(file);
+  const why = (path: string, isFile: boolean): string | null => {
     const st = statSync(path);
-    const what = path === real ? 'it' : `its directory ${path}`;
+    const what = isFile ? 'it' : `the directory ${path}`;
     if (!trusted(st.uid)) return `${what} is owned by uid ${st.uid}`;
-    const open = st.mode & 0o022;
-    if (open === 0 || (st.isDirectory() && (st.mode & 0o1000) !== 0)) return null;
+    const open = st.mode & (st.gid === st.uid ? 0o002 : 0o022);
+    if (open === 0 || (!isFile && (st.mode & 0o1000) !== 0)) return null;
     return `${what} is writable by ${open === 0o022 ? 'group and others' : open === 0o020 ? 'its group' : 'others'} (mode 0${(st.mode & 0o7777).toString(8)})`;
   };
   try {
-    for (let path = real; ; path = dirname(path)) {
-      const problem = why(path);
+    const dirs = new Set(['/', ...route.passed.map((name) => dirname(name))]);
+    for (const [path, isFile] of [[route.target, true] as const, ...[...dirs].map((d) => [d, false] as const)]) {
+      const problem = why(path, isFile);
       if (problem !== null) {
-        return `keys file ${file}: ${problem}, so another user could add a client of their own (the file is reloaded on every change): make it and its directories writable only by their owner (chmod go-w), owned by root or the server's user`;
+        return `keys file ${file}: ${problem}, so another user could add a client of their own (the file is reloaded on every change): make it and the directories on its path writable only by their owner (chmod go-w), owned by root or the server's user`;
       }
-      if (path === dirname(path)) return null;
     }
+    return null;
   } catch {
     return null;
   }

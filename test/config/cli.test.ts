@@ -256,7 +256,7 @@ describe('hide check-config', () => {
       code: 0,
       warnings: [
         `keys file ${join(dir.path, 'keys.json')} holds 3 plaintext key(s) (api_key) and is readable by other users (mode 0646): chmod 600 it, or keep only digests (api_key_sha256, as \`hide keys generate\` writes)`,
-        `keys file ${join(dir.path, 'keys.json')}: it is writable by others (mode 0646), so another user could add a client of their own (the file is reloaded on every change): make it and its directories writable only by their owner (chmod go-w), owned by root or the server's user`,
+        `keys file ${join(dir.path, 'keys.json')}: it is writable by others (mode 0646), so another user could add a client of their own (the file is reloaded on every change): make it and the directories on its path writable only by their owner (chmod go-w), owned by root or the server's user`,
         'the key of client "default" has 12 characters: a short key can be guessed by trying; use 32 or more random characters (`hide keys generate` makes 43)',
         'the key of client "brief" has 7 characters: a short key can be guessed by trying; use 32 or more random characters (`hide keys generate` makes 43)',
       ],

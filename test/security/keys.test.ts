@@ -155,29 +155,49 @@ describe('KeyStore file validation', () => {
 describe('keys file permissions', () => {
   // A local user who could rewrite a keys file of mode 0666 added a client of their own and ran commands as root
   // 1.5 s later, with no warning anywhere: the file is reloaded on every change.
-  test('a keys file another user could rewrite is named, through its real path: its mode, a directory of it, its owner', () => {
+  test('a keys file another user could rewrite is named: its mode, its owner, a directory on its path, one holding a link on the way', () => {
     using dir = tempDir();
-    const shared = join(dir.path, 'shared');
-    mkdirSync(shared);
-    const file = join(shared, 'keys.json');
+    const safe = join(dir.path, 'safe');
+    mkdirSync(safe);
+    const file = join(safe, 'keys.json');
     writeKeys(file, [{ client_id: 'b', api_key_sha256: sha256Hex(KEY_B) }]);
     chmodSync(file, 0o644);
     expect(keysFileWritableByOthers(file)).toBeNull();
-    chmodSync(file, 0o666);
-    expect(keysFileWritableByOthers(file)).toContain(`keys file ${file}: it is writable by group and others (mode 0666), so another user could add a client`);
+    chmodSync(file, 0o646);
+    expect(keysFileWritableByOthers(file)).toContain(`keys file ${file}: it is writable by others (mode 0646), so another user could add a client`);
+    chmodSync(file, 0o600);
+    // A directory on the real path, and one that holds only a link on the way: whoever writes either repoints the path.
+    const open = join(dir.path, 'open');
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    const link = join(open, 'keys.json');
+    symlinkSync(file, link);
+    expect(keysFileWritableByOthers(link)).toContain(`keys file ${link}: the directory ${open} is writable by others (mode 0777)`);
+    // The sticky bit keeps others from renaming over, or removing, what they do not own (/tmp).
+    chmodSync(open, 0o1777);
+    expect(keysFileWritableByOthers(link)).toBeNull();
+    if (process.getuid?.() !== 0) return;
+    // A group other than the owner's own, and another owner.
+    chownSync(file, 0, 65534);
     chmodSync(file, 0o620);
     expect(keysFileWritableByOthers(file)).toContain('it is writable by its group (mode 0620)');
     chmodSync(file, 0o600);
-    chmodSync(shared, 0o777);
-    const link = join(dir.path, 'keys-link.json');
-    symlinkSync(file, link);
-    expect(keysFileWritableByOthers(link)).toContain(`keys file ${link}: its directory ${shared} is writable by group and others (mode 0777)`);
-    // The sticky bit keeps others from renaming over a file they do not own (/tmp).
-    chmodSync(shared, 0o1777);
-    expect(keysFileWritableByOthers(link)).toBeNull();
-    if (process.getuid?.() !== 0) return;
-    chownSync(file, 65534, 65534);
-    expect(keysFileWritableByOthers(file)).toContain('it is owned by uid 65534');
+    chownSync(open, 65534, 65534);
+    expect(keysFileWritableByOthers(link)).toContain(`the directory ${open} is owned by uid 65534`);
+  });
+
+  // A user's own group (its gid equal to the uid, as with a umask of 002) is the user: a first run in a directory of
+  // mode 0775 warned about itself.
+  test('group write through the owner\'s own group is not another user', () => {
+    using dir = tempDir();
+    const file = join(dir.path, 'keys.json');
+    writeKeys(file, [{ client_id: 'b', api_key_sha256: sha256Hex(KEY_B) }]);
+    chmodSync(dir.path, 0o775);
+    chmodSync(file, 0o664);
+    const uid = process.getuid?.() ?? 0;
+    chownSync(file, uid, uid);
+    chownSync(dir.path, uid, uid);
+    expect(keysFileWritableByOthers(file)).toBeNull();
   });
 
   test('plaintext keys other users can read are named with the mode; digests only, or mode 0600, are fine', () => {
