@@ -305,16 +305,15 @@ function changedRefusal(input: string): PathRefusedError {
 }
 
 /**
- * Whether the file whose attributes were carried over has had them changed since: the same inode with another
- * owner or mode, or a new status-change time and the same modification time (a chmod, chown or ACL change; a
- * rewrite of the content moves both, and a plain write replaces the content anyway). The change time alone can
- * miss one made within the same clock tick on file systems with coarse timestamps; owner and mode are compared as
- * they are.
+ * Whether what holds the name now has other attributes than those carried over: another owner or mode (of the same
+ * file, or of one moved into its place: `install -m 600`, an editor's save), or, the same file, a new status-change
+ * time and the same modification time (an ACL change; a rewrite of the content moves both, and a plain write
+ * replaces the content anyway). The change time alone can miss a change made within the same clock tick on file
+ * systems with coarse timestamps; owner and mode are compared as they are.
  */
 function attributesChanged(kept: Stats, now: Stats): boolean {
-  if (kept.dev !== now.dev || kept.ino !== now.ino) return false;
   if (kept.mode !== now.mode || kept.uid !== now.uid || kept.gid !== now.gid) return true;
-  return kept.ctimeMs !== now.ctimeMs && kept.mtimeMs === now.mtimeMs;
+  return kept.dev === now.dev && kept.ino === now.ino && kept.ctimeMs !== now.ctimeMs && kept.mtimeMs === now.mtimeMs;
 }
 
 function checkVersion(st: { ino: number; size: number; mtimeMs: number } | null, expect: FileVersion | undefined, input: string): void {

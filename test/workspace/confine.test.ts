@@ -258,6 +258,16 @@ describe('writeAtomic', () => {
       const outcome = await refusal(writeAtomic(c, 'secret.env', bytes('TOKEN=abd\n'), { expect: edit ? version : undefined, beforeCommit: tighten }));
       expect([edit, outcome.kind, readFileSync(file, 'utf8'), statSync(file).mode & 0o777]).toEqual([edit, 'changed', 'TOKEN=abc\n', 0o600]);
     }
+    // A file of another mode moved into its place (an editor's save, install -m 600) refuses it too.
+    writeFileSync(file, 'TOKEN=abc\n');
+    chmodSync(file, 0o644);
+    const moveIn = () => {
+      writeFileSync(`${file}.new`, 'TOKEN=abc\n', { mode: 0o600 });
+      chmodSync(`${file}.new`, 0o600);
+      renameSync(`${file}.new`, file);
+    };
+    const moved = await refusal(writeAtomic(c, 'secret.env', bytes('TOKEN=abd\n'), { beforeCommit: moveIn }));
+    expect([moved.kind, statSync(file).mode & 0o777]).toEqual(['changed', 0o600]);
     if (process.getuid?.() !== 0) return;
     // And a chown that keeps the mode (same tick or not: the owner is compared as it is).
     writeFileSync(file, 'TOKEN=abc\n');
