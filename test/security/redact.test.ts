@@ -224,6 +224,16 @@ describe('Redactor.redactText', () => {
   });
 });
 
+// Log lines are redacted whole, however long: a value of 300,000 characters came back unmasked (the pattern's
+// repeated alternation gave up), and a pipe after a value was taken into it, hiding the command it fed.
+describe('long and piped bare values', () => {
+  test('a long value is masked whole; one of many commas up to its 64th; a pipe ends a value', () => {
+    expect(r.redactText(`data password=${'Q'.repeat(300_000)} tail`)).toBe(`data password=${REDACTED} tail`);
+    expect(r.redactText(`password=${'a,'.repeat(100)}`)).toBe(`password=${REDACTED}${',a'.repeat(35)},`);
+    expect(r.redactText('cat notes.txt password=1|sh')).toBe(`cat notes.txt password=${REDACTED}|sh`);
+  });
+});
+
 describe('Redactor.redact', () => {
   test('sensitive key names, nested, in arrays; other values kept', () => {
     const input = {
