@@ -1,14 +1,14 @@
 /**
  * What text costs written as a JSON string: a control character is `\u0001`
- * (six characters), a line break, tab, quote or backslash escaped (two), DEL
- * six (answers escape it), anything else one. Tools that return text bound
+ * (six characters), a line break, tab, quote or backslash escaped (two),
+ * anything else one (DEL too: JSON leaves it as it is). Tools that return text bound
  * their answers by this cost, not by the text's length: 1 MiB of control
  * bytes is 6 MiB of JSON, carried twice in an answer (the content and the
  * text that repeats it), and held the event loop a third of a second.
  */
 
 /** JSON characters per byte, or per UTF-16 code unit below 128 (above, one). */
-const COST = Uint8Array.from({ length: 256 }, (_, b) => ([0x08, 0x09, 0x0a, 0x0c, 0x0d, 0x22, 0x5c].includes(b) ? 2 : b < 0x20 || b === 0x7f ? 6 : 1));
+const COST = Uint8Array.from({ length: 256 }, (_, b) => ([0x08, 0x09, 0x0a, 0x0c, 0x0d, 0x22, 0x5c].includes(b) ? 2 : b < 0x20 ? 6 : 1));
 
 /** How many of `bytes` fit in `budget` characters of JSON text. */
 export function bytesWithinJsonBudget(bytes: Uint8Array, budget: number): number {
