@@ -231,7 +231,7 @@ function problem(spec: SettingSpec, source: string, given: unknown, message: str
   // JSON.stringify(undefined) is undefined: a missing value is shown as the word.
   const shown = typeof given === 'number' && !Number.isFinite(given) ? String(given) : String(JSON.stringify(given));
   // Of a URL the user-info is never shown: a password there is what a URL setting refuses, and the message is logged.
-  const got = spec.secret ? '' : `; got ${shown.replace(URL_USERINFO_ALL, `//${MASK}@`)}`;
+  const got = spec.secret ? '' : `; got ${shown.replace(SHOWN_USERINFO, `$1${MASK}@`)}`;
   return `${spec.env}${from}: ${message}${got}`;
 }
 
@@ -350,7 +350,12 @@ export function loadSettings<const P extends SettingPath>(paths: readonly P[], o
  * bare `@` (`redis://:p@ss@host`) is all of it, not only what precedes its `@`.
  */
 const URL_USERINFO = /\/\/([^/?#]*)@/;
-const URL_USERINFO_ALL = new RegExp(URL_USERINFO.source, 'g');
+/**
+ * In a value shown in an error (JSON text), whatever a URL parser could take for user-info: from a scheme and its
+ * slashes or backslashes (`https:u:pw@h`, `https:\\u:pw@h` parse too) up to the last `@` before a space or quote,
+ * whatever it holds (`/`, `#`, `?` in a password make the URL invalid, and it is shown all the same).
+ */
+const SHOWN_USERINFO = /([a-z][a-z0-9+.-]{0,31}:[\\/]*)[^\s"]*@/gi;
 
 /**
  * The values of every secret row, for the audit redactor to mask wherever

@@ -213,6 +213,20 @@ describe('maskedConfig', () => {
       HIDE_OAUTH_RESOURCE: 'https://u:S3cretR@hide.example/mcp',
       HIDE_OAUTH_INTROSPECTION_URL: 'https://hide:S3cret@pw@idp.example/introspect',
     };
+    // Other spellings a URL parser takes, and passwords that make the URL invalid: none is shown either.
+    const odd = ['https:u:S3cret@idp.example/x', 'https:\\\\u:S3cret@idp.example/x', 'https://u:S3/cr#et?@idp.example/x'].map((url) => {
+      try {
+        loadConfig({ cwd: dir.path, env: { ...env, HIDE_OAUTH_INTROSPECTION_URL: url }, flags: { workspace: dir.workspace } });
+        return '';
+      } catch (err) {
+        return (err as { problems: string[] }).problems.find((p) => p.startsWith('HIDE_OAUTH_INTROSPECTION_URL')) ?? '';
+      }
+    });
+    expect(odd.map((p) => [p.includes('********@idp.example'), /S3/.test(p)])).toEqual([
+      [true, false],
+      [true, false],
+      [true, false],
+    ]);
     let problems: string[] = [];
     try {
       loadConfig({ cwd: dir.path, env, flags: { workspace: dir.workspace } });
