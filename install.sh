@@ -23,8 +23,13 @@ set -eu
 main() {
 
 REPOSITORY=headless-ide/hide
-# Empty when there is no HOME (cron, env -i, a service): then --prefix must be given.
-prefix=${HOME:+$HOME/.local}
+# Empty when there is no usable HOME (unset under cron or env -i, / or a relative path for a service account):
+# then --prefix must be given.
+case ${HOME:-} in
+  / | //) prefix= ;;
+  /*) prefix=${HOME%/}/.local ;;
+  *) prefix= ;;
+esac
 version=
 base_url=${HIDE_INSTALL_BASE_URL:-}
 target=
@@ -52,7 +57,7 @@ while [ $# -gt 0 ]; do
     *) die "unknown argument '$1' (try --help)" ;;
   esac
 done
-[ -n "$prefix" ] || die "no HOME: give --prefix DIR"
+[ -n "$prefix" ] || die "no HOME (or HOME is / or relative): give --prefix DIR"
 # Absolute, as the lines printed at the end (cd somewhere, add to PATH) need:
 # a --prefix=~/x the shell left alone is under HOME, a relative one under here.
 case $prefix in

@@ -192,9 +192,12 @@ describe('install.sh', () => {
   });
 
   // Under cron, env -i or a service there may be no HOME: the default became /.local, a tree in the root directory.
-  test('with HOME unset or empty and no --prefix it refuses, naming --prefix', async () => {
+  test('with HOME unset, empty, / or relative and no --prefix it refuses, naming --prefix', async () => {
     const dry = (env: Record<string, string>) => run(['sh', INSTALL_SH, '--target', native, '--dry-run'], { cwd: work, env: { PATH: process.env.PATH ?? '', ...env } });
-    for (const r of [await dry({}), await dry({ HOME: '' })]) expect([r.code, r.stdout, r.stderr]).toEqual([1, '', 'install.sh: no HOME: give --prefix DIR\n']);
+    for (const r of [await dry({}), await dry({ HOME: '' }), await dry({ HOME: '/' }), await dry({ HOME: 'home' })]) {
+      expect([r.code, r.stdout, r.stderr]).toEqual([1, '', 'install.sh: no HOME (or HOME is / or relative): give --prefix DIR\n']);
+    }
+    expect((await dry({ HOME: `${work}/h/` })).stdout).toContain(`install: ${work}/h/.local/bin/hide\n`);
   });
 
   test('piped into sh and cut off at any line, it runs nothing; whole, it does', async () => {
