@@ -10,7 +10,7 @@ import { closeSync, existsSync, fchmodSync, fchownSync, fsyncSync, openSync, ren
 import { basename, dirname, join } from 'node:path';
 
 export interface AtomicWriteOptions {
-  /** Permission bits of a new file (an existing file keeps its own, and its owner where we may set it); default 0600. */
+  /** Permission bits of a new file (an existing file keeps its own but write for group and others, and its owner where we may set it); default 0600. */
   mode?: number;
   /**
    * Flush to disk before the rename (default true). Off for a file rewritten
@@ -21,7 +21,9 @@ export interface AtomicWriteOptions {
 
 export function writeFileAtomicSync(path: string, text: string, opts: AtomicWriteOptions = {}): void {
   const old = existsSync(path) ? statSync(path) : null;
-  const keep = old ? old.mode & 0o777 : (opts.mode ?? 0o600);
+  // Never writable by group or others, whatever it was: these files grant access (the keys file is reloaded on every
+  // change), and a rewrite that kept 0666 kept it open to every local user.
+  const keep = old ? old.mode & 0o755 : (opts.mode ?? 0o600);
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   const fd = openSync(tmp, 'wx', keep);
   try {

@@ -24,3 +24,13 @@ test('an existing file keeps its mode under a narrow umask; a new one gets the m
   }
   expect([readFileSync(file, 'utf8'), statSync(file).mode & 0o777, statSync(join(dir.path, 'new.json')).mode & 0o777]).toEqual(['{"clients":[1]}', 0o640, 0o644]);
 });
+
+// A keys file left writable by every local user stayed so through every keys generate.
+test('write for group and others is never kept', () => {
+  using dir = disposableTempDir('hide-atomic-');
+  const file = join(dir.path, 'keys.json');
+  writeFileSync(file, '{"clients":[]}');
+  chmodSync(file, 0o666);
+  writeFileAtomicSync(file, '{"clients":[1]}');
+  expect(statSync(file).mode & 0o777).toBe(0o644);
+});
