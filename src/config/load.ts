@@ -230,9 +230,29 @@ function problem(spec: SettingSpec, source: string, given: unknown, message: str
   // JSON has no Infinity (1e400 in a config file parses to it) and would print it as null.
   // JSON.stringify(undefined) is undefined: a missing value is shown as the word.
   const shown = typeof given === 'number' && !Number.isFinite(given) ? String(given) : String(JSON.stringify(given));
-  // Of a URL the user-info is never shown: a password there is what a URL setting refuses, and the message is logged.
-  const got = spec.secret ? '' : `; got ${shown.replace(SHOWN_USERINFO, `$1${MASK}@`)}`;
-  return `${spec.env}${from}: ${message}${got}`;
+  const got = spec.secret ? '' : `; got ${shown}`;
+  // Of a URL the user-info is never shown, in the value or where a message quotes an item of it: a password there is
+  // what a URL setting refuses, and the line is logged.
+  return withoutUserinfo(`${spec.env}${from}: ${message}${got}`, given);
+}
+
+/** Every text in `given` that a URL parser could take for user-info: after a scheme and its slashes or backslashes (`https:u:pw@h` parses too), up to the last `@`, whatever it holds. */
+function userinfoIn(given: unknown, out: string[] = []): string[] {
+  if (typeof given === 'string') {
+    for (const m of given.matchAll(SCHEME)) {
+      const rest = given.slice(m.index + m[0].length);
+      const at = rest.lastIndexOf('@');
+      if (at > 0) out.push(rest.slice(0, at));
+    }
+  } else if (Array.isArray(given)) for (const item of given) userinfoIn(item, out);
+  return out;
+}
+
+/** `line` with every user-info of `given` masked where it stands before its `@`, as written and as JSON text writes it. */
+function withoutUserinfo(line: string, given: unknown): string {
+  const parts = userinfoIn(given).flatMap((p) => [p, JSON.stringify(p).slice(1, -1)]);
+  for (const part of [...new Set(parts)].sort((a, b) => b.length - a.length)) line = line.split(`${part}@`).join(`${MASK}@`);
+  return line;
 }
 
 /** The row an issue belongs to: its path, or the path of the value that holds it (a list item). */
@@ -350,12 +370,8 @@ export function loadSettings<const P extends SettingPath>(paths: readonly P[], o
  * bare `@` (`redis://:p@ss@host`) is all of it, not only what precedes its `@`.
  */
 const URL_USERINFO = /\/\/([^/?#]*)@/;
-/**
- * In a value shown in an error (JSON text), whatever a URL parser could take for user-info: from a scheme and its
- * slashes or backslashes (`https:u:pw@h`, `https:\\u:pw@h` parse too) up to the last `@` before a space or quote,
- * whatever it holds (`/`, `#`, `?` in a password make the URL invalid, and it is shown all the same).
- */
-const SHOWN_USERINFO = /([a-z][a-z0-9+.-]{0,31}:[\\/]*)[^\s"]*@/gi;
+/** A URL scheme and the slashes (or backslashes) after it. */
+const SCHEME = /(?<![A-Za-z0-9+.-])[a-z][a-z0-9+.-]{0,31}:[\\/]*/gi;
 
 /**
  * The values of every secret row, for the audit redactor to mask wherever

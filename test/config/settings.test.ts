@@ -214,7 +214,7 @@ describe('maskedConfig', () => {
       HIDE_OAUTH_INTROSPECTION_URL: 'https://hide:S3cret@pw@idp.example/introspect',
     };
     // Other spellings a URL parser takes, and passwords that make the URL invalid: none is shown either.
-    const odd = ['https:u:S3cret@idp.example/x', 'https:\\\\u:S3cret@idp.example/x', 'https://u:S3/cr#et?@idp.example/x'].map((url) => {
+    const odd = ['https:u:S3cret@idp.example/x', 'https:\\\\u:S3cret@idp.example/x', 'https://u:S3/cr#et?@idp.example/x', 'https://u:S3 c"ret@idp.example/x'].map((url) => {
       try {
         loadConfig({ cwd: dir.path, env: { ...env, HIDE_OAUTH_INTROSPECTION_URL: url }, flags: { workspace: dir.workspace } });
         return '';
@@ -226,7 +226,16 @@ describe('maskedConfig', () => {
       [true, false],
       [true, false],
       [true, false],
+      [true, false],
     ]);
+    // A list setting whose message quotes the item names it masked too.
+    let origins: string[] = [];
+    try {
+      loadConfig({ cwd: dir.path, env: { HIDE_ALLOWED_ORIGINS: 'https://user:S3cret@app.example.com' }, flags: { workspace: dir.workspace } });
+    } catch (err) {
+      origins = (err as { problems: string[] }).problems;
+    }
+    expect([origins.length, origins.some((p) => p.includes('S3cret')), origins.some((p) => p.includes('https://********@app.example.com'))]).toEqual([1, false, true]);
     let problems: string[] = [];
     try {
       loadConfig({ cwd: dir.path, env, flags: { workspace: dir.workspace } });
