@@ -9,6 +9,7 @@ import * as v from 'valibot';
 import { UNSEEN_OR_CONTROL } from '../core/client-id.ts';
 import { editDistance } from '../util/edit-distance.ts';
 import { routeTo } from '../util/path-links.ts';
+import { carriedXattrs } from '../util/xattrs.ts';
 import { duplicateKeys } from '../util/json-duplicate-keys.ts';
 import { jsonSyntaxMessage } from '../util/json-syntax.ts';
 
@@ -129,6 +130,32 @@ export function plaintextKeysExposure(file: string, plaintext: number): string |
   );
 }
 
+/** ACL tags (acl/libacl.h) and the write permission. */
+const ACL_USER = 0x02;
+const ACL_GROUP = 0x08;
+const ACL_MASK = 0x10;
+const ACL_WRITE = 0x02;
+
+/**
+ * Who other than a trusted user an access ACL lets write `path` (`uid N`,
+ * `gid N`), or null: a named entry with write that the mask leaves in. The
+ * mode's group bits say nothing of these (they are the mask).
+ */
+function aclWriters(path: string, trusted: (uid: number) => boolean): string | null {
+  let acl: Buffer | undefined;
+  try {
+    acl = carriedXattrs(path).get('system.posix_acl_access');
+  } catch {
+    return null;
+  }
+  if (acl === undefined || acl.length < 4) return null;
+  const entries: { tag: number; perm: number; id: number }[] = [];
+  for (let at = 4; at + 8 <= acl.length; at += 8) entries.push({ tag: acl.readUInt16LE(at), perm: acl.readUInt16LE(at + 2), id: acl.readUInt32LE(at + 4) });
+  const mask = entries.find((e) => e.tag === ACL_MASK)?.perm ?? 0o7;
+  const writer = entries.find((e) => (e.perm & mask & ACL_WRITE) !== 0 && ((e.tag === ACL_USER && !trusted(e.id)) || e.tag === ACL_GROUP));
+  return writer === undefined ? null : `${writer.tag === ACL_USER ? 'uid' : 'gid'} ${writer.id}`;
+}
+
 /**
  * A warning for a keys file that someone other than its owner, root or the
  * server could rewrite, else null: the file itself writable by group or
@@ -139,7 +166,9 @@ export function plaintextKeysExposure(file: string, plaintext: number): string |
  * owned by another user. The file is reloaded on every change, so whoever
  * can write it adds a client of their own, with every tool, within a second.
  * A group of the owner's own (its gid equal to the owner's uid, as the
- * private group a umask of 002 is meant for) is not another user.
+ * private group a umask of 002 is meant for; not root's) is not another
+ * user. Named entries of an access ACL that give write count as the mode's
+ * bits do.
  */
 export function keysFileWritableByOthers(file: string): string | null {
   const trusted = (uid: number) => uid === 0 || uid === process.getuid?.();
@@ -148,7 +177,10 @@ export function keysFileWritableByOthers(file: string): string | null {
     const st = statSync(path);
     const what = isFile ? 'it' : `the directory ${path}`;
     if (!trusted(st.uid)) return `${what} is owned by uid ${st.uid}`;
-    const open = st.mode & (st.gid === st.uid ? 0o002 : 0o022);
+    const acl = aclWriters(path, trusted);
+    if (acl !== null) return `${what} has an ACL that lets ${acl} write`;
+    // A user's private group (a non-root owner whose gid is its uid); root's group 0 may have other members.
+    const open = st.mode & (st.uid !== 0 && st.gid === st.uid ? 0o002 : 0o022);
     if (open === 0 || (!isFile && (st.mode & 0o1000) !== 0)) return null;
     return `${what} is writable by ${open === 0o022 ? 'group and others' : open === 0o020 ? 'its group' : 'others'} (mode 0${(st.mode & 0o7777).toString(8)})`;
   };

@@ -172,7 +172,7 @@ describe('keys file permissions', () => {
     chmodSync(open, 0o777);
     const link = join(open, 'keys.json');
     symlinkSync(file, link);
-    expect(keysFileWritableByOthers(link)).toContain(`keys file ${link}: the directory ${open} is writable by others (mode 0777)`);
+    expect(keysFileWritableByOthers(link)).toContain(`keys file ${link}: the directory ${open} is writable by group and others (mode 0777)`);
     // The sticky bit keeps others from renaming over, or removing, what they do not own (/tmp).
     chmodSync(open, 0o1777);
     expect(keysFileWritableByOthers(link)).toBeNull();
@@ -186,6 +186,30 @@ describe('keys file permissions', () => {
     expect(keysFileWritableByOthers(link)).toContain(`the directory ${open} is owned by uid 65534`);
   });
 
+  // An ACL entry `u:65521:rw` on a root:root 0600 file (or its directory) let that user add a client unwarned; and
+  // root's group 0 may have other members, so it is no private group.
+  test('write granted by an ACL entry, or through root\'s group, is named', () => {
+    using dir = tempDir();
+    const file = join(dir.path, 'keys.json');
+    writeKeys(file, [{ client_id: 'b', api_key_sha256: sha256Hex(KEY_B) }]);
+    chmodSync(file, 0o600);
+    const entry = (tag: number, perm: number, id: number) => {
+      const b = Buffer.alloc(8);
+      b.writeUInt16LE(tag, 0);
+      b.writeUInt16LE(perm, 2);
+      b.writeUInt32LE(id, 4);
+      return b;
+    };
+    const acl = Buffer.concat([Buffer.from([2, 0, 0, 0]), entry(0x01, 6, 0xffffffff), entry(0x02, 6, 65521), entry(0x04, 0, 0xffffffff), entry(0x10, 6, 0xffffffff), entry(0x20, 0, 0xffffffff)]);
+    const set = Bun.spawnSync(['python3', '-c', `import os; os.setxattr(${JSON.stringify(file)}, 'system.posix_acl_access', bytes.fromhex('${acl.toString('hex')}'))`]);
+    if (set.exitCode === 0) expect(keysFileWritableByOthers(file)).toContain('it has an ACL that lets uid 65521 write');
+    if (process.getuid?.() !== 0) return;
+    const plain = join(dir.path, 'plain.json');
+    writeKeys(plain, [{ client_id: 'b', api_key_sha256: sha256Hex(KEY_B) }]);
+    chmodSync(plain, 0o660);
+    expect(keysFileWritableByOthers(plain)).toContain('it is writable by its group (mode 0660)');
+  });
+
   // A user's own group (its gid equal to the uid, as with a umask of 002) is the user: a first run in a directory of
   // mode 0775 warned about itself.
   test('group write through the owner\'s own group is not another user', () => {
@@ -194,10 +218,17 @@ describe('keys file permissions', () => {
     writeKeys(file, [{ client_id: 'b', api_key_sha256: sha256Hex(KEY_B) }]);
     chmodSync(dir.path, 0o775);
     chmodSync(file, 0o664);
-    const uid = process.getuid?.() ?? 0;
+    // As a user whose gid is its uid (the test may run as root, whose group is not private: it takes the file's owner).
+    const uid = process.getuid?.() === 0 ? 65521 : (process.getuid?.() ?? 0);
+    if (process.getuid?.() !== 0 && process.getgid?.() !== uid) return;
     chownSync(file, uid, uid);
     chownSync(dir.path, uid, uid);
-    expect(keysFileWritableByOthers(file)).toBeNull();
+    const check = Bun.spawnSync(
+      process.getuid?.() === 0
+        ? ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, '-e', `import('${join(import.meta.dir, '../../src/security/keys.ts')}').then((m) => console.log(String(m.keysFileWritableByOthers(${JSON.stringify(file)}))))`]
+        : [process.execPath, '-e', `import('${join(import.meta.dir, '../../src/security/keys.ts')}').then((m) => console.log(String(m.keysFileWritableByOthers(${JSON.stringify(file)}))))`],
+    );
+    expect(check.stdout.toString()).toBe('null\n');
   });
 
   test('plaintext keys other users can read are named with the mode; digests only, or mode 0600, are fine', () => {
