@@ -244,8 +244,8 @@ describe("the server's secret settings never reach the audit log", () => {
   });
 });
 
-// Redaction masks by shape, and a client chooses the shape: `sh -c 'token=$(touch${IFS}hidden)'` runs and is audited
-// as `["-c","token=[REDACTED]"]`, hiding what it ran. The line's keyed digest of the arguments the tool took lets the
+// Redaction masks by shape, and a client chooses the shape: `sh -c 'token="$(touch${IFS}hidden)"'` runs and is audited
+// as `["-c","token=\"[REDACTED]\""]`, hiding what it ran (a quoted value is masked to its quote). The line's keyed digest of the arguments the tool took lets the
 // operator, who holds the key, match a suspected command; nobody without the key can test guesses against it.
 describe('the keyed digest of the arguments a tool took', () => {
   const callTool = async (name: string, args: Record<string, unknown>) => {
@@ -268,13 +268,13 @@ describe('the keyed digest of the arguments a tool took', () => {
   const byArguments = (args: unknown, key: string | null = ARGUMENTS_KEY) => query(['--file', s.auditFile, '--arguments', JSON.stringify(args)], key);
 
   test('a command hidden behind a secret-shaped argument, with a secret-named argument the tool ignores, is found by what the tool took', async () => {
-    const command = ['-c', 'token=$(touch${IFS}hidden)'];
+    const command = ['-c', 'token="$(touch${IFS}hidden)"'];
     const line = await callTool('shell_execute', { command: 'sh', arguments: command, correlationId: 'hidden-payload', password: 'Q9v7Lk2PzX81mTfR' });
     expect(existsSync(join(s.workspace, 'hidden'))).toBe(true);
-    expect(line.arguments).toMatchObject({ arguments: ['-c', 'token=[REDACTED]'], password: '[REDACTED]' });
+    expect(line.arguments).toMatchObject({ arguments: ['-c', 'token="[REDACTED]"'], password: '[REDACTED]' });
     // HMAC-SHA256 of what the tool took, as JSON with sorted keys, worked out here apart from the server's code: the
     // name shell_execute does not know (and whose masked value nobody could give back) is not in it, nor the label.
-    const sorted = '{"arguments":["-c","token=$(touch${IFS}hidden)"],"command":"sh"}';
+    const sorted = '{"arguments":["-c","token=\\"$(touch${IFS}hidden)\\""],"command":"sh"}';
     expect(line.arguments_hmac).toBe(createHmac('sha256', ARGUMENTS_KEY).update(sorted).digest('hex'));
     expect(readFileSync(s.auditFile, 'utf8')).not.toContain(ARGUMENTS_KEY);
     // The operator's guess, its keys in another order: that line, and every other call that ran the same, whatever its

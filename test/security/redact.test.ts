@@ -232,6 +232,12 @@ describe('long and piped bare values', () => {
     expect(r.redactText(`password=${'a,'.repeat(100)}`)).toBe(`password=${REDACTED}${',a'.repeat(35)},`);
     expect(r.redactText('cat notes.txt password=1|sh')).toBe(`cat notes.txt password=${REDACTED}|sh`);
   });
+
+  // What a shell runs after a value (a substitution, a redirection) was taken into it and hidden from the log.
+  test('a value ends where a shell would run or redirect something; a $ otherwise, and a leading comma, are the value', () => {
+    for (const tail of ['`id`', '$(id)', '>out', '<(id)']) expect(r.redactText(`echo password=1${tail}`)).toBe(`echo password=${REDACTED}${tail}`);
+    expect(r.redactText('DB_PASSWORD=Pa$$w0rd app --password=,Hunter2')).toBe(`DB_PASSWORD=${REDACTED} app --password=${REDACTED}`);
+  });
 });
 
 describe('Redactor.redact', () => {

@@ -53,14 +53,16 @@ const COOKIE_CHAR = String.raw`[^\s"'\x60$;]|\$(?!\()`;
 const COOKIE_SEP = String.raw`[ \t]*;[ \t]*(?=[^\s"';=|&]+=)`;
 
 /**
- * An unquoted value: up to a space, a quote, `&`, `;` or `|` (where a shell may end the command: masking past them
- * would hide the commands after). A comma ends no shell word, so it ends the value only where another setting
- * follows it (`-o user=me,password=pw,uid=0` keeps its uid); `password=Hunter2,Part2` is masked whole, up to its
- * 64th comma. Written as runs of a plain class between a bounded number of commas: an alternation repeated per
- * character cost seconds on a 150 K-character value and, longer, matched nothing at all.
+ * An unquoted value: up to a space, a quote, `&`, `;`, `|`, a redirection, a backquote or `$(` (where a shell ends
+ * the command or runs another: masking past them would hide that command from the log). A `$` otherwise is a
+ * character (`Pa$$w0rd`). A comma ends no shell word, so it ends the value only where another setting follows it
+ * (`-o user=me,password=pw,uid=0` keeps its uid); `password=Hunter2,Part2` and `password=,Hunter2` are masked
+ * whole, up to the 64th comma or `$`. Written as runs of a plain class between a bounded number of separators: an
+ * alternation repeated per character cost seconds on a 150 K-character value and, longer, matched nothing at all.
  */
-const VALUE_CHAR = String.raw`[^\s"'&,;|]`;
-const BARE_VALUE = String.raw`${VALUE_CHAR}+(?:,(?![A-Za-z_][A-Za-z0-9_.-]{0,64}=)${VALUE_CHAR}*){0,64}`;
+const VALUE_CHAR = String.raw`[^\s"'&,;|<>$\x60]`;
+const VALUE_SEP = String.raw`(?:,(?![A-Za-z_][A-Za-z0-9_.-]{0,64}=)|\$(?!\())`;
+const BARE_VALUE = String.raw`(?:${VALUE_CHAR}|${VALUE_SEP})${VALUE_CHAR}*(?:${VALUE_SEP}${VALUE_CHAR}*){0,64}`;
 
 const PATTERNS = [
   // Private-key blocks (PEM, OpenSSH, PGP); an unterminated block (cut output) is masked to the end of its key lines.
