@@ -155,8 +155,8 @@ export async function writeAtomic(confiner: Confiner, input: string, data: Uint8
     // edit_file kept the bit, whatever they wrote next would run as root for
     // any local user who can reach the file.
     const mode = before ? before.mode & 0o0777 : 0o644;
-    // The file whose owner, mode and attributes the replacement carries: at the commit it must not have changed them
-    // since (a chmod 600 made while the new content was written would be undone by the rename).
+    // The file whose owner, mode and attributes the replacement carries (or the new file, when none was there): at
+    // the commit what holds the name must not have other ones (a chmod 600 made meanwhile would be undone).
     let source: Stats | null = null;
     // Made with no name, and named only once it has the owner, mode and attributes it keeps and its content: under a
     // name from the start it was the server's (uid 0) until then, and a command on a root server (uid 0 too) could
@@ -181,6 +181,9 @@ export async function writeAtomic(confiner: Confiner, input: string, data: Uint8
         // Its ACL and user attributes too, after the mode: an ACL sets the group bits to its mask. Exactly its: an access
         // ACL the directory's default ACL gave the new file (a command may have set one there) goes.
         carryXattrs(fh.fd, kept?.xattrs ?? new Map(), input);
+      } else {
+        // A new file: what it has is what a file someone makes in its place meanwhile must have for it to be replaced.
+        source = await fh.stat();
       }
       await fh.writeFile(data);
       await fh.sync();
@@ -305,11 +308,12 @@ function changedRefusal(input: string): PathRefusedError {
 }
 
 /**
- * Whether what holds the name now has other attributes than those carried over: another owner or mode (of the same
- * file, or of one moved into its place: `install -m 600`, an editor's save), or, the same file, a new status-change
- * time and the same modification time (an ACL change; a rewrite of the content moves both, and a plain write
- * replaces the content anyway). The change time alone can miss a change made within the same clock tick on file
- * systems with coarse timestamps; owner and mode are compared as they are.
+ * Whether what holds the name now has other attributes than those carried over (or, for a new file, than it was
+ * made with): another owner or mode (of the same file, or of one moved or made in its place: `install -m 600`, an
+ * editor's save, a file created at 0600 while a new one was written), or, the same file, a new status-change time
+ * and the same modification time (an ACL change; a rewrite of the content moves both, and a plain write replaces
+ * the content anyway). The change time alone can miss a change made within the same clock tick on file systems
+ * with coarse timestamps; owner and mode are compared as they are.
  */
 function attributesChanged(kept: Stats, now: Stats): boolean {
   if (kept.mode !== now.mode || kept.uid !== now.uid || kept.gid !== now.gid) return true;

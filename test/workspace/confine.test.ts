@@ -268,6 +268,12 @@ describe('writeAtomic', () => {
     };
     const moved = await refusal(writeAtomic(c, 'secret.env', bytes('TOKEN=abd\n'), { beforeCommit: moveIn }));
     expect([moved.kind, statSync(file).mode & 0o777]).toEqual(['changed', 0o600]);
+    // A name free at the start and taken meanwhile by a file of another mode: refused too, where one made alike is
+    // replaced (last writer wins, as before).
+    const fresh = join(t.ws, 'fresh.env');
+    const makePrivate = () => writeFileSync(fresh, 'mine\n', { mode: 0o600 });
+    const taken = await refusal(writeAtomic(c, 'fresh.env', bytes('agent\n'), { beforeCommit: makePrivate }));
+    expect([taken.kind, readFileSync(fresh, 'utf8'), statSync(fresh).mode & 0o777]).toEqual(['changed', 'mine\n', 0o600]);
     if (process.getuid?.() !== 0) return;
     // And a chown that keeps the mode (same tick or not: the owner is compared as it is).
     writeFileSync(file, 'TOKEN=abc\n');
