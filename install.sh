@@ -23,12 +23,12 @@ set -eu
 main() {
 
 REPOSITORY=headless-ide/hide
-# Empty when there is no usable HOME (unset under cron or env -i, / or a relative path for a service account):
-# then --prefix must be given.
+# Empty when there is no usable HOME (unset under cron or env -i; for a service account / however spelt, a
+# relative path or a directory that is not there): then --prefix must be given.
+prefix=
 case ${HOME:-} in
-  / | //) prefix= ;;
-  /*) prefix=${HOME%/}/.local ;;
-  *) prefix= ;;
+  /*) home=$(CDPATH='' cd -- "$HOME" 2>/dev/null && pwd -P) || home=
+    [ -z "$home" ] || [ "$home" = / ] || prefix=$home/.local ;;
 esac
 version=
 base_url=${HIDE_INSTALL_BASE_URL:-}
@@ -57,7 +57,7 @@ while [ $# -gt 0 ]; do
     *) die "unknown argument '$1' (try --help)" ;;
   esac
 done
-[ -n "$prefix" ] || die "no HOME (or HOME is / or relative): give --prefix DIR"
+[ -n "$prefix" ] || die "no HOME (or HOME is /, relative or missing): give --prefix DIR"
 # Absolute, as the lines printed at the end (cd somewhere, add to PATH) need:
 # a --prefix=~/x the shell left alone is under HOME, a relative one under here.
 case $prefix in
