@@ -170,8 +170,8 @@ function aclWriters(path: string, trusted: (uid: number) => boolean): string | n
  * user. Named entries of an access ACL that give write count as the mode's
  * bits do.
  */
-export function keysFileWritableByOthers(file: string): string | null {
-  const trusted = (uid: number) => uid === 0 || uid === process.getuid?.();
+export function keysFileWritableByOthers(file: string, serverUid = process.getuid?.()): string | null {
+  const trusted = (uid: number) => uid === 0 || uid === serverUid;
   const route = routeTo(file);
   const why = (path: string, isFile: boolean): string | null => {
     const st = statSync(path);
