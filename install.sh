@@ -25,10 +25,11 @@ main() {
 REPOSITORY=headless-ide/hide
 # Empty when there is no usable HOME (unset under cron or env -i; for a service account / however spelt, a
 # relative path or a directory that is not there): then --prefix must be given.
+# Resolved as the shell sees it (a HOME that is a link, /home -> /var/home, keeps its name for the PATH advice).
 prefix=
 case ${HOME:-} in
-  /*) home=$(CDPATH='' cd -- "$HOME" 2>/dev/null && pwd -P) || home=
-    [ -z "$home" ] || [ "$home" = / ] || prefix=$home/.local ;;
+  /*) home=$(CDPATH='' cd -- "$HOME" 2>/dev/null && pwd) || home=
+    case $home in *[!/]*) prefix=${home%/}/.local ;; esac ;;
 esac
 version=
 base_url=${HIDE_INSTALL_BASE_URL:-}

@@ -11,7 +11,7 @@
  * (a broken `curl | sh`) runs nothing.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tarGz } from '../../scripts/release/tar.ts';
 import { tempDir } from '../helpers/temp.ts';
@@ -194,12 +194,15 @@ describe('install.sh', () => {
   // Under cron, env -i or a service there may be no HOME: the default became /.local, a tree in the root directory.
   test('with HOME unset, empty, / however spelt, relative or missing and no --prefix it refuses, naming --prefix', async () => {
     const dry = (env: Record<string, string>) => run(['sh', INSTALL_SH, '--target', native, '--dry-run'], { cwd: work, env: { PATH: process.env.PATH ?? '', ...env } });
-    for (const home of [undefined, '', '/', '///', '/.', '/..', 'home', `${work}/missing`]) {
+    for (const home of [undefined, '', '/', '//', '///', '/.', '/..', 'home', `${work}/missing`]) {
       const r = await dry(home === undefined ? {} : { HOME: home });
       expect([home, r.code, r.stdout, r.stderr]).toEqual([home, 1, '', 'install.sh: no HOME (or HOME is /, relative or missing): give --prefix DIR\n']);
     }
     mkdirSync(join(work, 'h'), { recursive: true });
-    expect((await dry({ HOME: `${work}/h/` })).stdout).toContain(`install: ${realpathSync(work)}/h/.local/bin/hide\n`);
+    // A HOME that is a link keeps its name (/home -> /var/home), so the advice about PATH names what the user knows.
+    symlinkSync(join(work, 'h'), join(work, 'h-link'));
+    expect((await dry({ HOME: `${work}/h/` })).stdout).toContain(`install: ${work}/h/.local/bin/hide\n`);
+    expect((await dry({ HOME: `${work}/h-link` })).stdout).toContain(`install: ${work}/h-link/.local/bin/hide\n`);
   });
 
   test('piped into sh and cut off at any line, it runs nothing; whole, it does', async () => {
