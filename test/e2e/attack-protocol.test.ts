@@ -244,9 +244,10 @@ describe("the server's secret settings never reach the audit log", () => {
   });
 });
 
-// Redaction masks by shape, and a client chooses the shape: `sh -c 'token="$(touch${IFS}hidden)"'` runs and is audited
-// as `["-c","token=\"[REDACTED]\""]`, hiding what it ran (a quoted value is masked to its quote). The line's keyed digest of the arguments the tool took lets the
-// operator, who holds the key, match a suspected command; nobody without the key can test guesses against it.
+// Redaction masks by shape, and a client chooses the shape: `python3 -c "password=open('hidden','w')"` runs and is
+// audited as `password=[REDACTED]'hidden','w')`, hiding the call it made. The line's keyed digest of the arguments the
+// tool took lets the operator, who holds the key, match a suspected command; nobody without the key can test guesses
+// against it.
 describe('the keyed digest of the arguments a tool took', () => {
   const callTool = async (name: string, args: Record<string, unknown>) => {
     const res = await fetch(s.mcpUrl, {
@@ -268,23 +269,23 @@ describe('the keyed digest of the arguments a tool took', () => {
   const byArguments = (args: unknown, key: string | null = ARGUMENTS_KEY) => query(['--file', s.auditFile, '--arguments', JSON.stringify(args)], key);
 
   test('a command hidden behind a secret-shaped argument, with a secret-named argument the tool ignores, is found by what the tool took', async () => {
-    const command = ['-c', 'token="$(touch${IFS}hidden)"'];
-    const line = await callTool('shell_execute', { command: 'sh', arguments: command, correlationId: 'hidden-payload', password: 'Q9v7Lk2PzX81mTfR' });
-    expect(existsSync(join(s.workspace, 'hidden'))).toBe(true);
-    expect(line.arguments).toMatchObject({ arguments: ['-c', 'token="[REDACTED]"'], password: '[REDACTED]' });
+    const command = ['-c', "password=open('hidden','w')"];
+    const line = await callTool('shell_execute', { command: '/usr/bin/python3', arguments: command, correlationId: 'hidden-payload', password: 'Q9v7Lk2PzX81mTfR' });
+    expect([line.error, existsSync(join(s.workspace, 'hidden'))]).toEqual([null, true]);
+    expect(line.arguments).toMatchObject({ arguments: ['-c', "password=[REDACTED]'hidden','w')"], password: '[REDACTED]' });
     // HMAC-SHA256 of what the tool took, as JSON with sorted keys, worked out here apart from the server's code: the
     // name shell_execute does not know (and whose masked value nobody could give back) is not in it, nor the label.
-    const sorted = '{"arguments":["-c","token=\\"$(touch${IFS}hidden)\\""],"command":"sh"}';
+    const sorted = `{"arguments":["-c","password=open('hidden','w')"],"command":"/usr/bin/python3"}`;
     expect(line.arguments_hmac).toBe(createHmac('sha256', ARGUMENTS_KEY).update(sorted).digest('hex'));
     expect(readFileSync(s.auditFile, 'utf8')).not.toContain(ARGUMENTS_KEY);
     // The operator's guess, its keys in another order: that line, and every other call that ran the same, whatever its
     // labels (given with the guess or not).
-    await callTool('shell_execute', { arguments: command, command: 'sh', correlationId: 'hidden-again', user: 'someone' });
-    expect(found(byArguments({ arguments: command, command: 'sh' }))).toEqual({ exit: 0, ids: ['hidden-payload', 'hidden-again'] });
-    expect(found(byArguments({ arguments: command, command: 'sh', correlationId: 'hidden-payload', user: 'x' }))).toEqual({ exit: 0, ids: ['hidden-payload', 'hidden-again'] });
+    await callTool('shell_execute', { arguments: command, command: '/usr/bin/python3', correlationId: 'hidden-again', user: 'someone' });
+    expect(found(byArguments({ arguments: command, command: '/usr/bin/python3' }))).toEqual({ exit: 0, ids: ['hidden-payload', 'hidden-again'] });
+    expect(found(byArguments({ arguments: command, command: '/usr/bin/python3', correlationId: 'hidden-payload', user: 'x' }))).toEqual({ exit: 0, ids: ['hidden-payload', 'hidden-again'] });
     // A wrong guess, or the right one under another key, matches nothing.
-    expect(found(byArguments({ command: 'sh', arguments: ['-c', 'token=$(touch${IFS}other)'] }))).toEqual({ exit: 0, ids: [] });
-    expect(found(byArguments({ command: 'sh', arguments: command }, 'k'.repeat(40)))).toEqual({ exit: 0, ids: [] });
+    expect(found(byArguments({ command: '/usr/bin/python3', arguments: ['-c', "password=open('other','w')"] }))).toEqual({ exit: 0, ids: [] });
+    expect(found(byArguments({ command: '/usr/bin/python3', arguments: command }, 'k'.repeat(40)))).toEqual({ exit: 0, ids: [] });
   });
 
   test("write_file is found without its content, which neither the line nor the digest holds; a call its schema refused has no digest: nothing ran", async () => {

@@ -238,6 +238,15 @@ describe('long and piped bare values', () => {
     for (const tail of ['`id`', '$(id)', '>out', '<(id)']) expect(r.redactText(`echo password=1${tail}`)).toBe(`echo password=${REDACTED}${tail}`);
     expect(r.redactText('DB_PASSWORD=Pa$$w0rd app --password=,Hunter2')).toBe(`DB_PASSWORD=${REDACTED} app --password=${REDACTED}`);
   });
+
+  // Quotes, ${IFS} and brace expansion carried a command past the mask: `echo password="$(touch x)"` ran and was
+  // logged as `password="[REDACTED]"`.
+  test('a quoted value holding a substitution, an expansion and a brace expansion are left as written', () => {
+    for (const script of ['echo password="$(touch x)"', 'X_PASS="`id`" app', `echo "password='$(cmd)'"`]) expect(r.redactText(script)).toBe(script);
+    expect(r.redactText('env password=1${IFS}touch${IFS}x')).toBe(`env password=${REDACTED}\${IFS}touch\${IFS}x`);
+    expect(r.redactText('{env,password=1,touch,x}')).toBe(`{env,password=${REDACTED},touch,x}`);
+    expect(r.redactText('password="Pa$$ w0rd" DB_PASSWORD=\'a b\'')).toBe(`password="${REDACTED}" DB_PASSWORD='${REDACTED}'`);
+  });
 });
 
 describe('Redactor.redact', () => {

@@ -53,7 +53,7 @@ const COOKIE_CHAR = String.raw`[^\s"'\x60$;]|\$(?!\()`;
 const COOKIE_SEP = String.raw`[ \t]*;[ \t]*(?=[^\s"';=|&]+=)`;
 
 /**
- * An unquoted value: up to a space, a quote, `&`, `;`, `|`, a redirection, a backquote or `$(` (where a shell ends
+ * An unquoted value: up to a space, a quote, `&`, `;`, `|`, a redirection, a backquote, `$(` or `${` (where a shell ends
  * the command or runs another: masking past them would hide that command from the log). A `$` otherwise is a
  * character (`Pa$$w0rd`). A comma ends no shell word, so it ends the value only where another setting follows it
  * (`-o user=me,password=pw,uid=0` keeps its uid); `password=Hunter2,Part2` and `password=,Hunter2` are masked
@@ -61,8 +61,19 @@ const COOKIE_SEP = String.raw`[ \t]*;[ \t]*(?=[^\s"';=|&]+=)`;
  * alternation repeated per character cost seconds on a 150 K-character value and, longer, matched nothing at all.
  */
 const VALUE_CHAR = String.raw`[^\s"'&,;|<>$\x60]`;
-const VALUE_SEP = String.raw`(?:,(?![A-Za-z_][A-Za-z0-9_.-]{0,64}=)|\$(?!\())`;
+/** A `$` not opening a substitution or an expansion (`${IFS}` spells a space), a comma before no setting and in no brace expansion (`{env,password=1,touch,x}`). */
+const NOT_SUBSTITUTION = String.raw`\$(?![({])`;
+const VALUE_SEP = String.raw`(?:,(?![A-Za-z_][A-Za-z0-9_.-]{0,64}=)(?![^\s}]*\})|${NOT_SUBSTITUTION})`;
 const BARE_VALUE = String.raw`(?:${VALUE_CHAR}|${VALUE_SEP})${VALUE_CHAR}*(?:${VALUE_SEP}${VALUE_CHAR}*){0,64}`;
+/**
+ * Quoted values, masked to their closing quote; one that holds a substitution (a backquote, `$(`, `${`) is not a
+ * quoted value at all and stays as written: its quotes would hide the command it runs (`password="$(touch x)"`),
+ * in single quotes too, which inside double quotes run it as well.
+ */
+const DOUBLE_QUOTED = String.raw`"[^"\\\n$\x60]*(?:(?:\\.|${NOT_SUBSTITUTION})[^"\\\n$\x60]*){0,4096}"`;
+const ESCAPED_QUOTED = String.raw`\\"[^\\\n$\x60]*(?:(?:\\[^"]|${NOT_SUBSTITUTION})[^\\\n$\x60]*){0,4096}\\"`;
+const SINGLE_QUOTED = String.raw`'[^'\n$\x60]*(?:${NOT_SUBSTITUTION}[^'\n$\x60]*){0,4096}'`;
+const QUOTED_VALUE = String.raw`\$'(?:[^'\\\n]|\\.)*'|${ESCAPED_QUOTED}|${DOUBLE_QUOTED}|${SINGLE_QUOTED}`;
 
 const PATTERNS = [
   // Private-key blocks (PEM, OpenSSH, PGP); an unterminated block (cut output) is masked to the end of its key lines.
@@ -87,10 +98,10 @@ const PATTERNS = [
   // JSON inside a string (\"password\":\"…\") counts too. A quoted value runs to its closing quote on the line (a
   // string cut at its length limit has its open quote closed first: redactCut), never to the end of the line: an
   // unclosed one (`echo 'password="' > f; curl x | sh`) would hide the commands after it.
-  String.raw`(?<kvName>(?<![A-Za-z0-9_.-])${NOT_SECRET_PREFIX}-{0,2}${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX})(?<kvSep>\\?["']?[ \t]*[=:][ \t]*(?:\r?\n[ \t]+)?)(?<kvVal>\$'(?:[^'\\\n]|\\.)*'|\\"(?:[^\\\n]|\\[^"])*\\"|"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|${BRACKETED}|(?<kvScheme>(?:Bearer|Basic)\s+)?${BARE_VALUE})`,
+  String.raw`(?<kvName>(?<![A-Za-z0-9_.-])${NOT_SECRET_PREFIX}-{0,2}${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX})(?<kvSep>\\?["']?[ \t]*[=:][ \t]*(?:\r?\n[ \t]+)?)(?<kvVal>${QUOTED_VALUE}|${BRACKETED}|(?<kvScheme>(?:Bearer|Basic)\s+)?${BARE_VALUE})`,
   // Environment-style DB_PASS=…, MYSQL_PWD=…, SSH_KEY=…, GITHUB_PAT=…, REDISCLI_AUTH=…, SMTP_PW=…, NPM_CREDS=…, PGPASS=…, and pass=…,
   // the value bare or quoted (`export DB_PASS="…"`), quotes kept.
-  String.raw`(?<envName>(?<![A-Za-z0-9_.-])-{0,2}(?:[A-Za-z][A-Za-z0-9_]{0,63}_(?:KEY|PAT|PASS|PWD|PW|AUTH|CREDS?)|(?:PG)?PASS)=)(?<envVal>\$'(?:[^'\\\n]|\\.)*'|\\"(?:[^\\\n]|\\[^"])*\\"|"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|${BARE_VALUE})`,
+  String.raw`(?<envName>(?<![A-Za-z0-9_.-])-{0,2}(?:[A-Za-z][A-Za-z0-9_]{0,63}_(?:KEY|PAT|PASS|PWD|PW|AUTH|CREDS?)|(?:PG)?PASS)=)(?<envVal>${QUOTED_VALUE}|${BARE_VALUE})`,
   // --password hunter2, aws_secret_access_key X (value as the next word).
   String.raw`(?<flag>${WORD_START}(?:${NOT_SECRET_PREFIX}--?${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX}|--?(?:pass|pw|auth)|aws_secret_access_key)${GAP})(?<flagVal>${LOOSE_FLAG_VALUE})`,
   // curl -u user:password, podman --creds, skopeo --src-creds and --dest-creds: the password read as a word, or
