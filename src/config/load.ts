@@ -236,21 +236,37 @@ function problem(spec: SettingSpec, source: string, given: unknown, message: str
   return withoutUserinfo(`${spec.env}${from}: ${message}${got}`, given);
 }
 
-/** Every text in `given` that a URL parser could take for user-info: after a scheme and its slashes or backslashes (`https:u:pw@h` parses too), up to the last `@`, whatever it holds. */
+/**
+ * Every text in `given` (strings, in lists and objects too) that a URL parser could take for user-info: after a
+ * scheme and its slashes or backslashes (`https:u:pw@h` parses too), up to each `@` after it, whatever it holds (a
+ * list in one string is split by its reader, so the first item's ends at an earlier `@` than the last). Bounded:
+ * MAX_USERINFO texts in all.
+ */
 function userinfoIn(given: unknown, out: string[] = []): string[] {
+  if (out.length >= MAX_USERINFO) return out;
   if (typeof given === 'string') {
     for (const m of given.matchAll(SCHEME)) {
       const rest = given.slice(m.index + m[0].length);
-      const at = rest.lastIndexOf('@');
-      if (at > 0) out.push(rest.slice(0, at));
+      for (let at = rest.indexOf('@'); at > 0 && out.length < MAX_USERINFO; at = rest.indexOf('@', at + 1)) out.push(rest.slice(0, at));
+      if (out.length >= MAX_USERINFO) break;
     }
   } else if (Array.isArray(given)) for (const item of given) userinfoIn(item, out);
+  else if (given !== null && typeof given === 'object') for (const item of Object.values(given)) userinfoIn(item, out);
   return out;
 }
 
+/** User-info texts looked for in one refused value: a value with more is shown without anything after its first scheme. */
+const MAX_USERINFO = 64;
+
 /** `line` with every user-info of `given` masked where it stands before its `@`, as written and as JSON text writes it. */
 function withoutUserinfo(line: string, given: unknown): string {
-  const parts = userinfoIn(given).flatMap((p) => [p, JSON.stringify(p).slice(1, -1)]);
+  const found = userinfoIn(given);
+  // Past the bound, nothing after the first scheme of the line is shown.
+  if (found.length >= MAX_USERINFO) {
+    const first = SCHEME_ONCE.exec(line);
+    return first === null ? line : `${line.slice(0, first.index + first[0].length)}${MASK}`;
+  }
+  const parts = found.flatMap((p) => [p, JSON.stringify(p).slice(1, -1)]);
   for (const part of [...new Set(parts)].sort((a, b) => b.length - a.length)) line = line.split(`${part}@`).join(`${MASK}@`);
   return line;
 }
@@ -372,6 +388,7 @@ export function loadSettings<const P extends SettingPath>(paths: readonly P[], o
 const URL_USERINFO = /\/\/([^/?#]*)@/;
 /** A URL scheme and the slashes (or backslashes) after it. */
 const SCHEME = /(?<![A-Za-z0-9+.-])[a-z][a-z0-9+.-]{0,31}:[\\/]*/gi;
+const SCHEME_ONCE = new RegExp(SCHEME.source, 'i');
 
 /**
  * The values of every secret row, for the audit redactor to mask wherever

@@ -236,6 +236,19 @@ describe('maskedConfig', () => {
       origins = (err as { problems: string[] }).problems;
     }
     expect([origins.length, origins.some((p) => p.includes('S3cret')), origins.some((p) => p.includes('https://********@app.example.com'))]).toEqual([1, false, true]);
+    // The first item of a list in one string, where a later item has an `@` too; a URL inside an object of the file.
+    const shown = (env: Record<string, string>, file?: object) => {
+      if (file !== undefined) dir.write('cfg.json', file);
+      try {
+        loadConfig({ cwd: dir.path, env, flags: { workspace: dir.workspace }, ...(file === undefined ? {} : { configFile: 'cfg.json' }) });
+        return '';
+      } catch (err) {
+        return (err as { problems: string[] }).problems.join('\n');
+      }
+    };
+    const list = shown({ HIDE_ALLOWED_ORIGINS: 'https://u:S3cretA@a.example.com,https://v:S3cretB@b.example.com' });
+    const nested = shown({}, { oauth: { resource: { url: 'https://u:S3cretC@h.example/mcp' } } });
+    expect([list.includes('S3cret'), nested.includes('S3cret'), list !== '', nested !== '']).toEqual([false, false, true, true]);
     let problems: string[] = [];
     try {
       loadConfig({ cwd: dir.path, env, flags: { workspace: dir.workspace } });
