@@ -9,7 +9,7 @@ import * as v from 'valibot';
 import { UNSEEN_OR_CONTROL } from '../core/client-id.ts';
 import { editDistance } from '../util/edit-distance.ts';
 import { routeTo } from '../util/path-links.ts';
-import { carriedXattrs } from '../util/xattrs.ts';
+import { accessAcl } from '../util/xattrs.ts';
 import { duplicateKeys } from '../util/json-duplicate-keys.ts';
 import { jsonSyntaxMessage } from '../util/json-syntax.ts';
 
@@ -142,13 +142,13 @@ const ACL_WRITE = 0x02;
  * mode's group bits say nothing of these (they are the mask).
  */
 function aclWriters(path: string, trusted: (uid: number) => boolean): string | null {
-  let acl: Buffer | undefined;
+  let acl: Buffer | null;
   try {
-    acl = carriedXattrs(path).get('system.posix_acl_access');
+    acl = accessAcl(path);
   } catch {
     return null;
   }
-  if (acl === undefined || acl.length < 4) return null;
+  if (acl === null || acl.length < 4) return null;
   const entries: { tag: number; perm: number; id: number }[] = [];
   for (let at = 4; at + 8 <= acl.length; at += 8) entries.push({ tag: acl.readUInt16LE(at), perm: acl.readUInt16LE(at + 2), id: acl.readUInt32LE(at + 4) });
   const mask = entries.find((e) => e.tag === ACL_MASK)?.perm ?? 0o7;

@@ -71,6 +71,18 @@ export function carriedXattrs(path: string): Map<string, Buffer> {
 export const ACCESS_ACL = 'system.posix_acl_access';
 
 /**
+ * The access ACL of the file at `path` (the last component followed), or null where it has none or the platform
+ * keeps none: read by its name alone, so no count of other attributes can keep it from being read.
+ */
+export function accessAcl(path: string): Buffer | null {
+  if (process.platform !== 'linux') return null;
+  const c = calls();
+  const where = cString(path);
+  const name = cString(ACCESS_ACL);
+  return readSized((buf, size) => c.getxattr(where, name, buf, size), `getxattr(${ACCESS_ACL})`);
+}
+
+/**
  * Makes the open file `fd` carry exactly `attrs` of what replacements carry:
  * sets each, and takes off an access ACL it has and `attrs` lacks (one its
  * directory's default ACL gave it, which a command may have set there to be
