@@ -207,60 +207,34 @@ describe('maskedConfig', () => {
   // A URL setting refuses user:password@, and its refusal, printed and logged at start, showed the password it refused.
   test('a URL refused for holding credentials is named without them', () => {
     using dir = configDir();
-    const env = {
-      HIDE_AUTH_MODE: 'oauth',
-      HIDE_OAUTH_ISSUERS: 'https://sso.example.com,https://u:S3cretI@idp.example',
-      HIDE_OAUTH_RESOURCE: 'https://u:S3cretR@hide.example/mcp',
-      HIDE_OAUTH_INTROSPECTION_URL: 'https://hide:S3cret@pw@idp.example/introspect',
-    };
-    // Other spellings a URL parser takes, and passwords that make the URL invalid: none is shown either.
-    const odd = ['https:u:S3cret@idp.example/x', 'https:\\\\u:S3cret@idp.example/x', 'https://u:S3/cr#et?@idp.example/x', 'https://u:S3 c"ret@idp.example/x'].map((url) => {
-      try {
-        loadConfig({ cwd: dir.path, env: { ...env, HIDE_OAUTH_INTROSPECTION_URL: url }, flags: { workspace: dir.workspace } });
-        return '';
-      } catch (err) {
-        return (err as { problems: string[] }).problems.find((p) => p.startsWith('HIDE_OAUTH_INTROSPECTION_URL')) ?? '';
-      }
-    });
-    expect(odd.map((p) => [p.includes('********@idp.example'), /S3/.test(p)])).toEqual([
-      [true, false],
-      [true, false],
-      [true, false],
-      [true, false],
-    ]);
-    // A list setting whose message quotes the item names it masked too.
-    let origins: string[] = [];
-    try {
-      loadConfig({ cwd: dir.path, env: { HIDE_ALLOWED_ORIGINS: 'https://user:S3cret@app.example.com' }, flags: { workspace: dir.workspace } });
-    } catch (err) {
-      origins = (err as { problems: string[] }).problems;
-    }
-    expect([origins.length, origins.some((p) => p.includes('S3cret')), origins.some((p) => p.includes('https://********@app.example.com'))]).toEqual([1, false, true]);
-    // The first item of a list in one string, where a later item has an `@` too; a URL inside an object of the file.
-    const shown = (env: Record<string, string>, file?: object) => {
+    const problemsOf = (env: Record<string, string>, file?: object): string[] => {
       if (file !== undefined) dir.write('cfg.json', file);
       try {
         loadConfig({ cwd: dir.path, env, flags: { workspace: dir.workspace }, ...(file === undefined ? {} : { configFile: 'cfg.json' }) });
-        return '';
+        return [];
       } catch (err) {
-        return (err as { problems: string[] }).problems.join('\n');
+        return (err as { problems: string[] }).problems;
       }
     };
-    const list = shown({ HIDE_ALLOWED_ORIGINS: 'https://u:S3cretA@a.example.com,https://v:S3cretB@b.example.com' });
-    const nested = shown({}, { oauth: { resource: { url: 'https://u:S3cretC@h.example/mcp' } } });
-    expect([list.includes('S3cret'), nested.includes('S3cret'), list !== '', nested !== '']).toEqual([false, false, true, true]);
-    let problems: string[] = [];
-    try {
-      loadConfig({ cwd: dir.path, env, flags: { workspace: dir.workspace } });
-    } catch (err) {
-      problems = (err as { problems: string[] }).problems;
-    }
-    const named = (env: string) => problems.find((p) => p.startsWith(env)) ?? '';
-    expect(['HIDE_OAUTH_ISSUERS', 'HIDE_OAUTH_RESOURCE', 'HIDE_OAUTH_INTROSPECTION_URL'].map((e) => [named(e).includes('//********@'), /S3cret/.test(named(e))])).toEqual([
+    const oauth = { HIDE_AUTH_MODE: 'oauth', HIDE_OAUTH_ISSUERS: 'https://sso.example.com,https://u:S3cretI@idp.example', HIDE_OAUTH_RESOURCE: 'https://u:S3cretR@hide.example/mcp' };
+    const named = (problems: string[], env: string) => problems.find((p) => p.startsWith(env)) ?? '';
+    const first = problemsOf({ ...oauth, HIDE_OAUTH_INTROSPECTION_URL: 'https://hide:S3cret@pw@idp.example/introspect' });
+    expect(['HIDE_OAUTH_ISSUERS', 'HIDE_OAUTH_RESOURCE', 'HIDE_OAUTH_INTROSPECTION_URL'].map((e) => [named(first, e).includes('//********@'), /S3cret/.test(named(first, e))])).toEqual([
       [true, false],
       [true, false],
       [true, false],
     ]);
+    // Other spellings a URL parser takes, and passwords that make the URL invalid: none is shown either.
+    const odd = ['https:u:S3cret@idp.example/x', 'https:\\\\u:S3cret@idp.example/x', 'https://u:S3/cr#et?@idp.example/x', 'https://u:S3 c"ret@idp.example/x'];
+    const shown = odd.map((url) => named(problemsOf({ ...oauth, HIDE_OAUTH_INTROSPECTION_URL: url }), 'HIDE_OAUTH_INTROSPECTION_URL'));
+    expect(shown.map((p) => [p.includes('********@idp.example'), /S3/.test(p)])).toEqual(odd.map(() => [true, false]));
+    // A list setting whose message quotes the item; the first item of a list in one string, where a later item has an
+    // `@` too; a URL inside an object of the config file.
+    const origins = problemsOf({ HIDE_ALLOWED_ORIGINS: 'https://user:S3cret@app.example.com' });
+    expect([origins.length, origins.some((p) => p.includes('S3cret')), origins.some((p) => p.includes('https://********@app.example.com'))]).toEqual([1, false, true]);
+    const list = problemsOf({ HIDE_ALLOWED_ORIGINS: 'https://u:S3cretA@a.example.com,https://v:S3cretB@b.example.com' }).join('\n');
+    const nested = problemsOf({}, { oauth: { resource: { url: 'https://u:S3cretC@h.example/mcp' } } }).join('\n');
+    expect([list.includes('S3cret'), nested.includes('S3cret'), list !== '', nested !== '']).toEqual([false, false, true, true]);
   });
 
   test('unset secrets stay unset; a Redis URL without credentials is shown whole', () => {
