@@ -1,7 +1,8 @@
 /**
  * The keys file (seed 001's format) and what a key may look like: the schema
  * of a client entry, parsing with every problem named, misspelt fields, and
- * the warning for plaintext keys other users can read. No state in here.
+ * the warnings for plaintext keys other users can read and for a file other
+ * users could rewrite. No state in here.
  */
 import { statSync } from 'node:fs';
 import { dirname } from 'node:path';
