@@ -11,6 +11,7 @@
  * is taken (or the client hangs up): a client's unread answers are then bound
  * by its concurrency limit.
  */
+import { isHighSurrogate } from '../util/utf16.ts';
 
 /** An answer up to this many characters goes out at once: the socket's buffer takes it whole. */
 export const SENT_AT_ONCE_CHARS = 64 * 1024;
@@ -19,9 +20,6 @@ export const SENT_AT_ONCE_CHARS = 64 * 1024;
 const CHUNK_CHARS = 64 * 1024;
 
 const encoder = new TextEncoder();
-
-/** Whether `code` is the first half of a surrogate pair: a chunk must not end between the two halves. */
-const isHighSurrogate = (code: number) => code >= 0xd800 && code <= 0xdbff;
 
 export class TakenBody {
   readonly stream: ReadableStream<Uint8Array>;

@@ -7,6 +7,7 @@ import * as v from 'valibot';
 import type { Confiner } from '../../workspace/confine.ts';
 import { openFileForRead, readChecked } from '../../workspace/open.ts';
 import { charsWithinJsonBudget } from '../../util/json-text-cost.ts';
+import { isHighSurrogate } from '../../util/utf16.ts';
 import { defineTool, type ToolDefinition, toolOutput } from '../types.ts';
 import { type FileLimits, failure, looksBinary, lossyUtf8, mib, pathSchemaDescription, READ_ANNOTATIONS, refusalsAsResults } from './common.ts';
 
@@ -17,9 +18,6 @@ export const MAX_READ_CHARS = 512 * 1024;
 /** The same cap in JSON text: twice the characters, which text of line breaks, tabs and quotes alone stays within. */
 const MAX_READ_JSON = 2 * MAX_READ_CHARS;
 
-function isHighSurrogate(c: number): boolean {
-  return c >= 0xd800 && c <= 0xdbff;
-}
 
 /*
  * Lines are found by scanning, never stored: the start of every line of a
