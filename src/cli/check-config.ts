@@ -2,7 +2,7 @@
 import { ConfigError, loadConfig, maskedConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { writableKeysFileProblem } from '../config/writable-roots.ts';
-import { isWellFormedKey, KEY_FORM, KeyStore, keysFileWritableByOthers, plaintextKeysExposure } from '../security/keys.ts';
+import { isWellFormedKey, KEY_FORM, KeyStore } from '../security/keys.ts';
 import { Confiner } from '../workspace/confine.ts';
 import { landlockAbi } from '../sandbox/landlock.ts';
 import { predictedLayers } from '../sandbox/layers.ts';
@@ -61,13 +61,7 @@ function keysProblem(config: Config, sources: Record<string, string>, warnings: 
   } catch (err) {
     return `HIDE_API_KEYS_FILE${from('auth.keysFile')}: ${(err as Error).message}`;
   }
-  if (store.file !== null) {
-    const exposure = plaintextKeysExposure(store.file, store.plaintextInFile());
-    if (exposure !== null) warnings.push(exposure);
-    const writable = keysFileWritableByOthers(store.file);
-    if (writable !== null) warnings.push(writable);
-  }
-  warnings.push(...store.shortKeys());
+  warnings.push(...store.warnings());
   store.close();
   if (store.hasAnyKey()) return null;
   return 'HIDE_AUTH_ENABLED: authentication is on but no enabled key is configured (HIDE_API_KEY, or HIDE_API_KEYS_FILE with an enabled client)';

@@ -25,7 +25,7 @@ import { AuditWriter } from '../audit/writer.ts';
 import { ArgumentsDigest } from '../audit/arguments-digest.ts';
 import type { AuditSink } from '../audit/event.ts';
 import { IpFilter, isLoopback } from '../security/ip.ts';
-import { KeyStore, keysFileWritableByOthers, plaintextKeysExposure } from '../security/keys.ts';
+import { KeyStore } from '../security/keys.ts';
 import { networkOnExposures } from '../security/network-exposure.ts';
 import { cleartextWarnings } from '../security/oauth/discovery.ts';
 import type { OAuthGuard } from '../security/oauth/guard.ts';
@@ -215,13 +215,7 @@ function openAuth(config: Config, opts: RuntimeOptions, cleanups: Cleanups): Aut
     }
     const store = keyStore;
     cleanups.add(() => store.close());
-    if (store.file !== null) {
-      const exposure = plaintextKeysExposure(store.file, store.plaintextInFile());
-      if (exposure !== null) logger.withTag('keys').warn(exposure);
-      const writable = keysFileWritableByOthers(store.file);
-      if (writable !== null) logger.withTag('keys').warn(writable);
-    }
-    for (const line of store.shortKeys()) logger.withTag('keys').warn(line);
+    for (const line of store.warnings()) logger.withTag('keys').warn(line);
     if (!keyStore.hasAnyKey()) {
       throw new StartupError(
         'authentication is enabled but no usable key is configured: set HIDE_API_KEY (or Authentication__ApiKey__Key) ' +

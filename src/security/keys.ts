@@ -8,7 +8,7 @@
  * Shared by the HTTP auth hook and the CLI (`hide keys`); no HTTP in here.
  */
 import { randomBytes } from '../util/random.ts';
-import { isWellFormedKey, KEY_FORM, type KeysFileEntry, parseKeysFile } from './keys-file.ts';
+import { isWellFormedKey, KEY_FORM, type KeysFileEntry, keysFileWritableByOthers, parseKeysFile, plaintextKeysExposure } from './keys-file.ts';
 import { readSettingsFileSync } from '../util/read-settings-file.ts';
 import { KeysFileWatcher } from './keys-watch.ts';
 import { sha256Hex } from '../util/sha256.ts';
@@ -256,6 +256,16 @@ export class KeyStore {
     return this.keys
       .filter((k) => k.enabled && k.plaintext !== null && k.plaintext.length < MIN_SAFE_KEY_LENGTH)
       .map((k) => shortKeyLine(k.client.clientId, k.plaintext!.length));
+  }
+
+  /**
+   * What a start logs and check-config prints about these keys, in that
+   * order: a keys file whose plaintext keys other users can read, one they
+   * could rewrite, and short keys.
+   */
+  warnings(): string[] {
+    const file = this.file === null ? [] : [plaintextKeysExposure(this.file, this.plaintextInFile()), keysFileWritableByOthers(this.file)];
+    return [...file.filter((w): w is string => w !== null), ...this.shortKeys()];
   }
 
   /** How many keys the keys file holds in plaintext (`api_key`) rather than as digests. */
