@@ -157,7 +157,7 @@ export async function writeAtomic(confiner: Confiner, input: string, data: Uint8
     const mode = before ? before.mode & 0o0777 : 0o644;
     // The file whose owner, mode and attributes the replacement carries (or the new file, when none was there): at
     // the commit what holds the name must not have other ones (a chmod 600 made meanwhile would be undone).
-    let source: Stats | null = null;
+    let source: Carried | null = null;
     // Made with no name, and named only once it has the owner, mode and attributes it keeps and its content: under a
     // name from the start it was the server's (uid 0) until then, and a command on a root server (uid 0 too) could
     // open it in that moment and read through that open what was written after. Named from the start only where the
@@ -174,16 +174,16 @@ export async function writeAtomic(confiner: Confiner, input: string, data: Uint8
         // Owner, mode and attributes all from one file: the one pinned now, which must be the one read when the write
         // is of a version read (an edit); a plain write keeps those of whichever file holds the name now.
         const kept = await keptFrom(target, before, opts.expect !== undefined, input);
-        source = kept?.stats ?? before;
-        await keepOwner(fh, source);
+        source = kept ?? { stats: before, xattrs: new Map() };
+        await keepOwner(fh, source.stats);
         // open() applies the umask; an existing file keeps its exact permissions. After the chown, which may clear bits.
-        await fh.chmod(source.mode & 0o0777);
+        await fh.chmod(source.stats.mode & 0o0777);
         // Its ACL and user attributes too, after the mode: an ACL sets the group bits to its mask. Exactly its: an access
         // ACL the directory's default ACL gave the new file (a command may have set one there) goes.
-        carryXattrs(fh.fd, kept?.xattrs ?? new Map(), input);
+        carryXattrs(fh.fd, source.xattrs, input);
       } else {
         // A new file: what it has is what a file someone makes in its place meanwhile must have for it to be replaced.
-        source = await fh.stat();
+        source = { stats: await fh.stat(), xattrs: readCarried(`/proc/self/fd/${fh.fd}`, input) };
       }
       await fh.writeFile(data);
       await fh.sync();
@@ -211,7 +211,7 @@ export async function writeAtomic(confiner: Confiner, input: string, data: Uint8
         if (!(await stillHolds(target, opts.expect, input))) throw changedRefusal(input);
       }
       // After the content checks, which name a rewrite for what it is.
-      if (source !== null && now !== null && attributesChanged(source, now)) {
+      if (source !== null && now !== null && (await attributesChanged(target, source, now, input))) {
         throw new PathRefusedError(`path '${input}' had its mode, owner or ACL changed while it was being written; not written, so that change stands: retry`, input, 'changed');
       }
       if (opts.createOnly) {
@@ -248,7 +248,7 @@ export async function writeAtomic(confiner: Confiner, input: string, data: Uint8
  * changed; otherwise whichever regular file holds the name now, or null
  * when none does (the commit judges what is there).
  */
-async function keptFrom(target: string, before: Stats, strict: boolean, input: string): Promise<{ stats: Stats; xattrs: Map<string, Buffer> } | null> {
+async function keptFrom(target: string, before: Stats, strict: boolean, input: string): Promise<Carried | null> {
   let pinned: FileHandle;
   try {
     pinned = await open(target, O_PATH | O_NOFOLLOW);
@@ -263,13 +263,18 @@ async function keptFrom(target: string, before: Stats, strict: boolean, input: s
     if (strict && !same) throw changedRefusal(input);
     // A link, a directory or a hard-linked file now: nothing of it is kept; the commit refuses or replaces it.
     if (!st.isFile() || st.nlink > 1) return null;
-    try {
-      return { stats: st, xattrs: carriedXattrs(`/proc/self/fd/${pinned.fd}`) };
-    } catch (err) {
-      throw xattrRefusal(err, input);
-    }
+    return { stats: st, xattrs: readCarried(`/proc/self/fd/${pinned.fd}`, input) };
   } finally {
     await pinned.close();
+  }
+}
+
+/** The attributes a replacement carries of the file at `path` (a `/proc/self/fd/N`); more than it takes refuses the write. */
+function readCarried(path: string, input: string): Map<string, Buffer> {
+  try {
+    return carriedXattrs(path);
+  } catch (err) {
+    throw xattrRefusal(err, input);
   }
 }
 
@@ -308,16 +313,44 @@ function changedRefusal(input: string): PathRefusedError {
 }
 
 /**
- * Whether what holds the name now has other attributes than those carried over (or, for a new file, than it was
- * made with): another owner or mode (of the same file, or of one moved or made in its place: `install -m 600`, an
- * editor's save, a file created at 0600 while a new one was written), or, the same file, a new status-change time
- * and the same modification time (an ACL change; a rewrite of the content moves both, and a plain write replaces
- * the content anyway). The change time alone can miss a change made within the same clock tick on file systems
- * with coarse timestamps; owner and mode are compared as they are.
+ * Whether what holds the name now has other attributes than those the replacement carries (or, for a new file,
+ * than it was made with): another owner, mode, access ACL or user attribute — of the same file (`chmod 600`,
+ * `setfacl` in the window), or of one moved or made in its place (`install -m 600`, an editor's save, a file
+ * created at 0600 while a new one was written). Compared as they are, not by the status-change time, which also
+ * moves on an access-time update or a new hard link and changes nothing kept.
  */
-function attributesChanged(kept: Stats, now: Stats): boolean {
-  if (kept.mode !== now.mode || kept.uid !== now.uid || kept.gid !== now.gid) return true;
-  return kept.dev === now.dev && kept.ino === now.ino && kept.ctimeMs !== now.ctimeMs && kept.mtimeMs === now.mtimeMs;
+async function attributesChanged(target: string, kept: Carried, now: Stats, input: string): Promise<boolean> {
+  if (kept.stats.mode !== now.mode || kept.stats.uid !== now.uid || kept.stats.gid !== now.gid) return true;
+  let pinned: FileHandle;
+  try {
+    pinned = await open(target, O_PATH | O_NOFOLLOW);
+  } catch (err) {
+    if (['ENOENT', 'ELOOP'].includes((err as NodeJS.ErrnoException).code ?? '')) return true;
+    throw err;
+  }
+  try {
+    // Read through the descriptor of the very file the owner and mode were taken from; another in its place since is a change too.
+    const st = await pinned.stat();
+    if (st.dev !== now.dev || st.ino !== now.ino) return true;
+    return !sameXattrs(kept.xattrs, readCarried(`/proc/self/fd/${pinned.fd}`, input));
+  } finally {
+    await pinned.close();
+  }
+}
+
+/** The owner and mode (in `stats`) and the extended attributes a replacement carries. */
+interface Carried {
+  stats: Stats;
+  xattrs: Map<string, Buffer>;
+}
+
+function sameXattrs(a: ReadonlyMap<string, Buffer>, b: ReadonlyMap<string, Buffer>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [name, value] of a) {
+    const other = b.get(name);
+    if (other === undefined || !other.equals(value)) return false;
+  }
+  return true;
 }
 
 function checkVersion(st: { ino: number; size: number; mtimeMs: number } | null, expect: FileVersion | undefined, input: string): void {

@@ -4,7 +4,7 @@
  * parent directory swapped or moved between the checks and the use.
  */
 import { describe, expect, test } from 'bun:test';
-import { chmodSync, chownSync, closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeAtomic } from '../../src/workspace/atomic-write.ts';
 import { Confiner, PathRefusedError } from '../../src/workspace/confine.ts';
@@ -279,6 +279,49 @@ describe('writeAtomic', () => {
     writeFileSync(file, 'TOKEN=abc\n');
     const outcome = await refusal(writeAtomic(c, 'secret.env', bytes('TOKEN=abd\n'), { beforeCommit: () => chownSync(file, 65534, 65534) }));
     expect([outcome.kind, statSync(file).uid]).toEqual(['changed', 65534]);
+  });
+
+  // An ACL or user attribute set in the window changes neither the mode nor the content, so only the attributes
+  // themselves tell; a status-change time that moved tells nothing (an access-time update, a hard link made and
+  // taken away again move it too), and refusing on it refused writes for what changes nothing the file keeps.
+  test.skipIf(process.platform !== 'linux')('an ACL or user attribute set while the new content is written refuses the write; an access-time update or a passing link does not', async () => {
+    using t = tree();
+    const c = new Confiner(t.ws);
+    const file = join(t.ws, 'notes.txt');
+    const setXattr = (name: string, hex: string) =>
+      Bun.spawnSync(['python3', '-c', `import os; os.setxattr(${JSON.stringify(file)}, ${JSON.stringify(name)}, bytes.fromhex('${hex}'))`]).exitCode === 0;
+    const getXattrs = () =>
+      Bun.spawnSync(['python3', '-c', `import os; print(sorted(os.listxattr(${JSON.stringify(file)})))`]).stdout.toString().trim();
+    // user::rw-, user:65534:r--, group::r--, mask::r--, other::r--: the mode stays 0644.
+    const entry = (tag: number, perm: number, id: number) => [tag, 0, perm, 0, id & 0xff, (id >> 8) & 0xff, (id >> 16) & 0xff, (id >>> 24) & 0xff];
+    const none = 0xffffffff;
+    const acl = Buffer.from([2, 0, 0, 0, ...entry(0x01, 6, none), ...entry(0x02, 4, 65534), ...entry(0x04, 4, none), ...entry(0x10, 4, none), ...entry(0x20, 4, none)]).toString('hex');
+    const fresh = () => {
+      rmSync(file, { force: true });
+      writeFileSync(file, 'v1\n');
+      chmodSync(file, 0o644);
+    };
+    fresh();
+    if (!setXattr('user.probe', '')) return; // no extended attributes on this file system
+    for (const [name, hex] of [['system.posix_acl_access', acl], ['user.origin', '6b657074']] as const) {
+      fresh();
+      const outcome = await refusal(writeAtomic(c, 'notes.txt', bytes('v2\n'), { beforeCommit: () => expect(setXattr(name, hex)).toBe(true) }));
+      expect([name, outcome.kind, readFileSync(file, 'utf8'), statSync(file).mode & 0o777, getXattrs()]).toEqual([name, 'changed', 'v1\n', 0o644, `['${name}']`]);
+    }
+    const wait = () => Bun.sleepSync(20);
+    const moves: Array<[string, () => void]> = [
+      ['access time', () => (wait(), utimesSync(file, new Date(), statSync(file).mtime))],
+      ['passing link', () => (wait(), linkSync(file, `${file}.bak`), rmSync(`${file}.bak`))],
+    ];
+    for (const [what, move] of moves) {
+      fresh();
+      const before = statSync(file);
+      const r = await writeAtomic(c, 'notes.txt', bytes('v2\n'), { beforeCommit: () => (move(), expect(statSync(file).ctimeMs).not.toBe(before.ctimeMs)) }).then(
+        () => 'written',
+        (err: PathRefusedError) => err.kind,
+      );
+      expect([what, r, readFileSync(file, 'utf8')]).toEqual([what, 'written', 'v2\n']);
+    }
   });
 
   test('refuses a symlink (even dangling) at the last component, hard links, directories', async () => {
