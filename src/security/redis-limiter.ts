@@ -257,8 +257,8 @@ export class RedisLimiter implements Limiter {
   }
 
   private keys(clientKey: string): [string, string] {
-    // The hash tag keeps both keys of a client in one Redis Cluster slot.
-    return [`${this.prefix}{${clientKey}}:rpm`, `${this.prefix}{${clientKey}}:slots`];
+    const tag = hashTag(clientKey);
+    return [`${this.prefix}{${tag}}:rpm`, `${this.prefix}{${tag}}:slots`];
   }
 
   private unavailable(): AcquireResult {
@@ -385,4 +385,16 @@ export class RedisLimiter implements Limiter {
     }
     this.client = null;
   }
+}
+
+/**
+ * A client's part of its keys, between the braces of a Redis Cluster hash tag, which keeps both of its keys in one
+ * slot: the tag ends at the first `}`, so a client id starting with one (a keys-file id, a token's `sub`) left it empty,
+ * its two keys hashed whole into two slots, and every script call failed (CROSSSLOT) as a store outage for every
+ * client. Braces and `%` are percent-encoded (one-to-one, and ids without them keep their readable keys); an empty
+ * id, which no encoding gives, is `%`.
+ */
+function hashTag(clientKey: string): string {
+  if (clientKey === '') return '%';
+  return clientKey.replace(/[%{}]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }

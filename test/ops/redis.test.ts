@@ -269,3 +269,40 @@ describe.skipIf(!hasRedis)('Redis limit store', () => {
     await waitFor(() => auditLines(deny.auditFile).some((l) => l.result?.reason === 'store_unavailable'), 3000, 'refusals audited');
   }, 30_000);
 });
+
+// A Redis Cluster takes a script only when all its keys hash to one slot, which the client's hash tag ensures: a
+// client id starting with `}` emptied the tag, its two keys went to two slots, and every call of every client was
+// refused as a store outage (a keys-file id or an OAuth `sub` is enough to do it).
+describe.skipIf(!hasRedis)('Redis Cluster limit store', () => {
+  let cluster: RunningRedis | null = null;
+  beforeAll(async () => {
+    cluster = await startRedisServer(undefined, undefined, { cluster: true });
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  test('every client id keeps both its keys in one slot and a budget of its own, braces and all', async () => {
+    const log = { error() {}, info() {} };
+    const limiter = new RedisLimiter({ enabled: true, rpm: 100, concurrent: 1, leaseSeconds: 60, onStoreError: 'deny', url: cluster!.url }, log);
+    try {
+      await limiter.ready();
+      const ids = ['}ops', '}', '%7D', '{', '{}', '', 'a}b', 'a%7Db', 'loopback'];
+      const held = [];
+      for (const id of ids) {
+        const first = await limiter.acquire(id);
+        expect([id, first.ok]).toEqual([id, true]);
+        held.push(first);
+      }
+      // Each holds its one slot: a second call of any of them is refused for concurrency, not as an outage.
+      for (const id of ids) {
+        const second = await limiter.acquire(id);
+        expect([id, second.ok ? 'admitted' : second.reason]).toEqual([id, 'concurrency']);
+      }
+      for (const h of held) if (h.ok) await h.release();
+      expect((await limiter.acquire('}ops')).ok).toBe(true);
+    } finally {
+      limiter.close();
+    }
+  }, 30_000);
+});
