@@ -200,7 +200,8 @@ function openAuth(config: Config, opts: RuntimeOptions, cleanups: Cleanups): Aut
             logger.withTag('keys').info(`keys file reloaded: ${r.clients} keys`);
             // A start with no enabled key is refused; a reload to none is taken (disabling everyone may be the point), but said.
             if (keyStore?.hasAnyKey() === false) logger.withTag('keys').warn('the keys file now enables no key: every MCP request is refused until one is enabled');
-            for (const line of keyStore?.shortKeys() ?? []) logger.withTag('keys').warn(line);
+            // A file made writable to others since the start is said at its next reload, as short keys are.
+            for (const line of keyStore?.warnings() ?? []) logger.withTag('keys').warn(line);
             auditReload({ keys: r.clients });
           } else {
             const error = `keys file reload failed, keeping the last good keys: ${r.error}`;

@@ -4,7 +4,7 @@
  * the warnings for plaintext keys other users can read and for a file other
  * users could rewrite. No state in here.
  */
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import * as v from 'valibot';
 import { UNSEEN_OR_CONTROL } from '../core/client-id.ts';
@@ -157,6 +157,46 @@ function aclWriters(path: string, trusted: (uid: number) => boolean): string | n
   return writer === undefined ? null : `${writer.tag === ACL_USER ? 'uid' : 'gid'} ${writer.id}`;
 }
 
+/** The user and group tables (`/etc/passwd`, `/etc/group`) as text. */
+export interface Accounts {
+  passwd: string;
+  group: string;
+}
+
+export function systemAccounts(): Accounts {
+  const read = (path: string) => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  return { passwd: read('/etc/passwd'), group: read('/etc/group') };
+}
+
+/**
+ * Whether `gid` is user `uid`'s private group, as user-private-group systems
+ * make one: the same number, named as the user in the group table, with no
+ * other member listed there and no other user's primary group. The number
+ * alone says nothing: a gid the tables do not name (`--user 1000:1000`, a
+ * Kubernetes fsGroup equal to runAsUser) or a shared one that happens to be
+ * the uid (`users`, gid 100) may have other members. Root's group never is.
+ */
+export function isPrivateGroup(uid: number, gid: number, accounts: Accounts): boolean {
+  if (uid === 0 || gid !== uid) return false;
+  const rows = (text: string) => text.split('\n').map((line) => line.split(':'));
+  const users = rows(accounts.passwd).filter((f) => f.length >= 4);
+  const name = users.find((f) => Number(f[2]) === uid && f[2] !== '')?.[0];
+  if (name === undefined) return false;
+  // Every entry with that number: a second name for it would let its members in as well.
+  const groups = rows(accounts.group).filter((f) => f.length >= 4 && f[2] !== '' && Number(f[2]) === gid);
+  if (groups.length === 0) return false;
+  for (const [groupName, , , members = ''] of groups) {
+    if (groupName !== name || members.split(',').some((m) => m !== '' && m !== name)) return false;
+  }
+  return !users.some((f) => f[3] !== '' && Number(f[3]) === gid && Number(f[2]) !== uid);
+}
+
 /**
  * A warning for a keys file that someone other than its owner, root or the
  * server could rewrite, else null: the file itself writable by group or
@@ -166,12 +206,11 @@ function aclWriters(path: string, trusted: (uid: number) => boolean): string | n
  * sticky bit (anyone there could put another file or link in its place), or
  * owned by another user. The file is reloaded on every change, so whoever
  * can write it adds a client of their own, with every tool, within a second.
- * A group of the owner's own (its gid equal to the owner's uid, as the
- * private group a umask of 002 is meant for; not root's) is not another
- * user. Named entries of an access ACL that give write count as the mode's
- * bits do.
+ * A private group of the owner's (isPrivateGroup: what a umask of 002 is
+ * meant for) is not another user. Named entries of an access ACL that give
+ * write count as the mode's bits do.
  */
-export function keysFileWritableByOthers(file: string, serverUid = process.getuid?.()): string | null {
+export function keysFileWritableByOthers(file: string, serverUid = process.getuid?.(), accounts: Accounts = systemAccounts()): string | null {
   const trusted = (uid: number) => uid === 0 || uid === serverUid;
   const route = routeTo(file);
   const why = (path: string, isFile: boolean): string | null => {
@@ -180,8 +219,7 @@ export function keysFileWritableByOthers(file: string, serverUid = process.getui
     if (!trusted(st.uid)) return `${what} is owned by uid ${st.uid}`;
     const acl = aclWriters(path, trusted);
     if (acl !== null) return `${what} has an ACL that lets ${acl} write`;
-    // A user's private group (a non-root owner whose gid is its uid); root's group 0 may have other members.
-    const open = st.mode & (st.uid !== 0 && st.gid === st.uid ? 0o002 : 0o022);
+    const open = st.mode & (isPrivateGroup(st.uid, st.gid, accounts) ? 0o002 : 0o022);
     if (open === 0 || (!isFile && (st.mode & 0o1000) !== 0)) return null;
     return `${what} is writable by ${open === 0o022 ? 'group and others' : open === 0o020 ? 'its group' : 'others'} (mode 0${(st.mode & 0o7777).toString(8)})`;
   };

@@ -201,6 +201,27 @@ describe('a secret written without its quotes', () => {
   }, 60_000);
 });
 
+describe('a keys file widened while the server runs', () => {
+  // Warned at the start only, a file made writable to others later (a deploy step, an editor's save under another
+  // umask) stayed unsaid while anyone could add a client.
+  test('a keys file that others can write since the start is warned about at its next reload', async () => {
+    const cwd = tempDir('hide-operator-widened-');
+    const keys = join(cwd, 'keys.json');
+    writeFileSync(keys, JSON.stringify({ clients: [{ client_id: 'ops', api_key: KEY }] }), { mode: 0o600 });
+    const server = await startServerProcess({ cwd, env: { HIDE_AUTH_ENABLED: 'true', HIDE_API_KEYS_FILE: keys, HIDE_SANDBOX: 'off', HIDE_WORKSPACE: cwd } });
+    try {
+      expect(server.logs()).not.toContain('another user could add a client');
+      writeFileSync(join(cwd, 'next.json'), JSON.stringify({ clients: [{ client_id: 'ops', api_key: KEY }, { client_id: 'two', api_key_sha256: 'a'.repeat(64) }] }));
+      chmodSync(join(cwd, 'next.json'), 0o666);
+      renameSync(join(cwd, 'next.json'), keys);
+      await waitFor(() => server.logs().includes('keys file reloaded: 2 keys'), 10_000, 'the reload');
+      expect(server.logs()).toContain(`keys file ${keys}: it is writable by group and others (mode 0666), so another user could add a client`);
+    } finally {
+      await server.stop();
+    }
+  }, 60_000);
+});
+
 describe('hide audit query on lines a client wrote into', () => {
   test('C1 controls (CSI), bidi overrides and line separators from arguments are printed as \\u escapes, the JSON meaning unchanged', async () => {
     const server = await startServer({ HIDE_SANDBOX: 'off' });

@@ -3,6 +3,7 @@ import { chmodSync, chownSync, mkdirSync, readFileSync, renameSync, statSync, sy
 import { join } from 'node:path';
 import { runKeys } from '../../src/cli/keys.ts';
 import { generateApiKey, KeyStore, keysFileWritableByOthers, plaintextKeysExposure, type ReloadResult, sha256Hex } from '../../src/security/keys.ts';
+import { type Accounts, isPrivateGroup } from '../../src/security/keys-file.ts';
 import { spawnServer } from '../ops/helpers.ts';
 import { KeysFileWatcher } from '../../src/security/keys-watch.ts';
 import { tempDir, waitFor } from './helpers.ts';
@@ -215,25 +216,40 @@ describe('keys file permissions', () => {
     expect(keysFileWritableByOthers(plain)).toContain('it is writable by its group (mode 0660)');
   });
 
-  // A user's own group (its gid equal to the uid, as with a umask of 002) is the user: a first run in a directory of
-  // mode 0775 warned about itself.
-  test('group write through the owner\'s own group is not another user', () => {
+  // A user's own group (as user-private-group systems make one, where the umask is 002) is the user: a first run in a
+  // directory of mode 0775 warned about itself. The number alone is not enough: a gid equal to the uid that the group
+  // table does not name as the user's (`--user 1000:1000`, a Kubernetes fsGroup, `users` at 100) may have members,
+  // and one of them could add a client.
+  test('group write through the owner\'s private group is not another user; through a group that only shares its number, it is', () => {
+    const own = { passwd: 'root:x:0:0::/root:/bin/sh\nu1:x:65521:65521::/home/u1:/bin/sh\n', group: 'root:x:0:\nu1:x:65521:\n' };
+    expect(isPrivateGroup(65521, 65521, own)).toBe(true);
+    expect(isPrivateGroup(65521, 65521, { ...own, group: 'root:x:0:\nu1:x:65521:u1\n' })).toBe(true);
+    const shared: Array<[string, Accounts]> = [
+      ['not in the tables', { passwd: '', group: '' }],
+      ['a group the table does not have', { ...own, group: 'root:x:0:\n' }],
+      ['another member', { ...own, group: 'u1:x:65521:u1,u2\n' }],
+      ['another name', { ...own, group: 'staff:x:65521:\n' }],
+      ['a second name for it', { ...own, group: 'u1:x:65521:\nteam:x:65521:u2\n' }],
+      ["another user's primary group", { ...own, passwd: `${own.passwd}u2:x:65522:65521::/home/u2:/bin/sh\n` }],
+    ];
+    for (const [why, accounts] of shared) expect([why, isPrivateGroup(65521, 65521, accounts)]).toEqual([why, false]);
+    expect(isPrivateGroup(0, 0, own)).toBe(false);
+    expect(isPrivateGroup(65521, 65522, own)).toBe(false);
+
+    if (process.getuid?.() !== 0) return;
     using dir = tempDir();
     const file = join(dir.path, 'keys.json');
     writeKeys(file, [{ client_id: 'b', api_key_sha256: sha256Hex(KEY_B) }]);
     chmodSync(dir.path, 0o775);
     chmodSync(file, 0o664);
-    // Not root: as itself, where its group is its own.
-    if (process.getuid?.() !== 0) {
-      if (process.getgid?.() === process.getuid?.()) expect(keysFileWritableByOthers(file)).toBeNull();
-      return;
-    }
     // As a server whose user is 65521, owning both, with the group of its own.
     chownSync(file, 65521, 65521);
     chownSync(dir.path, 65521, 65521);
-    expect(keysFileWritableByOthers(file, 65521)).toBeNull();
+    expect(keysFileWritableByOthers(file, 65521, own)).toBeNull();
+    // The same numbers where the tables name no private group: its members could write.
+    expect(keysFileWritableByOthers(file, 65521, { passwd: '', group: '' })).toContain('it is writable by its group (mode 0664)');
     // Which is another user's group to any other server user.
-    expect(keysFileWritableByOthers(file, 65522)).toContain('is owned by uid 65521');
+    expect(keysFileWritableByOthers(file, 65522, own)).toContain('is owned by uid 65521');
   });
 
   test('plaintext keys other users can read are named with the mode; digests only, or mode 0600, are fine', () => {
