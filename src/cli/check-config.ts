@@ -1,7 +1,8 @@
 /** `hide check-config`: validate every setting and print the effective config, secrets masked. */
 import { ConfigError, loadConfig, maskedConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { writableKeysFileProblem } from '../config/writable-roots.ts';
+import { writableExecutableWarning, writableKeysFileProblem, writableLaunchProblem } from '../config/writable-roots.ts';
+import { currentLaunch } from '../runtime/launch.ts';
 import { isWellFormedKey, KEY_FORM, KeyStore } from '../security/keys.ts';
 import { Confiner } from '../workspace/confine.ts';
 import { landlockAbi } from '../sandbox/landlock.ts';
@@ -26,7 +27,10 @@ export async function runCheckConfig(argv: string[]): Promise<number> {
     flags: { workspace: flags.workspace as string | undefined },
     isTTY: () => Boolean(process.stderr.isTTY),
   });
-  const problems = [workspaceProblem(config, sources), keysProblem(config, sources, warnings)].filter((p) => p !== null);
+  const launch = currentLaunch();
+  const problems = [workspaceProblem(config, sources), writableLaunchProblem(launch, config.workspace, config.allowedPaths), keysProblem(config, sources, warnings)].filter((p) => p !== null);
+  const replaceable = writableExecutableWarning(launch, config.workspace, config.allowedPaths);
+  if (replaceable !== null) warnings.push(replaceable);
   if (problems.length > 0) throw new ConfigError(problems);
   const abi = process.platform === 'linux' ? landlockAbi() : 0;
   const sandbox = {

@@ -80,3 +80,60 @@ export function workspaceDotenvProblem(file: string, names: readonly string[], r
     'or start the server from a directory outside the workspace with --workspace'
   );
 }
+
+/** What this start runs and how it was found: the executable, or the source tree a `bun run` runs; npm's local prefix. */
+export interface Launch {
+  /** The executable (a compiled build) or the source tree's root (a run from source). */
+  program: string;
+  fromSource: boolean;
+  /**
+   * The directory npm or Bun resolved the program and its scripts from (`npm_config_local_prefix`, which `npx`,
+   * `npm exec`, `npm run` and `bun run` set), or null when neither started it.
+   */
+  npmPrefix: string | null;
+}
+
+/** The granted roots that leave anything outside them: with `/` granted every place is writable, and said so at start. */
+function boundedRoots(workspace: string, allowedPaths: readonly string[]): WritableRoot[] {
+  return grantedRoots(workspace, allowedPaths).filter((root) => leadsTo(root.path) !== '/');
+}
+
+/**
+ * Why a start must be refused for where it was launched from, or null. What
+ * npm or Bun resolves from a directory — its `node_modules/.bin`, `.npmrc`,
+ * `package.json` scripts — is what the next `npx …` or `npm run …` there
+ * runs, as the user and outside the sandbox; a source tree is what the next
+ * `bun run serve` runs. In a directory commands can write, one command is
+ * enough to decide what the next session runs. Refused at the first start,
+ * before any command could have written there.
+ */
+export function writableLaunchProblem(launch: Launch, workspace: string, allowedPaths: readonly string[]): string | null {
+  const roots = boundedRoots(workspace, allowedPaths);
+  const sourceRoot = launch.fromSource ? writableRootOf(launch.program, roots) : null;
+  if (sourceRoot !== null) {
+    return (
+      `hide runs from its source in ${launch.program}, which lies in ${sourceRoot.what} (${sourceRoot.path}), where commands and file tools can write: ` +
+      'a command could change what the next start runs, outside the sandbox. Give a workspace outside it (--workspace DIR)'
+    );
+  }
+  const prefixRoot = launch.npmPrefix === null ? null : writableRootOf(launch.npmPrefix, roots);
+  if (prefixRoot !== null) {
+    return (
+      `hide was started by npm or Bun from ${launch.npmPrefix}, which lies in ${prefixRoot.what} (${prefixRoot.path}), where commands and file tools can write: ` +
+      'a node_modules, .npmrc or package.json a command puts there would decide what the next launch from there runs, outside the sandbox. ' +
+      "Start it from a directory outside the workspace (an MCP client's \"cwd\"), or run an installed binary (install.sh, npm install -g)"
+    );
+  }
+  return null;
+}
+
+/** A start-up warning when the executable itself lies where commands can write (they could replace it for the next start), else null. */
+export function writableExecutableWarning(launch: Launch, workspace: string, allowedPaths: readonly string[]): string | null {
+  if (launch.fromSource) return null;
+  const root = writableRootOf(launch.program, boundedRoots(workspace, allowedPaths));
+  if (root === null) return null;
+  return (
+    `the hide executable ${launch.program} lies in ${root.what} (${root.path}), where commands and file tools can write: ` +
+    'a command could replace what the next start runs, outside the sandbox. Install it outside (install.sh puts it in ~/.local/bin)'
+  );
+}

@@ -7,7 +7,8 @@
  */
 import { networkInterfaces } from 'node:os';
 import { secretValues } from '../config/load.ts';
-import { writableKeysFileProblem } from '../config/writable-roots.ts';
+import { writableExecutableWarning, writableKeysFileProblem, writableLaunchProblem } from '../config/writable-roots.ts';
+import { currentLaunch } from './launch.ts';
 import { NotRegularFileError } from '../util/open-regular-file.ts';
 import type { Config } from '../config/schema.ts';
 import { ProcessTable } from '../exec/process-table.ts';
@@ -158,6 +159,11 @@ function checkPolicy(config: Config, opts: RuntimeOptions): Confiner {
   } catch (err) {
     throw new StartupError(`workspace ${config.workspace} is not usable: ${(err as Error).message}`);
   }
+  const launch = currentLaunch();
+  const launchedFrom = writableLaunchProblem(launch, confiner.workspace, config.allowedPaths);
+  if (launchedFrom !== null) throw new StartupError(launchedFrom);
+  const replaceable = writableExecutableWarning(launch, confiner.workspace, config.allowedPaths);
+  if (replaceable !== null) logger.withTag('start').warn(replaceable);
   // Allowed, but the file tools run in the server itself: say what it hands over.
   if (confiner.roots.includes('/')) {
     logger.withTag('start').warn('the workspace or HIDE_ALLOWED_PATHS is / : the file tools and commands can read and write the whole host (only the server\'s own files stay out of reach)');

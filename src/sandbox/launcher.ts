@@ -101,7 +101,10 @@ async function confine(config: LauncherConfig): Promise<{ report: LayerReport; p
     }
   }
   // Each command in a PID and an IPC namespace of its own (root only).
-  const pidns = hasCapabilities() ? PidNamespaces.open({ ipc: true }) : null;
+  const probed = hasCapabilities() ? PidNamespaces.openOrWhy({ ipc: true }) : { ns: null, why: null };
+  const pidns = probed.ns;
+  // With the capabilities for them, none is news the operator must hear: the mounts below need a namespace of our own.
+  const namespaceRefused = probed.why ?? (pidns !== null && process.pid !== 1 ? 'the launcher was not started as the first process of a PID namespace of its own' : null);
   // Only inside a PID namespace of our own does a fresh /proc hide the rest.
   let privateProc = false;
   let privateTmp = false;
@@ -139,7 +142,7 @@ async function confine(config: LauncherConfig): Promise<{ report: LayerReport; p
   const sharedPids = pidns === null;
   installSeccomp({ network: socketsAllowed(config.rules) ? 'on' : 'off', protectedPids: [], allowPidNamespace: !sharedPids, sysvIpc: !sharedPids, refuseStopSignals: sharedPids });
   if (sharedPids) sendStopSignalsThrough((fd) => unfiltered.stop(fd));
-  return { report: { ...landlock, pidNamespace: pidns !== null, privateProc, privateTmp, privateNetwork, readOnlyMounts, seccomp: true, nonDumpable: true, mountRefused, networkRefused, readOnlyRefused, yieldRefused: yieldMissed.length > 0 ? yieldMissed.join('; ').slice(0, 1000) : null }, pidns, unfiltered, terminals };
+  return { report: { ...landlock, pidNamespace: pidns !== null, privateProc, privateTmp, privateNetwork, readOnlyMounts, seccomp: true, nonDumpable: true, namespaceRefused, mountRefused, networkRefused, readOnlyRefused, yieldRefused: yieldMissed.length > 0 ? yieldMissed.join('; ').slice(0, 1000) : null }, pidns, unfiltered, terminals };
 }
 
 /**

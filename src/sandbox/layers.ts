@@ -39,6 +39,7 @@ export function predictedLayers(network: 'off' | 'on'): string[] {
     privateNetwork: process.getuid?.() === 0 && network === 'off',
     readOnlyMounts: process.getuid?.() === 0,
     nonDumpable: true,
+    namespaceRefused: null,
     mountRefused: null,
     networkRefused: null,
     readOnlyRefused: null,

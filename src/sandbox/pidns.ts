@@ -122,7 +122,12 @@ export class PidNamespaces {
 
   /** Opens the calling thread's own PID namespace and checks that a new one can be made; null when it cannot. */
   static open(opts: PidNamespaceOptions = {}): PidNamespaces | null {
-    if (process.platform !== 'linux') return null;
+    return PidNamespaces.openOrWhy(opts).ns;
+  }
+
+  /** As open(), with why none could be made (the call refused and its errno), null for a platform that has none. */
+  static openOrWhy(opts: PidNamespaceOptions = {}): { ns: PidNamespaces | null; why: string | null } {
+    if (process.platform !== 'linux') return { ns: null, why: null };
     let fd = -1;
     let ipcFd = -1;
     try {
@@ -142,11 +147,11 @@ export class PidNamespaces {
       const back = setns(fd, CLONE_NEWPID);
       const backIpc = ipcFd >= 0 ? setns(ipcFd, CLONE_NEWIPC) : 0;
       if (back !== 0 || backIpc !== 0) throw new SyscallError('setns(back to its own namespaces)', lastErrno());
-      return ns;
-    } catch {
+      return { ns, why: null };
+    } catch (err) {
       if (fd >= 0) libc().close(fd);
       if (ipcFd >= 0) libc().close(ipcFd);
-      return null;
+      return { ns: null, why: (err as Error).message };
     }
   }
 

@@ -69,6 +69,11 @@ export interface LayerReport extends RestrictReport {
   seccomp: boolean;
   /** The launcher is not dumpable: no ptrace, /proc/PID/{fd,environ,mem} or pidfd_getfd on it. */
   nonDumpable: boolean;
+  /**
+   * Why a launcher with the capabilities for PID namespaces has none of its own or none per command (the kernel
+   * refused one: ENOSPC once `user.max_pid_namespaces` is reached), and so none of the mounts that need one, else null.
+   */
+  namespaceRefused: string | null;
   /** Why a launcher that could have mounted its private /proc, terminals and temp view did not (the kernel's policy refused mount), else null. */
   mountRefused: string | null;
   /** Why a launcher that was to make an empty network namespace did not (the kernel refused it), else null. */
@@ -118,6 +123,7 @@ const ReportSchema = v.object({
   readOnlyMounts: v.boolean(),
   seccomp: v.boolean(),
   nonDumpable: v.boolean(),
+  namespaceRefused: v.nullable(v.pipe(v.string(), v.maxLength(1000))),
   mountRefused: v.nullable(v.pipe(v.string(), v.maxLength(1000))),
   networkRefused: v.nullable(v.pipe(v.string(), v.maxLength(1000))),
   readOnlyRefused: v.nullable(v.pipe(v.string(), v.maxLength(1000))),

@@ -197,6 +197,14 @@ export async function setupSandbox(
     (report) => {
       // After the first launcher is up, so neither it nor the first command waits for a read of the temp directory.
       if (privateTmp) setTimeout(() => void sweep(), 0);
+      if (report.namespaceRefused !== null) {
+        log.warn(
+          `commands get no PID namespace of their own although the server may make one: the kernel refused it (${report.namespaceRefused}), ` +
+            'so they run without the private /proc, terminals, temp directory view, empty network and read-only mounts that need one: ' +
+            'they can see every process\'s command line in /proc and change the mode, times and extended attributes of files root owns. ' +
+            'ENOSPC means the count of PID or IPC namespaces root may hold (sysctl user.max_pid_namespaces, user.max_ipc_namespaces) is reached; restart once it is not',
+        );
+      }
       if (report.mountRefused !== null) {
         log.warn(
           `the sandbox runs without its private /proc, terminals and temp directory view: mounting them was refused (${report.mountRefused}), ` +
@@ -225,7 +233,7 @@ export async function setupSandbox(
       }
       // How every unprivileged run works (docs/sandbox.md's table says what needs root), so news, not a warning:
       // a warning on each start of the common set-up would teach users to ignore warnings, or to run as root.
-      if (!report.pidNamespace) log.info('commands get no PID namespace of their own (that needs root): a process that leaves its process group lives until its client\'s next call ends');
+      if (!report.pidNamespace && report.namespaceRefused === null) log.info('commands get no PID namespace of their own (that needs root): a process that leaves its process group lives until its client\'s next call ends');
       log.debug(`commands run sandboxed (Landlock ABI ${abi}, network ${config.sandbox.network}, PID namespace ${report.pidNamespace ? 'per command' : 'none'})`);
       return true;
     },

@@ -138,11 +138,14 @@ describe.skipIf(!available('npm packages through a local registry', skipReason))
 
   test('an MCP session over stdio through npx: list tools, call echo', async () => {
     const dir = emptyDir('npx-stdio');
+    // The client starts npx outside the workspace: npx resolves packages from its working directory first.
+    const project = join(dir, 'project');
+    mkdirSync(project);
     const client = new Client({ name: 'npm-test', version: '1' });
     await client.connect(
       new StdioClientTransport({
         command: 'npx',
-        args: ['-y', '--registry', registry, NPM_WRAPPER, 'stdio', '--workspace', '.'],
+        args: ['-y', '--registry', registry, NPM_WRAPPER, 'stdio', '--workspace', project],
         cwd: dir,
         env: { ...npmEnv, HIDE_AUDIT_LOG_ENABLED: 'false' },
         stderr: 'pipe',
@@ -157,6 +160,16 @@ describe.skipIf(!available('npm packages through a local registry', skipReason))
     } finally {
       await client.close();
     }
+  }, 120_000);
+
+  // What npx runs from a directory is what that directory's node_modules or .npmrc names first: started inside the
+  // workspace, the next session would run whatever a command put there, unsandboxed. The genuine hide refuses the
+  // first such start, before any command could have written there.
+  test('npx started inside the workspace: hide refuses to start, saying why', async () => {
+    const project = emptyDir('npx-inside');
+    const r = await run(['npx', '-y', '--registry', registry, NPM_WRAPPER, 'stdio', '--workspace', '.'], { cwd: project, env: npmEnv, timeoutMs: 120_000, stdin: '' });
+    expect([r.code, r.stdout]).toEqual([2, '']);
+    expect(r.stderr).toContain(`hide was started by npm or Bun from ${project}, which lies in the workspace`);
   }, 120_000);
 
   test('npm install picks only the platform package for this machine (os, cpu, libc)', async () => {

@@ -1,0 +1,73 @@
+/**
+ * What npm or Bun resolves from a directory (node_modules/.bin, .npmrc,
+ * package.json scripts), and a source tree, is what the next start from
+ * there runs, as the user and outside the sandbox: a start launched from the
+ * workspace, or running from a source tree inside it, is refused before any
+ * command could write there; a compiled executable inside it is warned about.
+ */
+import { describe, expect, test } from 'bun:test';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { ensureBinary, ROOT } from '../helpers/binary.ts';
+import { startServerProcess } from '../helpers/process.ts';
+import { tempDir } from '../helpers/temp.ts';
+
+async function run(argv: string[], cwd: string, env: Record<string, string>): Promise<{ code: number; stderr: string; stdout: string }> {
+  await using proc = Bun.spawn(argv, {
+    cwd,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: cwd, ...env },
+    stdin: 'ignore',
+    stdout: 'pipe',
+    stderr: 'pipe',
+    timeout: 20_000,
+    killSignal: 'SIGKILL',
+  });
+  const [stdout, stderr, code] = await Promise.all([proc.stdout.text(), proc.stderr.text(), proc.exited]);
+  return { code, stdout, stderr };
+}
+
+describe('a start launched from where commands can write', () => {
+  test('npx (or npm run, bun run) resolving hide inside the workspace or an allowed path: refused, serve, stdio and check-config alike', async () => {
+    const bin = await ensureBinary();
+    const dir = tempDir('hide-launch-');
+    const ws = join(dir, 'ws');
+    const shared = join(dir, 'shared');
+    mkdirSync(join(ws, 'sub'), { recursive: true });
+    mkdirSync(shared);
+    const cases: Array<[string, string[], string, Record<string, string>]> = [
+      ['npx in the workspace', [bin, 'stdio'], ws, { npm_config_local_prefix: ws }],
+      ['npx below it', [bin, 'serve', '--port', '0', '--workspace', ws], join(ws, 'sub'), { npm_config_local_prefix: join(ws, 'sub') }],
+      ['npx in an allowed path', [bin, 'serve', '--port', '0', '--workspace', ws], shared, { npm_config_local_prefix: shared, HIDE_ALLOWED_PATHS: shared }],
+      ['check-config', [bin, 'check-config', '--workspace', ws], dir, { npm_config_local_prefix: ws }],
+    ];
+    for (const [what, argv, cwd, env] of cases) {
+      const r = await run(argv, cwd, env);
+      expect([what, r.code, r.stdout, r.stderr]).toEqual([what, 2, '', expect.stringContaining(`hide was started by npm or Bun from ${env.npm_config_local_prefix}, which lies in`)]);
+      expect(r.stderr).toContain('Start it from a directory outside the workspace');
+    }
+    // Started from outside it (the client's cwd elsewhere, npm's prefix with it): runs.
+    const outside = await run([bin, 'check-config', '--workspace', ws], dir, { npm_config_local_prefix: dir });
+    expect(outside.code).toBe(0);
+  }, 60_000);
+
+  test('from source, with the source tree inside the workspace: refused', async () => {
+    const r = await run([process.execPath, '--no-env-file', join(ROOT, 'src', 'main.ts'), 'stdio', '--workspace', ROOT], ROOT, { HOME: tempDir('hide-launch-home-') });
+    expect([r.code, r.stderr]).toEqual([2, expect.stringContaining(`hide runs from its source in ${ROOT}, which lies in the workspace`)]);
+    expect(r.stderr).toContain('Give a workspace outside it (--workspace DIR)');
+  }, 30_000);
+
+  test('the executable itself in the workspace: a warning at start, once', async () => {
+    const dir = tempDir('hide-launch-binary-');
+    const bin = join(dir, 'hide');
+    copyFileSync(await ensureBinary(), bin);
+    const server = await startServerProcess({ cwd: dir, env: {}, program: [bin] });
+    try {
+      const warned = server.logs().split('\n').filter((l) => l.includes(`the hide executable ${bin} lies in the workspace`));
+      expect(warned).toHaveLength(1);
+      expect(warned[0]).toContain('a command could replace what the next start runs');
+    } finally {
+      server.proc.kill('SIGTERM');
+      await server.ended();
+    }
+  }, 60_000);
+});
