@@ -247,6 +247,21 @@ describe('long and piped bare values', () => {
     expect(r.redactText('{env,password=1,touch,x}')).toBe(`{env,password=${REDACTED},touch,x}`);
     expect(r.redactText('password="Pa$$ w0rd" DB_PASSWORD=\'a b\'')).toBe(`password="${REDACTED}" DB_PASSWORD='${REDACTED}'`);
   });
+
+  // Generated passwords hold backquotes, and `$(` or `${` now and then: a lone one opens no substitution, and such a
+  // quoted value was logged whole (quoted for a shell, or JSON given to curl, python or node).
+  test('a quoted value with a lone backquote, $( or ${ is masked whole', () => {
+    const cases: Array<[string, string]> = [
+      ["PGPASSWORD='Xy7`Qp9Zr4Lm' psql -h db", `PGPASSWORD='${REDACTED}' psql -h db`],
+      ["mysql --password='Xy7`Qp9Zr4Lm' prod", `mysql --password='${REDACTED}' prod`],
+      ["export DB_PASS='Tq9${zK2mW8vLx'", `export DB_PASS='${REDACTED}'`],
+      ["export API_TOKEN='ghp_a8F$(kLm29xQzRt55Vb'", `export API_TOKEN='${REDACTED}'`],
+      ['curl -d \'{"password":"x7`Qp9Zr4Lm"}\' https://api', `curl -d '{"password":"${REDACTED}"}' https://api`],
+      ['login({"token":"ab${cdEF12345gh"})', `login({"token":"${REDACTED}"})`],
+    ];
+    for (const [text, masked] of cases) expect(r.redactText(text)).toBe(masked);
+    expect(r.redact({ command: 'curl', arguments: ['-d', '{"password":"x7`Qp9Zr4Lm"}'] })).toEqual({ command: 'curl', arguments: ['-d', `{"password":"${REDACTED}"}`] });
+  });
 });
 
 describe('Redactor.redact', () => {

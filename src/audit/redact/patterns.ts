@@ -65,14 +65,10 @@ const VALUE_CHAR = String.raw`[^\s"'&,;|<>$\x60]`;
 const NOT_SUBSTITUTION = String.raw`\$(?![({])`;
 const VALUE_SEP = String.raw`(?:,(?![A-Za-z_][A-Za-z0-9_.-]{0,64}=)(?![^\s}]*\})|${NOT_SUBSTITUTION})`;
 const BARE_VALUE = String.raw`(?:${VALUE_CHAR}|${VALUE_SEP})${VALUE_CHAR}*(?:${VALUE_SEP}${VALUE_CHAR}*){0,64}`;
-/**
- * Quoted values, masked to their closing quote; one that holds a substitution (a backquote, `$(`, `${`) is not a
- * quoted value at all and stays as written: its quotes would hide the command it runs (`password="$(touch x)"`),
- * in single quotes too, which inside double quotes run it as well.
- */
-const DOUBLE_QUOTED = String.raw`"[^"\\\n$\x60]*(?:(?:\\.|${NOT_SUBSTITUTION})[^"\\\n$\x60]*){0,4096}"`;
-const ESCAPED_QUOTED = String.raw`\\"[^\\\n$\x60]*(?:(?:\\[^"]|${NOT_SUBSTITUTION})[^\\\n$\x60]*){0,4096}\\"`;
-const SINGLE_QUOTED = String.raw`'[^'\n$\x60]*(?:${NOT_SUBSTITUTION}[^'\n$\x60]*){0,4096}'`;
+/** Quoted values, masked to their closing quote (unless they hold a command: runsCommand), matched as runs of a plain class. */
+const DOUBLE_QUOTED = String.raw`"[^"\\\n]*(?:\\.[^"\\\n]*){0,4096}"`;
+const ESCAPED_QUOTED = String.raw`\\"[^\\\n]*(?:\\[^"][^\\\n]*){0,4096}\\"`;
+const SINGLE_QUOTED = String.raw`'[^'\n]*'`;
 const QUOTED_VALUE = String.raw`\$'(?:[^'\\\n]|\\.)*'|${ESCAPED_QUOTED}|${DOUBLE_QUOTED}|${SINGLE_QUOTED}`;
 
 const PATTERNS = [
@@ -148,6 +144,22 @@ function withUser(lead: string, user: string): string {
   return shown === user ? lead : `${lead.slice(0, lead.length - user.length - 1)}${shown}:`;
 }
 
+/**
+ * Whether a quoted value holds a whole substitution (`` `…` ``, `$(…)`, `${…}`), and so stays as written: a shell
+ * runs it inside double quotes (and inside single quotes that sit in double quotes), and masking the value would
+ * hide the command from the log (`password="$(touch x)"`). A lone backquote, `$(` or `${` opens none, and the value
+ * is masked: a generated password holding one (a backquote in `PGPASSWORD='…'`, `{"password":"ab${cd"}`) is not left
+ * in the log. Found by position, not by a pattern: one over a value of many `$(` took minutes.
+ */
+function runsCommand(value: string): boolean {
+  if (quotesOf(value)[0] === '') return false;
+  const closedAfter = (open: string, close: string) => {
+    const at = value.indexOf(open);
+    return at !== -1 && value.indexOf(close, at + open.length) !== -1;
+  };
+  return closedAfter('`', '`') || closedAfter('$(', ')') || closedAfter('${', '}');
+}
+
 function replacement(match: string, ...rest: unknown[]): string {
   const g = rest[rest.length - 1] as Groups;
   if (g.pem !== undefined) return '[REDACTED PRIVATE KEY]';
@@ -163,11 +175,11 @@ function replacement(match: string, ...rest: unknown[]): string {
   if (g.awsBefore !== undefined) return LOWER_HEX.test(g.awsBefore) ? match : REDACTED;
   if (g.kvName !== undefined) {
     const val = g.kvVal ?? '';
-    if (emptyQuoted(val)) return match;
+    if (emptyQuoted(val) || runsCommand(val)) return match;
     const [open, close] = quotesOf(val);
     return `${g.kvName}${g.kvSep}${open}${g.kvScheme ?? ''}${REDACTED}${close}`;
   }
-  if (g.envName !== undefined) return emptyQuoted(g.envVal!) ? match : `${g.envName}${quoted(REDACTED, g.envVal!)}`;
+  if (g.envName !== undefined) return emptyQuoted(g.envVal!) || runsCommand(g.envVal!) ? match : `${g.envName}${quoted(REDACTED, g.envVal!)}`;
   if (g.flag !== undefined) return emptyQuoted(g.flagVal!) ? match : `${g.flag}${quoted(REDACTED, g.flagVal!)}`;
   if (g.userFlag !== undefined) return UID_GID.test(`${g.userName ?? ''}:${g.userPass}`) ? match : `${withUser(g.userFlag, g.userName ?? '')}${quoted(REDACTED, g.userPass!)}`;
   if (g.userFlagDq !== undefined) return UID_GID.test(`${g.userNameDq ?? ''}:${g.userPassDq}`) ? match : `${withUser(g.userFlagDq, g.userNameDq ?? '')}${REDACTED}`;
