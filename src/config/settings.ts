@@ -450,7 +450,7 @@ export const SETTINGS = [
     schema: int(1024, 1024 * 1024 * 1024),
     // An agent reads the output in its context window: 256 KiB is already ~64k tokens.
     default: 256 * 1024,
-    doc: 'Output kept per stream of a command, in bytes (1024 to 1 GiB); an agent reads it in its context window.',
+    doc: 'Output kept per stream of a command, in bytes (1024 to 1 GiB), and at most twice that as JSON text (a control byte takes six); an agent reads it in its context window.',
   }),
   setting({
     path: 'exec.allowedCommands',

@@ -22,6 +22,7 @@ import {
 import type { LiveStart, OutputSink, TerminalSize } from './live.ts';
 import { notStarted, type OutputProgress, type SpawnResult } from './spawn.ts';
 import type { Spawner } from './spawner.ts';
+import { textWithinJsonBudget } from '../util/json-text-cost.ts';
 
 export interface RunnerSettings extends CommandLists {
   defaultTimeoutSeconds: number;
@@ -268,7 +269,11 @@ export class CommandRunner {
       error = error === null ? `command cancelled: ${why}; its process group was killed` : `command cancelled: ${why}: ${error}`;
     }
     else if (!error && result.exitCode !== 0) error = `command exited with code ${result.exitCode}`;
-    return { ...result, error };
+    // The cap counts bytes; an answer carries each stream as JSON text, where a control byte is six characters
+    // (`\u0001`): 256 KiB of them on each stream made a 6.8 MB answer. Each stream gets twice the cap of JSON text.
+    const stdout = textWithinJsonBudget(result.stdout, 2 * this.settings.maxOutputBytes);
+    const stderr = textWithinJsonBudget(result.stderr, 2 * this.settings.maxOutputBytes);
+    return { ...result, stdout: stdout.text, stderr: stderr.text, truncated: result.truncated || stdout.cut || stderr.cut, error };
   }
 }
 

@@ -124,9 +124,9 @@ describe('shell_execute', () => {
   });
 
   test('output over the cap is truncated', async () => {
-    const r = await callTool(s.mcpUrl, 'shell_execute', { command: 'head', arguments: ['-c', '3000000', '/dev/zero'] });
+    const r = await callTool(s.mcpUrl, 'shell_execute', { command: 'sh', arguments: ['-c', "head -c 3000000 /dev/zero | tr '\\0' a"] });
     expect(r.truncated).toBe(true);
-    expect(r.stdout.length).toBe(256 * 1024);
+    expect(r.stdout).toBe('a'.repeat(256 * 1024));
   });
 
   test('16 concurrent calls run in parallel, each with its own correlation id', async () => {
@@ -235,6 +235,21 @@ describe('other tools', () => {
       await server.stop();
     }
   });
+  // The cap counts bytes, and a control byte is six characters of JSON (`\u0001`), carried twice in an answer: 256 KiB
+  // of them on each stream made a 6.8 MB answer. Each stream is held to twice the cap as JSON text.
+  test('output of control bytes is held to twice the cap as JSON text, and says it was cut', async () => {
+    const cap = 64 * 1024;
+    await using t = await startServer({ HIDE_EXEC_MAX_OUTPUT_BYTES: String(cap) });
+    const script = `import sys; sys.stdout.write('\\x01' * ${cap}); sys.stderr.write('ok ' + '\\x02' * ${cap})`;
+    const res = await rpc(t.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: { command: '/usr/bin/python3', arguments: ['-c', script] } });
+    const r = res.body.result.structuredContent;
+    expect({ truncated: r.truncated, stdout: JSON.stringify(r.stdout).length <= 2 * cap + 2, stderr: JSON.stringify(r.stderr).length <= 2 * cap + 2 }).toEqual({ truncated: true, stdout: true, stderr: true });
+    expect([r.stdout.length, r.stderr.startsWith('ok ')]).toEqual([Math.floor((2 * cap) / 6), true]);
+    // Plain text up to the cap is whole.
+    const plain = await callTool(t.mcpUrl, 'shell_execute', { command: '/usr/bin/python3', arguments: ['-c', `import sys; sys.stdout.write('a' * ${cap})`] });
+    expect([plain.stdout.length, plain.truncated]).toEqual([cap, false]);
+  });
+
   test('check_file_exists inside, missing, and outside', async () => {
     expect(await callTool(s.mcpUrl, 'check_file_exists', { fileName: '.keep' })).toMatchObject({ exists: true, type: 'file', isError: false });
     expect(await callTool(s.mcpUrl, 'check_file_exists', { fileName: 'nope' })).toMatchObject({ exists: false, isError: false });

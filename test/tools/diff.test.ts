@@ -123,6 +123,19 @@ describe('editsDiff', () => {
     const original = `${long}\n`;
     const ours = editsDiff('f', original, [{ at: 10, oldText: 'x', newText: 'y' }]);
     expect(ours.length).toBeLessThan(MAX_DIFF_CHARS + 200);
-    expect(ours).toEndWith(`\\ diff cut here, at ${MAX_DIFF_CHARS} characters; the edits themselves are whole\n`);
+    expect(ours).toEndWith(`\\ diff cut here, at ${MAX_DIFF_CHARS} characters (fewer where control characters take six each in JSON); the edits themselves are whole\n`);
+  });
+
+  // Each control character is six characters of JSON (\u0001), and the answer carries the diff twice: a dry run of one
+  // 1 MB line of them answered 13 MB to an 85-byte request.
+  test('a diff is cut by its size as JSON text too', () => {
+    const original = `X${'\x01'.repeat(1_000_000)}\nkept\n`;
+    const ours = editsDiff('f', original, [{ at: 0, oldText: 'X', newText: 'Y' }]);
+    expect(JSON.stringify(ours).length).toBeLessThan(2 * MAX_DIFF_CHARS + 300);
+    expect(ours).toContain('\\ diff cut here');
+    // Under the bound a diff is whole, control characters and all.
+    const small = editsDiff('f', `X${'\x01'.repeat(1000)}\n`, [{ at: 0, oldText: 'X', newText: 'Y' }]);
+    expect(small).not.toContain('diff cut here');
+    expect(small).toContain(`+Y${'\x01'.repeat(1000)}`);
   });
 });

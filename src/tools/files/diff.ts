@@ -6,6 +6,7 @@
  * knows where its edits are (editsDiff): only the lines around them are
  * compared, and the rounds of the search are shared by all of them.
  */
+import { charsWithinJsonBudget } from '../../util/json-text-cost.ts';
 
 /**
  * The search keeps each round's frontier (round d: 2d + 3 numbers) to walk
@@ -27,6 +28,11 @@ const CONTEXT = 3;
  * 27 MB, an 80 MB answer.
  */
 export const MAX_DIFF_CHARS = 1024 * 1024;
+/**
+ * Most JSON text a diff may take, twice its characters: a line of control characters is six times its length in
+ * JSON (`\u0001`), and a dry run of one 1 MB line of them answered 13 MB to an 85-byte request.
+ */
+const MAX_DIFF_JSON = 2 * MAX_DIFF_CHARS;
 /** Marks a last line with no newline, so "x" and "x\n" differ as lines do in diff(1). */
 const NO_EOL = '\u0000no-eol';
 
@@ -243,15 +249,20 @@ export function editsDiff(path: string, original: string, edits: readonly Placed
     const b = splitLines(after);
     out += renderHunks(script(a, b, budget), oldFirst, oldFirst + shift, MAX_DIFF_CHARS - out.length);
     shift += b.length - a.length;
-    if (out.length > MAX_DIFF_CHARS) return `--- a/${path}\n+++ b/${path}\n${cut(out)}`;
+    if (out.length > MAX_DIFF_CHARS) break;
   }
-  return out === '' ? '' : `--- a/${path}\n+++ b/${path}\n${out}`;
+  return out === '' ? '' : `--- a/${path}\n+++ b/${path}\n${bounded(out)}`;
 }
 
-/** The diff cut at a line end within MAX_DIFF_CHARS, saying so in a line no patch tool takes for a change. */
-function cut(diff: string): string {
-  const end = diff.lastIndexOf('\n', MAX_DIFF_CHARS - 1) + 1;
-  return `${diff.slice(0, end)}\\ diff cut here, at ${MAX_DIFF_CHARS} characters; the edits themselves are whole\n`;
+/**
+ * The diff whole, or cut at a line end within MAX_DIFF_CHARS characters and MAX_DIFF_JSON of JSON text, saying so
+ * in a line no patch tool takes for a change.
+ */
+function bounded(diff: string): string {
+  const fits = charsWithinJsonBudget(diff, 0, Math.min(diff.length, MAX_DIFF_CHARS), MAX_DIFF_JSON).end;
+  if (fits === diff.length) return diff;
+  const end = diff.lastIndexOf('\n', fits - 1) + 1;
+  return `${diff.slice(0, end)}\\ diff cut here, at ${MAX_DIFF_CHARS} characters (fewer where control characters take six each in JSON); the edits themselves are whole\n`;
 }
 
 /**
