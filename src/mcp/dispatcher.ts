@@ -14,7 +14,7 @@ import type { CallContext } from '../core/context.ts';
 import { HideError, MethodNotFoundError, RpcCode, ToolLimitError, UnavailableError } from '../core/errors.ts';
 import { logger } from '../core/log.ts';
 import type { ToolRegistry } from '../tools/registry.ts';
-import type { ToolDefinition, ToolOutcome } from '../tools/types.ts';
+import { argumentNames, type ToolDefinition, type ToolOutcome } from '../tools/types.ts';
 import { ILL_FORMED_TEXT } from '../tools/files/common.ts';
 import { CachedAnswers, CachedJson } from '../util/cached-json.ts';
 import { noteTransientBytes } from '../util/gc-pressure.ts';
@@ -72,22 +72,26 @@ const INSTRUCTIONS =
 
 /** The arguments as the audit log may keep them: sensitive values become their size (measured without recursion: any depth). */
 function auditable(tool: ToolDefinition, args: Record<string, unknown>): Record<string, unknown> {
-  if (!tool.sensitiveArguments?.length) return args;
-  const copy = { ...args };
-  for (const key of tool.sensitiveArguments) {
-    if (key in copy) copy[key] = { omitted: true, jsonBytes: jsonLength(copy[key]) };
+  const known = argumentNames(tool);
+  const quiet = tool.sensitiveArguments ?? [];
+  let copy: Record<string, unknown> | null = null;
+  for (const key of Object.keys(args)) {
+    // A name the tool does not take is kept as a size too: the call is refused, and a file's content sent as
+    // `Content` or a password typed to a process as `data` would otherwise reach the log of a call that did nothing.
+    if (quiet.includes(key) || (known !== null && !known.has(key))) {
+      copy ??= { ...args };
+      copy[key] = { omitted: true, jsonBytes: jsonLength(args[key]) };
+    }
   }
-  return copy;
+  return copy ?? args;
 }
 
 /** The arguments as the tool takes them, or why not (what the audit log never keeps is never quoted). */
 function takenArguments(tool: ToolDefinition, raw: Record<string, unknown>): Checked<Record<string, unknown>> {
-  const checked = checkBounded(tool.inputSchema, raw, tool.sensitiveArguments ?? []);
-  if (!checked.success) return checked;
-  // The arguments as sent: a name the schema drops (one it does not know) is refused too, as DESIGN.md says.
+  // The arguments as sent, names too, before the schema: an issue's path would quote a name that is not text.
   const at = illFormedAt(raw);
-  if (at === null) return checked as Checked<Record<string, unknown>>;
-  return { success: false, message: `× ${ILL_FORMED_TEXT} → at ${shownPath(at)}` };
+  if (at !== null) return { success: false, message: `× ${ILL_FORMED_TEXT} → at ${shownPath(at)}` };
+  return checkBounded(tool.inputSchema, raw, tool.sensitiveArguments ?? []) as Checked<Record<string, unknown>>;
 }
 
 /** Labels of a call, not what it does: the line shows them, and one action sent under many labels is one digest. */

@@ -5,7 +5,7 @@
  */
 import * as v from 'valibot';
 import type { CommandRunner } from '../exec/runner.ts';
-import { defineTool, type ToolDefinition, toolOutput } from './types.ts';
+import { defineTool, type ToolDefinition, toolArguments, toolOutput } from './types.ts';
 
 const CANDIDATES: ReadonlyArray<{ name: string; description: string; versionArgs: string[] }> = [
   { name: 'git', description: 'Version control', versionArgs: ['--version'] },
@@ -70,7 +70,7 @@ export function availableToolsTool(runner: CommandRunner, workspacePath: string)
     description:
       'List common developer command-line tools (git, rg, jq, node, python3, dotnet, ...) with whether each can be run ' +
       'here and its version, plus the workspace path. Call this first to learn what shell_execute can use.',
-    inputSchema: v.object({}),
+    inputSchema: toolArguments({}),
     outputSchema: availableToolsOutput,
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     readOnly: true,

@@ -7,7 +7,7 @@
 import * as v from 'valibot';
 import { type Confiner, PathRefusedError } from '../workspace/confine.ts';
 import { lstatConfined } from '../workspace/open.ts';
-import { defineTool, type ToolDefinition, toolOutput } from './types.ts';
+import { defineTool, type ToolDefinition, toolArguments, toolOutput } from './types.ts';
 
 export const checkFileExistsOutput = toolOutput({
   exists: v.boolean(),
@@ -22,7 +22,7 @@ export function checkFileExistsTool(confiner: Confiner): ToolDefinition {
     description:
       'Check whether a file or directory exists in the workspace. `fileName` is relative to the workspace root ' +
       '(or absolute inside it). Returns exists, the resolved path relative to the workspace, and its type.',
-    inputSchema: v.object({
+    inputSchema: toolArguments({
       fileName: v.pipe(v.string(), v.minLength(1), v.maxLength(4096), v.description('Path relative to the workspace root, e.g. "src/main.ts".')),
     }),
     outputSchema: checkFileExistsOutput,

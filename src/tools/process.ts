@@ -11,7 +11,7 @@ import { ProcessError } from '../exec/process-error.ts';
 import { MAX_READ_BYTES, MAX_WAIT_MS, MAX_WRITE_BYTES } from '../exec/process-io.ts';
 import type { ProcessTable } from '../exec/process-table.ts';
 import { PROCESS_SIGNALS } from '../exec/live.ts';
-import { CorrelationIdArgument, defineTool, type ToolDefinition, ToolFailureSchema, type ToolOutcome, toolOutput, toolPermitted } from './types.ts';
+import { CorrelationIdArgument, defineTool, type ToolDefinition, toolArguments, ToolFailureSchema, type ToolOutcome, toolOutput, toolPermitted } from './types.ts';
 
 const ProcessId = v.pipe(v.string(), v.minLength(1), v.maxLength(300), v.description('The processId process_start returned.'));
 const Status = v.picklist(['running', 'exited', 'killed', 'timed-out']);
@@ -64,7 +64,7 @@ export function processTools(table: ProcessTable, limits: { maxTimeoutSeconds: n
       'node, git rebase -i, top); otherwise stdout and stderr are pipes, merged. Read output with process_read and ' +
       'waitMs instead of calling in a loop. The process is killed at its timeout, after idleTimeoutSeconds without a ' +
       'call naming it, and when the server stops.',
-    inputSchema: v.object({
+    inputSchema: toolArguments({
       command: v.pipe(v.string(), v.minLength(1), v.maxLength(4096), v.description('Program: a name looked up on PATH (e.g. "npm") or a path. No shell.')),
       arguments: v.optional(v.pipe(v.array(v.string()), v.maxLength(4096), v.description('Arguments, one per element, passed verbatim.'))),
       workingDirectory: v.optional(v.pipe(v.string(), v.maxLength(4096), v.description('Directory to run in, relative to the workspace or inside it.'))),
@@ -119,7 +119,7 @@ export function processTools(table: ProcessTable, limits: { maxTimeoutSeconds: n
       'the returned `cursor` to the next read to get only what is new. With `waitMs` the call waits (up to 30000 ms) ' +
       'until new output arrives or the process ends, so poll with waitMs rather than in a tight loop. `dropped` counts ' +
       'bytes lost between your cursor and the oldest output still kept (the buffer keeps the newest output).',
-    inputSchema: v.object({
+    inputSchema: toolArguments({
       processId: ProcessId,
       cursor: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(0), v.description('The `cursor` of the previous read; 0 for the start.'))),
       waitMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(MAX_WAIT_MS), v.description(`Wait up to this long for new output (0-${MAX_WAIT_MS}).`))),
@@ -154,7 +154,7 @@ export function processTools(table: ProcessTable, limits: { maxTimeoutSeconds: n
       '(end of file) after writing. Then read the answer with process_read. Input the process has not read from its pipe ' +
       'is held up to 1 MiB; beyond that a write waits up to 3 s for the process to read, then fails and delivers nothing ' +
       '(as does a call cancelled while it waits).',
-    inputSchema: v.object({
+    inputSchema: toolArguments({
       processId: ProcessId,
       input: v.pipe(v.string(), v.maxLength(MAX_WRITE_BYTES), v.description('Text to send, verbatim.')),
       closeStdin: v.optional(v.pipe(v.boolean(), v.description('End the input after writing (pipes: close stdin; terminal: Ctrl-D).'))),
@@ -181,7 +181,7 @@ export function processTools(table: ProcessTable, limits: { maxTimeoutSeconds: n
     name: 'process_list',
     title: 'List your processes',
     description: 'The processes this client started that are running or ended recently, with their processId, command, status and output size.',
-    inputSchema: v.object({}),
+    inputSchema: toolArguments({}),
     outputSchema: toolOutput({
       processes: v.array(
         v.object({
@@ -211,7 +211,7 @@ export function processTools(table: ProcessTable, limits: { maxTimeoutSeconds: n
       'Send a signal to a started process and every process it started (its whole group). The default SIGTERM is ' +
       'followed by SIGKILL after a second if the process is still there, and the call returns once it has ended. ' +
       'SIGINT is Ctrl-C (a REPL may survive it).',
-    inputSchema: v.object({
+    inputSchema: toolArguments({
       processId: ProcessId,
       signal: v.optional(v.pipe(v.picklist(PROCESS_SIGNALS), v.description('Default SIGTERM.'))),
     }),

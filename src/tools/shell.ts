@@ -7,7 +7,7 @@ import * as v from 'valibot';
 import type { CallContext } from '../core/context.ts';
 import type { CommandRunner, RunResult } from '../exec/runner.ts';
 import { nestingDepth } from '../util/json-measure.ts';
-import { CorrelationIdArgument, defineTool, type ToolDefinition, toolOutput } from './types.ts';
+import { CorrelationIdArgument, defineTool, type ToolDefinition, toolArguments, toolOutput } from './types.ts';
 
 /**
  * The parser's reason without the text it quotes: it names the token it
@@ -23,7 +23,7 @@ export function jsonErrorWithoutText(message: string): string {
 const MAX_JSON_DEPTH = 1000;
 
 export function shellInputSchema(maxTimeoutSeconds: number) {
-  return v.object({
+  return toolArguments({
     command: v.pipe(
       v.string(),
       v.minLength(1),

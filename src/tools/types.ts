@@ -7,6 +7,7 @@
 import * as v from 'valibot';
 import type { CallContext } from '../core/context.ts';
 import { CORRELATION_ID_PATTERN, CORRELATION_ID_RULE } from '../core/correlation-id.ts';
+import { editDistance } from '../util/edit-distance.ts';
 
 /** MCP's behaviour hints; every tool states all four. */
 export interface ToolAnnotations {
@@ -83,6 +84,28 @@ export interface ToolDefinition<TInput extends v.GenericSchema = v.GenericSchema
 }
 
 /** Helper that keeps the handler's argument and result types tied to the schemas. */
+/**
+ * A tool's arguments: an object of these names and no other. A name the tool does not know is refused, not
+ * dropped: `"dryrun": true` for `dryRun` made a preview into a write, and a file's content under a wrong name
+ * would reach the audit log of a call that did nothing.
+ */
+export function toolArguments<TEntries extends v.ObjectEntries>(entries: TEntries) {
+  const names = Object.keys(entries);
+  return v.strictObject(entries, (issue) => (issue.expected === 'never' ? unknownArgument(String(issue.input), names) : `Invalid type: Expected ${issue.expected} but received ${issue.received}`));
+}
+
+function unknownArgument(name: string, names: readonly string[]): string {
+  const takes = names.length === 0 ? 'this tool takes no arguments' : `this tool takes ${names.join(', ')}`;
+  const near = names.find((n) => n.toLowerCase() === name.toLowerCase()) ?? names.find((n) => editDistance(n.toLowerCase(), name.toLowerCase()) <= 2);
+  return `Unknown argument${near === undefined ? '' : ` (did you mean ${near}?)`}: ${takes}`;
+}
+
+/** The argument names a tool takes (its schema's entries), or null for a schema that is not an object of names. */
+export function argumentNames(def: Pick<ToolDefinition, 'inputSchema'>): ReadonlySet<string> | null {
+  const entries = (def.inputSchema as { entries?: v.ObjectEntries }).entries;
+  return entries === undefined ? null : new Set(Object.keys(entries));
+}
+
 export function defineTool<TInput extends v.GenericSchema, TOutput extends ToolOutputSchema>(def: ToolDefinition<TInput, TOutput>): ToolDefinition {
   return def as unknown as ToolDefinition;
 }

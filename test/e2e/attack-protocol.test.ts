@@ -249,14 +249,14 @@ describe("the server's secret settings never reach the audit log", () => {
 // tool took lets the operator, who holds the key, match a suspected command; nobody without the key can test guesses
 // against it.
 describe('the keyed digest of the arguments a tool took', () => {
-  const callTool = async (name: string, args: Record<string, unknown>) => {
+  // The correlation id as a header: the file tools take none as an argument.
+  const callTool = async (name: string, { correlationId, ...args }: Record<string, unknown>) => {
     const res = await fetch(s.mcpUrl, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', 'x-correlation-id': String(correlationId) },
       body: JSON.stringify({ jsonrpc: '2.0', id: 51, method: 'tools/call', params: { name, arguments: args } }),
     });
     expect(res.status).toBe(200);
-    const correlationId = args.correlationId as string;
     return (await waitFor(() => auditLines().find((l) => l.correlation_id === correlationId), 5000, 'the audit line')) as any;
   };
   const query = (flags: string[], key: string | null, stdin?: string) =>
@@ -268,13 +268,13 @@ describe('the keyed digest of the arguments a tool took', () => {
   const found = (r: ReturnType<typeof query>) => ({ exit: r.exitCode, ids: r.stdout.toString().split('\n').filter(Boolean).map((l) => JSON.parse(l).correlation_id) });
   const byArguments = (args: unknown, key: string | null = ARGUMENTS_KEY) => query(['--file', s.auditFile, '--arguments', JSON.stringify(args)], key);
 
-  test('a command hidden behind a secret-shaped argument, with a secret-named argument the tool ignores, is found by what the tool took', async () => {
+  test('a command hidden behind a secret-shaped argument is found by what the tool took', async () => {
     const command = ['-c', "password=open('hidden','w')"];
-    const line = await callTool('shell_execute', { command: '/usr/bin/python3', arguments: command, correlationId: 'hidden-payload', password: 'Q9v7Lk2PzX81mTfR' });
+    const line = await callTool('shell_execute', { command: '/usr/bin/python3', arguments: command, correlationId: 'hidden-payload' });
     expect([line.error, existsSync(join(s.workspace, 'hidden'))]).toEqual([null, true]);
-    expect(line.arguments).toMatchObject({ arguments: ['-c', "password=[REDACTED]'hidden','w')"], password: '[REDACTED]' });
+    expect(line.arguments).toMatchObject({ arguments: ['-c', "password=[REDACTED]'hidden','w')"] });
     // HMAC-SHA256 of what the tool took, as JSON with sorted keys, worked out here apart from the server's code: the
-    // name shell_execute does not know (and whose masked value nobody could give back) is not in it, nor the label.
+    // label is not in it.
     const sorted = `{"arguments":["-c","password=open('hidden','w')"],"command":"/usr/bin/python3"}`;
     expect(line.arguments_hmac).toBe(createHmac('sha256', ARGUMENTS_KEY).update(sorted).digest('hex'));
     expect(readFileSync(s.auditFile, 'utf8')).not.toContain(ARGUMENTS_KEY);
@@ -305,7 +305,7 @@ describe('the keyed digest of the arguments a tool took', () => {
       ['shell_execute', { command: 'touch', arguments: ['surrogate-ran'], workingDirectory: '.\udc00' }, 'workingDirectory'],
       ['write_file', { path: 'surrogate-\udc00.txt', content: 'x' }, 'path'],
       ['process_start', { command: 'touch', arguments: ['surrogate-ran'], env: { LANG: 'C\ud83d' } }, 'env.LANG'],
-      // A name the tool does not know, which its schema drops.
+      // A name the tool does not know: said as not text before it is said as unknown.
       ['shell_execute', { command: 'touch', arguments: ['surrogate-ran'], 'x\udc00': 1 }, 'x\udc00'],
       // A name of 100 000 characters is named cut, as an issue's path is: echoed whole, 4 MB of one came back as 8.
       ['shell_execute', { command: 'touch', arguments: ['surrogate-ran'], [`${'k'.repeat(100_000)}\udc00`]: 1 }, `${'k'.repeat(100)}…`],
@@ -313,9 +313,9 @@ describe('the keyed digest of the arguments a tool took', () => {
     for (const [i, [tool, args, at]] of cases.entries()) {
       const correlationId = `surrogate-${tool}-${i}`;
       // JSON.stringify writes the lone surrogate as a \u escape, as a client's JSON would carry it.
-      const body = JSON.stringify({ jsonrpc: '2.0', id: 52, method: 'tools/call', params: { name: tool, arguments: { ...args, correlationId } } });
+      const body = JSON.stringify({ jsonrpc: '2.0', id: 52, method: 'tools/call', params: { name: tool, arguments: args } });
       expect(body).toMatch(/\\ud[89a-f][0-9a-f]{2}/);
-      const res = await fetch(s.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      const res = await fetch(s.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json', 'x-correlation-id': correlationId }, body });
       const answer = (await res.json()) as any;
       expect({ tool, isError: answer.result.isError, error: answer.result.structuredContent.error }).toEqual({
         tool,

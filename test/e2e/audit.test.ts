@@ -132,8 +132,12 @@ test('file contents and process input never reach the audit log, even when the c
     // The caller still learns what is wrong and where.
     expect(refused.body.result.structuredContent.error).toMatch(/Expected string but received \(a value not shown\) → at content/);
     await rpc(s.mcpUrl, 'tools/call', { name: 'process_write', arguments: { processId: 'p-none', input: pin } }, {}, era);
+    // Under a name the tool does not take: refused, and kept out of the line as a size, as the right name is.
+    const misnamed = await rpc(s.mcpUrl, 'tools/call', { name: 'write_file', arguments: { path: `d-${era}.txt`, Content: content } }, {}, era);
+    expect(misnamed.body.result.structuredContent.error).toContain('Unknown argument (did you mean content?): this tool takes path, content, createOnly → at Content');
+    await rpc(s.mcpUrl, 'tools/call', { name: 'process_write', arguments: { processId: 'p-none', data: `${pin}\n` } }, {}, era);
   }
-  const calls = 7 * ERAS.length;
+  const calls = 9 * ERAS.length;
   const lines = await waitFor(() => {
     const text = readFileSync(s.auditFile, 'utf8');
     return text.split('\n').filter((l) => l.includes('"tool_call"')).length >= calls ? text : null;
@@ -141,4 +145,19 @@ test('file contents and process input never reach the audit log, even when the c
   expect(lines).not.toContain(content);
   expect(lines).not.toContain(String(pin));
   expect(lines).toContain('"write_file"');
+  expect(lines).toContain('"Content":{"omitted":true');
+});
+
+// A misspelt flag was dropped and the call run without it: `"dryrun": true` made a preview into a write.
+test('an argument a tool does not take is refused, naming the one meant; nothing runs', async () => {
+  await using s = await startServer();
+  writeFileSync(join(s.workspace, 'keep.txt'), 'before\n');
+  const r = await rpc(s.mcpUrl, 'tools/call', { name: 'edit_file', arguments: { path: 'keep.txt', edits: [{ oldText: 'before', newText: 'after' }], dryrun: true } });
+  expect(r.body.result).toMatchObject({ isError: true, structuredContent: { error: expect.stringContaining('Unknown argument (did you mean dryRun?): this tool takes path, edits, dryRun → at dryrun') } });
+  expect(readFileSync(join(s.workspace, 'keep.txt'), 'utf8')).toBe('before\n');
+  const none = await rpc(s.mcpUrl, 'tools/call', { name: 'process_list', arguments: { all: true } });
+  expect(none.body.result.structuredContent.error).toContain('Unknown argument: this tool takes no arguments → at all');
+  // Listed as such: clients see that no other name is taken.
+  const listed = await rpc(s.mcpUrl, 'tools/list', {});
+  for (const tool of listed.body.result.tools) expect([tool.name, tool.inputSchema.additionalProperties]).toEqual([tool.name, false]);
 });

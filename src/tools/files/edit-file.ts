@@ -9,7 +9,7 @@ import * as v from 'valibot';
 import { writeAtomic } from '../../workspace/atomic-write.ts';
 import type { Confiner } from '../../workspace/confine.ts';
 import { openFileForRead, readChecked } from '../../workspace/open.ts';
-import { defineTool, type ToolDefinition, toolOutput } from '../types.ts';
+import { defineTool, type ToolDefinition, toolArguments, toolOutput } from '../types.ts';
 import { type ContentDigest, type FileLimits, failure, looksBinary, mib, pathSchemaDescription, refusalsAsResults, strictUtf8, wellFormed } from './common.ts';
 import { editsDiff } from './diff.ts';
 
@@ -128,7 +128,7 @@ export function editFileTool(confiner: Confiner, limits: FileLimits, contentDige
       'a failure names each failing edit by index and says whether it matched 0 times or more than once. Returns a ' +
       'unified diff. `dryRun: true` returns the diff without writing. The write is atomic and fails if the file changed ' +
       'since it was read.',
-    inputSchema: v.object({
+    inputSchema: toolArguments({
       path: v.pipe(v.string(), v.minLength(1), v.maxLength(4096), v.description(pathSchemaDescription('File to edit'))),
       edits: v.pipe(
         v.array(

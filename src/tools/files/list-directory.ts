@@ -8,7 +8,7 @@ import * as v from 'valibot';
 import type { Confiner } from '../../workspace/confine.ts';
 import { openDirectory } from '../../workspace/open.ts';
 import { compareNames, type EntryType, walk } from '../../workspace/walk.ts';
-import { defineTool, type ToolDefinition, toolOutput } from '../types.ts';
+import { defineTool, type ToolDefinition, toolArguments, toolOutput } from '../types.ts';
 import { READ_ANNOTATIONS, refusalsAsResults } from './common.ts';
 
 export const MAX_LIST_ENTRIES = 1000;
@@ -36,7 +36,7 @@ export function listDirectoryTool(confiner: Confiner): ToolDefinition {
       `At most ${MAX_LIST_ENTRIES} entries; \`truncated\` says more exist (list a subdirectory or lower depth). Hidden entries ` +
       '(names starting with ".") are skipped unless `includeHidden`; `respectGitignore` skips what .gitignore files ignore. ' +
       'Symlinks are listed, never followed.',
-    inputSchema: v.object({
+    inputSchema: toolArguments({
       path: v.optional(v.pipe(v.string(), v.maxLength(4096), v.description('Directory to list, relative to the workspace root. Default: the root.'))),
       depth: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_DEPTH), v.description(`Levels to descend, 1-${MAX_DEPTH}. Default 1.`))),
       includeHidden: v.optional(v.pipe(v.boolean(), v.description('Include names starting with ".". Default false; .git is listed but never descended.'))),

@@ -8,7 +8,7 @@ import type { Confiner } from '../../workspace/confine.ts';
 import { openFileForRead, readChecked } from '../../workspace/open.ts';
 import { charsWithinJsonBudget } from '../../util/json-text-cost.ts';
 import { isHighSurrogate } from '../../util/utf16.ts';
-import { defineTool, type ToolDefinition, toolOutput } from '../types.ts';
+import { defineTool, type ToolDefinition, toolArguments, toolOutput } from '../types.ts';
 import { type FileLimits, failure, looksBinary, lossyUtf8, mib, pathSchemaDescription, READ_ANNOTATIONS, refusalsAsResults } from './common.ts';
 
 export const DEFAULT_READ_LINES = 2000;
@@ -67,7 +67,7 @@ export function readFileTool(confiner: Confiner, limits: FileLimits): ToolDefini
       `At most ${MAX_READ_CHARS / 1024} KiB of text a call: fewer lines when they are long, and a line longer than that is cut ` +
       '(the rest of it is not returned: read such a file with a command). ' +
       `Binary files (a NUL byte in the first 8 KiB) and files over ${mib(limits.maxFileBytes)} are refused.`,
-    inputSchema: v.object({
+    inputSchema: toolArguments({
       path: v.pipe(v.string(), v.minLength(1), v.maxLength(4096), v.description(pathSchemaDescription('File to read'))),
       offset: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.description('First line to return, 1-based. Default 1.'))),
       limit: v.optional(

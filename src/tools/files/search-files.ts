@@ -13,7 +13,7 @@ import { logger } from '../../core/log.ts';
 import type { Confiner } from '../../workspace/confine.ts';
 import { GlobFilter, MAX_GLOB_CHARS } from '../../workspace/gitignore.ts';
 import { hardLinkRefusal, lstatConfined } from '../../workspace/open.ts';
-import { defineTool, type ToolDefinition, toolOutput } from '../types.ts';
+import { defineTool, type ToolDefinition, toolArguments, toolOutput } from '../types.ts';
 import { type FileLimits, failure, mib, READ_ANNOTATIONS, refusalsAsResults } from './common.ts';
 import { builtinSearch } from './search-builtin.ts';
 import type { Spawner } from '../../exec/spawner.ts';
@@ -60,7 +60,7 @@ export function searchFilesTool(confiner: Confiner, limits: FileLimits, opts: Se
       '("*.ts", "src/**/*.test.ts"; a leading "!" excludes). Syntax is the common subset of ripgrep and JavaScript ' +
       'regular expressions: no lookaround, no backreferences; `\\w`, `\\d` and `\\b` are Unicode-aware with ripgrep and ' +
       'ASCII-only in the built-in engine.',
-    inputSchema: v.object({
+    inputSchema: toolArguments({
       pattern: v.pipe(v.string(), v.minLength(1), v.maxLength(1000), v.description('Regular expression, e.g. "function\\\\s+main" or "TODO".')),
       path: v.optional(v.pipe(v.string(), v.maxLength(4096), v.description('Directory or file to search, relative to the workspace root. Default: the root.'))),
       glob: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(MAX_GLOB_CHARS), v.description('Only files whose workspace-relative path matches, e.g. "*.ts" or "*.{ts,tsx}"; "!dist/**" excludes.'))),

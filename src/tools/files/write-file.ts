@@ -6,7 +6,7 @@
 import * as v from 'valibot';
 import type { Confiner } from '../../workspace/confine.ts';
 import { writeAtomic } from '../../workspace/atomic-write.ts';
-import { defineTool, type ToolDefinition, toolOutput } from '../types.ts';
+import { defineTool, type ToolDefinition, toolArguments, toolOutput } from '../types.ts';
 import { type ContentDigest, type FileLimits, failure, mib, pathSchemaDescription, refusalsAsResults, sha256Hex, wellFormed } from './common.ts';
 
 export const writeFileOutput = toolOutput({
@@ -25,7 +25,7 @@ export function writeFileTool(confiner: Confiner, limits: FileLimits, contentDig
       'content, never a mix. Missing parent directories are created. With `createOnly: true` the call fails if the file ' +
       `already exists. Content is UTF-8 text up to ${mib(limits.maxWriteBytes)}. To change part of a file use edit_file. ` +
       'Refused: paths outside the workspace, a symlink as the last component, hard-linked files, directories and devices.',
-    inputSchema: v.object({
+    inputSchema: toolArguments({
       path: v.pipe(v.string(), v.minLength(1), v.maxLength(4096), v.description(pathSchemaDescription('File to write'))),
       content: v.pipe(v.string(), wellFormed, v.description('The complete new content of the file.')),
       createOnly: v.optional(v.pipe(v.boolean(), v.description('Fail instead of replacing an existing file. Default false.'))),
