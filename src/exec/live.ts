@@ -7,7 +7,7 @@
  * what to keep. The local spawner uses it directly, the sandbox launcher
  * inside its confinement.
  */
-import { killGroup, signalGroup } from './group-signal.ts';
+import { initTakes, killGroup, signalGroup } from './group-signal.ts';
 import { type InputOutcome, PipeInput } from './pipe-input.ts';
 import { bunSpawn, type Child, DRAIN_GRACE_MS, exitCodeOf, KILL_GRACE_MS, type StartOptions } from './spawn.ts';
 import type { FileIdentity } from '../workspace/open.ts';
@@ -91,6 +91,27 @@ async function pump(stream: ReadableStream<Uint8Array>, sink: OutputSink): Promi
 /** Control characters that end input on a terminal in canonical mode. */
 const CTRL_D = new Uint8Array([4]);
 
+/** c_lflag's ISIG: the terminal turns the interrupt and quit characters into signals. */
+const ISIG = 0x1;
+/** The interrupt and quit characters as a terminal has them by default (Ctrl-C, Ctrl-\\), and the signals they send. */
+const INTERRUPTS: ReadonlyArray<[number, NodeJS.Signals]> = [
+  [0x03, 'SIGINT'],
+  [0x1c, 'SIGQUIT'],
+];
+
+/**
+ * The signal typing `data` on a terminal sends that its process group's leader, a PID namespace's init, would
+ * discard, or null. The kernel drops a signal an init leaves at its default action: Ctrl-C to a `cat`, a `tail -f`
+ * or a dev server started as the init of its namespace did nothing at all, where elsewhere it ends them. Its default
+ * action (ending the process) is then done by hand. Not when the terminal sends no signals (raw mode: the program
+ * reads Ctrl-C as a key) or the init takes the signal itself.
+ */
+function discardedInterrupt(pid: number, data: Uint8Array, localFlags: number): NodeJS.Signals | null {
+  if ((localFlags & ISIG) === 0) return null;
+  for (const [char, sig] of INTERRUPTS) if (data.includes(char) && !initTakes(pid, sig)) return sig;
+  return null;
+}
+
 export interface LiveOptions extends Pick<StartOptions, 'extraEnv' | 'spawn' | 'afterSpawn' | 'namespaceInit'> {
   /**
    * Wraps the synchronous Bun.spawn of a terminal process: a root launcher
@@ -101,7 +122,7 @@ export interface LiveOptions extends Pick<StartOptions, 'extraEnv' | 'spawn' | '
 }
 
 /** A started child, with Bun's terminal when it has one. */
-type LiveChild = Child & { readonly terminal?: { write(data: Uint8Array): unknown; close(): void } };
+type LiveChild = Child & { readonly terminal?: { write(data: Uint8Array): unknown; close(): void; readonly localFlags: number } };
 
 export function startLive(req: LiveRequest, sink: OutputSink, opts: LiveOptions = {}): LiveStart {
   const started = performance.now();
@@ -167,12 +188,15 @@ export function startLive(req: LiveRequest, sink: OutputSink, opts: LiveOptions 
       // The pipe input answers a withdrawn write itself.
       if (!proc.terminal) return input!.write(data, signal);
       if (signal?.aborted) return Promise.resolve('cancelled');
+      // Judged before the write, as signalGroup judges: afterwards a woken sigwait shows neither its mask nor its wait.
+      const discarded = namespaceInit ? discardedInterrupt(pid, data, proc.terminal.localFlags) : null;
       // Unbounded: Bun's terminal buffers what the PTY does not take and tells neither how much nor, reliably, when it is gone.
       try {
         proc.terminal.write(data);
       } catch {
         return Promise.resolve('closed');
       }
+      if (discarded !== null) killGroup(pid, 'SIGKILL');
       return Promise.resolve('taken');
     },
     closeInput() {

@@ -58,6 +58,29 @@ describe.each(transports)('process tools over %s', (name, connect) => {
     expect(end.last).toMatchObject({ status: 'exited', exitCode: 0 });
   });
 
+  // As root under the sandbox the command is the init of its own PID namespace, and the kernel drops a signal an init
+  // leaves at its default action: Ctrl-C to a `cat` did nothing there, where on any terminal it ends it.
+  test('Ctrl-C and Ctrl-\\ typed on a terminal end a program that leaves them at their default; in raw mode Ctrl-C is a key', async () => {
+    for (const [key, program] of [['\u0003', ['cat']], ['\u001c', ['sleep', '1000.6161']]] as const) {
+      const s = await c.call('process_start', { command: program[0], arguments: program.slice(1), terminal: { cols: 80, rows: 24 } });
+      expect(s.isError).toBe(false);
+      // The terminal is set up (echo on) once what is typed comes back.
+      await c.call('process_write', { processId: s.processId, input: 'ready\n' });
+      const ready = await readUntil(c, s.processId, (all) => all.includes('ready'));
+      expect((await c.call('process_write', { processId: s.processId, input: key })).isError).toBe(false);
+      const end = await readUntil(c, s.processId, (_all, last) => last.status !== 'running', ready.cursor);
+      expect([program[0], end.last.status]).toEqual([program[0], 'exited']);
+    }
+    // A program that reads its terminal raw gets the byte, and is not ended for it.
+    // SIGINT left at its default (Python takes it itself otherwise): only raw mode keeps the byte from ending it.
+    const raw = 'import signal, sys, tty; signal.signal(signal.SIGINT, signal.SIG_DFL); tty.setraw(0); print("raw", flush=True); b = sys.stdin.buffer.read(1); print(b.hex(), flush=True)';
+    const s = await c.call('process_start', { command: '/usr/bin/python3', arguments: ['-c', raw], terminal: { cols: 80, rows: 24 } });
+    const ready = await readUntil(c, s.processId, (all) => all.includes('raw'));
+    await c.call('process_write', { processId: s.processId, input: '\u0003' });
+    const end = await readUntil(c, s.processId, (_all, last) => last.status !== 'running', ready.cursor);
+    expect([end.all.includes('03'), end.last.exitCode]).toEqual([true, 0]);
+  });
+
   test('a pipe printing a line every 100 ms, read with cursors: no line lost or repeated', async () => {
     const s = await c.call('process_start', {
       command: 'sh',
