@@ -6,7 +6,7 @@
  * 2026-07-28, against the same server: auditing runs the same for both.
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServerProcess } from '../helpers/process.ts';
 import { ERAS, frame, rpc, startServer, tempDir, waitFor } from '../helpers/server.ts';
@@ -160,4 +160,32 @@ test('an argument a tool does not take is refused, naming the one meant; nothing
   // Listed as such: clients see that no other name is taken.
   const listed = await rpc(s.mcpUrl, 'tools/list', {});
   for (const tool of listed.body.result.tools) expect([tool.name, tool.inputSchema.additionalProperties]).toEqual([tool.name, false]);
+});
+
+// The audit line named only the path as sent: an edit through a link that changed another file left that file's
+// name out of the log.
+test('a file tool that reached another file than the path it was given (a link, a linked parent) names it in its result', async () => {
+  await using s = await startServer();
+  mkdirSync(join(s.workspace, 'team'));
+  writeFileSync(join(s.workspace, 'team', 'app.env'), 'DEBUG=false\n');
+  symlinkSync('team/app.env', join(s.workspace, 'notes.txt'));
+  symlinkSync('team', join(s.workspace, 'shortcut'));
+  const calls: Array<[string, Record<string, unknown>]> = [
+    ['edit_file', { path: 'notes.txt', edits: [{ oldText: 'false', newText: 'true' }] }],
+    ['read_file', { path: 'notes.txt' }],
+    ['write_file', { path: 'shortcut/new.txt', content: 'x' }],
+    ['read_file', { path: 'team/app.env' }],
+  ];
+  for (const [name, args] of calls) expect((await rpc(s.mcpUrl, 'tools/call', { name, arguments: args })).body.result.isError).toBe(false);
+  const lines = await waitFor(() => {
+    const found = readFileSync(s.auditFile, 'utf8').split('\n').filter((l) => l.includes('"tool_call"')).map((l) => JSON.parse(l));
+    return found.length >= calls.length ? found : null;
+  }, 15_000, 'the audit lines');
+  expect(lines!.map((l: any) => [l.tool_name, l.arguments.path, l.result.path])).toEqual([
+    ['edit_file', 'notes.txt', 'team/app.env'],
+    ['read_file', 'notes.txt', 'team/app.env'],
+    ['write_file', 'shortcut/new.txt', 'team/new.txt'],
+    // Reached as sent: nothing more to say.
+    ['read_file', 'team/app.env', undefined],
+  ]);
 });

@@ -114,3 +114,11 @@ function describeErrno(code: string): string {
 export function pathSchemaDescription(what: string): string {
   return `${what}: relative to the workspace root (e.g. "src/main.ts") or absolute inside it.`;
 }
+
+/**
+ * The file a call reached, for its audit line, when it is not the path as sent (through a link, or a parent that
+ * is one): an edit through `notes.txt` that changed `alice/app.env` was logged under the link's name alone.
+ */
+export function reachedPath(sent: string, reached: string): { path?: string } {
+  return reached === sent ? {} : { path: reached };
+}

@@ -10,7 +10,7 @@ import { writeAtomic } from '../../workspace/atomic-write.ts';
 import type { Confiner } from '../../workspace/confine.ts';
 import { openFileForRead, readChecked } from '../../workspace/open.ts';
 import { defineTool, type ToolDefinition, toolArguments, toolOutput } from '../types.ts';
-import { type ContentDigest, type FileLimits, failure, looksBinary, mib, pathSchemaDescription, refusalsAsResults, strictUtf8, wellFormed } from './common.ts';
+import { type ContentDigest, type FileLimits, failure, looksBinary, mib, pathSchemaDescription, reachedPath, refusalsAsResults, strictUtf8, wellFormed } from './common.ts';
 import { editsDiff } from './diff.ts';
 
 const MAX_EDITS = 100;
@@ -187,7 +187,7 @@ export function editFileTool(confiner: Confiner, limits: FileLimits, contentDige
             structured: { path, diff, applied: args.edits.length, dryRun, failedEdits: [], error: null },
             isError: false,
             auditArguments: audit,
-            auditResult: { applied: args.edits.length, bytes: data.length, dryRun },
+            auditResult: { ...reachedPath(args.path, path), applied: args.edits.length, bytes: data.length, dryRun },
           };
         },
         audit,

@@ -9,7 +9,7 @@ import { openFileForRead, readChecked } from '../../workspace/open.ts';
 import { charsWithinJsonBudget } from '../../util/json-text-cost.ts';
 import { isHighSurrogate } from '../../util/utf16.ts';
 import { defineTool, type ToolDefinition, toolArguments, toolOutput } from '../types.ts';
-import { type FileLimits, failure, looksBinary, lossyUtf8, mib, pathSchemaDescription, READ_ANNOTATIONS, refusalsAsResults } from './common.ts';
+import { type FileLimits, failure, looksBinary, lossyUtf8, mib, pathSchemaDescription, READ_ANNOTATIONS, reachedPath, refusalsAsResults } from './common.ts';
 
 export const DEFAULT_READ_LINES = 2000;
 const MAX_READ_LINES = 100_000;
@@ -127,7 +127,7 @@ export function readFileTool(confiner: Confiner, limits: FileLimits): ToolDefini
         return {
           structured: { path, content, startLine: totalLines === 0 ? 0 : startLine, endLine, totalLines, truncated, error: null },
           isError: false,
-          auditResult: { bytes: bytes.length, startLine, endLine, totalLines, truncated },
+          auditResult: { ...reachedPath(args.path, path), bytes: bytes.length, startLine, endLine, totalLines, truncated },
         };
       });
     },

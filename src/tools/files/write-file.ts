@@ -7,7 +7,7 @@ import * as v from 'valibot';
 import type { Confiner } from '../../workspace/confine.ts';
 import { writeAtomic } from '../../workspace/atomic-write.ts';
 import { defineTool, type ToolDefinition, toolArguments, toolOutput } from '../types.ts';
-import { type ContentDigest, type FileLimits, failure, mib, pathSchemaDescription, refusalsAsResults, sha256Hex, wellFormed } from './common.ts';
+import { type ContentDigest, type FileLimits, failure, mib, pathSchemaDescription, reachedPath, refusalsAsResults, sha256Hex, wellFormed } from './common.ts';
 
 export const writeFileOutput = toolOutput({
   path: v.pipe(v.string(), v.description('The path relative to the workspace root (as given when it could not be resolved).')),
@@ -47,11 +47,12 @@ export function writeFileTool(confiner: Confiner, limits: FileLimits, contentDig
         base,
         async () => {
           const written = await writeAtomic(confiner, args.path, data, { createOnly });
+          const path = confiner.display(written.real);
           return {
-            structured: { path: confiner.display(written.real), bytes: data.length, sha256, created: written.created, error: null },
+            structured: { path, bytes: data.length, sha256, created: written.created, error: null },
             isError: false,
             auditArguments,
-            auditResult: { bytes: data.length, created: written.created },
+            auditResult: { ...reachedPath(args.path, path), bytes: data.length, created: written.created },
           };
         },
         auditArguments,
