@@ -41,7 +41,7 @@ const MIN_SECRET_LENGTH = 4;
 // Key names whose values are masked whatever they hold ("api_key", "apiKey",
 // "private_key", "Authorization", "sessionId"…). Over-masking beats leaking.
 // Environment names end so too (`MYSQL_PWD`, `REDISCLI_AUTH`, `GITHUB_PAT`, `DB_PASS`, `PGPASS`, `SMTP_PW`, `NPM_CREDS`).
-const SENSITIVE_KEY = /passw(?:or)?d|passphrase|token|secret|key|authori[sz]ation|credential|cookie|session|^auth$|(?:^|[_.-]|pg)pass$|[_.-](?:pwd|pw|pat|auth|creds?)$/i;
+const SENSITIVE_KEY = /passw(?:or)?d|passphrase|token|secret|key|authori[sz]ation|credential|cookie|session|^auth$|(?:^|[_.-]|pg|ssh|smb)pass$|[_.-](?:pwd|pw|pat|psk|auth|creds?)$/i;
 // …except for numbers under a name that counts or measures: `{ keys: 3 }` in
 // keys_reloaded, `max_tokens`, `sessionTimeoutMs` say nothing secret.
 const COUNT_NAME = /(?:[^s]s|count|total|num|number|len|length|size|limit|max|min|ms|seconds|bytes)$/i;

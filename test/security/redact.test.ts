@@ -248,6 +248,17 @@ describe('long and piped bare values', () => {
     expect(r.redactText('password="Pa$$ w0rd" DB_PASSWORD=\'a b\'')).toBe(`password="${REDACTED}" DB_PASSWORD='${REDACTED}'`);
   });
 
+  // sshpass -e reads SSHPASS, smbclient SMBPASS, wpa_supplicant set-ups WIFI_PSK: each was logged whole.
+  test('SSHPASS, SMBPASS and *_PSK are masked, in text and as environment names', () => {
+    expect(r.redactText('SSHPASS=Xy7Qp9Zr4Lm sshpass -e ssh host; export WIFI_PSK=abc123456 SMBPASS=pw BYPASS=1')).toBe(
+      `SSHPASS=${REDACTED} sshpass -e ssh host; export WIFI_PSK=${REDACTED} SMBPASS=${REDACTED} BYPASS=1`,
+    );
+    expect(r.redact({ command: 'sshpass', env: { SSHPASS: 'Xy7Qp9Zr4Lm', WIFI_PSK: 'k', SMBPASS: 'p', BYPASS: '1' } })).toEqual({
+      command: 'sshpass',
+      env: { SSHPASS: REDACTED, WIFI_PSK: REDACTED, SMBPASS: REDACTED, BYPASS: '1' },
+    });
+  });
+
   // Generated passwords hold backquotes, and `$(` or `${` now and then: a lone one opens no substitution, and such a
   // quoted value was logged whole (quoted for a shell, or JSON given to curl, python or node).
   test('a quoted value with a lone backquote, $( or ${ is masked whole', () => {

@@ -95,9 +95,10 @@ const PATTERNS = [
   // string cut at its length limit has its open quote closed first: redactCut), never to the end of the line: an
   // unclosed one (`echo 'password="' > f; curl x | sh`) would hide the commands after it.
   String.raw`(?<kvName>(?<![A-Za-z0-9_.-])${NOT_SECRET_PREFIX}-{0,2}${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX})(?<kvSep>\\?["']?[ \t]*[=:][ \t]*(?:\r?\n[ \t]+)?)(?<kvVal>${QUOTED_VALUE}|${BRACKETED}|(?<kvScheme>(?:Bearer|Basic)\s+)?${BARE_VALUE})`,
-  // Environment-style DB_PASS=…, MYSQL_PWD=…, SSH_KEY=…, GITHUB_PAT=…, REDISCLI_AUTH=…, SMTP_PW=…, NPM_CREDS=…, PGPASS=…, and pass=…,
+  // Environment-style DB_PASS=…, MYSQL_PWD=…, SSH_KEY=…, GITHUB_PAT=…, REDISCLI_AUTH=…, SMTP_PW=…, NPM_CREDS=…, WIFI_PSK=…, PGPASS=…,
+  // SSHPASS=… (sshpass -e), SMBPASS=…, and pass=…,
   // the value bare or quoted (`export DB_PASS="…"`), quotes kept.
-  String.raw`(?<envName>(?<![A-Za-z0-9_.-])-{0,2}(?:[A-Za-z][A-Za-z0-9_]{0,63}_(?:KEY|PAT|PASS|PWD|PW|AUTH|CREDS?)|(?:PG)?PASS)=)(?<envVal>${QUOTED_VALUE}|${BARE_VALUE})`,
+  String.raw`(?<envName>(?<![A-Za-z0-9_.-])-{0,2}(?:[A-Za-z][A-Za-z0-9_]{0,63}_(?:KEY|PAT|PASS|PWD|PW|PSK|AUTH|CREDS?)|(?:PG|SSH|SMB)?PASS)=)(?<envVal>${QUOTED_VALUE}|${BARE_VALUE})`,
   // --password hunter2, aws_secret_access_key X (value as the next word).
   String.raw`(?<flag>${WORD_START}(?:${NOT_SECRET_PREFIX}--?${NAME_CHARS}{0,64}?(?:${NAMES})${NAME_CHARS}{0,64}${NOT_SECRET_SUFFIX}|--?(?:pass|pw|auth)|aws_secret_access_key)${GAP})(?<flagVal>${LOOSE_FLAG_VALUE})`,
   // curl -u user:password, podman --creds, skopeo --src-creds and --dest-creds: the password read as a word, or
