@@ -9,22 +9,9 @@ import { describe, expect, test } from 'bun:test';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureBinary, ROOT } from '../helpers/binary.ts';
+import { runProgram as run } from '../helpers/cli.ts';
 import { startServerProcess } from '../helpers/process.ts';
 import { tempDir } from '../helpers/temp.ts';
-
-async function run(argv: string[], cwd: string, env: Record<string, string>): Promise<{ code: number; stderr: string; stdout: string }> {
-  await using proc = Bun.spawn(argv, {
-    cwd,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: cwd, ...env },
-    stdin: 'ignore',
-    stdout: 'pipe',
-    stderr: 'pipe',
-    timeout: 20_000,
-    killSignal: 'SIGKILL',
-  });
-  const [stdout, stderr, code] = await Promise.all([proc.stdout.text(), proc.stderr.text(), proc.exited]);
-  return { code, stdout, stderr };
-}
 
 describe('a start launched from where commands can write', () => {
   test('npx (or npm run, bun run) resolving hide inside the workspace or an allowed path: refused, serve, stdio and check-config alike', async () => {

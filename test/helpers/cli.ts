@@ -8,8 +8,13 @@ import { join } from 'node:path';
 
 const MAIN = join(import.meta.dir, '..', '..', 'src', 'main.ts');
 
-export async function runCli(args: string[], cwd: string, env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  await using proc = Bun.spawn([process.execPath, '--no-env-file', MAIN, ...args], {
+export function runCli(args: string[], cwd: string, env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runProgram([process.execPath, '--no-env-file', MAIN, ...args], cwd, env);
+}
+
+/** Runs `argv` (the compiled binary, say) as runCli runs the source: minimal environment, killed after 20 s. */
+export async function runProgram(argv: string[], cwd: string, env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  await using proc = Bun.spawn(argv, {
     cwd,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: cwd, ...env },
     stdout: 'pipe',
