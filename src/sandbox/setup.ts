@@ -18,6 +18,7 @@ import { check, libc } from '../util/libc.ts';
 import { PidNamespaces } from './pidns.ts';
 import { sweepStaleTmp, tmpWritable } from './private-tmp.ts';
 import type { LayerReport } from './protocol.ts';
+import { layerNames } from './layers.ts';
 import type { ResourceLimits } from './rlimits.ts';
 import { LauncherConfineError, LauncherNotStartedError } from './launcher-client.ts';
 import { SandboxSpawner } from './sandbox-spawner.ts';
@@ -154,6 +155,7 @@ export async function setupSandbox(
   // without a tmpfs has none, and commands then get no TMPDIR at all.
   const privateTmp = tmpWritable();
   const status: SandboxStatus = { ...base, active: true, abi, reason: null };
+  const warned = new Set<string>();
   const sandbox = new SandboxSpawner({
     rules,
     pidNamespaces,
@@ -168,9 +170,15 @@ export async function setupSandbox(
     // the ring; held to 256 KiB, a burst the ring would have kept whole (a 900 KB test log written at once) lost its
     // oldest 640 KB there, and the ring, which holds no gap, everything before them.
     livePendingBytes: config.process.bufferBytes,
-    // What a launcher enforces, for /health: also when the first one could start only later.
+    // What a launcher enforces, for /health (also when the first one could start only later), and warned about for
+    // every launcher: one that boots while root's namespace count is full gets fewer layers than the first had.
     onReady: (report) => {
-      status.layers ??= report;
+      if (status.layers === null || layerNames(report).length < layerNames(status.layers).length) status.layers = report;
+      for (const [kind, line] of degradedLayerWarnings(report)) {
+        if (warned.has(kind)) continue;
+        warned.add(kind);
+        log.warn(line);
+      }
     },
   });
 
@@ -197,40 +205,6 @@ export async function setupSandbox(
     (report) => {
       // After the first launcher is up, so neither it nor the first command waits for a read of the temp directory.
       if (privateTmp) setTimeout(() => void sweep(), 0);
-      if (report.namespaceRefused !== null) {
-        log.warn(
-          `commands get no PID namespace of their own although the server may make one: the kernel refused it (${report.namespaceRefused}), ` +
-            'so they run without the private /proc, terminals, temp directory view, empty network and read-only mounts that need one: ' +
-            'they can see every process\'s command line in /proc and change the mode, times and extended attributes of files root owns. ' +
-            'ENOSPC means the count of PID or IPC namespaces root may hold (sysctl user.max_pid_namespaces, user.max_ipc_namespaces) is reached; restart once it is not',
-        );
-      }
-      if (report.mountRefused !== null) {
-        log.warn(
-          `the sandbox runs without its private /proc, terminals and temp directory view: mounting them was refused (${report.mountRefused}), ` +
-            'as a container runtime\'s default AppArmor profile does; commands can see every process\'s command line in /proc, as on an unprivileged server, ' +
-            'and change the mode, times and extended attributes of files root owns. ' +
-            'Allow hide to mount (e.g. a profile without `deny mount`) to close both',
-        );
-      }
-      if (report.readOnlyRefused !== null) {
-        log.warn(
-          `the sandbox runs without read-only mounts outside the granted paths: the kernel refused them (${report.readOnlyRefused}); ` +
-            'commands (uid 0, no capabilities) can change the mode, times and extended attributes of files root owns anywhere',
-        );
-      }
-      if (report.yieldRefused !== null) {
-        log.warn(
-          `commands do not give way to the server as they should (${report.yieldRefused}): under memory pressure the out-of-memory killer may pick the server ` +
-            'before the command that caused it, and busy commands share the CPU evenly with it',
-        );
-      }
-      if (report.networkRefused !== null) {
-        log.warn(
-          `the sandbox runs without its empty network namespace: the kernel refused it (${report.networkRefused}); commands still open no socket, ` +
-            'but see the host\'s connections (addresses and ports) in /proc/net',
-        );
-      }
       // How every unprivileged run works (docs/sandbox.md's table says what needs root), so news, not a warning:
       // a warning on each start of the common set-up would teach users to ignore warnings, or to run as root.
       if (!report.pidNamespace && report.namespaceRefused === null) log.info('commands get no PID namespace of their own (that needs root): a process that leaves its process group lives until its client\'s next call ends');
@@ -261,4 +235,49 @@ export async function setupSandbox(
     return { status, spawner: sandbox };
   }
   return { status, spawner: new FallbackSpawner(sandbox, new LocalSpawner(), started) };
+}
+
+/** What a launcher's report lacks that the operator must hear of, by kind (each said once per server). */
+function degradedLayerWarnings(report: LayerReport): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  if (report.namespaceRefused !== null) {
+    out.push([
+      'namespace',
+      `commands get no PID namespace of their own although the server may make one: the kernel refused it (${report.namespaceRefused}), ` +
+        'so they run without the private /proc, terminals, temp directory view, empty network and read-only mounts that need one: ' +
+        'they can see every process\'s command line in /proc and change the mode, times and extended attributes of files root owns. ' +
+        'ENOSPC means the count of PID or IPC namespaces root may hold (sysctl user.max_pid_namespaces, user.max_ipc_namespaces) is reached; restart once it is not',
+    ]);
+  }
+  if (report.mountRefused !== null) {
+    out.push([
+      'mount',
+      `the sandbox runs without its private /proc, terminals and temp directory view: mounting them was refused (${report.mountRefused}), ` +
+        'as a container runtime\'s default AppArmor profile does; commands can see every process\'s command line in /proc, as on an unprivileged server, ' +
+        'and change the mode, times and extended attributes of files root owns. ' +
+        'Allow hide to mount (e.g. a profile without `deny mount`) to close both',
+    ]);
+  }
+  if (report.readOnlyRefused !== null) {
+    out.push([
+      'read-only',
+      `the sandbox runs without read-only mounts outside the granted paths: the kernel refused them (${report.readOnlyRefused}); ` +
+        'commands (uid 0, no capabilities) can change the mode, times and extended attributes of files root owns anywhere',
+    ]);
+  }
+  if (report.yieldRefused !== null) {
+    out.push([
+      'yield',
+      `commands do not give way to the server as they should (${report.yieldRefused}): under memory pressure the out-of-memory killer may pick the server ` +
+        'before the command that caused it, and busy commands share the CPU evenly with it',
+    ]);
+  }
+  if (report.networkRefused !== null) {
+    out.push([
+      'network',
+      `the sandbox runs without its empty network namespace: the kernel refused it (${report.networkRefused}); commands still open no socket, ` +
+        'but see the host\'s connections (addresses and ports) in /proc/net',
+    ]);
+  }
+  return out;
 }
