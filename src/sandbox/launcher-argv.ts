@@ -8,15 +8,25 @@ export const LAUNCHER_COMMAND = '__launcher';
 /** argv word, followed by the supervisor's pid and a command, that marks the server a supervisor started (supervisor.ts). */
 export const SUPERVISED_COMMAND = '__supervised';
 
+/**
+ * The file this process runs, to start again: on Linux through `/proc/self/exe`, the very file it was started
+ * from, never a lookup of its name. A command that can write where the executable lies (it sits in the workspace)
+ * renamed a program of its own over it, and the next client's launcher, started by name, ran that program outside
+ * every sandbox layer.
+ */
+function selfExecutable(): string {
+  return process.platform === 'linux' ? '/proc/self/exe' : process.execPath;
+}
+
 /** This program: the executable when compiled, else Bun, with the flags it was run with, on src/main.ts. */
 export function programArgv(): string[] {
-  if (isCompiled()) return [process.execPath];
+  if (isCompiled()) return [selfExecutable()];
   return [process.execPath, ...process.execArgv, fileURLToPath(new URL('../main.ts', import.meta.url))];
 }
 
 /** The executable itself when compiled, else Bun running src/main.ts. */
 export function launcherArgv(): string[] {
-  if (isCompiled()) return [process.execPath, LAUNCHER_COMMAND];
+  if (isCompiled()) return [selfExecutable(), LAUNCHER_COMMAND];
   return [process.execPath, fileURLToPath(new URL('../main.ts', import.meta.url)), LAUNCHER_COMMAND];
 }
 

@@ -127,7 +127,8 @@ function startAgainSettled(): void {
   const argvArray = array(argv);
   const envArray = array(Object.entries(env).map(([name, value]) => `${name}=${value}`));
   const { execve } = openLibc({ execve: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 } });
-  const path = cString(process.execPath);
+  // The very file this process runs, not a lookup of its name (launcher-argv.ts).
+  const path = cString(process.platform === 'linux' ? '/proc/self/exe' : process.execPath);
   execve(ptr(path), ptr(argvArray), ptr(envArray));
   const err = new SyscallError('execve', lastErrno());
   process.stderr.write(`hide: the supervisor runs without its runtime settings: ${err.message}\n`);

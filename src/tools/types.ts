@@ -96,7 +96,9 @@ export function toolArguments<TEntries extends v.ObjectEntries>(entries: TEntrie
 
 function unknownArgument(name: string, names: readonly string[]): string {
   const takes = names.length === 0 ? 'this tool takes no arguments' : `this tool takes ${names.join(', ')}`;
-  const near = names.find((n) => n.toLowerCase() === name.toLowerCase()) ?? names.find((n) => editDistance(n.toLowerCase(), name.toLowerCase()) <= 2);
+  // Only names within two characters' length are compared: the distance costs the product of the lengths, and a
+  // name of megabytes held the event loop for minutes.
+  const near = names.find((n) => Math.abs(n.length - name.length) <= 2 && editDistance(n.toLowerCase(), name.toLowerCase()) <= 2);
   return `Unknown argument${near === undefined ? '' : ` (did you mean ${near}?)`}: ${takes}`;
 }
 

@@ -157,6 +157,9 @@ test('an argument a tool does not take is refused, naming the one meant; nothing
   expect(readFileSync(join(s.workspace, 'keep.txt'), 'utf8')).toBe('before\n');
   const none = await rpc(s.mcpUrl, 'tools/call', { name: 'process_list', arguments: { all: true } });
   expect(none.body.result.structuredContent.error).toContain('Unknown argument: this tool takes no arguments → at all');
+  // A name of megabytes is refused as any other (its "did you mean" once cost the event loop minutes).
+  const long = await rpc(s.mcpUrl, 'tools/call', { name: 'process_start', arguments: { command: 'true', ['x'.repeat(4_000_000)]: 1 } });
+  expect(long.body.result.structuredContent.error).toStartWith('Invalid arguments for tool process_start: × Unknown argument: this tool takes command, arguments,');
   // Listed as such: clients see that no other name is taken.
   const listed = await rpc(s.mcpUrl, 'tools/list', {});
   for (const tool of listed.body.result.tools) expect([tool.name, tool.inputSchema.additionalProperties]).toEqual([tool.name, false]);

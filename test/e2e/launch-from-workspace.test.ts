@@ -6,7 +6,7 @@
  * command could write there; a compiled executable inside it is warned about.
  */
 import { describe, expect, test } from 'bun:test';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureBinary, ROOT } from '../helpers/binary.ts';
 import { runProgram as run } from '../helpers/cli.ts';
@@ -43,15 +43,33 @@ describe('a start launched from where commands can write', () => {
     expect(r.stderr).toContain('Give a workspace outside it (--workspace DIR)');
   }, 30_000);
 
-  test('the executable itself in the workspace: a warning at start, once', async () => {
+  // Each client's launcher is started when the client first calls: started by the executable's name, it ran what a
+  // command had renamed over that name, outside every sandbox layer.
+  test('the executable itself in the workspace: a warning at start, once; one a command renames over it is never run', async () => {
     const dir = tempDir('hide-launch-binary-');
     const bin = join(dir, 'hide');
     copyFileSync(await ensureBinary(), bin);
-    const server = await startServerProcess({ cwd: dir, env: {}, program: [bin] });
+    const keys = join(tempDir('hide-launch-keys-'), 'keys.json');
+    const [alice, bob] = ['a'.repeat(40), 'b'.repeat(40)];
+    writeFileSync(keys, JSON.stringify({ clients: [{ client_id: 'alice', api_key: alice }, { client_id: 'bob', api_key: bob }] }), { mode: 0o600 });
+    const server = await startServerProcess({ cwd: dir, env: { HIDE_AUTH_ENABLED: 'true', HIDE_API_KEYS_FILE: keys }, program: [bin] });
+    const run = async (key: string, script: string) => {
+      const res = await fetch(`${server.url}/mcp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': key },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'shell_execute', arguments: { command: 'sh', arguments: ['-c', script] } } }),
+      });
+      return ((await res.json()) as { result: { structuredContent: { stdout: string; error: string | null } } }).result.structuredContent;
+    };
     try {
       const warned = server.logs().split('\n').filter((l) => l.includes(`the hide executable ${bin} lies in the workspace`));
       expect(warned).toHaveLength(1);
       expect(warned[0]).toContain('a command could replace what the next start runs');
+      const planted = await run(bob, `printf '#!/bin/sh\\necho ran > "${dir}/planted-ran"\\n' > planted && chmod 755 planted && mv planted hide && echo swapped`);
+      expect(planted).toMatchObject({ stdout: 'swapped\n', error: null });
+      // alice's first call starts her launcher.
+      expect(await run(alice, 'echo mine')).toMatchObject({ stdout: 'mine\n', error: null });
+      expect(existsSync(join(dir, 'planted-ran'))).toBe(false);
     } finally {
       server.proc.kill('SIGTERM');
       await server.ended();
