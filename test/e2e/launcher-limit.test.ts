@@ -30,8 +30,9 @@ describe.skipIf(!supported)('HTTP: one launcher, held by a client with a process
   let keysDir: string;
   let server: TestServer;
   let busyProcess: string;
-  const call = (key: string, name: string, args: Record<string, unknown>, era: TestEra = 'legacy') =>
-    rpc(server.mcpUrl, 'tools/call', { name, arguments: args }, { 'X-API-Key': key }, era);
+  // The correlation id as a header: search_files takes none as an argument.
+  const call = (key: string, name: string, { correlationId, ...args }: Record<string, unknown>, era: TestEra = 'legacy') =>
+    rpc(server.mcpUrl, 'tools/call', { name, arguments: args }, { 'X-API-Key': key, ...(correlationId === undefined ? {} : { 'X-Correlation-ID': String(correlationId) }) }, era);
 
   beforeAll(async () => {
     keysDir = tempDir();
