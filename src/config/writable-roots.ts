@@ -91,6 +91,8 @@ export interface Launch {
    * `npm exec`, `npm run` and `bun run` set), or null when neither started it.
    */
   npmPrefix: string | null;
+  /** Where npm or Bun was started (`INIT_CWD`, else this process's working directory), when one of them started it. */
+  npmStart: string | null;
 }
 
 /** The granted roots that leave anything outside them: with `/` granted every place is writable, and said so at start. */
@@ -116,10 +118,14 @@ export function writableLaunchProblem(launch: Launch, workspace: string, allowed
       'a command could change what the next start runs, outside the sandbox. Give a workspace outside it (--workspace DIR)'
     );
   }
-  const prefixRoot = launch.npmPrefix === null ? null : writableRootOf(launch.npmPrefix, roots);
+  // npm looks for node_modules from where it starts up to the prefix it found: a command can put one in any
+  // directory on the way, so the start counts as much as the prefix (a project with no package.json of its own
+  // under a home with one: the prefix lay outside, the start inside).
+  const from = [launch.npmPrefix, launch.npmStart].find((dir) => dir !== null && writableRootOf(dir, roots) !== null) ?? null;
+  const prefixRoot = from === null ? null : writableRootOf(from, roots);
   if (prefixRoot !== null) {
     return (
-      `hide was started by npm or Bun from ${launch.npmPrefix}, which lies in ${prefixRoot.what} (${prefixRoot.path}), where commands and file tools can write: ` +
+      `hide was started by npm or Bun from ${from}, which lies in ${prefixRoot.what} (${prefixRoot.path}), where commands and file tools can write: ` +
       'a node_modules, .npmrc or package.json a command puts there would decide what the next launch from there runs, outside the sandbox. ' +
       "Start it from a directory outside the workspace (an MCP client's \"cwd\"), or run an installed binary (install.sh, npm install -g)"
     );

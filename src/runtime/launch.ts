@@ -10,5 +10,6 @@ export function currentLaunch(env: NodeJS.ProcessEnv = process.env): Launch {
     program: compiled ? process.execPath : resolve(import.meta.dir, '../..'),
     fromSource: !compiled,
     npmPrefix: env.npm_config_local_prefix || null,
+    npmStart: env.npm_config_local_prefix ? env.INIT_CWD || process.cwd() : null,
   };
 }

@@ -26,10 +26,15 @@ describe('a start launched from where commands can write', () => {
       ['npx below it', [bin, 'serve', '--port', '0', '--workspace', ws], join(ws, 'sub'), { npm_config_local_prefix: join(ws, 'sub') }],
       ['npx in an allowed path', [bin, 'serve', '--port', '0', '--workspace', ws], shared, { npm_config_local_prefix: shared, HIDE_ALLOWED_PATHS: shared }],
       ['check-config', [bin, 'check-config', '--workspace', ws], dir, { npm_config_local_prefix: ws }],
+      // The prefix npm found lies above the workspace (a package.json or node_modules in a parent), the start inside
+      // it: a node_modules a command puts there is found first next time.
+      ['npx started inside, prefix above', [bin, 'stdio', '--workspace', ws], join(ws, 'sub'), { npm_config_local_prefix: dir }],
+      ['npm run from inside (INIT_CWD)', [bin, 'stdio', '--workspace', ws], dir, { npm_config_local_prefix: dir, INIT_CWD: join(ws, 'sub') }],
     ];
     for (const [what, argv, cwd, env] of cases) {
       const r = await run(argv, cwd, env);
-      expect([what, r.code, r.stdout, r.stderr]).toEqual([what, 2, '', expect.stringContaining(`hide was started by npm or Bun from ${env.npm_config_local_prefix}, which lies in`)]);
+      const from = env.npm_config_local_prefix === dir ? join(ws, 'sub') : env.npm_config_local_prefix;
+      expect([what, r.code, r.stdout, r.stderr]).toEqual([what, 2, '', expect.stringContaining(`hide was started by npm or Bun from ${from}, which lies in`)]);
       expect(r.stderr).toContain('Start it from a directory outside the workspace');
     }
     // Started from outside it (the client's cwd elsewhere, npm's prefix with it): runs.
