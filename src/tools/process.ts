@@ -11,7 +11,7 @@ import { ProcessError } from '../exec/process-error.ts';
 import { MAX_READ_BYTES, MAX_WAIT_MS, MAX_WRITE_BYTES } from '../exec/process-io.ts';
 import type { ProcessTable } from '../exec/process-table.ts';
 import { PROCESS_SIGNALS } from '../exec/live.ts';
-import { CorrelationIdArgument, defineTool, type ToolDefinition, toolArguments, ToolFailureSchema, type ToolOutcome, toolOutput, toolPermitted } from './types.ts';
+import { argumentObject, CorrelationIdArgument, defineTool, type ToolDefinition, toolArguments, ToolFailureSchema, type ToolOutcome, toolOutput, toolPermitted } from './types.ts';
 
 const ProcessId = v.pipe(v.string(), v.minLength(1), v.maxLength(300), v.description('The processId process_start returned.'));
 const Status = v.picklist(['running', 'exited', 'killed', 'timed-out']);
@@ -70,10 +70,14 @@ export function processTools(table: ProcessTable, limits: { maxTimeoutSeconds: n
       workingDirectory: v.optional(v.pipe(v.string(), v.maxLength(4096), v.description('Directory to run in, relative to the workspace or inside it.'))),
       terminal: v.optional(
         v.pipe(
-          v.union([
-            v.literal(false),
-            v.object({ cols: v.pipe(v.number(), v.integer(), v.minValue(10), v.maxValue(1000)), rows: v.pipe(v.number(), v.integer(), v.minValue(2), v.maxValue(1000)) }),
-          ]),
+          v.union(
+            [
+              v.literal(false),
+              argumentObject({ cols: v.pipe(v.number(), v.integer(), v.minValue(10), v.maxValue(1000)), rows: v.pipe(v.number(), v.integer(), v.minValue(2), v.maxValue(1000)) }),
+            ],
+            // An object with a name the size does not take fails both options: say that, not that an object is no object.
+            (issue) => issue.issues?.find((i) => i.kind === 'schema' && i.expected === 'never')?.message ?? `Invalid type: Expected false or {cols, rows} but received ${issue.received}`,
+          ),
           v.description('A pseudo-terminal of this size (e.g. {"cols":120,"rows":40}), or false (default) for pipes.'),
         ),
       ),

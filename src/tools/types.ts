@@ -90,16 +90,25 @@ export interface ToolDefinition<TInput extends v.GenericSchema = v.GenericSchema
  * would reach the audit log of a call that did nothing.
  */
 export function toolArguments<TEntries extends v.ObjectEntries>(entries: TEntries) {
-  const names = Object.keys(entries);
-  return v.strictObject(entries, (issue) => (issue.expected === 'never' ? unknownArgument(String(issue.input), names) : `Invalid type: Expected ${issue.expected} but received ${issue.received}`));
+  return strictNames(entries, 'Unknown argument', 'this tool takes');
 }
 
-function unknownArgument(name: string, names: readonly string[]): string {
-  const takes = names.length === 0 ? 'this tool takes no arguments' : `this tool takes ${names.join(', ')}`;
+/** An object inside a tool's arguments (an edit, a terminal size): its names and no other, as toolArguments. */
+export function argumentObject<TEntries extends v.ObjectEntries>(entries: TEntries) {
+  return strictNames(entries, 'Unknown name', 'this object takes');
+}
+
+function strictNames<TEntries extends v.ObjectEntries>(entries: TEntries, what: string, takes: string) {
+  const names = Object.keys(entries);
+  return v.strictObject(entries, (issue) => (issue.expected === 'never' ? unknownName(String(issue.input), names, what, takes) : `Invalid type: Expected ${issue.expected} but received ${issue.received}`));
+}
+
+function unknownName(name: string, names: readonly string[], what: string, takesWhat: string): string {
+  const takes = names.length === 0 ? `${takesWhat} no arguments` : `${takesWhat} ${names.join(', ')}`;
   // Only names within two characters' length are compared: the distance costs the product of the lengths, and a
   // name of megabytes held the event loop for minutes.
   const near = names.find((n) => Math.abs(n.length - name.length) <= 2 && editDistance(n.toLowerCase(), name.toLowerCase()) <= 2);
-  return `Unknown argument${near === undefined ? '' : ` (did you mean ${near}?)`}: ${takes}`;
+  return `${what}${near === undefined ? '' : ` (did you mean ${near}?)`}: ${takes}`;
 }
 
 /** The argument names a tool takes (its schema's entries), or null for a schema that is not an object of names. */

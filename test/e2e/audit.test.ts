@@ -157,6 +157,12 @@ test('an argument a tool does not take is refused, naming the one meant; nothing
   expect(readFileSync(join(s.workspace, 'keep.txt'), 'utf8')).toBe('before\n');
   const none = await rpc(s.mcpUrl, 'tools/call', { name: 'process_list', arguments: { all: true } });
   expect(none.body.result.structuredContent.error).toContain('Unknown argument: this tool takes no arguments → at all');
+  // Inside the arguments too: an edit's or a terminal's names.
+  const nested = await rpc(s.mcpUrl, 'tools/call', { name: 'edit_file', arguments: { path: 'keep.txt', edits: [{ oldText: 'before', newtext: 'after' }] } });
+  expect(nested.body.result.structuredContent.error).toContain('Unknown name (did you mean newText?): this object takes oldText, newText → at edits.0.newtext');
+  const terminal = await rpc(s.mcpUrl, 'tools/call', { name: 'process_start', arguments: { command: 'true', terminal: { cols: 80, rows: 24, colour: true } } });
+  expect(terminal.body.result.structuredContent.error).toContain('Unknown name: this object takes cols, rows → at terminal');
+  expect(readFileSync(join(s.workspace, 'keep.txt'), 'utf8')).toBe('before\n');
   // A name of megabytes is refused as any other (its "did you mean" once cost the event loop minutes).
   const long = await rpc(s.mcpUrl, 'tools/call', { name: 'process_start', arguments: { command: 'true', ['x'.repeat(4_000_000)]: 1 } });
   expect(long.body.result.structuredContent.error).toStartWith('Invalid arguments for tool process_start: × Unknown argument: this tool takes command, arguments,');

@@ -9,7 +9,7 @@ import * as v from 'valibot';
 import { writeAtomic } from '../../workspace/atomic-write.ts';
 import type { Confiner } from '../../workspace/confine.ts';
 import { openFileForRead, readChecked } from '../../workspace/open.ts';
-import { defineTool, type ToolDefinition, toolArguments, toolOutput } from '../types.ts';
+import { argumentObject, defineTool, type ToolDefinition, toolArguments, toolOutput } from '../types.ts';
 import { type ContentDigest, type FileLimits, failure, looksBinary, mib, pathSchemaDescription, reachedPath, refusalsAsResults, strictUtf8, wellFormed } from './common.ts';
 import { editsDiff } from './diff.ts';
 
@@ -132,7 +132,7 @@ export function editFileTool(confiner: Confiner, limits: FileLimits, contentDige
       path: v.pipe(v.string(), v.minLength(1), v.maxLength(4096), v.description(pathSchemaDescription('File to edit'))),
       edits: v.pipe(
         v.array(
-          v.object({
+          argumentObject({
             oldText: v.pipe(v.string(), v.minLength(1), wellFormed, v.description('Exact text to replace; must occur exactly once in the file.')),
             newText: v.pipe(v.string(), wellFormed, v.description('Replacement text (may be empty to delete).')),
           }),
