@@ -43,3 +43,8 @@ export function textWithinJsonBudget(text: string, budget: number): { text: stri
   if (end > 0 && isHighSurrogate(text.charCodeAt(end - 1))) end--;
   return { text: text.slice(0, end), cut: true };
 }
+
+/** What `text` costs as a JSON string, its quotes left out. */
+export function jsonTextCost(text: string): number {
+  return charsWithinJsonBudget(text, 0, text.length, Number.POSITIVE_INFINITY).cost;
+}

@@ -10,8 +10,14 @@ import { openDirectory } from '../../workspace/open.ts';
 import { compareNames, type EntryType, walk } from '../../workspace/walk.ts';
 import { defineTool, type ToolDefinition, toolArguments, toolOutput } from '../types.ts';
 import { READ_ANNOTATIONS, refusalsAsResults } from './common.ts';
+import { jsonTextCost } from '../../util/json-text-cost.ts';
 
 export const MAX_LIST_ENTRIES = 1000;
+/**
+ * Most JSON text the entries' paths may take: a name of control characters is six times its length in JSON, and
+ * 1000 deep paths of them made a 32 MB answer to a 120-byte request. Ordinary names come nowhere near it.
+ */
+const MAX_LIST_JSON = 1024 * 1024;
 const MAX_DEPTH = 10;
 
 export const listDirectoryOutput = toolOutput({
@@ -23,7 +29,7 @@ export const listDirectoryOutput = toolOutput({
       size: v.pipe(v.nullable(v.pipe(v.number(), v.integer(), v.minValue(0))), v.description('Bytes, for files; else null.')),
     }),
   ),
-  truncated: v.pipe(v.boolean(), v.description(`More than ${MAX_LIST_ENTRIES} entries exist.`)),
+  truncated: v.pipe(v.boolean(), v.description(`More than ${MAX_LIST_ENTRIES} entries exist (or their paths passed 1 MiB as JSON text).`)),
 });
 
 export function listDirectoryTool(confiner: Confiner): ToolDefinition {
@@ -63,12 +69,15 @@ export function listDirectoryTool(confiner: Confiner): ToolDefinition {
           // One past the cap tells whether more exist; a directory of a million names is then read, not kept.
           limit: MAX_LIST_ENTRIES + 1,
         });
+        let cost = 0;
         for await (const e of walker) {
-          if (entries.length === MAX_LIST_ENTRIES) {
+          const path = confiner.display(e.real);
+          cost += jsonTextCost(path);
+          if (entries.length === MAX_LIST_ENTRIES || cost > MAX_LIST_JSON) {
             truncated = true;
             break;
           }
-          entries.push({ path: confiner.display(e.real), type: e.type, size: e.type === 'file' ? e.size : null });
+          entries.push({ path, type: e.type, size: e.type === 'file' ? e.size : null });
         }
         entries.sort((a, b) => compareNames(a.path, b.path));
         return {

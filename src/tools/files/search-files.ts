@@ -18,7 +18,8 @@ import { type FileLimits, failure, mib, READ_ANNOTATIONS, refusalsAsResults } fr
 import { builtinSearch } from './search-builtin.ts';
 import type { Spawner } from '../../exec/spawner.ts';
 import { ripgrepSearch } from './search-rg.ts';
-import { compilePattern, type SearchEngine } from './search-shared.ts';
+import { compilePattern, type SearchEngine, type SearchMatch } from './search-shared.ts';
+import { jsonTextCost } from '../../util/json-text-cost.ts';
 
 const log = logger.withTag('files');
 const DEFAULT_MAX_RESULTS = 100;
@@ -116,6 +117,7 @@ export function searchFilesTool(confiner: Confiner, limits: FileLimits, opts: Se
           ran = 'builtin';
           out = await builtinSearch(confiner, req);
         }
+        out = withinJsonBudget(out);
         return {
           structured: { matches: out.matches, truncated: out.truncated, engine: ran, error: out.error },
           isError: out.error !== null,
@@ -124,4 +126,23 @@ export function searchFilesTool(confiner: Confiner, limits: FileLimits, opts: Se
       });
     },
   });
+}
+
+/**
+ * Most JSON text the matches' paths and lines may take: a line of control characters is six times its length in
+ * JSON, and 1000 matches of them made a 17 MB answer to a 140-byte request. Ordinary matches come nowhere near it.
+ */
+const MAX_MATCHES_JSON = 2 * 1024 * 1024;
+
+function withinJsonBudget<T extends { matches: SearchMatch[]; truncated: boolean; error: string | null }>(out: T): T {
+  let cost = 0;
+  for (let i = 0; i < out.matches.length; i++) {
+    const m = out.matches[i]!;
+    cost += jsonTextCost(m.path) + jsonTextCost(m.text);
+    if (cost > MAX_MATCHES_JSON) {
+      const error = `the matches passed ${MAX_MATCHES_JSON / (1024 * 1024)} MiB as JSON text (a control character takes six): the first ${i} are shown`;
+      return { ...out, matches: out.matches.slice(0, i), truncated: true, error: out.error ?? error };
+    }
+  }
+  return out;
 }
