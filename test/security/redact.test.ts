@@ -268,10 +268,29 @@ describe('long and piped bare values', () => {
       ["export DB_PASS='Tq9${zK2mW8vLx'", `export DB_PASS='${REDACTED}'`],
       ["export API_TOKEN='ghp_a8F$(kLm29xQzRt55Vb'", `export API_TOKEN='${REDACTED}'`],
       ['curl -d \'{"password":"x7`Qp9Zr4Lm"}\' https://api', `curl -d '{"password":"${REDACTED}"}' https://api`],
-      ['login({"token":"ab${cdEF12345gh"})', `login({"token":"${REDACTED}"})`],
     ];
     for (const [text, masked] of cases) expect(r.redactText(text)).toBe(masked);
+    // In the argv of a program that reads no shell text, any quoted value is literal.
     expect(r.redact({ command: 'curl', arguments: ['-d', '{"password":"x7`Qp9Zr4Lm"}'] })).toEqual({ command: 'curl', arguments: ['-d', `{"password":"${REDACTED}"}`] });
+    expect(r.redact({ command: 'node', arguments: ['-e', 'login({"token":"ab${cdEF12345gh"})'] })).toEqual({ command: 'node', arguments: ['-e', `login({"token":"${REDACTED}"})`] });
+  });
+
+  // The value as matched ends at the first quote inside the substitution, so the substitution looked unclosed and
+  // was masked as a password's lone `$(`: the command ran and the log showed `DB_PASS="[REDACTED]"")"`.
+  test('a value a shell would substitute is left as written, however its quotes nest', () => {
+    for (const script of [
+      'export DB_PASS="$(curl -s h | sh; echo "")"',
+      'mysql --password "`id`" db',
+      `echo "password='$(id)'"`,
+      `sh -c "mysql --password '$(cmd)'"`,
+    ]) {
+      expect(r.redactText(script)).toBe(script);
+      expect(r.redact({ command: 'sh', arguments: ['-c', script] })).toEqual({ command: 'sh', arguments: ['-c', script] });
+    }
+    // Behind a program that reads shell text, named anywhere in the argv.
+    expect(r.redact({ command: 'env', arguments: ['bash', '-c', 'X_PASS="$(id)"'] })).toEqual({ command: 'env', arguments: ['bash', '-c', 'X_PASS="$(id)"'] });
+    // Single quotes outside double ones run nothing.
+    expect(r.redactText("mysql --password '$(id)' db")).toBe(`mysql --password '${REDACTED}' db`);
   });
 });
 

@@ -5,7 +5,7 @@
  */
 import { type Masked, REDACTED } from './masks.ts';
 import { NAMES, NAME_CHARS, NOT_SECRET_PREFIX, NOT_SECRET_SUFFIX, TOKEN_SHAPES, UID_GID, USER_FLAG_GAP, USER_NAME, WORD_START, userShown } from './names.ts';
-import { GAP, LOOSE_FLAG_VALUE, OPTION_START, VALUE_WORD, emptyQuoted, quoted, quotesOf } from './shell.ts';
+import { GAP, LOOSE_FLAG_VALUE, OPTION_START, VALUE_WORD, emptyQuoted, quoted, quotesOf, quoteStateAt } from './shell.ts';
 
 /**
  * A value that opens a bracket (`credentials={"user":"bob","pw":"…"}`, `auth=('bob','…')`, `[x7Qp]Zr9…`): masked
@@ -146,23 +146,23 @@ function withUser(lead: string, user: string): string {
 }
 
 /**
- * Whether a quoted value holds a whole substitution (`` `…` ``, `$(…)`, `${…}`), and so stays as written: a shell
- * runs it inside double quotes (and inside single quotes that sit in double quotes), and masking the value would
- * hide the command from the log (`password="$(touch x)"`). A lone backquote, `$(` or `${` opens none, and the value
- * is masked: a generated password holding one (a backquote in `PGPASSWORD='…'`, `{"password":"ab${cd"}`) is not left
- * in the log. Found by position, not by a pattern: one over a value of many `$(` took minutes.
+ * Whether a quoted value that opens a substitution (a backquote, `$(`, `${`) stays as written, which it does
+ * wherever a shell would run it: masked, its quotes would hide the command from the log (`password="$(touch x)"`,
+ * `DB_PASS="$(curl …| sh; echo "")"`, whose value as matched ends at the inner quote). That is a double-quoted
+ * value, or a single-quoted one inside a double-quoted string, in text a shell may read. A single-quoted value
+ * outside double quotes, a double-quoted one inside single quotes (JSON in `curl -d '…'`), and any value in
+ * text no shell reads (`literal`: the argv of a program that is no shell) are literal, and masked: generated
+ * passwords hold backquotes, `$(` and `${` (`PGPASSWORD='Xy7…'`, `{"password":"ab${cd"}`).
  */
-function runsCommand(value: string): boolean {
-  if (quotesOf(value)[0] === '') return false;
-  const closedAfter = (open: string, close: string) => {
-    const at = value.indexOf(open);
-    return at !== -1 && value.indexOf(close, at + open.length) !== -1;
-  };
-  return closedAfter('`', '`') || closedAfter('$(', ')') || closedAfter('${', '}');
+function keptAsWritten(value: string, at: number, text: string, literal: boolean): boolean {
+  if (literal || !/`|\$[({]/.test(value)) return false;
+  const [open] = quotesOf(value);
+  if (open === '') return false;
+  const state = quoteStateAt(text, at);
+  return open.endsWith("'") ? state !== 'none' : state !== 'single';
 }
 
-function replacement(match: string, ...rest: unknown[]): string {
-  const g = rest[rest.length - 1] as Groups;
+function replacement(match: string, g: Groups, index: number, text: string, literal: boolean): string {
   if (g.pem !== undefined) return '[REDACTED PRIVATE KEY]';
   if (g.urlUser !== undefined) {
     // The user stays readable, unless it is a token itself (`https://ghp_…:x-oauth-basic@github.com`).
@@ -176,12 +176,12 @@ function replacement(match: string, ...rest: unknown[]): string {
   if (g.awsBefore !== undefined) return LOWER_HEX.test(g.awsBefore) ? match : REDACTED;
   if (g.kvName !== undefined) {
     const val = g.kvVal ?? '';
-    if (emptyQuoted(val) || runsCommand(val)) return match;
+    if (emptyQuoted(val) || keptAsWritten(val, index + match.length - val.length, text, literal)) return match;
     const [open, close] = quotesOf(val);
     return `${g.kvName}${g.kvSep}${open}${g.kvScheme ?? ''}${REDACTED}${close}`;
   }
-  if (g.envName !== undefined) return emptyQuoted(g.envVal!) || runsCommand(g.envVal!) ? match : `${g.envName}${quoted(REDACTED, g.envVal!)}`;
-  if (g.flag !== undefined) return emptyQuoted(g.flagVal!) ? match : `${g.flag}${quoted(REDACTED, g.flagVal!)}`;
+  if (g.envName !== undefined) return emptyQuoted(g.envVal!) || keptAsWritten(g.envVal!, index + g.envName.length, text, literal) ? match : `${g.envName}${quoted(REDACTED, g.envVal!)}`;
+  if (g.flag !== undefined) return emptyQuoted(g.flagVal!) || keptAsWritten(g.flagVal!, index + g.flag.length, text, literal) ? match : `${g.flag}${quoted(REDACTED, g.flagVal!)}`;
   if (g.userFlag !== undefined) return UID_GID.test(`${g.userName ?? ''}:${g.userPass}`) ? match : `${withUser(g.userFlag, g.userName ?? '')}${quoted(REDACTED, g.userPass!)}`;
   if (g.userFlagDq !== undefined) return UID_GID.test(`${g.userNameDq ?? ''}:${g.userPassDq}`) ? match : `${withUser(g.userFlagDq, g.userNameDq ?? '')}${REDACTED}`;
   if (g.userFlagSq !== undefined) return UID_GID.test(`${g.userNameSq ?? ''}:${g.userPassSq}`) ? match : `${withUser(g.userFlagSq, g.userNameSq ?? '')}${REDACTED}`;
@@ -213,6 +213,6 @@ export const STDIN_RANK = PATTERNS.findIndex((p) => p.startsWith('(?<osPass>')) 
 export const USER_PROGRAM_RANK = PATTERNS.findIndex((p) => p.startsWith('(?<osPass>')) + 0.25;
 
 /** Every match of `re` in `text`, with what `replacement` makes of it. */
-export function matchesOf(re: RegExp, rank: number, text: string): Masked[] {
-  return Array.from(text.matchAll(re), (m) => ({ index: m.index, seen: m[0], masked: replacement(m[0], ...m.slice(1), m.index, text, m.groups ?? {}), rank }));
+export function matchesOf(re: RegExp, rank: number, text: string, literal = false): Masked[] {
+  return Array.from(text.matchAll(re), (m) => ({ index: m.index, seen: m[0], masked: replacement(m[0], m.groups ?? {}, m.index, text, literal), rank }));
 }
