@@ -121,9 +121,9 @@ export function writableLaunchProblem(launch: Launch, workspace: string, allowed
   // npm looks for node_modules from where it starts up to the prefix it found: a command can put one in any
   // directory on the way, so the start counts as much as the prefix (a project with no package.json of its own
   // under a home with one: the prefix lay outside, the start inside).
-  const from = [launch.npmPrefix, launch.npmStart].find((dir) => dir !== null && writableRootOf(dir, roots) !== null) ?? null;
-  const prefixRoot = from === null ? null : writableRootOf(from, roots);
-  if (prefixRoot !== null) {
+  for (const from of [launch.npmPrefix, launch.npmStart]) {
+    const prefixRoot = from === null ? null : writableRootOf(from, roots);
+    if (prefixRoot === null) continue;
     return (
       `hide was started by npm or Bun from ${from}, which lies in ${prefixRoot.what} (${prefixRoot.path}), where commands and file tools can write: ` +
       'a node_modules, .npmrc or package.json a command puts there would decide what the next launch from there runs, outside the sandbox. ' +

@@ -83,7 +83,6 @@ export interface ToolDefinition<TInput extends v.GenericSchema = v.GenericSchema
   handler(call: ToolCall<v.InferOutput<TInput>>): Promise<ToolOutcome<v.InferOutput<TOutput>>>;
 }
 
-/** Helper that keeps the handler's argument and result types tied to the schemas. */
 /**
  * A tool's arguments: an object of these names and no other. A name the tool does not know is refused, not
  * dropped: `"dryrun": true` for `dryRun` made a preview into a write, and a file's content under a wrong name
@@ -117,6 +116,7 @@ export function argumentNames(def: Pick<ToolDefinition, 'inputSchema'>): Readonl
   return entries === undefined ? null : new Set(Object.keys(entries));
 }
 
+/** Helper that keeps the handler's argument and result types tied to the schemas. */
 export function defineTool<TInput extends v.GenericSchema, TOutput extends ToolOutputSchema>(def: ToolDefinition<TInput, TOutput>): ToolDefinition {
   return def as unknown as ToolDefinition;
 }
