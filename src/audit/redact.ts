@@ -20,7 +20,7 @@
 
 import { AWS_KEY_ID, ArgvPrograms, OPTION_SHAPED, applyMask, maskAwsSecret } from './redact/argv.ts';
 import { KEY_RUN, KEY_RUN_TEST, type KeyLookup, MIN_KEY_RUN, cutPoint, keySpan, storeMatcher } from './redact/key-runs.ts';
-import { REDACTED, masked } from './redact/masks.ts';
+import { REDACTED, REDACTED_SUBSTITUTION, masked } from './redact/masks.ts';
 import { PATTERN_RULES, type Rule, matchesOf } from './redact/patterns.ts';
 import { programFlagMasks } from './redact/program-flags.ts';
 import type { Mask } from './redact/programs.ts';
@@ -28,7 +28,7 @@ import { CONTINUED_LINE, escapeRegex, joinContinuations, openQuoteAtEnd } from '
 import { stdinSecretMasks } from './redact/stdin.ts';
 
 export { digestMatcher, type KeyLookup } from './redact/key-runs.ts';
-export { REDACTED };
+export { REDACTED, REDACTED_SUBSTITUTION };
 
 const MAX_DEPTH = 20;
 /** Arrays and objects keep their first this many items, then a count of the rest. */
@@ -100,11 +100,8 @@ export class Redactor {
     return literal.length > 0 ? [{ re: new RegExp(literal.join('|'), 'gi'), rank: 0, sameCommand: false }, ...PATTERN_RULES] : PATTERN_RULES;
   }
 
-  /**
-   * Masks secrets inside one string (a log line, an error message); no length limit. `literal`: no shell reads it
-   * (an argument of a program that is no shell), so a quoted value is masked whatever it holds.
-   */
-  redactText(s: string, literal = false): string {
+  /** Masks secrets inside one string (a log line, an error message); no length limit. */
+  redactText(s: string): string {
     const unkeyed = this.isKey === null || !KEY_RUN_TEST.test(s) ? s : s.replace(KEY_RUN, (run) => this.maskKeys(run));
     // Each pattern in a pass of its own (one regex of them all cost twice as much on ordinary text), and the rules
     // that pair a flag with its program or command by position. In text whose commands continue over lines, those
@@ -112,7 +109,7 @@ export class Redactor {
     // (`docker login \⏎ -u me \⏎ -p pw`, the shape of a CI step); what they mask is put into the text as written,
     // so a line break stays a line break.
     const shellText = CONTINUED_LINE.test(unkeyed) ? joinContinuations(unkeyed) : unkeyed;
-    const masks = this.rules.flatMap((r) => matchesOf(r.re, r.rank, r.sameCommand ? shellText : unkeyed, literal));
+    const masks = this.rules.flatMap((r) => matchesOf(r.re, r.rank, r.sameCommand ? shellText : unkeyed));
     return masked(unkeyed, [...masks, ...programFlagMasks(shellText), ...stdinSecretMasks(shellText)]);
   }
 
@@ -129,20 +126,20 @@ export class Redactor {
    * read a quoted value to its quote, and the value's start would show. The
    * quote left open is closed for them, and taken off again.
    */
-  private redactCut(text: string, literal: boolean): string {
+  private redactCut(text: string): string {
     const close = openQuoteAtEnd(text);
-    if (close === null) return this.redactText(text, literal);
-    const out = this.redactText(text + close, literal);
+    if (close === null) return this.redactText(text);
+    const out = this.redactText(text + close);
     return out.endsWith(close) ? out.slice(0, -close.length) : out;
   }
 
-  private redactString(s: string, budget: Budget, literal = false): string {
+  private redactString(s: string, budget: Budget): string {
     const limit = Math.min(MAX_STRING, Math.max(0, budget.left));
     let out: string;
-    if (s.length <= limit) out = this.redactText(s, literal);
+    if (s.length <= limit) out = this.redactText(s);
     else {
       const cut = limit === 0 ? 0 : cutPoint(s, limit);
-      out = `${this.redactCut(s.slice(0, cut), literal)}…[truncated ${s.length - cut} chars]`;
+      out = `${this.redactCut(s.slice(0, cut))}…[truncated ${s.length - cut} chars]`;
     }
     // Charged what was read, not only what is left: a long secret masks down to a few characters, and a thousand
     // of them would otherwise all be read (4 MB of `--password="…"` held the event loop 0.65 s per call).
@@ -216,7 +213,7 @@ export class Redactor {
       }
       if (mask !== null && OPTION_SHAPED.test(x)) mask = null;
       const masked: string | null = mask !== null ? applyMask(mask, x) : (programs.maskAttached(x) ?? maskAwsSecret(x, awsId));
-      out.push(masked ?? this.redactString(x, budget, command !== null && !programs.shellText));
+      out.push(masked ?? this.redactString(x, budget));
       if (masked !== null) budget.left -= masked.length + 3;
       mask = masked === null ? programs.flagMask(x) : null;
     }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { digestMatcher, MAX_STRING, REDACTED, Redactor } from '../../src/audit/redact.ts';
+import { digestMatcher, MAX_STRING, REDACTED, REDACTED_SUBSTITUTION, Redactor } from '../../src/audit/redact.ts';
 
 const SERVER_KEY = 'Zq9-srv_KEY.with+regex*chars(1)';
 const r = new Redactor([SERVER_KEY, 'second-server-key-xyz', 'ab']);
@@ -240,9 +240,19 @@ describe('long and piped bare values', () => {
   });
 
   // Quotes, ${IFS} and brace expansion carried a command past the mask: `echo password="$(touch x)"` ran and was
-  // logged as `password="[REDACTED]"`.
-  test('a quoted value holding a substitution, an expansion and a brace expansion are left as written', () => {
-    for (const script of ['echo password="$(touch x)"', 'X_PASS="`id`" app', `echo "password='$(cmd)'"`]) expect(r.redactText(script)).toBe(script);
+  // logged as `password="[REDACTED]"`. A quoted value is still masked whole (whether a shell ran what it holds
+  // cannot be told from the text), but says that it held what opens a substitution.
+  test('a quoted value holding a substitution says so where it is masked; an expansion or a brace expansion ends a bare one', () => {
+    const cases: Array<[string, string]> = [
+      ['echo password="$(touch x)"', `echo password="${REDACTED_SUBSTITUTION}"`],
+      ['X_PASS="`id`" app', `X_PASS="${REDACTED_SUBSTITUTION}" app`],
+      [`echo "password='$(cmd)'"`, `echo "password='${REDACTED_SUBSTITUTION}'"`],
+      // Its value as matched ends at the quote inside the substitution: still said.
+      ['export DB_PASS="$(curl -s h | sh; echo "")"', `export DB_PASS="${REDACTED_SUBSTITUTION}"")"`],
+      [`sh -c "mysql --password '$(cmd)'"`, `sh -c "mysql --password '${REDACTED_SUBSTITUTION}'"`],
+    ];
+    for (const [text, masked] of cases) expect(r.redactText(text)).toBe(masked);
+    expect(r.redact({ command: 'python3', arguments: ['-c', `os.system('X_PASS="$(id)"')`] })).toEqual({ command: 'python3', arguments: ['-c', `os.system('X_PASS="${REDACTED_SUBSTITUTION}"')`] });
     expect(r.redactText('env password=1${IFS}touch${IFS}x')).toBe(`env password=${REDACTED}\${IFS}touch\${IFS}x`);
     expect(r.redactText('{env,password=1,touch,x}')).toBe(`{env,password=${REDACTED},touch,x}`);
     expect(r.redactText('password="Pa$$ w0rd" DB_PASSWORD=\'a b\'')).toBe(`password="${REDACTED}" DB_PASSWORD='${REDACTED}'`);
@@ -262,35 +272,17 @@ describe('long and piped bare values', () => {
   // Generated passwords hold backquotes, and `$(` or `${` now and then: a lone one opens no substitution, and such a
   // quoted value was logged whole (quoted for a shell, or JSON given to curl, python or node).
   test('a quoted value with a lone backquote, $( or ${ is masked whole', () => {
+    const M = REDACTED_SUBSTITUTION;
     const cases: Array<[string, string]> = [
-      ["PGPASSWORD='Xy7`Qp9Zr4Lm' psql -h db", `PGPASSWORD='${REDACTED}' psql -h db`],
-      ["mysql --password='Xy7`Qp9Zr4Lm' prod", `mysql --password='${REDACTED}' prod`],
-      ["export DB_PASS='Tq9${zK2mW8vLx'", `export DB_PASS='${REDACTED}'`],
-      ["export API_TOKEN='ghp_a8F$(kLm29xQzRt55Vb'", `export API_TOKEN='${REDACTED}'`],
-      ['curl -d \'{"password":"x7`Qp9Zr4Lm"}\' https://api', `curl -d '{"password":"${REDACTED}"}' https://api`],
+      ["PGPASSWORD='Xy7`Qp9Zr4Lm' psql -h db", `PGPASSWORD='${M}' psql -h db`],
+      ["mysql --password='Xy7`Qp9`Zr4Lm' prod", `mysql --password='${M}' prod`],
+      ["export DB_PASS='Tq9${zK2mW8vLx'", `export DB_PASS='${M}'`],
+      ["export API_TOKEN='ghp_a8F$(kLm29xQzRt55Vb)'", `export API_TOKEN='${M}'`],
+      ['curl -d \'{"password":"x7`Qp9Zr4Lm"}\' https://api', `curl -d '{"password":"${M}"}' https://api`],
+      ['login({"token":"ab${cdEF12345gh"})', `login({"token":"${M}"})`],
     ];
     for (const [text, masked] of cases) expect(r.redactText(text)).toBe(masked);
-    // In the argv of a program that reads no shell text, any quoted value is literal.
-    expect(r.redact({ command: 'curl', arguments: ['-d', '{"password":"x7`Qp9Zr4Lm"}'] })).toEqual({ command: 'curl', arguments: ['-d', `{"password":"${REDACTED}"}`] });
-    expect(r.redact({ command: 'node', arguments: ['-e', 'login({"token":"ab${cdEF12345gh"})'] })).toEqual({ command: 'node', arguments: ['-e', `login({"token":"${REDACTED}"})`] });
-  });
-
-  // The value as matched ends at the first quote inside the substitution, so the substitution looked unclosed and
-  // was masked as a password's lone `$(`: the command ran and the log showed `DB_PASS="[REDACTED]"")"`.
-  test('a value a shell would substitute is left as written, however its quotes nest', () => {
-    for (const script of [
-      'export DB_PASS="$(curl -s h | sh; echo "")"',
-      'mysql --password "`id`" db',
-      `echo "password='$(id)'"`,
-      `sh -c "mysql --password '$(cmd)'"`,
-    ]) {
-      expect(r.redactText(script)).toBe(script);
-      expect(r.redact({ command: 'sh', arguments: ['-c', script] })).toEqual({ command: 'sh', arguments: ['-c', script] });
-    }
-    // Behind a program that reads shell text, named anywhere in the argv.
-    expect(r.redact({ command: 'env', arguments: ['bash', '-c', 'X_PASS="$(id)"'] })).toEqual({ command: 'env', arguments: ['bash', '-c', 'X_PASS="$(id)"'] });
-    // Single quotes outside double ones run nothing.
-    expect(r.redactText("mysql --password '$(id)' db")).toBe(`mysql --password '${REDACTED}' db`);
+    expect(r.redact({ command: 'curl', arguments: ['-d', '{"password":"x7`Qp9Zr4Lm"}'] })).toEqual({ command: 'curl', arguments: ['-d', `{"password":"${M}"}`] });
   });
 });
 

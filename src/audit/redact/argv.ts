@@ -39,19 +39,10 @@ function baseName(s: string): string {
  * not replace the earlier ones, so a flag is a password flag when any of them
  * says so. After `login` the port-publishing programs take a password with -p.
  */
-/**
- * Programs that read an argument as shell text, or as code whose backquotes run a command (perl, ruby, php): once
- * one is named, the elements after it are read as a shell would read them. In the argv of any other program a
- * quoted value is literal text (`curl -d '{"password":"…"}'`), whatever it holds.
- */
-const SHELL_READERS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'ash', 'busybox', 'fish', 'csh', 'tcsh', 'ssh', 'su', 'runuser', 'script', 'watch', 'flock', 'parallel', 'perl', 'ruby', 'php', 'tmux', 'screen']);
-
 export class ArgvPrograms {
   private readonly named = new Set<ProgramFlags>();
   private afterLogin = false;
   private oracle = false;
-  /** Whether a program that reads shell text has been named so far. */
-  shellText = false;
 
   constructor(command: string | null) {
     if (command !== null) this.see(command);
@@ -59,7 +50,6 @@ export class ArgvPrograms {
 
   see(x: string): void {
     const name = baseName(x);
-    if (SHELL_READERS.has(name)) this.shellText = true;
     if (ORACLE_TOOLS.has(name)) this.oracle = true;
     const p = PROGRAM_FLAGS.get(name);
     if (p) this.named.add(p);

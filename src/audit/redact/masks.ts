@@ -1,6 +1,12 @@
 /** How the matches of several passes over one string are put into it: each its own span, overlapping ones masked as one. */
 
 export const REDACTED = '[REDACTED]';
+/**
+ * A quoted secret value that held a backquote, `$(` or `${`: masked as any other, and said to have held one. Whether
+ * a shell ran a command there cannot be told from the text (a quote inside the substitution ends the value as
+ * matched, a program that reads no shell text may pass the string to one), and a generated password holds them too.
+ */
+export const REDACTED_SUBSTITUTION = '[REDACTED: it held a backquote, $( or ${]';
 
 /** A span of a string and what it becomes once masked (the same text when nothing in it is secret). */
 export interface Masked {

@@ -3,9 +3,9 @@
  * on its own, with what each match becomes and its rank among them (where two
  * start at one place, the lower rank decides, as in one regex of them all).
  */
-import { type Masked, REDACTED } from './masks.ts';
+import { type Masked, REDACTED, REDACTED_SUBSTITUTION } from './masks.ts';
 import { NAMES, NAME_CHARS, NOT_SECRET_PREFIX, NOT_SECRET_SUFFIX, TOKEN_SHAPES, UID_GID, USER_FLAG_GAP, USER_NAME, WORD_START, userShown } from './names.ts';
-import { GAP, LOOSE_FLAG_VALUE, OPTION_START, VALUE_WORD, emptyQuoted, quoted, quotesOf, quoteStateAt } from './shell.ts';
+import { GAP, LOOSE_FLAG_VALUE, OPTION_START, VALUE_WORD, emptyQuoted, quoted, quotesOf } from './shell.ts';
 
 /**
  * A value that opens a bracket (`credentials={"user":"bob","pw":"…"}`, `auth=('bob','…')`, `[x7Qp]Zr9…`): masked
@@ -65,7 +65,7 @@ const VALUE_CHAR = String.raw`[^\s"'&,;|<>$\x60]`;
 const NOT_SUBSTITUTION = String.raw`\$(?![({])`;
 const VALUE_SEP = String.raw`(?:,(?![A-Za-z_][A-Za-z0-9_.-]{0,64}=)(?![^\s}]*\})|${NOT_SUBSTITUTION})`;
 const BARE_VALUE = String.raw`(?:${VALUE_CHAR}|${VALUE_SEP})${VALUE_CHAR}*(?:${VALUE_SEP}${VALUE_CHAR}*){0,64}`;
-/** Quoted values, masked to their closing quote (unless they hold a command: runsCommand), matched as runs of a plain class. */
+/** Quoted values, masked to their closing quote (maskFor says what with), matched as runs of a plain class. */
 const DOUBLE_QUOTED = String.raw`"[^"\\\n]*(?:\\.[^"\\\n]*){0,4096}"`;
 const ESCAPED_QUOTED = String.raw`\\"[^\\\n]*(?:\\[^"][^\\\n]*){0,4096}\\"`;
 const SINGLE_QUOTED = String.raw`'[^'\n]*'`;
@@ -145,24 +145,13 @@ function withUser(lead: string, user: string): string {
   return shown === user ? lead : `${lead.slice(0, lead.length - user.length - 1)}${shown}:`;
 }
 
-/**
- * Whether a quoted value that opens a substitution (a backquote, `$(`, `${`) stays as written, which it does
- * wherever a shell would run it: masked, its quotes would hide the command from the log (`password="$(touch x)"`,
- * `DB_PASS="$(curl …| sh; echo "")"`, whose value as matched ends at the inner quote). That is a double-quoted
- * value, or a single-quoted one inside a double-quoted string, in text a shell may read. A single-quoted value
- * outside double quotes, a double-quoted one inside single quotes (JSON in `curl -d '…'`), and any value in
- * text no shell reads (`literal`: the argv of a program that is no shell) are literal, and masked: generated
- * passwords hold backquotes, `$(` and `${` (`PGPASSWORD='Xy7…'`, `{"password":"ab${cd"}`).
- */
-function keptAsWritten(value: string, at: number, text: string, literal: boolean): boolean {
-  if (literal || !/`|\$[({]/.test(value)) return false;
-  const [open] = quotesOf(value);
-  if (open === '') return false;
-  const state = quoteStateAt(text, at);
-  return open.endsWith("'") ? state !== 'none' : state !== 'single';
+/** What masks a quoted value: REDACTED, or REDACTED_SUBSTITUTION where the value held what opens a substitution. */
+function maskFor(value: string): string {
+  return quotesOf(value)[0] !== '' && /`|\$[({]/.test(value) ? REDACTED_SUBSTITUTION : REDACTED;
 }
 
-function replacement(match: string, g: Groups, index: number, text: string, literal: boolean): string {
+function replacement(match: string, ...rest: unknown[]): string {
+  const g = rest[rest.length - 1] as Groups;
   if (g.pem !== undefined) return '[REDACTED PRIVATE KEY]';
   if (g.urlUser !== undefined) {
     // The user stays readable, unless it is a token itself (`https://ghp_…:x-oauth-basic@github.com`).
@@ -176,12 +165,12 @@ function replacement(match: string, g: Groups, index: number, text: string, lite
   if (g.awsBefore !== undefined) return LOWER_HEX.test(g.awsBefore) ? match : REDACTED;
   if (g.kvName !== undefined) {
     const val = g.kvVal ?? '';
-    if (emptyQuoted(val) || keptAsWritten(val, index + match.length - val.length, text, literal)) return match;
+    if (emptyQuoted(val)) return match;
     const [open, close] = quotesOf(val);
-    return `${g.kvName}${g.kvSep}${open}${g.kvScheme ?? ''}${REDACTED}${close}`;
+    return `${g.kvName}${g.kvSep}${open}${g.kvScheme ?? ''}${maskFor(val)}${close}`;
   }
-  if (g.envName !== undefined) return emptyQuoted(g.envVal!) || keptAsWritten(g.envVal!, index + g.envName.length, text, literal) ? match : `${g.envName}${quoted(REDACTED, g.envVal!)}`;
-  if (g.flag !== undefined) return emptyQuoted(g.flagVal!) || keptAsWritten(g.flagVal!, index + g.flag.length, text, literal) ? match : `${g.flag}${quoted(REDACTED, g.flagVal!)}`;
+  if (g.envName !== undefined) return emptyQuoted(g.envVal!) ? match : `${g.envName}${quoted(maskFor(g.envVal!), g.envVal!)}`;
+  if (g.flag !== undefined) return emptyQuoted(g.flagVal!) ? match : `${g.flag}${quoted(maskFor(g.flagVal!), g.flagVal!)}`;
   if (g.userFlag !== undefined) return UID_GID.test(`${g.userName ?? ''}:${g.userPass}`) ? match : `${withUser(g.userFlag, g.userName ?? '')}${quoted(REDACTED, g.userPass!)}`;
   if (g.userFlagDq !== undefined) return UID_GID.test(`${g.userNameDq ?? ''}:${g.userPassDq}`) ? match : `${withUser(g.userFlagDq, g.userNameDq ?? '')}${REDACTED}`;
   if (g.userFlagSq !== undefined) return UID_GID.test(`${g.userNameSq ?? ''}:${g.userPassSq}`) ? match : `${withUser(g.userFlagSq, g.userNameSq ?? '')}${REDACTED}`;
@@ -213,6 +202,6 @@ export const STDIN_RANK = PATTERNS.findIndex((p) => p.startsWith('(?<osPass>')) 
 export const USER_PROGRAM_RANK = PATTERNS.findIndex((p) => p.startsWith('(?<osPass>')) + 0.25;
 
 /** Every match of `re` in `text`, with what `replacement` makes of it. */
-export function matchesOf(re: RegExp, rank: number, text: string, literal = false): Masked[] {
-  return Array.from(text.matchAll(re), (m) => ({ index: m.index, seen: m[0], masked: replacement(m[0], m.groups ?? {}, m.index, text, literal), rank }));
+export function matchesOf(re: RegExp, rank: number, text: string): Masked[] {
+  return Array.from(text.matchAll(re), (m) => ({ index: m.index, seen: m[0], masked: replacement(m[0], ...m.slice(1), m.index, text, m.groups ?? {}), rank }));
 }

@@ -174,36 +174,3 @@ export function openQuoteAtEnd(text: string): string | null {
   // JSON text of a command: its quotes are `\"`, which the shell reading above takes for escaped ones.
   return (text.match(/(?<!\\)\\"/g)?.length ?? 0) % 2 === 1 ? '\\"' : null;
 }
-
-/** Where a place of shell text stands: outside quotes, inside '…' (or $'…'), or inside "…". */
-export type QuoteState = 'none' | 'single' | 'double';
-
-/** The last text read by quoteStateAt and how far: the places asked about one text come in order (one pass of matches). */
-let lastRead: { text: string; at: number; state: QuoteState | 'ansi' } | null = null;
-
-/**
- * The shell's quoting at `at` of `text`, read from its start as sh reads it: a backslash escapes the next
- * character outside single quotes, `'` and `"` open and close, `$'` opens ANSI-C quoting (escapes inside). Asked
- * for places in order, it reads on from the last one: a pass over one text is read once.
- */
-export function quoteStateAt(text: string, at: number): QuoteState {
-  let i = 0;
-  let state: QuoteState | 'ansi' = 'none';
-  if (lastRead !== null && lastRead.text === text && lastRead.at <= at) ({ at: i, state } = lastRead);
-  while (i < at) {
-    const c = text[i]!;
-    if (state === 'single') state = c === "'" ? 'none' : state;
-    else if (c === '\\') i++;
-    else if (state === 'ansi') state = c === "'" ? 'none' : state;
-    else if (state === 'double') state = c === '"' ? 'none' : state;
-    else if (c === "'") state = 'single';
-    else if (c === '"') state = 'double';
-    else if (c === '$' && text[i + 1] === "'") {
-      state = 'ansi';
-      i++;
-    }
-    i++;
-  }
-  lastRead = { text, at: i, state };
-  return state === 'ansi' ? 'single' : state;
-}
