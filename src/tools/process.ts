@@ -12,6 +12,7 @@ import { MAX_READ_BYTES, MAX_WAIT_MS, MAX_WRITE_BYTES } from '../exec/process-io
 import type { ProcessTable } from '../exec/process-table.ts';
 import { PROCESS_SIGNALS } from '../exec/live.ts';
 import { argumentObject, CorrelationIdArgument, defineTool, type ToolDefinition, toolArguments, ToolFailureSchema, type ToolOutcome, toolOutput, toolPermitted } from './types.ts';
+import { textWithinJsonBudget } from '../util/json-text-cost.ts';
 
 const ProcessId = v.pipe(v.string(), v.minLength(1), v.maxLength(300), v.description('The processId process_start returned.'));
 const Status = v.picklist(['running', 'exited', 'killed', 'timed-out']);
@@ -184,7 +185,9 @@ export function processTools(table: ProcessTable, limits: { maxTimeoutSeconds: n
   const list = defineTool({
     name: 'process_list',
     title: 'List your processes',
-    description: 'The processes this client started that are running or ended recently, with their processId, command, status and output size.',
+    description:
+      'The processes this client started that are running or ended recently, with their processId, command, status and output size. ' +
+      `Long command lines are shortened: at most ${LISTED_ARGUMENTS} arguments, each cut to ${LISTED_CHARS} characters (marked …).`,
     inputSchema: toolArguments({}),
     outputSchema: toolOutput({
       processes: v.array(
@@ -203,7 +206,7 @@ export function processTools(table: ProcessTable, limits: { maxTimeoutSeconds: n
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     readOnly: false,
     handler: async ({ ctx }) => {
-      const processes = table.list(ctx.clientId);
+      const processes = table.list(ctx.clientId).map((p) => ({ ...p, command: listed(p.command), arguments: listedArguments(p.arguments) }));
       return { structured: { processes, error: null }, isError: false, auditResult: { count: processes.length } };
     },
   });
@@ -232,3 +235,22 @@ export function processTools(table: ProcessTable, limits: { maxTimeoutSeconds: n
   return [start, read, write, list, kill];
 }
 
+/**
+ * How much of each command line process_list shows. A list holds up to 40 processes per client, each started with
+ * up to 4096 arguments of any length, and was answered whole, twice (structured and as text): 40 starts of 4 MB
+ * argument lists made every later list a 157 MB answer (341 MB of control characters), holding the server 7-21 s.
+ */
+const LISTED_ARGUMENTS = 32;
+const LISTED_CHARS = 256;
+
+/** `text` as a list shows it: at most LISTED_CHARS characters of JSON text, cut ones ending in `…`. */
+function listed(text: string): string {
+  const shown = textWithinJsonBudget(text, LISTED_CHARS);
+  return shown.cut ? `${shown.text}…` : text;
+}
+
+function listedArguments(args: readonly string[]): string[] {
+  const shown = args.slice(0, LISTED_ARGUMENTS).map(listed);
+  if (args.length > LISTED_ARGUMENTS) shown.push(`… ${args.length - LISTED_ARGUMENTS} more`);
+  return shown;
+}

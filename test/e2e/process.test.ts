@@ -81,6 +81,20 @@ describe.each(transports)('process tools over %s', (name, connect) => {
     expect([end.all.includes('03'), end.last.exitCode]).toEqual([true, 0]);
   });
 
+  // Up to 40 processes a client, each with up to 4096 arguments of any length, were listed whole: 40 starts made
+  // every later process_list a 157 MB answer.
+  test('process_list shortens long command lines: 32 arguments at most, each cut to 256 characters', async () => {
+    const long = Array.from({ length: 100 }, (_, i) => `${i}:${'\u0001'.repeat(1000)}`);
+    const s = await c.call('process_start', { command: 'sleep', arguments: ['30.7171', ...long] });
+    // sleep refuses the extra operands and ends; its entry stays listed.
+    const entry = (await c.call('process_list', {})).processes.find((p: { processId: string }) => p.processId === s.processId);
+    expect(entry.arguments).toHaveLength(33);
+    expect(entry.arguments[0]).toBe('30.7171');
+    expect(entry.arguments[32]).toBe('… 69 more');
+    for (const a of entry.arguments.slice(1, 32)) expect(JSON.stringify(a).length).toBeLessThanOrEqual(256 + 3 + 2);
+    expect(entry.arguments[1]).toEndWith('…');
+  });
+
   test('a pipe printing a line every 100 ms, read with cursors: no line lost or repeated', async () => {
     const s = await c.call('process_start', {
       command: 'sh',
