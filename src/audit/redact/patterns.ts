@@ -3,7 +3,7 @@
  * on its own, with what each match becomes and its rank among them (where two
  * start at one place, the lower rank decides, as in one regex of them all).
  */
-import { type Masked, REDACTED, REDACTED_SUBSTITUTION } from './masks.ts';
+import { type Masked, REDACTED } from './masks.ts';
 import { NAMES, NAME_CHARS, NOT_SECRET_PREFIX, NOT_SECRET_SUFFIX, TOKEN_SHAPES, UID_GID, USER_FLAG_GAP, USER_NAME, WORD_START, userShown } from './names.ts';
 import { GAP, LOOSE_FLAG_VALUE, OPTION_START, VALUE_WORD, emptyQuoted, quoted, quotesOf } from './shell.ts';
 
@@ -65,7 +65,7 @@ const VALUE_CHAR = String.raw`[^\s"'&,;|<>$\x60]`;
 const NOT_SUBSTITUTION = String.raw`\$(?![({])`;
 const VALUE_SEP = String.raw`(?:,(?![A-Za-z_][A-Za-z0-9_.-]{0,64}=)(?![^\s}]*\})|${NOT_SUBSTITUTION})`;
 const BARE_VALUE = String.raw`(?:${VALUE_CHAR}|${VALUE_SEP})${VALUE_CHAR}*(?:${VALUE_SEP}${VALUE_CHAR}*){0,64}`;
-/** Quoted values, masked to their closing quote (maskFor says what with), matched as runs of a plain class. */
+/** Quoted values, masked to their closing quote, matched as runs of a plain class. */
 const DOUBLE_QUOTED = String.raw`"[^"\\\n]*(?:\\.[^"\\\n]*){0,4096}"`;
 const ESCAPED_QUOTED = String.raw`\\"[^\\\n]*(?:\\[^"][^\\\n]*){0,4096}\\"`;
 const SINGLE_QUOTED = String.raw`'[^'\n]*'`;
@@ -145,14 +145,11 @@ function withUser(lead: string, user: string): string {
   return shown === user ? lead : `${lead.slice(0, lead.length - user.length - 1)}${shown}:`;
 }
 
-/** What masks a quoted value: REDACTED, or REDACTED_SUBSTITUTION where the value held what opens a substitution. */
-function maskFor(value: string): string {
-  return quotesOf(value)[0] !== '' && /`|\$[({]/.test(value) ? REDACTED_SUBSTITUTION : REDACTED;
-}
-
 function replacement(match: string, ...rest: unknown[]): string {
   const g = rest[rest.length - 1] as Groups;
-  if (g.pem !== undefined) return '[REDACTED PRIVATE KEY]';
+  // A key block holds base64 lines and armor headers: one holding shell syntax is commands written between a BEGIN
+  // and an END line (`echo -----BEGIN …; id; echo -----END …`), which masking would hide.
+  if (g.pem !== undefined) return /[;|&<>`]|\$[({]/.test(match) ? match : '[REDACTED PRIVATE KEY]';
   if (g.urlUser !== undefined) {
     // The user stays readable, unless it is a token itself (`https://ghp_…:x-oauth-basic@github.com`).
     const at = g.urlUser.indexOf('://') + 3;
@@ -167,10 +164,10 @@ function replacement(match: string, ...rest: unknown[]): string {
     const val = g.kvVal ?? '';
     if (emptyQuoted(val)) return match;
     const [open, close] = quotesOf(val);
-    return `${g.kvName}${g.kvSep}${open}${g.kvScheme ?? ''}${maskFor(val)}${close}`;
+    return `${g.kvName}${g.kvSep}${open}${g.kvScheme ?? ''}${REDACTED}${close}`;
   }
-  if (g.envName !== undefined) return emptyQuoted(g.envVal!) ? match : `${g.envName}${quoted(maskFor(g.envVal!), g.envVal!)}`;
-  if (g.flag !== undefined) return emptyQuoted(g.flagVal!) ? match : `${g.flag}${quoted(maskFor(g.flagVal!), g.flagVal!)}`;
+  if (g.envName !== undefined) return emptyQuoted(g.envVal!) ? match : `${g.envName}${quoted(REDACTED, g.envVal!)}`;
+  if (g.flag !== undefined) return emptyQuoted(g.flagVal!) ? match : `${g.flag}${quoted(REDACTED, g.flagVal!)}`;
   if (g.userFlag !== undefined) return UID_GID.test(`${g.userName ?? ''}:${g.userPass}`) ? match : `${withUser(g.userFlag, g.userName ?? '')}${quoted(REDACTED, g.userPass!)}`;
   if (g.userFlagDq !== undefined) return UID_GID.test(`${g.userNameDq ?? ''}:${g.userPassDq}`) ? match : `${withUser(g.userFlagDq, g.userNameDq ?? '')}${REDACTED}`;
   if (g.userFlagSq !== undefined) return UID_GID.test(`${g.userNameSq ?? ''}:${g.userPassSq}`) ? match : `${withUser(g.userFlagSq, g.userNameSq ?? '')}${REDACTED}`;
