@@ -59,7 +59,7 @@ describe('Redactor.redactText', () => {
     ['case insensitive', 'PASSWORD=Hunter2', `PASSWORD=${REDACTED}`],
     ['innocent text', 'exit code 0 after 12ms; keyboard ok', 'exit code 0 after 12ms; keyboard ok'],
     ['authorization header, any scheme', 'Authorization: Token abc def', `Authorization: Token ${REDACTED}`],
-    ['cookie header, every cookie', 'curl -H "Cookie: a=1; sid=xyz" u', `curl -H "Cookie: ${REDACTED}" u`],
+    ['cookie header, every cookie', 'curl -H "Cookie: a=1; sid=xyz" u', `curl -H "Cookie: ${REDACTED_SHELL}" u`],
     // Values may hold `|`, `&` and `;` (signed cookies, query-like cookies): no operator ends the mask.
     ['cookie header, a signed value with |', 'curl -H "Cookie: auth=user|1700000000|HMACSECRET" u', `curl -H "Cookie: ${REDACTED_SHELL}" u`],
     ['cookie header, a value with &', "curl -H 'Cookie: prefs=a=1&sig=SECRETSIG' u", `curl -H 'Cookie: ${REDACTED_SHELL}' u`],
@@ -69,9 +69,9 @@ describe('Redactor.redactText', () => {
     // What a value never holds ends it: a shell operator after a space, `$(`, a backquote; in a cookie header a space,
     // or a `;` before no cookie. The command after such a word stays readable.
     ['cookie header, then a command', 'echo cookie: x; touch y', `echo cookie: ${REDACTED}; touch y`],
-    ['cookie header, two cookies, then a pipe', 'echo Cookie: a=1; b=2 | grep x', `echo Cookie: ${REDACTED} | grep x`],
-    ['cookie header, cookies spaced around ;', 'Cookie: a=1 ; sid=SECRET2 next', `Cookie: ${REDACTED} next`],
-    ['set-cookie attributes', 'Set-Cookie: sid=abc; Path=/; HttpOnly', `Set-Cookie: ${REDACTED}; HttpOnly`],
+    ['cookie header, two cookies, then a pipe', 'echo Cookie: a=1; b=2 | grep x', `echo Cookie: ${REDACTED_SHELL} | grep x`],
+    ['cookie header, cookies spaced around ;', 'Cookie: a=1 ; sid=SECRET2 next', `Cookie: ${REDACTED_SHELL} next`],
+    ['set-cookie attributes', 'Set-Cookie: sid=abc; Path=/; HttpOnly', `Set-Cookie: ${REDACTED_SHELL}; HttpOnly`],
     ['authorization header, then &&', 'echo Authorization: Bearer tok && rm -rf x', `echo Authorization: Bearer ${REDACTED} && rm -rf x`],
     ['authorization header, then $(…)', 'echo Authorization: Basic abc $(id) `id`', `echo Authorization: Basic ${REDACTED} $(id) \`id\``],
     ['escaped JSON in a string', String.raw`{\"token\":\"abc\"}`, String.raw`{\"token\":\"${REDACTED}\"}`],
@@ -109,13 +109,13 @@ describe('Redactor.redactText', () => {
     // What follows a masked value stays as written: the continuation after it, and an option after a flag that took none.
     ['a continuation right after a masked value stays', 'docker login -u me \\\n  -p "$PW"\\\n  registry.example.com', `docker login -u me \\\n  -p "${REDACTED}"\\\n  registry.example.com`],
     ['a flag at the end of a line takes no continuation as its value', 'psql --password \\\n  --host db && mysql -u root -p \\\n  -h db', 'psql --password \\\n  --host db && mysql -u root -p \\\n  -h db'],
-    ['a continuation inside a double-quoted value', 'docker login -u me --password "S3cr3tPw\\\nrest"', `docker login -u me --password "${REDACTED}"`],
+    ['a continuation inside a double-quoted value', 'docker login -u me --password "S3cr3tPw\\\nrest"', `docker login -u me --password "${REDACTED_SHELL}"`],
     // A value may start with a shell operator's character outside a shell (a log line, an error message).
-    ['a value starting with & ( ; in plain text', 'login failed: --password &Hk7Qz9Wm rejected; mysql -u root -p(Hk7Qz9Wm) db; redis-cli -a ;Hk7Qz9Wm ping', `login failed: --password ${REDACTED_SHELL} rejected; mysql -u root -p${REDACTED} db; redis-cli -a ${REDACTED} ping`],
+    ['a value starting with & ( ; in plain text', 'login failed: --password &Hk7Qz9Wm rejected; mysql -u root -p(Hk7Qz9Wm) db; redis-cli -a ;Hk7Qz9Wm ping', `login failed: --password ${REDACTED_SHELL} rejected; mysql -u root -p${REDACTED} db; redis-cli -a ${REDACTED_SHELL} ping`],
     // The shell runs $(…) and backticks, in double quotes too: the log shows how the secret was got.
     ['a command substitution is no value', 'psql --password "$(cat /run/pw)" -h db; mysql -p`cat pw` -p$(cat pw) db', 'psql --password "$(cat /run/pw)" -h db; mysql -p`cat pw` -p$(cat pw) db'],
-    ['a value a continuation splits inside the word', 'psql --password Hk7Q\\\nz9Wm --host db', `psql --password ${REDACTED} --host db`],
-    ['a word glued by a continuation after an escaped space is one word', 'ldapsearch -x -w Q2SPn\\\nprFK\\ \\\n-b dc=x', `ldapsearch -x -w ${REDACTED} dc=x`],
+    ['a value a continuation splits inside the word', 'psql --password Hk7Q\\\nz9Wm --host db', `psql --password ${REDACTED_SHELL} --host db`],
+    ['a word glued by a continuation after an escaped space is one word', 'ldapsearch -x -w Q2SPn\\\nprFK\\ \\\n-b dc=x', `ldapsearch -x -w ${REDACTED_SHELL} dc=x`],
     ['JSON-escaped quotes in a multi-line command keep every line', 'bash -c "docker login -u me -p \\"$PW\\" registry.example.com && \\\n  docker push registry.example.com/app:1.2"', `bash -c "docker login -u me -p \\"${REDACTED}\\" registry.example.com && \\\n  docker push registry.example.com/app:1.2"`],
     ['sudo with an option that takes a value before -S', 'echo Hk7Qz9Wm | sudo -u bob -S ls', `echo ${REDACTED} | sudo -u bob -S ls`],
     ['zip and sqlcmd -P in a command string; mysql -P stays a port', 'sqlcmd -S db -U sa -P Zq9xW3vLk7 -Q x && zip -r \\\n  -PZq9xW3vLk8 o.zip d && mysql -u root -P 3306 -pHunter2x', `sqlcmd -S db -U sa -P ${REDACTED} -Q x && zip -r \\\n  -P${REDACTED} o.zip d && mysql -u root -P 3306 -p${REDACTED}`],
@@ -140,7 +140,7 @@ describe('Redactor.redactText', () => {
     ['a quote after a flag that took no value closes the string', 'sh -c "mysql -u root -p"; echo "done"', 'sh -c "mysql -u root -p"; echo "done"'],
     ['user:pass in quotes ends at its quote and holds no command substitution', `curl -u "me:$(cat pw)" x; curl -u 'me:pw' y && echo 'z'`, `curl -u "me:$(cat pw)" x; curl -u 'me:${REDACTED}' y && echo 'z'`],
     ['user:pass in quotes holding the other quote', `curl --user "admin:P@ss'w0rd" x; curl -u 'admin:p"w' y`, `curl --user "admin:${REDACTED}" x; curl -u 'admin:${REDACTED}' y`],
-    ['an escaped operator in JSON text is the value\'s', '{"cmd":"mysql -uroot -pP\\\\&ssw0rd -e x; echo P\\\\;w | sudo -S true"}', `{"cmd":"mysql -uroot -p${REDACTED_SHELL} -e x; echo ${REDACTED} | sudo -S true"}`],
+    ['an escaped operator in JSON text is the value\'s', '{"cmd":"mysql -uroot -pP\\\\&ssw0rd -e x; echo P\\\\;w | sudo -S true"}', `{"cmd":"mysql -uroot -p${REDACTED_SHELL} -e x; echo ${REDACTED_SHELL} | sudo -S true"}`],
     ['echo with a glued quoted part piped to sudo -S', `echo S3cr3t'x y' | sudo -S ls`, `echo ${REDACTED} | sudo -S ls`],
     ['user:pass quoted, escaped, or inside quotes opened before the user', `curl -u admin:'s3cret' a; curl -u "admin:correct horse" b; curl -u admin:pa\\$\\$word c; curl -u 'me:x y' d`, `curl -u admin:'${REDACTED}' a; curl -u "admin:${REDACTED}" b; curl -u admin:${REDACTED} c; curl -u 'me:${REDACTED}' d`],
     ['program flags after a JSON tab escape', '{"script":"mysql\\t-phunter2 db; docker login -u me\\t-p pw2 r; curl\\t-u me:pw3 x"}', `{"script":"mysql\\t-p${REDACTED} db; docker login -u me\\t-p ${REDACTED} r; curl\\t-u me:${REDACTED} x"}`],
@@ -260,7 +260,7 @@ describe('long and piped bare values', () => {
 
   // Every rule's mask says so when what it removed held shell syntax, not only the key=value ones; a key block's END
   // line counts only right after key lines.
-  test('any mask that removed shell syntax says so; text between a key block\'s BEGIN and END that is no key stays', () => {
+  test('any mask that removed shell syntax says so; a key block holding more than key lines says so', () => {
     for (const [text, masked] of [
       ['openssl enc -pass pass:$(id>m) -in f', `openssl enc -pass ${REDACTED}${REDACTED_SHELL} -in f`],
       ["mysql -p'$(id>m)' db", `mysql -p'${REDACTED_SHELL}' db`],
@@ -269,7 +269,22 @@ describe('long and piped bare values', () => {
     ] as const) expect(r.redactText(text)).toBe(masked);
     expect(r.redact({ command: 'env', arguments: ['-u', 'mysql', 'bash', '-c', '-p; id > x; touch y'] })).toEqual({ command: 'env', arguments: ['-u', 'mysql', 'bash', '-c', `-p${REDACTED_SHELL}`] });
     const block = 'echo -----BEGIN RSA PRIVATE KEY-----; id>x; touch y; echo -----END RSA PRIVATE KEY-----';
-    expect(r.redactText(block)).toContain('; id>x; touch y; echo');
+    expect(r.redactText(block)).toBe('echo [REDACTED PRIVATE KEY: held more than key lines]');
+  });
+
+  // A key written a line at a time, or in diff output, is still a key; a `;` or a line break in a masked span can end
+  // a command where the shell's quoting is not the redactor's; a value ending in `]` kept its marker's end outside.
+  test('a key block is masked whatever surrounds its lines; a mask over ; or a line break, or cut at its ends, still says so', () => {
+    const key = 'MIIEpAIBAAKCAQEA0Z3VS5JJcds3xfn/ygWyF8PbnGy0AHB7MhgHcTz6sE2I2yPB';
+    const lineByLine = `echo '-----BEGIN RSA PRIVATE KEY-----' > k; echo '${key}' >> k; echo '-----END RSA PRIVATE KEY-----' >> k`;
+    const diff = `< -----BEGIN RSA PRIVATE KEY-----\n< ${key}\n< -----END RSA PRIVATE KEY-----`;
+    for (const text of [lineByLine, diff]) expect(r.redactText(text)).not.toContain(key);
+    expect(r.redactText(`-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n\n${key}\n${key}\nAB==\n-----END RSA PRIVATE KEY-----`)).toBe('[REDACTED PRIVATE KEY]');
+    for (const [text, masked] of [
+      [`echo 'password="'; touch x; echo '"'`, `echo 'password="${REDACTED_SHELL}"'`],
+      ['openssl enc -pass pass:x;{touch,y} -in f', `openssl enc -pass ${REDACTED_SHELL} -in f`],
+      ['password="$(id>x|cat)]"', `password="${REDACTED_SHELL}"`],
+    ] as const) expect([text, r.redactText(text)]).toEqual([text, masked]);
   });
 
   // sshpass -e reads SSHPASS, smbclient SMBPASS, wpa_supplicant set-ups WIFI_PSK: each was logged whole.

@@ -2,17 +2,26 @@
 
 export const REDACTED = '[REDACTED]';
 /**
- * Shell syntax that runs a command or sends its output somewhere: a mask that removed any of it says so (noted), since
- * a command may have hidden there (a `;` or a line break inside a masked value is inside its quotes or a token, where
- * no shell ends a command). Whether one did cannot be told from the text: a quote inside a substitution ends a value as
- * matched, a program may hand a string to a shell, and generated passwords hold these characters too.
+ * Shell syntax that runs a command, ends one or sends its output somewhere: a mask that removed any of it says so
+ * (noted), since a command may have hidden there. Whether one did cannot be told from the text: the redactor's idea
+ * of where a quoted value starts and ends is not the shell's (a `"` inside single quotes, a quote inside a
+ * substitution), a program may hand a string to a shell, and generated passwords hold these characters too.
  */
-const SHELL_SYNTAX = /[`|&<>]|\$[({]/;
-export const REDACTED_SHELL = '[REDACTED: held shell syntax]';
+const SHELL_SYNTAX = /[`;|&<>\n\r]|\$[({]/;
+const NOTE = ': held shell syntax';
+export const REDACTED_SHELL = `[REDACTED${NOTE}]`;
+/** A key block's mask, which says itself whether the block held more than a key (see the key rule). */
+export const REDACTED_KEY = '[REDACTED PRIVATE KEY]';
 
-/** `mask` as it stands for `removed`: said to have held shell syntax when it did. */
+/**
+ * `mask` as it stands for `removed`: said to have held shell syntax when it did. The mask may have lost its ends to
+ * text it shares with what it replaced (a value ending in `]`), so the note goes in wherever the token now ends.
+ */
 export function noted(mask: string, removed: string): string {
-  return mask.endsWith(']') && SHELL_SYNTAX.test(removed) ? `${mask.slice(0, -1)}: held shell syntax]` : mask;
+  if (mask.startsWith(REDACTED_KEY.slice(0, -1)) || !SHELL_SYNTAX.test(removed)) return mask;
+  if (mask.endsWith(']')) return `${mask.slice(0, -1)}${NOTE}]`;
+  if (mask.startsWith('[')) return `${mask}${NOTE}`;
+  return `${mask}${REDACTED_SHELL}`;
 }
 
 /** A span of a string and what it becomes once masked (the same text when nothing in it is secret). */

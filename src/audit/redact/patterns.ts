@@ -3,7 +3,7 @@
  * on its own, with what each match becomes and its rank among them (where two
  * start at one place, the lower rank decides, as in one regex of them all).
  */
-import { type Masked, REDACTED } from './masks.ts';
+import { type Masked, REDACTED, REDACTED_KEY } from './masks.ts';
 import { NAMES, NAME_CHARS, NOT_SECRET_PREFIX, NOT_SECRET_SUFFIX, TOKEN_SHAPES, UID_GID, USER_FLAG_GAP, USER_NAME, WORD_START, userShown } from './names.ts';
 import { GAP, LOOSE_FLAG_VALUE, OPTION_START, VALUE_WORD, emptyQuoted, quoted, quotesOf } from './shell.ts';
 
@@ -145,11 +145,24 @@ function withUser(lead: string, user: string): string {
   return shown === user ? lead : `${lead.slice(0, lead.length - user.length - 1)}${shown}:`;
 }
 
+/**
+ * Whether a key block holds key lines only: base64, armor headers (`Proc-Type: 4,ENCRYPTED`), blank lines. Masked
+ * whole either way (a key written a line at a time with `echo '…' >> k`, or in `diff` output, is still a key); one
+ * that held more says so, since commands between a BEGIN and an END line (`echo -----BEGIN …; id; echo -----END …`)
+ * are masked with it.
+ */
+function keyShaped(block: string): boolean {
+  const lines = block.split(/\r?\n|\r|\\r\\n|\\n/);
+  return lines.every((line) => {
+    const text = line.replace(/^-----BEGIN[A-Z0-9 ]*-----/, '').replace(/-----END[A-Z0-9 ]*-----$/, '');
+    // Base64 runs (a key whose line breaks became spaces included), or one armor header.
+    return /^[A-Za-z0-9+/= \t]*$/.test(text) || /^[ \t]*[A-Za-z][A-Za-z0-9-]{0,40}:[ \t][^\r\n;|&<>`$]*$/.test(text);
+  });
+}
+
 function replacement(match: string, ...rest: unknown[]): string {
   const g = rest[rest.length - 1] as Groups;
-  // A key block holds base64 lines and armor headers: one holding shell syntax is commands written between a BEGIN
-  // and an END line (`echo -----BEGIN …; id; echo -----END …`), which masking would hide.
-  if (g.pem !== undefined) return /[;|&<>`]|\$[({]/.test(match) ? match : '[REDACTED PRIVATE KEY]';
+  if (g.pem !== undefined) return keyShaped(match) ? REDACTED_KEY : `${REDACTED_KEY.slice(0, -1)}: held more than key lines]`;
   if (g.urlUser !== undefined) {
     // The user stays readable, unless it is a token itself (`https://ghp_…:x-oauth-basic@github.com`).
     const at = g.urlUser.indexOf('://') + 3;
