@@ -37,6 +37,8 @@ export interface ServerProcessOptions {
   uid?: number;
   /** The program to run instead of Bun on src/main.ts (the compiled binary, say). */
   program?: string[];
+  /** How long it may take to say where it listens (15 s; more for a binary an emulator runs). */
+  startTimeoutMs?: number;
 }
 
 export async function startServerProcess(opts: ServerProcessOptions): Promise<ServerProcess> {
@@ -65,7 +67,7 @@ export async function startServerProcess(opts: ServerProcessOptions): Promise<Se
       out += chunk;
     }),
   ]);
-  const deadline = Date.now() + 15_000;
+  const deadline = Date.now() + (opts.startTimeoutMs ?? 15_000);
   while (url === null) {
     if (proc.exitCode !== null) throw new Error(`server exited (${proc.exitCode}): ${text}`);
     if (Date.now() > deadline) throw new Error(`server did not start: ${text}`);
