@@ -280,6 +280,11 @@ describe('long and piped bare values', () => {
     const diff = `< -----BEGIN RSA PRIVATE KEY-----\n< ${key}\n< -----END RSA PRIVATE KEY-----`;
     for (const text of [lineByLine, diff]) expect(r.redactText(text)).not.toContain(key);
     expect(r.redactText(`-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n\n${key}\n${key}\nAB==\n-----END RSA PRIVATE KEY-----`)).toBe('[REDACTED PRIVATE KEY]');
+    // Lines a shell runs are no key lines, however plain: a command, a path, a header-shaped one after an escaped line break.
+    for (const inner of ['touch x', 'cp /etc/passwd out', '/usr/bin////////id', 'reboot', 'X: -fprintf mk']) {
+      const block = `echo -----BEGIN RSA PRIVATE KEY-----\n${key}\n${inner}\n-----END RSA PRIVATE KEY-----`;
+      expect([inner, r.redactText(block)]).toEqual([inner, 'echo [REDACTED PRIVATE KEY: held more than key lines]']);
+    }
     for (const [text, masked] of [
       [`echo 'password="'; touch x; echo '"'`, `echo 'password="${REDACTED_SHELL}"'`],
       ['openssl enc -pass pass:x;{touch,y} -in f', `openssl enc -pass ${REDACTED_SHELL} -in f`],

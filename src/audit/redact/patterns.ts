@@ -145,18 +145,26 @@ function withUser(lead: string, user: string): string {
   return shown === user ? lead : `${lead.slice(0, lead.length - user.length - 1)}${shown}:`;
 }
 
+/** Armor headers a key block may carry (PEM's encryption headers, PGP's). */
+const ARMOR_HEADER = /^(?:Proc-Type|DEK-Info|Version|Comment|Hash|Charset|MessageID):[ \t][^\r\n;|&<>`$]*$/;
+
 /**
- * Whether a key block holds key lines only: base64, armor headers (`Proc-Type: 4,ENCRYPTED`), blank lines. Masked
- * whole either way (a key written a line at a time with `echo '…' >> k`, or in `diff` output, is still a key); one
- * that held more says so, since commands between a BEGIN and an END line (`echo -----BEGIN …; id; echo -----END …`)
- * are masked with it.
+ * Whether a key block holds key lines only: one base64 run a line (not starting with `/`, which a path does; or runs
+ * of 16 or more joined by spaces, a key whose line breaks became spaces), a
+ * short one (the last) holding a digit, a capital, `+` or `=` as key text does and a command name does not, known
+ * armor headers, blank lines. Masked whole either way (a key written a line at a time with `echo '…' >> k`, or in
+ * `diff` output, is still a key); one that held more says so, since commands between a BEGIN and an END line
+ * (`echo -----BEGIN …; touch x; echo -----END …`) are masked with it.
  */
 function keyShaped(block: string): boolean {
   const lines = block.split(/\r?\n|\r|\\r\\n|\\n/);
   return lines.every((line) => {
-    const text = line.replace(/^-----BEGIN[A-Z0-9 ]*-----/, '').replace(/-----END[A-Z0-9 ]*-----$/, '');
-    // Base64 runs (a key whose line breaks became spaces included), or one armor header.
-    return /^[A-Za-z0-9+/= \t]*$/.test(text) || /^[ \t]*[A-Za-z][A-Za-z0-9-]{0,40}:[ \t][^\r\n;|&<>`$]*$/.test(text);
+    const text = line.replace(/^-----BEGIN[A-Z0-9 ]*-----/, '').replace(/-----END[A-Z0-9 ]*-----$/, '').trim();
+    if (text === '' || ARMOR_HEADER.test(text)) return true;
+    // A key whose line breaks became spaces: runs of 16 or more, the last one shorter.
+    if (/^(?:[A-Za-z0-9+=][A-Za-z0-9+/=]{15,}[ \t]+)+[A-Za-z0-9+=][A-Za-z0-9+/=]*$/.test(text)) return true;
+    if (!/^[A-Za-z0-9+=][A-Za-z0-9+/=]*$/.test(text)) return false;
+    return text.length >= 16 || /[0-9A-Z+=]/.test(text);
   });
 }
 
