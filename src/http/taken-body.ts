@@ -11,7 +11,7 @@
  * is taken (or the client hangs up): a client's unread answers are then bound
  * by its concurrency limit.
  */
-import { isHighSurrogate } from '../util/utf16.ts';
+import { pairSafeEnd } from '../util/utf16.ts';
 
 /** An answer up to this many characters goes out at once: the socket's buffer takes it whole. */
 export const SENT_AT_ONCE_CHARS = 64 * 1024;
@@ -86,8 +86,7 @@ export class TakenBody {
         };
       });
     }
-    let end = Math.min(this.offset + CHUNK_CHARS, text.length);
-    if (end < text.length && isHighSurrogate(text.charCodeAt(end - 1))) end -= 1;
+    const end = pairSafeEnd(text, Math.min(this.offset + CHUNK_CHARS, text.length), this.offset);
     const chunk = this.offset === 0 && end === text.length ? text : text.slice(this.offset, end);
     this.queuedChars -= end - this.offset;
     if (end === text.length) {

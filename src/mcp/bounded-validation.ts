@@ -9,7 +9,7 @@
  */
 import * as v from 'valibot';
 import { countValues } from '../util/json-measure.ts';
-import { isHighSurrogate } from '../util/utf16.ts';
+import { pairSafeEnd } from '../util/utf16.ts';
 
 /** Issues listed in a message; the rest are counted. */
 export const LISTED_ISSUES = 5;
@@ -34,11 +34,7 @@ export function shownPath(path: string): string {
 
 /** Cuts `text` to `max` characters without splitting a surrogate pair, and shows control characters as escapes. */
 function bounded(text: string, max: number): string {
-  let cut = text.length > max ? text.slice(0, max) : text;
-  if (cut.length < text.length) {
-    if (isHighSurrogate(cut.charCodeAt(cut.length - 1))) cut = cut.slice(0, -1);
-    cut += '…';
-  }
+  const cut = text.length > max ? `${text.slice(0, pairSafeEnd(text, max))}…` : text;
   return cut.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 

@@ -6,7 +6,7 @@
  * bytes is 6 MiB of JSON, carried twice in an answer (the content and the
  * text that repeats it), and held the event loop a third of a second.
  */
-import { isHighSurrogate } from './utf16.ts';
+import { pairSafeEnd } from './utf16.ts';
 
 /** JSON characters per byte, or per UTF-16 code unit below 128 (above, one). */
 const COST = Uint8Array.from({ length: 256 }, (_, b) => ([0x08, 0x09, 0x0a, 0x0c, 0x0d, 0x22, 0x5c].includes(b) ? 2 : b < 0x20 ? 6 : 1));
@@ -38,10 +38,9 @@ export function charsWithinJsonBudget(text: string, from: number, to: number, bu
 
 /** `text` cut where it passes `budget` characters of JSON text (never between the halves of a surrogate pair), and whether it was. */
 export function textWithinJsonBudget(text: string, budget: number): { text: string; cut: boolean } {
-  let { end } = charsWithinJsonBudget(text, 0, text.length, budget);
+  const { end } = charsWithinJsonBudget(text, 0, text.length, budget);
   if (end === text.length) return { text, cut: false };
-  if (end > 0 && isHighSurrogate(text.charCodeAt(end - 1))) end--;
-  return { text: text.slice(0, end), cut: true };
+  return { text: text.slice(0, pairSafeEnd(text, end)), cut: true };
 }
 
 /** What `text` costs as a JSON string, its quotes left out. */

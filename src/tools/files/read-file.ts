@@ -7,7 +7,7 @@ import * as v from 'valibot';
 import type { Confiner } from '../../workspace/confine.ts';
 import { openFileForRead, readChecked } from '../../workspace/open.ts';
 import { charsWithinJsonBudget } from '../../util/json-text-cost.ts';
-import { isHighSurrogate } from '../../util/utf16.ts';
+import { pairSafeEnd } from '../../util/utf16.ts';
 import { defineTool, type ToolDefinition, toolArguments, toolOutput } from '../types.ts';
 import { type FileLimits, failure, looksBinary, lossyUtf8, mib, pathSchemaDescription, READ_ANNOTATIONS, reachedPath, refusalsAsResults } from './common.ts';
 
@@ -117,9 +117,8 @@ export function readFileTool(confiner: Confiner, limits: FileLimits): ToolDefini
         let cut = false;
         if (endLine < startLine && totalLines > 0) {
           endLine = startLine;
-          end = charsWithinJsonBudget(text, from, Math.min(endOfLineAt(text, from), from + MAX_READ_CHARS), MAX_READ_JSON).end;
           // Never half of a surrogate pair.
-          if (end > from && end < text.length && isHighSurrogate(text.charCodeAt(end - 1))) end--;
+          end = pairSafeEnd(text, charsWithinJsonBudget(text, from, Math.min(endOfLineAt(text, from), from + MAX_READ_CHARS), MAX_READ_JSON).end, from);
           cut = true;
         }
         const content = totalLines === 0 ? '' : text.slice(from, end);
