@@ -214,8 +214,9 @@ describe('a keys file widened while the server runs', () => {
       writeFileSync(join(cwd, 'next.json'), JSON.stringify({ clients: [{ client_id: 'ops', api_key: KEY }, { client_id: 'two', api_key_sha256: 'a'.repeat(64) }] }));
       chmodSync(join(cwd, 'next.json'), 0o666);
       renameSync(join(cwd, 'next.json'), keys);
-      await waitFor(() => server.logs().includes('keys file reloaded: 2 keys'), 10_000, 'the reload');
-      expect(server.logs()).toContain(`keys file ${keys}: it is writable by group and others (mode 0666), so another user could add a client`);
+      // The warning goes to stderr and the reload line to stdout: two pipes, read in either order.
+      const warning = `keys file ${keys}: it is writable by group and others (mode 0666), so another user could add a client`;
+      await waitFor(() => server.logs().includes('keys file reloaded: 2 keys') && server.logs().includes(warning), 10_000, 'the reload and its warning');
     } finally {
       await server.stop();
     }
