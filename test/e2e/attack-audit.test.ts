@@ -10,6 +10,7 @@
  */
 import { describe, expect, test } from 'bun:test';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import { sealRecord } from '../../src/audit/chain.ts';
 import { rotatedNames } from '../../src/audit/rotation.ts';
@@ -162,5 +163,38 @@ describe('redaction as a hiding place', () => {
       // The `;` between two cookies is masked with them, and the mask says it held shell syntax.
       'echo Cookie: [REDACTED: held shell syntax] | touch hidden-4',
     ]);
+  });
+});
+
+// A private key reaches a command a line at a time (`echo '…' >> k`, one call each, as an agent writes a file it
+// cannot pass whole), or cut before its END line by the 4 KiB string bound: no BEGIN and END line in one string to
+// mask it by, so its body lines were logged in clear and the key could be rebuilt from the log alone. Each body
+// line is a long run of random base64, masked for that shape wherever it stands.
+describe('a private key written across calls', () => {
+  test('no body line of the key reaches the audit log, and every command still ran', async () => {
+    await using s = await startServer({ HIDE_SANDBOX: 'off' });
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const pem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+    const lines = pem.trim().split('\n');
+    const scripts = lines.map((line, i) => `echo '${line}' ${i === 0 ? '>' : '>>'} k`);
+    // The same key in one command whose END line the string bound cuts off, and whole on one line.
+    const cut = `${lines.slice(0, -1).map((line) => `echo '${line}' >> cut`).join('\n')}\n${'#'.repeat(4096)}\necho '${lines.at(-1)}' >> cut`;
+    const oneLine = `echo ${Buffer.from(pem).toString('base64')} | base64 -d > whole`;
+    for (const [i, script] of [...scripts, cut, oneLine].entries()) {
+      const r = await rpc(s.mcpUrl, 'tools/call', { name: 'shell_execute', arguments: { command: 'sh', arguments: ['-c', script], correlationId: `key-line-${i}` } });
+      expect(r.body.result?.structuredContent?.exitCode).toBe(0);
+    }
+    expect(readFileSync(join(s.workspace, 'k'), 'utf8')).toBe(pem);
+    expect(readFileSync(join(s.workspace, 'whole'), 'utf8')).toBe(pem);
+    await s.rt.audit.flush();
+    const log = readFileSync(s.auditFile, 'utf8');
+    // Every full-width body line; the last, shorter one (a few dozen characters of the key's end) is not caught.
+    const body = lines.slice(1, -1).filter((line) => line.length === 64);
+    expect(body.length).toBeGreaterThan(20);
+    expect(body.filter((line) => log.includes(line))).toEqual([]);
+    expect(log).not.toContain(Buffer.from(pem).toString('base64').slice(0, 64));
+    // The commands around the masks stay readable.
+    const logged = JSON.parse(log.split('\n').find((l) => l.includes('"key-line-1"'))!).arguments.arguments[1];
+    expect(logged).toBe("echo '[REDACTED]' >> k");
   });
 });

@@ -610,3 +610,46 @@ test('setSecrets swaps the masked server secrets', () => {
   red.setSecrets(['new-secret-value']);
   expect(red.redactText('old-secret-value new-secret-value')).toBe(`old-secret-value ${REDACTED}`);
 });
+
+describe('long random base64 runs', () => {
+  const random = (bytes: number) => Buffer.from(crypto.getRandomValues(new Uint8Array(bytes))).toString('base64');
+  const urlSafe = (bytes: number) => Buffer.from(crypto.getRandomValues(new Uint8Array(bytes))).toString('base64url');
+
+  test('key body lines without their BEGIN line: PEM (64), OpenSSH (70), PuTTY Private-Lines, a key encoded whole', () => {
+    for (let i = 0; i < 200; i++) {
+      expect(r.redactText(`echo '${random(48)}' >> k`)).toBe(`echo '${REDACTED}' >> k`);
+      expect(r.redactText(`echo ${random(53).slice(0, 70)} >> id`)).toBe(`echo ${REDACTED} >> id`);
+    }
+    expect(r.redactText(`Private-Lines: 2\n${random(48)}\n${random(48)}`)).toBe(`Private-Lines: 2\n${REDACTED}\n${REDACTED}`);
+    expect(r.redactText(`SSH_KEY_B64=$(base64 -w0 id); echo ${random(1200)} | base64 -d > id`)).toBe(`SSH_KEY_B64=$(base64 -w0 id); echo ${REDACTED} | base64 -d > id`);
+  });
+
+  test("a JWK's private members (URL-safe base64) and an age identity", () => {
+    const jwk = { kty: 'RSA', n: urlSafe(256), e: 'AQAB', d: urlSafe(256), p: urlSafe(128), q: urlSafe(128) };
+    const masked = r.redactText(`echo '${JSON.stringify(jwk)}' > key.jwk`);
+    for (const secret of [jwk.d, jwk.p, jwk.q]) expect(masked).not.toContain(secret.slice(0, 20));
+    expect(masked).toContain('"kty":"RSA"');
+    const age = `AGE-SECRET-KEY-1${'QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L'.repeat(2).slice(0, 58)}`;
+    expect(r.redactText(`echo ${age} > key.txt`)).toBe(`echo ${REDACTED} > key.txt`);
+  });
+
+  test('long words that are not random stay: paths, identifiers, hex digests, UUIDs, a run of one case', () => {
+    const plain = [
+      'cd src/Components/Dashboard/Widgets/Charts/LineChart2/Renderers/Canvas3D && ls',
+      'ls /home/User/Projects/MyApplication2/src/main/java/com/Example/Service/Impl',
+      'cat org/springframework/boot/autoconfigure/web/servlet/WebMvcAutoConfiguration2',
+      `echo ${'0123456789abcdef'.repeat(8)} ${'0123456789ABCDEF'.repeat(4)}`,
+      'docker pull ubuntu@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef',
+      `echo ${crypto.randomUUID()}-${crypto.randomUUID()}`,
+      `echo ${'abcdefghijklmnopqrstuvwxyz'.repeat(3)} ${'ABCDEFGHIJ0123456789'.repeat(4)}`,
+      'test_that_a_very_long_snake_case_test_name_with_digits_1234_still_shows',
+    ];
+    for (const text of plain) expect(r.redactText(text)).toBe(text);
+  });
+
+  test('a shorter run is not masked for its shape: the last line of a key body is left (too little of the key to matter)', () => {
+    const short = random(45);
+    expect(short.length).toBe(60);
+    expect(r.redactText(`echo '${short}' >> k`)).toBe(`echo '${short}' >> k`);
+  });
+});

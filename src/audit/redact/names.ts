@@ -51,6 +51,8 @@ export const TOKEN_SHAPES = [
   String.raw`\bSG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}|\bdop_v1_[a-f0-9]{64}|\bshp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}|\bhv[sbr]\.[A-Za-z0-9_-]{20,}`,
   String.raw`\b(?:AKIA|ASIA)[A-Z0-9]{16}\b`,
   String.raw`\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`,
+  // An age identity (its private key), Bech32.
+  String.raw`\bAGE-SECRET-KEY-1[0-9A-Z]{58}\b`,
 ];
 /** Whether a word starts with a token of a known shape: a user name that is one (`curl -u ghp_…:x-oauth-basic`) is masked too. */
 const TOKEN_SHAPE = new RegExp(`^(?:${TOKEN_SHAPES.join('|')})`, 'i');

@@ -71,6 +71,10 @@ const ESCAPED_QUOTED = String.raw`\\"[^\\\n]*(?:\\[^"][^\\\n]*){0,4096}\\"`;
 const SINGLE_QUOTED = String.raw`'[^'\n]*'`;
 const QUOTED_VALUE = String.raw`\$'(?:[^'\\\n]|\\.)*'|${ESCAPED_QUOTED}|${DOUBLE_QUOTED}|${SINGLE_QUOTED}`;
 
+/** The shortest base64 run masked for looking random: a key body line's width (PEM's 64, OpenSSH's 70). */
+const B64_RUN = 64;
+const B64_MIN_ENTROPY = 4.5;
+
 const PATTERNS = [
   // Private-key blocks (PEM, OpenSSH, PGP); an unterminated block (cut output) is masked to the end of its key lines.
   String.raw`(?<pem>-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:(?:(?!-----BEGIN)[\s\S])*?-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|${KEY_TAIL}))`,
@@ -119,7 +123,28 @@ const PATTERNS = [
   String.raw`(?<basic>\bBasic\s+)(?<basicVal>[A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])`,
   String.raw`(?<bearer>\bBearer\s+)[A-Za-z0-9._~+/-]+=*`,
   ...TOKEN_SHAPES,
+  // A long run of base64 (standard or URL-safe) that reads as random: a private key's body lines (PEM and PuTTY wrap
+  // at 64 characters, OpenSSH at 70) found without their BEGIN line (a key written a line a call, or cut before its
+  // END line by the string bound), a key or secret encoded whole (`base64 -w0 id_rsa`), a JWK's private members.
+  // Which runs are random is decided in `replacement`; the run is matched whole, so a longer one is never half shown.
+  // No lookaround (it costs the regex its compiled form): a run matched greedily from its first character is whole.
+  String.raw`(?<b64run>[A-Za-z0-9+/_=-]{${B64_RUN},})`,
 ];
+
+/**
+ * Whether a run of base64 characters reads as random data rather than words: both letter cases and a digit, `+`, `/`,
+ * `-` or `_`, and at least B64_MIN_ENTROPY bits of entropy a character. Random base64 lines of 64 characters measure
+ * 4.7 to 5.4 bits; long paths and identifiers (`src/Components/Dashboard/…`, `org/springframework/…`) 4.2 to 4.4.
+ */
+function randomBase64(run: string): boolean {
+  if (!/[a-z]/.test(run) || !/[A-Z]/.test(run) || !/[0-9+/_-]/.test(run)) return false;
+  // Every character of a run is ASCII.
+  const counts = new Uint32Array(128);
+  for (let i = 0; i < run.length; i++) counts[run.charCodeAt(i)]!++;
+  let bits = 0;
+  for (const n of counts) if (n > 0) bits -= (n / run.length) * Math.log2(n / run.length);
+  return bits >= B64_MIN_ENTROPY;
+}
 
 /** Whether `b64` decodes to printable `user:password` text, as Basic credentials do. */
 function isBasicCredentials(b64: string): boolean {
@@ -196,6 +221,7 @@ function replacement(match: string, ...rest: unknown[]): string {
   if (g.qsSig !== undefined) return `${g.qsSig}${REDACTED}`;
   if (g.basic !== undefined) return isBasicCredentials(g.basicVal!) ? `${g.basic}${REDACTED}` : match;
   if (g.bearer !== undefined) return `${g.bearer}${REDACTED}`;
+  if (g.b64run !== undefined) return /^[^=]+={0,2}$/.test(match) && randomBase64(match.replace(/=+$/, '')) ? REDACTED : match;
   return match.length > 0 ? REDACTED : match;
 }
 
@@ -212,7 +238,9 @@ export interface Rule {
   rank: number;
   sameCommand: boolean;
 }
-export const PATTERN_RULES: Rule[] = PATTERNS.map((p, i) => ({ re: new RegExp(p, 'gi'), rank: i + 1, sameCommand: SAME_COMMAND.has(p) }));
+// The base64 run's class names both cases already; case-insensitive matching made it several times slower.
+const CASE_SENSITIVE = new Set(PATTERNS.filter((p) => p.startsWith('(?<b64run>')));
+export const PATTERN_RULES: Rule[] = PATTERNS.map((p, i) => ({ re: new RegExp(p, CASE_SENSITIVE.has(p) ? 'g' : 'gi'), rank: i + 1, sameCommand: SAME_COMMAND.has(p) }));
 // A program's flag ranks before a secret flag's name at the same place: `mysql -pPassword123 db` is mysql's `-p` and its
 // password, not a flag named for a password whose value is `db`. The here-string and echo rules rank after the others'.
 export const PROGRAM_RANK = PATTERNS.findIndex((p) => p.startsWith('(?<flag>')) + 0.5;
