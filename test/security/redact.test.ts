@@ -647,6 +647,37 @@ describe('long random base64 runs', () => {
     for (const text of plain) expect(r.redactText(text)).toBe(text);
   });
 
+  test('a long word left as written keeps the masks inside it: `--opt=NAME=secret` of 64 characters and more', () => {
+    const token = `ghp_${'aBcDeFgHiJ'.repeat(4)}`;
+    expect(r.redactText(`docker build --build-arg=GITHUB_TOKEN=${token} .`)).toBe(`docker build --build-arg=GITHUB_TOKEN=${REDACTED} .`);
+    expect(r.redactText('kubectl create secret generic db --from-literal=password=correct-horse-battery-staple-and-more-words')).toBe(
+      `kubectl create secret generic db --from-literal=password=${REDACTED}`,
+    );
+    expect(r.redactText(`echo --set=audit_value=${SERVER_KEY}${'x'.repeat(40)}`)).not.toContain(SERVER_KEY);
+    const key = random(1200);
+    expect(r.redactText(`kubectl create secret generic k --from-literal=ssh-privatekey=${key}`)).toBe(`kubectl create secret generic k --from-literal=ssh-privatekey=${REDACTED}`);
+  });
+
+  test('short private members: an EC or Ed25519 JWK\'s d, a PuTTY Ed25519 key\'s one private line, with no shell-syntax marker', () => {
+    const d = urlSafe(32);
+    expect(d.length).toBe(43);
+    expect(r.redactText(`echo '{"kty":"OKP","crv":"Ed25519","d":"${d}","x":"abc"}' > k.jwk`)).toBe(`echo '{"kty":"OKP","crv":"Ed25519","d":"${REDACTED}","x":"abc"}' > k.jwk`);
+    expect(r.redactText(`{\"kty\":\"EC\",\"d\":\"${d}\"}`)).toBe(`{\"kty\":\"EC\",\"d\":\"${REDACTED}\"}`);
+    const line = random(36);
+    expect(r.redactText(`printf 'Encryption: none\\nPrivate-Lines: 1\\n${line}\\nPrivate-MAC: ab12\\n' > id.ppk`)).toBe(`printf 'Encryption: none\\nPrivate-Lines: 1\\n${REDACTED}\\nPrivate-MAC: ab12\\n' > id.ppk`);
+    expect(r.redactText(`Private-Lines: 2\n${line}\n${random(10)}\nPrivate-MAC: ab12`)).toBe(`Private-Lines: 2\n${REDACTED}\n${REDACTED}\nPrivate-MAC: ab12`);
+  });
+
+  test("public values of the shape stay: an SSH public key after its type word, an integrity digest; an escape's letters before a run stay", () => {
+    const pub = `AAAAC3NzaC1lZDI1NTE5AAAAI${random(33)}`;
+    for (const text of [`echo 'ssh-ed25519 ${pub} me@host' >> ~/.ssh/authorized_keys`, `echo "ecdsa-sha2-nistp256 ${pub}" >> known_hosts`, `<script integrity="sha384-${random(48)}"></script>`]) {
+      expect(r.redactText(text)).toBe(text);
+    }
+    const run = random(48);
+    expect(r.redactText(`bash -c $'true\\n${run}'`)).toBe(`bash -c $'true\\n${REDACTED}'`);
+    expect(r.redactText(`bash -c $'true\\x3b${run}'`)).toBe(`bash -c $'true\\x3b${REDACTED}'`);
+  });
+
   test('a shorter run is not masked for its shape: the last line of a key body is left (too little of the key to matter)', () => {
     const short = random(45);
     expect(short.length).toBe(60);

@@ -5,6 +5,7 @@
  */
 import { type Masked, REDACTED, REDACTED_KEY } from './masks.ts';
 import { NAMES, NAME_CHARS, NOT_SECRET_PREFIX, NOT_SECRET_SUFFIX, TOKEN_SHAPES, UID_GID, USER_FLAG_GAP, USER_NAME, WORD_START, userShown } from './names.ts';
+import { RANDOM_RUN, randomRunMasked } from './random-runs.ts';
 import { GAP, LOOSE_FLAG_VALUE, OPTION_START, VALUE_WORD, emptyQuoted, quoted, quotesOf } from './shell.ts';
 
 /**
@@ -71,10 +72,6 @@ const ESCAPED_QUOTED = String.raw`\\"[^\\\n]*(?:\\[^"][^\\\n]*){0,4096}\\"`;
 const SINGLE_QUOTED = String.raw`'[^'\n]*'`;
 const QUOTED_VALUE = String.raw`\$'(?:[^'\\\n]|\\.)*'|${ESCAPED_QUOTED}|${DOUBLE_QUOTED}|${SINGLE_QUOTED}`;
 
-/** The shortest base64 run masked for looking random: a key body line's width (PEM's 64, OpenSSH's 70). */
-const B64_RUN = 64;
-const B64_MIN_ENTROPY = 4.5;
-
 const PATTERNS = [
   // Private-key blocks (PEM, OpenSSH, PGP); an unterminated block (cut output) is masked to the end of its key lines.
   String.raw`(?<pem>-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:(?:(?!-----BEGIN)[\s\S])*?-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|${KEY_TAIL}))`,
@@ -123,28 +120,14 @@ const PATTERNS = [
   String.raw`(?<basic>\bBasic\s+)(?<basicVal>[A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])`,
   String.raw`(?<bearer>\bBearer\s+)[A-Za-z0-9._~+/-]+=*`,
   ...TOKEN_SHAPES,
-  // A long run of base64 (standard or URL-safe) that reads as random: a private key's body lines (PEM and PuTTY wrap
-  // at 64 characters, OpenSSH at 70) found without their BEGIN line (a key written a line a call, or cut before its
-  // END line by the string bound), a key or secret encoded whole (`base64 -w0 id_rsa`), a JWK's private members.
-  // Which runs are random is decided in `replacement`; the run is matched whole, so a longer one is never half shown.
-  // No lookaround (it costs the regex its compiled form): a run matched greedily from its first character is whole.
-  String.raw`(?<b64run>[A-Za-z0-9+/_=-]{${B64_RUN},})`,
+  // A private key's members in a JWK (`"d"`, `"p"`, `"q"`, `"dp"`, `"dq"`, `"qi"`, a symmetric `"k"`): an EC or
+  // Ed25519 key's `d` is 43 characters, short of a random run. JSON inside a string (`\"d\":\"…\"`) too.
+  String.raw`(?<jwkName>\\?"(?:d|p|q|dp|dq|qi|k)\\?"[ \t]*:[ \t]*\\?")[A-Za-z0-9_-]{16,}(?=\\?")`,
+  // A PuTTY key file's private lines, each masked where it stands (an Ed25519 key's one line is 48 characters).
+  String.raw`(?<ppk>Private-Lines:[ \t]*\d{1,3})(?<ppkBody>(?:${KEY_NL}[ \t]*[A-Za-z0-9+/]{1,128}={0,2}(?=[ \t]*(?:\r?\n|\r|\\[rn"'\x60]|$|["'\x60])))+)`,
+  // A long run of base64 that reads as random, wherever it stands (random-runs.ts).
+  RANDOM_RUN,
 ];
-
-/**
- * Whether a run of base64 characters reads as random data rather than words: both letter cases and a digit, `+`, `/`,
- * `-` or `_`, and at least B64_MIN_ENTROPY bits of entropy a character. Random base64 lines of 64 characters measure
- * 4.7 to 5.4 bits; long paths and identifiers (`src/Components/Dashboard/…`, `org/springframework/…`) 4.2 to 4.4.
- */
-function randomBase64(run: string): boolean {
-  if (!/[a-z]/.test(run) || !/[A-Z]/.test(run) || !/[0-9+/_-]/.test(run)) return false;
-  // Every character of a run is ASCII.
-  const counts = new Uint32Array(128);
-  for (let i = 0; i < run.length; i++) counts[run.charCodeAt(i)]!++;
-  let bits = 0;
-  for (const n of counts) if (n > 0) bits -= (n / run.length) * Math.log2(n / run.length);
-  return bits >= B64_MIN_ENTROPY;
-}
 
 /** Whether `b64` decodes to printable `user:password` text, as Basic credentials do. */
 function isBasicCredentials(b64: string): boolean {
@@ -221,7 +204,8 @@ function replacement(match: string, ...rest: unknown[]): string {
   if (g.qsSig !== undefined) return `${g.qsSig}${REDACTED}`;
   if (g.basic !== undefined) return isBasicCredentials(g.basicVal!) ? `${g.basic}${REDACTED}` : match;
   if (g.bearer !== undefined) return `${g.bearer}${REDACTED}`;
-  if (g.b64run !== undefined) return /^[^=]+={0,2}$/.test(match) && randomBase64(match.replace(/=+$/, '')) ? REDACTED : match;
+  if (g.jwkName !== undefined) return `${g.jwkName}${REDACTED}`;
+  if (g.b64run !== undefined) return randomRunMasked(match, rest[rest.length - 3] as number, rest[rest.length - 2] as string);
   return match.length > 0 ? REDACTED : match;
 }
 
@@ -247,7 +231,22 @@ export const PROGRAM_RANK = PATTERNS.findIndex((p) => p.startsWith('(?<flag>')) 
 export const STDIN_RANK = PATTERNS.findIndex((p) => p.startsWith('(?<osPass>')) + 0.5;
 export const USER_PROGRAM_RANK = PATTERNS.findIndex((p) => p.startsWith('(?<osPass>')) + 0.25;
 
+/**
+ * Each base64 line of a PuTTY key's private lines (starting at `at`) as a mask of its own: one mask over them all
+ * would have removed their line breaks, and read as holding shell syntax.
+ */
+function keyLines(at: number, body: string, rank: number): Masked[] {
+  return Array.from(body.matchAll(/(?:\r?\n|\r|\\r\\n|\\n)[ \t]*([A-Za-z0-9+/]+=*)/g), (m) => {
+    const line = m[1]!;
+    return { index: at + m.index + m[0].length - line.length, seen: line, masked: REDACTED, rank };
+  });
+}
+
 /** Every match of `re` in `text`, with what `replacement` makes of it. */
 export function matchesOf(re: RegExp, rank: number, text: string): Masked[] {
-  return Array.from(text.matchAll(re), (m) => ({ index: m.index, seen: m[0], masked: replacement(m[0], ...m.slice(1), m.index, text, m.groups ?? {}), rank }));
+  const found = Array.from(text.matchAll(re), (m) =>
+    m.groups?.ppkBody !== undefined ? keyLines(m.index + m[0].length - m.groups.ppkBody.length, m.groups.ppkBody, rank) : [{ index: m.index, seen: m[0], masked: replacement(m[0], ...m.slice(1), m.index, text, m.groups ?? {}), rank }],
+  ).flat();
+  // A run left as written is no match: it must not keep the masks of other rules inside it (`--build-arg=TOKEN=ghp_…`).
+  return re.source.startsWith('(?<b64run>') ? found.filter((f) => f.masked !== f.seen) : found;
 }

@@ -1,0 +1,52 @@
+/**
+ * Long runs of base64 that read as random data: a private key's body lines
+ * found without their BEGIN line (a key written `echo '…' >> k` a call at a
+ * time, or cut before its END line by the string bound), a key or secret
+ * encoded whole (`base64 -w0 id_rsa`), a JWK's private members. Which runs are
+ * random is told by their characters, not by where they stand; public values
+ * of the same shape that an auditor needs (an SSH public key after its type
+ * word, a subresource-integrity digest) are told by their context.
+ */
+import { REDACTED } from './masks.ts';
+
+/** The shortest run masked for looking random: a key body line's width (PEM's and PuTTY's 64, OpenSSH's 70). */
+const MIN_RUN = 64;
+/** Random base64 lines of 64 characters measure 4.7 to 5.4 bits a character; long paths and identifiers 4.2 to 4.4. */
+const MIN_ENTROPY = 4.5;
+
+/**
+ * A run, standard or URL-safe, with its `=` padding. `=` only at the end: `--from-literal=password=…` is judged by
+ * its value, not as one run. No lookaround (it costs the regex its compiled form): matched greedily from its first
+ * character, a run is whole.
+ */
+export const RANDOM_RUN = String.raw`(?<b64run>[A-Za-z0-9+/_-]{${MIN_RUN},}={0,2})`;
+
+/** Both letter cases, a digit or `+ / - _`, and MIN_ENTROPY bits or more a character. */
+function readsRandom(run: string): boolean {
+  if (!/[a-z]/.test(run) || !/[A-Z]/.test(run) || !/[0-9+/_-]/.test(run)) return false;
+  // Every character of a run is ASCII.
+  const counts = new Uint32Array(128);
+  for (let i = 0; i < run.length; i++) counts[run.charCodeAt(i)]!++;
+  let bits = 0;
+  for (const n of counts) if (n > 0) bits -= (n / run.length) * Math.log2(n / run.length);
+  return bits >= MIN_ENTROPY;
+}
+
+/** An OpenSSH public key's type word before its blob (authorized_keys, known_hosts lines): the key is evidence, not a secret. */
+const PUBLIC_KEY_TYPE = /(?:^|[\s"'])(?:ssh-(?:rsa|dss|ed25519|ed448)|ecdsa-sha2-[a-z0-9]+|sk-[a-z0-9-]+@openssh\.com|[a-z0-9-]+-cert-v01@openssh\.com)[ \t]+$/;
+/** A subresource-integrity or package-lock digest. */
+const DIGEST_PREFIX = /^sha(?:256|384|512)-/;
+/** The characters of a backslash escape a run may start right after (`$'…\nAbc…'`, `\x3b`, `\u003b`, `\073`). */
+const ESCAPE_TAIL = /^(?:x[0-9A-Fa-f]{1,2}|u[0-9A-Fa-f]{4}|[0-7]{1,3}|.)/;
+
+/**
+ * What a run found at `index` of `text` becomes: masked when it reads random, as written otherwise. The characters
+ * of an escape it starts with stay (`$'true\n[REDACTED]'`, not `$'true\[REDACTED]'`, which would hide the line break).
+ */
+export function randomRunMasked(run: string, index: number, text: string): string {
+  if (PUBLIC_KEY_TYPE.test(text.slice(Math.max(0, index - 64), index)) || DIGEST_PREFIX.test(run)) return run;
+  const kept = text[index - 1] === '\\' ? (ESCAPE_TAIL.exec(run)?.[0] ?? '') : '';
+  const rest = run.slice(kept.length);
+  const body = rest.replace(/=+$/, '');
+  return body.length >= MIN_RUN && readsRandom(body) ? `${kept}${REDACTED}` : run;
+}
