@@ -3,7 +3,7 @@
  * file holds, its first and last hash and its size, rewritten in place after
  * every batch so `hide audit verify` can tell a cut tail from a whole file.
  */
-import { constants, readSync, writeSync } from 'node:fs';
+import { constants, fstatSync, readSync, writeSync } from 'node:fs';
 import { openRegularFileSync } from '../util/open-regular-file.ts';
 import { type Checkpoint, chainHash, checkpointPath, encodeCheckpoint, hashOf, readCheckpoint, scanFile } from './chain.ts';
 import { closeQuietly } from '../util/close-quietly.ts';
@@ -58,8 +58,29 @@ export class LiveCheckpoint {
    * last hash), else null; `adopted`: lines after the recorded ones that it takes in, else null; `partialIsOurs`: whether the chain may go on from the last line without its newline (it is
    * the line the checkpoint ends with, or there is no checkpoint to say).
    */
-  take(size: number, lastText: string | null, starting: boolean, partialText: string | null = null): { lost: LostLines | null; adopted: AdoptedLines | null; partialIsOurs: boolean } {
-    const old = readCheckpoint(this.file);
+  take(
+    size: number,
+    lastText: string | null,
+    starting: boolean,
+    partialText: string | null = null,
+    sameFile = false,
+  ): { lost: LostLines | null; adopted: AdoptedLines | null; partialIsOurs: boolean } {
+    const onDisk = readCheckpoint(this.file);
+    // The file this server has been writing, whose checkpoint it wrote last: one removed or spoiled since (a byte
+    // written over it) would otherwise leave a cut made with it unsaid. What the server recorded in memory stands in,
+    // and the checkpoint is written again by name. One that reads well is taken as it is: another hide server writing
+    // the same log rewrites it.
+    const spoiled = sameFile && this.checkpoint !== null && this.checkpoint.bytes > 0 && (onDisk === null || onDisk === 'unreadable');
+    const old = spoiled ? this.checkpoint : onDisk;
+    if (spoiled) {
+      this.warn(
+        new Error(
+          `${checkpointPath(this.file)} was ${onDisk === null ? 'removed' : 'overwritten with something unreadable'} while the server ran; ` +
+            'the file is checked against what the server last recorded, and the checkpoint written again',
+        ),
+      );
+      this.dropFd();
+    }
     const lastHash = hashOf(lastText);
     let cp: Checkpoint;
     if (size === 0) cp = { lines: 0, first_hash: null, last_hash: null, bytes: 0 };
@@ -144,6 +165,11 @@ export class LiveCheckpoint {
   private save(): void {
     if (this.checkpoint === null) return;
     try {
+      // Removed while held: writes to the descriptor would reach no name, and leave verify no checkpoint to check.
+      if (this.fd !== null && fstatSync(this.fd).nlink === 0) {
+        this.dropFd();
+        this.warn(new Error(`${checkpointPath(this.file)} was removed while the server ran; it is written again`));
+      }
       this.fd ??= openRegularFileSync(checkpointPath(this.file), constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600);
       const record = encodeCheckpoint(this.checkpoint);
       writeSync(this.fd, record, 0, record.length, 0);

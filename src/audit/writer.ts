@@ -192,13 +192,13 @@ export class AuditWriter implements AuditSink {
    * next line chains to (another writer's last line, when it wrote after us)
    * and the checkpoint.
    */
-  private catchUp(fd: number, starting: boolean): void {
+  private catchUp(fd: number, starting: boolean, sameFile = false): void {
     this.size = fstatSync(fd).size;
     const last = this.size > 0 ? lastLine(this.file) : null;
     this.needsNewline = last !== null && !last.endsWithNewline;
     this.startsFile = this.size === 0;
     if (this.lastHash === null) return;
-    const { lost, adopted, partialIsOurs } = this.checkpoint.take(this.size, last?.line ?? null, starting, last?.partial ?? null);
+    const { lost, adopted, partialIsOurs } = this.checkpoint.take(this.size, last?.line ?? null, starting, last?.partial ?? null, sameFile);
     // An empty file keeps the hash in memory: it continues the file rotated (or moved) before it. A write cut short
     // just before its newline left a whole record: the chain goes on from it, or it would read as an inserted line;
     // but only the one the checkpoint records (a whole record added without its newline would be taken in unsaid).
@@ -244,7 +244,7 @@ export class AuditWriter implements AuditSink {
         this.fd = this.open();
         return;
       }
-      if (now.size !== this.size) this.catchUp(this.fd, false);
+      if (now.size !== this.size) this.catchUp(this.fd, false, true);
     } catch (err) {
       this.report(err as Error);
     }

@@ -395,6 +395,10 @@ describe('audit hash chain', () => {
     ['the file emptied while the server runs', (f) => truncateSync(f, 0), true],
     ['the file deleted while the server runs', (f) => rmSync(f), true],
     ['the file emptied while the server was down', (f) => truncateSync(f, 0), false],
+    // The checkpoint spoiled in place (one byte written over it) or removed with the cut: the server checks the file
+    // against what it recorded itself, not against a checkpoint it can no longer read.
+    ['lines cut in place, the checkpoint overwritten, while the server runs', (f) => (cutLines(f, 3, 2), writeFileSync(`${f}.head`, 'x')), true],
+    ['lines cut in place, the checkpoint removed, while the server runs', (f) => (cutLines(f, 3, 2), rmSync(`${f}.head`)), true],
   ];
   for (const [name, tamper, whileRunning] of tampered) {
     test(`a writer reports ${name}, and verify still shows it after the next line`, () => {
@@ -412,7 +416,9 @@ describe('audit hash chain', () => {
         if (!whileRunning) w = new AuditWriter({ file, redactor: new Redactor(), chain: true, onError });
         w.write(event(5));
         w.close();
+        const spoiled = name.includes('overwritten') ? 'overwritten with something unreadable' : name.includes('removed') ? 'removed' : null;
         expect(errors).toEqual([
+          ...(spoiled === null ? [] : [`${file}.head was ${spoiled} while the server ran; the file is checked against what the server last recorded, and the checkpoint written again`]),
           expect.stringMatching(
             new RegExp(
               `^${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} no longer holds the lines its checkpoint records \\(5 lines, ${before.bytes} bytes, last hash ${before.last_hash.slice(0, 12)}; ` +
@@ -433,6 +439,20 @@ describe('audit hash chain', () => {
       }
     });
   }
+
+  test('a checkpoint removed while the server runs, nothing cut: written again by name at the next batch, and the log verifies', () => {
+    withLog(({ file, errors, open }) => {
+      const w = open();
+      for (let i = 0; i < 3; i++) w.write(event(i));
+      w.flush();
+      rmSync(`${file}.head`);
+      w.write(event(3));
+      w.close();
+      expect(errors).toEqual([`${file}.head was removed while the server ran; it is written again`]);
+      expect(existsSync(`${file}.head`)).toBe(true);
+      expect(verifyFiles([file]).ok).toBe(true);
+    });
+  });
 
   // Found at start, the loss is written at once: the checkpoint that held the evidence is replaced as it is found, and
   // a server stopped before its first call left nothing to show the loss by.
