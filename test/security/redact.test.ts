@@ -583,7 +583,8 @@ test('keys known only by digest are masked by value, inside longer text too', ()
   const key = 'Zk3v9QmP2xR7tL1wB8nY4cH6jD0sF5gA-_eKuTqWoIz';
   const red = new Redactor([], { isKey: digestMatcher([new Bun.CryptoHasher('sha256').update(key).digest('hex')]) });
   expect(red.redactText(`a ${key} b?key=${key}&x /v1/${key}/s "${key}". ${key}x`)).toBe(
-    `a ${REDACTED} b?key=${REDACTED}&x /v1/${REDACTED}/s "${REDACTED}". ${key}x`,
+    // Glued to another token character it is no key by digest, but still a random run.
+    `a ${REDACTED} b?key=${REDACTED}&x /v1/${REDACTED}/s "${REDACTED}". ${REDACTED}`,
   );
 });
 
@@ -678,9 +679,9 @@ describe('long random base64 runs', () => {
     expect(r.redactText(`bash -c $'true\\x3b${run}'`)).toBe(`bash -c $'true\\x3b${REDACTED}'`);
   });
 
-  test('a shorter run is not masked for its shape: the last line of a key body is left (too little of the key to matter)', () => {
-    const short = random(45);
-    expect(short.length).toBe(60);
+  test('a run under 40 characters is not masked for its shape: the shortest last line of a key body is left (too little of the key to matter)', () => {
+    const short = random(27);
+    expect(short.length).toBe(36);
     expect(r.redactText(`echo '${short}' >> k`)).toBe(`echo '${short}' >> k`);
   });
 });
