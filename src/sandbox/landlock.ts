@@ -7,10 +7,10 @@
  * The restriction applies to the calling thread (ABI < 8 has no thread sync):
  * call it from the JS thread, which is the one Bun.spawn forks from.
  */
-import { statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { hasProcFd, whereOpen } from '../workspace/open.ts';
 import { ptr } from 'bun:ffi';
-import { check, cString, libc, SyscallError } from '../util/libc.ts';
+import { check, libc, SyscallError } from '../util/libc.ts';
 
 // Same numbers on x86_64 and aarch64 (new syscalls share one table since 5.x).
 const SYS_landlock_create_ruleset = 444;
@@ -204,17 +204,19 @@ export class UnreachableGrantError extends Error {}
 
 /** Adds a path-beneath rule; false when the path does not exist. */
 function addPathRule(rulesetFd: number, path: string, rights: bigint, inPlace = false): boolean {
-  let isDir: boolean;
+  // Opened first and asked what it is: a name looked at and then opened can be renamed away, or made a file, in
+  // between (a command of another server whose workspace holds this path), which is no word on the kernel.
+  let fd: number;
   try {
-    isDir = statSync(path).isDirectory();
+    fd = openSync(path, O_PATH | O_CLOEXEC);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return false;
     throw new UnreachableGrantError(`cannot grant ${path}: ${(err as Error).message}`);
   }
   const c = libc();
-  const fd = check(c.open(cString(path), O_PATH | O_CLOEXEC), `open(${path})`);
   try {
+    const isDir = fstatSync(fd).isDirectory();
     // What the rule is added for is the inode opened: a read-write grant's must still be where the server found it.
     if (inPlace) checkInPlace(path, fd);
     // struct landlock_path_beneath_attr is packed: u64 allowed_access, s32 parent_fd.
@@ -224,7 +226,7 @@ function addPathRule(rulesetFd: number, path: string, rights: bigint, inPlace = 
     view.setInt32(8, fd, true);
     check(c.syscall(SYS_landlock_add_rule, rulesetFd, LANDLOCK_RULE_PATH_BENEATH, ptr(buf), 0, 0), `landlock_add_rule(${path})`);
   } finally {
-    c.close(fd);
+    closeSync(fd);
   }
   return true;
 }

@@ -15,10 +15,11 @@ import { ToolLimitError } from '../core/errors.ts';
 import type { LiveStart, OutputSink } from '../exec/live.ts';
 import { notStarted, type SpawnResult } from '../exec/spawn.ts';
 import type { OwnedLiveRequest, OwnedSpawnRequest, Spawner } from '../exec/spawner.ts';
-import { liveLauncherPids, SandboxLauncher, type SandboxLauncherOptions } from './launcher-client.ts';
+import { LauncherConfineError, liveLauncherPids, SandboxLauncher, type SandboxLauncherOptions } from './launcher-client.ts';
 import { becomeSubreaper, isSandboxed, killProcessTree, procMatchesOwnPids, SETTLE_MS, sweepUntilNoneLeft, sweepUntilQuiet } from './orphans.ts';
 import { ptysPerLauncher, sharedPtyPool } from './private-proc.ts';
 import type { LayerReport } from './protocol.ts';
+import { DEFAULT_DEVICES, DEFAULT_PROC, DEFAULT_READ_ONLY } from './rules.ts';
 import { inheritedLimits, type ResourceLimits } from './rlimits.ts';
 import { underSupervisor, whenSupervisorGone } from './supervisor.ts';
 
@@ -109,6 +110,32 @@ export class SandboxSpawner implements Spawner {
     if (this.closed) throw new Error('the sandbox is closed');
     this.spare ??= this.newLauncher();
     return this.spare.start();
+  }
+
+  /**
+   * Whether the kernel confines a launcher that grants no path a command could move: the system's read-only trees
+   * and the device nodes, no private TMPDIR. Asked when a launcher could not confine itself, before that is taken
+   * for what the kernel allows: a command of another server can rename a path this one grants while its launcher
+   * boots, and a launcher can be sent the SIGSYS a seccomp profile would kill it with. True when this one confines,
+   * false when it cannot confine either, null when it could not even start.
+   */
+  async kernelConfines(): Promise<boolean | null> {
+    const { limits: _l, idleCloseMs: _i, maxLaunchers: _m, livePendingBytes: _p, onReady: _r, ...launcherOptions } = this.options;
+    const probe = new SandboxLauncher({
+      ...launcherOptions,
+      rules: { readWrite: [...DEFAULT_DEVICES], readOnly: [...DEFAULT_READ_ONLY, ...DEFAULT_PROC], network: this.options.rules.network },
+      privateTmp: false,
+      ptys: 1,
+      onExit: () => this.sweep(),
+    });
+    try {
+      await probe.start();
+      return true;
+    } catch (err) {
+      return err instanceof LauncherConfineError ? false : null;
+    } finally {
+      await probe.close();
+    }
   }
 
   get running(): number {

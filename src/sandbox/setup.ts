@@ -223,6 +223,13 @@ export async function setupSandbox(
         log.warn(`no sandbox launcher can start yet (${err.message}): commands are refused until one can`);
         return true;
       }
+      // One launcher's word is not the kernel's: a path it grants may have been moved away while it booted (a command
+      // of another server whose workspace holds this one's), or a signal sent to it. Only a launcher granting no
+      // such path that cannot confine itself either turns the sandbox off.
+      if (mode === 'auto' && err instanceof LauncherConfineError && (await sandbox.kernelConfines()) !== false) {
+        log.warn(`a sandbox launcher could not confine itself (${err.message}), although the kernel confines one that grants no path: commands are refused until a launcher can`);
+        return true;
+      }
       await sandbox.close();
       if (mode === 'required') throw new SandboxUnavailableError(`HIDE_SANDBOX=required but the sandbox launcher could not start: ${err.message}`);
       Object.assign(status, off(`the sandbox launcher could not start: ${err.message}`));
