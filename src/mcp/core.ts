@@ -62,6 +62,17 @@ const PROGRESS_MESSAGE_CHARS = 1024;
 interface CallTag {
   tool: ToolDefinition | null;
   apiKeyHash: string | null;
+  /** Who holds the credential it came with (see holderOf). */
+  holder: string;
+}
+
+/**
+ * The credential's holder, within a client id: an OAuth client of the issuer (one user's two apps are two), else the
+ * API key (one client id may hold several). Without sessions nothing else tells two MCP clients of one caller apart,
+ * and each numbers its requests from 0: a cancellation, or an id in flight, counts only within one holder.
+ */
+function holderOf(ctx: CallContext): string {
+  return ctx.oauth ? `oauth\0${ctx.oauth.issuer}\0${ctx.oauth.clientId ?? ''}` : `key\0${ctx.apiKeyHash ?? ''}`;
 }
 
 export class McpCore {
@@ -123,7 +134,7 @@ export class McpCore {
       return NO_CONTENT(ctx);
     }
     const request: DispatchRequest = message;
-    if (opts.exclusiveIds && this.inflight.has(ctx.clientId, idKey(message.id))) {
+    if (opts.exclusiveIds && this.inflight.has(ctx.clientId, idKey(message.id), ({ holder }) => holder === holderOf(ctx))) {
       opts.admission?.release();
       const shown = idKey(message.id);
       return this.refusal(
@@ -139,7 +150,7 @@ export class McpCore {
     if (message.method !== 'tools/call') return this.guarded(request, incoming.era, ctx, opts.admission);
     const controller = new AbortController();
     const progress = opts.notify && incoming.progressToken !== undefined ? progressReporter(incoming.progressToken, opts.notify) : undefined;
-    const tag: CallTag = { tool: this.dispatcher.toolFor(message.params), apiKeyHash: ctx.apiKeyHash };
+    const tag: CallTag = { tool: this.dispatcher.toolFor(message.params), apiKeyHash: ctx.apiKeyHash, holder: holderOf(ctx) };
     const untrack = this.inflight.add(ctx.clientId, idKey(message.id), tag, (reason) => {
       // Nothing more about a request once it is cancelled: no progress while its process is being killed.
       progress?.close();
@@ -168,7 +179,8 @@ export class McpCore {
   private cancel(ctx: CallContext, requestId: unknown): void {
     const id = asJsonRpcId(requestId);
     if (id === null) return;
-    this.inflight.abort(ctx.clientId, idKey(id), ({ tool }) => tool === null || toolPermitted(tool, ctx));
+    const holder = holderOf(ctx);
+    this.inflight.abort(ctx.clientId, idKey(id), (tag) => tag.holder === holder && (tag.tool === null || toolPermitted(tag.tool, ctx)));
   }
 
   /**

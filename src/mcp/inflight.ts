@@ -27,9 +27,9 @@ export class InflightCalls<Tag> {
     };
   }
 
-  /** Whether the owner has a call with this id in flight. */
-  has(owner: string, id: string): boolean {
-    return this.entries.keys().some((e) => e.owner === owner && e.id === id);
+  /** Whether the owner has a call with this id in flight (one that `which` takes, when given). */
+  has(owner: string, id: string, which: (tag: Tag) => boolean = () => true): boolean {
+    return this.entries.keys().some((e) => e.owner === owner && e.id === id && which(e.tag));
   }
 
   /** Aborts the owner's calls with this id that `may` allows; another owner's calls with the same id are not touched. */

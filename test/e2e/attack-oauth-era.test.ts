@@ -334,6 +334,22 @@ describe('forged tokens against one issuer', () => {
     await cancellationDoesNotCross(server, exec, none, 62, 'scope-none');
   });
 
+  // One user's two apps (or two MCP clients of one app registered apart) number their requests from 0 alike: a
+  // cancellation of one must not end the other's call that has the same id. A refreshed token of the same app still can.
+  test("one sub's two OAuth clients: one cannot cancel the other's call of the same id; a new token of the same client can", async () => {
+    const c = baseClaims(idp, resource);
+    const appA = bearer(await sign({ ...c, client_id: 'app-a' }, idp.keys[0]!));
+    const appB = bearer(await sign({ ...c, client_id: 'app-b' }, idp.keys[0]!));
+    await cancellationDoesNotCross(server, appA, appB, 64, 'oauth-app');
+    const marker = `sleep 0.05${process.pid}refreshed`;
+    const call = shell(server, appA, 'sh', ['-c', `while :; do ${marker}; done`], 65).then((r) => r.json() as Promise<any>);
+    await waitFor(() => pgrepCount(marker) >= 1 || null, 10_000, 'the call to start');
+    const refreshed = bearer(await sign({ ...c, client_id: 'app-a', iat: now() + 1 }, idp.keys[0]!));
+    expect((await fetch(server.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json', ...refreshed }, body: cancelNote(65) })).status).toBe(202);
+    expect((await call).result?.isError).toBe(true);
+    await waitFor(() => pgrepCount(marker) === 0 || null, 10_000, 'the process group killed');
+  });
+
   test('the token appears neither in the audit log nor in the server log (debug level), whatever path it took', async () => {
     const good = await idp.token('exec-bot');
     const forged = await sign(baseClaims(idp, resource), await newSigningKey());
