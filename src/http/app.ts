@@ -17,7 +17,7 @@ import { Elysia } from 'elysia';
 import type { CallContext } from '../core/context.ts';
 import { MethodNotAllowedError } from '../core/errors.ts';
 import { newCorrelationId } from '../mcp/correlation.ts';
-import { countResponse, drainGate, requestMetrics } from './plugins/ops-hooks.ts';
+import { countResponse, drainGate, drainGateAfterRead, requestMetrics } from './plugins/ops-hooks.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import { errorResponse, jsonResponse } from './error-response.ts';
 import { auth } from './plugins/auth.ts';
@@ -97,6 +97,7 @@ export function createHttpApp(rt: Runtime) {
     .use(rt.config.metrics.port === undefined ? metricsRoutes(rt.ops.metrics, rt.config.metrics.token) : new Elysia({ name: 'hide/metrics-elsewhere' }))
     .use(auth(rt.security, rt.config.auth.header))
     .use(mcpMessage(rt.core, rt.config.maxBodyBytes, rt.config.bodyTimeoutSeconds * 1000, (request, error) => rt.security.bodiesRefused(contextOf(request), error)))
+    .use(drainGateAfterRead(rt.ops.lifecycle))
     .use(limits(rt.security, rt.core.dispatcher, contextOf))
     .use(mcpRoutes(rt.core, contextOf));
   self = app;

@@ -33,6 +33,11 @@ function build(wrap = false) {
     // wrap: the plugins one level further down; their hooks must still reach this app's routes.
     .use(wrap ? new Elysia({ name: 'wrapper' }).use(plugins) : plugins);
   const app = probeRoutes(base as unknown as Elysia, ran)
+    // A method the gate judges before any work (a POST waits for its message to be read).
+    .delete('/mcp', () => {
+      ran.push('/mcp');
+      return { ok: true };
+    })
     .get('/accepted', ({ set }) => {
       ran.push('/accepted');
       set.status = 202;
@@ -72,10 +77,11 @@ describe('drain gate', () => {
     expect({ res: await call(app, '/mcp', 'POST'), ran }).toEqual({ res: ok, ran: ['/mcp'] });
   });
 
-  test('once draining, an MCP request gets 503 with Retry-After and the handler does not run; /health still answers', async () => {
+  // A POST is judged once its message is read (drainGateAfterRead, test/ops/shutdown.test.ts): a notification passes.
+  test('once draining, an MCP request other than a POST gets 503 with Retry-After and the handler does not run; /health still answers', async () => {
     const { app, ran, lifecycle } = build();
     lifecycle.startDraining();
-    const results = [await call(app, '/mcp', 'POST'), await call(app, '/health')];
+    const results = [await call(app, '/mcp', 'DELETE'), await call(app, '/health')];
     expect({ results, ran }).toEqual({ results: [draining, ok], ran: ['/health'] });
   });
 });
@@ -111,9 +117,9 @@ describe('request metrics', () => {
 describe('hook scope', () => {
   test('nested inside other plugins, the gate and the counting still reach the outer app', async () => {
     const { app, ran, lifecycle, metrics } = build(true);
-    const before = await call(app, '/mcp', 'POST');
+    const before = await call(app, '/mcp', 'DELETE');
     lifecycle.startDraining();
-    const after = await call(app, '/mcp', 'POST');
+    const after = await call(app, '/mcp', 'DELETE');
     expect({ results: [before, after], ran, counts: requestCounts(metrics) }).toEqual({
       results: [ok, draining],
       ran: ['/mcp'],

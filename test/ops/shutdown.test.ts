@@ -33,6 +33,28 @@ describe('graceful shutdown', () => {
     }
   }, 20_000);
 
+  // The drain waits for the calls in flight: a cancellation of one of them was refused with "retry on another
+  // instance", and the command ran on to the end of the grace period.
+  test('while draining, notifications/cancelled still reaches the call it names; a new request is refused with its id echoed', async () => {
+    const marker = '30.0417';
+    await using s = await spawnServer({ HIDE_SHUTDOWN_GRACE_SECONDS: '60' });
+    try {
+      const post = (body: unknown) => fetch(`${s.url}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify(body) });
+      const call = post({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'shell_execute', arguments: { command: 'sleep', arguments: [marker] } } }).then((r) => r.json() as Promise<any>);
+      await waitFor(() => pidsMatching(marker).length === 1, 10_000, 'the sleep running');
+      s.kill('SIGTERM');
+      await waitFor(async () => (await fetch(`${s.url}/ready`)).status === 503, 3000, '/ready 503');
+      const refused = await post({ jsonrpc: '2.0', id: 99, method: 'tools/list' });
+      expect({ status: refused.status, body: await refused.json() }).toMatchObject({ status: 503, body: { id: 99, error: { code: -31503 } } });
+      expect((await post({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 7, reason: 'stop' } })).status).toBe(202);
+      expect((await call).result?.isError).toBe(true);
+      await waitFor(() => pidsMatching(marker).length === 0, 10_000, 'the sleep killed');
+      expect(await s.exited).toBe(0);
+    } finally {
+      killMatching(marker);
+    }
+  }, 30_000);
+
   test('grace 1 s with `sleep 100` calls: groups killed (grandchildren too), exit 0, one audit line per call', async () => {
     const marker = '100.123';
     await using s = await spawnServer({ HIDE_SHUTDOWN_GRACE_SECONDS: '1' });
