@@ -178,6 +178,10 @@ describe.each(ERAS)('malformed requests (%s)', (era) => {
   test.each([
     ['application/json-seq', 415],
     ['application/json, text/plain', 415],
+    // A list whose first type carries a parameter: the parameter's value is no `b, text/plain`.
+    ['application/json;a=b, text/plain', 415],
+    ['application/json; charset=utf-8, text/plain', 415],
+    ['application/json; a="b", text/plain', 415],
     ['application/json; charset=latin1', 415],
     ['application/json; charset="utf-16"', 415],
     ['application/json; charset=utf-8; charset=utf-16', 415],

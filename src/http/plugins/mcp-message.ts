@@ -13,23 +13,27 @@ import type { McpHeaders } from '../../mcp/era.ts';
 import { type HeaderRecord, type RequestState, stateOf } from '../request-state.ts';
 import { BodyBudget, type BodyRoom, callerSource } from '../../security/body-budget.ts';
 import { BodyDeadlines, readBody } from './body-limit.ts';
+import { parse as parseContentType } from 'content-type';
 
 /**
- * application/json, or a `+json` type, with parameters if any: not
- * `application/json-seq` or a list of types. JSON is UTF-8 (RFC 8259), so a
- * `charset` other than UTF-8 names text this server would misread.
+ * application/json, or a `+json` type, with well-formed parameters if any (content-type's parse: a list of types,
+ * `application/json;a=b, text/plain`, is none), not `application/json-seq`. JSON is UTF-8 (RFC 8259), so a
+ * `charset` other than UTF-8 names text this server would misread; two of them (or the extended `charset*=`), a
+ * reader in front that took the other one decoded another text.
  */
-const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json[ \t]*(?:;|$)/i;
-// `charset*=` too (RFC 8187's extended form): a reader that honours it would decode another text.
-const CHARSET = /;[ \t]*charset\*?[ \t]*=[ \t]*"?([^";\s]*)/i;
+const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json$/;
+const CHARSET_PARAMETER = /;[ \t]*charset\*?[ \t]*=/gi;
 
 function isJsonType(type: string): boolean {
-  const t = type.trim();
-  if (!JSON_TYPE.test(t)) return false;
-  const charset = CHARSET.exec(t);
-  if (charset === null) return true;
-  // Two charsets: a reader in front that took the other one decoded another text.
-  return /^utf-?8$/i.test(charset[1]!) && !CHARSET.test(t.slice(charset.index + charset[0].length));
+  let parsed: ReturnType<typeof parseContentType>;
+  try {
+    parsed = parseContentType(type);
+  } catch {
+    return false;
+  }
+  if (!JSON_TYPE.test(parsed.type) || 'charset*' in parsed.parameters || (type.match(CHARSET_PARAMETER)?.length ?? 0) > 1) return false;
+  const charset = parsed.parameters.charset;
+  return charset === undefined || /^utf-?8$/i.test(charset);
 }
 
 /** No content coding, or `identity`: a compressed body would be read as the bytes it is, and a gateway that decoded it saw another request. */
