@@ -132,6 +132,7 @@ const NR = {
   // network
   socket: [41, 198],
   socketpair: [53, 199],
+  bind: [49, 200],
   setsockopt: [54, 208],
   // file leases
   fcntl: [72, 25],
@@ -411,6 +412,14 @@ const RULES: readonly Rule[] = [
   {
     calls: ['socket'],
     refuses: 'socket() of every family when network is off (socketpair stays allowed)',
+    test: (p) => (p.network === 'off' ? { kind: 'refuse', errno: EPERM } : null),
+  },
+  {
+    // With socket() refused, only socketpair ends exist, connected already: nothing a command runs needs a name for
+    // one. Bound to an abstract name it takes that name from the host's services (an unprivileged server's commands
+    // share the host's network namespace), for as long as a process holds it; a service starting later cannot bind it.
+    calls: ['bind'],
+    refuses: "bind() when network is off: a socketpair end bound to an abstract name takes it from the host's services",
     test: (p) => (p.network === 'off' ? { kind: 'refuse', errno: EPERM } : null),
   },
   {

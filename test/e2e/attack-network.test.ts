@@ -192,11 +192,12 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
     expect(await attack(BOB, 'families')).toEqual({ netlink_route: denied, netlink_sock_diag: denied, packet: denied, vsock: denied, unix: denied, tcp: denied });
   });
 
-  test("a socketpair end alice binds to a workspace path or an abstract name is a dead end: bob's command cannot connect to it", async () => {
+  // Bound, an abstract name was a dead end for other commands but taken from the host: a service binding it later
+  // (on an unprivileged server commands share the host's network namespace) got EADDRINUSE.
+  test("a socketpair end binds to no workspace path and no abstract name; bob's command cannot connect to one either", async () => {
     const bound = await attack(ALICE, 'pair-bind', join(running.ws, 'pair.sock'));
+    expect(bound).toEqual({ pathname: 'Operation not permitted', abstract: 'Operation not permitted' });
     expect(await attack(BOB, 'connect', join(running.ws, 'pair.sock'))).toEqual({ connect: 'Operation not permitted' });
-    // Whatever bind said, nothing listens: a connect needs socket(), which is refused.
-    expect(Object.keys(bound).sort()).toEqual(['abstract', 'pathname']);
   });
 
   test('alice cannot listen on a workspace path, an abstract name or her TMPDIR, so no descriptor can reach bob', async () => {
