@@ -666,7 +666,30 @@ describe('long random base64 runs', () => {
     expect(r.redactText(`{\"kty\":\"EC\",\"d\":\"${d}\"}`)).toBe(`{\"kty\":\"EC\",\"d\":\"${REDACTED}\"}`);
     const line = random(36);
     expect(r.redactText(`printf 'Encryption: none\\nPrivate-Lines: 1\\n${line}\\nPrivate-MAC: ab12\\n' > id.ppk`)).toBe(`printf 'Encryption: none\\nPrivate-Lines: 1\\n${REDACTED}\\nPrivate-MAC: ab12\\n' > id.ppk`);
-    expect(r.redactText(`Private-Lines: 2\n${line}\n${random(10)}\nPrivate-MAC: ab12`)).toBe(`Private-Lines: 2\n${REDACTED}\n${REDACTED}\nPrivate-MAC: ab12`);
+    // Lines are masked for their shape, not for following a `Private-Lines:` (which a comment can say before any
+    // command): a short last line stays, as a PEM key's does.
+    const last = random(10);
+    expect(r.redactText(`Private-Lines: 2\n${line}\n${last}\nPrivate-MAC: ab12`)).toBe(`Private-Lines: 2\n${REDACTED}\n${last}\nPrivate-MAC: ab12`);
+    expect(r.redactText('# Private-Lines: 3\nid\nwhoami\nbin/payload')).toBe('# Private-Lines: 3\nid\nwhoami\nbin/payload');
+  });
+
+  test("a JWK's members only in text that names a kty; other JSON with such a name stays, and a token under one is still masked", () => {
+    expect(r.redactText(`{"q":"kube-prometheus-stack"}`)).toBe(`{"q":"kube-prometheus-stack"}`);
+    expect(r.redactText('./"d":"installbackdoor-now"')).toBe('./"d":"installbackdoor-now"');
+    const k = urlSafe(16);
+    expect(r.redactText(`{'kty': 'oct', 'k': '${k}'}`)).toBe(`{'kty': 'oct', 'k': '${REDACTED}'}`);
+    expect(r.redactText(`{"k":"sk-ant-api03-${'aBcDeFgHiJ'.repeat(4)}"}`)).toBe(`{"k":"${REDACTED}"}`);
+  });
+
+  test("a URL's random segment (a webhook token) is masked though the path around it is words; escapes before a run keep their letters", () => {
+    const token = urlSafe(51);
+    expect(r.redactText(`curl -X POST https://discord.com/api/webhooks/123456789012345678/${token}`)).toBe(`curl -X POST https://discord.com/api/webhooks/123456789012345678/${REDACTED}`);
+    const run = random(40);
+    for (const escape of ['\\cJ', '\\U0000000a', '\\0073', '\\u003b', '\\x0a']) expect(r.redactText(`bash -c $'true${escape}${run}'`)).toBe(`bash -c $'true${escape}${REDACTED}'`);
+    const fingerprint = random(32).replace(/=+$/, '');
+    expect(r.redactText(`256 SHA256:${fingerprint} me@host (ED25519)`)).toBe(`256 SHA256:${fingerprint} me@host (ED25519)`);
+    const goSum = `h1:${random(32)}`;
+    expect(r.redactText(`golang.org/x/mod v0.17.0 ${goSum}`)).toBe(`golang.org/x/mod v0.17.0 ${goSum}`);
   });
 
   test("public values of the shape stay: an SSH public key after its type word, an integrity digest; an escape's letters before a run stay", () => {

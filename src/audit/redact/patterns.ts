@@ -120,11 +120,10 @@ const PATTERNS = [
   String.raw`(?<basic>\bBasic\s+)(?<basicVal>[A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])`,
   String.raw`(?<bearer>\bBearer\s+)[A-Za-z0-9._~+/-]+=*`,
   ...TOKEN_SHAPES,
-  // A private key's members in a JWK (`"d"`, `"p"`, `"q"`, `"dp"`, `"dq"`, `"qi"`, a symmetric `"k"`): an EC or
-  // Ed25519 key's `d` is 43 characters, short of a random run. JSON inside a string (`\"d\":\"…\"`) too.
-  String.raw`(?<jwkName>\\?"(?:d|p|q|dp|dq|qi|k)\\?"[ \t]*:[ \t]*\\?")[A-Za-z0-9_-]{16,}(?=\\?")`,
-  // A PuTTY key file's private lines, each masked where it stands (an Ed25519 key's one line is 48 characters).
-  String.raw`(?<ppk>Private-Lines:[ \t]*\d{1,3})(?<ppkBody>(?:${KEY_NL}[ \t]*[A-Za-z0-9+/]{1,128}={0,2}(?=[ \t]*(?:\r?\n|\r|\\[rn"'\x60]|$|["'\x60])))+)`,
+  // A private key's members in a JWK (`"d"`, `"p"`, `"q"`, `"dp"`, `"dq"`, `"qi"`, a symmetric `"k"`), in text that
+  // names a `kty` (replacement): a 128-bit `k` is 22 characters, short of a random run. JSON inside a string
+  // (`\"d\":\"…\"`) and single quotes (a Python dict) too.
+  String.raw`(?<jwkName>\\?["'](?:d|p|q|dp|dq|qi|k)\\?["'][ \t]*:[ \t]*\\?["'])[A-Za-z0-9_-]{16,}(?=\\?["'])`,
   // A long run of base64 that reads as random, wherever it stands (random-runs.ts).
   RANDOM_RUN,
 ];
@@ -204,7 +203,7 @@ function replacement(match: string, ...rest: unknown[]): string {
   if (g.qsSig !== undefined) return `${g.qsSig}${REDACTED}`;
   if (g.basic !== undefined) return isBasicCredentials(g.basicVal!) ? `${g.basic}${REDACTED}` : match;
   if (g.bearer !== undefined) return `${g.bearer}${REDACTED}`;
-  if (g.jwkName !== undefined) return `${g.jwkName}${REDACTED}`;
+  if (g.jwkName !== undefined) return /kty/i.test(rest[rest.length - 2] as string) ? `${g.jwkName}${REDACTED}` : match;
   if (g.b64run !== undefined) return randomRunMasked(match, rest[rest.length - 3] as number, rest[rest.length - 2] as string);
   return match.length > 0 ? REDACTED : match;
 }
@@ -231,22 +230,13 @@ export const PROGRAM_RANK = PATTERNS.findIndex((p) => p.startsWith('(?<flag>')) 
 export const STDIN_RANK = PATTERNS.findIndex((p) => p.startsWith('(?<osPass>')) + 0.5;
 export const USER_PROGRAM_RANK = PATTERNS.findIndex((p) => p.startsWith('(?<osPass>')) + 0.25;
 
-/**
- * Each base64 line of a PuTTY key's private lines (starting at `at`) as a mask of its own: one mask over them all
- * would have removed their line breaks, and read as holding shell syntax.
- */
-function keyLines(at: number, body: string, rank: number): Masked[] {
-  return Array.from(body.matchAll(/(?:\r?\n|\r|\\r\\n|\\n)[ \t]*([A-Za-z0-9+/]+=*)/g), (m) => {
-    const line = m[1]!;
-    return { index: at + m.index + m[0].length - line.length, seen: line, masked: REDACTED, rank };
-  });
-}
+/** The rules whose match `replacement` may leave as written for what is around it, not for what it holds. */
+const UNMASKED_IS_NO_MATCH = /^\(\?<(?:b64run|jwkName)>/;
 
 /** Every match of `re` in `text`, with what `replacement` makes of it. */
 export function matchesOf(re: RegExp, rank: number, text: string): Masked[] {
-  const found = Array.from(text.matchAll(re), (m) =>
-    m.groups?.ppkBody !== undefined ? keyLines(m.index + m[0].length - m.groups.ppkBody.length, m.groups.ppkBody, rank) : [{ index: m.index, seen: m[0], masked: replacement(m[0], ...m.slice(1), m.index, text, m.groups ?? {}), rank }],
-  ).flat();
-  // A run left as written is no match: it must not keep the masks of other rules inside it (`--build-arg=TOKEN=ghp_…`).
-  return re.source.startsWith('(?<b64run>') ? found.filter((f) => f.masked !== f.seen) : found;
+  const found = Array.from(text.matchAll(re), (m) => ({ index: m.index, seen: m[0], masked: replacement(m[0], ...m.slice(1), m.index, text, m.groups ?? {}), rank }));
+  // A run, or a JWK-shaped member, left as written is no match: it must not keep the masks of other rules inside it
+  // (`--build-arg=TOKEN=ghp_…`, `{"k":"sk-ant-…"}`).
+  return UNMASKED_IS_NO_MATCH.test(re.source) ? found.filter((f) => f.masked !== f.seen) : found;
 }

@@ -51,21 +51,40 @@ function readsRandom(run: string): boolean {
   return bits >= minEntropy(run.length);
 }
 
-/** An OpenSSH public key's type word before its blob (authorized_keys, known_hosts lines): the key is evidence, not a secret. */
-const PUBLIC_KEY_TYPE = /(?:^|[\s"'])(?:ssh-(?:rsa|dss|ed25519|ed448)|ecdsa-sha2-[a-z0-9]+|sk-[a-z0-9-]+@openssh\.com|[a-z0-9-]+-cert-v01@openssh\.com)[ \t]+$/;
+/**
+ * What precedes a public value of the shape, evidence rather than a secret: an OpenSSH public key's type word
+ * (authorized_keys, known_hosts lines), a key fingerprint (`SHA256:…`), a Go module hash (`h1:…`).
+ */
+const PUBLIC_BEFORE = /(?:(?:^|[\s"'])(?:ssh-(?:rsa|dss|ed25519|ed448)|ecdsa-sha2-[a-z0-9]+|sk-[a-z0-9-]+@openssh\.com|[a-z0-9-]+-cert-v01@openssh\.com)[ \t]+|(?:SHA256|SHA1|MD5|h1):)$/;
 /** A subresource-integrity or package-lock digest. */
 const DIGEST_PREFIX = /^sha(?:256|384|512)-/;
-/** The characters of a backslash escape a run may start right after (`$'…\nAbc…'`, `\x3b`, `\u003b`, `\073`). */
-const ESCAPE_TAIL = /^(?:x[0-9A-Fa-f]{1,2}|u[0-9A-Fa-f]{4}|[0-7]{1,3}|.)/;
+/**
+ * The characters of a backslash escape a run may start right after (`$'…\nAbc…'`, `\x3b`, `\u003b`, `\U0000003b`,
+ * `\073`, echo's `\0073`, `\cJ`): they stay, so the line break or `;` they spell is not hidden in the mask.
+ */
+const ESCAPE_TAIL = /^(?:x[0-9A-Fa-f]{1,2}|u[0-9A-Fa-f]{1,4}|U[0-9A-Fa-f]{1,8}|0[0-7]{1,3}|[0-7]{1,3}|c.|.)/;
 
 /**
  * What a run found at `index` of `text` becomes: masked when it reads random, as written otherwise. The characters
  * of an escape it starts with stay (`$'true\n[REDACTED]'`, not `$'true\[REDACTED]'`, which would hide the line break).
  */
 export function randomRunMasked(run: string, index: number, text: string): string {
-  if (PUBLIC_KEY_TYPE.test(text.slice(Math.max(0, index - 64), index)) || DIGEST_PREFIX.test(run)) return run;
+  if (PUBLIC_BEFORE.test(text.slice(Math.max(0, index - 64), index)) || DIGEST_PREFIX.test(run)) return run;
   const kept = text[index - 1] === '\\' ? (ESCAPE_TAIL.exec(run)?.[0] ?? '') : '';
   const rest = run.slice(kept.length);
   const body = rest.replace(/=+$/, '');
-  return body.length >= MIN_RUN && readsRandom(body) ? `${kept}${REDACTED}` : run;
+  // A path or URL holding a segment that reads random on its own (a webhook's token after `/api/webhooks/123/`, a
+  // random directory name) loses that segment only, when the rest holds two words or numbers of five or more (a key line's pieces between its slashes almost never do): the words around it stay.
+  // A key's line holds `/` too, at random, and is masked whole.
+  const whole = body.length >= MIN_RUN && readsRandom(body);
+  if (rest.includes('/')) {
+    const segments = rest.split('/');
+    const random = segments.map((segment) => {
+      const bare = segment.replace(/=+$/, '');
+      return bare.length >= MIN_RUN && readsRandom(bare);
+    });
+    const wordsBeside = segments.filter((segment, i) => !random[i] && /^(?:[a-z]{5,}|[0-9]{5,})$/.test(segment)).length >= 2;
+    if (random.includes(true) && (!whole || wordsBeside)) return `${kept}${segments.map((segment, i) => (random[i] ? REDACTED : segment)).join('/')}`;
+  }
+  return whole ? `${kept}${REDACTED}` : run;
 }
