@@ -159,7 +159,18 @@ export class LauncherNotStartedError extends Error {}
  * profile, it was killed by SIGSYS. This, and only this, says what the kernel
  * or the container allows.
  */
-export class LauncherConfineError extends Error {}
+export class LauncherConfineError extends Error {
+  /**
+   * @param killed it was killed by SIGSYS rather than saying so: the kernel's doing under a profile that kills, or a
+   * process's that sent the signal (any unconfined one of the same user, and commands where Landlock cannot scope signals)
+   */
+  constructor(
+    message: string,
+    readonly killed = false,
+  ) {
+    super(message);
+  }
+}
 
 let seccompFiltered: boolean | null = null;
 /**
@@ -552,7 +563,7 @@ export class SandboxLauncher {
         .then((code) => {
           reject(
             proc.signalCode === 'SIGSYS' && underSeccompFilter()
-              ? new LauncherConfineError('sandbox launcher was killed by SIGSYS before it was ready: a seccomp profile refuses a call it needs')
+              ? new LauncherConfineError('sandbox launcher was killed by SIGSYS before it was ready: a seccomp profile refuses a call it needs', true)
               : proc.signalCode === 'SIGSYS'
                 ? new Error('sandbox launcher was killed by SIGSYS before it was ready, and no seccomp filter is on this server to have sent it: another process did')
                 : late

@@ -117,7 +117,8 @@ export class SandboxSpawner implements Spawner {
    * and the device nodes, no private TMPDIR. Asked when a launcher could not confine itself, before that is taken
    * for what the kernel allows: a command of another server can rename a path this one grants while its launcher
    * boots, and a launcher can be sent the SIGSYS a seccomp profile would kill it with. True when this one confines,
-   * false when it cannot confine either, null when it could not even start.
+   * false when it says it cannot confine either, null when it could not even start or was killed (a process may
+   * send SIGSYS to every launcher that boots, this one too).
    */
   async kernelConfines(): Promise<boolean | null> {
     const { limits: _l, idleCloseMs: _i, maxLaunchers: _m, livePendingBytes: _p, onReady: _r, ...launcherOptions } = this.options;
@@ -132,7 +133,7 @@ export class SandboxSpawner implements Spawner {
       await probe.start();
       return true;
     } catch (err) {
-      return err instanceof LauncherConfineError ? false : null;
+      return err instanceof LauncherConfineError && !err.killed ? false : null;
     } finally {
       await probe.close();
     }

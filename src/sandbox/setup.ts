@@ -225,10 +225,21 @@ export async function setupSandbox(
       }
       // One launcher's word is not the kernel's: a path it grants may have been moved away while it booted (a command
       // of another server whose workspace holds this one's), or a signal sent to it. Only a launcher granting no
-      // such path that cannot confine itself either turns the sandbox off.
-      if (mode === 'auto' && err instanceof LauncherConfineError && (await sandbox.kernelConfines()) !== false) {
-        log.warn(`a sandbox launcher could not confine itself (${err.message}), although the kernel confines one that grants no path: commands are refused until a launcher can`);
-        return true;
+      // such path that says it cannot confine itself either turns the sandbox off; one killed by SIGSYS does not
+      // (kernelConfines: whoever can send it to one launcher can send it to the next).
+      if (mode === 'auto' && err instanceof LauncherConfineError) {
+        const verdict = await sandbox.kernelConfines();
+        if (verdict === true) {
+          log.warn(`a sandbox launcher could not confine itself (${err.message}), although the kernel confines one that grants no path: commands are refused until a launcher can`);
+          return true;
+        }
+        if (verdict === null) {
+          log.warn(
+            `a sandbox launcher could not confine itself (${err.message}), and one that grants no path did not say the kernel cannot either: commands are refused until a launcher can. ` +
+              'A process may be sending SIGSYS to the launchers; if this host\'s seccomp profile kills a call the sandbox needs, set HIDE_SANDBOX=off to run commands without it',
+          );
+          return true;
+        }
       }
       await sandbox.close();
       if (mode === 'required') throw new SandboxUnavailableError(`HIDE_SANDBOX=required but the sandbox launcher could not start: ${err.message}`);
