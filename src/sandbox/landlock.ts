@@ -111,6 +111,12 @@ export interface LandlockRules {
   fifoDirsOwnMounts?: boolean;
   /** Granted execute, read file, read dir. */
   readOnly: string[];
+  /**
+   * Where each read-only grant led when the server started (its real path): a grant that leads elsewhere when a
+   * launcher boots (a directory on its way renamed, a link put in its place by a command that may write there) is
+   * refused, not granted wherever it now points — `/`, say; one missing then is not granted.
+   */
+  readOnlyAt?: Record<string, string>;
   /** 'all' leaves TCP unrestricted; otherwise only the listed ports. */
   network: NetworkRules | 'all';
 }
@@ -172,7 +178,9 @@ export function restrictSelf(rules: LandlockRules): RestrictReport {
   const skipped: string[] = [];
   try {
     for (const path of rules.readOnly) {
-      if (!addPathRule(rulesetFd, path, READ_ONLY & handledFs)) skipped.push(path);
+      // Missing when the server started: whatever is there now was put there since, perhaps by a command.
+      const ledTo = rules.readOnlyAt === undefined ? undefined : (rules.readOnlyAt[path] ?? null);
+      if (ledTo === null || !addPathRule(rulesetFd, path, READ_ONLY & handledFs, false, ledTo)) skipped.push(path);
     }
     const fifoDirs = new Set(rules.fifoDirs ?? []);
     for (const path of rules.readWrite) {
@@ -202,8 +210,11 @@ export function restrictSelf(rules: LandlockRules): RestrictReport {
  */
 export class UnreachableGrantError extends Error {}
 
-/** Adds a path-beneath rule; false when the path does not exist. */
-function addPathRule(rulesetFd: number, path: string, rights: bigint, inPlace = false): boolean {
+/**
+ * Adds a path-beneath rule; false when the path does not exist. `inPlace`: it must lead to itself (a read-write
+ * grant); `ledTo`: it must lead where it led when the server started (a read-only grant).
+ */
+function addPathRule(rulesetFd: number, path: string, rights: bigint, inPlace = false, ledTo?: string): boolean {
   // Opened first and asked what it is: a name looked at and then opened can be renamed away, or made a file, in
   // between (a command of another server whose workspace holds this path), which is no word on the kernel.
   let fd: number;
@@ -219,6 +230,14 @@ function addPathRule(rulesetFd: number, path: string, rights: bigint, inPlace = 
     const isDir = fstatSync(fd).isDirectory();
     // What the rule is added for is the inode opened: a read-write grant's must still be where the server found it.
     if (inPlace) checkInPlace(path, fd);
+    else if (ledTo !== undefined && hasProcFd()) {
+      const where = whereOpen(fd) ?? 'a place /proc cannot name';
+      if (where !== ledTo) {
+        throw new UnreachableGrantError(
+          `cannot grant ${path} read-only: it now leads to ${where}, not to ${ledTo} as when the server started (it, or a directory on its path, was replaced); put it back, or restart the server to take the new place`,
+        );
+      }
+    }
     // struct landlock_path_beneath_attr is packed: u64 allowed_access, s32 parent_fd.
     const buf = new ArrayBuffer(12);
     const view = new DataView(buf);

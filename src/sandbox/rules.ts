@@ -3,6 +3,7 @@
  * nodes it may write, and how the workspace, allowed paths and network
  * setting turn into Landlock rules.
  */
+import { realpathSync } from 'node:fs';
 import type { LandlockRules } from './landlock.ts';
 
 /**
@@ -100,9 +101,17 @@ export interface SandboxRuleOptions {
 }
 
 export function sandboxRules(opts: SandboxRuleOptions): LandlockRules {
+  const readOnly = [...(opts.readOnly ?? [...DEFAULT_READ_ONLY, ...DEFAULT_PROC])];
   return {
     readWrite: [opts.workspace, ...(opts.allowedPaths ?? []), ...DEFAULT_DEVICES],
-    readOnly: [...(opts.readOnly ?? [...DEFAULT_READ_ONLY, ...DEFAULT_PROC])],
+    readOnly,
+    readOnlyAt: Object.fromEntries(readOnly.flatMap((path) => {
+      try {
+        return [[path, realpathSync(path)]];
+      } catch {
+        return []; // missing now: skipped, as Landlock skips it
+      }
+    })),
     network: opts.network === 'on' ? 'all' : opts.network === 'off' ? {} : opts.network,
   };
 }

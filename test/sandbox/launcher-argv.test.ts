@@ -1,3 +1,4 @@
+import { existsSync, realpathSync } from 'node:fs';
 import { expect, test } from 'bun:test';
 import { join } from 'node:path';
 import { LAUNCHER_COMMAND, launcherArgv } from '../../src/sandbox/launcher-argv.ts';
@@ -11,6 +12,8 @@ test('default rules: workspace and allowed paths read-write, system read-only, n
   expect(sandboxRules({ workspace: '/w', allowedPaths: ['/data'], network: 'off' })).toEqual({
     readWrite: ['/w', '/data', '/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom', '/dev/tty'],
     readOnly: [...DEFAULT_READ_ONLY, ...DEFAULT_PROC],
+    // Where each read-only grant led at the start, for a launcher to check it still does; missing ones are left out.
+    readOnlyAt: Object.fromEntries([...DEFAULT_READ_ONLY, ...DEFAULT_PROC].filter((p) => existsSync(p)).map((p) => [p, realpathSync(p)])),
     network: {},
   });
   expect(sandboxRules({ workspace: '/w', network: 'on' }).network).toBe('all');

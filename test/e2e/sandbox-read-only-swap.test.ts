@@ -1,0 +1,45 @@
+/**
+ * A read-only grant that lies where commands may write (a tools directory in
+ * the workspace, another server's workspace) can be replaced by a link to `/`
+ * between the start and a launcher's boot. A launcher granted where the link
+ * led: every later command of its client read all the host allows — the keys
+ * file, every client's key in it. A launcher now grants a read-only path only
+ * where it led when the server started, and refuses to boot otherwise.
+ */
+import { describe, expect, test } from 'bun:test';
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DEFAULT_PROC, DEFAULT_READ_ONLY } from '../../src/sandbox/rules.ts';
+import { ALICE, BOB, TWO_CLIENT_ATTACKS_SUPPORTED, UNPRIVILEGED, startTwoClientServer } from '../helpers/two-clients.ts';
+import { callTool } from '../helpers/server.ts';
+
+describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
+  ['root', undefined],
+  ['unprivileged', UNPRIVILEGED],
+] as const)('a read-only grant in the workspace swapped for a link to / (%s)', (_who, uid) => {
+  test("the next client's launcher refuses to boot; its commands never read the keys file", async () => {
+    const s = await startTwoClientServer({
+      prefix: 'hide-ro-swap-',
+      uid,
+      prepare: (_dir, ws) => {
+        mkdirSync(join(ws, 'tools'));
+        writeFileSync(join(ws, 'tools', 'lint.sh'), 'echo lint\n');
+        return [join(ws, 'tools'), join(ws, 'tools', 'lint.sh')];
+      },
+      env: (_dir, ws) => ({ HIDE_SANDBOX_READ_ONLY_PATHS: [...DEFAULT_READ_ONLY, ...DEFAULT_PROC, join(ws, 'tools')].join(',') }),
+    });
+    try {
+      const keysFile = join(s.dir, 'secrets', 'keys.json');
+      // Bob's command puts the link in place (his launcher booted before).
+      const swap = await callTool(`${s.server.url}/mcp`, 'shell_execute', { command: 'sh', arguments: ['-c', 'rm -r tools && ln -s / tools && echo swapped'] }, { 'x-api-key': BOB });
+      expect(swap.stdout).toBe('swapped\n');
+      // Alice's first call boots her launcher after the swap.
+      const r = await callTool(`${s.server.url}/mcp`, 'shell_execute', { command: 'cat', arguments: [keysFile] }, { 'x-api-key': ALICE });
+      expect(r.stdout ?? '').not.toContain(BOB);
+      expect(r.error).toContain('read-only: it now leads to /');
+    } finally {
+      rmSync(join(s.ws, 'tools'), { force: true });
+      await s.stop();
+    }
+  }, 90_000);
+});
