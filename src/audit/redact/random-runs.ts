@@ -37,8 +37,7 @@ const PATH_WORD = /(?<=^|\/)[a-z]{4,}(?=\/|$)/g;
 /**
  * Both letter cases, a digit or `+ / - _`, and the entropy its length needs; one alphabet (no encoding mixes the
  * standard `+ /` with the URL-safe `- _`, which paths and names do: `bucket/Object_Name_2`), and fewer than two
- * path words (`auth/kubernetes/role/…`): random text holds one in about a thousand 64-character lines, two almost
- * never.
+ * path words (`auth/kubernetes/role/…`): of 200,000 random 64-character lines, 496 held one and none two.
  */
 function readsRandom(run: string): boolean {
   if (!/[a-z]/.test(run) || !/[A-Z]/.test(run) || !/[0-9+/_-]/.test(run)) return false;
@@ -74,8 +73,9 @@ export function randomRunMasked(run: string, index: number, text: string): strin
   const rest = run.slice(kept.length);
   const body = rest.replace(/=+$/, '');
   // A path or URL holding a segment that reads random on its own (a webhook's token after `/api/webhooks/123/`, a
-  // random directory name) loses that segment only, when the rest holds two words or numbers of five or more (a key line's pieces between its slashes almost never do): the words around it stay.
-  // A key's line holds `/` too, at random, and is masked whole.
+  // random directory name) loses that segment only when the rest holds two words or numbers of five or more, which
+  // a key line's pieces between its slashes almost never do: the words around it stay. A key's line holds `/` too,
+  // at random, and is masked whole.
   const whole = body.length >= MIN_RUN && readsRandom(body);
   if (rest.includes('/')) {
     const segments = rest.split('/');
