@@ -6,7 +6,8 @@
  * audit log, config file, .env — is readable under the sandbox's rules. The
  * status is what /health and check-config report.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Config } from '../config/schema.ts';
 import { LocalSpawner } from '../exec/local-spawner.ts';
 import type { LiveStart, OutputSink } from '../exec/live.ts';
@@ -24,6 +25,7 @@ import { LauncherConfineError, LauncherNotStartedError } from './launcher-client
 import { SandboxSpawner } from './sandbox-spawner.ts';
 import { secretExposures } from './secret-paths.ts';
 import { sandboxRules } from './rules.ts';
+import { isWithin } from '../util/path-within.ts';
 
 export interface SandboxStatus {
   /** The configured mode. */
@@ -128,6 +130,21 @@ export async function setupSandbox(
     readOnly: config.sandbox.readOnlyPaths.length > 0 ? config.sandbox.readOnlyPaths : undefined,
     network: config.sandbox.network,
   });
+  // A read-only path inside a read-write grant that leads out of it is a link a command may have put there (before
+  // this start too): granted, it would open wherever it points — `/`, the keys file with it. It is not granted.
+  for (const [path, at] of Object.entries(rules.readOnlyAt ?? {})) {
+    let parent: string;
+    try {
+      parent = realpathSync(dirname(path));
+    } catch {
+      continue;
+    }
+    const grant = roots.find((root) => isWithin(root, parent));
+    if (grant === undefined || isWithin(grant, at)) continue;
+    delete rules.readOnlyAt![path];
+    rules.readOnly = rules.readOnly.filter((p) => p !== path);
+    log.warn(`the read-only path ${path} lies in ${grant}, where commands write, and leads out of it to ${at}: it is not granted (a command may have put the link there)`);
+  }
   // Landlock cannot carve a hole inside a granted tree: a secret under a
   // granted path is readable by every command.
   const exposed = secretExposures(serverSecretFiles(config, secretFiles), rules);

@@ -42,4 +42,26 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
       await s.stop();
     }
   }, 90_000);
+
+  test('one that is such a link already when the server starts is not granted, and the log says so', async () => {
+    const s = await startTwoClientServer({
+      prefix: 'hide-ro-link-',
+      uid,
+      prepare: (_dir, ws) => {
+        symlinkSync('/', join(ws, 'tools'));
+        return [];
+      },
+      env: (_dir, ws) => ({ HIDE_SANDBOX_READ_ONLY_PATHS: [...DEFAULT_READ_ONLY, ...DEFAULT_PROC, join(ws, 'tools')].join(',') }),
+    });
+    try {
+      const keysFile = join(s.dir, 'secrets', 'keys.json');
+      const r = await callTool(`${s.server.url}/mcp`, 'shell_execute', { command: 'cat', arguments: [keysFile] }, { 'x-api-key': ALICE });
+      expect(r.stdout ?? '').not.toContain(BOB);
+      // Landlock's refusal; as root the private temp view shows no such file at all.
+      expect(r.stderr).toMatch(/Permission denied|No such file/);
+      expect(s.server.logs()).toContain(`the read-only path ${join(s.ws, 'tools')} lies in ${s.ws}, where commands write, and leads out of it to /: it is not granted`);
+    } finally {
+      await s.stop();
+    }
+  }, 90_000);
 });
