@@ -109,7 +109,7 @@ export class Redactor {
     // (`docker login \⏎ -u me \⏎ -p pw`, the shape of a CI step); what they mask is put into the text as written,
     // so a line break stays a line break.
     const shellText = CONTINUED_LINE.test(unkeyed) ? joinContinuations(unkeyed) : unkeyed;
-    const masks = this.rules.flatMap((r) => matchesOf(r.re, r.rank, r.sameCommand ? shellText : unkeyed));
+    const masks = this.rules.flatMap((r) => matchesOf(r, r.sameCommand ? shellText : unkeyed));
     return masked(unkeyed, [...masks, ...programFlagMasks(shellText), ...stdinSecretMasks(shellText)]);
   }
 

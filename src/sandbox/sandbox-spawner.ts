@@ -121,9 +121,10 @@ export class SandboxSpawner implements Spawner {
    * send SIGSYS to every launcher that boots, this one too).
    */
   async kernelConfines(): Promise<boolean | null> {
-    const { limits: _l, idleCloseMs: _i, maxLaunchers: _m, livePendingBytes: _p, onReady: _r, ...launcherOptions } = this.options;
     const probe = new SandboxLauncher({
-      ...launcherOptions,
+      ...this.launcherOptions(),
+      // Not a launcher of the server's: what it enforces is no layer report.
+      onReady: undefined,
       rules: { readWrite: [...DEFAULT_DEVICES], readOnly: [...DEFAULT_READ_ONLY, ...DEFAULT_PROC], network: this.options.rules.network },
       privateTmp: false,
       ptys: 1,
@@ -271,11 +272,16 @@ export class SandboxSpawner implements Spawner {
     void entry.launcher.close();
   }
 
-  private newLauncher(): SandboxLauncher {
+  /** The options every launcher takes from this spawner's (not the spawner's own). */
+  private launcherOptions(): Omit<SandboxLauncherOptions, 'onExit'> {
     const { limits: _l, idleCloseMs: _i, maxLaunchers: _m, livePendingBytes: _p, ...launcherOptions } = this.options;
+    return launcherOptions;
+  }
+
+  private newLauncher(): SandboxLauncher {
     // Every launcher there can be at once (the clients' and the spare) together within their share of the kernel's terminals.
     this.ptys ??= ptysPerLauncher(this.maxLaunchers + 1, sharedPtyPool());
-    return new SandboxLauncher({ ...launcherOptions, ptys: this.ptys, commandLimits: inheritedLimits(this.options.limits), onExit: () => this.sweep() });
+    return new SandboxLauncher({ ...this.launcherOptions(), ptys: this.ptys, commandLimits: inheritedLimits(this.options.limits), onExit: () => this.sweep() });
   }
 
   /**

@@ -215,28 +215,35 @@ function replacement(match: string, ...rest: unknown[]): string {
  * as it gets the rules that pair flags by position.
  */
 const SAME_COMMAND = new Set(PATTERNS.filter((p) => p.startsWith('(?<flag>') || p.startsWith('(?<userFlag')));
-/** One pattern as it is searched for: its regex, its rank (its place in PATTERNS), and whether it looks over continuations. */
+/**
+ * One pattern as it is searched for: its regex, its rank (its place in PATTERNS), whether it looks over
+ * continuations, and whether a match `replacement` leaves as written is no match at all (a base64 run or a JWK-shaped
+ * member judged by what is around it, not by what it holds: it must not keep the masks of other rules inside it,
+ * `--build-arg=TOKEN=ghp_…`, `{"k":"sk-ant-…"}`).
+ */
 export interface Rule {
   re: RegExp;
   rank: number;
   sameCommand: boolean;
+  unmaskedIsNoMatch?: boolean;
 }
+const UNMASKED_IS_NO_MATCH = /^\(\?<(?:b64run|jwkName)>/;
 // The base64 run's class names both cases already; case-insensitive matching made it several times slower.
 const CASE_SENSITIVE = new Set(PATTERNS.filter((p) => p.startsWith('(?<b64run>')));
-export const PATTERN_RULES: Rule[] = PATTERNS.map((p, i) => ({ re: new RegExp(p, CASE_SENSITIVE.has(p) ? 'g' : 'gi'), rank: i + 1, sameCommand: SAME_COMMAND.has(p) }));
+export const PATTERN_RULES: Rule[] = PATTERNS.map((p, i) => ({
+  re: new RegExp(p, CASE_SENSITIVE.has(p) ? 'g' : 'gi'),
+  rank: i + 1,
+  sameCommand: SAME_COMMAND.has(p),
+  unmaskedIsNoMatch: UNMASKED_IS_NO_MATCH.test(p),
+}));
 // A program's flag ranks before a secret flag's name at the same place: `mysql -pPassword123 db` is mysql's `-p` and its
 // password, not a flag named for a password whose value is `db`. The here-string and echo rules rank after the others'.
 export const PROGRAM_RANK = PATTERNS.findIndex((p) => p.startsWith('(?<flag>')) + 0.5;
 export const STDIN_RANK = PATTERNS.findIndex((p) => p.startsWith('(?<osPass>')) + 0.5;
 export const USER_PROGRAM_RANK = PATTERNS.findIndex((p) => p.startsWith('(?<osPass>')) + 0.25;
 
-/** The rules whose match `replacement` may leave as written for what is around it, not for what it holds. */
-const UNMASKED_IS_NO_MATCH = /^\(\?<(?:b64run|jwkName)>/;
-
-/** Every match of `re` in `text`, with what `replacement` makes of it. */
-export function matchesOf(re: RegExp, rank: number, text: string): Masked[] {
+/** Every match of the rule in `text`, with what `replacement` makes of it. */
+export function matchesOf({ re, rank, unmaskedIsNoMatch }: Rule, text: string): Masked[] {
   const found = Array.from(text.matchAll(re), (m) => ({ index: m.index, seen: m[0], masked: replacement(m[0], ...m.slice(1), m.index, text, m.groups ?? {}), rank }));
-  // A run, or a JWK-shaped member, left as written is no match: it must not keep the masks of other rules inside it
-  // (`--build-arg=TOKEN=ghp_…`, `{"k":"sk-ant-…"}`).
-  return UNMASKED_IS_NO_MATCH.test(re.source) ? found.filter((f) => f.masked !== f.seen) : found;
+  return unmaskedIsNoMatch === true ? found.filter((f) => f.masked !== f.seen) : found;
 }
