@@ -117,6 +117,13 @@ export interface LandlockRules {
    * refused, not granted wherever it now points — `/`, say; one missing then is not granted.
    */
   readOnlyAt?: Record<string, string>;
+  /**
+   * The read-write grants that existed when the server started (a private TMPDIR: when its launcher was asked
+   * for). One missing when a launcher boots was renamed or removed since, by a command of another server whose
+   * workspace holds it, say, perhaps only for that instant: the launcher refuses to boot (the next call starts
+   * another) rather than come up without it, its client's calls failing until it is retired.
+   */
+  presentAtStart?: string[];
   /** 'all' leaves TCP unrestricted; otherwise only the listed ports. */
   network: NetworkRules | 'all';
 }
@@ -189,7 +196,9 @@ export function restrictSelf(rules: LandlockRules): RestrictReport {
         : rules.fifoDirsOwnMounts === true
           ? readWriteRights(handledFs)
           : readWriteRights(handledFs) & ~Fs.REFER;
-      if (!addPathRule(rulesetFd, path, rights, true)) skipped.push(path);
+      if (addPathRule(rulesetFd, path, rights, true)) continue;
+      if (rules.presentAtStart?.includes(path)) throw goneGrant(path);
+      skipped.push(path);
     }
     if (restrictNet && rules.network !== 'all') {
       for (const port of rules.network.allowConnectPorts ?? []) addPortRule(rulesetFd, port, NET_CONNECT_TCP);
@@ -210,6 +219,17 @@ export function restrictSelf(rules: LandlockRules): RestrictReport {
  */
 export class UnreachableGrantError extends Error {}
 
+/** Whether an open by name failed because nothing is there (a directory on the way gone or made a file). */
+export function isMissing(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/** A read-write grant that existed when the server started and is not there now. */
+export function goneGrant(path: string): UnreachableGrantError {
+  return new UnreachableGrantError(`cannot grant ${path}: it is gone (renamed or removed since the server started); put it back, or restart the server`);
+}
+
 /**
  * Adds a path-beneath rule; false when the path does not exist. `inPlace`: it must lead to itself (a read-write
  * grant); `ledTo`: it must lead where it led when the server started (a read-only grant).
@@ -221,8 +241,7 @@ function addPathRule(rulesetFd: number, path: string, rights: bigint, inPlace = 
   try {
     fd = openSync(path, O_PATH | O_CLOEXEC);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return false;
+    if (isMissing(err)) return false;
     throw new UnreachableGrantError(`cannot grant ${path}: ${(err as Error).message}`);
   }
   const c = libc();

@@ -331,12 +331,19 @@ export class SandboxLauncher {
   start(): Promise<LayerReport> {
     if (this.closed) return Promise.reject(new Error('sandbox launcher is closed'));
     if (this.ready === null) {
+      let ready: Promise<LayerReport>;
       try {
-        this.ready = this.launch();
+        ready = this.launch();
       } catch (err) {
         // Nothing was started (no room for the private TMPDIR, say): the next call tries again.
         return Promise.reject(err as Error);
       }
+      this.ready = ready;
+      // The next call tries again as soon as this one is refused, not once the process is seen to exit: a boot that
+      // failed for a moment's reason (a grant renamed away just then) must not refuse the calls that follow it too.
+      ready.catch(() => {
+        if (this.ready === ready) this.ready = null;
+      });
     }
     return this.ready;
   }
@@ -463,7 +470,7 @@ export class SandboxLauncher {
     // Granted by its real path: each launcher checks that a read-write grant still leads to itself.
     const realTmp = tmpDir === null ? null : realpathSync(tmpDir);
     const config: LauncherConfig = {
-      rules: realTmp ? { ...rules, readWrite: [...rules.readWrite, realTmp], fifoDirs: [realTmp] } : rules,
+      rules: realTmp ? { ...rules, readWrite: [...rules.readWrite, realTmp], fifoDirs: [realTmp], presentAtStart: [...(rules.presentAtStart ?? []), realTmp] } : rules,
       tmpDir,
       dropCapabilities: this.options.dropCapabilities !== false,
       ptys: this.options.ptys ?? MAX_PTYS_PER_LAUNCHER,

@@ -25,7 +25,7 @@
 import { closeSync, openSync } from 'node:fs';
 import { O_PATH } from '../workspace/open.ts';
 import { CAP_SYS_ADMIN, dropCapabilities, hasCapabilities } from './capabilities.ts';
-import { checkInPlace, restrictSelf, UnreachableGrantError } from './landlock.ts';
+import { checkInPlace, goneGrant, isMissing, restrictSelf, UnreachableGrantError } from './landlock.ts';
 import { check, libc, SyscallError } from '../util/libc.ts';
 import { becomeSubreaper, procMatchesOwnPids, sendStopSignalsThrough, sweepUntilNoneLeft } from './orphans.ts';
 import { PidNamespaces } from './pidns.ts';
@@ -85,14 +85,18 @@ async function confine(config: LauncherConfig): Promise<{ report: LayerReport; p
   // Before any command starts: what one forks before its own limits land inherits these.
   lowerOwnLimits(config.ownLimits);
   becomeSubreaper();
+  const presentAtStart = config.rules.presentAtStart ?? [];
   // Before anything is mounted or granted by these paths: each must still lead to itself (Landlock's rules check the
   // descriptor they grant again; this covers the read-only view's binds, made by path before that).
   for (const path of config.rules.readWrite) {
     let fd: number;
     try {
       fd = openSync(path, O_PATH);
-    } catch {
-      continue; // missing: skipped as Landlock skips it
+    } catch (err) {
+      // Missing since the server started: gone for this instant, perhaps, but a launcher without it would fail its
+      // client's calls until retired. Missing then too: skipped, as Landlock skips it.
+      if (presentAtStart.includes(path) && isMissing(err)) throw goneGrant(path);
+      continue;
     }
     try {
       checkInPlace(path, fd);
@@ -112,15 +116,20 @@ async function confine(config: LauncherConfig): Promise<{ report: LayerReport; p
   let mountRefused: string | null = null;
   let readOnlyMounts = false;
   let readOnlyRefused: string | null = null;
+  let tmpViewRefused: string | null = null;
   if (pidns !== null && process.pid === 1) mountRefused = mountPrivateProc();
   // Only once / is private in this thread's mount namespace: a mount before that would reach the host's.
   if (pidns !== null && process.pid === 1 && mountRefused === null) {
     privateProc = true;
     terminals = mountPrivatePts(config.ptys);
     // In the same private mount namespace: other clients' TMPDIRs (and the sockets in them) are not there.
-    if (config.tmpDir !== null) privateTmp = showOnlyOwnTmp(config.tmpDir, [...config.rules.readWrite, ...config.rules.readOnly]);
+    if (config.tmpDir !== null) {
+      const view = showOnlyOwnTmp(config.tmpDir, [...config.rules.readWrite, ...config.rules.readOnly], presentAtStart);
+      privateTmp = view.shown;
+      tmpViewRefused = view.refused;
+    }
     // Last: the mounts above are made too, and read-only along with the rest where they are not granted.
-    readOnlyRefused = readOnlyOutside(terminals ? [...config.rules.readWrite, ...PTY_DEVICES] : config.rules.readWrite);
+    readOnlyRefused = readOnlyOutside(terminals ? [...config.rules.readWrite, ...PTY_DEVICES] : config.rules.readWrite, presentAtStart);
     readOnlyMounts = readOnlyRefused === null;
   }
   const networkRefused = pidns !== null && !socketsAllowed(config.rules) ? isolateNetwork() : null;
@@ -142,7 +151,7 @@ async function confine(config: LauncherConfig): Promise<{ report: LayerReport; p
   const sharedPids = pidns === null;
   installSeccomp({ network: socketsAllowed(config.rules) ? 'on' : 'off', protectedPids: [], allowPidNamespace: !sharedPids, sysvIpc: !sharedPids, refuseStopSignals: sharedPids });
   if (sharedPids) sendStopSignalsThrough((fd) => unfiltered.stop(fd));
-  return { report: { ...landlock, pidNamespace: pidns !== null, privateProc, privateTmp, privateNetwork, readOnlyMounts, seccomp: true, nonDumpable: true, namespaceRefused, mountRefused, networkRefused, readOnlyRefused, yieldRefused: yieldMissed.length > 0 ? yieldMissed.join('; ').slice(0, 1000) : null }, pidns, unfiltered, terminals };
+  return { report: { ...landlock, pidNamespace: pidns !== null, privateProc, privateTmp, privateNetwork, readOnlyMounts, seccomp: true, nonDumpable: true, namespaceRefused, mountRefused, networkRefused, readOnlyRefused, tmpViewRefused, yieldRefused: yieldMissed.length > 0 ? yieldMissed.join('; ').slice(0, 1000) : null }, pidns, unfiltered, terminals };
 }
 
 /**
@@ -160,7 +169,9 @@ const WANT_OF_RESOURCES = new Set(['EMFILE', 'ENFILE', 'ENOMEM', 'EAGAIN']);
  */
 export function saysWhatKernelAllows(err: unknown): boolean {
   if (err instanceof UnreachableGrantError || err instanceof UnfilteredThreadError) return false;
-  return !(err instanceof SyscallError && WANT_OF_RESOURCES.has(err.code));
+  // A libc call's error, or node:fs's (reading mountinfo, opening a grant) with its errno's name.
+  const code = err instanceof SyscallError ? err.code : (err as NodeJS.ErrnoException | null)?.code;
+  return !(typeof code === 'string' && WANT_OF_RESOURCES.has(code));
 }
 
 /** Launcher main loop; resolves when the server closes stdin. */

@@ -43,6 +43,7 @@ export function predictedLayers(network: 'off' | 'on'): string[] {
     mountRefused: null,
     networkRefused: null,
     readOnlyRefused: null,
+    tmpViewRefused: null,
     yieldRefused: null,
   });
 }

@@ -15,6 +15,7 @@
 import { closeSync, fstatSync, mkdirSync, openSync, realpathSync } from 'node:fs';
 import { dirname, sep } from 'node:path';
 import { O_PATH } from '../workspace/open.ts';
+import { goneGrant, UnreachableGrantError } from './landlock.ts';
 import { detach, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT, tryMount } from './mounts.ts';
 
 /** The tmpfs holds nothing but the directories the bind mounts need. */
@@ -41,11 +42,14 @@ function realpathOrNull(path: string): string | null {
  * temp directory itself or holds it: hiding it would take away what the rules
  * grant, and those rules already open every client's TMPDIR.
  */
-export function pathsToKeep(parent: string, tmpDir: string, granted: readonly string[]): string[] | null {
+export function pathsToKeep(parent: string, tmpDir: string, granted: readonly string[], presentAtStart: readonly string[] = []): string[] | null {
   const keep: string[] = [];
   for (const path of [tmpDir, ...granted]) {
     const real = realpathOrNull(path);
-    if (real === null) continue; // Landlock skips a missing path too
+    if (real === null) {
+      if (presentAtStart.includes(path)) throw goneGrant(path);
+      continue; // Landlock skips a missing path too
+    }
     if (real === parent || isBelow(parent, real)) return null;
     if (isBelow(real, parent)) keep.push(real);
   }
@@ -55,32 +59,44 @@ export function pathsToKeep(parent: string, tmpDir: string, granted: readonly st
 
 /**
  * Hides every other client's private TMPDIR from the calling thread's mount
- * namespace (private already): returns true when only `tmpDir` and the
- * granted paths in its parent remain there, false when nothing was changed
- * (the rules grant the whole temp directory, or a mount failed — then the
- * view is put back as it was).
+ * namespace (private already). Returns null when only `tmpDir` and the
+ * granted paths in its parent remain there, or when the view is not made
+ * because the rules grant the whole temp directory (those rules open every
+ * client's TMPDIR anyway, `shown` false); else why the kernel refused a mount
+ * (the view is then put back as it was). Throws UnreachableGrantError when a
+ * path to keep in the view is gone between being looked up and pinned: it was
+ * renamed away at that instant (a command of a server whose grants hold it),
+ * and a launcher booted then would show its commands the whole temp directory.
  */
-export function showOnlyOwnTmp(tmpDir: string, granted: readonly string[]): boolean {
+export function showOnlyOwnTmp(tmpDir: string, granted: readonly string[], presentAtStart: readonly string[] = []): { shown: boolean; refused: string | null } {
   const parent = realpathOrNull(dirname(tmpDir));
-  if (parent === null || parent === sep) return false;
-  const keep = pathsToKeep(parent, tmpDir, granted);
-  if (keep === null) return false;
+  if (parent === null || parent === sep) return { shown: false, refused: null };
+  const keep = pathsToKeep(parent, tmpDir, granted, presentAtStart);
+  if (keep === null) return { shown: false, refused: null };
   // Pinned before the tmpfs hides them, then bound back from the pinned descriptors.
   const pinned = new Map<string, number>();
   let mounted = false;
   try {
-    for (const path of keep) pinned.set(path, openSync(path, O_PATH));
+    for (const path of keep) pinned.set(path, pin(path));
     mounted = tryMount('tmpfs', parent, 'tmpfs', TMPFS_FLAGS, TMPFS_OPTIONS);
-    if (!mounted) return false;
-    for (const [path, fd] of pinned) if (!bindBack(path, fd)) throw new Error(`could not bind ${path} back`);
+    if (!mounted) return { shown: false, refused: `mount(tmpfs on ${parent}) failed` };
+    for (const [path, fd] of pinned) if (!bindBack(path, fd)) return { shown: false, refused: `could not bind ${path} back over the tmpfs` };
     // Nothing but mount points in it: read-only, so nothing can be added beside them.
     tryMount(null, parent, null, MS_REMOUNT | MS_RDONLY | TMPFS_FLAGS);
-    return true;
-  } catch {
-    if (mounted) detach(parent);
-    return false;
+    mounted = false;
+    return { shown: true, refused: null };
   } finally {
+    if (mounted) detach(parent);
     for (const fd of pinned.values()) closeSync(fd);
+  }
+}
+
+/** An O_PATH descriptor of a path to keep in the view, looked up a moment ago. */
+function pin(path: string): number {
+  try {
+    return openSync(path, O_PATH);
+  } catch (err) {
+    throw new UnreachableGrantError(`cannot keep ${path} in the private temp directory view: ${(err as Error).message} (renamed or removed while the launcher started)`);
   }
 }
 

@@ -80,6 +80,8 @@ export interface LayerReport extends RestrictReport {
   networkRefused: string | null;
   /** Why a launcher that was to make the mounts outside the grants read-only did not, else null. */
   readOnlyRefused: string | null;
+  /** Why a launcher that was to show its commands only its own TMPDIR in the temp directory did not (a mount refused), else null. */
+  tmpViewRefused: string | null;
   /** Why a launcher could not make itself the out-of-memory killer's first choice or lower its priority, else null. */
   yieldRefused: string | null;
 }
@@ -127,6 +129,7 @@ const ReportSchema = v.object({
   mountRefused: v.nullable(v.pipe(v.string(), v.maxLength(1000))),
   networkRefused: v.nullable(v.pipe(v.string(), v.maxLength(1000))),
   readOnlyRefused: v.nullable(v.pipe(v.string(), v.maxLength(1000))),
+  tmpViewRefused: v.nullable(v.pipe(v.string(), v.maxLength(1000))),
   yieldRefused: v.nullable(v.pipe(v.string(), v.maxLength(1000))),
 });
 

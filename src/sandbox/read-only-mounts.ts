@@ -13,6 +13,7 @@
 import { ptr } from 'bun:ffi';
 import { readFileSync, statSync } from 'node:fs';
 import { check, cString, libc } from '../util/libc.ts';
+import { goneGrant } from './landlock.ts';
 import { detach, mount, MS_BIND, MS_REC } from './mounts.ts';
 import { refusal } from './namespaces.ts';
 
@@ -89,10 +90,12 @@ const READ_ONLY_REFUSED = new Set(['ENOSYS', 'EACCES', 'EPERM']);
  * the refusal; throws for any other failure. Either way a view left half
  * made is put back as it was, binds detached, so no grant stays read-only.
  */
-export function readOnlyOutside(readWrite: readonly string[]): string | null {
+export function readOnlyOutside(readWrite: readonly string[], presentAtStart: readonly string[] = []): string | null {
   const before = mountsOfThisThread();
   const grants = readWrite.filter((g) => {
     const st = statSync(g, { throwIfNoEntry: false });
+    // Gone since the server started (renamed away this instant, perhaps): left out, it would stay read-only here.
+    if (st === undefined && presentAtStart.includes(g)) throw goneGrant(g);
     return st !== undefined && !st.isCharacterDevice() && !st.isBlockDevice();
   });
   const bound: string[] = [];

@@ -3,7 +3,7 @@
  * nodes it may write, and how the workspace, allowed paths and network
  * setting turn into Landlock rules.
  */
-import { realpathSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import type { LandlockRules } from './landlock.ts';
 
 /**
@@ -102,8 +102,10 @@ export interface SandboxRuleOptions {
 
 export function sandboxRules(opts: SandboxRuleOptions): LandlockRules {
   const readOnly = [...(opts.readOnly ?? [...DEFAULT_READ_ONLY, ...DEFAULT_PROC])];
+  const readWrite = [opts.workspace, ...(opts.allowedPaths ?? []), ...DEFAULT_DEVICES];
   return {
-    readWrite: [opts.workspace, ...(opts.allowedPaths ?? []), ...DEFAULT_DEVICES],
+    readWrite,
+    presentAtStart: readWrite.filter((path) => existsSync(path)),
     readOnly,
     readOnlyAt: Object.fromEntries(readOnly.flatMap((path) => {
       try {

@@ -300,6 +300,13 @@ function degradedLayerWarnings(report: LayerReport): Array<[string, string]> {
         'commands (uid 0, no capabilities) can change the mode, times and extended attributes of files root owns anywhere',
     ]);
   }
+  if (report.tmpViewRefused !== null) {
+    out.push([
+      'tmp-view',
+      `a sandbox launcher runs without its private view of the temp directory: ${report.tmpViewRefused}; ` +
+        'its commands see every client\'s TMPDIR there, and with the network on can connect to the sockets in them',
+    ]);
+  }
   if (report.yieldRefused !== null) {
     out.push([
       'yield',

@@ -14,6 +14,8 @@ test('default rules: workspace and allowed paths read-write, system read-only, n
     readOnly: [...DEFAULT_READ_ONLY, ...DEFAULT_PROC],
     // Where each read-only grant led at the start, for a launcher to check it still does; missing ones are left out.
     readOnlyAt: Object.fromEntries([...DEFAULT_READ_ONLY, ...DEFAULT_PROC].filter((p) => existsSync(p)).map((p) => [p, realpathSync(p)])),
+    // The read-write grants there at the start: a launcher refuses to boot when one of them is gone.
+    presentAtStart: ['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom', '/dev/tty'].filter((p) => existsSync(p)),
     network: {},
   });
   expect(sandboxRules({ workspace: '/w', network: 'on' }).network).toBe('all');

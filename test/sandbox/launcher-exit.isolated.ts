@@ -28,7 +28,7 @@ const STAND_IN = `
 import { appendFileSync } from 'node:fs';
 const runs = process.argv[2];
 const lateBy = process.argv[3] ?? '0';
-const report = { abi: 7, networkEnforced: true, scoped: true, skipped: [], pidNamespace: false, privateProc: false, privateTmp: false, privateNetwork: false, readOnlyMounts: false, seccomp: true, nonDumpable: true, namespaceRefused: null, mountRefused: null, networkRefused: null, readOnlyRefused: null, yieldRefused: null };
+const report = { abi: 7, networkEnforced: true, scoped: true, skipped: [], pidNamespace: false, privateProc: false, privateTmp: false, privateNetwork: false, readOnlyMounts: false, seccomp: true, nonDumpable: true, namespaceRefused: null, mountRefused: null, networkRefused: null, readOnlyRefused: null, tmpViewRefused: null, yieldRefused: null };
 process.stdout.write(JSON.stringify({ t: 'ready', report }) + '\\n');
 for await (const line of console) {
   const message = JSON.parse(line);
@@ -60,7 +60,7 @@ test.each([['at once', '0'], ['late', '1.5']])('a call its dead launcher said it
 const CUT_OFF_STAND_IN = `
 import { appendFileSync, readFileSync } from 'node:fs';
 const runs = process.argv[2];
-const report = { abi: 7, networkEnforced: true, scoped: true, skipped: [], pidNamespace: false, privateProc: false, privateTmp: false, privateNetwork: false, readOnlyMounts: false, seccomp: true, nonDumpable: true, namespaceRefused: null, mountRefused: null, networkRefused: null, readOnlyRefused: null, yieldRefused: null };
+const report = { abi: 7, networkEnforced: true, scoped: true, skipped: [], pidNamespace: false, privateProc: false, privateTmp: false, privateNetwork: false, readOnlyMounts: false, seccomp: true, nonDumpable: true, namespaceRefused: null, mountRefused: null, networkRefused: null, readOnlyRefused: null, tmpViewRefused: null, yieldRefused: null };
 process.stdout.write(JSON.stringify({ t: 'ready', report }) + '\\n');
 for await (const line of console) {
   const message = JSON.parse(line);
@@ -221,6 +221,10 @@ test('a launcher short of descriptors or memory says nothing of what the kernel 
     expect(saysWhatKernelAllows(failed(errno))).toBe(true);
   }
   expect(saysWhatKernelAllows(new Error('Landlock is not available on this kernel'))).toBe(true);
+  // node:fs's errors (reading mountinfo as root, say) name their errno too.
+  const fsFailed = (code: string) => Object.assign(new Error(`${code}: open '/proc/thread-self/mountinfo'`), { code, errno: -constants.errno[code as 'EMFILE'], syscall: 'open' });
+  for (const code of ['EMFILE', 'ENFILE', 'ENOMEM']) expect(saysWhatKernelAllows(fsFailed(code))).toBe(false);
+  expect(saysWhatKernelAllows(fsFailed('EPERM'))).toBe(true);
 });
 
 /**
@@ -255,7 +259,7 @@ test('a launcher that has exited has no pid, while its last messages are still r
   // Ready, then gone, leaving a child that holds its stdout: the read of what it wrote goes on for a while.
   writeFileSync(
     script,
-    `const report = { abi: 7, networkEnforced: true, scoped: true, skipped: [], pidNamespace: false, privateProc: false, privateTmp: false, privateNetwork: false, readOnlyMounts: false, seccomp: true, nonDumpable: true, namespaceRefused: null, mountRefused: null, networkRefused: null, readOnlyRefused: null, yieldRefused: null };
+    `const report = { abi: 7, networkEnforced: true, scoped: true, skipped: [], pidNamespace: false, privateProc: false, privateTmp: false, privateNetwork: false, readOnlyMounts: false, seccomp: true, nonDumpable: true, namespaceRefused: null, mountRefused: null, networkRefused: null, readOnlyRefused: null, tmpViewRefused: null, yieldRefused: null };
 process.stdout.write(JSON.stringify({ t: 'ready', report }) + '\\n');
 Bun.spawn(['sleep', '3'], { stdin: 'ignore', stdout: 'inherit', stderr: 'inherit' }).unref();
 setTimeout(() => process.exit(0), 100);

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test';
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { UnreachableGrantError } from '../../src/sandbox/landlock.ts';
 import { pathsToKeep } from '../../src/sandbox/private-tmp-view.ts';
 import { tempDir } from '../helpers/temp.ts';
 
@@ -16,6 +17,13 @@ describe('pathsToKeep: what stays visible in the temp directory', () => {
   test('its own TMPDIR and the granted paths inside, outermost only, by their real paths; paths elsewhere or missing are left out', () => {
     const granted = [join(ws, 'sub'), ws, join(parent, 'ws-link'), join(parent, 'file'), join(parent, 'missing'), '/usr', '/dev/null'];
     expect(pathsToKeep(parent, own, granted)).toEqual([ws, join(parent, 'file'), own]);
+  });
+
+  test('a read-write grant gone since the server started refuses the view, naming it: left out, it would be hidden', () => {
+    const gone = join(parent, 'renamed-away');
+    expect(() => pathsToKeep(parent, own, [ws, gone], [ws, gone])).toThrow(new UnreachableGrantError(`cannot grant ${gone}: it is gone (renamed or removed since the server started); put it back, or restart the server`));
+    // Missing at the start too: left out, as Landlock leaves it out.
+    expect(pathsToKeep(parent, own, [ws, gone], [ws])).toEqual([ws, own]);
   });
 
   test('a rule granting the temp directory itself, or a directory holding it, leaves the view as it is', () => {

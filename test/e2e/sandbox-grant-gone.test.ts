@@ -1,0 +1,51 @@
+/**
+ * A read-write grant that a command can rename (an allowed path inside the
+ * workspace; another server's workspace holding this one's) may be away for
+ * just the instant a launcher of another client boots. That launcher came up
+ * without the grant, said nothing, and its client's calls could not write
+ * there until it was retired. A launcher now refuses to boot when a grant that
+ * existed at the start is gone, the call says why, and the next call, with
+ * the path back, boots one that has it.
+ */
+import { describe, expect, test } from 'bun:test';
+import { mkdirSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { ALICE, BOB, TWO_CLIENT_ATTACKS_SUPPORTED, UNPRIVILEGED, startTwoClientServer } from '../helpers/two-clients.ts';
+import { callTool } from '../helpers/server.ts';
+
+describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
+  ['root', undefined],
+  ['unprivileged', UNPRIVILEGED],
+] as const)('an allowed path renamed away while a launcher boots (%s)', (_who, uid) => {
+  test('the launcher refuses to boot, saying so; with the path back the next one grants it', async () => {
+    const s = await startTwoClientServer({
+      prefix: 'hide-grant-gone-',
+      uid,
+      prepare: (_dir, ws) => {
+        mkdirSync(join(ws, 'shared'));
+        return [join(ws, 'shared')];
+      },
+      env: (_dir, ws) => ({ HIDE_ALLOWED_PATHS: join(ws, 'shared') }),
+    });
+    const url = `${s.server.url}/mcp`;
+    const shared = join(s.ws, 'shared');
+    try {
+      // Bob's launcher boots first, with the grant.
+      const first = await callTool(url, 'shell_execute', { command: 'sh', arguments: ['-c', `echo bob > ${shared}/bob && echo wrote`] }, { 'x-api-key': BOB });
+      expect(first.stdout).toBe('wrote\n');
+      // The path taken away as a command of another server whose workspace holds it would (as root, this server's
+      // own commands cannot: each grant is a mount point in their launcher's view, which rename refuses).
+      renameSync(shared, `${shared}.away`);
+      // Alice's first call boots her launcher now.
+      const refused = await callTool(url, 'shell_execute', { command: 'echo', arguments: ['ran'] }, { 'x-api-key': ALICE });
+      expect(refused.stdout ?? '').toBe('');
+      expect(refused.error).toContain(`cannot grant ${shared}: it is gone`);
+      renameSync(`${shared}.away`, shared);
+      const wrote = await callTool(url, 'shell_execute', { command: 'sh', arguments: ['-c', `echo ok > ${shared}/alice && cat ${shared}/alice`] }, { 'x-api-key': ALICE });
+      expect(wrote.stdout).toBe('ok\n');
+      expect(wrote.exitCode).toBe(0);
+    } finally {
+      await s.stop();
+    }
+  }, 90_000);
+});
