@@ -71,10 +71,13 @@ export class BodyTimeoutError extends HideError {
 
 export class PayloadTooLargeError extends HideError {
   constructor(limit: number) {
+    // What is over the limit is not read: the rest of the body may still be on its way (a chunked one counted as it
+    // came), so the connection cannot carry another request.
     super(`Request body exceeds the limit of ${limit} bytes`, {
       status: 413,
       rpcCode: RpcCode.invalidRequest,
       data: { limit },
+      headers: { connection: 'close' },
     });
   }
 }

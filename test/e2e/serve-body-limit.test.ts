@@ -65,6 +65,35 @@ describe('hide serve: a body over HIDE_MAX_BODY_BYTES', () => {
     expect(server.logs()).not.toContain('"level":"error"');
   });
 
+  test('chunked, still sending past the limit → 413 that closes the connection: the rest is not read', async () => {
+    const head = 'POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n';
+    const over = bodyOf(LIMIT + 1);
+    const { port } = new URL(server.url);
+    const r = await new Promise<{ answer: string; closed: boolean }>((resolve) => {
+      const socket = connect(Number(port), '127.0.0.1');
+      let answer = '';
+      // Chunks keep coming after the refusal, for up to 5 s: a server reading on would never close.
+      let timer: ReturnType<typeof setInterval> | undefined;
+      const stop = setTimeout(() => done(false), 5000);
+      const done = (closed: boolean) => {
+        clearInterval(timer);
+        clearTimeout(stop);
+        socket.destroy();
+        resolve({ answer, closed });
+      };
+      socket.on('connect', () => {
+        socket.write(`${head}${over.length.toString(16)}\r\n${over}\r\n`);
+        timer = setInterval(() => socket.write('400\r\n' + 'x'.repeat(1024) + '\r\n'), 50);
+      });
+      socket.on('data', (d) => (answer += d.toString()));
+      socket.on('close', () => done(true));
+      socket.on('error', () => {});
+    });
+    expect(r.answer).toStartWith('HTTP/1.1 413 ');
+    expect(r.answer.toLowerCase()).toContain('\r\nconnection: close\r\n');
+    expect(r.closed).toBe(true);
+  }, 20_000);
+
   // Bun takes a Content-Length sent twice with the same value and joins the two ("N, N"), which is no number: compared
   // with the limit, NaN passed, and the body was read whole, whatever its size (500 MiB in one request).
   // (One header holding "N, N" Bun refuses itself.)
