@@ -164,6 +164,8 @@ function checkPolicy(config: Config, opts: RuntimeOptions): Confiner {
   if (launchedFrom !== null) throw new StartupError(launchedFrom);
   const replaceable = writableExecutableWarning(launch, confiner.workspace, config.allowedPaths);
   if (replaceable !== null) logger.withTag('start').warn(replaceable);
+  // Granted where each leads now: after a restart that is wherever a link put on the way since leads.
+  for (const { what, path, real } of confiner.throughLinks) logger.withTag('start').info(`the ${what} ${path} is reached through a link: granted where it leads now, ${real}`);
   // Allowed, but the file tools run in the server itself: say what it hands over.
   if (confiner.roots.includes('/')) {
     logger.withTag('start').warn('the workspace or HIDE_ALLOWED_PATHS is / : the file tools and commands can read and write the whole host (only the server\'s own files stay out of reach)');

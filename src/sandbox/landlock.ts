@@ -8,7 +8,7 @@
  * call it from the JS thread, which is the one Bun.spawn forks from.
  */
 import { closeSync, fstatSync, openSync } from 'node:fs';
-import { hasProcFd, whereOpen } from '../workspace/open.ts';
+import { hasProcFd, O_CLOEXEC, O_PATH, whereOpen } from '../workspace/open.ts';
 import { ptr } from 'bun:ffi';
 import { check, libc, SyscallError } from '../util/libc.ts';
 
@@ -20,8 +20,6 @@ const LANDLOCK_CREATE_RULESET_VERSION = 1 << 0;
 const LANDLOCK_RULE_PATH_BENEATH = 1;
 const LANDLOCK_RULE_NET_PORT = 2;
 const PR_SET_NO_NEW_PRIVS = 38;
-const O_PATH = 0o10000000;
-const O_CLOEXEC = 0o2000000;
 
 /** Filesystem access rights (uapi/linux/landlock.h). */
 export const Fs = {
@@ -142,9 +140,7 @@ export function checkInPlace(path: string, fd: number): void {
   // A descriptor /proc cannot name (a path past PATH_MAX) counts as elsewhere.
   const where = whereOpen(fd) ?? 'a place /proc cannot name';
   if (where !== path) {
-    throw new UnreachableGrantError(
-      `cannot grant ${path}: it now leads to ${where} (it, or a directory on its path, was replaced by a link); put the path back, or restart the server to take the new place`,
-    );
+    throw ledElsewhere(path, where, path);
   }
 }
 
@@ -225,6 +221,17 @@ export function isMissing(err: unknown): boolean {
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
+/**
+ * A grant that leads elsewhere than when the server started: it, or a directory on its path, was replaced (by a link
+ * a command put there, say). A restart would grant where it leads then, which is not always what an operator means.
+ */
+export function ledElsewhere(path: string, where: string, ledTo: string): UnreachableGrantError {
+  const was = ledTo === path ? '' : `, not to ${ledTo} as when the server started`;
+  return new UnreachableGrantError(
+    `cannot grant ${path}: it now leads to ${where}${was} (it, or a directory on its path, was replaced since the server started); put it back — a restart would grant where it leads now`,
+  );
+}
+
 /** A read-write grant that existed when the server started and is not there now. */
 export function goneGrant(path: string): UnreachableGrantError {
   return new UnreachableGrantError(`cannot grant ${path}: it is gone (renamed or removed since the server started); put it back, or restart the server`);
@@ -251,11 +258,7 @@ function addPathRule(rulesetFd: number, path: string, rights: bigint, inPlace = 
     if (inPlace) checkInPlace(path, fd);
     else if (ledTo !== undefined && hasProcFd()) {
       const where = whereOpen(fd) ?? 'a place /proc cannot name';
-      if (where !== ledTo) {
-        throw new UnreachableGrantError(
-          `cannot grant ${path} read-only: it now leads to ${where}, not to ${ledTo} as when the server started (it, or a directory on its path, was replaced); put it back, or restart the server to take the new place`,
-        );
-      }
+      if (where !== ledTo) throw ledElsewhere(path, where, ledTo);
     }
     // struct landlock_path_beneath_attr is packed: u64 allowed_access, s32 parent_fd.
     const buf = new ArrayBuffer(12);

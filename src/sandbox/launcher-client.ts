@@ -82,6 +82,8 @@ export interface SandboxLauncherOptions {
   onExit?: () => void;
   /** Called with what a launcher enforces each time one has confined itself. */
   onReady?: (report: LayerReport) => void;
+  /** Called with why a boot was refused for a reason other than the kernel's (a grant gone or moved, no room, no process). */
+  onRefused?: (why: string) => void;
 }
 
 /** What the client needs of a launcher process: Bun's Subprocess, or a NativeProcess (a root server's). */
@@ -341,8 +343,9 @@ export class SandboxLauncher {
       this.ready = ready;
       // The next call tries again as soon as this one is refused, not once the process is seen to exit: a boot that
       // failed for a moment's reason (a grant renamed away just then) must not refuse the calls that follow it too.
-      ready.catch(() => {
+      ready.catch((err: Error) => {
         if (this.ready === ready) this.ready = null;
+        if (!(err instanceof LauncherConfineError)) this.options.onRefused?.(err.message.replace(/^sandbox launcher could not start: /, ''));
       });
     }
     return this.ready;

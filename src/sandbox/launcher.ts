@@ -124,7 +124,9 @@ async function confine(config: LauncherConfig): Promise<{ report: LayerReport; p
     terminals = mountPrivatePts(config.ptys);
     // In the same private mount namespace: other clients' TMPDIRs (and the sockets in them) are not there.
     if (config.tmpDir !== null) {
-      const view = showOnlyOwnTmp(config.tmpDir, [...config.rules.readWrite, ...config.rules.readOnly], presentAtStart);
+      // Where each grant must lead: a read-write one to itself, a read-only one where it led at the start.
+      const ledTo = { ...config.rules.readOnlyAt, ...Object.fromEntries(presentAtStart.map((path) => [path, path])) };
+      const view = showOnlyOwnTmp(config.tmpDir, [...config.rules.readWrite, ...config.rules.readOnly], ledTo);
       privateTmp = view.shown;
       tmpViewRefused = view.refused;
     }

@@ -21,6 +21,7 @@ import { readdirSync } from 'node:fs';
 import { constants } from 'node:os';
 import { closeQuietly } from '../util/close-quietly.ts';
 import { cString, lastErrno, libc, openLibc, SyscallError } from '../util/libc.ts';
+import { O_CLOEXEC } from '../workspace/open.ts';
 import type { PidNamespaces } from './pidns.ts';
 
 const table = {
@@ -59,7 +60,6 @@ function addCloseFrom(): typeof closeFrom {
 }
 
 const O_RDONLY = 0;
-const O_CLOEXEC = 0o2000000;
 const F_GETFD = 1;
 const FD_CLOEXEC = 1;
 // The same values in glibc and musl.

@@ -14,8 +14,8 @@
  */
 import { closeSync, fstatSync, mkdirSync, openSync, realpathSync } from 'node:fs';
 import { dirname, sep } from 'node:path';
-import { O_PATH } from '../workspace/open.ts';
-import { goneGrant, UnreachableGrantError } from './landlock.ts';
+import { hasProcFd, O_CLOEXEC, O_PATH, whereOpen } from '../workspace/open.ts';
+import { goneGrant, ledElsewhere, UnreachableGrantError } from './landlock.ts';
 import { detach, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT, tryMount } from './mounts.ts';
 
 /** The tmpfs holds nothing but the directories the bind mounts need. */
@@ -40,16 +40,21 @@ function realpathOrNull(path: string): string | null {
  * `tmpDir` and of the granted paths that lie in it, outermost only (a bind
  * of a directory carries what is below it). Null when a granted path is the
  * temp directory itself or holds it: hiding it would take away what the rules
- * grant, and those rules already open every client's TMPDIR.
+ * grant, and those rules already open every client's TMPDIR. `ledTo` says
+ * where a grant led when the server started; one that is gone or leads
+ * elsewhere now throws UnreachableGrantError — a command may have swapped it
+ * for a link to `/` this instant, which would take the view away or, pinned,
+ * bind the host's root in the grant's place.
  */
-export function pathsToKeep(parent: string, tmpDir: string, granted: readonly string[], presentAtStart: readonly string[] = []): string[] | null {
+export function pathsToKeep(parent: string, tmpDir: string, granted: readonly string[], ledTo: Readonly<Record<string, string>> = {}): string[] | null {
   const keep: string[] = [];
   for (const path of [tmpDir, ...granted]) {
     const real = realpathOrNull(path);
-    if (real === null) {
-      if (presentAtStart.includes(path)) throw goneGrant(path);
-      continue; // Landlock skips a missing path too
+    const expected = Object.hasOwn(ledTo, path) ? ledTo[path] : undefined;
+    if (expected !== undefined && real !== expected) {
+      throw real === null ? goneGrant(path) : ledElsewhere(path, real, expected);
     }
+    if (real === null) continue; // Landlock skips a missing path too
     if (real === parent || isBelow(parent, real)) return null;
     if (isBelow(real, parent)) keep.push(real);
   }
@@ -68,10 +73,10 @@ export function pathsToKeep(parent: string, tmpDir: string, granted: readonly st
  * renamed away at that instant (a command of a server whose grants hold it),
  * and a launcher booted then would show its commands the whole temp directory.
  */
-export function showOnlyOwnTmp(tmpDir: string, granted: readonly string[], presentAtStart: readonly string[] = []): { shown: boolean; refused: string | null } {
+export function showOnlyOwnTmp(tmpDir: string, granted: readonly string[], ledTo: Readonly<Record<string, string>> = {}): { shown: boolean; refused: string | null } {
   const parent = realpathOrNull(dirname(tmpDir));
   if (parent === null || parent === sep) return { shown: false, refused: null };
-  const keep = pathsToKeep(parent, tmpDir, granted, presentAtStart);
+  const keep = pathsToKeep(parent, tmpDir, granted, ledTo);
   if (keep === null) return { shown: false, refused: null };
   // Pinned before the tmpfs hides them, then bound back from the pinned descriptors.
   const pinned = new Map<string, number>();
@@ -91,13 +96,23 @@ export function showOnlyOwnTmp(tmpDir: string, granted: readonly string[], prese
   }
 }
 
-/** An O_PATH descriptor of a path to keep in the view, looked up a moment ago. */
+/**
+ * An O_PATH descriptor of a path to keep in the view (a real path, looked up
+ * a moment ago), checked to be there still: bound back in the view by this
+ * descriptor, whatever it names is what the grant's path shows its commands.
+ */
 function pin(path: string): number {
+  let fd: number;
   try {
-    return openSync(path, O_PATH);
+    fd = openSync(path, O_PATH | O_CLOEXEC);
   } catch (err) {
     throw new UnreachableGrantError(`cannot keep ${path} in the private temp directory view: ${(err as Error).message} (renamed or removed while the launcher started)`);
   }
+  if (!hasProcFd()) return fd;
+  const where = whereOpen(fd);
+  if (where === path) return fd;
+  closeSync(fd);
+  throw new UnreachableGrantError(`cannot keep ${path} in the private temp directory view: it now leads to ${where ?? 'a place /proc cannot name'} (replaced while the launcher started)`);
 }
 
 /** Makes `path` in the fresh tmpfs (a directory, or an empty file for a file) and binds the pinned inode onto it. */

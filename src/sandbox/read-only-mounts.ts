@@ -11,16 +11,24 @@
  * their mounts unchanged.
  */
 import { ptr } from 'bun:ffi';
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { check, cString, libc } from '../util/libc.ts';
-import { goneGrant } from './landlock.ts';
-import { detach, mount, MS_BIND, MS_REC } from './mounts.ts';
+import { O_CLOEXEC, O_PATH } from '../workspace/open.ts';
+import { checkInPlace, goneGrant, isMissing, UnreachableGrantError } from './landlock.ts';
+import { detach } from './mounts.ts';
 import { refusal } from './namespaces.ts';
 
-/** The same number on x86_64 and aarch64 (Linux 5.12). */
+/** The same numbers on x86_64 and aarch64 (Linux 5.2; mount_setattr 5.12). */
+const SYS_open_tree = 428;
+const SYS_move_mount = 429;
 const SYS_mount_setattr = 442;
 const AT_FDCWD = -100;
+const AT_EMPTY_PATH = 0x1000;
 const AT_RECURSIVE = 0x8000;
+const OPEN_TREE_CLONE = 1;
+const MOVE_MOUNT_F_EMPTY_PATH = 0x4;
+const MOVE_MOUNT_T_EMPTY_PATH = 0x40;
+const EMPTY = cString('');
 const MOUNT_ATTR_RDONLY = 1n;
 /** sizeof(struct mount_attr): attr_set, attr_clr, propagation, userns_fd, each a u64. */
 const MOUNT_ATTR_SIZE = 32;
@@ -64,22 +72,8 @@ function inViewOf(before: readonly Mount[]): Map<string, boolean> {
 }
 
 /**
- * Where, at and below a grant, to make the new bind writable again: the
- * grant itself when the mount it lay on was writable, and each mount below
- * it that was.
- */
-function writableAt(before: readonly Mount[], grant: string): string[] {
-  const inView = inViewOf(before);
-  let holder = '/';
-  for (const point of inView.keys()) if (isWithin(grant, point) && point.length > holder.length) holder = point;
-  const out = inView.get(holder) === false ? [grant] : [];
-  for (const [point, readOnly] of inView) if (!readOnly && point !== grant && isWithin(point, grant)) out.push(point);
-  return out;
-}
-
-/**
- * How the kernel refuses this: too old for mount_setattr (ENOSYS, before
- * 5.12), or a policy over mount (EACCES, EPERM).
+ * How the kernel refuses this: too old for open_tree or mount_setattr
+ * (ENOSYS, before 5.2 and 5.12), or a policy over mount (EACCES, EPERM).
  */
 const READ_ONLY_REFUSED = new Set(['ENOSYS', 'EACCES', 'EPERM']);
 
@@ -88,39 +82,79 @@ const READ_ONLY_REFUSED = new Set(['ENOSYS', 'EACCES', 'EPERM']);
  * read-only but the read-write grants that exist (devices are left alone:
  * writing a device needs no writable mount). Returns null when done, or
  * the refusal; throws for any other failure. Either way a view left half
- * made is put back as it was, binds detached, so no grant stays read-only.
+ * made is put back as it was, so no grant stays read-only.
+ *
+ * Each grant is opened once and asked where it is; from then on only that
+ * descriptor is used, never the name: a command of another server whose
+ * grants hold this one's can swap it for a link to `/` at any instant, and a
+ * bind made by name would then put the host's root, writable, in the grant's
+ * place. Each grant's mounts are copied (open_tree) before anything is made
+ * read-only, so each copy is writable exactly where its original was, and
+ * attached over the grant's own directory once the rest is read-only.
  */
 export function readOnlyOutside(readWrite: readonly string[], presentAtStart: readonly string[] = []): string | null {
   const before = mountsOfThisThread();
-  const grants = readWrite.filter((g) => {
-    const st = statSync(g, { throwIfNoEntry: false });
-    // Gone since the server started (renamed away this instant, perhaps): left out, it would stay read-only here.
-    if (st === undefined && presentAtStart.includes(g)) throw goneGrant(g);
-    return st !== undefined && !st.isCharacterDevice() && !st.isBlockDevice();
-  });
-  const bound: string[] = [];
+  const grants = new Map<string, number>();
+  const trees: number[] = [];
+  const attached: number[] = [];
   let changed = false;
   let done = false;
   try {
+    for (const grant of readWrite) {
+      const fd = openGrant(grant, presentAtStart);
+      if (fd !== null) grants.set(grant, fd);
+    }
     const refused = refusal(() => {
+      for (const fd of grants.values()) trees.push(check(libc().syscall(SYS_open_tree, fd, Number(ptr(EMPTY)), OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE, 0, 0), 'open_tree'));
       setReadOnly('/', true, true);
       changed = true;
-      for (const grant of grants) {
-        mount(grant, grant, null, MS_BIND | MS_REC, null, `mount(${grant}, MS_BIND)`);
-        bound.push(grant);
-        for (const point of writableAt(before, grant)) setReadOnly(point, false, false);
+      let i = 0;
+      for (const [grant, fd] of grants) {
+        const tree = trees[i++]!;
+        check(
+          libc().syscall(SYS_move_mount, tree, Number(ptr(EMPTY)), fd, Number(ptr(EMPTY)), MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH),
+          `move_mount(a copy of ${grant} over it)`,
+        );
+        attached.push(tree);
       }
     }, READ_ONLY_REFUSED);
     done = refused === null;
     return refused;
   } finally {
-    if (changed && !done) putBack(before, bound);
+    if (changed && !done) putBack(before, attached);
+    for (const fd of [...grants.values(), ...trees]) closeSync(fd);
   }
 }
 
-/** Detaches the binds made (innermost first) and makes writable again each mount that was. Best effort. */
-function putBack(before: readonly Mount[], bound: readonly string[]): void {
-  for (const grant of [...bound].reverse()) detach(grant);
+/**
+ * An O_PATH descriptor of the grant, checked to lead to itself; null for a
+ * device node (no bind needed) or a path missing since before the start.
+ */
+function openGrant(grant: string, presentAtStart: readonly string[]): number | null {
+  let fd: number;
+  try {
+    fd = openSync(grant, O_PATH | O_CLOEXEC);
+  } catch (err) {
+    if (!isMissing(err)) throw new UnreachableGrantError(`cannot grant ${grant}: ${(err as Error).message}`);
+    // Gone since the server started (renamed away this instant, perhaps): left out, it would stay read-only here.
+    if (presentAtStart.includes(grant)) throw goneGrant(grant);
+    return null;
+  }
+  try {
+    checkInPlace(grant, fd);
+    const st = fstatSync(fd);
+    if (!st.isCharacterDevice() && !st.isBlockDevice()) return fd;
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  closeSync(fd);
+  return null;
+}
+
+/** Detaches the copies attached (through their descriptors, not the grants' names) and makes writable again each mount that was. Best effort. */
+function putBack(before: readonly Mount[], attached: readonly number[]): void {
+  for (const tree of [...attached].reverse()) detach(`/proc/self/fd/${tree}`);
   for (const [point, readOnly] of inViewOf(before)) {
     if (readOnly) continue;
     try {

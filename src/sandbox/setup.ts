@@ -173,6 +173,8 @@ export async function setupSandbox(
   const privateTmp = tmpWritable();
   const status: SandboxStatus = { ...base, active: true, abi, reason: null };
   const warned = new Set<string>();
+  /** Why the last launcher was refused, once said; null once one boots. */
+  let refusedFor: string | null = null;
   const sandbox = new SandboxSpawner({
     rules,
     pidNamespaces,
@@ -187,9 +189,16 @@ export async function setupSandbox(
     // the ring; held to 256 KiB, a burst the ring would have kept whole (a 900 KB test log written at once) lost its
     // oldest 640 KB there, and the ring, which holds no gap, everything before them.
     livePendingBytes: config.process.bufferBytes,
+    // Said once per cause, not once per call: every call of a refused client boots another launcher, and is told why.
+    onRefused: (why) => {
+      if (why === refusedFor) return;
+      refusedFor = why;
+      log.warn(`a sandbox launcher did not start: ${why}; calls are refused until one can`);
+    },
     // What a launcher enforces, for /health (also when the first one could start only later), and warned about for
     // every launcher: one that boots while root's namespace count is full gets fewer layers than the first had.
     onReady: (report) => {
+      refusedFor = null;
       if (status.layers === null || layerNames(report).length < layerNames(status.layers).length) status.layers = report;
       for (const [kind, line] of degradedLayerWarnings(report)) {
         if (warned.has(kind)) continue;

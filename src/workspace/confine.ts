@@ -112,6 +112,8 @@ function walkGranted(path: string, roots: readonly string[]): Walked {
 export class Confiner {
   /** Real (symlink-free) roots; the first is the workspace. */
   readonly roots: readonly string[];
+  /** The roots given through a link, each with where it leads now (what is granted): said at start. */
+  readonly throughLinks: ReadonlyArray<{ what: string; path: string; real: string }>;
   /**
    * The server's own files, as written and as resolved. Kept out of every
    * root: a client allowed only file tools could otherwise read other
@@ -136,6 +138,7 @@ export class Confiner {
       }
     }
     this.roots = granted.map(([, , real]) => real);
+    this.throughLinks = granted.filter(([, path, real]) => resolve(path) !== real).map(([what, path, real]) => ({ what, path, real }));
     for (const [what, path, real] of granted) {
       const walked = walkGranted(path, this.roots);
       if ('planted' in walked) {

@@ -136,6 +136,8 @@ async function openBeneath(confiner: Confiner, path: string, flags: number, inpu
 
 /** Linux's O_PATH: a descriptor that names an inode without opening it, so no driver or FIFO sees an open. */
 export const O_PATH = 0o10000000;
+/** Linux's O_CLOEXEC (node's fs.constants lacks it): a descriptor no program started later inherits. */
+export const O_CLOEXEC = 0o2000000;
 
 /**
  * Opens a last component that must be a regular file: first pinned with

@@ -40,6 +40,10 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
       const refused = await callTool(url, 'shell_execute', { command: 'echo', arguments: ['ran'] }, { 'x-api-key': ALICE });
       expect(refused.stdout ?? '').toBe('');
       expect(refused.error).toContain(`cannot grant ${shared}: it is gone`);
+      // The operator hears of it too, once, however many calls are refused.
+      await callTool(url, 'shell_execute', { command: 'echo', arguments: ['ran'] }, { 'x-api-key': ALICE });
+      const said = s.server.logs().split('\n').filter((line) => line.includes(`a sandbox launcher did not start: cannot grant ${shared}: it is gone`));
+      expect(said).toHaveLength(1);
       renameSync(`${shared}.away`, shared);
       const wrote = await callTool(url, 'shell_execute', { command: 'sh', arguments: ['-c', `echo ok > ${shared}/alice && cat ${shared}/alice`] }, { 'x-api-key': ALICE });
       expect(wrote.stdout).toBe('ok\n');

@@ -36,7 +36,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
       // Alice's first call boots her launcher after the swap.
       const r = await callTool(`${s.server.url}/mcp`, 'shell_execute', { command: 'cat', arguments: [keysFile] }, { 'x-api-key': ALICE });
       expect(r.stdout ?? '').not.toContain(BOB);
-      expect(r.error).toContain('read-only: it now leads to /');
+      expect(r.error).toContain(`cannot grant ${join(s.ws, 'tools')}: it now leads to / (`);
     } finally {
       rmSync(join(s.ws, 'tools'), { force: true });
       await s.stop();

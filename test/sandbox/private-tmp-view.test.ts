@@ -21,9 +21,22 @@ describe('pathsToKeep: what stays visible in the temp directory', () => {
 
   test('a read-write grant gone since the server started refuses the view, naming it: left out, it would be hidden', () => {
     const gone = join(parent, 'renamed-away');
-    expect(() => pathsToKeep(parent, own, [ws, gone], [ws, gone])).toThrow(new UnreachableGrantError(`cannot grant ${gone}: it is gone (renamed or removed since the server started); put it back, or restart the server`));
+    expect(() => pathsToKeep(parent, own, [ws, gone], { [ws]: ws, [gone]: gone })).toThrow(new UnreachableGrantError(`cannot grant ${gone}: it is gone (renamed or removed since the server started); put it back, or restart the server`));
     // Missing at the start too: left out, as Landlock leaves it out.
-    expect(pathsToKeep(parent, own, [ws, gone], [ws])).toEqual([ws, own]);
+    expect(pathsToKeep(parent, own, [ws, gone], { [ws]: ws })).toEqual([ws, own]);
+  });
+
+  test('a grant that now leads elsewhere than at the start (a link to / put in its place) refuses the view: it would vanish from it, or bind / there', () => {
+    const swapped = join(parent, 'swapped');
+    symlinkSync('/', swapped);
+    try {
+      expect(() => pathsToKeep(parent, own, [swapped], { [swapped]: swapped })).toThrow(`cannot grant ${swapped}: it now leads to / (it, or a directory on its path, was replaced since the server started)`);
+      // A read-only grant is held to where it led at the start.
+      expect(() => pathsToKeep(parent, own, [join(parent, 'ws-link')], { [join(parent, 'ws-link')]: join(parent, 'file') })).toThrow(`cannot grant ${join(parent, 'ws-link')}: it now leads to ${ws}, not to ${join(parent, 'file')}`);
+      expect(pathsToKeep(parent, own, [join(parent, 'ws-link')], { [join(parent, 'ws-link')]: ws })).toEqual([ws, own]);
+    } finally {
+      rmSync(swapped);
+    }
   });
 
   test('a rule granting the temp directory itself, or a directory holding it, leaves the view as it is', () => {

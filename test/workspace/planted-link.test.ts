@@ -107,3 +107,10 @@ test('a directory and a link swapped back and forth during starts: no start gran
   expect(seen.refused).toBeGreaterThan(0);
   expect(seen.outside).toBe(0);
 }, 30_000);
+
+test('each root given through a link is named with where it leads now, for the start to say what it grants', () => {
+  const { dir, mono, workspace } = layout();
+  symlinkSync(join(mono, 'a'), join(dir, 'shared'));
+  const confiner = new Confiner(workspace, [mono, join(dir, 'shared')]);
+  expect(confiner.throughLinks).toEqual([{ what: 'allowed path', path: join(dir, 'shared'), real: join(mono, 'a') }]);
+});
