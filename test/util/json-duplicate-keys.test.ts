@@ -4,9 +4,9 @@
  * hold quotes, brackets and backslashes, arrays, and nesting beyond what it
  * looks into.
  */
-import { expect, test } from 'bun:test';
+import { describe, expect, test } from 'bun:test';
 import { parseMessageText, repeatedName } from '../../src/mcp/protocol.ts';
-import { duplicateKeys } from '../../src/util/json-duplicate-keys.ts';
+import { duplicateKeys, jsonShapeBeyond } from '../../src/util/json-duplicate-keys.ts';
 
 test('paths through objects and arrays, each once, in order', () => {
   expect(duplicateKeys('{"a":{"b":1,"b":2,"b":3},"list":[{"x":1},{"y":1,"y":2}],"a":3}')).toEqual(['a.b', 'list.1.y', 'a']);
@@ -66,4 +66,20 @@ test('arrays count toward the 64 levels: a repeat under 63 levels is found, unde
   const nested = (levels: number) => `{"a":${'['.repeat(levels - 1)}{"k":1,"k":2}${']'.repeat(levels - 1)}}`;
   expect(repeated(nested(63))).toMatchObject({ idRepeated: false });
   expect(repeated(nested(64))).toBeNull();
+});
+
+describe('jsonShapeBeyond: too deep or too many values, told without building any', () => {
+  test('nesting past the levels is deep, in a short text too; brackets inside strings do not count', () => {
+    expect(jsonShapeBeyond(`${'['.repeat(65)}${']'.repeat(65)}`, 64, 20_000)).toBe('deep');
+    expect(jsonShapeBeyond(`${'['.repeat(64)}${']'.repeat(64)}`, 64, 20_000)).toBeNull();
+    expect(jsonShapeBeyond(`{"a":"${'['.repeat(100)}","b":[{}]}`, 64, 20_000)).toBeNull();
+    // As many brackets as levels, side by side: never deeper than 1.
+    expect(jsonShapeBeyond(`[${'[],'.repeat(100)}[]]`, 64, 20_000)).toBeNull();
+  });
+
+  test('more values than the bound is many; a message with few brackets and no more characters than values is neither', () => {
+    expect(jsonShapeBeyond(`[${'0,'.repeat(30)}0]`, 64, 20)).toBe('many');
+    expect(jsonShapeBeyond(`[${'0,'.repeat(19)}0]`, 64, 20)).toBeNull();
+    expect(jsonShapeBeyond(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: { a: { b: {} } } } }), 64, 20_000)).toBeNull();
+  });
 });
