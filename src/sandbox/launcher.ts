@@ -22,7 +22,7 @@
  *     modes, namespaces, stop signals where commands share our PID
  *     namespace (a thread started before it sends ours: unfiltered-thread.ts).
  */
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, realpathSync } from 'node:fs';
 import { O_PATH } from '../workspace/open.ts';
 import { CAP_SYS_ADMIN, dropCapabilities, hasCapabilities } from './capabilities.ts';
 import { checkInPlace, goneGrant, isMissing, restrictSelf, UnreachableGrantError } from './landlock.ts';
@@ -75,6 +75,19 @@ function socketsAllowed(rules: LauncherConfig['rules']): boolean {
 
 /** Terminal devices, granted only over a devpts instance of the launcher's own. */
 const PTY_DEVICES = ['/dev/ptmx', '/dev/pts'];
+
+/**
+ * The terminal devices to grant: /dev/ptmx only where it is a node of its own. In a container it is a link to
+ * pts/ptmx, which the /dev/pts grant covers; granted by its name, a grant that must lead to itself, it would refuse
+ * the launcher.
+ */
+function ptyDevices(): string[] {
+  try {
+    return realpathSync('/dev/ptmx') === '/dev/ptmx' ? PTY_DEVICES : ['/dev/pts'];
+  } catch {
+    return ['/dev/pts'];
+  }
+}
 
 async function confine(config: LauncherConfig): Promise<{ report: LayerReport; pidns: PidNamespaces | null; unfiltered: UnfilteredThread; terminals: boolean }> {
   // While /proc/self is still ours to write: not dumpable, a process's /proc files belong to root, and Landlock
@@ -131,7 +144,7 @@ async function confine(config: LauncherConfig): Promise<{ report: LayerReport; p
       tmpViewRefused = view.refused;
     }
     // Last: the mounts above are made too, and read-only along with the rest where they are not granted.
-    readOnlyRefused = readOnlyOutside(terminals ? [...config.rules.readWrite, ...PTY_DEVICES] : config.rules.readWrite, presentAtStart);
+    readOnlyRefused = readOnlyOutside(terminals ? [...config.rules.readWrite, ...ptyDevices()] : config.rules.readWrite, presentAtStart);
     readOnlyMounts = readOnlyRefused === null;
   }
   const networkRefused = pidns !== null && !socketsAllowed(config.rules) ? isolateNetwork() : null;
@@ -139,7 +152,7 @@ async function confine(config: LauncherConfig): Promise<{ report: LayerReport; p
   if (config.dropCapabilities) dropCapabilities(pidns ? [CAP_SYS_ADMIN] : []);
   const landlock = restrictSelf({
     ...config.rules,
-    readWrite: terminals ? [...config.rules.readWrite, ...PTY_DEVICES] : config.rules.readWrite,
+    readWrite: terminals ? [...config.rules.readWrite, ...ptyDevices()] : config.rules.readWrite,
     fifoDirsOwnMounts: privateTmp,
   });
   // Before the filter: the one thread that may still set another process's limits and send stop signals.

@@ -62,7 +62,6 @@ function mountsOfThisThread(): Mount[] {
   return out;
 }
 
-const isWithin = (path: string, dir: string): boolean => path === dir || path.startsWith(dir === '/' ? '/' : `${dir}/`);
 
 /** Whether each mount point's mount in view is read-only: the last mount listed at a point covers the others. */
 function inViewOf(before: readonly Mount[]): Map<string, boolean> {
@@ -101,6 +100,7 @@ export function readOnlyOutside(readWrite: readonly string[], presentAtStart: re
   let done = false;
   try {
     for (const grant of readWrite) {
+      if (grants.has(grant)) continue;
       const fd = openGrant(grant, presentAtStart);
       if (fd !== null) grants.set(grant, fd);
     }
@@ -141,15 +141,18 @@ function openGrant(grant: string, presentAtStart: readonly string[]): number | n
     return null;
   }
   try {
-    checkInPlace(grant, fd);
+    // A device needs no writable mount, wherever its name leads (/dev/ptmx is a link into /dev/pts in containers).
     const st = fstatSync(fd);
-    if (!st.isCharacterDevice() && !st.isBlockDevice()) return fd;
+    if (st.isCharacterDevice() || st.isBlockDevice()) {
+      closeSync(fd);
+      return null;
+    }
+    checkInPlace(grant, fd);
+    return fd;
   } catch (err) {
     closeSync(fd);
     throw err;
   }
-  closeSync(fd);
-  return null;
 }
 
 /** Detaches the copies attached (through their descriptors, not the grants' names) and makes writable again each mount that was. Best effort. */
