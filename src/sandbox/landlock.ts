@@ -11,6 +11,7 @@ import { closeSync, fstatSync, openSync } from 'node:fs';
 import { hasProcFd, O_CLOEXEC, O_PATH, whereOpen } from '../workspace/open.ts';
 import { ptr } from 'bun:ffi';
 import { check, libc, SyscallError } from '../util/libc.ts';
+import { isWithin } from '../util/path-within.ts';
 
 // Same numbers on x86_64 and aarch64 (new syscalls share one table since 5.x).
 const SYS_landlock_create_ruleset = 444;
@@ -179,11 +180,12 @@ export function restrictSelf(rules: LandlockRules): RestrictReport {
   const rulesetFd = check(c.syscall(SYS_landlock_create_ruleset, ptr(attr), attrSize, 0, 0, 0), 'landlock_create_ruleset');
 
   const skipped: string[] = [];
+  const readOnlyPlaces = Object.values(rules.readOnlyAt ?? {});
   try {
     for (const path of rules.readOnly) {
       // Missing when the server started: whatever is there now was put there since, perhaps by a command.
       const ledTo = rules.readOnlyAt === undefined ? undefined : (rules.readOnlyAt[path] ?? null);
-      if (ledTo === null || !addPathRule(rulesetFd, path, READ_ONLY & handledFs, false, ledTo)) skipped.push(path);
+      if (ledTo === null || !addPathRule(rulesetFd, path, READ_ONLY & handledFs, false, ledTo, readOnlyPlaces)) skipped.push(path);
     }
     const fifoDirs = new Set(rules.fifoDirs ?? []);
     for (const path of rules.readWrite) {
@@ -239,9 +241,10 @@ export function goneGrant(path: string): UnreachableGrantError {
 
 /**
  * Adds a path-beneath rule; false when the path does not exist. `inPlace`: it must lead to itself (a read-write
- * grant); `ledTo`: it must lead where it led when the server started (a read-only grant).
+ * grant); `ledTo`: it must lead where it led when the server started (a read-only grant), or within where another of
+ * `readOnlyPlaces` (where each read-only grant led then) did.
  */
-function addPathRule(rulesetFd: number, path: string, rights: bigint, inPlace = false, ledTo?: string): boolean {
+function addPathRule(rulesetFd: number, path: string, rights: bigint, inPlace = false, ledTo?: string, readOnlyPlaces: readonly string[] = []): boolean {
   // Opened first and asked what it is: a name looked at and then opened can be renamed away, or made a file, in
   // between (a command of another server whose workspace holds this path), which is no word on the kernel.
   let fd: number;
@@ -258,7 +261,12 @@ function addPathRule(rulesetFd: number, path: string, rights: bigint, inPlace = 
     if (inPlace) checkInPlace(path, fd);
     else if (ledTo !== undefined && hasProcFd()) {
       const where = whereOpen(fd) ?? 'a place /proc cannot name';
-      if (where !== ledTo) throw ledElsewhere(path, where, ledTo);
+      if (where !== ledTo) {
+        // Repointed within what another read-only grant holds where it led at the start (/etc/localtime to another
+        // zone under /usr): readable through that grant already, so nothing is widened, and nothing is added.
+        if (readOnlyPlaces.some((place) => place !== ledTo && isWithin(place, where))) return true;
+        throw ledElsewhere(path, where, ledTo);
+      }
     }
     // struct landlock_path_beneath_attr is packed: u64 allowed_access, s32 parent_fd.
     const buf = new ArrayBuffer(12);

@@ -41,17 +41,22 @@ function realpathOrNull(path: string): string | null {
  * of a directory carries what is below it). Null when a granted path is the
  * temp directory itself or holds it: hiding it would take away what the rules
  * grant, and those rules already open every client's TMPDIR. `ledTo` says
- * where a grant led when the server started; one that is gone or leads
- * elsewhere now throws UnreachableGrantError — a command may have swapped it
+ * where each grant led when the server started (given, a grant not in it is
+ * left out); one that is gone or leads elsewhere now throws UnreachableGrantError — a command may have swapped it
  * for a link to `/` this instant, which would take the view away or, pinned,
  * bind the host's root in the grant's place.
  */
-export function pathsToKeep(parent: string, tmpDir: string, granted: readonly string[], ledTo: Readonly<Record<string, string>> = {}): string[] | null {
+export function pathsToKeep(parent: string, tmpDir: string, granted: readonly string[], ledTo?: Readonly<Record<string, string>>): string[] | null {
   const keep: string[] = [];
   for (const path of [tmpDir, ...granted]) {
+    const expected = ledTo !== undefined && Object.hasOwn(ledTo, path) ? ledTo[path] : undefined;
+    // A grant with no place of its own at the start (a read-only path missing then) is not granted: followed here, a
+    // link a command put there since would bind what it likes into the view, another client's TMPDIR say, or take it away.
+    if (ledTo !== undefined && expected === undefined && path !== tmpDir) continue;
     const real = realpathOrNull(path);
-    const expected = Object.hasOwn(ledTo, path) ? ledTo[path] : undefined;
     if (expected !== undefined && real !== expected) {
+      // Repointed within what another grant held at the start (/etc/localtime to another zone): that grant shows it.
+      if (real !== null && Object.values(ledTo!).some((place) => place !== expected && (place === real || isBelow(real, place)))) continue;
       throw real === null ? goneGrant(path) : ledElsewhere(path, real, expected);
     }
     if (real === null) continue; // Landlock skips a missing path too
@@ -73,7 +78,7 @@ export function pathsToKeep(parent: string, tmpDir: string, granted: readonly st
  * renamed away at that instant (a command of a server whose grants hold it),
  * and a launcher booted then would show its commands the whole temp directory.
  */
-export function showOnlyOwnTmp(tmpDir: string, granted: readonly string[], ledTo: Readonly<Record<string, string>> = {}): { shown: boolean; refused: string | null } {
+export function showOnlyOwnTmp(tmpDir: string, granted: readonly string[], ledTo: Readonly<Record<string, string>>): { shown: boolean; refused: string | null } {
   const parent = realpathOrNull(dirname(tmpDir));
   if (parent === null || parent === sep) return { shown: false, refused: null };
   const keep = pathsToKeep(parent, tmpDir, granted, ledTo);

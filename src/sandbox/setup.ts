@@ -173,8 +173,8 @@ export async function setupSandbox(
   const privateTmp = tmpWritable();
   const status: SandboxStatus = { ...base, active: true, abi, reason: null };
   const warned = new Set<string>();
-  /** Why the last launcher was refused, once said; null once one boots. */
-  let refusedFor: string | null = null;
+  /** The causes launchers were refused for (a path, else the whole text), each said once until a launcher boots. */
+  const refusedFor = new Set<string>();
   const sandbox = new SandboxSpawner({
     rules,
     pidNamespaces,
@@ -191,14 +191,16 @@ export async function setupSandbox(
     livePendingBytes: config.process.bufferBytes,
     // Said once per cause, not once per call: every call of a refused client boots another launcher, and is told why.
     onRefused: (why) => {
-      if (why === refusedFor) return;
-      refusedFor = why;
+      // By the path it names: a swap going on while launchers boot alternates between several texts about one path.
+      const cause = /^cannot (?:grant|keep) (.+?)(?:: | in the private temp directory view: )/.exec(why)?.[1] ?? why;
+      if (refusedFor.has(cause)) return;
+      refusedFor.add(cause);
       log.warn(`a sandbox launcher did not start: ${why}; calls are refused until one can`);
     },
     // What a launcher enforces, for /health (also when the first one could start only later), and warned about for
     // every launcher: one that boots while root's namespace count is full gets fewer layers than the first had.
     onReady: (report) => {
-      refusedFor = null;
+      refusedFor.clear();
       if (status.layers === null || layerNames(report).length < layerNames(status.layers).length) status.layers = report;
       for (const [kind, line] of degradedLayerWarnings(report)) {
         if (warned.has(kind)) continue;

@@ -264,7 +264,7 @@ export class KeyStore {
    * could rewrite, and short keys.
    */
   warnings(): string[] {
-    const file = this.file === null ? [] : [plaintextKeysExposure(this.file, this.plaintextInFile()), keysFileWritableByOthers(this.file)];
+    const file = this.file === null ? [] : [plaintextKeysExposure(this.file, this.plaintextInFile()), writersWarning(this.file)];
     return [...file.filter((w): w is string => w !== null), ...this.shortKeys()];
   }
 
@@ -277,5 +277,14 @@ export class KeyStore {
   /** Plaintext keys this server knows, so logs and audit lines can mask them by value. */
   knownSecrets(): string[] {
     return this.keys.flatMap((k) => (k.plaintext === null ? [] : [k.plaintext]));
+  }
+}
+
+/** Who else may write the keys file, or why that could not be told (a directory on its way changed while it was looked at). */
+function writersWarning(file: string): string | null {
+  try {
+    return keysFileWritableByOthers(file);
+  } catch (err) {
+    return `could not tell who may write the keys file ${file}: ${(err as Error).message}`;
   }
 }

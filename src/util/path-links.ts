@@ -57,7 +57,13 @@ export function routeTo(path: string): PathRoute {
     passed.push(next);
     if (isLink && links.length < MAX_LINKS) {
       links.push(next);
-      const to = readlinkSync(next);
+      let to: string;
+      try {
+        to = readlinkSync(next);
+      } catch {
+        // No longer a link (replaced between the two looks): the route is not one path now.
+        throw new Error(`${next} changed while its path was being resolved (a link replaced by something else); try again`);
+      }
       if (to.startsWith('/')) current = '/';
       pending = [...to.split('/').filter((c) => c !== ''), ...pending];
       continue;

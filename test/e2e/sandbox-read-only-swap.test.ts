@@ -7,7 +7,7 @@
  * where it led when the server started, and refuses to boot otherwise.
  */
 import { describe, expect, test } from 'bun:test';
-import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_PROC, DEFAULT_READ_ONLY } from '../../src/sandbox/rules.ts';
 import { ALICE, BOB, TWO_CLIENT_ATTACKS_SUPPORTED, UNPRIVILEGED, startTwoClientServer } from '../helpers/two-clients.ts';
@@ -62,6 +62,48 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
       expect(s.server.logs()).toContain(`the read-only path ${join(s.ws, 'tools')} lies in ${s.ws}, where commands write, and leads out of it to /: it is not granted`);
     } finally {
       await s.stop();
+    }
+  }, 90_000);
+
+  test('a system link an administrator repoints within the granted trees (/etc/localtime to another zone) keeps launchers booting; elsewhere it refuses', async () => {
+    // Outside the temp directory, which a root launcher's private view hides.
+    const sys = mkdtempSync('/var/tmp/hide-ro-repoint-');
+    chmodSync(sys, 0o755);
+    const zone = join(sys, 'zone');
+    symlinkSync('/usr/bin/true', zone);
+    const more = ['x1', 'y1', 'x2', 'y2'].map((id) => [id, `${id}-key-0123456789abcdefghijklmnopqrstuvwx`] as const);
+    const key = Object.fromEntries(more);
+    const s = await startTwoClientServer({
+      prefix: 'hide-ro-repoint-',
+      uid,
+      moreClients: more,
+      prepare: () => [],
+      env: { HIDE_SANDBOX_READ_ONLY_PATHS: [...DEFAULT_READ_ONLY, ...DEFAULT_PROC, zone].join(',') },
+    });
+    const url = `${s.server.url}/mcp`;
+    const run = (k: string, script: string) => callTool(url, 'shell_execute', { command: 'sh', arguments: ['-c', script] }, { 'x-api-key': k });
+    // A launcher booted after a change: the spare taken by a new client was booted before it; the next one after.
+    const freshAfterChange = async (burn: string, k: string, script: string) => {
+      await run(burn, 'true');
+      return run(k, script);
+    };
+    try {
+      expect((await run(ALICE, `readlink -f ${zone}`)).stdout).toBe('/usr/bin/true\n');
+      // The administrator's change.
+      rmSync(zone);
+      symlinkSync('/usr/bin/false', zone);
+      const repointed = await freshAfterChange(key.x1!, key.y1!, `readlink -f ${zone} && test -r ${zone} && echo readable`);
+      expect(repointed.error ?? null).toBeNull();
+      expect(repointed.stdout).toBe('/usr/bin/false\nreadable\n');
+      // Out of the granted trees: no launcher grants it.
+      rmSync(zone);
+      symlinkSync(join(s.dir, 'secrets'), zone);
+      const elsewhere = await freshAfterChange(key.x2!, key.y2!, `ls ${zone}`);
+      expect(elsewhere.stdout ?? '').toBe('');
+      expect(elsewhere.error).toContain(`cannot grant ${zone}: it now leads to ${join(s.dir, 'secrets')}, not to /usr/bin/true`);
+    } finally {
+      await s.stop();
+      rmSync(sys, { recursive: true, force: true });
     }
   }, 90_000);
 });

@@ -39,6 +39,32 @@ describe('pathsToKeep: what stays visible in the temp directory', () => {
     }
   });
 
+  test('a grant with no place at the start (a read-only path missing then) is left out, wherever a link made since leads', () => {
+    const planted = join(parent, 'planted');
+    symlinkSync(other, planted);
+    try {
+      // Another client's TMPDIR would be bound into the view; a link to / would take the view away.
+      expect(pathsToKeep(parent, own, [ws, planted], { [ws]: ws })).toEqual([ws, own]);
+      rmSync(planted);
+      symlinkSync('/', planted);
+      expect(pathsToKeep(parent, own, [ws, planted], { [ws]: ws })).toEqual([ws, own]);
+    } finally {
+      rmSync(planted);
+    }
+  });
+
+  test('a read-only grant repointed within what another grant held at the start is left to that grant', () => {
+    const zone = join(parent, 'zone');
+    symlinkSync(join(ws, 'sub'), zone);
+    try {
+      // It led to ws/sub-old at the start (say); ws is granted: what it shows now is in the view already.
+      expect(pathsToKeep(parent, own, [ws, zone], { [ws]: ws, [zone]: join(ws, 'sub-old') })).toEqual([ws, own]);
+      expect(() => pathsToKeep(parent, own, [ws, zone], { [zone]: join(ws, 'sub-old') })).toThrow('it now leads to');
+    } finally {
+      rmSync(zone);
+    }
+  });
+
   test('a rule granting the temp directory itself, or a directory holding it, leaves the view as it is', () => {
     expect(pathsToKeep(parent, own, [parent])).toBeNull();
     expect(pathsToKeep(parent, own, ['/'])).toBeNull();
