@@ -234,6 +234,17 @@ export function ledElsewhere(path: string, where: string, ledTo: string): Unreac
   );
 }
 
+/**
+ * Whether a read-only grant that leads elsewhere than at the start is a link an administrator repointed within the
+ * system's read-only trees (/etc/localtime to another zone under /usr): one that was a link then too (it led
+ * elsewhere than its own name), now leading within where another read-only grant led then. Readable through that
+ * grant already, it needs no rule of its own and gets none. A grant that was no link at the start is not let off: a
+ * directory swapped for a link, even into /usr, is a command's doing, and a launcher booted then would lack it.
+ */
+export function repointedWithin(path: string, ledTo: string, where: string, readOnlyPlaces: readonly string[]): boolean {
+  return ledTo !== path && readOnlyPlaces.some((place) => place !== ledTo && isWithin(place, where));
+}
+
 /** A read-write grant that existed when the server started and is not there now. */
 export function goneGrant(path: string): UnreachableGrantError {
   return new UnreachableGrantError(`cannot grant ${path}: it is gone (renamed or removed since the server started); put it back, or restart the server`);
@@ -241,8 +252,8 @@ export function goneGrant(path: string): UnreachableGrantError {
 
 /**
  * Adds a path-beneath rule; false when the path does not exist. `inPlace`: it must lead to itself (a read-write
- * grant); `ledTo`: it must lead where it led when the server started (a read-only grant), or within where another of
- * `readOnlyPlaces` (where each read-only grant led then) did.
+ * grant); `ledTo`: it must lead where it led when the server started (a read-only grant), or be a link repointed
+ * within `readOnlyPlaces` (repointedWithin).
  */
 function addPathRule(rulesetFd: number, path: string, rights: bigint, inPlace = false, ledTo?: string, readOnlyPlaces: readonly string[] = []): boolean {
   // Opened first and asked what it is: a name looked at and then opened can be renamed away, or made a file, in
@@ -262,9 +273,7 @@ function addPathRule(rulesetFd: number, path: string, rights: bigint, inPlace = 
     else if (ledTo !== undefined && hasProcFd()) {
       const where = whereOpen(fd) ?? 'a place /proc cannot name';
       if (where !== ledTo) {
-        // Repointed within what another read-only grant holds where it led at the start (/etc/localtime to another
-        // zone under /usr): readable through that grant already, so nothing is widened, and nothing is added.
-        if (readOnlyPlaces.some((place) => place !== ledTo && isWithin(place, where))) return true;
+        if (repointedWithin(path, ledTo, where, readOnlyPlaces)) return true;
         throw ledElsewhere(path, where, ledTo);
       }
     }

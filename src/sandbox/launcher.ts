@@ -139,7 +139,7 @@ async function confine(config: LauncherConfig): Promise<{ report: LayerReport; p
     if (config.tmpDir !== null) {
       // Where each grant must lead: a read-write one to itself, a read-only one where it led at the start.
       const ledTo = { ...config.rules.readOnlyAt, ...Object.fromEntries(presentAtStart.map((path) => [path, path])) };
-      const view = showOnlyOwnTmp(config.tmpDir, [...config.rules.readWrite, ...config.rules.readOnly], ledTo);
+      const view = showOnlyOwnTmp(config.tmpDir, [...config.rules.readWrite, ...config.rules.readOnly], ledTo, Object.values(config.rules.readOnlyAt ?? {}));
       privateTmp = view.shown;
       tmpViewRefused = view.refused;
     }

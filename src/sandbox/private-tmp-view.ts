@@ -15,7 +15,7 @@
 import { closeSync, fstatSync, mkdirSync, openSync, realpathSync } from 'node:fs';
 import { dirname, sep } from 'node:path';
 import { hasProcFd, O_CLOEXEC, O_PATH, whereOpen } from '../workspace/open.ts';
-import { goneGrant, ledElsewhere, UnreachableGrantError } from './landlock.ts';
+import { goneGrant, ledElsewhere, repointedWithin, UnreachableGrantError } from './landlock.ts';
 import { detach, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT, tryMount } from './mounts.ts';
 
 /** The tmpfs holds nothing but the directories the bind mounts need. */
@@ -42,11 +42,18 @@ function realpathOrNull(path: string): string | null {
  * temp directory itself or holds it: hiding it would take away what the rules
  * grant, and those rules already open every client's TMPDIR. `ledTo` says
  * where each grant led when the server started (given, a grant not in it is
- * left out); one that is gone or leads elsewhere now throws UnreachableGrantError — a command may have swapped it
+ * left out); one that is gone or leads elsewhere now throws UnreachableGrantError
+ * (but a system link repointed within `readOnlyPlaces`, left to those grants) — a command may have swapped it
  * for a link to `/` this instant, which would take the view away or, pinned,
  * bind the host's root in the grant's place.
  */
-export function pathsToKeep(parent: string, tmpDir: string, granted: readonly string[], ledTo?: Readonly<Record<string, string>>): string[] | null {
+export function pathsToKeep(
+  parent: string,
+  tmpDir: string,
+  granted: readonly string[],
+  ledTo?: Readonly<Record<string, string>>,
+  readOnlyPlaces: readonly string[] = [],
+): string[] | null {
   const keep: string[] = [];
   for (const path of [tmpDir, ...granted]) {
     const expected = ledTo !== undefined && Object.hasOwn(ledTo, path) ? ledTo[path] : undefined;
@@ -55,8 +62,8 @@ export function pathsToKeep(parent: string, tmpDir: string, granted: readonly st
     if (ledTo !== undefined && expected === undefined && path !== tmpDir) continue;
     const real = realpathOrNull(path);
     if (expected !== undefined && real !== expected) {
-      // Repointed within what another grant held at the start (/etc/localtime to another zone): that grant shows it.
-      if (real !== null && Object.values(ledTo!).some((place) => place !== expected && (place === real || isBelow(real, place)))) continue;
+      // A system link repointed within the read-only trees (/etc/localtime to another zone): those grants show it.
+      if (real !== null && repointedWithin(path, expected, real, readOnlyPlaces)) continue;
       throw real === null ? goneGrant(path) : ledElsewhere(path, real, expected);
     }
     if (real === null) continue; // Landlock skips a missing path too
@@ -78,10 +85,15 @@ export function pathsToKeep(parent: string, tmpDir: string, granted: readonly st
  * renamed away at that instant (a command of a server whose grants hold it),
  * and a launcher booted then would show its commands the whole temp directory.
  */
-export function showOnlyOwnTmp(tmpDir: string, granted: readonly string[], ledTo: Readonly<Record<string, string>>): { shown: boolean; refused: string | null } {
+export function showOnlyOwnTmp(
+  tmpDir: string,
+  granted: readonly string[],
+  ledTo: Readonly<Record<string, string>>,
+  readOnlyPlaces: readonly string[],
+): { shown: boolean; refused: string | null } {
   const parent = realpathOrNull(dirname(tmpDir));
   if (parent === null || parent === sep) return { shown: false, refused: null };
-  const keep = pathsToKeep(parent, tmpDir, granted, ledTo);
+  const keep = pathsToKeep(parent, tmpDir, granted, ledTo, readOnlyPlaces);
   if (keep === null) return { shown: false, refused: null };
   // Pinned before the tmpfs hides them, then bound back from the pinned descriptors.
   const pinned = new Map<string, number>();

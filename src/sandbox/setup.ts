@@ -130,6 +130,18 @@ export async function setupSandbox(
     readOnly: config.sandbox.readOnlyPaths.length > 0 ? config.sandbox.readOnlyPaths : undefined,
     network: config.sandbox.network,
   });
+  for (const [path, at] of Object.entries(rules.readOnlyAt ?? {})) {
+    // Resolved again, apart: a path swapped for a link and back while the server starts (by a command of a server
+    // whose workspace holds it) would be granted wherever it led for that instant, `/` say.
+    let again: string | null;
+    try {
+      again = realpathSync(path);
+    } catch {
+      again = null;
+    }
+    if (again !== at) throw new SandboxUnavailableError(`the read-only path ${path} changed while the server started (it led to ${at}, then to ${again ?? 'nothing'}); start again`);
+    if (at === '/') log.warn(`the read-only path ${path} leads to / : commands can read the whole host`);
+  }
   // A read-only path inside a read-write grant that leads out of it is a link a command may have put there (before
   // this start too): granted, it would open wherever it points — `/`, the keys file with it. It is not granted.
   for (const [path, at] of Object.entries(rules.readOnlyAt ?? {})) {
@@ -173,8 +185,8 @@ export async function setupSandbox(
   const privateTmp = tmpWritable();
   const status: SandboxStatus = { ...base, active: true, abi, reason: null };
   const warned = new Set<string>();
-  /** The causes launchers were refused for (a path, else the whole text), each said once until a launcher boots. */
-  const refusedFor = new Set<string>();
+  /** When each cause launchers were refused for (a path, else the whole text) was last said. */
+  const refusedFor = new Map<string, number>();
   const sandbox = new SandboxSpawner({
     rules,
     pidNamespaces,
@@ -191,16 +203,17 @@ export async function setupSandbox(
     livePendingBytes: config.process.bufferBytes,
     // Said once per cause, not once per call: every call of a refused client boots another launcher, and is told why.
     onRefused: (why) => {
-      // By the path it names: a swap going on while launchers boot alternates between several texts about one path.
+      // By the path it names: a swap going on while launchers boot alternates between several texts about one path,
+      // and between refused boots and ones that start.
       const cause = /^cannot (?:grant|keep) (.+?)(?:: | in the private temp directory view: )/.exec(why)?.[1] ?? why;
-      if (refusedFor.has(cause)) return;
-      refusedFor.add(cause);
+      const now = performance.now();
+      if (now - (refusedFor.get(cause) ?? -Infinity) < REFUSAL_SAID_EVERY_MS) return;
+      refusedFor.set(cause, now);
       log.warn(`a sandbox launcher did not start: ${why}; calls are refused until one can`);
     },
     // What a launcher enforces, for /health (also when the first one could start only later), and warned about for
     // every launcher: one that boots while root's namespace count is full gets fewer layers than the first had.
     onReady: (report) => {
-      refusedFor.clear();
       if (status.layers === null || layerNames(report).length < layerNames(status.layers).length) status.layers = report;
       for (const [kind, line] of degradedLayerWarnings(report)) {
         if (warned.has(kind)) continue;
@@ -282,6 +295,9 @@ export async function setupSandbox(
   }
   return { status, spawner: new FallbackSpawner(sandbox, new LocalSpawner(), started) };
 }
+
+/** A launcher refused for one cause is said at most this often. */
+const REFUSAL_SAID_EVERY_MS = 60_000;
 
 /** What a launcher's report lacks that the operator must hear of, by kind (each said once per server). */
 function degradedLayerWarnings(report: LayerReport): Array<[string, string]> {

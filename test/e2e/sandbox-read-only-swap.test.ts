@@ -17,7 +17,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
   ['root', undefined],
   ['unprivileged', UNPRIVILEGED],
 ] as const)('a read-only grant in the workspace swapped for a link to / (%s)', (_who, uid) => {
-  test("the next client's launcher refuses to boot; its commands never read the keys file", async () => {
+  test.each(['/', '/usr/share'])("swapped for a link to %s: the next client's launcher refuses to boot; its commands never read the keys file", async (target) => {
     const s = await startTwoClientServer({
       prefix: 'hide-ro-swap-',
       uid,
@@ -31,12 +31,13 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
     try {
       const keysFile = join(s.dir, 'secrets', 'keys.json');
       // Bob's command puts the link in place (his launcher booted before).
-      const swap = await callTool(`${s.server.url}/mcp`, 'shell_execute', { command: 'sh', arguments: ['-c', 'rm -r tools && ln -s / tools && echo swapped'] }, { 'x-api-key': BOB });
+      // A link into the system's read-only trees too: a directory of its own at the start, not a link repointed.
+      const swap = await callTool(`${s.server.url}/mcp`, 'shell_execute', { command: 'sh', arguments: ['-c', `rm -r tools && ln -s ${target} tools && echo swapped`] }, { 'x-api-key': BOB });
       expect(swap.stdout).toBe('swapped\n');
       // Alice's first call boots her launcher after the swap.
       const r = await callTool(`${s.server.url}/mcp`, 'shell_execute', { command: 'cat', arguments: [keysFile] }, { 'x-api-key': ALICE });
       expect(r.stdout ?? '').not.toContain(BOB);
-      expect(r.error).toContain(`cannot grant ${join(s.ws, 'tools')}: it now leads to / (`);
+      expect(r.error).toContain(`cannot grant ${join(s.ws, 'tools')}: it now leads to ${target} (`);
     } finally {
       rmSync(join(s.ws, 'tools'), { force: true });
       await s.stop();

@@ -53,15 +53,28 @@ describe('pathsToKeep: what stays visible in the temp directory', () => {
     }
   });
 
-  test('a read-only grant repointed within what another grant held at the start is left to that grant', () => {
+  test('a read-only link repointed within what another read-only grant led to at the start is left to that grant; nothing else is let off', () => {
+    const tree = join(parent, 'tree');
     const zone = join(parent, 'zone');
-    symlinkSync(join(ws, 'sub'), zone);
+    const dir = join(parent, 'dir');
+    mkdirSync(join(tree, 'b'), { recursive: true });
+    symlinkSync(join(tree, 'b'), zone);
+    symlinkSync(join(tree, 'b'), dir);
     try {
-      // It led to ws/sub-old at the start (say); ws is granted: what it shows now is in the view already.
-      expect(pathsToKeep(parent, own, [ws, zone], { [ws]: ws, [zone]: join(ws, 'sub-old') })).toEqual([ws, own]);
-      expect(() => pathsToKeep(parent, own, [ws, zone], { [zone]: join(ws, 'sub-old') })).toThrow('it now leads to');
-    } finally {
+      // zone was a link to tree/a at the start (/etc/localtime to one zone), the tree a read-only grant.
+      const ledTo = { [ws]: ws, [tree]: tree, [zone]: join(tree, 'a'), [dir]: dir };
+      const readOnlyPlaces = [tree, join(tree, 'a'), dir];
+      expect(pathsToKeep(parent, own, [ws, tree, zone], ledTo, readOnlyPlaces)).toEqual([ws, tree, own]);
+      // dir was a directory of its own at the start: a link in its place, even into the tree, is a command's doing.
+      expect(() => pathsToKeep(parent, own, [ws, tree, dir], ledTo, readOnlyPlaces)).toThrow(`cannot grant ${dir}: it now leads to ${join(tree, 'b')}`);
+      // Into what only a read-write grant holds: refused too.
       rmSync(zone);
+      symlinkSync(join(ws, 'sub'), zone);
+      expect(() => pathsToKeep(parent, own, [ws, tree, zone], ledTo, readOnlyPlaces)).toThrow(`cannot grant ${zone}: it now leads to ${join(ws, 'sub')}`);
+    } finally {
+      rmSync(tree, { recursive: true });
+      rmSync(zone);
+      rmSync(dir);
     }
   });
 
