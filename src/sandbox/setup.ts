@@ -201,7 +201,7 @@ export async function setupSandbox(
     // the ring; held to 256 KiB, a burst the ring would have kept whole (a 900 KB test log written at once) lost its
     // oldest 640 KB there, and the ring, which holds no gap, everything before them.
     livePendingBytes: config.process.bufferBytes,
-    // Said once per cause, not once per call: every call of a refused client boots another launcher, and is told why.
+    // Said once a minute per cause, not once per call: every call of a refused client boots another launcher, and is told why.
     onRefused: (why) => {
       // By the path it names: a swap going on while launchers boot alternates between several texts about one path,
       // and between refused boots and ones that start.
