@@ -49,15 +49,21 @@ export interface SecretExposure extends SandboxGrant {
 export function sandboxGrantFor(path: string, rules: LandlockRules): SandboxGrant | null {
   const { passed, target: real } = routeTo(path);
   const written = resolve(path);
-  const grants = (access: GrantAccess, list: readonly string[], candidates: string[]): SandboxGrant | null => {
+  const grants = (access: GrantAccess, list: readonly string[], rootOf: (rule: string) => string | null, candidates: string[]): SandboxGrant | null => {
     for (const rule of list) {
-      const root = routeTo(rule).target;
-      if (candidates.some((p) => isWithin(root, p))) return { rule, access };
+      const root = rootOf(rule);
+      if (root !== null && candidates.some((p) => isWithin(root, p))) return { rule, access };
     }
     return null;
   };
+  // A read-only rule is granted where it led when the server started, as launchers check it (none: not granted). Looked
+  // up again here, a path swapped while the server starts could show this check one place and the launchers another.
+  const readOnlyRoot = (rule: string) => (rules.readOnlyAt === undefined ? routeTo(rule).target : (rules.readOnlyAt[rule] ?? null));
   // A name looked up can be swapped by whoever writes the directory it lies in (a rule's own name cannot).
-  return grants('read-write', rules.readWrite, [real, written, ...passed.map(dirname)]) ?? grants('read-only', rules.readOnly, [real]);
+  return (
+    grants('read-write', rules.readWrite, (rule) => routeTo(rule).target, [real, written, ...passed.map(dirname)]) ??
+    grants('read-only', rules.readOnly, readOnlyRoot, [real])
+  );
 }
 
 /**

@@ -66,6 +66,13 @@ describe('sandboxGrantFor', () => {
     expect(sandboxGrantFor(`${l.outside}/../ws/./x`, l.rules)).toEqual({ rule: l.ws, access: 'read-write' });
   });
 
+  test.concurrent('a read-only rule counts where it led when the server started, as launchers grant it; one missing then grants nothing', () => {
+    using l = layout();
+    // Swapped while the server started: the launchers were told it led to /, though it is a directory again now.
+    expect(sandboxGrantFor(l.secret, { ...l.rules, readOnlyAt: { [l.ro]: '/' } })).toEqual({ rule: l.ro, access: 'read-only' });
+    expect(sandboxGrantFor(join(l.ro, 'x'), { ...l.rules, readOnlyAt: {} })).toBeNull();
+  });
+
   test.concurrent("'/' as a rule grants everything", () => {
     using l = layout();
     expect(sandboxGrantFor(l.secret, { readWrite: [], readOnly: ['/'], network: {} })).toEqual({ rule: '/', access: 'read-only' });
