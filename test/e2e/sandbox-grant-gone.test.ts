@@ -13,6 +13,8 @@ import { join } from 'node:path';
 import { ALICE, BOB, TWO_CLIENT_ATTACKS_SUPPORTED, UNPRIVILEGED, startTwoClientServer } from '../helpers/two-clients.ts';
 import { callTool } from '../helpers/server.ts';
 
+const CAROL = 'carol-key-0123456789abcdefghijklmnopqrstu';
+
 describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
   ['root', undefined],
   ['unprivileged', UNPRIVILEGED],
@@ -21,6 +23,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
     const s = await startTwoClientServer({
       prefix: 'hide-grant-gone-',
       uid,
+      moreClients: [['carol', CAROL]],
       prepare: (_dir, ws) => {
         mkdirSync(join(ws, 'shared'));
         return [join(ws, 'shared')];
@@ -36,7 +39,8 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
       // The path taken away as a command of another server whose workspace holds it would (as root, this server's
       // own commands cannot: each grant is a mount point in their launcher's view, which rename refuses).
       renameSync(shared, `${shared}.away`);
-      // Alice's first call boots her launcher now.
+      // Carol takes the spare launcher, booted before (when Bob took the first); the next spare boots now, for Alice.
+      await callTool(url, 'shell_execute', { command: 'true' }, { 'x-api-key': CAROL });
       const refused = await callTool(url, 'shell_execute', { command: 'echo', arguments: ['ran'] }, { 'x-api-key': ALICE });
       expect(refused.stdout ?? '').toBe('');
       expect(refused.error).toContain(`cannot grant ${shared}: it is gone`);

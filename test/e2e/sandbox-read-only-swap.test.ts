@@ -13,6 +13,8 @@ import { DEFAULT_PROC, DEFAULT_READ_ONLY } from '../../src/sandbox/rules.ts';
 import { ALICE, BOB, TWO_CLIENT_ATTACKS_SUPPORTED, UNPRIVILEGED, startTwoClientServer } from '../helpers/two-clients.ts';
 import { callTool } from '../helpers/server.ts';
 
+const CAROL = 'carol-key-0123456789abcdefghijklmnopqrstu';
+
 describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
   ['root', undefined],
   ['unprivileged', UNPRIVILEGED],
@@ -21,6 +23,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
     const s = await startTwoClientServer({
       prefix: 'hide-ro-swap-',
       uid,
+      moreClients: [['carol', CAROL]],
       prepare: (_dir, ws) => {
         mkdirSync(join(ws, 'tools'));
         writeFileSync(join(ws, 'tools', 'lint.sh'), 'echo lint\n');
@@ -34,7 +37,8 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
       // A link into the system's read-only trees too: a directory of its own at the start, not a link repointed.
       const swap = await callTool(`${s.server.url}/mcp`, 'shell_execute', { command: 'sh', arguments: ['-c', `rm -r tools && ln -s ${target} tools && echo swapped`] }, { 'x-api-key': BOB });
       expect(swap.stdout).toBe('swapped\n');
-      // Alice's first call boots her launcher after the swap.
+      // Carol takes the spare launcher, booted before the swap; the next spare boots after it, for Alice.
+      await callTool(`${s.server.url}/mcp`, 'shell_execute', { command: 'true' }, { 'x-api-key': CAROL });
       const r = await callTool(`${s.server.url}/mcp`, 'shell_execute', { command: 'cat', arguments: [keysFile] }, { 'x-api-key': ALICE });
       expect(r.stdout ?? '').not.toContain(BOB);
       expect(r.error).toContain(`cannot grant ${join(s.ws, 'tools')}: it now leads to ${target} (`);
