@@ -22,10 +22,9 @@
  *     modes, namespaces, stop signals where commands share our PID
  *     namespace (a thread started before it sends ours: unfiltered-thread.ts).
  */
-import { closeSync, openSync, realpathSync } from 'node:fs';
-import { O_PATH } from '../workspace/open.ts';
+import { realpathSync } from 'node:fs';
 import { CAP_SYS_ADMIN, dropCapabilities, hasCapabilities } from './capabilities.ts';
-import { checkInPlace, goneGrant, isMissing, restrictSelf, UnreachableGrantError } from './landlock.ts';
+import { restrictSelf, UnreachableGrantError } from './landlock.ts';
 import { check, libc, SyscallError } from '../util/libc.ts';
 import { becomeSubreaper, procMatchesOwnPids, sendStopSignalsThrough, sweepUntilNoneLeft } from './orphans.ts';
 import { PidNamespaces } from './pidns.ts';
@@ -98,25 +97,10 @@ async function confine(config: LauncherConfig): Promise<{ report: LayerReport; p
   // Before any command starts: what one forks before its own limits land inherits these.
   lowerOwnLimits(config.ownLimits);
   becomeSubreaper();
+  // Each read-write grant there at the start must be there still, and lead to itself, at every step that uses it: the
+  // private temp view, the read-only mounts and Landlock each check the descriptor they use (a command of another
+  // server may move a grant between any two of them).
   const presentAtStart = config.rules.presentAtStart ?? [];
-  // Before anything is mounted or granted by these paths: each must still lead to itself (Landlock's rules check the
-  // descriptor they grant again; this covers the read-only view's binds, made by path before that).
-  for (const path of config.rules.readWrite) {
-    let fd: number;
-    try {
-      fd = openSync(path, O_PATH);
-    } catch (err) {
-      // Missing since the server started: gone for this instant, perhaps, but a launcher without it would fail its
-      // client's calls until retired. Missing then too: skipped, as Landlock skips it.
-      if (presentAtStart.includes(path) && isMissing(err)) throw goneGrant(path);
-      continue;
-    }
-    try {
-      checkInPlace(path, fd);
-    } finally {
-      closeSync(fd);
-    }
-  }
   // Each command in a PID and an IPC namespace of its own (root only).
   const probed = hasCapabilities() ? PidNamespaces.openOrWhy({ ipc: true }) : { ns: null, why: null };
   const pidns = probed.ns;
