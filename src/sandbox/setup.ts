@@ -140,22 +140,22 @@ export async function setupSandbox(
       again = null;
     }
     if (again !== at) throw new SandboxUnavailableError(`the read-only path ${path} changed while the server started (it led to ${at}, then to ${again ?? 'nothing'}); start again`);
-    if (at === '/') log.warn(`the read-only path ${path} leads to / : commands can read the whole host`);
-  }
-  // A read-only path inside a read-write grant that leads out of it is a link a command may have put there (before
-  // this start too): granted, it would open wherever it points — `/`, the keys file with it. It is not granted.
-  for (const [path, at] of Object.entries(rules.readOnlyAt ?? {})) {
-    let parent: string;
+    // One inside a read-write grant that leads out of it is a link a command may have put there (before this start
+    // too): granted, it would open wherever it points — `/`, the keys file with it. It is not granted.
+    let parent: string | null;
     try {
       parent = realpathSync(dirname(path));
     } catch {
+      parent = null;
+    }
+    const grant = parent === null ? undefined : roots.find((root) => isWithin(root, parent));
+    if (grant !== undefined && !isWithin(grant, at)) {
+      delete rules.readOnlyAt![path];
+      rules.readOnly = rules.readOnly.filter((p) => p !== path);
+      log.warn(`the read-only path ${path} lies in ${grant}, where commands write, and leads out of it to ${at}: it is not granted (a command may have put the link there)`);
       continue;
     }
-    const grant = roots.find((root) => isWithin(root, parent));
-    if (grant === undefined || isWithin(grant, at)) continue;
-    delete rules.readOnlyAt![path];
-    rules.readOnly = rules.readOnly.filter((p) => p !== path);
-    log.warn(`the read-only path ${path} lies in ${grant}, where commands write, and leads out of it to ${at}: it is not granted (a command may have put the link there)`);
+    if (at === '/') log.warn(`the read-only path ${path} leads to / : commands can read the whole host`);
   }
   // Landlock cannot carve a hole inside a granted tree: a secret under a
   // granted path is readable by every command.
