@@ -1,6 +1,7 @@
 /** `hide check-config`: validate every setting and print the effective config, secrets masked. */
 import { ConfigError, loadConfig, maskedConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
+import { replaceableRootWarnings } from '../config/replaceable-roots.ts';
 import { writableExecutableWarning, writableKeysFileProblem, writableLaunchProblem } from '../config/writable-roots.ts';
 import { currentLaunch } from '../runtime/launch.ts';
 import { isWellFormedKey, KEY_FORM, KeyStore } from '../security/keys.ts';
@@ -31,6 +32,7 @@ export async function runCheckConfig(argv: string[]): Promise<number> {
   const problems = [workspaceProblem(config, sources), writableLaunchProblem(launch, config.workspace, config.allowedPaths), keysProblem(config, sources, warnings)].filter((p) => p !== null);
   const replaceable = writableExecutableWarning(launch, config.workspace, config.allowedPaths);
   if (replaceable !== null) warnings.push(replaceable);
+  warnings.push(...replaceableRootWarnings(config));
   if (problems.length > 0) throw new ConfigError(problems);
   const abi = process.platform === 'linux' ? landlockAbi() : 0;
   const sandbox = {

@@ -8,6 +8,7 @@
 import { networkInterfaces } from 'node:os';
 import { secretValues } from '../config/load.ts';
 import { writableExecutableWarning, writableKeysFileProblem, writableLaunchProblem } from '../config/writable-roots.ts';
+import { replaceableRootWarnings } from '../config/replaceable-roots.ts';
 import { currentLaunch } from './launch.ts';
 import { NotRegularFileError } from '../util/open-regular-file.ts';
 import type { Config } from '../config/schema.ts';
@@ -164,6 +165,7 @@ function checkPolicy(config: Config, opts: RuntimeOptions): Confiner {
   if (launchedFrom !== null) throw new StartupError(launchedFrom);
   const replaceable = writableExecutableWarning(launch, confiner.workspace, config.allowedPaths);
   if (replaceable !== null) logger.withTag('start').warn(replaceable);
+  for (const line of replaceableRootWarnings(config)) logger.withTag('start').warn(line);
   // Granted where each leads now: after a restart that is wherever a link put on the way since leads.
   for (const { what, path, real } of confiner.throughLinks) logger.withTag('start').info(`the ${what} ${path} is reached through a link: granted where it leads now, ${real}`);
   // Allowed, but the file tools run in the server itself: say what it hands over.

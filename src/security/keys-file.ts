@@ -4,13 +4,12 @@
  * the warnings for plaintext keys other users can read and for a file other
  * users could rewrite. No state in here.
  */
-import { readFileSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { statSync } from 'node:fs';
 import * as v from 'valibot';
 import { UNSEEN_OR_CONTROL } from '../core/client-id.ts';
 import { editDistance } from '../util/edit-distance.ts';
 import { routeTo } from '../util/path-links.ts';
-import { accessAcl } from '../util/xattrs.ts';
+import { type Accounts, otherReplacerOf, otherWriterOf, systemAccounts } from '../util/path-writers.ts';
 import { duplicateKeys } from '../util/json-duplicate-keys.ts';
 import { jsonSyntaxMessage } from '../util/json-syntax.ts';
 
@@ -131,72 +130,6 @@ export function plaintextKeysExposure(file: string, plaintext: number): string |
   );
 }
 
-/** ACL tags (acl/libacl.h) and the write permission. */
-const ACL_USER = 0x02;
-const ACL_GROUP = 0x08;
-const ACL_MASK = 0x10;
-const ACL_WRITE = 0x02;
-
-/**
- * Who other than a trusted user an access ACL lets write `path` (`uid N`,
- * `gid N`), or null: a named entry with write that the mask leaves in. The
- * mode's group bits say nothing of these (they are the mask).
- */
-function aclWriters(path: string, trusted: (uid: number) => boolean): string | null {
-  let acl: Buffer | null;
-  try {
-    acl = accessAcl(path);
-  } catch {
-    return null;
-  }
-  if (acl === null || acl.length < 4) return null;
-  const entries: { tag: number; perm: number; id: number }[] = [];
-  for (let at = 4; at + 8 <= acl.length; at += 8) entries.push({ tag: acl.readUInt16LE(at), perm: acl.readUInt16LE(at + 2), id: acl.readUInt32LE(at + 4) });
-  const mask = entries.find((e) => e.tag === ACL_MASK)?.perm ?? 0o7;
-  const writer = entries.find((e) => (e.perm & mask & ACL_WRITE) !== 0 && ((e.tag === ACL_USER && !trusted(e.id)) || e.tag === ACL_GROUP));
-  return writer === undefined ? null : `${writer.tag === ACL_USER ? 'uid' : 'gid'} ${writer.id}`;
-}
-
-/** The user and group tables (`/etc/passwd`, `/etc/group`) as text. */
-export interface Accounts {
-  passwd: string;
-  group: string;
-}
-
-export function systemAccounts(): Accounts {
-  const read = (path: string) => {
-    try {
-      return readFileSync(path, 'utf8');
-    } catch {
-      return '';
-    }
-  };
-  return { passwd: read('/etc/passwd'), group: read('/etc/group') };
-}
-
-/**
- * Whether `gid` is user `uid`'s private group, as user-private-group systems
- * make one: the same number, named as the user in the group table, with no
- * other member listed there and no other user's primary group. The number
- * alone says nothing: a gid the tables do not name (`--user 1000:1000`, a
- * Kubernetes fsGroup equal to runAsUser) or a shared one that happens to be
- * the uid (`users`, gid 100) may have other members. Root's group never is.
- */
-export function isPrivateGroup(uid: number, gid: number, accounts: Accounts): boolean {
-  if (uid === 0 || gid !== uid) return false;
-  const rows = (text: string) => text.split('\n').map((line) => line.split(':'));
-  const users = rows(accounts.passwd).filter((f) => f.length >= 4);
-  const name = users.find((f) => Number(f[2]) === uid && f[2] !== '')?.[0];
-  if (name === undefined) return false;
-  // Every entry with that number: a second name for it would let its members in as well.
-  const groups = rows(accounts.group).filter((f) => f.length >= 4 && f[2] !== '' && Number(f[2]) === gid);
-  if (groups.length === 0) return false;
-  for (const [groupName, , , members = ''] of groups) {
-    if (groupName !== name || members.split(',').some((m) => m !== '' && m !== name)) return false;
-  }
-  return !users.some((f) => f[3] !== '' && Number(f[3]) === gid && Number(f[2]) !== uid);
-}
-
 /**
  * A warning for a keys file that someone other than its owner, root or the
  * server could rewrite, else null: the file itself writable by group or
@@ -204,34 +137,19 @@ export function isPrivateGroup(uid: number, gid: number, accounts: Accounts): bo
  * passes through (the file's own and every link on the way, so a link in
  * another user's directory counts) writable by group or others without the
  * sticky bit (anyone there could put another file or link in its place), or
- * owned by another user. The file is reloaded on every change, so whoever
+ * owned by another user, or a name in a sticky directory owned by another
+ * user (util/path-writers.ts). The file is reloaded on every change, so whoever
  * can write it adds a client of their own, with every tool, within a second.
  * A private group of the owner's (isPrivateGroup: what a umask of 002 is
  * meant for) is not another user. Named entries of an access ACL that give
  * write count as the mode's bits do.
  */
 export function keysFileWritableByOthers(file: string, serverUid = process.getuid?.(), accounts: Accounts = systemAccounts()): string | null {
-  const trusted = (uid: number) => uid === 0 || uid === serverUid;
-  const route = routeTo(file);
-  const why = (path: string, isFile: boolean): string | null => {
-    const st = statSync(path);
-    const what = isFile ? 'it' : `the directory ${path}`;
-    if (!trusted(st.uid)) return `${what} is owned by uid ${st.uid}`;
-    const acl = aclWriters(path, trusted);
-    if (acl !== null) return `${what} has an ACL that lets ${acl} write`;
-    const open = st.mode & (isPrivateGroup(st.uid, st.gid, accounts) ? 0o002 : 0o022);
-    if (open === 0 || (!isFile && (st.mode & 0o1000) !== 0)) return null;
-    return `${what} is writable by ${open === 0o022 ? 'group and others' : open === 0o020 ? 'its group' : 'others'} (mode 0${(st.mode & 0o7777).toString(8)})`;
-  };
+  const trust = { serverUid, accounts };
   try {
-    const dirs = new Set(['/', ...route.passed.map((name) => dirname(name))]);
-    for (const [path, isFile] of [[route.target, true] as const, ...[...dirs].map((d) => [d, false] as const)]) {
-      const problem = why(path, isFile);
-      if (problem !== null) {
-        return `keys file ${file}: ${problem}, so another user could add a client of their own (the file is reloaded on every change): make it and the directories on its path writable only by their owner (chmod go-w), owned by root or the server's user`;
-      }
-    }
-    return null;
+    const problem = otherWriterOf(file, trust) ?? otherReplacerOf(routeTo(file), trust);
+    if (problem === null) return null;
+    return `keys file ${file}: ${problem}, so another user could add a client of their own (the file is reloaded on every change): make it and the directories on its path writable only by their owner (chmod go-w), owned by root or the server's user`;
   } catch {
     return null;
   }

@@ -3,7 +3,7 @@ import { chmodSync, chownSync, mkdirSync, readFileSync, renameSync, statSync, sy
 import { join } from 'node:path';
 import { runKeys } from '../../src/cli/keys.ts';
 import { generateApiKey, KeyStore, keysFileWritableByOthers, plaintextKeysExposure, type ReloadResult, sha256Hex } from '../../src/security/keys.ts';
-import { type Accounts, isPrivateGroup } from '../../src/security/keys-file.ts';
+import { type Accounts, isPrivateGroup } from '../../src/util/path-writers.ts';
 import { spawnServer } from '../ops/helpers.ts';
 import { KeysFileWatcher } from '../../src/security/keys-watch.ts';
 import { tempDir, waitFor } from './helpers.ts';
