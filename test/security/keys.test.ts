@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { chmodSync, chownSync, mkdirSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, lchownSync, mkdirSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runKeys } from '../../src/cli/keys.ts';
 import { generateApiKey, KeyStore, keysFileWritableByOthers, plaintextKeysExposure, type ReloadResult, sha256Hex } from '../../src/security/keys.ts';
@@ -183,6 +183,10 @@ describe('keys file permissions', () => {
     chmodSync(file, 0o620);
     expect(keysFileWritableByOthers(file)).toContain('it is writable by its group (mode 0620)');
     chmodSync(file, 0o600);
+    // Not a name another user owns there: the sticky bit lets its owner rename it.
+    lchownSync(link, 65534, 65534);
+    expect(keysFileWritableByOthers(link)).toContain(`${link}, in the sticky directory ${open}, is owned by uid 65534`);
+    lchownSync(link, 0, 0);
     chownSync(open, 65534, 65534);
     expect(keysFileWritableByOthers(link)).toContain(`the directory ${open} is owned by uid 65534`);
   });
