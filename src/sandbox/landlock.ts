@@ -17,6 +17,8 @@ import { isWithin } from '../util/path-within.ts';
 const SYS_landlock_create_ruleset = 444;
 const SYS_landlock_add_rule = 445;
 const SYS_landlock_restrict_self = 446;
+/** LANDLOCK_RESTRICT_SELF_LOG_SUBDOMAINS_OFF (ABI 7). */
+const RESTRICT_SELF_LOG_SUBDOMAINS_OFF = 1 << 2;
 const LANDLOCK_CREATE_RULESET_VERSION = 1 << 0;
 const LANDLOCK_RULE_PATH_BENEATH = 1;
 const LANDLOCK_RULE_NET_PORT = 2;
@@ -203,7 +205,9 @@ export function restrictSelf(rules: LandlockRules): RestrictReport {
       for (const port of rules.network.allowBindPorts ?? []) addPortRule(rulesetFd, port, NET_BIND_TCP);
     }
     check(c.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 'prctl(PR_SET_NO_NEW_PRIVS)');
-    check(c.syscall(SYS_landlock_restrict_self, rulesetFd, 0, 0, 0, 0), 'landlock_restrict_self');
+    // From ABI 7 the kernel logs denials to the host's audit log; a command may make a domain of its own and be denied
+    // in a loop, which would flood that log: denials in domains nested under this one are not logged.
+    check(c.syscall(SYS_landlock_restrict_self, rulesetFd, abi >= 7 ? RESTRICT_SELF_LOG_SUBDOMAINS_OFF : 0, 0, 0, 0), 'landlock_restrict_self');
   } finally {
     c.close(rulesetFd);
   }

@@ -118,6 +118,7 @@ const NR = {
   reboot: [169, 142],
   acct: [163, 89],
   quotactl: [179, 60],
+  quotactl_fd: [443, 443],
   // modes and file creation
   chmod: [90, null],
   fchmod: [91, 52],
@@ -136,6 +137,7 @@ const NR = {
   setsockopt: [54, 208],
   // file leases
   fcntl: [72, 25],
+  ioctl: [16, 29],
   // other processes' limits and scheduling
   prlimit64: [302, 261],
   setpriority: [141, 140],
@@ -223,6 +225,35 @@ const SO_ATTACH_BPF = 50;
 const SO_ATTACH_REUSEPORT_CBPF = 51;
 const SO_ATTACH_REUSEPORT_EBPF = 52;
 const F_SETLEASE = 1024;
+/**
+ * ioctl commands by family: the type byte (bits 8-15) names the driver or
+ * filesystem; `_IOC(dir, type, nr, size)` puts the direction and argument size
+ * above it, which a driver may accept in more than one form, so a command is
+ * told by its type and number (the low 16 bits).
+ */
+const IOCTL_TYPE = 0xff00;
+const IOCTL_TYPE_NR = 0xffff;
+/**
+ * Filesystems whose own ioctls create or change files through a descriptor
+ * opened only for reading, where Landlock's path rules never look: btrfs
+ * (0x94: subvolumes and snapshots made in a read-only grant), f2fs (0xf5),
+ * bcachefs (0xbc: subvolumes, like btrfs).
+ */
+const FILESYSTEM_IOCTL_TYPES = [0x9400, 0xf500, 0xbc00];
+/** Generic VFS ioctls that borrow btrfs's type, each needing a destination open for writing: FICLONE, FICLONERANGE, FIDEDUPERANGE (cp --reflink). */
+const CLONE_IOCTLS = [0x40049409, 0x4020940d, 0xc0189436];
+/**
+ * By type and number: fscrypt's FS_IOC_SET_ENCRYPTION_POLICY, ADD_ENCRYPTION_KEY,
+ * REMOVE_ENCRYPTION_KEY, REMOVE_ENCRYPTION_KEY_ALL_USERS ('f' 19, 23-25: kernel
+ * keys through any descriptor on the filesystem, charged to the user's key
+ * quota and outliving the server); fs-verity's FS_IOC_ENABLE_VERITY ('f' 133:
+ * a file made unwritable for good through a read descriptor); pidfs's
+ * PIDFD_GET_INFO (0xff 11: the credentials and exit status of any process a
+ * pidfd names, another client's where commands share a PID namespace).
+ */
+const REFUSED_IOCTL_NRS = [0x6613, 0x6617, 0x6618, 0x6619, 0x6685, 0xff0b];
+/** TIOCSETD: a terminal's line discipline, which the kernel loads as a module on demand (n_gsm, n_hdlc). */
+const TIOCSETD = 0x5423;
 const F_SETSIG = 10;
 /** SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU: the same numbers on x86_64 and aarch64. */
 const STOP_SIGNALS = [19, 20, 21, 22];
@@ -276,6 +307,8 @@ type Test =
   | { kind: 'match'; args: readonly number[]; values: readonly number[] }
   /** EPERM unless args[arg] & mask is one of the values. */
   | { kind: 'onlyMasked'; arg: number; mask: number; values: readonly number[] }
+  /** EPERM when args[arg] & mask is one of the values, unless args[arg] is one of `except`. */
+  | { kind: 'maskedIn'; arg: number; mask: number; values: readonly number[]; except?: readonly number[] }
   /** EPERM unless every args[arg] equals its value. */
   | { kind: 'require'; pairs: ReadonlyArray<readonly [arg: number, value: number]> }
   /** EPERM when every args[arg] equals its value. */
@@ -353,7 +386,7 @@ const RULES: readonly Rule[] = [
     test: refuse(),
   },
   {
-    calls: ['kexec_load', 'kexec_file_load', 'init_module', 'finit_module', 'delete_module', 'swapon', 'swapoff', 'reboot', 'acct', 'quotactl'],
+    calls: ['kexec_load', 'kexec_file_load', 'init_module', 'finit_module', 'delete_module', 'swapon', 'swapoff', 'reboot', 'acct', 'quotactl', 'quotactl_fd'],
     refuses: 'system administration: kexec, kernel modules, swap, reboot, process accounting, quotas',
     test: refuse(),
   },
@@ -465,6 +498,25 @@ const RULES: readonly Rule[] = [
     refuses:
       "fcntl(F_SETLEASE): a lease that makes every other open of the file, another client's or a program start's, wait for its holder; fcntl(F_SETSIG) with a stop signal when stop signals are refused",
     test: either(() => ({ kind: 'when', pairs: [[1, F_SETLEASE]] }), stopSignal(2, { arg: 1, in: [F_SETSIG] })),
+  },
+  {
+    // Landlock governs ioctl only on device files, and read-only mounts stop only what needs a writable mount. On an
+    // unprivileged server a btrfs snapshot made through a read-only descriptor planted a package in a read-only grant
+    // the server's user owns, which the next client's command (and that user, outside the sandbox) then ran; fscrypt
+    // added kernel keys, which the keyring calls above are refused for, through any descriptor on an encrypting
+    // filesystem, and removed other users' keys. Only the low word counts: the kernel's ioctl command is an unsigned int.
+    calls: ['ioctl'],
+    refuses:
+      'ioctl of filesystems that create or change files past the path rules (btrfs, f2fs and bcachefs types; FICLONE, FICLONERANGE and FIDEDUPERANGE pass), ' +
+      "fscrypt's policy and key ioctls, FS_IOC_ENABLE_VERITY, PIDFD_GET_INFO, and TIOCSETD (line disciplines load kernel modules)",
+    test: () => ({
+      kind: 'any',
+      tests: [
+        { kind: 'maskedIn', arg: 1, mask: IOCTL_TYPE, values: FILESYSTEM_IOCTL_TYPES, except: CLONE_IOCTLS },
+        { kind: 'maskedIn', arg: 1, mask: IOCTL_TYPE_NR, values: REFUSED_IOCTL_NRS },
+        { kind: 'match', args: [1], values: [TIOCSETD] },
+      ],
+    }),
   },
   // Other processes' resource limits, scheduling and memory placement: the
   // kernel allows them between processes of one uid, and Landlock does not
@@ -631,6 +683,20 @@ function body(test: Test): Insn[] {
     case 'onlyMasked': {
       const n = test.values.length;
       return [ld(argLow(test.arg)), [ALU_AND, 0, 0, test.mask], ...test.values.map((v, i) => jeq(v, n - i, 0)), RET_EPERM, RET_ALLOW];
+    }
+    case 'maskedIn': {
+      const except = test.except ?? [];
+      const n = test.values.length;
+      // ALLOW sits at 2 + except.length + n, EPERM after it.
+      const allow = 2 + except.length + n;
+      return [
+        ld(argLow(test.arg)),
+        ...except.map((v, i) => jeq(v, allow - (1 + i) - 1, 0)),
+        [ALU_AND, 0, 0, test.mask] as Insn,
+        ...test.values.map((v, i) => jeq(v, n - i, 0)),
+        RET_ALLOW,
+        RET_EPERM,
+      ];
     }
     // Every pair equal → the first return, any other → the second.
     case 'require':

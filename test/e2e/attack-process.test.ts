@@ -436,7 +436,7 @@ describe('a hostile process', () => {
     // loaded machine after the process flood above took more than 5 s for the first.
   }, 60_000);
 
-  test("a terminal process sees only its client's terminals: what it can open and inject into is its own", async () => {
+  test("a terminal process sees only its client's terminals: what it can open and inject into is its own; it may not set a line discipline", async () => {
     const a = await alice('process_start', { command: 'sleep', arguments: ['1000.5757'], terminal: { cols: 80, rows: 24 } });
     expect(a.isError).toBe(false);
     const probe = `import fcntl, os, termios
@@ -452,6 +452,12 @@ for path in ['/dev/tty'] + ['/dev/pts/' + n for n in os.listdir('/dev/pts') if n
         os.close(fd)
     except OSError as e:
         print('open', path, 'refused', e.errno)
+# A line discipline other than the default is a kernel module loaded on demand (n_gsm, n_hdlc); even N_TTY is refused.
+try:
+    fcntl.ioctl(0, termios.TIOCSETD, (0).to_bytes(4, 'little'))
+    print('ldisc set')
+except OSError as e:
+    print('ldisc refused', e.errno)
 print('end', flush=True)
 import time; time.sleep(1000)`;
     const b = await bob('process_start', { command: PY, arguments: ['-c', probe], terminal: { cols: 80, rows: 24 } });
@@ -460,6 +466,7 @@ import time; time.sleep(1000)`;
     expect(output).toContain("pts ['0', 'ptmx']");
     // TIOCSTI works on its own terminal only, which feeds its own input: nothing it could not type itself.
     expect([...output.matchAll(/inject (\S+) ok/g)].map((m) => m[1]).every((p) => p === '/dev/tty' || p === '/dev/pts/0')).toBe(true);
+    expect(output).toContain('ldisc refused 1');
     const pipes = await bob('process_start', { command: PY, arguments: ['-c', "import os\ntry:\n    os.open('/dev/tty', os.O_RDWR)\n    print('tty opened')\nexcept OSError as e:\n    print('tty refused', e.errno)"] });
     expect((await readUntil(KEY_B, pipes.processId, (o) => o.includes('\n'))).output).toContain('tty refused');
     await alice('process_kill', { processId: a.processId, signal: 'SIGKILL' });

@@ -108,6 +108,24 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
     expect(await attack(ALICE, 'lease', 'leased.txt')).toEqual({ fcntl: 'Operation not permitted', 'high word': 'Operation not permitted' });
   });
 
+  // Landlock looks at ioctl only on device files. On btrfs a snapshot made through a read-only descriptor planted a
+  // package in a read-only grant the server's user owned, which the next client's command ran; fscrypt's ioctls made
+  // kernel keys, charged to the user and outliving the server, past the refusal of the keyring calls.
+  test('filesystem ioctls through a read-only descriptor and pidfd info are refused, the high word making no difference; a reflink copy is not', async () => {
+    const refused = 'Operation not permitted';
+    expect(await attack(ALICE, 'ioctls', '/usr')).toEqual({
+      'btrfs subvolume': refused,
+      'btrfs snapshot in the grant': refused,
+      'btrfs snapshot, high word': refused,
+      'fscrypt add key': refused,
+      'fscrypt set policy': refused,
+      'enable verity': refused,
+      'pidfd info': refused,
+      'pidfd info, high word': refused,
+      ficlone: 'not refused',
+    });
+  });
+
   test.if(uid === undefined)('a System V segment left behind goes with its call: the launcher does not stay in the IPC namespace it made for the command', async () => {
     const out = await attack(ALICE, 'shm', '32');
     expect(out.shm).toBeNumber();

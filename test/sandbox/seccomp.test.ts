@@ -109,7 +109,7 @@ const ALWAYS_REFUSED: readonly Syscall[] = [
   'io_setup', 'io_destroy', 'io_submit', 'io_cancel', 'io_getevents', 'io_pgetevents',
   'fanotify_init', 'fanotify_mark',
   'bpf', 'perf_event_open', 'userfaultfd', 'memfd_secret', 'add_key', 'request_key', 'keyctl',
-  'kexec_load', 'kexec_file_load', 'init_module', 'finit_module', 'delete_module', 'swapon', 'swapoff', 'reboot', 'acct', 'quotactl',
+  'kexec_load', 'kexec_file_load', 'init_module', 'finit_module', 'delete_module', 'swapon', 'swapoff', 'reboot', 'acct', 'quotactl', 'quotactl_fd',
   'mount', 'umount2', 'pivot_root', 'chroot', 'open_tree', 'move_mount', 'fsopen', 'fsmount', 'fspick', 'mount_setattr',
   'name_to_handle_at', 'open_by_handle_at',
 ];
@@ -353,6 +353,68 @@ describe('the BPF program', () => {
       fcntlSetLock: 'allow',
     });
   });
+
+  // Landlock looks at ioctl only on device files: filesystem ioctls through a read-only descriptor made snapshots in a
+  // read-only grant (btrfs) and kernel keys past the keyring calls' refusal (fscrypt).
+  for (const [arch, audit, nr] of [['x64', AUDIT.x64, 16], ['arm64', AUDIT.arm64, 29]] as const) {
+    test(`${arch}: ioctl of the filesystem families, fscrypt keys and policies, verity, pidfd info and line disciplines refused, by the low word; the rest pass`, () => {
+      const prog = buildFor(arch, POLICY);
+      const ioctl = (cmd: number | bigint) => verdict(prog, audit, nr, [3, cmd, 0]);
+      expect({
+        btrfsSnapCreateV2: ioctl(0x50009417),
+        btrfsSubvolCreate: ioctl(0x5000940e),
+        btrfsSubvolSetflags: ioctl(0x4008941a),
+        btrfsHighJunk: ioctl((1n << 32n) | 0x50009417n),
+        f2fsPinFile: ioctl(0x4004f50d),
+        bcachefsSubvolume: ioctl(0x4020bc10),
+        ficlone: ioctl(0x40049409),
+        ficlonerange: ioctl(0x4020940d),
+        fideduperange: ioctl(0xc0189436),
+        fscryptSetPolicy: ioctl(0x800c6613),
+        fscryptSetPolicyOtherSize: ioctl(0x80106613),
+        fscryptAddKey: ioctl(0xc0506617),
+        fscryptRemoveKey: ioctl(0xc0406618),
+        fscryptRemoveKeyAllUsers: ioctl(0xc0406619),
+        fscryptGetPolicy: ioctl(0x400c6615),
+        enableVerity: ioctl(0x40806685),
+        pidfdGetInfo: ioctl(0xc048ff0b),
+        pidfdGetInfoHighJunk: ioctl((7n << 32n) | 0xc048ff0bn),
+        tiocsetd: ioctl(0x5423),
+        tiocgetd: ioctl(0x5424),
+        tcgets: ioctl(0x5401),
+        tiocgwinsz: ioctl(0x5413),
+        fionread: ioctl(0x541b),
+        fsGetFlags: ioctl(0x80086601),
+        fiemap: ioctl(0xc020660b),
+      }).toEqual({
+        btrfsSnapCreateV2: 'EPERM',
+        btrfsSubvolCreate: 'EPERM',
+        btrfsSubvolSetflags: 'EPERM',
+        btrfsHighJunk: 'EPERM',
+        f2fsPinFile: 'EPERM',
+        bcachefsSubvolume: 'EPERM',
+        ficlone: 'allow',
+        ficlonerange: 'allow',
+        fideduperange: 'allow',
+        fscryptSetPolicy: 'EPERM',
+        fscryptSetPolicyOtherSize: 'EPERM',
+        fscryptAddKey: 'EPERM',
+        fscryptRemoveKey: 'EPERM',
+        fscryptRemoveKeyAllUsers: 'EPERM',
+        fscryptGetPolicy: 'allow',
+        enableVerity: 'EPERM',
+        pidfdGetInfo: 'EPERM',
+        pidfdGetInfoHighJunk: 'EPERM',
+        tiocsetd: 'EPERM',
+        tiocgetd: 'allow',
+        tcgets: 'allow',
+        tiocgwinsz: 'allow',
+        fionread: 'allow',
+        fsGetFlags: 'allow',
+        fiemap: 'allow',
+      });
+    });
+  }
 
   test('policy switches: network on, no protected pids, PID namespace allowed', () => {
     const prog = buildFor('x64', { network: 'on', protectedPids: [], allowPidNamespace: true });
