@@ -59,6 +59,32 @@ const MAX_REGEX_STEPS = 16;
  */
 export const MAX_MATCH_WORK = 500_000;
 
+/**
+ * What the .gitignore matching of one listing or search may spend, on
+ * average per entry (MAX_MATCH_WORK bounds one entry): a start of a hundred
+ * costly entries' worth, and 20 000 units more per entry matched — several
+ * times what a real file of 1500 rules needs per path. Without it, a
+ * directory of names every costly rule had to be tried on (20 000 of them,
+ * and a .gitignore of 2000 rules of 32 wildcards) held one listing on the
+ * event loop for 96 s.
+ */
+const ALLOWANCE_START = 100 * MAX_MATCH_WORK;
+const ALLOWANCE_PER_ENTRY = 20_000;
+
+/** One call's .gitignore matching allowance (see ALLOWANCE_START): spent once its entries cost more than their share. */
+export class MatchAllowance {
+  private left = ALLOWANCE_START;
+
+  /** Counts one entry's match of `work` units. */
+  charge(work: number): void {
+    this.left += ALLOWANCE_PER_ENTRY - work;
+  }
+
+  get spent(): boolean {
+    return this.left < 0;
+  }
+}
+
 /** The longest literal searched for in a path before a rule is tried (`includes`): longer ones by their start. */
 const MAX_SEARCHED_LITERAL = 16;
 
@@ -445,9 +471,10 @@ export class IgnoreStack {
   /**
    * The verdict of the deepest file with a matching rule, or null. A match
    * that would take more than MAX_MATCH_WORK gives null too, as if no rule
-   * matched: the entry is listed rather than the event loop held.
+   * matched: the entry is listed rather than the event loop held. The work
+   * is charged to `allowance`, which the caller looks at.
    */
-  match(rel: string, isDir: boolean): IgnoreMatch {
+  match(rel: string, isDir: boolean, allowance?: MatchAllowance): IgnoreMatch {
     const budget = { left: MAX_MATCH_WORK };
     try {
       for (let s: IgnoreStack | null = this; s !== null; s = s.parent) {
@@ -456,6 +483,8 @@ export class IgnoreStack {
       }
     } catch (err) {
       if (err !== OVER_BUDGET) throw err;
+    } finally {
+      allowance?.charge(MAX_MATCH_WORK - Math.max(budget.left, 0));
     }
     return null;
   }

@@ -16,7 +16,7 @@ import { lstat, readdir } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import type { Confiner } from './confine.ts';
 import { readDirents } from './dir-names.ts';
-import { IgnoreFile, type IgnoreMatch, IgnoreStack, RuleBudget } from './gitignore.ts';
+import { IgnoreFile, type IgnoreMatch, IgnoreStack, MatchAllowance, RuleBudget } from './gitignore.ts';
 import { type OpenedDir, openDirectory, openFileForRead, readChecked } from './open.ts';
 
 export type EntryType = 'file' | 'directory' | 'symlink' | 'other';
@@ -58,6 +58,22 @@ export interface WalkOptions {
    * would open the file their spelling names, another one or none.
    */
   skipUndecodable?: boolean;
+  /** Ends the walk (WalkStopped 'cancelled') once aborted: the caller's client went away. */
+  signal?: AbortSignal;
+  /** Ends the walk (WalkStopped 'deadline') past this `performance.now()`. */
+  deadline?: number;
+}
+
+/**
+ * Why a walk ended before its entries did: its signal, its deadline, or its
+ * .gitignore matching allowance (MatchAllowance) spent. Thrown from the walk;
+ * what it yielded before stands.
+ */
+export class WalkStopped extends Error {
+  constructor(readonly reason: 'cancelled' | 'deadline' | 'gitignore') {
+    super(`walk stopped: ${reason}`);
+    this.name = 'WalkStopped';
+  }
 }
 
 /**
@@ -145,19 +161,34 @@ function typeOf(st: Stats): EntryType {
   return st.isFile() ? 'file' : st.isDirectory() ? 'directory' : st.isSymbolicLink() ? 'symlink' : 'other';
 }
 
-/** Lets the event loop serve other requests when the current run has lasted a slice. */
+/**
+ * Lets the event loop serve other requests when the current run has lasted a
+ * slice, and ends the walk when its caller went away or its time is up.
+ */
 class Slicer {
   private start = performance.now();
+  constructor(private readonly walk: WalkState) {}
   async maybeYield(): Promise<void> {
-    if (performance.now() - this.start > MATCH_SLICE_MS) {
+    const now = performance.now();
+    if (this.walk.signal?.aborted) throw new WalkStopped('cancelled');
+    if (now > this.walk.deadline) throw new WalkStopped('deadline');
+    if (now - this.start > MATCH_SLICE_MS) {
       await new Promise((resolve) => setImmediate(resolve));
       this.start = performance.now();
     }
   }
 }
 
+/** An entry's .gitignore verdict, charged to the walk's allowance; the walk ends once that is spent. */
+function ignoreOf(walk: WalkState, stack: IgnoreStack, rel: string, isDir: boolean): IgnoreMatch {
+  const verdict = stack.match(rel, isDir, walk.allowance);
+  if (walk.allowance.spent) throw new WalkStopped('gitignore');
+  return verdict;
+}
+
 /** Reads one directory's entries, sorted, at most `take` of the accepted ones, with metadata taken through its open descriptor. */
-async function readEntries(confiner: Confiner, dir: Frontier, opts: WalkOptions, take: number, rules: RuleBudget): Promise<{ entries: WalkEntry[]; stack: IgnoreStack }> {
+async function readEntries(confiner: Confiner, dir: Frontier, opts: WalkOptions, walk: WalkState): Promise<{ entries: WalkEntry[]; stack: IgnoreStack }> {
+  const take = walk.limit - walk.yielded;
   let opened: OpenedDir;
   try {
     opened = await openDirectory(confiner, dir.real, dir.real);
@@ -167,9 +198,9 @@ async function readEntries(confiner: Confiner, dir: Frontier, opts: WalkOptions,
   const root = confiner.rootOf(opened.real);
   let stack = dir.stack;
   try {
-    if (opts.gitignore && dir.depth > 0) stack = dir.stack.push(await readIgnoreFile(confiner, opened.real, relative(root, opened.real), rules));
+    if (opts.gitignore && dir.depth > 0) stack = dir.stack.push(await readIgnoreFile(confiner, opened.real, relative(root, opened.real), walk.rules));
     const listed = { opened, root, depth: dir.depth + 1, stack };
-    const entries = take === Number.POSITIVE_INFINITY ? await readAllEntries(listed, opts) : await readSmallestAccepted(listed, opts, take);
+    const entries = take === Number.POSITIVE_INFINITY ? await readAllEntries(listed, opts, walk) : await readSmallestAccepted(listed, opts, take, walk);
     return { entries, stack };
   } finally {
     await opened.handle.close();
@@ -185,7 +216,7 @@ interface ListedDir {
 }
 
 /** Every entry, lstat-ed; the caller's accept runs afterwards. */
-async function readAllEntries({ opened, root, depth, stack }: ListedDir, { gitignore, skipUndecodable }: WalkOptions): Promise<WalkEntry[]> {
+async function readAllEntries({ opened, root, depth, stack }: ListedDir, { gitignore, skipUndecodable }: WalkOptions, walk: WalkState): Promise<WalkEntry[]> {
   const entries: WalkEntry[] = [];
   // Each looked at by its bytes: a name that is not UTF-8 decodes to a spelling that names another file or none. Sorted
   // as strings (Buffer.compare over 100 000 names took five times as long); names that decode alike, by their bytes.
@@ -198,16 +229,17 @@ async function readAllEntries({ opened, root, depth, stack }: ListedDir, { gitig
     else same.push(bytes);
   }
   const named = sortNames([...bytesOf.keys()]).flatMap((name) => bytesOf.get(name)!.sort(Buffer.compare).map((bytes) => ({ name, bytes })));
+  const slicer = new Slicer(walk);
   for (const { name, bytes } of named) {
+    await slicer.maybeYield();
     const st = await lstat(entryPath(opened.path, bytes)).catch(() => null);
     if (st === null) continue;
     const real = join(opened.real, name);
     entries.push({ name, rel: relative(root, real), real, type: typeOf(st), size: st.size, nlink: st.nlink, depth, ignore: null });
   }
   if (gitignore) {
-    const slicer = new Slicer();
     for (const e of entries) {
-      e.ignore = stack.match(e.rel, e.type === 'directory');
+      e.ignore = ignoreOf(walk, stack, e.rel, e.type === 'directory');
       // A .gitignore can hold a megabyte of rules, each tried on every entry: give other requests their turn.
       await slicer.maybeYield();
     }
@@ -225,18 +257,18 @@ async function readAllEntries({ opened, root, depth, stack }: ListedDir, { gitig
  * longer accepted) leaves a gap; the directory is then read again for the
  * names after the last one kept.
  */
-async function readSmallestAccepted({ opened, root, depth, stack }: ListedDir, opts: WalkOptions, take: number): Promise<WalkEntry[]> {
+async function readSmallestAccepted({ opened, root, depth, stack }: ListedDir, opts: WalkOptions, take: number, walk: WalkState): Promise<WalkEntry[]> {
   const dirRel = relative(root, opened.real);
   const facts = (name: string, type: EntryType): EntryFacts => {
     const rel = dirRel === '' ? name : `${dirRel}/${name}`;
-    return { name, rel, type, depth, ignore: opts.gitignore ? stack.match(rel, type === 'directory') : null };
+    return { name, rel, type, depth, ignore: opts.gitignore ? ignoreOf(walk, stack, rel, type === 'directory') : null };
   };
   const entries: WalkEntry[] = [];
   let after: Buffer | null = null;
   while (entries.length < take) {
     const heap = new SmallestNames(take - entries.length);
     let more = false;
-    const slicer = new Slicer();
+    const slicer = new Slicer(walk);
     for await (const batch of readDirents(opened.handle.fd, opened.path)) {
       for (let i = 0; i < batch.length; i++) {
         if (after !== null && batch.compare(i, after) <= 0) continue;
@@ -343,46 +375,57 @@ export async function* walk(confiner: Confiner, startReal: string, opts: WalkOpt
   const rules = new RuleBudget();
   const stack = opts.gitignore ? await ignoreStackFor(confiner, startReal, rules) : IgnoreStack.EMPTY;
   const start: Frontier = { real: startReal, depth: 0, stack };
-  const count: Count = { yielded: 0, limit: opts.limit ?? Number.POSITIVE_INFINITY, rules };
-  if (count.limit <= 0) return;
+  const state: WalkState = {
+    yielded: 0,
+    limit: opts.limit ?? Number.POSITIVE_INFINITY,
+    rules,
+    allowance: new MatchAllowance(),
+    signal: opts.signal,
+    deadline: opts.deadline ?? Number.POSITIVE_INFINITY,
+  };
+  if (state.limit <= 0) return;
   if (opts.order === 'depth-first') {
-    yield* depthFirst(confiner, start, opts, count);
+    yield* depthFirst(confiner, start, opts, state);
     return;
   }
   const queue: Frontier[] = [start];
   while (queue.length > 0) {
     const dir = queue.shift()!;
-    const { entries, stack: here } = await readEntries(confiner, dir, opts, count.limit - count.yielded, count.rules);
-    const slicer = new Slicer();
+    const { entries, stack: here } = await readEntries(confiner, dir, opts, state);
+    const slicer = new Slicer(state);
     for (const entry of entries) {
       // accept may match a glob on every entry (search_files): other requests get their turn between long runs.
       await slicer.maybeYield();
       if (!opts.accept(entry)) continue;
       yield entry;
-      if (++count.yielded >= count.limit) return;
+      if (++state.yielded >= state.limit) return;
       if (entry.type === 'directory' && entry.depth < opts.maxDepth && (opts.descend?.(entry) ?? true)) queue.push({ real: entry.real, depth: entry.depth, stack: here });
     }
   }
 }
 
-interface Count {
+interface WalkState {
   yielded: number;
   limit: number;
   /** What is left of the rules this walk may compile. */
   rules: RuleBudget;
+  /** What is left of the work its .gitignore matching may do. */
+  allowance: MatchAllowance;
+  signal: AbortSignal | undefined;
+  deadline: number;
 }
 
-async function* depthFirst(confiner: Confiner, dir: Frontier, opts: WalkOptions, count: Count): AsyncGenerator<WalkEntry> {
-  const { entries, stack } = await readEntries(confiner, dir, opts, count.limit - count.yielded, count.rules);
-  const slicer = new Slicer();
+async function* depthFirst(confiner: Confiner, dir: Frontier, opts: WalkOptions, state: WalkState): AsyncGenerator<WalkEntry> {
+  const { entries, stack } = await readEntries(confiner, dir, opts, state);
+  const slicer = new Slicer(state);
   for (const entry of entries) {
-    if (count.yielded >= count.limit) return;
+    if (state.yielded >= state.limit) return;
     await slicer.maybeYield();
     if (!opts.accept(entry)) continue;
     yield entry;
-    count.yielded++;
+    state.yielded++;
     if (entry.type === 'directory' && entry.depth < opts.maxDepth && (opts.descend?.(entry) ?? true)) {
-      yield* depthFirst(confiner, { real: entry.real, depth: entry.depth, stack }, opts, count);
+      yield* depthFirst(confiner, { real: entry.real, depth: entry.depth, stack }, opts, state);
     }
   }
 }

@@ -8,7 +8,7 @@ import { closeSync, constants, mkdirSync, openSync, readdirSync, rmSync, symlink
 import { join } from 'node:path';
 import { Confiner } from '../../src/workspace/confine.ts';
 import { canStreamNames, DirentBatch, readDirents } from '../../src/workspace/dir-names.ts';
-import { compareNames, type EntryFacts, sortNames, walk, type WalkOptions } from '../../src/workspace/walk.ts';
+import { compareNames, type EntryFacts, sortNames, walk, type WalkOptions, WalkStopped } from '../../src/workspace/walk.ts';
 import { MAX_RULES_PER_WALK } from '../../src/workspace/gitignore.ts';
 import { tree } from '../tools/helpers.ts';
 
@@ -151,6 +151,28 @@ describe('a costly accept', () => {
       walking = false;
       expect({ order, calls: seen.length, ticksWhileAccepting: seen.at(-1)! - seen[0]! > 0 }).toEqual({ order, calls: 100, ticksWhileAccepting: true });
     }
+  });
+});
+
+// A walk that yields nothing (every name hidden or ignored) gave its caller no chance to look at the time or its
+// client: the built-in search checked its deadline only per file found.
+describe('a walk that is told to stop', () => {
+  test('ends with WalkStopped once its signal is aborted or its deadline passed, in both orders, yielding nothing or not', async () => {
+    using t = tree();
+    for (let i = 0; i < 50; i++) writeFileSync(join(t.ws, `.h${i}`), '');
+    const c = new Confiner(t.ws);
+    const reasons: string[] = [];
+    for (const order of ['breadth-first', 'depth-first'] as const) {
+      for (const stop of [{ signal: AbortSignal.abort() }, { deadline: performance.now() - 1 }]) {
+        try {
+          for await (const _ of walk(c, c.roots[0]!, { order, maxDepth: 1, gitignore: false, accept: visible, ...stop }));
+          reasons.push('ran to its end');
+        } catch (err) {
+          reasons.push(err instanceof WalkStopped ? err.reason : String(err));
+        }
+      }
+    }
+    expect(reasons).toEqual(['cancelled', 'deadline', 'cancelled', 'deadline']);
   });
 });
 

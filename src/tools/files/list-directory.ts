@@ -7,7 +7,7 @@
 import * as v from 'valibot';
 import type { Confiner } from '../../workspace/confine.ts';
 import { openDirectory } from '../../workspace/open.ts';
-import { compareNames, type EntryType, walk } from '../../workspace/walk.ts';
+import { compareNames, type EntryType, walk, WalkStopped } from '../../workspace/walk.ts';
 import { defineTool, type ToolDefinition, toolArguments, toolOutput } from '../types.ts';
 import { READ_ANNOTATIONS, refusalsAsResults } from './common.ts';
 import { jsonTextCost } from '../../util/json-text-cost.ts';
@@ -19,6 +19,17 @@ export const MAX_LIST_ENTRIES = 1000;
  */
 const MAX_LIST_JSON = 1024 * 1024;
 const MAX_DEPTH = 10;
+/** Time one listing may take, as a search may: a directory of millions of names, or costly .gitignore rules, end it there. */
+const LIST_MS = 60_000;
+
+/** What a listing cut short says, with the entries found before. */
+const STOPPED: Record<WalkStopped['reason'], string> = {
+  cancelled: 'listing cancelled',
+  deadline: `listing stopped after ${LIST_MS / 1000} s`,
+  gitignore:
+    'the .gitignore rules here cost too much to match (more than a listing may spend per entry); stopped with the entries found so far: ' +
+    'list without respectGitignore, or a narrower path',
+};
 
 export const listDirectoryOutput = toolOutput({
   path: v.pipe(v.string(), v.description('The directory relative to the workspace root ("." for the root).')),
@@ -29,7 +40,7 @@ export const listDirectoryOutput = toolOutput({
       size: v.pipe(v.nullable(v.pipe(v.number(), v.integer(), v.minValue(0))), v.description('Bytes, for files; else null.')),
     }),
   ),
-  truncated: v.pipe(v.boolean(), v.description(`More than ${MAX_LIST_ENTRIES} entries exist (or their paths passed 1 MiB as JSON text).`)),
+  truncated: v.pipe(v.boolean(), v.description(`More than ${MAX_LIST_ENTRIES} entries exist (or their paths passed 1 MiB as JSON text), or the listing was stopped (\`error\` says why).`)),
 });
 
 export function listDirectoryTool(confiner: Confiner): ToolDefinition {
@@ -51,7 +62,7 @@ export function listDirectoryTool(confiner: Confiner): ToolDefinition {
     outputSchema: listDirectoryOutput,
     annotations: READ_ANNOTATIONS,
     readOnly: true,
-    async handler({ args }) {
+    async handler({ args, ctx }) {
       const input = args.path === undefined || args.path === '' ? '.' : args.path;
       const base = { path: input, entries: [] as unknown[], truncated: false };
       return refusalsAsResults(base, async () => {
@@ -68,21 +79,30 @@ export function listDirectoryTool(confiner: Confiner): ToolDefinition {
           descend: (e) => e.name !== '.git',
           // One past the cap tells whether more exist; a directory of a million names is then read, not kept.
           limit: MAX_LIST_ENTRIES + 1,
+          signal: ctx.signal,
+          deadline: performance.now() + LIST_MS,
         });
         let cost = 0;
-        for await (const e of walker) {
-          const path = confiner.display(e.real);
-          cost += jsonTextCost(path);
-          if (entries.length === MAX_LIST_ENTRIES || cost > MAX_LIST_JSON) {
-            truncated = true;
-            break;
+        let stopped: string | null = null;
+        try {
+          for await (const e of walker) {
+            const path = confiner.display(e.real);
+            cost += jsonTextCost(path);
+            if (entries.length === MAX_LIST_ENTRIES || cost > MAX_LIST_JSON) {
+              truncated = true;
+              break;
+            }
+            entries.push({ path, type: e.type, size: e.type === 'file' ? e.size : null });
           }
-          entries.push({ path, type: e.type, size: e.type === 'file' ? e.size : null });
+        } catch (err) {
+          if (!(err instanceof WalkStopped)) throw err;
+          truncated = true;
+          stopped = STOPPED[err.reason];
         }
         entries.sort((a, b) => compareNames(a.path, b.path));
         return {
-          structured: { path: confiner.display(dir.real), entries, truncated, error: null },
-          isError: false,
+          structured: { path: confiner.display(dir.real), entries, truncated, error: stopped },
+          isError: stopped !== null,
           auditResult: { entries: entries.length, truncated },
         };
       });

@@ -10,9 +10,9 @@
  */
 import { relative } from 'node:path';
 import type { Confiner } from '../../workspace/confine.ts';
-import { walk } from '../../workspace/walk.ts';
+import { walk, WalkStopped } from '../../workspace/walk.ts';
 import { RegexSession } from './search-regex-workers.ts';
-import { ReportedFileCheck, readSearchable, type SearchEngine, type SearchMatch, type SearchOutcome, type SearchRequest, selectEntry } from './search-shared.ts';
+import { GITIGNORE_TOO_COSTLY, ReportedFileCheck, readSearchable, type SearchEngine, type SearchMatch, type SearchOutcome, type SearchRequest, selectEntry } from './search-shared.ts';
 
 /** Deep enough for any real tree; bounds the open directories of one walk. */
 const MAX_WALK_DEPTH = 128;
@@ -23,7 +23,7 @@ export const REGEX_BUDGET_MS = 10_000;
 /** Time one search may take in all, walking and reading included: ripgrep's. */
 const SEARCH_MS = 60_000;
 
-async function* candidates(confiner: Confiner, req: SearchRequest): AsyncGenerator<{ real: string; size: number }> {
+async function* candidates(confiner: Confiner, req: SearchRequest, deadline: number): AsyncGenerator<{ real: string; size: number }> {
   if (req.startIsFile) {
     yield { real: req.start, size: 0 };
     return;
@@ -35,6 +35,9 @@ async function* candidates(confiner: Confiner, req: SearchRequest): AsyncGenerat
     accept: (e) => selectEntry(e, req.glob?.filter ?? null),
     // Each file is read again by its path: a name that is not UTF-8 would read the file its spelling names.
     skipUndecodable: true,
+    // Checked as it walks, not only when it yields a file: a tree of nothing but ignored names yields none.
+    signal: req.signal,
+    deadline,
   });
   for await (const e of files) {
     if (e.type === 'file' && e.nlink === 1 && e.size <= req.maxFileBytes) yield { real: e.real, size: e.size };
@@ -59,10 +62,11 @@ export const builtinSearch: SearchEngine = async (confiner, req) => {
     return { matches: matches.slice(0, req.maxResults), truncated, error };
   };
   const deadline = performance.now() + SEARCH_MS;
+  const stoppedAfter = `search stopped after ${SEARCH_MS / 1000} s`;
   try {
-    for await (const file of candidates(confiner, req)) {
+    for await (const file of candidates(confiner, req, deadline)) {
       if (req.signal.aborted) return ended(true, 'search cancelled');
-      if (performance.now() > deadline) return ended(true, `search stopped after ${SEARCH_MS / 1000} s`);
+      if (performance.now() > deadline) return ended(true, stoppedAfter);
       const text = await readSearchable(confiner, file.real, req.maxFileBytes);
       if (text === null) continue;
       const answer = await session.match(text, req.maxResults + 1 - matches.length);
@@ -80,6 +84,9 @@ export const builtinSearch: SearchEngine = async (confiner, req) => {
       if (matches.length > req.maxResults) return ended(true, null);
     }
     return ended(false, null);
+  } catch (err) {
+    if (!(err instanceof WalkStopped)) throw err;
+    return ended(true, err.reason === 'cancelled' ? 'search cancelled' : err.reason === 'deadline' ? stoppedAfter : GITIGNORE_TOO_COSTLY);
   } finally {
     session.close();
   }

@@ -25,7 +25,8 @@ import { join, relative } from 'node:path';
 import type { Spawner } from '../../exec/spawner.ts';
 import { lossyUtf8, mib } from './common.ts';
 import { columnAtByte, displayText } from './search-lines.ts';
-import { ReportedFileCheck, readSearchableBytes, type SearchEngine, type SearchMatch } from './search-shared.ts';
+import { GITIGNORE_TOO_COSTLY, ReportedFileCheck, readSearchableBytes, type SearchEngine, type SearchMatch } from './search-shared.ts';
+import { WalkStopped } from '../../workspace/walk.ts';
 
 /** A search that runs longer is stopped; its partial result says so. */
 const RG_TIMEOUT_MS = 60_000;
@@ -172,7 +173,17 @@ export function ripgrepSearch(rgPath: string, spawner: Spawner): SearchEngine {
     const output = run.stdout.split('\n');
     // A capped output ends mid-line: that last piece is not a message.
     if (run.truncated) output.pop();
-    let stopped: 'deadline' | 'cancelled' | null = null;
+    let stopped: 'deadline' | 'cancelled' | 'gitignore' | null = null;
+    /** settle; 'gitignore' when the .gitignore check stopped the search. */
+    const settled = async (path: RgText): Promise<'gitignore' | null> => {
+      try {
+        await settle(path);
+        return null;
+      } catch (err) {
+        if (!(err instanceof WalkStopped)) throw err;
+        return 'gitignore';
+      }
+    };
     for (const line of output) {
       if (req.signal?.aborted) stopped = 'cancelled';
       else if (performance.now() > deadline) stopped = 'deadline';
@@ -187,14 +198,15 @@ export function ripgrepSearch(rgPath: string, spawner: Spawner): SearchEngine {
         const d = msg.data as { path: RgText; binary_offset: number | null };
         current = null;
         if (d.binary_offset !== null || nominated.length === 0) continue;
-        await settle(d.path);
-        if (matches.length > req.maxResults) break;
+        stopped = await settled(d.path);
+        if (stopped !== null || matches.length > req.maxResults) break;
       }
     }
     // The cap fell inside a file (lines with thousands of matches each make MiBs of JSON): its lines so far still count.
-    if (stopped === null && run.truncated && current !== null && nominated.length > 0 && matches.length <= req.maxResults) await settle(current);
+    if (stopped === null && run.truncated && current !== null && nominated.length > 0 && matches.length <= req.maxResults) stopped = await settled(current);
     const found = matches.slice(0, req.maxResults);
     const more = matches.length > req.maxResults;
+    if (stopped === 'gitignore') return { matches: found, truncated: true, error: GITIGNORE_TOO_COSTLY };
     if (run.timedOut || stopped === 'deadline') return { matches: found, truncated: true, error: `search stopped after ${RG_TIMEOUT_MS / 1000} s` };
     if (run.cancelled || stopped === 'cancelled') return { matches: found, truncated: true, error: 'search cancelled' };
     if (run.truncated && !more) {

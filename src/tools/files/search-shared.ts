@@ -9,9 +9,9 @@
 import { lstat, realpath } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import type { Confiner } from '../../workspace/confine.ts';
-import type { GlobFilter } from '../../workspace/gitignore.ts';
+import { type GlobFilter, MatchAllowance } from '../../workspace/gitignore.ts';
 import { type FileIdentity, openFileForRead, readChecked } from '../../workspace/open.ts';
-import { type EntryFacts, IgnoreStackCache } from '../../workspace/walk.ts';
+import { type EntryFacts, IgnoreStackCache, WalkStopped } from '../../workspace/walk.ts';
 import { lossyUtf8 } from './common.ts';
 import type { LineMatch } from './search-lines.ts';
 
@@ -111,15 +111,24 @@ export function selectEntry(entry: EntryFacts, glob: GlobFilter | null): boolean
   return entry.ignore === 'whitelist' || !entry.name.startsWith('.');
 }
 
+/** What a search cut short by its .gitignore matching says (WalkStopped 'gitignore'). */
+export const GITIGNORE_TOO_COSTLY =
+  'the .gitignore rules on the way cost too much to match (more than a search may spend per file); stopped with the matches found so far: narrow the path or the glob';
+
 /**
  * The checks every file a search reports must pass, whichever engine found
  * it: a single-link regular file, reached without a symlink, and not ignored
  * by a .gitignore between the search start and the file (ripgrep is run with
- * --no-ignore-parent, so the rules above the start are applied here).
+ * --no-ignore-parent, so the rules above the start are applied here). Each
+ * directory's verdict is worked out once; the matching is charged to one
+ * allowance, and `passes` throws WalkStopped('gitignore') once it is spent.
  */
 export class ReportedFileCheck {
   private readonly stacks: IgnoreStackCache;
   private readonly realDirs = new Map<string, Promise<boolean>>();
+  /** Directories below the start, by real path: whether a .gitignore on the way ignores them. */
+  private readonly ignoredDirs = new Map<string, boolean>();
+  private readonly allowance = new MatchAllowance();
 
   constructor(
     private readonly confiner: Confiner,
@@ -147,9 +156,15 @@ export class ReportedFileCheck {
       }
       const path = join(dir, below[i]!);
       const isDir = i < below.length - 1;
-      const entryRel = relative(this.req.root, path);
-      const g = this.req.glob?.filter.match(entryRel, isDir) ?? null;
-      if (g === null && (await this.stacks.get(dir)).match(entryRel, isDir) === 'ignore') return false;
+      let ignored = isDir ? this.ignoredDirs.get(path) : undefined;
+      if (ignored === undefined) {
+        const entryRel = relative(this.req.root, path);
+        const g = this.req.glob?.filter.match(entryRel, isDir) ?? null;
+        ignored = g === null && (await this.stacks.get(dir)).match(entryRel, isDir, this.allowance) === 'ignore';
+        if (this.allowance.spent) throw new WalkStopped('gitignore');
+        if (isDir) this.ignoredDirs.set(path, ignored);
+      }
+      if (ignored) return false;
       dir = path;
     }
     return true;
