@@ -62,14 +62,15 @@ export const MAX_MATCH_WORK = 500_000;
 /**
  * What the .gitignore matching of one listing or search may spend, on
  * average per entry (MAX_MATCH_WORK bounds one entry): a start of a hundred
- * costly entries' worth, and 20 000 units more per entry matched — several
- * times what a real file of 1500 rules needs per path. Without it, a
+ * costly entries' worth, and 50 000 units more per entry matched — twice
+ * what a real file of 1500 rules needs per path (each rule tried costs
+ * TEST_WORK at least), a tenth of what one entry may cost. Without it, a
  * directory of names every costly rule had to be tried on (20 000 of them,
  * and a .gitignore of 2000 rules of 32 wildcards) held one listing on the
  * event loop for 96 s.
  */
 const ALLOWANCE_START = 100 * MAX_MATCH_WORK;
-const ALLOWANCE_PER_ENTRY = 20_000;
+const ALLOWANCE_PER_ENTRY = 50_000;
 
 /** One call's .gitignore matching allowance (see ALLOWANCE_START): spent once its entries cost more than their share. */
 export class MatchAllowance {
