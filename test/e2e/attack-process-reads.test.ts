@@ -311,6 +311,21 @@ describe('process_kill with a signal the process leaves at its default', () => {
     await alice('process_kill', { processId: p.processId, signal: 'SIGKILL' });
   }, 60_000);
 
+  // A shell blocks nearly every signal around each fork (dash for about a tenth of a busy loop's time). A signal that
+  // lands then stays pending until the shell unblocks it, and is discarded then, as the init leaves it at its
+  // default: judged only before sending, the shell ran on (a timeout or cancellation waited out its grace, a
+  // process_kill of SIGHUP was lost).
+  test('an init that had the signal blocked only for a moment, and leaves it at its default, is ended when it unblocks it', async () => {
+    const p = await alice('process_start', {
+      command: PY,
+      arguments: ['-c', 'import signal, time\nsignal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGHUP])\nprint("ready", flush=True)\nwhile signal.SIGHUP not in signal.sigpending(): time.sleep(0.002)\nsignal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGHUP])\ntime.sleep(1000)'],
+    });
+    expect((await alice('process_read', { processId: p.processId, waitMs: 5000 })).output).toBe('ready\n');
+    const killed = await alice('process_kill', { processId: p.processId, signal: 'SIGHUP' });
+    const ended = killed.status === 'running' ? await alice('process_read', { processId: p.processId, waitMs: 10_000 }) : killed;
+    expect(ended).toMatchObject({ status: 'killed', reason: 'process_kill sent SIGHUP' });
+  }, 30_000);
+
   test('an init waiting for the signal in sigwait (as tini and dumb-init do) takes it, each time, and runs on', async () => {
     // The signal left blocked and waited for: SigBlk no longer shows it while the wait lasts, and once the signal
     // wakes the process, nothing in /proc says it waited. Judged after sending, it was killed about every other time.
