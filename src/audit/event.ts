@@ -10,7 +10,10 @@
  * this line, chained on from the last recorded one, says so for good;
  * `audit_lines_adopted`: the writer took in whole lines after the last its
  * checkpoint recorded, which no writer recorded — a server killed between a
- * batch and its checkpoint, or lines added since — and says so for good).
+ * batch and its checkpoint, or lines added since — and says so for good;
+ * `request_refused`: a tools/call refused at the protocol layer once its
+ * message was read — a repeated name, routing headers that disagree with
+ * it, an unsupported version or media type, bad params, an unknown tool).
  */
 export const AUDIT_EVENT_TYPES = [
   'tool_call',
@@ -21,6 +24,7 @@ export const AUDIT_EVENT_TYPES = [
   'host_denied',
   'keys_reloaded',
   'permission_denied',
+  'request_refused',
   'process_exit',
   'audit_recovered',
   'audit_lines_lost',

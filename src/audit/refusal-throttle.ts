@@ -28,7 +28,7 @@
 import { addressSource } from '../util/ip-rules.ts';
 import type { AuditEvent, AuditEventType, AuditSink } from './event.ts';
 
-const REFUSALS: ReadonlySet<AuditEventType> = new Set(['auth_failure', 'ip_denied', 'host_denied', 'origin_denied', 'permission_denied', 'rate_limit_exceeded']);
+const REFUSALS: ReadonlySet<AuditEventType> = new Set(['auth_failure', 'ip_denied', 'host_denied', 'origin_denied', 'permission_denied', 'rate_limit_exceeded', 'request_refused']);
 
 
 /** Who a refusal counts against: the signed-in client (by key or token), else the address it came from. */

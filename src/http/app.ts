@@ -96,7 +96,15 @@ export function createHttpApp(rt: Runtime) {
     .use(oauthMetadataRoutes(rt.security.opts.oauth))
     .use(rt.config.metrics.port === undefined ? metricsRoutes(rt.ops.metrics, rt.config.metrics.token) : new Elysia({ name: 'hide/metrics-elsewhere' }))
     .use(auth(rt.security, rt.config.auth.header))
-    .use(mcpMessage(rt.core, rt.config.maxBodyBytes, rt.config.bodyTimeoutSeconds * 1000, (request, error) => rt.security.bodiesRefused(contextOf(request), error)))
+    .use(
+      mcpMessage(
+        rt.core,
+        rt.config.maxBodyBytes,
+        rt.config.bodyTimeoutSeconds * 1000,
+        (request, error) => rt.security.bodiesRefused(contextOf(request), error),
+        (request, read, error) => rt.core.refusedRead(contextOf(request), read, error),
+      ),
+    )
     .use(drainGateAfterRead(rt.ops.lifecycle))
     .use(limits(rt.security, rt.core.dispatcher, contextOf))
     .use(mcpRoutes(rt.core, contextOf));

@@ -28,7 +28,15 @@ export interface Incoming {
   progressToken?: string | number;
 }
 
-export type ReadResult = ({ ok: true } & Incoming) | { ok: false; id: JsonRpcId | null; error: HideError };
+/** A refused message; `call` holds the params of one that was a tools/call, for the audit log. */
+export type ReadResult = ({ ok: true } & Incoming) | { ok: false; id: JsonRpcId | null; error: HideError; call?: { params: unknown } };
+
+/** The params of a parsed value whose method is tools/call, else undefined. */
+function callOf(value: unknown): { params: unknown } | undefined {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  const { method, params } = value as Record<string, unknown>;
+  return method === 'tools/call' ? { params } : undefined;
+}
 
 export interface AnswerOptions {
   /** Taken by the transport's own limits step (HTTP); without it the core asks the gate. */
@@ -100,7 +108,7 @@ export class McpCore {
       // What runs, or what is stopped: a reader in front that took the other of a repeated name saw something else.
       if ((message.kind === 'request' && message.method === 'tools/call') || (message.kind === 'notification' && message.method === 'notifications/cancelled')) {
         const twice = repeatedName(text, value);
-        if (twice !== null) return { ok: false, id: twice.idRepeated ? null : id, error: repeatedNameError(twice.path) };
+        if (twice !== null) return { ok: false, id: twice.idRepeated ? null : id, error: repeatedNameError(twice.path), call: callOf(value) };
       }
       if (message.kind === 'response') {
         // Answered with a 202 and otherwise ignored, but not under a version no other message could name. Its id
@@ -116,9 +124,20 @@ export class McpCore {
       const token = meta !== null && typeof meta === 'object' ? (meta as Record<string, unknown>).progressToken : undefined;
       return isProgressToken(token) ? { ok: true, message, id, era, progressToken: token } : { ok: true, message, id, era };
     } catch (err) {
-      if (err instanceof HideError) return { ok: false, id, error: err };
+      if (err instanceof HideError) return { ok: false, id, error: err, call: callOf(value) };
       throw err;
     }
+  }
+
+  /**
+   * Records a tools/call refused once its message was read — by `read`
+   * (`error` is its refusal), or by the transport for what it read (an
+   * unsupported media type) — with the gate, as the dispatcher records the
+   * calls it refuses itself. Anything but a tools/call is left out.
+   */
+  refusedRead(ctx: CallContext, read: ReadResult, error: HideError): void {
+    const call = read.ok ? (read.message.kind === 'request' && read.message.method === 'tools/call' ? { params: read.message.params } : undefined) : read.call;
+    if (call !== undefined) this.dispatcher.refusedCall(ctx, call.params, error.message, error.rpcCode, error.status);
   }
 
   /**

@@ -231,6 +231,17 @@ export class McpDispatcher {
     return v.is(CallParams, params) ? (this.registry.get(params.name) ?? null) : null;
   }
 
+  /**
+   * Records a tools/call refused before admission (RefusedCall), with the name
+   * its params gave and the JSON-RPC code: a refusal of its own, or the
+   * answer to `params` that the transport could not take.
+   */
+  refusedCall(ctx: CallContext, params: unknown, error: string, code: number = RpcCode.invalidParams, status = 200): void {
+    const name = params !== null && typeof params === 'object' ? (params as Record<string, unknown>).name : undefined;
+    const labels = params !== null && typeof params === 'object' && !Array.isArray(params) ? callLabels(params as Record<string, unknown>, ctx.correlationId) : null;
+    this.gate.refused(ctx, { toolName: typeof name === 'string' ? name : null, correlationId: labels?.correlationId ?? ctx.correlationId, error, code, status });
+  }
+
   private async callTool(
     id: JsonRpcId,
     params: Record<string, unknown>,
@@ -241,13 +252,16 @@ export class McpDispatcher {
     const p = checkBounded(CallParams, params);
     if (!p.success) {
       admission?.release();
-      return { body: errorJson(id, RpcCode.invalidParams, `Invalid params: ${p.message}`), status: 200, correlationId: ctx.correlationId };
+      const message = `Invalid params: ${p.message}`;
+      this.refusedCall(ctx, params, message);
+      return { body: errorJson(id, RpcCode.invalidParams, message), status: 200, correlationId: ctx.correlationId };
     }
     const { name, arguments: rawArgs } = p.output;
     const { correlationId, user } = callLabels(params, ctx.correlationId);
     const tool = this.registry.get(name);
     if (!tool) {
       admission?.release();
+      this.refusedCall(ctx, params, `Unknown tool: ${name}`);
       return { body: errorJson(id, RpcCode.invalidParams, `Unknown tool: ${name}`), status: 200, correlationId };
     }
     // Admission may throw (403 / 429): nothing to release then.

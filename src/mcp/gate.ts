@@ -32,6 +32,17 @@ export interface ToolCallRecord {
   durationMs: number;
 }
 
+/** What the audit log records of a tools/call refused at the protocol layer, before admission. */
+export interface RefusedCall {
+  /** The name the message gave, when a string; null otherwise. */
+  toolName: string | null;
+  correlationId: string;
+  error: string;
+  /** The JSON-RPC code and HTTP status it was answered with. */
+  code: number;
+  status: number;
+}
+
 /** A permission to run one tool call; release exactly once when it ends. */
 export interface Admission {
   release(): void;
@@ -43,6 +54,8 @@ export interface ToolCallGate {
   record(ctx: CallContext, record: ToolCallRecord): void;
   /** Records a call refused by a limit it met while running (a ToolLimitError), as admission records its own refusals. */
   limited(ctx: CallContext, refusal: LimitedCall): void;
+  /** Records a tools/call refused before admission, once its message was read. */
+  refused(ctx: CallContext, refusal: RefusedCall): void;
   /**
    * Throws a HideError (401, 403) when the key the call was signed in with no
    * longer allows it, right before it runs: a reload may have come between
@@ -65,6 +78,7 @@ export const openGate: ToolCallGate = {
   admit: () => ({ release() {} }),
   record() {},
   limited() {},
+  refused() {},
 };
 
 function stringArg(args: Record<string, unknown> | undefined, key: string): string | null {

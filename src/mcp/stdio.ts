@@ -75,6 +75,7 @@ export async function serveStdio(core: McpCore, opts: StdioOptions): Promise<voi
     };
     const incoming = core.read(line, null);
     if (!incoming.ok) {
+      core.refusedRead(ctx, incoming, incoming.error);
       output.write(core.refusal(incoming.id, ctx, incoming.error).body!);
       return;
     }

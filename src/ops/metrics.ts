@@ -100,6 +100,7 @@ export class Metrics {
       case 'origin_denied':
       case 'host_denied':
       case 'permission_denied':
+      case 'request_refused':
         bump(this.denials, e.event_type);
         return;
       default:
@@ -152,6 +153,8 @@ export class Metrics {
     out.push(`hide_host_denials_total ${this.denials.get('host_denied') ?? 0}`);
     family('hide_permission_denials_total', 'counter', 'Tool calls refused because the client may not call the tool.');
     out.push(`hide_permission_denials_total ${this.denials.get('permission_denied') ?? 0}`);
+    family('hide_refused_calls_total', 'counter', 'Tool calls refused once their message was read, before they ran (malformed, headers disagreeing with the body, unknown tool).');
+    out.push(`hide_refused_calls_total ${this.denials.get('request_refused') ?? 0}`);
 
     family('hide_rate_limit_refusals_total', 'counter', 'Requests refused by a limit, by reason (rpm, concurrency, store_unavailable, processes-per-client, processes-total, launchers, audit, token_checks, request_bodies).');
     for (const reason of REFUSAL_REASONS) {

@@ -8,7 +8,7 @@
  */
 import type { CallContext, OAuthGrant } from '../core/context.ts';
 import { ForbiddenError, RateLimitError, UnauthorizedError, UnavailableError } from '../core/errors.ts';
-import type { Admission, LimitedCall, ToolCallGate, ToolCallRecord } from '../mcp/gate.ts';
+import type { Admission, LimitedCall, RefusedCall, ToolCallGate, ToolCallRecord } from '../mcp/gate.ts';
 import { type ToolDefinition, toolPermitted } from '../tools/types.ts';
 import type { AuditEvent, AuditEventType, AuditSink } from '../audit/event.ts';
 import type { IpFilter } from './ip.ts';
@@ -292,6 +292,11 @@ export class SecurityPipeline implements ToolCallGate {
   bodiesRefused(ctx: CallContext, error: string): void {
     const fields = { client_id: ctx.clientId, api_key_hash: ctx.apiKeyHash, ...oauthFields(ctx) };
     this.opts.audit.write(event('rate_limit_exceeded', this.facts(ctx, ctx.correlationId), { ...fields, error, result: { reason: 'request_bodies', retryAfterSeconds: 1 } }));
+  }
+
+  refused(ctx: CallContext, r: RefusedCall): void {
+    const fields = { client_id: ctx.clientId, api_key_hash: ctx.apiKeyHash, tool_name: r.toolName, ...oauthFields(ctx) };
+    this.opts.audit.write(event('request_refused', this.facts(ctx, r.correlationId), { ...fields, error: r.error, result: { code: r.code, status: r.status } }));
   }
 
   limited(ctx: CallContext, r: LimitedCall): void {

@@ -6,7 +6,7 @@
  * 2026-07-28, against the same server: auditing runs the same for both.
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test';
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServerProcess } from '../helpers/process.ts';
 import { ERAS, frame, rpc, startServer, tempDir, waitFor } from '../helpers/server.ts';
@@ -146,6 +146,48 @@ test('file contents and process input never reach the audit log, even when the c
   expect(lines).not.toContain(String(pin));
   expect(lines).toContain('"write_file"');
   expect(lines).toContain('"Content":{"omitted":true');
+});
+
+// A request shaped to look one way to a gateway in front and another here (a name given twice, routing headers that
+// disagree with the body) left no trace but an anonymous count by status: each tools/call refused once its message
+// was read is a line of its own, naming the client and the tool it named.
+test('a tools/call refused once its message was read leaves a request_refused line with its code and status; nothing runs; a refused tools/list leaves none', async () => {
+  const key = 'k'.repeat(40);
+  const dirKeys = tempDir();
+  writeFileSync(join(dirKeys, 'keys.json'), JSON.stringify({ clients: [{ client_id: 'alice', api_key: key }] }));
+  await using s = await startServer({ HIDE_AUTH_ENABLED: 'true', HIDE_API_KEYS_FILE: join(dirKeys, 'keys.json') });
+  const touch = (name: string) => ({ command: 'touch', arguments: [name] });
+  const post = async (body: string, headers: Record<string, string> = {}) => {
+    const res = await fetch(s.mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json', 'x-api-key': key, ...headers }, body });
+    const answer = (await res.json()) as { error?: { code: number } };
+    return { status: res.status, code: answer.error?.code ?? null };
+  };
+  const call = (params: unknown) => JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params });
+  const modern = frame('modern', { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'shell_execute', arguments: touch('ran-modern') } });
+  const answers = [
+    await post(call({ name: 'no_such_tool', arguments: {} })),
+    await post(call({ arguments: touch('ran-nameless') })),
+    await post(`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"check_file_exists","name":"shell_execute","arguments":${JSON.stringify(touch('ran-twice'))}}}`),
+    await post(modern.body, { ...modern.headers, 'mcp-name': 'check_file_exists' }),
+    await post(call({ name: 'shell_execute', arguments: touch('ran-text') }), { 'content-type': 'text/plain' }),
+    await post(JSON.stringify({ jsonrpc: '2.0', id: 4, method: 'tools/list', params: {} }), { 'mcp-method': 'tools/call' }),
+  ];
+  expect(answers.map((a) => a.status)).toEqual([200, 200, 400, 400, 415, 400]);
+  const lines = (await waitFor(() => {
+    const found = readFileSync(s.auditFile, 'utf8').split('\n').filter((l) => l.includes('"request_refused"'));
+    return found.length >= 5 ? found.map((l) => JSON.parse(l)) : null;
+  }, 3000, 'five request_refused lines'))!;
+  expect(lines.map((l) => [l.client_id, l.tool_name, l.result])).toEqual([
+    ['alice', 'no_such_tool', { code: answers[0]!.code, status: 200 }],
+    ['alice', null, { code: answers[1]!.code, status: 200 }],
+    ['alice', 'shell_execute', { code: answers[2]!.code, status: 400 }],
+    ['alice', 'shell_execute', { code: -32020, status: 400 }],
+    ['alice', 'shell_execute', { code: answers[4]!.code, status: 415 }],
+  ]);
+  expect(lines.every((l) => typeof l.error === 'string' && l.api_key_hash !== null)).toBe(true);
+  expect(readdirSync(s.workspace).filter((f) => f.startsWith('ran-'))).toEqual([]);
+  const metrics = await (await fetch(`${s.url}/metrics`)).text();
+  expect(metrics).toContain('hide_refused_calls_total 5');
 });
 
 // A misspelt flag was dropped and the call run without it: `"dryrun": true` made a preview into a write.

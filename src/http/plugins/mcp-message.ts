@@ -8,7 +8,7 @@
  */
 import { Elysia } from 'elysia';
 import { HideError, ParseError, RateLimitError, RpcCode } from '../../core/errors.ts';
-import type { McpCore } from '../../mcp/core.ts';
+import type { McpCore, ReadResult } from '../../mcp/core.ts';
 import type { McpHeaders } from '../../mcp/era.ts';
 import { type HeaderRecord, type RequestState, stateOf } from '../request-state.ts';
 import { BodyBudget, type BodyRoom, callerSource } from '../../security/body-budget.ts';
@@ -82,8 +82,15 @@ const SMALL_ROOM_BODIES = 8;
 
 /**
  * @param onBodiesRefused told of a body refused for want of room (BodyBudget), to audit it
+ * @param onCallRefused told of a message read and refused (McpCore.refusedRead audits a tools/call)
  */
-export function mcpMessage(core: McpCore, maxBytes: number, bodyTimeoutMs: number, onBodiesRefused: (request: Request, error: string) => void = () => {}) {
+export function mcpMessage(
+  core: McpCore,
+  maxBytes: number,
+  bodyTimeoutMs: number,
+  onBodiesRefused: (request: Request, error: string) => void = () => {},
+  onCallRefused: (request: Request, read: ReadResult, error: HideError) => void = () => {},
+) {
   const deadlines = new BodyDeadlines(bodyTimeoutMs);
   const budget = new BodyBudget(BODIES_PER_SOURCE * maxBytes, { small: SMALL_ROOM_BODIES * maxBytes, large: BODIES_OVERALL * maxBytes });
   const small = Math.min(SMALL_BODY, maxBytes / 4);
@@ -118,8 +125,11 @@ export function mcpMessage(core: McpCore, maxBytes: number, bodyTimeoutMs: numbe
     }
     const incoming = core.read(text, mcpHeaders(headers));
     state.rpcId = incoming.id;
-    if (media !== null) throw media;
-    if (!incoming.ok) throw incoming.error;
-    state.incoming = incoming;
+    const refusal = media ?? (incoming.ok ? null : incoming.error);
+    if (refusal !== null) {
+      onCallRefused(request, incoming, refusal);
+      throw refusal;
+    }
+    if (incoming.ok) state.incoming = incoming;
   }
 }
