@@ -197,7 +197,7 @@ describe('hide audit query', () => {
       hide(['audit', 'query', '--file', 'a.jsonl', '--event-type', 'tool_call'], dir.path),
     ]);
     expect(runs.map((r) => [r.code, r.stderr.split('\n')[0], r.stdout])).toEqual([
-      [2, "hide: --event-type: expected one of tool_call, auth_failure, rate_limit_exceeded, ip_denied, origin_denied, host_denied, keys_reloaded, permission_denied, process_exit, audit_recovered, audit_lines_lost, audit_lines_adopted; got 'tool-call'", ''],
+      [2, "hide: --event-type: expected one of tool_call, auth_failure, rate_limit_exceeded, ip_denied, origin_denied, host_denied, keys_reloaded, permission_denied, request_refused, process_exit, audit_recovered, audit_lines_lost, audit_lines_adopted; got 'tool-call'", ''],
       [2, 'hide: --correlation-id must not be empty', ''],
       [0, '', `${JSON.stringify({ event_type: 'tool_call', correlation_id: 'wf-1' })}\n`],
     ]);
