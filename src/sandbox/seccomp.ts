@@ -119,6 +119,7 @@ const NR = {
   acct: [163, 89],
   quotactl: [179, 60],
   quotactl_fd: [443, 443],
+  file_setattr: [469, 469],
   // modes and file creation
   chmod: [90, null],
   fchmod: [91, 52],
@@ -130,6 +131,7 @@ const NR = {
   creat: [85, null],
   mknod: [133, null],
   mknodat: [259, 33],
+  renameat2: [316, 276],
   // network
   socket: [41, 198],
   socketpair: [53, 199],
@@ -243,15 +245,22 @@ const FILESYSTEM_IOCTL_TYPES = [0x9400, 0xf500, 0xbc00];
 /** Generic VFS ioctls that borrow btrfs's type, each needing a destination open for writing: FICLONE, FICLONERANGE, FIDEDUPERANGE (cp --reflink). */
 const CLONE_IOCTLS = [0x40049409, 0x4020940d, 0xc0189436];
 /**
- * By type and number: fscrypt's FS_IOC_SET_ENCRYPTION_POLICY, ADD_ENCRYPTION_KEY,
- * REMOVE_ENCRYPTION_KEY, REMOVE_ENCRYPTION_KEY_ALL_USERS ('f' 19, 23-25: kernel
- * keys through any descriptor on the filesystem, charged to the user's key
- * quota and outliving the server); fs-verity's FS_IOC_ENABLE_VERITY ('f' 133:
- * a file made unwritable for good through a read descriptor); pidfs's
- * PIDFD_GET_INFO (0xff 11: the credentials and exit status of any process a
- * pidfd names, another client's where commands share a PID namespace).
+ * By type and number: fscrypt's FS_IOC_SET_ENCRYPTION_POLICY,
+ * GET_ENCRYPTION_PWSALT, ADD_ENCRYPTION_KEY, REMOVE_ENCRYPTION_KEY,
+ * REMOVE_ENCRYPTION_KEY_ALL_USERS ('f' 19, 20, 23-25: kernel keys through any
+ * descriptor on the filesystem, charged to the user's key quota and outliving
+ * the server; the salt written into the superblock for good); fs-verity's
+ * FS_IOC_ENABLE_VERITY ('f' 133: a file made unwritable for good through a
+ * read descriptor); FS_IOC_SETFLAGS and FS_IOC_FSSETXATTR ('f' 2, 'X' 32:
+ * inode flags and the project id, which decides the project quota a file is
+ * charged to, an owner may change through a read descriptor — out of the
+ * quota bounding the workspace, or into another's); pidfs's PIDFD_GET_INFO
+ * (0xff 11: the credentials and exit status of any process a pidfd names,
+ * another client's where commands share a PID namespace).
  */
-const REFUSED_IOCTL_NRS = [0x6613, 0x6617, 0x6618, 0x6619, 0x6685, 0xff0b];
+const REFUSED_IOCTL_NRS = [0x6613, 0x6614, 0x6617, 0x6618, 0x6619, 0x6685, 0x6602, 0x5820, 0xff0b];
+/** renameat2's RENAME_WHITEOUT: leaves a character device (0:0) where the name was, which Landlock's device rule does not see. */
+const RENAME_WHITEOUT = 4;
 /** TIOCSETD: a terminal's line discipline, which the kernel loads as a module on demand (n_gsm, n_hdlc). */
 const TIOCSETD = 0x5423;
 const F_SETSIG = 10;
@@ -386,8 +395,8 @@ const RULES: readonly Rule[] = [
     test: refuse(),
   },
   {
-    calls: ['kexec_load', 'kexec_file_load', 'init_module', 'finit_module', 'delete_module', 'swapon', 'swapoff', 'reboot', 'acct', 'quotactl', 'quotactl_fd'],
-    refuses: 'system administration: kexec, kernel modules, swap, reboot, process accounting, quotas',
+    calls: ['kexec_load', 'kexec_file_load', 'init_module', 'finit_module', 'delete_module', 'swapon', 'swapoff', 'reboot', 'acct', 'quotactl', 'quotactl_fd', 'file_setattr'],
+    refuses: 'system administration: kexec, kernel modules, swap, reboot, process accounting, quotas, inode flags and project ids by path (file_setattr)',
     test: refuse(),
   },
   {
@@ -434,6 +443,11 @@ const RULES: readonly Rule[] = [
   // every capability for whoever executes it outside the sandbox.
   { calls: ['chmod', 'fchmod', 'creat', 'mknod'], refuses: 'set-uid/set-gid modes (S_ISUID|S_ISGID) in chmod, fchmod, creat, mknod', test: setIdMode(1) },
   { calls: ['fchmodat', 'fchmodat2', 'mknodat'], refuses: 'set-uid/set-gid modes in fchmodat, fchmodat2, mknodat', test: setIdMode(2) },
+  {
+    calls: ['renameat2'],
+    refuses: 'renameat2 with RENAME_WHITEOUT (it leaves a character device node where the name was)',
+    test: () => ({ kind: 'bits', arg: 4, mask: RENAME_WHITEOUT }),
+  },
   { calls: ['open'], refuses: 'open(O_CREAT or O_TMPFILE) with a set-uid/set-gid mode', test: setIdMode(2, { arg: 1, mask: O_CREAT | __O_TMPFILE }) },
   { calls: ['openat'], refuses: 'openat(O_CREAT or O_TMPFILE) with a set-uid/set-gid mode', test: setIdMode(3, { arg: 2, mask: O_CREAT | __O_TMPFILE }) },
   {
@@ -508,7 +522,7 @@ const RULES: readonly Rule[] = [
     calls: ['ioctl'],
     refuses:
       'ioctl of filesystems that create or change files past the path rules (btrfs, f2fs and bcachefs types; FICLONE, FICLONERANGE and FIDEDUPERANGE pass), ' +
-      "fscrypt's policy and key ioctls, FS_IOC_ENABLE_VERITY, PIDFD_GET_INFO, and TIOCSETD (line disciplines load kernel modules)",
+      "fscrypt's policy, salt and key ioctls, FS_IOC_ENABLE_VERITY, FS_IOC_SETFLAGS and FS_IOC_FSSETXATTR (inode flags, project ids), PIDFD_GET_INFO, and TIOCSETD (line disciplines load kernel modules)",
     test: () => ({
       kind: 'any',
       tests: [

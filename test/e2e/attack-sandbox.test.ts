@@ -111,7 +111,7 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
   // Landlock looks at ioctl only on device files. On btrfs a snapshot made through a read-only descriptor planted a
   // package in a read-only grant the server's user owned, which the next client's command ran; fscrypt's ioctls made
   // kernel keys, charged to the user and outliving the server, past the refusal of the keyring calls.
-  test('filesystem ioctls through a read-only descriptor and pidfd info are refused, the high word making no difference; a reflink copy is not', async () => {
+  test('filesystem ioctls through a read-only descriptor, inode flags and project ids, whiteouts and pidfd info are refused, the high word making no difference; a reflink copy is not', async () => {
     const refused = 'Operation not permitted';
     expect(await attack(ALICE, 'ioctls', '/usr')).toEqual({
       'btrfs subvolume': refused,
@@ -122,6 +122,10 @@ describe.skipIf(!TWO_CLIENT_ATTACKS_SUPPORTED).each([
       'enable verity': refused,
       'pidfd info': refused,
       'pidfd info, high word': refused,
+      'inode flags': refused,
+      'project id': refused,
+      'project id by path': refused,
+      whiteout: refused,
       ficlone: 'not refused',
     });
   });

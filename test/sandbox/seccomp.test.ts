@@ -109,7 +109,7 @@ const ALWAYS_REFUSED: readonly Syscall[] = [
   'io_setup', 'io_destroy', 'io_submit', 'io_cancel', 'io_getevents', 'io_pgetevents',
   'fanotify_init', 'fanotify_mark',
   'bpf', 'perf_event_open', 'userfaultfd', 'memfd_secret', 'add_key', 'request_key', 'keyctl',
-  'kexec_load', 'kexec_file_load', 'init_module', 'finit_module', 'delete_module', 'swapon', 'swapoff', 'reboot', 'acct', 'quotactl', 'quotactl_fd',
+  'kexec_load', 'kexec_file_load', 'init_module', 'finit_module', 'delete_module', 'swapon', 'swapoff', 'reboot', 'acct', 'quotactl', 'quotactl_fd', 'file_setattr',
   'mount', 'umount2', 'pivot_root', 'chroot', 'open_tree', 'move_mount', 'fsopen', 'fsmount', 'fspick', 'mount_setattr',
   'name_to_handle_at', 'open_by_handle_at',
 ];
@@ -357,7 +357,7 @@ describe('the BPF program', () => {
   // Landlock looks at ioctl only on device files: filesystem ioctls through a read-only descriptor made snapshots in a
   // read-only grant (btrfs) and kernel keys past the keyring calls' refusal (fscrypt).
   for (const [arch, audit, nr] of [['x64', AUDIT.x64, 16], ['arm64', AUDIT.arm64, 29]] as const) {
-    test(`${arch}: ioctl of the filesystem families, fscrypt keys and policies, verity, pidfd info and line disciplines refused, by the low word; the rest pass`, () => {
+    test(`${arch}: ioctl of the filesystem families, fscrypt keys and policies, verity, inode flags and project ids, pidfd info and line disciplines refused, by the low word; the rest pass; renameat2 refused a whiteout`, () => {
       const prog = buildFor(arch, POLICY);
       const ioctl = (cmd: number | bigint) => verdict(prog, audit, nr, [3, cmd, 0]);
       expect({
@@ -386,6 +386,11 @@ describe('the BPF program', () => {
         fionread: ioctl(0x541b),
         fsGetFlags: ioctl(0x80086601),
         fiemap: ioctl(0xc020660b),
+        fsSetFlags: ioctl(0x40086602),
+        fsSetFlags32: ioctl(0x40046602),
+        fsSetXattr: ioctl(0x401c5820),
+        fsGetXattr: ioctl(0x801c581f),
+        fscryptPwsalt: ioctl(0x40106614),
       }).toEqual({
         btrfsSnapCreateV2: 'EPERM',
         btrfsSubvolCreate: 'EPERM',
@@ -412,7 +417,15 @@ describe('the BPF program', () => {
         fionread: 'allow',
         fsGetFlags: 'allow',
         fiemap: 'allow',
+        fsSetFlags: 'EPERM',
+        fsSetFlags32: 'EPERM',
+        fsSetXattr: 'EPERM',
+        fsGetXattr: 'allow',
+        fscryptPwsalt: 'EPERM',
       });
+      const renameat2 = syscallNumbers('renameat2')[arch === 'x64' ? 0 : 1]!;
+      const rename = (flags: number | bigint) => verdict(prog, audit, renameat2, [-100, 0, -100, 0, flags]);
+      expect([rename(0), rename(1), rename(2), rename(4), rename(5), rename((1n << 32n) | 4n)]).toEqual(['allow', 'allow', 'allow', 'EPERM', 'EPERM', 'EPERM']);
     });
   }
 
