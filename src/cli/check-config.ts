@@ -2,7 +2,7 @@
 import { ConfigError, loadConfig, maskedConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { replaceableRootWarnings } from '../config/replaceable-roots.ts';
-import { writableExecutableWarning, writableKeysFileProblem, writableLaunchProblem } from '../config/writable-roots.ts';
+import { readOnlyInWritableWarnings, writableExecutableWarning, writableKeysFileProblem, writableLaunchProblem } from '../config/writable-roots.ts';
 import { currentLaunch } from '../runtime/launch.ts';
 import { isWellFormedKey, KEY_FORM, KeyStore } from '../security/keys.ts';
 import { Confiner } from '../workspace/confine.ts';
@@ -33,6 +33,7 @@ export async function runCheckConfig(argv: string[]): Promise<number> {
   const replaceable = writableExecutableWarning(launch, config.workspace, config.allowedPaths);
   if (replaceable !== null) warnings.push(replaceable);
   warnings.push(...replaceableRootWarnings(config));
+  if (config.sandbox.mode !== 'off') warnings.push(...readOnlyInWritableWarnings(config.sandbox.readOnlyPaths, config.workspace, config.allowedPaths));
   if (problems.length > 0) throw new ConfigError(problems);
   const abi = process.platform === 'linux' ? landlockAbi() : 0;
   const sandbox = {

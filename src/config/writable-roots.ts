@@ -81,6 +81,24 @@ export function workspaceDotenvProblem(file: string, names: readonly string[], r
   );
 }
 
+/**
+ * One warning per configured read-only path that leads into the workspace or
+ * an allowed path: a right a directory above grants cannot be taken back
+ * below it (Landlock adds rights, it never removes them), so commands and
+ * file tools write there as anywhere else in that root. With `/` granted
+ * everything is writable, which the start says on its own.
+ */
+export function readOnlyInWritableWarnings(readOnlyPaths: readonly string[], workspace: string, allowedPaths: readonly string[]): string[] {
+  const roots = boundedRoots(workspace, allowedPaths);
+  return readOnlyPaths.flatMap((path) => {
+    const at = leadsTo(path);
+    const root = roots.find((r) => isWithin(leadsTo(r.path), at));
+    return root === undefined
+      ? []
+      : [`the read-only path ${path} lies in ${root.what} (${root.path}): commands and file tools can write it as they write the rest of it; keep read-only paths outside the workspace and allowed paths`];
+  });
+}
+
 /** What this start runs and how it was found: the executable, or the source tree a `bun run` runs; npm's local prefix. */
 export interface Launch {
   /** The executable (a compiled build) or the source tree's root (a run from source). */

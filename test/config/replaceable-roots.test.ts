@@ -65,6 +65,21 @@ describe('configured paths another user could replace', () => {
     ]);
   });
 
+  // Landlock adds rights and never takes one back: a read-only path inside the workspace was as writable as the rest,
+  // by commands and by write_file, and nothing said so.
+  test.concurrent('a read-only path that leads into the workspace or an allowed path is named; one outside, or with the sandbox off, is not', async () => {
+    using dir = configDir({ 'ws/tools/.keep': '', 'other/.keep': '' });
+    const ws = join(dir.path, 'ws');
+    const env = { HIDE_WORKSPACE: ws, HIDE_SANDBOX_READ_ONLY_PATHS: `/usr,${join(ws, 'tools')},${join(dir.path, 'other')}` };
+    const [on, off] = await Promise.all([runCli(['check-config'], dir.path, env), runCli(['check-config'], dir.path, { ...env, HIDE_SANDBOX: 'off' })]);
+    const warnings = (r: { stdout: string }) => (JSON.parse(r.stdout) as { warnings: string[] }).warnings;
+    expect([on.code, warnings(on)]).toEqual([
+      0,
+      [`the read-only path ${join(ws, 'tools')} lies in the workspace (${ws}): commands and file tools can write it as they write the rest of it; keep read-only paths outside the workspace and allowed paths`],
+    ]);
+    expect([off.code, warnings(off)]).toEqual([0, []]);
+  });
+
   test.concurrent('check-config lists them with its warnings; the defaults give none', async () => {
     using dir = configDir({ 'open/ws/.keep': '' });
     chmodSync(join(dir.path, 'open'), 0o777);
