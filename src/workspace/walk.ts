@@ -10,9 +10,8 @@
  * accepted ones as can still be taken: a directory of a million names costs
  * time, not memory.
  */
-import { isUtf8 } from 'node:buffer';
 import type { Stats } from 'node:fs';
-import { lstat, readdir } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import type { Confiner } from './confine.ts';
 import { readDirents } from './dir-names.ts';
@@ -101,6 +100,42 @@ export function compareNames(a: string, b: string): number {
 /** Names in byte order; the engine's own sort (UTF-16 order, the same unless a name has a character from U+D800 up) when it can. */
 export function sortNames(names: string[]): string[] {
   return names.some((n) => /[\ud800-\uffff]/.test(n)) ? names.sort(compareNames) : names.sort();
+}
+
+/**
+ * Names sorted in one go, at most: a larger directory is sorted a run at a
+ * time and merged, the event loop served between (150 000 names sharing a
+ * 240-character prefix took 1.46 s sorted whole).
+ */
+const SORT_RUN = 512;
+
+/** Names in byte order, as sortNames gives them, in slices (SORT_RUN). */
+async function sortNamesInSlices(names: string[], slicer: Slicer): Promise<string[]> {
+  if (names.length <= SORT_RUN) return sortNames(names);
+  let runs: string[][] = [];
+  for (let i = 0; i < names.length; i += SORT_RUN) {
+    runs.push(sortNames(names.slice(i, i + SORT_RUN)));
+    await slicer.maybeYield();
+  }
+  while (runs.length > 1) {
+    const merged: string[][] = [];
+    for (let i = 0; i < runs.length; i += 2) merged.push(i + 1 < runs.length ? await mergeNames(runs[i]!, runs[i + 1]!, slicer) : runs[i]!);
+    runs = merged;
+  }
+  return runs[0]!;
+}
+
+async function mergeNames(a: string[], b: string[], slicer: Slicer): Promise<string[]> {
+  const out: string[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    out.push(compareNames(a[i]!, b[j]!) <= 0 ? a[i++]! : b[j++]!);
+    if ((out.length & 255) === 0) await slicer.maybeYield();
+  }
+  for (; i < a.length; i++) out.push(a[i]!);
+  for (; j < b.length; j++) out.push(b[j]!);
+  return out;
 }
 
 /** Longest run of .gitignore matching before the walk lets the event loop serve others. */
@@ -221,15 +256,23 @@ async function readAllEntries({ opened, root, depth, stack }: ListedDir, { gitig
   // Each looked at by its bytes: a name that is not UTF-8 decodes to a spelling that names another file or none. Sorted
   // as strings (Buffer.compare over 100 000 names took five times as long); names that decode alike, by their bytes.
   const bytesOf = new Map<string, Buffer[]>();
-  for (const bytes of await readdir(opened.path, { encoding: 'buffer' })) {
-    if (skipUndecodable && !isUtf8(bytes)) continue;
-    const name = bytes.toString('utf8');
-    const same = bytesOf.get(name);
-    if (same === undefined) bytesOf.set(name, [bytes]);
-    else same.push(bytes);
-  }
-  const named = sortNames([...bytesOf.keys()]).flatMap((name) => bytesOf.get(name)!.sort(Buffer.compare).map((bytes) => ({ name, bytes })));
   const slicer = new Slicer(walk);
+  // Read a batch at a time, the event loop served between: a directory of 150 000 names read whole held it.
+  for await (const batch of readDirents(opened.handle.fd, opened.path)) {
+    for (let i = 0; i < batch.length; i++) {
+      await slicer.maybeYield();
+      if (skipUndecodable && !batch.isUtf8(i)) continue;
+      const name = batch.name(i);
+      const same = bytesOf.get(name);
+      if (same === undefined) bytesOf.set(name, [batch.bytes(i)]);
+      else same.push(batch.bytes(i));
+    }
+  }
+  const named: Array<{ name: string; bytes: Buffer }> = [];
+  for (const name of await sortNamesInSlices([...bytesOf.keys()], slicer)) {
+    for (const bytes of bytesOf.get(name)!.sort(Buffer.compare)) named.push({ name, bytes });
+    await slicer.maybeYield();
+  }
   for (const { name, bytes } of named) {
     await slicer.maybeYield();
     const st = await lstat(entryPath(opened.path, bytes)).catch(() => null);
