@@ -79,10 +79,11 @@ export function initTakes(pid: number, sig: NodeJS.Signals): boolean {
  * When an init that leaves `sig` at its default only blocked it (a shell
  * blocks nearly every signal around each fork, dash for about a tenth of a
  * busy loop's time), the kernel discards it at the unblocking: looks again a
- * few times over 640 ms (a loaded machine may not run the shell for a while), and sends the SIGKILL the default action amounts to
- * once the signal is neither blocked nor pending and still not caught or
- * ignored. A program that blocks it to take it another way (signalfd) keeps
- * it blocked, and is left alone.
+ * few times over 640 ms (a loaded machine may not run the shell for a
+ * while), and sends the SIGKILL the default action amounts to once the
+ * signal is neither blocked nor pending and still not caught or ignored. A
+ * program that blocks it to take it another way (signalfd) keeps it
+ * blocked, and is left alone.
  */
 const RECHECK_MS = [2, 3, 5, 10, 20, 40, 80, 160, 320];
 
