@@ -101,7 +101,9 @@ function walkGranted(path: string, roots: readonly string[]): Walked {
       continue;
     }
     if (++hops > MAX_HOPS) return { unresolved: true };
-    const root = roots.find((r) => isWithin(r, real));
+    // Judged by the innermost root holding it: a root whose real path a planted link made (the workspace swapped for a
+    // link to `/`) holds everything, and would let that same link, or another, through.
+    const root = roots.filter((r) => isWithin(r, real)).reduce<string | undefined>((inner, r) => (inner === undefined || r.length > inner.length ? r : inner), undefined);
     if (root !== undefined) rest.push({ link: next, root });
     if (isAbsolute(link)) real = '/';
     rest.push(...parts(link).reverse());

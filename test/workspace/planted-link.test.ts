@@ -29,6 +29,22 @@ test('the workspace under an allowed path, a directory above it swapped for a li
   );
 });
 
+// The link's own grant made `/` (or an ancestor of the allowed path) a root, and a root that holds everything let the
+// link through: the restart granted `/` read-write.
+test('the workspace under an allowed path swapped for a link to / or to an ancestor, itself or with another allowed path: refused', () => {
+  for (const to of ['/', 'ancestor', 'both']) {
+    const { dir, mono, workspace } = layout();
+    mkdirSync(join(mono, 'b'));
+    renameSync(join(mono, 'a'), join(mono, 'a-moved'));
+    mkdirSync(join(mono, 'a'));
+    symlinkSync(to === 'ancestor' ? dir : '/', join(mono, 'a', 'proj'));
+    // A second allowed path in the same directory, swapped the same way: each made root holds the other's link.
+    if (to === 'both') symlinkSync('/', join(mono, 'b', 'other'));
+    const allowed = to === 'both' ? [mono, join(mono, 'b', 'other')] : [mono];
+    expect(() => new Confiner(workspace, allowed)).toThrow(`the workspace ${workspace} is reached through the link ${join(mono, 'a', 'proj')}, in the granted directory ${mono}`);
+  }
+});
+
 test('an allowed path reached through a link in the workspace that leads out: refused', () => {
   const { dir, workspace } = layout();
   symlinkSync(join(dir, 'outside'), join(workspace, 'vendor'));
