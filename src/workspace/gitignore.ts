@@ -71,18 +71,29 @@ export const MAX_MATCH_WORK = 500_000;
  */
 const ALLOWANCE_START = 100 * MAX_MATCH_WORK;
 const ALLOWANCE_PER_ENTRY = 50_000;
+/**
+ * And at most this much in all, a thousand costly entries' worth (15-40 s of
+ * one core, depending on the machine): names of just under the average,
+ * hundreds of thousands of them, kept three listings of one client matching
+ * until their 60-s deadline, and every other client's file tools waited
+ * behind them. A real file of 1500 rules still covers 20 000 entries, a small
+ * one half a million.
+ */
+const ALLOWANCE_MAX = 1000 * MAX_MATCH_WORK;
 
 /** One call's .gitignore matching allowance (see ALLOWANCE_START): spent once its entries cost more than their share. */
 export class MatchAllowance {
   private left = ALLOWANCE_START;
+  private total = 0;
 
   /** Counts one entry's match of `work` units. */
   charge(work: number): void {
     this.left += ALLOWANCE_PER_ENTRY - work;
+    this.total += work;
   }
 
   get spent(): boolean {
-    return this.left < 0;
+    return this.left < 0 || this.total > ALLOWANCE_MAX;
   }
 }
 

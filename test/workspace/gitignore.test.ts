@@ -1,6 +1,6 @@
 /** The .gitignore matcher against the rules of gitignore(5). */
 import { describe, expect, test } from 'bun:test';
-import { GlobFilter, IgnoreFile, IgnoreStack, MAX_MATCH_WORK, MAX_RULE_CHARS, MAX_RULES, MAX_RUNS } from '../../src/workspace/gitignore.ts';
+import { GlobFilter, IgnoreFile, IgnoreStack, MatchAllowance, MAX_MATCH_WORK, MAX_RULE_CHARS, MAX_RULES, MAX_RUNS } from '../../src/workspace/gitignore.ts';
 
 function verdicts(text: string, paths: Array<[string, boolean]>, base = ''): Array<string | null> {
   const f = new IgnoreFile(base, text);
@@ -104,6 +104,28 @@ test('IgnoreFile.compile gives other work its turn as it goes, and the same rule
   running = false;
   expect(turns).toBeGreaterThan(100);
   expect(['a.e5', 'a.e1999', 'a.x'].map((p) => compiled.match(p, false))).toEqual(['ignore', 'ignore', null]);
+});
+
+describe('a call\'s matching allowance', () => {
+  const spentAfter = (work: number, most: number) => {
+    const a = new MatchAllowance();
+    for (let n = 1; n <= most; n++) {
+      a.charge(work);
+      if (a.spent) return n;
+    }
+    return null;
+  };
+  test('is spent by entries that each cost the most a match may do, after about a hundred of them', () => {
+    expect(spentAfter(MAX_MATCH_WORK, 1000)).toBe(112);
+  });
+  test('is spent by a total of a thousand costly entries\' worth, however little over its share each entry costs', () => {
+    // Under the 50 000 an entry may cost on average, each of them: only the total stops them.
+    expect(spentAfter(40_000, 100_000)).toBe(12_501);
+  });
+  test('covers a real large file over twenty thousand entries, and a small one over half a million', () => {
+    expect(spentAfter(25_000, 20_000)).toBeNull();
+    expect(spentAfter(1000, 500_000)).toBeNull();
+  });
 });
 
 describe('IgnoreStack', () => {
