@@ -326,6 +326,24 @@ describe('process_kill with a signal the process leaves at its default', () => {
     expect(ended).toMatchObject({ status: 'killed', reason: 'process_kill sent SIGHUP' });
   }, 30_000);
 
+  // Told apart from the shell above by a look that finds the signal blocked and no longer pending: it was taken.
+  test('an init that takes the blocked signal (sigwaitinfo, signalfd) and then unblocks it finishes on its own', async () => {
+    const p = await alice('process_start', {
+      command: PY,
+      arguments: [
+        '-c',
+        'import signal, time\nsignal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGHUP])\nprint("ready", flush=True)\nwhile signal.SIGHUP not in signal.sigpending(): time.sleep(0.002)\nsignal.sigwaitinfo([signal.SIGHUP])\ntime.sleep(0.2)\nsignal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGHUP])\ntime.sleep(1)\nprint("cleaned up", flush=True)',
+      ],
+    });
+    let r = await alice('process_read', { processId: p.processId, waitMs: 5000 });
+    expect(r.output).toBe('ready\n');
+    await alice('process_kill', { processId: p.processId, signal: 'SIGHUP' });
+    r = await alice('process_read', { processId: p.processId, cursor: r.cursor, waitMs: 10_000 });
+    expect(r).toMatchObject({ output: 'cleaned up\n' });
+    if (r.status === 'running') r = await alice('process_read', { processId: p.processId, cursor: r.cursor, waitMs: 10_000 });
+    expect(r).toMatchObject({ status: 'exited', exitCode: 0 });
+  }, 30_000);
+
   test('an init waiting for the signal in sigwait (as tini and dumb-init do) takes it, each time, and runs on', async () => {
     // The signal left blocked and waited for: SigBlk no longer shows it while the wait lasts, and once the signal
     // wakes the process, nothing in /proc says it waited. Judged after sending, it was killed about every other time.
