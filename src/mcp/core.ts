@@ -31,9 +31,16 @@ export interface Incoming {
 /** A refused message; `call` holds the params of one that was a tools/call, for the audit log. */
 export type ReadResult = ({ ok: true } & Incoming) | { ok: false; id: JsonRpcId | null; error: HideError; call?: { params: unknown } };
 
-/** The params of a parsed value whose method is tools/call, else undefined. */
+/** The params of a parsed value whose method is tools/call (of a batch, its first such), else undefined. */
 function callOf(value: unknown): { params: unknown } | undefined {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  if (Array.isArray(value)) {
+    for (const item of value.slice(0, 100)) {
+      const call = callOf(item);
+      if (call !== undefined) return call;
+    }
+    return undefined;
+  }
+  if (value === null || typeof value !== 'object') return undefined;
   const { method, params } = value as Record<string, unknown>;
   return method === 'tools/call' ? { params } : undefined;
 }

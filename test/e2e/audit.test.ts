@@ -170,24 +170,26 @@ test('a tools/call refused once its message was read leaves a request_refused li
     await post(`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"check_file_exists","name":"shell_execute","arguments":${JSON.stringify(touch('ran-twice'))}}}`),
     await post(modern.body, { ...modern.headers, 'mcp-name': 'check_file_exists' }),
     await post(call({ name: 'shell_execute', arguments: touch('ran-text') }), { 'content-type': 'text/plain' }),
+    await post(`[${call({ name: 'shell_execute', arguments: touch('ran-batch') })}]`),
     await post(JSON.stringify({ jsonrpc: '2.0', id: 4, method: 'tools/list', params: {} }), { 'mcp-method': 'tools/call' }),
   ];
-  expect(answers.map((a) => a.status)).toEqual([200, 200, 400, 400, 415, 400]);
+  expect(answers.map((a) => a.status)).toEqual([200, 200, 400, 400, 415, 400, 400]);
   const lines = (await waitFor(() => {
     const found = readFileSync(s.auditFile, 'utf8').split('\n').filter((l) => l.includes('"request_refused"'));
-    return found.length >= 5 ? found.map((l) => JSON.parse(l)) : null;
-  }, 3000, 'five request_refused lines'))!;
+    return found.length >= 6 ? found.map((l) => JSON.parse(l)) : null;
+  }, 3000, 'six request_refused lines'))!;
   expect(lines.map((l) => [l.client_id, l.tool_name, l.result])).toEqual([
     ['alice', 'no_such_tool', { code: answers[0]!.code, status: 200 }],
     ['alice', null, { code: answers[1]!.code, status: 200 }],
     ['alice', 'shell_execute', { code: answers[2]!.code, status: 400 }],
     ['alice', 'shell_execute', { code: -32020, status: 400 }],
     ['alice', 'shell_execute', { code: answers[4]!.code, status: 415 }],
+    ['alice', 'shell_execute', { code: answers[5]!.code, status: 400 }],
   ]);
   expect(lines.every((l) => typeof l.error === 'string' && l.api_key_hash !== null)).toBe(true);
   expect(readdirSync(s.workspace).filter((f) => f.startsWith('ran-'))).toEqual([]);
   const metrics = await (await fetch(`${s.url}/metrics`)).text();
-  expect(metrics).toContain('hide_refused_calls_total 5');
+  expect(metrics).toContain('hide_refused_calls_total 6');
 });
 
 // A misspelt flag was dropped and the call run without it: `"dryrun": true` made a preview into a write.
