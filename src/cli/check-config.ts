@@ -33,7 +33,7 @@ export async function runCheckConfig(argv: string[]): Promise<number> {
   const replaceable = writableExecutableWarning(launch, config.workspace, config.allowedPaths);
   if (replaceable !== null) warnings.push(replaceable);
   warnings.push(...replaceableRootWarnings(config));
-  if (config.sandbox.mode !== 'off') warnings.push(...readOnlyInWritableWarnings(config.sandbox.readOnlyPaths, config.workspace, config.allowedPaths));
+  warnings.push(...readOnlyInWritableWarnings(config));
   if (problems.length > 0) throw new ConfigError(problems);
   const abi = process.platform === 'linux' ? landlockAbi() : 0;
   const sandbox = {

@@ -14,6 +14,7 @@ import { realpathSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { routeTo } from '../util/path-links.ts';
 import { isWithin } from '../util/path-within.ts';
+import type { Config } from './schema.ts';
 
 export interface WritableRoot {
   path: string;
@@ -88,9 +89,11 @@ export function workspaceDotenvProblem(file: string, names: readonly string[], r
  * file tools write there as anywhere else in that root. With `/` granted
  * everything is writable, which the start says on its own.
  */
-export function readOnlyInWritableWarnings(readOnlyPaths: readonly string[], workspace: string, allowedPaths: readonly string[]): string[] {
-  const roots = boundedRoots(workspace, allowedPaths);
-  return readOnlyPaths.flatMap((path) => {
+export function readOnlyInWritableWarnings(config: Pick<Config, 'workspace' | 'allowedPaths'> & { sandbox: Pick<Config['sandbox'], 'mode' | 'readOnlyPaths'> }): string[] {
+  // Without the sandbox nothing is granted read-only.
+  if (config.sandbox.mode === 'off') return [];
+  const roots = boundedRoots(config.workspace, config.allowedPaths);
+  return config.sandbox.readOnlyPaths.flatMap((path) => {
     const at = leadsTo(path);
     const root = roots.find((r) => isWithin(leadsTo(r.path), at));
     return root === undefined

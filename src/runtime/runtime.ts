@@ -166,7 +166,7 @@ function checkPolicy(config: Config, opts: RuntimeOptions): Confiner {
   const replaceable = writableExecutableWarning(launch, confiner.workspace, config.allowedPaths);
   if (replaceable !== null) logger.withTag('start').warn(replaceable);
   for (const line of replaceableRootWarnings(config)) logger.withTag('start').warn(line);
-  if (config.sandbox.mode !== 'off') for (const line of readOnlyInWritableWarnings(config.sandbox.readOnlyPaths, config.workspace, config.allowedPaths)) logger.withTag('start').warn(line);
+  for (const line of readOnlyInWritableWarnings(config)) logger.withTag('start').warn(line);
   // Granted where each leads now: after a restart that is wherever a link put on the way since leads.
   for (const { what, path, real } of confiner.throughLinks) logger.withTag('start').info(`the ${what} ${path} is reached through a link: granted where it leads now, ${real}`);
   // Allowed, but the file tools run in the server itself: say what it hands over.
