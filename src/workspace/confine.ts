@@ -73,16 +73,17 @@ type Walked = { real: string } | { planted: string } | { unresolved: true };
  * same walk once it has resolved the link's target, never by a second
  * resolution that a swap in between could answer differently.
  */
-function walkGranted(path: string, roots: readonly string[]): Walked {
-  type Step = string | { link: string; root: string };
+function walkGranted(path: string, roots: readonly string[], direct: ReadonlySet<string>): Walked {
+  type Step = string | { link: string; root: string; also: readonly string[] };
   let real = '/';
   const rest: Step[] = parts(resolve(path)).reverse();
   let hops = 0;
   while (rest.length > 0) {
     const step = rest.pop()!;
     if (typeof step !== 'string') {
-      // The link's target is resolved: it must have stayed in the link's root.
-      if (!isWithin(step.root, real)) return { planted: `the link ${step.link}, in the granted directory ${step.root}, leading to ${real}` };
+      // The link's target is resolved: it must have stayed in the link's root, or in another that holds the link and
+      // was granted by its own name.
+      if (!isWithin(step.root, real) && !step.also.some((r) => isWithin(r, real))) return { planted: `the link ${step.link}, in the granted directory ${step.root}, leading to ${real}` };
       continue;
     }
     if (step === '..') {
@@ -101,10 +102,11 @@ function walkGranted(path: string, roots: readonly string[]): Walked {
       continue;
     }
     if (++hops > MAX_HOPS) return { unresolved: true };
-    // Judged by the innermost root holding it: a root whose real path a planted link made (the workspace swapped for a
-    // link to `/`) holds everything, and would let that same link, or another, through.
-    const root = roots.filter((r) => isWithin(r, real)).reduce<string | undefined>((inner, r) => (inner === undefined || r.length > inner.length ? r : inner), undefined);
-    if (root !== undefined) rest.push({ link: next, root });
+    // Judged by the innermost root holding it, or one granted by its own name: a root whose real path a planted link
+    // made (the workspace swapped for a link to `/`) holds everything, and would let that same link, or another, through.
+    const holding = roots.filter((r) => isWithin(r, real));
+    const root = holding.reduce<string | undefined>((inner, r) => (inner === undefined || r.length > inner.length ? r : inner), undefined);
+    if (root !== undefined) rest.push({ link: next, root, also: holding.filter((r) => r !== root && direct.has(r)) });
     if (isAbsolute(link)) real = '/';
     rest.push(...parts(link).reverse());
   }
@@ -141,8 +143,10 @@ export class Confiner {
     }
     this.roots = granted.map(([, , real]) => real);
     this.throughLinks = granted.filter(([, path, real]) => resolve(path) !== real).map(([what, path, real]) => ({ what, path, real }));
+    // Roots granted by their own name, no link on the way: no planted link can have made them.
+    const direct = new Set(granted.filter(([, path, real]) => resolve(path) === real).map(([, , real]) => real));
     for (const [what, path, real] of granted) {
-      const walked = walkGranted(path, this.roots);
+      const walked = walkGranted(path, this.roots, direct);
       if ('planted' in walked) {
         throw new Error(
           `the ${what} ${path} is reached through ${walked.planted}: commands may write there, so one may have put that link in place of a directory; give the real path if that is where it should lead`,

@@ -70,6 +70,11 @@ test("a link outside every grant whose target runs through a link planted in one
 
 test('links that stay in their granted directory, or lie outside every one, are followed as before', () => {
   const { dir, mono } = layout();
+  // In an allowed path inside the workspace, to elsewhere in the workspace: within a directory granted by its own name.
+  mkdirSync(join(mono, 'team'));
+  mkdirSync(join(mono, 'shared'));
+  symlinkSync(join(mono, 'shared'), join(mono, 'team', 'data'));
+  expect(new Confiner(mono, [join(mono, 'team'), join(mono, 'team', 'data')]).roots).toEqual([mono, join(mono, 'team'), join(mono, 'shared')]);
   // A deploy-style "current" link inside the allowed path, to a directory inside it.
   symlinkSync(join(mono, 'a'), join(mono, 'current'));
   expect(new Confiner(join(mono, 'current', 'proj'), [mono]).workspace).toBe(join(mono, 'a', 'proj'));
