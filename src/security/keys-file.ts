@@ -146,8 +146,10 @@ export function plaintextKeysExposure(file: string, plaintext: number): string |
  */
 export function keysFileWritableByOthers(file: string, serverUid = process.getuid?.(), accounts: Accounts = systemAccounts()): string | null {
   const trust = { serverUid, accounts };
+  // Outside the try: a route that changed while it was resolved is for the caller to say (KeyStore's warning).
+  const route = routeTo(file);
   try {
-    const problem = otherWriterOf(file, trust) ?? otherReplacerOf(routeTo(file), trust);
+    const problem = otherWriterOf(file, trust) ?? otherReplacerOf(route, trust);
     if (problem === null) return null;
     return `keys file ${file}: ${problem}, so another user could add a client of their own (the file is reloaded on every change): make it and the directories on its path writable only by their owner (chmod go-w), owned by root or the server's user`;
   } catch {
