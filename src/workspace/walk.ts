@@ -214,10 +214,10 @@ class Slicer {
   }
 }
 
-/** An entry's .gitignore verdict, charged to the walk's allowance; the walk ends once that is spent. */
-function ignoreOf(walk: WalkState, stack: IgnoreStack, rel: string, isDir: boolean): IgnoreMatch {
-  const verdict = stack.match(rel, isDir, walk.allowance);
-  if (walk.allowance.spent) throw new WalkStopped('gitignore');
+/** An entry's .gitignore verdict, charged to `allowance`; throws WalkStopped('gitignore') once that is spent. */
+export function chargedMatch(stack: IgnoreStack, rel: string, isDir: boolean, allowance: MatchAllowance): IgnoreMatch {
+  const verdict = stack.match(rel, isDir, allowance);
+  if (allowance.spent) throw new WalkStopped('gitignore');
   return verdict;
 }
 
@@ -286,7 +286,7 @@ async function readAllEntries({ opened, root, depth, stack }: ListedDir, { gitig
   }
   if (gitignore) {
     for (const e of entries) {
-      e.ignore = ignoreOf(walk, stack, e.rel, e.type === 'directory');
+      e.ignore = chargedMatch(stack, e.rel, e.type === 'directory', walk.allowance);
       // A .gitignore can hold a megabyte of rules, each tried on every entry: give other requests their turn.
       await slicer.maybeYield();
     }
@@ -308,7 +308,7 @@ async function readSmallestAccepted({ opened, root, depth, stack }: ListedDir, o
   const dirRel = relative(root, opened.real);
   const facts = (name: string, type: EntryType): EntryFacts => {
     const rel = dirRel === '' ? name : `${dirRel}/${name}`;
-    return { name, rel, type, depth, ignore: opts.gitignore ? ignoreOf(walk, stack, rel, type === 'directory') : null };
+    return { name, rel, type, depth, ignore: opts.gitignore ? chargedMatch(stack, rel, type === 'directory', walk.allowance) : null };
   };
   const entries: WalkEntry[] = [];
   let after: Buffer | null = null;

@@ -11,7 +11,7 @@ import { dirname, join, relative } from 'node:path';
 import type { Confiner } from '../../workspace/confine.ts';
 import { type GlobFilter, MatchAllowance } from '../../workspace/gitignore.ts';
 import { type FileIdentity, openFileForRead, readChecked } from '../../workspace/open.ts';
-import { type EntryFacts, IgnoreStackCache, WalkStopped } from '../../workspace/walk.ts';
+import { chargedMatch, type EntryFacts, IgnoreStackCache } from '../../workspace/walk.ts';
 import { lossyUtf8 } from './common.ts';
 import type { LineMatch } from './search-lines.ts';
 
@@ -160,8 +160,7 @@ export class ReportedFileCheck {
       if (ignored === undefined) {
         const entryRel = relative(this.req.root, path);
         const g = this.req.glob?.filter.match(entryRel, isDir) ?? null;
-        ignored = g === null && (await this.stacks.get(dir)).match(entryRel, isDir, this.allowance) === 'ignore';
-        if (this.allowance.spent) throw new WalkStopped('gitignore');
+        ignored = g === null && chargedMatch(await this.stacks.get(dir), entryRel, isDir, this.allowance) === 'ignore';
         if (isDir) this.ignoredDirs.set(path, ignored);
       }
       if (ignored) return false;
