@@ -12,7 +12,7 @@
  * Pure apart from reading the filesystem: no logging, no policy.
  */
 import { routeTo } from '../util/path-links.ts';
-import { otherReplacerOf, type Trust } from '../util/path-writers.ts';
+import { otherReplacerOf, systemAccounts, type Trust } from '../util/path-writers.ts';
 import type { Config } from './schema.ts';
 
 /**
@@ -28,10 +28,12 @@ export function replaceableRootWarnings(config: Pick<Config, 'workspace' | 'allo
     ...(config.sandbox.mode === 'off' ? [] : config.sandbox.readOnlyPaths.map((path): [string, string, string] => ['the read-only path', path, 'commands read access to'])),
   ];
   const warnings: string[] = [];
+  // The user and group tables read once for every path.
+  const judged = { ...trust, accounts: trust.accounts ?? systemAccounts() };
   for (const [what, path, given] of paths) {
     let problem: string | null;
     try {
-      problem = otherReplacerOf(routeTo(path), trust);
+      problem = otherReplacerOf(routeTo(path), judged);
     } catch {
       // Changing while looked at: the start's own resolution says so, or grants what it finds.
       continue;
